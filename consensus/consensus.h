@@ -1,0 +1,464 @@
+/*
+ * consensus.h: the only public header of consensus/, the only code in
+ * pgwarden that knows etcd (DESIGN.md, "The parts"). Two layers:
+ *   1. EtcdClient: etcd v3 over the gRPC C core (KV, Txn, leases with a
+ *      keepalive stream, watches), with deadlines, several endpoints, TLS and
+ *      user/password auth. Implemented in etcd_*.c.
+ *   2. The DCS model: Patroni-compatible key layout and value codecs
+ *      (member, config, history, failover, sync, status), the ClusterView
+ *      that failover_decide() reads, and the leader-key operations.
+ *      Implemented in dcs_*.c.
+ *
+ * Threading: an EtcdClient is used from one thread (the daemon loop or a ctl
+ * command). Unary calls block that thread up to the call deadline. Streams
+ * (keepalive, watch) run on one internal completion-queue thread that hands
+ * events to the owner through etcd_client_event_fd() (see etcd_client.c's
+ * header comment for the full model).
+ */
+#ifndef PGW_CONSENSUS_H
+#define PGW_CONSENSUS_H
+
+#include "common/compiler.h"
+#include "common/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------------
+ * Part 1: the etcd v3 client
+ * ------------------------------------------------------------------------ */
+
+typedef struct EtcdClient EtcdClient;	/* opaque: channel(s), CQ thread */
+
+typedef struct EtcdClientConfig
+{
+	const char *endpoints;		/* "http://h:p,https://h:p" or "h:p,h:p" */
+	const char *ca_file;		/* PEM CA; TLS when set (or https://) */
+	const char *cert_file;		/* PEM client cert (mTLS), optional */
+	const char *key_file;		/* PEM client key (mTLS), optional */
+	const char *username;		/* etcd auth user, optional */
+	const char *password;		/* etcd auth password, optional */
+	int			call_timeout_ms;	/* deadline of one unary call (<= 0: 3000) */
+	int			dial_timeout_ms;	/* connect budget per endpoint (<= 0: 1000) */
+} EtcdClientConfig;
+
+/*
+ * etcd_client_open: parse endpoints, create channel(s) and the CQ thread.
+ * Does not block on connecting. Returns 0, PGW_EINVAL (bad endpoint string,
+ * unreadable TLS file: the message names which), PGW_EIO.
+ * *out is owned by the caller: etcd_client_close().
+ */
+int			etcd_client_open(const EtcdClientConfig *cfg, EtcdClient **out,
+							 PgwError *err) PGW_MUSTCHECK;
+
+/* etcd_client_close: cancel streams, join the thread, free. Accepts NULL. */
+void		etcd_client_close(EtcdClient *c);
+
+/* etcd_client_endpoint: the endpoint currently in use (borrowed). */
+const char *etcd_client_endpoint(const EtcdClient *c);
+
+typedef struct EtcdKeyValue
+{
+	char	   *key;			/* NUL-terminated copy, owned by the holder */
+	size_t		key_len;
+	char	   *value;			/* NUL-terminated copy (may hold NULs) */
+	size_t		value_len;
+	int64_t		create_revision;
+	int64_t		mod_revision;
+	int64_t		version;
+	int64_t		lease;
+} EtcdKeyValue;
+
+typedef struct EtcdRangeResult
+{
+	int64_t		revision;		/* header revision of the read */
+	size_t		count;			/* number of kvs */
+	EtcdKeyValue *kvs;			/* owned; free with etcd_range_result_free */
+	bool		more;
+} EtcdRangeResult;
+
+void		etcd_kv_clear(EtcdKeyValue *kv);
+void		etcd_range_result_free(EtcdRangeResult *r);
+
+/*
+ * etcd_range: read one key (prefix=false) or every key under it
+ * (prefix=true), at revision (0 = latest), linearizable unless serializable.
+ * Returns 0 (count may be 0), PGW_ETIMEDOUT, PGW_EUNAVAILABLE, PGW_EAUTH,
+ * PGW_ECOMPACTED, PGW_EBADRESPONSE. Blocks up to the call deadline.
+ */
+int			etcd_range(EtcdClient *c, const char *key, bool prefix,
+					   int64_t revision, bool serializable, EtcdRangeResult *out,
+					   PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * etcd_put: put key=value (value_len bytes) on lease (0 = none). prev (may be
+ * NULL) receives the previous kv (zeroed if none). *revision_out (may be
+ * NULL) the header revision.
+ */
+int			etcd_put(EtcdClient *c, const char *key, const char *value,
+					 size_t value_len, int64_t lease, EtcdKeyValue *prev,
+					 int64_t *revision_out, PgwError *err) PGW_MUSTCHECK;
+
+/* etcd_delete: delete key or prefix; *deleted (may be NULL) gets the count. */
+int			etcd_delete(EtcdClient *c, const char *key, bool prefix,
+						int64_t *deleted, PgwError *err) PGW_MUSTCHECK;
+
+typedef enum EtcdCmpResult
+{
+	ETCD_CMP_EQUAL = 0,
+	ETCD_CMP_GREATER = 1,
+	ETCD_CMP_LESS = 2,
+	ETCD_CMP_NOT_EQUAL = 3,
+} EtcdCmpResult;
+
+typedef enum EtcdCmpTarget
+{
+	ETCD_TARGET_VERSION = 0,
+	ETCD_TARGET_CREATE = 1,
+	ETCD_TARGET_MOD = 2,
+	ETCD_TARGET_VALUE = 3,
+	ETCD_TARGET_LEASE = 4,
+} EtcdCmpTarget;
+
+typedef struct EtcdCompare
+{
+	const char *key;
+	EtcdCmpResult result;
+	EtcdCmpTarget target;
+	int64_t		number;			/* version / create / mod revision / lease */
+	const char *value;			/* for ETCD_TARGET_VALUE */
+	size_t		value_len;
+} EtcdCompare;
+
+typedef enum EtcdOpKind
+{
+	ETCD_OP_RANGE = 0,
+	ETCD_OP_PUT = 1,
+	ETCD_OP_DELETE = 2,
+} EtcdOpKind;
+
+typedef struct EtcdOp
+{
+	EtcdOpKind	kind;
+	const char *key;
+	bool		prefix;			/* range / delete over the prefix */
+	const char *value;			/* put */
+	size_t		value_len;
+	int64_t		lease;			/* put */
+} EtcdOp;
+
+typedef struct EtcdOpResult
+{
+	EtcdOpKind	kind;
+	EtcdRangeResult range;		/* ETCD_OP_RANGE */
+	int64_t		deleted;		/* ETCD_OP_DELETE */
+} EtcdOpResult;
+
+typedef struct EtcdTxnResult
+{
+	bool		succeeded;		/* compares held: success ops ran */
+	int64_t		revision;
+	size_t		n_responses;
+	EtcdOpResult *responses;	/* owned; etcd_txn_result_free */
+} EtcdTxnResult;
+
+void		etcd_txn_result_free(EtcdTxnResult *r);
+
+/*
+ * etcd_txn: if all compares hold run success ops, else failure ops. A txn
+ * whose compares fail is not an error: out->succeeded is false. An ambiguous
+ * outcome (deadline passed after sending) is PGW_ETIMEDOUT: callers re-read.
+ */
+int			etcd_txn(EtcdClient *c, const EtcdCompare *cmp, size_t n_cmp,
+					 const EtcdOp *success, size_t n_success,
+					 const EtcdOp *failure, size_t n_failure, EtcdTxnResult *out,
+					 PgwError *err) PGW_MUSTCHECK;
+
+/* etcd_lease_grant: new lease of ttl_s seconds; *ttl_out is etcd's TTL. */
+int			etcd_lease_grant(EtcdClient *c, int64_t ttl_s, int64_t *id_out,
+							 int64_t *ttl_out, PgwError *err) PGW_MUSTCHECK;
+
+/* etcd_lease_revoke: PGW_ENOTFOUND when the lease is already gone. */
+int			etcd_lease_revoke(EtcdClient *c, int64_t id,
+							  PgwError *err) PGW_MUSTCHECK;
+
+/* etcd_lease_ttl: remaining TTL (-1 when expired/unknown) and granted TTL. */
+int			etcd_lease_ttl(EtcdClient *c, int64_t id, int64_t *ttl_out,
+						   int64_t *granted_ttl_out,
+						   PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * etcd_lease_keepalive_once: one keepalive round trip on the client's
+ * long-lived LeaseKeepAlive stream (opened on first use, reopened after
+ * errors), blocking up to timeout_ms. On success *ttl_out is the TTL etcd
+ * confirmed (<= 0: the lease is gone, returned as PGW_ENOTFOUND) and
+ * *sent_mono_ms the monotonic time the request was handed to gRPC: the
+ * fencing deadline is sent_mono_ms + ttl - margin, never measured from the
+ * reply.
+ */
+int			etcd_lease_keepalive_once(EtcdClient *c, int64_t id, int timeout_ms,
+									  int64_t *ttl_out, int64_t *sent_mono_ms,
+									  PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * etcd_lease_keepalive_start: keep lease id alive from the CQ thread, one
+ * request every interval_ms on the same stream; each confirmation is posted
+ * as ETCD_EVENT_KEEPALIVE, a TTL <= 0 as ETCD_EVENT_LEASE_LOST. Replaces any
+ * lease kept before. etcd_lease_keepalive_stop stops it (no revoke).
+ */
+int			etcd_lease_keepalive_start(EtcdClient *c, int64_t id,
+									   int interval_ms,
+									   PgwError *err) PGW_MUSTCHECK;
+void		etcd_lease_keepalive_stop(EtcdClient *c);
+
+/*
+ * etcd_lease_keepalive_last: the latest confirmation of the background
+ * keepalive: *ttl_out (0 if none yet) and *sent_mono_ms of the request it
+ * answered. Returns false if no confirmation has arrived for lease id.
+ */
+bool		etcd_lease_keepalive_last(EtcdClient *c, int64_t id, int64_t *ttl_out,
+									  int64_t *sent_mono_ms);
+
+/*
+ * etcd_watch_start: watch key (or prefix) from start_revision (0 = now) on
+ * the client's Watch stream. Events arrive through the event queue. After a
+ * reconnect the watch is re-created from last seen revision + 1; after
+ * compaction it restarts at the current revision and posts
+ * ETCD_EVENT_WATCH_RESYNC so the owner re-reads. *watch_id_out is our id
+ * (stable across re-creation).
+ */
+int			etcd_watch_start(EtcdClient *c, const char *key, bool prefix,
+							 int64_t start_revision, int64_t *watch_id_out,
+							 PgwError *err) PGW_MUSTCHECK;
+int			etcd_watch_cancel(EtcdClient *c, int64_t watch_id,
+							  PgwError *err) PGW_MUSTCHECK;
+
+typedef enum EtcdEventType
+{
+	ETCD_EVENT_WATCH_PUT = 1,
+	ETCD_EVENT_WATCH_DELETE = 2,	/* includes lease expiry */
+	ETCD_EVENT_WATCH_RESYNC = 3,	/* events may be missing: re-read */
+	ETCD_EVENT_KEEPALIVE = 4,
+	ETCD_EVENT_LEASE_LOST = 5,
+	ETCD_EVENT_STREAM_ERROR = 6,	/* a stream broke; it is being reopened */
+	ETCD_EVENT_CONNECTED = 7,		/* channel became ready again */
+} EtcdEventType;
+
+typedef struct EtcdEvent
+{
+	EtcdEventType type;
+	int64_t		watch_id;		/* watch events */
+	EtcdKeyValue kv;			/* watch events; owned, etcd_event_clear */
+	int64_t		revision;		/* watch events: kv's mod revision; resync */
+	int64_t		lease_id;		/* keepalive events */
+	int64_t		ttl_s;			/* keepalive events */
+	int64_t		sent_mono_ms;	/* keepalive: when the request was sent */
+	char		msg[256];		/* errors / resync reason */
+} EtcdEvent;
+
+/* etcd_client_event_fd: readable (eventfd) while events are queued. */
+int			etcd_client_event_fd(EtcdClient *c);
+
+/* etcd_client_next_event: pop one event; false when the queue is empty. */
+bool		etcd_client_next_event(EtcdClient *c, EtcdEvent *ev);
+void		etcd_event_clear(EtcdEvent *ev);
+
+/* etcd_prefix_range_end: range_end for a prefix (etcd's rule); buf >= len+1 */
+size_t		etcd_prefix_range_end(const char *key, size_t key_len, char *buf);
+
+/* ------------------------------------------------------------------------
+ * Part 2: the DCS model (Patroni-compatible, DESIGN.md "etcd keys")
+ * ------------------------------------------------------------------------ */
+
+#define PGW_MEMBERS_MAX		32
+#define PGW_NAME_MAX		64
+#define PGW_URL_MAX			256
+#define PGW_TAGS_MAX		16
+#define PGW_PG_PARAMS_MAX	64
+#define PGW_SYNC_MAX		PGW_MEMBERS_MAX
+
+typedef enum MemberRole
+{
+	MEMBER_ROLE_UNKNOWN = 0,
+	MEMBER_ROLE_PRIMARY,		/* "primary" (Patroni 3.x writes "master") */
+	MEMBER_ROLE_REPLICA,
+	MEMBER_ROLE_STANDBY_LEADER,
+	MEMBER_ROLE_DEMOTED,
+	MEMBER_ROLE_UNINITIALIZED,
+} MemberRole;
+
+typedef enum MemberState
+{
+	MEMBER_STATE_UNKNOWN = 0,
+	MEMBER_STATE_RUNNING,
+	MEMBER_STATE_STARTING,
+	MEMBER_STATE_STOPPING,
+	MEMBER_STATE_STOPPED,
+	MEMBER_STATE_RESTARTING,
+	MEMBER_STATE_CRASHED,
+	MEMBER_STATE_CREATING_REPLICA,
+	MEMBER_STATE_INITIALIZING,	/* "initializing new cluster" */
+	MEMBER_STATE_START_FAILED,
+	MEMBER_STATE_STOP_FAILED,
+	MEMBER_STATE_INITDB_FAILED,
+} MemberState;
+
+typedef struct MemberTag
+{
+	char		key[32];
+	char		value[64];		/* JSON scalar rendered as text */
+} MemberTag;
+
+/* One members/<name> value, decoded. */
+typedef struct MemberInfo
+{
+	char		name[PGW_NAME_MAX];
+	char		conn_url[PGW_URL_MAX];	/* postgres://host:port/postgres */
+	char		api_url[PGW_URL_MAX];	/* http://host:8008/patroni */
+	MemberRole	role;
+	MemberState state;
+	uint64_t	xlog_location;	/* primary: current LSN; replica: max(rcv, rpl) */
+	uint64_t	received_location;	/* ours, 0 if absent */
+	uint64_t	replayed_location;	/* ours, 0 if absent */
+	int			timeline;		/* 0 if unknown */
+	char		version[32];	/* pgwarden/Patroni version */
+	bool		pending_restart;
+	bool		nofailover;		/* tag */
+	bool		noloadbalance;	/* tag */
+	bool		nosync;			/* tag */
+	int			failover_priority;	/* tag, default 1; 0 = never */
+	char		replicatefrom[PGW_NAME_MAX];	/* tag, "" if none */
+	int			n_tags;			/* every tag, including the above */
+	MemberTag	tags[PGW_TAGS_MAX];
+	char		reason[256];	/* ours: the member's last decision reason */
+	int64_t		mod_revision;
+	int64_t		lease;
+	bool		is_valid;		/* false: value did not decode (never elect) */
+	char		parse_error[160];	/* why, when !is_valid */
+} MemberInfo;
+
+typedef struct PgParam
+{
+	char		name[64];
+	char		value[256];
+} PgParam;
+
+/* The `config` key (dynamic configuration shared by the cluster). */
+typedef struct DynamicConfig
+{
+	int64_t		ttl_ms;			/* default 10000 */
+	int64_t		loop_wait_ms;	/* default 1000 */
+	int64_t		retry_timeout_ms;	/* default 3000 */
+	uint64_t	maximum_lag_on_failover;	/* bytes, default 1 MiB */
+	int64_t		primary_start_timeout_ms;	/* crashed leader restart budget */
+	bool		synchronous_mode;
+	bool		synchronous_mode_strict;
+	int			synchronous_node_count;	/* default 1 */
+	bool		synchronous_quorum;	/* ours: ANY k instead of FIRST k */
+	bool		pause;
+	bool		failsafe_mode;
+	bool		check_timeline;
+	bool		use_pg_rewind;	/* default true */
+	bool		use_slots;		/* default true */
+	bool		remove_data_directory_on_rewind_failure;	/* default true */
+	int			n_params;
+	PgParam		params[PGW_PG_PARAMS_MAX];	/* postgresql.parameters */
+	int64_t		mod_revision;	/* 0 when built from defaults */
+} DynamicConfig;
+
+/* dcs_config_defaults: the defaults of DESIGN.md's timing model. */
+void		dcs_config_defaults(DynamicConfig *cfg);
+
+/*
+ * dcs_config_validate: check ranges and loop_wait + 2*retry_timeout < ttl.
+ * Returns 0 or PGW_EINVAL with a message naming the key.
+ */
+int			dcs_config_validate(const DynamicConfig *cfg,
+								PgwError *err) PGW_MUSTCHECK;
+
+/* The `failover` key: a switchover (leader set) or failover request. */
+typedef struct FailoverRequest
+{
+	bool		present;
+	char		leader[PGW_NAME_MAX];	/* "" for a failover */
+	char		member[PGW_NAME_MAX];	/* candidate, "" for any */
+	int64_t		scheduled_at_wall_ms;	/* 0: now */
+	int64_t		mod_revision;
+} FailoverRequest;
+
+/* The `sync` key. */
+typedef struct SyncState
+{
+	bool		present;
+	char		leader[PGW_NAME_MAX];
+	int			n_sync;
+	char		sync_standby[PGW_SYNC_MAX][PGW_NAME_MAX];
+	int			quorum;			/* ANY k; 0 when FIRST */
+	int64_t		mod_revision;
+} SyncState;
+
+typedef struct HistoryEntry
+{
+	int			timeline;
+	uint64_t	lsn;
+	char		reason[160];
+	char		time[40];		/* ISO 8601 with zone */
+	char		new_leader[PGW_NAME_MAX];
+} HistoryEntry;
+
+/* Everything failover_decide() reads from etcd, as of one revision. */
+typedef struct ClusterView
+{
+	bool		is_valid;		/* false: etcd could not be read */
+	int64_t		revision;		/* etcd header revision of the read */
+	bool		has_initialize;
+	char		initialize[32];	/* system identifier, decimal */
+	bool		has_leader;
+	char		leader[PGW_NAME_MAX];
+	int64_t		leader_lease;
+	int64_t		leader_mod_revision;
+	int			n_members;
+	MemberInfo	members[PGW_MEMBERS_MAX];
+	bool		has_config;
+	bool		config_is_valid;	/* false: garbage in `config`; defaults used */
+	DynamicConfig config;
+	FailoverRequest failover;
+	SyncState	sync;
+	uint64_t	leader_optime;	/* `status` optime, 0 if absent */
+	int			last_history_timeline;	/* 0 if no history */
+	int			n_bad_values;	/* keys whose values did not decode */
+	char		bad_value_keys[256];	/* their names, comma-separated */
+} ClusterView;
+
+/* dcs_view_member: the member called name, or NULL. */
+const MemberInfo *dcs_view_member(const ClusterView *v, const char *name);
+
+/* Codecs: decode outside input whole or reject it, naming what is wrong. */
+int			dcs_member_decode(const char *name, const char *json, size_t len,
+							  MemberInfo *out, PgwError *err) PGW_MUSTCHECK;
+char	   *dcs_member_encode(const MemberInfo *m);	/* caller frees */
+int			dcs_config_decode(const char *json, size_t len, DynamicConfig *out,
+							  PgwError *err) PGW_MUSTCHECK;
+char	   *dcs_config_encode(const DynamicConfig *cfg);	/* caller frees */
+int			dcs_failover_decode(const char *json, size_t len,
+								FailoverRequest *out,
+								PgwError *err) PGW_MUSTCHECK;
+char	   *dcs_failover_encode(const FailoverRequest *f);	/* caller frees */
+int			dcs_sync_decode(const char *json, size_t len, SyncState *out,
+							PgwError *err) PGW_MUSTCHECK;
+char	   *dcs_sync_encode(const SyncState *s);	/* caller frees */
+
+/*
+ * dcs_history_decode: parse the `history` list; *entries is caller-freed
+ * (free()), *n its length.
+ */
+int			dcs_history_decode(const char *json, size_t len,
+							   HistoryEntry **entries, int *n,
+							   PgwError *err) PGW_MUSTCHECK;
+char	   *dcs_history_encode(const HistoryEntry *entries, int n);
+
+const char *dcs_role_name(MemberRole r);	/* "primary", "replica", ... */
+const char *dcs_state_name(MemberState s);	/* "running", ... */
+
+#endif

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# check-sources.sh: CI greps (STYLE.md "Build and CI"): banned unsafe APIs,
+# and no file includes another module's internal (_int.h) header.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rc=0
+files=$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
+banned='\b(strcpy|strcat|sprintf|vsprintf|gets|strtok|atoi|atol)[[:space:]]*\('
+if grep -nE "$banned" $files | grep -vE '^\S+:[0-9]+:\s*(/\*|\*)'; then
+	echo "check-sources: banned API used above (use snprintf, strtol with checks)" >&2
+	rc=1
+fi
+for f in $files; do
+	dir=$(dirname "$f")
+	for inc in $(grep -oE '#include "[^"]+_int\.h"' "$f" | sed 's/#include "//; s/"$//'); do
+		incdir=$(dirname "$inc")
+		[ "$incdir" = "." ] && incdir=$dir
+		if [ "${incdir#./}" != "${dir#./}" ]; then
+			echo "check-sources: $f includes $inc from another module" >&2
+			rc=1
+		fi
+	done
+done
+exit $rc

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# install-deps.sh: install every Debian 12 package that pgwarden's build, tests,
+# benchmarks and local demo need. Idempotent: packages already present are kept,
+# and apt-get update runs once per invocation (skipped when nothing is missing).
+set -euo pipefail
+
+PKGS=(
+	# build
+	build-essential cmake pkg-config git
+	clang libclang-rt-14-dev
+	libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
+	libpq-dev libssl-dev libsystemd-dev libjansson-dev libyaml-dev
+	libmicrohttpd-dev libcmocka-dev
+	# servers the tests and the demo drive
+	postgresql-15 postgresql-client-15 postgresql-contrib
+	etcd-server etcd-client
+	pgbouncer haproxy
+	# test and chaos tooling
+	iproute2 iptables procps psmisc util-linux openssl curl jq valgrind
+	# comparison benchmark
+	patroni python3-etcd3 python3-psycopg2
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps.sh: must run as root (apt-get install)" >&2
+	exit 1
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# policy-rc.d keeps the packaged services (postgresql@15-main, etcd,
+	# pgbouncer, haproxy, patroni) from starting: our tests and demo start
+	# their own instances on their own ports.
+	had_policy=0
+	[ -e /usr/sbin/policy-rc.d ] && had_policy=1
+	if [ $had_policy -eq 0 ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod +x /usr/sbin/policy-rc.d
+	fi
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+	[ $had_policy -eq 0 ] && rm -f /usr/sbin/policy-rc.d
+fi
+
+# The packaged services must not hold our ports or data.
+for svc in etcd patroni pgbouncer haproxy postgresql; do
+	if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+		systemctl stop "$svc" || true
+	fi
+done
+pkill -x etcd 2>/dev/null || true
+
+# PostgreSQL refuses to run as root: tests and the demo run it as this user.
+if ! id pgwarden >/dev/null 2>&1; then
+	useradd --system --create-home --home-dir /var/lib/pgwarden --shell /bin/bash pgwarden
+fi
+echo "install-deps.sh: all dependencies present"
