@@ -461,4 +461,105 @@ char	   *dcs_history_encode(const HistoryEntry *entries, int n);
 const char *dcs_role_name(MemberRole r);	/* "primary", "replica", ... */
 const char *dcs_state_name(MemberState s);	/* "running", ... */
 
+/* ------------------------------------------------------------------------
+ * Part 3: DCS operations (dcs.c): the key layout under
+ * <namespace>/<scope>/ and the leader-key protocol of DESIGN.md promise 5.
+ * ------------------------------------------------------------------------ */
+
+#define PGW_PREFIX_MAX 256
+
+/*
+ * dcs_prefix_build: "<namespace>/<scope>/" with single slashes ("/service"
+ * + "demo" -> "/service/demo/"). Returns PGW_EINVAL when the scope is empty,
+ * holds '/' or the result does not fit PGW_PREFIX_MAX.
+ */
+int			dcs_prefix_build(const char *namespace_, const char *scope,
+							 char *out, size_t len, PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * dcs_view_read: read every key under prefix at one revision and decode it
+ * into *out (zeroed first). Undecodable values are counted in
+ * out->n_bad_values and named in out->bad_value_keys; a member with a bad
+ * value is kept with is_valid=false (never elected). linearizable=false reads
+ * from the connected member (serializable). Returns 0 or the etcd error.
+ */
+int			dcs_view_read(EtcdClient *c, const char *prefix, bool linearizable,
+						  ClusterView *out, PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * dcs_view_apply_event: update a cached view from one watch event under
+ * prefix (member put/delete, leader, config, failover, sync, initialize,
+ * status, history). Returns true when the leader key, config or failover key
+ * changed (the loop should run at once).
+ */
+bool		dcs_view_apply_event(ClusterView *v, const char *prefix,
+								 const EtcdEvent *ev);
+
+/*
+ * dcs_leader_acquire: take the leader key for name on lease by a txn that
+ * requires create_revision == 0. *won tells whether we hold it afterwards
+ * (an earlier ambiguous attempt of ours that succeeded counts: the current
+ * holder is compared with name and lease). holder (may be NULL, size
+ * PGW_NAME_MAX) receives the holder's name.
+ */
+int			dcs_leader_acquire(EtcdClient *c, const char *prefix,
+							   const char *name, int64_t lease, bool *won,
+							   char *holder, PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * dcs_leader_check: confirm that the leader key still holds name on lease by
+ * a read-only txn comparing value and lease (no blind put, ever). Returns 0,
+ * PGW_ECONFLICT (someone else leads or the key is gone: step down), or the
+ * transport error (retry until the fencing deadline).
+ */
+int			dcs_leader_check(EtcdClient *c, const char *prefix, const char *name,
+							 int64_t lease, PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * dcs_leader_release: delete the leader key only if it holds name (value
+ * compare), so replicas need not wait out the TTL. PGW_ECONFLICT when it
+ * was not ours.
+ */
+int			dcs_leader_release(EtcdClient *c, const char *prefix,
+							   const char *name, PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * dcs_initialize_claim: race for the `initialize` key (create_revision == 0)
+ * with an empty value; *won tells the winner, who bootstraps and then calls
+ * dcs_initialize_set() with the new system identifier.
+ */
+int			dcs_initialize_claim(EtcdClient *c, const char *prefix, bool *won,
+								 PgwError *err) PGW_MUSTCHECK;
+int			dcs_initialize_set(EtcdClient *c, const char *prefix,
+							   const char *sysid, PgwError *err) PGW_MUSTCHECK;
+
+/* dcs_member_publish: put members/<name> on lease. */
+int			dcs_member_publish(EtcdClient *c, const char *prefix,
+							   const MemberInfo *m, int64_t lease,
+							   PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * dcs_leader_guarded_put: put key=value only while the leader key holds
+ * name on lease (txn comparing both), for every leader-only write (history,
+ * status, sync, routing). PGW_ECONFLICT when we no longer lead.
+ */
+int			dcs_leader_guarded_put(EtcdClient *c, const char *prefix,
+								   const char *name, int64_t lease,
+								   const char *key_suffix, const char *value,
+								   PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * dcs_cas_put: put prefix+key_suffix only if its mod_revision is still
+ * mod_revision (0: only if the key does not exist). PGW_ECONFLICT when
+ * someone else changed it first. Used for config, failover, sync.
+ */
+int			dcs_cas_put(EtcdClient *c, const char *prefix, const char *key_suffix,
+						const char *value, int64_t mod_revision,
+						PgwError *err) PGW_MUSTCHECK;
+
+/* dcs_cas_delete: delete if mod_revision matches (0: unconditionally). */
+int			dcs_cas_delete(EtcdClient *c, const char *prefix,
+						   const char *key_suffix, int64_t mod_revision,
+						   PgwError *err) PGW_MUSTCHECK;
+
 #endif

@@ -10,7 +10,7 @@ PKGS=(
 	clang libclang-rt-14-dev
 	libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
 	libpq-dev libssl-dev libsystemd-dev libjansson-dev libyaml-dev
-	libmicrohttpd-dev libcmocka-dev
+	libmicrohttpd-dev libcmocka-dev libcurl4-openssl-dev
 	# servers the tests and the demo drive
 	postgresql-15 postgresql-client-15 postgresql-contrib
 	etcd-server etcd-client

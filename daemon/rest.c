@@ -1,0 +1,718 @@
+/*
+ * rest.c: the per-node REST API, read side (DESIGN.md "REST API"), on
+ * libmicrohttpd. Paths and status codes follow Patroni so that HAProxy
+ * recipes work unchanged; /primary is stricter than Patroni's: 200 only when
+ * this node holds the leader key *and* its PostgreSQL runs read-write
+ * (Patroni bug report #2756). HEAD and OPTIONS answer with the status alone.
+ */
+#include "daemon/daemon_int.h"
+
+#include "common/log.h"
+#include "common/pgwtime.h"
+#include "common/strutil.h"
+#include "common/xmem.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct RestServer
+{
+	struct MHD_Daemon *mhd;
+	pthread_mutex_t lock;
+	RestSnapshot snap;			/* guarded by lock */
+	bool		has_snap;
+	char	   *cert_pem;
+	char	   *key_pem;
+};
+
+/* ---- pure helpers (unit-tested) ---------------------------------------- */
+
+static const char *
+query_value(const char *query, const char *key, char *buf, size_t len)
+{
+	size_t		klen = strlen(key);
+	const char *p = query;
+
+	while (p && *p)
+	{
+		const char *amp = strchr(p, '&');
+		size_t		plen = amp ? (size_t) (amp - p) : strlen(p);
+
+		if (plen > klen && strncmp(p, key, klen) == 0 && p[klen] == '=')
+		{
+			size_t		vlen = plen - klen - 1;
+
+			if (vlen >= len)
+				vlen = len - 1;
+			memcpy(buf, p + klen + 1, vlen);
+			buf[vlen] = '\0';
+			return buf;
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return NULL;
+}
+
+static bool
+tags_match(const RestSnapshot *s, const char *query)
+{
+	const char *p = query;
+
+	/* every tag_<k>=<v> in the query must equal our tag k */
+	while (p && *p)
+	{
+		const char *amp = strchr(p, '&');
+		size_t		plen = amp ? (size_t) (amp - p) : strlen(p);
+
+		if (plen > 4 && strncmp(p, "tag_", 4) == 0)
+		{
+			const char *eq = memchr(p, '=', plen);
+			bool		found = false;
+
+			if (eq == NULL)
+				return false;
+			for (int i = 0; i < s->self.n_tags; i++)
+			{
+				const MemberTag *t = &s->self.tags[i];
+
+				if (strlen(t->key) == (size_t) (eq - p - 4) &&
+					strncmp(t->key, p + 4, (size_t) (eq - p - 4)) == 0 &&
+					strlen(t->value) == plen - (size_t) (eq - p) - 1 &&
+					strncasecmp(t->value, eq + 1, strlen(t->value)) == 0)
+					found = true;
+			}
+			if (!found)
+				return false;
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return true;
+}
+
+static bool
+in_sync(const RestSnapshot *s)
+{
+	for (int i = 0; i < s->view.sync.n_sync; i++)
+		if (strcmp(s->view.sync.sync_standby[i], s->name) == 0)
+			return true;
+	return false;
+}
+
+static bool
+replica_ok(const RestSnapshot *s, const char *query, bool check_noloadbalance)
+{
+	char		buf[64];
+	uint64_t	max_lag;
+
+	if (!s->pg_running || s->pg_read_write || s->holds_leader)
+		return false;
+	if (check_noloadbalance && s->self.noloadbalance)
+		return false;
+	if (query_value(query, "lag", buf, sizeof(buf)) != NULL)
+	{
+		uint64_t	leader_lsn = s->view.leader_optime;
+		uint64_t	mine = s->self.replayed_location ? s->self.replayed_location
+			: s->self.xlog_location;
+
+		/* an unparsable lag is a bad check, not a healthy replica */
+		if (pgw_parse_bytes(buf, &max_lag) != 0)
+			return false;
+		for (int i = 0; i < s->view.n_members; i++)
+			if (s->view.has_leader &&
+				strcmp(s->view.members[i].name, s->view.leader) == 0 &&
+				s->view.members[i].xlog_location > leader_lsn)
+				leader_lsn = s->view.members[i].xlog_location;
+		if (leader_lsn > mine && leader_lsn - mine > max_lag)
+			return false;
+	}
+	return tags_match(s, query);
+}
+
+int
+rest_status_for(const RestSnapshot *s, const char *path, const char *query,
+				int64_t now_mono_ms)
+{
+	int64_t		ttl_ms = s->view.config.ttl_ms > 0 ? s->view.config.ttl_ms : 10000;
+
+	if (query == NULL)
+		query = "";
+	if (strcmp(path, "/") == 0 || strcmp(path, "/primary") == 0 ||
+		strcmp(path, "/master") == 0 || strcmp(path, "/read-write") == 0)
+		return s->holds_leader && s->pg_read_write && tags_match(s, query) ? 200
+			: 503;
+	if (strcmp(path, "/leader") == 0)
+		return s->holds_leader ? 200 : 503;
+	if (strcmp(path, "/standby-leader") == 0 ||
+		strcmp(path, "/standby_leader") == 0)
+		return 503;				/* standby clusters are not supported yet */
+	if (strcmp(path, "/replica") == 0)
+		return replica_ok(s, query, true) ? 200 : 503;
+	if (strcmp(path, "/read-only") == 0)
+		return (s->holds_leader && s->pg_read_write) ||
+			replica_ok(s, query, true) ? 200 : 503;
+	if (strcmp(path, "/sync") == 0 || strcmp(path, "/synchronous") == 0)
+		return replica_ok(s, query, false) && in_sync(s) ? 200 : 503;
+	if (strcmp(path, "/async") == 0 || strcmp(path, "/asynchronous") == 0)
+		return replica_ok(s, query, false) && !in_sync(s) ? 200 : 503;
+	if (strcmp(path, "/read-only-sync") == 0 ||
+		strcmp(path, "/read-only-synchronous") == 0)
+		return (s->holds_leader && s->pg_read_write) ||
+			(replica_ok(s, query, false) && in_sync(s)) ? 200 : 503;
+	if (strcmp(path, "/health") == 0)
+		return s->pg_running ? 200 : 503;
+	if (strcmp(path, "/liveness") == 0)
+	{
+		int64_t		bound = s->holds_leader ? ttl_ms : 2 * ttl_ms;
+
+		if (s->view.config.pause)
+			return 200;
+		return s->last_loop_mono_ms > 0 &&
+			now_mono_ms - s->last_loop_mono_ms <= bound ? 200 : 503;
+	}
+	if (strcmp(path, "/readiness") == 0)
+		return s->holds_leader || (s->pg_running && s->view.is_valid) ? 200
+			: 503;
+	return 0;
+}
+
+static const char *
+role_for_api(const RestSnapshot *s)
+{
+	if (s->pg_read_write)
+		return "primary";
+	if (s->pg_running)
+		return "replica";
+	return dcs_role_name(s->self.role);
+}
+
+char *
+rest_patroni_json(const RestSnapshot *s, int64_t now_wall_ms)
+{
+	json_t	   *o = json_object();
+	json_t	   *xlog = json_object();
+	json_t	   *tags = json_object();
+	json_t	   *pw = json_object();
+	char		ts[40];
+	char	   *out;
+
+	(void) now_wall_ms;
+	json_object_set_new(o, "state", json_string(dcs_state_name(s->self.state)));
+	if (s->postmaster_start_wall_ms > 0)
+	{
+		pgw_format_wall_iso(s->postmaster_start_wall_ms, 1, ts, sizeof(ts));
+		json_object_set_new(o, "postmaster_start_time", json_string(ts));
+	}
+	json_object_set_new(o, "role", json_string(role_for_api(s)));
+	if (s->server_version > 0)
+		json_object_set_new(o, "server_version", json_integer(s->server_version));
+	if (s->pg_read_write)
+		json_object_set_new(xlog, "location",
+							json_integer((json_int_t) s->self.xlog_location));
+	else
+	{
+		json_object_set_new(xlog, "received_location",
+							json_integer((json_int_t) s->self.received_location));
+		json_object_set_new(xlog, "replayed_location",
+							json_integer((json_int_t) s->self.replayed_location));
+		if (s->replayed_ts_wall_ms > 0)
+		{
+			pgw_format_wall_iso(s->replayed_ts_wall_ms, 1, ts, sizeof(ts));
+			json_object_set_new(xlog, "replayed_timestamp", json_string(ts));
+		}
+		else
+			json_object_set_new(xlog, "replayed_timestamp", json_null());
+		json_object_set_new(xlog, "paused", json_boolean(s->replay_paused));
+	}
+	json_object_set_new(o, "xlog", xlog);
+	if (s->self.timeline > 0)
+		json_object_set_new(o, "timeline", json_integer(s->self.timeline));
+	if (s->n_standbys > 0)
+	{
+		json_t	   *rep = json_array();
+
+		for (int i = 0; i < s->n_standbys; i++)
+		{
+			const RestStandby *r = &s->standbys[i];
+
+			json_array_append_new(rep,
+								  json_pack("{s:s, s:s, s:s, s:s}",
+											"application_name", r->application_name,
+											"client_addr", r->client_addr,
+											"state", r->state,
+											"sync_state", r->sync_state));
+		}
+		json_object_set_new(o, "replication", rep);
+	}
+	json_object_set_new(o, "cluster_unlocked",
+						json_boolean(s->view.is_valid && !s->view.has_leader));
+	if (s->dcs_last_seen_wall_ms > 0)
+		json_object_set_new(o, "dcs_last_seen",
+							json_integer(s->dcs_last_seen_wall_ms / 1000));
+	for (int i = 0; i < s->self.n_tags; i++)
+		json_object_set_new(tags, s->self.tags[i].key,
+							json_string(s->self.tags[i].value));
+	json_object_set_new(o, "tags", tags);
+	if (s->sysid[0])
+		json_object_set_new(o, "database_system_identifier",
+							json_string(s->sysid));
+	if (s->self.pending_restart)
+		json_object_set_new(o, "pending_restart", json_true());
+	json_object_set_new(pw, "version", json_string(PGW_VERSION));
+	json_object_set_new(pw, "scope", json_string(s->scope));
+	json_object_set_new(pw, "name", json_string(s->name));
+	json_object_set_new(o, "patroni", pw);
+	if (s->view.config.pause)
+		json_object_set_new(o, "pause", json_true());
+	json_object_set_new(o, "pgwarden",
+						json_pack("{s:s, s:s, s:s, s:b}",
+								  "decision", s->decision, "rule", s->rule,
+								  "reason", s->reason,
+								  "holds_leader", s->holds_leader));
+	out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return out;
+}
+
+/* host and port out of "postgres://host:port/db" */
+static void
+split_conn_url(const char *url, char *host, size_t hlen, int *port)
+{
+	const char *p = strstr(url, "://");
+	const char *colon;
+	const char *slash;
+	int64_t		v;
+	char		pbuf[8];
+
+	host[0] = '\0';
+	*port = 0;
+	if (p == NULL)
+		return;
+	p += 3;
+	slash = strchr(p, '/');
+	colon = strrchr(p, ':');
+	if (colon == NULL || (slash && colon > slash))
+	{
+		snprintf(host, hlen, "%.*s", (int) (slash ? slash - p : (long) strlen(p)),
+				 p);
+		return;
+	}
+	snprintf(host, hlen, "%.*s", (int) (colon - p), p);
+	snprintf(pbuf, sizeof(pbuf), "%.*s",
+			 (int) (slash ? slash - colon - 1 : (long) strlen(colon + 1)),
+			 colon + 1);
+	if (pgw_parse_int64(pbuf, 1, 65535, &v) == 0)
+		*port = (int) v;
+}
+
+char *
+rest_cluster_json(const RestSnapshot *s)
+{
+	json_t	   *o = json_object();
+	json_t	   *members = json_array();
+	uint64_t	leader_lsn = 0;
+	char	   *out;
+
+	for (int i = 0; i < s->view.n_members; i++)
+		if (s->view.has_leader &&
+			strcmp(s->view.members[i].name, s->view.leader) == 0)
+			leader_lsn = s->view.members[i].xlog_location;
+	for (int i = 0; i < s->view.n_members; i++)
+	{
+		const MemberInfo *m = &s->view.members[i];
+		json_t	   *jm = json_object();
+		char		host[128];
+		int			port;
+		bool		is_leader = s->view.has_leader &&
+			strcmp(m->name, s->view.leader) == 0;
+		bool		is_sync = false;
+
+		for (int k = 0; k < s->view.sync.n_sync; k++)
+			if (strcmp(s->view.sync.sync_standby[k], m->name) == 0)
+				is_sync = true;
+		split_conn_url(m->conn_url, host, sizeof(host), &port);
+		json_object_set_new(jm, "name", json_string(m->name));
+		json_object_set_new(jm, "role",
+							json_string(is_leader ? "leader"
+										: is_sync ? "sync_standby"
+										: m->is_valid ? "replica" : "unknown"));
+		json_object_set_new(jm, "state",
+							json_string(m->is_valid ? dcs_state_name(m->state)
+										: "invalid"));
+		json_object_set_new(jm, "api_url", json_string(m->api_url));
+		json_object_set_new(jm, "host", json_string(host));
+		json_object_set_new(jm, "port", json_integer(port));
+		if (m->timeline > 0)
+			json_object_set_new(jm, "timeline", json_integer(m->timeline));
+		if (!is_leader && m->is_valid)
+			json_object_set_new(jm, "lag",
+								json_integer(leader_lsn > m->xlog_location ?
+											 (json_int_t) (leader_lsn - m->xlog_location) : 0));
+		if (m->pending_restart)
+			json_object_set_new(jm, "pending_restart", json_true());
+		if (!m->is_valid)
+			json_object_set_new(jm, "error", json_string(m->parse_error));
+		json_array_append_new(members, jm);
+	}
+	json_object_set_new(o, "members", members);
+	json_object_set_new(o, "scope", json_string(s->scope));
+	if (s->view.config.pause)
+		json_object_set_new(o, "pause", json_true());
+	out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return out;
+}
+
+char *
+rest_metrics_text(const RestSnapshot *s, int64_t now_mono_ms)
+{
+	char	   *buf = pgw_xmalloc(8192);
+	size_t		len = 8192;
+	int			n;
+	const char *sc = s->scope;
+	int64_t		lease_left = s->lease_deadline_mono_ms > now_mono_ms ?
+		s->lease_deadline_mono_ms - now_mono_ms : 0;
+	uint64_t	leader_lsn = s->view.leader_optime;
+
+	for (int i = 0; i < s->view.n_members; i++)
+		if (s->view.has_leader &&
+			strcmp(s->view.members[i].name, s->view.leader) == 0 &&
+			s->view.members[i].xlog_location > leader_lsn)
+			leader_lsn = s->view.members[i].xlog_location;
+	n = snprintf(buf, len,
+				 "# HELP pgwarden_postgres_running PostgreSQL is running and accepts connections.\n"
+				 "# TYPE pgwarden_postgres_running gauge\n"
+				 "pgwarden_postgres_running{scope=\"%s\"} %d\n"
+				 "# TYPE pgwarden_primary gauge\n"
+				 "pgwarden_primary{scope=\"%s\"} %d\n"
+				 "# TYPE pgwarden_replica gauge\n"
+				 "pgwarden_replica{scope=\"%s\"} %d\n"
+				 "# TYPE pgwarden_leader gauge\n"
+				 "pgwarden_leader{scope=\"%s\"} %d\n"
+				 "# TYPE pgwarden_postgres_timeline gauge\n"
+				 "pgwarden_postgres_timeline{scope=\"%s\"} %d\n"
+				 "# TYPE pgwarden_xlog_location gauge\n"
+				 "pgwarden_xlog_location{scope=\"%s\"} %llu\n"
+				 "# HELP pgwarden_replication_lag_bytes Bytes behind the leader's last known WAL position.\n"
+				 "# TYPE pgwarden_replication_lag_bytes gauge\n"
+				 "pgwarden_replication_lag_bytes{scope=\"%s\"} %llu\n"
+				 "# HELP pgwarden_leader_lease_remaining_seconds Time until this node's fencing deadline.\n"
+				 "# TYPE pgwarden_leader_lease_remaining_seconds gauge\n"
+				 "pgwarden_leader_lease_remaining_seconds{scope=\"%s\"} %.3f\n"
+				 "# TYPE pgwarden_loop_duration_seconds gauge\n"
+				 "pgwarden_loop_duration_seconds{scope=\"%s\"} %.3f\n"
+				 "# TYPE pgwarden_loops_total counter\n"
+				 "pgwarden_loops_total{scope=\"%s\"} %llu\n"
+				 "# TYPE pgwarden_etcd_errors_total counter\n"
+				 "pgwarden_etcd_errors_total{scope=\"%s\"} %llu\n"
+				 "# TYPE pgwarden_cluster_unlocked gauge\n"
+				 "pgwarden_cluster_unlocked{scope=\"%s\"} %d\n"
+				 "# TYPE pgwarden_is_paused gauge\n"
+				 "pgwarden_is_paused{scope=\"%s\"} %d\n"
+				 "# TYPE pgwarden_pending_restart gauge\n"
+				 "pgwarden_pending_restart{scope=\"%s\"} %d\n"
+				 "# TYPE pgwarden_dcs_last_seen gauge\n"
+				 "pgwarden_dcs_last_seen{scope=\"%s\"} %lld\n",
+				 sc, s->pg_running, sc, s->pg_read_write && s->holds_leader, sc,
+				 s->pg_running && !s->pg_read_write, sc, s->holds_leader, sc,
+				 s->self.timeline, sc, (unsigned long long) s->self.xlog_location,
+				 sc,
+				 (unsigned long long) (leader_lsn > s->self.xlog_location &&
+									   !s->holds_leader ?
+									   leader_lsn - s->self.xlog_location : 0),
+				 sc, lease_left / 1000.0, sc, s->loop_duration_ms / 1000.0, sc,
+				 (unsigned long long) s->loops_total, sc,
+				 (unsigned long long) s->etcd_errors_total, sc,
+				 s->view.is_valid && !s->view.has_leader, sc, s->view.config.pause,
+				 sc, s->self.pending_restart, sc,
+				 (long long) (s->dcs_last_seen_wall_ms / 1000));
+	if (n < 0 || (size_t) n >= len)
+		buf[len - 1] = '\0';
+	return buf;
+}
+
+/* ---- libmicrohttpd glue ------------------------------------------------ */
+
+typedef struct QueryBuf
+{
+	char		text[512];
+	size_t		used;
+} QueryBuf;
+
+static enum MHD_Result
+collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+			  const char *value)
+{
+	QueryBuf   *q = cls;
+	int			n;
+
+	(void) kind;
+	n = snprintf(q->text + q->used, sizeof(q->text) - q->used, "%s%s=%s",
+				 q->used ? "&" : "", key, value ? value : "");
+	if (n > 0 && q->used + (size_t) n < sizeof(q->text))
+		q->used += (size_t) n;
+	return MHD_YES;
+}
+
+static enum MHD_Result
+respond(struct MHD_Connection *conn, int status, const char *ctype,
+		char *body, bool head_only)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (head_only || body == NULL)
+	{
+		r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+		free(body);
+	}
+	else
+		r = MHD_create_response_from_buffer(strlen(body), body,
+											MHD_RESPMEM_MUST_FREE);
+	if (ctype)
+		MHD_add_response_header(r, "Content-Type", ctype);
+	ret = MHD_queue_response(conn, (unsigned int) status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static char *
+json_error(const char *msg)
+{
+	json_t	   *o = json_pack("{s:s}", "error", msg);
+	char	   *s = json_dumps(o, JSON_COMPACT);
+
+	json_decref(o);
+	return s;
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *conn, const char *url,
+	   const char *method, const char *version, const char *upload_data,
+	   size_t *upload_data_size, void **req_cls)
+{
+	RestServer *srv = cls;
+	bool		head = strcmp(method, "HEAD") == 0;
+	bool		options = strcmp(method, "OPTIONS") == 0;
+	QueryBuf	q = {{0}, 0};
+	RestSnapshot *s;
+	int64_t		now = pgw_now_mono_ms();
+	int			status;
+	char	   *body = NULL;
+	const char *ctype = "application/json";
+
+	(void) version;
+	(void) upload_data;
+	if (*req_cls == NULL)
+	{
+		/* first call for this request: headers only */
+		*req_cls = (void *) 1;
+		return MHD_YES;
+	}
+	if (*upload_data_size != 0)
+	{
+		/* bodies are for the write side (not served yet): drain them */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (strcmp(method, "GET") != 0 && !head && !options)
+		return respond(conn, 405, "application/json",
+					   json_error("method not allowed: write endpoints are not enabled on this node"),
+					   false);
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
+
+	pthread_mutex_lock(&srv->lock);
+	if (!srv->has_snap)
+	{
+		pthread_mutex_unlock(&srv->lock);
+		return respond(conn, 503, "application/json",
+					   json_error("starting: no observation yet"), head || options);
+	}
+	s = &srv->snap;
+	status = rest_status_for(s, url, q.text, now);
+	if (status != 0)
+	{
+		/* Patroni answers /liveness and /readiness with no body */
+		if (strcmp(url, "/liveness") != 0 && strcmp(url, "/readiness") != 0)
+			body = rest_patroni_json(s, pgw_now_wall_ms());
+	}
+	else if (strcmp(url, "/patroni") == 0)
+	{
+		status = 200;
+		body = rest_patroni_json(s, pgw_now_wall_ms());
+	}
+	else if (strcmp(url, "/cluster") == 0)
+	{
+		status = 200;
+		body = rest_cluster_json(s);
+	}
+	else if (strcmp(url, "/history") == 0)
+	{
+		status = 200;
+		body = pgw_xstrdup(s->history_json ? s->history_json : "[]");
+	}
+	else if (strcmp(url, "/config") == 0)
+	{
+		status = s->config_json ? 200 : 502;
+		body = s->config_json ? pgw_xstrdup(s->config_json)
+			: json_error("no config in etcd");
+	}
+	else if (strcmp(url, "/metrics") == 0)
+	{
+		status = 200;
+		ctype = "text/plain; version=0.0.4";
+		body = rest_metrics_text(s, now);
+	}
+	else
+	{
+		status = 404;
+		body = json_error("unknown path");
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return respond(conn, status, ctype, body, head || options);
+}
+
+static char *
+read_file(const char *path)
+{
+	FILE	   *f = fopen(path, "rb");
+	char	   *buf;
+	long		n;
+
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	if (n < 0 || n > 1024 * 1024)
+	{
+		fclose(f);
+		return NULL;
+	}
+	buf = pgw_xmalloc((size_t) n + 1);
+	if (fread(buf, 1, (size_t) n, f) != (size_t) n)
+	{
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+int
+rest_start(const RestOptions *opt, RestServer **out, PgwError *err)
+{
+	RestServer *srv = pgw_xcalloc(1, sizeof(RestServer));
+	char		host[128];
+	const char *colon = strrchr(opt->listen, ':');
+	int64_t		port;
+	struct sockaddr_in sa;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+
+	*out = NULL;
+	if (colon == NULL || pgw_parse_int64(colon + 1, 1, 65535, &port) != 0)
+	{
+		free(srv);
+		return pgw_error_set(err, PGW_EINVAL,
+							 "invalid REST listen address \"%s\": expected host:port",
+							 opt->listen);
+	}
+	snprintf(host, sizeof(host), "%.*s", (int) (colon - opt->listen), opt->listen);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t) port);
+	if (host[0] == '\0' || strcmp(host, "*") == 0 || strcmp(host, "0.0.0.0") == 0)
+		sa.sin_addr.s_addr = htonl(INADDR_ANY);
+	else if (strcmp(host, "localhost") == 0)
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+	{
+		free(srv);
+		return pgw_error_set(err, PGW_EINVAL,
+							 "invalid REST listen host \"%s\": expected an IPv4 address",
+							 host);
+	}
+	pthread_mutex_init(&srv->lock, NULL);
+	if (opt->certfile && opt->certfile[0])
+	{
+		srv->cert_pem = read_file(opt->certfile);
+		srv->key_pem = read_file(opt->keyfile ? opt->keyfile : "");
+		if (srv->cert_pem == NULL || srv->key_pem == NULL)
+		{
+			int			rc = pgw_error_set(err, PGW_EINVAL,
+										   "could not read REST TLS certificate \"%s\" or key \"%s\"",
+										   opt->certfile,
+										   opt->keyfile ? opt->keyfile : "");
+
+			free(srv->cert_pem);
+			free(srv->key_pem);
+			free(srv);
+			return rc;
+		}
+		flags |= MHD_USE_TLS;
+		srv->mhd = MHD_start_daemon(flags, (uint16_t) port, NULL, NULL, handle, srv,
+									MHD_OPTION_SOCK_ADDR, &sa,
+									MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
+									MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem,
+									MHD_OPTION_CONNECTION_TIMEOUT, 10U,
+									MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 65536,
+									MHD_OPTION_END);
+	}
+	else
+		srv->mhd = MHD_start_daemon(flags, (uint16_t) port, NULL, NULL, handle, srv,
+									MHD_OPTION_SOCK_ADDR, &sa,
+									MHD_OPTION_CONNECTION_TIMEOUT, 10U,
+									MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 65536,
+									MHD_OPTION_END);
+	if (srv->mhd == NULL)
+	{
+		free(srv->cert_pem);
+		free(srv->key_pem);
+		pthread_mutex_destroy(&srv->lock);
+		free(srv);
+		return pgw_error_set(err, PGW_EIO,
+							 "could not listen on REST address %s (port in use or TLS setup failed)",
+							 opt->listen);
+	}
+	*out = srv;
+	return 0;
+}
+
+void
+rest_publish(RestServer *srv, RestSnapshot *snap)
+{
+	char	   *old_hist;
+	char	   *old_cfg;
+
+	pthread_mutex_lock(&srv->lock);
+	old_hist = srv->has_snap ? srv->snap.history_json : NULL;
+	old_cfg = srv->has_snap ? srv->snap.config_json : NULL;
+	srv->snap = *snap;
+	srv->has_snap = true;
+	pthread_mutex_unlock(&srv->lock);
+	free(old_hist);
+	free(old_cfg);
+}
+
+void
+rest_stop(RestServer *srv)
+{
+	if (srv == NULL)
+		return;
+	MHD_stop_daemon(srv->mhd);
+	if (srv->has_snap)
+	{
+		free(srv->snap.history_json);
+		free(srv->snap.config_json);
+	}
+	free(srv->cert_pem);
+	free(srv->key_pem);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv);
+}
