@@ -1,0 +1,17 @@
+/*
+ * daemon.h: the public header of daemon/ (used by main.c and the daemon's
+ * tests only; nothing else links daemon/).
+ */
+#ifndef PGW_DAEMON_H
+#define PGW_DAEMON_H
+
+#include "config/config.h"
+
+/*
+ * daemon_run: run the HA loop until SIGTERM/SIGINT (clean stop: PostgreSQL
+ * stopped, leader key released). Blocks. Returns the process exit code.
+ * config_path is re-read on SIGHUP.
+ */
+int			daemon_run(NodeConfig *cfg, const char *config_path);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * daemon_loop.h: internal to daemon/: the loop's state and the helpers it
+ * calls (peers.c, publish.c). See loop.c's header comment for the cycle.
+ */
+#ifndef PGW_DAEMON_LOOP_H
+#define PGW_DAEMON_LOOP_H
+
+#include "consensus/consensus.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A peer's answer to GET /patroni, gathered before a promotion. */
+typedef struct PeerProbe
+{
+	char		name[PGW_NAME_MAX];
+	bool		reachable;		/* answered with a decodable body */
+	bool		is_primary;		/* runs read-write */
+	bool		holds_leader;	/* says it holds the leader key */
+	bool		running;
+	int			timeline;
+	uint64_t	xlog_location;
+	uint64_t	received_location;
+	uint64_t	replayed_location;
+} PeerProbe;
+
+/*
+ * peers_probe: GET every other member's api_url in parallel, bounded by
+ * timeout_ms in total. Fills out[0..return) (one entry per member asked).
+ */
+int			peers_probe(const ClusterView *v, const char *self_name,
+						int timeout_ms, PeerProbe *out, int max_out);
+
+/* peer_parse: decode a GET /patroni body into p; false when it is not one. */
+bool		peer_parse(const char *body, size_t len, PeerProbe *p);
+
+/*
+ * The fencing thread (fence.c). fence_start runs fn(arg) on its own thread as
+ * soon as the monotonic clock passes the deadline while armed; arm it only
+ * while this node runs a writable primary. fn must be quick and only signal.
+ */
+void		fence_start(void (*fn) (void *), void *arg);
+void		fence_set_deadline(int64_t deadline_mono_ms);
+void		fence_arm(bool armed);
+void		fence_stop(void);
+
+#endif

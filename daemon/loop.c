@@ -1,0 +1,585 @@
+/*
+ * loop.c: the HA loop (DESIGN.md "daemon/" and "Timing model"):
+ *   observe (etcd view from the watch cache, local PostgreSQL health)
+ *   -> decide (failover_decide, pure)
+ *   -> act (failover_execute: consensus + health, idempotent steps)
+ *   -> publish (member key when it changed, REST snapshot, systemd status)
+ * every loop_wait, and at once when the watch reports a change of the leader,
+ * config or failover key. The lease is kept alive on etcd's keepalive stream
+ * by the client's thread; the fencing deadline is the send time of the last
+ * confirmed keepalive + ttl - margin, checked every loop *and* by the fencing
+ * thread (fence.c), so a stalled loop cannot keep a primary writable.
+ */
+#include "daemon/daemon.h"
+
+#include "common/log.h"
+#include "common/pgwtime.h"
+#include "common/strutil.h"
+#include "common/xmem.h"
+#include "daemon/daemon_int.h"
+#include "daemon/daemon_loop.h"
+#include "failover/failover.h"
+#include "health/health.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+/* Keys whose change must wake the loop at once (not at the next tick). */
+#define MEMBER_REPUBLISH_MS 10000	/* idle: ~1 etcd write / 10 s / node */
+#define WAL_REPUBLISH_MS 3000		/* WAL position at most every 3 s */
+
+typedef struct Daemon
+{
+	NodeConfig *cfg;
+	const char *config_path;
+	char		prefix[PGW_PREFIX_MAX];
+	EtcdClient *etcd;
+	RestServer *rest;
+	FailoverExec *exec;			/* executor: owns the PostgreSQL handles */
+	ClusterView *view;			/* watch-maintained cache */
+	bool		view_valid;
+	int64_t		watch_id;
+	bool		watching;
+	int64_t		lease_id;
+	int64_t		lease_ttl_ms;
+	int64_t		lease_deadline_mono_ms;
+	MemberInfo	published;
+	int64_t		published_mono_ms;
+	bool		has_published;
+	int64_t		last_loop_mono_ms;
+	uint64_t	loops;
+	uint64_t	etcd_errors;
+	uint64_t	decisions;
+	Decision	last;
+	bool		ready_notified;
+	int			sigfd;
+	bool		stopping;
+	int			etcd_fail_logged;
+	char	   *history_json;
+	char	   *config_json;
+} Daemon;
+
+static int64_t
+margin_ms(int64_t ttl_ms)
+{
+	/* fencing margin: 10 % of the TTL, at least 300 ms */
+	return ttl_ms / 10 > 300 ? ttl_ms / 10 : 300;
+}
+
+static void
+note_etcd_error(Daemon *d, const char *what, const PgwError *err)
+{
+	d->etcd_errors++;
+	if (!d->etcd_fail_logged)
+		log_warn("etcd.error", "op=%s error=%s detail=\"%s\"", what,
+				 pgw_strerror(err->code), err->msg);
+	d->etcd_fail_logged = 1;
+}
+
+static void
+note_etcd_ok(Daemon *d)
+{
+	if (d->etcd_fail_logged)
+		log_info("etcd.recovered", "endpoint=%s", etcd_client_endpoint(d->etcd));
+	d->etcd_fail_logged = 0;
+}
+
+static void
+fetch_raw(Daemon *d, const char *suffix, char **out)
+{
+	char		key[PGW_PREFIX_MAX + 16];
+	EtcdRangeResult r = {0};
+	PgwError	err = {0};
+
+	snprintf(key, sizeof(key), "%s%s", d->prefix, suffix);
+	if (etcd_range(d->etcd, key, false, 0, true, &r, &err) != 0)
+		return;
+	free(*out);
+	*out = r.count == 1 ? pgw_xstrdup(r.kvs[0].value) : NULL;
+	etcd_range_result_free(&r);
+}
+
+/* read_view: fresh view (linearizable when asked), (re)start the watch. */
+static int
+read_view(Daemon *d, bool linearizable)
+{
+	PgwError	err = {0};
+	ClusterView *nv = pgw_xmalloc(sizeof(ClusterView));
+
+	if (dcs_view_read(d->etcd, d->prefix, linearizable, nv, &err) != 0)
+	{
+		note_etcd_error(d, "read-view", &err);
+		free(nv);
+		d->view->is_valid = false;
+		d->view_valid = false;
+		return err.code;
+	}
+	note_etcd_ok(d);
+	if (nv->n_bad_values > 0 &&
+		strcmp(nv->bad_value_keys, d->view->bad_value_keys) != 0)
+		log_warn("dcs.bad-value", "keys=\"%s\" action=ignored", nv->bad_value_keys);
+	memcpy(d->view, nv, sizeof(ClusterView));
+	free(nv);
+	d->view_valid = true;
+	if (!d->watching)
+	{
+		if (etcd_watch_start(d->etcd, d->prefix, true, d->view->revision + 1,
+							 &d->watch_id, &err) == 0)
+			d->watching = true;
+		else
+			note_etcd_error(d, "watch", &err);
+	}
+	fetch_raw(d, "history", &d->history_json);
+	fetch_raw(d, "config", &d->config_json);
+	return 0;
+}
+
+/* drain_events: fold watch and keepalive events; true when the loop should
+ * run now (leader / config / failover key changed, lease lost). */
+static bool
+drain_events(Daemon *d)
+{
+	EtcdEvent	ev;
+	bool		wake = false;
+
+	while (etcd_client_next_event(d->etcd, &ev))
+	{
+		switch (ev.type)
+		{
+			case ETCD_EVENT_WATCH_PUT:
+			case ETCD_EVENT_WATCH_DELETE:
+				if (d->view_valid && dcs_view_apply_event(d->view, d->prefix, &ev))
+				{
+					wake = true;
+					if (ev.kv.key && strstr(ev.kv.key, "/config"))
+						fetch_raw(d, "config", &d->config_json);
+				}
+				if (ev.kv.key && strstr(ev.kv.key, "/history"))
+					fetch_raw(d, "history", &d->history_json);
+				break;
+			case ETCD_EVENT_WATCH_RESYNC:
+				log_info("dcs.resync", "reason=\"%s\"", ev.msg);
+				d->view_valid = false;
+				wake = true;
+				break;
+			case ETCD_EVENT_KEEPALIVE:
+				if (ev.lease_id == d->lease_id && ev.ttl_s > 0)
+				{
+					int64_t		dl = ev.sent_mono_ms + ev.ttl_s * 1000 -
+						margin_ms(d->lease_ttl_ms);
+
+					if (dl > d->lease_deadline_mono_ms)
+						d->lease_deadline_mono_ms = dl;
+					fence_set_deadline(dl);
+				}
+				break;
+			case ETCD_EVENT_LEASE_LOST:
+				if (ev.lease_id == d->lease_id)
+				{
+					log_warn("lease.lost", "lease=%llx", (unsigned long long) d->lease_id);
+					d->lease_id = 0;
+					d->lease_deadline_mono_ms = 0;
+					fence_set_deadline(0);
+					wake = true;
+				}
+				break;
+			case ETCD_EVENT_STREAM_ERROR:
+				log_debug("etcd.stream", "detail=\"%s\"", ev.msg);
+				break;
+			case ETCD_EVENT_CONNECTED:
+				break;
+		}
+		etcd_event_clear(&ev);
+	}
+	return wake;
+}
+
+/* ensure_lease: one lease per node, kept alive by the client's thread. */
+static void
+ensure_lease(Daemon *d)
+{
+	PgwError	err = {0};
+	int64_t		id;
+	int64_t		ttl;
+	int64_t		ttl_ms = d->view->config.ttl_ms;
+
+	if (d->lease_id != 0 && d->lease_ttl_ms == ttl_ms)
+		return;
+	if (etcd_lease_grant(d->etcd, (ttl_ms + 999) / 1000, &id, &ttl, &err) != 0)
+	{
+		note_etcd_error(d, "lease-grant", &err);
+		return;
+	}
+	{
+		int64_t		sent = pgw_now_mono_ms();
+		int64_t		interval = d->view->config.loop_wait_ms;
+
+		/* a fresh grant counts as a keepalive sent just before it */
+		if (interval > ttl_ms / 4)
+			interval = ttl_ms / 4;
+		if (etcd_lease_keepalive_start(d->etcd, id, (int) interval, &err) != 0)
+		{
+			note_etcd_error(d, "lease-keepalive", &err);
+			return;
+		}
+		d->lease_id = id;
+		d->lease_ttl_ms = ttl_ms;
+		d->lease_deadline_mono_ms = sent - ttl_ms / 4 + ttl * 1000 -
+			margin_ms(ttl_ms);
+		fence_set_deadline(d->lease_deadline_mono_ms);
+		log_info("lease.granted", "lease=%llx ttl_s=%lld",
+				 (unsigned long long) id, (long long) ttl);
+	}
+}
+
+static bool
+member_changed(const MemberInfo *a, const MemberInfo *b, int64_t since_ms)
+{
+	if (a->role != b->role || a->state != b->state || a->timeline != b->timeline ||
+		a->pending_restart != b->pending_restart ||
+		strcmp(a->reason, b->reason) != 0 || strcmp(a->conn_url, b->conn_url) != 0)
+		return true;
+	if (a->xlog_location != b->xlog_location && since_ms >= WAL_REPUBLISH_MS)
+		return true;
+	return since_ms >= MEMBER_REPUBLISH_MS;
+}
+
+static void
+publish_member(Daemon *d, const MemberInfo *m, int64_t now)
+{
+	PgwError	err = {0};
+
+	if (d->lease_id == 0)
+		return;
+	if (d->has_published &&
+		!member_changed(m, &d->published, now - d->published_mono_ms))
+		return;
+	if (dcs_member_publish(d->etcd, d->prefix, m, d->lease_id, &err) != 0)
+	{
+		note_etcd_error(d, "member-publish", &err);
+		return;
+	}
+	d->published = *m;
+	d->published_mono_ms = now;
+	d->has_published = true;
+}
+
+static void
+publish_rest(Daemon *d, const LocalHealth *self, const MemberInfo *m,
+			 int64_t loop_ms)
+{
+	RestSnapshot *s = pgw_xcalloc(1, sizeof(RestSnapshot));
+
+	pgw_strlcpy(s->name, d->cfg->name, sizeof(s->name));
+	pgw_strlcpy(s->scope, d->cfg->scope, sizeof(s->scope));
+	s->self = *m;
+	failover_exec_fill_snapshot(d->exec, s);
+	s->holds_leader = failover_holds_leader(d->view, self);
+	s->view = *d->view;
+	s->dcs_last_seen_wall_ms = d->view_valid ? pgw_now_wall_ms() : 0;
+	s->last_loop_mono_ms = d->last_loop_mono_ms;
+	s->loop_duration_ms = loop_ms;
+	s->lease_deadline_mono_ms = d->lease_deadline_mono_ms;
+	s->loops_total = d->loops;
+	s->etcd_errors_total = d->etcd_errors;
+	s->decisions_total = d->decisions;
+	pgw_strlcpy(s->decision, failover_decision_kind_name(d->last.kind),
+				sizeof(s->decision));
+	pgw_strlcpy(s->rule, d->last.rule ? d->last.rule : "", sizeof(s->rule));
+	pgw_strlcpy(s->reason, d->last.reason, sizeof(s->reason));
+	s->history_json = d->history_json ? pgw_xstrdup(d->history_json) : NULL;
+	s->config_json = d->config_json ? pgw_xstrdup(d->config_json) : NULL;
+	rest_publish(d->rest, s);
+	free(s);
+}
+
+static void
+notify_systemd(Daemon *d, const LocalHealth *self)
+{
+	const char *role = failover_holds_leader(d->view, self) ? "leader"
+		: self->pg_running ? "replica" : "stopped";
+
+	if (!d->ready_notified)
+	{
+		sd_notifyf(0, "READY=1\nSTATUS=role=%s decision=%s", role,
+				   failover_decision_kind_name(d->last.kind));
+		d->ready_notified = true;
+	}
+	else
+		sd_notifyf(0, "WATCHDOG=1\nSTATUS=role=%s decision=%s", role,
+				   failover_decision_kind_name(d->last.kind));
+}
+
+/* one_cycle: observe -> decide -> act -> publish. */
+static void
+one_cycle(Daemon *d)
+{
+	int64_t		t0 = pgw_now_mono_ms();
+	LocalHealth self;
+	MemberInfo	m;
+	Decision	dec;
+
+	if (!d->view_valid)
+		read_view(d, false);
+	if (d->view_valid)
+		ensure_lease(d);
+
+	failover_exec_observe(d->exec, d->view, &self);
+	self.view_is_linearizable = false;
+	self.lease_id = d->lease_id;
+	self.lease_deadline_mono_ms = d->lease_deadline_mono_ms;
+	self.last_loop_mono_ms = d->last_loop_mono_ms;
+	self.etcd_ok = d->view_valid;
+
+	dec = failover_decide(d->view, &self, NULL, 0, t0);
+	if (dec.kind == DECIDE_REFRESH)
+	{
+		PeerProbe	probes[PGW_MEMBERS_MAX];
+		PeerStatus	peers[PGW_MEMBERS_MAX];
+		int			n;
+		int			timeout = (int) d->view->config.retry_timeout_ms;
+
+		/* promise 5: linearizable read and every reachable peer asked */
+		if (read_view(d, true) == 0)
+		{
+			n = peers_probe(d->view, d->cfg->name, timeout > 2000 ? 2000 : timeout,
+							probes, PGW_MEMBERS_MAX);
+			for (int i = 0; i < n; i++)
+				failover_peer_from_probe(&peers[i], probes[i].name, probes[i].reachable,
+										 probes[i].is_primary, probes[i].holds_leader,
+										 probes[i].running, probes[i].timeline,
+										 probes[i].xlog_location,
+										 probes[i].received_location,
+										 probes[i].replayed_location);
+			failover_exec_observe(d->exec, d->view, &self);
+			self.view_is_linearizable = true;
+			self.peers_probed = true;
+			self.lease_id = d->lease_id;
+			self.lease_deadline_mono_ms = d->lease_deadline_mono_ms;
+			self.last_loop_mono_ms = d->last_loop_mono_ms;
+			self.etcd_ok = true;
+			dec = failover_decide(d->view, &self, peers, n, pgw_now_mono_ms());
+		}
+	}
+	if (dec.kind != d->last.kind || strcmp(dec.rule ? dec.rule : "",
+										  d->last.rule ? d->last.rule : "") != 0)
+	{
+		log_info("decision", "kind=%s rule=%s target=%s reason=\"%s\"",
+				 failover_decision_kind_name(dec.kind), dec.rule ? dec.rule : "",
+				 dec.target[0] ? dec.target : "-", dec.reason);
+		d->decisions++;
+	}
+	d->last = dec;
+	{
+		ExecContext ctx = {0};
+
+		ctx.etcd = d->etcd;
+		ctx.prefix = d->prefix;
+		ctx.name = d->cfg->name;
+		ctx.lease_id = d->lease_id;
+		ctx.view = d->view;
+		if (failover_execute(d->exec, &ctx, &dec, &self) != 0)
+			d->view_valid = false;	/* re-read before the next decision */
+	}
+
+	failover_exec_member_info(d->exec, d->view, &dec, &m);
+	publish_member(d, &m, pgw_now_mono_ms());
+	d->last_loop_mono_ms = pgw_now_mono_ms();
+	d->loops++;
+	publish_rest(d, &self, &m, d->last_loop_mono_ms - t0);
+	notify_systemd(d, &self);
+}
+
+static int
+open_signals(void)
+{
+	sigset_t	set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static void
+handle_signals(Daemon *d, bool *reload)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si))
+	{
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+		{
+			log_info("daemon.stopping", "signal=%u", si.ssi_signo);
+			d->stopping = true;
+		}
+		else if (si.ssi_signo == SIGHUP)
+			*reload = true;
+	}
+}
+
+static void
+reload_config(Daemon *d)
+{
+	NodeConfig	nc;
+	PgwError	err = {0};
+	extern char **environ;
+
+	memset(&nc, 0, sizeof(nc));
+	if (config_load_file(d->config_path, &nc, &err) != 0 ||
+		config_apply_env(&nc, environ, &err) != 0 ||
+		config_validate(&nc, &err) != 0)
+	{
+		log_error("config.reload-failed", "path=%s detail=\"%s\" action=kept-last-good",
+				  d->config_path, err.msg);
+		config_free(&nc);
+		return;
+	}
+	failover_exec_reconfigure(d->exec, &nc);
+	log_set_level(nc.log_level);
+	log_info("config.reloaded", "path=%s", d->config_path);
+	config_free(&nc);
+}
+
+int
+daemon_run(NodeConfig *cfg, const char *config_path)
+{
+	Daemon		d;
+	PgwError	err = {0};
+	EtcdClientConfig ec = {0};
+	RestOptions ro = {0};
+	char		fields[160];
+	int			rc = 0;
+
+	memset(&d, 0, sizeof(d));
+	d.cfg = cfg;
+	d.config_path = config_path;
+	d.view = pgw_xcalloc(1, sizeof(ClusterView));
+	dcs_config_defaults(&d.view->config);
+	snprintf(fields, sizeof(fields), "node=%s", cfg->name);
+	log_set_prefix(fields);
+	log_set_level(cfg->log_level);
+	if (dcs_prefix_build(cfg->namespace_, cfg->scope, d.prefix, sizeof(d.prefix),
+						 &err) != 0)
+	{
+		log_error("daemon.config", "detail=\"%s\"", err.msg);
+		free(d.view);
+		return 2;
+	}
+	d.sigfd = open_signals();
+	/* the executor forks PostgreSQL from this (main) thread: its
+	 * parent-death signal must outlive every other thread */
+	if (failover_exec_open(cfg, &d.exec, &err) != 0)
+	{
+		log_error("daemon.start", "detail=\"%s\"", err.msg);
+		free(d.view);
+		return 1;
+	}
+	fence_start(failover_exec_fence_fn, d.exec);
+	ec.endpoints = cfg->etcd_hosts;
+	ec.ca_file = cfg->etcd_cacert;
+	ec.cert_file = cfg->etcd_cert;
+	ec.key_file = cfg->etcd_key;
+	ec.username = cfg->etcd_username;
+	ec.password = cfg->etcd_password;
+	ec.call_timeout_ms = 3000;
+	if (etcd_client_open(&ec, &d.etcd, &err) != 0)
+	{
+		log_error("daemon.start", "detail=\"%s\"", err.msg);
+		failover_exec_close(d.exec);
+		free(d.view);
+		return 1;
+	}
+	ro.listen = cfg->restapi_listen;
+	ro.certfile = cfg->restapi_certfile;
+	ro.keyfile = cfg->restapi_keyfile;
+	ro.cafile = cfg->restapi_cafile;
+	ro.username = cfg->restapi_username;
+	ro.password = cfg->restapi_password;
+	if (rest_start(&ro, &d.rest, &err) != 0)
+	{
+		log_error("daemon.start", "detail=\"%s\"", err.msg);
+		etcd_client_close(d.etcd);
+		failover_exec_close(d.exec);
+		free(d.view);
+		return 1;
+	}
+	log_info("daemon.started", "scope=%s prefix=%s etcd=%s rest=%s version=%s",
+			 cfg->scope, d.prefix, cfg->etcd_hosts, cfg->restapi_listen, PGW_VERSION);
+
+	while (!d.stopping)
+	{
+		int64_t		start = pgw_now_mono_ms();
+		int64_t		next;
+		bool		reload = false;
+		struct pollfd pfd[2];
+
+		one_cycle(&d);
+		next = start + d.view->config.loop_wait_ms;
+		/* wait for the tick, a watch event that matters, or a signal */
+		while (!d.stopping)
+		{
+			int64_t		now = pgw_now_mono_ms();
+			int			timeout = next > now ? (int) (next - now) : 0;
+
+			pfd[0].fd = etcd_client_event_fd(d.etcd);
+			pfd[0].events = POLLIN;
+			pfd[1].fd = d.sigfd;
+			pfd[1].events = POLLIN;
+			if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
+				break;
+			if (pfd[1].revents & POLLIN)
+				handle_signals(&d, &reload);
+			if (reload)
+			{
+				reload_config(&d);
+				reload = false;
+			}
+			failover_exec_reap(d.exec);
+			if ((pfd[0].revents & POLLIN) && drain_events(&d))
+				break;
+			if (pgw_now_mono_ms() >= next)
+				break;
+		}
+	}
+
+	/* SIGTERM: stop PostgreSQL cleanly, then release the leader key so
+	 * replicas need not wait out the TTL */
+	{
+		ExecContext ctx = {0};
+
+		ctx.etcd = d.etcd;
+		ctx.prefix = d.prefix;
+		ctx.name = cfg->name;
+		ctx.lease_id = d.lease_id;
+		ctx.view = d.view;
+		failover_exec_shutdown(d.exec, &ctx);
+	}
+	fence_stop();
+	if (d.lease_id != 0)
+	{
+		etcd_lease_keepalive_stop(d.etcd);
+		if (etcd_lease_revoke(d.etcd, d.lease_id, &err) != 0)
+			log_warn("lease.revoke-failed", "detail=\"%s\"", err.msg);
+	}
+	rest_stop(d.rest);
+	etcd_client_close(d.etcd);
+	failover_exec_close(d.exec);
+	free(d.history_json);
+	free(d.config_json);
+	free(d.view);
+	log_info("daemon.stopped", "loops=%llu", (unsigned long long) d.loops);
+	return rc;
+}

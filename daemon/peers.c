@@ -1,0 +1,147 @@
+/*
+ * peers.c: ask every other member's REST API for its role and WAL position
+ * before a promotion (DESIGN.md promise 5: drop out if anyone is ahead or
+ * still primary). All requests run in parallel through one libcurl multi
+ * handle and the whole round is bounded by timeout_ms.
+ */
+#include "daemon/daemon_loop.h"
+
+#include "common/strutil.h"
+#include "common/xmem.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct Fetch
+{
+	char	   *buf;
+	size_t		len;
+	bool		overflow;
+} Fetch;
+
+static size_t
+on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	Fetch	   *f = userdata;
+	size_t		n = size * nmemb;
+
+	if (f->len + n > 256 * 1024)
+	{
+		f->overflow = true;
+		return 0;
+	}
+	f->buf = pgw_xrealloc(f->buf, f->len + n + 1);
+	memcpy(f->buf + f->len, ptr, n);
+	f->len += n;
+	f->buf[f->len] = '\0';
+	return n;
+}
+
+static uint64_t
+json_u64(json_t *o, const char *key)
+{
+	json_t	   *v = json_object_get(o, key);
+
+	return json_is_integer(v) && json_integer_value(v) > 0 ?
+		(uint64_t) json_integer_value(v) : 0;
+}
+
+/* peer_parse: decode a GET /patroni body; false when it is not one. */
+bool
+peer_parse(const char *body, size_t len, PeerProbe *p)
+{
+	json_error_t jerr;
+	json_t	   *o = json_loadb(body, len, 0, &jerr);
+	json_t	   *xlog;
+	const char *role;
+	const char *state;
+
+	if (o == NULL || !json_is_object(o))
+	{
+		json_decref(o);
+		return false;
+	}
+	role = json_string_value(json_object_get(o, "role"));
+	state = json_string_value(json_object_get(o, "state"));
+	p->is_primary = role && (strcmp(role, "primary") == 0 ||
+							 strcmp(role, "master") == 0);
+	p->running = state && strcmp(state, "running") == 0;
+	xlog = json_object_get(o, "xlog");
+	if (json_is_object(xlog))
+	{
+		p->xlog_location = json_u64(xlog, "location");
+		p->received_location = json_u64(xlog, "received_location");
+		p->replayed_location = json_u64(xlog, "replayed_location");
+		if (p->xlog_location == 0)
+			p->xlog_location = p->received_location > p->replayed_location ?
+				p->received_location : p->replayed_location;
+	}
+	p->timeline = (int) json_u64(o, "timeline");
+	{
+		json_t	   *pw = json_object_get(o, "pgwarden");
+
+		p->holds_leader = json_is_object(pw) &&
+			json_is_true(json_object_get(pw, "holds_leader"));
+	}
+	json_decref(o);
+	return true;
+}
+
+int
+peers_probe(const ClusterView *v, const char *self_name, int timeout_ms,
+			PeerProbe *out, int max_out)
+{
+	CURLM	   *multi = curl_multi_init();
+	CURL	   *easy[PGW_MEMBERS_MAX] = {0};
+	Fetch		fetch[PGW_MEMBERS_MAX];
+	int			n = 0;
+	int			running = 0;
+
+	memset(fetch, 0, sizeof(fetch));
+	for (int i = 0; i < v->n_members && n < max_out && n < PGW_MEMBERS_MAX; i++)
+	{
+		const MemberInfo *m = &v->members[i];
+
+		if (strcmp(m->name, self_name) == 0 || !m->is_valid ||
+			m->api_url[0] == '\0')
+			continue;
+		memset(&out[n], 0, sizeof(out[n]));
+		pgw_strlcpy(out[n].name, m->name, sizeof(out[n].name));
+		easy[n] = curl_easy_init();
+		curl_easy_setopt(easy[n], CURLOPT_URL, m->api_url);
+		curl_easy_setopt(easy[n], CURLOPT_WRITEFUNCTION, on_data);
+		curl_easy_setopt(easy[n], CURLOPT_WRITEDATA, &fetch[n]);
+		curl_easy_setopt(easy[n], CURLOPT_TIMEOUT_MS, (long) timeout_ms);
+		curl_easy_setopt(easy[n], CURLOPT_CONNECTTIMEOUT_MS, (long) timeout_ms);
+		curl_easy_setopt(easy[n], CURLOPT_NOSIGNAL, 1L);
+		/* peers' certificates are checked against the system store; a
+		 * cluster CA is configured through CURL_CA_BUNDLE */
+		curl_easy_setopt(easy[n], CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_multi_add_handle(multi, easy[n]);
+		n++;
+	}
+	do
+	{
+		int			numfds;
+
+		curl_multi_perform(multi, &running);
+		if (running)
+			curl_multi_poll(multi, NULL, 0, 50, &numfds);
+	} while (running > 0);
+
+	for (int i = 0; i < n; i++)
+	{
+		long		code = 0;
+
+		curl_easy_getinfo(easy[i], CURLINFO_RESPONSE_CODE, &code);
+		out[i].reachable = code > 0 && fetch[i].buf != NULL && !fetch[i].overflow &&
+			peer_parse(fetch[i].buf, fetch[i].len, &out[i]);
+		curl_multi_remove_handle(multi, easy[i]);
+		curl_easy_cleanup(easy[i]);
+		free(fetch[i].buf);
+	}
+	curl_multi_cleanup(multi);
+	return n;
+}
