@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# cluster.sh: start and stop a local pgwarden cluster on loopback: one etcd
+# and N pgwarden daemons, each with its own PostgreSQL 15 (run as the
+# unprivileged user "pgwarden" when we are root). Shared by scripts/demo.sh
+# and the shell-driven integration tests, so the demo is what the tests test.
+# Everything this file starts is recorded and stopped by cluster_cleanup,
+# which callers install as an EXIT trap. Every wait is a bounded poll.
+#
+# Usage: source tests/lib/cluster.sh; cluster_init DIR N [profile]
+#        cluster_start_etcd; cluster_start_node 1 ...; cluster_cleanup
+
+: "${PGW_BIN:=${PGW_BUILD_DIR:-$(pwd)/build}/daemon/pgwarden}"
+: "${PGWCTL_BIN:=${PGW_BUILD_DIR:-$(pwd)/build}/ctl/pgwardenctl}"
+: "${PG_BIN_DIR:=/usr/lib/postgresql/15/bin}"
+: "${PGW_RUN_AS:=pgwarden}"
+
+CL_DIR=""
+CL_N=0
+CL_SCOPE="demo"
+CL_ETCD_PORT=0
+CL_ETCD_PEER_PORT=0
+CL_ETCD_PID=""
+declare -a CL_PG_PORT CL_API_PORT CL_PID
+
+cl_log() { echo "cluster: $*" >&2; }
+
+# cl_port_free PORT: nothing listens on 127.0.0.1:PORT
+cl_port_free() {
+	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# cl_pick_port: a free port below 32768 (etcd pitfall 18), not used yet here
+CL_USED_PORTS=" "
+cl_pick_port() {
+	local p i
+	for i in $(seq 1 500); do
+		p=$((20000 + RANDOM % 12000))
+		case "$CL_USED_PORTS" in *" $p "*) continue ;; esac
+		if cl_port_free "$p"; then
+			CL_USED_PORTS+="$p "
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# cluster_init DIR N [fast|default]
+cluster_init() {
+	CL_DIR=$1
+	CL_N=$2
+	local profile=${3:-fast}
+	mkdir -p "$CL_DIR"
+	chmod 755 "$CL_DIR"
+	CL_ETCD_PORT=$(cl_pick_port)
+	CL_ETCD_PEER_PORT=$(cl_pick_port)
+	local ttl=10 loop_wait=1 retry=3
+	if [ "$profile" = fast ]; then ttl=3; loop_wait=0.5; retry=1; fi
+	for i in $(seq 1 "$CL_N"); do
+		CL_PG_PORT[$i]=$(cl_pick_port)
+		CL_API_PORT[$i]=$(cl_pick_port)
+		mkdir -p "$CL_DIR/node$i"
+		cat >"$CL_DIR/node$i/pgwarden.yml" <<YML
+scope: $CL_SCOPE
+namespace: /service
+name: node$i
+log_level: info
+etcd3:
+  hosts: 127.0.0.1:$CL_ETCD_PORT
+restapi:
+  listen: 127.0.0.1:${CL_API_PORT[$i]}
+  connect_address: 127.0.0.1:${CL_API_PORT[$i]}
+postgresql:
+  listen: 127.0.0.1:${CL_PG_PORT[$i]}
+  connect_address: 127.0.0.1:${CL_PG_PORT[$i]}
+  data_dir: $CL_DIR/node$i/data
+  bin_dir: $PG_BIN_DIR
+  run_as: $PGW_RUN_AS
+  socket_dir: $CL_DIR/node$i
+  authentication:
+    superuser: {username: postgres, password: pgw-super}
+    replication: {username: replicator, password: pgw-repl}
+  parameters:
+    shared_buffers: 16MB
+    max_connections: 50
+    wal_keep_size: 64MB
+bootstrap:
+  dcs:
+    ttl: $ttl
+    loop_wait: $loop_wait
+    retry_timeout: $retry
+    maximum_lag_on_failover: 1048576
+YML
+	done
+}
+
+cluster_start_etcd() {
+	mkdir -p "$CL_DIR/etcd"
+	etcd --name pgw-etcd --data-dir "$CL_DIR/etcd/data" \
+		--listen-client-urls "http://127.0.0.1:$CL_ETCD_PORT" \
+		--advertise-client-urls "http://127.0.0.1:$CL_ETCD_PORT" \
+		--listen-peer-urls "http://127.0.0.1:$CL_ETCD_PEER_PORT" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$CL_ETCD_PEER_PORT" \
+		--initial-cluster "pgw-etcd=http://127.0.0.1:$CL_ETCD_PEER_PORT" \
+		--heartbeat-interval 50 --election-timeout 500 \
+		>"$CL_DIR/etcd/etcd.log" 2>&1 &
+	CL_ETCD_PID=$!
+	echo "$CL_ETCD_PID" >"$CL_DIR/etcd/pid"
+	local i
+	for i in $(seq 1 100); do
+		if ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$CL_ETCD_PORT" \
+			--command-timeout=1s endpoint health >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	cl_log "etcd did not become healthy; see $CL_DIR/etcd/etcd.log"
+	return 1
+}
+
+cluster_start_node() {
+	local i=$1
+	"$PGW_BIN" -c "$CL_DIR/node$i/pgwarden.yml" >>"$CL_DIR/node$i/pgwarden.log" 2>&1 &
+	CL_PID[$i]=$!
+	echo "${CL_PID[$i]}" >"$CL_DIR/node$i/pid"
+}
+
+# cluster_postmaster_pid I: the pid in node I's postmaster.pid, if any
+cluster_postmaster_pid() {
+	head -1 "$CL_DIR/node$1/data/postmaster.pid" 2>/dev/null
+}
+
+# cluster_kill_node I SIGNAL: signal node I's daemon (and with "all", its postmaster)
+cluster_kill_node() {
+	local i=$1 sig=$2 what=${3:-daemon}
+	local pm
+	pm=$(cluster_postmaster_pid "$i")
+	kill "-$sig" "${CL_PID[$i]}" 2>/dev/null || true
+	if [ "$what" = all ] && [ -n "$pm" ]; then kill "-$sig" "$pm" 2>/dev/null || true; fi
+}
+
+# cluster_stop_node I: SIGTERM (clean stop), bounded wait, then SIGKILL
+cluster_stop_node() {
+	local i=$1 pid=${CL_PID[$1]:-}
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	local k
+	for k in $(seq 1 150); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	CL_PID[$i]=""
+}
+
+# cluster_status I PATH: HTTP status of node I's REST PATH (000 if down)
+cluster_status() {
+	curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:${CL_API_PORT[$1]}$2" 2>/dev/null || true
+}
+
+# cluster_primaries: the node numbers answering 200 on /primary
+cluster_primaries() {
+	local i out=""
+	for i in $(seq 1 "$CL_N"); do
+		[ "$(cluster_status "$i" /primary)" = 200 ] && out+="$i "
+	done
+	echo "$out"
+}
+
+# cluster_wait_primary TIMEOUT_S [EXCLUDE]: wait for exactly one primary
+cluster_wait_primary() {
+	local timeout=$1 exclude=${2:-} deadline p
+	deadline=$(($(date +%s) + timeout))
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		p=$(cluster_primaries)
+		if [ -n "$p" ] && [ "$(echo $p | wc -w)" = 1 ] && [ "$p" != "$exclude " ]; then
+			echo "${p% }"
+			return 0
+		fi
+		sleep 0.2
+	done
+	return 1
+}
+
+# cluster_wait_replicas TIMEOUT_S COUNT: wait until COUNT nodes answer /replica
+cluster_wait_replicas() {
+	local timeout=$1 want=$2 deadline n i
+	deadline=$(($(date +%s) + timeout))
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		n=0
+		for i in $(seq 1 "$CL_N"); do
+			[ "$(cluster_status "$i" /replica)" = 200 ] && n=$((n + 1))
+		done
+		[ "$n" -ge "$want" ] && return 0
+		sleep 0.3
+	done
+	return 1
+}
+
+# cluster_psql I SQL: run SQL on node I as the superuser
+cluster_psql() {
+	PGPASSWORD=pgw-super PGCONNECT_TIMEOUT=2 psql -X -q -A -t -h 127.0.0.1 \
+		-p "${CL_PG_PORT[$1]}" -U postgres -d postgres -c "$2"
+}
+
+cluster_ctl() {
+	"$PGWCTL_BIN" --etcd "127.0.0.1:$CL_ETCD_PORT" --scope "$CL_SCOPE" "$@"
+}
+
+cluster_cleanup() {
+	local i pm
+	for i in $(seq 1 "$CL_N"); do
+		[ -n "${CL_PID[$i]:-}" ] && kill -KILL "${CL_PID[$i]}" 2>/dev/null
+		pm=$(cluster_postmaster_pid "$i")
+		[ -n "$pm" ] && kill -QUIT "$pm" 2>/dev/null
+	done
+	[ -n "$CL_ETCD_PID" ] && kill -KILL "$CL_ETCD_PID" 2>/dev/null
+	wait 2>/dev/null
+	if [ -n "$CL_DIR" ] && [ -z "${PGW_TEST_KEEP:-}" ] && [ "${CL_KEEP_DIR:-0}" != 1 ]; then
+		rm -rf "$CL_DIR"
+	fi
+}
