@@ -267,6 +267,52 @@ void		etcd_event_clear(EtcdEvent *ev);
 /* etcd_prefix_range_end: range_end for a prefix (etcd's rule); buf >= len+1 */
 size_t		etcd_prefix_range_end(const char *key, size_t key_len, char *buf);
 
+/*
+ * Pure helpers, exposed for configuration checks and unit tests (no I/O).
+ */
+#define ETCD_ENDPOINTS_MAX	16
+#define ETCD_HOST_MAX		256
+
+typedef struct EtcdEndpoint
+{
+	char		host[ETCD_HOST_MAX];	/* name or address, no brackets */
+	int			port;			/* 1..65535 */
+	bool		tls;			/* https:// given */
+	char		target[ETCD_HOST_MAX + 16];	/* gRPC target "h:p" / "[v6]:p" */
+} EtcdEndpoint;
+
+/*
+ * etcd_endpoints_parse: split "h:p,https://h:p,[::1]:p" into out[max].
+ * Whitespace around entries is ignored; an empty entry, missing or bad port,
+ * unknown scheme, a path, or more than max entries is PGW_EINVAL with a
+ * message naming the entry. *n_out receives the count.
+ */
+int			etcd_endpoints_parse(const char *s, EtcdEndpoint *out, int max,
+								 int *n_out, PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * etcd_error_from_grpc: map a gRPC status code (and etcd's detail text) to a
+ * PGW_E* code: DEADLINE_EXCEEDED -> PGW_ETIMEDOUT, UNAVAILABLE ->
+ * PGW_EUNAVAILABLE, UNAUTHENTICATED / PERMISSION_DENIED / "authentication
+ * failed" -> PGW_EAUTH, "compacted" -> PGW_ECOMPACTED, NOT_FOUND ->
+ * PGW_ENOTFOUND, ALREADY_EXISTS / ABORTED -> PGW_ECONFLICT, CANCELLED ->
+ * PGW_ECANCELED, INVALID_ARGUMENT / OUT_OF_RANGE / RESOURCE_EXHAUSTED ->
+ * PGW_EINVAL, anything else PGW_EIO. 0 for OK.
+ */
+int			etcd_error_from_grpc(int grpc_status, const char *details);
+
+/*
+ * etcd_range_result_decode / etcd_txn_result_decode: decode a serialized
+ * RangeResponse / TxnResponse into our structs (what the client does with
+ * every reply). PGW_EBADRESPONSE when buf does not decode.
+ */
+int			etcd_range_result_decode(const void *buf, size_t len,
+									 EtcdRangeResult *out,
+									 PgwError *err) PGW_MUSTCHECK;
+int			etcd_txn_result_decode(const void *buf, size_t len,
+								   EtcdTxnResult *out,
+								   PgwError *err) PGW_MUSTCHECK;
+
 /* ------------------------------------------------------------------------
  * Part 2: the DCS model (Patroni-compatible, DESIGN.md "etcd keys")
  * ------------------------------------------------------------------------ */
