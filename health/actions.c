@@ -1,0 +1,786 @@
+/*
+ * actions.c: the transitions that failover/execute sequences (DESIGN.md,
+ * "health/"): bootstrap, clone, promote, demote, rewind, upstream change,
+ * replication slots and synchronous_standby_names. Each checks its
+ * precondition first and treats "already done" as success.
+ */
+#include "health/control_int.h"
+
+#include "common/log.h"
+#include "common/pgwtime.h"
+#include "common/strutil.h"
+#include "common/xmem.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CONNECT_MS 5000
+#define QUERY_MS 10000
+
+static void
+pgpass_env(PgControl *c, char *buf, size_t len, const char **env)
+{
+	snprintf(buf, len, "PGPASSFILE=%s", c->pgpass);
+	env[0] = buf;
+	env[1] = NULL;
+}
+
+/* one row, one column, not NULL; copies the value into buf */
+static int
+query_value(PGconn *conn, const char *sql, int nparams,
+			const char *const *params, int timeout_ms, char *buf, size_t len,
+			PgwError *err)
+{
+	PGresult   *res[PGC_MAX_RESULTS];
+	int			nres;
+	int			rc = pgc_exec(conn, sql, nparams, params, timeout_ms, res, &nres,
+						  NULL, err);
+
+	if (rc != 0)
+		return rc;
+	if (nres != 1 || PQresultStatus(res[0]) != PGRES_TUPLES_OK ||
+		PQntuples(res[0]) != 1 || PQnfields(res[0]) < 1 || PQgetisnull(res[0], 0, 0))
+		rc = pgw_error_set(err, PGW_EBADRESPONSE,
+						   "unexpected result shape for a one-value query");
+	else
+		pgw_strlcpy(buf, PQgetvalue(res[0], 0, 0), len);
+	pgc_clear(res, nres);
+	return rc;
+}
+
+static int
+command(PGconn *conn, const char *sql, int nparams, const char *const *params,
+		char *sqlstate, PgwError *err)
+{
+	PGresult   *res[PGC_MAX_RESULTS];
+	int			nres;
+	int			rc = pgc_exec(conn, sql, nparams, params, QUERY_MS, res, &nres,
+						  sqlstate, err);
+
+	pgc_clear(res, nres);
+	return rc;
+}
+
+static int
+create_replication_role(PgControl *c, PgwError *err)
+{
+	PGconn	   *conn = control_connect_local(c, CONNECT_MS, err);
+	const char *params[1] = {c->repl_user};
+	char		exists[8];
+	char	   *ident = NULL;
+	char	   *lit = NULL;
+	StrBuf		sql;
+	int			rc;
+
+	if (conn == NULL)
+		return err ? err->code : PGW_EUNAVAILABLE;
+	rc = query_value(conn, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)",
+					 1, params, QUERY_MS, exists, sizeof(exists), err);
+	if (rc != 0)
+		goto out;
+	ident = PQescapeIdentifier(conn, c->repl_user, strlen(c->repl_user));
+	if (c->repl_password != NULL)
+		lit = PQescapeLiteral(conn, c->repl_password, strlen(c->repl_password));
+	if (ident == NULL || (c->repl_password != NULL && lit == NULL))
+	{
+		rc = pgw_error_set(err, PGW_EINVAL, "could not quote the replication role");
+		goto out;
+	}
+	sbuf_init(&sql);
+	sbuf_printf(&sql, "%s ROLE %s WITH LOGIN REPLICATION%s%s",
+				exists[0] == 't' ? "ALTER" : "CREATE", ident,
+				lit ? " PASSWORD " : "", lit ? lit : "");
+	rc = command(conn, sql.data, 0, NULL, NULL, err);
+	explicit_bzero(sql.data, sql.cap);
+	free(sql.data);
+	if (rc != 0)
+		pgw_error_prefix(err, "could not create replication role \"%s\"", c->repl_user);
+out:
+	if (lit != NULL)
+	{
+		explicit_bzero(lit, strlen(lit));
+		PQfreemem(lit);
+	}
+	if (ident != NULL)
+		PQfreemem(ident);
+	PQfinish(conn);
+	return rc;
+}
+
+int
+health_control_bootstrap(PgControl *c, int timeout_ms, PgwError *err)
+{
+	char		initdb[4096];
+	char		pwfile[4096];
+	char		pwopt[4200];
+	char		dopt[4200];
+	char		uopt[300];
+	const char *argv[16];
+	int			n = 0;
+	int			rc;
+	HealthWait	w;
+
+	if (!control_dir_empty(c->data_dir))
+		return pgw_error_set(err, PGW_ESTATE,
+							 "cannot bootstrap: data directory \"%s\" is not empty",
+							 c->data_dir);
+	if ((rc = control_ensure_dir(c, c->data_dir, 0700, err)) != 0)
+		return rc;
+	control_bin(c, "initdb", initdb, sizeof(initdb));
+	snprintf(dopt, sizeof(dopt), "--pgdata=%s", c->data_dir);
+	snprintf(uopt, sizeof(uopt), "--username=%s", c->superuser);
+	argv[n++] = initdb;
+	argv[n++] = dopt;
+	argv[n++] = uopt;
+	if (c->su_password != NULL)
+	{
+		snprintf(pwfile, sizeof(pwfile), "%s.pw", c->pgpass);
+		rc = write_file_atomic(pwfile, c->su_password, strlen(c->su_password), 0600,
+							   c->as.drop ? c->as.uid : (uid_t) -1,
+							   c->as.drop ? c->as.gid : (gid_t) -1, err);
+		if (rc != 0)
+			return rc;
+		snprintf(pwopt, sizeof(pwopt), "--pwfile=%s", pwfile);
+		argv[n++] = pwopt;
+	}
+	argv[n++] = "--data-checksums";
+	argv[n++] = "--encoding=UTF8";
+	argv[n++] = "--locale=C";
+	argv[n++] = "--auth=trust";
+	if (c->no_sync)
+		argv[n++] = "--no-sync";
+	argv[n] = NULL;
+	rc = run_program(argv, &c->as, NULL, c->cmd_timeout_ms, NULL, err);
+	if (c->su_password != NULL)
+		(void) unlink(pwfile);
+	if (rc != 0)
+	{
+		control_empty_dir(c->data_dir);
+		return rc;
+	}
+	free(c->primary_conninfo);
+	c->primary_conninfo = NULL;
+	if ((rc = control_write_hba(c, err)) != 0 ||
+		(rc = control_write_conf(c, err)) != 0 ||
+		(rc = control_ensure_include(c, err)) != 0 ||
+		(rc = control_write_signal(c, false, err)) != 0)
+		return rc;
+	w = health_control_start(c, timeout_ms, err);
+	if (w != HEALTH_WAIT_READY)
+		return err && err->code ? err->code : PGW_ETIMEDOUT;
+	return create_replication_role(c, err);
+}
+
+static int
+ensure_slot_on(PgControl *c, const HealthUpstream *leader, const char *slot,
+			   PgwError *err)
+{
+	PGconn	   *conn = control_connect_remote(c, leader, true, CONNECT_MS, err);
+	char		sql[256];
+	char		state[6];
+	int			rc;
+
+	if (conn == NULL)
+		return err ? err->code : PGW_EUNAVAILABLE;
+	/* slot is [a-z0-9_] (health_slot_name), so quoting it is enough */
+	snprintf(sql, sizeof(sql), "CREATE_REPLICATION_SLOT \"%s\" PHYSICAL RESERVE_WAL", slot);
+	rc = command(conn, sql, 0, NULL, state, err);
+	if (rc != 0 && strcmp(state, "42710") == 0)
+	{
+		pgw_error_clear(err);
+		rc = 0;					/* already exists: the leader made it for us */
+	}
+	PQfinish(conn);
+	return rc;
+}
+
+int
+health_control_clone(PgControl *c, const HealthUpstream *leader, PgwError *err)
+{
+	char		slot[HEALTH_NAME_MAX];
+	char		bb[4096];
+	char		port[16];
+	char		envbuf[4200];
+	const char *env[2];
+	const char *argv[24];
+	int			n = 0;
+	int			rc;
+
+	if (leader == NULL || leader->host == NULL || leader->port <= 0)
+		return pgw_error_set(err, PGW_EINVAL, "invalid upstream: host and port are required");
+	if (!control_dir_empty(c->data_dir))
+		return pgw_error_set(err, PGW_ESTATE,
+							 "cannot clone: data directory \"%s\" is not empty",
+							 c->data_dir);
+	if ((rc = control_ensure_dir(c, c->data_dir, 0700, err)) != 0)
+		return rc;
+	health_slot_name(c->member, slot, sizeof(slot));
+	if ((rc = ensure_slot_on(c, leader, slot, err)) != 0)
+	{
+		pgw_error_prefix(err, "could not create replication slot \"%s\" on %s:%d",
+						 slot, leader->host, leader->port);
+		return rc;
+	}
+	control_bin(c, "pg_basebackup", bb, sizeof(bb));
+	snprintf(port, sizeof(port), "%d", leader->port);
+	argv[n++] = bb;
+	argv[n++] = "-D";
+	argv[n++] = c->data_dir;
+	argv[n++] = "-h";
+	argv[n++] = leader->host;
+	argv[n++] = "-p";
+	argv[n++] = port;
+	argv[n++] = "-U";
+	argv[n++] = c->repl_user;
+	argv[n++] = "-w";
+	argv[n++] = "-X";
+	argv[n++] = "stream";
+	argv[n++] = "-c";
+	argv[n++] = "fast";
+	argv[n++] = "-S";
+	argv[n++] = slot;
+	if (c->no_sync)
+		argv[n++] = "--no-sync";
+	argv[n] = NULL;
+	pgpass_env(c, envbuf, sizeof(envbuf), env);
+	rc = run_program(argv, &c->as, env, c->cmd_timeout_ms, NULL, err);
+	if (rc != 0)
+	{
+		control_empty_dir(c->data_dir);
+		return rc;
+	}
+	if ((rc = control_set_standby(c, leader, err)) != 0 ||
+		(rc = control_write_hba(c, err)) != 0 ||
+		(rc = control_write_conf(c, err)) != 0 ||
+		(rc = control_ensure_include(c, err)) != 0 ||
+		(rc = control_write_signal(c, true, err)) != 0)
+		return rc;
+	return 0;
+}
+
+static int
+parse_hex_tli(const char *s, uint32_t *tli)
+{
+	uint64_t	t = 0;
+
+	if (strlen(s) != 8)
+		return PGW_EINVAL;
+	for (int i = 0; i < 8; i++)
+	{
+		char		ch = s[i];
+		int			d = (ch >= '0' && ch <= '9') ? ch - '0'
+			: (ch >= 'A' && ch <= 'F') ? ch - 'A' + 10
+			: (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10 : -1;
+
+		if (d < 0)
+			return PGW_EINVAL;
+		t = t * 16 + (uint64_t) d;
+	}
+	*tli = (uint32_t) t;
+	return 0;
+}
+
+/* timeline of a server: insert TLI on a primary, checkpoint TLI otherwise */
+static const char *tli_sql =
+"SELECT CASE WHEN pg_is_in_recovery()"
+" THEN lpad(upper(to_hex((SELECT timeline_id FROM pg_control_checkpoint()))), 8, '0')"
+" ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END";
+
+int
+health_control_promote(PgControl *c, int wait_seconds, uint32_t *new_timeline,
+					   PgwError *err)
+{
+	PGconn	   *conn;
+	char		v[32];
+	char		secs[16];
+	const char *params[1] = {secs};
+	uint32_t	tli;
+	int			rc;
+
+	if (wait_seconds <= 0)
+		wait_seconds = 60;
+	conn = control_connect_local(c, CONNECT_MS, err);
+	if (conn == NULL)
+	{
+		pgw_error_prefix(err, "cannot promote server");
+		return err ? err->code : PGW_EUNAVAILABLE;
+	}
+	rc = query_value(conn, "SELECT pg_is_in_recovery()", 0, NULL, QUERY_MS, v,
+					 sizeof(v), err);
+	if (rc != 0)
+		goto out;
+	if (strcmp(v, "t") != 0)
+	{
+		rc = pgw_error_set(err, PGW_ESTATE,
+						   "cannot promote server: server is not in standby mode");
+		goto out;
+	}
+	snprintf(secs, sizeof(secs), "%d", wait_seconds);
+	log_info("pg.promote", "data_dir=%s wait_seconds=%d", c->data_dir, wait_seconds);
+	rc = query_value(conn, "SELECT pg_promote(true, $1::int)", 1, params,
+					 (wait_seconds + 5) * 1000, v, sizeof(v), err);
+	if (rc != 0)
+		goto out;
+	if (strcmp(v, "t") != 0)
+	{
+		rc = pgw_error_set(err, PGW_ETIMEDOUT,
+						   "server did not promote within %d seconds", wait_seconds);
+		goto out;
+	}
+	rc = query_value(conn, tli_sql, 0, NULL, QUERY_MS, v, sizeof(v), err);
+	if (rc != 0)
+		goto out;
+	if (parse_hex_tli(v, &tli) != 0)
+	{
+		rc = pgw_error_set(err, PGW_EBADRESPONSE, "invalid timeline \"%s\"", v);
+		goto out;
+	}
+	if (new_timeline != NULL)
+		*new_timeline = tli;
+	free(c->primary_conninfo);
+	free(c->primary_slot);
+	c->primary_conninfo = NULL;
+	c->primary_slot = NULL;
+	rc = control_write_conf(c, err);
+	if (rc == 0)
+		rc = control_write_signal(c, false, err);
+	log_info("pg.promoted", "data_dir=%s timeline=%u", c->data_dir, tli);
+out:
+	PQfinish(conn);
+	return rc;
+}
+
+static HealthWait
+stop_escalating(PgControl *c, int timeout_ms, PgwError *err)
+{
+	HealthWait	w = health_control_stop(c, HEALTH_STOP_FAST, timeout_ms / 2, err);
+
+	if (w == HEALTH_WAIT_PENDING)
+	{
+		pgw_error_clear(err);
+		w = health_control_stop(c, HEALTH_STOP_IMMEDIATE, timeout_ms / 2, err);
+	}
+	return w;
+}
+
+HealthWait
+health_control_demote(PgControl *c, const HealthUpstream *leader, int timeout_ms,
+					  PgwError *err)
+{
+	HealthWait	w;
+
+	if (control_set_standby(c, leader, err) != 0)
+		return HEALTH_WAIT_FAILED;
+	w = stop_escalating(c, timeout_ms, err);
+	if (w != HEALTH_WAIT_READY)
+		return w;
+	if (control_write_conf(c, err) != 0 || control_write_signal(c, true, err) != 0)
+		return HEALTH_WAIT_FAILED;
+	log_info("pg.demote", "data_dir=%s upstream=%s:%d", c->data_dir, leader->host,
+			 leader->port);
+	return health_control_start(c, timeout_ms, err);
+}
+
+int
+health_control_set_upstream(PgControl *c, const HealthUpstream *leader,
+							PgwError *err)
+{
+	bool		is_child;
+	int			rc;
+
+	if ((rc = control_set_standby(c, leader, err)) != 0 ||
+		(rc = control_write_conf(c, err)) != 0 ||
+		(rc = control_write_signal(c, true, err)) != 0)
+		return rc;
+	log_info("pg.upstream", "data_dir=%s upstream=%s:%d", c->data_dir, leader->host,
+			 leader->port);
+	if (control_running_pid(c, &is_child) > 0)
+		return health_control_reload(c, err);
+	return 0;
+}
+
+typedef struct ControlData
+{
+	char		state[64];
+	PgLsn		checkpoint;
+	uint32_t	tli;
+	uint32_t	min_recovery_tli;
+} ControlData;
+
+static int
+read_controldata(PgControl *c, ControlData *cd, PgwError *err)
+{
+	char		prog[4096];
+	const char *argv[4];
+	StrBuf		out = {0};
+	int			rc;
+	char	   *line;
+	char	   *save = NULL;
+	bool		have_lsn = false;
+	bool		have_tli = false;
+
+	memset(cd, 0, sizeof(*cd));
+	control_bin(c, "pg_controldata", prog, sizeof(prog));
+	argv[0] = prog;
+	argv[1] = "-D";
+	argv[2] = c->data_dir;
+	argv[3] = NULL;
+	rc = run_program(argv, &c->as, NULL, 60000, &out, err);
+	if (rc != 0)
+	{
+		free(out.data);
+		return rc;
+	}
+	for (line = strtok_r(out.data, "\n", &save); line != NULL;
+		 line = strtok_r(NULL, "\n", &save))
+	{
+		char	   *colon = strchr(line, ':');
+		char	   *val;
+		int64_t		v;
+
+		if (colon == NULL)
+			continue;
+		*colon = '\0';
+		val = colon + 1;
+		while (*val == ' ')
+			val++;
+		if (strcmp(line, "Database cluster state") == 0)
+			pgw_strlcpy(cd->state, val, sizeof(cd->state));
+		else if (strcmp(line, "Latest checkpoint location") == 0)
+			have_lsn = health_lsn_parse(val, &cd->checkpoint) == 0;
+		else if (strcmp(line, "Latest checkpoint's TimeLineID") == 0)
+		{
+			have_tli = pgw_parse_int64(val, 1, UINT32_MAX, &v) == 0;
+			cd->tli = (uint32_t) v;
+		}
+		else if (strcmp(line, "Min recovery ending loc's timeline") == 0 &&
+				 pgw_parse_int64(val, 0, UINT32_MAX, &v) == 0)
+			cd->min_recovery_tli = (uint32_t) v;
+	}
+	free(out.data);
+	if (!have_lsn || !have_tli || cd->state[0] == '\0')
+		return pgw_error_set(err, PGW_EBADRESPONSE,
+							 "could not parse pg_controldata output for \"%s\"",
+							 c->data_dir);
+	if (cd->min_recovery_tli > cd->tli)
+		cd->tli = cd->min_recovery_tli;
+	return 0;
+}
+
+/* switch point of timeline tli in a history file's text; false if absent */
+static bool
+history_switchpoint(const char *text, uint32_t tli, PgLsn *switchpoint)
+{
+	const char *p = text;
+
+	while (*p)
+	{
+		const char *eol = strchr(p, '\n');
+		size_t		len = eol ? (size_t) (eol - p) : strlen(p);
+		char		line[256];
+		char	   *tab;
+		char	   *tab2;
+		int64_t		t;
+
+		if (len < sizeof(line))
+		{
+			memcpy(line, p, len);
+			line[len] = '\0';
+			tab = strchr(line, '\t');
+			if (tab != NULL && line[0] != '#')
+			{
+				*tab = '\0';
+				tab2 = strchr(tab + 1, '\t');
+				if (tab2 != NULL)
+					*tab2 = '\0';
+				if (pgw_parse_int64(line, 1, UINT32_MAX, &t) == 0 &&
+					(uint32_t) t == tli &&
+					health_lsn_parse(tab + 1, switchpoint) == 0)
+					return true;
+			}
+		}
+		p += len;
+		if (*p == '\n')
+			p++;
+	}
+	return false;
+}
+
+int
+health_control_rewind_needed(PgControl *c, const HealthUpstream *leader,
+							 bool *needed, PgwError *err)
+{
+	ControlData cd;
+	PGconn	   *conn;
+	char		v[32];
+	uint32_t	ltli;
+	char		path[64];
+	const char *params[1] = {path};
+	PGresult   *res[PGC_MAX_RESULTS];
+	int			nres;
+	PgLsn		sp;
+	bool		clean;
+	int			rc;
+
+	*needed = false;
+	if ((rc = read_controldata(c, &cd, err)) != 0)
+		return rc;
+	conn = control_connect_remote(c, leader, false, CONNECT_MS, err);
+	if (conn == NULL)
+		return err ? err->code : PGW_EUNAVAILABLE;
+	rc = query_value(conn, tli_sql, 0, NULL, QUERY_MS, v, sizeof(v), err);
+	if (rc == 0 && parse_hex_tli(v, &ltli) != 0)
+		rc = pgw_error_set(err, PGW_EBADRESPONSE, "invalid leader timeline \"%s\"", v);
+	if (rc != 0)
+		goto out;
+	clean = strncmp(cd.state, "shut down", 9) == 0;
+	if (ltli == cd.tli)
+		goto out;
+	if (cd.tli > ltli)
+	{
+		*needed = true;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "pg_wal/%08X.history", ltli);
+	rc = pgc_exec(conn, "SELECT pg_read_file($1)", 1, params, QUERY_MS, res, &nres,
+				  NULL, err);
+	if (rc != 0)
+		goto out;
+	if (nres != 1 || PQresultStatus(res[0]) != PGRES_TUPLES_OK ||
+		PQntuples(res[0]) != 1 || PQnfields(res[0]) != 1 || PQgetisnull(res[0], 0, 0))
+		rc = pgw_error_set(err, PGW_EBADRESPONSE, "unexpected shape of history file %s", path);
+	else if (!history_switchpoint(PQgetvalue(res[0], 0, 0), cd.tli, &sp))
+		*needed = true;			/* our timeline is not an ancestor */
+	else
+		*needed = !clean || cd.checkpoint >= sp;
+	pgc_clear(res, nres);
+	if (rc == 0)
+	{
+		char		a[HEALTH_LSN_STRLEN];
+		char		b[HEALTH_LSN_STRLEN];
+
+		log_info("pg.rewind_check", "local_tli=%u leader_tli=%u checkpoint=%s switchpoint=%s clean=%s needed=%s",
+				 cd.tli, ltli, health_lsn_format(cd.checkpoint, a, sizeof(a)),
+				 health_lsn_format(sp, b, sizeof(b)), clean ? "yes" : "no",
+				 *needed ? "yes" : "no");
+	}
+out:
+	PQfinish(conn);
+	return rc;
+}
+
+int
+health_control_rewind(PgControl *c, const HealthUpstream *leader, PgwError *err)
+{
+	char		prog[4096];
+	char		dopt[4200];
+	char		sopt[8192];
+	char		port[16];
+	char		envbuf[4200];
+	const char *env[2];
+	const char *keys[] = {"host", "port", "user", "dbname", "passfile", "connect_timeout"};
+	const char *vals[6];
+	const char *argv[6];
+	char	   *ci;
+	StrBuf		out = {0};
+	HealthWait	w;
+	int			rc;
+
+	if (leader == NULL || leader->host == NULL || leader->port <= 0)
+		return pgw_error_set(err, PGW_EINVAL, "invalid upstream: host and port are required");
+	w = stop_escalating(c, 60000, err);
+	if (w != HEALTH_WAIT_READY)
+		return err && err->code ? err->code : PGW_ETIMEDOUT;
+	/* single-user crash recovery (run by pg_rewind) refuses standby mode */
+	if ((rc = control_write_signal(c, false, err)) != 0)
+		return rc;
+	snprintf(port, sizeof(port), "%d", leader->port);
+	vals[0] = leader->host;
+	vals[1] = port;
+	vals[2] = c->superuser;
+	vals[3] = "postgres";
+	vals[4] = c->pgpass;
+	vals[5] = "5";
+	ci = health_conninfo_build(keys, vals, 6);
+	control_bin(c, "pg_rewind", prog, sizeof(prog));
+	snprintf(dopt, sizeof(dopt), "--target-pgdata=%s", c->data_dir);
+	snprintf(sopt, sizeof(sopt), "--source-server=%s", ci);
+	free(ci);
+	argv[0] = prog;
+	argv[1] = dopt;
+	argv[2] = sopt;
+	argv[3] = NULL;
+	pgpass_env(c, envbuf, sizeof(envbuf), env);
+	rc = run_program(argv, &c->as, env, c->cmd_timeout_ms, &out, err);
+	if (rc != 0)
+	{
+		if (strstr(out.data, "could not connect") || strstr(out.data, "connection to server"))
+			rc = PGW_EUNAVAILABLE;
+		else
+			rc = PGW_ESTATE;
+		if (err != NULL)
+		{
+			err->code = rc;
+			pgw_error_prefix(err, "could not rewind \"%s\"%s", c->data_dir,
+							 rc == PGW_ESTATE ? " (re-clone needed)" : "");
+		}
+		free(out.data);
+		return rc;
+	}
+	free(out.data);
+	/* pg_rewind copied the leader's configuration files: put ours back */
+	if ((rc = control_set_standby(c, leader, err)) != 0 ||
+		(rc = control_write_hba(c, err)) != 0 ||
+		(rc = control_write_conf(c, err)) != 0 ||
+		(rc = control_ensure_include(c, err)) != 0 ||
+		(rc = control_write_signal(c, true, err)) != 0)
+		return rc;
+	log_info("pg.rewound", "data_dir=%s upstream=%s:%d", c->data_dir, leader->host,
+			 leader->port);
+	return 0;
+}
+
+int
+health_control_slots_sync(PgControl *c, const char *const *members, int n_members,
+						  int *changed, PgwError *err)
+{
+	PGconn	   *conn;
+	PGresult   *res[PGC_MAX_RESULTS];
+	int			nres;
+	char		(*want)[HEALTH_NAME_MAX];
+	char		self[HEALTH_NAME_MAX];
+	int			nwant = 0;
+	int			rc;
+	int			count = 0;
+
+	if (changed != NULL)
+		*changed = 0;
+	conn = control_connect_local(c, CONNECT_MS, err);
+	if (conn == NULL)
+		return err ? err->code : PGW_EUNAVAILABLE;
+	want = pgw_xcalloc((size_t) n_members + 1, sizeof(*want));
+	health_slot_name(c->member, self, sizeof(self));
+	for (int i = 0; i < n_members; i++)
+	{
+		health_slot_name(members[i], want[nwant], HEALTH_NAME_MAX);
+		if (want[nwant][0] != '\0' && strcmp(want[nwant], self) != 0)
+			nwant++;
+	}
+	rc = pgc_exec(conn,
+				  "SELECT slot_name::text, active FROM pg_replication_slots"
+				  " WHERE slot_type = 'physical'",
+				  0, NULL, QUERY_MS, res, &nres, NULL, err);
+	if (rc != 0)
+		goto out;
+	if (nres != 1 || PQresultStatus(res[0]) != PGRES_TUPLES_OK || PQnfields(res[0]) != 2)
+	{
+		pgc_clear(res, nres);
+		rc = pgw_error_set(err, PGW_EBADRESPONSE, "unexpected shape of pg_replication_slots");
+		goto out;
+	}
+	/* drop departed, inactive slots */
+	for (int r = 0; r < PQntuples(res[0]) && rc == 0; r++)
+	{
+		const char *name = PQgetvalue(res[0], r, 0);
+		bool		active = strcmp(PQgetvalue(res[0], r, 1), "t") == 0;
+		bool		wanted = false;
+		char		state[6];
+		const char *params[1] = {name};
+
+		for (int i = 0; i < nwant; i++)
+		{
+			if (strcmp(want[i], name) == 0)
+			{
+				want[i][0] = '\0';	/* exists: nothing to create */
+				wanted = true;
+			}
+		}
+		if (wanted || active)
+			continue;
+		rc = command(conn, "SELECT pg_drop_replication_slot($1)", 1, params, state, err);
+		if (rc != 0 && strcmp(state, "55006") == 0)
+		{
+			pgw_error_clear(err);	/* became active meanwhile: keep it */
+			rc = 0;
+			continue;
+		}
+		if (rc == 0)
+		{
+			log_info("pg.slot_dropped", "slot=%s", name);
+			count++;
+		}
+	}
+	pgc_clear(res, nres);
+	for (int i = 0; i < nwant && rc == 0; i++)
+	{
+		char		state[6];
+		const char *params[1] = {want[i]};
+
+		if (want[i][0] == '\0')
+			continue;
+		rc = command(conn, "SELECT pg_create_physical_replication_slot($1, true)", 1,
+					 params, state, err);
+		if (rc != 0 && strcmp(state, "42710") == 0)
+		{
+			pgw_error_clear(err);
+			rc = 0;
+			continue;
+		}
+		if (rc == 0)
+		{
+			log_info("pg.slot_created", "slot=%s", want[i]);
+			count++;
+		}
+	}
+	if (changed != NULL)
+		*changed = count;
+out:
+	free(want);
+	PQfinish(conn);
+	return rc;
+}
+
+int
+health_control_set_sync(PgControl *c, const char *value, int timeout_ms,
+						PgwError *err)
+{
+	int64_t		deadline = pgw_now_mono_ms() + timeout_ms;
+	PGconn	   *conn = NULL;
+	char		cur[1024] = "";
+	int			rc;
+
+	if (value == NULL)
+		value = "";
+	free(c->sync_names);
+	c->sync_names = pgw_xstrdup(value);
+	if ((rc = control_write_conf(c, err)) != 0 || (rc = health_control_reload(c, err)) != 0)
+		return rc;
+	log_info("pg.sync_names", "value=\"%s\"", value);
+	for (;;)
+	{
+		if (conn == NULL)
+			conn = control_connect_local(c, CONNECT_MS, NULL);
+		if (conn != NULL &&
+			query_value(conn, "SHOW synchronous_standby_names", 0, NULL, QUERY_MS,
+						cur, sizeof(cur), NULL) == 0 && strcmp(cur, value) == 0)
+			break;
+		if (conn != NULL && PQstatus(conn) != CONNECTION_OK)
+		{
+			PQfinish(conn);
+			conn = NULL;
+		}
+		if (pgw_now_mono_ms() >= deadline)
+		{
+			PQfinish(conn);
+			return pgw_error_set(err, PGW_ETIMEDOUT,
+								 "synchronous_standby_names is \"%s\", not \"%s\", after %d ms (set by ALTER SYSTEM?)",
+								 cur, value, timeout_ms);
+		}
+		pgw_sleep_ms(20);
+	}
+	PQfinish(conn);
+	return 0;
+}
