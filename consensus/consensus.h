@@ -250,7 +250,7 @@ typedef struct EtcdEvent
 	EtcdEventType type;
 	int64_t		watch_id;		/* watch events */
 	EtcdKeyValue kv;			/* watch events; owned, etcd_event_clear */
-	int64_t		revision;		/* watch events: kv's mod revision; resync */
+	int64_t		revision;		/* watch: kv's mod revision; resync: restart rev */
 	int64_t		lease_id;		/* keepalive events */
 	int64_t		ttl_s;			/* keepalive events */
 	int64_t		sent_mono_ms;	/* keepalive: when the request was sent */
@@ -487,6 +487,21 @@ char	   *dcs_member_encode(const MemberInfo *m);	/* caller frees */
 int			dcs_config_decode(const char *json, size_t len, DynamicConfig *out,
 							  PgwError *err) PGW_MUSTCHECK;
 char	   *dcs_config_encode(const DynamicConfig *cfg);	/* caller frees */
+
+/*
+ * dcs_config_decode_json: the rules of dcs_config_decode applied to an
+ * already parsed jansson object (a json_t *), shared with config/ for the
+ * YAML file's bootstrap.dcs map. strict_keys also refuses keys that neither
+ * pgwarden nor Patroni knows (typos in a file); etcd values ignore them.
+ * Messages read `key "<key_prefix><path>": ...`; bad_key (may be NULL)
+ * receives the offending dotted path without key_prefix. Includes
+ * dcs_config_validate(). Returns 0 or PGW_EINVAL.
+ */
+struct json_t;
+int			dcs_config_decode_json(const struct json_t *obj, bool strict_keys,
+								   const char *key_prefix, DynamicConfig *out,
+								   char *bad_key, size_t bad_key_len,
+								   PgwError *err) PGW_MUSTCHECK;
 int			dcs_failover_decode(const char *json, size_t len,
 								FailoverRequest *out,
 								PgwError *err) PGW_MUSTCHECK;

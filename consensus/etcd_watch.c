@@ -192,15 +192,24 @@ etcd_watch_on_message_locked(EtcdClient *c, EtcdStream *s,
 		{
 			EtcdEvent	ev = {0};
 
+			/*
+			 * etcd 3.4 sends this without a header revision; the oldest
+			 * revision it still has is compact_revision, so the watch
+			 * restarts there (events from then on are replayed; older ones
+			 * are gone, hence the resync).
+			 */
+			int64_t		restart = hdr_rev > r->compact_revision ?
+				hdr_rev + 1 : r->compact_revision;
+
 			ev.type = ETCD_EVENT_WATCH_RESYNC;
 			ev.watch_id = w->id;
-			ev.revision = hdr_rev;
+			ev.revision = restart;
 			snprintf(ev.msg, sizeof(ev.msg),
-					 "watch on %.100s lost events: revision %" PRId64 " compacted (oldest kept %" PRId64 "); restarted after %" PRId64,
+					 "watch on %.100s lost events: revision %" PRId64 " is compacted (oldest kept %" PRId64 "); restarted at %" PRId64,
 					 w->key, w->last_revision + 1, r->compact_revision,
-					 hdr_rev);
+					 restart);
 			etcd_post_event_locked(c, &ev);
-			w->last_revision = hdr_rev;
+			w->last_revision = restart - 1;
 		}
 		/* canceled by etcd: create again (from last revision + 1) */
 		w->state = WATCH_PENDING;
