@@ -152,6 +152,7 @@ struct EtcdClient
 	int			call_timeout_ms;
 	int			dial_timeout_ms;
 	bool		is_tls;
+	uint64_t	open_log_seq;	/* gRPC log lines before open are not ours */
 
 	pthread_mutex_t mu;			/* everything below */
 	pthread_cond_t cond;		/* keepalive_once waiter */

@@ -58,6 +58,7 @@
 static pthread_mutex_t grpc_log_mu = PTHREAD_MUTEX_INITIALIZER;
 static char grpc_log_ring[GRPC_LOG_RING][256];
 static uint64_t grpc_log_seqs[GRPC_LOG_RING];
+static int64_t grpc_log_mono_ms[GRPC_LOG_RING];
 static uint64_t grpc_log_next_seq = 1;
 static pthread_once_t grpc_log_once = PTHREAD_ONCE_INIT;
 
@@ -73,6 +74,7 @@ grpc_log_capture(gpr_log_func_args *args)
 	snprintf(grpc_log_ring[slot], sizeof(grpc_log_ring[slot]), "%s",
 			 args->message);
 	grpc_log_seqs[slot] = grpc_log_next_seq++;
+	grpc_log_mono_ms[slot] = pgw_now_mono_ms();
 	pthread_mutex_unlock(&grpc_log_mu);
 }
 
@@ -94,8 +96,10 @@ etcd_grpc_log_seq(void)
 }
 
 /*
- * etcd_grpc_log_since: the most recent gRPC log line logged at or after
- * seq, preferring one about TLS. Returns 1 if one was found.
+ * etcd_grpc_log_since: the most recent gRPC log line about TLS logged at or
+ * after seq and within the last 10 s (a handshake that fails is usually
+ * attempted by the connectivity watch before the call that reports it).
+ * Returns 1 if one was found.
  */
 int
 etcd_grpc_log_since(uint64_t seq, char *buf, size_t len)
@@ -108,7 +112,8 @@ etcd_grpc_log_since(uint64_t seq, char *buf, size_t len)
 	{
 		bool		is_tls;
 
-		if (grpc_log_seqs[i] < seq || grpc_log_seqs[i] == 0)
+		if (grpc_log_seqs[i] < seq || grpc_log_seqs[i] == 0 ||
+			grpc_log_mono_ms[i] < pgw_now_mono_ms() - 10000)
 			continue;
 		is_tls = strcasestr(grpc_log_ring[i], "ssl") != NULL ||
 			strcasestr(grpc_log_ring[i], "handshake") != NULL ||
@@ -574,6 +579,7 @@ etcd_client_open(const EtcdClientConfig *cfg, EtcdClient **out, PgwError *err)
 	grpc_init();
 
 	c = pgw_xcalloc(1, sizeof(*c));
+	c->open_log_seq = etcd_grpc_log_seq();
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	c->call_timeout_ms = cfg->call_timeout_ms > 0 ? cfg->call_timeout_ms : 3000;
@@ -882,7 +888,8 @@ describe(EtcdClient *c, const UnaryResult *r, uint64_t log_seq, char *buf,
 	else
 		snprintf(buf, len, "%s", etcd_grpc_code_name(r->status));
 	if (c->is_tls && r->status == GRPC_STATUS_UNAVAILABLE &&
-		etcd_grpc_log_since(log_seq, tls, sizeof(tls)))
+		etcd_grpc_log_since(log_seq < c->open_log_seq ? log_seq : c->open_log_seq,
+							tls, sizeof(tls)))
 	{
 		size_t		l = strlen(buf);
 
@@ -1026,7 +1033,13 @@ etcd_unary(EtcdClient *c, const char *method, const ProtobufCMessage *req,
 		pgw_strlcpy(token, c->chans[idx].token, sizeof(token));
 		pthread_mutex_unlock(&c->mu);
 
-		unary_once(c, idx, method, buf, this_ms, token, &r);
+		{
+			/* gRPC consumes a sent buffer's slices: one copy per attempt */
+			grpc_byte_buffer *copy = grpc_byte_buffer_copy(buf);
+
+			unary_once(c, idx, method, copy, this_ms, token, &r);
+			grpc_byte_buffer_destroy(copy);
+		}
 		if (r.status == GRPC_STATUS_OK)
 		{
 			*resp = etcd_unpack(r.resp, resp_desc);
