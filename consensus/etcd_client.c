@@ -171,6 +171,10 @@ parse_one_endpoint(const char *s, size_t len, EtcdEndpoint *ep, PgwError *err)
 		if (l > 0 && p[l - 1] == '/')
 			p[l - 1] = '\0';
 	}
+	if (strchr(p, '/') != NULL)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "invalid etcd endpoint \"%s\": a path is not allowed",
+							 buf);
 	if (*p == '[')
 	{
 		char	   *close_br = strchr(p, ']');
