@@ -44,6 +44,18 @@ typedef struct EtcdClientConfig
 } EtcdClientConfig;
 
 /*
+ * Every unary call has a deadline (call_timeout_ms). It starts on the
+ * endpoint in use; on UNAVAILABLE or DEADLINE_EXCEEDED it moves to the next
+ * endpoint (each attempt gets call_timeout_ms / n_endpoints, at least
+ * 500 ms) until the deadline is spent, and later calls stay on the endpoint
+ * that worked. A mutation retried this way may have been applied by the
+ * attempt that timed out: txns whose compares guard them (the leader key
+ * protocol) are safe to retry; a plain put may be applied twice. Error
+ * messages name the operation and the endpoint: "could not range /service/x
+ * on 127.0.0.1:2379: deadline exceeded".
+ */
+
+/*
  * etcd_client_open: parse endpoints, create channel(s) and the CQ thread.
  * Does not block on connecting. Returns 0, PGW_EINVAL (bad endpoint string,
  * unreadable TLS file: the message names which), PGW_EIO.

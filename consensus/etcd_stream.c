@@ -259,6 +259,9 @@ etcd_stream_break_locked(EtcdStream *s, int code, const char *msg)
 		c->lease_stream = NULL;
 	if (s->kind == STREAM_WATCH && c->watch_stream == s)
 		c->watch_stream = NULL;
+	/* a stale token: authenticate again before the stream is reopened */
+	if (code == PGW_EAUTH && strstr(msg, "invalid auth token") != NULL)
+		c->chans[s->endpoint].token[0] = '\0';
 	if ((code == PGW_EUNAVAILABLE || code == PGW_ETIMEDOUT ||
 		 code == PGW_EBADRESPONSE) && c->cur == s->endpoint)
 		c->cur = (s->endpoint + 1) % c->n_chans;
