@@ -1,0 +1,326 @@
+/*
+ * failover.h: the only public header of failover/ (DESIGN.md, "failover/
+ * decide"). Part 1 is the pure decision engine: failover_decide() maps
+ * (cluster view from etcd, what we observed locally, peers' REST answers,
+ * now) to one Decision with a stable rule name and a filled-in reason.
+ * No I/O, no clock reads, no globals, no allocation (STYLE.md "The decision
+ * engine"). Part 2 (ranking) is shared with switchover. Part 3 is the
+ * executor (execute.c), declared by its author below the marked line.
+ */
+#ifndef PGW_FAILOVER_H
+#define PGW_FAILOVER_H
+
+#include "consensus/consensus.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------------
+ * Part 1: the decision engine (decide.c, rules.c)
+ * ------------------------------------------------------------------------ */
+
+/* What the data directory holds, as the executor saw it this loop. */
+typedef enum DataDirState
+{
+	DATA_DIR_UNKNOWN = 0,		/* could not be inspected: decide waits */
+	DATA_DIR_EMPTY,				/* missing or empty: bootstrap or clone */
+	DATA_DIR_INITIALIZED,		/* holds a cluster (PG_VERSION, global/) */
+} DataDirState;
+
+/*
+ * LocalHealth: what the daemon observed locally this loop. Caller-allocated
+ * and zero-initialised; the executor fills it (failover_exec_observe), the
+ * loop adds the etcd facts. Zero means "no / unknown" unless said otherwise.
+ */
+typedef struct LocalHealth
+{
+	char		name[PGW_NAME_MAX];	/* our member name */
+	bool		nofailover;		/* tag: never promote us */
+	int			failover_priority;	/* tag: default 1 (set it!); 0 = never */
+
+	/* etcd */
+	bool		etcd_ok;		/* session healthy and the view is fresh */
+	bool		view_is_linearizable;	/* view read linearizably this loop */
+	bool		peers_probed;	/* peers[] holds this round's REST answers */
+	int64_t		lease_id;		/* our lease (0 = none) */
+	int64_t		lease_deadline_mono_ms;	/* last confirmed keepalive send
+										 * time + ttl - margin; 0 = no lease */
+	int64_t		leader_absent_since_mono_ms;	/* when we saw the leader key
+												 * go (0 = unknown); reasons */
+
+	/* data directory */
+	DataDirState data_dir;
+	bool		bootstrap_allowed;	/* this node may initdb a new cluster */
+
+	/* PostgreSQL */
+	bool		pg_running;		/* postmaster alive */
+	bool		pg_reachable;	/* accepting connections, probe succeeded */
+	bool		pg_in_recovery;	/* last known; when unreachable use
+								 * standby.signal: a running server not known
+								 * to be in recovery is treated as writable */
+	bool		pg_was_primary;	/* pg_control: last ran as a primary ("in
+								 * production" / "shut down"), not a standby */
+	bool		pg_is_child;	/* the postmaster is our child process */
+	int			pg_timeline;	/* current timeline (0 = unknown) */
+	uint64_t	pg_current_lsn;	/* primary: pg_current_wal_lsn() */
+	uint64_t	pg_received_lsn;	/* replica: last received (flushed) */
+	uint64_t	pg_replayed_lsn;	/* replica: last replayed */
+	uint64_t	system_identifier;	/* pg_control (0 = unknown) */
+	char		upstream[PGW_NAME_MAX];	/* member we follow (primary_conninfo
+										 * application/host match), "" none */
+	bool		timeline_diverged;	/* executor saw it: the WAL receiver says
+									 * our history is not the leader's */
+
+	/* crash bookkeeping (executor) */
+	int64_t		pg_crashed_since_mono_ms;	/* first seen down while it should
+											 * run; 0 = not crashed */
+	int			restart_attempts;	/* local restarts since the crash */
+
+	/* flags from the executor */
+	bool		rewind_failed;	/* last pg_rewind failed: re-clone instead */
+	bool		clone_failed;	/* last clone failed (retried) */
+
+	/* loop timing */
+	int64_t		last_loop_mono_ms;	/* end of the previous loop (0 = first);
+									 * a gap > 2 * loop_wait + retry_timeout
+									 * means the process stalled: TILT */
+} LocalHealth;
+
+/* PeerStatus: a peer's REST answer (GET /patroni) gathered before a promotion. */
+typedef struct PeerStatus
+{
+	char		name[PGW_NAME_MAX];
+	bool		reachable;		/* answered with a decodable body */
+	bool		is_primary;		/* runs read-write */
+	bool		is_leader;		/* says it holds the leader key */
+	bool		running;		/* its PostgreSQL runs */
+	int			timeline;
+	uint64_t	xlog_location;	/* primary: current LSN */
+	uint64_t	received_location;
+	uint64_t	replayed_location;
+} PeerStatus;
+
+typedef enum DecisionKind
+{
+	DECIDE_WAIT = 0,			/* nothing to do this loop */
+	DECIDE_BOOTSTRAP,			/* claim `initialize`, initdb (or adopt), start
+								 * primary, acquire the key, set initialize */
+	DECIDE_CLONE,				/* pg_basebackup from target, then start replica */
+	DECIDE_START_REPLICA,		/* start PG in recovery following target ("" =
+								 * no upstream yet) */
+	DECIDE_FOLLOW,				/* re-point the running replica to target */
+	DECIDE_RENEW,				/* we lead: check the key (txn), publish status */
+	DECIDE_ACQUIRE,				/* we run the primary: take the free key by txn,
+								 * no promotion */
+	DECIDE_REFRESH,				/* re-read linearizably, probe peers, decide
+								 * again */
+	DECIDE_PROMOTE,				/* take the key by txn (if not held), promote */
+	DECIDE_DEMOTE,				/* stop accepting writes now (demote_mode) */
+	DECIDE_RESTART_PRIMARY,		/* we hold the key, PG is down: start it as
+								 * primary */
+	DECIDE_RELEASE,				/* release the key (txn on value) and stop PG */
+	DECIDE_REWIND,				/* stop PG, pg_rewind from target, start replica */
+	DECIDE_REINIT,				/* wipe the data dir, clone from target */
+	DECIDE_TILT,				/* stall detected: re-observe, start nothing */
+	DECIDE_KIND_COUNT
+} DecisionKind;
+
+/* How to stop accepting writes (DECIDE_DEMOTE). */
+typedef enum DemoteMode
+{
+	DEMOTE_IMMEDIATE = 0,		/* fencing: pg_ctl stop -m immediate, no wait */
+	DEMOTE_FAST,				/* checkpoint allowed (planned; unused today) */
+} DemoteMode;
+
+#define FAILOVER_REASON_MAX 256
+
+/* Decision: the result of one failover_decide() call (a plain value). */
+typedef struct Decision
+{
+	DecisionKind kind;
+	const char *rule;			/* stable rule name (static string) */
+	int			rule_number;	/* 1-based row in the table, 0 = none */
+	char		reason[FAILOVER_REASON_MAX];	/* filled-in human text */
+	char		target[PGW_NAME_MAX];	/* follow / clone / rewind source */
+	DemoteMode	demote_mode;	/* DECIDE_DEMOTE */
+	bool		checkpoint_after_promote;	/* DECIDE_PROMOTE: CHECKPOINT so
+											 * pg_control shows the new TLI */
+	bool		adopt_existing_data;	/* DECIDE_BOOTSTRAP: keep PGDATA,
+										 * claim initialize with its sysid */
+	bool		key_already_held;	/* DECIDE_PROMOTE: skip the key txn */
+	uint64_t	wal_position;	/* our WAL position as decide saw it */
+	int64_t		deadline_left_ms;	/* fencing deadline - now (0: no lease) */
+} Decision;
+
+/*
+ * failover_decide: the first matching rule of the table (rules.c) applied
+ * to the inputs. peers may be NULL when n_peers is 0 (then any rule that
+ * needs them answers DECIDE_REFRESH). Never fails: bad input (NULL view or
+ * self, garbage member values) gives DECIDE_WAIT with a reason. Pure.
+ */
+Decision	failover_decide(const ClusterView *view, const LocalHealth *self,
+							const PeerStatus *peers, int n_peers,
+							int64_t now_mono_ms);
+
+/*
+ * failover_holds_leader: true when the view is valid and its leader key
+ * holds self->name on our lease (the only definition of "we lead").
+ */
+bool		failover_holds_leader(const ClusterView *view, const LocalHealth *self);
+
+/* failover_peer_from_probe: fill *p from the daemon's probe fields. */
+void		failover_peer_from_probe(PeerStatus *p, const char *name,
+									 bool reachable, bool is_primary,
+									 bool is_leader, bool running, int timeline,
+									 uint64_t xlog_location,
+									 uint64_t received_location,
+									 uint64_t replayed_location);
+
+/* failover_decision_kind_name: "wait", "promote", ... ("?" if unknown). */
+const char *failover_decision_kind_name(DecisionKind kind);
+
+/* The rule table, for `pgwardenctl debug rules` and for tests. Row i
+ * (0-based) is evaluated i-th; print it as number i + 1. */
+typedef struct FailoverRuleInfo
+{
+	const char *name;			/* stable, e.g. "fence-deadline-passed" */
+	const char *group;			/* fence, tilt, etcd, init, leader, ... */
+	const char *when;			/* the predicate, in words */
+	DecisionKind kind;			/* the action */
+	const char *reason;			/* reason template ({leader}, {our_lsn}, ...) */
+} FailoverRuleInfo;
+
+int			failover_rule_count(void);
+
+/* failover_rule_name: name of row i (0-based), NULL when out of range. */
+const char *failover_rule_name(int i);
+
+/* failover_rule_describe: row i (0-based), NULL when out of range. */
+const FailoverRuleInfo *failover_rule_describe(int i);
+
+/* ------------------------------------------------------------------------
+ * Part 2: ranking (rank.c), shared by failover and switchover
+ * ------------------------------------------------------------------------ */
+
+/* Why a member may not be promoted (FAILOVER_ELIGIBLE when it may). */
+typedef enum FailoverIneligible
+{
+	FAILOVER_ELIGIBLE = 0,
+	FAILOVER_INELIGIBLE_INVALID,	/* member value did not decode */
+	FAILOVER_INELIGIBLE_NOT_RUNNING,	/* PostgreSQL not running */
+	FAILOVER_INELIGIBLE_NOT_REPLICA,	/* not a replica (primary, unknown) */
+	FAILOVER_INELIGIBLE_NOFAILOVER, /* nofailover tag */
+	FAILOVER_INELIGIBLE_PRIORITY_ZERO,	/* failover_priority <= 0 */
+	FAILOVER_INELIGIBLE_TIMELINE_BEHIND,	/* timeline < the cluster's */
+	FAILOVER_INELIGIBLE_LAG,	/* lag > maximum_lag_on_failover */
+	FAILOVER_INELIGIBLE_NOT_SYNC,	/* sync mode and not named in `sync` */
+} FailoverIneligible;
+
+/* failover_ineligible_name: "eligible", "nofailover", "lag", ... */
+const char *failover_ineligible_name(FailoverIneligible why);
+
+/*
+ * FailoverCandidate: one member as ranked. is_sync is set only when
+ * synchronous_mode is on (so the comparator needs no config).
+ */
+typedef struct FailoverCandidate
+{
+	char		name[PGW_NAME_MAX];
+	FailoverIneligible why;		/* FAILOVER_ELIGIBLE or the first failed rule */
+	bool		is_sync;		/* sync mode on and named in `sync` */
+	uint64_t	wal_position;	/* max(received, replayed) */
+	uint64_t	lag_bytes;		/* against the cluster's last known optime */
+	int			failover_priority;
+	int			timeline;
+} FailoverCandidate;
+
+/*
+ * failover_candidate_compare: the one ranking comparator (total order):
+ * negative when a should be promoted before b. See rank.c for the rules.
+ */
+int			failover_candidate_compare(const FailoverCandidate *a,
+									   const FailoverCandidate *b);
+
+/*
+ * failover_best_candidate: the eligible member that ranks first, from the
+ * view's member keys with fresher positions from reachable peers, skipping
+ * exclude (may be NULL). Returns a name borrowed from view (valid while view
+ * is), or NULL when nobody is eligible.
+ */
+const char *failover_best_candidate(const ClusterView *view,
+									const PeerStatus *peers, int n_peers,
+									const char *exclude);
+
+/* ------------------------------------------------------------------------
+ * Part 3: the executor (execute.c) -- declared by its author below.
+ * ------------------------------------------------------------------------ */
+
+/*
+ * The executor observes the local node for failover_decide() and carries a
+ * Decision out through consensus/ and health/, in idempotent steps. It owns
+ * the PostgreSQL handles (probe and control); the daemon owns etcd, the
+ * lease and timing, and passes them in an ExecContext per call. Every call
+ * blocks the caller (the daemon's main thread, which must be the thread that
+ * lives as long as the process: PostgreSQL is forked from it).
+ */
+struct NodeConfig;
+struct HealthReport;
+typedef struct FailoverExec FailoverExec;	/* opaque */
+
+typedef struct ExecContext
+{
+	EtcdClient *etcd;
+	const char *prefix;			/* "<namespace>/<scope>/" */
+	const char *name;			/* our member name */
+	int64_t		lease_id;		/* our lease (0: none) */
+	const ClusterView *view;	/* the view the decision was made on */
+} ExecContext;
+
+/* failover_exec_open: make the probe and control handles (no I/O yet). cfg
+ * is borrowed and must outlive the executor. */
+int			failover_exec_open(const struct NodeConfig *cfg, FailoverExec **out,
+							   PgwError *err) PGW_MUSTCHECK;
+void		failover_exec_close(FailoverExec *e);	/* NULL is fine */
+void		failover_exec_reconfigure(FailoverExec *e,
+									  const struct NodeConfig *cfg);
+
+/* failover_exec_observe: fill *self from the local node (probe, postmaster
+ * status, data directory); the caller adds the etcd facts. */
+void		failover_exec_observe(FailoverExec *e, const ClusterView *view,
+								  LocalHealth *self);
+
+/*
+ * failover_execute: carry out dec. Returns 0, or an error already logged
+ * (event execute.failed); PGW_ECONFLICT from RENEW means we lost the key
+ * (the next decision demotes). Blocks up to the step's bound.
+ */
+int			failover_execute(FailoverExec *e, const ExecContext *ctx,
+							 const Decision *dec, const LocalHealth *self);
+
+/* failover_exec_member_info: the members/<name> value to publish. */
+void		failover_exec_member_info(FailoverExec *e, const ClusterView *view,
+									  const Decision *dec, MemberInfo *m);
+
+/* failover_exec_last_report: the last probe (borrowed until the next call). */
+const struct HealthReport *failover_exec_last_report(const FailoverExec *e,
+													 bool *pg_running,
+													 int64_t *postmaster_start_wall_ms);
+
+/* failover_exec_is_writable_primary: PG runs and we started it as primary. */
+bool		failover_exec_is_writable_primary(const FailoverExec *e);
+
+/* failover_exec_reap: notice (and reap) a postmaster that exited. */
+void		failover_exec_reap(FailoverExec *e);
+
+/*
+ * failover_exec_fence_fn: the fencing action, safe to call from the fencing
+ * thread: SIGKILL to the postmaster's process group, so no backend can
+ * acknowledge another commit even if the postmaster is frozen.
+ */
+void		failover_exec_fence_fn(void *exec);
+
+/* failover_exec_shutdown: SIGTERM path: stop PG (fast), then release the
+ * leader key if we held it (value compare). */
+void		failover_exec_shutdown(FailoverExec *e, const ExecContext *ctx);
+
+#endif
