@@ -105,23 +105,31 @@ int
 etcd_grpc_log_since(uint64_t seq, char *buf, size_t len)
 {
 	int			found = 0;
+	int			best_score = 0;
 	uint64_t	best = 0;
 
 	pthread_mutex_lock(&grpc_log_mu);
 	for (int i = 0; i < GRPC_LOG_RING; i++)
 	{
-		bool		is_tls;
+		const char *m = grpc_log_ring[i];
+		int			score = 0;
 
 		if (grpc_log_seqs[i] < seq || grpc_log_seqs[i] == 0 ||
 			grpc_log_mono_ms[i] < pgw_now_mono_ms() - 10000)
 			continue;
-		is_tls = strcasestr(grpc_log_ring[i], "ssl") != NULL ||
-			strcasestr(grpc_log_ring[i], "handshake") != NULL ||
-			strcasestr(grpc_log_ring[i], "certificate") != NULL;
-		if (is_tls && grpc_log_seqs[i] > best)
+		/* the alert or verify failure says why; SSL_write errors do not */
+		if (strcasestr(m, "alert") || strcasestr(m, "verify") ||
+			strcasestr(m, "handshake failed"))
+			score = 2;
+		else if (strcasestr(m, "ssl") || strcasestr(m, "handshake") ||
+				 strcasestr(m, "certificate"))
+			score = 1;
+		if (score > 0 && (score > best_score ||
+						  (score == best_score && grpc_log_seqs[i] > best)))
 		{
+			best_score = score;
 			best = grpc_log_seqs[i];
-			pgw_strlcpy(buf, grpc_log_ring[i], len);
+			pgw_strlcpy(buf, m, len);
 			found = 1;
 		}
 	}
