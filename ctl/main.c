@@ -12,6 +12,7 @@
 #include "config/config.h"
 
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,11 +49,17 @@ typedef struct CtlCommand
 
 static const CtlCommand *find_command(const char *name);
 
+static void fail(const char *fmt, ...) PGW_PRINTF(1, 2);
+
 static void
-fail(const char *fmt, const char *detail)
+fail(const char *fmt, ...)
 {
+	va_list		ap;
+
 	fprintf(stderr, "pgwardenctl: ");
-	fprintf(stderr, fmt, detail);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fputc('\n', stderr);
 }
 

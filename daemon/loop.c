@@ -271,6 +271,41 @@ publish_member(Daemon *d, const MemberInfo *m, int64_t now)
 	d->has_published = true;
 }
 
+/* fill_from_report: the PostgreSQL facts of the REST snapshot. */
+static void
+fill_from_report(Daemon *d, RestSnapshot *s)
+{
+	bool		running;
+	const HealthReport *r = failover_exec_last_report(d->exec, &running,
+													  &s->postmaster_start_wall_ms);
+
+	s->pg_running = running;
+	s->pg_read_write = running && !r->in_recovery;
+	s->server_version = r->server_version_num;
+	if (r->system_identifier)
+		snprintf(s->sysid, sizeof(s->sysid), "%llu",
+				 (unsigned long long) r->system_identifier);
+	s->replayed_ts_wall_ms = r->has_last_replay ? r->last_replay_wall_ms : 0;
+	s->replay_paused = r->replay_paused;
+	s->n_standbys = r->n_standbys < REST_STANDBYS_MAX ? r->n_standbys
+		: REST_STANDBYS_MAX;
+	for (int i = 0; i < s->n_standbys; i++)
+	{
+		RestStandby *o = &s->standbys[i];
+		const HealthStandby *h = &r->standbys[i];
+
+		pgw_strlcpy(o->application_name, h->application_name,
+					sizeof(o->application_name));
+		pgw_strlcpy(o->client_addr, h->client_addr, sizeof(o->client_addr));
+		pgw_strlcpy(o->state, h->state, sizeof(o->state));
+		pgw_strlcpy(o->sync_state, h->sync_state, sizeof(o->sync_state));
+		o->sent_lsn = h->sent_lsn;
+		o->write_lsn = h->write_lsn;
+		o->flush_lsn = h->flush_lsn;
+		o->replay_lsn = h->replay_lsn;
+	}
+}
+
 static void
 publish_rest(Daemon *d, const LocalHealth *self, const MemberInfo *m,
 			 int64_t loop_ms)
@@ -280,7 +315,7 @@ publish_rest(Daemon *d, const LocalHealth *self, const MemberInfo *m,
 	pgw_strlcpy(s->name, d->cfg->name, sizeof(s->name));
 	pgw_strlcpy(s->scope, d->cfg->scope, sizeof(s->scope));
 	s->self = *m;
-	failover_exec_fill_snapshot(d->exec, s);
+	fill_from_report(d, s);
 	s->holds_leader = failover_holds_leader(d->view, self);
 	s->view = *d->view;
 	s->dcs_last_seen_wall_ms = d->view_valid ? pgw_now_wall_ms() : 0;
@@ -387,6 +422,9 @@ one_cycle(Daemon *d)
 		ctx.view = d->view;
 		if (failover_execute(d->exec, &ctx, &dec, &self) != 0)
 			d->view_valid = false;	/* re-read before the next decision */
+		/* the fencing thread guards a writable primary that holds the key */
+		fence_arm(failover_holds_leader(d->view, &self) &&
+				  failover_exec_is_writable_primary(d->exec));
 	}
 
 	failover_exec_member_info(d->exec, d->view, &dec, &m);

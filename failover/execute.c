@@ -1,0 +1,840 @@
+/*
+ * execute.c: the executor (failover.h Part 3). It observes the local node
+ * for failover_decide() and carries a Decision out through consensus/ and
+ * health/, in idempotent steps: each step checks its precondition first and
+ * treats "already done" as success, so a crash mid-step is healed by running
+ * the same decision again (the pg_auto_failover habit). The executor owns
+ * the PostgreSQL handles; the daemon loop owns etcd and timing.
+ */
+#include "failover/failover.h"
+
+#include "common/log.h"
+#include "common/pgwtime.h"
+#include "common/strutil.h"
+#include "common/xmem.h"
+#include "config/config.h"
+#include "health/health.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define START_TIMEOUT_MS 60000
+#define STOP_TIMEOUT_MS 30000
+#define STATUS_PUBLISH_MS 5000
+
+struct FailoverExec
+{
+	const NodeConfig *cfg;		/* borrowed: lives as long as the daemon */
+	PgProbe    *probe;
+	PgControl  *pg;
+	HealthReport *rep;			/* last probe */
+	HealthPmStatus pm;
+	bool		should_run;		/* we started PG and expect it to run */
+	bool		expect_primary; /* it should run read-write */
+	int64_t		crashed_since_mono_ms;
+	int			restart_attempts;
+	bool		rewind_failed;
+	bool		clone_failed;
+	int64_t		postmaster_start_wall_ms;
+	char		upstream[PGW_NAME_MAX];	/* member we configured to follow */
+	uint64_t	last_sysid;
+	int			last_timeline;
+	int64_t		status_published_mono_ms;
+	char		slots_for[1024];	/* member list the slots were synced for */
+	atomic_int	fence_pid;		/* postmaster pid for the fence thread */
+	HealthParam *params;		/* cfg parameters as HealthParam */
+};
+
+/* ---- small helpers ----------------------------------------------------- */
+
+/* parse "postgres://host:port/db" or "host:port" into host (buf) and port */
+static bool
+url_host_port(const char *url, char *host, size_t hlen, int *port)
+{
+	const char *p = strstr(url, "://");
+	const char *end;
+	const char *colon;
+	int64_t		v;
+	char		pbuf[8];
+
+	p = p ? p + 3 : url;
+	end = strchr(p, '/');
+	if (end == NULL)
+		end = p + strlen(p);
+	colon = NULL;
+	for (const char *q = p; q < end; q++)
+		if (*q == ':')
+			colon = q;
+	if (colon == NULL || colon == p || end - colon - 1 >= (long) sizeof(pbuf))
+		return false;
+	snprintf(host, hlen, "%.*s", (int) (colon - p), p);
+	snprintf(pbuf, sizeof(pbuf), "%.*s", (int) (end - colon - 1), colon + 1);
+	if (pgw_parse_int64(pbuf, 1, 65535, &v) != 0)
+		return false;
+	*port = (int) v;
+	return true;
+}
+
+static const MemberInfo *
+view_member(const ClusterView *v, const char *name)
+{
+	for (int i = 0; i < v->n_members; i++)
+		if (strcmp(v->members[i].name, name) == 0)
+			return &v->members[i];
+	return NULL;
+}
+
+/* upstream_of: the HealthUpstream of member name, from its conn_url. */
+static bool
+upstream_of(const ClusterView *v, const char *name, char *host, size_t hlen,
+			HealthUpstream *up)
+{
+	const MemberInfo *m = view_member(v, name);
+
+	if (m == NULL || !m->is_valid || !url_host_port(m->conn_url, host, hlen, &up->port))
+		return false;
+	up->host = host;
+	return true;
+}
+
+static DataDirState
+data_dir_state(const char *dir)
+{
+	char		path[1024];
+	struct stat st;
+	DIR		   *d;
+	struct dirent *de;
+	bool		empty = true;
+
+	snprintf(path, sizeof(path), "%s/PG_VERSION", dir);
+	if (stat(path, &st) == 0)
+		return DATA_DIR_INITIALIZED;
+	d = opendir(dir);
+	if (d == NULL)
+		return errno == ENOENT ? DATA_DIR_EMPTY : DATA_DIR_UNKNOWN;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			empty = false;
+	closedir(d);
+	/* a half-written clone (no PG_VERSION) is as good as empty */
+	return empty ? DATA_DIR_EMPTY : DATA_DIR_EMPTY;
+}
+
+static bool
+file_exists(const char *dir, const char *name)
+{
+	char		path[1024];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &st) == 0;
+}
+
+/* wipe_data_dir: remove the contents of dir (for a re-clone). */
+static int
+wipe_data_dir(const char *dir, PgwError *err)
+{
+	char	   *argv[] = {"rm", "-rf", NULL, NULL};
+	char		path[1024];
+	pid_t		pid;
+	int			st;
+
+	/* rename first so a crash mid-removal leaves no half data dir */
+	snprintf(path, sizeof(path), "%s.removing.%lld", dir,
+			 (long long) pgw_now_wall_ms());
+	if (rename(dir, path) != 0 && errno != ENOENT)
+		return pgw_error_set(err, PGW_EIO, "could not move data directory \"%s\" aside: %s",
+							 dir, strerror(errno));
+	log_info("pg.exec", "cmd=\"rm -rf %s\"", path);
+	argv[2] = path;
+	pid = fork();
+	if (pid == 0)
+	{
+		execvp("rm", argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+		WEXITSTATUS(st) != 0)
+		return pgw_error_set(err, PGW_EIO, "could not remove \"%s\"", path);
+	return 0;
+}
+
+/* ---- open / close ------------------------------------------------------ */
+
+int
+failover_exec_open(const NodeConfig *cfg, FailoverExec **out, PgwError *err)
+{
+	FailoverExec *e = pgw_xcalloc(1, sizeof(FailoverExec));
+	PgProbeConfig pc = {0};
+	PgControlConfig cc = {0};
+	char		host[256];
+	int			port = cfg->pg_port;
+	int			rc;
+
+	e->cfg = cfg;
+	e->rep = pgw_xcalloc(1, sizeof(HealthReport));
+	e->params = pgw_xcalloc((size_t) cfg->n_pg_parameters + 1, sizeof(HealthParam));
+	for (int i = 0; i < cfg->n_pg_parameters; i++)
+	{
+		e->params[i].name = cfg->pg_parameters[i].name;
+		e->params[i].value = cfg->pg_parameters[i].value;
+	}
+	if (!url_host_port(cfg->pg_listen, host, sizeof(host), &port))
+		pgw_strlcpy(host, "127.0.0.1", sizeof(host));
+	pc.host = cfg->pg_socket_dir ? cfg->pg_socket_dir : host;
+	pc.port = cfg->pg_port;
+	pc.user = cfg->pg_superuser_username;
+	pc.password = cfg->pg_superuser_password;
+	pc.data_dir = cfg->pg_data_dir;
+	pc.connect_timeout_ms = 2000;
+	pc.statement_timeout_ms = 1000;
+	if ((rc = health_probe_open(&pc, &e->probe, err)) != 0)
+		goto fail;
+	cc.bin_dir = cfg->pg_bin_dir;
+	cc.data_dir = cfg->pg_data_dir;
+	cc.port = cfg->pg_port;
+	cc.listen_addresses = host;
+	cc.socket_dir = cfg->pg_socket_dir;
+	cc.run_as = cfg->pg_run_as;
+	cc.member_name = cfg->name;
+	cc.superuser = cfg->pg_superuser_username;
+	cc.superuser_password = cfg->pg_superuser_password;
+	cc.replication_user = cfg->pg_replication_username;
+	cc.replication_password = cfg->pg_replication_password;
+	cc.pgpass_path = cfg->pg_pgpass;
+	cc.params = e->params;
+	cc.n_params = cfg->n_pg_parameters;
+	cc.hba_lines = (const char *const *) cfg->pg_hba;
+	cc.n_hba_lines = cfg->n_pg_hba;
+	if ((rc = health_control_open(&cc, &e->pg, err)) != 0)
+		goto fail;
+	*out = e;
+	return 0;
+fail:
+	health_probe_close(e->probe);
+	free(e->params);
+	free(e->rep);
+	free(e);
+	*out = NULL;
+	return rc;
+}
+
+void
+failover_exec_close(FailoverExec *e)
+{
+	if (e == NULL)
+		return;
+	health_probe_close(e->probe);
+	health_control_close(e->pg);
+	free(e->params);
+	free(e->rep);
+	free(e);
+}
+
+void
+failover_exec_reconfigure(FailoverExec *e, const NodeConfig *cfg)
+{
+	/* tags and log level only; the rest needs a restart (documented) */
+	(void) e;
+	(void) cfg;
+}
+
+/*
+ * failover_exec_fence_fn: run on the fencing thread when the leader's
+ * deadline passed. SIGKILL to the postmaster's process group (health starts
+ * it with setsid, so every backend is in it): no backend can acknowledge
+ * another commit, even if the postmaster itself is frozen. Crash recovery
+ * runs at the next start, exactly as after an immediate stop.
+ */
+void
+failover_exec_fence_fn(void *arg)
+{
+	FailoverExec *e = arg;
+	int			pid = atomic_load(&e->fence_pid);
+
+	if (pid <= 0)
+		return;
+	if (getpgid(pid) == pid)
+		kill(-pid, SIGKILL);
+	else
+		kill(pid, SIGQUIT);
+}
+
+void
+failover_exec_reap(FailoverExec *e)
+{
+	HealthPmStatus st;
+
+	health_control_status(e->pg, &st);
+	if (st.exited)
+	{
+		e->pm = st;
+		log_warn("pg.exited", "status=%d", st.exit_status);
+	}
+}
+
+/* ---- observe ----------------------------------------------------------- */
+
+void
+failover_exec_observe(FailoverExec *e, const ClusterView *view,
+					  LocalHealth *self)
+{
+	const NodeConfig *cfg = e->cfg;
+	uint64_t	leader_lsn = view->leader_optime;
+	PgwError	err = {0};
+
+	memset(self, 0, sizeof(*self));
+	pgw_strlcpy(self->name, cfg->name, sizeof(self->name));
+	self->nofailover = cfg->tag_nofailover;
+	self->failover_priority = cfg->tag_failover_priority;
+	self->bootstrap_allowed = true;
+	self->data_dir = data_dir_state(cfg->pg_data_dir);
+
+	health_control_status(e->pg, &e->pm);
+	atomic_store(&e->fence_pid, e->pm.running ? (int) e->pm.pid : 0);
+	self->pg_running = e->pm.running;
+	self->pg_is_child = e->pm.is_child;
+	if (e->pm.running)
+	{
+		if (view->has_leader && strcmp(view->leader, cfg->name) != 0)
+		{
+			const MemberInfo *l = view_member(view, view->leader);
+
+			if (l && l->xlog_location > leader_lsn)
+				leader_lsn = l->xlog_location;
+		}
+		if (health_probe_run(e->probe, leader_lsn, e->rep, &err) == 0)
+		{
+			self->pg_reachable = true;
+			self->pg_in_recovery = e->rep->in_recovery;
+			self->pg_timeline = (int) e->rep->timeline;
+			self->pg_current_lsn = e->rep->wal_lsn;
+			self->pg_received_lsn = e->rep->receive_lsn;
+			self->pg_replayed_lsn = e->rep->replay_lsn;
+			self->system_identifier = e->rep->system_identifier;
+			e->last_sysid = e->rep->system_identifier;
+			e->last_timeline = (int) e->rep->timeline;
+			if (e->postmaster_start_wall_ms == 0)
+				e->postmaster_start_wall_ms = pgw_now_wall_ms();
+		}
+		else
+		{
+			/* running but not answering: trust standby.signal, and treat a
+			 * server not known to be in recovery as writable */
+			self->pg_in_recovery = file_exists(cfg->pg_data_dir, "standby.signal");
+			self->pg_timeline = e->last_timeline;
+			self->system_identifier = e->last_sysid;
+		}
+	}
+	else
+	{
+		memset(e->rep, 0, sizeof(*e->rep));
+		e->postmaster_start_wall_ms = 0;
+		self->pg_in_recovery = file_exists(cfg->pg_data_dir, "standby.signal");
+		self->pg_timeline = e->last_timeline;
+		self->system_identifier = e->last_sysid;
+	}
+	self->pg_was_primary = self->data_dir == DATA_DIR_INITIALIZED &&
+		!file_exists(cfg->pg_data_dir, "standby.signal");
+	pgw_strlcpy(self->upstream, e->upstream, sizeof(self->upstream));
+
+	/* crash bookkeeping: down while we expect it to run */
+	if (e->should_run && !e->pm.running)
+	{
+		if (e->crashed_since_mono_ms == 0)
+		{
+			e->crashed_since_mono_ms = pgw_now_mono_ms();
+			log_warn("pg.crashed", "was_primary=%d", e->expect_primary);
+		}
+	}
+	else if (e->pm.running && self->pg_reachable)
+	{
+		e->crashed_since_mono_ms = 0;
+		e->restart_attempts = 0;
+	}
+	self->pg_crashed_since_mono_ms = e->crashed_since_mono_ms;
+	self->restart_attempts = e->restart_attempts;
+	self->rewind_failed = e->rewind_failed;
+	self->clone_failed = e->clone_failed;
+}
+
+/* ---- steps ------------------------------------------------------------- */
+
+static HealthWait
+start_pg(FailoverExec *e, bool as_primary, PgwError *err)
+{
+	HealthWait	w;
+
+	e->should_run = true;
+	e->expect_primary = as_primary;
+	w = health_control_start(e->pg, START_TIMEOUT_MS, err);
+	if (w != HEALTH_WAIT_FAILED)
+	{
+		health_control_status(e->pg, &e->pm);
+		atomic_store(&e->fence_pid, e->pm.running ? (int) e->pm.pid : 0);
+	}
+	return w;
+}
+
+static void
+stop_pg(FailoverExec *e, HealthStopMode mode)
+{
+	PgwError	err = {0};
+
+	e->should_run = false;
+	e->crashed_since_mono_ms = 0;
+	if (health_control_stop(e->pg, mode, STOP_TIMEOUT_MS, &err) != HEALTH_WAIT_READY)
+	{
+		log_warn("pg.stop", "mode=%d detail=\"%s\" action=immediate", (int) mode,
+				 err.msg);
+		(void) health_control_stop(e->pg, HEALTH_STOP_IMMEDIATE, STOP_TIMEOUT_MS, &err);
+	}
+	atomic_store(&e->fence_pid, 0);
+}
+
+static int
+history_append(FailoverExec *e, const ExecContext *ctx, int new_tl,
+			   uint64_t lsn, const char *reason)
+{
+	char		key[PGW_PREFIX_MAX + 16];
+	EtcdRangeResult r = {0};
+	HistoryEntry *h = NULL;
+	int			n = 0;
+	PgwError	err = {0};
+	char	   *json;
+	int			rc;
+
+	(void) e;
+	snprintf(key, sizeof(key), "%shistory", ctx->prefix);
+	if (etcd_range(ctx->etcd, key, false, 0, false, &r, &err) == 0 && r.count == 1)
+	{
+		if (dcs_history_decode(r.kvs[0].value, r.kvs[0].value_len, &h, &n, &err) != 0)
+		{
+			log_warn("dcs.bad-value", "key=history detail=\"%s\" action=restarted", err.msg);
+			n = 0;
+		}
+	}
+	etcd_range_result_free(&r);
+	h = pgw_xrealloc(h, sizeof(HistoryEntry) * (size_t) (n + 1));
+	memset(&h[n], 0, sizeof(HistoryEntry));
+	/* Patroni records the timeline that ended and where it ended */
+	h[n].timeline = new_tl > 1 ? new_tl - 1 : 1;
+	h[n].lsn = lsn;
+	pgw_strlcpy(h[n].reason, reason, sizeof(h[n].reason));
+	pgw_format_wall_iso(pgw_now_wall_ms(), 1, h[n].time, sizeof(h[n].time));
+	pgw_strlcpy(h[n].new_leader, ctx->name, sizeof(h[n].new_leader));
+	json = dcs_history_encode(h, n + 1);
+	rc = dcs_leader_guarded_put(ctx->etcd, ctx->prefix, ctx->name, ctx->lease_id,
+								"history", json, &err);
+	if (rc != 0)
+		log_warn("history.append-failed", "detail=\"%s\"", err.msg);
+	free(json);
+	free(h);
+	return rc;
+}
+
+static void
+leader_housekeeping(FailoverExec *e, const ExecContext *ctx)
+{
+	int64_t		now = pgw_now_mono_ms();
+	PgwError	err = {0};
+
+	/* status optime for replicas' lag, at most every few seconds */
+	if (e->rep->reachable && !e->rep->in_recovery &&
+		now - e->status_published_mono_ms >= STATUS_PUBLISH_MS)
+	{
+		char		val[64];
+
+		snprintf(val, sizeof(val), "{\"optime\":%llu}",
+				 (unsigned long long) e->rep->wal_lsn);
+		if (dcs_leader_guarded_put(ctx->etcd, ctx->prefix, ctx->name, ctx->lease_id,
+								   "status", val, &err) == 0)
+			e->status_published_mono_ms = now;
+	}
+	/* the first leader writes the bootstrap config if nobody did */
+	if (!ctx->view->has_config)
+	{
+		char	   *json = dcs_config_encode(&e->cfg->bootstrap_dcs);
+
+		if (dcs_cas_put(ctx->etcd, ctx->prefix, "config", json, 0, &err) == 0)
+			log_info("config.written", "source=bootstrap.dcs");
+		free(json);
+	}
+	/* initialize must name the system identifier (a bootstrap that died
+	 * between initdb and this write left it empty) */
+	if (ctx->view->has_initialize && ctx->view->initialize[0] == '\0' &&
+		e->last_sysid != 0)
+	{
+		char		sysid[32];
+
+		snprintf(sysid, sizeof(sysid), "%llu", (unsigned long long) e->last_sysid);
+		if (dcs_initialize_set(ctx->etcd, ctx->prefix, sysid, &err) != 0)
+			log_warn("initialize.set-failed", "detail=\"%s\"", err.msg);
+	}
+	/* physical slots for every other member, when use_slots */
+	if (ctx->view->config.use_slots && e->rep->reachable && !e->rep->in_recovery)
+	{
+		const char *names[PGW_MEMBERS_MAX];
+		char		list[1024] = "";
+		size_t		used = 0;
+		int			n = 0;
+		int			changed = 0;
+
+		for (int i = 0; i < ctx->view->n_members; i++)
+		{
+			if (strcmp(ctx->view->members[i].name, ctx->name) == 0)
+				continue;
+			names[n++] = ctx->view->members[i].name;
+			used += (size_t) snprintf(list + used, used < sizeof(list) ?
+									  sizeof(list) - used : 0, "%s,",
+									  ctx->view->members[i].name);
+		}
+		if (strcmp(list, e->slots_for) != 0)
+		{
+			if (health_control_slots_sync(e->pg, names, n, &changed, &err) == 0)
+			{
+				pgw_strlcpy(e->slots_for, list, sizeof(e->slots_for));
+				if (changed > 0)
+					log_info("slots.synced", "members=\"%s\" changed=%d", list, changed);
+			}
+			else
+				log_warn("slots.sync-failed", "detail=\"%s\"", err.msg);
+		}
+	}
+}
+
+int
+failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
+				 const LocalHealth *self)
+{
+	const NodeConfig *cfg = e->cfg;
+	PgwError	err = {0};
+	char		host[256];
+	HealthUpstream up = {0};
+	bool		won = false;
+	char		holder[PGW_NAME_MAX];
+	int64_t		t0 = pgw_now_mono_ms();
+	int			rc = 0;
+
+	switch (dec->kind)
+	{
+		case DECIDE_WAIT:
+		case DECIDE_TILT:
+		case DECIDE_REFRESH:
+			return 0;
+
+		case DECIDE_RENEW:
+			rc = dcs_leader_check(ctx->etcd, ctx->prefix, ctx->name, ctx->lease_id, &err);
+			if (rc == PGW_ECONFLICT)
+			{
+				log_warn("leader.lost", "detail=\"%s\"", err.msg);
+				return rc;
+			}
+			if (rc == 0)
+				leader_housekeeping(e, ctx);
+			return rc;
+
+		case DECIDE_BOOTSTRAP:
+			if (!dec->adopt_existing_data || !ctx->view->has_initialize)
+			{
+				rc = dcs_initialize_claim(ctx->etcd, ctx->prefix, &won, &err);
+				if (rc != 0)
+					break;
+				if (!won)
+				{
+					log_info("bootstrap.lost-race", "action=clone-later");
+					return 0;
+				}
+			}
+			log_info("bootstrap.start", "adopt=%d data_dir=%s", dec->adopt_existing_data,
+					 cfg->pg_data_dir);
+			if (dec->adopt_existing_data)
+				rc = start_pg(e, true, &err) == HEALTH_WAIT_FAILED ? PGW_EIO : 0;
+			else
+			{
+				e->should_run = true;
+				e->expect_primary = true;
+				rc = health_control_bootstrap(e->pg, START_TIMEOUT_MS, &err);
+			}
+			if (rc != 0)
+			{
+				PgwError	e2 = {0};
+
+				/* let another node (or our next attempt) bootstrap */
+				e->should_run = false;
+				if (dcs_cas_delete(ctx->etcd, ctx->prefix, "initialize", 0, &e2) != 0)
+					log_warn("bootstrap.cleanup-failed", "detail=\"%s\"", e2.msg);
+				break;
+			}
+			rc = dcs_leader_acquire(ctx->etcd, ctx->prefix, ctx->name, ctx->lease_id,
+									&won, holder, &err);
+			if (rc == 0 && won)
+			{
+				PgwError	e2 = {0};
+				HealthReport *rep = e->rep;
+
+				if (health_probe_run(e->probe, 0, rep, &e2) == 0)
+				{
+					char		sysid[32];
+
+					e->last_sysid = rep->system_identifier;
+					snprintf(sysid, sizeof(sysid), "%llu",
+							 (unsigned long long) rep->system_identifier);
+					if (dcs_initialize_set(ctx->etcd, ctx->prefix, sysid, &e2) != 0)
+						log_warn("initialize.set-failed", "detail=\"%s\"", e2.msg);
+				}
+				leader_housekeeping(e, ctx);
+				log_info("bootstrap.done", "duration_ms=%lld",
+						 (long long) (pgw_now_mono_ms() - t0));
+			}
+			break;
+
+		case DECIDE_CLONE:
+		case DECIDE_REINIT:
+			if (!upstream_of(ctx->view, dec->target, host, sizeof(host), &up))
+				return pgw_error_set(&err, PGW_ESTATE, "no address for clone source");
+			if (dec->kind == DECIDE_REINIT || self->data_dir == DATA_DIR_INITIALIZED)
+			{
+				stop_pg(e, HEALTH_STOP_IMMEDIATE);
+				if ((rc = wipe_data_dir(cfg->pg_data_dir, &err)) != 0)
+					break;
+			}
+			else if (self->data_dir == DATA_DIR_EMPTY)
+				(void) wipe_data_dir(cfg->pg_data_dir, &err);
+			log_info("clone.start", "source=%s host=%s port=%d", dec->target, up.host,
+					 up.port);
+			rc = health_control_clone(e->pg, &up, &err);
+			e->clone_failed = rc != 0;
+			if (rc != 0)
+				break;
+			e->rewind_failed = false;
+			pgw_strlcpy(e->upstream, dec->target, sizeof(e->upstream));
+			if (start_pg(e, false, &err) == HEALTH_WAIT_FAILED)
+				rc = PGW_EIO;
+			log_info("clone.done", "source=%s duration_ms=%lld rc=%d", dec->target,
+					 (long long) (pgw_now_mono_ms() - t0), rc);
+			break;
+
+		case DECIDE_START_REPLICA:
+			if (dec->target[0] &&
+				upstream_of(ctx->view, dec->target, host, sizeof(host), &up))
+			{
+				e->should_run = true;
+				e->expect_primary = false;
+				pgw_strlcpy(e->upstream, dec->target, sizeof(e->upstream));
+				if (health_control_demote(e->pg, &up, START_TIMEOUT_MS, &err) ==
+					HEALTH_WAIT_FAILED)
+					rc = PGW_EIO;
+			}
+			else if (start_pg(e, false, &err) == HEALTH_WAIT_FAILED)
+				rc = PGW_EIO;
+			break;
+
+		case DECIDE_FOLLOW:
+			if (!upstream_of(ctx->view, dec->target, host, sizeof(host), &up))
+				return pgw_error_set(&err, PGW_ESTATE, "no address for new upstream");
+			rc = health_control_set_upstream(e->pg, &up, &err);
+			if (rc == 0)
+				pgw_strlcpy(e->upstream, dec->target, sizeof(e->upstream));
+			break;
+
+		case DECIDE_ACQUIRE:
+			rc = dcs_leader_acquire(ctx->etcd, ctx->prefix, ctx->name, ctx->lease_id,
+									&won, holder, &err);
+			if (rc == 0 && !won)
+				log_info("leader.acquire-lost", "holder=%s", holder);
+			if (rc == 0 && won)
+			{
+				e->should_run = true;
+				e->expect_primary = true;
+				log_info("leader.acquired", "lease=%llx", (unsigned long long) ctx->lease_id);
+			}
+			break;
+
+		case DECIDE_PROMOTE:
+			{
+				uint32_t	new_tl = 0;
+				uint64_t	at = self->pg_received_lsn > self->pg_replayed_lsn ?
+					self->pg_received_lsn : self->pg_replayed_lsn;
+
+				if (!dec->key_already_held)
+				{
+					rc = dcs_leader_acquire(ctx->etcd, ctx->prefix, ctx->name,
+											ctx->lease_id, &won, holder, &err);
+					if (rc != 0)
+						break;
+					if (!won)
+					{
+						log_info("promote.lost-race", "holder=%s", holder);
+						return 0;
+					}
+				}
+				log_info("promote.start", "reason=\"%s\"", dec->reason);
+				rc = health_control_promote(e->pg, 30, &new_tl, &err);
+				if (rc != 0 && rc != PGW_ESTATE)
+					break;
+				rc = 0;			/* PGW_ESTATE: already promoted */
+				e->should_run = true;
+				e->expect_primary = true;
+				e->upstream[0] = '\0';
+				log_info("promote.done", "timeline=%u duration_ms=%lld", new_tl,
+						 (long long) (pgw_now_mono_ms() - t0));
+				history_append(e, ctx, (int) new_tl, at, dec->reason);
+				e->status_published_mono_ms = 0;
+				e->slots_for[0] = '\0';
+				leader_housekeeping(e, ctx);
+			}
+			break;
+
+		case DECIDE_DEMOTE:
+			log_warn("demote.start", "mode=%s reason=\"%s\"",
+					 dec->demote_mode == DEMOTE_IMMEDIATE ? "immediate" : "fast",
+					 dec->reason);
+			stop_pg(e, dec->demote_mode == DEMOTE_IMMEDIATE ? HEALTH_STOP_IMMEDIATE
+					: HEALTH_STOP_FAST);
+			e->expect_primary = false;
+			log_info("demote.done", "duration_ms=%lld",
+					 (long long) (pgw_now_mono_ms() - t0));
+			break;
+
+		case DECIDE_RESTART_PRIMARY:
+			e->restart_attempts++;
+			log_info("pg.restart", "attempt=%d", e->restart_attempts);
+			if (start_pg(e, true, &err) == HEALTH_WAIT_FAILED)
+				rc = PGW_EIO;
+			break;
+
+		case DECIDE_RELEASE:
+			stop_pg(e, HEALTH_STOP_IMMEDIATE);
+			rc = dcs_leader_release(ctx->etcd, ctx->prefix, ctx->name, &err);
+			if (rc == PGW_ECONFLICT)
+				rc = 0;
+			log_warn("leader.released", "reason=\"%s\"", dec->reason);
+			break;
+
+		case DECIDE_REWIND:
+			if (!upstream_of(ctx->view, dec->target, host, sizeof(host), &up))
+				return pgw_error_set(&err, PGW_ESTATE, "no address for rewind source");
+			stop_pg(e, HEALTH_STOP_FAST);
+			log_info("rewind.start", "source=%s", dec->target);
+			rc = health_control_rewind(e->pg, &up, &err);
+			if (rc == PGW_ESTATE || rc == PGW_EIO)
+			{
+				e->rewind_failed = true;
+				break;
+			}
+			if (rc != 0)
+				break;
+			pgw_strlcpy(e->upstream, dec->target, sizeof(e->upstream));
+			if (start_pg(e, false, &err) == HEALTH_WAIT_FAILED)
+				rc = PGW_EIO;
+			log_info("rewind.done", "source=%s duration_ms=%lld rc=%d", dec->target,
+					 (long long) (pgw_now_mono_ms() - t0), rc);
+			break;
+
+		case DECIDE_KIND_COUNT:
+			return 0;
+	}
+	if (rc != 0)
+		log_warn("execute.failed", "kind=%s error=%s detail=\"%s\"",
+				 failover_decision_kind_name(dec->kind), pgw_strerror(rc), err.msg);
+	return rc;
+}
+
+/* ---- publishing -------------------------------------------------------- */
+
+void
+failover_exec_member_info(FailoverExec *e, const ClusterView *view,
+						  const Decision *dec, MemberInfo *m)
+{
+	const NodeConfig *cfg = e->cfg;
+	const HealthReport *r = e->rep;
+
+	memset(m, 0, sizeof(*m));
+	pgw_strlcpy(m->name, cfg->name, sizeof(m->name));
+	snprintf(m->conn_url, sizeof(m->conn_url), "postgres://%s/postgres",
+			 cfg->pg_connect_address ? cfg->pg_connect_address : cfg->pg_listen);
+	snprintf(m->api_url, sizeof(m->api_url), "http://%s/patroni",
+			 cfg->restapi_connect_address ? cfg->restapi_connect_address
+			 : cfg->restapi_listen);
+	pgw_strlcpy(m->version, PGW_VERSION, sizeof(m->version));
+	if (e->pm.running && r->reachable)
+	{
+		m->state = MEMBER_STATE_RUNNING;
+		m->role = r->in_recovery ? MEMBER_ROLE_REPLICA : MEMBER_ROLE_PRIMARY;
+		m->timeline = (int) r->timeline;
+		if (r->in_recovery)
+		{
+			m->received_location = r->receive_lsn;
+			m->replayed_location = r->replay_lsn;
+			m->xlog_location = r->receive_lsn > r->replay_lsn ? r->receive_lsn
+				: r->replay_lsn;
+		}
+		else
+			m->xlog_location = r->wal_lsn;
+		m->pending_restart = r->pending_restart;
+	}
+	else if (e->pm.running)
+	{
+		m->state = MEMBER_STATE_STARTING;
+		m->role = MEMBER_ROLE_UNKNOWN;
+	}
+	else
+	{
+		m->state = e->should_run ? MEMBER_STATE_CRASHED : MEMBER_STATE_STOPPED;
+		m->role = data_dir_state(cfg->pg_data_dir) == DATA_DIR_INITIALIZED ?
+			MEMBER_ROLE_DEMOTED : MEMBER_ROLE_UNINITIALIZED;
+	}
+	m->nofailover = cfg->tag_nofailover;
+	m->noloadbalance = cfg->tag_noloadbalance;
+	m->nosync = cfg->tag_nosync;
+	m->failover_priority = cfg->tag_failover_priority;
+	pgw_strlcpy(m->replicatefrom, cfg->tag_replicatefrom, sizeof(m->replicatefrom));
+	m->n_tags = cfg->n_tags;
+	memcpy(m->tags, cfg->tags, sizeof(MemberTag) * (size_t) cfg->n_tags);
+	if (dec != NULL)
+		snprintf(m->reason, sizeof(m->reason), "%s: %s", dec->rule ? dec->rule : "",
+				 dec->reason);
+	m->is_valid = true;
+	(void) view;
+}
+
+const HealthReport *
+failover_exec_last_report(const FailoverExec *e, bool *pg_running,
+						  int64_t *postmaster_start_wall_ms)
+{
+	*pg_running = e->pm.running && e->rep->reachable;
+	*postmaster_start_wall_ms = e->postmaster_start_wall_ms;
+	return e->rep;
+}
+
+bool
+failover_exec_is_writable_primary(const FailoverExec *e)
+{
+	return e->pm.running && e->expect_primary;
+}
+
+void
+failover_exec_shutdown(FailoverExec *e, const ExecContext *ctx)
+{
+	PgwError	err = {0};
+	bool		leading = ctx->view->has_leader &&
+		strcmp(ctx->view->leader, ctx->name) == 0;
+
+	if (e->pm.running)
+	{
+		log_info("pg.stop", "mode=fast reason=shutdown");
+		stop_pg(e, HEALTH_STOP_FAST);
+	}
+	/* release only after PostgreSQL stopped: no writes after the key goes */
+	if (leading && dcs_leader_release(ctx->etcd, ctx->prefix, ctx->name, &err) == 0)
+		log_info("leader.released", "reason=shutdown");
+}
