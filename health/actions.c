@@ -572,6 +572,36 @@ out:
 	return rc;
 }
 
+/*
+ * PostgreSQL 15's pg_rewind reads the source's timeline from its pg_control,
+ * which a freshly promoted primary updates only at its next checkpoint: it
+ * would then say "no rewind required" and leave us diverged. Make the source
+ * checkpoint first when its pg_control lags its real timeline.
+ */
+static int
+checkpoint_source(PgControl *c, const HealthUpstream *leader, PgwError *err)
+{
+	PGconn	   *conn = control_connect_remote(c, leader, false, CONNECT_MS, err);
+	char		v[8];
+	int			rc;
+
+	if (conn == NULL)
+		return err ? err->code : PGW_EUNAVAILABLE;
+	rc = query_value(conn,
+					 "SELECT NOT pg_is_in_recovery() AND"
+					 " (SELECT timeline_id FROM pg_control_checkpoint()) <>"
+					 " ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int",
+					 0, NULL, QUERY_MS, v, sizeof(v), err);
+	if (rc == 0 && strcmp(v, "t") == 0)
+	{
+		log_info("pg.checkpoint", "upstream=%s:%d reason=\"pg_control timeline lags after promotion\"",
+				 leader->host, leader->port);
+		rc = command(conn, "CHECKPOINT", 0, NULL, NULL, err);
+	}
+	PQfinish(conn);
+	return rc;
+}
+
 int
 health_control_rewind(PgControl *c, const HealthUpstream *leader, PgwError *err)
 {
@@ -594,6 +624,12 @@ health_control_rewind(PgControl *c, const HealthUpstream *leader, PgwError *err)
 	w = stop_escalating(c, 60000, err);
 	if (w != HEALTH_WAIT_READY)
 		return err && err->code ? err->code : PGW_ETIMEDOUT;
+	if ((rc = checkpoint_source(c, leader, err)) != 0)
+	{
+		pgw_error_prefix(err, "could not prepare rewind source %s:%d", leader->host,
+						 leader->port);
+		return rc;
+	}
 	/* single-user crash recovery (run by pg_rewind) refuses standby mode */
 	if ((rc = control_write_signal(c, false, err)) != 0)
 		return rc;

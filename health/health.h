@@ -197,6 +197,13 @@ void		health_probe_close(PgProbe *p);
 int			health_probe_run(PgProbe *p, PgLsn leader_lsn, HealthReport *r,
 							 PgwError *err);
 
+/*
+ * health_probe_disconnect: close the probe's connection now (the next run
+ * reconnects). Call before a smart stop, which waits for every session,
+ * ours included.
+ */
+void		health_probe_disconnect(PgProbe *p);
+
 /* health_role_name / health_unreachable_name: stable lower-case names. */
 const char *health_role_name(HealthRole role);
 const char *health_unreachable_name(HealthUnreachable u);
@@ -331,7 +338,8 @@ HealthWait	health_control_start(PgControl *c, int timeout_ms, PgwError *err);
  * postmaster.pid): SIGTERM smart, SIGINT fast, SIGQUIT immediate; wait up
  * to timeout_ms (waitpid for our child, pid polling otherwise). Not running
  * counts as READY. PENDING when it still runs at the bound (escalate with
- * a stronger mode). FAILED only when it cannot be signalled.
+ * a stronger mode). FAILED only when it cannot be signalled. Smart mode
+ * waits for every session, so disconnect probes first.
  */
 HealthWait	health_control_stop(PgControl *c, HealthStopMode mode,
 								int timeout_ms, PgwError *err);

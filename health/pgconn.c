@@ -100,6 +100,13 @@ wait_sock(int fd, bool for_write, int64_t deadline_ms)
 	}
 }
 
+static void
+ignore_notice(void *arg, const char *message)
+{
+	(void) arg;
+	(void) message;
+}
+
 PGconn *
 pgc_connect(const char *const *keys, const char *const *values,
 			int timeout_ms, HealthUnreachable *why, PgwError *err)
@@ -133,6 +140,8 @@ pgc_connect(const char *const *keys, const char *const *values,
 	}
 	if (PQstatus(conn) == CONNECTION_OK)
 	{
+		/* server notices are not ours to print on stderr */
+		PQsetNoticeProcessor(conn, ignore_notice, NULL);
 		*why = HEALTH_REACH_OK;
 		return conn;
 	}

@@ -112,6 +112,16 @@ health_probe_close(PgProbe *p)
 	free(p);
 }
 
+void
+health_probe_disconnect(PgProbe *p)
+{
+	if (p != NULL && p->conn != NULL)
+	{
+		PQfinish(p->conn);
+		p->conn = NULL;
+	}
+}
+
 const char *
 health_role_name(HealthRole role)
 {

@@ -41,6 +41,7 @@ pgh_node_init(PgNode *n, const char *name)
 		{"wal_receiver_status_interval", "1s"},
 		{"wal_retrieve_retry_interval", "500ms"},
 		{"hot_standby_feedback", "on"},
+		{"wal_keep_size", "256MB"},	/* pg_rewind needs WAL back to the fork */
 		{"log_min_messages", "warning"},
 		{"log_line_prefix", "%m [%p] "},
 	};
