@@ -18,8 +18,8 @@
 static int
 cmp_i64(const void *a, const void *b)
 {
-	int64_t		x = *(const int64_t *) a;
-	int64_t		y = *(const int64_t *) b;
+	int64_t x = *(const int64_t *) a;
+	int64_t y = *(const int64_t *) b;
 
 	return (x > y) - (x < y);
 }
@@ -27,13 +27,13 @@ cmp_i64(const void *a, const void *b)
 static void
 run(const char *label, PgProbe *p, int n)
 {
-	int64_t    *us = calloc((size_t) n, sizeof(int64_t));
+	int64_t *us = calloc((size_t) n, sizeof(int64_t));
 	HealthReport r;
-	PgwError	err = {0};
-	int			fails = 0;
+	PgwError err = {0};
+	int fails = 0;
 
 	for (int i = 0; i < 20; i++)
-		(void) health_probe_run(p, 0, &r, &err);	/* warm up */
+		(void) health_probe_run(p, 0, &r, &err); /* warm up */
 	for (int i = 0; i < n; i++)
 	{
 		if (health_probe_run(p, 0, &r, &err) != 0)
@@ -41,23 +41,24 @@ run(const char *label, PgProbe *p, int n)
 		us[i] = r.probe_duration_us;
 	}
 	qsort(us, (size_t) n, sizeof(int64_t), cmp_i64);
-	printf("%-28s probes=%d failed=%d standbys=%d p50=%.3f ms p99=%.3f ms max=%.3f ms\n",
-		   label, n, fails, r.n_standbys, us[n / 2] / 1000.0,
-		   us[(int) ((int64_t) n * 99 / 100)] / 1000.0, us[n - 1] / 1000.0);
+	printf(
+	    "%-28s probes=%d failed=%d standbys=%d p50=%.3f ms p99=%.3f ms max=%.3f ms\n",
+	    label, n, fails, r.n_standbys, us[n / 2] / 1000.0,
+	    us[(int) ((int64_t) n * 99 / 100)] / 1000.0, us[n - 1] / 1000.0);
 	free(us);
 }
 
 int
 main(int argc, char **argv)
 {
-	PgNode		n1;
-	PgNode		n2;
-	PgNode		n3;
-	PgwError	err = {0};
+	PgNode n1;
+	PgNode n2;
+	PgNode n3;
+	PgwError err = {0};
 	HealthUpstream up;
 	PgProbeConfig pc = {0};
-	PgProbe    *tcp;
-	int			n = argc > 1 ? (int) strtol(argv[1], NULL, 10) : 2000;
+	PgProbe *tcp;
+	int n = argc > 1 ? (int) strtol(argv[1], NULL, 10) : 2000;
 	HealthReport r;
 
 	if (n < 100)
@@ -78,9 +79,9 @@ main(int argc, char **argv)
 	}
 	up = pgh_upstream(&n1);
 	if (health_control_clone(n2.ctl, &up, &err) != 0 ||
-		health_control_start(n2.ctl, 60000, &err) != HEALTH_WAIT_READY ||
-		health_control_clone(n3.ctl, &up, &err) != 0 ||
-		health_control_start(n3.ctl, 60000, &err) != HEALTH_WAIT_READY)
+	    health_control_start(n2.ctl, 60000, &err) != HEALTH_WAIT_READY ||
+	    health_control_clone(n3.ctl, &up, &err) != 0 ||
+	    health_control_start(n3.ctl, 60000, &err) != HEALTH_WAIT_READY)
 	{
 		fprintf(stderr, "replicas: %s\n", err.msg);
 		return 1;
@@ -91,7 +92,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	printf("PostgreSQL %s, %d probes each, one persistent connection\n",
-		   r.server_version, n);
+	       r.server_version, n);
 	run("primary unix socket", n1.probe, n);
 	run("replica unix socket", n2.probe, n);
 	pc.host = "127.0.0.1";
@@ -101,7 +102,9 @@ main(int argc, char **argv)
 		return 1;
 	run("primary tcp 127.0.0.1", tcp, n);
 	health_probe_close(tcp);
-	printf("reproduce: cmake --build build --target bench_health_probe && build/bench/bench_health_probe %d\n", n);
+	printf(
+	    "reproduce: cmake --build build --target bench_health_probe && build/bench/bench_health_probe %d\n",
+	    n);
 	pgh_node_free(&n3);
 	pgh_node_free(&n2);
 	pgh_node_free(&n1);

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #define CONNECT_MS 5000
-#define QUERY_MS 10000
+#define QUERY_MS   10000
 
 static void
 pgpass_env(PgControl *c, char *buf, size_t len, const char **env)
@@ -31,20 +31,21 @@ pgpass_env(PgControl *c, char *buf, size_t len, const char **env)
 /* one row, one column, not NULL; copies the value into buf */
 static int
 query_value(PGconn *conn, const char *sql, int nparams,
-			const char *const *params, int timeout_ms, char *buf, size_t len,
-			PgwError *err)
+            const char *const *params, int timeout_ms, char *buf, size_t len,
+            PgwError *err)
 {
-	PGresult   *res[PGC_MAX_RESULTS];
-	int			nres;
-	int			rc = pgc_exec(conn, sql, nparams, params, timeout_ms, res, &nres,
-						  NULL, err);
+	PGresult *res[PGC_MAX_RESULTS];
+	int nres;
+	int rc =
+	    pgc_exec(conn, sql, nparams, params, timeout_ms, res, &nres, NULL, err);
 
 	if (rc != 0)
 		return rc;
 	if (nres != 1 || PQresultStatus(res[0]) != PGRES_TUPLES_OK ||
-		PQntuples(res[0]) != 1 || PQnfields(res[0]) < 1 || PQgetisnull(res[0], 0, 0))
+	    PQntuples(res[0]) != 1 || PQnfields(res[0]) < 1 ||
+	    PQgetisnull(res[0], 0, 0))
 		rc = pgw_error_set(err, PGW_EBADRESPONSE,
-						   "unexpected result shape for a one-value query");
+		                   "unexpected result shape for a one-value query");
 	else
 		pgw_strlcpy(buf, PQgetvalue(res[0], 0, 0), len);
 	pgc_clear(res, nres);
@@ -53,12 +54,12 @@ query_value(PGconn *conn, const char *sql, int nparams,
 
 static int
 command(PGconn *conn, const char *sql, int nparams, const char *const *params,
-		char *sqlstate, PgwError *err)
+        char *sqlstate, PgwError *err)
 {
-	PGresult   *res[PGC_MAX_RESULTS];
-	int			nres;
-	int			rc = pgc_exec(conn, sql, nparams, params, QUERY_MS, res, &nres,
-						  sqlstate, err);
+	PGresult *res[PGC_MAX_RESULTS];
+	int nres;
+	int rc = pgc_exec(conn, sql, nparams, params, QUERY_MS, res, &nres,
+	                  sqlstate, err);
 
 	pgc_clear(res, nres);
 	return rc;
@@ -67,18 +68,19 @@ command(PGconn *conn, const char *sql, int nparams, const char *const *params,
 static int
 create_replication_role(PgControl *c, PgwError *err)
 {
-	PGconn	   *conn = control_connect_local(c, CONNECT_MS, err);
+	PGconn *conn = control_connect_local(c, CONNECT_MS, err);
 	const char *params[1] = {c->repl_user};
-	char		exists[8];
-	char	   *ident = NULL;
-	char	   *lit = NULL;
-	StrBuf		sql;
-	int			rc;
+	char exists[8];
+	char *ident = NULL;
+	char *lit = NULL;
+	StrBuf sql;
+	int rc;
 
 	if (conn == NULL)
 		return err ? err->code : PGW_EUNAVAILABLE;
-	rc = query_value(conn, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)",
-					 1, params, QUERY_MS, exists, sizeof(exists), err);
+	rc = query_value(
+	    conn, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", 1,
+	    params, QUERY_MS, exists, sizeof(exists), err);
 	if (rc != 0)
 		goto out;
 	ident = PQescapeIdentifier(conn, c->repl_user, strlen(c->repl_user));
@@ -86,18 +88,20 @@ create_replication_role(PgControl *c, PgwError *err)
 		lit = PQescapeLiteral(conn, c->repl_password, strlen(c->repl_password));
 	if (ident == NULL || (c->repl_password != NULL && lit == NULL))
 	{
-		rc = pgw_error_set(err, PGW_EINVAL, "could not quote the replication role");
+		rc = pgw_error_set(err, PGW_EINVAL,
+		                   "could not quote the replication role");
 		goto out;
 	}
 	sbuf_init(&sql);
 	sbuf_printf(&sql, "%s ROLE %s WITH LOGIN REPLICATION%s%s",
-				exists[0] == 't' ? "ALTER" : "CREATE", ident,
-				lit ? " PASSWORD " : "", lit ? lit : "");
+	            exists[0] == 't' ? "ALTER" : "CREATE", ident,
+	            lit ? " PASSWORD " : "", lit ? lit : "");
 	rc = command(conn, sql.data, 0, NULL, NULL, err);
 	explicit_bzero(sql.data, sql.cap);
 	free(sql.data);
 	if (rc != 0)
-		pgw_error_prefix(err, "could not create replication role \"%s\"", c->repl_user);
+		pgw_error_prefix(err, "could not create replication role \"%s\"",
+		                 c->repl_user);
 out:
 	if (lit != NULL)
 	{
@@ -113,20 +117,21 @@ out:
 int
 health_control_bootstrap(PgControl *c, int timeout_ms, PgwError *err)
 {
-	char		initdb[4096];
-	char		pwfile[4096];
-	char		pwopt[4200];
-	char		dopt[4200];
-	char		uopt[300];
+	char initdb[4096];
+	char pwfile[4096];
+	char pwopt[4200];
+	char dopt[4200];
+	char uopt[300];
 	const char *argv[16];
-	int			n = 0;
-	int			rc;
-	HealthWait	w;
+	int n = 0;
+	int rc;
+	HealthWait w;
 
 	if (!control_dir_empty(c->data_dir))
-		return pgw_error_set(err, PGW_ESTATE,
-							 "cannot bootstrap: data directory \"%s\" is not empty",
-							 c->data_dir);
+		return pgw_error_set(
+		    err, PGW_ESTATE,
+		    "cannot bootstrap: data directory \"%s\" is not empty",
+		    c->data_dir);
 	if ((rc = control_ensure_dir(c, c->data_dir, 0700, err)) != 0)
 		return rc;
 	control_bin(c, "initdb", initdb, sizeof(initdb));
@@ -138,9 +143,9 @@ health_control_bootstrap(PgControl *c, int timeout_ms, PgwError *err)
 	if (c->su_password != NULL)
 	{
 		snprintf(pwfile, sizeof(pwfile), "%s.pw", c->pgpass);
-		rc = write_file_atomic(pwfile, c->su_password, strlen(c->su_password), 0600,
-							   c->as.drop ? c->as.uid : (uid_t) -1,
-							   c->as.drop ? c->as.gid : (gid_t) -1, err);
+		rc = write_file_atomic(pwfile, c->su_password, strlen(c->su_password),
+		                       0600, c->as.drop ? c->as.uid : (uid_t) -1,
+		                       c->as.drop ? c->as.gid : (gid_t) -1, err);
 		if (rc != 0)
 			return rc;
 		snprintf(pwopt, sizeof(pwopt), "--pwfile=%s", pwfile);
@@ -164,9 +169,9 @@ health_control_bootstrap(PgControl *c, int timeout_ms, PgwError *err)
 	free(c->primary_conninfo);
 	c->primary_conninfo = NULL;
 	if ((rc = control_write_hba(c, err)) != 0 ||
-		(rc = control_write_conf(c, err)) != 0 ||
-		(rc = control_ensure_include(c, err)) != 0 ||
-		(rc = control_write_signal(c, false, err)) != 0)
+	    (rc = control_write_conf(c, err)) != 0 ||
+	    (rc = control_ensure_include(c, err)) != 0 ||
+	    (rc = control_write_signal(c, false, err)) != 0)
 		return rc;
 	w = health_control_start(c, timeout_ms, err);
 	if (w != HEALTH_WAIT_READY)
@@ -176,22 +181,23 @@ health_control_bootstrap(PgControl *c, int timeout_ms, PgwError *err)
 
 static int
 ensure_slot_on(PgControl *c, const HealthUpstream *leader, const char *slot,
-			   PgwError *err)
+               PgwError *err)
 {
-	PGconn	   *conn = control_connect_remote(c, leader, true, CONNECT_MS, err);
-	char		sql[256];
-	char		state[6];
-	int			rc;
+	PGconn *conn = control_connect_remote(c, leader, true, CONNECT_MS, err);
+	char sql[256];
+	char state[6];
+	int rc;
 
 	if (conn == NULL)
 		return err ? err->code : PGW_EUNAVAILABLE;
 	/* slot is [a-z0-9_] (health_slot_name), so quoting it is enough */
-	snprintf(sql, sizeof(sql), "CREATE_REPLICATION_SLOT \"%s\" PHYSICAL RESERVE_WAL", slot);
+	snprintf(sql, sizeof(sql),
+	         "CREATE_REPLICATION_SLOT \"%s\" PHYSICAL RESERVE_WAL", slot);
 	rc = command(conn, sql, 0, NULL, state, err);
 	if (rc != 0 && strcmp(state, "42710") == 0)
 	{
 		pgw_error_clear(err);
-		rc = 0;					/* already exists: the leader made it for us */
+		rc = 0; /* already exists: the leader made it for us */
 	}
 	PQfinish(conn);
 	return rc;
@@ -200,28 +206,30 @@ ensure_slot_on(PgControl *c, const HealthUpstream *leader, const char *slot,
 int
 health_control_clone(PgControl *c, const HealthUpstream *leader, PgwError *err)
 {
-	char		slot[HEALTH_NAME_MAX];
-	char		bb[4096];
-	char		port[16];
-	char		envbuf[4200];
+	char slot[HEALTH_NAME_MAX];
+	char bb[4096];
+	char port[16];
+	char envbuf[4200];
 	const char *env[2];
 	const char *argv[24];
-	int			n = 0;
-	int			rc;
+	int n = 0;
+	int rc;
 
 	if (leader == NULL || leader->host == NULL || leader->port <= 0)
-		return pgw_error_set(err, PGW_EINVAL, "invalid upstream: host and port are required");
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "invalid upstream: host and port are required");
 	if (!control_dir_empty(c->data_dir))
 		return pgw_error_set(err, PGW_ESTATE,
-							 "cannot clone: data directory \"%s\" is not empty",
-							 c->data_dir);
+		                     "cannot clone: data directory \"%s\" is not empty",
+		                     c->data_dir);
 	if ((rc = control_ensure_dir(c, c->data_dir, 0700, err)) != 0)
 		return rc;
 	health_slot_name(c->member, slot, sizeof(slot));
 	if ((rc = ensure_slot_on(c, leader, slot, err)) != 0)
 	{
-		pgw_error_prefix(err, "could not create replication slot \"%s\" on %s:%d",
-						 slot, leader->host, leader->port);
+		pgw_error_prefix(err,
+		                 "could not create replication slot \"%s\" on %s:%d",
+		                 slot, leader->host, leader->port);
 		return rc;
 	}
 	control_bin(c, "pg_basebackup", bb, sizeof(bb));
@@ -253,10 +261,10 @@ health_control_clone(PgControl *c, const HealthUpstream *leader, PgwError *err)
 		return rc;
 	}
 	if ((rc = control_set_standby(c, leader, err)) != 0 ||
-		(rc = control_write_hba(c, err)) != 0 ||
-		(rc = control_write_conf(c, err)) != 0 ||
-		(rc = control_ensure_include(c, err)) != 0 ||
-		(rc = control_write_signal(c, true, err)) != 0)
+	    (rc = control_write_hba(c, err)) != 0 ||
+	    (rc = control_write_conf(c, err)) != 0 ||
+	    (rc = control_ensure_include(c, err)) != 0 ||
+	    (rc = control_write_signal(c, true, err)) != 0)
 		return rc;
 	return 0;
 }
@@ -264,16 +272,17 @@ health_control_clone(PgControl *c, const HealthUpstream *leader, PgwError *err)
 static int
 parse_hex_tli(const char *s, uint32_t *tli)
 {
-	uint64_t	t = 0;
+	uint64_t t = 0;
 
 	if (strlen(s) != 8)
 		return PGW_EINVAL;
 	for (int i = 0; i < 8; i++)
 	{
-		char		ch = s[i];
-		int			d = (ch >= '0' && ch <= '9') ? ch - '0'
-			: (ch >= 'A' && ch <= 'F') ? ch - 'A' + 10
-			: (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10 : -1;
+		char ch = s[i];
+		int d = (ch >= '0' && ch <= '9')   ? ch - '0'
+		        : (ch >= 'A' && ch <= 'F') ? ch - 'A' + 10
+		        : (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10
+		                                   : -1;
 
 		if (d < 0)
 			return PGW_EINVAL;
@@ -285,20 +294,20 @@ parse_hex_tli(const char *s, uint32_t *tli)
 
 /* timeline of a server: insert TLI on a primary, checkpoint TLI otherwise */
 static const char *tli_sql =
-"SELECT CASE WHEN pg_is_in_recovery()"
-" THEN lpad(upper(to_hex((SELECT timeline_id FROM pg_control_checkpoint()))), 8, '0')"
-" ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END";
+    "SELECT CASE WHEN pg_is_in_recovery()"
+    " THEN lpad(upper(to_hex((SELECT timeline_id FROM pg_control_checkpoint()))), 8, '0')"
+    " ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END";
 
 int
 health_control_promote(PgControl *c, int wait_seconds, uint32_t *new_timeline,
-					   PgwError *err)
+                       PgwError *err)
 {
-	PGconn	   *conn;
-	char		v[32];
-	char		secs[16];
+	PGconn *conn;
+	char v[32];
+	char secs[16];
 	const char *params[1] = {secs};
-	uint32_t	tli;
-	int			rc;
+	uint32_t tli;
+	int rc;
 
 	if (wait_seconds <= 0)
 		wait_seconds = 60;
@@ -309,25 +318,28 @@ health_control_promote(PgControl *c, int wait_seconds, uint32_t *new_timeline,
 		return err ? err->code : PGW_EUNAVAILABLE;
 	}
 	rc = query_value(conn, "SELECT pg_is_in_recovery()", 0, NULL, QUERY_MS, v,
-					 sizeof(v), err);
+	                 sizeof(v), err);
 	if (rc != 0)
 		goto out;
 	if (strcmp(v, "t") != 0)
 	{
-		rc = pgw_error_set(err, PGW_ESTATE,
-						   "cannot promote server: server is not in standby mode");
+		rc = pgw_error_set(
+		    err, PGW_ESTATE,
+		    "cannot promote server: server is not in standby mode");
 		goto out;
 	}
 	snprintf(secs, sizeof(secs), "%d", wait_seconds);
-	log_info("pg.promote", "data_dir=%s wait_seconds=%d", c->data_dir, wait_seconds);
+	log_info("pg.promote", "data_dir=%s wait_seconds=%d", c->data_dir,
+	         wait_seconds);
 	rc = query_value(conn, "SELECT pg_promote(true, $1::int)", 1, params,
-					 (wait_seconds + 5) * 1000, v, sizeof(v), err);
+	                 (wait_seconds + 5) * 1000, v, sizeof(v), err);
 	if (rc != 0)
 		goto out;
 	if (strcmp(v, "t") != 0)
 	{
 		rc = pgw_error_set(err, PGW_ETIMEDOUT,
-						   "server did not promote within %d seconds", wait_seconds);
+		                   "server did not promote within %d seconds",
+		                   wait_seconds);
 		goto out;
 	}
 	rc = query_value(conn, tli_sql, 0, NULL, QUERY_MS, v, sizeof(v), err);
@@ -356,7 +368,8 @@ out:
 static HealthWait
 stop_escalating(PgControl *c, int timeout_ms, PgwError *err)
 {
-	HealthWait	w = health_control_stop(c, HEALTH_STOP_FAST, timeout_ms / 2, err);
+	HealthWait w =
+	    health_control_stop(c, HEALTH_STOP_FAST, timeout_ms / 2, err);
 
 	if (w == HEALTH_WAIT_PENDING)
 	{
@@ -367,36 +380,37 @@ stop_escalating(PgControl *c, int timeout_ms, PgwError *err)
 }
 
 HealthWait
-health_control_demote(PgControl *c, const HealthUpstream *leader, int timeout_ms,
-					  PgwError *err)
+health_control_demote(PgControl *c, const HealthUpstream *leader,
+                      int timeout_ms, PgwError *err)
 {
-	HealthWait	w;
+	HealthWait w;
 
 	if (control_set_standby(c, leader, err) != 0)
 		return HEALTH_WAIT_FAILED;
 	w = stop_escalating(c, timeout_ms, err);
 	if (w != HEALTH_WAIT_READY)
 		return w;
-	if (control_write_conf(c, err) != 0 || control_write_signal(c, true, err) != 0)
+	if (control_write_conf(c, err) != 0 ||
+	    control_write_signal(c, true, err) != 0)
 		return HEALTH_WAIT_FAILED;
-	log_info("pg.demote", "data_dir=%s upstream=%s:%d", c->data_dir, leader->host,
-			 leader->port);
+	log_info("pg.demote", "data_dir=%s upstream=%s:%d", c->data_dir,
+	         leader->host, leader->port);
 	return health_control_start(c, timeout_ms, err);
 }
 
 int
 health_control_set_upstream(PgControl *c, const HealthUpstream *leader,
-							PgwError *err)
+                            PgwError *err)
 {
-	bool		is_child;
-	int			rc;
+	bool is_child;
+	int rc;
 
 	if ((rc = control_set_standby(c, leader, err)) != 0 ||
-		(rc = control_write_conf(c, err)) != 0 ||
-		(rc = control_write_signal(c, true, err)) != 0)
+	    (rc = control_write_conf(c, err)) != 0 ||
+	    (rc = control_write_signal(c, true, err)) != 0)
 		return rc;
-	log_info("pg.upstream", "data_dir=%s upstream=%s:%d", c->data_dir, leader->host,
-			 leader->port);
+	log_info("pg.upstream", "data_dir=%s upstream=%s:%d", c->data_dir,
+	         leader->host, leader->port);
 	if (control_running_pid(c, &is_child) > 0)
 		return health_control_reload(c, err);
 	return 0;
@@ -404,23 +418,23 @@ health_control_set_upstream(PgControl *c, const HealthUpstream *leader,
 
 typedef struct ControlData
 {
-	char		state[64];
-	PgLsn		checkpoint;
-	uint32_t	tli;
-	uint32_t	min_recovery_tli;
+	char state[64];
+	PgLsn checkpoint;
+	uint32_t tli;
+	uint32_t min_recovery_tli;
 } ControlData;
 
 static int
 read_controldata(PgControl *c, ControlData *cd, PgwError *err)
 {
-	char		prog[4096];
+	char prog[4096];
 	const char *argv[4];
-	StrBuf		out = {0};
-	int			rc;
-	char	   *line;
-	char	   *save = NULL;
-	bool		have_lsn = false;
-	bool		have_tli = false;
+	StrBuf out = {0};
+	int rc;
+	char *line;
+	char *save = NULL;
+	bool have_lsn = false;
+	bool have_tli = false;
 
 	memset(cd, 0, sizeof(*cd));
 	control_bin(c, "pg_controldata", prog, sizeof(prog));
@@ -435,11 +449,11 @@ read_controldata(PgControl *c, ControlData *cd, PgwError *err)
 		return rc;
 	}
 	for (line = strtok_r(out.data, "\n", &save); line != NULL;
-		 line = strtok_r(NULL, "\n", &save))
+	     line = strtok_r(NULL, "\n", &save))
 	{
-		char	   *colon = strchr(line, ':');
-		char	   *val;
-		int64_t		v;
+		char *colon = strchr(line, ':');
+		char *val;
+		int64_t v;
 
 		if (colon == NULL)
 			continue;
@@ -457,14 +471,14 @@ read_controldata(PgControl *c, ControlData *cd, PgwError *err)
 			cd->tli = (uint32_t) v;
 		}
 		else if (strcmp(line, "Min recovery ending loc's timeline") == 0 &&
-				 pgw_parse_int64(val, 0, UINT32_MAX, &v) == 0)
+		         pgw_parse_int64(val, 0, UINT32_MAX, &v) == 0)
 			cd->min_recovery_tli = (uint32_t) v;
 	}
 	free(out.data);
 	if (!have_lsn || !have_tli || cd->state[0] == '\0')
 		return pgw_error_set(err, PGW_EBADRESPONSE,
-							 "could not parse pg_controldata output for \"%s\"",
-							 c->data_dir);
+		                     "could not parse pg_controldata output for \"%s\"",
+		                     c->data_dir);
 	if (cd->min_recovery_tli > cd->tli)
 		cd->tli = cd->min_recovery_tli;
 	return 0;
@@ -479,11 +493,11 @@ history_switchpoint(const char *text, uint32_t tli, PgLsn *switchpoint)
 	while (*p)
 	{
 		const char *eol = strchr(p, '\n');
-		size_t		len = eol ? (size_t) (eol - p) : strlen(p);
-		char		line[256];
-		char	   *tab;
-		char	   *tab2;
-		int64_t		t;
+		size_t len = eol ? (size_t) (eol - p) : strlen(p);
+		char line[256];
+		char *tab;
+		char *tab2;
+		int64_t t;
 
 		if (len < sizeof(line))
 		{
@@ -497,8 +511,8 @@ history_switchpoint(const char *text, uint32_t tli, PgLsn *switchpoint)
 				if (tab2 != NULL)
 					*tab2 = '\0';
 				if (pgw_parse_int64(line, 1, UINT32_MAX, &t) == 0 &&
-					(uint32_t) t == tli &&
-					health_lsn_parse(tab + 1, switchpoint) == 0)
+				    (uint32_t) t == tli &&
+				    health_lsn_parse(tab + 1, switchpoint) == 0)
 					return true;
 			}
 		}
@@ -511,19 +525,19 @@ history_switchpoint(const char *text, uint32_t tli, PgLsn *switchpoint)
 
 int
 health_control_rewind_needed(PgControl *c, const HealthUpstream *leader,
-							 bool *needed, PgwError *err)
+                             bool *needed, PgwError *err)
 {
 	ControlData cd;
-	PGconn	   *conn;
-	char		v[32];
-	uint32_t	ltli;
-	char		path[64];
+	PGconn *conn;
+	char v[32];
+	uint32_t ltli;
+	char path[64];
 	const char *params[1] = {path};
-	PGresult   *res[PGC_MAX_RESULTS];
-	int			nres;
-	PgLsn		sp;
-	bool		clean;
-	int			rc;
+	PGresult *res[PGC_MAX_RESULTS];
+	int nres;
+	PgLsn sp;
+	bool clean;
+	int rc;
 
 	*needed = false;
 	if ((rc = read_controldata(c, &cd, err)) != 0)
@@ -533,7 +547,8 @@ health_control_rewind_needed(PgControl *c, const HealthUpstream *leader,
 		return err ? err->code : PGW_EUNAVAILABLE;
 	rc = query_value(conn, tli_sql, 0, NULL, QUERY_MS, v, sizeof(v), err);
 	if (rc == 0 && parse_hex_tli(v, &ltli) != 0)
-		rc = pgw_error_set(err, PGW_EBADRESPONSE, "invalid leader timeline \"%s\"", v);
+		rc = pgw_error_set(err, PGW_EBADRESPONSE,
+		                   "invalid leader timeline \"%s\"", v);
 	if (rc != 0)
 		goto out;
 	clean = strncmp(cd.state, "shut down", 9) == 0;
@@ -545,27 +560,31 @@ health_control_rewind_needed(PgControl *c, const HealthUpstream *leader,
 		goto out;
 	}
 	snprintf(path, sizeof(path), "pg_wal/%08X.history", ltli);
-	rc = pgc_exec(conn, "SELECT pg_read_file($1)", 1, params, QUERY_MS, res, &nres,
-				  NULL, err);
+	rc = pgc_exec(conn, "SELECT pg_read_file($1)", 1, params, QUERY_MS, res,
+	              &nres, NULL, err);
 	if (rc != 0)
 		goto out;
 	if (nres != 1 || PQresultStatus(res[0]) != PGRES_TUPLES_OK ||
-		PQntuples(res[0]) != 1 || PQnfields(res[0]) != 1 || PQgetisnull(res[0], 0, 0))
-		rc = pgw_error_set(err, PGW_EBADRESPONSE, "unexpected shape of history file %s", path);
+	    PQntuples(res[0]) != 1 || PQnfields(res[0]) != 1 ||
+	    PQgetisnull(res[0], 0, 0))
+		rc = pgw_error_set(err, PGW_EBADRESPONSE,
+		                   "unexpected shape of history file %s", path);
 	else if (!history_switchpoint(PQgetvalue(res[0], 0, 0), cd.tli, &sp))
-		*needed = true;			/* our timeline is not an ancestor */
+		*needed = true; /* our timeline is not an ancestor */
 	else
 		*needed = !clean || cd.checkpoint >= sp;
 	pgc_clear(res, nres);
 	if (rc == 0)
 	{
-		char		a[HEALTH_LSN_STRLEN];
-		char		b[HEALTH_LSN_STRLEN];
+		char a[HEALTH_LSN_STRLEN];
+		char b[HEALTH_LSN_STRLEN];
 
-		log_info("pg.rewind_check", "local_tli=%u leader_tli=%u checkpoint=%s switchpoint=%s clean=%s needed=%s",
-				 cd.tli, ltli, health_lsn_format(cd.checkpoint, a, sizeof(a)),
-				 health_lsn_format(sp, b, sizeof(b)), clean ? "yes" : "no",
-				 *needed ? "yes" : "no");
+		log_info(
+		    "pg.rewind_check",
+		    "local_tli=%u leader_tli=%u checkpoint=%s switchpoint=%s clean=%s needed=%s",
+		    cd.tli, ltli, health_lsn_format(cd.checkpoint, a, sizeof(a)),
+		    health_lsn_format(sp, b, sizeof(b)), clean ? "yes" : "no",
+		    *needed ? "yes" : "no");
 	}
 out:
 	PQfinish(conn);
@@ -581,21 +600,24 @@ out:
 static int
 checkpoint_source(PgControl *c, const HealthUpstream *leader, PgwError *err)
 {
-	PGconn	   *conn = control_connect_remote(c, leader, false, CONNECT_MS, err);
-	char		v[8];
-	int			rc;
+	PGconn *conn = control_connect_remote(c, leader, false, CONNECT_MS, err);
+	char v[8];
+	int rc;
 
 	if (conn == NULL)
 		return err ? err->code : PGW_EUNAVAILABLE;
-	rc = query_value(conn,
-					 "SELECT NOT pg_is_in_recovery() AND"
-					 " (SELECT timeline_id FROM pg_control_checkpoint()) <>"
-					 " ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int",
-					 0, NULL, QUERY_MS, v, sizeof(v), err);
+	rc = query_value(
+	    conn,
+	    "SELECT NOT pg_is_in_recovery() AND"
+	    " (SELECT timeline_id FROM pg_control_checkpoint()) <>"
+	    " ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int",
+	    0, NULL, QUERY_MS, v, sizeof(v), err);
 	if (rc == 0 && strcmp(v, "t") == 0)
 	{
-		log_info("pg.checkpoint", "upstream=%s:%d reason=\"pg_control timeline lags after promotion\"",
-				 leader->host, leader->port);
+		log_info(
+		    "pg.checkpoint",
+		    "upstream=%s:%d reason=\"pg_control timeline lags after promotion\"",
+		    leader->host, leader->port);
 		rc = command(conn, "CHECKPOINT", 0, NULL, NULL, err);
 	}
 	PQfinish(conn);
@@ -605,29 +627,31 @@ checkpoint_source(PgControl *c, const HealthUpstream *leader, PgwError *err)
 int
 health_control_rewind(PgControl *c, const HealthUpstream *leader, PgwError *err)
 {
-	char		prog[4096];
-	char		dopt[4200];
-	char		sopt[8192];
-	char		port[16];
-	char		envbuf[4200];
+	char prog[4096];
+	char dopt[4200];
+	char sopt[8192];
+	char port[16];
+	char envbuf[4200];
 	const char *env[2];
-	const char *keys[] = {"host", "port", "user", "dbname", "passfile", "connect_timeout"};
+	const char *keys[] = {"host",   "port",     "user",
+	                      "dbname", "passfile", "connect_timeout"};
 	const char *vals[6];
 	const char *argv[6];
-	char	   *ci;
-	StrBuf		out = {0};
-	HealthWait	w;
-	int			rc;
+	char *ci;
+	StrBuf out = {0};
+	HealthWait w;
+	int rc;
 
 	if (leader == NULL || leader->host == NULL || leader->port <= 0)
-		return pgw_error_set(err, PGW_EINVAL, "invalid upstream: host and port are required");
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "invalid upstream: host and port are required");
 	w = stop_escalating(c, 60000, err);
 	if (w != HEALTH_WAIT_READY)
 		return err && err->code ? err->code : PGW_ETIMEDOUT;
 	if ((rc = checkpoint_source(c, leader, err)) != 0)
 	{
-		pgw_error_prefix(err, "could not prepare rewind source %s:%d", leader->host,
-						 leader->port);
+		pgw_error_prefix(err, "could not prepare rewind source %s:%d",
+		                 leader->host, leader->port);
 		return rc;
 	}
 	/* single-user crash recovery (run by pg_rewind) refuses standby mode */
@@ -653,7 +677,8 @@ health_control_rewind(PgControl *c, const HealthUpstream *leader, PgwError *err)
 	rc = run_program(argv, &c->as, env, c->cmd_timeout_ms, &out, err);
 	if (rc != 0)
 	{
-		if (strstr(out.data, "could not connect") || strstr(out.data, "connection to server"))
+		if (strstr(out.data, "could not connect") ||
+		    strstr(out.data, "connection to server"))
 			rc = PGW_EUNAVAILABLE;
 		else
 			rc = PGW_ESTATE;
@@ -661,7 +686,7 @@ health_control_rewind(PgControl *c, const HealthUpstream *leader, PgwError *err)
 		{
 			err->code = rc;
 			pgw_error_prefix(err, "could not rewind \"%s\"%s", c->data_dir,
-							 rc == PGW_ESTATE ? " (re-clone needed)" : "");
+			                 rc == PGW_ESTATE ? " (re-clone needed)" : "");
 		}
 		free(out.data);
 		return rc;
@@ -669,28 +694,28 @@ health_control_rewind(PgControl *c, const HealthUpstream *leader, PgwError *err)
 	free(out.data);
 	/* pg_rewind copied the leader's configuration files: put ours back */
 	if ((rc = control_set_standby(c, leader, err)) != 0 ||
-		(rc = control_write_hba(c, err)) != 0 ||
-		(rc = control_write_conf(c, err)) != 0 ||
-		(rc = control_ensure_include(c, err)) != 0 ||
-		(rc = control_write_signal(c, true, err)) != 0)
+	    (rc = control_write_hba(c, err)) != 0 ||
+	    (rc = control_write_conf(c, err)) != 0 ||
+	    (rc = control_ensure_include(c, err)) != 0 ||
+	    (rc = control_write_signal(c, true, err)) != 0)
 		return rc;
-	log_info("pg.rewound", "data_dir=%s upstream=%s:%d", c->data_dir, leader->host,
-			 leader->port);
+	log_info("pg.rewound", "data_dir=%s upstream=%s:%d", c->data_dir,
+	         leader->host, leader->port);
 	return 0;
 }
 
 int
-health_control_slots_sync(PgControl *c, const char *const *members, int n_members,
-						  int *changed, PgwError *err)
+health_control_slots_sync(PgControl *c, const char *const *members,
+                          int n_members, int *changed, PgwError *err)
 {
-	PGconn	   *conn;
-	PGresult   *res[PGC_MAX_RESULTS];
-	int			nres;
-	char		(*want)[HEALTH_NAME_MAX];
-	char		self[HEALTH_NAME_MAX];
-	int			nwant = 0;
-	int			rc;
-	int			count = 0;
+	PGconn *conn;
+	PGresult *res[PGC_MAX_RESULTS];
+	int nres;
+	char(*want)[HEALTH_NAME_MAX];
+	char self[HEALTH_NAME_MAX];
+	int nwant = 0;
+	int rc;
+	int count = 0;
 
 	if (changed != NULL)
 		*changed = 0;
@@ -706,40 +731,43 @@ health_control_slots_sync(PgControl *c, const char *const *members, int n_member
 			nwant++;
 	}
 	rc = pgc_exec(conn,
-				  "SELECT slot_name::text, active FROM pg_replication_slots"
-				  " WHERE slot_type = 'physical'",
-				  0, NULL, QUERY_MS, res, &nres, NULL, err);
+	              "SELECT slot_name::text, active FROM pg_replication_slots"
+	              " WHERE slot_type = 'physical'",
+	              0, NULL, QUERY_MS, res, &nres, NULL, err);
 	if (rc != 0)
 		goto out;
-	if (nres != 1 || PQresultStatus(res[0]) != PGRES_TUPLES_OK || PQnfields(res[0]) != 2)
+	if (nres != 1 || PQresultStatus(res[0]) != PGRES_TUPLES_OK ||
+	    PQnfields(res[0]) != 2)
 	{
 		pgc_clear(res, nres);
-		rc = pgw_error_set(err, PGW_EBADRESPONSE, "unexpected shape of pg_replication_slots");
+		rc = pgw_error_set(err, PGW_EBADRESPONSE,
+		                   "unexpected shape of pg_replication_slots");
 		goto out;
 	}
 	/* drop departed, inactive slots */
 	for (int r = 0; r < PQntuples(res[0]) && rc == 0; r++)
 	{
 		const char *name = PQgetvalue(res[0], r, 0);
-		bool		active = strcmp(PQgetvalue(res[0], r, 1), "t") == 0;
-		bool		wanted = false;
-		char		state[6];
+		bool active = strcmp(PQgetvalue(res[0], r, 1), "t") == 0;
+		bool wanted = false;
+		char state[6];
 		const char *params[1] = {name};
 
 		for (int i = 0; i < nwant; i++)
 		{
 			if (strcmp(want[i], name) == 0)
 			{
-				want[i][0] = '\0';	/* exists: nothing to create */
+				want[i][0] = '\0'; /* exists: nothing to create */
 				wanted = true;
 			}
 		}
 		if (wanted || active)
 			continue;
-		rc = command(conn, "SELECT pg_drop_replication_slot($1)", 1, params, state, err);
+		rc = command(conn, "SELECT pg_drop_replication_slot($1)", 1, params,
+		             state, err);
 		if (rc != 0 && strcmp(state, "55006") == 0)
 		{
-			pgw_error_clear(err);	/* became active meanwhile: keep it */
+			pgw_error_clear(err); /* became active meanwhile: keep it */
 			rc = 0;
 			continue;
 		}
@@ -752,13 +780,14 @@ health_control_slots_sync(PgControl *c, const char *const *members, int n_member
 	pgc_clear(res, nres);
 	for (int i = 0; i < nwant && rc == 0; i++)
 	{
-		char		state[6];
+		char state[6];
 		const char *params[1] = {want[i]};
 
 		if (want[i][0] == '\0')
 			continue;
-		rc = command(conn, "SELECT pg_create_physical_replication_slot($1, true)", 1,
-					 params, state, err);
+		rc = command(conn,
+		             "SELECT pg_create_physical_replication_slot($1, true)", 1,
+		             params, state, err);
 		if (rc != 0 && strcmp(state, "42710") == 0)
 		{
 			pgw_error_clear(err);
@@ -781,18 +810,19 @@ out:
 
 int
 health_control_set_sync(PgControl *c, const char *value, int timeout_ms,
-						PgwError *err)
+                        PgwError *err)
 {
-	int64_t		deadline = pgw_now_mono_ms() + timeout_ms;
-	PGconn	   *conn = NULL;
-	char		cur[1024] = "";
-	int			rc;
+	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
+	PGconn *conn = NULL;
+	char cur[1024] = "";
+	int rc;
 
 	if (value == NULL)
 		value = "";
 	free(c->sync_names);
 	c->sync_names = pgw_xstrdup(value);
-	if ((rc = control_write_conf(c, err)) != 0 || (rc = health_control_reload(c, err)) != 0)
+	if ((rc = control_write_conf(c, err)) != 0 ||
+	    (rc = health_control_reload(c, err)) != 0)
 		return rc;
 	log_info("pg.sync_names", "value=\"%s\"", value);
 	for (;;)
@@ -800,8 +830,9 @@ health_control_set_sync(PgControl *c, const char *value, int timeout_ms,
 		if (conn == NULL)
 			conn = control_connect_local(c, CONNECT_MS, NULL);
 		if (conn != NULL &&
-			query_value(conn, "SHOW synchronous_standby_names", 0, NULL, QUERY_MS,
-						cur, sizeof(cur), NULL) == 0 && strcmp(cur, value) == 0)
+		    query_value(conn, "SHOW synchronous_standby_names", 0, NULL,
+		                QUERY_MS, cur, sizeof(cur), NULL) == 0 &&
+		    strcmp(cur, value) == 0)
 			break;
 		if (conn != NULL && PQstatus(conn) != CONNECTION_OK)
 		{
@@ -811,9 +842,10 @@ health_control_set_sync(PgControl *c, const char *value, int timeout_ms,
 		if (pgw_now_mono_ms() >= deadline)
 		{
 			PQfinish(conn);
-			return pgw_error_set(err, PGW_ETIMEDOUT,
-								 "synchronous_standby_names is \"%s\", not \"%s\", after %d ms (set by ALTER SYSTEM?)",
-								 cur, value, timeout_ms);
+			return pgw_error_set(
+			    err, PGW_ETIMEDOUT,
+			    "synchronous_standby_names is \"%s\", not \"%s\", after %d ms (set by ALTER SYSTEM?)",
+			    cur, value, timeout_ms);
 		}
 		pgw_sleep_ms(20);
 	}

@@ -12,12 +12,12 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
-#include <sys/stat.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* A growing string; aborts on OOM like pgw_xmalloc. */
@@ -59,9 +59,9 @@ sbuf_putc(StrBuf *b, char c)
 void
 sbuf_printf(StrBuf *b, const char *fmt, ...)
 {
-	va_list		ap;
-	char		small[256];
-	int			n;
+	va_list ap;
+	char small[256];
+	int n;
 
 	va_start(ap, fmt);
 	n = vsnprintf(small, sizeof(small), fmt, ap);
@@ -74,7 +74,7 @@ sbuf_printf(StrBuf *b, const char *fmt, ...)
 		return;
 	}
 	{
-		char	   *big = pgw_xmalloc((size_t) n + 1);
+		char *big = pgw_xmalloc((size_t) n + 1);
 
 		va_start(ap, fmt);
 		vsnprintf(big, (size_t) n + 1, fmt, ap);
@@ -87,7 +87,7 @@ sbuf_printf(StrBuf *b, const char *fmt, ...)
 const char *
 health_slot_name(const char *member, char *buf, size_t len)
 {
-	size_t		j = 0;
+	size_t j = 0;
 
 	if (len == 0)
 		return buf;
@@ -109,10 +109,10 @@ health_slot_name(const char *member, char *buf, size_t len)
 
 int
 health_sync_names_build(const char *const *names, int count, int num_sync,
-						char *buf, size_t len)
+                        char *buf, size_t len)
 {
-	StrBuf		b;
-	int			rc = 0;
+	StrBuf b;
+	int rc = 0;
 
 	if (len == 0 || count < 0)
 		return PGW_EINVAL;
@@ -153,18 +153,17 @@ valid_key(const char *k, bool allow_dot)
 	for (const char *p = k; *p; p++)
 	{
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-			  *p == '_' || (allow_dot && *p == '.')))
+		      *p == '_' || (allow_dot && *p == '.')))
 			return false;
 	}
 	return !(k[0] >= '0' && k[0] <= '9');
 }
 
 char *
-health_conninfo_build(const char *const *keys, const char *const *values,
-					  int n)
+health_conninfo_build(const char *const *keys, const char *const *values, int n)
 {
-	StrBuf		b;
-	bool		first = true;
+	StrBuf b;
+	bool first = true;
 
 	sbuf_init(&b);
 	for (int i = 0; i < n; i++)
@@ -195,7 +194,7 @@ health_conninfo_build(const char *const *keys, const char *const *values,
 char *
 health_conf_quote(const char *value)
 {
-	StrBuf		b;
+	StrBuf b;
 
 	sbuf_init(&b);
 	sbuf_putc(&b, '\'');
@@ -251,57 +250,57 @@ health_pgpass_line(StrBuf *b, const char *user, const char *password)
 
 int
 write_file_atomic(const char *path, const char *data, size_t len, int mode,
-				  uid_t uid, gid_t gid, PgwError *err)
+                  uid_t uid, gid_t gid, PgwError *err)
 {
-	char		tmp[4096];
-	char		dir[4096];
-	char	   *slash;
-	int			fd;
-	size_t		off = 0;
+	char tmp[4096];
+	char dir[4096];
+	char *slash;
+	int fd;
+	size_t off = 0;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int) sizeof(tmp))
 		return pgw_error_set(err, PGW_EINVAL, "path too long: \"%s\"", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return pgw_error_set(err, PGW_EIO, "could not create file \"%s\": %s",
-							 tmp, strerror(errno));
+		                     tmp, strerror(errno));
 	while (off < len)
 	{
-		ssize_t		w = write(fd, data + off, len - off);
+		ssize_t w = write(fd, data + off, len - off);
 
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
 		{
-			int			e = errno;
+			int e = errno;
 
 			close(fd);
 			unlink(tmp);
 			return pgw_error_set(err, PGW_EIO,
-								 "could not write file \"%s\": %s", tmp,
-								 strerror(e));
+			                     "could not write file \"%s\": %s", tmp,
+			                     strerror(e));
 		}
 		off += (size_t) w;
 	}
 	if (fchmod(fd, (mode_t) mode) != 0 ||
-		(uid != (uid_t) -1 && fchown(fd, uid, gid) != 0) || fsync(fd) != 0)
+	    (uid != (uid_t) -1 && fchown(fd, uid, gid) != 0) || fsync(fd) != 0)
 	{
-		int			e = errno;
+		int e = errno;
 
 		close(fd);
 		unlink(tmp);
 		return pgw_error_set(err, PGW_EIO, "could not sync file \"%s\": %s",
-							 tmp, strerror(e));
+		                     tmp, strerror(e));
 	}
 	close(fd);
 	if (rename(tmp, path) != 0)
 	{
-		int			e = errno;
+		int e = errno;
 
 		unlink(tmp);
 		return pgw_error_set(err, PGW_EIO,
-							 "could not rename file \"%s\" to \"%s\": %s", tmp,
-							 path, strerror(e));
+		                     "could not rename file \"%s\" to \"%s\": %s", tmp,
+		                     path, strerror(e));
 	}
 	pgw_strlcpy(dir, path, sizeof(dir));
 	slash = strrchr(dir, '/');
@@ -323,7 +322,7 @@ write_file_atomic(const char *path, const char *data, size_t len, int mode,
 
 int
 conf_render(StrBuf *b, const char *header, const HealthParam *params, int n,
-			PgwError *err)
+            PgwError *err)
 {
 	if (header != NULL)
 	{
@@ -339,12 +338,12 @@ conf_render(StrBuf *b, const char *header, const HealthParam *params, int n,
 	}
 	for (int i = 0; i < n; i++)
 	{
-		char	   *q;
+		char *q;
 
 		if (!valid_key(params[i].name, true))
 			return pgw_error_set(err, PGW_EINVAL,
-								 "invalid parameter name \"%s\"",
-								 params[i].name ? params[i].name : "");
+			                     "invalid parameter name \"%s\"",
+			                     params[i].name ? params[i].name : "");
 		if (params[i].value == NULL)
 			continue;
 		q = health_conf_quote(params[i].value);
@@ -356,16 +355,16 @@ conf_render(StrBuf *b, const char *header, const HealthParam *params, int n,
 
 int
 health_conf_write(const char *path, const char *header,
-				  const HealthParam *params, int n, PgwError *err)
+                  const HealthParam *params, int n, PgwError *err)
 {
-	StrBuf		b;
-	int			rc;
+	StrBuf b;
+	int rc;
 
 	sbuf_init(&b);
 	rc = conf_render(&b, header, params, n, err);
 	if (rc == 0)
 		rc = write_file_atomic(path, b.data, b.len, 0600, (uid_t) -1,
-							   (gid_t) -1, err);
+		                       (gid_t) -1, err);
 	free(b.data);
 	return rc;
 }
@@ -376,7 +375,7 @@ parse_conf_line(const char *line, char **name, char **value)
 {
 	const char *p = line;
 	const char *start;
-	StrBuf		v;
+	StrBuf v;
 
 	*name = NULL;
 	*value = NULL;
@@ -470,28 +469,27 @@ bad:
 }
 
 int
-health_conf_read(const char *path, HealthParam **params, int *n,
-				 PgwError *err)
+health_conf_read(const char *path, HealthParam **params, int *n, PgwError *err)
 {
-	FILE	   *f = fopen(path, "re");
-	char	   *line = NULL;
-	size_t		cap = 0;
-	int			lineno = 0;
-	int			count = 0;
-	int			alloc = 16;
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int lineno = 0;
+	int count = 0;
+	int alloc = 16;
 	HealthParam *out;
 
 	*params = NULL;
 	*n = 0;
 	if (f == NULL)
 		return pgw_error_set(err, errno == ENOENT ? PGW_ENOTFOUND : PGW_EIO,
-							 "could not open file \"%s\": %s", path,
-							 strerror(errno));
+		                     "could not open file \"%s\": %s", path,
+		                     strerror(errno));
 	out = pgw_xcalloc((size_t) alloc, sizeof(HealthParam));
 	while (getline(&line, &cap, f) >= 0)
 	{
-		char	   *name;
-		char	   *value;
+		char *name;
+		char *value;
 
 		lineno++;
 		if (parse_conf_line(line, &name, &value) != 0)
@@ -500,8 +498,8 @@ health_conf_read(const char *path, HealthParam **params, int *n,
 			fclose(f);
 			health_conf_free(out, count);
 			return pgw_error_set(err, PGW_EINVAL,
-								 "syntax error in file \"%s\" line %d", path,
-								 lineno);
+			                     "syntax error in file \"%s\" line %d", path,
+			                     lineno);
 		}
 		if (name == NULL)
 			continue;

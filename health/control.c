@@ -62,8 +62,8 @@ has_newline(const char *s)
 static int
 write_pgpass(PgControl *c, PgwError *err)
 {
-	StrBuf		b;
-	int			rc = 0;
+	StrBuf b;
+	int rc = 0;
 
 	sbuf_init(&b);
 	if (c->su_password != NULL)
@@ -74,8 +74,8 @@ write_pgpass(PgControl *c, PgwError *err)
 		rc = pgw_error_set(err, PGW_EINVAL, "password contains a newline");
 	else
 		rc = write_file_atomic(c->pgpass, b.data, b.len, 0600,
-							   c->as.drop ? c->as.uid : (uid_t) -1,
-							   c->as.drop ? c->as.gid : (gid_t) -1, err);
+		                       c->as.drop ? c->as.uid : (uid_t) -1,
+		                       c->as.drop ? c->as.gid : (gid_t) -1, err);
 	explicit_bzero(b.data, b.cap);
 	free(b.data);
 	return rc;
@@ -85,9 +85,9 @@ write_pgpass(PgControl *c, PgwError *err)
 static void
 load_managed(PgControl *c)
 {
-	char		path[4096];
+	char path[4096];
 	HealthParam *ps;
-	int			n;
+	int n;
 
 	snprintf(path, sizeof(path), "%s/%s", c->data_dir, PGW_CONF_FILE);
 	if (health_conf_read(path, &ps, &n, NULL) != 0)
@@ -107,29 +107,35 @@ load_managed(PgControl *c)
 int
 health_control_open(const PgControlConfig *cfg, PgControl **out, PgwError *err)
 {
-	PgControl  *c;
-	char		buf[4096];
-	int			rc;
+	PgControl *c;
+	char buf[4096];
+	int rc;
 
 	*out = NULL;
 	if (cfg == NULL || cfg->bin_dir == NULL || cfg->data_dir == NULL ||
-		cfg->socket_dir == NULL || cfg->member_name == NULL ||
-		cfg->port <= 0 || cfg->port > 65535)
-		return pgw_error_set(err, PGW_EINVAL,
-							 "invalid control configuration: bin_dir, data_dir, socket_dir, member_name and port are required");
+	    cfg->socket_dir == NULL || cfg->member_name == NULL || cfg->port <= 0 ||
+	    cfg->port > 65535)
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "invalid control configuration: bin_dir, data_dir, socket_dir, member_name and port are required");
 	if (cfg->data_dir[0] != '/' || cfg->socket_dir[0] != '/')
-		return pgw_error_set(err, PGW_EINVAL,
-							 "invalid control configuration: data_dir and socket_dir must be absolute");
-	if (has_newline(cfg->superuser_password) || has_newline(cfg->replication_password))
-		return pgw_error_set(err, PGW_EINVAL,
-							 "invalid control configuration: a password contains a newline");
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "invalid control configuration: data_dir and socket_dir must be absolute");
+	if (has_newline(cfg->superuser_password) ||
+	    has_newline(cfg->replication_password))
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "invalid control configuration: a password contains a newline");
 	if (geteuid() == 0 && cfg->run_as == NULL)
-		return pgw_error_set(err, PGW_EINVAL,
-							 "cannot run PostgreSQL as root: set run_as to an unprivileged user");
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "cannot run PostgreSQL as root: set run_as to an unprivileged user");
 	for (int i = 0; i < cfg->n_hba_lines; i++)
 		if (has_newline(cfg->hba_lines[i]))
 			return pgw_error_set(err, PGW_EINVAL,
-								 "invalid pg_hba line %d: contains a newline", i + 1);
+			                     "invalid pg_hba line %d: contains a newline",
+			                     i + 1);
 
 	c = pgw_xcalloc(1, sizeof(*c));
 	c->bin_dir = pgw_xstrdup(cfg->bin_dir);
@@ -146,14 +152,17 @@ health_control_open(const PgControlConfig *cfg, PgControl **out, PgwError *err)
 	c->pgpass = dup_or(cfg->pgpass_path, buf);
 	snprintf(buf, sizeof(buf), "%s.log", c->data_dir);
 	c->log_path = dup_or(cfg->log_path, buf);
-	c->cmd_timeout_ms = cfg->command_timeout_ms > 0 ? cfg->command_timeout_ms : 600000;
+	c->cmd_timeout_ms =
+	    cfg->command_timeout_ms > 0 ? cfg->command_timeout_ms : 600000;
 	c->no_sync = getenv("PGW_TEST_NOSYNC") != NULL;
 	c->n_params = cfg->n_params;
 	c->params = pgw_xcalloc((size_t) (cfg->n_params + 1), sizeof(HealthParam));
 	for (int i = 0; i < cfg->n_params; i++)
 	{
-		c->params[i].name = pgw_xstrdup(cfg->params[i].name ? cfg->params[i].name : "");
-		c->params[i].value = pgw_xstrdup(cfg->params[i].value ? cfg->params[i].value : "");
+		c->params[i].name =
+		    pgw_xstrdup(cfg->params[i].name ? cfg->params[i].name : "");
+		c->params[i].value =
+		    pgw_xstrdup(cfg->params[i].value ? cfg->params[i].value : "");
 	}
 	c->n_hba = cfg->n_hba_lines;
 	c->hba = pgw_xcalloc((size_t) (cfg->n_hba_lines + 1), sizeof(char *));
@@ -167,15 +176,15 @@ health_control_open(const PgControlConfig *cfg, PgControl **out, PgwError *err)
 		if (pw == NULL)
 		{
 			health_control_close(c);
-			return pgw_error_set(err, PGW_EINVAL, "OS user \"%s\" does not exist",
-								 cfg->run_as);
+			return pgw_error_set(err, PGW_EINVAL,
+			                     "OS user \"%s\" does not exist", cfg->run_as);
 		}
 		if (pw->pw_uid == 0)
 		{
 			health_control_close(c);
 			return pgw_error_set(err, PGW_EINVAL,
-								 "cannot run PostgreSQL as root user \"%s\"",
-								 cfg->run_as);
+			                     "cannot run PostgreSQL as root user \"%s\"",
+			                     cfg->run_as);
 		}
 		c->run_as = pgw_xstrdup(cfg->run_as);
 		c->as.uid = pw->pw_uid;
@@ -185,8 +194,8 @@ health_control_open(const PgControlConfig *cfg, PgControl **out, PgwError *err)
 		{
 			health_control_close(c);
 			return pgw_error_set(err, PGW_EINVAL,
-								 "cannot switch to OS user \"%s\" without root",
-								 cfg->run_as);
+			                     "cannot switch to OS user \"%s\" without root",
+			                     cfg->run_as);
 		}
 		pgw_strlcpy(c->home, pw->pw_dir, sizeof(c->home));
 		c->as.user = c->run_as;
@@ -241,26 +250,30 @@ control_ensure_dir(PgControl *c, const char *path, int mode, PgwError *err)
 	struct stat st;
 
 	if (mkdir(path, (mode_t) mode) != 0 && errno != EEXIST)
-		return pgw_error_set(err, PGW_EIO, "could not create directory \"%s\": %s",
-							 path, strerror(errno));
+		return pgw_error_set(err, PGW_EIO,
+		                     "could not create directory \"%s\": %s", path,
+		                     strerror(errno));
 	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
 		return pgw_error_set(err, PGW_EIO, "\"%s\" is not a directory", path);
 	if (c->as.drop && (st.st_uid != c->as.uid) &&
-		chown(path, c->as.uid, c->as.gid) != 0)
-		return pgw_error_set(err, PGW_EIO, "could not change owner of \"%s\": %s",
-							 path, strerror(errno));
-	if ((st.st_mode & 07777) != (mode_t) mode && chmod(path, (mode_t) mode) != 0)
-		return pgw_error_set(err, PGW_EIO, "could not change mode of \"%s\": %s",
-							 path, strerror(errno));
+	    chown(path, c->as.uid, c->as.gid) != 0)
+		return pgw_error_set(err, PGW_EIO,
+		                     "could not change owner of \"%s\": %s", path,
+		                     strerror(errno));
+	if ((st.st_mode & 07777) != (mode_t) mode &&
+	    chmod(path, (mode_t) mode) != 0)
+		return pgw_error_set(err, PGW_EIO,
+		                     "could not change mode of \"%s\": %s", path,
+		                     strerror(errno));
 	return 0;
 }
 
 bool
 control_dir_empty(const char *path)
 {
-	DIR		   *d = opendir(path);
+	DIR *d = opendir(path);
 	struct dirent *de;
-	bool		empty = true;
+	bool empty = true;
 
 	if (d == NULL)
 		return errno == ENOENT;
@@ -307,30 +320,34 @@ chown_path(PgControl *c, const char *path)
 int
 control_write_conf(PgControl *c, PgwError *err)
 {
-	char		path[4096];
-	char		port[16];
-	StrBuf		b;
+	char path[4096];
+	char port[16];
+	StrBuf b;
 	HealthParam base[] = {
-		{"listen_addresses", c->listen},
-		{"port", port},
-		{"unix_socket_directories", c->socket_dir},
-		{"wal_level", "replica"},
-		{"hot_standby", "on"},
-		{"wal_log_hints", "on"},
-		{"max_wal_senders", "10"},
-		{"max_replication_slots", "10"},
-		{"lc_messages", "C"},
-		{"logging_collector", "off"},
+	    {"listen_addresses", c->listen},
+	    {"port", port},
+	    {"unix_socket_directories", c->socket_dir},
+	    {"wal_level", "replica"},
+	    {"hot_standby", "on"},
+	    {"wal_log_hints", "on"},
+	    {"max_wal_senders", "10"},
+	    {"max_replication_slots", "10"},
+	    {"lc_messages", "C"},
+	    {"logging_collector", "off"},
 	};
-	int			rc;
+	int rc;
 
 	snprintf(port, sizeof(port), "%d", c->port);
 	snprintf(path, sizeof(path), "%s/%s", c->data_dir, PGW_CONF_FILE);
 	sbuf_init(&b);
-	rc = conf_render(&b, "written by pgwarden: do not edit, it is rewritten on every change\n"
-					 "base settings", base, (int) PGW_LENGTHOF(base), err);
+	rc = conf_render(
+	    &b,
+	    "written by pgwarden: do not edit, it is rewritten on every change\n"
+	    "base settings",
+	    base, (int) PGW_LENGTHOF(base), err);
 	if (rc == 0)
-		rc = conf_render(&b, "configured parameters", c->params, c->n_params, err);
+		rc = conf_render(&b, "configured parameters", c->params, c->n_params,
+		                 err);
 	if (rc == 0 && c->sync_names != NULL)
 	{
 		HealthParam s[] = {{"synchronous_standby_names", c->sync_names}};
@@ -340,17 +357,17 @@ control_write_conf(PgControl *c, PgwError *err)
 	if (rc == 0 && c->primary_conninfo != NULL)
 	{
 		HealthParam s[] = {
-			{"primary_conninfo", c->primary_conninfo},
-			{"primary_slot_name", c->primary_slot},
-			{"recovery_target_timeline", "latest"},
+		    {"primary_conninfo", c->primary_conninfo},
+		    {"primary_slot_name", c->primary_slot},
+		    {"recovery_target_timeline", "latest"},
 		};
 
 		rc = conf_render(&b, "standby", s, 3, err);
 	}
 	if (rc == 0)
 		rc = write_file_atomic(path, b.data, b.len, 0600,
-							   c->as.drop ? c->as.uid : (uid_t) -1,
-							   c->as.drop ? c->as.gid : (gid_t) -1, err);
+		                       c->as.drop ? c->as.uid : (uid_t) -1,
+		                       c->as.drop ? c->as.gid : (gid_t) -1, err);
 	free(b.data);
 	return rc;
 }
@@ -358,9 +375,9 @@ control_write_conf(PgControl *c, PgwError *err)
 int
 control_write_hba(PgControl *c, PgwError *err)
 {
-	char		path[4096];
-	StrBuf		b;
-	int			rc;
+	char path[4096];
+	StrBuf b;
+	int rc;
 	const char *method = c->su_password ? "scram-sha-256" : "trust";
 	const char *rmethod = c->repl_password ? "scram-sha-256" : "trust";
 
@@ -382,8 +399,8 @@ control_write_hba(PgControl *c, PgwError *err)
 		sbuf_printf(&b, "host replication all ::1/128 %s\n", rmethod);
 	}
 	rc = write_file_atomic(path, b.data, b.len, 0600,
-						   c->as.drop ? c->as.uid : (uid_t) -1,
-						   c->as.drop ? c->as.gid : (gid_t) -1, err);
+	                       c->as.drop ? c->as.uid : (uid_t) -1,
+	                       c->as.drop ? c->as.gid : (gid_t) -1, err);
 	free(b.data);
 	return rc;
 }
@@ -391,22 +408,22 @@ control_write_hba(PgControl *c, PgwError *err)
 int
 control_ensure_include(PgControl *c, PgwError *err)
 {
-	char		path[4096];
+	char path[4096];
 	const char *line = "include_if_exists = '" PGW_CONF_FILE "'\t# pgwarden\n";
-	FILE	   *f;
-	char	   *buf = NULL;
-	size_t		cap = 0;
-	bool		found = false;
+	FILE *f;
+	char *buf = NULL;
+	size_t cap = 0;
+	bool found = false;
 
 	snprintf(path, sizeof(path), "%s/postgresql.conf", c->data_dir);
 	f = fopen(path, "re");
 	if (f == NULL)
 		return pgw_error_set(err, PGW_EIO, "could not open file \"%s\": %s",
-							 path, strerror(errno));
+		                     path, strerror(errno));
 	while (getline(&buf, &cap, f) >= 0)
 	{
 		if (strncmp(buf, "include", 7) == 0 &&
-			strstr(buf, "'" PGW_CONF_FILE "'") != NULL)
+		    strstr(buf, "'" PGW_CONF_FILE "'") != NULL)
 			found = true;
 	}
 	free(buf);
@@ -414,14 +431,16 @@ control_ensure_include(PgControl *c, PgwError *err)
 	if (found)
 		return 0;
 	f = fopen(path, "ae");
-	if (f == NULL || fputs(line, f) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0)
+	if (f == NULL || fputs(line, f) < 0 || fflush(f) != 0 ||
+	    fsync(fileno(f)) != 0)
 	{
-		int			e = errno;
+		int e = errno;
 
 		if (f != NULL)
 			fclose(f);
-		return pgw_error_set(err, PGW_EIO, "could not append to file \"%s\": %s",
-							 path, strerror(e));
+		return pgw_error_set(err, PGW_EIO,
+		                     "could not append to file \"%s\": %s", path,
+		                     strerror(e));
 	}
 	fclose(f);
 	return 0;
@@ -430,33 +449,37 @@ control_ensure_include(PgControl *c, PgwError *err)
 int
 control_write_signal(PgControl *c, bool standby, PgwError *err)
 {
-	char		path[4096];
+	char path[4096];
 
 	snprintf(path, sizeof(path), "%s/standby.signal", c->data_dir);
 	if (!standby)
 	{
 		if (unlink(path) != 0 && errno != ENOENT)
-			return pgw_error_set(err, PGW_EIO, "could not remove file \"%s\": %s",
-								 path, strerror(errno));
+			return pgw_error_set(err, PGW_EIO,
+			                     "could not remove file \"%s\": %s", path,
+			                     strerror(errno));
 		return 0;
 	}
 	return write_file_atomic(path, "", 0, 0600,
-							 c->as.drop ? c->as.uid : (uid_t) -1,
-							 c->as.drop ? c->as.gid : (gid_t) -1, err);
+	                         c->as.drop ? c->as.uid : (uid_t) -1,
+	                         c->as.drop ? c->as.gid : (gid_t) -1, err);
 }
 
 int
 control_set_standby(PgControl *c, const HealthUpstream *leader, PgwError *err)
 {
-	char		port[16];
-	char		slot[HEALTH_NAME_MAX];
-	const char *keys[] = {"host", "port", "user", "passfile", "application_name",
-		"connect_timeout"};
+	char port[16];
+	char slot[HEALTH_NAME_MAX];
+	const char *keys[] = {
+	    "host",           "port", "user", "passfile", "application_name",
+	    "connect_timeout"};
 	const char *vals[6];
-	char	   *ci;
+	char *ci;
 
-	if (leader == NULL || leader->host == NULL || leader->port <= 0 || leader->port > 65535)
-		return pgw_error_set(err, PGW_EINVAL, "invalid upstream: host and port are required");
+	if (leader == NULL || leader->host == NULL || leader->port <= 0 ||
+	    leader->port > 65535)
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "invalid upstream: host and port are required");
 	snprintf(port, sizeof(port), "%d", leader->port);
 	vals[0] = leader->host;
 	vals[1] = port;
@@ -466,11 +489,13 @@ control_set_standby(PgControl *c, const HealthUpstream *leader, PgwError *err)
 	vals[5] = "5";
 	ci = health_conninfo_build(keys, vals, 6);
 	if (ci == NULL)
-		return pgw_error_set(err, PGW_EINTERNAL, "could not build primary_conninfo");
+		return pgw_error_set(err, PGW_EINTERNAL,
+		                     "could not build primary_conninfo");
 	free(c->primary_conninfo);
 	free(c->primary_slot);
 	c->primary_conninfo = ci;
-	c->primary_slot = pgw_xstrdup(health_slot_name(c->member, slot, sizeof(slot)));
+	c->primary_slot =
+	    pgw_xstrdup(health_slot_name(c->member, slot, sizeof(slot)));
 	return 0;
 }
 
@@ -483,9 +508,9 @@ conn_host(PgControl *c)
 PGconn *
 control_connect_local(PgControl *c, int timeout_ms, PgwError *err)
 {
-	char		port[16];
-	const char *keys[] = {"host", "port", "user", "dbname", "passfile",
-		"application_name", NULL};
+	char port[16];
+	const char *keys[] = {
+	    "host", "port", "user", "dbname", "passfile", "application_name", NULL};
 	const char *vals[7];
 	HealthUnreachable why;
 
@@ -502,11 +527,12 @@ control_connect_local(PgControl *c, int timeout_ms, PgwError *err)
 
 PGconn *
 control_connect_remote(PgControl *c, const HealthUpstream *up, bool replication,
-					   int timeout_ms, PgwError *err)
+                       int timeout_ms, PgwError *err)
 {
-	char		port[16];
-	const char *keys[] = {"host", "port", "user", "dbname", "passfile",
-		"application_name", "replication", NULL};
+	char port[16];
+	const char *keys[] = {"host",        "port",     "user",
+	                      "dbname",      "passfile", "application_name",
+	                      "replication", NULL};
 	const char *vals[8];
 	HealthUnreachable why;
 
@@ -528,14 +554,14 @@ control_connect_remote(PgControl *c, const HealthUpstream *up, bool replication,
 pid_t
 control_running_pid(PgControl *c, bool *is_child)
 {
-	pid_t		pid = 0;
-	char		state[16];
+	pid_t pid = 0;
+	char state[16];
 
 	*is_child = false;
 	if (c->child > 0)
 	{
-		int			status;
-		pid_t		w = waitpid(c->child, &status, WNOHANG);
+		int status;
+		pid_t w = waitpid(c->child, &status, WNOHANG);
 
 		if (w == 0)
 		{
@@ -546,7 +572,7 @@ control_running_pid(PgControl *c, bool *is_child)
 		c->child = 0;
 	}
 	if (read_postmaster_pid(c->data_dir, &pid, state, sizeof(state)) &&
-		pid_alive(pid) && pid_is_postgres(pid))
+	    pid_alive(pid) && pid_is_postgres(pid))
 		return pid;
 	return 0;
 }
@@ -554,14 +580,14 @@ control_running_pid(PgControl *c, bool *is_child)
 void
 health_control_status(PgControl *c, HealthPmStatus *st)
 {
-	pid_t		pid = 0;
-	char		state[16] = "";
+	pid_t pid = 0;
+	char state[16] = "";
 
 	memset(st, 0, sizeof(*st));
 	if (c->child > 0)
 	{
-		int			status;
-		pid_t		w = waitpid(c->child, &status, WNOHANG);
+		int status;
+		pid_t w = waitpid(c->child, &status, WNOHANG);
 
 		if (w == c->child || (w < 0 && errno == ECHILD))
 		{
@@ -593,17 +619,18 @@ health_control_status(PgControl *c, HealthPmStatus *st)
 static void
 log_tail(PgControl *c, char *buf, size_t len)
 {
-	FILE	   *f = fopen(c->log_path, "re");
-	char		data[2048];
-	size_t		n = 0;
-	long		size;
+	FILE *f = fopen(c->log_path, "re");
+	char data[2048];
+	size_t n = 0;
+	long size;
 
 	buf[0] = '\0';
 	if (f == NULL)
 		return;
 	if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) > 0)
 	{
-		long		from = size > (long) sizeof(data) - 1 ? size - (long) sizeof(data) + 1 : 0;
+		long from =
+		    size > (long) sizeof(data) - 1 ? size - (long) sizeof(data) + 1 : 0;
 
 		if (fseek(f, from, SEEK_SET) == 0)
 			n = fread(data, 1, sizeof(data) - 1, f);
@@ -623,7 +650,7 @@ log_tail(PgControl *c, char *buf, size_t len)
 static void
 child_fail(const char *msg)
 {
-	ssize_t		rc = write(2, msg, strlen(msg));
+	ssize_t rc = write(2, msg, strlen(msg));
 
 	(void) rc;
 	_exit(126);
@@ -639,11 +666,11 @@ child_fail(const char *msg)
  */
 static void
 start_child(PgControl *c, pid_t parent, int logfd, const char *postgres,
-			char *const envp[], const gid_t *groups, int ngroups)
+            char *const envp[], const gid_t *groups, int ngroups)
 {
-	char	   *argv[] = {(char *) "postgres", (char *) "-D", c->data_dir, NULL};
-	sigset_t	none;
-	int			devnull;
+	char *argv[] = {(char *) "postgres", (char *) "-D", c->data_dir, NULL};
+	sigset_t none;
+	int devnull;
 
 	setsid();
 	devnull = open("/dev/null", O_RDONLY);
@@ -667,14 +694,15 @@ start_child(PgControl *c, pid_t parent, int logfd, const char *postgres,
 	}
 	if (c->as.drop)
 	{
-		if (setgroups((size_t) ngroups, groups) != 0 || setgid(c->as.gid) != 0 ||
-			setuid(c->as.uid) != 0)
-			child_fail("pgwarden: could not switch to the PostgreSQL OS user\n");
+		if (setgroups((size_t) ngroups, groups) != 0 ||
+		    setgid(c->as.gid) != 0 || setuid(c->as.uid) != 0)
+			child_fail(
+			    "pgwarden: could not switch to the PostgreSQL OS user\n");
 	}
 	if (prctl(PR_SET_PDEATHSIG, SIGQUIT) != 0)
 		child_fail("pgwarden: could not set the parent-death signal\n");
 	if (getppid() != parent)
-		_exit(125);				/* the daemon is already gone: do not start */
+		_exit(125); /* the daemon is already gone: do not start */
 	if (c->as.drop && chdir(c->data_dir) != 0)
 		child_fail("pgwarden: could not enter the data directory\n");
 	execve(postgres, argv, envp);
@@ -686,18 +714,19 @@ static char **
 child_env(PgControl *c)
 {
 	extern char **environ;
-	int			n = 0;
-	char	  **envp;
-	int			j = 0;
-	static const char *const drop[] = {"PGPASSWORD=", "PGDATA=", "PGPASSFILE=",
-		"HOME=", "USER=", "LOGNAME=", "PGHOST=", "PGPORT=", "PGUSER="};
+	int n = 0;
+	char **envp;
+	int j = 0;
+	static const char *const drop[] = {
+	    "PGPASSWORD=", "PGDATA=", "PGPASSFILE=", "HOME=",  "USER=",
+	    "LOGNAME=",    "PGHOST=", "PGPORT=",     "PGUSER="};
 
 	while (environ[n] != NULL)
 		n++;
 	envp = pgw_xcalloc((size_t) n + 5, sizeof(char *));
 	for (int i = 0; i < n; i++)
 	{
-		bool		skip = false;
+		bool skip = false;
 
 		for (size_t k = 0; k < PGW_LENGTHOF(drop); k++)
 			if (strncmp(environ[i], drop[k], strlen(drop[k])) == 0)
@@ -706,7 +735,7 @@ child_env(PgControl *c)
 			envp[j++] = pgw_xstrdup(environ[i]);
 	}
 	{
-		StrBuf		b;
+		StrBuf b;
 
 		sbuf_init(&b);
 		sbuf_printf(&b, "PGPASSFILE=%s", c->pgpass);
@@ -739,35 +768,37 @@ free_env(char **envp)
 static HealthWait
 wait_ready(PgControl *c, int timeout_ms, PgwError *err)
 {
-	int64_t		deadline = pgw_now_mono_ms() + timeout_ms;
+	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
 
 	for (;;)
 	{
-		int			status;
-		pid_t		w = waitpid(c->child, &status, WNOHANG);
-		pid_t		pid = 0;
-		char		state[16];
-		char		tail[300];
+		int status;
+		pid_t w = waitpid(c->child, &status, WNOHANG);
+		pid_t pid = 0;
+		char state[16];
+		char tail[300];
 
 		if (w == c->child)
 		{
 			c->child = 0;
 			log_tail(c, tail, sizeof(tail));
-			pgw_error_set(err, PGW_EIO, "postmaster exited during startup (%s %d): %s",
-						  WIFEXITED(status) ? "exit code" : "signal",
-						  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-						  tail);
+			pgw_error_set(
+			    err, PGW_EIO, "postmaster exited during startup (%s %d): %s",
+			    WIFEXITED(status) ? "exit code" : "signal",
+			    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+			    tail);
 			return HEALTH_WAIT_FAILED;
 		}
 		if (read_postmaster_pid(c->data_dir, &pid, state, sizeof(state)) &&
-			pid == c->child &&
-			(strcmp(state, "ready") == 0 || strcmp(state, "standby") == 0))
+		    pid == c->child &&
+		    (strcmp(state, "ready") == 0 || strcmp(state, "standby") == 0))
 			return HEALTH_WAIT_READY;
 		if (pgw_now_mono_ms() >= deadline)
 		{
-			pgw_error_set(err, PGW_ETIMEDOUT,
-						  "postmaster did not become ready within %d ms (state \"%s\")",
-						  timeout_ms, state);
+			pgw_error_set(
+			    err, PGW_ETIMEDOUT,
+			    "postmaster did not become ready within %d ms (state \"%s\")",
+			    timeout_ms, state);
 			return HEALTH_WAIT_PENDING;
 		}
 		pgw_sleep_ms(20);
@@ -777,45 +808,45 @@ wait_ready(PgControl *c, int timeout_ms, PgwError *err)
 HealthWait
 health_control_start(PgControl *c, int timeout_ms, PgwError *err)
 {
-	bool		is_child;
-	pid_t		running = control_running_pid(c, &is_child);
-	char		postgres[4096];
-	char		q[4096];
-	char		q2[4096];
-	char	  **envp;
-	gid_t		groups[64];
-	int			ngroups = 64;
-	int			logfd;
-	pid_t		parent = getpid();
-	pid_t		pid;
+	bool is_child;
+	pid_t running = control_running_pid(c, &is_child);
+	char postgres[4096];
+	char q[4096];
+	char q2[4096];
+	char **envp;
+	gid_t groups[64];
+	int ngroups = 64;
+	int logfd;
+	pid_t parent = getpid();
+	pid_t pid;
 
 	if (running > 0 && is_child)
 		return wait_ready(c, timeout_ms, err);
 	if (running > 0)
 	{
-		pgw_error_set(err, PGW_ESTATE,
-					  "cannot start server: a postmaster not started by pgwarden (PID %d) is running in \"%s\"",
-					  (int) running, c->data_dir);
+		pgw_error_set(
+		    err, PGW_ESTATE,
+		    "cannot start server: a postmaster not started by pgwarden (PID %d) is running in \"%s\"",
+		    (int) running, c->data_dir);
 		return HEALTH_WAIT_FAILED;
 	}
 	if (control_ensure_dir(c, c->socket_dir, 0755, err) != 0 ||
-		control_write_conf(c, err) != 0 || control_ensure_include(c, err) != 0)
+	    control_write_conf(c, err) != 0 || control_ensure_include(c, err) != 0)
 		return HEALTH_WAIT_FAILED;
 	control_bin(c, "postgres", postgres, sizeof(postgres));
 	logfd = open(c->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	if (logfd < 0)
 	{
 		pgw_error_set(err, PGW_EIO, "could not open log file \"%s\": %s",
-					  c->log_path, strerror(errno));
+		              c->log_path, strerror(errno));
 		return HEALTH_WAIT_FAILED;
 	}
 	(void) chown_path(c, c->log_path);
 	envp = child_env(c);
-	if (c->as.drop &&
-		getgrouplist(c->as.user, c->as.gid, groups, &ngroups) < 0)
+	if (c->as.drop && getgrouplist(c->as.user, c->as.gid, groups, &ngroups) < 0)
 		ngroups = 0;
 	log_info("pg.exec", "cmd=%s -D %s", log_quote(postgres, q, sizeof(q)),
-			 log_quote(c->data_dir, q2, sizeof(q2)));
+	         log_quote(c->data_dir, q2, sizeof(q2)));
 	pid = fork();
 	if (pid < 0)
 	{
@@ -835,32 +866,34 @@ health_control_start(PgControl *c, int timeout_ms, PgwError *err)
 
 HealthWait
 health_control_stop(PgControl *c, HealthStopMode mode, int timeout_ms,
-					PgwError *err)
+                    PgwError *err)
 {
-	bool		is_child;
-	pid_t		pid = control_running_pid(c, &is_child);
-	int			sig = mode == HEALTH_STOP_SMART ? SIGTERM
-		: mode == HEALTH_STOP_FAST ? SIGINT : SIGQUIT;
-	int64_t		deadline = pgw_now_mono_ms() + timeout_ms;
+	bool is_child;
+	pid_t pid = control_running_pid(c, &is_child);
+	int sig = mode == HEALTH_STOP_SMART  ? SIGTERM
+	          : mode == HEALTH_STOP_FAST ? SIGINT
+	                                     : SIGQUIT;
+	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
 
 	if (pid == 0)
 		return HEALTH_WAIT_READY;
 	log_info("pg.stop", "pid=%d signal=%d adopted=%s", (int) pid, sig,
-			 is_child ? "no" : "yes");
+	         is_child ? "no" : "yes");
 	if (kill(pid, sig) != 0)
 	{
 		if (errno == ESRCH)
 			return HEALTH_WAIT_READY;
-		pgw_error_set(err, PGW_EIO, "could not send signal to postmaster PID %d: %s",
-					  (int) pid, strerror(errno));
+		pgw_error_set(err, PGW_EIO,
+		              "could not send signal to postmaster PID %d: %s",
+		              (int) pid, strerror(errno));
 		return HEALTH_WAIT_FAILED;
 	}
 	for (;;)
 	{
 		if (is_child)
 		{
-			int			status;
-			pid_t		w = waitpid(pid, &status, WNOHANG);
+			int status;
+			pid_t w = waitpid(pid, &status, WNOHANG);
 
 			if (w == pid || (w < 0 && errno == ECHILD))
 			{
@@ -872,9 +905,10 @@ health_control_stop(PgControl *c, HealthStopMode mode, int timeout_ms,
 			return HEALTH_WAIT_READY;
 		if (pgw_now_mono_ms() >= deadline)
 		{
-			pgw_error_set(err, PGW_ETIMEDOUT,
-						  "postmaster PID %d still running %d ms after signal %d",
-						  (int) pid, timeout_ms, sig);
+			pgw_error_set(
+			    err, PGW_ETIMEDOUT,
+			    "postmaster PID %d still running %d ms after signal %d",
+			    (int) pid, timeout_ms, sig);
 			return HEALTH_WAIT_PENDING;
 		}
 		pgw_sleep_ms(20);
@@ -884,7 +918,7 @@ health_control_stop(PgControl *c, HealthStopMode mode, int timeout_ms,
 HealthWait
 health_control_restart(PgControl *c, int timeout_ms, PgwError *err)
 {
-	HealthWait	w = health_control_stop(c, HEALTH_STOP_FAST, timeout_ms, err);
+	HealthWait w = health_control_stop(c, HEALTH_STOP_FAST, timeout_ms, err);
 
 	if (w != HEALTH_WAIT_READY)
 		return w;
@@ -894,13 +928,15 @@ health_control_restart(PgControl *c, int timeout_ms, PgwError *err)
 int
 health_control_reload(PgControl *c, PgwError *err)
 {
-	bool		is_child;
-	pid_t		pid = control_running_pid(c, &is_child);
+	bool is_child;
+	pid_t pid = control_running_pid(c, &is_child);
 
 	if (pid == 0)
-		return pgw_error_set(err, PGW_ESTATE, "cannot reload: server is not running");
+		return pgw_error_set(err, PGW_ESTATE,
+		                     "cannot reload: server is not running");
 	if (kill(pid, SIGHUP) != 0)
-		return pgw_error_set(err, PGW_EIO, "could not send SIGHUP to postmaster PID %d: %s",
-							 (int) pid, strerror(errno));
+		return pgw_error_set(err, PGW_EIO,
+		                     "could not send SIGHUP to postmaster PID %d: %s",
+		                     (int) pid, strerror(errno));
 	return 0;
 }

@@ -12,53 +12,51 @@
 
 struct PgControl
 {
-	char	   *bin_dir;
-	char	   *data_dir;
-	int			port;
-	char	   *listen;
-	char	   *socket_dir;
-	char	   *run_as;
-	char	   *member;
-	char	   *superuser;
-	char	   *su_password;
-	char	   *repl_user;
-	char	   *repl_password;
-	char	   *pgpass;
-	char	   *log_path;
+	char *bin_dir;
+	char *data_dir;
+	int port;
+	char *listen;
+	char *socket_dir;
+	char *run_as;
+	char *member;
+	char *superuser;
+	char *su_password;
+	char *repl_user;
+	char *repl_password;
+	char *pgpass;
+	char *log_path;
 	HealthParam *params;
-	int			n_params;
-	char	  **hba;
-	int			n_hba;
-	int			cmd_timeout_ms;
-	bool		no_sync;
+	int n_params;
+	char **hba;
+	int n_hba;
+	int cmd_timeout_ms;
+	bool no_sync;
 
-	RunAs		as;					/* how programs run */
-	char		home[1024];
+	RunAs as; /* how programs run */
+	char home[1024];
 
-	pid_t		child;				/* our postmaster, 0 if none */
+	pid_t child; /* our postmaster, 0 if none */
 
 	/* settings pgwarden manages, re-read from our file at open */
-	char	   *primary_conninfo;	/* NULL: not a standby */
-	char	   *primary_slot;
-	char	   *sync_names;			/* synchronous_standby_names; NULL unset */
+	char *primary_conninfo; /* NULL: not a standby */
+	char *primary_slot;
+	char *sync_names; /* synchronous_standby_names; NULL unset */
 };
 
 /* control.c */
-int			control_write_conf(PgControl *c, PgwError *err);
-int			control_write_hba(PgControl *c, PgwError *err);
-int			control_ensure_include(PgControl *c, PgwError *err);
-int			control_set_standby(PgControl *c, const HealthUpstream *leader,
-								PgwError *err);
-int			control_write_signal(PgControl *c, bool standby, PgwError *err);
-int			control_ensure_dir(PgControl *c, const char *path, int mode,
-							   PgwError *err);
-bool		control_dir_empty(const char *path);
-void		control_empty_dir(const char *path);
-PGconn	   *control_connect_local(PgControl *c, int timeout_ms, PgwError *err);
-PGconn	   *control_connect_remote(PgControl *c, const HealthUpstream *up,
-								   bool replication, int timeout_ms,
-								   PgwError *err);
-void		control_bin(PgControl *c, const char *prog, char *buf, size_t len);
-pid_t		control_running_pid(PgControl *c, bool *is_child);
+int control_write_conf(PgControl *c, PgwError *err);
+int control_write_hba(PgControl *c, PgwError *err);
+int control_ensure_include(PgControl *c, PgwError *err);
+int control_set_standby(PgControl *c, const HealthUpstream *leader,
+                        PgwError *err);
+int control_write_signal(PgControl *c, bool standby, PgwError *err);
+int control_ensure_dir(PgControl *c, const char *path, int mode, PgwError *err);
+bool control_dir_empty(const char *path);
+void control_empty_dir(const char *path);
+PGconn *control_connect_local(PgControl *c, int timeout_ms, PgwError *err);
+PGconn *control_connect_remote(PgControl *c, const HealthUpstream *up,
+                               bool replication, int timeout_ms, PgwError *err);
+void control_bin(PgControl *c, const char *prog, char *buf, size_t len);
+pid_t control_running_pid(PgControl *c, bool *is_child);
 
 #endif

@@ -26,11 +26,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define HEALTH_STANDBYS_MAX 32	/* rows kept from pg_stat_replication */
-#define HEALTH_NAME_MAX		64	/* NAMEDATALEN */
-#define HEALTH_HOST_MAX		256
-#define HEALTH_MSG_MAX		256
-#define HEALTH_LSN_STRLEN	20	/* "FFFFFFFF/FFFFFFFF" + NUL, rounded */
+#define HEALTH_STANDBYS_MAX 32 /* rows kept from pg_stat_replication */
+#define HEALTH_NAME_MAX     64 /* NAMEDATALEN */
+#define HEALTH_HOST_MAX     256
+#define HEALTH_MSG_MAX      256
+#define HEALTH_LSN_STRLEN   20 /* "FFFFFFFF/FFFFFFFF" + NUL, rounded */
 
 /* A WAL position (XLogRecPtr). 0 is invalid / unknown. */
 typedef uint64_t PgLsn;
@@ -43,7 +43,7 @@ typedef uint64_t PgLsn;
  * health_lsn_parse: parse PostgreSQL's "X/Y" text form (hex, each half at
  * most 8 digits, e.g. "0/3000060"). Returns 0 or PGW_EINVAL.
  */
-int			health_lsn_parse(const char *s, PgLsn *out) PGW_MUSTCHECK;
+int health_lsn_parse(const char *s, PgLsn *out) PGW_MUSTCHECK;
 
 /* health_lsn_format: "X/Y" into buf (HEALTH_LSN_STRLEN bytes). Returns buf. */
 const char *health_lsn_format(PgLsn lsn, char *buf, size_t len);
@@ -53,52 +53,52 @@ const char *health_lsn_format(PgLsn lsn, char *buf, size_t len);
  * ahead - behind, or 0 when behind is at or past ahead. Either invalid
  * gives UINT64_MAX ("unknown", worst for ranking).
  */
-uint64_t	health_lsn_lag_bytes(PgLsn ahead, PgLsn behind);
+uint64_t health_lsn_lag_bytes(PgLsn ahead, PgLsn behind);
 
 /* ---------- probe ---------- */
 
 /* Why a probe could not read the server (HealthReport.unreachable). */
 typedef enum HealthUnreachable
 {
-	HEALTH_REACH_OK = 0,			/* connected and read the snapshot */
-	HEALTH_REACH_REFUSED,			/* nothing listens (no socket / ECONNREFUSED) */
-	HEALTH_REACH_AUTH,				/* authentication or pg_hba refused us */
-	HEALTH_REACH_TIMEOUT,			/* connect or statement deadline passed */
-	HEALTH_REACH_STARTING_UP,		/* "the database system is starting up" */
-	HEALTH_REACH_SHUTTING_DOWN,		/* "the database system is shutting down" */
-	HEALTH_REACH_IN_RECOVERY,		/* crash recovery, or standby not yet
-									 * consistent / hot_standby off */
-	HEALTH_REACH_TOO_MANY_CLIENTS,	/* max_connections reached */
-	HEALTH_REACH_BAD_RESPONSE,		/* answered something we cannot decode */
-	HEALTH_REACH_OTHER,				/* anything else; see unreachable_msg */
+	HEALTH_REACH_OK = 0,        /* connected and read the snapshot */
+	HEALTH_REACH_REFUSED,       /* nothing listens (no socket / ECONNREFUSED) */
+	HEALTH_REACH_AUTH,          /* authentication or pg_hba refused us */
+	HEALTH_REACH_TIMEOUT,       /* connect or statement deadline passed */
+	HEALTH_REACH_STARTING_UP,   /* "the database system is starting up" */
+	HEALTH_REACH_SHUTTING_DOWN, /* "the database system is shutting down" */
+	HEALTH_REACH_IN_RECOVERY,   /* crash recovery, or standby not yet
+	                             * consistent / hot_standby off */
+	HEALTH_REACH_TOO_MANY_CLIENTS, /* max_connections reached */
+	HEALTH_REACH_BAD_RESPONSE,     /* answered something we cannot decode */
+	HEALTH_REACH_OTHER,            /* anything else; see unreachable_msg */
 } HealthUnreachable;
 
 typedef enum HealthRole
 {
-	HEALTH_ROLE_UNKNOWN = 0,		/* not reachable */
-	HEALTH_ROLE_PRIMARY,			/* read-write */
-	HEALTH_ROLE_REPLICA,			/* in recovery */
-	HEALTH_ROLE_STANDBY_LEADER,		/* in recovery, probe configured with
-									 * standby_cluster (follows a remote
-									 * primary) */
+	HEALTH_ROLE_UNKNOWN = 0,    /* not reachable */
+	HEALTH_ROLE_PRIMARY,        /* read-write */
+	HEALTH_ROLE_REPLICA,        /* in recovery */
+	HEALTH_ROLE_STANDBY_LEADER, /* in recovery, probe configured with
+	                             * standby_cluster (follows a remote
+	                             * primary) */
 } HealthRole;
 
 /* One row of pg_stat_replication (primary or cascading standby). */
 typedef struct HealthStandby
 {
-	char		application_name[HEALTH_NAME_MAX]; /* usually the member */
-	char		client_addr[HEALTH_HOST_MAX];	/* "" for Unix socket */
-	char		state[32];			/* startup, catchup, streaming, backup */
-	char		sync_state[16];		/* async, potential, sync, quorum */
-	int			sync_priority;
-	PgLsn		sent_lsn;
-	PgLsn		write_lsn;
-	PgLsn		flush_lsn;
-	PgLsn		replay_lsn;
-	int64_t		write_lag_ms;		/* -1: NULL (idle or unknown) */
-	int64_t		flush_lag_ms;		/* -1: NULL */
-	int64_t		replay_lag_ms;		/* -1: NULL */
-	uint64_t	lag_bytes;			/* report's leader LSN - replay_lsn */
+	char application_name[HEALTH_NAME_MAX]; /* usually the member */
+	char client_addr[HEALTH_HOST_MAX];      /* "" for Unix socket */
+	char state[32];      /* startup, catchup, streaming, backup */
+	char sync_state[16]; /* async, potential, sync, quorum */
+	int sync_priority;
+	PgLsn sent_lsn;
+	PgLsn write_lsn;
+	PgLsn flush_lsn;
+	PgLsn replay_lsn;
+	int64_t write_lag_ms;  /* -1: NULL (idle or unknown) */
+	int64_t flush_lag_ms;  /* -1: NULL */
+	int64_t replay_lag_ms; /* -1: NULL */
+	uint64_t lag_bytes;    /* report's leader LSN - replay_lsn */
 } HealthStandby;
 
 /*
@@ -107,68 +107,68 @@ typedef struct HealthStandby
  */
 typedef struct HealthReport
 {
-	bool		reachable;			/* connected and read the snapshot */
-	HealthUnreachable unreachable;	/* why not (HEALTH_REACH_OK if reachable) */
-	char		unreachable_msg[HEALTH_MSG_MAX]; /* libpq's words, one line */
+	bool reachable;                /* connected and read the snapshot */
+	HealthUnreachable unreachable; /* why not (HEALTH_REACH_OK if reachable) */
+	char unreachable_msg[HEALTH_MSG_MAX]; /* libpq's words, one line */
 
-	bool		has_postmaster_pid; /* postmaster.pid read (needs data_dir) */
-	pid_t		postmaster_pid;		/* first line of postmaster.pid */
-	bool		postmaster_alive;	/* that pid exists and is not a zombie */
+	bool has_postmaster_pid; /* postmaster.pid read (needs data_dir) */
+	pid_t postmaster_pid;    /* first line of postmaster.pid */
+	bool postmaster_alive;   /* that pid exists and is not a zombie */
 
-	HealthRole	role;
-	bool		in_recovery;		/* pg_is_in_recovery() */
-	uint32_t	timeline;			/* current: insert TLI on a primary (right
-									 * after promotion too), received TLI or
-									 * checkpoint TLI on a replica */
-	uint64_t	system_identifier;	/* pg_control_system() */
-	int			server_version_num; /* e.g. 150018 */
-	char		server_version[32]; /* e.g. "15.18" */
-	bool		pending_restart;	/* any pg_settings.pending_restart */
-	int64_t		server_now_wall_ms; /* server's now(), ms since the epoch */
+	HealthRole role;
+	bool in_recovery;           /* pg_is_in_recovery() */
+	uint32_t timeline;          /* current: insert TLI on a primary (right
+	                             * after promotion too), received TLI or
+	                             * checkpoint TLI on a replica */
+	uint64_t system_identifier; /* pg_control_system() */
+	int server_version_num;     /* e.g. 150018 */
+	char server_version[32];    /* e.g. "15.18" */
+	bool pending_restart;       /* any pg_settings.pending_restart */
+	int64_t server_now_wall_ms; /* server's now(), ms since the epoch */
 
 	/* primary */
-	PgLsn		wal_lsn;			/* pg_current_wal_lsn() (0 on a replica) */
+	PgLsn wal_lsn; /* pg_current_wal_lsn() (0 on a replica) */
 
 	/* replica */
-	PgLsn		receive_lsn;		/* pg_last_wal_receive_lsn() (flushed) */
-	PgLsn		replay_lsn;			/* pg_last_wal_replay_lsn() */
-	PgLsn		written_lsn;		/* pg_stat_wal_receiver.written_lsn */
-	PgLsn		flushed_lsn;		/* pg_stat_wal_receiver.flushed_lsn */
-	bool		replay_paused;		/* pg_is_wal_replay_paused() */
-	bool		has_last_replay;	/* last_replay_wall_ms is set */
-	int64_t		last_replay_wall_ms;	/* pg_last_xact_replay_timestamp() */
-	int64_t		replay_delay_ms;	/* server now() - last replay; -1 unknown */
-	bool		has_wal_receiver;	/* a pg_stat_wal_receiver row exists */
-	char		wal_receiver_status[32];	/* streaming, waiting, ... */
-	char		upstream_host[HEALTH_HOST_MAX];	/* sender_host */
-	int			upstream_port;		/* sender_port */
-	char		upstream_slot[HEALTH_NAME_MAX];	/* slot_name */
-	uint32_t	received_tli;		/* pg_stat_wal_receiver.received_tli */
+	PgLsn receive_lsn;            /* pg_last_wal_receive_lsn() (flushed) */
+	PgLsn replay_lsn;             /* pg_last_wal_replay_lsn() */
+	PgLsn written_lsn;            /* pg_stat_wal_receiver.written_lsn */
+	PgLsn flushed_lsn;            /* pg_stat_wal_receiver.flushed_lsn */
+	bool replay_paused;           /* pg_is_wal_replay_paused() */
+	bool has_last_replay;         /* last_replay_wall_ms is set */
+	int64_t last_replay_wall_ms;  /* pg_last_xact_replay_timestamp() */
+	int64_t replay_delay_ms;      /* server now() - last replay; -1 unknown */
+	bool has_wal_receiver;        /* a pg_stat_wal_receiver row exists */
+	char wal_receiver_status[32]; /* streaming, waiting, ... */
+	char upstream_host[HEALTH_HOST_MAX]; /* sender_host */
+	int upstream_port;                   /* sender_port */
+	char upstream_slot[HEALTH_NAME_MAX]; /* slot_name */
+	uint32_t received_tli;               /* pg_stat_wal_receiver.received_tli */
 
 	/* lag against the leader LSN given to health_probe_run() */
-	PgLsn		leader_lsn;			/* as given (0: none) */
-	uint64_t	lag_bytes;			/* leader_lsn - max(receive, replay) on a
-									 * replica, 0 on a primary; UINT64_MAX
-									 * when unknown */
+	PgLsn leader_lsn;   /* as given (0: none) */
+	uint64_t lag_bytes; /* leader_lsn - max(receive, replay) on a
+	                     * replica, 0 on a primary; UINT64_MAX
+	                     * when unknown */
 
-	int			n_standbys;
+	int n_standbys;
 	HealthStandby standbys[HEALTH_STANDBYS_MAX];
-	bool		standbys_truncated; /* more rows than HEALTH_STANDBYS_MAX */
+	bool standbys_truncated; /* more rows than HEALTH_STANDBYS_MAX */
 
-	int64_t		probe_duration_us;	/* wall time of this probe */
+	int64_t probe_duration_us; /* wall time of this probe */
 } HealthReport;
 
 typedef struct PgProbeConfig
 {
-	const char *host;				/* Unix socket dir ("/...") or an address */
-	int			port;
-	const char *user;				/* NULL: "postgres" */
-	const char *password;			/* NULL: none / passfile */
-	const char *dbname;				/* NULL: "postgres" */
-	const char *data_dir;			/* NULL: no postmaster.pid check */
-	int			connect_timeout_ms; /* 0: 2000 */
-	int			statement_timeout_ms;	/* 0: 1000 */
-	bool		standby_cluster;	/* in recovery means standby leader */
+	const char *host; /* Unix socket dir ("/...") or an address */
+	int port;
+	const char *user;         /* NULL: "postgres" */
+	const char *password;     /* NULL: none / passfile */
+	const char *dbname;       /* NULL: "postgres" */
+	const char *data_dir;     /* NULL: no postmaster.pid check */
+	int connect_timeout_ms;   /* 0: 2000 */
+	int statement_timeout_ms; /* 0: 1000 */
+	bool standby_cluster;     /* in recovery means standby leader */
 } PgProbeConfig;
 
 typedef struct PgProbe PgProbe;
@@ -177,11 +177,11 @@ typedef struct PgProbe PgProbe;
  * health_probe_open: make a probe handle (copies cfg). Does not connect:
  * the first health_probe_run() does. Returns 0 or PGW_EINVAL.
  */
-int			health_probe_open(const PgProbeConfig *cfg, PgProbe **out,
-							  PgwError *err) PGW_MUSTCHECK;
+int health_probe_open(const PgProbeConfig *cfg, PgProbe **out,
+                      PgwError *err) PGW_MUSTCHECK;
 
 /* health_probe_close: close the connection and free; NULL is fine. */
-void		health_probe_close(PgProbe *p);
+void health_probe_close(PgProbe *p);
 
 /*
  * health_probe_run: fill *r with a snapshot. Blocks at most connect_timeout
@@ -194,15 +194,15 @@ void		health_probe_close(PgProbe *p);
  * PGW_ETIMEDOUT, PGW_EAUTH or PGW_EBADRESPONSE (wrong shape, NULLs where
  * none may be, unsupported version), with r->unreachable saying why.
  */
-int			health_probe_run(PgProbe *p, PgLsn leader_lsn, HealthReport *r,
-							 PgwError *err);
+int health_probe_run(PgProbe *p, PgLsn leader_lsn, HealthReport *r,
+                     PgwError *err);
 
 /*
  * health_probe_disconnect: close the probe's connection now (the next run
  * reconnects). Call before a smart stop, which waits for every session,
  * ours included.
  */
-void		health_probe_disconnect(PgProbe *p);
+void health_probe_disconnect(PgProbe *p);
 
 /* health_role_name / health_unreachable_name: stable lower-case names. */
 const char *health_role_name(HealthRole role);
@@ -212,55 +212,55 @@ const char *health_unreachable_name(HealthUnreachable u);
 
 typedef enum HealthWait
 {
-	HEALTH_WAIT_READY = 0,			/* reached the wanted state */
-	HEALTH_WAIT_PENDING,			/* still on its way when the bound passed */
-	HEALTH_WAIT_FAILED,				/* cannot get there; err says why */
+	HEALTH_WAIT_READY = 0, /* reached the wanted state */
+	HEALTH_WAIT_PENDING,   /* still on its way when the bound passed */
+	HEALTH_WAIT_FAILED,    /* cannot get there; err says why */
 } HealthWait;
 
 typedef enum HealthStopMode
 {
-	HEALTH_STOP_SMART = 0,			/* SIGTERM: wait for clients */
-	HEALTH_STOP_FAST,				/* SIGINT: disconnect clients, checkpoint */
-	HEALTH_STOP_IMMEDIATE,			/* SIGQUIT: no checkpoint, crash recovery
-									 * at next start */
+	HEALTH_STOP_SMART = 0, /* SIGTERM: wait for clients */
+	HEALTH_STOP_FAST,      /* SIGINT: disconnect clients, checkpoint */
+	HEALTH_STOP_IMMEDIATE, /* SIGQUIT: no checkpoint, crash recovery
+	                        * at next start */
 } HealthStopMode;
 
 /* A "name = value" server setting. */
 typedef struct HealthParam
 {
-	const char *name;				/* [a-z0-9_.], validated */
-	const char *value;				/* any text; quoted when written */
+	const char *name;  /* [a-z0-9_.], validated */
+	const char *value; /* any text; quoted when written */
 } HealthParam;
 
 /* The server to clone from, follow or rewind against. */
 typedef struct HealthUpstream
 {
-	const char *host;				/* address or socket dir */
-	int			port;
+	const char *host; /* address or socket dir */
+	int port;
 } HealthUpstream;
 
 typedef struct PgControlConfig
 {
-	const char *bin_dir;			/* e.g. /usr/lib/postgresql/15/bin */
-	const char *data_dir;			/* created (0700, run_as) if missing */
-	int			port;
-	const char *listen_addresses;	/* NULL: "127.0.0.1" */
-	const char *socket_dir;			/* created (run_as) if missing */
-	const char *run_as;				/* OS user for every PostgreSQL program;
-									 * NULL: ourselves (must not be root) */
-	const char *member_name;		/* application_name and slot name */
-	const char *superuser;			/* NULL: "postgres" */
+	const char *bin_dir;  /* e.g. /usr/lib/postgresql/15/bin */
+	const char *data_dir; /* created (0700, run_as) if missing */
+	int port;
+	const char *listen_addresses;   /* NULL: "127.0.0.1" */
+	const char *socket_dir;         /* created (run_as) if missing */
+	const char *run_as;             /* OS user for every PostgreSQL program;
+	                                 * NULL: ourselves (must not be root) */
+	const char *member_name;        /* application_name and slot name */
+	const char *superuser;          /* NULL: "postgres" */
 	const char *superuser_password; /* NULL: local trust in default hba */
-	const char *replication_user;	/* NULL: "replicator" */
+	const char *replication_user;   /* NULL: "replicator" */
 	const char *replication_password;
-	const char *pgpass_path;		/* NULL: "<data_dir>.pgpass" (0600) */
-	const char *log_path;			/* postmaster stderr; NULL:
-									 * "<data_dir>.log" */
-	const HealthParam *params;		/* extra settings, written to our file */
-	int			n_params;
-	const char *const *hba_lines;	/* NULL: defaults (scram on loopback) */
-	int			n_hba_lines;
-	int			command_timeout_ms; /* initdb, basebackup, rewind; 0: 600000 */
+	const char *pgpass_path;   /* NULL: "<data_dir>.pgpass" (0600) */
+	const char *log_path;      /* postmaster stderr; NULL:
+	                            * "<data_dir>.log" */
+	const HealthParam *params; /* extra settings, written to our file */
+	int n_params;
+	const char *const *hba_lines; /* NULL: defaults (scram on loopback) */
+	int n_hba_lines;
+	int command_timeout_ms; /* initdb, basebackup, rewind; 0: 600000 */
 } PgControlConfig;
 
 typedef struct PgControl PgControl;
@@ -268,15 +268,15 @@ typedef struct PgControl PgControl;
 /* Postmaster status as control sees it (health_control_status). */
 typedef struct HealthPmStatus
 {
-	bool		running;			/* a live postmaster owns data_dir */
-	pid_t		pid;				/* its pid (0 if none) */
-	bool		is_child;			/* we started it (fork + exec) */
-	bool		adopted;			/* running but not our child */
-	char		pm_state[16];		/* postmaster.pid status: "ready",
-									 * "standby", "starting", "stopping" */
-	bool		exited;				/* our child exited on its own since the
-									 * last call (reaped now) */
-	int			exit_status;		/* its waitpid status when exited */
+	bool running;      /* a live postmaster owns data_dir */
+	pid_t pid;         /* its pid (0 if none) */
+	bool is_child;     /* we started it (fork + exec) */
+	bool adopted;      /* running but not our child */
+	char pm_state[16]; /* postmaster.pid status: "ready",
+	                    * "standby", "starting", "stopping" */
+	bool exited;       /* our child exited on its own since the
+	                    * last call (reaped now) */
+	int exit_status;   /* its waitpid status when exited */
 } HealthPmStatus;
 
 /*
@@ -285,14 +285,14 @@ typedef struct HealthPmStatus
  * Returns 0, PGW_EINVAL (bad names, newline in a password, root without
  * run_as, unknown user) or PGW_EIO.
  */
-int			health_control_open(const PgControlConfig *cfg, PgControl **out,
-								PgwError *err) PGW_MUSTCHECK;
+int health_control_open(const PgControlConfig *cfg, PgControl **out,
+                        PgwError *err) PGW_MUSTCHECK;
 
 /*
  * health_control_close: free the handle. Does NOT stop the postmaster (the
  * parent-death signal and the daemon's stop path do). NULL is fine.
  */
-void		health_control_close(PgControl *c);
+void health_control_close(PgControl *c);
 
 /*
  * health_control_bootstrap: initdb (--data-checksums, superuser and
@@ -302,8 +302,8 @@ void		health_control_close(PgControl *c);
  * 0, PGW_ESTATE (data_dir not empty), PGW_EIO (initdb failed; err carries
  * the tail of its output), PGW_ETIMEDOUT.
  */
-int			health_control_bootstrap(PgControl *c, int timeout_ms,
-									 PgwError *err) PGW_MUSTCHECK;
+int health_control_bootstrap(PgControl *c, int timeout_ms,
+                             PgwError *err) PGW_MUSTCHECK;
 
 /*
  * health_control_clone: make data_dir a replica of leader: make sure the
@@ -315,8 +315,8 @@ int			health_control_bootstrap(PgControl *c, int timeout_ms,
  * data_dir must be empty or missing (PGW_ESTATE). Returns 0,
  * PGW_EUNAVAILABLE (leader unreachable), PGW_EIO (pg_basebackup failed).
  */
-int			health_control_clone(PgControl *c, const HealthUpstream *leader,
-								 PgwError *err) PGW_MUSTCHECK;
+int health_control_clone(PgControl *c, const HealthUpstream *leader,
+                         PgwError *err) PGW_MUSTCHECK;
 
 /*
  * health_control_start: fork + exec `postgres -D data_dir` as OUR CHILD
@@ -331,7 +331,7 @@ int			health_control_clone(PgControl *c, const HealthUpstream *leader,
  * "standby": READY; still starting: PENDING (it keeps running); exited or
  * could not be started: FAILED with the log tail in err.
  */
-HealthWait	health_control_start(PgControl *c, int timeout_ms, PgwError *err);
+HealthWait health_control_start(PgControl *c, int timeout_ms, PgwError *err);
 
 /*
  * health_control_stop: signal the postmaster (ours or an adopted one from
@@ -341,27 +341,26 @@ HealthWait	health_control_start(PgControl *c, int timeout_ms, PgwError *err);
  * a stronger mode). FAILED only when it cannot be signalled. Smart mode
  * waits for every session, so disconnect probes first.
  */
-HealthWait	health_control_stop(PgControl *c, HealthStopMode mode,
-								int timeout_ms, PgwError *err);
+HealthWait health_control_stop(PgControl *c, HealthStopMode mode,
+                               int timeout_ms, PgwError *err);
 
 /*
  * health_control_restart: stop (fast) then start, each bounded by
  * timeout_ms. Same outcomes as health_control_start.
  */
-HealthWait	health_control_restart(PgControl *c, int timeout_ms,
-								   PgwError *err);
+HealthWait health_control_restart(PgControl *c, int timeout_ms, PgwError *err);
 
 /*
  * health_control_status: non-blocking; reaps our child if it exited on its
  * own (st->exited), so call it every loop to notice a dead postmaster within
  * one period. Reads postmaster.pid for adopted postmasters.
  */
-void		health_control_status(PgControl *c, HealthPmStatus *st);
+void health_control_status(PgControl *c, HealthPmStatus *st);
 
 /*
  * health_control_reload: SIGHUP the postmaster. PGW_ESTATE if not running.
  */
-int			health_control_reload(PgControl *c, PgwError *err) PGW_MUSTCHECK;
+int health_control_reload(PgControl *c, PgwError *err) PGW_MUSTCHECK;
 
 /*
  * health_control_promote: refuse (PGW_ESTATE, "cannot promote server:
@@ -371,26 +370,24 @@ int			health_control_reload(PgControl *c, PgwError *err) PGW_MUSTCHECK;
  * timeline after promotion. Blocks up to wait_seconds + 5 s. PGW_ETIMEDOUT
  * when promotion did not finish in time (it may still finish).
  */
-int			health_control_promote(PgControl *c, int wait_seconds,
-								   uint32_t *new_timeline,
-								   PgwError *err) PGW_MUSTCHECK;
+int health_control_promote(PgControl *c, int wait_seconds,
+                           uint32_t *new_timeline, PgwError *err) PGW_MUSTCHECK;
 
 /*
  * health_control_demote: stop (fast, then immediate at the bound), write
  * the standby configuration following leader, start as a standby. No
  * re-clone. Check health_control_rewind_needed() first after a failover.
  */
-HealthWait	health_control_demote(PgControl *c, const HealthUpstream *leader,
-								  int timeout_ms, PgwError *err);
+HealthWait health_control_demote(PgControl *c, const HealthUpstream *leader,
+                                 int timeout_ms, PgwError *err);
 
 /*
  * health_control_set_upstream: point a running replica at leader: rewrite
  * primary_conninfo in our file and reload (PostgreSQL 15 applies it without
  * a restart). Also used to write the configuration of a stopped one.
  */
-int			health_control_set_upstream(PgControl *c,
-										const HealthUpstream *leader,
-										PgwError *err) PGW_MUSTCHECK;
+int health_control_set_upstream(PgControl *c, const HealthUpstream *leader,
+                                PgwError *err) PGW_MUSTCHECK;
 
 /*
  * health_control_rewind_needed: compare our pg_control (pg_controldata:
@@ -400,10 +397,8 @@ int			health_control_set_upstream(PgControl *c,
  * or when we were not shut down cleanly on another timeline. Data dir must
  * not be in use. Returns 0, PGW_EUNAVAILABLE, PGW_EIO, PGW_EBADRESPONSE.
  */
-int			health_control_rewind_needed(PgControl *c,
-										 const HealthUpstream *leader,
-										 bool *needed,
-										 PgwError *err) PGW_MUSTCHECK;
+int health_control_rewind_needed(PgControl *c, const HealthUpstream *leader,
+                                 bool *needed, PgwError *err) PGW_MUSTCHECK;
 
 /*
  * health_control_rewind: stop if running (fast), run pg_rewind
@@ -414,8 +409,8 @@ int			health_control_rewind_needed(PgControl *c,
  * PGW_EUNAVAILABLE (leader unreachable), PGW_ESTATE (rewind impossible:
  * re-clone), PGW_EIO.
  */
-int			health_control_rewind(PgControl *c, const HealthUpstream *leader,
-								  PgwError *err) PGW_MUSTCHECK;
+int health_control_rewind(PgControl *c, const HealthUpstream *leader,
+                          PgwError *err) PGW_MUSTCHECK;
 
 /*
  * health_control_slots_sync: on the primary, make the physical slots match
@@ -424,10 +419,9 @@ int			health_control_rewind(PgControl *c, const HealthUpstream *leader,
  * departed members; an active slot is never dropped. *changed (may be
  * NULL) counts creations and drops.
  */
-int			health_control_slots_sync(PgControl *c,
-									  const char *const *members,
-									  int n_members, int *changed,
-									  PgwError *err) PGW_MUSTCHECK;
+int health_control_slots_sync(PgControl *c, const char *const *members,
+                              int n_members, int *changed,
+                              PgwError *err) PGW_MUSTCHECK;
 
 /*
  * health_control_set_sync: write synchronous_standby_names (value as
@@ -435,9 +429,8 @@ int			health_control_slots_sync(PgControl *c,
  * our file, reload, and poll SHOW until it is in effect, up to timeout_ms.
  * PGW_ETIMEDOUT when not in effect (e.g. shadowed by ALTER SYSTEM).
  */
-int			health_control_set_sync(PgControl *c, const char *value,
-									int timeout_ms,
-									PgwError *err) PGW_MUSTCHECK;
+int health_control_set_sync(PgControl *c, const char *value, int timeout_ms,
+                            PgwError *err) PGW_MUSTCHECK;
 
 /* ---------- pure helpers (unit-tested) ---------- */
 
@@ -452,9 +445,8 @@ const char *health_slot_name(const char *member, char *buf, size_t len);
  * double-quoted ("" doubled); "" when count is 0. Returns 0 or PGW_EINVAL
  * (does not fit). Caller's buffer.
  */
-int			health_sync_names_build(const char *const *names, int count,
-									int num_sync, char *buf,
-									size_t len) PGW_MUSTCHECK;
+int health_sync_names_build(const char *const *names, int count, int num_sync,
+                            char *buf, size_t len) PGW_MUSTCHECK;
 
 /*
  * health_conninfo_build: "k1='v1' k2='v2'" from parallel arrays, every
@@ -462,23 +454,23 @@ int			health_sync_names_build(const char *const *names, int count,
  * values are skipped. Keys must be [a-z_]. Returns a string the caller
  * frees, or NULL on a bad key.
  */
-char	   *health_conninfo_build(const char *const *keys,
-								  const char *const *values, int n);
+char *health_conninfo_build(const char *const *keys, const char *const *values,
+                            int n);
 
 /*
  * health_conf_quote: a postgresql.conf string literal: '...' with ' and \
  * doubled/escaped and newline, CR, tab as \n \r \t. Caller frees.
  */
-char	   *health_conf_quote(const char *value);
+char *health_conf_quote(const char *value);
 
 /*
  * health_conf_write: write params as "name = 'value'" lines to path
  * atomically (temp file, fsync, rename, fsync dir), mode 0600. Returns 0,
  * PGW_EINVAL (bad name), PGW_EIO.
  */
-int			health_conf_write(const char *path, const char *header,
-							  const HealthParam *params, int n,
-							  PgwError *err) PGW_MUSTCHECK;
+int health_conf_write(const char *path, const char *header,
+                      const HealthParam *params, int n,
+                      PgwError *err) PGW_MUSTCHECK;
 
 /*
  * health_conf_read: parse a file written by health_conf_write (and simple
@@ -486,8 +478,8 @@ int			health_conf_write(const char *path, const char *header,
  * caller frees with health_conf_free. Returns 0, PGW_ENOTFOUND, PGW_EINVAL
  * (syntax; the message names the line).
  */
-int			health_conf_read(const char *path, HealthParam **params, int *n,
-							 PgwError *err) PGW_MUSTCHECK;
-void		health_conf_free(HealthParam *params, int n);
+int health_conf_read(const char *path, HealthParam **params, int *n,
+                     PgwError *err) PGW_MUSTCHECK;
+void health_conf_free(HealthParam *params, int n);
 
 #endif

@@ -14,24 +14,23 @@
 
 typedef struct StrBuf
 {
-	char	   *data;
-	size_t		len;
-	size_t		cap;
+	char *data;
+	size_t len;
+	size_t cap;
 } StrBuf;
 
-void		sbuf_init(StrBuf *b);
-void		sbuf_putn(StrBuf *b, const char *s, size_t n);
-void		sbuf_puts(StrBuf *b, const char *s);
-void		sbuf_putc(StrBuf *b, char c);
-void		sbuf_printf(StrBuf *b, const char *fmt, ...) PGW_PRINTF(2, 3);
+void sbuf_init(StrBuf *b);
+void sbuf_putn(StrBuf *b, const char *s, size_t n);
+void sbuf_puts(StrBuf *b, const char *s);
+void sbuf_putc(StrBuf *b, char c);
+void sbuf_printf(StrBuf *b, const char *fmt, ...) PGW_PRINTF(2, 3);
 
 /* conninfo.c */
-int			health_pgpass_line(StrBuf *b, const char *user,
-							   const char *password);
-int			write_file_atomic(const char *path, const char *data, size_t len,
-							  int mode, uid_t uid, gid_t gid, PgwError *err);
-int			conf_render(StrBuf *b, const char *header,
-						const HealthParam *params, int n, PgwError *err);
+int health_pgpass_line(StrBuf *b, const char *user, const char *password);
+int write_file_atomic(const char *path, const char *data, size_t len, int mode,
+                      uid_t uid, gid_t gid, PgwError *err);
+int conf_render(StrBuf *b, const char *header, const HealthParam *params, int n,
+                PgwError *err);
 
 /* pgconn.c: libpq with client-side deadlines */
 #define PGC_MAX_RESULTS 4
@@ -40,9 +39,8 @@ int			conf_render(StrBuf *b, const char *header,
  * pgc_connect: PQconnectStartParams + PQconnectPoll bounded by timeout_ms.
  * Returns a connection in CONNECTION_OK, or NULL with *why and err filled.
  */
-PGconn	   *pgc_connect(const char *const *keys, const char *const *values,
-						int timeout_ms, HealthUnreachable *why,
-						PgwError *err);
+PGconn *pgc_connect(const char *const *keys, const char *const *values,
+                    int timeout_ms, HealthUnreachable *why, PgwError *err);
 
 /*
  * pgc_exec: send sql (simple protocol, may hold several statements; or one
@@ -52,26 +50,25 @@ PGconn	   *pgc_connect(const char *const *keys, const char *const *values,
  * that is not COMMAND_OK/TUPLES_OK fails with the server's message, and
  * *sqlstate (may be NULL, 6 bytes) set. Caller PQclears res[0..*nres).
  */
-int			pgc_exec(PGconn *conn, const char *sql, int nparams,
-					 const char *const *params, int timeout_ms,
-					 PGresult **res, int *nres, char *sqlstate,
-					 PgwError *err);
-void		pgc_clear(PGresult **res, int nres);
+int pgc_exec(PGconn *conn, const char *sql, int nparams,
+             const char *const *params, int timeout_ms, PGresult **res,
+             int *nres, char *sqlstate, PgwError *err);
+void pgc_clear(PGresult **res, int nres);
 
 /* pgc_classify: map a libpq/server error message to a reason. */
 HealthUnreachable pgc_classify(const char *msg);
-int			pgc_reason_code(HealthUnreachable why);
+int pgc_reason_code(HealthUnreachable why);
 
 /* pgc_one_line: copy msg into buf with newlines folded. */
-void		pgc_one_line(const char *msg, char *buf, size_t len);
+void pgc_one_line(const char *msg, char *buf, size_t len);
 
 /* run.c: external programs */
 typedef struct RunAs
 {
-	bool		drop;				/* setuid/setgid in the child */
-	uid_t		uid;
-	gid_t		gid;
-	const char *user;				/* for initgroups, HOME */
+	bool drop; /* setuid/setgid in the child */
+	uid_t uid;
+	gid_t gid;
+	const char *user; /* for initgroups, HOME */
 	const char *home;
 } RunAs;
 
@@ -83,22 +80,22 @@ typedef struct RunAs
  * (process group killed). Returns 0 when it exited 0; PGW_EIO with the
  * output tail in err otherwise (PGW_ETIMEDOUT on the bound).
  */
-int			run_program(const char *const *argv, const RunAs *as,
-						const char *const *env, int timeout_ms, StrBuf *out,
-						PgwError *err);
+int run_program(const char *const *argv, const RunAs *as,
+                const char *const *env, int timeout_ms, StrBuf *out,
+                PgwError *err);
 
 /* tail of s (last n bytes, on a line start when possible, newlines as " | ") */
-void		text_tail(const char *s, char *buf, size_t len);
+void text_tail(const char *s, char *buf, size_t len);
 
 /* pid helpers */
-bool		pid_alive(pid_t pid);		/* exists and not a zombie */
-bool		pid_is_postgres(pid_t pid);
+bool pid_alive(pid_t pid); /* exists and not a zombie */
+bool pid_is_postgres(pid_t pid);
 
 /*
  * read_postmaster_pid: pid (line 1) and status (line 8) of
  * data_dir/postmaster.pid. Returns false when absent or unreadable.
  */
-bool		read_postmaster_pid(const char *data_dir, pid_t *pid,
-								char *state, size_t state_len);
+bool read_postmaster_pid(const char *data_dir, pid_t *pid, char *state,
+                         size_t state_len);
 
 #endif

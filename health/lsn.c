@@ -12,14 +12,14 @@
 static int
 parse_hex32(const char *s, size_t n, uint32_t *out)
 {
-	uint32_t	v = 0;
+	uint32_t v = 0;
 
 	if (n == 0 || n > 8)
 		return PGW_EINVAL;
 	for (size_t i = 0; i < n; i++)
 	{
-		int			c = (unsigned char) s[i];
-		int			d;
+		int c = (unsigned char) s[i];
+		int d;
 
 		if (c >= '0' && c <= '9')
 			d = c - '0';
@@ -39,8 +39,8 @@ int
 health_lsn_parse(const char *s, PgLsn *out)
 {
 	const char *slash;
-	uint32_t	hi;
-	uint32_t	lo;
+	uint32_t hi;
+	uint32_t lo;
 
 	if (s == NULL || out == NULL)
 		return PGW_EINVAL;
@@ -48,7 +48,7 @@ health_lsn_parse(const char *s, PgLsn *out)
 	if (slash == NULL)
 		return PGW_EINVAL;
 	if (parse_hex32(s, (size_t) (slash - s), &hi) != 0 ||
-		parse_hex32(slash + 1, strlen(slash + 1), &lo) != 0)
+	    parse_hex32(slash + 1, strlen(slash + 1), &lo) != 0)
 		return PGW_EINVAL;
 	*out = ((uint64_t) hi << 32) | lo;
 	return 0;

@@ -16,13 +16,13 @@
 void
 pgc_one_line(const char *msg, char *buf, size_t len)
 {
-	size_t		j = 0;
+	size_t j = 0;
 
 	if (len == 0)
 		return;
 	for (size_t i = 0; msg != NULL && msg[i] != '\0' && j + 1 < len; i++)
 	{
-		char		ch = msg[i];
+		char ch = msg[i];
 
 		if (ch == '\n' || ch == '\r' || ch == '\t')
 			ch = ' ';
@@ -38,24 +38,25 @@ pgc_classify(const char *msg)
 {
 	if (msg == NULL)
 		return HEALTH_REACH_OTHER;
-	if (strstr(msg, "Connection refused") || strstr(msg, "No such file or directory"))
+	if (strstr(msg, "Connection refused") ||
+	    strstr(msg, "No such file or directory"))
 		return HEALTH_REACH_REFUSED;
 	if (strstr(msg, "is starting up"))
 		return HEALTH_REACH_STARTING_UP;
 	if (strstr(msg, "is shutting down"))
 		return HEALTH_REACH_SHUTTING_DOWN;
 	if (strstr(msg, "in recovery mode") ||
-		strstr(msg, "not yet accepting connections") ||
-		strstr(msg, "not accepting connections"))
+	    strstr(msg, "not yet accepting connections") ||
+	    strstr(msg, "not accepting connections"))
 		return HEALTH_REACH_IN_RECOVERY;
 	if (strstr(msg, "too many clients") ||
-		strstr(msg, "remaining connection slots"))
+	    strstr(msg, "remaining connection slots"))
 		return HEALTH_REACH_TOO_MANY_CLIENTS;
 	if (strstr(msg, "authentication failed") ||
-		strstr(msg, "no pg_hba.conf entry") ||
-		strstr(msg, "no password supplied") ||
-		(strstr(msg, "role \"") && strstr(msg, "does not exist")) ||
-		strstr(msg, "permission denied"))
+	    strstr(msg, "no pg_hba.conf entry") ||
+	    strstr(msg, "no password supplied") ||
+	    (strstr(msg, "role \"") && strstr(msg, "does not exist")) ||
+	    strstr(msg, "permission denied"))
 		return HEALTH_REACH_AUTH;
 	if (strstr(msg, "timeout expired"))
 		return HEALTH_REACH_TIMEOUT;
@@ -86,9 +87,9 @@ wait_sock(int fd, bool for_write, int64_t deadline_ms)
 {
 	for (;;)
 	{
-		int64_t		left = deadline_ms - pgw_now_mono_ms();
+		int64_t left = deadline_ms - pgw_now_mono_ms();
 		struct pollfd pfd = {.fd = fd, .events = for_write ? POLLOUT : POLLIN};
-		int			rc;
+		int rc;
 
 		if (left <= 0)
 			return false;
@@ -108,18 +109,19 @@ ignore_notice(void *arg, const char *message)
 }
 
 PGconn *
-pgc_connect(const char *const *keys, const char *const *values,
-			int timeout_ms, HealthUnreachable *why, PgwError *err)
+pgc_connect(const char *const *keys, const char *const *values, int timeout_ms,
+            HealthUnreachable *why, PgwError *err)
 {
-	int64_t		deadline = pgw_now_mono_ms() + timeout_ms;
-	PGconn	   *conn = PQconnectStartParams(keys, values, 0);
+	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
+	PGconn *conn = PQconnectStartParams(keys, values, 0);
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	char		line[HEALTH_MSG_MAX];
+	char line[HEALTH_MSG_MAX];
 
 	*why = HEALTH_REACH_OTHER;
 	if (conn == NULL)
 	{
-		pgw_error_set(err, PGW_EUNAVAILABLE, "could not connect: out of memory");
+		pgw_error_set(err, PGW_EUNAVAILABLE,
+		              "could not connect: out of memory");
 		return NULL;
 	}
 	while (PQstatus(conn) != CONNECTION_BAD)
@@ -133,7 +135,7 @@ pgc_connect(const char *const *keys, const char *const *values,
 			PQfinish(conn);
 			*why = HEALTH_REACH_TIMEOUT;
 			pgw_error_set(err, PGW_ETIMEDOUT,
-						  "could not connect: timeout after %d ms", timeout_ms);
+			              "could not connect: timeout after %d ms", timeout_ms);
 			return NULL;
 		}
 		st = PQconnectPoll(conn);
@@ -163,28 +165,29 @@ pgc_clear(PGresult **res, int nres)
 }
 
 int
-pgc_exec(PGconn *conn, const char *sql, int nparams,
-		 const char *const *params, int timeout_ms, PGresult **res,
-		 int *nres, char *sqlstate, PgwError *err)
+pgc_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
+         int timeout_ms, PGresult **res, int *nres, char *sqlstate,
+         PgwError *err)
 {
-	int64_t		deadline = pgw_now_mono_ms() + timeout_ms;
-	int			sent;
-	int			rc = 0;
-	PGresult   *r;
-	char		line[HEALTH_MSG_MAX];
+	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
+	int sent;
+	int rc = 0;
+	PGresult *r;
+	char line[HEALTH_MSG_MAX];
 
 	*nres = 0;
 	if (sqlstate != NULL)
 		sqlstate[0] = '\0';
 	if (nparams > 0)
-		sent = PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+		sent =
+		    PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	else
 		sent = PQsendQuery(conn, sql);
 	if (!sent)
 	{
 		pgc_one_line(PQerrorMessage(conn), line, sizeof(line));
 		return pgw_error_set(err, PGW_EUNAVAILABLE, "could not send query: %s",
-							 line);
+		                     line);
 	}
 	for (;;)
 	{
@@ -192,8 +195,8 @@ pgc_exec(PGconn *conn, const char *sql, int nparams,
 		{
 			if (!wait_sock(PQsocket(conn), false, deadline))
 			{
-				PGcancel   *cancel = PQgetCancel(conn);
-				char		buf[256];
+				PGcancel *cancel = PQgetCancel(conn);
+				char buf[256];
 
 				if (cancel != NULL)
 				{
@@ -203,8 +206,8 @@ pgc_exec(PGconn *conn, const char *sql, int nparams,
 				pgc_clear(res, *nres);
 				*nres = 0;
 				return pgw_error_set(err, PGW_ETIMEDOUT,
-									 "could not run query: timeout after %d ms",
-									 timeout_ms);
+				                     "could not run query: timeout after %d ms",
+				                     timeout_ms);
 			}
 			if (!PQconsumeInput(conn))
 				break;
@@ -213,23 +216,24 @@ pgc_exec(PGconn *conn, const char *sql, int nparams,
 		if (r == NULL)
 			break;
 		if (rc == 0 && PQresultStatus(r) != PGRES_TUPLES_OK &&
-			PQresultStatus(r) != PGRES_COMMAND_OK)
+		    PQresultStatus(r) != PGRES_COMMAND_OK)
 		{
 			const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 			const char *m = PQresultErrorMessage(r);
 
-			pgc_one_line(m && *m ? m : PQerrorMessage(conn), line, sizeof(line));
+			pgc_one_line(m && *m ? m : PQerrorMessage(conn), line,
+			             sizeof(line));
 			if (sqlstate != NULL && state != NULL)
 				pgw_strlcpy(sqlstate, state, 6);
 			if (PQstatus(conn) == CONNECTION_BAD)
-				rc = pgw_error_set(err, PGW_EUNAVAILABLE,
-								   "connection lost: %s", line);
+				rc = pgw_error_set(err, PGW_EUNAVAILABLE, "connection lost: %s",
+				                   line);
 			else if (state != NULL && strcmp(state, "57014") == 0)
 				rc = pgw_error_set(err, PGW_ETIMEDOUT, "query canceled: %s",
-								   line);
+				                   line);
 			else
 				rc = pgw_error_set(err, PGW_EBADRESPONSE, "query failed: %s",
-								   line);
+				                   line);
 			PQclear(r);
 			continue;
 		}

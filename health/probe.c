@@ -18,17 +18,17 @@
 
 struct PgProbe
 {
-	char	   *host;
-	char	   *port;
-	char	   *user;
-	char	   *password;
-	char	   *dbname;
-	char	   *data_dir;
-	char		options[64];
-	int			connect_timeout_ms;
-	int			statement_timeout_ms;
-	bool		standby_cluster;
-	PGconn	   *conn;
+	char *host;
+	char *port;
+	char *user;
+	char *password;
+	char *dbname;
+	char *data_dir;
+	char options[64];
+	int connect_timeout_ms;
+	int statement_timeout_ms;
+	bool standby_cluster;
+	PGconn *conn;
 };
 
 /*
@@ -38,43 +38,44 @@ struct PgProbe
  * (pg_control's checkpoint timeline lags until the next checkpoint).
  */
 #define SNAPSHOT_FIELDS 20
-#define STANDBY_FIELDS 12
+#define STANDBY_FIELDS  12
 static const char *probe_sql =
-"SELECT pg_is_in_recovery(),"
-" current_setting('server_version_num'),"
-" current_setting('server_version'),"
-" (SELECT system_identifier::text FROM pg_control_system()),"
-" CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END,"
-" CASE WHEN pg_is_in_recovery() THEN NULL"
-"  ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END,"
-" (SELECT timeline_id FROM pg_control_checkpoint()),"
-" pg_last_wal_receive_lsn()::text,"
-" pg_last_wal_replay_lsn()::text,"
-" CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END,"
-" (extract(epoch FROM pg_last_xact_replay_timestamp()) * 1000)::bigint,"
-" (extract(epoch FROM clock_timestamp()) * 1000)::bigint,"
-" EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart),"
-" w.status, w.sender_host, w.sender_port, w.slot_name, w.received_tli,"
-" w.written_lsn::text, w.flushed_lsn::text"
-" FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS w ON true;"
-"SELECT application_name, coalesce(client_addr::text, ''), state,"
-" sync_state, sync_priority, sent_lsn::text, write_lsn::text,"
-" flush_lsn::text, replay_lsn::text,"
-" (extract(epoch FROM write_lag) * 1000)::bigint,"
-" (extract(epoch FROM flush_lag) * 1000)::bigint,"
-" (extract(epoch FROM replay_lag) * 1000)::bigint"
-" FROM pg_stat_replication ORDER BY application_name";
+    "SELECT pg_is_in_recovery(),"
+    " current_setting('server_version_num'),"
+    " current_setting('server_version'),"
+    " (SELECT system_identifier::text FROM pg_control_system()),"
+    " CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END,"
+    " CASE WHEN pg_is_in_recovery() THEN NULL"
+    "  ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END,"
+    " (SELECT timeline_id FROM pg_control_checkpoint()),"
+    " pg_last_wal_receive_lsn()::text,"
+    " pg_last_wal_replay_lsn()::text,"
+    " CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END,"
+    " (extract(epoch FROM pg_last_xact_replay_timestamp()) * 1000)::bigint,"
+    " (extract(epoch FROM clock_timestamp()) * 1000)::bigint,"
+    " EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart),"
+    " w.status, w.sender_host, w.sender_port, w.slot_name, w.received_tli,"
+    " w.written_lsn::text, w.flushed_lsn::text"
+    " FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS w ON true;"
+    "SELECT application_name, coalesce(client_addr::text, ''), state,"
+    " sync_state, sync_priority, sent_lsn::text, write_lsn::text,"
+    " flush_lsn::text, replay_lsn::text,"
+    " (extract(epoch FROM write_lag) * 1000)::bigint,"
+    " (extract(epoch FROM flush_lag) * 1000)::bigint,"
+    " (extract(epoch FROM replay_lag) * 1000)::bigint"
+    " FROM pg_stat_replication ORDER BY application_name";
 
 int
 health_probe_open(const PgProbeConfig *cfg, PgProbe **out, PgwError *err)
 {
-	PgProbe    *p;
-	char		port[16];
+	PgProbe *p;
+	char port[16];
 
 	*out = NULL;
 	if (cfg == NULL || cfg->host == NULL || cfg->port <= 0 || cfg->port > 65535)
-		return pgw_error_set(err, PGW_EINVAL,
-							 "invalid probe configuration: host and port are required");
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "invalid probe configuration: host and port are required");
 	p = pgw_xcalloc(1, sizeof(*p));
 	snprintf(port, sizeof(port), "%d", cfg->port);
 	p->host = pgw_xstrdup(cfg->host);
@@ -83,11 +84,13 @@ health_probe_open(const PgProbeConfig *cfg, PgProbe **out, PgwError *err)
 	p->password = cfg->password ? pgw_xstrdup(cfg->password) : NULL;
 	p->dbname = pgw_xstrdup(cfg->dbname ? cfg->dbname : "postgres");
 	p->data_dir = cfg->data_dir ? pgw_xstrdup(cfg->data_dir) : NULL;
-	p->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 2000;
-	p->statement_timeout_ms = cfg->statement_timeout_ms > 0 ? cfg->statement_timeout_ms : 1000;
+	p->connect_timeout_ms =
+	    cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 2000;
+	p->statement_timeout_ms =
+	    cfg->statement_timeout_ms > 0 ? cfg->statement_timeout_ms : 1000;
 	p->standby_cluster = cfg->standby_cluster;
 	snprintf(p->options, sizeof(p->options), "-c statement_timeout=%d",
-			 p->statement_timeout_ms);
+	         p->statement_timeout_ms);
 	*out = p;
 	return 0;
 }
@@ -142,8 +145,9 @@ const char *
 health_unreachable_name(HealthUnreachable u)
 {
 	static const char *const names[] = {
-		"ok", "refused", "auth", "timeout", "starting_up", "shutting_down",
-		"in_recovery", "too_many_clients", "bad_response", "other"};
+	    "ok",           "refused",       "auth",        "timeout",
+	    "starting_up",  "shutting_down", "in_recovery", "too_many_clients",
+	    "bad_response", "other"};
 
 	if ((int) u < 0 || (size_t) u >= PGW_LENGTHOF(names))
 		return "other";
@@ -153,12 +157,17 @@ health_unreachable_name(HealthUnreachable u)
 static int
 probe_connect(PgProbe *p, HealthReport *r, PgwError *err)
 {
-	const char *keys[] = {"host", "port", "user", "password", "dbname",
-		"application_name", "options", "connect_timeout", NULL};
-	const char *vals[] = {p->host, p->port, p->user, p->password ? p->password : "",
-		p->dbname, "pgwarden-probe", p->options, "10", NULL};
+	const char *keys[] = {"host",    "port",
+	                      "user",    "password",
+	                      "dbname",  "application_name",
+	                      "options", "connect_timeout",
+	                      NULL};
+	const char *vals[] = {
+	    p->host,   p->port,          p->user,    p->password ? p->password : "",
+	    p->dbname, "pgwarden-probe", p->options, "10",
+	    NULL};
 	HealthUnreachable why;
-	PgwError	e = {0};
+	PgwError e = {0};
 
 	if (p->password == NULL)
 	{
@@ -196,7 +205,8 @@ get_i64(PGresult *res, int row, int col, int64_t *out, int64_t if_null)
 		*out = if_null;
 		return true;
 	}
-	return pgw_parse_int64(PQgetvalue(res, row, col), INT64_MIN, INT64_MAX, out) == 0;
+	return pgw_parse_int64(PQgetvalue(res, row, col), INT64_MIN, INT64_MAX,
+	                       out) == 0;
 }
 
 static bool
@@ -228,48 +238,50 @@ bad(HealthReport *r, PgwError *err, const char *what)
 	r->reachable = false;
 	r->unreachable = HEALTH_REACH_BAD_RESPONSE;
 	snprintf(r->unreachable_msg, sizeof(r->unreachable_msg),
-			 "unexpected probe result: %s", what);
+	         "unexpected probe result: %s", what);
 	return pgw_error_set(err, PGW_EBADRESPONSE, "unexpected probe result: %s",
-						 what);
+	                     what);
 }
 
 static int
 parse_snapshot(PGresult *res, HealthReport *r, PgwError *err)
 {
-	int64_t		v;
-	uint64_t	sysid;
+	int64_t v;
+	uint64_t sysid;
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != SNAPSHOT_FIELDS ||
-		PQntuples(res) != 1)
+	if (PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    PQnfields(res) != SNAPSHOT_FIELDS || PQntuples(res) != 1)
 		return bad(r, err, "snapshot has the wrong shape");
 	if (!get_bool(res, 0, 0, &r->in_recovery))
 		return bad(r, err, "pg_is_in_recovery() is not a boolean");
 	if (PQgetisnull(res, 0, 1) ||
-		pgw_parse_int64(PQgetvalue(res, 0, 1), 0, INT32_MAX, &v) != 0)
+	    pgw_parse_int64(PQgetvalue(res, 0, 1), 0, INT32_MAX, &v) != 0)
 		return bad(r, err, "server_version_num is not a number");
 	r->server_version_num = (int) v;
 	get_str(res, 0, 2, r->server_version, sizeof(r->server_version));
 	if (r->server_version_num < 150000)
 		return bad(r, err, "server version is older than PostgreSQL 15");
-	if (PQgetisnull(res, 0, 3) || pgw_parse_uint64(PQgetvalue(res, 0, 3), &sysid) != 0)
+	if (PQgetisnull(res, 0, 3) ||
+	    pgw_parse_uint64(PQgetvalue(res, 0, 3), &sysid) != 0)
 		return bad(r, err, "system identifier is not a number");
 	r->system_identifier = sysid;
 	if (!get_lsn(res, 0, 4, &r->wal_lsn))
 		return bad(r, err, "pg_current_wal_lsn() is not an LSN");
 	if (!r->in_recovery)
 	{
-		char		tli[9];
-		uint64_t	t = 0;
+		char tli[9];
+		uint64_t t = 0;
 
 		if (r->wal_lsn == HEALTH_LSN_INVALID || PQgetisnull(res, 0, 5) ||
-			strlen(PQgetvalue(res, 0, 5)) != 8)
+		    strlen(PQgetvalue(res, 0, 5)) != 8)
 			return bad(r, err, "primary without a WAL position");
 		pgw_strlcpy(tli, PQgetvalue(res, 0, 5), sizeof(tli));
 		for (int i = 0; i < 8; i++)
 		{
-			char		ch = tli[i];
-			int			d = (ch >= '0' && ch <= '9') ? ch - '0'
-				: (ch >= 'A' && ch <= 'F') ? ch - 'A' + 10 : -1;
+			char ch = tli[i];
+			int d = (ch >= '0' && ch <= '9')   ? ch - '0'
+			        : (ch >= 'A' && ch <= 'F') ? ch - 'A' + 10
+			                                   : -1;
 
 			if (d < 0)
 				return bad(r, err, "WAL file name is not hexadecimal");
@@ -281,17 +293,20 @@ parse_snapshot(PGresult *res, HealthReport *r, PgwError *err)
 		return bad(r, err, "checkpoint timeline is not a number");
 	if (r->in_recovery)
 		r->timeline = (uint32_t) v;
-	if (!get_lsn(res, 0, 7, &r->receive_lsn) || !get_lsn(res, 0, 8, &r->replay_lsn))
+	if (!get_lsn(res, 0, 7, &r->receive_lsn) ||
+	    !get_lsn(res, 0, 8, &r->replay_lsn))
 		return bad(r, err, "receive or replay position is not an LSN");
 	if (!get_bool(res, 0, 9, &r->replay_paused))
 		return bad(r, err, "replay paused is not a boolean");
 	if (!get_i64(res, 0, 10, &r->last_replay_wall_ms, -1))
 		return bad(r, err, "last replay timestamp is not a number");
 	r->has_last_replay = !PQgetisnull(res, 0, 10);
-	if (!get_i64(res, 0, 11, &r->server_now_wall_ms, 0) || PQgetisnull(res, 0, 11))
+	if (!get_i64(res, 0, 11, &r->server_now_wall_ms, 0) ||
+	    PQgetisnull(res, 0, 11))
 		return bad(r, err, "server clock is not a number");
 	r->replay_delay_ms = r->has_last_replay
-		? r->server_now_wall_ms - r->last_replay_wall_ms : -1;
+	                         ? r->server_now_wall_ms - r->last_replay_wall_ms
+	                         : -1;
 	if (!get_bool(res, 0, 12, &r->pending_restart))
 		return bad(r, err, "pending_restart is not a boolean");
 	r->has_wal_receiver = !PQgetisnull(res, 0, 13);
@@ -306,7 +321,8 @@ parse_snapshot(PGresult *res, HealthReport *r, PgwError *err)
 	r->received_tli = (uint32_t) v;
 	if (r->in_recovery && r->received_tli > r->timeline)
 		r->timeline = r->received_tli;
-	if (!get_lsn(res, 0, 18, &r->written_lsn) || !get_lsn(res, 0, 19, &r->flushed_lsn))
+	if (!get_lsn(res, 0, 18, &r->written_lsn) ||
+	    !get_lsn(res, 0, 19, &r->flushed_lsn))
 		return bad(r, err, "wal receiver position is not an LSN");
 	return 0;
 }
@@ -314,9 +330,10 @@ parse_snapshot(PGresult *res, HealthReport *r, PgwError *err)
 static int
 parse_standbys(PGresult *res, HealthReport *r, PgwError *err)
 {
-	int			n;
+	int n;
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != STANDBY_FIELDS)
+	if (PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    PQnfields(res) != STANDBY_FIELDS)
 		return bad(r, err, "pg_stat_replication has the wrong shape");
 	n = PQntuples(res);
 	if (n > HEALTH_STANDBYS_MAX)
@@ -327,7 +344,7 @@ parse_standbys(PGresult *res, HealthReport *r, PgwError *err)
 	for (int i = 0; i < n; i++)
 	{
 		HealthStandby *s = &r->standbys[i];
-		int64_t		v;
+		int64_t v;
 
 		get_str(res, i, 0, s->application_name, sizeof(s->application_name));
 		get_str(res, i, 1, s->client_addr, sizeof(s->client_addr));
@@ -336,12 +353,14 @@ parse_standbys(PGresult *res, HealthReport *r, PgwError *err)
 		if (!get_i64(res, i, 4, &v, 0) || v < INT32_MIN || v > INT32_MAX)
 			return bad(r, err, "sync_priority is not a number");
 		s->sync_priority = (int) v;
-		if (!get_lsn(res, i, 5, &s->sent_lsn) || !get_lsn(res, i, 6, &s->write_lsn) ||
-			!get_lsn(res, i, 7, &s->flush_lsn) || !get_lsn(res, i, 8, &s->replay_lsn))
+		if (!get_lsn(res, i, 5, &s->sent_lsn) ||
+		    !get_lsn(res, i, 6, &s->write_lsn) ||
+		    !get_lsn(res, i, 7, &s->flush_lsn) ||
+		    !get_lsn(res, i, 8, &s->replay_lsn))
 			return bad(r, err, "pg_stat_replication position is not an LSN");
 		if (!get_i64(res, i, 9, &s->write_lag_ms, -1) ||
-			!get_i64(res, i, 10, &s->flush_lag_ms, -1) ||
-			!get_i64(res, i, 11, &s->replay_lag_ms, -1))
+		    !get_i64(res, i, 10, &s->flush_lag_ms, -1) ||
+		    !get_i64(res, i, 11, &s->replay_lag_ms, -1))
 			return bad(r, err, "pg_stat_replication lag is not a number");
 	}
 	r->n_standbys = n;
@@ -351,8 +370,8 @@ parse_standbys(PGresult *res, HealthReport *r, PgwError *err)
 static void
 fill_postmaster(PgProbe *p, HealthReport *r)
 {
-	pid_t		pid = 0;
-	char		state[16];
+	pid_t pid = 0;
+	char state[16];
 
 	if (p->data_dir == NULL)
 		return;
@@ -367,7 +386,7 @@ fill_postmaster(PgProbe *p, HealthReport *r)
 static void
 fill_lag(HealthReport *r, PgLsn leader_lsn)
 {
-	PgLsn		base = leader_lsn;
+	PgLsn base = leader_lsn;
 
 	r->leader_lsn = leader_lsn;
 	if (!r->in_recovery)
@@ -378,24 +397,26 @@ fill_lag(HealthReport *r, PgLsn leader_lsn)
 	}
 	else
 	{
-		PgLsn		mine = r->receive_lsn > r->replay_lsn ? r->receive_lsn : r->replay_lsn;
+		PgLsn mine =
+		    r->receive_lsn > r->replay_lsn ? r->receive_lsn : r->replay_lsn;
 
 		r->lag_bytes = health_lsn_lag_bytes(leader_lsn, mine);
 		if (base == HEALTH_LSN_INVALID)
 			base = mine;
 	}
 	for (int i = 0; i < r->n_standbys; i++)
-		r->standbys[i].lag_bytes = health_lsn_lag_bytes(base, r->standbys[i].replay_lsn);
+		r->standbys[i].lag_bytes =
+		    health_lsn_lag_bytes(base, r->standbys[i].replay_lsn);
 }
 
 int
 health_probe_run(PgProbe *p, PgLsn leader_lsn, HealthReport *r, PgwError *err)
 {
-	int64_t		start = pgw_now_mono_us();
-	PGresult   *res[PGC_MAX_RESULTS] = {0};
-	int			nres = 0;
-	int			rc;
-	bool		fresh = false;
+	int64_t start = pgw_now_mono_us();
+	PGresult *res[PGC_MAX_RESULTS] = {0};
+	int nres = 0;
+	int rc;
+	bool fresh = false;
 
 	memset(r, 0, sizeof(*r));
 	r->lag_bytes = UINT64_MAX;
@@ -405,7 +426,7 @@ health_probe_run(PgProbe *p, PgLsn leader_lsn, HealthReport *r, PgwError *err)
 
 	for (int attempt = 0; attempt < 2; attempt++)
 	{
-		PgwError	e = {0};
+		PgwError e = {0};
 
 		if (p->conn != NULL && PQstatus(p->conn) != CONNECTION_OK)
 		{
@@ -420,17 +441,19 @@ health_probe_run(PgProbe *p, PgLsn leader_lsn, HealthReport *r, PgwError *err)
 			fresh = true;
 		}
 		rc = pgc_exec(p->conn, probe_sql, 0, NULL, p->statement_timeout_ms, res,
-					  &nres, NULL, &e);
+		              &nres, NULL, &e);
 		if (rc == 0)
 			break;
-		/* a reused connection may just be stale (server restarted): retry once */
+		/* a reused connection may just be stale (server restarted): retry once
+		 */
 		PQfinish(p->conn);
 		p->conn = NULL;
 		if (fresh || attempt == 1 || rc == PGW_ETIMEDOUT)
 		{
 			r->unreachable = rc == PGW_ETIMEDOUT ? HEALTH_REACH_TIMEOUT
-				: rc == PGW_EBADRESPONSE ? HEALTH_REACH_BAD_RESPONSE
-				: pgc_classify(e.msg);
+			                 : rc == PGW_EBADRESPONSE
+			                     ? HEALTH_REACH_BAD_RESPONSE
+			                     : pgc_classify(e.msg);
 			if (r->unreachable == HEALTH_REACH_OTHER && rc == PGW_EUNAVAILABLE)
 				r->unreachable = HEALTH_REACH_REFUSED;
 			pgw_strlcpy(r->unreachable_msg, e.msg, sizeof(r->unreachable_msg));
@@ -451,8 +474,9 @@ health_probe_run(PgProbe *p, PgLsn leader_lsn, HealthReport *r, PgwError *err)
 		goto out_drop;
 	r->reachable = true;
 	r->unreachable = HEALTH_REACH_OK;
-	r->role = !r->in_recovery ? HEALTH_ROLE_PRIMARY
-		: p->standby_cluster ? HEALTH_ROLE_STANDBY_LEADER : HEALTH_ROLE_REPLICA;
+	r->role = !r->in_recovery      ? HEALTH_ROLE_PRIMARY
+	          : p->standby_cluster ? HEALTH_ROLE_STANDBY_LEADER
+	                               : HEALTH_ROLE_REPLICA;
 	fill_lag(r, leader_lsn);
 	goto out;
 

@@ -26,10 +26,10 @@
 void
 text_tail(const char *s, char *buf, size_t len)
 {
-	size_t		n = strlen(s);
-	size_t		want = len > 1 ? len - 1 : 0;
+	size_t n = strlen(s);
+	size_t want = len > 1 ? len - 1 : 0;
 	const char *start = s;
-	size_t		j = 0;
+	size_t j = 0;
 
 	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
 		n--;
@@ -70,22 +70,22 @@ keep_output(StrBuf *b, const char *data, size_t n)
 
 int
 run_program(const char *const *argv, const RunAs *as, const char *const *env,
-			int timeout_ms, StrBuf *out, PgwError *err)
+            int timeout_ms, StrBuf *out, PgwError *err)
 {
-	StrBuf		cmd;
-	StrBuf		output;
-	int			pipefd[2];
-	pid_t		pid;
-	int			status = 0;
-	int64_t		deadline = pgw_now_mono_ms() + timeout_ms;
-	bool		timed_out = false;
-	int			rc = 0;
-	char		tail[300];
+	StrBuf cmd;
+	StrBuf output;
+	int pipefd[2];
+	pid_t pid;
+	int status = 0;
+	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
+	bool timed_out = false;
+	int rc = 0;
+	char tail[300];
 
 	sbuf_init(&cmd);
 	for (int i = 0; argv[i] != NULL; i++)
 	{
-		char		q[1024];
+		char q[1024];
 
 		if (i > 0)
 			sbuf_putc(&cmd, ' ');
@@ -97,12 +97,12 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 	{
 		free(cmd.data);
 		return pgw_error_set(err, PGW_EIO, "could not create pipe: %s",
-							 strerror(errno));
+		                     strerror(errno));
 	}
 	pid = fork();
 	if (pid < 0)
 	{
-		int			e = errno;
+		int e = errno;
 
 		close(pipefd[0]);
 		close(pipefd[1]);
@@ -111,8 +111,8 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 	}
 	if (pid == 0)
 	{
-		int			devnull = open("/dev/null", O_RDONLY);
-		sigset_t	none;
+		int devnull = open("/dev/null", O_RDONLY);
+		sigset_t none;
 
 		setpgid(0, 0);
 		if (devnull >= 0)
@@ -125,10 +125,10 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 		if (as != NULL && as->drop)
 		{
 			if (initgroups(as->user, as->gid) != 0 || setgid(as->gid) != 0 ||
-				setuid(as->uid) != 0)
+			    setuid(as->uid) != 0)
 			{
 				fprintf(stderr, "could not switch to user \"%s\": %s\n",
-						as->user, strerror(errno));
+				        as->user, strerror(errno));
 				_exit(127);
 			}
 		}
@@ -147,18 +147,18 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 			_exit(127);
 		execv(argv[0], (char *const *) argv);
 		fprintf(stderr, "could not execute \"%s\": %s\n", argv[0],
-				strerror(errno));
+		        strerror(errno));
 		_exit(127);
 	}
 	close(pipefd[1]);
 	sbuf_init(&output);
 	for (;;)
 	{
-		char		buf[4096];
+		char buf[4096];
 		struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
-		int64_t		left = deadline - pgw_now_mono_ms();
-		ssize_t		r;
-		int			prc;
+		int64_t left = deadline - pgw_now_mono_ms();
+		ssize_t r;
+		int prc;
 
 		if (left <= 0)
 		{
@@ -188,18 +188,18 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 	text_tail(output.data, tail, sizeof(tail));
 	if (timed_out)
 		rc = pgw_error_set(err, PGW_ETIMEDOUT,
-						   "command \"%s\" timed out after %d ms: %s",
-						   argv[0], timeout_ms, tail);
+		                   "command \"%s\" timed out after %d ms: %s", argv[0],
+		                   timeout_ms, tail);
 	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 	{
 		if (WIFEXITED(status))
 			rc = pgw_error_set(err, PGW_EIO,
-							   "command \"%s\" failed with exit code %d: %s",
-							   argv[0], WEXITSTATUS(status), tail);
+			                   "command \"%s\" failed with exit code %d: %s",
+			                   argv[0], WEXITSTATUS(status), tail);
 		else
 			rc = pgw_error_set(err, PGW_EIO,
-							   "command \"%s\" was terminated by signal %d: %s",
-							   argv[0], WTERMSIG(status), tail);
+			                   "command \"%s\" was terminated by signal %d: %s",
+			                   argv[0], WTERMSIG(status), tail);
 	}
 	if (out != NULL)
 		*out = output;
@@ -212,11 +212,11 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 bool
 pid_alive(pid_t pid)
 {
-	char		path[64];
-	char		buf[512];
-	FILE	   *f;
-	char	   *paren;
-	bool		alive = true;
+	char path[64];
+	char buf[512];
+	FILE *f;
+	char *paren;
+	bool alive = true;
 
 	if (pid <= 0)
 		return false;
@@ -229,7 +229,8 @@ pid_alive(pid_t pid)
 	if (fgets(buf, sizeof(buf), f) != NULL)
 	{
 		paren = strrchr(buf, ')');
-		if (paren != NULL && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'))
+		if (paren != NULL && paren[1] == ' ' &&
+		    (paren[2] == 'Z' || paren[2] == 'X'))
 			alive = false;
 	}
 	fclose(f);
@@ -239,9 +240,9 @@ pid_alive(pid_t pid)
 bool
 pid_is_postgres(pid_t pid)
 {
-	char		path[64];
-	char		buf[64] = "";
-	FILE	   *f;
+	char path[64];
+	char buf[64] = "";
+	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int) pid);
 	f = fopen(path, "re");
@@ -250,19 +251,20 @@ pid_is_postgres(pid_t pid)
 	if (fgets(buf, sizeof(buf), f) == NULL)
 		buf[0] = '\0';
 	fclose(f);
-	return strncmp(buf, "postgres", 8) == 0 || strncmp(buf, "postmaster", 10) == 0;
+	return strncmp(buf, "postgres", 8) == 0 ||
+	       strncmp(buf, "postmaster", 10) == 0;
 }
 
 bool
 read_postmaster_pid(const char *data_dir, pid_t *pid, char *state,
-					size_t state_len)
+                    size_t state_len)
 {
-	char		path[4096];
-	char		line[1024];
-	FILE	   *f;
-	int			lineno = 0;
-	int64_t		v;
-	bool		ok = false;
+	char path[4096];
+	char line[1024];
+	FILE *f;
+	int lineno = 0;
+	int64_t v;
+	bool ok = false;
 
 	if (state_len > 0)
 		state[0] = '\0';
@@ -272,7 +274,7 @@ read_postmaster_pid(const char *data_dir, pid_t *pid, char *state,
 		return false;
 	while (fgets(line, sizeof(line), f) != NULL)
 	{
-		size_t		n = strlen(line);
+		size_t n = strlen(line);
 
 		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
 			line[--n] = '\0';

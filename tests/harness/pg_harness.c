@@ -23,7 +23,7 @@ pgh_bin_dir(void)
 bool
 pgh_available(void)
 {
-	char		path[1024];
+	char path[1024];
 
 	snprintf(path, sizeof(path), "%s/postgres", pgh_bin_dir());
 	return access(path, X_OK) == 0;
@@ -33,22 +33,22 @@ void
 pgh_node_init(PgNode *n, const char *name)
 {
 	static const HealthParam params[] = {
-		{"fsync", "off"},
-		{"synchronous_commit", "on"},
-		{"full_page_writes", "on"},
-		{"shared_buffers", "16MB"},
-		{"max_connections", "30"},
-		{"wal_receiver_status_interval", "1s"},
-		{"wal_retrieve_retry_interval", "500ms"},
-		{"hot_standby_feedback", "on"},
-		{"wal_keep_size", "256MB"},	/* pg_rewind needs WAL back to the fork */
-		{"log_min_messages", "warning"},
-		{"log_line_prefix", "%m [%p] "},
+	    {"fsync", "off"},
+	    {"synchronous_commit", "on"},
+	    {"full_page_writes", "on"},
+	    {"shared_buffers", "16MB"},
+	    {"max_connections", "30"},
+	    {"wal_receiver_status_interval", "1s"},
+	    {"wal_retrieve_retry_interval", "500ms"},
+	    {"hot_standby_feedback", "on"},
+	    {"wal_keep_size", "256MB"}, /* pg_rewind needs WAL back to the fork */
+	    {"log_min_messages", "warning"},
+	    {"log_line_prefix", "%m [%p] "},
 	};
 	PgControlConfig cc = {0};
 	PgProbeConfig pc = {0};
-	PgwError	err = {0};
-	char		cmd[1200];
+	PgwError err = {0};
+	char cmd[1200];
 
 	memset(n, 0, sizeof(*n));
 	snprintf(n->name, sizeof(n->name), "%s", name);
@@ -92,16 +92,17 @@ pgh_node_init(PgNode *n, const char *name)
 		exit(1);
 	}
 	/* belt and braces beside the parent-death signal */
-	snprintf(cmd, sizeof(cmd),
-			 "test -f '%s/postmaster.pid' && kill -QUIT $(head -1 '%s/postmaster.pid') 2>/dev/null; true",
-			 n->data_dir, n->data_dir);
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "test -f '%s/postmaster.pid' && kill -QUIT $(head -1 '%s/postmaster.pid') 2>/dev/null; true",
+	    n->data_dir, n->data_dir);
 	harness_register_cleanup(cmd);
 }
 
 void
 pgh_node_free(PgNode *n)
 {
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	if (n->ctl != NULL)
 		(void) health_control_stop(n->ctl, HEALTH_STOP_IMMEDIATE, 10000, &err);
@@ -124,14 +125,14 @@ pgh_upstream(const PgNode *n)
 int
 pgh_sql(PgNode *n, const char *sql, char *out, size_t len)
 {
-	char		port[16];
-	const char *keys[] = {"host", "port", "user", "password", "dbname",
-		"connect_timeout", NULL};
+	char port[16];
+	const char *keys[] = {
+	    "host", "port", "user", "password", "dbname", "connect_timeout", NULL};
 	const char *vals[] = {n->socket_dir, port, "postgres", PGH_SU_PASSWORD,
-		"postgres", "5", NULL};
-	PGconn	   *conn;
-	PGresult   *res;
-	int			rc = 0;
+	                      "postgres",    "5",  NULL};
+	PGconn *conn;
+	PGresult *res;
+	int rc = 0;
 
 	snprintf(port, sizeof(port), "%d", n->port);
 	if (out != NULL && len > 0)
@@ -139,18 +140,21 @@ pgh_sql(PgNode *n, const char *sql, char *out, size_t len)
 	conn = PQconnectdbParams(keys, vals, 0);
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
-		fprintf(stderr, "pg_harness: %s: connect: %s", n->name, PQerrorMessage(conn));
+		fprintf(stderr, "pg_harness: %s: connect: %s", n->name,
+		        PQerrorMessage(conn));
 		PQfinish(conn);
 		return -1;
 	}
 	res = PQexec(conn, sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+	if (PQresultStatus(res) != PGRES_TUPLES_OK &&
+	    PQresultStatus(res) != PGRES_COMMAND_OK)
 	{
-		fprintf(stderr, "pg_harness: %s: %s: %s", n->name, sql, PQerrorMessage(conn));
+		fprintf(stderr, "pg_harness: %s: %s: %s", n->name, sql,
+		        PQerrorMessage(conn));
 		rc = -1;
 	}
 	else if (out != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
-			 PQntuples(res) > 0 && PQnfields(res) > 0)
+	         PQntuples(res) > 0 && PQnfields(res) > 0)
 		snprintf(out, len, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	PQfinish(conn);
@@ -160,7 +164,7 @@ pgh_sql(PgNode *n, const char *sql, char *out, size_t len)
 bool
 pgh_probe(PgNode *n, PgLsn leader_lsn, HealthReport *r)
 {
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	(void) health_probe_run(n->probe, leader_lsn, r, &err);
 	return r->reachable;

@@ -4,11 +4,11 @@
  * the round trip of our configuration file, slot and sync names, and
  * hostile input that must be quoted, never pasted.
  */
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
 #include "health/health.h"
 
@@ -21,8 +21,8 @@
 static void
 test_lsn_parse(void **state)
 {
-	PgLsn		l;
-	char		buf[HEALTH_LSN_STRLEN];
+	PgLsn l;
+	char buf[HEALTH_LSN_STRLEN];
 
 	(void) state;
 	assert_int_equal(health_lsn_parse("0/3000060", &l), 0);
@@ -52,8 +52,8 @@ test_lsn_parse(void **state)
 static void
 test_lsn_lag(void **state)
 {
-	PgLsn		a;
-	PgLsn		b;
+	PgLsn a;
+	PgLsn b;
 
 	(void) state;
 	assert_int_equal(health_lsn_parse("0/3000060", &a), 0);
@@ -74,9 +74,9 @@ test_lsn_lag(void **state)
 static char *
 libpq_value(const char *conninfo, const char *key)
 {
-	char	   *errmsg = NULL;
+	char *errmsg = NULL;
 	PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
-	char	   *v = NULL;
+	char *v = NULL;
 
 	if (opts == NULL)
 	{
@@ -93,18 +93,19 @@ libpq_value(const char *conninfo, const char *key)
 static void
 test_conninfo_quoting(void **state)
 {
-	const char *keys[] = {"host", "port", "user", "password", "application_name",
-		"passfile"};
-	const char *vals[] = {"/var/run/my sock", "5432", "o'brien",
-		"p\\a ss'\nword", "node 1", NULL};
-	char	   *ci;
-	char	   *v;
+	const char *keys[] = {
+	    "host", "port", "user", "password", "application_name", "passfile"};
+	const char *vals[] = {"/var/run/my sock", "5432",   "o'brien",
+	                      "p\\a ss'\nword",   "node 1", NULL};
+	char *ci;
+	char *v;
 
 	(void) state;
 	ci = health_conninfo_build(keys, vals, 6);
 	assert_non_null(ci);
-	assert_string_equal(ci, "host='/var/run/my sock' port='5432' user='o\\'brien' "
-						"password='p\\\\a ss\\'\nword' application_name='node 1'");
+	assert_string_equal(
+	    ci, "host='/var/run/my sock' port='5432' user='o\\'brien' "
+	        "password='p\\\\a ss\\'\nword' application_name='node 1'");
 	/* libpq reads back exactly what we meant */
 	v = libpq_value(ci, "host");
 	assert_string_equal(v, "/var/run/my sock");
@@ -129,8 +130,8 @@ test_conninfo_hostile(void **state)
 	const char *vals[] = {"x' host='evil.example' sslmode='disable", "good"};
 	const char *badkeys[] = {"host' x"};
 	const char *badvals[] = {"h"};
-	char	   *ci;
-	char	   *v;
+	char *ci;
+	char *v;
 
 	(void) state;
 	ci = health_conninfo_build(keys, vals, 2);
@@ -150,7 +151,7 @@ test_conninfo_hostile(void **state)
 static void
 test_conf_quote(void **state)
 {
-	char	   *q;
+	char *q;
 
 	(void) state;
 	q = health_conf_quote("plain");
@@ -165,25 +166,26 @@ test_conf_quote(void **state)
 static void
 test_conf_round_trip(void **state)
 {
-	char		dir[] = "/tmp/pgw-test-health-conf-XXXXXX";
-	char		path[256];
+	char dir[] = "/tmp/pgw-test-health-conf-XXXXXX";
+	char path[256];
 	HealthParam in[] = {
-		{"port", "5433"},
-		{"primary_conninfo", "host='a b' user='o\\'x' password='p\\\\w'"},
-		{"synchronous_standby_names", "FIRST 1 (\"n 1\", \"we\"\"ird\")"},
-		{"weird", "line1\nline2\r\ttab 'q' \\ end"},
-		{"empty", ""},
-		{"custom.setting", "#not a comment"},
+	    {"port", "5433"},
+	    {"primary_conninfo", "host='a b' user='o\\'x' password='p\\\\w'"},
+	    {"synchronous_standby_names", "FIRST 1 (\"n 1\", \"we\"\"ird\")"},
+	    {"weird", "line1\nline2\r\ttab 'q' \\ end"},
+	    {"empty", ""},
+	    {"custom.setting", "#not a comment"},
 	};
 	HealthParam *out = NULL;
-	int			n = 0;
-	PgwError	err = {0};
-	FILE	   *f;
+	int n = 0;
+	PgwError err = {0};
+	FILE *f;
 
 	(void) state;
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/postgresql.pgwarden.conf", dir);
-	assert_int_equal(health_conf_write(path, "header\ntwo lines", in, 6, &err), 0);
+	assert_int_equal(health_conf_write(path, "header\ntwo lines", in, 6, &err),
+	                 0);
 	assert_int_equal(health_conf_read(path, &out, &n, &err), 0);
 	assert_int_equal(n, 6);
 	for (int i = 0; i < n; i++)
@@ -197,8 +199,8 @@ test_conf_round_trip(void **state)
 	f = fopen(path, "r");
 	assert_non_null(f);
 	{
-		char		line[1024];
-		int			lines = 0;
+		char line[1024];
+		int lines = 0;
 
 		while (fgets(line, sizeof(line), f) != NULL)
 			lines++;
@@ -210,7 +212,8 @@ test_conf_round_trip(void **state)
 	{
 		HealthParam bad[] = {{"port = 1\nlisten_addresses", "x"}};
 
-		assert_int_equal(health_conf_write(path, NULL, bad, 1, &err), PGW_EINVAL);
+		assert_int_equal(health_conf_write(path, NULL, bad, 1, &err),
+		                 PGW_EINVAL);
 	}
 	/* syntax errors name the line */
 	f = fopen(path, "w");
@@ -228,15 +231,19 @@ test_conf_round_trip(void **state)
 static void
 test_slot_and_sync_names(void **state)
 {
-	char		buf[128];
+	char buf[128];
 	const char *names[] = {"node-2", "we\"ird"};
 
 	(void) state;
-	assert_string_equal(health_slot_name("Node-2.dc1", buf, sizeof(buf)), "node_2_dc1");
-	assert_string_equal(health_slot_name("a'b c\n", buf, sizeof(buf)), "a_b_c_");
-	assert_int_equal(strlen(health_slot_name(
-		"0123456789012345678901234567890123456789012345678901234567890123456789",
-		buf, sizeof(buf))), 63);
+	assert_string_equal(health_slot_name("Node-2.dc1", buf, sizeof(buf)),
+	                    "node_2_dc1");
+	assert_string_equal(health_slot_name("a'b c\n", buf, sizeof(buf)),
+	                    "a_b_c_");
+	assert_int_equal(
+	    strlen(health_slot_name(
+	        "0123456789012345678901234567890123456789012345678901234567890123456789",
+	        buf, sizeof(buf))),
+	    63);
 	assert_int_equal(health_sync_names_build(names, 2, 1, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "FIRST 1 (\"node-2\", \"we\"\"ird\")");
 	assert_int_equal(health_sync_names_build(names, 0, 1, buf, sizeof(buf)), 0);
@@ -248,10 +255,10 @@ static void
 test_open_refusals(void **state)
 {
 	PgProbeConfig pc = {0};
-	PgProbe    *p = NULL;
+	PgProbe *p = NULL;
 	PgControlConfig cc = {0};
-	PgControl  *c = NULL;
-	PgwError	err = {0};
+	PgControl *c = NULL;
+	PgwError err = {0};
 
 	(void) state;
 	assert_int_equal(health_probe_open(&pc, &p, &err), PGW_EINVAL);
@@ -276,14 +283,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lsn_parse),
-		cmocka_unit_test(test_lsn_lag),
-		cmocka_unit_test(test_conninfo_quoting),
-		cmocka_unit_test(test_conninfo_hostile),
-		cmocka_unit_test(test_conf_quote),
-		cmocka_unit_test(test_conf_round_trip),
-		cmocka_unit_test(test_slot_and_sync_names),
-		cmocka_unit_test(test_open_refusals),
+	    cmocka_unit_test(test_lsn_parse),
+	    cmocka_unit_test(test_lsn_lag),
+	    cmocka_unit_test(test_conninfo_quoting),
+	    cmocka_unit_test(test_conninfo_hostile),
+	    cmocka_unit_test(test_conf_quote),
+	    cmocka_unit_test(test_conf_round_trip),
+	    cmocka_unit_test(test_slot_and_sync_names),
+	    cmocka_unit_test(test_open_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
