@@ -4,11 +4,13 @@
  * the round trip of our configuration file, slot and sync names, and
  * hostile input that must be quoted, never pasted.
  */
-#include <cmocka.h>
+/* cmocka needs these first */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include "health/health.h"
 
