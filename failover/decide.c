@@ -12,26 +12,26 @@
 #include <string.h>
 
 /* Fallbacks when the view's timing values are nonsense (DESIGN.md). */
-#define DEFAULT_TTL_MS			 10000
-#define DEFAULT_LOOP_WAIT_MS	 1000
+#define DEFAULT_TTL_MS           10000
+#define DEFAULT_LOOP_WAIT_MS     1000
 #define DEFAULT_RETRY_TIMEOUT_MS 3000
 
 static const char *const kind_names[DECIDE_KIND_COUNT] = {
-	[DECIDE_WAIT] = "wait",
-	[DECIDE_BOOTSTRAP] = "bootstrap",
-	[DECIDE_CLONE] = "clone",
-	[DECIDE_START_REPLICA] = "start-replica",
-	[DECIDE_FOLLOW] = "follow",
-	[DECIDE_RENEW] = "renew",
-	[DECIDE_ACQUIRE] = "acquire",
-	[DECIDE_REFRESH] = "refresh",
-	[DECIDE_PROMOTE] = "promote",
-	[DECIDE_DEMOTE] = "demote",
-	[DECIDE_RESTART_PRIMARY] = "restart-primary",
-	[DECIDE_RELEASE] = "release",
-	[DECIDE_REWIND] = "rewind",
-	[DECIDE_REINIT] = "reinit",
-	[DECIDE_TILT] = "tilt",
+    [DECIDE_WAIT] = "wait",
+    [DECIDE_BOOTSTRAP] = "bootstrap",
+    [DECIDE_CLONE] = "clone",
+    [DECIDE_START_REPLICA] = "start-replica",
+    [DECIDE_FOLLOW] = "follow",
+    [DECIDE_RENEW] = "renew",
+    [DECIDE_ACQUIRE] = "acquire",
+    [DECIDE_REFRESH] = "refresh",
+    [DECIDE_PROMOTE] = "promote",
+    [DECIDE_DEMOTE] = "demote",
+    [DECIDE_RESTART_PRIMARY] = "restart-primary",
+    [DECIDE_RELEASE] = "release",
+    [DECIDE_REWIND] = "rewind",
+    [DECIDE_REINIT] = "reinit",
+    [DECIDE_TILT] = "tilt",
 };
 
 const char *
@@ -54,13 +54,13 @@ failover_holds_leader(const ClusterView *view, const LocalHealth *self)
 	if (view == NULL || self == NULL || !view->is_valid || !view->has_leader)
 		return false;
 	return self->lease_id != 0 && name_eq(view->leader, self->name) &&
-		view->leader_lease == self->lease_id;
+	       view->leader_lease == self->lease_id;
 }
 
 static void
 copy_name(char *dst, const char *src)
 {
-	size_t		n = src != NULL ? strnlen(src, PGW_NAME_MAX - 1) : 0;
+	size_t n = src != NULL ? strnlen(src, PGW_NAME_MAX - 1) : 0;
 
 	if (n > 0)
 		memcpy(dst, src, n);
@@ -69,9 +69,9 @@ copy_name(char *dst, const char *src)
 
 void
 failover_peer_from_probe(PeerStatus *p, const char *name, bool reachable,
-						 bool is_primary, bool is_leader, bool running,
-						 int timeline, uint64_t xlog_location,
-						 uint64_t received_location, uint64_t replayed_location)
+                         bool is_primary, bool is_leader, bool running,
+                         int timeline, uint64_t xlog_location,
+                         uint64_t received_location, uint64_t replayed_location)
 {
 	memset(p, 0, sizeof(*p));
 	copy_name(p->name, name);
@@ -95,7 +95,7 @@ max_u64(uint64_t a, uint64_t b)
 static bool
 parse_sysid(const char *s, uint64_t *out)
 {
-	uint64_t	v = 0;
+	uint64_t v = 0;
 
 	if (s[0] == '\0')
 		return false;
@@ -118,30 +118,32 @@ prepare_timing(DecideCtx *c)
 	const LocalHealth *s = c->self;
 
 	c->ttl_ms = cfg->ttl_ms > 0 ? cfg->ttl_ms : DEFAULT_TTL_MS;
-	c->loop_wait_ms = cfg->loop_wait_ms > 0 ? cfg->loop_wait_ms
-		: DEFAULT_LOOP_WAIT_MS;
+	c->loop_wait_ms =
+	    cfg->loop_wait_ms > 0 ? cfg->loop_wait_ms : DEFAULT_LOOP_WAIT_MS;
 	c->retry_timeout_ms = cfg->retry_timeout_ms > 0 ? cfg->retry_timeout_ms
-		: DEFAULT_RETRY_TIMEOUT_MS;
-	c->primary_start_timeout_ms = cfg->primary_start_timeout_ms > 0
-		? cfg->primary_start_timeout_ms : 0;
+	                                                : DEFAULT_RETRY_TIMEOUT_MS;
+	c->primary_start_timeout_ms =
+	    cfg->primary_start_timeout_ms > 0 ? cfg->primary_start_timeout_ms : 0;
 
 	c->has_lease = s->lease_deadline_mono_ms != 0;
-	c->deadline_left_ms = c->has_lease
-		? s->lease_deadline_mono_ms - c->now_mono_ms : 0;
-	c->deadline_passed = c->has_lease &&
-		c->now_mono_ms >= s->lease_deadline_mono_ms;
+	c->deadline_left_ms =
+	    c->has_lease ? s->lease_deadline_mono_ms - c->now_mono_ms : 0;
+	c->deadline_passed =
+	    c->has_lease && c->now_mono_ms >= s->lease_deadline_mono_ms;
 
 	c->stall_limit_ms = 2 * c->loop_wait_ms + c->retry_timeout_ms;
-	c->stall_ms = s->last_loop_mono_ms != 0
-		? c->now_mono_ms - s->last_loop_mono_ms : 0;
+	c->stall_ms =
+	    s->last_loop_mono_ms != 0 ? c->now_mono_ms - s->last_loop_mono_ms : 0;
 	c->stalled = s->last_loop_mono_ms != 0 && c->stall_ms > c->stall_limit_ms;
 
 	c->down_ms = s->pg_crashed_since_mono_ms != 0
-		? c->now_mono_ms - s->pg_crashed_since_mono_ms : 0;
+	                 ? c->now_mono_ms - s->pg_crashed_since_mono_ms
+	                 : 0;
 	c->start_timeout_passed = s->pg_crashed_since_mono_ms != 0 &&
-		c->down_ms >= c->primary_start_timeout_ms;
+	                          c->down_ms >= c->primary_start_timeout_ms;
 	c->leader_gone_ms = s->leader_absent_since_mono_ms != 0
-		? c->now_mono_ms - s->leader_absent_since_mono_ms : -1;
+	                        ? c->now_mono_ms - s->leader_absent_since_mono_ms
+	                        : -1;
 }
 
 static void
@@ -149,12 +151,12 @@ prepare_leader(DecideCtx *c)
 {
 	const ClusterView *v = c->view;
 	const LocalHealth *s = c->self;
-	uint64_t	init_sysid;
+	uint64_t init_sysid;
 
 	c->has_leader = v->has_leader && v->leader[0] != '\0';
 	c->holds_leader = failover_holds_leader(v, s);
-	c->stale_own_key = c->has_leader && !c->holds_leader &&
-		name_eq(v->leader, s->name);
+	c->stale_own_key =
+	    c->has_leader && !c->holds_leader && name_eq(v->leader, s->name);
 	if (c->has_leader)
 	{
 		const MemberInfo *m = rank_member_find(v, v->leader);
@@ -168,18 +170,20 @@ prepare_leader(DecideCtx *c)
 	 * history), or we last ran as a primary on another timeline than the
 	 * leader's (an old primary returning: promise 4).
 	 */
-	c->diverged = c->has_leader && !c->holds_leader &&
-		c->leader_member != NULL && s->data_dir == DATA_DIR_INITIALIZED &&
-		(s->timeline_diverged ||
-		 (s->pg_was_primary && s->pg_timeline > 0 && c->leader_timeline > 0 &&
-		  s->pg_timeline != c->leader_timeline));
+	c->diverged =
+	    c->has_leader && !c->holds_leader && c->leader_member != NULL &&
+	    s->data_dir == DATA_DIR_INITIALIZED &&
+	    (s->timeline_diverged ||
+	     (s->pg_was_primary && s->pg_timeline > 0 && c->leader_timeline > 0 &&
+	      s->pg_timeline != c->leader_timeline));
 
 	c->has_initialize = v->has_initialize;
 	c->initialize_pending = v->has_initialize && v->initialize[0] == '\0';
 	/* an unparseable `initialize` cannot be compared: not a mismatch */
-	c->sysid_mismatch = v->has_initialize && s->data_dir == DATA_DIR_INITIALIZED &&
-		s->system_identifier != 0 && parse_sysid(v->initialize, &init_sysid) &&
-		init_sysid != s->system_identifier;
+	c->sysid_mismatch =
+	    v->has_initialize && s->data_dir == DATA_DIR_INITIALIZED &&
+	    s->system_identifier != 0 && parse_sysid(v->initialize, &init_sysid) &&
+	    init_sysid != s->system_identifier;
 }
 
 static void
@@ -212,20 +216,20 @@ prepare_election(DecideCtx *c)
 		if ((p->is_primary || p->is_leader) && c->blocking_peer == NULL)
 			c->blocking_peer = p->name;
 		if (s->pg_timeline > 0 && p->timeline > s->pg_timeline &&
-			p->timeline > c->newer_timeline)
+		    p->timeline > c->newer_timeline)
 		{
 			c->newer_timeline = p->timeline;
 			c->newer_timeline_member = p->name;
 		}
 		m = rank_member_find(c->view, p->name);
 		if (m == NULL || !m->is_valid)
-			continue;			/* no trusted tags: cannot be a candidate */
+			continue; /* no trusted tags: cannot be a candidate */
 		rank_facts_from_member(m, &f);
 		rank_facts_merge_peer(p, &f);
 		rank_candidate_assess(&c->rank, &f, &pc);
 		if (pc.why == FAILOVER_ELIGIBLE &&
-			failover_candidate_compare(&pc, &c->me) < 0 &&
-			(c->ahead_name == NULL || pc.wal_position > c->ahead_position))
+		    failover_candidate_compare(&pc, &c->me) < 0 &&
+		    (c->ahead_name == NULL || pc.wal_position > c->ahead_position))
 		{
 			c->ahead_name = p->name;
 			c->ahead_position = pc.wal_position;
@@ -233,8 +237,9 @@ prepare_election(DecideCtx *c)
 	}
 
 	/* has the cluster moved past our timeline? (members' keys, history) */
-	for (int i = 0; s->pg_timeline > 0 && i < c->view->n_members &&
-		 i < PGW_MEMBERS_MAX; i++)
+	for (int i = 0;
+	     s->pg_timeline > 0 && i < c->view->n_members && i < PGW_MEMBERS_MAX;
+	     i++)
 	{
 		const MemberInfo *m = &c->view->members[i];
 
@@ -246,8 +251,9 @@ prepare_election(DecideCtx *c)
 			c->newer_timeline_member = m->name;
 		}
 	}
-	if (s->pg_timeline > 0 && c->view->last_history_timeline >= s->pg_timeline &&
-		c->view->last_history_timeline + 1 > c->newer_timeline)
+	if (s->pg_timeline > 0 &&
+	    c->view->last_history_timeline >= s->pg_timeline &&
+	    c->view->last_history_timeline + 1 > c->newer_timeline)
 	{
 		c->newer_timeline = c->view->last_history_timeline + 1;
 		c->newer_timeline_member = "history";
@@ -269,11 +275,12 @@ prepare(DecideCtx *c)
 	c->view_ok = s->etcd_ok && c->view->is_valid;
 	c->pg_may_write = s->pg_running && !s->pg_in_recovery;
 	c->pg_serving = s->pg_running && s->pg_reachable;
-	c->our_position = c->pg_may_write
-		? max_u64(s->pg_current_lsn, s->pg_received_lsn)
-		: s->pg_running ? max_u64(s->pg_received_lsn, s->pg_replayed_lsn)
-		: max_u64(s->pg_current_lsn,
-				  max_u64(s->pg_received_lsn, s->pg_replayed_lsn));
+	c->our_position =
+	    c->pg_may_write ? max_u64(s->pg_current_lsn, s->pg_received_lsn)
+	    : s->pg_running
+	        ? max_u64(s->pg_received_lsn, s->pg_replayed_lsn)
+	        : max_u64(s->pg_current_lsn,
+	                  max_u64(s->pg_received_lsn, s->pg_replayed_lsn));
 	prepare_timing(c);
 	prepare_leader(c);
 	prepare_election(c);
@@ -285,7 +292,7 @@ static void
 fmt_lsn(uint64_t lsn, char *buf, size_t len)
 {
 	snprintf(buf, len, "%X/%X", (unsigned) (lsn >> 32),
-			 (unsigned) (lsn & 0xFFFFFFFFu));
+	         (unsigned) (lsn & 0xFFFFFFFFu));
 }
 
 static const char *
@@ -300,7 +307,7 @@ str_or(const char *s, const char *dflt)
  */
 static bool
 var_value(const char *key, const DecideCtx *c, const Decision *d, char *buf,
-		  size_t len)
+          size_t len)
 {
 	const LocalHealth *s = c->self;
 	const ClusterView *v = c->view;
@@ -355,6 +362,8 @@ var_value(const char *key, const DecideCtx *c, const Decision *d, char *buf,
 		snprintf(buf, len, "%" PRIu64, s->system_identifier);
 	else if (strcmp(key, "initialize") == 0)
 		snprintf(buf, len, "%s", str_or(v->initialize, "-"));
+	else if (strcmp(key, "old_lease") == 0)
+		snprintf(buf, len, "%" PRIx64, (uint64_t) v->leader_lease);
 	else if (strcmp(key, "gone") == 0)
 	{
 		if (c->leader_gone_ms >= 0)
@@ -368,10 +377,10 @@ var_value(const char *key, const DecideCtx *c, const Decision *d, char *buf,
 }
 
 static void
-render_reason(const char *tpl, const DecideCtx *c, const Decision *d,
-			  char *out, size_t len)
+render_reason(const char *tpl, const DecideCtx *c, const Decision *d, char *out,
+              size_t len)
 {
-	size_t		o = 0;
+	size_t o = 0;
 	const char *p = tpl;
 
 	while (*p != '\0' && o + 1 < len)
@@ -380,8 +389,8 @@ render_reason(const char *tpl, const DecideCtx *c, const Decision *d,
 
 		if (e != NULL && e - p - 1 > 0 && e - p - 1 < 32)
 		{
-			char		key[32];
-			char		val[PGW_NAME_MAX + 32];
+			char key[32];
+			char val[PGW_NAME_MAX + 32];
 
 			memcpy(key, p + 1, (size_t) (e - p - 1));
 			key[e - p - 1] = '\0';
@@ -419,11 +428,11 @@ target_name(const DecideCtx *c, RuleTarget t)
 
 Decision
 failover_decide(const ClusterView *view, const LocalHealth *self,
-				const PeerStatus *peers, int n_peers, int64_t now_mono_ms)
+                const PeerStatus *peers, int n_peers, int64_t now_mono_ms)
 {
-	DecideCtx	c;
-	Decision	d;
-	int			n;
+	DecideCtx c;
+	Decision d;
+	int n;
 	const Rule *rules = rules_table(&n);
 
 	memset(&c, 0, sizeof(c));
@@ -450,8 +459,11 @@ failover_decide(const ClusterView *view, const LocalHealth *self,
 			d.demote_mode = DEMOTE_IMMEDIATE;
 			d.checkpoint_after_promote = d.kind == DECIDE_PROMOTE;
 			d.key_already_held = d.kind == DECIDE_PROMOTE && c.holds_leader;
+			d.takeover_from_lease = d.kind == DECIDE_ACQUIRE && c.stale_own_key
+			                            ? view->leader_lease
+			                            : 0;
 			d.adopt_existing_data = d.kind == DECIDE_BOOTSTRAP &&
-				self->data_dir == DATA_DIR_INITIALIZED;
+			                        self->data_dir == DATA_DIR_INITIALIZED;
 			d.wal_position = c.our_position;
 			d.deadline_left_ms = c.deadline_left_ms;
 			render_reason(r->info.reason, &c, &d, d.reason, sizeof(d.reason));

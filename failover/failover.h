@@ -22,9 +22,9 @@
 /* What the data directory holds, as the executor saw it this loop. */
 typedef enum DataDirState
 {
-	DATA_DIR_UNKNOWN = 0,		/* could not be inspected: decide waits */
-	DATA_DIR_EMPTY,				/* missing or empty: bootstrap or clone */
-	DATA_DIR_INITIALIZED,		/* holds a cluster (PG_VERSION, global/) */
+	DATA_DIR_UNKNOWN = 0, /* could not be inspected: decide waits */
+	DATA_DIR_EMPTY,       /* missing or empty: bootstrap or clone */
+	DATA_DIR_INITIALIZED, /* holds a cluster (PG_VERSION, global/) */
 } DataDirState;
 
 /*
@@ -34,102 +34,105 @@ typedef enum DataDirState
  */
 typedef struct LocalHealth
 {
-	char		name[PGW_NAME_MAX];	/* our member name */
-	bool		nofailover;		/* tag: never promote us */
-	int			failover_priority;	/* tag: default 1 (set it!); 0 = never */
+	char name[PGW_NAME_MAX]; /* our member name */
+	bool nofailover;         /* tag: never promote us */
+	int failover_priority;   /* tag: default 1 (set it!); 0 = never */
 
 	/* etcd */
-	bool		etcd_ok;		/* session healthy and the view is fresh */
-	bool		view_is_linearizable;	/* view read linearizably this loop */
-	bool		peers_probed;	/* peers[] holds this round's REST answers */
-	int64_t		lease_id;		/* our lease (0 = none) */
-	int64_t		lease_deadline_mono_ms;	/* last confirmed keepalive send
-										 * time + ttl - margin; 0 = no lease */
-	int64_t		leader_absent_since_mono_ms;	/* when we saw the leader key
-												 * go (0 = unknown); reasons */
+	bool etcd_ok;              /* session healthy and the view is fresh */
+	bool view_is_linearizable; /* view read linearizably this loop */
+	bool peers_probed;         /* peers[] holds this round's REST answers */
+	int64_t lease_id;          /* our lease (0 = none) */
+	int64_t lease_deadline_mono_ms;      /* last confirmed keepalive send
+	                                      * time + ttl - margin; 0 = no lease */
+	int64_t leader_absent_since_mono_ms; /* when we saw the leader key
+	                                      * go (0 = unknown); reasons */
 
 	/* data directory */
 	DataDirState data_dir;
-	bool		bootstrap_allowed;	/* this node may initdb a new cluster */
+	bool bootstrap_allowed; /* this node may initdb a new cluster */
 
 	/* PostgreSQL */
-	bool		pg_running;		/* postmaster alive */
-	bool		pg_reachable;	/* accepting connections, probe succeeded */
-	bool		pg_in_recovery;	/* last known; when unreachable use
-								 * standby.signal: a running server not known
-								 * to be in recovery is treated as writable */
-	bool		pg_was_primary;	/* pg_control: last ran as a primary ("in
-								 * production" / "shut down"), not a standby */
-	bool		pg_is_child;	/* the postmaster is our child process */
-	int			pg_timeline;	/* current timeline (0 = unknown) */
-	uint64_t	pg_current_lsn;	/* primary: pg_current_wal_lsn() */
-	uint64_t	pg_received_lsn;	/* replica: last received (flushed) */
-	uint64_t	pg_replayed_lsn;	/* replica: last replayed */
-	uint64_t	system_identifier;	/* pg_control (0 = unknown) */
-	char		upstream[PGW_NAME_MAX];	/* member we follow (primary_conninfo
-										 * application/host match), "" none */
-	bool		timeline_diverged;	/* executor saw it: the WAL receiver says
-									 * our history is not the leader's */
+	bool pg_running;             /* postmaster alive */
+	bool pg_reachable;           /* accepting connections, probe succeeded */
+	bool pg_in_recovery;         /* last known; when unreachable use
+	                              * standby.signal: a running server not known
+	                              * to be in recovery is treated as writable */
+	bool pg_was_primary;         /* pg_control: last ran as a primary ("in
+	                              * production" / "shut down"), not a standby */
+	bool pg_is_child;            /* the postmaster is our child process */
+	int pg_timeline;             /* current timeline (0 = unknown) */
+	uint64_t pg_current_lsn;     /* primary: pg_current_wal_lsn() */
+	uint64_t pg_received_lsn;    /* replica: last received (flushed) */
+	uint64_t pg_replayed_lsn;    /* replica: last replayed */
+	uint64_t system_identifier;  /* pg_control (0 = unknown) */
+	char upstream[PGW_NAME_MAX]; /* member we follow (primary_conninfo
+	                              * application/host match), "" none */
+	bool timeline_diverged;      /* executor saw it: the WAL receiver says
+	                              * our history is not the leader's */
 
 	/* crash bookkeeping (executor) */
-	int64_t		pg_crashed_since_mono_ms;	/* first seen down while it should
-											 * run; 0 = not crashed */
-	int			restart_attempts;	/* local restarts since the crash */
+	int64_t pg_crashed_since_mono_ms; /* first seen down while it should
+	                                   * run; 0 = not crashed */
+	int restart_attempts;             /* local restarts since the crash */
 
 	/* flags from the executor */
-	bool		rewind_failed;	/* last pg_rewind failed: re-clone instead */
-	bool		clone_failed;	/* last clone failed (retried) */
+	bool rewind_failed; /* last pg_rewind failed: re-clone instead */
+	bool clone_failed;  /* last clone failed (retried) */
 
 	/* loop timing */
-	int64_t		last_loop_mono_ms;	/* end of the previous loop (0 = first);
-									 * a gap > 2 * loop_wait + retry_timeout
-									 * means the process stalled: TILT */
+	int64_t last_loop_mono_ms; /* end of the previous loop (0 = first);
+	                            * a gap > 2 * loop_wait + retry_timeout
+	                            * means the process stalled: TILT */
 } LocalHealth;
 
-/* PeerStatus: a peer's REST answer (GET /patroni) gathered before a promotion. */
+/* PeerStatus: a peer's REST answer (GET /patroni) gathered before a promotion.
+ */
 typedef struct PeerStatus
 {
-	char		name[PGW_NAME_MAX];
-	bool		reachable;		/* answered with a decodable body */
-	bool		is_primary;		/* runs read-write */
-	bool		is_leader;		/* says it holds the leader key */
-	bool		running;		/* its PostgreSQL runs */
-	int			timeline;
-	uint64_t	xlog_location;	/* primary: current LSN */
-	uint64_t	received_location;
-	uint64_t	replayed_location;
+	char name[PGW_NAME_MAX];
+	bool reachable;  /* answered with a decodable body */
+	bool is_primary; /* runs read-write */
+	bool is_leader;  /* says it holds the leader key */
+	bool running;    /* its PostgreSQL runs */
+	int timeline;
+	uint64_t xlog_location; /* primary: current LSN */
+	uint64_t received_location;
+	uint64_t replayed_location;
 } PeerStatus;
 
 typedef enum DecisionKind
 {
-	DECIDE_WAIT = 0,			/* nothing to do this loop */
-	DECIDE_BOOTSTRAP,			/* claim `initialize`, initdb (or adopt), start
-								 * primary, acquire the key, set initialize */
-	DECIDE_CLONE,				/* pg_basebackup from target, then start replica */
-	DECIDE_START_REPLICA,		/* start PG in recovery following target ("" =
-								 * no upstream yet) */
-	DECIDE_FOLLOW,				/* re-point the running replica to target */
-	DECIDE_RENEW,				/* we lead: check the key (txn), publish status */
-	DECIDE_ACQUIRE,				/* we run the primary: take the free key by txn,
-								 * no promotion */
-	DECIDE_REFRESH,				/* re-read linearizably, probe peers, decide
-								 * again */
-	DECIDE_PROMOTE,				/* take the key by txn (if not held), promote */
-	DECIDE_DEMOTE,				/* stop accepting writes now (demote_mode) */
-	DECIDE_RESTART_PRIMARY,		/* we hold the key, PG is down: start it as
-								 * primary */
-	DECIDE_RELEASE,				/* release the key (txn on value) and stop PG */
-	DECIDE_REWIND,				/* stop PG, pg_rewind from target, start replica */
-	DECIDE_REINIT,				/* wipe the data dir, clone from target */
-	DECIDE_TILT,				/* stall detected: re-observe, start nothing */
+	DECIDE_WAIT = 0,        /* nothing to do this loop */
+	DECIDE_BOOTSTRAP,       /* claim `initialize`, initdb (or adopt), start
+	                         * primary, acquire the key, set initialize */
+	DECIDE_CLONE,           /* pg_basebackup from target, then start replica */
+	DECIDE_START_REPLICA,   /* start PG in recovery following target ("" =
+	                         * no upstream yet) */
+	DECIDE_FOLLOW,          /* re-point the running replica to target */
+	DECIDE_RENEW,           /* we lead: check the key (txn), publish status */
+	DECIDE_ACQUIRE,         /* take the key without promoting: the free key
+	                         * by txn (we run the primary), or, when
+	                         * takeover_from_lease != 0, move our own key
+	                         * from our previous lease (dcs_leader_takeover) */
+	DECIDE_REFRESH,         /* re-read linearizably, probe peers, decide
+	                         * again */
+	DECIDE_PROMOTE,         /* take the key by txn (if not held), promote */
+	DECIDE_DEMOTE,          /* stop accepting writes now (demote_mode) */
+	DECIDE_RESTART_PRIMARY, /* we hold the key, PG is down: start it as
+	                         * primary */
+	DECIDE_RELEASE,         /* release the key (txn on value) and stop PG */
+	DECIDE_REWIND,          /* stop PG, pg_rewind from target, start replica */
+	DECIDE_REINIT,          /* wipe the data dir, clone from target */
+	DECIDE_TILT,            /* stall detected: re-observe, start nothing */
 	DECIDE_KIND_COUNT
 } DecisionKind;
 
 /* How to stop accepting writes (DECIDE_DEMOTE). */
 typedef enum DemoteMode
 {
-	DEMOTE_IMMEDIATE = 0,		/* fencing: pg_ctl stop -m immediate, no wait */
-	DEMOTE_FAST,				/* checkpoint allowed (planned; unused today) */
+	DEMOTE_IMMEDIATE = 0, /* fencing: pg_ctl stop -m immediate, no wait */
+	DEMOTE_FAST,          /* checkpoint allowed (planned; unused today) */
 } DemoteMode;
 
 #define FAILOVER_REASON_MAX 256
@@ -138,18 +141,20 @@ typedef enum DemoteMode
 typedef struct Decision
 {
 	DecisionKind kind;
-	const char *rule;			/* stable rule name (static string) */
-	int			rule_number;	/* 1-based row in the table, 0 = none */
-	char		reason[FAILOVER_REASON_MAX];	/* filled-in human text */
-	char		target[PGW_NAME_MAX];	/* follow / clone / rewind source */
-	DemoteMode	demote_mode;	/* DECIDE_DEMOTE */
-	bool		checkpoint_after_promote;	/* DECIDE_PROMOTE: CHECKPOINT so
-											 * pg_control shows the new TLI */
-	bool		adopt_existing_data;	/* DECIDE_BOOTSTRAP: keep PGDATA,
-										 * claim initialize with its sysid */
-	bool		key_already_held;	/* DECIDE_PROMOTE: skip the key txn */
-	uint64_t	wal_position;	/* our WAL position as decide saw it */
-	int64_t		deadline_left_ms;	/* fencing deadline - now (0: no lease) */
+	const char *rule;                 /* stable rule name (static string) */
+	int rule_number;                  /* 1-based row in the table, 0 = none */
+	char reason[FAILOVER_REASON_MAX]; /* filled-in human text */
+	char target[PGW_NAME_MAX];        /* follow / clone / rewind source */
+	DemoteMode demote_mode;           /* DECIDE_DEMOTE */
+	bool checkpoint_after_promote;    /* DECIDE_PROMOTE: CHECKPOINT so
+	                                   * pg_control shows the new TLI */
+	bool adopt_existing_data;         /* DECIDE_BOOTSTRAP: keep PGDATA,
+	                                   * claim initialize with its sysid */
+	bool key_already_held;            /* DECIDE_PROMOTE: skip the key txn */
+	int64_t takeover_from_lease;      /* DECIDE_ACQUIRE: the earlier lease
+	                                   * our key is on (0: plain acquire) */
+	uint64_t wal_position;            /* our WAL position as decide saw it */
+	int64_t deadline_left_ms;         /* fencing deadline - now (0: no lease) */
 } Decision;
 
 /*
@@ -158,23 +163,22 @@ typedef struct Decision
  * needs them answers DECIDE_REFRESH). Never fails: bad input (NULL view or
  * self, garbage member values) gives DECIDE_WAIT with a reason. Pure.
  */
-Decision	failover_decide(const ClusterView *view, const LocalHealth *self,
-							const PeerStatus *peers, int n_peers,
-							int64_t now_mono_ms);
+Decision failover_decide(const ClusterView *view, const LocalHealth *self,
+                         const PeerStatus *peers, int n_peers,
+                         int64_t now_mono_ms);
 
 /*
  * failover_holds_leader: true when the view is valid and its leader key
  * holds self->name on our lease (the only definition of "we lead").
  */
-bool		failover_holds_leader(const ClusterView *view, const LocalHealth *self);
+bool failover_holds_leader(const ClusterView *view, const LocalHealth *self);
 
 /* failover_peer_from_probe: fill *p from the daemon's probe fields. */
-void		failover_peer_from_probe(PeerStatus *p, const char *name,
-									 bool reachable, bool is_primary,
-									 bool is_leader, bool running, int timeline,
-									 uint64_t xlog_location,
-									 uint64_t received_location,
-									 uint64_t replayed_location);
+void failover_peer_from_probe(PeerStatus *p, const char *name, bool reachable,
+                              bool is_primary, bool is_leader, bool running,
+                              int timeline, uint64_t xlog_location,
+                              uint64_t received_location,
+                              uint64_t replayed_location);
 
 /* failover_decision_kind_name: "wait", "promote", ... ("?" if unknown). */
 const char *failover_decision_kind_name(DecisionKind kind);
@@ -183,14 +187,14 @@ const char *failover_decision_kind_name(DecisionKind kind);
  * (0-based) is evaluated i-th; print it as number i + 1. */
 typedef struct FailoverRuleInfo
 {
-	const char *name;			/* stable, e.g. "fence-deadline-passed" */
-	const char *group;			/* fence, tilt, etcd, init, leader, ... */
-	const char *when;			/* the predicate, in words */
-	DecisionKind kind;			/* the action */
-	const char *reason;			/* reason template ({leader}, {our_lsn}, ...) */
+	const char *name;   /* stable, e.g. "fence-deadline-passed" */
+	const char *group;  /* fence, tilt, etcd, init, leader, ... */
+	const char *when;   /* the predicate, in words */
+	DecisionKind kind;  /* the action */
+	const char *reason; /* reason template ({leader}, {our_lsn}, ...) */
 } FailoverRuleInfo;
 
-int			failover_rule_count(void);
+int failover_rule_count(void);
 
 /* failover_rule_name: name of row i (0-based), NULL when out of range. */
 const char *failover_rule_name(int i);
@@ -206,14 +210,14 @@ const FailoverRuleInfo *failover_rule_describe(int i);
 typedef enum FailoverIneligible
 {
 	FAILOVER_ELIGIBLE = 0,
-	FAILOVER_INELIGIBLE_INVALID,	/* member value did not decode */
-	FAILOVER_INELIGIBLE_NOT_RUNNING,	/* PostgreSQL not running */
-	FAILOVER_INELIGIBLE_NOT_REPLICA,	/* not a replica (primary, unknown) */
-	FAILOVER_INELIGIBLE_NOFAILOVER, /* nofailover tag */
-	FAILOVER_INELIGIBLE_PRIORITY_ZERO,	/* failover_priority <= 0 */
-	FAILOVER_INELIGIBLE_TIMELINE_BEHIND,	/* timeline < the cluster's */
-	FAILOVER_INELIGIBLE_LAG,	/* lag > maximum_lag_on_failover */
-	FAILOVER_INELIGIBLE_NOT_SYNC,	/* sync mode and not named in `sync` */
+	FAILOVER_INELIGIBLE_INVALID,         /* member value did not decode */
+	FAILOVER_INELIGIBLE_NOT_RUNNING,     /* PostgreSQL not running */
+	FAILOVER_INELIGIBLE_NOT_REPLICA,     /* not a replica (primary, unknown) */
+	FAILOVER_INELIGIBLE_NOFAILOVER,      /* nofailover tag */
+	FAILOVER_INELIGIBLE_PRIORITY_ZERO,   /* failover_priority <= 0 */
+	FAILOVER_INELIGIBLE_TIMELINE_BEHIND, /* timeline < the cluster's */
+	FAILOVER_INELIGIBLE_LAG,             /* lag > maximum_lag_on_failover */
+	FAILOVER_INELIGIBLE_NOT_SYNC,        /* sync mode and not named in `sync` */
 } FailoverIneligible;
 
 /* failover_ineligible_name: "eligible", "nofailover", "lag", ... */
@@ -225,21 +229,21 @@ const char *failover_ineligible_name(FailoverIneligible why);
  */
 typedef struct FailoverCandidate
 {
-	char		name[PGW_NAME_MAX];
-	FailoverIneligible why;		/* FAILOVER_ELIGIBLE or the first failed rule */
-	bool		is_sync;		/* sync mode on and named in `sync` */
-	uint64_t	wal_position;	/* max(received, replayed) */
-	uint64_t	lag_bytes;		/* against the cluster's last known optime */
-	int			failover_priority;
-	int			timeline;
+	char name[PGW_NAME_MAX];
+	FailoverIneligible why; /* FAILOVER_ELIGIBLE or the first failed rule */
+	bool is_sync;           /* sync mode on and named in `sync` */
+	uint64_t wal_position;  /* max(received, replayed) */
+	uint64_t lag_bytes;     /* against the cluster's last known optime */
+	int failover_priority;
+	int timeline;
 } FailoverCandidate;
 
 /*
  * failover_candidate_compare: the one ranking comparator (total order):
  * negative when a should be promoted before b. See rank.c for the rules.
  */
-int			failover_candidate_compare(const FailoverCandidate *a,
-									   const FailoverCandidate *b);
+int failover_candidate_compare(const FailoverCandidate *a,
+                               const FailoverCandidate *b);
 
 /*
  * failover_best_candidate: the eligible member that ranks first, from the
@@ -248,8 +252,8 @@ int			failover_candidate_compare(const FailoverCandidate *a,
  * is), or NULL when nobody is eligible.
  */
 const char *failover_best_candidate(const ClusterView *view,
-									const PeerStatus *peers, int n_peers,
-									const char *exclude);
+                                    const PeerStatus *peers, int n_peers,
+                                    const char *exclude);
 
 /* ------------------------------------------------------------------------
  * Part 3: the executor (execute.c) -- declared by its author below.
@@ -265,62 +269,61 @@ const char *failover_best_candidate(const ClusterView *view,
  */
 struct NodeConfig;
 struct HealthReport;
-typedef struct FailoverExec FailoverExec;	/* opaque */
+typedef struct FailoverExec FailoverExec; /* opaque */
 
 typedef struct ExecContext
 {
 	EtcdClient *etcd;
-	const char *prefix;			/* "<namespace>/<scope>/" */
-	const char *name;			/* our member name */
-	int64_t		lease_id;		/* our lease (0: none) */
-	const ClusterView *view;	/* the view the decision was made on */
+	const char *prefix;      /* "<namespace>/<scope>/" */
+	const char *name;        /* our member name */
+	int64_t lease_id;        /* our lease (0: none) */
+	const ClusterView *view; /* the view the decision was made on */
 } ExecContext;
 
 /* failover_exec_open: make the probe and control handles (no I/O yet). cfg
  * is borrowed and must outlive the executor. */
-int			failover_exec_open(const struct NodeConfig *cfg, FailoverExec **out,
-							   PgwError *err) PGW_MUSTCHECK;
-void		failover_exec_close(FailoverExec *e);	/* NULL is fine */
-void		failover_exec_reconfigure(FailoverExec *e,
-									  const struct NodeConfig *cfg);
+int failover_exec_open(const struct NodeConfig *cfg, FailoverExec **out,
+                       PgwError *err) PGW_MUSTCHECK;
+void failover_exec_close(FailoverExec *e); /* NULL is fine */
+void failover_exec_reconfigure(FailoverExec *e, const struct NodeConfig *cfg);
 
 /* failover_exec_observe: fill *self from the local node (probe, postmaster
  * status, data directory); the caller adds the etcd facts. */
-void		failover_exec_observe(FailoverExec *e, const ClusterView *view,
-								  LocalHealth *self);
+void failover_exec_observe(FailoverExec *e, const ClusterView *view,
+                           LocalHealth *self);
 
 /*
  * failover_execute: carry out dec. Returns 0, or an error already logged
  * (event execute.failed); PGW_ECONFLICT from RENEW means we lost the key
  * (the next decision demotes). Blocks up to the step's bound.
  */
-int			failover_execute(FailoverExec *e, const ExecContext *ctx,
-							 const Decision *dec, const LocalHealth *self);
+int failover_execute(FailoverExec *e, const ExecContext *ctx,
+                     const Decision *dec, const LocalHealth *self);
 
 /* failover_exec_member_info: the members/<name> value to publish. */
-void		failover_exec_member_info(FailoverExec *e, const ClusterView *view,
-									  const Decision *dec, MemberInfo *m);
+void failover_exec_member_info(FailoverExec *e, const ClusterView *view,
+                               const Decision *dec, MemberInfo *m);
 
 /* failover_exec_last_report: the last probe (borrowed until the next call). */
-const struct HealthReport *failover_exec_last_report(const FailoverExec *e,
-													 bool *pg_running,
-													 int64_t *postmaster_start_wall_ms);
+const struct HealthReport *
+failover_exec_last_report(const FailoverExec *e, bool *pg_running,
+                          int64_t *postmaster_start_wall_ms);
 
 /* failover_exec_is_writable_primary: PG runs and we started it as primary. */
-bool		failover_exec_is_writable_primary(const FailoverExec *e);
+bool failover_exec_is_writable_primary(const FailoverExec *e);
 
 /* failover_exec_reap: notice (and reap) a postmaster that exited. */
-void		failover_exec_reap(FailoverExec *e);
+void failover_exec_reap(FailoverExec *e);
 
 /*
  * failover_exec_fence_fn: the fencing action, safe to call from the fencing
  * thread: SIGKILL to the postmaster's process group, so no backend can
  * acknowledge another commit even if the postmaster is frozen.
  */
-void		failover_exec_fence_fn(void *exec);
+void failover_exec_fence_fn(void *exec);
 
 /* failover_exec_shutdown: SIGTERM path: stop PG (fast), then release the
  * leader key if we held it (value compare). */
-void		failover_exec_shutdown(FailoverExec *e, const ExecContext *ctx);
+void failover_exec_shutdown(FailoverExec *e, const ExecContext *ctx);
 
 #endif

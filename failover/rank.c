@@ -8,22 +8,22 @@
 #include <string.h>
 
 static const char *const ineligible_names[] = {
-	[FAILOVER_ELIGIBLE] = "eligible",
-	[FAILOVER_INELIGIBLE_INVALID] = "invalid-member-value",
-	[FAILOVER_INELIGIBLE_NOT_RUNNING] = "not-running",
-	[FAILOVER_INELIGIBLE_NOT_REPLICA] = "not-a-replica",
-	[FAILOVER_INELIGIBLE_NOFAILOVER] = "nofailover",
-	[FAILOVER_INELIGIBLE_PRIORITY_ZERO] = "failover-priority-zero",
-	[FAILOVER_INELIGIBLE_TIMELINE_BEHIND] = "timeline-behind",
-	[FAILOVER_INELIGIBLE_LAG] = "lag",
-	[FAILOVER_INELIGIBLE_NOT_SYNC] = "not-sync",
+    [FAILOVER_ELIGIBLE] = "eligible",
+    [FAILOVER_INELIGIBLE_INVALID] = "invalid-member-value",
+    [FAILOVER_INELIGIBLE_NOT_RUNNING] = "not-running",
+    [FAILOVER_INELIGIBLE_NOT_REPLICA] = "not-a-replica",
+    [FAILOVER_INELIGIBLE_NOFAILOVER] = "nofailover",
+    [FAILOVER_INELIGIBLE_PRIORITY_ZERO] = "failover-priority-zero",
+    [FAILOVER_INELIGIBLE_TIMELINE_BEHIND] = "timeline-behind",
+    [FAILOVER_INELIGIBLE_LAG] = "lag",
+    [FAILOVER_INELIGIBLE_NOT_SYNC] = "not-sync",
 };
 
 const char *
 failover_ineligible_name(FailoverIneligible why)
 {
 	if ((int) why < 0 || (size_t) why >= PGW_LENGTHOF(ineligible_names) ||
-		ineligible_names[why] == NULL)
+	    ineligible_names[why] == NULL)
 		return "?";
 	return ineligible_names[why];
 }
@@ -76,15 +76,14 @@ rank_facts_from_member(const MemberInfo *m, CandidateFacts *f)
 	f->name = m->name;
 	f->is_valid = m->is_valid;
 	if (!m->is_valid)
-		return;					/* garbage: nothing else is trusted */
+		return; /* garbage: nothing else is trusted */
 	f->is_running = m->state == MEMBER_STATE_RUNNING;
 	f->is_replica = m->role == MEMBER_ROLE_REPLICA;
 	f->nofailover = m->nofailover;
 	f->failover_priority = m->failover_priority;
 	f->timeline = m->timeline;
-	f->wal_position = max_u64(m->xlog_location,
-							  max_u64(m->received_location,
-									  m->replayed_location));
+	f->wal_position = max_u64(
+	    m->xlog_location, max_u64(m->received_location, m->replayed_location));
 }
 
 /* rank_facts_merge_peer: a reachable peer's REST answer is fresher than its
@@ -98,14 +97,14 @@ rank_facts_merge_peer(const PeerStatus *p, CandidateFacts *f)
 	f->is_replica = p->running && !p->is_primary && !p->is_leader;
 	if (p->timeline > 0)
 		f->timeline = p->timeline;
-	f->wal_position = p->is_primary ? max_u64(p->xlog_location,
-											  p->received_location)
-		: max_u64(p->received_location, p->replayed_location);
+	f->wal_position = p->is_primary
+	                      ? max_u64(p->xlog_location, p->received_location)
+	                      : max_u64(p->received_location, p->replayed_location);
 }
 
 void
 rank_context_build(const ClusterView *view, const PeerStatus *peers,
-				   int n_peers, RankContext *rc)
+                   int n_peers, RankContext *rc)
 {
 	memset(rc, 0, sizeof(*rc));
 	if (view == NULL)
@@ -130,11 +129,12 @@ rank_context_build(const ClusterView *view, const PeerStatus *peers,
 
 		if (!m->is_valid)
 			continue;
-		rc->last_lsn = max_u64(rc->last_lsn,
-							   max_u64(m->xlog_location,
-									   max_u64(m->received_location,
-											   m->replayed_location)));
-		if (m->role == MEMBER_ROLE_PRIMARY && m->timeline > rc->cluster_timeline)
+		rc->last_lsn =
+		    max_u64(rc->last_lsn,
+		            max_u64(m->xlog_location, max_u64(m->received_location,
+		                                              m->replayed_location)));
+		if (m->role == MEMBER_ROLE_PRIMARY &&
+		    m->timeline > rc->cluster_timeline)
 			rc->cluster_timeline = m->timeline;
 	}
 	for (int i = 0; peers != NULL && i < n_peers; i++)
@@ -143,21 +143,21 @@ rank_context_build(const ClusterView *view, const PeerStatus *peers,
 
 		if (!p->reachable)
 			continue;
-		rc->last_lsn = max_u64(rc->last_lsn,
-							   max_u64(p->xlog_location,
-									   max_u64(p->received_location,
-											   p->replayed_location)));
+		rc->last_lsn =
+		    max_u64(rc->last_lsn,
+		            max_u64(p->xlog_location, max_u64(p->received_location,
+		                                              p->replayed_location)));
 	}
 }
 
 void
 rank_candidate_assess(const RankContext *rc, const CandidateFacts *f,
-					  FailoverCandidate *out)
+                      FailoverCandidate *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (f->name != NULL)
 	{
-		size_t		n = strnlen(f->name, PGW_NAME_MAX - 1);
+		size_t n = strnlen(f->name, PGW_NAME_MAX - 1);
 
 		memcpy(out->name, f->name, n);
 		out->name[n] = '\0';
@@ -165,8 +165,8 @@ rank_candidate_assess(const RankContext *rc, const CandidateFacts *f,
 	out->wal_position = f->wal_position;
 	out->failover_priority = f->failover_priority;
 	out->timeline = f->timeline;
-	out->lag_bytes = rc->last_lsn > f->wal_position
-		? rc->last_lsn - f->wal_position : 0;
+	out->lag_bytes =
+	    rc->last_lsn > f->wal_position ? rc->last_lsn - f->wal_position : 0;
 	out->is_sync = rc->sync_mode && rank_in_sync(rc->sync, out->name);
 
 	if (!f->is_valid)
@@ -215,11 +215,11 @@ rank_candidate_assess(const RankContext *rc, const CandidateFacts *f,
  */
 int
 failover_candidate_compare(const FailoverCandidate *a,
-						   const FailoverCandidate *b)
+                           const FailoverCandidate *b)
 {
-	bool		ea = a->why == FAILOVER_ELIGIBLE;
-	bool		eb = b->why == FAILOVER_ELIGIBLE;
-	int			c;
+	bool ea = a->why == FAILOVER_ELIGIBLE;
+	bool eb = b->why == FAILOVER_ELIGIBLE;
+	int c;
 
 	if (ea != eb)
 		return ea ? -1 : 1;
@@ -235,7 +235,7 @@ failover_candidate_compare(const FailoverCandidate *a,
 
 const char *
 failover_best_candidate(const ClusterView *view, const PeerStatus *peers,
-						int n_peers, const char *exclude)
+                        int n_peers, const char *exclude)
 {
 	RankContext rc;
 	FailoverCandidate best;
@@ -251,7 +251,7 @@ failover_best_candidate(const ClusterView *view, const PeerStatus *peers,
 		FailoverCandidate c;
 
 		if (m->name[0] == '\0' ||
-			(exclude != NULL && strncmp(m->name, exclude, PGW_NAME_MAX) == 0))
+		    (exclude != NULL && strncmp(m->name, exclude, PGW_NAME_MAX) == 0))
 			continue;
 		rank_facts_from_member(m, &f);
 		if (f.is_valid)

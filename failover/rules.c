@@ -128,14 +128,15 @@ static bool
 p_bootstrap(const DecideCtx *c)
 {
 	return !c->has_initialize && no_leader(c) && data_empty(c) &&
-		c->self->bootstrap_allowed;
+	       c->self->bootstrap_allowed;
 }
 
 static bool
 p_bootstrap_adopt(const DecideCtx *c)
 {
 	return !c->has_initialize && no_leader(c) &&
-		c->self->data_dir == DATA_DIR_INITIALIZED && c->self->bootstrap_allowed;
+	       c->self->data_dir == DATA_DIR_INITIALIZED &&
+	       c->self->bootstrap_allowed;
 }
 
 static bool
@@ -186,7 +187,7 @@ static bool
 p_leader_pg_down_release(const DecideCtx *c)
 {
 	return c->holds_leader && !c->pg_serving &&
-		c->self->pg_crashed_since_mono_ms != 0 && c->start_timeout_passed;
+	       c->self->pg_crashed_since_mono_ms != 0 && c->start_timeout_passed;
 }
 
 static bool
@@ -212,8 +213,8 @@ p_leader_replica_release(const DecideCtx *c)
 {
 	/* we won the key earlier but may not be promoted now (promise 2) */
 	return c->holds_leader &&
-		(c->self->nofailover || c->self->failover_priority <= 0 ||
-		 (c->rank.sync_mode && !rank_in_sync(c->rank.sync, c->self->name)));
+	       (c->self->nofailover || c->self->failover_priority <= 0 ||
+	        (c->rank.sync_mode && !rank_in_sync(c->rank.sync, c->self->name)));
 }
 
 static bool
@@ -223,6 +224,20 @@ p_leader_replica_promote(const DecideCtx *c)
 }
 
 /* ---- group "replica": another member holds the key --------------------- */
+
+static bool
+p_stale_own_key_takeover(const DecideCtx *c)
+{
+	/*
+	 * A restarted daemon finds the key on its previous lease: nobody else
+	 * can have promoted while that key lives, so move it to our lease (one
+	 * txn comparing name and old lease; a stale view only makes it fail)
+	 * and restart as primary (promise 1). Never while PG may write.
+	 */
+	return c->stale_own_key && !c->pg_may_write && c->self->lease_id != 0 &&
+	       c->has_lease && !c->deadline_passed &&
+	       c->self->data_dir == DATA_DIR_INITIALIZED;
+}
 
 static bool
 p_stale_own_key(const DecideCtx *c)
@@ -239,15 +254,15 @@ p_leader_no_member(const DecideCtx *c)
 static bool
 p_diverged_rewind(const DecideCtx *c)
 {
-	return other_leader(c) && c->diverged &&
-		c->view->config.use_pg_rewind && !c->self->rewind_failed;
+	return other_leader(c) && c->diverged && c->view->config.use_pg_rewind &&
+	       !c->self->rewind_failed;
 }
 
 static bool
 p_diverged_reinit(const DecideCtx *c)
 {
 	return other_leader(c) && c->diverged &&
-		c->view->config.remove_data_directory_on_rewind_failure;
+	       c->view->config.remove_data_directory_on_rewind_failure;
 }
 
 static bool
@@ -272,7 +287,7 @@ static bool
 p_replica_wrong_upstream(const DecideCtx *c)
 {
 	return other_leader(c) &&
-		strncmp(c->self->upstream, c->view->leader, PGW_NAME_MAX) != 0;
+	       strncmp(c->self->upstream, c->view->leader, PGW_NAME_MAX) != 0;
 }
 
 static bool
@@ -299,7 +314,7 @@ static bool
 p_primary_refresh(const DecideCtx *c)
 {
 	return no_leader(c) && c->pg_may_write &&
-		(!c->self->view_is_linearizable || !c->self->peers_probed);
+	       (!c->self->view_is_linearizable || !c->self->peers_probed);
 }
 
 static bool
@@ -355,7 +370,7 @@ p_election_refresh(const DecideCtx *c)
 {
 	/* promise 5: linearizable read and every reachable peer asked */
 	return running_replica_no_leader(c) &&
-		(!c->self->view_is_linearizable || !c->self->peers_probed);
+	       (!c->self->view_is_linearizable || !c->self->peers_probed);
 }
 
 static bool
@@ -378,220 +393,233 @@ p_we_are_best(const DecideCtx *c)
 
 /* ---- the table ---------------------------------------------------------- */
 
-#define ROW(nm, grp, wh, kd, rs, pr, tg) \
-	{ .info = { .name = (nm), .group = (grp), .when = (wh), .kind = (kd), \
-				.reason = (rs) }, .pred = (pr), .target = (tg) }
+#define ROW(nm, grp, wh, kd, rs, pr, tg)                                       \
+	{                                                                          \
+		.info = {.name = (nm),                                                 \
+		         .group = (grp),                                               \
+		         .when = (wh),                                                 \
+		         .kind = (kd),                                                 \
+		         .reason = (rs)},                                              \
+		.pred = (pr), .target = (tg)                                           \
+	}
 
 static const Rule rules[] = {
-	/* input we cannot reason about: do nothing, never crash */
-	ROW("invalid-input", "input", "view or local health missing",
-		DECIDE_WAIT, "no cluster view or local health given", p_invalid_input,
-		TARGET_NONE),
+    /* input we cannot reason about: do nothing, never crash */
+    ROW("invalid-input", "input", "view or local health missing", DECIDE_WAIT,
+        "no cluster view or local health given", p_invalid_input, TARGET_NONE),
 
-	/* fencing: a writer without a live lease stops writing, even in TILT */
-	ROW("fence-no-lease", "fence", "postgres may write and we hold no lease",
-		DECIDE_DEMOTE, "postgres runs read-write but we hold no valid lease",
-		p_fence_no_lease, TARGET_NONE),
-	ROW("fence-deadline-passed", "fence",
-		"postgres may write and the fencing deadline passed", DECIDE_DEMOTE,
-		"fencing deadline passed {past_ms} ms ago without a confirmed keepalive",
-		p_fence_deadline_passed, TARGET_NONE),
-	ROW("fence-other-holds-key", "fence",
-		"postgres may write and another lease holds the leader key",
-		DECIDE_DEMOTE,
-		"leader key held by {leader} while our postgres runs read-write",
-		p_fence_other_holds_key, TARGET_LEADER),
+    /* fencing: a writer without a live lease stops writing, even in TILT */
+    ROW("fence-no-lease", "fence", "postgres may write and we hold no lease",
+        DECIDE_DEMOTE, "postgres runs read-write but we hold no valid lease",
+        p_fence_no_lease, TARGET_NONE),
+    ROW("fence-deadline-passed", "fence",
+        "postgres may write and the fencing deadline passed", DECIDE_DEMOTE,
+        "fencing deadline passed {past_ms} ms ago without a confirmed keepalive",
+        p_fence_deadline_passed, TARGET_NONE),
+    ROW("fence-other-holds-key", "fence",
+        "postgres may write and another lease holds the leader key",
+        DECIDE_DEMOTE,
+        "leader key held by {leader} while our postgres runs read-write",
+        p_fence_other_holds_key, TARGET_LEADER),
 
-	/* stall: re-observe before acting (fencing above still ran) */
-	ROW("tilt-stall-detected", "tilt", "gap since last loop > 2*loop_wait+retry_timeout",
-		DECIDE_TILT,
-		"loop stalled {stall_ms} ms (limit {stall_limit_ms} ms); re-observing",
-		p_tilt, TARGET_NONE),
+    /* stall: re-observe before acting (fencing above still ran) */
+    ROW("tilt-stall-detected", "tilt",
+        "gap since last loop > 2*loop_wait+retry_timeout", DECIDE_TILT,
+        "loop stalled {stall_ms} ms (limit {stall_limit_ms} ms); re-observing",
+        p_tilt, TARGET_NONE),
 
-	/* etcd unreachable: a leader keeps running until its deadline */
-	ROW("etcd-unreachable-keep-primary", "etcd",
-		"view not fresh and postgres may write (deadline not passed)",
-		DECIDE_WAIT,
-		"etcd unreachable; keep running as primary, {left_ms} ms to fencing deadline",
-		p_etcd_unreachable_keep_primary, TARGET_NONE),
-	ROW("etcd-unreachable", "etcd", "view not fresh", DECIDE_WAIT,
-		"etcd unreachable; no decision without a fresh view",
-		p_etcd_unreachable, TARGET_NONE),
+    /* etcd unreachable: a leader keeps running until its deadline */
+    ROW("etcd-unreachable-keep-primary", "etcd",
+        "view not fresh and postgres may write (deadline not passed)",
+        DECIDE_WAIT,
+        "etcd unreachable; keep running as primary, {left_ms} ms to fencing deadline",
+        p_etcd_unreachable_keep_primary, TARGET_NONE),
+    ROW("etcd-unreachable", "etcd", "view not fresh", DECIDE_WAIT,
+        "etcd unreachable; no decision without a fresh view",
+        p_etcd_unreachable, TARGET_NONE),
 
-	/* (pause mode rows go here: see the comment above p_sysid_mismatch) */
+    /* (pause mode rows go here: see the comment above p_sysid_mismatch) */
 
-	/* initialization and the data directory */
-	ROW("sysid-mismatch", "init",
-		"data dir's system identifier differs from `initialize`", DECIDE_WAIT,
-		"refusing: data directory system identifier {sysid} differs from cluster's {initialize}; reinitialize by hand",
-		p_sysid_mismatch, TARGET_NONE),
-	ROW("data-dir-unknown", "init", "data directory state unknown",
-		DECIDE_WAIT, "data directory could not be inspected",
-		p_data_dir_unknown, TARGET_NONE),
-	ROW("bootstrap-new-cluster", "init",
-		"no initialize key, no leader, empty data dir, bootstrap allowed",
-		DECIDE_BOOTSTRAP, "cluster not initialized; racing for `initialize` to run initdb",
-		p_bootstrap, TARGET_NONE),
-	ROW("bootstrap-adopt-existing", "init",
-		"no initialize key, no leader, data present, bootstrap allowed",
-		DECIDE_BOOTSTRAP,
-		"cluster not initialized; racing for `initialize` with existing data (system identifier {sysid})",
-		p_bootstrap_adopt, TARGET_NONE),
-	ROW("bootstrap-wait-for-other", "init",
-		"no initialize key, no leader, bootstrap not allowed here", DECIDE_WAIT,
-		"cluster not initialized; bootstrap not allowed on this node, waiting for another member",
-		p_bootstrap_wait, TARGET_NONE),
-	ROW("bootstrap-in-progress", "init",
-		"initialize claimed without a system identifier, no leader, empty data dir",
-		DECIDE_WAIT, "another member is bootstrapping the cluster; waiting to clone",
-		p_bootstrap_in_progress, TARGET_NONE),
-	ROW("clone-no-leader", "init", "empty data dir and no leader",
-		DECIDE_WAIT, "empty data directory and no leader to clone from; waiting",
-		p_clone_no_leader, TARGET_NONE),
-	ROW("clone-leader-no-member", "init",
-		"empty data dir, leader has no valid member key", DECIDE_WAIT,
-		"leader {leader} has no usable member key to clone from; waiting",
-		p_clone_leader_no_member, TARGET_NONE),
-	ROW("clone-retry", "init", "empty data dir and the last clone failed",
-		DECIDE_CLONE, "previous clone failed; cloning again from leader {leader}",
-		p_clone_retry, TARGET_LEADER),
-	ROW("clone-from-leader", "init", "empty data dir and a leader exists",
-		DECIDE_CLONE, "empty data directory; cloning from leader {leader}",
-		p_clone, TARGET_LEADER),
+    /* initialization and the data directory */
+    ROW("sysid-mismatch", "init",
+        "data dir's system identifier differs from `initialize`", DECIDE_WAIT,
+        "refusing: data directory system identifier {sysid} differs from cluster's {initialize}; reinitialize by hand",
+        p_sysid_mismatch, TARGET_NONE),
+    ROW("data-dir-unknown", "init", "data directory state unknown", DECIDE_WAIT,
+        "data directory could not be inspected", p_data_dir_unknown,
+        TARGET_NONE),
+    ROW("bootstrap-new-cluster", "init",
+        "no initialize key, no leader, empty data dir, bootstrap allowed",
+        DECIDE_BOOTSTRAP,
+        "cluster not initialized; racing for `initialize` to run initdb",
+        p_bootstrap, TARGET_NONE),
+    ROW("bootstrap-adopt-existing", "init",
+        "no initialize key, no leader, data present, bootstrap allowed",
+        DECIDE_BOOTSTRAP,
+        "cluster not initialized; racing for `initialize` with existing data (system identifier {sysid})",
+        p_bootstrap_adopt, TARGET_NONE),
+    ROW("bootstrap-wait-for-other", "init",
+        "no initialize key, no leader, bootstrap not allowed here", DECIDE_WAIT,
+        "cluster not initialized; bootstrap not allowed on this node, waiting for another member",
+        p_bootstrap_wait, TARGET_NONE),
+    ROW("bootstrap-in-progress", "init",
+        "initialize claimed without a system identifier, no leader, empty data dir",
+        DECIDE_WAIT,
+        "another member is bootstrapping the cluster; waiting to clone",
+        p_bootstrap_in_progress, TARGET_NONE),
+    ROW("clone-no-leader", "init", "empty data dir and no leader", DECIDE_WAIT,
+        "empty data directory and no leader to clone from; waiting",
+        p_clone_no_leader, TARGET_NONE),
+    ROW("clone-leader-no-member", "init",
+        "empty data dir, leader has no valid member key", DECIDE_WAIT,
+        "leader {leader} has no usable member key to clone from; waiting",
+        p_clone_leader_no_member, TARGET_NONE),
+    ROW("clone-retry", "init", "empty data dir and the last clone failed",
+        DECIDE_CLONE,
+        "previous clone failed; cloning again from leader {leader}",
+        p_clone_retry, TARGET_LEADER),
+    ROW("clone-from-leader", "init", "empty data dir and a leader exists",
+        DECIDE_CLONE, "empty data directory; cloning from leader {leader}",
+        p_clone, TARGET_LEADER),
 
-	/* we hold the leader key */
-	ROW("leader-data-dir-empty-release", "leader",
-		"we hold the key and our data directory is empty", DECIDE_RELEASE,
-		"we hold the leader key but our data directory is empty; releasing",
-		p_leader_data_empty_release, TARGET_NONE),
-	ROW("leader-pg-down-release", "leader",
-		"we hold the key and postgres has not served for primary_start_timeout",
-		DECIDE_RELEASE,
-		"postgres down {down_ms} ms after {attempts} restart attempts (primary_start_timeout {start_timeout_ms} ms); releasing the leader key",
-		p_leader_pg_down_release, TARGET_NONE),
-	ROW("leader-running-renew", "leader",
-		"we hold the key and postgres may write", DECIDE_RENEW,
-		"we hold the leader key and run read-write at {our_lsn}",
-		p_leader_renew, TARGET_NONE),
-	ROW("leader-pg-crashed-restart", "leader",
-		"we hold the key and postgres is not running", DECIDE_RESTART_PRIMARY,
-		"we hold the leader key and postgres is down ({down_ms} ms); restarting it as primary",
-		p_leader_pg_restart, TARGET_NONE),
-	ROW("leader-pg-starting", "leader",
-		"we hold the key and postgres runs but does not accept connections",
-		DECIDE_WAIT, "we hold the leader key; postgres is starting",
-		p_leader_pg_starting, TARGET_NONE),
-	ROW("leader-replica-ineligible-release", "leader",
-		"we hold the key, run as replica, and may not be promoted",
-		DECIDE_RELEASE,
-		"we hold the leader key as a replica but may not be promoted (nofailover, priority 0 or not in sync); releasing",
-		p_leader_replica_release, TARGET_NONE),
-	ROW("leader-replica-promote", "leader",
-		"we hold the key and run as replica", DECIDE_PROMOTE,
-		"we hold the leader key but run as replica at {our_lsn}; finishing the promotion",
-		p_leader_replica_promote, TARGET_NONE),
+    /* we hold the leader key */
+    ROW("leader-data-dir-empty-release", "leader",
+        "we hold the key and our data directory is empty", DECIDE_RELEASE,
+        "we hold the leader key but our data directory is empty; releasing",
+        p_leader_data_empty_release, TARGET_NONE),
+    ROW("leader-pg-down-release", "leader",
+        "we hold the key and postgres has not served for primary_start_timeout",
+        DECIDE_RELEASE,
+        "postgres down {down_ms} ms after {attempts} restart attempts (primary_start_timeout {start_timeout_ms} ms); releasing the leader key",
+        p_leader_pg_down_release, TARGET_NONE),
+    ROW("leader-running-renew", "leader",
+        "we hold the key and postgres may write", DECIDE_RENEW,
+        "we hold the leader key and run read-write at {our_lsn}",
+        p_leader_renew, TARGET_NONE),
+    ROW("leader-pg-crashed-restart", "leader",
+        "we hold the key and postgres is not running", DECIDE_RESTART_PRIMARY,
+        "we hold the leader key and postgres is down ({down_ms} ms); restarting it as primary",
+        p_leader_pg_restart, TARGET_NONE),
+    ROW("leader-pg-starting", "leader",
+        "we hold the key and postgres runs but does not accept connections",
+        DECIDE_WAIT, "we hold the leader key; postgres is starting",
+        p_leader_pg_starting, TARGET_NONE),
+    ROW("leader-replica-ineligible-release", "leader",
+        "we hold the key, run as replica, and may not be promoted",
+        DECIDE_RELEASE,
+        "we hold the leader key as a replica but may not be promoted (nofailover, priority 0 or not in sync); releasing",
+        p_leader_replica_release, TARGET_NONE),
+    ROW("leader-replica-promote", "leader",
+        "we hold the key and run as replica", DECIDE_PROMOTE,
+        "we hold the leader key but run as replica at {our_lsn}; finishing the promotion",
+        p_leader_replica_promote, TARGET_NONE),
 
-	/* another member holds the leader key */
-	ROW("stale-own-leader-key", "replica",
-		"the key holds our name on another lease", DECIDE_WAIT,
-		"leader key holds our name on an earlier lease; waiting for it to expire",
-		p_stale_own_key, TARGET_NONE),
-	ROW("leader-no-member-key", "replica",
-		"the leader has no valid member key", DECIDE_WAIT,
-		"leader {leader} has no valid member key; keeping our state",
-		p_leader_no_member, TARGET_NONE),
-	ROW("diverged-rewind", "replica",
-		"our timeline diverged from the leader's, pg_rewind usable",
-		DECIDE_REWIND,
-		"timeline {our_tl} diverged from leader {leader} on timeline {leader_tl}; rewinding",
-		p_diverged_rewind, TARGET_LEADER),
-	ROW("diverged-reinit", "replica",
-		"diverged and rewind failed or is off; re-clone allowed", DECIDE_REINIT,
-		"timeline {our_tl} diverged from leader {leader} on timeline {leader_tl} and rewind failed or is off; re-cloning",
-		p_diverged_reinit, TARGET_LEADER),
-	ROW("diverged-no-reinit", "replica",
-		"diverged, rewind impossible, re-clone not allowed", DECIDE_WAIT,
-		"timeline {our_tl} diverged from leader {leader}; rewind impossible and remove_data_directory_on_rewind_failure is off; operator must reinitialize",
-		p_diverged_stuck, TARGET_LEADER),
-	ROW("replica-start", "replica", "postgres not running", DECIDE_START_REPLICA,
-		"postgres not running; starting as replica of {leader}",
-		p_replica_start, TARGET_LEADER),
-	ROW("replica-starting", "replica",
-		"postgres runs but does not accept connections", DECIDE_WAIT,
-		"postgres is starting as replica of {leader}",
-		p_replica_starting, TARGET_LEADER),
-	ROW("replica-wrong-upstream", "replica",
-		"replica follows another upstream than the leader", DECIDE_FOLLOW,
-		"following {upstream} instead of leader {leader}; re-pointing",
-		p_replica_wrong_upstream, TARGET_LEADER),
-	ROW("replica-following-leader", "replica", "replica follows the leader",
-		DECIDE_WAIT, "following leader {leader} at {our_lsn}",
-		p_replica_following, TARGET_LEADER),
+    /* another member holds the leader key */
+    ROW("stale-own-leader-key-takeover", "replica",
+        "the key holds our name on our earlier lease; we have a lease and data",
+        DECIDE_ACQUIRE,
+        "leader key holds our name on an earlier lease {old_lease}; moving it to our lease",
+        p_stale_own_key_takeover, TARGET_NONE),
+    ROW("stale-own-leader-key", "replica",
+        "the key holds our name on another lease", DECIDE_WAIT,
+        "leader key holds our name on an earlier lease; waiting for it to expire",
+        p_stale_own_key, TARGET_NONE),
+    ROW("leader-no-member-key", "replica", "the leader has no valid member key",
+        DECIDE_WAIT,
+        "leader {leader} has no valid member key; keeping our state",
+        p_leader_no_member, TARGET_NONE),
+    ROW("diverged-rewind", "replica",
+        "our timeline diverged from the leader's, pg_rewind usable",
+        DECIDE_REWIND,
+        "timeline {our_tl} diverged from leader {leader} on timeline {leader_tl}; rewinding",
+        p_diverged_rewind, TARGET_LEADER),
+    ROW("diverged-reinit", "replica",
+        "diverged and rewind failed or is off; re-clone allowed", DECIDE_REINIT,
+        "timeline {our_tl} diverged from leader {leader} on timeline {leader_tl} and rewind failed or is off; re-cloning",
+        p_diverged_reinit, TARGET_LEADER),
+    ROW("diverged-no-reinit", "replica",
+        "diverged, rewind impossible, re-clone not allowed", DECIDE_WAIT,
+        "timeline {our_tl} diverged from leader {leader}; rewind impossible and remove_data_directory_on_rewind_failure is off; operator must reinitialize",
+        p_diverged_stuck, TARGET_LEADER),
+    ROW("replica-start", "replica", "postgres not running",
+        DECIDE_START_REPLICA,
+        "postgres not running; starting as replica of {leader}",
+        p_replica_start, TARGET_LEADER),
+    ROW("replica-starting", "replica",
+        "postgres runs but does not accept connections", DECIDE_WAIT,
+        "postgres is starting as replica of {leader}", p_replica_starting,
+        TARGET_LEADER),
+    ROW("replica-wrong-upstream", "replica",
+        "replica follows another upstream than the leader", DECIDE_FOLLOW,
+        "following {upstream} instead of leader {leader}; re-pointing",
+        p_replica_wrong_upstream, TARGET_LEADER),
+    ROW("replica-following-leader", "replica", "replica follows the leader",
+        DECIDE_WAIT, "following leader {leader} at {our_lsn}",
+        p_replica_following, TARGET_LEADER),
 
-	/* the leader key is free */
-	ROW("no-leader-start-replica", "election",
-		"no leader and postgres not running", DECIDE_START_REPLICA,
-		"leader key gone{gone}; starting postgres as replica to take part",
-		p_no_leader_start, TARGET_NONE),
-	ROW("no-leader-pg-starting", "election",
-		"no leader and postgres starting", DECIDE_WAIT,
-		"leader key gone{gone}; postgres is starting",
-		p_no_leader_starting, TARGET_NONE),
-	ROW("no-leader-primary-refresh", "election",
-		"no leader, we run read-write, view not linearizable or peers not asked",
-		DECIDE_REFRESH,
-		"leader key free while we run read-write; re-reading etcd and asking peers before acquiring",
-		p_primary_refresh, TARGET_NONE),
-	ROW("no-leader-primary-peer-primary", "election",
-		"no leader, we run read-write, a reachable peer is still primary",
-		DECIDE_DEMOTE, "peer {peer} is also primary; demoting",
-		p_primary_peer_primary, TARGET_PEER_PRIMARY),
-	ROW("no-leader-primary-newer-timeline", "election",
-		"no leader, we run read-write, a member is on a newer timeline",
-		DECIDE_DEMOTE,
-		"member {newer_member} is on timeline {newer_tl} above ours ({our_tl}); demoting",
-		p_primary_newer_timeline, TARGET_NONE),
-	ROW("no-leader-primary-acquire", "election",
-		"no leader, we run read-write, nobody else primary", DECIDE_ACQUIRE,
-		"leader key free and we run the primary at {our_lsn}; acquiring without promotion",
-		p_primary_acquire, TARGET_NONE),
-	ROW("no-leader-we-nofailover", "election",
-		"no leader and we carry the nofailover tag", DECIDE_WAIT,
-		"leader key gone{gone}; nofailover tag set, not a candidate",
-		p_we_nofailover, TARGET_NONE),
-	ROW("no-leader-we-priority-zero", "election",
-		"no leader and our failover_priority is 0", DECIDE_WAIT,
-		"leader key gone{gone}; failover_priority 0, not a candidate",
-		p_we_priority_zero, TARGET_NONE),
-	ROW("no-leader-timeline-behind", "election",
-		"no leader and our timeline is behind the cluster's", DECIDE_WAIT,
-		"leader key gone{gone}; our timeline {our_tl} is behind the cluster's {cluster_tl}",
-		p_we_timeline_behind, TARGET_NONE),
-	ROW("no-leader-not-sync-member", "election",
-		"no leader, synchronous_mode, we are not in `sync`", DECIDE_WAIT,
-		"leader key gone{gone}; synchronous_mode and we are not a sync standby",
-		p_we_not_sync, TARGET_NONE),
-	ROW("no-leader-we-lag-too-much", "election",
-		"no leader and our lag exceeds maximum_lag_on_failover", DECIDE_WAIT,
-		"leader key gone{gone}; we lag {lag} bytes behind {last_lsn} (maximum_lag_on_failover {max_lag})",
-		p_we_lag, TARGET_NONE),
-	ROW("leader-key-gone-refresh", "election",
-		"no leader, we are eligible, view not linearizable or peers not asked",
-		DECIDE_REFRESH,
-		"leader key gone{gone}; we may promote at {our_lsn}: re-reading etcd and asking peers",
-		p_election_refresh, TARGET_NONE),
-	ROW("peer-still-primary", "election",
-		"no leader, a reachable peer is still primary or leader", DECIDE_WAIT,
-		"leader key gone{gone} but peer {peer} still runs as primary; not promoting",
-		p_peer_still_primary, TARGET_PEER_PRIMARY),
-	ROW("someone-ahead", "election", "no leader, a reachable peer ranks first",
-		DECIDE_WAIT,
-		"leader key gone{gone}; {ahead} ranks before us ({ahead_lsn} vs our {our_lsn})",
-		p_someone_ahead, TARGET_AHEAD),
-	ROW("leader-key-gone-we-are-best", "election",
-		"no leader, linearizable view, peers asked, nobody ahead or primary",
-		DECIDE_PROMOTE, "leader key gone{gone}; we are best at {our_lsn}",
-		p_we_are_best, TARGET_NONE),
+    /* the leader key is free */
+    ROW("no-leader-start-replica", "election",
+        "no leader and postgres not running", DECIDE_START_REPLICA,
+        "leader key gone{gone}; starting postgres as replica to take part",
+        p_no_leader_start, TARGET_NONE),
+    ROW("no-leader-pg-starting", "election", "no leader and postgres starting",
+        DECIDE_WAIT, "leader key gone{gone}; postgres is starting",
+        p_no_leader_starting, TARGET_NONE),
+    ROW("no-leader-primary-refresh", "election",
+        "no leader, we run read-write, view not linearizable or peers not asked",
+        DECIDE_REFRESH,
+        "leader key free while we run read-write; re-reading etcd and asking peers before acquiring",
+        p_primary_refresh, TARGET_NONE),
+    ROW("no-leader-primary-peer-primary", "election",
+        "no leader, we run read-write, a reachable peer is still primary",
+        DECIDE_DEMOTE, "peer {peer} is also primary; demoting",
+        p_primary_peer_primary, TARGET_PEER_PRIMARY),
+    ROW("no-leader-primary-newer-timeline", "election",
+        "no leader, we run read-write, a member is on a newer timeline",
+        DECIDE_DEMOTE,
+        "member {newer_member} is on timeline {newer_tl} above ours ({our_tl}); demoting",
+        p_primary_newer_timeline, TARGET_NONE),
+    ROW("no-leader-primary-acquire", "election",
+        "no leader, we run read-write, nobody else primary", DECIDE_ACQUIRE,
+        "leader key free and we run the primary at {our_lsn}; acquiring without promotion",
+        p_primary_acquire, TARGET_NONE),
+    ROW("no-leader-we-nofailover", "election",
+        "no leader and we carry the nofailover tag", DECIDE_WAIT,
+        "leader key gone{gone}; nofailover tag set, not a candidate",
+        p_we_nofailover, TARGET_NONE),
+    ROW("no-leader-we-priority-zero", "election",
+        "no leader and our failover_priority is 0", DECIDE_WAIT,
+        "leader key gone{gone}; failover_priority 0, not a candidate",
+        p_we_priority_zero, TARGET_NONE),
+    ROW("no-leader-timeline-behind", "election",
+        "no leader and our timeline is behind the cluster's", DECIDE_WAIT,
+        "leader key gone{gone}; our timeline {our_tl} is behind the cluster's {cluster_tl}",
+        p_we_timeline_behind, TARGET_NONE),
+    ROW("no-leader-not-sync-member", "election",
+        "no leader, synchronous_mode, we are not in `sync`", DECIDE_WAIT,
+        "leader key gone{gone}; synchronous_mode and we are not a sync standby",
+        p_we_not_sync, TARGET_NONE),
+    ROW("no-leader-we-lag-too-much", "election",
+        "no leader and our lag exceeds maximum_lag_on_failover", DECIDE_WAIT,
+        "leader key gone{gone}; we lag {lag} bytes behind {last_lsn} (maximum_lag_on_failover {max_lag})",
+        p_we_lag, TARGET_NONE),
+    ROW("leader-key-gone-refresh", "election",
+        "no leader, we are eligible, view not linearizable or peers not asked",
+        DECIDE_REFRESH,
+        "leader key gone{gone}; we may promote at {our_lsn}: re-reading etcd and asking peers",
+        p_election_refresh, TARGET_NONE),
+    ROW("peer-still-primary", "election",
+        "no leader, a reachable peer is still primary or leader", DECIDE_WAIT,
+        "leader key gone{gone} but peer {peer} still runs as primary; not promoting",
+        p_peer_still_primary, TARGET_PEER_PRIMARY),
+    ROW("someone-ahead", "election", "no leader, a reachable peer ranks first",
+        DECIDE_WAIT,
+        "leader key gone{gone}; {ahead} ranks before us ({ahead_lsn} vs our {our_lsn})",
+        p_someone_ahead, TARGET_AHEAD),
+    ROW("leader-key-gone-we-are-best", "election",
+        "no leader, linearizable view, peers asked, nobody ahead or primary",
+        DECIDE_PROMOTE, "leader key gone{gone}; we are best at {our_lsn}",
+        p_we_are_best, TARGET_NONE),
 };
 
 #undef ROW

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "failover/failover.h"
@@ -19,34 +20,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NOW			1000000		/* monotonic ms of every scenario */
-#define LSN_A		0x3000060ULL	/* node1 / node2 position */
-#define LSN_B		0x3000000ULL	/* node3, 96 bytes behind */
-#define SYSID		"7000000000000000001"
-#define SYSID_NUM	7000000000000000001ULL
-#define LEASE_L		0x100		/* node1's lease */
-#define LEASE_ME	0x200		/* our lease */
-#define MiB			(1024ULL * 1024ULL)
+#define NOW       1000000      /* monotonic ms of every scenario */
+#define LSN_A     0x3000060ULL /* node1 / node2 position */
+#define LSN_B     0x3000000ULL /* node3, 96 bytes behind */
+#define SYSID     "7000000000000000001"
+#define SYSID_NUM 7000000000000000001ULL
+#define LEASE_L   0x100 /* node1's lease */
+#define LEASE_ME  0x200 /* our lease */
+#define MiB       (1024ULL * 1024ULL)
 
 typedef struct Input
 {
 	ClusterView view;
 	LocalHealth self;
-	PeerStatus	peers[PGW_MEMBERS_MAX];
-	int			n_peers;
-	int64_t		now;
-	bool		null_view;
-	bool		null_self;
+	PeerStatus peers[PGW_MEMBERS_MAX];
+	int n_peers;
+	int64_t now;
+	bool null_view;
+	bool null_self;
 } Input;
 
 typedef struct Scenario
 {
 	const char *name;
-	void		(*build) (Input *in);
+	void (*build)(Input *in);
 	DecisionKind expect;
-	const char *rule;			/* NULL: not checked */
-	const char *target;			/* NULL: not checked; "" must be empty */
-	const char *reason_has;		/* NULL: not checked */
+	const char *rule;       /* NULL: not checked */
+	const char *target;     /* NULL: not checked; "" must be empty */
+	const char *reason_has; /* NULL: not checked */
 } Scenario;
 
 /* ---- builders ----------------------------------------------------------- */
@@ -68,13 +69,14 @@ member(ClusterView *v, const char *name)
 
 static MemberInfo *
 add_member(ClusterView *v, const char *name, MemberRole role, int tl,
-		   uint64_t lsn)
+           uint64_t lsn)
 {
 	MemberInfo *m = &v->members[v->n_members++];
 
 	memset(m, 0, sizeof(*m));
 	copy(m->name, sizeof(m->name), name);
-	snprintf(m->conn_url, sizeof(m->conn_url), "postgres://%s:5432/postgres", name);
+	snprintf(m->conn_url, sizeof(m->conn_url), "postgres://%s:5432/postgres",
+	         name);
 	snprintf(m->api_url, sizeof(m->api_url), "http://%s:8008/patroni", name);
 	m->role = role;
 	m->state = MEMBER_STATE_RUNNING;
@@ -97,7 +99,7 @@ remove_member(ClusterView *v, const char *name)
 		if (strcmp(v->members[i].name, name) == 0)
 		{
 			memmove(&v->members[i], &v->members[i + 1],
-					sizeof(MemberInfo) * (size_t) (v->n_members - i - 1));
+			        sizeof(MemberInfo) * (size_t) (v->n_members - i - 1));
 			v->n_members--;
 			return;
 		}
@@ -185,11 +187,11 @@ leader_gone(Input *in)
 
 static void
 add_peer(Input *in, const char *name, bool reachable, bool primary, int tl,
-		 uint64_t lsn)
+         uint64_t lsn)
 {
 	failover_peer_from_probe(&in->peers[in->n_peers++], name, reachable,
-							 primary, primary, true, tl, primary ? lsn : 0,
-							 lsn, lsn);
+	                         primary, primary, true, tl, primary ? lsn : 0, lsn,
+	                         lsn);
 }
 
 /* leader gone, linearizable view, node3 asked */
@@ -246,7 +248,7 @@ s_garbage_member_leader_healthy(Input *in)
 
 	base(in);
 	m = member(&in->view, "node3");
-	memset(m, 0x7f, sizeof(*m));	/* any bytes at all */
+	memset(m, 0x7f, sizeof(*m)); /* any bytes at all */
 	copy(m->name, sizeof(m->name), "node3");
 	m->is_valid = false;
 	copy(m->parse_error, sizeof(m->parse_error), "not JSON");
@@ -355,7 +357,7 @@ static void
 s_gone_timeline_behind(Input *in)
 {
 	election_ready(in);
-	in->view.last_history_timeline = 2;	/* cluster is on 3 */
+	in->view.last_history_timeline = 2; /* cluster is on 3 */
 }
 
 static void
@@ -536,7 +538,7 @@ static void
 s_own_name_old_lease_primary(Input *in)
 {
 	base_leader(in);
-	in->view.leader_lease = 0x999;	/* our previous incarnation */
+	in->view.leader_lease = 0x999; /* our previous incarnation */
 }
 
 static void
@@ -545,6 +547,21 @@ s_own_name_old_lease_stopped(Input *in)
 	s_own_name_old_lease_primary(in);
 	in->self.pg_running = false;
 	in->self.pg_reachable = false;
+}
+
+static void
+s_own_name_old_lease_no_lease_yet(Input *in)
+{
+	s_own_name_old_lease_stopped(in);
+	in->self.lease_id = 0;
+	in->self.lease_deadline_mono_ms = 0;
+}
+
+static void
+s_own_name_old_lease_empty_dir(Input *in)
+{
+	s_own_name_old_lease_stopped(in);
+	in->self.data_dir = DATA_DIR_EMPTY;
 }
 
 static void
@@ -717,7 +734,7 @@ static void
 s_tilt(Input *in)
 {
 	base(in);
-	in->self.last_loop_mono_ms = NOW - 5001;	/* limit 2*1000+3000 */
+	in->self.last_loop_mono_ms = NOW - 5001; /* limit 2*1000+3000 */
 }
 
 static void
@@ -950,140 +967,183 @@ s_old_replica_lower_timeline(Input *in)
 
 /* ---- the table ----------------------------------------------------------- */
 
-#define SC(fn, kind, rule, target, has) { #fn, fn, kind, rule, target, has }
+#define SC(fn, kind, rule, target, has)                                        \
+	{                                                                          \
+#fn, fn, kind, rule, target, has                                       \
+	}
 
 static const Scenario scenarios[] = {
-	/* replica with a healthy leader */
-	SC(s_replica_follows, DECIDE_WAIT, "replica-following-leader", "node1",
-	   "following leader node1 at 0/3000060"),
-	SC(s_replica_wrong_upstream, DECIDE_FOLLOW, "replica-wrong-upstream", "node1",
-	   "following node3 instead of leader node1"),
-	SC(s_replica_no_upstream, DECIDE_FOLLOW, "replica-wrong-upstream", "node1", NULL),
-	SC(s_replica_pg_stopped, DECIDE_START_REPLICA, "replica-start", "node1", NULL),
-	SC(s_replica_pg_starting, DECIDE_WAIT, "replica-starting", NULL, NULL),
-	SC(s_garbage_member_leader_healthy, DECIDE_WAIT, "replica-following-leader",
-	   "node1", NULL),
-	SC(s_leader_member_garbage, DECIDE_WAIT, "leader-no-member-key", NULL, NULL),
-	SC(s_leader_member_missing, DECIDE_WAIT, "leader-no-member-key", NULL, NULL),
-	SC(s_old_replica_lower_timeline, DECIDE_START_REPLICA, "replica-start",
-	   "node1", NULL),
+    /* replica with a healthy leader */
+    SC(s_replica_follows, DECIDE_WAIT, "replica-following-leader", "node1",
+       "following leader node1 at 0/3000060"),
+    SC(s_replica_wrong_upstream, DECIDE_FOLLOW, "replica-wrong-upstream",
+       "node1", "following node3 instead of leader node1"),
+    SC(s_replica_no_upstream, DECIDE_FOLLOW, "replica-wrong-upstream", "node1",
+       NULL),
+    SC(s_replica_pg_stopped, DECIDE_START_REPLICA, "replica-start", "node1",
+       NULL),
+    SC(s_replica_pg_starting, DECIDE_WAIT, "replica-starting", NULL, NULL),
+    SC(s_garbage_member_leader_healthy, DECIDE_WAIT, "replica-following-leader",
+       "node1", NULL),
+    SC(s_leader_member_garbage, DECIDE_WAIT, "leader-no-member-key", NULL,
+       NULL),
+    SC(s_leader_member_missing, DECIDE_WAIT, "leader-no-member-key", NULL,
+       NULL),
+    SC(s_old_replica_lower_timeline, DECIDE_START_REPLICA, "replica-start",
+       "node1", NULL),
 
-	/* election */
-	SC(s_gone_not_linearizable, DECIDE_REFRESH, "leader-key-gone-refresh", "", NULL),
-	SC(s_gone_peers_not_probed, DECIDE_REFRESH, "leader-key-gone-refresh", "", NULL),
-	SC(s_gone_we_are_best, DECIDE_PROMOTE, "leader-key-gone-we-are-best", "",
-	   "leader key gone 1200 ms; we are best at 0/3000060"),
-	SC(s_gone_no_peers_at_all, DECIDE_PROMOTE, "leader-key-gone-we-are-best", "", NULL),
-	SC(s_gone_peer_ahead, DECIDE_WAIT, "someone-ahead", "node3", "0/3001060"),
-	SC(s_gone_unreachable_ahead_within_lag, DECIDE_PROMOTE,
-	   "leader-key-gone-we-are-best", NULL, NULL),
-	SC(s_gone_unreachable_key_bounds_lag, DECIDE_WAIT, "no-leader-we-lag-too-much",
-	   NULL, "we lag 2097152 bytes"),
-	SC(s_gone_we_lag, DECIDE_WAIT, "no-leader-we-lag-too-much", NULL,
-	   "maximum_lag_on_failover 1048576"),
-	SC(s_gone_lag_exactly_max, DECIDE_PROMOTE, "leader-key-gone-we-are-best", NULL, NULL),
-	SC(s_gone_nofailover, DECIDE_WAIT, "no-leader-we-nofailover", NULL, NULL),
-	SC(s_gone_priority_zero, DECIDE_WAIT, "no-leader-we-priority-zero", NULL, NULL),
-	SC(s_gone_timeline_behind, DECIDE_WAIT, "no-leader-timeline-behind", NULL,
-	   "our timeline 2 is behind the cluster's 3"),
-	SC(s_gone_tie_priority, DECIDE_WAIT, "someone-ahead", "node3", NULL),
-	SC(s_gone_tie_name_we_win, DECIDE_PROMOTE, "leader-key-gone-we-are-best", NULL, NULL),
-	SC(s_gone_tie_name_we_lose, DECIDE_WAIT, "someone-ahead", "node2", NULL),
-	SC(s_gone_garbage_peer_ahead, DECIDE_PROMOTE, "leader-key-gone-we-are-best",
-	   NULL, NULL),
-	SC(s_gone_nofailover_peer_ahead, DECIDE_PROMOTE, "leader-key-gone-we-are-best",
-	   NULL, NULL),
-	SC(s_gone_peer_still_primary, DECIDE_WAIT, "peer-still-primary", "node1", NULL),
-	SC(s_gone_peer_says_leader, DECIDE_WAIT, "peer-still-primary", "node3", NULL),
-	SC(s_sync_non_sync_member, DECIDE_WAIT, "no-leader-not-sync-member", NULL, NULL),
-	SC(s_sync_member_promotes, DECIDE_PROMOTE, "leader-key-gone-we-are-best", NULL, NULL),
-	SC(s_sync_key_absent, DECIDE_WAIT, "no-leader-not-sync-member", NULL, NULL),
-	SC(s_no_leader_pg_stopped, DECIDE_START_REPLICA, "no-leader-start-replica", "", NULL),
-	SC(s_no_leader_pg_starting, DECIDE_WAIT, "no-leader-pg-starting", NULL, NULL),
-	SC(s_peers_null_but_count, DECIDE_REFRESH, "leader-key-gone-refresh", NULL, NULL),
+    /* election */
+    SC(s_gone_not_linearizable, DECIDE_REFRESH, "leader-key-gone-refresh", "",
+       NULL),
+    SC(s_gone_peers_not_probed, DECIDE_REFRESH, "leader-key-gone-refresh", "",
+       NULL),
+    SC(s_gone_we_are_best, DECIDE_PROMOTE, "leader-key-gone-we-are-best", "",
+       "leader key gone 1200 ms; we are best at 0/3000060"),
+    SC(s_gone_no_peers_at_all, DECIDE_PROMOTE, "leader-key-gone-we-are-best",
+       "", NULL),
+    SC(s_gone_peer_ahead, DECIDE_WAIT, "someone-ahead", "node3", "0/3001060"),
+    SC(s_gone_unreachable_ahead_within_lag, DECIDE_PROMOTE,
+       "leader-key-gone-we-are-best", NULL, NULL),
+    SC(s_gone_unreachable_key_bounds_lag, DECIDE_WAIT,
+       "no-leader-we-lag-too-much", NULL, "we lag 2097152 bytes"),
+    SC(s_gone_we_lag, DECIDE_WAIT, "no-leader-we-lag-too-much", NULL,
+       "maximum_lag_on_failover 1048576"),
+    SC(s_gone_lag_exactly_max, DECIDE_PROMOTE, "leader-key-gone-we-are-best",
+       NULL, NULL),
+    SC(s_gone_nofailover, DECIDE_WAIT, "no-leader-we-nofailover", NULL, NULL),
+    SC(s_gone_priority_zero, DECIDE_WAIT, "no-leader-we-priority-zero", NULL,
+       NULL),
+    SC(s_gone_timeline_behind, DECIDE_WAIT, "no-leader-timeline-behind", NULL,
+       "our timeline 2 is behind the cluster's 3"),
+    SC(s_gone_tie_priority, DECIDE_WAIT, "someone-ahead", "node3", NULL),
+    SC(s_gone_tie_name_we_win, DECIDE_PROMOTE, "leader-key-gone-we-are-best",
+       NULL, NULL),
+    SC(s_gone_tie_name_we_lose, DECIDE_WAIT, "someone-ahead", "node2", NULL),
+    SC(s_gone_garbage_peer_ahead, DECIDE_PROMOTE, "leader-key-gone-we-are-best",
+       NULL, NULL),
+    SC(s_gone_nofailover_peer_ahead, DECIDE_PROMOTE,
+       "leader-key-gone-we-are-best", NULL, NULL),
+    SC(s_gone_peer_still_primary, DECIDE_WAIT, "peer-still-primary", "node1",
+       NULL),
+    SC(s_gone_peer_says_leader, DECIDE_WAIT, "peer-still-primary", "node3",
+       NULL),
+    SC(s_sync_non_sync_member, DECIDE_WAIT, "no-leader-not-sync-member", NULL,
+       NULL),
+    SC(s_sync_member_promotes, DECIDE_PROMOTE, "leader-key-gone-we-are-best",
+       NULL, NULL),
+    SC(s_sync_key_absent, DECIDE_WAIT, "no-leader-not-sync-member", NULL, NULL),
+    SC(s_no_leader_pg_stopped, DECIDE_START_REPLICA, "no-leader-start-replica",
+       "", NULL),
+    SC(s_no_leader_pg_starting, DECIDE_WAIT, "no-leader-pg-starting", NULL,
+       NULL),
+    SC(s_peers_null_but_count, DECIDE_REFRESH, "leader-key-gone-refresh", NULL,
+       NULL),
 
-	/* a primary without the key */
-	SC(s_primary_no_key_refresh, DECIDE_REFRESH, "no-leader-primary-refresh", NULL, NULL),
-	SC(s_primary_no_key_acquire, DECIDE_ACQUIRE, "no-leader-primary-acquire", NULL, NULL),
-	SC(s_primary_no_key_peer_primary, DECIDE_DEMOTE, "no-leader-primary-peer-primary",
-	   "node3", NULL),
-	SC(s_primary_no_key_newer_timeline, DECIDE_DEMOTE,
-	   "no-leader-primary-newer-timeline", NULL, "node3 is on timeline 3"),
-	SC(s_primary_no_key_history_moved, DECIDE_DEMOTE,
-	   "no-leader-primary-newer-timeline", NULL, NULL),
-	SC(s_other_holds_key_we_primary, DECIDE_DEMOTE, "fence-other-holds-key", "node1",
-	   NULL),
-	SC(s_own_name_old_lease_primary, DECIDE_DEMOTE, "fence-other-holds-key", NULL, NULL),
-	SC(s_own_name_old_lease_stopped, DECIDE_WAIT, "stale-own-leader-key", NULL, NULL),
-	SC(s_unreachable_pg_not_in_recovery, DECIDE_DEMOTE, "fence-other-holds-key",
-	   NULL, NULL),
+    /* a primary without the key */
+    SC(s_primary_no_key_refresh, DECIDE_REFRESH, "no-leader-primary-refresh",
+       NULL, NULL),
+    SC(s_primary_no_key_acquire, DECIDE_ACQUIRE, "no-leader-primary-acquire",
+       NULL, NULL),
+    SC(s_primary_no_key_peer_primary, DECIDE_DEMOTE,
+       "no-leader-primary-peer-primary", "node3", NULL),
+    SC(s_primary_no_key_newer_timeline, DECIDE_DEMOTE,
+       "no-leader-primary-newer-timeline", NULL, "node3 is on timeline 3"),
+    SC(s_primary_no_key_history_moved, DECIDE_DEMOTE,
+       "no-leader-primary-newer-timeline", NULL, NULL),
+    SC(s_other_holds_key_we_primary, DECIDE_DEMOTE, "fence-other-holds-key",
+       "node1", NULL),
+    SC(s_own_name_old_lease_primary, DECIDE_DEMOTE, "fence-other-holds-key",
+       NULL, NULL),
+    SC(s_own_name_old_lease_stopped, DECIDE_ACQUIRE,
+       "stale-own-leader-key-takeover", "", "earlier lease 999"),
+    SC(s_own_name_old_lease_no_lease_yet, DECIDE_WAIT, "stale-own-leader-key",
+       NULL, NULL),
+    SC(s_own_name_old_lease_empty_dir, DECIDE_WAIT, "stale-own-leader-key",
+       NULL, NULL),
+    SC(s_unreachable_pg_not_in_recovery, DECIDE_DEMOTE, "fence-other-holds-key",
+       NULL, NULL),
 
-	/* we lead */
-	SC(s_leader_renew, DECIDE_RENEW, "leader-running-renew", "", NULL),
-	SC(s_leader_lease_nearly_expired, DECIDE_RENEW, "leader-running-renew", NULL, NULL),
-	SC(s_leader_deadline_passed, DECIDE_DEMOTE, "fence-deadline-passed", NULL,
-	   "passed 50 ms ago"),
-	SC(s_leader_deadline_exactly_now, DECIDE_DEMOTE, "fence-deadline-passed", NULL, NULL),
-	SC(s_leader_deadline_passed_in_tilt, DECIDE_DEMOTE, "fence-deadline-passed", NULL,
-	   NULL),
-	SC(s_leader_etcd_down_within_deadline, DECIDE_WAIT,
-	   "etcd-unreachable-keep-primary", NULL, "3000 ms to fencing deadline"),
-	SC(s_leader_etcd_down_deadline_passed, DECIDE_DEMOTE, "fence-deadline-passed",
-	   NULL, NULL),
-	SC(s_writable_no_lease, DECIDE_DEMOTE, "fence-no-lease", NULL, NULL),
-	SC(s_leader_pg_crashed, DECIDE_RESTART_PRIMARY, "leader-pg-crashed-restart", NULL,
-	   "down (2000 ms)"),
-	SC(s_leader_pg_down_no_bookkeeping, DECIDE_RESTART_PRIMARY,
-	   "leader-pg-crashed-restart", NULL, NULL),
-	SC(s_leader_pg_down_timeout, DECIDE_RELEASE, "leader-pg-down-release", NULL,
-	   "down 31000 ms after 5 restart attempts"),
-	SC(s_leader_pg_crash_loop_timeout, DECIDE_RELEASE, "leader-pg-down-release", NULL,
-	   NULL),
-	SC(s_leader_start_timeout_zero, DECIDE_RELEASE, "leader-pg-down-release", NULL, NULL),
-	SC(s_leader_pg_starting, DECIDE_WAIT, "leader-pg-starting", NULL, NULL),
-	SC(s_leader_key_as_replica, DECIDE_PROMOTE, "leader-replica-promote", NULL, NULL),
-	SC(s_leader_key_as_replica_nofailover, DECIDE_RELEASE,
-	   "leader-replica-ineligible-release", NULL, NULL),
-	SC(s_leader_key_as_replica_not_sync, DECIDE_RELEASE,
-	   "leader-replica-ineligible-release", NULL, NULL),
-	SC(s_leader_data_dir_empty, DECIDE_RELEASE, "leader-data-dir-empty-release", NULL,
-	   NULL),
-	SC(s_leader_garbage_config, DECIDE_RENEW, "leader-running-renew", NULL, NULL),
+    /* we lead */
+    SC(s_leader_renew, DECIDE_RENEW, "leader-running-renew", "", NULL),
+    SC(s_leader_lease_nearly_expired, DECIDE_RENEW, "leader-running-renew",
+       NULL, NULL),
+    SC(s_leader_deadline_passed, DECIDE_DEMOTE, "fence-deadline-passed", NULL,
+       "passed 50 ms ago"),
+    SC(s_leader_deadline_exactly_now, DECIDE_DEMOTE, "fence-deadline-passed",
+       NULL, NULL),
+    SC(s_leader_deadline_passed_in_tilt, DECIDE_DEMOTE, "fence-deadline-passed",
+       NULL, NULL),
+    SC(s_leader_etcd_down_within_deadline, DECIDE_WAIT,
+       "etcd-unreachable-keep-primary", NULL, "3000 ms to fencing deadline"),
+    SC(s_leader_etcd_down_deadline_passed, DECIDE_DEMOTE,
+       "fence-deadline-passed", NULL, NULL),
+    SC(s_writable_no_lease, DECIDE_DEMOTE, "fence-no-lease", NULL, NULL),
+    SC(s_leader_pg_crashed, DECIDE_RESTART_PRIMARY, "leader-pg-crashed-restart",
+       NULL, "down (2000 ms)"),
+    SC(s_leader_pg_down_no_bookkeeping, DECIDE_RESTART_PRIMARY,
+       "leader-pg-crashed-restart", NULL, NULL),
+    SC(s_leader_pg_down_timeout, DECIDE_RELEASE, "leader-pg-down-release", NULL,
+       "down 31000 ms after 5 restart attempts"),
+    SC(s_leader_pg_crash_loop_timeout, DECIDE_RELEASE, "leader-pg-down-release",
+       NULL, NULL),
+    SC(s_leader_start_timeout_zero, DECIDE_RELEASE, "leader-pg-down-release",
+       NULL, NULL),
+    SC(s_leader_pg_starting, DECIDE_WAIT, "leader-pg-starting", NULL, NULL),
+    SC(s_leader_key_as_replica, DECIDE_PROMOTE, "leader-replica-promote", NULL,
+       NULL),
+    SC(s_leader_key_as_replica_nofailover, DECIDE_RELEASE,
+       "leader-replica-ineligible-release", NULL, NULL),
+    SC(s_leader_key_as_replica_not_sync, DECIDE_RELEASE,
+       "leader-replica-ineligible-release", NULL, NULL),
+    SC(s_leader_data_dir_empty, DECIDE_RELEASE, "leader-data-dir-empty-release",
+       NULL, NULL),
+    SC(s_leader_garbage_config, DECIDE_RENEW, "leader-running-renew", NULL,
+       NULL),
 
-	/* stalls, etcd, bad input */
-	SC(s_tilt, DECIDE_TILT, "tilt-stall-detected", NULL, "stalled 5001 ms (limit 5000 ms)"),
-	SC(s_no_tilt_at_limit, DECIDE_WAIT, "replica-following-leader", NULL, NULL),
-	SC(s_first_loop_no_tilt, DECIDE_WAIT, "replica-following-leader", NULL, NULL),
-	SC(s_replica_etcd_down, DECIDE_WAIT, "etcd-unreachable", NULL, NULL),
-	SC(s_replica_view_invalid, DECIDE_WAIT, "etcd-unreachable", NULL, NULL),
-	SC(s_null_view, DECIDE_WAIT, "invalid-input", "", NULL),
-	SC(s_null_self, DECIDE_WAIT, "invalid-input", "", NULL),
-	SC(s_empty_name, DECIDE_WAIT, "invalid-input", "", NULL),
+    /* stalls, etcd, bad input */
+    SC(s_tilt, DECIDE_TILT, "tilt-stall-detected", NULL,
+       "stalled 5001 ms (limit 5000 ms)"),
+    SC(s_no_tilt_at_limit, DECIDE_WAIT, "replica-following-leader", NULL, NULL),
+    SC(s_first_loop_no_tilt, DECIDE_WAIT, "replica-following-leader", NULL,
+       NULL),
+    SC(s_replica_etcd_down, DECIDE_WAIT, "etcd-unreachable", NULL, NULL),
+    SC(s_replica_view_invalid, DECIDE_WAIT, "etcd-unreachable", NULL, NULL),
+    SC(s_null_view, DECIDE_WAIT, "invalid-input", "", NULL),
+    SC(s_null_self, DECIDE_WAIT, "invalid-input", "", NULL),
+    SC(s_empty_name, DECIDE_WAIT, "invalid-input", "", NULL),
 
-	/* bootstrap, clone, system identifier */
-	SC(s_bootstrap, DECIDE_BOOTSTRAP, "bootstrap-new-cluster", "", NULL),
-	SC(s_bootstrap_not_allowed, DECIDE_WAIT, "bootstrap-wait-for-other", NULL, NULL),
-	SC(s_bootstrap_adopt, DECIDE_BOOTSTRAP, "bootstrap-adopt-existing", NULL,
-	   SYSID),
-	SC(s_bootstrap_in_progress, DECIDE_WAIT, "bootstrap-in-progress", NULL, NULL),
-	SC(s_clone, DECIDE_CLONE, "clone-from-leader", "node1", NULL),
-	SC(s_clone_retry, DECIDE_CLONE, "clone-retry", "node1", NULL),
-	SC(s_clone_no_leader, DECIDE_WAIT, "clone-no-leader", NULL, NULL),
-	SC(s_clone_leader_no_member, DECIDE_WAIT, "clone-leader-no-member", NULL, NULL),
-	SC(s_clone_empty_dir_other_sysid, DECIDE_CLONE, "clone-from-leader", "node1", NULL),
-	SC(s_sysid_mismatch, DECIDE_WAIT, "sysid-mismatch", NULL,
-	   "123456789 differs from cluster's " SYSID),
-	SC(s_sysid_mismatch_stopped, DECIDE_WAIT, "sysid-mismatch", NULL, NULL),
-	SC(s_initialize_garbage, DECIDE_WAIT, "replica-following-leader", NULL, NULL),
-	SC(s_data_dir_unknown, DECIDE_WAIT, "data-dir-unknown", NULL, NULL),
+    /* bootstrap, clone, system identifier */
+    SC(s_bootstrap, DECIDE_BOOTSTRAP, "bootstrap-new-cluster", "", NULL),
+    SC(s_bootstrap_not_allowed, DECIDE_WAIT, "bootstrap-wait-for-other", NULL,
+       NULL),
+    SC(s_bootstrap_adopt, DECIDE_BOOTSTRAP, "bootstrap-adopt-existing", NULL,
+       SYSID),
+    SC(s_bootstrap_in_progress, DECIDE_WAIT, "bootstrap-in-progress", NULL,
+       NULL),
+    SC(s_clone, DECIDE_CLONE, "clone-from-leader", "node1", NULL),
+    SC(s_clone_retry, DECIDE_CLONE, "clone-retry", "node1", NULL),
+    SC(s_clone_no_leader, DECIDE_WAIT, "clone-no-leader", NULL, NULL),
+    SC(s_clone_leader_no_member, DECIDE_WAIT, "clone-leader-no-member", NULL,
+       NULL),
+    SC(s_clone_empty_dir_other_sysid, DECIDE_CLONE, "clone-from-leader",
+       "node1", NULL),
+    SC(s_sysid_mismatch, DECIDE_WAIT, "sysid-mismatch", NULL,
+       "123456789 differs from cluster's " SYSID),
+    SC(s_sysid_mismatch_stopped, DECIDE_WAIT, "sysid-mismatch", NULL, NULL),
+    SC(s_initialize_garbage, DECIDE_WAIT, "replica-following-leader", NULL,
+       NULL),
+    SC(s_data_dir_unknown, DECIDE_WAIT, "data-dir-unknown", NULL, NULL),
 
-	/* returning old primary */
-	SC(s_old_primary_rewind, DECIDE_REWIND, "diverged-rewind", "node1",
-	   "timeline 1 diverged from leader node1 on timeline 2"),
-	SC(s_old_primary_rewind_failed, DECIDE_REINIT, "diverged-reinit", "node1", NULL),
-	SC(s_old_primary_rewind_off, DECIDE_REINIT, "diverged-reinit", "node1", NULL),
-	SC(s_old_primary_no_reinit, DECIDE_WAIT, "diverged-no-reinit", NULL, NULL),
-	SC(s_replica_receiver_diverged, DECIDE_REWIND, "diverged-rewind", "node1", NULL),
+    /* returning old primary */
+    SC(s_old_primary_rewind, DECIDE_REWIND, "diverged-rewind", "node1",
+       "timeline 1 diverged from leader node1 on timeline 2"),
+    SC(s_old_primary_rewind_failed, DECIDE_REINIT, "diverged-reinit", "node1",
+       NULL),
+    SC(s_old_primary_rewind_off, DECIDE_REINIT, "diverged-reinit", "node1",
+       NULL),
+    SC(s_old_primary_no_reinit, DECIDE_WAIT, "diverged-no-reinit", NULL, NULL),
+    SC(s_replica_receiver_diverged, DECIDE_REWIND, "diverged-rewind", "node1",
+       NULL),
 };
 
 #undef SC
@@ -1093,33 +1153,33 @@ static const Scenario scenarios[] = {
 static Decision
 run(const Input *in)
 {
-	return failover_decide(in->null_view ? NULL : &in->view,
-						   in->null_self ? NULL : &in->self,
-						   in->n_peers > 0 && in->peers[0].name[0] ? in->peers : NULL,
-						   in->n_peers, in->now);
+	return failover_decide(
+	    in->null_view ? NULL : &in->view, in->null_self ? NULL : &in->self,
+	    in->n_peers > 0 && in->peers[0].name[0] ? in->peers : NULL, in->n_peers,
+	    in->now);
 }
 
 static void
 test_scenario(void **state)
 {
 	const Scenario *sc = *state;
-	Input	   *in = calloc(1, sizeof(Input));
-	Decision	d;
+	Input *in = calloc(1, sizeof(Input));
+	Decision d;
 
 	assert_non_null(in);
 	sc->build(in);
 	d = run(in);
 	if (d.kind != sc->expect ||
-		(sc->rule && (d.rule == NULL || strcmp(d.rule, sc->rule) != 0)) ||
-		(sc->target && strcmp(d.target, sc->target) != 0) ||
-		(sc->reason_has && strstr(d.reason, sc->reason_has) == NULL))
+	    (sc->rule && (d.rule == NULL || strcmp(d.rule, sc->rule) != 0)) ||
+	    (sc->target && strcmp(d.target, sc->target) != 0) ||
+	    (sc->reason_has && strstr(d.reason, sc->reason_has) == NULL))
 		print_error("%s: got kind=%s rule=%s target=%s reason=\"%s\"; "
-					"want kind=%s rule=%s target=%s reason~\"%s\"\n",
-					sc->name, failover_decision_kind_name(d.kind),
-					d.rule ? d.rule : "(null)", d.target, d.reason,
-					failover_decision_kind_name(sc->expect),
-					sc->rule ? sc->rule : "*", sc->target ? sc->target : "*",
-					sc->reason_has ? sc->reason_has : "*");
+		            "want kind=%s rule=%s target=%s reason~\"%s\"\n",
+		            sc->name, failover_decision_kind_name(d.kind),
+		            d.rule ? d.rule : "(null)", d.target, d.reason,
+		            failover_decision_kind_name(sc->expect),
+		            sc->rule ? sc->rule : "*", sc->target ? sc->target : "*",
+		            sc->reason_has ? sc->reason_has : "*");
 	assert_int_equal(d.kind, sc->expect);
 	if (sc->rule)
 		assert_string_equal(d.rule, sc->rule);
@@ -1137,20 +1197,20 @@ test_scenario(void **state)
 static void
 test_every_rule_hit(void **state)
 {
-	int			n = failover_rule_count();
-	int			missing = 0;
+	int n = failover_rule_count();
+	int missing = 0;
 
 	(void) state;
 	assert_true(n > 0);
 	for (int i = 0; i < n; i++)
 	{
 		const char *name = failover_rule_name(i);
-		bool		hit = false;
+		bool hit = false;
 
 		for (size_t k = 0; k < PGW_LENGTHOF(scenarios) && !hit; k++)
 		{
-			Input	   *in = calloc(1, sizeof(Input));
-			Decision	d;
+			Input *in = calloc(1, sizeof(Input));
+			Decision d;
 
 			scenarios[k].build(in);
 			d = run(in);
@@ -1172,7 +1232,7 @@ test_every_rule_hit(void **state)
 static void
 test_rule_table_well_formed(void **state)
 {
-	int			n = failover_rule_count();
+	int n = failover_rule_count();
 
 	(void) state;
 	assert_null(failover_rule_name(-1));
@@ -1193,9 +1253,11 @@ test_rule_table_well_formed(void **state)
 	for (int i = 0; i < n; i++)
 		if (strcmp(failover_rule_describe(i)->group, "fence") == 0)
 			for (int j = 0; j < i; j++)
-				assert_string_not_equal(failover_rule_describe(j)->group, "tilt");
+				assert_string_not_equal(failover_rule_describe(j)->group,
+				                        "tilt");
 	for (int k = 0; k < DECIDE_KIND_COUNT; k++)
-		assert_string_not_equal(failover_decision_kind_name((DecisionKind) k), "?");
+		assert_string_not_equal(failover_decision_kind_name((DecisionKind) k),
+		                        "?");
 	assert_string_equal(failover_decision_kind_name(DECIDE_KIND_COUNT), "?");
 	assert_string_equal(failover_decision_kind_name(DECIDE_PROMOTE), "promote");
 }
@@ -1207,10 +1269,10 @@ test_decide_is_pure(void **state)
 	(void) state;
 	for (size_t k = 0; k < PGW_LENGTHOF(scenarios); k++)
 	{
-		Input	   *in = calloc(1, sizeof(Input));
-		Input	   *copy_in = calloc(1, sizeof(Input));
-		Decision	a;
-		Decision	b;
+		Input *in = calloc(1, sizeof(Input));
+		Input *copy_in = calloc(1, sizeof(Input));
+		Decision a;
+		Decision b;
 
 		scenarios[k].build(in);
 		memcpy(copy_in, in, sizeof(Input));
@@ -1230,8 +1292,8 @@ test_decide_is_pure(void **state)
 static void
 test_decision_flags(void **state)
 {
-	Input	   *in = calloc(1, sizeof(Input));
-	Decision	d;
+	Input *in = calloc(1, sizeof(Input));
+	Decision d;
 
 	(void) state;
 	s_gone_we_are_best(in);
@@ -1252,6 +1314,15 @@ test_decision_flags(void **state)
 	d = run(in);
 	assert_false(d.adopt_existing_data);
 
+	s_own_name_old_lease_stopped(in);
+	d = run(in);
+	assert_int_equal(d.kind, DECIDE_ACQUIRE);
+	assert_true(d.takeover_from_lease == 0x999);
+	s_primary_no_key_acquire(in);
+	d = run(in);
+	assert_int_equal(d.kind, DECIDE_ACQUIRE);
+	assert_true(d.takeover_from_lease == 0);
+
 	s_leader_deadline_passed(in);
 	d = run(in);
 	assert_int_equal(d.demote_mode, DEMOTE_IMMEDIATE);
@@ -1262,7 +1333,7 @@ test_decision_flags(void **state)
 static void
 test_holds_leader(void **state)
 {
-	Input	   *in = calloc(1, sizeof(Input));
+	Input *in = calloc(1, sizeof(Input));
 
 	(void) state;
 	base_leader(in);
@@ -1300,7 +1371,7 @@ random_candidate(FailoverCandidate *c)
 	/* small ranges so that ties on every key are frequent */
 	snprintf(c->name, sizeof(c->name), "n%u", rng() % 6);
 	c->why = (rng() % 3 == 0) ? (FailoverIneligible) (1 + rng() % 8)
-		: FAILOVER_ELIGIBLE;
+	                          : FAILOVER_ELIGIBLE;
 	c->is_sync = rng() % 2;
 	c->wal_position = 0x3000000 + (rng() % 4) * 16;
 	c->failover_priority = (int) (rng() % 3);
@@ -1332,10 +1403,10 @@ test_comparator_total_order(void **state)
 			assert_int_equal(failover_candidate_compare(&c[i], &c[i]), 0);
 			for (int j = 0; j < N; j++)
 			{
-				int			ij = sign(failover_candidate_compare(&c[i], &c[j]));
-				int			ji = sign(failover_candidate_compare(&c[j], &c[i]));
+				int ij = sign(failover_candidate_compare(&c[i], &c[j]));
+				int ji = sign(failover_candidate_compare(&c[j], &c[i]));
 
-				assert_int_equal(ij, -ji);	/* antisymmetry */
+				assert_int_equal(ij, -ji); /* antisymmetry */
 				/* 0 only for identical ranking keys (a total order on them) */
 				if (ij == 0)
 				{
@@ -1344,11 +1415,11 @@ test_comparator_total_order(void **state)
 				}
 				for (int k = 0; k < N; k++)
 				{
-					int			jk = sign(failover_candidate_compare(&c[j], &c[k]));
-					int			ik = sign(failover_candidate_compare(&c[i], &c[k]));
+					int jk = sign(failover_candidate_compare(&c[j], &c[k]));
+					int ik = sign(failover_candidate_compare(&c[i], &c[k]));
 
 					if (ij <= 0 && jk <= 0)
-						assert_true(ik <= 0);	/* transitivity */
+						assert_true(ik <= 0); /* transitivity */
 				}
 			}
 		}
@@ -1366,23 +1437,24 @@ test_comparator_keys(void **state)
 	snprintf(b.name, sizeof(b.name), "a");
 	a.wal_position = b.wal_position = 100;
 	a.failover_priority = b.failover_priority = 1;
-	assert_true(failover_candidate_compare(&a, &b) > 0);	/* name */
+	assert_true(failover_candidate_compare(&a, &b) > 0); /* name */
 	a.failover_priority = 2;
-	assert_true(failover_candidate_compare(&a, &b) < 0);	/* priority */
+	assert_true(failover_candidate_compare(&a, &b) < 0); /* priority */
 	b.wal_position = 101;
-	assert_true(failover_candidate_compare(&a, &b) > 0);	/* position */
+	assert_true(failover_candidate_compare(&a, &b) > 0); /* position */
 	a.is_sync = true;
-	assert_true(failover_candidate_compare(&a, &b) < 0);	/* sync first */
+	assert_true(failover_candidate_compare(&a, &b) < 0); /* sync first */
 	a.why = FAILOVER_INELIGIBLE_LAG;
-	assert_true(failover_candidate_compare(&a, &b) > 0);	/* eligible first */
-	assert_string_equal(failover_ineligible_name(FAILOVER_INELIGIBLE_LAG), "lag");
+	assert_true(failover_candidate_compare(&a, &b) > 0); /* eligible first */
+	assert_string_equal(failover_ineligible_name(FAILOVER_INELIGIBLE_LAG),
+	                    "lag");
 	assert_string_equal(failover_ineligible_name((FailoverIneligible) 99), "?");
 }
 
 static void
 test_best_candidate(void **state)
 {
-	Input	   *in = calloc(1, sizeof(Input));
+	Input *in = calloc(1, sizeof(Input));
 	const char *best;
 
 	(void) state;
@@ -1428,14 +1500,14 @@ main(void)
 		N_SC = PGW_LENGTHOF(scenarios)
 	};
 	static const struct CMUnitTest fixed[] = {
-		cmocka_unit_test(test_every_rule_hit),
-		cmocka_unit_test(test_rule_table_well_formed),
-		cmocka_unit_test(test_decide_is_pure),
-		cmocka_unit_test(test_decision_flags),
-		cmocka_unit_test(test_holds_leader),
-		cmocka_unit_test(test_comparator_total_order),
-		cmocka_unit_test(test_comparator_keys),
-		cmocka_unit_test(test_best_candidate),
+	    cmocka_unit_test(test_every_rule_hit),
+	    cmocka_unit_test(test_rule_table_well_formed),
+	    cmocka_unit_test(test_decide_is_pure),
+	    cmocka_unit_test(test_decision_flags),
+	    cmocka_unit_test(test_holds_leader),
+	    cmocka_unit_test(test_comparator_total_order),
+	    cmocka_unit_test(test_comparator_keys),
+	    cmocka_unit_test(test_best_candidate),
 	};
 	struct CMUnitTest tests[N_SC + PGW_LENGTHOF(fixed)];
 
@@ -1449,6 +1521,6 @@ main(void)
 	}
 	for (size_t i = 0; i < PGW_LENGTHOF(fixed); i++)
 		tests[N_SC + i] = fixed[i];
-	return _cmocka_run_group_tests("failover_decide", tests, PGW_LENGTHOF(tests),
-								   NULL, NULL);
+	return _cmocka_run_group_tests("failover_decide", tests,
+	                               PGW_LENGTHOF(tests), NULL, NULL);
 }
