@@ -589,6 +589,17 @@ int			dcs_leader_check(EtcdClient *c, const char *prefix, const char *name,
 							 int64_t lease, PgwError *err) PGW_MUSTCHECK;
 
 /*
+ * dcs_leader_takeover: move the leader key that still holds name on
+ * old_lease (our previous incarnation's lease) to new_lease, by one txn
+ * comparing value and old lease, so a restarted daemon need not wait out the
+ * TTL of its own key and nobody else can slip in between. PGW_ECONFLICT when
+ * the key is not (name, old_lease) any more.
+ */
+int			dcs_leader_takeover(EtcdClient *c, const char *prefix,
+								const char *name, int64_t old_lease,
+								int64_t new_lease, PgwError *err) PGW_MUSTCHECK;
+
+/*
  * dcs_leader_release: delete the leader key only if it holds name (value
  * compare), so replicas need not wait out the TTL. PGW_ECONFLICT when it
  * was not ours.

@@ -411,6 +411,46 @@ dcs_leader_check(EtcdClient *c, const char *prefix, const char *name,
 }
 
 int
+dcs_leader_takeover(EtcdClient *c, const char *prefix, const char *name,
+					int64_t old_lease, int64_t new_lease, PgwError *err)
+{
+	char		key[PGW_PREFIX_MAX + 16];
+	EtcdCompare cmp[2];
+	EtcdOp		put = {0};
+	EtcdTxnResult tr = {0};
+	bool		ok;
+	int			rc;
+
+	if ((rc = key_join(prefix, "leader", key, sizeof(key), err)) != 0)
+		return rc;
+	memset(cmp, 0, sizeof(cmp));
+	cmp[0].key = key;
+	cmp[0].result = ETCD_CMP_EQUAL;
+	cmp[0].target = ETCD_TARGET_VALUE;
+	cmp[0].value = name;
+	cmp[0].value_len = strlen(name);
+	cmp[1].key = key;
+	cmp[1].result = ETCD_CMP_EQUAL;
+	cmp[1].target = ETCD_TARGET_LEASE;
+	cmp[1].number = old_lease;
+	put.kind = ETCD_OP_PUT;
+	put.key = key;
+	put.value = name;
+	put.value_len = strlen(name);
+	put.lease = new_lease;
+	rc = etcd_txn(c, cmp, 2, &put, 1, NULL, 0, &tr, err);
+	if (rc != 0)
+		return rc;
+	ok = tr.succeeded;
+	etcd_txn_result_free(&tr);
+	if (!ok)
+		return pgw_error_set(err, PGW_ECONFLICT,
+							 "leader key %s is no longer \"%s\" on lease %llx",
+							 key, name, (unsigned long long) old_lease);
+	return 0;
+}
+
+int
 dcs_leader_release(EtcdClient *c, const char *prefix, const char *name,
 				   PgwError *err)
 {

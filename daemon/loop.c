@@ -122,6 +122,10 @@ read_view(Daemon *d, bool linearizable)
 		return err.code;
 	}
 	note_etcd_ok(d);
+	/* until the first leader writes `config`, run on bootstrap.dcs, so the
+	 * lease is granted with the TTL the cluster will keep */
+	if (!nv->has_config)
+		nv->config = d->cfg->bootstrap_dcs;
 	if (nv->n_bad_values > 0 &&
 		strcmp(nv->bad_value_keys, d->view->bad_value_keys) != 0)
 		log_warn("dcs.bad-value", "keys=\"%s\" action=ignored", nv->bad_value_keys);
@@ -212,6 +216,13 @@ ensure_lease(Daemon *d)
 
 	if (d->lease_id != 0 && d->lease_ttl_ms == ttl_ms)
 		return;
+	if (d->lease_id != 0 && d->view->has_leader &&
+		strcmp(d->view->leader, d->cfg->name) == 0)
+	{
+		/* never move a held leader key to a new lease behind etcd's back:
+		 * the new TTL applies from our next leadership */
+		return;
+	}
 	if (etcd_lease_grant(d->etcd, (ttl_ms + 999) / 1000, &id, &ttl, &err) != 0)
 	{
 		note_etcd_error(d, "lease-grant", &err);

@@ -51,6 +51,7 @@ struct FailoverExec
 	char		slots_for[1024];	/* member list the slots were synced for */
 	atomic_int	fence_pid;		/* postmaster pid for the fence thread */
 	HealthParam *params;		/* cfg parameters as HealthParam */
+	int			n_params;
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -187,6 +188,24 @@ failover_exec_open(const NodeConfig *cfg, FailoverExec **out, PgwError *err)
 		e->params[i].name = cfg->pg_parameters[i].name;
 		e->params[i].value = cfg->pg_parameters[i].value;
 	}
+	{
+		bool		has = false;
+
+		for (int i = 0; i < cfg->n_pg_parameters; i++)
+			if (strcmp(cfg->pg_parameters[i].name, "wal_retrieve_retry_interval") == 0)
+				has = true;
+		/*
+		 * A replica re-pointed at a new leader retries every
+		 * wal_retrieve_retry_interval (5 s by default); 1 s lets it reach the
+		 * new timeline within one loop or two.
+		 */
+		if (!has)
+		{
+			e->params[cfg->n_pg_parameters].name = "wal_retrieve_retry_interval";
+			e->params[cfg->n_pg_parameters].value = "1s";
+		}
+		e->n_params = cfg->n_pg_parameters + (has ? 0 : 1);
+	}
 	if (!url_host_port(cfg->pg_listen, host, sizeof(host), &port))
 		pgw_strlcpy(host, "127.0.0.1", sizeof(host));
 	pc.host = cfg->pg_socket_dir ? cfg->pg_socket_dir : host;
@@ -211,7 +230,7 @@ failover_exec_open(const NodeConfig *cfg, FailoverExec **out, PgwError *err)
 	cc.replication_password = cfg->pg_replication_password;
 	cc.pgpass_path = cfg->pg_pgpass;
 	cc.params = e->params;
-	cc.n_params = cfg->n_pg_parameters;
+	cc.n_params = e->n_params;
 	cc.hba_lines = (const char *const *) cfg->pg_hba;
 	cc.n_hba_lines = cfg->n_pg_hba;
 	if ((rc = health_control_open(&cc, &e->pg, err)) != 0)
@@ -627,6 +646,33 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 			if (dec->target[0] &&
 				upstream_of(ctx->view, dec->target, host, sizeof(host), &up))
 			{
+				/*
+				 * A former primary may hold WAL the new leader never got:
+				 * starting it as a replica would stall on a diverged timeline.
+				 * Rewind first when pg_control says so.
+				 */
+				if (self->pg_was_primary && !self->pg_running &&
+					ctx->view->config.use_pg_rewind)
+				{
+					bool		needed = true;
+					PgwError	e2 = {0};
+
+					if (health_control_rewind_needed(e->pg, &up, &needed, &e2) != 0)
+						log_warn("rewind.check-failed", "detail=\"%s\" action=rewind", e2.msg);
+					if (needed)
+					{
+						log_info("rewind.start", "source=%s reason=former-primary", dec->target);
+						rc = health_control_rewind(e->pg, &up, &err);
+						if (rc != 0)
+						{
+							if (rc == PGW_ESTATE || rc == PGW_EIO)
+								e->rewind_failed = true;
+							break;
+						}
+						log_info("rewind.done", "source=%s duration_ms=%lld", dec->target,
+								 (long long) (pgw_now_mono_ms() - t0));
+					}
+				}
 				e->should_run = true;
 				e->expect_primary = false;
 				pgw_strlcpy(e->upstream, dec->target, sizeof(e->upstream));
@@ -634,8 +680,14 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 					HEALTH_WAIT_FAILED)
 					rc = PGW_EIO;
 			}
-			else if (start_pg(e, false, &err) == HEALTH_WAIT_FAILED)
-				rc = PGW_EIO;
+			else
+			{
+				/* no upstream known: start in recovery, never read-write */
+				if ((rc = health_control_ensure_standby(e->pg, &err)) != 0)
+					break;
+				if (start_pg(e, false, &err) == HEALTH_WAIT_FAILED)
+					rc = PGW_EIO;
+			}
 			break;
 
 		case DECIDE_FOLLOW:
@@ -647,8 +699,20 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 			break;
 
 		case DECIDE_ACQUIRE:
-			rc = dcs_leader_acquire(ctx->etcd, ctx->prefix, ctx->name, ctx->lease_id,
-									&won, holder, &err);
+			if (dec->takeover_from_lease != 0)
+			{
+				/* our own key from an earlier lease: move it, by value+lease
+				 * compare, instead of waiting out its TTL */
+				rc = dcs_leader_takeover(ctx->etcd, ctx->prefix, ctx->name,
+										 dec->takeover_from_lease, ctx->lease_id, &err);
+				won = rc == 0;
+				if (rc == PGW_ECONFLICT)
+					rc = 0;
+				pgw_strlcpy(holder, won ? ctx->name : "?", sizeof(holder));
+			}
+			else
+				rc = dcs_leader_acquire(ctx->etcd, ctx->prefix, ctx->name, ctx->lease_id,
+										&won, holder, &err);
 			if (rc == 0 && !won)
 				log_info("leader.acquire-lost", "holder=%s", holder);
 			if (rc == 0 && won)
@@ -678,6 +742,24 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 					}
 				}
 				log_info("promote.start", "reason=\"%s\"", dec->reason);
+				/*
+				 * Create the other members' slots while still a standby (PG 15
+				 * allows it): replicas re-pointed to us can stream the moment
+				 * we promote instead of retrying for a missing slot.
+				 */
+				if (ctx->view->config.use_slots)
+				{
+					const char *names[PGW_MEMBERS_MAX];
+					int			n = 0;
+					int			changed = 0;
+					PgwError	e2 = {0};
+
+					for (int i = 0; i < ctx->view->n_members; i++)
+						if (strcmp(ctx->view->members[i].name, ctx->name) != 0)
+							names[n++] = ctx->view->members[i].name;
+					if (health_control_slots_sync(e->pg, names, n, &changed, &e2) != 0)
+						log_warn("slots.sync-failed", "detail=\"%s\" when=before-promote", e2.msg);
+				}
 				rc = health_control_promote(e->pg, 30, &new_tl, &err);
 				if (rc != 0 && rc != PGW_ESTATE)
 					break;

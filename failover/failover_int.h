@@ -17,6 +17,7 @@ typedef struct RankContext
 	int cluster_timeline;  /* 0 = unknown: not checked */
 	uint64_t last_lsn;     /* leader's last known optime (max seen) */
 	uint64_t maximum_lag;  /* maximum_lag_on_failover, bytes */
+	bool check_timeline;   /* config check_timeline (Patroni: off) */
 	bool sync_mode;        /* synchronous_mode */
 	const SyncState *sync; /* the `sync` key */
 } RankContext;

@@ -111,6 +111,7 @@ rank_context_build(const ClusterView *view, const PeerStatus *peers,
 		return;
 	rc->maximum_lag = view->config.maximum_lag_on_failover;
 	rc->sync_mode = view->config.synchronous_mode;
+	rc->check_timeline = view->config.check_timeline;
 	rc->sync = &view->sync;
 	rc->last_lsn = view->leader_optime;
 	if (view->last_history_timeline > 0)
@@ -179,7 +180,8 @@ rank_candidate_assess(const RankContext *rc, const CandidateFacts *f,
 		out->why = FAILOVER_INELIGIBLE_NOFAILOVER;
 	else if (f->failover_priority <= 0)
 		out->why = FAILOVER_INELIGIBLE_PRIORITY_ZERO;
-	else if (rc->cluster_timeline > 0 && f->timeline < rc->cluster_timeline)
+	else if (rc->check_timeline && rc->cluster_timeline > 0 &&
+	         f->timeline < rc->cluster_timeline)
 		out->why = FAILOVER_INELIGIBLE_TIMELINE_BEHIND;
 	else if (rc->sync_mode && !out->is_sync)
 		out->why = FAILOVER_INELIGIBLE_NOT_SYNC;

@@ -466,6 +466,12 @@ control_write_signal(PgControl *c, bool standby, PgwError *err)
 }
 
 int
+health_control_ensure_standby(PgControl *c, PgwError *err)
+{
+	return control_write_signal(c, true, err);
+}
+
+int
 control_set_standby(PgControl *c, const HealthUpstream *leader, PgwError *err)
 {
 	char port[16];

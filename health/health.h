@@ -390,6 +390,15 @@ int health_control_set_upstream(PgControl *c, const HealthUpstream *leader,
                                 PgwError *err) PGW_MUSTCHECK;
 
 /*
+ * health_control_ensure_standby: write standby.signal (keeping any
+ * primary_conninfo already configured), so that the next start comes up in
+ * recovery even when no upstream is known yet: a node that is not sure it
+ * leads must never start read-write. Idempotent.
+ */
+int			health_control_ensure_standby(PgControl *c,
+										  PgwError *err) PGW_MUSTCHECK;
+
+/*
  * health_control_rewind_needed: compare our pg_control (pg_controldata:
  * timeline, checkpoint location, cluster state) with the leader's timeline
  * and history (superuser connection). *needed is true when our timeline is

@@ -357,6 +357,15 @@ static void
 s_gone_timeline_behind(Input *in)
 {
 	election_ready(in);
+	in->view.config.check_timeline = true;
+	in->view.last_history_timeline = 2; /* cluster is on 3 */
+}
+
+/* check_timeline off (Patroni's default): the lag bound decides alone */
+static void
+s_gone_timeline_behind_unchecked(Input *in)
+{
+	election_ready(in);
 	in->view.last_history_timeline = 2; /* cluster is on 3 */
 }
 
@@ -1015,6 +1024,8 @@ static const Scenario scenarios[] = {
        NULL),
     SC(s_gone_timeline_behind, DECIDE_WAIT, "no-leader-timeline-behind", NULL,
        "our timeline 2 is behind the cluster's 3"),
+    SC(s_gone_timeline_behind_unchecked, DECIDE_PROMOTE,
+       "leader-key-gone-we-are-best", NULL, NULL),
     SC(s_gone_tie_priority, DECIDE_WAIT, "someone-ahead", "node3", NULL),
     SC(s_gone_tie_name_we_win, DECIDE_PROMOTE, "leader-key-gone-we-are-best",
        NULL, NULL),
