@@ -581,7 +581,10 @@ dcs_failover_decode(const char *json, size_t len, FailoverRequest *out,
 		get_str(root, what, "member", f.member, sizeof(f.member), false, true, err) ||
 		get_str(root, what, "scheduled_at", ts, sizeof(ts), false, true, err))
 		goto out;
-	if (ts[0] != '\0' && pgw_parse_wall_iso(ts, &f.scheduled_at_wall_ms) != 0)
+	/* 1970..9999 only: a negative or 5-digit year cannot be written back */
+	if (ts[0] != '\0' && (pgw_parse_wall_iso(ts, &f.scheduled_at_wall_ms) != 0 ||
+						  f.scheduled_at_wall_ms <= 0 ||
+						  f.scheduled_at_wall_ms >= INT64_C(253402300800000)))
 	{
 		pgw_error_set(err, PGW_EINVAL,
 					  "%s: key \"scheduled_at\": \"%s\" is not an ISO 8601 time with a zone",
