@@ -66,9 +66,65 @@ typedef struct RestOptions
 	const char *certfile;		/* TLS when set */
 	const char *keyfile;
 	const char *cafile;
+	int			verify_client;	/* ConfigVerifyClient: none/optional/required */
 	const char *username;		/* basic auth for write endpoints */
 	const char *password;
+	const char *const *allowlist;	/* CIDRs allowed to call write endpoints */
+	int			n_allowlist;
+	bool		allowlist_include_members;	/* members' hosts are allowed too */
+	/* etcd access for write endpoints that change keys (switchover,
+	 * failover, config): the REST thread opens its own client */
+	const char *etcd_endpoints;
+	const char *etcd_cacert;
+	const char *etcd_cert;
+	const char *etcd_key;
+	const char *etcd_username;
+	const char *etcd_password;
+	const char *prefix;			/* "<namespace>/<scope>/" */
+	const char *member_name;	/* this node */
 } RestOptions;
+
+/*
+ * Actions that only the loop may carry out (they touch PostgreSQL): the REST
+ * thread queues them and waits for the loop's answer, bounded in time.
+ */
+typedef enum RestActionKind
+{
+	REST_ACTION_RESTART = 1,	/* POST /restart */
+	REST_ACTION_RELOAD,			/* POST /reload */
+	REST_ACTION_REINIT,			/* POST /reinitialize */
+	REST_ACTION_RESTART_CANCEL, /* DELETE /restart: drop a scheduled restart */
+} RestActionKind;
+
+typedef struct RestAction
+{
+	RestActionKind kind;
+	bool		restart_pending_only;	/* POST /restart {"restart_pending": true} */
+	char		role[16];		/* {"role": "primary"|"replica"}: "" = any */
+	int64_t		scheduled_wall_ms;	/* {"schedule": ISO 8601}: 0 = now */
+	int			timeout_s;		/* {"timeout": N}: 0 = default */
+	bool		force;			/* POST /reinitialize {"force": true} */
+	uint64_t	ticket;			/* set by the queue */
+} RestAction;
+
+/*
+ * rest_action_submit: REST thread side: queue a, wake the loop, and wait up
+ * to wait_ms for rest_action_done(). Returns the HTTP status the loop gave
+ * (200, 202, 409, 503 ...) with its message in msg, or 503 "timed out" when
+ * the loop did not answer in time.
+ */
+int			rest_action_submit(RestServer *s, RestAction *a, int wait_ms,
+							   char *msg, size_t msg_len);
+
+/* rest_action_fd: readable (eventfd) while actions are queued (loop side). */
+int			rest_action_fd(RestServer *s);
+
+/* rest_action_next: loop side: pop one queued action; false when none. */
+bool		rest_action_next(RestServer *s, RestAction *out);
+
+/* rest_action_done: loop side: answer the action with ticket. */
+void		rest_action_done(RestServer *s, uint64_t ticket, int http_status,
+							 const char *msg);
 
 /* rest_start: listen and serve from libmicrohttpd's own thread. */
 int			rest_start(const RestOptions *opt, RestServer **out, PgwError *err);

@@ -64,6 +64,7 @@ typedef struct Daemon
 	int			etcd_fail_logged;
 	char	   *history_json;
 	char	   *config_json;
+	int64_t		leader_absent_since_mono_ms;	/* 0 while a leader exists */
 } Daemon;
 
 static int64_t
@@ -363,6 +364,23 @@ notify_systemd(Daemon *d, const LocalHealth *self)
 				   failover_decision_kind_name(d->last.kind));
 }
 
+/* republish_now: the executor changed our role mid-step: observe PostgreSQL
+ * again and publish the REST snapshot (and member key) right away. */
+static void
+republish_now(void *arg)
+{
+	Daemon	   *d = arg;
+	LocalHealth self;
+	MemberInfo	m;
+
+	failover_exec_observe(d->exec, d->view, &self);
+	self.lease_id = d->lease_id;
+	failover_exec_member_info(d->exec, d->view, &d->last, &m);
+	publish_rest(d, &self, &m, 0);
+	d->has_published = false;	/* force the member key out */
+	publish_member(d, &m, pgw_now_mono_ms());
+}
+
 /* one_cycle: observe -> decide -> act -> publish. */
 static void
 one_cycle(Daemon *d)
@@ -376,9 +394,18 @@ one_cycle(Daemon *d)
 		read_view(d, false);
 	if (d->view_valid)
 		ensure_lease(d);
+	if (d->view_valid && !d->view->has_leader)
+	{
+		if (d->leader_absent_since_mono_ms == 0)
+			d->leader_absent_since_mono_ms = t0;
+	}
+	else if (d->view_valid)
+		d->leader_absent_since_mono_ms = 0;
 
 	failover_exec_observe(d->exec, d->view, &self);
 	self.view_is_linearizable = false;
+	self.now_wall_ms = pgw_now_wall_ms();
+	self.leader_absent_since_mono_ms = d->leader_absent_since_mono_ms;
 	self.lease_id = d->lease_id;
 	self.lease_deadline_mono_ms = d->lease_deadline_mono_ms;
 	self.last_loop_mono_ms = d->last_loop_mono_ms;
@@ -407,6 +434,8 @@ one_cycle(Daemon *d)
 			failover_exec_observe(d->exec, d->view, &self);
 			self.view_is_linearizable = true;
 			self.peers_probed = true;
+			self.now_wall_ms = pgw_now_wall_ms();
+			self.leader_absent_since_mono_ms = d->leader_absent_since_mono_ms;
 			self.lease_id = d->lease_id;
 			self.lease_deadline_mono_ms = d->lease_deadline_mono_ms;
 			self.last_loop_mono_ms = d->last_loop_mono_ms;
@@ -431,6 +460,8 @@ one_cycle(Daemon *d)
 		ctx.name = d->cfg->name;
 		ctx.lease_id = d->lease_id;
 		ctx.view = d->view;
+		ctx.republish = republish_now;
+		ctx.republish_arg = d;
 		if (failover_execute(d->exec, &ctx, &dec, &self) != 0)
 			d->view_valid = false;	/* re-read before the next decision */
 		/* the fencing thread guards a writable primary that holds the key */

@@ -141,19 +141,25 @@ rest_status_for(const RestSnapshot *s, const char *path, const char *query,
 
 	if (query == NULL)
 		query = "";
+	/*
+	 * "We lead" is also checked against the fencing deadline on this
+	 * thread's own clock: a snapshot published before a freeze or a stall
+	 * must not keep answering 200 after the lease may have expired.
+	 */
+	bool		leads = s->holds_leader && s->lease_deadline_mono_ms > now_mono_ms;
+
 	if (strcmp(path, "/") == 0 || strcmp(path, "/primary") == 0 ||
 		strcmp(path, "/master") == 0 || strcmp(path, "/read-write") == 0)
-		return s->holds_leader && s->pg_read_write && tags_match(s, query) ? 200
-			: 503;
+		return leads && s->pg_read_write && tags_match(s, query) ? 200 : 503;
 	if (strcmp(path, "/leader") == 0)
-		return s->holds_leader ? 200 : 503;
+		return leads ? 200 : 503;
 	if (strcmp(path, "/standby-leader") == 0 ||
 		strcmp(path, "/standby_leader") == 0)
 		return 503;				/* standby clusters are not supported yet */
 	if (strcmp(path, "/replica") == 0)
 		return replica_ok(s, query, true) ? 200 : 503;
 	if (strcmp(path, "/read-only") == 0)
-		return (s->holds_leader && s->pg_read_write) ||
+		return (leads && s->pg_read_write) ||
 			replica_ok(s, query, true) ? 200 : 503;
 	if (strcmp(path, "/sync") == 0 || strcmp(path, "/synchronous") == 0)
 		return replica_ok(s, query, false) && in_sync(s) ? 200 : 503;
@@ -161,7 +167,7 @@ rest_status_for(const RestSnapshot *s, const char *path, const char *query,
 		return replica_ok(s, query, false) && !in_sync(s) ? 200 : 503;
 	if (strcmp(path, "/read-only-sync") == 0 ||
 		strcmp(path, "/read-only-synchronous") == 0)
-		return (s->holds_leader && s->pg_read_write) ||
+		return (leads && s->pg_read_write) ||
 			(replica_ok(s, query, false) && in_sync(s)) ? 200 : 503;
 	if (strcmp(path, "/health") == 0)
 		return s->pg_running ? 200 : 503;
@@ -175,8 +181,7 @@ rest_status_for(const RestSnapshot *s, const char *path, const char *query,
 			now_mono_ms - s->last_loop_mono_ms <= bound ? 200 : 503;
 	}
 	if (strcmp(path, "/readiness") == 0)
-		return s->holds_leader || (s->pg_running && s->view.is_valid) ? 200
-			: 503;
+		return leads || (s->pg_running && s->view.is_valid) ? 200 : 503;
 	return 0;
 }
 

@@ -32,6 +32,8 @@ static const char *const kind_names[DECIDE_KIND_COUNT] = {
     [DECIDE_REWIND] = "rewind",
     [DECIDE_REINIT] = "reinit",
     [DECIDE_TILT] = "tilt",
+    [DECIDE_SWITCHOVER] = "switchover",
+    [DECIDE_CANCEL_SWITCHOVER] = "cancel-switchover",
 };
 
 const char *
@@ -260,6 +262,72 @@ prepare_election(DecideCtx *c)
 	}
 }
 
+/* prepare_failover: the `failover` request and pause facts. */
+static void
+prepare_failover(DecideCtx *c)
+{
+	const FailoverRequest *f = &c->view->failover;
+	const LocalHealth *s = c->self;
+
+	c->paused = c->view->config.pause;
+	for (int i = 0; c->peers != NULL && i < c->n_peers; i++)
+	{
+		const PeerStatus *p = &c->peers[i];
+		uint64_t pos;
+
+		if (!p->reachable || name_eq(p->name, s->name))
+			continue;
+		pos = max_u64(p->xlog_location,
+		              max_u64(p->received_location, p->replayed_location));
+		if (pos > c->max_peer_position)
+			c->max_peer_position = pos;
+	}
+	if (!f->present)
+		return;
+	c->fo_present = true;
+	c->fo_due = f->scheduled_at_wall_ms == 0 ||
+	            (s->now_wall_ms > 0 && s->now_wall_ms >= f->scheduled_at_wall_ms);
+	c->fo_leader_ok = f->leader[0] == '\0' || name_eq(f->leader, s->name);
+	c->fo_leader_other = f->leader[0] != '\0' && !name_eq(f->leader, s->name);
+	c->fo_we_are_target = name_eq(f->member, s->name);
+	c->fo_expired = !c->has_leader && c->leader_gone_ms > c->ttl_ms;
+	if (!c->fo_leader_ok)
+		c->fo_refusal = "the request names another leader";
+	if (f->member[0] != '\0')
+	{
+		const MemberInfo *m = rank_member_find(c->view, f->member);
+		const PeerStatus *p = rank_peer_find(c->peers, c->n_peers, f->member);
+		CandidateFacts ff = {0};
+		FailoverCandidate fc;
+
+		c->fo_target = f->member;
+		if (name_eq(f->member, s->name))
+			c->fo_refusal = "the target already leads";
+		else if (m == NULL || !m->is_valid)
+			c->fo_refusal = "the target is not a valid member";
+		else
+		{
+			rank_facts_from_member(m, &ff);
+			if (p != NULL && p->reachable)
+				rank_facts_merge_peer(p, &ff);
+			rank_candidate_assess(&c->rank, &ff, &fc);
+			if (fc.why == FAILOVER_ELIGIBLE)
+				c->fo_target_ok = c->fo_leader_ok;
+			else
+				c->fo_refusal = failover_ineligible_name(fc.why);
+		}
+	}
+	else
+	{
+		c->fo_target = failover_best_candidate(c->view, c->peers, c->n_peers,
+		                                       s->name);
+		if (c->fo_target != NULL)
+			c->fo_target_ok = c->fo_leader_ok;
+		else
+			c->fo_refusal = "no eligible member";
+	}
+}
+
 static void
 prepare(DecideCtx *c)
 {
@@ -284,6 +352,7 @@ prepare(DecideCtx *c)
 	prepare_timing(c);
 	prepare_leader(c);
 	prepare_election(c);
+	prepare_failover(c);
 }
 
 /* ---- reason templates --------------------------------------------------- */
@@ -364,6 +433,10 @@ var_value(const char *key, const DecideCtx *c, const Decision *d, char *buf,
 		snprintf(buf, len, "%s", str_or(v->initialize, "-"));
 	else if (strcmp(key, "old_lease") == 0)
 		snprintf(buf, len, "%" PRIx64, (uint64_t) v->leader_lease);
+	else if (strcmp(key, "fo_target") == 0)
+		snprintf(buf, len, "%s", str_or(c->fo_target, "-"));
+	else if (strcmp(key, "fo_refusal") == 0)
+		snprintf(buf, len, "%s", str_or(c->fo_refusal, "-"));
 	else if (strcmp(key, "gone") == 0)
 	{
 		if (c->leader_gone_ms >= 0)
@@ -420,6 +493,8 @@ target_name(const DecideCtx *c, RuleTarget t)
 			return c->ahead_name;
 		case TARGET_PEER_PRIMARY:
 			return c->blocking_peer;
+		case TARGET_FAILOVER:
+			return c->fo_target;
 		case TARGET_NONE:
 			break;
 	}

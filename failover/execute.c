@@ -530,6 +530,86 @@ leader_housekeeping(FailoverExec *e, const ExecContext *ctx)
 	}
 }
 
+/*
+ * switchover: the leader's side of a planned switchover (DESIGN.md "Timing
+ * model"): CHECKPOINT while still serving (so the shutdown checkpoint is
+ * short), stop fast, wait until the target has received our shutdown
+ * checkpoint (so it has every commit we acknowledged), release the key by
+ * value compare (the target is woken by its watch and promotes), then
+ * follow the target. Write downtime runs from the stop to the target's
+ * promotion. Before the release, an error restarts us as the primary we
+ * still are; after it, we are a replica whatever happens.
+ */
+static int
+switchover(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
+		   PgwError *err)
+{
+	char		host[256];
+	HealthUpstream up = {0};
+	PgLsn		ckpt = 0;
+	PgLsn		seen = 0;
+	char		state[64];
+	int64_t		t0 = pgw_now_mono_ms();
+	int64_t		t_stop;
+	int			rc;
+
+	if (!upstream_of(ctx->view, dec->target, host, sizeof(host), &up))
+		return pgw_error_set(err, PGW_ESTATE, "no address for switchover target %s",
+							 dec->target);
+	log_info("switchover.start", "target=%s", dec->target);
+	if (health_control_checkpoint(e->pg, err) != 0)
+		log_warn("switchover.checkpoint-failed", "detail=\"%s\" action=continue",
+				 err->msg);
+	pgw_error_clear(err);
+	t_stop = pgw_now_mono_ms();
+	stop_pg(e, HEALTH_STOP_FAST);
+	if (ctx->republish)
+		ctx->republish(ctx->republish_arg);
+	if ((rc = health_control_checkpoint_lsn(e->pg, &ckpt, state, sizeof(state), err)) != 0 ||
+		strcmp(state, "shut down") != 0)
+	{
+		if (rc == 0)
+			rc = pgw_error_set(err, PGW_ESTATE, "cluster state \"%s\" after stop, not \"shut down\"",
+							   state);
+		goto abort;
+	}
+	if (health_control_wait_received(e->pg, &up, ckpt, 5000, &seen, err) != HEALTH_WAIT_READY)
+	{
+		rc = err->code ? err->code : PGW_ETIMEDOUT;
+		goto abort;
+	}
+	rc = dcs_leader_release(ctx->etcd, ctx->prefix, ctx->name, err);
+	if (rc != 0 && rc != PGW_ECONFLICT)
+		goto abort;
+	log_info("switchover.released", "target=%s checkpoint=%X/%X stopped_ms=%lld",
+			 dec->target, (unsigned) (ckpt >> 32), (unsigned) ckpt,
+			 (long long) (pgw_now_mono_ms() - t_stop));
+	/* from here on we are a replica of the target */
+	e->should_run = true;
+	e->expect_primary = false;
+	pgw_strlcpy(e->upstream, dec->target, sizeof(e->upstream));
+	if (health_control_demote(e->pg, &up, START_TIMEOUT_MS, err) == HEALTH_WAIT_FAILED)
+		log_warn("switchover.follow-failed", "detail=\"%s\" action=retry-next-loop",
+				 err->msg);
+	log_info("switchover.done", "target=%s duration_ms=%lld", dec->target,
+			 (long long) (pgw_now_mono_ms() - t0));
+	return 0;
+
+abort:
+	/* still the key holder: serve again as primary, drop the request */
+	log_warn("switchover.aborted", "target=%s detail=\"%s\" action=restart-as-primary",
+			 dec->target, err->msg);
+	{
+		PgwError	e2 = {0};
+
+		(void) start_pg(e, true, &e2);
+		if (dcs_cas_delete(ctx->etcd, ctx->prefix, "failover",
+						   ctx->view->failover.mod_revision, &e2) != 0)
+			log_warn("failover.clear-failed", "detail=\"%s\"", e2.msg);
+	}
+	return rc;
+}
+
 int
 failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 				 const LocalHealth *self)
@@ -770,6 +850,14 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 				log_info("promote.done", "timeline=%u duration_ms=%lld", new_tl,
 						 (long long) (pgw_now_mono_ms() - t0));
 				history_append(e, ctx, (int) new_tl, at, dec->reason);
+				if (ctx->view->failover.present)
+				{
+					PgwError	e2 = {0};
+
+					/* the request is done: a new leader clears it */
+					if (dcs_cas_delete(ctx->etcd, ctx->prefix, "failover", 0, &e2) != 0)
+						log_warn("failover.clear-failed", "detail=\"%s\"", e2.msg);
+				}
 				e->status_published_mono_ms = 0;
 				e->slots_for[0] = '\0';
 				leader_housekeeping(e, ctx);
@@ -820,6 +908,18 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 				rc = PGW_EIO;
 			log_info("rewind.done", "source=%s duration_ms=%lld rc=%d", dec->target,
 					 (long long) (pgw_now_mono_ms() - t0), rc);
+			break;
+
+		case DECIDE_CANCEL_SWITCHOVER:
+			log_warn("switchover.refused", "reason=\"%s\"", dec->reason);
+			rc = dcs_cas_delete(ctx->etcd, ctx->prefix, "failover",
+								ctx->view->failover.mod_revision, &err);
+			if (rc == PGW_ECONFLICT)
+				rc = 0;			/* someone changed it: decide again */
+			break;
+
+		case DECIDE_SWITCHOVER:
+			rc = switchover(e, ctx, dec, &err);
 			break;
 
 		case DECIDE_KIND_COUNT:

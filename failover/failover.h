@@ -80,6 +80,9 @@ typedef struct LocalHealth
 	bool rewind_failed; /* last pg_rewind failed: re-clone instead */
 	bool clone_failed;  /* last clone failed (retried) */
 
+	/* wall clock, only to compare with a switchover's scheduled_at */
+	int64_t now_wall_ms;
+
 	/* loop timing */
 	int64_t last_loop_mono_ms; /* end of the previous loop (0 = first);
 	                            * a gap > 2 * loop_wait + retry_timeout
@@ -125,6 +128,11 @@ typedef enum DecisionKind
 	DECIDE_REWIND,          /* stop PG, pg_rewind from target, start replica */
 	DECIDE_REINIT,          /* wipe the data dir, clone from target */
 	DECIDE_TILT,            /* stall detected: re-observe, start nothing */
+	DECIDE_SWITCHOVER,      /* we lead and a switchover to target is due:
+	                         * checkpoint, stop, wait until target has the
+	                         * shutdown checkpoint, release, follow target */
+	DECIDE_CANCEL_SWITCHOVER, /* the `failover` request cannot be carried
+	                           * out (reason says why): delete it by CAS */
 	DECIDE_KIND_COUNT
 } DecisionKind;
 
@@ -278,6 +286,11 @@ typedef struct ExecContext
 	const char *name;        /* our member name */
 	int64_t lease_id;        /* our lease (0: none) */
 	const ClusterView *view; /* the view the decision was made on */
+	/* called when the node's role changed mid-step (a switchover stopped
+	 * PostgreSQL): the daemon republishes its REST snapshot at once, so
+	 * peers asking before the next loop see the truth; may be NULL */
+	void (*republish)(void *arg);
+	void *republish_arg;
 } ExecContext;
 
 /* failover_exec_open: make the probe and control handles (no I/O yet). cfg

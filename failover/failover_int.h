@@ -113,6 +113,19 @@ typedef struct DecideCtx
 	const char *newer_timeline_member;
 
 	int64_t leader_gone_ms; /* -1 unknown */
+
+	/* the `failover` key: a switchover or manual failover request */
+	bool fo_present;
+	bool fo_due;            /* no scheduled_at, or it has passed */
+	bool fo_leader_ok;      /* names no leader, or names us */
+	bool fo_leader_other;   /* names a leader that is not the key holder */
+	const char *fo_target;  /* named member, or the best eligible one */
+	bool fo_target_ok;      /* target eligible (leader side) */
+	const char *fo_refusal; /* why not (leader side) */
+	bool fo_we_are_target;  /* the request names us */
+	bool fo_expired;        /* leader gone longer than ttl: ignore it */
+	uint64_t max_peer_position; /* highest WAL position of reachable peers */
+	bool paused;            /* config pause */
 } DecideCtx;
 
 /* Where a rule's Decision.target comes from. */
@@ -122,6 +135,7 @@ typedef enum RuleTarget
 	TARGET_LEADER,       /* the leader key's holder */
 	TARGET_AHEAD,        /* the peer that ranks before us */
 	TARGET_PEER_PRIMARY, /* the peer still primary */
+	TARGET_FAILOVER,     /* the switchover / failover target */
 } RuleTarget;
 
 /* One row of the first-match table. */

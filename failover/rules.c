@@ -393,6 +393,75 @@ p_we_are_best(const DecideCtx *c)
 
 /* ---- the table ---------------------------------------------------------- */
 
+/* ---- group "switchover": the `failover` key (a request, manual) -------- */
+
+static bool
+leader_side_request(const DecideCtx *c)
+{
+	return c->holds_leader && c->pg_may_write && c->pg_serving &&
+	       c->fo_present && c->fo_due;
+}
+
+static bool
+p_fo_cancel(const DecideCtx *c)
+{
+	return leader_side_request(c) && (!c->fo_leader_ok || !c->fo_target_ok);
+}
+
+static bool
+p_fo_switchover(const DecideCtx *c)
+{
+	return leader_side_request(c) && c->fo_leader_ok && c->fo_target_ok;
+}
+
+/* we are the named target and the key is free: the old leader handed over */
+static bool
+fo_candidate(const DecideCtx *c)
+{
+	return no_leader(c) && c->fo_present && !c->fo_expired &&
+	       c->fo_we_are_target && c->pg_serving && c->self->pg_in_recovery;
+}
+
+static bool
+p_fo_candidate_refresh(const DecideCtx *c)
+{
+	return fo_candidate(c) &&
+	       !(c->self->view_is_linearizable && c->self->peers_probed);
+}
+
+static bool
+p_fo_candidate_promote(const DecideCtx *c)
+{
+	/*
+	 * Promise 5 still holds for a requested promotion: fresh view, every
+	 * reachable peer asked, nobody still primary, nobody with more WAL.
+	 */
+	return fo_candidate(c) && c->blocking_peer == NULL &&
+	       c->max_peer_position <= c->our_position &&
+	       c->me.why == FAILOVER_ELIGIBLE;
+}
+
+static bool
+p_fo_wait_target(const DecideCtx *c)
+{
+	return no_leader(c) && c->fo_present && !c->fo_expired &&
+	       !c->fo_we_are_target && c->view->failover.member[0] != '\0';
+}
+
+/* ---- group "pause": no automatic action (a paused leader still fences) - */
+
+static bool
+p_paused_renew(const DecideCtx *c)
+{
+	return c->paused && c->holds_leader && c->pg_may_write;
+}
+
+static bool
+p_paused(const DecideCtx *c)
+{
+	return c->paused;
+}
+
 #define ROW(nm, grp, wh, kd, rs, pr, tg)                                       \
 	{                                                                          \
 		.info = {.name = (nm),                                                 \
@@ -438,7 +507,36 @@ static const Rule rules[] = {
         "etcd unreachable; no decision without a fresh view",
         p_etcd_unreachable, TARGET_NONE),
 
-    /* (pause mode rows go here: see the comment above p_sysid_mismatch) */
+    /* requests in the `failover` key: manual, so they run even paused */
+    ROW("switchover-refused", "switchover",
+        "we lead, a request is due but its target is not eligible",
+        DECIDE_CANCEL_SWITCHOVER,
+        "switchover to {fo_target} refused: {fo_refusal}", p_fo_cancel,
+        TARGET_FAILOVER),
+    ROW("switchover-start", "switchover",
+        "we lead and a request to an eligible target is due", DECIDE_SWITCHOVER,
+        "switchover requested: handing over to {fo_target}", p_fo_switchover,
+        TARGET_FAILOVER),
+    ROW("switchover-candidate-refresh", "switchover",
+        "key free, the request names us, view or peers not fresh",
+        DECIDE_REFRESH,
+        "leader handed over to us; reading linearizably and asking peers",
+        p_fo_candidate_refresh, TARGET_NONE),
+    ROW("switchover-candidate-promote", "switchover",
+        "key free, the request names us, nobody primary or ahead",
+        DECIDE_PROMOTE, "requested promotion of {self} at {our_lsn}",
+        p_fo_candidate_promote, TARGET_NONE),
+    ROW("switchover-wait-target", "switchover",
+        "key free and the request names another member", DECIDE_WAIT,
+        "switchover / failover to {fo_target} in progress; not competing",
+        p_fo_wait_target, TARGET_FAILOVER),
+
+    /* pause: no automatic failover, start or stop */
+    ROW("paused-leader-renew", "pause", "paused and we lead", DECIDE_RENEW,
+        "cluster paused; keeping the leader key, no automatic action",
+        p_paused_renew, TARGET_NONE),
+    ROW("paused", "pause", "paused", DECIDE_WAIT,
+        "cluster paused; no automatic action", p_paused, TARGET_NONE),
 
     /* initialization and the data directory */
     ROW("sysid-mismatch", "init",

@@ -852,3 +852,86 @@ health_control_set_sync(PgControl *c, const char *value, int timeout_ms,
 	PQfinish(conn);
 	return 0;
 }
+
+/* ---- switchover support ------------------------------------------------- */
+
+int
+health_control_checkpoint(PgControl *c, PgwError *err)
+{
+	PGconn *conn = control_connect_local(c, CONNECT_MS, err);
+	int rc;
+
+	if (conn == NULL)
+		return err ? err->code : PGW_EUNAVAILABLE;
+	rc = command(conn, "CHECKPOINT", 0, NULL, NULL, err);
+	PQfinish(conn);
+	return rc;
+}
+
+int
+health_control_checkpoint_lsn(PgControl *c, PgLsn *lsn, char *state,
+                              size_t state_len, PgwError *err)
+{
+	ControlData cd;
+	int rc = read_controldata(c, &cd, err);
+
+	if (rc != 0)
+		return rc;
+	*lsn = cd.checkpoint;
+	if (state != NULL && state_len > 0)
+		snprintf(state, state_len, "%s", cd.state);
+	return 0;
+}
+
+HealthWait
+health_control_wait_received(PgControl *c, const HealthUpstream *standby,
+                             PgLsn lsn, int timeout_ms, PgLsn *seen,
+                             PgwError *err)
+{
+	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
+	PGconn *conn = NULL;
+	HealthWait w = HEALTH_WAIT_PENDING;
+
+	*seen = 0;
+	while (pgw_now_mono_ms() < deadline)
+	{
+		char v[HEALTH_LSN_STRLEN + 8];
+		PgLsn got;
+
+		if (conn == NULL)
+			conn = control_connect_remote(c, standby, false, CONNECT_MS, err);
+		if (conn != NULL &&
+		    query_value(conn,
+		                "SELECT coalesce(pg_last_wal_receive_lsn(), '0/0')",
+		                0, NULL, QUERY_MS, v, sizeof(v), err) == 0 &&
+		    health_lsn_parse(v, &got) == 0)
+		{
+			*seen = got;
+			if (got >= lsn)
+			{
+				w = HEALTH_WAIT_READY;
+				break;
+			}
+		}
+		else if (conn != NULL)
+		{
+			PQfinish(conn);
+			conn = NULL;
+		}
+		pgw_sleep_ms(10);
+	}
+	if (conn != NULL)
+		PQfinish(conn);
+	if (w != HEALTH_WAIT_READY && err != NULL && err->code == 0)
+	{
+		char a[HEALTH_LSN_STRLEN];
+		char b[HEALTH_LSN_STRLEN];
+
+		pgw_error_set(err, PGW_ETIMEDOUT,
+		              "standby %s:%d received %s, not %s, within %d ms",
+		              standby->host, standby->port,
+		              health_lsn_format(*seen, a, sizeof(a)),
+		              health_lsn_format(lsn, b, sizeof(b)), timeout_ms);
+	}
+	return w;
+}

@@ -441,6 +441,33 @@ int health_control_slots_sync(PgControl *c, const char *const *members,
 int health_control_set_sync(PgControl *c, const char *value, int timeout_ms,
                             PgwError *err) PGW_MUSTCHECK;
 
+/* ---------- switchover support ---------- */
+
+/* health_control_checkpoint: CHECKPOINT on the local server (so that the
+ * shutdown checkpoint of a planned switchover is short). */
+int			health_control_checkpoint(PgControl *c, PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * health_control_checkpoint_lsn: "Latest checkpoint location" and
+ * "Database cluster state" from pg_control (pg_controldata); after a clean
+ * stop that is the shutdown checkpoint every standby must have received
+ * before a switchover candidate may promote. state may be NULL.
+ */
+int			health_control_checkpoint_lsn(PgControl *c, PgLsn *lsn, char *state,
+										  size_t state_len,
+										  PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * health_control_wait_received: poll standby (superuser connection) every
+ * 10 ms until pg_last_wal_receive_lsn() >= lsn, up to timeout_ms. *seen gets
+ * the last position read. READY, or PENDING at the bound (err says where
+ * the standby was).
+ */
+HealthWait	health_control_wait_received(PgControl *c,
+										 const HealthUpstream *standby,
+										 PgLsn lsn, int timeout_ms,
+										 PgLsn *seen, PgwError *err);
+
 /* ---------- pure helpers (unit-tested) ---------- */
 
 /*

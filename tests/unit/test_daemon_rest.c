@@ -24,6 +24,7 @@ typedef enum Shape
 	REPLICA_SYNC,		/* replica named in the sync key */
 	STOPPED,			/* PostgreSQL down */
 	PRIMARY_NO_KEY,		/* read-write without the key (must never be /primary) */
+	LEADER_PAST_DEADLINE,	/* snapshot says leader, but its deadline passed */
 } Shape;
 
 static void
@@ -44,7 +45,11 @@ build(RestSnapshot *s, Shape shape)
 	s->last_loop_mono_ms = 1000;
 	s->pg_running = shape != STOPPED;
 	s->pg_read_write = shape == LEADER_RW || shape == PRIMARY_NO_KEY;
-	s->holds_leader = shape == LEADER_RW || shape == LEADER_KEY_ONLY;
+	s->holds_leader = shape == LEADER_RW || shape == LEADER_KEY_ONLY ||
+		shape == LEADER_PAST_DEADLINE;
+	s->lease_deadline_mono_ms = shape == LEADER_PAST_DEADLINE ? 1400 : 5000;
+	if (shape == LEADER_PAST_DEADLINE)
+		s->pg_read_write = true;
 	s->self.replayed_location = 100 * 1024 * 1024;
 	s->self.xlog_location = 100 * 1024 * 1024;
 	if (shape == REPLICA_LAGGING)
@@ -81,6 +86,9 @@ static const Case cases[] = {
 	{LEADER_KEY_ONLY, "/primary", "", 503},
 	{LEADER_KEY_ONLY, "/leader", "", 200},
 	{PRIMARY_NO_KEY, "/primary", "", 503},
+	/* a stale snapshot (frozen or stalled loop) never answers 200 */
+	{LEADER_PAST_DEADLINE, "/primary", "", 503},
+	{LEADER_PAST_DEADLINE, "/leader", "", 503},
 	{PRIMARY_NO_KEY, "/replica", "", 503},
 	{REPLICA, "/primary", "", 503},
 	{REPLICA, "/replica", "", 200},

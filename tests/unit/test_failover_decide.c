@@ -976,12 +976,176 @@ s_old_replica_lower_timeline(Input *in)
 
 /* ---- the table ----------------------------------------------------------- */
 
+/* ---- switchover / failover requests and pause ------------------------ */
+
+static void
+request(Input *in, const char *leader, const char *member_name, int64_t at)
+{
+	in->view.failover.present = true;
+	copy(in->view.failover.leader, sizeof(in->view.failover.leader), leader);
+	copy(in->view.failover.member, sizeof(in->view.failover.member),
+	     member_name);
+	in->view.failover.scheduled_at_wall_ms = at;
+	in->view.failover.mod_revision = 77;
+	in->self.now_wall_ms = 1700000000000LL;
+}
+
+/* we lead; switchover to node3, which is eligible */
+static void
+s_switchover_to_named(Input *in)
+{
+	base_leader(in);
+	request(in, "node2", "node3", 0);
+}
+
+/* we lead; switchover with no named target: the best replica (node1) */
+static void
+s_switchover_to_any(Input *in)
+{
+	base_leader(in);
+	request(in, "node2", "", 0);
+}
+
+/* scheduled in the future: not yet */
+static void
+s_switchover_scheduled_later(Input *in)
+{
+	base_leader(in);
+	request(in, "node2", "node3", 1700000000000LL + 60000);
+}
+
+/* the named target has nofailover: refused, the request is dropped */
+static void
+s_switchover_target_nofailover(Input *in)
+{
+	base_leader(in);
+	request(in, "node2", "node3", 0);
+	member(&in->view, "node3")->nofailover = true;
+}
+
+/* the request names another leader than us */
+static void
+s_switchover_wrong_leader(Input *in)
+{
+	base_leader(in);
+	request(in, "node1", "node3", 0);
+}
+
+/* the target names a member that does not exist */
+static void
+s_switchover_unknown_target(Input *in)
+{
+	base_leader(in);
+	request(in, "node2", "node9", 0);
+}
+
+/* the old leader released the key; we are the named target: fresh data first */
+static void
+s_candidate_refresh(Input *in)
+{
+	leader_gone(in);
+	request(in, "node1", "node2", 0);
+}
+
+/* ... and with fresh data and nobody ahead we promote */
+static void
+s_candidate_promote(Input *in)
+{
+	election_ready(in);
+	request(in, "node1", "node2", 0);
+}
+
+/* we are the target but a peer has more WAL: no requested promotion */
+static void
+s_candidate_peer_ahead(Input *in)
+{
+	election_ready(in);
+	request(in, "node1", "node2", 0);
+	in->peers[0].received_location = LSN_A + 100;
+	in->peers[0].replayed_location = LSN_A + 100;
+}
+
+/* another member is the target: we do not compete */
+static void
+s_not_the_target(Input *in)
+{
+	election_ready(in);
+	request(in, "node1", "node3", 0);
+}
+
+/* the request is older than ttl without a leader: normal election */
+static void
+s_request_expired(Input *in)
+{
+	election_ready(in);
+	request(in, "node1", "node3", 0);
+	in->self.leader_absent_since_mono_ms = NOW - 20000;
+}
+
+static void
+s_paused_leader(Input *in)
+{
+	base_leader(in);
+	in->view.config.pause = true;
+}
+
+/* paused: the leader key is gone but nobody is promoted */
+static void
+s_paused_leader_gone(Input *in)
+{
+	election_ready(in);
+	in->view.config.pause = true;
+}
+
+/* paused: a manual switchover still runs */
+static void
+s_paused_switchover(Input *in)
+{
+	base_leader(in);
+	in->view.config.pause = true;
+	request(in, "node2", "node3", 0);
+}
+
+/* paused, but past the fencing deadline: fencing still wins */
+static void
+s_paused_fence(Input *in)
+{
+	base_leader(in);
+	in->view.config.pause = true;
+	in->self.lease_deadline_mono_ms = NOW - 10;
+}
+
 #define SC(fn, kind, rule, target, has)                                        \
 	{                                                                          \
 #fn, fn, kind, rule, target, has                                       \
 	}
 
 static const Scenario scenarios[] = {
+    SC(s_switchover_to_named, DECIDE_SWITCHOVER, "switchover-start", "node3",
+       "handing over to node3"),
+    SC(s_switchover_to_any, DECIDE_SWITCHOVER, "switchover-start", "node1",
+       NULL),
+    SC(s_switchover_scheduled_later, DECIDE_RENEW, "leader-running-renew", NULL,
+       NULL),
+    SC(s_switchover_target_nofailover, DECIDE_CANCEL_SWITCHOVER,
+       "switchover-refused", "node3", "nofailover"),
+    SC(s_switchover_wrong_leader, DECIDE_CANCEL_SWITCHOVER,
+       "switchover-refused", NULL, "another leader"),
+    SC(s_switchover_unknown_target, DECIDE_CANCEL_SWITCHOVER,
+       "switchover-refused", "node9", "not a valid member"),
+    SC(s_candidate_refresh, DECIDE_REFRESH, "switchover-candidate-refresh", NULL,
+       NULL),
+    SC(s_candidate_promote, DECIDE_PROMOTE, "switchover-candidate-promote", NULL,
+       "requested promotion"),
+    SC(s_candidate_peer_ahead, DECIDE_WAIT, "someone-ahead", "node3", NULL),
+    SC(s_not_the_target, DECIDE_WAIT, "switchover-wait-target", "node3", NULL),
+    SC(s_request_expired, DECIDE_PROMOTE, "leader-key-gone-we-are-best", NULL,
+       NULL),
+    SC(s_paused_leader, DECIDE_RENEW, "paused-leader-renew", NULL, "paused"),
+    SC(s_paused_leader_gone, DECIDE_WAIT, "paused", NULL, "paused"),
+    SC(s_paused_switchover, DECIDE_SWITCHOVER, "switchover-start", "node3",
+       NULL),
+    SC(s_paused_fence, DECIDE_DEMOTE, "fence-deadline-passed", NULL, NULL),
     /* replica with a healthy leader */
     SC(s_replica_follows, DECIDE_WAIT, "replica-following-leader", "node1",
        "following leader node1 at 0/3000060"),
