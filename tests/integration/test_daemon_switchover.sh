@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# test_daemon_switchover.sh: planned switchovers, requests and pause on a real
+# 3-node cluster (fast profile). Requests are written to the `failover` key
+# exactly as Patroni's tools write them ({"leader", "member",
+# "scheduled_at"}), so this tests the daemon alone. Scenarios:
+#   1. switchover to a named member while a writer commits every 10 ms: the
+#      member leads, the old leader follows it, no acknowledged commit is
+#      lost, and the write downtime is measured (writer's longest gap)
+#   2. switchover with no member named: the best replica takes over
+#   3. a switchover scheduled in the future does nothing; deleting the key
+#      cancels it
+#   4. a request naming an ineligible member (nofailover) is refused: the key
+#      is removed and the leader does not change
+#   5. pause: a crashed leader is not replaced; resume: it is
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+: "${PGW_BUILD_DIR:=$root/build}"
+export PGW_BUILD_DIR
+WRITER=$PGW_BUILD_DIR/tests/pgw_writer
+source "$root/tests/lib/cluster.sh"
+
+DIR=$(mktemp -d /tmp/pgw-it-switch-XXXXXX)
+WRITER_PID=""
+failures=0
+passes=0
+cleanup() {
+	[ -n "$WRITER_PID" ] && kill "$WRITER_PID" 2>/dev/null
+	if [ $failures -gt 0 ] || [ -n "${PGW_TEST_KEEP:-}" ]; then
+		for i in 1 2 3; do
+			echo "---- node$i log (tail)"
+			tail -n 30 "$DIR/node$i/pgwarden.log" 2>/dev/null
+		done
+	fi
+	cluster_cleanup
+}
+trap cleanup EXIT
+ok() {
+	echo "ok - $*"
+	passes=$((passes + 1))
+}
+not_ok() {
+	echo "not ok - $*"
+	failures=$((failures + 1))
+}
+check() {
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+now_ms() { date +%s%3N; }
+hosts() {
+	local out="" i
+	for i in 1 2 3; do out+="127.0.0.1:${CL_PG_PORT[$i]},"; done
+	echo "${out%,}"
+}
+ectl() { ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$CL_ETCD_PORT" "$@"; }
+leader_key() { ectl get --print-value-only /service/demo/leader; }
+failover_key() { ectl get --print-value-only /service/demo/failover; }
+replica_count() {
+	local n=0 i
+	for i in 1 2 3; do [ "$(cluster_status "$i" /replica)" = 200 ] && n=$((n + 1)); done
+	echo $n
+}
+wait_for() {
+	local timeout=$1
+	shift
+	local deadline=$(($(date +%s) + timeout))
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+leader_is() { [ "$(leader_key)" = "$1" ]; }
+no_failover_key() { [ -z "$(failover_key)" ]; }
+two_replicas() { [ "$(replica_count)" -ge 2 ]; }
+
+cluster_init "$DIR" 3 fast
+# node3 may never be promoted
+sed -i 's/^log_level: info$/log_level: info\ntags:\n  nofailover: true/' "$DIR/node3/pgwarden.yml"
+cluster_start_etcd || exit 1
+for i in 1 2 3; do cluster_start_node "$i"; done
+leader=$(cluster_wait_primary 90)
+check "cluster up" test -n "$leader"
+check "two replicas" wait_for 120 two_replicas
+
+"$WRITER" --hosts "$(hosts)" --acked "$DIR/acked.txt" --interval-ms 10 --duration-s 600 write >"$DIR/writer.out" 2>&1 &
+WRITER_PID=$!
+sleep 2
+
+# pick the eligible replica (not node3, not the leader)
+other_than() {
+	local i
+	for i in 1 2; do [ "node$i" != "$1" ] && echo "node$i" && return; done
+}
+
+# ---- 1. switchover to a named member ----------------------------------
+cur=$(leader_key)
+target=$(other_than "$cur")
+t0=$(now_ms)
+ectl put /service/demo/failover "{\"leader\":\"$cur\",\"member\":\"$target\"}" >/dev/null
+check "switchover: $target takes the leader key" wait_for 30 leader_is "$target"
+t1=$(now_ms)
+n=${target#node}
+first_write=""
+for k in $(seq 1 300); do
+	if PGPASSWORD=pgw-super psql -X -q -A -t -h 127.0.0.1 -p "${CL_PG_PORT[$n]}" -U postgres -d postgres \
+		-c "CREATE TEMP TABLE w(x int); INSERT INTO w VALUES (1)" >/dev/null 2>&1; then
+		first_write=$(($(now_ms) - t0))
+		break
+	fi
+	sleep 0.01
+done
+echo "# switchover: leader key moved after $((t1 - t0)) ms; first write on $target $first_write ms after the request"
+check "switchover: the request is cleared" wait_for 10 no_failover_key
+check "switchover: the old leader follows as a replica" wait_for 60 two_replicas
+kill "$WRITER_PID"
+wait "$WRITER_PID" 2>/dev/null
+WRITER_PID=""
+cat "$DIR/writer.out"
+gap=$(sed -n 's/.*max_gap_ms=\([0-9]*\).*/\1/p' "$DIR/writer.out")
+echo "# switchover: write downtime (longest gap between acknowledged commits) ${gap} ms"
+out=$("$WRITER" --hosts "$(hosts)" --acked "$DIR/acked.txt" --duration-s 30 verify)
+echo "# $out"
+check "switchover: no acknowledged commit lost" grep -q "missing=0" <<<"$out"
+
+# ---- 2. switchover to any ----------------------------------------------
+cur=$(leader_key)
+ectl put /service/demo/failover "{\"leader\":\"$cur\"}" >/dev/null
+expect=$(other_than "$cur")
+check "switchover to any: the eligible replica $expect leads" wait_for 30 leader_is "$expect"
+check "switchover to any: two replicas again" wait_for 60 two_replicas
+
+# ---- 3. scheduled, then cancelled --------------------------------------
+cur=$(leader_key)
+later=$(date -u -d '+10 min' +%Y-%m-%dT%H:%M:%S+00:00)
+ectl put /service/demo/failover "{\"leader\":\"$cur\",\"member\":\"$(other_than "$cur")\",\"scheduled_at\":\"$later\"}" >/dev/null
+sleep 3
+check "scheduled switchover: nothing happens before its time" leader_is "$cur"
+check "scheduled switchover: the request waits" test -n "$(failover_key)"
+ectl del /service/demo/failover >/dev/null
+sleep 2
+check "scheduled switchover: cancelled, leader unchanged" leader_is "$cur"
+
+# ---- 4. ineligible target ----------------------------------------------
+ectl put /service/demo/failover "{\"leader\":\"$cur\",\"member\":\"node3\"}" >/dev/null
+check "ineligible target: the request is removed" wait_for 15 no_failover_key
+check "ineligible target: leader unchanged" leader_is "$cur"
+check "ineligible target: the refusal is logged with its reason" \
+	grep -q 'switchover.refused.*nofailover' "$DIR/${cur}/pgwarden.log"
+
+# ---- 5. pause -----------------------------------------------------------
+cfg=$(ectl get --print-value-only /service/demo/config)
+ectl put /service/demo/config "$(echo "$cfg" | jq -c '.pause = true')" >/dev/null
+sleep 2
+n=${cur#node}
+cluster_kill_node "$n" KILL all
+sleep 8
+check "pause: no failover while paused (leader key gone, nobody promoted)" \
+	bash -c "[ -z \"\$(cluster_primaries)\" ]"
+cfg=$(ectl get --print-value-only /service/demo/config)
+ectl put /service/demo/config "$(echo "$cfg" | jq -c 'del(.pause)')" >/dev/null
+new=$(cluster_wait_primary 30 "$n")
+check "resume: a replica is promoted" test -n "$new"
+cluster_start_node "$n"
+check "resume: the old leader rejoins" wait_for 120 two_replicas
+
+echo "$passes passed, $failures failed"
+[ $failures -eq 0 ]
