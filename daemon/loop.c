@@ -373,6 +373,9 @@ republish_now(void *arg)
 	LocalHealth self;
 	MemberInfo	m;
 
+	/* the executor may just have released the key: read it back rather
+	 * than wait for the watch, so peers never see a stale claim */
+	(void) read_view(d, true);
 	failover_exec_observe(d->exec, d->view, &self);
 	self.lease_id = d->lease_id;
 	failover_exec_member_info(d->exec, d->view, &d->last, &m);

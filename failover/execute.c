@@ -557,6 +557,21 @@ switchover(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 		return pgw_error_set(err, PGW_ESTATE, "no address for switchover target %s",
 							 dec->target);
 	log_info("switchover.start", "target=%s", dec->target);
+	if (ctx->view->failover.member[0] == '\0')
+	{
+		FailoverRequest f = ctx->view->failover;
+		char	   *json;
+
+		/* name the target we chose, so the others wait for it instead of
+		 * starting an election of their own (we would win it ourselves) */
+		pgw_strlcpy(f.member, dec->target, sizeof(f.member));
+		json = dcs_failover_encode(&f);
+		rc = dcs_cas_put(ctx->etcd, ctx->prefix, "failover", json,
+						 ctx->view->failover.mod_revision, err);
+		free(json);
+		if (rc != 0)
+			return rc;			/* changed or gone: decide again */
+	}
 	if (health_control_checkpoint(e->pg, err) != 0)
 		log_warn("switchover.checkpoint-failed", "detail=\"%s\" action=continue",
 				 err->msg);
@@ -584,6 +599,8 @@ switchover(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	log_info("switchover.released", "target=%s checkpoint=%X/%X stopped_ms=%lld",
 			 dec->target, (unsigned) (ckpt >> 32), (unsigned) ckpt,
 			 (long long) (pgw_now_mono_ms() - t_stop));
+	if (ctx->republish)
+		ctx->republish(ctx->republish_arg);
 	/* from here on we are a replica of the target */
 	e->should_run = true;
 	e->expect_primary = false;
