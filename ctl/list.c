@@ -135,6 +135,24 @@ build_rows(const ClusterView *v, Row *rows)
 	return v->n_members;
 }
 
+static json_t *
+tags_json(const ClusterView *v, const char *name)
+{
+	const MemberInfo *m = dcs_view_member(v, name);
+	json_t	   *o = json_object();
+
+	for (int t = 0; m != NULL && t < m->n_tags; t++)
+	{
+		json_t	   *val = NULL;
+
+		if (ctl_yaml_to_json(m->tags[t].value, strlen(m->tags[t].value), &val,
+							 NULL) != 0 || val == NULL)
+			val = json_string(m->tags[t].value);
+		json_object_set_new(o, m->tags[t].key, val);
+	}
+	return o;
+}
+
 static void
 pad(FILE *out, const char *s, size_t width)
 {
@@ -195,33 +213,17 @@ ctl_list_print(FILE *out, const ClusterView *v, const char *scope,
 								json_integer((json_int_t) rows[i].lag_bytes) : json_null());
 			json_object_set_new(m, "pending_restart",
 								json_boolean(rows[i].pending[0] != '\0'));
+			json_object_set_new(m, "tags", tags_json(v, rows[i].name));
 			json_array_append_new(arr, m);
 		}
 		json_object_set_new(o, "members", arr);
-		if (fmt == CTL_FORMAT_JSON)
 		{
-			char	   *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+			char	   *s = fmt == CTL_FORMAT_JSON ?
+				json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) :
+				ctl_json_to_yaml(o);
 
-			fprintf(out, "%s\n", s);
+			fprintf(out, fmt == CTL_FORMAT_JSON ? "%s\n" : "%s", s ? s : "");
 			free(s);
-		}
-		else
-		{
-			/* YAML: a flat rendering of the same document */
-			fprintf(out, "scope: %s\n", scope);
-			fprintf(out, "system_identifier: %s\n",
-					v->has_initialize ? v->initialize : "null");
-			fprintf(out, "paused: %s\n", v->config.pause ? "true" : "false");
-			fprintf(out, "leader: %s\n", v->has_leader ? v->leader : "null");
-			fprintf(out, "members:\n");
-			for (int i = 0; i < n; i++)
-			{
-				fprintf(out, "- member: \"%s\"\n  host: \"%s\"\n  role: %s\n"
-						"  state: %s\n  timeline: %s\n  lag_bytes: %s\n",
-						rows[i].name, rows[i].host, rows[i].role, rows[i].state,
-						rows[i].tl[0] ? rows[i].tl : "null",
-						rows[i].has_lag ? rows[i].lag : "null");
-			}
 		}
 		json_decref(o);
 		free(rows);

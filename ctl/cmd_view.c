@@ -1,0 +1,243 @@
+/*
+ * cmd_view.c: the read-only commands: list, topology, history, show-config,
+ * version, debug rules. They read etcd (serializable is never used: an
+ * operator in an incident must see the truth) and print.
+ */
+#include "ctl/ctl_int.h"
+
+#include "common/pgwtime.h"
+#include "common/xmem.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static CtlFormat
+fmt_of(const CtlGlobal *g, const CtlArgs *a)
+{
+	return a->has_format ? a->format : g->format;
+}
+
+static int
+list_or_topology(CtlGlobal *g, const CtlArgs *a, bool topology)
+{
+	EtcdClient *c = NULL;
+	int			rc;
+
+	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
+		return rc;
+	for (;;)
+	{
+		ClusterView *v = NULL;
+		int64_t		ttl = -1;
+
+		rc = ctl_view(g, c, &v);
+		if (rc == CTL_EXIT_OK)
+		{
+			if (v->has_leader && v->leader_lease != 0)
+			{
+				int64_t		granted;
+				PgwError	err = {0};
+
+				if (etcd_lease_ttl(c, v->leader_lease, &ttl, &granted, &err) != 0)
+					ttl = -1;
+			}
+			if (a->watch_s > 0 && fmt_of(g, a) == CTL_FORMAT_PRETTY)
+			{
+				char		ts[40];
+
+				pgw_format_wall_iso(pgw_now_wall_ms(), 0, ts, sizeof(ts));
+				printf("%s\n", ts);
+			}
+			if (topology)
+				ctl_topology_print(stdout, v, g->scope, fmt_of(g, a));
+			else
+				ctl_list_print(stdout, v, g->scope, ttl, fmt_of(g, a));
+			fflush(stdout);
+		}
+		free(v);
+		if (a->watch_s == 0 || rc != CTL_EXIT_OK)
+			break;
+		pgw_sleep_ms(a->watch_s * 1000);
+	}
+	etcd_client_close(c);
+	return rc;
+}
+
+int
+cmd_list(CtlGlobal *g, const CtlArgs *a)
+{
+	return list_or_topology(g, a, false);
+}
+
+int
+cmd_topology(CtlGlobal *g, const CtlArgs *a)
+{
+	return list_or_topology(g, a, true);
+}
+
+/* read_key: one key's value; CTL_EXIT_FAILED with the reason on errors */
+static int
+read_key(CtlGlobal *g, EtcdClient *c, const char *suffix, EtcdRangeResult *r)
+{
+	char		key[PGW_PREFIX_MAX + 32];
+	PgwError	err = {0};
+
+	snprintf(key, sizeof(key), "%s%s", g->prefix, suffix);
+	if (etcd_range(c, key, false, 0, false, r, &err) != 0)
+	{
+		ctl_fail("could not read %s from etcd %s: %s; check --etcd and that etcd runs",
+				 key, g->etcd, err.msg);
+		return CTL_EXIT_FAILED;
+	}
+	return CTL_EXIT_OK;
+}
+
+int
+cmd_history(CtlGlobal *g, const CtlArgs *a)
+{
+	EtcdClient *c = NULL;
+	ClusterView *v = NULL;
+	EtcdRangeResult r = {0};
+	PgwError	err = {0};
+	HistoryEntry *h = NULL;
+	int			n = 0;
+	int			rc;
+
+	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
+		return rc;
+	if ((rc = ctl_view(g, c, &v)) != CTL_EXIT_OK ||
+		(rc = read_key(g, c, "history", &r)) != CTL_EXIT_OK)
+		goto out;
+	if (r.count == 1 &&
+		dcs_history_decode(r.kvs[0].value, r.kvs[0].value_len, &h, &n, &err) != 0)
+	{
+		ctl_fail("the history key does not decode: %s", err.msg);
+		rc = CTL_EXIT_FAILED;
+		goto out;
+	}
+	ctl_history_print(stdout, h, n, fmt_of(g, a));
+out:
+	free(h);
+	free(v);
+	etcd_range_result_free(&r);
+	etcd_client_close(c);
+	return rc;
+}
+
+int
+cmd_show_config(CtlGlobal *g, const CtlArgs *a)
+{
+	EtcdClient *c = NULL;
+	EtcdRangeResult r = {0};
+	json_error_t jerr;
+	json_t	   *o = NULL;
+	int			rc;
+
+	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
+		return rc;
+	if ((rc = read_key(g, c, "config", &r)) != CTL_EXIT_OK)
+		goto out;
+	if (r.count == 0)
+	{
+		ctl_fail("cluster \"%s\" has no config key (%sconfig); is the scope right?",
+				 g->scope, g->prefix);
+		rc = CTL_EXIT_FAILED;
+		goto out;
+	}
+	o = json_loadb(r.kvs[0].value, r.kvs[0].value_len, 0, &jerr);
+	if (o == NULL)
+	{
+		ctl_fail("the config key is not JSON (%s); fix it with edit-config --replace FILE",
+				 jerr.text);
+		rc = CTL_EXIT_FAILED;
+		goto out;
+	}
+	if (fmt_of(g, a) == CTL_FORMAT_JSON)
+	{
+		char	   *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+		printf("%s\n", s);
+		free(s);
+	}
+	else
+	{
+		char	   *s = ctl_json_to_yaml(o);
+
+		fputs(s, stdout);
+		free(s);
+	}
+out:
+	json_decref(o);
+	etcd_range_result_free(&r);
+	etcd_client_close(c);
+	return rc;
+}
+
+int
+cmd_version(CtlGlobal *g, const CtlArgs *a)
+{
+	EtcdClient *c = NULL;
+	ClusterView *v = NULL;
+	json_t	   *o;
+	json_t	   *members;
+
+	o = json_object();
+	members = json_object();
+	json_object_set_new(o, "pgwardenctl", json_string(PGW_VERSION));
+
+	/* the members' versions when a cluster is configured (best effort) */
+	if (g->etcd && g->scope && g->prefix[0])
+	{
+		EtcdClientConfig cfg = {0};
+		PgwError	err = {0};
+
+		cfg.endpoints = g->etcd;
+		cfg.ca_file = g->cacert;
+		cfg.cert_file = g->cert;
+		cfg.key_file = g->key;
+		cfg.username = g->username;
+		cfg.password = g->password;
+		cfg.call_timeout_ms = g->timeout_ms;
+		v = pgw_xcalloc(1, sizeof(ClusterView));
+		if (etcd_client_open(&cfg, &c, &err) == 0 &&
+			dcs_view_read(c, g->prefix, true, v, &err) == 0)
+		{
+			for (int i = 0; i < v->n_members; i++)
+				json_object_set_new(members, v->members[i].name,
+									json_string(v->members[i].version));
+		}
+		etcd_client_close(c);
+		free(v);
+	}
+	if (fmt_of(g, a) == CTL_FORMAT_PRETTY)
+	{
+		const char *k;
+		json_t	   *val;
+
+		printf("pgwardenctl version %s\n", PGW_VERSION);
+		json_object_foreach(members, k, val)
+			printf("%s: pgwarden %s\n", k,
+				   json_string_value(val)[0] ? json_string_value(val) : "(unknown)");
+		json_decref(members);
+	}
+	else
+	{
+		char	   *s;
+
+		json_object_set_new(o, "members", members);
+		s = fmt_of(g, a) == CTL_FORMAT_JSON ?
+			json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : ctl_json_to_yaml(o);
+		printf(fmt_of(g, a) == CTL_FORMAT_JSON ? "%s\n" : "%s", s);
+		free(s);
+	}
+	json_decref(o);
+	return CTL_EXIT_OK;
+}
+
+int
+cmd_debug(CtlGlobal *g, const CtlArgs *a)
+{
+	ctl_rules_print(stdout, fmt_of(g, a));
+	return CTL_EXIT_OK;
+}
