@@ -839,28 +839,19 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 					}
 				}
 				log_info("promote.start", "reason=\"%s\"", dec->reason);
-				/*
-				 * Create the other members' slots while still a standby (PG 15
-				 * allows it): replicas re-pointed to us can stream the moment
-				 * we promote instead of retrying for a missing slot.
-				 */
-				if (ctx->view->config.use_slots)
-				{
-					const char *names[PGW_MEMBERS_MAX];
-					int			n = 0;
-					int			changed = 0;
-					PgwError	e2 = {0};
-
-					for (int i = 0; i < ctx->view->n_members; i++)
-						if (strcmp(ctx->view->members[i].name, ctx->name) != 0)
-							names[n++] = ctx->view->members[i].name;
-					if (health_control_slots_sync(e->pg, names, n, &changed, &e2) != 0)
-						log_warn("slots.sync-failed", "detail=\"%s\" when=before-promote", e2.msg);
-				}
 				rc = health_control_promote(e->pg, 30, &new_tl, &err);
 				if (rc != 0 && rc != PGW_ESTATE)
 					break;
 				rc = 0;			/* PGW_ESTATE: already promoted */
+				/* slots first: replicas re-pointed to us stream at once */
+				e->slots_for[0] = '\0';
+				e->status_published_mono_ms = 0;
+				{
+					PgwError	e2 = {0};
+
+					if (health_probe_run(e->probe, 0, e->rep, &e2) == 0)
+						leader_housekeeping(e, ctx);
+				}
 				e->should_run = true;
 				e->expect_primary = true;
 				e->upstream[0] = '\0';

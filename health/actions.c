@@ -331,16 +331,36 @@ health_control_promote(PgControl *c, int wait_seconds, uint32_t *new_timeline,
 	snprintf(secs, sizeof(secs), "%d", wait_seconds);
 	log_info("pg.promote", "data_dir=%s wait_seconds=%d", c->data_dir,
 	         wait_seconds);
-	rc = query_value(conn, "SELECT pg_promote(true, $1::int)", 1, params,
-	                 (wait_seconds + 5) * 1000, v, sizeof(v), err);
+	/*
+	 * pg_promote(wait => true) polls in 100 ms steps; promoting without
+	 * waiting and polling pg_is_in_recovery() every 5 ms ourselves cuts up
+	 * to 100 ms off every failover and switchover.
+	 */
+	(void) params;
+	rc = query_value(conn, "SELECT pg_promote(false)", 0, NULL, QUERY_MS, v,
+	                 sizeof(v), err);
 	if (rc != 0)
 		goto out;
-	if (strcmp(v, "t") != 0)
 	{
-		rc = pgw_error_set(err, PGW_ETIMEDOUT,
-		                   "server did not promote within %d seconds",
-		                   wait_seconds);
-		goto out;
+		int64_t deadline = pgw_now_mono_ms() + (int64_t) wait_seconds * 1000;
+
+		for (;;)
+		{
+			rc = query_value(conn, "SELECT pg_is_in_recovery()", 0, NULL,
+			                 QUERY_MS, v, sizeof(v), err);
+			if (rc != 0)
+				goto out;
+			if (strcmp(v, "f") == 0)
+				break;
+			if (pgw_now_mono_ms() >= deadline)
+			{
+				rc = pgw_error_set(err, PGW_ETIMEDOUT,
+				                   "server did not promote within %d seconds",
+				                   wait_seconds);
+				goto out;
+			}
+			pgw_sleep_ms(5);
+		}
 	}
 	rc = query_value(conn, tli_sql, 0, NULL, QUERY_MS, v, sizeof(v), err);
 	if (rc != 0)
