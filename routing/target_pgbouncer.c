@@ -1,0 +1,399 @@
+/*
+ * target_pgbouncer.c: re-point PgBouncer 1.18 (notes R1 §1.4): rewrite the
+ * [databases] include file atomically, apply it through the admin console
+ * (libpq: RELOAD, verified with SHOW DATABASES), KILL the rw database when
+ * writes must stop at once (fence, cut, unplanned failover), PAUSE it during
+ * a planned switchover, and RESUME only after the RELOAD was verified
+ * (PgBouncer issue #498: PAUSE + host change + RELOAD can fail the next
+ * client; reloading before resuming and verifying avoids serving from a
+ * half-applied pool).
+ */
+#include "routing/routing_int.h"
+
+#include "common/log.h"
+#include "common/pgwtime.h"
+#include "common/strutil.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int
+pgbouncer_ro_choice(const RoutingTable *t)
+{
+	int			best = -1;
+
+	for (int i = 0; i < t->n_replicas; i++)
+	{
+		const RoutingReplica *r = &t->replicas[i];
+		const RoutingReplica *b = best >= 0 ? &t->replicas[best] : NULL;
+
+		if (r->weight <= 0)
+			continue;
+		if (b == NULL || r->weight > b->weight ||
+			(r->weight == b->weight && r->lag_bytes < b->lag_bytes))
+			best = i;
+	}
+	return best;
+}
+
+static void
+append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+	PGW_PRINTF(4, 5);
+
+static void
+append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	va_list		ap;
+	int			n;
+
+	for (;;)
+	{
+		va_start(ap, fmt);
+		n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+		va_end(ap);
+		if (n >= 0 && (size_t) n < *cap - *len)
+		{
+			*len += (size_t) n;
+			return;
+		}
+		*cap *= 2;
+		*buf = realloc(*buf, *cap);
+		if (*buf == NULL)
+			abort();
+	}
+}
+
+static void
+entry(char **buf, size_t *len, size_t *cap, const TargetConfig *cfg,
+	  const char *db, const char *host, int port)
+{
+	if (port > 0)
+		append(buf, len, cap, "%s = host=%s port=%d dbname=%s%s%s\n", db, host,
+			   port, cfg->dbname, cfg->options[0] ? " " : "", cfg->options);
+	else
+		append(buf, len, cap, "%s = host=%s dbname=%s%s%s\n", db, host,
+			   cfg->dbname, cfg->options[0] ? " " : "", cfg->options);
+}
+
+char *
+pgbouncer_render_include(const TargetConfig *cfg, const RoutingTable *t)
+{
+	size_t		cap = 1024;
+	size_t		len = 0;
+	char	   *buf = malloc(cap);
+	int			ro;
+
+	if (buf == NULL)
+		abort();
+	buf[0] = '\0';
+	append(&buf, &len, &cap,
+		   "; written by pgwarden-router: routing epoch %lld (%s); do not edit\n"
+		   "[databases]\n",
+		   (long long) t->epoch, routing_state_name(t->state));
+	if (t->state == ROUTING_STATE_SERVING ||
+		(t->state == ROUTING_STATE_SWITCHING && t->has_primary))
+		entry(&buf, &len, &cap, cfg, cfg->rw_database, t->primary.host,
+			  t->primary.port);
+	else
+		entry(&buf, &len, &cap, cfg, cfg->rw_database, cfg->fenced_host, 0);
+	if (cfg->ro_database[0] != '\0')
+	{
+		ro = pgbouncer_ro_choice(t);
+		if (ro >= 0)
+			entry(&buf, &len, &cap, cfg, cfg->ro_database,
+				  t->replicas[ro].ep.host, t->replicas[ro].ep.port);
+		else if (t->has_primary)
+			entry(&buf, &len, &cap, cfg, cfg->ro_database, t->primary.host,
+				  t->primary.port);
+		else
+			entry(&buf, &len, &cap, cfg, cfg->ro_database, cfg->fenced_host,
+				  0);
+	}
+	return buf;
+}
+
+/* ---- the admin console ---- */
+
+typedef struct DbRow
+{
+	bool		found;
+	char		host[ROUTER_PATH_MAX];
+	int			port;
+	bool		paused;
+} DbRow;
+
+static int
+admin_open(const TargetConfig *cfg, PGconn **out, PgwError *err)
+{
+	const char *keys[] = {"dbname", "connect_timeout", NULL};
+	char		ct[16];
+	const char *vals[3];
+	PGconn	   *conn;
+
+	snprintf(ct, sizeof(ct), "%lld",
+			 (long long) (cfg->timeout_ms + 999) / 1000);
+	vals[0] = cfg->admin_conninfo;
+	vals[1] = ct;
+	vals[2] = NULL;
+	conn = PQconnectdbParams(keys, vals, 1);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+	{
+		char		msg[256];
+
+		pgw_strlcpy(msg, conn ? PQerrorMessage(conn) : "out of memory",
+					sizeof(msg));
+		msg[strcspn(msg, "\n")] = '\0';
+		PQfinish(conn);
+		return pgw_error_set(err, PGW_EUNAVAILABLE,
+							 "could not connect to the PgBouncer admin console: %s",
+							 msg);
+	}
+	*out = conn;
+	return 0;
+}
+
+/* run one admin command bounded by timeout_ms; *res (may be NULL) gets the
+ * last result (caller PQclear()s) */
+static int
+admin_exec(PGconn *conn, const char *sql, int64_t timeout_ms, PGresult **res,
+		   PgwError *err)
+{
+	int64_t		deadline = pgw_now_mono_ms() + timeout_ms;
+	PGresult   *r;
+	PGresult   *last = NULL;
+	int			rc = 0;
+
+	if (res)
+		*res = NULL;
+	if (!PQsendQuery(conn, sql))
+		return pgw_error_set(err, PGW_EUNAVAILABLE,
+							 "could not send \"%s\" to PgBouncer: %s", sql,
+							 PQerrorMessage(conn));
+	while (PQisBusy(conn))
+	{
+		struct pollfd pfd = {.fd = PQsocket(conn),.events = POLLIN};
+		int64_t		left = deadline - pgw_now_mono_ms();
+
+		if (left <= 0)
+			return pgw_error_set(err, PGW_ETIMEDOUT,
+								 "PgBouncer did not answer \"%s\" within %lld ms",
+								 sql, (long long) timeout_ms);
+		if (poll(&pfd, 1, (int) (left > 100 ? 100 : left)) < 0 &&
+			errno != EINTR)
+			return pgw_error_set(err, PGW_EIO, "poll: %s", strerror(errno));
+		if (!PQconsumeInput(conn))
+			return pgw_error_set(err, PGW_EUNAVAILABLE,
+								 "PgBouncer connection lost during \"%s\": %s",
+								 sql, PQerrorMessage(conn));
+	}
+	while ((r = PQgetResult(conn)) != NULL)
+	{
+		ExecStatusType st = PQresultStatus(r);
+
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && rc == 0)
+		{
+			char		msg[256];
+
+			pgw_strlcpy(msg, PQresultErrorMessage(r), sizeof(msg));
+			msg[strcspn(msg, "\n")] = '\0';
+			rc = pgw_error_set(err, PGW_ESTATE, "PgBouncer refused \"%s\": %s",
+							   sql, msg);
+		}
+		PQclear(last);
+		last = r;
+	}
+	if (rc == 0 && res)
+		*res = last;
+	else
+		PQclear(last);
+	return rc;
+}
+
+static int
+show_db(PGconn *conn, const TargetConfig *cfg, const char *db, DbRow *row,
+		PgwError *err)
+{
+	PGresult   *r;
+	int			c_name;
+	int			c_host;
+	int			c_port;
+	int			c_paused;
+	int			rc;
+
+	memset(row, 0, sizeof(*row));
+	if ((rc = admin_exec(conn, "SHOW DATABASES", cfg->timeout_ms, &r,
+						 err)) != 0)
+		return rc;
+	c_name = PQfnumber(r, "name");
+	c_host = PQfnumber(r, "host");
+	c_port = PQfnumber(r, "port");
+	c_paused = PQfnumber(r, "paused");
+	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK || c_name < 0 ||
+		c_host < 0 || c_port < 0 || c_paused < 0)
+	{
+		PQclear(r);
+		return pgw_error_set(err, PGW_EBADRESPONSE,
+							 "SHOW DATABASES lacks name/host/port/paused");
+	}
+	for (int i = 0; i < PQntuples(r); i++)
+	{
+		int64_t		port = 0;
+
+		if (strcmp(PQgetvalue(r, i, c_name), db) != 0)
+			continue;
+		row->found = true;
+		pgw_strlcpy(row->host, PQgetvalue(r, i, c_host), sizeof(row->host));
+		if (pgw_parse_int64(PQgetvalue(r, i, c_port), 0, 65535, &port) != 0)
+			port = 0;
+		row->port = (int) port;
+		row->paused = strcmp(PQgetvalue(r, i, c_paused), "1") == 0;
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* does row point where t's rw entry should? (PgBouncer shows the port of
+ * the listener for a socket-dir host it cannot use; only host is compared
+ * then) */
+static bool
+rw_matches(const DbRow *row, const TargetConfig *cfg, const RoutingTable *t,
+		   bool serving)
+{
+	if (!row->found)
+		return false;
+	if (serving)
+		return strcmp(row->host, t->primary.host) == 0 &&
+			row->port == t->primary.port;
+	return strcmp(row->host, cfg->fenced_host) == 0;
+}
+
+static int
+simple(PGconn *conn, const TargetConfig *cfg, const char *verb,
+	   const char *db, bool missing_ok, PgwError *err)
+{
+	char		sql[160];
+	int			rc;
+
+	snprintf(sql, sizeof(sql), "%s %s", verb, db);
+	log_info("router.pgbouncer.command", "command=\"%s\"", sql);
+	rc = admin_exec(conn, sql, cfg->timeout_ms, NULL, err);
+	if (rc == PGW_ESTATE && missing_ok)
+		return 0;
+	return rc;
+}
+
+/*
+ * pgbouncer_apply: the sequence for each transition (prev may be NULL):
+ *   writes must stop (fenced / cut): KILL rw first (drops client and
+ *     server connections at once; new clients wait for RESUME), then
+ *     rewrite, RELOAD, verify rw points at the fenced host.
+ *   switching: PAUSE rw (waits for running transactions, bounded by the
+ *     target timeout), rewrite, RELOAD, verify; stays paused.
+ *   serving: if PgBouncer's rw points at another live node (unplanned
+ *     change with no fence seen), KILL rw first; rewrite, RELOAD, verify
+ *     host and port, then RESUME if paused and verify again.
+ * The ro database follows with RECONNECT when its target changed.
+ */
+int
+pgbouncer_apply(const TargetConfig *cfg, const RoutingTable *prev,
+				const RoutingTable *next, PgwError *err)
+{
+	PGconn	   *conn = NULL;
+	char	   *ini = NULL;
+	bool		serving = next->state == ROUTING_STATE_SERVING;
+	DbRow		row;
+	DbRow		ro_before = {0};
+	int			rc;
+
+	if ((rc = admin_open(cfg, &conn, err)) != 0)
+		return rc;
+	if ((rc = show_db(conn, cfg, cfg->rw_database, &row, err)) != 0)
+		goto out;
+	if (cfg->ro_database[0] &&
+		(rc = show_db(conn, cfg, cfg->ro_database, &ro_before, err)) != 0)
+		goto out;
+
+	if (next->state == ROUTING_STATE_FENCED)
+	{
+		if (!row.found || !row.paused || !rw_matches(&row, cfg, next, false))
+			if ((rc = simple(conn, cfg, "KILL", cfg->rw_database, true,
+							 err)) != 0)
+				goto out;
+	}
+	else if (next->state == ROUTING_STATE_SWITCHING)
+	{
+		if (!row.paused &&
+			(rc = simple(conn, cfg, "PAUSE", cfg->rw_database, true,
+						 err)) != 0)
+			goto out;
+	}
+	else if (row.found && !rw_matches(&row, cfg, next, true) &&
+			 strcmp(row.host, cfg->fenced_host) != 0 && !row.paused)
+	{
+		/* unplanned: connections still go to a node that is no longer
+		 * primary */
+		if ((rc = simple(conn, cfg, "KILL", cfg->rw_database, true, err)) != 0)
+			goto out;
+	}
+
+	ini = pgbouncer_render_include(cfg, next);
+	if ((rc = router_write_atomic(cfg->include_file, ini, strlen(ini), 0640,
+								  err)) != 0)
+		goto out;
+	log_info("router.pgbouncer.command", "command=RELOAD epoch=%lld",
+			 (long long) next->epoch);
+	if ((rc = admin_exec(conn, "RELOAD", cfg->timeout_ms, NULL, err)) != 0)
+		goto out;
+	if ((rc = show_db(conn, cfg, cfg->rw_database, &row, err)) != 0)
+		goto out;
+	if (next->state != ROUTING_STATE_SWITCHING &&
+		!rw_matches(&row, cfg, next, serving))
+	{
+		rc = pgw_error_set(err, PGW_ESTATE,
+						   "after RELOAD PgBouncer database \"%s\" points at %s:%d, not %s:%d",
+						   cfg->rw_database, row.host, row.port,
+						   serving ? next->primary.host : cfg->fenced_host,
+						   serving ? next->primary.port : 0);
+		goto out;
+	}
+	if (serving && row.paused)
+	{
+		if ((rc = simple(conn, cfg, "RESUME", cfg->rw_database, false,
+						 err)) != 0)
+			goto out;
+		if ((rc = show_db(conn, cfg, cfg->rw_database, &row, err)) != 0)
+			goto out;
+		if (row.paused || !rw_matches(&row, cfg, next, true))
+		{
+			rc = pgw_error_set(err, PGW_ESTATE,
+							   "after RESUME PgBouncer database \"%s\" is still paused or moved",
+							   cfg->rw_database);
+			goto out;
+		}
+	}
+	if (cfg->ro_database[0])
+	{
+		DbRow		ro_after;
+
+		if ((rc = show_db(conn, cfg, cfg->ro_database, &ro_after, err)) != 0)
+			goto out;
+		if (ro_before.found && ro_after.found &&
+			(strcmp(ro_before.host, ro_after.host) != 0 ||
+			 ro_before.port != ro_after.port))
+			(void) simple(conn, cfg, "RECONNECT", cfg->ro_database, true,
+						  NULL);
+	}
+	(void) prev;
+	rc = 0;
+out:
+	free(ini);
+	PQfinish(conn);
+	if (rc != 0)
+		pgw_error_prefix(err, "pgbouncer target");
+	return rc;
+}
