@@ -63,7 +63,8 @@ config_read(CtlGlobal *g, EtcdClient *c, json_t **root, int64_t *mod_rev,
 static int
 config_write(CtlGlobal *g, EtcdClient *c, const json_t *root, int64_t mod_rev)
 {
-	char	   *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char	   *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER |
+								  JSON_REAL_PRECISION(15));
 	PgwError	err = {0};
 	int			rc;
 	const char *delay = getenv("PGWARDENCTL_TEST_CAS_DELAY_MS");

@@ -143,6 +143,9 @@ print_outcome(CtlGlobal *g, const CtlArgs *a, const Outcome *o)
 		json_object_set_new(j, "write_downtime_ms", o->downtime_ms >= 0 ?
 							json_integer(o->downtime_ms) : json_null());
 		json_object_set_new(j, "writes_resumed", json_boolean(o->resumed));
+		json_object_set_new(j, "write_probe_error", o->downtime_ms < 0 ?
+							json_string(o->probe_msg[0] ? o->probe_msg : "no answer") :
+							json_null());
 		s = fmt == CTL_FORMAT_JSON ?
 			json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : ctl_json_to_yaml(j);
 		printf(fmt == CTL_FORMAT_JSON ? "%s\n" : "%s", s);

@@ -155,7 +155,8 @@ cmd_show_config(CtlGlobal *g, const CtlArgs *a)
 	}
 	if (fmt_of(g, a) == CTL_FORMAT_JSON)
 	{
-		char	   *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+		char	   *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS |
+									 JSON_REAL_PRECISION(15));
 
 		printf("%s\n", s);
 		free(s);

@@ -239,7 +239,7 @@ emit_scalar(Buf *b, const json_t *v)
 		return;
 	}
 	/* JSON scalars are valid YAML flow scalars */
-	s = json_dumps(v, JSON_ENCODE_ANY);
+	s = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 	buf_puts(b, s ? s : "null");
 	free(s);
 }
@@ -296,8 +296,18 @@ emit(Buf *b, const json_t *v, int depth)
 		{
 			buf_indent(b, depth);
 			buf_puts(b, "-");
-			if ((json_is_object(e) && json_object_size(e) > 0) ||
-				(json_is_array(e) && json_array_size(e) > 0))
+			if (json_is_object(e) && json_object_size(e) > 0)
+			{
+				/* "- key: v" with the other keys aligned under it */
+				Buf			sub = {0};
+
+				buf_add(&sub, "", 0);
+				emit(&sub, e, depth + 1);
+				buf_puts(b, " ");
+				buf_puts(b, sub.s + 2 * (depth + 1));
+				free(sub.s);
+			}
+			else if (json_is_array(e) && json_array_size(e) > 0)
 			{
 				buf_puts(b, "\n");
 				emit(b, e, depth + 1);
@@ -518,18 +528,18 @@ ctl_diff(const char *old_text, const char *new_text)
 			i++;
 			j++;
 		}
-		else if (j < nb && (i == na || L(i, j + 1) >= L(i + 1, j)))
-		{
-			buf_puts(&out, "+");
-			buf_puts(&out, b[j]);
-			j++;
-			changed = true;
-		}
-		else
+		else if (i < na && (j == nb || L(i + 1, j) >= L(i, j + 1)))
 		{
 			buf_puts(&out, "-");
 			buf_puts(&out, a[i]);
 			i++;
+			changed = true;
+		}
+		else
+		{
+			buf_puts(&out, "+");
+			buf_puts(&out, b[j]);
+			j++;
 			changed = true;
 		}
 		buf_puts(&out, "\n");
