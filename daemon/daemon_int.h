@@ -103,6 +103,9 @@ typedef struct RestAction
 	char		role[16];		/* {"role": "primary"|"replica"}: "" = any */
 	int64_t		scheduled_wall_ms;	/* {"schedule": ISO 8601}: 0 = now */
 	int			timeout_s;		/* {"timeout": N}: 0 = default */
+	int			postgres_version;	/* {"postgres_version": "15.2"} as
+									 * 150002: restart only when the running
+									 * version is lower; 0 = any */
 	bool		force;			/* POST /reinitialize {"force": true} */
 	uint64_t	ticket;			/* set by the queue */
 } RestAction;
@@ -126,8 +129,17 @@ bool		rest_action_next(RestServer *s, RestAction *out);
 void		rest_action_done(RestServer *s, uint64_t ticket, int http_status,
 							 const char *msg);
 
-/* rest_start: listen and serve from libmicrohttpd's own thread. */
+/*
+ * rest_start: listen and serve, one thread per connection (at most
+ * REST_CONNECTIONS_MAX), so a write handler waiting for a switchover never
+ * delays a health check. Port 0 picks a free port (rest_port tells which).
+ * Returns 0, PGW_EINVAL (bad listen address, unreadable TLS file, bad
+ * allowlist entry: the message names it), PGW_EIO (could not listen).
+ */
 int			rest_start(const RestOptions *opt, RestServer **out, PgwError *err);
+
+/* rest_port: the TCP port the server listens on. */
+int			rest_port(const RestServer *s);
 
 /* rest_publish: replace the served snapshot (copies it; takes ownership of
  * history_json / config_json, which the caller must not free). */
@@ -147,5 +159,138 @@ int			rest_status_for(const RestSnapshot *s, const char *path,
 char	   *rest_patroni_json(const RestSnapshot *s, int64_t now_wall_ms);
 char	   *rest_cluster_json(const RestSnapshot *s);
 char	   *rest_metrics_text(const RestSnapshot *s, int64_t now_mono_ms);
+
+/* ------------------------------------------------------------------------
+ * REST write side (rest_access.c, rest_write.c, rest_actions.c)
+ * ------------------------------------------------------------------------ */
+
+#define REST_CONNECTIONS_MAX 64
+
+/*
+ * Access control of write endpoints (Patroni's check_access, in its order):
+ * allowlist -> 403, client certificate when verify_client is optional or
+ * required -> 403, basic auth -> 401 with WWW-Authenticate. Health checks
+ * and other GETs stay open.
+ */
+typedef struct RestCidr
+{
+	int			family;			/* AF_INET or AF_INET6 */
+	unsigned char addr[16];		/* network address, masked */
+	int			prefix_len;		/* 0..32 / 0..128 */
+} RestCidr;
+
+/*
+ * rest_cidr_parse: "10.0.0.0/8", "192.168.1.7", "::1", "fd00::/8". Host bits
+ * beyond the prefix are cleared. Returns 0 or PGW_EINVAL (not an address).
+ */
+int			rest_cidr_parse(const char *s, RestCidr *out) PGW_MUSTCHECK;
+
+/*
+ * rest_cidr_match: whether the client address sa (AF_INET or AF_INET6; an
+ * IPv4-mapped IPv6 address counts as IPv4) lies in c.
+ */
+struct sockaddr;
+bool		rest_cidr_match(const RestCidr *c, const struct sockaddr *sa);
+
+/*
+ * rest_url_host: the host of "scheme://[user@]host[:port][/...]" or
+ * "host:port" ("[v6]" brackets dropped). false when there is none.
+ */
+bool		rest_url_host(const char *url, char *host, size_t len);
+
+/*
+ * rest_host_match: whether sa is the address of host: an address literal
+ * is compared directly, a name is resolved (getaddrinfo: may block).
+ */
+bool		rest_host_match(const char *host, const struct sockaddr *sa);
+
+/*
+ * rest_basic_auth_check: check an Authorization header value against the
+ * configured user and password (constant-time compare). Returns NULL when
+ * it matches, else the reason for the 401 ("no auth header received",
+ * "not authenticated", Patroni's texts).
+ */
+const char *rest_basic_auth_check(const char *authorization, const char *user,
+								  const char *password);
+
+/* rest_secret_equal: compare without leaking where they differ. */
+bool		rest_secret_equal(const char *a, size_t alen, const char *b,
+							  size_t blen);
+
+/*
+ * rest_switchover_check: whether the failover key may name candidate now
+ * (Patroni's is_failover_possible, with our ranking rules): leader, when
+ * given, must be the current leader; candidate, when given, must be a
+ * valid, running replica other than the leader and eligible (not
+ * nofailover / priority 0, in `sync` under synchronous_mode, within
+ * maximum_lag_on_failover unless this is a failover without a leader);
+ * without a candidate some member must be eligible. Returns 0, or 412 with
+ * the reason in why (also 400 for requests refused in pause). Pure.
+ */
+int			rest_switchover_check(const ClusterView *v, const char *leader,
+								  const char *candidate, bool is_failover,
+								  bool scheduled, char *why, size_t why_len);
+
+/* ------------------------------------------------------------------------
+ * Callbacks (callbacks.c): Patroni's postgresql.callbacks, run as
+ *   /bin/sh -c '<cmd> "$@"' pgwarden-callback <action> <role> <scope>
+ * asynchronously and bounded in time; see callbacks.c's header comment for
+ * the ordering (one at a time, at most one waiting event per kind: a newer
+ * event of a kind replaces the waiting one). Used from the loop thread only.
+ * ------------------------------------------------------------------------ */
+
+#define CALLBACKS_TIMEOUT_MS 30000
+
+typedef struct Callbacks Callbacks;
+struct NodeConfig;
+
+/*
+ * callbacks_open: copy the commands of cfg (cb_on_*, pg_pre_promote; NULL or
+ * empty: not configured) and the scope. Never blocks; returns 0.
+ */
+int			callbacks_open(const struct NodeConfig *cfg, Callbacks **out,
+						   PgwError *err) PGW_MUSTCHECK;
+
+/* callbacks_set_timeout: per-script time bound (default 30 s). */
+void		callbacks_set_timeout(Callbacks *cb, int timeout_ms);
+
+/*
+ * callbacks_fire: queue the script of action ("on_start", "on_stop",
+ * "on_restart", "on_reload", "on_role_change") with role ("primary",
+ * "replica", ...) and start it when none runs. Returns at once (spawn only,
+ * no wait): 0 (also when the action has no script), PGW_EINVAL for an
+ * unknown action.
+ */
+int			callbacks_fire(Callbacks *cb, const char *action, const char *role);
+
+/*
+ * callbacks_reap: reap a finished script (logged with its exit code and
+ * duration), signal one past its timeout (SIGTERM, then SIGKILL), start the
+ * next waiting one. Never blocks; call it every loop iteration.
+ */
+void		callbacks_reap(Callbacks *cb);
+
+/* callbacks_busy: a script runs or waits. */
+bool		callbacks_busy(const Callbacks *cb);
+
+/*
+ * callbacks_close: wait up to wait_ms for running and waiting scripts (so an
+ * on_stop fired at shutdown can finish), then SIGKILL what still runs, and
+ * free. Accepts NULL.
+ */
+void		callbacks_close(Callbacks *cb, int wait_ms);
+
+/*
+ * callbacks_run_pre_promote: run postgresql.pre_promote (no arguments) and
+ * wait up to timeout_ms (then it is killed). Returns 0 with *exit_status
+ * its exit code (non-zero vetoes the promotion; 0 when not configured),
+ * PGW_ETIMEDOUT (killed at the timeout: treat as a veto), PGW_EIO (could not
+ * start). Blocks: call it from the executor, just before promoting. For
+ * callers without a Callbacks handle, common/run.h's pgw_run_command() is
+ * the same runner.
+ */
+int			callbacks_run_pre_promote(Callbacks *cb, int timeout_ms,
+									  int *exit_status,
+									  PgwError *err) PGW_MUSTCHECK;
 
 #endif

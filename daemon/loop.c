@@ -591,6 +591,18 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	ro.cafile = cfg->restapi_cafile;
 	ro.username = cfg->restapi_username;
 	ro.password = cfg->restapi_password;
+	ro.verify_client = (int) cfg->restapi_verify_client;
+	ro.allowlist = (const char *const *) cfg->restapi_allowlist;
+	ro.n_allowlist = cfg->n_restapi_allowlist;
+	ro.allowlist_include_members = cfg->restapi_allowlist_include_members;
+	ro.etcd_endpoints = cfg->etcd_hosts;
+	ro.etcd_cacert = cfg->etcd_cacert;
+	ro.etcd_cert = cfg->etcd_cert;
+	ro.etcd_key = cfg->etcd_key;
+	ro.etcd_username = cfg->etcd_username;
+	ro.etcd_password = cfg->etcd_password;
+	ro.prefix = d.prefix;
+	ro.member_name = cfg->name;
 	if (rest_start(&ro, &d.rest, &err) != 0)
 	{
 		log_error("daemon.start", "detail=\"%s\"", err.msg);

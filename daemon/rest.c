@@ -4,8 +4,17 @@
  * recipes work unchanged; /primary is stricter than Patroni's: 200 only when
  * this node holds the leader key *and* its PostgreSQL runs read-write
  * (Patroni bug report #2756). HEAD and OPTIONS answer with the status alone.
+ * The write side (rest_write.c) is reached through handle() below after
+ * check_access(); every connection has its own thread, so a slow write
+ * (a switchover waits for the new leader) never delays a health check.
+ *
+ * TLS: libmicrohttpd does TLS with GnuTLS (Debian's build); OpenSSL stays
+ * what we use as a client (etcd, peers). Client certificates are requested
+ * when verify_client is optional or required (the CA from restapi.cafile)
+ * and verified with gnutls_certificate_verify_peers2() on write requests.
  */
-#include "daemon/daemon_int.h"
+#include "daemon/rest_int.h"
+#include "daemon/rest_body.h"
 
 #include "common/log.h"
 #include "common/pgwtime.h"
@@ -13,22 +22,13 @@
 #include "common/xmem.h"
 
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-struct RestServer
-{
-	struct MHD_Daemon *mhd;
-	pthread_mutex_t lock;
-	RestSnapshot snap;			/* guarded by lock */
-	bool		has_snap;
-	char	   *cert_pem;
-	char	   *key_pem;
-};
 
 /* ---- pure helpers (unit-tested) ---------------------------------------- */
 
@@ -464,8 +464,8 @@ collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
 }
 
 static enum MHD_Result
-respond(struct MHD_Connection *conn, int status, const char *ctype,
-		char *body, bool head_only)
+respond_h(struct MHD_Connection *conn, int status, const char *ctype,
+		  char *body, bool head_only, const char *hname, const char *hvalue)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -480,9 +480,18 @@ respond(struct MHD_Connection *conn, int status, const char *ctype,
 											MHD_RESPMEM_MUST_FREE);
 	if (ctype)
 		MHD_add_response_header(r, "Content-Type", ctype);
+	if (hname)
+		MHD_add_response_header(r, hname, hvalue);
 	ret = MHD_queue_response(conn, (unsigned int) status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+static enum MHD_Result
+respond(struct MHD_Connection *conn, int status, const char *ctype,
+		char *body, bool head_only)
+{
+	return respond_h(conn, status, ctype, body, head_only, NULL, NULL);
 }
 
 static char *
@@ -495,6 +504,186 @@ json_error(const char *msg)
 	return s;
 }
 
+/* A write request being received. */
+typedef struct RestRequest
+{
+	bool		responded;		/* a refusal was queued already */
+	bool		too_big;
+	size_t		len;
+	char		body[REST_BODY_MAX + 1];
+} RestRequest;
+
+static int	get_marker;			/* *req_cls of GET/HEAD/OPTIONS requests */
+
+/* the client presented a certificate that our CA verifies */
+static bool
+client_cert_ok(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	gnutls_session_t sess;
+	unsigned int n = 0;
+	unsigned int status = 0;
+
+	if (ci == NULL || ci->tls_session == NULL)
+		return false;
+	sess = (gnutls_session_t) ci->tls_session;
+	if (gnutls_certificate_get_peers(sess, &n) == NULL || n == 0)
+		return false;
+	if (gnutls_certificate_verify_peers2(sess, &status) != GNUTLS_E_SUCCESS)
+		return false;
+	return status == 0;
+}
+
+/* the client's address is a member's host (allowlist_include_members) */
+static bool
+is_member_host(RestServer *srv, const struct sockaddr *sa)
+{
+	char		(*hosts)[PGW_URL_MAX];
+	int			n = 0;
+	bool		found = false;
+
+	hosts = pgw_xmalloc(sizeof(*hosts) * 2 * PGW_MEMBERS_MAX);
+	pthread_mutex_lock(&srv->lock);
+	for (int i = 0; srv->has_snap && i < srv->snap.view.n_members &&
+		 i < PGW_MEMBERS_MAX; i++)
+	{
+		const MemberInfo *m = &srv->snap.view.members[i];
+
+		if (rest_url_host(m->api_url, hosts[n], PGW_URL_MAX))
+			n++;
+		if (rest_url_host(m->conn_url, hosts[n], PGW_URL_MAX))
+			n++;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	/* names are resolved outside the lock: getaddrinfo may block */
+	for (int i = 0; i < n && !found; i++)
+		found = rest_host_match(hosts[i], sa);
+	free(hosts);
+	return found;
+}
+
+/*
+ * check_access: Patroni's check_access for write endpoints, in its order:
+ * allowlist (403), client certificate (403), basic auth (401). Returns 0
+ * when the request may proceed.
+ */
+static int
+check_access(RestServer *srv, struct MHD_Connection *conn, const char **reason)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	if (srv->n_allow > 0 || srv->n_allow_names > 0 ||
+		srv->allowlist_include_members)
+	{
+		bool		ok = false;
+
+		for (int i = 0; i < srv->n_allow && !ok; i++)
+			ok = rest_cidr_match(&srv->allow[i], sa);
+		for (int i = 0; i < srv->n_allow_names && !ok; i++)
+			ok = rest_host_match(srv->allow_names[i], sa);
+		if (!ok && srv->allowlist_include_members)
+			ok = is_member_host(srv, sa);
+		if (!ok)
+		{
+			*reason = "Access is denied";
+			return 403;
+		}
+	}
+	if (srv->verify_client != 0 && srv->cert_pem != NULL &&
+		!client_cert_ok(conn))
+	{
+		*reason = "client certificate required";
+		return 403;
+	}
+	*reason = rest_basic_auth_check(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+																MHD_HTTP_HEADER_AUTHORIZATION),
+									srv->username, srv->password);
+	return *reason ? 401 : 0;
+}
+
+static bool
+is_write_path(const char *url)
+{
+	return strcmp(url, "/switchover") == 0 || strcmp(url, "/failover") == 0 ||
+		strcmp(url, "/restart") == 0 || strcmp(url, "/reinitialize") == 0 ||
+		strcmp(url, "/reload") == 0 || strcmp(url, "/config") == 0;
+}
+
+static enum MHD_Result
+refuse(struct MHD_Connection *conn, RestRequest *rq, int status,
+	   const char *msg, bool challenge)
+{
+	rq->responded = true;
+	if (challenge)
+		return respond_h(conn, status, "application/json", json_error(msg),
+						 false, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+						 "Basic realm=\"pgwarden\"");
+	return respond(conn, status, "application/json", json_error(msg), false);
+}
+
+/* first call of a write request: route, access, declared size */
+static enum MHD_Result
+write_begin(RestServer *srv, struct MHD_Connection *conn, const char *url,
+			const char *method, RestRequest *rq)
+{
+	const char *reason = NULL;
+	const char *clen;
+	int			status;
+	int64_t		n;
+
+	if (!rest_write_is_endpoint(method, url))
+		return refuse(conn, rq, is_write_path(url) ? 405 : 404,
+					  is_write_path(url) ? "method not allowed" : "unknown path",
+					  false);
+	status = check_access(srv, conn, &reason);
+	if (status != 0)
+	{
+		log_info("rest.access-denied", "method=%s path=%s status=%d reason=\"%s\"",
+				 method, url, status, reason);
+		return refuse(conn, rq, status, reason, status == 401);
+	}
+	clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+									   MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (clen != NULL &&
+		(pgw_parse_int64(clen, 0, INT64_MAX, &n) != 0 || n > REST_BODY_MAX))
+		return refuse(conn, rq, 413, "request body is larger than 65536 bytes",
+					  false);
+	return MHD_YES;
+}
+
+static enum MHD_Result
+write_finish(RestServer *srv, struct MHD_Connection *conn, const char *url,
+			 const char *method, RestRequest *rq)
+{
+	RestReply	reply = {0};
+
+	if (rq->too_big)
+		return refuse(conn, rq, 413, "request body is larger than 65536 bytes",
+					  false);
+	rq->body[rq->len] = '\0';
+	rest_write_handle(srv, method, url, rq->body, rq->len,
+					  MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+												  MHD_HTTP_HEADER_IF_MATCH),
+					  &reply);
+	rq->responded = true;
+	return respond(conn, reply.status, "application/json", reply.body, false);
+}
+
+static void
+request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void) cls;
+	(void) conn;
+	(void) toe;
+	if (*req_cls != NULL && *req_cls != &get_marker)
+		free(*req_cls);
+	*req_cls = NULL;
+}
+
 static enum MHD_Result
 handle(void *cls, struct MHD_Connection *conn, const char *url,
 	   const char *method, const char *version, const char *upload_data,
@@ -503,31 +692,68 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 	RestServer *srv = cls;
 	bool		head = strcmp(method, "HEAD") == 0;
 	bool		options = strcmp(method, "OPTIONS") == 0;
+	bool		get = strcmp(method, "GET") == 0;
 	QueryBuf	q = {{0}, 0};
 	RestSnapshot *s;
 	int64_t		now = pgw_now_mono_ms();
 	int			status;
 	char	   *body = NULL;
 	const char *ctype = "application/json";
+	char		etag[32] = "";
 
 	(void) version;
-	(void) upload_data;
 	if (*req_cls == NULL)
 	{
+		RestRequest *rq;
+
 		/* first call for this request: headers only */
-		*req_cls = (void *) 1;
-		return MHD_YES;
+		if (get || head || options)
+		{
+			*req_cls = &get_marker;
+			return MHD_YES;
+		}
+		rq = pgw_xmalloc(sizeof(RestRequest));
+		rq->responded = false;
+		rq->too_big = false;
+		rq->len = 0;
+		*req_cls = rq;
+		return write_begin(srv, conn, url, method, rq);
+	}
+	if (*req_cls != &get_marker)
+	{
+		RestRequest *rq = *req_cls;
+
+		if (*upload_data_size != 0)
+		{
+			size_t		n = *upload_data_size;
+
+			*upload_data_size = 0;
+			if (rq->responded)
+				return MHD_YES;
+			if (rq->too_big || rq->len + n > REST_BODY_MAX)
+			{
+				/* a chunked body past the limit: answer now if MHD lets
+				 * us, else close the connection */
+				rq->too_big = true;
+				if (refuse(conn, rq, 413, "request body is larger than 65536 bytes",
+						   false) != MHD_YES)
+					return MHD_NO;
+				return MHD_YES;
+			}
+			memcpy(rq->body + rq->len, upload_data, n);
+			rq->len += n;
+			return MHD_YES;
+		}
+		if (rq->responded)
+			return MHD_YES;
+		return write_finish(srv, conn, url, method, rq);
 	}
 	if (*upload_data_size != 0)
 	{
-		/* bodies are for the write side (not served yet): drain them */
+		/* a body on a read request: ignored */
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (strcmp(method, "GET") != 0 && !head && !options)
-		return respond(conn, 405, "application/json",
-					   json_error("method not allowed: write endpoints are not enabled on this node"),
-					   false);
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
 
 	pthread_mutex_lock(&srv->lock);
@@ -565,6 +791,10 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 		status = s->config_json ? 200 : 502;
 		body = s->config_json ? pgw_xstrdup(s->config_json)
 			: json_error("no config in etcd");
+		/* the revision PATCH /config may name in If-Match */
+		if (s->config_json && s->view.config.mod_revision > 0)
+			snprintf(etag, sizeof(etag), "\"%lld\"",
+					 (long long) s->view.config.mod_revision);
 	}
 	else if (strcmp(url, "/metrics") == 0)
 	{
@@ -578,7 +808,8 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 		body = json_error("unknown path");
 	}
 	pthread_mutex_unlock(&srv->lock);
-	return respond(conn, status, ctype, body, head || options);
+	return respond_h(conn, status, ctype, body, head || options,
+					 etag[0] ? MHD_HTTP_HEADER_ETAG : NULL, etag);
 }
 
 static char *
@@ -610,6 +841,109 @@ read_file(const char *path)
 	return buf;
 }
 
+static char *
+dup_opt(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? pgw_xstrdup(s) : NULL;
+}
+
+static void
+server_free(RestServer *srv)
+{
+	rest_write_close(srv);
+	if (srv->has_snap)
+	{
+		free(srv->snap.history_json);
+		free(srv->snap.config_json);
+	}
+	free(srv->cert_pem);
+	if (srv->key_pem)
+		explicit_bzero(srv->key_pem, strlen(srv->key_pem));
+	free(srv->key_pem);
+	free(srv->ca_pem);
+	free(srv->username);
+	if (srv->password)
+		explicit_bzero(srv->password, strlen(srv->password));
+	free(srv->password);
+	free(srv->allow);
+	for (int i = 0; i < srv->n_allow_names; i++)
+		free(srv->allow_names[i]);
+	free(srv->allow_names);
+	free(srv->etcd_endpoints);
+	free(srv->etcd_cacert);
+	free(srv->etcd_cert);
+	free(srv->etcd_key);
+	free(srv->etcd_username);
+	free(srv->etcd_password);
+	free(srv->prefix);
+	free(srv->member_name);
+	rest_actions_destroy(srv);
+	pthread_mutex_destroy(&srv->etcd_lock);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv);
+}
+
+/* copy opt's access and etcd settings into srv; PGW_EINVAL names a bad one */
+static int
+server_configure(RestServer *srv, const RestOptions *opt, PgwError *err)
+{
+	srv->verify_client = opt->verify_client;
+	srv->username = dup_opt(opt->username);
+	srv->password = dup_opt(opt->password);
+	srv->allowlist_include_members = opt->allowlist_include_members;
+	if (opt->n_allowlist > 0)
+	{
+		srv->allow = pgw_xcalloc((size_t) opt->n_allowlist, sizeof(RestCidr));
+		srv->allow_names = pgw_xcalloc((size_t) opt->n_allowlist, sizeof(char *));
+	}
+	for (int i = 0; i < opt->n_allowlist; i++)
+	{
+		const char *e = opt->allowlist[i];
+
+		if (e == NULL || e[0] == '\0')
+			return pgw_error_set(err, PGW_EINVAL, "restapi.allowlist entry %d is empty", i + 1);
+		if (rest_cidr_parse(e, &srv->allow[srv->n_allow]) == 0)
+			srv->n_allow++;
+		else if (strchr(e, '/') == NULL && strchr(e, ':') == NULL)
+			srv->allow_names[srv->n_allow_names++] = pgw_xstrdup(e);	/* a host name */
+		else
+			return pgw_error_set(err, PGW_EINVAL,
+								 "restapi.allowlist entry \"%s\" is not an address, a network (CIDR) or a host name",
+								 e);
+	}
+	srv->etcd_endpoints = dup_opt(opt->etcd_endpoints);
+	srv->etcd_cacert = dup_opt(opt->etcd_cacert);
+	srv->etcd_cert = dup_opt(opt->etcd_cert);
+	srv->etcd_key = dup_opt(opt->etcd_key);
+	srv->etcd_username = dup_opt(opt->etcd_username);
+	srv->etcd_password = dup_opt(opt->etcd_password);
+	srv->prefix = dup_opt(opt->prefix);
+	srv->member_name = dup_opt(opt->member_name);
+	if (opt->certfile && opt->certfile[0])
+	{
+		srv->cert_pem = read_file(opt->certfile);
+		srv->key_pem = read_file(opt->keyfile ? opt->keyfile : "");
+		if (srv->cert_pem == NULL || srv->key_pem == NULL)
+			return pgw_error_set(err, PGW_EINVAL,
+								 "could not read REST TLS certificate \"%s\" or key \"%s\"",
+								 opt->certfile, opt->keyfile ? opt->keyfile : "");
+		if (opt->verify_client != 0)
+		{
+			if (opt->cafile == NULL || opt->cafile[0] == '\0')
+				return pgw_error_set(err, PGW_EINVAL,
+									 "restapi.verify_client needs restapi.cafile (the CA that signs client certificates)");
+			srv->ca_pem = read_file(opt->cafile);
+			if (srv->ca_pem == NULL)
+				return pgw_error_set(err, PGW_EINVAL,
+									 "could not read REST TLS CA file \"%s\"", opt->cafile);
+		}
+	}
+	else if (opt->verify_client != 0)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "restapi.verify_client needs TLS (restapi.certfile and keyfile)");
+	return 0;
+}
+
 int
 rest_start(const RestOptions *opt, RestServer **out, PgwError *err)
 {
@@ -618,12 +952,22 @@ rest_start(const RestOptions *opt, RestServer **out, PgwError *err)
 	const char *colon = strrchr(opt->listen, ':');
 	int64_t		port;
 	struct sockaddr_in sa;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_POLL_INTERNAL_THREAD |
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+	const union MHD_DaemonInfo *di;
+	int			rc;
 
 	*out = NULL;
-	if (colon == NULL || pgw_parse_int64(colon + 1, 1, 65535, &port) != 0)
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_mutex_init(&srv->etcd_lock, NULL);
+	if (rest_actions_init(srv) != 0)
 	{
-		free(srv);
+		server_free(srv);
+		return pgw_error_set(err, PGW_EIO, "could not create the REST action queue");
+	}
+	if (colon == NULL || pgw_parse_int64(colon + 1, 0, 65535, &port) != 0)
+	{
+		server_free(srv);
 		return pgw_error_set(err, PGW_EINVAL,
 							 "invalid REST listen address \"%s\": expected host:port",
 							 opt->listen);
@@ -638,55 +982,64 @@ rest_start(const RestOptions *opt, RestServer **out, PgwError *err)
 		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	else if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
 	{
-		free(srv);
+		server_free(srv);
 		return pgw_error_set(err, PGW_EINVAL,
 							 "invalid REST listen host \"%s\": expected an IPv4 address",
 							 host);
 	}
-	pthread_mutex_init(&srv->lock, NULL);
-	if (opt->certfile && opt->certfile[0])
+	rc = server_configure(srv, opt, err);
+	if (rc != 0)
 	{
-		srv->cert_pem = read_file(opt->certfile);
-		srv->key_pem = read_file(opt->keyfile ? opt->keyfile : "");
-		if (srv->cert_pem == NULL || srv->key_pem == NULL)
-		{
-			int			rc = pgw_error_set(err, PGW_EINVAL,
-										   "could not read REST TLS certificate \"%s\" or key \"%s\"",
-										   opt->certfile,
-										   opt->keyfile ? opt->keyfile : "");
-
-			free(srv->cert_pem);
-			free(srv->key_pem);
-			free(srv);
-			return rc;
-		}
+		server_free(srv);
+		return rc;
+	}
+	if (srv->cert_pem != NULL)
+	{
 		flags |= MHD_USE_TLS;
-		srv->mhd = MHD_start_daemon(flags, (uint16_t) port, NULL, NULL, handle, srv,
-									MHD_OPTION_SOCK_ADDR, &sa,
-									MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
-									MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem,
-									MHD_OPTION_CONNECTION_TIMEOUT, 10U,
-									MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 65536,
-									MHD_OPTION_END);
+		if (srv->ca_pem != NULL)
+			srv->mhd = MHD_start_daemon(flags, (uint16_t) port, NULL, NULL, handle, srv,
+										MHD_OPTION_SOCK_ADDR, &sa,
+										MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
+										MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem,
+										MHD_OPTION_HTTPS_MEM_TRUST, srv->ca_pem,
+										MHD_OPTION_CONNECTION_TIMEOUT, 10U,
+										MHD_OPTION_CONNECTION_LIMIT, (unsigned int) REST_CONNECTIONS_MAX,
+										MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+										MHD_OPTION_END);
+		else
+			srv->mhd = MHD_start_daemon(flags, (uint16_t) port, NULL, NULL, handle, srv,
+										MHD_OPTION_SOCK_ADDR, &sa,
+										MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
+										MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem,
+										MHD_OPTION_CONNECTION_TIMEOUT, 10U,
+										MHD_OPTION_CONNECTION_LIMIT, (unsigned int) REST_CONNECTIONS_MAX,
+										MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+										MHD_OPTION_END);
 	}
 	else
 		srv->mhd = MHD_start_daemon(flags, (uint16_t) port, NULL, NULL, handle, srv,
 									MHD_OPTION_SOCK_ADDR, &sa,
 									MHD_OPTION_CONNECTION_TIMEOUT, 10U,
-									MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 65536,
+									MHD_OPTION_CONNECTION_LIMIT, (unsigned int) REST_CONNECTIONS_MAX,
+									MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
 									MHD_OPTION_END);
 	if (srv->mhd == NULL)
 	{
-		free(srv->cert_pem);
-		free(srv->key_pem);
-		pthread_mutex_destroy(&srv->lock);
-		free(srv);
+		server_free(srv);
 		return pgw_error_set(err, PGW_EIO,
 							 "could not listen on REST address %s (port in use or TLS setup failed)",
 							 opt->listen);
 	}
+	di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = di ? (int) di->port : (int) port;
 	*out = srv;
 	return 0;
+}
+
+int
+rest_port(const RestServer *srv)
+{
+	return srv->port;
 }
 
 void
@@ -710,14 +1063,10 @@ rest_stop(RestServer *srv)
 {
 	if (srv == NULL)
 		return;
+	/* joins every connection thread: a write handler waits at most its
+	 * own bound; waits for the loop or a new leader end early */
+	__atomic_store_n(&srv->stopping, true, __ATOMIC_RELEASE);
+	rest_actions_wake(srv);
 	MHD_stop_daemon(srv->mhd);
-	if (srv->has_snap)
-	{
-		free(srv->snap.history_json);
-		free(srv->snap.config_json);
-	}
-	free(srv->cert_pem);
-	free(srv->key_pem);
-	pthread_mutex_destroy(&srv->lock);
-	free(srv);
+	server_free(srv);
 }

@@ -11,6 +11,7 @@ PKGS=(
 	libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
 	libpq-dev libssl-dev libsystemd-dev libjansson-dev libyaml-dev
 	libmicrohttpd-dev libcmocka-dev libcurl4-openssl-dev
+	libgnutls28-dev
 	# servers the tests and the demo drive
 	postgresql-15 postgresql-client-15 postgresql-contrib
 	etcd-server etcd-client

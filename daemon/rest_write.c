@@ -1,0 +1,754 @@
+/*
+ * rest_write.c: the REST API's write endpoints (DESIGN.md "REST API";
+ * Patroni's api.py paths, bodies and status codes, anchors.md §1b):
+ *   POST /switchover, POST /failover    write the `failover` key
+ *   DELETE /switchover                  delete it (CAS)
+ *   PATCH /config, PUT /config          CAS on the `config` key
+ *   POST /restart, DELETE /restart,
+ *   POST /reinitialize, POST /reload    queued for the loop (rest_actions.c)
+ * Access is checked before (rest.c). Bodies are parsed by rest_body.c.
+ *
+ * A pending request is never overwritten: the failover key is created only
+ * if absent, so a second request while one is pending answers 409 (Patroni
+ * overwrites it; two operators racing should not silently replace each
+ * other's switchover). DELETE /switchover removes the pending one.
+ */
+#include "daemon/rest_int.h"
+#include "daemon/rest_body.h"
+
+#include "common/log.h"
+#include "common/pgwtime.h"
+#include "common/strutil.h"
+#include "common/xmem.h"
+#include "failover/failover.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POLL_INTERVAL_MS 200
+
+void
+rest_reply_set(RestReply *r, int status, const char *key, const char *msg)
+{
+	json_t	   *o = json_object();
+
+	json_object_set_new(o, key, json_string(msg ? msg : ""));
+	free(r->body);
+	r->status = status;
+	r->body = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+}
+
+static void
+reply_msg(RestReply *r, int status, const char *msg)
+{
+	rest_reply_set(r, status, status >= 200 && status < 300 ? "message" : "error",
+				   msg);
+}
+
+RestSnapshot *
+rest_snapshot_copy(RestServer *srv)
+{
+	RestSnapshot *s = NULL;
+
+	pthread_mutex_lock(&srv->lock);
+	if (srv->has_snap)
+	{
+		s = pgw_xmalloc(sizeof(RestSnapshot));
+		*s = srv->snap;
+		s->history_json = NULL;
+		s->config_json = NULL;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return s;
+}
+
+bool
+rest_write_is_endpoint(const char *method, const char *url)
+{
+	if (strcmp(method, "POST") == 0)
+		return strcmp(url, "/switchover") == 0 || strcmp(url, "/failover") == 0 ||
+			strcmp(url, "/restart") == 0 || strcmp(url, "/reinitialize") == 0 ||
+			strcmp(url, "/reload") == 0;
+	if (strcmp(method, "DELETE") == 0)
+		return strcmp(url, "/switchover") == 0 || strcmp(url, "/restart") == 0;
+	if (strcmp(method, "PATCH") == 0 || strcmp(method, "PUT") == 0)
+		return strcmp(url, "/config") == 0;
+	return false;
+}
+
+/* ---- switchover rules (pure) ------------------------------------------- */
+
+static bool
+in_sync(const ClusterView *v, const char *name)
+{
+	for (int i = 0; i < v->sync.n_sync && i < PGW_SYNC_MAX; i++)
+		if (strcmp(v->sync.sync_standby[i], name) == 0)
+			return true;
+	return false;
+}
+
+static uint64_t
+max3(uint64_t a, uint64_t b, uint64_t c)
+{
+	uint64_t	m = a > b ? a : b;
+
+	return m > c ? m : c;
+}
+
+int
+rest_switchover_check(const ClusterView *v, const char *leader,
+					  const char *candidate, bool is_failover, bool scheduled,
+					  char *why, size_t why_len)
+{
+	const char *what = is_failover ? "failover" : "switchover";
+	const MemberInfo *m;
+	uint64_t	last = v->leader_optime;
+	uint64_t	pos;
+	bool		check_lag;
+	ClusterView *only;
+	const char *best;
+	bool		ok;
+
+	why[0] = '\0';
+	if (v->config.pause && scheduled)
+	{
+		snprintf(why, why_len, "Can't schedule %s in the paused state", what);
+		return 400;
+	}
+	if (v->config.pause && candidate[0] == '\0')
+	{
+		snprintf(why, why_len, "Switchover is possible only to a specific candidate in a paused state");
+		return 400;
+	}
+	if (leader[0] != '\0' && (!v->has_leader || strcmp(v->leader, leader) != 0))
+	{
+		snprintf(why, why_len, "leader name does not match: the leader is %s%s%s",
+				 v->has_leader ? "\"" : "", v->has_leader ? v->leader : "nobody",
+				 v->has_leader ? "\"" : "");
+		return 412;
+	}
+	if (candidate[0] == '\0')
+	{
+		best = failover_best_candidate(v, NULL, 0, v->has_leader ? v->leader : NULL);
+		if (best == NULL)
+		{
+			snprintf(why, why_len, "%s is not possible: no good candidates have been found",
+					 what);
+			return 412;
+		}
+		return 0;
+	}
+	m = dcs_view_member(v, candidate);
+	if (m == NULL)
+	{
+		snprintf(why, why_len, "candidate does not exists: no member \"%s\"",
+				 candidate);
+		return 412;
+	}
+	if (v->has_leader && strcmp(v->leader, candidate) == 0)
+	{
+		snprintf(why, why_len, "candidate \"%s\" is already the leader", candidate);
+		return 412;
+	}
+	if (!m->is_valid)
+		snprintf(why, why_len, "candidate \"%s\" is not eligible: its member key does not decode (%s)",
+				 candidate, m->parse_error);
+	else if (m->state != MEMBER_STATE_RUNNING)
+		snprintf(why, why_len, "candidate \"%s\" is not eligible: PostgreSQL is %s",
+				 candidate, dcs_state_name(m->state));
+	else if (m->role != MEMBER_ROLE_REPLICA)
+		snprintf(why, why_len, "candidate \"%s\" is not eligible: it is not a replica (role %s)",
+				 candidate, dcs_role_name(m->role));
+	else if (m->nofailover)
+		snprintf(why, why_len, "candidate \"%s\" is not eligible: it is tagged nofailover",
+				 candidate);
+	else if (m->failover_priority <= 0)
+		snprintf(why, why_len, "candidate \"%s\" is not eligible: its failover_priority is %d",
+				 candidate, m->failover_priority);
+	else if (v->config.synchronous_mode && !in_sync(v, candidate))
+		snprintf(why, why_len, "candidate name does not match with sync_standby: \"%s\" is not a synchronous standby",
+				 candidate);
+	if (why[0] != '\0')
+		return 412;
+
+	/*
+	 * Lag: against the highest position anyone published. A failover with
+	 * no leader may lose data by design (patronictl failover warns), so the
+	 * lag bound applies only while a leader exists.
+	 */
+	check_lag = v->has_leader || !is_failover;
+	for (int i = 0; i < v->n_members && i < PGW_MEMBERS_MAX; i++)
+		if (v->members[i].is_valid)
+			last = max3(last, v->members[i].xlog_location,
+						max3(0, v->members[i].received_location,
+							 v->members[i].replayed_location));
+	pos = max3(m->xlog_location, m->received_location, m->replayed_location);
+	if (check_lag && last > pos && last - pos > v->config.maximum_lag_on_failover)
+	{
+		snprintf(why, why_len, "candidate \"%s\" is not eligible: it lags %llu bytes behind (maximum_lag_on_failover is %llu)",
+				 candidate, (unsigned long long) (last - pos),
+				 (unsigned long long) v->config.maximum_lag_on_failover);
+		return 412;
+	}
+	if (!check_lag)
+		return 0;
+
+	/*
+	 * The ranking's own rules have the last word (failover/rank.c): with
+	 * every other member made ineligible, the candidate must come first.
+	 */
+	only = pgw_xmalloc(sizeof(ClusterView));
+	*only = *v;
+	for (int i = 0; i < only->n_members && i < PGW_MEMBERS_MAX; i++)
+		if (strcmp(only->members[i].name, candidate) != 0)
+			only->members[i].nofailover = true;
+	best = failover_best_candidate(only, NULL, 0, v->has_leader ? v->leader : NULL);
+	ok = best != NULL && strcmp(best, candidate) == 0;
+	free(only);
+	if (!ok)
+	{
+		snprintf(why, why_len, "candidate \"%s\" is not eligible for promotion (see GET /cluster)",
+				 candidate);
+		return 412;
+	}
+	return 0;
+}
+
+/* ---- etcd --------------------------------------------------------------- */
+
+/* with etcd_lock held */
+static EtcdClient *
+etcd_get(RestServer *srv, PgwError *err)
+{
+	EtcdClientConfig ec = {0};
+
+	if (srv->etcd != NULL)
+		return srv->etcd;
+	if (srv->etcd_endpoints == NULL || srv->prefix == NULL)
+	{
+		pgw_error_set(err, PGW_EUNAVAILABLE, "this node's REST API has no etcd access configured");
+		return NULL;
+	}
+	ec.endpoints = srv->etcd_endpoints;
+	ec.ca_file = srv->etcd_cacert;
+	ec.cert_file = srv->etcd_cert;
+	ec.key_file = srv->etcd_key;
+	ec.username = srv->etcd_username;
+	ec.password = srv->etcd_password;
+	ec.call_timeout_ms = 2000;
+	if (etcd_client_open(&ec, &srv->etcd, err) != 0)
+		srv->etcd = NULL;
+	return srv->etcd;
+}
+
+void
+rest_write_close(RestServer *srv)
+{
+	etcd_client_close(srv->etcd);
+	srv->etcd = NULL;
+}
+
+/*
+ * read_key: the value (caller frees; NULL when absent) and mod_revision of
+ * prefix + suffix, read linearizably.
+ */
+static int
+read_key(RestServer *srv, const char *suffix, char **value, int64_t *mod_rev,
+		 PgwError *err)
+{
+	char		key[PGW_PREFIX_MAX + 32];
+	EtcdRangeResult r = {0};
+	EtcdClient *c;
+	int			rc;
+
+	*value = NULL;
+	*mod_rev = 0;
+	pthread_mutex_lock(&srv->etcd_lock);
+	c = etcd_get(srv, err);
+	if (c == NULL)
+	{
+		pthread_mutex_unlock(&srv->etcd_lock);
+		return PGW_EUNAVAILABLE;
+	}
+	snprintf(key, sizeof(key), "%s%s", srv->prefix, suffix);
+	rc = etcd_range(c, key, false, 0, false, &r, err);
+	pthread_mutex_unlock(&srv->etcd_lock);
+	if (rc != 0)
+		return rc;
+	if (r.count > 0)
+	{
+		*value = pgw_xstrndup(r.kvs[0].value, r.kvs[0].value_len);
+		*mod_rev = r.kvs[0].mod_revision;
+	}
+	etcd_range_result_free(&r);
+	return 0;
+}
+
+static int
+cas_put(RestServer *srv, const char *suffix, const char *value, int64_t rev,
+		PgwError *err)
+{
+	EtcdClient *c;
+	int			rc;
+
+	pthread_mutex_lock(&srv->etcd_lock);
+	c = etcd_get(srv, err);
+	rc = c ? dcs_cas_put(c, srv->prefix, suffix, value, rev, err)
+		: PGW_EUNAVAILABLE;
+	pthread_mutex_unlock(&srv->etcd_lock);
+	return rc;
+}
+
+static int
+cas_delete(RestServer *srv, const char *suffix, int64_t rev, PgwError *err)
+{
+	EtcdClient *c;
+	int			rc;
+
+	pthread_mutex_lock(&srv->etcd_lock);
+	c = etcd_get(srv, err);
+	rc = c ? dcs_cas_delete(c, srv->prefix, suffix, rev, err)
+		: PGW_EUNAVAILABLE;
+	pthread_mutex_unlock(&srv->etcd_lock);
+	return rc;
+}
+
+/* ---- switchover / failover ---------------------------------------------- */
+
+/*
+ * wait_result: Patroni's poll_failover_result: success once the leader key
+ * names someone other than the old leader; failure when the failover key
+ * went away and the leader did not change (for a few polls, so that a
+ * daemon deleting the key just before the new leader takes over is not
+ * misread); unknown at the deadline.
+ */
+static void
+wait_result(RestServer *srv, const char *old_leader, const char *candidate,
+			bool is_failover, int64_t wait_ms, RestReply *out)
+{
+	const char *past = is_failover ? "failed" : "switched";
+	const char *title = is_failover ? "Failover" : "Switchover";
+	int64_t		deadline = pgw_now_mono_ms() + wait_ms;
+	int			gone_polls = 0;
+	char		msg[256];
+
+	while (pgw_now_mono_ms() < deadline &&
+		   !__atomic_load_n(&srv->stopping, __ATOMIC_ACQUIRE))
+	{
+		char	   *leader = NULL;
+		char	   *fo = NULL;
+		int64_t		rev;
+		PgwError	err = {0};
+
+		pgw_sleep_ms(POLL_INTERVAL_MS);
+		if (read_key(srv, "leader", &leader, &rev, &err) != 0 ||
+			read_key(srv, "failover", &fo, &rev, &err) != 0)
+		{
+			free(leader);
+			continue;
+		}
+		if (leader != NULL && leader[0] != '\0' &&
+			strcmp(leader, old_leader) != 0)
+		{
+			if (candidate[0] == '\0' || strcmp(candidate, leader) == 0)
+				snprintf(msg, sizeof(msg), "Successfully %s over to \"%s\"",
+						 past, leader);
+			else
+				snprintf(msg, sizeof(msg), "%s over to \"%s\" instead of \"%s\"",
+						 is_failover ? "Failed" : "Switched", leader, candidate);
+			free(leader);
+			free(fo);
+			reply_msg(out, 200, msg);
+			return;
+		}
+		gone_polls = fo == NULL ? gone_polls + 1 : 0;
+		free(leader);
+		free(fo);
+		if (gone_polls >= 5)
+		{
+			snprintf(msg, sizeof(msg), "%s failed", title);
+			reply_msg(out, 503, msg);
+			return;
+		}
+	}
+	snprintf(msg, sizeof(msg), "%s status unknown", title);
+	reply_msg(out, 503, msg);
+}
+
+static void
+post_switchover(RestServer *srv, bool is_failover, const char *body,
+				size_t len, RestReply *out)
+{
+	const char *what = is_failover ? "failover" : "switchover";
+	RestSwitchoverBody req;
+	RestSnapshot *s;
+	FailoverRequest fr;
+	PgwError	err = {0};
+	char		why[PGW_ERROR_MSG_MAX];
+	char		old_leader[PGW_NAME_MAX] = "";
+	char	   *value;
+	int			status;
+	int			rc;
+	int64_t		wait_ms;
+
+	if (rest_body_switchover(body, len, is_failover, pgw_now_wall_ms(), &req,
+							 &status, &err) != 0)
+	{
+		reply_msg(out, status, err.msg);
+		return;
+	}
+	s = rest_snapshot_copy(srv);
+	if (s == NULL || !s->view.is_valid)
+	{
+		free(s);
+		reply_msg(out, 503, "the cluster view is unknown (etcd unreachable?)");
+		return;
+	}
+	/* a failover that names the leader is a switchover (Patroni) */
+	if (is_failover && req.leader[0] != '\0')
+	{
+		is_failover = false;
+		what = "switchover";
+	}
+	status = rest_switchover_check(&s->view, req.leader, req.candidate,
+								   is_failover, req.has_schedule, why,
+								   sizeof(why));
+	if (s->view.has_leader)
+		pgw_strlcpy(old_leader, s->view.leader, sizeof(old_leader));
+	wait_ms = 2 * (s->view.config.ttl_ms + s->view.config.loop_wait_ms);
+	free(s);
+	if (status != 0)
+	{
+		log_info("rest.switchover-refused", "leader=%s candidate=%s status=%d reason=\"%s\"",
+				 req.leader, req.candidate, status, why);
+		reply_msg(out, status, why);
+		return;
+	}
+	memset(&fr, 0, sizeof(fr));
+	fr.present = true;
+	pgw_strlcpy(fr.leader, req.leader, sizeof(fr.leader));
+	pgw_strlcpy(fr.member, req.candidate, sizeof(fr.member));
+	fr.scheduled_at_wall_ms = req.has_schedule ? req.scheduled_at_wall_ms : 0;
+	value = dcs_failover_encode(&fr);
+	rc = cas_put(srv, "failover", value, 0, &err);
+	free(value);
+	if (rc == PGW_ECONFLICT)
+	{
+		snprintf(why, sizeof(why), "another switchover or failover is already pending (cancel it with DELETE /switchover)");
+		reply_msg(out, 409, why);
+		return;
+	}
+	if (rc != 0)
+	{
+		log_warn("rest.switchover-failed", "detail=\"%s\"", err.msg);
+		snprintf(why, sizeof(why), "failed to write failover key into DCS: %s",
+				 err.msg);
+		reply_msg(out, 503, why);
+		return;
+	}
+	log_info("rest.switchover-requested", "kind=%s leader=%s candidate=%s scheduled=%s",
+			 what, req.leader, req.candidate[0] ? req.candidate : "any",
+			 req.has_schedule ? "yes" : "no");
+	if (req.has_schedule)
+	{
+		reply_msg(out, 202, is_failover ? "Failover scheduled" : "Switchover scheduled");
+		return;
+	}
+	wait_result(srv, old_leader, req.candidate, is_failover, wait_ms, out);
+}
+
+static void
+delete_switchover(RestServer *srv, RestReply *out)
+{
+	char	   *value = NULL;
+	int64_t		rev;
+	PgwError	err = {0};
+	int			rc;
+	char		msg[PGW_ERROR_MSG_MAX];
+
+	rc = read_key(srv, "failover", &value, &rev, &err);
+	free(value);
+	if (rc != 0)
+	{
+		snprintf(msg, sizeof(msg), "could not read the failover key: %s", err.msg);
+		reply_msg(out, 503, msg);
+		return;
+	}
+	if (rev == 0)
+	{
+		reply_msg(out, 404, "no switchover is scheduled");
+		return;
+	}
+	rc = cas_delete(srv, "failover", rev, &err);
+	if (rc == PGW_ECONFLICT)
+		reply_msg(out, 409, "the failover key changed meanwhile; read it again");
+	else if (rc != 0)
+	{
+		snprintf(msg, sizeof(msg), "could not delete the failover key: %s", err.msg);
+		reply_msg(out, 503, msg);
+	}
+	else
+	{
+		log_info("rest.switchover-cancelled", "mod_revision=%lld", (long long) rev);
+		reply_msg(out, 200, "scheduled switchover deleted");
+	}
+}
+
+/* ---- config -------------------------------------------------------------- */
+
+/* If-Match: "123" or 123 -> 123; 0 when absent, -1 when malformed */
+static int64_t
+parse_if_match(const char *h)
+{
+	char		buf[32];
+	size_t		n;
+	int64_t		v;
+
+	if (h == NULL)
+		return 0;
+	while (*h == ' ')
+		h++;
+	if (strncmp(h, "W/", 2) == 0)
+		h += 2;
+	if (*h == '"')
+		h++;
+	n = strcspn(h, "\" ");
+	if (n == 0 || n >= sizeof(buf))
+		return -1;
+	memcpy(buf, h, n);
+	buf[n] = '\0';
+	if (pgw_parse_int64(buf, 1, INT64_MAX, &v) != 0)
+		return -1;
+	return v;
+}
+
+static void
+write_config(RestServer *srv, bool replace, const char *body, size_t len,
+			 const char *if_match, RestReply *out)
+{
+	char	   *current = NULL;
+	char	   *next = NULL;
+	int64_t		rev;
+	int64_t		want = parse_if_match(if_match);
+	PgwError	err = {0};
+	int			status;
+	int			rc;
+	char		msg[PGW_ERROR_MSG_MAX];
+
+	if (want < 0)
+	{
+		reply_msg(out, 400, "If-Match: expected the config key's mod_revision (as in the ETag of GET /config)");
+		return;
+	}
+	rc = read_key(srv, "config", &current, &rev, &err);
+	if (rc != 0)
+	{
+		snprintf(msg, sizeof(msg), "could not read the config key: %s", err.msg);
+		reply_msg(out, 503, msg);
+		return;
+	}
+	if (current == NULL && !replace)
+	{
+		reply_msg(out, 503, "no config in etcd");
+		return;
+	}
+	if (want != 0 && want != rev)
+	{
+		snprintf(msg, sizeof(msg), "config changed meanwhile: mod_revision is %lld, not %lld",
+				 (long long) rev, (long long) want);
+		free(current);
+		reply_msg(out, 409, msg);
+		return;
+	}
+	if (rest_body_config(current, current ? strlen(current) : 0, body, len,
+						 replace, &next, NULL, &status, &err) != 0)
+	{
+		free(current);
+		reply_msg(out, status, err.msg);
+		return;
+	}
+	free(current);
+	rc = cas_put(srv, "config", next, rev, &err);
+	if (rc == PGW_ECONFLICT)
+	{
+		free(next);
+		reply_msg(out, 409, "config changed meanwhile (compare-and-swap on mod_revision lost); read it again");
+		return;
+	}
+	if (rc != 0)
+	{
+		free(next);
+		snprintf(msg, sizeof(msg), "could not write the config key: %s", err.msg);
+		reply_msg(out, replace ? 502 : 503, msg);
+		return;
+	}
+	log_info("rest.config-changed", "method=%s previous_mod_revision=%lld",
+			 replace ? "PUT" : "PATCH", (long long) rev);
+	free(out->body);
+	out->status = 200;
+	out->body = next;
+}
+
+/* ---- actions for the loop ----------------------------------------------- */
+
+static int64_t
+loop_wait_of(RestServer *srv)
+{
+	RestSnapshot *s = rest_snapshot_copy(srv);
+	int64_t		lw = s ? s->view.config.loop_wait_ms : 1000;
+
+	free(s);
+	return lw > 0 ? lw : 1000;
+}
+
+static void
+submit(RestServer *srv, RestAction *a, int64_t wait_ms, RestReply *out)
+{
+	char		msg[256];
+	int			status;
+
+	status = rest_action_submit(srv, a, (int) wait_ms, msg, sizeof(msg));
+	reply_msg(out, status, msg);
+}
+
+static void
+post_restart(RestServer *srv, const char *body, size_t len, RestReply *out)
+{
+	RestRestartBody rb;
+	RestAction	a;
+	RestSnapshot *s;
+	PgwError	err = {0};
+	int			status;
+	int64_t		wait_ms;
+
+	if (rest_body_restart(body, len, pgw_now_wall_ms(), &rb, &status, &err) != 0)
+	{
+		reply_msg(out, status, err.msg);
+		return;
+	}
+	s = rest_snapshot_copy(srv);
+	if (s == NULL)
+	{
+		reply_msg(out, 503, "starting: no observation yet");
+		return;
+	}
+	if (s->view.config.pause && rb.has_schedule)
+	{
+		free(s);
+		reply_msg(out, 400, "Can't schedule restart in the paused state");
+		return;
+	}
+	if (!rb.has_schedule)
+	{
+		/* filters of an immediate restart: checked here, as Patroni does */
+		const char *role = s->holds_leader ? "primary" : "replica";
+
+		if ((rb.role[0] && strcmp(rb.role, role) != 0) ||
+			(rb.restart_pending && !s->self.pending_restart) ||
+			(rb.postgres_version > 0 && s->server_version > 0 &&
+			 s->server_version >= rb.postgres_version))
+		{
+			free(s);
+			reply_msg(out, 503, "restart conditions are not satisfied");
+			return;
+		}
+	}
+	wait_ms = 2 * (s->view.config.loop_wait_ms > 0 ? s->view.config.loop_wait_ms : 1000) + 5000;
+	free(s);
+	if (!rb.has_schedule)
+		wait_ms += (rb.timeout_s > 0 ? rb.timeout_s : 60) * 1000LL;
+	memset(&a, 0, sizeof(a));
+	a.kind = REST_ACTION_RESTART;
+	a.restart_pending_only = rb.restart_pending;
+	pgw_strlcpy(a.role, rb.role, sizeof(a.role));
+	a.scheduled_wall_ms = rb.has_schedule ? rb.scheduled_wall_ms : 0;
+	a.timeout_s = rb.timeout_s;
+	a.postgres_version = rb.postgres_version;
+	submit(srv, &a, wait_ms, out);
+}
+
+static void
+post_reinit(RestServer *srv, const char *body, size_t len, RestReply *out)
+{
+	RestAction	a;
+	RestSnapshot *s;
+	PgwError	err = {0};
+	bool		force;
+	int			status;
+	int64_t		lw;
+
+	if (rest_body_reinit(body, len, &force, &status, &err) != 0)
+	{
+		reply_msg(out, status, err.msg);
+		return;
+	}
+	s = rest_snapshot_copy(srv);
+	if (s == NULL)
+	{
+		reply_msg(out, 503, "starting: no observation yet");
+		return;
+	}
+	if (s->holds_leader)
+	{
+		free(s);
+		reply_msg(out, 503, "I am the leader, can not reinitialize");
+		return;
+	}
+	if (!s->view.has_leader)
+	{
+		free(s);
+		reply_msg(out, 503, "Cluster has no leader, can not reinitialize");
+		return;
+	}
+	lw = s->view.config.loop_wait_ms > 0 ? s->view.config.loop_wait_ms : 1000;
+	free(s);
+	memset(&a, 0, sizeof(a));
+	a.kind = REST_ACTION_REINIT;
+	a.force = force;
+	submit(srv, &a, 2 * lw + 5000, out);
+}
+
+static void
+simple_action(RestServer *srv, RestActionKind kind, RestReply *out)
+{
+	RestAction	a;
+
+	memset(&a, 0, sizeof(a));
+	a.kind = kind;
+	submit(srv, &a, 2 * loop_wait_of(srv) + 5000, out);
+}
+
+void
+rest_write_handle(RestServer *srv, const char *method, const char *url,
+				  const char *body, size_t len, const char *if_match,
+				  RestReply *out)
+{
+	bool		post = strcmp(method, "POST") == 0;
+	bool		del = strcmp(method, "DELETE") == 0;
+
+	out->status = 0;
+	out->body = NULL;
+	if (post && strcmp(url, "/switchover") == 0)
+		post_switchover(srv, false, body, len, out);
+	else if (post && strcmp(url, "/failover") == 0)
+		post_switchover(srv, true, body, len, out);
+	else if (del && strcmp(url, "/switchover") == 0)
+		delete_switchover(srv, out);
+	else if (strcmp(method, "PATCH") == 0 && strcmp(url, "/config") == 0)
+		write_config(srv, false, body, len, if_match, out);
+	else if (strcmp(method, "PUT") == 0 && strcmp(url, "/config") == 0)
+		write_config(srv, true, body, len, if_match, out);
+	else if (post && strcmp(url, "/restart") == 0)
+		post_restart(srv, body, len, out);
+	else if (del && strcmp(url, "/restart") == 0)
+		simple_action(srv, REST_ACTION_RESTART_CANCEL, out);
+	else if (post && strcmp(url, "/reinitialize") == 0)
+		post_reinit(srv, body, len, out);
+	else if (post && strcmp(url, "/reload") == 0)
+		simple_action(srv, REST_ACTION_RELOAD, out);
+	else
+		reply_msg(out, 405, "method not allowed");
+}
