@@ -282,6 +282,24 @@ prepare_failover(DecideCtx *c)
 		if (pos > c->max_peer_position)
 			c->max_peer_position = pos;
 	}
+	/*
+	 * Quorum commit (ANY k of n): a commit may live on only k of the n sync
+	 * members, so a candidate must see the WAL of n - k + 1 of them (itself
+	 * included) to know that nobody has more than it has.
+	 */
+	if (c->view->config.synchronous_mode && c->view->sync.present &&
+	    c->view->sync.quorum > 0)
+	{
+		const SyncState *st = &c->view->sync;
+
+		c->quorum_needed = st->n_sync - st->quorum + 1;
+		if (rank_in_sync(st, s->name))
+			c->quorum_seen++;
+		for (int i = 0; c->peers != NULL && i < c->n_peers; i++)
+			if (c->peers[i].reachable && !name_eq(c->peers[i].name, s->name) &&
+			    rank_in_sync(st, c->peers[i].name))
+				c->quorum_seen++;
+	}
 	if (!f->present)
 		return;
 	c->fo_present = true;
@@ -433,6 +451,10 @@ var_value(const char *key, const DecideCtx *c, const Decision *d, char *buf,
 		snprintf(buf, len, "%s", str_or(v->initialize, "-"));
 	else if (strcmp(key, "old_lease") == 0)
 		snprintf(buf, len, "%" PRIx64, (uint64_t) v->leader_lease);
+	else if (strcmp(key, "quorum_seen") == 0)
+		snprintf(buf, len, "%d", c->quorum_seen);
+	else if (strcmp(key, "quorum_needed") == 0)
+		snprintf(buf, len, "%d", c->quorum_needed);
 	else if (strcmp(key, "fo_target") == 0)
 		snprintf(buf, len, "%s", str_or(c->fo_target, "-"));
 	else if (strcmp(key, "fo_refusal") == 0)

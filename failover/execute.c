@@ -49,6 +49,8 @@ struct FailoverExec
 	int			last_timeline;
 	int64_t		status_published_mono_ms;
 	char		slots_for[1024];	/* member list the slots were synced for */
+	char		ssn[1024];		/* synchronous_standby_names we applied */
+	bool		ssn_known;		/* ssn reflects the server's value */
 	atomic_int	fence_pid;		/* postmaster pid for the fence thread */
 	HealthParam *params;		/* cfg parameters as HealthParam */
 	int			n_params;
@@ -460,6 +462,181 @@ history_append(FailoverExec *e, const ExecContext *ctx, int new_tl,
 	return rc;
 }
 
+/* sync_pick: the standbys that may be synchronous, best first. */
+static int
+sync_pick(FailoverExec *e, const ClusterView *v, const char *self_name,
+		  const char **names, int max)
+{
+	int			n = 0;
+
+	/* streaming standbys that are valid members without nosync, most
+	 * caught-up first (flush position), name as the tie-break */
+	for (int i = 0; i < e->rep->n_standbys && n < max; i++)
+	{
+		const HealthStandby *h = &e->rep->standbys[i];
+		const MemberInfo *m = view_member(v, h->application_name);
+
+		if (m == NULL || !m->is_valid || m->nosync ||
+			strcmp(m->name, self_name) == 0 || strcmp(h->state, "streaming") != 0)
+			continue;
+		names[n++] = m->name;
+	}
+	for (int i = 1; i < n; i++)
+	{
+		for (int j = i; j > 0; j--)
+		{
+			const HealthStandby *a = NULL;
+			const HealthStandby *b = NULL;
+
+			for (int k = 0; k < e->rep->n_standbys; k++)
+			{
+				if (strcmp(e->rep->standbys[k].application_name, names[j - 1]) == 0)
+					a = &e->rep->standbys[k];
+				if (strcmp(e->rep->standbys[k].application_name, names[j]) == 0)
+					b = &e->rep->standbys[k];
+			}
+			if (a && b && (b->flush_lsn > a->flush_lsn ||
+						   (b->flush_lsn == a->flush_lsn && strcmp(names[j], names[j - 1]) < 0)))
+			{
+				const char *t = names[j];
+
+				names[j] = names[j - 1];
+				names[j - 1] = t;
+			}
+		}
+	}
+	return n;
+}
+
+static bool
+sync_has(const SyncState *st, const char *name)
+{
+	for (int i = 0; i < st->n_sync; i++)
+		if (strcmp(st->sync_standby[i], name) == 0)
+			return true;
+	return false;
+}
+
+static int
+sync_write(const ExecContext *ctx, const char *const *names, int n, int quorum,
+		   PgwError *err)
+{
+	SyncState	st = {0};
+	char	   *json;
+	int			rc;
+
+	pgw_strlcpy(st.leader, ctx->name, sizeof(st.leader));
+	for (int i = 0; i < n && i < PGW_SYNC_MAX; i++)
+		pgw_strlcpy(st.sync_standby[st.n_sync++], names[i], PGW_NAME_MAX);
+	st.quorum = quorum;
+	json = dcs_sync_encode(&st);
+	rc = dcs_leader_guarded_put(ctx->etcd, ctx->prefix, ctx->name, ctx->lease_id,
+								"sync", json, err);
+	free(json);
+	return rc;
+}
+
+/*
+ * manage_sync: synchronous mode on the leader (DESIGN.md promise 2). The
+ * `sync` key lists who may be promoted; synchronous_standby_names lists who
+ * must confirm commits. A member enters ssn before it enters `sync`, and
+ * leaves `sync` before it leaves ssn, so whoever `sync` names has every
+ * commit we acknowledged. Strict mode with nobody to name blocks writes
+ * ("*") rather than run asynchronously.
+ */
+static void
+manage_sync(FailoverExec *e, const ExecContext *ctx)
+{
+	const DynamicConfig *cfg = &ctx->view->config;
+	const SyncState *cur = &ctx->view->sync;
+	const char *cand[PGW_MEMBERS_MAX];
+	const char *keep[PGW_MEMBERS_MAX];
+	int			n_cand;
+	int			n_want;
+	int			n_keep = 0;
+	int			k = cfg->synchronous_node_count > 0 ? cfg->synchronous_node_count : 1;
+	int			quorum = cfg->synchronous_quorum ? k : 0;
+	char		want_ssn[1024];
+	PgwError	err = {0};
+	bool		shrink = false;
+
+	if (!cfg->synchronous_mode)
+	{
+		if (e->ssn_known && e->ssn[0] == '\0')
+			return;
+		/* leaving sync mode: forget `sync` first, then stop waiting */
+		if (cur->present && dcs_cas_delete(ctx->etcd, ctx->prefix, "sync", 0, &err) != 0)
+			return;
+		if (health_control_set_sync(e->pg, "", 5000, &err) == 0)
+		{
+			e->ssn[0] = '\0';
+			e->ssn_known = true;
+		}
+		return;
+	}
+	n_cand = sync_pick(e, ctx->view, ctx->name, cand, PGW_MEMBERS_MAX);
+	/* FIRST k: the k best; quorum ANY k: every candidate */
+	n_want = quorum ? n_cand : (n_cand < k ? n_cand : k);
+	if (n_want == 0)
+		snprintf(want_ssn, sizeof(want_ssn), "%s",
+				 cfg->synchronous_mode_strict ? "*" : "");
+	else if ((quorum ? health_sync_names_build_quorum(cand, n_want, k, want_ssn,
+													  sizeof(want_ssn))
+			  : health_sync_names_build(cand, n_want, k, want_ssn,
+										sizeof(want_ssn))) != 0)
+		return;
+
+	/* 1. members leaving: drop them from `sync` before ssn changes */
+	for (int i = 0; i < cur->n_sync; i++)
+	{
+		bool		wanted = false;
+
+		for (int j = 0; j < n_want; j++)
+			if (strcmp(cur->sync_standby[i], cand[j]) == 0)
+				wanted = true;
+		if (wanted)
+			keep[n_keep++] = cur->sync_standby[i];
+		else
+			shrink = true;
+	}
+	if (cur->present && shrink)
+	{
+		if (sync_write(ctx, keep, n_keep, quorum, &err) != 0)
+		{
+			log_warn("sync.write-failed", "detail=\"%s\"", err.msg);
+			return;
+		}
+		log_info("sync.shrunk", "sync_standby_count=%d", n_keep);
+	}
+	/* 2. ssn to the wanted set, confirmed in effect */
+	if (!e->ssn_known || strcmp(e->ssn, want_ssn) != 0)
+	{
+		if (health_control_set_sync(e->pg, want_ssn, 5000, &err) != 0)
+		{
+			log_warn("sync.ssn-failed", "value=\"%s\" detail=\"%s\"", want_ssn, err.msg);
+			return;
+		}
+		pgw_strlcpy(e->ssn, want_ssn, sizeof(e->ssn));
+		e->ssn_known = true;
+		log_info("sync.ssn", "value=\"%s\"", want_ssn);
+	}
+	/* 3. only now may `sync` name the new members */
+	{
+		bool		same = cur->present && cur->n_sync == n_want &&
+			cur->quorum == quorum && strcmp(cur->leader, ctx->name) == 0;
+
+		for (int j = 0; same && j < n_want; j++)
+			same = sync_has(cur, cand[j]);
+		if (!same)
+		{
+			if (sync_write(ctx, cand, n_want, quorum, &err) != 0)
+				log_warn("sync.write-failed", "detail=\"%s\"", err.msg);
+			else
+				log_info("sync.updated", "sync_standby_count=%d quorum=%d", n_want, quorum);
+		}
+	}
+}
+
 static void
 leader_housekeeping(FailoverExec *e, const ExecContext *ctx)
 {
@@ -498,6 +675,8 @@ leader_housekeeping(FailoverExec *e, const ExecContext *ctx)
 		if (dcs_initialize_set(ctx->etcd, ctx->prefix, sysid, &err) != 0)
 			log_warn("initialize.set-failed", "detail=\"%s\"", err.msg);
 	}
+	if (e->rep->reachable && !e->rep->in_recovery)
+		manage_sync(e, ctx);
 	/* physical slots for every other member, when use_slots */
 	if (ctx->view->config.use_slots && e->rep->reachable && !e->rep->in_recovery)
 	{

@@ -126,6 +126,8 @@ typedef struct DecideCtx
 	bool fo_expired;        /* leader gone longer than ttl: ignore it */
 	uint64_t max_peer_position; /* highest WAL position of reachable peers */
 	bool paused;            /* config pause */
+	int quorum_seen;        /* sync members we know the WAL of (us + peers) */
+	int quorum_needed;      /* n_sync - quorum + 1 (0: not quorum mode) */
 } DecideCtx;
 
 /* Where a rule's Decision.target comes from. */

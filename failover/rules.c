@@ -374,6 +374,14 @@ p_election_refresh(const DecideCtx *c)
 }
 
 static bool
+p_quorum_unsafe(const DecideCtx *c)
+{
+	return running_replica_no_leader(c) && c->me.why == FAILOVER_ELIGIBLE &&
+	       c->self->peers_probed && c->quorum_needed > 0 &&
+	       c->quorum_seen < c->quorum_needed;
+}
+
+static bool
 p_peer_still_primary(const DecideCtx *c)
 {
 	return running_replica_no_leader(c) && c->blocking_peer != NULL;
@@ -706,6 +714,10 @@ static const Rule rules[] = {
         DECIDE_REFRESH,
         "leader key gone{gone}; we may promote at {our_lsn}: re-reading etcd and asking peers",
         p_election_refresh, TARGET_NONE),
+    ROW("no-leader-quorum-unknown", "election",
+        "quorum commit and too few sync members answered", DECIDE_WAIT,
+        "leader key gone; only {quorum_seen} of the {quorum_needed} sync members needed to rule out a newer commit answered; not promoting",
+        p_quorum_unsafe, TARGET_NONE),
     ROW("peer-still-primary", "election",
         "no leader, a reachable peer is still primary or leader", DECIDE_WAIT,
         "leader key gone{gone} but peer {peer} still runs as primary; not promoting",

@@ -145,6 +145,21 @@ health_sync_names_build(const char *const *names, int count, int num_sync,
 	return rc;
 }
 
+int
+health_sync_names_build_quorum(const char *const *names, int count,
+                               int num_sync, char *buf, size_t len)
+{
+	int rc = health_sync_names_build(names, count, num_sync, buf, len);
+
+	/* "FIRST n (...)" -> "ANY n (...)": same list, quorum semantics */
+	if (rc == 0 && strncmp(buf, "FIRST ", 6) == 0)
+	{
+		memmove(buf, buf + 2, strlen(buf + 2) + 1);
+		memcpy(buf, "ANY", 3);
+	}
+	return rc;
+}
+
 static bool
 valid_key(const char *k, bool allow_dot)
 {

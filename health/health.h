@@ -484,6 +484,11 @@ const char *health_slot_name(const char *member, char *buf, size_t len);
 int health_sync_names_build(const char *const *names, int count, int num_sync,
                             char *buf, size_t len) PGW_MUSTCHECK;
 
+/* health_sync_names_build_quorum: the same as "ANY n (...)" (quorum). */
+int			health_sync_names_build_quorum(const char *const *names, int count,
+										   int num_sync, char *buf,
+										   size_t len) PGW_MUSTCHECK;
+
 /*
  * health_conninfo_build: "k1='v1' k2='v2'" from parallel arrays, every
  * value single-quoted with \ and ' backslash-escaped (libpq rules); NULL

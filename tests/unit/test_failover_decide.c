@@ -1082,6 +1082,30 @@ s_request_expired(Input *in)
 	in->self.leader_absent_since_mono_ms = NOW - 20000;
 }
 
+/* quorum ANY 1 of (node2, node3): node3 silent, so a commit may exist
+ * only on node3 and we cannot know; never promote */
+static void
+s_quorum_unsafe(Input *in)
+{
+	election_ready(in);
+	in->view.config.synchronous_mode = true;
+	in->view.config.synchronous_quorum = true;
+	in->view.sync.present = true;
+	in->view.sync.n_sync = 2;
+	in->view.sync.quorum = 1;
+	copy(in->view.sync.sync_standby[0], PGW_NAME_MAX, "node2");
+	copy(in->view.sync.sync_standby[1], PGW_NAME_MAX, "node3");
+	in->peers[0].reachable = false;
+}
+
+/* ... with node3 answering and behind us, we may promote */
+static void
+s_quorum_safe(Input *in)
+{
+	s_quorum_unsafe(in);
+	in->peers[0].reachable = true;
+}
+
 static void
 s_paused_leader(Input *in)
 {
@@ -1140,6 +1164,10 @@ static const Scenario scenarios[] = {
     SC(s_candidate_peer_ahead, DECIDE_WAIT, "someone-ahead", "node3", NULL),
     SC(s_not_the_target, DECIDE_WAIT, "switchover-wait-target", "node3", NULL),
     SC(s_request_expired, DECIDE_PROMOTE, "leader-key-gone-we-are-best", NULL,
+       NULL),
+    SC(s_quorum_unsafe, DECIDE_WAIT, "no-leader-quorum-unknown", NULL,
+       "only 1 of the 2"),
+    SC(s_quorum_safe, DECIDE_PROMOTE, "leader-key-gone-we-are-best", NULL,
        NULL),
     SC(s_paused_leader, DECIDE_RENEW, "paused-leader-renew", NULL, "paused"),
     SC(s_paused_leader_gone, DECIDE_WAIT, "paused", NULL, "paused"),
