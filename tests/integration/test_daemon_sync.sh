@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# test_daemon_sync.sh: synchronous mode on a real 3-node cluster (fast
+# profile, synchronous_mode: true from bootstrap.dcs). Scenarios:
+#   1. the leader names one sync standby in `sync` and in
+#      synchronous_standby_names, and pg_stat_replication agrees
+#   2. a writer commits every 10 ms; the primary is killed (node crash):
+#      the sync standby is promoted and NO acknowledged commit is missing
+#   3. strict mode with both replicas down: writes block (a commit does not
+#      return), and complete once a replica is back
+#   4. quorum commit ANY 1 of 2: ssn is "ANY 1 (...)" naming both replicas
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+: "${PGW_BUILD_DIR:=$root/build}"
+export PGW_BUILD_DIR
+WRITER=$PGW_BUILD_DIR/tests/pgw_writer
+source "$root/tests/lib/cluster.sh"
+
+DIR=$(mktemp -d /tmp/pgw-it-sync-XXXXXX)
+WRITER_PID=""
+failures=0
+passes=0
+cleanup() {
+	[ -n "$WRITER_PID" ] && kill "$WRITER_PID" 2>/dev/null
+	if [ $failures -gt 0 ] || [ -n "${PGW_TEST_KEEP:-}" ]; then
+		for i in 1 2 3; do
+			echo "---- node$i log (tail)"
+			tail -n 30 "$DIR/node$i/pgwarden.log" 2>/dev/null
+		done
+	fi
+	cluster_cleanup
+}
+trap cleanup EXIT
+ok() {
+	echo "ok - $*"
+	passes=$((passes + 1))
+}
+not_ok() {
+	echo "not ok - $*"
+	failures=$((failures + 1))
+}
+check() {
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+hosts() {
+	local out="" i
+	for i in 1 2 3; do out+="127.0.0.1:${CL_PG_PORT[$i]},"; done
+	echo "${out%,}"
+}
+ectl() { ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$CL_ETCD_PORT" "$@"; }
+wait_for() {
+	local timeout=$1
+	shift
+	local deadline=$(($(date +%s) + timeout))
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		"$@" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+sync_key() { ectl get --print-value-only /service/demo/sync; }
+sync_names_one() { [ "$(sync_key | jq -r '.sync_standby // ""' | tr ',' '\n' | grep -c .)" = 1 ]; }
+replica_count() {
+	local n=0 i
+	for i in 1 2 3; do [ "$(cluster_status "$i" /replica)" = 200 ] && n=$((n + 1)); done
+	echo $n
+}
+two_replicas() { [ "$(replica_count)" -ge 2 ]; }
+set_config() {
+	local cfg
+	cfg=$(ectl get --print-value-only /service/demo/config)
+	ectl put /service/demo/config "$(echo "$cfg" | jq -c "$1")" >/dev/null
+}
+
+cluster_init "$DIR" 3 fast
+for i in 1 2 3; do
+	sed -i 's/^    maximum_lag_on_failover: 1048576$/    maximum_lag_on_failover: 1048576\n    synchronous_mode: true/' "$DIR/node$i/pgwarden.yml"
+done
+cluster_start_etcd || exit 1
+for i in 1 2 3; do cluster_start_node "$i"; done
+leader=$(cluster_wait_primary 90)
+check "cluster up" test -n "$leader"
+check "two replicas" wait_for 120 two_replicas
+
+# ---- 1. one sync standby ------------------------------------------------
+check "sync key names one standby" wait_for 30 sync_names_one
+sync_member=$(sync_key | jq -r '.sync_standby')
+ssn=$(cluster_psql "$leader" "SHOW synchronous_standby_names")
+echo "# sync key: $(sync_key); ssn: $ssn"
+check "ssn names the sync standby" grep -q "\"$sync_member\"" <<<"$ssn"
+state=$(cluster_psql "$leader" "SELECT sync_state FROM pg_stat_replication WHERE application_name = '$sync_member'")
+check "pg_stat_replication says sync for $sync_member" test "$state" = sync
+
+# ---- 2. no acknowledged commit lost on a node crash --------------------
+"$WRITER" --hosts "$(hosts)" --acked "$DIR/acked.txt" --interval-ms 10 --duration-s 300 write >"$DIR/writer.out" 2>&1 &
+WRITER_PID=$!
+sleep 3
+cluster_kill_node "$leader" KILL all
+new=$(cluster_wait_primary 30 "$leader")
+check "node crash: a new primary" test -n "$new"
+check "node crash: the new primary was the sync standby" test "node$new" = "$sync_member"
+sleep 2
+kill "$WRITER_PID"
+wait "$WRITER_PID" 2>/dev/null
+WRITER_PID=""
+cat "$DIR/writer.out"
+out=$("$WRITER" --hosts "$(hosts)" --acked "$DIR/acked.txt" --duration-s 30 verify)
+echo "# $out"
+check "synchronous mode: zero acknowledged commits missing" grep -q "missing=0" <<<"$out"
+cluster_start_node "$leader"
+check "old primary rejoins" wait_for 120 two_replicas
+leader=$new
+
+# ---- 3. strict mode: writes block without a sync standby ----------------
+set_config '.synchronous_mode_strict = true'
+sleep 2
+others=""
+for i in 1 2 3; do [ "$i" != "$leader" ] && others+="$i "; done
+for i in $others; do cluster_stop_node "$i"; done
+sleep 3
+start=$(date +%s%3N)
+PGPASSWORD=pgw-super timeout 4 psql -X -q -h 127.0.0.1 -p "${CL_PG_PORT[$leader]}" -U postgres -d postgres \
+	-c "CREATE TABLE IF NOT EXISTS strict_t (x int); INSERT INTO strict_t VALUES (1)" >/dev/null 2>&1
+rc=$?
+check "strict: a commit blocks with no replica (timeout, rc=$rc)" test $rc = 124
+for i in $others; do cluster_start_node "$i"; done
+check "strict: replicas back" wait_for 120 two_replicas
+PGPASSWORD=pgw-super timeout 30 psql -X -q -h 127.0.0.1 -p "${CL_PG_PORT[$leader]}" -U postgres -d postgres \
+	-c "INSERT INTO strict_t VALUES (2)" >/dev/null 2>&1
+check "strict: commits complete once a replica is back" test $? = 0
+set_config 'del(.synchronous_mode_strict)'
+
+# ---- 4. quorum ANY 1 of 2 ----------------------------------------------
+set_config '.synchronous_mode = "quorum"'
+quorum_ssn() { cluster_psql "$leader" "SHOW synchronous_standby_names" | grep -q '^ANY 1 (.*,.*)'; }
+check "quorum: ssn is ANY 1 over both replicas" wait_for 30 quorum_ssn
+echo "# quorum ssn: $(cluster_psql "$leader" "SHOW synchronous_standby_names"); sync key: $(sync_key)"
+check "quorum: sync key carries quorum 1 and both names" \
+	bash -c "[ \"\$(ETCDCTL_API=3 etcdctl --endpoints 127.0.0.1:$CL_ETCD_PORT get --print-value-only /service/demo/sync | jq -r '.quorum')\" = 1 ]"
+
+echo "$passes passed, $failures failed"
+[ $failures -eq 0 ]
