@@ -1,0 +1,222 @@
+/*
+ * test_common_run.c: the command runner (common/run.c): arguments reach the
+ * script as separate words and are never parsed by the shell, exit codes,
+ * the timeout kills the whole process group, no descriptor leaks.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "common/pgwtime.h"
+#include "common/run.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[64];
+
+static int
+setup(void **state)
+{
+	(void) state;
+	snprintf(dir, sizeof(dir), "/tmp/pgw-run-XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	char		cmd[128];
+
+	(void) state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static char *
+slurp(const char *path)
+{
+	static char buf[4096];
+	FILE	   *f = fopen(path, "r");
+	size_t		n;
+
+	if (f == NULL)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void
+test_args_are_words(void **state)
+{
+	char		cmd[256];
+	char		out[128];
+	const char *args[] = {"on_role_change", "a b; touch /tmp/pgw-run-pwned",
+	"$(id)", NULL};
+	int			code = -1;
+
+	(void) state;
+	snprintf(out, sizeof(out), "%s/args", dir);
+	snprintf(cmd, sizeof(cmd), "printf '%%s|' \"$0\" > %s; printf '[%%s]' >> %s",
+			 out, out);
+	assert_int_equal(pgw_run_command(cmd, args, 5000, &code, NULL), 0);
+	assert_int_equal(code, 0);
+	assert_string_equal(slurp(out),
+						"pgwarden|[on_role_change][a b; touch /tmp/pgw-run-pwned][$(id)]");
+	assert_int_equal(access("/tmp/pgw-run-pwned", F_OK), -1);
+}
+
+static void
+test_exit_code(void **state)
+{
+	int			code = -1;
+
+	(void) state;
+	assert_int_equal(pgw_run_command("exit 3 #", NULL, 5000, &code, NULL), 0);
+	assert_int_equal(code, 3);
+	assert_int_equal(pgw_run_command("/nonexistent/script", NULL, 5000, &code,
+									 NULL), 0);
+	assert_int_equal(code, 127);
+	assert_int_equal(pgw_run_command("kill -9 $$ #", NULL, 5000, &code, NULL), 0);
+	assert_int_equal(code, 128 + 9);
+}
+
+static void
+test_empty_command(void **state)
+{
+	PgwError	err = {0};
+
+	(void) state;
+	assert_int_equal(pgw_run_command("", NULL, 100, NULL, &err), PGW_EINVAL);
+	assert_int_equal(pgw_run_command(NULL, NULL, 100, NULL, &err), PGW_EINVAL);
+}
+
+/* gone, or a zombie nobody reaped yet (init may be slow in containers) */
+static bool
+is_dead(long pid)
+{
+	char		path[64];
+	char		buf[256];
+	FILE	   *f;
+	char	   *rp;
+	bool		dead = true;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return true;
+	if (fgets(buf, sizeof(buf), f) != NULL && (rp = strrchr(buf, ')')) != NULL)
+		dead = rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+	fclose(f);
+	return dead;
+}
+
+static void
+test_timeout_kills_group(void **state)
+{
+	char		cmd[256];
+	char		pidfile[128];
+	PgwError	err = {0};
+	int64_t		t0 = pgw_now_mono_ms();
+	int			code = 0;
+	char	   *p;
+	long		grandchild;
+
+	(void) state;
+	/* the script starts a background sleeper: the group dies with it */
+	snprintf(pidfile, sizeof(pidfile), "%s/pid", dir);
+	snprintf(cmd, sizeof(cmd), "sleep 30 & echo $! > %s; wait; #", pidfile);
+	assert_int_equal(pgw_run_command(cmd, NULL, 300, &code, &err),
+					 PGW_ETIMEDOUT);
+	assert_true(pgw_now_mono_ms() - t0 < 300 + PGW_RUN_KILL_GRACE_MS + 1000);
+	assert_non_null(strstr(err.msg, "did not finish within 300 ms"));
+	assert_int_equal(code, 128 + SIGTERM);
+	p = slurp(pidfile);
+	assert_non_null(p);
+	grandchild = strtol(p, NULL, 10);
+	assert_true(grandchild > 0);
+	/* give the kernel a moment to deliver and let init reap it */
+	for (int i = 0; i < 100 && !is_dead(grandchild); i++)
+		pgw_sleep_ms(10);
+	assert_true(is_dead(grandchild));
+}
+
+static void
+test_term_ignored_then_kill(void **state)
+{
+	PgwError	err = {0};
+	int64_t		t0 = pgw_now_mono_ms();
+	int			code = 0;
+
+	(void) state;
+	assert_int_equal(pgw_run_command("trap '' TERM; while :; do sleep 0.05; done #",
+									 NULL, 200, &code, &err), PGW_ETIMEDOUT);
+	assert_int_equal(code, 128 + SIGKILL);
+	assert_true(pgw_now_mono_ms() - t0 >= 200 + PGW_RUN_KILL_GRACE_MS - 50);
+}
+
+static void
+test_no_fd_leak(void **state)
+{
+	char		cmd[256];
+	char		out[128];
+	int			fd = open("/dev/null", O_RDONLY);	/* not CLOEXEC */
+	int			code = -1;
+
+	(void) state;
+	assert_true(fd > 2);
+	snprintf(out, sizeof(out), "%s/fds", dir);
+	snprintf(cmd, sizeof(cmd), "ls /proc/self/fd > %s #", out);
+	assert_int_equal(pgw_run_command(cmd, NULL, 5000, &code, NULL), 0);
+	close(fd);
+	/* ls sees 0, 1, 2, the redirect (1) and its own directory fd (3) */
+	assert_int_equal(code, 0);
+	{
+		char		want[16];
+
+		snprintf(want, sizeof(want), "\n%d\n", fd);
+		if (fd != 3)
+			assert_null(strstr(slurp(out), want));
+	}
+}
+
+static void
+test_spawn_poll(void **state)
+{
+	pid_t		pid;
+	int			st;
+	int64_t		t0 = pgw_now_mono_ms();
+
+	(void) state;
+	assert_int_equal(pgw_run_spawn("sleep 0.2; exit 5 #", "x", NULL, &pid, NULL), 0);
+	assert_true(pgw_now_mono_ms() - t0 < 100);
+	assert_int_equal(pgw_run_poll(pid, &st), 0);
+	while (pgw_run_poll(pid, &st) == 0)
+		pgw_sleep_ms(10);
+	assert_int_equal(pgw_run_exit_code(st), 5);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_args_are_words),
+		cmocka_unit_test(test_exit_code),
+		cmocka_unit_test(test_empty_command),
+		cmocka_unit_test(test_timeout_kills_group),
+		cmocka_unit_test(test_term_ignored_then_kill),
+		cmocka_unit_test(test_no_fd_leak),
+		cmocka_unit_test(test_spawn_poll),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
