@@ -126,6 +126,19 @@ node_to_json(yaml_document_t *doc, yaml_node_t *n, int depth, PgwError *err)
 	}
 }
 
+/* the tags libyaml gives untagged nodes; anything else is refused */
+static bool
+core_tag(const char *tag)
+{
+	static const char *const ok[] = {YAML_STR_TAG, YAML_INT_TAG, YAML_FLOAT_TAG,
+	YAML_BOOL_TAG, YAML_NULL_TAG, YAML_MAP_TAG, YAML_SEQ_TAG};
+
+	for (size_t i = 0; i < PGW_LENGTHOF(ok); i++)
+		if (strcmp(tag, ok[i]) == 0)
+			return true;
+	return false;
+}
+
 int
 ctl_yaml_to_json(const char *text, size_t len, json_t **out, PgwError *err)
 {
@@ -152,7 +165,7 @@ ctl_yaml_to_json(const char *text, size_t len, json_t **out, PgwError *err)
 	else
 	{
 		for (yaml_node_t *n = doc.nodes.start; n < doc.nodes.top; n++)
-			if (n->tag && strncmp((const char *) n->tag, "tag:yaml.org,2002:", 18) != 0)
+			if (n->tag && !core_tag((const char *) n->tag))
 			{
 				rc = pgw_error_set(err, PGW_EINVAL, "line %lu: YAML tags are not supported",
 								   (unsigned long) n->start_mark.line + 1);
