@@ -114,6 +114,7 @@ check "old primary rejoins" wait_for 120 two_replicas
 leader=$new
 
 # ---- 3. strict mode: writes block without a sync standby ----------------
+cluster_psql "$leader" "CREATE TABLE IF NOT EXISTS strict_t (x int)" >/dev/null
 set_config '.synchronous_mode_strict = true'
 sleep 2
 others=""
@@ -122,7 +123,7 @@ for i in $others; do cluster_stop_node "$i"; done
 sleep 3
 start=$(date +%s%3N)
 PGPASSWORD=pgw-super timeout 4 psql -X -q -h 127.0.0.1 -p "${CL_PG_PORT[$leader]}" -U postgres -d postgres \
-	-c "CREATE TABLE IF NOT EXISTS strict_t (x int); INSERT INTO strict_t VALUES (1)" >/dev/null 2>&1
+	-c "INSERT INTO strict_t VALUES (1)" >/dev/null 2>&1
 rc=$?
 check "strict: a commit blocks with no replica (timeout, rc=$rc)" test $rc = 124
 for i in $others; do cluster_start_node "$i"; done
