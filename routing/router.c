@@ -229,6 +229,10 @@ ensure_lease(Router *r)
 	}
 	r->lease = id;
 	r->acked_epoch = 0;
+	/* register as a live router at once (epoch 0 until something is
+	 * applied), so a leader waiting for acks counts us */
+	if (routing_ack_put(r->etcd, r->prefix, r->cfg->name, 0, id, &err) != 0)
+		log_debug("router.ack.failed", "error=\"%s\"", err.msg);
 	log_info("router.lease.granted", "lease=%" PRIx64 " ttl_s=%lld",
 			 (uint64_t) id, (long long) ttl);
 }
