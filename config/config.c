@@ -1131,6 +1131,7 @@ static const Field top_fields[] = {
 	FSEC("bootstrap", bootstrap_fields),
 	FFN("tags", fn_tags),
 	FSEC("watchdog", watchdog_fields),
+	FBOOL("switchover_on_shutdown", switchover_on_shutdown),
 	FEND
 };
 
@@ -1145,6 +1146,7 @@ set_defaults(NodeConfig *c)
 	c->log_level = LOG_LEVEL_INFO;
 	c->tag_failover_priority = 1;
 	c->watchdog_safety_margin_ms = 5000;
+	c->switchover_on_shutdown = true;
 	dcs_config_defaults(&c->bootstrap_dcs);
 }
 

@@ -121,6 +121,9 @@ typedef struct NodeConfig
 	ConfigWatchdogMode watchdog_mode;
 	char	   *watchdog_device;	/* default NULL: /dev/watchdog */
 	int64_t		watchdog_safety_margin_ms;	/* default 5000 */
+
+	/* ours: a leader stopped by SIGTERM hands over to the best replica first */
+	bool		switchover_on_shutdown;	/* default true */
 } NodeConfig;
 
 /*

@@ -65,6 +65,10 @@ typedef struct Daemon
 	char	   *history_json;
 	char	   *config_json;
 	int64_t		leader_absent_since_mono_ms;	/* 0 while a leader exists */
+	Callbacks  *cb;				/* on_start, on_stop, ... scripts */
+	char		cb_role[16];	/* role the callbacks last saw */
+	bool		cb_running;		/* PG running as the callbacks last saw */
+	RestAction	scheduled;		/* a scheduled restart (kind 0: none) */
 } Daemon;
 
 static int64_t
@@ -364,6 +368,141 @@ notify_systemd(Daemon *d, const LocalHealth *self)
 				   failover_decision_kind_name(d->last.kind));
 }
 
+static const char *
+role_of(Daemon *d, const LocalHealth *self)
+{
+	if (!self->pg_running)
+		return "stopped";
+	if (failover_holds_leader(d->view, self) && !self->pg_in_recovery)
+		return "primary";
+	return self->pg_in_recovery ? "replica" : "demoted";
+}
+
+/* fire_callbacks: on_start / on_stop / on_role_change from what changed
+ * since the last loop (scripts run asynchronously, bounded). */
+static void
+fire_callbacks(Daemon *d, const LocalHealth *self)
+{
+	const char *role = role_of(d, self);
+
+	if (self->pg_running && !d->cb_running)
+		callbacks_fire(d->cb, "on_start", role);
+	else if (!self->pg_running && d->cb_running)
+		callbacks_fire(d->cb, "on_stop", d->cb_role);
+	if (d->cb_role[0] && strcmp(role, d->cb_role) != 0 &&
+		strcmp(role, "stopped") != 0 && strcmp(d->cb_role, "stopped") != 0)
+		callbacks_fire(d->cb, "on_role_change", role);
+	if (strcmp(role, "stopped") != 0 || d->cb_role[0] == '\0')
+		pgw_strlcpy(d->cb_role, role, sizeof(d->cb_role));
+	d->cb_running = self->pg_running;
+	callbacks_reap(d->cb);
+}
+
+static ExecContext
+exec_context(Daemon *d)
+{
+	ExecContext ctx = {0};
+
+	ctx.etcd = d->etcd;
+	ctx.prefix = d->prefix;
+	ctx.name = d->cfg->name;
+	ctx.lease_id = d->lease_id;
+	ctx.view = d->view;
+	return ctx;
+}
+
+/* run_action: carry out one REST action; returns the HTTP status. */
+static int
+run_action(Daemon *d, const RestAction *a, char *msg, size_t len)
+{
+	ExecContext ctx = exec_context(d);
+	PgwError	err = {0};
+	bool		leading = d->view->has_leader &&
+		strcmp(d->view->leader, d->cfg->name) == 0;
+	int			timeout_ms = a->timeout_s > 0 ? a->timeout_s * 1000 : 60000;
+	int			rc;
+
+	switch (a->kind)
+	{
+		case REST_ACTION_RELOAD:
+			rc = failover_exec_reload(d->exec, &err);
+			if (rc == 0)
+				callbacks_fire(d->cb, "on_reload", d->cb_role);
+			snprintf(msg, len, rc == 0 ? "reload scheduled" : "%s", err.msg);
+			return rc == 0 ? 202 : 503;
+		case REST_ACTION_RESTART_CANCEL:
+			if (d->scheduled.kind == 0)
+			{
+				snprintf(msg, len, "no restart is scheduled");
+				return 404;
+			}
+			d->scheduled.kind = 0;
+			snprintf(msg, len, "scheduled restart deleted");
+			return 200;
+		case REST_ACTION_RESTART:
+			if (a->role[0] &&
+				!((strcmp(a->role, "primary") == 0 || strcmp(a->role, "master") == 0) ? leading
+				  : !leading))
+			{
+				snprintf(msg, len, "restart conditions are not satisfied: role is not %s", a->role);
+				return 503;
+			}
+			if (a->scheduled_wall_ms > pgw_now_wall_ms())
+			{
+				if (d->scheduled.kind != 0)
+				{
+					snprintf(msg, len, "another restart is already scheduled");
+					return 409;
+				}
+				d->scheduled = *a;
+				snprintf(msg, len, "restart scheduled");
+				return 202;
+			}
+			if (a->restart_pending_only && !failover_exec_pending_restart(d->exec))
+			{
+				snprintf(msg, len, "restart conditions are not satisfied: no restart pending");
+				return 503;
+			}
+			rc = failover_exec_restart(d->exec, &ctx, timeout_ms, &err);
+			if (rc == 0)
+				callbacks_fire(d->cb, "on_restart", d->cb_role);
+			snprintf(msg, len, rc == 0 ? "restarted successfully" : "restart failed: %s",
+					 err.msg);
+			return rc == 0 ? 200 : 503;
+		case REST_ACTION_REINIT:
+			rc = failover_exec_reinit(d->exec, &ctx, &err);
+			snprintf(msg, len, rc == 0 ? "reinitialize done" : "%s", err.msg);
+			return rc == 0 ? 200 : 503;
+	}
+	snprintf(msg, len, "unknown action");
+	return 400;
+}
+
+static void
+handle_actions(Daemon *d)
+{
+	RestAction	a;
+	char		msg[512];
+
+	while (rest_action_next(d->rest, &a))
+	{
+		int			status = run_action(d, &a, msg, sizeof(msg));
+
+		log_info("rest.action", "kind=%d status=%d msg=\"%s\"", (int) a.kind, status, msg);
+		rest_action_done(d->rest, a.ticket, status, msg);
+	}
+	if (d->scheduled.kind == REST_ACTION_RESTART &&
+		d->scheduled.scheduled_wall_ms <= pgw_now_wall_ms())
+	{
+		RestAction	due = d->scheduled;
+
+		d->scheduled.kind = 0;
+		due.scheduled_wall_ms = 0;
+		log_info("rest.action", "kind=scheduled-restart status=%d",
+				 run_action(d, &due, msg, sizeof(msg)));
+	}
+}
+
 /* republish_now: the executor changed our role mid-step: observe PostgreSQL
  * again and publish the REST snapshot (and member key) right away. */
 static void
@@ -478,6 +617,69 @@ one_cycle(Daemon *d)
 	d->loops++;
 	publish_rest(d, &self, &m, d->last_loop_mono_ms - t0);
 	notify_systemd(d, &self);
+	fire_callbacks(d, &self);
+}
+
+/*
+ * shutdown_switchover: on SIGTERM a leader first hands over, exactly as for
+ * a requested switchover without a named target, when a replica is
+ * eligible; otherwise it just stops (and releases the key).
+ */
+static void
+shutdown_switchover(Daemon *d, ExecContext *ctx)
+{
+	LocalHealth self;
+	PeerProbe	probes[PGW_MEMBERS_MAX];
+	PeerStatus	peers[PGW_MEMBERS_MAX];
+	const char *target;
+	Decision	dec = {0};
+	int			n;
+
+	if (read_view(d, true) != 0)
+		return;
+	failover_exec_observe(d->exec, d->view, &self);
+	self.lease_id = d->lease_id;
+	if (!failover_holds_leader(d->view, &self) || !self.pg_running ||
+		self.pg_in_recovery)
+		return;
+	n = peers_probe(d->view, d->cfg->name, 1000, probes, PGW_MEMBERS_MAX);
+	for (int i = 0; i < n; i++)
+		failover_peer_from_probe(&peers[i], probes[i].name, probes[i].reachable,
+								 probes[i].is_primary, probes[i].holds_leader,
+								 probes[i].running, probes[i].timeline,
+								 probes[i].xlog_location,
+								 probes[i].received_location,
+								 probes[i].replayed_location);
+	target = failover_best_candidate(d->view, peers, n, d->cfg->name);
+	if (target == NULL)
+	{
+		log_info("shutdown.no-switchover", "reason=\"no eligible replica\"");
+		return;
+	}
+	dec.kind = DECIDE_SWITCHOVER;
+	dec.rule = "shutdown-switchover";
+	pgw_strlcpy(dec.target, target, sizeof(dec.target));
+	snprintf(dec.reason, sizeof(dec.reason), "stopping: handing over to %s", target);
+	log_info("shutdown.switchover", "target=%s", target);
+	/* name the target in a request, so the others wait for it */
+	{
+		FailoverRequest f = {0};
+		char	   *json;
+		PgwError	err = {0};
+
+		f.present = true;
+		pgw_strlcpy(f.leader, d->cfg->name, sizeof(f.leader));
+		pgw_strlcpy(f.member, target, sizeof(f.member));
+		json = dcs_failover_encode(&f);
+		if (dcs_cas_put(d->etcd, d->prefix, "failover", json, 0, &err) != 0)
+			log_warn("shutdown.switchover-request", "detail=\"%s\"", err.msg);
+		free(json);
+	}
+	if (read_view(d, true) != 0)
+		return;
+	ctx->view = d->view;
+	if (failover_execute(d->exec, ctx, &dec, &self) != 0)
+		log_warn("shutdown.switchover-failed", "action=stop");
 }
 
 static int
@@ -571,6 +773,13 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		return 1;
 	}
 	fence_start(failover_exec_fence_fn, d.exec);
+	if (callbacks_open(cfg, &d.cb, &err) != 0)
+	{
+		log_error("daemon.start", "detail=\"%s\"", err.msg);
+		failover_exec_close(d.exec);
+		free(d.view);
+		return 1;
+	}
 	ec.endpoints = cfg->etcd_hosts;
 	ec.ca_file = cfg->etcd_cacert;
 	ec.cert_file = cfg->etcd_cert;
@@ -619,9 +828,10 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		int64_t		start = pgw_now_mono_ms();
 		int64_t		next;
 		bool		reload = false;
-		struct pollfd pfd[2];
+		struct pollfd pfd[3];
 
 		one_cycle(&d);
+		handle_actions(&d);
 		next = start + d.view->config.loop_wait_ms;
 		/* wait for the tick, a watch event that matters, or a signal */
 		while (!d.stopping)
@@ -633,8 +843,12 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 			pfd[0].events = POLLIN;
 			pfd[1].fd = d.sigfd;
 			pfd[1].events = POLLIN;
-			if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
+			pfd[2].fd = rest_action_fd(d.rest);
+			pfd[2].events = POLLIN;
+			if (poll(pfd, 3, timeout) < 0 && errno != EINTR)
 				break;
+			if (pfd[2].revents & POLLIN)
+				handle_actions(&d);
 			if (pfd[1].revents & POLLIN)
 				handle_signals(&d, &reload);
 			if (reload)
@@ -650,17 +864,19 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		}
 	}
 
-	/* SIGTERM: stop PostgreSQL cleanly, then release the leader key so
-	 * replicas need not wait out the TTL */
+	/* SIGTERM: a leader hands over to the best replica first (when
+	 * configured and one is eligible), then PostgreSQL stops cleanly and
+	 * the leader key is released so replicas need not wait out the TTL */
 	{
-		ExecContext ctx = {0};
+		ExecContext ctx = exec_context(&d);
 
-		ctx.etcd = d.etcd;
-		ctx.prefix = d.prefix;
-		ctx.name = cfg->name;
-		ctx.lease_id = d.lease_id;
-		ctx.view = d.view;
+		ctx.republish = republish_now;
+		ctx.republish_arg = &d;
+		if (cfg->switchover_on_shutdown)
+			shutdown_switchover(&d, &ctx);
 		failover_exec_shutdown(d.exec, &ctx);
+		if (d.cb_running)
+			callbacks_fire(d.cb, "on_stop", d.cb_role);
 	}
 	fence_stop();
 	if (d.lease_id != 0)
@@ -670,6 +886,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 			log_warn("lease.revoke-failed", "detail=\"%s\"", err.msg);
 	}
 	rest_stop(d.rest);
+	callbacks_close(d.cb, 5000);
 	etcd_client_close(d.etcd);
 	failover_exec_close(d.exec);
 	free(d.history_json);

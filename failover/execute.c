@@ -9,6 +9,7 @@
 #include "failover/failover.h"
 
 #include "common/log.h"
+#include "common/run.h"
 #include "common/pgwtime.h"
 #include "common/strutil.h"
 #include "common/xmem.h"
@@ -52,6 +53,7 @@ struct FailoverExec
 	char		ssn[1024];		/* synchronous_standby_names we applied */
 	bool		ssn_known;		/* ssn reflects the server's value */
 	atomic_int	fence_pid;		/* postmaster pid for the fence thread */
+	int64_t		vetoed_mono_ms; /* pre_promote said no at this time */
 	HealthParam *params;		/* cfg parameters as HealthParam */
 	int			n_params;
 };
@@ -314,7 +316,11 @@ failover_exec_observe(FailoverExec *e, const ClusterView *view,
 
 	memset(self, 0, sizeof(*self));
 	pgw_strlcpy(self->name, cfg->name, sizeof(self->name));
-	self->nofailover = cfg->tag_nofailover;
+	/* a pre_promote veto keeps us out of elections for two TTLs, so that
+	 * another member gets its chance instead of us looping on the veto */
+	self->nofailover = cfg->tag_nofailover ||
+		(e->vetoed_mono_ms != 0 &&
+		 pgw_now_mono_ms() - e->vetoed_mono_ms < 2 * view->config.ttl_ms);
 	self->failover_priority = cfg->tag_failover_priority;
 	self->bootstrap_allowed = true;
 	self->data_dir = data_dir_state(cfg->pg_data_dir);
@@ -1017,6 +1023,26 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 						return 0;
 					}
 				}
+				if (cfg->pg_pre_promote && cfg->pg_pre_promote[0])
+				{
+					int			status = 0;
+					int			prc = pgw_run_command(cfg->pg_pre_promote, NULL,
+													  (int) ctx->view->config.retry_timeout_ms * 3,
+													  &status, &err);
+
+					if (prc != 0 || status != 0)
+					{
+						PgwError	e2 = {0};
+
+						/* vetoed: give the key back so another member can lead */
+						e->vetoed_mono_ms = pgw_now_mono_ms();
+						log_warn("promote.vetoed", "script=pre_promote exit=%d error=%s action=release",
+								 status, prc ? pgw_strerror(prc) : "none");
+						if (dcs_leader_release(ctx->etcd, ctx->prefix, ctx->name, &e2) != 0)
+							log_warn("leader.release-failed", "detail=\"%s\"", e2.msg);
+						return 0;
+					}
+				}
 				log_info("promote.start", "reason=\"%s\"", dec->reason);
 				rc = health_control_promote(e->pg, 30, &new_tl, &err);
 				if (rc != 0 && rc != PGW_ESTATE)
@@ -1116,6 +1142,59 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 		log_warn("execute.failed", "kind=%s error=%s detail=\"%s\"",
 				 failover_decision_kind_name(dec->kind), pgw_strerror(rc), err.msg);
 	return rc;
+}
+
+/* ---- actions asked for over the REST API ------------------------------- */
+
+int
+failover_exec_restart(FailoverExec *e, const ExecContext *ctx, int timeout_ms,
+					  PgwError *err)
+{
+	bool		as_primary = failover_exec_is_writable_primary(e);
+	HealthWait	w;
+
+	(void) ctx;
+	if (!e->pm.running)
+		return pgw_error_set(err, PGW_ESTATE, "postgres is not running");
+	log_info("pg.restart", "reason=requested primary=%d", as_primary);
+	e->should_run = true;
+	e->expect_primary = as_primary;
+	w = health_control_restart(e->pg, timeout_ms, err);
+	health_control_status(e->pg, &e->pm);
+	atomic_store(&e->fence_pid, e->pm.running ? (int) e->pm.pid : 0);
+	return w == HEALTH_WAIT_READY ? 0 : w == HEALTH_WAIT_PENDING ? PGW_ETIMEDOUT
+		: PGW_EIO;
+}
+
+int
+failover_exec_reload(FailoverExec *e, PgwError *err)
+{
+	return health_control_reload(e->pg, err);
+}
+
+int
+failover_exec_reinit(FailoverExec *e, const ExecContext *ctx, PgwError *err)
+{
+	LocalHealth self = {0};
+	Decision	dec = {0};
+
+	if (!ctx->view->has_leader || strcmp(ctx->view->leader, ctx->name) == 0)
+		return pgw_error_set(err, PGW_ESTATE,
+							 ctx->view->has_leader ? "cannot reinitialize the leader"
+							 : "no leader to clone from");
+	dec.kind = DECIDE_REINIT;
+	dec.rule = "requested-reinit";
+	pgw_strlcpy(dec.target, ctx->view->leader, sizeof(dec.target));
+	snprintf(dec.reason, sizeof(dec.reason), "reinitialize requested; re-cloning from %s",
+			 ctx->view->leader);
+	self.data_dir = DATA_DIR_INITIALIZED;
+	return failover_execute(e, ctx, &dec, &self);
+}
+
+bool
+failover_exec_pending_restart(const FailoverExec *e)
+{
+	return e->rep->reachable && e->rep->pending_restart;
 }
 
 /* ---- publishing -------------------------------------------------------- */

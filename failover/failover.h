@@ -335,6 +335,18 @@ void failover_exec_reap(FailoverExec *e);
  */
 void failover_exec_fence_fn(void *exec);
 
+/*
+ * Actions asked for over the REST API (the loop runs them): restart keeps
+ * the node's role; reinit re-clones a replica from the leader (refused on
+ * the leader: PGW_ESTATE); reload is a SIGHUP.
+ */
+int failover_exec_restart(FailoverExec *e, const ExecContext *ctx,
+                          int timeout_ms, PgwError *err) PGW_MUSTCHECK;
+int failover_exec_reload(FailoverExec *e, PgwError *err) PGW_MUSTCHECK;
+int failover_exec_reinit(FailoverExec *e, const ExecContext *ctx,
+                         PgwError *err) PGW_MUSTCHECK;
+bool failover_exec_pending_restart(const FailoverExec *e);
+
 /* failover_exec_shutdown: SIGTERM path: stop PG (fast), then release the
  * leader key if we held it (value compare). */
 void failover_exec_shutdown(FailoverExec *e, const ExecContext *ctx);
