@@ -88,7 +88,7 @@ load_object(const char *body, size_t len, bool optional, int *status,
 			   REST_BODY_MAX);
 		return NULL;
 	}
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (root == NULL)
 	{
 		refuse(status, 400, err, "invalid JSON at line %d column %d: %s",
