@@ -422,8 +422,10 @@ post_switchover(RestServer *srv, bool is_failover, const char *body,
 	free(s);
 	if (status != 0)
 	{
-		log_info("rest.switchover-refused", "leader=%s candidate=%s status=%d reason=\"%s\"",
-				 req.leader, req.candidate, status, why);
+		char		q[PGW_ERROR_MSG_MAX + 16];
+
+		log_info("rest.switchover-refused", "leader=%s candidate=%s status=%d reason=%s",
+				 req.leader, req.candidate, status, log_quote(why, q, sizeof(q)));
 		reply_msg(out, status, why);
 		return;
 	}
@@ -443,7 +445,10 @@ post_switchover(RestServer *srv, bool is_failover, const char *body,
 	}
 	if (rc != 0)
 	{
-		log_warn("rest.switchover-failed", "detail=\"%s\"", err.msg);
+		char		q[PGW_ERROR_MSG_MAX + 16];
+
+		log_warn("rest.switchover-failed", "detail=%s",
+				 log_quote(err.msg, q, sizeof(q)));
 		snprintf(why, sizeof(why), "failed to write failover key into DCS: %s",
 				 err.msg);
 		reply_msg(out, 503, why);
