@@ -187,12 +187,23 @@ mode_write(const char *acked_path, int interval_ms, int duration_s)
 	return 0;
 }
 
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int
 mode_probe(int interval_ms, int duration_s)
 {
 	int64_t		start = now_ms();
 	long long	samples = 0;
 	long long	split = 0;
+	int64_t		split_first = 0;
+	int64_t		split_last = 0;
 	PGconn	   *conns[MAX_HOSTS] = {0};
 
 	while (!stop_flag && now_ms() - start < (int64_t) duration_s * 1000)
@@ -222,15 +233,23 @@ mode_probe(int interval_ms, int duration_s)
 		samples++;
 		if (accepted > 1)
 		{
+			int64_t		w = wall_ms();
+
 			split++;
-			fprintf(stderr, "probe: split brain: %d hosts accepted writes\n",
-					accepted);
+			if (split_first == 0)
+				split_first = w;
+			split_last = w;
+			fprintf(stderr, "probe: split brain at %lld: %d hosts accepted writes\n",
+					(long long) w, accepted);
 		}
 		usleep((useconds_t) interval_ms * 1000);
 	}
 	for (int i = 0; i < n_hosts; i++)
 		PQfinish(conns[i]);
-	printf("probe samples=%lld split_brain=%lld\n", samples, split);
+	/* wall-clock ms of the first and last split sample, so a test can
+	 * tell which fault they belong to */
+	printf("probe samples=%lld split_brain=%lld split_first_ms=%lld split_last_ms=%lld\n",
+		   samples, split, (long long) split_first, (long long) split_last);
 	return split > 0 ? 3 : 0;
 }
 
