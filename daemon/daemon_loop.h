@@ -34,6 +34,30 @@ int			peers_probe(const ClusterView *v, const char *self_name,
 /* peer_parse: decode a GET /patroni body into p; false when it is not one. */
 bool		peer_parse(const char *body, size_t len, PeerProbe *p);
 
+/* The leader's side of routing (routing_pub.c). */
+#include "routing/routing.h"
+
+typedef struct RoutingPub
+{
+	bool		serving;		/* we published ourselves as the primary */
+	RoutingTable last;			/* the last table we published */
+	int64_t		published_mono_ms;
+	int			last_n_members;
+} RoutingPub;
+
+/* routing_pub_leader: every loop while we lead and run read-write. */
+void		routing_pub_leader(RoutingPub *rp, EtcdClient *c, const char *prefix,
+							   const char *name, int64_t lease,
+							   const ClusterView *v);
+
+/* routing_pub_switching: before a planned switchover hands over. */
+void		routing_pub_switching(RoutingPub *rp, EtcdClient *c,
+								  const char *prefix, const char *name,
+								  int64_t lease, const ClusterView *v);
+
+/* routing_pub_not_leader: we lost or gave up leadership. */
+void		routing_pub_not_leader(RoutingPub *rp);
+
 /*
  * The fencing thread (fence.c). fence_start runs fn(arg) on its own thread as
  * soon as the monotonic clock passes the deadline while armed; arm it only

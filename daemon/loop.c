@@ -69,6 +69,7 @@ typedef struct Daemon
 	char		cb_role[16];	/* role the callbacks last saw */
 	bool		cb_running;		/* PG running as the callbacks last saw */
 	RestAction	scheduled;		/* a scheduled restart (kind 0: none) */
+	RoutingPub	routing;		/* the routing table we publish as leader */
 } Daemon;
 
 static int64_t
@@ -604,11 +605,26 @@ one_cycle(Daemon *d)
 		ctx.view = d->view;
 		ctx.republish = republish_now;
 		ctx.republish_arg = d;
+		if (dec.kind == DECIDE_SWITCHOVER)
+			routing_pub_switching(&d->routing, d->etcd, d->prefix, d->cfg->name,
+								  d->lease_id, d->view);
 		if (failover_execute(d->exec, &ctx, &dec, &self) != 0)
 			d->view_valid = false;	/* re-read before the next decision */
 		/* the fencing thread guards a writable primary that holds the key */
+		/* a leadership change: see our own key now, not next loop */
+		if (dec.kind == DECIDE_PROMOTE || dec.kind == DECIDE_ACQUIRE ||
+			dec.kind == DECIDE_BOOTSTRAP)
+			(void) read_view(d, true);
 		fence_arm(failover_holds_leader(d->view, &self) &&
 				  failover_exec_is_writable_primary(d->exec));
+		if ((dec.kind == DECIDE_RENEW || dec.kind == DECIDE_PROMOTE ||
+			 dec.kind == DECIDE_ACQUIRE || dec.kind == DECIDE_BOOTSTRAP) &&
+			failover_exec_is_writable_primary(d->exec) &&
+			failover_holds_leader(d->view, &self))
+			routing_pub_leader(&d->routing, d->etcd, d->prefix, d->cfg->name,
+							   d->lease_id, d->view);
+		else if (!failover_holds_leader(d->view, &self))
+			routing_pub_not_leader(&d->routing);
 	}
 
 	failover_exec_member_info(d->exec, d->view, &dec, &m);

@@ -125,6 +125,19 @@ json=$(cluster_ctl list --format json)
 check "pgwardenctl list --format json parses" bash -c "echo '$json' | jq -e '.members | length == 3' >/dev/null"
 check "GET /cluster lists 3 members" bash -c "curl -s http://127.0.0.1:${CL_API_PORT[$leader]}/cluster | jq -e '.members | length == 3' >/dev/null"
 check "GET /metrics is Prometheus text" bash -c "curl -s http://127.0.0.1:${CL_API_PORT[$leader]}/metrics | grep -q '^pgwarden_primary{scope=\"demo\"} 1'"
+routing_primary() {
+	ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$CL_ETCD_PORT" get --print-value-only /service/demo/routing |
+		jq -r 'select(.state == "serving") | .primary.name' 2>/dev/null
+}
+routing_is() {
+	local deadline=$(($(date +%s) + 20))
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		[ "$(routing_primary)" = "$1" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+check "routing table: serving with the leader as primary" routing_is "node$leader"
 check "HEAD /primary answers with the status alone" bash -c "[ \"\$(curl -s -I -o /dev/null -w '%{http_code}' http://127.0.0.1:${CL_API_PORT[$leader]}/primary)\" = 200 ]"
 
 "$WRITER" --hosts "$(hosts)" --acked "$DIR/acked.txt" --interval-ms 10 --duration-s 900 write >"$DIR/writer.out" 2>&1 &
@@ -145,6 +158,7 @@ check "node crash: the third node follows the new primary" wait_replicas 1 60
 verify_acked "node crash"
 cluster_start_node "$old"
 check "node crash: the old primary rejoins as a replica" wait_replicas 2 120
+check "node crash: routing table re-pointed (fenced first, then serving)" routing_is "node$new"
 check "node crash: history records the failover" bash -c "curl -s http://127.0.0.1:${CL_API_PORT[$new]}/history | jq -e 'length >= 1' >/dev/null"
 leader=$new
 
