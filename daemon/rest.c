@@ -11,7 +11,12 @@
  * TLS: libmicrohttpd does TLS with GnuTLS (Debian's build); OpenSSL stays
  * what we use as a client (etcd, peers). Client certificates are requested
  * when verify_client is optional or required (the CA from restapi.cafile)
- * and verified with gnutls_certificate_verify_peers2() on write requests.
+ * and verified with gnutls_certificate_verify_peers2() on write requests:
+ * with either setting a write needs a valid certificate (403 without, as
+ * Patroni's check_access), and health checks stay open. Patroni's
+ * "required" refuses the TLS handshake itself for every path; we cannot
+ * (libmicrohttpd only requests a certificate) and would not: HAProxy and
+ * our peers' GET /patroni probes present none.
  */
 #include "daemon/rest_int.h"
 #include "daemon/rest_body.h"

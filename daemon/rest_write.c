@@ -11,7 +11,17 @@
  * A pending request is never overwritten: the failover key is created only
  * if absent, so a second request while one is pending answers 409 (Patroni
  * overwrites it; two operators racing should not silently replace each
- * other's switchover). DELETE /switchover removes the pending one.
+ * other's switchover). DELETE /switchover removes the pending one,
+ * scheduled or not (Patroni only deletes a scheduled one), by CAS on its
+ * mod_revision (409 when it changed meanwhile).
+ *
+ * An immediate switchover waits up to 2 * (ttl + loop_wait), polling the
+ * leader and failover keys in etcd every 200 ms: 200 once the leader key
+ * names another member; 503 "Switchover failed" when the failover key is
+ * gone for 1 s while the old leader still holds the key (so the daemon
+ * should delete the key only once the new leader holds the leader key, or
+ * when it gives up); 503 "Switchover status unknown" at the deadline (the
+ * request stays in etcd; DELETE /switchover cancels it).
  */
 #include "daemon/rest_int.h"
 #include "daemon/rest_body.h"
