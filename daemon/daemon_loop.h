@@ -31,6 +31,11 @@ typedef struct PeerProbe
 int			peers_probe(const ClusterView *v, const char *self_name,
 						int timeout_ms, PeerProbe *out, int max_out);
 
+/* peers_set_tls: CA to verify peers' https API and our client certificate
+ * (borrowed: must outlive the probes). */
+void		peers_set_tls(const char *cafile, const char *certfile,
+						  const char *keyfile);
+
 /* peer_parse: decode a GET /patroni body into p; false when it is not one. */
 bool		peer_parse(const char *body, size_t len, PeerProbe *p);
 

@@ -789,6 +789,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		return 1;
 	}
 	fence_start(failover_exec_fence_fn, d.exec);
+	peers_set_tls(cfg->restapi_cafile, cfg->restapi_certfile, cfg->restapi_keyfile);
 	if (callbacks_open(cfg, &d.cb, &err) != 0)
 	{
 		log_error("daemon.start", "detail=\"%s\"", err.msg);

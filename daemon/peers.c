@@ -89,6 +89,18 @@ peer_parse(const char *body, size_t len, PeerProbe *p)
 	return true;
 }
 
+static const char *peers_cafile;
+static const char *peers_certfile;
+static const char *peers_keyfile;
+
+void
+peers_set_tls(const char *cafile, const char *certfile, const char *keyfile)
+{
+	peers_cafile = cafile;
+	peers_certfile = certfile;
+	peers_keyfile = keyfile;
+}
+
 int
 peers_probe(const ClusterView *v, const char *self_name, int timeout_ms,
 			PeerProbe *out, int max_out)
@@ -116,9 +128,18 @@ peers_probe(const ClusterView *v, const char *self_name, int timeout_ms,
 		curl_easy_setopt(easy[n], CURLOPT_TIMEOUT_MS, (long) timeout_ms);
 		curl_easy_setopt(easy[n], CURLOPT_CONNECTTIMEOUT_MS, (long) timeout_ms);
 		curl_easy_setopt(easy[n], CURLOPT_NOSIGNAL, 1L);
-		/* peers' certificates are checked against the system store; a
-		 * cluster CA is configured through CURL_CA_BUNDLE */
+		/* peers' https certificates are checked against the cluster CA
+		 * (restapi.cafile), and we present our own certificate, which a
+		 * peer with verify_client may ask for */
 		curl_easy_setopt(easy[n], CURLOPT_PROTOCOLS_STR, "http,https");
+		if (peers_cafile && peers_cafile[0])
+			curl_easy_setopt(easy[n], CURLOPT_CAINFO, peers_cafile);
+		if (peers_certfile && peers_certfile[0])
+		{
+			curl_easy_setopt(easy[n], CURLOPT_SSLCERT, peers_certfile);
+			if (peers_keyfile && peers_keyfile[0])
+				curl_easy_setopt(easy[n], CURLOPT_SSLKEY, peers_keyfile);
+		}
 		curl_multi_add_handle(multi, easy[n]);
 		n++;
 	}

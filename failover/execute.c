@@ -1210,7 +1210,8 @@ failover_exec_member_info(FailoverExec *e, const ClusterView *view,
 	pgw_strlcpy(m->name, cfg->name, sizeof(m->name));
 	snprintf(m->conn_url, sizeof(m->conn_url), "postgres://%s/postgres",
 			 cfg->pg_connect_address ? cfg->pg_connect_address : cfg->pg_listen);
-	snprintf(m->api_url, sizeof(m->api_url), "http://%s/patroni",
+	snprintf(m->api_url, sizeof(m->api_url), "%s://%s/patroni",
+			 cfg->restapi_certfile && cfg->restapi_certfile[0] ? "https" : "http",
 			 cfg->restapi_connect_address ? cfg->restapi_connect_address
 			 : cfg->restapi_listen);
 	pgw_strlcpy(m->version, PGW_VERSION, sizeof(m->version));
