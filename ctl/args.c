@@ -5,6 +5,7 @@
  * way everywhere: one line naming the problem, exit code 2.
  */
 #include "ctl/ctl.h"
+#include "ctl/drill.h"
 
 #include "common/pgwtime.h"
 #include "common/strutil.h"
@@ -34,6 +35,8 @@ enum
 	OPT_REPLACE,
 	OPT_EXPECT_REVISION,
 	OPT_YES,
+	OPT_ROUNDS,
+	OPT_DRILL_YES,
 };
 
 typedef struct OptDef
@@ -63,6 +66,8 @@ static const OptDef opt_defs[] = {
 	{"quiet", no_argument, OPT_QUIET, NULL, "do not show the diff"},
 	{"expect-revision", required_argument, OPT_EXPECT_REVISION, "REV", "refuse unless the config's mod_revision is REV"},
 	{"yes-i-am-sure", no_argument, OPT_YES, NULL, "confirm without a terminal (remove)"},
+	{"rounds", required_argument, OPT_ROUNDS, "N", "repeat the drill N times (1..100)"},
+	{"yes", no_argument, OPT_DRILL_YES, NULL, "do not ask to type the scope (drill)"},
 	{"help", no_argument, OPT_HELP, NULL, "show this help"},
 };
 
@@ -91,6 +96,8 @@ static const int o_reinit[] = {OPT_FORCE, OPT_TIMEOUT, 0};
 static const int o_edit[] = {OPT_SET, OPT_PG, OPT_APPLY, OPT_REPLACE, OPT_QUIET,
 OPT_FORCE, OPT_EXPECT_REVISION, 0};
 static const int o_remove[] = {OPT_YES, 0};
+static const int o_drill[] = {OPT_ROUNDS, OPT_DRILL_YES, OPT_TIMEOUT,
+OPT_FORMAT, 0};
 
 static const CmdDef cmd_defs[] = {
 	{"list", o_list, 0, 0, "list [--watch SECONDS] [--format pretty|json|yaml]",
@@ -128,6 +135,9 @@ static const CmdDef cmd_defs[] = {
 	"print pgwardenctl's version and the members' versions"},
 	{"debug", o_format, 1, 1, "debug rules [--format pretty|json|yaml]",
 	"print the decision engine's rule table"},
+	{"drill", o_drill, 1, 1,
+		"drill switchover|kill-postgres|stop-daemon [--rounds N] [--yes] [--timeout DURATION] [--format pretty|json]",
+	"rehearse a failover on this cluster under a writer; report RTO and lost writes"},
 };
 
 static const CmdDef *
@@ -308,6 +318,14 @@ parse_value(CtlArgs *a, int id, const char *arg, PgwError *err)
 		case OPT_YES:
 			a->yes_i_am_sure = true;
 			return 0;
+		case OPT_ROUNDS:
+			if (pgw_parse_int64(arg, 1, 100, &a->rounds) != 0)
+				return pgw_error_set(err, PGW_EINVAL,
+									 "invalid --rounds \"%s\": expected 1..100", arg);
+			return 0;
+		case OPT_DRILL_YES:
+			a->yes_i_am_sure = true;
+			return 0;
 		case OPT_HELP:
 			a->help = true;
 			return 0;
@@ -347,6 +365,10 @@ check_combination(const CmdDef *c, CtlArgs *a, PgwError *err)
 	if (strcmp(n, "debug") == 0 && strcmp(a->pos[0], "rules") != 0)
 		return pgw_error_set(err, PGW_EINVAL,
 							 "debug \"%s\": the only debug command is \"rules\"",
+							 a->pos[0]);
+	if (strcmp(n, "drill") == 0 && ctl_drill_kind_parse(a->pos[0], NULL) != 0)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "drill \"%s\": expected switchover, kill-postgres or stop-daemon",
 							 a->pos[0]);
 	if (strcmp(n, "edit-config") == 0 && a->apply_file && a->replace_file)
 		return pgw_error_set(err, PGW_EINVAL,

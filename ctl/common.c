@@ -146,6 +146,7 @@ static const CmdEntry entries[] = {
 	{"show-config", cmd_show_config, true},
 	{"edit-config", cmd_edit_config, true},
 	{"remove", cmd_remove, true},
+	{"drill", cmd_drill, true},
 	{"version", cmd_version, false},
 	{"debug", cmd_debug, false},
 };

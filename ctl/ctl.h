@@ -54,7 +54,8 @@ typedef struct CtlArgs
 	const char *replace_file;	/* edit-config --replace FILE */
 	bool		quiet;			/* edit-config -q: no diff */
 	int64_t		expect_revision;	/* edit-config --expect-revision (0: none) */
-	bool		yes_i_am_sure;	/* remove, non-interactive */
+	bool		yes_i_am_sure;	/* remove, non-interactive; drill --yes */
+	int64_t		rounds;			/* drill --rounds (0: not given, 1 round) */
 	int			n_pos;			/* positional arguments */
 	const char *pos[PGW_MEMBERS_MAX];	/* borrowed from argv */
 } CtlArgs;

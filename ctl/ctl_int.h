@@ -115,6 +115,7 @@ int			cmd_restart(CtlGlobal *g, const CtlArgs *a);
 int			cmd_reload(CtlGlobal *g, const CtlArgs *a);
 int			cmd_reinit(CtlGlobal *g, const CtlArgs *a);
 int			cmd_remove(CtlGlobal *g, const CtlArgs *a);
+int			cmd_drill(CtlGlobal *g, const CtlArgs *a);	/* cmd_drill.c */
 
 /* flush restart (cmd_rest.c) */
 int			ctl_flush_restart(CtlGlobal *g, const CtlArgs *a);

@@ -1,0 +1,180 @@
+/*
+ * drill.c: the pure parts of `pgwardenctl drill` (drill.h): kind names, the
+ * RTO / downtime computation from acknowledged write times, and the report.
+ */
+#include "ctl/drill.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+static const char *const kind_names[] = {
+	[CTL_DRILL_SWITCHOVER] = "switchover",
+	[CTL_DRILL_KILL_POSTGRES] = "kill-postgres",
+	[CTL_DRILL_STOP_DAEMON] = "stop-daemon",
+};
+
+int
+ctl_drill_kind_parse(const char *s, CtlDrillKind *out)
+{
+	if (s == NULL)
+		return PGW_EINVAL;
+	for (size_t i = 0; i < sizeof(kind_names) / sizeof(kind_names[0]); i++)
+	{
+		if (strcmp(s, kind_names[i]) == 0)
+		{
+			if (out)
+				*out = (CtlDrillKind) i;
+			return 0;
+		}
+	}
+	return PGW_EINVAL;
+}
+
+const char *
+ctl_drill_kind_name(CtlDrillKind k)
+{
+	if ((size_t) k < sizeof(kind_names) / sizeof(kind_names[0]))
+		return kind_names[k];
+	return "?";
+}
+
+void
+ctl_drill_gap(const int64_t *ack_ms, int n, int64_t fault_ms,
+			  int64_t stall_ms, int64_t *rto_ms, int64_t *downtime_ms)
+{
+	int64_t		prev = -1;
+	int64_t		best_gap = 0;
+	int64_t		best_end = -1;
+	bool		after = false;
+
+	*rto_ms = -1;
+	*downtime_ms = -1;
+	for (int i = 0; i < n; i++)
+	{
+		if (ack_ms[i] < fault_ms)
+		{
+			prev = ack_ms[i];
+			continue;
+		}
+		after = true;
+		/* the first gap is measured from the fault if nothing came before */
+		{
+			int64_t		from = prev >= 0 ? prev : fault_ms;
+			int64_t		gap = ack_ms[i] - from;
+
+			if (gap > best_gap)
+			{
+				best_gap = gap;
+				best_end = ack_ms[i];
+			}
+		}
+		prev = ack_ms[i];
+	}
+	if (!after)
+		return;
+	*downtime_ms = best_gap;
+	if (best_gap <= stall_ms || best_end < 0)
+		*rto_ms = 0;
+	else
+		*rto_ms = best_end - fault_ms;
+}
+
+static void
+json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++)
+	{
+		unsigned char ch = (unsigned char) *s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(out, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(out, "\\u%04x", ch);
+		else
+			fputc(ch, out);
+	}
+	fputc('"', out);
+}
+
+static void
+num_or_dash(char *buf, size_t len, int64_t v)
+{
+	if (v < 0)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%" PRId64, v);
+}
+
+void
+ctl_drill_report(FILE *out, const char *scope, CtlDrillKind kind,
+				 const CtlDrillRound *r, int n, bool json)
+{
+	int64_t		max_rto = -1;
+	int64_t		max_down = -1;
+	int64_t		lost = 0;
+	int			n_ok = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (r[i].rto_ms > max_rto)
+			max_rto = r[i].rto_ms;
+		if (r[i].downtime_ms > max_down)
+			max_down = r[i].downtime_ms;
+		if (r[i].lost > 0)
+			lost += r[i].lost;
+		if (r[i].ok)
+			n_ok++;
+	}
+	if (json)
+	{
+		fprintf(out, "{\"scope\": ");
+		json_str(out, scope ? scope : "");
+		fprintf(out, ", \"kind\": \"%s\", \"rounds\": [", ctl_drill_kind_name(kind));
+		for (int i = 0; i < n; i++)
+		{
+			fprintf(out, "%s{\"round\": %d, \"old_primary\": ", i ? ", " : "",
+					r[i].round);
+			json_str(out, r[i].old_primary);
+			fprintf(out, ", \"new_primary\": ");
+			json_str(out, r[i].new_primary);
+			fprintf(out, ", \"rto_ms\": %" PRId64 ", \"downtime_ms\": %" PRId64
+					", \"acked\": %" PRId64 ", \"lost\": %" PRId64
+					", \"rejoin_ms\": %" PRId64 ", \"ok\": %s, \"note\": ",
+					r[i].rto_ms, r[i].downtime_ms, r[i].acked, r[i].lost,
+					r[i].rejoin_ms, r[i].ok ? "true" : "false");
+			json_str(out, r[i].note);
+			fputc('}', out);
+		}
+		fprintf(out, "], \"max_rto_ms\": %" PRId64 ", \"max_downtime_ms\": %" PRId64
+				", \"lost\": %" PRId64 ", \"ok\": %s}\n", max_rto, max_down, lost,
+				n_ok == n ? "true" : "false");
+		return;
+	}
+	fprintf(out, "drill %s on cluster \"%s\": %d round%s\n",
+			ctl_drill_kind_name(kind), scope ? scope : "", n, n == 1 ? "" : "s");
+	fprintf(out, "%-5s | %-12s | %-12s | %8s | %11s | %7s | %5s | %9s | %s\n",
+			"Round", "Old primary", "New primary", "RTO ms", "Downtime ms",
+			"Acked", "Lost", "Rejoin ms", "Result");
+	for (int i = 0; i < n; i++)
+	{
+		char		rto[24],
+					down[24],
+					lst[24],
+					rej[24];
+
+		num_or_dash(rto, sizeof(rto), r[i].rto_ms);
+		num_or_dash(down, sizeof(down), r[i].downtime_ms);
+		num_or_dash(lst, sizeof(lst), r[i].lost);
+		num_or_dash(rej, sizeof(rej), r[i].rejoin_ms);
+		fprintf(out, "%-5d | %-12s | %-12s | %8s | %11s | %7" PRId64
+				" | %5s | %9s | %s%s%s\n",
+				r[i].round, r[i].old_primary,
+				r[i].new_primary[0] ? r[i].new_primary : "-", rto, down,
+				r[i].acked, lst, rej, r[i].ok ? "ok" : "FAILED",
+				r[i].note[0] ? ": " : "", r[i].note);
+	}
+	fprintf(out, "max RTO %" PRId64 " ms, max downtime %" PRId64
+			" ms, lost writes %" PRId64 ", %d/%d rounds ok\n",
+			max_rto, max_down, lost, n_ok, n);
+}
