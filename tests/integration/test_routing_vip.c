@@ -211,5 +211,7 @@ main(void)
 		   both_seen);
 	CHECK(both_seen == 0, "the VIP was held twice");
 	etcd_client_close(etcd);
+	etcd_harness_stop(ec);
+	free(dir);
 	return 0;
 }
