@@ -285,5 +285,6 @@ stop_probe
 cat "$DIR/writer.out" "$DIR/probe.out"
 check "etcd outage: the probe saw at most one writable node at every sample" grep -q "split_brain=0 " "$DIR/probe.out"
 
+check "no sanitizer report in any daemon log" cluster_sanitizer_clean
 echo "$passes passed, $failures failed"
 [ $failures -eq 0 ]

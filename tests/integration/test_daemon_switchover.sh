@@ -166,5 +166,6 @@ check "resume: a replica is promoted" test -n "$new"
 cluster_start_node "$n"
 check "resume: the old leader rejoins" wait_for 120 two_replicas
 
+check "no sanitizer report in any daemon log" cluster_sanitizer_clean
 echo "$passes passed, $failures failed"
 [ $failures -eq 0 ]

@@ -141,5 +141,6 @@ echo "# quorum ssn: $(cluster_psql "$leader" "SHOW synchronous_standby_names"); 
 check "quorum: sync key carries quorum 1 and both names" \
 	bash -c "[ \"\$(ETCDCTL_API=3 etcdctl --endpoints 127.0.0.1:$CL_ETCD_PORT get --print-value-only /service/demo/sync | jq -r '.quorum')\" = 1 ]"
 
+check "no sanitizer report in any daemon log" cluster_sanitizer_clean
 echo "$passes passed, $failures failed"
 [ $failures -eq 0 ]

@@ -208,6 +208,13 @@ cluster_ctl() {
 	"$PGWCTL_BIN" --etcd "127.0.0.1:$CL_ETCD_PORT" --scope "$CL_SCOPE" "$@"
 }
 
+# cluster_sanitizer_clean: no daemon log holds an ASan/UBSan/LSan report
+# (under PGW_SANITIZE builds a report aborts the daemon or is printed at
+# exit; the tests must not pass over it)
+cluster_sanitizer_clean() {
+	! grep -l -E "Sanitizer|runtime error:" "$CL_DIR"/node*/pgwarden.log 2>/dev/null
+}
+
 cluster_cleanup() {
 	local i pm
 	for i in $(seq 1 "$CL_N"); do
