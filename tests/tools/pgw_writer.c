@@ -11,10 +11,17 @@
  *   verify : read the acknowledged seqs from --acked and count those missing
  *            on the current read-write host: "verify acked=N missing=M".
  * Hosts are "h:p,h:p". Every loop is bounded by --duration-s.
+ * Options for the chaos drills (tests/chaos): --log F appends one line per
+ * acknowledged write ("wall_ms seq host", write mode) or per probe attempt
+ * ("start_wall_ms end_wall_ms host ok", probe mode), so a checker can
+ * line up several probes and the fault times; --client-timeout-ms N
+ * abandons a statement (and its connection) that gets no answer within N
+ * ms, as a frozen or partitioned server gives none.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define MAX_HOSTS 16
@@ -31,6 +39,8 @@ static char *hosts[MAX_HOSTS];
 static int	n_hosts;
 static const char *user = "postgres";
 static const char *password = "pgw-super";
+static FILE *log_file;			/* --log */
+static int	client_timeout_ms;	/* --client-timeout-ms (0: wait forever) */
 
 static int64_t
 now_ms(void)
@@ -84,12 +94,58 @@ connect_host(int i, int timeout_s)
 	return c;
 }
 
+static int64_t wall_ms(void);
+static int64_t now_ms(void);
+
+/*
+ * exec_result: run sql and wait at most client_timeout_ms (when set) for its
+ * answer; the last result, or NULL on error or timeout. On timeout the
+ * socket is shut down (the caller drops the connection): a frozen or
+ * partitioned server would never answer a cancel either.
+ */
+static PGresult *
+exec_result(PGconn *c, const char *sql)
+{
+	int64_t		deadline = now_ms() + client_timeout_ms;
+	PGresult   *r;
+	PGresult   *last = NULL;
+
+	if (client_timeout_ms <= 0)
+		return PQexec(c, sql);
+	if (!PQsendQuery(c, sql))
+		return NULL;
+	for (;;)
+	{
+		struct pollfd pfd = {.fd = PQsocket(c),.events = POLLIN};
+		int64_t		left;
+
+		if (!PQconsumeInput(c))
+			return NULL;
+		if (!PQisBusy(c))
+			break;
+		left = deadline - now_ms();
+		if (left <= 0)
+		{
+			shutdown(PQsocket(c), SHUT_RDWR);
+			return NULL;
+		}
+		if (poll(&pfd, 1, (int) left) < 0 && errno != EINTR)
+			return NULL;
+	}
+	while ((r = PQgetResult(c)) != NULL)
+	{
+		PQclear(last);
+		last = r;
+	}
+	return last;
+}
+
 static bool
 exec_ok(PGconn *c, const char *sql)
 {
-	PGresult   *r = PQexec(c, sql);
-	bool		ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
-		PQresultStatus(r) == PGRES_TUPLES_OK;
+	PGresult   *r = exec_result(c, sql);
+	bool		ok = r && (PQresultStatus(r) == PGRES_COMMAND_OK ||
+						   PQresultStatus(r) == PGRES_TUPLES_OK);
 
 	PQclear(r);
 	return ok;
@@ -98,17 +154,107 @@ exec_ok(PGconn *c, const char *sql)
 static bool
 is_primary(PGconn *c)
 {
-	PGresult   *r = PQexec(c, "SELECT pg_is_in_recovery()");
-	bool		ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
-		strcmp(PQgetvalue(r, 0, 0), "f") == 0;
+	PGresult   *r = exec_result(c, "SELECT pg_is_in_recovery()");
+	bool		ok = r && PQresultStatus(r) == PGRES_TUPLES_OK &&
+		PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "f") == 0;
 
 	PQclear(r);
 	return ok;
 }
 
+/*
+ * find_primary_parallel: connect to every host at once (bounded by
+ * timeout_s) and return the first read-write one, so that a host that
+ * drops packets costs one timeout per scan, not one per host.
+ */
+static PGconn *
+find_primary_parallel(int timeout_s, int *which)
+{
+	PGconn	   *cs[MAX_HOSTS] = {0};
+	bool		done[MAX_HOSTS] = {0};
+	int64_t		deadline = now_ms() + (int64_t) timeout_s * 1000;
+	PGconn	   *found = NULL;
+	int			pending = n_hosts;
+
+	for (int i = 0; i < n_hosts; i++)
+	{
+		char	   *h = strdup(hosts[i]);
+		char	   *colon = strrchr(h, ':');
+		const char *keys[] = {"host", "port", "user", "password", "dbname",
+		"application_name", NULL};
+		const char *vals[7];
+
+		if (colon == NULL)
+		{
+			free(h);
+			done[i] = true;
+			pending--;
+			continue;
+		}
+		*colon = '\0';
+		vals[0] = h;
+		vals[1] = colon + 1;
+		vals[2] = user;
+		vals[3] = password;
+		vals[4] = "postgres";
+		vals[5] = "pgw_writer";
+		vals[6] = NULL;
+		cs[i] = PQconnectStartParams(keys, vals, 0);
+		free(h);
+		if (cs[i] == NULL || PQstatus(cs[i]) == CONNECTION_BAD)
+		{
+			done[i] = true;
+			pending--;
+		}
+	}
+	while (pending > 0 && now_ms() < deadline)
+	{
+		struct pollfd pfd[MAX_HOSTS];
+		int			idx[MAX_HOSTS];
+		int			np = 0;
+
+		for (int i = 0; i < n_hosts; i++)
+		{
+			PostgresPollingStatusType st;
+
+			if (done[i])
+				continue;
+			st = PQconnectPoll(cs[i]);
+			if (st == PGRES_POLLING_OK || st == PGRES_POLLING_FAILED)
+			{
+				done[i] = true;
+				pending--;
+				continue;
+			}
+			pfd[np].fd = PQsocket(cs[i]);
+			pfd[np].events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+			pfd[np].revents = 0;
+			idx[np++] = i;
+		}
+		if (np == 0)
+			break;
+		(void) idx;
+		poll(pfd, (nfds_t) np, 20);
+	}
+	for (int i = 0; i < n_hosts; i++)
+	{
+		if (found == NULL && cs[i] && PQstatus(cs[i]) == CONNECTION_OK &&
+			is_primary(cs[i]))
+		{
+			found = cs[i];
+			*which = i;
+			continue;
+		}
+		PQfinish(cs[i]);
+	}
+	return found;
+}
+
 static PGconn *
 find_primary(int timeout_s, int *which)
 {
+	if (client_timeout_ms > 0)
+		return find_primary_parallel(timeout_s, which);
 	for (int i = 0; i < n_hosts; i++)
 	{
 		PGconn	   *c = connect_host(i, timeout_s);
@@ -123,6 +269,28 @@ find_primary(int timeout_s, int *which)
 	return NULL;
 }
 
+/* last_seq: the highest seq already in the acked file (a restarted writer
+ * continues after it instead of colliding with its own rows) */
+static long long
+last_seq(const char *path)
+{
+	FILE	   *f = fopen(path, "r");
+	char		line[64];
+	long long	max = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+	{
+		long long	v = strtoll(line, NULL, 10);
+
+		if (v > max)
+			max = v;
+	}
+	fclose(f);
+	return max;
+}
+
 static int
 mode_write(const char *acked_path, int interval_ms, int duration_s)
 {
@@ -132,7 +300,7 @@ mode_write(const char *acked_path, int interval_ms, int duration_s)
 	int64_t		start = now_ms();
 	int64_t		last_ack = 0;
 	int64_t		max_gap = 0;
-	long long	seq = 0;
+	long long	seq = last_seq(acked_path);
 	long long	n_acked = 0;
 	long long	n_failed = 0;
 
@@ -167,6 +335,9 @@ mode_write(const char *acked_path, int interval_ms, int duration_s)
 
 			/* acknowledged: the commit returned success to the client */
 			fprintf(acked, "%lld\n", seq);
+			if (log_file)
+				fprintf(log_file, "%lld %lld %s\n", (long long) wall_ms(), seq,
+						hosts[which]);
 			if (last_ack > 0 && t - last_ack > max_gap)
 				max_gap = t - last_ack;
 			last_ack = t;
@@ -222,12 +393,22 @@ mode_probe(int interval_ms, int duration_s)
 			if (conns[i] == NULL)
 				continue;
 			/* a write that commits: only a writable primary accepts it */
-			if (exec_ok(conns[i], "CREATE TEMP TABLE IF NOT EXISTS pgw_probe (x int); INSERT INTO pgw_probe VALUES (1); SELECT txid_current()"))
-				accepted++;
-			else if (PQstatus(conns[i]) != CONNECTION_OK)
 			{
-				PQfinish(conns[i]);
-				conns[i] = NULL;
+				int64_t		t_start = wall_ms();
+				bool		ok = exec_ok(conns[i], "CREATE TEMP TABLE IF NOT EXISTS pgw_probe (x int); INSERT INTO pgw_probe VALUES (1); SELECT txid_current()");
+
+				if (log_file)
+					fprintf(log_file, "%lld %lld %s %d\n", (long long) t_start,
+							(long long) wall_ms(), hosts[i], ok ? 1 : 0);
+				if (ok)
+					accepted++;
+				else if (PQstatus(conns[i]) != CONNECTION_OK ||
+						 client_timeout_ms > 0)
+				{
+					/* after a client timeout the socket is unusable */
+					PQfinish(conns[i]);
+					conns[i] = NULL;
+				}
 			}
 		}
 		samples++;
@@ -318,6 +499,8 @@ main(int argc, char **argv)
 		{"duration-s", required_argument, NULL, 'd'},
 		{"user", required_argument, NULL, 'U'},
 		{"password", required_argument, NULL, 'P'},
+		{"log", required_argument, NULL, 'L'},
+		{"client-timeout-ms", required_argument, NULL, 'T'},
 		{NULL, 0, NULL, 0}
 	};
 	const char *acked = "acked.txt";
@@ -348,13 +531,25 @@ main(int argc, char **argv)
 			case 'P':
 				password = optarg;
 				break;
+			case 'L':
+				log_file = fopen(optarg, "a");
+				if (log_file == NULL)
+				{
+					perror(optarg);
+					return 1;
+				}
+				setvbuf(log_file, NULL, _IOLBF, 0);
+				break;
+			case 'T':
+				client_timeout_ms = (int) strtol(optarg, NULL, 10);
+				break;
 			default:
 				return 2;
 		}
 	}
 	if (list == NULL || optind >= argc || interval_ms < 1 || duration_s < 1)
 	{
-		fprintf(stderr, "usage: pgw_writer --hosts h:p,... [--acked F] [--interval-ms N] [--duration-s N] write|probe|verify\n");
+		fprintf(stderr, "usage: pgw_writer --hosts h:p,... [--acked F] [--interval-ms N] [--duration-s N] [--log F] [--client-timeout-ms N] write|probe|verify\n");
 		return 2;
 	}
 	for (char *save = NULL, *t = strtok_r(list, ",", &save);
