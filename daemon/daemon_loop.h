@@ -67,8 +67,12 @@ void		routing_pub_not_leader(RoutingPub *rp);
  * The fencing thread (fence.c). fence_start runs fn(arg) on its own thread as
  * soon as the monotonic clock passes the deadline while armed; arm it only
  * while this node runs a writable primary. fn must be quick and only signal.
+ * refresh (thread-safe) returns the deadline implied by the latest confirmed
+ * keepalive (0 if none): asked before firing, so a slow loop never fences a
+ * leader whose lease is in fact alive.
  */
-void		fence_start(void (*fn) (void *), void *arg);
+void		fence_start(void (*fn) (void *), void *arg,
+						int64_t (*refresh) (void *), void *refresh_arg);
 void		fence_set_deadline(int64_t deadline_mono_ms);
 void		fence_arm(bool armed);
 void		fence_stop(void);

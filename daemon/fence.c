@@ -25,6 +25,8 @@ static bool fence_armed;
 static int64_t fence_deadline_mono_ms;
 static void (*fence_fn) (void *);
 static void *fence_arg;
+static int64_t (*fence_refresh_fn) (void *);
+static void *fence_refresh_arg;
 
 static void *
 fence_main(void *unused)
@@ -35,6 +37,23 @@ fence_main(void *unused)
 	{
 		int64_t		now = pgw_now_mono_ms();
 
+		if (fence_armed && fence_deadline_mono_ms > 0 &&
+			now >= fence_deadline_mono_ms && fence_refresh_fn != NULL)
+		{
+			/*
+			 * The loop may simply be slow to hand us newer confirmations
+			 * (a long step, a loaded machine): ask the etcd client for the
+			 * latest confirmed keepalive before fencing a healthy leader.
+			 */
+			int64_t		fresh;
+
+			pthread_mutex_unlock(&fence_lock);
+			fresh = fence_refresh_fn(fence_refresh_arg);
+			pthread_mutex_lock(&fence_lock);
+			if (fresh > fence_deadline_mono_ms)
+				fence_deadline_mono_ms = fresh;
+			now = pgw_now_mono_ms();
+		}
 		if (fence_armed && fence_deadline_mono_ms > 0 &&
 			now >= fence_deadline_mono_ms)
 		{
@@ -64,7 +83,8 @@ fence_main(void *unused)
 }
 
 void
-fence_start(void (*fn) (void *), void *arg)
+fence_start(void (*fn) (void *), void *arg, int64_t (*refresh) (void *),
+			void *refresh_arg)
 {
 	pthread_condattr_t attr;
 
@@ -74,6 +94,8 @@ fence_start(void (*fn) (void *), void *arg)
 	pthread_condattr_destroy(&attr);
 	fence_fn = fn;
 	fence_arg = arg;
+	fence_refresh_fn = refresh;
+	fence_refresh_arg = refresh_arg;
 	fence_running = true;
 	pthread_create(&fence_thread, NULL, fence_main, NULL);
 }

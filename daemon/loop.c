@@ -22,6 +22,7 @@
 #include "health/health.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -77,6 +78,31 @@ margin_ms(int64_t ttl_ms)
 {
 	/* fencing margin: 10 % of the TTL, at least 300 ms */
 	return ttl_ms / 10 > 300 ? ttl_ms / 10 : 300;
+}
+
+/* the lease the fencing thread may consult (set by the loop) */
+static _Atomic int64_t fence_lease_id;
+static _Atomic int64_t fence_lease_ttl_ms;
+static EtcdClient *fence_etcd;
+
+/*
+ * confirmed_deadline: the fencing deadline implied by the latest keepalive
+ * confirmation the etcd client holds (its state is mutex-protected, so any
+ * thread may ask). 0 when there is none for our lease.
+ */
+static int64_t
+confirmed_deadline(void *unused)
+{
+	int64_t		id = atomic_load(&fence_lease_id);
+	int64_t		ttl_ms = atomic_load(&fence_lease_ttl_ms);
+	int64_t		ttl_s;
+	int64_t		sent;
+
+	(void) unused;
+	if (id == 0 || fence_etcd == NULL ||
+		!etcd_lease_keepalive_last(fence_etcd, id, &ttl_s, &sent))
+		return 0;
+	return sent + ttl_s * 1000 - margin_ms(ttl_ms);
 }
 
 static void
@@ -195,6 +221,7 @@ drain_events(Daemon *d)
 				{
 					log_warn("lease.lost", "lease=%llx", (unsigned long long) d->lease_id);
 					d->lease_id = 0;
+					atomic_store(&fence_lease_id, 0);
 					d->lease_deadline_mono_ms = 0;
 					fence_set_deadline(0);
 					wake = true;
@@ -248,6 +275,8 @@ ensure_lease(Daemon *d)
 		}
 		d->lease_id = id;
 		d->lease_ttl_ms = ttl_ms;
+		atomic_store(&fence_lease_ttl_ms, ttl_ms);
+		atomic_store(&fence_lease_id, id);
 		d->lease_deadline_mono_ms = sent - ttl_ms / 4 + ttl * 1000 -
 			margin_ms(ttl_ms);
 		fence_set_deadline(d->lease_deadline_mono_ms);
@@ -545,6 +574,15 @@ one_cycle(Daemon *d)
 	else if (d->view_valid)
 		d->leader_absent_since_mono_ms = 0;
 
+	{
+		int64_t		dl = confirmed_deadline(NULL);
+
+		if (dl > d->lease_deadline_mono_ms)
+		{
+			d->lease_deadline_mono_ms = dl;
+			fence_set_deadline(dl);
+		}
+	}
 	failover_exec_observe(d->exec, d->view, &self);
 	self.view_is_linearizable = false;
 	self.now_wall_ms = pgw_now_wall_ms();
@@ -788,7 +826,6 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		free(d.view);
 		return 1;
 	}
-	fence_start(failover_exec_fence_fn, d.exec);
 	peers_set_tls(cfg->restapi_cafile, cfg->restapi_certfile, cfg->restapi_keyfile);
 	if (callbacks_open(cfg, &d.cb, &err) != 0)
 	{
@@ -811,6 +848,8 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		free(d.view);
 		return 1;
 	}
+	fence_etcd = d.etcd;
+	fence_start(failover_exec_fence_fn, d.exec, confirmed_deadline, NULL);
 	ro.listen = cfg->restapi_listen;
 	ro.certfile = cfg->restapi_certfile;
 	ro.keyfile = cfg->restapi_keyfile;
@@ -832,6 +871,8 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	if (rest_start(&ro, &d.rest, &err) != 0)
 	{
 		log_error("daemon.start", "detail=\"%s\"", err.msg);
+		fence_stop();
+		callbacks_close(d.cb, 0);
 		etcd_client_close(d.etcd);
 		failover_exec_close(d.exec);
 		free(d.view);
