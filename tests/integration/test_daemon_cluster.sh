@@ -162,6 +162,8 @@ check "node crash: routing table re-pointed (fenced first, then serving)" routin
 check "node crash: history records the failover" bash -c "curl -s http://127.0.0.1:${CL_API_PORT[$new]}/history | jq -e 'length >= 1' >/dev/null"
 leader=$new
 
+leader=$(cluster_wait_primary 60)
+[ -n "$leader" ] || { not_ok "a primary before the next scenario"; exit 1; }
 # ---- 3. daemon crash alone ---------------------------------------------
 old=$leader
 pm=$(cluster_postmaster_pid "$old")
@@ -183,6 +185,8 @@ cluster_start_node "$old"
 check "daemon crash: the old node rejoins as a replica" wait_replicas 2 120
 leader=$new
 
+leader=$(cluster_wait_primary 60)
+[ -n "$leader" ] || { not_ok "a primary before the next scenario"; exit 1; }
 # ---- 4. PostgreSQL crash that cannot restart ---------------------------
 old=$leader
 pm=$(cluster_postmaster_pid "$old")
@@ -214,6 +218,8 @@ cat "$DIR/probe.out"
 check "crashes: the probe saw at most one writable node at every sample" grep -q "split_brain=0 " "$DIR/probe.out"
 start_probe
 
+leader=$(cluster_wait_primary 60)
+[ -n "$leader" ] || { not_ok "a primary before the next scenario"; exit 1; }
 # ---- 5. freeze longer than ttl -----------------------------------------
 # The whole server freezes, as a paused VM does: the daemon and the
 # postmaster's process group (health starts the postmaster with setsid, so
@@ -262,6 +268,8 @@ else
 fi
 start_probe
 
+leader=$(cluster_wait_primary 60)
+[ -n "$leader" ] || { not_ok "a primary before the next scenario"; exit 1; }
 # ---- 6. etcd down ------------------------------------------------------
 t0=$(now_ms)
 kill -STOP "$CL_ETCD_PID"
