@@ -58,6 +58,13 @@ typedef struct DrillWriter
 	int64_t		run_id;			/* wall ms at start: seqs are unique per run */
 } DrillWriter;
 
+static void
+quiet_notice(void *arg, const char *msg)
+{
+	(void) arg;
+	(void) msg;
+}
+
 static PGconn *
 writer_connect(DrillWriter *w, int i)
 {
@@ -74,6 +81,7 @@ writer_connect(DrillWriter *w, int i)
 		PQfinish(c);
 		return NULL;
 	}
+	PQsetNoticeProcessor(c, quiet_notice, NULL);
 	r = PQexec(c, "SELECT pg_is_in_recovery()");
 	primary = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
 		strcmp(PQgetvalue(r, 0, 0), "f") == 0;
@@ -423,17 +431,36 @@ cmd_drill(CtlGlobal *g, const CtlArgs *a)
 			done = r + 1;
 			break;
 		}
-		/* a primary again: a write acknowledged after the fault's gap */
+		/*
+		 * The outage: writes stop (no acknowledgement for 300 ms) within
+		 * 15 s, or the fault did not interrupt them (RTO 0). Then a primary
+		 * again: writes acknowledged after the outage began, and for a
+		 * switchover the leader key names another member.
+		 */
 		deadline = t_fault + budget_ms;
 		first_ack = -1;
-		while (!interrupted && pgw_now_mono_ms() < deadline)
 		{
-			if (acks_since(w, pgw_now_mono_ms() - 300) > 5)
+			int64_t		outage_from = -1;
+
+			while (!interrupted && pgw_now_mono_ms() < t_fault + 15000)
 			{
-				first_ack = pgw_now_mono_ms();
-				break;
+				if (pgw_now_mono_ms() - t_fault > 300 &&
+					acks_since(w, pgw_now_mono_ms() - 300) == 0)
+				{
+					outage_from = pgw_now_mono_ms();
+					break;
+				}
+				usleep(20000);
 			}
-			usleep(50000);
+			if (outage_from < 0)
+				first_ack = pgw_now_mono_ms();
+			while (!interrupted && first_ack < 0 && pgw_now_mono_ms() < deadline)
+			{
+				if (acks_since(w, outage_from) > 5)
+					first_ack = pgw_now_mono_ms();
+				else
+					usleep(50000);
+			}
 		}
 		if (kind == CTL_DRILL_STOP_DAEMON)
 			(void) run_hook("PGWARDEN_DRILL_START_CMD", lm);
@@ -443,7 +470,10 @@ cmd_drill(CtlGlobal *g, const CtlArgs *a)
 			free(v);
 			v = NULL;
 			if (ctl_view(g, c, &v) == CTL_EXIT_OK &&
-				cluster_problem(v, why, sizeof(why)) == NULL)
+				cluster_problem(v, why, sizeof(why)) == NULL &&
+				(kind != CTL_DRILL_SWITCHOVER ||
+				 strcmp(v->leader, x->old_primary) != 0) &&
+				!v->failover.present)
 			{
 				x->rejoin_ms = pgw_now_mono_ms() - t_fault;
 				pgw_strlcpy(x->new_primary, v->leader, sizeof(x->new_primary));
@@ -501,6 +531,9 @@ cmd_drill(CtlGlobal *g, const CtlArgs *a)
 	/* lost writes: acknowledged but not on the primary now */
 	if (done > 0 && w->n_acks > 0)
 	{
+		int64_t		lost_deadline = pgw_now_mono_ms() + 30000;
+
+lost_again:
 		free(v);
 		v = NULL;
 		if (ctl_view(g, c, &v) == CTL_EXIT_OK && v->has_leader)
@@ -545,7 +578,18 @@ cmd_drill(CtlGlobal *g, const CtlArgs *a)
 				}
 				PQclear(r);
 			}
+			else if (pgw_now_mono_ms() < lost_deadline && !interrupted)
+			{
+				PQfinish(pc);
+				usleep(500000);
+				goto lost_again;
+			}
 			PQfinish(pc);
+		}
+		else if (pgw_now_mono_ms() < lost_deadline && !interrupted)
+		{
+			usleep(500000);
+			goto lost_again;
 		}
 	}
 	ctl_drill_report(stdout, g->scope, kind, res, done, json);
