@@ -70,7 +70,8 @@ stop_all() {
 		[ -n "${DPID[$i]:-}" ] && kill -CONT "${DPID[$i]}" 2>/dev/null
 		# shellcheck disable=SC2046
 		kill -CONT $(pg_pids "$i") 2>/dev/null
-		[ -n "${DPID[$i]:-}" ] && kill -KILL "${DPID[$i]}" 2>/dev/null
+		# Patroni runs under runuser: kill the python child first
+		[ -n "${DPID[$i]:-}" ] && kill -KILL "$(daemon_pid "$i")" "${DPID[$i]}" 2>/dev/null
 		pm=$(pm_of "$i")
 		[ -n "$pm" ] && kill -QUIT "$pm" 2>/dev/null
 		DPID[$i]=""
