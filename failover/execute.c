@@ -28,6 +28,12 @@
 #include <unistd.h>
 
 #define START_TIMEOUT_MS 60000
+/*
+ * A replica may need its slot on the leader before it becomes consistent,
+ * and the leader creates it only once our member key shows us: never block
+ * the loop on that. PENDING (still starting) is fine, it keeps running.
+ */
+#define REPLICA_START_WAIT_MS 3000
 #define STOP_TIMEOUT_MS 30000
 #define STATUS_PUBLISH_MS 5000
 
@@ -271,11 +277,51 @@ failover_exec_reconfigure(FailoverExec *e, const NodeConfig *cfg)
 }
 
 /*
+ * kill_children: SIGKILL every process whose parent is pid (PostgreSQL
+ * backends call setsid(), so they are not in the postmaster's process group
+ * and only a walk of /proc finds them all). Runs on the fencing thread.
+ */
+static void
+kill_children(pid_t pid)
+{
+	DIR		   *d = opendir("/proc");
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+	{
+		char		path[64];
+		char		buf[512];
+		FILE	   *f;
+		char	   *rp;
+		long		ppid;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		if (fgets(buf, sizeof(buf), f) == NULL)
+			buf[0] = '\0';
+		fclose(f);
+		/* "pid (comm) state ppid ...": comm may hold spaces and ')' */
+		rp = strrchr(buf, ')');
+		if (rp == NULL || sscanf(rp + 1, " %*c %ld", &ppid) != 1)
+			continue;
+		if ((pid_t) ppid == pid)
+			kill((pid_t) strtol(de->d_name, NULL, 10), SIGKILL);
+	}
+	closedir(d);
+}
+
+/*
  * failover_exec_fence_fn: run on the fencing thread when the leader's
- * deadline passed. SIGKILL to the postmaster's process group (health starts
- * it with setsid, so every backend is in it): no backend can acknowledge
- * another commit, even if the postmaster itself is frozen. Crash recovery
- * runs at the next start, exactly as after an immediate stop.
+ * deadline passed. Stop the postmaster (it forks no new backend), SIGKILL
+ * every child it has, then the postmaster itself: no backend can
+ * acknowledge another commit, even on a connection that is already open.
+ * Crash recovery runs at the next start, exactly as after an immediate stop.
  */
 void
 failover_exec_fence_fn(void *arg)
@@ -285,10 +331,9 @@ failover_exec_fence_fn(void *arg)
 
 	if (pid <= 0)
 		return;
-	if (getpgid(pid) == pid)
-		kill(-pid, SIGKILL);
-	else
-		kill(pid, SIGQUIT);
+	kill(pid, SIGSTOP);
+	kill_children(pid);
+	kill(pid, SIGKILL);
 }
 
 void
@@ -402,7 +447,8 @@ start_pg(FailoverExec *e, bool as_primary, PgwError *err)
 
 	e->should_run = true;
 	e->expect_primary = as_primary;
-	w = health_control_start(e->pg, START_TIMEOUT_MS, err);
+	w = health_control_start(e->pg, as_primary ? START_TIMEOUT_MS : REPLICA_START_WAIT_MS,
+							 err);
 	if (w != HEALTH_WAIT_FAILED)
 	{
 		health_control_status(e->pg, &e->pm);
@@ -790,7 +836,7 @@ switchover(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	e->should_run = true;
 	e->expect_primary = false;
 	pgw_strlcpy(e->upstream, dec->target, sizeof(e->upstream));
-	if (health_control_demote(e->pg, &up, START_TIMEOUT_MS, err) == HEALTH_WAIT_FAILED)
+	if (health_control_demote(e->pg, &up, REPLICA_START_WAIT_MS, err) == HEALTH_WAIT_FAILED)
 		log_warn("switchover.follow-failed", "detail=\"%s\" action=retry-next-loop",
 				 err->msg);
 	log_info("switchover.done", "target=%s duration_ms=%lld", dec->target,
@@ -958,7 +1004,7 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 				e->should_run = true;
 				e->expect_primary = false;
 				pgw_strlcpy(e->upstream, dec->target, sizeof(e->upstream));
-				if (health_control_demote(e->pg, &up, START_TIMEOUT_MS, &err) ==
+				if (health_control_demote(e->pg, &up, REPLICA_START_WAIT_MS, &err) ==
 					HEALTH_WAIT_FAILED)
 					rc = PGW_EIO;
 			}

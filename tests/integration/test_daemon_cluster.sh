@@ -38,7 +38,7 @@ cleanup() {
 	for i in 1 2 3; do
 		[ -n "${CL_PID[$i]:-}" ] && kill -CONT "${CL_PID[$i]}" 2>/dev/null
 		pm=$(cluster_postmaster_pid "$i")
-		[ -n "$pm" ] && kill -CONT -- "-$pm" 2>/dev/null
+		[ -n "$pm" ] && kill -CONT "$pm" $(pgrep -P "$pm") 2>/dev/null
 		chmod -R u+rwX "$DIR/node$i" 2>/dev/null
 	done
 	if [ $failures -gt 0 ] || [ -n "${PGW_TEST_KEEP:-}" ]; then
@@ -221,19 +221,19 @@ start_probe
 leader=$(cluster_wait_primary 60)
 [ -n "$leader" ] || { not_ok "a primary before the next scenario"; exit 1; }
 # ---- 5. freeze longer than ttl -----------------------------------------
-# The whole server freezes, as a paused VM does: the daemon and the
-# postmaster's process group (health starts the postmaster with setsid, so
-# every backend is in its group).
+# The whole server freezes, as a paused VM does: the daemon, the postmaster
+# and every backend (backends call setsid(), so they are found as the
+# postmaster's children, not through its process group).
 old=$leader
 pm=$(cluster_postmaster_pid "$old")
-kill -STOP "${CL_PID[$old]}"
-kill -STOP -- "-$pm"
+pg_pids="$pm $(pgrep -P "$pm" | tr '\n' ' ')"
+kill -STOP "${CL_PID[$old]}" $pg_pids
 new=$(cluster_wait_primary 30 "$old")
 check "freeze: a replica is promoted while the leader is frozen" test -n "$new"
 sleep 1
 t0=$(now_ms)
 thaw_ms=$(date +%s%3N)
-kill -CONT -- "-$pm"
+kill -CONT $pg_pids
 kill -CONT "${CL_PID[$old]}"
 # how long does the thawed old primary still acknowledge commits?
 last_ok=""
