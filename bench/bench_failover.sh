@@ -52,7 +52,7 @@ replicas_ok() {
 	return 1
 }
 writer_start() {
-	rm -f "$DIR/acked.txt"
+	# keep acked.txt: the writer continues after its highest acknowledged seq
 	"$WRITER" --hosts "$(hosts)" --acked "$DIR/acked.txt" --interval-ms 10 --duration-s 300 write >"$DIR/writer.out" 2>&1 &
 	WRITER_PID=$!
 	sleep 2
