@@ -91,23 +91,6 @@ rest_write_is_endpoint(const char *method, const char *url)
 
 /* ---- switchover rules (pure) ------------------------------------------- */
 
-static bool
-in_sync(const ClusterView *v, const char *name)
-{
-	for (int i = 0; i < v->sync.n_sync && i < PGW_SYNC_MAX; i++)
-		if (strcmp(v->sync.sync_standby[i], name) == 0)
-			return true;
-	return false;
-}
-
-static uint64_t
-max3(uint64_t a, uint64_t b, uint64_t c)
-{
-	uint64_t	m = a > b ? a : b;
-
-	return m > c ? m : c;
-}
-
 int
 rest_switchover_check(const ClusterView *v, const char *leader,
 					  const char *candidate, bool is_failover, bool scheduled,
@@ -115,12 +98,8 @@ rest_switchover_check(const ClusterView *v, const char *leader,
 {
 	const char *what = is_failover ? "failover" : "switchover";
 	const MemberInfo *m;
-	uint64_t	last = v->leader_optime;
-	uint64_t	pos;
-	bool		check_lag;
-	ClusterView *only;
+	FailoverCandidate fc;
 	const char *best;
-	bool		ok;
 
 	why[0] = '\0';
 	if (v->config.pause && scheduled)
@@ -163,68 +142,53 @@ rest_switchover_check(const ClusterView *v, const char *leader,
 		snprintf(why, why_len, "candidate \"%s\" is already the leader", candidate);
 		return 412;
 	}
-	if (!m->is_valid)
-		snprintf(why, why_len, "candidate \"%s\" is not eligible: its member key does not decode (%s)",
-				 candidate, m->parse_error);
-	else if (m->state != MEMBER_STATE_RUNNING)
-		snprintf(why, why_len, "candidate \"%s\" is not eligible: PostgreSQL is %s",
-				 candidate, dcs_state_name(m->state));
-	else if (m->role != MEMBER_ROLE_REPLICA)
-		snprintf(why, why_len, "candidate \"%s\" is not eligible: it is not a replica (role %s)",
-				 candidate, dcs_role_name(m->role));
-	else if (m->nofailover)
-		snprintf(why, why_len, "candidate \"%s\" is not eligible: it is tagged nofailover",
-				 candidate);
-	else if (m->failover_priority <= 0)
-		snprintf(why, why_len, "candidate \"%s\" is not eligible: its failover_priority is %d",
-				 candidate, m->failover_priority);
-	else if (v->config.synchronous_mode && !in_sync(v, candidate))
-		snprintf(why, why_len, "candidate name does not match with sync_standby: \"%s\" is not a synchronous standby",
-				 candidate);
-	if (why[0] != '\0')
-		return 412;
-
 	/*
-	 * Lag: against the highest position anyone published. A failover with
-	 * no leader may lose data by design (patronictl failover warns), so the
-	 * lag bound applies only while a leader exists.
+	 * The engine's verdict (failover/rank.c), worded for the API. A failover
+	 * with no leader may lose data by design (patronictl failover warns), so
+	 * the lag bound applies only while a leader exists.
 	 */
-	check_lag = v->has_leader || !is_failover;
-	for (int i = 0; i < v->n_members && i < PGW_MEMBERS_MAX; i++)
-		if (v->members[i].is_valid)
-			last = max3(last, v->members[i].xlog_location,
-						max3(0, v->members[i].received_location,
-							 v->members[i].replayed_location));
-	pos = max3(m->xlog_location, m->received_location, m->replayed_location);
-	if (check_lag && last > pos && last - pos > v->config.maximum_lag_on_failover)
+	(void) failover_candidate_assess(v, NULL, 0, candidate, &fc);
+	switch (fc.why)
 	{
-		snprintf(why, why_len, "candidate \"%s\" is not eligible: it lags %llu bytes behind (maximum_lag_on_failover is %llu)",
-				 candidate, (unsigned long long) (last - pos),
-				 (unsigned long long) v->config.maximum_lag_on_failover);
-		return 412;
+		case FAILOVER_ELIGIBLE:
+			return 0;
+		case FAILOVER_INELIGIBLE_INVALID:
+			snprintf(why, why_len, "candidate \"%s\" is not eligible: its member key does not decode (%s)",
+					 candidate, m->parse_error);
+			break;
+		case FAILOVER_INELIGIBLE_NOT_RUNNING:
+			snprintf(why, why_len, "candidate \"%s\" is not eligible: PostgreSQL is %s",
+					 candidate, dcs_state_name(m->state));
+			break;
+		case FAILOVER_INELIGIBLE_NOT_REPLICA:
+			snprintf(why, why_len, "candidate \"%s\" is not eligible: it is not a replica (role %s)",
+					 candidate, dcs_role_name(m->role));
+			break;
+		case FAILOVER_INELIGIBLE_NOFAILOVER:
+			snprintf(why, why_len, "candidate \"%s\" is not eligible: it is tagged nofailover",
+					 candidate);
+			break;
+		case FAILOVER_INELIGIBLE_PRIORITY_ZERO:
+			snprintf(why, why_len, "candidate \"%s\" is not eligible: its failover_priority is %d",
+					 candidate, m->failover_priority);
+			break;
+		case FAILOVER_INELIGIBLE_NOT_SYNC:
+			snprintf(why, why_len, "candidate name does not match with sync_standby: \"%s\" is not a synchronous standby",
+					 candidate);
+			break;
+		case FAILOVER_INELIGIBLE_LAG:
+			if (!v->has_leader && is_failover)
+				return 0;
+			snprintf(why, why_len, "candidate \"%s\" is not eligible: it lags %llu bytes behind (maximum_lag_on_failover is %llu)",
+					 candidate, (unsigned long long) fc.lag_bytes,
+					 (unsigned long long) v->config.maximum_lag_on_failover);
+			break;
+		case FAILOVER_INELIGIBLE_TIMELINE_BEHIND:
+			snprintf(why, why_len, "candidate \"%s\" is not eligible for promotion (see GET /cluster)",
+					 candidate);
+			break;
 	}
-	if (!check_lag)
-		return 0;
-
-	/*
-	 * The ranking's own rules have the last word (failover/rank.c): with
-	 * every other member made ineligible, the candidate must come first.
-	 */
-	only = pgw_xmalloc(sizeof(ClusterView));
-	*only = *v;
-	for (int i = 0; i < only->n_members && i < PGW_MEMBERS_MAX; i++)
-		if (strcmp(only->members[i].name, candidate) != 0)
-			only->members[i].nofailover = true;
-	best = failover_best_candidate(only, NULL, 0, v->has_leader ? v->leader : NULL);
-	ok = best != NULL && strcmp(best, candidate) == 0;
-	free(only);
-	if (!ok)
-	{
-		snprintf(why, why_len, "candidate \"%s\" is not eligible for promotion (see GET /cluster)",
-				 candidate);
-		return 412;
-	}
-	return 0;
+	return 412;
 }
 
 /* ---- etcd --------------------------------------------------------------- */

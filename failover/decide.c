@@ -314,8 +314,6 @@ prepare_failover(DecideCtx *c)
 	if (f->member[0] != '\0')
 	{
 		const MemberInfo *m = rank_member_find(c->view, f->member);
-		const PeerStatus *p = rank_peer_find(c->peers, c->n_peers, f->member);
-		CandidateFacts ff = {0};
 		FailoverCandidate fc;
 
 		c->fo_target = f->member;
@@ -325,10 +323,8 @@ prepare_failover(DecideCtx *c)
 			c->fo_refusal = "the target is not a valid member";
 		else
 		{
-			rank_facts_from_member(m, &ff);
-			if (p != NULL && p->reachable)
-				rank_facts_merge_peer(p, &ff);
-			rank_candidate_assess(&c->rank, &ff, &fc);
+			(void) failover_candidate_assess(c->view, c->peers, c->n_peers,
+			                                 f->member, &fc);
 			if (fc.why == FAILOVER_ELIGIBLE)
 				c->fo_target_ok = c->fo_leader_ok;
 			else

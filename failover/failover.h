@@ -254,6 +254,18 @@ int failover_candidate_compare(const FailoverCandidate *a,
                                const FailoverCandidate *b);
 
 /*
+ * failover_candidate_assess: the engine's verdict on one member (by name),
+ * from its member key and, when reachable, its REST answer: *out holds the
+ * first eligibility rule it fails (or FAILOVER_ELIGIBLE), its WAL position
+ * and its lag. Returns false when the view has no such member. Every
+ * caller that must explain a refusal (ctl, the REST API) uses this, so the
+ * rules exist once, in rank.c.
+ */
+bool failover_candidate_assess(const ClusterView *view, const PeerStatus *peers,
+                               int n_peers, const char *name,
+                               FailoverCandidate *out);
+
+/*
  * failover_best_candidate: the eligible member that ranks first, from the
  * view's member keys with fresher positions from reachable peers, skipping
  * exclude (may be NULL). Returns a name borrowed from view (valid while view

@@ -269,3 +269,22 @@ failover_best_candidate(const ClusterView *view, const PeerStatus *peers,
 	}
 	return best_name;
 }
+
+bool
+failover_candidate_assess(const ClusterView *view, const PeerStatus *peers,
+                          int n_peers, const char *name, FailoverCandidate *out)
+{
+	RankContext rc;
+	CandidateFacts f = {0};
+	const MemberInfo *m = rank_member_find(view, name);
+	const PeerStatus *p = rank_peer_find(peers, n_peers, name);
+
+	if (m == NULL)
+		return false;
+	rank_context_build(view, peers, n_peers, &rc);
+	rank_facts_from_member(m, &f);
+	if (p != NULL && p->reachable)
+		rank_facts_merge_peer(p, &f);
+	rank_candidate_assess(&rc, &f, out);
+	return true;
+}
