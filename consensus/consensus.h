@@ -569,6 +569,13 @@ bool		dcs_view_apply_event(ClusterView *v, const char *prefix,
 								 const EtcdEvent *ev);
 
 /*
+ * dcs_leader_compares: fill cmp[0] (value == name) and cmp[1] (lease ==
+ * lease) on leader_key: the compares every leader-only write carries.
+ */
+void		dcs_leader_compares(EtcdCompare cmp[2], const char *leader_key,
+								const char *name, int64_t lease);
+
+/*
  * dcs_leader_acquire: take the leader key for name on lease by a txn that
  * requires create_revision == 0. *won tells whether we hold it afterwards
  * (an earlier ambiguous attempt of ours that succeeded counts: the current

@@ -320,6 +320,39 @@ dcs_view_apply_event(ClusterView *v, const char *prefix, const EtcdEvent *ev)
 					ev->type == ETCD_EVENT_WATCH_DELETE);
 }
 
+/*
+ * dcs_leader_compares: the two compares every leader-only write carries:
+ * the leader key holds name, on lease (promise 5: never a blind write).
+ */
+void
+dcs_leader_compares(EtcdCompare cmp[2], const char *leader_key,
+					const char *name, int64_t lease)
+{
+	memset(cmp, 0, 2 * sizeof(EtcdCompare));
+	cmp[0].key = leader_key;
+	cmp[0].result = ETCD_CMP_EQUAL;
+	cmp[0].target = ETCD_TARGET_VALUE;
+	cmp[0].value = name;
+	cmp[0].value_len = strlen(name);
+	cmp[1].key = leader_key;
+	cmp[1].result = ETCD_CMP_EQUAL;
+	cmp[1].target = ETCD_TARGET_LEASE;
+	cmp[1].number = lease;
+}
+
+/* txn_ok: run a txn whose responses we do not need; *ok = compares held */
+static int
+txn_ok(EtcdClient *c, const EtcdCompare *cmp, size_t n_cmp, const EtcdOp *ops,
+	   size_t n_ops, bool *ok, PgwError *err)
+{
+	EtcdTxnResult tr = {0};
+	int			rc = etcd_txn(c, cmp, n_cmp, ops, n_ops, NULL, 0, &tr, err);
+
+	*ok = rc == 0 && tr.succeeded;
+	etcd_txn_result_free(&tr);
+	return rc;
+}
+
 int
 dcs_leader_acquire(EtcdClient *c, const char *prefix, const char *name,
 				   int64_t lease, bool *won, char *holder, PgwError *err)
@@ -382,27 +415,14 @@ dcs_leader_check(EtcdClient *c, const char *prefix, const char *name,
 {
 	char		key[PGW_PREFIX_MAX + 16];
 	EtcdCompare cmp[2];
-	EtcdTxnResult tr = {0};
 	bool		ok;
 	int			rc;
 
 	if ((rc = key_join(prefix, "leader", key, sizeof(key), err)) != 0)
 		return rc;
-	memset(cmp, 0, sizeof(cmp));
-	cmp[0].key = key;
-	cmp[0].result = ETCD_CMP_EQUAL;
-	cmp[0].target = ETCD_TARGET_VALUE;
-	cmp[0].value = name;
-	cmp[0].value_len = strlen(name);
-	cmp[1].key = key;
-	cmp[1].result = ETCD_CMP_EQUAL;
-	cmp[1].target = ETCD_TARGET_LEASE;
-	cmp[1].number = lease;
-	rc = etcd_txn(c, cmp, 2, NULL, 0, NULL, 0, &tr, err);
-	if (rc != 0)
+	dcs_leader_compares(cmp, key, name, lease);
+	if ((rc = txn_ok(c, cmp, 2, NULL, 0, &ok, err)) != 0)
 		return rc;
-	ok = tr.succeeded;
-	etcd_txn_result_free(&tr);
 	if (!ok)
 		return pgw_error_set(err, PGW_ECONFLICT,
 							 "leader key %s no longer holds \"%s\" on lease %llx",
@@ -417,32 +437,19 @@ dcs_leader_takeover(EtcdClient *c, const char *prefix, const char *name,
 	char		key[PGW_PREFIX_MAX + 16];
 	EtcdCompare cmp[2];
 	EtcdOp		put = {0};
-	EtcdTxnResult tr = {0};
 	bool		ok;
 	int			rc;
 
 	if ((rc = key_join(prefix, "leader", key, sizeof(key), err)) != 0)
 		return rc;
-	memset(cmp, 0, sizeof(cmp));
-	cmp[0].key = key;
-	cmp[0].result = ETCD_CMP_EQUAL;
-	cmp[0].target = ETCD_TARGET_VALUE;
-	cmp[0].value = name;
-	cmp[0].value_len = strlen(name);
-	cmp[1].key = key;
-	cmp[1].result = ETCD_CMP_EQUAL;
-	cmp[1].target = ETCD_TARGET_LEASE;
-	cmp[1].number = old_lease;
+	dcs_leader_compares(cmp, key, name, old_lease);
 	put.kind = ETCD_OP_PUT;
 	put.key = key;
 	put.value = name;
 	put.value_len = strlen(name);
 	put.lease = new_lease;
-	rc = etcd_txn(c, cmp, 2, &put, 1, NULL, 0, &tr, err);
-	if (rc != 0)
+	if ((rc = txn_ok(c, cmp, 2, &put, 1, &ok, err)) != 0)
 		return rc;
-	ok = tr.succeeded;
-	etcd_txn_result_free(&tr);
 	if (!ok)
 		return pgw_error_set(err, PGW_ECONFLICT,
 							 "leader key %s is no longer \"%s\" on lease %llx",
@@ -455,26 +462,18 @@ dcs_leader_release(EtcdClient *c, const char *prefix, const char *name,
 				   PgwError *err)
 {
 	char		key[PGW_PREFIX_MAX + 16];
-	EtcdCompare cmp = {0};
+	EtcdCompare cmp[2];
 	EtcdOp		del = {0};
-	EtcdTxnResult tr = {0};
 	bool		ok;
 	int			rc;
 
 	if ((rc = key_join(prefix, "leader", key, sizeof(key), err)) != 0)
 		return rc;
-	cmp.key = key;
-	cmp.result = ETCD_CMP_EQUAL;
-	cmp.target = ETCD_TARGET_VALUE;
-	cmp.value = name;
-	cmp.value_len = strlen(name);
+	dcs_leader_compares(cmp, key, name, 0);	/* the value compare only */
 	del.kind = ETCD_OP_DELETE;
 	del.key = key;
-	rc = etcd_txn(c, &cmp, 1, &del, 1, NULL, 0, &tr, err);
-	if (rc != 0)
+	if ((rc = txn_ok(c, cmp, 1, &del, 1, &ok, err)) != 0)
 		return rc;
-	ok = tr.succeeded;
-	etcd_txn_result_free(&tr);
 	if (!ok)
 		return pgw_error_set(err, PGW_ECONFLICT,
 							 "leader key %s does not hold \"%s\": nothing released",
@@ -489,7 +488,6 @@ dcs_initialize_claim(EtcdClient *c, const char *prefix, bool *won,
 	char		key[PGW_PREFIX_MAX + 16];
 	EtcdCompare cmp = {0};
 	EtcdOp		put = {0};
-	EtcdTxnResult tr = {0};
 	int			rc;
 
 	*won = false;
@@ -502,12 +500,7 @@ dcs_initialize_claim(EtcdClient *c, const char *prefix, bool *won,
 	put.key = key;
 	put.value = "";
 	put.value_len = 0;
-	rc = etcd_txn(c, &cmp, 1, &put, 1, NULL, 0, &tr, err);
-	if (rc != 0)
-		return rc;
-	*won = tr.succeeded;
-	etcd_txn_result_free(&tr);
-	return 0;
+	return txn_ok(c, &cmp, 1, &put, 1, won, err);
 }
 
 int
@@ -550,32 +543,19 @@ dcs_leader_guarded_put(EtcdClient *c, const char *prefix, const char *name,
 	char		key[PGW_PREFIX_MAX + 128];
 	EtcdCompare cmp[2];
 	EtcdOp		put = {0};
-	EtcdTxnResult tr = {0};
 	bool		ok;
 	int			rc;
 
 	if ((rc = key_join(prefix, "leader", lkey, sizeof(lkey), err)) != 0 ||
 		(rc = key_join(prefix, key_suffix, key, sizeof(key), err)) != 0)
 		return rc;
-	memset(cmp, 0, sizeof(cmp));
-	cmp[0].key = lkey;
-	cmp[0].result = ETCD_CMP_EQUAL;
-	cmp[0].target = ETCD_TARGET_VALUE;
-	cmp[0].value = name;
-	cmp[0].value_len = strlen(name);
-	cmp[1].key = lkey;
-	cmp[1].result = ETCD_CMP_EQUAL;
-	cmp[1].target = ETCD_TARGET_LEASE;
-	cmp[1].number = lease;
+	dcs_leader_compares(cmp, lkey, name, lease);
 	put.kind = ETCD_OP_PUT;
 	put.key = key;
 	put.value = value;
 	put.value_len = strlen(value);
-	rc = etcd_txn(c, cmp, 2, &put, 1, NULL, 0, &tr, err);
-	if (rc != 0)
+	if ((rc = txn_ok(c, cmp, 2, &put, 1, &ok, err)) != 0)
 		return rc;
-	ok = tr.succeeded;
-	etcd_txn_result_free(&tr);
 	if (!ok)
 		return pgw_error_set(err, PGW_ECONFLICT,
 							 "refused to write %s: \"%s\" no longer holds the leader key",
@@ -590,7 +570,6 @@ dcs_cas_put(EtcdClient *c, const char *prefix, const char *key_suffix,
 	char		key[PGW_PREFIX_MAX + 128];
 	EtcdCompare cmp = {0};
 	EtcdOp		put = {0};
-	EtcdTxnResult tr = {0};
 	bool		ok;
 	int			rc;
 
@@ -598,25 +577,15 @@ dcs_cas_put(EtcdClient *c, const char *prefix, const char *key_suffix,
 		return rc;
 	cmp.key = key;
 	cmp.result = ETCD_CMP_EQUAL;
-	if (mod_revision == 0)
-	{
-		cmp.target = ETCD_TARGET_CREATE;
-		cmp.number = 0;
-	}
-	else
-	{
-		cmp.target = ETCD_TARGET_MOD;
-		cmp.number = mod_revision;
-	}
+	/* 0: only if the key does not exist yet */
+	cmp.target = mod_revision == 0 ? ETCD_TARGET_CREATE : ETCD_TARGET_MOD;
+	cmp.number = mod_revision;
 	put.kind = ETCD_OP_PUT;
 	put.key = key;
 	put.value = value;
 	put.value_len = strlen(value);
-	rc = etcd_txn(c, &cmp, 1, &put, 1, NULL, 0, &tr, err);
-	if (rc != 0)
+	if ((rc = txn_ok(c, &cmp, 1, &put, 1, &ok, err)) != 0)
 		return rc;
-	ok = tr.succeeded;
-	etcd_txn_result_free(&tr);
 	if (!ok)
 		return pgw_error_set(err, PGW_ECONFLICT,
 							 "%s was changed by someone else (expected revision %lld)",
@@ -631,7 +600,6 @@ dcs_cas_delete(EtcdClient *c, const char *prefix, const char *key_suffix,
 	char		key[PGW_PREFIX_MAX + 128];
 	EtcdCompare cmp = {0};
 	EtcdOp		del = {0};
-	EtcdTxnResult tr = {0};
 	bool		ok;
 	int			rc;
 
@@ -645,11 +613,8 @@ dcs_cas_delete(EtcdClient *c, const char *prefix, const char *key_suffix,
 	cmp.number = mod_revision;
 	del.kind = ETCD_OP_DELETE;
 	del.key = key;
-	rc = etcd_txn(c, &cmp, 1, &del, 1, NULL, 0, &tr, err);
-	if (rc != 0)
+	if ((rc = txn_ok(c, &cmp, 1, &del, 1, &ok, err)) != 0)
 		return rc;
-	ok = tr.succeeded;
-	etcd_txn_result_free(&tr);
 	if (!ok)
 		return pgw_error_set(err, PGW_ECONFLICT,
 							 "%s was changed by someone else (expected revision %lld)",

@@ -129,15 +129,7 @@ routing_publish(EtcdClient *c, const char *prefix, const char *leader_name,
 		}
 		json = routing_table_encode(mine);
 		memset(cmp, 0, sizeof(cmp));
-		cmp[0].key = lkey;
-		cmp[0].result = ETCD_CMP_EQUAL;
-		cmp[0].target = ETCD_TARGET_VALUE;
-		cmp[0].value = leader_name;
-		cmp[0].value_len = strlen(leader_name);
-		cmp[1].key = lkey;
-		cmp[1].result = ETCD_CMP_EQUAL;
-		cmp[1].target = ETCD_TARGET_LEASE;
-		cmp[1].number = lease;
+		dcs_leader_compares(cmp, lkey, leader_name, lease);
 		cmp[2].key = rkey;
 		cmp[2].result = ETCD_CMP_EQUAL;
 		cmp[2].target = ETCD_TARGET_MOD;

@@ -24,23 +24,15 @@ root=$(cd "$here/../.." && pwd)
 export PGW_BUILD_DIR
 # shellcheck source=../lib/cluster.sh
 source "$root/tests/lib/cluster.sh"
+source "$root/tests/lib/tap.sh"
 
 DIR=$(mktemp -d /tmp/pgw-it-ctl-XXXXXX)
-failures=0
-passes=0
 cleanup() {
-	if [ $failures -gt 0 ] || [ -n "${PGW_TEST_KEEP:-}" ]; then
-		for i in 1 2 3; do
-			echo "---- node$i log (tail)"
-			tail -n 30 "$DIR/node$i/pgwarden.log" 2>/dev/null
-		done
-	fi
+	tap_dump_logs "$DIR" 3 30
 	cluster_cleanup
 }
 trap cleanup EXIT
 
-ok() { echo "ok - $*"; passes=$((passes + 1)); }
-not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
 
 # expect RC PATTERN WHAT -- CMD...: CMD exits RC and its stderr+stdout
 # match the extended regex PATTERN
@@ -242,5 +234,4 @@ else
 	[ "$(echo "$j" | jq -r '.history[-1].new_leader')" = "$cand" ] && ok "history names the new leader" || not_ok "history ($j)"
 fi
 
-echo "# $passes passed, $failures failed"
-[ $failures = 0 ]
+tap_finish

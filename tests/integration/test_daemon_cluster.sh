@@ -27,11 +27,11 @@ export PGW_BUILD_DIR
 WRITER=$PGW_BUILD_DIR/tests/pgw_writer
 # shellcheck source=../lib/cluster.sh
 source "$root/tests/lib/cluster.sh"
+source "$root/tests/lib/tap.sh"
 
 DIR=$(mktemp -d /tmp/pgw-it-cluster-XXXXXX)
 WRITER_PID=""
 PROBE_PID=""
-failures=0
 cleanup() {
 	[ -n "$WRITER_PID" ] && kill "$WRITER_PID" 2>/dev/null
 	[ -n "$PROBE_PID" ] && kill "$PROBE_PID" 2>/dev/null
@@ -41,47 +41,17 @@ cleanup() {
 		[ -n "$pm" ] && kill -CONT "$pm" $(pgrep -P "$pm") 2>/dev/null
 		chmod -R u+rwX "$DIR/node$i" 2>/dev/null
 	done
-	if [ $failures -gt 0 ] || [ -n "${PGW_TEST_KEEP:-}" ]; then
-		for i in 1 2 3; do
-			echo "---- node$i log (tail)"
-			tail -n 40 "$DIR/node$i/pgwarden.log" 2>/dev/null
-		done
-	fi
+	tap_dump_logs "$DIR" 3 40
 	cluster_cleanup
 }
 trap cleanup EXIT
 
-passes=0
-ok() {
-	echo "ok - $*"
-	passes=$((passes + 1))
-}
-not_ok() {
-	echo "not ok - $*"
-	failures=$((failures + 1))
-}
-check() {
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-now_ms() { date +%s%3N; }
-hosts() {
-	local out="" i
-	for i in 1 2 3; do out+="127.0.0.1:${CL_PG_PORT[$i]},"; done
-	echo "${out%,}"
-}
 # replica_count: nodes answering 200 on /replica
-replica_count() {
-	local n=0 i
-	for i in 1 2 3; do [ "$(cluster_status "$i" /replica)" = 200 ] && n=$((n + 1)); done
-	echo $n
-}
 wait_replicas() {
 	local want=$1 timeout=$2 deadline
 	deadline=$(($(date +%s) + timeout))
 	while [ "$(date +%s)" -lt "$deadline" ]; do
-		[ "$(replica_count)" -ge "$want" ] && return 0
+		[ "$(cluster_replica_count)" -ge "$want" ] && return 0
 		sleep 0.3
 	done
 	return 1
@@ -95,7 +65,7 @@ writable() {
 }
 verify_acked() {
 	local label=$1 out missing
-	out=$("$WRITER" --hosts "$(hosts)" --acked "$DIR/acked.txt" --duration-s 30 verify 2>&1)
+	out=$("$WRITER" --hosts "$(cluster_hosts)" --acked "$DIR/acked.txt" --duration-s 30 verify 2>&1)
 	missing=$(echo "$out" | sed -n 's/.*missing=\([0-9-]*\).*/\1/p')
 	echo "# $label: $out"
 	# async mode: loss is bounded by maximum_lag_on_failover (1 MiB); each
@@ -140,9 +110,9 @@ routing_is() {
 check "routing table: serving with the leader as primary" routing_is "node$leader"
 check "HEAD /primary answers with the status alone" bash -c "[ \"\$(curl -s -I -o /dev/null -w '%{http_code}' http://127.0.0.1:${CL_API_PORT[$leader]}/primary)\" = 200 ]"
 
-"$WRITER" --hosts "$(hosts)" --acked "$DIR/acked.txt" --interval-ms 10 --duration-s 900 write >"$DIR/writer.out" 2>&1 &
+"$WRITER" --hosts "$(cluster_hosts)" --acked "$DIR/acked.txt" --interval-ms 10 --duration-s 900 write >"$DIR/writer.out" 2>&1 &
 WRITER_PID=$!
-"$WRITER" --hosts "$(hosts)" --interval-ms 20 --duration-s 900 probe >"$DIR/probe.out" 2>"$DIR/probe.err" &
+"$WRITER" --hosts "$(cluster_hosts)" --interval-ms 20 --duration-s 900 probe >"$DIR/probe.out" 2>"$DIR/probe.err" &
 PROBE_PID=$!
 sleep 2
 
@@ -210,7 +180,7 @@ stop_probe() {
 	PROBE_PID=""
 }
 start_probe() {
-	"$WRITER" --hosts "$(hosts)" --interval-ms 20 --duration-s 900 probe >"$DIR/probe.out" 2>"$DIR/probe.err" &
+	"$WRITER" --hosts "$(cluster_hosts)" --interval-ms 20 --duration-s 900 probe >"$DIR/probe.out" 2>"$DIR/probe.err" &
 	PROBE_PID=$!
 }
 stop_probe
@@ -294,5 +264,4 @@ cat "$DIR/writer.out" "$DIR/probe.out"
 check "etcd outage: the probe saw at most one writable node at every sample" grep -q "split_brain=0 " "$DIR/probe.out"
 
 check "no sanitizer report in any daemon log" cluster_sanitizer_clean
-echo "$passes passed, $failures failed"
-[ $failures -eq 0 ]
+tap_finish

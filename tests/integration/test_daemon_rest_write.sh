@@ -23,29 +23,15 @@ root=$(cd "$here/../.." && pwd)
 export PGW_BUILD_DIR
 # shellcheck source=../lib/cluster.sh
 source "$root/tests/lib/cluster.sh"
+source "$root/tests/lib/tap.sh"
 
 DIR=$(mktemp -d /tmp/pgw-it-restw-XXXXXX)
-failures=0
-passes=0
 cleanup() {
-	if [ $failures -gt 0 ] || [ -n "${PGW_TEST_KEEP:-}" ]; then
-		for i in 1 2 3; do
-			echo "---- node$i log (tail)"
-			tail -n 30 "$DIR/node$i/pgwarden.log" 2>/dev/null
-		done
-	fi
+	tap_dump_logs "$DIR" 3 30
 	cluster_cleanup
 }
 trap cleanup EXIT
 
-ok() {
-	echo "ok - $*"
-	passes=$((passes + 1))
-}
-not_ok() {
-	echo "not ok - $*"
-	failures=$((failures + 1))
-}
 # expect WHAT WANT GOT [BODY]
 expect() {
 	if [ "$2" = "$3" ]; then ok "$1 ($3)"; else not_ok "$1: want $2, got $3 ${4:-}"; fi
@@ -225,5 +211,4 @@ st=$(curl -s -o /dev/null -m 5 -w '%{http_code}' -u $AUTH --cacert "$pki/ca.crt"
 	-X PATCH -d '{"maximum_lag_on_failover":1048576}' "$url/config")
 expect "a write with the right certificate and password" 200 "$st"
 
-echo "# passed=$passes failed=$failures"
-[ $failures -eq 0 ]
+tap_finish

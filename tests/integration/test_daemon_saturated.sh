@@ -11,44 +11,24 @@ root=$(cd "$here/../.." && pwd)
 : "${PGW_BUILD_DIR:=$root/build}"
 export PGW_BUILD_DIR
 source "$root/tests/lib/cluster.sh"
+source "$root/tests/lib/tap.sh"
 PGBENCH=/usr/lib/postgresql/15/bin/pgbench
 
 DIR=$(mktemp -d /tmp/pgw-it-sat-XXXXXX)
 BURN_PIDS=""
-failures=0
-passes=0
 cleanup() {
 	[ -n "$BURN_PIDS" ] && kill $BURN_PIDS 2>/dev/null
-	if [ $failures -gt 0 ] || [ -n "${PGW_TEST_KEEP:-}" ]; then
-		for i in 1 2 3; do
-			echo "---- node$i log (tail)"
-			tail -n 20 "$DIR/node$i/pgwarden.log" 2>/dev/null
-		done
-	fi
+	tap_dump_logs "$DIR" 3 20
 	cluster_cleanup
 }
 trap cleanup EXIT
-ok() {
-	echo "ok - $*"
-	passes=$((passes + 1))
-}
-not_ok() {
-	echo "not ok - $*"
-	failures=$((failures + 1))
-}
-check() {
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-ectl() { ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$CL_ETCD_PORT" "$@"; }
 
 cluster_init "$DIR" 3 fast
 cluster_start_etcd || exit 1
 for i in 1 2 3; do cluster_start_node "$i"; done
 leader=$(cluster_wait_primary 90)
 check "cluster up" test -n "$leader"
-rev0=$(ectl get /service/demo/leader -w json | jq -r '.kvs[0].mod_revision')
+rev0=$(cluster_etcdctl get /service/demo/leader -w json | jq -r '.kvs[0].mod_revision')
 
 PGPASSWORD=pgw-super "$PGBENCH" -i -q -s 5 -h 127.0.0.1 -p "${CL_PG_PORT[$leader]}" -U postgres postgres >"$DIR/pgbench-init.log" 2>&1
 for k in 1 2; do
@@ -62,12 +42,11 @@ kill $BURN_PIDS 2>/dev/null
 BURN_PIDS=""
 grep -E "tps|latency average" "$DIR/pgbench.log" | sed 's/^/# /'
 check "pgbench ran to its end against the same primary (rc=$rc)" test $rc = 0
-rev1=$(ectl get /service/demo/leader -w json | jq -r '.kvs[0].mod_revision')
-now=$(ectl get --print-value-only /service/demo/leader)
+rev1=$(cluster_etcdctl get /service/demo/leader -w json | jq -r '.kvs[0].mod_revision')
+now=$(cluster_etcdctl get --print-value-only /service/demo/leader)
 check "the leader key was never re-created (no failover)" test "$rev0" = "$rev1" -a "$now" = "node$leader"
 check "no node fenced itself" bash -c "! grep -h 'event=fence.fired\|rule=fence-' $DIR/node*/pgwarden.log"
 check "no TILT under load changed anything" bash -c "! grep -h 'event=promote.start\|event=demote.start' $DIR/node*/pgwarden.log"
 grep -h "tilt-stall" "$DIR"/node*/pgwarden.log | sed 's/^/# /' | head -5
 check "no sanitizer report in any daemon log" cluster_sanitizer_clean
-echo "$passes passed, $failures failed"
-[ $failures -eq 0 ]
+tap_finish

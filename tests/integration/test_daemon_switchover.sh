@@ -19,62 +19,21 @@ root=$(cd "$here/../.." && pwd)
 export PGW_BUILD_DIR
 WRITER=$PGW_BUILD_DIR/tests/pgw_writer
 source "$root/tests/lib/cluster.sh"
+source "$root/tests/lib/tap.sh"
 
 DIR=$(mktemp -d /tmp/pgw-it-switch-XXXXXX)
 WRITER_PID=""
-failures=0
-passes=0
 cleanup() {
 	[ -n "$WRITER_PID" ] && kill "$WRITER_PID" 2>/dev/null
-	if [ $failures -gt 0 ] || [ -n "${PGW_TEST_KEEP:-}" ]; then
-		for i in 1 2 3; do
-			echo "---- node$i log (tail)"
-			tail -n 30 "$DIR/node$i/pgwarden.log" 2>/dev/null
-		done
-	fi
+	tap_dump_logs "$DIR" 3 30
 	cluster_cleanup
 }
 trap cleanup EXIT
-ok() {
-	echo "ok - $*"
-	passes=$((passes + 1))
-}
-not_ok() {
-	echo "not ok - $*"
-	failures=$((failures + 1))
-}
-check() {
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-now_ms() { date +%s%3N; }
-hosts() {
-	local out="" i
-	for i in 1 2 3; do out+="127.0.0.1:${CL_PG_PORT[$i]},"; done
-	echo "${out%,}"
-}
-ectl() { ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$CL_ETCD_PORT" "$@"; }
-leader_key() { ectl get --print-value-only /service/demo/leader; }
-failover_key() { ectl get --print-value-only /service/demo/failover; }
-replica_count() {
-	local n=0 i
-	for i in 1 2 3; do [ "$(cluster_status "$i" /replica)" = 200 ] && n=$((n + 1)); done
-	echo $n
-}
-wait_for() {
-	local timeout=$1
-	shift
-	local deadline=$(($(date +%s) + timeout))
-	while [ "$(date +%s)" -lt "$deadline" ]; do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
+leader_key() { cluster_etcdctl get --print-value-only /service/demo/leader; }
+failover_key() { cluster_etcdctl get --print-value-only /service/demo/failover; }
 leader_is() { [ "$(leader_key)" = "$1" ]; }
 no_failover_key() { [ -z "$(failover_key)" ]; }
-two_replicas() { [ "$(replica_count)" -ge 2 ]; }
+two_replicas() { [ "$(cluster_replica_count)" -ge 2 ]; }
 
 cluster_init "$DIR" 3 fast
 # node3 may never be promoted
@@ -85,7 +44,7 @@ leader=$(cluster_wait_primary 90)
 check "cluster up" test -n "$leader"
 check "two replicas" wait_for 120 two_replicas
 
-"$WRITER" --hosts "$(hosts)" --acked "$DIR/acked.txt" --interval-ms 10 --duration-s 600 write >"$DIR/writer.out" 2>&1 &
+"$WRITER" --hosts "$(cluster_hosts)" --acked "$DIR/acked.txt" --interval-ms 10 --duration-s 600 write >"$DIR/writer.out" 2>&1 &
 WRITER_PID=$!
 sleep 2
 
@@ -99,7 +58,7 @@ other_than() {
 cur=$(leader_key)
 target=$(other_than "$cur")
 t0=$(now_ms)
-ectl put /service/demo/failover "{\"leader\":\"$cur\",\"member\":\"$target\"}" >/dev/null
+cluster_etcdctl put /service/demo/failover "{\"leader\":\"$cur\",\"member\":\"$target\"}" >/dev/null
 check "switchover: $target takes the leader key" wait_for 30 leader_is "$target"
 t1=$(now_ms)
 n=${target#node}
@@ -121,13 +80,13 @@ WRITER_PID=""
 cat "$DIR/writer.out"
 gap=$(sed -n 's/.*max_gap_ms=\([0-9]*\).*/\1/p' "$DIR/writer.out")
 echo "# switchover: write downtime (longest gap between acknowledged commits) ${gap} ms"
-out=$("$WRITER" --hosts "$(hosts)" --acked "$DIR/acked.txt" --duration-s 30 verify)
+out=$("$WRITER" --hosts "$(cluster_hosts)" --acked "$DIR/acked.txt" --duration-s 30 verify)
 echo "# $out"
 check "switchover: no acknowledged commit lost" grep -q "missing=0" <<<"$out"
 
 # ---- 2. switchover to any ----------------------------------------------
 cur=$(leader_key)
-ectl put /service/demo/failover "{\"leader\":\"$cur\"}" >/dev/null
+cluster_etcdctl put /service/demo/failover "{\"leader\":\"$cur\"}" >/dev/null
 expect=$(other_than "$cur")
 check "switchover to any: the eligible replica $expect leads" wait_for 30 leader_is "$expect"
 check "switchover to any: two replicas again" wait_for 60 two_replicas
@@ -135,37 +94,36 @@ check "switchover to any: two replicas again" wait_for 60 two_replicas
 # ---- 3. scheduled, then cancelled --------------------------------------
 cur=$(leader_key)
 later=$(date -u -d '+10 min' +%Y-%m-%dT%H:%M:%S+00:00)
-ectl put /service/demo/failover "{\"leader\":\"$cur\",\"member\":\"$(other_than "$cur")\",\"scheduled_at\":\"$later\"}" >/dev/null
+cluster_etcdctl put /service/demo/failover "{\"leader\":\"$cur\",\"member\":\"$(other_than "$cur")\",\"scheduled_at\":\"$later\"}" >/dev/null
 sleep 3
 check "scheduled switchover: nothing happens before its time" leader_is "$cur"
 check "scheduled switchover: the request waits" test -n "$(failover_key)"
-ectl del /service/demo/failover >/dev/null
+cluster_etcdctl del /service/demo/failover >/dev/null
 sleep 2
 check "scheduled switchover: cancelled, leader unchanged" leader_is "$cur"
 
 # ---- 4. ineligible target ----------------------------------------------
-ectl put /service/demo/failover "{\"leader\":\"$cur\",\"member\":\"node3\"}" >/dev/null
+cluster_etcdctl put /service/demo/failover "{\"leader\":\"$cur\",\"member\":\"node3\"}" >/dev/null
 check "ineligible target: the request is removed" wait_for 15 no_failover_key
 check "ineligible target: leader unchanged" leader_is "$cur"
 check "ineligible target: the refusal is logged with its reason" \
 	grep -q 'switchover.refused.*nofailover' "$DIR/${cur}/pgwarden.log"
 
 # ---- 5. pause -----------------------------------------------------------
-cfg=$(ectl get --print-value-only /service/demo/config)
-ectl put /service/demo/config "$(echo "$cfg" | jq -c '.pause = true')" >/dev/null
+cfg=$(cluster_etcdctl get --print-value-only /service/demo/config)
+cluster_etcdctl put /service/demo/config "$(echo "$cfg" | jq -c '.pause = true')" >/dev/null
 sleep 2
 n=${cur#node}
 cluster_kill_node "$n" KILL all
 sleep 8
-check "pause: no failover while paused (leader key gone, nobody promoted)" \
-	bash -c "[ -z \"\$(cluster_primaries)\" ]"
-cfg=$(ectl get --print-value-only /service/demo/config)
-ectl put /service/demo/config "$(echo "$cfg" | jq -c 'del(.pause)')" >/dev/null
+no_primary() { [ -z "$(cluster_primaries)" ]; }
+check "pause: no failover while paused (leader key gone, nobody promoted)" no_primary
+cfg=$(cluster_etcdctl get --print-value-only /service/demo/config)
+cluster_etcdctl put /service/demo/config "$(echo "$cfg" | jq -c 'del(.pause)')" >/dev/null
 new=$(cluster_wait_primary 30 "$n")
 check "resume: a replica is promoted" test -n "$new"
 cluster_start_node "$n"
 check "resume: the old leader rejoins" wait_for 120 two_replicas
 
 check "no sanitizer report in any daemon log" cluster_sanitizer_clean
-echo "$passes passed, $failures failed"
-[ $failures -eq 0 ]
+tap_finish

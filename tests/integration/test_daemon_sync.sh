@@ -15,63 +15,23 @@ root=$(cd "$here/../.." && pwd)
 export PGW_BUILD_DIR
 WRITER=$PGW_BUILD_DIR/tests/pgw_writer
 source "$root/tests/lib/cluster.sh"
+source "$root/tests/lib/tap.sh"
 
 DIR=$(mktemp -d /tmp/pgw-it-sync-XXXXXX)
 WRITER_PID=""
-failures=0
-passes=0
 cleanup() {
 	[ -n "$WRITER_PID" ] && kill "$WRITER_PID" 2>/dev/null
-	if [ $failures -gt 0 ] || [ -n "${PGW_TEST_KEEP:-}" ]; then
-		for i in 1 2 3; do
-			echo "---- node$i log (tail)"
-			tail -n 30 "$DIR/node$i/pgwarden.log" 2>/dev/null
-		done
-	fi
+	tap_dump_logs "$DIR" 3 30
 	cluster_cleanup
 }
 trap cleanup EXIT
-ok() {
-	echo "ok - $*"
-	passes=$((passes + 1))
-}
-not_ok() {
-	echo "not ok - $*"
-	failures=$((failures + 1))
-}
-check() {
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-hosts() {
-	local out="" i
-	for i in 1 2 3; do out+="127.0.0.1:${CL_PG_PORT[$i]},"; done
-	echo "${out%,}"
-}
-ectl() { ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$CL_ETCD_PORT" "$@"; }
-wait_for() {
-	local timeout=$1
-	shift
-	local deadline=$(($(date +%s) + timeout))
-	while [ "$(date +%s)" -lt "$deadline" ]; do
-		"$@" && return 0
-		sleep 0.2
-	done
-	return 1
-}
-sync_key() { ectl get --print-value-only /service/demo/sync; }
+sync_key() { cluster_etcdctl get --print-value-only /service/demo/sync; }
 sync_names_one() { [ "$(sync_key | jq -r '.sync_standby // ""' | tr ',' '\n' | grep -c .)" = 1 ]; }
-replica_count() {
-	local n=0 i
-	for i in 1 2 3; do [ "$(cluster_status "$i" /replica)" = 200 ] && n=$((n + 1)); done
-	echo $n
-}
-two_replicas() { [ "$(replica_count)" -ge 2 ]; }
+two_replicas() { [ "$(cluster_replica_count)" -ge 2 ]; }
 set_config() {
 	local cfg
-	cfg=$(ectl get --print-value-only /service/demo/config)
-	ectl put /service/demo/config "$(echo "$cfg" | jq -c "$1")" >/dev/null
+	cfg=$(cluster_etcdctl get --print-value-only /service/demo/config)
+	cluster_etcdctl put /service/demo/config "$(echo "$cfg" | jq -c "$1")" >/dev/null
 }
 
 cluster_init "$DIR" 3 fast
@@ -94,7 +54,7 @@ state=$(cluster_psql "$leader" "SELECT sync_state FROM pg_stat_replication WHERE
 check "pg_stat_replication says sync for $sync_member" test "$state" = sync
 
 # ---- 2. no acknowledged commit lost on a node crash --------------------
-"$WRITER" --hosts "$(hosts)" --acked "$DIR/acked.txt" --interval-ms 10 --duration-s 300 write >"$DIR/writer.out" 2>&1 &
+"$WRITER" --hosts "$(cluster_hosts)" --acked "$DIR/acked.txt" --interval-ms 10 --duration-s 300 write >"$DIR/writer.out" 2>&1 &
 WRITER_PID=$!
 sleep 3
 cluster_kill_node "$leader" KILL all
@@ -106,7 +66,7 @@ kill "$WRITER_PID"
 wait "$WRITER_PID" 2>/dev/null
 WRITER_PID=""
 cat "$DIR/writer.out"
-out=$("$WRITER" --hosts "$(hosts)" --acked "$DIR/acked.txt" --duration-s 30 verify)
+out=$("$WRITER" --hosts "$(cluster_hosts)" --acked "$DIR/acked.txt" --duration-s 30 verify)
 echo "# $out"
 check "synchronous mode: zero acknowledged commits missing" grep -q "missing=0" <<<"$out"
 cluster_start_node "$leader"
@@ -138,9 +98,8 @@ set_config '.synchronous_mode = "quorum"'
 quorum_ssn() { cluster_psql "$leader" "SHOW synchronous_standby_names" | grep -q '^ANY 1 (.*,.*)'; }
 check "quorum: ssn is ANY 1 over both replicas" wait_for 30 quorum_ssn
 echo "# quorum ssn: $(cluster_psql "$leader" "SHOW synchronous_standby_names"); sync key: $(sync_key)"
-check "quorum: sync key carries quorum 1 and both names" \
-	bash -c "[ \"\$(ETCDCTL_API=3 etcdctl --endpoints 127.0.0.1:$CL_ETCD_PORT get --print-value-only /service/demo/sync | jq -r '.quorum')\" = 1 ]"
+sync_quorum_is_1() { [ "$(sync_key | jq -r '.quorum')" = 1 ]; }
+check "quorum: sync key carries quorum 1" sync_quorum_is_1
 
 check "no sanitizer report in any daemon log" cluster_sanitizer_clean
-echo "$passes passed, $failures failed"
-[ $failures -eq 0 ]
+tap_finish

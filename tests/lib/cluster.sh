@@ -198,6 +198,25 @@ cluster_wait_replicas() {
 	return 1
 }
 
+# cluster_replica_count: how many nodes answer 200 on /replica
+cluster_replica_count() {
+	local n=0 i
+	for i in $(seq 1 "$CL_N"); do
+		[ "$(cluster_status "$i" /replica)" = 200 ] && n=$((n + 1))
+	done
+	echo $n
+}
+
+# cluster_hosts: every node's PostgreSQL address, for multi-host clients
+cluster_hosts() {
+	local out="" i
+	for i in $(seq 1 "$CL_N"); do out+="127.0.0.1:${CL_PG_PORT[$i]},"; done
+	echo "${out%,}"
+}
+
+# cluster_etcdctl ARGS...: etcdctl against the test's own etcd
+cluster_etcdctl() { ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$CL_ETCD_PORT" "$@"; }
+
 # cluster_psql I SQL: run SQL on node I as the superuser
 cluster_psql() {
 	PGPASSWORD=pgw-super PGCONNECT_TIMEOUT=2 psql -X -q -A -t -h 127.0.0.1 \
