@@ -10,6 +10,7 @@
 #     leader key, median and max of N runs;
 #   - daemon RSS and CPU seconds per minute at idle.
 # Usage: bash bench/bench_failover.sh [--runs N] [--profile fast|default]
+#                                     [--only node,pg,switchover,idle]
 # Not a test: it prints figures and asserts nothing.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,11 +20,13 @@ export PGW_BUILD_DIR
 WRITER=$PGW_BUILD_DIR/tests/pgw_writer
 runs=5
 profile=fast
+only=node,pg,switchover,idle
 while [ $# -gt 0 ]; do
 	case "$1" in
 		--runs) runs=$2; shift 2 ;;
 		--profile) profile=$2; shift 2 ;;
-		*) echo "usage: $0 [--runs N] [--profile fast|default]" >&2; exit 2 ;;
+		--only) only=$2; shift 2 ;;
+		*) echo "usage: $0 [--runs N] [--profile fast|default] [--only node,pg,switchover,idle]" >&2; exit 2 ;;
 	esac
 done
 [ -x "$WRITER" ] && [ -x "$PGW_BUILD_DIR/daemon/pgwarden" ] || {
@@ -75,8 +78,9 @@ cluster_wait_primary 120 >/dev/null && replicas_ok || { echo "cluster did not co
 cfg=$(ectl get --print-value-only /service/demo/config)
 echo "settings: profile=$profile $(echo "$cfg" | jq -c '{ttl, loop_wait, retry_timeout}') runs=$runs"
 
+wanted() { [[ ",$only," == *",$1,"* ]]; }
 node_rto=()
-for r in $(seq 1 "$runs"); do
+wanted node && for r in $(seq 1 "$runs"); do
 	leader=$(cluster_wait_primary 60)
 	writer_start
 	cluster_kill_node "$leader" KILL all
@@ -88,7 +92,7 @@ for r in $(seq 1 "$runs"); do
 done
 
 pg_rto=()
-for r in $(seq 1 "$runs"); do
+wanted pg && for r in $(seq 1 "$runs"); do
 	leader=$(cluster_wait_primary 60)
 	writer_start
 	kill -KILL "$(cluster_postmaster_pid "$leader")"
@@ -101,7 +105,7 @@ done
 
 sw_down=()
 sw_key=()
-for r in $(seq 1 "$runs"); do
+wanted switchover && for r in $(seq 1 "$runs"); do
 	leader=$(cluster_wait_primary 60)
 	cur=$(ectl get --print-value-only /service/demo/leader)
 	writer_start
@@ -119,12 +123,14 @@ for r in $(seq 1 "$runs"); do
 done
 
 # idle footprint: RSS and CPU of each daemon over 60 s
-sleep 5
 declare -a cpu0
-for i in 1 2 3; do
-	cpu0[$i]=$(awk '{print $14 + $15}' "/proc/${CL_PID[$i]}/stat")
-done
-sleep 60
+if wanted idle; then
+	sleep 5
+	for i in 1 2 3; do
+		cpu0[$i]=$(awk '{print $14 + $15}' "/proc/${CL_PID[$i]}/stat")
+	done
+	sleep 60
+fi
 hz=$(getconf CLK_TCK)
 echo
 printf '%-44s %10s %10s\n' "drill ($runs runs)" "median ms" "max ms"
@@ -133,10 +139,10 @@ printf '%-44s %10s %10s\n' "postgres crash -> first acknowledged write" $(printf
 printf '%-44s %10s %10s\n' "switchover: write downtime" $(printf '%s\n' "${sw_down[@]}" | stats)
 printf '%-44s %10s %10s\n' "switchover: request -> new leader key" $(printf '%s\n' "${sw_key[@]}" | stats)
 echo
-for i in 1 2 3; do
+wanted idle && for i in 1 2 3; do
 	rss=$(awk '/VmRSS/ {print $2}' "/proc/${CL_PID[$i]}/status")
 	cpu1=$(awk '{print $14 + $15}' "/proc/${CL_PID[$i]}/stat")
 	echo "node$i daemon idle: RSS ${rss} kB, CPU $(awk -v a="$cpu1" -v b="${cpu0[$i]}" -v hz="$hz" 'BEGIN {printf "%.3f", (a - b) / hz}') s per minute"
 done
 echo "raw: node=${node_rto[*]} pg=${pg_rto[*]} switchover_down=${sw_down[*]} switchover_key=${sw_key[*]}"
-echo "command: bash bench/bench_failover.sh --runs $runs --profile $profile"
+echo "command: bash bench/bench_failover.sh --runs $runs --profile $profile --only $only"

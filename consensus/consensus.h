@@ -442,6 +442,12 @@ typedef struct FailoverRequest
 	char		leader[PGW_NAME_MAX];	/* "" for a failover */
 	char		member[PGW_NAME_MAX];	/* candidate, "" for any */
 	int64_t		scheduled_at_wall_ms;	/* 0: now */
+	/*
+	 * Written by the old leader in the txn that frees the leader key: the
+	 * LSN of its shutdown checkpoint, which the target has already
+	 * received. 0 when no handover happened (yet).
+	 */
+	uint64_t	handover_lsn;
 	int64_t		mod_revision;
 } FailoverRequest;
 
@@ -613,6 +619,17 @@ int			dcs_leader_takeover(EtcdClient *c, const char *prefix,
  */
 int			dcs_leader_release(EtcdClient *c, const char *prefix,
 							   const char *name, PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * dcs_leader_handover: the end of a switchover. In one txn, only if the
+ * leader key still holds name: delete it and write `failover` as f (which
+ * carries handover_lsn), so the target learns from the same revision that
+ * the key is free and that it holds all our WAL. PGW_ECONFLICT when the key
+ * was not ours.
+ */
+int			dcs_leader_handover(EtcdClient *c, const char *prefix,
+								const char *name, const FailoverRequest *f,
+								PgwError *err) PGW_MUSTCHECK;
 
 /*
  * dcs_initialize_claim: race for the `initialize` key (create_revision == 0)

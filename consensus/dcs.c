@@ -482,6 +482,41 @@ dcs_leader_release(EtcdClient *c, const char *prefix, const char *name,
 }
 
 int
+dcs_leader_handover(EtcdClient *c, const char *prefix, const char *name,
+					const FailoverRequest *f, PgwError *err)
+{
+	char		lkey[PGW_PREFIX_MAX + 16];
+	char		fkey[PGW_PREFIX_MAX + 16];
+	EtcdCompare cmp[2];
+	EtcdOp		ops[2];
+	char	   *json;
+	bool		ok;
+	int			rc;
+
+	if ((rc = key_join(prefix, "leader", lkey, sizeof(lkey), err)) != 0 ||
+		(rc = key_join(prefix, "failover", fkey, sizeof(fkey), err)) != 0)
+		return rc;
+	dcs_leader_compares(cmp, lkey, name, 0);	/* the value compare only */
+	json = dcs_failover_encode(f);
+	memset(ops, 0, sizeof(ops));
+	ops[0].kind = ETCD_OP_DELETE;
+	ops[0].key = lkey;
+	ops[1].kind = ETCD_OP_PUT;
+	ops[1].key = fkey;
+	ops[1].value = json;
+	ops[1].value_len = strlen(json);
+	rc = txn_ok(c, cmp, 1, ops, 2, &ok, err);
+	free(json);
+	if (rc != 0)
+		return rc;
+	if (!ok)
+		return pgw_error_set(err, PGW_ECONFLICT,
+							 "leader key %s does not hold \"%s\": nothing handed over",
+							 lkey, name);
+	return 0;
+}
+
+int
 dcs_initialize_claim(EtcdClient *c, const char *prefix, bool *won,
 					 PgwError *err)
 {

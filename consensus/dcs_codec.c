@@ -570,6 +570,7 @@ dcs_failover_decode(const char *json, size_t len, FailoverRequest *out,
 	FailoverRequest f;
 	json_t	   *root;
 	char		ts[64];
+	int64_t		handover = 0;
 	int			rc = PGW_EINVAL;
 
 	memset(&f, 0, sizeof(f));
@@ -579,8 +580,10 @@ dcs_failover_decode(const char *json, size_t len, FailoverRequest *out,
 	if (require_object(root, what, err) ||
 		get_str(root, what, "leader", f.leader, sizeof(f.leader), false, true, err) ||
 		get_str(root, what, "member", f.member, sizeof(f.member), false, true, err) ||
-		get_str(root, what, "scheduled_at", ts, sizeof(ts), false, true, err))
+		get_str(root, what, "scheduled_at", ts, sizeof(ts), false, true, err) ||
+		get_int(root, what, "handover_lsn", 1, INT64_MAX, &handover, err))
 		goto out;
+	f.handover_lsn = (uint64_t) handover;
 	/* 1970..9999 only: a negative or 5-digit year cannot be written back */
 	if (ts[0] != '\0' && (pgw_parse_wall_iso(ts, &f.scheduled_at_wall_ms) != 0 ||
 						  f.scheduled_at_wall_ms <= 0 ||
@@ -615,6 +618,9 @@ dcs_failover_encode(const FailoverRequest *f)
 		pgw_format_wall_iso(f->scheduled_at_wall_ms, 1, ts, sizeof(ts));
 		json_object_set_new(o, "scheduled_at", json_string(ts));
 	}
+	if (f->handover_lsn != 0)
+		json_object_set_new(o, "handover_lsn",
+							json_integer((json_int_t) f->handover_lsn));
 	return dcs_json_dump(o);
 }
 

@@ -600,8 +600,24 @@ one_cycle(Daemon *d)
 		int			n;
 		int			timeout = (int) d->view->config.retry_timeout_ms;
 
-		/* promise 5: linearizable read and every reachable peer asked */
+		/*
+		 * promise 5: linearizable read and every reachable peer asked. The
+		 * read comes first: some rules (a switchover handed over to us)
+		 * need no peers, and asking them costs a round trip to each.
+		 */
 		if (read_view(d, true) == 0)
+		{
+			failover_exec_observe(d->exec, d->view, &self);
+			self.view_is_linearizable = true;
+			self.now_wall_ms = pgw_now_wall_ms();
+			self.leader_absent_since_mono_ms = d->leader_absent_since_mono_ms;
+			self.lease_id = d->lease_id;
+			self.lease_deadline_mono_ms = d->lease_deadline_mono_ms;
+			self.last_loop_mono_ms = d->last_loop_mono_ms;
+			self.etcd_ok = true;
+			dec = failover_decide(d->view, &self, NULL, 0, pgw_now_mono_ms());
+		}
+		if (self.view_is_linearizable && dec.kind == DECIDE_REFRESH)
 		{
 			n = peers_probe(d->view, d->cfg->name, timeout > 2000 ? 2000 : timeout,
 							probes, PGW_MEMBERS_MAX);
@@ -612,15 +628,8 @@ one_cycle(Daemon *d)
 										 probes[i].xlog_location,
 										 probes[i].received_location,
 										 probes[i].replayed_location);
-			failover_exec_observe(d->exec, d->view, &self);
-			self.view_is_linearizable = true;
 			self.peers_probed = true;
 			self.now_wall_ms = pgw_now_wall_ms();
-			self.leader_absent_since_mono_ms = d->leader_absent_since_mono_ms;
-			self.lease_id = d->lease_id;
-			self.lease_deadline_mono_ms = d->lease_deadline_mono_ms;
-			self.last_loop_mono_ms = d->last_loop_mono_ms;
-			self.etcd_ok = true;
 			dec = failover_decide(d->view, &self, peers, n, pgw_now_mono_ms());
 		}
 	}

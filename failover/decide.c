@@ -308,6 +308,9 @@ prepare_failover(DecideCtx *c)
 	c->fo_leader_ok = f->leader[0] == '\0' || name_eq(f->leader, s->name);
 	c->fo_leader_other = f->leader[0] != '\0' && !name_eq(f->leader, s->name);
 	c->fo_we_are_target = name_eq(f->member, s->name);
+	/* past the record's start: the whole shutdown checkpoint is ours */
+	c->fo_handed_over = c->fo_we_are_target && f->handover_lsn != 0 &&
+	                    c->our_position > f->handover_lsn;
 	c->fo_expired = !c->has_leader && c->leader_gone_ms > c->ttl_ms;
 	if (!c->fo_leader_ok)
 		c->fo_refusal = "the request names another leader";

@@ -123,6 +123,7 @@ typedef struct DecideCtx
 	bool fo_target_ok;      /* target eligible (leader side) */
 	const char *fo_refusal; /* why not (leader side) */
 	bool fo_we_are_target;  /* the request names us */
+	bool fo_handed_over;    /* ... and its handover_lsn is within our WAL */
 	bool fo_expired;        /* leader gone longer than ttl: ignore it */
 	uint64_t max_peer_position; /* highest WAL position of reachable peers */
 	bool paused;            /* config pause */

@@ -430,11 +430,17 @@ fo_candidate(const DecideCtx *c)
 	       c->fo_we_are_target && c->pg_serving && c->self->pg_in_recovery;
 }
 
+/*
+ * The peers are asked unless the old leader handed over: it stopped, and
+ * the txn that freed the key recorded a shutdown checkpoint we already
+ * hold, so no member can be primary or have WAL we lack.
+ */
 static bool
 p_fo_candidate_refresh(const DecideCtx *c)
 {
 	return fo_candidate(c) &&
-	       !(c->self->view_is_linearizable && c->self->peers_probed);
+	       !(c->self->view_is_linearizable &&
+	         (c->self->peers_probed || c->fo_handed_over));
 }
 
 static bool
@@ -526,7 +532,7 @@ static const Rule rules[] = {
         "switchover requested: handing over to {fo_target}", p_fo_switchover,
         TARGET_FAILOVER),
     ROW("switchover-candidate-refresh", "switchover",
-        "key free, the request names us, view or peers not fresh",
+        "key free, the request names us, view or peers not fresh (peers not needed after a handover)",
         DECIDE_REFRESH,
         "leader handed over to us; reading linearizably and asking peers",
         p_fo_candidate_refresh, TARGET_NONE),

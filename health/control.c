@@ -217,6 +217,8 @@ health_control_close(PgControl *c)
 {
 	if (c == NULL)
 		return;
+	if (c->standby_conn != NULL)
+		PQfinish(c->standby_conn);
 	free(c->bin_dir);
 	free(c->data_dir);
 	free(c->listen);
@@ -917,7 +919,7 @@ health_control_stop(PgControl *c, HealthStopMode mode, int timeout_ms,
 			    (int) pid, timeout_ms, sig);
 			return HEALTH_WAIT_PENDING;
 		}
-		pgw_sleep_ms(20);
+		pgw_sleep_ms(5); /* a switchover's downtime runs until we see the exit */
 	}
 }
 

@@ -41,6 +41,11 @@ struct PgControl
 	char *primary_conninfo; /* NULL: not a standby */
 	char *primary_slot;
 	char *sync_names; /* synchronous_standby_names; NULL unset */
+
+	/* opened by health_control_standby_prepare() for wait_received() */
+	PGconn *standby_conn;
+	char standby_host[256];
+	int standby_port;
 };
 
 /* control.c */

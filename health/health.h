@@ -364,9 +364,9 @@ int health_control_reload(PgControl *c, PgwError *err) PGW_MUSTCHECK;
 
 /*
  * health_control_promote: refuse (PGW_ESTATE, "cannot promote server:
- * server is not in standby mode") unless pg_is_in_recovery(), as pg_ctl
- * checks first; then pg_promote(wait => true, wait_seconds) and remove our
- * standby settings from our file. *new_timeline (may be NULL) gets the
+ * server is not in standby mode") without standby.signal, as pg_ctl
+ * checks first; then `pg_ctl promote -W`, poll pg_is_in_recovery() every
+ * 5 ms up to wait_seconds, and remove our standby settings from our file. *new_timeline (may be NULL) gets the
  * timeline after promotion. Blocks up to wait_seconds + 5 s. PGW_ETIMEDOUT
  * when promotion did not finish in time (it may still finish).
  */
@@ -458,10 +458,29 @@ int			health_control_checkpoint_lsn(PgControl *c, PgLsn *lsn, char *state,
 										  PgwError *err) PGW_MUSTCHECK;
 
 /*
- * health_control_wait_received: poll standby (superuser connection) every
- * 10 ms until pg_last_wal_receive_lsn() >= lsn, up to timeout_ms. *seen gets
- * the last position read. READY, or PENDING at the bound (err says where
- * the standby was).
+ * health_control_stop_checkpointed: fast stop (SIGINT), returning as soon
+ * as pg_control says "shut down", with *lsn the shutdown checkpoint's
+ * location; the postmaster may still be exiting (health_control_stop()
+ * waits for that). PENDING at the bound, FAILED when the server exited
+ * without a clean shutdown or could not be signalled.
+ */
+HealthWait	health_control_stop_checkpointed(PgControl *c, int timeout_ms,
+											 PgLsn *lsn, PgwError *err);
+
+/*
+ * health_control_standby_prepare: open the superuser connection to standby
+ * that the next health_control_wait_received() on it will use, so a
+ * switchover connects while the primary still serves, not after it stopped.
+ */
+int			health_control_standby_prepare(PgControl *c,
+										   const HealthUpstream *standby,
+										   PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * health_control_wait_received: poll standby (superuser connection, the
+ * prepared one if any) every 2 ms until pg_last_wal_receive_lsn() >= lsn,
+ * up to timeout_ms. *seen gets the last position read. READY, or PENDING at
+ * the bound (err says where the standby was).
  */
 HealthWait	health_control_wait_received(PgControl *c,
 										 const HealthUpstream *standby,

@@ -388,6 +388,21 @@ test_failover(void **state)
 	assert_msg_has(&e, "\"member\": expected a string");
 	j = "node1:node2";
 	assert_int_equal(dcs_failover_decode(j, strlen(j), &f, &e), PGW_EINVAL);
+
+	/* the old leader's handover record round-trips; bad ones are refused */
+	j = "{\"leader\":\"node1\",\"member\":\"node2\",\"handover_lsn\":67399680}";
+	assert_int_equal(dcs_failover_decode(j, strlen(j), &f, &e), 0);
+	assert_true(f.handover_lsn == 67399680u);
+	enc = dcs_failover_encode(&f);
+	assert_int_equal(dcs_failover_decode(enc, strlen(enc), &back, &e), 0);
+	free(enc);
+	assert_true(back.handover_lsn == 67399680u);
+	j = "{\"member\":\"node2\",\"handover_lsn\":\"0/4047000\"}";
+	assert_int_equal(dcs_failover_decode(j, strlen(j), &f, &e), PGW_EINVAL);
+	assert_msg_has(&e, "handover_lsn");
+	j = "{\"member\":\"node2\",\"handover_lsn\":0}";
+	assert_int_equal(dcs_failover_decode(j, strlen(j), &f, &e), PGW_EINVAL);
+	assert_msg_has(&e, "out of range");
 }
 
 static void

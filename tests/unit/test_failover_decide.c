@@ -1055,6 +1055,41 @@ s_candidate_promote(Input *in)
 	request(in, "node1", "node2", 0);
 }
 
+/* the old leader handed over at a checkpoint we hold: no peers needed */
+static void
+s_candidate_handover(Input *in)
+{
+	leader_gone(in);
+	request(in, "node1", "node2", 0);
+	in->self.view_is_linearizable = true;
+	in->view.failover.handover_lsn = LSN_A - 0x60;
+}
+
+/* ... but not on a stale view */
+static void
+s_candidate_handover_stale(Input *in)
+{
+	s_candidate_handover(in);
+	in->self.view_is_linearizable = false;
+}
+
+/* ... and not when the checkpoint is beyond what we received */
+static void
+s_candidate_handover_ahead(Input *in)
+{
+	s_candidate_handover(in);
+	in->view.failover.handover_lsn = LSN_A;
+}
+
+/* a handover recorded for another target does not spare us the peers */
+static void
+s_handover_to_another(Input *in)
+{
+	s_candidate_handover(in);
+	request(in, "node1", "node3", 0);
+	in->view.failover.handover_lsn = LSN_A - 0x60;
+}
+
 /* we are the target but a peer has more WAL: no requested promotion */
 static void
 s_candidate_peer_ahead(Input *in)
@@ -1162,6 +1197,14 @@ static const Scenario scenarios[] = {
     SC(s_candidate_promote, DECIDE_PROMOTE, "switchover-candidate-promote", NULL,
        "requested promotion"),
     SC(s_candidate_peer_ahead, DECIDE_WAIT, "someone-ahead", "node3", NULL),
+    SC(s_candidate_handover, DECIDE_PROMOTE, "switchover-candidate-promote",
+       NULL, "requested promotion"),
+    SC(s_candidate_handover_stale, DECIDE_REFRESH,
+       "switchover-candidate-refresh", NULL, NULL),
+    SC(s_candidate_handover_ahead, DECIDE_REFRESH,
+       "switchover-candidate-refresh", NULL, NULL),
+    SC(s_handover_to_another, DECIDE_WAIT, "switchover-wait-target", "node3",
+       NULL),
     SC(s_not_the_target, DECIDE_WAIT, "switchover-wait-target", "node3", NULL),
     SC(s_request_expired, DECIDE_PROMOTE, "leader-key-gone-we-are-best", NULL,
        NULL),

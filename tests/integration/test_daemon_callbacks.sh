@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# test_daemon_callbacks.sh: callbacks, the pre_promote veto, a scheduled
+# switchover that runs at its time, and a manual failover with no leader, on
+# a real 3-node cluster (fast profile). Scenarios:
+#   1. on_start / on_role_change run as `<cmd> <action> <role> <scope>`;
+#      every callback sleeps 20 s, and a switchover still completes while
+#      they sleep (callbacks never block the loop)
+#   2. a switchover scheduled 6 s ahead: nothing before its time, done after
+#      it, and the request is cleared
+#   3. paused, the leader's node crashes: nobody is promoted; a failover
+#      request naming a replica (no leader in it) promotes that replica
+#   4. both replicas' pre_promote exits 1, the leader's node crashes: nobody
+#      is promoted and the veto is logged; once the scripts exit 0 a
+#      replica is promoted
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+: "${PGW_BUILD_DIR:=$root/build}"
+export PGW_BUILD_DIR
+source "$root/tests/lib/cluster.sh"
+source "$root/tests/lib/tap.sh"
+
+DIR=$(mktemp -d /tmp/pgw-it-cb-XXXXXX)
+cleanup() {
+	tap_dump_logs "$DIR" 3 30
+	pkill -f "$DIR/node[0-9]/cb.sh" 2>/dev/null
+	cluster_cleanup
+}
+trap cleanup EXIT
+leader_key() { cluster_etcdctl get --print-value-only /service/demo/leader; }
+failover_key() { cluster_etcdctl get --print-value-only /service/demo/failover; }
+leader_is() { [ "$(leader_key)" = "$1" ]; }
+no_failover_key() { [ -z "$(failover_key)" ]; }
+no_primary() { [ -z "$(cluster_primaries)" ]; }
+two_replicas() { [ "$(cluster_replica_count)" -ge 2 ]; }
+primary_is() { [ "$(cluster_primaries)" = "$1 " ]; }
+set_config() {
+	local cfg
+	cfg=$(cluster_etcdctl get --print-value-only /service/demo/config)
+	cluster_etcdctl put /service/demo/config "$(echo "$cfg" | jq -c "$1")" >/dev/null
+}
+cb_has() { grep -q -- "$2" "$DIR/node$1/cb.log" 2>/dev/null; }
+others_than() {
+	local i out=""
+	for i in 1 2 3; do [ "$i" != "$1" ] && out+="$i "; done
+	echo "$out"
+}
+
+cluster_init "$DIR" 3 fast
+for i in 1 2 3; do
+	cat >"$DIR/node$i/cb.sh" <<EOF
+#!/bin/sh
+echo "\$1 \$2 \$3" >>"$DIR/node$i/cb.log"
+sleep 20
+EOF
+	cat >"$DIR/node$i/pre.sh" <<EOF
+#!/bin/sh
+echo "pre_promote" >>"$DIR/node$i/cb.log"
+[ ! -e "$DIR/node$i/veto" ]
+EOF
+	chmod 755 "$DIR/node$i/cb.sh" "$DIR/node$i/pre.sh"
+	sed -i "s|^  parameters:\$|  callbacks:\n    on_start: $DIR/node$i/cb.sh\n    on_role_change: $DIR/node$i/cb.sh\n  pre_promote: $DIR/node$i/pre.sh\n  parameters:|" \
+		"$DIR/node$i/pgwarden.yml"
+done
+cluster_start_etcd || exit 1
+for i in 1 2 3; do cluster_start_node "$i"; done
+leader=$(cluster_wait_primary 90)
+check "cluster up" test -n "$leader"
+check "two replicas" wait_for 120 two_replicas
+
+# ---- 1. callbacks: arguments, and a slow one does not stall the loop ----
+for i in 1 2 3; do
+	check "node$i: on_start ran with (action, role, scope)" \
+		wait_for 10 cb_has "$i" '^on_start \(primary\|replica\) demo$'
+done
+set -- $(others_than "$leader")
+target=node$1
+t0=$(now_ms)
+cluster_etcdctl put /service/demo/failover "{\"leader\":\"node$leader\",\"member\":\"$target\"}" >/dev/null
+check "a switchover completes while every callback still sleeps" wait_for 15 leader_is "$target"
+echo "# switchover with sleeping callbacks took $(($(now_ms) - t0)) ms"
+check "the new leader ran on_role_change primary" wait_for 10 cb_has "${target#node}" '^on_role_change primary demo$'
+check "the old leader ran on_role_change replica" wait_for 10 cb_has "$leader" '^on_role_change replica demo$'
+check "the promoted node ran pre_promote first" cb_has "${target#node}" '^pre_promote$'
+check "two replicas after the switchover" wait_for 60 two_replicas
+leader=${target#node}
+
+# ---- 2. scheduled switchover, executed at its time ----------------------
+set -- $(others_than "$leader")
+target=node$1
+at=$(date -u -d '+6 sec' +%Y-%m-%dT%H:%M:%S+00:00)
+cluster_etcdctl put /service/demo/failover "{\"leader\":\"node$leader\",\"member\":\"$target\",\"scheduled_at\":\"$at\"}" >/dev/null
+sleep 2
+check "scheduled: nothing before its time" leader_is "node$leader"
+check "scheduled: $target leads after the time" wait_for 25 leader_is "$target"
+check "scheduled: the request is cleared" wait_for 10 no_failover_key
+check "scheduled: two replicas again" wait_for 60 two_replicas
+leader=${target#node}
+
+# ---- 3. paused, leader lost: a manual failover ------------------------
+set_config '.pause = true'
+sleep 2
+cluster_kill_node "$leader" KILL all
+sleep 8
+check "paused: nobody promoted after the leader's crash" no_primary
+set -- $(others_than "$leader")
+target=node$2
+cluster_etcdctl put /service/demo/failover "{\"member\":\"$target\"}" >/dev/null
+check "manual failover with no leader: $target is promoted while paused" wait_for 20 primary_is "${target#node}"
+check "manual failover: the request is cleared" wait_for 10 no_failover_key
+set_config 'del(.pause)'
+cluster_start_node "$leader"
+check "the crashed node rejoins" wait_for 120 two_replicas
+leader=${target#node}
+
+# ---- 4. pre_promote veto ---------------------------------------------
+for i in $(others_than "$leader"); do touch "$DIR/node$i/veto"; done
+cluster_kill_node "$leader" KILL all
+vetoed() { grep -q "event=promote.vetoed" "$DIR"/node*/pgwarden.log; }
+check "veto: a candidate's pre_promote vetoed its promotion" wait_for 30 vetoed
+sleep 3
+check "veto: nobody is primary" no_primary
+for i in $(others_than "$leader"); do rm -f "$DIR/node$i/veto"; done
+new=$(cluster_wait_primary 60 "$leader")
+check "veto lifted: a replica is promoted" test -n "$new"
+cluster_start_node "$leader"
+check "the crashed node rejoins after the veto" wait_for 120 two_replicas
+
+check "no sanitizer report in any daemon log" cluster_sanitizer_clean
+tap_finish
