@@ -311,7 +311,13 @@ prepare_failover(DecideCtx *c)
 	/* past the record's start: the whole shutdown checkpoint is ours */
 	c->fo_handed_over = c->fo_we_are_target && f->handover_lsn != 0 &&
 	                    c->our_position > f->handover_lsn;
-	c->fo_expired = !c->has_leader && c->leader_gone_ms > c->ttl_ms;
+	/*
+	 * A switchover request outlives its leader by one ttl at most (then a
+	 * normal election runs); a failover request (no leader named) is meant
+	 * for a cluster without a leader and stands until it is served.
+	 */
+	c->fo_expired = f->leader[0] != '\0' && !c->has_leader &&
+	                c->leader_gone_ms > c->ttl_ms;
 	if (!c->fo_leader_ok)
 		c->fo_refusal = "the request names another leader";
 	if (f->member[0] != '\0')

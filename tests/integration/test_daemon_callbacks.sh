@@ -3,8 +3,9 @@
 # switchover that runs at its time, and a manual failover with no leader, on
 # a real 3-node cluster (fast profile). Scenarios:
 #   1. on_start / on_role_change run as `<cmd> <action> <role> <scope>`;
-#      every callback sleeps 20 s, and a switchover still completes while
-#      they sleep (callbacks never block the loop)
+#      every callback sleeps 8 s, and a switchover still completes while
+#      they sleep (callbacks never block the loop; a node runs its
+#      callbacks one at a time, in order)
 #   2. a switchover scheduled 6 s ahead: nothing before its time, done after
 #      it, and the request is cleared
 #   3. paused, the leader's node crashes: nobody is promoted; a failover
@@ -51,7 +52,7 @@ for i in 1 2 3; do
 	cat >"$DIR/node$i/cb.sh" <<EOF
 #!/bin/sh
 echo "\$1 \$2 \$3" >>"$DIR/node$i/cb.log"
-sleep 20
+sleep 8
 EOF
 	cat >"$DIR/node$i/pre.sh" <<EOF
 #!/bin/sh
@@ -79,8 +80,8 @@ t0=$(now_ms)
 cluster_etcdctl put /service/demo/failover "{\"leader\":\"node$leader\",\"member\":\"$target\"}" >/dev/null
 check "a switchover completes while every callback still sleeps" wait_for 15 leader_is "$target"
 echo "# switchover with sleeping callbacks took $(($(now_ms) - t0)) ms"
-check "the new leader ran on_role_change primary" wait_for 10 cb_has "${target#node}" '^on_role_change primary demo$'
-check "the old leader ran on_role_change replica" wait_for 10 cb_has "$leader" '^on_role_change replica demo$'
+check "the new leader ran on_role_change primary" wait_for 30 cb_has "${target#node}" '^on_role_change primary demo$'
+check "the old leader ran on_role_change replica" wait_for 30 cb_has "$leader" '^on_role_change replica demo$'
 check "the promoted node ran pre_promote first" cb_has "${target#node}" '^pre_promote$'
 check "two replicas after the switchover" wait_for 60 two_replicas
 leader=${target#node}

@@ -1090,6 +1090,23 @@ s_handover_to_another(Input *in)
 	in->view.failover.handover_lsn = LSN_A - 0x60;
 }
 
+/* a failover request (no leader named) long after the leader died: served */
+static void
+s_failover_request_no_leader(Input *in)
+{
+	election_ready(in);
+	request(in, "", "node2", 0);
+	in->self.leader_absent_since_mono_ms = NOW - 60000;
+}
+
+/* ... even when the cluster is paused: a request is manual */
+static void
+s_failover_request_paused(Input *in)
+{
+	s_failover_request_no_leader(in);
+	in->view.config.pause = true;
+}
+
 /* we are the target but a peer has more WAL: no requested promotion */
 static void
 s_candidate_peer_ahead(Input *in)
@@ -1197,6 +1214,10 @@ static const Scenario scenarios[] = {
     SC(s_candidate_promote, DECIDE_PROMOTE, "switchover-candidate-promote", NULL,
        "requested promotion"),
     SC(s_candidate_peer_ahead, DECIDE_WAIT, "someone-ahead", "node3", NULL),
+    SC(s_failover_request_no_leader, DECIDE_PROMOTE,
+       "switchover-candidate-promote", NULL, "requested promotion"),
+    SC(s_failover_request_paused, DECIDE_PROMOTE,
+       "switchover-candidate-promote", NULL, "requested promotion"),
     SC(s_candidate_handover, DECIDE_PROMOTE, "switchover-candidate-promote",
        NULL, "requested promotion"),
     SC(s_candidate_handover_stale, DECIDE_REFRESH,
