@@ -68,7 +68,8 @@ writer_stop() {
 }
 stats() {
 	# median and max of the numbers on stdin
-	sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "n/a n/a"; exit} m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; print m, a[NR]}'
+	# a run whose writer printed no figure (killed mid-reconnect) is left out
+	grep -E '^[0-9]+$' | sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "n/a n/a"; exit} m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; print m, a[NR]}'
 }
 
 cluster_init "$DIR" 3 "$profile"
