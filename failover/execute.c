@@ -518,6 +518,15 @@ history_append(FailoverExec *e, const ExecContext *ctx, int new_tl,
 	return rc;
 }
 
+static bool
+sync_has(const SyncState *st, const char *name)
+{
+	for (int i = 0; i < st->n_sync; i++)
+		if (strcmp(st->sync_standby[i], name) == 0)
+			return true;
+	return false;
+}
+
 /* sync_pick: the standbys that may be synchronous, best first. */
 static int
 sync_pick(FailoverExec *e, const ClusterView *v, const char *self_name,
@@ -525,8 +534,11 @@ sync_pick(FailoverExec *e, const ClusterView *v, const char *self_name,
 {
 	int			n = 0;
 
-	/* streaming standbys that are valid members without nosync, most
-	 * caught-up first (flush position), name as the tie-break */
+	/* streaming standbys that are valid members without nosync. Those the
+	 * `sync` key already names come first, so a healthy sync standby keeps
+	 * its place (as Patroni does) instead of flapping with every flush
+	 * report; then the most caught-up (flush position), name as the
+	 * tie-break */
 	for (int i = 0; i < e->rep->n_standbys && n < max; i++)
 	{
 		const HealthStandby *h = &e->rep->standbys[i];
@@ -551,8 +563,14 @@ sync_pick(FailoverExec *e, const ClusterView *v, const char *self_name,
 				if (strcmp(e->rep->standbys[k].application_name, names[j]) == 0)
 					b = &e->rep->standbys[k];
 			}
-			if (a && b && (b->flush_lsn > a->flush_lsn ||
-						   (b->flush_lsn == a->flush_lsn && strcmp(names[j], names[j - 1]) < 0)))
+			bool		a_sync = sync_has(&v->sync, names[j - 1]);
+			bool		b_sync = sync_has(&v->sync, names[j]);
+
+			if (a && b && ((b_sync && !a_sync) ||
+						   (b_sync == a_sync &&
+							(b->flush_lsn > a->flush_lsn ||
+							 (b->flush_lsn == a->flush_lsn &&
+							  strcmp(names[j], names[j - 1]) < 0)))))
 			{
 				const char *t = names[j];
 
@@ -562,15 +580,6 @@ sync_pick(FailoverExec *e, const ClusterView *v, const char *self_name,
 		}
 	}
 	return n;
-}
-
-static bool
-sync_has(const SyncState *st, const char *name)
-{
-	for (int i = 0; i < st->n_sync; i++)
-		if (strcmp(st->sync_standby[i], name) == 0)
-			return true;
-	return false;
 }
 
 static int
