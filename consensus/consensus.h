@@ -233,6 +233,18 @@ bool		etcd_lease_keepalive_last(EtcdClient *c, int64_t id, int64_t *ttl_out,
 									  int64_t *sent_mono_ms);
 
 /*
+ * etcd_lease_keepalive_observe: fn(arg, lease_id, ttl_s, sent_mono_ms) runs
+ * on the client's own thread for every confirmation of the kept lease, the
+ * moment it arrives, before the event is queued: a fence fed this way does
+ * not depend on the caller's loop. fn runs under the client's lock: it must
+ * be quick, must not block and must not call the client. NULL removes it.
+ */
+typedef void (*EtcdKeepaliveObserver) (void *arg, int64_t lease_id,
+									   int64_t ttl_s, int64_t sent_mono_ms);
+void		etcd_lease_keepalive_observe(EtcdClient *c, EtcdKeepaliveObserver fn,
+										 void *arg);
+
+/*
  * etcd_watch_start: watch key (or prefix) from start_revision (0 = now) on
  * the client's Watch stream. Events arrive through the event queue. After a
  * reconnect the watch is re-created from last seen revision + 1; after

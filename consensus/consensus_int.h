@@ -171,6 +171,8 @@ struct EtcdClient
 	int64_t		ka_next_mono_ms;
 	int64_t		ka_last_ttl;
 	int64_t		ka_last_sent_mono_ms;
+	EtcdKeepaliveObserver ka_observer;	/* see etcd_lease_keepalive_observe */
+	void	   *ka_observer_arg;
 	int64_t		ka_last_id;
 	bool		ka_lost_posted;
 	EtcdKaWaiter waiter;

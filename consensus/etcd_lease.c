@@ -171,6 +171,9 @@ etcd_lease_on_message_locked(EtcdClient *c, EtcdStream *s,
 			c->ka_last_id = in->lease_id;
 			c->ka_last_ttl = resp->ttl;
 			c->ka_last_sent_mono_ms = in->sent_mono_ms;
+			if (c->ka_observer != NULL)
+				c->ka_observer(c->ka_observer_arg, in->lease_id, resp->ttl,
+							   in->sent_mono_ms);
 			ev.type = ETCD_EVENT_KEEPALIVE;
 			etcd_post_event_locked(c, &ev);
 		}
@@ -440,6 +443,15 @@ etcd_lease_keepalive_stop(EtcdClient *c)
 		return;
 	pthread_mutex_lock(&c->mu);
 	c->ka_id = 0;
+	pthread_mutex_unlock(&c->mu);
+}
+
+void
+etcd_lease_keepalive_observe(EtcdClient *c, EtcdKeepaliveObserver fn, void *arg)
+{
+	pthread_mutex_lock(&c->mu);
+	c->ka_observer = fn;
+	c->ka_observer_arg = arg;
 	pthread_mutex_unlock(&c->mu);
 }
 

@@ -73,8 +73,26 @@ void		routing_pub_not_leader(RoutingPub *rp);
  */
 void		fence_start(void (*fn) (void *), void *arg,
 						int64_t (*refresh) (void *), void *refresh_arg);
+/* fence_set_deadline: a new lease's first deadline (may move it back). */
 void		fence_set_deadline(int64_t deadline_mono_ms);
-void		fence_arm(bool armed);
+/* fence_raise_deadline: a confirmed keepalive; only ever moves it later.
+ * Quick and lock-light: safe on the etcd client's thread. */
+void		fence_raise_deadline(int64_t deadline_mono_ms);
+/* fence_arm: armed while we hold the key and run a writable primary with
+ * postmaster_pid (which the watchdog process fences). */
+void		fence_arm(bool armed, int postmaster_pid);
+/* fence_stop: disarm, stop the thread and the watchdog process. */
 void		fence_stop(void);
+
+/*
+ * fence_watchdog_spawn: fork the fence watchdog process (see fence.c). CALL
+ * BEFORE ANY THREAD EXISTS (before the etcd client, the REST server and the
+ * fencing thread): the child runs without exec. Returns 0 or PGW_EIO.
+ */
+int			fence_watchdog_spawn(PgwError *err);
+
+/* fence_watchdog_check: false (logged once) if the watchdog has exited;
+ * the fencing thread still guards, alone. */
+bool		fence_watchdog_check(void);
 
 #endif

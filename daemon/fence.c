@@ -1,21 +1,59 @@
 /*
- * fence.c: the fencing thread (DESIGN.md promise 1). The loop may be stuck
- * in a slow PostgreSQL or etcd call, or the whole process may have been
- * frozen; this thread sleeps on the monotonic clock until the leader's
- * fencing deadline and, if the deadline was not moved forward by a confirmed
- * keepalive in time and we are still armed (we run a writable primary),
- * calls the fence function at once, which stops PostgreSQL accepting writes.
- * After a SIGSTOP/SIGCONT the timed wait has already expired, so the fence
- * runs within milliseconds of the process resuming.
+ * fence.c: fencing (DESIGN.md promise 1), in two independent places.
+ *
+ * The fencing thread: the loop may be stuck in a slow PostgreSQL or etcd
+ * call, or the whole process may have been frozen; this thread sleeps on the
+ * monotonic clock until the leader's fencing deadline and, if the deadline
+ * was not moved forward by a confirmed keepalive in time and we are still
+ * armed (we run a writable primary), calls the fence function at once, which
+ * stops PostgreSQL accepting writes. After a SIGSTOP/SIGCONT the timed wait
+ * has already expired, so the fence runs within milliseconds of the process
+ * resuming.
+ *
+ * The watchdog process: a thread cannot fence while its own process is
+ * stopped (SIGSTOP, a debugger, a stuck page fault) and PostgreSQL, a
+ * separate process, keeps committing meanwhile. So a small process, forked
+ * before any thread exists, reads the same deadline, the armed flag and the
+ * postmaster's pid from an anonymous shared mapping and fences PostgreSQL
+ * itself when the deadline passes. It also fences at once if the daemon dies
+ * while armed (a postmaster adopted from an earlier daemon has no
+ * parent-death signal tied to us), then exits. The deadline it reads is
+ * raised by the etcd client's own thread on every confirmed keepalive, so a
+ * slow loop never makes it fence a leader whose lease is alive.
  */
 #include "daemon/daemon_loop.h"
 
 #include "common/log.h"
 #include "common/pgwtime.h"
+#include "health/health.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
+
+/* What the daemon shares with the watchdog (lock-free atomics are
+ * address-free, so they work across the two processes). */
+typedef struct FenceShared
+{
+	_Atomic int64_t deadline_mono_ms;	/* 0: none */
+	atomic_int	armed;
+	atomic_int	pm_pid;
+} FenceShared;
+
+#define WATCHDOG_ARMED_TICK_MS 20
+#define WATCHDOG_IDLE_TICK_MS 250
+
+static FenceShared *fence_shm;
+static pid_t watchdog_pid;
+static bool watchdog_gone_logged;
 
 static pthread_mutex_t fence_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fence_cond;
@@ -105,22 +143,178 @@ fence_set_deadline(int64_t deadline_mono_ms)
 {
 	pthread_mutex_lock(&fence_lock);
 	fence_deadline_mono_ms = deadline_mono_ms;
+	if (fence_shm != NULL)
+		atomic_store(&fence_shm->deadline_mono_ms, deadline_mono_ms);
 	pthread_cond_signal(&fence_cond);
 	pthread_mutex_unlock(&fence_lock);
 }
 
 void
-fence_arm(bool armed)
+fence_raise_deadline(int64_t deadline_mono_ms)
+{
+	pthread_mutex_lock(&fence_lock);
+	if (deadline_mono_ms > fence_deadline_mono_ms)
+	{
+		fence_deadline_mono_ms = deadline_mono_ms;
+		pthread_cond_signal(&fence_cond);
+	}
+	if (fence_shm != NULL)
+	{
+		int64_t		cur = atomic_load(&fence_shm->deadline_mono_ms);
+
+		while (deadline_mono_ms > cur &&
+			   !atomic_compare_exchange_weak(&fence_shm->deadline_mono_ms, &cur,
+											 deadline_mono_ms))
+			;
+	}
+	pthread_mutex_unlock(&fence_lock);
+}
+
+void
+fence_arm(bool armed, int postmaster_pid)
 {
 	pthread_mutex_lock(&fence_lock);
 	fence_armed = armed;
+	if (fence_shm != NULL)
+	{
+		atomic_store(&fence_shm->pm_pid, armed ? postmaster_pid : 0);
+		atomic_store(&fence_shm->armed, armed && postmaster_pid > 0);
+	}
 	pthread_cond_signal(&fence_cond);
 	pthread_mutex_unlock(&fence_lock);
+}
+
+/* ---- the watchdog process ---------------------------------------------- */
+
+static volatile sig_atomic_t parent_died;
+
+static void
+on_parent_death(int sig)
+{
+	(void) sig;
+	parent_died = 1;
+}
+
+static void
+watchdog_fence(int pid, const char *why, int64_t late_ms)
+{
+	if (health_fence_postmaster((pid_t) pid) == 0)
+		log_error("fence.fired", "by=watchdog reason=%s late_ms=%lld pid=%d action=postgres-stopped",
+				  why, (long long) late_ms, pid);
+}
+
+static void
+watchdog_main(pid_t parent)
+{
+	struct sigaction sa;
+	sigset_t	none;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_parent_death;
+	sigaction(SIGUSR2, &sa, NULL);
+	/* a stop of the whole unit sends SIGTERM to every process in it: the
+	 * watchdog guards until its daemon has stopped PostgreSQL and exits */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	prctl(PR_SET_NAME, "pgwarden-fence", 0, 0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGUSR2);
+	if (getppid() != parent)
+		parent_died = 1;
+	for (;;)
+	{
+		int64_t		now = pgw_now_mono_ms();
+		int64_t		dl = atomic_load(&fence_shm->deadline_mono_ms);
+		int			armed = atomic_load(&fence_shm->armed);
+		int			pid = atomic_load(&fence_shm->pm_pid);
+		int64_t		tick;
+		struct timespec ts;
+
+		if (parent_died || getppid() != parent)
+		{
+			if (armed && pid > 0)
+				watchdog_fence(pid, "daemon-died", 0);
+			_exit(0);
+		}
+		if (armed && pid > 0 && dl > 0 && now >= dl)
+		{
+			watchdog_fence(pid, "deadline-passed", now - dl);
+			/* the daemon re-arms only for a primary it runs with a lease */
+			atomic_store(&fence_shm->armed, 0);
+			continue;
+		}
+		tick = armed ? WATCHDOG_ARMED_TICK_MS : WATCHDOG_IDLE_TICK_MS;
+		if (armed && dl > now && dl - now < tick)
+			tick = dl - now;
+		ts.tv_sec = tick / 1000;
+		ts.tv_nsec = (tick % 1000) * 1000000;
+		/* SIGUSR2 (our parent died) interrupts the sleep */
+		(void) clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+	}
+}
+
+int
+fence_watchdog_spawn(PgwError *err)
+{
+	pid_t		parent = getpid();
+	pid_t		pid;
+
+	fence_shm = mmap(NULL, sizeof(FenceShared), PROT_READ | PROT_WRITE,
+					 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (fence_shm == MAP_FAILED)
+	{
+		fence_shm = NULL;
+		return pgw_error_set(err, PGW_EIO, "fence watchdog: mmap: %s", strerror(errno));
+	}
+	atomic_store(&fence_shm->deadline_mono_ms, 0);
+	atomic_store(&fence_shm->armed, 0);
+	atomic_store(&fence_shm->pm_pid, 0);
+	pid = fork();
+	if (pid < 0)
+	{
+		munmap(fence_shm, sizeof(FenceShared));
+		fence_shm = NULL;
+		return pgw_error_set(err, PGW_EIO, "fence watchdog: fork: %s", strerror(errno));
+	}
+	if (pid == 0)
+		watchdog_main(parent);	/* never returns */
+	watchdog_pid = pid;
+	log_info("fence.watchdog", "pid=%d", (int) pid);
+	return 0;
+}
+
+bool
+fence_watchdog_check(void)
+{
+	int			status;
+
+	if (watchdog_pid <= 0)
+		return false;
+	if (waitpid(watchdog_pid, &status, WNOHANG) == watchdog_pid)
+	{
+		watchdog_pid = -1;
+		if (!watchdog_gone_logged)
+			log_error("fence.watchdog-gone", "status=%d action=fencing-thread-only", status);
+		watchdog_gone_logged = true;
+		return false;
+	}
+	return true;
 }
 
 void
 fence_stop(void)
 {
+	if (fence_shm != NULL)
+		atomic_store(&fence_shm->armed, 0);
+	if (watchdog_pid > 0)
+	{
+		kill(watchdog_pid, SIGKILL);
+		(void) waitpid(watchdog_pid, NULL, 0);
+		watchdog_pid = -1;
+	}
 	if (!fence_running)
 		return;
 	pthread_mutex_lock(&fence_lock);

@@ -105,6 +105,21 @@ confirmed_deadline(void *unused)
 	return sent + ttl_s * 1000 - margin_ms(ttl_ms);
 }
 
+/*
+ * keepalive_confirmed: on the etcd client's thread, every confirmed
+ * keepalive moves both fences' deadline at once, whatever the loop does.
+ */
+static void
+keepalive_confirmed(void *unused, int64_t lease_id, int64_t ttl_s,
+					int64_t sent_mono_ms)
+{
+	(void) unused;
+	if (lease_id == 0 || lease_id != atomic_load(&fence_lease_id) || ttl_s <= 0)
+		return;
+	fence_raise_deadline(sent_mono_ms + ttl_s * 1000 -
+						 margin_ms(atomic_load(&fence_lease_ttl_ms)));
+}
+
 static void
 note_etcd_error(Daemon *d, const char *what, const PgwError *err)
 {
@@ -213,7 +228,7 @@ drain_events(Daemon *d)
 
 					if (dl > d->lease_deadline_mono_ms)
 						d->lease_deadline_mono_ms = dl;
-					fence_set_deadline(dl);
+					fence_raise_deadline(dl);
 				}
 				break;
 			case ETCD_EVENT_LEASE_LOST:
@@ -223,7 +238,8 @@ drain_events(Daemon *d)
 					d->lease_id = 0;
 					atomic_store(&fence_lease_id, 0);
 					d->lease_deadline_mono_ms = 0;
-					fence_set_deadline(0);
+					/* the fences keep the last confirmed deadline: a primary
+					 * whose lease is gone must stop, even if the loop hangs */
 					wake = true;
 				}
 				break;
@@ -580,7 +596,7 @@ one_cycle(Daemon *d)
 		if (dl > d->lease_deadline_mono_ms)
 		{
 			d->lease_deadline_mono_ms = dl;
-			fence_set_deadline(dl);
+			fence_raise_deadline(dl);
 		}
 	}
 	failover_exec_observe(d->exec, d->view, &self);
@@ -663,7 +679,9 @@ one_cycle(Daemon *d)
 			dec.kind == DECIDE_BOOTSTRAP)
 			(void) read_view(d, true);
 		fence_arm(failover_holds_leader(d->view, &self) &&
-				  failover_exec_is_writable_primary(d->exec));
+				  failover_exec_is_writable_primary(d->exec),
+				  failover_exec_postmaster_pid(d->exec));
+		(void) fence_watchdog_check();
 		if ((dec.kind == DECIDE_RENEW || dec.kind == DECIDE_PROMOTE ||
 			 dec.kind == DECIDE_ACQUIRE || dec.kind == DECIDE_BOOTSTRAP) &&
 			failover_exec_is_writable_primary(d->exec) &&
@@ -827,6 +845,13 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		return 2;
 	}
 	d.sigfd = open_signals();
+	/* before any thread: the watchdog is forked without exec */
+	if (fence_watchdog_spawn(&err) != 0)
+	{
+		log_error("daemon.start", "detail=\"%s\"", err.msg);
+		free(d.view);
+		return 1;
+	}
 	/* the executor forks PostgreSQL from this (main) thread: its
 	 * parent-death signal must outlive every other thread */
 	if (failover_exec_open(cfg, &d.exec, &err) != 0)
@@ -858,6 +883,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		return 1;
 	}
 	fence_etcd = d.etcd;
+	etcd_lease_keepalive_observe(d.etcd, keepalive_confirmed, NULL);
 	fence_start(failover_exec_fence_fn, d.exec, confirmed_deadline, NULL);
 	ro.listen = cfg->restapi_listen;
 	ro.certfile = cfg->restapi_certfile;
@@ -900,6 +926,9 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		one_cycle(&d);
 		handle_actions(&d);
 		next = start + d.view->config.loop_wait_ms;
+		/* a restart that failed: the release must not wait for the tick */
+		if (failover_exec_take_decide_now(d.exec))
+			next = pgw_now_mono_ms();
 		/* wait for the tick, a watch event that matters, or a signal */
 		while (!d.stopping)
 		{
@@ -923,7 +952,10 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 				reload_config(&d);
 				reload = false;
 			}
-			failover_exec_reap(d.exec);
+			/* a postmaster that died is decided on now: a crashed primary
+			 * restarts (or releases) without waiting for the tick */
+			if (failover_exec_reap(d.exec))
+				break;
 			if ((pfd[0].revents & POLLIN) && drain_events(&d))
 				break;
 			if (pgw_now_mono_ms() >= next)

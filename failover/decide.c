@@ -450,6 +450,8 @@ var_value(const char *key, const DecideCtx *c, const Decision *d, char *buf,
 		snprintf(buf, len, "%" PRId64, c->primary_start_timeout_ms);
 	else if (strcmp(key, "attempts") == 0)
 		snprintf(buf, len, "%d", s->restart_attempts);
+	else if (strcmp(key, "restart_result") == 0)
+		snprintf(buf, len, "%s", s->restart_failed ? "failed" : "still starting");
 	else if (strcmp(key, "sysid") == 0)
 		snprintf(buf, len, "%" PRIu64, s->system_identifier);
 	else if (strcmp(key, "initialize") == 0)

@@ -48,6 +48,8 @@ struct FailoverExec
 	bool		expect_primary; /* it should run read-write */
 	int64_t		crashed_since_mono_ms;
 	int			restart_attempts;
+	bool		restart_failed; /* the last restart as primary failed */
+	bool		decide_now;		/* one-shot: decide again without the tick */
 	bool		rewind_failed;
 	bool		clone_failed;
 	int64_t		postmaster_start_wall_ms;
@@ -281,46 +283,6 @@ failover_exec_reconfigure(FailoverExec *e, const NodeConfig *cfg)
 }
 
 /*
- * kill_children: SIGKILL every process whose parent is pid (PostgreSQL
- * backends call setsid(), so they are not in the postmaster's process group
- * and only a walk of /proc finds them all). Runs on the fencing thread.
- */
-static void
-kill_children(pid_t pid)
-{
-	DIR		   *d = opendir("/proc");
-	struct dirent *de;
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL)
-	{
-		char		path[64];
-		char		buf[512];
-		FILE	   *f;
-		char	   *rp;
-		long		ppid;
-
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-		f = fopen(path, "r");
-		if (f == NULL)
-			continue;
-		if (fgets(buf, sizeof(buf), f) == NULL)
-			buf[0] = '\0';
-		fclose(f);
-		/* "pid (comm) state ppid ...": comm may hold spaces and ')' */
-		rp = strrchr(buf, ')');
-		if (rp == NULL || sscanf(rp + 1, " %*c %ld", &ppid) != 1)
-			continue;
-		if ((pid_t) ppid == pid)
-			kill((pid_t) strtol(de->d_name, NULL, 10), SIGKILL);
-	}
-	closedir(d);
-}
-
-/*
  * failover_exec_fence_fn: run on the fencing thread when the leader's
  * deadline passed. Stop the postmaster (it forks no new backend), SIGKILL
  * every child it has, then the postmaster itself: no backend can
@@ -335,12 +297,10 @@ failover_exec_fence_fn(void *arg)
 
 	if (pid <= 0)
 		return;
-	kill(pid, SIGSTOP);
-	kill_children(pid);
-	kill(pid, SIGKILL);
+	(void) health_fence_postmaster(pid);
 }
 
-void
+bool
 failover_exec_reap(FailoverExec *e)
 {
 	HealthPmStatus st;
@@ -350,7 +310,24 @@ failover_exec_reap(FailoverExec *e)
 	{
 		e->pm = st;
 		log_warn("pg.exited", "status=%d", st.exit_status);
+		return true;
 	}
+	return false;
+}
+
+int
+failover_exec_postmaster_pid(FailoverExec *e)
+{
+	return atomic_load(&e->fence_pid);
+}
+
+bool
+failover_exec_take_decide_now(FailoverExec *e)
+{
+	bool		now = e->decide_now;
+
+	e->decide_now = false;
+	return now;
 }
 
 /* ---- observe ----------------------------------------------------------- */
@@ -435,9 +412,11 @@ failover_exec_observe(FailoverExec *e, const ClusterView *view,
 	{
 		e->crashed_since_mono_ms = 0;
 		e->restart_attempts = 0;
+		e->restart_failed = false;
 	}
 	self->pg_crashed_since_mono_ms = e->crashed_since_mono_ms;
 	self->restart_attempts = e->restart_attempts;
+	self->restart_failed = e->restart_failed;
 	self->rewind_failed = e->rewind_failed;
 	self->clone_failed = e->clone_failed;
 }
@@ -1181,8 +1160,13 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 		case DECIDE_RESTART_PRIMARY:
 			e->restart_attempts++;
 			log_info("pg.restart", "attempt=%d", e->restart_attempts);
+			e->restart_failed = false;
 			if (start_pg(e, true, &err) == HEALTH_WAIT_FAILED)
+			{
+				e->restart_failed = true;
+				e->decide_now = true;
 				rc = PGW_EIO;
+			}
 			break;
 
 		case DECIDE_RELEASE:

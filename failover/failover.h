@@ -75,6 +75,8 @@ typedef struct LocalHealth
 	int64_t pg_crashed_since_mono_ms; /* first seen down while it should
 	                                   * run; 0 = not crashed */
 	int restart_attempts;             /* local restarts since the crash */
+	bool restart_failed;              /* the last restart as primary failed:
+	                                   * postgres exited before it served */
 
 	/* flags from the executor */
 	bool rewind_failed; /* last pg_rewind failed: re-clone instead */
@@ -334,11 +336,20 @@ const struct HealthReport *
 failover_exec_last_report(const FailoverExec *e, bool *pg_running,
                           int64_t *postmaster_start_wall_ms);
 
+/* failover_exec_postmaster_pid: the running postmaster's pid (0: none). */
+int failover_exec_postmaster_pid(FailoverExec *e);
+
 /* failover_exec_is_writable_primary: PG runs and we started it as primary. */
 bool failover_exec_is_writable_primary(const FailoverExec *e);
 
-/* failover_exec_reap: notice (and reap) a postmaster that exited. */
-void failover_exec_reap(FailoverExec *e);
+/* failover_exec_reap: notice (and reap) a postmaster that exited; true if
+ * one did, so that the loop decides at once instead of at the next tick. */
+bool failover_exec_reap(FailoverExec *e);
+
+/* failover_exec_take_decide_now: true once after a restart as primary
+ * failed (postgres exited before serving): the loop decides again at once
+ * rather than at the next tick. */
+bool failover_exec_take_decide_now(FailoverExec *e);
 
 /*
  * failover_exec_fence_fn: the fencing action, safe to call from the fencing

@@ -186,8 +186,14 @@ p_leader_data_empty_release(const DecideCtx *c)
 static bool
 p_leader_pg_down_release(const DecideCtx *c)
 {
+	/* a restart that failed outright (postgres exited: unreadable data,
+	 * no disk, a bad setting) will not heal by waiting: release at once so
+	 * that a replica is promoted within about a second of the crash, not
+	 * after primary_start_timeout */
 	return c->holds_leader && !c->pg_serving &&
-	       c->self->pg_crashed_since_mono_ms != 0 && c->start_timeout_passed;
+	       c->self->pg_crashed_since_mono_ms != 0 &&
+	       (c->start_timeout_passed ||
+	        (c->self->restart_failed && !c->self->pg_running));
 }
 
 static bool
@@ -600,9 +606,9 @@ static const Rule rules[] = {
         "we hold the leader key but our data directory is empty; releasing",
         p_leader_data_empty_release, TARGET_NONE),
     ROW("leader-pg-down-release", "leader",
-        "we hold the key and postgres has not served for primary_start_timeout",
+        "we hold the key and postgres has not served for primary_start_timeout, or its restart failed",
         DECIDE_RELEASE,
-        "postgres down {down_ms} ms after {attempts} restart attempts (primary_start_timeout {start_timeout_ms} ms); releasing the leader key",
+        "postgres down {down_ms} ms after {attempts} restart attempts, the last {restart_result} (primary_start_timeout {start_timeout_ms} ms); releasing the leader key",
         p_leader_pg_down_release, TARGET_NONE),
     ROW("leader-running-renew", "leader",
         "we hold the key and postgres may write", DECIDE_RENEW,

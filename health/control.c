@@ -948,3 +948,78 @@ health_control_reload(PgControl *c, PgwError *err)
 		                     (int) pid, strerror(errno));
 	return 0;
 }
+
+/*
+ * kill_children: SIGKILL every process whose parent is pid (PostgreSQL
+ * backends call setsid(), so they are not in the postmaster's process group
+ * and only a walk of /proc finds them all). Runs on a fencing thread or in the
+ * fence watchdog process.
+ */
+static void
+kill_children(pid_t pid)
+{
+	DIR		   *d = opendir("/proc");
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+	{
+		char		path[64];
+		char		buf[512];
+		FILE	   *f;
+		char	   *rp;
+		long		ppid;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		if (fgets(buf, sizeof(buf), f) == NULL)
+			buf[0] = '\0';
+		fclose(f);
+		/* "pid (comm) state ppid ...": comm may hold spaces and ')' */
+		rp = strrchr(buf, ')');
+		if (rp == NULL || sscanf(rp + 1, " %*c %ld", &ppid) != 1)
+			continue;
+		if ((pid_t) ppid == pid)
+			kill((pid_t) strtol(de->d_name, NULL, 10), SIGKILL);
+	}
+	closedir(d);
+}
+
+/*
+ * is_postgres: /proc/pid/comm says "postgres" (a stale pid reused by another
+ * program is never signalled).
+ */
+static bool
+is_postgres(pid_t pid)
+{
+	char		path[64];
+	char		comm[32] = "";
+	FILE	   *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int) pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	if (fgets(comm, sizeof(comm), f) == NULL)
+		comm[0] = '\0';
+	fclose(f);
+	comm[strcspn(comm, "\n")] = '\0';
+	return strcmp(comm, "postgres") == 0;
+}
+
+int
+health_fence_postmaster(pid_t pid)
+{
+	if (pid <= 0 || !is_postgres(pid))
+		return -1;
+	/* stopped, the postmaster forks no new backend while we kill them */
+	kill(pid, SIGSTOP);
+	kill_children(pid);
+	kill(pid, SIGKILL);
+	return 0;
+}

@@ -334,6 +334,16 @@ int health_control_clone(PgControl *c, const HealthUpstream *leader,
 HealthWait health_control_start(PgControl *c, int timeout_ms, PgwError *err);
 
 /*
+ * health_fence_postmaster: stop postmaster pid from acknowledging any
+ * further commit, at once: SIGSTOP it (no new backend), SIGKILL every child
+ * (backends call setsid(), so a process-group kill misses them), then
+ * SIGKILL it. Crash recovery runs at the next start. Only signals and reads
+ * /proc, so it is safe on a fencing thread and in a forked process. Returns
+ * 0, or -1 when pid is not a running postgres process (nothing signalled).
+ */
+int health_fence_postmaster(pid_t pid);
+
+/*
  * health_control_stop: signal the postmaster (ours or an adopted one from
  * postmaster.pid): SIGTERM smart, SIGINT fast, SIGQUIT immediate; wait up
  * to timeout_ms (waitpid for our child, pid polling otherwise). Not running

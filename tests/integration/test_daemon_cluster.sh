@@ -157,6 +157,40 @@ leader=$new
 
 leader=$(cluster_wait_primary 60)
 [ -n "$leader" ] || { not_ok "a primary before the next scenario"; exit 1; }
+# ---- 3b. daemon frozen alone -------------------------------------------
+# Only the daemon stops (SIGSTOP; a debugger or a stuck page fault does the
+# same); its PostgreSQL keeps running. The fencing thread cannot run inside
+# a stopped process: the watchdog process must fence before the lease could
+# have expired, so before any other node is promoted.
+old=$leader
+t0=$(now_ms)
+kill -STOP "${CL_PID[$old]}"
+stopped_ms=""
+for k in $(seq 1 100); do
+	if ! writable "$old"; then stopped_ms=$(($(now_ms) - t0)); break; fi
+	sleep 0.05
+done
+new=$(cluster_wait_primary 30 "$old")
+promoted_ms=$(($(now_ms) - t0))
+echo "# daemon frozen alone: old primary refused writes after ${stopped_ms:-never} ms; new primary node$new after ${promoted_ms} ms (ttl 3000 ms)"
+check "daemon frozen alone: its PostgreSQL stops accepting writes" test -n "$stopped_ms"
+check "daemon frozen alone: writes stopped before another node was promoted" test -n "$stopped_ms" -a "${stopped_ms:-999999}" -lt "$promoted_ms"
+check "daemon frozen alone: a new primary" test -n "$new"
+check "daemon frozen alone: the watchdog logged the fence" grep -q "event=fence.fired .*by=watchdog" "$DIR/node$old/pgwarden.log"
+kill -CONT "${CL_PID[$old]}"
+took_back=0
+for k in $(seq 1 10); do
+	p=$(cluster_primaries)
+	case " $p" in *" $old "*) took_back=1 ;; esac
+	sleep 0.2
+done
+check "daemon frozen alone: the thawed daemon never takes leadership back" test $took_back = 0
+check "daemon frozen alone: it rejoins as a replica" wait_replicas 2 120
+verify_acked "daemon frozen alone"
+leader=$new
+
+leader=$(cluster_wait_primary 60)
+[ -n "$leader" ] || { not_ok "a primary before the next scenario"; exit 1; }
 # ---- 4. PostgreSQL crash that cannot restart ---------------------------
 old=$leader
 pm=$(cluster_postmaster_pid "$old")

@@ -686,6 +686,27 @@ s_leader_start_timeout_zero(Input *in)
 }
 
 static void
+s_leader_restart_failed(Input *in)
+{
+	/* postgres exited during the first restart (unreadable data directory):
+	 * waiting out primary_start_timeout would not help */
+	s_leader_pg_crashed(in);
+	in->self.pg_crashed_since_mono_ms = NOW - 400;
+	in->self.restart_attempts = 1;
+	in->self.restart_failed = true;
+}
+
+static void
+s_leader_restart_failed_but_running(Input *in)
+{
+	/* a failed start attempt, yet a postmaster runs now (slow recovery
+	 * after a retry): give it primary_start_timeout */
+	s_leader_restart_failed(in);
+	in->self.pg_running = true;
+	in->self.pg_in_recovery = true;
+}
+
+static void
 s_leader_pg_starting(Input *in)
 {
 	base_leader(in);
@@ -1354,6 +1375,10 @@ static const Scenario scenarios[] = {
     SC(s_leader_pg_crash_loop_timeout, DECIDE_RELEASE, "leader-pg-down-release",
        NULL, NULL),
     SC(s_leader_start_timeout_zero, DECIDE_RELEASE, "leader-pg-down-release",
+       NULL, NULL),
+    SC(s_leader_restart_failed, DECIDE_RELEASE, "leader-pg-down-release", NULL,
+       "after 1 restart attempts, the last failed"),
+    SC(s_leader_restart_failed_but_running, DECIDE_WAIT, "leader-pg-starting",
        NULL, NULL),
     SC(s_leader_pg_starting, DECIDE_WAIT, "leader-pg-starting", NULL, NULL),
     SC(s_leader_key_as_replica, DECIDE_PROMOTE, "leader-replica-promote", NULL,
