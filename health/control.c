@@ -950,13 +950,13 @@ health_control_reload(PgControl *c, PgwError *err)
 }
 
 /*
- * kill_children: SIGKILL every process whose parent is pid (PostgreSQL
- * backends call setsid(), so they are not in the postmaster's process group
- * and only a walk of /proc finds them all). Runs on a fencing thread or in the
- * fence watchdog process.
+ * for_each_child: fn(child, arg) for every process whose parent is pid
+ * (PostgreSQL backends call setsid(), so they are not in the postmaster's
+ * process group and only a walk of /proc finds them all). Only reads /proc:
+ * safe on a fencing thread and in the fence watchdog process.
  */
 static void
-kill_children(pid_t pid)
+for_each_child(pid_t pid, void (*fn) (pid_t child, void *arg), void *arg)
 {
 	DIR		   *d = opendir("/proc");
 	struct dirent *de;
@@ -985,41 +985,55 @@ kill_children(pid_t pid)
 		if (rp == NULL || sscanf(rp + 1, " %*c %ld", &ppid) != 1)
 			continue;
 		if ((pid_t) ppid == pid)
-			kill((pid_t) strtol(de->d_name, NULL, 10), SIGKILL);
+			fn((pid_t) strtol(de->d_name, NULL, 10), arg);
 	}
 	closedir(d);
 }
 
-/*
- * is_postgres: /proc/pid/comm says "postgres" (a stale pid reused by another
- * program is never signalled).
- */
-static bool
-is_postgres(pid_t pid)
+static void
+kill_one(pid_t child, void *arg)
+{
+	(void) arg;
+	kill(child, SIGKILL);
+}
+
+/* the startup process's title: "postgres: [cluster: ]startup recovering ..." */
+static void
+match_startup(pid_t child, void *arg)
 {
 	char		path[64];
-	char		comm[32] = "";
+	char		buf[256];
+	size_t		n;
 	FILE	   *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int) pid);
-	f = fopen(path, "r");
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int) child);
+	f = fopen(path, "re");
 	if (f == NULL)
-		return false;
-	if (fgets(comm, sizeof(comm), f) == NULL)
-		comm[0] = '\0';
+		return;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
-	comm[strcspn(comm, "\n")] = '\0';
-	return strcmp(comm, "postgres") == 0;
+	buf[n] = '\0';
+	if (strncmp(buf, "postgres: ", 10) == 0 && strstr(buf, "startup") != NULL)
+		*(pid_t *) arg = child;
+}
+
+pid_t
+control_startup_pid(pid_t postmaster)
+{
+	pid_t		found = 0;
+
+	for_each_child(postmaster, match_startup, &found);
+	return found;
 }
 
 int
 health_fence_postmaster(pid_t pid)
 {
-	if (pid <= 0 || !is_postgres(pid))
+	if (pid <= 0 || !pid_is_postgres(pid))
 		return -1;
 	/* stopped, the postmaster forks no new backend while we kill them */
 	kill(pid, SIGSTOP);
-	kill_children(pid);
+	for_each_child(pid, kill_one, NULL);
 	kill(pid, SIGKILL);
 	return 0;
 }

@@ -91,6 +91,10 @@ void text_tail(const char *s, char *buf, size_t len);
 bool pid_alive(pid_t pid); /* exists and not a zombie */
 bool pid_is_postgres(pid_t pid);
 
+/* control_startup_pid: the startup process among postmaster's children
+ * (0: none, e.g. once recovery ended). */
+pid_t control_startup_pid(pid_t postmaster);
+
 /*
  * read_postmaster_pid: pid (line 1) and status (line 8) of
  * data_dir/postmaster.pid. Returns false when absent or unreadable.
