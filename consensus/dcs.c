@@ -149,6 +149,44 @@ history_last_timeline(const char *value, size_t len, bool *ok)
 	return tl;
 }
 
+/* A decoder of one key's JSON value into *out (see consensus.h Part 2). */
+typedef int (*ValueDecodeFn) (const char *value, size_t len, void *out,
+							  PgwError *err);
+
+static int
+decode_failover(const char *value, size_t len, void *out, PgwError *err)
+{
+	return dcs_failover_decode(value, len, out, err);
+}
+
+static int
+decode_sync(const char *value, size_t len, void *out, PgwError *err)
+{
+	return dcs_sync_decode(value, len, out, err);
+}
+
+/*
+ * decode_or_clear: *out (size bytes) becomes the decoded value of kv, or all
+ * zero when the key is deleted or holds garbage (noted once per value, so
+ * the loop carries on with "no request" rather than a half-decoded one).
+ * True when a value was decoded.
+ */
+static bool
+decode_or_clear(ClusterView *v, const char *suffix, const EtcdKeyValue *kv,
+				bool deleted, ValueDecodeFn decode, void *out, size_t size)
+{
+	PgwError	err = {0};
+
+	memset(out, 0, size);
+	if (deleted)
+		return false;
+	if (decode(kv->value, kv->value_len, out, &err) == 0)
+		return true;
+	memset(out, 0, size);
+	note_bad_value(v, suffix);
+	return false;
+}
+
 /*
  * apply_kv: fold one key into the view. Returns true for keys that should
  * wake the loop (leader, config, failover, sync, initialize).
@@ -223,38 +261,21 @@ apply_kv(ClusterView *v, const char *suffix, const EtcdKeyValue *kv,
 	}
 	if (strcmp(suffix, "failover") == 0)
 	{
-		memset(&v->failover, 0, sizeof(v->failover));
-		if (!deleted)
+		if (decode_or_clear(v, suffix, kv, deleted, decode_failover, &v->failover,
+							sizeof(v->failover)))
 		{
-			if (dcs_failover_decode(kv->value, kv->value_len, &v->failover,
-									&err) == 0)
-			{
-				v->failover.present = true;
-				v->failover.mod_revision = kv->mod_revision;
-			}
-			else
-			{
-				memset(&v->failover, 0, sizeof(v->failover));
-				note_bad_value(v, suffix);
-			}
+			v->failover.present = true;
+			v->failover.mod_revision = kv->mod_revision;
 		}
 		return true;
 	}
 	if (strcmp(suffix, "sync") == 0)
 	{
-		memset(&v->sync, 0, sizeof(v->sync));
-		if (!deleted)
+		if (decode_or_clear(v, suffix, kv, deleted, decode_sync, &v->sync,
+							sizeof(v->sync)))
 		{
-			if (dcs_sync_decode(kv->value, kv->value_len, &v->sync, &err) == 0)
-			{
-				v->sync.present = true;
-				v->sync.mod_revision = kv->mod_revision;
-			}
-			else
-			{
-				memset(&v->sync, 0, sizeof(v->sync));
-				note_bad_value(v, suffix);
-			}
+			v->sync.present = true;
+			v->sync.mod_revision = kv->mod_revision;
 		}
 		return true;
 	}
