@@ -124,11 +124,13 @@ wanted switchover && for r in $(seq 1 "$runs"); do
 done
 
 # idle footprint: RSS and CPU of each daemon over 60 s
-declare -a cpu0
+declare -a cpu0 wdcpu0
 if wanted idle; then
 	sleep 5
 	for i in 1 2 3; do
 		cpu0[$i]=$(awk '{print $14 + $15}' "/proc/${CL_PID[$i]}/stat")
+		wd=$(pgrep -P "${CL_PID[$i]}" -x pgwarden-fence | head -1)
+		wdcpu0[$i]=$([ -n "$wd" ] && awk '{print $14 + $15}' "/proc/$wd/stat" || echo 0)
 	done
 	sleep 60
 fi
@@ -144,6 +146,14 @@ wanted idle && for i in 1 2 3; do
 	rss=$(awk '/VmRSS/ {print $2}' "/proc/${CL_PID[$i]}/status")
 	cpu1=$(awk '{print $14 + $15}' "/proc/${CL_PID[$i]}/stat")
 	echo "node$i daemon idle: RSS ${rss} kB, CPU $(awk -v a="$cpu1" -v b="${cpu0[$i]}" -v hz="$hz" 'BEGIN {printf "%.3f", (a - b) / hz}') s per minute"
+	# the fence watchdog is a fork of the daemon: most of its RSS is shared
+	wd=$(pgrep -P "${CL_PID[$i]}" -x pgwarden-fence | head -1)
+	if [ -n "$wd" ]; then
+		wrss=$(awk '/VmRSS/ {print $2}' "/proc/$wd/status")
+		wpss=$(awk '/^Pss:/ {print $2}' "/proc/$wd/smaps_rollup" 2>/dev/null)
+		wcpu1=$(awk '{print $14 + $15}' "/proc/$wd/stat")
+		echo "node$i fence watchdog idle: RSS ${wrss} kB (PSS ${wpss:-?} kB), CPU $(awk -v a="$wcpu1" -v b="${wdcpu0[$i]}" -v hz="$hz" 'BEGIN {printf "%.3f", (a - b) / hz}') s per minute"
+	fi
 done
 echo "raw: node=${node_rto[*]} pg=${pg_rto[*]} switchover_down=${sw_down[*]} switchover_key=${sw_key[*]}"
 echo "command: bash bench/bench_failover.sh --runs $runs --profile $profile --only $only"
