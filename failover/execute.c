@@ -870,6 +870,7 @@ abort:
 	{
 		PgwError	e2 = {0};
 
+		health_control_standby_forget(e->pg);
 		stop_pg(e, HEALTH_STOP_FAST);	/* it may still be exiting */
 		(void) start_pg(e, true, &e2);
 		if (dcs_cas_delete(ctx->etcd, ctx->prefix, "failover",

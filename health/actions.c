@@ -1010,6 +1010,14 @@ health_control_stop_checkpointed(PgControl *c, int timeout_ms, PgLsn *lsn,
 	}
 }
 
+void
+health_control_standby_forget(PgControl *c)
+{
+	if (c->standby_conn != NULL)
+		PQfinish(c->standby_conn);
+	c->standby_conn = NULL;
+}
+
 int
 health_control_standby_prepare(PgControl *c, const HealthUpstream *standby,
                                PgwError *err)

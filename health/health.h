@@ -486,6 +486,10 @@ int			health_control_standby_prepare(PgControl *c,
 										   const HealthUpstream *standby,
 										   PgwError *err) PGW_MUSTCHECK;
 
+/* health_control_standby_forget: close a prepared connection that
+ * wait_received() will not use (a switchover that aborted before it). */
+void		health_control_standby_forget(PgControl *c);
+
 /*
  * health_control_wait_received: poll standby (superuser connection, the
  * prepared one if any) every 2 ms until pg_last_wal_receive_lsn() >= lsn,
