@@ -805,7 +805,12 @@ fn_watchdog_mode(Parser *p, json_t *v, const char *path)
 	else if (strcmp(s, "automatic") == 0)
 		p->cfg->watchdog_mode = CONFIG_WATCHDOG_AUTOMATIC;
 	else if (strcmp(s, "required") == 0)
-		p->cfg->watchdog_mode = CONFIG_WATCHDOG_REQUIRED;
+		/* Patroni's "required" refuses leadership without a kernel
+		 * watchdog; we do not drive /dev/watchdog, and accepting the word
+		 * would promise a guarantee we do not give */
+		return perr(p, path, "\"required\" is not supported: pgwarden does not drive /dev/watchdog; "
+					"its fence watchdog process stops PostgreSQL when the daemon freezes "
+					"(README, \"How it keeps one writer\"); use off or automatic");
 	else
 		return perr(p, path, "expected off, automatic or required");
 	return 0;

@@ -913,6 +913,9 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		free(d.view);
 		return 1;
 	}
+	if (cfg->watchdog_mode == CONFIG_WATCHDOG_AUTOMATIC)
+		log_warn("watchdog.device-unused", "device=%s detail=\"pgwarden does not drive a kernel watchdog; the fence watchdog process guards instead\"",
+				 cfg->watchdog_device ? cfg->watchdog_device : "/dev/watchdog");
 	log_info("daemon.started", "scope=%s prefix=%s etcd=%s rest=%s version=%s",
 			 cfg->scope, d.prefix, cfg->etcd_hosts, cfg->restapi_listen, PGW_VERSION);
 

@@ -250,6 +250,7 @@ test_errors_with_lines(void **state)
 		{"scope: 99999999999999999999999\n", "line 1: integer"},
 		{"? [a]\n: b\n", "keys must be non-empty scalars"},
 		{"watchdog:\n  mode: sometimes\n", "line 2: key \"watchdog.mode\""},
+		{"watchdog:\n  mode: required\n", "\"required\" is not supported"},
 	};
 
 	(void) state;
