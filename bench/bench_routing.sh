@@ -150,8 +150,13 @@ for run in $(seq 1 "$runs"); do
 	}
 	wait_until 60 reached
 	for p in "${PROBE_PIDS[@]}"; do rs_stop_pid "$p"; done
-	promo=$(rs_event_ms "$new" "event=pg.promoted ")
-	pub=$(rs_published_ms "$new" serving)
+	promo=$(rs_event_after_ms "$new" "event=pg.promoted " "$fault_ms")
+	pub=$(rs_published_ms "$new" serving "${promo:-$fault_ms}")
+	if [ -z "$promo" ] || [ -z "$pub" ]; then
+		echo "run $run: node$new's log lacks pg.promoted or the serving table; run dropped" >&2
+		[ "$scenario" = crash ] && cluster_start_node "$leader"
+		continue
+	fi
 	line="run $run: node$leader -> node$new: fault -> promoted $((promo - fault_ms)) ms, promoted -> serving table $((pub - promo)) ms; first write after promotion / after the table:"
 	for p in $PATHS; do
 		first=""

@@ -281,7 +281,28 @@ rs_event_ms() {
 	ts=$(grep -E "$2" "$CL_DIR/node$1/pgwarden.log" | tail -1 | cut -d' ' -f1)
 	[ -n "$ts" ] && date -d "$ts" +%s%3N
 }
-rs_published_ms() { rs_event_ms "$1" "event=routing.published .*state=$2 "; }
+# rs_event_after_ms I PATTERN AFTER_MS: wall ms of the first such line at or
+# after AFTER_MS
+rs_event_after_ms() {
+	local ts ms
+	while read -r ts; do
+		ms=$(date -d "$ts" +%s%3N) || continue
+		if [ "$ms" -ge "$3" ]; then
+			echo "$ms"
+			return 0
+		fi
+	done < <(grep -E "$2" "$CL_DIR/node$1/pgwarden.log" | cut -d' ' -f1)
+	return 1
+}
+# rs_published_ms I STATE [AFTER_MS]: when node I published a STATE table
+# (the last one, or the first at or after AFTER_MS)
+rs_published_ms() {
+	if [ -n "${3:-}" ]; then
+		rs_event_after_ms "$1" "event=routing.published .*state=$2 " "$3"
+	else
+		rs_event_ms "$1" "event=routing.published .*state=$2 "
+	fi
+}
 
 # probe logs (bench_routing_probe --log): "<wall_ms> ok <port> <ms>"
 # rs_first_ok LOG PORT AFTER_MS: wall ms of the first write on PORT after AFTER_MS

@@ -160,8 +160,8 @@ has_first_ok() { [ -n "$(rs_first_ok "$@")" ]; }
 for f in p_pgb p_pgbk p_hap; do
 	check "b: $f: writes resume on the new primary node$new" wait_for 60 has_first_ok "$DIR/$f.log" "$newport" "$crash_ms"
 done
-fenced=$(rs_published_ms "$new" fenced)
-serving=$(rs_published_ms "$new" serving)
+fenced=$(rs_published_ms "$new" fenced "$crash_ms")
+serving=$(rs_published_ms "$new" serving "$crash_ms")
 echo "# b: crash -> fenced table $((${fenced:-0} - crash_ms)) ms -> serving table $((${serving:-0} - ${fenced:-0})) ms (published by node$new)"
 for f in p_pgb p_pgbk p_hap; do
 	w=$(rs_first_ok "$DIR/$f.log" "$newport" "$crash_ms")
