@@ -154,6 +154,35 @@ char	   *pgbouncer_render_include(const TargetConfig *cfg,
 /* pgbouncer_ro_choice: index of the replica for reads, -1 none. */
 int			pgbouncer_ro_choice(const RoutingTable *t);
 
+/*
+ * How the rw database is resumed. PgBouncer 1.18 marks a pool "last connect
+ * failed" when a server connection fails or is closed before its login
+ * completes, and then launches no new server connection for that pool
+ * until server_login_retry has passed since the attempt (objects.c,
+ * launch_new_connection). KILL frees the pool; a client that connects while
+ * the database is killed or paused gets a fresh pool with no cached welcome
+ * message, and PgBouncer connects for it at once, even though the database
+ * is paused: to the fenced host (which fails) or to the old primary (closed
+ * by the pause). Such a pool would keep every client waiting up to
+ * server_login_retry (default 15 s) after the RESUME.
+ */
+typedef enum PgbResume
+{
+	PGB_RESUME_PLAIN = 0,		/* no pool since the KILL: nothing is stale */
+	PGB_RESUME_KILL_FIRST,		/* a pool with no client: KILL frees it */
+	PGB_RESUME_RETRY_ZERO,		/* clients wait in it: server_login_retry 0
+								 * for the RESUME (they connect at once, and
+								 * a login clears the mark), then restored */
+} PgbResume;
+
+/*
+ * pgbouncer_resume_plan: pure. was_killed: the rw database was KILLed (a
+ * fence, a cut, an unplanned move) rather than PAUSEd since it last served;
+ * pool_exists: SHOW POOLS lists it; clients: cl_active + cl_waiting.
+ */
+PgbResume	pgbouncer_resume_plan(bool was_killed, bool pool_exists,
+								  int clients);
+
 /* haproxy (target_haproxy.c) */
 typedef struct HaproxyServer
 {

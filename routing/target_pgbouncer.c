@@ -6,7 +6,9 @@
  * a planned switchover, and RESUME only after the RELOAD was verified
  * (PgBouncer issue #498: PAUSE + host change + RELOAD can fail the next
  * client; reloading before resuming and verifying avoids serving from a
- * half-applied pool).
+ * half-applied pool). Before the RESUME it clears PgBouncer's "last connect
+ * failed" mark on the rw pool (pgbouncer_resume_plan), which otherwise held
+ * the first write for up to server_login_retry after every fence.
  */
 #include "routing/routing_int.h"
 
@@ -16,6 +18,7 @@
 
 #include <errno.h>
 #include <libpq-fe.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -257,21 +260,6 @@ show_db(PGconn *conn, const TargetConfig *cfg, const char *db, DbRow *row,
 	return 0;
 }
 
-/* does row point where t's rw entry should? (PgBouncer shows the port of
- * the listener for a socket-dir host it cannot use; only host is compared
- * then) */
-static bool
-rw_matches(const DbRow *row, const TargetConfig *cfg, const RoutingTable *t,
-		   bool serving)
-{
-	if (!row->found)
-		return false;
-	if (serving)
-		return strcmp(row->host, t->primary.host) == 0 &&
-			row->port == t->primary.port;
-	return strcmp(row->host, cfg->fenced_host) == 0;
-}
-
 static int
 simple(PGconn *conn, const TargetConfig *cfg, const char *verb,
 	   const char *db, bool missing_ok, PgwError *err)
@@ -285,6 +273,208 @@ simple(PGconn *conn, const TargetConfig *cfg, const char *verb,
 	if (rc == PGW_ESTATE && missing_ok)
 		return 0;
 	return rc;
+}
+
+/* SHOW POOLS for db, summed over its users */
+typedef struct PoolRow
+{
+	bool		found;
+	int			clients;		/* cl_active + cl_waiting */
+	int			servers;		/* sv_active + sv_idle + sv_used + sv_tested +
+								 * sv_login */
+} PoolRow;
+
+static int
+show_pool(PGconn *conn, const TargetConfig *cfg, const char *db, PoolRow *row,
+		  PgwError *err)
+{
+	static const char *const cl_cols[] = {"cl_active", "cl_waiting"};
+	static const char *const sv_cols[] = {"sv_active", "sv_idle", "sv_used",
+	"sv_tested", "sv_login"};
+	PGresult   *r;
+	int			c_db;
+	int			rc;
+
+	memset(row, 0, sizeof(*row));
+	if ((rc = admin_exec(conn, "SHOW POOLS", cfg->timeout_ms, &r, err)) != 0)
+		return rc;
+	c_db = PQfnumber(r, "database");
+	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK || c_db < 0)
+	{
+		PQclear(r);
+		return pgw_error_set(err, PGW_EBADRESPONSE,
+							 "SHOW POOLS lacks database");
+	}
+	for (int i = 0; i < PQntuples(r); i++)
+	{
+		if (strcmp(PQgetvalue(r, i, c_db), db) != 0)
+			continue;
+		row->found = true;
+		for (size_t k = 0; k < sizeof(cl_cols) / sizeof(cl_cols[0]); k++)
+		{
+			int			c = PQfnumber(r, cl_cols[k]);
+			int64_t		v = 0;
+
+			if (c >= 0 &&
+				pgw_parse_int64(PQgetvalue(r, i, c), 0, INT32_MAX, &v) == 0)
+				row->clients += (int) v;
+		}
+		for (size_t k = 0; k < sizeof(sv_cols) / sizeof(sv_cols[0]); k++)
+		{
+			int			c = PQfnumber(r, sv_cols[k]);
+			int64_t		v = 0;
+
+			if (c >= 0 &&
+				pgw_parse_int64(PQgetvalue(r, i, c), 0, INT32_MAX, &v) == 0)
+				row->servers += (int) v;
+		}
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* SHOW CONFIG: the value of key into val */
+static int
+show_config(PGconn *conn, const TargetConfig *cfg, const char *key, char *val,
+			size_t len, PgwError *err)
+{
+	PGresult   *r;
+	int			c_key;
+	int			c_val;
+	int			rc;
+
+	if ((rc = admin_exec(conn, "SHOW CONFIG", cfg->timeout_ms, &r, err)) != 0)
+		return rc;
+	c_key = PQfnumber(r, "key");
+	c_val = PQfnumber(r, "value");
+	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK || c_key < 0 ||
+		c_val < 0)
+	{
+		PQclear(r);
+		return pgw_error_set(err, PGW_EBADRESPONSE,
+							 "SHOW CONFIG lacks key/value");
+	}
+	rc = pgw_error_set(err, PGW_EBADRESPONSE, "SHOW CONFIG lacks \"%s\"",
+					   key);
+	for (int i = 0; i < PQntuples(r); i++)
+		if (strcmp(PQgetvalue(r, i, c_key), key) == 0)
+		{
+			pgw_strlcpy(val, PQgetvalue(r, i, c_val), len);
+			rc = 0;
+			break;
+		}
+	PQclear(r);
+	return rc;
+}
+
+PgbResume
+pgbouncer_resume_plan(bool was_killed, bool pool_exists, int clients)
+{
+	if (!pool_exists)
+		return PGB_RESUME_PLAIN;
+	if (clients > 0)
+		return PGB_RESUME_RETRY_ZERO;
+	if (was_killed)
+		return PGB_RESUME_KILL_FIRST;
+	return PGB_RESUME_PLAIN;
+}
+
+/* a setting value we may write back inside single quotes */
+static bool
+plain_value(const char *v)
+{
+	if (*v == '\0')
+		return false;
+	for (; *v; v++)
+		if (!((*v >= '0' && *v <= '9') || *v == '.' || *v == 's' ||
+			  *v == 'm' || *v == 'u'))
+			return false;
+	return true;
+}
+
+/*
+ * resume_rw: RESUME the rw database as pgbouncer_resume_plan says. With
+ * clients waiting: SET server_login_retry = 0, RESUME (PgBouncer connects
+ * for the waiting clients in the same pass of its loop, and the first login
+ * clears the mark), then set it back to the value SHOW CONFIG gave. The
+ * value is restored even when the RESUME failed; a RELOAD also restores it
+ * from pgbouncer.ini.
+ */
+static int
+resume_rw(PGconn *conn, const TargetConfig *cfg, bool was_killed,
+		  PgwError *err)
+{
+	PoolRow		pool;
+	PgbResume	plan;
+	char		retry[32] = "";
+	char		sql[96];
+	int			rc;
+
+	if ((rc = show_pool(conn, cfg, cfg->rw_database, &pool, err)) != 0)
+		return rc;
+	plan = pgbouncer_resume_plan(was_killed, pool.found, pool.clients);
+	if (plan == PGB_RESUME_RETRY_ZERO)
+	{
+		if ((rc = show_config(conn, cfg, "server_login_retry", retry,
+							  sizeof(retry), err)) != 0)
+			return rc;
+		if (!plain_value(retry))
+			return pgw_error_set(err, PGW_EBADRESPONSE,
+								 "SHOW CONFIG gave server_login_retry \"%s\"",
+								 retry);
+		if (strcmp(retry, "0") == 0)
+			plan = PGB_RESUME_PLAIN;
+	}
+	log_info("router.pgbouncer.resume",
+			 "database=%s pool=%s clients=%d servers=%d plan=%s%s%s",
+			 cfg->rw_database, pool.found ? "yes" : "no", pool.clients,
+			 pool.servers,
+			 plan == PGB_RESUME_PLAIN ? "plain" :
+			 plan == PGB_RESUME_KILL_FIRST ? "kill-first" : "retry-zero",
+			 retry[0] ? " server_login_retry=" : "", retry);
+	if (plan == PGB_RESUME_KILL_FIRST &&
+		(rc = simple(conn, cfg, "KILL", cfg->rw_database, true, err)) != 0)
+		return rc;
+	if (plan == PGB_RESUME_RETRY_ZERO)
+	{
+		log_info("router.pgbouncer.command",
+				 "command=\"SET server_login_retry = 0\"");
+		if ((rc = admin_exec(conn, "SET server_login_retry = 0",
+							 cfg->timeout_ms, NULL, err)) != 0)
+			return rc;
+	}
+	rc = simple(conn, cfg, "RESUME", cfg->rw_database, false, err);
+	if (plan == PGB_RESUME_RETRY_ZERO)
+	{
+		PgwError	e2 = {0};
+		int			rc2;
+
+		snprintf(sql, sizeof(sql), "SET server_login_retry = '%s'", retry);
+		log_info("router.pgbouncer.command", "command=\"%s\"", sql);
+		rc2 = admin_exec(conn, sql, cfg->timeout_ms, NULL, &e2);
+		if (rc == 0 && rc2 != 0)
+		{
+			rc = rc2;
+			if (err)
+				*err = e2;
+		}
+	}
+	return rc;
+}
+
+/* does row point where t's rw entry should? (PgBouncer shows the port of
+ * the listener for a socket-dir host it cannot use; only host is compared
+ * then) */
+static bool
+rw_matches(const DbRow *row, const TargetConfig *cfg, const RoutingTable *t,
+		   bool serving)
+{
+	if (!row->found)
+		return false;
+	if (serving)
+		return strcmp(row->host, t->primary.host) == 0 &&
+			row->port == t->primary.port;
+	return strcmp(row->host, cfg->fenced_host) == 0;
 }
 
 /*
@@ -306,6 +496,7 @@ pgbouncer_apply(const TargetConfig *cfg, const RoutingTable *prev,
 	PGconn	   *conn = NULL;
 	char	   *ini = NULL;
 	bool		serving = next->state == ROUTING_STATE_SERVING;
+	bool		was_killed;
 	DbRow		row;
 	DbRow		ro_before = {0};
 	int			rc;
@@ -314,6 +505,8 @@ pgbouncer_apply(const TargetConfig *cfg, const RoutingTable *prev,
 		return rc;
 	if ((rc = show_db(conn, cfg, cfg->rw_database, &row, err)) != 0)
 		goto out;
+	/* pointing at the fenced host means a fence or a cut KILLed it */
+	was_killed = row.found && strcmp(row.host, cfg->fenced_host) == 0;
 	if (cfg->ro_database[0] &&
 		(rc = show_db(conn, cfg, cfg->ro_database, &ro_before, err)) != 0)
 		goto out;
@@ -339,6 +532,7 @@ pgbouncer_apply(const TargetConfig *cfg, const RoutingTable *prev,
 		 * primary */
 		if ((rc = simple(conn, cfg, "KILL", cfg->rw_database, true, err)) != 0)
 			goto out;
+		was_killed = true;
 	}
 
 	ini = pgbouncer_render_include(cfg, next);
@@ -363,8 +557,7 @@ pgbouncer_apply(const TargetConfig *cfg, const RoutingTable *prev,
 	}
 	if (serving && row.paused)
 	{
-		if ((rc = simple(conn, cfg, "RESUME", cfg->rw_database, false,
-						 err)) != 0)
+		if ((rc = resume_rw(conn, cfg, was_killed, err)) != 0)
 			goto out;
 		if ((rc = show_db(conn, cfg, cfg->rw_database, &row, err)) != 0)
 			goto out;

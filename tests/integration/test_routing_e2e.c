@@ -9,7 +9,11 @@
  * a stale epoch, a corrupt value that the router must ignore), then:
  * serving n1 -> fenced -> serving n2 (PgBouncer and HAProxy move, time from
  * publish to first write printed), an unplanned direct move (old client
- * connections never reach the old primary), a planned switchover through
+ * connections never reach the old primary), a fence during which a client
+ * came and went (the router clears the "last connect failed" mark PgBouncer
+ * set on the pool before it RESUMEs, so the next client does not wait
+ * server_login_retry),
+ * a planned switchover through
  * PgBouncer (switching: PAUSE, then RELOAD + RESUME) with a client loop that
  * must see zero errors, and etcd frozen (SIGSTOP): writes stop within
  * router_ttl and come back after SIGCONT. Every wait is a bounded poll;
@@ -638,6 +642,50 @@ main(void)
 			  "an old HAProxy session still reached the old primary");
 		PQclear(r);
 		PQfinish(old);
+	}
+
+	STEP("fenced with a client that gave up, then serving n1: PgBouncer's failed connect to the fenced host does not hold the next client");
+	{
+		char		ci[128];
+		char		log[600];
+		PGconn	   *c;
+		int64_t		s;
+		FILE	   *f;
+		char		line[1024];
+		bool		cleared = false;
+
+		publish(ROUTING_STATE_FENCED, NULL, &n2);
+		wait_ack(epoch);
+		/* PgBouncer connects to the fenced host for this client (a fresh
+		 * pool has no welcome message), fails, and marks the pool */
+		snprintf(ci, sizeof(ci),
+				 "host=127.0.0.1 port=%d dbname=postgres_rw user=app password=app",
+				 pgb_port);
+		c = PQconnectStart(ci);
+		(void) HARNESS_POLL(PQconnectPoll(c) == PGRES_POLLING_FAILED ||
+							PQstatus(c) == CONNECTION_OK, 300, 10);
+		PQfinish(c);
+		harness_sleep_ms(100);
+		publish(ROUTING_STATE_SERVING, &n1, &n2);
+		wait_ack(epoch);
+		s = pgw_now_mono_us();
+		CHECK(write_port(pgb_port, "postgres_rw") == n1.port,
+			  "PgBouncer rw -> n1 after the fence");
+		printf("    serving acknowledged -> a new client's write on n1: %.1f ms (server_login_retry 1 s)\n",
+			   (pgw_now_mono_us() - s) / 1000.0);
+		snprintf(log, sizeof(log), "%s/r-pgb.log", dir);
+		f = fopen(log, "r");
+		CHECK(f != NULL, "router log");
+		/* the last RESUME must have cleared the mark: the client that gave
+		 * up still counts in SHOW POOLS (PgBouncer reads nothing from a
+		 * client waiting for a welcome), so it is server_login_retry 0 for
+		 * the RESUME; a pool with no client at all would be KILLed */
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (strstr(line, "event=router.pgbouncer.resume"))
+				cleared = strstr(line, "plan=retry-zero") != NULL ||
+					strstr(line, "plan=kill-first") != NULL;
+		fclose(f);
+		CHECK(cleared, "the router cleared PgBouncer's failed-connect mark before RESUME");
 	}
 
 	STEP("planned switchover n1 -> n2 through PgBouncer: zero failed transactions");
