@@ -127,9 +127,9 @@ for run in $(seq 1 "$runs"); do
 	else
 		cand=""
 		for i in 1 2 3; do [ "$i" != "$leader" ] && [ -z "$cand" ] && cand=$i; done
-		PGUSER=postgres PGPASSWORD=pgw-super cluster_ctl switchover --leader "node$leader" \
-			--candidate "node$cand" --force --timeout 30s \
-			>"$rdir/switchover.out" 2>&1 &
+		(exec env PGUSER=postgres PGPASSWORD=pgw-super "$PGWCTL_BIN" --etcd "127.0.0.1:$CL_ETCD_PORT" \
+			--scope "$CL_SCOPE" switchover --leader "node$leader" --candidate "node$cand" --force \
+			--timeout 30s >"$rdir/switchover.out" 2>&1) &
 		PROBE_PIDS+=($!)
 	fi
 	fault_ms=$(now_ms)
