@@ -7,12 +7,14 @@
 # GET /primary, http-check expect status 200, inter 3s fall 3 rise 2).
 # Each run crashes the primary (SIGKILL of its daemon and of every
 # PostgreSQL process of it; --scenario switchover: pgwardenctl switchover
-# instead) while client loops (bench_routing_probe, 3 per path, every 30 ms;
-# fresh connections through PgBouncer, kept ones through HAProxy, given up
-# after 500 ms) write through each path, then measures on the wall clock:
+# instead) while client loops (bench_routing_probe, every 50 ms; 3 through
+# PgBouncer on fresh connections; 5 through each HAProxy backend on kept
+# connections, giving an attempt up after 400, 500, ... 800 ms, so that
+# their retries, which the fault starts together, soon fall apart) write
+# through each path, then measures on the wall clock:
 #   - promotion (the new leader's "pg.promoted") -> first acknowledged
 #     write on the new primary through PgBouncer + router, HAProxy + router
-#     and HAProxy polling alone (the earliest of the path's 3 loops);
+#     and HAProxy polling alone (the earliest of the path's loops);
 #   - the serving routing table ("routing.published state=serving") -> first
 #     write, for the two router paths.
 # The old node is restarted and rejoins before the next run. Prints every
@@ -76,6 +78,7 @@ rs_setup_app "$leader" || exit 1
 rs_start poll || exit 1
 
 PATHS="pgb hap poll"
+loops() { if [ "$1" = pgb ]; then echo 1 2 3; else echo 1 2 3 4 5; fi; }
 declare -A CONN LABEL
 CONN[pgb]=$(rs_conn_pgb rw)
 CONN[hap]=$(rs_conn_hap "$RS_HAP_RW")
@@ -100,24 +103,27 @@ for run in $(seq 1 "$runs"); do
 	mkdir -p "$rdir"
 	PROBE_PIDS=()
 	for p in $PATHS; do
-		for k in 1 2 3; do
+		for k in $(loops "$p"); do
 			# PgBouncer holds its clients until the RESUME: one long attempt
 			# measures it. An HAProxy client whose attempt went to the dead
 			# primary waits out HAProxy's retries (1 s turn-around each): the
-			# loop gives up after 500 ms and connects again, so the figure is
-			# when a new connection first reaches the new primary.
-			extra="--timeout-ms 500"
+			# loop gives up and connects again, so the figure is when a new
+			# connection first reaches the new primary. The crash breaks
+			# every loop's connection at once; different give-up times
+			# spread their next attempts so that one starts soon after the
+			# flip.
+			extra="--timeout-ms $((300 + 100 * k))"
 			[ "$p" = pgb ] && extra="--fresh --timeout-ms 20000"
 			# shellcheck disable=SC2086
-			rs_bg "$rdir/$p$k.sum" "$RS_PROBE" --conninfo "${CONN[$p]}" --interval-ms 30 \
+			rs_bg "$rdir/$p$k.sum" "$RS_PROBE" --conninfo "${CONN[$p]}" --interval-ms 50 \
 				--duration-s 120 --log "$rdir/$p$k.log" $extra
 			PROBE_PIDS+=("$RS_LAST_PID")
-			sleep 0.003
+			sleep 0.01
 		done
 	done
 	probing() {
 		local p k
-		for p in $PATHS; do for k in 1 2 3; do
+		for p in $PATHS; do for k in $(loops "$p"); do
 			[ "$(rs_oks_after "$rdir/$p$k.log" 0)" -ge 3 ] || return 1
 		done; done
 	}
@@ -127,9 +133,9 @@ for run in $(seq 1 "$runs"); do
 	else
 		cand=""
 		for i in 1 2 3; do [ "$i" != "$leader" ] && [ -z "$cand" ] && cand=$i; done
-		PGUSER=postgres PGPASSWORD=pgw-super cluster_ctl switchover --leader "node$leader" \
-			--candidate "node$cand" --force --timeout 30s \
-			>"$rdir/switchover.out" 2>&1 &
+		(exec env PGUSER=postgres PGPASSWORD=pgw-super "$PGWCTL_BIN" --etcd "127.0.0.1:$CL_ETCD_PORT" \
+			--scope "$CL_SCOPE" switchover --leader "node$leader" --candidate "node$cand" --force \
+			--timeout 30s >"$rdir/switchover.out" 2>&1) &
 		PROBE_PIDS+=($!)
 	fi
 	fault_ms=$(now_ms)
@@ -144,7 +150,7 @@ for run in $(seq 1 "$runs"); do
 		local p k
 		for p in $PATHS; do
 			local any=""
-			for k in 1 2 3; do [ -n "$(rs_first_ok "$rdir/$p$k.log" "$newport" "$fault_ms")" ] && any=1; done
+			for k in $(loops "$p"); do [ -n "$(rs_first_ok "$rdir/$p$k.log" "$newport" "$fault_ms")" ] && any=1; done
 			[ -n "$any" ] || return 1
 		done
 	}
@@ -160,7 +166,7 @@ for run in $(seq 1 "$runs"); do
 	line="run $run: node$leader -> node$new: fault -> promoted $((promo - fault_ms)) ms, promoted -> serving table $((pub - promo)) ms; first write after promotion / after the table:"
 	for p in $PATHS; do
 		first=""
-		for k in 1 2 3; do
+		for k in $(loops "$p"); do
 			w=$(rs_first_ok "$rdir/$p$k.log" "$newport" "$fault_ms")
 			[ -n "$w" ] && { [ -z "$first" ] || [ "$w" -lt "$first" ]; } && first=$w
 		done

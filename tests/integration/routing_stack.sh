@@ -37,16 +37,20 @@ rs_check_deps() {
 	}
 }
 
-# rs_as_user CMD...: exec CMD as the run-as user, keeping the pid (no fork)
+# rs_as_user CMD...: exec CMD as the run-as user in place of the calling
+# shell, so a background job's pid is CMD's own (rs_bg rs_as_user CMD...);
+# never call it in the foreground
 rs_as_user() {
 	if [ "$(id -u)" = 0 ]; then
-		setpriv --reuid="$PGW_RUN_AS" --regid="$PGW_RUN_AS" --init-groups -- "$@"
+		exec setpriv --reuid="$PGW_RUN_AS" --regid="$PGW_RUN_AS" --init-groups -- "$@"
 	else
-		"$@"
+		exec "$@"
 	fi
 }
 
-# rs_bg LOG CMD...: CMD in the background, output to LOG; pid in RS_LAST_PID
+# rs_bg LOG CMD...: CMD in the background, output to LOG; pid in RS_LAST_PID.
+# A shell function as CMD must exec its program (rs_as_user does), or the
+# pid is a subshell's and stopping it would leave the program running.
 rs_bg() {
 	local log=$1
 	shift
