@@ -569,6 +569,19 @@ republish_now(void *arg)
 	publish_member(d, &m, pgw_now_mono_ms());
 }
 
+/* promoted_now: PostgreSQL just left recovery under our leader key: point
+ * the routers here before the leader's housekeeping runs (it can take
+ * 0.3-0.8 s). The view is the decision's own: re-reading it mid-step would
+ * change which failover request the executor clears afterwards. */
+static void
+promoted_now(void *arg)
+{
+	Daemon	   *d = arg;
+
+	routing_pub_leader(&d->routing, d->etcd, d->prefix, d->cfg->name,
+					   d->lease_id, d->view);
+}
+
 /* one_cycle: observe -> decide -> act -> publish. */
 static void
 one_cycle(Daemon *d)
@@ -668,6 +681,7 @@ one_cycle(Daemon *d)
 		ctx.view = d->view;
 		ctx.republish = republish_now;
 		ctx.republish_arg = d;
+		ctx.promoted = promoted_now;
 		if (dec.kind == DECIDE_SWITCHOVER)
 			routing_pub_switching(&d->routing, d->etcd, d->prefix, d->cfg->name,
 								  d->lease_id, d->view);

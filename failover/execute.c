@@ -1116,6 +1116,8 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 				if (rc != 0 && rc != PGW_ESTATE)
 					break;
 				rc = 0;			/* PGW_ESTATE: already promoted */
+				if (ctx->promoted)
+					ctx->promoted(ctx->republish_arg);
 				/* slots first: replicas re-pointed to us stream at once */
 				e->slots_for[0] = '\0';
 				e->status_published_mono_ms = 0;

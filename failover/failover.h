@@ -305,6 +305,10 @@ typedef struct ExecContext
 	 * peers asking before the next loop see the truth; may be NULL */
 	void (*republish)(void *arg);
 	void *republish_arg;
+	/* called the moment PostgreSQL runs read-write after a promotion, before
+	 * the leader's housekeeping (sync, slots, history): the daemon points
+	 * the routers at us at once; arg is republish_arg; may be NULL */
+	void (*promoted)(void *arg);
 } ExecContext;
 
 /* failover_exec_open: make the probe and control handles (no I/O yet). cfg

@@ -191,11 +191,14 @@ typedef struct HaproxyServer
 	int			port;
 	int			op_state;		/* 0 stopped, 1 starting, 2 running, 3 stopping */
 	int			admin_state;	/* bit 0x01: forced maint (FMAINT) */
-	int			check_state;	/* bit 0x01: health checks configured */
+	int			check_state;	/* HAPROXY_CHK_CONFIGURED: checks configured */
 	int			weight;			/* srv_uweight */
 } HaproxyServer;
 
 #define HAPROXY_SERVERS_MAX 64
+/* HAProxy 2.6's CHK_ST_CONFIGURED (0x01 is CHK_ST_INPROGRESS, a check running
+ * now); `show servers state` dumps 6 or 14 for a server with checks */
+#define HAPROXY_CHK_CONFIGURED 0x02
 #define HAPROXY_CMDS_MAX	(HAPROXY_SERVERS_MAX * 6)
 
 typedef struct HaproxyCmds

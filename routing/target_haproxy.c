@@ -258,7 +258,7 @@ haproxy_commands_build(const TargetConfig *cfg, const RoutingTable *t,
 		if (is_ro && servers[i].weight != w)
 			add(out, "set server %s/%s weight %d", be, servers[i].name, w);
 		add(out, "set server %s/%s state ready", be, servers[i].name);
-		if (servers[i].check_state & 0x01)
+		if (servers[i].check_state & HAPROXY_CHK_CONFIGURED)
 			add(out, "set server %s/%s health up", be, servers[i].name);
 	}
 	if (!is_ro && t->state == ROUTING_STATE_SERVING && !primary_found)

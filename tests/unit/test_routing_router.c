@@ -271,6 +271,7 @@ test_haproxy(void **state)
 
 	/* serving n1: fence n2 first, then move n1's address and make it ready */
 	n = haproxy_servers_parse(state_dump, "pg_rw", s, 8, &e);
+	s[0].check_state = 0;		/* no checks configured: no health command */
 	assert_int_equal(haproxy_commands_build(&c, t, false, s, n, cmds, &e), 0);
 	assert_int_equal(cmds->n, 4);
 	assert_string_equal(cmds->cmd[0], "set server pg_rw/n2 state maint");
@@ -279,8 +280,13 @@ test_haproxy(void **state)
 	assert_string_equal(cmds->cmd[3], "set server pg_rw/n1 state ready");
 	/* before: n1 at the wrong address, n2 ready -> verify fails */
 	assert_int_equal(haproxy_verify(&c, t, false, s, n, &e), PGW_ESTATE);
-	/* with checks configured (bit 0x01) the primary's health is forced up */
-	s[0].check_state = 7;
+	/* with checks configured (CHK_ST_CONFIGURED 0x02, as a real dump's 6)
+	 * the primary's health is forced up; 0x01 alone (a check in progress)
+	 * is not "configured" */
+	s[0].check_state = 1;
+	assert_int_equal(haproxy_commands_build(&c, t, false, s, n, cmds, &e), 0);
+	assert_int_equal(cmds->n, 4);
+	s[0].check_state = 6;
 	assert_int_equal(haproxy_commands_build(&c, t, false, s, n, cmds, &e), 0);
 	assert_string_equal(cmds->cmd[4], "set server pg_rw/n1 health up");
 	/* after: verify passes */
