@@ -681,6 +681,37 @@ manage_sync(FailoverExec *e, const ExecContext *ctx)
 	}
 }
 
+/*
+ * sync_claim: before a promotion in synchronous mode. Until the new primary
+ * has named its sync standbys, `sync` must name nobody but us: the old
+ * `sync` still names the old leader, which may lack every commit we are
+ * about to acknowledge before a standby confirms them (Patroni writes the
+ * same claim). In strict mode ssn "*" also makes the first commits wait
+ * for some standby instead of returning at once.
+ */
+static void
+sync_claim(FailoverExec *e, const ExecContext *ctx)
+{
+	PgwError	err = {0};
+
+	if (sync_write(ctx, NULL, 0, 0, &err) != 0)
+		log_warn("sync.claim-failed", "detail=\"%s\"", err.msg);
+	else
+		log_info("sync.claimed", "sync_standby_count=0");
+	if (ctx->view->config.synchronous_mode_strict &&
+		(!e->ssn_known || strcmp(e->ssn, "*") != 0))
+	{
+		if (health_control_set_sync(e->pg, "*", 5000, &err) != 0)
+			log_warn("sync.ssn-failed", "value=\"*\" detail=\"%s\"", err.msg);
+		else
+		{
+			pgw_strlcpy(e->ssn, "*", sizeof(e->ssn));
+			e->ssn_known = true;
+			log_info("sync.ssn", "value=\"*\" reason=promotion-strict");
+		}
+	}
+}
+
 static void
 leader_housekeeping(FailoverExec *e, const ExecContext *ctx)
 {
@@ -1111,6 +1142,8 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 						return 0;
 					}
 				}
+				if (ctx->view->config.synchronous_mode)
+					sync_claim(e, ctx);
 				log_info("promote.start", "reason=\"%s\"", dec->reason);
 				rc = health_control_promote(e->pg, 30, &new_tl, &err);
 				if (rc != 0 && rc != PGW_ESTATE)
