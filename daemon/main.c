@@ -4,71 +4,39 @@
  */
 #include "daemon/daemon.h"
 
+#include "common/cli.h"
 #include "common/log.h"
 #include "config/config.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 extern char **environ;
 
-static void
-usage(FILE *out)
-{
-	fprintf(out,
-			"usage: pgwarden [-c CONFIG] [--check-config] [--version]\n\n"
-			"Runs the pgwarden high-availability daemon for one PostgreSQL node.\n"
-			"CONFIG defaults to $PGWARDEN_CONFIG or /etc/pgwarden/pgwarden.yml;\n"
-			"PGWARDEN_* environment variables override its keys.\n");
-}
+static const CliProgram program = {
+	.name = "pgwarden",
+	.config_env = "PGWARDEN_CONFIG",
+	.config_default = "/etc/pgwarden/pgwarden.yml",
+	.usage =
+	"usage: pgwarden [-c CONFIG] [--check-config] [--version]\n\n"
+	"Runs the pgwarden high-availability daemon for one PostgreSQL node.\n"
+	"CONFIG defaults to $PGWARDEN_CONFIG or /etc/pgwarden/pgwarden.yml;\n"
+	"PGWARDEN_* environment variables override its keys.\n",
+};
 
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"check-config", no_argument, NULL, 'k'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}
-	};
-	const char *path = getenv("PGWARDEN_CONFIG");
-	bool		check_only = false;
+	CliArgs		args;
+	const char *path;
 	NodeConfig	cfg;
 	PgwError	err = {0};
-	int			o;
 	int			rc;
 
-	while ((o = getopt_long(argc, argv, "c:kVh", opts, NULL)) != -1)
-	{
-		switch (o)
-		{
-			case 'c':
-				path = optarg;
-				break;
-			case 'k':
-				check_only = true;
-				break;
-			case 'V':
-				printf("pgwarden version %s\n", PGW_VERSION);
-				return 0;
-			case 'h':
-				usage(stdout);
-				return 0;
-			default:
-				usage(stderr);
-				return 2;
-		}
-	}
-	if (optind < argc)
-	{
-		fprintf(stderr, "pgwarden: unexpected argument \"%s\"\n", argv[optind]);
-		return 2;
-	}
-	if (path == NULL)
-		path = "/etc/pgwarden/pgwarden.yml";
+	if ((rc = cli_parse(&program, argc, argv, &args)) >= 0)
+		return rc;
+	path = args.config_path;
 	log_init("pgwarden", LOG_LEVEL_INFO);
 	memset(&cfg, 0, sizeof(cfg));
 	if (config_load_file(path, &cfg, &err) != 0 ||
@@ -79,7 +47,7 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 2;
 	}
-	if (check_only)
+	if (args.check_only)
 	{
 		printf("pgwarden: configuration %s is valid\n", path);
 		config_free(&cfg);

@@ -5,72 +5,40 @@
  */
 #include "routing/routing_int.h"
 
+#include "common/cli.h"
 #include "common/log.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void
-usage(FILE *out)
-{
-	fprintf(out,
-			"usage: pgwarden-router [-c CONFIG] [--check-config] [--version]\n\n"
-			"Watches the routing table a pgwarden leader publishes in etcd and\n"
-			"applies it to PgBouncer, HAProxy, a template + hook, or a VIP.\n"
-			"CONFIG defaults to $PGWARDEN_ROUTER_CONFIG or\n"
-			"/etc/pgwarden/pgwarden-router.yml.\n"
-			"Exit codes: 0 stopped by a signal, 1 failed, 2 usage.\n");
-}
+static const CliProgram program = {
+	.name = "pgwarden-router",
+	.config_env = "PGWARDEN_ROUTER_CONFIG",
+	.config_default = "/etc/pgwarden/pgwarden-router.yml",
+	.usage =
+	"usage: pgwarden-router [-c CONFIG] [--check-config] [--version]\n\n"
+	"Watches the routing table a pgwarden leader publishes in etcd and\n"
+	"applies it to PgBouncer, HAProxy, a template + hook, or a VIP.\n"
+	"CONFIG defaults to $PGWARDEN_ROUTER_CONFIG or\n"
+	"/etc/pgwarden/pgwarden-router.yml.\n"
+	"Exit codes: 0 stopped by a signal, 1 failed, 2 usage.\n",
+};
 
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"check-config", no_argument, NULL, 'k'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}
-	};
-	const char *path = getenv("PGWARDEN_ROUTER_CONFIG");
-	bool		check_only = false;
+	CliArgs		args;
+	const char *path;
 	RouterConfig *cfg;
 	PgwError	err = {0};
 	LogLevel	level = LOG_LEVEL_INFO;
 	char		prefix[PGW_NAME_MAX + 16];
-	int			o;
 	int			rc;
 
-	while ((o = getopt_long(argc, argv, "c:kVh", opts, NULL)) != -1)
-	{
-		switch (o)
-		{
-			case 'c':
-				path = optarg;
-				break;
-			case 'k':
-				check_only = true;
-				break;
-			case 'V':
-				printf("pgwarden-router version %s\n", PGW_VERSION);
-				return 0;
-			case 'h':
-				usage(stdout);
-				return 0;
-			default:
-				usage(stderr);
-				return 2;
-		}
-	}
-	if (optind != argc)
-	{
-		usage(stderr);
-		return 2;
-	}
-	if (path == NULL)
-		path = "/etc/pgwarden/pgwarden-router.yml";
+	if ((rc = cli_parse(&program, argc, argv, &args)) >= 0)
+		return rc;
+	path = args.config_path;
 	cfg = calloc(1, sizeof(*cfg));
 	if (cfg == NULL)
 		return 1;
@@ -81,7 +49,7 @@ main(int argc, char **argv)
 		free(cfg);
 		return 1;
 	}
-	if (check_only)
+	if (args.check_only)
 	{
 		printf("configuration file \"%s\" is valid (%d targets)\n", path,
 			   cfg->n_targets);
