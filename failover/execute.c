@@ -858,8 +858,9 @@ switchover(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 		rc = err->code ? err->code : PGW_ESTATE;
 		goto abort;
 	}
-	if (ctx->republish)
-		ctx->republish(ctx->republish_arg);
+	/* no republish here: it costs a linearizable read, a probe and a member
+	 * write (20-80 ms of write downtime), and until the handover below we
+	 * still hold the key, so no peer acts on our state meanwhile */
 	/* past the record's start: the target has the whole checkpoint */
 	if (health_control_wait_received(e->pg, &up, ckpt + 1, 5000, &seen, err) != HEALTH_WAIT_READY)
 	{
