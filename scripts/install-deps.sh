@@ -18,6 +18,7 @@ PKGS=(
 	pgbouncer haproxy
 	# test and chaos tooling
 	iproute2 iptables procps psmisc util-linux openssl curl jq valgrind
+	python3
 	# comparison benchmark
 	patroni python3-etcd3 python3-psycopg2
 )
