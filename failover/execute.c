@@ -424,20 +424,26 @@ failover_exec_observe(FailoverExec *e, const ClusterView *view,
 /* ---- steps ------------------------------------------------------------- */
 
 static HealthWait
-start_pg(FailoverExec *e, bool as_primary, PgwError *err)
+start_pg_within(FailoverExec *e, bool as_primary, int timeout_ms, PgwError *err)
 {
 	HealthWait	w;
 
 	e->should_run = true;
 	e->expect_primary = as_primary;
-	w = health_control_start(e->pg, as_primary ? START_TIMEOUT_MS : REPLICA_START_WAIT_MS,
-							 err);
+	w = health_control_start(e->pg, timeout_ms, err);
 	if (w != HEALTH_WAIT_FAILED)
 	{
 		health_control_status(e->pg, &e->pm);
 		atomic_store(&e->fence_pid, e->pm.running ? (int) e->pm.pid : 0);
 	}
 	return w;
+}
+
+static HealthWait
+start_pg(FailoverExec *e, bool as_primary, PgwError *err)
+{
+	return start_pg_within(e, as_primary,
+						   as_primary ? START_TIMEOUT_MS : REPLICA_START_WAIT_MS, err);
 }
 
 static void
@@ -924,6 +930,7 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	char		holder[PGW_NAME_MAX];
 	int64_t		t0 = pgw_now_mono_ms();
 	int			rc = 0;
+	HealthWait	w_restart;
 
 	switch (dec->kind)
 	{
@@ -1198,7 +1205,24 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 			e->restart_attempts++;
 			log_info("pg.restart", "attempt=%d", e->restart_attempts);
 			e->restart_failed = false;
-			if (start_pg(e, true, &err) == HEALTH_WAIT_FAILED)
+			{
+				/*
+				 * Wait for crash recovery no longer than primary_start_timeout
+				 * allows: a start still running then comes back PENDING, and
+				 * the next loop releases the key (leader-pg-down-release)
+				 * instead of this one blocking for START_TIMEOUT_MS.
+				 */
+				int64_t		budget = ctx->view->config.primary_start_timeout_ms -
+					(e->crashed_since_mono_ms != 0 ?
+					 pgw_now_mono_ms() - e->crashed_since_mono_ms : 0);
+
+				if (budget < 500)
+					budget = 500;
+				if (budget > START_TIMEOUT_MS)
+					budget = START_TIMEOUT_MS;
+				w_restart = start_pg_within(e, true, (int) budget, &err);
+			}
+			if (w_restart == HEALTH_WAIT_FAILED)
 			{
 				e->restart_failed = true;
 				e->decide_now = true;

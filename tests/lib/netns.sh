@@ -266,6 +266,10 @@ nn_up() {
 		return 1
 	fi
 	echo "ok - bootstrap: 1 primary + 2 replicas in namespaces (etcd members: $NN_ETCD_N, $NN_MODE)"
+	# the tests bootstrap with initdb/pg_basebackup --no-sync for speed: flush
+	# now, or a PostgreSQL crash drill measures the fsync of every unsynced
+	# file at its restart (4-5 s here) instead of pgwarden
+	sync
 	"$PGW_WRITER" --hosts "$(nn_hosts)" --acked "$NN_DIR/acked.txt" --interval-ms 10 \
 		--client-timeout-ms 1000 --duration-s 3000 --log "$NN_DIR/writer.log" write \
 		>"$NN_DIR/writer.out" 2>&1 &
