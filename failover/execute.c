@@ -1231,11 +1231,21 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 			break;
 
 		case DECIDE_RELEASE:
+			/* a crashed primary still in crash recovery may not even heed
+			 * an immediate stop for seconds (PostgreSQL fsyncs the data
+			 * directory before redo): kill it outright, it is not serving */
+			if (self->pg_crashed_since_mono_ms != 0 && e->pm.running)
+				(void) health_fence_postmaster(e->pm.pid);
 			stop_pg(e, HEALTH_STOP_IMMEDIATE);
+			e->expect_primary = false;
 			rc = dcs_leader_release(ctx->etcd, ctx->prefix, ctx->name, &err);
 			if (rc == PGW_ECONFLICT)
 				rc = 0;
 			log_warn("leader.released", "reason=\"%s\"", dec->reason);
+			/* the replicas ask our REST API before promoting: it must stop
+			 * saying leader now, not after our next (maybe long) step */
+			if (ctx->republish)
+				ctx->republish(ctx->republish_arg);
 			break;
 
 		case DECIDE_REWIND:
