@@ -48,7 +48,7 @@ typedef struct FenceShared
 	atomic_int	pm_pid;
 } FenceShared;
 
-#define WATCHDOG_ARMED_TICK_MS 20
+#define WATCHDOG_ARMED_TICK_MS 100	/* it also wakes exactly at the deadline */
 #define WATCHDOG_IDLE_TICK_MS 250
 
 static FenceShared *fence_shm;
