@@ -434,36 +434,29 @@ mode_probe(int interval_ms, int duration_s)
 	return split > 0 ? 3 : 0;
 }
 
-static int
-mode_verify(const char *acked_path, int duration_s)
+/*
+ * verify_once: one attempt on connection c: load the acked sequence numbers
+ * into a temp table and count those missing from pgw_writes. -1 when any
+ * step fails (in synchronous mode a primary whose standby is still coming
+ * back blocks even the temp table's commit; the caller retries).
+ */
+static long long
+verify_once(PGconn *c, const char *acked_path, long long *n_out)
 {
 	FILE	   *f = fopen(acked_path, "r");
-	PGconn	   *c = NULL;
-	int			which;
-	int64_t		deadline = now_ms() + (int64_t) duration_s * 1000;
-	long long	n = 0;
-	long long	missing = 0;
 	PGresult   *r;
 	char		line[64];
+	long long	n = 0;
+	long long	missing = -1;
 
 	if (f == NULL)
+		return -1;
+	if (!exec_ok(c, "CREATE TEMP TABLE IF NOT EXISTS acked (seq bigint)") ||
+		!exec_ok(c, "TRUNCATE acked"))
 	{
-		perror(acked_path);
-		return 1;
-	}
-	while (c == NULL && now_ms() < deadline)
-	{
-		c = find_primary(2, &which);
-		if (c == NULL)
-			usleep(200000);
-	}
-	if (c == NULL)
-	{
-		fprintf(stderr, "verify: no read-write host found\n");
 		fclose(f);
-		return 1;
+		return -1;
 	}
-	exec_ok(c, "CREATE TEMP TABLE acked (seq bigint)");
 	r = PQexec(c, "COPY acked FROM STDIN");
 	PQclear(r);
 	while (fgets(line, sizeof(line), f))
@@ -472,20 +465,56 @@ mode_verify(const char *acked_path, int duration_s)
 		n++;
 	}
 	PQputCopyEnd(c, NULL);
-	PQclear(PQgetResult(c));
+	while ((r = PQgetResult(c)) != NULL)
+		PQclear(r);
 	fclose(f);
-	r = PQexec(c, "SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM pgw_writes w WHERE w.seq = a.seq)");
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+	r = exec_result(c, "SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM pgw_writes w WHERE w.seq = a.seq)");
+	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
 		missing = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	else
-	{
 		fprintf(stderr, "verify: %s", PQerrorMessage(c));
-		missing = -1;
-	}
 	PQclear(r);
-	PQfinish(c);
-	printf("verify acked=%lld missing=%lld primary=%s\n", n, missing,
-		   hosts[which]);
+	*n_out = n;
+	return missing;
+}
+
+static int
+mode_verify(const char *acked_path, int duration_s)
+{
+	int64_t		deadline = now_ms() + (int64_t) duration_s * 1000;
+	long long	n = 0;
+	long long	missing = -1;
+	int			which = -1;
+	int			attempts = 0;
+
+	if (access(acked_path, R_OK) != 0)
+	{
+		perror(acked_path);
+		return 1;
+	}
+	/* bounded: until the deadline, one attempt at a time */
+	while (now_ms() < deadline)
+	{
+		PGconn	   *c = find_primary(2, &which);
+
+		if (c != NULL)
+		{
+			attempts++;
+			missing = verify_once(c, acked_path, &n);
+			PQfinish(c);
+			if (missing >= 0)
+				break;
+		}
+		usleep(200000);
+	}
+	if (missing < 0)
+	{
+		fprintf(stderr, "verify: no read-write host could be verified (%d attempts)\n",
+				attempts);
+		return 1;
+	}
+	printf("verify acked=%lld missing=%lld primary=%s attempts=%d\n", n, missing,
+		   hosts[which], attempts);
 	return missing == 0 ? 0 : 3;
 }
 
