@@ -578,6 +578,16 @@ int			dcs_view_read(EtcdClient *c, const char *prefix, bool linearizable,
 						  ClusterView *out, PgwError *err) PGW_MUSTCHECK;
 
 /*
+ * dcs_view_read_raw: dcs_view_read that also hands back the raw values of
+ * the `config` and `history` keys (malloc'd, NULL when absent; the caller
+ * frees them), which the REST API serves as they are: the same read, not
+ * two more round trips.
+ */
+int			dcs_view_read_raw(EtcdClient *c, const char *prefix, bool linearizable,
+							  ClusterView *out, char **raw_config,
+							  char **raw_history, PgwError *err) PGW_MUSTCHECK;
+
+/*
  * dcs_view_apply_event: update a cached view from one watch event under
  * prefix (member put/delete, leader, config, failover, sync, initialize,
  * status, history). Returns true when the leader key, config or failover key

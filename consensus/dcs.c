@@ -301,10 +301,22 @@ int
 dcs_view_read(EtcdClient *c, const char *prefix, bool linearizable,
 			  ClusterView *out, PgwError *err)
 {
+	return dcs_view_read_raw(c, prefix, linearizable, out, NULL, NULL, err);
+}
+
+int
+dcs_view_read_raw(EtcdClient *c, const char *prefix, bool linearizable,
+				  ClusterView *out, char **raw_config, char **raw_history,
+				  PgwError *err)
+{
 	EtcdRangeResult r = {0};
 	size_t		plen = strlen(prefix);
 	int			rc;
 
+	if (raw_config)
+		*raw_config = NULL;
+	if (raw_history)
+		*raw_history = NULL;
 	memset(out, 0, sizeof(*out));
 	dcs_config_defaults(&out->config);
 	out->config_is_valid = true;
@@ -319,6 +331,10 @@ dcs_view_read(EtcdClient *c, const char *prefix, bool linearizable,
 		if (kv->key_len <= plen || memcmp(kv->key, prefix, plen) != 0)
 			continue;
 		apply_kv(out, kv->key + plen, kv, false);
+		if (raw_config && strcmp(kv->key + plen, "config") == 0)
+			*raw_config = pgw_xstrdup(kv->value);
+		else if (raw_history && strcmp(kv->key + plen, "history") == 0)
+			*raw_history = pgw_xstrdup(kv->value);
 	}
 	etcd_range_result_free(&r);
 	out->is_valid = true;

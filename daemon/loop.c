@@ -138,19 +138,22 @@ note_etcd_ok(Daemon *d)
 	d->etcd_fail_logged = 0;
 }
 
-static void
-fetch_raw(Daemon *d, const char *suffix, char **out)
+static bool
+is_own_key(const Daemon *d, const EtcdEvent *ev, const char *suffix)
 {
-	char		key[PGW_PREFIX_MAX + 16];
-	EtcdRangeResult r = {0};
-	PgwError	err = {0};
+	size_t		plen = strlen(d->prefix);
 
-	snprintf(key, sizeof(key), "%s%s", d->prefix, suffix);
-	if (etcd_range(d->etcd, key, false, 0, true, &r, &err) != 0)
-		return;
+	return ev->kv.key != NULL && ev->kv.key_len > plen &&
+		memcmp(ev->kv.key, d->prefix, plen) == 0 &&
+		strcmp(ev->kv.key + plen, suffix) == 0;
+}
+
+static void
+replace_raw(char **out, const EtcdEvent *ev)
+{
 	free(*out);
-	*out = r.count == 1 ? pgw_xstrdup(r.kvs[0].value) : NULL;
-	etcd_range_result_free(&r);
+	*out = ev->type == ETCD_EVENT_WATCH_PUT && ev->kv.value != NULL ?
+		pgw_xstrdup(ev->kv.value) : NULL;
 }
 
 /* read_view: fresh view (linearizable when asked), (re)start the watch. */
@@ -159,8 +162,11 @@ read_view(Daemon *d, bool linearizable)
 {
 	PgwError	err = {0};
 	ClusterView *nv = pgw_xmalloc(sizeof(ClusterView));
+	char	   *raw_config = NULL;
+	char	   *raw_history = NULL;
 
-	if (dcs_view_read(d->etcd, d->prefix, linearizable, nv, &err) != 0)
+	if (dcs_view_read_raw(d->etcd, d->prefix, linearizable, nv, &raw_config,
+						  &raw_history, &err) != 0)
 	{
 		note_etcd_error(d, "read-view", &err);
 		free(nv);
@@ -187,8 +193,10 @@ read_view(Daemon *d, bool linearizable)
 		else
 			note_etcd_error(d, "watch", &err);
 	}
-	fetch_raw(d, "history", &d->history_json);
-	fetch_raw(d, "config", &d->config_json);
+	free(d->history_json);
+	d->history_json = raw_history;
+	free(d->config_json);
+	d->config_json = raw_config;
 	return 0;
 }
 
@@ -207,13 +215,13 @@ drain_events(Daemon *d)
 			case ETCD_EVENT_WATCH_PUT:
 			case ETCD_EVENT_WATCH_DELETE:
 				if (d->view_valid && dcs_view_apply_event(d->view, d->prefix, &ev))
-				{
 					wake = true;
-					if (ev.kv.key && strstr(ev.kv.key, "/config"))
-						fetch_raw(d, "config", &d->config_json);
-				}
-				if (ev.kv.key && strstr(ev.kv.key, "/history"))
-					fetch_raw(d, "history", &d->history_json);
+				/* the event carries the value: keep the raw copy the REST
+				 * API serves without another read */
+				if (is_own_key(d, &ev, "config"))
+					replace_raw(&d->config_json, &ev);
+				else if (is_own_key(d, &ev, "history"))
+					replace_raw(&d->history_json, &ev);
 				break;
 			case ETCD_EVENT_WATCH_RESYNC:
 				log_info("dcs.resync", "reason=\"%s\"", ev.msg);
@@ -587,6 +595,7 @@ static void
 one_cycle(Daemon *d)
 {
 	int64_t		t0 = pgw_now_mono_ms();
+	int64_t		t_observed;
 	LocalHealth self;
 	MemberInfo	m;
 	Decision	dec;
@@ -613,6 +622,7 @@ one_cycle(Daemon *d)
 		}
 	}
 	failover_exec_observe(d->exec, d->view, &self);
+	t_observed = pgw_now_mono_ms();
 	self.view_is_linearizable = false;
 	self.now_wall_ms = pgw_now_wall_ms();
 	self.leader_absent_since_mono_ms = d->leader_absent_since_mono_ms;
@@ -636,7 +646,7 @@ one_cycle(Daemon *d)
 		 */
 		if (read_view(d, true) == 0)
 		{
-			failover_exec_observe(d->exec, d->view, &self);
+			failover_exec_reobserve(d->exec, d->view, &self, 100);
 			self.view_is_linearizable = true;
 			self.now_wall_ms = pgw_now_wall_ms();
 			self.leader_absent_since_mono_ms = d->leader_absent_since_mono_ms;
@@ -665,9 +675,13 @@ one_cycle(Daemon *d)
 	if (dec.kind != d->last.kind || strcmp(dec.rule ? dec.rule : "",
 										  d->last.rule ? d->last.rule : "") != 0)
 	{
-		log_info("decision", "kind=%s rule=%s target=%s reason=\"%s\"",
+		/* observe_ms / decide_ms: where a slow reaction went (the local
+		 * probe, or the linearizable read and peer probes) */
+		log_info("decision", "kind=%s rule=%s target=%s observe_ms=%lld decide_ms=%lld reason=\"%s\"",
 				 failover_decision_kind_name(dec.kind), dec.rule ? dec.rule : "",
-				 dec.target[0] ? dec.target : "-", dec.reason);
+				 dec.target[0] ? dec.target : "-",
+				 (long long) (t_observed - t0),
+				 (long long) (pgw_now_mono_ms() - t_observed), dec.reason);
 		d->decisions++;
 	}
 	d->last = dec;

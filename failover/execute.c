@@ -62,6 +62,8 @@ struct FailoverExec
 	bool		ssn_known;		/* ssn reflects the server's value */
 	atomic_int	fence_pid;		/* postmaster pid for the fence thread */
 	int64_t		vetoed_mono_ms; /* pre_promote said no at this time */
+	int64_t		probe_ok_mono_ms;	/* last successful probe (0: none) */
+	pid_t		probe_pid;		/* the postmaster that probe saw */
 	HealthParam *params;		/* cfg parameters as HealthParam */
 	int			n_params;
 };
@@ -332,9 +334,26 @@ failover_exec_take_decide_now(FailoverExec *e)
 
 /* ---- observe ----------------------------------------------------------- */
 
+static void observe(FailoverExec *e, const ClusterView *view,
+					LocalHealth *self, int reuse_ms);
+
 void
 failover_exec_observe(FailoverExec *e, const ClusterView *view,
 					  LocalHealth *self)
+{
+	observe(e, view, self, 0);
+}
+
+void
+failover_exec_reobserve(FailoverExec *e, const ClusterView *view,
+						LocalHealth *self, int max_age_ms)
+{
+	observe(e, view, self, max_age_ms);
+}
+
+static void
+observe(FailoverExec *e, const ClusterView *view, LocalHealth *self,
+		int reuse_ms)
 {
 	const NodeConfig *cfg = e->cfg;
 	uint64_t	leader_lsn = view->leader_optime;
@@ -357,6 +376,8 @@ failover_exec_observe(FailoverExec *e, const ClusterView *view,
 	self->pg_is_child = e->pm.is_child;
 	if (e->pm.running)
 	{
+		bool		probed;
+
 		if (view->has_leader && strcmp(view->leader, cfg->name) != 0)
 		{
 			const MemberInfo *l = view_member(view, view->leader);
@@ -364,7 +385,20 @@ failover_exec_observe(FailoverExec *e, const ClusterView *view,
 			if (l && l->xlog_location > leader_lsn)
 				leader_lsn = l->xlog_location;
 		}
-		if (health_probe_run(e->probe, leader_lsn, e->rep, &err) == 0)
+		if (reuse_ms > 0 && e->probe_ok_mono_ms != 0 &&
+			e->probe_pid == e->pm.pid &&
+			pgw_now_mono_ms() - e->probe_ok_mono_ms <= reuse_ms)
+		{
+			health_report_relag(e->rep, leader_lsn);
+			probed = true;
+		}
+		else
+		{
+			probed = health_probe_run(e->probe, leader_lsn, e->rep, &err) == 0;
+			e->probe_ok_mono_ms = probed ? pgw_now_mono_ms() : 0;
+			e->probe_pid = e->pm.pid;
+		}
+		if (probed)
 		{
 			self->pg_reachable = true;
 			self->pg_in_recovery = e->rep->in_recovery;
@@ -811,6 +845,8 @@ switchover(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	char		state[64];
 	int64_t		t0 = pgw_now_mono_ms();
 	int64_t		t_stop;
+	int64_t		t_ckpt;
+	int64_t		t_recv;
 	HealthWait	w;
 	int			rc;
 
@@ -867,12 +903,14 @@ switchover(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	/* no republish here: it costs a linearizable read, a probe and a member
 	 * write (20-80 ms of write downtime), and until the handover below we
 	 * still hold the key, so no peer acts on our state meanwhile */
+	t_ckpt = pgw_now_mono_ms();
 	/* past the record's start: the target has the whole checkpoint */
 	if (health_control_wait_received(e->pg, &up, ckpt + 1, 5000, &seen, err) != HEALTH_WAIT_READY)
 	{
 		rc = err->code ? err->code : PGW_ETIMEDOUT;
 		goto abort;
 	}
+	t_recv = pgw_now_mono_ms();
 	{
 		FailoverRequest f = ctx->view->failover;
 
@@ -884,9 +922,12 @@ switchover(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	}
 	if (rc != 0 && rc != PGW_ECONFLICT)
 		goto abort;
-	log_info("switchover.released", "target=%s checkpoint=%X/%X stopped_ms=%lld",
+	/* the three phases of the write downtime that are ours to wait for */
+	log_info("switchover.released", "target=%s checkpoint=%X/%X stopped_ms=%lld shutdown_ms=%lld received_ms=%lld handover_ms=%lld",
 			 dec->target, (unsigned) (ckpt >> 32), (unsigned) ckpt,
-			 (long long) (pgw_now_mono_ms() - t_stop));
+			 (long long) (pgw_now_mono_ms() - t_stop),
+			 (long long) (t_ckpt - t_stop), (long long) (t_recv - t_ckpt),
+			 (long long) (pgw_now_mono_ms() - t_recv));
 	if (ctx->republish)
 		ctx->republish(ctx->republish_arg);
 	/* from here on we are a replica of the target */
@@ -931,6 +972,9 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	int64_t		t0 = pgw_now_mono_ms();
 	int			rc = 0;
 	HealthWait	w_restart;
+
+	/* whatever this step does to PostgreSQL, the next look probes afresh */
+	e->probe_ok_mono_ms = 0;
 
 	switch (dec->kind)
 	{

@@ -323,6 +323,13 @@ void failover_exec_reconfigure(FailoverExec *e, const struct NodeConfig *cfg);
 void failover_exec_observe(FailoverExec *e, const ClusterView *view,
                            LocalHealth *self);
 
+/* failover_exec_reobserve: the same against a fresher view, reusing a
+ * successful PostgreSQL probe of at most max_age_ms ago (its lag recomputed
+ * against the new view): a decision that needs a linearizable read then
+ * waits for one round trip to etcd, not one to PostgreSQL as well. */
+void failover_exec_reobserve(FailoverExec *e, const ClusterView *view,
+                             LocalHealth *self, int max_age_ms);
+
 /*
  * failover_execute: carry out dec. Returns 0, or an error already logged
  * (event execute.failed); PGW_ECONFLICT from RENEW means we lost the key

@@ -197,6 +197,10 @@ void health_probe_close(PgProbe *p);
 int health_probe_run(PgProbe *p, PgLsn leader_lsn, HealthReport *r,
                      PgwError *err);
 
+/* health_report_relag: recompute the lag fields of a report against another
+ * leader LSN, for a caller that re-reads etcd but not PostgreSQL */
+void health_report_relag(HealthReport *r, PgLsn leader_lsn);
+
 /*
  * health_probe_disconnect: close the probe's connection now (the next run
  * reconnects). Call before a smart stop, which waits for every session,

@@ -409,6 +409,12 @@ fill_lag(HealthReport *r, PgLsn leader_lsn)
 		    health_lsn_lag_bytes(base, r->standbys[i].replay_lsn);
 }
 
+void
+health_report_relag(HealthReport *r, PgLsn leader_lsn)
+{
+	fill_lag(r, leader_lsn);
+}
+
 int
 health_probe_run(PgProbe *p, PgLsn leader_lsn, HealthReport *r, PgwError *err)
 {
