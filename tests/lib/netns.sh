@@ -479,20 +479,50 @@ nn_heal() {
 }
 
 # ---- checks -----------------------------------------------------------------
-# nn_gap FROM_MS TO_MS: "rto downtime newhost" from the writer's log
+# nn_gap FROM_MS TO_MS [NOW_MS]: "rto downtime newhost" from the writer's
+# log (one line per acknowledged write, in time order).
+# downtime: the longest interval without an acknowledged write that overlaps
+# [FROM, TO]. It runs from the ack before it, even one before FROM (the
+# writer was already waiting when the fault began), to the ack after it,
+# even one after TO: the whole log is read, so call this once the writer has
+# had a chance to write again (nn_wait_ack). An interval still open (no ack
+# since one before TO) lasts until NOW_MS (default TO).
+# rto: FROM -> the ack that ends that interval, i.e. the first write the
+# cluster took after the outage (0 when it was 300 ms or less: no outage);
+# -1 while the writer has not written since before TO.
+# newhost: the host of that ack ("-" when none).
 nn_gap() {
-	awk -v f="$1" -v t="$2" '
-		$1 < f { prev = $1; next }
-		$1 > t { exit }
-		{ from = (prev != "" ? prev : f); g = $1 - from
-		  if (g > best) { best = g; end = $1; host = $3 }
-		  prev = $1; last = $3; any = 1 }
+	awk -v f="$1" -v t="$2" -v now="${3:-$2}" '
+		{ if ($1 > f && (prev == "" || prev < t)) {
+			g = $1 - (prev == "" ? f : prev)
+			if (g > best) { best = g; end = $1; host = $3 }
+		  }
+		  prev = $1; last = $3
+		  if (prev >= t) exit }
 		END {
-			if (!any) { print "-1 -1 -"; exit }
+			if (prev == "") { print "-1 -1 -"; exit }
+			if (prev < t) {
+				# the writer has not written since: an outage still on
+				g = now - prev
+				print -1, (g > best ? g : best), "-"
+				exit
+			}
 			rto = (best > 300 ? end - f : 0)
 			if (host == "") host = last
-			print rto, best, host
+			print rto, best + 0, host
 		}' "$NN_DIR/writer.log"
+}
+
+# nn_wait_ack MS TIMEOUT_S: until the writer has logged an ack at or after MS
+nn_wait_ack() {
+	local deadline last
+	deadline=$(($(date +%s) + $2))
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		last=$(tail -n 1 "$NN_DIR/writer.log" 2>/dev/null | cut -d' ' -f1)
+		[ -n "$last" ] && [ "$last" -ge "$1" ] && return 0
+		sleep 0.2
+	done
+	return 1
 }
 
 # nn_split FROM_MS TO_MS: writable windows of different nodes that overlap.
@@ -540,7 +570,7 @@ nn_name_of_host() {
 
 # nn_round KIND: one drill round; appends to results.txt, counts failures
 nn_round() {
-	local kind=$1 p t0 t_heal t_conv rto down host new split worst at miss lost
+	local kind=$1 p t0 t_heal t_conv t_end rto down host new split worst at miss lost
 	local result=ok note="" rejoin rtt_pid
 	p=$(nn_wait_primary 30) || { echo "not ok - $kind: no primary before the fault"; NN_FAILED=$((NN_FAILED + 1)); return 1; }
 	t0=$(nn_now)
@@ -573,7 +603,10 @@ nn_round() {
 		note+="not converged within ${NN_CONVERGE_S}s (primaries: $(nn_primaries), replicas: $(nn_replicas)); "
 	fi
 	sleep 1
-	read -r rto down host <<<"$(nn_gap "$t0" "$(nn_now)")"
+	t_end=$(nn_now)
+	# an outage that lasts past t_end is measured to its end, not cut there
+	nn_wait_ack "$t_end" 30
+	read -r rto down host <<<"$(nn_gap "$t0" "$t_end" "$(nn_now)")"
 	new=$(nn_name_of_host "$host")
 	read -r split worst at <<<"$(nn_split "$t0" "$(nn_now)")"
 	miss=$(nn_missing)
@@ -603,7 +636,7 @@ nn_round() {
 			note+="SPLIT BRAIN: $split overlapping writable windows, worst ${worst} ms at wall $at (fault at $t0, heal at $t_heal); "
 		fi
 	fi
-	[ "$rto" = -1 ] && { result=FAILED; note+="no acknowledged write after the fault; "; }
+	[ "$rto" = -1 ] && { result=FAILED; note+="no acknowledged write after the outage (waited 30 s past convergence); "; }
 	echo "$kind|node$p|$new|$rto|$down|$lost|$rejoin|$split|$result|${note%; }" >>"$NN_DIR/results.txt"
 	if [ "$result" = ok ]; then
 		echo "ok - $kind: old node$p new $new rto=${rto}ms downtime=${down}ms lost=$lost rejoin=${rejoin}ms split=$split ${note:+($note)}"
