@@ -639,7 +639,7 @@ nn_round() {
 	[ "$rto" = -1 ] && { result=FAILED; note+="no acknowledged write after the outage (waited 30 s past convergence); "; }
 	echo "$kind|node$p|$new|$rto|$down|$lost|$rejoin|$split|$result|${note%; }" >>"$NN_DIR/results.txt"
 	if [ "$result" = ok ]; then
-		echo "ok - $kind: old node$p new $new rto=${rto}ms downtime=${down}ms lost=$lost rejoin=${rejoin}ms split=$split ${note:+($note)}"
+		echo "ok - $kind: old node$p new $new rto=${rto}ms downtime=${down}ms lost=$lost rejoin=${rejoin}ms split=$split ${note:+(${note%; })}"
 	else
 		echo "not ok - $kind: old node$p new $new rto=${rto}ms downtime=${down}ms lost=$lost rejoin=${rejoin}ms split=$split: $note"
 		echo "# fault at wall $t0, heal at $t_heal; logs: $NN_DIR"
