@@ -9,12 +9,13 @@
 # ms (so an isolated old primary is still watched) and logs each attempt.
 # Faults are bounded in time; nn_round runs one: steady state -> fault ->
 # heal -> convergence -> checks, and appends a row to the results table.
-# The "netem" fault (100 +- 50 ms delay, 10% loss on the primary's link)
-# uses tc netem where the kernel has sch_netem; without it, iptables sends
-# the link's packets to NFQUEUE and pgw_delay (tests/tools/pgw_delay.c), in
-# the node's namespace, holds and drops them: nfqueue delay 100+-50 ms +
-# 10% loss, in both directions, so the measured RTT (rtt~ in the note) is
-# about 200 ms. Only without either is it loss alone (iptables statistic).
+# The "netem" fault (100±50 ms delay, 10% loss on the primary's link) uses
+# tc netem where the kernel has sch_netem; without it, iptables sends the
+# link's packets to NFQUEUE and pgw_delay (tests/tools/pgw_delay.c), in the
+# node's namespace, holds and drops them: nfqueue delay 100±50 ms + 10%
+# loss, in both directions, so the RTT measured during the fault (rtt~ in
+# the round's note) is about 200 ms. Only without either is it loss alone
+# (iptables statistic).
 #
 # Usage: NN_NET=3 source tests/lib/netns.sh; nn_init DIR ETCD_N async|sync;
 #        nn_up; nn_round node-crash; ...; nn_table; (trap nn_cleanup EXIT)
@@ -400,10 +401,13 @@ nn_etcd_leader() {
 }
 
 # nn_fault KIND P: inject the fault on primary node P; prints what to heal
+# (and NN_FAULT_NOTE: what the round's note must say about the fault)
 NN_HEAL=""
+NN_FAULT_NOTE=""
 nn_fault() {
 	local kind=$1 p=$2 pm i ips=() j
 	pm=$(nn_pm "$p")
+	NN_FAULT_NOTE=""
 	case "$kind" in
 		node-crash)
 			kill -KILL "${NN_PID[$p]}" 2>/dev/null
@@ -442,6 +446,8 @@ nn_fault() {
 			elif [ -x "$PGW_DELAY" ] && nn_delay_start "$p"; then
 				:
 			else
+				[ -n "$NN_HAVE_NETEM" ] || [ ! -x "$PGW_DELAY" ] ||
+					NN_FAULT_NOTE="pgw_delay did not start: 10% loss only, no delay"
 				nn_ipt "$p" -F INPUT
 				nn_ipt "$p" -F OUTPUT
 				nn_ipt "$p" -A INPUT -i eth0 -m statistic --mode random --probability 0.1 -j DROP
@@ -575,6 +581,7 @@ nn_round() {
 	p=$(nn_wait_primary 30) || { echo "not ok - $kind: no primary before the fault"; NN_FAILED=$((NN_FAILED + 1)); return 1; }
 	t0=$(nn_now)
 	nn_fault "$kind" "$p" || return 1
+	[ -n "$NN_FAULT_NOTE" ] && note+="$NN_FAULT_NOTE; "
 	case "$kind" in
 		pg-crash) sleep 2 ;;
 		node-crash | daemon-crash)
@@ -583,7 +590,7 @@ nn_round() {
 		freeze) sleep $((NN_TTL + 3)) ;;
 		netem)
 			# measured during the fault, so the row shows the delay the
-			# link really had (about 2 x 100 ms: both directions)
+			# link really had (nfqueue delays both directions: ~2 x 100 ms)
 			nn_rtt "$p" >"$NN_DIR/rtt.txt" &
 			rtt_pid=$!
 			sleep "$NN_FAULT_S"
