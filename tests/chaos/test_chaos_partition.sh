@@ -11,8 +11,9 @@
 #   isolate        the primary's link drops everything (its own probe in its
 #                  namespace still sees it): it fences itself, a replica
 #                  takes over, it rejoins after the heal
-#   netem          10% packet loss (and 100 ms +- 50 ms delay where the
-#                  kernel has sch_netem) on the primary's link
+#   netem          100 ms +- 50 ms delay and 10% packet loss on the
+#                  primary's link (tc netem, or pgw_delay on NFQUEUE where
+#                  the kernel has no sch_netem); the note gives the RTT
 # Must hold: never two writable nodes, zero acknowledged commits missing
 # (synchronous mode), one primary + two streaming replicas again without an
 # operator; RTO, downtime and rejoin time reported per fault.

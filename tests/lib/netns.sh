@@ -9,6 +9,13 @@
 # ms (so an isolated old primary is still watched) and logs each attempt.
 # Faults are bounded in time; nn_round runs one: steady state -> fault ->
 # heal -> convergence -> checks, and appends a row to the results table.
+# The "netem" fault (100±50 ms delay, 10% loss on the primary's link) uses
+# tc netem where the kernel has sch_netem; without it, iptables sends the
+# link's packets to NFQUEUE and pgw_delay (tests/tools/pgw_delay.c), in the
+# node's namespace, holds and drops them: nfqueue delay 100±50 ms + 10%
+# loss, in both directions, so the RTT measured during the fault (rtt~ in
+# the round's note) is about 200 ms. Only without either is it loss alone
+# (iptables statistic).
 #
 # Usage: NN_NET=3 source tests/lib/netns.sh; nn_init DIR ETCD_N async|sync;
 #        nn_up; nn_round node-crash; ...; nn_table; (trap nn_cleanup EXIT)
@@ -19,6 +26,7 @@
 : "${PGW_BUILD_DIR:=$(pwd)/build}"
 : "${PGW_BIN:=$PGW_BUILD_DIR/daemon/pgwarden}"
 : "${PGW_WRITER:=$PGW_BUILD_DIR/tests/pgw_writer}"
+: "${PGW_DELAY:=$PGW_BUILD_DIR/tests/pgw_delay}"
 : "${PG_BIN_DIR:=/usr/lib/postgresql/15/bin}"
 : "${PGW_RUN_AS:=pgwarden}"
 : "${NN_NET:=1}"
@@ -38,8 +46,9 @@ NN_WRITER_PID=""
 NN_FAILED=0
 NN_MISSING_PREV=0
 NN_HAVE_NETEM=""
+NN_NETEM_DESC=""
 NN_FROZEN=""
-declare -a NN_PID NN_EPID NN_PROBE_PID NN_ROWS
+declare -a NN_PID NN_EPID NN_PROBE_PID NN_ROWS NN_DELAY_PID
 
 nn_log() { echo "# $*"; }
 nn_now() { date +%s%3N; }
@@ -49,9 +58,15 @@ nn_ip() { echo "${NN_SUB}.1$1"; }
 nn_eip() { echo "${NN_SUB}.2$1"; }
 
 # nn_purge: remove our namespaces, links and their processes (a leftover of
-# an interrupted run has the same names; nothing else is touched)
+# an interrupted run has the same names; nothing else is touched). A
+# pgw_delay runs inside a node's namespace, so a leftover one, whose pid
+# this shell never knew, goes with the namespace's other processes.
 nn_purge() {
-	local ns pids
+	local ns pids i
+	for i in 1 2 3; do
+		[ -n "${NN_DELAY_PID[$i]:-}" ] && kill -KILL "${NN_DELAY_PID[$i]}" 2>/dev/null
+		NN_DELAY_PID[$i]=""
+	done
 	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${NN_P}-"); do
 		pids=$(ip netns pids "$ns" 2>/dev/null)
 		if [ -n "$pids" ]; then
@@ -153,11 +168,18 @@ bootstrap:
 $sync_line
 YML
 	done
-	# netem needs the sch_netem module; without it loss is emulated with
-	# iptables' statistic match and delay is not available
+	# tc netem needs the sch_netem module; without it pgw_delay delays and
+	# drops on NFQUEUE (nfnetlink_queue is built in where netem is not),
+	# and only without that either is loss emulated alone with iptables'
+	# statistic match
 	if ip netns exec "$(nn_ens 1)" tc qdisc add dev eth0 root netem delay 1ms 2>/dev/null; then
 		ip netns exec "$(nn_ens 1)" tc qdisc del dev eth0 root 2>/dev/null
 		NN_HAVE_NETEM=1
+		NN_NETEM_DESC="tc netem delay 100±50 ms + 10% loss"
+	elif [ -x "$PGW_DELAY" ]; then
+		NN_NETEM_DESC="nfqueue delay 100±50 ms + 10% loss"
+	else
+		NN_NETEM_DESC="iptables statistic loss only ($PGW_DELAY not built)"
 	fi
 	echo "kind|old|new|rto_ms|downtime_ms|lost|rejoin_ms|split|result|note" >"$NN_DIR/results.txt"
 }
@@ -291,10 +313,79 @@ nn_block() {
 	done
 }
 nn_unblock() {
+	# rules first: once no packet is queued any more, the delayer's stop
+	# releases everything it holds and nothing new arrives behind it
 	nn_ipt "$1" -F INPUT
 	nn_ipt "$1" -F OUTPUT
 	ip netns exec "$(nn_ns "$1")" tc qdisc del dev eth0 root 2>/dev/null
+	nn_delay_stop "$1"
 	true
+}
+
+# nn_delay_start I: pgw_delay on node I's link (NFQUEUE is per namespace;
+# queue number I only names it in the logs). Fails when it does not bind.
+nn_delay_start() {
+	local i=$1 log="$NN_DIR/delay$1.log" n0 deadline
+	touch "$log"
+	n0=$(grep -c 'state=ready' "$log")
+	# --duration-s: a delayer this shell loses track of still ends (and
+	# accepts what it holds) on its own
+	ip netns exec "$(nn_ns "$i")" "$PGW_DELAY" --queue "$i" --delay-ms 100 \
+		--jitter-ms 50 --loss-pct 10 --duration-s $((NN_FAULT_S + 120)) 2>>"$log" &
+	NN_DELAY_PID[$i]=$!
+	# --queue-bypass would let packets through until it binds; waiting
+	# for it makes the fault start now, not some time later
+	deadline=$(($(nn_now) + 3000))
+	until [ "$(grep -c 'state=ready' "$log")" -gt "$n0" ]; do
+		if ! kill -0 "${NN_DELAY_PID[$i]}" 2>/dev/null || [ "$(nn_now)" -gt "$deadline" ]; then
+			nn_log "pgw_delay on node$i did not start: $(tail -n 1 "$log")"
+			nn_delay_stop "$i"
+			return 1
+		fi
+		sleep 0.05
+	done
+	nn_ipt "$i" -A INPUT -i eth0 -j NFQUEUE --queue-num "$i" --queue-bypass &&
+		nn_ipt "$i" -A OUTPUT -o eth0 -j NFQUEUE --queue-num "$i" --queue-bypass
+}
+
+# nn_delay_stop I: SIGTERM (it accepts every held packet and prints its
+# summary), at most 3 s, then SIGKILL
+nn_delay_stop() {
+	local i=$1 pid=${NN_DELAY_PID[$1]:-} n
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for n in $(seq 1 30); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	NN_DELAY_PID[$i]=""
+	nn_log "pgw_delay node$i: $(grep 'state=stopped' "$NN_DIR/delay$i.log" 2>/dev/null | tail -n 1)"
+}
+
+# nn_rtt I: the round-trip time node I's link has now: median TCP handshake
+# (curl's time_connect) to etcd over up to 7 tries, within NN_FAULT_S - 1 s
+# (a handshake that lost a packet waits 1 s for its retransmit: the median
+# keeps such outliers out). Prints "rtt~Nms (median of k/n TCP handshakes
+# to etcd)" or "rtt~? ...".
+nn_rtt() {
+	local i=$1 deadline n=0 s out=""
+	deadline=$(($(nn_now) + (NN_FAULT_S - 1) * 1000))
+	while [ $n -lt 7 ] && [ "$(nn_now)" -lt "$deadline" ]; do
+		n=$((n + 1))
+		s=$(ip netns exec "$(nn_ns "$i")" curl -s -o /dev/null -m 1.5 \
+			-w '%{time_connect}' "http://$(nn_eip 1):2379/health" 2>/dev/null)
+		case "$s" in "" | 0 | 0.000000) ;; *) out+="$s"$'\n' ;; esac
+		sleep 0.2
+	done
+	printf '%s' "$out" | sort -g | awk -v n="$n" '
+		{ v[NR] = $1 }
+		END {
+			if (NR == 0) { printf "rtt~? (no TCP handshake to etcd of %d)\n", n; exit }
+			m = (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)
+			printf "rtt~%.0fms (median of %d/%d TCP handshakes to etcd)\n", m * 1000, NR, n
+		}'
 }
 
 nn_etcd_leader() {
@@ -310,10 +401,13 @@ nn_etcd_leader() {
 }
 
 # nn_fault KIND P: inject the fault on primary node P; prints what to heal
+# (and NN_FAULT_NOTE: what the round's note must say about the fault)
 NN_HEAL=""
+NN_FAULT_NOTE=""
 nn_fault() {
 	local kind=$1 p=$2 pm i ips=() j
 	pm=$(nn_pm "$p")
+	NN_FAULT_NOTE=""
 	case "$kind" in
 		node-crash)
 			kill -KILL "${NN_PID[$p]}" 2>/dev/null
@@ -349,7 +443,13 @@ nn_fault() {
 		netem)
 			if [ -n "$NN_HAVE_NETEM" ]; then
 				ip netns exec "$(nn_ns "$p")" tc qdisc add dev eth0 root netem delay 100ms 50ms loss 10%
+			elif [ -x "$PGW_DELAY" ] && nn_delay_start "$p"; then
+				:
 			else
+				[ -n "$NN_HAVE_NETEM" ] || [ ! -x "$PGW_DELAY" ] ||
+					NN_FAULT_NOTE="pgw_delay did not start: 10% loss only, no delay"
+				nn_ipt "$p" -F INPUT
+				nn_ipt "$p" -F OUTPUT
 				nn_ipt "$p" -A INPUT -i eth0 -m statistic --mode random --probability 0.1 -j DROP
 				nn_ipt "$p" -A OUTPUT -o eth0 -m statistic --mode random --probability 0.1 -j DROP
 			fi
@@ -385,20 +485,50 @@ nn_heal() {
 }
 
 # ---- checks -----------------------------------------------------------------
-# nn_gap FROM_MS TO_MS: "rto downtime newhost" from the writer's log
+# nn_gap FROM_MS TO_MS [NOW_MS]: "rto downtime newhost" from the writer's
+# log (one line per acknowledged write, in time order).
+# downtime: the longest interval without an acknowledged write that overlaps
+# [FROM, TO]. It runs from the ack before it, even one before FROM (the
+# writer was already waiting when the fault began), to the ack after it,
+# even one after TO: the whole log is read, so call this once the writer has
+# had a chance to write again (nn_wait_ack). An interval still open (no ack
+# since one before TO) lasts until NOW_MS (default TO).
+# rto: FROM -> the ack that ends that interval, i.e. the first write the
+# cluster took after the outage (0 when it was 300 ms or less: no outage);
+# -1 while the writer has not written since before TO.
+# newhost: the host of that ack ("-" when none).
 nn_gap() {
-	awk -v f="$1" -v t="$2" '
-		$1 < f { prev = $1; next }
-		$1 > t { exit }
-		{ from = (prev != "" ? prev : f); g = $1 - from
-		  if (g > best) { best = g; end = $1; host = $3 }
-		  prev = $1; last = $3; any = 1 }
+	awk -v f="$1" -v t="$2" -v now="${3:-$2}" '
+		{ if ($1 > f && (prev == "" || prev < t)) {
+			g = $1 - (prev == "" ? f : prev)
+			if (g > best) { best = g; end = $1; host = $3 }
+		  }
+		  prev = $1; last = $3
+		  if (prev >= t) exit }
 		END {
-			if (!any) { print "-1 -1 -"; exit }
+			if (prev == "") { print "-1 -1 -"; exit }
+			if (prev < t) {
+				# the writer has not written since: an outage still on
+				g = now - prev
+				print -1, (g > best ? g : best), "-"
+				exit
+			}
 			rto = (best > 300 ? end - f : 0)
 			if (host == "") host = last
-			print rto, best, host
+			print rto, best + 0, host
 		}' "$NN_DIR/writer.log"
+}
+
+# nn_wait_ack MS TIMEOUT_S: until the writer has logged an ack at or after MS
+nn_wait_ack() {
+	local deadline last
+	deadline=$(($(date +%s) + $2))
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		last=$(tail -n 1 "$NN_DIR/writer.log" 2>/dev/null | cut -d' ' -f1)
+		[ -n "$last" ] && [ "$last" -ge "$1" ] && return 0
+		sleep 0.2
+	done
+	return 1
 }
 
 # nn_split FROM_MS TO_MS: writable windows of different nodes that overlap.
@@ -446,17 +576,27 @@ nn_name_of_host() {
 
 # nn_round KIND: one drill round; appends to results.txt, counts failures
 nn_round() {
-	local kind=$1 p t0 t_heal t_conv rto down host new split worst at miss lost
-	local result=ok note="" rejoin
+	local kind=$1 p t0 t_heal t_conv t_end rto down host new split worst at miss lost
+	local result=ok note="" rejoin rtt_pid
 	p=$(nn_wait_primary 30) || { echo "not ok - $kind: no primary before the fault"; NN_FAILED=$((NN_FAILED + 1)); return 1; }
 	t0=$(nn_now)
 	nn_fault "$kind" "$p" || return 1
+	[ -n "$NN_FAULT_NOTE" ] && note+="$NN_FAULT_NOTE; "
 	case "$kind" in
 		pg-crash) sleep 2 ;;
 		node-crash | daemon-crash)
 			nn_wait_primary 30 "$p" >/dev/null
 			sleep 1 ;;
 		freeze) sleep $((NN_TTL + 3)) ;;
+		netem)
+			# measured during the fault, so the row shows the delay the
+			# link really had (nfqueue delays both directions: ~2 x 100 ms)
+			nn_rtt "$p" >"$NN_DIR/rtt.txt" &
+			rtt_pid=$!
+			sleep "$NN_FAULT_S"
+			wait "$rtt_pid"
+			note+="$(cat "$NN_DIR/rtt.txt"); "
+			nn_log "netem on node$p: $(cat "$NN_DIR/rtt.txt")" ;;
 		*) sleep "$NN_FAULT_S" ;;
 	esac
 	t_heal=$(nn_now)
@@ -470,7 +610,10 @@ nn_round() {
 		note+="not converged within ${NN_CONVERGE_S}s (primaries: $(nn_primaries), replicas: $(nn_replicas)); "
 	fi
 	sleep 1
-	read -r rto down host <<<"$(nn_gap "$t0" "$(nn_now)")"
+	t_end=$(nn_now)
+	# an outage that lasts past t_end is measured to its end, not cut there
+	nn_wait_ack "$t_end" 30
+	read -r rto down host <<<"$(nn_gap "$t0" "$t_end" "$(nn_now)")"
 	new=$(nn_name_of_host "$host")
 	read -r split worst at <<<"$(nn_split "$t0" "$(nn_now)")"
 	miss=$(nn_missing)
@@ -500,10 +643,10 @@ nn_round() {
 			note+="SPLIT BRAIN: $split overlapping writable windows, worst ${worst} ms at wall $at (fault at $t0, heal at $t_heal); "
 		fi
 	fi
-	[ "$rto" = -1 ] && { result=FAILED; note+="no acknowledged write after the fault; "; }
+	[ "$rto" = -1 ] && { result=FAILED; note+="no acknowledged write after the outage (waited 30 s past convergence); "; }
 	echo "$kind|node$p|$new|$rto|$down|$lost|$rejoin|$split|$result|${note%; }" >>"$NN_DIR/results.txt"
 	if [ "$result" = ok ]; then
-		echo "ok - $kind: old node$p new $new rto=${rto}ms downtime=${down}ms lost=$lost rejoin=${rejoin}ms split=$split ${note:+($note)}"
+		echo "ok - $kind: old node$p new $new rto=${rto}ms downtime=${down}ms lost=$lost rejoin=${rejoin}ms split=$split ${note:+(${note%; })}"
 	else
 		echo "not ok - $kind: old node$p new $new rto=${rto}ms downtime=${down}ms lost=$lost rejoin=${rejoin}ms split=$split: $note"
 		echo "# fault at wall $t0, heal at $t_heal; logs: $NN_DIR"
@@ -512,12 +655,13 @@ nn_round() {
 }
 
 nn_table() {
-	echo "# results ($NN_MODE, etcd members: $NN_ETCD_N, ttl ${NN_TTL}s loop_wait ${NN_LOOP_WAIT}s retry_timeout ${NN_RETRY}s; netem: ${NN_HAVE_NETEM:+tc netem}${NN_HAVE_NETEM:-iptables statistic loss only})"
+	echo "# results ($NN_MODE, etcd members: $NN_ETCD_N, ttl ${NN_TTL}s loop_wait ${NN_LOOP_WAIT}s retry_timeout ${NN_RETRY}s; netem: $NN_NETEM_DESC)"
 	column -t -s '|' "$NN_DIR/results.txt" | sed 's/^/# /'
 }
 
 nn_cleanup() {
 	local i
+	for i in 1 2 3; do nn_delay_stop "$i"; done
 	[ -n "$NN_WRITER_PID" ] && kill "$NN_WRITER_PID" 2>/dev/null
 	for i in 1 2 3; do
 		[ -n "${NN_PROBE_PID[$i]:-}" ] && kill "${NN_PROBE_PID[$i]}" 2>/dev/null
