@@ -9,8 +9,13 @@
 #   - planned switchover: write downtime (same measure) and request -> new
 #     leader key, median and max of N runs;
 #   - daemon RSS and CPU seconds per minute at idle.
+# The writer looks for the new primary by connecting to every host at once
+# (--client-timeout-ms, as bench_vs_patroni.sh's writer does for both
+# tools); --writer sequential tries the hosts one after the other instead,
+# which adds its own 20-150 ms to every figure.
 # Usage: bash bench/bench_failover.sh [--runs N] [--profile fast|default]
 #                                     [--only node,pg,switchover,idle]
+#                                     [--writer parallel|sequential]
 # Not a test: it prints figures and asserts nothing.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,12 +26,20 @@ WRITER=$PGW_BUILD_DIR/tests/pgw_writer
 runs=5
 profile=fast
 only=node,pg,switchover,idle
+writer_opts=(--client-timeout-ms 1000)
 while [ $# -gt 0 ]; do
 	case "$1" in
 		--runs) runs=$2; shift 2 ;;
 		--profile) profile=$2; shift 2 ;;
 		--only) only=$2; shift 2 ;;
-		*) echo "usage: $0 [--runs N] [--profile fast|default] [--only node,pg,switchover,idle]" >&2; exit 2 ;;
+		--writer)
+			case "$2" in
+				parallel) writer_opts=(--client-timeout-ms 1000) ;;
+				sequential) writer_opts=() ;;
+				*) echo "--writer: \"$2\" is neither parallel nor sequential" >&2; exit 2 ;;
+			esac
+			shift 2 ;;
+		*) echo "usage: $0 [--runs N] [--profile fast|default] [--only node,pg,switchover,idle] [--writer parallel|sequential]" >&2; exit 2 ;;
 	esac
 done
 [ -x "$WRITER" ] && [ -x "$PGW_BUILD_DIR/daemon/pgwarden" ] || {
@@ -54,21 +67,34 @@ replicas_ok() {
 	done
 	return 1
 }
+WRITER_RUN=0
 writer_start() {
+	WRITER_RUN=$((WRITER_RUN + 1))
 	# keep acked.txt: the writer continues after its highest acknowledged seq
-	"$WRITER" --hosts "$(hosts)" --acked "$DIR/acked.txt" --interval-ms 10 --duration-s 300 write >"$DIR/writer.out" 2>&1 &
+	"$WRITER" --hosts "$(hosts)" --acked "$DIR/acked.txt" --interval-ms 10 "${writer_opts[@]}" --duration-s 300 \
+		--log "$DIR/writer.$WRITER_RUN.log" write >"$DIR/writer.$WRITER_RUN.out" 2>&1 &
 	WRITER_PID=$!
 	sleep 2
 }
 writer_stop() {
+	local out="$DIR/writer.$WRITER_RUN.out" v i
 	kill "$WRITER_PID" 2>/dev/null
-	wait "$WRITER_PID" 2>/dev/null
+	# called as $(writer_stop), a subshell, where `wait` cannot wait for the
+	# writer (not its child) and returned at once: two runs in seven read
+	# the file before the writer had printed its figure and were dropped
+	for i in $(seq 1 200); do
+		kill -0 "$WRITER_PID" 2>/dev/null || break
+		sleep 0.05
+	done
 	WRITER_PID=""
-	sed -n 's/.*max_gap_ms=\([0-9]*\).*/\1/p' "$DIR/writer.out"
+	v=$(sed -n 's/.*max_gap_ms=\([0-9]*\).*/\1/p' "$out")
+	# a run without a figure is reported, never silently dropped
+	[ -n "$v" ] || echo "run $WRITER_RUN: the writer printed no figure: $(tr '\n' ' ' <"$out" | cut -c1-300)" >&2
+	echo "${v:-none}"
 }
 stats() {
 	# median and max of the numbers on stdin
-	# a run whose writer printed no figure (killed mid-reconnect) is left out
+	# a run whose writer printed no figure is reported by writer_stop
 	grep -E '^[0-9]+$' | sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "n/a n/a"; exit} m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; print m, a[NR]}'
 }
 
@@ -77,7 +103,7 @@ cluster_start_etcd || exit 1
 for i in 1 2 3; do cluster_start_node "$i"; done
 cluster_wait_primary 120 >/dev/null && replicas_ok || { echo "cluster did not come up" >&2; exit 1; }
 cfg=$(ectl get --print-value-only /service/demo/config)
-echo "settings: profile=$profile $(echo "$cfg" | jq -c '{ttl, loop_wait, retry_timeout}') runs=$runs"
+echo "settings: profile=$profile $(echo "$cfg" | jq -c '{ttl, loop_wait, retry_timeout}') runs=$runs writer=${writer_opts[*]:-sequential}"
 
 wanted() { [[ ",$only," == *",$1,"* ]]; }
 node_rto=()

@@ -930,6 +930,10 @@ switchover(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 			 (long long) (pgw_now_mono_ms() - t_recv));
 	if (ctx->republish)
 		ctx->republish(ctx->republish_arg);
+	/* the target promotes now: follow once it did (bounded), not during */
+	if (health_control_wait_promoted(e->pg, &up, 3000) != HEALTH_WAIT_READY)
+		log_warn("switchover.target-not-promoted", "target=%s waited_ms=3000 action=follow",
+				 dec->target);
 	/* from here on we are a replica of the target */
 	atomic_store(&e->fence_pid, 0);
 	e->should_run = true;

@@ -440,6 +440,7 @@ health_control_promote(PgControl *c, int wait_seconds, uint32_t *new_timeline,
 	int64_t deadline;
 	int64_t kicked = 0;
 	pid_t pm = 0;
+	pid_t startup = 0;
 	int rc;
 
 	if (wait_seconds <= 0)
@@ -479,10 +480,16 @@ health_control_promote(PgControl *c, int wait_seconds, uint32_t *new_timeline,
 		 */
 		if (pgw_now_mono_ms() - kicked >= 10)
 		{
-			pid_t sp = control_startup_pid(pm);
-
-			if (sp > 0)
-				kill(sp, SIGUSR2);
+			/* a walk of /proc costs 1-3 ms of CPU: once, not every kick;
+			 * the parent check keeps a recycled pid from being signalled */
+			if (startup > 0 && control_parent_is(startup, pm))
+				kill(startup, SIGUSR2);
+			else
+			{
+				startup = control_startup_pid(pm);
+				if (startup > 0)
+					kill(startup, SIGUSR2);
+			}
 			kicked = pgw_now_mono_ms();
 		}
 		/* pg_control says "in production" in the same step that lets
@@ -1201,7 +1208,14 @@ health_control_wait_received(PgControl *c, const HealthUpstream *standby,
 		}
 		pgw_sleep_ms(2);
 	}
-	if (conn != NULL)
+	if (conn != NULL && w == HEALTH_WAIT_READY)
+	{
+		/* kept for health_control_wait_promoted() */
+		c->standby_conn = conn;
+		pgw_strlcpy(c->standby_host, standby->host, sizeof(c->standby_host));
+		c->standby_port = standby->port;
+	}
+	else if (conn != NULL)
 		PQfinish(conn);
 	if (w != HEALTH_WAIT_READY && err != NULL && err->code == 0)
 	{
@@ -1214,5 +1228,47 @@ health_control_wait_received(PgControl *c, const HealthUpstream *standby,
 		              health_lsn_format(*seen, a, sizeof(a)),
 		              health_lsn_format(lsn, b, sizeof(b)), timeout_ms);
 	}
+	return w;
+}
+
+HealthWait
+health_control_wait_promoted(PgControl *c, const HealthUpstream *standby,
+                             int timeout_ms)
+{
+	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
+	PGconn *conn = NULL;
+	HealthWait w = HEALTH_WAIT_PENDING;
+
+	if (c->standby_conn != NULL && c->standby_port == standby->port &&
+	    strcmp(c->standby_host, standby->host) == 0)
+		conn = c->standby_conn;
+	else if (c->standby_conn != NULL)
+		PQfinish(c->standby_conn);
+	c->standby_conn = NULL;
+	while (pgw_now_mono_ms() < deadline)
+	{
+		char v[8];
+
+		if (conn == NULL)
+			conn = control_connect_remote(c, standby, false, CONNECT_MS, NULL);
+		if (conn != NULL &&
+		    query_value(conn, "SELECT pg_is_in_recovery()", 0, NULL, QUERY_MS,
+		                v, sizeof(v), NULL) == 0)
+		{
+			if (strcmp(v, "f") == 0)
+			{
+				w = HEALTH_WAIT_READY;
+				break;
+			}
+		}
+		else if (conn != NULL)
+		{
+			PQfinish(conn);
+			conn = NULL;
+		}
+		pgw_sleep_ms(20);
+	}
+	if (conn != NULL)
+		PQfinish(conn);
 	return w;
 }

@@ -1017,6 +1017,27 @@ match_startup(pid_t child, void *arg)
 		*(pid_t *) arg = child;
 }
 
+bool
+control_parent_is(pid_t pid, pid_t parent)
+{
+	char		path[64];
+	char		buf[512];
+	FILE	   *f;
+	char	   *rp;
+	long		ppid;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return false;
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	rp = strrchr(buf, ')');
+	return rp != NULL && sscanf(rp + 1, " %*c %ld", &ppid) == 1 &&
+		(pid_t) ppid == parent;
+}
+
 pid_t
 control_startup_pid(pid_t postmaster)
 {

@@ -505,6 +505,18 @@ HealthWait	health_control_wait_received(PgControl *c,
 										 PgLsn lsn, int timeout_ms,
 										 PgLsn *seen, PgwError *err);
 
+/*
+ * health_control_wait_promoted: after a handover, poll the new primary (the
+ * connection wait_received() used, kept open for this) every 20 ms until
+ * pg_is_in_recovery() is false, up to timeout_ms, then close it. The old
+ * primary follows only then: starting its PostgreSQL at once competed for
+ * CPU and disk with the promotion itself on a shared machine, and a replica
+ * of a standby would switch timelines right after anyway. READY or PENDING.
+ */
+HealthWait	health_control_wait_promoted(PgControl *c,
+										 const HealthUpstream *standby,
+										 int timeout_ms);
+
 /* ---------- pure helpers (unit-tested) ---------- */
 
 /*

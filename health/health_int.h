@@ -95,6 +95,9 @@ bool pid_is_postgres(pid_t pid);
  * (0: none, e.g. once recovery ended). */
 pid_t control_startup_pid(pid_t postmaster);
 
+/* control_parent_is: pid's parent is parent (reads /proc/pid/stat) */
+bool control_parent_is(pid_t pid, pid_t parent);
+
 /*
  * read_postmaster_pid: pid (line 1) and status (line 8) of
  * data_dir/postmaster.pid. Returns false when absent or unreadable.
