@@ -9,10 +9,10 @@
 #   - planned switchover: write downtime (same measure) and request -> new
 #     leader key, median and max of N runs;
 #   - daemon RSS and CPU seconds per minute at idle.
-# The writer looks for the new primary by connecting to every host at once
-# (--client-timeout-ms, as bench_vs_patroni.sh's writer does for both
-# tools); --writer sequential tries the hosts one after the other instead,
-# which adds its own 20-150 ms to every figure.
+# The writer tries the hosts one after the other (as in every figure of the
+# README); --writer parallel connects to every host at once and abandons a
+# statement after 1 s (--client-timeout-ms, as bench_vs_patroni.sh's writer
+# does for both tools).
 # Usage: bash bench/bench_failover.sh [--runs N] [--profile fast|default]
 #                                     [--only node,pg,switchover,idle]
 #                                     [--writer parallel|sequential]
@@ -26,7 +26,7 @@ WRITER=$PGW_BUILD_DIR/tests/pgw_writer
 runs=5
 profile=fast
 only=node,pg,switchover,idle
-writer_opts=(--client-timeout-ms 1000)
+writer_opts=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 		--runs) runs=$2; shift 2 ;;

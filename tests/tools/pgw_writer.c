@@ -207,7 +207,7 @@ find_primary_parallel(int timeout_s, int *which)
 			pending--;
 		}
 	}
-	while (pending > 0 && now_ms() < deadline)
+	while (pending > 0 && found == NULL && now_ms() < deadline)
 	{
 		struct pollfd pfd[MAX_HOSTS];
 		int			idx[MAX_HOSTS];
@@ -224,6 +224,13 @@ find_primary_parallel(int timeout_s, int *which)
 			{
 				done[i] = true;
 				pending--;
+				/* the first primary ends the scan: waiting for the other
+				 * hosts (one restarting, say) cost up to the whole timeout */
+				if (st == PGRES_POLLING_OK && found == NULL && is_primary(cs[i]))
+				{
+					found = cs[i];
+					*which = i;
+				}
 				continue;
 			}
 			pfd[np].fd = PQsocket(cs[i]);
@@ -238,14 +245,8 @@ find_primary_parallel(int timeout_s, int *which)
 	}
 	for (int i = 0; i < n_hosts; i++)
 	{
-		if (found == NULL && cs[i] && PQstatus(cs[i]) == CONNECTION_OK &&
-			is_primary(cs[i]))
-		{
-			found = cs[i];
-			*which = i;
-			continue;
-		}
-		PQfinish(cs[i]);
+		if (cs[i] != NULL && cs[i] != found)
+			PQfinish(cs[i]);
 	}
 	return found;
 }
