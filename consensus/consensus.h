@@ -67,6 +67,10 @@ int			etcd_client_open(const EtcdClientConfig *cfg, EtcdClient **out,
 /* etcd_client_close: cancel streams, join the thread, free. Accepts NULL. */
 void		etcd_client_close(EtcdClient *c);
 
+/* etcd_client_set_call_timeout: a new deadline for each unary call (and
+ * keepalive round); ms <= 0 keeps the current one. Any thread. */
+void		etcd_client_set_call_timeout(EtcdClient *c, int ms);
+
 /* etcd_client_endpoint: the endpoint currently in use (borrowed). */
 const char *etcd_client_endpoint(const EtcdClient *c);
 
@@ -474,6 +478,16 @@ typedef struct SyncState
 	int64_t		mod_revision;
 } SyncState;
 
+/* The `failsafe` key (Patroni's): the members the leader knew, by name,
+ * with their api_url; written by the leader in failsafe mode. */
+typedef struct FailsafeSet
+{
+	bool		present;
+	int			n;
+	char		name[PGW_MEMBERS_MAX][PGW_NAME_MAX];
+	char		api_url[PGW_MEMBERS_MAX][PGW_URL_MAX];
+} FailsafeSet;
+
 typedef struct HistoryEntry
 {
 	int			timeline;
@@ -501,6 +515,7 @@ typedef struct ClusterView
 	DynamicConfig config;
 	FailoverRequest failover;
 	SyncState	sync;
+	FailsafeSet failsafe;
 	uint64_t	leader_optime;	/* `status` optime, 0 if absent */
 	int			last_history_timeline;	/* 0 if no history */
 	int			n_bad_values;	/* keys whose values did not decode */
@@ -536,6 +551,18 @@ int			dcs_failover_decode(const char *json, size_t len,
 								FailoverRequest *out,
 								PgwError *err) PGW_MUSTCHECK;
 char	   *dcs_failover_encode(const FailoverRequest *f);	/* caller frees */
+/* dcs_failsafe_decode: {"name": "api_url", ...}; every value a string
+ * URL, names valid member names, at most PGW_MEMBERS_MAX. */
+int			dcs_failsafe_decode(const char *json, size_t len, FailsafeSet *out,
+								PgwError *err) PGW_MUSTCHECK;
+
+/* dcs_failsafe_encode: the `failsafe` value of v's valid members with an
+ * api_url (malloc'd compact JSON, keys sorted). */
+char	   *dcs_failsafe_encode(const ClusterView *v);
+
+/* dcs_failsafe_has: name is listed in f */
+bool		dcs_failsafe_has(const FailsafeSet *f, const char *name);
+
 int			dcs_sync_decode(const char *json, size_t len, SyncState *out,
 							PgwError *err) PGW_MUSTCHECK;
 char	   *dcs_sync_encode(const SyncState *s);	/* caller frees */
@@ -686,6 +713,14 @@ int			dcs_leader_guarded_put(EtcdClient *c, const char *prefix,
 int			dcs_cas_put(EtcdClient *c, const char *prefix, const char *key_suffix,
 						const char *value, int64_t mod_revision,
 						PgwError *err) PGW_MUSTCHECK;
+
+/* dcs_cas_put_rev: dcs_cas_put that also gives the key's new mod_revision
+ * (the txn's revision), for a writer that later deletes by revision what
+ * it wrote itself. */
+int			dcs_cas_put_rev(EtcdClient *c, const char *prefix,
+							const char *key_suffix, const char *value,
+							int64_t mod_revision, int64_t *new_revision,
+							PgwError *err) PGW_MUSTCHECK;
 
 /* dcs_cas_delete: delete if mod_revision matches (0: unconditionally). */
 int			dcs_cas_delete(EtcdClient *c, const char *prefix,

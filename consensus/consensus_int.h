@@ -15,6 +15,7 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define ETCD_TOKEN_MAX			512
 #define ETCD_ATTEMPT_FLOOR_MS	500		/* per-endpoint attempt, at least */
@@ -149,7 +150,7 @@ struct EtcdClient
 	EtcdChannel chans[ETCD_ENDPOINTS_MAX];
 	char	   *username;
 	char	   *password;
-	int			call_timeout_ms;
+	_Atomic int	call_timeout_ms;	/* set at open; the daemon follows retry_timeout */
 	int			dial_timeout_ms;
 	bool		is_tls;
 	uint64_t	open_log_seq;	/* gRPC log lines before open are not ours */

@@ -869,3 +869,78 @@ dcs_history_encode(const HistoryEntry *entries, int n)
 	}
 	return dcs_json_dump(a);
 }
+
+/* ---- failsafe ------------------------------------------------------------ */
+
+int
+dcs_failsafe_decode(const char *json, size_t len, FailsafeSet *out,
+					PgwError *err)
+{
+	const char *what = "failsafe";
+	json_t	   *root;
+	const char *key;
+	json_t	   *v;
+	FailsafeSet *f;
+	int			rc = PGW_EINVAL;
+
+	root = dcs_json_load(json, len, what, err);
+	if (root == NULL)
+		return PGW_EINVAL;
+	f = pgw_xcalloc(1, sizeof(*f));
+	if (require_object(root, what, err))
+		goto out;
+	json_object_foreach(root, key, v)
+	{
+		if (f->n >= PGW_MEMBERS_MAX)
+		{
+			pgw_error_set(err, PGW_EINVAL, "%s: more than %d members", what,
+						  PGW_MEMBERS_MAX);
+			goto out;
+		}
+		if (key[0] == '\0' || strlen(key) >= PGW_NAME_MAX || strchr(key, '/') != NULL)
+		{
+			pgw_error_set(err, PGW_EINVAL, "%s: \"%.64s\" is not a member name", what, key);
+			goto out;
+		}
+		if (!json_is_string(v) || json_string_length(v) >= PGW_URL_MAX ||
+			strlen(json_string_value(v)) != json_string_length(v))
+		{
+			pgw_error_set(err, PGW_EINVAL, "%s: key \"%.64s\": expected an api_url string", what, key);
+			goto out;
+		}
+		pgw_strlcpy(f->name[f->n], key, PGW_NAME_MAX);
+		pgw_strlcpy(f->api_url[f->n], json_string_value(v), PGW_URL_MAX);
+		f->n++;
+	}
+	f->present = true;
+	*out = *f;
+	rc = 0;
+out:
+	free(f);
+	json_decref(root);
+	return rc;
+}
+
+char *
+dcs_failsafe_encode(const ClusterView *v)
+{
+	json_t	   *o = json_object();
+	char	   *s;
+
+	for (int i = 0; i < v->n_members; i++)
+		if (v->members[i].is_valid && v->members[i].api_url[0] != '\0')
+			json_object_set_new(o, v->members[i].name,
+								json_string(v->members[i].api_url));
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return s ? s : pgw_xstrdup("{}");
+}
+
+bool
+dcs_failsafe_has(const FailsafeSet *f, const char *name)
+{
+	for (int i = 0; i < f->n; i++)
+		if (strcmp(f->name[i], name) == 0)
+			return true;
+	return false;
+}

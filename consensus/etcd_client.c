@@ -517,6 +517,13 @@ etcd_client_close(EtcdClient *c)
 	grpc_shutdown_blocking();
 }
 
+void
+etcd_client_set_call_timeout(EtcdClient *c, int ms)
+{
+	if (c != NULL && ms > 0)
+		atomic_store(&c->call_timeout_ms, ms);
+}
+
 const char *
 etcd_client_endpoint(const EtcdClient *c)
 {

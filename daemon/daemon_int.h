@@ -141,6 +141,10 @@ int			rest_start(const RestOptions *opt, RestServer **out, PgwError *err);
 /* rest_port: the TCP port the server listens on. */
 int			rest_port(const RestServer *s);
 
+/* rest_failsafe_vouched_ms: when (monotonic ms) a primary in failsafe mode
+ * last asked us to vouch for it and we did (POST /failsafe); 0 never */
+int64_t		rest_failsafe_vouched_ms(RestServer *s);
+
 /* rest_publish: replace the served snapshot (copies it; takes ownership of
  * history_json / config_json, which the caller must not free). */
 void		rest_publish(RestServer *s, RestSnapshot *snap);

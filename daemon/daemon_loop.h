@@ -31,6 +31,18 @@ typedef struct PeerProbe
 int			peers_probe(const ClusterView *v, const char *self_name,
 						int timeout_ms, PeerProbe *out, int max_out);
 
+/*
+ * peers_failsafe_confirm: failsafe mode. POST /failsafe {"name": self_name}
+ * to every other member of v in parallel (basic auth when user is set),
+ * bounded by timeout_ms in total. True when every one answered 200; else
+ * false with the first that did not in failed_name (and its HTTP status or
+ * 0 in *failed_status).
+ */
+bool		peers_failsafe_confirm(const ClusterView *v, const char *self_name,
+								   const char *user, const char *password,
+								   int timeout_ms, char *failed_name,
+								   size_t failed_len, long *failed_status);
+
 /* peers_set_tls: CA to verify peers' https API and our client certificate
  * (borrowed: must outlive the probes). */
 void		peers_set_tls(const char *cafile, const char *certfile,

@@ -71,6 +71,9 @@ typedef struct Daemon
 	bool		cb_running;		/* PG running as the callbacks last saw */
 	RestAction	scheduled;		/* a scheduled restart (kind 0: none) */
 	RoutingPub	routing;		/* the routing table we publish as leader */
+	char	   *failsafe_written;	/* the `failsafe` value we last wrote */
+	bool		failsafe_active;	/* every member vouched in the last round */
+	bool		failsafe_refused;	/* the last round had a "no" (logged once) */
 } Daemon;
 
 static int64_t
@@ -179,6 +182,10 @@ read_view(Daemon *d, bool linearizable)
 	 * lease is granted with the TTL the cluster will keep */
 	if (!nv->has_config)
 		nv->config = d->cfg->bootstrap_dcs;
+	/* retry_timeout bounds every etcd call, as in Patroni: with etcd gone a
+	 * loop then never blocks past the fencing deadline (a 3 s call outlived
+	 * a 3 s ttl, and a failsafe round could not run in time) */
+	etcd_client_set_call_timeout(d->etcd, (int) nv->config.retry_timeout_ms);
 	if (nv->n_bad_values > 0 &&
 		strcmp(nv->bad_value_keys, d->view->bad_value_keys) != 0)
 		log_warn("dcs.bad-value", "keys=\"%s\" action=ignored", nv->bad_value_keys);
@@ -321,6 +328,8 @@ member_changed(const MemberInfo *a, const MemberInfo *b, int64_t since_ms)
 	return since_ms >= MEMBER_REPUBLISH_MS;
 }
 
+static bool keepalive_late(Daemon *d);
+
 static void
 publish_member(Daemon *d, const MemberInfo *m, int64_t now)
 {
@@ -330,6 +339,10 @@ publish_member(Daemon *d, const MemberInfo *m, int64_t now)
 		return;
 	if (d->has_published &&
 		!member_changed(m, &d->published, now - d->published_mono_ms))
+		return;
+	/* etcd is not confirming our keepalives: a put would only block the
+	 * loop for retry_timeout, time a leader needs before its deadline */
+	if (keepalive_late(d))
 		return;
 	if (dcs_member_publish(d->etcd, d->prefix, m, d->lease_id, &err) != 0)
 	{
@@ -590,6 +603,170 @@ promoted_now(void *arg)
 					   d->lease_id, d->view);
 }
 
+/*
+ * keepalive_late: etcd has not confirmed a keepalive of our lease for two
+ * keepalive intervals (one is sent every min(loop_wait, ttl/4)). The
+ * watch-fed view stays "valid" while etcd is gone, so this, not the view,
+ * says etcd is out of reach; failsafe's own deadline raises do not hide
+ * it. Two intervals, not more: a failsafe round must still fit before the
+ * deadline.
+ */
+static bool
+keepalive_late(Daemon *d)
+{
+	int64_t		kd = confirmed_deadline(NULL);
+	int64_t		ttl = d->view->config.ttl_ms;
+	int64_t		interval = d->view->config.loop_wait_ms;
+
+	if (d->lease_id == 0 || kd == 0)
+		return false;
+	if (interval > ttl / 4)
+		interval = ttl / 4;
+	return kd - pgw_now_mono_ms() < ttl - margin_ms(ttl) - 2 * interval - 200;
+}
+
+/*
+ * failsafe_confirm: failsafe mode with etcd out of reach. As the leader of
+ * the last good view, still running read-write, ask every other member to
+ * vouch for us (POST /failsafe); when all say yes, move both fences'
+ * deadline to the round's send time + ttl - margin, exactly as a confirmed
+ * keepalive would. A member that vouched does not promote for a ttl
+ * (rules.c, no-leader-failsafe-vouched), so the deadline still passes
+ * before any of them may act; one "no" or silence and the deadline runs
+ * out as without failsafe.
+ */
+static bool
+failsafe_confirm(Daemon *d, const LocalHealth *self)
+{
+	const ClusterView *v = d->view;
+	char		failed[PGW_NAME_MAX];
+	long		status = 0;
+	int64_t		sent;
+	int			timeout = (int) v->config.retry_timeout_ms;
+
+	if (!v->config.failsafe_mode || !v->has_leader ||
+		strcmp(v->leader, d->cfg->name) != 0 || !self->pg_running ||
+		self->pg_in_recovery || d->lease_id == 0 || d->lease_deadline_mono_ms == 0)
+		return false;
+	if (timeout > 2000)
+		timeout = 2000;
+	if (timeout < 200)
+		timeout = 200;
+	sent = pgw_now_mono_ms();
+	if (peers_failsafe_confirm(v, d->cfg->name, d->cfg->restapi_username,
+							   d->cfg->restapi_password, timeout, failed,
+							   sizeof(failed), &status))
+	{
+		int64_t		dl = sent + v->config.ttl_ms - margin_ms(v->config.ttl_ms);
+
+		if (dl > d->lease_deadline_mono_ms)
+			d->lease_deadline_mono_ms = dl;
+		fence_raise_deadline(dl);
+		if (!d->failsafe_active)
+			log_warn("failsafe.active", "vouched=all deadline_in_ms=%lld",
+					 (long long) (dl - pgw_now_mono_ms()));
+		d->failsafe_active = true;
+		d->failsafe_refused = false;
+		return true;
+	}
+	if (!d->failsafe_refused)
+		log_warn("failsafe.refused", "member=%s status=%ld action=fence-at-deadline deadline_in_ms=%lld",
+				 failed, status,
+				 (long long) (d->lease_deadline_mono_ms - pgw_now_mono_ms()));
+	d->failsafe_active = false;
+	d->failsafe_refused = true;
+	return false;
+}
+
+/* failsafe_applies: failsafe mode is on, we led in the last good view and
+ * etcd stopped confirming our keepalives */
+static bool
+failsafe_applies(Daemon *d)
+{
+	return d->view->config.failsafe_mode && d->view->has_leader &&
+		strcmp(d->view->leader, d->cfg->name) == 0 && keepalive_late(d);
+}
+
+/*
+ * failsafe_cycle: the loop while failsafe keeps us primary. Every etcd call
+ * would block for retry_timeout, and a cycle longer than the deadline we
+ * just won would fence us: so only the local probe, the round of vouches,
+ * the fences and the REST API. False when the members did not all vouch:
+ * the caller runs the normal cycle, which fences at the deadline.
+ */
+static bool
+failsafe_cycle(Daemon *d, int64_t t0)
+{
+	LocalHealth self;
+	MemberInfo	m;
+	Decision	dec;
+
+	failover_exec_observe(d->exec, d->view, &self);
+	if (!failsafe_confirm(d, &self))
+		return false;
+	self.etcd_ok = false;
+	self.now_wall_ms = pgw_now_wall_ms();
+	self.lease_id = d->lease_id;
+	self.lease_deadline_mono_ms = d->lease_deadline_mono_ms;
+	self.last_loop_mono_ms = d->last_loop_mono_ms;
+	self.leader_absent_since_mono_ms = d->leader_absent_since_mono_ms;
+	memset(&dec, 0, sizeof(dec));
+	dec.kind = DECIDE_WAIT;
+	dec.rule = "failsafe-keep-primary";
+	snprintf(dec.reason, sizeof(dec.reason),
+			 "etcd out of reach; every member vouched for us (failsafe mode); staying primary");
+	if (dec.kind != d->last.kind || strcmp(dec.rule, d->last.rule ? d->last.rule : "") != 0)
+	{
+		log_info("decision", "kind=%s rule=%s target=- reason=\"%s\"",
+				 failover_decision_kind_name(dec.kind), dec.rule, dec.reason);
+		d->decisions++;
+	}
+	d->last = dec;
+	fence_arm(failover_exec_is_writable_primary(d->exec),
+			  failover_exec_postmaster_pid(d->exec));
+	(void) fence_watchdog_check();
+	failover_exec_member_info(d->exec, d->view, &dec, &m);
+	d->last_loop_mono_ms = pgw_now_mono_ms();
+	d->loops++;
+	publish_rest(d, &self, &m, d->last_loop_mono_ms - t0);
+	notify_systemd(d, &self);
+	fire_callbacks(d, &self);
+	return true;
+}
+
+/*
+ * failsafe_publish: as the leader with etcd at hand and failsafe mode on,
+ * keep the `failsafe` key naming the members we would ask to vouch for us;
+ * a member not in it does not promote (rules.c, no-leader-not-failsafe-
+ * member), so none can be left out of a round and take over beside us.
+ */
+static void
+failsafe_publish(Daemon *d)
+{
+	PgwError	err = {0};
+	char	   *json;
+
+	if (!d->view->config.failsafe_mode || !d->view_valid || keepalive_late(d) ||
+		!d->view->has_leader || strcmp(d->view->leader, d->cfg->name) != 0)
+		return;
+	json = dcs_failsafe_encode(d->view);
+	if (d->failsafe_written != NULL && strcmp(json, d->failsafe_written) == 0)
+	{
+		free(json);
+		return;
+	}
+	if (dcs_leader_guarded_put(d->etcd, d->prefix, d->cfg->name, d->lease_id,
+							   "failsafe", json, &err) != 0)
+	{
+		note_etcd_error(d, "failsafe-publish", &err);
+		free(json);
+		return;
+	}
+	log_info("failsafe.published", "members=%s", json);
+	free(d->failsafe_written);
+	d->failsafe_written = json;
+}
+
 /* one_cycle: observe -> decide -> act -> publish. */
 static void
 one_cycle(Daemon *d)
@@ -600,6 +777,8 @@ one_cycle(Daemon *d)
 	MemberInfo	m;
 	Decision	dec;
 
+	if (failsafe_applies(d) && failsafe_cycle(d, t0))
+		return;
 	if (!d->view_valid)
 		read_view(d, false);
 	if (d->view_valid)
@@ -622,14 +801,24 @@ one_cycle(Daemon *d)
 		}
 	}
 	failover_exec_observe(d->exec, d->view, &self);
+	if (!keepalive_late(d) && (d->failsafe_active || d->failsafe_refused))
+	{
+		log_info("failsafe.ended", "reason=\"etcd reachable again\"");
+		d->failsafe_active = false;
+		d->failsafe_refused = false;
+	}
 	t_observed = pgw_now_mono_ms();
+	self.failsafe_vouched_mono_ms = rest_failsafe_vouched_ms(d->rest);
 	self.view_is_linearizable = false;
 	self.now_wall_ms = pgw_now_wall_ms();
 	self.leader_absent_since_mono_ms = d->leader_absent_since_mono_ms;
 	self.lease_id = d->lease_id;
 	self.lease_deadline_mono_ms = d->lease_deadline_mono_ms;
 	self.last_loop_mono_ms = d->last_loop_mono_ms;
-	self.etcd_ok = d->view_valid;
+	/* a watch-fed view stays "valid" while etcd is gone: without confirmed
+	 * keepalives we act as with etcd unreachable (no restart as primary on
+	 * a lease that may have run out, say) */
+	self.etcd_ok = d->view_valid && !keepalive_late(d);
 
 	dec = failover_decide(d->view, &self, NULL, 0, t0);
 	if (dec.kind == DECIDE_REFRESH)
@@ -647,6 +836,7 @@ one_cycle(Daemon *d)
 		if (read_view(d, true) == 0)
 		{
 			failover_exec_reobserve(d->exec, d->view, &self, 100);
+			self.failsafe_vouched_mono_ms = rest_failsafe_vouched_ms(d->rest);
 			self.view_is_linearizable = true;
 			self.now_wall_ms = pgw_now_wall_ms();
 			self.leader_absent_since_mono_ms = d->leader_absent_since_mono_ms;
@@ -722,6 +912,8 @@ one_cycle(Daemon *d)
 
 	failover_exec_member_info(d->exec, d->view, &dec, &m);
 	publish_member(d, &m, pgw_now_mono_ms());
+	if (dec.kind == DECIDE_RENEW)
+		failsafe_publish(d);
 	d->last_loop_mono_ms = pgw_now_mono_ms();
 	d->loops++;
 	publish_rest(d, &self, &m, d->last_loop_mono_ms - t0);
@@ -1021,6 +1213,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	failover_exec_close(d.exec);
 	free(d.history_json);
 	free(d.config_json);
+	free(d.failsafe_written);
 	free(d.view);
 	log_info("daemon.stopped", "loops=%llu", (unsigned long long) d.loops);
 	return rc;

@@ -101,6 +101,129 @@ peers_set_tls(const char *cafile, const char *certfile, const char *keyfile)
 	peers_keyfile = keyfile;
 }
 
+static void
+set_tls(CURL *h)
+{
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (peers_cafile && peers_cafile[0])
+		curl_easy_setopt(h, CURLOPT_CAINFO, peers_cafile);
+	if (peers_certfile && peers_certfile[0])
+	{
+		curl_easy_setopt(h, CURLOPT_SSLCERT, peers_certfile);
+		if (peers_keyfile && peers_keyfile[0])
+			curl_easy_setopt(h, CURLOPT_SSLKEY, peers_keyfile);
+	}
+}
+
+/* failsafe_url: api_url with its last path segment replaced by "failsafe",
+ * as Patroni derives it ("http://h:8008/patroni" -> ".../failsafe") */
+static bool
+failsafe_url(const char *api_url, char *out, size_t len)
+{
+	const char *scheme = strstr(api_url, "://");
+	const char *slash = strrchr(api_url, '/');
+	int			n;
+
+	if (scheme == NULL || slash == NULL || slash < scheme + 3)
+		n = snprintf(out, len, "%s/failsafe", api_url);
+	else
+		n = snprintf(out, len, "%.*s/failsafe", (int) (slash - api_url), api_url);
+	return n > 0 && (size_t) n < len;
+}
+
+bool
+peers_failsafe_confirm(const ClusterView *v, const char *self_name,
+					   const char *user, const char *password, int timeout_ms,
+					   char *failed_name, size_t failed_len, long *failed_status)
+{
+	CURLM	   *multi = curl_multi_init();
+	CURL	   *easy[PGW_MEMBERS_MAX] = {0};
+	const char *names[PGW_MEMBERS_MAX];
+	Fetch		fetch[PGW_MEMBERS_MAX];
+	char		body[PGW_NAME_MAX + 32];
+	char		userpwd[512];
+	int			n = 0;
+	int			running = 0;
+	bool		all = true;
+	json_t	   *b = json_pack("{s:s}", "name", self_name);
+	char	   *bs = b ? json_dumps(b, JSON_COMPACT) : NULL;
+
+	json_decref(b);
+	snprintf(body, sizeof(body), "%s", bs ? bs : "{}");
+	free(bs);
+	if (user && user[0])
+		snprintf(userpwd, sizeof(userpwd), "%s:%s", user, password ? password : "");
+	failed_name[0] = '\0';
+	*failed_status = 0;
+	memset(fetch, 0, sizeof(fetch));
+	/* the members the `failsafe` key lists (what we wrote while etcd was
+	 * there, and what a member checks before it may promote), else the
+	 * view's */
+	int			n_ask = v->failsafe.present ? v->failsafe.n : v->n_members;
+
+	for (int i = 0; i < n_ask && n < PGW_MEMBERS_MAX; i++)
+	{
+		const char *mname = v->failsafe.present ? v->failsafe.name[i] : v->members[i].name;
+		const char *murl = v->failsafe.present ? v->failsafe.api_url[i] : v->members[i].api_url;
+		bool		valid = v->failsafe.present || v->members[i].is_valid;
+		char		url[PGW_URL_MAX + 16];
+
+		if (strcmp(mname, self_name) == 0)
+			continue;
+		names[n] = mname;
+		/* a member we cannot ask cannot vouch: that is a "no" */
+		if (!valid || murl[0] == '\0' || !failsafe_url(murl, url, sizeof(url)))
+		{
+			if (all)
+				pgw_strlcpy(failed_name, mname, failed_len);
+			all = false;
+			continue;
+		}
+		easy[n] = curl_easy_init();
+		curl_easy_setopt(easy[n], CURLOPT_URL, url);
+		curl_easy_setopt(easy[n], CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(easy[n], CURLOPT_WRITEFUNCTION, on_data);
+		curl_easy_setopt(easy[n], CURLOPT_WRITEDATA, &fetch[n]);
+		curl_easy_setopt(easy[n], CURLOPT_TIMEOUT_MS, (long) timeout_ms);
+		curl_easy_setopt(easy[n], CURLOPT_CONNECTTIMEOUT_MS, (long) timeout_ms);
+		curl_easy_setopt(easy[n], CURLOPT_NOSIGNAL, 1L);
+		if (user && user[0])
+			curl_easy_setopt(easy[n], CURLOPT_USERPWD, userpwd);
+		set_tls(easy[n]);
+		curl_multi_add_handle(multi, easy[n]);
+		n++;
+	}
+	do
+	{
+		int			numfds;
+
+		curl_multi_perform(multi, &running);
+		if (running)
+			curl_multi_poll(multi, NULL, 0, 50, &numfds);
+	} while (running > 0);
+	for (int i = 0; i < n; i++)
+	{
+		long		code = 0;
+
+		if (easy[i] == NULL)
+			continue;
+		curl_easy_getinfo(easy[i], CURLINFO_RESPONSE_CODE, &code);
+		if (code != 200 && all)
+		{
+			pgw_strlcpy(failed_name, names[i], failed_len);
+			*failed_status = code;
+			all = false;
+		}
+		else if (code != 200)
+			all = false;
+		curl_multi_remove_handle(multi, easy[i]);
+		curl_easy_cleanup(easy[i]);
+		free(fetch[i].buf);
+	}
+	curl_multi_cleanup(multi);
+	return all;
+}
+
 int
 peers_probe(const ClusterView *v, const char *self_name, int timeout_ms,
 			PeerProbe *out, int max_out)

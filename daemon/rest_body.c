@@ -381,6 +381,37 @@ rest_body_reinit(const char *body, size_t len, bool *force, int *status,
 	return rc == 0 ? 0 : PGW_EINVAL;
 }
 
+int
+rest_body_failsafe(const char *body, size_t len, char *name, size_t name_len,
+				   int *status, PgwError *err)
+{
+	json_t	   *root;
+	json_t	   *v;
+	const char *n;
+	int			rc = 0;
+
+	if (name_len > 0)
+		name[0] = '\0';
+	*status = 0;
+	root = load_object(body, len, false, status, err);
+	if (root == NULL)
+		return PGW_EINVAL;
+	v = json_object_get(root, "name");
+	n = json_string_value(v);
+	if (v == NULL)
+		rc = refuse(status, 400, err, "key \"name\" (the primary's member name) is required");
+	else if (n == NULL)
+		rc = refuse(status, 400, err, "key \"name\": expected a string, got %s",
+					kind_name(v));
+	else if (n[0] == '\0' || strlen(n) >= name_len || strlen(n) >= PGW_NAME_MAX ||
+			 json_string_length(v) != strlen(n))
+		rc = refuse(status, 400, err, "key \"name\": not a member name (empty, too long or holding NUL)");
+	else
+		pgw_strlcpy(name, n, name_len);
+	json_decref(root);
+	return rc == 0 ? 0 : PGW_EINVAL;
+}
+
 json_t *
 rest_json_merge_patch(json_t *target, const json_t *patch)
 {

@@ -69,6 +69,16 @@ int			rest_body_reinit(const char *body, size_t len, bool *force,
 							 int *status, PgwError *err) PGW_MUSTCHECK;
 
 /*
+ * rest_body_failsafe: the body of POST /failsafe, a primary cut from etcd
+ * asking us to vouch for it: {"name": "<member>", ...}; Patroni's other
+ * keys (conn_url, api_url, slots) are accepted and not used. name gets the
+ * member (non-empty, shorter than PGW_NAME_MAX). 0 or PGW_EINVAL (400/413).
+ */
+int			rest_body_failsafe(const char *body, size_t len, char *name,
+							   size_t name_len, int *status,
+							   PgwError *err) PGW_MUSTCHECK;
+
+/*
  * rest_body_config: the new value of the `config` key for PATCH /config
  * (replace=false: patch is an RFC 7386 JSON merge patch applied to current,
  * the raw JSON of the key; null deletes, unknown keys already there are

@@ -9,6 +9,7 @@
 #include "daemon/daemon_int.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 typedef struct RestActionItem
 {
@@ -54,6 +55,10 @@ struct RestServer
 	char	   *etcd_password;
 	char	   *prefix;
 	char	   *member_name;
+
+	/* failsafe mode: when a primary last asked us to vouch for it */
+	_Atomic int64_t failsafe_vouched_mono_ms;
+	char		failsafe_primary[PGW_NAME_MAX];	/* guarded by lock */
 
 	/* the action queue (rest_actions.c) */
 	pthread_mutex_t aq_lock;

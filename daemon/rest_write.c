@@ -81,7 +81,7 @@ rest_write_is_endpoint(const char *method, const char *url)
 	if (strcmp(method, "POST") == 0)
 		return strcmp(url, "/switchover") == 0 || strcmp(url, "/failover") == 0 ||
 			strcmp(url, "/restart") == 0 || strcmp(url, "/reinitialize") == 0 ||
-			strcmp(url, "/reload") == 0;
+			strcmp(url, "/reload") == 0 || strcmp(url, "/failsafe") == 0;
 	if (strcmp(method, "DELETE") == 0)
 		return strcmp(url, "/switchover") == 0 || strcmp(url, "/restart") == 0;
 	if (strcmp(method, "PATCH") == 0 || strcmp(method, "PUT") == 0)
@@ -700,6 +700,50 @@ simple_action(RestServer *srv, RestActionKind kind, RestReply *out)
 	submit(srv, &a, 2 * loop_wait_of(srv) + 5000, out);
 }
 
+/*
+ * POST /failsafe (Patroni's codes): a primary cut from etcd asks us to vouch
+ * for it. 502 when failsafe_mode is off, 500 when we run as the leader
+ * ourselves, else 200 "Accepted": we then do not promote for a ttl
+ * (failover/rules.c, no-leader-failsafe-vouched).
+ */
+static void
+post_failsafe(RestServer *srv, const char *body, size_t len, RestReply *out)
+{
+	RestSnapshot *s = rest_snapshot_copy(srv);
+	char		name[PGW_NAME_MAX];
+	char		why[320];
+	PgwError	err = {0};
+	int			status = 0;
+
+	if (s == NULL)
+	{
+		reply_msg(out, 503, "no cluster state yet");
+		return;
+	}
+	if (!s->view.config.failsafe_mode)
+		reply_msg(out, 502, "failsafe_mode is not enabled in the cluster's config");
+	else if (rest_body_failsafe(body, len, name, sizeof(name), &status, &err) != 0)
+		reply_msg(out, status ? status : 400, err.msg);
+	else if (strcmp(name, s->name) == 0 || (s->pg_read_write && s->holds_leader))
+		reply_msg(out, 500, "Running as a leader");
+	else
+	{
+		atomic_store(&srv->failsafe_vouched_mono_ms, pgw_now_mono_ms());
+		pthread_mutex_lock(&srv->lock);
+		pgw_strlcpy(srv->failsafe_primary, name, sizeof(srv->failsafe_primary));
+		pthread_mutex_unlock(&srv->lock);
+		snprintf(why, sizeof(why), "Accepted");
+		reply_msg(out, 200, why);
+	}
+	free(s);
+}
+
+int64_t
+rest_failsafe_vouched_ms(RestServer *s)
+{
+	return s ? atomic_load(&s->failsafe_vouched_mono_ms) : 0;
+}
+
 void
 rest_write_handle(RestServer *srv, const char *method, const char *url,
 				  const char *body, size_t len, const char *if_match,
@@ -728,6 +772,8 @@ rest_write_handle(RestServer *srv, const char *method, const char *url,
 		post_reinit(srv, body, len, out);
 	else if (post && strcmp(url, "/reload") == 0)
 		simple_action(srv, REST_ACTION_RELOAD, out);
+	else if (post && strcmp(url, "/failsafe") == 0)
+		post_failsafe(srv, body, len, out);
 	else
 		reply_msg(out, 405, "method not allowed");
 }

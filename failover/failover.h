@@ -45,6 +45,8 @@ typedef struct LocalHealth
 	int64_t lease_id;          /* our lease (0 = none) */
 	int64_t lease_deadline_mono_ms;      /* last confirmed keepalive send
 	                                      * time + ttl - margin; 0 = no lease */
+	int64_t failsafe_vouched_mono_ms;    /* a primary last asked us to vouch
+	                                      * for it (POST /failsafe); 0 never */
 	int64_t leader_absent_since_mono_ms; /* when we saw the leader key
 	                                      * go (0 = unknown); reasons */
 

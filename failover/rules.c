@@ -67,8 +67,8 @@ p_fence_deadline_passed(const DecideCtx *c)
 	 * Split brain guard (promise 1): our deadline is measured from the send
 	 * time of the last confirmed keepalive minus a margin, so it passes
 	 * before etcd lets the key expire and another member promotes.
-	 * TODO(failsafe issue): failsafe_mode may keep us writable here when
-	 * every member in `failsafe` vouches for us.
+	 * In failsafe mode the daemon raises that deadline while every member
+	 * vouches for us over the REST API (daemon/loop.c, failsafe_confirm).
 	 */
 	return c->pg_may_write && c->deadline_passed;
 }
@@ -314,6 +314,29 @@ static bool
 p_no_leader_starting(const DecideCtx *c)
 {
 	return no_leader(c) && !c->pg_serving && !c->pg_may_write;
+}
+
+static bool
+p_failsafe_vouched(const DecideCtx *c)
+{
+	/*
+	 * failsafe mode: a primary cut from etcd keeps writing while every
+	 * member vouches for it. Having vouched less than a ttl ago, we must
+	 * not promote beside it, even though the key expired.
+	 */
+	return no_leader(c) && !c->pg_may_write &&
+	       c->self->failsafe_vouched_mono_ms != 0 &&
+	       c->now_mono_ms - c->self->failsafe_vouched_mono_ms < c->ttl_ms;
+}
+
+static bool
+p_not_failsafe_member(const DecideCtx *c)
+{
+	/* Patroni's rule: in failsafe mode only a member the leader listed in
+	 * `failsafe` may promote; one it did not list never vouched for it */
+	return no_leader(c) && !c->pg_may_write && c->view->config.failsafe_mode &&
+	       c->view->failsafe.present &&
+	       !dcs_failsafe_has(&c->view->failsafe, c->self->name);
 }
 
 static bool
@@ -701,6 +724,16 @@ static const Rule rules[] = {
         "no leader, we run read-write, nobody else primary", DECIDE_ACQUIRE,
         "leader key free and we run the primary at {our_lsn}; acquiring without promotion",
         p_primary_acquire, TARGET_NONE),
+    ROW("no-leader-failsafe-vouched", "election",
+        "no leader, and we vouched for a failsafe primary less than ttl ago",
+        DECIDE_WAIT,
+        "leader key gone{gone}; a primary in failsafe mode asked us to vouch for it less than ttl ago; not promoting",
+        p_failsafe_vouched, TARGET_NONE),
+    ROW("no-leader-not-failsafe-member", "election",
+        "no leader, failsafe mode, and the `failsafe` key does not list us",
+        DECIDE_WAIT,
+        "leader key gone{gone}; failsafe mode and the leader did not list us in `failsafe`; not promoting",
+        p_not_failsafe_member, TARGET_NONE),
     ROW("no-leader-we-nofailover", "election",
         "no leader and we carry the nofailover tag", DECIDE_WAIT,
         "leader key gone{gone}; nofailover tag set, not a candidate",

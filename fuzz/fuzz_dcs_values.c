@@ -106,6 +106,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				free(h2);
 			}
 			free(h);
+			{
+				/* the same bytes as a `failsafe` value */
+				FailsafeSet *fs = calloc(1, sizeof(*fs));
+
+				if (fs != NULL && dcs_failsafe_decode(json, len, fs, NULL) == 0)
+				{
+					if (fs->n < 0 || fs->n > PGW_MEMBERS_MAX)
+						abort();
+					for (int i = 0; i < fs->n; i++)
+						if (fs->name[i][0] == '\0' || !dcs_failsafe_has(fs, fs->name[i]))
+							abort();
+				}
+				free(fs);
+			}
 			break;
 	}
 	return 0;

@@ -93,8 +93,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			{
 				bool		force;
 
+				char		name[PGW_NAME_MAX];
+
 				if (rest_body_reinit(body, len, &force, &status, NULL) != 0 &&
 					status != 400 && status != 413)
+					abort();
+				/* the same bytes as a POST /failsafe body */
+				if (rest_body_failsafe(body, len, name, sizeof(name), &status, NULL) == 0)
+				{
+					if (name[0] == '\0' || strlen(name) >= PGW_NAME_MAX)
+						abort();
+				}
+				else if (status != 400 && status != 413)
 					abort();
 				break;
 			}

@@ -346,6 +346,46 @@ s_gone_nofailover(Input *in)
 	in->self.nofailover = true;
 }
 
+/* failsafe mode: we vouched for a primary cut from etcd 1 s ago (ttl 10 s
+ * in this fixture): promoting beside it would make two writers */
+static void
+s_gone_failsafe_vouched(Input *in)
+{
+	election_ready(in);
+	in->self.failsafe_vouched_mono_ms = NOW - 1000;
+}
+
+/* ... but a vouch older than ttl no longer holds us back */
+static void
+s_gone_failsafe_vouch_expired(Input *in)
+{
+	election_ready(in);
+	in->self.failsafe_vouched_mono_ms = NOW - 11000;
+}
+
+/* failsafe mode: the leader's `failsafe` list does not name us */
+static void
+s_gone_not_failsafe_member(Input *in)
+{
+	election_ready(in);
+	in->view.config.failsafe_mode = true;
+	in->view.failsafe.present = true;
+	in->view.failsafe.n = 1;
+	snprintf(in->view.failsafe.name[0], PGW_NAME_MAX, "node3");
+}
+
+/* ... and one that does lets the election go on */
+static void
+s_gone_failsafe_member(Input *in)
+{
+	election_ready(in);
+	in->view.config.failsafe_mode = true;
+	in->view.failsafe.present = true;
+	in->view.failsafe.n = 2;
+	snprintf(in->view.failsafe.name[0], PGW_NAME_MAX, "node3");
+	snprintf(in->view.failsafe.name[1], PGW_NAME_MAX, "%s", in->self.name);
+}
+
 static void
 s_gone_priority_zero(Input *in)
 {
@@ -1297,6 +1337,14 @@ static const Scenario scenarios[] = {
     SC(s_gone_lag_exactly_max, DECIDE_PROMOTE, "leader-key-gone-we-are-best",
        NULL, NULL),
     SC(s_gone_nofailover, DECIDE_WAIT, "no-leader-we-nofailover", NULL, NULL),
+    SC(s_gone_not_failsafe_member, DECIDE_WAIT, "no-leader-not-failsafe-member",
+       NULL, "did not list us"),
+    SC(s_gone_failsafe_member, DECIDE_PROMOTE, "leader-key-gone-we-are-best",
+       NULL, NULL),
+    SC(s_gone_failsafe_vouched, DECIDE_WAIT, "no-leader-failsafe-vouched", NULL,
+       "vouch for it"),
+    SC(s_gone_failsafe_vouch_expired, DECIDE_PROMOTE,
+       "leader-key-gone-we-are-best", NULL, NULL),
     SC(s_gone_priority_zero, DECIDE_WAIT, "no-leader-we-priority-zero", NULL,
        NULL),
     SC(s_gone_timeline_behind, DECIDE_WAIT, "no-leader-timeline-behind", NULL,

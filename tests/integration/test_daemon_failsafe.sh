@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# test_daemon_failsafe.sh: failsafe mode (issue 5; Patroni's failsafe_mode)
+# on a real cluster: one etcd, three daemons, fast profile (ttl 3 s).
+#   1. failsafe_mode on, etcd killed: the primary keeps accepting writes for
+#      3 ttl because both replicas vouch for it (POST /failsafe); no other
+#      node becomes writable; etcd back: the same leader, two replicas
+#   2. etcd killed again and one replica's daemon frozen (it cannot vouch):
+#      the primary stops accepting writes within a ttl or so, as without
+#      failsafe; everything back: a primary and two replicas again
+# A writer records every acknowledged commit; none may be missing beyond
+# the asynchronous bound at the end.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+: "${PGW_BUILD_DIR:=$root/build}"
+export PGW_BUILD_DIR
+WRITER=$PGW_BUILD_DIR/tests/pgw_writer
+# shellcheck source=../lib/cluster.sh
+source "$root/tests/lib/cluster.sh"
+source "$root/tests/lib/tap.sh"
+
+DIR=$(mktemp -d /tmp/pgw-it-failsafe-XXXXXX)
+WRITER_PID=""
+cleanup() {
+	[ -n "$WRITER_PID" ] && kill "$WRITER_PID" 2>/dev/null
+	for i in 1 2 3; do
+		[ -n "${CL_PID[$i]:-}" ] && kill -CONT "${CL_PID[$i]}" 2>/dev/null
+	done
+	tap_dump_logs "$DIR" 3 40
+	cluster_cleanup
+}
+trap cleanup EXIT
+
+wait_replicas() {
+	local want=$1 timeout=$2 deadline
+	deadline=$(($(date +%s) + timeout))
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		[ "$(cluster_replica_count)" -ge "$want" ] && return 0
+		sleep 0.3
+	done
+	return 1
+}
+writable() {
+	PGPASSWORD=pgw-super PGCONNECT_TIMEOUT=1 psql -X -q -A -t -h 127.0.0.1 \
+		-p "${CL_PG_PORT[$1]}" -U postgres -d postgres \
+		-c "SET statement_timeout='500ms'; CREATE TEMP TABLE w(x int); INSERT INTO w VALUES (1)" \
+		>/dev/null 2>&1
+}
+# others_writable L: how many nodes other than L accept a write
+others_writable() {
+	local n=0 i
+	for i in 1 2 3; do
+		[ "$i" = "$1" ] && continue
+		writable "$i" && n=$((n + 1))
+	done
+	echo "$n"
+}
+leader_node() {
+	cluster_etcdctl get --print-value-only /service/demo/leader 2>/dev/null | sed 's/^node//'
+}
+
+cluster_init "$DIR" 3 fast
+cluster_start_etcd || { not_ok "etcd starts"; exit 1; }
+for i in 1 2 3; do cluster_start_node "$i"; done
+leader=$(cluster_wait_primary 120)
+check "bootstrap: a primary" test -n "$leader"
+check "bootstrap: two replicas" wait_replicas 2 120
+[ -n "$leader" ] || exit 1
+
+cfg=$(cluster_etcdctl get --print-value-only /service/demo/config)
+cluster_etcdctl put /service/demo/config "$(echo "$cfg" | jq -c '.failsafe_mode = true')" >/dev/null
+check "failsafe_mode is on in the config key" \
+	sh -c "ETCDCTL_API=3 etcdctl --endpoints 127.0.0.1:$CL_ETCD_PORT get --print-value-only /service/demo/config | jq -e '.failsafe_mode == true' >/dev/null"
+sleep 2
+
+"$WRITER" --hosts "$(cluster_hosts)" --acked "$DIR/acked.txt" --interval-ms 20 --duration-s 600 write \
+	>"$DIR/writer.out" 2>&1 &
+WRITER_PID=$!
+sleep 2
+
+# ---- 1. etcd down, every member vouches -------------------------------------
+kill -KILL "$CL_ETCD_PID"
+wait "$CL_ETCD_PID" 2>/dev/null
+t0=$(now_ms)
+lost_ms=""
+extra=0
+for k in $(seq 1 90); do
+	if ! writable "$leader"; then lost_ms=$(($(now_ms) - t0)); break; fi
+	n=$(others_writable "$leader")
+	[ "$n" -gt "$extra" ] && extra=$n
+	sleep 0.1
+	[ $(($(now_ms) - t0)) -ge 9000 ] && break
+done
+echo "# failsafe: etcd down for $(($(now_ms) - t0)) ms; the leader stopped accepting writes after ${lost_ms:-never} ms"
+check "etcd down, failsafe: the leader still accepts writes after 3 ttl (9 s)" test -z "$lost_ms"
+check "etcd down, failsafe: no other node ever accepted a write" test "$extra" = 0
+check "the leader logged failsafe.active" grep -q "event=failsafe.active" "$DIR/node$leader/pgwarden.log"
+for i in 1 2 3; do
+	[ "$i" = "$leader" ] && continue
+	check "node$i vouched and held back (no-leader-failsafe-vouched or following)" \
+		sh -c "! grep -q 'kind=promote' '$DIR/node$i/pgwarden.log'"
+done
+cluster_start_etcd || { not_ok "etcd restarts"; exit 1; }
+now_leader=""
+for k in $(seq 1 60); do
+	now_leader=$(leader_node)
+	[ -n "$now_leader" ] && break
+	sleep 0.5
+done
+echo "# failsafe: after etcd came back the leader key names node${now_leader:-?}"
+check "etcd back: the same leader holds the key" test "$now_leader" = "$leader"
+check "etcd back: two replicas" wait_replicas 2 120
+check "the leader logged failsafe.ended" grep -q "event=failsafe.ended" "$DIR/node$leader/pgwarden.log"
+
+# ---- 2. etcd down and a replica cannot vouch --------------------------------
+leader=$(cluster_wait_primary 60)
+[ -n "$leader" ] || { not_ok "a primary before scenario 2"; exit 1; }
+frozen=$((leader % 3 + 1))
+kill -STOP "${CL_PID[$frozen]}"
+kill -KILL "$CL_ETCD_PID"
+wait "$CL_ETCD_PID" 2>/dev/null
+t0=$(now_ms)
+stopped_ms=""
+for k in $(seq 1 200); do
+	if ! writable "$leader"; then stopped_ms=$(($(now_ms) - t0)); break; fi
+	sleep 0.05
+done
+echo "# failsafe: node$frozen frozen: the leader refused writes after ${stopped_ms:-never} ms (ttl 3000 ms)"
+check "a replica that cannot vouch: the leader stops accepting writes within 2 ttl" \
+	test -n "$stopped_ms" -a "${stopped_ms:-999999}" -lt 6000
+# the refusal is logged when a round ran before the deadline (a cycle
+# blocked in an etcd call may use that time up: then the deadline fences)
+if grep -q "event=failsafe.refused" "$DIR/node$leader/pgwarden.log"; then
+	echo "# failsafe: the leader logged failsafe.refused"
+else
+	echo "# failsafe: the deadline passed before a failsafe round could run"
+fi
+kill -CONT "${CL_PID[$frozen]}"
+cluster_start_etcd || { not_ok "etcd restarts"; exit 1; }
+leader=$(cluster_wait_primary 90)
+check "everything back: a primary" test -n "$leader"
+check "everything back: two replicas" wait_replicas 2 120
+
+kill "$WRITER_PID" 2>/dev/null
+for k in $(seq 1 100); do kill -0 "$WRITER_PID" 2>/dev/null || break; sleep 0.05; done
+WRITER_PID=""
+cat "$DIR/writer.out"
+out=$("$WRITER" --hosts "$(cluster_hosts)" --acked "$DIR/acked.txt" --duration-s 30 verify 2>&1)
+missing=$(echo "$out" | sed -n 's/.*missing=\([0-9-]*\).*/\1/p')
+echo "# $out"
+check "acknowledged commits missing=${missing:-?} (bound: maximum_lag_on_failover)" \
+	test -n "$missing" -a "${missing:--1}" -ge 0 -a "${missing:-9999}" -le 1000
+check "no sanitizer report in any daemon log" cluster_sanitizer_clean
+tap_finish
