@@ -6,8 +6,9 @@
 #     daemon restarts it in place): the longest gap between two acknowledged
 #     commits of a writer committing every 10 ms, i.e. fault -> first
 #     acknowledged write; median and max of N runs;
-#   - planned switchover: write downtime (same measure) and request -> new
-#     leader key, median and max of N runs;
+#   - planned switchover: write downtime (same measure), request -> new
+#     leader key and request -> first write on the new primary, median and
+#     max of N runs;
 #   - daemon RSS and CPU seconds per minute at idle.
 # The writer tries the hosts one after the other (as in every figure of the
 # README); --writer parallel connects to every host at once and abandons a
@@ -132,6 +133,7 @@ done
 
 sw_down=()
 sw_key=()
+sw_first=()
 wanted switchover && for r in $(seq 1 "$runs"); do
 	leader=$(cluster_wait_primary 60)
 	cur=$(ectl get --print-value-only /service/demo/leader)
@@ -146,6 +148,10 @@ wanted switchover && for r in $(seq 1 "$runs"); do
 	sw_key+=("$(($(date +%s%3N) - t0))")
 	sleep 2
 	sw_down+=("$(writer_stop)")
+	# request -> first write on the new primary: the end of the longest gap
+	# between acknowledged writes after the request (the writer logs wall ms)
+	sw_first+=("$(awk -v t0="$t0" '$1 >= t0 && prev > 0 && $1 - prev > g { g = $1 - prev; e = $1 }
+		{ prev = $1 } END { print (e > 0) ? e - t0 : "none" }' "$DIR/writer.$WRITER_RUN.log")")
 	replicas_ok || { echo "cluster did not heal after switchover" >&2; exit 1; }
 done
 
@@ -167,6 +173,7 @@ printf '%-44s %10s %10s\n' "node crash -> first acknowledged write" $(printf '%s
 printf '%-44s %10s %10s\n' "postgres crash -> first acknowledged write" $(printf '%s\n' "${pg_rto[@]}" | stats)
 printf '%-44s %10s %10s\n' "switchover: write downtime" $(printf '%s\n' "${sw_down[@]}" | stats)
 printf '%-44s %10s %10s\n' "switchover: request -> new leader key" $(printf '%s\n' "${sw_key[@]}" | stats)
+printf '%-44s %10s %10s\n' "switchover: request -> first write" $(printf '%s\n' "${sw_first[@]}" | stats)
 echo
 wanted idle && for i in 1 2 3; do
 	rss=$(awk '/VmRSS/ {print $2}' "/proc/${CL_PID[$i]}/status")
@@ -181,5 +188,5 @@ wanted idle && for i in 1 2 3; do
 		echo "node$i fence watchdog idle: RSS ${wrss} kB (PSS ${wpss:-?} kB), CPU $(awk -v a="$wcpu1" -v b="${wdcpu0[$i]}" -v hz="$hz" 'BEGIN {printf "%.3f", (a - b) / hz}') s per minute"
 	fi
 done
-echo "raw: node=${node_rto[*]} pg=${pg_rto[*]} switchover_down=${sw_down[*]} switchover_key=${sw_key[*]}"
+echo "raw: node=${node_rto[*]} pg=${pg_rto[*]} switchover_down=${sw_down[*]} switchover_key=${sw_key[*]} switchover_first=${sw_first[*]}"
 echo "command: bash bench/bench_failover.sh --runs $runs --profile $profile --only $only"

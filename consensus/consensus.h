@@ -687,6 +687,14 @@ int			dcs_cas_put(EtcdClient *c, const char *prefix, const char *key_suffix,
 						const char *value, int64_t mod_revision,
 						PgwError *err) PGW_MUSTCHECK;
 
+/* dcs_cas_put_rev: dcs_cas_put that also gives the key's new mod_revision
+ * (the txn's revision), for a writer that later deletes by revision what
+ * it wrote itself. */
+int			dcs_cas_put_rev(EtcdClient *c, const char *prefix,
+							const char *key_suffix, const char *value,
+							int64_t mod_revision, int64_t *new_revision,
+							PgwError *err) PGW_MUSTCHECK;
+
 /* dcs_cas_delete: delete if mod_revision matches (0: unconditionally). */
 int			dcs_cas_delete(EtcdClient *c, const char *prefix,
 						   const char *key_suffix, int64_t mod_revision,

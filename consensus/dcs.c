@@ -639,9 +639,18 @@ int
 dcs_cas_put(EtcdClient *c, const char *prefix, const char *key_suffix,
 			const char *value, int64_t mod_revision, PgwError *err)
 {
+	return dcs_cas_put_rev(c, prefix, key_suffix, value, mod_revision, NULL, err);
+}
+
+int
+dcs_cas_put_rev(EtcdClient *c, const char *prefix, const char *key_suffix,
+				const char *value, int64_t mod_revision, int64_t *new_revision,
+				PgwError *err)
+{
 	char		key[PGW_PREFIX_MAX + 128];
 	EtcdCompare cmp = {0};
 	EtcdOp		put = {0};
+	EtcdTxnResult tr = {0};
 	bool		ok;
 	int			rc;
 
@@ -656,7 +665,12 @@ dcs_cas_put(EtcdClient *c, const char *prefix, const char *key_suffix,
 	put.key = key;
 	put.value = value;
 	put.value_len = strlen(value);
-	if ((rc = txn_ok(c, &cmp, 1, &put, 1, &ok, err)) != 0)
+	rc = etcd_txn(c, &cmp, 1, &put, 1, NULL, 0, &tr, err);
+	ok = rc == 0 && tr.succeeded;
+	if (ok && new_revision)
+		*new_revision = tr.revision;
+	etcd_txn_result_free(&tr);
+	if (rc != 0)
 		return rc;
 	if (!ok)
 		return pgw_error_set(err, PGW_ECONFLICT,

@@ -847,6 +847,10 @@ switchover(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	int64_t		t_stop;
 	int64_t		t_ckpt;
 	int64_t		t_recv;
+	/* the request's revision as we last wrote or saw it: the abort path
+	 * deletes by it (by the decision's revision it failed once we had
+	 * named the target ourselves, and the request was retried) */
+	int64_t		request_rev = ctx->view->failover.mod_revision;
 	HealthWait	w;
 	int			rc;
 
@@ -863,8 +867,8 @@ switchover(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 		 * starting an election of their own (we would win it ourselves) */
 		pgw_strlcpy(f.member, dec->target, sizeof(f.member));
 		json = dcs_failover_encode(&f);
-		rc = dcs_cas_put(ctx->etcd, ctx->prefix, "failover", json,
-						 ctx->view->failover.mod_revision, err);
+		rc = dcs_cas_put_rev(ctx->etcd, ctx->prefix, "failover", json,
+							 ctx->view->failover.mod_revision, &request_rev, err);
 		free(json);
 		if (rc != 0)
 			return rc;			/* changed or gone: decide again */
@@ -956,8 +960,8 @@ abort:
 		health_control_standby_forget(e->pg);
 		stop_pg(e, HEALTH_STOP_FAST);	/* it may still be exiting */
 		(void) start_pg(e, true, &e2);
-		if (dcs_cas_delete(ctx->etcd, ctx->prefix, "failover",
-						   ctx->view->failover.mod_revision, &e2) != 0)
+		if (dcs_cas_delete(ctx->etcd, ctx->prefix, "failover", request_rev,
+						   &e2) != 0)
 			log_warn("failover.clear-failed", "detail=\"%s\"", e2.msg);
 	}
 	return rc;

@@ -1050,7 +1050,9 @@ control_startup_pid(pid_t postmaster)
 int
 health_fence_postmaster(pid_t pid)
 {
-	if (pid <= 0 || !pid_is_postgres(pid))
+	/* a zombie (killed, not yet reaped by the daemon) is already fenced:
+	 * fencing it again only logged a second "fence.fired" */
+	if (pid <= 0 || !pid_alive(pid) || !pid_is_postgres(pid))
 		return -1;
 	/* stopped, the postmaster forks no new backend while we kill them */
 	kill(pid, SIGSTOP);
