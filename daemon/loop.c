@@ -767,6 +767,22 @@ failsafe_publish(Daemon *d)
 	d->failsafe_written = json;
 }
 
+/*
+ * claims_leader: the last view we had names us leader on our lease, valid
+ * or not. The fences stay armed on it: a view marked invalid because etcd
+ * stopped answering used to disarm them (failover_holds_leader() wants a
+ * valid view), and then only the loop's own rule demoted us, up to a loop
+ * plus an etcd timeout after the deadline (a part-etcd drill saw 915 ms,
+ * and another node writable for 326 ms of it).
+ */
+static bool
+claims_leader(const Daemon *d)
+{
+	return d->lease_id != 0 && d->view->has_leader &&
+		strcmp(d->view->leader, d->cfg->name) == 0 &&
+		d->view->leader_lease == d->lease_id;
+}
+
 /* one_cycle: observe -> decide -> act -> publish. */
 static void
 one_cycle(Daemon *d)
@@ -896,8 +912,7 @@ one_cycle(Daemon *d)
 		if (dec.kind == DECIDE_PROMOTE || dec.kind == DECIDE_ACQUIRE ||
 			dec.kind == DECIDE_BOOTSTRAP)
 			(void) read_view(d, true);
-		fence_arm(failover_holds_leader(d->view, &self) &&
-				  failover_exec_is_writable_primary(d->exec),
+		fence_arm(claims_leader(d) && failover_exec_is_writable_primary(d->exec),
 				  failover_exec_postmaster_pid(d->exec));
 		(void) fence_watchdog_check();
 		if ((dec.kind == DECIDE_RENEW || dec.kind == DECIDE_PROMOTE ||
