@@ -791,6 +791,29 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 		status = 200;
 		body = pgw_xstrdup(s->history_json ? s->history_json : "[]");
 	}
+	else if (strcmp(url, "/failsafe") == 0)
+	{
+		/* Patroni's: the members the leader listed, 502 when off */
+		if (!s->view.config.failsafe_mode || !s->view.failsafe.present)
+		{
+			status = 502;
+			body = json_error(!s->view.config.failsafe_mode ?
+							  "failsafe_mode is not enabled" : "no failsafe key in etcd");
+		}
+		else
+		{
+			json_t	   *o = json_object();
+
+			for (int i = 0; i < s->view.failsafe.n; i++)
+				json_object_set_new(o, s->view.failsafe.name[i],
+									json_string(s->view.failsafe.api_url[i]));
+			body = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+			json_decref(o);
+			status = body ? 200 : 500;
+			if (body == NULL)
+				body = json_error("out of memory");
+		}
+	}
 	else if (strcmp(url, "/config") == 0)
 	{
 		status = s->config_json ? 200 : 502;

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # test_daemon_failsafe.sh: failsafe mode (issue 5; Patroni's failsafe_mode)
 # on a real cluster: one etcd, three daemons, fast profile (ttl 3 s).
+#   0. failsafe_mode on: GET /failsafe lists the members the leader wrote;
+#      POST /failsafe to the leader is 500, with bad JSON 400
 #   1. failsafe_mode on, etcd killed: the primary keeps accepting writes for
 #      3 ttl because both replicas vouch for it (POST /failsafe); no other
 #      node becomes writable; etcd back: the same leader, two replicas
@@ -71,7 +73,13 @@ cfg=$(cluster_etcdctl get --print-value-only /service/demo/config)
 cluster_etcdctl put /service/demo/config "$(echo "$cfg" | jq -c '.failsafe_mode = true')" >/dev/null
 check "failsafe_mode is on in the config key" \
 	sh -c "ETCDCTL_API=3 etcdctl --endpoints 127.0.0.1:$CL_ETCD_PORT get --print-value-only /service/demo/config | jq -e '.failsafe_mode == true' >/dev/null"
-sleep 2
+check "GET /failsafe lists the three members" wait_for 10 sh -c \
+	"curl -s http://127.0.0.1:${CL_API_PORT[$leader]}/failsafe | jq -e 'keys == [\"node1\",\"node2\",\"node3\"]' >/dev/null"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"name":"node9"}' "http://127.0.0.1:${CL_API_PORT[$leader]}/failsafe")
+check "POST /failsafe to the leader itself: 500 (it runs as the leader)" test "$code" = 500
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"name":' "http://127.0.0.1:${CL_API_PORT[$((leader % 3 + 1))]}/failsafe")
+check "POST /failsafe with bad JSON: 400" test "$code" = 400
+sleep 1
 
 "$WRITER" --hosts "$(cluster_hosts)" --acked "$DIR/acked.txt" --interval-ms 20 --duration-s 600 write \
 	>"$DIR/writer.out" 2>&1 &
