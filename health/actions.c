@@ -848,6 +848,7 @@ health_control_rewind(PgControl *c, const HealthUpstream *leader, PgwError *err)
 	/* single-user crash recovery (run by pg_rewind) refuses standby mode */
 	if ((rc = control_write_signal(c, false, err)) != 0)
 		return rc;
+	control_clear_stale_pidfile(c);
 	snprintf(port, sizeof(port), "%d", leader->port);
 	vals[0] = leader->host;
 	vals[1] = port;

@@ -558,6 +558,70 @@ control_connect_remote(PgControl *c, const HealthUpstream *up, bool replication,
 	return pgc_connect(keys, vals, timeout_ms, &why, err);
 }
 
+/* cwd_is: readlink /proc/pid/cwd equals dir (a resolved path) */
+static bool
+cwd_is(pid_t pid, const char *dir)
+{
+	char		path[64];
+	char		buf[4096];
+	ssize_t		n;
+
+	snprintf(path, sizeof(path), "/proc/%d/cwd", (int) pid);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return strcmp(buf, dir) == 0;
+}
+
+/*
+ * control_clear_stale_pidfile: PostgreSQL refuses to start (and pg_rewind's
+ * single-user run fails) while the PID in postmaster.pid is alive, whoever
+ * it is now. With pid_max at 32768, a killed postmaster's PID was taken by
+ * a long-lived process within seconds during a test, and the former
+ * primary could not rejoin for minutes. The file is stale when its PID is
+ * not a process working in this data directory and no process at all
+ * works there: orphaned backends still attached to the old shared memory
+ * do, and then the file must stay (it holds the shared memory key
+ * PostgreSQL checks before it starts).
+ */
+void
+control_clear_stale_pidfile(PgControl *c)
+{
+	char		dir[4096];
+	char		pidfile[4200];
+	pid_t		pid = 0;
+	char		state[32];
+	DIR		   *d;
+	struct dirent *de;
+
+	if (realpath(c->data_dir, dir) == NULL)
+		return;
+	snprintf(pidfile, sizeof(pidfile), "%s/postmaster.pid", dir);
+	if (access(pidfile, F_OK) != 0)
+		return;
+	if (read_postmaster_pid(c->data_dir, &pid, state, sizeof(state)) && pid > 0 &&
+		cwd_is(pid, dir))
+		return;
+	d = opendir("/proc");
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+	{
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		if (cwd_is((pid_t) strtol(de->d_name, NULL, 10), dir))
+		{
+			closedir(d);
+			return;
+		}
+	}
+	closedir(d);
+	if (unlink(pidfile) == 0)
+		log_warn("pg.stale-pidfile", "data_dir=%s pid=%d action=removed reason=\"no process works in the data directory\"",
+				 c->data_dir, (int) pid);
+}
+
 /* the pid of the postmaster that owns data_dir, ours or adopted; 0 if none */
 pid_t
 control_running_pid(PgControl *c, bool *is_child)
@@ -830,6 +894,14 @@ health_control_start(PgControl *c, int timeout_ms, PgwError *err)
 
 	if (running > 0 && is_child)
 		return wait_ready(c, timeout_ms, err);
+	if (running > 0 && !is_child)
+	{
+		/* an "adopted" postmaster whose PID another process reused */
+		control_clear_stale_pidfile(c);
+		running = control_running_pid(c, &is_child);
+	}
+	else if (running == 0)
+		control_clear_stale_pidfile(c);
 	if (running > 0)
 	{
 		pgw_error_set(

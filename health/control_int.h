@@ -64,4 +64,8 @@ PGconn *control_connect_remote(PgControl *c, const HealthUpstream *up,
 void control_bin(PgControl *c, const char *prog, char *buf, size_t len);
 pid_t control_running_pid(PgControl *c, bool *is_child);
 
+/* control_clear_stale_pidfile: remove a postmaster.pid whose PID no longer
+ * runs in the data directory, when no process works there at all */
+void control_clear_stale_pidfile(PgControl *c);
+
 #endif

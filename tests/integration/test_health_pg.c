@@ -405,6 +405,34 @@ main(void)
 
 	test_pdeathsig(&n3);
 
+	STEP("a stale postmaster.pid whose PID another process now holds");
+	{
+		/* pid_max is 32768 here: a killed postmaster's PID gets reused,
+		 * and PostgreSQL refuses to start while that PID lives */
+		pid_t		squatter = fork();
+		char		path[600];
+		FILE	   *f;
+
+		CHECK(squatter >= 0, "fork");
+		if (squatter == 0)
+		{
+			sleep(60);
+			_exit(0);
+		}
+		snprintf(path, sizeof(path), "%s/postmaster.pid", n3.data_dir);
+		f = fopen(path, "w");
+		CHECK(f != NULL, "write %s", path);
+		fprintf(f, "%d\n%s\n", (int) squatter, n3.data_dir);
+		fclose(f);
+		w = health_control_start(n3.ctl, 60000 * mult, &err);
+		CHECK(w != HEALTH_WAIT_FAILED, "start over a stale postmaster.pid: %s", err.msg);
+		CHECK(HARNESS_POLL(pgh_probe(&n3, 0, &r), 30000, 100), "n3 serves again");
+		kill(squatter, SIGKILL);
+		waitpid(squatter, NULL, 0);
+		CHECK(health_control_stop(n3.ctl, HEALTH_STOP_FAST, 30000, &err) == HEALTH_WAIT_READY,
+			  "stop n3");
+	}
+
 	STEP("stop all");
 	CHECK(health_control_stop(n1.ctl, HEALTH_STOP_FAST, 30000, &err) ==
 	          HEALTH_WAIT_READY,
