@@ -454,10 +454,10 @@ health_control_promote(PgControl *c, int wait_seconds, uint32_t *new_timeline,
 	log_info("pg.promote", "data_dir=%s wait_seconds=%d", c->data_dir,
 	         wait_seconds);
 	/*
-	 * The signal needs no connection, so the promotion starts at once; our
-	 * connection opens while the server promotes, and pg_is_in_recovery()
-	 * every 5 ms sees the end ~100 ms sooner than pg_ctl's or pg_promote()'s
-	 * own 100 ms polling.
+	 * The signal needs no connection, so the promotion starts at once; the
+	 * end of recovery is read from pg_control every 2 ms, also without a
+	 * connection (where that file cannot be read: pg_is_in_recovery() over
+	 * one), well before pg_ctl's or pg_promote()'s own 100 ms polling.
 	 */
 	rc = signal_promote(c, &pm, err);
 	if (rc != 0)
@@ -495,9 +495,12 @@ health_control_promote(PgControl *c, int wait_seconds, uint32_t *new_timeline,
 		/* pg_control says "in production" in the same step that lets
 		 * writes in (StartupXLOG), so no connection is needed to see it */
 		peeked = peek_control(c->data_dir, &state, &ck) == 0;
-		if (peeked && state == PGCTL_STATE_IN_PRODUCTION &&
-		    (tli = newest_history_tli(c->data_dir)) > 0)
+		if (peeked && state == PGCTL_STATE_IN_PRODUCTION)
+		{
+			/* 0 (no history file readable): asked over a connection below */
+			tli = newest_history_tli(c->data_dir);
 			break;
+		}
 		if (!peeked)
 		{
 			if (conn == NULL)
@@ -532,6 +535,12 @@ health_control_promote(PgControl *c, int wait_seconds, uint32_t *new_timeline,
 	}
 	if (tli == 0)
 	{
+		if (conn == NULL &&
+		    (conn = control_connect_local(c, CONNECT_MS, err)) == NULL)
+		{
+			rc = err && err->code ? err->code : PGW_EUNAVAILABLE;
+			goto out;
+		}
 		rc = query_value(conn, tli_sql, 0, NULL, QUERY_MS, v, sizeof(v), err);
 		if (rc != 0)
 			goto out;
