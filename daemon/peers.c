@@ -101,9 +101,22 @@ peers_set_tls(const char *cafile, const char *certfile, const char *keyfile)
 	peers_keyfile = keyfile;
 }
 
-static void
-set_tls(CURL *h)
+/*
+ * peer_request: a GET of url into f, bounded by timeout_ms. Peers' https
+ * certificates are checked against the cluster CA (restapi.cafile), and we
+ * present our own certificate, which a peer with verify_client may ask for.
+ */
+static CURL *
+peer_request(const char *url, Fetch *f, int timeout_ms)
 {
+	CURL	   *h = curl_easy_init();
+
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) timeout_ms);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (peers_cafile && peers_cafile[0])
 		curl_easy_setopt(h, CURLOPT_CAINFO, peers_cafile);
@@ -113,6 +126,23 @@ set_tls(CURL *h)
 		if (peers_keyfile && peers_keyfile[0])
 			curl_easy_setopt(h, CURLOPT_SSLKEY, peers_keyfile);
 	}
+	return h;
+}
+
+/* run_all: drive every transfer of multi to its end (each is bounded) */
+static void
+run_all(CURLM *multi)
+{
+	int			running = 0;
+
+	do
+	{
+		int			numfds;
+
+		curl_multi_perform(multi, &running);
+		if (running)
+			curl_multi_poll(multi, NULL, 0, 50, &numfds);
+	} while (running > 0);
 }
 
 /* failsafe_url: api_url with its last path segment replaced by "failsafe",
@@ -143,7 +173,6 @@ peers_failsafe_confirm(const ClusterView *v, const char *self_name,
 	char		body[PGW_NAME_MAX + 32];
 	char		userpwd[512];
 	int			n = 0;
-	int			running = 0;
 	bool		all = true;
 	json_t	   *b = json_pack("{s:s}", "name", self_name);
 	char	   *bs = b ? json_dumps(b, JSON_COMPACT) : NULL;
@@ -179,28 +208,14 @@ peers_failsafe_confirm(const ClusterView *v, const char *self_name,
 			all = false;
 			continue;
 		}
-		easy[n] = curl_easy_init();
-		curl_easy_setopt(easy[n], CURLOPT_URL, url);
+		easy[n] = peer_request(url, &fetch[n], timeout_ms);
 		curl_easy_setopt(easy[n], CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(easy[n], CURLOPT_WRITEFUNCTION, on_data);
-		curl_easy_setopt(easy[n], CURLOPT_WRITEDATA, &fetch[n]);
-		curl_easy_setopt(easy[n], CURLOPT_TIMEOUT_MS, (long) timeout_ms);
-		curl_easy_setopt(easy[n], CURLOPT_CONNECTTIMEOUT_MS, (long) timeout_ms);
-		curl_easy_setopt(easy[n], CURLOPT_NOSIGNAL, 1L);
 		if (user && user[0])
 			curl_easy_setopt(easy[n], CURLOPT_USERPWD, userpwd);
-		set_tls(easy[n]);
 		curl_multi_add_handle(multi, easy[n]);
 		n++;
 	}
-	do
-	{
-		int			numfds;
-
-		curl_multi_perform(multi, &running);
-		if (running)
-			curl_multi_poll(multi, NULL, 0, 50, &numfds);
-	} while (running > 0);
+	run_all(multi);
 	for (int i = 0; i < n; i++)
 	{
 		long		code = 0;
@@ -232,7 +247,6 @@ peers_probe(const ClusterView *v, const char *self_name, int timeout_ms,
 	CURL	   *easy[PGW_MEMBERS_MAX] = {0};
 	Fetch		fetch[PGW_MEMBERS_MAX];
 	int			n = 0;
-	int			running = 0;
 
 	memset(fetch, 0, sizeof(fetch));
 	for (int i = 0; i < v->n_members && n < max_out && n < PGW_MEMBERS_MAX; i++)
@@ -244,36 +258,11 @@ peers_probe(const ClusterView *v, const char *self_name, int timeout_ms,
 			continue;
 		memset(&out[n], 0, sizeof(out[n]));
 		pgw_strlcpy(out[n].name, m->name, sizeof(out[n].name));
-		easy[n] = curl_easy_init();
-		curl_easy_setopt(easy[n], CURLOPT_URL, m->api_url);
-		curl_easy_setopt(easy[n], CURLOPT_WRITEFUNCTION, on_data);
-		curl_easy_setopt(easy[n], CURLOPT_WRITEDATA, &fetch[n]);
-		curl_easy_setopt(easy[n], CURLOPT_TIMEOUT_MS, (long) timeout_ms);
-		curl_easy_setopt(easy[n], CURLOPT_CONNECTTIMEOUT_MS, (long) timeout_ms);
-		curl_easy_setopt(easy[n], CURLOPT_NOSIGNAL, 1L);
-		/* peers' https certificates are checked against the cluster CA
-		 * (restapi.cafile), and we present our own certificate, which a
-		 * peer with verify_client may ask for */
-		curl_easy_setopt(easy[n], CURLOPT_PROTOCOLS_STR, "http,https");
-		if (peers_cafile && peers_cafile[0])
-			curl_easy_setopt(easy[n], CURLOPT_CAINFO, peers_cafile);
-		if (peers_certfile && peers_certfile[0])
-		{
-			curl_easy_setopt(easy[n], CURLOPT_SSLCERT, peers_certfile);
-			if (peers_keyfile && peers_keyfile[0])
-				curl_easy_setopt(easy[n], CURLOPT_SSLKEY, peers_keyfile);
-		}
+		easy[n] = peer_request(m->api_url, &fetch[n], timeout_ms);
 		curl_multi_add_handle(multi, easy[n]);
 		n++;
 	}
-	do
-	{
-		int			numfds;
-
-		curl_multi_perform(multi, &running);
-		if (running)
-			curl_multi_poll(multi, NULL, 0, 50, &numfds);
-	} while (running > 0);
+	run_all(multi);
 
 	for (int i = 0; i < n; i++)
 	{

@@ -1174,14 +1174,13 @@ health_control_standby_prepare(PgControl *c, const HealthUpstream *standby,
 	return 0;
 }
 
-HealthWait
-health_control_wait_received(PgControl *c, const HealthUpstream *standby,
-                             PgLsn lsn, int timeout_ms, PgLsn *seen,
-                             PgwError *err)
+/* take_standby_conn: the prepared connection to standby if it is one to
+ * that host and port (ours from now on), else NULL; a prepared one to
+ * another standby is closed */
+static PGconn *
+take_standby_conn(PgControl *c, const HealthUpstream *standby)
 {
-	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
 	PGconn *conn = NULL;
-	HealthWait w = HEALTH_WAIT_PENDING;
 
 	if (c->standby_conn != NULL && c->standby_port == standby->port &&
 	    strcmp(c->standby_host, standby->host) == 0)
@@ -1189,6 +1188,18 @@ health_control_wait_received(PgControl *c, const HealthUpstream *standby,
 	else if (c->standby_conn != NULL)
 		PQfinish(c->standby_conn);
 	c->standby_conn = NULL;
+	return conn;
+}
+
+HealthWait
+health_control_wait_received(PgControl *c, const HealthUpstream *standby,
+                             PgLsn lsn, int timeout_ms, PgLsn *seen,
+                             PgwError *err)
+{
+	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
+	PGconn *conn = take_standby_conn(c, standby);
+	HealthWait w = HEALTH_WAIT_PENDING;
+
 
 	*seen = 0;
 	while (pgw_now_mono_ms() < deadline)
@@ -1246,15 +1257,9 @@ health_control_wait_promoted(PgControl *c, const HealthUpstream *standby,
                              int timeout_ms)
 {
 	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
-	PGconn *conn = NULL;
+	PGconn *conn = take_standby_conn(c, standby);
 	HealthWait w = HEALTH_WAIT_PENDING;
 
-	if (c->standby_conn != NULL && c->standby_port == standby->port &&
-	    strcmp(c->standby_host, standby->host) == 0)
-		conn = c->standby_conn;
-	else if (c->standby_conn != NULL)
-		PQfinish(c->standby_conn);
-	c->standby_conn = NULL;
 	while (pgw_now_mono_ms() < deadline)
 	{
 		char v[8];

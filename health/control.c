@@ -1027,6 +1027,30 @@ health_control_reload(PgControl *c, PgwError *err)
  * process group and only a walk of /proc finds them all). Only reads /proc:
  * safe on a fencing thread and in the fence watchdog process.
  */
+/* proc_ppid: the parent of pid from /proc/pid/stat, -1 if unknown */
+static pid_t
+proc_ppid(pid_t pid)
+{
+	char		path[64];
+	char		buf[512];
+	FILE	   *f;
+	char	   *rp;
+	long		ppid;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	/* "pid (comm) state ppid ...": comm may hold spaces and ')' */
+	rp = strrchr(buf, ')');
+	if (rp == NULL || sscanf(rp + 1, " %*c %ld", &ppid) != 1)
+		return -1;
+	return (pid_t) ppid;
+}
+
 static void
 for_each_child(pid_t pid, void (*fn) (pid_t child, void *arg), void *arg)
 {
@@ -1037,27 +1061,13 @@ for_each_child(pid_t pid, void (*fn) (pid_t child, void *arg), void *arg)
 		return;
 	while ((de = readdir(d)) != NULL)
 	{
-		char		path[64];
-		char		buf[512];
-		FILE	   *f;
-		char	   *rp;
-		long		ppid;
+		pid_t		child;
 
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-		f = fopen(path, "r");
-		if (f == NULL)
-			continue;
-		if (fgets(buf, sizeof(buf), f) == NULL)
-			buf[0] = '\0';
-		fclose(f);
-		/* "pid (comm) state ppid ...": comm may hold spaces and ')' */
-		rp = strrchr(buf, ')');
-		if (rp == NULL || sscanf(rp + 1, " %*c %ld", &ppid) != 1)
-			continue;
-		if ((pid_t) ppid == pid)
-			fn((pid_t) strtol(de->d_name, NULL, 10), arg);
+		child = (pid_t) strtol(de->d_name, NULL, 10);
+		if (proc_ppid(child) == pid)
+			fn(child, arg);
 	}
 	closedir(d);
 }
@@ -1092,22 +1102,7 @@ match_startup(pid_t child, void *arg)
 bool
 control_parent_is(pid_t pid, pid_t parent)
 {
-	char		path[64];
-	char		buf[512];
-	FILE	   *f;
-	char	   *rp;
-	long		ppid;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-	f = fopen(path, "re");
-	if (f == NULL)
-		return false;
-	if (fgets(buf, sizeof(buf), f) == NULL)
-		buf[0] = '\0';
-	fclose(f);
-	rp = strrchr(buf, ')');
-	return rp != NULL && sscanf(rp + 1, " %*c %ld", &ppid) == 1 &&
-		(pid_t) ppid == parent;
+	return proc_ppid(pid) == parent;
 }
 
 pid_t
