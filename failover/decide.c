@@ -169,13 +169,13 @@ prepare_leader(DecideCtx *c)
 
 	/*
 	 * Divergence: the executor saw it (the WAL receiver refused our
-	 * history), or we last ran as a primary on another timeline than the
+	 * history, or a rewind was interrupted half way), or we last ran as a primary on another timeline than the
 	 * leader's (an old primary returning: promise 4).
 	 */
 	c->diverged =
 	    c->has_leader && !c->holds_leader && c->leader_member != NULL &&
 	    s->data_dir == DATA_DIR_INITIALIZED &&
-	    (s->timeline_diverged ||
+	    (s->timeline_diverged || s->rewind_incomplete ||
 	     (s->pg_was_primary && s->pg_timeline > 0 && c->leader_timeline > 0 &&
 	      s->pg_timeline != c->leader_timeline));
 

@@ -129,6 +129,9 @@ data_dir_state(const char *dir)
 	struct dirent *de;
 	bool		empty = true;
 
+	/* an interrupted clone has PG_VERSION and is not a data directory */
+	if (health_data_dir_incomplete(dir) == HEALTH_INCOMPLETE_CLONE)
+		return DATA_DIR_EMPTY;
 	snprintf(path, sizeof(path), "%s/PG_VERSION", dir);
 	if (stat(path, &st) == 0)
 		return DATA_DIR_INITIALIZED;
@@ -173,7 +176,8 @@ wipe_data_dir(const char *dir, PgwError *err)
 	pid = fork();
 	if (pid == 0)
 	{
-		execvp("rm", argv);
+		/* no PATH search after fork in a threaded process */
+		execv("/bin/rm", argv);
 		_exit(127);
 	}
 	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
@@ -451,7 +455,9 @@ observe(FailoverExec *e, const ClusterView *view, LocalHealth *self,
 	self->pg_crashed_since_mono_ms = e->crashed_since_mono_ms;
 	self->restart_attempts = e->restart_attempts;
 	self->restart_failed = e->restart_failed;
-	self->rewind_failed = e->rewind_failed;
+	self->rewind_incomplete = self->data_dir == DATA_DIR_INITIALIZED &&
+		health_data_dir_incomplete(cfg->pg_data_dir) == HEALTH_INCOMPLETE_REWIND;
+	self->rewind_failed = e->rewind_failed || self->rewind_incomplete;
 	self->clone_failed = e->clone_failed;
 }
 

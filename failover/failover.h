@@ -72,6 +72,9 @@ typedef struct LocalHealth
 	                              * application/host match), "" none */
 	bool timeline_diverged;      /* executor saw it: the WAL receiver says
 	                              * our history is not the leader's */
+	bool rewind_incomplete;      /* a pg_rewind was interrupted: the data
+	                              * directory is only good for a re-clone
+	                              * (health_data_dir_incomplete) */
 
 	/* crash bookkeeping (executor) */
 	int64_t pg_crashed_since_mono_ms; /* first seen down while it should

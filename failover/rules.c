@@ -305,6 +305,12 @@ p_replica_following(const DecideCtx *c)
 /* ---- group "election": the leader key is free -------------------------- */
 
 static bool
+p_no_leader_data_unusable(const DecideCtx *c)
+{
+	return no_leader(c) && !c->self->pg_running && c->self->rewind_incomplete;
+}
+
+static bool
 p_no_leader_start(const DecideCtx *c)
 {
 	return no_leader(c) && !c->self->pg_running;
@@ -699,6 +705,10 @@ static const Rule rules[] = {
         p_replica_following, TARGET_LEADER),
 
     /* the leader key is free */
+    ROW("no-leader-data-unusable", "election",
+        "no leader and an interrupted pg_rewind left our data unusable", DECIDE_WAIT,
+        "leader key gone{gone}; an interrupted pg_rewind left our data directory unusable; waiting for a leader to re-clone from",
+        p_no_leader_data_unusable, TARGET_NONE),
     ROW("no-leader-start-replica", "election",
         "no leader and postgres not running", DECIDE_START_REPLICA,
         "leader key gone{gone}; starting postgres as replica to take part",

@@ -118,6 +118,54 @@ out:
 	return rc;
 }
 
+/* ---- incomplete clone / rewind markers (see health.h) ------------------ */
+
+static void
+marker_path(const char *data_dir, HealthIncomplete kind, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s.%s-incomplete", data_dir,
+			 kind == HEALTH_INCOMPLETE_CLONE ? "clone" : "rewind");
+}
+
+HealthIncomplete
+health_data_dir_incomplete(const char *data_dir)
+{
+	char		path[4200];
+
+	marker_path(data_dir, HEALTH_INCOMPLETE_REWIND, path, sizeof(path));
+	if (access(path, F_OK) == 0)
+		return HEALTH_INCOMPLETE_REWIND;
+	marker_path(data_dir, HEALTH_INCOMPLETE_CLONE, path, sizeof(path));
+	if (access(path, F_OK) == 0)
+		return HEALTH_INCOMPLETE_CLONE;
+	return HEALTH_INCOMPLETE_NONE;
+}
+
+static int
+marker_set(PgControl *c, HealthIncomplete kind, const char *source, PgwError *err)
+{
+	char		path[4200];
+	char		body[600];
+	int			n;
+
+	marker_path(c->data_dir, kind, path, sizeof(path));
+	n = snprintf(body, sizeof(body), "source=%s started_ms=%lld\n", source,
+				 (long long) pgw_now_wall_ms());
+	return write_file_atomic(path, body, (size_t) n, 0600, (uid_t) -1,
+							 (gid_t) -1, err);
+}
+
+static void
+marker_clear(PgControl *c, HealthIncomplete kind)
+{
+	char		path[4200];
+
+	marker_path(c->data_dir, kind, path, sizeof(path));
+	if (unlink(path) != 0 && errno != ENOENT)
+		log_warn("pg.marker", "path=%s action=unlink-failed detail=\"%s\"", path,
+				 strerror(errno));
+}
+
 int
 health_control_bootstrap(PgControl *c, int timeout_ms, PgwError *err)
 {
@@ -136,6 +184,8 @@ health_control_bootstrap(PgControl *c, int timeout_ms, PgwError *err)
 		    err, PGW_ESTATE,
 		    "cannot bootstrap: data directory \"%s\" is not empty",
 		    c->data_dir);
+	marker_clear(c, HEALTH_INCOMPLETE_CLONE);
+	marker_clear(c, HEALTH_INCOMPLETE_REWIND);
 	if ((rc = control_ensure_dir(c, c->data_dir, 0700, err)) != 0)
 		return rc;
 	control_bin(c, "initdb", initdb, sizeof(initdb));
@@ -226,6 +276,8 @@ health_control_clone(PgControl *c, const HealthUpstream *leader, PgwError *err)
 		return pgw_error_set(err, PGW_ESTATE,
 		                     "cannot clone: data directory \"%s\" is not empty",
 		                     c->data_dir);
+	/* a re-clone replaces what an interrupted rewind left */
+	marker_clear(c, HEALTH_INCOMPLETE_REWIND);
 	if ((rc = control_ensure_dir(c, c->data_dir, 0700, err)) != 0)
 		return rc;
 	health_slot_name(c->member, slot, sizeof(slot));
@@ -258,10 +310,13 @@ health_control_clone(PgControl *c, const HealthUpstream *leader, PgwError *err)
 		argv[n++] = "--no-sync";
 	argv[n] = NULL;
 	pgpass_env(c, envbuf, sizeof(envbuf), env);
+	if ((rc = marker_set(c, HEALTH_INCOMPLETE_CLONE, leader->host, err)) != 0)
+		return rc;
 	rc = run_program(argv, &c->as, env, c->cmd_timeout_ms, NULL, err);
 	if (rc != 0)
 	{
 		control_empty_dir(c->data_dir);
+		marker_clear(c, HEALTH_INCOMPLETE_CLONE);
 		return rc;
 	}
 	if ((rc = control_set_standby(c, leader, err)) != 0 ||
@@ -270,6 +325,7 @@ health_control_clone(PgControl *c, const HealthUpstream *leader, PgwError *err)
 	    (rc = control_ensure_include(c, err)) != 0 ||
 	    (rc = control_write_signal(c, true, err)) != 0)
 		return rc;
+	marker_clear(c, HEALTH_INCOMPLETE_CLONE);
 	return 0;
 }
 
@@ -875,11 +931,26 @@ health_control_rewind(PgControl *c, const HealthUpstream *leader, PgwError *err)
 	argv[2] = sopt;
 	argv[3] = NULL;
 	pgpass_env(c, envbuf, sizeof(envbuf), env);
+	if ((rc = marker_set(c, HEALTH_INCOMPLETE_REWIND, leader->host, err)) != 0)
+		return rc;
 	rc = run_program(argv, &c->as, env, c->cmd_timeout_ms, &out, err);
 	if (rc != 0)
 	{
-		if (strstr(out.data, "could not connect") ||
-		    strstr(out.data, "connection to server"))
+		/*
+		 * pg_rewind changes the target's files only after it says where it
+		 * rewinds from; before that line (a connection failure, the
+		 * single-user crash recovery) the data directory is as it was.
+		 */
+		bool		touched = strstr(out.data, "rewinding from last common checkpoint") != NULL;
+
+		if (!touched)
+			marker_clear(c, HEALTH_INCOMPLETE_REWIND);
+		if (touched)
+			rc = PGW_ESTATE;
+		else if (rc == PGW_ECANCELED)
+			;
+		else if (strstr(out.data, "could not connect") ||
+				 strstr(out.data, "connection to server"))
 			rc = PGW_EUNAVAILABLE;
 		else
 			rc = PGW_ESTATE;
@@ -900,6 +971,7 @@ health_control_rewind(PgControl *c, const HealthUpstream *leader, PgwError *err)
 	    (rc = control_ensure_include(c, err)) != 0 ||
 	    (rc = control_write_signal(c, true, err)) != 0)
 		return rc;
+	marker_clear(c, HEALTH_INCOMPLETE_REWIND);
 	log_info("pg.rewound", "data_dir=%s upstream=%s:%d", c->data_dir,
 	         leader->host, leader->port);
 	return 0;

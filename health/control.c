@@ -24,7 +24,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -713,22 +712,6 @@ log_tail(PgControl *c, char *buf, size_t len)
 }
 
 /*
- * The child side of health_control_start, between fork and exec: only
- * async-signal-safe calls that matter. Order matters (DESIGN promise 1):
- * credentials first, because setuid/setgid clear PR_SET_PDEATHSIG; then
- * the parent-death signal; then the check that the parent did not die in
- * between (the signal would never come); then exec.
- */
-static void
-child_fail(const char *msg)
-{
-	ssize_t rc = write(2, msg, strlen(msg));
-
-	(void) rc;
-	_exit(126);
-}
-
-/*
  * The child side of health_control_start, between fork and exec. The daemon
  * is multithreaded, so only async-signal-safe calls here: the environment
  * and the group list are prepared before fork. Order matters (DESIGN
@@ -741,7 +724,6 @@ start_child(PgControl *c, pid_t parent, int logfd, const char *postgres,
             char *const envp[], const gid_t *groups, int ngroups)
 {
 	char *argv[] = {(char *) "postgres", (char *) "-D", c->data_dir, NULL};
-	sigset_t none;
 	int devnull;
 
 	setsid();
@@ -750,20 +732,7 @@ start_child(PgControl *c, pid_t parent, int logfd, const char *postgres,
 		dup2(devnull, 0);
 	dup2(logfd, 1);
 	dup2(logfd, 2);
-#ifdef SYS_close_range
-	if (syscall(SYS_close_range, 3U, ~0U, 0) != 0)
-#endif
-	{
-		for (int fd = 3; fd < 4096; fd++)
-			close(fd);
-	}
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int s = 1; s < NSIG; s++)
-	{
-		if (s != SIGKILL && s != SIGSTOP)
-			signal(s, SIG_DFL);
-	}
+	child_reset();
 	if (c->as.drop)
 	{
 		if (setgroups((size_t) ngroups, groups) != 0 ||
@@ -829,13 +798,6 @@ child_env(PgControl *c)
 	return envp;
 }
 
-static void
-free_env(char **envp)
-{
-	for (int i = 0; envp[i] != NULL; i++)
-		free(envp[i]);
-	free(envp);
-}
 
 static HealthWait
 wait_ready(PgControl *c, int timeout_ms, PgwError *err)
@@ -891,9 +853,19 @@ health_control_start(PgControl *c, int timeout_ms, PgwError *err)
 	int logfd;
 	pid_t parent = getpid();
 	pid_t pid;
+	HealthIncomplete incomplete;
 
 	if (running > 0 && is_child)
 		return wait_ready(c, timeout_ms, err);
+	if ((incomplete = health_data_dir_incomplete(c->data_dir)) != HEALTH_INCOMPLETE_NONE)
+	{
+		const char *what = incomplete == HEALTH_INCOMPLETE_CLONE ? "clone" : "rewind";
+
+		pgw_error_set(err, PGW_ESTATE,
+					  "cannot start server: \"%s\" holds an interrupted %s (marker %s.%s-incomplete); re-clone needed",
+					  c->data_dir, what, c->data_dir, what);
+		return HEALTH_WAIT_FAILED;
+	}
 	if (running > 0 && !is_child)
 	{
 		/* an "adopted" postmaster whose PID another process reused */

@@ -331,11 +331,33 @@ int health_control_clone(PgControl *c, const HealthUpstream *leader,
  * CALL FROM A THREAD THAT LIVES AS LONG AS THE PROCESS (the main thread):
  * the parent-death signal fires when the forking *thread* exits.
  * Refuses (FAILED, PGW_ESTATE) when a postmaster not started by us owns
- * data_dir. Waits up to timeout_ms for postmaster.pid to say "ready" or
+ * data_dir, and when the data directory holds an interrupted clone or
+ * rewind (see health_data_dir_incomplete). Waits up to timeout_ms for
+ * postmaster.pid to say "ready" or
  * "standby": READY; still starting: PENDING (it keeps running); exited or
  * could not be started: FAILED with the log tail in err.
  */
 HealthWait health_control_start(PgControl *c, int timeout_ms, PgwError *err);
+
+/*
+ * An interrupted pg_basebackup or pg_rewind leaves a data directory that
+ * looks whole and is not: a rewind stopped half way has the leader's
+ * blocks in some files and its own in others, and its WAL after the fork
+ * point may already be the leader's, so a second rewind would miss blocks.
+ * Clone and rewind write a marker beside the data directory
+ * (DATA_DIR.clone-incomplete, DATA_DIR.rewind-incomplete, fsynced) before
+ * they change anything and remove it when they succeed (or failed before
+ * touching a file); a daemon killed in between finds it at its next start.
+ * The data directory is then only good for a re-clone.
+ */
+typedef enum HealthIncomplete
+{
+	HEALTH_INCOMPLETE_NONE = 0,
+	HEALTH_INCOMPLETE_CLONE,
+	HEALTH_INCOMPLETE_REWIND,
+} HealthIncomplete;
+
+HealthIncomplete health_data_dir_incomplete(const char *data_dir);
 
 /*
  * health_fence_postmaster: stop postmaster pid from acknowledging any

@@ -77,12 +77,30 @@ typedef struct RunAs
  * additions (NAME=value, NULL-terminated, may be NULL); log the command
  * first (event pg.exec); capture stdout+stderr (the last 8 kB kept in
  * *out when out != NULL, caller frees out->data). Bounded by timeout_ms
- * (process group killed). Returns 0 when it exited 0; PGW_EIO with the
- * output tail in err otherwise (PGW_ETIMEDOUT on the bound).
+ * (process group killed). A pending SIGTERM or SIGINT (the daemon blocks
+ * them) stops the program: SIGTERM to its group, SIGKILL after 5 s,
+ * PGW_ECANCELED. Past 30 s it logs pg.exec.running every 30 s. Returns 0
+ * when it exited 0; PGW_EIO with the output tail in err otherwise
+ * (PGW_ETIMEDOUT on the bound).
  */
 int run_program(const char *const *argv, const RunAs *as,
                 const char *const *env, int timeout_ms, StrBuf *out,
                 PgwError *err);
+
+/* child_reset: in a forked child before exec: close fds >= 3, default
+ * signal dispositions, empty mask */
+void child_reset(void);
+
+/* child_fail: in a forked child: write msg to stderr, _exit(126) */
+void child_fail(const char *msg) PGW_NORETURN;
+
+/* child_env_build: the environment for a child, built before fork: ours
+ * without PGPASSWORD, LC_ALL=C, HOME and USER/LOGNAME when given, then
+ * extra ("NAME=value", NULL-terminated, may be NULL) over any same name.
+ * Free with free_env. */
+char **child_env_build(const char *home, const char *user,
+					   const char *const *extra);
+void free_env(char **envp);
 
 /* tail of s (last n bytes, on a line start when possible, newlines as " | ") */
 void text_tail(const char *s, char *buf, size_t len);

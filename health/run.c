@@ -9,7 +9,9 @@
 #include "common/log.h"
 #include "common/pgwtime.h"
 #include "common/strutil.h"
+#include "common/xmem.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -18,10 +20,119 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define OUTPUT_KEEP 8192
+#define PROGRESS_EVERY_MS 30000
+#define CANCEL_GRACE_MS 5000
+
+/*
+ * child_reset: what a forked child must shed before exec. Every descriptor
+ * above stderr goes: the REST listener and gRPC sockets have no
+ * FD_CLOEXEC guarantee, and a pg_rewind that outlived a killed daemon kept
+ * its REST port bound, so the restarted daemon could not listen. Signal
+ * dispositions and the mask go back to the defaults the program expects.
+ */
+void
+child_reset(void)
+{
+	sigset_t	none;
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3U, ~0U, 0) != 0)
+#endif
+	{
+		for (int fd = 3; fd < 4096; fd++)
+			close(fd);
+	}
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int s = 1; s < NSIG; s++)
+	{
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
+	}
+}
+
+/*
+ * stop_requested: the daemon blocks SIGTERM and SIGINT and reads them from
+ * a signalfd between cycles, so while a long program runs they wait as
+ * pending signals. Seeing one lets `systemctl stop` end a rewind or a clone
+ * instead of waiting out the command timeout.
+ */
+static bool
+stop_requested(void)
+{
+	sigset_t	pending;
+
+	if (sigpending(&pending) != 0)
+		return false;
+	return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
+}
+
+/*
+ * log_progress: a program running for long says what it and its children
+ * are doing (state and kernel wait channel), with its last output line: a
+ * rewind that hung in CI left nothing to say where.
+ */
+static void
+log_progress(const char *prog, pid_t pgid, int64_t elapsed_ms, const char *output)
+{
+	StrBuf		procs;
+	DIR		   *d;
+	struct dirent *de;
+	char		tail[200];
+
+	sbuf_init(&procs);
+	d = opendir("/proc");
+	while (d != NULL && (de = readdir(d)) != NULL)
+	{
+		char		path[64];
+		char		buf[512];
+		char		wchan[64] = "";
+		char	   *close_paren;
+		FILE	   *f;
+		int			pid;
+		char		state;
+		int			ppid,
+					grp;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		pid = (int) strtol(de->d_name, NULL, 10);
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		if ((f = fopen(path, "re")) == NULL)
+			continue;
+		if (fgets(buf, sizeof(buf), f) == NULL)
+			buf[0] = '\0';
+		fclose(f);
+		close_paren = strrchr(buf, ')');
+		if (close_paren == NULL ||
+			sscanf(close_paren + 1, " %c %d %d", &state, &ppid, &grp) != 3 ||
+			grp != (int) pgid)
+			continue;
+		*close_paren = '\0';
+		snprintf(path, sizeof(path), "/proc/%d/wchan", pid);
+		if ((f = fopen(path, "re")) != NULL)
+		{
+			if (fgets(wchan, sizeof(wchan), f) == NULL)
+				wchan[0] = '\0';
+			fclose(f);
+		}
+		sbuf_printf(&procs, "%s%s:%d:%c:%s", procs.len ? "," : "",
+					strchr(buf, '(') ? strchr(buf, '(') + 1 : "?", pid, state,
+					wchan[0] ? wchan : "-");
+	}
+	if (d != NULL)
+		closedir(d);
+	text_tail(output, tail, sizeof(tail));
+	log_info("pg.exec.running", "cmd=%s pid=%d elapsed_ms=%lld procs=\"%s\" last=\"%s\"",
+			 prog, (int) pgid, (long long) elapsed_ms, procs.data ? procs.data : "",
+			 tail);
+	free(procs.data);
+}
 
 void
 text_tail(const char *s, char *buf, size_t len)
@@ -68,6 +179,87 @@ keep_output(StrBuf *b, const char *data, size_t n)
 	}
 }
 
+void
+child_fail(const char *msg)
+{
+	ssize_t		rc = write(2, msg, strlen(msg));
+
+	(void) rc;
+	_exit(126);
+}
+
+/* env_name_is: entry "NAME=..." has the name of `other` ("NAME=...") */
+static bool
+env_name_is(const char *entry, const char *other)
+{
+	const char *eq = strchr(other, '=');
+	size_t		n = eq != NULL ? (size_t) (eq - other) : strlen(other);
+
+	return strncmp(entry, other, n) == 0 && entry[n] == '=';
+}
+
+char **
+child_env_build(const char *home, const char *user, const char *const *extra)
+{
+	extern char **environ;
+	StrBuf		b;
+	const char *set[8];
+	int			n_set = 0;
+	int			n = 0;
+	int			n_extra = 0;
+	int			j = 0;
+	char	  **envp;
+
+	while (environ[n] != NULL)
+		n++;
+	while (extra != NULL && extra[n_extra] != NULL)
+		n_extra++;
+	envp = pgw_xcalloc((size_t) (n + n_extra + 8), sizeof(char *));
+	set[n_set++] = "LC_ALL=C";
+	for (int i = 0; i < n; i++)
+	{
+		bool		skip = env_name_is(environ[i], "PGPASSWORD=") ||
+			env_name_is(environ[i], "LC_ALL=") ||
+			(home != NULL && env_name_is(environ[i], "HOME=")) ||
+			(user != NULL && (env_name_is(environ[i], "USER=") ||
+							  env_name_is(environ[i], "LOGNAME=")));
+
+		for (int k = 0; k < n_extra && !skip; k++)
+			skip = env_name_is(environ[i], extra[k]);
+		if (!skip)
+			envp[j++] = pgw_xstrdup(environ[i]);
+	}
+	for (int k = 0; k < n_set; k++)
+		envp[j++] = pgw_xstrdup(set[k]);
+	if (home != NULL)
+	{
+		sbuf_init(&b);
+		sbuf_printf(&b, "HOME=%s", home);
+		envp[j++] = b.data;
+	}
+	if (user != NULL)
+	{
+		sbuf_init(&b);
+		sbuf_printf(&b, "USER=%s", user);
+		envp[j++] = b.data;
+		sbuf_init(&b);
+		sbuf_printf(&b, "LOGNAME=%s", user);
+		envp[j++] = b.data;
+	}
+	for (int k = 0; k < n_extra; k++)
+		envp[j++] = pgw_xstrdup(extra[k]);
+	envp[j] = NULL;
+	return envp;
+}
+
+void
+free_env(char **envp)
+{
+	for (int i = 0; envp != NULL && envp[i] != NULL; i++)
+		free(envp[i]);
+	free(envp);
+}
+
 int
 run_program(const char *const *argv, const RunAs *as, const char *const *env,
             int timeout_ms, StrBuf *out, PgwError *err)
@@ -79,6 +271,12 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 	int status = 0;
 	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
 	bool timed_out = false;
+	bool canceled = false;
+	gid_t groups[64];
+	int ngroups = 64;
+	char **envp;
+	int64_t started = pgw_now_mono_ms();
+	int64_t next_progress = started + PROGRESS_EVERY_MS;
 	int rc = 0;
 	char tail[300];
 
@@ -93,12 +291,25 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 	}
 	log_info("pg.exec", "cmd=%s", cmd.data);
 
+	if (access(argv[0], X_OK) != 0)
+	{
+		int e = errno;
+
+		free(cmd.data);
+		return pgw_error_set(err, PGW_EIO, "could not execute \"%s\": %s",
+		                     argv[0], strerror(e));
+	}
+	if (as != NULL && as->drop &&
+		getgrouplist(as->user, as->gid, groups, &ngroups) < 0)
+		ngroups = 0;
 	if (pipe2(pipefd, O_CLOEXEC) != 0)
 	{
 		free(cmd.data);
 		return pgw_error_set(err, PGW_EIO, "could not create pipe: %s",
 		                     strerror(errno));
 	}
+	envp = child_env_build(as != NULL ? as->home : NULL,
+						   as != NULL ? as->user : NULL, env);
 	pid = fork();
 	if (pid < 0)
 	{
@@ -106,57 +317,47 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 
 		close(pipefd[0]);
 		close(pipefd[1]);
+		free_env(envp);
 		free(cmd.data);
 		return pgw_error_set(err, PGW_EIO, "could not fork: %s", strerror(e));
 	}
 	if (pid == 0)
 	{
+		/*
+		 * Between fork and exec only async-signal-safe calls: the daemon
+		 * runs gRPC and HTTP threads, and a lock one of them held at the
+		 * fork stays held in the child forever. initgroups() and setenv()
+		 * here once hung an AddressSanitizer build's pg_rewind child in
+		 * malloc before exec, for minutes, holding the daemon's REST port.
+		 */
 		int devnull = open("/dev/null", O_RDONLY);
-		sigset_t none;
 
 		setpgid(0, 0);
 		if (devnull >= 0)
 			dup2(devnull, 0);
 		dup2(pipefd[1], 1);
 		dup2(pipefd[1], 2);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		if (as != NULL && as->drop)
-		{
-			if (initgroups(as->user, as->gid) != 0 || setgid(as->gid) != 0 ||
-			    setuid(as->uid) != 0)
-			{
-				fprintf(stderr, "could not switch to user \"%s\": %s\n",
-				        as->user, strerror(errno));
-				_exit(127);
-			}
-		}
-		if (as != NULL && as->home != NULL)
-			setenv("HOME", as->home, 1);
-		if (as != NULL && as->user != NULL)
-		{
-			setenv("USER", as->user, 1);
-			setenv("LOGNAME", as->user, 1);
-		}
-		unsetenv("PGPASSWORD");
-		setenv("LC_ALL", "C", 1);
-		for (int i = 0; env != NULL && env[i] != NULL; i++)
-			putenv((char *) env[i]);
+		child_reset();
+		if (as != NULL && as->drop &&
+			(setgroups((size_t) ngroups, groups) != 0 || setgid(as->gid) != 0 ||
+			 setuid(as->uid) != 0))
+			child_fail("pgwarden: could not switch to the PostgreSQL OS user\n");
 		if (as != NULL && as->drop && chdir("/") != 0)
-			_exit(127);
-		execv(argv[0], (char *const *) argv);
-		fprintf(stderr, "could not execute \"%s\": %s\n", argv[0],
-		        strerror(errno));
-		_exit(127);
+			child_fail("pgwarden: could not change to /\n");
+		execve(argv[0], (char *const *) argv, envp);
+		child_fail("pgwarden: could not execute the program\n");
 	}
+	free_env(envp);
 	close(pipefd[1]);
+	/* the child does it too: whichever runs first, the group exists */
+	(void) setpgid(pid, pid);
 	sbuf_init(&output);
 	for (;;)
 	{
 		char buf[4096];
 		struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
-		int64_t left = deadline - pgw_now_mono_ms();
+		int64_t now = pgw_now_mono_ms();
+		int64_t left = deadline - now;
 		ssize_t r;
 		int prc;
 
@@ -165,7 +366,17 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 			timed_out = true;
 			break;
 		}
-		prc = poll(&pfd, 1, (int) (left > 1000 ? 1000 : left));
+		if (stop_requested())
+		{
+			canceled = true;
+			break;
+		}
+		if (now >= next_progress)
+		{
+			log_progress(argv[0], pid, now - started, output.data ? output.data : "");
+			next_progress = now + PROGRESS_EVERY_MS;
+		}
+		prc = poll(&pfd, 1, (int) (left > 200 ? 200 : left));
 		if (prc < 0 && errno == EINTR)
 			continue;
 		if (prc == 0)
@@ -177,6 +388,18 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 			break;
 		keep_output(&output, buf, (size_t) r);
 	}
+	if (canceled)
+	{
+		/* a polite stop first: pg_basebackup and pg_rewind clean up on it */
+		int64_t grace = pgw_now_mono_ms() + CANCEL_GRACE_MS;
+
+		log_warn("pg.exec.cancel", "cmd=%s pid=%d reason=\"the daemon is stopping\"",
+				 argv[0], (int) pid);
+		kill(-pid, SIGTERM);
+		while (pgw_now_mono_ms() < grace && waitpid(pid, &status, WNOHANG) == 0)
+			usleep(20000);
+		kill(-pid, SIGKILL);
+	}
 	close(pipefd[0]);
 	if (timed_out)
 	{
@@ -186,7 +409,11 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	text_tail(output.data, tail, sizeof(tail));
-	if (timed_out)
+	if (canceled)
+		rc = pgw_error_set(err, PGW_ECANCELED,
+						   "command \"%s\" canceled: the daemon is stopping: %s",
+						   argv[0], tail);
+	else if (timed_out)
 		rc = pgw_error_set(err, PGW_ETIMEDOUT,
 		                   "command \"%s\" timed out after %d ms: %s", argv[0],
 		                   timeout_ms, tail);

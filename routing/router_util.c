@@ -144,8 +144,13 @@ router_run_argv(char *const argv[], int64_t timeout_ms, char *out,
 		dup2(pfd[1], 1);
 		dup2(pfd[1], 2);
 		execvp(argv[0], argv);
-		fprintf(stderr, "could not execute \"%s\": %s\n", argv[0],
-				strerror(errno));
+		/* async-signal-safe only: the router has gRPC threads */
+		{
+			static const char msg[] = "pgwarden-router: could not execute the command\n";
+			ssize_t		wr = write(2, msg, sizeof(msg) - 1);
+
+			(void) wr;
+		}
 		_exit(127);
 	}
 	setpgid(pid, pid);

@@ -1018,6 +1018,35 @@ s_old_primary_no_reinit(Input *in)
 	in->view.config.remove_data_directory_on_rewind_failure = false;
 }
 
+/* the daemon was killed during pg_rewind: the executor reports the marker
+ * as rewind_incomplete and rewind_failed; same timeline as the leader's */
+static void
+s_rewind_interrupted(Input *in)
+{
+	base(in);
+	in->self.pg_running = false;
+	in->self.pg_reachable = false;
+	in->self.pg_timeline = 2;
+	in->self.rewind_incomplete = true;
+	in->self.rewind_failed = true;
+}
+
+static void
+s_rewind_interrupted_no_reinit(Input *in)
+{
+	s_rewind_interrupted(in);
+	in->view.config.remove_data_directory_on_rewind_failure = false;
+}
+
+/* no leader: a half-rewound data directory must not run for leader */
+static void
+s_rewind_interrupted_no_leader(Input *in)
+{
+	s_rewind_interrupted(in);
+	in->view.has_leader = false;
+	in->view.leader[0] = '\0';
+}
+
 static void
 s_replica_receiver_diverged(Input *in)
 {
@@ -1482,6 +1511,11 @@ static const Scenario scenarios[] = {
     SC(s_old_primary_rewind_off, DECIDE_REINIT, "diverged-reinit", "node1",
        NULL),
     SC(s_old_primary_no_reinit, DECIDE_WAIT, "diverged-no-reinit", NULL, NULL),
+    SC(s_rewind_interrupted, DECIDE_REINIT, "diverged-reinit", "node1",
+       "rewind failed or is off; re-cloning"),
+    SC(s_rewind_interrupted_no_reinit, DECIDE_WAIT, "diverged-no-reinit", NULL, NULL),
+    SC(s_rewind_interrupted_no_leader, DECIDE_WAIT, "no-leader-data-unusable", NULL,
+       "waiting for a leader to re-clone from"),
     SC(s_replica_receiver_diverged, DECIDE_REWIND, "diverged-rewind", "node1",
        NULL),
 };
