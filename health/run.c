@@ -30,10 +30,10 @@
 
 /*
  * child_reset: what a forked child must shed before exec. Every descriptor
- * above stderr goes: the REST listener and gRPC sockets have no
- * FD_CLOEXEC guarantee, and a pg_rewind that outlived a killed daemon kept
- * its REST port bound, so the restarted daemon could not listen. Signal
- * dispositions and the mask go back to the defaults the program expects.
+ * above stderr goes: not every library marks its descriptors FD_CLOEXEC,
+ * and pg_rewind, which outlives a killed daemon in its own process group,
+ * was seen holding four of the daemon's. Signal dispositions and the mask
+ * go back to the defaults the program expects. Async-signal-safe only.
  */
 void
 child_reset(void)
@@ -260,6 +260,14 @@ free_env(char **envp)
 	free(envp);
 }
 
+/* empty_output: callers read out->data even when nothing ran */
+static void
+empty_output(StrBuf *out)
+{
+	if (out != NULL)
+		sbuf_init(out);
+}
+
 int
 run_program(const char *const *argv, const RunAs *as, const char *const *env,
             int timeout_ms, StrBuf *out, PgwError *err)
@@ -296,6 +304,7 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 		int e = errno;
 
 		free(cmd.data);
+		empty_output(out);
 		return pgw_error_set(err, PGW_EIO, "could not execute \"%s\": %s",
 		                     argv[0], strerror(e));
 	}
@@ -305,6 +314,7 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 	if (pipe2(pipefd, O_CLOEXEC) != 0)
 	{
 		free(cmd.data);
+		empty_output(out);
 		return pgw_error_set(err, PGW_EIO, "could not create pipe: %s",
 		                     strerror(errno));
 	}
@@ -319,6 +329,7 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 		close(pipefd[1]);
 		free_env(envp);
 		free(cmd.data);
+		empty_output(out);
 		return pgw_error_set(err, PGW_EIO, "could not fork: %s", strerror(e));
 	}
 	if (pid == 0)
