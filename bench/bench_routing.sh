@@ -60,7 +60,6 @@ wait_until() {
 	done
 	return 1
 }
-two_replicas() { [ "$(cluster_replica_count)" -ge 2 ]; }
 # poll_only_up I: in the polling backend only node I is up (srv_op_state 2)
 poll_only_up() {
 	local up
@@ -73,7 +72,7 @@ cluster_init "$DIR" 3 "$profile"
 cluster_start_etcd || exit 1
 for i in 1 2 3; do cluster_start_node "$i"; done
 leader=$(cluster_wait_primary 120) || { echo "no leader" >&2; exit 1; }
-wait_until 180 two_replicas || { echo "no replicas" >&2; exit 1; }
+wait_until 180 cluster_has_replicas 2 || { echo "no replicas" >&2; exit 1; }
 rs_setup_app "$leader" || exit 1
 rs_start poll || exit 1
 
@@ -94,7 +93,7 @@ maxof() { tr ' ' '\n' | grep -v '^$' | sort -n | tail -1; }
 
 for run in $(seq 1 "$runs"); do
 	leader=$(cluster_wait_primary 60) || { echo "run $run: no leader" >&2; break; }
-	if ! wait_until 180 two_replicas || ! wait_until 60 rs_routers_serve "node$leader" 2 ||
+	if ! wait_until 180 cluster_has_replicas 2 || ! wait_until 60 rs_routers_serve "node$leader" 2 ||
 		! wait_until 60 poll_only_up "$leader"; then
 		echo "run $run: the cluster did not settle (replicas, routers, polling backend); stopping" >&2
 		break

@@ -28,18 +28,7 @@ cleanup() {
 	cluster_cleanup
 }
 trap cleanup EXIT
-leader_key() { cluster_etcdctl get --print-value-only /service/demo/leader; }
-failover_key() { cluster_etcdctl get --print-value-only /service/demo/failover; }
-leader_is() { [ "$(leader_key)" = "$1" ]; }
-no_failover_key() { [ -z "$(failover_key)" ]; }
-no_primary() { [ -z "$(cluster_primaries)" ]; }
-two_replicas() { [ "$(cluster_replica_count)" -ge 2 ]; }
 primary_is() { [ "$(cluster_primaries)" = "$1 " ]; }
-set_config() {
-	local cfg
-	cfg=$(cluster_etcdctl get --print-value-only /service/demo/config)
-	cluster_etcdctl put /service/demo/config "$(echo "$cfg" | jq -c "$1")" >/dev/null
-}
 cb_has() { grep -q -- "$2" "$DIR/node$1/cb.log" 2>/dev/null; }
 others_than() {
 	local i out=""
@@ -67,7 +56,7 @@ cluster_start_etcd || exit 1
 for i in 1 2 3; do cluster_start_node "$i"; done
 leader=$(cluster_wait_primary 90)
 check "cluster up" test -n "$leader"
-check "two replicas" wait_for 120 two_replicas
+check "two replicas" wait_for 120 cluster_has_replicas 2
 
 # ---- 1. callbacks: arguments, and a slow one does not stall the loop ----
 for i in 1 2 3; do
@@ -85,12 +74,12 @@ target_caught_up() {
 check "$target is eligible (lag within maximum_lag_on_failover)" wait_for 30 target_caught_up
 t0=$(now_ms)
 cluster_etcdctl put /service/demo/failover "{\"leader\":\"node$leader\",\"member\":\"$target\"}" >/dev/null
-check "a switchover completes while every callback still sleeps" wait_for 15 leader_is "$target"
+check "a switchover completes while every callback still sleeps" wait_for 15 cluster_key_is leader "$target"
 echo "# switchover with sleeping callbacks took $(($(now_ms) - t0)) ms"
 check "the new leader ran on_role_change primary" wait_for 30 cb_has "${target#node}" '^on_role_change primary demo$'
 check "the old leader ran on_role_change replica" wait_for 30 cb_has "$leader" '^on_role_change replica demo$'
 check "the promoted node ran pre_promote first" cb_has "${target#node}" '^pre_promote$'
-check "two replicas after the switchover" wait_for 60 two_replicas
+check "two replicas after the switchover" wait_for 60 cluster_has_replicas 2
 leader=${target#node}
 
 # ---- 2. scheduled switchover, executed at its time ----------------------
@@ -99,26 +88,26 @@ target=node$1
 at=$(date -u -d '+6 sec' +%Y-%m-%dT%H:%M:%S+00:00)
 cluster_etcdctl put /service/demo/failover "{\"leader\":\"node$leader\",\"member\":\"$target\",\"scheduled_at\":\"$at\"}" >/dev/null
 sleep 2
-check "scheduled: nothing before its time" leader_is "node$leader"
-check "scheduled: $target leads after the time" wait_for 25 leader_is "$target"
-check "scheduled: the request is cleared" wait_for 10 no_failover_key
-check "scheduled: two replicas again" wait_for 60 two_replicas
+check "scheduled: nothing before its time" cluster_key_is leader "node$leader"
+check "scheduled: $target leads after the time" wait_for 25 cluster_key_is leader "$target"
+check "scheduled: the request is cleared" wait_for 10 cluster_key_absent failover
+check "scheduled: two replicas again" wait_for 60 cluster_has_replicas 2
 leader=${target#node}
 
 # ---- 3. paused, leader lost: a manual failover ------------------------
-set_config '.pause = true'
+cluster_set_config '.pause = true'
 sleep 2
 cluster_kill_node "$leader" KILL all
 sleep 8
-check "paused: nobody promoted after the leader's crash" no_primary
+check "paused: nobody promoted after the leader's crash" cluster_no_primary
 set -- $(others_than "$leader")
 target=node$2
 cluster_etcdctl put /service/demo/failover "{\"member\":\"$target\"}" >/dev/null
 check "manual failover with no leader: $target is promoted while paused" wait_for 20 primary_is "${target#node}"
-check "manual failover: the request is cleared" wait_for 10 no_failover_key
-set_config 'del(.pause)'
+check "manual failover: the request is cleared" wait_for 10 cluster_key_absent failover
+cluster_set_config 'del(.pause)'
 cluster_start_node "$leader"
-check "the crashed node rejoins" wait_for 120 two_replicas
+check "the crashed node rejoins" wait_for 120 cluster_has_replicas 2
 leader=${target#node}
 
 # ---- 4. pre_promote veto ---------------------------------------------
@@ -127,12 +116,12 @@ cluster_kill_node "$leader" KILL all
 vetoed() { grep -q "event=promote.vetoed" "$DIR"/node*/pgwarden.log; }
 check "veto: a candidate's pre_promote vetoed its promotion" wait_for 30 vetoed
 sleep 3
-check "veto: nobody is primary" no_primary
+check "veto: nobody is primary" cluster_no_primary
 for i in $(others_than "$leader"); do rm -f "$DIR/node$i/veto"; done
 new=$(cluster_wait_primary 60 "$leader")
 check "veto lifted: a replica is promoted" test -n "$new"
 cluster_start_node "$leader"
-check "the crashed node rejoins after the veto" wait_for 120 two_replicas
+check "the crashed node rejoins after the veto" wait_for 120 cluster_has_replicas 2
 
 check "no sanitizer report in any daemon log" cluster_sanitizer_clean
 tap_finish

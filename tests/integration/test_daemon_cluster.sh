@@ -46,23 +46,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# replica_count: nodes answering 200 on /replica
-wait_replicas() {
-	local want=$1 timeout=$2 deadline
-	deadline=$(($(date +%s) + timeout))
-	while [ "$(date +%s)" -lt "$deadline" ]; do
-		[ "$(cluster_replica_count)" -ge "$want" ] && return 0
-		sleep 0.3
-	done
-	return 1
-}
-# writable I: node I accepts a write right now
-writable() {
-	PGPASSWORD=pgw-super PGCONNECT_TIMEOUT=1 psql -X -q -A -t -h 127.0.0.1 \
-		-p "${CL_PG_PORT[$1]}" -U postgres -d postgres \
-		-c "SET statement_timeout='500ms'; CREATE TEMP TABLE w(x int); INSERT INTO w VALUES (1)" \
-		>/dev/null 2>&1
-}
 verify_acked() {
 	local label=$1 out missing
 	out=$("$WRITER" --hosts "$(cluster_hosts)" --acked "$DIR/acked.txt" --duration-s 30 verify 2>&1)
@@ -86,7 +69,7 @@ t0=$(now_ms)
 for i in 1 2 3; do cluster_start_node "$i"; done
 leader=$(cluster_wait_primary 90)
 check "bootstrap elects one primary" test -n "$leader"
-check "two streaming replicas follow it" wait_replicas 2 120
+check "two streaming replicas follow it" cluster_wait_replicas 120 2
 echo "# bootstrap to 1 leader + 2 replicas took $(($(now_ms) - t0)) ms"
 list=$(cluster_ctl list 2>&1)
 echo "$list"
@@ -124,10 +107,10 @@ new=$(cluster_wait_primary 30 "$old")
 rto=$(($(now_ms) - t0))
 check "node crash: a replica is promoted" test -n "$new"
 echo "# node crash: new primary node$new after ${rto} ms (ttl 3 s)"
-check "node crash: the third node follows the new primary" wait_replicas 1 60
+check "node crash: the third node follows the new primary" cluster_wait_replicas 60 1
 verify_acked "node crash"
 cluster_start_node "$old"
-check "node crash: the old primary rejoins as a replica" wait_replicas 2 120
+check "node crash: the old primary rejoins as a replica" cluster_wait_replicas 120 2
 check "node crash: routing table re-pointed (fenced first, then serving)" routing_is "node$new"
 check "node crash: history records the failover" bash -c "curl -s http://127.0.0.1:${CL_API_PORT[$new]}/history | jq -e 'length >= 1' >/dev/null"
 leader=$new
@@ -141,7 +124,7 @@ t0=$(now_ms)
 kill -KILL "${CL_PID[$old]}"
 stopped_ms=""
 for k in $(seq 1 100); do
-	if ! writable "$old"; then stopped_ms=$(($(now_ms) - t0)); break; fi
+	if ! cluster_writable "$old"; then stopped_ms=$(($(now_ms) - t0)); break; fi
 	sleep 0.05
 done
 new=$(cluster_wait_primary 30 "$old")
@@ -152,7 +135,7 @@ check "daemon crash: writes stopped before another node was promoted" test -n "$
 check "daemon crash: postmaster gone with its daemon" bash -c "! kill -0 $pm 2>/dev/null"
 verify_acked "daemon crash"
 cluster_start_node "$old"
-check "daemon crash: the old node rejoins as a replica" wait_replicas 2 120
+check "daemon crash: the old node rejoins as a replica" cluster_wait_replicas 120 2
 leader=$new
 
 leader=$(cluster_wait_primary 60)
@@ -167,7 +150,7 @@ t0=$(now_ms)
 kill -STOP "${CL_PID[$old]}"
 stopped_ms=""
 for k in $(seq 1 100); do
-	if ! writable "$old"; then stopped_ms=$(($(now_ms) - t0)); break; fi
+	if ! cluster_writable "$old"; then stopped_ms=$(($(now_ms) - t0)); break; fi
 	sleep 0.05
 done
 new=$(cluster_wait_primary 30 "$old")
@@ -185,7 +168,7 @@ for k in $(seq 1 10); do
 	sleep 0.2
 done
 check "daemon frozen alone: the thawed daemon never takes leadership back" test $took_back = 0
-check "daemon frozen alone: it rejoins as a replica" wait_replicas 2 120
+check "daemon frozen alone: it rejoins as a replica" cluster_wait_replicas 120 2
 verify_acked "daemon frozen alone"
 leader=$new
 
@@ -204,7 +187,7 @@ check "postgres crash: a new primary" test -n "$new"
 echo "# postgres crash (no restart possible): new primary node$new after ${rto} ms"
 chmod 700 "$DIR/node$old/data/global"
 verify_acked "postgres crash"
-check "postgres crash: the old node heals into a replica" wait_replicas 2 120
+check "postgres crash: the old node heals into a replica" cluster_wait_replicas 120 2
 leader=$new
 
 # the probe so far: never two writable nodes through crashes
@@ -242,7 +225,7 @@ kill -CONT "${CL_PID[$old]}"
 # how long does the thawed old primary still acknowledge commits?
 last_ok=""
 for k in $(seq 1 40); do
-	if writable "$old"; then last_ok=$(($(now_ms) - t0)); else break; fi
+	if cluster_writable "$old"; then last_ok=$(($(now_ms) - t0)); else break; fi
 done
 echo "# freeze: old primary acknowledged writes for ${last_ok:-0} ms after SIGCONT (new connections)"
 took_back=0
@@ -252,7 +235,7 @@ for k in $(seq 1 20); do
 	sleep 0.2
 done
 check "freeze: the thawed node never takes leadership back" test $took_back = 0
-check "freeze: it rejoins as a replica" wait_replicas 2 120
+check "freeze: it rejoins as a replica" cluster_wait_replicas 120 2
 verify_acked "freeze"
 leader=$(cluster_wait_primary 30)
 stop_probe
@@ -279,7 +262,7 @@ t0=$(now_ms)
 kill -STOP "$CL_ETCD_PID"
 stopped_ms=""
 for k in $(seq 1 100); do
-	if ! writable "$leader"; then stopped_ms=$(($(now_ms) - t0)); break; fi
+	if ! cluster_writable "$leader"; then stopped_ms=$(($(now_ms) - t0)); break; fi
 	sleep 0.05
 done
 echo "# etcd down: leader refused writes after ${stopped_ms:-never} ms (ttl 3000 ms)"
@@ -287,7 +270,7 @@ check "etcd down: the leader stops accepting writes before its lease expires" te
 kill -CONT "$CL_ETCD_PID"
 leader=$(cluster_wait_primary 60)
 check "etcd back: a primary again" test -n "$leader"
-check "etcd back: two replicas" wait_replicas 2 120
+check "etcd back: two replicas" cluster_wait_replicas 120 2
 
 # ---- the probe: never two writable nodes --------------------------------
 kill "$WRITER_PID" 2>/dev/null

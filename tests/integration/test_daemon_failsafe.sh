@@ -33,27 +33,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_replicas() {
-	local want=$1 timeout=$2 deadline
-	deadline=$(($(date +%s) + timeout))
-	while [ "$(date +%s)" -lt "$deadline" ]; do
-		[ "$(cluster_replica_count)" -ge "$want" ] && return 0
-		sleep 0.3
-	done
-	return 1
-}
-writable() {
-	PGPASSWORD=pgw-super PGCONNECT_TIMEOUT=1 psql -X -q -A -t -h 127.0.0.1 \
-		-p "${CL_PG_PORT[$1]}" -U postgres -d postgres \
-		-c "SET statement_timeout='500ms'; CREATE TEMP TABLE w(x int); INSERT INTO w VALUES (1)" \
-		>/dev/null 2>&1
-}
 # others_writable L: how many nodes other than L accept a write
 others_writable() {
 	local n=0 i
 	for i in 1 2 3; do
 		[ "$i" = "$1" ] && continue
-		writable "$i" && n=$((n + 1))
+		cluster_writable "$i" && n=$((n + 1))
 	done
 	echo "$n"
 }
@@ -66,7 +51,7 @@ cluster_start_etcd || { not_ok "etcd starts"; exit 1; }
 for i in 1 2 3; do cluster_start_node "$i"; done
 leader=$(cluster_wait_primary 120)
 check "bootstrap: a primary" test -n "$leader"
-check "bootstrap: two replicas" wait_replicas 2 120
+check "bootstrap: two replicas" cluster_wait_replicas 120 2
 [ -n "$leader" ] || exit 1
 
 cfg=$(cluster_etcdctl get --print-value-only /service/demo/config)
@@ -93,7 +78,7 @@ t0=$(now_ms)
 lost_ms=""
 extra=0
 for k in $(seq 1 90); do
-	if ! writable "$leader"; then lost_ms=$(($(now_ms) - t0)); break; fi
+	if ! cluster_writable "$leader"; then lost_ms=$(($(now_ms) - t0)); break; fi
 	n=$(others_writable "$leader")
 	[ "$n" -gt "$extra" ] && extra=$n
 	sleep 0.1
@@ -117,7 +102,7 @@ for k in $(seq 1 60); do
 done
 echo "# failsafe: after etcd came back the leader key names node${now_leader:-?}"
 check "etcd back: the same leader holds the key" test "$now_leader" = "$leader"
-check "etcd back: two replicas" wait_replicas 2 120
+check "etcd back: two replicas" cluster_wait_replicas 120 2
 # failsafe ends once etcd confirms our keepalives again
 check "the leader logged failsafe.ended" wait_for 30 grep -q "event=failsafe.ended" "$DIR/node$leader/pgwarden.log"
 
@@ -135,7 +120,7 @@ kill -KILL "$CL_ETCD_PID"
 wait "$CL_ETCD_PID" 2>/dev/null
 stopped_ms=""
 for k in $(seq 1 200); do
-	if ! writable "$leader"; then stopped_ms=$(($(now_ms) - t0)); break; fi
+	if ! cluster_writable "$leader"; then stopped_ms=$(($(now_ms) - t0)); break; fi
 	sleep 0.05
 done
 echo "# failsafe: node$frozen frozen: the leader refused writes ${stopped_ms:-never} ms after the freeze (ttl 3000 ms)"
@@ -152,7 +137,7 @@ kill -CONT "${CL_PID[$frozen]}"
 cluster_start_etcd || { not_ok "etcd restarts"; exit 1; }
 leader=$(cluster_wait_primary 90)
 check "everything back: a primary" test -n "$leader"
-check "everything back: two replicas" wait_replicas 2 120
+check "everything back: two replicas" cluster_wait_replicas 120 2
 
 kill "$WRITER_PID" 2>/dev/null
 for k in $(seq 1 100); do kill -0 "$WRITER_PID" 2>/dev/null || break; sleep 0.05; done

@@ -29,11 +29,6 @@ cleanup() {
 	cluster_cleanup
 }
 trap cleanup EXIT
-leader_key() { cluster_etcdctl get --print-value-only /service/demo/leader; }
-failover_key() { cluster_etcdctl get --print-value-only /service/demo/failover; }
-leader_is() { [ "$(leader_key)" = "$1" ]; }
-no_failover_key() { [ -z "$(failover_key)" ]; }
-two_replicas() { [ "$(cluster_replica_count)" -ge 2 ]; }
 
 cluster_init "$DIR" 3 fast
 # node3 may never be promoted
@@ -42,7 +37,7 @@ cluster_start_etcd || exit 1
 for i in 1 2 3; do cluster_start_node "$i"; done
 leader=$(cluster_wait_primary 90)
 check "cluster up" test -n "$leader"
-check "two replicas" wait_for 120 two_replicas
+check "two replicas" wait_for 120 cluster_has_replicas 2
 
 "$WRITER" --hosts "$(cluster_hosts)" --acked "$DIR/acked.txt" --interval-ms 10 --duration-s 600 write >"$DIR/writer.out" 2>&1 &
 WRITER_PID=$!
@@ -55,11 +50,11 @@ other_than() {
 }
 
 # ---- 1. switchover to a named member ----------------------------------
-cur=$(leader_key)
+cur=$(cluster_key leader)
 target=$(other_than "$cur")
 t0=$(now_ms)
 cluster_etcdctl put /service/demo/failover "{\"leader\":\"$cur\",\"member\":\"$target\"}" >/dev/null
-check "switchover: $target takes the leader key" wait_for 30 leader_is "$target"
+check "switchover: $target takes the leader key" wait_for 30 cluster_key_is leader "$target"
 t1=$(now_ms)
 n=${target#node}
 first_write=""
@@ -72,8 +67,8 @@ for k in $(seq 1 300); do
 	sleep 0.01
 done
 echo "# switchover: leader key moved after $((t1 - t0)) ms; first write on $target $first_write ms after the request"
-check "switchover: the request is cleared" wait_for 10 no_failover_key
-check "switchover: the old leader follows as a replica" wait_for 60 two_replicas
+check "switchover: the request is cleared" wait_for 10 cluster_key_absent failover
+check "switchover: the old leader follows as a replica" wait_for 60 cluster_has_replicas 2
 kill "$WRITER_PID"
 wait "$WRITER_PID" 2>/dev/null
 WRITER_PID=""
@@ -85,27 +80,27 @@ echo "# $out"
 check "switchover: no acknowledged commit lost" grep -q "missing=0" <<<"$out"
 
 # ---- 2. switchover to any ----------------------------------------------
-cur=$(leader_key)
+cur=$(cluster_key leader)
 cluster_etcdctl put /service/demo/failover "{\"leader\":\"$cur\"}" >/dev/null
 expect=$(other_than "$cur")
-check "switchover to any: the eligible replica $expect leads" wait_for 30 leader_is "$expect"
-check "switchover to any: two replicas again" wait_for 60 two_replicas
+check "switchover to any: the eligible replica $expect leads" wait_for 30 cluster_key_is leader "$expect"
+check "switchover to any: two replicas again" wait_for 60 cluster_has_replicas 2
 
 # ---- 3. scheduled, then cancelled --------------------------------------
-cur=$(leader_key)
+cur=$(cluster_key leader)
 later=$(date -u -d '+10 min' +%Y-%m-%dT%H:%M:%S+00:00)
 cluster_etcdctl put /service/demo/failover "{\"leader\":\"$cur\",\"member\":\"$(other_than "$cur")\",\"scheduled_at\":\"$later\"}" >/dev/null
 sleep 3
-check "scheduled switchover: nothing happens before its time" leader_is "$cur"
-check "scheduled switchover: the request waits" test -n "$(failover_key)"
+check "scheduled switchover: nothing happens before its time" cluster_key_is leader "$cur"
+check "scheduled switchover: the request waits" test -n "$(cluster_key failover)"
 cluster_etcdctl del /service/demo/failover >/dev/null
 sleep 2
-check "scheduled switchover: cancelled, leader unchanged" leader_is "$cur"
+check "scheduled switchover: cancelled, leader unchanged" cluster_key_is leader "$cur"
 
 # ---- 4. ineligible target ----------------------------------------------
 cluster_etcdctl put /service/demo/failover "{\"leader\":\"$cur\",\"member\":\"node3\"}" >/dev/null
-check "ineligible target: the request is removed" wait_for 15 no_failover_key
-check "ineligible target: leader unchanged" leader_is "$cur"
+check "ineligible target: the request is removed" wait_for 15 cluster_key_absent failover
+check "ineligible target: leader unchanged" cluster_key_is leader "$cur"
 check "ineligible target: the refusal is logged with its reason" \
 	grep -q 'switchover.refused.*nofailover' "$DIR/${cur}/pgwarden.log"
 
@@ -116,14 +111,13 @@ sleep 2
 n=${cur#node}
 cluster_kill_node "$n" KILL all
 sleep 8
-no_primary() { [ -z "$(cluster_primaries)" ]; }
-check "pause: no failover while paused (leader key gone, nobody promoted)" no_primary
+check "pause: no failover while paused (leader key gone, nobody promoted)" cluster_no_primary
 cfg=$(cluster_etcdctl get --print-value-only /service/demo/config)
 cluster_etcdctl put /service/demo/config "$(echo "$cfg" | jq -c 'del(.pause)')" >/dev/null
 new=$(cluster_wait_primary 30 "$n")
 check "resume: a replica is promoted" test -n "$new"
 cluster_start_node "$n"
-check "resume: the old leader rejoins" wait_for 120 two_replicas
+check "resume: the old leader rejoins" wait_for 120 cluster_has_replicas 2
 
 check "no sanitizer report in any daemon log" cluster_sanitizer_clean
 tap_finish

@@ -25,14 +25,7 @@ cleanup() {
 	cluster_cleanup
 }
 trap cleanup EXIT
-sync_key() { cluster_etcdctl get --print-value-only /service/demo/sync; }
-sync_names_one() { [ "$(sync_key | jq -r '.sync_standby // ""' | tr ',' '\n' | grep -c .)" = 1 ]; }
-two_replicas() { [ "$(cluster_replica_count)" -ge 2 ]; }
-set_config() {
-	local cfg
-	cfg=$(cluster_etcdctl get --print-value-only /service/demo/config)
-	cluster_etcdctl put /service/demo/config "$(echo "$cfg" | jq -c "$1")" >/dev/null
-}
+sync_names_one() { [ "$(cluster_key sync | jq -r '.sync_standby // ""' | tr ',' '\n' | grep -c .)" = 1 ]; }
 
 cluster_init "$DIR" 3 fast
 for i in 1 2 3; do
@@ -42,13 +35,13 @@ cluster_start_etcd || exit 1
 for i in 1 2 3; do cluster_start_node "$i"; done
 leader=$(cluster_wait_primary 90)
 check "cluster up" test -n "$leader"
-check "two replicas" wait_for 120 two_replicas
+check "two replicas" wait_for 120 cluster_has_replicas 2
 
 # ---- 1. one sync standby ------------------------------------------------
 check "sync key names one standby" wait_for 30 sync_names_one
-sync_member=$(sync_key | jq -r '.sync_standby')
+sync_member=$(cluster_key sync | jq -r '.sync_standby')
 ssn=$(cluster_psql "$leader" "SHOW synchronous_standby_names")
-echo "# sync key: $(sync_key); ssn: $ssn"
+echo "# sync key: $(cluster_key sync); ssn: $ssn"
 check "ssn names the sync standby" grep -q "\"$sync_member\"" <<<"$ssn"
 # a walsender takes up a new ssn when it processes the reload, so
 # pg_stat_replication may say async for a moment after the key names it
@@ -62,7 +55,7 @@ check "pg_stat_replication says sync for $sync_member" wait_for 10 rep_says_sync
 WRITER_PID=$!
 sleep 3
 # a healthy sync standby keeps its place: the key still names the same one
-check "the sync standby did not change under load" test "$(sync_key | jq -r '.sync_standby')" = "$sync_member"
+check "the sync standby did not change under load" test "$(cluster_key sync | jq -r '.sync_standby')" = "$sync_member"
 cluster_kill_node "$leader" KILL all
 new=$(cluster_wait_primary 30 "$leader")
 check "node crash: a new primary" test -n "$new"
@@ -76,12 +69,12 @@ out=$("$WRITER" --hosts "$(cluster_hosts)" --acked "$DIR/acked.txt" --duration-s
 echo "# $out"
 check "synchronous mode: zero acknowledged commits missing" grep -q "missing=0" <<<"$out"
 cluster_start_node "$leader"
-check "old primary rejoins" wait_for 120 two_replicas
+check "old primary rejoins" wait_for 120 cluster_has_replicas 2
 leader=$new
 
 # ---- 3. strict mode: writes block without a sync standby ----------------
 cluster_psql "$leader" "CREATE TABLE IF NOT EXISTS strict_t (x int)" >/dev/null
-set_config '.synchronous_mode_strict = true'
+cluster_set_config '.synchronous_mode_strict = true'
 sleep 2
 others=""
 for i in 1 2 3; do [ "$i" != "$leader" ] && others+="$i "; done
@@ -93,18 +86,18 @@ PGPASSWORD=pgw-super timeout 4 psql -X -q -h 127.0.0.1 -p "${CL_PG_PORT[$leader]
 rc=$?
 check "strict: a commit blocks with no replica (timeout, rc=$rc)" test $rc = 124
 for i in $others; do cluster_start_node "$i"; done
-check "strict: replicas back" wait_for 120 two_replicas
+check "strict: replicas back" wait_for 120 cluster_has_replicas 2
 PGPASSWORD=pgw-super timeout 30 psql -X -q -h 127.0.0.1 -p "${CL_PG_PORT[$leader]}" -U postgres -d postgres \
 	-c "INSERT INTO strict_t VALUES (2)" >/dev/null 2>&1
 check "strict: commits complete once a replica is back" test $? = 0
-set_config 'del(.synchronous_mode_strict)'
+cluster_set_config 'del(.synchronous_mode_strict)'
 
 # ---- 4. quorum ANY 1 of 2 ----------------------------------------------
-set_config '.synchronous_mode = "quorum"'
+cluster_set_config '.synchronous_mode = "quorum"'
 quorum_ssn() { cluster_psql "$leader" "SHOW synchronous_standby_names" | grep -q '^ANY 1 (.*,.*)'; }
 check "quorum: ssn is ANY 1 over both replicas" wait_for 30 quorum_ssn
-echo "# quorum ssn: $(cluster_psql "$leader" "SHOW synchronous_standby_names"); sync key: $(sync_key)"
-sync_quorum_is_1() { [ "$(sync_key | jq -r '.quorum')" = 1 ]; }
+echo "# quorum ssn: $(cluster_psql "$leader" "SHOW synchronous_standby_names"); sync key: $(cluster_key sync)"
+sync_quorum_is_1() { [ "$(cluster_key sync | jq -r '.quorum')" = 1 ]; }
 # growing the sync set writes ssn first and the key after it (DESIGN.md
 # promise 2), so the key may trail the ssn seen above by one loop
 check "quorum: sync key carries quorum 1" wait_for 10 sync_quorum_is_1

@@ -49,8 +49,7 @@ for i in 1 2 3; do cluster_start_node "$i"; done
 leader=$(cluster_wait_primary 120)
 check "cluster up" test -n "$leader"
 [ -n "$leader" ] || exit 1
-two_replicas() { [ "$(cluster_replica_count)" -ge 2 ]; }
-check "two replicas" wait_for 120 two_replicas
+check "two replicas" wait_for 120 cluster_has_replicas 2
 check "application role and table created on node$leader" rs_setup_app "$leader"
 check "PgBouncer, HAProxy and their routers start" rs_start
 
@@ -132,7 +131,7 @@ pause_ms() {
 echo "# a: PgBouncer postgres_rw paused for $(pause_ms) ms (PAUSE -> RESUME in the router's log)"
 check "a: PgBouncer rw reaches the new primary node$cand" wait_for 10 rs_port_is "${CL_PG_PORT[$cand]}" "$(rs_conn_pgb rw)"
 check "a: HAProxy rw reaches the new primary node$cand" wait_for 10 rs_port_is "${CL_PG_PORT[$cand]}" "$(rs_conn_hap "$RS_HAP_RW")"
-check "a: the old leader node$old rejoins as a replica" wait_for 120 two_replicas
+check "a: the old leader node$old rejoins as a replica" wait_for 120 cluster_has_replicas 2
 check "a: routers serve node$cand with both replicas" wait_for 30 rs_routers_serve "node$cand" 2
 
 # ---- b. node crash ----------------------------------------------------------
@@ -169,7 +168,7 @@ for f in p_pgb p_pgbk p_hap; do
 done
 restart_ms=$(now_ms)
 cluster_start_node "$old"
-check "b: the old primary node$old comes back and rejoins as a replica" wait_for 120 two_replicas
+check "b: the old primary node$old comes back and rejoins as a replica" wait_for 120 cluster_has_replicas 2
 check "b: routers serve node$new with both replicas" wait_for 30 rs_routers_serve "node$new" 2
 sleep 2 # the probes keep writing while the old node is back
 for f in p_pgb p_pgbk p_hap; do

@@ -207,6 +207,20 @@ cluster_replica_count() {
 	echo $n
 }
 
+# cluster_has_replicas N: at least N nodes answer 200 on /replica (for wait_for)
+cluster_has_replicas() { [ "$(cluster_replica_count)" -ge "$1" ]; }
+
+# cluster_no_primary: no node answers 200 on /primary
+cluster_no_primary() { [ -z "$(cluster_primaries)" ]; }
+
+# cluster_writable I: node I's PostgreSQL accepts a write right now
+cluster_writable() {
+	PGPASSWORD=pgw-super PGCONNECT_TIMEOUT=1 psql -X -q -A -t -h 127.0.0.1 \
+		-p "${CL_PG_PORT[$1]}" -U postgres -d postgres \
+		-c "SET statement_timeout='500ms'; CREATE TEMP TABLE w(x int); INSERT INTO w VALUES (1)" \
+		>/dev/null 2>&1
+}
+
 # cluster_hosts: every node's PostgreSQL address, for multi-host clients
 cluster_hosts() {
 	local out="" i
@@ -221,6 +235,19 @@ cluster_etcdctl() { ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$CL_ETCD_PORT" 
 cluster_psql() {
 	PGPASSWORD=pgw-super PGCONNECT_TIMEOUT=2 psql -X -q -A -t -h 127.0.0.1 \
 		-p "${CL_PG_PORT[$1]}" -U postgres -d postgres -c "$2"
+}
+
+# cluster_key NAME: the value of the scope's key NAME (leader, failover, sync, ...)
+cluster_key() { cluster_etcdctl get --print-value-only "/service/$CL_SCOPE/$1"; }
+# cluster_key_is NAME VALUE / cluster_key_absent NAME (for wait_for)
+cluster_key_is() { [ "$(cluster_key "$1")" = "$2" ]; }
+cluster_key_absent() { [ -z "$(cluster_key "$1")" ]; }
+
+# cluster_set_config JQ: rewrite the config key through the jq filter JQ
+cluster_set_config() {
+	local cfg
+	cfg=$(cluster_key config)
+	cluster_etcdctl put "/service/$CL_SCOPE/config" "$(echo "$cfg" | jq -c "$1")" >/dev/null
 }
 
 cluster_ctl() {
@@ -239,6 +266,8 @@ cluster_cleanup() {
 	for i in $(seq 1 "$CL_N"); do
 		[ -n "${CL_PID[$i]:-}" ] && kill -KILL "${CL_PID[$i]}" 2>/dev/null
 		pm=$(cluster_postmaster_pid "$i")
+		# a frozen postmaster acts on SIGQUIT only once thawed
+		[ -n "$pm" ] && kill -CONT "$pm" $(pgrep -P "$pm") 2>/dev/null
 		[ -n "$pm" ] && kill -QUIT "$pm" 2>/dev/null
 	done
 	[ -n "$CL_ETCD_PID" ] && kill -KILL "$CL_ETCD_PID" 2>/dev/null
