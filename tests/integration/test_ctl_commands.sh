@@ -17,14 +17,7 @@
 #   - restart/reload/reinit via the REST API (or a clear "not supported")
 #   - switchover end to end with the measured write downtime (skipped only
 #     when it fails and GET /patroni lacks "switchover_supported": true)
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-: "${PGW_BUILD_DIR:=$root/build}"
-export PGW_BUILD_DIR
-# shellcheck source=../lib/cluster.sh
-source "$root/tests/lib/cluster.sh"
-source "$root/tests/lib/tap.sh"
+source "$(dirname "$0")/../lib/it_prelude.sh"
 
 DIR=$(mktemp -d /tmp/pgw-it-ctl-XXXXXX)
 cleanup() {

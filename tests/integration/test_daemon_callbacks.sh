@@ -13,13 +13,7 @@
 #   4. both replicas' pre_promote exits 1, the leader's node crashes: nobody
 #      is promoted and the veto is logged; once the scripts exit 0 a
 #      replica is promoted
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-: "${PGW_BUILD_DIR:=$root/build}"
-export PGW_BUILD_DIR
-source "$root/tests/lib/cluster.sh"
-source "$root/tests/lib/tap.sh"
+source "$(dirname "$0")/../lib/it_prelude.sh"
 
 DIR=$(mktemp -d /tmp/pgw-it-cb-XXXXXX)
 cleanup() {

@@ -19,15 +19,8 @@
 # Must hold: never two writable nodes at one sample (split_brain=0); after
 # each failover every acknowledged commit is on the new primary, or the loss
 # is within maximum_lag_on_failover (async mode) and reported.
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-: "${PGW_BUILD_DIR:=$root/build}"
-export PGW_BUILD_DIR
+source "$(dirname "$0")/../lib/it_prelude.sh"
 WRITER=$PGW_BUILD_DIR/tests/pgw_writer
-# shellcheck source=../lib/cluster.sh
-source "$root/tests/lib/cluster.sh"
-source "$root/tests/lib/tap.sh"
 
 DIR=$(mktemp -d /tmp/pgw-it-cluster-XXXXXX)
 WRITER_PID=""

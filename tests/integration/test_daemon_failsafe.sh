@@ -11,15 +11,8 @@
 #      failsafe; everything back: a primary and two replicas again
 # A writer records every acknowledged commit; none may be missing beyond
 # the asynchronous bound at the end.
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-: "${PGW_BUILD_DIR:=$root/build}"
-export PGW_BUILD_DIR
+source "$(dirname "$0")/../lib/it_prelude.sh"
 WRITER=$PGW_BUILD_DIR/tests/pgw_writer
-# shellcheck source=../lib/cluster.sh
-source "$root/tests/lib/cluster.sh"
-source "$root/tests/lib/tap.sh"
 
 DIR=$(mktemp -d /tmp/pgw-it-failsafe-XXXXXX)
 WRITER_PID=""

@@ -14,14 +14,7 @@
 #      to rewind or start that data directory, re-clones it
 #      (rule diverged-reinit), rejoins, and holds a row written after
 #      the failover
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-: "${PGW_BUILD_DIR:=$root/build}"
-export PGW_BUILD_DIR
-# shellcheck source=../lib/cluster.sh
-source "$root/tests/lib/cluster.sh"
-source "$root/tests/lib/tap.sh"
+source "$(dirname "$0")/../lib/it_prelude.sh"
 
 DIR=$(mktemp -d /tmp/pgw-it-rewind-XXXXXX)
 cleanup() {

@@ -16,14 +16,7 @@
 #   6. TLS with a test CA (openssl CLI) and verify_client: required on
 #      node3: no client certificate -> 403 (the handshake itself succeeds:
 #      libmicrohttpd can only request a certificate), the right one -> 200
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-: "${PGW_BUILD_DIR:=$root/build}"
-export PGW_BUILD_DIR
-# shellcheck source=../lib/cluster.sh
-source "$root/tests/lib/cluster.sh"
-source "$root/tests/lib/tap.sh"
+source "$(dirname "$0")/../lib/it_prelude.sh"
 
 DIR=$(mktemp -d /tmp/pgw-it-restw-XXXXXX)
 cleanup() {

@@ -5,13 +5,7 @@
 # run beside it for 60 s, the leader must not change, no node may fence
 # itself, and no failover may happen. A false failover here would mean the
 # timing model leaks under load.
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-: "${PGW_BUILD_DIR:=$root/build}"
-export PGW_BUILD_DIR
-source "$root/tests/lib/cluster.sh"
-source "$root/tests/lib/tap.sh"
+source "$(dirname "$0")/../lib/it_prelude.sh"
 PGBENCH=/usr/lib/postgresql/15/bin/pgbench
 
 DIR=$(mktemp -d /tmp/pgw-it-sat-XXXXXX)

@@ -12,14 +12,8 @@
 #   4. a request naming an ineligible member (nofailover) is refused: the key
 #      is removed and the leader does not change
 #   5. pause: a crashed leader is not replaced; resume: it is
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-: "${PGW_BUILD_DIR:=$root/build}"
-export PGW_BUILD_DIR
+source "$(dirname "$0")/../lib/it_prelude.sh"
 WRITER=$PGW_BUILD_DIR/tests/pgw_writer
-source "$root/tests/lib/cluster.sh"
-source "$root/tests/lib/tap.sh"
 
 DIR=$(mktemp -d /tmp/pgw-it-switch-XXXXXX)
 WRITER_PID=""

@@ -8,14 +8,8 @@
 #   3. strict mode with both replicas down: writes block (a commit does not
 #      return), and complete once a replica is back
 #   4. quorum commit ANY 1 of 2: ssn is "ANY 1 (...)" naming both replicas
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-: "${PGW_BUILD_DIR:=$root/build}"
-export PGW_BUILD_DIR
+source "$(dirname "$0")/../lib/it_prelude.sh"
 WRITER=$PGW_BUILD_DIR/tests/pgw_writer
-source "$root/tests/lib/cluster.sh"
-source "$root/tests/lib/tap.sh"
 
 DIR=$(mktemp -d /tmp/pgw-it-sync-XXXXXX)
 WRITER_PID=""

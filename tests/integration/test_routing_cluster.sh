@@ -23,13 +23,7 @@
 #      never reaches the primary
 # Timing figures are printed, never asserted. Every wait is bounded; every
 # process the test starts is stopped at exit, on failure too.
-set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-: "${PGW_BUILD_DIR:=$root/build}"
-export PGW_BUILD_DIR
-source "$root/tests/lib/cluster.sh"
-source "$root/tests/lib/tap.sh"
+source "$(dirname "$0")/../lib/it_prelude.sh"
 source "$here/routing_stack.sh"
 rs_check_deps || exit 1
 

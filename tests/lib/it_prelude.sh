@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# it_prelude.sh: the start every shell-driven integration test shares:
+# strict mode without -e (a failed check must not end the script), `here`
+# (the test's folder), `root` (the repository), PGW_BUILD_DIR (exported
+# for the helpers), then cluster.sh and tap.sh. A test begins with
+#   source "$(dirname "$0")/../lib/it_prelude.sh"
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+: "${PGW_BUILD_DIR:=$root/build}"
+export PGW_BUILD_DIR
+# shellcheck source=cluster.sh
+source "$root/tests/lib/cluster.sh"
+# shellcheck source=tap.sh
+source "$root/tests/lib/tap.sh"
