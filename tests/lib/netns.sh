@@ -81,6 +81,13 @@ nn_purge() {
 		ip netns del "$ns" 2>/dev/null
 	done
 	ip link del "$NN_BR" 2>/dev/null
+	# a namespace is torn down lazily (a socket in TIME_WAIT keeps it): the
+	# host end of its veth can outlive "ip netns del" and block the next
+	# run's "ip link add" ("File exists"); deleting one end deletes both
+	local l
+	for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep "^${NN_P}-"); do
+		ip link del "$l" 2>/dev/null
+	done
 	true
 }
 
@@ -125,6 +132,9 @@ nn_init() {
 		hosts+="$(nn_eip "$i"):2379,"
 	done
 	[ "$NN_MODE" = sync ] && sync_line="    synchronous_mode: true"
+	# NN_FAILSAFE=1: failsafe_mode on (the replicas vouch for a leader
+	# that lost etcd)
+	[ -n "${NN_FAILSAFE:-}" ] && sync_line+=$'\n'"    failsafe_mode: true"
 	for i in 1 2 3; do
 		nn_addns "$(nn_ns "$i")" "$(nn_ip "$i")" "${NN_P}-vn$i" || return 1
 		mkdir -p "$NN_DIR/node$i"
