@@ -169,8 +169,9 @@ prepare_leader(DecideCtx *c)
 
 	/*
 	 * Divergence: the executor saw it (the WAL receiver refused our
-	 * history, or a rewind was interrupted half way), or we last ran as a primary on another timeline than the
-	 * leader's (an old primary returning: promise 4).
+	 * history, or a rewind was interrupted half way), or we last ran as a
+	 * primary on another timeline than the leader's (an old primary
+	 * returning: promise 4).
 	 */
 	c->diverged =
 	    c->has_leader && !c->holds_leader && c->leader_member != NULL &&

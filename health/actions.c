@@ -123,7 +123,12 @@ out:
 static void
 marker_path(const char *data_dir, HealthIncomplete kind, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s.%s-incomplete", data_dir,
+	int			n = (int) strlen(data_dir);
+
+	/* "data/" must give "data.rewind-incomplete", never a file inside */
+	while (n > 1 && data_dir[n - 1] == '/')
+		n--;
+	snprintf(buf, len, "%.*s.%s-incomplete", n, data_dir,
 			 kind == HEALTH_INCOMPLETE_CLONE ? "clone" : "rewind");
 }
 

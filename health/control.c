@@ -798,7 +798,6 @@ child_env(PgControl *c)
 	return envp;
 }
 
-
 static HealthWait
 wait_ready(PgControl *c, int timeout_ms, PgwError *err)
 {
@@ -862,8 +861,8 @@ health_control_start(PgControl *c, int timeout_ms, PgwError *err)
 		const char *what = incomplete == HEALTH_INCOMPLETE_CLONE ? "clone" : "rewind";
 
 		pgw_error_set(err, PGW_ESTATE,
-					  "cannot start server: \"%s\" holds an interrupted %s (marker %s.%s-incomplete); re-clone needed",
-					  c->data_dir, what, c->data_dir, what);
+					  "cannot start server: \"%s\" holds an interrupted %s (its %s-incomplete marker is beside it); re-clone needed",
+					  c->data_dir, what, what);
 		return HEALTH_WAIT_FAILED;
 	}
 	if (running > 0 && !is_child)

@@ -29,15 +29,19 @@ cl_port_free() {
 	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# cl_pick_port: a free port below 32768 (etcd pitfall 18), not used yet here
-CL_USED_PORTS=" "
+# cl_pick_port: a free port below 32768 (etcd pitfall 18), not handed out
+# before by this script. Callers run it in $(...), a subshell, so the ports
+# handed out are kept in a file named after the script's PID ($$ is the
+# same in a subshell): a shell variable lost them, and two nodes of one
+# test could get the same port (the dedupe never worked; the likely cause
+# of a CI run in which one node's PostgreSQL could not listen).
 cl_pick_port() {
-	local p i
+	local p i used="${TMPDIR:-/tmp}/pgw-ports.$$"
 	for i in $(seq 1 500); do
 		p=$((20000 + RANDOM % 12000))
-		case "$CL_USED_PORTS" in *" $p "*) continue ;; esac
-		if cl_port_free "$p"; then
-			CL_USED_PORTS+="$p "
+		grep -qx "$p" "$used" 2>/dev/null && continue
+		if cl_port_free "$p" && cl_port_bindable "$p"; then
+			echo "$p" >>"$used"
 			echo "$p"
 			return 0
 		fi
@@ -48,6 +52,7 @@ cl_pick_port() {
 # cluster_init DIR N [fast|default]
 cluster_init() {
 	CL_DIR=$1
+	CL_STARTED=()
 	CL_N=$2
 	local profile=${3:-fast}
 	mkdir -p "$CL_DIR"
@@ -118,8 +123,44 @@ cluster_start_etcd() {
 	return 1
 }
 
+# cl_port_bindable PORT: a listener could bind 127.0.0.1:PORT now (with
+# SO_REUSEADDR, as PostgreSQL and the REST API do). cl_port_free only sees
+# listeners; a connected socket on that local port blocks a bind as well.
+cl_port_bindable() {
+	python3 - "$1" <<'PY' 2>/dev/null
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+PY
+}
+
+# cl_repick NODE: before a node's first start, a port picked at init that
+# something took since is replaced in its config, and what held it is
+# logged (a node whose PostgreSQL cannot listen fails the whole test)
+declare -a CL_STARTED
+cl_repick() {
+	local i=$1 old new
+	for old in "${CL_PG_PORT[$i]}" "${CL_API_PORT[$i]}"; do
+		cl_port_bindable "$old" && continue
+		new=$(cl_pick_port) || return 1
+		cl_log "node$i: port $old was taken after init, using $new: $(ss -tanp 2>/dev/null | grep -E "127\.0\.0\.1:$old\b" | tr -s ' ' | head -3 | tr '\n' ';')"
+		sed -i "s/127\.0\.0\.1:$old\b/127.0.0.1:$new/" "$CL_DIR/node$i/pgwarden.yml"
+		[ "${CL_PG_PORT[$i]}" = "$old" ] && CL_PG_PORT[$i]=$new
+		[ "${CL_API_PORT[$i]}" = "$old" ] && CL_API_PORT[$i]=$new
+	done
+	return 0
+}
+
 cluster_start_node() {
 	local i=$1
+	if [ -z "${CL_STARTED[$i]:-}" ]; then
+		cl_repick "$i"
+		CL_STARTED[$i]=1
+	fi
 	"$PGW_BIN" -c "$CL_DIR/node$i/pgwarden.yml" >>"$CL_DIR/node$i/pgwarden.log" 2>&1 &
 	CL_PID[$i]=$!
 	echo "${CL_PID[$i]}" >"$CL_DIR/node$i/pid"
@@ -271,6 +312,7 @@ cluster_cleanup() {
 		[ -n "$pm" ] && kill -QUIT "$pm" 2>/dev/null
 	done
 	[ -n "$CL_ETCD_PID" ] && kill -KILL "$CL_ETCD_PID" 2>/dev/null
+	rm -f "${TMPDIR:-/tmp}/pgw-ports.$$"
 	wait 2>/dev/null
 	if [ -n "$CL_DIR" ] && [ -z "${PGW_TEST_KEEP:-}" ] && [ "${CL_KEEP_DIR:-0}" != 1 ]; then
 		rm -rf "$CL_DIR"

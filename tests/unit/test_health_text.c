@@ -281,6 +281,42 @@ test_open_refusals(void **state)
 	health_probe_close(NULL);
 }
 
+/* the markers of an interrupted clone or rewind sit beside the data
+ * directory, also when it is configured with a trailing slash */
+static void
+test_incomplete_markers(void **state)
+{
+	char		dir[] = "/tmp/pgw-marker-XXXXXX";
+	char		data[256];
+	char		slash[256];
+	char		marker[300];
+	FILE	   *f;
+
+	(void) state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(data, sizeof(data), "%s/data", dir);
+	snprintf(slash, sizeof(slash), "%s/data//", dir);
+	assert_int_equal(health_data_dir_incomplete(data), HEALTH_INCOMPLETE_NONE);
+
+	snprintf(marker, sizeof(marker), "%s.clone-incomplete", data);
+	assert_non_null(f = fopen(marker, "w"));
+	fclose(f);
+	assert_int_equal(health_data_dir_incomplete(data), HEALTH_INCOMPLETE_CLONE);
+	assert_int_equal(health_data_dir_incomplete(slash), HEALTH_INCOMPLETE_CLONE);
+
+	/* a rewind marker wins: that directory is worse than empty */
+	snprintf(marker, sizeof(marker), "%s.rewind-incomplete", data);
+	assert_non_null(f = fopen(marker, "w"));
+	fclose(f);
+	assert_int_equal(health_data_dir_incomplete(slash), HEALTH_INCOMPLETE_REWIND);
+
+	unlink(marker);
+	snprintf(marker, sizeof(marker), "%s.clone-incomplete", data);
+	unlink(marker);
+	assert_int_equal(health_data_dir_incomplete(slash), HEALTH_INCOMPLETE_NONE);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -293,6 +329,7 @@ main(void)
 	    cmocka_unit_test(test_conf_round_trip),
 	    cmocka_unit_test(test_slot_and_sync_names),
 	    cmocka_unit_test(test_open_refusals),
+	    cmocka_unit_test(test_incomplete_markers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
