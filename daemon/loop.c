@@ -269,8 +269,9 @@ drain_events(Daemon *d)
 	return wake;
 }
 
-/* ensure_lease: one lease per node, kept alive by the client's thread. */
-static void
+/* ensure_lease: one lease per node, kept alive by the client's thread.
+ * True when it granted a new one. */
+static bool
 ensure_lease(Daemon *d)
 {
 	PgwError	err = {0};
@@ -279,18 +280,18 @@ ensure_lease(Daemon *d)
 	int64_t		ttl_ms = d->view->config.ttl_ms;
 
 	if (d->lease_id != 0 && d->lease_ttl_ms == ttl_ms)
-		return;
+		return false;
 	if (d->lease_id != 0 && d->view->has_leader &&
 		strcmp(d->view->leader, d->cfg->name) == 0)
 	{
 		/* never move a held leader key to a new lease behind etcd's back:
 		 * the new TTL applies from our next leadership */
-		return;
+		return false;
 	}
 	if (etcd_lease_grant(d->etcd, (ttl_ms + 999) / 1000, &id, &ttl, &err) != 0)
 	{
 		note_etcd_error(d, "lease-grant", &err);
-		return;
+		return false;
 	}
 	{
 		int64_t		sent = pgw_now_mono_ms();
@@ -302,7 +303,7 @@ ensure_lease(Daemon *d)
 		if (etcd_lease_keepalive_start(d->etcd, id, (int) interval, &err) != 0)
 		{
 			note_etcd_error(d, "lease-keepalive", &err);
-			return;
+			return false;
 		}
 		d->lease_id = id;
 		d->lease_ttl_ms = ttl_ms;
@@ -314,6 +315,7 @@ ensure_lease(Daemon *d)
 		log_info("lease.granted", "lease=%llx ttl_s=%lld",
 				 (unsigned long long) id, (long long) ttl);
 	}
+	return true;
 }
 
 static bool
@@ -797,8 +799,16 @@ one_cycle(Daemon *d)
 		return;
 	if (!d->view_valid)
 		read_view(d, false);
-	if (d->view_valid)
-		ensure_lease(d);
+	/*
+	 * A new lease (the first, or after ours expired) is a moment to read
+	 * afresh: keys on the old lease vanish in etcd without our watch
+	 * telling us while we were cut off. A failsafe leader back from a
+	 * partition still saw its own leader key on the dead lease, read that
+	 * as "another lease holds the key" and demoted instead of taking the
+	 * free key.
+	 */
+	if (d->view_valid && ensure_lease(d))
+		(void) read_view(d, true);
 	if (d->view_valid && !d->view->has_leader)
 	{
 		if (d->leader_absent_since_mono_ms == 0)
