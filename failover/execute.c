@@ -120,8 +120,9 @@ upstream_of(const ClusterView *v, const char *name, char *host, size_t hlen,
 	return true;
 }
 
+/* inc: health_data_dir_incomplete(dir), read once by the caller */
 static DataDirState
-data_dir_state(const char *dir)
+data_dir_state(const char *dir, HealthIncomplete inc)
 {
 	char		path[1024];
 	struct stat st;
@@ -130,7 +131,7 @@ data_dir_state(const char *dir)
 	bool		empty = true;
 
 	/* an interrupted clone has PG_VERSION and is not a data directory */
-	if (health_data_dir_incomplete(dir) == HEALTH_INCOMPLETE_CLONE)
+	if (inc == HEALTH_INCOMPLETE_CLONE)
 		return DATA_DIR_EMPTY;
 	snprintf(path, sizeof(path), "%s/PG_VERSION", dir);
 	if (stat(path, &st) == 0)
@@ -362,6 +363,7 @@ observe(FailoverExec *e, const ClusterView *view, LocalHealth *self,
 	const NodeConfig *cfg = e->cfg;
 	uint64_t	leader_lsn = view->leader_optime;
 	PgwError	err = {0};
+	HealthIncomplete incomplete;
 
 	memset(self, 0, sizeof(*self));
 	pgw_strlcpy(self->name, cfg->name, sizeof(self->name));
@@ -372,7 +374,8 @@ observe(FailoverExec *e, const ClusterView *view, LocalHealth *self,
 		 pgw_now_mono_ms() - e->vetoed_mono_ms < 2 * view->config.ttl_ms);
 	self->failover_priority = cfg->tag_failover_priority;
 	self->bootstrap_allowed = true;
-	self->data_dir = data_dir_state(cfg->pg_data_dir);
+	incomplete = health_data_dir_incomplete(cfg->pg_data_dir);
+	self->data_dir = data_dir_state(cfg->pg_data_dir, incomplete);
 
 	health_control_status(e->pg, &e->pm);
 	atomic_store(&e->fence_pid, e->pm.running ? (int) e->pm.pid : 0);
@@ -456,7 +459,7 @@ observe(FailoverExec *e, const ClusterView *view, LocalHealth *self,
 	self->restart_attempts = e->restart_attempts;
 	self->restart_failed = e->restart_failed;
 	self->rewind_incomplete = self->data_dir == DATA_DIR_INITIALIZED &&
-		health_data_dir_incomplete(cfg->pg_data_dir) == HEALTH_INCOMPLETE_REWIND;
+		incomplete == HEALTH_INCOMPLETE_REWIND;
 	self->rewind_failed = e->rewind_failed || self->rewind_incomplete;
 	self->clone_failed = e->clone_failed;
 }
@@ -1442,7 +1445,8 @@ failover_exec_member_info(FailoverExec *e, const ClusterView *view,
 	else
 	{
 		m->state = e->should_run ? MEMBER_STATE_CRASHED : MEMBER_STATE_STOPPED;
-		m->role = data_dir_state(cfg->pg_data_dir) == DATA_DIR_INITIALIZED ?
+		m->role = data_dir_state(cfg->pg_data_dir,
+								 health_data_dir_incomplete(cfg->pg_data_dir)) == DATA_DIR_INITIALIZED ?
 			MEMBER_ROLE_DEMOTED : MEMBER_ROLE_UNINITIALIZED;
 	}
 	m->nofailover = cfg->tag_nofailover;

@@ -40,7 +40,8 @@ cl_pick_port() {
 	for i in $(seq 1 500); do
 		p=$((20000 + RANDOM % 12000))
 		grep -qx "$p" "$used" 2>/dev/null && continue
-		if cl_port_free "$p" && cl_port_bindable "$p"; then
+		# bindable covers a listener too, and a connected socket on it
+		if cl_port_bindable "$p"; then
 			echo "$p" >>"$used"
 			echo "$p"
 			return 0
