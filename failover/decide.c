@@ -161,7 +161,7 @@ prepare_leader(DecideCtx *c)
 	    c->has_leader && !c->holds_leader && name_eq(v->leader, s->name);
 	if (c->has_leader)
 	{
-		const MemberInfo *m = rank_member_find(v, v->leader);
+		const MemberInfo *m = dcs_view_member(v, v->leader);
 
 		c->leader_member = m != NULL && m->is_valid ? m : NULL;
 		c->leader_timeline = c->leader_member ? c->leader_member->timeline : 0;
@@ -224,7 +224,7 @@ prepare_election(DecideCtx *c)
 			c->newer_timeline = p->timeline;
 			c->newer_timeline_member = p->name;
 		}
-		m = rank_member_find(c->view, p->name);
+		m = dcs_view_member(c->view, p->name);
 		if (m == NULL || !m->is_valid)
 			continue; /* no trusted tags: cannot be a candidate */
 		rank_facts_from_member(m, &f);
@@ -323,7 +323,7 @@ prepare_failover(DecideCtx *c)
 		c->fo_refusal = "the request names another leader";
 	if (f->member[0] != '\0')
 	{
-		const MemberInfo *m = rank_member_find(c->view, f->member);
+		const MemberInfo *m = dcs_view_member(c->view, f->member);
 		FailoverCandidate fc;
 
 		c->fo_target = f->member;

@@ -12,6 +12,7 @@
 #include "common/run.h"
 #include "common/pgwtime.h"
 #include "common/strutil.h"
+#include "common/url.h"
 #include "common/xmem.h"
 #include "config/config.h"
 #include "health/health.h"
@@ -70,41 +71,17 @@ struct FailoverExec
 
 /* ---- small helpers ----------------------------------------------------- */
 
-/* parse "postgres://host:port/db" or "host:port" into host (buf) and port */
+/* url_host_port: host (into buf) and port of a URL that names a port */
 static bool
 url_host_port(const char *url, char *host, size_t hlen, int *port)
 {
-	const char *p = strstr(url, "://");
-	const char *end;
-	const char *colon;
-	int64_t		v;
-	char		pbuf[8];
+	PgwUrl		u;
 
-	p = p ? p + 3 : url;
-	end = strchr(p, '/');
-	if (end == NULL)
-		end = p + strlen(p);
-	colon = NULL;
-	for (const char *q = p; q < end; q++)
-		if (*q == ':')
-			colon = q;
-	if (colon == NULL || colon == p || end - colon - 1 >= (long) sizeof(pbuf))
+	if (pgw_url_split(url, &u, NULL) != 0 || u.port == 0)
 		return false;
-	snprintf(host, hlen, "%.*s", (int) (colon - p), p);
-	snprintf(pbuf, sizeof(pbuf), "%.*s", (int) (end - colon - 1), colon + 1);
-	if (pgw_parse_int64(pbuf, 1, 65535, &v) != 0)
-		return false;
-	*port = (int) v;
+	pgw_strlcpy(host, u.host, hlen);
+	*port = u.port;
 	return true;
-}
-
-static const MemberInfo *
-view_member(const ClusterView *v, const char *name)
-{
-	for (int i = 0; i < v->n_members; i++)
-		if (strcmp(v->members[i].name, name) == 0)
-			return &v->members[i];
-	return NULL;
 }
 
 /* upstream_of: the HealthUpstream of member name, from its conn_url. */
@@ -112,7 +89,7 @@ static bool
 upstream_of(const ClusterView *v, const char *name, char *host, size_t hlen,
 			HealthUpstream *up)
 {
-	const MemberInfo *m = view_member(v, name);
+	const MemberInfo *m = dcs_view_member(v, name);
 
 	if (m == NULL || !m->is_valid || !url_host_port(m->conn_url, host, hlen, &up->port))
 		return false;
@@ -120,71 +97,20 @@ upstream_of(const ClusterView *v, const char *name, char *host, size_t hlen,
 	return true;
 }
 
-/* inc: health_data_dir_incomplete(dir), read once by the caller */
+/* data_dir_state: the decision engine's view of health_data_dir_state */
 static DataDirState
 data_dir_state(const char *dir, HealthIncomplete inc)
 {
-	char		path[1024];
-	struct stat st;
-	DIR		   *d;
-	struct dirent *de;
-	bool		empty = true;
-
-	/* an interrupted clone has PG_VERSION and is not a data directory */
-	if (inc == HEALTH_INCOMPLETE_CLONE)
-		return DATA_DIR_EMPTY;
-	snprintf(path, sizeof(path), "%s/PG_VERSION", dir);
-	if (stat(path, &st) == 0)
-		return DATA_DIR_INITIALIZED;
-	d = opendir(dir);
-	if (d == NULL)
-		return errno == ENOENT ? DATA_DIR_EMPTY : DATA_DIR_UNKNOWN;
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			empty = false;
-	closedir(d);
-	/* a half-written clone (no PG_VERSION) is as good as empty */
-	return empty ? DATA_DIR_EMPTY : DATA_DIR_EMPTY;
-}
-
-static bool
-file_exists(const char *dir, const char *name)
-{
-	char		path[1024];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return stat(path, &st) == 0;
-}
-
-/* wipe_data_dir: remove the contents of dir (for a re-clone). */
-static int
-wipe_data_dir(const char *dir, PgwError *err)
-{
-	char	   *argv[] = {"rm", "-rf", NULL, NULL};
-	char		path[1024];
-	pid_t		pid;
-	int			st;
-
-	/* rename first so a crash mid-removal leaves no half data dir */
-	snprintf(path, sizeof(path), "%s.removing.%lld", dir,
-			 (long long) pgw_now_wall_ms());
-	if (rename(dir, path) != 0 && errno != ENOENT)
-		return pgw_error_set(err, PGW_EIO, "could not move data directory \"%s\" aside: %s",
-							 dir, strerror(errno));
-	log_info("pg.exec", "cmd=\"rm -rf %s\"", path);
-	argv[2] = path;
-	pid = fork();
-	if (pid == 0)
+	switch (health_data_dir_state(dir, inc))
 	{
-		/* no PATH search after fork in a threaded process */
-		execv("/bin/rm", argv);
-		_exit(127);
+		case HEALTH_DATA_DIR_EMPTY:
+			return DATA_DIR_EMPTY;
+		case HEALTH_DATA_DIR_INITIALIZED:
+			return DATA_DIR_INITIALIZED;
+		case HEALTH_DATA_DIR_UNKNOWN:
+			break;
 	}
-	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
-		WEXITSTATUS(st) != 0)
-		return pgw_error_set(err, PGW_EIO, "could not remove \"%s\"", path);
-	return 0;
+	return DATA_DIR_UNKNOWN;
 }
 
 /* ---- open / close ------------------------------------------------------ */
@@ -387,7 +313,7 @@ observe(FailoverExec *e, const ClusterView *view, LocalHealth *self,
 
 		if (view->has_leader && strcmp(view->leader, cfg->name) != 0)
 		{
-			const MemberInfo *l = view_member(view, view->leader);
+			const MemberInfo *l = dcs_view_member(view, view->leader);
 
 			if (l && l->xlog_location > leader_lsn)
 				leader_lsn = l->xlog_location;
@@ -423,7 +349,7 @@ observe(FailoverExec *e, const ClusterView *view, LocalHealth *self,
 		{
 			/* running but not answering: trust standby.signal, and treat a
 			 * server not known to be in recovery as writable */
-			self->pg_in_recovery = file_exists(cfg->pg_data_dir, "standby.signal");
+			self->pg_in_recovery = health_data_dir_has(cfg->pg_data_dir, "standby.signal");
 			self->pg_timeline = e->last_timeline;
 			self->system_identifier = e->last_sysid;
 		}
@@ -432,12 +358,12 @@ observe(FailoverExec *e, const ClusterView *view, LocalHealth *self,
 	{
 		memset(e->rep, 0, sizeof(*e->rep));
 		e->postmaster_start_wall_ms = 0;
-		self->pg_in_recovery = file_exists(cfg->pg_data_dir, "standby.signal");
+		self->pg_in_recovery = health_data_dir_has(cfg->pg_data_dir, "standby.signal");
 		self->pg_timeline = e->last_timeline;
 		self->system_identifier = e->last_sysid;
 	}
 	self->pg_was_primary = self->data_dir == DATA_DIR_INITIALIZED &&
-		!file_exists(cfg->pg_data_dir, "standby.signal");
+		!health_data_dir_has(cfg->pg_data_dir, "standby.signal");
 	pgw_strlcpy(self->upstream, e->upstream, sizeof(self->upstream));
 
 	/* crash bookkeeping: down while we expect it to run */
@@ -570,7 +496,7 @@ sync_pick(FailoverExec *e, const ClusterView *v, const char *self_name,
 	for (int i = 0; i < e->rep->n_standbys && n < max; i++)
 	{
 		const HealthStandby *h = &e->rep->standbys[i];
-		const MemberInfo *m = view_member(v, h->application_name);
+		const MemberInfo *m = dcs_view_member(v, h->application_name);
 
 		if (m == NULL || !m->is_valid || m->nosync ||
 			strcmp(m->name, self_name) == 0 || strcmp(h->state, "streaming") != 0)

@@ -46,8 +46,7 @@ void rank_candidate_assess(const RankContext *rc, const CandidateFacts *f,
 /* rank_in_sync: name is named in `sync` (standby, or its leader). */
 bool rank_in_sync(const SyncState *sync, const char *name);
 
-/* rank_member_find / rank_peer_find: by name, NULL when absent. */
-const MemberInfo *rank_member_find(const ClusterView *view, const char *name);
+/* rank_peer_find: by name, NULL when absent (members: dcs_view_member). */
 const PeerStatus *rank_peer_find(const PeerStatus *peers, int n_peers,
                                  const char *name);
 

@@ -359,6 +359,29 @@ typedef enum HealthIncomplete
 
 HealthIncomplete health_data_dir_incomplete(const char *data_dir);
 
+/* What the data directory holds (datadir.c). */
+typedef enum HealthDataDir
+{
+	HEALTH_DATA_DIR_UNKNOWN = 0, /* could not be inspected */
+	HEALTH_DATA_DIR_EMPTY,       /* missing, empty or a half-written clone */
+	HEALTH_DATA_DIR_INITIALIZED, /* holds a cluster (PG_VERSION) */
+} HealthDataDir;
+
+/* health_data_dir_state: inc is health_data_dir_incomplete(dir), read once
+ * by the caller (an interrupted clone counts as empty). Never blocks long. */
+HealthDataDir health_data_dir_state(const char *dir, HealthIncomplete inc);
+
+/* health_data_dir_has: dir/name exists (standby.signal, say). */
+bool health_data_dir_has(const char *dir, const char *name);
+
+/*
+ * wipe_data_dir: remove dir and everything in it, for a re-clone: it is
+ * renamed aside first (so a crash mid-removal leaves no half data directory)
+ * and removed by a child. Returns 0 (also when dir does not exist) or
+ * PGW_EIO. Blocks until the removal ends.
+ */
+int wipe_data_dir(const char *dir, PgwError *err);
+
 /*
  * health_fence_postmaster: stop postmaster pid from acknowledging any
  * further commit, at once: SIGSTOP it (no new backend), SIGKILL every child
