@@ -624,6 +624,14 @@ bool		dcs_view_apply_event(ClusterView *v, const char *prefix,
 								 const EtcdEvent *ev);
 
 /*
+ * dcs_view_note_leader: record in a cached view what our own txn on the
+ * leader key just did: name holds it on lease (name NULL: the key is gone).
+ * The watch event that follows says the same; until it arrives the view
+ * does not contradict what we know. Pure.
+ */
+void		dcs_view_note_leader(ClusterView *v, const char *name, int64_t lease);
+
+/*
  * dcs_leader_compares: fill cmp[0] (value == name) and cmp[1] (lease ==
  * lease) on leader_key: the compares every leader-only write carries.
  */
@@ -721,6 +729,17 @@ int			dcs_cas_put_rev(EtcdClient *c, const char *prefix,
 							const char *key_suffix, const char *value,
 							int64_t mod_revision, int64_t *new_revision,
 							PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * dcs_key_read: the value of prefix + key_suffix, read linearizably:
+ * *value (NUL-terminated, caller frees; NULL when the key does not exist),
+ * *value_len and *mod_revision (both may be NULL; 0 when absent). Returns 0
+ * or the etcd error. The one way to read a single key of the layout.
+ */
+int			dcs_key_read(EtcdClient *c, const char *prefix,
+						 const char *key_suffix, char **value,
+						 size_t *value_len, int64_t *mod_revision,
+						 PgwError *err) PGW_MUSTCHECK;
 
 /* dcs_cas_delete: delete if mod_revision matches (0: unconditionally). */
 int			dcs_cas_delete(EtcdClient *c, const char *prefix,

@@ -374,6 +374,15 @@ dcs_view_apply_event(ClusterView *v, const char *prefix, const EtcdEvent *ev)
  * the leader key holds name, on lease (promise 5: never a blind write).
  */
 void
+dcs_view_note_leader(ClusterView *v, const char *name, int64_t lease)
+{
+	v->has_leader = name != NULL;
+	pgw_strlcpy(v->leader, name != NULL ? name : "", sizeof(v->leader));
+	v->leader_lease = name != NULL ? lease : 0;
+	v->leader_mod_revision = 0;
+}
+
+void
 dcs_leader_compares(EtcdCompare cmp[2], const char *leader_key,
 					const char *name, int64_t lease)
 {
@@ -717,5 +726,35 @@ dcs_cas_delete(EtcdClient *c, const char *prefix, const char *key_suffix,
 		return pgw_error_set(err, PGW_ECONFLICT,
 							 "%s was changed by someone else (expected revision %lld)",
 							 key, (long long) mod_revision);
+	return 0;
+}
+
+int
+dcs_key_read(EtcdClient *c, const char *prefix, const char *key_suffix,
+			 char **value, size_t *value_len, int64_t *mod_revision,
+			 PgwError *err)
+{
+	char		key[PGW_PREFIX_MAX + 128];
+	EtcdRangeResult r = {0};
+	int			rc;
+
+	*value = NULL;
+	if (value_len)
+		*value_len = 0;
+	if (mod_revision)
+		*mod_revision = 0;
+	if ((rc = key_join(prefix, key_suffix, key, sizeof(key), err)) != 0)
+		return rc;
+	if ((rc = etcd_range(c, key, false, 0, false, &r, err)) != 0)
+		return rc;
+	if (r.count > 0)
+	{
+		*value = pgw_xstrndup(r.kvs[0].value, r.kvs[0].value_len);
+		if (value_len)
+			*value_len = r.kvs[0].value_len;
+		if (mod_revision)
+			*mod_revision = r.kvs[0].mod_revision;
+	}
+	etcd_range_result_free(&r);
 	return 0;
 }

@@ -44,6 +44,27 @@ failover_decision_kind_name(DecisionKind kind)
 	return kind_names[kind];
 }
 
+const char *
+failover_switchover_step_name(SwitchoverStep s)
+{
+	switch (s)
+	{
+		case SWO_NONE:
+			return "none";
+		case SWO_CHECKPOINT:
+			return "checkpoint";
+		case SWO_STOPPING:
+			return "stopping";
+		case SWO_WAIT_RECEIVED:
+			return "wait-received";
+		case SWO_HANDED_OVER:
+			return "handed-over";
+		case SWO_FOLLOW:
+			return "follow";
+	}
+	return "?";
+}
+
 static bool
 name_eq(const char *a, const char *b)
 {
@@ -465,6 +486,11 @@ var_value(const char *key, const DecideCtx *c, const Decision *d, char *buf,
 		snprintf(buf, len, "%d", c->quorum_needed);
 	else if (strcmp(key, "fo_target") == 0)
 		snprintf(buf, len, "%s", str_or(c->fo_target, "-"));
+	else if (strcmp(key, "swo_target") == 0)
+		snprintf(buf, len, "%s", str_or(s->switchover_target, "-"));
+	else if (strcmp(key, "swo_step") == 0)
+		snprintf(buf, len, "%s",
+		         failover_switchover_step_name(s->switchover_step));
 	else if (strcmp(key, "fo_refusal") == 0)
 		snprintf(buf, len, "%s", str_or(c->fo_refusal, "-"));
 	else if (strcmp(key, "gone") == 0)
@@ -525,6 +551,8 @@ target_name(const DecideCtx *c, RuleTarget t)
 			return c->blocking_peer;
 		case TARGET_FAILOVER:
 			return c->fo_target;
+		case TARGET_SWITCHOVER:
+			return c->self->switchover_target;
 		case TARGET_NONE:
 			break;
 	}

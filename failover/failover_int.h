@@ -138,6 +138,7 @@ typedef enum RuleTarget
 	TARGET_AHEAD,        /* the peer that ranks before us */
 	TARGET_PEER_PRIMARY, /* the peer still primary */
 	TARGET_FAILOVER,     /* the switchover / failover target */
+	TARGET_SWITCHOVER,   /* the target of the switchover we run */
 } RuleTarget;
 
 /* One row of the first-match table. */

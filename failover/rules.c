@@ -80,6 +80,20 @@ p_fence_other_holds_key(const DecideCtx *c)
 	return c->view_ok && c->pg_may_write && c->has_leader && !c->holds_leader;
 }
 
+/* ---- group "switchover": one we lead, between its sub-states ------------ */
+
+static bool
+p_switchover_in_progress(const DecideCtx *c)
+{
+	/*
+	 * A switchover runs one sub-state per turn (exec_switchover.c) and is
+	 * bounded by its own deadlines: it is carried on before anything else
+	 * is considered (a stall, etcd, an election we would win with our key
+	 * just handed over), and only fencing above may end it.
+	 */
+	return c->self->switchover_step != SWO_NONE;
+}
+
 /* ---- group "tilt" ------------------------------------------------------- */
 
 static bool
@@ -539,6 +553,12 @@ static const Rule rules[] = {
         DECIDE_DEMOTE,
         "leader key held by {leader} while our postgres runs read-write",
         p_fence_other_holds_key, TARGET_LEADER),
+
+    /* our switchover continues until done or aborted (its own deadlines) */
+    ROW("switchover-in-progress", "switchover",
+        "a switchover we lead is between its sub-states", DECIDE_SWITCHOVER,
+        "switchover to {swo_target} in progress ({swo_step})",
+        p_switchover_in_progress, TARGET_SWITCHOVER),
 
     /* stall: re-observe before acting (fencing above still ran) */
     ROW("tilt-stall-detected", "tilt",

@@ -1096,6 +1096,42 @@ s_switchover_to_any(Input *in)
 	request(in, "node2", "", 0);
 }
 
+/* we lead a switchover to node3 and are stopping: it is carried on */
+static void
+s_switchover_in_progress(Input *in)
+{
+	base_leader(in);
+	request(in, "node2", "node3", 0);
+	in->self.switchover_step = SWO_STOPPING;
+	copy(in->self.switchover_target, sizeof(in->self.switchover_target),
+	     "node3");
+	in->self.pg_reachable = false; /* shutting down: no connections */
+}
+
+/* handed over: the key is free and we would win an election, and the
+ * loop looks stalled; the switchover still comes first */
+static void
+s_switchover_handed_over(Input *in)
+{
+	leader_gone(in);
+	request(in, "node1", "node3", 0);
+	in->self.switchover_step = SWO_HANDED_OVER;
+	copy(in->self.switchover_target, sizeof(in->self.switchover_target),
+	     "node3");
+	in->self.pg_running = false;
+	in->self.pg_reachable = false;
+	in->self.last_loop_mono_ms = NOW - 60000;
+}
+
+/* stopping for a switchover, and the fencing deadline passed: fencing
+ * wins (the executor abandons the switchover) */
+static void
+s_switchover_in_progress_fenced(Input *in)
+{
+	s_switchover_in_progress(in);
+	in->self.lease_deadline_mono_ms = NOW - 10;
+}
+
 /* scheduled in the future: not yet */
 static void
 s_switchover_scheduled_later(Input *in)
@@ -1287,6 +1323,12 @@ s_paused_fence(Input *in)
 	}
 
 static const Scenario scenarios[] = {
+    SC(s_switchover_in_progress, DECIDE_SWITCHOVER, "switchover-in-progress",
+       "node3", "in progress (stopping)"),
+    SC(s_switchover_handed_over, DECIDE_SWITCHOVER, "switchover-in-progress",
+       "node3", "in progress (handed-over)"),
+    SC(s_switchover_in_progress_fenced, DECIDE_DEMOTE, "fence-deadline-passed",
+       NULL, NULL),
     SC(s_switchover_to_named, DECIDE_SWITCHOVER, "switchover-start", "node3",
        "handing over to node3"),
     SC(s_switchover_to_any, DECIDE_SWITCHOVER, "switchover-start", "node1",
