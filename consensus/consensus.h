@@ -714,6 +714,20 @@ int			dcs_leader_guarded_put(EtcdClient *c, const char *prefix,
 								   PgwError *err) PGW_MUSTCHECK;
 
 /*
+ * dcs_leader_guarded_cas: dcs_leader_guarded_put that also requires the
+ * key's mod_revision to be mod_revision (0: the key does not exist), in the
+ * same txn: for a leader-only value the writer read first (routing's
+ * epoch). PGW_ECONFLICT with *lost_leadership true when we no longer lead
+ * (the message names the holder), false when the key changed since it was
+ * read (re-read and retry).
+ */
+int			dcs_leader_guarded_cas(EtcdClient *c, const char *prefix,
+								   const char *name, int64_t lease,
+								   const char *key_suffix, const char *value,
+								   int64_t mod_revision, bool *lost_leadership,
+								   PgwError *err) PGW_MUSTCHECK;
+
+/*
  * dcs_cas_put: put prefix+key_suffix only if its mod_revision is still
  * mod_revision (0: only if the key does not exist). PGW_ECONFLICT when
  * someone else changed it first. Used for config, failover, sync.
