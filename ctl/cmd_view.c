@@ -76,18 +76,18 @@ cmd_topology(CtlGlobal *g, const CtlArgs *a)
 	return list_or_topology(g, a, true);
 }
 
-/* read_key: one key's value; CTL_EXIT_FAILED with the reason on errors */
+/* read_key: one key's value (*value NULL when absent; caller frees);
+ * CTL_EXIT_FAILED with the reason on errors */
 static int
-read_key(CtlGlobal *g, EtcdClient *c, const char *suffix, EtcdRangeResult *r)
+read_key(CtlGlobal *g, EtcdClient *c, const char *suffix, char **value,
+		 size_t *len)
 {
-	char		key[PGW_PREFIX_MAX + 32];
 	PgwError	err = {0};
 
-	snprintf(key, sizeof(key), "%s%s", g->prefix, suffix);
-	if (etcd_range(c, key, false, 0, false, r, &err) != 0)
+	if (dcs_key_read(c, g->prefix, suffix, value, len, NULL, &err) != 0)
 	{
-		ctl_fail("could not read %s from etcd %s: %s; check --etcd and that etcd runs",
-				 key, g->etcd, err.msg);
+		ctl_fail("could not read %s%s from etcd %s: %s; check --etcd and that etcd runs",
+				 g->prefix, suffix, g->etcd, err.msg);
 		return CTL_EXIT_FAILED;
 	}
 	return CTL_EXIT_OK;
@@ -98,7 +98,8 @@ cmd_history(CtlGlobal *g, const CtlArgs *a)
 {
 	EtcdClient *c = NULL;
 	ClusterView *v = NULL;
-	EtcdRangeResult r = {0};
+	char	   *raw = NULL;
+	size_t		raw_len = 0;
 	PgwError	err = {0};
 	HistoryEntry *h = NULL;
 	int			n = 0;
@@ -107,10 +108,9 @@ cmd_history(CtlGlobal *g, const CtlArgs *a)
 	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
 		return rc;
 	if ((rc = ctl_view(g, c, &v)) != CTL_EXIT_OK ||
-		(rc = read_key(g, c, "history", &r)) != CTL_EXIT_OK)
+		(rc = read_key(g, c, "history", &raw, &raw_len)) != CTL_EXIT_OK)
 		goto out;
-	if (r.count == 1 &&
-		dcs_history_decode(r.kvs[0].value, r.kvs[0].value_len, &h, &n, &err) != 0)
+	if (raw != NULL && dcs_history_decode(raw, raw_len, &h, &n, &err) != 0)
 	{
 		ctl_fail("the history key does not decode: %s", err.msg);
 		rc = CTL_EXIT_FAILED;
@@ -120,7 +120,7 @@ cmd_history(CtlGlobal *g, const CtlArgs *a)
 out:
 	free(h);
 	free(v);
-	etcd_range_result_free(&r);
+	free(raw);
 	etcd_client_close(c);
 	return rc;
 }
@@ -129,23 +129,24 @@ int
 cmd_show_config(CtlGlobal *g, const CtlArgs *a)
 {
 	EtcdClient *c = NULL;
-	EtcdRangeResult r = {0};
+	char	   *raw = NULL;
+	size_t		raw_len = 0;
 	json_error_t jerr;
 	json_t	   *o = NULL;
 	int			rc;
 
 	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
 		return rc;
-	if ((rc = read_key(g, c, "config", &r)) != CTL_EXIT_OK)
+	if ((rc = read_key(g, c, "config", &raw, &raw_len)) != CTL_EXIT_OK)
 		goto out;
-	if (r.count == 0)
+	if (raw == NULL)
 	{
 		ctl_fail("cluster \"%s\" has no config key (%sconfig); is the scope right?",
 				 g->scope, g->prefix);
 		rc = CTL_EXIT_FAILED;
 		goto out;
 	}
-	o = json_loadb(r.kvs[0].value, r.kvs[0].value_len, 0, &jerr);
+	o = json_loadb(raw, raw_len, 0, &jerr);
 	if (o == NULL)
 	{
 		ctl_fail("the config key is not JSON (%s); fix it with edit-config --replace FILE",
@@ -170,7 +171,7 @@ cmd_show_config(CtlGlobal *g, const CtlArgs *a)
 	}
 out:
 	json_decref(o);
-	etcd_range_result_free(&r);
+	free(raw);
 	etcd_client_close(c);
 	return rc;
 }
