@@ -320,6 +320,9 @@ failover_leader_duties(FailoverExec *e, const ExecContext *ctx)
 		if (e->ops->leader_guarded_put(ctx->etcd, ctx->prefix, ctx->name,
 									   ctx->lease_id, "status", val, &err) == 0)
 			e->status_published_mono_ms = now;
+		else
+			/* retried next turn; etcd trouble is the session's to report */
+			log_debug("status.publish-failed", "detail=\"%s\"", err.msg);
 	}
 	/* the first leader writes the bootstrap config if nobody did */
 	if (!ctx->view->has_config)
@@ -329,6 +332,8 @@ failover_leader_duties(FailoverExec *e, const ExecContext *ctx)
 		if (e->ops->cas_put_rev(ctx->etcd, ctx->prefix, "config", json, 0, NULL,
 								&err) == 0)
 			log_info("config.written", "source=bootstrap.dcs");
+		else if (err.code != PGW_ECONFLICT) /* conflict: someone wrote it */
+			log_warn("config.write-failed", "detail=\"%s\" action=retry", err.msg);
 		free(json);
 	}
 	/* initialize must name the system identifier (a bootstrap that died

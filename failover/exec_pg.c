@@ -93,7 +93,10 @@ exec_stop_pg(FailoverExec *e, HealthStopMode mode)
 	{
 		log_warn("pg.stop", "mode=%d detail=\"%s\" action=immediate", (int) mode,
 				 err.msg);
-		(void) e->ops->stop(e->pg, HEALTH_STOP_IMMEDIATE, STOP_TIMEOUT_MS, &err);
+		pgw_error_clear(&err);
+		if (e->ops->stop(e->pg, HEALTH_STOP_IMMEDIATE, STOP_TIMEOUT_MS, &err) !=
+			HEALTH_WAIT_READY)
+			log_error("pg.stop-failed", "mode=immediate detail=\"%s\"", err.msg);
 	}
 	atomic_store(&e->fence_pid, 0);
 }

@@ -179,7 +179,8 @@ step_clone(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 		PgwError	e2 = {0};
 
 		/* leftovers of an interrupted clone; the clone says if it matters */
-		(void) e->ops->wipe_data_dir(cfg->pg_data_dir, &e2);
+		if (e->ops->wipe_data_dir(cfg->pg_data_dir, &e2) != 0)
+			log_warn("clone.wipe-failed", "detail=\"%s\" action=clone", e2.msg);
 	}
 	log_info("clone.start", "source=%s host=%s port=%d", dec->target, up.host,
 			 up.port);

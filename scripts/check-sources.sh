@@ -24,4 +24,10 @@ for f in $files; do
 		fi
 	done
 done
+# an error set on a local and returned at once is a message nobody logs
+# (architecture review 4.3): fill the caller's err, or log before returning
+if grep -nE 'return pgw_error_set\(&' $files; then
+	echo "check-sources: a message set on a local PgwError is returned unlogged above" >&2
+	rc=1
+fi
 exit $rc
