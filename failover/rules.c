@@ -68,7 +68,7 @@ p_fence_deadline_passed(const DecideCtx *c)
 	 * time of the last confirmed keepalive minus a margin, so it passes
 	 * before etcd lets the key expire and another member promotes.
 	 * In failsafe mode the daemon raises that deadline while every member
-	 * vouches for us over the REST API (daemon/loop.c, failsafe_confirm).
+	 * vouches for us over the REST API (daemon/failsafe.c, failsafe_confirm).
 	 */
 	return c->pg_may_write && c->deadline_passed;
 }
@@ -115,14 +115,6 @@ p_etcd_unreachable(const DecideCtx *c)
 {
 	return !c->view_ok;
 }
-
-/*
- * ---- group "pause" ------------------------------------------------------
- * PAUSE MODE (view.config.pause) goes here, added by the pause issue: after
- * fencing, TILT and etcd (a paused leader still fences), before any rule that
- * starts, stops, clones, promotes or demotes. Rows to add: "paused-leader-
- * renew" (RENEW while we hold the key), "paused-wait" (WAIT otherwise).
- */
 
 /* ---- group "init": initialize key, data directory ---------------------- */
 
@@ -448,8 +440,6 @@ p_we_are_best(const DecideCtx *c)
 	return running_replica_no_leader(c) && c->me.why == FAILOVER_ELIGIBLE;
 }
 
-/* ---- the table ---------------------------------------------------------- */
-
 /* ---- group "switchover": the `failover` key (a request, manual) -------- */
 
 static bool
@@ -524,6 +514,8 @@ p_paused(const DecideCtx *c)
 {
 	return c->paused;
 }
+
+/* ---- the table ---------------------------------------------------------- */
 
 #define ROW(nm, grp, wh, kd, rs, pr, tg)                                       \
 	{                                                                          \
