@@ -201,6 +201,7 @@ find_primary_parallel(int timeout_s, int *which)
 {
 	PGconn	   *cs[MAX_HOSTS] = {0};
 	bool		done[MAX_HOSTS] = {0};
+	PostgresPollingStatusType want[MAX_HOSTS];
 	int64_t		deadline = now_ms() + (int64_t) timeout_s * 1000;
 	PGconn	   *found = NULL;
 	int			pending = n_hosts;
@@ -229,6 +230,7 @@ find_primary_parallel(int timeout_s, int *which)
 		vals[5] = "pgw_writer";
 		vals[6] = NULL;
 		cs[i] = PQconnectStartParams(keys, vals, 0);
+		want[i] = PGRES_POLLING_WRITING;
 		free(h);
 		if (cs[i] == NULL || PQstatus(cs[i]) == CONNECTION_BAD)
 		{
@@ -236,17 +238,37 @@ find_primary_parallel(int timeout_s, int *which)
 			pending--;
 		}
 	}
+	/*
+	 * libpq's contract: call PQconnectPoll only once the socket is ready for
+	 * what it last asked (writing, at first). Polling a connection whose
+	 * connect() is still in progress made libpq send the startup packet on
+	 * it and block in its own poll() with no timeout: the writer froze for
+	 * as long as a host dropped its packets (a whole isolation drill).
+	 */
 	while (pending > 0 && found == NULL && now_ms() < deadline)
 	{
 		struct pollfd pfd[MAX_HOSTS];
 		int			idx[MAX_HOSTS];
 		int			np = 0;
+		int64_t		left = deadline - now_ms();
 
 		for (int i = 0; i < n_hosts; i++)
 		{
+			if (done[i])
+				continue;
+			pfd[np].fd = PQsocket(cs[i]);
+			pfd[np].events = want[i] == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+			pfd[np].revents = 0;
+			idx[np++] = i;
+		}
+		if (np == 0 || poll(pfd, (nfds_t) np, left < 20 ? (int) left : 20) < 0)
+			break;
+		for (int k = 0; k < np && found == NULL; k++)
+		{
+			int			i = idx[k];
 			PostgresPollingStatusType st;
 
-			if (done[i])
+			if (pfd[k].revents == 0)
 				continue;
 			st = PQconnectPoll(cs[i]);
 			if (st == PGRES_POLLING_OK || st == PGRES_POLLING_FAILED)
@@ -255,7 +277,7 @@ find_primary_parallel(int timeout_s, int *which)
 				pending--;
 				/* the first primary ends the scan: waiting for the other
 				 * hosts (one restarting, say) cost up to the whole timeout */
-				if (st == PGRES_POLLING_OK && found == NULL && is_primary(cs[i]))
+				if (st == PGRES_POLLING_OK && is_primary(cs[i]))
 				{
 					PQsetNoticeProcessor(cs[i], on_notice, NULL);
 					found = cs[i];
@@ -263,15 +285,8 @@ find_primary_parallel(int timeout_s, int *which)
 				}
 				continue;
 			}
-			pfd[np].fd = PQsocket(cs[i]);
-			pfd[np].events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-			pfd[np].revents = 0;
-			idx[np++] = i;
+			want[i] = st;
 		}
-		if (np == 0)
-			break;
-		(void) idx;
-		poll(pfd, (nfds_t) np, 20);
 	}
 	for (int i = 0; i < n_hosts; i++)
 	{
