@@ -45,9 +45,10 @@ bool		drill_pg_start_time(const CtlGlobal *g, const MemberInfo *m,
 
 /*
  * drill_pg_kill: SIGKILL member m's postmaster through SQL as the
- * superuser (COPY ... TO PROGRAM 'kill -KILL <pid>'). CTL_EXIT_OK when the
- * program ran (the connection may die with the postmaster), else
- * CTL_EXIT_FAILED with the reason in note.
+ * superuser (COPY ... TO PROGRAM 'kill -KILL <pid>'). CTL_EXIT_OK once the
+ * program was started (COPY's answer proves nothing: the caller checks the
+ * effect), CTL_EXIT_FAILED with the reason in note when the postmaster's
+ * pid could not be read.
  */
 int			drill_pg_kill(const CtlGlobal *g, const MemberInfo *m, char *note,
 						  size_t len);

@@ -258,12 +258,10 @@ int
 drill_pg_kill(const CtlGlobal *g, const MemberInfo *m, char *note, size_t len)
 {
 	PGconn	   *c = pg_open(g, m->conn_url, "3", NULL);
-	PGresult   *r;
 	char		sql[128];
 	char		pidbuf[32];
 	long		pid;
 	char	   *end;
-	int			rc = CTL_EXIT_OK;
 
 	if (c == NULL)
 	{
@@ -285,20 +283,17 @@ drill_pg_kill(const CtlGlobal *g, const MemberInfo *m, char *note, size_t len)
 		PQfinish(c);
 		return CTL_EXIT_FAILED;
 	}
+	/*
+	 * kill reads no input, so COPY usually answers "could not close pipe
+	 * to external command: Broken pipe" after the kill ran, or the
+	 * connection dies with the postmaster first: the answer proves
+	 * nothing either way. The round checks the effect instead (a new
+	 * postmaster, or another leader).
+	 */
 	snprintf(sql, sizeof(sql), "COPY (SELECT 1) TO PROGRAM 'kill -KILL %ld'", pid);
-	r = PQexec(c, sql);
-	/* the program ran when COPY succeeded, or when the connection died
-	 * with the postmaster before the answer; an error answer means not */
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQstatus(c) == CONNECTION_OK &&
-		PQresultStatus(r) == PGRES_FATAL_ERROR)
-	{
-		snprintf(note, len, "the kill of postmaster %ld on %s failed: %.120s", pid,
-				 m->name, PQresultErrorMessage(r));
-		rc = CTL_EXIT_FAILED;
-	}
-	PQclear(r);
+	PQclear(PQexec(c, sql));
 	PQfinish(c);
-	return rc;
+	return CTL_EXIT_OK;
 }
 
 /* url_host_port: host and port of "postgres://host:port/db" */

@@ -676,3 +676,37 @@ nn_cleanup() {
 	[ -n "$NN_DIR" ] && [ -z "${PGW_TEST_KEEP:-}" ] && rm -rf "$NN_DIR"
 	true
 }
+
+# nn_summary RESULTS: the soak's table from NN_RESULTS rows
+# (mode|kind|old|new|rto|downtime|lost|loss_bound|rejoin|split|thaw|bound|result|note):
+# per kind: drills, failed, split-brain instants (overlapping writable
+# windows), lost acknowledged commits in sync / async mode, rounds that
+# needed an operator (not back without one), RTO median and max (rounds
+# with an RTO)
+nn_summary() {
+	awk -F'|' '
+		function med(s,   n, a, i, j, t) { n = split(s, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+			return n ? (n % 2 ? a[(n + 1) / 2] : int((a[n / 2] + a[n / 2 + 1]) / 2)) : "-" }
+		function mx(s,   n, a, i, m) { n = split(s, a, " "); m = "-"; for (i = 1; i <= n; i++) if (m == "-" || a[i] + 0 > m + 0) m = a[i]; return m }
+		function add(k) { if (!(k in seen)) { seen[k] = 1; order[++nk] = k } }
+		{
+			k = $2; add(k); n[k]++; N++
+			if ($13 != "ok") { f[k]++; F++ }
+			if ($10 + 0 > 0) { sp[k] += $10; SP += $10 }
+			if ($10 == "-1") { spu[k]++; SPU++ }
+			if ($7 + 0 > 0) { if ($1 == "sync") { ls[k] += $7; LS += $7 } else { la[k] += $7; LA += $7 } }
+			if ($7 == "-1") { lu[k]++; LU++ }
+			if ($14 ~ /OPERATOR NEEDED/) { op[k]++; OP++ }
+			if ($5 + 0 >= 0 && $5 != "") rto[k] = rto[k] " " $5
+			if ($1 == "sync") ns++; else na++
+		}
+		END {
+			printf "%-14s %6s %6s %6s %9s %10s %8s %13s %13s\n", "kind", "drills", "failed", "split", "lost sync", "lost async", "operator", "RTO median ms", "RTO max ms"
+			for (i = 1; i <= nk; i++) {
+				k = order[i]
+				printf "%-14s %6d %6d %6s %9d %10d %8d %13s %13s\n", k, n[k], f[k], sp[k] + 0 (spu[k] ? "+" spu[k] "?" : ""), ls[k], la[k], op[k], med(rto[k]), mx(rto[k])
+			}
+			printf "%-14s %6d %6d %6s %9d %10d %8d\n", "all", N, F, SP + 0 (SPU ? "+" SPU "?" : ""), LS, LA, OP
+			printf "(%d drills in synchronous mode, %d in asynchronous; split = overlapping writable windows seen by the probes (\"?\": rounds whose detector refused its input); lost = acknowledged commits missing; a loss check that did not run: %d rounds)\n", ns, na, LU
+		}' "$1"
+}
