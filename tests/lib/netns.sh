@@ -61,6 +61,9 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cluster.sh"
 : "${NN_SLACK_MS:=$((5000 * PGW_TEST_TIMEOUT_MULT))}"	# promotion + the writer's reconnect
 : "${NN_THAW_MAX_MS:=1000}"		# a thawed primary's writes after SIGCONT
 NN_KIND_LIST="node-crash pg-crash daemon-crash freeze part-etcd part-replicas isolate netem etcd-member etcd-quorum"
+# faults that must make a round fail, to see every check fail
+# (tests/chaos/test_chaos_selftest.sh; only with NN_SELFTEST=1)
+NN_SELFTEST_KINDS="selftest-split selftest-loss selftest-probe"
 
 NN_P="pgwc${NN_NET}"
 NN_SUB="10.231.${NN_NET}"
@@ -386,6 +389,25 @@ nn_fault() {
 				NN_FAULT_NOTE="no way to delay packets here ($NN_NETEM_DESC)"
 				return 1
 			fi ;;
+		selftest-split)
+			# a replica promoted behind pgwarden's back: two writable nodes
+			# until the daemons notice; the round must fail on the split
+			for i in 1 2 3; do [ "$i" != "$p" ] && j=$i; done
+			ip netns exec "$(nn_ns "$j")" runuser -u "$PGW_RUN_AS" -- \
+				"$PG_BIN_DIR/pg_ctl" promote -D "$NN_DIR/node$j/data" >/dev/null 2>&1 ||
+				{ NN_FAULT_NOTE="pg_ctl promote on node$j failed"; return 1; } ;;
+		selftest-loss)
+			# acknowledged commits vanish (a trigger deletes every 10th row
+			# in the transaction that wrote it, for the fault's length): the
+			# round must fail on the loss
+			cluster_psql "$p" "CREATE FUNCTION pgw_selftest_loss() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN IF NEW.seq % 10 = 0 THEN DELETE FROM pgw_writes WHERE seq = NEW.seq; END IF; RETURN NULL; END \$\$;
+				CREATE TRIGGER pgw_selftest_loss AFTER INSERT ON pgw_writes FOR EACH ROW EXECUTE FUNCTION pgw_selftest_loss()" >/dev/null ||
+				{ NN_FAULT_NOTE="trigger not created on node$p"; return 1; }
+			NN_HEAL="untrigger $p" ;;
+		selftest-probe)
+			# node P's probe dies: the split detector must refuse the logs
+			kill -KILL "${CL_PROBE_PID[$p]}" 2>/dev/null
+			NN_HEAL="probe $p" ;;
 		etcd-member)
 			[ "$CL_ETCD_N" -ge 3 ] || { NN_FAULT_NOTE="needs 3 etcd members"; return 1; }
 			j=$(nn_etcd_leader)
@@ -444,6 +466,12 @@ nn_heal() {
 		etcd*)
 			cluster_start_etcd_member "$a"
 			[ -n "$b" ] && cluster_start_etcd_member "$b" ;;
+		untrigger*)
+			# on whichever node is primary now
+			for a in 1 2 3; do
+				cluster_psql "$a" "DROP TRIGGER pgw_selftest_loss ON pgw_writes; DROP FUNCTION pgw_selftest_loss()" >/dev/null 2>&1
+			done ;;
+		probe*) cluster_start_probe "$a" ;;
 	esac
 	true
 }
@@ -473,6 +501,7 @@ nn_bound() {
 		netem) echo "rto $((fault + ttl + NN_SLACK_MS))" ;;
 		# the primary keeps its lease: writes never stop for a whole ttl
 		etcd-member) echo "downtime $ttl" ;;
+		selftest-*) echo "rto $((fault + 4 * ttl + NN_SLACK_MS))" ;;
 		# writes stop within ttl; the members come back after the fault
 		etcd-quorum) echo "rto $((fault + ttl + retry + NN_SLACK_MS))" ;;
 	esac
@@ -513,7 +542,7 @@ NN_OPERATOR=0
 nn_round() {
 	local kind=$1 p t0 t_heal t_conv t_end now r rc rto=-1 down=-1 host new="-" sp split=0 worst at exempt
 	local result=ok note="" rejoin=-1 thaw="-" miss lost=-1 bound metric max val claims th_acc k ov
-	case " $NN_KIND_LIST " in
+	case " $NN_KIND_LIST ${NN_SELFTEST:+$NN_SELFTEST_KINDS} " in
 		*" $kind "*) ;;
 		*)
 			echo "not ok - unknown fault kind \"$kind\" (known: $NN_KIND_LIST)"
