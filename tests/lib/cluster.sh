@@ -263,16 +263,51 @@ cl_repick() {
 	return 0
 }
 
-cluster_start_node() {
+cl_launch() {
 	local i=$1
-	if [ -z "${CL_STARTED[$i]:-}" ]; then
-		[ "${CL_PG_HOST[$i]}" = 127.0.0.1 ] && cl_repick "$i"
-		CL_STARTED[$i]=1
-	fi
 	# shellcheck disable=SC2086 # CL_EXEC is a command prefix ("ip netns exec NS")
 	${CL_EXEC[$i]:-} "$PGW_BIN" -c "$CL_DIR/node$i/pgwarden.yml" >>"$CL_DIR/node$i/pgwarden.log" 2>&1 &
 	CL_PID[$i]=$!
 	echo "${CL_PID[$i]}" >"$CL_DIR/node$i/pid"
+}
+
+# cl_listening I: node I's REST API answers, or its daemon is gone
+cl_listening() {
+	[ "$(cluster_status "$1" /liveness)" != 000 ] || ! kill -0 "${CL_PID[$1]}" 2>/dev/null
+}
+
+cluster_start_node() {
+	local i=$1 k
+	if [ -n "${CL_STARTED[$i]:-}" ] || [ "${CL_PG_HOST[$i]}" != 127.0.0.1 ]; then
+		CL_STARTED[$i]=1
+		cl_launch "$i"
+		return
+	fi
+	CL_STARTED[$i]=1
+	# a loopback node's first start: other clusters on this machine pick
+	# ports from the same range, and one may take ours between the check and
+	# the bind; a daemon that could not listen gets new ports (its config is
+	# the only place they are known before it first publishes)
+	for k in 1 2 3; do
+		cl_repick "$i"
+		cl_launch "$i"
+		wait_for 5 cl_listening "$i"
+		kill -0 "${CL_PID[$i]}" 2>/dev/null && return 0
+		grep -q "could not listen" "$CL_DIR/node$i/pgwarden.log" 2>/dev/null || return 0
+		cl_log "node$i: could not listen on its ports (attempt $k); picking others"
+		cl_force_repick "$i"
+	done
+}
+
+# cl_force_repick I: new ports for node I, whatever holds the old ones
+cl_force_repick() {
+	local i=$1 old new
+	for old in "${CL_PG_PORT[$i]}" "${CL_API_PORT[$i]}"; do
+		new=$(cl_pick_port) || return 1
+		sed -i "s/127\.0\.0\.1:$old\b/127.0.0.1:$new/" "$CL_DIR/node$i/pgwarden.yml"
+		[ "${CL_PG_PORT[$i]}" = "$old" ] && CL_PG_PORT[$i]=$new
+		[ "${CL_API_PORT[$i]}" = "$old" ] && CL_API_PORT[$i]=$new
+	done
 }
 
 # cluster_postmaster_pid I: the pid in node I's postmaster.pid, if any
