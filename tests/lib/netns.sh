@@ -180,6 +180,7 @@ nn_delay_start() {
 		fi
 		sleep 0.05
 	done
+	nn_mark
 	nn_ipt "$i" -A INPUT -i eth0 -j NFQUEUE --queue-num "$i" --queue-bypass &&
 		nn_ipt "$i" -A OUTPUT -o eth0 -j NFQUEUE --queue-num "$i" --queue-bypass
 }
@@ -338,23 +339,29 @@ nn_ns_pids() {
 # specified (the round then fails)
 NN_HEAL=""
 NN_FAULT_NOTE=""
+NN_FAULT_AT=""					# wall ms of the fault itself
+nn_mark() { NN_FAULT_AT=$(nn_now); }
 nn_fault() {
 	local kind=$1 p=$2 pm i ips=() j
 	pm=$(cluster_postmaster_pid "$p")
 	NN_FAULT_NOTE=""
 	NN_HEAL="none"
+	NN_FAULT_AT=$(nn_now)
 	case "$kind" in
 		node-crash)
 			# the host dies: every process on it (the daemon, its fence
 			# watchdog, PostgreSQL), all at once
+			nn_mark
 			# shellcheck disable=SC2046
 			kill -KILL $(nn_ns_pids "$p") 2>/dev/null
 			NN_HEAL="restart $p" ;;
 		pg-crash)
 			[ -n "$pm" ] || { NN_FAULT_NOTE="no postmaster.pid on node$p"; return 1; }
+			nn_mark
 			kill -KILL "$pm" || { NN_FAULT_NOTE="kill of postmaster $pm failed"; return 1; }
 			NN_HEAL="pgdead $pm" ;;
 		daemon-crash)
+			nn_mark
 			kill -KILL "${CL_PID[$p]}" 2>/dev/null
 			NN_HEAL="restart $p" ;;
 		freeze)
@@ -363,23 +370,28 @@ nn_fault() {
 			# probe; the thaw resumes PostgreSQL first
 			NN_FROZEN_PG=$(cluster_pg_pids "$p")
 			NN_FROZEN=$(nn_ns_pids "$p")
+			nn_mark
 			# shellcheck disable=SC2086
 			kill -STOP $NN_FROZEN 2>/dev/null
 			NN_HEAL="thaw $p" ;;
 		part-etcd)
 			for j in $(seq 1 "$CL_ETCD_N"); do ips+=("$(nn_eip "$j")"); done
+			nn_mark
 			nn_block "$p" "${ips[@]}"
 			NN_HEAL="unblock $p" ;;
 		part-replicas)
 			for i in 1 2 3; do [ "$i" != "$p" ] && ips+=("$(nn_ip "$i")"); done
+			nn_mark
 			nn_block "$p" "${ips[@]}"
 			NN_HEAL="unblock $p" ;;
 		isolate)
+			nn_mark
 			nn_ipt "$p" -A INPUT -i eth0 -j DROP
 			nn_ipt "$p" -A OUTPUT -o eth0 -j DROP
 			NN_HEAL="unblock $p" ;;
 		netem)
 			NN_HEAL="unblock $p"
+			nn_mark
 			if [ -n "$NN_HAVE_NETEM" ]; then
 				ip netns exec "$(nn_ns "$p")" tc qdisc add dev eth0 root netem delay 100ms 50ms loss 10% ||
 					{ NN_FAULT_NOTE="tc netem failed"; return 1; }
@@ -411,14 +423,15 @@ nn_fault() {
 		etcd-member)
 			[ "$CL_ETCD_N" -ge 3 ] || { NN_FAULT_NOTE="needs 3 etcd members"; return 1; }
 			j=$(nn_etcd_leader)
+			nn_mark
 			kill -KILL "${CL_EPID[$j]}" 2>/dev/null
 			NN_HEAL="etcd $j" ;;
 		etcd-quorum)
 			[ "$CL_ETCD_N" -ge 3 ] || { NN_FAULT_NOTE="needs 3 etcd members"; return 1; }
 			j=$(nn_etcd_leader)
-			kill -KILL "${CL_EPID[$j]}" 2>/dev/null
 			i=$((j % CL_ETCD_N + 1))
-			kill -KILL "${CL_EPID[$i]}" 2>/dev/null
+			nn_mark
+			kill -KILL "${CL_EPID[$j]}" "${CL_EPID[$i]}" 2>/dev/null
 			NN_HEAL="etcd $j $i" ;;
 	esac
 	return 0
@@ -561,6 +574,9 @@ nn_round() {
 		result=FAILED
 		note+="fault not injected as specified: $NN_FAULT_NOTE; "
 	else
+		# the fault's own instant: looking up the etcd leader, or waiting
+		# for pgw_delay to bind, takes seconds under load
+		t0=$NN_FAULT_AT
 		nn_fault_wait "$kind" "$p"
 		[ -n "$NN_FAULT_NOTE" ] && note+="$NN_FAULT_NOTE; "
 	fi
