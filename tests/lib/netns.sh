@@ -742,16 +742,19 @@ nn_summary() {
 			if ($7 + 0 > 0) { if ($1 == "sync") { ls[k] += $7; LS += $7 } else { la[k] += $7; LA += $7 } }
 			if ($7 == "-1") { lu[k]++; LU++ }
 			if ($14 ~ /OPERATOR NEEDED/) { op[k]++; OP++ }
-			if ($5 + 0 >= 0 && $5 != "") rto[k] = rto[k] " " $5
+			if ($5 != "" && $5 + 0 >= 0) rto[k] = rto[k] " " $5
+			if ($6 != "" && $6 + 0 >= 0) dn[k] = dn[k] " " $6
+			if ($11 ~ /w\//) { split($11, tw, /w\/|ms/); if (tw[1] + 0 > thw[k] + 0) thw[k] = tw[1]; if (tw[2] + 0 > thm[k] + 0) thm[k] = tw[2] }
+			else if ($11 == "0" && !(k in thw)) thw[k] = 0
 			if ($1 == "sync") ns++; else na++
 		}
 		END {
-			printf "%-14s %6s %6s %6s %9s %10s %8s %13s %13s\n", "kind", "drills", "failed", "split", "lost sync", "lost async", "operator", "RTO median ms", "RTO max ms"
+			printf "%-14s %6s %6s %6s %9s %10s %8s %10s %10s %11s %11s %s\n", "kind", "drills", "failed", "split", "lost sync", "lost async", "operator", "RTO med ms", "RTO max ms", "down med ms", "down max ms", "thawed primary"
 			for (i = 1; i <= nk; i++) {
 				k = order[i]
-				printf "%-14s %6d %6d %6s %9d %10d %8d %13s %13s\n", k, n[k], f[k], sp[k] + 0 (spu[k] ? "+" spu[k] "?" : ""), ls[k], la[k], op[k], med(rto[k]), mx(rto[k])
+				printf "%-14s %6d %6d %6s %9d %10d %8d %10s %10s %11s %11s %s\n", k, n[k], f[k], sp[k] + 0 (spu[k] ? "+" spu[k] "?" : ""), ls[k], la[k], op[k], med(rto[k]), mx(rto[k]), med(dn[k]), mx(dn[k]), (k in thw ? "max " thw[k] " writes, " thm[k] + 0 " ms after SIGCONT" : "")
 			}
 			printf "%-14s %6d %6d %6s %9d %10d %8d\n", "all", N, F, SP + 0 (SPU ? "+" SPU "?" : ""), LS, LA, OP
-			printf "(%d drills in synchronous mode, %d in asynchronous; split = overlapping writable windows seen by the probes (\"?\": rounds whose detector refused its input); lost = acknowledged commits missing; a loss check that did not run: %d rounds)\n", ns, na, LU
+			printf "(%d drills in synchronous mode, %d in asynchronous; split = overlapping writable windows seen by the probes (\"?\": rounds whose detector refused its input); lost = acknowledged commits missing; a loss check that did not run: %d rounds; RTO = fault -> the write that ended the longest gap, down = that gap: for kinds with no failover (etcd-member) the downtime is the figure, the RTO only says when the longest small gap happened)\n", ns, na, LU
 		}' "$1"
 }
