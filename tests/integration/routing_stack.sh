@@ -199,15 +199,11 @@ listen pg_ro
 $(rs_servers disabled)
 CFG
 		if [ "$poll" = poll ]; then
-			# Patroni's recipe (its examples/haproxy.cfg defaults), no router
+			# polling the REST API alone (Patroni's recipe, no router), with
+			# the same HAProxy settings as the router's backends (retries 3,
+			# option redispatch 1, timeout connect 2s, checks inter 3s fall 3
+			# rise 2), so the comparison measures the router, not defaults
 			cat <<CFG
-defaults
-  mode tcp
-  retries 2
-  timeout connect 4s
-  timeout client 30m
-  timeout server 30m
-  timeout check 5s
 listen pg_rw_poll
   bind 127.0.0.1:$RS_HAP_POLL
   option httpchk GET /primary
