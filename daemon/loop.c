@@ -18,6 +18,7 @@
 #include "common/xmem.h"
 #include "daemon/daemon_int.h"
 #include "daemon/daemon_loop.h"
+#include "daemon/k8s_views.h"
 #include "failover/failover.h"
 #include "health/health.h"
 
@@ -31,6 +32,8 @@
 #include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
+
+extern char **environ;
 
 /* Keys whose change must wake the loop at once (not at the next tick). */
 #define MEMBER_REPUBLISH_MS 10000	/* idle: ~1 etcd write / 10 s / node */
@@ -74,6 +77,7 @@ typedef struct Daemon
 	char	   *failsafe_written;	/* the `failsafe` value we last wrote */
 	bool		failsafe_active;	/* every member vouched in the last round */
 	bool		failsafe_refused;	/* the last round had a "no" (logged once) */
+	K8sViews   *k8s;			/* pod labels, EndpointSlice (k8s_views.c) */
 } Daemon;
 
 static int64_t
@@ -915,6 +919,7 @@ one_cycle(Daemon *d)
 		if (dec.kind == DECIDE_SWITCHOVER)
 			routing_pub_switching(&d->routing, d->etcd, d->prefix, d->cfg->name,
 								  d->lease_id, d->view);
+		k8s_views_before(d->k8s, &dec, failover_exec_is_writable_primary(d->exec));
 		if (failover_execute(d->exec, &ctx, &dec, &self) != 0)
 			d->view_valid = false;	/* re-read before the next decision */
 		/* the fencing thread guards a writable primary that holds the key */
@@ -942,6 +947,7 @@ one_cycle(Daemon *d)
 	d->last_loop_mono_ms = pgw_now_mono_ms();
 	d->loops++;
 	publish_rest(d, &self, &m, d->last_loop_mono_ms - t0);
+	k8s_views_cycle(d->k8s, d->exec, d->view, &self, d->lease_deadline_mono_ms);
 	notify_systemd(d, &self);
 	fire_callbacks(d, &self);
 }
@@ -1158,6 +1164,8 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		free(d.view);
 		return 1;
 	}
+	if (k8s_views_open(cfg, environ, &d.k8s, &err) != 0)
+		log_error("k8s.disabled", "detail=\"%s\" action=run-without-kubernetes-views", err.msg);
 	if (cfg->watchdog_mode == CONFIG_WATCHDOG_AUTOMATIC)
 		log_warn("watchdog.device-unused", "device=%s detail=\"pgwarden does not drive a kernel watchdog; the fence watchdog process guards instead\"",
 				 cfg->watchdog_device ? cfg->watchdog_device : "/dev/watchdog");
@@ -1219,7 +1227,9 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 
 		ctx.republish = republish_now;
 		ctx.republish_arg = &d;
-		if (cfg->switchover_on_shutdown)
+		if (k8s_views_stopping(d.k8s, d.view->has_leader &&
+							   strcmp(d.view->leader, cfg->name) == 0) &&
+			cfg->switchover_on_shutdown)
 			shutdown_switchover(&d, &ctx);
 		failover_exec_shutdown(d.exec, &ctx);
 		if (d.cb_running)
@@ -1232,6 +1242,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		if (etcd_lease_revoke(d.etcd, d.lease_id, &err) != 0)
 			log_warn("lease.revoke-failed", "detail=\"%s\"", err.msg);
 	}
+	k8s_views_close(d.k8s);
 	rest_stop(d.rest);
 	callbacks_close(d.cb, 5000);
 	etcd_client_close(d.etcd);
