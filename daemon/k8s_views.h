@@ -74,13 +74,17 @@ bool		k8s_views_stopping(K8sViews *kv, bool leading);
  * takes ownership of body and returns the new one. */
 char	   *k8s_views_metrics_append(char *body);
 
-/* The switchover's worst case (its bounds in execute.c), and the margin a
- * stop and the key's release need after it, in ms. */
-#define K8S_SWITCHOVER_NEED_MS 16000
+/* What a handover needs on SIGTERM, in ms: the switchover (checkpoint, a
+ * clean stop, the target receiving the shutdown checkpoint, its
+ * promotion: about a second measured here, so 10 s is a wide margin for
+ * a busy primary's checkpoint) and then the stop of the new replica and
+ * the release. A grace period shorter than their sum skips the handover:
+ * a switchover cut short by the kubelet's SIGKILL is worse than none. */
+#define K8S_SWITCHOVER_NEED_MS 10000
 #define K8S_STOP_MARGIN_MS 5000
 
 /*
- * k8s_grace_check: pure: whether a switchover fits in a grace period of
+ * k8s_grace_allows_switchover: pure: whether a switchover fits in a grace period of
  * grace_ms (measured from SIGTERM): it needs K8S_SWITCHOVER_NEED_MS +
  * K8S_STOP_MARGIN_MS. why (may be NULL) gets the sentence to log.
  */
