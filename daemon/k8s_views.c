@@ -572,12 +572,22 @@ k8s_views_cycle(K8sViews *kv, FailoverExec *exec, const ClusterView *view,
 }
 
 bool
-k8s_views_stopping(K8sViews *kv, bool leading)
+k8s_views_stopping(K8sViews *kv, const NodeConfig *cfg, bool leading)
 {
 	char		why[400];
 
 	if (kv == NULL)
+	{
+		/* no Kubernetes views, but maybe a configured grace period */
+		if (leading && cfg->k8s.grace_period_ms > 0 &&
+			!k8s_grace_allows_switchover(cfg->k8s.grace_period_ms, why, sizeof(why)))
+		{
+			log_warn("shutdown.no-switchover", "reason=grace-too-short grace_s=%lld detail=\"%s\"",
+					 (long long) (cfg->k8s.grace_period_ms / 1000), why);
+			return false;
+		}
 		return true;
+	}
 	if (!leading)
 		(void) want(kv, VIEW_NONE);
 	if (leading)

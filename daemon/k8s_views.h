@@ -66,9 +66,10 @@ void		k8s_views_cycle(K8sViews *kv, FailoverExec *exec,
  * says whether a switchover fits in what is left of the grace period: false
  * (logged with the numbers) when the grace period is too short, so the
  * caller stops and releases the key at once instead of starting a handover
- * the kubelet would cut short with SIGKILL. True when kv is NULL.
+ * the kubelet would cut short with SIGKILL. With kv NULL, only the grace
+ * period configured in cfg (kubernetes.termination_grace_period) counts.
  */
-bool		k8s_views_stopping(K8sViews *kv, bool leading);
+bool		k8s_views_stopping(K8sViews *kv, const NodeConfig *cfg, bool leading);
 
 /* k8s_views_metrics_append: body + the k8s metrics (Prometheus text);
  * takes ownership of body and returns the new one. */

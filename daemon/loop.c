@@ -1227,7 +1227,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 
 		ctx.republish = republish_now;
 		ctx.republish_arg = &d;
-		if (k8s_views_stopping(d.k8s, d.view->has_leader &&
+		if (k8s_views_stopping(d.k8s, cfg, d.view->has_leader &&
 							   strcmp(d.view->leader, cfg->name) == 0) &&
 			cfg->switchover_on_shutdown)
 			shutdown_switchover(&d, &ctx);
