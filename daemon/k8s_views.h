@@ -165,4 +165,20 @@ int			pid1_supervise(char *const *envp, int *exit_code);
 int			k8s_views_check_config(const NodeConfig *cfg, char *const *envp,
 								   FILE *out, PgwError *err);
 
+/* ------------------------------------------------------------------------
+ * The leader key's earlier lease (lease_holder.c)
+ * ------------------------------------------------------------------------ */
+
+/* lease_holder_record: a lease was granted: record it and this process's
+ * identity beside data_dir (best effort, logged on failure). */
+void		lease_holder_record(const char *data_dir, int64_t lease_id);
+
+/*
+ * lease_holder_proven: the lease recorded beside data_dir by an earlier
+ * run, when that run's process is proven gone (same boot, same PID
+ * namespace, its PID no longer runs it); else 0. Decided at the first call
+ * (before this run records its own), then cached.
+ */
+int64_t		lease_holder_proven(const char *data_dir);
+
 #endif

@@ -309,6 +309,8 @@ ensure_lease(Daemon *d)
 			note_etcd_error(d, "lease-keepalive", &err);
 			return false;
 		}
+		(void) lease_holder_proven(d->cfg->pg_data_dir); /* before it is replaced */
+		lease_holder_record(d->cfg->pg_data_dir, id);
 		d->lease_id = id;
 		d->lease_ttl_ms = ttl_ms;
 		atomic_store(&fence_lease_ttl_ms, ttl_ms);
@@ -831,6 +833,7 @@ one_cycle(Daemon *d)
 		}
 	}
 	failover_exec_observe(d->exec, d->view, &self);
+	self.proven_prior_lease = lease_holder_proven(d->cfg->pg_data_dir);
 	if (!keepalive_late(d) && (d->failsafe_active || d->failsafe_refused))
 	{
 		log_info("failsafe.ended", "reason=\"etcd reachable again\"");
@@ -866,6 +869,7 @@ one_cycle(Daemon *d)
 		if (read_view(d, true) == 0)
 		{
 			failover_exec_reobserve(d->exec, d->view, &self, 100);
+			self.proven_prior_lease = lease_holder_proven(d->cfg->pg_data_dir);
 			self.failsafe_vouched_mono_ms = rest_failsafe_vouched_ms(d->rest);
 			self.view_is_linearizable = true;
 			self.now_wall_ms = pgw_now_wall_ms();
