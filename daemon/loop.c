@@ -1014,6 +1014,10 @@ shutdown_switchover(Daemon *d, ExecContext *ctx)
 	if (read_view(d, true) != 0)
 		return;
 	ctx->view = d->view;
+	/* the routers pause writes first, as for a requested switchover:
+	 * without it every transaction in flight through PgBouncer failed */
+	routing_pub_switching(&d->routing, d->etcd, d->prefix, d->cfg->name,
+						  d->lease_id, d->view);
 	if (failover_execute(d->exec, ctx, &dec, &self) != 0)
 		log_warn("shutdown.switchover-failed", "action=stop");
 }

@@ -102,10 +102,9 @@ check "application role and table on node$leader" rs_setup_app "$leader"
 check "PgBouncer, HAProxy and their routers start" rs_start
 check "routers serve node$leader" wait_for 30 rs_routers_serve "node$leader" 2
 # the leader key, every change stamped
-( cluster_etcdctl watch "/service/$CL_SCOPE/leader" 2>/dev/null | while read -r line; do
-	echo "$(date +%s%3N) $line"
-done >"$DIR/leader-watch.log" ) &
-WATCH_PID=$!
+stamp() { while read -r line; do echo "$(date +%s%3N) $line"; done; }
+cluster_etcdctl watch "/service/$CL_SCOPE/leader" 2>/dev/null > >(stamp >"$DIR/leader-watch.log") &
+WATCH_PID=$! # etcdctl itself: the stamping reader ends at its EOF
 probe() { # NAME EXTRA...
 	local name=$1
 	shift
