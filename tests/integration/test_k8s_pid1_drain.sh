@@ -16,10 +16,15 @@
 #      the 2-30 s that node drains cost users of the anchors
 #   3. the drained pod comes back and rejoins as a replica
 #   4. a killed container (SIGKILL to PID 1) leaves no writable primary: its
-#      PostgreSQL is gone at once; a replica takes over after the lease
+#      PostgreSQL is gone at once; re-created at once (a force-deleted pod),
+#      it cannot prove its predecessor gone, waits for the old lease to
+#      expire and never takes its key back
 #   5. a grace period too short for a handover: logged, and the leader stops
 #      and releases its key at once instead (leaderless time bounded by a
 #      loop, not the TTL)
+#   6. on a plain host (no PID namespace), a daemon killed and restarted at
+#      once proves its predecessor dead and takes its key back (the quick
+#      takeover a systemd restart relies on)
 source "$(dirname "$0")/../lib/it_prelude.sh"
 source "$here/routing_stack.sh"
 rs_check_deps || exit 1
@@ -222,6 +227,38 @@ check "short grace: warned that a handover does not fit" \
 	grep -q 'event=shutdown.no-switchover.*reason=grace-too-short' "$DIR/node$cn/pgwarden.log"
 check "short grace: the key was released, node${next:-?} leads after ${took} ms (well inside the 10 s TTL)" \
 	test -n "$next" -a "$took" -lt 8000
+sed -i '/^  termination_grace_period: 5$/d' "$DIR/node$cn/pgwarden.yml"
+start_pod "$cn"
+check "short grace: node$cn back as a replica" wait_for 120 cluster_has_replicas 2
+# ---- 6. on a plain host the proof holds: a crashed daemon takes its key back --
+# (the same node, same boot, same PID namespace: its dead predecessor is seen
+# to be dead, so the quick takeover of systemd restarts is kept)
+cur=$(cluster_key leader)
+cn=${cur#node}
+kill -TERM "$(pid1_of "$cn")"
+wait "${CL_PID[$cn]}" 2>/dev/null
+CL_PID[$cn]=""
+cluster_wait_primary 60 "$cn" >/dev/null
+cluster_start_node "$cn" # no namespace: the host's
+check "host: node$cn back" wait_for 120 cluster_has_replicas 2
+lead=$(cluster_key leader)
+if [ "$lead" != "node$cn" ]; then
+	cluster_etcdctl put "/service/$CL_SCOPE/failover" "{\"leader\":\"$lead\",\"member\":\"node$cn\"}" >/dev/null
+	wait_for 60 cluster_key_is leader "node$cn"
+fi
+check "host: node$cn leads" cluster_key_is leader "node$cn"
+before=$(wc -l <"$DIR/node$cn/pgwarden.log")
+kill -KILL "${CL_PID[$cn]}" # the daemon; its PostgreSQL dies with it
+wait "${CL_PID[$cn]}" 2>/dev/null
+cluster_start_node "$cn"
+since6() { tail -n +"$((before + 1))" "$DIR/node$cn/pgwarden.log"; }
+proven() { since6 | grep -q 'event=lease.holder-gone'; }
+check "host: the restarted daemon proves its predecessor gone" wait_for 20 proven
+took_back() { since6 | grep -q 'rule=stale-own-leader-key-takeover'; }
+check "host: it takes its key back without a failover" wait_for 20 took_back
+check "host: node$cn leads again" wait_for 30 cluster_key_is leader "node$cn"
+check "host: every node back" wait_for 120 cluster_has_replicas 2
+
 check "no zombie in any node's namespace at the end" wait_for 10 no_zombies
 check "no sanitizer report" cluster_sanitizer_clean
 tap_finish
