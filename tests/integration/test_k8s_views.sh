@@ -4,7 +4,8 @@
 # (tests/tools/k8s_standin.py): no Kubernetes API server can run here.
 #   1. labels follow the roles (Patroni's role=master / role=replica), the
 #      leader keeps the demo-rw EndpointSlice; the probes answer
-#      (/startup, /readiness role- and lag-aware, /liveness)
+#      (/startup, /readiness role- and lag-aware, /liveness); a label the
+#      pod lacks (that Services select on) is named at start
 #   2. planned switchover: the old leader's label goes before it stops
 #      writing, the new leader's comes after its key is committed, and the
 #      EndpointSlice takes one write for the change
@@ -31,7 +32,10 @@ k8s_standin_start "$DIR/k8s" || { echo "could not start the API stand-in"; exit 
 cluster_init "$DIR" 3 fast
 # cluster_init made the directory; the stand-in's files are inside it
 for i in 1 2 3; do
-	k8s_ctl "/_control/pod?name=node$i&ip=127.0.0.$i&labels=cluster-name=demo,application=pgwarden" >/dev/null
+	# node3's pod lacks the application label the Services select on
+	labels="cluster-name=demo,application=pgwarden"
+	[ "$i" = 3 ] && labels="cluster-name=demo"
+	k8s_ctl "/_control/pod?name=node$i&ip=127.0.0.$i&labels=$labels" >/dev/null
 	cat >>"$DIR/node$i/pgwarden.yml" <<YML
 kubernetes:
   enabled: true
@@ -109,8 +113,10 @@ check "  ... but still live" test "$(cluster_status "$rn" /liveness)" = 200
 check "  ... and ready under ?lag=1GB" test "$(cluster_status "$rn" '/readiness?lag=1GB')" = 200
 cluster_psql "$rn" "SELECT pg_wal_replay_resume()" >/dev/null
 check "  ... and ready again once it caught up" wait_for 20 replica_ready 200
-check "the pods lacked no label (no k8s.pod-label-missing)" \
-	bash -c "! grep -q k8s.pod-label-missing $DIR/node*/pgwarden.log"
+check "node3: the label its pod lacks is named (application=pgwarden)" \
+	grep -q 'event=k8s.pod-label-missing.*label=application want=pgwarden have=(none)' "$DIR/node3/pgwarden.log"
+check "node1, node2: no label named missing" \
+	bash -c "! grep -q k8s.pod-label-missing $DIR/node1/pgwarden.log $DIR/node2/pgwarden.log"
 
 # ---- 2. planned switchover: label order, one slice write --------------------
 cur=$(cluster_key leader)
