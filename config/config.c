@@ -268,6 +268,25 @@ line_of(const Parser *p, const char *path)
 
 static int	perr(Parser *p, const char *path, const char *fmt,...) PGW_PRINTF(3, 4);
 
+/* config_perr / config_parser_cfg: perr and the config for config_k8s.c */
+int
+config_perr(Parser *p, const char *path, const char *fmt,...)
+{
+	char		detail[PGW_ERROR_MSG_MAX];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	return perr(p, path, "%s", detail);
+}
+
+NodeConfig *
+config_parser_cfg(Parser *p)
+{
+	return p->cfg;
+}
+
 /* "config file X line N: key "path": detail" */
 static int
 perr(Parser *p, const char *path, const char *fmt,...)
@@ -1137,6 +1156,7 @@ static const Field top_fields[] = {
 	FFN("tags", fn_tags),
 	FSEC("watchdog", watchdog_fields),
 	FBOOL("switchover_on_shutdown", switchover_on_shutdown),
+	FFN("kubernetes", config_k8s_field),
 	FEND
 };
 
@@ -1371,5 +1391,6 @@ config_free(NodeConfig *c)
 	free_list(&c->restapi_allowlist, &c->n_restapi_allowlist);
 	free_list(&c->pg_hba, &c->n_pg_hba);
 	free_list(&c->initdb, &c->n_initdb);
+	config_k8s_free(&c->k8s);
 	memset(c, 0, sizeof(*c));
 }

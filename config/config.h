@@ -42,6 +42,38 @@ typedef enum ConfigWatchdogMode
 	CONFIG_WATCHDOG_REQUIRED,
 } ConfigWatchdogMode;
 
+/* kubernetes: (ours; Patroni's key names where Patroni has the concept) */
+typedef enum ConfigK8sMode
+{
+	CONFIG_K8S_AUTO = 0,		/* on when running in a pod (in-cluster
+								 * detection), off elsewhere */
+	CONFIG_K8S_ON,
+	CONFIG_K8S_OFF,
+} ConfigK8sMode;
+
+typedef struct ConfigKubernetes
+{
+	ConfigK8sMode mode;			/* kubernetes.enabled; auto without it */
+	bool		has_section;	/* a kubernetes: section was given */
+	char	   *api_url;		/* NULL: https://$KUBERNETES_SERVICE_HOST:PORT */
+	char	   *token_file;		/* NULL: the service-account mount */
+	char	   *cacert;			/* NULL: the service-account mount */
+	char	   *namespace_;		/* NULL: the service-account mount */
+	char	   *pod_name;		/* NULL: the member name */
+	char	   *pod_ip;			/* EndpointSlice address; NULL: the pod's */
+	char	   *role_label;		/* NULL: "role" */
+	char	   *leader_label_value; /* NULL: "master" (Patroni 3.0.2) */
+	char	   *follower_label_value;	/* NULL: "replica" */
+	char	   *scope_label;	/* NULL: "cluster-name" */
+	int			n_labels;		/* labels: the pod must carry (checked) */
+	char	  **labels;			/* "key=value" */
+	bool		endpointslice;	/* the leader keeps <rw_service>'s slice */
+	char	   *rw_service;		/* NULL: "<scope>-rw" */
+	int64_t		grace_period_ms;	/* termination_grace_period; 0: the
+									 * pod's terminationGracePeriodSeconds */
+	int64_t		timeout_ms;		/* one API request; 0: 2000 */
+} ConfigKubernetes;
+
 typedef struct NodeConfig
 {
 	char	   *source;			/* file name used in messages, "<string>" */
@@ -124,6 +156,8 @@ typedef struct NodeConfig
 
 	/* ours: a leader stopped by SIGTERM hands over to the best replica first */
 	bool		switchover_on_shutdown;	/* default true */
+
+	ConfigKubernetes k8s;		/* kubernetes: (config_k8s.c) */
 } NodeConfig;
 
 /*
@@ -151,7 +185,10 @@ int			config_parse(const char *yaml, size_t len, const char *source_name,
  * _POSTGRESQL_BIN_DIR from envp (NULL-terminated "K=V" strings, e.g.
  * environ). Other PGWARDEN_* names (PGWARDEN_CONFIG) are left alone. A bad
  * or empty value is PGW_EINVAL naming the variable; cfg is then unchanged
- * for that variable.
+ * for that variable. Then the container set (config_secrets.c): the
+ * PostgreSQL credentials, run_as, socket_dir, the REST TLS files, and for
+ * every secret a PGWARDEN_<NAME>_FILE variant naming a mounted Secret file
+ * (both set is an error); and PGWARDEN_KUBERNETES_* (config_k8s.c).
  */
 int			config_apply_env(NodeConfig *cfg, char *const *envp,
 							 PgwError *err) PGW_MUSTCHECK;
@@ -164,6 +201,15 @@ int			config_apply_env(NodeConfig *cfg, char *const *envp,
  * timing. Fills the connect-address defaults. Returns 0 or PGW_EINVAL.
  */
 int			config_validate(NodeConfig *cfg, PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * config_load_or_env: config_load_file(path), except that a missing file is
+ * an empty configuration when may_be_missing (a container configured by
+ * environment variables and mounted Secrets alone); the environment and
+ * config_validate() still apply. Returns what config_load_file returns.
+ */
+int			config_load_or_env(const char *path, bool may_be_missing,
+							   NodeConfig *out, PgwError *err) PGW_MUSTCHECK;
 
 /* config_free: release what cfg owns and zero it. Accepts NULL. */
 void		config_free(NodeConfig *cfg);

@@ -143,6 +143,9 @@ config_apply_env(NodeConfig *cfg, char *const *envp, PgwError *err)
 		free(cfg->etcd_hosts);
 		cfg->etcd_hosts = norm;
 	}
+	if (config_secrets_apply_env(cfg, envp, err) != 0 ||
+		config_k8s_apply_env(cfg, envp, err) != 0)
+		return PGW_EINVAL;
 	return 0;
 }
 
@@ -258,5 +261,5 @@ config_validate(NodeConfig *cfg, PgwError *err)
 		pgw_error_prefix(err, "config file %s: bootstrap.dcs", src);
 		return PGW_EINVAL;
 	}
-	return 0;
+	return config_k8s_validate(cfg, err);
 }

@@ -21,6 +21,8 @@ turn_act(Daemon *d, const Observation *o, const Decision *dec)
 		failover_exec_switchover(d->exec, NULL, 0) == SWO_NONE)
 		routing_pub_switching(&d->routing, d->etcd, d->prefix, d->cfg->name,
 							  d->lease_id, d->view);
+	/* a demoting primary drops its Kubernetes role label first */
+	k8s_views_before(d->k8s, dec, failover_exec_is_writable_primary(d->exec));
 	out = failover_execute(d->exec, &ctx, dec, &o->self);
 	if (out.rc == 0)
 		return out;

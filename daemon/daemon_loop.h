@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "consensus/consensus.h"
 #include "daemon/daemon_int.h"
+#include "daemon/k8s_views.h"
 #include "failover/failover.h"
 
 #include <stdbool.h>
@@ -161,6 +162,7 @@ typedef struct Daemon
 	char	   *failsafe_written;	/* the `failsafe` value we last wrote */
 	bool		failsafe_active;	/* every member vouched in the last round */
 	bool		failsafe_refused;	/* the last round had a "no" (logged once) */
+	K8sViews   *k8s;			/* pod labels, EndpointSlice (k8s_views.c) */
 } Daemon;
 
 /* exec_context: what a step is given: etcd, our key and the turn's view */

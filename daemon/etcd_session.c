@@ -258,6 +258,8 @@ session_ensure_lease(Daemon *d)
 		session_note_etcd_error(d, "lease-keepalive", &err);
 		return false;
 	}
+	(void) lease_holder_proven(d->cfg->pg_data_dir); /* before it is replaced */
+	lease_holder_record(d->cfg->pg_data_dir, id);
 	d->lease_id = id;
 	d->lease_ttl_ms = ttl_ms;
 	atomic_store(&fence_lease_ttl_ms, ttl_ms);

@@ -25,6 +25,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+extern char **environ;
+
 /* shutdown_observation: the local look the SIGTERM path acts on */
 static void
 shutdown_observation(Daemon *d, Observation *o)
@@ -121,6 +123,10 @@ shutdown_switchover(Daemon *d)
 	}
 	if (session_read_view(d, true) != 0)
 		return;
+	/* the routers pause writes first, as for a requested switchover:
+	 * without it every transaction in flight through PgBouncer failed */
+	routing_pub_switching(&d->routing, d->etcd, d->prefix, d->cfg->name,
+						  d->lease_id, d->view);
 	drive_switchover(d, &o, &dec);
 }
 
@@ -250,6 +256,8 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		goto out;
 	started = true;
 	rc = 0;
+	if (k8s_views_open(cfg, environ, &d.k8s, &err) != 0)
+		log_error("k8s.disabled", "detail=\"%s\" action=run-without-kubernetes-views", err.msg);
 	if (cfg->watchdog_mode == CONFIG_WATCHDOG_AUTOMATIC)
 		log_warn("watchdog.device-unused", "device=%s detail=\"pgwarden does not drive a kernel watchdog; the fence watchdog process guards instead\"",
 				 cfg->watchdog_device ? cfg->watchdog_device : "/dev/watchdog");
@@ -311,7 +319,9 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	 * out the TTL */
 	if (failover_exec_switchover(d.exec, NULL, 0) != SWO_NONE)
 		finish_switchover(&d);
-	if (cfg->switchover_on_shutdown)
+	if (k8s_views_stopping(d.k8s, cfg, d.view->has_leader &&
+						   strcmp(d.view->leader, cfg->name) == 0) &&
+		cfg->switchover_on_shutdown)
 		shutdown_switchover(&d);
 	{
 		ExecContext ctx = exec_context(&d);
@@ -331,6 +341,7 @@ out:
 		if (etcd_lease_revoke(d.etcd, d.lease_id, &err) != 0)
 			log_warn("lease.revoke-failed", "detail=\"%s\"", err.msg);
 	}
+	k8s_views_close(d.k8s);
 	rest_stop(d.rest);
 	callbacks_close(d.cb, started ? 5000 : 0);
 	etcd_client_close(d.etcd);

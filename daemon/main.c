@@ -7,7 +7,9 @@
 #include "common/cli.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "daemon/k8s_views.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +24,10 @@ static const CliProgram program = {
 	"usage: pgwarden [-c CONFIG] [--check-config] [--version]\n\n"
 	"Runs the pgwarden high-availability daemon for one PostgreSQL node.\n"
 	"CONFIG defaults to $PGWARDEN_CONFIG or /etc/pgwarden/pgwarden.yml;\n"
-	"PGWARDEN_* environment variables override its keys.\n",
+	"PGWARDEN_* environment variables override its keys (and configure a\n"
+	"container alone when that default file does not exist). As PID 1, or\n"
+	"with PGWARDEN_INIT=1, it supervises the daemon: signals forwarded,\n"
+	"orphans reaped.\n",
 };
 
 int
@@ -39,7 +44,9 @@ main(int argc, char **argv)
 	path = args.config_path;
 	log_init("pgwarden", LOG_LEVEL_INFO);
 	memset(&cfg, 0, sizeof(cfg));
-	if (config_load_file(path, &cfg, &err) != 0 ||
+	/* a container may be configured by its environment alone: a missing
+	 * default file is then an empty one (an explicit -c FILE must exist) */
+	if (config_load_or_env(path, path == program.config_default, &cfg, &err) != 0 ||
 		config_apply_env(&cfg, environ, &err) != 0 ||
 		config_validate(&cfg, &err) != 0)
 	{
@@ -49,9 +56,29 @@ main(int argc, char **argv)
 	}
 	if (args.check_only)
 	{
+		/* an init container's check: the Kubernetes part offline too */
+		if (k8s_views_check_config(&cfg, environ, stdout, &err) != 0)
+		{
+			fprintf(stderr, "pgwarden: %s\n", err.msg);
+			config_free(&cfg);
+			return 2;
+		}
 		printf("pgwarden: configuration %s is valid\n", path);
 		config_free(&cfg);
 		return 0;
+	}
+	switch (pid1_supervise(environ, &rc))
+	{
+		case PID1_FAILED:
+			fprintf(stderr, "pgwarden: could not start the daemon under PID 1: %s\n",
+					strerror(errno));
+			config_free(&cfg);
+			return 1;
+		case PID1_EXIT:
+			config_free(&cfg);
+			return rc;
+		default:
+			break;
 	}
 	rc = daemon_run(&cfg, path);
 	config_free(&cfg);

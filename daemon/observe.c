@@ -23,6 +23,7 @@ session_facts(Daemon *d, LocalHealth *self, bool etcd_ok)
 	self->lease_deadline_mono_ms = d->lease_deadline_mono_ms;
 	self->last_loop_mono_ms = d->last_loop_mono_ms;
 	self->etcd_ok = etcd_ok;
+	self->proven_prior_lease = lease_holder_proven(d->cfg->pg_data_dir);
 }
 
 /* observe_local: the start of a turn */

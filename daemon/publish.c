@@ -193,6 +193,7 @@ publish_snapshot(Daemon *d, const LocalHealth *self, const Decision *dec,
 	d->last_loop_mono_ms = pgw_now_mono_ms();
 	d->loops++;
 	publish_rest(d, self, &m, d->last_loop_mono_ms - t0);
+	k8s_views_cycle(d->k8s, d->exec, d->view, self, d->lease_deadline_mono_ms);
 	notify_systemd(d, self);
 	fire_callbacks(d, self);
 }

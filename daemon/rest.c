@@ -20,6 +20,7 @@
  */
 #include "daemon/rest_int.h"
 #include "daemon/rest_body.h"
+#include "daemon/k8s_views.h"
 
 #include "common/log.h"
 #include "common/pgwtime.h"
@@ -142,8 +143,6 @@ int
 rest_status_for(const RestSnapshot *s, const char *path, const char *query,
 				int64_t now_mono_ms)
 {
-	int64_t		ttl_ms = s->view.config.ttl_ms > 0 ? s->view.config.ttl_ms : 10000;
-
 	if (query == NULL)
 		query = "";
 	/*
@@ -176,17 +175,9 @@ rest_status_for(const RestSnapshot *s, const char *path, const char *query,
 			(replica_ok(s, query, false) && in_sync(s)) ? 200 : 503;
 	if (strcmp(path, "/health") == 0)
 		return s->pg_running ? 200 : 503;
-	if (strcmp(path, "/liveness") == 0)
-	{
-		int64_t		bound = s->holds_leader ? ttl_ms : 2 * ttl_ms;
-
-		if (s->view.config.pause)
-			return 200;
-		return s->last_loop_mono_ms > 0 &&
-			now_mono_ms - s->last_loop_mono_ms <= bound ? 200 : 503;
-	}
-	if (strcmp(path, "/readiness") == 0)
-		return leads || (s->pg_running && s->view.is_valid) ? 200 : 503;
+	/* /liveness, /readiness, /startup: the kubelet's (rest_probes.c) */
+	if (rest_probe_path(path))
+		return rest_probe_status_now(s, path, query, now_mono_ms);
 	return 0;
 }
 
@@ -773,7 +764,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 	if (status != 0)
 	{
 		/* Patroni answers /liveness and /readiness with no body */
-		if (strcmp(url, "/liveness") != 0 && strcmp(url, "/readiness") != 0)
+		if (!rest_probe_path(url))
 			body = rest_patroni_json(s, pgw_now_wall_ms());
 	}
 	else if (strcmp(url, "/patroni") == 0)
@@ -828,7 +819,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 	{
 		status = 200;
 		ctype = "text/plain; version=0.0.4";
-		body = rest_metrics_text(s, now);
+		body = k8s_views_metrics_append(rest_metrics_text(s, now));
 	}
 	else
 	{

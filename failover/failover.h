@@ -71,6 +71,10 @@ typedef struct LocalHealth
 	                                      * for it (POST /failsafe); 0 never */
 	int64_t leader_absent_since_mono_ms; /* when we saw the leader key
 	                                      * go (0 = unknown); reasons */
+	int64_t proven_prior_lease;          /* an earlier lease of ours whose
+	                                      * holder process is proven gone (0 =
+	                                      * none): only that key may be taken
+	                                      * back (issue 16) */
 
 	/* data directory */
 	DataDirState data_dir;

@@ -244,11 +244,16 @@ p_stale_own_key_takeover(const DecideCtx *c)
 	 * A restarted daemon finds the key on its previous lease: nobody else
 	 * can have promoted while that key lives, so move it to our lease (one
 	 * txn comparing name and old lease; a stale view only makes it fail)
-	 * and restart as primary (promise 1). Never while PG may write.
+	 * and restart as primary (promise 1). Never while PG may write, and
+	 * only when the process that held that lease is proven gone: a
+	 * force-deleted pod's successor has our name, while its predecessor
+	 * may still hold the lease and write (lease_holder.c).
 	 */
 	return c->stale_own_key && !c->pg_may_write && c->self->lease_id != 0 &&
 	       c->has_lease && !c->deadline_passed &&
-	       c->self->data_dir == DATA_DIR_INITIALIZED;
+	       c->self->data_dir == DATA_DIR_INITIALIZED &&
+	       c->self->proven_prior_lease != 0 &&
+	       c->self->proven_prior_lease == c->view->leader_lease;
 }
 
 static bool
@@ -675,13 +680,13 @@ static const Rule rules[] = {
 
     /* another member holds the leader key */
     ROW("stale-own-leader-key-takeover", "replica",
-        "the key holds our name on our earlier lease; we have a lease and data",
+        "the key holds our name on our earlier lease, whose holder is proven gone; we have a lease and data",
         DECIDE_ACQUIRE,
         "leader key holds our name on an earlier lease {old_lease}; moving it to our lease",
         p_stale_own_key_takeover, TARGET_NONE),
     ROW("stale-own-leader-key", "replica",
         "the key holds our name on another lease", DECIDE_WAIT,
-        "leader key holds our name on an earlier lease; waiting for it to expire",
+        "leader key holds our name on an earlier lease we cannot prove dead; waiting for it to expire",
         p_stale_own_key, TARGET_NONE),
     ROW("leader-no-member-key", "replica", "the leader has no valid member key",
         DECIDE_WAIT,

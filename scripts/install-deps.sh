@@ -23,6 +23,9 @@ PKGS=(
 	python3
 	# comparison benchmark
 	patroni python3-etcd3 python3-psycopg2
+	# Kubernetes manifests and API bodies are validated with node and the
+	# kubernetes-models schemas (npm, below)
+	nodejs
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -60,6 +63,17 @@ for svc in etcd patroni pgbouncer haproxy postgresql; do
 	fi
 done
 pkill -x etcd 2>/dev/null || true
+
+# The validators compiled from the Kubernetes 1.27 OpenAPI schemas (npm
+# package kubernetes-models, MIT; 4.5.1 is the last CommonJS release that
+# runs on Debian's node), used by tests/integration/test_k8s_manifests.sh.
+K8S_SCHEMA_DIR=/usr/local/lib/pgwarden-k8s-schema
+if [ ! -f "$K8S_SCHEMA_DIR/node_modules/kubernetes-models/package.json" ]; then
+	command -v npm >/dev/null 2>&1 || apt-get install -y -q --no-install-recommends npm
+	mkdir -p "$K8S_SCHEMA_DIR"
+	npm install --prefix "$K8S_SCHEMA_DIR" --no-audit --no-fund --omit=dev \
+		kubernetes-models@4.5.1 js-yaml@4.1.0 >/dev/null
+fi
 
 # PostgreSQL refuses to run as root: tests and the demo run it as this user.
 if ! id pgwarden >/dev/null 2>&1; then

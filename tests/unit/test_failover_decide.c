@@ -596,6 +596,24 @@ s_own_name_old_lease_stopped(Input *in)
 	s_own_name_old_lease_primary(in);
 	in->self.pg_running = false;
 	in->self.pg_reachable = false;
+	/* the earlier run's process is proven gone (lease_holder.c) */
+	in->self.proven_prior_lease = in->view.leader_lease;
+}
+
+static void
+s_own_name_old_lease_unproven(Input *in)
+{
+	/* a new container: its predecessor may still hold the lease */
+	s_own_name_old_lease_stopped(in);
+	in->self.proven_prior_lease = 0;
+}
+
+static void
+s_own_name_old_lease_other_proven(Input *in)
+{
+	/* the proof is for another, older lease than the key's */
+	s_own_name_old_lease_stopped(in);
+	in->self.proven_prior_lease = in->view.leader_lease + 1;
 }
 
 static void
@@ -1463,6 +1481,10 @@ static const Scenario scenarios[] = {
        NULL, NULL),
     SC(s_own_name_old_lease_stopped, DECIDE_ACQUIRE,
        "stale-own-leader-key-takeover", "", "earlier lease 999"),
+    SC(s_own_name_old_lease_unproven, DECIDE_WAIT, "stale-own-leader-key",
+       NULL, "cannot prove dead"),
+    SC(s_own_name_old_lease_other_proven, DECIDE_WAIT, "stale-own-leader-key",
+       NULL, NULL),
     SC(s_own_name_old_lease_no_lease_yet, DECIDE_WAIT, "stale-own-leader-key",
        NULL, NULL),
     SC(s_own_name_old_lease_empty_dir, DECIDE_WAIT, "stale-own-leader-key",
