@@ -18,6 +18,7 @@
 #include "common/xmem.h"
 #include "daemon/daemon_int.h"
 #include "daemon/daemon_loop.h"
+#include "daemon/metrics_int.h"
 #include "failover/failover.h"
 #include "health/health.h"
 
@@ -372,6 +373,8 @@ fill_from_report(Daemon *d, RestSnapshot *s)
 				 (unsigned long long) r->system_identifier);
 	s->replayed_ts_wall_ms = r->has_last_replay ? r->last_replay_wall_ms : 0;
 	s->replay_paused = r->replay_paused;
+	s->wal_streaming = r->has_wal_receiver &&
+		strcmp(r->wal_receiver_status, "streaming") == 0;
 	s->n_standbys = r->n_standbys < REST_STANDBYS_MAX ? r->n_standbys
 		: REST_STANDBYS_MAX;
 	for (int i = 0; i < s->n_standbys; i++)
@@ -388,6 +391,7 @@ fill_from_report(Daemon *d, RestSnapshot *s)
 		o->write_lsn = h->write_lsn;
 		o->flush_lsn = h->flush_lsn;
 		o->replay_lsn = h->replay_lsn;
+		o->replay_lag_ms = h->replay_lag_ms;
 	}
 }
 
@@ -403,7 +407,7 @@ publish_rest(Daemon *d, const LocalHealth *self, const MemberInfo *m,
 	fill_from_report(d, s);
 	s->holds_leader = failover_holds_leader(d->view, self);
 	s->view = *d->view;
-	s->dcs_last_seen_wall_ms = d->view_valid ? pgw_now_wall_ms() : 0;
+	s->dcs_last_seen_wall_ms = metrics_etcd_last_seen_wall_ms(d->etcd);
 	s->last_loop_mono_ms = d->last_loop_mono_ms;
 	s->loop_duration_ms = loop_ms;
 	s->lease_deadline_mono_ms = d->lease_deadline_mono_ms;
@@ -730,6 +734,7 @@ failsafe_cycle(Daemon *d, int64_t t0)
 	failover_exec_member_info(d->exec, d->view, &dec, &m);
 	d->last_loop_mono_ms = pgw_now_mono_ms();
 	d->loops++;
+	metrics_loop_done(d->last_loop_mono_ms - t0);
 	publish_rest(d, &self, &m, d->last_loop_mono_ms - t0);
 	notify_systemd(d, &self);
 	fire_callbacks(d, &self);
@@ -941,6 +946,7 @@ one_cycle(Daemon *d)
 		failsafe_publish(d);
 	d->last_loop_mono_ms = pgw_now_mono_ms();
 	d->loops++;
+	metrics_loop_done(d->last_loop_mono_ms - t0);
 	publish_rest(d, &self, &m, d->last_loop_mono_ms - t0);
 	notify_systemd(d, &self);
 	fire_callbacks(d, &self);
@@ -1128,6 +1134,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		return 1;
 	}
 	fence_etcd = d.etcd;
+	metrics_set_etcd(d.etcd);
 	etcd_lease_keepalive_observe(d.etcd, keepalive_confirmed, NULL);
 	fence_start(failover_exec_fence_fn, d.exec, confirmed_deadline, NULL);
 	ro.listen = cfg->restapi_listen;
