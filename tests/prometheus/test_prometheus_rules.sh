@@ -12,7 +12,7 @@ root=$(cd "$here/../.." && pwd)
 # shellcheck source=../lib/tap.sh
 source "$root/tests/lib/tap.sh"
 rules=$root/deploy/prometheus/pgwarden.rules.yml
-tests=$here/pgwarden_rules_test.yml
+tests=("$here/pgwarden_rules_test.yml" "$here/pgwarden_rules_slow_test.yml")
 inventory=${1:-$root/build/tests/pgw_metrics_inventory}
 tmp=$(mktemp -d /tmp/pgw-promrules.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -20,7 +20,7 @@ trap 'rm -rf "$tmp"' EXIT
 command -v promtool >/dev/null || { not_ok "promtool is installed (scripts/install-deps.sh)"; tap_finish; exit 1; }
 
 check "promtool check rules" promtool check rules "$rules"
-check "promtool test rules" promtool test rules "$tests"
+check "promtool test rules" promtool test rules "${tests[@]}"
 
 # mutate RULES SED_EXPR NAME: the tests must fail on the changed rules
 mutate() {
@@ -31,7 +31,7 @@ mutate() {
 		not_ok "mutation '$what' changed the rules (sed matched nothing)"
 		return
 	fi
-	sed "s|../../deploy/prometheus/pgwarden.rules.yml|../../rules.yml|" "$tests" >"$tmp/$what/a/b/t.yml"
+	sed "s|../../deploy/prometheus/pgwarden.rules.yml|../../rules.yml|" "${tests[0]}" >"$tmp/$what/a/b/t.yml"
 	if promtool test rules "$tmp/$what/a/b/t.yml" >"$tmp/$what/out" 2>&1; then
 		not_ok "the tests fail when $what"
 	else
