@@ -111,7 +111,11 @@ build_rows(const ClusterView *v, Row *rows)
 		}
 		if (m->timeline > 0)
 			snprintf(r->tl, sizeof(r->tl), "%d", m->timeline);
-		if (!is_leader && m->is_valid && leader_lsn > 0)
+		/* a member that publishes no position yet (starting, stopped) has
+		 * no known lag: not the leader's whole position */
+		if (!is_leader && m->is_valid && leader_lsn > 0 && m->xlog_location == 0)
+			pgw_strlcpy(r->lag, "unknown", sizeof(r->lag));
+		else if (!is_leader && m->is_valid && leader_lsn > 0)
 		{
 			r->has_lag = true;
 			r->lag_bytes = leader_lsn > m->xlog_location ?

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# test_grafana_dashboard.sh INVENTORY: deploy/grafana/pgwarden-dashboard.json
-# checked with jq, as Grafana's import needs it: valid JSON with a title,
-# uid and schemaVersion; a datasource variable every query uses (so it
-# imports into any Grafana without editing); unique panel ids; grid
-# positions inside 24 columns that do not overlap; a non-empty PromQL
-# expression with a unique refId on every target; every metric a query
-# names exported by pgwarden (INVENTORY is pgw_metrics_inventory) or
-# recorded by deploy/prometheus/pgwarden.rules.yml; and the overview the
-# issue asks for (primary over time, lag per replica, failovers, pools).
-# Each check is also fed a broken copy it must reject. Grafana itself is not
-# a Debian package, so no Grafana server runs here.
+# test_grafana_dashboard.sh [DAEMON_TEST ROUTER_TEST]: the dashboard
+# deploy/grafana/pgwarden-dashboard.json checked with jq, as Grafana's
+# import needs it: valid JSON with a title, uid and schemaVersion; a
+# datasource variable every query uses (so it imports into any Grafana
+# without editing); unique panel ids; grid positions inside 24 columns that
+# do not overlap; a non-empty PromQL expression with a unique refId on every
+# target, each parsed by promtool; every metric a query names exported by
+# pgwarden (the families test_daemon_metrics and test_routing_exporter list
+# with --families) or recorded by deploy/prometheus/pgwarden.rules.yml; and
+# the overview the issue asks for (primary over time, lag per replica,
+# failovers, pools). Each check is also fed a broken copy it must reject.
+# Grafana itself is not a Debian package, so no Grafana server runs here.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -17,11 +18,12 @@ root=$(cd "$here/../.." && pwd)
 source "$root/tests/lib/tap.sh"
 dash=$root/deploy/grafana/pgwarden-dashboard.json
 rules=$root/deploy/prometheus/pgwarden.rules.yml
-inventory=${1:-$root/build/tests/pgw_metrics_inventory}
+daemon_metrics=${1:-$root/build/tests/test_daemon_metrics}
+router_metrics=${2:-$root/build/tests/test_routing_exporter}
 tmp=$(mktemp -d /tmp/pgw-grafana.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-families=$("$inventory" | cut -d' ' -f1 | sort -u)
+families=$({ "$daemon_metrics" --families && "$router_metrics" --families; } | cut -d' ' -f1 | sort -u)
 records=$(grep -oE 'record: [a-z0-9_:]+' "$rules" | sed 's/record: //' | sort -u)
 
 # structure FILE: "" when FILE is a dashboard Grafana imports as is, else why

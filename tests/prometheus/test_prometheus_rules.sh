@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# test_prometheus_rules.sh INVENTORY: deploy/prometheus/ checked with
-# Debian's promtool: the rule file is valid, its unit tests pass, each test
-# can fail (three mutated copies of the rules must each fail them), every
-# metric the rules name is one pgwarden exports (INVENTORY is the
-# pgw_metrics_inventory binary; test_monitoring_cluster.sh checks its list
-# against live /metrics), and the example prometheus.yml and
-# alertmanager.yml are valid.
+# test_prometheus_rules.sh [DAEMON_TEST ROUTER_TEST]: deploy/prometheus/
+# checked with Debian's promtool: the rule file is valid, its unit tests
+# pass, each test can fail (three mutated copies of the rules must each fail
+# them), every metric the rules name is one pgwarden exports (the families
+# test_daemon_metrics and test_routing_exporter list with --families;
+# test_monitoring_cluster.sh checks that list against live /metrics), and
+# the example prometheus.yml and alertmanager.yml are valid.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -13,7 +13,8 @@ root=$(cd "$here/../.." && pwd)
 source "$root/tests/lib/tap.sh"
 rules=$root/deploy/prometheus/pgwarden.rules.yml
 tests=("$here/pgwarden_rules_test.yml" "$here/pgwarden_rules_slow_test.yml")
-inventory=${1:-$root/build/tests/pgw_metrics_inventory}
+daemon_metrics=${1:-$root/build/tests/test_daemon_metrics}
+router_metrics=${2:-$root/build/tests/test_routing_exporter}
 tmp=$(mktemp -d /tmp/pgw-promrules.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -44,7 +45,7 @@ mutate "not-streaming has no for" '/alert: PgwardenReplicaNotStreaming/,/for: 1m
 
 # every metric named by the rules is exported (histogram series by their
 # family name), or is a recording rule, or Prometheus' own up
-families=$("$inventory" | cut -d' ' -f1 | sort -u)
+families=$({ "$daemon_metrics" --families && "$router_metrics" --families; } | cut -d' ' -f1 | sort -u)
 echo "$families" | grep -qx 'pgwarden_replica_streaming' && echo "$families" | grep -qx 'pgwarden_pgbouncer_pool_utilization_ratio'
 check "the inventory lists the exported families ($(echo "$families" | wc -l))" test $? -eq 0
 # missing_names FILE: the pgwarden/patroni names FILE's expressions use

@@ -81,6 +81,14 @@ test_table_marks_past_the_bound(void **state)
 	assert_non_null(strstr(out, "! lag above maximum_lag_on_failover (16777216 bytes): not promoted in a failover\n"));
 	free(out);
 
+	/* a member without a position (starting) has no known lag */
+	v->members[2].xlog_location = 0;
+	out = capture(v, CTL_FORMAT_PRETTY);
+	assert_non_null(strstr(out, "| node3  | 10.0.0.3:5432 | Replica | running | 1  | unknown   |"));
+	assert_null(strstr(out, "!"));
+	v->members[2].xlog_location = 60 * MB;
+	free(out);
+
 	/* under the bound: no mark, no footnote */
 	v->config.maximum_lag_on_failover = 64 * MB;
 	out = capture(v, CTL_FORMAT_PRETTY);

@@ -340,8 +340,48 @@ test_hostile_names(void **state)
 	free(s);
 }
 
+/* print_families: "<family> <type>" of each # TYPE line of text */
+static void
+print_families(const char *text)
+{
+	for (const char *p = text; p && *p;)
+	{
+		const char *nl = strchr(p, '\n');
+
+		if (strncmp(p, "# TYPE ", 7) == 0)
+			printf("%.*s\n", (int) ((nl ? nl : p + strlen(p)) - p - 7), p + 7);
+		p = nl ? nl + 1 : NULL;
+	}
+}
+
+/*
+ * inventory: with --families (or --text), print every family (or the text)
+ * of a leader with a replica and a promotion in its history: the list
+ * tests/prometheus/test_*.sh check the rules and the dashboard against, and
+ * test_monitoring_cluster.sh checks against live /metrics.
+ */
+static int
+inventory(bool text)
+{
+	RestSnapshot *s = leader_snapshot();
+	MetricsRuntime rt;
+	char	   *t;
+
+	memset(&rt, 0, sizeof(rt));
+	s->history_json = strdup("[[1,1,\"requested promotion of n1 at 0/1\",\"t\",\"n1\"]]");
+	t = rest_metrics_render(s, &rt, 1000, 0);
+	if (text)
+		fputs(t, stdout);
+	else
+		print_families(t);
+	free(t);
+	free(s->history_json);
+	free(s);
+	return 0;
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_promcheck_fails_on_bad_text),
@@ -352,5 +392,7 @@ main(void)
 		cmocka_unit_test(test_hostile_names),
 	};
 
+	if (argc > 1 && (strcmp(argv[1], "--families") == 0 || strcmp(argv[1], "--text") == 0))
+		return inventory(strcmp(argv[1], "--text") == 0);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

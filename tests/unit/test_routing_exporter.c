@@ -394,8 +394,55 @@ test_http(void **state)
 	free(c);
 }
 
+/*
+ * inventory: with --families (or --text), print every family (or the text)
+ * of a router with a PgBouncer and a HAProxy target read successfully (see
+ * test_daemon_metrics.c's inventory).
+ */
+static int
+inventory(bool text)
+{
+	RouterConfig *c = load(cfg_text, 0, NULL);
+	TargetStats *ts = calloc(2, sizeof(*ts));
+	RouterStatus st;
+	EtcdClientStats es;
+	char	   *t;
+
+	memset(&st, 0, sizeof(st));
+	memset(&es, 0, sizeof(es));
+	st.has_applied = true;
+	pgw_strlcpy(st.applied_primary, "n1", sizeof(st.applied_primary));
+	for (int i = 0; i < 2; i++)
+	{
+		ts[i].kind = c->targets[i].kind;
+		exporter_target_name(&c->targets[i], ts[i].name, sizeof(ts[i].name));
+		ts[i].read_ok = ts[i].ever_read = true;
+	}
+	fill_pgbouncer(&ts[0]);
+	ts[1].n_rw = ts[1].n_ro = 1;
+	pgw_strlcpy(ts[1].rw[0].name, "n1", sizeof(ts[1].rw[0].name));
+	ts[1].rw[0].op_state = 2;
+	pgw_strlcpy(ts[1].ro[0].name, "n2", sizeof(ts[1].ro[0].name));
+	t = router_metrics_render(c, &st, ts, 2, &es, 1000);
+	if (text)
+		fputs(t, stdout);
+	else
+		for (const char *p = t; p && *p;)
+		{
+			const char *nl = strchr(p, '\n');
+
+			if (strncmp(p, "# TYPE ", 7) == 0)
+				printf("%.*s\n", (int) ((nl ? nl : p + strlen(p)) - p - 7), p + 7);
+			p = nl ? nl + 1 : NULL;
+		}
+	free(t);
+	free(ts);
+	free(c);
+	return 0;
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config),
@@ -404,5 +451,7 @@ main(void)
 		cmocka_unit_test(test_http),
 	};
 
+	if (argc > 1 && (strcmp(argv[1], "--families") == 0 || strcmp(argv[1], "--text") == 0))
+		return inventory(strcmp(argv[1], "--text") == 0);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
