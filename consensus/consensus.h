@@ -20,6 +20,7 @@
 
 #include "common/compiler.h"
 #include "common/error.h"
+#include "common/promtext.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -73,6 +74,20 @@ void		etcd_client_set_call_timeout(EtcdClient *c, int ms);
 
 /* etcd_client_endpoint: the endpoint currently in use (borrowed). */
 const char *etcd_client_endpoint(const EtcdClient *c);
+
+/* What one client saw of etcd, for metrics (etcd_stats.c). */
+typedef struct EtcdClientStats
+{
+	PgwHistogramValue request_seconds;	/* each unary attempt, ok or not */
+	uint64_t	requests_failed;	/* attempts without an OK answer */
+	int64_t		last_contact_mono_ms;	/* etcd last answered (a unary call
+										 * or a keepalive); 0: never */
+	int64_t		last_contact_wall_ms;	/* the same, wall clock */
+} EtcdClientStats;
+
+/* etcd_client_stats: a copy of c's counters. Any thread, never blocks
+ * (atomics); c must stay open while it runs. */
+void		etcd_client_stats(EtcdClient *c, EtcdClientStats *out);
 
 typedef struct EtcdKeyValue
 {

@@ -825,9 +825,13 @@ etcd_unary(EtcdClient *c, const char *method, const ProtobufCMessage *req,
 		{
 			/* gRPC consumes a sent buffer's slices: one copy per attempt */
 			grpc_byte_buffer *copy = grpc_byte_buffer_copy(buf);
+			int64_t		t0 = pgw_now_mono_us();
 
 			unary_once(c, idx, method, copy, this_ms, token, &r);
 			grpc_byte_buffer_destroy(copy);
+			etcd_stats_attempt(c, pgw_now_mono_us() - t0,
+							   r.status == GRPC_STATUS_OK,
+							   !is_retryable(r.status));
 		}
 		if (r.status == GRPC_STATUS_OK)
 		{

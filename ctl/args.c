@@ -49,7 +49,7 @@ typedef struct OptDef
 } OptDef;
 
 static const OptDef opt_defs[] = {
-	{"watch", required_argument, OPT_WATCH, "SECONDS", "repeat every SECONDS (1..3600) until interrupted"},
+	{"watch", required_argument, OPT_WATCH, "SECONDS", "print again on every change in etcd, and at least every SECONDS (1..3600), until interrupted"},
 	{"format", required_argument, OPT_FORMAT, "FMT", "output format: pretty (default), json or yaml"},
 	{"leader", required_argument, OPT_LEADER, "NAME", "the current leader (refused if it is not)"},
 	{"candidate", required_argument, OPT_CANDIDATE, "NAME", "the member to promote"},

@@ -25,6 +25,7 @@ typedef struct RestStandby
 	uint64_t	write_lsn;
 	uint64_t	flush_lsn;
 	uint64_t	replay_lsn;
+	int64_t		replay_lag_ms;	/* pg_stat_replication.replay_lag; -1 NULL */
 } RestStandby;
 
 /* What the REST API may show: a copy made by the loop every iteration. */
@@ -41,6 +42,7 @@ typedef struct RestSnapshot
 	int64_t		postmaster_start_wall_ms;
 	int64_t		replayed_ts_wall_ms;	/* last replayed xact, 0 if unknown */
 	bool		replay_paused;
+	bool		wal_streaming;	/* replica: WAL receiver status "streaming" */
 	int			n_standbys;
 	RestStandby standbys[REST_STANDBYS_MAX];
 	ClusterView view;			/* last good view of the cluster */

@@ -15,6 +15,7 @@
 #include "common/xmem.h"
 #include "daemon/daemon_int.h"
 #include "daemon/daemon_loop.h"
+#include "daemon/metrics_int.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -233,6 +234,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	if (etcd_client_open(&ec, &d.etcd, &err) != 0)
 		goto out;
 	session_open(&d);
+	metrics_set_etcd(d.etcd);
 	fence_start(failover_exec_fence_fn, d.exec, session_confirmed_deadline, NULL);
 	ro.listen = cfg->restapi_listen;
 	ro.certfile = cfg->restapi_certfile;

@@ -7,6 +7,7 @@
  * the REST snapshot, systemd and the callbacks.
  */
 #include "daemon/daemon_loop.h"
+#include "daemon/metrics_int.h"
 
 #include "common/log.h"
 #include "common/pgwtime.h"
@@ -71,6 +72,8 @@ fill_from_report(Daemon *d, RestSnapshot *s)
 				 (unsigned long long) r->system_identifier);
 	s->replayed_ts_wall_ms = r->has_last_replay ? r->last_replay_wall_ms : 0;
 	s->replay_paused = r->replay_paused;
+	s->wal_streaming = r->has_wal_receiver &&
+		strcmp(r->wal_receiver_status, "streaming") == 0;
 	s->n_standbys = r->n_standbys < REST_STANDBYS_MAX ? r->n_standbys
 		: REST_STANDBYS_MAX;
 	for (int i = 0; i < s->n_standbys; i++)
@@ -87,6 +90,7 @@ fill_from_report(Daemon *d, RestSnapshot *s)
 		o->write_lsn = h->write_lsn;
 		o->flush_lsn = h->flush_lsn;
 		o->replay_lsn = h->replay_lsn;
+		o->replay_lag_ms = h->replay_lag_ms;
 	}
 }
 
@@ -102,7 +106,7 @@ publish_rest(Daemon *d, const LocalHealth *self, const MemberInfo *m,
 	fill_from_report(d, s);
 	s->holds_leader = failover_holds_leader(d->view, self);
 	s->view = *d->view;
-	s->dcs_last_seen_wall_ms = d->view_valid ? pgw_now_wall_ms() : 0;
+	s->dcs_last_seen_wall_ms = metrics_etcd_last_seen_wall_ms(d->etcd);
 	s->last_loop_mono_ms = d->last_loop_mono_ms;
 	s->loop_duration_ms = loop_ms;
 	s->lease_deadline_mono_ms = d->lease_deadline_mono_ms;
@@ -192,6 +196,7 @@ publish_snapshot(Daemon *d, const LocalHealth *self, const Decision *dec,
 		publish_member(d, &m, pgw_now_mono_ms());
 	d->last_loop_mono_ms = pgw_now_mono_ms();
 	d->loops++;
+	metrics_loop_done(d->last_loop_mono_ms - t0);
 	publish_rest(d, self, &m, d->last_loop_mono_ms - t0);
 	k8s_views_cycle(d->k8s, d->exec, d->view, self, d->lease_deadline_mono_ms);
 	notify_systemd(d, self);

@@ -29,6 +29,7 @@ typedef struct TargetConfig
 {
 	TargetKind	kind;
 	int			line;			/* where it starts in the YAML file */
+	char		name[64];		/* metrics label; "" derives one */
 	int64_t		timeout_ms;		/* one admin / socket / hook operation */
 	/* pgbouncer */
 	char		include_file[ROUTER_PATH_MAX];	/* the [databases] file */
@@ -72,6 +73,8 @@ typedef struct RouterConfig
 	int64_t		retry_ms;		/* retry a failed apply, default 1000 ms */
 	char		status_file[ROUTER_PATH_MAX];	/* JSON; "" for none */
 	char		metrics_file[ROUTER_PATH_MAX];	/* Prometheus text; "" none */
+	char		metrics_listen[128];	/* HTTP host:port of /metrics; "" none */
+	int64_t		pools_interval_ms;	/* read PgBouncer/HAProxy stats this often */
 	char		log_level[16];
 	int			n_targets;
 	TargetConfig targets[ROUTER_TARGETS_MAX];
