@@ -65,7 +65,8 @@ for svc in etcd patroni pgbouncer haproxy postgresql prometheus \
 		systemctl stop "$svc" || true
 	fi
 done
-pkill -x etcd 2>/dev/null || true
+# only the packaged service (user etcd): test clusters run their own etcd as root
+pkill -x -u etcd etcd 2>/dev/null || true
 # Prometheus and Alertmanager are for the tests only (promtool, a private
 # instance per test on random ports): their packaged units stay disabled so
 # that nothing of theirs listens on 9090/9093 after a reboot either.
