@@ -1,0 +1,807 @@
+/*
+ * map.c: the shard map (shard.h, DESIGN.md `shards`): its model, the strict
+ * JSON codec, and the pure edits pgwardenctl makes before it stores a new
+ * version by compare-and-swap. An edit expands the ranges into one entry
+ * per slot, changes the slots, and compresses them back (merging neighbours
+ * of the same group, state and move): with at most 65536 slots this is
+ * simple enough to be obviously right, and a map that comes out with a gap
+ * or an overlap cannot exist.
+ */
+#include "shard/shard.h"
+
+#include "common/strutil.h"
+#include "common/xmem.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *
+shard_state_name(ShardState s)
+{
+	switch (s)
+	{
+		case SHARD_STATE_SERVING:
+			return "serving";
+		case SHARD_STATE_MOVING:
+			return "moving";
+		case SHARD_STATE_FROZEN:
+			return "frozen";
+	}
+	return "unknown";
+}
+
+static int
+state_parse(const char *s, ShardState *out)
+{
+	if (strcmp(s, "serving") == 0)
+		*out = SHARD_STATE_SERVING;
+	else if (strcmp(s, "moving") == 0)
+		*out = SHARD_STATE_MOVING;
+	else if (strcmp(s, "frozen") == 0)
+		*out = SHARD_STATE_FROZEN;
+	else
+		return PGW_EINVAL;
+	return 0;
+}
+
+bool
+shard_ident_ok(const char *s)
+{
+	size_t		n = 0;
+
+	if (s == NULL || !((*s >= 'a' && *s <= 'z') || *s == '_'))
+		return false;
+	for (; *s; s++, n++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return n < SHARD_COLUMN_MAX;
+}
+
+/* "schema.table" with both parts plain identifiers */
+static bool
+table_name_ok(const char *s)
+{
+	const char *dot = strchr(s, '.');
+	char		schema[SHARD_COLUMN_MAX];
+	size_t		n;
+
+	if (dot == NULL || strlen(s) >= SHARD_TABLE_NAME_MAX)
+		return false;
+	n = (size_t) (dot - s);
+	if (n == 0 || n >= sizeof(schema))
+		return false;
+	memcpy(schema, s, n);
+	schema[n] = '\0';
+	return shard_ident_ok(schema) && shard_ident_ok(dot + 1);
+}
+
+bool
+shard_move_id_ok(const char *id)
+{
+	size_t		n = 0;
+
+	if (id == NULL || !((id[0] >= 'a' && id[0] <= 'z') ||
+						(id[0] >= '0' && id[0] <= '9')))
+		return false;
+	for (; *id; id++, n++)
+		if (!((*id >= 'a' && *id <= 'z') || (*id >= '0' && *id <= '9') ||
+			  *id == '-'))
+			return false;
+	return n < SHARD_MOVE_ID_MAX;
+}
+
+int
+shard_map_validate(const ShardMap *m, PgwError *err)
+{
+	int32_t		next = 0;
+
+	if (!shard_slots_valid(m->slots))
+		return pgw_error_set(err, PGW_EINVAL,
+							 "slots: %d is not a power of two between 1 and %d",
+							 m->slots, SHARD_SLOTS_MAX);
+	if (m->version < 1)
+		return pgw_error_set(err, PGW_EINVAL, "version: %lld is below 1",
+							 (long long) m->version);
+	if (m->n_ranges < 1 || m->n_ranges > SHARD_RANGES_MAX)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "ranges: %d ranges (expected 1..%d)", m->n_ranges,
+							 SHARD_RANGES_MAX);
+	for (int i = 0; i < m->n_ranges; i++)
+	{
+		const ShardRange *r = &m->ranges[i];
+
+		if (r->from < 0 || r->to >= m->slots || r->from > r->to)
+			return pgw_error_set(err, PGW_EINVAL,
+								 "ranges[%d]: %d-%d is not a range of slots 0..%d",
+								 i, r->from, r->to, m->slots - 1);
+		if (r->from > next)
+			return pgw_error_set(err, PGW_EINVAL,
+								 "ranges[%d]: gap: slots %d..%d belong to no range",
+								 i, next, r->from - 1);
+		if (r->from < next)
+			return pgw_error_set(err, PGW_EINVAL,
+								 "ranges[%d]: overlap: slots %d..%d are in two ranges (or ranges are not sorted)",
+								 i, r->from, next - 1 < r->to ? next - 1 : r->to);
+		if (r->group < 0 || r->group > SHARD_GROUP_MAX)
+			return pgw_error_set(err, PGW_EINVAL,
+								 "ranges[%d]: group %d is out of range (0..%d)",
+								 i, r->group, SHARD_GROUP_MAX);
+		if (r->state != SHARD_STATE_SERVING && !shard_move_id_ok(r->move_id))
+			return pgw_error_set(err, PGW_EINVAL,
+								 "ranges[%d]: a %s range needs a valid move id",
+								 i, shard_state_name(r->state));
+		if (r->state == SHARD_STATE_SERVING && r->move_id[0] != '\0')
+			return pgw_error_set(err, PGW_EINVAL,
+								 "ranges[%d]: a serving range has no move id (got \"%s\")",
+								 i, r->move_id);
+		next = r->to + 1;
+	}
+	if (next != m->slots)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "ranges: gap: slots %d..%d belong to no range",
+							 next, m->slots - 1);
+	if (m->n_tables < 0 || m->n_tables > SHARD_TABLES_MAX)
+		return pgw_error_set(err, PGW_EINVAL, "tables: at most %d",
+							 SHARD_TABLES_MAX);
+	for (int i = 0; i < m->n_tables; i++)
+	{
+		if (!table_name_ok(m->tables[i].name))
+			return pgw_error_set(err, PGW_EINVAL,
+								 "tables[%d]: \"%s\" is not schema.table in plain lower-case identifiers",
+								 i, m->tables[i].name);
+		if (!shard_ident_ok(m->tables[i].column))
+			return pgw_error_set(err, PGW_EINVAL,
+								 "tables[%d]: column \"%s\" is not a plain lower-case identifier",
+								 i, m->tables[i].column);
+		for (int j = 0; j < i; j++)
+			if (strcmp(m->tables[i].name, m->tables[j].name) == 0)
+				return pgw_error_set(err, PGW_EINVAL,
+									 "tables[%d]: \"%s\" is listed twice", i,
+									 m->tables[i].name);
+	}
+	return 0;
+}
+
+/* ---- codec ---- */
+
+static int
+get_int(json_t *o, const char *key, const char *where, int64_t min, int64_t max,
+		bool required, int64_t *out, PgwError *err)
+{
+	json_t	   *v = json_object_get(o, key);
+
+	if (v == NULL)
+	{
+		if (required)
+			return pgw_error_set(err, PGW_EINVAL, "%s%s: missing", where, key);
+		return 0;
+	}
+	if (!json_is_integer(v))
+		return pgw_error_set(err, PGW_EINVAL, "%s%s: expected an integer", where,
+							 key);
+	if (json_integer_value(v) < min || json_integer_value(v) > max)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "%s%s: %lld is out of range (%lld..%lld)", where, key,
+							 (long long) json_integer_value(v), (long long) min,
+							 (long long) max);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int
+get_str(json_t *o, const char *key, const char *where, char *buf, size_t len,
+		bool required, PgwError *err)
+{
+	json_t	   *v = json_object_get(o, key);
+
+	if (v == NULL)
+	{
+		if (required)
+			return pgw_error_set(err, PGW_EINVAL, "%s%s: missing", where, key);
+		return 0;
+	}
+	if (!json_is_string(v))
+		return pgw_error_set(err, PGW_EINVAL, "%s%s: expected a string", where,
+							 key);
+	if (json_string_length(v) >= len ||
+		strlen(json_string_value(v)) != json_string_length(v))
+		return pgw_error_set(err, PGW_EINVAL, "%s%s: too long or holds NUL",
+							 where, key);
+	pgw_strlcpy(buf, json_string_value(v), len);
+	return 0;
+}
+
+/* every key of o is one of allowed (NULL-terminated) */
+static int
+only_keys(json_t *o, const char *const *allowed, const char *where,
+		  PgwError *err)
+{
+	const char *k;
+	json_t	   *v;
+
+	json_object_foreach(o, k, v)
+	{
+		bool		ok = false;
+
+		(void) v;
+		for (const char *const *a = allowed; *a; a++)
+			if (strcmp(*a, k) == 0)
+				ok = true;
+		if (!ok)
+			return pgw_error_set(err, PGW_EINVAL, "%sunknown key \"%s\"", where,
+								 k);
+	}
+	return 0;
+}
+
+static int
+decode_obj(json_t *root, ShardMap *m, PgwError *err)
+{
+	static const char *const top_keys[] = {"version", "slots", "ranges", "tables", NULL};
+	static const char *const range_keys[] = {"from", "to", "group", "state", "move", NULL};
+	static const char *const table_keys[] = {"table", "column", NULL};
+	json_t	   *ranges;
+	json_t	   *tables;
+	int64_t		v;
+	int			rc;
+
+	if (!json_is_object(root))
+		return pgw_error_set(err, PGW_EINVAL, "shard map: expected a JSON object");
+	if ((rc = only_keys(root, top_keys, "", err)) != 0)
+		return rc;
+	if ((rc = get_int(root, "version", "", 1, INT64_MAX, true, &m->version, err)) != 0)
+		return rc;
+	if ((rc = get_int(root, "slots", "", 1, SHARD_SLOTS_MAX, true, &v, err)) != 0)
+		return rc;
+	m->slots = (int32_t) v;
+	ranges = json_object_get(root, "ranges");
+	if (!json_is_array(ranges))
+		return pgw_error_set(err, PGW_EINVAL, "ranges: %s",
+							 ranges ? "expected an array" : "missing");
+	if (json_array_size(ranges) > SHARD_RANGES_MAX)
+		return pgw_error_set(err, PGW_EINVAL, "ranges: more than %d",
+							 SHARD_RANGES_MAX);
+	for (size_t i = 0; i < json_array_size(ranges); i++)
+	{
+		json_t	   *r = json_array_get(ranges, i);
+		ShardRange *sr = &m->ranges[m->n_ranges];
+		char		where[32];
+		char		state[16] = "";
+
+		snprintf(where, sizeof(where), "ranges[%zu].", i);
+		if (!json_is_object(r))
+			return pgw_error_set(err, PGW_EINVAL, "ranges[%zu]: expected an object", i);
+		if ((rc = only_keys(r, range_keys, where, err)) != 0 ||
+			(rc = get_int(r, "from", where, 0, SHARD_SLOTS_MAX - 1, true, &v, err)) != 0)
+			return rc;
+		sr->from = (int32_t) v;
+		if ((rc = get_int(r, "to", where, 0, SHARD_SLOTS_MAX - 1, true, &v, err)) != 0)
+			return rc;
+		sr->to = (int32_t) v;
+		if ((rc = get_int(r, "group", where, 0, SHARD_GROUP_MAX, true, &v, err)) != 0)
+			return rc;
+		sr->group = (int32_t) v;
+		if ((rc = get_str(r, "state", where, state, sizeof(state), true, err)) != 0)
+			return rc;
+		if (state_parse(state, &sr->state) != 0)
+			return pgw_error_set(err, PGW_EINVAL,
+								 "%sstate: \"%s\" is not serving, moving or frozen",
+								 where, state);
+		if ((rc = get_str(r, "move", where, sr->move_id, sizeof(sr->move_id), false, err)) != 0)
+			return rc;
+		m->n_ranges++;
+	}
+	tables = json_object_get(root, "tables");
+	if (tables != NULL && !json_is_array(tables))
+		return pgw_error_set(err, PGW_EINVAL, "tables: expected an array");
+	if (tables && json_array_size(tables) > SHARD_TABLES_MAX)
+		return pgw_error_set(err, PGW_EINVAL, "tables: more than %d",
+							 SHARD_TABLES_MAX);
+	for (size_t i = 0; tables && i < json_array_size(tables); i++)
+	{
+		json_t	   *t = json_array_get(tables, i);
+		ShardTable *st = &m->tables[m->n_tables];
+		char		where[32];
+
+		snprintf(where, sizeof(where), "tables[%zu].", i);
+		if (!json_is_object(t))
+			return pgw_error_set(err, PGW_EINVAL, "tables[%zu]: expected an object", i);
+		if ((rc = only_keys(t, table_keys, where, err)) != 0 ||
+			(rc = get_str(t, "table", where, st->name, sizeof(st->name), true, err)) != 0 ||
+			(rc = get_str(t, "column", where, st->column, sizeof(st->column), true, err)) != 0)
+			return rc;
+		m->n_tables++;
+	}
+	return shard_map_validate(m, err);
+}
+
+int
+shard_map_decode(const char *json, size_t len, ShardMap *out, PgwError *err)
+{
+	json_error_t jerr;
+	json_t	   *root;
+	ShardMap   *m;
+	int			rc;
+
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "shard map is not JSON: %s (line %d column %d)",
+							 jerr.text, jerr.line, jerr.column);
+	m = pgw_xcalloc(1, sizeof(*m));
+	rc = decode_obj(root, m, err);
+	json_decref(root);
+	if (rc == 0)
+		*out = *m;
+	free(m);
+	return rc;
+}
+
+char *
+shard_map_encode(const ShardMap *m)
+{
+	json_t	   *root = json_object();
+	json_t	   *ranges = json_array();
+	json_t	   *tables = json_array();
+	char	   *s;
+
+	json_object_set_new(root, "version", json_integer(m->version));
+	json_object_set_new(root, "slots", json_integer(m->slots));
+	for (int i = 0; i < m->n_ranges; i++)
+	{
+		const ShardRange *r = &m->ranges[i];
+		json_t	   *o = json_object();
+
+		json_object_set_new(o, "from", json_integer(r->from));
+		json_object_set_new(o, "to", json_integer(r->to));
+		json_object_set_new(o, "group", json_integer(r->group));
+		json_object_set_new(o, "state", json_string(shard_state_name(r->state)));
+		if (r->move_id[0])
+			json_object_set_new(o, "move", json_string(r->move_id));
+		json_array_append_new(ranges, o);
+	}
+	json_object_set_new(root, "ranges", ranges);
+	for (int i = 0; i < m->n_tables; i++)
+	{
+		json_t	   *o = json_object();
+
+		json_object_set_new(o, "table", json_string(m->tables[i].name));
+		json_object_set_new(o, "column", json_string(m->tables[i].column));
+		json_array_append_new(tables, o);
+	}
+	json_object_set_new(root, "tables", tables);
+	s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (s == NULL)
+		abort();				/* jansson only fails on allocation */
+	return s;
+}
+
+int
+shard_map_find(const ShardMap *m, int slot)
+{
+	int			lo = 0;
+	int			hi = m->n_ranges - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (slot < m->ranges[mid].from)
+			hi = mid - 1;
+		else if (slot > m->ranges[mid].to)
+			lo = mid + 1;
+		else
+			return mid;
+	}
+	return -1;
+}
+
+bool
+shard_map_owns(const ShardMap *m, int group, int slot)
+{
+	int			i = shard_map_find(m, slot);
+
+	return i >= 0 && m->ranges[i].group == group &&
+		m->ranges[i].state != SHARD_STATE_FROZEN;
+}
+
+int
+shard_map_groups(const ShardMap *m, int *groups, int max)
+{
+	int			n = 0;
+
+	for (int i = 0; i < m->n_ranges; i++)
+	{
+		int			g = m->ranges[i].group;
+		int			j;
+
+		for (j = 0; j < n && groups[j] != g; j++)
+			;
+		if (j < n)
+			continue;
+		if (n == max)
+			break;
+		/* insert sorted */
+		for (j = n; j > 0 && groups[j - 1] > g; j--)
+			groups[j] = groups[j - 1];
+		groups[j] = g;
+		n++;
+	}
+	return n;
+}
+
+/* ---- edits over one entry per slot ---- */
+
+typedef struct SlotView
+{
+	int			slots;
+	int32_t    *group;
+	uint8_t    *state;
+	char	  (*move)[SHARD_MOVE_ID_MAX];
+} SlotView;
+
+static void
+expand(const ShardMap *m, SlotView *sv)
+{
+	sv->slots = m->slots;
+	sv->group = pgw_xcalloc((size_t) m->slots, sizeof(*sv->group));
+	sv->state = pgw_xcalloc((size_t) m->slots, sizeof(*sv->state));
+	sv->move = pgw_xcalloc((size_t) m->slots, sizeof(*sv->move));
+	for (int i = 0; i < m->n_ranges; i++)
+		for (int s = m->ranges[i].from; s <= m->ranges[i].to; s++)
+		{
+			sv->group[s] = m->ranges[i].group;
+			sv->state[s] = (uint8_t) m->ranges[i].state;
+			memcpy(sv->move[s], m->ranges[i].move_id, SHARD_MOVE_ID_MAX);
+		}
+}
+
+static void
+sv_free(SlotView *sv)
+{
+	free(sv->group);
+	free(sv->state);
+	free(sv->move);
+}
+
+/* compress sv back into m's ranges; PGW_ESTATE when too many ranges */
+static int
+compress(const SlotView *sv, ShardMap *m, PgwError *err)
+{
+	ShardMap   *tmp = pgw_xmalloc(sizeof(*tmp));
+	int			n = 0;
+	int			rc = 0;
+
+	*tmp = *m;
+	for (int s = 0; s < sv->slots; s++)
+	{
+		ShardRange *last = n > 0 ? &tmp->ranges[n - 1] : NULL;
+
+		if (last && last->group == sv->group[s] &&
+			last->state == (ShardState) sv->state[s] &&
+			strcmp(last->move_id, sv->move[s]) == 0)
+		{
+			last->to = s;
+			continue;
+		}
+		if (n == SHARD_RANGES_MAX)
+		{
+			rc = pgw_error_set(err, PGW_ESTATE,
+							   "the map would have more than %d ranges",
+							   SHARD_RANGES_MAX);
+			goto out;
+		}
+		memset(&tmp->ranges[n], 0, sizeof(tmp->ranges[n]));
+		tmp->ranges[n].from = s;
+		tmp->ranges[n].to = s;
+		tmp->ranges[n].group = sv->group[s];
+		tmp->ranges[n].state = (ShardState) sv->state[s];
+		memcpy(tmp->ranges[n].move_id, sv->move[s], SHARD_MOVE_ID_MAX);
+		n++;
+	}
+	tmp->n_ranges = n;
+	if ((rc = shard_map_validate(tmp, err)) == 0)
+		*m = *tmp;
+out:
+	free(tmp);
+	return rc;
+}
+
+static int
+range_check(const ShardMap *m, int from, int to, PgwError *err)
+{
+	if (from < 0 || to >= m->slots || from > to)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "slots %d-%d are not a range of this map's slots 0..%d",
+							 from, to, m->slots - 1);
+	return 0;
+}
+
+static int
+group_check(int group, PgwError *err)
+{
+	if (group < 0 || group > SHARD_GROUP_MAX)
+		return pgw_error_set(err, PGW_EINVAL, "group %d is out of range (0..%d)",
+							 group, SHARD_GROUP_MAX);
+	return 0;
+}
+
+int
+shard_map_init(ShardMap *m, int slots, const int *groups, int n,
+			   PgwError *err)
+{
+	ShardMap   *tmp;
+	int			per;
+	int			rc;
+
+	if (!shard_slots_valid(slots))
+		return pgw_error_set(err, PGW_EINVAL,
+							 "slots %d is not a power of two between 1 and %d",
+							 slots, SHARD_SLOTS_MAX);
+	if (n < 1 || n > SHARD_GROUPS_MAX || n > slots)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "%d groups: expected 1..%d and no more than the %d slots",
+							 n, SHARD_GROUPS_MAX, slots);
+	for (int i = 0; i < n; i++)
+	{
+		if ((rc = group_check(groups[i], err)) != 0)
+			return rc;
+		for (int j = 0; j < i; j++)
+			if (groups[j] == groups[i])
+				return pgw_error_set(err, PGW_EINVAL, "group %d is listed twice",
+									 groups[i]);
+	}
+	tmp = pgw_xcalloc(1, sizeof(*tmp));
+	tmp->version = 1;
+	tmp->slots = slots;
+	per = slots / n;
+	for (int i = 0; i < n; i++)
+	{
+		tmp->ranges[i].from = i * per;
+		tmp->ranges[i].to = i == n - 1 ? slots - 1 : (i + 1) * per - 1;
+		tmp->ranges[i].group = groups[i];
+	}
+	tmp->n_ranges = n;
+	rc = shard_map_validate(tmp, err);
+	if (rc == 0)
+		*m = *tmp;
+	free(tmp);
+	return rc;
+}
+
+/* the first slot of from..to whose state is not SERVING, -1 if none */
+static int
+first_busy(const SlotView *sv, int from, int to)
+{
+	for (int s = from; s <= to; s++)
+		if (sv->state[s] != SHARD_STATE_SERVING)
+			return s;
+	return -1;
+}
+
+int
+shard_map_assign(ShardMap *m, int from, int to, int group, PgwError *err)
+{
+	SlotView	sv;
+	int			busy;
+	int			rc;
+
+	if ((rc = range_check(m, from, to, err)) != 0 ||
+		(rc = group_check(group, err)) != 0)
+		return rc;
+	expand(m, &sv);
+	busy = first_busy(&sv, from, to);
+	if (busy >= 0)
+	{
+		rc = pgw_error_set(err, PGW_ESTATE,
+						   "slot %d is %s by move \"%s\": finish or abort that move first",
+						   busy, sv.state[busy] == SHARD_STATE_MOVING ? "being moved" : "frozen",
+						   sv.move[busy]);
+		goto out;
+	}
+	for (int s = from; s <= to; s++)
+		sv.group[s] = group;
+	rc = compress(&sv, m, err);
+out:
+	sv_free(&sv);
+	return rc;
+}
+
+int
+shard_map_mark_moving(ShardMap *m, int from, int to, int target,
+					  const char *id, int *source, PgwError *err)
+{
+	SlotView	sv;
+	int			busy;
+	int			rc;
+
+	if ((rc = range_check(m, from, to, err)) != 0 ||
+		(rc = group_check(target, err)) != 0)
+		return rc;
+	if (!shard_move_id_ok(id))
+		return pgw_error_set(err, PGW_EINVAL,
+							 "move id \"%s\": expected 1..%d characters of a-z, 0-9 and -",
+							 id ? id : "", SHARD_MOVE_ID_MAX - 1);
+	expand(m, &sv);
+	busy = first_busy(&sv, from, to);
+	if (busy >= 0)
+	{
+		rc = pgw_error_set(err, PGW_ESTATE,
+						   "slot %d is already in move \"%s\" (%s): two moves of overlapping ranges are refused",
+						   busy, sv.move[busy], shard_state_name(sv.state[busy]));
+		goto out;
+	}
+	for (int s = from + 1; s <= to; s++)
+		if (sv.group[s] != sv.group[from])
+		{
+			rc = pgw_error_set(err, PGW_ESTATE,
+							   "slots %d-%d span groups %d and %d: move one group's range at a time",
+							   from, to, sv.group[from], sv.group[s]);
+			goto out;
+		}
+	if (sv.group[from] == target)
+	{
+		rc = pgw_error_set(err, PGW_EINVAL, "slots %d-%d are on group %d already",
+						   from, to, target);
+		goto out;
+	}
+	for (int s = from; s <= to; s++)
+	{
+		sv.state[s] = SHARD_STATE_MOVING;
+		pgw_strlcpy(sv.move[s], id, SHARD_MOVE_ID_MAX);
+	}
+	if (source)
+		*source = sv.group[from];
+	rc = compress(&sv, m, err);
+out:
+	sv_free(&sv);
+	return rc;
+}
+
+int
+shard_map_move_step(ShardMap *m, int from, int to, const char *id, int source,
+					int target, ShardMoveStep step, bool *changed,
+					PgwError *err)
+{
+	SlotView	sv;
+	int			rc;
+	int			n_done = 0;
+	int			n_todo = 0;
+	const char *what = step == SHARD_STEP_FREEZE ? "freeze" :
+		step == SHARD_STEP_FLIP ? "flip" : "abort";
+
+	*changed = false;
+	if ((rc = range_check(m, from, to, err)) != 0)
+		return rc;
+	expand(m, &sv);
+	for (int s = from; s <= to; s++)
+	{
+		bool		ours = strcmp(sv.move[s], id) == 0;
+		bool		done;
+		bool		todo;
+
+		switch (step)
+		{
+			case SHARD_STEP_FREEZE:
+				done = ours && sv.state[s] == SHARD_STATE_FROZEN;
+				todo = ours && sv.state[s] == SHARD_STATE_MOVING;
+				break;
+			case SHARD_STEP_FLIP:
+				done = sv.state[s] == SHARD_STATE_SERVING && sv.group[s] == target;
+				todo = ours && sv.state[s] == SHARD_STATE_FROZEN;
+				break;
+			default:
+				done = sv.state[s] == SHARD_STATE_SERVING && sv.group[s] == source;
+				todo = ours && sv.state[s] != SHARD_STATE_SERVING;
+				break;
+		}
+		if (!done && !todo)
+		{
+			rc = pgw_error_set(err, PGW_ESTATE,
+							   "cannot %s move \"%s\": slot %d is %s on group %d%s%s",
+							   what, id, s, shard_state_name(sv.state[s]),
+							   sv.group[s], sv.move[s][0] ? " in move " : "",
+							   sv.move[s]);
+			goto out;
+		}
+		n_done += done;
+		n_todo += todo;
+		if (!todo)
+			continue;
+		if (step == SHARD_STEP_FREEZE)
+			sv.state[s] = SHARD_STATE_FROZEN;
+		else
+		{
+			sv.state[s] = SHARD_STATE_SERVING;
+			sv.move[s][0] = '\0';
+			sv.group[s] = step == SHARD_STEP_FLIP ? target : source;
+		}
+	}
+	if (n_todo == 0)
+		goto out;				/* done already: no new version */
+	if (n_done > 0)
+	{
+		rc = pgw_error_set(err, PGW_ESTATE,
+						   "cannot %s move \"%s\": part of slots %d-%d is done already, part not",
+						   what, id, from, to);
+		goto out;
+	}
+	rc = compress(&sv, m, err);
+	if (rc == 0)
+		*changed = true;
+out:
+	sv_free(&sv);
+	return rc;
+}
+
+int
+shard_map_table_add(ShardMap *m, const char *name, const char *column,
+					PgwError *err)
+{
+	char		full[SHARD_TABLE_NAME_MAX];
+
+	if (name == NULL || column == NULL)
+		return pgw_error_set(err, PGW_EINVAL, "a table needs a name and a column");
+	if (strchr(name, '.') == NULL)
+		snprintf(full, sizeof(full), "public.%s", name);
+	else
+		pgw_strlcpy(full, name, sizeof(full));
+	if (!table_name_ok(full) || strlen(name) >= SHARD_TABLE_NAME_MAX - 7)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "table \"%s\": expected [schema.]table in plain lower-case identifiers",
+							 name);
+	if (!shard_ident_ok(column))
+		return pgw_error_set(err, PGW_EINVAL,
+							 "column \"%s\": expected a plain lower-case identifier",
+							 column);
+	for (int i = 0; i < m->n_tables; i++)
+		if (strcmp(m->tables[i].name, full) == 0)
+		{
+			if (strcmp(m->tables[i].column, column) == 0)
+				return 0;
+			return pgw_error_set(err, PGW_ECONFLICT,
+								 "table %s is sharded by column \"%s\" already",
+								 full, m->tables[i].column);
+		}
+	if (m->n_tables == SHARD_TABLES_MAX)
+		return pgw_error_set(err, PGW_ESTATE, "at most %d sharded tables",
+							 SHARD_TABLES_MAX);
+	pgw_strlcpy(m->tables[m->n_tables].name, full, SHARD_TABLE_NAME_MAX);
+	pgw_strlcpy(m->tables[m->n_tables].column, column, SHARD_COLUMN_MAX);
+	m->n_tables++;
+	return 0;
+}
+
+int
+shard_range_parse(const char *s, int slots, int *from, int *to, PgwError *err)
+{
+	char		buf[64];
+	char	   *dash;
+	int64_t		a;
+	int64_t		b;
+
+	if (s == NULL || strlen(s) >= sizeof(buf) || s[0] == '\0')
+		return pgw_error_set(err, PGW_EINVAL,
+							 "slot range \"%s\": expected FROM-TO or SLOT",
+							 s ? s : "");
+	pgw_strlcpy(buf, s, sizeof(buf));
+	dash = strchr(buf, '-');
+	if (dash)
+		*dash = '\0';
+	if (pgw_parse_int64(buf, 0, slots - 1, &a) != 0 ||
+		(dash && pgw_parse_int64(dash + 1, 0, slots - 1, &b) != 0))
+		return pgw_error_set(err, PGW_EINVAL,
+							 "slot range \"%s\": expected FROM-TO with slots 0..%d",
+							 s, slots - 1);
+	if (!dash)
+		b = a;
+	if (a > b)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "slot range \"%s\": FROM is above TO", s);
+	*from = (int) a;
+	*to = (int) b;
+	return 0;
+}
