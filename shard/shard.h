@@ -382,6 +382,12 @@ int			shard_sql_table_guard(struct pg_conn *conn, const ShardTable *t,
 int			shard_sql_table_check(struct pg_conn *conn, const ShardTable *t,
 								  PgwError *err) PGW_MUSTCHECK;
 
+/* shard_sql_count_range: rows of the map's tables whose slot is in
+ * from..to (a check before `shard assign`, which moves no data). */
+int			shard_sql_count_range(struct pg_conn *conn, const ShardMap *m,
+								  int from, int to, uint64_t *rows,
+								  PgwError *err) PGW_MUSTCHECK;
+
 /* shard_sql_slot_expr: "(hashint8extended(col, 0) & (slots-1))" into buf. */
 void		shard_sql_slot_expr(const char *column, int slots, char *buf,
 								size_t len);

@@ -17,12 +17,11 @@
  * every write the old ranges let through committed below the WAL position
  * read next, and none can follow.
  */
-#include "shard/shard.h"
+#include "shard/shard_int.h"
 
 #include "common/strutil.h"
 #include "common/xmem.h"
 
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,8 +111,8 @@ pq_msg(PGconn *conn, char *buf, size_t len)
 	return buf;
 }
 
-static int
-res_error(PGresult *res, PGconn *conn, const char *what, PgwError *err)
+int
+shard_pq_error(PGresult *res, PGconn *conn, const char *what, PgwError *err)
 {
 	char		msg[400];
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -135,27 +134,27 @@ res_error(PGresult *res, PGconn *conn, const char *what, PgwError *err)
 }
 
 /* run sql (no parameters, any number of statements); 0 or an error */
-static int
-exec_cmd(PGconn *conn, const char *what, const char *sql, PgwError *err)
+int
+shard_pq_exec(PGconn *conn, const char *what, const char *sql, PgwError *err)
 {
 	PGresult   *res = PQexec(conn, sql);
 
 	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
 		PQresultStatus(res) != PGRES_TUPLES_OK)
-		return res_error(res, conn, what, err);
+		return shard_pq_error(res, conn, what, err);
 	PQclear(res);
 	return 0;
 }
 
 /* run a one-row query with text params; *out owned by the caller */
-static int
-query(PGconn *conn, const char *what, const char *sql, int n,
+int
+shard_pq_query(PGconn *conn, const char *what, const char *sql, int n,
 	  const char *const *params, PGresult **out, PgwError *err)
 {
 	PGresult   *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return res_error(res, conn, what, err);
+		return shard_pq_error(res, conn, what, err);
 	*out = res;
 	return 0;
 }
@@ -199,15 +198,22 @@ shard_pg_open(const ShardPgAuth *auth, const RoutingEndpoint *ep,
 	conn = PQconnectdbParams(keys, vals, 0);
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
-		pgw_error_set(err, PGW_EUNAVAILABLE, "could not connect to %s:%d: %s",
-					  ep->host, ep->port, pq_msg(conn, msg, sizeof(msg)));
+		int			code = PGW_EUNAVAILABLE;
+
+		pq_msg(conn, msg, sizeof(msg));
+		/* a wrong password is not a failover to wait out */
+		if (strstr(msg, "authentication failed") || strstr(msg, "no pg_hba.conf entry") ||
+			strstr(msg, "no password supplied"))
+			code = PGW_EAUTH;
+		pgw_error_set(err, code, "could not connect to %s:%d: %s", ep->host,
+					  ep->port, msg);
 		PQfinish(conn);
-		return PGW_EUNAVAILABLE;
+		return code;
 	}
 	res = PQexec(conn, "SELECT pg_is_in_recovery()");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 	{
-		int			rc = res_error(res, conn, "pg_is_in_recovery()", err);
+		int			rc = shard_pq_error(res, conn, "pg_is_in_recovery()", err);
 
 		PQfinish(conn);
 		return rc;
@@ -227,7 +233,7 @@ shard_pg_open(const ShardPgAuth *auth, const RoutingEndpoint *ep,
 		int			rc;
 
 		snprintf(sql, sizeof(sql), "SET statement_timeout = %d", stmt_timeout_ms);
-		if ((rc = exec_cmd(conn, "SET statement_timeout", sql, err)) != 0)
+		if ((rc = shard_pq_exec(conn, "SET statement_timeout", sql, err)) != 0)
 		{
 			PQfinish(conn);
 			return rc;
@@ -240,7 +246,7 @@ shard_pg_open(const ShardPgAuth *auth, const RoutingEndpoint *ep,
 int
 shard_sql_install(PGconn *conn, PgwError *err)
 {
-	return exec_cmd(conn, "installing schema pgwarden", install_sql, err);
+	return shard_pq_exec(conn, "installing schema pgwarden", install_sql, err);
 }
 
 /* "{a,b,c}" of the from (or to) ends of the ranges group owns under m */
@@ -268,15 +274,15 @@ owned_array(const ShardMap *m, int group, bool ends)
 	return s;
 }
 
-static int
-lsn_read(PGconn *conn, uint64_t *lsn, PgwError *err)
+int
+shard_pq_lsn(PGconn *conn, uint64_t *lsn, PgwError *err)
 {
 	PGresult   *res = NULL;
 	unsigned int hi;
 	unsigned int lo;
 	int			rc;
 
-	if ((rc = query(conn, "pg_current_wal_lsn()", "SELECT pg_current_wal_lsn()",
+	if ((rc = shard_pq_query(conn, "pg_current_wal_lsn()", "SELECT pg_current_wal_lsn()",
 					0, NULL, &res, err)) != 0)
 		return rc;
 	if (PQntuples(res) != 1 ||
@@ -306,7 +312,7 @@ shard_sql_apply_map(PGconn *conn, const ShardMap *m, int group,
 	snprintf(g, sizeof(g), "%d", group);
 	snprintf(v, sizeof(v), "%lld", (long long) m->version);
 	snprintf(s, sizeof(s), "%d", m->slots);
-	rc = query(conn, "pgwarden.apply_map()",
+	rc = shard_pq_query(conn, "pgwarden.apply_map()",
 			   "SELECT pgwarden.apply_map($1::integer, $2::bigint, $3::integer, $4::integer[], $5::integer[])",
 			   5, params, &res, err);
 	free(from);
@@ -315,7 +321,7 @@ shard_sql_apply_map(PGconn *conn, const ShardMap *m, int group,
 		return rc;
 	PQclear(res);
 	if (lsn_after)
-		return lsn_read(conn, lsn_after, err);
+		return shard_pq_lsn(conn, lsn_after, err);
 	return 0;
 }
 
@@ -338,7 +344,7 @@ shard_sql_table_guard(PGconn *conn, const ShardTable *t, PgwError *err)
 		return pgw_error_set(err, PGW_EINVAL,
 							 "column \"%s\": at most %d characters (the guard function is named after it)",
 							 t->column, GUARD_COLUMN_MAX);
-	if ((rc = query(conn, "checking the sharded table",
+	if ((rc = shard_pq_query(conn, "checking the sharded table",
 					"SELECT to_regclass($1) IS NOT NULL,"
 					" (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
 					"   WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped),"
@@ -388,10 +394,10 @@ shard_sql_table_guard(PGconn *conn, const ShardTable *t, PgwError *err)
 			 "  FOR EACH ROW EXECUTE FUNCTION pgwarden.slot_guard_%1$s();\n"
 			 "COMMIT;\n",
 			 t->column, t->name);
-	rc = exec_cmd(conn, "installing the guard trigger", sql, err);
+	rc = shard_pq_exec(conn, "installing the guard trigger", sql, err);
 	free(sql);
 	if (rc != 0)
-		(void) exec_cmd(conn, "rollback", "ROLLBACK", NULL);
+		(void) shard_pq_exec(conn, "rollback", "ROLLBACK", NULL);
 	return rc;
 }
 
@@ -402,7 +408,7 @@ shard_sql_table_check(PGconn *conn, const ShardTable *t, PgwError *err)
 	PGresult   *res = NULL;
 	int			rc;
 
-	if ((rc = query(conn, "checking the guard trigger",
+	if ((rc = shard_pq_query(conn, "checking the guard trigger",
 					"SELECT to_regclass($1) IS NOT NULL,"
 					" (SELECT tgenabled FROM pg_trigger WHERE tgrelid = to_regclass($1)"
 					"   AND tgname = 'pgwarden_slot_guard' AND NOT tgisinternal)",
@@ -421,4 +427,28 @@ shard_sql_table_check(PGconn *conn, const ShardTable *t, PgwError *err)
 						   t->name, PQhost(conn), PQport(conn), PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return rc;
+}
+
+int
+shard_sql_count_range(PGconn *conn, const ShardMap *m, int from, int to,
+					  uint64_t *rows, PgwError *err)
+{
+	*rows = 0;
+	for (int i = 0; i < m->n_tables; i++)
+	{
+		char		expr[128];
+		char		sql[512];
+		PGresult   *res = NULL;
+		int			rc;
+
+		shard_sql_slot_expr(m->tables[i].column, m->slots, expr, sizeof(expr));
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE %s BETWEEN %d AND %d",
+				 m->tables[i].name, expr, from, to);
+		if ((rc = shard_pq_query(conn, "counting the range's rows", sql, 0, NULL,
+								 &res, err)) != 0)
+			return rc;
+		*rows += strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+	}
+	return 0;
 }
