@@ -228,6 +228,7 @@ shard_args_parse(int argc, char **argv, ShardArgs *out, PgwError *err)
 	int			n_pos = 0;
 	int			c = -1;
 	int			first = 1;
+	bool		only_pos = false;
 
 	memset(out, 0, sizeof(*out));
 	out->slots = SHARD_SLOTS_DEFAULT;
@@ -276,7 +277,12 @@ shard_args_parse(int argc, char **argv, ShardArgs *out, PgwError *err)
 			out->help = true;
 			return 0;
 		}
-		if (strncmp(w, "--", 2) != 0 || w[2] == '\0')
+		if (strcmp(w, "--") == 0 && !only_pos)
+		{
+			only_pos = true;	/* the rest are arguments, even "--x" */
+			continue;
+		}
+		if (only_pos || strncmp(w, "--", 2) != 0)
 		{
 			/* a negative user id is a value, not an option */
 			if (n_pos == cmds[c].max_pos)

@@ -210,6 +210,8 @@ shard_pg_open(const ShardPgAuth *auth, const RoutingEndpoint *ep,
 		PQfinish(conn);
 		return code;
 	}
+	/* our idempotent DDL says "already exists" every time */
+	PQclear(PQexec(conn, "SET client_min_messages = warning"));
 	res = PQexec(conn, "SELECT pg_is_in_recovery()");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 	{

@@ -3,8 +3,9 @@
  * only against libpgwshard's public header (pgw_shard.h) and libpq, as an
  * application would be. Modes:
  *   write  : --threads T threads insert (user_id, seq) rows into --table for
- *            users 1..--users (thread t takes the users u with u % T == t,
- *            round robin), each through pgw_shard_lookup(); a refusal with
+ *            users 1..--users, round robin (thread t takes the users u with
+ *            u % T == t; with --range, thread 0 takes the range's users and
+ *            the others the rest), each through pgw_shard_lookup(); a refusal with
  *            SQLSTATE PW001 (the group does not own the slot) waits for the
  *            map to change and retries on the group the map names; a
  *            connection error retries the same row (a unique violation on
@@ -265,16 +266,29 @@ static void *
 worker_main(void *arg)
 {
 	Worker	   *w = arg;
-	int64_t		seq = (int64_t) w->id * 1000000000LL;
-	int			u = w->id;
+	/* unique over runs: a base from the clock, then the thread */
+	int64_t		seq = (wall_ms() / 1000 % 100000) * 10000000000LL +
+		(int64_t) w->id * 1000000000LL;
+	bool		split = range_from >= 0 && n_threads > 1;
+	/*
+	 * With --range and several threads, thread 0 writes the range's users
+	 * and the others share the rest: a write waiting out a freeze must not
+	 * hold up the unaffected users, whose throughput is measured.
+	 */
+	int			step = split ? (w->id == 0 ? 1 : n_threads - 1) : n_threads;
+	int			u = split ? (w->id == 0 ? 0 : w->id - 1) : w->id;
 
 	while (!stop_flag)
 	{
 		int64_t		uid = (u % n_users) + 1;
+		int			slot = pgw_shard_slot(uid, slots);
+		bool		in_range = slot >= range_from && slot <= range_to;
 
+		u += step;
+		if (split && in_range != (w->id == 0))
+			continue;
 		if (!write_row(w, uid, ++seq))
 			break;
-		u += n_threads;
 		if (interval_us)
 			usleep((useconds_t) interval_us);
 	}
