@@ -488,29 +488,10 @@ do_lookup(ShardCmdCtx *sc)
 	}
 	if (fmt == CTL_FORMAT_JSON)
 	{
-		json_t	   *o = json_object();
-		json_t	   *ro = json_array();
-		char	   *s;
+		char	   *s = pgw_shard_lookup_json(&r);
 
-		json_object_set_new(o, "user_id", json_integer(r.user_id));
-		json_object_set_new(o, "slot", json_integer(r.slot));
-		json_object_set_new(o, "group", json_integer(r.group));
-		json_object_set_new(o, "state", json_string(shard_state_name((ShardState) r.state)));
-		json_object_set_new(o, "map_version", json_integer(r.map_version));
-		if (r.has_rw)
-			json_object_set_new(o, "rw", json_pack("{s:s,s:s,s:i}", "name", r.rw.name,
-												   "host", r.rw.host, "port", r.rw.port));
-		else
-			json_object_set_new(o, "rw", json_null());
-		for (int i = 0; i < r.n_ro; i++)
-			json_array_append_new(ro, json_pack("{s:s,s:s,s:i}", "name", r.ro[i].name,
-												"host", r.ro[i].host, "port", r.ro[i].port));
-		json_object_set_new(o, "ro", ro);
-		json_object_set_new(o, "routing_epoch", json_integer(r.routing_epoch));
-		s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		printf("%s\n", s ? s : "");
+		printf("%s\n", s);
 		free(s);
-		json_decref(o);
 	}
 	else
 	{

@@ -150,6 +150,22 @@ uint64_t	pgw_shard_wait_change(PgwShardClient *sc, uint64_t seen,
  */
 char	   *pgw_shard_map_json(PgwShardClient *sc);
 
+/*
+ * pgw_shard_lookup_json: r as JSON, {"user_id", "slot", "group", "state",
+ * "map_version", "rw": {"name", "host", "port"} | null, "ro": [...],
+ * "routing_epoch"} (what `pgwardenctl shard lookup --format json` and
+ * GET /shards?user_id= print). Caller frees (free()).
+ */
+char	   *pgw_shard_lookup_json(const PgwShardLookup *r);
+
+/*
+ * pgw_shard_open_prefix: pgw_shard_open for a scope given as its key prefix
+ * "<namespace>/<scope>/" (cfg->namespace_ and cfg->scope are ignored).
+ */
+int			pgw_shard_open_prefix(const PgwShardConfig *cfg, const char *prefix,
+								  PgwShardClient **out, char *errbuf,
+								  size_t errlen);
+
 /* Counters since open, for monitoring. */
 typedef struct PgwShardStats
 {

@@ -356,9 +356,33 @@ client_thread(void *arg)
 	return NULL;
 }
 
+static int	client_open(const PgwShardConfig *cfg, const char *prefix,
+						PgwShardClient **out, char *errbuf, size_t errlen);
+
 int
 pgw_shard_open(const PgwShardConfig *cfg, PgwShardClient **out, char *errbuf,
 			   size_t errlen)
+{
+	return client_open(cfg, NULL, out, errbuf, errlen);
+}
+
+int
+pgw_shard_open_prefix(const PgwShardConfig *cfg, const char *prefix,
+					  PgwShardClient **out, char *errbuf, size_t errlen)
+{
+	if (prefix == NULL || prefix[0] != '/' || strlen(prefix) >= PGW_PREFIX_MAX ||
+		prefix[strlen(prefix) - 1] != '/')
+	{
+		set_err(errbuf, errlen, "pgw_shard_open_prefix: \"%s\" is not a key prefix",
+				prefix ? prefix : "");
+		return PGW_EINVAL;
+	}
+	return client_open(cfg, prefix, out, errbuf, errlen);
+}
+
+static int
+client_open(const PgwShardConfig *cfg, const char *prefix, PgwShardClient **out,
+			char *errbuf, size_t errlen)
 {
 	PgwShardClient *sc;
 	EtcdClientConfig ec = {0};
@@ -367,7 +391,8 @@ pgw_shard_open(const PgwShardConfig *cfg, PgwShardClient **out, char *errbuf,
 	int			rc;
 
 	*out = NULL;
-	if (cfg == NULL || cfg->etcd_endpoints == NULL || cfg->scope == NULL)
+	if (cfg == NULL || cfg->etcd_endpoints == NULL ||
+		(cfg->scope == NULL && prefix == NULL))
 	{
 		set_err(errbuf, errlen, "pgw_shard_open: etcd_endpoints and scope are required");
 		return PGW_EINVAL;
@@ -377,8 +402,10 @@ pgw_shard_open(const PgwShardConfig *cfg, PgwShardClient **out, char *errbuf,
 	pthread_rwlock_init(&sc->lock, NULL);
 	pthread_mutex_init(&sc->gen_lock, NULL);
 	pthread_cond_init(&sc->gen_cond, NULL);
-	if ((rc = dcs_prefix_build(cfg->namespace_, cfg->scope, sc->prefix,
-							   sizeof(sc->prefix), &err)) != 0)
+	if (prefix)
+		pgw_strlcpy(sc->prefix, prefix, sizeof(sc->prefix));
+	else if ((rc = dcs_prefix_build(cfg->namespace_, cfg->scope, sc->prefix,
+									sizeof(sc->prefix), &err)) != 0)
 		goto fail;
 	snprintf(sc->map_key, sizeof(sc->map_key), "%s%s", sc->prefix, SHARD_KEY);
 	ec.endpoints = cfg->etcd_endpoints;
@@ -656,4 +683,39 @@ pgw_shard_stats(PgwShardClient *sc, PgwShardStats *out)
 	out->decode_errors = atomic_load(&sc->decode_errors);
 	out->resyncs = atomic_load(&sc->resyncs);
 	out->etcd_connected = atomic_load(&sc->connected);
+}
+
+static json_t *
+pub_endpoint_json(const PgwShardEndpoint *ep)
+{
+	json_t	   *o = json_object();
+
+	json_object_set_new(o, "name", json_string(ep->name));
+	json_object_set_new(o, "host", json_string(ep->host));
+	json_object_set_new(o, "port", json_integer(ep->port));
+	return o;
+}
+
+char *
+pgw_shard_lookup_json(const PgwShardLookup *r)
+{
+	json_t	   *o = json_object();
+	json_t	   *ro = json_array();
+	char	   *s;
+
+	json_object_set_new(o, "user_id", json_integer(r->user_id));
+	json_object_set_new(o, "slot", json_integer(r->slot));
+	json_object_set_new(o, "group", json_integer(r->group));
+	json_object_set_new(o, "state", json_string(shard_state_name((ShardState) r->state)));
+	json_object_set_new(o, "map_version", json_integer(r->map_version));
+	json_object_set_new(o, "rw", r->has_rw ? pub_endpoint_json(&r->rw) : json_null());
+	for (int i = 0; i < r->n_ro; i++)
+		json_array_append_new(ro, pub_endpoint_json(&r->ro[i]));
+	json_object_set_new(o, "ro", ro);
+	json_object_set_new(o, "routing_epoch", json_integer(r->routing_epoch));
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (s == NULL)
+		abort();
+	return s;
 }

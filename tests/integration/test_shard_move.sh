@@ -8,7 +8,8 @@
 #      an integer, a map with a gap written into etcd by hand (readers keep
 #      the last good map)
 #   3. lookups: the C slot function equals PostgreSQL's, the group is the
-#      map's; a map change reaches a watching client within 2 s
+#      map's; GET /shards on the REST API; a map change reaches a watching
+#      client within 2 s
 #   4. under a writer (10,000 users, every acknowledged row recorded):
 #      a move to a group that does not exist, to a group without a leader,
 #      to a group whose table lost its guard trigger, and a second move
@@ -87,6 +88,17 @@ lookups_agree() {
 	done
 }
 check "lookup: C slot = PostgreSQL's hashint8extended & 4095, group = the map's" lookups_agree
+
+# GET /shards on any node's REST API (node 4 is a replica of group 2)
+rest=$(curl -s -m 5 "http://127.0.0.1:${CL_API_PORT[4]}/shards")
+check "GET /shards serves the map with every group's endpoints" \
+	test "$(jq -r '.version, (.groups | keys | join(",")), (.groups["3"].rw.name)' <<<"$rest" | tr '\n' ' ')" = "2 1,2,3 node5 "
+rest=$(curl -s -m 5 "http://127.0.0.1:${CL_API_PORT[4]}/shards?user_id=42")
+check "GET /shards?user_id=42 answers as shard lookup does" \
+	test "$(jq -c . <<<"$rest")" = "$(sg_ctl shard lookup 42 --format json | jq -c .)"
+check "GET /shards?user_id=abc is a 400 naming the problem" \
+	test "$(curl -s -m 5 -o "$DIR/r400" -w '%{http_code}' "http://127.0.0.1:${CL_API_PORT[4]}/shards?user_id=abc")" = 400
+check "  ... saying so" grep -q 'is not an integer' "$DIR/r400"
 
 "$SG_WRITER" --etcd "127.0.0.1:$CL_ETCD_PORT" --scope "$CL_SCOPE" --duration-s 600 follow >"$DIR/follow.txt" 2>&1 &
 FOLLOW_PID=$!
