@@ -141,3 +141,82 @@ sg_pause_ms() {
 sg_acked_in_range() {
 	sg_acked_sql "$1" "SELECT count(DISTINCT (u, s)) FROM a WHERE (hashint8extended(u, 0) & 4095) BETWEEN $2 AND $3"
 }
+
+# sg_routers_start: one PgBouncer exposing two databases per group,
+# app_g<G>_rw and app_g<G>_ro, each group's pair kept by its own
+# pgwarden-router (group: G) in its own include file (routing/README.md
+# "Sharded scopes"). Uses routing_stack.sh's process helpers; the caller's
+# EXIT trap calls rs_stop_all.
+SG_PGB_PORT=0
+sg_routers_start() {
+	local g k
+	source "$root/tests/integration/routing_stack.sh"
+	RS_DIR=$CL_DIR/route
+	SG_PGB_PORT=$(cl_pick_port)
+	mkdir -p "$RS_DIR"
+	{
+		cat <<INI
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $SG_PGB_PORT
+unix_socket_dir = $RS_DIR
+auth_type = any
+pool_mode = transaction
+admin_users = pgwarden
+max_client_conn = 200
+default_pool_size = 10
+query_wait_timeout = 30
+server_login_retry = 1
+logfile = $RS_DIR/pgbouncer.log
+pidfile = $RS_DIR/pgbouncer.pid
+INI
+		for g in 1 2 3; do echo "%include $RS_DIR/g$g.ini"; done
+	} >"$RS_DIR/pgbouncer.ini"
+	for g in 1 2 3; do
+		echo "[databases]" >"$RS_DIR/g$g.ini"
+		cat >"$RS_DIR/r-g$g.yml" <<YML
+name: r-g$g
+scope: $CL_SCOPE
+group: $g
+namespace: /service
+etcd:
+  hosts: 127.0.0.1:$CL_ETCD_PORT
+router_ttl: 2s
+loop_wait: 20ms
+retry_interval: 200ms
+targets:
+  - type: pgbouncer
+    include_file: $RS_DIR/g$g.ini
+    admin_conninfo: "host=127.0.0.1 port=$SG_PGB_PORT dbname=pgbouncer user=pgwarden"
+    rw_database: app_g${g}_rw
+    ro_database: app_g${g}_ro
+    dbname: postgres
+    options: "user=postgres password=pgw-super"
+    timeout: 5s
+YML
+	done
+	[ "$(id -u)" = 0 ] && chown -R "$PGW_RUN_AS" "$RS_DIR"
+	rs_bg "$RS_DIR/pgbouncer.out" rs_as_user /usr/sbin/pgbouncer "$RS_DIR/pgbouncer.ini"
+	for k in $(seq 1 100); do
+		! cl_port_free "$SG_PGB_PORT" && break
+		sleep 0.1
+	done
+	cl_port_free "$SG_PGB_PORT" && return 1
+	for g in 1 2 3; do
+		rs_bg "$RS_DIR/r-g$g.log" rs_as_user "$RS_ROUTER" -c "$RS_DIR/r-g$g.yml"
+	done
+	return 0
+}
+
+# sg_pgb_sql DB SQL: SQL through PgBouncer's database DB
+sg_pgb_sql() {
+	PGCONNECT_TIMEOUT=3 psql -X -q -A -t -h 127.0.0.1 -p "$SG_PGB_PORT" -U postgres -d "$1" -c "$2"
+}
+# sg_pgb_routes G: app_g<G>_rw reaches group G's primary and app_g<G>_ro a
+# node of group G in recovery
+sg_pgb_routes() {
+	local g=$1 p
+	p=$(sg_primary "$g") || return 1
+	[ "$(sg_pgb_sql "app_g${g}_rw" "SELECT inet_server_port(), pg_is_in_recovery()" 2>/dev/null)" = "${CL_PG_PORT[$p]}|f" ] &&
+		[ "$(sg_pgb_sql "app_g${g}_ro" "SELECT pg_is_in_recovery()" 2>/dev/null)" = t ]
+}

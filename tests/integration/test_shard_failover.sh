@@ -9,6 +9,7 @@
 #   1. the source's primary dies during the copy phase
 #   2. the source's primary dies while the range is frozen
 #   3. the target's primary dies during the copy phase
+# PgBouncer's per-group database follows the source's new primary.
 # Then: 0 acknowledged rows lost, 0 duplicated, every moved row only on its
 # target, and each resumed move restarted its copy (copies = 2).
 source "$(dirname "$0")/../lib/it_prelude.sh"
@@ -17,6 +18,7 @@ source "$here/shard_groups.sh"
 DIR=$(mktemp -d /tmp/pgw-it-shardfo-XXXXXX)
 cleanup() {
 	sg_writer_stop
+	declare -F rs_stop_all >/dev/null && rs_stop_all
 	tap_dump_logs "$DIR" 6 30
 	cluster_cleanup
 }
@@ -48,6 +50,8 @@ crash() {
 }
 
 check "three groups of two nodes up" sg_setup "$DIR"
+check "PgBouncer with a pgwarden-router per group" sg_routers_start
+check "  ... app_g1_rw reaches group 1's primary" wait_for 30 sg_pgb_routes 1
 check "init" shard_rc 0 "$DIR/o" init --groups 1,2,3
 check "sharded table on every group" sg_create_table
 check "table add" shard_rc 0 "$DIR/o" table add events user_id
@@ -58,6 +62,7 @@ check "writer acknowledges rows" wait_for 30 sg_acks_above "$DIR/acked" 1000
 check "move 0-99 to group 2 stopped in the copy phase" shard_rc 0 "$DIR/o" move 0-99 --to 2 --id fo1 --stop-after copying
 check "  ... recorded as copying" test "$(move_field fo1 phase)" = copying
 check "source (group 1) primary crashes, its replica takes over" crash 1
+check "PgBouncer's app_g1_rw follows group 1's new primary" wait_for 30 sg_pgb_routes 1
 check "the move resumes against the new primary and completes" shard_rc 0 "$DIR/o" move --resume fo1 --grace 1s
 check "  ... the copy restarted once" test "$(move_field fo1 copies)" = 2
 check "  ... slots 0-99 serve on group 2" test "$(cluster_key shards | jq -r '.ranges[] | select(.from == 0) | .group')" = 2

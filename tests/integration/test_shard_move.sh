@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test_shard_move.sh: sharding by user id on real PostgreSQL 15 and etcd:
 # one scope, three HA groups of two nodes (shard_groups.sh). Scenarios:
-#   1. `list` shows every group, `--group 2` one
+#   1. `list` shows every group, `--group 2` one; PgBouncer exposes one
+#      read-write and one read-only database per group (a pgwarden-router
+#      with `group:` each)
 #   2. refusals first, each leaving the map as it was: init naming a group
 #      that does not exist, a group twice, a bad slot count, a second init,
 #      a table without a primary key on the user id, a user id that is not
@@ -29,6 +31,13 @@ FOLLOW_PID=""
 cleanup() {
 	sg_writer_stop
 	[ -n "$FOLLOW_PID" ] && kill "$FOLLOW_PID" 2>/dev/null
+	declare -F rs_stop_all >/dev/null && rs_stop_all
+	if [ $failures -gt 0 ]; then
+		for f in "$DIR"/route/r-g*.log "$DIR"/route/pgbouncer.log; do
+			echo "---- $f (tail)"
+			tail -n 15 "$f" 2>/dev/null
+		done
+	fi
 	tap_dump_logs "$DIR" 6 20
 	cluster_cleanup
 }
@@ -46,6 +55,11 @@ shard_rc() {
 
 check "three groups of two nodes up" sg_setup "$DIR"
 for g in 1 2 3; do check "group $g: sync standby named" wait_for 30 sg_sync_ready "$g"; done
+
+check "PgBouncer with a pgwarden-router per group" sg_routers_start
+for g in 1 2 3; do
+	check "PgBouncer: app_g${g}_rw reaches group $g's primary, app_g${g}_ro its replica" wait_for 30 sg_pgb_routes "$g"
+done
 
 # ---- 1. list ----------------------------------------------------------------
 cluster_ctl list >"$DIR/list.txt" 2>&1
