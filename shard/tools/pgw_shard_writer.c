@@ -11,7 +11,7 @@
  *            connection error retries the same row (a unique violation on
  *            the retry means the first attempt committed). Every
  *            acknowledged row is appended to --acked as
- *            "user_id seq group first_attempt_ms ack_ms attempts". At the
+ *            "user_id seq group first_attempt_ms ack_ms attempts" (wall clock ms). At the
  *            end (SIGTERM or --duration-s) it prints one summary line with
  *            key=value figures, split by the slots of --range FROM-TO (the
  *            moved range) and the others.
@@ -159,7 +159,7 @@ write_row(Worker *w, int64_t uid, int64_t seq)
 	char		seq_s[24];
 	const char *params[2] = {uid_s, seq_s};
 	char		sql[256];
-	int64_t		first = now_ms();
+	int64_t		first = wall_ms();	/* wall: benchmarks line it up with moves */
 	int			attempts = 0;
 	bool		lost_answer = false;
 	int			slot = pgw_shard_slot(uid, slots);
@@ -200,7 +200,7 @@ write_row(Worker *w, int64_t uid, int64_t seq)
 		res = PQexecParams(c, sql, 2, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) == PGRES_COMMAND_OK)
 		{
-			int64_t		ack = now_ms();
+			int64_t		ack = wall_ms();
 
 			PQclear(res);
 			st->acks++;
@@ -228,7 +228,7 @@ write_row(Worker *w, int64_t uid, int64_t seq)
 		if (state && strcmp(state, "23505") == 0 && lost_answer)
 		{
 			/* the attempt whose answer was lost had committed */
-			int64_t		ack = now_ms();
+			int64_t		ack = wall_ms();
 
 			PQclear(res);
 			st->acks++;
