@@ -26,6 +26,7 @@ typedef struct ShardCmdCtx
 	const ShardArgs *a;
 	EtcdClient *etcd;
 	ShardCtx	ctx;
+	char		dbname[64];		/* the map's database */
 } ShardCmdCtx;
 
 static void
@@ -146,7 +147,8 @@ do_init(ShardCmdCtx *sc)
 		free(m);
 		return CTL_EXIT_FAILED;
 	}
-	if (shard_map_init(m, sc->a->slots, sc->a->groups, sc->a->n_groups, &err) != 0)
+	if (shard_map_init(m, sc->a->slots, sc->a->groups, sc->a->n_groups,
+					   sc->a->dbname, &err) != 0)
 	{
 		ctl_fail("%s", err.msg);
 		free(m);
@@ -622,6 +624,17 @@ cmd_shard(CtlGlobal *g, const CtlArgs *a)
 	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
 		return rc;
 	ctx_init(&sc, g, &sa, c);
+	/* the map names the groups' database; --dbname only picks it at init */
+	if (sa.cmd != SHARD_CMD_INIT)
+	{
+		ShardMap   *m = pgw_xmalloc(sizeof(*m));
+
+		if (shard_map_read(c, g->scope_prefix, m, &err) == 0)
+			pgw_strlcpy(sc.dbname, m->database, sizeof(sc.dbname));
+		free(m);
+		if (sc.dbname[0])
+			sc.ctx.auth.dbname = sc.dbname;
+	}
 	switch (sa.cmd)
 	{
 		case SHARD_CMD_INIT:

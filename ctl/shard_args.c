@@ -47,7 +47,7 @@ static const struct
 	{"format", SO_FORMAT, true},
 };
 
-#define MOVE_OPTS (SO_TO | SO_ID | SO_RESUME | SO_ABORT | SO_DBNAME | SO_GRACE | \
+#define MOVE_OPTS (SO_TO | SO_ID | SO_RESUME | SO_ABORT | SO_GRACE | \
 				   SO_TIMEOUT | SO_STOP_AFTER | SO_CATCHUP)
 
 static const struct
@@ -63,14 +63,14 @@ static const struct
 	"init --groups G[,G...] [--slots N] [--dbname DB]"},
 	{"show", SHARD_CMD_SHOW, SO_FORMAT, 0, 0, "show [--format pretty|json]"},
 	{"lookup", SHARD_CMD_LOOKUP, SO_FORMAT, 1, 1, "lookup USER_ID [--format pretty|json]"},
-	{"assign", SHARD_CMD_ASSIGN, SO_DBNAME, 2, 2, "assign FROM-TO GROUP [--dbname DB]"},
-	{"table", SHARD_CMD_TABLE_ADD, SO_DBNAME, 2, 2, "table add TABLE COLUMN [--dbname DB]"},
-	{"install", SHARD_CMD_INSTALL, SO_DBNAME, 0, 0, "install [--dbname DB]"},
+	{"assign", SHARD_CMD_ASSIGN, 0, 2, 2, "assign FROM-TO GROUP"},
+	{"table", SHARD_CMD_TABLE_ADD, 0, 2, 2, "table add TABLE COLUMN"},
+	{"install", SHARD_CMD_INSTALL, 0, 0, 0, "install"},
 	{"move", SHARD_CMD_MOVE, MOVE_OPTS, 0, 1,
 	"move FROM-TO --to GROUP [--id ID] | move --resume ID | move --abort ID\n"
-	"        [--grace DURATION] [--timeout DURATION] [--stop-after PHASE] [--catchup-bytes N] [--dbname DB]"},
+	"        [--grace DURATION] [--timeout DURATION] [--stop-after PHASE] [--catchup-bytes N]"},
 	{"split", SHARD_CMD_SPLIT, MOVE_OPTS & ~(SO_RESUME | SO_ABORT), 1, 1,
-	"split FROM-TO --to GROUP [--id ID] [--grace DURATION] [--timeout DURATION] [--dbname DB]"},
+	"split FROM-TO --to GROUP [--id ID] [--grace DURATION] [--timeout DURATION]"},
 };
 
 void
@@ -80,7 +80,9 @@ shard_args_usage(FILE *out)
 	for (size_t i = 0; i < PGW_LENGTHOF(cmds); i++)
 		fprintf(out, "  shard %s\n", cmds[i].usage);
 	fprintf(out,
-			"\nPHASE is copying, frozen, flipped or cleanup. The database superuser\n"
+			"\nPHASE is copying, frozen, flipped or cleanup. --dbname at init names the\n"
+			"database that holds the sharded tables in every group (the map keeps it).\n"
+			"The database superuser\n"
 			"comes from -c CONFIG (postgresql.authentication.superuser) or PGUSER /\n"
 			"PGPASSWORD. See pgwardenctl(1) and the README's sharding section.\n");
 }
@@ -191,8 +193,9 @@ set_value(ShardArgs *a, ShardOpt o, const char *name, const char *v,
 			a->abort_move |= o == SO_ABORT;
 			return 0;
 		case SO_DBNAME:
-			if (v[0] == '\0' || strlen(v) > 63)
-				return pgw_error_set(err, PGW_EINVAL, "invalid --dbname \"%s\"", v);
+			if (!shard_database_ok(v))
+				return pgw_error_set(err, PGW_EINVAL,
+									 "invalid --dbname \"%s\": 1..63 letters, digits, _ or -", v);
 			a->dbname = v;
 			return 0;
 		case SO_GRACE:

@@ -933,6 +933,8 @@ one_cycle(Daemon *d)
 							   d->lease_id, d->view);
 		else if (!failover_holds_leader(d->view, &self))
 			routing_pub_not_leader(&d->routing);
+		shard_keeper_tick(d->cfg, failover_holds_leader(d->view, &self) &&
+						  failover_exec_is_writable_primary(d->exec));
 	}
 
 	failover_exec_member_info(d->exec, d->view, &dec, &m);

@@ -78,6 +78,20 @@ table_name_ok(const char *s)
 }
 
 bool
+shard_database_ok(const char *s)
+{
+	size_t		n = 0;
+
+	if (s == NULL)
+		return false;
+	for (; *s; s++, n++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+			  (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+			return false;
+	return n >= 1 && n <= 63;
+}
+
+bool
 shard_move_id_ok(const char *id)
 {
 	size_t		n = 0;
@@ -104,6 +118,10 @@ shard_map_validate(const ShardMap *m, PgwError *err)
 	if (m->version < 1)
 		return pgw_error_set(err, PGW_EINVAL, "version: %lld is below 1",
 							 (long long) m->version);
+	if (!shard_database_ok(m->database))
+		return pgw_error_set(err, PGW_EINVAL,
+							 "database: \"%s\" is not a database name of 1..63 letters, digits, _ or -",
+							 m->database);
 	if (m->n_ranges < 1 || m->n_ranges > SHARD_RANGES_MAX)
 		return pgw_error_set(err, PGW_EINVAL,
 							 "ranges: %d ranges (expected 1..%d)", m->n_ranges,
@@ -239,7 +257,7 @@ only_keys(json_t *o, const char *const *allowed, const char *where,
 static int
 decode_obj(json_t *root, ShardMap *m, PgwError *err)
 {
-	static const char *const top_keys[] = {"version", "slots", "ranges", "tables", NULL};
+	static const char *const top_keys[] = {"version", "slots", "database", "ranges", "tables", NULL};
 	static const char *const range_keys[] = {"from", "to", "group", "state", "move", NULL};
 	static const char *const table_keys[] = {"table", "column", NULL};
 	json_t	   *ranges;
@@ -256,6 +274,10 @@ decode_obj(json_t *root, ShardMap *m, PgwError *err)
 	if ((rc = get_int(root, "slots", "", 1, SHARD_SLOTS_MAX, true, &v, err)) != 0)
 		return rc;
 	m->slots = (int32_t) v;
+	pgw_strlcpy(m->database, "postgres", sizeof(m->database));
+	if ((rc = get_str(root, "database", "", m->database, sizeof(m->database),
+					  false, err)) != 0)
+		return rc;
 	ranges = json_object_get(root, "ranges");
 	if (!json_is_array(ranges))
 		return pgw_error_set(err, PGW_EINVAL, "ranges: %s",
@@ -349,6 +371,7 @@ shard_map_encode(const ShardMap *m)
 
 	json_object_set_new(root, "version", json_integer(m->version));
 	json_object_set_new(root, "slots", json_integer(m->slots));
+	json_object_set_new(root, "database", json_string(m->database));
 	for (int i = 0; i < m->n_ranges; i++)
 	{
 		const ShardRange *r = &m->ranges[i];
@@ -531,7 +554,7 @@ group_check(int group, PgwError *err)
 
 int
 shard_map_init(ShardMap *m, int slots, const int *groups, int n,
-			   PgwError *err)
+			   const char *database, PgwError *err)
 {
 	ShardMap   *tmp;
 	int			per;
@@ -557,6 +580,7 @@ shard_map_init(ShardMap *m, int slots, const int *groups, int n,
 	tmp = pgw_xcalloc(1, sizeof(*tmp));
 	tmp->version = 1;
 	tmp->slots = slots;
+	pgw_strlcpy(tmp->database, database ? database : "postgres", sizeof(tmp->database));
 	per = slots / n;
 	for (int i = 0; i < n; i++)
 	{

@@ -74,7 +74,7 @@ typedef struct ShardTable
 
 /*
  * The `shards` value. JSON:
- *   {"version": 7, "slots": 4096,
+ *   {"version": 7, "slots": 4096, "database": "app",
  *    "ranges": [{"from": 0, "to": 2047, "group": 1, "state": "serving"},
  *               {"from": 2048, "to": 4095, "group": 2, "state": "moving",
  *                "move": "m1"}],
@@ -85,6 +85,8 @@ typedef struct ShardMap
 {
 	int64_t		version;		/* >= 1; grows on every change */
 	int32_t		slots;			/* power of two, fixed at init */
+	char		database[64];	/* where every group keeps the sharded tables
+								 * and schema pgwarden; "postgres" if absent */
 	int			n_ranges;
 	ShardRange	ranges[SHARD_RANGES_MAX];
 	int			n_tables;
@@ -120,12 +122,13 @@ int			shard_map_find(const ShardMap *m, int slot);
 
 /*
  * shard_map_init: a map of version 1 over slots slots, split into n equal
- * ranges (the last takes the remainder) for groups[0..n-1] in order.
+ * ranges (the last takes the remainder) for groups[0..n-1] in order, its
+ * tables in database (NULL: "postgres").
  * PGW_EINVAL for a bad slot count, no or too many groups, a group twice or
  * out of range, more groups than slots.
  */
 int			shard_map_init(ShardMap *m, int slots, const int *groups, int n,
-						   PgwError *err) PGW_MUSTCHECK;
+						   const char *database, PgwError *err) PGW_MUSTCHECK;
 
 /*
  * The edits below change m in place and leave it valid, with adjacent
@@ -193,6 +196,9 @@ int			shard_range_parse(const char *s, int slots, int *from, int *to,
 
 /* shard_ident_ok: a plain lower-case SQL identifier (no quoting needed). */
 bool		shard_ident_ok(const char *s);
+
+/* shard_database_ok: a database name 1..63 of [A-Za-z0-9_-]. */
+bool		shard_database_ok(const char *s);
 
 /* ------------------------------------------------------------------------
  * Move records (move_record.c): <prefix>shards/moves/<id>

@@ -22,6 +22,8 @@
 #   5. a client with the old map writes to group 1 and is refused with
 #      SQLSTATE PW001 naming the map version; after a lookup it writes to
 #      group 3
+#   5b. a group's leader puts its slot_owner table back to the map's
+#      ranges after it was set back by hand (the leader duty)
 #   6. a split moves the upper half of group 2's range to group 1
 source "$(dirname "$0")/../lib/it_prelude.sh"
 source "$here/shard_groups.sh"
@@ -193,6 +195,15 @@ check "an old-map write to group 1 is refused with SQLSTATE PW001" grep -q 'PW00
 check "  ... naming the map version group 1 holds" grep -q "at shard map version $(map_version)" <<<"$out"
 g=$(sg_ctl shard lookup "$uid" --format json | jq -r .group)
 check "after a lookup (group $g) the write succeeds there" sg_psql "$g" "INSERT INTO events VALUES ($uid, 1, 'fresh')"
+
+# ---- 5b. the leader keeps its group's owned slots -----------------------------
+sg_psql 2 "UPDATE pgwarden.shard_state SET map_version = 1; DELETE FROM pgwarden.slot_owner" >/dev/null
+owner_repaired() {
+	[ "$(sg_psql 2 "SELECT map_version FROM pgwarden.shard_state")" = "$(map_version)" ] &&
+		[ "$(sg_psql 2 "SELECT count(*) FROM pgwarden.slot_owner")" -gt 0 ]
+}
+check "group 2's leader restores a slot_owner table set back by hand" wait_for 20 owner_repaired
+check "  ... and logs it" grep -q 'event=shard.owner.applied' "$DIR/node$(sg_primary 2)/pgwarden.log"
 
 # ---- 6. split -------------------------------------------------------------------
 check "split 1365-2729 to group 1 moves 2047-2729" shard_rc 0 "$DIR/o" split 1365-2729 --to 1 --grace 0

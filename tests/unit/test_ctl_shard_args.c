@@ -45,7 +45,8 @@ test_good(void **state)
 	assert_int_equal(a.n_groups, 3);
 	assert_int_equal(a.groups[2], 3);
 	assert_int_equal(a.slots, 4096);
-	assert_int_equal(parse(&a, &e, "init --groups=0,9999 --slots 65536"), 0);
+	assert_int_equal(parse(&a, &e, "init --groups=0,9999 --slots 65536 --dbname app-1"), 0);
+	assert_string_equal(a.dbname, "app-1");
 	assert_int_equal(a.slots, 65536);
 	assert_int_equal(parse(&a, &e, "lookup -9223372036854775808"), 0);
 	assert_int_equal(a.user_id, INT64_MIN);
@@ -55,10 +56,9 @@ test_good(void **state)
 	assert_int_equal(parse(&a, &e, "assign 0-99 2"), 0);
 	assert_string_equal(a.range, "0-99");
 	assert_int_equal(a.group, 2);
-	assert_int_equal(parse(&a, &e, "table add public.events user_id --dbname app"), 0);
+	assert_int_equal(parse(&a, &e, "table add public.events user_id"), 0);
 	assert_string_equal(a.table, "public.events");
 	assert_string_equal(a.column, "user_id");
-	assert_string_equal(a.dbname, "app");
 	assert_int_equal(parse(&a, &e, "move 0-99 --to 3 --id m-1 --grace 2s --stop-after frozen --timeout 1m --catchup-bytes 16MB"), 0);
 	assert_int_equal(a.cmd, SHARD_CMD_MOVE);
 	assert_int_equal(a.group, 3);
@@ -100,6 +100,8 @@ test_refusals(void **state)
 		{"init --groups 1 --slots 1000", "power of two"},
 		{"init --groups 1 --slots 131072", "power of two"},
 		{"init --groups 1 --to 2", "option --to is not valid here"},
+		{"init --groups 1 --dbname a;b", "invalid --dbname"},
+		{"move 0-99 --to 2 --dbname app", "option --dbname is not valid here"},
 		{"lookup", "missing argument"},
 		{"lookup abc", "user id \"abc\" is not an integer"},
 		{"lookup 12abc", "is not an integer"},

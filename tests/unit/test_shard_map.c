@@ -65,7 +65,7 @@ test_slot_function(void **state)
 }
 
 static const char *good =
-	"{\"version\":3,\"slots\":16,\"ranges\":["
+	"{\"version\":3,\"slots\":16,\"database\":\"app\",\"ranges\":["
 	"{\"from\":0,\"to\":7,\"group\":1,\"state\":\"serving\"},"
 	"{\"from\":8,\"to\":11,\"group\":2,\"state\":\"moving\",\"move\":\"m1\"},"
 	"{\"from\":12,\"to\":15,\"group\":2,\"state\":\"serving\"}],"
@@ -87,6 +87,7 @@ test_decode_good(void **state)
 	assert_int_equal(m->ranges[1].state, SHARD_STATE_MOVING);
 	assert_string_equal(m->ranges[1].move_id, "m1");
 	assert_int_equal(m->n_tables, 1);
+	assert_string_equal(m->database, "app");
 	assert_int_equal(shard_map_find(m, 0), 0);
 	assert_int_equal(shard_map_find(m, 9), 1);
 	assert_int_equal(shard_map_find(m, 15), 2);
@@ -126,6 +127,7 @@ test_decode_bad(void **state)
 		{"{\"version\":1,\"slots\":16,\"ranges\":[{\"from\":0,\"to\":15,\"group\":1,\"state\":\"serving\"}],\"tables\":[{\"table\":\"public.e\",\"column\":\"u;drop\"}]}", "column \"u;drop\""},
 		{"{\"version\":1,\"version\":2,\"slots\":16,\"ranges\":[]}", "not JSON"},
 		{"{\"version\":1,\"slots\":16}", "ranges: missing"},
+		{"{\"version\":1,\"slots\":16,\"database\":\"a b\",\"ranges\":[{\"from\":0,\"to\":15,\"group\":1,\"state\":\"serving\"}]}", "database: \"a b\""},
 	};
 	ShardMap   *m = calloc(1, sizeof(*m));
 
@@ -150,7 +152,7 @@ three_groups(void)
 	int			groups[] = {1, 2, 3};
 	PgwError	e = {0};
 
-	assert_int_equal(shard_map_init(m, 4096, groups, 3, &e), 0);
+	assert_int_equal(shard_map_init(m, 4096, groups, 3, NULL, &e), 0);
 	return m;
 }
 
@@ -164,15 +166,16 @@ test_init(void **state)
 
 	(void) state;
 	assert_int_equal(m->version, 1);
+	assert_string_equal(m->database, "postgres");
 	assert_int_equal(m->n_ranges, 3);
 	assert_int_equal(m->ranges[0].to, 1364);
 	assert_int_equal(m->ranges[2].to, 4095);
 	assert_int_equal(shard_map_groups(m, g, 8), 3);
 	assert_int_equal(g[2], 3);
-	assert_int_equal(shard_map_init(m, 4000, dup, 1, &e), PGW_EINVAL);
-	assert_int_equal(shard_map_init(m, 4096, dup, 2, &e), PGW_EINVAL);
+	assert_int_equal(shard_map_init(m, 4000, dup, 1, NULL, &e), PGW_EINVAL);
+	assert_int_equal(shard_map_init(m, 4096, dup, 2, NULL, &e), PGW_EINVAL);
 	assert_msg_has(&e, "listed twice");
-	assert_int_equal(shard_map_init(m, 4096, dup, 0, &e), PGW_EINVAL);
+	assert_int_equal(shard_map_init(m, 4096, dup, 0, NULL, &e), PGW_EINVAL);
 	free(m);
 }
 
