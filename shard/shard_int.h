@@ -9,6 +9,9 @@
 
 #include <libpq-fe.h>
 
+/* shard_table_name_ok: "schema.table", both plain identifiers (map_codec.c) */
+bool		shard_table_name_ok(const char *s);
+
 /* libpq helpers (shard_sql.c): 0 or a PGW_E* naming the host and SQLSTATE
  * (PGW_EUNAVAILABLE when the connection is gone, PGW_ETIMEDOUT for a
  * statement timeout, PGW_ESTATE on a read-only server). shard_pq_error
