@@ -147,10 +147,12 @@ sg_acked_in_range() {
 # pgwarden-router (group: G) in its own include file (routing/README.md
 # "Sharded scopes"). Uses routing_stack.sh's process helpers; the caller's
 # EXIT trap calls rs_stop_all.
+# (sourced here, not in the function: its `declare -a RS_PIDS` would be
+# local to the function, and rs_stop_all would stop nothing)
+source "$root/tests/integration/routing_stack.sh"
 SG_PGB_PORT=0
 sg_routers_start() {
 	local g k
-	source "$root/tests/integration/routing_stack.sh"
 	RS_DIR=$CL_DIR/route
 	SG_PGB_PORT=$(cl_pick_port)
 	mkdir -p "$RS_DIR"

@@ -18,7 +18,7 @@ source "$here/shard_groups.sh"
 DIR=$(mktemp -d /tmp/pgw-it-shardfo-XXXXXX)
 cleanup() {
 	sg_writer_stop
-	declare -F rs_stop_all >/dev/null && rs_stop_all
+	rs_stop_all
 	tap_dump_logs "$DIR" 6 30
 	cluster_cleanup
 }

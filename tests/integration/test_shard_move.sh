@@ -33,7 +33,7 @@ FOLLOW_PID=""
 cleanup() {
 	sg_writer_stop
 	[ -n "$FOLLOW_PID" ] && kill "$FOLLOW_PID" 2>/dev/null
-	declare -F rs_stop_all >/dev/null && rs_stop_all
+	rs_stop_all
 	if [ $failures -gt 0 ]; then
 		for f in "$DIR"/route/r-g*.log "$DIR"/route/pgbouncer.log; do
 			echo "---- $f (tail)"
