@@ -45,6 +45,7 @@ source "$root/tests/lib/cluster.sh"
 source "$root/tests/lib/tap.sh"
 source "$root/tests/integration/shard_groups.sh"
 DIR=$(mktemp -d /tmp/pgw-bench-shard-XXXXXX)
+chmod 755 "$DIR"	# the groups' PostgreSQL (user pgwarden) lives below it
 declare -a FOLLOWERS=()
 cleanup() {
 	local p
@@ -60,7 +61,7 @@ stats() {
 		m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2;
 		printf "median=%s max=%s n=%d\n", m, a[NR], NR}'
 }
-echo "bench_shard: commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null), $(nproc) cores, $(date -u +%FT%TZ)"
+echo "bench_shard: commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || cat "$root/commit" 2>/dev/null), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 
 # a 4096-slot map over groups 1..100 and a routing table per group
 map100() {
@@ -94,7 +95,7 @@ $W --count 10000000 lookup >"$DIR/l1" &
 p1=$!
 $W --count 10000000 lookup >"$DIR/l2"
 wait "$p1"
-echo "lookup 2 threads at once (two processes): $(cat "$DIR/l1" | grep -o 'lookup_ns_per_call=[0-9.]*') / $(cat "$DIR/l2" | grep -o 'lookup_ns_per_call=[0-9.]*')"
+echo "lookup 2 threads at once (two processes): $(grep -o 'lookup.*ns_per_call=[0-9.]*' "$DIR/l1" | tr '\n' ' ') / $(grep -o 'lookup.*ns_per_call=[0-9.]*' "$DIR/l2" | tr '\n' ' ')"
 
 for i in $(seq 1 "$watchers"); do
 	$W --duration-s 600 follow >"$DIR/w$i.txt" 2>&1 &
