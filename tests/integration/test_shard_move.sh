@@ -23,7 +23,8 @@
 #      SQLSTATE PW001 naming the map version; after a lookup it writes to
 #      group 3
 #   5b. a group's leader puts its slot_owner table back to the map's
-#      ranges after it was set back by hand (the leader duty)
+#      ranges after it was set back by hand (the leader duty); an assign
+#      (which moves no data) of a range that has rows is refused
 #   6. a split moves the upper half of group 2's range to group 1
 source "$(dirname "$0")/../lib/it_prelude.sh"
 source "$here/shard_groups.sh"
@@ -204,6 +205,11 @@ owner_repaired() {
 }
 check "group 2's leader restores a slot_owner table set back by hand" wait_for 20 owner_repaired
 check "  ... and logs it" grep -q 'event=shard.owner.applied' "$DIR/node$(sg_primary 2)/pgwarden.log"
+
+v=$(map_version)
+check "assign of a range that has rows (500-599 on group 1) is refused" shard_rc 1 "$DIR/o" assign 500-599 3
+check "  ... naming the rows" grep -q 'group 1 holds [0-9]* rows of slots 500-599' "$DIR/o"
+check "  ... the map is as it was" test "$(map_version)" = "$v"
 
 # ---- 6. split -------------------------------------------------------------------
 check "split 1365-2729 to group 1 moves 2047-2729" shard_rc 0 "$DIR/o" split 1365-2729 --to 1 --grace 0
