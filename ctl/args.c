@@ -6,6 +6,7 @@
  */
 #include "ctl/ctl.h"
 #include "ctl/drill.h"
+#include "ctl/shard_args.h"
 
 #include "common/pgwtime.h"
 #include "common/strutil.h"
@@ -192,6 +193,11 @@ ctl_command_help(FILE *out, const char *command)
 
 	if (c == NULL)
 		return;
+	if (strcmp(c->name, "shard") == 0)
+	{
+		shard_args_usage(out);
+		return;
+	}
 	fprintf(out, "usage: pgwardenctl [GLOBAL OPTIONS] %s\n\n%s.\n\nOptions:\n",
 			c->usage, c->help);
 	for (size_t i = 0; i < PGW_LENGTHOF(opt_defs); i++)
@@ -405,6 +411,8 @@ ctl_args_parse(const char *command, int argc, char **argv, CtlArgs *out,
 		/* its own grammar: shard_args_parse() in cmd_shard.c */
 		out->raw_argc = argc - 1;
 		out->raw_argv = argv + 1;
+		out->help = argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
+			strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0);
 		return 0;
 	}
 	shortopts[ns++] = '+';		/* "--" ends options; no permutation surprises */
