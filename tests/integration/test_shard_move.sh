@@ -18,7 +18,8 @@
 #      overlapping one in progress are refused; then the move of slots
 #      0-99 from group 1 to group 3 completes: 0 acknowledged rows lost,
 #      0 duplicated, the moved rows only on group 3, the write pause of the
-#      moved range measured
+#      moved range measured; a second move, stopped in its copy, is
+#      aborted: the range serves on group 1 again, nothing left on group 2
 #   5. a client with the old map writes to group 1 and is refused with
 #      SQLSTATE PW001 naming the map version; after a lookup it writes to
 #      group 3
@@ -168,6 +169,13 @@ check "the move resumes and completes" shard_rc 0 "$DIR/o" move --resume ma --gr
 cat "$DIR/o"
 check "  ... slots 0-99 serve on group 3" test "$(cluster_key shards | jq -r '.ranges[] | select(.from == 0) | "\(.group) \(.state)"')" = "3 serving"
 check "  ... the record says done" test "$(cluster_key shards/moves/ma | jq -r .phase)" = done
+check "move 700-799 to group 2, stopped once copying" shard_rc 0 "$DIR/o" move 700-799 --to 2 --id mb --stop-after copying
+check "  ... group 2 has copied rows of 700-799" wait_for 10 test "$(sg_range_rows 2 700 799)" -gt 0
+check "move --abort undoes it" shard_rc 0 "$DIR/o" move --abort mb
+check "  ... 700-799 serve on group 1 again" test "$(cluster_key shards | jq -r '[.ranges[] | select(.from <= 700 and .to >= 799) | "\(.group) \(.state)"] | .[0]')" = "1 serving"
+check "  ... the record says aborted" test "$(cluster_key shards/moves/mb | jq -r .phase)" = aborted
+check "  ... no copied row of 700-799 left on group 2" test "$(sg_range_rows 2 700 799)" = 0
+check "  ... the replication is gone" test "$(sg_psql 1 "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pgw_move_%'")$(sg_psql 2 "SELECT count(*) FROM pg_subscription")" = 00
 sleep 3
 sg_writer_stop
 echo "# $(cat "$DIR/acked.out")"
