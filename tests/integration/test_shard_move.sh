@@ -170,7 +170,8 @@ cat "$DIR/o"
 check "  ... slots 0-99 serve on group 3" test "$(cluster_key shards | jq -r '.ranges[] | select(.from == 0) | "\(.group) \(.state)"')" = "3 serving"
 check "  ... the record says done" test "$(cluster_key shards/moves/ma | jq -r .phase)" = done
 check "move 700-799 to group 2, stopped once copying" shard_rc 0 "$DIR/o" move 700-799 --to 2 --id mb --stop-after copying
-check "  ... group 2 has copied rows of 700-799" wait_for 10 test "$(sg_range_rows 2 700 799)" -gt 0
+copied_700() { [ "$(sg_range_rows 2 700 799)" -gt 0 ]; }
+check "  ... group 2 has copied rows of 700-799" wait_for 20 copied_700
 check "move --abort undoes it" shard_rc 0 "$DIR/o" move --abort mb
 check "  ... 700-799 serve on group 1 again" test "$(cluster_key shards | jq -r '[.ranges[] | select(.from <= 700 and .to >= 799) | "\(.group) \(.state)"] | .[0]')" = "1 serving"
 check "  ... the record says aborted" test "$(cluster_key shards/moves/mb | jq -r .phase)" = aborted
