@@ -62,6 +62,8 @@ ctx_init(ShardCmdCtx *sc, CtlGlobal *g, const ShardArgs *a, EtcdClient *c)
 	sc->ctx.catchup_bytes = a->catchup_bytes;
 	sc->ctx.stop_after = a->stop_after >= 0 ? (ShardMovePhase) a->stop_after
 		: SHARD_MOVE_DONE;
+	sc->ctx.hold_phase = a->hold_phase;
+	sc->ctx.hold_ms = a->hold_ms;
 	sc->ctx.progress = progress;
 }
 

@@ -25,6 +25,7 @@ typedef enum ShardOpt
 	SO_STOP_AFTER = 1 << 9,
 	SO_CATCHUP = 1 << 10,
 	SO_FORMAT = 1 << 11,
+	SO_HOLD = 1 << 12,
 } ShardOpt;
 
 static const struct
@@ -45,10 +46,11 @@ static const struct
 	{"stop-after", SO_STOP_AFTER, true},
 	{"catchup-bytes", SO_CATCHUP, true},
 	{"format", SO_FORMAT, true},
+	{"hold", SO_HOLD, true},
 };
 
 #define MOVE_OPTS (SO_TO | SO_ID | SO_RESUME | SO_ABORT | SO_GRACE | \
-				   SO_TIMEOUT | SO_STOP_AFTER | SO_CATCHUP)
+				   SO_TIMEOUT | SO_STOP_AFTER | SO_CATCHUP | SO_HOLD)
 
 static const struct
 {
@@ -68,7 +70,8 @@ static const struct
 	{"install", SHARD_CMD_INSTALL, 0, 0, 0, "install"},
 	{"move", SHARD_CMD_MOVE, MOVE_OPTS, 0, 1,
 	"move FROM-TO --to GROUP [--id ID] | move --resume ID | move --abort ID\n"
-	"        [--grace DURATION] [--timeout DURATION] [--stop-after PHASE] [--catchup-bytes N]"},
+	"        [--grace DURATION] [--timeout DURATION] [--stop-after PHASE] [--hold PHASE=DURATION]\n"
+	"        [--catchup-bytes N]"},
 	{"split", SHARD_CMD_SPLIT, MOVE_OPTS & ~(SO_RESUME | SO_ABORT), 1, 1,
 	"split FROM-TO --to GROUP [--id ID] [--grace DURATION] [--timeout DURATION]"},
 };
@@ -80,7 +83,8 @@ shard_args_usage(FILE *out)
 	for (size_t i = 0; i < PGW_LENGTHOF(cmds); i++)
 		fprintf(out, "  shard %s\n", cmds[i].usage);
 	fprintf(out,
-			"\nPHASE is copying, frozen, flipped or cleanup. --dbname at init names the\n"
+			"\nPHASE is copying, frozen, flipped or cleanup. --hold waits at a phase and\n"
+			"goes on. --dbname at init names the\n"
 			"database that holds the sharded tables in every group (the map keeps it).\n"
 			"The database superuser\n"
 			"comes from -c CONFIG (postgresql.authentication.superuser) or PGUSER /\n"
@@ -208,6 +212,24 @@ set_value(ShardArgs *a, ShardOpt o, const char *name, const char *v,
 			return 0;
 		case SO_STOP_AFTER:
 			return parse_phase(v, &a->stop_after, err);
+		case SO_HOLD:
+			{
+				const char *eqp = strchr(v, '=');
+				char		phase[32];
+
+				if (eqp == NULL || (size_t) (eqp - v) >= sizeof(phase))
+					return pgw_error_set(err, PGW_EINVAL,
+										 "invalid --hold \"%s\": expected PHASE=DURATION, e.g. frozen=10s",
+										 v);
+				memcpy(phase, v, (size_t) (eqp - v));
+				phase[eqp - v] = '\0';
+				if (parse_phase(phase, &a->hold_phase, err) != 0 ||
+					parse_duration(eqp + 1, name, &a->hold_ms, err) != 0)
+					return pgw_error_set(err, PGW_EINVAL,
+										 "invalid --hold \"%s\": expected PHASE=DURATION with PHASE copying, frozen, flipped or cleanup",
+										 v);
+				return 0;
+			}
 		case SO_CATCHUP:
 			if (pgw_parse_bytes(v, &a->catchup_bytes) != 0)
 				return pgw_error_set(err, PGW_EINVAL,
@@ -239,6 +261,7 @@ shard_args_parse(int argc, char **argv, ShardArgs *out, PgwError *err)
 	out->grace_ms = 30000;
 	out->timeout_ms = 300000;
 	out->stop_after = -1;
+	out->hold_phase = -1;
 	out->catchup_bytes = 1024 * 1024;
 	if (argc < 1 || argv[0] == NULL)
 		return pgw_error_set(err, PGW_EINVAL,

@@ -50,6 +50,8 @@ typedef struct ShardArgs
 	int64_t		grace_ms;		/* --grace (default 30 s) */
 	int64_t		timeout_ms;		/* --timeout: one wait of a step (default 5 min) */
 	int			stop_after;		/* --stop-after PHASE, -1: run to the end */
+	int			hold_phase;		/* --hold PHASE=DURATION, -1: none */
+	int64_t		hold_ms;
 	uint64_t	catchup_bytes;	/* --catchup-bytes (default 1 MiB) */
 } ShardArgs;
 

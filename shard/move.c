@@ -47,6 +47,7 @@ typedef struct MoveRun
 	PGconn	   *dst;
 	RoutingEndpoint sep;		/* the source's primary we are connected to */
 	RoutingEndpoint dep;
+	bool		held;			/* ctx->hold_phase was held once */
 } MoveRun;
 
 static void
@@ -189,6 +190,14 @@ record(MoveRun *r, ShardMovePhase phase, PgwError *err)
 					  r->mv.id);
 	else if (rc == 0)
 		say(r, shard_move_phase_name(phase), "recorded");
+	if (rc == 0 && (int) phase == r->ctx->hold_phase && !r->held)
+	{
+		/* the driver goes on afterwards: whatever changed meanwhile (a
+		 * failover) is found by the next step's checks */
+		r->held = true;
+		say(r, "hold", "waiting %lld ms before going on", (long long) r->ctx->hold_ms);
+		pgw_sleep_ms(r->ctx->hold_ms);
+	}
 	return rc;
 }
 

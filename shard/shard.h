@@ -413,6 +413,10 @@ typedef struct ShardCtx
 	uint64_t	catchup_bytes;	/* freeze once the target is this close */
 	ShardMovePhase stop_after;	/* stop once this phase is recorded (tests,
 								 * step by step); SHARD_MOVE_DONE: run all */
+	int			hold_phase;		/* once this phase is recorded, wait hold_ms
+								 * and go on (a window to inspect, or for a
+								 * test to fail a group over); -1: none */
+	int64_t		hold_ms;
 	/* progress: one line per step, for the operator */
 	void		(*progress) (void *arg, const ShardMove *m, const char *event,
 							 const char *detail);

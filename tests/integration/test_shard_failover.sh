@@ -9,6 +9,10 @@
 #   1. the source's primary dies during the copy phase
 #   2. the source's primary dies while the range is frozen
 #   3. the target's primary dies during the copy phase
+# and two more with the driver running on (--hold waits at a phase and then
+# continues, so the crash is found by the running driver's own checks):
+#   4. the source's primary dies during the copy
+#   5. the source's primary dies while the range is frozen
 # PgBouncer's per-group database follows the source's new primary.
 # Then: 0 acknowledged rows lost, 0 duplicated, every moved row only on its
 # target, and each resumed move restarted its copy (copies = 2).
@@ -83,24 +87,46 @@ check "target (group 2) primary crashes" crash 2 norejoin
 check "the move resumes against the target's new primary and completes" shard_rc 0 "$DIR/o" move --resume fo3 --grace 1s
 check "  ... the copy restarted once" test "$(move_field fo3 copies)" = 2
 
+# ---- 4-5. a failover while the driver runs ---------------------------------
+# the driver holds at a phase (--hold) and goes on by itself: the crash is
+# found by its next step, not by a --resume
+move_phase_is() { [ "$(move_field "$1" phase 2>/dev/null)" = "$2" ]; }
+held_crash() {
+	local id=$1 phase=$2 group=$3 range=$4 to=$5 pid
+	sg_ctl shard move "$range" --to "$to" --id "$id" --grace 1s --hold "$phase=10s" >"$DIR/$id.out" 2>&1 &
+	pid=$!
+	wait_for 60 move_phase_is "$id" "$phase" || { echo "# $id never reached $phase"; kill "$pid"; return 1; }
+	crash "$group" norejoin || { wait "$pid"; return 1; }
+	wait "$pid"
+	local rc=$?
+	sed 's/^/#   /' "$DIR/$id.out"
+	return $rc
+}
+check "move 2730-2829 from group 3 to group 1: group 3's primary crashes while the driver runs the copy" held_crash fo4 copying 3 2730-2829 1
+check "  ... the move completed in the same run, the copy restarted once" test "$(move_field fo4 phase) $(move_field fo4 copies)" = "done 2"
+check "move 300-399 from group 1 to group 3: group 1's primary crashes while the driver holds the range frozen" held_crash fo5 frozen 1 300-399 3
+check "  ... the move completed in the same run, the copy restarted once" test "$(move_field fo5 phase) $(move_field fo5 copies)" = "done 2"
+
 sleep 2
 sg_writer_stop
 echo "# $(cat "$DIR/acked.out")"
 sg_dump "$DIR/dump"
 res=$(sg_check "$DIR/acked" "$DIR/dump")
 echo "# $res"
-check "three moves with three crashes: 0 acknowledged rows lost" grep -q 'lost=0 ' <<<"$res"
+check "five moves with five crashes: 0 acknowledged rows lost" grep -q 'lost=0 ' <<<"$res"
 check "  ... 0 rows duplicated" grep -q 'dup=0 ' <<<"$res"
 check "no row of 0-299 left on group 1" test "$(sg_range_rows 1 0 299)" = 0
 check "no row of 100-199 on group 2" test "$(sg_range_rows 2 100 199)" = 0
 check "no row of 0-99 or 200-299 on group 3" test "$(($(sg_range_rows 3 0 99) + $(sg_range_rows 3 200 299)))" = 0
-for r in "0 99 2" "100 199 3" "200 299 2"; do
+check "no row of 2730-2829 left on group 3" test "$(sg_range_rows 3 2730 2829)" = 0
+check "no row of 300-399 left on group 1" test "$(sg_range_rows 1 300 399)" = 0
+for r in "0 99 2" "100 199 3" "200 299 2" "2730 2829 1" "300 399 3"; do
 	set -- $r
 	on=$(sg_range_rows "$3" "$1" "$2")
 	acked=$(sg_acked_in_range "$DIR/acked" "$1" "$2")
 	check "every acknowledged row of slots $1-$2 is on group $3 ($on rows, $acked acknowledged)" test "$on" = "$acked" -a "$on" -gt 0
 done
-for id in fo1 fo2 fo3; do
+for id in fo1 fo2 fo3 fo4 fo5; do
 	echo "# move $id: frozen $(cluster_key shards/moves/$id | jq '.flipped_at - .frozen_at') ms, copies $(move_field $id copies)"
 done
 check "no daemon log holds a sanitizer report" cluster_sanitizer_clean

@@ -67,6 +67,10 @@ test_good(void **state)
 	assert_int_equal(a.stop_after, SHARD_MOVE_FROZEN);
 	assert_int_equal(a.timeout_ms, 60000);
 	assert_int_equal(a.catchup_bytes, 16 * 1024 * 1024);
+	assert_int_equal(a.hold_phase, -1);
+	assert_int_equal(parse(&a, &e, "move 0-99 --to 3 --hold frozen=8s"), 0);
+	assert_int_equal(a.hold_phase, SHARD_MOVE_FROZEN);
+	assert_int_equal(a.hold_ms, 8000);
 	assert_int_equal(parse(&a, &e, "move --resume m-1"), 0);
 	assert_true(a.resume);
 	assert_int_equal(parse(&a, &e, "move --abort m-1"), 0);
@@ -121,6 +125,9 @@ test_refusals(void **state)
 		{"move 0-99 --to 3 --timeout 0", "invalid --timeout"},
 		{"move 0-99 --to 3 --stop-after done", "invalid --stop-after"},
 		{"move 0-99 --to 3 --id Bad_Id", "invalid --id"},
+		{"move 0-99 --to 3 --hold frozen", "invalid --hold"},
+		{"move 0-99 --to 3 --hold melted=1s", "invalid --hold"},
+		{"move 0-99 --to 3 --hold frozen=forever", "invalid --hold"},
 		{"move --resume m1 --abort m1", "--resume or --abort, not both"},
 		{"move --resume m1 --abort m2", "two move ids"},
 		{"move --resume m1 0-99", "take a move id, not a range"},
