@@ -31,7 +31,37 @@ typedef struct GroupRoute
 	bool		has_table;
 	RoutingTable table;
 	int64_t		watch_id;		/* 0: not watched yet */
+	/* the answer's endpoints, made once per routing table, copied whole
+	 * by each lookup */
+	bool		has_rw;
+	PgwShardEndpoint rw;
+	int			n_ro;
+	PgwShardEndpoint ro[PGW_SHARD_RO_MAX];
 } GroupRoute;
+
+static void fill_ro(const RoutingTable *t, PgwShardLookup *out);
+static void endpoint_copy(PgwShardEndpoint *dst, const RoutingEndpoint *src);
+
+/* the endpoints a lookup answers for gr's table */
+static void
+route_endpoints(GroupRoute *gr)
+{
+	PgwShardLookup *l = pgw_xcalloc(1, sizeof(*l));
+
+	gr->has_rw = gr->has_table && gr->table.state == ROUTING_STATE_SERVING &&
+		gr->table.has_primary;
+	memset(&gr->rw, 0, sizeof(gr->rw));
+	if (gr->has_rw)
+		endpoint_copy(&gr->rw, &gr->table.primary);
+	gr->n_ro = 0;
+	if (gr->has_table)
+	{
+		fill_ro(&gr->table, l);
+		gr->n_ro = l->n_ro;
+		memcpy(gr->ro, l->ro, sizeof(gr->ro));
+	}
+	free(l);
+}
 
 struct PgwShardClient
 {
@@ -42,10 +72,14 @@ struct PgwShardClient
 	bool		thread_started;
 	int			stop_fd;		/* eventfd: the thread stops when readable */
 
-	pthread_rwlock_t lock;		/* guards map, groups, n_groups */
+	pthread_rwlock_t lock;		/* guards map, groups, n_groups, the index */
 	ShardMap   *map;
 	GroupRoute *groups;			/* sorted by group */
 	int			n_groups;
+	/* lookups in O(1): slot -> range, range -> index in groups (-1 none);
+	 * rebuilt under the write lock whenever the map or groups change */
+	uint16_t   *slot_range;
+	int		   *range_group;
 	int64_t		map_watch_id;
 
 	pthread_mutex_t gen_lock;	/* generation and its condition */
@@ -115,6 +149,26 @@ group_get(PgwShardClient *sc, int group, bool create)
 	return &sc->groups[at];
 }
 
+/* with lock held (write): rebuild the lookup index */
+static void
+reindex(PgwShardClient *sc)
+{
+	const ShardMap *m = sc->map;
+
+	if (m == NULL)
+		return;
+	sc->slot_range = pgw_xrealloc(sc->slot_range, (size_t) m->slots * sizeof(uint16_t));
+	sc->range_group = pgw_xrealloc(sc->range_group, (size_t) m->n_ranges * sizeof(int));
+	for (int i = 0; i < m->n_ranges; i++)
+	{
+		GroupRoute *gr = group_get(sc, m->ranges[i].group, false);
+
+		for (int s = m->ranges[i].from; s <= m->ranges[i].to; s++)
+			sc->slot_range[s] = (uint16_t) i;
+		sc->range_group[i] = gr ? (int) (gr - sc->groups) : -1;
+	}
+}
+
 /* the group of a "<prefix><digits>/routing" key, -1 for any other key */
 static int
 routing_key_group(const PgwShardClient *sc, const char *key)
@@ -162,6 +216,7 @@ apply_routing(PgwShardClient *sc, int group, const char *value, size_t len,
 			gr->table = t;
 			gr->has_table = true;
 		}
+		route_endpoints(gr);
 	}
 	pthread_rwlock_unlock(&sc->lock);
 	atomic_fetch_add(&sc->routing_updates, 1);
@@ -183,6 +238,7 @@ group_watch(PgwShardClient *sc, int group, PgwError *err)
 		return rc;
 	pthread_rwlock_wrlock(&sc->lock);
 	gr = group_get(sc, group, true);
+	reindex(sc);				/* the groups array may have moved */
 	pthread_rwlock_unlock(&sc->lock);
 	if (r.count == 1)
 		apply_routing(sc, group, r.kvs[0].value, r.kvs[0].value_len, false);
@@ -246,6 +302,7 @@ apply_map(PgwShardClient *sc, const char *value, size_t len)
 		atomic_store(&sc->version, m->version);
 		m = old;
 		applied = true;
+		reindex(sc);
 	}
 	pthread_rwlock_unlock(&sc->lock);
 	free(m);
@@ -432,6 +489,7 @@ client_open(const PgwShardConfig *cfg, const char *prefix, PgwShardClient **out,
 		goto fail;
 	}
 	atomic_store(&sc->version, sc->map->version);
+	reindex(sc);
 	if ((rc = etcd_watch_start(sc->etcd, sc->map_key, false, r.revision + 1,
 							   &sc->map_watch_id, &err)) != 0 ||
 		(rc = watch_new_groups(sc, &err)) != 0)
@@ -472,6 +530,8 @@ pgw_shard_close(PgwShardClient *sc)
 	etcd_client_close(sc->etcd);
 	free(sc->map);
 	free(sc->groups);
+	free(sc->slot_range);
+	free(sc->range_group);
 	pthread_rwlock_destroy(&sc->lock);
 	pthread_mutex_destroy(&sc->gen_lock);
 	pthread_cond_destroy(&sc->gen_cond);
@@ -537,25 +597,25 @@ pgw_shard_lookup(PgwShardClient *sc, int64_t user_id, PgwShardLookup *out)
 	out->rw.port = 0;
 	pthread_rwlock_rdlock(&sc->lock);
 	out->slot = pgw_shard_slot(user_id, sc->map->slots);
-	i = shard_map_find(sc->map, out->slot);
-	if (i < 0)
+	if (out->slot < 0)
 	{
 		pthread_rwlock_unlock(&sc->lock);
 		return PGW_ENOTFOUND;
 	}
+	i = sc->slot_range[out->slot];
 	r = &sc->map->ranges[i];
 	out->group = r->group;
 	out->state = (PgwShardState) r->state;
 	out->map_version = sc->map->version;
-	gr = group_get(sc, r->group, false);
+	gr = sc->range_group[i] >= 0 ? &sc->groups[sc->range_group[i]] : NULL;
 	if (gr && gr->has_table)
 	{
 		out->routing_epoch = gr->table.epoch;
-		out->has_rw = gr->table.state == ROUTING_STATE_SERVING &&
-			gr->table.has_primary;
-		if (out->has_rw)
-			endpoint_copy(&out->rw, &gr->table.primary);
-		fill_ro(&gr->table, out);
+		out->has_rw = gr->has_rw;
+		if (gr->has_rw)
+			out->rw = gr->rw;
+		out->n_ro = gr->n_ro;
+		memcpy(out->ro, gr->ro, (size_t) gr->n_ro * sizeof(PgwShardEndpoint));
 	}
 	pthread_rwlock_unlock(&sc->lock);
 	return 0;
