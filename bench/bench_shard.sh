@@ -52,6 +52,7 @@ cleanup() {
 	sg_writer_stop
 	for p in "${FOLLOWERS[@]}"; do kill "$p" 2>/dev/null; done
 	cluster_cleanup
+	[ -z "${PGW_TEST_KEEP:-}" ] && rm -rf "$DIR"
 }
 trap cleanup EXIT
 now_wall() { date +%s%3N; }
