@@ -849,6 +849,21 @@ fn_watchdog_margin(Parser *p, json_t *v, const char *path)
 	return 0;
 }
 
+/* group: the shard group this node serves (0..9999), as Patroni's
+ * citus.group */
+static int
+fn_group(Parser *p, json_t *v, const char *path)
+{
+	if (!json_is_integer(v))
+		return perr(p, path, "expected a group number 0..9999, got %s", kind_name(v));
+	if (json_integer_value(v) < 0 || json_integer_value(v) > 9999)
+		return perr(p, path, "group %lld is out of range (0..9999)",
+					(long long) json_integer_value(v));
+	p->cfg->group = (int) json_integer_value(v);
+	p->cfg->has_group = true;
+	return 0;
+}
+
 static int
 fn_parameters(Parser *p, json_t *v, const char *path)
 {
@@ -1147,6 +1162,7 @@ static const Field top_fields[] = {
 	FSTR("scope", scope),
 	FSTR("namespace", namespace_),
 	FSTR("name", name),
+	FFN("group", fn_group),
 	FFN("log_level", fn_log_level),
 	FSEC("log", log_fields),
 	FSEC("etcd3", etcd_fields),

@@ -82,6 +82,10 @@ typedef struct NodeConfig
 	char	   *scope;			/* required */
 	char	   *namespace_;		/* default "/service" */
 	char	   *name;			/* required */
+	bool		has_group;		/* group: given (a sharded scope) */
+	int			group;			/* shard group 0..9999 (Patroni's Citus
+								 * layout: keys under
+								 * <namespace>/<scope>/<group>/) */
 	LogLevel	log_level;		/* log_level: or Patroni's log.level; info */
 
 	/* etcd3: */

@@ -610,6 +610,16 @@ int			dcs_prefix_build(const char *namespace_, const char *scope,
 							 char *out, size_t len, PgwError *err) PGW_MUSTCHECK;
 
 /*
+ * dcs_group_prefix_build: the key prefix of one HA group of a sharded scope,
+ * "<namespace>/<scope>/<group>/" (Patroni's Citus layout), or the scope's
+ * own prefix when group < 0. PGW_EINVAL as dcs_prefix_build, or for a group
+ * above 9999.
+ */
+int			dcs_group_prefix_build(const char *namespace_, const char *scope,
+								   int group, char *out, size_t len,
+								   PgwError *err) PGW_MUSTCHECK;
+
+/*
  * dcs_view_read: read every key under prefix at one revision and decode it
  * into *out (zeroed first). Undecodable values are counted in
  * out->n_bad_values and named in out->bad_value_keys; a member with a bad

@@ -43,6 +43,26 @@ dcs_prefix_build(const char *namespace_, const char *scope, char *out,
 }
 
 int
+dcs_group_prefix_build(const char *namespace_, const char *scope, int group,
+					   char *out, size_t len, PgwError *err)
+{
+	size_t		n;
+	int			rc;
+
+	if ((rc = dcs_prefix_build(namespace_, scope, out, len, err)) != 0 ||
+		group < 0)
+		return rc;
+	if (group > 9999)
+		return pgw_error_set(err, PGW_EINVAL, "group %d is out of range (0..9999)",
+							 group);
+	n = strlen(out);
+	if ((size_t) snprintf(out + n, len - n, "%d/", group) >= len - n)
+		return pgw_error_set(err, PGW_EINVAL, "key prefix for scope \"%s\" is too long",
+							 scope);
+	return 0;
+}
+
+int
 dcs_key_join(const char *prefix, const char *suffix, char *out, size_t len,
 			 PgwError *err)
 {

@@ -91,6 +91,12 @@ list_or_topology(CtlGlobal *g, const CtlArgs *a, bool topology)
 
 	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
 		return rc;
+	/* a sharded scope without --group: every group (cmd_shard.c) */
+	if (g->group < 0 && (rc = ctl_list_groups(g, c, topology, fmt_of(g, a))) >= 0)
+	{
+		etcd_client_close(c);
+		return rc;
+	}
 	for (;;)
 	{
 		ClusterView *v = NULL;

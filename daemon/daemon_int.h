@@ -7,6 +7,7 @@
 #ifndef PGW_DAEMON_INT_H
 #define PGW_DAEMON_INT_H
 
+#include "config/config.h"
 #include "consensus/consensus.h"
 
 #include <pthread.h>
@@ -165,6 +166,13 @@ int			rest_status_for(const RestSnapshot *s, const char *path,
 char	   *rest_patroni_json(const RestSnapshot *s, int64_t now_wall_ms);
 char	   *rest_cluster_json(const RestSnapshot *s);
 char	   *rest_metrics_text(const RestSnapshot *s, int64_t now_mono_ms);
+
+/*
+ * shard_keeper_tick (shard_keeper.c): once per loop turn, whether this node
+ * leads its group and runs read-write; the keeper's own thread then keeps
+ * pgwarden.slot_owner equal to the shard map. No-op without `group:`.
+ */
+void		shard_keeper_tick(const NodeConfig *cfg, bool leading);
 
 /* ------------------------------------------------------------------------
  * REST write side (rest_access.c, rest_write.c, rest_actions.c)

@@ -206,8 +206,9 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	snprintf(fields, sizeof(fields), "node=%s", cfg->name);
 	log_set_prefix(fields);
 	log_set_level(cfg->log_level);
-	if (dcs_prefix_build(cfg->namespace_, cfg->scope, d.prefix, sizeof(d.prefix),
-						 &err) != 0)
+	if (dcs_group_prefix_build(cfg->namespace_, cfg->scope,
+							   cfg->has_group ? cfg->group : -1, d.prefix,
+							   sizeof(d.prefix), &err) != 0)
 	{
 		log_error("daemon.config", "detail=\"%s\"", err.msg);
 		rc = 2;

@@ -230,6 +230,8 @@ turn_publish(Daemon *d, const Observation *o, const Decision *dec,
 
 		leader_duties_run(d, &ctx, out);
 	}
+	/* shard ownership: the keeper's own thread follows, leading or not */
+	shard_keeper_tick(d->cfg, holds && failover_exec_is_writable_primary(d->exec));
 	/* after a release or a handover the replicas ask our REST API and read
 	 * our member key before they promote: both say so at once */
 	publish_snapshot(d, self, dec,

@@ -683,6 +683,11 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
+	if (strcmp(url, "/shards") == 0)	/* rest_shards.c, not the snapshot */
+	{
+		body = rest_shards_get(srv, q.text, &status);
+		return respond(conn, status, "application/json", body, head || options);
+	}
 
 	pthread_mutex_lock(&srv->lock);
 	if (!srv->has_snap)
@@ -802,6 +807,7 @@ static void
 server_free(RestServer *srv)
 {
 	rest_write_close(srv);
+	rest_shards_close();
 	if (srv->has_snap)
 	{
 		free(srv->snap.history_json);

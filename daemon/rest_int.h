@@ -98,4 +98,8 @@ void		rest_actions_wake(RestServer *srv);	/* waiters see stopping */
 
 void		rest_write_close(RestServer *srv);
 
+/* GET /shards[?user_id=N] (rest_shards.c): the body, *status its code */
+char	   *rest_shards_get(RestServer *srv, const char *query, int *status);
+void		rest_shards_close(void);
+
 #endif

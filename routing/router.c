@@ -555,8 +555,8 @@ router_run(const RouterConfig *cfg)
 	if (r == NULL)
 		abort();
 	r->cfg = cfg;
-	if (dcs_prefix_build(cfg->namespace_, cfg->scope, r->prefix,
-						 sizeof(r->prefix), &err) != 0)
+	if (dcs_group_prefix_build(cfg->namespace_, cfg->scope, cfg->group, r->prefix,
+							   sizeof(r->prefix), &err) != 0)
 	{
 		log_error("router.config.invalid", "error=\"%s\"", err.msg);
 		free(r);

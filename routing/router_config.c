@@ -356,6 +356,19 @@ parse_root(Ctx *c, yaml_node_t *root, RouterConfig *cfg)
 			rc = scalar(c, name, v, cfg->scope, sizeof(cfg->scope));
 		else if (strcmp(name, "namespace") == 0)
 			rc = scalar(c, name, v, cfg->namespace_, sizeof(cfg->namespace_));
+		else if (strcmp(name, "group") == 0)
+		{
+			/* a sharded scope: route one group (<scope>/<group>/routing) */
+			char		buf[16];
+			int64_t		g;
+
+			if ((rc = scalar(c, name, v, buf, sizeof(buf))) == 0 &&
+				pgw_parse_int64(buf, 0, 9999, &g) != 0)
+				return pgw_error_set(c->err, PGW_EINVAL,
+									 "line %d: key \"group\" must be a group number 0..9999, not \"%s\"",
+									 line_of(v), buf);
+			cfg->group = rc == 0 ? (int) g : -1;
+		}
 		else if (strcmp(name, "etcd") == 0 || strcmp(name, "etcd3") == 0)
 			rc = parse_etcd(c, v, cfg);
 		else if (strcmp(name, "router_ttl") == 0)
@@ -458,6 +471,7 @@ router_config_parse(const char *yaml, size_t len, RouterConfig *out,
 
 	memset(out, 0, sizeof(*out));
 	pgw_strlcpy(out->namespace_, "/service", sizeof(out->namespace_));
+	out->group = -1;
 	out->router_ttl_ms = 5000;
 	out->loop_ms = 50;
 	out->retry_ms = 1000;

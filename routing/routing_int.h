@@ -68,6 +68,7 @@ typedef struct RouterConfig
 	char		password[256];
 	char		namespace_[128];	/* default "/service" */
 	char		scope[128];
+	int			group;			/* group: of a sharded scope, -1 none */
 	int64_t		router_ttl_ms;	/* cut writes after this long without etcd */
 	int64_t		loop_ms;		/* poll tick, default 50 ms */
 	int64_t		retry_ms;		/* retry a failed apply, default 1000 ms */
