@@ -445,7 +445,8 @@ typedef struct DynamicConfig
 void		dcs_config_defaults(DynamicConfig *cfg);
 
 /*
- * dcs_config_validate: check ranges and loop_wait + 2*retry_timeout < ttl.
+ * dcs_config_validate: check ranges and loop_wait + 2*retry_timeout <= ttl
+ * (Patroni's rule).
  * Returns 0 or PGW_EINVAL with a message naming the key.
  */
 int			dcs_config_validate(const DynamicConfig *cfg,
