@@ -1222,6 +1222,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 
 		ctx.republish = republish_now;
 		ctx.republish_arg = &d;
+		ctx.stopping = true;
 		if (cfg->switchover_on_shutdown)
 			shutdown_switchover(&d, &ctx);
 		failover_exec_shutdown(d.exec, &ctx);

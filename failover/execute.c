@@ -960,15 +960,21 @@ switchover(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	return 0;
 
 abort:
-	/* still the key holder: serve again as primary, drop the request */
-	log_warn("switchover.aborted", "target=%s detail=\"%s\" action=restart-as-primary",
-			 dec->target, err->msg);
+	/*
+	 * still the key holder: serve again as primary, drop the request. Not
+	 * while the daemon stops: with every node stopped at once the target
+	 * stops too, and the leader came back as primary for the moment before
+	 * its own stop (the shutdown path then stops it and releases the key).
+	 */
+	log_warn("switchover.aborted", "target=%s detail=\"%s\" action=%s",
+			 dec->target, err->msg, ctx->stopping ? "stop" : "restart-as-primary");
 	{
 		PgwError	e2 = {0};
 
 		health_control_standby_forget(e->pg);
 		stop_pg(e, HEALTH_STOP_FAST);	/* it may still be exiting */
-		(void) start_pg(e, true, &e2);
+		if (!ctx->stopping)
+			(void) start_pg(e, true, &e2);
 		if (dcs_cas_delete(ctx->etcd, ctx->prefix, "failover", request_rev,
 						   &e2) != 0)
 			log_warn("failover.clear-failed", "detail=\"%s\"", e2.msg);

@@ -314,6 +314,9 @@ typedef struct ExecContext
 	 * the leader's housekeeping (sync, slots, history): the daemon points
 	 * the routers at us at once; arg is republish_arg; may be NULL */
 	void (*promoted)(void *arg);
+	/* the daemon is stopping (SIGTERM): a switchover that fails stops here,
+	 * it never brings PostgreSQL back as primary */
+	bool stopping;
 } ExecContext;
 
 /* failover_exec_open: make the probe and control handles (no I/O yet). cfg

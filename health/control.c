@@ -357,13 +357,18 @@ control_write_conf(PgControl *c, PgwError *err)
 	}
 	if (rc == 0 && c->primary_conninfo != NULL)
 	{
+		/*
+		 * No recovery_target_timeline: 'latest' is PostgreSQL's default
+		 * since 12, and the line vanishing at promotion reset a
+		 * postmaster-context setting, which marked every new primary
+		 * pending restart and logged "configuration file contains errors".
+		 */
 		HealthParam s[] = {
 		    {"primary_conninfo", c->primary_conninfo},
 		    {"primary_slot_name", c->primary_slot},
-		    {"recovery_target_timeline", "latest"},
 		};
 
-		rc = conf_render(&b, "standby", s, 3, err);
+		rc = conf_render(&b, "standby", s, 2, err);
 	}
 	if (rc == 0)
 		rc = write_file_atomic(path, b.data, b.len, 0600,
