@@ -1098,6 +1098,7 @@ static const Field pg_callback_fields[] = {
 static const Field pg_fields[] = {
 	FPGL("listen", pg_listen, pg_port),
 	FSTR("connect_address", pg_connect_address),
+	FSTR("proxy_address", pg_proxy_address),
 	FSTR("data_dir", pg_data_dir),
 	FSTR("bin_dir", pg_bin_dir),
 	FSTR("run_as", pg_run_as),
@@ -1357,7 +1358,8 @@ config_free(NodeConfig *c)
 		&c->restapi_listen, &c->restapi_connect_address, &c->restapi_certfile,
 		&c->restapi_keyfile, &c->restapi_cafile, &c->restapi_username,
 		&c->restapi_password,
-		&c->pg_listen, &c->pg_connect_address, &c->pg_data_dir, &c->pg_bin_dir,
+		&c->pg_listen, &c->pg_connect_address, &c->pg_proxy_address,
+		&c->pg_data_dir, &c->pg_bin_dir,
 		&c->pg_run_as, &c->pg_socket_dir, &c->pg_pgpass,
 		&c->pg_superuser_username, &c->pg_superuser_password,
 		&c->pg_replication_username, &c->pg_replication_password,

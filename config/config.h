@@ -80,6 +80,8 @@ typedef struct NodeConfig
 	char	   *pg_listen;		/* "host[,host]:port", required */
 	int			pg_port;		/* from pg_listen */
 	char	   *pg_connect_address;	/* default: pg_listen */
+	char	   *pg_proxy_address;	/* postgresql.proxy_address: a pooler
+									 * beside PostgreSQL (published only) */
 	char	   *pg_data_dir;	/* required */
 	char	   *pg_bin_dir;		/* NULL: search PATH */
 	char	   *pg_run_as;		/* ours: OS user for PostgreSQL under root */

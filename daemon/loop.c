@@ -18,6 +18,7 @@
 #include "common/xmem.h"
 #include "daemon/daemon_int.h"
 #include "daemon/daemon_loop.h"
+#include "daemon/dropin_int.h"
 #include "failover/failover.h"
 #include "health/health.h"
 
@@ -322,7 +323,7 @@ static bool
 member_changed(const MemberInfo *a, const MemberInfo *b, int64_t since_ms)
 {
 	if (a->role != b->role || a->state != b->state || a->timeline != b->timeline ||
-		a->pending_restart != b->pending_restart ||
+		dcs_member_flags_differ(a, b) ||
 		strcmp(a->reason, b->reason) != 0 || strcmp(a->conn_url, b->conn_url) != 0)
 		return true;
 	if (a->xlog_location != b->xlog_location && since_ms >= WAL_REPUBLISH_MS)
@@ -587,6 +588,7 @@ republish_now(void *arg)
 	failover_exec_observe(d->exec, d->view, &self);
 	self.lease_id = d->lease_id;
 	failover_exec_member_info(d->exec, d->view, &d->last, &m);
+	member_fields_fill(&m, d->cfg, d->view, &d->scheduled, d->exec);
 	publish_rest(d, &self, &m, 0);
 	d->has_published = false;	/* force the member key out */
 	publish_member(d, &m, pgw_now_mono_ms());
@@ -731,6 +733,7 @@ failsafe_cycle(Daemon *d, int64_t t0)
 			  failover_exec_postmaster_pid(d->exec));
 	(void) fence_watchdog_check();
 	failover_exec_member_info(d->exec, d->view, &dec, &m);
+	member_fields_fill(&m, d->cfg, d->view, &d->scheduled, d->exec);
 	d->last_loop_mono_ms = pgw_now_mono_ms();
 	d->loops++;
 	publish_rest(d, &self, &m, d->last_loop_mono_ms - t0);
@@ -939,6 +942,7 @@ one_cycle(Daemon *d)
 	}
 
 	failover_exec_member_info(d->exec, d->view, &dec, &m);
+	member_fields_fill(&m, d->cfg, d->view, &d->scheduled, d->exec);
 	publish_member(d, &m, pgw_now_mono_ms());
 	if (dec.kind == DECIDE_RENEW)
 		failsafe_publish(d);

@@ -120,6 +120,9 @@ typedef struct HealthReport
 	uint32_t timeline;          /* current: insert TLI on a primary (right
 	                             * after promotion too), received TLI or
 	                             * checkpoint TLI on a replica */
+	uint32_t checkpoint_tli;    /* pg_control_checkpoint(): lags the
+	                             * timeline until the first checkpoint
+	                             * after a promotion */
 	uint64_t system_identifier; /* pg_control_system() */
 	int server_version_num;     /* e.g. 150018 */
 	char server_version[32];    /* e.g. "15.18" */

@@ -1,0 +1,29 @@
+/*
+ * dropin_int.h: internal to daemon/: what keeps pgwarden a drop-in for a
+ * Patroni user (issues 12 and 22), called from the loop's publish phase:
+ * the member-key fields Patroni's clients read (member_fields.c), the
+ * cluster-wide PostgreSQL parameters of the `config` key (pg_params.c) and
+ * the systemd notify contract (sd_notify.c).
+ */
+#ifndef PGW_DAEMON_DROPIN_INT_H
+#define PGW_DAEMON_DROPIN_INT_H
+
+#include "config/config.h"
+#include "consensus/consensus.h"
+#include "daemon/daemon_int.h"
+#include "failover/failover.h"
+
+#include <stdbool.h>
+
+/*
+ * member_fields_fill: add to m (already filled by failover_exec_member_info)
+ * the fields Patroni publishes beside the basics: pause (from the view's
+ * config), scheduled_restart (from the restart the loop holds, kind 0:
+ * none), checkpoint_after_promote (a primary whose checkpoint timeline lags
+ * its timeline) and proxy_url (postgresql.proxy_address). No I/O.
+ */
+void		member_fields_fill(MemberInfo *m, const NodeConfig *cfg,
+							   const ClusterView *v, const RestAction *scheduled,
+							   const FailoverExec *exec);
+
+#endif
