@@ -339,17 +339,30 @@ tag_listed(const MemberInfo *m, const char *key)
 	return false;
 }
 
+/* python_iso: what Python's isoformat() gives for a UTC time, the text
+ * patronictl list -e prints as it is: no fraction for whole seconds */
+static void
+python_iso(int64_t wall_ms, char *ts, size_t len)
+{
+	char	   *dot;
+
+	pgw_format_wall_iso(wall_ms, 1, ts, len);
+	dot = strchr(ts, '.');
+	if (dot != NULL && wall_ms % 1000 == 0)
+		memmove(dot, dot + 4, strlen(dot + 4) + 1);
+}
+
 static json_t *
 encode_restart(const MemberRestart *r)
 {
 	json_t	   *o = json_object();
 	char		ts[40];
 
-	pgw_format_wall_iso(r->schedule_wall_ms, 1, ts, sizeof(ts));
+	python_iso(r->schedule_wall_ms, ts, sizeof(ts));
 	json_object_set_new(o, "schedule", json_string(ts));
 	if (r->postmaster_start_wall_ms > 0)
 	{
-		pgw_format_wall_iso(r->postmaster_start_wall_ms, 1, ts, sizeof(ts));
+		python_iso(r->postmaster_start_wall_ms, ts, sizeof(ts));
 		json_object_set_new(o, "postmaster_start_time", json_string(ts));
 	}
 	if (r->restart_pending)

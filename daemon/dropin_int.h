@@ -26,4 +26,16 @@ void		member_fields_fill(MemberInfo *m, const NodeConfig *cfg,
 							   const ClusterView *v, const RestAction *scheduled,
 							   const FailoverExec *exec);
 
+/*
+ * rest_reply_for_patronictl: Patroni answers its write endpoints in plain
+ * text ("Successfully switched over to \"node2\"") and patronictl prints
+ * that text as it is. When user_agent is Patroni's own ("Patroni/3.0.2
+ * Python/..."), a reply of ours that is one {"message": X} or {"error": X}
+ * is turned into X (r->body replaced) and true is returned: the caller
+ * sends it as text/html, as Patroni's _write_response does. Any other
+ * client, or any other body, keeps the JSON (false).
+ */
+struct RestReply;
+bool		rest_reply_for_patronictl(const char *user_agent, struct RestReply *r);
+
 #endif

@@ -481,6 +481,8 @@ exec_context(Daemon *d)
 	return ctx;
 }
 
+static void republish_now(void *arg);
+
 /* run_action: carry out one REST action; returns the HTTP status. */
 static int
 run_action(Daemon *d, const RestAction *a, char *msg, size_t len)
@@ -540,6 +542,11 @@ run_action(Daemon *d, const RestAction *a, char *msg, size_t len)
 					 err.msg);
 			return rc == 0 ? 200 : 503;
 		case REST_ACTION_REINIT:
+			/* Patroni answers before the clone; reinit --wait then polls
+			 * GET /patroni, which says "creating replica" meanwhile */
+			rest_action_done(d->rest, a->ticket, 200, "reinitialize started");
+			ctx.republish = republish_now;
+			ctx.republish_arg = d;
 			rc = failover_exec_reinit(d->exec, &ctx, &err);
 			snprintf(msg, len, rc == 0 ? "reinitialize done" : "%s", err.msg);
 			return rc == 0 ? 200 : 503;

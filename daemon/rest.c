@@ -19,6 +19,7 @@
  * our peers' GET /patroni probes present none.
  */
 #include "daemon/rest_int.h"
+#include "daemon/dropin_int.h"
 #include "daemon/rest_body.h"
 
 #include "common/log.h"
@@ -703,6 +704,10 @@ write_finish(RestServer *srv, struct MHD_Connection *conn, const char *url,
 												  MHD_HTTP_HEADER_IF_MATCH),
 					  &reply);
 	rq->responded = true;
+	if (rest_reply_for_patronictl(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+															  MHD_HTTP_HEADER_USER_AGENT),
+								  &reply))
+		return respond(conn, reply.status, "text/html", reply.body, false);
 	return respond(conn, reply.status, "application/json", reply.body, false);
 }
 

@@ -66,6 +66,7 @@ struct FailoverExec
 	pid_t		probe_pid;		/* the postmaster that probe saw */
 	HealthParam *params;		/* cfg parameters as HealthParam */
 	int			n_params;
+	bool		cloning;		/* a clone runs: "creating replica" */
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -1086,7 +1087,13 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 				(void) wipe_data_dir(cfg->pg_data_dir, &err);
 			log_info("clone.start", "source=%s host=%s port=%d", dec->target, up.host,
 					 up.port);
+			/* Patroni's "creating replica", which patronictl reinit --wait
+			 * polls GET /patroni for, while the loop is busy cloning */
+			e->cloning = true;
+			if (ctx->republish)
+				ctx->republish(ctx->republish_arg);
 			rc = health_control_clone(e->pg, &up, &err);
+			e->cloning = false;
 			e->clone_failed = rc != 0;
 			if (rc != 0)
 				break;
@@ -1447,6 +1454,11 @@ failover_exec_member_info(FailoverExec *e, const ClusterView *view,
 	{
 		m->state = MEMBER_STATE_STARTING;
 		m->role = MEMBER_ROLE_UNKNOWN;
+	}
+	else if (e->cloning)
+	{
+		m->state = MEMBER_STATE_CREATING_REPLICA;
+		m->role = MEMBER_ROLE_REPLICA;
 	}
 	else
 	{

@@ -96,7 +96,7 @@ test_patroni_fields_round_trip(void **state)
 	enc = dcs_member_encode(&m);
 	assert_non_null(strstr(enc, "\"pause\":true"));
 	assert_non_null(strstr(enc, "\"checkpoint_after_promote\":false"));
-	assert_non_null(strstr(enc, "\"scheduled_restart\":{\"schedule\":\"2030-01-01T10:00:00"));
+	assert_non_null(strstr(enc, "\"scheduled_restart\":{\"schedule\":\"2030-01-01T10:00:00+00:00\""));
 	assert_non_null(strstr(enc, "\"restart_pending\":true"));
 	assert_non_null(strstr(enc, "\"proxy_url\":\"postgres://127.0.0.1:6432/postgres\""));
 	assert_int_equal(dcs_member_decode("node1", enc, strlen(enc), &back, &e), 0);
