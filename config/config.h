@@ -170,6 +170,46 @@ int			config_validate(NodeConfig *cfg, PgwError *err) PGW_MUSTCHECK;
 /* config_free: release what cfg owns and zero it. Accepts NULL. */
 void		config_free(NodeConfig *cfg);
 
+/* ------------------------------------------------------------------------
+ * The PostgreSQL parameters a node runs with (pg_params.c)
+ * ------------------------------------------------------------------------ */
+
+#define PGW_PG_PARAMS_EFFECTIVE_MAX (2 * PGW_PG_PARAMS_MAX + 2)
+#define PGW_PG_PARAMS_IGNORED_MAX (2 * PGW_PG_PARAMS_MAX)
+
+typedef struct PgParamIgnored
+{
+	char		name[64];
+	char		source[8];		/* "cluster" or "local" */
+	char		why[192];
+} PgParamIgnored;
+
+typedef struct PgParamSet
+{
+	int			n;
+	PgParam		params[PGW_PG_PARAMS_EFFECTIVE_MAX];	/* in order: cluster's,
+														 * then the node's */
+	int			n_ignored;
+	PgParamIgnored ignored[PGW_PG_PARAMS_IGNORED_MAX];	/* and why */
+} PgParamSet;
+
+/*
+ * config_pg_params_effective: the parameters this node's PostgreSQL runs
+ * with: the cluster-wide postgresql.parameters of dyn (may be NULL) and
+ * cfg's own (may be NULL), merged with Patroni's precedence (pg_params.c's
+ * header says which wins where). What is left out is listed in
+ * out->ignored with the reason. Pure.
+ */
+void		config_pg_params_effective(const NodeConfig *cfg,
+									   const DynamicConfig *dyn,
+									   PgParamSet *out);
+
+/* config_pg_params_equal: same names and values in the same order */
+bool		config_pg_params_equal(const PgParamSet *a, const PgParamSet *b);
+
+/* config_pg_param_managed: why pgwarden sets name itself, or NULL */
+const char *config_pg_param_managed(const char *name);
+
 /*
  * config_split_host_port: "host:port", "[v6]:port", "h1,h2:port", ":port"
  * -> host (without brackets; "" for all addresses) and port 1..65535.

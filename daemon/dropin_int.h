@@ -27,6 +27,18 @@ void		member_fields_fill(MemberInfo *m, const NodeConfig *cfg,
 							   const FailoverExec *exec);
 
 /*
+ * pg_params_sync: apply the parameters this node should run with (the
+ * cluster-wide ones of v's config and cfg's own, Patroni's precedence):
+ * when they changed, rewrite and check PostgreSQL's file and reload a
+ * running server; what is left out is logged (pg.param-ignored,
+ * pg.param-rejected). Called every loop before the act phase, so that a
+ * start uses them. Skipped while the view is invalid or `config` is
+ * garbage. Blocks for the file check only when they changed.
+ */
+void		pg_params_sync(FailoverExec *exec, const NodeConfig *cfg,
+						   const ClusterView *v, bool view_valid);
+
+/*
  * rest_reply_for_patronictl: Patroni answers its write endpoints in plain
  * text ("Successfully switched over to \"node2\"") and patronictl prints
  * that text as it is. When user_agent is Patroni's own ("Patroni/3.0.2

@@ -840,6 +840,7 @@ one_cycle(Daemon *d)
 		}
 	}
 	failover_exec_observe(d->exec, d->view, &self);
+	pg_params_sync(d->exec, d->cfg, d->view, d->view_valid);
 	if (!keepalive_late(d) && (d->failsafe_active || d->failsafe_refused))
 	{
 		log_info("failsafe.ended", "reason=\"etcd reachable again\"");

@@ -1410,6 +1410,12 @@ failover_exec_reinit(FailoverExec *e, const ExecContext *ctx, PgwError *err)
 	return failover_execute(e, ctx, &dec, &self);
 }
 
+struct PgControl *
+failover_exec_control(FailoverExec *e)
+{
+	return e->pg;
+}
+
 bool
 failover_exec_pending_restart(const FailoverExec *e)
 {

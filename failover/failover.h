@@ -389,6 +389,10 @@ int failover_exec_reinit(FailoverExec *e, const ExecContext *ctx,
                          PgwError *err) PGW_MUSTCHECK;
 bool failover_exec_pending_restart(const FailoverExec *e);
 
+/* failover_exec_control: the executor's PostgreSQL control handle, for the
+ * daemon's parameter sync (daemon/pg_params.c); borrowed */
+struct PgControl *failover_exec_control(FailoverExec *e);
+
 /* failover_exec_shutdown: SIGTERM path: stop PG (fast), then release the
  * leader key if we held it (value compare). */
 void failover_exec_shutdown(FailoverExec *e, const ExecContext *ctx);

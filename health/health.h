@@ -397,6 +397,21 @@ HealthWait health_control_restart(PgControl *c, int timeout_ms, PgwError *err);
 void health_control_status(PgControl *c, HealthPmStatus *st);
 
 /*
+ * health_control_set_params: replace the extra settings written to our
+ * configuration file (PgControlConfig.params; copied). When they differ
+ * and the data directory exists, the file is rewritten and checked as the
+ * postmaster's next start will read it (`postgres -C`, as run_as): each
+ * parameter PostgreSQL refuses is left out and named in rejected
+ * (comma-separated, may be truncated). *changed tells whether the settings
+ * changed (the caller reloads a running server). Blocks up to ~15 s per
+ * check. Returns 0, PGW_EINVAL (refused for a reason not among params),
+ * PGW_EIO.
+ */
+int health_control_set_params(PgControl *c, const HealthParam *params, int n,
+                              bool *changed, char *rejected,
+                              size_t rejected_len, PgwError *err) PGW_MUSTCHECK;
+
+/*
  * health_control_reload: SIGHUP the postmaster. PGW_ESTATE if not running.
  */
 int health_control_reload(PgControl *c, PgwError *err) PGW_MUSTCHECK;
