@@ -109,6 +109,11 @@ typedef struct NodeConfig
 	DynamicConfig bootstrap_dcs;	/* bootstrap.dcs, or the defaults */
 	int			n_initdb;
 	char	  **initdb;			/* "data-checksums", "encoding=UTF8", ... */
+	int			n_bootstrap_pg_hba;
+	char	  **bootstrap_pg_hba;	/* bootstrap.pg_hba: lines added to the
+									 * default pg_hba.conf (Patroni) */
+	int			n_dcs_pg_hba;	/* bootstrap.dcs.postgresql.pg_hba, moved to */
+	char	  **dcs_pg_hba;		/* pg_hba when postgresql.pg_hba is absent */
 
 	/* tags: (published in members/<name>, as MemberInfo) */
 	bool		tag_nofailover;
@@ -126,6 +131,12 @@ typedef struct NodeConfig
 
 	/* ours: a leader stopped by SIGTERM hands over to the best replica first */
 	bool		switchover_on_shutdown;	/* default true */
+
+	/* Patroni keys accepted but not used, one message each ("config file X
+	 * line N: key "k": ignored: why"): --check-config prints them, the
+	 * daemon logs them (event config.ignored) */
+	int			n_warnings;
+	char	  **warnings;
 } NodeConfig;
 
 /*
@@ -166,6 +177,9 @@ int			config_apply_env(NodeConfig *cfg, char *const *envp,
  * timing. Fills the connect-address defaults. Returns 0 or PGW_EINVAL.
  */
 int			config_validate(NodeConfig *cfg, PgwError *err) PGW_MUSTCHECK;
+
+/* config_add_warning: append a copy of msg to cfg->warnings. */
+void		config_add_warning(NodeConfig *cfg, const char *msg);
 
 /* config_free: release what cfg owns and zero it. Accepts NULL. */
 void		config_free(NodeConfig *cfg);

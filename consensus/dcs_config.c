@@ -248,7 +248,9 @@ decode_postgresql(const json_t *pg, Ctx *c, DynamicConfig *cfg)
 		}
 		else if (strcmp(key, "parameters") == 0)
 		{
-			if (decode_parameters(v, c, cfg))
+			/* "parameters:" with every line commented out (Patroni's own
+			 * examples): none, as Patroni reads it */
+			if (!json_is_null(v) && decode_parameters(v, c, cfg))
 				return PGW_EINVAL;
 		}
 		else if (c->strict && !in_list(patroni_only_pg_keys, key))
@@ -342,7 +344,10 @@ dcs_config_decode_json(const json_t *obj, bool strict_keys,
 		else if (strcmp(key, "check_timeline") == 0)
 			rc = get_boolean(v, &c, key, &cfg.check_timeline);
 		else if (strcmp(key, "postgresql") == 0)
-			rc = decode_postgresql(v, &c, &cfg);
+		{
+			if (!json_is_null(v))
+				rc = decode_postgresql(v, &c, &cfg);
+		}
 		else if (strict_keys && !in_list(patroni_only_keys, key))
 		{
 			char		k[128];

@@ -257,6 +257,8 @@ failover_exec_open(const NodeConfig *cfg, FailoverExec **out, PgwError *err)
 	cc.n_params = e->n_params;
 	cc.hba_lines = (const char *const *) cfg->pg_hba;
 	cc.n_hba_lines = cfg->n_pg_hba;
+	cc.hba_append_lines = (const char *const *) cfg->bootstrap_pg_hba;
+	cc.n_hba_append_lines = cfg->n_bootstrap_pg_hba;
 	if ((rc = health_control_open(&cc, &e->pg, err)) != 0)
 		goto fail;
 	*out = e;

@@ -29,6 +29,8 @@ struct PgControl
 	int n_params;
 	char **hba;
 	int n_hba;
+	char **hba_append; /* after the default lines */
+	int n_hba_append;
 	int cmd_timeout_ms;
 	bool no_sync;
 

@@ -267,6 +267,10 @@ typedef struct PgControlConfig
 	int n_params;
 	const char *const *hba_lines; /* NULL: defaults (scram on loopback) */
 	int n_hba_lines;
+	const char *const *hba_append_lines; /* after the defaults, when
+	                                      * hba_lines is NULL (Patroni's
+	                                      * bootstrap.pg_hba) */
+	int n_hba_append_lines;
 	int command_timeout_ms; /* initdb, basebackup, rewind; 0: 600000 */
 } PgControlConfig;
 
