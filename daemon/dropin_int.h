@@ -39,6 +39,19 @@ void		pg_params_sync(FailoverExec *exec, const NodeConfig *cfg,
 						   const ClusterView *v, bool view_valid);
 
 /*
+ * The systemd contract (sd_notify.c). sd_notify_loop: after each loop;
+ * READY=1 with the first good one (the cluster was read from etcd),
+ * STATUS= always, WATCHDOG=1 once ready. sd_notify_wait_ms: the poll
+ * timeout capped so that sd_notify_wait_tick, called after each wakeup,
+ * pings the watchdog at least every half of WATCHDOG_USEC while the loop
+ * waits. sd_notify_stopping: STOPPING=1 (SIGTERM received).
+ */
+void		sd_notify_loop(bool good, const char *role, const char *decision);
+int			sd_notify_wait_ms(int timeout_ms);
+void		sd_notify_wait_tick(void);
+void		sd_notify_stopping(void);
+
+/*
  * rest_reply_for_patronictl: Patroni answers its write endpoints in plain
  * text ("Successfully switched over to \"node2\"") and patronictl prints
  * that text as it is. When user_agent is Patroni's own ("Patroni/3.0.2

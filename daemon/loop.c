@@ -427,15 +427,7 @@ notify_systemd(Daemon *d, const LocalHealth *self)
 	const char *role = failover_holds_leader(d->view, self) ? "leader"
 		: self->pg_running ? "replica" : "stopped";
 
-	if (!d->ready_notified)
-	{
-		sd_notifyf(0, "READY=1\nSTATUS=role=%s decision=%s", role,
-				   failover_decision_kind_name(d->last.kind));
-		d->ready_notified = true;
-	}
-	else
-		sd_notifyf(0, "WATCHDOG=1\nSTATUS=role=%s decision=%s", role,
-				   failover_decision_kind_name(d->last.kind));
+	sd_notify_loop(d->view_valid, role, failover_decision_kind_name(d->last.kind));
 }
 
 static const char *
@@ -1049,6 +1041,7 @@ handle_signals(Daemon *d, bool *reload)
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
 		{
 			log_info("daemon.stopping", "signal=%u", si.ssi_signo);
+			sd_notify_stopping();
 			d->stopping = true;
 		}
 		else if (si.ssi_signo == SIGHUP)
@@ -1196,7 +1189,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		while (!d.stopping)
 		{
 			int64_t		now = pgw_now_mono_ms();
-			int			timeout = next > now ? (int) (next - now) : 0;
+			int			timeout = sd_notify_wait_ms(next > now ? (int) (next - now) : 0);
 
 			pfd[0].fd = etcd_client_event_fd(d.etcd);
 			pfd[0].events = POLLIN;
@@ -1206,6 +1199,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 			pfd[2].events = POLLIN;
 			if (poll(pfd, 3, timeout) < 0 && errno != EINTR)
 				break;
+			sd_notify_wait_tick();
 			if (pfd[2].revents & POLLIN)
 				handle_actions(&d);
 			if (pfd[1].revents & POLLIN)
