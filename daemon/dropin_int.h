@@ -27,6 +27,13 @@ void		member_fields_fill(MemberInfo *m, const NodeConfig *cfg,
 							   const FailoverExec *exec);
 
 /*
+ * member_restart_version_ok: a restart asked "if the version is lower than
+ * V" (postgres_version as 150002; 0: any) may run now: Patroni checks it
+ * when a scheduled restart comes due, not only when it is asked.
+ */
+bool		member_restart_version_ok(const FailoverExec *exec, int postgres_version);
+
+/*
  * pg_params_sync: apply the parameters this node should run with (the
  * cluster-wide ones of v's config and cfg's own, Patroni's precedence):
  * when they changed, rewrite and check PostgreSQL's file and reload a

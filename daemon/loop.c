@@ -527,6 +527,11 @@ run_action(Daemon *d, const RestAction *a, char *msg, size_t len)
 				snprintf(msg, len, "restart conditions are not satisfied: no restart pending");
 				return 503;
 			}
+			if (!member_restart_version_ok(d->exec, a->postgres_version))
+			{
+				snprintf(msg, len, "restart conditions are not satisfied: PostgreSQL is not older than the version given");
+				return 503;
+			}
 			rc = failover_exec_restart(d->exec, &ctx, timeout_ms, &err);
 			if (rc == 0)
 				callbacks_fire(d->cb, "on_restart", d->cb_role);

@@ -48,3 +48,14 @@ member_fields_fill(MemberInfo *m, const NodeConfig *cfg, const ClusterView *v,
 		snprintf(m->proxy_url, sizeof(m->proxy_url), "postgres://%s/postgres",
 				 cfg->pg_proxy_address);
 }
+
+bool
+member_restart_version_ok(const FailoverExec *exec, int postgres_version)
+{
+	bool		running = false;
+	int64_t		pm_start = 0;
+	const HealthReport *r = failover_exec_last_report(exec, &running, &pm_start);
+
+	return postgres_version <= 0 || r == NULL || r->server_version_num <= 0 ||
+		r->server_version_num < postgres_version;
+}

@@ -45,6 +45,8 @@ for i in 1 2 3; do
 	sed -i "s/^restapi:\$/restapi:\n  authentication: {username: $REST_USER, password: $REST_PASS}/" "$f"
 	# cluster-wide parameters seeded from bootstrap.dcs (the file ends in it)
 	printf '    postgresql:\n      parameters:\n        work_mem: 6MB\n' >>"$f"
+	# Patroni's bootstrap.pg_hba: added to the default pg_hba.conf
+	printf '  pg_hba:\n  - host all all 10.99.0.0/16 scram-sha-256\n' >>"$f"
 done
 printf 'tags:\n  zone: b\n' >>"$DIR/node3/pgwarden.yml"
 cluster_start_etcd || { not_ok "etcd starts"; exit 1; }
@@ -168,6 +170,13 @@ echo "$OUT" | grep -qx 'True' && ok "query -m on a replica: in recovery" || not_
 OUT=$(PGPASSWORD=pgw-super "$PATRONICTL" -c "$DIR/patronictl.yml" query -U postgres -r master \
 	-c "select pg_is_in_recovery()" 2>&1 </dev/null)
 echo "$OUT" | grep -qx 'False' && ok "query -r master: the primary" || not_ok "query -r master ($OUT)"
+
+# ---- the node's file, as a Patroni user wrote it -------------------------------
+for i in 1 2 3; do
+	grep -qx 'host all all 10.99.0.0/16 scram-sha-256' "$DIR/node$i/data/pg_hba.conf" || break
+	[ "$i" = 3 ] && ok "bootstrap.pg_hba is in every node's pg_hba.conf"
+done
+[ "$i" = 3 ] || not_ok "bootstrap.pg_hba missing on node$i: $(cat "$DIR/node$i/data/pg_hba.conf")"
 
 # ---- cluster-wide parameters -------------------------------------------------
 expect_pc 0 'work_mem: 6MB' "show-config: bootstrap.dcs parameters in the config key" -- show-config
