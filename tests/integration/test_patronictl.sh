@@ -34,21 +34,36 @@ cleanup() {
 }
 trap cleanup EXIT
 
-REST_USER=pgw-rest
-REST_PASS=pgw-rest-secret
-export PGWARDEN_RESTAPI_USERNAME=$REST_USER PGWARDEN_RESTAPI_PASSWORD=$REST_PASS
-
 cluster_init "$DIR" 3 fast
-for i in 1 2 3; do
-	f="$DIR/node$i/pgwarden.yml"
-	# write endpoints with credentials; patronictl gets the same below
-	sed -i "s/^restapi:\$/restapi:\n  authentication: {username: $REST_USER, password: $REST_PASS}/" "$f"
-	# cluster-wide parameters seeded from bootstrap.dcs (the file ends in it)
-	printf '    postgresql:\n      parameters:\n        work_mem: 6MB\n' >>"$f"
-	# Patroni's bootstrap.pg_hba: added to the default pg_hba.conf
-	printf '  pg_hba:\n  - host all all 10.99.0.0/16 scram-sha-256\n' >>"$f"
-done
-printf 'tags:\n  zone: b\n' >>"$DIR/node3/pgwarden.yml"
+# Each node's file, as a Patroni user would write it: REST credentials
+# (patronictl gets the same below; when cluster.sh already gives the nodes
+# some, those are used), cluster-wide parameters in bootstrap.dcs,
+# Patroni's bootstrap.pg_hba, a custom tag on node3. Edited as YAML, so it
+# does not depend on the order cluster.sh writes the keys in.
+creds=$(python3 - "$DIR" <<'PY'
+import sys, yaml
+d = sys.argv[1]
+for i in (1, 2, 3):
+    path = "%s/node%d/pgwarden.yml" % (d, i)
+    with open(path) as f:
+        c = yaml.safe_load(f)
+    auth = c.setdefault("restapi", {}).setdefault("authentication", {})
+    auth.setdefault("username", "pgw-rest")
+    auth.setdefault("password", "pgw-rest-secret")
+    b = c.setdefault("bootstrap", {})
+    pg = b.setdefault("dcs", {}).setdefault("postgresql", {})
+    (pg.get("parameters") or pg.setdefault("parameters", {}))["work_mem"] = "6MB"
+    b["pg_hba"] = ["host all all 10.99.0.0/16 scram-sha-256"]
+    if i == 3:
+        c.setdefault("tags", {})["zone"] = "b"
+    with open(path, "w") as f:
+        yaml.safe_dump(c, f, default_flow_style=False)
+print(auth["username"], auth["password"])
+PY
+)
+read -r REST_USER REST_PASS <<<"$creds"
+[ -n "$REST_USER" ] || { not_ok "node configs edited"; exit 1; }
+export PGWARDEN_RESTAPI_USERNAME=$REST_USER PGWARDEN_RESTAPI_PASSWORD=$REST_PASS
 cluster_start_etcd || { not_ok "etcd starts"; exit 1; }
 for i in 1 2 3; do cluster_start_node "$i"; done
 leader_i=$(cluster_wait_primary 90) || { not_ok "a primary is elected"; exit 1; }
