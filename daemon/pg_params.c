@@ -84,6 +84,12 @@ pg_params_sync(FailoverExec *exec, const NodeConfig *cfg,
 		log_info("pg.params-applied", "count=%d reload=%s", want->n,
 				 rl == 0 ? "yes" : "not-running");
 	}
+	/* the file could not be written: the next loop tries again */
+	if (rc != 0 && !changed)
+	{
+		free(want);
+		return;
+	}
 	free(applied);
 	applied = want;
 }

@@ -407,9 +407,10 @@ void health_control_status(PgControl *c, HealthPmStatus *st);
  * postmaster's next start will read it (`postgres -C`, as run_as): each
  * parameter PostgreSQL refuses is left out and named in rejected
  * (comma-separated, may be truncated). *changed tells whether the settings
- * changed (the caller reloads a running server). Blocks up to ~15 s per
- * check. Returns 0, PGW_EINVAL (refused for a reason not among params),
- * PGW_EIO.
+ * changed and, with a data directory, were written (the caller reloads a
+ * running server); a file that could not be written leaves *changed false
+ * and the next call writes it. Blocks up to ~15 s per check. Returns 0,
+ * PGW_EINVAL (refused for a reason not among params), PGW_EIO.
  */
 int health_control_set_params(PgControl *c, const HealthParam *params, int n,
                               bool *changed, char *rejected,

@@ -141,14 +141,18 @@ health_control_set_params(PgControl *c, const HealthParam *params, int n,
 	*changed = false;
 	if (rejected_len > 0)
 		rejected[0] = '\0';
-	if (same_params(c, params, n))
+	if (!c->params_unwritten && same_params(c, params, n))
 		return 0;
 	copy_params(c, params, n);
 	*changed = true;
+	c->params_unwritten = true;
 	/* no data directory yet: bootstrap or clone writes the file */
 	snprintf(path, sizeof(path), "%s/PG_VERSION", c->data_dir);
 	if (stat(path, &st) != 0)
+	{
+		c->params_unwritten = false;
 		return 0;
+	}
 	for (int attempt = 0; attempt <= n; attempt++)
 	{
 		char		bad[512];
@@ -157,7 +161,11 @@ health_control_set_params(PgControl *c, const HealthParam *params, int n,
 		bool		dropped = false;
 
 		if ((rc = control_write_conf(c, err)) != 0)
+		{
+			*changed = false;	/* params_unwritten: the next call retries */
 			return rc;
+		}
+		c->params_unwritten = false;
 		rc = check_conf(c, bad, sizeof(bad), err);
 		if (rc == 0)
 			return 0;
@@ -184,5 +192,11 @@ health_control_set_params(PgControl *c, const HealthParam *params, int n,
 			return rc;
 		pgw_error_clear(err);
 	}
-	return control_write_conf(c, err);
+	if (control_write_conf(c, err) != 0)
+	{
+		c->params_unwritten = true;
+		*changed = false;
+		return err->code ? err->code : PGW_EIO;
+	}
+	return 0;
 }
