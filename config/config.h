@@ -116,6 +116,8 @@ typedef struct NodeConfig
 	char	   *pg_listen;		/* "host[,host]:port", required */
 	int			pg_port;		/* from pg_listen */
 	char	   *pg_connect_address;	/* default: pg_listen */
+	char	   *pg_proxy_address;	/* postgresql.proxy_address: a pooler
+									 * beside PostgreSQL (published only) */
 	char	   *pg_data_dir;	/* required */
 	char	   *pg_bin_dir;		/* NULL: search PATH */
 	char	   *pg_run_as;		/* ours: OS user for PostgreSQL under root */
@@ -143,6 +145,11 @@ typedef struct NodeConfig
 	DynamicConfig bootstrap_dcs;	/* bootstrap.dcs, or the defaults */
 	int			n_initdb;
 	char	  **initdb;			/* "data-checksums", "encoding=UTF8", ... */
+	int			n_bootstrap_pg_hba;
+	char	  **bootstrap_pg_hba;	/* bootstrap.pg_hba: lines added to the
+									 * default pg_hba.conf (Patroni) */
+	int			n_dcs_pg_hba;	/* bootstrap.dcs.postgresql.pg_hba, moved to */
+	char	  **dcs_pg_hba;		/* pg_hba when postgresql.pg_hba is absent */
 
 	/* tags: (published in members/<name>, as MemberInfo) */
 	bool		tag_nofailover;
@@ -162,6 +169,12 @@ typedef struct NodeConfig
 	bool		switchover_on_shutdown;	/* default true */
 
 	ConfigKubernetes k8s;		/* kubernetes: (config_k8s.c) */
+
+	/* Patroni keys accepted but not used, one message each ("config file X
+	 * line N: key "k": ignored: why"): --check-config prints them, the
+	 * daemon logs them (event config.ignored) */
+	int			n_warnings;
+	char	  **warnings;
 } NodeConfig;
 
 /*
@@ -215,8 +228,51 @@ int			config_validate(NodeConfig *cfg, PgwError *err) PGW_MUSTCHECK;
 int			config_load_or_env(const char *path, bool may_be_missing,
 							   NodeConfig *out, PgwError *err) PGW_MUSTCHECK;
 
+/* config_add_warning: append a copy of msg to cfg->warnings. */
+void		config_add_warning(NodeConfig *cfg, const char *msg);
+
 /* config_free: release what cfg owns and zero it. Accepts NULL. */
 void		config_free(NodeConfig *cfg);
+
+/* ------------------------------------------------------------------------
+ * The PostgreSQL parameters a node runs with (pg_params.c)
+ * ------------------------------------------------------------------------ */
+
+#define PGW_PG_PARAMS_EFFECTIVE_MAX (2 * PGW_PG_PARAMS_MAX + 2)
+#define PGW_PG_PARAMS_IGNORED_MAX (2 * PGW_PG_PARAMS_MAX)
+
+typedef struct PgParamIgnored
+{
+	char		name[64];
+	char		source[8];		/* "cluster" or "local" */
+	char		why[192];
+} PgParamIgnored;
+
+typedef struct PgParamSet
+{
+	int			n;
+	PgParam		params[PGW_PG_PARAMS_EFFECTIVE_MAX];	/* in order: cluster's,
+														 * then the node's */
+	int			n_ignored;
+	PgParamIgnored ignored[PGW_PG_PARAMS_IGNORED_MAX];	/* and why */
+} PgParamSet;
+
+/*
+ * config_pg_params_effective: the parameters this node's PostgreSQL runs
+ * with: the cluster-wide postgresql.parameters of dyn (may be NULL) and
+ * cfg's own (may be NULL), merged with Patroni's precedence (pg_params.c's
+ * header says which wins where). What is left out is listed in
+ * out->ignored with the reason. Pure.
+ */
+void		config_pg_params_effective(const NodeConfig *cfg,
+									   const DynamicConfig *dyn,
+									   PgParamSet *out);
+
+/* config_pg_params_equal: same names and values in the same order */
+bool		config_pg_params_equal(const PgParamSet *a, const PgParamSet *b);
+
+/* config_pg_param_managed: why pgwarden sets name itself, or NULL */
+const char *config_pg_param_managed(const char *name);
 
 /*
  * config_split_host_port: "host:port", "[v6]:port", "h1,h2:port", ":port"

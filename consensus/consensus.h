@@ -399,6 +399,21 @@ typedef struct MemberTag
 	char		value[64];		/* JSON scalar rendered as text */
 } MemberTag;
 
+/*
+ * A restart scheduled through POST /restart {"schedule": ...}, published in
+ * the member key as Patroni's "scheduled_restart" object (patronictl list
+ * -e shows it, flush restart looks for it).
+ */
+typedef struct MemberRestart
+{
+	int64_t		schedule_wall_ms;	/* 0: none scheduled */
+	int64_t		postmaster_start_wall_ms;	/* when it was asked; 0 unknown */
+	bool		restart_pending;	/* only if a restart is pending */
+	char		role[16];		/* only in this role; "" any */
+	char		postgres_version[16];	/* only below this version; "" any */
+	int			timeout_s;		/* 0: default */
+} MemberRestart;
+
 /* One members/<name> value, decoded. */
 typedef struct MemberInfo
 {
@@ -413,6 +428,12 @@ typedef struct MemberInfo
 	int			timeline;		/* 0 if unknown */
 	char		version[32];	/* pgwarden/Patroni version */
 	bool		pending_restart;
+	bool		pause;			/* the cluster is paused (Patroni: "pause") */
+	bool		checkpoint_pending;	/* a new primary whose first checkpoint
+									 * on its timeline has not run yet:
+									 * "checkpoint_after_promote": false */
+	char		proxy_url[PGW_URL_MAX];	/* postgresql.proxy_address as a URL */
+	MemberRestart scheduled_restart;
 	bool		nofailover;		/* tag */
 	bool		noloadbalance;	/* tag */
 	bool		nosync;			/* tag */
@@ -460,7 +481,8 @@ typedef struct DynamicConfig
 void		dcs_config_defaults(DynamicConfig *cfg);
 
 /*
- * dcs_config_validate: check ranges and loop_wait + 2*retry_timeout < ttl.
+ * dcs_config_validate: check ranges and loop_wait + 2*retry_timeout <= ttl
+ * (Patroni's rule).
  * Returns 0 or PGW_EINVAL with a message naming the key.
  */
 int			dcs_config_validate(const DynamicConfig *cfg,
@@ -544,6 +566,11 @@ const MemberInfo *dcs_view_member(const ClusterView *v, const char *name);
 int			dcs_member_decode(const char *name, const char *json, size_t len,
 							  MemberInfo *out, PgwError *err) PGW_MUSTCHECK;
 char	   *dcs_member_encode(const MemberInfo *m);	/* caller frees */
+
+/* dcs_member_flags_differ: a field a client waits on changed (pause,
+ * pending_restart, scheduled_restart, checkpoint_after_promote, proxy_url,
+ * tags): the member key must be written now, not at the next refresh. */
+bool		dcs_member_flags_differ(const MemberInfo *a, const MemberInfo *b);
 int			dcs_config_decode(const char *json, size_t len, DynamicConfig *out,
 							  PgwError *err) PGW_MUSTCHECK;
 char	   *dcs_config_encode(const DynamicConfig *cfg);	/* caller frees */

@@ -15,6 +15,7 @@
 #include "common/xmem.h"
 #include "daemon/daemon_int.h"
 #include "daemon/daemon_loop.h"
+#include "daemon/dropin_int.h"
 #include "daemon/metrics_int.h"
 
 #include <errno.h>
@@ -157,6 +158,7 @@ handle_signals(Daemon *d, bool *reload)
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
 		{
 			log_info("daemon.stopping", "signal=%u", si.ssi_signo);
+			sd_notify_stopping();
 			d->stopping = true;
 		}
 		else if (si.ssi_signo == SIGHUP)
@@ -285,7 +287,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		while (!d.stopping)
 		{
 			int64_t		now = pgw_now_mono_ms();
-			int			timeout = next > now ? (int) (next - now) : 0;
+			int			timeout = sd_notify_wait_ms(next > now ? (int) (next - now) : 0);
 
 			pfd[0].fd = etcd_client_event_fd(d.etcd);
 			pfd[0].events = POLLIN;
@@ -295,6 +297,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 			pfd[2].events = POLLIN;
 			if (poll(pfd, 3, timeout) < 0 && errno != EINTR)
 				break;
+			sd_notify_wait_tick();
 			if (pfd[2].revents & POLLIN)
 				handle_actions(&d);
 			if (pfd[1].revents & POLLIN)

@@ -54,6 +54,16 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 2;
 	}
+	for (int i = 0; i < cfg.n_warnings; i++)
+	{
+		char		q[PGW_ERROR_MSG_MAX + 16];
+
+		if (args.check_only)
+			fprintf(stderr, "pgwarden: warning: %s\n", cfg.warnings[i]);
+		else
+			log_warn("config.ignored", "detail=%s",
+					 log_quote(cfg.warnings[i], q, sizeof(q)));
+	}
 	if (args.check_only)
 	{
 		/* an init container's check: the Kubernetes part offline too */
@@ -63,7 +73,8 @@ main(int argc, char **argv)
 			config_free(&cfg);
 			return 2;
 		}
-		printf("pgwarden: configuration %s is valid\n", path);
+		printf("pgwarden: configuration %s is valid%s\n", path,
+			   cfg.n_warnings > 0 ? " (see the warnings about keys it ignores)" : "");
 		config_free(&cfg);
 		return 0;
 	}

@@ -7,6 +7,7 @@
  * the REST snapshot, systemd and the callbacks.
  */
 #include "daemon/daemon_loop.h"
+#include "daemon/dropin_int.h"
 #include "daemon/metrics_int.h"
 
 #include "common/log.h"
@@ -24,7 +25,7 @@ static bool
 member_changed(const MemberInfo *a, const MemberInfo *b, int64_t since_ms)
 {
 	if (a->role != b->role || a->state != b->state || a->timeline != b->timeline ||
-		a->pending_restart != b->pending_restart ||
+		dcs_member_flags_differ(a, b) ||
 		strcmp(a->reason, b->reason) != 0 || strcmp(a->conn_url, b->conn_url) != 0)
 		return true;
 	if (a->xlog_location != b->xlog_location && since_ms >= WAL_REPUBLISH_MS)
@@ -129,15 +130,7 @@ notify_systemd(Daemon *d, const LocalHealth *self)
 	const char *role = failover_holds_leader(d->view, self) ? "leader"
 		: self->pg_running ? "replica" : "stopped";
 
-	if (!d->ready_notified)
-	{
-		sd_notifyf(0, "READY=1\nSTATUS=role=%s decision=%s", role,
-				   failover_decision_kind_name(d->last.kind));
-		d->ready_notified = true;
-	}
-	else
-		sd_notifyf(0, "WATCHDOG=1\nSTATUS=role=%s decision=%s", role,
-				   failover_decision_kind_name(d->last.kind));
+	sd_notify_loop(d->view_valid, role, failover_decision_kind_name(d->last.kind));
 }
 
 static const char *
@@ -190,6 +183,7 @@ publish_snapshot(Daemon *d, const LocalHealth *self, const Decision *dec,
 	MemberInfo	m;
 
 	failover_exec_member_info(d->exec, d->view, dec, &m);
+	member_fields_fill(&m, d->cfg, d->view, &d->scheduled, d->exec);
 	if (member == MEMBER_PUBLISH_FORCE)
 		d->has_published = false;
 	if (member != MEMBER_PUBLISH_SKIP && !member_key_waits(d))

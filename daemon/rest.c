@@ -19,6 +19,7 @@
  * our peers' GET /patroni probes present none.
  */
 #include "daemon/rest_int.h"
+#include "daemon/dropin_int.h"
 #include "daemon/rest_body.h"
 #include "daemon/k8s_views.h"
 
@@ -254,9 +255,23 @@ rest_patroni_json(const RestSnapshot *s, int64_t now_wall_ms)
 	if (s->dcs_last_seen_wall_ms > 0)
 		json_object_set_new(o, "dcs_last_seen",
 							json_integer(s->dcs_last_seen_wall_ms / 1000));
-	for (int i = 0; i < s->self.n_tags; i++)
-		json_object_set_new(tags, s->self.tags[i].key,
-							json_string(s->self.tags[i].value));
+	{
+		/* tags and scheduled_restart typed as in our member key (the
+		 * codec's rendering), as Patroni's GET /patroni gives them */
+		char	   *mj = dcs_member_encode(&s->self);
+		json_t	   *mo = mj ? json_loads(mj, 0, NULL) : NULL;
+		json_t	   *sr = mo ? json_object_get(mo, "scheduled_restart") : NULL;
+
+		if (mo != NULL && json_is_object(json_object_get(mo, "tags")))
+			json_object_update(tags, json_object_get(mo, "tags"));
+		if (sr != NULL)
+		{
+			json_object_del(sr, "postmaster_start_time");
+			json_object_set(o, "scheduled_restart", sr);
+		}
+		json_decref(mo);
+		free(mj);
+	}
 	json_object_set_new(o, "tags", tags);
 	if (s->sysid[0])
 		json_object_set_new(o, "database_system_identifier",
@@ -355,6 +370,21 @@ rest_cluster_json(const RestSnapshot *s)
 											 (json_int_t) (leader_lsn - m->xlog_location) : 0));
 		if (m->pending_restart)
 			json_object_set_new(jm, "pending_restart", json_true());
+		if (m->is_valid)
+		{
+			/* Patroni's cluster_as_json: tags and scheduled_restart as the
+			 * member key holds them */
+			char	   *mj = dcs_member_encode(m);
+			json_t	   *mo = mj ? json_loads(mj, 0, NULL) : NULL;
+
+			if (mo != NULL && json_object_get(mo, "tags") != NULL)
+				json_object_set(jm, "tags", json_object_get(mo, "tags"));
+			if (mo != NULL && json_object_get(mo, "scheduled_restart") != NULL)
+				json_object_set(jm, "scheduled_restart",
+								json_object_get(mo, "scheduled_restart"));
+			json_decref(mo);
+			free(mj);
+		}
 		if (!m->is_valid)
 			json_object_set_new(jm, "error", json_string(m->parse_error));
 		json_array_append_new(members, jm);
@@ -597,6 +627,10 @@ write_finish(RestServer *srv, struct MHD_Connection *conn, const char *url,
 												  MHD_HTTP_HEADER_IF_MATCH),
 					  &reply);
 	rq->responded = true;
+	if (rest_reply_for_patronictl(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+															  MHD_HTTP_HEADER_USER_AGENT),
+								  &reply))
+		return respond(conn, reply.status, "text/html", reply.body, false);
 	return respond(conn, reply.status, "application/json", reply.body, false);
 }
 

@@ -367,6 +367,7 @@ post_switchover(RestServer *srv, bool is_failover, const char *body,
 	int			status;
 	int			rc;
 	int64_t		wait_ms;
+	bool		asked_failover;
 
 	if (rest_body_switchover(body, len, is_failover, pgw_now_wall_ms(), &req,
 							 &status, &err) != 0)
@@ -381,7 +382,9 @@ post_switchover(RestServer *srv, bool is_failover, const char *body,
 		reply_msg(out, 503, "the cluster view is unknown (etcd unreachable?)");
 		return;
 	}
-	/* a failover that names the leader is a switchover (Patroni) */
+	/* a failover that names the leader is a switchover (Patroni), still
+	 * worded as the failover that was asked for (api.py's action) */
+	asked_failover = is_failover;
 	if (is_failover && req.leader[0] != '\0')
 	{
 		is_failover = false;
@@ -433,10 +436,10 @@ post_switchover(RestServer *srv, bool is_failover, const char *body,
 			 req.has_schedule ? "yes" : "no");
 	if (req.has_schedule)
 	{
-		reply_msg(out, 202, is_failover ? "Failover scheduled" : "Switchover scheduled");
+		reply_msg(out, 202, asked_failover ? "Failover scheduled" : "Switchover scheduled");
 		return;
 	}
-	wait_result(srv, old_leader, req.candidate, is_failover, wait_ms, out);
+	wait_result(srv, old_leader, req.candidate, asked_failover, wait_ms, out);
 }
 
 static void

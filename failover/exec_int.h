@@ -195,6 +195,7 @@ struct FailoverExec
 	pid_t probe_pid;                /* the postmaster that probe saw */
 	HealthParam *params;            /* cfg parameters as HealthParam */
 	int n_params;
+	bool cloning;                   /* a clone runs: "creating replica" */
 	Switchover swo;
 	LeaderPending pending;
 };

@@ -184,7 +184,9 @@ step_clone(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	}
 	log_info("clone.start", "source=%s host=%s port=%d", dec->target, up.host,
 			 up.port);
+	e->cloning = true;
 	rc = e->ops->clone(e->pg, &up, &out->err);
+	e->cloning = false;
 	e->clone_failed = rc != 0;
 	if (rc != 0)
 	{

@@ -102,6 +102,8 @@ failover_exec_open_ops(const NodeConfig *cfg, const ExecOps *ops,
 	cc.n_params = e->n_params;
 	cc.hba_lines = (const char *const *) cfg->pg_hba;
 	cc.n_hba_lines = cfg->n_pg_hba;
+	cc.hba_append_lines = (const char *const *) cfg->bootstrap_pg_hba;
+	cc.n_hba_append_lines = cfg->n_bootstrap_pg_hba;
 	if ((rc = ops->control_open(&cc, &e->pg, err)) != 0)
 		goto fail;
 	*out = e;
@@ -241,6 +243,11 @@ failover_exec_member_info(FailoverExec *e, const ClusterView *view,
 		m->state = MEMBER_STATE_STARTING;
 		m->role = MEMBER_ROLE_UNKNOWN;
 	}
+	else if (e->cloning)
+	{
+		m->state = MEMBER_STATE_CREATING_REPLICA;
+		m->role = MEMBER_ROLE_REPLICA;
+	}
 	else
 	{
 		m->state = e->should_run ? MEMBER_STATE_CRASHED : MEMBER_STATE_STOPPED;
@@ -274,4 +281,16 @@ bool
 failover_exec_is_writable_primary(const FailoverExec *e)
 {
 	return e->pm.running && e->expect_primary;
+}
+
+struct PgControl *
+failover_exec_control(FailoverExec *e)
+{
+	return e->pg;
+}
+
+void
+failover_exec_set_cloning(FailoverExec *e, bool cloning)
+{
+	e->cloning = cloning;
 }

@@ -135,6 +135,11 @@ health_control_open(const PgControlConfig *cfg, PgControl **out, PgwError *err)
 			return pgw_error_set(err, PGW_EINVAL,
 			                     "invalid pg_hba line %d: contains a newline",
 			                     i + 1);
+	for (int i = 0; i < cfg->n_hba_append_lines; i++)
+		if (has_newline(cfg->hba_append_lines[i]))
+			return pgw_error_set(err, PGW_EINVAL,
+			                     "invalid bootstrap pg_hba line %d: contains a newline",
+			                     i + 1);
 
 	c = pgw_xcalloc(1, sizeof(*c));
 	c->bin_dir = pgw_xstrdup(cfg->bin_dir);
@@ -167,6 +172,11 @@ health_control_open(const PgControlConfig *cfg, PgControl **out, PgwError *err)
 	c->hba = pgw_xcalloc((size_t) (cfg->n_hba_lines + 1), sizeof(char *));
 	for (int i = 0; i < cfg->n_hba_lines; i++)
 		c->hba[i] = pgw_xstrdup(cfg->hba_lines[i]);
+	c->n_hba_append = cfg->n_hba_append_lines;
+	c->hba_append =
+	    pgw_xcalloc((size_t) (cfg->n_hba_append_lines + 1), sizeof(char *));
+	for (int i = 0; i < cfg->n_hba_append_lines; i++)
+		c->hba_append[i] = pgw_xstrdup(cfg->hba_append_lines[i]);
 
 	if (cfg->run_as != NULL)
 	{
@@ -239,6 +249,9 @@ health_control_close(PgControl *c)
 	for (int i = 0; i < c->n_hba; i++)
 		free(c->hba[i]);
 	free(c->hba);
+	for (int i = 0; i < c->n_hba_append; i++)
+		free(c->hba_append[i]);
+	free(c->hba_append);
 	free(c->primary_conninfo);
 	free(c->primary_slot);
 	free(c->sync_names);
@@ -357,13 +370,18 @@ control_write_conf(PgControl *c, PgwError *err)
 	}
 	if (rc == 0 && c->primary_conninfo != NULL)
 	{
+		/*
+		 * No recovery_target_timeline: 'latest' is PostgreSQL's default
+		 * since 12, and the line vanishing at promotion reset a
+		 * postmaster-context setting, which marked every new primary
+		 * pending restart and logged "configuration file contains errors".
+		 */
 		HealthParam s[] = {
 		    {"primary_conninfo", c->primary_conninfo},
 		    {"primary_slot_name", c->primary_slot},
-		    {"recovery_target_timeline", "latest"},
 		};
 
-		rc = conf_render(&b, "standby", s, 3, err);
+		rc = conf_render(&b, "standby", s, 2, err);
 	}
 	if (rc == 0)
 		rc = write_file_atomic(path, b.data, b.len, 0600,
@@ -398,6 +416,8 @@ control_write_hba(PgControl *c, PgwError *err)
 		sbuf_printf(&b, "local replication all %s\n", rmethod);
 		sbuf_printf(&b, "host replication all 127.0.0.1/32 %s\n", rmethod);
 		sbuf_printf(&b, "host replication all ::1/128 %s\n", rmethod);
+		for (int i = 0; i < c->n_hba_append; i++)
+			sbuf_printf(&b, "%s\n", c->hba_append[i]);
 	}
 	rc = write_file_atomic(path, b.data, b.len, 0600,
 	                       c->as.drop ? c->as.uid : (uid_t) -1,

@@ -27,8 +27,11 @@ struct PgControl
 	char *log_path;
 	HealthParam *params;
 	int n_params;
+	bool params_unwritten; /* set_params could not write them yet */
 	char **hba;
 	int n_hba;
+	char **hba_append; /* after the default lines */
+	int n_hba_append;
 	int cmd_timeout_ms;
 	bool no_sync;
 

@@ -120,6 +120,9 @@ typedef struct HealthReport
 	uint32_t timeline;          /* current: insert TLI on a primary (right
 	                             * after promotion too), received TLI or
 	                             * checkpoint TLI on a replica */
+	uint32_t checkpoint_tli;    /* pg_control_checkpoint(): lags the
+	                             * timeline until the first checkpoint
+	                             * after a promotion */
 	uint64_t system_identifier; /* pg_control_system() */
 	int server_version_num;     /* e.g. 150018 */
 	char server_version[32];    /* e.g. "15.18" */
@@ -264,6 +267,10 @@ typedef struct PgControlConfig
 	int n_params;
 	const char *const *hba_lines; /* NULL: defaults (scram on loopback) */
 	int n_hba_lines;
+	const char *const *hba_append_lines; /* after the defaults, when
+	                                      * hba_lines is NULL (Patroni's
+	                                      * bootstrap.pg_hba) */
+	int n_hba_append_lines;
 	int command_timeout_ms; /* initdb, basebackup, rewind; 0: 600000 */
 } PgControlConfig;
 
@@ -415,6 +422,22 @@ HealthWait health_control_restart(PgControl *c, int timeout_ms, PgwError *err);
  * one period. Reads postmaster.pid for adopted postmasters.
  */
 void health_control_status(PgControl *c, HealthPmStatus *st);
+
+/*
+ * health_control_set_params: replace the extra settings written to our
+ * configuration file (PgControlConfig.params; copied). When they differ
+ * and the data directory exists, the file is rewritten and checked as the
+ * postmaster's next start will read it (`postgres -C`, as run_as): each
+ * parameter PostgreSQL refuses is left out and named in rejected
+ * (comma-separated, may be truncated). *changed tells whether the settings
+ * changed and, with a data directory, were written (the caller reloads a
+ * running server); a file that could not be written leaves *changed false
+ * and the next call writes it. Blocks up to ~15 s per check. Returns 0,
+ * PGW_EINVAL (refused for a reason not among params), PGW_EIO.
+ */
+int health_control_set_params(PgControl *c, const HealthParam *params, int n,
+                              bool *changed, char *rejected,
+                              size_t rejected_len, PgwError *err) PGW_MUSTCHECK;
 
 /*
  * health_control_reload: SIGHUP the postmaster. PGW_ESTATE if not running.

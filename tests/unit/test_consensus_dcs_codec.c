@@ -265,12 +265,19 @@ test_config_patroni(void **state)
 	assert_string_equal(c.params[3].value, "0.9");
 
 	/*
-	 * Patroni's defaults sit on its `<=` boundary; DESIGN.md's invariant is
-	 * strict, so they are refused (the view then runs on our defaults).
+	 * Patroni's rule is loop_wait + 2 * retry_timeout <= ttl (issue 12):
+	 * its defaults 30/10/10 and a fast 10/2/4 sit on the boundary and are
+	 * valid; one millisecond more is refused, naming the keys.
 	 */
 	j = "{\"ttl\":30,\"loop_wait\":10,\"retry_timeout\":10}";
+	assert_int_equal(dcs_config_decode(j, strlen(j), &c, &e), 0);
+	assert_int_equal(c.ttl_ms, 30000);
+	j = "{\"ttl\":10,\"loop_wait\":2,\"retry_timeout\":4}";
+	assert_int_equal(dcs_config_decode(j, strlen(j), &c, &e), 0);
+	assert_int_equal(c.retry_timeout_ms, 4000);
+	j = "{\"ttl\":30,\"loop_wait\":10.001,\"retry_timeout\":10}";
 	assert_int_equal(dcs_config_decode(j, strlen(j), &c, &e), PGW_EINVAL);
-	assert_msg_has(&e, "config: key \"ttl\": loop_wait + 2 * retry_timeout (30000 ms) must be less than ttl (30000 ms)");
+	assert_msg_has(&e, "config: key \"ttl\": loop_wait + 2 * retry_timeout (30001 ms) must not exceed ttl (30000 ms)");
 }
 
 static void
@@ -309,7 +316,7 @@ test_config_bad(void **state)
 		const char *needle;
 	}			bad[] = {
 		{"{\"ttl\":\"abc\"}", "config: key \"ttl\": expected a number, got string"},
-		{"{\"ttl\":5,\"loop_wait\":1,\"retry_timeout\":2}", "must be less than ttl"},
+		{"{\"ttl\":5,\"loop_wait\":1.5,\"retry_timeout\":2}", "must not exceed ttl"},
 		{"{\"ttl\":0}", "\"ttl\""},
 		{"{\"loop_wait\":-1}", "\"loop_wait\""},
 		{"{\"retry_timeout\":1e300}", "\"retry_timeout\""},
