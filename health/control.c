@@ -9,13 +9,13 @@
 
 #include "common/log.h"
 #include "common/pgwtime.h"
+#include "common/safefs.h"
 #include "common/strutil.h"
 #include "common/xmem.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -245,30 +245,6 @@ health_control_close(PgControl *c)
 	free(c);
 }
 
-int
-control_ensure_dir(PgControl *c, const char *path, int mode, PgwError *err)
-{
-	struct stat st;
-
-	if (mkdir(path, (mode_t) mode) != 0 && errno != EEXIST)
-		return pgw_error_set(err, PGW_EIO,
-		                     "could not create directory \"%s\": %s", path,
-		                     strerror(errno));
-	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-		return pgw_error_set(err, PGW_EIO, "\"%s\" is not a directory", path);
-	if (c->as.drop && (st.st_uid != c->as.uid) &&
-	    chown(path, c->as.uid, c->as.gid) != 0)
-		return pgw_error_set(err, PGW_EIO,
-		                     "could not change owner of \"%s\": %s", path,
-		                     strerror(errno));
-	if ((st.st_mode & 07777) != (mode_t) mode &&
-	    chmod(path, (mode_t) mode) != 0)
-		return pgw_error_set(err, PGW_EIO,
-		                     "could not change mode of \"%s\": %s", path,
-		                     strerror(errno));
-	return 0;
-}
-
 bool
 control_dir_empty(const char *path)
 {
@@ -290,38 +266,9 @@ control_dir_empty(const char *path)
 	return empty;
 }
 
-static const char *empty_root;
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void) sb;
-	(void) flag;
-	if (ftw->level == 0 || strcmp(path, empty_root) == 0)
-		return 0;
-	(void) remove(path);
-	return 0;
-}
-
-void
-control_empty_dir(const char *path)
-{
-	empty_root = path;
-	(void) nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
-}
-
-static int
-chown_path(PgControl *c, const char *path)
-{
-	if (c->as.drop)
-		return chown(path, c->as.uid, c->as.gid);
-	return 0;
-}
-
 int
 control_write_conf(PgControl *c, PgwError *err)
 {
-	char path[4096];
 	char port[16];
 	StrBuf b;
 	HealthParam base[] = {
@@ -339,7 +286,6 @@ control_write_conf(PgControl *c, PgwError *err)
 	int rc;
 
 	snprintf(port, sizeof(port), "%d", c->port);
-	snprintf(path, sizeof(path), "%s/%s", c->data_dir, PGW_CONF_FILE);
 	sbuf_init(&b);
 	rc = conf_render(
 	    &b,
@@ -366,9 +312,7 @@ control_write_conf(PgControl *c, PgwError *err)
 		rc = conf_render(&b, "standby", s, 3, err);
 	}
 	if (rc == 0)
-		rc = write_file_atomic(path, b.data, b.len, 0600,
-		                       c->as.drop ? c->as.uid : (uid_t) -1,
-		                       c->as.drop ? c->as.gid : (gid_t) -1, err);
+		rc = control_write_data_file(c, PGW_CONF_FILE, b.data, b.len, err);
 	free(b.data);
 	return rc;
 }
@@ -376,13 +320,11 @@ control_write_conf(PgControl *c, PgwError *err)
 int
 control_write_hba(PgControl *c, PgwError *err)
 {
-	char path[4096];
 	StrBuf b;
 	int rc;
 	const char *method = c->su_password ? "scram-sha-256" : "trust";
 	const char *rmethod = c->repl_password ? "scram-sha-256" : "trust";
 
-	snprintf(path, sizeof(path), "%s/pg_hba.conf", c->data_dir);
 	sbuf_init(&b);
 	sbuf_puts(&b, "# written by pgwarden\n");
 	if (c->n_hba > 0)
@@ -399,71 +341,17 @@ control_write_hba(PgControl *c, PgwError *err)
 		sbuf_printf(&b, "host replication all 127.0.0.1/32 %s\n", rmethod);
 		sbuf_printf(&b, "host replication all ::1/128 %s\n", rmethod);
 	}
-	rc = write_file_atomic(path, b.data, b.len, 0600,
-	                       c->as.drop ? c->as.uid : (uid_t) -1,
-	                       c->as.drop ? c->as.gid : (gid_t) -1, err);
+	rc = control_write_data_file(c, "pg_hba.conf", b.data, b.len, err);
 	free(b.data);
 	return rc;
 }
 
 int
-control_ensure_include(PgControl *c, PgwError *err)
-{
-	char path[4096];
-	const char *line = "include_if_exists = '" PGW_CONF_FILE "'\t# pgwarden\n";
-	FILE *f;
-	char *buf = NULL;
-	size_t cap = 0;
-	bool found = false;
-
-	snprintf(path, sizeof(path), "%s/postgresql.conf", c->data_dir);
-	f = fopen(path, "re");
-	if (f == NULL)
-		return pgw_error_set(err, PGW_EIO, "could not open file \"%s\": %s",
-		                     path, strerror(errno));
-	while (getline(&buf, &cap, f) >= 0)
-	{
-		if (strncmp(buf, "include", 7) == 0 &&
-		    strstr(buf, "'" PGW_CONF_FILE "'") != NULL)
-			found = true;
-	}
-	free(buf);
-	fclose(f);
-	if (found)
-		return 0;
-	f = fopen(path, "ae");
-	if (f == NULL || fputs(line, f) < 0 || fflush(f) != 0 ||
-	    fsync(fileno(f)) != 0)
-	{
-		int e = errno;
-
-		if (f != NULL)
-			fclose(f);
-		return pgw_error_set(err, PGW_EIO,
-		                     "could not append to file \"%s\": %s", path,
-		                     strerror(e));
-	}
-	fclose(f);
-	return 0;
-}
-
-int
 control_write_signal(PgControl *c, bool standby, PgwError *err)
 {
-	char path[4096];
-
-	snprintf(path, sizeof(path), "%s/standby.signal", c->data_dir);
 	if (!standby)
-	{
-		if (unlink(path) != 0 && errno != ENOENT)
-			return pgw_error_set(err, PGW_EIO,
-			                     "could not remove file \"%s\": %s", path,
-			                     strerror(errno));
-		return 0;
-	}
-	return write_file_atomic(path, "", 0, 0600,
-	                         c->as.drop ? c->as.uid : (uid_t) -1,
-	                         c->as.drop ? c->as.gid : (gid_t) -1, err);
+		return control_unlink_data_file(c, "standby.signal", err);
+	return control_write_data_file(c, "standby.signal", "", 0, err);
 }
 
 int
@@ -616,7 +504,7 @@ control_clear_stale_pidfile(PgControl *c)
 		}
 	}
 	closedir(d);
-	if (unlink(pidfile) == 0)
+	if (pgw_unlink(pidfile, NULL) == 0 && access(pidfile, F_OK) != 0)
 		log_warn("pg.stale-pidfile", "data_dir=%s pid=%d action=removed reason=\"no process works in the data directory\"",
 				 c->data_dir, (int) pid);
 }
@@ -643,7 +531,7 @@ control_running_pid(PgControl *c, bool *is_child)
 		c->child = 0;
 	}
 	if (read_postmaster_pid(c->data_dir, &pid, state, sizeof(state)) &&
-	    pid_alive(pid) && pid_is_postgres(pid))
+	    control_pid_trusted(c, pid))
 		return pid;
 	return 0;
 }
@@ -677,7 +565,7 @@ health_control_status(PgControl *c, HealthPmStatus *st)
 	{
 		if (st->running && pid == st->pid)
 			pgw_strlcpy(st->pm_state, state, sizeof(st->pm_state));
-		else if (!st->running && pid_alive(pid) && pid_is_postgres(pid))
+		else if (!st->running && control_pid_trusted(c, pid))
 		{
 			st->running = true;
 			st->adopted = true;
@@ -690,7 +578,7 @@ health_control_status(PgControl *c, HealthPmStatus *st)
 static void
 log_tail(PgControl *c, char *buf, size_t len)
 {
-	FILE *f = fopen(c->log_path, "re");
+	FILE *f = pgw_fopen_read(c->log_path);
 	char data[2048];
 	size_t n = 0;
 	long size;
@@ -881,18 +769,14 @@ health_control_start(PgControl *c, int timeout_ms, PgwError *err)
 		    (int) running, c->data_dir);
 		return HEALTH_WAIT_FAILED;
 	}
-	if (control_ensure_dir(c, c->socket_dir, 0755, err) != 0 ||
+	if (control_ensure_dir(c, c->socket_dir, 0755, "postgresql.socket_dir",
+	                       false, err) != 0 ||
 	    control_write_conf(c, err) != 0 || control_ensure_include(c, err) != 0)
 		return HEALTH_WAIT_FAILED;
 	control_bin(c, "postgres", postgres, sizeof(postgres));
-	logfd = open(c->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	logfd = control_open_log(c, err);
 	if (logfd < 0)
-	{
-		pgw_error_set(err, PGW_EIO, "could not open log file \"%s\": %s",
-		              c->log_path, strerror(errno));
 		return HEALTH_WAIT_FAILED;
-	}
-	(void) chown_path(c, c->log_path);
 	envp = child_env(c);
 	if (c->as.drop && getgrouplist(c->as.user, c->as.gid, groups, &ngroups) < 0)
 		ngroups = 0;

@@ -51,11 +51,19 @@ struct PgControl
 /* control.c */
 int control_write_conf(PgControl *c, PgwError *err);
 int control_write_hba(PgControl *c, PgwError *err);
+/* datafiles.c: files in and beside the data directory (see its header) */
 int control_ensure_include(PgControl *c, PgwError *err);
+int control_data_dirfd(PgControl *c, PgwError *err);
+int control_write_data_file(PgControl *c, const char *name, const char *data,
+                            size_t len, PgwError *err);
+int control_unlink_data_file(PgControl *c, const char *name, PgwError *err);
+int control_open_log(PgControl *c, PgwError *err);
+bool control_pid_trusted(PgControl *c, pid_t pid);
 int control_set_standby(PgControl *c, const HealthUpstream *leader,
                         PgwError *err);
 int control_write_signal(PgControl *c, bool standby, PgwError *err);
-int control_ensure_dir(PgControl *c, const char *path, int mode, PgwError *err);
+int control_ensure_dir(PgControl *c, const char *path, int mode,
+                       const char *key, bool must_own, PgwError *err);
 bool control_dir_empty(const char *path);
 void control_empty_dir(const char *path);
 PGconn *control_connect_local(PgControl *c, int timeout_ms, PgwError *err);

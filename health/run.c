@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/pgwtime.h"
+#include "common/safefs.h"
 #include "common/strutil.h"
 #include "common/xmem.h"
 
@@ -489,8 +490,8 @@ pid_is_postgres(pid_t pid)
 	if (fgets(buf, sizeof(buf), f) == NULL)
 		buf[0] = '\0';
 	fclose(f);
-	return strncmp(buf, "postgres", 8) == 0 ||
-	       strncmp(buf, "postmaster", 10) == 0;
+	/* the whole name: "postgres_exporter" is not a postmaster (F9) */
+	return strcmp(buf, "postgres\n") == 0 || strcmp(buf, "postmaster\n") == 0;
 }
 
 bool
@@ -507,7 +508,7 @@ read_postmaster_pid(const char *data_dir, pid_t *pid, char *state,
 	if (state_len > 0)
 		state[0] = '\0';
 	snprintf(path, sizeof(path), "%s/postmaster.pid", data_dir);
-	f = fopen(path, "re");
+	f = pgw_fopen_read(path);	/* a FIFO or link planted there: refused */
 	if (f == NULL)
 		return false;
 	while (fgets(line, sizeof(line), f) != NULL)

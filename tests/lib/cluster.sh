@@ -82,7 +82,7 @@ postgresql:
   data_dir: $CL_DIR/node$i/data
   bin_dir: $PG_BIN_DIR
   run_as: $PGW_RUN_AS
-  socket_dir: $CL_DIR/node$i
+  socket_dir: $CL_DIR/node$i/run
   authentication:
     superuser: {username: postgres, password: pgw-super}
     replication: {username: replicator, password: pgw-repl}

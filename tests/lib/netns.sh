@@ -154,7 +154,7 @@ postgresql:
   data_dir: $NN_DIR/node$i/data
   bin_dir: $PG_BIN_DIR
   run_as: $PGW_RUN_AS
-  socket_dir: $NN_DIR/node$i
+  socket_dir: $NN_DIR/node$i/run
   authentication:
     superuser: {username: postgres, password: pgw-super}
     replication: {username: replicator, password: pgw-repl}
