@@ -72,6 +72,7 @@ typedef struct RestOptions
 	const char *const *allowlist;	/* CIDRs allowed to call write endpoints */
 	int			n_allowlist;
 	bool		allowlist_include_members;	/* members' hosts are allowed too */
+	bool		allow_loopback_writes;	/* no auth needed from 127/8, ::1 (opt-in) */
 	/* etcd access for write endpoints that change keys (switchover,
 	 * failover, config): the REST thread opens its own client */
 	const char *etcd_endpoints;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 extern char **environ;
 
@@ -31,11 +32,15 @@ main(int argc, char **argv)
 	CliArgs		args;
 	const char *path;
 	NodeConfig	cfg;
+	ConfigNotes notes;
 	PgwError	err = {0};
 	int			rc;
 
 	if ((rc = cli_parse(&program, argc, argv, &args)) >= 0)
 		return rc;
+	/* root holds etcd, REST and database passwords: no core dumps, no
+	 * ptrace by other processes of the same uid (security review F15) */
+	(void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	path = args.config_path;
 	log_init("pgwarden", LOG_LEVEL_INFO);
 	memset(&cfg, 0, sizeof(cfg));
@@ -47,11 +52,23 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 2;
 	}
+	daemon_env_take();
+	config_security_notes(&cfg, path, &notes);
 	if (args.check_only)
 	{
+		for (int i = 0; i < notes.n; i++)
+			printf("pgwarden: %s: %s\n", notes.warn[i] ? "warning" : "note",
+				   notes.msg[i]);
 		printf("pgwarden: configuration %s is valid\n", path);
 		config_free(&cfg);
 		return 0;
+	}
+	for (int i = 0; i < notes.n; i++)
+	{
+		if (notes.warn[i])
+			log_warn("config.security", "detail=\"%s\"", notes.msg[i]);
+		else
+			log_info("config.security", "detail=\"%s\"", notes.msg[i]);
 	}
 	rc = daemon_run(&cfg, path);
 	config_free(&cfg);

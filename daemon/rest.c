@@ -568,10 +568,25 @@ is_member_host(RestServer *srv, const struct sockaddr *sa)
 	return found;
 }
 
+/* is_loopback: 127.0.0.0/8, ::1 or an IPv4-mapped 127.x */
+static bool
+is_loopback(const struct sockaddr *sa)
+{
+	RestCidr	v4;
+	RestCidr	v6;
+
+	if (rest_cidr_parse("127.0.0.0/8", &v4) != 0 || rest_cidr_parse("::1", &v6) != 0)
+		return false;
+	return rest_cidr_match(&v4, sa) || rest_cidr_match(&v6, sa);
+}
+
 /*
  * check_access: Patroni's check_access for write endpoints, in its order:
  * allowlist (403), client certificate (403), basic auth (401). Returns 0
- * when the request may proceed.
+ * when the request may proceed. Unlike Patroni, a node with none of the
+ * three configured does not let everyone write (security review F2): it
+ * answers 403, unless the operator opened the loopback interface with
+ * restapi.allow_unauthenticated_writes_from_loopback.
  */
 static int
 check_access(RestServer *srv, struct MHD_Connection *conn, const char **reason)
@@ -579,9 +594,11 @@ check_access(RestServer *srv, struct MHD_Connection *conn, const char **reason)
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	bool		has_allow = srv->n_allow > 0 || srv->n_allow_names > 0 ||
+		srv->allowlist_include_members;
+	bool		has_cert = srv->verify_client != 0 && srv->cert_pem != NULL;
 
-	if (srv->n_allow > 0 || srv->n_allow_names > 0 ||
-		srv->allowlist_include_members)
+	if (has_allow)
 	{
 		bool		ok = false;
 
@@ -597,10 +614,16 @@ check_access(RestServer *srv, struct MHD_Connection *conn, const char **reason)
 			return 403;
 		}
 	}
-	if (srv->verify_client != 0 && srv->cert_pem != NULL &&
-		!client_cert_ok(conn))
+	if (has_cert && !client_cert_ok(conn))
 	{
 		*reason = "client certificate required";
+		return 403;
+	}
+	if (srv->username == NULL && !has_cert && !has_allow)
+	{
+		if (srv->allow_loopback_writes && is_loopback(sa))
+			return 0;
+		*reason = "write endpoints are closed: configure restapi.authentication (or restapi.verify_client, restapi.allowlist)";
 		return 403;
 	}
 	*reason = rest_basic_auth_check(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -668,11 +691,14 @@ write_finish(RestServer *srv, struct MHD_Connection *conn, const char *url,
 	if (rq->too_big)
 		return refuse(conn, rq, 413, "request body is larger than 65536 bytes",
 					  false);
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
 	rq->body[rq->len] = '\0';
 	rest_write_handle(srv, method, url, rq->body, rq->len,
 					  MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 												  MHD_HTTP_HEADER_IF_MATCH),
-					  &reply);
+					  ci ? ci->client_addr : NULL, &reply);
 	rq->responded = true;
 	return respond(conn, reply.status, "application/json", reply.body, false);
 }
@@ -919,6 +945,12 @@ server_configure(RestServer *srv, const RestOptions *opt, PgwError *err)
 	srv->username = dup_opt(opt->username);
 	srv->password = dup_opt(opt->password);
 	srv->allowlist_include_members = opt->allowlist_include_members;
+	srv->allow_loopback_writes = opt->allow_loopback_writes;
+	/* an empty password would make "user:" authenticate (F15) */
+	if ((opt->username != NULL && opt->username[0] == '\0' && opt->password != NULL) ||
+		(srv->username != NULL && (opt->password == NULL || opt->password[0] == '\0')))
+		return pgw_error_set(err, PGW_EINVAL,
+							 "restapi.authentication: the username and the password must not be empty");
 	if (opt->n_allowlist > 0)
 	{
 		srv->allow = pgw_xcalloc((size_t) opt->n_allowlist, sizeof(RestCidr));
@@ -1081,6 +1113,16 @@ rest_publish(RestServer *srv, RestSnapshot *snap)
 	old_cfg = srv->has_snap ? srv->snap.config_json : NULL;
 	srv->snap = *snap;
 	srv->has_snap = true;
+	if (snap->view.is_valid && snap->view.has_leader)
+	{
+		const MemberInfo *m = dcs_view_member(&snap->view, snap->view.leader);
+
+		pgw_strlcpy(srv->last_leader, snap->view.leader, sizeof(srv->last_leader));
+		pgw_strlcpy(srv->last_leader_api_url, m ? m->api_url : "",
+					sizeof(srv->last_leader_api_url));
+		pgw_strlcpy(srv->last_leader_conn_url, m ? m->conn_url : "",
+					sizeof(srv->last_leader_conn_url));
+	}
 	pthread_mutex_unlock(&srv->lock);
 	free(old_hist);
 	free(old_cfg);

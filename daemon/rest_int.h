@@ -43,6 +43,7 @@ struct RestServer
 	int			n_allow_names;
 	char	  **allow_names;	/* entries that are host names */
 	bool		allowlist_include_members;
+	bool		allow_loopback_writes;	/* restapi.allow_unauthenticated_writes_from_loopback */
 
 	/* etcd, for the endpoints that write keys; opened on first use */
 	pthread_mutex_t etcd_lock;
@@ -59,6 +60,11 @@ struct RestServer
 	/* failsafe mode: when a primary last asked us to vouch for it */
 	_Atomic int64_t failsafe_vouched_mono_ms;
 	char		failsafe_primary[PGW_NAME_MAX];	/* guarded by lock */
+	/* the member the last valid view named as leader (kept after its key
+	 * expired: the one a failsafe vouch may be for), guarded by lock */
+	char		last_leader[PGW_NAME_MAX];
+	char		last_leader_api_url[PGW_URL_MAX];
+	char		last_leader_conn_url[PGW_URL_MAX];
 
 	/* the action queue (rest_actions.c) */
 	pthread_mutex_t aq_lock;
@@ -76,10 +82,26 @@ typedef struct RestReply
 	bool		auth_challenge; /* add WWW-Authenticate */
 } RestReply;
 
-/* rest_write_handle: run a write endpoint (access already checked). */
+/* rest_write_handle: run a write endpoint (access already checked);
+ * client is the caller's address (may be NULL), has_cert whether it
+ * presented a certificate our CA verified. */
+struct sockaddr;
 void		rest_write_handle(RestServer *srv, const char *method,
 							  const char *url, const char *body, size_t len,
-							  const char *if_match, RestReply *out);
+							  const char *if_match,
+							  const struct sockaddr *client,
+							  RestReply *out);
+
+/* rest_failsafe_vouch_check: whether a POST /failsafe for name from client
+ * may be vouched for: name is the member the last valid view named as
+ * leader (leader, its api_url and conn_url as recorded) and the client's
+ * address is that member's host. 0, or the HTTP status (403) with the
+ * reason in why. Pure apart from name resolution (rest_host_match). */
+int			rest_failsafe_vouch_check(const char *name, const char *leader,
+									  const char *api_url,
+									  const char *conn_url,
+									  const struct sockaddr *client,
+									  char *why, size_t why_len);
 
 /* rest_write_is_endpoint: method + url name a write endpoint. */
 bool		rest_write_is_endpoint(const char *method, const char *url);

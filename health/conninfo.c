@@ -241,25 +241,38 @@ health_conf_quote(const char *value)
 	return b.data;
 }
 
-int
-health_pgpass_line(StrBuf *b, const char *user, const char *password)
+/* pgpass_field: one field of a .pgpass line, ':' and '\\' escaped */
+static int
+pgpass_field(StrBuf *b, const char *v)
 {
-	const char *fields[2] = {user, password};
-
-	sbuf_puts(b, "*:*:*:");
-	for (int f = 0; f < 2; f++)
+	for (const char *p = v; *p; p++)
 	{
-		for (const char *p = fields[f]; *p; p++)
-		{
-			if (*p == '\n' || *p == '\r')
-				return PGW_EINVAL;
-			if (*p == ':' || *p == '\\')
-				sbuf_putc(b, '\\');
-			sbuf_putc(b, *p);
-		}
-		if (f == 0)
-			sbuf_putc(b, ':');
+		if (*p == '\n' || *p == '\r')
+			return PGW_EINVAL;
+		if (*p == ':' || *p == '\\')
+			sbuf_putc(b, '\\');
+		sbuf_putc(b, *p);
 	}
+	return 0;
+}
+
+int
+health_pgpass_line(StrBuf *b, const char *host, int port, const char *user,
+                   const char *password)
+{
+	char p[16];
+
+	snprintf(p, sizeof(p), "%d", port);
+	if (host == NULL || host[0] == '\0' || port <= 0)
+		return PGW_EINVAL;
+	if (pgpass_field(b, host) != 0)
+		return PGW_EINVAL;
+	sbuf_printf(b, ":%s:*:", p);
+	if (pgpass_field(b, user) != 0)
+		return PGW_EINVAL;
+	sbuf_putc(b, ':');
+	if (pgpass_field(b, password) != 0)
+		return PGW_EINVAL;
 	sbuf_putc(b, '\n');
 	return 0;
 }

@@ -57,29 +57,6 @@ has_newline(const char *s)
 	return s != NULL && strpbrk(s, "\n\r") != NULL;
 }
 
-/* write the pgpass file with both credentials, 0600, owned by run_as */
-static int
-write_pgpass(PgControl *c, PgwError *err)
-{
-	StrBuf b;
-	int rc = 0;
-
-	sbuf_init(&b);
-	if (c->su_password != NULL)
-		rc = health_pgpass_line(&b, c->superuser, c->su_password);
-	if (rc == 0 && c->repl_password != NULL)
-		rc = health_pgpass_line(&b, c->repl_user, c->repl_password);
-	if (rc != 0)
-		rc = pgw_error_set(err, PGW_EINVAL, "password contains a newline");
-	else
-		rc = write_file_atomic(c->pgpass, b.data, b.len, 0600,
-		                       c->as.drop ? c->as.uid : (uid_t) -1,
-		                       c->as.drop ? c->as.gid : (gid_t) -1, err);
-	explicit_bzero(b.data, b.cap);
-	free(b.data);
-	return rc;
-}
-
 /* pick up settings pgwarden wrote before a daemon restart */
 static void
 load_managed(PgControl *c)
@@ -94,7 +71,10 @@ load_managed(PgControl *c)
 	for (int i = 0; i < n; i++)
 	{
 		if (strcmp(ps[i].name, "primary_conninfo") == 0)
+		{
 			c->primary_conninfo = pgw_xstrdup(ps[i].value);
+			control_pgpass_allow_conninfo(c, ps[i].value);
+		}
 		else if (strcmp(ps[i].name, "primary_slot_name") == 0)
 			c->primary_slot = pgw_xstrdup(ps[i].value);
 		else if (strcmp(ps[i].name, "synchronous_standby_names") == 0)
@@ -200,7 +180,7 @@ health_control_open(const PgControlConfig *cfg, PgControl **out, PgwError *err)
 		c->as.user = c->run_as;
 		c->as.home = c->home;
 	}
-	rc = write_pgpass(c, err);
+	rc = control_pgpass_write(c, err);
 	if (rc != 0)
 	{
 		health_control_close(c);
@@ -317,13 +297,22 @@ control_write_conf(PgControl *c, PgwError *err)
 	return rc;
 }
 
+/*
+ * control_write_hba: the operator's postgresql.pg_hba lines, or our
+ * defaults. The defaults never say "trust" (security review F13: with it
+ * every local OS user was a database superuser, and a superuser runs
+ * programs as the PostgreSQL OS user): password authentication where a
+ * password is configured, else peer authentication over the socket with a
+ * pg_ident map that lets root (pgwarden) and the PostgreSQL OS user in as
+ * the superuser and every other OS user only as its own role.
+ */
 int
 control_write_hba(PgControl *c, PgwError *err)
 {
 	StrBuf b;
 	int rc;
-	const char *method = c->su_password ? "scram-sha-256" : "trust";
-	const char *rmethod = c->repl_password ? "scram-sha-256" : "trust";
+	const char *method = c->su_password ? "scram-sha-256" : "peer map=pgwarden";
+	const char *rmethod = c->repl_password ? "scram-sha-256" : "peer map=pgwarden";
 
 	sbuf_init(&b);
 	sbuf_puts(&b, "# written by pgwarden\n");
@@ -335,14 +324,32 @@ control_write_hba(PgControl *c, PgwError *err)
 	else
 	{
 		sbuf_printf(&b, "local all all %s\n", method);
-		sbuf_printf(&b, "host all all 127.0.0.1/32 %s\n", method);
-		sbuf_printf(&b, "host all all ::1/128 %s\n", method);
+		sbuf_puts(&b, "host all all 127.0.0.1/32 scram-sha-256\n");
+		sbuf_puts(&b, "host all all ::1/128 scram-sha-256\n");
 		sbuf_printf(&b, "local replication all %s\n", rmethod);
-		sbuf_printf(&b, "host replication all 127.0.0.1/32 %s\n", rmethod);
-		sbuf_printf(&b, "host replication all ::1/128 %s\n", rmethod);
+		sbuf_puts(&b, "host replication all 127.0.0.1/32 scram-sha-256\n");
+		sbuf_puts(&b, "host replication all ::1/128 scram-sha-256\n");
 	}
 	rc = control_write_data_file(c, "pg_hba.conf", b.data, b.len, err);
 	free(b.data);
+	if (rc == 0 && c->n_hba == 0 && (!c->su_password || !c->repl_password))
+	{
+		/* names come from our config; quoted as pg_ident.conf wants */
+		sbuf_init(&b);
+		sbuf_puts(&b, "# written by pgwarden: the map of its peer rules\n");
+		sbuf_printf(&b, "pgwarden root \"%s\"\n", c->superuser);
+		if (c->run_as != NULL)
+			sbuf_printf(&b, "pgwarden \"%s\" \"%s\"\n", c->run_as, c->superuser);
+		if (!c->repl_password)
+		{
+			sbuf_printf(&b, "pgwarden root \"%s\"\n", c->repl_user);
+			if (c->run_as != NULL)
+				sbuf_printf(&b, "pgwarden \"%s\" \"%s\"\n", c->run_as, c->repl_user);
+		}
+		sbuf_puts(&b, "pgwarden /^(.*)$ \\1\n");
+		rc = control_write_data_file(c, "pg_ident.conf", b.data, b.len, err);
+		free(b.data);
+	}
 	return rc;
 }
 
@@ -386,6 +393,11 @@ control_set_standby(PgControl *c, const HealthUpstream *leader, PgwError *err)
 	if (ci == NULL)
 		return pgw_error_set(err, PGW_EINTERNAL,
 		                     "could not build primary_conninfo");
+	if (control_pgpass_allow(c, leader->host, leader->port, err) != 0)
+	{
+		free(ci);
+		return err && err->code ? err->code : PGW_EIO;
+	}
 	free(c->primary_conninfo);
 	free(c->primary_slot);
 	c->primary_conninfo = ci;
@@ -431,6 +443,8 @@ control_connect_remote(PgControl *c, const HealthUpstream *up, bool replication,
 	const char *vals[8];
 	HealthUnreachable why;
 
+	if (control_pgpass_allow(c, up->host, up->port, err) != 0)
+		return NULL;
 	snprintf(port, sizeof(port), "%d", up->port);
 	vals[0] = up->host;
 	vals[1] = port;

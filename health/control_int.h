@@ -32,6 +32,12 @@ struct PgControl
 	int cmd_timeout_ms;
 	bool no_sync;
 
+	/* hosts the pgpass file names (security review F12: never "*:*:*"):
+	 * "localhost" for the socket, then the upstreams we connected to */
+	char pgpass_host[16][256];
+	int pgpass_port[16];
+	int n_pgpass;
+
 	RunAs as; /* how programs run */
 	char home[1024];
 
@@ -59,6 +65,10 @@ int control_write_data_file(PgControl *c, const char *name, const char *data,
 int control_unlink_data_file(PgControl *c, const char *name, PgwError *err);
 int control_open_log(PgControl *c, PgwError *err);
 bool control_pid_trusted(PgControl *c, pid_t pid);
+int control_pgpass_write(PgControl *c, PgwError *err);
+int control_pgpass_allow(PgControl *c, const char *host, int port,
+                         PgwError *err);
+void control_pgpass_allow_conninfo(PgControl *c, const char *conninfo);
 int control_set_standby(PgControl *c, const HealthUpstream *leader,
                         PgwError *err);
 int control_write_signal(PgControl *c, bool standby, PgwError *err);

@@ -246,3 +246,93 @@ control_pid_trusted(PgControl *c, pid_t pid)
 		return false;
 	return proc_link_is(pid, "cwd", dir) && proc_link_is(pid, "exe", exe);
 }
+
+/*
+ * control_pgpass_write: the pgpass file (0600, owned by run_as) with lines
+ * for our own server (its socket directory and "localhost") and for each
+ * upstream pgwarden chose to connect to, never "*:*:*" (security review
+ * F12: libpq offers a "*" line's password to any host a member key names,
+ * and a rogue one could ask for cleartext password authentication).
+ */
+int
+control_pgpass_write(PgControl *c, PgwError *err)
+{
+	StrBuf		b;
+	int			rc = 0;
+
+	sbuf_init(&b);
+	/* our socket: libpq matches a socket path literally, and "localhost"
+	 * only for the compiled-in default socket directory */
+	for (int i = -2; i < c->n_pgpass && rc == 0; i++)
+	{
+		const char *host = i == -2 ? c->socket_dir : i == -1 ? "localhost" : c->pgpass_host[i];
+		int			port = i < 0 ? c->port : c->pgpass_port[i];
+
+		if (c->su_password != NULL)
+			rc = health_pgpass_line(&b, host, port, c->superuser, c->su_password);
+		if (rc == 0 && c->repl_password != NULL)
+			rc = health_pgpass_line(&b, host, port, c->repl_user, c->repl_password);
+	}
+	if (rc != 0)
+		rc = pgw_error_set(err, PGW_EINVAL, "a password or a host contains a newline");
+	else
+		rc = write_file_atomic(c->pgpass, b.data, b.len, 0600,
+							   c->as.drop ? c->as.uid : (uid_t) -1,
+							   c->as.drop ? c->as.gid : (gid_t) -1, err);
+	explicit_bzero(b.data, b.cap);
+	free(b.data);
+	return rc;
+}
+
+int
+control_pgpass_allow(PgControl *c, const char *host, int port, PgwError *err)
+{
+	int			max = (int) PGW_LENGTHOF(c->pgpass_port);
+
+	if (host == NULL || host[0] == '\0' || port <= 0 ||
+		(c->su_password == NULL && c->repl_password == NULL))
+		return 0;
+	for (int i = 0; i < c->n_pgpass; i++)
+		if (c->pgpass_port[i] == port && strcmp(c->pgpass_host[i], host) == 0)
+			return 0;
+	if (strlen(host) >= sizeof(c->pgpass_host[0]))
+		return pgw_error_set(err, PGW_EINVAL, "host name \"%.40s...\" is too long", host);
+	if (c->n_pgpass == max)
+	{
+		/* the oldest upstream goes: members come and go */
+		memmove(c->pgpass_host[0], c->pgpass_host[1],
+				sizeof(c->pgpass_host[0]) * (size_t) (max - 1));
+		memmove(&c->pgpass_port[0], &c->pgpass_port[1],
+				sizeof(c->pgpass_port[0]) * (size_t) (max - 1));
+		c->n_pgpass--;
+	}
+	pgw_strlcpy(c->pgpass_host[c->n_pgpass], host, sizeof(c->pgpass_host[0]));
+	c->pgpass_port[c->n_pgpass++] = port;
+	return control_pgpass_write(c, err);
+}
+
+/* control_pgpass_allow_conninfo: the host and port of a primary_conninfo
+ * we wrote before a daemon restart, parsed by libpq itself */
+void
+control_pgpass_allow_conninfo(PgControl *c, const char *conninfo)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	const char *host = NULL;
+	int64_t		port = 0;
+
+	if (opts == NULL)
+		return;
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+	{
+		if (o->val == NULL)
+			continue;
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0 &&
+				 pgw_parse_int64(o->val, 1, 65535, &port) != 0)
+			port = 0;
+	}
+	if (host != NULL && port > 0)
+		(void) control_pgpass_allow(c, host, (int) port, NULL);
+	PQconninfoFree(opts);
+}

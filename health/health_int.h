@@ -26,7 +26,11 @@ void sbuf_putc(StrBuf *b, char c);
 void sbuf_printf(StrBuf *b, const char *fmt, ...) PGW_PRINTF(2, 3);
 
 /* conninfo.c */
-int health_pgpass_line(StrBuf *b, const char *user, const char *password);
+/* health_pgpass_line: "host:port:*:user:password\n" with ':' and '\\'
+ * escaped; PGW_EINVAL for a newline or an empty host (security review
+ * F12: never "*:*:*", which offers the password to any host asked) */
+int health_pgpass_line(StrBuf *b, const char *host, int port, const char *user,
+                       const char *password);
 int write_file_atomic(const char *path, const char *data, size_t len, int mode,
                       uid_t uid, gid_t gid, PgwError *err);
 int conf_render(StrBuf *b, const char *header, const HealthParam *params, int n,

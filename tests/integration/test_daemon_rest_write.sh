@@ -46,11 +46,8 @@ json_error_names() { # RESP PATTERN: 4xx with a JSON error containing PATTERN
 	jq -e --arg p "$2" '.error | contains($p)' >/dev/null 2>&1 <<<"$(body "$1")"
 }
 
+CL_REST_USER=admin CL_REST_PASS=s3cret
 cluster_init "$DIR" 3 fast
-for i in 1 2 3; do
-	sed -i "/^restapi:/a\\  authentication:\\n    username: admin\\n    password: s3cret" \
-		"$DIR/node$i/pgwarden.yml"
-done
 cp "$DIR/node3/pgwarden.yml" "$DIR/node3/base.yml"
 sed -i "/^restapi:/a\\  allowlist: ['10.0.0.0/8']" "$DIR/node3/pgwarden.yml"
 printf 'tags:\n  nofailover: true\n' >>"$DIR/node3/pgwarden.yml"

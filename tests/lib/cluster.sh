@@ -13,6 +13,11 @@
 : "${PGWCTL_BIN:=${PGW_BUILD_DIR:-$(pwd)/build}/ctl/pgwardenctl}"
 : "${PG_BIN_DIR:=/usr/lib/postgresql/15/bin}"
 : "${PGW_RUN_AS:=pgwarden}"
+# REST write endpoints are closed without credentials (security review F2):
+# every test node requires these (set them before cluster_init to change
+# them); cluster_ctl and CL_REST_AUTH (curl -u) pass them
+: "${CL_REST_USER:=pgw-admin}"
+: "${CL_REST_PASS:=pgw-rest-secret}"
 
 CL_DIR=""
 CL_N=0
@@ -60,6 +65,7 @@ cluster_init() {
 	chmod 755 "$CL_DIR"
 	CL_ETCD_PORT=$(cl_pick_port)
 	CL_ETCD_PEER_PORT=$(cl_pick_port)
+	CL_REST_AUTH="$CL_REST_USER:$CL_REST_PASS"
 	local ttl=10 loop_wait=1 retry=3
 	if [ "$profile" = fast ]; then ttl=3; loop_wait=0.5; retry=1; fi
 	for i in $(seq 1 "$CL_N"); do
@@ -76,6 +82,8 @@ etcd3:
 restapi:
   listen: 127.0.0.1:${CL_API_PORT[$i]}
   connect_address: 127.0.0.1:${CL_API_PORT[$i]}
+  authentication: {username: $CL_REST_USER, password: $CL_REST_PASS}
+  allow_credentials_over_http: true
 postgresql:
   listen: 127.0.0.1:${CL_PG_PORT[$i]}
   connect_address: 127.0.0.1:${CL_PG_PORT[$i]}
@@ -293,7 +301,8 @@ cluster_set_config() {
 }
 
 cluster_ctl() {
-	"$PGWCTL_BIN" --etcd "127.0.0.1:$CL_ETCD_PORT" --scope "$CL_SCOPE" "$@"
+	PGWARDEN_RESTAPI_USERNAME=$CL_REST_USER PGWARDEN_RESTAPI_PASSWORD=$CL_REST_PASS \
+		"$PGWCTL_BIN" --etcd "127.0.0.1:$CL_ETCD_PORT" --scope "$CL_SCOPE" "$@"
 }
 
 # cluster_sanitizer_clean: no daemon log holds an ASan/UBSan/LSan report

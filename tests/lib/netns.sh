@@ -148,6 +148,8 @@ etcd3:
 restapi:
   listen: $(nn_ip "$i"):8008
   connect_address: $(nn_ip "$i"):8008
+  authentication: {username: pgw-admin, password: pgw-rest-secret}
+  allow_credentials_over_http: true
 postgresql:
   listen: $(nn_ip "$i"):5432
   connect_address: $(nn_ip "$i"):5432
