@@ -238,7 +238,8 @@ int			rest_switchover_check(const ClusterView *v, const char *leader,
 
 /* ------------------------------------------------------------------------
  * Callbacks (callbacks.c): Patroni's postgresql.callbacks, run as
- *   /bin/sh -c '<cmd> "$@"' pgwarden-callback <action> <role> <scope>
+ *   <cmd words...> <action> <role> <scope>
+ * without a shell, as the PostgreSQL OS user (common/run.h)
  * asynchronously and bounded in time; see callbacks.c's header comment for
  * the ordering (one at a time, at most one waiting event per kind: a newer
  * event of a kind replaces the waiting one). Used from the loop thread only.
@@ -251,7 +252,9 @@ struct NodeConfig;
 
 /*
  * callbacks_open: copy the commands of cfg (cb_on_*, pg_pre_promote; NULL or
- * empty: not configured) and the scope. Never blocks; returns 0.
+ * empty: not configured) and the scope; commands (these and pre_promote)
+ * will run as cfg->pg_run_as (pgw_run_set_user). Never blocks; returns 0
+ * or PGW_EINVAL (run_as unknown or root).
  */
 int			callbacks_open(const struct NodeConfig *cfg, Callbacks **out,
 						   PgwError *err) PGW_MUSTCHECK;

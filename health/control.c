@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "common/pgwtime.h"
+#include "common/run.h"
 #include "common/safefs.h"
 #include "common/strutil.h"
 #include "common/xmem.h"
@@ -652,51 +653,34 @@ start_child(PgControl *c, pid_t parent, int logfd, const char *postgres,
 	child_fail("pgwarden: could not execute postgres\n");
 }
 
-/* the postmaster's environment, built before fork (see start_child) */
+/* the postmaster's environment, built before fork (see start_child): an
+ * allowlist of ours, never the daemon's secrets (security review F6: a
+ * database superuser reads the postmaster's /proc/PID/environ) */
 static char **
 child_env(PgControl *c)
 {
-	extern char **environ;
-	int n = 0;
+	StrBuf v[4];
+	const char *extra[5];
 	char **envp;
-	int j = 0;
-	static const char *const drop[] = {
-	    "PGPASSWORD=", "PGDATA=", "PGPASSFILE=", "HOME=",  "USER=",
-	    "LOGNAME=",    "PGHOST=", "PGPORT=",     "PGUSER="};
+	int n = 0;
 
-	while (environ[n] != NULL)
-		n++;
-	envp = pgw_xcalloc((size_t) n + 5, sizeof(char *));
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < 4; i++)
+		sbuf_init(&v[i]);
+	sbuf_printf(&v[0], "PGPASSFILE=%s", c->pgpass);
+	extra[n++] = v[0].data;
+	if (c->as.user != NULL)
 	{
-		bool skip = false;
-
-		for (size_t k = 0; k < PGW_LENGTHOF(drop); k++)
-			if (strncmp(environ[i], drop[k], strlen(drop[k])) == 0)
-				skip = true;
-		if (!skip)
-			envp[j++] = pgw_xstrdup(environ[i]);
+		sbuf_printf(&v[1], "HOME=%s", c->as.home);
+		sbuf_printf(&v[2], "USER=%s", c->as.user);
+		sbuf_printf(&v[3], "LOGNAME=%s", c->as.user);
+		extra[n++] = v[1].data;
+		extra[n++] = v[2].data;
+		extra[n++] = v[3].data;
 	}
-	{
-		StrBuf b;
-
-		sbuf_init(&b);
-		sbuf_printf(&b, "PGPASSFILE=%s", c->pgpass);
-		envp[j++] = b.data;
-		if (c->as.user != NULL)
-		{
-			sbuf_init(&b);
-			sbuf_printf(&b, "HOME=%s", c->as.home);
-			envp[j++] = b.data;
-			sbuf_init(&b);
-			sbuf_printf(&b, "USER=%s", c->as.user);
-			envp[j++] = b.data;
-			sbuf_init(&b);
-			sbuf_printf(&b, "LOGNAME=%s", c->as.user);
-			envp[j++] = b.data;
-		}
-	}
-	envp[j] = NULL;
+	extra[n] = NULL;
+	envp = pgw_env_child(extra);
+	for (int i = 0; i < 4; i++)
+		free(v[i].data);
 	return envp;
 }
 

@@ -98,9 +98,10 @@ void child_reset(void);
 /* child_fail: in a forked child: write msg to stderr, _exit(126) */
 void child_fail(const char *msg) PGW_NORETURN;
 
-/* child_env_build: the environment for a child, built before fork: ours
- * without PGPASSWORD, LC_ALL=C, HOME and USER/LOGNAME when given, then
- * extra ("NAME=value", NULL-terminated, may be NULL) over any same name.
+/* child_env_build: the environment for a child, built before fork: the
+ * allowlist of ours (common/run.h pgw_env_child: PATH, LANG, LC_*, TZ,
+ * TMPDIR), LC_ALL=C, HOME and USER/LOGNAME when given, then extra
+ * ("NAME=value", NULL-terminated, may be NULL) over any same name.
  * Free with free_env. */
 char **child_env_build(const char *home, const char *user,
 					   const char *const *extra);
