@@ -169,7 +169,22 @@ char	   *rest_metrics_text(const RestSnapshot *s, int64_t now_mono_ms);
  * REST write side (rest_access.c, rest_write.c, rest_actions.c)
  * ------------------------------------------------------------------------ */
 
-#define REST_CONNECTIONS_MAX 64
+/*
+ * Connection bounds (security review F4; rest_server.c, rest_guard.c): a
+ * few epoll threads serve every connection; at most REST_PER_IP_MAX come
+ * from one client address and REST_CONNECTIONS_MAX in all (less when the
+ * descriptor limit is low); request headers must arrive within
+ * REST_HEADER_DEADLINE_MS, a write's body within REST_BODY_DEADLINE_MS,
+ * however slowly the bytes trickle; at most REST_WRITE_JOBS_MAX write
+ * requests run at once, each waiting at most REST_WRITE_WAIT_MAX_MS.
+ */
+#define REST_CONNECTIONS_MAX	 1024
+#define REST_PER_IP_MAX			 16
+#define REST_THREADS			 4
+#define REST_HEADER_DEADLINE_MS	 5000
+#define REST_BODY_DEADLINE_MS	 10000
+#define REST_WRITE_JOBS_MAX		 16
+#define REST_WRITE_WAIT_MAX_MS	 120000
 
 /*
  * Access control of write endpoints (Patroni's check_access, in its order):

@@ -8,6 +8,7 @@
 
 #include "daemon/daemon_int.h"
 
+#include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -21,6 +22,16 @@ typedef struct RestActionItem
 	char		msg[256];
 	struct RestActionItem *next;
 } RestActionItem;
+
+/* where a connection is in its current request (rest_guard.c) */
+typedef enum RestConnPhase
+{
+	REST_CONN_WAIT_HEADERS,		/* accepted, or between two requests */
+	REST_CONN_RECEIVING,		/* headers read, a write's body coming */
+	REST_CONN_PROCESSING,		/* ours: answering (bounded by us) */
+} RestConnPhase;
+
+typedef struct RestConn RestConn;
 
 struct RestServer
 {
@@ -65,6 +76,22 @@ struct RestServer
 	char		last_leader[PGW_NAME_MAX];
 	char		last_leader_api_url[PGW_URL_MAX];
 	char		last_leader_conn_url[PGW_URL_MAX];
+
+	/* connections and their deadlines (rest_guard.c) */
+	pthread_mutex_t guard_lock;
+	RestConn   *conns;			/* guarded by guard_lock */
+	int			n_conns;
+	pthread_t	guard_thread;
+	bool		guard_started;
+	bool		guard_stop;		/* atomic */
+	uint64_t	guard_closed_total; /* atomic */
+
+	/* write requests running in their own threads (rest_server.c) */
+	pthread_mutex_t jobs_lock;
+	pthread_cond_t jobs_cond;
+	int			jobs_running;	/* guarded by jobs_lock */
+	int64_t		log_mhd_mono_ms;	/* last libmicrohttpd message logged */
+	uint64_t	log_mhd_dropped;
 
 	/* the action queue (rest_actions.c) */
 	pthread_mutex_t aq_lock;
@@ -119,5 +146,18 @@ void		rest_actions_destroy(RestServer *srv);
 void		rest_actions_wake(RestServer *srv);	/* waiters see stopping */
 
 void		rest_write_close(RestServer *srv);
+
+/* rest_guard.c */
+/* rest_guard_notify: libmicrohttpd's MHD_OPTION_NOTIFY_CONNECTION callback
+ * (cls is the RestServer): tracks every connection */
+void		rest_guard_notify(void *cls, struct MHD_Connection *conn,
+							  void **socket_context,
+							  enum MHD_ConnectionNotificationCode toe);
+/* rest_guard_phase: conn's request moved to phase (its deadline restarts) */
+void		rest_guard_phase(RestServer *srv, struct MHD_Connection *conn,
+							 RestConnPhase phase);
+int			rest_guard_start(RestServer *srv);	/* the watchdog thread */
+void		rest_guard_stop(RestServer *srv);
+uint64_t	rest_guard_closed_total(RestServer *srv);
 
 #endif

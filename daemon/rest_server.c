@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 
 /* ---- libmicrohttpd glue ------------------------------------------------ */
 
@@ -102,14 +103,36 @@ json_error(const char *msg)
 	return s;
 }
 
-/* A write request being received. */
+/* A write request being received, then run by a worker thread. */
+typedef enum RestJobState
+{
+	REST_JOB_NONE = 0,
+	REST_JOB_RUNNING,			/* a worker runs it; the connection is suspended */
+	REST_JOB_DONE,				/* reply holds the answer */
+} RestJobState;
+
 typedef struct RestRequest
 {
 	bool		responded;		/* a refusal was queued already */
 	bool		too_big;
+	int			job;			/* RestJobState (atomic) */
+	RestReply	reply;
 	size_t		len;
 	char		body[REST_BODY_MAX + 1];
 } RestRequest;
+
+/* What a worker thread needs: copies, the connection stays suspended. */
+typedef struct RestJob
+{
+	RestServer *srv;
+	struct MHD_Connection *conn;
+	RestRequest *rq;
+	char		method[16];
+	char		url[64];
+	char	   *if_match;
+	struct sockaddr_storage client;
+	bool		has_client;
+} RestJob;
 
 static int	get_marker;			/* *req_cls of GET/HEAD/OPTIONS requests */
 
@@ -275,37 +298,116 @@ write_begin(RestServer *srv, struct MHD_Connection *conn, const char *url,
 	return MHD_YES;
 }
 
+static void *
+job_main(void *arg)
+{
+	RestJob    *job = arg;
+	RestServer *srv = job->srv;
+
+	rest_write_handle(srv, job->method, job->url, job->rq->body, job->rq->len,
+					  job->if_match,
+					  job->has_client ? (const struct sockaddr *) &job->client : NULL,
+					  &job->rq->reply);
+	__atomic_store_n(&job->rq->job, REST_JOB_DONE, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&srv->jobs_lock);
+	MHD_resume_connection(job->conn);
+	srv->jobs_running--;
+	pthread_cond_broadcast(&srv->jobs_cond);
+	pthread_mutex_unlock(&srv->jobs_lock);
+	free(job->if_match);
+	free(job);
+	return NULL;
+}
+
+/*
+ * write_finish: the whole body is in: run the endpoint in a worker thread
+ * and suspend the connection meanwhile, so that a switchover waiting for
+ * the new leader holds no thread of the HTTP pool (health checks go on);
+ * when it resumes us, handle() answers with the reply.
+ */
 static enum MHD_Result
 write_finish(RestServer *srv, struct MHD_Connection *conn, const char *url,
 			 const char *method, RestRequest *rq)
 {
-	RestReply	reply = {0};
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const char *if_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+													   MHD_HTTP_HEADER_IF_MATCH);
+	RestJob    *job;
+	pthread_t	t;
+	pthread_attr_t attr;
+	bool		busy;
 
 	if (rq->too_big)
 		return refuse(conn, rq, 413, "request body is larger than 65536 bytes",
 					  false);
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-
 	rq->body[rq->len] = '\0';
-	rest_write_handle(srv, method, url, rq->body, rq->len,
-					  MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-												  MHD_HTTP_HEADER_IF_MATCH),
-					  ci ? ci->client_addr : NULL, &reply);
-	rq->responded = true;
-	return respond(conn, reply.status, "application/json", reply.body, false);
+	pthread_mutex_lock(&srv->jobs_lock);
+	busy = srv->jobs_running >= REST_WRITE_JOBS_MAX ||
+		__atomic_load_n(&srv->stopping, __ATOMIC_ACQUIRE);
+	if (!busy)
+		srv->jobs_running++;
+	pthread_mutex_unlock(&srv->jobs_lock);
+	if (busy)
+		return refuse(conn, rq, 503, "too many write requests in progress; try again",
+					  false);
+	job = pgw_xcalloc(1, sizeof(RestJob));
+	job->srv = srv;
+	job->conn = conn;
+	job->rq = rq;
+	pgw_strlcpy(job->method, method, sizeof(job->method));
+	pgw_strlcpy(job->url, url, sizeof(job->url));
+	job->if_match = if_match ? pgw_xstrdup(if_match) : NULL;
+	if (ci != NULL && ci->client_addr != NULL)
+	{
+		size_t		n = ci->client_addr->sa_family == AF_INET6 ?
+			sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+
+		memcpy(&job->client, ci->client_addr, n);
+		job->has_client = true;
+	}
+	rest_guard_phase(srv, conn, REST_CONN_PROCESSING);
+	__atomic_store_n(&rq->job, REST_JOB_RUNNING, __ATOMIC_RELEASE);
+	MHD_suspend_connection(conn);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, job_main, job) != 0)
+	{
+		/* no thread: answer here after all */
+		pthread_attr_destroy(&attr);
+		rest_reply_set(&rq->reply, 503, "error", "could not start a worker thread");
+		__atomic_store_n(&rq->job, REST_JOB_DONE, __ATOMIC_RELEASE);
+		pthread_mutex_lock(&srv->jobs_lock);
+		MHD_resume_connection(conn);
+		srv->jobs_running--;
+		pthread_cond_broadcast(&srv->jobs_cond);
+		pthread_mutex_unlock(&srv->jobs_lock);
+		free(job->if_match);
+		free(job);
+		return MHD_YES;
+	}
+	pthread_attr_destroy(&attr);
+	return MHD_YES;
 }
 
 static void
 request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	(void) cls;
-	(void) conn;
+	RestServer *srv = cls;
+
 	(void) toe;
 	if (*req_cls != NULL && *req_cls != &get_marker)
-		free(*req_cls);
+	{
+		RestRequest *rq = *req_cls;
+
+		free(rq->reply.body);
+		free(rq);
+	}
 	*req_cls = NULL;
+	/* the next request's headers have their own deadline */
+	if (srv != NULL)
+		rest_guard_phase(srv, conn, REST_CONN_WAIT_HEADERS);
 }
 
 static enum MHD_Result
@@ -333,13 +435,12 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 		/* first call for this request: headers only */
 		if (get || head || options)
 		{
+			rest_guard_phase(srv, conn, REST_CONN_PROCESSING);
 			*req_cls = &get_marker;
 			return MHD_YES;
 		}
-		rq = pgw_xmalloc(sizeof(RestRequest));
-		rq->responded = false;
-		rq->too_big = false;
-		rq->len = 0;
+		rest_guard_phase(srv, conn, REST_CONN_RECEIVING);
+		rq = pgw_xcalloc(1, sizeof(RestRequest));
 		*req_cls = rq;
 		return write_begin(srv, conn, url, method, rq);
 	}
@@ -370,7 +471,22 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 		}
 		if (rq->responded)
 			return MHD_YES;
-		return write_finish(srv, conn, url, method, rq);
+		switch (__atomic_load_n(&rq->job, __ATOMIC_ACQUIRE))
+		{
+			case REST_JOB_RUNNING:
+				return MHD_YES;	/* a spurious call while suspended */
+			case REST_JOB_DONE:
+				rq->responded = true;
+				{
+					char	   *b = rq->reply.body;
+
+					rq->reply.body = NULL;
+					return respond(conn, rq->reply.status ? rq->reply.status : 500,
+								   "application/json", b, false);
+				}
+			default:
+				return write_finish(srv, conn, url, method, rq);
+		}
 	}
 	if (*upload_data_size != 0)
 	{
@@ -497,6 +613,7 @@ dup_opt(const char *s)
 static void
 server_free(RestServer *srv)
 {
+	rest_guard_stop(srv);
 	rest_write_close(srv);
 	if (srv->has_snap)
 	{
@@ -525,6 +642,9 @@ server_free(RestServer *srv)
 	free(srv->prefix);
 	free(srv->member_name);
 	rest_actions_destroy(srv);
+	pthread_cond_destroy(&srv->jobs_cond);
+	pthread_mutex_destroy(&srv->jobs_lock);
+	pthread_mutex_destroy(&srv->guard_lock);
 	pthread_mutex_destroy(&srv->etcd_lock);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
@@ -597,6 +717,55 @@ server_configure(RestServer *srv, const RestOptions *opt, PgwError *err)
 	return 0;
 }
 
+/* connection_limit: REST_CONNECTIONS_MAX, or a quarter of the descriptor
+ * limit when that is lower (etcd, PostgreSQL and curl need theirs) */
+static unsigned int
+connection_limit(void)
+{
+	struct rlimit rl;
+	unsigned int n = REST_CONNECTIONS_MAX;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+		rl.rlim_cur / 4 < n)
+		n = (unsigned int) (rl.rlim_cur / 4);
+	return n < 64 ? 64 : n;
+}
+
+/*
+ * mhd_log: libmicrohttpd's messages (a refused connection over a limit, a
+ * TLS handshake that failed) through our log, at most one line a second
+ * with the count of those left out: a flood must not become a log flood.
+ */
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	RestServer *srv = cls;
+	char		msg[512];
+	int64_t		now = pgw_now_mono_ms();
+	size_t		n;
+	bool		say;
+	uint64_t	dropped;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+	pthread_mutex_lock(&srv->guard_lock);
+	say = now - srv->log_mhd_mono_ms >= 1000;
+	dropped = srv->log_mhd_dropped;
+	if (say)
+	{
+		srv->log_mhd_mono_ms = now;
+		srv->log_mhd_dropped = 0;
+	}
+	else
+		srv->log_mhd_dropped++;
+	pthread_mutex_unlock(&srv->guard_lock);
+	if (say)
+		log_warn("rest.http", "detail=\"%s\" similar_left_out=%llu", msg,
+				 (unsigned long long) dropped);
+}
+
 int
 rest_start(const RestOptions *opt, RestServer **out, PgwError *err)
 {
@@ -605,14 +774,17 @@ rest_start(const RestOptions *opt, RestServer **out, PgwError *err)
 	const char *colon = strrchr(opt->listen, ':');
 	int64_t		port;
 	struct sockaddr_in sa;
-	unsigned int flags = MHD_USE_POLL_INTERNAL_THREAD |
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+		MHD_ALLOW_SUSPEND_RESUME;
 	const union MHD_DaemonInfo *di;
 	int			rc;
 
 	*out = NULL;
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_mutex_init(&srv->etcd_lock, NULL);
+	pthread_mutex_init(&srv->guard_lock, NULL);
+	pthread_mutex_init(&srv->jobs_lock, NULL);
+	pthread_cond_init(&srv->jobs_cond, NULL);
 	if (rest_actions_init(srv) != 0)
 	{
 		server_free(srv);
@@ -646,36 +818,38 @@ rest_start(const RestOptions *opt, RestServer **out, PgwError *err)
 		server_free(srv);
 		return rc;
 	}
-	if (srv->cert_pem != NULL)
 	{
-		flags |= MHD_USE_TLS;
-		if (srv->ca_pem != NULL)
-			srv->mhd = MHD_start_daemon(flags, (uint16_t) port, NULL, NULL, handle, srv,
-										MHD_OPTION_SOCK_ADDR, &sa,
-										MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
-										MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem,
-										MHD_OPTION_HTTPS_MEM_TRUST, srv->ca_pem,
-										MHD_OPTION_CONNECTION_TIMEOUT, 10U,
-										MHD_OPTION_CONNECTION_LIMIT, (unsigned int) REST_CONNECTIONS_MAX,
-										MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
-										MHD_OPTION_END);
-		else
-			srv->mhd = MHD_start_daemon(flags, (uint16_t) port, NULL, NULL, handle, srv,
-										MHD_OPTION_SOCK_ADDR, &sa,
-										MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
-										MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem,
-										MHD_OPTION_CONNECTION_TIMEOUT, 10U,
-										MHD_OPTION_CONNECTION_LIMIT, (unsigned int) REST_CONNECTIONS_MAX,
-										MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
-										MHD_OPTION_END);
-	}
-	else
+		struct MHD_OptionItem ops[16];
+		int			k = 0;
+
+#define OPT(o, v, p) (ops[k++] = (struct MHD_OptionItem) {o, (intptr_t) (v), p})
+		OPT(MHD_OPTION_SOCK_ADDR, 0, &sa);
+		OPT(MHD_OPTION_THREAD_POOL_SIZE, REST_THREADS, NULL);
+		OPT(MHD_OPTION_CONNECTION_TIMEOUT, 10, NULL);
+		OPT(MHD_OPTION_CONNECTION_LIMIT, connection_limit(), NULL);
+		OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, REST_PER_IP_MAX, NULL);
+		OPT(MHD_OPTION_LISTEN_BACKLOG_SIZE, 256, NULL);
+		OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t) request_done, srv);
+		OPT(MHD_OPTION_NOTIFY_CONNECTION, (intptr_t) rest_guard_notify, srv);
+		OPT(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t) mhd_log, srv);
+		if (srv->cert_pem != NULL)
+		{
+			flags |= MHD_USE_TLS;
+			OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cert_pem);
+			OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, srv->key_pem);
+			if (srv->ca_pem != NULL)
+				OPT(MHD_OPTION_HTTPS_MEM_TRUST, 0, srv->ca_pem);
+		}
+		OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+		if (rest_guard_start(srv) != 0)
+		{
+			server_free(srv);
+			return pgw_error_set(err, PGW_EIO, "could not start the REST connection guard");
+		}
 		srv->mhd = MHD_start_daemon(flags, (uint16_t) port, NULL, NULL, handle, srv,
-									MHD_OPTION_SOCK_ADDR, &sa,
-									MHD_OPTION_CONNECTION_TIMEOUT, 10U,
-									MHD_OPTION_CONNECTION_LIMIT, (unsigned int) REST_CONNECTIONS_MAX,
-									MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
-									MHD_OPTION_END);
+									MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+	}
 	if (srv->mhd == NULL)
 	{
 		server_free(srv);
@@ -726,10 +900,15 @@ rest_stop(RestServer *srv)
 {
 	if (srv == NULL)
 		return;
-	/* joins every connection thread: a write handler waits at most its
-	 * own bound; waits for the loop or a new leader end early */
+	/* write workers first: their waits for the loop or a new leader end
+	 * early on stopping, and each resumes its connection, which
+	 * libmicrohttpd wants before it stops */
 	__atomic_store_n(&srv->stopping, true, __ATOMIC_RELEASE);
 	rest_actions_wake(srv);
+	pthread_mutex_lock(&srv->jobs_lock);
+	while (srv->jobs_running > 0)
+		pthread_cond_wait(&srv->jobs_cond, &srv->jobs_lock);
+	pthread_mutex_unlock(&srv->jobs_lock);
 	MHD_stop_daemon(srv->mhd);
 	server_free(srv);
 }

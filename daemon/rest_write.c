@@ -609,6 +609,11 @@ submit(RestServer *srv, RestAction *a, int64_t wait_ms, RestReply *out)
 	char		msg[256];
 	int			status;
 
+	/* a day-long restart "timeout" must not hold a request that long
+	 * (security review F4): past the cap the caller gets 503; an action
+	 * the loop already started is finished, one still queued withdrawn */
+	if (wait_ms > REST_WRITE_WAIT_MAX_MS)
+		wait_ms = REST_WRITE_WAIT_MAX_MS;
 	status = rest_action_submit(srv, a, (int) wait_ms, msg, sizeof(msg));
 	reply_msg(out, status, msg);
 }
