@@ -831,7 +831,6 @@ rest_start(const RestOptions *opt, RestServer **out, PgwError *err)
 		OPT(MHD_OPTION_LISTEN_BACKLOG_SIZE, 256, NULL);
 		OPT(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t) request_done, srv);
 		OPT(MHD_OPTION_NOTIFY_CONNECTION, (intptr_t) rest_guard_notify, srv);
-		OPT(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t) mhd_log, srv);
 		if (srv->cert_pem != NULL)
 		{
 			flags |= MHD_USE_TLS;
@@ -847,7 +846,9 @@ rest_start(const RestOptions *opt, RestServer **out, PgwError *err)
 			server_free(srv);
 			return pgw_error_set(err, PGW_EIO, "could not start the REST connection guard");
 		}
+		/* the logger first, so that every message goes through it */
 		srv->mhd = MHD_start_daemon(flags, (uint16_t) port, NULL, NULL, handle, srv,
+									MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
 									MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
 	}
 	if (srv->mhd == NULL)
