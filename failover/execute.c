@@ -58,7 +58,9 @@ struct FailoverExec
 	uint64_t	last_sysid;
 	int			last_timeline;
 	int64_t		status_published_mono_ms;
-	char		slots_for[1024];	/* member list the slots were synced for */
+	uint64_t	slots_for;		/* hash of the whole member list the slots
+								 * were synced for; 0: never (a 1024-byte
+								 * text cut off 32 long names: F15) */
 	char		ssn[1024];		/* synchronous_standby_names we applied */
 	bool		ssn_known;		/* ssn reflects the server's value */
 	atomic_int	fence_pid;		/* postmaster pid for the fence thread */
@@ -798,21 +800,28 @@ leader_housekeeping(FailoverExec *e, const ExecContext *ctx)
 		size_t		used = 0;
 		int			n = 0;
 		int			changed = 0;
+		uint64_t	h = 1469598103934665603ULL; /* FNV-1a over every name */
 
 		for (int i = 0; i < ctx->view->n_members; i++)
 		{
 			if (strcmp(ctx->view->members[i].name, ctx->name) == 0)
 				continue;
 			names[n++] = ctx->view->members[i].name;
+			for (const char *p = ctx->view->members[i].name;; p++)
+			{
+				h = (h ^ (unsigned char) *p) * 1099511628211ULL;
+				if (*p == '\0')
+					break;
+			}
 			used += (size_t) snprintf(list + used, used < sizeof(list) ?
 									  sizeof(list) - used : 0, "%s,",
 									  ctx->view->members[i].name);
 		}
-		if (strcmp(list, e->slots_for) != 0)
+		if (h != e->slots_for)
 		{
 			if (health_control_slots_sync(e->pg, names, n, &changed, &err) == 0)
 			{
-				pgw_strlcpy(e->slots_for, list, sizeof(e->slots_for));
+				e->slots_for = h;
 				if (changed > 0)
 					log_info("slots.synced", "members=\"%s\" changed=%d", list, changed);
 			}
@@ -1210,7 +1219,7 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 				if (ctx->promoted)
 					ctx->promoted(ctx->republish_arg);
 				/* slots first: replicas re-pointed to us stream at once */
-				e->slots_for[0] = '\0';
+				e->slots_for = 0;
 				e->status_published_mono_ms = 0;
 				{
 					PgwError	e2 = {0};
@@ -1235,7 +1244,7 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 						log_warn("failover.clear-failed", "detail=\"%s\"", e2.msg);
 				}
 				e->status_published_mono_ms = 0;
-				e->slots_for[0] = '\0';
+				e->slots_for = 0;
 				leader_housekeeping(e, ctx);
 			}
 			break;
