@@ -105,6 +105,8 @@ bootstrap:
     retry_timeout: $retry
     maximum_lag_on_failover: 1048576
 YML
+		# it holds passwords: root's only (pgwarden warns otherwise)
+		chmod 600 "$CL_DIR/node$i/pgwarden.yml"
 	done
 }
 
