@@ -17,7 +17,7 @@
 # every test node requires these (set them before cluster_init to change
 # them); cluster_ctl and CL_REST_AUTH (curl -u) pass them
 : "${CL_REST_USER:=pgw-admin}"
-: "${CL_REST_PASS:=pgw-rest-secret}"
+: "${CL_REST_PASS:=pgw-rest-test}"
 
 CL_DIR=""
 CL_N=0

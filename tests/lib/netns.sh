@@ -148,7 +148,7 @@ etcd3:
 restapi:
   listen: $(nn_ip "$i"):8008
   connect_address: $(nn_ip "$i"):8008
-  authentication: {username: pgw-admin, password: pgw-rest-secret}
+  authentication: {username: pgw-admin, password: pgw-rest-test}
   allow_credentials_over_http: true
 postgresql:
   listen: $(nn_ip "$i"):5432
