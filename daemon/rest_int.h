@@ -109,6 +109,11 @@ typedef struct RestReply
 	bool		auth_challenge; /* add WWW-Authenticate */
 } RestReply;
 
+/* rest_check_access: may this request use a write endpoint? 0, or the
+ * HTTP status (401/403) with the reason in *reason (rest_access.c) */
+int			rest_check_access(RestServer *srv, struct MHD_Connection *conn,
+							  const char **reason);
+
 /* rest_write_handle: run a write endpoint (access already checked);
  * client is the caller's address (may be NULL), has_cert whether it
  * presented a certificate our CA verified. */
@@ -118,6 +123,10 @@ void		rest_write_handle(RestServer *srv, const char *method,
 							  const char *if_match,
 							  const struct sockaddr *client,
 							  RestReply *out);
+
+/* rest_failsafe_post: POST /failsafe (rest_failsafe.c) */
+void		rest_failsafe_post(RestServer *srv, const char *body, size_t len,
+							   const struct sockaddr *client, RestReply *out);
 
 /* rest_failsafe_vouch_check: whether a POST /failsafe for name from client
  * may be vouched for: name is the member the last valid view named as

@@ -32,9 +32,7 @@
 #include "common/xmem.h"
 #include "failover/failover.h"
 
-#include <arpa/inet.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -725,116 +723,6 @@ simple_action(RestServer *srv, RestActionKind kind, RestReply *out)
 	submit(srv, &a, 2 * loop_wait_of(srv) + 5000, out);
 }
 
-int
-rest_failsafe_vouch_check(const char *name, const char *leader,
-						  const char *api_url, const char *conn_url,
-						  const struct sockaddr *client, char *why, size_t why_len)
-{
-	char		host[PGW_URL_MAX];
-
-	if (leader == NULL || leader[0] == '\0' || strcmp(name, leader) != 0)
-	{
-		snprintf(why, why_len, "\"%s\" is not the leader of the last valid view (%s%s%s): no vouch",
-				 name, leader && leader[0] ? "\"" : "", leader && leader[0] ? leader : "none",
-				 leader && leader[0] ? "\"" : "");
-		return 403;
-	}
-	if (client == NULL ||
-		!((rest_url_host(api_url, host, sizeof(host)) && rest_host_match(host, client)) ||
-		  (rest_url_host(conn_url, host, sizeof(host)) && rest_host_match(host, client))))
-	{
-		snprintf(why, why_len, "the request does not come from \"%s\"'s address: no vouch", name);
-		return 403;
-	}
-	return 0;
-}
-
-static void
-client_text(const struct sockaddr *sa, char *buf, size_t len)
-{
-	snprintf(buf, len, "?");
-	if (sa == NULL)
-		return;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, buf, (socklen_t) len);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) sa)->sin6_addr, buf, (socklen_t) len);
-}
-
-/*
- * POST /failsafe (Patroni's codes): a primary cut from etcd asks us to vouch
- * for it. 502 when failsafe_mode is off, 500 when we run as the leader
- * ourselves, else 200 "Accepted": we then do not promote for a ttl
- * (failover/rules.c, no-leader-failsafe-vouched). A vouch stops every
- * automatic failover, so (security review F3) it is given only to the
- * member our last valid view named as leader, asking from that member's
- * address (403 otherwise), and access was checked like every write; every
- * vouch and refusal is logged (a streak of vouches once per ttl).
- */
-static void
-post_failsafe(RestServer *srv, const char *body, size_t len,
-			  const struct sockaddr *client, RestReply *out)
-{
-	RestSnapshot *s = rest_snapshot_copy(srv);
-	char		name[PGW_NAME_MAX];
-	char		why[PGW_NAME_MAX * 2 + 128];
-	char		leader[PGW_NAME_MAX];
-	char		api_url[PGW_URL_MAX];
-	char		conn_url[PGW_URL_MAX];
-	char		from[64];
-	PgwError	err = {0};
-	int			status = 0;
-
-	if (s == NULL)
-	{
-		reply_msg(out, 503, "no cluster state yet");
-		return;
-	}
-	client_text(client, from, sizeof(from));
-	if (!s->view.config.failsafe_mode)
-		reply_msg(out, 502, "failsafe_mode is not enabled in the cluster's config");
-	else if (rest_body_failsafe(body, len, name, sizeof(name), &status, &err) != 0)
-		reply_msg(out, status ? status : 400, err.msg);
-	else if (strcmp(name, s->name) == 0 || (s->pg_read_write && s->holds_leader))
-		reply_msg(out, 500, "Running as a leader");
-	else
-	{
-		pthread_mutex_lock(&srv->lock);
-		pgw_strlcpy(leader, srv->last_leader, sizeof(leader));
-		pgw_strlcpy(api_url, srv->last_leader_api_url, sizeof(api_url));
-		pgw_strlcpy(conn_url, srv->last_leader_conn_url, sizeof(conn_url));
-		pthread_mutex_unlock(&srv->lock);
-		status = rest_failsafe_vouch_check(name, leader, api_url, conn_url, client,
-										   why, sizeof(why));
-		if (status != 0)
-		{
-			log_warn("failsafe.vouch-refused", "primary=%s from=%s reason=\"%s\"",
-					 name, from, why);
-			reply_msg(out, status, why);
-		}
-		else
-		{
-			int64_t		now = pgw_now_mono_ms();
-			int64_t		last = atomic_exchange(&srv->failsafe_vouched_mono_ms, now);
-			int64_t		ttl = s->view.config.ttl_ms > 0 ? s->view.config.ttl_ms : 10000;
-
-			pthread_mutex_lock(&srv->lock);
-			if (last == 0 || now - last > ttl || strcmp(srv->failsafe_primary, name) != 0)
-				log_info("failsafe.vouched", "primary=%s from=%s", name, from);
-			pgw_strlcpy(srv->failsafe_primary, name, sizeof(srv->failsafe_primary));
-			pthread_mutex_unlock(&srv->lock);
-			reply_msg(out, 200, "Accepted");
-		}
-	}
-	free(s);
-}
-
-int64_t
-rest_failsafe_vouched_ms(RestServer *s)
-{
-	return s ? atomic_load(&s->failsafe_vouched_mono_ms) : 0;
-}
-
 void
 rest_write_handle(RestServer *srv, const char *method, const char *url,
 				  const char *body, size_t len, const char *if_match,
@@ -864,7 +752,7 @@ rest_write_handle(RestServer *srv, const char *method, const char *url,
 	else if (post && strcmp(url, "/reload") == 0)
 		simple_action(srv, REST_ACTION_RELOAD, out);
 	else if (post && strcmp(url, "/failsafe") == 0)
-		post_failsafe(srv, body, len, client, out);
+		rest_failsafe_post(srv, body, len, client, out);
 	else
 		reply_msg(out, 405, "method not allowed");
 }
