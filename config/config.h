@@ -111,6 +111,8 @@ typedef struct NodeConfig
 	int			n_restapi_allowlist;
 	char	  **restapi_allowlist;	/* "10.0.0.0/8", ... */
 	bool		restapi_allowlist_include_members;
+	bool		restapi_loopback_writes;	/* restapi.allow_unauthenticated_writes_from_loopback */
+	bool		restapi_credentials_over_http;	/* restapi.allow_credentials_over_http */
 
 	/* postgresql: */
 	char	   *pg_listen;		/* "host[,host]:port", required */
@@ -281,5 +283,45 @@ const char *config_pg_param_managed(const char *name);
  */
 int			config_split_host_port(const char *s, char *host, size_t host_len,
 								   int *port, PgwError *err) PGW_MUSTCHECK;
+
+/* ------------------------------------------------------------------------
+ * Security checks (config_security.c; security review F2, F3, F12, F13,
+ * F15). config_validate() applies the refusals; the notes are printed by
+ * --check-config and logged at the daemon's start.
+ * ------------------------------------------------------------------------ */
+
+/*
+ * config_security_validate: refuse an empty restapi.authentication
+ * username or password, and failsafe_mode in bootstrap.dcs without REST
+ * authentication or client certificates. Returns 0 or PGW_EINVAL naming
+ * the key.
+ */
+int			config_security_validate(const NodeConfig *cfg, PgwError *err) PGW_MUSTCHECK;
+
+/* config_rest_has_auth: REST callers can prove who they are (basic auth
+ * or verified client certificates) */
+bool		config_rest_has_auth(const NodeConfig *cfg);
+
+/* config_rest_writes_open: some caller may use the write endpoints: auth,
+ * client certificates, an allowlist or the loopback opt-in */
+bool		config_rest_writes_open(const NodeConfig *cfg);
+
+#define CONFIG_NOTES_MAX 12
+
+typedef struct ConfigNotes
+{
+	int			n;
+	bool		warn[CONFIG_NOTES_MAX];	/* a weakness, not just a fact */
+	char		msg[CONFIG_NOTES_MAX][400];
+} ConfigNotes;
+
+/*
+ * config_security_notes: what a reader of this configuration should know:
+ * whether and how the REST write endpoints are open, credentials sent in
+ * clear (REST over http, etcd password without TLS), and the config file's
+ * owner and mode (path, when not NULL). Pure apart from stat(path).
+ */
+void		config_security_notes(const NodeConfig *cfg, const char *path,
+								  ConfigNotes *out);
 
 #endif

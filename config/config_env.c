@@ -375,6 +375,8 @@ config_validate(NodeConfig *cfg, PgwError *err)
 		return pgw_error_set(err, PGW_EINVAL,
 							 "config file %s: key \"restapi.keyfile\" needs \"restapi.certfile\"",
 							 src);
+	if (config_security_validate(cfg, err) != 0)
+		return PGW_EINVAL;
 	if (dcs_config_validate(&cfg->bootstrap_dcs, err) != 0)
 	{
 		pgw_error_prefix(err, "config file %s: bootstrap.dcs", src);

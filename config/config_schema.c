@@ -563,6 +563,8 @@ static const Field restapi_fields[] = {
 	FSEC("authentication", restapi_auth_fields),
 	FLIST("allowlist", restapi_allowlist, n_restapi_allowlist),
 	FBOOL("allowlist_include_members", restapi_allowlist_include_members),
+	FBOOL("allow_unauthenticated_writes_from_loopback", restapi_loopback_writes),
+	FBOOL("allow_credentials_over_http", restapi_credentials_over_http),
 	FIGN("keyfile_password", "give an unencrypted restapi.keyfile"),
 	FREF("ciphers", "not supported: ignoring it would allow ciphers you excluded; remove it (OpenSSL's defaults apply)"),
 	FIGN("http_extra_headers", "pgwarden sends no extra headers"),

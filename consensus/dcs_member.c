@@ -238,6 +238,11 @@ dcs_member_decode(const char *name, const char *json, size_t len,
 		return pgw_error_set(err, PGW_EINVAL,
 							 "member name is empty or longer than %d bytes",
 							 PGW_NAME_MAX - 1);
+	for (const char *p = name; *p; p++)
+		if ((unsigned char) *p < 0x20 || *p == 0x7f)
+			return pgw_error_set(err, PGW_EINVAL,
+								 "member name holds a control character (byte 0x%02x at %d)",
+								 (unsigned char) *p, (int) (p - name));
 	snprintf(what, sizeof(what), "member \"%s\"", name);
 	root = dcs_json_load(json, len, what, err);
 	if (root == NULL)

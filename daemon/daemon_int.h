@@ -75,6 +75,7 @@ typedef struct RestOptions
 	const char *const *allowlist;	/* CIDRs allowed to call write endpoints */
 	int			n_allowlist;
 	bool		allowlist_include_members;	/* members' hosts are allowed too */
+	bool		allow_loopback_writes;	/* no auth needed from 127/8, ::1 (opt-in) */
 	/* etcd access for write endpoints that change keys (switchover,
 	 * failover, config): the REST thread opens its own client */
 	const char *etcd_endpoints;
@@ -178,7 +179,22 @@ void		shard_keeper_tick(const NodeConfig *cfg, bool leading);
  * REST write side (rest_access.c, rest_write.c, rest_actions.c)
  * ------------------------------------------------------------------------ */
 
-#define REST_CONNECTIONS_MAX 64
+/*
+ * Connection bounds (security review F4; rest_server.c, rest_guard.c): a
+ * few epoll threads serve every connection; at most REST_PER_IP_MAX come
+ * from one client address and REST_CONNECTIONS_MAX in all (less when the
+ * descriptor limit is low); request headers must arrive within
+ * REST_HEADER_DEADLINE_MS, a write's body within REST_BODY_DEADLINE_MS,
+ * however slowly the bytes trickle; at most REST_WRITE_JOBS_MAX write
+ * requests run at once, each waiting at most REST_WRITE_WAIT_MAX_MS.
+ */
+#define REST_CONNECTIONS_MAX	 1024
+#define REST_PER_IP_MAX			 16
+#define REST_THREADS			 4
+#define REST_HEADER_DEADLINE_MS	 5000
+#define REST_BODY_DEADLINE_MS	 10000
+#define REST_WRITE_JOBS_MAX		 16
+#define REST_WRITE_WAIT_MAX_MS	 120000
 
 /*
  * Access control of write endpoints (Patroni's check_access, in its order):
@@ -247,7 +263,8 @@ int			rest_switchover_check(const ClusterView *v, const char *leader,
 
 /* ------------------------------------------------------------------------
  * Callbacks (callbacks.c): Patroni's postgresql.callbacks, run as
- *   /bin/sh -c '<cmd> "$@"' pgwarden-callback <action> <role> <scope>
+ *   <cmd words...> <action> <role> <scope>
+ * without a shell, as the PostgreSQL OS user (common/run.h)
  * asynchronously and bounded in time; see callbacks.c's header comment for
  * the ordering (one at a time, at most one waiting event per kind: a newer
  * event of a kind replaces the waiting one). Used from the loop thread only.
@@ -260,7 +277,9 @@ struct NodeConfig;
 
 /*
  * callbacks_open: copy the commands of cfg (cb_on_*, pg_pre_promote; NULL or
- * empty: not configured) and the scope. Never blocks; returns 0.
+ * empty: not configured) and the scope; commands (these and pre_promote)
+ * will run as cfg->pg_run_as (pgw_run_set_user). Never blocks; returns 0
+ * or PGW_EINVAL (run_as unknown or root).
  */
 int			callbacks_open(const struct NodeConfig *cfg, Callbacks **out,
 						   PgwError *err) PGW_MUSTCHECK;

@@ -171,11 +171,10 @@ reload_config(Daemon *d)
 {
 	NodeConfig	nc;
 	PgwError	err = {0};
-	extern char **environ;
 
 	memset(&nc, 0, sizeof(nc));
 	if (config_load_file(d->config_path, &nc, &err) != 0 ||
-		config_apply_env(&nc, environ, &err) != 0 ||
+		config_apply_env(&nc, daemon_env_saved(), &err) != 0 ||
 		config_validate(&nc, &err) != 0)
 	{
 		log_error("config.reload-failed", "path=%s detail=\"%s\" action=kept-last-good",
@@ -225,6 +224,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	if (failover_exec_open(cfg, &d.exec, &err) != 0)
 		goto out;
 	peers_set_tls(cfg->restapi_cafile, cfg->restapi_certfile, cfg->restapi_keyfile);
+	peers_set_policy(cfg->scope, cfg->restapi_credentials_over_http);
 	if (callbacks_open(cfg, &d.cb, &err) != 0)
 		goto out;
 	ec.endpoints = cfg->etcd_hosts;
@@ -249,6 +249,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	ro.allowlist = (const char *const *) cfg->restapi_allowlist;
 	ro.n_allowlist = cfg->n_restapi_allowlist;
 	ro.allowlist_include_members = cfg->restapi_allowlist_include_members;
+	ro.allow_loopback_writes = cfg->restapi_loopback_writes;
 	ro.etcd_endpoints = cfg->etcd_hosts;
 	ro.etcd_cacert = cfg->etcd_cacert;
 	ro.etcd_cert = cfg->etcd_cert;

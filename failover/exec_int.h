@@ -186,7 +186,8 @@ struct FailoverExec
 	uint64_t last_sysid;
 	int last_timeline;
 	int64_t status_published_mono_ms;
-	char slots_for[1024];           /* member list the slots were synced for */
+	uint64_t slots_for;             /* hash of the whole member list the
+	                                 * slots were synced for; 0: never */
 	char sync_names_applied[1024];  /* synchronous_standby_names we set */
 	bool sync_names_known;          /* ... reflects the server's value */
 	atomic_int fence_pid;           /* postmaster pid for the fence thread */

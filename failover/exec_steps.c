@@ -395,7 +395,7 @@ step_promote(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	pgw_error_clear(&out->err); /* PGW_ESTATE: already promoted */
 	/* the duties that follow start afresh: slots first, so replicas
 	 * re-pointed to us stream at once, and the status optime */
-	e->slots_for[0] = '\0';
+	e->slots_for = 0;
 	e->status_published_mono_ms = 0;
 	e->should_run = true;
 	e->expect_primary = true;

@@ -313,6 +313,11 @@ parse_target(Ctx *c, yaml_node_t *map, int idx, TargetConfig *t)
 			REQUIRE(include_file, "include_file");
 			REQUIRE(admin_conninfo, "admin_conninfo");
 			REQUIRE(rw_database, "rw_database");
+			if (!router_pgb_dbname_ok(t->rw_database) ||
+				(t->ro_database[0] != '\0' && !router_pgb_dbname_ok(t->ro_database)))
+				return pgw_error_set(c->err, PGW_EINVAL,
+									 "line %d: targets[%d] (pgbouncer): keys \"rw_database\" and \"ro_database\" must be plain names (letters, digits, _)",
+									 t->line, idx);
 			break;
 		case TARGET_HAPROXY:
 			REQUIRE(socket, "socket");

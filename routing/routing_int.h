@@ -99,6 +99,11 @@ int			router_config_load(const char *path, RouterConfig *out,
  * same directory: write, fsync, rename, fsync the directory. mode is the
  * new file's permission. Returns 0 or PGW_EIO (path named).
  */
+/* router_pgb_dbname_ok: name is a plain PgBouncer database name (letters,
+ * digits, '_'; not starting with a digit; < 64 bytes): what the admin
+ * console's KILL / PAUSE / RESUME / RECONNECT may name */
+bool		router_pgb_dbname_ok(const char *name);
+
 int			router_write_atomic(const char *path, const char *data, size_t len,
 								int mode, PgwError *err) PGW_MUSTCHECK;
 

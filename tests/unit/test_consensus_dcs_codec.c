@@ -216,6 +216,46 @@ test_member_too_long(void **state)
 	assert_int_equal(dcs_member_decode("", "{}", 2, &m, &e), PGW_EINVAL);
 }
 
+/* a member key with a newline in its name (security review F10: it forged
+ * log lines) is refused at decode, and the view shows it with '?' */
+static void
+test_member_name_control_chars(void **state)
+{
+	const char *j = "{\"conn_url\":\"postgres://127.0.0.1:1/postgres\","
+		"\"api_url\":\"http://127.0.0.1:1/patroni\",\"state\":\"running\","
+		"\"role\":\"replica\"}";
+	const char *key = "/service/demo/members/x\nT level=error event=fence.fired";
+	ClusterView *v = calloc(1, sizeof(*v));
+	EtcdEvent	ev;
+	MemberInfo	m;
+	PgwError	e = {0};
+
+	(void) state;
+	assert_int_equal(dcs_member_decode("x\ny", j, strlen(j), &m, &e), PGW_EINVAL);
+	assert_msg_has(&e, "control character");
+	assert_int_equal(dcs_member_decode("x\x7fy", j, strlen(j), &m, &e), PGW_EINVAL);
+	assert_int_equal(dcs_member_decode("x y", j, strlen(j), &m, &e), 0);
+	memset(&ev, 0, sizeof(ev));
+	ev.type = ETCD_EVENT_WATCH_PUT;
+	ev.kv.key = (char *) key;
+	ev.kv.key_len = strlen(key);
+	ev.kv.value = (char *) j;
+	ev.kv.value_len = strlen(j);
+	ev.kv.mod_revision = 5;
+	(void) dcs_view_apply_event(v, "/service/demo/", &ev);
+	assert_int_equal(v->n_members, 1);
+	assert_false(v->members[0].is_valid);
+	assert_null(strchr(v->members[0].name, '\n'));
+	assert_string_equal(v->members[0].name, "x?T level=error event=fence.fired");
+	/* the same key again replaces it; its delete removes it */
+	(void) dcs_view_apply_event(v, "/service/demo/", &ev);
+	assert_int_equal(v->n_members, 1);
+	ev.type = ETCD_EVENT_WATCH_DELETE;
+	(void) dcs_view_apply_event(v, "/service/demo/", &ev);
+	assert_int_equal(v->n_members, 0);
+	free(v);
+}
+
 /* config --------------------------------------------------------------- */
 
 static void
@@ -524,6 +564,7 @@ main(void)
 		cmocka_unit_test(test_member_round_trip),
 		cmocka_unit_test(test_member_bad),
 		cmocka_unit_test(test_member_too_long),
+		cmocka_unit_test(test_member_name_control_chars),
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_patroni),
 		cmocka_unit_test(test_config_fast_and_quorum_round_trip),
