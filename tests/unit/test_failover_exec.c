@@ -1081,6 +1081,22 @@ test_switchover_sub_states(void **state)
 	assert_true(out.run_again);
 	assert_false(out.key_released);
 
+	/* the next turn's look: no probe of a stopping server, the REST API
+	 * stops calling it reachable, fencing still sees a writer */
+	{
+		LocalHealth self;
+
+		fk.calls[0] = '\0';
+		f->e->rep->reachable = true; /* the last probe, before the stop */
+		failover_exec_observe(f->e, &f->view, &self);
+		assert_string_equal(fk.calls, "");
+		assert_int_equal(self.switchover_step, SWO_STOPPING);
+		assert_string_equal(self.switchover_target, "node3");
+		assert_true(self.pg_running);
+		assert_false(self.pg_in_recovery);
+		assert_false(f->e->rep->reachable);
+	}
+
 	/* turn 2: a slow stop returns after one slice; the loop goes on */
 	out = run(f, DECIDE_SWITCHOVER, "node3");
 	assert_string_equal(fk.calls, "stop-checkpointed");
