@@ -1194,6 +1194,13 @@ test_timeline_check_diverged_is_sticky(void **state)
 	failover_exec_reobserve(f->e, &f->view, &f->self, 60000);
 	assert_true(f->self.timeline_diverged);
 	assert_int_equal(fk.tl_checks, 1);
+	{
+		MemberInfo	m;
+
+		/* published as nofailover: no peer ranks our LSN first */
+		failover_exec_member_info(f->e, &f->view, NULL, &m);
+		assert_true(m.nofailover);
+	}
 	/* a rewind that fails keeps it; one that succeeds clears it, and the
 	 * postmaster it starts is checked again */
 	fk.rc_rewind = PGW_EUNAVAILABLE;
@@ -1204,6 +1211,12 @@ test_timeline_check_diverged_is_sticky(void **state)
 	out = run(f, DECIDE_REWIND, "node1");
 	assert_int_equal(out.rc, 0);
 	assert_false(f->e->diverged);
+	{
+		MemberInfo	m;
+
+		failover_exec_member_info(f->e, &f->view, NULL, &m);
+		assert_false(m.nofailover);
+	}
 	look(f);
 	assert_int_equal(fk.tl_checks, 2);
 	assert_false(f->self.timeline_diverged);
