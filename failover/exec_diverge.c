@@ -23,7 +23,11 @@
  * catching up from an archive or one between two upstreams after a leader
  * change is checked and found on the leader's history: never rewound.
  * A verdict "diverged" is sticky until a rewind, a re-clone or a promotion
- * (exec_diverge_forget): the node cannot heal by itself.
+ * (exec_diverge_forget): the node cannot heal by itself. Found diverged
+ * from the same leader again right after a rewind from it, the rewind did
+ * not help (pg_rewind judges the end of WAL by pg_control, which can lag
+ * what a standby replayed): that counts as a failed rewind, so the engine
+ * re-clones (diverged-reinit) instead of rewinding in a loop.
  */
 #include "failover/exec_int.h"
 
@@ -61,6 +65,7 @@ exec_diverge_observe(FailoverExec *e, const ClusterView *view,
 	char		b[HEALTH_LSN_STRLEN];
 	bool		stuck;
 	bool		first;
+	bool		again;
 	int64_t		now;
 
 	self->timeline_diverged = e->diverged;
@@ -98,6 +103,9 @@ exec_diverge_observe(FailoverExec *e, const ClusterView *view,
 	}
 	e->tl_last_error[0] = '\0';
 	e->tl_checked_pid = e->pm.pid;
+	again = tc.diverged && e->tl_rewound_from[0] != '\0' &&
+		strcmp(e->tl_rewound_from, view->leader) == 0;
+	e->tl_rewound_from[0] = '\0';
 	health_lsn_format(tc.switchpoint, a, sizeof(a));
 	health_lsn_format(tc.local_lsn, b, sizeof(b));
 	if (!tc.diverged)
@@ -116,16 +124,25 @@ exec_diverge_observe(FailoverExec *e, const ClusterView *view,
 	}
 	e->diverged = true;
 	self->timeline_diverged = true;
+	if (again)
+	{
+		e->rewind_failed = true;
+		self->rewind_failed = true;
+	}
 	log_warn("pg.diverged",
-			 "leader=%s local_tli=%u leader_tli=%u switchpoint=%s replay=%s why=\"%s\" action=rewind-or-reinit",
-			 view->leader, tc.local_tli, tc.leader_tli, a, b, tc.why);
+			 "leader=%s local_tli=%u leader_tli=%u switchpoint=%s replay=%s why=\"%s\" after_rewind=%d action=%s",
+			 view->leader, tc.local_tli, tc.leader_tli, a, b, tc.why, again,
+			 again ? "reinit" : "rewind-or-reinit");
 }
 
 void
-exec_diverge_forget(FailoverExec *e, const char *why)
+exec_diverge_forget(FailoverExec *e, const char *why, const char *source)
 {
 	if (e->diverged)
 		log_info("pg.diverged-cleared", "by=%s", why);
 	e->diverged = false;
 	e->tl_checked_pid = 0;
+	e->tl_attempt_pid = 0; /* the next look asks at once */
+	pgw_strlcpy(e->tl_rewound_from, source ? source : "",
+				sizeof(e->tl_rewound_from));
 }

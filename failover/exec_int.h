@@ -213,6 +213,8 @@ struct FailoverExec
 	pid_t tl_attempt_pid;         /* ... the last attempt was for */
 	int64_t tl_attempt_mono_ms;   /* when (rate limit) */
 	char tl_last_error[128];      /* the last failure, logged once */
+	char tl_rewound_from[PGW_NAME_MAX]; /* a rewind from this leader ran
+	                               * and no check has cleared us since */
 };
 
 /* failover_exec_open_ops: failover_exec_open with ops (tests pass fakes). */
@@ -276,9 +278,9 @@ int exec_switchover_abandon(FailoverExec *e, PgwError *err);
 void exec_diverge_observe(FailoverExec *e, const ClusterView *view,
                           LocalHealth *self);
 
-/* exec_diverge_forget: our WAL is the leader's again (rewound, re-cloned)
- * or the question is moot (we were promoted). */
-void exec_diverge_forget(FailoverExec *e, const char *why);
+/* exec_diverge_forget: our WAL is the leader's again (rewound from source,
+ * re-cloned: source NULL) or the question is moot (we were promoted). */
+void exec_diverge_forget(FailoverExec *e, const char *why, const char *source);
 
 /* ---- exec_leader.c: the leader's duties ----------------------------------- */
 

@@ -59,7 +59,8 @@ parse_history_line(const char *line, uint32_t *tli, PgLsn *switchpoint)
 	       n + 1 < sizeof(lsn))
 		lsn[n++] = *p++;
 	lsn[n] = '\0';
-	if (health_lsn_parse(lsn, switchpoint) != 0)
+	/* 0/0 is no WAL position (fuzz_health_timeline found it accepted) */
+	if (health_lsn_parse(lsn, switchpoint) != 0 || *switchpoint == 0)
 		return -1;
 	*tli = (uint32_t) t;
 	return 1;

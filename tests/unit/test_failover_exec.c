@@ -1239,6 +1239,49 @@ test_timeline_check_diverged_is_sticky(void **state)
 }
 
 static void
+test_timeline_check_rewind_did_not_help(void **state)
+{
+	Fixture    *f = *state;
+	ExecOutcome out;
+
+	as_replica(f, 2, 1, "waiting", 1);
+	fk.tl_diverged = true;
+	look(f);
+	out = run(f, DECIDE_REWIND, "node1");
+	assert_int_equal(out.rc, 0);
+	assert_false(f->e->rewind_failed);
+	/* the rewound postmaster is found diverged from the same leader: the
+	 * rewind did not help; the engine must re-clone, not rewind again */
+	look(f);
+	assert_true(f->self.timeline_diverged);
+	assert_true(f->self.rewind_failed);
+	out = run(f, DECIDE_REINIT, "node1");
+	assert_int_equal(out.rc, 0);
+	assert_false(f->e->rewind_failed);
+	assert_false(f->e->diverged);
+	/* a rewind that helped: the next check clears it, and a divergence
+	 * found later (another failover) is rewound again */
+	look(f);
+	fk.tl_diverged = false;
+	fk.pm_pid = 4343;
+	f->e->diverged = false;
+	f->e->tl_rewound_from[0] = '\0';
+	look(f);
+	fk.tl_diverged = true;
+	out = run(f, DECIDE_REWIND, "node1");
+	fk.tl_diverged = false;
+	fk.pm_pid = 4444;
+	look(f);
+	assert_false(f->self.timeline_diverged);
+	fk.tl_diverged = true;
+	age(f);
+	as_replica(f, 3, 1, "waiting", 1);
+	look(f);
+	assert_true(f->self.timeline_diverged);
+	assert_false(f->self.rewind_failed);
+}
+
+static void
 test_timeline_check_failure_retried(void **state)
 {
 	Fixture    *f = *state;
@@ -1544,6 +1587,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_timeline_check_once_per_postmaster, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeline_check_while_it_cannot_follow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeline_check_diverged_is_sticky, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeline_check_rewind_did_not_help, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeline_check_failure_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeline_check_not_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_switchover, setup, teardown),

@@ -169,6 +169,7 @@ test_bad_history(void **state)
 	expect_bad("x\t0/3000000\tr\n", 2, 1, PGW_EBADRESPONSE, "line 1");
 	expect_bad("1\t0/30000G0\tr\n", 2, 1, PGW_EBADRESPONSE, "line 1");
 	expect_bad("1\t\tr\n", 2, 1, PGW_EBADRESPONSE, "line 1");
+	expect_bad("1\t0/0\tr\n", 2, 1, PGW_EBADRESPONSE, "line 1");
 	expect_bad("1\n", 2, 1, PGW_EBADRESPONSE, "line 1");
 	expect_bad("1\t0/3000000\tr\n\n-2\t0/4000000\tr\n", 3, 1,
 	           PGW_EBADRESPONSE, "line 3");
