@@ -148,6 +148,11 @@ observe(FailoverExec *e, const ClusterView *view, LocalHealth *self,
 	self->switchover_step = e->swo.step;
 	pgw_strlcpy(self->switchover_target, e->swo.target,
 				sizeof(self->switchover_target));
+	/* the timeline check compares this turn's replay position: only after
+	 * a fresh probe (a reused one keeps the last verdict) */
+	self->timeline_diverged = e->diverged;
+	if (reuse_ms == 0)
+		exec_diverge_observe(e, view, self);
 }
 
 void
