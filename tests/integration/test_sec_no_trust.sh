@@ -17,9 +17,27 @@ cleanup() {
 trap cleanup EXIT
 
 cluster_init "$DIR" 1 fast
-sed -i '/superuser: {username/d; /replication: {username/d; s/^  authentication:$/  authentication: {}/' \
-	"$DIR/node1/pgwarden.yml"
-check "the config names no database password" sh -c "! grep -q 'pgw-super' '$DIR/node1/pgwarden.yml'"
+# The harness writes postgresql.authentication with passwords and its own
+# postgresql.pg_hba (which replaces the default rules); both go, so the
+# node runs on the default rules this test is about. Edited as YAML:
+# restapi.authentication, a block at the same indent, keeps its credentials.
+python3 - "$DIR/node1/pgwarden.yml" <<'PY'
+import sys, yaml
+path = sys.argv[1]
+with open(path) as f:
+    c = yaml.safe_load(f)
+c["postgresql"]["authentication"] = {}
+c["postgresql"].pop("pg_hba", None)
+with open(path, "w") as f:
+    yaml.safe_dump(c, f, default_flow_style=False)
+PY
+check "the config names no database password and no pg_hba" sh -c "! grep -q -e 'pgw-super' -e 'pg_hba' '$DIR/node1/pgwarden.yml'"
+out=$("$PGW_BIN" --check-config -c "$DIR/node1/pgwarden.yml" 2>&1)
+if grep -q 'is valid' <<<"$out" && grep -qx "    password: $CL_REST_PASS" "$DIR/node1/pgwarden.yml"; then
+	ok "the edited config is valid and keeps the REST credentials"
+else
+	not_ok "the edited config is valid and keeps the REST credentials: $(tail -1 <<<"$out" | cut -c1-120)"
+fi
 cluster_start_etcd || { not_ok "etcd starts"; exit 1; }
 cluster_start_node 1
 check "node1 bootstraps and serves as primary (pgwarden connects by peer)" test "$(cluster_wait_primary 90)" = 1
