@@ -38,7 +38,8 @@ cluster_init "$DIR" 3 fast
 # Each node's file, as a Patroni user would write it: REST credentials
 # (patronictl gets the same below; when cluster.sh already gives the nodes
 # some, those are used), cluster-wide parameters in bootstrap.dcs,
-# Patroni's bootstrap.pg_hba, a custom tag on node3. Edited as YAML, so it
+# Patroni's bootstrap.pg_hba (without the harness's postgresql.pg_hba), a
+# custom tag on node3. Edited as YAML, so it
 # does not depend on the order cluster.sh writes the keys in.
 creds=$(python3 - "$DIR" <<'PY'
 import sys, yaml
@@ -54,6 +55,9 @@ for i in (1, 2, 3):
     pg = b.setdefault("dcs", {}).setdefault("postgresql", {})
     (pg.get("parameters") or pg.setdefault("parameters", {}))["work_mem"] = "6MB"
     b["pg_hba"] = ["host all all 10.99.0.0/16 scram-sha-256"]
+    # Patroni (and pgwarden) add bootstrap.pg_hba only to the default
+    # rules: a postgresql.pg_hba (cluster.sh writes one) replaces them
+    c.get("postgresql", {}).pop("pg_hba", None)
     if i == 3:
         c.setdefault("tags", {})["zone"] = "b"
     with open(path, "w") as f:
