@@ -160,6 +160,14 @@ void		rest_write_close(RestServer *srv);
 char	   *rest_shards_get(RestServer *srv, const char *query, int *status);
 void		rest_shards_close(void);
 
+/* rest_setup.c */
+/* rest_server_configure: copy opt's access and etcd settings into srv and
+ * read the TLS files; PGW_EINVAL names a bad one */
+int			rest_server_configure(RestServer *srv, const RestOptions *opt,
+								  PgwError *err);
+/* rest_server_free: stop the guard and free everything srv holds */
+void		rest_server_free(RestServer *srv);
+
 /* rest_guard.c */
 /* rest_guard_notify: libmicrohttpd's MHD_OPTION_NOTIFY_CONNECTION callback
  * (cls is the RestServer): tracks every connection */
