@@ -23,6 +23,7 @@ typedef struct CtlGlobal
 	char	   *rest_username;	/* restapi.authentication */
 	char	   *rest_password;
 	char	   *rest_cafile;	/* restapi.cafile: CA for https api_urls */
+	bool		rest_credentials_over_http;	/* restapi.allow_credentials_over_http */
 	char	   *pg_user;		/* superuser, for the switchover write probe */
 	char	   *pg_password;
 	CtlFormat	format;
@@ -71,9 +72,11 @@ void		ctl_api_base(const char *api_url, char *out, size_t len);
 
 /*
  * ctl_rest_call: one HTTP request to a member's REST API (libcurl), with
- * basic auth when g has restapi credentials. *status gets the HTTP status
- * (0 when there was no answer), *body the answer (caller frees, may be
- * NULL). Returns 0 when an answer came, PGW_EUNAVAILABLE otherwise.
+ * basic auth when g has restapi credentials - over plain http only when
+ * g->rest_credentials_over_http: otherwise a GET goes without them and any
+ * other method returns PGW_EAUTH before sending. *status gets the HTTP
+ * status (0 when there was no answer), *body the answer (caller frees, may
+ * be NULL). Returns 0 when an answer came, PGW_EUNAVAILABLE otherwise.
  */
 int			ctl_rest_call(const CtlGlobal *g, const char *method, const char *url,
 						  const char *json_body, int timeout_ms, long *status,

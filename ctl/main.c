@@ -73,6 +73,8 @@ load_config_file(CtlGlobal *g, const char *path)
 	from_file(&g->rest_username, nc.restapi_username);
 	from_file(&g->rest_password, nc.restapi_password);
 	from_file(&g->rest_cafile, nc.restapi_cafile);
+	if (nc.restapi_credentials_over_http)
+		g->rest_credentials_over_http = true;
 	from_file(&g->pg_user, nc.pg_superuser_username);
 	from_file(&g->pg_password, nc.pg_superuser_password);
 	config_free(&nc);

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef struct Body
 {
@@ -70,7 +71,25 @@ ctl_rest_call(const CtlGlobal *g, const char *method, const char *url,
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	if (g->rest_cafile)
 		curl_easy_setopt(h, CURLOPT_CAINFO, g->rest_cafile);
-	if (g->rest_username && g->rest_password)
+	/*
+	 * api_urls come from etcd, where any member may write its own: basic
+	 * auth over plain http gives the password to whoever is on the path
+	 * (security review F12, as the daemon's leader does). A read needs no
+	 * credentials and goes without them; a write is refused before it
+	 * leaves, rather than sent without them for a 401.
+	 */
+	if (g->rest_username && g->rest_password && !g->rest_credentials_over_http &&
+		strncasecmp(url, "http://", 7) == 0)
+	{
+		if (strcmp(method, "GET") != 0)
+		{
+			curl_easy_cleanup(h);
+			return pgw_error_set(err, PGW_EAUTH,
+								 "not sending restapi.authentication to %s: it is plain http, the password would cross the network in clear; give the members https api_urls (restapi.certfile), or set restapi.allow_credentials_over_http: true in the config given with -c",
+								 url);
+		}
+	}
+	else if (g->rest_username && g->rest_password)
 	{
 		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
 		curl_easy_setopt(h, CURLOPT_USERNAME, g->rest_username);

@@ -60,8 +60,9 @@ demo: the cluster runs in the background.
   REST API:    curl -s http://127.0.0.1:${CL_API_PORT[1]}/cluster
   REST writes need the demo's credentials (restapi.authentication):
                curl -u $CL_REST_AUTH -X POST http://127.0.0.1:${CL_API_PORT[1]}/reload
-  pgwardenctl commands that call the REST API take them from the environment:
-               export PGWARDEN_RESTAPI_USERNAME=$CL_REST_USER PGWARDEN_RESTAPI_PASSWORD=$CL_REST_PASS
+  pgwardenctl commands that call the REST API take them from a node's file, which
+  also allows sending them over the demo's plain http (allow_credentials_over_http):
+               $PGWCTL_BIN -c $DEMO_DIR/node1/pgwarden.yml restart node2
   PostgreSQL:  PGPASSWORD=pgw-super psql -h 127.0.0.1 -p ${CL_PG_PORT[1]} -U postgres
   stop it:     bash scripts/demo.sh stop
 MSG

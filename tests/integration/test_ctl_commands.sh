@@ -16,7 +16,9 @@
 #   - scheduled switchover writes Patroni's failover key; flush cancels it
 #   - reload (every member's PostgreSQL reloads: pg_conf_load_time moves),
 #     restart of one member (its postmaster is new, the leader's is not),
-#     reinit refusals, via the REST API with the test credentials
+#     reinit refusals, via the REST API with the test credentials; with
+#     credentials but no allow_credentials_over_http, a restart over http
+#     is refused before it is sent (the postmaster stays the same)
 #   - switchover end to end with the measured write downtime; the old
 #     leader then streams from the new one
 source "$(dirname "$0")/../lib/it_prelude.sh"
@@ -215,6 +217,16 @@ expect 0 '^node[0-9]: ' "restart ${replicas[1]} answers" -- ctl restart "${repli
 check "restart: ${replicas[1]}'s postmaster is a new one" wait_for 60 restarted_since "$r1" "$st_r1"
 check "restart: the leader's postmaster is the same" test "$(start_time "$leader_i")" = "$st_leader"
 cluster_wait_replicas 60 2 >/dev/null
+# REST credentials never cross plain http unless the config allows it
+# (cluster_ctl's -c file says allow_credentials_over_http: true): with them
+# from the environment alone, the restart is refused before it leaves, and
+# the postmaster is the same one (the endpoint answers only after a restart)
+st_r1=$(start_time "$r1")
+expect 1 'not sending restapi.authentication to http://127\.0\.0\.1:[0-9]+/restart: it is plain http' \
+	"restart with credentials from the environment only is refused over http" -- \
+	env -u PGWARDEN_CONFIG PGWARDEN_RESTAPI_USERNAME="$CL_REST_USER" PGWARDEN_RESTAPI_PASSWORD="$CL_REST_PASS" \
+	"$PGWCTL_BIN" --etcd "$(cl_etcd_endpoints)" --scope "$CL_SCOPE" restart "${replicas[1]}" --force
+check "refused restart: ${replicas[1]}'s postmaster is the same" test "$(start_time "$r1")" = "$st_r1"
 
 # ---- remove ---------------------------------------------------------------------------
 expect 1 'still has 3 running member' "remove of a running cluster is refused" -- ctl remove demo --yes-i-am-sure
