@@ -246,6 +246,20 @@ dcs_require_object(const json_t *v, const char *what, PgwError *err)
  * failover
  * ------------------------------------------------------------------------ */
 
+/* name_has_control: PGW_EINVAL naming key and the byte when name holds a
+ * control character or DEL (security review F10), else 0 */
+static int
+name_has_control(const char *what, const char *key, const char *name,
+				 PgwError *err)
+{
+	for (const char *p = name; *p; p++)
+		if ((unsigned char) *p < 0x20 || *p == 0x7f)
+			return pgw_error_set(err, PGW_EINVAL,
+								 "%s: key \"%s\": name holds a control character (byte 0x%02x at %d)",
+								 what, key, (unsigned char) *p, (int) (p - name));
+	return 0;
+}
+
 int
 dcs_failover_decode(const char *json, size_t len, FailoverRequest *out,
 					PgwError *err)
@@ -266,6 +280,11 @@ dcs_failover_decode(const char *json, size_t len, FailoverRequest *out,
 		dcs_get_str(root, what, "member", f.member, sizeof(f.member), false, true, err) ||
 		dcs_get_str(root, what, "scheduled_at", ts, sizeof(ts), false, true, err) ||
 		dcs_get_int(root, what, "handover_lsn", 1, INT64_MAX, &handover, err))
+		goto out;
+	/* names are shown on terminals and compared with member names, which
+	 * never hold control characters (dcs_member_decode) */
+	if (name_has_control(what, "leader", f.leader, err) ||
+		name_has_control(what, "member", f.member, err))
 		goto out;
 	f.handover_lsn = (uint64_t) handover;
 	/* 1970..9999 only: a negative or 5-digit year cannot be written back */

@@ -269,7 +269,13 @@ dcs_view_apply_kv(ClusterView *v, const char *suffix, const EtcdKeyValue *kv,
 				note_bad_value(v, suffix);
 			}
 			else
-				pgw_strlcpy(v->leader, kv->value, sizeof(v->leader));
+			{
+				/* control characters: kept with '?' (never printed raw;
+				 * no member can have the name, so none is the leader) */
+				shown_name(kv->value, v->leader, sizeof(v->leader));
+				if (strcmp(v->leader, kv->value) != 0)
+					note_bad_value(v, suffix);
+			}
 		}
 		return true;
 	}

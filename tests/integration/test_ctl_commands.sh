@@ -19,6 +19,7 @@
 #     reinit refusals, via the REST API with the test credentials; with
 #     credentials but no allow_credentials_over_http, a restart over http
 #     is refused before it is sent (the postmaster stays the same)
+#   - a forged leader key's control characters never reach the terminal
 #   - switchover end to end with the measured write downtime; the old
 #     leader then streams from the new one
 source "$(dirname "$0")/../lib/it_prelude.sh"
@@ -186,6 +187,20 @@ fk=$($ETCDCTL get /service/demo/failover --print-value-only)
 expect 1 'already pending' "a second request is refused" -- ctl switchover --candidate "${replicas[1]}" --force
 expect 0 'cancelled' "flush switchover" -- ctl flush switchover
 [ -z "$($ETCDCTL get /service/demo/failover --print-value-only)" ] && ok "flush deleted the key" || not_ok "flush deleted the key"
+
+# ---- names from etcd reach the terminal without control characters ---------
+# a forged leader key (an escape sequence and a newline) in another scope
+printf 'evil\033[2J\nfake' | $ETCDCTL put /service/forged/leader >/dev/null
+$ETCDCTL put /service/forged/members/node1 \
+	'{"conn_url":"postgres://127.0.0.1:1/postgres","api_url":"http://127.0.0.1:1/patroni","state":"running","role":"replica"}' >/dev/null
+expect 1 'the leader is "evil\?\[2J\?fake"' "a forged leader name is printed with '?' for its control characters" -- \
+	"$PGWCTL_BIN" --etcd "$(cl_etcd_endpoints)" --scope forged switchover --leader node1 --candidate node2 --force
+if [[ "$OUT" != *$'\e'* ]] && [ "$(printf '%s\n' "$OUT" | wc -l)" = 1 ]; then
+	ok "no escape byte or broken line reaches the terminal"
+else
+	not_ok "no escape byte or broken line reaches the terminal: $(printf '%s' "$OUT" | od -c | head -4 | tr '\n' ' ')"
+fi
+$ETCDCTL del /service/forged/ --prefix >/dev/null
 
 # ---- REST commands ----------------------------------------------------------------
 expect 1 'is the leader' "reinit of the leader is refused" -- ctl reinit "$leader" --force

@@ -256,6 +256,48 @@ test_member_name_control_chars(void **state)
 	free(v);
 }
 
+/* the leader and failover keys' names are never kept raw either: ctl
+ * prints them on the operator's terminal (a forged escape sequence or
+ * line) and the daemon compares them with member names */
+static void
+test_leader_failover_name_control_chars(void **state)
+{
+	const char *leader_key = "/service/demo/leader";
+	const char *forged = "node1\nT level=error\x1b[2J";
+	ClusterView *v = calloc(1, sizeof(*v));
+	EtcdEvent	ev;
+	FailoverRequest f;
+	PgwError	e = {0};
+	const char *bad_leader = "{\"leader\":\"a\\nb\",\"member\":\"c\"}";
+	const char *bad_member = "{\"leader\":\"a\",\"member\":\"c\\u001b[2J\"}";
+	const char *bad_del = "{\"member\":\"c\\u007f\"}";
+	const char *fine = "{\"leader\":\"a b\",\"member\":\"c\"}";
+
+	(void) state;
+	assert_int_equal(dcs_failover_decode(bad_leader, strlen(bad_leader), &f, &e), PGW_EINVAL);
+	assert_msg_has(&e, "\"leader\"");
+	assert_msg_has(&e, "control character");
+	assert_int_equal(dcs_failover_decode(bad_member, strlen(bad_member), &f, &e), PGW_EINVAL);
+	assert_msg_has(&e, "\"member\"");
+	assert_int_equal(dcs_failover_decode(bad_del, strlen(bad_del), &f, &e), PGW_EINVAL);
+	assert_int_equal(dcs_failover_decode(fine, strlen(fine), &f, &e), 0);
+	assert_string_equal(f.leader, "a b");
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = ETCD_EVENT_WATCH_PUT;
+	ev.kv.key = (char *) leader_key;
+	ev.kv.key_len = strlen(leader_key);
+	ev.kv.value = (char *) forged;
+	ev.kv.value_len = strlen(forged);
+	ev.kv.mod_revision = 7;
+	(void) dcs_view_apply_event(v, "/service/demo/", &ev);
+	assert_true(v->has_leader);	/* it still blocks elections */
+	assert_string_equal(v->leader, "node1?T level=error?[2J");
+	assert_true(v->n_bad_values >= 1);
+	assert_non_null(strstr(v->bad_value_keys, "leader"));
+	free(v);
+}
+
 /* config --------------------------------------------------------------- */
 
 static void
@@ -565,6 +607,7 @@ main(void)
 		cmocka_unit_test(test_member_bad),
 		cmocka_unit_test(test_member_too_long),
 		cmocka_unit_test(test_member_name_control_chars),
+		cmocka_unit_test(test_leader_failover_name_control_chars),
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_patroni),
 		cmocka_unit_test(test_config_fast_and_quorum_round_trip),
