@@ -158,14 +158,18 @@ ${hba}    - local replication all scram-sha-256
     - host replication all 127.0.0.1/32 scram-sha-256
   parameters:
     shared_buffers: 16MB
-    max_connections: 50
-    wal_keep_size: 64MB
 bootstrap:
   dcs:
     ttl: $CL_TTL
     loop_wait: $CL_LOOP_WAIT
     retry_timeout: $CL_RETRY
     maximum_lag_on_failover: $CL_MAX_LAG
+    # a standby shares these with its primary: cluster-wide only (Patroni's
+    # rule, config/pg_params.c); in postgresql.parameters they are ignored
+    postgresql:
+      parameters:
+        max_connections: 50
+        wal_keep_size: 64MB
 ${CL_DCS_EXTRA}
 YML
 	# it holds passwords: root's only (pgwarden warns otherwise)
