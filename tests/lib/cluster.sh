@@ -369,13 +369,21 @@ cl_term_wait() {
 		[ -z "$left" ] && break
 		sleep 0.1
 	done
-	for p in "$@"; do wait "$p" 2>/dev/null; done
+	# reap only what is gone: `wait` on a live pid blocks without bound (a
+	# process that blocks SIGTERM, such as `unshare --fork`, hung the suite)
 	left=""
-	for p in "$@"; do kill -0 "$p" 2>/dev/null && left+="$p "; done
+	for p in "$@"; do
+		if kill -0 "$p" 2>/dev/null; then
+			left+="$p "
+		else
+			wait "$p" 2>/dev/null
+		fi
+	done
 	[ -z "$left" ] && return 0
 	cl_log "still running ${lim}s after SIGTERM, killed: $left"
 	# shellcheck disable=SC2086
 	kill -KILL $left 2>/dev/null
+	for p in $left; do wait "$p" 2>/dev/null; done
 	return 1
 }
 
