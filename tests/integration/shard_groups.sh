@@ -18,7 +18,10 @@ sg_setup() {
 	for i in 1 2 3 4 5 6; do
 		g=$(((i + 1) / 2))
 		sed -i "s/^name: node$i\$/name: node$i\ngroup: $g/" "$CL_DIR/node$i/pgwarden.yml"
-		sed -i 's/^    wal_keep_size: 64MB$/    wal_keep_size: 64MB\n    wal_level: logical\n    max_replication_slots: 16\n    max_wal_senders: 16/' "$CL_DIR/node$i/pgwarden.yml"
+		# cluster-wide parameters (bootstrap.dcs.postgresql.parameters): a
+		# node's own wal_level & co. are ignored, as Patroni ignores them
+		sed -i 's/^        wal_keep_size: 64MB$/&\n        wal_level: logical\n        max_replication_slots: 16\n        max_wal_senders: 16/' "$CL_DIR/node$i/pgwarden.yml"
+		grep -q '^        wal_level: logical$' "$CL_DIR/node$i/pgwarden.yml" || return 1
 		sed -i 's/^    maximum_lag_on_failover: 1048576$/    maximum_lag_on_failover: 1048576\n    synchronous_mode: true/' "$CL_DIR/node$i/pgwarden.yml"
 	done
 	cluster_start_etcd || return 1

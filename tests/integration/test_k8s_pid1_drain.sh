@@ -62,6 +62,23 @@ start_pod() {
 	unshare --pid --fork --mount-proc --kill-child \
 		"$PGW_BIN" -c "$CL_DIR/node$i/pgwarden.yml" >>"$CL_DIR/node$i/pgwarden.log" 2>&1 &
 	CL_PID[$i]=$!
+	POD[$i]=1
+}
+declare -a POD=()
+# stop_pod I: the kubelet's stop: SIGTERM to node I's PID 1, then a bounded
+# wait for the pod (unshare) to end; 0 when it exits with status 0 within
+# 30 s (on timeout rs_wait_pid kills it)
+stop_pod() {
+	local i=$1 p1 rc
+	p1=$(pid1_of "$i")
+	[ -n "$p1" ] || { echo "# node$i: no PID 1 to stop"; return 1; }
+	kill -TERM "$p1"
+	rs_wait_pid "${CL_PID[$i]}" 30
+	rc=$?
+	CL_PID[$i]=""
+	POD[$i]=""
+	[ "$rc" = 0 ] || echo "# node$i: PID 1 exited with $rc (124: still running 30 s after SIGTERM)"
+	[ "$rc" = 0 ]
 }
 # pid1_of I: node I's PID 1 as the root namespace sees it
 pid1_of() { pgrep -P "${CL_PID[$1]}" -x pgwarden | head -1; }
@@ -204,8 +221,7 @@ cur=$(cluster_key leader)
 cn=${cur#node}
 sed -i 's/^  enabled: false$/  enabled: false\n  termination_grace_period: 5/' "$DIR/node$cn/pgwarden.yml"
 # the grace period is read at start: restart the node under it
-kill -TERM "$(pid1_of "$cn")"
-wait "${CL_PID[$cn]}" 2>/dev/null
+stop_pod "$cn"
 CL_PID[$cn]=""
 cluster_wait_primary 60 "$cn" >/dev/null
 start_pod "$cn"
@@ -218,8 +234,7 @@ if [ "$ln" != "$cn" ]; then
 fi
 check "short grace: node$cn leads" cluster_key_is leader "node$cn"
 t0=$(now_ms)
-kill -TERM "$(pid1_of "$cn")"
-wait "${CL_PID[$cn]}" 2>/dev/null
+stop_pod "$cn"
 CL_PID[$cn]=""
 next=$(cluster_wait_primary 60 "$cn")
 took=$(($(now_ms) - t0))
@@ -235,11 +250,11 @@ check "short grace: node$cn back as a replica" wait_for 120 cluster_has_replicas
 # to be dead, so the quick takeover of systemd restarts is kept)
 cur=$(cluster_key leader)
 cn=${cur#node}
-kill -TERM "$(pid1_of "$cn")"
-wait "${CL_PID[$cn]}" 2>/dev/null
+stop_pod "$cn"
 CL_PID[$cn]=""
 cluster_wait_primary 60 "$cn" >/dev/null
 cluster_start_node "$cn" # no namespace: the host's
+POD[$cn]=""
 check "host: node$cn back" wait_for 120 cluster_has_replicas 2
 lead=$(cluster_key leader)
 if [ "$lead" != "node$cn" ]; then
@@ -260,5 +275,17 @@ check "host: node$cn leads again" wait_for 30 cluster_key_is leader "node$cn"
 check "host: every node back" wait_for 120 cluster_has_replicas 2
 
 check "no zombie in any node's namespace at the end" wait_for 10 no_zombies
+
+# ---- the end: each pod stopped as the kubelet stops it ----------------------
+# SIGTERM to its PID 1, replicas first, then the leader. (`unshare --fork`
+# blocks SIGTERM, so the harness's own stop, which signals CL_PID, would
+# wait out its bound and SIGKILL a pod: only the host node is left to it.)
+lead=$(cluster_key leader)
+for i in 1 2 3; do
+	[ -n "${POD[$i]:-}" ] && [ "node$i" != "$lead" ] &&
+		check "end: node$i's pod stops on SIGTERM to its PID 1 (status 0)" stop_pod "$i"
+done
+ln=${lead#node}
+[ -n "${POD[$ln]:-}" ] && check "end: the leader node$ln's pod stops on SIGTERM to its PID 1 (status 0)" stop_pod "$ln"
 check "no sanitizer report" cluster_sanitizer_clean
 tap_finish

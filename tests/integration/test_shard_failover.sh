@@ -107,7 +107,9 @@ check "  ... the move completed in the same run, the copy restarted once" test "
 check "move 300-399 from group 1 to group 3: group 1's primary crashes while the driver holds the range frozen" held_crash fo5 frozen 1 300-399 3
 check "  ... the move completed in the same run, the copy restarted once" test "$(move_field fo5 phase) $(move_field fo5 copies)" = "done 2"
 
-sleep 2
+# the writer goes on after the last move (a bounded poll, not a sleep)
+acks_now=$(sg_acks "$DIR/acked")
+check "the writer acknowledges rows after the last move" wait_for 30 sg_acks_above "$DIR/acked" $((acks_now + 200))
 sg_writer_stop
 echo "# $(cat "$DIR/acked.out")"
 sg_dump "$DIR/dump"

@@ -158,14 +158,18 @@ ${hba}    - local replication all scram-sha-256
     - host replication all 127.0.0.1/32 scram-sha-256
   parameters:
     shared_buffers: 16MB
-    max_connections: 50
-    wal_keep_size: 64MB
 bootstrap:
   dcs:
     ttl: $CL_TTL
     loop_wait: $CL_LOOP_WAIT
     retry_timeout: $CL_RETRY
     maximum_lag_on_failover: $CL_MAX_LAG
+    # a standby shares these with its primary: cluster-wide only (Patroni's
+    # rule, config/pg_params.c); in postgresql.parameters they are ignored
+    postgresql:
+      parameters:
+        max_connections: 50
+        wal_keep_size: 64MB
 ${CL_DCS_EXTRA}
 YML
 	# it holds passwords: root's only (pgwarden warns otherwise)
@@ -365,13 +369,21 @@ cl_term_wait() {
 		[ -z "$left" ] && break
 		sleep 0.1
 	done
-	for p in "$@"; do wait "$p" 2>/dev/null; done
+	# reap only what is gone: `wait` on a live pid blocks without bound (a
+	# process that blocks SIGTERM, such as `unshare --fork`, hung the suite)
 	left=""
-	for p in "$@"; do kill -0 "$p" 2>/dev/null && left+="$p "; done
+	for p in "$@"; do
+		if kill -0 "$p" 2>/dev/null; then
+			left+="$p "
+		else
+			wait "$p" 2>/dev/null
+		fi
+	done
 	[ -z "$left" ] && return 0
 	cl_log "still running ${lim}s after SIGTERM, killed: $left"
 	# shellcheck disable=SC2086
 	kill -KILL $left 2>/dev/null
+	for p in $left; do wait "$p" 2>/dev/null; done
 	return 1
 }
 

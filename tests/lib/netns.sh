@@ -402,9 +402,18 @@ nn_fault() {
 				return 1
 			fi ;;
 		selftest-split)
-			# a replica promoted behind pgwarden's back: two writable nodes
-			# until the daemons notice; the round must fail on the split
+			# a replica promoted behind pgwarden's back, its daemon and fence
+			# watchdog frozen meanwhile: two writable nodes for the whole
+			# fault; the round must fail on the split. (Not frozen, the
+			# daemon demotes it within a loop or so: under load the probes,
+			# 20 ms apart when idle, missed that window and the round passed.)
+			# The thaw lets the daemon demote and rewind it.
 			for i in 1 2 3; do [ "$i" != "$p" ] && j=$i; done
+			NN_FROZEN_PG=""
+			NN_FROZEN="${CL_PID[$j]} $(pgrep -P "${CL_PID[$j]}" -x pgwarden-fence | tr '\n' ' ')"
+			# shellcheck disable=SC2086
+			kill -STOP $NN_FROZEN 2>/dev/null
+			NN_HEAL="thaw $j"
 			ip netns exec "$(nn_ns "$j")" runuser -u "$PGW_RUN_AS" -- \
 				"$PG_BIN_DIR/pg_ctl" promote -D "$NN_DIR/node$j/data" >/dev/null 2>&1 ||
 				{ NN_FAULT_NOTE="pg_ctl promote on node$j failed"; return 1; } ;;
