@@ -10,7 +10,9 @@
 #      daemon, ctl, the router and every peer-facing module), in parallel.
 # A failing stage does not stop the next one; the script fails at the end,
 # naming the stages that failed, and prints each stage's wall time.
-# Usage: scripts/test.sh [--quick]   (--quick: plain build, unit tests only)
+# Usage: scripts/test.sh [--quick|--plain|--asan]
+#   --quick: plain build, unit tests only; --plain: stages 1-2 only;
+#   --asan: stage 3 only (to rerun one stage; CI runs them all).
 # PGW_TEST_JOBS: parallel tests per stage (default 3: most integration tests
 # wait on etcd leases and PostgreSQL more than they compute).
 # PGW_TEST_NO_CHAOS=1: the plain stage leaves out the chaos drills (label
@@ -20,8 +22,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
 test_jobs=${PGW_TEST_JOBS:-3}
-quick=0
-[ "${1:-}" = "--quick" ] && quick=1
+quick=0 plain=1 asan=1
+case "${1:-}" in
+"") ;;
+--quick) quick=1 ;;
+--plain) asan=0 ;;
+--asan) plain=0 ;;
+*) echo "usage: scripts/test.sh [--quick|--plain|--asan]" >&2; exit 2 ;;
+esac
 
 failed=""
 t_start=$SECONDS
@@ -31,6 +39,7 @@ stage_end() {
 	stage_start=$SECONDS
 }
 
+if [ $plain -eq 1 ]; then
 echo "== source checks"
 bash scripts/check-sources.sh
 stage_end "source checks"
@@ -51,7 +60,9 @@ fi
 echo "== plain tests (ctest -j$test_jobs ${plain_args[*]})"
 (cd build && ctest --output-on-failure -j"$test_jobs" "${plain_args[@]}") || failed+=" plain-tests"
 stage_end "plain tests"
+fi
 
+if [ $asan -eq 1 ]; then
 echo "== ASan + UBSan build"
 # the timeout multiplier is read when the build dir is configured
 PGW_TEST_TIMEOUT_MULT=${PGW_TEST_TIMEOUT_MULT:-3} \
@@ -66,6 +77,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 echo "== ASan + UBSan tests: unit + label asan (ctest -j$test_jobs)"
 (cd build-asan && ctest --output-on-failure -j"$test_jobs" -L 'unit|asan') || failed+=" asan-tests"
 stage_end "ASan tests"
+fi
 
 if [ -n "$failed" ]; then
 	echo "== FAILED:$failed"
