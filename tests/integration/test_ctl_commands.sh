@@ -161,10 +161,13 @@ j=$(json_of show-config)
 expect 0 'no changes' "edit-config with no change writes nothing" -- ctl edit-config --set loop_wait=0.4 --force
 rev=$($ETCDCTL get /service/demo/config -w json | jq '.kvs[0].mod_revision')
 expect 1 'not .* as expected' "edit-config with a stale --expect-revision" -- ctl edit-config --set loop_wait=0.5 --expect-revision $((rev - 1)) --force
-# two concurrent edits, each holding its read for 1.5 s: one must lose
-PGWARDENCTL_TEST_CAS_DELAY_MS=1500 cluster_ctl edit-config --set a_key=1 --force >"$DIR/e1.out" 2>&1 </dev/null &
+# two concurrent edits, each holding its read for 1.5 s (x the timeout
+# multiplier: under ASan and load the second process started more than
+# 1.5 s after the first had read, so both won): one must lose
+cas_delay=$((1500 * PGW_TEST_TIMEOUT_MULT))
+PGWARDENCTL_TEST_CAS_DELAY_MS=$cas_delay cluster_ctl edit-config --set a_key=1 --force >"$DIR/e1.out" 2>&1 </dev/null &
 p1=$!
-PGWARDENCTL_TEST_CAS_DELAY_MS=1500 cluster_ctl edit-config --set b_key=2 --force >"$DIR/e2.out" 2>&1 </dev/null &
+PGWARDENCTL_TEST_CAS_DELAY_MS=$cas_delay cluster_ctl edit-config --set b_key=2 --force >"$DIR/e2.out" 2>&1 </dev/null &
 p2=$!
 wait $p1; r1=$?
 wait $p2; r2=$?

@@ -38,8 +38,11 @@ k8s_standin_start() {
 		python3 "$K8S_STANDIN_PY" --port "$p" --cert "$dir/server.crt" --key "$dir/server.key" \
 			--token-file "$dir/token" --ready-file "$dir/ready" >"$dir/standin.log" 2>&1 &
 		K8S_PID=$!
+		# a busy port ends the stand-in at once; a loaded machine only makes
+		# it slow (python + TLS took over 5 s beside other tests), so wait
+		# up to 30 s (x PGW_TEST_TIMEOUT_MULT) for it
 		local k
-		for k in $(seq 1 50); do
+		for k in $(seq 1 $((300 * ${PGW_TEST_TIMEOUT_MULT:-1}))); do
 			[ -f "$dir/ready" ] && break
 			kill -0 "$K8S_PID" 2>/dev/null || break
 			sleep 0.1
@@ -52,6 +55,9 @@ k8s_standin_start() {
 			K8S_NS_FILE="$dir/namespace"
 			return 0
 		fi
+		# still running but not ready: without the kill, wait blocked
+		# until ctest's timeout
+		kill "$K8S_PID" 2>/dev/null
 		wait "$K8S_PID" 2>/dev/null
 	done
 	return 1
