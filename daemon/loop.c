@@ -15,6 +15,7 @@
 #include "common/xmem.h"
 #include "daemon/daemon_int.h"
 #include "daemon/daemon_loop.h"
+#include "daemon/fast_release.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -192,6 +193,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	Daemon		d;
 	PgwError	err = {0};
 	EtcdClientConfig ec = {0};
+	FenceReleaseConfig frc;
 	RestOptions ro = {0};
 	char		fields[160];
 	int			rc = 1;
@@ -214,7 +216,8 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	}
 	d.sigfd = open_signals();
 	/* before any thread: the watchdog is forked without exec */
-	if (fence_watchdog_spawn(&err) != 0)
+	fence_release_config_fill(&frc, cfg, d.prefix);
+	if (fence_watchdog_spawn(&frc, &err) != 0)
 		goto out;
 	/* the executor forks PostgreSQL from this (main) thread: its
 	 * parent-death signal must outlive every other thread */
@@ -326,7 +329,8 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	{
 		ExecContext ctx = exec_context(&d);
 
-		failover_exec_shutdown(d.exec, &ctx);
+		if (failover_exec_shutdown(d.exec, &ctx))
+			release_noted(cfg, d.lease_id, "shutdown");
 	}
 	if (d.cb_running)
 		callbacks_fire(d.cb, "on_stop", d.cb_role);

@@ -7,6 +7,7 @@
  * linearizable read and every reachable peer asked.
  */
 #include "daemon/daemon_loop.h"
+#include "daemon/fast_release.h"
 
 #include "common/pgwtime.h"
 
@@ -24,6 +25,7 @@ session_facts(Daemon *d, LocalHealth *self, bool etcd_ok)
 	self->last_loop_mono_ms = d->last_loop_mono_ms;
 	self->etcd_ok = etcd_ok;
 	self->proven_prior_lease = lease_holder_proven(d->cfg->pg_data_dir);
+	release_facts(d->cfg, &self->released_lease, &self->released_mono_ms);
 }
 
 /* observe_local: the start of a turn */

@@ -247,13 +247,15 @@ p_stale_own_key_takeover(const DecideCtx *c)
 	 * and restart as primary (promise 1). Never while PG may write, and
 	 * only when the process that held that lease is proven gone: a
 	 * force-deleted pod's successor has our name, while its predecessor
-	 * may still hold the lease and write (lease_holder.c).
+	 * may still hold the lease and write (lease_holder.c). Never a key we
+	 * gave up ourselves (issue 21): the replicas may already be electing.
 	 */
 	return c->stale_own_key && !c->pg_may_write && c->self->lease_id != 0 &&
 	       c->has_lease && !c->deadline_passed &&
 	       c->self->data_dir == DATA_DIR_INITIALIZED &&
 	       c->self->proven_prior_lease != 0 &&
-	       c->self->proven_prior_lease == c->view->leader_lease;
+	       c->self->proven_prior_lease == c->view->leader_lease &&
+	       c->self->released_lease != c->view->leader_lease;
 }
 
 static bool
@@ -314,6 +316,22 @@ p_replica_following(const DecideCtx *c)
 }
 
 /* ---- group "election": the leader key is free -------------------------- */
+
+static bool
+p_no_leader_released_by_us(const DecideCtx *c)
+{
+	/*
+	 * We gave the key up (issue 21: the fence after our daemon died, a
+	 * release rule, a stop) so that a replica takes over within a watch
+	 * notification; a restarted daemon, or this one, must not start
+	 * PostgreSQL and compete with its old primary's WAL, which would make
+	 * the others wait for it ("someone-ahead"). For one ttl, the time they
+	 * would have waited for the lease anyway, and only while another member
+	 * could take over; after that a normal election runs.
+	 */
+	return no_leader(c) && !c->pg_may_write && c->released_recently &&
+	       c->released_candidate != NULL;
+}
 
 static bool
 p_no_leader_data_unusable(const DecideCtx *c)
@@ -722,6 +740,11 @@ static const Rule rules[] = {
         p_replica_following, TARGET_LEADER),
 
     /* the leader key is free */
+    ROW("no-leader-released-by-us", "election",
+        "no leader, we gave the key up less than ttl ago and another member may take it",
+        DECIDE_WAIT,
+        "leader key gone{gone}; we gave it up (lease {released_lease}) {released_ago_ms} ms ago and {released_candidate} may take it: not competing for one ttl ({ttl_ms} ms)",
+        p_no_leader_released_by_us, TARGET_NONE),
     ROW("no-leader-data-unusable", "election",
         "no leader and an interrupted pg_rewind left our data unusable", DECIDE_WAIT,
         "leader key gone{gone}; an interrupted pg_rewind left our data directory unusable; waiting for a leader to re-clone from",
