@@ -285,7 +285,11 @@ bool
 session_keepalive_late(Daemon *d)
 {
 	int64_t		kd = session_confirmed_deadline(NULL);
-	int64_t		ttl = d->view->config.ttl_ms;
+	/* the TTL our lease was granted with: a leader keeps its lease (and
+	 * its TTL) across a change of `ttl` until it leads no more, and judged
+	 * by the new, longer ttl its confirmations always looked late: it then
+	 * acted as cut off from etcd (no leader duties, no switchover) */
+	int64_t		ttl = d->lease_ttl_ms > 0 ? d->lease_ttl_ms : d->view->config.ttl_ms;
 
 	if (d->lease_id == 0 || kd == 0)
 		return false;
