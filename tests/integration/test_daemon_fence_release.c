@@ -365,9 +365,11 @@ main(void)
 		/* harness_tmpdir's mode may let others in: our own subdirectory */
 		if (fd < 0)
 		{
-			char	   *sub = malloc(strlen(state_dir) + 8);
+			size_t		len = strlen(state_dir) + 8;
+			char	   *sub = malloc(len);
 
-			sprintf(sub, "%s/state", state_dir);
+			CHECK(sub != NULL);
+			snprintf(sub, len, "%s/state", state_dir);
 			state_dir = sub;
 			fd = release_state_dir_open(state_dir, true, &err);
 		}
