@@ -97,15 +97,19 @@ acked_since() {
 # open when the writer stops is measured to then and reported as "open",
 # never as the last small gap)
 writer_stop() {
-	local t0=$1 out down rto
-	wait_for 30 acked_since "$(date +%s%3N)"
+	local t0=$1 t1 out down rto
+	# the window ends when the writer is seen writing again: a window that
+	# ended after the kill below always looked "still open" (the writer's
+	# last ack comes before it), and every run printed "open"
+	t1=$(date +%s%3N)
+	wait_for 30 acked_since "$t1"
 	kill "$WRITER_PID" 2>/dev/null
 	for i in $(seq 1 200); do
 		kill -0 "$WRITER_PID" 2>/dev/null || break
 		sleep 0.05
 	done
 	WRITER_PID=""
-	out=$(python3 "$PGW_LOGCHECK" gap --writer-log "$WLOG" --from "$t0" --to "$(date +%s%3N)" 2>&1)
+	out=$(python3 "$PGW_LOGCHECK" gap --writer-log "$WLOG" --from "$t0" --to "$t1" 2>&1)
 	rto=$(cl_kv rto_ms "$out")
 	down=$(cl_kv downtime_ms "$out")
 	if [ -z "$rto" ]; then
