@@ -88,6 +88,11 @@ bool		release_record_parse(const char *line, ReleaseRecord *out,
 void		release_facts(const NodeConfig *cfg, int64_t *lease_id,
 						  int64_t *released_mono_ms);
 
+/* release_forget: another member (leader) leads: the record has served
+ * (the others elected); forget it, file included, so it never holds this
+ * node back from a later election. */
+void		release_forget(const NodeConfig *cfg, const char *leader);
+
 /* release_noted: the daemon released the key on lease itself (reason: the
  * rule, or "shutdown"): remember it, in the file and for release_facts. */
 void		release_noted(const NodeConfig *cfg, int64_t lease_id,

@@ -286,6 +286,28 @@ release_facts(const NodeConfig *cfg, int64_t *lease_id, int64_t *released_mono_m
 }
 
 void
+release_forget(const NodeConfig *cfg, const char *leader)
+{
+	char		fname[PGW_NAME_MAX * 2 + 64];
+	PgwError	err = {0};
+	int			dfd;
+
+	if (facts.lease_id == 0)
+		return;
+	log_info("release.record-cleared", "lease=%" PRIx64 " leader=%s",
+			 (uint64_t) facts.lease_id, leader);
+	memset(&facts, 0, sizeof(facts));
+	facts_read = true;
+	if ((dfd = release_state_dir_open(release_state_dir(cfg), false, &err)) < 0)
+		return;
+	record_name(cfg->scope, cfg->name, fname, sizeof(fname));
+	if (unlinkat(dfd, fname, 0) != 0 && errno != ENOENT)
+		log_warn("release.record-failed", "detail=\"could not remove %s/%s: %s\"",
+				 release_state_dir(cfg), fname, strerror(errno));
+	close(dfd);
+}
+
+void
 release_noted(const NodeConfig *cfg, int64_t lease_id, const char *reason)
 {
 	ReleaseRecord r = {0};

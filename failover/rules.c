@@ -327,9 +327,12 @@ p_no_leader_released_by_us(const DecideCtx *c)
 	 * PostgreSQL and compete with its old primary's WAL, which would make
 	 * the others wait for it ("someone-ahead"). For one ttl, the time they
 	 * would have waited for the lease anyway, and only while another member
-	 * could take over; after that a normal election runs.
+	 * could take over; after that a normal election runs. Only while our
+	 * PostgreSQL is down: a running replica that others may see ahead of
+	 * them must take part, or they would wait for it and it for them (the
+	 * daemon also forgets the record once another member led).
 	 */
-	return no_leader(c) && !c->pg_may_write && c->released_recently &&
+	return no_leader(c) && !c->self->pg_running && c->released_recently &&
 	       c->released_candidate != NULL;
 }
 
@@ -741,7 +744,7 @@ static const Rule rules[] = {
 
     /* the leader key is free */
     ROW("no-leader-released-by-us", "election",
-        "no leader, we gave the key up less than ttl ago and another member may take it",
+        "no leader, postgres down, we gave the key up less than ttl ago and another member may take it",
         DECIDE_WAIT,
         "leader key gone{gone}; we gave it up (lease {released_lease}) {released_ago_ms} ms ago and {released_candidate} may take it: not competing for one ttl ({ttl_ms} ms)",
         p_no_leader_released_by_us, TARGET_NONE),

@@ -707,6 +707,21 @@ s_released_by_us_clock_behind(Input *in)
 }
 
 static void
+s_released_by_us_running_replica(Input *in)
+{
+	/* our PostgreSQL already runs as a replica (it followed someone since,
+	 * or we released as an ineligible replica): a normal election, or the
+	 * others, seeing us ahead, would wait for us while we wait for them */
+	s_released_by_us_restarted(in);
+	in->self.pg_running = true;
+	in->self.pg_reachable = true;
+	in->self.pg_in_recovery = true;
+	in->self.pg_current_lsn = 0;
+	in->self.pg_received_lsn = LSN_A;
+	in->self.pg_replayed_lsn = LSN_A;
+}
+
+static void
 s_released_by_us_other_leads(Input *in)
 {
 	/* node1 took over: we rejoin as its replica, as any stopped node */
@@ -1613,6 +1628,8 @@ static const Scenario scenarios[] = {
        "no-leader-start-replica", NULL, NULL),
     SC(s_released_by_us_clock_behind, DECIDE_START_REPLICA,
        "no-leader-start-replica", NULL, NULL),
+    SC(s_released_by_us_running_replica, DECIDE_REFRESH,
+       "leader-key-gone-refresh", NULL, NULL),
     SC(s_released_by_us_other_leads, DECIDE_START_REPLICA, "replica-start",
        "node1", NULL),
     SC(s_released_key_on_our_name_no_takeover, DECIDE_WAIT,
