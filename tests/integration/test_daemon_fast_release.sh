@@ -14,8 +14,8 @@
 #      leader took the key while the old lease (its member key) still lived
 #      (read at the new key's revision: the release, not the expiry, freed
 #      it); 0 acknowledged commits lost; never two writable nodes; the old
-#      node's daemon, restarted, reads its record and rejoins as a streaming
-#      replica without taking the key.
+#      node's daemon, restarted, reads its record, rejoins as a streaming
+#      replica without taking the key, and forgets the record then.
 #   2. ttl 10 (config changed, then a switchover so the leader's lease is
 #      granted at ttl 10): the same.
 #   3. ttl 10, the leader cut off from etcd, then its daemon killed: the
@@ -148,6 +148,9 @@ rejoin() {
 	[ -n "$rec" ] && check "$label: node$old's restarted daemon read its release record" \
 		wait_for 20 bash -c "tail -n +$((before + 1)) '$DIR/node$old/pgwarden.log' | grep -q 'event=release.record '"
 	check "$label: node$old rejoins as a streaming replica" cluster_wait_replicas 120 2
+	# the record served once another member leads: never again in the way
+	[ -n "$rec" ] && check "$label: node$old forgot the record once node$new led" \
+		bash -c "tail -n +$((before + 1)) '$DIR/node$old/pgwarden.log' | grep -q 'event=release.record-cleared .*leader=node$new'"
 	check "$label: node$new still leads" cluster_key_is leader "node$new"
 }
 
