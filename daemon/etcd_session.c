@@ -285,11 +285,10 @@ bool
 session_keepalive_late(Daemon *d)
 {
 	int64_t		kd = session_confirmed_deadline(NULL);
-	/* the TTL our lease was granted with: a leader keeps its lease (and
-	 * its TTL) across a change of `ttl` until it leads no more, and judged
-	 * by the new, longer ttl its confirmations always looked late: it then
-	 * acted as cut off from etcd (no leader duties, no switchover) */
-	int64_t		ttl = d->lease_ttl_ms > 0 ? d->lease_ttl_ms : d->view->config.ttl_ms;
+	/* the lease's own TTL: a new ttl in `config` (or a bad value read as
+	 * the defaults) applies from the next lease, and measured against
+	 * this one it made every keepalive look late */
+	int64_t		ttl = d->lease_ttl_ms;
 
 	if (d->lease_id == 0 || kd == 0)
 		return false;

@@ -346,6 +346,9 @@ typedef struct ExecContext
 	int64_t lease_id;        /* our lease (0: none) */
 	const ClusterView *view; /* the view the decision was made on; nothing
 	                          * rewrites it while a step runs */
+	/* the daemon is stopping (SIGTERM): a switchover that fails stops here,
+	 * it never brings PostgreSQL back as primary */
+	bool stopping;
 } ExecContext;
 
 /*
@@ -453,6 +456,14 @@ int failover_exec_reload(FailoverExec *e, PgwError *err) PGW_MUSTCHECK;
 int failover_exec_reinit(FailoverExec *e, const ExecContext *ctx,
                          PgwError *err) PGW_MUSTCHECK;
 bool failover_exec_pending_restart(const FailoverExec *e);
+
+/* failover_exec_control: the executor's PostgreSQL control handle, for the
+ * daemon's parameter sync (daemon/pg_params.c); borrowed */
+struct PgControl *failover_exec_control(FailoverExec *e);
+
+/* failover_exec_set_cloning: the member value says "creating replica" while
+ * true (the loop sets it before a REST reinit, which it publishes first) */
+void failover_exec_set_cloning(FailoverExec *e, bool cloning);
 
 /* failover_exec_shutdown: SIGTERM path: stop PG (fast), then release the
  * leader key if we held it (value compare). True when it released it. */
