@@ -267,4 +267,12 @@ check "host: every node back" wait_for 120 cluster_has_replicas 2
 
 check "no zombie in any node's namespace at the end" wait_for 10 no_zombies
 check "no sanitizer report" cluster_sanitizer_clean
+# tap_finish stops every daemon with SIGTERM: a pod's goes to its PID 1, as
+# the kubelet sends it (unshare, its parent here, blocks SIGTERM while it
+# waits: signalled, the stop waited its whole bound and then hung in wait)
+for i in 1 2 3; do
+	[ "$(ps -o comm= -p "${CL_PID[$i]:-0}" 2>/dev/null)" = unshare ] || continue
+	p1=$(pid1_of "$i")
+	[ -n "$p1" ] && CL_PID[$i]=$p1
+done
 tap_finish

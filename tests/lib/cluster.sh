@@ -368,13 +368,16 @@ cl_term_wait() {
 		[ -z "$left" ] && break
 		sleep 0.1
 	done
-	for p in "$@"; do wait "$p" 2>/dev/null; done
+	# reap the ones gone; a wait on a live one would block past the bound
+	for p in "$@"; do kill -0 "$p" 2>/dev/null || wait "$p" 2>/dev/null; done
 	left=""
 	for p in "$@"; do kill -0 "$p" 2>/dev/null && left+="$p "; done
 	[ -z "$left" ] && return 0
 	cl_log "still running ${lim}s after SIGTERM, killed: $left"
 	# shellcheck disable=SC2086
 	kill -KILL $left 2>/dev/null
+	# shellcheck disable=SC2086
+	wait $left 2>/dev/null
 	return 1
 }
 
