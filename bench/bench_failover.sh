@@ -12,6 +12,11 @@
 #     the writer's log by tests/tools/pgw_logcheck.py once it wrote again
 #     (a gap still open is reported, never a smaller earlier one); median
 #     and max of N runs;
+#   - daemon crash (SIGKILL of the primary's daemon alone; issue 21: its
+#     fence watchdog kills PostgreSQL, then gives the leader key up) and a
+#     clean stop of the primary's daemon (SIGTERM, no handover:
+#     switchover_on_shutdown is off in this bench): fault -> first
+#     acknowledged write (RTO) and write downtime, same measure;
 #   - planned switchover: write downtime (same measure), request -> new
 #     leader key and request -> first write on the new primary, median and
 #     max of N runs;
@@ -21,8 +26,11 @@
 # statement after 1 s (--client-timeout-ms, as bench_vs_patroni.sh's writer
 # does for both tools).
 # Usage: bash bench/bench_failover.sh [--runs N] [--profile fast|default]
-#                                     [--only node,pg,switchover,idle]
+#                                     [--ttl SECONDS]
+#                                     [--only node,daemon,term,pg,switchover,idle]
 #                                     [--writer parallel|sequential]
+# --ttl overrides the profile's ttl (bootstrap.dcs), the rest of the
+# profile's timing kept.
 # Not a test: it prints figures and asserts nothing.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,7 +40,8 @@ export PGW_BUILD_DIR
 WRITER=$PGW_BUILD_DIR/tests/pgw_writer
 runs=5
 profile=fast
-only=node,pg,switchover,idle
+only=node,daemon,term,pg,switchover,idle
+ttl_override=""
 writer_opts=()
 writer_mode=sequential
 while [ $# -gt 0 ]; do
@@ -40,6 +49,7 @@ while [ $# -gt 0 ]; do
 		--runs) runs=$2; shift 2 ;;
 		--profile) profile=$2; shift 2 ;;
 		--only) only=$2; shift 2 ;;
+		--ttl) ttl_override=$2; shift 2 ;;
 		--writer)
 			case "$2" in
 				parallel) writer_opts=(--client-timeout-ms 1000); writer_mode=parallel ;;
@@ -47,7 +57,7 @@ while [ $# -gt 0 ]; do
 				*) echo "--writer: \"$2\" is neither parallel nor sequential" >&2; exit 2 ;;
 			esac
 			shift 2 ;;
-		*) echo "usage: $0 [--runs N] [--profile fast|default] [--only node,pg,switchover,idle] [--writer parallel|sequential]" >&2; exit 2 ;;
+		*) echo "usage: $0 [--runs N] [--profile fast|default] [--ttl SECONDS] [--only node,daemon,term,pg,switchover,idle] [--writer parallel|sequential]" >&2; exit 2 ;;
 	esac
 done
 [ -x "$WRITER" ] && [ -x "$PGW_BUILD_DIR/daemon/pgwarden" ] || {
@@ -87,15 +97,19 @@ acked_since() {
 # open when the writer stops is measured to then and reported as "open",
 # never as the last small gap)
 writer_stop() {
-	local t0=$1 out down rto
-	wait_for 30 acked_since "$(date +%s%3N)"
+	local t0=$1 t1 out down rto
+	# the window ends when the writer is seen writing again: a window that
+	# ended after the kill below always looked "still open" (the writer's
+	# last ack comes before it), and every run printed "open"
+	t1=$(date +%s%3N)
+	wait_for 30 acked_since "$t1"
 	kill "$WRITER_PID" 2>/dev/null
 	for i in $(seq 1 200); do
 		kill -0 "$WRITER_PID" 2>/dev/null || break
 		sleep 0.05
 	done
 	WRITER_PID=""
-	out=$(python3 "$PGW_LOGCHECK" gap --writer-log "$WLOG" --from "$t0" --to "$(date +%s%3N)" 2>&1)
+	out=$(python3 "$PGW_LOGCHECK" gap --writer-log "$WLOG" --from "$t0" --to "$t1" 2>&1)
 	rto=$(cl_kv rto_ms "$out")
 	down=$(cl_kv downtime_ms "$out")
 	if [ -z "$rto" ]; then
@@ -117,6 +131,14 @@ stats() {
 log_ms() { date -d "$(cut -d' ' -f1 <<<"$1")" +%s%3N; }
 
 cluster_init "$DIR" 3 "$profile"
+for i in 1 2 3; do
+	[ -n "$ttl_override" ] && sed -i "s/^    ttl: .*/    ttl: $ttl_override/" "$DIR/node$i/pgwarden.yml"
+	# the SIGTERM drill measures a stop without a handover
+	echo "switchover_on_shutdown: false" >>"$DIR/node$i/pgwarden.yml"
+	# PGW_BENCH_NO_STATE_DIR: for a build older than state_dir (a before /
+	# after comparison with the same drills)
+	[ -n "${PGW_BENCH_NO_STATE_DIR:-}" ] && sed -i '/^state_dir: /d' "$DIR/node$i/pgwarden.yml"
+done
 cluster_start_etcd || exit 1
 for i in 1 2 3; do cluster_start_node "$i"; done
 cluster_wait_primary 120 >/dev/null && replicas_ok || { echo "cluster did not come up" >&2; exit 1; }
@@ -140,6 +162,36 @@ wanted node && for r in $(seq 1 "$runs"); do
 	node_down+=("${b:-none}")
 	cluster_start_node "$leader"
 	replicas_ok || { echo "node$leader did not rejoin" >&2; exit 1; }
+done
+
+# daemon crash / clean stop of the primary's daemon alone: its node's
+# PostgreSQL stops; the first write comes on a new primary
+daemon_drill() {
+	local sig=$1 leader
+	leader=$(cluster_wait_primary 60)
+	writer_start
+	t0=$(date +%s%3N)
+	kill "-$sig" "${CL_PID[$leader]}"
+	cluster_wait_primary 60 "$leader" >/dev/null
+	read -r a b <<<"$(writer_stop "$t0")"
+	wait "${CL_PID[$leader]}" 2>/dev/null
+	CL_PID[$leader]=""
+	cluster_start_node "$leader"
+	replicas_ok || { echo "node$leader did not rejoin after SIG$sig" >&2; exit 1; }
+}
+daemon_rto=()
+daemon_down=()
+wanted daemon && for r in $(seq 1 "$runs"); do
+	daemon_drill KILL
+	daemon_rto+=("$a")
+	daemon_down+=("${b:-none}")
+done
+term_rto=()
+term_down=()
+wanted term && for r in $(seq 1 "$runs"); do
+	daemon_drill TERM
+	term_rto+=("$a")
+	term_down+=("${b:-none}")
 done
 
 pg_rto=()
@@ -208,6 +260,10 @@ echo
 printf '%-52s %10s %10s\n' "drill ($runs runs)" "median ms" "max ms"
 printf '%-52s %10s %10s\n' "node crash -> first acknowledged write (RTO)" $(printf '%s\n' "${node_rto[@]}" | stats)
 printf '%-52s %10s %10s\n' "node crash: write downtime" $(printf '%s\n' "${node_down[@]}" | stats)
+printf '%-52s %10s %10s\n' "daemon SIGKILL -> first acknowledged write (RTO)" $(printf '%s\n' "${daemon_rto[@]}" | stats)
+printf '%-52s %10s %10s\n' "daemon SIGKILL: write downtime" $(printf '%s\n' "${daemon_down[@]}" | stats)
+printf '%-52s %10s %10s\n' "daemon SIGTERM (no handover) -> first write (RTO)" $(printf '%s\n' "${term_rto[@]}" | stats)
+printf '%-52s %10s %10s\n' "daemon SIGTERM (no handover): write downtime" $(printf '%s\n' "${term_down[@]}" | stats)
 printf '%-52s %10s %10s\n' "postgres crash -> first acknowledged write (RTO)" $(printf '%s\n' "${pg_rto[@]}" | stats)
 printf '%-52s %10s %10s\n' "postgres crash: write downtime" $(printf '%s\n' "${pg_down[@]}" | stats)
 printf '%-52s %10s %10s\n' "postgres crash: pgwarden's part (crash seen -> started)" $(printf '%s\n' "${pg_part[@]}" | stats)
@@ -228,5 +284,5 @@ wanted idle && for i in 1 2 3; do
 		echo "node$i fence watchdog idle: RSS ${wrss} kB (PSS ${wpss:-?} kB), CPU $(awk -v a="$wcpu1" -v b="${wdcpu0[$i]}" -v hz="$hz" 'BEGIN {printf "%.3f", (a - b) / hz}') s per minute"
 	fi
 done
-echo "raw: node_rto=${node_rto[*]} node_down=${node_down[*]} pg_rto=${pg_rto[*]} pg_down=${pg_down[*]} pg_part=${pg_part[*]} switchover_down=${sw_down[*]} switchover_key=${sw_key[*]} switchover_first=${sw_first[*]}"
-echo "command: bash bench/bench_failover.sh --runs $runs --profile $profile --only $only --writer ${writer_mode} (commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo ?); load $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "raw: node_rto=${node_rto[*]} node_down=${node_down[*]} daemon_rto=${daemon_rto[*]} daemon_down=${daemon_down[*]} term_rto=${term_rto[*]} term_down=${term_down[*]} pg_rto=${pg_rto[*]} pg_down=${pg_down[*]} pg_part=${pg_part[*]} switchover_down=${sw_down[*]} switchover_key=${sw_key[*]} switchover_first=${sw_first[*]}"
+echo "command: bash bench/bench_failover.sh --runs $runs --profile $profile${ttl_override:+ --ttl $ttl_override} --only $only --writer ${writer_mode} (binaries: $PGW_BUILD_DIR; script commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo ?); load $(cut -d' ' -f1-3 /proc/loadavg))"

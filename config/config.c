@@ -707,6 +707,7 @@ config_free(NodeConfig *c)
 		&c->pg_rewind_username, &c->pg_rewind_password,
 		&c->cb_on_start, &c->cb_on_stop, &c->cb_on_restart, &c->cb_on_reload,
 		&c->cb_on_role_change, &c->pg_pre_promote, &c->watchdog_device,
+		&c->state_dir,
 	};
 
 	for (size_t i = 0; i < PGW_LENGTHOF(strs); i++)

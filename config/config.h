@@ -170,6 +170,11 @@ typedef struct NodeConfig
 	/* ours: a leader stopped by SIGTERM hands over to the best replica first */
 	bool		switchover_on_shutdown;	/* default true */
 
+	/* ours: root-owned directory for pgwarden's own state across restarts
+	 * (the record of a leader key given up, fast_release.h); NULL:
+	 * /run/pgwarden. An absolute path; never the data directory. */
+	char	   *state_dir;
+
 	ConfigKubernetes k8s;		/* kubernetes: (config_k8s.c) */
 
 	/* Patroni keys accepted but not used, one message each ("config file X
@@ -201,7 +206,7 @@ int			config_parse(const char *yaml, size_t len, const char *source_name,
  * _ETCD3_USERNAME, _ETCD3_PASSWORD, _RESTAPI_LISTEN,
  * _RESTAPI_CONNECT_ADDRESS, _RESTAPI_USERNAME, _RESTAPI_PASSWORD,
  * _POSTGRESQL_LISTEN, _POSTGRESQL_CONNECT_ADDRESS, _POSTGRESQL_DATA_DIR,
- * _POSTGRESQL_BIN_DIR from envp (NULL-terminated "K=V" strings, e.g.
+ * _POSTGRESQL_BIN_DIR, _STATE_DIR from envp (NULL-terminated "K=V" strings, e.g.
  * environ). Other PGWARDEN_* names (PGWARDEN_CONFIG) are left alone. A bad
  * or empty value is PGW_EINVAL naming the variable; cfg is then unchanged
  * for that variable. Then the container set (config_secrets.c): the

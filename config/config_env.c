@@ -54,6 +54,7 @@ static const EnvVar env_vars[] = {
 	ENV("PGWARDEN_POSTGRESQL_CONNECT_ADDRESS", E_HOSTPORT, pg_connect_address),
 	ENV("PGWARDEN_POSTGRESQL_DATA_DIR", E_STR, pg_data_dir),
 	ENV("PGWARDEN_POSTGRESQL_BIN_DIR", E_STR, pg_bin_dir),
+	ENV("PGWARDEN_STATE_DIR", E_STR, state_dir),
 };
 
 #define CFG_FIELD(c, off, type) ((type *) ((char *) (c) + (off)))
@@ -375,6 +376,12 @@ config_validate(NodeConfig *cfg, PgwError *err)
 		return pgw_error_set(err, PGW_EINVAL,
 							 "config file %s: key \"restapi.keyfile\" needs \"restapi.certfile\"",
 							 src);
+	if (cfg->state_dir != NULL &&
+		(cfg->state_dir[0] != '/' ||
+		 (cfg->pg_data_dir != NULL && strcmp(cfg->state_dir, cfg->pg_data_dir) == 0)))
+		return pgw_error_set(err, PGW_EINVAL,
+							 "config file %s: key \"state_dir\": must be an absolute path other than postgresql.data_dir, not \"%s\"",
+							 src, cfg->state_dir);
 	if (config_security_validate(cfg, err) != 0)
 		return PGW_EINVAL;
 	if (dcs_config_validate(&cfg->bootstrap_dcs, err) != 0)

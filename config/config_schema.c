@@ -687,6 +687,7 @@ const Field config_top_fields[] = {
 	FFN("tags", fn_tags),
 	FSEC("watchdog", watchdog_fields),
 	FBOOL("switchover_on_shutdown", switchover_on_shutdown),
+	FSTR("state_dir", state_dir),
 	FFN("kubernetes", config_k8s_field),
 	FFN("group", fn_group),
 	FFN("etcd", fn_etcd_v2),

@@ -730,6 +730,17 @@ int			dcs_leader_release(EtcdClient *c, const char *prefix,
 							   const char *name, PgwError *err) PGW_MUSTCHECK;
 
 /*
+ * dcs_leader_release_owned: delete the leader key only if it holds name on
+ * lease (value and lease compared in one txn): a key another member took,
+ * or our name on another lease, is never touched. PGW_ECONFLICT (the
+ * message names the holder and lease, or says the key is gone), PGW_EINVAL
+ * for lease 0, or the transport error. Safe to retry.
+ */
+int			dcs_leader_release_owned(EtcdClient *c, const char *prefix,
+									 const char *name, int64_t lease,
+									 PgwError *err) PGW_MUSTCHECK;
+
+/*
  * dcs_leader_handover: the end of a switchover. In one txn, only if the
  * leader key still holds name: delete it and write `failover` as f (which
  * carries handover_lsn), so the target learns from the same revision that

@@ -199,6 +199,53 @@ dcs_leader_release(EtcdClient *c, const char *prefix, const char *name,
 	return 0;
 }
 
+/*
+ * dcs_leader_release_owned: the leader key goes only while it holds name on
+ * lease; otherwise the failure branch reads it, so the message says who
+ * holds it (or that it is gone) and nothing was deleted.
+ */
+int
+dcs_leader_release_owned(EtcdClient *c, const char *prefix, const char *name,
+						 int64_t lease, PgwError *err)
+{
+	char		key[PGW_PREFIX_MAX + 16];
+	EtcdCompare cmp[2];
+	EtcdOp		del = {0};
+	EtcdOp		get = {0};
+	EtcdTxnResult tr = {0};
+	int			rc;
+
+	if ((rc = dcs_key_join(prefix, "leader", key, sizeof(key), err)) != 0)
+		return rc;
+	if (lease == 0)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "no lease given for the release of leader key %s", key);
+	dcs_leader_compares(cmp, key, name, lease);
+	del.kind = ETCD_OP_DELETE;
+	del.key = key;
+	get.kind = ETCD_OP_RANGE;
+	get.key = key;
+	if ((rc = etcd_txn(c, cmp, 2, &del, 1, &get, 1, &tr, err)) != 0)
+		return rc;
+	if (tr.succeeded)
+		rc = 0;
+	else if (tr.n_responses == 1 && tr.responses[0].range.count == 1)
+	{
+		const EtcdKeyValue *kv = &tr.responses[0].range.kvs[0];
+
+		rc = pgw_error_set(err, PGW_ECONFLICT,
+						   "leader key %s holds \"%.*s\" on lease %llx, not \"%s\" on lease %llx: nothing released",
+						   key, (int) (kv->value_len < PGW_NAME_MAX ? kv->value_len : PGW_NAME_MAX),
+						   kv->value, (unsigned long long) kv->lease, name,
+						   (unsigned long long) lease);
+	}
+	else
+		rc = pgw_error_set(err, PGW_ECONFLICT,
+						   "leader key %s does not exist: nothing released", key);
+	etcd_txn_result_free(&tr);
+	return rc;
+}
+
 int
 dcs_leader_handover(EtcdClient *c, const char *prefix, const char *name,
 					const FailoverRequest *f, PgwError *err)

@@ -112,17 +112,27 @@ void		fence_set_deadline(int64_t deadline_mono_ms);
  * Quick and lock-light: safe on the etcd client's thread. */
 void		fence_raise_deadline(int64_t deadline_mono_ms);
 /* fence_arm: armed while we hold the key and run a writable primary with
- * postmaster_pid (which the watchdog process fences). */
-void		fence_arm(bool armed, int postmaster_pid);
+ * postmaster_pid (which the watchdog process fences); leader_lease: the
+ * lease our key is on, which the watchdog may release once the daemon died
+ * and it fenced (0: do not release). */
+void		fence_arm(bool armed, int postmaster_pid, int64_t leader_lease);
+/* fence_set_release_budget: the bound of the watchdog's etcd call
+ * (retry_timeout). */
+void		fence_set_release_budget(int64_t budget_ms);
 /* fence_stop: disarm, stop the thread and the watchdog process. */
 void		fence_stop(void);
 
 /*
  * fence_watchdog_spawn: fork the fence watchdog process (see fence.c). CALL
  * BEFORE ANY THREAD EXISTS (before the etcd client, the REST server and the
- * fencing thread): the child runs without exec. Returns 0 or PGW_EIO.
+ * fencing thread) and before gRPC is initialised: the child runs without
+ * exec. release (fast_release.h) says how it reaches etcd once the daemon
+ * died; its strings must stay valid until the fork (the child keeps its
+ * copy). Returns 0 or PGW_EIO.
  */
-int			fence_watchdog_spawn(PgwError *err);
+struct FenceReleaseConfig;
+int			fence_watchdog_spawn(const struct FenceReleaseConfig *release,
+								 PgwError *err);
 
 /* fence_watchdog_check: false (logged once) if the watchdog has exited;
  * the fencing thread still guards, alone. */

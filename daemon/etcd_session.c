@@ -146,6 +146,7 @@ session_read_view(Daemon *d, bool linearizable)
 	 * loop then never blocks past the fencing deadline (a 3 s call outlived
 	 * a 3 s ttl, and a failsafe round could not run in time) */
 	etcd_client_set_call_timeout(d->etcd, (int) nv->config.retry_timeout_ms);
+	fence_set_release_budget(nv->config.retry_timeout_ms);
 	if (nv->n_bad_values > 0 &&
 		strcmp(nv->bad_value_keys, d->view->bad_value_keys) != 0)
 		log_warn("dcs.bad-value", "keys=\"%s\" action=ignored", nv->bad_value_keys);

@@ -114,7 +114,7 @@ failsafe_turn(Daemon *d, int64_t t0)
 	}
 	d->last = dec;
 	fence_arm(failover_exec_is_writable_primary(d->exec),
-			  failover_exec_postmaster_pid(d->exec));
+			  failover_exec_postmaster_pid(d->exec), d->lease_id);
 	(void) fence_watchdog_check();
 	publish_snapshot(d, &self, &dec, MEMBER_PUBLISH_SKIP, t0);
 	return true;

@@ -17,11 +17,16 @@
  * postmaster's pid from an anonymous shared mapping and fences PostgreSQL
  * itself when the deadline passes. It also fences at once if the daemon dies
  * while armed (a postmaster adopted from an earlier daemon has no
- * parent-death signal tied to us), then exits. The deadline it reads is
- * raised by the etcd client's own thread on every confirmed keepalive, so a
- * slow loop never makes it fence a leader whose lease is alive.
+ * parent-death signal tied to us), and then, with this node proven unable
+ * to write, gives the leader key up in etcd (fence_release.c) so that a
+ * replica need not wait out the lease; then it exits. The deadline it reads
+ * is raised by the etcd client's own thread on every confirmed keepalive,
+ * so a slow loop never makes it fence a leader whose lease is alive. The
+ * lease the key is on and the release's time budget reach it through the
+ * same mapping (a lease changes when it is granted again).
  */
 #include "daemon/daemon_loop.h"
+#include "daemon/fast_release.h"
 
 #include "common/log.h"
 #include "common/pgwtime.h"
@@ -46,12 +51,15 @@ typedef struct FenceShared
 	_Atomic int64_t deadline_mono_ms;	/* 0: none */
 	atomic_int	armed;
 	atomic_int	pm_pid;
+	_Atomic int64_t leader_lease;	/* the key is ours on it (0: not ours) */
+	atomic_int	release_budget_ms;	/* one etcd call of the release */
 } FenceShared;
 
 #define WATCHDOG_ARMED_TICK_MS 100	/* it also wakes exactly at the deadline */
 #define WATCHDOG_IDLE_TICK_MS 250
 
 static FenceShared *fence_shm;
+static FenceReleaseConfig watchdog_release;	/* the child's copy */
 static pid_t watchdog_pid;
 static bool watchdog_gone_logged;
 
@@ -171,17 +179,27 @@ fence_raise_deadline(int64_t deadline_mono_ms)
 }
 
 void
-fence_arm(bool armed, int postmaster_pid)
+fence_arm(bool armed, int postmaster_pid, int64_t leader_lease)
 {
 	pthread_mutex_lock(&fence_lock);
 	fence_armed = armed;
 	if (fence_shm != NULL)
 	{
+		/* the lease before the flag: an armed watchdog reads both */
+		atomic_store(&fence_shm->leader_lease, armed ? leader_lease : 0);
 		atomic_store(&fence_shm->pm_pid, armed ? postmaster_pid : 0);
 		atomic_store(&fence_shm->armed, armed && postmaster_pid > 0);
 	}
 	pthread_cond_signal(&fence_cond);
 	pthread_mutex_unlock(&fence_lock);
+}
+
+void
+fence_set_release_budget(int64_t budget_ms)
+{
+	if (fence_shm != NULL && budget_ms > 0)
+		atomic_store(&fence_shm->release_budget_ms,
+					 budget_ms > 60000 ? 60000 : (int) budget_ms);
 }
 
 /* ---- the watchdog process ---------------------------------------------- */
@@ -235,8 +253,16 @@ watchdog_main(pid_t parent)
 
 		if (parent_died || getppid() != parent)
 		{
+			int64_t		lease = atomic_load(&fence_shm->leader_lease);
+
 			if (armed && pid > 0)
+			{
 				watchdog_fence(pid, "daemon-died", 0);
+				/* fencing first; the release may wait on etcd */
+				if (lease != 0)
+					(void) fence_release_after_death(&watchdog_release, pid, lease,
+													 atomic_load(&fence_shm->release_budget_ms));
+			}
 			_exit(0);
 		}
 		if (armed && pid > 0 && dl > 0 && now >= dl)
@@ -257,11 +283,13 @@ watchdog_main(pid_t parent)
 }
 
 int
-fence_watchdog_spawn(PgwError *err)
+fence_watchdog_spawn(const FenceReleaseConfig *release, PgwError *err)
 {
 	pid_t		parent = getpid();
 	pid_t		pid;
 
+	/* the strings it points to are the daemon's; the fork copies them */
+	watchdog_release = *release;
 	fence_shm = mmap(NULL, sizeof(FenceShared), PROT_READ | PROT_WRITE,
 					 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (fence_shm == MAP_FAILED)
@@ -272,6 +300,8 @@ fence_watchdog_spawn(PgwError *err)
 	atomic_store(&fence_shm->deadline_mono_ms, 0);
 	atomic_store(&fence_shm->armed, 0);
 	atomic_store(&fence_shm->pm_pid, 0);
+	atomic_store(&fence_shm->leader_lease, 0);
+	atomic_store(&fence_shm->release_budget_ms, FENCE_RELEASE_BUDGET_MS_DEFAULT);
 	pid = fork();
 	if (pid < 0)
 	{

@@ -16,6 +16,7 @@
 #include "daemon/daemon_int.h"
 #include "daemon/daemon_loop.h"
 #include "daemon/dropin_int.h"
+#include "daemon/fast_release.h"
 #include "daemon/metrics_int.h"
 
 #include <errno.h>
@@ -194,6 +195,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	Daemon		d;
 	PgwError	err = {0};
 	EtcdClientConfig ec = {0};
+	FenceReleaseConfig frc;
 	RestOptions ro = {0};
 	char		fields[160];
 	int			rc = 1;
@@ -217,7 +219,8 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	}
 	d.sigfd = open_signals();
 	/* before any thread: the watchdog is forked without exec */
-	if (fence_watchdog_spawn(&err) != 0)
+	fence_release_config_fill(&frc, cfg, d.prefix);
+	if (fence_watchdog_spawn(&frc, &err) != 0)
 		goto out;
 	/* the executor forks PostgreSQL from this (main) thread: its
 	 * parent-death signal must outlive every other thread */
@@ -333,7 +336,8 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	{
 		ExecContext ctx = exec_context(&d);
 
-		failover_exec_shutdown(d.exec, &ctx);
+		if (failover_exec_shutdown(d.exec, &ctx))
+			release_noted(cfg, d.lease_id, "shutdown");
 	}
 	if (d.cb_running)
 		callbacks_fire(d.cb, "on_stop", d.cb_role);

@@ -8,6 +8,7 @@
  */
 #include "daemon/daemon_loop.h"
 #include "daemon/dropin_int.h"
+#include "daemon/fast_release.h"
 
 #include "common/pgwtime.h"
 
@@ -25,6 +26,15 @@ session_facts(Daemon *d, LocalHealth *self, bool etcd_ok)
 	self->last_loop_mono_ms = d->last_loop_mono_ms;
 	self->etcd_ok = etcd_ok;
 	self->proven_prior_lease = lease_holder_proven(d->cfg->pg_data_dir);
+	release_facts(d->cfg, &self->released_lease, &self->released_mono_ms);
+	/* a key we gave up matters until another member leads */
+	if (self->released_lease != 0 && etcd_ok && d->view->has_leader &&
+		strcmp(d->view->leader, d->cfg->name) != 0)
+	{
+		release_forget(d->cfg, d->view->leader);
+		self->released_lease = 0;
+		self->released_mono_ms = 0;
+	}
 }
 
 /* observe_local: the start of a turn */

@@ -8,6 +8,7 @@
  */
 #include "daemon/daemon_loop.h"
 #include "daemon/dropin_int.h"
+#include "daemon/fast_release.h"
 #include "daemon/metrics_int.h"
 
 #include "common/log.h"
@@ -205,9 +206,11 @@ turn_publish(Daemon *d, const Observation *o, const Decision *dec,
 	bool		holds;
 
 	session_note_outcome(d, out);
+	if (out->key_released && dec->kind == DECIDE_RELEASE)
+		release_noted(d->cfg, d->lease_id, dec->rule);
 	/* the fencing thread guards a writable primary that holds the key */
 	fence_arm(session_claims_leader(d) && failover_exec_is_writable_primary(d->exec),
-			  failover_exec_postmaster_pid(d->exec));
+			  failover_exec_postmaster_pid(d->exec), d->lease_id);
 	(void) fence_watchdog_check();
 	holds = failover_holds_leader(d->view, self);
 	/* routers first: they point at a new primary before its duties run */

@@ -286,6 +286,41 @@ prepare_election(DecideCtx *c)
 	}
 }
 
+/*
+ * prepare_released: we gave a leader key up less than a ttl ago (the fence
+ * after our daemon died, a release rule, a stop), and another member's key
+ * says it could take over: a running replica that may be promoted (sync
+ * members only in synchronous mode). Its lag is not judged here: the
+ * others' own election does that.
+ */
+static void
+prepare_released(DecideCtx *c)
+{
+	const LocalHealth *s = c->self;
+
+	if (s->released_lease == 0 || s->released_mono_ms == 0)
+		return;
+	c->released_ago_ms = c->now_mono_ms - s->released_mono_ms;
+	c->released_recently =
+	    c->released_ago_ms >= 0 && c->released_ago_ms < c->ttl_ms;
+	for (int i = 0; i < c->view->n_members && i < PGW_MEMBERS_MAX; i++)
+	{
+		const MemberInfo *m = &c->view->members[i];
+		CandidateFacts f;
+
+		if (!m->is_valid || name_eq(m->name, s->name))
+			continue;
+		rank_facts_from_member(m, &f);
+		if (f.is_running && f.is_replica && !f.nofailover &&
+		    f.failover_priority > 0 &&
+		    (!c->rank.sync_mode || rank_in_sync(c->rank.sync, m->name)))
+		{
+			c->released_candidate = m->name;
+			return;
+		}
+	}
+}
+
 /* prepare_failover: the `failover` request and pause facts. */
 static void
 prepare_failover(DecideCtx *c)
@@ -399,6 +434,7 @@ prepare(DecideCtx *c)
 	prepare_timing(c);
 	prepare_leader(c);
 	prepare_election(c);
+	prepare_released(c);
 	prepare_failover(c);
 }
 
@@ -495,6 +531,14 @@ var_value(const char *key, const DecideCtx *c, const Decision *d, char *buf,
 		         failover_switchover_step_name(s->switchover_step));
 	else if (strcmp(key, "fo_refusal") == 0)
 		snprintf(buf, len, "%s", str_or(c->fo_refusal, "-"));
+	else if (strcmp(key, "released_lease") == 0)
+		snprintf(buf, len, "%" PRIx64, (uint64_t) s->released_lease);
+	else if (strcmp(key, "released_ago_ms") == 0)
+		snprintf(buf, len, "%" PRId64, c->released_ago_ms);
+	else if (strcmp(key, "released_candidate") == 0)
+		snprintf(buf, len, "%s", str_or(c->released_candidate, "-"));
+	else if (strcmp(key, "ttl_ms") == 0)
+		snprintf(buf, len, "%" PRId64, c->ttl_ms);
 	else if (strcmp(key, "gone") == 0)
 	{
 		if (c->leader_gone_ms >= 0)

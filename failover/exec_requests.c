@@ -81,7 +81,7 @@ failover_exec_pending_restart(const FailoverExec *e)
 	return e->rep->reachable && e->rep->pending_restart;
 }
 
-void
+bool
 failover_exec_shutdown(FailoverExec *e, const ExecContext *ctx)
 {
 	PgwError	err = {0};
@@ -94,6 +94,14 @@ failover_exec_shutdown(FailoverExec *e, const ExecContext *ctx)
 		exec_stop_pg(e, HEALTH_STOP_FAST);
 	}
 	/* release only after PostgreSQL stopped: no writes after the key goes */
-	if (leading && e->ops->leader_release(ctx->etcd, ctx->prefix, ctx->name, &err) == 0)
-		log_info("leader.released", "reason=shutdown");
+	if (!leading)
+		return false;
+	if (e->ops->leader_release(ctx->etcd, ctx->prefix, ctx->name, &err) != 0)
+	{
+		log_warn("leader.release-failed", "reason=shutdown detail=\"%s\" action=lease-expires",
+				 err.msg);
+		return false;
+	}
+	log_info("leader.released", "reason=shutdown");
+	return true;
 }

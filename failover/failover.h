@@ -75,6 +75,12 @@ typedef struct LocalHealth
 	                                      * holder process is proven gone (0 =
 	                                      * none): only that key may be taken
 	                                      * back (issue 16) */
+	int64_t released_lease;              /* the lease whose leader key this
+	                                      * node gave up itself (the fence
+	                                      * after its daemon died, a release
+	                                      * rule, a stop); 0 = none this boot.
+	                                      * Never taken back (issue 21) */
+	int64_t released_mono_ms;            /* ... when (0 = none) */
 
 	/* data directory */
 	DataDirState data_dir;
@@ -460,7 +466,7 @@ struct PgControl *failover_exec_control(FailoverExec *e);
 void failover_exec_set_cloning(FailoverExec *e, bool cloning);
 
 /* failover_exec_shutdown: SIGTERM path: stop PG (fast), then release the
- * leader key if we held it (value compare). */
-void failover_exec_shutdown(FailoverExec *e, const ExecContext *ctx);
+ * leader key if we held it (value compare). True when it released it. */
+bool failover_exec_shutdown(FailoverExec *e, const ExecContext *ctx);
 
 #endif

@@ -113,6 +113,11 @@ typedef struct DecideCtx
 
 	int64_t leader_gone_ms; /* -1 unknown */
 
+	/* a leader key this node gave up itself (LocalHealth.released_lease) */
+	bool released_recently;         /* less than a ttl ago */
+	int64_t released_ago_ms;
+	const char *released_candidate; /* another member that may take it */
+
 	/* the `failover` key: a switchover or manual failover request */
 	bool fo_present;
 	bool fo_due;            /* no scheduled_at, or it has passed */

@@ -62,7 +62,7 @@ CL_WRITER_PID=""
 CL_LOSS_BOUND=""
 CL_LOSS_WHY=""
 declare -a CL_PG_HOST CL_PG_PORT CL_API_HOST CL_API_PORT CL_PID CL_EXEC
-declare -a CL_ETCD_HOST CL_ETCD_CPORT CL_ETCD_PPORT CL_ETCD_EXEC CL_EPID
+declare -a CL_ETCD_HOST CL_ETCD_CPORT CL_ETCD_PPORT CL_ETCD_EXEC CL_EPID CL_ETCD_EXTRA_LISTEN
 declare -a CL_PROBE_PID CL_STARTED
 
 cl_log() { echo "cluster: $*" >&2; }
@@ -132,6 +132,7 @@ scope: $CL_SCOPE
 namespace: /service
 name: node$i
 log_level: info
+state_dir: $CL_DIR/node$i/state
 etcd3:
   hosts: ${hosts%,}
 restapi:
@@ -233,8 +234,10 @@ cluster_start_etcd_member() {
 	h=${CL_ETCD_HOST[$k]}
 	mkdir -p "$CL_DIR/etcd$k"
 	# shellcheck disable=SC2086 # CL_ETCD_EXEC is a command prefix
+	# CL_ETCD_EXTRA_LISTEN[k]: more client URLs (a port one node alone uses,
+	# which a test can block for that node only)
 	${CL_ETCD_EXEC[$k]:-} etcd --name "e$k" --data-dir "$CL_DIR/etcd$k/data" \
-		--listen-client-urls "http://$h:${CL_ETCD_CPORT[$k]}" \
+		--listen-client-urls "http://$h:${CL_ETCD_CPORT[$k]}${CL_ETCD_EXTRA_LISTEN[$k]:+,${CL_ETCD_EXTRA_LISTEN[$k]}}" \
 		--advertise-client-urls "http://$h:${CL_ETCD_CPORT[$k]}" \
 		--listen-peer-urls "http://$h:${CL_ETCD_PPORT[$k]}" \
 		--initial-advertise-peer-urls "http://$h:${CL_ETCD_PPORT[$k]}" \

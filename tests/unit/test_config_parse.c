@@ -208,6 +208,33 @@ test_validate(void **state)
 	c.pg_connect_address = NULL;
 	assert_int_equal(config_validate(&c, &e), PGW_EINVAL);
 	config_free(&c);
+
+	/* state_dir: absolute, not the data directory (issue 21) */
+	snprintf(y, sizeof(y), "%srestapi: {listen: '127.0.0.1:8008'}\n"
+			 "state_dir: var/pgw\n", base);
+	assert_int_equal(parse(y, &c, &e), 0);
+	c.pg_connect_address = strdup("10.0.0.1:5432");
+	assert_int_equal(config_validate(&c, &e), PGW_EINVAL);
+	assert_msg_has(&e, "key \"state_dir\": must be an absolute path");
+	config_free(&c);
+	snprintf(y, sizeof(y), "%srestapi: {listen: '127.0.0.1:8008'}\nstate_dir: /d\n", base);
+	assert_int_equal(parse(y, &c, &e), 0);
+	c.pg_connect_address = strdup("10.0.0.1:5432");
+	assert_int_equal(config_validate(&c, &e), PGW_EINVAL);
+	assert_msg_has(&e, "other than postgresql.data_dir");
+	config_free(&c);
+	snprintf(y, sizeof(y), "%srestapi: {listen: '127.0.0.1:8008'}\nstate_dir: /run/pgw-x\n", base);
+	assert_int_equal(parse(y, &c, &e), 0);
+	c.pg_connect_address = strdup("10.0.0.1:5432");
+	assert_int_equal(config_validate(&c, &e), 0);
+	assert_string_equal(c.state_dir, "/run/pgw-x");
+	{
+		char	   *env[] = {"PGWARDEN_STATE_DIR=/var/lib/pgw-state", NULL};
+
+		assert_int_equal(config_apply_env(&c, env, &e), 0);
+		assert_string_equal(c.state_dir, "/var/lib/pgw-state");
+	}
+	config_free(&c);
 }
 
 static void

@@ -631,6 +631,127 @@ s_own_name_old_lease_empty_dir(Input *in)
 	in->self.data_dir = DATA_DIR_EMPTY;
 }
 
+/* issue 21: we led, our daemon died, its fence killed PostgreSQL and gave
+ * the key (on LEASE_OLD) up 800 ms ago; the daemon restarted before the
+ * others elected. node3 is a running replica that may take over. */
+#define LEASE_OLD 0x150
+
+static void
+s_released_by_us_restarted(Input *in)
+{
+	leader_gone(in);
+	in->self.pg_running = false;
+	in->self.pg_reachable = false;
+	in->self.pg_in_recovery = false;
+	in->self.pg_was_primary = true;
+	in->self.pg_current_lsn = LSN_A + 8192; /* ahead of everyone */
+	in->self.released_lease = LEASE_OLD;
+	in->self.released_mono_ms = NOW - 800;
+}
+
+static void
+s_released_by_us_ttl_passed(Input *in)
+{
+	/* a ttl later the others had their chance: a normal election */
+	s_released_by_us_restarted(in);
+	in->self.released_mono_ms = NOW - 10000;
+}
+
+static void
+s_released_by_us_no_candidate(Input *in)
+{
+	/* nobody else may be promoted: waiting would only lose time */
+	s_released_by_us_restarted(in);
+	member(&in->view, "node3")->nofailover = true;
+}
+
+static void
+s_released_by_us_candidate_stopped(Input *in)
+{
+	s_released_by_us_restarted(in);
+	member(&in->view, "node3")->state = MEMBER_STATE_STOPPED;
+}
+
+static void
+s_released_by_us_candidate_priority_zero(Input *in)
+{
+	s_released_by_us_restarted(in);
+	member(&in->view, "node3")->failover_priority = 0;
+}
+
+static void
+s_released_by_us_sync_candidate(Input *in)
+{
+	s_released_by_us_restarted(in);
+	in->view.config.synchronous_mode = true;
+	in->view.sync.present = true;
+	copy(in->view.sync.leader, PGW_NAME_MAX, "node2");
+	in->view.sync.n_sync = 1;
+	copy(in->view.sync.sync_standby[0], PGW_NAME_MAX, "node3");
+}
+
+static void
+s_released_by_us_sync_no_candidate(Input *in)
+{
+	/* synchronous mode and node3 is not in `sync`: it cannot take over */
+	s_released_by_us_sync_candidate(in);
+	in->view.sync.n_sync = 0;
+}
+
+static void
+s_released_by_us_clock_behind(Input *in)
+{
+	/* a record "from the future" (not this boot's clock): no effect */
+	s_released_by_us_restarted(in);
+	in->self.released_mono_ms = NOW + 5000;
+}
+
+static void
+s_released_by_us_running_replica(Input *in)
+{
+	/* our PostgreSQL already runs as a replica (it followed someone since,
+	 * or we released as an ineligible replica): a normal election, or the
+	 * others, seeing us ahead, would wait for us while we wait for them */
+	s_released_by_us_restarted(in);
+	in->self.pg_running = true;
+	in->self.pg_reachable = true;
+	in->self.pg_in_recovery = true;
+	in->self.pg_current_lsn = 0;
+	in->self.pg_received_lsn = LSN_A;
+	in->self.pg_replayed_lsn = LSN_A;
+}
+
+static void
+s_released_by_us_other_leads(Input *in)
+{
+	/* node1 took over: we rejoin as its replica, as any stopped node */
+	base(in);
+	in->self.pg_running = false;
+	in->self.pg_reachable = false;
+	in->self.released_lease = LEASE_OLD;
+	in->self.released_mono_ms = NOW - 800;
+}
+
+static void
+s_released_key_on_our_name_no_takeover(Input *in)
+{
+	/* the key still shows our name on the lease we released (a stale view
+	 * or an ambiguous delete): never moved back to our new lease, even
+	 * with its holder proven gone */
+	s_own_name_old_lease_stopped(in);
+	in->self.released_lease = in->view.leader_lease;
+	in->self.released_mono_ms = NOW - 800;
+}
+
+static void
+s_released_other_lease_takeover(Input *in)
+{
+	/* we gave up a key on an older lease; this one we did not release */
+	s_own_name_old_lease_stopped(in);
+	in->self.released_lease = in->view.leader_lease - 1;
+	in->self.released_mono_ms = NOW - 800;
+}
+
 static void
 s_unreachable_pg_not_in_recovery(Input *in)
 {
@@ -1580,6 +1701,32 @@ static const Scenario scenarios[] = {
        NULL, NULL),
     SC(s_own_name_old_lease_empty_dir, DECIDE_WAIT, "stale-own-leader-key",
        NULL, NULL),
+
+    /* a leader key we gave up ourselves (issue 21) */
+    SC(s_released_by_us_restarted, DECIDE_WAIT, "no-leader-released-by-us", "",
+       "(lease 150) 800 ms ago and node3 may take it"),
+    SC(s_released_by_us_ttl_passed, DECIDE_START_REPLICA,
+       "no-leader-start-replica", NULL, NULL),
+    SC(s_released_by_us_no_candidate, DECIDE_START_REPLICA,
+       "no-leader-start-replica", NULL, NULL),
+    SC(s_released_by_us_candidate_stopped, DECIDE_START_REPLICA,
+       "no-leader-start-replica", NULL, NULL),
+    SC(s_released_by_us_candidate_priority_zero, DECIDE_START_REPLICA,
+       "no-leader-start-replica", NULL, NULL),
+    SC(s_released_by_us_sync_candidate, DECIDE_WAIT, "no-leader-released-by-us",
+       NULL, "node3 may take it"),
+    SC(s_released_by_us_sync_no_candidate, DECIDE_START_REPLICA,
+       "no-leader-start-replica", NULL, NULL),
+    SC(s_released_by_us_clock_behind, DECIDE_START_REPLICA,
+       "no-leader-start-replica", NULL, NULL),
+    SC(s_released_by_us_running_replica, DECIDE_REFRESH,
+       "leader-key-gone-refresh", NULL, NULL),
+    SC(s_released_by_us_other_leads, DECIDE_START_REPLICA, "replica-start",
+       "node1", NULL),
+    SC(s_released_key_on_our_name_no_takeover, DECIDE_WAIT,
+       "stale-own-leader-key", NULL, NULL),
+    SC(s_released_other_lease_takeover, DECIDE_ACQUIRE,
+       "stale-own-leader-key-takeover", "", NULL),
     SC(s_unreachable_pg_not_in_recovery, DECIDE_DEMOTE, "fence-other-holds-key",
        NULL, NULL),
 
