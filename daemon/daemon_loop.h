@@ -13,6 +13,7 @@
 #include "consensus/consensus.h"
 #include "daemon/daemon_int.h"
 #include "daemon/k8s_views.h"
+#include "daemon/publisher.h"
 #include "failover/failover.h"
 
 #include <stdbool.h>
@@ -119,8 +120,6 @@ bool		fence_watchdog_check(void);
  * The loop's state and the phases of a turn
  * ------------------------------------------------------------------------ */
 
-#define MEMBER_REPUBLISH_MS 10000 /* idle: ~1 etcd write / 10 s / node */
-#define WAL_REPUBLISH_MS 3000     /* WAL position at most every 3 s */
 
 typedef struct Daemon
 {
@@ -138,9 +137,7 @@ typedef struct Daemon
 	int64_t		lease_id;
 	int64_t		lease_ttl_ms;
 	int64_t		lease_deadline_mono_ms;
-	MemberInfo	published;
-	int64_t		published_mono_ms;
-	bool		has_published;
+	MemberPublisher member_pub;	/* our member key's last write (publisher.h) */
 	int64_t		last_loop_mono_ms;
 	uint64_t	loops;
 	uint64_t	etcd_errors;
@@ -273,7 +270,7 @@ void		turn_publish(Daemon *d, const Observation *o, const Decision *dec,
 typedef enum MemberPublish
 {
 	MEMBER_PUBLISH_SKIP = 0,	/* etcd out of reach (failsafe's turn) */
-	MEMBER_PUBLISH_IF_CHANGED,	/* when it changed, or every few seconds */
+	MEMBER_PUBLISH_IF_CHANGED,	/* when etcd lacks it (publisher.h) */
 	MEMBER_PUBLISH_FORCE,		/* now (our role just changed under peers) */
 } MemberPublish;
 

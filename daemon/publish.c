@@ -19,27 +19,27 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
-static bool
-member_changed(const MemberInfo *a, const MemberInfo *b, int64_t since_ms)
-{
-	if (a->role != b->role || a->state != b->state || a->timeline != b->timeline ||
-		a->pending_restart != b->pending_restart ||
-		strcmp(a->reason, b->reason) != 0 || strcmp(a->conn_url, b->conn_url) != 0)
-		return true;
-	if (a->xlog_location != b->xlog_location && since_ms >= WAL_REPUBLISH_MS)
-		return true;
-	return since_ms >= MEMBER_REPUBLISH_MS;
-}
-
+/*
+ * publish_member: write members/<name> when publisher.c says etcd lacks
+ * what it should hold (never on a timer: issue 18), on our lease.
+ */
 static void
-publish_member(Daemon *d, const MemberInfo *m, int64_t now)
+publish_member(Daemon *d, const MemberInfo *m, uint32_t reason_shape,
+			   int64_t now)
 {
 	PgwError	err = {0};
+	PublishLimits lim;
+	MemberWrite why;
 
 	if (d->lease_id == 0)
 		return;
-	if (d->has_published &&
-		!member_changed(m, &d->published, now - d->published_mono_ms))
+	lim.loop_wait_ms = d->view->config.loop_wait_ms;
+	lim.ttl_ms = d->view->config.ttl_ms;
+	lim.max_lag_bytes = d->view->config.maximum_lag_on_failover;
+	why = publisher_member_due(&d->member_pub, m, reason_shape, d->lease_id,
+							   dcs_view_member(d->view, m->name), d->view_valid,
+							   &lim, now);
+	if (why == MEMBER_WRITE_NONE)
 		return;
 	/* etcd is not confirming our keepalives: a put would only block the
 	 * loop for retry_timeout, time a leader needs before its deadline */
@@ -50,9 +50,11 @@ publish_member(Daemon *d, const MemberInfo *m, int64_t now)
 		session_note_etcd_error(d, "member-publish", &err);
 		return;
 	}
-	d->published = *m;
-	d->published_mono_ms = now;
-	d->has_published = true;
+	if (why == MEMBER_WRITE_MISSING)
+		log_warn("member.rewritten", "reason=\"our member key was gone from etcd\"");
+	else
+		log_debug("member.written", "why=%s", publisher_write_name(why));
+	publisher_member_written(&d->member_pub, m, reason_shape, d->lease_id, now);
 }
 
 /* fill_from_report: the PostgreSQL facts of the REST snapshot. */
@@ -187,9 +189,9 @@ publish_snapshot(Daemon *d, const LocalHealth *self, const Decision *dec,
 
 	failover_exec_member_info(d->exec, d->view, dec, &m);
 	if (member == MEMBER_PUBLISH_FORCE)
-		d->has_published = false;
+		publisher_member_forget(&d->member_pub);
 	if (member != MEMBER_PUBLISH_SKIP && !member_key_waits(d))
-		publish_member(d, &m, pgw_now_mono_ms());
+		publish_member(d, &m, dec ? dec->reason_shape : 0, pgw_now_mono_ms());
 	d->last_loop_mono_ms = pgw_now_mono_ms();
 	d->loops++;
 	publish_rest(d, self, &m, d->last_loop_mono_ms - t0);

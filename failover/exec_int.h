@@ -24,7 +24,6 @@
  */
 #define REPLICA_START_WAIT_MS 3000
 #define STOP_TIMEOUT_MS 30000
-#define STATUS_PUBLISH_MS 5000
 
 /* Deadlines of the switchover's sub-states (exec_switchover.c). */
 #define SWO_CHECKPOINT_MS 30000

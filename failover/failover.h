@@ -199,6 +199,9 @@ typedef struct Decision
 	                                   * our key is on (0: plain acquire) */
 	uint64_t wal_position;            /* our WAL position as decide saw it */
 	int64_t deadline_left_ms;         /* fencing deadline - now (0: no lease) */
+	uint32_t reason_shape;            /* hash of rule and reason without its
+	                                   * moving numbers (LSNs, durations): a
+	                                   * new shape is news, a new LSN is not */
 } Decision;
 
 /*
