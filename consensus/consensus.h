@@ -262,6 +262,30 @@ int			etcd_watch_start(EtcdClient *c, const char *key, bool prefix,
 int			etcd_watch_cancel(EtcdClient *c, int64_t watch_id,
 							  PgwError *err) PGW_MUSTCHECK;
 
+/*
+ * etcd_watch_set_progress: watch liveness. Once the Watch stream has been
+ * silent for interval_ms, the CQ thread asks etcd for progress (a
+ * WatchProgressRequest: no read, no raft); when that is not answered within
+ * interval_ms either, the stream counts as stalled: ETCD_EVENT_WATCH_RESYNC
+ * is posted (re-read: the owner's view may be stale), the connection to that
+ * endpoint is replaced and the watches are re-created from their last
+ * revision + 1. A stall is thus noticed within 2 * interval_ms of the last
+ * message. 0 turns it off (the default). Any thread.
+ */
+void		etcd_watch_set_progress(EtcdClient *c, int interval_ms);
+
+/*
+ * etcd_watch_live: every watch is created on a stream that was heard from
+ * within max_silence_ms (an event or a progress answer): what the owner
+ * saw through it is current but for events still in flight. *revision_out
+ * (may be NULL): the highest header revision heard. Any thread.
+ */
+bool		etcd_watch_live(EtcdClient *c, int64_t max_silence_ms,
+							int64_t *revision_out);
+
+/* etcd_watch_stalls: how many stalls etcd_watch_set_progress detected */
+uint64_t	etcd_watch_stalls(EtcdClient *c);
+
 typedef enum EtcdEventType
 {
 	ETCD_EVENT_WATCH_PUT = 1,

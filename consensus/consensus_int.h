@@ -184,6 +184,21 @@ struct EtcdClient
 	EtcdWatch  *watches;
 	int64_t		next_watch_id;
 
+	/* watch liveness (etcd_watch_set_progress): a silent stream is asked
+	 * for progress; one that does not answer is declared stalled */
+	int			watch_progress_ms;	/* 0: off */
+	int64_t		watch_heard_mono_ms;	/* last message on the watch stream */
+	int64_t		watch_heard_rev;	/* its header revision */
+	int64_t		watch_progress_sent_mono_ms;	/* 0: none outstanding */
+	uint64_t	watch_stalls;	/* stalls detected (for tests, benches) */
+
+	/* channels are re-created (etcd_channel_reset_locked) with these */
+	grpc_channel_credentials *creds;
+	grpc_arg	chan_args[9];
+	grpc_channel_args chan_argset;
+	grpc_channel *retired[ETCD_ENDPOINTS_MAX];	/* destroyed unlocked */
+	int			n_retired;
+
 	/* events to the owner */
 	int			event_fd;
 	EtcdEventNode *evq_head;
@@ -215,6 +230,8 @@ void		etcd_stream_send_locked(EtcdStream *s, grpc_byte_buffer *buf,
 void		etcd_stream_break_locked(EtcdStream *s, int code, const char *msg);
 void		etcd_stream_handle_locked(EtcdClient *c, EtcdTag *tag, bool ok);
 int			etcd_pick_endpoint_locked(EtcdClient *c);
+void		etcd_channel_reset_locked(EtcdClient *c, int idx, const char *why);
+void		etcd_channel_destroy_retired(EtcdClient *c);
 void		etcd_stream_status_text(EtcdStream *s, char *buf, size_t len);
 
 /* etcd_lease.c, etcd_watch.c: called by the stream layer with c->mu held */

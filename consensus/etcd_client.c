@@ -273,8 +273,58 @@ cq_thread_main(void *arg)
 			etcd_watch_tick_locked(c, now);
 		}
 		pthread_mutex_unlock(&c->mu);
+		etcd_channel_destroy_retired(c);
 	}
 	return NULL;
+}
+
+/*
+ * etcd_channel_reset_locked: a stream on endpoint idx stalled while gRPC
+ * still calls its connection ready: a peer that stopped answering without
+ * closing (a frozen or half-partitioned path, a proxy that stopped
+ * forwarding one way). New streams on that connection would stall too, and
+ * gRPC's own keepalive notices only after 13 s; so the channel is replaced
+ * by a fresh one (a new connection) at once. The streams on it break (the
+ * lease and watch layers reopen them, the watch from its last revision + 1);
+ * the old channel is destroyed once the lock is released. Unary calls take
+ * the channel pointer under c->mu, so none can see it freed.
+ */
+void
+etcd_channel_reset_locked(EtcdClient *c, int idx, const char *why)
+{
+	EtcdChannel *ch = &c->chans[idx];
+	char		msg[200];
+
+	if (c->is_closing || c->n_retired >= ETCD_ENDPOINTS_MAX)
+		return;
+	snprintf(msg, sizeof(msg), "connection reset: %s", why);
+	if (c->lease_stream && c->lease_stream->endpoint == idx)
+		etcd_stream_break_locked(c->lease_stream, PGW_ETIMEDOUT, msg);
+	if (c->watch_stream && c->watch_stream->endpoint == idx)
+		etcd_stream_break_locked(c->watch_stream, PGW_ETIMEDOUT, msg);
+	c->retired[c->n_retired++] = ch->ch;
+	ch->ch = grpc_channel_create(ch->ep.target, c->creds, &c->chan_argset);
+	ch->state = GRPC_CHANNEL_IDLE;
+	ch->token[0] = '\0';
+	/* the old channel's connectivity watch, when it completes, re-arms on
+	 * the new one; without one pending, arm it now */
+	conn_arm_locked(c, ch);
+}
+
+/* etcd_channel_destroy_retired: destroy channels reset above (unlocked) */
+void
+etcd_channel_destroy_retired(EtcdClient *c)
+{
+	grpc_channel *old[ETCD_ENDPOINTS_MAX];
+	int			n;
+
+	pthread_mutex_lock(&c->mu);
+	n = c->n_retired;
+	memcpy(old, c->retired, sizeof(old[0]) * (size_t) n);
+	c->n_retired = 0;
+	pthread_mutex_unlock(&c->mu);
+	for (int i = 0; i < n; i++)
+		grpc_channel_destroy(old[i]);
 }
 
 static char *
@@ -326,8 +376,7 @@ etcd_client_open(const EtcdClientConfig *cfg, EtcdClient **out, PgwError *err)
 	char	   *cert = NULL;
 	char	   *key = NULL;
 	bool		want_tls;
-	grpc_arg	args[9];
-	grpc_channel_args chargs;
+	grpc_arg   *args;
 
 	*out = NULL;
 	if (cfg == NULL)
@@ -375,7 +424,9 @@ etcd_client_open(const EtcdClientConfig *cfg, EtcdClient **out, PgwError *err)
 		c->password = pgw_xstrdup(cfg->password ? cfg->password : "");
 	}
 
-	/* channel arguments: notes, "Recommendation for the project" */
+	/* channel arguments: notes, "Recommendation for the project" (kept:
+	 * a stalled channel is re-created with them) */
+	args = c->chan_args;
 	args[0].type = GRPC_ARG_INTEGER;
 	args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
 	args[0].value.integer = -1;
@@ -404,29 +455,27 @@ etcd_client_open(const EtcdClientConfig *cfg, EtcdClient **out, PgwError *err)
 	args[8].type = GRPC_ARG_INTEGER;
 	args[8].key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
 	args[8].value.integer = 1;
-	chargs.num_args = PGW_LENGTHOF(args);
-	chargs.args = args;
+	c->chan_argset.num_args = PGW_LENGTHOF(c->chan_args);
+	c->chan_argset.args = c->chan_args;
+	if (want_tls)
+	{
+		grpc_ssl_pem_key_cert_pair pair = {key, cert};
+
+		c->creds = grpc_ssl_credentials_create(ca, cert ? &pair : NULL, NULL,
+											   NULL);
+	}
+	else
+		c->creds = grpc_insecure_credentials_create();
 
 	c->n_chans = n_eps;
 	for (int i = 0; i < n_eps; i++)
 	{
 		EtcdChannel *ch = &c->chans[i];
-		grpc_channel_credentials *creds;
 
 		ch->ep = eps[i];
 		ch->conn_tag.kind = TAG_CONN;
 		ch->conn_tag.owner = ch;
-		if (want_tls)
-		{
-			grpc_ssl_pem_key_cert_pair pair = {key, cert};
-
-			creds = grpc_ssl_credentials_create(ca, cert ? &pair : NULL, NULL,
-												NULL);
-		}
-		else
-			creds = grpc_insecure_credentials_create();
-		ch->ch = grpc_channel_create(ch->ep.target, creds, &chargs);
-		grpc_channel_credentials_release(creds);
+		ch->ch = grpc_channel_create(ch->ep.target, c->creds, &c->chan_argset);
 		ch->state = GRPC_CHANNEL_IDLE;
 	}
 	free(ca);
@@ -476,12 +525,16 @@ etcd_client_close(EtcdClient *c)
 	pthread_mutex_unlock(&c->mu);
 
 	/* pending connectivity watches complete when their channel goes */
+	etcd_channel_destroy_retired(c);
 	for (int i = 0; i < c->n_chans; i++)
 	{
 		if (c->chans[i].ch)
 			grpc_channel_destroy(c->chans[i].ch);
 		c->chans[i].ch = NULL;
 	}
+	if (c->creds)
+		grpc_channel_credentials_release(c->creds);
+	c->creds = NULL;
 	if (c->cq)
 	{
 		grpc_completion_queue_shutdown(c->cq);
@@ -588,10 +641,13 @@ unary_once(EtcdClient *c, int idx, const char *method, grpc_byte_buffer *req,
 	memset(ops, 0, sizeof(ops));
 	grpc_metadata_array_init(&md_initial);
 	grpc_metadata_array_init(&md_trailing);
+	/* under the lock: the CQ thread may replace a stalled channel */
+	pthread_mutex_lock(&c->mu);
 	call = grpc_channel_create_call(c->chans[idx].ch, NULL,
 									GRPC_PROPAGATE_DEFAULTS, cq,
 									grpc_slice_from_static_string(method),
 									NULL, deadline, NULL);
+	pthread_mutex_unlock(&c->mu);
 	memset(&md, 0, sizeof(md));
 	if (token && token[0])
 	{
