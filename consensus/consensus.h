@@ -220,7 +220,8 @@ int			etcd_lease_keepalive_once(EtcdClient *c, int64_t id, int timeout_ms,
 /*
  * etcd_lease_keepalive_start: keep lease id alive from the CQ thread, one
  * request every interval_ms on the same stream; each confirmation is posted
- * as ETCD_EVENT_KEEPALIVE, a TTL <= 0 as ETCD_EVENT_LEASE_LOST. Replaces any
+ * as ETCD_EVENT_KEEPALIVE (or given to the observer, see below), a TTL <= 0
+ * as ETCD_EVENT_LEASE_LOST. Replaces any
  * lease kept before. etcd_lease_keepalive_stop stops it (no revoke).
  */
 int			etcd_lease_keepalive_start(EtcdClient *c, int64_t id,
@@ -239,9 +240,11 @@ bool		etcd_lease_keepalive_last(EtcdClient *c, int64_t id, int64_t *ttl_out,
 /*
  * etcd_lease_keepalive_observe: fn(arg, lease_id, ttl_s, sent_mono_ms) runs
  * on the client's own thread for every confirmation of the kept lease, the
- * moment it arrives, before the event is queued: a fence fed this way does
- * not depend on the caller's loop. fn runs under the client's lock: it must
- * be quick, must not block and must not call the client. NULL removes it.
+ * moment it arrives, instead of an ETCD_EVENT_KEEPALIVE being queued (the
+ * owner's loop is not woken once a keepalive interval; ETCD_EVENT_LEASE_LOST
+ * still is): a fence fed this way does not depend on the caller's loop. fn
+ * runs under the client's lock: it must be quick, must not block and must
+ * not call the client. NULL removes it.
  */
 typedef void (*EtcdKeepaliveObserver) (void *arg, int64_t lease_id,
 									   int64_t ttl_s, int64_t sent_mono_ms);

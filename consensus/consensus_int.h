@@ -20,7 +20,8 @@
 #define ETCD_TOKEN_MAX			512
 #define ETCD_ATTEMPT_FLOOR_MS	500		/* per-endpoint attempt, at least */
 #define ETCD_STREAM_RETRY_MS	200		/* pause before reopening a stream */
-#define ETCD_TICK_MS			50		/* CQ thread timer granularity */
+#define ETCD_TICK_MAX_MS		5000	/* CQ thread: longest sleep without work */
+#define ETCD_CONN_RECHECK_MS	30000	/* connectivity watch deadline */
 
 typedef struct EtcdClient EtcdClient;
 typedef struct EtcdStream EtcdStream;
@@ -191,10 +192,11 @@ struct EtcdClient
 	int64_t		watch_heard_rev;	/* its header revision */
 	int64_t		watch_progress_sent_mono_ms;	/* 0: none outstanding */
 	uint64_t	watch_stalls;	/* stalls detected (for tests, benches) */
+	bool		ka_sent_this_tick;	/* a keepalive went out in this wake */
 
 	/* channels are re-created (etcd_channel_reset_locked) with these */
 	grpc_channel_credentials *creds;
-	grpc_arg	chan_args[9];
+	grpc_arg	chan_args[10];
 	grpc_channel_args chan_argset;
 	grpc_channel *retired[ETCD_ENDPOINTS_MAX];	/* destroyed unlocked */
 	int			n_retired;
@@ -240,11 +242,13 @@ void		etcd_lease_on_message_locked(EtcdClient *c, EtcdStream *s,
 void		etcd_lease_on_broken_locked(EtcdClient *c, int code,
 										const char *msg);
 void		etcd_lease_tick_locked(EtcdClient *c, int64_t now_ms);
+int64_t		etcd_lease_next_tick_locked(EtcdClient *c);
 void		etcd_watch_on_message_locked(EtcdClient *c, EtcdStream *s,
 										 grpc_byte_buffer *buf);
 void		etcd_watch_on_broken_locked(EtcdClient *c, int code,
 										const char *msg);
 void		etcd_watch_tick_locked(EtcdClient *c, int64_t now_ms);
+int64_t		etcd_watch_next_tick_locked(EtcdClient *c);
 void		etcd_watch_free_all(EtcdClient *c);
 
 #endif

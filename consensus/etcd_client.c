@@ -14,8 +14,13 @@
  *   bidirectional streams (LeaseKeepAlive and Watch, etcd_stream.c) and a
  *   connectivity watch that is always armed on every channel (pitfall 14:
  *   without a thread polling, a reconnect stalls on the 5 s backup poller).
- *   It wakes at least every ETCD_TICK_MS to send background keepalives and
- *   to reopen broken streams.
+ *   It sleeps until the next thing it must do (a background keepalive, a
+ *   stream to reopen, a watch progress check: etcd_lease_next_tick_locked,
+ *   etcd_watch_next_tick_locked), at most ETCD_TICK_MAX_MS, or until a
+ *   completion arrives: an idle client wakes about once a keepalive
+ *   interval, not twenty times a second (issue 18). The owner's calls that
+ *   start something new (a watch, a keepalive) do its first step
+ *   themselves under c->mu rather than wait for the thread.
  * - c->mu guards all shared state: streams, watches, the keepalive state,
  *   the endpoint in use, the auth tokens and the event queue. The CQ thread
  *   holds it while it handles a completion; grpc_call_start_batch is called
@@ -211,8 +216,11 @@ etcd_event_clear(EtcdEvent *ev)
 static void
 conn_arm_locked(EtcdClient *c, EtcdChannel *ch)
 {
+	/* a change of state completes the watch at once; the deadline only
+	 * bounds how stale ch->state can get (a timer wake each time) */
 	gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-								   gpr_time_from_millis(1000, GPR_TIMESPAN));
+								   gpr_time_from_millis(ETCD_CONN_RECHECK_MS,
+														GPR_TIMESPAN));
 
 	if (c->is_closing || ch->watch_armed)
 		return;
@@ -246,10 +254,12 @@ cq_thread_main(void *arg)
 {
 	EtcdClient *c = arg;
 
+	int64_t		sleep_ms = 0;
+
 	for (;;)
 	{
 		gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-									   gpr_time_from_millis(ETCD_TICK_MS,
+									   gpr_time_from_millis(sleep_ms,
 															GPR_TIMESPAN));
 		grpc_event	ev = grpc_completion_queue_next(c->cq, dl, NULL);
 
@@ -269,8 +279,20 @@ cq_thread_main(void *arg)
 		{
 			int64_t		now = pgw_now_mono_ms();
 
+			int64_t		next;
+
+			c->ka_sent_this_tick = false;
 			etcd_lease_tick_locked(c, now);
 			etcd_watch_tick_locked(c, now);
+			next = etcd_lease_next_tick_locked(c);
+			if (etcd_watch_next_tick_locked(c) < next)
+				next = etcd_watch_next_tick_locked(c);
+			now = pgw_now_mono_ms();
+			sleep_ms = next - now;
+			if (sleep_ms > ETCD_TICK_MAX_MS)
+				sleep_ms = ETCD_TICK_MAX_MS;
+			if (sleep_ms < 1)
+				sleep_ms = 1;
 		}
 		pthread_mutex_unlock(&c->mu);
 		etcd_channel_destroy_retired(c);
@@ -455,6 +477,11 @@ etcd_client_open(const EtcdClientConfig *cfg, EtcdClient **out, PgwError *err)
 	args[8].type = GRPC_ARG_INTEGER;
 	args[8].key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
 	args[8].value.integer = 1;
+	/* no bandwidth-delay probing: our messages are small, and each probe
+	 * is a ping and timers on both sides, every time data arrives */
+	args[9].type = GRPC_ARG_INTEGER;
+	args[9].key = GRPC_ARG_HTTP2_BDP_PROBE;
+	args[9].value.integer = 0;
 	c->chan_argset.num_args = PGW_LENGTHOF(c->chan_args);
 	c->chan_argset.args = c->chan_args;
 	if (want_tls)

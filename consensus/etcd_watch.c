@@ -288,7 +288,11 @@ watch_liveness_locked(EtcdClient *c, int64_t now_ms)
 		etcd_channel_reset_locked(c, idx, "the watch stream stalled");
 		return;
 	}
-	if (now_ms - c->watch_heard_mono_ms < c->watch_progress_ms)
+	/* due, or half due while a keepalive goes out in this same wake: the
+	 * two round trips then share the thread's wakes */
+	if (now_ms - c->watch_heard_mono_ms < c->watch_progress_ms &&
+		!(c->ka_sent_this_tick &&
+		  now_ms - c->watch_heard_mono_ms >= c->watch_progress_ms / 2))
 		return;
 	req.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_PROGRESS_REQUEST;
 	req.progress_request = &pr;
@@ -332,6 +336,22 @@ etcd_watch_tick_locked(EtcdClient *c, int64_t now_ms)
 	c->watch_heard_mono_ms = now_ms;
 	c->watch_progress_sent_mono_ms = 0;
 	create_next_locked(c);
+}
+
+/* etcd_watch_next_tick_locked: when etcd_watch_tick_locked has work next
+ * (INT64_MAX: none) */
+int64_t
+etcd_watch_next_tick_locked(EtcdClient *c)
+{
+	if (c->watches == NULL)
+		return INT64_MAX;
+	if (c->watch_stream == NULL)
+		return c->watch_retry_mono_ms;
+	if (c->watch_progress_ms <= 0 || !all_active(c))
+		return INT64_MAX;
+	if (c->watch_progress_sent_mono_ms != 0)
+		return c->watch_progress_sent_mono_ms + c->watch_progress_ms;
+	return c->watch_heard_mono_ms + c->watch_progress_ms;
 }
 
 void
@@ -401,7 +421,11 @@ etcd_watch_start(EtcdClient *c, const char *key, bool prefix,
 	if (c->watch_stream)
 		create_next_locked(c);
 	else
-		c->watch_retry_mono_ms = 0;	/* the CQ thread opens it at its tick */
+	{
+		/* open the stream now, not at the CQ thread's next wake */
+		c->watch_retry_mono_ms = 0;
+		etcd_watch_tick_locked(c, pgw_now_mono_ms());
+	}
 	pthread_mutex_unlock(&c->mu);
 	return 0;
 }

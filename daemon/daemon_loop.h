@@ -150,6 +150,9 @@ typedef struct Daemon
 	bool		run_again;		/* the last turn asked for the next at once */
 	char	   *history_json;
 	char	   *config_json;
+	uint64_t	raw_json_gen;	/* bumped when either of the two changes */
+	uint64_t	raw_json_served_gen;	/* the one the REST API serves */
+	RestSnapshot *rest_snap;	/* reused every turn (publish.c) */
 	int64_t		leader_absent_since_mono_ms;	/* 0 while a leader exists */
 	Callbacks  *cb;				/* on_start, on_stop, ... scripts */
 	char		cb_role[16];	/* role the callbacks last saw */
@@ -178,7 +181,7 @@ int64_t		session_margin_ms(int64_t ttl_ms);
 int64_t		session_deadline_ms(int64_t sent_mono_ms, int64_t granted_ttl_ms,
 								int64_t ttl_ms);
 
-/* session_keepalive_interval_ms: one keepalive every min(loop_wait, ttl/4) */
+/* session_keepalive_interval_ms: one keepalive every ttl / 4 */
 int64_t		session_keepalive_interval_ms(const DynamicConfig *cfg);
 
 /* session_open: register the keepalive observer and the fences' deadline
@@ -209,6 +212,15 @@ bool		session_keepalive_late(Daemon *d);
 
 /* session_claims_leader: our last view names us leader on our lease */
 bool		session_claims_leader(const Daemon *d);
+
+/* session_watch_progress_ms: how long the watch may be silent before it is
+ * asked for progress (ttl / 4; twice that and it counts as stalled) */
+int64_t		session_watch_progress_ms(const DynamicConfig *cfg);
+
+/* session_key_proven: the view is valid, names us leader on our lease,
+ * our keepalives are confirmed and the watch that feeds the view is live:
+ * what a leader-key read would tell, known without one (issue 18) */
+bool		session_key_proven(Daemon *d);
 
 /* session_note_outcome: what a step did to the leader key, into the view
  * (we know the txn's result; the watch confirms it later) */

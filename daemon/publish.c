@@ -68,6 +68,7 @@ fill_from_report(Daemon *d, RestSnapshot *s)
 	s->pg_running = running;
 	s->pg_read_write = running && !r->in_recovery;
 	s->server_version = r->server_version_num;
+	s->sysid[0] = '\0';			/* the buffer is reused */
 	if (r->system_identifier)
 		snprintf(s->sysid, sizeof(s->sysid), "%llu",
 				 (unsigned long long) r->system_identifier);
@@ -96,8 +97,12 @@ static void
 publish_rest(Daemon *d, const LocalHealth *self, const MemberInfo *m,
 			 int64_t loop_ms)
 {
-	RestSnapshot *s = pgw_xcalloc(1, sizeof(RestSnapshot));
+	RestSnapshot *s;
 
+	/* one buffer for the daemon's life: the snapshot is ~100 KB */
+	if (d->rest_snap == NULL)
+		d->rest_snap = pgw_xcalloc(1, sizeof(RestSnapshot));
+	s = d->rest_snap;
 	pgw_strlcpy(s->name, d->cfg->name, sizeof(s->name));
 	pgw_strlcpy(s->scope, d->cfg->scope, sizeof(s->scope));
 	s->self = *m;
@@ -115,10 +120,18 @@ publish_rest(Daemon *d, const LocalHealth *self, const MemberInfo *m,
 				sizeof(s->decision));
 	pgw_strlcpy(s->rule, d->last.rule ? d->last.rule : "", sizeof(s->rule));
 	pgw_strlcpy(s->reason, d->last.reason, sizeof(s->reason));
-	s->history_json = d->history_json ? pgw_xstrdup(d->history_json) : NULL;
-	s->config_json = d->config_json ? pgw_xstrdup(d->config_json) : NULL;
+	/* the raw values are copied only when they changed */
+	s->raw_json_same = d->raw_json_served_gen == d->raw_json_gen &&
+		d->raw_json_served_gen != 0;
+	s->history_json = NULL;
+	s->config_json = NULL;
+	if (!s->raw_json_same)
+	{
+		s->history_json = d->history_json ? pgw_xstrdup(d->history_json) : NULL;
+		s->config_json = d->config_json ? pgw_xstrdup(d->config_json) : NULL;
+		d->raw_json_served_gen = d->raw_json_gen;
+	}
 	rest_publish(d->rest, s);
-	free(s);
 }
 
 static void

@@ -1071,6 +1071,14 @@ rest_publish(RestServer *srv, RestSnapshot *snap)
 	old_hist = srv->has_snap ? srv->snap.history_json : NULL;
 	old_cfg = srv->has_snap ? srv->snap.config_json : NULL;
 	srv->snap = *snap;
+	if (snap->raw_json_same && srv->has_snap)
+	{
+		/* unchanged since the last turn: keep what is served */
+		srv->snap.history_json = old_hist;
+		srv->snap.config_json = old_cfg;
+		old_hist = NULL;
+		old_cfg = NULL;
+	}
 	srv->has_snap = true;
 	pthread_mutex_unlock(&srv->lock);
 	free(old_hist);

@@ -343,6 +343,8 @@ typedef struct ExecContext
 	int64_t lease_id;        /* our lease (0: none) */
 	const ClusterView *view; /* the view the decision was made on; nothing
 	                          * rewrites it while a step runs */
+	bool key_proven_by_watch; /* a live watch shows the leader key holding
+	                           * us on lease_id: a renew needs no read */
 } ExecContext;
 
 /*

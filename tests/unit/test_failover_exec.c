@@ -774,6 +774,16 @@ test_renew(void **state)
 	assert_int_equal(out.rc, PGW_ECONFLICT);
 	assert_false(out.leads);
 	assert_non_null(strstr(out.err.msg, "held by node1"));
+
+	/* issue 18: a live watch vouches for the key: no read at all */
+	fk.rc_leader_check = 0;
+	fk.calls[0] = '\0';
+	f->ctx.key_proven_by_watch = true;
+	out = run(f, DECIDE_RENEW, NULL);
+	assert_int_equal(out.rc, 0);
+	assert_true(out.leads);
+	assert_string_equal(fk.calls, "");
+	f->ctx.key_proven_by_watch = false;
 }
 
 static void
