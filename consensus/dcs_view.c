@@ -43,6 +43,26 @@ dcs_prefix_build(const char *namespace_, const char *scope, char *out,
 }
 
 int
+dcs_group_prefix_build(const char *namespace_, const char *scope, int group,
+					   char *out, size_t len, PgwError *err)
+{
+	size_t		n;
+	int			rc;
+
+	if ((rc = dcs_prefix_build(namespace_, scope, out, len, err)) != 0 ||
+		group < 0)
+		return rc;
+	if (group > 9999)
+		return pgw_error_set(err, PGW_EINVAL, "group %d is out of range (0..9999)",
+							 group);
+	n = strlen(out);
+	if ((size_t) snprintf(out + n, len - n, "%d/", group) >= len - n)
+		return pgw_error_set(err, PGW_EINVAL, "key prefix for scope \"%s\" is too long",
+							 scope);
+	return 0;
+}
+
+int
 dcs_key_join(const char *prefix, const char *suffix, char *out, size_t len,
 			 PgwError *err)
 {
@@ -65,9 +85,27 @@ note_bad_value(ClusterView *v, const char *suffix)
 				 "%s%s", used ? "," : "", suffix);
 }
 
+/*
+ * shown_name: a member key's name as the view holds it. A name with control
+ * characters (refused by dcs_member_decode, so never acted on) is kept with
+ * '?' in their place: it is listed, and never printed as it is (security
+ * review F10: a newline in a key forged log lines).
+ */
 static void
-member_remove(ClusterView *v, const char *name)
+shown_name(const char *name, char *out, size_t len)
 {
+	pgw_strlcpy(out, name, len);
+	for (char *p = out; *p; p++)
+		if ((unsigned char) *p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
+static void
+member_remove(ClusterView *v, const char *raw)
+{
+	char		name[PGW_NAME_MAX];
+
+	shown_name(raw, name, sizeof(name));
 	for (int i = 0; i < v->n_members; i++)
 	{
 		if (strcmp(v->members[i].name, name) == 0)
@@ -86,14 +124,16 @@ member_put(ClusterView *v, const char *name, const EtcdKeyValue *kv)
 	MemberInfo	m;
 	PgwError	err = {0};
 	int			slot = -1;
+	char		shown[PGW_NAME_MAX];
 
 	if (strlen(name) >= PGW_NAME_MAX || name[0] == '\0')
 		return;
+	shown_name(name, shown, sizeof(shown));
 	memset(&m, 0, sizeof(m));
 	if (dcs_member_decode(name, kv->value, kv->value_len, &m, &err) != 0)
 	{
 		memset(&m, 0, sizeof(m));
-		pgw_strlcpy(m.name, name, sizeof(m.name));
+		pgw_strlcpy(m.name, shown, sizeof(m.name));
 		m.is_valid = false;
 		pgw_strlcpy(m.parse_error, err.msg, sizeof(m.parse_error));
 	}
@@ -102,7 +142,7 @@ member_put(ClusterView *v, const char *name, const EtcdKeyValue *kv)
 	m.mod_revision = kv->mod_revision;
 	m.lease = kv->lease;
 	for (int i = 0; i < v->n_members; i++)
-		if (strcmp(v->members[i].name, name) == 0)
+		if (strcmp(v->members[i].name, shown) == 0)
 			slot = i;
 	if (slot < 0)
 	{

@@ -8,7 +8,10 @@
 #include "common/pgwtime.h"
 #include "common/xmem.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,14 +21,82 @@ fmt_of(const CtlGlobal *g, const CtlArgs *a)
 	return a->has_format ? a->format : g->format;
 }
 
+/* render: the list or topology text of v (caller frees) */
+static char *
+render(CtlGlobal *g, const CtlArgs *a, const ClusterView *v, int64_t ttl,
+	   bool topology)
+{
+	char	   *buf = NULL;
+	size_t		len = 0;
+	FILE	   *f = open_memstream(&buf, &len);
+
+	if (f == NULL)
+		abort();
+	if (topology)
+		ctl_topology_print(f, v, g->scope, fmt_of(g, a));
+	else
+		ctl_list_print(f, v, g->scope, ttl, fmt_of(g, a));
+	fclose(f);
+	return buf;
+}
+
+/*
+ * wait_change: block until a key of the cluster changes (the watch on the
+ * prefix delivers an event) or until deadline_mono_ms. True on a change.
+ * A burst (a switchover writes several keys) is taken as one change: after
+ * the first event, events keep coming for 100 ms before the re-read.
+ */
+static bool
+wait_change(EtcdClient *c, int64_t deadline_mono_ms)
+{
+	struct pollfd pfd = {.fd = etcd_client_event_fd(c),.events = POLLIN};
+	bool		changed = false;
+
+	for (;;)
+	{
+		int64_t		left = deadline_mono_ms - pgw_now_mono_ms();
+		EtcdEvent	ev;
+
+		if (left <= 0)
+			return changed;
+		if (poll(&pfd, 1, (int) left) < 0 && errno != EINTR)
+			return changed;
+		while (etcd_client_next_event(c, &ev))
+		{
+			if (ev.type == ETCD_EVENT_WATCH_PUT ||
+				ev.type == ETCD_EVENT_WATCH_DELETE ||
+				ev.type == ETCD_EVENT_WATCH_RESYNC)
+				changed = true;
+			etcd_event_clear(&ev);
+		}
+		if (changed && deadline_mono_ms > pgw_now_mono_ms() + 100)
+			deadline_mono_ms = pgw_now_mono_ms() + 100;
+	}
+}
+
+/*
+ * list_or_topology: print once, or with --watch SECONDS print again as
+ * soon as etcd reports a change of the cluster's keys (a watch on the
+ * prefix, not polling) and at least every SECONDS; a re-read that changes
+ * nothing but the lease countdown is not printed before SECONDS.
+ */
 static int
 list_or_topology(CtlGlobal *g, const CtlArgs *a, bool topology)
 {
 	EtcdClient *c = NULL;
 	int			rc;
+	bool		watching = false;
+	char	   *last = NULL;
+	int64_t		next_print = 0;
 
 	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
 		return rc;
+	/* a sharded scope without --group: every group (cmd_shard.c) */
+	if (g->group < 0 && (rc = ctl_list_groups(g, c, topology, fmt_of(g, a))) >= 0)
+	{
+		etcd_client_close(c);
+		return rc;
+	}
 	for (;;)
 	{
 		ClusterView *v = NULL;
@@ -34,6 +105,8 @@ list_or_topology(CtlGlobal *g, const CtlArgs *a, bool topology)
 		rc = ctl_view(g, c, &v);
 		if (rc == CTL_EXIT_OK)
 		{
+			char	   *same;
+
 			if (v->has_leader && v->leader_lease != 0)
 			{
 				int64_t		granted;
@@ -42,24 +115,53 @@ list_or_topology(CtlGlobal *g, const CtlArgs *a, bool topology)
 				if (etcd_lease_ttl(c, v->leader_lease, &ttl, &granted, &err) != 0)
 					ttl = -1;
 			}
-			if (a->watch_s > 0 && fmt_of(g, a) == CTL_FORMAT_PRETTY)
+			if (a->watch_s > 0 && !watching)
 			{
-				char		ts[40];
+				int64_t		wid;
+				PgwError	err = {0};
 
-				pgw_format_wall_iso(pgw_now_wall_ms(), 0, ts, sizeof(ts));
-				printf("%s\n", ts);
+				if (etcd_watch_start(c, g->prefix, true, v->revision + 1, &wid,
+									 &err) != 0)
+				{
+					fprintf(stderr, "pgwardenctl: could not watch %s: %s\n",
+							g->prefix, err.msg);
+					free(v);
+					rc = CTL_EXIT_FAILED;
+					break;
+				}
+				watching = true;
 			}
-			if (topology)
-				ctl_topology_print(stdout, v, g->scope, fmt_of(g, a));
+			/* what changed, the lease countdown left out */
+			same = render(g, a, v, -1, topology);
+			if (last == NULL || strcmp(same, last) != 0 ||
+				pgw_now_mono_ms() >= next_print)
+			{
+				char	   *text = render(g, a, v, ttl, topology);
+
+				if (a->watch_s > 0 && fmt_of(g, a) == CTL_FORMAT_PRETTY)
+				{
+					char		ts[40];
+
+					pgw_format_wall_iso(pgw_now_wall_ms(), 0, ts, sizeof(ts));
+					printf("%s%s\n", ts,
+						   last != NULL && strcmp(same, last) != 0 ? " (changed)" : "");
+				}
+				fputs(text, stdout);
+				fflush(stdout);
+				free(text);
+				free(last);
+				last = same;
+				next_print = pgw_now_mono_ms() + a->watch_s * 1000;
+			}
 			else
-				ctl_list_print(stdout, v, g->scope, ttl, fmt_of(g, a));
-			fflush(stdout);
+				free(same);
 		}
 		free(v);
 		if (a->watch_s == 0 || rc != CTL_EXIT_OK)
 			break;
-		pgw_sleep_ms(a->watch_s * 1000);
+		(void) wait_change(c, next_print);
 	}
+	free(last);
 	etcd_client_close(c);
 	return rc;
 }

@@ -150,6 +150,7 @@ static const CmdEntry entries[] = {
 	{"edit-config", cmd_edit_config, true},
 	{"remove", cmd_remove, true},
 	{"drill", cmd_drill, true},
+	{"shard", cmd_shard, true},
 	{"version", cmd_version, false},
 	{"debug", cmd_debug, false},
 };

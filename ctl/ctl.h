@@ -56,6 +56,8 @@ typedef struct CtlArgs
 	int64_t		expect_revision;	/* edit-config --expect-revision (0: none) */
 	bool		yes_i_am_sure;	/* remove, non-interactive; drill --yes */
 	int64_t		rounds;			/* drill --rounds (0: not given, 1 round) */
+	int			raw_argc;		/* shard: the words after "shard", parsed */
+	char	  **raw_argv;		/* by shard_args_parse (borrowed) */
 	int			n_pos;			/* positional arguments */
 	const char *pos[PGW_MEMBERS_MAX];	/* borrowed from argv */
 } CtlArgs;

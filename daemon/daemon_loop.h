@@ -57,7 +57,20 @@ bool		peers_failsafe_confirm(const ClusterView *v, const char *self_name,
 void		peers_set_tls(const char *cafile, const char *certfile,
 						  const char *keyfile);
 
-/* peer_parse: decode a GET /patroni body into p; false when it is not one. */
+/*
+ * peers_set_policy: our scope (a peer's answer must carry it, security
+ * review F11) and whether restapi.authentication may go to http api_urls
+ * (allow_credentials_over_http; else only to https ones, F12). scope is
+ * borrowed and must outlive the probes.
+ */
+void		peers_set_policy(const char *scope, bool credentials_over_http);
+
+/*
+ * peer_parse: decode a GET /patroni body into p; false when it is not one,
+ * or when it is another member's or another cluster's answer: its
+ * patroni.scope must be our scope (when set) and its patroni.name, when
+ * present (Patroni before 3.1 omits it), p->name.
+ */
 bool		peer_parse(const char *body, size_t len, PeerProbe *p);
 
 /* The leader's side of routing (routing_pub.c). */

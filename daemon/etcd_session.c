@@ -300,7 +300,10 @@ bool
 session_keepalive_late(Daemon *d)
 {
 	int64_t		kd = session_confirmed_deadline(NULL);
-	int64_t		ttl = d->view->config.ttl_ms;
+	/* the lease's own TTL: a new ttl in `config` (or a bad value read as
+	 * the defaults) applies from the next lease, and measured against
+	 * this one it made every keepalive look late */
+	int64_t		ttl = d->lease_ttl_ms;
 
 	if (d->lease_id == 0 || kd == 0)
 		return false;

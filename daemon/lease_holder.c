@@ -21,6 +21,7 @@
 #include "daemon/k8s_views.h"
 
 #include "common/log.h"
+#include "common/safefs.h"
 #include "common/strutil.h"
 
 #include <errno.h>
@@ -69,7 +70,7 @@ record_location(const char *data_dir, char *parent, size_t plen, char *name,
 static bool
 read_line(const char *path, char *buf, size_t len)
 {
-	FILE	   *f = fopen(path, "r");
+	FILE	   *f = pgw_fopen_read(path);	/* no symlink, no FIFO */
 	bool		ok;
 
 	if (f == NULL)
@@ -125,14 +126,11 @@ lease_holder_record(const char *data_dir, int64_t lease_id)
 {
 	char		parent[4096];
 	char		name[300];
-	char		tmp[320];
 	char		boot[64];
 	char		pidns[64];
 	char		body[400];
 	long		pid;
 	unsigned long long start;
-	int			dfd;
-	int			fd;
 	int			n;
 
 	if (lease_id == 0 || !record_location(data_dir, parent, sizeof(parent), name, sizeof(name)) ||
@@ -142,25 +140,14 @@ lease_holder_record(const char *data_dir, int64_t lease_id)
 				 (uint64_t) lease_id, boot, pidns, pid, start);
 	/* beside a directory the database's user may own: no symlink followed,
 	 * a fresh file renamed into place (DESIGN.md promise 6) */
-	if ((dfd = open(parent, O_DIRECTORY | O_RDONLY | O_CLOEXEC)) < 0)
-		return;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	(void) unlinkat(dfd, tmp, 0);
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
 	{
-		log_warn("lease.record-failed", "dir=%s detail=\"%s\"", parent, strerror(errno));
-		close(dfd);
-		return;
+		char		path[4400];
+		PgwError	err = {0};
+
+		snprintf(path, sizeof(path), "%s/%s", parent, name);
+		if (pgw_write_file(path, body, (size_t) n, 0600, PGW_NO_OWNER, 0, &err) != 0)
+			log_warn("lease.record-failed", "dir=%s detail=\"%s\"", parent, err.msg);
 	}
-	if (write(fd, body, (size_t) n) != n || fsync(fd) != 0 ||
-		renameat(dfd, tmp, dfd, name) != 0)
-	{
-		log_warn("lease.record-failed", "dir=%s detail=\"%s\"", parent, strerror(errno));
-		(void) unlinkat(dfd, tmp, 0);
-	}
-	close(fd);
-	close(dfd);
 }
 
 int64_t

@@ -15,6 +15,8 @@
 #include "common/xmem.h"
 #include "daemon/daemon_int.h"
 #include "daemon/daemon_loop.h"
+#include "daemon/dropin_int.h"
+#include "daemon/metrics_int.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -156,6 +158,7 @@ handle_signals(Daemon *d, bool *reload)
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
 		{
 			log_info("daemon.stopping", "signal=%u", si.ssi_signo);
+			sd_notify_stopping();
 			d->stopping = true;
 		}
 		else if (si.ssi_signo == SIGHUP)
@@ -168,11 +171,10 @@ reload_config(Daemon *d)
 {
 	NodeConfig	nc;
 	PgwError	err = {0};
-	extern char **environ;
 
 	memset(&nc, 0, sizeof(nc));
 	if (config_load_file(d->config_path, &nc, &err) != 0 ||
-		config_apply_env(&nc, environ, &err) != 0 ||
+		config_apply_env(&nc, daemon_env_saved(), &err) != 0 ||
 		config_validate(&nc, &err) != 0)
 	{
 		log_error("config.reload-failed", "path=%s detail=\"%s\" action=kept-last-good",
@@ -205,8 +207,9 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	snprintf(fields, sizeof(fields), "node=%s", cfg->name);
 	log_set_prefix(fields);
 	log_set_level(cfg->log_level);
-	if (dcs_prefix_build(cfg->namespace_, cfg->scope, d.prefix, sizeof(d.prefix),
-						 &err) != 0)
+	if (dcs_group_prefix_build(cfg->namespace_, cfg->scope,
+							   cfg->has_group ? cfg->group : -1, d.prefix,
+							   sizeof(d.prefix), &err) != 0)
 	{
 		log_error("daemon.config", "detail=\"%s\"", err.msg);
 		rc = 2;
@@ -221,6 +224,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	if (failover_exec_open(cfg, &d.exec, &err) != 0)
 		goto out;
 	peers_set_tls(cfg->restapi_cafile, cfg->restapi_certfile, cfg->restapi_keyfile);
+	peers_set_policy(cfg->scope, cfg->restapi_credentials_over_http);
 	if (callbacks_open(cfg, &d.cb, &err) != 0)
 		goto out;
 	ec.endpoints = cfg->etcd_hosts;
@@ -233,6 +237,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	if (etcd_client_open(&ec, &d.etcd, &err) != 0)
 		goto out;
 	session_open(&d);
+	metrics_set_etcd(d.etcd);
 	fence_start(failover_exec_fence_fn, d.exec, session_confirmed_deadline, NULL);
 	ro.listen = cfg->restapi_listen;
 	ro.certfile = cfg->restapi_certfile;
@@ -244,6 +249,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	ro.allowlist = (const char *const *) cfg->restapi_allowlist;
 	ro.n_allowlist = cfg->n_restapi_allowlist;
 	ro.allowlist_include_members = cfg->restapi_allowlist_include_members;
+	ro.allow_loopback_writes = cfg->restapi_loopback_writes;
 	ro.etcd_endpoints = cfg->etcd_hosts;
 	ro.etcd_cacert = cfg->etcd_cacert;
 	ro.etcd_cert = cfg->etcd_cert;
@@ -282,7 +288,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		while (!d.stopping)
 		{
 			int64_t		now = pgw_now_mono_ms();
-			int			timeout = next > now ? (int) (next - now) : 0;
+			int			timeout = sd_notify_wait_ms(next > now ? (int) (next - now) : 0);
 
 			pfd[0].fd = etcd_client_event_fd(d.etcd);
 			pfd[0].events = POLLIN;
@@ -292,6 +298,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 			pfd[2].events = POLLIN;
 			if (poll(pfd, 3, timeout) < 0 && errno != EINTR)
 				break;
+			sd_notify_wait_tick();
 			if (pfd[2].revents & POLLIN)
 				handle_actions(&d);
 			if (pfd[1].revents & POLLIN)

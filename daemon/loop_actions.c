@@ -4,6 +4,7 @@
  * scheduled), reload, reinitialize. They run between two turns.
  */
 #include "daemon/daemon_loop.h"
+#include "daemon/dropin_int.h"
 
 #include "common/log.h"
 #include "common/pgwtime.h"
@@ -72,6 +73,11 @@ run_action(Daemon *d, const RestAction *a, char *msg, size_t len)
 				snprintf(msg, len, "restart conditions are not satisfied: no restart pending");
 				return 503;
 			}
+			if (!member_restart_version_ok(d->exec, a->postgres_version))
+			{
+				snprintf(msg, len, "restart conditions are not satisfied: PostgreSQL is not older than the version given");
+				return 503;
+			}
 			rc = failover_exec_restart(d->exec, &ctx, timeout_ms, &err);
 			if (rc == 0)
 				callbacks_fire(d->cb, "on_restart", d->cb_role);
@@ -79,7 +85,22 @@ run_action(Daemon *d, const RestAction *a, char *msg, size_t len)
 					 err.msg);
 			return rc == 0 ? 200 : 503;
 		case REST_ACTION_REINIT:
+			/* Patroni answers before the clone; reinit --wait then polls
+			 * GET /patroni, which says "creating replica" meanwhile: the
+			 * member key and the REST snapshot say so before it starts */
+			rest_action_done(d->rest, a->ticket, 200, "reinitialize started");
+			failover_exec_set_cloning(d->exec, true);
+			{
+				Observation o;
+
+				memset(&o, 0, sizeof(o));
+				o.t0_mono_ms = pgw_now_mono_ms();
+				(void) turn_observe(d, &o, OBSERVE_LOCAL);
+				publish_snapshot(d, &o.self, &d->last, MEMBER_PUBLISH_FORCE,
+								 o.t0_mono_ms);
+			}
 			rc = failover_exec_reinit(d->exec, &ctx, &err);
+			failover_exec_set_cloning(d->exec, false);
 			snprintf(msg, len, rc == 0 ? "reinitialize done" : "%s", err.msg);
 			return rc == 0 ? 200 : 503;
 	}

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 extern char **environ;
 
@@ -36,11 +37,15 @@ main(int argc, char **argv)
 	CliArgs		args;
 	const char *path;
 	NodeConfig	cfg;
+	ConfigNotes notes;
 	PgwError	err = {0};
 	int			rc;
 
 	if ((rc = cli_parse(&program, argc, argv, &args)) >= 0)
 		return rc;
+	/* root holds etcd, REST and database passwords: no core dumps, no
+	 * ptrace by other processes of the same uid (security review F15) */
+	(void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	path = args.config_path;
 	log_init("pgwarden", LOG_LEVEL_INFO);
 	memset(&cfg, 0, sizeof(cfg));
@@ -54,6 +59,17 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 2;
 	}
+	config_security_notes(&cfg, path, &notes);
+	for (int i = 0; i < cfg.n_warnings; i++)
+	{
+		char		q[PGW_ERROR_MSG_MAX + 16];
+
+		if (args.check_only)
+			fprintf(stderr, "pgwarden: warning: %s\n", cfg.warnings[i]);
+		else
+			log_warn("config.ignored", "detail=%s",
+					 log_quote(cfg.warnings[i], q, sizeof(q)));
+	}
 	if (args.check_only)
 	{
 		/* an init container's check: the Kubernetes part offline too */
@@ -63,7 +79,11 @@ main(int argc, char **argv)
 			config_free(&cfg);
 			return 2;
 		}
-		printf("pgwarden: configuration %s is valid\n", path);
+		for (int i = 0; i < notes.n; i++)
+			printf("pgwarden: %s: %s\n", notes.warn[i] ? "warning" : "note",
+				   notes.msg[i]);
+		printf("pgwarden: configuration %s is valid%s\n", path,
+			   cfg.n_warnings > 0 ? " (see the warnings about keys it ignores)" : "");
 		config_free(&cfg);
 		return 0;
 	}
@@ -79,6 +99,16 @@ main(int argc, char **argv)
 			return rc;
 		default:
 			break;
+	}
+	/* the daemon (PID 1's child in a container) keeps PGWARDEN_* secrets
+	 * out of every child's environment from here on */
+	daemon_env_take();
+	for (int i = 0; i < notes.n; i++)
+	{
+		if (notes.warn[i])
+			log_warn("config.security", "detail=\"%s\"", notes.msg[i]);
+		else
+			log_info("config.security", "detail=\"%s\"", notes.msg[i]);
 	}
 	rc = daemon_run(&cfg, path);
 	config_free(&cfg);

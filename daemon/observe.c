@@ -7,6 +7,7 @@
  * linearizable read and every reachable peer asked.
  */
 #include "daemon/daemon_loop.h"
+#include "daemon/dropin_int.h"
 
 #include "common/pgwtime.h"
 
@@ -59,6 +60,7 @@ observe_local(Daemon *d, Observation *o)
 		fence_raise_deadline(dl);
 	}
 	failover_exec_observe(d->exec, d->view, &o->self);
+	pg_params_sync(d->exec, d->cfg, d->view, d->view_valid);
 	if (!session_keepalive_late(d))
 		failsafe_ended(d);
 	o->observed_mono_ms = pgw_now_mono_ms();

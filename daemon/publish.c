@@ -7,6 +7,8 @@
  * the REST snapshot, systemd and the callbacks.
  */
 #include "daemon/daemon_loop.h"
+#include "daemon/dropin_int.h"
+#include "daemon/metrics_int.h"
 
 #include "common/log.h"
 #include "common/pgwtime.h"
@@ -74,6 +76,8 @@ fill_from_report(Daemon *d, RestSnapshot *s)
 				 (unsigned long long) r->system_identifier);
 	s->replayed_ts_wall_ms = r->has_last_replay ? r->last_replay_wall_ms : 0;
 	s->replay_paused = r->replay_paused;
+	s->wal_streaming = r->has_wal_receiver &&
+		strcmp(r->wal_receiver_status, "streaming") == 0;
 	s->n_standbys = r->n_standbys < REST_STANDBYS_MAX ? r->n_standbys
 		: REST_STANDBYS_MAX;
 	for (int i = 0; i < s->n_standbys; i++)
@@ -90,6 +94,7 @@ fill_from_report(Daemon *d, RestSnapshot *s)
 		o->write_lsn = h->write_lsn;
 		o->flush_lsn = h->flush_lsn;
 		o->replay_lsn = h->replay_lsn;
+		o->replay_lag_ms = h->replay_lag_ms;
 	}
 }
 
@@ -109,7 +114,7 @@ publish_rest(Daemon *d, const LocalHealth *self, const MemberInfo *m,
 	fill_from_report(d, s);
 	s->holds_leader = failover_holds_leader(d->view, self);
 	s->view = *d->view;
-	s->dcs_last_seen_wall_ms = d->view_valid ? pgw_now_wall_ms() : 0;
+	s->dcs_last_seen_wall_ms = metrics_etcd_last_seen_wall_ms(d->etcd);
 	s->last_loop_mono_ms = d->last_loop_mono_ms;
 	s->loop_duration_ms = loop_ms;
 	s->lease_deadline_mono_ms = d->lease_deadline_mono_ms;
@@ -140,15 +145,7 @@ notify_systemd(Daemon *d, const LocalHealth *self)
 	const char *role = failover_holds_leader(d->view, self) ? "leader"
 		: self->pg_running ? "replica" : "stopped";
 
-	if (!d->ready_notified)
-	{
-		sd_notifyf(0, "READY=1\nSTATUS=role=%s decision=%s", role,
-				   failover_decision_kind_name(d->last.kind));
-		d->ready_notified = true;
-	}
-	else
-		sd_notifyf(0, "WATCHDOG=1\nSTATUS=role=%s decision=%s", role,
-				   failover_decision_kind_name(d->last.kind));
+	sd_notify_loop(d->view_valid, role, failover_decision_kind_name(d->last.kind));
 }
 
 static const char *
@@ -201,12 +198,14 @@ publish_snapshot(Daemon *d, const LocalHealth *self, const Decision *dec,
 	MemberInfo	m;
 
 	failover_exec_member_info(d->exec, d->view, dec, &m);
+	member_fields_fill(&m, d->cfg, d->view, &d->scheduled, d->exec);
 	if (member == MEMBER_PUBLISH_FORCE)
 		publisher_member_forget(&d->member_pub);
 	if (member != MEMBER_PUBLISH_SKIP && !member_key_waits(d))
 		publish_member(d, &m, dec ? dec->reason_shape : 0, pgw_now_mono_ms());
 	d->last_loop_mono_ms = pgw_now_mono_ms();
 	d->loops++;
+	metrics_loop_done(d->last_loop_mono_ms - t0);
 	publish_rest(d, self, &m, d->last_loop_mono_ms - t0);
 	k8s_views_cycle(d->k8s, d->exec, d->view, self, d->lease_deadline_mono_ms);
 	notify_systemd(d, self);
@@ -240,6 +239,8 @@ turn_publish(Daemon *d, const Observation *o, const Decision *dec,
 
 		leader_duties_run(d, &ctx, out);
 	}
+	/* shard ownership: the keeper's own thread follows, leading or not */
+	shard_keeper_tick(d->cfg, holds && failover_exec_is_writable_primary(d->exec));
 	/* after a release or a handover the replicas ask our REST API and read
 	 * our member key before they promote: both say so at once */
 	publish_snapshot(d, self, dec,

@@ -46,7 +46,8 @@ content_same(const MemberInfo *a, uint32_t a_shape, const MemberInfo *b,
 		a_shape == b_shape && strcmp(a->name, b->name) == 0 &&
 		strcmp(a->conn_url, b->conn_url) == 0 &&
 		strcmp(a->api_url, b->api_url) == 0 &&
-		strcmp(a->version, b->version) == 0 && tags_same(a, b);
+		strcmp(a->version, b->version) == 0 && tags_same(a, b) &&
+		!dcs_member_flags_differ(a, b);
 }
 
 static uint64_t

@@ -281,21 +281,31 @@ slots_sync(FailoverExec *e, const ExecContext *ctx)
 	int			n = 0;
 	int			changed = 0;
 	PgwError	err = {0};
+	/* FNV-1a over every name: the whole list decides, while the text
+	 * (for the log) is cut off at 1024 bytes (security review F15: a
+	 * change past the cut went unnoticed, slots were not kept) */
+	uint64_t	h = 1469598103934665603ULL;
 
 	for (int i = 0; i < ctx->view->n_members; i++)
 	{
 		if (strcmp(ctx->view->members[i].name, ctx->name) == 0)
 			continue;
 		names[n++] = ctx->view->members[i].name;
-		used += (size_t) snprintf(list + used, used < sizeof(list) ?
-								  sizeof(list) - used : 0, "%s,",
-								  ctx->view->members[i].name);
+		for (const char *p = ctx->view->members[i].name;; p++)
+		{
+			h = (h ^ (unsigned char) *p) * 1099511628211ULL;
+			if (*p == '\0')
+				break;
+		}
+		if (used < sizeof(list))
+			used += (size_t) snprintf(list + used, sizeof(list) - used, "%s,",
+									  ctx->view->members[i].name);
 	}
-	if (strcmp(list, e->slots_for) == 0)
+	if (h == e->slots_for)
 		return;
 	if (e->ops->slots_sync(e->pg, names, n, &changed, &err) == 0)
 	{
-		pgw_strlcpy(e->slots_for, list, sizeof(e->slots_for));
+		e->slots_for = h;
 		if (changed > 0)
 			log_info("slots.synced", "members=\"%s\" changed=%d", list, changed);
 	}

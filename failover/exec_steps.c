@@ -191,7 +191,9 @@ step_clone(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	}
 	log_info("clone.start", "source=%s host=%s port=%d", dec->target, up.host,
 			 up.port);
+	e->cloning = true;
 	rc = e->ops->clone(e->pg, &up, &out->err);
+	e->cloning = false;
 	e->clone_failed = rc != 0;
 	if (rc != 0)
 	{
@@ -199,6 +201,7 @@ step_clone(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 		return;
 	}
 	e->rewind_failed = false;
+	exec_diverge_forget(e, "clone", NULL);
 	pgw_strlcpy(e->upstream, dec->target, sizeof(e->upstream));
 	if (exec_start_pg(e, false, &out->err) == HEALTH_WAIT_FAILED)
 		fail(out, PGW_EIO);
@@ -248,6 +251,7 @@ step_start_replica(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 				fail(out, rc);
 				return;
 			}
+			exec_diverge_forget(e, "rewind", dec->target);
 			log_info("rewind.done", "source=%s duration_ms=%lld", dec->target,
 					 (long long) (pgw_now_mono_ms() - t0));
 		}
@@ -400,11 +404,12 @@ step_promote(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	pgw_error_clear(&out->err); /* PGW_ESTATE: already promoted */
 	/* the duties that follow start afresh: slots first, so replicas
 	 * re-pointed to us stream at once, and the status optime */
-	e->slots_for[0] = '\0';
+	e->slots_for = 0;
 	e->status_published_mono_ms = 0;
 	e->should_run = true;
 	e->expect_primary = true;
 	e->upstream[0] = '\0';
+	exec_diverge_forget(e, "promotion", NULL);
 	log_info("promote.done", "timeline=%u duration_ms=%lld", new_tl,
 			 (long long) (pgw_now_mono_ms() - t0));
 	e->pending.history = true;
@@ -529,6 +534,7 @@ step_rewind(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 		fail(out, rc);
 		return;
 	}
+	exec_diverge_forget(e, "rewind", dec->target);
 	pgw_strlcpy(e->upstream, dec->target, sizeof(e->upstream));
 	if (exec_start_pg(e, false, &out->err) == HEALTH_WAIT_FAILED)
 		fail(out, PGW_EIO);

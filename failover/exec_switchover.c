@@ -94,11 +94,17 @@ abort_switchover(FailoverExec *e, const ExecContext *ctx, ExecOutcome *out)
 		out->rc = out->err.code ? out->err.code : PGW_ESTATE;
 	pgw_error_prefix(&out->err, "switchover to %s aborted in sub-state %s",
 					 e->swo.target, failover_switchover_step_name(e->swo.step));
-	out->action = "restart-as-primary";
+	/*
+	 * Not while the daemon stops: with every node stopped at once the
+	 * target stops too, and the leader came back as primary for the moment
+	 * before its own stop (the shutdown path then stops it and releases
+	 * the key).
+	 */
+	out->action = ctx->stopping ? "stop" : "restart-as-primary";
 	out->role_changed = true;
 	e->ops->standby_forget(e->pg);
 	exec_stop_pg(e, HEALTH_STOP_FAST); /* it may still be exiting */
-	if (exec_start_pg(e, true, &e2) == HEALTH_WAIT_FAILED)
+	if (!ctx->stopping && exec_start_pg(e, true, &e2) == HEALTH_WAIT_FAILED)
 		log_warn("pg.start-failed", "detail=\"%s\" reason=switchover-abort", e2.msg);
 	if (e->ops->cas_delete(ctx->etcd, ctx->prefix, "failover", e->swo.request_rev,
 						   &e2) != 0)

@@ -102,6 +102,8 @@ failover_exec_open_ops(const NodeConfig *cfg, const ExecOps *ops,
 	cc.n_params = e->n_params;
 	cc.hba_lines = (const char *const *) cfg->pg_hba;
 	cc.n_hba_lines = cfg->n_pg_hba;
+	cc.hba_append_lines = (const char *const *) cfg->bootstrap_pg_hba;
+	cc.n_hba_append_lines = cfg->n_bootstrap_pg_hba;
 	if ((rc = ops->control_open(&cc, &e->pg, err)) != 0)
 		goto fail;
 	*out = e;
@@ -241,13 +243,21 @@ failover_exec_member_info(FailoverExec *e, const ClusterView *view,
 		m->state = MEMBER_STATE_STARTING;
 		m->role = MEMBER_ROLE_UNKNOWN;
 	}
+	else if (e->cloning)
+	{
+		m->state = MEMBER_STATE_CREATING_REPLICA;
+		m->role = MEMBER_ROLE_REPLICA;
+	}
 	else
 	{
 		m->state = e->should_run ? MEMBER_STATE_CRASHED : MEMBER_STATE_STOPPED;
 		m->role = exec_data_dir_state(e) == DATA_DIR_INITIALIZED ?
 			MEMBER_ROLE_DEMOTED : MEMBER_ROLE_UNINITIALIZED;
 	}
-	m->nofailover = cfg->tag_nofailover;
+	/* a replica whose WAL left the leader's history (exec_diverge.c) must
+	 * not be ranked first by its LSN, which is on a timeline the cluster
+	 * left: peers would wait for it while it refuses to run */
+	m->nofailover = cfg->tag_nofailover || e->diverged;
 	m->noloadbalance = cfg->tag_noloadbalance;
 	m->nosync = cfg->tag_nosync;
 	m->failover_priority = cfg->tag_failover_priority;
@@ -274,4 +284,16 @@ bool
 failover_exec_is_writable_primary(const FailoverExec *e)
 {
 	return e->pm.running && e->expect_primary;
+}
+
+struct PgControl *
+failover_exec_control(FailoverExec *e)
+{
+	return e->pg;
+}
+
+void
+failover_exec_set_cloning(FailoverExec *e, bool cloning)
+{
+	e->cloning = cloning;
 }

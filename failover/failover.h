@@ -345,6 +345,9 @@ typedef struct ExecContext
 	                          * rewrites it while a step runs */
 	bool key_proven_by_watch; /* a live watch shows the leader key holding
 	                           * us on lease_id: a renew needs no read */
+	/* the daemon is stopping (SIGTERM): a switchover that fails stops here,
+	 * it never brings PostgreSQL back as primary */
+	bool stopping;
 } ExecContext;
 
 /*
@@ -452,6 +455,14 @@ int failover_exec_reload(FailoverExec *e, PgwError *err) PGW_MUSTCHECK;
 int failover_exec_reinit(FailoverExec *e, const ExecContext *ctx,
                          PgwError *err) PGW_MUSTCHECK;
 bool failover_exec_pending_restart(const FailoverExec *e);
+
+/* failover_exec_control: the executor's PostgreSQL control handle, for the
+ * daemon's parameter sync (daemon/pg_params.c); borrowed */
+struct PgControl *failover_exec_control(FailoverExec *e);
+
+/* failover_exec_set_cloning: the member value says "creating replica" while
+ * true (the loop sets it before a REST reinit, which it publishes first) */
+void failover_exec_set_cloning(FailoverExec *e, bool cloning);
 
 /* failover_exec_shutdown: SIGTERM path: stop PG (fast), then release the
  * leader key if we held it (value compare). */

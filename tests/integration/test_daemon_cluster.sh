@@ -94,7 +94,7 @@ check "pgwardenctl list shows the leader" grep -q "node$leader .*| Leader " <<<"
 json=$(cluster_ctl list --format json)
 check "pgwardenctl list --format json parses" bash -c "echo '$json' | jq -e '.members | length == 3' >/dev/null"
 check "GET /cluster lists 3 members" bash -c "curl -s http://127.0.0.1:${CL_API_PORT[$leader]}/cluster | jq -e '.members | length == 3' >/dev/null"
-check "GET /metrics is Prometheus text" bash -c "curl -s http://127.0.0.1:${CL_API_PORT[$leader]}/metrics | grep -q '^pgwarden_primary{scope=\"demo\"} 1'"
+check "GET /metrics is Prometheus text" bash -c "curl -s http://127.0.0.1:${CL_API_PORT[$leader]}/metrics | grep -q '^pgwarden_primary{scope=\"demo\",member=\"node$leader\"} 1'"
 routing_primary() {
 	cluster_etcdctl get --print-value-only /service/demo/routing |
 		jq -r 'select(.state == "serving") | .primary.name' 2>/dev/null

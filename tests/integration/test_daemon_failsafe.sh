@@ -2,7 +2,9 @@
 # test_daemon_failsafe.sh: failsafe mode (issue 5; Patroni's failsafe_mode)
 # on a real cluster: one etcd, three daemons, fast profile (ttl 3 s).
 #   0. failsafe_mode on: GET /failsafe lists the members the leader wrote;
-#      POST /failsafe to the leader is 500, with bad JSON 400
+#      POST /failsafe to the leader is 500, with bad JSON 400; without
+#      credentials 401, for another member or from another address 403
+#      (security review F3)
 #   1. failsafe_mode on, etcd killed: the primary keeps accepting writes for
 #      3 ttl because both replicas vouch for it (POST /failsafe); no other
 #      node accepts a write (per-node probes); etcd back: the same leader,
@@ -40,10 +42,26 @@ check "failsafe_mode is on in the config key" \
 	sh -c "ETCDCTL_API=3 etcdctl --endpoints 127.0.0.1:$CL_ETCD_PORT get --print-value-only /service/demo/config | jq -e '.failsafe_mode == true' >/dev/null"
 check "GET /failsafe lists the three members" wait_for 10 sh -c \
 	"curl -s http://127.0.0.1:${CL_API_PORT[$leader]}/failsafe | jq -e 'keys == [\"node1\",\"node2\",\"node3\"]' >/dev/null"
-r=$(cluster_rest "$leader" POST /failsafe '{"name":"node9"}')
-check "POST /failsafe to the leader itself: 500 (it runs as the leader) [$r]" test "${r%% *}" = 500
-r=$(cluster_rest $((leader % 3 + 1)) POST /failsafe '{"name":')
-check "POST /failsafe with bad JSON: 400 [$r]" test "${r%% *}" = 400
+code=$(curl -s -o /dev/null -w '%{http_code}' -u "$CL_REST_AUTH" -X POST -d '{"name":"node9"}' "http://127.0.0.1:${CL_API_PORT[$leader]}/failsafe")
+check "POST /failsafe to the leader itself: 500 (it runs as the leader)" test "$code" = 500
+replica=$((leader % 3 + 1))
+other=$((replica % 3 + 1))
+code=$(curl -s -o /dev/null -w '%{http_code}' -u "$CL_REST_AUTH" -X POST -d '{"name":' "http://127.0.0.1:${CL_API_PORT[$replica]}/failsafe")
+check "POST /failsafe with bad JSON: 400" test "$code" = 400
+# security review F3: a vouch stops every automatic failover, so it is a
+# write like the others, and only for the leader, from the leader's address
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d "{\"name\":\"node$leader\"}" "http://127.0.0.1:${CL_API_PORT[$replica]}/failsafe")
+check "POST /failsafe without credentials: 401 ($code)" test "$code" = 401
+code=$(curl -s -o /dev/null -w '%{http_code}' -u "$CL_REST_AUTH" -X POST -d "{\"name\":\"node$other\"}" "http://127.0.0.1:${CL_API_PORT[$replica]}/failsafe")
+check "POST /failsafe for a member that is not the leader: 403 ($code)" test "$code" = 403
+code=$(curl -s -o /dev/null -w '%{http_code}' -u "$CL_REST_AUTH" --interface 127.0.0.2 -X POST -d "{\"name\":\"node$leader\"}" "http://127.0.0.1:${CL_API_PORT[$replica]}/failsafe")
+check "POST /failsafe for the leader from another address (127.0.0.2): 403 ($code)" test "$code" = 403
+check "the refusals are logged (failsafe.vouch-refused)" \
+	test "$(grep -c 'event=failsafe.vouch-refused' "$DIR/node$replica/pgwarden.log")" -ge 2
+check "no refused request was vouched for" sh -c "! grep -q 'event=failsafe.vouched' '$DIR/node$replica/pgwarden.log'"
+cfg_patch=$(curl -s -o /dev/null -w '%{http_code}' -u "$CL_REST_AUTH" -X PATCH -d '{"failsafe_mode":true}' "http://127.0.0.1:${CL_API_PORT[$replica]}/config")
+check "PATCH /config failsafe_mode with REST authentication configured: 200 ($cfg_patch)" test "$cfg_patch" = 200
+sleep 1
 
 cluster_start_writer
 cluster_start_probes
@@ -64,6 +82,11 @@ for i in 1 2 3; do
 done
 check "etcd down, failsafe: never two writable nodes" test "$(cl_kv split "$(tail -n 1 <<<"$out")")" = 0
 check "the leader logged failsafe.active" grep -q "event=failsafe.active" "$DIR/node$leader/pgwarden.log"
+for i in 1 2 3; do
+	[ "$i" = "$leader" ] && continue
+	check "node$i logged its vouch for node$leader (failsafe.vouched from its address)" \
+		grep -qE "event=failsafe.vouched .*primary=node$leader from=127.0.0.1" "$DIR/node$i/pgwarden.log"
+done
 for i in 1 2 3; do
 	[ "$i" = "$leader" ] && continue
 	check "node$i vouched and held back (no-leader-failsafe-vouched or following)" \

@@ -46,6 +46,8 @@ CL_N=0
 CL_SCOPE="demo"
 CL_REST_USER=${CL_REST_USER:-pgw-admin}
 CL_REST_PASS=${CL_REST_PASS:-pgw-rest-test}
+# curl -u of the tests that call the REST API themselves
+CL_REST_AUTH="$CL_REST_USER:$CL_REST_PASS"
 CL_TTL=3
 CL_LOOP_WAIT=0.5
 CL_RETRY=1
@@ -138,13 +140,14 @@ restapi:
   authentication:
     username: $CL_REST_USER
     password: $CL_REST_PASS
+  allow_credentials_over_http: true
 postgresql:
   listen: ${CL_PG_HOST[$i]}:${CL_PG_PORT[$i]}
   connect_address: ${CL_PG_HOST[$i]}:${CL_PG_PORT[$i]}
   data_dir: $CL_DIR/node$i/data
   bin_dir: $PG_BIN_DIR
   run_as: $PGW_RUN_AS
-  socket_dir: $CL_DIR/node$i
+  socket_dir: $CL_DIR/node$i/run
   authentication:
     superuser: {username: postgres, password: pgw-super}
     replication: {username: replicator, password: pgw-repl}
@@ -165,6 +168,8 @@ bootstrap:
     maximum_lag_on_failover: $CL_MAX_LAG
 ${CL_DCS_EXTRA}
 YML
+	# it holds passwords: root's only (pgwarden warns otherwise)
+	chmod 600 "$CL_DIR/node$i/pgwarden.yml"
 }
 
 # cl_reset DIR N: forget any earlier cluster of this shell
@@ -186,6 +191,7 @@ cl_reset() {
 # cluster_init DIR N [fast|default]: a loopback cluster, one etcd member
 cluster_init() {
 	cl_reset "$1" "$2"
+	CL_REST_AUTH="$CL_REST_USER:$CL_REST_PASS"
 	cl_profile "${3:-fast}"
 	CL_ETCD_N=1
 	CL_ETCD_HOST[1]=127.0.0.1
