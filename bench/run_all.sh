@@ -29,9 +29,11 @@ dirty=$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | gre
 if [ "$quick" = 1 ]; then
 	runs_fo=3 runs_list=20 runs_route=2 vs_args="--quick"
 	n_etcd=2000 n_probe=500
+	idle_args="--idle-s 60 --load-s 30" scale_args="--groups 100 --window-s 30"
 else
 	runs_fo=9 runs_list=50 runs_route=5 vs_args="--runs 5"
 	n_etcd=10000 n_probe=2000
+	idle_args="--idle-s 300 --load-s 120" scale_args="--window-s 60"
 fi
 rc=0
 run() {
@@ -46,6 +48,8 @@ run bash bench/bench_ctl_list.sh "$runs_list"
 run bash bench/bench_routing.sh --runs "$runs_route"
 run bash bench/bench_routing.sh --runs "$runs_route" --scenario switchover
 run bash bench/bench_vs_patroni.sh $vs_args
+run bash bench/bench_idle.sh $idle_args
+run "$PGW_BUILD_DIR/bench/bench_etcd_scale" $scale_args
 echo
 echo "=== done (commit $commit$dirty; $(date -u '+%F %T') UTC)"
 exit $rc

@@ -235,7 +235,8 @@ int			etcd_lease_keepalive_once(EtcdClient *c, int64_t id, int timeout_ms,
 /*
  * etcd_lease_keepalive_start: keep lease id alive from the CQ thread, one
  * request every interval_ms on the same stream; each confirmation is posted
- * as ETCD_EVENT_KEEPALIVE, a TTL <= 0 as ETCD_EVENT_LEASE_LOST. Replaces any
+ * as ETCD_EVENT_KEEPALIVE (or given to the observer, see below), a TTL <= 0
+ * as ETCD_EVENT_LEASE_LOST. Replaces any
  * lease kept before. etcd_lease_keepalive_stop stops it (no revoke).
  */
 int			etcd_lease_keepalive_start(EtcdClient *c, int64_t id,
@@ -254,9 +255,11 @@ bool		etcd_lease_keepalive_last(EtcdClient *c, int64_t id, int64_t *ttl_out,
 /*
  * etcd_lease_keepalive_observe: fn(arg, lease_id, ttl_s, sent_mono_ms) runs
  * on the client's own thread for every confirmation of the kept lease, the
- * moment it arrives, before the event is queued: a fence fed this way does
- * not depend on the caller's loop. fn runs under the client's lock: it must
- * be quick, must not block and must not call the client. NULL removes it.
+ * moment it arrives, instead of an ETCD_EVENT_KEEPALIVE being queued (the
+ * owner's loop is not woken once a keepalive interval; ETCD_EVENT_LEASE_LOST
+ * still is): a fence fed this way does not depend on the caller's loop. fn
+ * runs under the client's lock: it must be quick, must not block and must
+ * not call the client. NULL removes it.
  */
 typedef void (*EtcdKeepaliveObserver) (void *arg, int64_t lease_id,
 									   int64_t ttl_s, int64_t sent_mono_ms);
@@ -276,6 +279,30 @@ int			etcd_watch_start(EtcdClient *c, const char *key, bool prefix,
 							 PgwError *err) PGW_MUSTCHECK;
 int			etcd_watch_cancel(EtcdClient *c, int64_t watch_id,
 							  PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * etcd_watch_set_progress: watch liveness. Once the Watch stream has been
+ * silent for interval_ms, the CQ thread asks etcd for progress (a
+ * WatchProgressRequest: no read, no raft); when that is not answered within
+ * interval_ms either, the stream counts as stalled: ETCD_EVENT_WATCH_RESYNC
+ * is posted (re-read: the owner's view may be stale), the connection to that
+ * endpoint is replaced and the watches are re-created from their last
+ * revision + 1. A stall is thus noticed within 2 * interval_ms of the last
+ * message. 0 turns it off (the default). Any thread.
+ */
+void		etcd_watch_set_progress(EtcdClient *c, int interval_ms);
+
+/*
+ * etcd_watch_live: every watch is created on a stream that was heard from
+ * within max_silence_ms (an event or a progress answer): what the owner
+ * saw through it is current but for events still in flight. *revision_out
+ * (may be NULL): the highest header revision heard. Any thread.
+ */
+bool		etcd_watch_live(EtcdClient *c, int64_t max_silence_ms,
+							int64_t *revision_out);
+
+/* etcd_watch_stalls: how many stalls etcd_watch_set_progress detected */
+uint64_t	etcd_watch_stalls(EtcdClient *c);
 
 typedef enum EtcdEventType
 {

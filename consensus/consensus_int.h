@@ -20,7 +20,8 @@
 #define ETCD_TOKEN_MAX			512
 #define ETCD_ATTEMPT_FLOOR_MS	500		/* per-endpoint attempt, at least */
 #define ETCD_STREAM_RETRY_MS	200		/* pause before reopening a stream */
-#define ETCD_TICK_MS			50		/* CQ thread timer granularity */
+#define ETCD_TICK_MAX_MS		5000	/* CQ thread: longest sleep without work */
+#define ETCD_CONN_RECHECK_MS	30000	/* connectivity watch deadline */
 
 typedef struct EtcdClient EtcdClient;
 typedef struct EtcdStream EtcdStream;
@@ -184,6 +185,21 @@ struct EtcdClient
 	EtcdWatch  *watches;
 	int64_t		next_watch_id;
 
+	/* watch liveness (etcd_watch_set_progress): a silent stream is asked
+	 * for progress; one that does not answer is declared stalled */
+	int			watch_progress_ms;	/* 0: off */
+	int64_t		watch_heard_mono_ms;	/* last message on the watch stream */
+	int64_t		watch_heard_rev;	/* its header revision */
+	int64_t		watch_progress_sent_mono_ms;	/* 0: none outstanding */
+	uint64_t	watch_stalls;	/* stalls detected (for tests, benches) */
+	bool		ka_sent_this_tick;	/* a keepalive went out in this wake */
+
+	/* channels are re-created (etcd_channel_reset_locked) with these */
+	grpc_channel_credentials *creds;
+	grpc_arg	chan_args[10];
+	grpc_channel_args chan_argset;
+	grpc_channel *retired[ETCD_ENDPOINTS_MAX];	/* destroyed unlocked */
+	int			n_retired;
 	/* metrics (etcd_stats.c): atomics, read by any thread */
 	PgwHistogram req_hist;		/* unary attempts */
 	_Atomic uint64_t req_failed;
@@ -227,6 +243,8 @@ void		etcd_stream_send_locked(EtcdStream *s, grpc_byte_buffer *buf,
 void		etcd_stream_break_locked(EtcdStream *s, int code, const char *msg);
 void		etcd_stream_handle_locked(EtcdClient *c, EtcdTag *tag, bool ok);
 int			etcd_pick_endpoint_locked(EtcdClient *c);
+void		etcd_channel_reset_locked(EtcdClient *c, int idx, const char *why);
+void		etcd_channel_destroy_retired(EtcdClient *c);
 void		etcd_stream_status_text(EtcdStream *s, char *buf, size_t len);
 
 /* etcd_lease.c, etcd_watch.c: called by the stream layer with c->mu held */
@@ -235,11 +253,13 @@ void		etcd_lease_on_message_locked(EtcdClient *c, EtcdStream *s,
 void		etcd_lease_on_broken_locked(EtcdClient *c, int code,
 										const char *msg);
 void		etcd_lease_tick_locked(EtcdClient *c, int64_t now_ms);
+int64_t		etcd_lease_next_tick_locked(EtcdClient *c);
 void		etcd_watch_on_message_locked(EtcdClient *c, EtcdStream *s,
 										 grpc_byte_buffer *buf);
 void		etcd_watch_on_broken_locked(EtcdClient *c, int code,
 										const char *msg);
 void		etcd_watch_tick_locked(EtcdClient *c, int64_t now_ms);
+int64_t		etcd_watch_next_tick_locked(EtcdClient *c);
 void		etcd_watch_free_all(EtcdClient *c);
 
 #endif

@@ -172,11 +172,16 @@ etcd_lease_on_message_locked(EtcdClient *c, EtcdStream *s,
 			c->ka_last_id = in->lease_id;
 			c->ka_last_ttl = resp->ttl;
 			c->ka_last_sent_mono_ms = in->sent_mono_ms;
+			/* an observer is told instead of the owner: a confirmation
+			 * every keepalive interval need not wake the owner's loop */
 			if (c->ka_observer != NULL)
 				c->ka_observer(c->ka_observer_arg, in->lease_id, resp->ttl,
 							   in->sent_mono_ms);
-			ev.type = ETCD_EVENT_KEEPALIVE;
-			etcd_post_event_locked(c, &ev);
+			else
+			{
+				ev.type = ETCD_EVENT_KEEPALIVE;
+				etcd_post_event_locked(c, &ev);
+			}
 		}
 		else if (!c->ka_lost_posted)
 		{
@@ -278,9 +283,36 @@ etcd_lease_tick_locked(EtcdClient *c, int64_t now_ms)
 		/* skip a beat rather than pile requests behind a stalled one */
 		if (c->lease_stream->inflight_head == NULL ||
 			oldest_inflight_ms(c, now_ms) < c->ka_interval_ms)
+		{
 			queue_keepalive_locked(c, c->ka_id, false);
+			c->ka_sent_this_tick = true;
+		}
 		c->ka_next_mono_ms = now_ms + c->ka_interval_ms;
 	}
+}
+
+/* etcd_lease_next_tick_locked: when etcd_lease_tick_locked has work next
+ * (INT64_MAX: none) */
+int64_t
+etcd_lease_next_tick_locked(EtcdClient *c)
+{
+	int64_t		next = INT64_MAX;
+	int			limit_ms;
+
+	if (c->ka_id == 0)
+		return next;
+	if (c->lease_stream == NULL)
+		return c->lease_retry_mono_ms;
+	next = c->ka_next_mono_ms;
+	if (c->lease_stream->inflight_head != NULL)
+	{
+		limit_ms = c->call_timeout_ms / c->n_chans;
+		if (limit_ms < ETCD_ATTEMPT_FLOOR_MS)
+			limit_ms = ETCD_ATTEMPT_FLOOR_MS;
+		if (c->lease_stream->inflight_head->sent_mono_ms + limit_ms + 1 < next)
+			next = c->lease_stream->inflight_head->sent_mono_ms + limit_ms + 1;
+	}
+	return next;
 }
 
 /* ------------------------------------------------------------------------
@@ -425,7 +457,7 @@ etcd_lease_keepalive_start(EtcdClient *c, int64_t id, int interval_ms,
 	pthread_mutex_lock(&c->mu);
 	c->ka_id = id;
 	c->ka_interval_ms = interval_ms;
-	c->ka_next_mono_ms = 0;		/* first request at the next tick */
+	c->ka_next_mono_ms = 0;
 	c->ka_lost_posted = false;
 	if (c->ka_last_id != id)
 	{
@@ -433,6 +465,9 @@ etcd_lease_keepalive_start(EtcdClient *c, int64_t id, int interval_ms,
 		c->ka_last_ttl = 0;
 		c->ka_last_sent_mono_ms = 0;
 	}
+	/* the first request now, not at the CQ thread's next wake */
+	c->lease_retry_mono_ms = 0;
+	etcd_lease_tick_locked(c, pgw_now_mono_ms());
 	pthread_mutex_unlock(&c->mu);
 	return 0;
 }

@@ -142,6 +142,12 @@ etcd_watch_on_message_locked(EtcdClient *c, EtcdStream *s,
 		return;
 	}
 	hdr_rev = r->header ? r->header->revision : 0;
+	/* any message proves the stream alive, a progress answer included
+	 * (etcd 3.4 sends it with watch_id -1 and only a header) */
+	c->watch_heard_mono_ms = pgw_now_mono_ms();
+	if (hdr_rev > c->watch_heard_rev)
+		c->watch_heard_rev = hdr_rev;
+	c->watch_progress_sent_mono_ms = 0;
 	if (r->created)
 	{
 		w = find_creating(c);
@@ -235,9 +241,70 @@ etcd_watch_on_broken_locked(EtcdClient *c, int code, const char *msg)
 	c->watch_retry_mono_ms = pgw_now_mono_ms() + ETCD_STREAM_RETRY_MS;
 }
 
+/* all_active: every watch is created on the current stream */
+static bool
+all_active(EtcdClient *c)
+{
+	for (EtcdWatch *w = c->watches; w; w = w->next)
+		if (w->state != WATCH_ACTIVE)
+			return false;
+	return c->watches != NULL;
+}
+
+/*
+ * watch_liveness_locked: a watch that silently stops delivering (a member
+ * that lost its raft peers without closing our connection, a path that
+ * stopped forwarding one way) would leave the owner's view stale without a
+ * sign, since the owner no longer polls (issue 18). When the stream has
+ * been silent for watch_progress_ms we ask for progress (WatchProgressRequest:
+ * etcd answers with its current revision at once, no read, no raft); no
+ * answer within watch_progress_ms more and the stream is stalled: the
+ * owner is told to re-read (ETCD_EVENT_WATCH_RESYNC), the connection is
+ * replaced, and the watch is re-created from its last revision + 1.
+ */
+static void
+watch_liveness_locked(EtcdClient *c, int64_t now_ms)
+{
+	Etcdserverpb__WatchRequest req = ETCDSERVERPB__WATCH_REQUEST__INIT;
+	Etcdserverpb__WatchProgressRequest pr = ETCDSERVERPB__WATCH_PROGRESS_REQUEST__INIT;
+
+	if (c->watch_progress_ms <= 0 || c->watch_stream == NULL || !all_active(c))
+		return;
+	if (c->watch_progress_sent_mono_ms != 0)
+	{
+		EtcdEvent	ev = {0};
+		int			idx = c->watch_stream->endpoint;
+
+		if (now_ms - c->watch_progress_sent_mono_ms < c->watch_progress_ms)
+			return;
+		c->watch_stalls++;
+		ev.type = ETCD_EVENT_WATCH_RESYNC;
+		snprintf(ev.msg, sizeof(ev.msg),
+				 "watch stream on %s stalled: silent for %" PRId64 " ms and no answer to a progress request within %d ms; reconnecting and re-reading",
+				 c->chans[idx].ep.target, now_ms - c->watch_heard_mono_ms,
+				 c->watch_progress_ms);
+		c->watch_progress_sent_mono_ms = 0;
+		etcd_post_event_locked(c, &ev);
+		etcd_channel_reset_locked(c, idx, "the watch stream stalled");
+		return;
+	}
+	/* due, or half due while a keepalive goes out in this same wake: the
+	 * two round trips then share the thread's wakes */
+	if (now_ms - c->watch_heard_mono_ms < c->watch_progress_ms &&
+		!(c->ka_sent_this_tick &&
+		  now_ms - c->watch_heard_mono_ms >= c->watch_progress_ms / 2))
+		return;
+	req.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_PROGRESS_REQUEST;
+	req.progress_request = &pr;
+	c->watch_progress_sent_mono_ms = now_ms;
+	etcd_stream_send_locked(c->watch_stream, etcd_pack(&req.base), 0, false);
+}
+
 void
 etcd_watch_tick_locked(EtcdClient *c, int64_t now_ms)
 {
+	if (c->watch_stream != NULL)
+		watch_liveness_locked(c, now_ms);
 	if (c->watches == NULL || c->watch_stream != NULL)
 		return;
 	if (now_ms < c->watch_retry_mono_ms)
@@ -266,7 +333,59 @@ etcd_watch_tick_locked(EtcdClient *c, int64_t now_ms)
 		c->watch_retry_mono_ms = now_ms + ETCD_STREAM_RETRY_MS;
 		return;
 	}
+	c->watch_heard_mono_ms = now_ms;
+	c->watch_progress_sent_mono_ms = 0;
 	create_next_locked(c);
+}
+
+/* etcd_watch_next_tick_locked: when etcd_watch_tick_locked has work next
+ * (INT64_MAX: none) */
+int64_t
+etcd_watch_next_tick_locked(EtcdClient *c)
+{
+	if (c->watches == NULL)
+		return INT64_MAX;
+	if (c->watch_stream == NULL)
+		return c->watch_retry_mono_ms;
+	if (c->watch_progress_ms <= 0 || !all_active(c))
+		return INT64_MAX;
+	if (c->watch_progress_sent_mono_ms != 0)
+		return c->watch_progress_sent_mono_ms + c->watch_progress_ms;
+	return c->watch_heard_mono_ms + c->watch_progress_ms;
+}
+
+void
+etcd_watch_set_progress(EtcdClient *c, int interval_ms)
+{
+	pthread_mutex_lock(&c->mu);
+	c->watch_progress_ms = interval_ms > 0 ? interval_ms : 0;
+	pthread_mutex_unlock(&c->mu);
+}
+
+bool
+etcd_watch_live(EtcdClient *c, int64_t max_silence_ms, int64_t *revision_out)
+{
+	bool		live;
+	int64_t		now = pgw_now_mono_ms();
+
+	pthread_mutex_lock(&c->mu);
+	live = c->watch_stream != NULL && all_active(c) &&
+		now - c->watch_heard_mono_ms <= max_silence_ms;
+	if (revision_out)
+		*revision_out = c->watch_heard_rev;
+	pthread_mutex_unlock(&c->mu);
+	return live;
+}
+
+uint64_t
+etcd_watch_stalls(EtcdClient *c)
+{
+	uint64_t	n;
+
+	pthread_mutex_lock(&c->mu);
+	n = c->watch_stalls;
+	pthread_mutex_unlock(&c->mu);
+	return n;
 }
 
 int
@@ -302,7 +421,11 @@ etcd_watch_start(EtcdClient *c, const char *key, bool prefix,
 	if (c->watch_stream)
 		create_next_locked(c);
 	else
-		c->watch_retry_mono_ms = 0;	/* the CQ thread opens it at its tick */
+	{
+		/* open the stream now, not at the CQ thread's next wake */
+		c->watch_retry_mono_ms = 0;
+		etcd_watch_tick_locked(c, pgw_now_mono_ms());
+	}
 	pthread_mutex_unlock(&c->mu);
 	return 0;
 }

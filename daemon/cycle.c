@@ -22,6 +22,7 @@ exec_context(Daemon *d)
 	ctx.name = d->cfg->name;
 	ctx.lease_id = d->lease_id;
 	ctx.view = d->view;
+	ctx.key_proven_by_watch = session_key_proven(d);
 	ctx.stopping = d->stopping;
 	return ctx;
 }

@@ -59,6 +59,8 @@ typedef struct RestSnapshot
 	char		reason[256];
 	char	   *history_json;	/* raw `history` value or NULL; owned */
 	char	   *config_json;	/* raw `config` value or NULL; owned */
+	bool		raw_json_same;	/* the two above are NULL: keep serving the
+								 * previous ones (no copy every turn) */
 } RestSnapshot;
 
 typedef struct RestServer RestServer;
@@ -150,7 +152,8 @@ int			rest_port(const RestServer *s);
 int64_t		rest_failsafe_vouched_ms(RestServer *s);
 
 /* rest_publish: replace the served snapshot (copies it; takes ownership of
- * history_json / config_json, which the caller must not free). */
+ * history_json / config_json, which the caller must not free; with
+ * raw_json_same the served ones are kept instead). */
 void		rest_publish(RestServer *s, RestSnapshot *snap);
 
 void		rest_stop(RestServer *s);

@@ -13,6 +13,7 @@
 #include "consensus/consensus.h"
 #include "daemon/daemon_int.h"
 #include "daemon/k8s_views.h"
+#include "daemon/publisher.h"
 #include "failover/failover.h"
 
 #include <stdbool.h>
@@ -142,8 +143,6 @@ bool		fence_watchdog_check(void);
  * The loop's state and the phases of a turn
  * ------------------------------------------------------------------------ */
 
-#define MEMBER_REPUBLISH_MS 10000 /* idle: ~1 etcd write / 10 s / node */
-#define WAL_REPUBLISH_MS 3000     /* WAL position at most every 3 s */
 
 typedef struct Daemon
 {
@@ -161,9 +160,7 @@ typedef struct Daemon
 	int64_t		lease_id;
 	int64_t		lease_ttl_ms;
 	int64_t		lease_deadline_mono_ms;
-	MemberInfo	published;
-	int64_t		published_mono_ms;
-	bool		has_published;
+	MemberPublisher member_pub;	/* our member key's last write (publisher.h) */
 	int64_t		last_loop_mono_ms;
 	uint64_t	loops;
 	uint64_t	etcd_errors;
@@ -176,6 +173,9 @@ typedef struct Daemon
 	bool		run_again;		/* the last turn asked for the next at once */
 	char	   *history_json;
 	char	   *config_json;
+	uint64_t	raw_json_gen;	/* bumped when either of the two changes */
+	uint64_t	raw_json_served_gen;	/* the one the REST API serves */
+	RestSnapshot *rest_snap;	/* reused every turn (publish.c) */
 	int64_t		leader_absent_since_mono_ms;	/* 0 while a leader exists */
 	Callbacks  *cb;				/* on_start, on_stop, ... scripts */
 	char		cb_role[16];	/* role the callbacks last saw */
@@ -204,7 +204,7 @@ int64_t		session_margin_ms(int64_t ttl_ms);
 int64_t		session_deadline_ms(int64_t sent_mono_ms, int64_t granted_ttl_ms,
 								int64_t ttl_ms);
 
-/* session_keepalive_interval_ms: one keepalive every min(loop_wait, ttl/4) */
+/* session_keepalive_interval_ms: one keepalive every ttl / 4 */
 int64_t		session_keepalive_interval_ms(const DynamicConfig *cfg);
 
 /* session_open: register the keepalive observer and the fences' deadline
@@ -235,6 +235,15 @@ bool		session_keepalive_late(Daemon *d);
 
 /* session_claims_leader: our last view names us leader on our lease */
 bool		session_claims_leader(const Daemon *d);
+
+/* session_watch_progress_ms: how long the watch may be silent before it is
+ * asked for progress (ttl / 4; twice that and it counts as stalled) */
+int64_t		session_watch_progress_ms(const DynamicConfig *cfg);
+
+/* session_key_proven: the view is valid, names us leader on our lease,
+ * our keepalives are confirmed and the watch that feeds the view is live:
+ * what a leader-key read would tell, known without one (issue 18) */
+bool		session_key_proven(Daemon *d);
 
 /* session_note_outcome: what a step did to the leader key, into the view
  * (we know the txn's result; the watch confirms it later) */
@@ -296,7 +305,7 @@ void		turn_publish(Daemon *d, const Observation *o, const Decision *dec,
 typedef enum MemberPublish
 {
 	MEMBER_PUBLISH_SKIP = 0,	/* etcd out of reach (failsafe's turn) */
-	MEMBER_PUBLISH_IF_CHANGED,	/* when it changed, or every few seconds */
+	MEMBER_PUBLISH_IF_CHANGED,	/* when etcd lacks it (publisher.h) */
 	MEMBER_PUBLISH_FORCE,		/* now (our role just changed under peers) */
 } MemberPublish;
 

@@ -35,11 +35,19 @@ session_deadline_ms(int64_t sent_mono_ms, int64_t granted_ttl_ms,
 	return sent_mono_ms + granted_ttl_ms - session_margin_ms(ttl_ms);
 }
 
+/*
+ * session_keepalive_interval_ms: a keepalive every ttl / 4. The fencing
+ * deadline is measured from each keepalive's send, so the interval costs no
+ * safety: it leaves the leader 3/4 ttl - margin of headroom at worst (6.5 s
+ * at ttl 10) against an etcd that stops confirming; a crashed leader's key
+ * expires ttl after its last keepalive whatever the interval. Once a loop
+ * (loop_wait 1 s) cost each daemon two CPU wakes a second for nothing
+ * (issue 18).
+ */
 int64_t
 session_keepalive_interval_ms(const DynamicConfig *cfg)
 {
-	return cfg->loop_wait_ms < cfg->ttl_ms / 4 ? cfg->loop_wait_ms
-		: cfg->ttl_ms / 4;
+	return cfg->ttl_ms / 4 > 250 ? cfg->ttl_ms / 4 : 250;
 }
 
 /*
@@ -147,6 +155,7 @@ session_read_view(Daemon *d, bool linearizable)
 	 * a 3 s ttl, and a failsafe round could not run in time) */
 	etcd_client_set_call_timeout(d->etcd, (int) nv->config.retry_timeout_ms);
 	fence_set_release_budget(nv->config.retry_timeout_ms);
+	etcd_watch_set_progress(d->etcd, (int) session_watch_progress_ms(&nv->config));
 	if (nv->n_bad_values > 0 &&
 		strcmp(nv->bad_value_keys, d->view->bad_value_keys) != 0)
 		log_warn("dcs.bad-value", "keys=\"%s\" action=ignored", nv->bad_value_keys);
@@ -165,6 +174,7 @@ session_read_view(Daemon *d, bool linearizable)
 	d->history_json = raw_history;
 	free(d->config_json);
 	d->config_json = raw_config;
+	d->raw_json_gen++;
 	return 0;
 }
 
@@ -185,12 +195,18 @@ session_drain_events(Daemon *d)
 				/* the event carries the value: keep the raw copy the REST
 				 * API serves without another read */
 				if (is_own_key(d, &ev, "config"))
+				{
 					replace_raw(&d->config_json, &ev);
+					d->raw_json_gen++;
+				}
 				else if (is_own_key(d, &ev, "history"))
+				{
 					replace_raw(&d->history_json, &ev);
+					d->raw_json_gen++;
+				}
 				break;
 			case ETCD_EVENT_WATCH_RESYNC:
-				log_info("dcs.resync", "reason=\"%s\"", ev.msg);
+				log_warn("dcs.resync", "detail=\"%s\" action=re-read", ev.msg);
 				d->view_valid = false;
 				wake = true;
 				break;
@@ -311,6 +327,21 @@ session_claims_leader(const Daemon *d)
 	return d->lease_id != 0 && d->view->has_leader &&
 		strcmp(d->view->leader, d->cfg->name) == 0 &&
 		d->view->leader_lease == d->lease_id;
+}
+
+int64_t
+session_watch_progress_ms(const DynamicConfig *cfg)
+{
+	return cfg->ttl_ms / 4 > 250 ? cfg->ttl_ms / 4 : 250;
+}
+
+bool
+session_key_proven(Daemon *d)
+{
+	return d->view_valid && session_claims_leader(d) &&
+		!session_keepalive_late(d) &&
+		etcd_watch_live(d->etcd, 2 * session_watch_progress_ms(&d->view->config),
+						NULL);
 }
 
 void

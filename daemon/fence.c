@@ -55,8 +55,11 @@ typedef struct FenceShared
 	atomic_int	release_budget_ms;	/* one etcd call of the release */
 } FenceShared;
 
-#define WATCHDOG_ARMED_TICK_MS 100	/* it also wakes exactly at the deadline */
-#define WATCHDOG_IDLE_TICK_MS 250
+/* it also wakes exactly at the deadline, and at once on its parent's death
+ * (SIGUSR2); the tick only bounds how late it sees a new arming: one wake
+ * a second, not ten (issue 18: an idle daemon's CPU) */
+#define WATCHDOG_ARMED_TICK_MS 1000
+#define WATCHDOG_IDLE_TICK_MS 1000
 
 static FenceShared *fence_shm;
 static FenceReleaseConfig watchdog_release;	/* the child's copy */
@@ -161,11 +164,10 @@ void
 fence_raise_deadline(int64_t deadline_mono_ms)
 {
 	pthread_mutex_lock(&fence_lock);
+	/* no wake: the thread sleeps until the older, earlier deadline and
+	 * reads this one then (a wake per keepalive was most of its CPU) */
 	if (deadline_mono_ms > fence_deadline_mono_ms)
-	{
 		fence_deadline_mono_ms = deadline_mono_ms;
-		pthread_cond_signal(&fence_cond);
-	}
 	if (fence_shm != NULL)
 	{
 		int64_t		cur = atomic_load(&fence_shm->deadline_mono_ms);
@@ -182,6 +184,9 @@ void
 fence_arm(bool armed, int postmaster_pid, int64_t leader_lease)
 {
 	pthread_mutex_lock(&fence_lock);
+	/* the loop calls this every turn: wake the thread only for a change */
+	if (fence_armed != armed)
+		pthread_cond_signal(&fence_cond);
 	fence_armed = armed;
 	if (fence_shm != NULL)
 	{
@@ -190,7 +195,6 @@ fence_arm(bool armed, int postmaster_pid, int64_t leader_lease)
 		atomic_store(&fence_shm->pm_pid, armed ? postmaster_pid : 0);
 		atomic_store(&fence_shm->armed, armed && postmaster_pid > 0);
 	}
-	pthread_cond_signal(&fence_cond);
 	pthread_mutex_unlock(&fence_lock);
 }
 

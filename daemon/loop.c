@@ -359,6 +359,7 @@ out:
 	failover_exec_close(d.exec);
 	free(d.history_json);
 	free(d.config_json);
+	free(d.rest_snap);
 	free(d.failsafe_written);
 	free(d.view);
 	if (started)

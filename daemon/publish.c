@@ -22,27 +22,27 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
-static bool
-member_changed(const MemberInfo *a, const MemberInfo *b, int64_t since_ms)
-{
-	if (a->role != b->role || a->state != b->state || a->timeline != b->timeline ||
-		dcs_member_flags_differ(a, b) ||
-		strcmp(a->reason, b->reason) != 0 || strcmp(a->conn_url, b->conn_url) != 0)
-		return true;
-	if (a->xlog_location != b->xlog_location && since_ms >= WAL_REPUBLISH_MS)
-		return true;
-	return since_ms >= MEMBER_REPUBLISH_MS;
-}
-
+/*
+ * publish_member: write members/<name> when publisher.c says etcd lacks
+ * what it should hold (never on a timer: issue 18), on our lease.
+ */
 static void
-publish_member(Daemon *d, const MemberInfo *m, int64_t now)
+publish_member(Daemon *d, const MemberInfo *m, uint32_t reason_shape,
+			   int64_t now)
 {
 	PgwError	err = {0};
+	PublishLimits lim;
+	MemberWrite why;
 
 	if (d->lease_id == 0)
 		return;
-	if (d->has_published &&
-		!member_changed(m, &d->published, now - d->published_mono_ms))
+	lim.loop_wait_ms = d->view->config.loop_wait_ms;
+	lim.ttl_ms = d->view->config.ttl_ms;
+	lim.max_lag_bytes = d->view->config.maximum_lag_on_failover;
+	why = publisher_member_due(&d->member_pub, m, reason_shape, d->lease_id,
+							   dcs_view_member(d->view, m->name), d->view_valid,
+							   &lim, now);
+	if (why == MEMBER_WRITE_NONE)
 		return;
 	/* etcd is not confirming our keepalives: a put would only block the
 	 * loop for retry_timeout, time a leader needs before its deadline */
@@ -53,9 +53,11 @@ publish_member(Daemon *d, const MemberInfo *m, int64_t now)
 		session_note_etcd_error(d, "member-publish", &err);
 		return;
 	}
-	d->published = *m;
-	d->published_mono_ms = now;
-	d->has_published = true;
+	if (why == MEMBER_WRITE_MISSING)
+		log_warn("member.rewritten", "reason=\"our member key was gone from etcd\"");
+	else
+		log_debug("member.written", "why=%s", publisher_write_name(why));
+	publisher_member_written(&d->member_pub, m, reason_shape, d->lease_id, now);
 }
 
 /* fill_from_report: the PostgreSQL facts of the REST snapshot. */
@@ -69,6 +71,7 @@ fill_from_report(Daemon *d, RestSnapshot *s)
 	s->pg_running = running;
 	s->pg_read_write = running && !r->in_recovery;
 	s->server_version = r->server_version_num;
+	s->sysid[0] = '\0';			/* the buffer is reused */
 	if (r->system_identifier)
 		snprintf(s->sysid, sizeof(s->sysid), "%llu",
 				 (unsigned long long) r->system_identifier);
@@ -100,8 +103,12 @@ static void
 publish_rest(Daemon *d, const LocalHealth *self, const MemberInfo *m,
 			 int64_t loop_ms)
 {
-	RestSnapshot *s = pgw_xcalloc(1, sizeof(RestSnapshot));
+	RestSnapshot *s;
 
+	/* one buffer for the daemon's life: the snapshot is ~100 KB */
+	if (d->rest_snap == NULL)
+		d->rest_snap = pgw_xcalloc(1, sizeof(RestSnapshot));
+	s = d->rest_snap;
 	pgw_strlcpy(s->name, d->cfg->name, sizeof(s->name));
 	pgw_strlcpy(s->scope, d->cfg->scope, sizeof(s->scope));
 	s->self = *m;
@@ -119,10 +126,18 @@ publish_rest(Daemon *d, const LocalHealth *self, const MemberInfo *m,
 				sizeof(s->decision));
 	pgw_strlcpy(s->rule, d->last.rule ? d->last.rule : "", sizeof(s->rule));
 	pgw_strlcpy(s->reason, d->last.reason, sizeof(s->reason));
-	s->history_json = d->history_json ? pgw_xstrdup(d->history_json) : NULL;
-	s->config_json = d->config_json ? pgw_xstrdup(d->config_json) : NULL;
+	/* the raw values are copied only when they changed */
+	s->raw_json_same = d->raw_json_served_gen == d->raw_json_gen &&
+		d->raw_json_served_gen != 0;
+	s->history_json = NULL;
+	s->config_json = NULL;
+	if (!s->raw_json_same)
+	{
+		s->history_json = d->history_json ? pgw_xstrdup(d->history_json) : NULL;
+		s->config_json = d->config_json ? pgw_xstrdup(d->config_json) : NULL;
+		d->raw_json_served_gen = d->raw_json_gen;
+	}
 	rest_publish(d->rest, s);
-	free(s);
 }
 
 static void
@@ -186,9 +201,9 @@ publish_snapshot(Daemon *d, const LocalHealth *self, const Decision *dec,
 	failover_exec_member_info(d->exec, d->view, dec, &m);
 	member_fields_fill(&m, d->cfg, d->view, &d->scheduled, d->exec);
 	if (member == MEMBER_PUBLISH_FORCE)
-		d->has_published = false;
+		publisher_member_forget(&d->member_pub);
 	if (member != MEMBER_PUBLISH_SKIP && !member_key_waits(d))
-		publish_member(d, &m, pgw_now_mono_ms());
+		publish_member(d, &m, dec ? dec->reason_shape : 0, pgw_now_mono_ms());
 	d->last_loop_mono_ms = pgw_now_mono_ms();
 	d->loops++;
 	metrics_loop_done(d->last_loop_mono_ms - t0);

@@ -384,3 +384,24 @@ rest_cluster_json(const RestSnapshot *s)
 	return out;
 }
 
+
+/* Called under srv->lock: serve snap; old_hist and old_cfg are what the
+ * caller frees after unlocking. When the raw JSON did not change
+ * (raw_json_same) the served strings are kept: no copy per turn (issue 18). */
+void
+rest_snap_take(RestServer *srv, RestSnapshot *snap, char **old_hist,
+			   char **old_cfg)
+{
+	bool		keep = snap->raw_json_same && srv->has_snap;
+
+	*old_hist = srv->has_snap ? srv->snap.history_json : NULL;
+	*old_cfg = srv->has_snap ? srv->snap.config_json : NULL;
+	srv->snap = *snap;
+	if (keep)
+	{
+		srv->snap.history_json = *old_hist;
+		srv->snap.config_json = *old_cfg;
+		*old_hist = NULL;
+		*old_cfg = NULL;
+	}
+}

@@ -150,6 +150,10 @@ void		rest_reply_set(RestReply *r, int status, const char *key,
  * JSON strings; NULL before the first publish. Caller frees. */
 RestSnapshot *rest_snapshot_copy(RestServer *srv);
 
+/* rest.c: install a new snapshot (under srv->lock); the caller frees the
+ * two returned strings after unlocking */
+void		rest_snap_take(RestServer *srv, RestSnapshot *snap,
+						   char **old_hist, char **old_cfg);
 int			rest_actions_init(RestServer *srv);
 void		rest_actions_destroy(RestServer *srv);
 void		rest_actions_wake(RestServer *srv);	/* waiters see stopping */

@@ -636,9 +636,7 @@ rest_publish(RestServer *srv, RestSnapshot *snap)
 	char	   *old_cfg;
 
 	pthread_mutex_lock(&srv->lock);
-	old_hist = srv->has_snap ? srv->snap.history_json : NULL;
-	old_cfg = srv->has_snap ? srv->snap.config_json : NULL;
-	srv->snap = *snap;
+	rest_snap_take(srv, snap, &old_hist, &old_cfg);
 	srv->has_snap = true;
 	if (snap->view.is_valid && snap->view.has_leader)
 	{

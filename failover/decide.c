@@ -551,12 +551,45 @@ var_value(const char *key, const DecideCtx *c, const Decision *d, char *buf,
 	return true;
 }
 
+/*
+ * is_moving_field: a {field} whose text moves on its own in a steady state
+ * (a WAL position under load, a duration counting up). The reason's shape
+ * leaves them out, so the member key that publishes the reason is not
+ * rewritten for every LSN (issue 18); the rest of the text still counts.
+ */
+static bool
+is_moving_field(const char *key)
+{
+	static const char *const moving[] = {
+		"our_lsn", "ahead_lsn", "last_lsn", "lag", "left_ms",
+		"past_ms", "stall_ms", "down_ms", "gone",
+	};
+
+	for (size_t i = 0; i < sizeof(moving) / sizeof(moving[0]); i++)
+		if (strcmp(key, moving[i]) == 0)
+			return true;
+	return false;
+}
+
+/* shape_add: FNV-1a over len bytes of s */
+static uint32_t
+shape_add(uint32_t h, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+	{
+		h ^= (unsigned char) s[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
 static void
-render_reason(const char *tpl, const DecideCtx *c, const Decision *d, char *out,
+render_reason(const char *tpl, const DecideCtx *c, Decision *d, char *out,
               size_t len)
 {
 	size_t o = 0;
 	const char *p = tpl;
+	uint32_t shape = shape_add(2166136261u, d->rule, strlen(d->rule));
 
 	while (*p != '\0' && o + 1 < len)
 	{
@@ -573,13 +606,17 @@ render_reason(const char *tpl, const DecideCtx *c, const Decision *d, char *out,
 			{
 				for (const char *q = val; *q != '\0' && o + 1 < len; q++)
 					out[o++] = *q;
+				shape = is_moving_field(key) ? shape_add(shape, key, strlen(key))
+				                             : shape_add(shape, val, strlen(val));
 				p = e + 1;
 				continue;
 			}
 		}
+		shape = shape_add(shape, p, 1);
 		out[o++] = *p++;
 	}
 	out[o] = '\0';
+	d->reason_shape = shape;
 }
 
 /* ---- decide ------------------------------------------------------------- */
@@ -648,7 +685,11 @@ failover_decide(const ClusterView *view, const LocalHealth *self,
 			render_reason(r->info.reason, &c, &d, d.reason, sizeof(d.reason));
 		}
 		else
+		{
 			snprintf(d.reason, sizeof(d.reason), "%s", r->info.reason);
+			d.reason_shape = shape_add(shape_add(2166136261u, d.rule, strlen(d.rule)),
+			                           d.reason, strlen(d.reason));
+		}
 		return d;
 	}
 
@@ -656,5 +697,6 @@ failover_decide(const ClusterView *view, const LocalHealth *self,
 	d.kind = DECIDE_WAIT;
 	d.rule = "no-rule-matched";
 	snprintf(d.reason, sizeof(d.reason), "no rule matched; doing nothing");
+	d.reason_shape = shape_add(2166136261u, d.rule, strlen(d.rule));
 	return d;
 }

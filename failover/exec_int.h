@@ -24,7 +24,6 @@
  */
 #define REPLICA_START_WAIT_MS 3000
 #define STOP_TIMEOUT_MS 30000
-#define STATUS_PUBLISH_MS 5000
 /* The timeline check of a replica that cannot follow (exec_diverge.c):
  * at most this often for the same postmaster. */
 #define DIVERGE_CHECK_MS 5000

@@ -320,8 +320,12 @@ failover_leader_duties(FailoverExec *e, const ExecContext *ctx)
 	bool		primary = e->rep->reachable && !e->rep->in_recovery;
 	PgwError	err = {0};
 
-	/* status optime for replicas' lag, at most every few seconds */
-	if (primary && now - e->status_published_mono_ms >= STATUS_PUBLISH_MS)
+	/* status optime for replicas' lag: only when it moved from what etcd
+	 * holds (the watch keeps the view's copy; issue 18), at most once a
+	 * loop (the write's own watch event may still be on its way) */
+	if (primary && e->rep->wal_lsn != ctx->view->leader_optime &&
+		(e->status_published_mono_ms == 0 ||
+		 now - e->status_published_mono_ms >= ctx->view->config.loop_wait_ms))
 	{
 		char		val[64];
 

@@ -53,6 +53,13 @@ step_renew(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 
 	(void) dec;
 	(void) self;
+	/* issue 18: the live watch is the proof (a change comes as an event);
+	 * the read is for when the watch cannot vouch */
+	if (ctx->key_proven_by_watch)
+	{
+		out->leads = true;
+		return;
+	}
 	rc = e->ops->leader_check(ctx->etcd, ctx->prefix, ctx->name, ctx->lease_id,
 							  &out->err);
 	if (rc != 0)

@@ -205,6 +205,9 @@ typedef struct Decision
 	                                   * our key is on (0: plain acquire) */
 	uint64_t wal_position;            /* our WAL position as decide saw it */
 	int64_t deadline_left_ms;         /* fencing deadline - now (0: no lease) */
+	uint32_t reason_shape;            /* hash of rule and reason without its
+	                                   * moving numbers (LSNs, durations): a
+	                                   * new shape is news, a new LSN is not */
 } Decision;
 
 /*
@@ -346,6 +349,8 @@ typedef struct ExecContext
 	int64_t lease_id;        /* our lease (0: none) */
 	const ClusterView *view; /* the view the decision was made on; nothing
 	                          * rewrites it while a step runs */
+	bool key_proven_by_watch; /* a live watch shows the leader key holding
+	                           * us on lease_id: a renew needs no read */
 	/* the daemon is stopping (SIGTERM): a switchover that fails stops here,
 	 * it never brings PostgreSQL back as primary */
 	bool stopping;

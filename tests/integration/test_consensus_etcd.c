@@ -471,6 +471,66 @@ test_watch_compaction(EtcdCluster *ec, EtcdClient *c, EtcdClient *writer)
 	printf("ok watch compaction\n");
 }
 
+/*
+ * Watch liveness (issue 18): an idle watch stream asked for progress stays
+ * live without any read; a member that stops answering without closing the
+ * connection (SIGSTOP) is noticed as a stalled stream within twice the
+ * interval (ETCD_EVENT_WATCH_RESYNC: re-read); once it answers again the
+ * watch resumes. A client without the check notices nothing in that time
+ * (the detector is what sees it).
+ */
+static void
+test_watch_liveness(EtcdCluster *ec)
+{
+	EtcdClient *c = open_client(etcd_harness_endpoints(ec), NULL, 2000);
+	EtcdClient *blind = open_client(etcd_harness_endpoints(ec), NULL, 2000);
+	EtcdClient *w = open_client(etcd_harness_endpoints(ec), NULL, 2000);
+	EtcdEvent	ev;
+	int64_t		wid,
+				rev,
+				seen,
+				t0;
+
+	OK(etcd_put(w, "/t/live/k", "1", 1, 0, NULL, &rev, &err));
+	etcd_watch_set_progress(c, 400);
+	OK(etcd_watch_start(c, "/t/live/", true, rev + 1, &wid, &err));
+	OK(etcd_watch_start(blind, "/t/live/", true, rev + 1, &wid, &err));
+	/* idle for several intervals: progress answers keep it live */
+	CHECK(HARNESS_POLL(etcd_watch_live(c, 900, &seen), 5000 * mult, 20));
+	pgw_sleep_ms(3000);
+	CHECK(etcd_watch_live(c, 900, &seen));
+	CHECK(seen >= rev);
+	CHECK(etcd_watch_stalls(c) == 0);
+	CHECK(!wait_event(c, ETCD_EVENT_WATCH_RESYNC, NULL, &ev, 1));
+	/* the blind client's stream is silent all along */
+	CHECK(!etcd_watch_live(blind, 900, NULL));
+	printf("ok idle watch live at revision %" PRId64 " (progress answers)\n", seen);
+
+	etcd_harness_kill_member(ec, 0, SIGSTOP);
+	t0 = pgw_now_mono_ms();
+	CHECK(wait_event(c, ETCD_EVENT_WATCH_RESYNC, NULL, &ev, 3000));
+	printf("ok stall noticed %" PRId64 " ms after the freeze: %s\n",
+		   pgw_now_mono_ms() - t0, ev.msg);
+	CHECK(strstr(ev.msg, "stalled") != NULL);
+	CHECK(etcd_watch_stalls(c) >= 1);
+	CHECK(!etcd_watch_live(c, 900, NULL));
+	etcd_event_clear(&ev);
+	CHECK(!wait_event(blind, ETCD_EVENT_WATCH_RESYNC, NULL, &ev, 1));
+	CHECK(!wait_event(blind, ETCD_EVENT_STREAM_ERROR, NULL, &ev, 1));
+	etcd_harness_kill_member(ec, 0, SIGCONT);
+
+	/* thawed: the watch is re-created from its last revision + 1 */
+	put_str(w, "/t/live/k", "2", 0);
+	CHECK(wait_event(c, ETCD_EVENT_WATCH_PUT, "/t/live/k", &ev, 10000));
+	CHECK(strcmp(ev.kv.value, "2") == 0);
+	etcd_event_clear(&ev);
+	CHECK(HARNESS_POLL(etcd_watch_live(c, 900, NULL), 5000 * mult, 20));
+	etcd_client_close(blind);
+	etcd_client_close(w);
+	etcd_client_close(c);
+	printf("ok watch liveness\n");
+}
+
 /* Every member down: calls fail within their deadline; then the same
  * client works again, and its watch resumes from the last revision + 1. */
 static void
@@ -760,6 +820,7 @@ main(void)
 	test_lease_expiry_seen_by_watcher(etcd_harness_endpoints(ec));
 	etcd_client_close(c2);
 	etcd_client_close(c);
+	test_watch_liveness(ec);
 	test_outage_and_recovery(ec);
 	test_auth(ec);
 	etcd_harness_stop(ec);

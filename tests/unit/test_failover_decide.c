@@ -1979,6 +1979,56 @@ test_decide_is_pure(void **state)
 	}
 }
 
+/*
+ * issue 18: the reason's shape leaves out the numbers that move by
+ * themselves (WAL positions, durations), so a member key that publishes
+ * the reason is not rewritten for each LSN; anything else in the text
+ * (whom we follow, the rule) changes it.
+ */
+static void
+test_reason_shape(void **state)
+{
+	Input	   *in = calloc(1, sizeof(Input));
+	Decision	a;
+	Decision	b;
+
+	(void) state;
+	base(in);
+	a = run(in);
+	in->self.pg_received_lsn += 4096;
+	in->self.pg_replayed_lsn += 4096;
+	b = run(in);
+	assert_string_equal(a.rule, "replica-following-leader");
+	assert_string_not_equal(a.reason, b.reason);
+	assert_int_equal(a.reason_shape, b.reason_shape);
+	assert_int_not_equal(a.reason_shape, 0);
+
+	/* the leader key expired: its age counts up turn after turn */
+	leader_gone(in);
+	a = run(in);
+	in->now += 700;
+	in->self.last_loop_mono_ms += 700;
+	b = run(in);
+	assert_ptr_equal(a.rule, b.rule);
+	assert_string_not_equal(a.reason, b.reason);
+	assert_int_equal(a.reason_shape, b.reason_shape);
+
+	/* following another leader is news */
+	base(in);
+	a = run(in);
+	copy(in->view.leader, sizeof(in->view.leader), "node3");
+	copy(in->self.upstream, sizeof(in->self.upstream), "node3");
+	b = run(in);
+	assert_ptr_equal(a.rule, b.rule);
+	assert_int_not_equal(a.reason_shape, b.reason_shape);
+
+	/* so is another rule */
+	base_leader(in);
+	b = run(in);
+	assert_int_not_equal(a.reason_shape, b.reason_shape);
+	free(in);
+}
+
 /* executor-facing flags of some decisions */
 static void
 test_decision_flags(void **state)
@@ -2194,6 +2244,7 @@ main(void)
 	    cmocka_unit_test(test_every_rule_hit),
 	    cmocka_unit_test(test_rule_table_well_formed),
 	    cmocka_unit_test(test_decide_is_pure),
+	    cmocka_unit_test(test_reason_shape),
 	    cmocka_unit_test(test_decision_flags),
 	    cmocka_unit_test(test_holds_leader),
 	    cmocka_unit_test(test_comparator_total_order),

@@ -57,6 +57,7 @@ typedef struct Fake
 	char	   *history_value;	/* what key_read returns for history */
 	int			slots_n;
 	char		sync_value[128];
+	uint64_t	wal_lsn;		/* the probe's WAL position (0: 0x3000060) */
 	/* a replica's probe (replica = true) and the timeline check */
 	bool		replica;
 	int			timeline;		/* the probe's (0: 2) */
@@ -106,7 +107,7 @@ f_probe_run(PgProbe *p, PgLsn leader_lsn, HealthReport *r, PgwError *err)
 	r->reachable = true;
 	r->in_recovery = fk.replica;
 	r->system_identifier = 7000000000000000001ULL;
-	r->wal_lsn = fk.replica ? 0 : 0x3000060;
+	r->wal_lsn = fk.replica ? 0 : fk.wal_lsn ? fk.wal_lsn : 0x3000060;
 	r->timeline = fk.timeline ? (uint32_t) fk.timeline : 2;
 	if (fk.replica)
 	{
@@ -815,6 +816,16 @@ test_renew(void **state)
 	assert_int_equal(out.rc, PGW_ECONFLICT);
 	assert_false(out.leads);
 	assert_non_null(strstr(out.err.msg, "held by node1"));
+
+	/* issue 18: a live watch vouches for the key: no read at all */
+	fk.rc_leader_check = 0;
+	fk.calls[0] = '\0';
+	f->ctx.key_proven_by_watch = true;
+	out = run(f, DECIDE_RENEW, NULL);
+	assert_int_equal(out.rc, 0);
+	assert_true(out.leads);
+	assert_string_equal(fk.calls, "");
+	f->ctx.key_proven_by_watch = false;
 }
 
 static void
@@ -1580,8 +1591,35 @@ test_leader_duties(void **state)
 	snprintf(f->view.sync.leader, sizeof(f->view.sync.leader), "node2");
 	f->view.sync.n_sync = 1;
 	snprintf(f->view.sync.sync_standby[0], PGW_NAME_MAX, "node3");
+	f->view.leader_optime = 0x3000060;
 	failover_leader_duties(f->e, &f->ctx);
 	assert_string_equal(fk.calls, "");
+
+	/* issue 18: an idle leader a loop and more later: `status` holds our
+	 * optime, so it is not written again */
+	f->e->status_published_mono_ms -= 60000;
+	failover_leader_duties(f->e, &f->ctx);
+	assert_string_equal(fk.calls, "");
+
+	/* the optime moved: written in that same turn, with the new value */
+	fk.wal_lsn = 0x3000100;
+	failover_exec_refresh(f->e, &f->view);
+	fk.calls[0] = '\0';
+	failover_leader_duties(f->e, &f->ctx);
+	assert_string_equal(fk.calls, "put-status");
+	assert_string_equal(fk.put_key, "status");
+	assert_non_null(strstr(fk.put_value, "50331904"));
+
+	/* moved again within the same loop: at most one write a loop */
+	fk.wal_lsn = 0x3000200;
+	failover_exec_refresh(f->e, &f->view);
+	fk.calls[0] = '\0';
+	failover_leader_duties(f->e, &f->ctx);
+	assert_string_equal(fk.calls, "");
+	/* a loop later it goes out */
+	f->e->status_published_mono_ms -= f->view.config.loop_wait_ms;
+	failover_leader_duties(f->e, &f->ctx);
+	assert_string_equal(fk.calls, "put-status");
 }
 
 int
