@@ -947,6 +947,18 @@ fn_initdb(Parser *p, json_t *v, const char *path)
 	return 0;
 }
 
+/* backup: parsed by config_backup.c, which names the bad key's path */
+static int
+fn_backup(Parser *p, json_t *v, const char *path)
+{
+	char		bad[CONFIG_PATH_MAX] = "";
+	PgwError	e2 = {0};
+
+	if (config_backup_parse(v, path, &p->cfg->backup, bad, sizeof(bad), &e2) != 0)
+		return perr(p, bad[0] ? bad : path, "%s", e2.msg);
+	return 0;
+}
+
 static int
 fn_tags(Parser *p, json_t *v, const char *path)
 {
@@ -1137,6 +1149,7 @@ static const Field top_fields[] = {
 	FFN("tags", fn_tags),
 	FSEC("watchdog", watchdog_fields),
 	FBOOL("switchover_on_shutdown", switchover_on_shutdown),
+	FFN("backup", fn_backup),
 	FEND
 };
 

@@ -22,6 +22,7 @@
 #include "common/compiler.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "config/config_backup.h"
 #include "consensus/consensus.h"
 
 #include <stdbool.h>
@@ -124,6 +125,9 @@ typedef struct NodeConfig
 
 	/* ours: a leader stopped by SIGTERM hands over to the best replica first */
 	bool		switchover_on_shutdown;	/* default true */
+
+	/* backup: (config_backup.h); enabled is false without the section */
+	ConfigBackup backup;
 } NodeConfig;
 
 /*

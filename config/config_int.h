@@ -28,4 +28,14 @@ char	   *config_etcd_hosts_normalise(const char *hosts, const char *protocol,
 /* config_parse_level: debug/info/warn(ing)/error/critical, any case. */
 int			config_parse_level(const char *s, LogLevel *out);
 
+/*
+ * config_backup_parse: the `backup:` section (config_backup.c) from its
+ * jansson value at path ("backup"). On error, bad_path receives the dotted
+ * path of the offending key (for the line number) and err the detail.
+ */
+struct json_t;
+int			config_backup_parse(const struct json_t *v, const char *path,
+								ConfigBackup *out, char *bad_path,
+								size_t bad_len, PgwError *err);
+
 #endif

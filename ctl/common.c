@@ -147,6 +147,8 @@ static const CmdEntry entries[] = {
 	{"edit-config", cmd_edit_config, true},
 	{"remove", cmd_remove, true},
 	{"drill", cmd_drill, true},
+	{"backup", cmd_backup, true},
+	{"restore", cmd_restore, true},
 	{"version", cmd_version, false},
 	{"debug", cmd_debug, false},
 };

@@ -56,6 +56,8 @@ typedef struct CtlArgs
 	int64_t		expect_revision;	/* edit-config --expect-revision (0: none) */
 	bool		yes_i_am_sure;	/* remove, non-interactive; drill --yes */
 	int64_t		rounds;			/* drill --rounds (0: not given, 1 round) */
+	int			raw_argc;		/* commands that parse their own options */
+	char	  **raw_argv;		/* (backup, restore): argv[0] is the name */
 	int			n_pos;			/* positional arguments */
 	const char *pos[PGW_MEMBERS_MAX];	/* borrowed from argv */
 } CtlArgs;

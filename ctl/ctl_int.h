@@ -26,6 +26,7 @@ typedef struct CtlGlobal
 	char	   *pg_user;		/* superuser, for the switchover write probe */
 	char	   *pg_password;
 	CtlFormat	format;
+	const char *config_path;	/* -c / PGWARDEN_CONFIG, NULL if none */
 	char		prefix[PGW_PREFIX_MAX];
 	int			timeout_ms;		/* one etcd call */
 } CtlGlobal;
@@ -116,6 +117,8 @@ int			cmd_reload(CtlGlobal *g, const CtlArgs *a);
 int			cmd_reinit(CtlGlobal *g, const CtlArgs *a);
 int			cmd_remove(CtlGlobal *g, const CtlArgs *a);
 int			cmd_drill(CtlGlobal *g, const CtlArgs *a);	/* cmd_drill.c */
+int			cmd_backup(CtlGlobal *g, const CtlArgs *a);	/* cmd_backup.c */
+int			cmd_restore(CtlGlobal *g, const CtlArgs *a);	/* cmd_backup.c */
 
 /* flush restart (cmd_rest.c) */
 int			ctl_flush_restart(CtlGlobal *g, const CtlArgs *a);

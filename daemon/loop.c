@@ -11,6 +11,7 @@
  * thread (fence.c), so a stalled loop cannot keep a primary writable.
  */
 #include "daemon/daemon.h"
+#include "daemon/backup_duty.h"
 
 #include "common/log.h"
 #include "common/pgwtime.h"
@@ -74,6 +75,7 @@ typedef struct Daemon
 	char	   *failsafe_written;	/* the `failsafe` value we last wrote */
 	bool		failsafe_active;	/* every member vouched in the last round */
 	bool		failsafe_refused;	/* the last round had a "no" (logged once) */
+	Backup	   *backup;			/* backup/: archiving, backups, catalog */
 } Daemon;
 
 static int64_t
@@ -939,6 +941,9 @@ one_cycle(Daemon *d)
 	publish_member(d, &m, pgw_now_mono_ms());
 	if (dec.kind == DECIDE_RENEW)
 		failsafe_publish(d);
+	daemon_backup_turn(d->backup, d->etcd, d->prefix, d->cfg->name, d->lease_id, d->view,
+					   d->view_valid && !keepalive_late(d), &self,
+					   dec.kind == DECIDE_PROMOTE && failover_exec_is_writable_primary(d->exec));
 	d->last_loop_mono_ms = pgw_now_mono_ms();
 	d->loops++;
 	publish_rest(d, &self, &m, d->last_loop_mono_ms - t0);
@@ -1097,11 +1102,14 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		free(d.view);
 		return 1;
 	}
+	/* pgbackrest.conf before PostgreSQL may archive; never fails */
+	backup_open(cfg, &d.backup);
 	/* the executor forks PostgreSQL from this (main) thread: its
 	 * parent-death signal must outlive every other thread */
 	if (failover_exec_open(cfg, &d.exec, &err) != 0)
 	{
 		log_error("daemon.start", "detail=\"%s\"", err.msg);
+		backup_close(d.backup);
 		free(d.view);
 		return 1;
 	}
@@ -1110,6 +1118,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	{
 		log_error("daemon.start", "detail=\"%s\"", err.msg);
 		failover_exec_close(d.exec);
+		backup_close(d.backup);
 		free(d.view);
 		return 1;
 	}
@@ -1124,6 +1133,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	{
 		log_error("daemon.start", "detail=\"%s\"", err.msg);
 		failover_exec_close(d.exec);
+		backup_close(d.backup);
 		free(d.view);
 		return 1;
 	}
@@ -1155,6 +1165,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		callbacks_close(d.cb, 0);
 		etcd_client_close(d.etcd);
 		failover_exec_close(d.exec);
+		backup_close(d.backup);
 		free(d.view);
 		return 1;
 	}
@@ -1226,6 +1237,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 			callbacks_fire(d.cb, "on_stop", d.cb_role);
 	}
 	fence_stop();
+	backup_close(d.backup);
 	if (d.lease_id != 0)
 	{
 		etcd_lease_keepalive_stop(d.etcd);

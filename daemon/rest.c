@@ -19,6 +19,7 @@
  * our peers' GET /patroni probes present none.
  */
 #include "daemon/rest_int.h"
+#include "backup/backup.h"
 #include "daemon/rest_body.h"
 
 #include "common/log.h"
@@ -829,6 +830,19 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 		status = 200;
 		ctype = "text/plain; version=0.0.4";
 		body = rest_metrics_text(s, now);
+		{
+			/* backup/'s own gauges (its duty keeps them current) */
+			char	   *bk = backup_metrics_text();
+
+			if (bk != NULL)
+			{
+				size_t		n = strlen(body);
+
+				body = pgw_xrealloc(body, n + strlen(bk) + 1);
+				memcpy(body + n, bk, strlen(bk) + 1);
+				free(bk);
+			}
+		}
 	}
 	else
 	{

@@ -8,6 +8,7 @@
  */
 #include "failover/failover.h"
 
+#include "backup/backup.h"
 #include "common/log.h"
 #include "common/run.h"
 #include "common/pgwtime.h"
@@ -187,6 +188,23 @@ wipe_data_dir(const char *dir, PgwError *err)
 	return 0;
 }
 
+/*
+ * save_wal: before pg_rewind or a re-clone throws this node's WAL away, the
+ * segments it never archived go to the archive (backup/; nothing to do
+ * without a backup section). A failure is reported, never a reason to hold
+ * the node back: the gap it leaves shows in the new leader's gap check.
+ */
+static void
+save_wal(const NodeConfig *cfg)
+{
+	PgwError	err = {0};
+	int			n = 0;
+
+	if (backup_push_ready(cfg, 60000, &n, &err) != 0)
+		log_error("backup.push-ready-failed", "pushed=%d detail=\"%s\" action=continue", n,
+				  err.msg);
+}
+
 /* ---- open / close ------------------------------------------------------ */
 
 int
@@ -198,10 +216,12 @@ failover_exec_open(const NodeConfig *cfg, FailoverExec **out, PgwError *err)
 	char		host[256];
 	int			port = cfg->pg_port;
 	int			rc;
+	int			n_bk = 0;
+	const HealthParam *bk = backup_pg_params(cfg, &n_bk);	/* archiving */
 
 	e->cfg = cfg;
 	e->rep = pgw_xcalloc(1, sizeof(HealthReport));
-	e->params = pgw_xcalloc((size_t) cfg->n_pg_parameters + 1, sizeof(HealthParam));
+	e->params = pgw_xcalloc((size_t) (cfg->n_pg_parameters + 1 + n_bk), sizeof(HealthParam));
 	for (int i = 0; i < cfg->n_pg_parameters; i++)
 	{
 		e->params[i].name = cfg->pg_parameters[i].name;
@@ -229,6 +249,8 @@ failover_exec_open(const NodeConfig *cfg, FailoverExec **out, PgwError *err)
 		}
 		e->n_params = cfg->n_pg_parameters + (has ? 0 : 1);
 	}
+	for (int i = 0; i < n_bk; i++)
+		e->params[e->n_params++] = bk[i];
 	if (!url_host_port(cfg->pg_listen, host, sizeof(host), &port))
 		pgw_strlcpy(host, "127.0.0.1", sizeof(host));
 	pc.host = cfg->pg_socket_dir ? cfg->pg_socket_dir : host;
@@ -1073,6 +1095,7 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 			if (dec->kind == DECIDE_REINIT || self->data_dir == DATA_DIR_INITIALIZED)
 			{
 				stop_pg(e, HEALTH_STOP_IMMEDIATE);
+				save_wal(cfg);
 				if ((rc = wipe_data_dir(cfg->pg_data_dir, &err)) != 0)
 					break;
 			}
@@ -1112,6 +1135,7 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 					if (needed)
 					{
 						log_info("rewind.start", "source=%s reason=former-primary", dec->target);
+						save_wal(cfg);
 						rc = health_control_rewind(e->pg, &up, &err);
 						if (rc != 0)
 						{
@@ -1314,6 +1338,7 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 				return pgw_error_set(&err, PGW_ESTATE, "no address for rewind source");
 			stop_pg(e, HEALTH_STOP_FAST);
 			log_info("rewind.start", "source=%s", dec->target);
+			save_wal(cfg);
 			rc = health_control_rewind(e->pg, &up, &err);
 			if (rc == PGW_ESTATE || rc == PGW_EIO)
 			{

@@ -17,7 +17,7 @@ PKGS=(
 	# servers the tests and the demo drive
 	postgresql-15 postgresql-client-15 postgresql-contrib
 	etcd-server etcd-client
-	pgbouncer haproxy
+	pgbouncer haproxy pgbackrest
 	# test and chaos tooling
 	iproute2 iptables procps psmisc util-linux openssl curl jq valgrind
 	python3
