@@ -98,7 +98,7 @@ parse(const CtlArgs *a, BackupArgs *o)
 	o->timeout_ms = 6 * 3600 * 1000;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:", long_opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, ":", long_opts, NULL)) != -1)
 	{
 		switch (c)
 		{
