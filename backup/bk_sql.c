@@ -31,7 +31,8 @@ bk_sql_connect(const NodeConfig *cfg, const char *host, int port, int timeout_ms
 	int64_t		deadline = pgw_now_mono_ms() + timeout_ms;
 
 	snprintf(port_s, sizeof(port_s), "%d", port);
-	snprintf(opts, sizeof(opts), "-c statement_timeout=%d", statement_ms);
+	snprintf(opts, sizeof(opts), "-c statement_timeout=%d -c client_min_messages=warning",
+			 statement_ms);
 	keys[n] = "host";
 	vals[n++] = host;
 	keys[n] = "port";

@@ -443,6 +443,12 @@ cmd_restore(CtlGlobal *g, const CtlArgs *a)
 		ctl_fail("%s", err.msg);
 		return CTL_EXIT_USAGE;
 	}
+	if (strcmp(o.into, g->scope) == 0)
+	{
+		ctl_fail("--into \"%s\" is the source cluster itself: a restore goes into a new scope, never over the running cluster",
+				 o.into);
+		return CTL_EXIT_USAGE;
+	}
 	if ((rc = load_node(g, &nc)) != CTL_EXIT_OK)
 		return rc;
 	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
