@@ -649,11 +649,36 @@ backup_demand_put(EtcdClient *c, const char *prefix, const char *type,
 	pgw_strlcpy(d.by, by ? by : "", sizeof(d.by));
 	d.at_wall_ms = pgw_now_wall_ms();
 	json = bk_demand_encode(&d);
-	rc = dcs_cas_put(c, prefix, "backup/demand", json, 0, err);
+	{
+		/*
+		 * One backup at a time: a demand is refused while another demand,
+		 * a request or a running backup exists (crons on every node that
+		 * fire in the same minute start one backup, not three).
+		 */
+		static const char *const busy[] = {"demand", "request", "lock"};
+		char		keys[3][PGW_PREFIX_MAX + 32];
+		EtcdCompare cmp[3];
+		EtcdOp		put = {0};
+		EtcdTxnResult r = {0};
+
+		memset(cmp, 0, sizeof(cmp));
+		for (int i = 0; i < 3; i++)
+		{
+			cmp[i].key = bk_key(keys[i], sizeof(keys[i]), prefix, busy[i]);
+			cmp[i].target = ETCD_TARGET_CREATE;
+			cmp[i].result = ETCD_CMP_EQUAL;
+		}
+		put.kind = ETCD_OP_PUT;
+		put.key = keys[0];
+		put.value = json;
+		put.value_len = strlen(json);
+		rc = etcd_txn(c, cmp, 3, &put, 1, NULL, 0, &r, err);
+		if (rc == 0 && !r.succeeded)
+			rc = pgw_error_set(err, PGW_ECONFLICT,
+							   "a backup is already pending or running (see `pgwardenctl backup list`): one at a time");
+		etcd_txn_result_free(&r);
+	}
 	free(json);
-	if (rc == PGW_ECONFLICT)
-		return pgw_error_set(err, PGW_ECONFLICT,
-							 "a backup demand is already pending: the leader has not picked it up yet");
 	if (rc == 0 && id_out != NULL)
 		pgw_strlcpy(id_out, d.id, BACKUP_ID_MAX);
 	return rc;

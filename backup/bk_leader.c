@@ -348,6 +348,9 @@ make_request(Backup *b, const BackupTurn *t, const char *id, const char *type,
 	else if (ok)
 		log_info("backup.requested", "id=%s type=%s source=%s attempt=%d reason=\"%s\"", rq.id,
 				 type, src, attempt, reason);
+	else
+		log_info("backup.request-refused", "id=%s reason=\"a request or the lock exists, the bookkeeping moved, or we no longer lead\"",
+				 rq.id);
 	free(json);
 	b->st_read_mono_ms = 0;
 	return ok;
@@ -368,27 +371,27 @@ fired_at(const BackupState *st, const char *entry)
 	return 0;
 }
 
-/* schedule_turn: fire the schedule's due entries as one request */
+/*
+ * sched_due: the schedule's bookkeeping after now (next, every entry at
+ * its latest due minute) and the biggest type due (type "" when none);
+ * a demand served in the same turn takes the schedule's slot too, so the
+ * schedule and an operator asking in the same minute start one backup.
+ */
 static void
-schedule_turn(Backup *b, const BackupTurn *t)
+sched_due(Backup *b, BackupState *next, char *type, size_t type_len, char *reason,
+		  size_t reason_len)
 {
-	BackupState *next = pgw_xcalloc(1, sizeof(BackupState));
 	int64_t		now = pgw_now_wall_ms();
 	int64_t		since_default = b->st->sched_checked_wall_ms > 0 ?
 		b->st->sched_checked_wall_ms : now;
-	char		type[8] = "";
-	char		reason[128] = "";
-	char		k_state[PGW_PREFIX_MAX + 32];
-	EtcdCompare cmp = {0};
-	EtcdOp		op = {0};
-	char	   *json;
-	char		id[BACKUP_ID_MAX];
 
+	type[0] = '\0';
 	bk_schedule_from_config(b->config_json, &b->cfg->backup, &b->sched);
 	if (b->sched.error[0])
 		bk_note(b, "backup.schedule-invalid", "%s (the node file's schedule stays in force)",
 				b->sched.error);
 	next->sched_checked_wall_ms = now;
+	next->n_fired = 0;
 	for (int i = 0; i < b->sched.n; i++)
 	{
 		int64_t		last = fired_at(b->st, b->sched.entry[i]);
@@ -400,25 +403,54 @@ schedule_turn(Backup *b, const BackupTurn *t)
 			continue;
 		if (type[0] == '\0' || type_rank(b->sched.type[i]) > type_rank(type))
 		{
-			pgw_strlcpy(type, b->sched.type[i], sizeof(type));
-			snprintf(reason, sizeof(reason), "schedule \"%s\"", b->sched.entry[i]);
+			pgw_strlcpy(type, b->sched.type[i], type_len);
+			snprintf(reason, reason_len, "schedule \"%s\"", b->sched.entry[i]);
 		}
 	}
+}
+
+/* sched_ops: the compare and put of backup/state for next */
+static char *
+sched_ops(Backup *b, const BackupTurn *t, const BackupState *next, char *key, size_t key_len,
+		  EtcdCompare *cmp, EtcdOp *op)
+{
+	char	   *json = bk_sched_encode(next);
+
+	memset(cmp, 0, sizeof(*cmp));
+	memset(op, 0, sizeof(*op));
+	cmp->key = bk_key(key, key_len, t->prefix, "state");
+	cmp->target = ETCD_TARGET_MOD;
+	cmp->result = ETCD_CMP_EQUAL;
+	cmp->number = b->st->state_mod_revision;
+	op->kind = ETCD_OP_PUT;
+	op->key = key;
+	op->value = json;
+	op->value_len = strlen(json);
+	return json;
+}
+
+/* schedule_turn: fire the schedule's due entries as one request */
+static void
+schedule_turn(Backup *b, const BackupTurn *t)
+{
+	BackupState *next = pgw_xcalloc(1, sizeof(BackupState));
+	int64_t		now = pgw_now_wall_ms();
+	char		type[8];
+	char		reason[128] = "";
+	char		k_state[PGW_PREFIX_MAX + 32];
+	EtcdCompare cmp;
+	EtcdOp		op;
+	char	   *json;
+	char		id[BACKUP_ID_MAX];
+
+	sched_due(b, next, type, sizeof(type), reason, sizeof(reason));
 	/* the bookkeeping moves only with a request, or every minute */
 	if (type[0] == '\0' && now - b->st->sched_checked_wall_ms < 60000 && b->st->sched_checked_wall_ms > 0)
 	{
 		free(next);
 		return;
 	}
-	json = bk_sched_encode(next);
-	cmp.key = bk_key(k_state, sizeof(k_state), t->prefix, "state");
-	cmp.target = ETCD_TARGET_MOD;
-	cmp.result = ETCD_CMP_EQUAL;
-	cmp.number = b->st->state_mod_revision;
-	op.kind = ETCD_OP_PUT;
-	op.key = k_state;
-	op.value = json;
-	op.value_len = strlen(json);
+	json = sched_ops(b, t, next, k_state, sizeof(k_state), &cmp, &op);
 	if (type[0] != '\0')
 	{
 		bk_id_new("sched", id, sizeof(id));
@@ -468,7 +500,30 @@ requests_turn(Backup *b, const BackupTurn *t)
 			return;
 		}
 		snprintf(reason, sizeof(reason), "asked by %s", st->demand.by[0] ? st->demand.by : "an operator");
-		(void) make_request(b, t, st->demand.id, type, 1, reason, &cmp, 1, &op, 1);
+		{
+			BackupState *next = pgw_xcalloc(1, sizeof(BackupState));
+			char		stype[8];
+			char		sreason[128] = "";
+			char		k_state[PGW_PREFIX_MAX + 32];
+			EtcdCompare cmps[2];
+			EtcdOp		ops[2];
+			char	   *json;
+
+			sched_due(b, next, stype, sizeof(stype), sreason, sizeof(sreason));
+			cmps[0] = cmp;
+			ops[0] = op;
+			json = sched_ops(b, t, next, k_state, sizeof(k_state), &cmps[1], &ops[1]);
+			if (stype[0] != '\0')
+			{
+				if (type_rank(stype) > type_rank(type))
+					type = stype;
+				snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
+						 "; also %s", sreason);
+			}
+			(void) make_request(b, t, st->demand.id, type, 1, reason, cmps, 2, ops, 2);
+			free(json);
+			free(next);
+		}
 		return;
 	}
 	if (b->failover_backup_due && !b->gap_due && b->aux_phase != AUX_GAP_LS &&
@@ -679,7 +734,7 @@ canary_turn(Backup *b, const BackupTurn *t, int64_t now)
 		if (b->arch_valid && b->arch.failed_count > b->cat->archive_failed_count &&
 			b->arch.last_failed_wall_ms > b->arch.last_archived_wall_ms)
 			bk_note(b, "backup.archive-failing",
-					"archive_command fails: last failed segment %s (%lld failures); WAL is kept in pg_wal until it works",
+					"archive_command fails: last failed segment %s; WAL is kept in pg_wal until it works (pg_stat_archiver.failed_count is %lld)",
 					b->arch.last_failed_wal, (long long) b->arch.failed_count);
 		b->arch_valid = true;
 		b->cat->last_archived_wall_ms = b->arch.last_archived_wall_ms;
