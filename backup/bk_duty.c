@@ -39,7 +39,11 @@ bk_note(Backup *b, const char *event, const char *fmt,...)
 	if (strcmp(msg, b->logged) == 0)
 		return;
 	pgw_strlcpy(b->logged, msg, sizeof(b->logged));
-	log_error(event, "detail=\"%s\"", msg);
+	{
+		char		q[BACKUP_REASON_MAX * 2];
+
+		log_error(event, "detail=%s", log_quote(msg, q, sizeof(q)));
+	}
 }
 
 void

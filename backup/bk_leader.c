@@ -734,8 +734,8 @@ canary_turn(Backup *b, const BackupTurn *t, int64_t now)
 		if (b->arch_valid && b->arch.failed_count > b->cat->archive_failed_count &&
 			b->arch.last_failed_wall_ms > b->arch.last_archived_wall_ms)
 			bk_note(b, "backup.archive-failing",
-					"archive_command fails: last failed segment %s; WAL is kept in pg_wal until it works (pg_stat_archiver.failed_count is %lld)",
-					b->arch.last_failed_wal, (long long) b->arch.failed_count);
+					"archive_command fails: last failed segment %s; WAL is kept in pg_wal until it works",
+					b->arch.last_failed_wal);
 		b->arch_valid = true;
 		b->cat->last_archived_wall_ms = b->arch.last_archived_wall_ms;
 		pgw_strlcpy(b->cat->last_archived_wal, b->arch.last_archived_wal,

@@ -55,7 +55,7 @@ check "a second demand while one is pending is refused ($out)" grep -q "already 
 check "the backup completes" wait_for 240 bk_attempt_is "$id" ok
 t1=$(date +%s%3N)
 sleep 10
-kill -INT "$BENCH_PID" 2>/dev/null
+kill -TERM "$BENCH_PID" 2>/dev/null
 wait "$BENCH_PID" 2>/dev/null
 BENCH_PID=""
 node=$(bk_attempt node)
