@@ -220,7 +220,8 @@ typedef struct BackupVerify
 	char		target[64];		/* "latest" or the time restored to */
 	int64_t		restore_ms;		/* restore + recovery to consistent */
 	int64_t		recovery_point_wall_ms;	/* newest canary in the copy */
-	int64_t		rpo_ms;			/* drill start - recovery point */
+	int64_t		rpo_ms;			/* end of recovery - recovery point: how far
+								 * behind the archive was */
 	char		detail[BACKUP_REASON_MAX];	/* what failed, or amcheck ok */
 	char		node[PGW_NAME_MAX];
 } BackupVerify;
@@ -276,6 +277,14 @@ int			backup_catalog_read(EtcdClient *c, const char *prefix,
 int			backup_demand_put(EtcdClient *c, const char *prefix,
 							  const char *type, const char *by, char *id_out,
 							  PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * backup_schedule_check_json: the backup.schedule of a `config` value (the
+ * dynamic configuration): 0 with *n_entries its entry count (0 when it has
+ * none), or PGW_EINVAL naming the entry and field that do not parse.
+ */
+int			backup_schedule_check_json(const char *config_json, int *n_entries,
+									   PgwError *err) PGW_MUSTCHECK;
 
 /* backup_status_name: "running", "ok", "failed", "aborted", "none". */
 const char *backup_status_name(BackupStatus s);
@@ -351,6 +360,23 @@ char	   *backup_metrics_text(void);
 int			backup_push_ready(const NodeConfig *cfg, int timeout_ms, int *pushed,
 							  PgwError *err) PGW_MUSTCHECK;
 
+/*
+ * backup_clone_replica: create a replica's data directory from the
+ * repository (pgbackrest restore --type=standby), when create_replica_methods
+ * puts pgbackrest before basebackup: the new node loads the repository,
+ * not the primary, and catches up from the archive, then by streaming.
+ * data_dir must be missing or empty. Returns 0 when the directory is ready
+ * (standby.signal written; the caller points it at the leader),
+ * PGW_ENOTFOUND when the method is not configured (use pg_basebackup), or
+ * the failure (the caller falls back to pg_basebackup when configured).
+ * Blocks for the restore.
+ */
+int			backup_clone_replica(const NodeConfig *cfg, PgwError *err) PGW_MUSTCHECK;
+
+/* backup_basebackup_allowed: create_replica_methods lists basebackup (or
+ * backups are off): a failed repository restore may fall back to it */
+bool		backup_basebackup_allowed(const NodeConfig *cfg);
+
 /* ------------------------------------------------------------------------
  * pgwardenctl's side: restore into a new scope, restore drills
  * ------------------------------------------------------------------------ */
@@ -405,6 +431,7 @@ typedef struct BackupRestoreResult
 	char		label[BACKUP_LABEL_MAX];
 	int64_t		restore_ms;		/* pgbackrest restore */
 	int64_t		recovery_ms;	/* start to promoted */
+	int64_t		promoted_wall_ms;	/* when recovery ended */
 	uint32_t	timeline;		/* after promotion */
 	char		end_lsn[24];
 	char		detail[BACKUP_REASON_MAX];

@@ -99,6 +99,10 @@ int			bk_job_run(BkJob *j, const BkExec *ex, const char *const *argv,
 /* bk_job_tail: the last len-1 bytes of the output on one line. */
 void		bk_job_tail(const BkJob *j, char *buf, size_t len);
 
+/* bk_job_reason: pgBackRest's "ERROR: [nnn]: ..." with its detail lines,
+ * on one line, or the tail when it printed none */
+void		bk_job_reason(const BkJob *j, char *buf, size_t len);
+
 /* ---- pgbackrest argument vectors (bk_conf.c) --------------------------- */
 
 #define BK_ARGV_MAX 32

@@ -196,7 +196,7 @@ backup_turn(Backup *b, const BackupTurn *t)
 	if (t->promoted)
 	{
 		/* a new timeline: its history must be archived whole */
-		b->gap_due = true;
+		b->gap_due = b->cfg->backup.gap_check;
 		b->gap_next_mono_ms = now;
 		if (strcmp(b->cfg->backup.after_failover, "off") != 0)
 			b->failover_backup_due = true;

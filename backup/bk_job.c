@@ -305,7 +305,7 @@ bk_job_run(BkJob *j, const BkExec *ex, const char *const *argv,
 		else
 			usleep(20000);
 	}
-	bk_job_tail(j, tail, sizeof(tail));
+	bk_job_reason(j, tail, sizeof(tail));
 	if (j->timed_out)
 		return pgw_error_set(err, PGW_ETIMEDOUT, "%s timed out after %lld ms: %s",
 							 what, (long long) timeout_ms, tail);
@@ -313,4 +313,33 @@ bk_job_run(BkJob *j, const BkExec *ex, const char *const *argv,
 		return pgw_error_set(err, PGW_EIO, "%s failed with exit code %d: %s", what,
 							 j->exit_code, tail);
 	return 0;
+}
+
+void
+bk_job_reason(const BkJob *j, char *buf, size_t len)
+{
+	const char *s = j->out ? strstr(j->out, "ERROR: [") : NULL;
+	size_t		k = 0;
+
+	if (s == NULL)
+	{
+		bk_job_tail(j, buf, len);
+		return;
+	}
+	/* pgBackRest's own error and its detail lines, up to the next log line */
+	for (; *s && k + 1 < len; s++)
+	{
+		if (*s == '\n' && (strncmp(s + 1, "20", 2) == 0 || s[1] == '\0'))
+			break;
+		if (*s == '\n' || *s == '\r')
+		{
+			if (k > 0 && buf[k - 1] != ' ')
+				buf[k++] = ' ';
+			while (s[1] == ' ')
+				s++;
+			continue;
+		}
+		buf[k++] = *s == '"' ? '\'' : *s;
+	}
+	buf[k] = '\0';
 }

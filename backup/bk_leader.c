@@ -172,7 +172,7 @@ stanza_turn(Backup *b, const BackupTurn *t, int64_t now)
 			{
 				char		tail[200];
 
-				bk_job_tail(&b->aux, tail, sizeof(tail));
+				bk_job_reason(&b->aux, tail, sizeof(tail));
 				snprintf(b->cat->error, sizeof(b->cat->error),
 						 "repository %s unreadable: pgbackrest info exit code %d: %s",
 						 b->cfg->backup.repository, b->aux.exit_code, tail);
@@ -212,7 +212,7 @@ stanza_turn(Backup *b, const BackupTurn *t, int64_t now)
 			{
 				char		tail[200];
 
-				bk_job_tail(&b->aux, tail, sizeof(tail));
+				bk_job_reason(&b->aux, tail, sizeof(tail));
 				snprintf(b->cat->error, sizeof(b->cat->error),
 						 "pgbackrest stanza-create failed (exit code %d): %s", b->aux.exit_code,
 						 tail);
@@ -644,7 +644,7 @@ catalog_turn(Backup *b, const BackupTurn *t, int64_t now)
 		{
 			char		tail[200];
 
-			bk_job_tail(&b->aux, tail, sizeof(tail));
+			bk_job_reason(&b->aux, tail, sizeof(tail));
 			bk_note(b, "backup.catalog-failed", "pgbackrest info: exit code %d: %s %s",
 					b->aux.exit_code, tail, err.msg);
 			free(c);

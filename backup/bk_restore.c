@@ -93,8 +93,13 @@ remove_dir(const BkExec *ex, const char *dir)
 	BkJob		j;
 	PgwError	err = {0};
 
-	if (bk_job_run(&j, ex, argv, 600000, "rm", &err) != 0)
+	/* run_as empties it; the directory itself sits in our directory, which
+	 * run_as may not write: rmdir only removes an empty directory and
+	 * never follows a symlink */
+	if (bk_job_run(&j, ex, argv, 600000, "rm", &err) != 0 && rmdir(dir) != 0)
 		log_warn("backup.scratch-remove-failed", "dir=%s detail=\"%s\"", dir, err.msg);
+	else
+		(void) rmdir(dir);
 	bk_job_clear(&j);
 }
 
@@ -239,6 +244,7 @@ restore_run(const NodeConfig *cfg, const BkExec *ex, const BackupRestoreOptions 
 		usleep(100000);
 	}
 	res->recovery_ms = pgw_now_mono_ms() - t0;
+	res->promoted_wall_ms = pgw_now_wall_ms();
 	{
 		PgwError	e2 = {0};
 		char	   *v;
@@ -434,8 +440,9 @@ backup_verify(const NodeConfig *cfg, const char *scratch_dir, int port, BackupVe
 
 		if (v != NULL && pgw_parse_int64(v, 1, INT64_MAX, &ms) == 0)
 		{
+			/* how far behind the archive was when recovery reached its end */
 			out->recovery_point_wall_ms = ms;
-			out->rpo_ms = start_wall - ms;
+			out->rpo_ms = res.promoted_wall_ms - ms;
 		}
 		free(v);
 		if (out->recovery_point_wall_ms == 0 && cfg->backup.canary)
@@ -468,5 +475,44 @@ backup_verify_put(EtcdClient *c, const char *prefix, const BackupVerify *v, PgwE
 							  NULL, NULL, err);
 
 	free(json);
+	return rc;
+}
+
+bool
+backup_basebackup_allowed(const NodeConfig *cfg)
+{
+	if (!cfg->backup.enabled)
+		return true;
+	for (int i = 0; i < cfg->backup.n_replica_methods; i++)
+		if (strcmp(cfg->backup.replica_methods[i], "basebackup") == 0)
+			return true;
+	return false;
+}
+
+int
+backup_clone_replica(const NodeConfig *cfg, PgwError *err)
+{
+	BkExec		ex;
+	BkArgv		a;
+	BkJob		j;
+	int64_t		t0 = pgw_now_mono_ms();
+	int			rc;
+
+	if (!cfg->backup.enabled || cfg->backup.n_replica_methods == 0 ||
+		strcmp(cfg->backup.replica_methods[0], "pgbackrest") != 0)
+		return pgw_error_set(err, PGW_ENOTFOUND, "create_replica_methods does not start with pgbackrest");
+	if ((rc = bk_exec_init(cfg, &ex, err)) != 0 ||
+		(rc = prepare_dir(&ex, cfg->pg_data_dir, err)) != 0)
+		return rc;
+	bk_argv_pgbackrest(&a, &ex, NULL, "restore");
+	bk_argv_add(&a, "--type=standby");
+	bk_argv_add(&a, "--log-level-console=info");
+	log_info("clone.from-repository", "stanza=%s repository=%s", ex.stanza,
+			 cfg->backup.repository);
+	rc = bk_job_run(&j, &ex, a.v, RESTORE_TIMEOUT_MS, "pgbackrest restore --type=standby", err);
+	bk_job_clear(&j);
+	if (rc == 0)
+		log_info("clone.from-repository-done", "duration_ms=%lld",
+				 (long long) (pgw_now_mono_ms() - t0));
 	return rc;
 }

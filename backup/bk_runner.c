@@ -343,7 +343,7 @@ bk_runner_turn(Backup *b, const BackupTurn *t)
 				char		tail[200];
 				BackupStatus st = BACKUP_STATUS_FAILED;
 
-				bk_job_tail(&b->run, tail, sizeof(tail));
+				bk_job_reason(&b->run, tail, sizeof(tail));
 				if (b->run.timed_out)
 					snprintf(buf, sizeof(buf), "timed out after %lld s; pgbackrest: %s",
 							 (long long) (b->cfg->backup.timeout_ms / 1000), tail);

@@ -100,3 +100,17 @@ bk_schedule_from_config(const char *config_json, const ConfigBackup *cfg,
 	dyn.from_config_key = true;
 	*out = dyn;
 }
+
+int
+backup_schedule_check_json(const char *config_json, int *n_entries, PgwError *err)
+{
+	ConfigBackup none;
+	BkSchedule	s;
+
+	config_backup_defaults(&none);
+	bk_schedule_from_config(config_json, &none, &s);
+	*n_entries = s.n;
+	if (s.error[0])
+		return pgw_error_set(err, PGW_EINVAL, "%s", s.error);
+	return 0;
+}

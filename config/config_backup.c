@@ -254,6 +254,7 @@ config_backup_defaults(ConfigBackup *b)
 	b->canary = true;
 	b->canary_interval_ms = 60000;
 	b->archive_timeout_ms = 60000;
+	b->gap_check = true;
 	b->n_replica_methods = 1;
 	pgw_strlcpy(b->replica_methods[0], "basebackup", sizeof(b->replica_methods[0]));
 }
@@ -354,6 +355,8 @@ config_backup_parse(const json_t *v, const char *path, ConfigBackup *out,
 			rc = get_duration(&c, key, val, 1000, &out->canary_interval_ms);
 		else if (strcmp(key, "archive_timeout") == 0)
 			rc = get_duration(&c, key, val, 1000, &out->archive_timeout_ms);
+		else if (strcmp(key, "gap_check") == 0)
+			rc = get_bool(&c, key, val, &out->gap_check);
 		else if (strcmp(key, "create_replica_methods") == 0)
 			rc = get_methods(&c, val, out);
 		else

@@ -52,6 +52,9 @@ typedef struct ConfigBackup
 	bool		canary;			/* the leader writes pgwarden_canary; true */
 	int64_t		canary_interval_ms; /* 60 s */
 	int64_t		archive_timeout_ms; /* PostgreSQL archive_timeout; 60 s */
+	bool		gap_check;		/* the new leader closes WAL gaps after a
+								 * promotion; true (off only to measure
+								 * what it saves: bench/bench_backup_gap.sh) */
 	int			n_replica_methods;
 	char		replica_methods[CONFIG_BACKUP_METHODS_MAX][16];
 	/* create_replica_methods: "pgbackrest", "basebackup"; default

@@ -1103,7 +1103,19 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 				(void) wipe_data_dir(cfg->pg_data_dir, &err);
 			log_info("clone.start", "source=%s host=%s port=%d", dec->target, up.host,
 					 up.port);
-			rc = health_control_clone(e->pg, &up, &err);
+			/* create_replica_methods: the repository first, when configured */
+			rc = backup_clone_replica(cfg, &err);
+			if (rc == 0)
+				rc = health_control_set_upstream(e->pg, &up, &err);
+			else if (rc == PGW_ENOTFOUND || backup_basebackup_allowed(cfg))
+			{
+				if (rc != PGW_ENOTFOUND)
+				{
+					log_warn("clone.from-repository-failed", "detail=\"%s\" action=pg_basebackup", err.msg);
+					(void) wipe_data_dir(cfg->pg_data_dir, &err);
+				}
+				rc = health_control_clone(e->pg, &up, &err);
+			}
 			e->clone_failed = rc != 0;
 			if (rc != 0)
 				break;

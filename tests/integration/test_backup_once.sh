@@ -39,12 +39,15 @@ execs_before=$(cat "$dir"/node*/pgwarden.log | grep -c 'event=backup.exec .*what
 
 # every node is asked at the very second the schedule comes due
 while [ "$(date -u +%s)" -lt "$due" ]; do sleep 0.05; done
+askers=()
 for i in 1 2 3; do
 	curl -s -o "$dir/post$i.json" -w '%{http_code}\n' -X POST -d '{"type":"incr"}' \
 		"http://127.0.0.1:${CL_API_PORT[$i]}/backup" >"$dir/code$i" &
+	askers+=($!)
 done
 cluster_ctl backup --no-wait >"$dir/ctl.out" 2>&1 &
-wait
+askers+=($!)
+wait "${askers[@]}"	# not a bare wait: the daemons are our children too
 codes=$(cat "$dir"/code1 "$dir"/code2 "$dir"/code3 | sort | tr '\n' ' ')
 accepted=$(cat "$dir"/code1 "$dir"/code2 "$dir"/code3 | grep -c 202)
 grep -q requested "$dir/ctl.out" && accepted=$((accepted + 1))
@@ -59,7 +62,8 @@ done
 
 started() { [ "$(cat "$dir"/node*/pgwarden.log | grep -c 'event=backup.exec .*what=backup ')" -gt "$execs_before" ]; }
 check "a backup starts" wait_for 60 started
-check "and ends" wait_for 240 sh -c "test -z \"\$(ETCDCTL_API=3 etcdctl --endpoints 127.0.0.1:$CL_ETCD_PORT get --print-value-only /service/demo/backup/lock)\" -a \"\$(ETCDCTL_API=3 etcdctl --endpoints 127.0.0.1:$CL_ETCD_PORT get --print-value-only /service/demo/backup/attempt | jq -r .status)\" = ok"
+ended_ok() { [ -z "$(bk_key lock)" ] && [ "$(bk_attempt status)" = ok ]; }
+check "and ends" wait_for 240 ended_ok
 sleep 8	# a second backup would have been requested by now (poll 2 s)
 check "nothing else is pending or running" settled
 execs=$(($(cat "$dir"/node*/pgwarden.log | grep -c 'event=backup.exec .*what=backup ') - execs_before))

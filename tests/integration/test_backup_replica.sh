@@ -92,5 +92,28 @@ check "the leader logged why (hour 25)" \
 	grep -q 'event=backup.schedule-invalid.*hour \\"25\\"' "$dir/node$p/pgwarden.log"
 check "HA unaffected: the leader still serves" test "$(cluster_status "$p" /primary)" = 200
 cluster_set_config 'del(.backup)'
+
+# ---- a new replica created from the repository (create_replica_methods) ----------
+mkdir -p "$dir/node4"
+pg4=$(cl_pick_port)
+api4=$(cl_pick_port)
+sed -e "s/^name: .*/name: node4/" \
+	-e "s/127.0.0.1:${CL_PG_PORT[1]}/127.0.0.1:$pg4/g" -e "s/127.0.0.1:${CL_API_PORT[1]}/127.0.0.1:$api4/g" \
+	-e "s#$dir/node1/data#$dir/node4/data#" -e "s#socket_dir: $dir/node1#socket_dir: $dir/node4#" \
+	"$dir/node1/pgwarden.yml" >"$dir/node4/pgwarden.yml"
+echo "  create_replica_methods: [pgbackrest, basebackup]" >>"$dir/node4/pgwarden.yml"
+"$PGW_BIN" -c "$dir/node4/pgwarden.yml" >>"$dir/node4/pgwarden.log" 2>&1 &
+N4=$!
+replica4() { [ "$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$api4/replica")" = 200 ]; }
+check "a fourth node becomes a streaming replica" wait_for 180 replica4
+check "it was restored from the repository, not cloned from the primary" \
+	test -n "$(grep 'event=clone.from-repository-done' "$dir/node4/pgwarden.log")" -a \
+	-z "$(grep 'pg_basebackup' "$dir/node4/pgwarden.log")"
+cluster_psql "$p" "CREATE TABLE after_repo AS SELECT 1 AS x" >/dev/null
+seen4() { [ "$(PGPASSWORD=pgw-super psql -X -q -A -t -h 127.0.0.1 -p "$pg4" -U postgres -d postgres -c 'SELECT x FROM after_repo' 2>/dev/null)" = 1 ]; }
+check "and it streams what the primary writes now" wait_for 60 seen4
+kill -KILL "$N4" 2>/dev/null
+pm4=$(head -1 "$dir/node4/data/postmaster.pid" 2>/dev/null)
+[ -n "$pm4" ] && kill -QUIT "$pm4" 2>/dev/null
 check "no sanitizer report" cluster_sanitizer_clean
 tap_finish

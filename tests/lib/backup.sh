@@ -18,7 +18,6 @@ bk_enable() {
 			echo "  retry_interval: 3s"
 			echo "  canary_interval: 2s"
 			echo "  archive_timeout: 10s"
-			echo "  compress_type: lz4"
 			[ -n "$extra" ] && printf '%s\n' "$extra"
 		} >>"$CL_DIR/node$i/pgwarden.yml"
 	done
