@@ -306,15 +306,16 @@ pick_source(Backup *b, const BackupTurn *t, char *why, size_t why_len)
  */
 static bool
 make_request(Backup *b, const BackupTurn *t, const char *id, const char *type,
-			 int attempt, const char *reason, const EtcdCompare *extra, size_t n_extra,
-			 const EtcdOp *more, size_t n_more)
+			 int attempt, const char *reason, bool for_demand, const EtcdCompare *extra,
+			 size_t n_extra, const EtcdOp *more, size_t n_more)
 {
 	BackupRequest rq = {0};
 	char		why[BACKUP_REASON_MAX];
 	const char *src = pick_source(b, t, why, sizeof(why));
 	char		k_req[PGW_PREFIX_MAX + 32],
-				k_lock[PGW_PREFIX_MAX + 32];
-	EtcdCompare cmp[6];
+				k_lock[PGW_PREFIX_MAX + 32],
+				k_demand[PGW_PREFIX_MAX + 32];
+	EtcdCompare cmp[7];
 	size_t		nc = 0;
 	char	   *json;
 	bool		ok = false;
@@ -334,6 +335,15 @@ make_request(Backup *b, const BackupTurn *t, const char *id, const char *type,
 	cmp[nc].target = ETCD_TARGET_CREATE;
 	cmp[nc].result = ETCD_CMP_EQUAL;
 	nc++;
+	if (!for_demand)
+	{
+		/* a demand that arrived since our last read is served first, and
+		 * takes this minute of the schedule with it */
+		cmp[nc].key = bk_key(k_demand, sizeof(k_demand), t->prefix, "demand");
+		cmp[nc].target = ETCD_TARGET_CREATE;
+		cmp[nc].result = ETCD_CMP_EQUAL;
+		nc++;
+	}
 	for (size_t i = 0; i < n_extra && nc < PGW_LENGTHOF(cmp); i++)
 		cmp[nc++] = extra[i];
 	pgw_strlcpy(rq.id, id, sizeof(rq.id));
@@ -454,7 +464,7 @@ schedule_turn(Backup *b, const BackupTurn *t)
 	if (type[0] != '\0')
 	{
 		bk_id_new("sched", id, sizeof(id));
-		(void) make_request(b, t, id, type, 1, reason, &cmp, 1, &op, 1);
+		(void) make_request(b, t, id, type, 1, reason, false, &cmp, 1, &op, 1);
 	}
 	else
 	{
@@ -520,7 +530,7 @@ requests_turn(Backup *b, const BackupTurn *t)
 				snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
 						 "; also %s", sreason);
 			}
-			(void) make_request(b, t, st->demand.id, type, 1, reason, cmps, 2, ops, 2);
+			(void) make_request(b, t, st->demand.id, type, 1, reason, true, cmps, 2, ops, 2);
 			free(json);
 			free(next);
 		}
@@ -533,7 +543,7 @@ requests_turn(Backup *b, const BackupTurn *t)
 
 		bk_id_new("failover", id, sizeof(id));
 		if (make_request(b, t, id, b->cfg->backup.after_failover, 1,
-						 "after a failover: a backup on the new timeline", NULL, 0, NULL, 0))
+						 "after a failover: a backup on the new timeline", false, NULL, 0, NULL, 0))
 			b->failover_backup_due = false;
 		return;
 	}
@@ -548,7 +558,7 @@ requests_turn(Backup *b, const BackupTurn *t)
 		bk_id_new("retry", id, sizeof(id));
 		snprintf(reason, sizeof(reason), "retry %d of %s (%s)", st->attempt.attempt,
 				 st->attempt.id, backup_status_name(st->attempt.status));
-		(void) make_request(b, t, id, st->attempt.type, st->attempt.attempt + 1, reason,
+		(void) make_request(b, t, id, st->attempt.type, st->attempt.attempt + 1, reason, false,
 							NULL, 0, NULL, 0);
 		return;
 	}

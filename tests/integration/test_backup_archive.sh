@@ -63,8 +63,9 @@ check "the old leader follows again" wait_for 90 cluster_has_replicas 2
 # replicas receive them, then the primary's node dies
 cluster_psql "$p" "SELECT pg_switch_wal()" >/dev/null
 tlhex=$(printf '%08X' "$tl")
-stall_dir=$(find "$BK_REPO/archive/demo" -maxdepth 2 -type d -name "${tlhex}00000000" | head -1)
-check "the archive directory of timeline $tl exists ($stall_dir)" test -n "$stall_dir"
+tl_dir() { stall_dir=$(find "$BK_REPO/archive/demo" -maxdepth 2 -type d -name "${tlhex}00000000" | head -1); [ -n "$stall_dir" ]; }
+check "a segment of timeline $tl is archived" wait_for 60 tl_dir
+tl_dir
 chmod 500 "$stall_dir"
 for k in 1 2 3; do
 	sleep 1
