@@ -237,6 +237,15 @@ backup_pg_params(const NodeConfig *cfg, int *n)
 	if (cfg == NULL || !cfg->backup.enabled || bk_exec_init(cfg, &ex, &err) != 0)
 		return p;
 	/*
+	 * Without the program PostgreSQL gets no archive settings at all (and
+	 * backup_open() says so loudly): a restore_command the shell cannot
+	 * find is fatal to recovery (a replica or a restarting standby would
+	 * not start), and an archive_command that always fails would fill
+	 * pg_wal until the primary stops. HA must not depend on backups.
+	 */
+	if (access(ex.pgbackrest, X_OK) != 0)
+		return p;
+	/*
 	 * PostgreSQL runs these through a shell as its own user; every path in
 	 * them passed config_backup_path_ok(), so nothing needs quoting.
 	 * pgBackRest refuses a push before the stanza exists and whenever the

@@ -79,7 +79,7 @@ backup_open(const NodeConfig *cfg, Backup **out)
 		snprintf(b->problem, sizeof(b->problem),
 				 "pgbackrest program \"%s\" is missing or not executable (install the pgbackrest package or set backup.pgbackrest)",
 				 b->ex.pgbackrest);
-		log_error("backup.disabled", "detail=\"%s\" action=\"HA goes on without backups; WAL stays in pg_wal until archiving works\"",
+		log_error("backup.disabled", "detail=\"%s\" action=\"HA goes on without backups or archiving; restart the daemon once it is installed\"",
 				  b->problem);
 		bk_metrics_update(b, NULL);
 		return;

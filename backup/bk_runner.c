@@ -260,6 +260,9 @@ why_abort(Backup *b, const BackupTurn *t, char *buf, size_t len)
 		return "the source replica was promoted";
 	if (!b->cur_as_replica && (t->pg_in_recovery || !t->holds_leader))
 		return "the source is no longer the primary";
+	if (b->cur_as_replica && t->view_valid && t->view->has_leader &&
+		strcmp(t->view->leader, t->name) == 0)
+		return "the source replica was promoted (it holds the leader key now)";
 	if (t->view_valid && b->cur_leader[0] &&
 		(!t->view->has_leader || strcmp(t->view->leader, b->cur_leader) != 0))
 	{
