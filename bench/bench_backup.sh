@@ -56,9 +56,9 @@ start_cluster() {	# DIR N [EXTRA_BACKUP_YAML]
 	cluster_start_etcd || return 1
 	local i
 	for i in $(seq 1 "$2"); do cluster_start_node "$i"; done
-	P=$(cluster_wait_primary 120) || return 1
-	[ "$2" -gt 1 ] && cluster_wait_replicas 120 $(($2 - 1))
-	wait_for 90 bk_stanza_ready
+	P=$(cluster_wait_primary 120) || { echo "no primary; see $1/node1/pgwarden.log" >&2; return 1; }
+	if [ "$2" -gt 1 ]; then cluster_wait_replicas 120 $(($2 - 1)) || return 1; fi
+	wait_for 90 bk_stanza_ready || { echo "no stanza; see $1/node$P/pgwarden.log" >&2; return 1; }
 }
 stop_cluster() {
 	[ -n "$BENCH_PID" ] && kill -TERM "$BENCH_PID" 2>/dev/null

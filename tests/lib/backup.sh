@@ -15,9 +15,11 @@ bk_enable() {
 		{
 			echo "backup:"
 			echo "  repository: $BK_REPO"
-			echo "  retry_interval: 3s"
-			echo "  canary_interval: 2s"
-			echo "  archive_timeout: 10s"
+			# the tests' defaults, unless EXTRA sets the key itself
+			local kv
+			for kv in "retry_interval: 3s" "canary_interval: 2s" "archive_timeout: 10s"; do
+				grep -q "^ *${kv%%:*}:" <<<"$extra" || echo "  $kv"
+			done
 			[ -n "$extra" ] && printf '%s\n' "$extra"
 		} >>"$CL_DIR/node$i/pgwarden.yml"
 	done
