@@ -76,7 +76,7 @@ if [[ ",$only," == *,archive,* ]]; then
 	PGB "$P" -i -s 5 -q >/dev/null 2>&1
 	PGB "$P" -c 4 -j 2 -T 3600 -P 5 >"$d/pgbench.out" 2>&1 &
 	BENCH_PID=$!
-	python3 - "${CL_PG_PORT[$P]}" "$samples" <<'PY'
+	/usr/bin/python3 - "${CL_PG_PORT[$P]}" "$samples" <<'PY'
 import sys, time, psycopg2
 port, n = int(sys.argv[1]), int(sys.argv[2])
 c = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password="pgw-super", dbname="postgres")
