@@ -4,7 +4,7 @@
 # in the run's directory). Sections (--only, comma-separated):
 #   archive  commit -> its WAL segment archived (pg_stat_archiver says so),
 #            p50/p99 over --samples commits, one a second, under pgbench -c 4
-#            (archive_timeout 60 s, the default);
+#            (--archive-timeout, default 60s as in the product);
 #   source   full backup duration and the primary's TPS (pgbench -c 4) while
 #            backing up from a replica, then from the primary (the replica
 #            stopped, allow_primary on), each against its own baseline;
@@ -14,7 +14,7 @@
 #            after the primary's node crashes with 4 segments unarchived
 #            (archive stalled), with the gap check on and off.
 # Usage: bash bench/bench_backup.sh [--only archive,source,restore,gap]
-#                                   [--samples N] [--scale N]
+#                                   [--samples N] [--scale N] [--archive-timeout 60s]
 # Not a test: it prints figures and asserts nothing.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,11 +24,13 @@ export PGW_BUILD_DIR
 only=archive,source,restore,gap
 samples=40
 scale=70
+archive_timeout=60s
 while [ $# -gt 0 ]; do
 	case "$1" in
 		--only) only=$2; shift 2 ;;
 		--samples) samples=$2; shift 2 ;;
 		--scale) scale=$2; shift 2 ;;
+		--archive-timeout) archive_timeout=$2; shift 2 ;;
 		*) echo "usage: $0 [--only archive,source,restore,gap] [--samples N] [--scale N]" >&2; exit 2 ;;
 	esac
 done
@@ -72,13 +74,13 @@ if [[ ",$only," == *,archive,* ]]; then
 	d=$(mktemp -d /tmp/pgw-bench-bk-archive.XXXXXX)
 	chmod 755 "$d"
 	start_cluster "$d" 1 "  allow_primary: true
-  archive_timeout: 60s" || { echo "archive: cluster did not start"; exit 1; }
+  archive_timeout: $archive_timeout" || { echo "archive: cluster did not start"; exit 1; }
 	PGB "$P" -i -s 5 -q >/dev/null 2>&1
 	PGB "$P" -c 4 -j 2 -T 3600 -P 5 >"$d/pgbench.out" 2>&1 &
 	BENCH_PID=$!
-	/usr/bin/python3 - "${CL_PG_PORT[$P]}" "$samples" <<'PY'
+	/usr/bin/python3 - "${CL_PG_PORT[$P]}" "$samples" "$archive_timeout" <<'PY'
 import sys, time, psycopg2
-port, n = int(sys.argv[1]), int(sys.argv[2])
+port, n, at = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 c = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password="pgw-super", dbname="postgres")
 c.autocommit = True
 cur = c.cursor()
@@ -116,9 +118,9 @@ rate = float(cur.fetchone()[0]) / (time.time() - w0[0]) / 1048576
 lat.sort()
 def pct(p):
     return lat[min(len(lat) - 1, int(round(p / 100.0 * (len(lat) - 1))))] if lat else float("nan")
-print("archive: commit -> segment archived under pgbench -c 4 (WAL %.1f MB/s, archive_timeout 60 s): "
+print("archive: commit -> segment archived under pgbench -c 4 (WAL %.1f MB/s, archive_timeout %s): "
       "p50 %.0f ms, p99 %.0f ms, max %.0f ms (%d of %d samples archived)"
-      % (rate, pct(50), pct(99), lat[-1] if lat else float("nan"), len(lat), n))
+      % (rate, at, pct(50), pct(99), lat[-1] if lat else float("nan"), len(lat), n))
 PY
 	stop_cluster
 fi
