@@ -376,7 +376,7 @@ void		bk_runner_stop(Backup *b);
 
 /* bk_leader.c */
 void		bk_leader_turn(Backup *b, const BackupTurn *t);
-void		bk_leader_stop(Backup *b);
+void		bk_leader_stop(Backup *b, const BackupTurn *t);
 
 /* bk_gap.c */
 bool		bk_gap_start(Backup *b, const BackupTurn *t);

@@ -96,7 +96,7 @@ backup_close(Backup *b)
 	if (b == NULL)
 		return;
 	bk_runner_stop(b);
-	bk_leader_stop(b);
+	bk_leader_stop(b, NULL);
 	free(b->config_json);
 	bk_segset_free(&b->gap_missing);
 	bk_segset_free(&b->gap_local);
@@ -239,7 +239,7 @@ backup_turn(Backup *b, const BackupTurn *t)
 	if (leading && b->st_valid)
 		bk_leader_turn(b, t);
 	else if (b->was_leader && !leading)
-		bk_leader_stop(b);
+		bk_leader_stop(b, t);
 	if (!leading && (!b->cat_valid || now - b->cat_read_mono_ms >= BK_CATALOG_READ_MS))
 	{
 		PgwError	err = {0};

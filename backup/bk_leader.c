@@ -49,14 +49,21 @@ local_conn(Backup *b, PgwError *err)
 						  SQL_TIMEOUT_MS, SQL_TIMEOUT_MS, err);
 }
 
+static void stanza_lock_release(Backup *b, const BackupTurn *t);
+
 void
-bk_leader_stop(Backup *b)
+bk_leader_stop(Backup *b, const BackupTurn *t)
 {
+	/* a leader's chores end with its leadership: pgbackrest info, repo-ls
+	 * or a push stops at once (SIGTERM, then SIGKILL after 200 ms) */
 	if (bk_job_running(&b->aux))
-		bk_job_stop(&b->aux, 2000);
+		bk_job_stop(&b->aux, 200);
 	bk_job_clear(&b->aux);
 	b->aux_phase = AUX_IDLE;
 	b->was_leader = false;
+	/* a stanza-create we stopped: its lock must not wait for our lease */
+	if (t != NULL && t->etcd != NULL && t->view_valid)
+		stanza_lock_release(b, t);
 	b->stanza_lock_rev = 0;
 }
 
