@@ -201,6 +201,11 @@ int			bk_verify_parse(const char *text, int *n_ranges, int *gaps,
 PGconn	   *bk_sql_connect(const NodeConfig *cfg, const char *host, int port,
 						   int timeout_ms, int statement_ms, PgwError *err);
 
+/* bk_local_conn: bk_sql_connect to this node's PostgreSQL (socket dir,
+ * else its listen address) */
+PGconn	   *bk_local_conn(const NodeConfig *cfg, int connect_ms, int statement_ms,
+						  PgwError *err);
+
 /* bk_sql_value: first column of the first row as text (caller frees) or
  * NULL with err; params may be NULL */
 char	   *bk_sql_value(PGconn *conn, const char *sql, int nparams,
@@ -377,6 +382,10 @@ void		bk_runner_stop(Backup *b);
 /* bk_leader.c */
 void		bk_leader_turn(Backup *b, const BackupTurn *t);
 void		bk_leader_stop(Backup *b, const BackupTurn *t);
+
+/* bk_mirror.c */
+void		bk_catalog_turn(Backup *b, const BackupTurn *t, int64_t now);
+void		bk_canary_turn(Backup *b, const BackupTurn *t, int64_t now);
 
 /* bk_gap.c */
 bool		bk_gap_start(Backup *b, const BackupTurn *t);

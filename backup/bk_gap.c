@@ -22,18 +22,6 @@
 
 #define GAP_RECHECK_MS 300000
 
-static const char *
-pg_host(const NodeConfig *cfg, char *buf, size_t len)
-{
-	const char *l = cfg->pg_listen ? cfg->pg_listen : "127.0.0.1";
-	const char *colon = strrchr(l, ':');
-
-	if (cfg->pg_socket_dir != NULL)
-		return cfg->pg_socket_dir;
-	snprintf(buf, len, "%.*s", colon ? (int) (colon - l) : (int) strlen(l), l);
-	return buf;
-}
-
 /* record: backup/gap and the log line */
 static void
 record(Backup *b, const BackupTurn *t, const char *status, const char *detail)
@@ -92,7 +80,6 @@ record(Backup *b, const BackupTurn *t, const char *status, const char *detail)
 bool
 bk_gap_start(Backup *b, const BackupTurn *t)
 {
-	char		host[256];
 	char		hist_name[32];
 	PGconn	   *conn;
 	PgwError	err = {0};
@@ -114,8 +101,7 @@ bk_gap_start(Backup *b, const BackupTurn *t)
 		b->gap_due = false;		/* no history to keep whole */
 		return false;
 	}
-	conn = bk_sql_connect(b->cfg, pg_host(b->cfg, host, sizeof(host)), b->cfg->pg_port, 1000,
-						  2000, &err);
+	conn = bk_local_conn(b->cfg, 1000, 2000, &err);
 	if (conn == NULL)
 	{
 		b->gap_next_mono_ms = pgw_now_mono_ms() + 5000;

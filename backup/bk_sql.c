@@ -189,3 +189,21 @@ bk_sql_canary(PGconn *conn, const char *leader, PgwError *err)
 					   " leader = excluded.leader, timeline = excluded.timeline",
 					   1, params, err);
 }
+
+PGconn *
+bk_local_conn(const NodeConfig *cfg, int connect_ms, int statement_ms, PgwError *err)
+{
+	const char *l = cfg->pg_listen ? cfg->pg_listen : "127.0.0.1";
+	const char *colon = strrchr(l, ':');
+	char		host[256];
+
+	if (cfg->pg_socket_dir != NULL)
+		pgw_strlcpy(host, cfg->pg_socket_dir, sizeof(host));
+	else
+	{
+		snprintf(host, sizeof(host), "%.*s", colon ? (int) (colon - l) : (int) strlen(l), l);
+		if (host[0] == '\0' || strcmp(host, "*") == 0 || strcmp(host, "0.0.0.0") == 0)
+			pgw_strlcpy(host, "127.0.0.1", sizeof(host));
+	}
+	return bk_sql_connect(cfg, host, cfg->pg_port, connect_ms, statement_ms, err);
+}
