@@ -2,8 +2,10 @@
 # bench_ctl_list.sh: how long `pgwardenctl list` takes on a 3-node pgwarden
 # cluster, against `patronictl list` on a 3-node Patroni 3.0.2 cluster (the
 # Debian package), each with its own etcd (same binary, same version) on
-# loopback. Prints median and p95 of RUNS runs each and the ratio. Not a
-# test: it prints figures. Everything it starts is stopped on exit.
+# loopback. Each tool is timed with only its own cluster running (the
+# pgwarden cluster is stopped before the Patroni one starts). Prints median
+# and p95 of RUNS runs each and the ratio. Not a test: it prints figures.
+# Everything it starts is stopped on exit.
 # Usage: bench/bench_ctl_list.sh [RUNS]   (run as root; PostgreSQL and
 # Patroni run as the unprivileged user pgwarden)
 set -uo pipefail
@@ -67,6 +69,11 @@ cluster_wait_primary 120 >/dev/null || { echo "bench: pgwarden cluster has no pr
 cluster_wait_replicas 120 2 || { echo "bench: pgwarden replicas did not come up" >&2; exit 1; }
 cluster_ctl list
 time_runs "$DIR/pgw.ms" cluster_ctl list || exit 1
+# each tool is timed with only its own cluster on the machine: the
+# pgwarden cluster stops before the Patroni cluster starts
+cluster_stop_all
+cluster_cleanup
+echo "# pgwarden cluster stopped; starting the Patroni cluster"
 
 # ---- Patroni 3.0.2 --------------------------------------------------------
 P_ETCD_PORT=$(cl_pick_port)

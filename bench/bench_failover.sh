@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # bench_failover.sh: how fast pgwarden recovers, measured on a real local
 # 3-node cluster (etcd + 3 daemons + PostgreSQL 15 on loopback). Prints:
-#   - RTO of a node crash (SIGKILL daemon + postmaster of the primary) and of
-#     a PostgreSQL crash (SIGKILL of the primary's postmaster only; the
-#     daemon restarts it in place): the longest gap between two acknowledged
-#     commits of a writer committing every 10 ms, i.e. fault -> first
-#     acknowledged write; median and max of N runs;
+#   - RTO and write downtime of a node crash (SIGKILL every process of the
+#     primary's node: daemon, fence watchdog, PostgreSQL) and of a
+#     PostgreSQL crash (SIGKILL of the primary's postmaster only; the daemon
+#     restarts it in place, or hands over after primary_start_timeout), and
+#     pgwarden's own part of the latter (crash seen -> PostgreSQL started,
+#     from its log): from a writer committing every 10 ms, the longest gap
+#     between two acknowledged commits from the last one before the fault
+#     (downtime) and fault -> the commit that ended it (RTO), computed from
+#     the writer's log by tests/tools/pgw_logcheck.py once it wrote again
+#     (a gap still open is reported, never a smaller earlier one); median
+#     and max of N runs;
 #   - planned switchover: write downtime (same measure), request -> new
 #     leader key and request -> first write on the new primary, median and
 #     max of N runs;
@@ -28,6 +34,7 @@ runs=5
 profile=fast
 only=node,pg,switchover,idle
 writer_opts=()
+writer_mode=sequential
 while [ $# -gt 0 ]; do
 	case "$1" in
 		--runs) runs=$2; shift 2 ;;
@@ -35,8 +42,8 @@ while [ $# -gt 0 ]; do
 		--only) only=$2; shift 2 ;;
 		--writer)
 			case "$2" in
-				parallel) writer_opts=(--client-timeout-ms 1000) ;;
-				sequential) writer_opts=() ;;
+				parallel) writer_opts=(--client-timeout-ms 1000); writer_mode=parallel ;;
+				sequential) writer_opts=(); writer_mode=sequential ;;
 				*) echo "--writer: \"$2\" is neither parallel nor sequential" >&2; exit 2 ;;
 			esac
 			shift 2 ;;
@@ -50,54 +57,64 @@ done
 source "$root/tests/lib/cluster.sh"
 DIR=$(mktemp -d /tmp/pgw-bench-failover-XXXXXX)
 WRITER_PID=""
-trap '[ -n "$WRITER_PID" ] && kill $WRITER_PID 2>/dev/null; cluster_cleanup' EXIT
+trap '[ -n "$WRITER_PID" ] && kill $WRITER_PID 2>/dev/null; cluster_stop_all; cluster_cleanup' EXIT
 
-hosts() {
-	local out="" i
-	for i in 1 2 3; do out+="127.0.0.1:${CL_PG_PORT[$i]},"; done
-	echo "${out%,}"
-}
-ectl() { ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$CL_ETCD_PORT" "$@"; }
-replicas_ok() {
-	local n=0 i deadline=$(($(date +%s) + 180))
-	while [ "$(date +%s)" -lt "$deadline" ]; do
-		n=0
-		for i in 1 2 3; do [ "$(cluster_status "$i" /replica)" = 200 ] && n=$((n + 1)); done
-		[ $n -ge 2 ] && return 0
-		sleep 0.3
-	done
-	return 1
-}
+hosts() { cluster_hosts; }
+ectl() { cluster_etcdctl "$@"; }
+# replicas_ok: two replicas streaming from the primary (pg_stat_replication
+# and pg_stat_wal_receiver agree, same timeline), within 180 s
+replicas_ok() { cluster_wait_replicas 180 2; }
 WRITER_RUN=0
+WLOG=""
 writer_start() {
 	WRITER_RUN=$((WRITER_RUN + 1))
+	WLOG=$DIR/writer.$WRITER_RUN.log
 	# keep acked.txt: the writer continues after its highest acknowledged seq
 	"$WRITER" --hosts "$(hosts)" --acked "$DIR/acked.txt" --interval-ms 10 "${writer_opts[@]}" --duration-s 300 \
-		--log "$DIR/writer.$WRITER_RUN.log" write >"$DIR/writer.$WRITER_RUN.out" 2>&1 &
+		--log "$WLOG" write >"$DIR/writer.$WRITER_RUN.out" 2>&1 &
 	WRITER_PID=$!
-	sleep 2
+	# writes flowing before the fault
+	wait_for 30 acked_since "$(($(date +%s%3N) + 1500))"
 }
+acked_since() {
+	local last
+	last=$(tail -n 1 "$WLOG" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$last" ] && [ "$last" -ge "$1" ]
+}
+# writer_stop T0: stop the writer once it has written after the outage (up
+# to 30 s), then the longest gap since T0 from its log (tests/tools/
+# pgw_logcheck.py gap: measured from the last ack before T0; a gap still
+# open when the writer stops is measured to then and reported as "open",
+# never as the last small gap)
 writer_stop() {
-	local out="$DIR/writer.$WRITER_RUN.out" v i
+	local t0=$1 out down rto
+	wait_for 30 acked_since "$(date +%s%3N)"
 	kill "$WRITER_PID" 2>/dev/null
-	# called as $(writer_stop), a subshell, where `wait` cannot wait for the
-	# writer (not its child) and returned at once: two runs in seven read
-	# the file before the writer had printed its figure and were dropped
 	for i in $(seq 1 200); do
 		kill -0 "$WRITER_PID" 2>/dev/null || break
 		sleep 0.05
 	done
 	WRITER_PID=""
-	v=$(sed -n 's/.*max_gap_ms=\([0-9]*\).*/\1/p' "$out")
-	# a run without a figure is reported, never silently dropped
-	[ -n "$v" ] || echo "run $WRITER_RUN: the writer printed no figure: $(tr '\n' ' ' <"$out" | cut -c1-300)" >&2
-	echo "${v:-none}"
+	out=$(python3 "$PGW_LOGCHECK" gap --writer-log "$WLOG" --from "$t0" --to "$(date +%s%3N)" 2>&1)
+	rto=$(cl_kv rto_ms "$out")
+	down=$(cl_kv downtime_ms "$out")
+	if [ -z "$rto" ]; then
+		echo "run $WRITER_RUN: no figure: $out" >&2
+		echo none
+	elif [ "$rto" = -1 ]; then
+		echo "run $WRITER_RUN: the outage was still open when the writer stopped (${down} ms so far)" >&2
+		echo open
+	else
+		echo "$rto $down"
+	fi
 }
 stats() {
-	# median and max of the numbers on stdin
-	# a run whose writer printed no figure is reported by writer_stop
+	# median and max of the numbers on stdin ("none"/"open" runs are
+	# reported by writer_stop and left out)
 	grep -E '^[0-9]+$' | sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "n/a n/a"; exit} m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; print m, a[NR]}'
 }
+# log_ms LINE: the wall ms of a daemon log line's timestamp
+log_ms() { date -d "$(cut -d' ' -f1 <<<"$1")" +%s%3N; }
 
 cluster_init "$DIR" 3 "$profile"
 cluster_start_etcd || exit 1
@@ -108,26 +125,47 @@ echo "settings: profile=$profile $(echo "$cfg" | jq -c '{ttl, loop_wait, retry_t
 
 wanted() { [[ ",$only," == *",$1,"* ]]; }
 node_rto=()
+node_down=()
 wanted node && for r in $(seq 1 "$runs"); do
 	leader=$(cluster_wait_primary 60)
 	writer_start
-	cluster_kill_node "$leader" KILL all
+	t0=$(date +%s%3N)
+	# the host dies: every process of the node (daemon, fence watchdog,
+	# PostgreSQL) at once
+	# shellcheck disable=SC2046
+	kill -KILL $(cluster_node_pids "$leader")
 	cluster_wait_primary 60 "$leader" >/dev/null
-	sleep 1
-	node_rto+=("$(writer_stop)")
+	read -r a b <<<"$(writer_stop "$t0")"
+	node_rto+=("$a")
+	node_down+=("${b:-none}")
 	cluster_start_node "$leader"
 	replicas_ok || { echo "node$leader did not rejoin" >&2; exit 1; }
 done
 
 pg_rto=()
+pg_down=()
+pg_part=()
 wanted pg && for r in $(seq 1 "$runs"); do
 	leader=$(cluster_wait_primary 60)
 	writer_start
+	t0=$(date +%s%3N)
 	kill -KILL "$(cluster_postmaster_pid "$leader")"
-	sleep 1
 	cluster_wait_primary 60 >/dev/null
-	sleep 1
-	pg_rto+=("$(writer_stop)")
+	read -r a b <<<"$(writer_stop "$t0")"
+	pg_rto+=("$a")
+	pg_down+=("${b:-none}")
+	# pgwarden's part: the daemon saw the crash -> PostgreSQL started again
+	# (its log's pg.crashed / pg.exited and the next pg.started)
+	seen=$(awk -v t="$t0" '/event=pg\.(crashed|exited)/' "$DIR/node$leader/pgwarden.log" | while read -r l; do
+		ms=$(log_ms "$l"); [ "$ms" -ge "$t0" ] && { echo "$ms"; break; }; done)
+	started=$(awk '/event=pg\.started/' "$DIR/node$leader/pgwarden.log" | while read -r l; do
+		ms=$(log_ms "$l"); [ "$ms" -ge "${seen:-99999999999999}" ] && { echo "$ms"; break; }; done)
+	if [ -n "$seen" ] && [ -n "$started" ]; then
+		pg_part+=("$((started - seen))")
+	else
+		pg_part+=(none)
+		echo "pg run $r: no restart in place on node$leader (failed over, or not in its log)" >&2
+	fi
 	replicas_ok || { echo "cluster did not heal" >&2; exit 1; }
 done
 
@@ -146,12 +184,11 @@ wanted switchover && for r in $(seq 1 "$runs"); do
 		sleep 0.01
 	done
 	sw_key+=("$(($(date +%s%3N) - t0))")
-	sleep 2
-	sw_down+=("$(writer_stop)")
 	# request -> first write on the new primary: the end of the longest gap
-	# between acknowledged writes after the request (the writer logs wall ms)
-	sw_first+=("$(awk -v t0="$t0" '$1 >= t0 && prev > 0 && $1 - prev > g { g = $1 - prev; e = $1 }
-		{ prev = $1 } END { print (e > 0) ? e - t0 : "none" }' "$DIR/writer.$WRITER_RUN.log")")
+	# after the request; downtime: that gap
+	read -r a b <<<"$(writer_stop "$t0")"
+	sw_first+=("$a")
+	sw_down+=("${b:-none}")
 	replicas_ok || { echo "cluster did not heal after switchover" >&2; exit 1; }
 done
 
@@ -168,12 +205,15 @@ if wanted idle; then
 fi
 hz=$(getconf CLK_TCK)
 echo
-printf '%-44s %10s %10s\n' "drill ($runs runs)" "median ms" "max ms"
-printf '%-44s %10s %10s\n' "node crash -> first acknowledged write" $(printf '%s\n' "${node_rto[@]}" | stats)
-printf '%-44s %10s %10s\n' "postgres crash -> first acknowledged write" $(printf '%s\n' "${pg_rto[@]}" | stats)
-printf '%-44s %10s %10s\n' "switchover: write downtime" $(printf '%s\n' "${sw_down[@]}" | stats)
-printf '%-44s %10s %10s\n' "switchover: request -> new leader key" $(printf '%s\n' "${sw_key[@]}" | stats)
-printf '%-44s %10s %10s\n' "switchover: request -> first write" $(printf '%s\n' "${sw_first[@]}" | stats)
+printf '%-52s %10s %10s\n' "drill ($runs runs)" "median ms" "max ms"
+printf '%-52s %10s %10s\n' "node crash -> first acknowledged write (RTO)" $(printf '%s\n' "${node_rto[@]}" | stats)
+printf '%-52s %10s %10s\n' "node crash: write downtime" $(printf '%s\n' "${node_down[@]}" | stats)
+printf '%-52s %10s %10s\n' "postgres crash -> first acknowledged write (RTO)" $(printf '%s\n' "${pg_rto[@]}" | stats)
+printf '%-52s %10s %10s\n' "postgres crash: write downtime" $(printf '%s\n' "${pg_down[@]}" | stats)
+printf '%-52s %10s %10s\n' "postgres crash: pgwarden's part (crash seen -> started)" $(printf '%s\n' "${pg_part[@]}" | stats)
+printf '%-52s %10s %10s\n' "switchover: write downtime" $(printf '%s\n' "${sw_down[@]}" | stats)
+printf '%-52s %10s %10s\n' "switchover: request -> new leader key" $(printf '%s\n' "${sw_key[@]}" | stats)
+printf '%-52s %10s %10s\n' "switchover: request -> first write" $(printf '%s\n' "${sw_first[@]}" | stats)
 echo
 wanted idle && for i in 1 2 3; do
 	rss=$(awk '/VmRSS/ {print $2}' "/proc/${CL_PID[$i]}/status")
@@ -188,5 +228,5 @@ wanted idle && for i in 1 2 3; do
 		echo "node$i fence watchdog idle: RSS ${wrss} kB (PSS ${wpss:-?} kB), CPU $(awk -v a="$wcpu1" -v b="${wdcpu0[$i]}" -v hz="$hz" 'BEGIN {printf "%.3f", (a - b) / hz}') s per minute"
 	fi
 done
-echo "raw: node=${node_rto[*]} pg=${pg_rto[*]} switchover_down=${sw_down[*]} switchover_key=${sw_key[*]} switchover_first=${sw_first[*]}"
-echo "command: bash bench/bench_failover.sh --runs $runs --profile $profile --only $only"
+echo "raw: node_rto=${node_rto[*]} node_down=${node_down[*]} pg_rto=${pg_rto[*]} pg_down=${pg_down[*]} pg_part=${pg_part[*]} switchover_down=${sw_down[*]} switchover_key=${sw_key[*]} switchover_first=${sw_first[*]}"
+echo "command: bash bench/bench_failover.sh --runs $runs --profile $profile --only $only --writer ${writer_mode} (commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo ?); load $(cut -d' ' -f1-3 /proc/loadavg))"

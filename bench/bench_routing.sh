@@ -4,7 +4,10 @@
 # routing stack of tests/integration/routing_stack.sh: a PgBouncer and an
 # HAProxy driven by pgwarden-router, and, in the same HAProxy, a backend
 # polling the daemons' REST API alone as Patroni recommends (option httpchk
-# GET /primary, http-check expect status 200, inter 3s fall 3 rise 2).
+# GET /primary, http-check expect status 200, inter 3s fall 3 rise 2),
+# with the same HAProxy settings as the router's backends (retries 3,
+# option redispatch 1, timeout connect 2s), so the ratio measures the
+# router, not different defaults.
 # Each run crashes the primary (SIGKILL of its daemon and of every
 # PostgreSQL process of it; --scenario switchover: pgwardenctl switchover
 # instead) while client loops (bench_routing_probe, every 50 ms; 3 through
@@ -84,7 +87,7 @@ CONN[hap]=$(rs_conn_hap "$RS_HAP_RW")
 CONN[poll]=$(rs_conn_hap "$RS_HAP_POLL")
 LABEL[pgb]="PgBouncer + router"
 LABEL[hap]="HAProxy + router"
-LABEL[poll]="HAProxy polling REST alone (inter 3s fall 3 rise 2)"
+LABEL[poll]="HAProxy polling REST alone (same settings as the router's backends: retries 3, redispatch, inter 3s fall 3 rise 2)"
 declare -A RES # RES[path,kind] = "v1 v2 ...", kind: promo, pub
 declare -a PROBE_PIDS
 
@@ -132,7 +135,8 @@ for run in $(seq 1 "$runs"); do
 	else
 		cand=""
 		for i in 1 2 3; do [ "$i" != "$leader" ] && [ -z "$cand" ] && cand=$i; done
-		(exec env PGUSER=postgres PGPASSWORD=pgw-super "$PGWCTL_BIN" --etcd "127.0.0.1:$CL_ETCD_PORT" \
+		(exec env PGUSER=postgres PGPASSWORD=pgw-super PGWARDEN_RESTAPI_USERNAME="$CL_REST_USER" \
+			PGWARDEN_RESTAPI_PASSWORD="$CL_REST_PASS" "$PGWCTL_BIN" --etcd "127.0.0.1:$CL_ETCD_PORT" \
 			--scope "$CL_SCOPE" switchover --leader "node$leader" --candidate "node$cand" --force \
 			--timeout 30s >"$rdir/switchover.out" 2>&1) &
 		PROBE_PIDS+=($!)

@@ -1,26 +1,35 @@
 #!/usr/bin/env bash
 # bench_vs_patroni.sh: the same 3-node topology on loopback (one etcd 3.4,
-# three PostgreSQL 15 as user pgwarden) run once with pgwarden and once with
-# Patroni 3.0.2, at equal timing (ttl 10 s, loop_wait 1 s, retry_timeout
-# 3 s: both accept it) and at each tool's defaults (pgwarden 10/1/3,
-# Patroni 30/10/10). Drills: node crash (SIGKILL daemon + every PostgreSQL
-# process), PostgreSQL crash (SIGKILL postmaster; a tool may restart it in
-# place or fail over, whatever it does is measured), freeze (SIGSTOP daemon
-# + every PostgreSQL process for ttl + 3 s), planned switchover (POST
-# /switchover). A writer commits every 10 ms to whichever node is
-# read-write; RTO = fault -> first acknowledged write after the longest gap,
-# downtime = that gap. The figure is taken once writes have resumed and
-# flowed without a gap for 2 s, and the run ends when the REST API also
-# shows one primary and two replicas (the REST API alone is not enough:
-# Patroni's /primary answers 200 while it restarts a crashed postmaster).
-# If the cluster does not get whole again within 240 s the figure stands
-# with a note and the next run starts on a freshly built cluster (both
-# tools alike). A run without a figure (no outage seen, writes did not
-# resume, a refused request, ...) is recorded with its reason and reported
-# as missing, never as 0. Prints median / max
-# per drill and tool over the measured runs, the ratio (Patroni /
-# pgwarden), and each daemon's RSS and CPU seconds per minute at steady
-# state. Not a test: figures only.
+# three PostgreSQL 15 as user pgwarden) run with pgwarden and with Patroni
+# 3.0.2 side by side, each cluster with its own etcd, at equal settings
+# (ttl 10 s, loop_wait 1 s, retry_timeout 3 s, primary_start_timeout 3 s:
+# both accept it) and at each tool's defaults (pgwarden 10/1/3, start
+# timeout 3 s; Patroni 30/10/10, start timeout 300 s). Both clusters run for
+# the whole profile and the drills are interleaved: run r of a drill goes to
+# one tool and then the other (the order alternates by run), so load from
+# other work falls on both alike. Drills: node crash (SIGKILL every process
+# of the node: daemon, its children, PostgreSQL), PostgreSQL crash (SIGKILL
+# postmaster; a tool may restart it in place or fail over, whatever it does
+# is measured), freeze (SIGSTOP every process of the node, pgwarden's fence
+# watchdog included, for ttl + 3 s; SIGCONT PostgreSQL first, then the
+# rest), planned switchover (POST /switchover). A writer per cluster commits
+# every 10 ms to whichever node is read-write; RTO = fault -> the
+# acknowledged write that ended the longest gap, downtime = that gap. The
+# figure is taken once writes have resumed and flowed without a gap for 2 s,
+# and the run ends when the cluster is whole again: one primary and two
+# replicas streaming from it (pg_stat_replication and pg_stat_wal_receiver
+# agree, same timeline; the REST API alone is not enough: Patroni's
+# /primary answers 200 while it restarts a crashed postmaster). If the
+# cluster does not get whole again within 240 s the figure stands with a
+# note and the next run of that tool starts on a freshly built cluster. A
+# run without a figure (no outage seen, writes did not resume, a refused
+# request, ...) is recorded with its reason and reported as missing, never
+# as 0. After a freeze the thawed old primary's acknowledged writes are
+# counted (its writer's acks on that node after SIGCONT) and printed. Prints
+# median / max per drill and tool over the measured runs, the ratio (Patroni
+# / pgwarden), and each daemon's RSS and CPU seconds per minute at steady
+# state (both clusters running; pgwarden's fence watchdog counted apart).
+# Not a test: figures only.
 #
 # Usage: bash bench/bench_vs_patroni.sh [--runs N] [--quick] [--profiles equal,defaults] [--drills a,b]
 #                                      [--report RESULTS]
@@ -75,6 +84,8 @@ report() {
 		$1 == "note" { notel[++nnote] = sprintf("  %-9s %-11s %-8s: %s", $3, $4, $2, $5) }
 		$1 == "steady" { st[$3, $2] = "per daemon " $4 " MiB RSS, " $5 " CPU s/min" }
 		$1 == "steadyfail" { st[$3, $2] = "n/a (" $4 ")" }
+		$1 == "thaw" { thaw[$3, $2] = thaw[$3, $2] " " $4 }
+		$1 == "fence" { fence[$3] = "; fence watchdog " $4 " MiB RSS (" $5 " MiB PSS), " $6 " CPU s/min" }
 		BEGIN {
 			# every expected row, measured or not
 			np = split(profiles, pp, " "); nd = split(drills, dd, " ")
@@ -109,7 +120,11 @@ report() {
 		for (i = 1; i <= nnote; i++) print notel[i]
 		for (i = 1; i <= np; i++) for (t = 1; t <= 2; t++) {
 				tool = (t == 1 ? "pgwarden" : "patroni")
-				printf "steady state %-9s %-8s: %s\n", pp[i], tool, ((pp[i], tool) in st ? st[pp[i], tool] : "n/a (not measured: the run stopped before)")
+				printf "steady state %-9s %-8s: %s%s\n", pp[i], tool, ((pp[i], tool) in st ? st[pp[i], tool] : "n/a (not measured: the run stopped before)"), (tool == "pgwarden" ? fence[pp[i]] : "")
+			}
+		for (i = 1; i <= np; i++) for (t = 1; t <= 2; t++) {
+				tool = (t == 1 ? "pgwarden" : "patroni")
+				if ((pp[i], tool) in thaw) printf "freeze %-9s %-8s: writes the thawed old primary acknowledged after SIGCONT, per run:%s\n", pp[i], tool, thaw[pp[i], tool]
 			}
 		}' "$1"
 	echo "(times in ms; RTO = fault -> first acknowledged write after the longest write gap; down = that gap; ratio = Patroni / pgwarden)"
@@ -161,10 +176,14 @@ sweep() {
 }
 
 cleanup() {
+	local t
 	trap - EXIT INT TERM
-	[ -n "$WRITER_PID" ] && kill "$WRITER_PID" 2>/dev/null
-	stop_all
-	cluster_cleanup
+	for t in pgwarden patroni; do
+		[ -f "$BASE/ctx.$t" ] && ctx_load "$t"
+		[ -n "$WRITER_PID" ] && kill "$WRITER_PID" 2>/dev/null
+		stop_all
+		cluster_cleanup
+	done
 	sweep
 	# interrupted: the table of what was measured, the rest reported missing
 	[ -n "$INTERRUPTED" ] && [ -s "$RESULTS" ] && report "$RESULTS"
@@ -213,7 +232,7 @@ stop_all() {
 
 # ---- the two tools ----------------------------------------------------------
 patroni_cfg() {
-	local i=$1 ttl=$2 lw=$3 rt=$4
+	local i=$1 ttl=$2 lw=$3 rt=$4 pst=$5
 	cat <<YML
 scope: bench
 namespace: /service
@@ -228,6 +247,7 @@ bootstrap:
     ttl: $ttl
     loop_wait: $lw
     retry_timeout: $rt
+    primary_start_timeout: $pst
     maximum_lag_on_failover: 1048576
     postgresql:
       use_pg_rewind: true
@@ -261,20 +281,20 @@ YML
 
 # setup TOOL PROFILE: a fresh etcd + 3 nodes of TOOL, converged
 setup() {
-	local tool=$1 profile=$2 gen=${3:-1} ttl lw rt i
+	local tool=$1 profile=$2 gen=${3:-1} ttl lw rt pst i
 	TOOL=$tool
-	if [ "$profile" = equal ]; then ttl=10; lw=1; rt=3
-	elif [ "$tool" = patroni ]; then ttl=30; lw=10; rt=10
-	else ttl=10; lw=1; rt=3; fi
+	if [ "$profile" = equal ]; then ttl=10; lw=1; rt=3; pst=3
+	elif [ "$tool" = patroni ]; then ttl=30; lw=10; rt=10; pst=300
+	else ttl=10; lw=1; rt=3; pst=3; fi
 	CLUSTER_TTL=$ttl
 	cluster_init "$BASE/$tool-$profile$([ "$gen" = 1 ] || echo "-$gen")" 3 default
 	cluster_start_etcd || { SETUP_WHY="etcd did not start"; return 1; }
 	for i in 1 2 3; do
 		if [ "$tool" = patroni ]; then
-			patroni_cfg "$i" "$ttl" "$lw" "$rt" >"$CL_DIR/node$i/patroni.yml"
+			patroni_cfg "$i" "$ttl" "$lw" "$rt" "$pst" >"$CL_DIR/node$i/patroni.yml"
 			chown -R pgwarden "$CL_DIR/node$i"
 		else
-			sed -i "s/^    ttl: .*/    ttl: $ttl/; s/^    loop_wait: .*/    loop_wait: $lw/; s/^    retry_timeout: .*/    retry_timeout: $rt/" "$CL_DIR/node$i/pgwarden.yml"
+			sed -i "s/^    ttl: .*/    ttl: $ttl/; s/^    loop_wait: .*/    loop_wait: $lw/; s/^    retry_timeout: .*/    retry_timeout: $rt\n    primary_start_timeout: $pst/" "$CL_DIR/node$i/pgwarden.yml"
 		fi
 		start_daemon "$i"
 		[ "$i" = 1 ] && nap 5	# the first one bootstraps (both tools race fine, this is quicker)
@@ -309,23 +329,17 @@ daemon_pid() {
 	echo "$p"
 }
 
-# converged_now: exactly one node answers /primary, two answer /replica
-converged_now() {
-	local p n=0 i
-	p=$(cluster_primaries)
-	for i in 1 2 3; do [ "$(cluster_status "$i" /replica)" = 200 ] && n=$((n + 1)); done
-	[ "$(echo $p | wc -w)" = 1 ] && [ "$n" = 2 ]
-}
+# converged_now: one primary, two replicas streaming from it on its
+# timeline (tests/lib/cluster.sh cluster_converged)
+converged_now() { cluster_converged; }
 
-wait_converged() {
-	local deadline k
-	deadline=$(($(date +%s) + $1))
-	for k in $(seq 1 $(($1 * 4))); do
-		[ "$(date +%s)" -lt "$deadline" ] || break
-		converged_now && return 0
-		sleep 0.25
-	done
-	return 1
+wait_converged() { wait_for "$1" cluster_converged; }
+
+# proc_tree PID: PID and all its descendants
+proc_tree() {
+	local c
+	echo "$1"
+	for c in $(pgrep -P "$1"); do proc_tree "$c"; done
 }
 
 hosts() { echo "127.0.0.1:${CL_PG_PORT[1]},127.0.0.1:${CL_PG_PORT[2]},127.0.0.1:${CL_PG_PORT[3]}"; }
@@ -434,7 +448,7 @@ note() {
 }
 
 drill() {
-	local kind=$1 p t0 pids rto down code conv=1
+	local kind=$1 p t0 pids pg rto down code conv=1 thaw_ms=""
 	# the same starting point for every run of both tools: one primary, two
 	# replicas, and the writer acknowledging writes; a cluster that does not
 	# get there is rebuilt (once) rather than failing every later run
@@ -450,9 +464,10 @@ drill() {
 	t0=$(now_ms)
 	case "$kind" in
 		node-crash)
-			pids=$(pg_pids "$p")
-			[ -n "$pids" ] || { record_fail "$kind" "no postmaster.pid on node$p"; return 1; }
-			kill -KILL "$(daemon_pid "$p")" "${DPID[$p]}" 2>/dev/null
+			pg=$(pg_pids "$p")
+			[ -n "$pg" ] || { record_fail "$kind" "no postmaster.pid on node$p"; return 1; }
+			# every process of the node at once
+			pids="$(proc_tree "${DPID[$p]}" | tr '\n' ' ') $pg"
 			# shellcheck disable=SC2086
 			kill -KILL $pids 2>/dev/null
 			DPID[$p]=""
@@ -464,14 +479,21 @@ drill() {
 			[ -n "$pids" ] || { record_fail "$kind" "no postmaster.pid on node$p"; return 1; }
 			kill -KILL "$pids" || { record_fail "$kind" "kill of postmaster $pids failed"; return 1; } ;;
 		freeze)
-			pids="$(daemon_pid "$p") ${DPID[$p]} $(pg_pids "$p")"
+			# the whole node, as a paused VM: the daemon and everything
+			# under it (pgwarden's fence watchdog, Patroni's runuser and
+			# python), PostgreSQL and each backend; PostgreSQL thaws first
+			pg=$(pg_pids "$p")
+			pids="$(proc_tree "${DPID[$p]}" | tr '\n' ' ') $pg"
 			# shellcheck disable=SC2086
 			kill -STOP $pids 2>/dev/null
 			nap $((CLUSTER_TTL + 3))
+			thaw_ms=$(now_ms)
+			# shellcheck disable=SC2086
+			kill -CONT $pg 2>/dev/null
 			# shellcheck disable=SC2086
 			kill -CONT $pids 2>/dev/null ;;
 		switchover)
-			code=$(curl -s -m 60 -o "$CL_DIR/switchover.out" -w '%{http_code}' -X POST \
+			code=$(curl -s -m 60 -u "$CL_REST_USER:$CL_REST_PASS" -o "$CL_DIR/switchover.out" -w '%{http_code}' -X POST \
 				-H 'Content-Type: application/json' \
 				-d "{\"leader\": \"node$p\"}" "http://127.0.0.1:${CL_API_PORT[$p]}/switchover")
 			if [ "$code" != 200 ]; then
@@ -503,16 +525,22 @@ drill() {
 	read -r rto down <<<"$(gap "$t0" "$(now_ms)")"
 	if [ "$rto" = -1 ]; then record_fail "$kind" "no acknowledged write after the fault"; return 1; fi
 	record_ok "$kind" "$rto" "$down"
+	# what the thawed old primary did: the writer's acks on it after SIGCONT
+	if [ -n "$thaw_ms" ]; then
+		echo "thaw|$TOOL|$PROFILE|$(wlog | awk -v t="$thaw_ms" -v h="127.0.0.1:${CL_PG_PORT[$p]}" '$1 >= t && $3 == h' | wc -l)" >>"$RESULTS"
+	fi
 	echo "# $TOOL $PROFILE $kind: rto=${rto} ms downtime=${down} ms$([ "$conv" = 1 ] || echo " (not reconverged)")" >&2
 }
 
 steady_state() {
 	local tool=$1 profile=$2 i pid rss=0 t0=0 t1 r hz
 	hz=$(getconf CLK_TCK)
-	declare -a c0 p0
+	declare -a c0 p0 wd0 wdp
 	for i in 1 2 3; do
 		pid=$(daemon_pid "$i")
 		p0[$i]=$pid
+		wdp[$i]=$( [ "$tool" = pgwarden ] && pgrep -P "$pid" -x pgwarden-fence | head -1)
+		wd0[$i]=$( [ -n "${wdp[$i]}" ] && awk '{print $14 + $15}' "/proc/${wdp[$i]}/stat" 2>/dev/null || echo 0)
 		c0[$i]=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null)
 		[ -n "${c0[$i]}" ] || { echo "steadyfail|$tool|$profile|daemon of node$i not running" >>"$RESULTS"; return 1; }
 	done
@@ -525,9 +553,23 @@ steady_state() {
 		[ -n "$t1" ] && [ -n "$r" ] || { echo "steadyfail|$tool|$profile|daemon of node$i gone during the sample" >>"$RESULTS"; return 1; }
 		t0=$((t0 + t1 - ${c0[$i]}))
 		rss=$((rss + r))
+		[ -n "${wdp[$i]}" ] && wd0[$i]=$(( $(awk '{print $14 + $15}' "/proc/${wdp[$i]}/stat" 2>/dev/null || echo "${wd0[$i]}") - ${wd0[$i]} ))
 	done
 	# per daemon: mean RSS (MiB) and CPU s per minute
 	echo "steady|$tool|$profile|$(awk -v r="$rss" 'BEGIN{printf "%.1f", r/3/1024}')|$(awk -v t="$t0" -v hz="$hz" -v s="$steady_s" 'BEGIN{printf "%.2f", t/hz/3*60/s}')" >>"$RESULTS"
+	# pgwarden's fence watchdog (a fork of the daemon: its RSS is mostly
+	# shared, so PSS too), apart
+	if [ "$tool" = pgwarden ]; then
+		local wrss=0 wpss=0 wcpu=0 wd
+		for i in 1 2 3; do
+			wd=$(pgrep -P "${p0[$i]}" -x pgwarden-fence | head -1)
+			[ -n "$wd" ] || continue
+			wrss=$((wrss + $(awk '/^VmRSS/ {print $2}' "/proc/$wd/status" 2>/dev/null || echo 0)))
+			wpss=$((wpss + $(awk '/^Pss:/ {print $2}' "/proc/$wd/smaps_rollup" 2>/dev/null || echo 0)))
+			wcpu=$((wcpu + ${wd0[$i]:-0}))
+		done
+		echo "fence|$tool|$profile|$(awk -v r="$wrss" 'BEGIN{printf "%.1f", r/3/1024}')|$(awk -v r="$wpss" 'BEGIN{printf "%.1f", r/3/1024}')|$(awk -v t="$wcpu" -v hz="$hz" -v s="$steady_s" 'BEGIN{printf "%.2f", t/hz/3*60/s}')" >>"$RESULTS"
+	fi
 }
 
 echo "# $(date -u '+%F %T') UTC start; load: $(cut -d' ' -f1-3 /proc/loadavg); runs=$runs profiles=$profiles drills=$drills" >&2
@@ -565,32 +607,60 @@ rebuild() {
 	start_writer
 }
 
+# ctx_save NAME / ctx_load NAME: both clusters run at once; the harness's
+# variables (cluster.sh's CL_* and this file's) are swapped per tool
+CTX_VARS="CL_DIR CL_N CL_ETCD_N CL_ETCD_PORT CL_ETCD_PEER_PORT CL_ETCD_PID CL_ETCD_HOST CL_ETCD_CPORT CL_ETCD_PPORT CL_EPID CL_PG_HOST CL_PG_PORT CL_API_HOST CL_API_PORT CL_PID CL_STARTED DPID WRITER_PID TOOL CLUSTER_TTL GEN NEED_REBUILD SETUP_WHY WOFF READY"
+ctx_save() {
+	# shellcheck disable=SC2086
+	declare -p $CTX_VARS 2>/dev/null | sed 's/^declare -/declare -g -/' >"$BASE/ctx.$1"
+}
+ctx_load() { source "$BASE/ctx.$1"; }
+
 for PROFILE in $profiles; do
 	for tool in pgwarden patroni; do
 		TOOL=$tool
 		SETUP_WHY=""
 		GEN=1
 		NEED_REBUILD=0
+		READY=1
+		WRITER_PID=""
 		if ! setup "$tool" "$PROFILE" "$GEN"; then
 			echo "steadyfail|$tool|$PROFILE|setup: $SETUP_WHY" >>"$RESULTS"
-			for kind in $drills; do
-				for r in $(seq 1 "$runs"); do record_fail "$kind" "setup: $SETUP_WHY"; done
-			done
-			stop_cluster
-			continue
+			READY=0
 		fi
-		steady_state "$tool" "$PROFILE"
-		start_writer
-		for kind in $drills; do
-			for r in $(seq 1 "$runs"); do
-				if [ "$NEED_REBUILD" = 1 ] && ! rebuild; then
+		ctx_save "$tool"
+	done
+	# steady state with both clusters up (each beside the other, alike)
+	for tool in pgwarden patroni; do
+		ctx_load "$tool"
+		[ "$READY" = 1 ] && steady_state "$tool" "$PROFILE"
+	done
+	for tool in pgwarden patroni; do
+		ctx_load "$tool"
+		[ "$READY" = 1 ] && start_writer
+		ctx_save "$tool"
+	done
+	for kind in $drills; do
+		for r in $(seq 1 "$runs"); do
+			# alternate which tool goes first in each run
+			if [ $((r % 2)) = 1 ]; then order="pgwarden patroni"; else order="patroni pgwarden"; fi
+			for tool in $order; do
+				ctx_load "$tool"
+				if [ "$READY" != 1 ]; then
+					record_fail "$kind" "setup: $SETUP_WHY"
+				elif [ "$NEED_REBUILD" = 1 ] && ! rebuild; then
 					record_fail "$kind" "rebuild failed: $SETUP_WHY"
-					continue
+				else
+					drill "$kind"
 				fi
-				drill "$kind"
+				ctx_save "$tool"
 			done
 		done
+	done
+	for tool in pgwarden patroni; do
+		ctx_load "$tool"
 		stop_cluster
+		ctx_save "$tool"
 	done
 done
 echo "# $(date -u '+%F %T') UTC end; load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

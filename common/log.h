@@ -11,6 +11,7 @@
 
 #include "common/compiler.h"
 
+#include <stdarg.h>
 #include <stddef.h>
 
 typedef enum LogLevel
@@ -41,9 +42,25 @@ void		log_write(LogLevel level, const char *event, const char *fmt, ...)
 
 /*
  * log_quote: render s as a log value, double-quoted with \" and \\ escaped
- * when it contains spaces, quotes, '=' or control characters; buf holds the
- * result (truncated to len). Returns buf.
+ * (control characters as \n, \r, \t, \xNN) when it is empty or contains
+ * spaces, quotes, '=', '\\' or control characters; buf holds the result
+ * (truncated to len, still closed by its quote). Returns buf.
  */
 const char *log_quote(const char *s, char *buf, size_t len);
+
+/*
+ * log_render / log_vrender: what log_write prints for fmt and its
+ * arguments, made safe against values that did not come from pgwarden
+ * (member names, REST bodies, etcd values, server messages): every
+ * string argument has its control characters written as \n, \r, \t,
+ * \xNN; inside a quoted value of the format ("detail=\"%s\"") its quotes
+ * and backslashes are escaped; right after '=' ("target=%s") it is quoted
+ * when it holds a space, '=', a quote or a backslash (a value already
+ * quoted by log_quote passes as it is). So no value can start a line or
+ * add a field. Returns the length written (truncated to len - 1).
+ */
+size_t		log_render(char *buf, size_t len, const char *fmt, ...)
+	PGW_PRINTF(3, 4);
+size_t		log_vrender(char *buf, size_t len, const char *fmt, va_list ap);
 
 #endif

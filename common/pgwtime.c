@@ -55,14 +55,24 @@ pgw_sleep_ms(int64_t ms)
 void
 pgw_format_wall_iso(int64_t wall_ms, int patroni_style, char *buf, size_t len)
 {
+	/*
+	 * Floor, not truncation: before 1970 (a parsed year such as 0060) the
+	 * milliseconds printed ".-878", and %Y printed "60", neither of which
+	 * pgw_parse_wall_iso reads back (found by fuzz_routing).
+	 */
+	int64_t		ms = wall_ms % 1000;
 	time_t		secs = (time_t) (wall_ms / 1000);
 	struct tm	tm;
-	char		base[32];
 
+	if (ms < 0)
+	{
+		ms += 1000;
+		secs -= 1;
+	}
 	gmtime_r(&secs, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%03d%s", base, (int) (wall_ms % 1000),
-			 patroni_style ? "+00:00" : "Z");
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03d%s",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			 tm.tm_min, tm.tm_sec, (int) ms, patroni_style ? "+00:00" : "Z");
 }
 
 static int

@@ -8,7 +8,9 @@
  * same rules as the `config` key in etcd.
  *
  * Anchors and aliases are refused: a node reached twice is an error, which
- * also stops self-referencing and exponentially expanding documents.
+ * also stops self-referencing and exponentially expanding documents. The
+ * keys and what each one does are in config_schema.c; host:port and etcd
+ * endpoint helpers in config_util.c.
  */
 #include "config/config.h"
 #include "config/config_int.h"
@@ -30,215 +32,6 @@
 
 #define CONFIG_FILE_MAX		(1024 * 1024)
 #define CONFIG_DEPTH_MAX	32
-#define CONFIG_PATH_MAX		256
-
-typedef struct LineEntry
-{
-	char	   *path;
-	int			line;
-} LineEntry;
-
-typedef struct Parser
-{
-	const char *source;
-	yaml_document_t *doc;
-	unsigned char *visited;		/* per node index */
-	int			n_nodes;
-	LineEntry  *lines;
-	int			n_lines;
-	int			cap_lines;
-	NodeConfig *cfg;
-	PgwError   *err;
-} Parser;
-
-/* ------------------------------------------------------------------------
- * helpers shared with config_env.c
- * ------------------------------------------------------------------------ */
-
-void
-config_set_str(char **dst, const char *s)
-{
-	free(*dst);
-	*dst = s ? pgw_xstrdup(s) : NULL;
-}
-
-int
-config_parse_level(const char *s, LogLevel *out)
-{
-	static const struct
-	{
-		const char *name;
-		LogLevel	level;
-	}			levels[] = {
-		{"debug", LOG_LEVEL_DEBUG}, {"info", LOG_LEVEL_INFO},
-		{"warn", LOG_LEVEL_WARN}, {"warning", LOG_LEVEL_WARN},
-		{"error", LOG_LEVEL_ERROR}, {"critical", LOG_LEVEL_ERROR},
-	};
-
-	for (size_t i = 0; i < PGW_LENGTHOF(levels); i++)
-	{
-		if (strcasecmp(s, levels[i].name) == 0)
-		{
-			*out = levels[i].level;
-			return 0;
-		}
-	}
-	return PGW_EINVAL;
-}
-
-static bool
-host_chars_ok(const char *b, const char *e, bool allow_list)
-{
-	for (const char *p = b; p < e; p++)
-	{
-		unsigned char ch = (unsigned char) *p;
-
-		if (ch <= ' ' || ch >= 0x7f || ch == '/' || ch == '@' || ch == '[' ||
-			ch == ']' || (ch == ',' && !allow_list))
-			return false;
-	}
-	return true;
-}
-
-int
-config_split_host_port(const char *s, char *host, size_t host_len, int *port,
-					   PgwError *err)
-{
-	const char *colon;
-	const char *hb = s;
-	const char *he;
-	int64_t		p;
-
-	if (s == NULL || (colon = strrchr(s, ':')) == NULL)
-		return pgw_error_set(err, PGW_EINVAL, "expected host:port");
-	he = colon;
-	if (*s == '[')
-	{
-		if (colon == s || colon[-1] != ']')
-			return pgw_error_set(err, PGW_EINVAL, "expected host:port");
-		hb = s + 1;
-		he = colon - 1;
-	}
-	else if (memchr(s, ':', (size_t) (colon - s)) != NULL &&
-			 memchr(s, ',', (size_t) (colon - s)) == NULL)
-	{
-		/* an unbracketed IPv6 address: fine as a host, the last ':' is the port */
-	}
-	if (pgw_parse_int64(colon + 1, 1, 65535, &p) != 0)
-		return pgw_error_set(err, PGW_EINVAL, "expected host:port (port 1..65535)");
-	if ((size_t) (he - hb) >= host_len)
-		return pgw_error_set(err, PGW_EINVAL, "expected host:port (host too long)");
-	if (!host_chars_ok(hb, he, true))
-		return pgw_error_set(err, PGW_EINVAL, "expected host:port (bad host)");
-	memcpy(host, hb, (size_t) (he - hb));
-	host[he - hb] = '\0';
-	*port = (int) p;
-	return 0;
-}
-
-int
-config_check_hostport(const char *s, bool allow_list, int *port, PgwError *err)
-{
-	char		host[512];
-	int			p;
-
-	if (config_split_host_port(s, host, sizeof(host), &p, err) != 0)
-		return PGW_EINVAL;
-	if (!allow_list && strchr(host, ',') != NULL)
-		return pgw_error_set(err, PGW_EINVAL, "expected host:port (one host)");
-	if (allow_list)
-	{
-		/* "h1,h2:port": no empty item */
-		const char *q = host;
-
-		if (host[0] != '\0')
-		{
-			for (;;)
-			{
-				const char *c = strchr(q, ',');
-				size_t		n = c ? (size_t) (c - q) : strlen(q);
-
-				if (n == 0)
-					return pgw_error_set(err, PGW_EINVAL,
-										 "expected host[,host]:port (empty host)");
-				if (c == NULL)
-					break;
-				q = c + 1;
-			}
-		}
-	}
-	if (port)
-		*port = p;
-	return 0;
-}
-
-char *
-config_etcd_hosts_normalise(const char *hosts, const char *protocol,
-							PgwError *err)
-{
-	size_t		cap = strlen(hosts) * 2 + 16;
-	char	   *out = pgw_xmalloc(cap);
-	size_t		used = 0;
-	const char *p = hosts;
-	bool		https = protocol && strcmp(protocol, "https") == 0;
-	int			n = 0;
-
-	out[0] = '\0';
-	for (;;)
-	{
-		const char *c = strchr(p, ',');
-		size_t		len = c ? (size_t) (c - p) : strlen(p);
-		char		entry[512];
-		const char *hp;
-		const char *scheme = https ? "https://" : "";
-		PgwError	e2 = {0};
-
-		while (len > 0 && (*p == ' ' || *p == '\t'))
-		{
-			p++;
-			len--;
-		}
-		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-			len--;
-		if (len == 0 || len >= sizeof(entry))
-		{
-			free(out);
-			pgw_error_set(err, PGW_EINVAL, "expected host:port[,host:port...] (empty or over-long entry)");
-			return NULL;
-		}
-		memcpy(entry, p, len);
-		entry[len] = '\0';
-		hp = entry;
-		if (strncmp(entry, "http://", 7) == 0)
-		{
-			hp = entry + 7;
-			scheme = "http://";
-		}
-		else if (strncmp(entry, "https://", 8) == 0)
-		{
-			hp = entry + 8;
-			scheme = "https://";
-		}
-		if (strchr(hp, '/') != NULL || config_check_hostport(hp, false, NULL, &e2) != 0)
-		{
-			free(out);
-			pgw_error_set(err, PGW_EINVAL, "expected host:port, got \"%s\"", entry);
-			return NULL;
-		}
-		if (++n > ETCD_ENDPOINTS_MAX)
-		{
-			free(out);
-			pgw_error_set(err, PGW_EINVAL, "more than %d hosts", ETCD_ENDPOINTS_MAX);
-			return NULL;
-		}
-		used += (size_t) snprintf(out + used, cap - used, "%s%s%s", used ? "," : "",
-								  scheme, hp);
-		if (c == NULL)
-			break;
-		p = c + 1;
-	}
-	return out;
-}
 
 /* ------------------------------------------------------------------------
  * errors with a line
@@ -257,8 +50,8 @@ add_line(Parser *p, const char *path, int line)
 	p->n_lines++;
 }
 
-static int
-line_of(const Parser *p, const char *path)
+int
+cfg_line_of(const Parser *p, const char *path)
 {
 	for (int i = 0; i < p->n_lines; i++)
 		if (strcmp(p->lines[i].path, path) == 0)
@@ -266,11 +59,9 @@ line_of(const Parser *p, const char *path)
 	return 0;
 }
 
-static int	perr(Parser *p, const char *path, const char *fmt,...) PGW_PRINTF(3, 4);
-
 /* "config file X line N: key "path": detail" */
-static int
-perr(Parser *p, const char *path, const char *fmt,...)
+int
+cfg_perr(Parser *p, const char *path, const char *fmt,...)
 {
 	char		detail[PGW_ERROR_MSG_MAX];
 	va_list		ap;
@@ -279,15 +70,56 @@ perr(Parser *p, const char *path, const char *fmt,...)
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
 	return pgw_error_set(p->err, PGW_EINVAL, "config file %s line %d: key \"%s\": %s",
-						 p->source, line_of(p, path), path, detail);
+						 p->source, cfg_line_of(p, path), path, detail);
 }
 
-static int
-punknown(Parser *p, const char *path)
+/* config_perr / config_parser_cfg: cfg_perr and the config for config_k8s.c */
+int
+config_perr(Parser *p, const char *path, const char *fmt,...)
+{
+	char		detail[PGW_ERROR_MSG_MAX];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	return cfg_perr(p, path, "%s", detail);
+}
+
+NodeConfig *
+config_parser_cfg(Parser *p)
+{
+	return p->cfg;
+}
+
+int
+cfg_punknown(Parser *p, const char *path)
 {
 	return pgw_error_set(p->err, PGW_EINVAL, "config file %s line %d: unknown key \"%s\"",
-						 p->source, line_of(p, path), path);
+						 p->source, cfg_line_of(p, path), path);
 }
+
+/*
+ * cfg_warn_ignored: "config file X line N: key "k": ignored: why", kept in
+ * cfg->warnings for --check-config and the daemon's log.
+ */
+void
+cfg_warn_ignored(Parser *p, const char *path, const char *why)
+{
+	char		w[PGW_ERROR_MSG_MAX];
+
+	snprintf(w, sizeof(w), "config file %s line %d: key \"%s\": ignored: %s",
+			 p->source, cfg_line_of(p, path), path, why);
+	config_add_warning(p->cfg, w);
+}
+
+void
+config_add_warning(NodeConfig *c, const char *msg)
+{
+	c->warnings = pgw_xrealloc(c->warnings, sizeof(char *) * (size_t) (c->n_warnings + 1));
+	c->warnings[c->n_warnings++] = pgw_xstrdup(msg);
+}
+
 
 /* ------------------------------------------------------------------------
  * YAML -> jansson
@@ -516,47 +348,14 @@ to_json(Parser *p, int index, const char *path, int depth)
 	return NULL;
 }
 
+
 /* ------------------------------------------------------------------------
- * schema walk
+ * schema cfg_walk
  * ------------------------------------------------------------------------ */
 
-typedef enum FieldKind
-{
-	F_STR,						/* string (numbers accepted as their text) */
-	F_HOSTPORT,					/* "host:port" */
-	F_PGLISTEN,					/* "host[,host]:port" */
-	F_BOOL,
-	F_STRLIST,					/* list of strings: off = char **, off_n = int */
-	F_SECTION,					/* mapping: sub */
-	F_CUSTOM,					/* fn */
-} FieldKind;
 
-typedef struct Field Field;
-typedef int (*FieldFn) (Parser *p, json_t *v, const char *path);
-
-struct Field
-{
-	const char *key;
-	FieldKind	kind;
-	size_t		off;
-	size_t		off_n;
-	const Field *sub;
-	FieldFn		fn;
-};
-
-#define FSTR(k, m)		{k, F_STR, offsetof(NodeConfig, m), 0, NULL, NULL}
-#define FHP(k, m, n)	{k, F_HOSTPORT, offsetof(NodeConfig, m), offsetof(NodeConfig, n), NULL, NULL}
-#define FPGL(k, m, n)	{k, F_PGLISTEN, offsetof(NodeConfig, m), offsetof(NodeConfig, n), NULL, NULL}
-#define FBOOL(k, m)		{k, F_BOOL, offsetof(NodeConfig, m), 0, NULL, NULL}
-#define FLIST(k, m, n)	{k, F_STRLIST, offsetof(NodeConfig, m), offsetof(NodeConfig, n), NULL, NULL}
-#define FSEC(k, s)		{k, F_SECTION, 0, 0, s, NULL}
-#define FFN(k, f)		{k, F_CUSTOM, 0, 0, NULL, f}
-#define FEND			{NULL, F_STR, 0, 0, NULL, NULL}
-
-#define FIELD_PTR(p, off, type) ((type *) ((char *) (p)->cfg + (off)))
-
-static const char *
-kind_name(const json_t *v)
+const char *
+cfg_kind_name(const json_t *v)
 {
 	switch (json_typeof(v))
 	{
@@ -580,8 +379,8 @@ kind_name(const json_t *v)
 }
 
 /* scalar text of a string-typed value (numbers as their text); NULL + err */
-static const char *
-str_value(Parser *p, json_t *v, const char *path, char *buf, size_t size)
+const char *
+cfg_str_value(Parser *p, json_t *v, const char *path, char *buf, size_t size)
 {
 	if (json_is_string(v))
 		return json_string_value(v);
@@ -595,14 +394,13 @@ str_value(Parser *p, json_t *v, const char *path, char *buf, size_t size)
 		snprintf(buf, size, "%.17g", json_real_value(v));
 		return buf;
 	}
-	perr(p, path, "expected a string, got %s", kind_name(v));
+	cfg_perr(p, path, "expected a string, got %s", cfg_kind_name(v));
 	return NULL;
 }
 
-static int	walk(Parser *p, json_t *obj, const char *path, const Field *fields);
 
-static void
-join_path(char *buf, size_t size, const char *path, const char *key)
+void
+cfg_join_path(char *buf, size_t size, const char *path, const char *key)
 {
 	snprintf(buf, size, "%s%s%s", path, path[0] ? "." : "", key);
 }
@@ -616,7 +414,13 @@ field_apply(Parser *p, const Field *f, json_t *v, const char *path)
 	switch (f->kind)
 	{
 		case F_STR:
-			if ((s = str_value(p, v, path, buf, sizeof(buf))) == NULL)
+			/* "password:" with nothing after it (Debian's template) */
+			if (json_is_null(v))
+			{
+				config_set_str(FIELD_PTR(p, f->off, char *), NULL);
+				return 0;
+			}
+			if ((s = cfg_str_value(p, v, path, buf, sizeof(buf))) == NULL)
 				return PGW_EINVAL;
 			config_set_str(FIELD_PTR(p, f->off, char *), s);
 			return 0;
@@ -626,17 +430,17 @@ field_apply(Parser *p, const Field *f, json_t *v, const char *path)
 				PgwError	e2 = {0};
 
 				if (!json_is_string(v))
-					return perr(p, path, "expected host:port, got %s", kind_name(v));
+					return cfg_perr(p, path, "expected host:port, got %s", cfg_kind_name(v));
 				s = json_string_value(v);
 				if (config_check_hostport(s, f->kind == F_PGLISTEN,
 										  FIELD_PTR(p, f->off_n, int), &e2) != 0)
-					return perr(p, path, "%s", e2.msg);
+					return cfg_perr(p, path, "%s", e2.msg);
 				config_set_str(FIELD_PTR(p, f->off, char *), s);
 				return 0;
 			}
 		case F_BOOL:
 			if (!json_is_boolean(v))
-				return perr(p, path, "expected a boolean, got %s", kind_name(v));
+				return cfg_perr(p, path, "expected a boolean, got %s", cfg_kind_name(v));
 			*FIELD_PTR(p, f->off, bool) = json_is_true(v);
 			return 0;
 		case F_STRLIST:
@@ -647,7 +451,7 @@ field_apply(Parser *p, const Field *f, json_t *v, const char *path)
 				json_t	   *item;
 
 				if (!json_is_array(v))
-					return perr(p, path, "expected a list of strings, got %s", kind_name(v));
+					return cfg_perr(p, path, "expected a list of strings, got %s", cfg_kind_name(v));
 				for (int k = 0; k < *n; k++)
 					free((*list)[k]);
 				free(*list);
@@ -661,7 +465,7 @@ field_apply(Parser *p, const Field *f, json_t *v, const char *path)
 					char		sub[CONFIG_PATH_MAX];
 
 					snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-					if ((s = str_value(p, item, sub, buf, sizeof(buf))) == NULL)
+					if ((s = cfg_str_value(p, item, sub, buf, sizeof(buf))) == NULL)
 						return PGW_EINVAL;
 					(*list)[(*n)++] = pgw_xstrdup(s);
 				}
@@ -671,16 +475,21 @@ field_apply(Parser *p, const Field *f, json_t *v, const char *path)
 			if (json_is_null(v))
 				return 0;		/* "restapi:" with nothing under it */
 			if (!json_is_object(v))
-				return perr(p, path, "expected a mapping, got %s", kind_name(v));
-			return walk(p, v, path, f->sub);
+				return cfg_perr(p, path, "expected a mapping, got %s", cfg_kind_name(v));
+			return cfg_walk(p, v, path, f->sub);
 		case F_CUSTOM:
 			return f->fn(p, v, path);
+		case F_IGNORED:
+			cfg_warn_ignored(p, path, f->why);
+			return 0;
+		case F_REFUSED:
+			return cfg_perr(p, path, "%s", f->why);
 	}
 	return PGW_EINVAL;
 }
 
-static int
-walk(Parser *p, json_t *obj, const char *path, const Field *fields)
+int
+cfg_walk(Parser *p, json_t *obj, const char *path, const Field *fields)
 {
 	const char *key;
 	json_t	   *v;
@@ -690,506 +499,26 @@ walk(Parser *p, json_t *obj, const char *path, const Field *fields)
 		char		sub[CONFIG_PATH_MAX];
 		const Field *f;
 
-		join_path(sub, sizeof(sub), path, key);
+		cfg_join_path(sub, sizeof(sub), path, key);
 		for (f = fields; f->key != NULL; f++)
 			if (strcmp(f->key, key) == 0)
 				break;
 		if (f->key == NULL)
-			return punknown(p, sub);
+			for (f = fields; f->key != NULL; f++)
+				if (strcmp(f->key, "*") == 0)
+					break;
+		if (f->key == NULL)
+			return cfg_punknown(p, sub);
 		if (field_apply(p, f, v, sub) != 0)
 			return PGW_EINVAL;
 	}
 	return 0;
 }
 
-/* ------------------------------------------------------------------------
- * custom fields
- * ------------------------------------------------------------------------ */
-
-static int
-fn_log_level(Parser *p, json_t *v, const char *path)
-{
-	if (!json_is_string(v) || config_parse_level(json_string_value(v), &p->cfg->log_level) != 0)
-		return perr(p, path, "expected one of debug, info, warn, error");
-	return 0;
-}
-
-static int
-fn_etcd_hosts(Parser *p, json_t *v, const char *path)
-{
-	char	   *joined;
-
-	if (json_is_string(v))
-		joined = pgw_xstrdup(json_string_value(v));
-	else if (json_is_array(v) && json_array_size(v) > 0)
-	{
-		size_t		cap = 1;
-		size_t		i;
-		json_t	   *item;
-
-		json_array_foreach(v, i, item)
-		{
-			if (!json_is_string(item))
-			{
-				char		sub[CONFIG_PATH_MAX];
-
-				snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-				return perr(p, sub, "expected host:port, got %s", kind_name(item));
-			}
-			cap += json_string_length(item) + 1;
-		}
-		joined = pgw_xmalloc(cap);
-		joined[0] = '\0';
-		json_array_foreach(v, i, item)
-		{
-			if (i > 0)
-				strncat(joined, ",", cap - strlen(joined) - 1);
-			strncat(joined, json_string_value(item), cap - strlen(joined) - 1);
-		}
-	}
-	else
-		return perr(p, path, "expected host:port or a list of them, got %s",
-					kind_name(v));
-	if (p->cfg->etcd_hosts != NULL)
-	{
-		free(joined);
-		return perr(p, path, "set either etcd3.host or etcd3.hosts, not both");
-	}
-	{
-		PgwError	e2 = {0};
-		char	   *norm = config_etcd_hosts_normalise(joined, "http", &e2);
-
-		free(joined);
-		if (norm == NULL)
-			return perr(p, path, "%s", e2.msg);
-		p->cfg->etcd_hosts = norm;
-	}
-	return 0;
-}
-
-static int
-fn_etcd_protocol(Parser *p, json_t *v, const char *path)
-{
-	if (!json_is_string(v) || (strcmp(json_string_value(v), "http") != 0 &&
-							   strcmp(json_string_value(v), "https") != 0))
-		return perr(p, path, "expected \"http\" or \"https\"");
-	config_set_str(&p->cfg->etcd_protocol, json_string_value(v));
-	return 0;
-}
-
-static int
-fn_verify_client(Parser *p, json_t *v, const char *path)
-{
-	const char *s = json_is_string(v) ? json_string_value(v) : "";
-
-	if (strcmp(s, "none") == 0)
-		p->cfg->restapi_verify_client = CONFIG_VERIFY_NONE;
-	else if (strcmp(s, "optional") == 0)
-		p->cfg->restapi_verify_client = CONFIG_VERIFY_OPTIONAL;
-	else if (strcmp(s, "required") == 0)
-		p->cfg->restapi_verify_client = CONFIG_VERIFY_REQUIRED;
-	else
-		return perr(p, path, "expected none, optional or required");
-	return 0;
-}
-
-static int
-fn_watchdog_mode(Parser *p, json_t *v, const char *path)
-{
-	/* PyYAML reads a plain `off` as false, as we do */
-	const char *s = json_is_string(v) ? json_string_value(v) :
-		json_is_false(v) ? "off" : "";
-
-	if (strcmp(s, "off") == 0)
-		p->cfg->watchdog_mode = CONFIG_WATCHDOG_OFF;
-	else if (strcmp(s, "automatic") == 0)
-		p->cfg->watchdog_mode = CONFIG_WATCHDOG_AUTOMATIC;
-	else if (strcmp(s, "required") == 0)
-		/* Patroni's "required" refuses leadership without a kernel
-		 * watchdog; we do not drive /dev/watchdog, and accepting the word
-		 * would promise a guarantee we do not give */
-		return perr(p, path, "\"required\" is not supported: pgwarden does not drive /dev/watchdog; "
-					"its fence watchdog process stops PostgreSQL when the daemon freezes "
-					"(README, \"How it keeps one writer\"); use off or automatic");
-	else
-		return perr(p, path, "expected off, automatic or required");
-	return 0;
-}
-
-static int
-fn_watchdog_margin(Parser *p, json_t *v, const char *path)
-{
-	double		s;
-
-	if (!json_is_number(v))
-		return perr(p, path, "expected a number of seconds, got %s", kind_name(v));
-	s = json_number_value(v);
-	if (!(s >= 0 && s <= 3600))
-		return perr(p, path, "%g s is out of range (0..3600 s)", s);
-	p->cfg->watchdog_safety_margin_ms = (int64_t) (s * 1000.0 + 0.5);
-	return 0;
-}
-
-static int
-fn_parameters(Parser *p, json_t *v, const char *path)
-{
-	const char *name;
-	json_t	   *val;
-	NodeConfig *c = p->cfg;
-
-	if (!json_is_object(v))
-		return perr(p, path, "expected a mapping, got %s", kind_name(v));
-	json_object_foreach(v, name, val)
-	{
-		char		sub[CONFIG_PATH_MAX];
-		PgParam    *pp;
-		int			n;
-
-		join_path(sub, sizeof(sub), path, name);
-		if (c->n_pg_parameters >= PGW_PG_PARAMS_MAX)
-			return perr(p, sub, "more than %d parameters", PGW_PG_PARAMS_MAX);
-		pp = &c->pg_parameters[c->n_pg_parameters];
-		if (strlen(name) >= sizeof(pp->name))
-			return perr(p, sub, "parameter name longer than %zu bytes",
-						sizeof(pp->name) - 1);
-		if (json_is_string(val))
-			n = snprintf(pp->value, sizeof(pp->value), "%s", json_string_value(val));
-		else if (json_is_integer(val))
-			n = snprintf(pp->value, sizeof(pp->value), "%" JSON_INTEGER_FORMAT,
-						 json_integer_value(val));
-		else if (json_is_real(val))
-			n = snprintf(pp->value, sizeof(pp->value), "%.15g", json_real_value(val));
-		else if (json_is_boolean(val))
-			n = snprintf(pp->value, sizeof(pp->value), "%s",
-						 json_is_true(val) ? "on" : "off");
-		else
-			return perr(p, sub, "expected a string, number or boolean, got %s",
-						kind_name(val));
-		if (n < 0 || (size_t) n >= sizeof(pp->value))
-			return perr(p, sub, "value longer than %zu bytes", sizeof(pp->value) - 1);
-		pgw_strlcpy(pp->name, name, sizeof(pp->name));
-		c->n_pg_parameters++;
-	}
-	return 0;
-}
-
-static int
-fn_bootstrap_dcs(Parser *p, json_t *v, const char *path)
-{
-	char		bad[CONFIG_PATH_MAX];
-	char		prefix[CONFIG_PATH_MAX];
-	PgwError	e2 = {0};
-
-	if (!json_is_object(v))
-		return perr(p, path, "expected a mapping, got %s", kind_name(v));
-	snprintf(prefix, sizeof(prefix), "%s.", path);
-	if (dcs_config_decode_json(v, true, prefix, &p->cfg->bootstrap_dcs, bad,
-							   sizeof(bad), &e2) != 0)
-	{
-		char		full[CONFIG_PATH_MAX * 2];
-		int			line;
-
-		snprintf(full, sizeof(full), "%s%s", prefix, bad);
-		line = line_of(p, full);
-		if (line == 0)
-			line = line_of(p, path);
-		return pgw_error_set(p->err, PGW_EINVAL, "config file %s line %d: %s",
-							 p->source, line, e2.msg);
-	}
-	p->cfg->has_bootstrap_dcs = true;
-	return 0;
-}
-
-static int
-fn_initdb(Parser *p, json_t *v, const char *path)
-{
-	NodeConfig *c = p->cfg;
-	size_t		i;
-	json_t	   *item;
-
-	if (!json_is_array(v))
-		return perr(p, path, "expected a list, got %s", kind_name(v));
-	for (int k = 0; k < c->n_initdb; k++)
-		free(c->initdb[k]);
-	free(c->initdb);
-	c->initdb = NULL;
-	c->n_initdb = 0;
-	if (json_array_size(v) == 0)
-		return 0;
-	c->initdb = pgw_xcalloc(json_array_size(v), sizeof(char *));
-	json_array_foreach(v, i, item)
-	{
-		char		sub[CONFIG_PATH_MAX];
-		char		buf[64];
-		const char *s;
-
-		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-		if (json_is_string(item))
-			c->initdb[c->n_initdb++] = pgw_xstrdup(json_string_value(item));
-		else if (json_is_object(item) && json_object_size(item) == 1)
-		{
-			const char *k = json_object_iter_key(json_object_iter(item));
-			json_t	   *val = json_object_iter_value(json_object_iter(item));
-			char	   *opt;
-			size_t		len;
-
-			if ((s = str_value(p, val, sub, buf, sizeof(buf))) == NULL)
-				return PGW_EINVAL;
-			len = strlen(k) + strlen(s) + 2;
-			opt = pgw_xmalloc(len);
-			snprintf(opt, len, "%s=%s", k, s);
-			c->initdb[c->n_initdb++] = opt;
-		}
-		else
-			return perr(p, sub, "expected an option or a one-key mapping, got %s",
-						kind_name(item));
-	}
-	return 0;
-}
-
-/* backup: parsed by config_backup.c, which names the bad key's path */
-static int
-fn_backup(Parser *p, json_t *v, const char *path)
-{
-	char		bad[CONFIG_PATH_MAX] = "";
-	PgwError	e2 = {0};
-
-	if (config_backup_parse(v, path, &p->cfg->backup, bad, sizeof(bad), &e2) != 0)
-		return perr(p, bad[0] ? bad : path, "%s", e2.msg);
-	return 0;
-}
-
-static int
-fn_tags(Parser *p, json_t *v, const char *path)
-{
-	NodeConfig *c = p->cfg;
-	const char *key;
-	json_t	   *val;
-
-	if (json_is_null(v))
-		return 0;
-	if (!json_is_object(v))
-		return perr(p, path, "expected a mapping, got %s", kind_name(v));
-	json_object_foreach(v, key, val)
-	{
-		char		sub[CONFIG_PATH_MAX];
-		MemberTag  *t;
-		int			n;
-
-		join_path(sub, sizeof(sub), path, key);
-		if (c->n_tags >= PGW_TAGS_MAX)
-			return perr(p, sub, "more than %d tags", PGW_TAGS_MAX);
-		t = &c->tags[c->n_tags];
-		if (strlen(key) >= sizeof(t->key))
-			return perr(p, sub, "tag name longer than %zu bytes", sizeof(t->key) - 1);
-		if (strcmp(key, "nofailover") == 0 || strcmp(key, "noloadbalance") == 0 ||
-			strcmp(key, "nosync") == 0 || strcmp(key, "clonefrom") == 0 ||
-			strcmp(key, "nostream") == 0)
-		{
-			if (!json_is_boolean(val))
-				return perr(p, sub, "expected a boolean, got %s", kind_name(val));
-			if (strcmp(key, "nofailover") == 0)
-				c->tag_nofailover = json_is_true(val);
-			else if (strcmp(key, "noloadbalance") == 0)
-				c->tag_noloadbalance = json_is_true(val);
-			else if (strcmp(key, "nosync") == 0)
-				c->tag_nosync = json_is_true(val);
-		}
-		else if (strcmp(key, "failover_priority") == 0)
-		{
-			if (!json_is_integer(val) || json_integer_value(val) < 0 ||
-				json_integer_value(val) > INT_MAX)
-				return perr(p, sub, "expected a non-negative integer");
-			c->tag_failover_priority = (int) json_integer_value(val);
-		}
-		else if (strcmp(key, "replicatefrom") == 0)
-		{
-			if (!json_is_string(val))
-				return perr(p, sub, "expected a member name, got %s", kind_name(val));
-			if (json_string_length(val) >= sizeof(c->tag_replicatefrom))
-				return perr(p, sub, "longer than %zu bytes",
-							sizeof(c->tag_replicatefrom) - 1);
-			pgw_strlcpy(c->tag_replicatefrom, json_string_value(val),
-						sizeof(c->tag_replicatefrom));
-		}
-		if (json_is_string(val))
-			n = snprintf(t->value, sizeof(t->value), "%s", json_string_value(val));
-		else if (json_is_integer(val))
-			n = snprintf(t->value, sizeof(t->value), "%" JSON_INTEGER_FORMAT,
-						 json_integer_value(val));
-		else if (json_is_real(val))
-			n = snprintf(t->value, sizeof(t->value), "%.15g", json_real_value(val));
-		else if (json_is_boolean(val))
-			n = snprintf(t->value, sizeof(t->value), "%s",
-						 json_is_true(val) ? "true" : "false");
-		else
-			return perr(p, sub, "expected a string, number or boolean, got %s",
-						kind_name(val));
-		if (n < 0 || (size_t) n >= sizeof(t->value))
-			return perr(p, sub, "value longer than %zu bytes", sizeof(t->value) - 1);
-		pgw_strlcpy(t->key, key, sizeof(t->key));
-		c->n_tags++;
-	}
-	return 0;
-}
-
-/* ------------------------------------------------------------------------
- * the schema
- * ------------------------------------------------------------------------ */
-
-static const Field log_fields[] = {
-	FFN("level", fn_log_level),
-	FEND
-};
-
-static const Field etcd_fields[] = {
-	FFN("hosts", fn_etcd_hosts),
-	FFN("host", fn_etcd_hosts),
-	FFN("protocol", fn_etcd_protocol),
-	FSTR("cacert", etcd_cacert),
-	FSTR("cert", etcd_cert),
-	FSTR("key", etcd_key),
-	FSTR("username", etcd_username),
-	FSTR("password", etcd_password),
-	FEND
-};
-
-static const Field restapi_auth_fields[] = {
-	FSTR("username", restapi_username),
-	FSTR("password", restapi_password),
-	FEND
-};
-
-static const Field restapi_fields[] = {
-	FHP("listen", restapi_listen, restapi_port),
-	FSTR("connect_address", restapi_connect_address),
-	FSTR("certfile", restapi_certfile),
-	FSTR("keyfile", restapi_keyfile),
-	FSTR("cafile", restapi_cafile),
-	FFN("verify_client", fn_verify_client),
-	FSEC("authentication", restapi_auth_fields),
-	FLIST("allowlist", restapi_allowlist, n_restapi_allowlist),
-	FBOOL("allowlist_include_members", restapi_allowlist_include_members),
-	FEND
-};
-
-static const Field pg_superuser_fields[] = {
-	FSTR("username", pg_superuser_username),
-	FSTR("password", pg_superuser_password),
-	FEND
-};
-
-static const Field pg_replication_fields[] = {
-	FSTR("username", pg_replication_username),
-	FSTR("password", pg_replication_password),
-	FEND
-};
-
-static const Field pg_rewind_fields[] = {
-	FSTR("username", pg_rewind_username),
-	FSTR("password", pg_rewind_password),
-	FEND
-};
-
-static const Field pg_auth_fields[] = {
-	FSEC("superuser", pg_superuser_fields),
-	FSEC("replication", pg_replication_fields),
-	FSEC("rewind", pg_rewind_fields),
-	FEND
-};
-
-static const Field pg_callback_fields[] = {
-	FSTR("on_start", cb_on_start),
-	FSTR("on_stop", cb_on_stop),
-	FSTR("on_restart", cb_on_restart),
-	FSTR("on_reload", cb_on_reload),
-	FSTR("on_role_change", cb_on_role_change),
-	FEND
-};
-
-static const Field pg_fields[] = {
-	FPGL("listen", pg_listen, pg_port),
-	FSTR("connect_address", pg_connect_address),
-	FSTR("data_dir", pg_data_dir),
-	FSTR("bin_dir", pg_bin_dir),
-	FSTR("run_as", pg_run_as),
-	FSTR("socket_dir", pg_socket_dir),
-	FSTR("pgpass", pg_pgpass),
-	FSEC("authentication", pg_auth_fields),
-	FFN("parameters", fn_parameters),
-	FLIST("pg_hba", pg_hba, n_pg_hba),
-	FSEC("callbacks", pg_callback_fields),
-	FSTR("pre_promote", pg_pre_promote),
-	FEND
-};
-
-static const Field bootstrap_fields[] = {
-	FFN("dcs", fn_bootstrap_dcs),
-	FFN("initdb", fn_initdb),
-	FEND
-};
-
-static const Field watchdog_fields[] = {
-	FFN("mode", fn_watchdog_mode),
-	FSTR("device", watchdog_device),
-	FFN("safety_margin", fn_watchdog_margin),
-	FEND
-};
-
-static const Field top_fields[] = {
-	FSTR("scope", scope),
-	FSTR("namespace", namespace_),
-	FSTR("name", name),
-	FFN("log_level", fn_log_level),
-	FSEC("log", log_fields),
-	FSEC("etcd3", etcd_fields),
-	FSEC("restapi", restapi_fields),
-	FSEC("postgresql", pg_fields),
-	FSEC("bootstrap", bootstrap_fields),
-	FFN("tags", fn_tags),
-	FSEC("watchdog", watchdog_fields),
-	FBOOL("switchover_on_shutdown", switchover_on_shutdown),
-	FFN("backup", fn_backup),
-	FEND
-};
 
 /* ------------------------------------------------------------------------
  * entry points
  * ------------------------------------------------------------------------ */
-
-static void
-set_defaults(NodeConfig *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->log_level = LOG_LEVEL_INFO;
-	c->tag_failover_priority = 1;
-	c->watchdog_safety_margin_ms = 5000;
-	c->switchover_on_shutdown = true;
-	dcs_config_defaults(&c->bootstrap_dcs);
-}
-
-/* finish: defaults that depend on several keys (protocol after hosts) */
-static int
-finish(Parser *p)
-{
-	NodeConfig *c = p->cfg;
-
-	if (c->namespace_ == NULL)
-		config_set_str(&c->namespace_, "/service");
-	if (c->etcd_protocol == NULL)
-		config_set_str(&c->etcd_protocol, "http");
-	if (c->etcd_hosts != NULL)
-	{
-		PgwError	e2 = {0};
-		char	   *norm = config_etcd_hosts_normalise(c->etcd_hosts, c->etcd_protocol, &e2);
-
-		if (norm == NULL)
-			return perr(p, "etcd3.hosts", "%s", e2.msg);
-		free(c->etcd_hosts);
-		c->etcd_hosts = norm;
-	}
-	return 0;
-}
 
 int
 config_parse(const char *yaml, size_t len, const char *source_name,
@@ -1210,7 +539,7 @@ config_parse(const char *yaml, size_t len, const char *source_name,
 		err = &local;
 	pgw_error_clear(err);
 	config_free(out);
-	set_defaults(out);
+	config_schema_defaults(out);
 	out->source = pgw_xstrdup(src);
 	memset(&p, 0, sizeof(p));
 	p.source = out->source;
@@ -1284,7 +613,7 @@ config_parse(const char *yaml, size_t len, const char *source_name,
 			pgw_error_set(err, PGW_EINVAL, "config file %s: could not convert", src);
 		goto fail;
 	}
-	if (walk(&p, tree, "", top_fields) != 0 || finish(&p) != 0)
+	if (cfg_walk(&p, tree, "", config_top_fields) != 0 || config_schema_finish(&p) != 0)
 		goto fail;
 	rc = 0;
 	goto out;
@@ -1370,7 +699,8 @@ config_free(NodeConfig *c)
 		&c->restapi_listen, &c->restapi_connect_address, &c->restapi_certfile,
 		&c->restapi_keyfile, &c->restapi_cafile, &c->restapi_username,
 		&c->restapi_password,
-		&c->pg_listen, &c->pg_connect_address, &c->pg_data_dir, &c->pg_bin_dir,
+		&c->pg_listen, &c->pg_connect_address, &c->pg_proxy_address,
+		&c->pg_data_dir, &c->pg_bin_dir,
 		&c->pg_run_as, &c->pg_socket_dir, &c->pg_pgpass,
 		&c->pg_superuser_username, &c->pg_superuser_password,
 		&c->pg_replication_username, &c->pg_replication_password,
@@ -1384,5 +714,9 @@ config_free(NodeConfig *c)
 	free_list(&c->restapi_allowlist, &c->n_restapi_allowlist);
 	free_list(&c->pg_hba, &c->n_pg_hba);
 	free_list(&c->initdb, &c->n_initdb);
+	free_list(&c->bootstrap_pg_hba, &c->n_bootstrap_pg_hba);
+	free_list(&c->dcs_pg_hba, &c->n_dcs_pg_hba);
+	free_list(&c->warnings, &c->n_warnings);
+	config_k8s_free(&c->k8s);
 	memset(c, 0, sizeof(*c));
 }

@@ -369,3 +369,14 @@ config_backup_parse(const json_t *v, const char *path, ConfigBackup *out,
 	out->enabled = enabled;
 	return 0;
 }
+
+int
+config_backup_field(Parser *p, json_t *v, const char *path)
+{
+	char		bad[CONFIG_PATH_MAX] = "";
+	PgwError	e2 = {0};
+
+	if (config_backup_parse(v, path, &p->cfg->backup, bad, sizeof(bad), &e2) != 0)
+		return cfg_perr(p, bad[0] ? bad : path, "%s", e2.msg);
+	return 0;
+}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef enum EnvKind
 {
@@ -143,6 +144,9 @@ config_apply_env(NodeConfig *cfg, char *const *envp, PgwError *err)
 		free(cfg->etcd_hosts);
 		cfg->etcd_hosts = norm;
 	}
+	if (config_secrets_apply_env(cfg, envp, err) != 0 ||
+		config_k8s_apply_env(cfg, envp, err) != 0)
+		return PGW_EINVAL;
 	return 0;
 }
 
@@ -189,6 +193,117 @@ pair(const char *src, const char *a, const char *a_key, const char *b,
 	return 0;
 }
 
+/* a relative data_dir is taken from the working directory, as Patroni
+ * does (os.path.abspath): the daemon needs an absolute one */
+static int
+absolute_data_dir(NodeConfig *cfg, PgwError *err)
+{
+	char		cwd[4096];
+	char	   *abs;
+	size_t		len;
+
+	if (cfg->pg_data_dir[0] == '/')
+		return 0;
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "config file %s: key \"postgresql.data_dir\": relative, and the working directory is unknown",
+							 cfg->source ? cfg->source : "<environment>");
+	len = strlen(cwd) + strlen(cfg->pg_data_dir) + 2;
+	abs = pgw_xmalloc(len);
+	snprintf(abs, len, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, cfg->pg_data_dir);
+	free(cfg->pg_data_dir);
+	cfg->pg_data_dir = abs;
+	return 0;
+}
+
+/*
+ * default_socket_dir: without postgresql.socket_dir, the first entry of
+ * postgresql.parameters.unix_socket_directories (relative to data_dir, as
+ * PostgreSQL reads it), else Debian's /var/run/postgresql.
+ */
+static int
+default_socket_dir(NodeConfig *cfg, PgwError *err)
+{
+	const char *usd = NULL;
+	char		buf[4096];
+
+	(void) err;
+	if (cfg->pg_socket_dir != NULL)
+		return 0;
+	for (int i = 0; i < cfg->n_pg_parameters; i++)
+		if (strcmp(cfg->pg_parameters[i].name, "unix_socket_directories") == 0)
+			usd = cfg->pg_parameters[i].value;
+	if (usd != NULL)
+	{
+		size_t		n;
+
+		while (*usd == ' ')
+			usd++;
+		n = strcspn(usd, ",");
+		while (n > 0 && usd[n - 1] == ' ')
+			n--;
+		if (n > 0 && usd[0] == '/')
+			snprintf(buf, sizeof(buf), "%.*s", (int) n, usd);
+		else if (n > 0)
+			snprintf(buf, sizeof(buf), "%s/%.*s", cfg->pg_data_dir, (int) n, usd);
+		else
+			snprintf(buf, sizeof(buf), "/var/run/postgresql");
+	}
+	else
+		snprintf(buf, sizeof(buf), "/var/run/postgresql");
+	/* "/a/b/.." -> "/a": PostgreSQL would use the same directory */
+	{
+		size_t		l = strlen(buf);
+
+		while (l > 1 && buf[l - 1] == '/')
+			buf[--l] = '\0';
+		if (l > 3 && strcmp(buf + l - 3, "/..") == 0)
+		{
+			char	   *slash;
+
+			buf[l - 3] = '\0';
+			slash = strrchr(buf, '/');
+			if (slash != NULL && slash != buf)
+				*slash = '\0';
+			else if (slash == buf)
+				buf[1] = '\0';
+		}
+	}
+	config_set_str(&cfg->pg_socket_dir, buf);
+	return 0;
+}
+
+/* note_ignored_params: the node's own parameters that Patroni's
+ * precedence or pgwarden's own settings leave out, as warnings */
+static void
+note_ignored_params(NodeConfig *cfg, bool socket_from_params)
+{
+	PgParamSet *set = pgw_xmalloc(sizeof(PgParamSet));
+
+	/* the node's own first, then bootstrap.dcs's (the cluster's) */
+	for (int pass = 0; pass < 2; pass++)
+	{
+		config_pg_params_effective(pass == 0 ? cfg : NULL,
+								   pass == 0 ? NULL : &cfg->bootstrap_dcs, set);
+		for (int i = 0; i < set->n_ignored; i++)
+		{
+			char		w[PGW_ERROR_MSG_MAX];
+			const PgParamIgnored *ig = &set->ignored[i];
+
+			if (pass == 0 && socket_from_params &&
+				strcmp(ig->name, "unix_socket_directories") == 0)
+				snprintf(w, sizeof(w), "config file %s: key \"postgresql.parameters.unix_socket_directories\": taken as postgresql.socket_dir %s (pgwarden sets the parameter itself)",
+						 cfg->source ? cfg->source : "<environment>", cfg->pg_socket_dir);
+			else
+				snprintf(w, sizeof(w), "config file %s: key \"%spostgresql.parameters.%s\": ignored: %s",
+						 cfg->source ? cfg->source : "<environment>",
+						 pass == 0 ? "" : "bootstrap.dcs.", ig->name, ig->why);
+			config_add_warning(cfg, w);
+		}
+	}
+	free(set);
+}
+
 int
 config_validate(NodeConfig *cfg, PgwError *err)
 {
@@ -207,6 +322,7 @@ config_validate(NodeConfig *cfg, PgwError *err)
 		{"postgresql.data_dir", cfg->pg_data_dir},
 	};
 	size_t		used = 0;
+	bool		socket_from_params;
 
 	for (size_t i = 0; i < PGW_LENGTHOF(required); i++)
 	{
@@ -237,14 +353,20 @@ config_validate(NodeConfig *cfg, PgwError *err)
 			 cfg->restapi_password, "restapi.authentication.password", err) ||
 		pair(src, cfg->etcd_username, "etcd3.username", cfg->etcd_password,
 			 "etcd3.password", err) ||
-		pair(src, cfg->etcd_cert, "etcd3.cert", cfg->etcd_key, "etcd3.key", err) ||
-		pair(src, cfg->pg_superuser_username, "postgresql.authentication.superuser.username",
-			 cfg->pg_superuser_password, "postgresql.authentication.superuser.password", err) ||
-		pair(src, cfg->pg_replication_username,
-			 "postgresql.authentication.replication.username",
-			 cfg->pg_replication_password,
-			 "postgresql.authentication.replication.password", err))
+		pair(src, cfg->etcd_cert, "etcd3.cert", cfg->etcd_key, "etcd3.key", err))
 		return PGW_EINVAL;
+	/* a PostgreSQL user without a password is Patroni's too (Debian's
+	 * template): libpq then uses the pgpass file, or the server's trust
+	 * or peer rules; a password without a user names nobody */
+	if ((cfg->pg_superuser_password && !cfg->pg_superuser_username) ||
+		(cfg->pg_replication_password && !cfg->pg_replication_username))
+		return pgw_error_set(err, PGW_EINVAL,
+							 "config file %s: a postgresql.authentication password needs its username",
+							 src);
+	socket_from_params = cfg->pg_socket_dir == NULL;
+	if (absolute_data_dir(cfg, err) != 0 || default_socket_dir(cfg, err) != 0)
+		return PGW_EINVAL;
+	note_ignored_params(cfg, socket_from_params);
 	if (cfg->restapi_verify_client != CONFIG_VERIFY_NONE && cfg->restapi_cafile == NULL)
 		return pgw_error_set(err, PGW_EINVAL,
 							 "config file %s: key \"restapi.verify_client\" needs \"restapi.cafile\"",
@@ -253,10 +375,12 @@ config_validate(NodeConfig *cfg, PgwError *err)
 		return pgw_error_set(err, PGW_EINVAL,
 							 "config file %s: key \"restapi.keyfile\" needs \"restapi.certfile\"",
 							 src);
+	if (config_security_validate(cfg, err) != 0)
+		return PGW_EINVAL;
 	if (dcs_config_validate(&cfg->bootstrap_dcs, err) != 0)
 	{
 		pgw_error_prefix(err, "config file %s: bootstrap.dcs", src);
 		return PGW_EINVAL;
 	}
-	return 0;
+	return config_k8s_validate(cfg, err);
 }

@@ -20,6 +20,7 @@
 
 #include "common/compiler.h"
 #include "common/error.h"
+#include "common/promtext.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -73,6 +74,20 @@ void		etcd_client_set_call_timeout(EtcdClient *c, int ms);
 
 /* etcd_client_endpoint: the endpoint currently in use (borrowed). */
 const char *etcd_client_endpoint(const EtcdClient *c);
+
+/* What one client saw of etcd, for metrics (etcd_stats.c). */
+typedef struct EtcdClientStats
+{
+	PgwHistogramValue request_seconds;	/* each unary attempt, ok or not */
+	uint64_t	requests_failed;	/* attempts without an OK answer */
+	int64_t		last_contact_mono_ms;	/* etcd last answered (a unary call
+										 * or a keepalive); 0: never */
+	int64_t		last_contact_wall_ms;	/* the same, wall clock */
+} EtcdClientStats;
+
+/* etcd_client_stats: a copy of c's counters. Any thread, never blocks
+ * (atomics); c must stay open while it runs. */
+void		etcd_client_stats(EtcdClient *c, EtcdClientStats *out);
 
 typedef struct EtcdKeyValue
 {
@@ -384,6 +399,21 @@ typedef struct MemberTag
 	char		value[64];		/* JSON scalar rendered as text */
 } MemberTag;
 
+/*
+ * A restart scheduled through POST /restart {"schedule": ...}, published in
+ * the member key as Patroni's "scheduled_restart" object (patronictl list
+ * -e shows it, flush restart looks for it).
+ */
+typedef struct MemberRestart
+{
+	int64_t		schedule_wall_ms;	/* 0: none scheduled */
+	int64_t		postmaster_start_wall_ms;	/* when it was asked; 0 unknown */
+	bool		restart_pending;	/* only if a restart is pending */
+	char		role[16];		/* only in this role; "" any */
+	char		postgres_version[16];	/* only below this version; "" any */
+	int			timeout_s;		/* 0: default */
+} MemberRestart;
+
 /* One members/<name> value, decoded. */
 typedef struct MemberInfo
 {
@@ -398,6 +428,12 @@ typedef struct MemberInfo
 	int			timeline;		/* 0 if unknown */
 	char		version[32];	/* pgwarden/Patroni version */
 	bool		pending_restart;
+	bool		pause;			/* the cluster is paused (Patroni: "pause") */
+	bool		checkpoint_pending;	/* a new primary whose first checkpoint
+									 * on its timeline has not run yet:
+									 * "checkpoint_after_promote": false */
+	char		proxy_url[PGW_URL_MAX];	/* postgresql.proxy_address as a URL */
+	MemberRestart scheduled_restart;
 	bool		nofailover;		/* tag */
 	bool		noloadbalance;	/* tag */
 	bool		nosync;			/* tag */
@@ -445,7 +481,8 @@ typedef struct DynamicConfig
 void		dcs_config_defaults(DynamicConfig *cfg);
 
 /*
- * dcs_config_validate: check ranges and loop_wait + 2*retry_timeout < ttl.
+ * dcs_config_validate: check ranges and loop_wait + 2*retry_timeout <= ttl
+ * (Patroni's rule).
  * Returns 0 or PGW_EINVAL with a message naming the key.
  */
 int			dcs_config_validate(const DynamicConfig *cfg,
@@ -529,6 +566,11 @@ const MemberInfo *dcs_view_member(const ClusterView *v, const char *name);
 int			dcs_member_decode(const char *name, const char *json, size_t len,
 							  MemberInfo *out, PgwError *err) PGW_MUSTCHECK;
 char	   *dcs_member_encode(const MemberInfo *m);	/* caller frees */
+
+/* dcs_member_flags_differ: a field a client waits on changed (pause,
+ * pending_restart, scheduled_restart, checkpoint_after_promote, proxy_url,
+ * tags): the member key must be written now, not at the next refresh. */
+bool		dcs_member_flags_differ(const MemberInfo *a, const MemberInfo *b);
 int			dcs_config_decode(const char *json, size_t len, DynamicConfig *out,
 							  PgwError *err) PGW_MUSTCHECK;
 char	   *dcs_config_encode(const DynamicConfig *cfg);	/* caller frees */
@@ -595,6 +637,16 @@ int			dcs_prefix_build(const char *namespace_, const char *scope,
 							 char *out, size_t len, PgwError *err) PGW_MUSTCHECK;
 
 /*
+ * dcs_group_prefix_build: the key prefix of one HA group of a sharded scope,
+ * "<namespace>/<scope>/<group>/" (Patroni's Citus layout), or the scope's
+ * own prefix when group < 0. PGW_EINVAL as dcs_prefix_build, or for a group
+ * above 9999.
+ */
+int			dcs_group_prefix_build(const char *namespace_, const char *scope,
+								   int group, char *out, size_t len,
+								   PgwError *err) PGW_MUSTCHECK;
+
+/*
  * dcs_view_read: read every key under prefix at one revision and decode it
  * into *out (zeroed first). Undecodable values are counted in
  * out->n_bad_values and named in out->bad_value_keys; a member with a bad
@@ -622,6 +674,14 @@ int			dcs_view_read_raw(EtcdClient *c, const char *prefix, bool linearizable,
  */
 bool		dcs_view_apply_event(ClusterView *v, const char *prefix,
 								 const EtcdEvent *ev);
+
+/*
+ * dcs_view_note_leader: record in a cached view what our own txn on the
+ * leader key just did: name holds it on lease (name NULL: the key is gone).
+ * The watch event that follows says the same; until it arrives the view
+ * does not contradict what we know. Pure.
+ */
+void		dcs_view_note_leader(ClusterView *v, const char *name, int64_t lease);
 
 /*
  * dcs_leader_compares: fill cmp[0] (value == name) and cmp[1] (lease ==
@@ -706,6 +766,20 @@ int			dcs_leader_guarded_put(EtcdClient *c, const char *prefix,
 								   PgwError *err) PGW_MUSTCHECK;
 
 /*
+ * dcs_leader_guarded_cas: dcs_leader_guarded_put that also requires the
+ * key's mod_revision to be mod_revision (0: the key does not exist), in the
+ * same txn: for a leader-only value the writer read first (routing's
+ * epoch). PGW_ECONFLICT with *lost_leadership true when we no longer lead
+ * (the message names the holder), false when the key changed since it was
+ * read (re-read and retry).
+ */
+int			dcs_leader_guarded_cas(EtcdClient *c, const char *prefix,
+								   const char *name, int64_t lease,
+								   const char *key_suffix, const char *value,
+								   int64_t mod_revision, bool *lost_leadership,
+								   PgwError *err) PGW_MUSTCHECK;
+
+/*
  * dcs_cas_put: put prefix+key_suffix only if its mod_revision is still
  * mod_revision (0: only if the key does not exist). PGW_ECONFLICT when
  * someone else changed it first. Used for config, failover, sync.
@@ -721,6 +795,17 @@ int			dcs_cas_put_rev(EtcdClient *c, const char *prefix,
 							const char *key_suffix, const char *value,
 							int64_t mod_revision, int64_t *new_revision,
 							PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * dcs_key_read: the value of prefix + key_suffix, read linearizably:
+ * *value (NUL-terminated, caller frees; NULL when the key does not exist),
+ * *value_len and *mod_revision (both may be NULL; 0 when absent). Returns 0
+ * or the etcd error. The one way to read a single key of the layout.
+ */
+int			dcs_key_read(EtcdClient *c, const char *prefix,
+						 const char *key_suffix, char **value,
+						 size_t *value_len, int64_t *mod_revision,
+						 PgwError *err) PGW_MUSTCHECK;
 
 /* dcs_cas_delete: delete if mod_revision matches (0: unconditionally). */
 int			dcs_cas_delete(EtcdClient *c, const char *prefix,

@@ -184,11 +184,23 @@ struct EtcdClient
 	EtcdWatch  *watches;
 	int64_t		next_watch_id;
 
+	/* metrics (etcd_stats.c): atomics, read by any thread */
+	PgwHistogram req_hist;		/* unary attempts */
+	_Atomic uint64_t req_failed;
+	_Atomic int64_t contact_mono_ms;
+	_Atomic int64_t contact_wall_ms;
+
 	/* events to the owner */
 	int			event_fd;
 	EtcdEventNode *evq_head;
 	EtcdEventNode *evq_tail;
 };
+
+/* etcd_stats.c: one unary attempt took us microseconds; answered: etcd
+ * answered it (an error status from etcd is still contact) */
+void		etcd_stats_attempt(EtcdClient *c, int64_t us, bool ok, bool answered);
+/* etcd_stats_contact: etcd answered on a stream (a keepalive) */
+void		etcd_stats_contact(EtcdClient *c);
 
 /* etcd_client.c */
 int			etcd_unary(EtcdClient *c, const char *method,

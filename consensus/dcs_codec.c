@@ -1,20 +1,14 @@
 /*
  * dcs_codec.c: JSON codecs of the Patroni-compatible DCS values (DESIGN.md
- * "etcd keys", anchors.md §2.1): members/<name>, failover, sync, history,
- * plus the role and state names. The `config` value lives in dcs_config.c.
+ * "etcd keys", anchors.md §2.1): failover, sync, history, failsafe, and the
+ * field readers every codec shares (dcs_codec_int.h). members/<name> and
+ * the role and state names live in dcs_member.c, `config` in dcs_config.c.
  *
  * Every decoder parses the whole value with jansson or rejects it with
  * PGW_EINVAL and a message naming the field (STYLE.md "Outside input is
  * parsed whole or rejected"): wrong types, out-of-range numbers and strings
  * longer than our fixed buffers are errors, never truncated into a
  * valid-looking value. Decoders write *out only on success.
- *
- * Role names: we encode "primary", as Patroni 4.0+ does. Patroni 3.0.2 (the
- * version we run beside) writes "master" but reads both: its patronictl
- * `list` takes the Leader from the `leader` key, not from the member role
- * (ctl.py cluster_as_json), and every role test in dcs/__init__.py, ha.py
- * and api.py is `role in ('master', 'primary')`. We decode "master",
- * "primary" and the transient "promoted" as MEMBER_ROLE_PRIMARY.
  */
 #include "consensus/consensus.h"
 #include "consensus/dcs_codec_int.h"
@@ -171,21 +165,17 @@ dcs_json_dump(json_t *v)
  * field readers: each names `what` (the value) and the key in its message
  * ------------------------------------------------------------------------ */
 
-static int
-type_error(PgwError *err, const char *what, const char *key,
-		   const char *expected, const json_t *got)
+int
+dcs_type_error(PgwError *err, const char *what, const char *key,
+			   const char *expected, const json_t *got)
 {
 	return pgw_error_set(err, PGW_EINVAL, "%s: key \"%s\": expected %s, got %s",
 						 what, key, expected, dcs_json_kind_name(got));
 }
 
-/*
- * get_str: copy string key into dst. Absent: "" (error when required). null
- * counts as absent when null_ok (Patroni writes "sync_standby": null).
- */
-static int
-get_str(const json_t *obj, const char *what, const char *key, char *dst,
-		size_t size, bool required, bool null_ok, PgwError *err)
+int
+dcs_get_str(const json_t *obj, const char *what, const char *key, char *dst,
+			size_t size, bool required, bool null_ok, PgwError *err)
 {
 	json_t	   *v = json_object_get(obj, key);
 
@@ -198,7 +188,7 @@ get_str(const json_t *obj, const char *what, const char *key, char *dst,
 		return 0;
 	}
 	if (!json_is_string(v))
-		return type_error(err, what, key, "a string", v);
+		return dcs_type_error(err, what, key, "a string", v);
 	if (json_string_length(v) >= size)
 		return pgw_error_set(err, PGW_EINVAL,
 							 "%s: key \"%s\": value is longer than %zu bytes",
@@ -210,17 +200,16 @@ get_str(const json_t *obj, const char *what, const char *key, char *dst,
 	return 0;
 }
 
-/* get_int: integer key within [min, max]; absent leaves *out unchanged. */
-static int
-get_int(const json_t *obj, const char *what, const char *key, int64_t min,
-		int64_t max, int64_t *out, PgwError *err)
+int
+dcs_get_int(const json_t *obj, const char *what, const char *key, int64_t min,
+			int64_t max, int64_t *out, PgwError *err)
 {
 	json_t	   *v = json_object_get(obj, key);
 
 	if (v == NULL)
 		return 0;
 	if (!json_is_integer(v))
-		return type_error(err, what, key, "an integer", v);
+		return dcs_type_error(err, what, key, "an integer", v);
 	if (json_integer_value(v) < min || json_integer_value(v) > max)
 		return pgw_error_set(err, PGW_EINVAL,
 							 "%s: key \"%s\": %" JSON_INTEGER_FORMAT
@@ -230,332 +219,27 @@ get_int(const json_t *obj, const char *what, const char *key, int64_t min,
 	return 0;
 }
 
-static int
-get_bool(const json_t *obj, const char *what, const char *key, bool *out,
-		 PgwError *err)
+int
+dcs_get_bool(const json_t *obj, const char *what, const char *key, bool *out,
+			 PgwError *err)
 {
 	json_t	   *v = json_object_get(obj, key);
 
 	if (v == NULL)
 		return 0;
 	if (!json_is_boolean(v))
-		return type_error(err, what, key, "a boolean", v);
+		return dcs_type_error(err, what, key, "a boolean", v);
 	*out = json_is_true(v);
 	return 0;
 }
 
-static int
-require_object(const json_t *v, const char *what, PgwError *err)
+int
+dcs_require_object(const json_t *v, const char *what, PgwError *err)
 {
 	if (!json_is_object(v))
 		return pgw_error_set(err, PGW_EINVAL, "%s: expected a JSON object, got %s",
 							 what, dcs_json_kind_name(v));
 	return 0;
-}
-
-/* ------------------------------------------------------------------------
- * names
- * ------------------------------------------------------------------------ */
-
-static const struct
-{
-	MemberRole	role;
-	const char *name;
-}			role_names[] = {
-	{MEMBER_ROLE_PRIMARY, "primary"},
-	{MEMBER_ROLE_PRIMARY, "master"},	/* Patroni < 4.0 */
-	{MEMBER_ROLE_PRIMARY, "promoted"},	/* Patroni, right after promote */
-	{MEMBER_ROLE_REPLICA, "replica"},
-	{MEMBER_ROLE_STANDBY_LEADER, "standby_leader"},
-	{MEMBER_ROLE_DEMOTED, "demoted"},
-	{MEMBER_ROLE_UNINITIALIZED, "uninitialized"},
-	{MEMBER_ROLE_UNKNOWN, "unknown"},
-};
-
-static const struct
-{
-	MemberState state;
-	const char *name;
-}			state_names[] = {
-	{MEMBER_STATE_RUNNING, "running"},
-	{MEMBER_STATE_STARTING, "starting"},
-	{MEMBER_STATE_STOPPING, "stopping"},
-	{MEMBER_STATE_STOPPED, "stopped"},
-	{MEMBER_STATE_RESTARTING, "restarting"},
-	{MEMBER_STATE_CRASHED, "crashed"},
-	{MEMBER_STATE_CREATING_REPLICA, "creating replica"},
-	{MEMBER_STATE_INITIALIZING, "initializing new cluster"},
-	{MEMBER_STATE_START_FAILED, "start failed"},
-	{MEMBER_STATE_STOP_FAILED, "stop failed"},
-	{MEMBER_STATE_INITDB_FAILED, "initdb failed"},
-	/* Patroni's custom bootstrap states, folded into ours */
-	{MEMBER_STATE_INITIALIZING, "running custom bootstrap script"},
-	{MEMBER_STATE_INITDB_FAILED, "custom bootstrap failed"},
-	{MEMBER_STATE_UNKNOWN, "unknown"},
-};
-
-const char *
-dcs_role_name(MemberRole r)
-{
-	for (size_t i = 0; i < PGW_LENGTHOF(role_names); i++)
-		if (role_names[i].role == r)
-			return role_names[i].name;
-	return "unknown";
-}
-
-const char *
-dcs_state_name(MemberState s)
-{
-	for (size_t i = 0; i < PGW_LENGTHOF(state_names); i++)
-		if (state_names[i].state == s)
-			return state_names[i].name;
-	return "unknown";
-}
-
-const MemberInfo *
-dcs_view_member(const ClusterView *v, const char *name)
-{
-	if (v == NULL || name == NULL)
-		return NULL;
-	for (int i = 0; i < v->n_members && i < PGW_MEMBERS_MAX; i++)
-		if (strcmp(v->members[i].name, name) == 0)
-			return &v->members[i];
-	return NULL;
-}
-
-/* ------------------------------------------------------------------------
- * members/<name>
- * ------------------------------------------------------------------------ */
-
-static int
-decode_tags(const json_t *tags, const char *what, MemberInfo *m, PgwError *err)
-{
-	const char *key;
-	json_t	   *v;
-
-	if (!json_is_object(tags))
-		return type_error(err, what, "tags", "an object", tags);
-	json_object_foreach((json_t *) tags, key, v)
-	{
-		MemberTag  *t;
-		bool		toolong;
-
-		if (m->n_tags >= PGW_TAGS_MAX)
-			return pgw_error_set(err, PGW_EINVAL, "%s: key \"tags\": more than %d tags",
-								 what, PGW_TAGS_MAX);
-		if (strlen(key) >= sizeof(t->key) || key[0] == '\0')
-			return pgw_error_set(err, PGW_EINVAL,
-								 "%s: key \"tags.%.40s\": tag name is empty or longer than %zu bytes",
-								 what, key, sizeof(t->key) - 1);
-		if (strcmp(key, "nofailover") == 0 || strcmp(key, "noloadbalance") == 0 ||
-			strcmp(key, "nosync") == 0)
-		{
-			bool		b;
-
-			if (!json_is_boolean(v))
-				return pgw_error_set(err, PGW_EINVAL,
-									 "%s: key \"tags.%s\": expected a boolean, got %s",
-									 what, key, dcs_json_kind_name(v));
-			b = json_is_true(v);
-			if (key[2] == 'f')
-				m->nofailover = b;
-			else if (key[2] == 'l')
-				m->noloadbalance = b;
-			else
-				m->nosync = b;
-		}
-		else if (strcmp(key, "failover_priority") == 0)
-		{
-			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-				json_integer_value(v) > INT_MAX)
-				return pgw_error_set(err, PGW_EINVAL,
-									 "%s: key \"tags.failover_priority\": expected an integer 0..%d, got %s",
-									 what, INT_MAX, dcs_json_kind_name(v));
-			m->failover_priority = (int) json_integer_value(v);
-		}
-		else if (strcmp(key, "replicatefrom") == 0)
-		{
-			if (!json_is_string(v))
-				return pgw_error_set(err, PGW_EINVAL,
-									 "%s: key \"tags.replicatefrom\": expected a string, got %s",
-									 what, dcs_json_kind_name(v));
-			if (json_string_length(v) >= sizeof(m->replicatefrom) ||
-				strlen(json_string_value(v)) != json_string_length(v))
-				return pgw_error_set(err, PGW_EINVAL,
-									 "%s: key \"tags.replicatefrom\": value is longer than %zu bytes",
-									 what, sizeof(m->replicatefrom) - 1);
-			pgw_strlcpy(m->replicatefrom, json_string_value(v),
-						sizeof(m->replicatefrom));
-		}
-		t = &m->tags[m->n_tags];
-		pgw_strlcpy(t->key, key, sizeof(t->key));
-		if (dcs_json_scalar_text(v, false, t->value, sizeof(t->value), &toolong) != 0 ||
-			(json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v)))
-			return pgw_error_set(err, PGW_EINVAL, "%s: key \"tags.%s\": %s", what, key,
-								 toolong ? "value is too long" :
-								 "expected a scalar (string, number or boolean)");
-		m->n_tags++;
-	}
-	return 0;
-}
-
-int
-dcs_member_decode(const char *name, const char *json, size_t len,
-				  MemberInfo *out, PgwError *err)
-{
-	char		what[PGW_NAME_MAX + 32];
-	MemberInfo *m;
-	json_t	   *root;
-	json_t	   *v;
-	char		buf[64];
-	int64_t		i64;
-	int			rc = PGW_EINVAL;
-
-	if (name == NULL || name[0] == '\0' || strlen(name) >= PGW_NAME_MAX)
-		return pgw_error_set(err, PGW_EINVAL,
-							 "member name is empty or longer than %d bytes",
-							 PGW_NAME_MAX - 1);
-	snprintf(what, sizeof(what), "member \"%s\"", name);
-	root = dcs_json_load(json, len, what, err);
-	if (root == NULL)
-		return PGW_EINVAL;
-	m = pgw_xcalloc(1, sizeof(*m));
-	pgw_strlcpy(m->name, name, sizeof(m->name));
-	m->failover_priority = 1;
-	if (require_object(root, what, err) ||
-		get_str(root, what, "conn_url", m->conn_url, sizeof(m->conn_url), true, false, err) ||
-		get_str(root, what, "api_url", m->api_url, sizeof(m->api_url), true, false, err) ||
-		get_str(root, what, "version", m->version, sizeof(m->version), false, false, err) ||
-		get_str(root, what, "reason", m->reason, sizeof(m->reason), false, false, err) ||
-		get_bool(root, what, "pending_restart", &m->pending_restart, err))
-		goto out;
-
-	/* role and state: required, from the known names only */
-	if (get_str(root, what, "role", buf, sizeof(buf), true, false, err))
-		goto out;
-	{
-		size_t		k;
-
-		for (k = 0; k < PGW_LENGTHOF(role_names); k++)
-			if (strcmp(buf, role_names[k].name) == 0)
-				break;
-		if (k == PGW_LENGTHOF(role_names))
-		{
-			pgw_error_set(err, PGW_EINVAL, "%s: key \"role\": unknown role \"%s\"",
-						  what, buf);
-			goto out;
-		}
-		m->role = role_names[k].role;
-	}
-	if (get_str(root, what, "state", buf, sizeof(buf), true, false, err))
-		goto out;
-	{
-		size_t		k;
-
-		for (k = 0; k < PGW_LENGTHOF(state_names); k++)
-			if (strcmp(buf, state_names[k].name) == 0)
-				break;
-		if (k == PGW_LENGTHOF(state_names))
-		{
-			pgw_error_set(err, PGW_EINVAL, "%s: key \"state\": unknown state \"%s\"",
-						  what, buf);
-			goto out;
-		}
-		m->state = state_names[k].state;
-	}
-
-	i64 = 0;
-	if (get_int(root, what, "xlog_location", 0, INT64_MAX, &i64, err))
-		goto out;
-	m->xlog_location = (uint64_t) i64;
-	i64 = 0;
-	if (get_int(root, what, "received_location", 0, INT64_MAX, &i64, err))
-		goto out;
-	m->received_location = (uint64_t) i64;
-	i64 = 0;
-	if (get_int(root, what, "replayed_location", 0, INT64_MAX, &i64, err))
-		goto out;
-	m->replayed_location = (uint64_t) i64;
-	i64 = 0;
-	if (get_int(root, what, "timeline", 0, INT_MAX, &i64, err))
-		goto out;
-	m->timeline = (int) i64;
-
-	v = json_object_get(root, "tags");
-	if (v != NULL && decode_tags(v, what, m, err))
-		goto out;
-
-	m->is_valid = true;
-	*out = *m;
-	rc = 0;
-out:
-	free(m);
-	json_decref(root);
-	return rc;
-}
-
-static bool
-tag_listed(const MemberInfo *m, const char *key)
-{
-	for (int i = 0; i < m->n_tags && i < PGW_TAGS_MAX; i++)
-		if (strcmp(m->tags[i].key, key) == 0)
-			return true;
-	return false;
-}
-
-char *
-dcs_member_encode(const MemberInfo *m)
-{
-	json_t	   *o = json_object();
-	json_t	   *tags = json_object();
-
-	json_object_set_new(o, "conn_url", json_string(m->conn_url));
-	json_object_set_new(o, "api_url", json_string(m->api_url));
-	json_object_set_new(o, "state", json_string(dcs_state_name(m->state)));
-	json_object_set_new(o, "role", json_string(dcs_role_name(m->role)));
-	if (m->version[0])
-		json_object_set_new(o, "version", json_string(m->version));
-	if (m->xlog_location > 0 && m->xlog_location <= (uint64_t) INT64_MAX)
-		json_object_set_new(o, "xlog_location",
-							json_integer((json_int_t) m->xlog_location));
-	if (m->received_location > 0 && m->received_location <= (uint64_t) INT64_MAX)
-		json_object_set_new(o, "received_location",
-							json_integer((json_int_t) m->received_location));
-	if (m->replayed_location > 0 && m->replayed_location <= (uint64_t) INT64_MAX)
-		json_object_set_new(o, "replayed_location",
-							json_integer((json_int_t) m->replayed_location));
-	if (m->timeline > 0)
-		json_object_set_new(o, "timeline", json_integer(m->timeline));
-
-	/* the typed tags win over their text copies in tags[] */
-	if (m->nofailover || tag_listed(m, "nofailover"))
-		json_object_set_new(tags, "nofailover", json_boolean(m->nofailover));
-	if (m->noloadbalance || tag_listed(m, "noloadbalance"))
-		json_object_set_new(tags, "noloadbalance", json_boolean(m->noloadbalance));
-	if (m->nosync || tag_listed(m, "nosync"))
-		json_object_set_new(tags, "nosync", json_boolean(m->nosync));
-	if (m->failover_priority != 1 || tag_listed(m, "failover_priority"))
-		json_object_set_new(tags, "failover_priority",
-							json_integer(m->failover_priority));
-	if (m->replicatefrom[0])
-		json_object_set_new(tags, "replicatefrom", json_string(m->replicatefrom));
-	for (int i = 0; i < m->n_tags && i < PGW_TAGS_MAX; i++)
-	{
-		const char *k = m->tags[i].key;
-
-		if (json_object_get(tags, k) != NULL || strcmp(k, "replicatefrom") == 0)
-			continue;
-		json_object_set_new(tags, k, dcs_json_from_text(m->tags[i].value, true));
-	}
-	if (json_object_size(tags) > 0)
-		json_object_set_new(o, "tags", tags);
-	else
-		json_decref(tags);
-	if (m->pending_restart)
-		json_object_set_new(o, "pending_restart", json_true());
-	if (m->reason[0])
-		json_object_set_new(o, "reason", json_string(m->reason));
-	return dcs_json_dump(o);
 }
 
 /* ------------------------------------------------------------------------
@@ -577,11 +261,11 @@ dcs_failover_decode(const char *json, size_t len, FailoverRequest *out,
 	root = dcs_json_load(json, len, what, err);
 	if (root == NULL)
 		return PGW_EINVAL;
-	if (require_object(root, what, err) ||
-		get_str(root, what, "leader", f.leader, sizeof(f.leader), false, true, err) ||
-		get_str(root, what, "member", f.member, sizeof(f.member), false, true, err) ||
-		get_str(root, what, "scheduled_at", ts, sizeof(ts), false, true, err) ||
-		get_int(root, what, "handover_lsn", 1, INT64_MAX, &handover, err))
+	if (dcs_require_object(root, what, err) ||
+		dcs_get_str(root, what, "leader", f.leader, sizeof(f.leader), false, true, err) ||
+		dcs_get_str(root, what, "member", f.member, sizeof(f.member), false, true, err) ||
+		dcs_get_str(root, what, "scheduled_at", ts, sizeof(ts), false, true, err) ||
+		dcs_get_int(root, what, "handover_lsn", 1, INT64_MAX, &handover, err))
 		goto out;
 	f.handover_lsn = (uint64_t) handover;
 	/* 1970..9999 only: a negative or 5-digit year cannot be written back */
@@ -642,12 +326,12 @@ dcs_sync_decode(const char *json, size_t len, SyncState *out, PgwError *err)
 	if (root == NULL)
 		return PGW_EINVAL;
 	s = pgw_xcalloc(1, sizeof(*s));
-	if (require_object(root, what, err) ||
-		get_str(root, what, "leader", s->leader, sizeof(s->leader), false, true, err))
+	if (dcs_require_object(root, what, err) ||
+		dcs_get_str(root, what, "leader", s->leader, sizeof(s->leader), false, true, err))
 		goto out;
 	v = json_object_get(root, "quorum");
 	if (v != NULL && !json_is_null(v) &&
-		get_int(root, what, "quorum", 0, PGW_SYNC_MAX, &quorum, err))
+		dcs_get_int(root, what, "quorum", 0, PGW_SYNC_MAX, &quorum, err))
 		goto out;
 	s->quorum = (int) quorum;
 	v = json_object_get(root, "sync_standby");
@@ -658,7 +342,7 @@ dcs_sync_decode(const char *json, size_t len, SyncState *out, PgwError *err)
 
 		if (!json_is_string(v))
 		{
-			type_error(err, what, "sync_standby", "a string", v);
+			dcs_type_error(err, what, "sync_standby", "a string", v);
 			goto out;
 		}
 		p = json_string_value(v);
@@ -887,7 +571,7 @@ dcs_failsafe_decode(const char *json, size_t len, FailsafeSet *out,
 	if (root == NULL)
 		return PGW_EINVAL;
 	f = pgw_xcalloc(1, sizeof(*f));
-	if (require_object(root, what, err))
+	if (dcs_require_object(root, what, err))
 		goto out;
 	json_object_foreach(root, key, v)
 	{

@@ -123,10 +123,16 @@ validate(const DynamicConfig *cfg, Ctx *c)
 	if (cfg->n_params < 0 || cfg->n_params > PGW_PG_PARAMS_MAX)
 		return fail(c, "postgresql.parameters", "more than %d parameters",
 					PGW_PG_PARAMS_MAX);
-	/* DESIGN.md "Timing model"; Patroni #1579 for the reason */
-	if (cfg->loop_wait_ms + 2 * cfg->retry_timeout_ms >= cfg->ttl_ms)
+	/*
+	 * Patroni's own rule (DESIGN.md "Timing model", patroni#1579), so that
+	 * its defaults 30/10/10 and a fast 10/2/4 are valid here too. The
+	 * fencing margin does not come out of this budget: the leader's
+	 * deadline is the send time of its last confirmed keepalive + ttl -
+	 * margin (daemon/loop.c), whatever loop_wait and retry_timeout are.
+	 */
+	if (cfg->loop_wait_ms + 2 * cfg->retry_timeout_ms > cfg->ttl_ms)
 		return fail(c, "ttl",
-					"loop_wait + 2 * retry_timeout (%" PRId64 " ms) must be less than ttl (%" PRId64 " ms)",
+					"loop_wait + 2 * retry_timeout (%" PRId64 " ms) must not exceed ttl (%" PRId64 " ms)",
 					cfg->loop_wait_ms + 2 * cfg->retry_timeout_ms, cfg->ttl_ms);
 	return 0;
 }
@@ -242,7 +248,9 @@ decode_postgresql(const json_t *pg, Ctx *c, DynamicConfig *cfg)
 		}
 		else if (strcmp(key, "parameters") == 0)
 		{
-			if (decode_parameters(v, c, cfg))
+			/* "parameters:" with every line commented out (Patroni's own
+			 * examples): none, as Patroni reads it */
+			if (!json_is_null(v) && decode_parameters(v, c, cfg))
 				return PGW_EINVAL;
 		}
 		else if (c->strict && !in_list(patroni_only_pg_keys, key))
@@ -336,7 +344,10 @@ dcs_config_decode_json(const json_t *obj, bool strict_keys,
 		else if (strcmp(key, "check_timeline") == 0)
 			rc = get_boolean(v, &c, key, &cfg.check_timeline);
 		else if (strcmp(key, "postgresql") == 0)
-			rc = decode_postgresql(v, &c, &cfg);
+		{
+			if (!json_is_null(v))
+				rc = decode_postgresql(v, &c, &cfg);
+		}
 		else if (strict_keys && !in_list(patroni_only_keys, key))
 		{
 			char		k[128];

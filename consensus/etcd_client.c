@@ -378,7 +378,9 @@ etcd_client_open(const EtcdClientConfig *cfg, EtcdClient **out, PgwError *err)
 	/* channel arguments: notes, "Recommendation for the project" */
 	args[0].type = GRPC_ARG_INTEGER;
 	args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-	args[0].value.integer = -1;
+	/* bounded: a hostile or intercepted etcd must not make us allocate
+	 * without limit (security review F15); a scope's keys are far below */
+	args[0].value.integer = 64 * 1024 * 1024;
 	args[1].type = GRPC_ARG_INTEGER;
 	args[1].key = GRPC_ARG_KEEPALIVE_TIME_MS;
 	args[1].value.integer = 10000;
@@ -825,9 +827,13 @@ etcd_unary(EtcdClient *c, const char *method, const ProtobufCMessage *req,
 		{
 			/* gRPC consumes a sent buffer's slices: one copy per attempt */
 			grpc_byte_buffer *copy = grpc_byte_buffer_copy(buf);
+			int64_t		t0 = pgw_now_mono_us();
 
 			unary_once(c, idx, method, copy, this_ms, token, &r);
 			grpc_byte_buffer_destroy(copy);
+			etcd_stats_attempt(c, pgw_now_mono_us() - t0,
+							   r.status == GRPC_STATUS_OK,
+							   !is_retryable(r.status));
 		}
 		if (r.status == GRPC_STATUS_OK)
 		{

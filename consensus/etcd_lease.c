@@ -142,6 +142,7 @@ etcd_lease_on_message_locked(EtcdClient *c, EtcdStream *s,
 	s->inflight_head = in->next;
 	if (s->inflight_head == NULL)
 		s->inflight_tail = NULL;
+	etcd_stats_contact(c);
 
 	if (in->is_sync)
 	{

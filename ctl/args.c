@@ -6,6 +6,7 @@
  */
 #include "ctl/ctl.h"
 #include "ctl/drill.h"
+#include "ctl/shard_args.h"
 
 #include "common/pgwtime.h"
 #include "common/strutil.h"
@@ -49,7 +50,7 @@ typedef struct OptDef
 } OptDef;
 
 static const OptDef opt_defs[] = {
-	{"watch", required_argument, OPT_WATCH, "SECONDS", "repeat every SECONDS (1..3600) until interrupted"},
+	{"watch", required_argument, OPT_WATCH, "SECONDS", "print again on every change in etcd, and at least every SECONDS (1..3600), until interrupted"},
 	{"format", required_argument, OPT_FORMAT, "FMT", "output format: pretty (default), json or yaml"},
 	{"leader", required_argument, OPT_LEADER, "NAME", "the current leader (refused if it is not)"},
 	{"candidate", required_argument, OPT_CANDIDATE, "NAME", "the member to promote"},
@@ -96,6 +97,7 @@ static const int o_reinit[] = {OPT_FORCE, OPT_TIMEOUT, 0};
 static const int o_edit[] = {OPT_SET, OPT_PG, OPT_APPLY, OPT_REPLACE, OPT_QUIET,
 OPT_FORCE, OPT_EXPECT_REVISION, 0};
 static const int o_remove[] = {OPT_YES, 0};
+static const int o_none[] = {0};
 static const int o_drill[] = {OPT_ROUNDS, OPT_DRILL_YES, OPT_TIMEOUT,
 OPT_FORMAT, 0};
 
@@ -135,6 +137,8 @@ static const CmdDef cmd_defs[] = {
 	"print pgwardenctl's version and the members' versions"},
 	{"debug", o_format, 1, 1, "debug rules [--format pretty|json|yaml]",
 	"print the decision engine's rule table"},
+	{"shard", o_none, 0, 0, "shard SUBCOMMAND [ARGS] (pgwardenctl shard --help)",
+	"sharding by user id: the shard map, lookups, online moves"},
 	/* opts NULL: the command parses its own arguments (cmd_backup.c) */
 	{"backup", NULL, 0, 0,
 		"backup [--type full|diff|incr] [--no-wait] [--timeout DURATION] | backup list [--json] | backup verify [--dir DIR] [--port PORT] [--json]",
@@ -198,6 +202,11 @@ ctl_command_help(FILE *out, const char *command)
 
 	if (c == NULL)
 		return;
+	if (strcmp(c->name, "shard") == 0)
+	{
+		shard_args_usage(out);
+		return;
+	}
 	fprintf(out, "usage: pgwardenctl [GLOBAL OPTIONS] %s\n\n%s.\n\nOptions:\n",
 			c->usage, c->help);
 	for (size_t i = 0; i < PGW_LENGTHOF(opt_defs); i++)
@@ -406,6 +415,15 @@ ctl_args_parse(const char *command, int argc, char **argv, CtlArgs *out,
 							 "unknown command \"%s\" (see pgwardenctl --help)",
 							 command ? command : "");
 	out->command = c->name;
+	if (strcmp(c->name, "shard") == 0)
+	{
+		/* its own grammar: shard_args_parse() in cmd_shard.c */
+		out->raw_argc = argc - 1;
+		out->raw_argv = argv + 1;
+		out->help = argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
+			strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0);
+		return 0;
+	}
 	if (c->opts == NULL)
 	{
 		/* the command's own parser gets everything after its name */

@@ -27,27 +27,25 @@ static int
 config_read(CtlGlobal *g, EtcdClient *c, json_t **root, int64_t *mod_rev,
 			bool *bad_json)
 {
-	char		key[PGW_PREFIX_MAX + 16];
-	EtcdRangeResult r = {0};
+	char	   *raw = NULL;
+	size_t		raw_len = 0;
 	PgwError	err = {0};
 	json_error_t jerr;
 
 	*root = NULL;
 	*mod_rev = 0;
 	*bad_json = false;
-	snprintf(key, sizeof(key), "%sconfig", g->prefix);
-	if (etcd_range(c, key, false, 0, false, &r, &err) != 0)
+	if (dcs_key_read(c, g->prefix, "config", &raw, &raw_len, mod_rev, &err) != 0)
 	{
-		ctl_fail("could not read %s from etcd %s: %s; check --etcd and that etcd runs",
-				 key, g->etcd, err.msg);
+		ctl_fail("could not read %sconfig from etcd %s: %s; check --etcd and that etcd runs",
+				 g->prefix, g->etcd, err.msg);
 		return CTL_EXIT_FAILED;
 	}
-	if (r.count == 0)
+	if (raw == NULL)
 		*root = json_object();
 	else
 	{
-		*mod_rev = r.kvs[0].mod_revision;
-		*root = json_loadb(r.kvs[0].value, r.kvs[0].value_len, 0, &jerr);
+		*root = json_loadb(raw, raw_len, 0, &jerr);
 		if (*root == NULL || !json_is_object(*root))
 		{
 			json_decref(*root);
@@ -55,7 +53,7 @@ config_read(CtlGlobal *g, EtcdClient *c, json_t **root, int64_t *mod_rev,
 			*bad_json = true;
 		}
 	}
-	etcd_range_result_free(&r);
+	free(raw);
 	return CTL_EXIT_OK;
 }
 

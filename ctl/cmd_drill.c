@@ -2,37 +2,37 @@
  * cmd_drill.c: `pgwardenctl drill KIND [--rounds N] [--yes]` (drill.h,
  * notes R5): rehearse a failover on a live cluster, from the operator's
  * machine and without root there, under a writer that commits every 10 ms
- * to whichever member is read-write. Per round: fault -> a primary again ->
- * every member running -> acknowledged writes checked on the primary.
+ * to whichever member is read-write (drill_pg.c). Per round: fault -> every
+ * member running, every replica streaming from the primary on its timeline
+ * and writes acknowledged again (rejoin) -> RTO and downtime from the
+ * writer's acknowledged writes; at the end the acknowledged writes are
+ * checked on the primary, per round. A round that lost acknowledged writes,
+ * or whose check could not run, fails, and so does the exit status.
  *   switchover     POST /switchover to the leader's REST API (auth from
  *                  the config); Ctrl-C sends DELETE /switchover
  *   kill-postgres  SIGKILL the leader's postmaster through SQL as the
  *                  superuser: COPY ... TO PROGRAM 'kill -KILL <pid>' (the
  *                  daemon has no kill endpoint; POST /restart is a clean
- *                  restart, not a crash)
+ *                  restart, not a crash); the round checks that the
+ *                  postmaster really is a new one, or the leader another
  *   stop-daemon    needs a way onto the node: the command in
  *                  PGWARDEN_DRILL_STOP_CMD runs on the operator's machine
  *                  with PGW_DRILL_MEMBER and PGW_DRILL_HOST set (e.g.
  *                  ssh "$PGW_DRILL_HOST" sudo systemctl kill -s KILL
- *                  pgwarden); PGWARDEN_DRILL_START_CMD starts it again
+ *                  pgwarden); PGWARDEN_DRILL_START_CMD starts it again once
+ *                  another member leads
  * Refuses on a paused or unhealthy cluster, saying why.
  */
-#include "ctl/ctl_int.h"
-#include "ctl/drill.h"
+#include "ctl/drill_int.h"
 
 #include "common/pgwtime.h"
 #include "common/strutil.h"
 #include "common/xmem.h"
 
-#include <libpq-fe.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define ACKS_MAX 2000000
 
 static volatile sig_atomic_t interrupted;
 
@@ -41,124 +41,6 @@ on_sigint(int sig)
 {
 	(void) sig;
 	interrupted = 1;
-}
-
-typedef struct DrillWriter
-{
-	pthread_t	thread;
-	atomic_bool stop;
-	int			n;
-	char		url[PGW_MEMBERS_MAX][PGW_URL_MAX];
-	const CtlGlobal *g;
-	pthread_mutex_t mu;
-	int64_t    *ack_ms;			/* monotonic ms of each acknowledged write */
-	int64_t    *ack_seq;
-	int			n_acks;
-	int64_t		seq;
-	int64_t		run_id;			/* wall ms at start: seqs are unique per run */
-} DrillWriter;
-
-static void
-quiet_notice(void *arg, const char *msg)
-{
-	(void) arg;
-	(void) msg;
-}
-
-static PGconn *
-writer_connect(DrillWriter *w, int i)
-{
-	const char *keys[] = {"dbname", "user", "password", "connect_timeout",
-	"application_name", "options", NULL};
-	const char *vals[] = {w->url[i], w->g->pg_user, w->g->pg_password, "1",
-	"pgwardenctl-drill", "-c statement_timeout=2000", NULL};
-	PGconn	   *c = PQconnectdbParams(keys, vals, 1);
-	PGresult   *r;
-	bool		primary;
-
-	if (PQstatus(c) != CONNECTION_OK)
-	{
-		PQfinish(c);
-		return NULL;
-	}
-	PQsetNoticeProcessor(c, quiet_notice, NULL);
-	r = PQexec(c, "SELECT pg_is_in_recovery()");
-	primary = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
-		strcmp(PQgetvalue(r, 0, 0), "f") == 0;
-	PQclear(r);
-	if (!primary)
-	{
-		PQfinish(c);
-		return NULL;
-	}
-	PQclear(PQexec(c, "CREATE TABLE IF NOT EXISTS pgwarden_drill (run bigint, seq bigint, at timestamptz DEFAULT now(), PRIMARY KEY (run, seq))"));
-	return c;
-}
-
-static void *
-writer_main(void *arg)
-{
-	DrillWriter *w = arg;
-	PGconn	   *c = NULL;
-	int			next = 0;
-
-	while (!atomic_load(&w->stop))
-	{
-		char		sql[160];
-		PGresult   *r;
-		bool		ok;
-
-		if (c == NULL)
-		{
-			for (int k = 0; k < w->n && c == NULL; k++)
-				c = writer_connect(w, (next + k) % w->n);
-			next = (next + 1) % w->n;
-			if (c == NULL)
-			{
-				usleep(20000);
-				continue;
-			}
-		}
-		w->seq++;
-		snprintf(sql, sizeof(sql),
-				 "INSERT INTO pgwarden_drill (run, seq) VALUES (%lld, %lld)",
-				 (long long) w->run_id, (long long) w->seq);
-		r = PQexec(c, sql);
-		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-		PQclear(r);
-		if (ok)
-		{
-			pthread_mutex_lock(&w->mu);
-			if (w->n_acks < ACKS_MAX)
-			{
-				w->ack_ms[w->n_acks] = pgw_now_mono_ms();
-				w->ack_seq[w->n_acks] = w->seq;
-				w->n_acks++;
-			}
-			pthread_mutex_unlock(&w->mu);
-		}
-		else
-		{
-			PQfinish(c);
-			c = NULL;
-		}
-		usleep(10000);
-	}
-	PQfinish(c);
-	return NULL;
-}
-
-/* count_acks_since: acknowledged writes at or after from_ms */
-static int
-acks_since(DrillWriter *w, int64_t from_ms)
-{
-	int			n = 0;
-
-	pthread_mutex_lock(&w->mu);
-	for (int i = w->n_acks - 1; i >= 0 && w->ack_ms[i] >= from_ms; i--)
-		n++;
-	pthread_mutex_unlock(&w->mu);
-	return n;
 }
 
 /* cluster_problem: why the cluster is not fit for a drill, or NULL */
@@ -207,51 +89,6 @@ host_of(const char *url, char *out, size_t len)
 	out[n] = '\0';
 }
 
-/* fault_kill_postgres: SIGKILL the leader's postmaster through SQL */
-static int
-fault_kill_postgres(const CtlGlobal *g, const MemberInfo *m, char *note,
-					size_t len)
-{
-	const char *keys[] = {"dbname", "user", "password", "connect_timeout",
-	"application_name", NULL};
-	const char *vals[] = {m->conn_url, g->pg_user, g->pg_password, "3",
-	"pgwardenctl-drill", NULL};
-	PGconn	   *c = PQconnectdbParams(keys, vals, 1);
-	PGresult   *r;
-	char		sql[128];
-	long		pid;
-	char	   *end;
-
-	if (PQstatus(c) != CONNECTION_OK)
-	{
-		snprintf(note, len, "could not connect to %s: %s", m->name,
-				 PQerrorMessage(c));
-		PQfinish(c);
-		return CTL_EXIT_FAILED;
-	}
-	r = PQexec(c, "SELECT split_part(pg_read_file('postmaster.pid', 0, 32), E'\\n', 1)");
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-	{
-		snprintf(note, len, "could not read postmaster.pid on %s: %s", m->name,
-				 PQerrorMessage(c));
-		PQclear(r);
-		PQfinish(c);
-		return CTL_EXIT_FAILED;
-	}
-	pid = strtol(PQgetvalue(r, 0, 0), &end, 10);
-	PQclear(r);
-	if (pid <= 1 || *end != '\0')
-	{
-		snprintf(note, len, "unexpected postmaster pid on %s", m->name);
-		PQfinish(c);
-		return CTL_EXIT_FAILED;
-	}
-	snprintf(sql, sizeof(sql), "COPY (SELECT 1) TO PROGRAM 'kill -KILL %ld'", pid);
-	PQclear(PQexec(c, sql));	/* the connection dies with the postmaster */
-	PQfinish(c);
-	return CTL_EXIT_OK;
-}
-
 static void
 switchover_url(const MemberInfo *m, char *out, size_t len)
 {
@@ -277,6 +114,223 @@ run_hook(const char *env, const MemberInfo *m)
 	return rc == 0 ? 0 : 1;
 }
 
+
+/* wait_steady: a healthy cluster and writes flowing (more than 10 acks in
+ * the last second) within budget_ms; *v holds the last view */
+static bool
+wait_steady(CtlGlobal *g, EtcdClient *c, ClusterView **v, DrillWriter *w,
+			int64_t budget_ms, char *why, size_t len)
+{
+	int64_t		deadline = pgw_now_mono_ms() + budget_ms;
+
+	snprintf(why, len, "no view of the cluster");
+	while (!interrupted && pgw_now_mono_ms() < deadline)
+	{
+		const char *problem;
+
+		free(*v);
+		*v = NULL;
+		if (ctl_view(g, c, v) == CTL_EXIT_OK)
+		{
+			if ((problem = cluster_problem(*v, why, len)) != why && problem != NULL)
+				snprintf(why, len, "%s", problem);
+			else if (problem == NULL && drill_writer_acks_since(w, pgw_now_mono_ms() - 1000) <= 10)
+				snprintf(why, len, "writes are not flowing");
+			else if (problem == NULL)
+				return true;
+		}
+		usleep(200000);
+	}
+	return false;
+}
+
+/* inject: the fault on leader lm; CTL_EXIT_OK, or CTL_EXIT_FAILED with
+ * the reason in note */
+static int
+inject(CtlGlobal *g, CtlDrillKind kind, const MemberInfo *lm, int64_t budget_ms,
+	   char *note, size_t len)
+{
+	if (kind == CTL_DRILL_SWITCHOVER)
+	{
+		char		url[PGW_URL_MAX + 32];
+		char		body[PGW_NAME_MAX + 32];
+		long		status = 0;
+		char	   *answer = NULL;
+		PgwError	err = {0};
+		int			rc = CTL_EXIT_OK;
+
+		/* the server answers once the leader key names another member:
+		 * up to 2 x (ttl + loop_wait); the drill's budget bounds it */
+		switchover_url(lm, url, sizeof(url));
+		snprintf(body, sizeof(body), "{\"leader\": \"%s\"}", lm->name);
+		if (ctl_rest_call(g, "POST", url, body, (int) budget_ms, &status, &answer, &err) != 0 ||
+			status != 200)
+		{
+			snprintf(note, len, "POST /switchover: %ld %.100s", status,
+					 answer ? answer : err.msg);
+			rc = CTL_EXIT_FAILED;
+		}
+		free(answer);
+		return rc;
+	}
+	if (kind == CTL_DRILL_KILL_POSTGRES)
+		return drill_pg_kill(g, lm, note, len);
+	if (run_hook("PGWARDEN_DRILL_STOP_CMD", lm) != 0)
+	{
+		snprintf(note, len, "PGWARDEN_DRILL_STOP_CMD failed");
+		return CTL_EXIT_FAILED;
+	}
+	return CTL_EXIT_OK;
+}
+
+/*
+ * wait_rejoin: after the fault, until every member runs, every replica
+ * streams from the leader on its timeline (for a switchover: a leader other
+ * than the old one, the request done), and a write was acknowledged after
+ * that. The time from the fault, or -1 with what was missing in why. A
+ * stop-daemon drill starts the daemon again once another member leads.
+ */
+static int64_t
+wait_rejoin(CtlGlobal *g, EtcdClient *c, ClusterView **v, DrillWriter *w,
+			CtlDrillKind kind, const CtlDrillRound *x, const MemberInfo *old,
+			int64_t t_fault, int64_t budget_ms, char *why, size_t len)
+{
+	int64_t		deadline = t_fault + budget_ms;
+	int64_t		whole = -1;		/* when the cluster was first whole */
+	bool		started = kind != CTL_DRILL_STOP_DAEMON;
+
+	snprintf(why, len, "no view of the cluster");
+	while (!interrupted && pgw_now_mono_ms() < deadline)
+	{
+		free(*v);
+		*v = NULL;
+		if (ctl_view(g, c, v) != CTL_EXIT_OK)
+		{
+			usleep(100000);
+			continue;
+		}
+		if (!started && (*v)->has_leader && strcmp((*v)->leader, x->old_primary) != 0)
+		{
+			(void) run_hook("PGWARDEN_DRILL_START_CMD", old);
+			started = true;
+		}
+		if (whole < 0)
+		{
+			const char *problem = cluster_problem(*v, why, len);
+
+			if (problem != NULL && problem != why)
+				snprintf(why, len, "%s", problem);
+			else if (problem == NULL && kind == CTL_DRILL_SWITCHOVER &&
+					 strcmp((*v)->leader, x->old_primary) == 0)
+				snprintf(why, len, "%s still leads", x->old_primary);
+			else if (problem == NULL && (*v)->failover.present)
+				snprintf(why, len, "the failover key is still pending");
+			else if (problem == NULL && drill_pg_streaming(g, *v, why, len))
+				whole = pgw_now_mono_ms();
+		}
+		if (whole >= 0 && drill_writer_acks_since(w, whole) > 0)
+			return whole - t_fault;
+		if (whole >= 0)
+			snprintf(why, len, "no write acknowledged since the cluster was whole again");
+		usleep(100000);
+	}
+	if (!started)
+		(void) run_hook("PGWARDEN_DRILL_START_CMD", old);
+	return -1;
+}
+
+/* cancel_pending: on Ctrl-C, a switchover request still pending is deleted */
+static void
+cancel_pending(CtlGlobal *g, EtcdClient *c, CtlDrillKind kind, int done)
+{
+	ClusterView *v = NULL;
+
+	if (kind == CTL_DRILL_SWITCHOVER && ctl_view(g, c, &v) == CTL_EXIT_OK &&
+		v->failover.present && v->has_leader)
+	{
+		const MemberInfo *lm = dcs_view_member(v, v->leader);
+		char		url[PGW_URL_MAX + 32];
+		long		status = 0;
+		char	   *answer = NULL;
+		PgwError	err = {0};
+
+		if (lm)
+		{
+			switchover_url(lm, url, sizeof(url));
+			if (ctl_rest_call(g, "DELETE", url, NULL, 5000, &status, &answer, &err) == 0)
+				fprintf(stderr, "drill: interrupted; pending switchover cancelled (%ld)\n", status);
+			free(answer);
+		}
+	}
+	else if (kind == CTL_DRILL_STOP_DAEMON && done > 0)
+		fprintf(stderr, "drill: interrupted; run PGWARDEN_DRILL_START_CMD if a daemon is still stopped\n");
+	else
+		fprintf(stderr, "drill: interrupted\n");
+	free(v);
+}
+
+/* one_round: round x on the current leader; fills x (not judged yet) */
+static void
+one_round(CtlGlobal *g, EtcdClient *c, ClusterView **v, DrillWriter *w,
+		  CtlDrillKind kind, int64_t budget_ms, CtlDrillRound *x,
+		  int64_t *t_fault_out)
+{
+	MemberInfo	old;
+	char		why[256];
+	char		st_before[64] = "";
+	char		st_after[64] = "";
+	int64_t		t_fault;
+	int64_t    *acks = NULL;
+	int			n;
+
+	x->lost = -1;
+	x->rejoin_ms = -1;
+	x->rto_ms = -1;
+	x->downtime_ms = -1;
+	*t_fault_out = pgw_now_mono_ms();
+	if (!wait_steady(g, c, v, w, budget_ms, why, sizeof(why)))
+	{
+		x->broken = true;
+		snprintf(x->note, sizeof(x->note), "not healthy before the fault: %s%s", why,
+				 interrupted ? " (interrupted)" : "");
+		return;
+	}
+	old = *dcs_view_member(*v, (*v)->leader);
+	pgw_strlcpy(x->old_primary, old.name, sizeof(x->old_primary));
+	if (kind == CTL_DRILL_KILL_POSTGRES)
+		(void) drill_pg_start_time(g, &old, st_before, sizeof(st_before));
+	n = drill_writer_count(w);
+	t_fault = pgw_now_mono_ms();
+	*t_fault_out = t_fault;
+	x->fault_wall_ms = pgw_now_wall_ms();
+	if (inject(g, kind, &old, budget_ms, x->note, sizeof(x->note)) != CTL_EXIT_OK)
+	{
+		x->broken = true;
+		return;
+	}
+	x->rejoin_ms = wait_rejoin(g, c, v, w, kind, x, &old, t_fault, budget_ms,
+							   why, sizeof(why));
+	if (x->rejoin_ms < 0)
+		snprintf(x->note, sizeof(x->note), "not rejoined within %lld ms: %s",
+				 (long long) budget_ms, why);
+	else
+		pgw_strlcpy(x->new_primary, (*v)->leader, sizeof(x->new_primary));
+	/* a kill that did not take: the same leader with the same postmaster */
+	if (kind == CTL_DRILL_KILL_POSTGRES && x->rejoin_ms >= 0 &&
+		strcmp(x->new_primary, x->old_primary) == 0 &&
+		(!drill_pg_start_time(g, &old, st_after, sizeof(st_after)) ||
+		 st_before[0] == '\0' || strcmp(st_before, st_after) == 0))
+	{
+		x->broken = true;
+		snprintf(x->note, sizeof(x->note), "the postmaster of %s was not killed (start time %s, now %s)",
+				 old.name, st_before[0] ? st_before : "?", st_after[0] ? st_after : "?");
+	}
+	n = drill_writer_window(w, t_fault, &acks);
+	ctl_drill_gap(acks, n, t_fault, &x->rto_ms, &x->downtime_ms);
+	x->acked = drill_writer_acks_since(w, t_fault);
+	free(acks);
+}
+
 int
 cmd_drill(CtlGlobal *g, const CtlArgs *a)
 {
@@ -288,6 +342,8 @@ cmd_drill(CtlGlobal *g, const CtlArgs *a)
 	ClusterView *v = NULL;
 	DrillWriter *w = NULL;
 	CtlDrillRound *res = NULL;
+	int64_t    *t_fault = NULL;
+	int64_t    *lost = NULL;
 	char		why[256];
 	const char *problem;
 	int			done = 0;
@@ -302,9 +358,9 @@ cmd_drill(CtlGlobal *g, const CtlArgs *a)
 		ctl_fail("%s", "drill stop-daemon needs a way onto the node: set PGWARDEN_DRILL_STOP_CMD (run with PGW_DRILL_MEMBER and PGW_DRILL_HOST set, e.g. 'ssh \"$PGW_DRILL_HOST\" sudo systemctl kill -s KILL pgwarden') and PGWARDEN_DRILL_START_CMD to start it again");
 		return CTL_EXIT_FAILED;
 	}
-	if (kind == CTL_DRILL_KILL_POSTGRES && g->pg_user == NULL)
+	if (g->pg_user == NULL)
 	{
-		ctl_fail("%s", "drill kill-postgres needs the superuser's credentials: -c CONFIG (postgresql.authentication.superuser)");
+		ctl_fail("%s", "drill needs the superuser's credentials for its writer, its checks and kill-postgres: -c CONFIG (postgresql.authentication.superuser)");
 		return CTL_EXIT_FAILED;
 	}
 	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
@@ -338,277 +394,55 @@ cmd_drill(CtlGlobal *g, const CtlArgs *a)
 		}
 	}
 
-	/* the writer, on every member's PostgreSQL */
-	w = pgw_xcalloc(1, sizeof(*w));
-	w->g = g;
-	w->ack_ms = pgw_xcalloc(ACKS_MAX, sizeof(int64_t));
-	w->ack_seq = pgw_xcalloc(ACKS_MAX, sizeof(int64_t));
-	w->run_id = pgw_now_wall_ms();
-	pthread_mutex_init(&w->mu, NULL);
-	for (int i = 0; i < v->n_members && w->n < PGW_MEMBERS_MAX; i++)
-		pgw_strlcpy(w->url[w->n++], v->members[i].conn_url, PGW_URL_MAX);
-	atomic_init(&w->stop, false);
-	pthread_create(&w->thread, NULL, writer_main, w);
+	w = drill_writer_start(g, v);
 	res = pgw_xcalloc((size_t) rounds, sizeof(*res));
-
+	t_fault = pgw_xcalloc((size_t) rounds, sizeof(*t_fault));
+	lost = pgw_xcalloc((size_t) rounds, sizeof(*lost));
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sigint;
 	sigaction(SIGINT, &sa, &old_sa);
 
 	for (int r = 0; r < rounds && !interrupted; r++)
 	{
-		CtlDrillRound *x = &res[r];
-		const MemberInfo *lm;
-		int64_t		t_fault,
-					deadline,
-					first_ack;
-		int			ack_from;
-		bool		healthy = false;
-
-		x->round = r + 1;
-		x->lost = -1;
-		x->rejoin_ms = -1;
-		/* steady state: writes flow, cluster healthy */
-		deadline = pgw_now_mono_ms() + budget_ms;
-		while (!interrupted && pgw_now_mono_ms() < deadline)
-		{
-			free(v);
-			v = NULL;
-			if (ctl_view(g, c, &v) == CTL_EXIT_OK &&
-				cluster_problem(v, why, sizeof(why)) == NULL &&
-				acks_since(w, pgw_now_mono_ms() - 1000) > 10)
-			{
-				healthy = true;
-				break;
-			}
-			usleep(200000);
-		}
-		if (!healthy)
-		{
-			snprintf(x->note, sizeof(x->note), "not healthy before the fault%s",
-					 interrupted ? " (interrupted)" : "");
-			done = r + 1;
-			break;
-		}
-		lm = dcs_view_member(v, v->leader);
-		pgw_strlcpy(x->old_primary, v->leader, sizeof(x->old_primary));
-		pthread_mutex_lock(&w->mu);
-		ack_from = w->n_acks;
-		pthread_mutex_unlock(&w->mu);
-		t_fault = pgw_now_mono_ms();
-		if (kind == CTL_DRILL_SWITCHOVER)
-		{
-			char		url[PGW_URL_MAX + 32];
-			char		body[PGW_NAME_MAX + 32];
-			long		status = 0;
-			char	   *answer = NULL;
-			PgwError	err = {0};
-
-			switchover_url(lm, url, sizeof(url));
-			snprintf(body, sizeof(body), "{\"leader\": \"%s\"}", lm->name);
-			if (ctl_rest_call(g, "POST", url, body, 5000, &status, &answer, &err) != 0 ||
-				status != 200)
-			{
-				snprintf(x->note, sizeof(x->note), "POST /switchover: %ld %.100s",
-						 status, answer ? answer : err.msg);
-				free(answer);
-				done = r + 1;
-				break;
-			}
-			free(answer);
-		}
-		else if (kind == CTL_DRILL_KILL_POSTGRES)
-		{
-			if (fault_kill_postgres(g, lm, x->note, sizeof(x->note)) != CTL_EXIT_OK)
-			{
-				done = r + 1;
-				break;
-			}
-		}
-		else if (run_hook("PGWARDEN_DRILL_STOP_CMD", lm) != 0)
-		{
-			snprintf(x->note, sizeof(x->note), "PGWARDEN_DRILL_STOP_CMD failed");
-			done = r + 1;
-			break;
-		}
-		/*
-		 * The outage: writes stop (no acknowledgement for 300 ms) within
-		 * 15 s, or the fault did not interrupt them (RTO 0). Then a primary
-		 * again: writes acknowledged after the outage began, and for a
-		 * switchover the leader key names another member.
-		 */
-		deadline = t_fault + budget_ms;
-		first_ack = -1;
-		{
-			int64_t		outage_from = -1;
-
-			while (!interrupted && pgw_now_mono_ms() < t_fault + 15000)
-			{
-				if (pgw_now_mono_ms() - t_fault > 300 &&
-					acks_since(w, pgw_now_mono_ms() - 300) == 0)
-				{
-					outage_from = pgw_now_mono_ms();
-					break;
-				}
-				usleep(20000);
-			}
-			if (outage_from < 0)
-				first_ack = pgw_now_mono_ms();
-			while (!interrupted && first_ack < 0 && pgw_now_mono_ms() < deadline)
-			{
-				if (acks_since(w, outage_from) > 5)
-					first_ack = pgw_now_mono_ms();
-				else
-					usleep(50000);
-			}
-		}
-		if (kind == CTL_DRILL_STOP_DAEMON)
-			(void) run_hook("PGWARDEN_DRILL_START_CMD", lm);
-		/* every member running again */
-		while (!interrupted && pgw_now_mono_ms() < deadline)
-		{
-			free(v);
-			v = NULL;
-			if (ctl_view(g, c, &v) == CTL_EXIT_OK &&
-				cluster_problem(v, why, sizeof(why)) == NULL &&
-				(kind != CTL_DRILL_SWITCHOVER ||
-				 strcmp(v->leader, x->old_primary) != 0) &&
-				!v->failover.present)
-			{
-				x->rejoin_ms = pgw_now_mono_ms() - t_fault;
-				pgw_strlcpy(x->new_primary, v->leader, sizeof(x->new_primary));
-				break;
-			}
-			usleep(200000);
-		}
-		pthread_mutex_lock(&w->mu);
-		ctl_drill_gap(w->ack_ms + ack_from, w->n_acks - ack_from, t_fault, 200,
-					  &x->rto_ms, &x->downtime_ms);
-		x->acked = w->n_acks - ack_from;
-		pthread_mutex_unlock(&w->mu);
-		x->ok = first_ack >= 0 && x->rejoin_ms >= 0;
-		if (first_ack < 0)
-			snprintf(x->note, sizeof(x->note), "no write acknowledged within %lld ms",
-					 (long long) budget_ms);
-		else if (x->rejoin_ms < 0)
-			snprintf(x->note, sizeof(x->note), "not every member running within %lld ms: %s",
-					 (long long) budget_ms, why);
+		res[r].round = r + 1;
+		one_round(g, c, &v, w, kind, budget_ms, &res[r], &t_fault[r]);
 		done = r + 1;
+		if (res[r].broken)
+			break;
 	}
-	atomic_store(&w->stop, true);
-	pthread_join(w->thread, NULL);
-
+	drill_writer_stop(w);
 	if (interrupted)
 	{
-		/* heal what we broke: a pending switchover is cancelled */
-		free(v);
-		v = NULL;
-		if (kind == CTL_DRILL_SWITCHOVER && ctl_view(g, c, &v) == CTL_EXIT_OK &&
-			v->failover.present && v->has_leader)
-		{
-			const MemberInfo *lm = dcs_view_member(v, v->leader);
-			char		url[PGW_URL_MAX + 32];
-			long		status = 0;
-			char	   *answer = NULL;
-			PgwError	err = {0};
-
-			if (lm)
-			{
-				switchover_url(lm, url, sizeof(url));
-				if (ctl_rest_call(g, "DELETE", url, NULL, 5000, &status, &answer, &err) == 0)
-					fprintf(stderr, "drill: interrupted; pending switchover cancelled (%ld)\n", status);
-				free(answer);
-			}
-		}
-		else if (kind == CTL_DRILL_STOP_DAEMON && done > 0 && v == NULL)
-			fprintf(stderr, "drill: interrupted; run PGWARDEN_DRILL_START_CMD if a daemon is still stopped\n");
-		else
-			fprintf(stderr, "drill: interrupted\n");
-		if (done > 0 && res[done - 1].note[0] == '\0' && !res[done - 1].ok)
+		cancel_pending(g, c, kind, done);
+		if (done > 0 && res[done - 1].note[0] == '\0')
 			snprintf(res[done - 1].note, sizeof(res[done - 1].note), "interrupted");
 	}
-
-	/* lost writes: acknowledged but not on the primary now */
-	if (done > 0 && w->n_acks > 0)
+	/* lost writes: acknowledged but not on the primary now, per round */
+	if (done > 0 && drill_pg_lost(g, c, w, t_fault, done, lost, why, sizeof(why)) == 0)
 	{
-		int64_t		lost_deadline = pgw_now_mono_ms() + 30000;
-
-lost_again:
-		free(v);
-		v = NULL;
-		if (ctl_view(g, c, &v) == CTL_EXIT_OK && v->has_leader)
-		{
-			const MemberInfo *lm = dcs_view_member(v, v->leader);
-			const char *keys[] = {"dbname", "user", "password", "connect_timeout", NULL};
-			const char *vals[] = {lm ? lm->conn_url : "", g->pg_user, g->pg_password, "3", NULL};
-			PGconn	   *pc = lm ? PQconnectdbParams(keys, vals, 1) : NULL;
-
-			if (pc && PQstatus(pc) == CONNECTION_OK)
-			{
-				char		sql[128];
-				PGresult   *r;
-
-				/* seqs of this run present, compared per round */
-				snprintf(sql, sizeof(sql), "SELECT seq FROM pgwarden_drill WHERE run = %lld ORDER BY seq",
-						 (long long) w->run_id);
-				r = PQexec(pc, sql);
-				if (PQresultStatus(r) == PGRES_TUPLES_OK)
-				{
-					int			nrow = PQntuples(r);
-					int			k = 0;
-					int			ai = 0;
-
-					for (int rr = 0; rr < done; rr++)
-						res[rr].lost = 0;
-					/* acks are in seq order; walk both lists */
-					for (ai = 0; ai < w->n_acks; ai++)
-					{
-						int64_t		s = w->ack_seq[ai];
-
-						while (k < nrow && strtoll(PQgetvalue(r, k, 0), NULL, 10) < s)
-							k++;
-						if (k >= nrow || strtoll(PQgetvalue(r, k, 0), NULL, 10) != s)
-						{
-							/* attribute to the last round that started before */
-							int			rr = done - 1;
-
-							res[rr].lost++;
-						}
-					}
-				}
-				PQclear(r);
-			}
-			else if (pgw_now_mono_ms() < lost_deadline && !interrupted)
-			{
-				PQfinish(pc);
-				usleep(500000);
-				goto lost_again;
-			}
-			PQfinish(pc);
-		}
-		else if (pgw_now_mono_ms() < lost_deadline && !interrupted)
-		{
-			usleep(500000);
-			goto lost_again;
-		}
+		for (int r = 0; r < done; r++)
+			res[r].lost = lost[r];
 	}
-	ctl_drill_report(stdout, g->scope, kind, res, done, json);
-	rc = CTL_EXIT_OK;
+	else if (done > 0)
+	{
+		for (int r = 0; r < done; r++)
+			res[r].lost = -1;
+		fprintf(stderr, "drill: lost writes not checked: %s\n", why);
+	}
+	rc = done > 0 && !interrupted ? CTL_EXIT_OK : CTL_EXIT_FAILED;
 	for (int r = 0; r < done; r++)
+	{
+		ctl_drill_judge(&res[r]);
 		if (!res[r].ok)
 			rc = CTL_EXIT_FAILED;
-	if (done == 0 || interrupted)
-		rc = CTL_EXIT_FAILED;
+	}
+	ctl_drill_report(stdout, g->scope, kind, res, done, json);
 	sigaction(SIGINT, &old_sa, NULL);
 out:
-	if (w)
-	{
-		pthread_mutex_destroy(&w->mu);
-		free(w->ack_ms);
-		free(w->ack_seq);
-		free(w);
-	}
+	drill_writer_free(w);
 	free(res);
+	free(t_fault);
+	free(lost);
 	free(v);
 	etcd_client_close(c);
 	return rc;

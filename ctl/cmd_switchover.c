@@ -125,9 +125,45 @@ typedef struct Outcome
 	char		probe_msg[256];
 } Outcome;
 
+/*
+ * probe_reason: libpq's message on one line ("connection to server at ...
+ * failed: FATAL:  password authentication failed for user "root""), with
+ * what to do when it is about credentials: pgwardenctl with only --etcd
+ * and --scope has none, and says so in one line rather than a paragraph.
+ */
+static void
+probe_reason(const char *msg, char *buf, size_t len)
+{
+	size_t		n = 0;
+	bool		space = false;
+
+	for (const char *p = msg; *p && n + 1 < len; p++)
+	{
+		bool		ws = *p == '\n' || *p == '\r' || *p == '\t' || *p == ' ';
+
+		if (ws)
+		{
+			space = n > 0;
+			continue;
+		}
+		if (space && n + 2 < len)
+			buf[n++] = ' ';
+		space = false;
+		buf[n++] = *p;
+	}
+	buf[n] = '\0';
+	if (buf[0] == '\0')
+		pgw_strlcpy(buf, "no answer", len);
+	if (strstr(msg, "password") != NULL || strstr(msg, "authentication") != NULL ||
+		strstr(msg, "role") != NULL || strstr(msg, "no pg_hba.conf entry") != NULL)
+		snprintf(buf + strlen(buf), len - strlen(buf),
+				 "; give the PostgreSQL superuser with -c /etc/pgwarden.yml, or PGUSER and PGPASSWORD (or ~/.pgpass)");
+}
+
 static void
 print_outcome(CtlGlobal *g, const CtlArgs *a, const Outcome *o)
 {
+	char		why[512];
 	CtlFormat	fmt = a->has_format ? a->format : g->format;
 
 	if (fmt != CTL_FORMAT_PRETTY)
@@ -143,9 +179,9 @@ print_outcome(CtlGlobal *g, const CtlArgs *a, const Outcome *o)
 		json_object_set_new(j, "write_downtime_ms", o->downtime_ms >= 0 ?
 							json_integer(o->downtime_ms) : json_null());
 		json_object_set_new(j, "writes_resumed", json_boolean(o->resumed));
+		probe_reason(o->probe_msg, why, sizeof(why));
 		json_object_set_new(j, "write_probe_error", o->downtime_ms < 0 ?
-							json_string(o->probe_msg[0] ? o->probe_msg : "no answer") :
-							json_null());
+							json_string(why) : json_null());
 		s = fmt == CTL_FORMAT_JSON ?
 			json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : ctl_json_to_yaml(j);
 		printf(fmt == CTL_FORMAT_JSON ? "%s\n" : "%s", s);
@@ -162,8 +198,10 @@ print_outcome(CtlGlobal *g, const CtlArgs *a, const Outcome *o)
 		printf("write downtime: more than %lld ms: writes had not resumed when the wait ended\n",
 			   (long long) o->downtime_ms);
 	else
-		printf("write downtime: not measured (the probe could not write: %s)\n",
-			   o->probe_msg[0] ? o->probe_msg : "no answer");
+	{
+		probe_reason(o->probe_msg, why, sizeof(why));
+		printf("write downtime: not measured: the probe could not write: %s\n", why);
+	}
 }
 
 /*

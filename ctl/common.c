@@ -4,6 +4,7 @@
  */
 #include "ctl/ctl_int.h"
 
+#include "common/url.h"
 #include "common/xmem.h"
 
 #include <stdio.h>
@@ -117,11 +118,13 @@ ctl_confirm(bool force, const char *fmt,...)
 void
 ctl_api_base(const char *api_url, char *out, size_t len)
 {
-	const char *p = strstr(api_url, "://");
-	const char *slash = strchr(p ? p + 3 : api_url, '/');
+	PgwUrl		u;
 
-	snprintf(out, len, "%.*s",
-			 (int) (slash ? slash - api_url : (long) strlen(api_url)), api_url);
+	/* everything before the path; a URL that does not split stays whole
+	 * (the request then names what failed) */
+	if (pgw_url_split(api_url, &u, NULL) != 0)
+		u.path = api_url + strlen(api_url);
+	snprintf(out, len, "%.*s", (int) (u.path - api_url), api_url);
 }
 
 typedef struct CmdEntry
@@ -147,6 +150,7 @@ static const CmdEntry entries[] = {
 	{"edit-config", cmd_edit_config, true},
 	{"remove", cmd_remove, true},
 	{"drill", cmd_drill, true},
+	{"shard", cmd_shard, true},
 	{"backup", cmd_backup, true},
 	{"restore", cmd_restore, true},
 	{"version", cmd_version, false},

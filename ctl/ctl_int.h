@@ -27,7 +27,9 @@ typedef struct CtlGlobal
 	char	   *pg_password;
 	CtlFormat	format;
 	const char *config_path;	/* -c / PGWARDEN_CONFIG, NULL if none */
-	char		prefix[PGW_PREFIX_MAX];
+	char		prefix[PGW_PREFIX_MAX];	/* the group's when group >= 0 */
+	char		scope_prefix[PGW_PREFIX_MAX];	/* "<namespace>/<scope>/" */
+	int			group;			/* --group N, -1: none (the whole scope) */
 	int			timeout_ms;		/* one etcd call */
 } CtlGlobal;
 
@@ -119,6 +121,15 @@ int			cmd_remove(CtlGlobal *g, const CtlArgs *a);
 int			cmd_drill(CtlGlobal *g, const CtlArgs *a);	/* cmd_drill.c */
 int			cmd_backup(CtlGlobal *g, const CtlArgs *a);	/* cmd_backup.c */
 int			cmd_restore(CtlGlobal *g, const CtlArgs *a);	/* cmd_backup.c */
+int			cmd_shard(CtlGlobal *g, const CtlArgs *a);	/* cmd_shard.c */
+
+/*
+ * ctl_list_groups: list / topology of a sharded scope without --group:
+ * every group's members, one group after the other (cmd_shard.c). Returns
+ * -1 when the scope has no groups (plain list), else the exit code.
+ */
+int			ctl_list_groups(CtlGlobal *g, EtcdClient *c, bool topology,
+							CtlFormat fmt);
 
 /* flush restart (cmd_rest.c) */
 int			ctl_flush_restart(CtlGlobal *g, const CtlArgs *a);

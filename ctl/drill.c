@@ -1,6 +1,7 @@
 /*
  * drill.c: the pure parts of `pgwardenctl drill` (drill.h): kind names, the
- * RTO / downtime computation from acknowledged write times, and the report.
+ * RTO / downtime computation from acknowledged write times, which round a
+ * write belongs to, the verdict of a round, and the report.
  */
 #include "ctl/drill.h"
 
@@ -40,12 +41,11 @@ ctl_drill_kind_name(CtlDrillKind k)
 
 void
 ctl_drill_gap(const int64_t *ack_ms, int n, int64_t fault_ms,
-			  int64_t stall_ms, int64_t *rto_ms, int64_t *downtime_ms)
+			  int64_t *rto_ms, int64_t *downtime_ms)
 {
 	int64_t		prev = -1;
-	int64_t		best_gap = 0;
+	int64_t		best_gap = -1;
 	int64_t		best_end = -1;
-	bool		after = false;
 
 	*rto_ms = -1;
 	*downtime_ms = -1;
@@ -56,9 +56,8 @@ ctl_drill_gap(const int64_t *ack_ms, int n, int64_t fault_ms,
 			prev = ack_ms[i];
 			continue;
 		}
-		after = true;
-		/* the first gap is measured from the fault if nothing came before */
 		{
+			/* the first gap runs from the last ack before the fault */
 			int64_t		from = prev >= 0 ? prev : fault_ms;
 			int64_t		gap = ack_ms[i] - from;
 
@@ -70,13 +69,61 @@ ctl_drill_gap(const int64_t *ack_ms, int n, int64_t fault_ms,
 		}
 		prev = ack_ms[i];
 	}
-	if (!after)
+	if (best_end < 0)
 		return;
 	*downtime_ms = best_gap;
-	if (best_gap <= stall_ms || best_end < 0)
-		*rto_ms = 0;
-	else
-		*rto_ms = best_end - fault_ms;
+	*rto_ms = best_end - fault_ms;
+}
+
+int
+ctl_drill_round_of(const int64_t *fault_ms, int n_rounds, int64_t ack_ms)
+{
+	int			r = 0;
+
+	for (int i = 0; i < n_rounds; i++)
+	{
+		if (fault_ms[i] <= ack_ms)
+			r = i;
+	}
+	return r;
+}
+
+static void
+note_add(CtlDrillRound *r, const char *what)
+{
+	size_t		used = strlen(r->note);
+
+	snprintf(r->note + used, sizeof(r->note) - used, "%s%s",
+			 used > 0 ? "; " : "", what);
+}
+
+void
+ctl_drill_judge(CtlDrillRound *r)
+{
+	char		buf[96];
+
+	r->ok = !r->broken;
+	if (r->broken)
+		return;
+	if (r->rto_ms < 0)
+	{
+		r->ok = false;
+		note_add(r, "no write acknowledged after the fault");
+	}
+	if (r->rejoin_ms < 0)
+		r->ok = false;			/* the caller's note says what was missing */
+	if (r->lost > 0)
+	{
+		r->ok = false;
+		snprintf(buf, sizeof(buf), "LOST %lld acknowledged writes",
+				 (long long) r->lost);
+		note_add(r, buf);
+	}
+	else if (r->lost < 0)
+	{
+		r->ok = false;
+		note_add(r, "lost writes not checked");
+	}
 }
 
 static void
@@ -113,6 +160,7 @@ ctl_drill_report(FILE *out, const char *scope, CtlDrillKind kind,
 	int64_t		max_rto = -1;
 	int64_t		max_down = -1;
 	int64_t		lost = 0;
+	bool		lost_known = n > 0;
 	int			n_ok = 0;
 
 	for (int i = 0; i < n; i++)
@@ -123,6 +171,8 @@ ctl_drill_report(FILE *out, const char *scope, CtlDrillKind kind,
 			max_down = r[i].downtime_ms;
 		if (r[i].lost > 0)
 			lost += r[i].lost;
+		if (r[i].lost < 0)
+			lost_known = false;
 		if (r[i].ok)
 			n_ok++;
 	}
@@ -138,17 +188,25 @@ ctl_drill_report(FILE *out, const char *scope, CtlDrillKind kind,
 			json_str(out, r[i].old_primary);
 			fprintf(out, ", \"new_primary\": ");
 			json_str(out, r[i].new_primary);
-			fprintf(out, ", \"rto_ms\": %" PRId64 ", \"downtime_ms\": %" PRId64
-					", \"acked\": %" PRId64 ", \"lost\": %" PRId64
-					", \"rejoin_ms\": %" PRId64 ", \"ok\": %s, \"note\": ",
-					r[i].rto_ms, r[i].downtime_ms, r[i].acked, r[i].lost,
+			fprintf(out, ", \"fault_wall_ms\": %" PRId64 ", \"rto_ms\": %" PRId64
+					", \"downtime_ms\": %" PRId64 ", \"acked\": %" PRId64,
+					r[i].fault_wall_ms, r[i].rto_ms, r[i].downtime_ms, r[i].acked);
+			if (r[i].lost >= 0)
+				fprintf(out, ", \"lost\": %" PRId64, r[i].lost);
+			else
+				fprintf(out, ", \"lost\": null");
+			fprintf(out, ", \"rejoin_ms\": %" PRId64 ", \"ok\": %s, \"note\": ",
 					r[i].rejoin_ms, r[i].ok ? "true" : "false");
 			json_str(out, r[i].note);
 			fputc('}', out);
 		}
-		fprintf(out, "], \"max_rto_ms\": %" PRId64 ", \"max_downtime_ms\": %" PRId64
-				", \"lost\": %" PRId64 ", \"ok\": %s}\n", max_rto, max_down, lost,
-				n_ok == n ? "true" : "false");
+		fprintf(out, "], \"max_rto_ms\": %" PRId64 ", \"max_downtime_ms\": %" PRId64,
+				max_rto, max_down);
+		if (lost_known)
+			fprintf(out, ", \"lost\": %" PRId64, lost);
+		else
+			fprintf(out, ", \"lost\": null");
+		fprintf(out, ", \"ok\": %s}\n", n > 0 && n_ok == n ? "true" : "false");
 		return;
 	}
 	fprintf(out, "drill %s on cluster \"%s\": %d round%s\n",
@@ -174,7 +232,12 @@ ctl_drill_report(FILE *out, const char *scope, CtlDrillKind kind,
 				r[i].acked, lst, rej, r[i].ok ? "ok" : "FAILED",
 				r[i].note[0] ? ": " : "", r[i].note);
 	}
-	fprintf(out, "max RTO %" PRId64 " ms, max downtime %" PRId64
-			" ms, lost writes %" PRId64 ", %d/%d rounds ok\n",
-			max_rto, max_down, lost, n_ok, n);
+	fprintf(out, "max RTO %" PRId64 " ms, max downtime %" PRId64 " ms, ",
+			max_rto, max_down);
+	if (lost_known)
+		fprintf(out, "lost writes %" PRId64, lost);
+	else
+		fprintf(out, "lost writes unknown (the check did not run)");
+	fprintf(out, ", %d/%d rounds ok\n", n_ok, n);
+	fprintf(out, "(RTO = fault -> the acknowledged write that ended the longest write gap; downtime = that gap; rejoin = fault -> every member running and every replica streaming from the primary on its timeline)\n");
 }

@@ -31,34 +31,67 @@ int			ctl_drill_kind_parse(const char *s, CtlDrillKind *out);
 /* ctl_drill_kind_name: the name of a kind, as parsed. */
 const char *ctl_drill_kind_name(CtlDrillKind k);
 
-/* One round's figures; times are ms, -1 when not measured. */
+/*
+ * One round's figures; times are ms, -1 when not measured. Nothing here is
+ * a threshold: RTO and downtime come from the acknowledged writes, rejoin
+ * from the cluster and its PostgreSQL instances.
+ */
 typedef struct CtlDrillRound
 {
 	int			round;			/* 1-based */
 	char		old_primary[64];
 	char		new_primary[64];	/* "" when no primary came back */
-	int64_t		rto_ms;			/* fault -> first acknowledged write after it */
-	int64_t		downtime_ms;	/* longest gap between two acknowledged writes */
+	int64_t		fault_wall_ms;	/* wall clock at the fault (cross-checks) */
+	int64_t		rto_ms;			/* fault -> the acknowledged write that
+								 * ended the longest gap */
+	int64_t		downtime_ms;	/* that gap: from the last acknowledged
+								 * write before it */
 	int64_t		acked;			/* writes acknowledged during the round */
-	int64_t		lost;			/* acknowledged but missing afterwards (-1: unknown) */
-	int64_t		rejoin_ms;		/* fault -> every member running again (-1: not) */
-	bool		ok;				/* a primary came back and the checks held */
-	char		note[160];		/* why not ok, or what was seen */
+	int64_t		lost;			/* acknowledged but missing afterwards
+								 * (-1: the check did not run) */
+	int64_t		rejoin_ms;		/* fault -> every member running, every
+								 * replica streaming from the primary on
+								 * its timeline, writes acknowledged (-1:
+								 * not within the budget) */
+	bool		broken;			/* the round itself failed (fault not
+								 * injected, cluster unfit): note says why */
+	bool		ok;				/* ctl_drill_judge */
+	char		note[240];		/* why not ok, or what was seen */
 } CtlDrillRound;
 
 /*
- * ctl_drill_gap: from the acknowledged write times (monotonic ms, sorted)
- * and the fault time, the RTO (first acknowledged write at or after the end
- * of the longest gap that covers or follows the fault, minus the fault time;
- * 0 when writes never stopped for longer than stall_ms) and the longest gap
- * between consecutive acknowledged writes from the last one before the fault
- * on. Both -1 when no write was acknowledged after the fault.
+ * ctl_drill_gap: from the acknowledged write times (monotonic ms, sorted;
+ * the slice may begin with acks before the fault) and the fault time: the
+ * longest interval between consecutive acknowledged writes that ends after
+ * the fault, measured from the last ack before it (from the fault when
+ * there is none), as *downtime_ms, and fault -> the ack that ended it as
+ * *rto_ms. No threshold: a 100 ms gap gives an RTO of its end, never 0.
+ * Both -1 when no write was acknowledged after the fault.
  */
 void		ctl_drill_gap(const int64_t *ack_ms, int n, int64_t fault_ms,
-						  int64_t stall_ms, int64_t *rto_ms,
-						  int64_t *downtime_ms);
+						  int64_t *rto_ms, int64_t *downtime_ms);
 
-/* ctl_drill_report: the rounds as a table (pretty/yaml) or JSON. */
+/*
+ * ctl_drill_round_of: the index of the round an acknowledged write at
+ * ack_ms belongs to: the last round whose fault came at or before it (the
+ * first round for writes before any fault). fault_ms is sorted.
+ */
+int			ctl_drill_round_of(const int64_t *fault_ms, int n_rounds,
+							   int64_t ack_ms);
+
+/*
+ * ctl_drill_judge: r->ok from the figures: not broken, a write
+ * acknowledged after the fault, rejoined, and lost == 0 (a loss fails the
+ * round; so does a loss check that did not run). Appends the reasons to
+ * r->note.
+ */
+void		ctl_drill_judge(CtlDrillRound *r);
+
+/*
+ * ctl_drill_report: the rounds as a table (pretty/yaml) or JSON. The total
+ * of lost writes is printed only when every round's check ran ("unknown"
+ * / null otherwise).
+ */
 void		ctl_drill_report(FILE *out, const char *scope, CtlDrillKind kind,
 							 const CtlDrillRound *r, int n, bool json);
 

@@ -46,6 +46,7 @@ typedef struct Row
 	char		tags[256];
 	uint64_t	lag_bytes;
 	bool		has_lag;
+	bool		lag_over;		/* lag_bytes > maximum_lag_on_failover */
 } Row;
 
 static void
@@ -110,13 +111,21 @@ build_rows(const ClusterView *v, Row *rows)
 		}
 		if (m->timeline > 0)
 			snprintf(r->tl, sizeof(r->tl), "%d", m->timeline);
-		if (!is_leader && m->is_valid && leader_lsn > 0)
+		/* a member that publishes no position yet (starting, stopped) has
+		 * no known lag: not the leader's whole position */
+		if (!is_leader && m->is_valid && leader_lsn > 0 && m->xlog_location == 0)
+			pgw_strlcpy(r->lag, "unknown", sizeof(r->lag));
+		else if (!is_leader && m->is_valid && leader_lsn > 0)
 		{
 			r->has_lag = true;
 			r->lag_bytes = leader_lsn > m->xlog_location ?
 				leader_lsn - m->xlog_location : 0;
-			snprintf(r->lag, sizeof(r->lag), "%llu",
-					 (unsigned long long) (r->lag_bytes / (1024 * 1024)));
+			/* the same bound the decision engine applies to a candidate:
+			 * such a replica is not promoted in a failover */
+			r->lag_over = r->lag_bytes > v->config.maximum_lag_on_failover;
+			snprintf(r->lag, sizeof(r->lag), "%llu%s",
+					 (unsigned long long) (r->lag_bytes / (1024 * 1024)),
+					 r->lag_over ? " !" : "");
 		}
 		if (m->pending_restart)
 			pgw_strlcpy(r->pending, "*", sizeof(r->pending));
@@ -211,6 +220,8 @@ ctl_list_print(FILE *out, const ClusterView *v, const char *scope,
 								json_integer(strtol(rows[i].tl, NULL, 10)) : json_null());
 			json_object_set_new(m, "lag_bytes", rows[i].has_lag ?
 								json_integer((json_int_t) rows[i].lag_bytes) : json_null());
+			json_object_set_new(m, "lag_over_maximum",
+								json_boolean(rows[i].lag_over));
 			json_object_set_new(m, "pending_restart",
 								json_boolean(rows[i].pending[0] != '\0'));
 			json_object_set_new(m, "tags", tags_json(v, rows[i].name));
@@ -278,6 +289,13 @@ ctl_list_print(FILE *out, const ClusterView *v, const char *scope,
 			fputc('\n', out);
 		}
 		print_sep(out, w, 8);
+		for (int i = 0; i < n; i++)
+			if (rows[i].lag_over)
+			{
+				fprintf(out, "! lag above maximum_lag_on_failover (%llu bytes): not promoted in a failover\n",
+						(unsigned long long) v->config.maximum_lag_on_failover);
+				break;
+			}
 		if (v->n_bad_values > 0)
 			fprintf(out, "warning: undecodable values in etcd: %s\n",
 					v->bad_value_keys);

@@ -22,7 +22,7 @@ usage(FILE *out)
 {
 	fprintf(out,
 			"usage: pgwardenctl [-c CONFIG] [--etcd URL[,URL]] [--scope SCOPE]\n"
-			"                   [--namespace NS] [--cacert F] [--cert F] [--key F]\n"
+			"                   [--namespace NS] [--group N] [--cacert F] [--cert F] [--key F]\n"
 			"                   [--format pretty|json|yaml] COMMAND [ARGS]\n\n"
 			"Environment: PGWARDEN_CONFIG, PGWARDEN_ETCD3_HOSTS, PGWARDEN_SCOPE,\n"
 			"PGWARDEN_NAMESPACE, PGWARDEN_ETCD3_CACERT, PGWARDEN_ETCD3_CERT,\n"
@@ -101,6 +101,7 @@ main(int argc, char **argv)
 		{"etcd", required_argument, NULL, 'e'},
 		{"scope", required_argument, NULL, 's'},
 		{"namespace", required_argument, NULL, 'n'},
+		{"group", required_argument, NULL, 'g'},
 		{"cacert", required_argument, NULL, 'A'},
 		{"cert", required_argument, NULL, 'C'},
 		{"key", required_argument, NULL, 'K'},
@@ -119,10 +120,11 @@ main(int argc, char **argv)
 
 	memset(&g, 0, sizeof(g));
 	g.timeout_ms = 3000;
+	g.group = -1;
 	log_init("pgwardenctl", LOG_LEVEL_WARN);
 	opterr = 0;
 	/* stop at the first non-option: the command owns the rest */
-	while ((o = getopt_long(argc, argv, "+:c:e:s:n:f:hV", opts, NULL)) != -1)
+	while ((o = getopt_long(argc, argv, "+:c:e:s:n:g:f:hV", opts, NULL)) != -1)
 	{
 		switch (o)
 		{
@@ -140,6 +142,20 @@ main(int argc, char **argv)
 			case 'n':
 				free(g.namespace_);
 				g.namespace_ = pgw_xstrdup(optarg);
+				break;
+			case 'g':
+				{
+					int64_t		gv;
+
+					if (pgw_parse_int64(optarg, 0, 9999, &gv) != 0)
+					{
+						ctl_fail("invalid --group \"%s\": expected a group number 0..9999",
+								 optarg);
+						global_free(&g);
+						return CTL_EXIT_USAGE;
+					}
+					g.group = (int) gv;
+				}
 				break;
 			case 'A':
 				free(g.cacert);
@@ -253,8 +269,10 @@ main(int argc, char **argv)
 		}
 	}
 	if (g.scope != NULL &&
-		dcs_prefix_build(g.namespace_, g.scope, g.prefix, sizeof(g.prefix),
-						 &err) != 0)
+		(dcs_prefix_build(g.namespace_, g.scope, g.scope_prefix,
+						  sizeof(g.scope_prefix), &err) != 0 ||
+		 dcs_group_prefix_build(g.namespace_, g.scope, g.group, g.prefix,
+								sizeof(g.prefix), &err) != 0))
 	{
 		ctl_fail("%s", err.msg);
 		rc = CTL_EXIT_USAGE;

@@ -58,6 +58,9 @@ ctl_rest_call(const CtlGlobal *g, const char *method, const char *url,
 	if (h == NULL)
 		return pgw_error_set(err, PGW_EIO, "could not initialise libcurl");
 	curl_easy_setopt(h, CURLOPT_URL, url);
+	/* api_urls come from etcd: never file://, ftp:// ... with our password
+	 * (security review F12); no redirects either (curl's default) */
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) timeout_ms);

@@ -1,7 +1,7 @@
 /*
- * backup_duty.h: internal to daemon/: the loop's one call into backup/
- * per turn (backup_duty.c) and the REST side of POST /backup
- * (rest_backup.c).
+ * backup_duty.h: internal to daemon/: the turn's one call into backup/
+ * (backup_duty.c, from the publish phase) and the REST side of POST
+ * /backup (rest_backup.c).
  */
 #ifndef PGW_DAEMON_BACKUP_DUTY_H
 #define PGW_DAEMON_BACKUP_DUTY_H
@@ -9,15 +9,23 @@
 #include "backup/backup.h"
 #include "failover/failover.h"
 
+struct Daemon;
+
 /*
- * daemon_backup_turn: hand backup/ what this turn observed (the publish
- * phase: after the decision was carried out). etcd_ok false (a watch-fed
- * view while keepalives are late) keeps backup/ off etcd, so a dead etcd
- * never adds call timeouts to the loop. promoted: this turn promoted us.
+ * backup_duty_turn: hand backup/ what this turn observed (the publish
+ * phase: after the step was carried out and the leader's duties ran). A
+ * late keepalive keeps backup/ off etcd, so a dead etcd never adds call
+ * timeouts to the loop. promoted: this turn promoted us.
  */
-void		daemon_backup_turn(Backup *b, EtcdClient *etcd, const char *prefix,
-							   const char *name, int64_t lease_id,
-							   const ClusterView *view, bool etcd_ok,
-							   const LocalHealth *self, bool promoted);
+void		backup_duty_turn(struct Daemon *d, const LocalHealth *self, bool promoted);
+
+/*
+ * backup_duty_params: the archive settings backup/ manages (archive_mode,
+ * archive_command, restore_command, archive_timeout) over the set the
+ * node's and the cluster's parameters give (pg_params.c): with a backup
+ * section they are pgwarden's, and a value from either source is noted as
+ * ignored with the reason. Without one, want is left alone.
+ */
+void		backup_duty_params(const NodeConfig *cfg, PgParamSet *want);
 
 #endif

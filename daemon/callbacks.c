@@ -1,7 +1,8 @@
 /*
  * callbacks.c: the user's on_start / on_stop / on_restart / on_reload /
  * on_role_change scripts (Patroni's postgresql.callbacks), run as
- *   /bin/sh -c '<cmd> "$@"' pgwarden-callback <action> <role> <scope>
+ *   <cmd words...> <action> <role> <scope>
+ * without a shell, as the PostgreSQL OS user (common/run.h), and
  * asynchronously: callbacks_fire() only queues and starts, callbacks_reap()
  * (called by the loop every iteration) reaps and enforces the timeout, so a
  * slow script never stalls the HA loop (DESIGN.md "daemon/").
@@ -76,9 +77,16 @@ dup_or_null(const char *s)
 int
 callbacks_open(const struct NodeConfig *cfg, Callbacks **out, PgwError *err)
 {
-	Callbacks  *cb = pgw_xcalloc(1, sizeof(Callbacks));
+	Callbacks  *cb;
 
-	(void) err;
+	/* callbacks and pre_promote run as the PostgreSQL OS user, as
+	 * Patroni's do (it runs as that user): never as root (F7) */
+	if (pgw_run_set_user(cfg->pg_run_as, err) != 0)
+	{
+		pgw_error_prefix(err, "postgresql.run_as");
+		return err ? err->code : PGW_EINVAL;
+	}
+	cb = pgw_xcalloc(1, sizeof(Callbacks));
 	cb->cmd[0] = dup_or_null(cfg->cb_on_start);
 	cb->cmd[1] = dup_or_null(cfg->cb_on_stop);
 	cb->cmd[2] = dup_or_null(cfg->cb_on_restart);
@@ -115,8 +123,7 @@ start_next(Callbacks *cb)
 		args[1] = ev.role;
 		args[2] = cb->scope;
 		args[3] = NULL;
-		if (pgw_run_spawn(cb->cmd[ev.kind], "pgwarden-callback", args, &pid,
-						  &err) != 0)
+		if (pgw_run_spawn(cb->cmd[ev.kind], args, &pid, &err) != 0)
 		{
 			log_warn("callback.failed", "action=%s role=%s detail=\"%s\"",
 					 cb_actions[ev.kind], ev.role, err.msg);

@@ -14,4 +14,14 @@
  */
 int			daemon_run(NodeConfig *cfg, const char *config_path);
 
+/*
+ * daemon_env_take: keep a private copy of the PGWARDEN_* variables and
+ * remove them from the environment (children never see them). Call once,
+ * after the configuration was read and before any thread starts.
+ * daemon_env_saved: that copy (NULL-terminated; environ when never taken),
+ * for config_apply_env on reload.
+ */
+void		daemon_env_take(void);
+char *const *daemon_env_saved(void);
+
 #endif

@@ -7,6 +7,7 @@
 #ifndef PGW_DAEMON_INT_H
 #define PGW_DAEMON_INT_H
 
+#include "config/config.h"
 #include "consensus/consensus.h"
 
 #include <pthread.h>
@@ -25,6 +26,7 @@ typedef struct RestStandby
 	uint64_t	write_lsn;
 	uint64_t	flush_lsn;
 	uint64_t	replay_lsn;
+	int64_t		replay_lag_ms;	/* pg_stat_replication.replay_lag; -1 NULL */
 } RestStandby;
 
 /* What the REST API may show: a copy made by the loop every iteration. */
@@ -41,6 +43,7 @@ typedef struct RestSnapshot
 	int64_t		postmaster_start_wall_ms;
 	int64_t		replayed_ts_wall_ms;	/* last replayed xact, 0 if unknown */
 	bool		replay_paused;
+	bool		wal_streaming;	/* replica: WAL receiver status "streaming" */
 	int			n_standbys;
 	RestStandby standbys[REST_STANDBYS_MAX];
 	ClusterView view;			/* last good view of the cluster */
@@ -72,6 +75,7 @@ typedef struct RestOptions
 	const char *const *allowlist;	/* CIDRs allowed to call write endpoints */
 	int			n_allowlist;
 	bool		allowlist_include_members;	/* members' hosts are allowed too */
+	bool		allow_loopback_writes;	/* no auth needed from 127/8, ::1 (opt-in) */
 	/* etcd access for write endpoints that change keys (switchover,
 	 * failover, config): the REST thread opens its own client */
 	const char *etcd_endpoints;
@@ -164,11 +168,33 @@ char	   *rest_patroni_json(const RestSnapshot *s, int64_t now_wall_ms);
 char	   *rest_cluster_json(const RestSnapshot *s);
 char	   *rest_metrics_text(const RestSnapshot *s, int64_t now_mono_ms);
 
+/*
+ * shard_keeper_tick (shard_keeper.c): once per loop turn, whether this node
+ * leads its group and runs read-write; the keeper's own thread then keeps
+ * pgwarden.slot_owner equal to the shard map. No-op without `group:`.
+ */
+void		shard_keeper_tick(const NodeConfig *cfg, bool leading);
+
 /* ------------------------------------------------------------------------
  * REST write side (rest_access.c, rest_write.c, rest_actions.c)
  * ------------------------------------------------------------------------ */
 
-#define REST_CONNECTIONS_MAX 64
+/*
+ * Connection bounds (security review F4; rest_server.c, rest_guard.c): a
+ * few epoll threads serve every connection; at most REST_PER_IP_MAX come
+ * from one client address and REST_CONNECTIONS_MAX in all (less when the
+ * descriptor limit is low); request headers must arrive within
+ * REST_HEADER_DEADLINE_MS, a write's body within REST_BODY_DEADLINE_MS,
+ * however slowly the bytes trickle; at most REST_WRITE_JOBS_MAX write
+ * requests run at once, each waiting at most REST_WRITE_WAIT_MAX_MS.
+ */
+#define REST_CONNECTIONS_MAX	 1024
+#define REST_PER_IP_MAX			 16
+#define REST_THREADS			 4
+#define REST_HEADER_DEADLINE_MS	 5000
+#define REST_BODY_DEADLINE_MS	 10000
+#define REST_WRITE_JOBS_MAX		 16
+#define REST_WRITE_WAIT_MAX_MS	 120000
 
 /*
  * Access control of write endpoints (Patroni's check_access, in its order):
@@ -237,7 +263,8 @@ int			rest_switchover_check(const ClusterView *v, const char *leader,
 
 /* ------------------------------------------------------------------------
  * Callbacks (callbacks.c): Patroni's postgresql.callbacks, run as
- *   /bin/sh -c '<cmd> "$@"' pgwarden-callback <action> <role> <scope>
+ *   <cmd words...> <action> <role> <scope>
+ * without a shell, as the PostgreSQL OS user (common/run.h)
  * asynchronously and bounded in time; see callbacks.c's header comment for
  * the ordering (one at a time, at most one waiting event per kind: a newer
  * event of a kind replaces the waiting one). Used from the loop thread only.
@@ -250,7 +277,9 @@ struct NodeConfig;
 
 /*
  * callbacks_open: copy the commands of cfg (cb_on_*, pg_pre_promote; NULL or
- * empty: not configured) and the scope. Never blocks; returns 0.
+ * empty: not configured) and the scope; commands (these and pre_promote)
+ * will run as cfg->pg_run_as (pgw_run_set_user). Never blocks; returns 0
+ * or PGW_EINVAL (run_as unknown or root).
  */
 int			callbacks_open(const struct NodeConfig *cfg, Callbacks **out,
 						   PgwError *err) PGW_MUSTCHECK;

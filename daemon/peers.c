@@ -48,6 +48,16 @@ json_u64(json_t *o, const char *key)
 		(uint64_t) json_integer_value(v) : 0;
 }
 
+static const char *peers_scope;
+static bool peers_http_credentials;
+
+void
+peers_set_policy(const char *scope, bool credentials_over_http)
+{
+	peers_scope = scope;
+	peers_http_credentials = credentials_over_http;
+}
+
 /* peer_parse: decode a GET /patroni body; false when it is not one. */
 bool
 peer_parse(const char *body, size_t len, PeerProbe *p)
@@ -62,6 +72,20 @@ peer_parse(const char *body, size_t len, PeerProbe *p)
 	{
 		json_decref(o);
 		return false;
+	}
+	{
+		json_t	   *pw = json_object_get(o, "patroni");
+		const char *scope = json_string_value(json_object_get(pw, "scope"));
+		const char *name = json_string_value(json_object_get(pw, "name"));
+
+		/* an answer from whoever now holds that address is no answer
+		 * from the member we asked (security review F11) */
+		if ((peers_scope != NULL && (scope == NULL || strcmp(scope, peers_scope) != 0)) ||
+			(name != NULL && p->name[0] != '\0' && strcmp(name, p->name) != 0))
+		{
+			json_decref(o);
+			return false;
+		}
 	}
 	role = json_string_value(json_object_get(o, "role"));
 	state = json_string_value(json_object_get(o, "state"));
@@ -210,7 +234,11 @@ peers_failsafe_confirm(const ClusterView *v, const char *self_name,
 		}
 		easy[n] = peer_request(url, &fetch[n], timeout_ms);
 		curl_easy_setopt(easy[n], CURLOPT_POSTFIELDS, body);
-		if (user && user[0])
+		/* the password goes over TLS only, unless the operator allowed
+		 * http (security review F12): a member key's api_url is where
+		 * etcd says, and plain http is readable on the way */
+		if (user && user[0] &&
+			(strncmp(url, "https://", 8) == 0 || peers_http_credentials))
 			curl_easy_setopt(easy[n], CURLOPT_USERPWD, userpwd);
 		curl_multi_add_handle(multi, easy[n]);
 		n++;

@@ -1,11 +1,17 @@
 /*
  * rest_access.c: who may call the REST write endpoints (Patroni's
- * check_access): client networks (allowlist), HTTP basic auth. Pure
- * helpers, unit-tested; rest.c applies them in Patroni's order.
+ * check_access): client networks (allowlist), client certificates, HTTP
+ * basic auth, and nobody when none is configured (security review F2).
+ * The pure helpers are unit-tested; rest_check_access applies them to a
+ * request in Patroni's order.
  */
-#include "daemon/daemon_int.h"
+#include "daemon/rest_int.h"
 
 #include "common/strutil.h"
+#include "common/xmem.h"
+
+#include <gnutls/gnutls.h>
+#include <stdlib.h>
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -286,4 +292,117 @@ rest_basic_auth_check(const char *authorization, const char *user,
 						   (size_t) elen))
 		return "not authenticated";
 	return NULL;
+}
+
+/* the client presented a certificate that our CA verifies */
+static bool
+client_cert_ok(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	gnutls_session_t sess;
+	unsigned int n = 0;
+	unsigned int status = 0;
+
+	if (ci == NULL || ci->tls_session == NULL)
+		return false;
+	sess = (gnutls_session_t) ci->tls_session;
+	if (gnutls_certificate_get_peers(sess, &n) == NULL || n == 0)
+		return false;
+	if (gnutls_certificate_verify_peers2(sess, &status) != GNUTLS_E_SUCCESS)
+		return false;
+	return status == 0;
+}
+
+/* the client's address is a member's host (allowlist_include_members) */
+static bool
+is_member_host(RestServer *srv, const struct sockaddr *sa)
+{
+	char		(*hosts)[PGW_URL_MAX];
+	int			n = 0;
+	bool		found = false;
+
+	hosts = pgw_xmalloc(sizeof(*hosts) * 2 * PGW_MEMBERS_MAX);
+	pthread_mutex_lock(&srv->lock);
+	for (int i = 0; srv->has_snap && i < srv->snap.view.n_members &&
+		 i < PGW_MEMBERS_MAX; i++)
+	{
+		const MemberInfo *m = &srv->snap.view.members[i];
+
+		if (rest_url_host(m->api_url, hosts[n], PGW_URL_MAX))
+			n++;
+		if (rest_url_host(m->conn_url, hosts[n], PGW_URL_MAX))
+			n++;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	/* names are resolved outside the lock: getaddrinfo may block */
+	for (int i = 0; i < n && !found; i++)
+		found = rest_host_match(hosts[i], sa);
+	free(hosts);
+	return found;
+}
+
+/* is_loopback: 127.0.0.0/8, ::1 or an IPv4-mapped 127.x */
+static bool
+is_loopback(const struct sockaddr *sa)
+{
+	RestCidr	v4;
+	RestCidr	v6;
+
+	if (rest_cidr_parse("127.0.0.0/8", &v4) != 0 || rest_cidr_parse("::1", &v6) != 0)
+		return false;
+	return rest_cidr_match(&v4, sa) || rest_cidr_match(&v6, sa);
+}
+
+/*
+ * rest_check_access: Patroni's check_access for write endpoints, in its order:
+ * allowlist (403), client certificate (403), basic auth (401). Returns 0
+ * when the request may proceed. Unlike Patroni, a node with none of the
+ * three configured does not let everyone write (security review F2): it
+ * answers 403, unless the operator opened the loopback interface with
+ * restapi.allow_unauthenticated_writes_from_loopback.
+ */
+int
+rest_check_access(RestServer *srv, struct MHD_Connection *conn,
+				  const char **reason)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	bool		has_allow = srv->n_allow > 0 || srv->n_allow_names > 0 ||
+		srv->allowlist_include_members;
+	bool		has_cert = srv->verify_client != 0 && srv->cert_pem != NULL;
+
+	if (has_allow)
+	{
+		bool		ok = false;
+
+		for (int i = 0; i < srv->n_allow && !ok; i++)
+			ok = rest_cidr_match(&srv->allow[i], sa);
+		for (int i = 0; i < srv->n_allow_names && !ok; i++)
+			ok = rest_host_match(srv->allow_names[i], sa);
+		if (!ok && srv->allowlist_include_members)
+			ok = is_member_host(srv, sa);
+		if (!ok)
+		{
+			*reason = "Access is denied";
+			return 403;
+		}
+	}
+	if (has_cert && !client_cert_ok(conn))
+	{
+		*reason = "client certificate required";
+		return 403;
+	}
+	if (srv->username == NULL && !has_cert && !has_allow)
+	{
+		if (srv->allow_loopback_writes && is_loopback(sa))
+			return 0;
+		*reason = "write endpoints are closed: configure restapi.authentication (or restapi.verify_client, restapi.allowlist)";
+		return 403;
+	}
+	*reason = rest_basic_auth_check(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+																MHD_HTTP_HEADER_AUTHORIZATION),
+									srv->username, srv->password);
+	return *reason ? 401 : 0;
 }

@@ -125,7 +125,7 @@ get_name(const json_t *v, const char *key, char *out, int *status,
 		return refuse(status, 400, err, "key \"%s\": not a valid member name (NUL byte or longer than %d bytes)",
 					  key, PGW_NAME_MAX - 1);
 	for (size_t i = 0; i < n; i++)
-		if ((unsigned char) s[i] < 0x20 || s[i] == '/')
+		if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f || s[i] == '/')
 			return refuse(status, 400, err, "key \"%s\": member name holds a control character or '/'",
 						  key);
 	memcpy(out, s, n + 1);

@@ -383,6 +383,7 @@ post_switchover(RestServer *srv, bool is_failover, const char *body,
 	int			status;
 	int			rc;
 	int64_t		wait_ms;
+	bool		asked_failover;
 
 	if (rest_body_switchover(body, len, is_failover, pgw_now_wall_ms(), &req,
 							 &status, &err) != 0)
@@ -397,7 +398,9 @@ post_switchover(RestServer *srv, bool is_failover, const char *body,
 		reply_msg(out, 503, "the cluster view is unknown (etcd unreachable?)");
 		return;
 	}
-	/* a failover that names the leader is a switchover (Patroni) */
+	/* a failover that names the leader is a switchover (Patroni), still
+	 * worded as the failover that was asked for (api.py's action) */
+	asked_failover = is_failover;
 	if (is_failover && req.leader[0] != '\0')
 	{
 		is_failover = false;
@@ -449,10 +452,10 @@ post_switchover(RestServer *srv, bool is_failover, const char *body,
 			 req.has_schedule ? "yes" : "no");
 	if (req.has_schedule)
 	{
-		reply_msg(out, 202, is_failover ? "Failover scheduled" : "Switchover scheduled");
+		reply_msg(out, 202, asked_failover ? "Failover scheduled" : "Switchover scheduled");
 		return;
 	}
-	wait_result(srv, old_leader, req.candidate, is_failover, wait_ms, out);
+	wait_result(srv, old_leader, req.candidate, asked_failover, wait_ms, out);
 }
 
 static void
@@ -520,6 +523,17 @@ parse_if_match(const char *h)
 	return v;
 }
 
+/* sets_failsafe: the new config value turns failsafe_mode on */
+static bool
+sets_failsafe(const char *json)
+{
+	json_t	   *o = json_loads(json, 0, NULL);
+	bool		on = o != NULL && json_is_true(json_object_get(o, "failsafe_mode"));
+
+	json_decref(o);
+	return on;
+}
+
 static void
 write_config(RestServer *srv, bool replace, const char *body, size_t len,
 			 const char *if_match, RestReply *out)
@@ -566,6 +580,13 @@ write_config(RestServer *srv, bool replace, const char *body, size_t len,
 		return;
 	}
 	free(current);
+	if (sets_failsafe(next) && srv->username == NULL &&
+		!(srv->verify_client != 0 && srv->cert_pem != NULL))
+	{
+		free(next);
+		reply_msg(out, 400, "failsafe_mode needs restapi.authentication or client certificates (restapi.verify_client) on the nodes: a vouch stops every automatic failover, so only the leader may ask for one");
+		return;
+	}
 	rc = cas_put(srv, "config", next, rev, &err);
 	if (rc == PGW_ECONFLICT)
 	{
@@ -605,6 +626,11 @@ submit(RestServer *srv, RestAction *a, int64_t wait_ms, RestReply *out)
 	char		msg[256];
 	int			status;
 
+	/* a day-long restart "timeout" must not hold a request that long
+	 * (security review F4): past the cap the caller gets 503; an action
+	 * the loop already started is finished, one still queued withdrawn */
+	if (wait_ms > REST_WRITE_WAIT_MAX_MS)
+		wait_ms = REST_WRITE_WAIT_MAX_MS;
 	status = rest_action_submit(srv, a, (int) wait_ms, msg, sizeof(msg));
 	reply_msg(out, status, msg);
 }
@@ -716,54 +742,10 @@ simple_action(RestServer *srv, RestActionKind kind, RestReply *out)
 	submit(srv, &a, 2 * loop_wait_of(srv) + 5000, out);
 }
 
-/*
- * POST /failsafe (Patroni's codes): a primary cut from etcd asks us to vouch
- * for it. 502 when failsafe_mode is off, 500 when we run as the leader
- * ourselves, else 200 "Accepted": we then do not promote for a ttl
- * (failover/rules.c, no-leader-failsafe-vouched).
- */
-static void
-post_failsafe(RestServer *srv, const char *body, size_t len, RestReply *out)
-{
-	RestSnapshot *s = rest_snapshot_copy(srv);
-	char		name[PGW_NAME_MAX];
-	char		why[320];
-	PgwError	err = {0};
-	int			status = 0;
-
-	if (s == NULL)
-	{
-		reply_msg(out, 503, "no cluster state yet");
-		return;
-	}
-	if (!s->view.config.failsafe_mode)
-		reply_msg(out, 502, "failsafe_mode is not enabled in the cluster's config");
-	else if (rest_body_failsafe(body, len, name, sizeof(name), &status, &err) != 0)
-		reply_msg(out, status ? status : 400, err.msg);
-	else if (strcmp(name, s->name) == 0 || (s->pg_read_write && s->holds_leader))
-		reply_msg(out, 500, "Running as a leader");
-	else
-	{
-		atomic_store(&srv->failsafe_vouched_mono_ms, pgw_now_mono_ms());
-		pthread_mutex_lock(&srv->lock);
-		pgw_strlcpy(srv->failsafe_primary, name, sizeof(srv->failsafe_primary));
-		pthread_mutex_unlock(&srv->lock);
-		snprintf(why, sizeof(why), "Accepted");
-		reply_msg(out, 200, why);
-	}
-	free(s);
-}
-
-int64_t
-rest_failsafe_vouched_ms(RestServer *s)
-{
-	return s ? atomic_load(&s->failsafe_vouched_mono_ms) : 0;
-}
-
 void
 rest_write_handle(RestServer *srv, const char *method, const char *url,
 				  const char *body, size_t len, const char *if_match,
-				  RestReply *out)
+				  const struct sockaddr *client, RestReply *out)
 {
 	bool		post = strcmp(method, "POST") == 0;
 	bool		del = strcmp(method, "DELETE") == 0;
@@ -789,7 +771,7 @@ rest_write_handle(RestServer *srv, const char *method, const char *url,
 	else if (post && strcmp(url, "/reload") == 0)
 		simple_action(srv, REST_ACTION_RELOAD, out);
 	else if (post && strcmp(url, "/failsafe") == 0)
-		post_failsafe(srv, body, len, out);
+		rest_failsafe_post(srv, body, len, client, out);
 	else if (post && strcmp(url, "/backup") == 0)
 		rest_backup_post(srv, body, len, out);	/* rest_backup.c */
 	else

@@ -44,6 +44,27 @@ failover_decision_kind_name(DecisionKind kind)
 	return kind_names[kind];
 }
 
+const char *
+failover_switchover_step_name(SwitchoverStep s)
+{
+	switch (s)
+	{
+		case SWO_NONE:
+			return "none";
+		case SWO_CHECKPOINT:
+			return "checkpoint";
+		case SWO_STOPPING:
+			return "stopping";
+		case SWO_WAIT_RECEIVED:
+			return "wait-received";
+		case SWO_HANDED_OVER:
+			return "handed-over";
+		case SWO_FOLLOW:
+			return "follow";
+	}
+	return "?";
+}
+
 static bool
 name_eq(const char *a, const char *b)
 {
@@ -161,7 +182,7 @@ prepare_leader(DecideCtx *c)
 	    c->has_leader && !c->holds_leader && name_eq(v->leader, s->name);
 	if (c->has_leader)
 	{
-		const MemberInfo *m = rank_member_find(v, v->leader);
+		const MemberInfo *m = dcs_view_member(v, v->leader);
 
 		c->leader_member = m != NULL && m->is_valid ? m : NULL;
 		c->leader_timeline = c->leader_member ? c->leader_member->timeline : 0;
@@ -200,7 +221,9 @@ prepare_election(DecideCtx *c)
 	me.is_valid = true;
 	me.is_running = c->pg_serving;
 	me.is_replica = c->pg_serving && s->pg_in_recovery;
-	me.nofailover = s->nofailover;
+	/* a replica whose WAL left the cluster's history is nobody's
+	 * candidate, a requested failover's neither (no-leader-we-diverged) */
+	me.nofailover = s->nofailover || s->timeline_diverged;
 	me.failover_priority = s->failover_priority;
 	me.timeline = s->pg_timeline;
 	me.wal_position = c->our_position;
@@ -224,7 +247,7 @@ prepare_election(DecideCtx *c)
 			c->newer_timeline = p->timeline;
 			c->newer_timeline_member = p->name;
 		}
-		m = rank_member_find(c->view, p->name);
+		m = dcs_view_member(c->view, p->name);
 		if (m == NULL || !m->is_valid)
 			continue; /* no trusted tags: cannot be a candidate */
 		rank_facts_from_member(m, &f);
@@ -323,7 +346,7 @@ prepare_failover(DecideCtx *c)
 		c->fo_refusal = "the request names another leader";
 	if (f->member[0] != '\0')
 	{
-		const MemberInfo *m = rank_member_find(c->view, f->member);
+		const MemberInfo *m = dcs_view_member(c->view, f->member);
 		FailoverCandidate fc;
 
 		c->fo_target = f->member;
@@ -465,6 +488,11 @@ var_value(const char *key, const DecideCtx *c, const Decision *d, char *buf,
 		snprintf(buf, len, "%d", c->quorum_needed);
 	else if (strcmp(key, "fo_target") == 0)
 		snprintf(buf, len, "%s", str_or(c->fo_target, "-"));
+	else if (strcmp(key, "swo_target") == 0)
+		snprintf(buf, len, "%s", str_or(s->switchover_target, "-"));
+	else if (strcmp(key, "swo_step") == 0)
+		snprintf(buf, len, "%s",
+		         failover_switchover_step_name(s->switchover_step));
 	else if (strcmp(key, "fo_refusal") == 0)
 		snprintf(buf, len, "%s", str_or(c->fo_refusal, "-"));
 	else if (strcmp(key, "gone") == 0)
@@ -525,6 +553,8 @@ target_name(const DecideCtx *c, RuleTarget t)
 			return c->blocking_peer;
 		case TARGET_FAILOVER:
 			return c->fo_target;
+		case TARGET_SWITCHOVER:
+			return c->self->switchover_target;
 		case TARGET_NONE:
 			break;
 	}

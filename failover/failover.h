@@ -5,7 +5,10 @@
  * now) to one Decision with a stable rule name and a filled-in reason.
  * No I/O, no clock reads, no globals, no allocation (STYLE.md "The decision
  * engine"). Part 2 (ranking) is shared with switchover. Part 3 is the
- * executor (execute.c), declared by its author below the marked line.
+ * executor (execute.c, exec_*.c): steps that carry a Decision out and
+ * return an outcome; they never call back into the daemon.
+ * Two libraries: pgw_failover (Parts 1 and 2, pure, no gRPC) and
+ * pgw_failover_exec (Part 3).
  */
 #ifndef PGW_FAILOVER_H
 #define PGW_FAILOVER_H
@@ -26,6 +29,25 @@ typedef enum DataDirState
 	DATA_DIR_EMPTY,       /* missing or empty: bootstrap or clone */
 	DATA_DIR_INITIALIZED, /* holds a cluster (PG_VERSION, global/) */
 } DataDirState;
+
+/*
+ * The sub-states of a switchover the leader runs (exec_switchover.c), one
+ * per loop turn, each with a deadline. Before SWO_HANDED_OVER the
+ * switchover may still be aborted (we serve again as primary); from it on
+ * the key is the target's and we only follow.
+ */
+typedef enum SwitchoverStep
+{
+	SWO_NONE = 0,
+	SWO_CHECKPOINT,    /* name the target, connect to it, CHECKPOINT */
+	SWO_STOPPING,      /* fast stop until pg_control says "shut down" */
+	SWO_WAIT_RECEIVED, /* until the target has our shutdown checkpoint */
+	SWO_HANDED_OVER,   /* key freed by the handover txn: no return */
+	SWO_FOLLOW,        /* start as a replica of the target */
+} SwitchoverStep;
+
+/* failover_switchover_step_name: "checkpoint", "stopping", ... */
+const char *failover_switchover_step_name(SwitchoverStep s);
 
 /*
  * LocalHealth: what the daemon observed locally this loop. Caller-allocated
@@ -49,6 +71,10 @@ typedef struct LocalHealth
 	                                      * for it (POST /failsafe); 0 never */
 	int64_t leader_absent_since_mono_ms; /* when we saw the leader key
 	                                      * go (0 = unknown); reasons */
+	int64_t proven_prior_lease;          /* an earlier lease of ours whose
+	                                      * holder process is proven gone (0 =
+	                                      * none): only that key may be taken
+	                                      * back (issue 16) */
 
 	/* data directory */
 	DataDirState data_dir;
@@ -86,6 +112,9 @@ typedef struct LocalHealth
 	/* flags from the executor */
 	bool rewind_failed; /* last pg_rewind failed: re-clone instead */
 	bool clone_failed;  /* last clone failed (retried) */
+	SwitchoverStep switchover_step;        /* a switchover we lead is at
+	                                        * this sub-state (SWO_NONE) */
+	char switchover_target[PGW_NAME_MAX];  /* ... handing over to */
 
 	/* wall clock, only to compare with a switchover's scheduled_at */
 	int64_t now_wall_ms;
@@ -283,16 +312,21 @@ const char *failover_best_candidate(const ClusterView *view,
                                     const char *exclude);
 
 /* ------------------------------------------------------------------------
- * Part 3: the executor (execute.c) -- declared by its author below.
+ * Part 3: the executor (execute.c, exec_*.c; library pgw_failover_exec)
  * ------------------------------------------------------------------------ */
 
 /*
  * The executor observes the local node for failover_decide() and carries a
- * Decision out through consensus/ and health/, in idempotent steps. It owns
- * the PostgreSQL handles (probe and control); the daemon owns etcd, the
- * lease and timing, and passes them in an ExecContext per call. Every call
- * blocks the caller (the daemon's main thread, which must be the thread that
- * lives as long as the process: PostgreSQL is forked from it).
+ * Decision out through consensus/ and health/, in idempotent steps, one
+ * function per decision kind (a table checked at open to have a row for
+ * every kind). A step returns an ExecOutcome and never calls back into the
+ * daemon: the loop publishes routing, the member key, the REST snapshot and
+ * the callbacks from the outcome, and runs the leader's duties
+ * (failover_leader_duties) in its publish phase. The executor owns the
+ * PostgreSQL handles; the daemon owns etcd, the lease and timing, and
+ * passes them in an ExecContext per call. Every call blocks the caller (the
+ * daemon's main thread, which must be the thread that lives as long as the
+ * process: PostgreSQL is forked from it).
  */
 struct NodeConfig;
 struct HealthReport;
@@ -304,27 +338,44 @@ typedef struct ExecContext
 	const char *prefix;      /* "<namespace>/<scope>/" */
 	const char *name;        /* our member name */
 	int64_t lease_id;        /* our lease (0: none) */
-	const ClusterView *view; /* the view the decision was made on */
-	/* called when the node's role changed mid-step (a switchover stopped
-	 * PostgreSQL): the daemon republishes its REST snapshot at once, so
-	 * peers asking before the next loop see the truth; may be NULL */
-	void (*republish)(void *arg);
-	void *republish_arg;
-	/* called the moment PostgreSQL runs read-write after a promotion, before
-	 * the leader's housekeeping (sync, slots, history): the daemon points
-	 * the routers at us at once; arg is republish_arg; may be NULL */
-	void (*promoted)(void *arg);
+	const ClusterView *view; /* the view the decision was made on; nothing
+	                          * rewrites it while a step runs */
+	/* the daemon is stopping (SIGTERM): a switchover that fails stops here,
+	 * it never brings PostgreSQL back as primary */
+	bool stopping;
 } ExecContext;
 
-/* failover_exec_open: make the probe and control handles (no I/O yet). cfg
- * is borrowed and must outlive the executor. */
+/*
+ * ExecOutcome: what one step did. A step does not log its own failure: rc
+ * and err come back here and the loop logs them once (execute.failed),
+ * with action, what the executor already did about it.
+ */
+typedef struct ExecOutcome
+{
+	int rc;               /* 0 or PGW_E*; PGW_ECONFLICT from RENEW: we lost
+	                       * the key (the next decision demotes) */
+	PgwError err;         /* the detail when rc != 0 */
+	const char *action;   /* static text: what was done about a failure
+	                       * ("restart-as-primary"), "" = decide again */
+	bool key_acquired;    /* we now hold the leader key on ctx->lease_id */
+	bool key_released;    /* we gave it up (release, switchover handover) */
+	bool leads;           /* the step confirmed we lead: leader duties run */
+	bool role_changed;    /* PostgreSQL stopped, started, promoted, ... */
+	bool became_writable; /* PostgreSQL now runs read-write under our key */
+	bool run_again;       /* decide again at once, not at the next tick */
+} ExecOutcome;
+
+/* failover_exec_open: make the probe and control handles (no I/O yet).
+ * cfg is borrowed and must outlive the executor. PGW_EINTERNAL when the
+ * step table lacks a decision kind (a bug, caught at the first start). */
 int failover_exec_open(const struct NodeConfig *cfg, FailoverExec **out,
                        PgwError *err) PGW_MUSTCHECK;
 void failover_exec_close(FailoverExec *e); /* NULL is fine */
 void failover_exec_reconfigure(FailoverExec *e, const struct NodeConfig *cfg);
 
 /* failover_exec_observe: fill *self from the local node (probe, postmaster
- * status, data directory); the caller adds the etcd facts. */
+ * status, data directory, a switchover in progress); the caller adds the
+ * etcd facts. */
 void failover_exec_observe(FailoverExec *e, const ClusterView *view,
                            LocalHealth *self);
 
@@ -335,13 +386,31 @@ void failover_exec_observe(FailoverExec *e, const ClusterView *view,
 void failover_exec_reobserve(FailoverExec *e, const ClusterView *view,
                              LocalHealth *self, int max_age_ms);
 
+/* failover_exec_refresh: probe PostgreSQL again after a step changed its
+ * role, so what the loop publishes (member key, REST) is its new state. */
+void failover_exec_refresh(FailoverExec *e, const ClusterView *view);
+
 /*
- * failover_execute: carry out dec. Returns 0, or an error already logged
- * (event execute.failed); PGW_ECONFLICT from RENEW means we lost the key
- * (the next decision demotes). Blocks up to the step's bound.
+ * failover_execute: carry out dec by its step. Blocks up to the step's
+ * bound (a switchover sub-state at most SWO_SLICE_MS while it waits).
  */
-int failover_execute(FailoverExec *e, const ExecContext *ctx,
-                     const Decision *dec, const LocalHealth *self);
+ExecOutcome failover_execute(FailoverExec *e, const ExecContext *ctx,
+                             const Decision *dec, const LocalHealth *self);
+
+/*
+ * failover_leader_duties: what the leader keeps up while it holds the key
+ * and runs read-write: the status optime, the config and initialize keys,
+ * synchronous_standby_names and `sync`, the members' slots, and what a
+ * promotion left (the history entry, clearing the request it served).
+ * Failures are logged here (they are retried next turn) and never stop
+ * the loop. The daemon calls it once per turn from its publish phase.
+ */
+void failover_leader_duties(FailoverExec *e, const ExecContext *ctx);
+
+/* failover_exec_switchover: the switchover in progress (SWO_NONE: none),
+ * its target copied into target[len] when given. */
+SwitchoverStep failover_exec_switchover(const FailoverExec *e, char *target,
+                                        size_t len);
 
 /* failover_exec_member_info: the members/<name> value to publish. */
 void failover_exec_member_info(FailoverExec *e, const ClusterView *view,
@@ -362,11 +431,6 @@ bool failover_exec_is_writable_primary(const FailoverExec *e);
  * one did, so that the loop decides at once instead of at the next tick. */
 bool failover_exec_reap(FailoverExec *e);
 
-/* failover_exec_take_decide_now: true once after a restart as primary
- * failed (postgres exited before serving): the loop decides again at once
- * rather than at the next tick. */
-bool failover_exec_take_decide_now(FailoverExec *e);
-
 /*
  * failover_exec_fence_fn: the fencing action, safe to call from the fencing
  * thread: SIGKILL to the postmaster's process group, so no backend can
@@ -377,7 +441,8 @@ void failover_exec_fence_fn(void *exec);
 /*
  * Actions asked for over the REST API (the loop runs them): restart keeps
  * the node's role; reinit re-clones a replica from the leader (refused on
- * the leader: PGW_ESTATE); reload is a SIGHUP.
+ * the leader: PGW_ESTATE); reload is a SIGHUP. Restart and reinit are
+ * refused (PGW_ESTATE) while a switchover is in progress.
  */
 int failover_exec_restart(FailoverExec *e, const ExecContext *ctx,
                           int timeout_ms, PgwError *err) PGW_MUSTCHECK;
@@ -385,6 +450,14 @@ int failover_exec_reload(FailoverExec *e, PgwError *err) PGW_MUSTCHECK;
 int failover_exec_reinit(FailoverExec *e, const ExecContext *ctx,
                          PgwError *err) PGW_MUSTCHECK;
 bool failover_exec_pending_restart(const FailoverExec *e);
+
+/* failover_exec_control: the executor's PostgreSQL control handle, for the
+ * daemon's parameter sync (daemon/pg_params.c); borrowed */
+struct PgControl *failover_exec_control(FailoverExec *e);
+
+/* failover_exec_set_cloning: the member value says "creating replica" while
+ * true (the loop sets it before a REST reinit, which it publishes first) */
+void failover_exec_set_cloning(FailoverExec *e, bool cloning);
 
 /* failover_exec_shutdown: SIGTERM path: stop PG (fast), then release the
  * leader key if we held it (value compare). */

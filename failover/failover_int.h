@@ -46,8 +46,7 @@ void rank_candidate_assess(const RankContext *rc, const CandidateFacts *f,
 /* rank_in_sync: name is named in `sync` (standby, or its leader). */
 bool rank_in_sync(const SyncState *sync, const char *name);
 
-/* rank_member_find / rank_peer_find: by name, NULL when absent. */
-const MemberInfo *rank_member_find(const ClusterView *view, const char *name);
+/* rank_peer_find: by name, NULL when absent (members: dcs_view_member). */
 const PeerStatus *rank_peer_find(const PeerStatus *peers, int n_peers,
                                  const char *name);
 
@@ -139,6 +138,7 @@ typedef enum RuleTarget
 	TARGET_AHEAD,        /* the peer that ranks before us */
 	TARGET_PEER_PRIMARY, /* the peer still primary */
 	TARGET_FAILOVER,     /* the switchover / failover target */
+	TARGET_SWITCHOVER,   /* the target of the switchover we run */
 } RuleTarget;
 
 /* One row of the first-match table. */

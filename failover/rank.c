@@ -41,17 +41,6 @@ rank_in_sync(const SyncState *sync, const char *name)
 	return false;
 }
 
-const MemberInfo *
-rank_member_find(const ClusterView *view, const char *name)
-{
-	if (view == NULL || name == NULL || name[0] == '\0')
-		return NULL;
-	for (int i = 0; i < view->n_members && i < PGW_MEMBERS_MAX; i++)
-		if (strncmp(view->members[i].name, name, PGW_NAME_MAX) == 0)
-			return &view->members[i];
-	return NULL;
-}
-
 const PeerStatus *
 rank_peer_find(const PeerStatus *peers, int n_peers, const char *name)
 {
@@ -276,7 +265,7 @@ failover_candidate_assess(const ClusterView *view, const PeerStatus *peers,
 {
 	RankContext rc;
 	CandidateFacts f = {0};
-	const MemberInfo *m = rank_member_find(view, name);
+	const MemberInfo *m = dcs_view_member(view, name);
 	const PeerStatus *p = rank_peer_find(peers, n_peers, name);
 
 	if (m == NULL)

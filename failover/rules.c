@@ -68,7 +68,7 @@ p_fence_deadline_passed(const DecideCtx *c)
 	 * time of the last confirmed keepalive minus a margin, so it passes
 	 * before etcd lets the key expire and another member promotes.
 	 * In failsafe mode the daemon raises that deadline while every member
-	 * vouches for us over the REST API (daemon/loop.c, failsafe_confirm).
+	 * vouches for us over the REST API (daemon/failsafe.c, failsafe_confirm).
 	 */
 	return c->pg_may_write && c->deadline_passed;
 }
@@ -78,6 +78,20 @@ p_fence_other_holds_key(const DecideCtx *c)
 {
 	/* any key that is not ours, including our name on an old lease */
 	return c->view_ok && c->pg_may_write && c->has_leader && !c->holds_leader;
+}
+
+/* ---- group "switchover": one we lead, between its sub-states ------------ */
+
+static bool
+p_switchover_in_progress(const DecideCtx *c)
+{
+	/*
+	 * A switchover runs one sub-state per turn (exec_switchover.c) and is
+	 * bounded by its own deadlines: it is carried on before anything else
+	 * is considered (a stall, etcd, an election we would win with our key
+	 * just handed over), and only fencing above may end it.
+	 */
+	return c->self->switchover_step != SWO_NONE;
 }
 
 /* ---- group "tilt" ------------------------------------------------------- */
@@ -101,14 +115,6 @@ p_etcd_unreachable(const DecideCtx *c)
 {
 	return !c->view_ok;
 }
-
-/*
- * ---- group "pause" ------------------------------------------------------
- * PAUSE MODE (view.config.pause) goes here, added by the pause issue: after
- * fencing, TILT and etcd (a paused leader still fences), before any rule that
- * starts, stops, clones, promotes or demotes. Rows to add: "paused-leader-
- * renew" (RENEW while we hold the key), "paused-wait" (WAIT otherwise).
- */
 
 /* ---- group "init": initialize key, data directory ---------------------- */
 
@@ -238,11 +244,16 @@ p_stale_own_key_takeover(const DecideCtx *c)
 	 * A restarted daemon finds the key on its previous lease: nobody else
 	 * can have promoted while that key lives, so move it to our lease (one
 	 * txn comparing name and old lease; a stale view only makes it fail)
-	 * and restart as primary (promise 1). Never while PG may write.
+	 * and restart as primary (promise 1). Never while PG may write, and
+	 * only when the process that held that lease is proven gone: a
+	 * force-deleted pod's successor has our name, while its predecessor
+	 * may still hold the lease and write (lease_holder.c).
 	 */
 	return c->stale_own_key && !c->pg_may_write && c->self->lease_id != 0 &&
 	       c->has_lease && !c->deadline_passed &&
-	       c->self->data_dir == DATA_DIR_INITIALIZED;
+	       c->self->data_dir == DATA_DIR_INITIALIZED &&
+	       c->self->proven_prior_lease != 0 &&
+	       c->self->proven_prior_lease == c->view->leader_lease;
 }
 
 static bool
@@ -371,6 +382,18 @@ p_primary_acquire(const DecideCtx *c)
 }
 
 static bool
+p_we_diverged(const DecideCtx *c)
+{
+	/*
+	 * The timeline check found our WAL off the last leader's history: our
+	 * LSN compares with nobody's (it is on a timeline the cluster left),
+	 * and promoting us would drop the newer timeline's commits. Our member
+	 * key says nofailover meanwhile, so no peer waits for us.
+	 */
+	return running_replica_no_leader(c) && c->self->timeline_diverged;
+}
+
+static bool
 p_we_nofailover(const DecideCtx *c)
 {
 	return we_are(c, FAILOVER_INELIGIBLE_NOFAILOVER);
@@ -433,8 +456,6 @@ p_we_are_best(const DecideCtx *c)
 {
 	return running_replica_no_leader(c) && c->me.why == FAILOVER_ELIGIBLE;
 }
-
-/* ---- the table ---------------------------------------------------------- */
 
 /* ---- group "switchover": the `failover` key (a request, manual) -------- */
 
@@ -511,6 +532,8 @@ p_paused(const DecideCtx *c)
 	return c->paused;
 }
 
+/* ---- the table ---------------------------------------------------------- */
+
 #define ROW(nm, grp, wh, kd, rs, pr, tg)                                       \
 	{                                                                          \
 		.info = {.name = (nm),                                                 \
@@ -539,6 +562,12 @@ static const Rule rules[] = {
         DECIDE_DEMOTE,
         "leader key held by {leader} while our postgres runs read-write",
         p_fence_other_holds_key, TARGET_LEADER),
+
+    /* our switchover continues until done or aborted (its own deadlines) */
+    ROW("switchover-in-progress", "switchover",
+        "a switchover we lead is between its sub-states", DECIDE_SWITCHOVER,
+        "switchover to {swo_target} in progress ({swo_step})",
+        p_switchover_in_progress, TARGET_SWITCHOVER),
 
     /* stall: re-observe before acting (fencing above still ran) */
     ROW("tilt-stall-detected", "tilt",
@@ -663,13 +692,13 @@ static const Rule rules[] = {
 
     /* another member holds the leader key */
     ROW("stale-own-leader-key-takeover", "replica",
-        "the key holds our name on our earlier lease; we have a lease and data",
+        "the key holds our name on our earlier lease, whose holder is proven gone; we have a lease and data",
         DECIDE_ACQUIRE,
         "leader key holds our name on an earlier lease {old_lease}; moving it to our lease",
         p_stale_own_key_takeover, TARGET_NONE),
     ROW("stale-own-leader-key", "replica",
         "the key holds our name on another lease", DECIDE_WAIT,
-        "leader key holds our name on an earlier lease; waiting for it to expire",
+        "leader key holds our name on an earlier lease we cannot prove dead; waiting for it to expire",
         p_stale_own_key, TARGET_NONE),
     ROW("leader-no-member-key", "replica", "the leader has no valid member key",
         DECIDE_WAIT,
@@ -744,6 +773,11 @@ static const Rule rules[] = {
         DECIDE_WAIT,
         "leader key gone{gone}; failsafe mode and the leader did not list us in `failsafe`; not promoting",
         p_not_failsafe_member, TARGET_NONE),
+    ROW("no-leader-we-diverged", "election",
+        "no leader and the timeline check found our WAL off the cluster's history",
+        DECIDE_WAIT,
+        "leader key gone{gone}; our WAL on timeline {our_tl} left the cluster's history (timeline check); not a candidate until rewound or re-cloned",
+        p_we_diverged, TARGET_NONE),
     ROW("no-leader-we-nofailover", "election",
         "no leader and we carry the nofailover tag", DECIDE_WAIT,
         "leader key gone{gone}; nofailover tag set, not a candidate",

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/pgwtime.h"
+#include "common/safefs.h"
 #include "common/strutil.h"
 #include "common/xmem.h"
 
@@ -165,10 +166,12 @@ marker_clear(PgControl *c, HealthIncomplete kind)
 {
 	char		path[4200];
 
+	PgwError	err = {0};
+
 	marker_path(c->data_dir, kind, path, sizeof(path));
-	if (unlink(path) != 0 && errno != ENOENT)
+	if (pgw_unlink(path, &err) != 0)
 		log_warn("pg.marker", "path=%s action=unlink-failed detail=\"%s\"", path,
-				 strerror(errno));
+				 err.msg);
 }
 
 int
@@ -191,7 +194,8 @@ health_control_bootstrap(PgControl *c, int timeout_ms, PgwError *err)
 		    c->data_dir);
 	marker_clear(c, HEALTH_INCOMPLETE_CLONE);
 	marker_clear(c, HEALTH_INCOMPLETE_REWIND);
-	if ((rc = control_ensure_dir(c, c->data_dir, 0700, err)) != 0)
+	if ((rc = control_ensure_dir(c, c->data_dir, 0700, "postgresql.data_dir",
+	                             true, err)) != 0)
 		return rc;
 	control_bin(c, "initdb", initdb, sizeof(initdb));
 	snprintf(dopt, sizeof(dopt), "--pgdata=%s", c->data_dir);
@@ -219,7 +223,7 @@ health_control_bootstrap(PgControl *c, int timeout_ms, PgwError *err)
 	argv[n] = NULL;
 	rc = run_program(argv, &c->as, NULL, c->cmd_timeout_ms, NULL, err);
 	if (c->su_password != NULL)
-		(void) unlink(pwfile);
+		(void) pgw_unlink(pwfile, NULL);
 	if (rc != 0)
 	{
 		control_empty_dir(c->data_dir);
@@ -283,7 +287,8 @@ health_control_clone(PgControl *c, const HealthUpstream *leader, PgwError *err)
 		                     c->data_dir);
 	/* a re-clone replaces what an interrupted rewind left */
 	marker_clear(c, HEALTH_INCOMPLETE_REWIND);
-	if ((rc = control_ensure_dir(c, c->data_dir, 0700, err)) != 0)
+	if ((rc = control_ensure_dir(c, c->data_dir, 0700, "postgresql.data_dir",
+	                             true, err)) != 0)
 		return rc;
 	health_slot_name(c->member, slot, sizeof(slot));
 	if ((rc = ensure_slot_on(c, leader, slot, err)) != 0)
@@ -373,33 +378,39 @@ static const char *tli_sql =
 static int
 signal_promote(PgControl *c, pid_t *pm_out, PgwError *err)
 {
-	char path[4096];
 	char state[16];
 	pid_t pm = 0;
-	int fd;
+	int dfd;
+	int rc;
 
 	if (!read_postmaster_pid(c->data_dir, &pm, state, sizeof(state)) ||
-	    !pid_alive(pm) || !pid_is_postgres(pm))
+	    !control_pid_trusted(c, pm))
 		return pgw_error_set(err, PGW_ESTATE,
 		                     "cannot promote server: no postmaster runs for %s",
 		                     c->data_dir);
-	snprintf(path, sizeof(path), "%s/promote", c->data_dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return pgw_error_set(err, PGW_EIO, "cannot promote server: create %s: %s",
-		                     path, strerror(errno));
-	if (c->as.drop && fchown(fd, c->as.uid, c->as.gid) != 0)
-		log_warn("pg.promote", "detail=\"chown %s: %s\"", path, strerror(errno));
-	close(fd);
+	/* O_EXCL|O_NOFOLLOW in the data directory's descriptor: a symlink
+	 * named "promote" is removed as a link, never followed (F1) */
+	if ((dfd = control_data_dirfd(c, err)) < 0)
+		return err && err->code ? err->code : PGW_EIO;
+	rc = pgw_create_at(dfd, "promote", 0600, c->as.drop ? c->as.uid : PGW_NO_OWNER,
+	                   c->as.drop ? c->as.gid : (gid_t) -1, err);
+	if (rc != 0)
+	{
+		close(dfd);
+		pgw_error_prefix(err, "cannot promote server");
+		return rc;
+	}
 	if (kill(pm, SIGUSR1) != 0)
 	{
 		int e = errno;
 
-		unlink(path);
+		(void) unlinkat(dfd, "promote", 0);
+		close(dfd);
 		return pgw_error_set(err, PGW_EIO,
 		                     "cannot promote server: signal postmaster %d: %s",
 		                     (int) pm, strerror(e));
 	}
+	close(dfd);
 	*pm_out = pm;
 	return 0;
 }
@@ -436,7 +447,7 @@ peek_control(const char *data_dir, int *state, PgLsn *checkpoint)
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/global/pg_control", data_dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = pgw_open_read(path);
 	if (fd < 0)
 		return -1;
 	if (pread(fd, a, sizeof(a), 0) != (ssize_t) sizeof(a) ||

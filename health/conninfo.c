@@ -7,6 +7,7 @@
 #include "health/health.h"
 #include "health/health_int.h"
 
+#include "common/safefs.h"
 #include "common/strutil.h"
 #include "common/xmem.h"
 
@@ -240,99 +241,49 @@ health_conf_quote(const char *value)
 	return b.data;
 }
 
-int
-health_pgpass_line(StrBuf *b, const char *user, const char *password)
+/* pgpass_field: one field of a .pgpass line, ':' and '\\' escaped */
+static int
+pgpass_field(StrBuf *b, const char *v)
 {
-	const char *fields[2] = {user, password};
-
-	sbuf_puts(b, "*:*:*:");
-	for (int f = 0; f < 2; f++)
+	for (const char *p = v; *p; p++)
 	{
-		for (const char *p = fields[f]; *p; p++)
-		{
-			if (*p == '\n' || *p == '\r')
-				return PGW_EINVAL;
-			if (*p == ':' || *p == '\\')
-				sbuf_putc(b, '\\');
-			sbuf_putc(b, *p);
-		}
-		if (f == 0)
-			sbuf_putc(b, ':');
+		if (*p == '\n' || *p == '\r')
+			return PGW_EINVAL;
+		if (*p == ':' || *p == '\\')
+			sbuf_putc(b, '\\');
+		sbuf_putc(b, *p);
 	}
-	sbuf_putc(b, '\n');
 	return 0;
 }
 
 int
+health_pgpass_line(StrBuf *b, const char *host, int port, const char *user,
+                   const char *password)
+{
+	char p[16];
+
+	snprintf(p, sizeof(p), "%d", port);
+	if (host == NULL || host[0] == '\0' || port <= 0)
+		return PGW_EINVAL;
+	if (pgpass_field(b, host) != 0)
+		return PGW_EINVAL;
+	sbuf_printf(b, ":%s:*:", p);
+	if (pgpass_field(b, user) != 0)
+		return PGW_EINVAL;
+	sbuf_putc(b, ':');
+	if (pgpass_field(b, password) != 0)
+		return PGW_EINVAL;
+	sbuf_putc(b, '\n');
+	return 0;
+}
+
+/* write_file_atomic: see safefs.h's pgw_write_file (never follows a link
+ * at path, random temporary name, owner set on the descriptor) */
+int
 write_file_atomic(const char *path, const char *data, size_t len, int mode,
                   uid_t uid, gid_t gid, PgwError *err)
 {
-	char tmp[4096];
-	char dir[4096];
-	char *slash;
-	int fd;
-	size_t off = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int) sizeof(tmp))
-		return pgw_error_set(err, PGW_EINVAL, "path too long: \"%s\"", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return pgw_error_set(err, PGW_EIO, "could not create file \"%s\": %s",
-		                     tmp, strerror(errno));
-	while (off < len)
-	{
-		ssize_t w = write(fd, data + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-		{
-			int e = errno;
-
-			close(fd);
-			unlink(tmp);
-			return pgw_error_set(err, PGW_EIO,
-			                     "could not write file \"%s\": %s", tmp,
-			                     strerror(e));
-		}
-		off += (size_t) w;
-	}
-	if (fchmod(fd, (mode_t) mode) != 0 ||
-	    (uid != (uid_t) -1 && fchown(fd, uid, gid) != 0) || fsync(fd) != 0)
-	{
-		int e = errno;
-
-		close(fd);
-		unlink(tmp);
-		return pgw_error_set(err, PGW_EIO, "could not sync file \"%s\": %s",
-		                     tmp, strerror(e));
-	}
-	close(fd);
-	if (rename(tmp, path) != 0)
-	{
-		int e = errno;
-
-		unlink(tmp);
-		return pgw_error_set(err, PGW_EIO,
-		                     "could not rename file \"%s\" to \"%s\": %s", tmp,
-		                     path, strerror(e));
-	}
-	pgw_strlcpy(dir, path, sizeof(dir));
-	slash = strrchr(dir, '/');
-	if (slash != NULL)
-	{
-		if (slash == dir)
-			slash[1] = '\0';
-		else
-			*slash = '\0';
-		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd >= 0)
-		{
-			(void) fsync(fd);
-			close(fd);
-		}
-	}
-	return 0;
+	return pgw_write_file(path, data, len, (mode_t) mode, uid, gid, err);
 }
 
 int
@@ -486,7 +437,7 @@ bad:
 int
 health_conf_read(const char *path, HealthParam **params, int *n, PgwError *err)
 {
-	FILE *f = fopen(path, "re");
+	FILE *f = pgw_fopen_read(path);
 	char *line = NULL;
 	size_t cap = 0;
 	int lineno = 0;

@@ -9,13 +9,14 @@
 
 #include "common/log.h"
 #include "common/pgwtime.h"
+#include "common/run.h"
+#include "common/safefs.h"
 #include "common/strutil.h"
 #include "common/xmem.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -57,29 +58,6 @@ has_newline(const char *s)
 	return s != NULL && strpbrk(s, "\n\r") != NULL;
 }
 
-/* write the pgpass file with both credentials, 0600, owned by run_as */
-static int
-write_pgpass(PgControl *c, PgwError *err)
-{
-	StrBuf b;
-	int rc = 0;
-
-	sbuf_init(&b);
-	if (c->su_password != NULL)
-		rc = health_pgpass_line(&b, c->superuser, c->su_password);
-	if (rc == 0 && c->repl_password != NULL)
-		rc = health_pgpass_line(&b, c->repl_user, c->repl_password);
-	if (rc != 0)
-		rc = pgw_error_set(err, PGW_EINVAL, "password contains a newline");
-	else
-		rc = write_file_atomic(c->pgpass, b.data, b.len, 0600,
-		                       c->as.drop ? c->as.uid : (uid_t) -1,
-		                       c->as.drop ? c->as.gid : (gid_t) -1, err);
-	explicit_bzero(b.data, b.cap);
-	free(b.data);
-	return rc;
-}
-
 /* pick up settings pgwarden wrote before a daemon restart */
 static void
 load_managed(PgControl *c)
@@ -94,7 +72,10 @@ load_managed(PgControl *c)
 	for (int i = 0; i < n; i++)
 	{
 		if (strcmp(ps[i].name, "primary_conninfo") == 0)
+		{
 			c->primary_conninfo = pgw_xstrdup(ps[i].value);
+			control_pgpass_allow_conninfo(c, ps[i].value);
+		}
 		else if (strcmp(ps[i].name, "primary_slot_name") == 0)
 			c->primary_slot = pgw_xstrdup(ps[i].value);
 		else if (strcmp(ps[i].name, "synchronous_standby_names") == 0)
@@ -135,6 +116,11 @@ health_control_open(const PgControlConfig *cfg, PgControl **out, PgwError *err)
 			return pgw_error_set(err, PGW_EINVAL,
 			                     "invalid pg_hba line %d: contains a newline",
 			                     i + 1);
+	for (int i = 0; i < cfg->n_hba_append_lines; i++)
+		if (has_newline(cfg->hba_append_lines[i]))
+			return pgw_error_set(err, PGW_EINVAL,
+			                     "invalid bootstrap pg_hba line %d: contains a newline",
+			                     i + 1);
 
 	c = pgw_xcalloc(1, sizeof(*c));
 	c->bin_dir = pgw_xstrdup(cfg->bin_dir);
@@ -167,6 +153,11 @@ health_control_open(const PgControlConfig *cfg, PgControl **out, PgwError *err)
 	c->hba = pgw_xcalloc((size_t) (cfg->n_hba_lines + 1), sizeof(char *));
 	for (int i = 0; i < cfg->n_hba_lines; i++)
 		c->hba[i] = pgw_xstrdup(cfg->hba_lines[i]);
+	c->n_hba_append = cfg->n_hba_append_lines;
+	c->hba_append =
+	    pgw_xcalloc((size_t) (cfg->n_hba_append_lines + 1), sizeof(char *));
+	for (int i = 0; i < cfg->n_hba_append_lines; i++)
+		c->hba_append[i] = pgw_xstrdup(cfg->hba_append_lines[i]);
 
 	if (cfg->run_as != NULL)
 	{
@@ -200,7 +191,7 @@ health_control_open(const PgControlConfig *cfg, PgControl **out, PgwError *err)
 		c->as.user = c->run_as;
 		c->as.home = c->home;
 	}
-	rc = write_pgpass(c, err);
+	rc = control_pgpass_write(c, err);
 	if (rc != 0)
 	{
 		health_control_close(c);
@@ -239,34 +230,13 @@ health_control_close(PgControl *c)
 	for (int i = 0; i < c->n_hba; i++)
 		free(c->hba[i]);
 	free(c->hba);
+	for (int i = 0; i < c->n_hba_append; i++)
+		free(c->hba_append[i]);
+	free(c->hba_append);
 	free(c->primary_conninfo);
 	free(c->primary_slot);
 	free(c->sync_names);
 	free(c);
-}
-
-int
-control_ensure_dir(PgControl *c, const char *path, int mode, PgwError *err)
-{
-	struct stat st;
-
-	if (mkdir(path, (mode_t) mode) != 0 && errno != EEXIST)
-		return pgw_error_set(err, PGW_EIO,
-		                     "could not create directory \"%s\": %s", path,
-		                     strerror(errno));
-	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-		return pgw_error_set(err, PGW_EIO, "\"%s\" is not a directory", path);
-	if (c->as.drop && (st.st_uid != c->as.uid) &&
-	    chown(path, c->as.uid, c->as.gid) != 0)
-		return pgw_error_set(err, PGW_EIO,
-		                     "could not change owner of \"%s\": %s", path,
-		                     strerror(errno));
-	if ((st.st_mode & 07777) != (mode_t) mode &&
-	    chmod(path, (mode_t) mode) != 0)
-		return pgw_error_set(err, PGW_EIO,
-		                     "could not change mode of \"%s\": %s", path,
-		                     strerror(errno));
-	return 0;
 }
 
 bool
@@ -290,38 +260,9 @@ control_dir_empty(const char *path)
 	return empty;
 }
 
-static const char *empty_root;
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void) sb;
-	(void) flag;
-	if (ftw->level == 0 || strcmp(path, empty_root) == 0)
-		return 0;
-	(void) remove(path);
-	return 0;
-}
-
-void
-control_empty_dir(const char *path)
-{
-	empty_root = path;
-	(void) nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
-}
-
-static int
-chown_path(PgControl *c, const char *path)
-{
-	if (c->as.drop)
-		return chown(path, c->as.uid, c->as.gid);
-	return 0;
-}
-
 int
 control_write_conf(PgControl *c, PgwError *err)
 {
-	char path[4096];
 	char port[16];
 	StrBuf b;
 	HealthParam base[] = {
@@ -339,7 +280,6 @@ control_write_conf(PgControl *c, PgwError *err)
 	int rc;
 
 	snprintf(port, sizeof(port), "%d", c->port);
-	snprintf(path, sizeof(path), "%s/%s", c->data_dir, PGW_CONF_FILE);
 	sbuf_init(&b);
 	rc = conf_render(
 	    &b,
@@ -357,32 +297,42 @@ control_write_conf(PgControl *c, PgwError *err)
 	}
 	if (rc == 0 && c->primary_conninfo != NULL)
 	{
+		/*
+		 * No recovery_target_timeline: 'latest' is PostgreSQL's default
+		 * since 12, and the line vanishing at promotion reset a
+		 * postmaster-context setting, which marked every new primary
+		 * pending restart and logged "configuration file contains errors".
+		 */
 		HealthParam s[] = {
 		    {"primary_conninfo", c->primary_conninfo},
 		    {"primary_slot_name", c->primary_slot},
-		    {"recovery_target_timeline", "latest"},
 		};
 
-		rc = conf_render(&b, "standby", s, 3, err);
+		rc = conf_render(&b, "standby", s, 2, err);
 	}
 	if (rc == 0)
-		rc = write_file_atomic(path, b.data, b.len, 0600,
-		                       c->as.drop ? c->as.uid : (uid_t) -1,
-		                       c->as.drop ? c->as.gid : (gid_t) -1, err);
+		rc = control_write_data_file(c, PGW_CONF_FILE, b.data, b.len, err);
 	free(b.data);
 	return rc;
 }
 
+/*
+ * control_write_hba: the operator's postgresql.pg_hba lines, or our
+ * defaults. The defaults never say "trust" (security review F13: with it
+ * every local OS user was a database superuser, and a superuser runs
+ * programs as the PostgreSQL OS user): password authentication where a
+ * password is configured, else peer authentication over the socket with a
+ * pg_ident map that lets root (pgwarden) and the PostgreSQL OS user in as
+ * the superuser and every other OS user only as its own role.
+ */
 int
 control_write_hba(PgControl *c, PgwError *err)
 {
-	char path[4096];
 	StrBuf b;
 	int rc;
-	const char *method = c->su_password ? "scram-sha-256" : "trust";
-	const char *rmethod = c->repl_password ? "scram-sha-256" : "trust";
+	const char *method = c->su_password ? "scram-sha-256" : "peer map=pgwarden";
+	const char *rmethod = c->repl_password ? "scram-sha-256" : "peer map=pgwarden";
 
-	snprintf(path, sizeof(path), "%s/pg_hba.conf", c->data_dir);
 	sbuf_init(&b);
 	sbuf_puts(&b, "# written by pgwarden\n");
 	if (c->n_hba > 0)
@@ -393,77 +343,43 @@ control_write_hba(PgControl *c, PgwError *err)
 	else
 	{
 		sbuf_printf(&b, "local all all %s\n", method);
-		sbuf_printf(&b, "host all all 127.0.0.1/32 %s\n", method);
-		sbuf_printf(&b, "host all all ::1/128 %s\n", method);
+		sbuf_puts(&b, "host all all 127.0.0.1/32 scram-sha-256\n");
+		sbuf_puts(&b, "host all all ::1/128 scram-sha-256\n");
 		sbuf_printf(&b, "local replication all %s\n", rmethod);
-		sbuf_printf(&b, "host replication all 127.0.0.1/32 %s\n", rmethod);
-		sbuf_printf(&b, "host replication all ::1/128 %s\n", rmethod);
+		sbuf_puts(&b, "host replication all 127.0.0.1/32 scram-sha-256\n");
+		sbuf_puts(&b, "host replication all ::1/128 scram-sha-256\n");
+		for (int i = 0; i < c->n_hba_append; i++)
+			sbuf_printf(&b, "%s\n", c->hba_append[i]);
 	}
-	rc = write_file_atomic(path, b.data, b.len, 0600,
-	                       c->as.drop ? c->as.uid : (uid_t) -1,
-	                       c->as.drop ? c->as.gid : (gid_t) -1, err);
+	rc = control_write_data_file(c, "pg_hba.conf", b.data, b.len, err);
 	free(b.data);
+	if (rc == 0 && c->n_hba == 0 && (!c->su_password || !c->repl_password))
+	{
+		/* names come from our config; quoted as pg_ident.conf wants */
+		sbuf_init(&b);
+		sbuf_puts(&b, "# written by pgwarden: the map of its peer rules\n");
+		sbuf_printf(&b, "pgwarden root \"%s\"\n", c->superuser);
+		if (c->run_as != NULL)
+			sbuf_printf(&b, "pgwarden \"%s\" \"%s\"\n", c->run_as, c->superuser);
+		if (!c->repl_password)
+		{
+			sbuf_printf(&b, "pgwarden root \"%s\"\n", c->repl_user);
+			if (c->run_as != NULL)
+				sbuf_printf(&b, "pgwarden \"%s\" \"%s\"\n", c->run_as, c->repl_user);
+		}
+		sbuf_puts(&b, "pgwarden /^(.*)$ \\1\n");
+		rc = control_write_data_file(c, "pg_ident.conf", b.data, b.len, err);
+		free(b.data);
+	}
 	return rc;
-}
-
-int
-control_ensure_include(PgControl *c, PgwError *err)
-{
-	char path[4096];
-	const char *line = "include_if_exists = '" PGW_CONF_FILE "'\t# pgwarden\n";
-	FILE *f;
-	char *buf = NULL;
-	size_t cap = 0;
-	bool found = false;
-
-	snprintf(path, sizeof(path), "%s/postgresql.conf", c->data_dir);
-	f = fopen(path, "re");
-	if (f == NULL)
-		return pgw_error_set(err, PGW_EIO, "could not open file \"%s\": %s",
-		                     path, strerror(errno));
-	while (getline(&buf, &cap, f) >= 0)
-	{
-		if (strncmp(buf, "include", 7) == 0 &&
-		    strstr(buf, "'" PGW_CONF_FILE "'") != NULL)
-			found = true;
-	}
-	free(buf);
-	fclose(f);
-	if (found)
-		return 0;
-	f = fopen(path, "ae");
-	if (f == NULL || fputs(line, f) < 0 || fflush(f) != 0 ||
-	    fsync(fileno(f)) != 0)
-	{
-		int e = errno;
-
-		if (f != NULL)
-			fclose(f);
-		return pgw_error_set(err, PGW_EIO,
-		                     "could not append to file \"%s\": %s", path,
-		                     strerror(e));
-	}
-	fclose(f);
-	return 0;
 }
 
 int
 control_write_signal(PgControl *c, bool standby, PgwError *err)
 {
-	char path[4096];
-
-	snprintf(path, sizeof(path), "%s/standby.signal", c->data_dir);
 	if (!standby)
-	{
-		if (unlink(path) != 0 && errno != ENOENT)
-			return pgw_error_set(err, PGW_EIO,
-			                     "could not remove file \"%s\": %s", path,
-			                     strerror(errno));
-		return 0;
-	}
-	return write_file_atomic(path, "", 0, 0600,
-	                         c->as.drop ? c->as.uid : (uid_t) -1,
-	                         c->as.drop ? c->as.gid : (gid_t) -1, err);
+		return control_unlink_data_file(c, "standby.signal", err);
+	return control_write_data_file(c, "standby.signal", "", 0, err);
 }
 
 int
@@ -498,6 +414,11 @@ control_set_standby(PgControl *c, const HealthUpstream *leader, PgwError *err)
 	if (ci == NULL)
 		return pgw_error_set(err, PGW_EINTERNAL,
 		                     "could not build primary_conninfo");
+	if (control_pgpass_allow(c, leader->host, leader->port, err) != 0)
+	{
+		free(ci);
+		return err && err->code ? err->code : PGW_EIO;
+	}
 	free(c->primary_conninfo);
 	free(c->primary_slot);
 	c->primary_conninfo = ci;
@@ -543,6 +464,8 @@ control_connect_remote(PgControl *c, const HealthUpstream *up, bool replication,
 	const char *vals[8];
 	HealthUnreachable why;
 
+	if (control_pgpass_allow(c, up->host, up->port, err) != 0)
+		return NULL;
 	snprintf(port, sizeof(port), "%d", up->port);
 	vals[0] = up->host;
 	vals[1] = port;
@@ -616,7 +539,7 @@ control_clear_stale_pidfile(PgControl *c)
 		}
 	}
 	closedir(d);
-	if (unlink(pidfile) == 0)
+	if (pgw_unlink(pidfile, NULL) == 0 && access(pidfile, F_OK) != 0)
 		log_warn("pg.stale-pidfile", "data_dir=%s pid=%d action=removed reason=\"no process works in the data directory\"",
 				 c->data_dir, (int) pid);
 }
@@ -643,7 +566,7 @@ control_running_pid(PgControl *c, bool *is_child)
 		c->child = 0;
 	}
 	if (read_postmaster_pid(c->data_dir, &pid, state, sizeof(state)) &&
-	    pid_alive(pid) && pid_is_postgres(pid))
+	    control_pid_trusted(c, pid))
 		return pid;
 	return 0;
 }
@@ -677,7 +600,7 @@ health_control_status(PgControl *c, HealthPmStatus *st)
 	{
 		if (st->running && pid == st->pid)
 			pgw_strlcpy(st->pm_state, state, sizeof(st->pm_state));
-		else if (!st->running && pid_alive(pid) && pid_is_postgres(pid))
+		else if (!st->running && control_pid_trusted(c, pid))
 		{
 			st->running = true;
 			st->adopted = true;
@@ -690,7 +613,7 @@ health_control_status(PgControl *c, HealthPmStatus *st)
 static void
 log_tail(PgControl *c, char *buf, size_t len)
 {
-	FILE *f = fopen(c->log_path, "re");
+	FILE *f = pgw_fopen_read(c->log_path);
 	char data[2048];
 	size_t n = 0;
 	long size;
@@ -750,51 +673,34 @@ start_child(PgControl *c, pid_t parent, int logfd, const char *postgres,
 	child_fail("pgwarden: could not execute postgres\n");
 }
 
-/* the postmaster's environment, built before fork (see start_child) */
+/* the postmaster's environment, built before fork (see start_child): an
+ * allowlist of ours, never the daemon's secrets (security review F6: a
+ * database superuser reads the postmaster's /proc/PID/environ) */
 static char **
 child_env(PgControl *c)
 {
-	extern char **environ;
-	int n = 0;
+	StrBuf v[4];
+	const char *extra[5];
 	char **envp;
-	int j = 0;
-	static const char *const drop[] = {
-	    "PGPASSWORD=", "PGDATA=", "PGPASSFILE=", "HOME=",  "USER=",
-	    "LOGNAME=",    "PGHOST=", "PGPORT=",     "PGUSER="};
+	int n = 0;
 
-	while (environ[n] != NULL)
-		n++;
-	envp = pgw_xcalloc((size_t) n + 5, sizeof(char *));
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < 4; i++)
+		sbuf_init(&v[i]);
+	sbuf_printf(&v[0], "PGPASSFILE=%s", c->pgpass);
+	extra[n++] = v[0].data;
+	if (c->as.user != NULL)
 	{
-		bool skip = false;
-
-		for (size_t k = 0; k < PGW_LENGTHOF(drop); k++)
-			if (strncmp(environ[i], drop[k], strlen(drop[k])) == 0)
-				skip = true;
-		if (!skip)
-			envp[j++] = pgw_xstrdup(environ[i]);
+		sbuf_printf(&v[1], "HOME=%s", c->as.home);
+		sbuf_printf(&v[2], "USER=%s", c->as.user);
+		sbuf_printf(&v[3], "LOGNAME=%s", c->as.user);
+		extra[n++] = v[1].data;
+		extra[n++] = v[2].data;
+		extra[n++] = v[3].data;
 	}
-	{
-		StrBuf b;
-
-		sbuf_init(&b);
-		sbuf_printf(&b, "PGPASSFILE=%s", c->pgpass);
-		envp[j++] = b.data;
-		if (c->as.user != NULL)
-		{
-			sbuf_init(&b);
-			sbuf_printf(&b, "HOME=%s", c->as.home);
-			envp[j++] = b.data;
-			sbuf_init(&b);
-			sbuf_printf(&b, "USER=%s", c->as.user);
-			envp[j++] = b.data;
-			sbuf_init(&b);
-			sbuf_printf(&b, "LOGNAME=%s", c->as.user);
-			envp[j++] = b.data;
-		}
-	}
-	envp[j] = NULL;
+	extra[n] = NULL;
+	envp = pgw_env_child(extra);
+	for (int i = 0; i < 4; i++)
+		free(v[i].data);
 	return envp;
 }
 
@@ -881,18 +787,14 @@ health_control_start(PgControl *c, int timeout_ms, PgwError *err)
 		    (int) running, c->data_dir);
 		return HEALTH_WAIT_FAILED;
 	}
-	if (control_ensure_dir(c, c->socket_dir, 0755, err) != 0 ||
+	if (control_ensure_dir(c, c->socket_dir, 0755, "postgresql.socket_dir",
+	                       false, err) != 0 ||
 	    control_write_conf(c, err) != 0 || control_ensure_include(c, err) != 0)
 		return HEALTH_WAIT_FAILED;
 	control_bin(c, "postgres", postgres, sizeof(postgres));
-	logfd = open(c->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	logfd = control_open_log(c, err);
 	if (logfd < 0)
-	{
-		pgw_error_set(err, PGW_EIO, "could not open log file \"%s\": %s",
-		              c->log_path, strerror(errno));
 		return HEALTH_WAIT_FAILED;
-	}
-	(void) chown_path(c, c->log_path);
 	envp = child_env(c);
 	if (c->as.drop && getgrouplist(c->as.user, c->as.gid, groups, &ngroups) < 0)
 		ngroups = 0;

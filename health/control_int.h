@@ -27,10 +27,19 @@ struct PgControl
 	char *log_path;
 	HealthParam *params;
 	int n_params;
+	bool params_unwritten; /* set_params could not write them yet */
 	char **hba;
 	int n_hba;
+	char **hba_append; /* after the default lines */
+	int n_hba_append;
 	int cmd_timeout_ms;
 	bool no_sync;
+
+	/* hosts the pgpass file names (security review F12: never "*:*:*"):
+	 * "localhost" for the socket, then the upstreams we connected to */
+	char pgpass_host[16][256];
+	int pgpass_port[16];
+	int n_pgpass;
 
 	RunAs as; /* how programs run */
 	char home[1024];
@@ -51,11 +60,23 @@ struct PgControl
 /* control.c */
 int control_write_conf(PgControl *c, PgwError *err);
 int control_write_hba(PgControl *c, PgwError *err);
+/* datafiles.c: files in and beside the data directory (see its header) */
 int control_ensure_include(PgControl *c, PgwError *err);
+int control_data_dirfd(PgControl *c, PgwError *err);
+int control_write_data_file(PgControl *c, const char *name, const char *data,
+                            size_t len, PgwError *err);
+int control_unlink_data_file(PgControl *c, const char *name, PgwError *err);
+int control_open_log(PgControl *c, PgwError *err);
+bool control_pid_trusted(PgControl *c, pid_t pid);
+int control_pgpass_write(PgControl *c, PgwError *err);
+int control_pgpass_allow(PgControl *c, const char *host, int port,
+                         PgwError *err);
+void control_pgpass_allow_conninfo(PgControl *c, const char *conninfo);
 int control_set_standby(PgControl *c, const HealthUpstream *leader,
                         PgwError *err);
 int control_write_signal(PgControl *c, bool standby, PgwError *err);
-int control_ensure_dir(PgControl *c, const char *path, int mode, PgwError *err);
+int control_ensure_dir(PgControl *c, const char *path, int mode,
+                       const char *key, bool must_own, PgwError *err);
 bool control_dir_empty(const char *path);
 void control_empty_dir(const char *path);
 PGconn *control_connect_local(PgControl *c, int timeout_ms, PgwError *err);

@@ -120,6 +120,9 @@ typedef struct HealthReport
 	uint32_t timeline;          /* current: insert TLI on a primary (right
 	                             * after promotion too), received TLI or
 	                             * checkpoint TLI on a replica */
+	uint32_t checkpoint_tli;    /* pg_control_checkpoint(): lags the
+	                             * timeline until the first checkpoint
+	                             * after a promotion */
 	uint64_t system_identifier; /* pg_control_system() */
 	int server_version_num;     /* e.g. 150018 */
 	char server_version[32];    /* e.g. "15.18" */
@@ -264,6 +267,10 @@ typedef struct PgControlConfig
 	int n_params;
 	const char *const *hba_lines; /* NULL: defaults (scram on loopback) */
 	int n_hba_lines;
+	const char *const *hba_append_lines; /* after the defaults, when
+	                                      * hba_lines is NULL (Patroni's
+	                                      * bootstrap.pg_hba) */
+	int n_hba_append_lines;
 	int command_timeout_ms; /* initdb, basebackup, rewind; 0: 600000 */
 } PgControlConfig;
 
@@ -359,6 +366,29 @@ typedef enum HealthIncomplete
 
 HealthIncomplete health_data_dir_incomplete(const char *data_dir);
 
+/* What the data directory holds (datadir.c). */
+typedef enum HealthDataDir
+{
+	HEALTH_DATA_DIR_UNKNOWN = 0, /* could not be inspected */
+	HEALTH_DATA_DIR_EMPTY,       /* missing, empty or a half-written clone */
+	HEALTH_DATA_DIR_INITIALIZED, /* holds a cluster (PG_VERSION) */
+} HealthDataDir;
+
+/* health_data_dir_state: inc is health_data_dir_incomplete(dir), read once
+ * by the caller (an interrupted clone counts as empty). Never blocks long. */
+HealthDataDir health_data_dir_state(const char *dir, HealthIncomplete inc);
+
+/* health_data_dir_has: dir/name exists (standby.signal, say). */
+bool health_data_dir_has(const char *dir, const char *name);
+
+/*
+ * wipe_data_dir: remove dir and everything in it, for a re-clone: it is
+ * renamed aside first (so a crash mid-removal leaves no half data directory)
+ * and removed by a child. Returns 0 (also when dir does not exist) or
+ * PGW_EIO. Blocks until the removal ends.
+ */
+int wipe_data_dir(const char *dir, PgwError *err);
+
 /*
  * health_fence_postmaster: stop postmaster pid from acknowledging any
  * further commit, at once: SIGSTOP it (no new backend), SIGKILL every child
@@ -392,6 +422,22 @@ HealthWait health_control_restart(PgControl *c, int timeout_ms, PgwError *err);
  * one period. Reads postmaster.pid for adopted postmasters.
  */
 void health_control_status(PgControl *c, HealthPmStatus *st);
+
+/*
+ * health_control_set_params: replace the extra settings written to our
+ * configuration file (PgControlConfig.params; copied). When they differ
+ * and the data directory exists, the file is rewritten and checked as the
+ * postmaster's next start will read it (`postgres -C`, as run_as): each
+ * parameter PostgreSQL refuses is left out and named in rejected
+ * (comma-separated, may be truncated). *changed tells whether the settings
+ * changed and, with a data directory, were written (the caller reloads a
+ * running server); a file that could not be written leaves *changed false
+ * and the next call writes it. Blocks up to ~15 s per check. Returns 0,
+ * PGW_EINVAL (refused for a reason not among params), PGW_EIO.
+ */
+int health_control_set_params(PgControl *c, const HealthParam *params, int n,
+                              bool *changed, char *rejected,
+                              size_t rejected_len, PgwError *err) PGW_MUSTCHECK;
 
 /*
  * health_control_reload: SIGHUP the postmaster. PGW_ESTATE if not running.
@@ -476,6 +522,60 @@ int health_control_slots_sync(PgControl *c, const char *const *members,
  */
 int health_control_set_sync(PgControl *c, const char *value, int timeout_ms,
                             PgwError *err) PGW_MUSTCHECK;
+
+/* ---------- timeline check (diverge.c) ---------- */
+
+/*
+ * HealthTimelineCheck: whether the WAL a running standby replayed is still
+ * on the leader's history (DESIGN.md promise 4). A standby that replayed
+ * past the point where the leader's timeline left its own can never follow
+ * that leader: PostgreSQL retries forever ("new timeline N forked off
+ * current database system timeline M before current recovery point")
+ * while answering queries as a healthy replica does.
+ */
+typedef struct HealthTimelineCheck
+{
+	uint32_t local_tli;      /* the timeline our replay position is on */
+	uint32_t leader_tli;     /* the leader's current timeline */
+	PgLsn local_lsn;         /* our replay position, as given */
+	PgLsn switchpoint;       /* where the leader's history left local_tli
+	                          * (0: same timeline, newer, or not in it) */
+	bool diverged;           /* we hold WAL the leader's history does not:
+	                          * only a rewind or a re-clone helps */
+	char why[HEALTH_MSG_MAX]; /* the comparison in words, for the log */
+} HealthTimelineCheck;
+
+/*
+ * health_timeline_judge: the comparison alone (pure; history is the
+ * leader's timeline history file, outside input). Diverged when our
+ * timeline is newer than the leader's, absent from its history, or left
+ * by it at a switch point before local_lsn (PostgreSQL's own test). Same
+ * timeline: not diverged (history not read, may be NULL). Returns 0 with
+ * *out filled, PGW_EINVAL (a timeline 0), PGW_EBADRESPONSE (a history that
+ * is missing, empty, or not PostgreSQL's format; the message names the
+ * line).
+ */
+int health_timeline_judge(const char *history, uint32_t leader_tli,
+                          uint32_t local_tli, PgLsn local_lsn,
+                          HealthTimelineCheck *out,
+                          PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * health_control_timeline_check: Patroni's _check_timeline_and_lsn for a
+ * running standby: over replication connections (replication user, as
+ * streaming uses), IDENTIFY_SYSTEM on ourselves (the timeline replay_lsn
+ * lies on: read after the caller's probe of replay_lsn), then on the leader
+ * (its timeline) and TIMELINE_HISTORY of that timeline, compared by
+ * health_timeline_judge. Needs "local replication" in pg_hba for the
+ * replication user. Blocks up to 1.5 s in all. Returns 0 with
+ * *out filled; PGW_ESTATE when no answer is possible now (we are not in
+ * recovery, the leader is, the system identifiers differ, no replay_lsn);
+ * PGW_EUNAVAILABLE / PGW_ETIMEDOUT / PGW_EAUTH (a server not reachable);
+ * PGW_EBADRESPONSE.
+ */
+int health_control_timeline_check(PgControl *c, const HealthUpstream *leader,
+                                  PgLsn replay_lsn, HealthTimelineCheck *out,
+                                  PgwError *err) PGW_MUSTCHECK;
 
 /* ---------- switchover support ---------- */
 

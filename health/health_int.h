@@ -26,7 +26,11 @@ void sbuf_putc(StrBuf *b, char c);
 void sbuf_printf(StrBuf *b, const char *fmt, ...) PGW_PRINTF(2, 3);
 
 /* conninfo.c */
-int health_pgpass_line(StrBuf *b, const char *user, const char *password);
+/* health_pgpass_line: "host:port:*:user:password\n" with ':' and '\\'
+ * escaped; PGW_EINVAL for a newline or an empty host (security review
+ * F12: never "*:*:*", which offers the password to any host asked) */
+int health_pgpass_line(StrBuf *b, const char *host, int port, const char *user,
+                       const char *password);
 int write_file_atomic(const char *path, const char *data, size_t len, int mode,
                       uid_t uid, gid_t gid, PgwError *err);
 int conf_render(StrBuf *b, const char *header, const HealthParam *params, int n,
@@ -94,9 +98,10 @@ void child_reset(void);
 /* child_fail: in a forked child: write msg to stderr, _exit(126) */
 void child_fail(const char *msg) PGW_NORETURN;
 
-/* child_env_build: the environment for a child, built before fork: ours
- * without PGPASSWORD, LC_ALL=C, HOME and USER/LOGNAME when given, then
- * extra ("NAME=value", NULL-terminated, may be NULL) over any same name.
+/* child_env_build: the environment for a child, built before fork: the
+ * allowlist of ours (common/run.h pgw_env_child: PATH, LANG, LC_*, TZ,
+ * TMPDIR), LC_ALL=C, HOME and USER/LOGNAME when given, then extra
+ * ("NAME=value", NULL-terminated, may be NULL) over any same name.
  * Free with free_env. */
 char **child_env_build(const char *home, const char *user,
 					   const char *const *extra);

@@ -291,6 +291,7 @@ parse_snapshot(PGresult *res, HealthReport *r, PgwError *err)
 	}
 	if (!get_i64(res, 0, 6, &v, -1) || v < 0)
 		return bad(r, err, "checkpoint timeline is not a number");
+	r->checkpoint_tli = (uint32_t) v;
 	if (r->in_recovery)
 		r->timeline = (uint32_t) v;
 	if (!get_lsn(res, 0, 7, &r->receive_lsn) ||

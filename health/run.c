@@ -8,6 +8,8 @@
 
 #include "common/log.h"
 #include "common/pgwtime.h"
+#include "common/run.h"
+#include "common/safefs.h"
 #include "common/strutil.h"
 #include "common/xmem.h"
 
@@ -188,76 +190,49 @@ child_fail(const char *msg)
 	_exit(126);
 }
 
-/* env_name_is: entry "NAME=..." has the name of `other` ("NAME=...") */
-static bool
-env_name_is(const char *entry, const char *other)
-{
-	const char *eq = strchr(other, '=');
-	size_t		n = eq != NULL ? (size_t) (eq - other) : strlen(other);
-
-	return strncmp(entry, other, n) == 0 && entry[n] == '=';
-}
-
 char **
 child_env_build(const char *home, const char *user, const char *const *extra)
 {
-	extern char **environ;
 	StrBuf		b;
-	const char *set[8];
-	int			n_set = 0;
-	int			n = 0;
+	const char **all;
+	char	  **envp;
 	int			n_extra = 0;
 	int			j = 0;
-	char	  **envp;
 
-	while (environ[n] != NULL)
-		n++;
 	while (extra != NULL && extra[n_extra] != NULL)
 		n_extra++;
-	envp = pgw_xcalloc((size_t) (n + n_extra + 8), sizeof(char *));
-	set[n_set++] = "LC_ALL=C";
-	for (int i = 0; i < n; i++)
-	{
-		bool		skip = env_name_is(environ[i], "PGPASSWORD=") ||
-			env_name_is(environ[i], "LC_ALL=") ||
-			(home != NULL && env_name_is(environ[i], "HOME=")) ||
-			(user != NULL && (env_name_is(environ[i], "USER=") ||
-							  env_name_is(environ[i], "LOGNAME=")));
-
-		for (int k = 0; k < n_extra && !skip; k++)
-			skip = env_name_is(environ[i], extra[k]);
-		if (!skip)
-			envp[j++] = pgw_xstrdup(environ[i]);
-	}
-	for (int k = 0; k < n_set; k++)
-		envp[j++] = pgw_xstrdup(set[k]);
+	all = pgw_xcalloc((size_t) n_extra + 5, sizeof(char *));
+	all[j++] = "LC_ALL=C";
 	if (home != NULL)
 	{
 		sbuf_init(&b);
 		sbuf_printf(&b, "HOME=%s", home);
-		envp[j++] = b.data;
+		all[j++] = b.data;
 	}
 	if (user != NULL)
 	{
 		sbuf_init(&b);
 		sbuf_printf(&b, "USER=%s", user);
-		envp[j++] = b.data;
+		all[j++] = b.data;
 		sbuf_init(&b);
 		sbuf_printf(&b, "LOGNAME=%s", user);
-		envp[j++] = b.data;
+		all[j++] = b.data;
 	}
 	for (int k = 0; k < n_extra; k++)
-		envp[j++] = pgw_xstrdup(extra[k]);
-	envp[j] = NULL;
+		all[j++] = extra[k];
+	all[j] = NULL;
+	/* an allowlist of ours, never all of it (security review F6) */
+	envp = pgw_env_child(all);
+	for (int k = 1; k < j - n_extra; k++)
+		free((char *) all[k]);
+	free(all);
 	return envp;
 }
 
 void
 free_env(char **envp)
 {
-	for (int i = 0; envp != NULL && envp[i] != NULL; i++)
-		free(envp[i]);
-	free(envp);
+	pgw_env_free(envp);
 }
 
 /* empty_output: callers read out->data even when nothing ran */
@@ -489,8 +464,8 @@ pid_is_postgres(pid_t pid)
 	if (fgets(buf, sizeof(buf), f) == NULL)
 		buf[0] = '\0';
 	fclose(f);
-	return strncmp(buf, "postgres", 8) == 0 ||
-	       strncmp(buf, "postmaster", 10) == 0;
+	/* the whole name: "postgres_exporter" is not a postmaster (F9) */
+	return strcmp(buf, "postgres\n") == 0 || strcmp(buf, "postmaster\n") == 0;
 }
 
 bool
@@ -507,7 +482,7 @@ read_postmaster_pid(const char *data_dir, pid_t *pid, char *state,
 	if (state_len > 0)
 		state[0] = '\0';
 	snprintf(path, sizeof(path), "%s/postmaster.pid", data_dir);
-	f = fopen(path, "re");
+	f = pgw_fopen_read(path);	/* a FIFO or link planted there: refused */
 	if (f == NULL)
 		return false;
 	while (fgets(line, sizeof(line), f) != NULL)

@@ -8,6 +8,7 @@
 
 #include "common/pgwtime.h"
 #include "common/strutil.h"
+#include "common/xmem.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,33 +31,31 @@ int
 routing_table_read(EtcdClient *c, const char *prefix, RoutingTable *out,
 				   int64_t *mod_revision, PgwError *err)
 {
-	char		key[PGW_PREFIX_MAX + 16];
-	EtcdRangeResult r = {0};
+	char	   *value = NULL;
+	size_t		len = 0;
+	int64_t		mod = 0;
 	int			rc;
 
 	if (mod_revision)
 		*mod_revision = 0;
-	if ((rc = key_join(prefix, ROUTING_KEY, key, sizeof(key), err)) != 0)
+	if ((rc = dcs_key_read(c, prefix, ROUTING_KEY, &value, &len, &mod, err)) != 0)
 		return rc;
-	if ((rc = etcd_range(c, key, false, 0, false, &r, err)) != 0)
-		return rc;
-	if (r.count == 0)
-	{
-		etcd_range_result_free(&r);
-		return pgw_error_set(err, PGW_ENOTFOUND, "%s does not exist", key);
-	}
+	if (value == NULL)
+		return pgw_error_set(err, PGW_ENOTFOUND, "%s%s does not exist", prefix,
+							 ROUTING_KEY);
 	if (mod_revision)
-		*mod_revision = r.kvs[0].mod_revision;
-	rc = routing_table_decode(r.kvs[0].value, r.kvs[0].value_len, out, err);
+		*mod_revision = mod;
+	rc = routing_table_decode(value, len, out, err);
 	if (rc != 0)
-		pgw_error_prefix(err, "bad value in %s", key);
-	etcd_range_result_free(&r);
+		pgw_error_prefix(err, "bad value in %s%s", prefix, ROUTING_KEY);
+	free(value);
 	return rc;
 }
 
 /*
- * routing_publish: see routing.h. The txn's failure branch reads the leader
- * key back, so a refusal names its cause without another round trip.
+ * routing_publish: see routing.h. One leader-guarded compare-and-swap
+ * (dcs_leader_guarded_cas): its refusal says whether we lost the leader
+ * key, without another round trip.
  *
  * Why the mod_revision compare: etcd cannot compare a number inside a JSON
  * value. We read the key, check stored epoch < ours, and make the write
@@ -68,10 +67,9 @@ routing_publish(EtcdClient *c, const char *prefix, const char *leader_name,
 				int64_t lease, const RoutingTable *t, int64_t *published_epoch,
 				PgwError *err)
 {
-	char		lkey[PGW_PREFIX_MAX + 16];
-	char		rkey[PGW_PREFIX_MAX + 16];
-	RoutingTable *mine = NULL;
-	int			rc;
+	RoutingTable *mine;
+	RoutingTable *stored;
+	int			rc = 0;
 
 	if (published_epoch)
 		*published_epoch = 0;
@@ -87,32 +85,18 @@ routing_publish(EtcdClient *c, const char *prefix, const char *leader_name,
 	if (t->state == ROUTING_STATE_FENCED && t->has_primary)
 		return pgw_error_set(err, PGW_EINVAL,
 							 "a fenced table cannot name a primary");
-	if ((rc = key_join(prefix, "leader", lkey, sizeof(lkey), err)) != 0 ||
-		(rc = key_join(prefix, ROUTING_KEY, rkey, sizeof(rkey), err)) != 0)
-		return rc;
-	mine = calloc(1, sizeof(*mine));
-	if (mine == NULL)
-		return pgw_error_set(err, PGW_EIO, "out of memory");
+	mine = pgw_xcalloc(1, sizeof(*mine));
+	stored = pgw_xcalloc(1, sizeof(*stored));
 	for (int attempt = 0; attempt < 3; attempt++)
 	{
-		RoutingTable *stored = calloc(1, sizeof(*stored));
 		int64_t		mod = 0;
 		int64_t		stored_epoch = 0;
-		EtcdCompare cmp[3];
-		EtcdOp		put = {0};
-		EtcdOp		rd = {0};
-		EtcdTxnResult tr = {0};
+		bool		lost = false;
 		char	   *json;
 
-		if (stored == NULL)
-		{
-			rc = pgw_error_set(err, PGW_EIO, "out of memory");
-			break;
-		}
 		rc = routing_table_read(c, prefix, stored, &mod, err);
 		if (rc == 0)
 			stored_epoch = stored->epoch;
-		free(stored);
 		if (rc != 0 && rc != PGW_ENOTFOUND && rc != PGW_EINVAL)
 			break;
 		/* absent or corrupt: the leader may (over)write it */
@@ -123,59 +107,32 @@ routing_publish(EtcdClient *c, const char *prefix, const char *leader_name,
 		if (mine->epoch <= stored_epoch)
 		{
 			rc = pgw_error_set(err, PGW_ECONFLICT,
-							   "refused to publish routing epoch %" PRId64 ": %s already holds epoch %" PRId64,
-							   mine->epoch, rkey, stored_epoch);
+							   "refused to publish routing epoch %" PRId64 ": %s%s already holds epoch %" PRId64,
+							   mine->epoch, prefix, ROUTING_KEY, stored_epoch);
 			break;
 		}
 		json = routing_table_encode(mine);
-		memset(cmp, 0, sizeof(cmp));
-		dcs_leader_compares(cmp, lkey, leader_name, lease);
-		cmp[2].key = rkey;
-		cmp[2].result = ETCD_CMP_EQUAL;
-		cmp[2].target = ETCD_TARGET_MOD;
-		cmp[2].number = mod;
-		put.kind = ETCD_OP_PUT;
-		put.key = rkey;
-		put.value = json;
-		put.value_len = strlen(json);
-		rd.kind = ETCD_OP_RANGE;
-		rd.key = lkey;
-		rc = etcd_txn(c, cmp, 3, &put, 1, &rd, 1, &tr, err);
+		rc = dcs_leader_guarded_cas(c, prefix, leader_name, lease, ROUTING_KEY,
+									json, mod, &lost, err);
 		free(json);
-		if (rc != 0)
-			break;
-		if (tr.succeeded)
+		if (rc == 0)
 		{
-			etcd_txn_result_free(&tr);
 			if (published_epoch)
 				*published_epoch = mine->epoch;
-			rc = 0;
 			break;
 		}
-		/* refused: was it the leader key? */
-		if (tr.n_responses == 1 && tr.responses[0].kind == ETCD_OP_RANGE)
+		if (rc != PGW_ECONFLICT || lost)
 		{
-			const EtcdRangeResult *lr = &tr.responses[0].range;
-			bool		ours = lr->count == 1 &&
-				strcmp(lr->kvs[0].value, leader_name) == 0 &&
-				lr->kvs[0].lease == lease;
-
-			if (!ours)
-			{
-				rc = pgw_error_set(err, PGW_ECONFLICT,
-								   "refused to publish routing epoch %" PRId64 ": \"%s\" does not hold the leader key on lease %" PRIx64 " (holder: \"%s\")",
-								   mine->epoch, leader_name, (uint64_t) lease,
-								   lr->count == 1 ? lr->kvs[0].value : "");
-				etcd_txn_result_free(&tr);
-				break;
-			}
+			pgw_error_prefix(err, "refused to publish routing epoch %" PRId64,
+							 mine->epoch);
+			break;
 		}
-		etcd_txn_result_free(&tr);
 		/* the routing key moved under us: re-read and re-check the epoch */
 		rc = pgw_error_set(err, PGW_ECONFLICT,
-						   "refused to publish routing epoch %" PRId64 ": %s kept changing",
-						   mine->epoch, rkey);
+						   "refused to publish routing epoch %" PRId64 ": %s%s kept changing",
+						   mine->epoch, prefix, ROUTING_KEY);
 	}
+	free(stored);
 	free(mine);
 	return rc;
 }

@@ -11,7 +11,7 @@
  * have told it about a new leader. Blocking etcd calls (reads, acks) are
  * not started when they could end past the cut deadline.
  */
-#include "routing/routing_int.h"
+#include "routing/exporter_int.h"
 
 #include "common/log.h"
 #include "common/pgwtime.h"
@@ -58,6 +58,8 @@ typedef struct Router
 	char		target_err[ROUTER_TARGETS_MAX][PGW_ERROR_MSG_MAX];
 	int64_t		acked_epoch;	/* 0: not acked on this lease */
 	int64_t		last_apply_ms;	/* duration of the last apply */
+	int64_t		last_apply_ok_mono_ms;	/* when an apply last succeeded */
+	Exporter   *exp;			/* metrics (exporter.c); NULL none */
 
 	uint64_t	apply_errors;
 	uint64_t	decode_errors;
@@ -383,6 +385,7 @@ apply(Router *r)
 	if (ok)
 	{
 		r->last_error[0] = '\0';
+		r->last_apply_ok_mono_ms = pgw_now_mono_ms();
 		log_info("router.apply.done",
 				 "epoch=%lld state=%s primary=%s cut=%s duration_ms=%lld",
 				 (long long) eff->epoch, routing_state_name(eff->state),
@@ -416,6 +419,42 @@ ack(Router *r)
 	log_info("router.ack", "epoch=%lld", (long long) r->table.epoch);
 }
 
+static bool
+etcd_reachable(const Router *r, int64_t now)
+{
+	return r->ever_contact &&
+		now - r->last_contact < r->cfg->router_ttl_ms / 2 + 1000;
+}
+
+/* publish_metrics: this turn's status to the exporter (a struct copy) */
+static void
+publish_metrics(Router *r)
+{
+	RouterStatus st;
+
+	if (r->exp == NULL)
+		return;
+	memset(&st, 0, sizeof(st));
+	st.seen_epoch = r->have_table ? r->table.epoch : 0;
+	st.applied_epoch = r->have_applied ? r->applied.epoch : 0;
+	st.acked_epoch = r->acked_epoch;
+	st.has_applied = r->have_applied;
+	st.applied_state = r->applied.state;
+	if (r->have_applied && r->applied.has_primary)
+		pgw_strlcpy(st.applied_primary, r->applied.primary.name,
+					sizeof(st.applied_primary));
+	st.applied_ok = r->all_ok;
+	st.etcd_reachable = etcd_reachable(r, pgw_now_mono_ms());
+	st.writes_cut = r->cut;
+	st.applies = r->applies;
+	st.apply_errors = r->apply_errors;
+	st.decode_errors = r->decode_errors;
+	st.cuts = r->cuts;
+	st.last_apply_ms = r->last_apply_ms;
+	st.last_apply_ok_mono_ms = r->last_apply_ok_mono_ms;
+	exporter_publish(r->exp, &st);
+}
+
 static void
 write_status(Router *r)
 {
@@ -423,8 +462,7 @@ write_status(Router *r)
 	size_t		cap = 8192;
 	int			n;
 	int64_t		now = pgw_now_mono_ms();
-	bool		reachable = r->ever_contact &&
-		now - r->last_contact < r->cfg->router_ttl_ms / 2 + 1000;
+	bool		reachable = etcd_reachable(r, now);
 	char		err_q[PGW_ERROR_MSG_MAX * 2];
 
 	if (!r->status_dirty && now < r->next_status)
@@ -476,41 +514,16 @@ write_status(Router *r)
 				log_debug("router.status.write_failed", "error=\"%s\"", e.msg);
 		}
 	}
-	if (r->cfg->metrics_file[0])
+	if (r->cfg->metrics_file[0] && r->exp != NULL)
 	{
-		n = snprintf(buf, cap,
-					 "# TYPE pgwarden_router_epoch gauge\n"
-					 "pgwarden_router_epoch{router=\"%s\"} %lld\n"
-					 "pgwarden_router_applied_epoch{router=\"%s\"} %lld\n"
-					 "pgwarden_router_acked_epoch{router=\"%s\"} %lld\n"
-					 "pgwarden_router_etcd_reachable{router=\"%s\"} %d\n"
-					 "pgwarden_router_writes_cut{router=\"%s\"} %d\n"
-					 "pgwarden_router_applied_ok{router=\"%s\"} %d\n"
-					 "# TYPE pgwarden_router_apply_errors_total counter\n"
-					 "pgwarden_router_apply_errors_total{router=\"%s\"} %llu\n"
-					 "# TYPE pgwarden_router_decode_errors_total counter\n"
-					 "pgwarden_router_decode_errors_total{router=\"%s\"} %llu\n"
-					 "# TYPE pgwarden_router_cuts_total counter\n"
-					 "pgwarden_router_cuts_total{router=\"%s\"} %llu\n"
-					 "pgwarden_router_last_apply_ms{router=\"%s\"} %lld\n",
-					 r->cfg->name, (long long) (r->have_table ? r->table.epoch : 0),
-					 r->cfg->name, (long long) (r->have_applied ? r->applied.epoch : 0),
-					 r->cfg->name, (long long) r->acked_epoch,
-					 r->cfg->name, reachable ? 1 : 0,
-					 r->cfg->name, r->cut ? 1 : 0,
-					 r->cfg->name, r->all_ok ? 1 : 0,
-					 r->cfg->name, (unsigned long long) r->apply_errors,
-					 r->cfg->name, (unsigned long long) r->decode_errors,
-					 r->cfg->name, (unsigned long long) r->cuts,
-					 r->cfg->name, (long long) r->last_apply_ms);
-		if (n > 0 && (size_t) n < cap)
-		{
-			PgwError	e = {0};
+		/* the same text a scrape of metrics_listen gets */
+		char	   *text = exporter_render(r->exp);
+		PgwError	e = {0};
 
-			if (router_write_atomic(r->cfg->metrics_file, buf, (size_t) n,
-									0644, &e) != 0)
-				log_debug("router.metrics.write_failed", "error=\"%s\"", e.msg);
-		}
+		if (router_write_atomic(r->cfg->metrics_file, text, strlen(text),
+								0644, &e) != 0)
+			log_debug("router.metrics.write_failed", "error=\"%s\"", e.msg);
+		free(text);
 	}
 	free(buf);
 }
@@ -542,8 +555,8 @@ router_run(const RouterConfig *cfg)
 	if (r == NULL)
 		abort();
 	r->cfg = cfg;
-	if (dcs_prefix_build(cfg->namespace_, cfg->scope, r->prefix,
-						 sizeof(r->prefix), &err) != 0)
+	if (dcs_group_prefix_build(cfg->namespace_, cfg->scope, cfg->group, r->prefix,
+							   sizeof(r->prefix), &err) != 0)
 	{
 		log_error("router.config.invalid", "error=\"%s\"", err.msg);
 		free(r);
@@ -574,6 +587,16 @@ router_run(const RouterConfig *cfg)
 	}
 	for (int i = 0; i < cfg->n_targets; i++)
 		r->targets[r->n_targets++] = router_target_open(&cfg->targets[i]);
+	if ((cfg->metrics_listen[0] || cfg->metrics_file[0]) &&
+		exporter_start(cfg, r->etcd, &r->exp, &err) != 0)
+	{
+		log_error("router.metrics.failed", "error=\"%s\"", err.msg);
+		for (int i = 0; i < r->n_targets; i++)
+			router_target_close(r->targets[i]);
+		etcd_client_close(r->etcd);
+		free(r);
+		return 1;
+	}
 	sigfd = open_signals();
 	/* start the clock: a router that never reaches etcd cuts after ttl */
 	r->last_contact = pgw_now_mono_ms();
@@ -609,6 +632,7 @@ router_run(const RouterConfig *cfg)
 		check_cut(r);
 		apply(r);
 		ack(r);
+		publish_metrics(r);
 		write_status(r);
 
 		pfd[0].fd = etcd_client_event_fd(r->etcd);
@@ -638,6 +662,7 @@ router_run(const RouterConfig *cfg)
 			log_debug("router.lease.revoke_failed", "lease=%" PRIx64,
 					  (uint64_t) r->lease);
 	}
+	exporter_stop(r->exp);
 	etcd_client_close(r->etcd);
 	for (int i = 0; i < r->n_targets; i++)
 		router_target_close(r->targets[i]);

@@ -3,10 +3,11 @@
  * parsed whole or rejected with the key and line (STYLE.md "Outside input").
  * Reference: routing/README.md and deploy/pgwarden-router.yml.
  */
-#include "routing/routing_int.h"
+#include "routing/exporter_int.h"
 
 #include "common/strutil.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,24 @@ boolean(Ctx *c, const char *key, yaml_node_t *v, bool *out)
 							 "line %d: key \"%s\": \"%s\" is not a boolean",
 							 line_of(v), key, buf);
 	return 0;
+}
+
+/* "host:port": an IPv4 literal, "localhost", "*" or empty host, port
+ * 0..65535 (0: any free port) */
+static bool
+listen_address_ok(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	char		host[64];
+	int64_t		port;
+	struct in_addr a;
+
+	if (colon == NULL || (size_t) (colon - s) >= sizeof(host) ||
+		pgw_parse_int64(colon + 1, 0, 65535, &port) != 0)
+		return false;
+	snprintf(host, sizeof(host), "%.*s", (int) (colon - s), s);
+	return host[0] == '\0' || strcmp(host, "*") == 0 ||
+		strcmp(host, "localhost") == 0 || inet_pton(AF_INET, host, &a) == 1;
 }
 
 #define FOR_PAIRS(c, map, kn, vn) \
@@ -206,6 +225,8 @@ parse_target(Ctx *c, yaml_node_t *map, int idx, TargetConfig *t)
 		snprintf(f, sizeof(f), "targets[%d].%s", idx, name);
 		if (strcmp(name, "type") == 0)
 			continue;
+		else if (strcmp(name, "name") == 0)
+			rc = scalar(c, f, v, t->name, sizeof(t->name));
 		else if (strcmp(name, "timeout") == 0)
 			rc = duration(c, f, v, 10, &t->timeout_ms);
 		else if (kind == TARGET_PGBOUNCER && strcmp(name, "include_file") == 0)
@@ -292,6 +313,11 @@ parse_target(Ctx *c, yaml_node_t *map, int idx, TargetConfig *t)
 			REQUIRE(include_file, "include_file");
 			REQUIRE(admin_conninfo, "admin_conninfo");
 			REQUIRE(rw_database, "rw_database");
+			if (!router_pgb_dbname_ok(t->rw_database) ||
+				(t->ro_database[0] != '\0' && !router_pgb_dbname_ok(t->ro_database)))
+				return pgw_error_set(c->err, PGW_EINVAL,
+									 "line %d: targets[%d] (pgbouncer): keys \"rw_database\" and \"ro_database\" must be plain names (letters, digits, _)",
+									 t->line, idx);
 			break;
 		case TARGET_HAPROXY:
 			REQUIRE(socket, "socket");
@@ -335,6 +361,19 @@ parse_root(Ctx *c, yaml_node_t *root, RouterConfig *cfg)
 			rc = scalar(c, name, v, cfg->scope, sizeof(cfg->scope));
 		else if (strcmp(name, "namespace") == 0)
 			rc = scalar(c, name, v, cfg->namespace_, sizeof(cfg->namespace_));
+		else if (strcmp(name, "group") == 0)
+		{
+			/* a sharded scope: route one group (<scope>/<group>/routing) */
+			char		buf[16];
+			int64_t		g;
+
+			if ((rc = scalar(c, name, v, buf, sizeof(buf))) == 0 &&
+				pgw_parse_int64(buf, 0, 9999, &g) != 0)
+				return pgw_error_set(c->err, PGW_EINVAL,
+									 "line %d: key \"group\" must be a group number 0..9999, not \"%s\"",
+									 line_of(v), buf);
+			cfg->group = rc == 0 ? (int) g : -1;
+		}
 		else if (strcmp(name, "etcd") == 0 || strcmp(name, "etcd3") == 0)
 			rc = parse_etcd(c, v, cfg);
 		else if (strcmp(name, "router_ttl") == 0)
@@ -348,6 +387,17 @@ parse_root(Ctx *c, yaml_node_t *root, RouterConfig *cfg)
 		else if (strcmp(name, "metrics_file") == 0)
 			rc = scalar(c, name, v, cfg->metrics_file,
 						sizeof(cfg->metrics_file));
+		else if (strcmp(name, "metrics_listen") == 0)
+		{
+			rc = scalar(c, name, v, cfg->metrics_listen,
+						sizeof(cfg->metrics_listen));
+			if (rc == 0 && !listen_address_ok(cfg->metrics_listen))
+				return pgw_error_set(c->err, PGW_EINVAL,
+									 "line %d: key \"metrics_listen\": \"%s\" is not an IPv4 host:port (e.g. 127.0.0.1:9633)",
+									 line_of(v), cfg->metrics_listen);
+		}
+		else if (strcmp(name, "pools_interval") == 0)
+			rc = duration(c, name, v, 100, &cfg->pools_interval_ms);
 		else if (strcmp(name, "log_level") == 0)
 			rc = scalar(c, name, v, cfg->log_level, sizeof(cfg->log_level));
 		else if (strcmp(name, "targets") == 0)
@@ -391,6 +441,22 @@ parse_root(Ctx *c, yaml_node_t *root, RouterConfig *cfg)
 	if (cfg->n_targets == 0)
 		return pgw_error_set(c->err, PGW_EINVAL,
 							 "key \"targets\" is required (at least one)");
+	for (int i = 0; i < cfg->n_targets; i++)
+	{
+		char		a[128];
+		char		b[128];
+
+		exporter_target_name(&cfg->targets[i], a, sizeof(a));
+		for (int j = 0; j < i; j++)
+		{
+			exporter_target_name(&cfg->targets[j], b, sizeof(b));
+			if (cfg->targets[i].kind == cfg->targets[j].kind &&
+				strcmp(a, b) == 0)
+				return pgw_error_set(c->err, PGW_EINVAL,
+									 "line %d: targets[%d] has the metrics name \"%s\" of targets[%d]; give one a distinct \"name\"",
+									 cfg->targets[i].line, i, a, j);
+		}
+	}
 	if (cfg->loop_ms * 2 >= cfg->router_ttl_ms)
 		return pgw_error_set(c->err, PGW_EINVAL,
 							 "key \"loop_wait\" (%lld ms) must be under half of router_ttl (%lld ms)",
@@ -410,9 +476,11 @@ router_config_parse(const char *yaml, size_t len, RouterConfig *out,
 
 	memset(out, 0, sizeof(*out));
 	pgw_strlcpy(out->namespace_, "/service", sizeof(out->namespace_));
+	out->group = -1;
 	out->router_ttl_ms = 5000;
 	out->loop_ms = 50;
 	out->retry_ms = 1000;
+	out->pools_interval_ms = 2000;
 	pgw_strlcpy(out->log_level, "info", sizeof(out->log_level));
 	if (!yaml_parser_initialize(&parser))
 		return pgw_error_set(err, PGW_EIO, "could not initialize libyaml");

@@ -29,6 +29,7 @@ typedef struct TargetConfig
 {
 	TargetKind	kind;
 	int			line;			/* where it starts in the YAML file */
+	char		name[64];		/* metrics label; "" derives one */
 	int64_t		timeout_ms;		/* one admin / socket / hook operation */
 	/* pgbouncer */
 	char		include_file[ROUTER_PATH_MAX];	/* the [databases] file */
@@ -67,11 +68,14 @@ typedef struct RouterConfig
 	char		password[256];
 	char		namespace_[128];	/* default "/service" */
 	char		scope[128];
+	int			group;			/* group: of a sharded scope, -1 none */
 	int64_t		router_ttl_ms;	/* cut writes after this long without etcd */
 	int64_t		loop_ms;		/* poll tick, default 50 ms */
 	int64_t		retry_ms;		/* retry a failed apply, default 1000 ms */
 	char		status_file[ROUTER_PATH_MAX];	/* JSON; "" for none */
 	char		metrics_file[ROUTER_PATH_MAX];	/* Prometheus text; "" none */
+	char		metrics_listen[128];	/* HTTP host:port of /metrics; "" none */
+	int64_t		pools_interval_ms;	/* read PgBouncer/HAProxy stats this often */
 	char		log_level[16];
 	int			n_targets;
 	TargetConfig targets[ROUTER_TARGETS_MAX];
@@ -95,6 +99,11 @@ int			router_config_load(const char *path, RouterConfig *out,
  * same directory: write, fsync, rename, fsync the directory. mode is the
  * new file's permission. Returns 0 or PGW_EIO (path named).
  */
+/* router_pgb_dbname_ok: name is a plain PgBouncer database name (letters,
+ * digits, '_'; not starting with a digit; < 64 bytes): what the admin
+ * console's KILL / PAUSE / RESUME / RECONNECT may name */
+bool		router_pgb_dbname_ok(const char *name);
+
 int			router_write_atomic(const char *path, const char *data, size_t len,
 								int mode, PgwError *err) PGW_MUSTCHECK;
 

@@ -260,6 +260,22 @@ show_db(PGconn *conn, const TargetConfig *cfg, const char *db, DbRow *row,
 	return 0;
 }
 
+bool
+router_pgb_dbname_ok(const char *name)
+{
+	size_t		n = strlen(name);
+
+	/* PgBouncer's admin console takes the name as a bare word: letters,
+	 * digits and '_' only, so no ';' or space can add a command (F15) */
+	if (n == 0 || n > 63 || (name[0] >= '0' && name[0] <= '9'))
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			  (*p >= '0' && *p <= '9') || *p == '_'))
+			return false;
+	return true;
+}
+
 static int
 simple(PGconn *conn, const TargetConfig *cfg, const char *verb,
 	   const char *db, bool missing_ok, PgwError *err)
@@ -267,7 +283,11 @@ simple(PGconn *conn, const TargetConfig *cfg, const char *verb,
 	char		sql[160];
 	int			rc;
 
-	snprintf(sql, sizeof(sql), "%s %s", verb, db);
+	if (!router_pgb_dbname_ok(db) ||
+		(size_t) snprintf(sql, sizeof(sql), "%s %s", verb, db) >= sizeof(sql))
+		return pgw_error_set(err, PGW_EINVAL,
+							 "refusing \"%s\" for PgBouncer database \"%s\": not a plain name (letters, digits, _)",
+							 verb, db);
 	log_info("router.pgbouncer.command", "command=\"%s\"", sql);
 	rc = admin_exec(conn, sql, cfg->timeout_ms, NULL, err);
 	if (rc == PGW_ESTATE && missing_ok)

@@ -58,6 +58,10 @@ cat <<MSG
 demo: the cluster runs in the background.
   pgwardenctl: $PGWCTL_BIN --etcd 127.0.0.1:$CL_ETCD_PORT --scope $CL_SCOPE list
   REST API:    curl -s http://127.0.0.1:${CL_API_PORT[1]}/cluster
+  REST writes need the demo's credentials (restapi.authentication):
+               curl -u $CL_REST_AUTH -X POST http://127.0.0.1:${CL_API_PORT[1]}/reload
+  pgwardenctl commands that call the REST API take them from the environment:
+               export PGWARDEN_RESTAPI_USERNAME=$CL_REST_USER PGWARDEN_RESTAPI_PASSWORD=$CL_REST_PASS
   PostgreSQL:  PGPASSWORD=pgw-super psql -h 127.0.0.1 -p ${CL_PG_PORT[1]} -U postgres
   stop it:     bash scripts/demo.sh stop
 MSG

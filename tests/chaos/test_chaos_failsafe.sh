@@ -11,9 +11,10 @@
 #   isolate    the primary loses everything: nobody can vouch, so it must
 #              stop writing by its deadline, as without failsafe, and a
 #              replica takes over only after that
-# Must hold, as in every drill: never two writable nodes, zero
-# acknowledged commits missing, one primary + two replicas again without
-# an operator.
+# Must hold, as in every drill (tests/lib/netns.sh nn_round, which also
+# asserts the keep-the-lease and take-over claims above over the probe
+# logs): never two writable nodes, zero acknowledged commits missing, one
+# primary + two streaming replicas again without an operator.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -49,6 +50,7 @@ for kind in ${NN_KINDS:-part-etcd isolate}; do
 			fi ;;
 	esac
 done
+nn_finish
 nn_table
 echo "$NN_FAILED failed"
 [ "$NN_FAILED" = 0 ]

@@ -21,6 +21,9 @@ RS_PGB_PORT=0
 RS_HAP_RW=0
 RS_HAP_RO=0
 RS_HAP_POLL=0
+# RS_METRICS=1 before rs_start: each router also serves GET /metrics on
+# 127.0.0.1:${RS_METRICS_PORT[r-pgb]} / [r-hap], its pools read every 500 ms
+declare -A RS_METRICS_PORT=()
 
 # rs_check_deps: every program the stack needs, or a message and 1
 rs_check_deps() {
@@ -133,6 +136,8 @@ router_ttl: 2s
 loop_wait: 20ms
 retry_interval: 200ms
 status_file: $RS_DIR/$1.status.json
+${RS_METRICS:+metrics_listen: 127.0.0.1:${RS_METRICS_PORT[$1]:-0}
+pools_interval: 500ms}
 targets:
 $2
 YML
@@ -148,6 +153,10 @@ rs_start() {
 	RS_HAP_RW=$(cl_pick_port)
 	RS_HAP_RO=$(cl_pick_port)
 	RS_HAP_POLL=$(cl_pick_port)
+	if [ -n "${RS_METRICS:-}" ]; then
+		RS_METRICS_PORT[r-pgb]=$(cl_pick_port)
+		RS_METRICS_PORT[r-hap]=$(cl_pick_port)
+	fi
 	mkdir -p "$RS_DIR"
 	echo "[databases]" >"$RS_DIR/databases.ini"
 	cat >"$RS_DIR/pgbouncer.ini" <<INI
@@ -199,15 +208,11 @@ listen pg_ro
 $(rs_servers disabled)
 CFG
 		if [ "$poll" = poll ]; then
-			# Patroni's recipe (its examples/haproxy.cfg defaults), no router
+			# polling the REST API alone (Patroni's recipe, no router), with
+			# the same HAProxy settings as the router's backends (retries 3,
+			# option redispatch 1, timeout connect 2s, checks inter 3s fall 3
+			# rise 2), so the comparison measures the router, not defaults
 			cat <<CFG
-defaults
-  mode tcp
-  retries 2
-  timeout connect 4s
-  timeout client 30m
-  timeout server 30m
-  timeout check 5s
 listen pg_rw_poll
   bind 127.0.0.1:$RS_HAP_POLL
   option httpchk GET /primary

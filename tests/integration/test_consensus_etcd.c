@@ -764,11 +764,10 @@ main(void)
 	test_auth(ec);
 	etcd_harness_stop(ec);
 
-	if (getenv("PGW_TEST_QUICK") == NULL)
-	{
-		test_tls();
-		test_cluster_failover();
-	}
+	/* no quick mode: a skip that still printed "all ... passed" hid
+	 * whether TLS and the 3-member failover ran (nothing set it) */
+	test_tls();
+	test_cluster_failover();
 	printf("all consensus etcd tests passed in %" PRId64 " ms\n",
 		   pgw_now_mono_ms() - t_start);
 	return 0;

@@ -1,5 +1,5 @@
 # tap.sh: TAP-style checks shared by the shell integration tests.
-# Source it, then use check/ok/not_ok/wait_for; call tap_dump_logs from the
+# Source it, then use check/ok/not_ok (wait_for, hold_for: cluster.sh); call tap_dump_logs from the
 # EXIT trap and end the script with tap_finish. The failed checks are listed
 # again after the log dump, because CI keeps only the tail of the output.
 passes=0
@@ -22,18 +22,6 @@ check() {
 }
 now_ms() { date +%s%3N; }
 
-# wait_for SECONDS CMD...: poll CMD every 100 ms until it succeeds
-wait_for() {
-	local timeout=$1
-	shift
-	local deadline=$(($(date +%s) + timeout))
-	while [ "$(date +%s)" -lt "$deadline" ]; do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # tap_dump_logs DIR NODES LINES: on failure (or PGW_TEST_KEEP), the tail of
 # every daemon log, then the failed checks again
 tap_dump_logs() {
@@ -47,8 +35,11 @@ tap_dump_logs() {
 	for f in "${TAP_FAILED[@]}"; do echo "FAILED CHECK: $f"; done
 }
 
-# tap_finish: the totals; the script's exit status
+# tap_finish: the totals; the script's exit status. A tap_before_finish
+# function, when defined (it_prelude.sh: stop every daemon with SIGTERM and
+# check their logs for sanitizer reports), runs first.
 tap_finish() {
+	if declare -F tap_before_finish >/dev/null; then tap_before_finish; fi
 	echo "$passes passed, $failures failed"
 	[ $failures -eq 0 ]
 }

@@ -13,8 +13,9 @@
  * Hosts are "h:p,h:p". Every loop is bounded by --duration-s.
  * Options for the chaos drills (tests/chaos): --log F appends one line per
  * acknowledged write ("wall_ms seq host", write mode) or per probe attempt
- * ("start_wall_ms end_wall_ms host ok", probe mode), so a checker can
- * line up several probes and the fault times; --client-timeout-ms N
+ * ("start_wall_ms end_wall_ms host ok", probe mode, failed connects
+ * included), so a checker (tests/tools/pgw_logcheck.py) can line up
+ * several probes and the fault times; --client-timeout-ms N
  * abandons a statement (and its connection) that gets no answer within N
  * ms, as a frozen or partitioned server gives none.
  */
@@ -58,6 +59,24 @@ on_signal(int sig)
 	stop_flag = 1;
 }
 
+/*
+ * A commit whose wait for synchronous replication is cancelled (statement
+ * timeout, cancel request) returns success with a WARNING: committed
+ * locally, maybe never replicated. The notice processor flags it, and
+ * exec_ok counts such a "success" as not acknowledged (in synchronous mode
+ * it would otherwise show as a lost acknowledged commit, or on a primary
+ * cut from its standbys as an accepted write).
+ */
+static bool sync_wait_cancelled;
+
+static void
+on_notice(void *arg, const char *msg)
+{
+	(void) arg;
+	if (strstr(msg, "canceling wait for synchronous replication") != NULL)
+		sync_wait_cancelled = true;
+}
+
 static PGconn *
 connect_host(int i, int timeout_s)
 {
@@ -91,11 +110,13 @@ connect_host(int i, int timeout_s)
 		PQfinish(c);
 		return NULL;
 	}
+	PQsetNoticeProcessor(c, on_notice, NULL);
 	return c;
 }
 
 static int64_t wall_ms(void);
 static int64_t now_ms(void);
+
 
 /*
  * exec_result: run sql and wait at most client_timeout_ms (when set) for its
@@ -143,11 +164,19 @@ exec_result(PGconn *c, const char *sql)
 static bool
 exec_ok(PGconn *c, const char *sql)
 {
-	PGresult   *r = exec_result(c, sql);
-	bool		ok = r && (PQresultStatus(r) == PGRES_COMMAND_OK ||
-						   PQresultStatus(r) == PGRES_TUPLES_OK);
+	PGresult   *r;
+	bool		ok;
 
+	sync_wait_cancelled = false;
+	r = exec_result(c, sql);
+	ok = r && (PQresultStatus(r) == PGRES_COMMAND_OK ||
+			   PQresultStatus(r) == PGRES_TUPLES_OK);
 	PQclear(r);
+	if (ok && sync_wait_cancelled)
+	{
+		fprintf(stderr, "pgw_writer: commit's synchronous replication wait was cancelled: not counted as acknowledged\n");
+		ok = false;
+	}
 	return ok;
 }
 
@@ -172,6 +201,7 @@ find_primary_parallel(int timeout_s, int *which)
 {
 	PGconn	   *cs[MAX_HOSTS] = {0};
 	bool		done[MAX_HOSTS] = {0};
+	PostgresPollingStatusType want[MAX_HOSTS];
 	int64_t		deadline = now_ms() + (int64_t) timeout_s * 1000;
 	PGconn	   *found = NULL;
 	int			pending = n_hosts;
@@ -200,6 +230,7 @@ find_primary_parallel(int timeout_s, int *which)
 		vals[5] = "pgw_writer";
 		vals[6] = NULL;
 		cs[i] = PQconnectStartParams(keys, vals, 0);
+		want[i] = PGRES_POLLING_WRITING;
 		free(h);
 		if (cs[i] == NULL || PQstatus(cs[i]) == CONNECTION_BAD)
 		{
@@ -207,17 +238,37 @@ find_primary_parallel(int timeout_s, int *which)
 			pending--;
 		}
 	}
+	/*
+	 * libpq's contract: call PQconnectPoll only once the socket is ready for
+	 * what it last asked (writing, at first). Polling a connection whose
+	 * connect() is still in progress made libpq send the startup packet on
+	 * it and block in its own poll() with no timeout: the writer froze for
+	 * as long as a host dropped its packets (a whole isolation drill).
+	 */
 	while (pending > 0 && found == NULL && now_ms() < deadline)
 	{
 		struct pollfd pfd[MAX_HOSTS];
 		int			idx[MAX_HOSTS];
 		int			np = 0;
+		int64_t		left = deadline - now_ms();
 
 		for (int i = 0; i < n_hosts; i++)
 		{
+			if (done[i])
+				continue;
+			pfd[np].fd = PQsocket(cs[i]);
+			pfd[np].events = want[i] == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+			pfd[np].revents = 0;
+			idx[np++] = i;
+		}
+		if (np == 0 || poll(pfd, (nfds_t) np, left < 20 ? (int) left : 20) < 0)
+			break;
+		for (int k = 0; k < np && found == NULL; k++)
+		{
+			int			i = idx[k];
 			PostgresPollingStatusType st;
 
-			if (done[i])
+			if (pfd[k].revents == 0)
 				continue;
 			st = PQconnectPoll(cs[i]);
 			if (st == PGRES_POLLING_OK || st == PGRES_POLLING_FAILED)
@@ -226,22 +277,16 @@ find_primary_parallel(int timeout_s, int *which)
 				pending--;
 				/* the first primary ends the scan: waiting for the other
 				 * hosts (one restarting, say) cost up to the whole timeout */
-				if (st == PGRES_POLLING_OK && found == NULL && is_primary(cs[i]))
+				if (st == PGRES_POLLING_OK && is_primary(cs[i]))
 				{
+					PQsetNoticeProcessor(cs[i], on_notice, NULL);
 					found = cs[i];
 					*which = i;
 				}
 				continue;
 			}
-			pfd[np].fd = PQsocket(cs[i]);
-			pfd[np].events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-			pfd[np].revents = 0;
-			idx[np++] = i;
+			want[i] = st;
 		}
-		if (np == 0)
-			break;
-		(void) idx;
-		poll(pfd, (nfds_t) np, 20);
 	}
 	for (int i = 0; i < n_hosts; i++)
 	{
@@ -386,13 +431,25 @@ mode_probe(int interval_ms, int duration_s)
 		{
 			if (conns[i] == NULL || PQstatus(conns[i]) != CONNECTION_OK)
 			{
+				int64_t		t_start = wall_ms();
+
 				PQfinish(conns[i]);
 				conns[i] = connect_host(i, 1);
-				if (conns[i])
+				/* without a client timeout a server-side one bounds the
+				 * attempt (a cancelled sync wait is not counted: on_notice) */
+				if (conns[i] && client_timeout_ms <= 0)
 					exec_ok(conns[i], "SET statement_timeout = '500ms'");
+				if (conns[i] == NULL)
+				{
+					/* a failed connect is an attempt too: a checker can
+					 * tell a probe that saw "down" from one that saw
+					 * nothing (dead, or stuck) */
+					if (log_file)
+						fprintf(log_file, "%lld %lld %s 0\n", (long long) t_start,
+								(long long) wall_ms(), hosts[i]);
+					continue;
+				}
 			}
-			if (conns[i] == NULL)
-				continue;
 			/* a write that commits: only a writable primary accepts it */
 			{
 				int64_t		t_start = wall_ms();

@@ -74,6 +74,15 @@ test_iso_time(void **state)
 	assert_int_equal(pgw_parse_wall_iso("2026-11-23T10:01:02", &ms), PGW_EINVAL);
 	assert_int_equal(pgw_parse_wall_iso("2026-13-23T10:01:02Z", &ms), PGW_EINVAL);
 	assert_int_equal(pgw_parse_wall_iso("garbage", &ms), PGW_EINVAL);
+	/* before 1970 and before year 1000 it reads back what it wrote (the
+	 * fuzzer's "0060-11-23T10:01:02.122Z" came back as "60-...:03.-878Z") */
+	assert_int_equal(pgw_parse_wall_iso("0060-11-23T10:01:02.122Z", &ms), 0);
+	pgw_format_wall_iso(ms, 0, buf, sizeof(buf));
+	assert_string_equal(buf, "0060-11-23T10:01:02.122Z");
+	assert_int_equal(pgw_parse_wall_iso("1969-12-31T23:59:59.999Z", &ms), 0);
+	assert_int_equal(ms, -1);
+	pgw_format_wall_iso(ms, 0, buf, sizeof(buf));
+	assert_string_equal(buf, "1969-12-31T23:59:59.999Z");
 }
 
 static void

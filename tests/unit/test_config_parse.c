@@ -225,7 +225,7 @@ test_errors_with_lines(void **state)
 		{"scope: [a]\n", "line 1: key \"scope\": expected a string, got a list"},
 		{"scope: s\nbootstrap:\n  dcs:\n    loop_wait: 1\n    ttl: abc\n",
 		"line 5: key \"bootstrap.dcs.ttl\": expected a number, got string"},
-		{"bootstrap:\n  dcs:\n    ttl: 5\n    retry_timeout: 2\n",
+		{"bootstrap:\n  dcs:\n    ttl: 5\n    retry_timeout: 2.5\n",
 		"line 3: key \"bootstrap.dcs.ttl\": loop_wait + 2 * retry_timeout"},
 		{"bootstrap:\n  dcs:\n    ttll: 5\n", "line 3: key \"bootstrap.dcs.ttll\": unknown key"},
 		{"bootstrap:\n  dcs:\n    postgresql:\n      parameters:\n        a: [1]\n",

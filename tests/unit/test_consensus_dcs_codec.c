@@ -216,6 +216,46 @@ test_member_too_long(void **state)
 	assert_int_equal(dcs_member_decode("", "{}", 2, &m, &e), PGW_EINVAL);
 }
 
+/* a member key with a newline in its name (security review F10: it forged
+ * log lines) is refused at decode, and the view shows it with '?' */
+static void
+test_member_name_control_chars(void **state)
+{
+	const char *j = "{\"conn_url\":\"postgres://127.0.0.1:1/postgres\","
+		"\"api_url\":\"http://127.0.0.1:1/patroni\",\"state\":\"running\","
+		"\"role\":\"replica\"}";
+	const char *key = "/service/demo/members/x\nT level=error event=fence.fired";
+	ClusterView *v = calloc(1, sizeof(*v));
+	EtcdEvent	ev;
+	MemberInfo	m;
+	PgwError	e = {0};
+
+	(void) state;
+	assert_int_equal(dcs_member_decode("x\ny", j, strlen(j), &m, &e), PGW_EINVAL);
+	assert_msg_has(&e, "control character");
+	assert_int_equal(dcs_member_decode("x\x7fy", j, strlen(j), &m, &e), PGW_EINVAL);
+	assert_int_equal(dcs_member_decode("x y", j, strlen(j), &m, &e), 0);
+	memset(&ev, 0, sizeof(ev));
+	ev.type = ETCD_EVENT_WATCH_PUT;
+	ev.kv.key = (char *) key;
+	ev.kv.key_len = strlen(key);
+	ev.kv.value = (char *) j;
+	ev.kv.value_len = strlen(j);
+	ev.kv.mod_revision = 5;
+	(void) dcs_view_apply_event(v, "/service/demo/", &ev);
+	assert_int_equal(v->n_members, 1);
+	assert_false(v->members[0].is_valid);
+	assert_null(strchr(v->members[0].name, '\n'));
+	assert_string_equal(v->members[0].name, "x?T level=error event=fence.fired");
+	/* the same key again replaces it; its delete removes it */
+	(void) dcs_view_apply_event(v, "/service/demo/", &ev);
+	assert_int_equal(v->n_members, 1);
+	ev.type = ETCD_EVENT_WATCH_DELETE;
+	(void) dcs_view_apply_event(v, "/service/demo/", &ev);
+	assert_int_equal(v->n_members, 0);
+	free(v);
+}
+
 /* config --------------------------------------------------------------- */
 
 static void
@@ -265,12 +305,19 @@ test_config_patroni(void **state)
 	assert_string_equal(c.params[3].value, "0.9");
 
 	/*
-	 * Patroni's defaults sit on its `<=` boundary; DESIGN.md's invariant is
-	 * strict, so they are refused (the view then runs on our defaults).
+	 * Patroni's rule is loop_wait + 2 * retry_timeout <= ttl (issue 12):
+	 * its defaults 30/10/10 and a fast 10/2/4 sit on the boundary and are
+	 * valid; one millisecond more is refused, naming the keys.
 	 */
 	j = "{\"ttl\":30,\"loop_wait\":10,\"retry_timeout\":10}";
+	assert_int_equal(dcs_config_decode(j, strlen(j), &c, &e), 0);
+	assert_int_equal(c.ttl_ms, 30000);
+	j = "{\"ttl\":10,\"loop_wait\":2,\"retry_timeout\":4}";
+	assert_int_equal(dcs_config_decode(j, strlen(j), &c, &e), 0);
+	assert_int_equal(c.retry_timeout_ms, 4000);
+	j = "{\"ttl\":30,\"loop_wait\":10.001,\"retry_timeout\":10}";
 	assert_int_equal(dcs_config_decode(j, strlen(j), &c, &e), PGW_EINVAL);
-	assert_msg_has(&e, "config: key \"ttl\": loop_wait + 2 * retry_timeout (30000 ms) must be less than ttl (30000 ms)");
+	assert_msg_has(&e, "config: key \"ttl\": loop_wait + 2 * retry_timeout (30001 ms) must not exceed ttl (30000 ms)");
 }
 
 static void
@@ -309,7 +356,7 @@ test_config_bad(void **state)
 		const char *needle;
 	}			bad[] = {
 		{"{\"ttl\":\"abc\"}", "config: key \"ttl\": expected a number, got string"},
-		{"{\"ttl\":5,\"loop_wait\":1,\"retry_timeout\":2}", "must be less than ttl"},
+		{"{\"ttl\":5,\"loop_wait\":1.5,\"retry_timeout\":2}", "must not exceed ttl"},
 		{"{\"ttl\":0}", "\"ttl\""},
 		{"{\"loop_wait\":-1}", "\"loop_wait\""},
 		{"{\"retry_timeout\":1e300}", "\"retry_timeout\""},
@@ -517,6 +564,7 @@ main(void)
 		cmocka_unit_test(test_member_round_trip),
 		cmocka_unit_test(test_member_bad),
 		cmocka_unit_test(test_member_too_long),
+		cmocka_unit_test(test_member_name_control_chars),
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_patroni),
 		cmocka_unit_test(test_config_fast_and_quorum_round_trip),

@@ -1,8 +1,10 @@
 /*
  * test_ctl_drill.c: `pgwardenctl drill` without a cluster (ctl/drill.c,
  * ctl/args.c): the kinds, --rounds / --yes / --timeout / --format parsing
- * and refusals, RTO and downtime from acknowledged write times, and the
- * report in both formats.
+ * and refusals, RTO and downtime from acknowledged write times (no
+ * threshold: a short gap is an RTO, not 0), which round a write belongs
+ * to, the verdict (a loss, or a loss check that did not run, fails the
+ * round), and the report in both formats ("lost writes" only when checked).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -122,33 +124,99 @@ test_args_ok(void **state)
 static void
 test_gap(void **state)
 {
-	/* writes every 10 ms, fault at 1000, nothing until 3400, then on */
+	/* writes every 10 ms, fault at 995, nothing until 3400, then on */
 	int64_t		acks[] = {970, 980, 990, 1000, 3400, 3410, 3420};
 	int64_t		rto,
 				down;
 
 	(void) state;
-	ctl_drill_gap(acks, 7, 995, 200, &rto, &down);
+	ctl_drill_gap(acks, 7, 995, &rto, &down);
 	assert_int_equal(down, 2400);	/* 1000 -> 3400 */
 	assert_int_equal(rto, 2405);	/* 995 -> 3400 */
+	/* a gap across the fault: measured from the last ack before it */
+	ctl_drill_gap(acks, 7, 1005, &rto, &down);
+	assert_int_equal(down, 2400);
+	assert_int_equal(rto, 2395);
+	ctl_drill_gap(acks, 7, 2000, &rto, &down);
+	assert_int_equal(down, 2400);	/* 1000 -> 3400, across 2000 */
+	assert_int_equal(rto, 1400);
 	/* no write before the fault: the gap starts at the fault */
-	ctl_drill_gap(acks + 4, 3, 1000, 200, &rto, &down);
+	ctl_drill_gap(acks + 4, 3, 1000, &rto, &down);
 	assert_int_equal(down, 2400);
 	assert_int_equal(rto, 2400);
-	/* writes never stopped for long: RTO 0, downtime the longest gap */
+	/* one write after the fault */
+	ctl_drill_gap(acks, 5, 995, &rto, &down);
+	assert_int_equal(down, 2400);
+	assert_int_equal(rto, 2405);
+	/*
+	 * writes never stopped for long: a 107 ms gap is still an RTO, never 0
+	 * (the old code printed RTO 0 beside a downtime of 107 ms)
+	 */
 	{
-		int64_t		smooth[] = {0, 10, 20, 150, 160};
+		int64_t		smooth[] = {0, 10, 20, 127, 137};
 
-		ctl_drill_gap(smooth, 5, 5, 200, &rto, &down);
-		assert_int_equal(rto, 0);
-		assert_int_equal(down, 130);
+		ctl_drill_gap(smooth, 5, 5, &rto, &down);
+		assert_int_equal(down, 107);
+		assert_int_equal(rto, 122);
+		assert_true(rto >= down - 10);
 	}
 	/* nothing after the fault: not measured */
-	ctl_drill_gap(acks, 3, 995, 200, &rto, &down);
+	ctl_drill_gap(acks, 3, 995, &rto, &down);
 	assert_int_equal(rto, -1);
 	assert_int_equal(down, -1);
-	ctl_drill_gap(NULL, 0, 0, 200, &rto, &down);
+	ctl_drill_gap(NULL, 0, 0, &rto, &down);
 	assert_int_equal(rto, -1);
+	assert_int_equal(down, -1);
+}
+
+static void
+test_round_of(void **state)
+{
+	int64_t		faults[] = {1000, 5000, 9000};
+
+	(void) state;
+	assert_int_equal(ctl_drill_round_of(faults, 3, 10), 0);		/* before any */
+	assert_int_equal(ctl_drill_round_of(faults, 3, 1000), 0);
+	assert_int_equal(ctl_drill_round_of(faults, 3, 4999), 0);
+	assert_int_equal(ctl_drill_round_of(faults, 3, 5000), 1);
+	assert_int_equal(ctl_drill_round_of(faults, 3, 8000), 1);
+	assert_int_equal(ctl_drill_round_of(faults, 3, 99999), 2);
+	assert_int_equal(ctl_drill_round_of(faults, 1, 99999), 0);
+}
+
+static void
+test_judge(void **state)
+{
+	CtlDrillRound r;
+
+	(void) state;
+	r = (CtlDrillRound) {.rto_ms = 800, .downtime_ms = 700, .lost = 0, .rejoin_ms = 4000};
+	ctl_drill_judge(&r);
+	assert_true(r.ok);
+	assert_string_equal(r.note, "");
+	/* a round that lost acknowledged writes fails */
+	r = (CtlDrillRound) {.rto_ms = 800, .downtime_ms = 700, .lost = 3, .rejoin_ms = 4000};
+	ctl_drill_judge(&r);
+	assert_false(r.ok);
+	assert_non_null(strstr(r.note, "LOST 3 acknowledged writes"));
+	/* so does one whose loss check did not run */
+	r = (CtlDrillRound) {.rto_ms = 800, .downtime_ms = 700, .lost = -1, .rejoin_ms = 4000};
+	ctl_drill_judge(&r);
+	assert_false(r.ok);
+	assert_non_null(strstr(r.note, "lost writes not checked"));
+	/* not rejoined, no write after the fault, broken */
+	r = (CtlDrillRound) {.rto_ms = 800, .lost = 0, .rejoin_ms = -1, .note = "not rejoined"};
+	ctl_drill_judge(&r);
+	assert_false(r.ok);
+	assert_string_equal(r.note, "not rejoined");
+	r = (CtlDrillRound) {.rto_ms = -1, .downtime_ms = -1, .lost = 0, .rejoin_ms = 100};
+	ctl_drill_judge(&r);
+	assert_false(r.ok);
+	assert_non_null(strstr(r.note, "no write acknowledged after the fault"));
+	r = (CtlDrillRound) {.rto_ms = 5, .lost = 0, .rejoin_ms = 5, .broken = true, .note = "POST /switchover: 503"};
+	ctl_drill_judge(&r);
+	assert_false(r.ok);
+	assert_string_equal(r.note, "POST /switchover: 503");
 }
 
 static void
@@ -162,8 +230,8 @@ test_report(void **state)
 	(void) state;
 	memset(r, 0, sizeof(r));
 	r[0] = (CtlDrillRound) {.round = 1, .old_primary = "node1", .new_primary = "node2",
-		.rto_ms = 850, .downtime_ms = 800, .acked = 500, .lost = 0,
-	.rejoin_ms = 4000, .ok = true};
+		.fault_wall_ms = 1700000000000, .rto_ms = 850, .downtime_ms = 800, .acked = 500,
+	.lost = 0, .rejoin_ms = 4000, .ok = true};
 	r[1] = (CtlDrillRound) {.round = 2, .old_primary = "node2", .rto_ms = -1,
 		.downtime_ms = -1, .lost = -1, .rejoin_ms = -1, .ok = false,
 	.note = "no \"write\" acknowledged"};
@@ -173,16 +241,27 @@ test_report(void **state)
 	assert_non_null(strstr(buf, "drill switchover on cluster \"demo\": 2 rounds"));
 	assert_non_null(strstr(buf, "node1        | node2        |      850 |"));
 	assert_non_null(strstr(buf, "FAILED: no \"write\" acknowledged"));
-	assert_non_null(strstr(buf, "max RTO 850 ms, max downtime 800 ms, lost writes 0, 1/2 rounds ok"));
+	/* a round whose check did not run: no "lost writes 0" */
+	assert_non_null(strstr(buf, "max RTO 850 ms, max downtime 800 ms, lost writes unknown (the check did not run), 1/2 rounds ok"));
+	assert_null(strstr(buf, "lost writes 0"));
 	free(buf);
 	buf = NULL;
 	f = open_memstream(&buf, &len);
 	ctl_drill_report(f, "de\"mo", CTL_DRILL_KILL_POSTGRES, r, 2, true);
 	fclose(f);
 	assert_non_null(strstr(buf, "{\"scope\": \"de\\\"mo\", \"kind\": \"kill-postgres\""));
-	assert_non_null(strstr(buf, "\"rto_ms\": 850, \"downtime_ms\": 800, \"acked\": 500, \"lost\": 0"));
+	assert_non_null(strstr(buf, "\"fault_wall_ms\": 1700000000000, \"rto_ms\": 850, \"downtime_ms\": 800, \"acked\": 500, \"lost\": 0"));
+	assert_non_null(strstr(buf, "\"lost\": null, \"rejoin_ms\": -1"));
 	assert_non_null(strstr(buf, "\"note\": \"no \\\"write\\\" acknowledged\"}"));
-	assert_non_null(strstr(buf, "\"max_rto_ms\": 850, \"max_downtime_ms\": 800, \"lost\": 0, \"ok\": false}"));
+	assert_non_null(strstr(buf, "\"max_rto_ms\": 850, \"max_downtime_ms\": 800, \"lost\": null, \"ok\": false}"));
+	free(buf);
+	/* every check ran: the total */
+	r[1].lost = 2;
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	ctl_drill_report(f, "demo", CTL_DRILL_SWITCHOVER, r, 2, false);
+	fclose(f);
+	assert_non_null(strstr(buf, "lost writes 2, 1/2 rounds ok"));
 	free(buf);
 }
 
@@ -194,6 +273,8 @@ main(void)
 		cmocka_unit_test(test_args_refusals),
 		cmocka_unit_test(test_args_ok),
 		cmocka_unit_test(test_gap),
+		cmocka_unit_test(test_round_of),
+		cmocka_unit_test(test_judge),
 		cmocka_unit_test(test_report),
 	};
 

@@ -38,9 +38,10 @@ setup(void **state)
 	f = fopen(script, "w");
 	if (f == NULL)
 		return -1;
-	/* records its arguments, one line per call; SLEEP makes it slow */
-	fprintf(f, "#!/bin/sh\nsleep \"${CB_SLEEP:-0}\"\necho \"$1 $2 $3 $#\" >> %s\n",
-			logpath);
+	/* records its arguments, one line per call; the sleep file makes it
+	 * slow (not the environment: a callback gets an allowlist of it) */
+	fprintf(f, "#!/bin/sh\nsleep \"$(cat %s/sleep 2>/dev/null || echo 0)\"\n"
+			"echo \"$1 $2 $3 $#\" >> %s\n", dir, logpath);
 	fclose(f);
 	return chmod(script, 0755);
 }
@@ -55,12 +56,29 @@ teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* set_sleep: how long the script sleeps from now on */
+static void
+set_sleep(const char *seconds)
+{
+	char		path[128];
+	FILE	   *f;
+
+	snprintf(path, sizeof(path), "%s/sleep", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "%s\n", seconds);
+	fclose(f);
+}
+
 static int
 reset(void **state)
 {
+	char		path[128];
+
 	(void) state;
 	unlink(logpath);
-	unsetenv("CB_SLEEP");
+	snprintf(path, sizeof(path), "%s/sleep", dir);
+	unlink(path);
 	return 0;
 }
 
@@ -137,7 +155,7 @@ test_fire_does_not_block(void **state)
 	 * ms bound failed in CI while other tests ran, and its leftover
 	 * callback then wrote into the next test's file).
 	 */
-	setenv("CB_SLEEP", "3", 1);
+	set_sleep("3");
 	t0 = pgw_now_mono_us();
 	assert_int_equal(callbacks_fire(cb, "on_start", "replica"), 0);
 	assert_true(pgw_now_mono_us() - t0 < 1500000);
@@ -157,7 +175,7 @@ test_timeout_kills(void **state)
 	int64_t		t0 = pgw_now_mono_ms();
 
 	(void) state;
-	setenv("CB_SLEEP", "30", 1);
+	set_sleep("30");
 	callbacks_set_timeout(cb, 200);
 	assert_int_equal(callbacks_fire(cb, "on_stop", "primary"), 0);
 	wait_idle(cb, 5000);
@@ -172,7 +190,7 @@ test_order_and_coalescing(void **state)
 	Callbacks  *cb = open_all(script, NULL);
 
 	(void) state;
-	setenv("CB_SLEEP", "0.3", 1);
+	set_sleep("0.3");
 	/* on_stop runs; role changes wait, the newest replaces the older */
 	assert_int_equal(callbacks_fire(cb, "on_stop", "replica"), 0);
 	assert_int_equal(callbacks_fire(cb, "on_role_change", "replica"), 0);
@@ -207,12 +225,12 @@ test_close_waits_then_kills(void **state)
 	int64_t		t0;
 
 	(void) state;
-	setenv("CB_SLEEP", "0.2", 1);
+	set_sleep("0.2");
 	assert_int_equal(callbacks_fire(cb, "on_stop", "primary"), 0);
 	callbacks_close(cb, 5000);	/* on_stop at shutdown gets to finish */
 	assert_string_equal(slurp(), "on_stop primary demo scope 3\n");
 	cb = open_all(script, NULL);
-	setenv("CB_SLEEP", "30", 1);
+	set_sleep("30");
 	assert_int_equal(callbacks_fire(cb, "on_stop", "primary"), 0);
 	t0 = pgw_now_mono_ms();
 	callbacks_close(cb, 100);
@@ -227,11 +245,11 @@ test_pre_promote(void **state)
 	int			code = -1;
 
 	(void) state;
-	cb = open_all(NULL, "exit 0");
+	cb = open_all(NULL, "/bin/true");
 	assert_int_equal(callbacks_run_pre_promote(cb, 1000, &code, &err), 0);
 	assert_int_equal(code, 0);
 	callbacks_close(cb, 0);
-	cb = open_all(NULL, "exit 1");
+	cb = open_all(NULL, "/bin/false");
 	assert_int_equal(callbacks_run_pre_promote(cb, 1000, &code, &err), 0);
 	assert_int_equal(code, 1);	/* veto */
 	callbacks_close(cb, 0);

@@ -167,7 +167,7 @@ test_json_bodies(void **state)
 	assert_non_null(strstr(j, "\"members\""));
 	free(j);
 	j = rest_metrics_text(s, 1000);
-	assert_non_null(strstr(j, "pgwarden_primary{scope=\"demo\"} 1"));
+	assert_non_null(strstr(j, "pgwarden_primary{scope=\"demo\",member=\"n2\"} 1"));
 	free(j);
 	free(s);
 }

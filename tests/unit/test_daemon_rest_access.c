@@ -11,6 +11,7 @@
 
 #include "common/strutil.h"
 #include "daemon/daemon_int.h"
+#include "daemon/rest_int.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -332,6 +333,43 @@ test_switchover_check(void **state)
 	}
 }
 
+/* security review F3: a vouch only for the last leader, from its address */
+static void
+test_failsafe_vouch_check(void **state)
+{
+	struct sockaddr_storage lo = addr_of("127.0.0.1");
+	struct sockaddr_storage other = addr_of("127.0.0.2");
+	struct sockaddr_storage far = addr_of("10.1.2.3");
+	char		why[256];
+
+	(void) state;
+	assert_int_equal(rest_failsafe_vouch_check("node1", "node1",
+											   "http://127.0.0.1:8008/patroni",
+											   "postgres://127.0.0.1:5432/postgres",
+											   (struct sockaddr *) &lo, why, sizeof(why)), 0);
+	/* any other name, even a member: refused */
+	assert_int_equal(rest_failsafe_vouch_check("evil", "node1",
+											   "http://127.0.0.1:8008/patroni", "",
+											   (struct sockaddr *) &lo, why, sizeof(why)), 403);
+	assert_non_null(strstr(why, "not the leader"));
+	/* no leader ever seen: refused */
+	assert_int_equal(rest_failsafe_vouch_check("node1", "", "", "",
+											   (struct sockaddr *) &lo, why, sizeof(why)), 403);
+	/* the leader's name from another address: refused */
+	assert_int_equal(rest_failsafe_vouch_check("node1", "node1",
+											   "http://127.0.0.1:8008/patroni",
+											   "postgres://127.0.0.1:5432/postgres",
+											   (struct sockaddr *) &other, why, sizeof(why)), 403);
+	assert_non_null(strstr(why, "address"));
+	/* its conn_url host counts as well */
+	assert_int_equal(rest_failsafe_vouch_check("node1", "node1",
+											   "http://127.0.0.1:8008/patroni",
+											   "postgres://10.1.2.3:5432/postgres",
+											   (struct sockaddr *) &far, why, sizeof(why)), 0);
+	assert_int_equal(rest_failsafe_vouch_check("node1", "node1", "", "",
+											   NULL, why, sizeof(why)), 403);
+}
+
 int
 main(void)
 {
@@ -343,6 +381,7 @@ main(void)
 		cmocka_unit_test(test_basic_auth),
 		cmocka_unit_test(test_secret_equal),
 		cmocka_unit_test(test_switchover_check),
+		cmocka_unit_test(test_failsafe_vouch_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

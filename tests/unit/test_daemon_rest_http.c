@@ -218,6 +218,43 @@ test_auth(void **state)
 	rest_stop(s);
 }
 
+/* security review F2/F15: no authentication configured means closed */
+static void
+test_closed_by_default(void **state)
+{
+	RestOptions o = {0};
+	RestServer *s = NULL;
+	PgwError	err = {0};
+	Resp		r;
+
+	(void) state;
+	o.listen = "127.0.0.1:0";
+	assert_int_equal(rest_start(&o, &s, &err), 0);
+	publish(s, false);
+	r = req(rest_port(s), "POST", "/reload", NULL, NULL, false);
+	assert_int_equal(r.status, 403);
+	assert_non_null(strstr(r.body, "write endpoints are closed"));
+	r = req(rest_port(s), "PATCH", "/config", "{\"pause\":true}", "any:thing", false);
+	assert_int_equal(r.status, 403);
+	r = req(rest_port(s), "GET", "/health", NULL, NULL, false);
+	assert_int_equal(r.status, 200);
+	rest_stop(s);
+	/* the operator's opt-in: unauthenticated writes from loopback */
+	o.allow_loopback_writes = true;
+	assert_int_equal(rest_start(&o, &s, &err), 0);
+	publish(s, false);
+	r = req(rest_port(s), "POST", "/switchover", "{\"leader\":\"n2\",\"candidate\":\"n9\"}",
+			NULL, false);
+	assert_int_equal(r.status, 412);
+	rest_stop(s);
+	/* an empty password is no authentication */
+	o.allow_loopback_writes = false;
+	o.username = "admin";
+	o.password = "";
+	assert_int_equal(rest_start(&o, &s, &err), PGW_EINVAL);
+	assert_non_null(strstr(err.msg, "must not be empty"));
+}
+
 static void
 test_allowlist(void **state)
 {
@@ -466,6 +503,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_auth),
+		cmocka_unit_test(test_closed_by_default),
 		cmocka_unit_test(test_allowlist),
 		cmocka_unit_test(test_bad_allowlist_entry),
 		cmocka_unit_test(test_bad_bodies),

@@ -596,6 +596,24 @@ s_own_name_old_lease_stopped(Input *in)
 	s_own_name_old_lease_primary(in);
 	in->self.pg_running = false;
 	in->self.pg_reachable = false;
+	/* the earlier run's process is proven gone (lease_holder.c) */
+	in->self.proven_prior_lease = in->view.leader_lease;
+}
+
+static void
+s_own_name_old_lease_unproven(Input *in)
+{
+	/* a new container: its predecessor may still hold the lease */
+	s_own_name_old_lease_stopped(in);
+	in->self.proven_prior_lease = 0;
+}
+
+static void
+s_own_name_old_lease_other_proven(Input *in)
+{
+	/* the proof is for another, older lease than the key's */
+	s_own_name_old_lease_stopped(in);
+	in->self.proven_prior_lease = in->view.leader_lease + 1;
 }
 
 static void
@@ -1054,6 +1072,97 @@ s_replica_receiver_diverged(Input *in)
 	in->self.timeline_diverged = true;
 }
 
+/*
+ * The bug of the rejoin branch: an old primary restarted in recovery (so
+ * standby.signal, pg_was_primary false) runs on timeline 1, behind the
+ * leader's 2, at a higher LSN than the leader's fork. Decide alone must not
+ * guess from timelines (a replica behind on an older timeline looks the
+ * same): it follows until the executor's timeline check says "diverged".
+ */
+static void
+running_old_primary(Input *in)
+{
+	base(in);
+	in->self.pg_timeline = 1;
+	in->self.pg_received_lsn = 0x4000000;
+	in->self.pg_replayed_lsn = LSN_A + 8192;
+}
+
+static void
+s_running_replica_unchecked(Input *in)
+{
+	running_old_primary(in);
+}
+
+static void
+s_running_replica_diverged(Input *in)
+{
+	running_old_primary(in);
+	in->self.timeline_diverged = true;
+}
+
+static void
+s_running_replica_diverged_rewind_failed(Input *in)
+{
+	s_running_replica_diverged(in);
+	in->self.rewind_failed = true;
+}
+
+static void
+s_running_replica_diverged_no_reinit(Input *in)
+{
+	s_running_replica_diverged_rewind_failed(in);
+	in->view.config.remove_data_directory_on_rewind_failure = false;
+}
+
+/* the leader is gone before the rewind: never a candidate (the cluster's
+ * timeline is newer than ours) and nothing to rewind from */
+static void
+s_running_replica_diverged_no_leader(Input *in)
+{
+	s_running_replica_diverged(in);
+	in->view.has_leader = false;
+	in->view.leader[0] = '\0';
+	in->view.leader_lease = 0;
+	remove_member(&in->view, "node1");
+	in->view.last_history_timeline = 1;
+	in->self.leader_absent_since_mono_ms = NOW - 1200;
+	in->self.view_is_linearizable = true;
+	in->self.peers_probed = true;
+	add_peer(in, "node3", true, false, 2, LSN_B);
+}
+
+/* seen from a peer: node3 is ahead by LSN but its member key says
+ * nofailover (a diverged replica publishes that): we do not wait for it */
+static void
+s_election_diverged_peer_ahead(Input *in)
+{
+	election_ready(in);
+	in->n_peers = 0;
+	add_peer(in, "node3", true, false, 1, LSN_A + 8192);
+	member(&in->view, "node3")->nofailover = true;
+	member(&in->view, "node3")->timeline = 1;
+	member(&in->view, "node3")->xlog_location = LSN_A + 8192;
+}
+
+/* a failover request naming us changes nothing: no promotion off the
+ * cluster's history */
+static void
+s_running_replica_diverged_failover_to_us(Input *in)
+{
+	s_running_replica_diverged_no_leader(in);
+	in->view.failover.present = true;
+	copy(in->view.failover.member, sizeof(in->view.failover.member), "node2");
+}
+
+/* paused: an operator holds every automatic action, a rewind too */
+static void
+s_running_replica_diverged_paused(Input *in)
+{
+	s_running_replica_diverged(in);
+	in->view.config.pause = true;
+}
+
 static void
 s_old_replica_lower_timeline(Input *in)
 {
@@ -1094,6 +1203,42 @@ s_switchover_to_any(Input *in)
 {
 	base_leader(in);
 	request(in, "node2", "", 0);
+}
+
+/* we lead a switchover to node3 and are stopping: it is carried on */
+static void
+s_switchover_in_progress(Input *in)
+{
+	base_leader(in);
+	request(in, "node2", "node3", 0);
+	in->self.switchover_step = SWO_STOPPING;
+	copy(in->self.switchover_target, sizeof(in->self.switchover_target),
+	     "node3");
+	in->self.pg_reachable = false; /* shutting down: no connections */
+}
+
+/* handed over: the key is free and we would win an election, and the
+ * loop looks stalled; the switchover still comes first */
+static void
+s_switchover_handed_over(Input *in)
+{
+	leader_gone(in);
+	request(in, "node1", "node3", 0);
+	in->self.switchover_step = SWO_HANDED_OVER;
+	copy(in->self.switchover_target, sizeof(in->self.switchover_target),
+	     "node3");
+	in->self.pg_running = false;
+	in->self.pg_reachable = false;
+	in->self.last_loop_mono_ms = NOW - 60000;
+}
+
+/* stopping for a switchover, and the fencing deadline passed: fencing
+ * wins (the executor abandons the switchover) */
+static void
+s_switchover_in_progress_fenced(Input *in)
+{
+	s_switchover_in_progress(in);
+	in->self.lease_deadline_mono_ms = NOW - 10;
 }
 
 /* scheduled in the future: not yet */
@@ -1287,6 +1432,12 @@ s_paused_fence(Input *in)
 	}
 
 static const Scenario scenarios[] = {
+    SC(s_switchover_in_progress, DECIDE_SWITCHOVER, "switchover-in-progress",
+       "node3", "in progress (stopping)"),
+    SC(s_switchover_handed_over, DECIDE_SWITCHOVER, "switchover-in-progress",
+       "node3", "in progress (handed-over)"),
+    SC(s_switchover_in_progress_fenced, DECIDE_DEMOTE, "fence-deadline-passed",
+       NULL, NULL),
     SC(s_switchover_to_named, DECIDE_SWITCHOVER, "switchover-start", "node3",
        "handing over to node3"),
     SC(s_switchover_to_any, DECIDE_SWITCHOVER, "switchover-start", "node1",
@@ -1421,6 +1572,10 @@ static const Scenario scenarios[] = {
        NULL, NULL),
     SC(s_own_name_old_lease_stopped, DECIDE_ACQUIRE,
        "stale-own-leader-key-takeover", "", "earlier lease 999"),
+    SC(s_own_name_old_lease_unproven, DECIDE_WAIT, "stale-own-leader-key",
+       NULL, "cannot prove dead"),
+    SC(s_own_name_old_lease_other_proven, DECIDE_WAIT, "stale-own-leader-key",
+       NULL, NULL),
     SC(s_own_name_old_lease_no_lease_yet, DECIDE_WAIT, "stale-own-leader-key",
        NULL, NULL),
     SC(s_own_name_old_lease_empty_dir, DECIDE_WAIT, "stale-own-leader-key",
@@ -1518,6 +1673,21 @@ static const Scenario scenarios[] = {
        "waiting for a leader to re-clone from"),
     SC(s_replica_receiver_diverged, DECIDE_REWIND, "diverged-rewind", "node1",
        NULL),
+    SC(s_running_replica_unchecked, DECIDE_WAIT, "replica-following-leader",
+       "node1", NULL),
+    SC(s_running_replica_diverged, DECIDE_REWIND, "diverged-rewind", "node1",
+       "timeline 1 diverged from leader node1 on timeline 2; rewinding"),
+    SC(s_running_replica_diverged_rewind_failed, DECIDE_REINIT,
+       "diverged-reinit", "node1", NULL),
+    SC(s_running_replica_diverged_no_reinit, DECIDE_WAIT, "diverged-no-reinit",
+       NULL, "operator must reinitialize"),
+    SC(s_running_replica_diverged_no_leader, DECIDE_WAIT,
+       "no-leader-we-diverged", NULL, "left the cluster's history"),
+    SC(s_running_replica_diverged_failover_to_us, DECIDE_WAIT,
+       "no-leader-we-diverged", NULL, NULL),
+    SC(s_election_diverged_peer_ahead, DECIDE_PROMOTE,
+       "leader-key-gone-we-are-best", NULL, NULL),
+    SC(s_running_replica_diverged_paused, DECIDE_WAIT, "paused", NULL, NULL),
 };
 
 #undef SC

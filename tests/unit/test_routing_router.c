@@ -98,6 +98,13 @@ test_config_bad(void **state)
 		"line 4: key \"router_ttl\""},
 		{"name: r1\nscope: s\netcd: {hosts: h:1}\ntargets:\n  - type: pgbouncer\n    socket: /x\n",
 		"line 6: key \"targets[0].socket\" is unknown for a pgbouncer target"},
+		/* security review F15: names pasted into PgBouncer admin commands */
+		{"name: r1\nscope: s\netcd: {hosts: h:1}\ntargets:\n  - type: pgbouncer\n"
+			"    include_file: /x\n    admin_conninfo: \"host=/tmp\"\n    rw_database: \"app;SHUTDOWN\"\n",
+		"must be plain names"},
+		{"name: r1\nscope: s\netcd: {hosts: h:1}\ntargets:\n  - type: pgbouncer\n"
+			"    include_file: /x\n    admin_conninfo: \"host=/tmp\"\n    rw_database: app\n    ro_database: \"ro db\"\n",
+		"must be plain names"},
 		{"name: r1\nscope: s\netcd: {hosts: h:1}\ntargets:\n  - type: nginx\n",
 		"line 5: targets[0]: key \"type\" must be"},
 		{"name: r1\nscope: s\netcd: {hosts: h:1}\ntargets:\n  - type: haproxy\n    socket: /x\n",

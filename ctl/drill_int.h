@@ -1,0 +1,75 @@
+/*
+ * drill_int.h: shared by cmd_drill.c and drill_pg.c only: the drill's
+ * PostgreSQL side (drill.h, notes R5): the writer whose acknowledged writes
+ * give RTO, downtime and the lost-write check; the postmaster kill; the
+ * streaming check that "rejoined" means.
+ */
+#ifndef PGW_CTL_DRILL_INT_H
+#define PGW_CTL_DRILL_INT_H
+
+#include "ctl/ctl_int.h"
+#include "ctl/drill.h"
+
+typedef struct DrillWriter DrillWriter;
+
+/*
+ * drill_writer_start: a thread that commits every 10 ms to whichever member
+ * of v runs read-write (one connection at a time; on an error it tries the
+ * members one after another), recording the monotonic time and seq of each
+ * acknowledged write. Rows go to table pgwarden_drill, keyed by this run.
+ */
+DrillWriter *drill_writer_start(const CtlGlobal *g, const ClusterView *v);
+
+/* drill_writer_stop: stop and join the thread; the acks stay readable. */
+void		drill_writer_stop(DrillWriter *w);
+void		drill_writer_free(DrillWriter *w);
+
+/* drill_writer_acks_since: how many writes were acknowledged at or after from_ms. */
+int			drill_writer_acks_since(DrillWriter *w, int64_t from_ms);
+
+/* drill_writer_count: writes acknowledged so far. */
+int			drill_writer_count(DrillWriter *w);
+
+/*
+ * drill_writer_window: a copy (caller frees *out) of the ack times from the
+ * last one before from_ms on; the count.
+ */
+int			drill_writer_window(DrillWriter *w, int64_t from_ms, int64_t **out);
+
+/*
+ * drill_pg_start_time: member m's pg_postmaster_start_time() as text in
+ * buf; false when it cannot be read.
+ */
+bool		drill_pg_start_time(const CtlGlobal *g, const MemberInfo *m,
+								char *buf, size_t len);
+
+/*
+ * drill_pg_kill: SIGKILL member m's postmaster through SQL as the
+ * superuser (COPY ... TO PROGRAM 'kill -KILL <pid>'). CTL_EXIT_OK once the
+ * program was started (COPY's answer proves nothing: the caller checks the
+ * effect), CTL_EXIT_FAILED with the reason in note when the postmaster's
+ * pid could not be read.
+ */
+int			drill_pg_kill(const CtlGlobal *g, const MemberInfo *m, char *note,
+						  size_t len);
+
+/*
+ * drill_pg_streaming: every member but the leader streams from the leader:
+ * the leader runs read-write and its pg_stat_replication shows the member
+ * streaming (application_name = member name), and the member's
+ * pg_stat_wal_receiver streams from the leader's address on the leader's
+ * current timeline. false with the first reason in why.
+ */
+bool		drill_pg_streaming(const CtlGlobal *g, const ClusterView *v,
+							   char *why, size_t len);
+
+/*
+ * drill_pg_lost: the writer's acknowledged writes missing on the leader's
+ * PostgreSQL now, counted per round (the round whose fault came last
+ * before the ack). 0, or -1 with the reason in why (the check did not run).
+ */
+int			drill_pg_lost(const CtlGlobal *g, EtcdClient *c, DrillWriter *w,
+						  const int64_t *fault_mono_ms, int n_rounds,
+						  int64_t *lost, char *why, size_t len);
+
+#endif
