@@ -11,6 +11,7 @@
  */
 #include "backup/backup_int.h"
 
+#include "common/safefs.h"
 #include "common/strutil.h"
 
 #include <errno.h>
@@ -119,44 +120,75 @@ ensure_subdir(int dfd, const char *dir, const char *name, const BkExec *ex,
 	return 0;
 }
 
-static int
-write_at(int dfd, const char *dir, const char *name, const char *data, size_t len,
-		 PgwError *err)
+/* pgpass_add: "host:port:*:user:password\n", ':' and '\\' escaped;
+ * false when a field holds a newline or the buffer is full */
+static bool
+pgpass_add(char *buf, size_t size, size_t *n, const char *host, int port,
+		   const char *user, const char *password)
 {
-	char		tmp[64];
-	int			fd;
-	size_t		off = 0;
+	const char *f[4];
+	char		portbuf[16];
 
-	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-	(void) unlinkat(dfd, tmp, 0);
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return pgw_error_set(err, PGW_EIO, "could not create \"%s/%s\": %s", dir, tmp,
-							 strerror(errno));
-	(void) fchmod(fd, 0644);
-	while (off < len)
+	snprintf(portbuf, sizeof(portbuf), "%d", port);
+	f[0] = host;
+	f[1] = portbuf;
+	f[2] = user;
+	f[3] = password;
+	for (int i = 0; i < 4; i++)
 	{
-		ssize_t		w = write(fd, data + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
+		if (i == 2 && *n + 2 < size)
 		{
-			int			e = errno;
-
-			close(fd);
-			return pgw_error_set(err, PGW_EIO, "could not write \"%s/%s\": %s", dir, tmp,
-								 strerror(e));
+			buf[(*n)++] = '*';
+			buf[(*n)++] = ':';
 		}
-		off += (size_t) w;
+		for (const char *c = f[i]; *c; c++)
+		{
+			if (*c == '\n' || *c == '\r' || *n + 3 >= size)
+				return false;
+			if (*c == ':' || *c == '\\')
+				buf[(*n)++] = '\\';
+			buf[(*n)++] = *c;
+		}
+		if (*n + 2 >= size)
+			return false;
+		buf[(*n)++] = i == 3 ? '\n' : ':';
 	}
-	if (fsync(fd) != 0 || close(fd) != 0)
-		return pgw_error_set(err, PGW_EIO, "could not sync \"%s/%s\"", dir, tmp);
-	if (renameat(dfd, tmp, dfd, name) != 0)
-		return pgw_error_set(err, PGW_EIO, "could not rename \"%s/%s\": %s", dir, tmp,
-							 strerror(errno));
-	(void) fsync(dfd);
-	return 0;
+	return true;
+}
+
+int
+bk_pgpass_write(const NodeConfig *cfg, BkExec *ex, const char *socket_dir, int port,
+				PgwError *err)
+{
+	const char *user = cfg->pg_superuser_username ? cfg->pg_superuser_username : "postgres";
+	const char *pw = cfg->pg_superuser_password;
+	char		text[2048];
+	size_t		n = 0;
+	bool		ok = true;
+	int			dfd;
+	int			rc;
+
+	if (pw == NULL)
+		return 0;				/* no password: the node's file (or trust) */
+	if (cfg->pg_socket_dir != NULL)
+		ok = pgpass_add(text, sizeof(text), &n, cfg->pg_socket_dir, cfg->pg_port, user, pw);
+	ok = ok && pgpass_add(text, sizeof(text), &n, "localhost", cfg->pg_port, user, pw);
+	if (socket_dir != NULL && socket_dir[0])
+		ok = ok && pgpass_add(text, sizeof(text), &n, socket_dir, port, user, pw);
+	ok = ok && pgpass_add(text, sizeof(text), &n, "localhost", port, user, pw);
+	if (!ok)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "a socket directory or the superuser's password cannot go into a pgpass file (newline or too long)");
+	if ((dfd = pgw_dir_open(ex->dir, geteuid(), err)) < 0)
+		return err->code ? err->code : PGW_EIO;
+	/* pgbackrest reads it as run_as; nobody else may */
+	rc = pgw_write_at(dfd, "pgpass", text, n, 0600, ex->drop ? ex->uid : PGW_NO_OWNER,
+					  ex->drop ? ex->gid : PGW_NO_OWNER, err);
+	explicit_bzero(text, sizeof(text));
+	close(dfd);
+	if (rc == 0)
+		snprintf(ex->pgpass, sizeof(ex->pgpass), "%s/pgpass", ex->dir);
+	return rc;
 }
 
 int
@@ -218,7 +250,8 @@ bk_conf_write(const NodeConfig *cfg, const BkExec *ex, PgwError *err)
 		return pgw_error_set(err, PGW_EINVAL, "pgbackrest.conf would exceed %zu bytes",
 							 sizeof(text));
 	}
-	rc = write_at(dfd, ex->dir, "pgbackrest.conf", text, n, err);
+	/* pgbackrest reads it as run_as: 0644, root's */
+	rc = pgw_write_at(dfd, "pgbackrest.conf", text, n, 0644, PGW_NO_OWNER, PGW_NO_OWNER, err);
 	close(dfd);
 	return rc;
 }

@@ -220,6 +220,12 @@ start(Backup *b, const BackupTurn *t, int64_t token)
 			finish(b, BACKUP_STATUS_FAILED, why);
 			return;
 		}
+		if (strcmp(cb->remote, "ssh") != 0 &&
+			bk_pgpass_write(b->cfg, &b->ex, p->socket_dir, p->port, &err) != 0)
+		{
+			finish(b, BACKUP_STATUS_FAILED, err.msg);
+			return;
+		}
 		/* pgBackRest: start/stop on the primary, files from the standby */
 		bk_argv_add(&a, "--backup-standby");
 		if (strcmp(cb->remote, "ssh") == 0)

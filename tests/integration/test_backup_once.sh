@@ -41,7 +41,7 @@ execs_before=$(cat "$dir"/node*/pgwarden.log | grep -c 'event=backup.exec .*what
 while [ "$(date -u +%s)" -lt "$due" ]; do sleep 0.05; done
 askers=()
 for i in 1 2 3; do
-	curl -s -o "$dir/post$i.json" -w '%{http_code}\n' -X POST -d '{"type":"incr"}' \
+	curl -s -o "$dir/post$i.json" -w '%{http_code}\n' -u "$CL_REST_AUTH" -X POST -d '{"type":"incr"}' \
 		"http://127.0.0.1:${CL_API_PORT[$i]}/backup" >"$dir/code$i" &
 	askers+=($!)
 done

@@ -33,9 +33,9 @@ api="http://127.0.0.1:${CL_API_PORT[$r]}"
 # ---- refusals -------------------------------------------------------------------
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$api/backup")
 check "POST /backup without credentials: 401 ($code)" test "$code" = 401
-code=$(curl -s -o "$dir/b.json" -w '%{http_code}' -u admin:s3cret -X POST -d '{"type":"weekly"}' "$api/backup")
+code=$(curl -s -o "$dir/b.json" -w '%{http_code}' -u "$CL_REST_AUTH" -X POST -d '{"type":"weekly"}' "$api/backup")
 check "POST /backup with a bad type: 400 ($(cat "$dir/b.json"))" test "$code" = 400
-code=$(curl -s -o "$dir/b.json" -w '%{http_code}' -u admin:s3cret -X POST -d '{"typ":"full"}' "$api/backup")
+code=$(curl -s -o "$dir/b.json" -w '%{http_code}' -u "$CL_REST_AUTH" -X POST -d '{"typ":"full"}' "$api/backup")
 check "POST /backup with an unknown key: 400 ($(cat "$dir/b.json"))" test "$code" = 400
 check "no demand was written by the refusals" test -z "$(bk_key demand)"
 
@@ -47,7 +47,7 @@ PGB -c 4 -j 2 -T 240 -P 1 --progress-timestamp >"$dir/pgbench.out" 2>&1 &
 BENCH_PID=$!
 sleep 10
 t0=$(date +%s%3N)
-code=$(curl -s -o "$dir/b.json" -w '%{http_code}' -u admin:s3cret -X POST -d '{"type":"full"}' "$api/backup")
+code=$(curl -s -o "$dir/b.json" -w '%{http_code}' -u "$CL_REST_AUTH" -X POST -d '{"type":"full"}' "$api/backup")
 id=$(jq -r .id "$dir/b.json")
 check "POST /backup with credentials: 202 ($(cat "$dir/b.json"))" test "$code" = 202 -a -n "$id"
 out=$(cluster_ctl backup 2>&1)
