@@ -1,8 +1,8 @@
 /*
- * config_backup.c: the `backup:` section (config_backup.h). config.c hands
- * over the section as a jansson object; every key is checked here, and a
- * bad one is reported with its dotted path so that config.c can add the
- * line. Schedules are parsed in full now (common/cron.h): a schedule that
+ * config_backup.c: the `backup:` section (config_backup.h). The schema's
+ * walk (config_schema.c) hands over the section as a jansson object through
+ * config_backup_field; every key is checked here, and a bad one is reported
+ * with its dotted path, which becomes the line in the error. Schedules are parsed in full now (common/cron.h): a schedule that
  * does not parse stops the daemon at start, not at 3 a.m.
  */
 #include "config/config_int.h"

@@ -1,7 +1,8 @@
 /*
  * backup_duty.h: internal to daemon/: the turn's one call into backup/
- * (backup_duty.c, from the publish phase) and the REST side of POST
- * /backup (rest_backup.c).
+ * (backup_duty.c, from the publish phase), the archive settings laid over
+ * the parameter set (from pg_params.c), and what rest_backup.c (POST
+ * /backup) needs of backup/.
  */
 #ifndef PGW_DAEMON_BACKUP_DUTY_H
 #define PGW_DAEMON_BACKUP_DUTY_H
