@@ -14,10 +14,7 @@ dir=$(mktemp -d /tmp/pgw-backup-replica.XXXXXX)
 chmod 755 "$dir"
 cluster_init "$dir" 3
 bk_enable
-for i in 1 2 3; do
-	sed -i "/^restapi:/a\\  authentication:\\n    username: admin\\n    password: s3cret" \
-		"$dir/node$i/pgwarden.yml"
-done
+# REST writes authenticate as the harness's user (CL_REST_AUTH)
 BENCH_PID=""
 trap '[ -n "$BENCH_PID" ] && kill "$BENCH_PID" 2>/dev/null; tap_dump_logs "$dir" 3 40; cluster_cleanup' EXIT
 
