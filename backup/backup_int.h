@@ -50,14 +50,16 @@ int			bk_exec_init(const NodeConfig *cfg, BkExec *ex, PgwError *err);
 int			bk_conf_write(const NodeConfig *cfg, const BkExec *ex, PgwError *err);
 
 /*
- * bk_pgpass_write: <dir>/pgpass (run_as's, 0600) with the superuser's
+ * bk_pgpass_write: <dir>/<name> (run_as's, 0600) with the superuser's
  * password for our own server and for another on this host (socket_dir,
- * port): a standby backup connects to the primary's socket too, which the
- * node's own pgpass file (health/) does not list. On success ex->pgpass
- * names it. Nothing to do (0) without a superuser password.
+ * port): a standby backup connects to the primary's socket, a drill's
+ * pg_amcheck to the scratch server's, which the node's own pgpass file
+ * (health/: our socket and upstreams only) does not list. The daemon and
+ * pgwardenctl use different names. On success ex->pgpass names it.
+ * Nothing to do (0) without a superuser password.
  */
-int			bk_pgpass_write(const NodeConfig *cfg, BkExec *ex, const char *socket_dir,
-							int port, PgwError *err);
+int			bk_pgpass_write(const NodeConfig *cfg, BkExec *ex, const char *name,
+							const char *socket_dir, int port, PgwError *err);
 
 /* ---- child processes (bk_job.c) ---------------------------------------- */
 

@@ -157,8 +157,8 @@ pgpass_add(char *buf, size_t size, size_t *n, const char *host, int port,
 }
 
 int
-bk_pgpass_write(const NodeConfig *cfg, BkExec *ex, const char *socket_dir, int port,
-				PgwError *err)
+bk_pgpass_write(const NodeConfig *cfg, BkExec *ex, const char *name,
+				const char *socket_dir, int port, PgwError *err)
 {
 	const char *user = cfg->pg_superuser_username ? cfg->pg_superuser_username : "postgres";
 	const char *pw = cfg->pg_superuser_password;
@@ -182,12 +182,12 @@ bk_pgpass_write(const NodeConfig *cfg, BkExec *ex, const char *socket_dir, int p
 	if ((dfd = pgw_dir_open(ex->dir, geteuid(), err)) < 0)
 		return err->code ? err->code : PGW_EIO;
 	/* pgbackrest reads it as run_as; nobody else may */
-	rc = pgw_write_at(dfd, "pgpass", text, n, 0600, ex->drop ? ex->uid : PGW_NO_OWNER,
+	rc = pgw_write_at(dfd, name, text, n, 0600, ex->drop ? ex->uid : PGW_NO_OWNER,
 					  ex->drop ? ex->gid : PGW_NO_OWNER, err);
 	explicit_bzero(text, sizeof(text));
 	close(dfd);
 	if (rc == 0)
-		snprintf(ex->pgpass, sizeof(ex->pgpass), "%s/pgpass", ex->dir);
+		snprintf(ex->pgpass, sizeof(ex->pgpass), "%s/%s", ex->dir, name);
 	return rc;
 }
 

@@ -412,12 +412,19 @@ backup_verify(const NodeConfig *cfg, const char *scratch_dir, int port, BackupVe
 		PgwError	e2 = {0};
 
 		snprintf(bin, sizeof(bin), "%s/pg_amcheck", ex.bin_dir);
+		/* the scratch server asks the restored pg_hba's passwords */
+		if (bk_pgpass_write(cfg, &ex, "pgpass-drill", scratch_dir, port, &e2) != 0)
+		{
+			snprintf(out->detail, sizeof(out->detail), "pg_amcheck not run: %s", e2.msg);
+			goto done;
+		}
 		memset(&a, 0, sizeof(a));
 		bk_argv_add(&a, "%s", bin);
 		bk_argv_add(&a, "--host=%s", scratch_dir);
 		bk_argv_add(&a, "--port=%d", port);
 		bk_argv_add(&a, "--username=%s",
 					cfg->pg_superuser_username ? cfg->pg_superuser_username : "postgres");
+		bk_argv_add(&a, "--no-password");	/* never a prompt: fail */
 		bk_argv_add(&a, "--all");
 		bk_argv_add(&a, "--install-missing");
 		bk_argv_add(&a, "--heapallindexed");

@@ -221,7 +221,7 @@ start(Backup *b, const BackupTurn *t, int64_t token)
 			return;
 		}
 		if (strcmp(cb->remote, "ssh") != 0 &&
-			bk_pgpass_write(b->cfg, &b->ex, p->socket_dir, p->port, &err) != 0)
+			bk_pgpass_write(b->cfg, &b->ex, "pgpass", p->socket_dir, p->port, &err) != 0)
 		{
 			finish(b, BACKUP_STATUS_FAILED, err.msg);
 			return;
