@@ -22,6 +22,7 @@
 #include "common/compiler.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "config/config_backup.h"
 #include "consensus/consensus.h"
 
 #include <stdbool.h>
@@ -182,6 +183,9 @@ typedef struct NodeConfig
 	 * daemon logs them (event config.ignored) */
 	int			n_warnings;
 	char	  **warnings;
+
+	/* backup: (config_backup.h); enabled is false without the section */
+	ConfigBackup backup;
 } NodeConfig;
 
 /*

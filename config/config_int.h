@@ -167,4 +167,18 @@ int			config_secrets_apply_env(NodeConfig *cfg, char *const *envp,
 /* config_env_value: the value of name in envp, NULL when absent. */
 const char *config_env_value(char *const *envp, const char *name);
 
+/*
+ * config_backup_parse: the `backup:` section (config_backup.c) from its
+ * jansson value at path ("backup"). On error, bad_path receives the dotted
+ * path of the offending key (for the line number) and err the detail.
+ */
+struct json_t;
+int			config_backup_parse(const struct json_t *v, const char *path,
+								ConfigBackup *out, char *bad_path,
+								size_t bad_len, PgwError *err);
+
+/* config_backup_field: the field function of `backup:` (config_backup.c):
+ * config_backup_parse, its error reported at the bad key's line. */
+int			config_backup_field(Parser *p, json_t *v, const char *path);
+
 #endif

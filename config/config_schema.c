@@ -689,6 +689,7 @@ const Field config_top_fields[] = {
 	FBOOL("switchover_on_shutdown", switchover_on_shutdown),
 	FSTR("state_dir", state_dir),
 	FFN("kubernetes", config_k8s_field),
+	FFN("backup", config_backup_field),
 	FFN("group", fn_group),
 	FFN("etcd", fn_etcd_v2),
 	FFN("consul", fn_other_dcs),

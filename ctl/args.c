@@ -139,6 +139,13 @@ static const CmdDef cmd_defs[] = {
 	"print the decision engine's rule table"},
 	{"shard", o_none, 0, 0, "shard SUBCOMMAND [ARGS] (pgwardenctl shard --help)",
 	"sharding by user id: the shard map, lookups, online moves"},
+	/* opts NULL: the command parses its own arguments (cmd_backup.c) */
+	{"backup", NULL, 0, 0,
+		"backup [--type full|diff|incr] [--no-wait] [--timeout DURATION] | backup list [--json] | backup verify [--dir DIR] [--port PORT] [--json]",
+	"take a base backup now, list the backups and recovery window, or run a restore drill"},
+	{"restore", NULL, 0, 0,
+		"restore --to TIME|LSN|latest --into NEW_SCOPE --data-dir DIR [--port PORT] [--json]",
+	"restore the repository to a point in time into a new cluster's data directory"},
 	{"drill", o_drill, 1, 1,
 		"drill switchover|kill-postgres|stop-daemon [--rounds N] [--yes] [--timeout DURATION] [--format pretty|json]",
 	"rehearse a failover on this cluster under a writer; report RTO and lost writes"},
@@ -167,6 +174,8 @@ cmd_allows(const CmdDef *c, int id)
 {
 	if (id == OPT_HELP)
 		return true;
+	if (c->opts == NULL)
+		return false;			/* the command parses its own options */
 	for (const int *p = c->opts; *p; p++)
 		if (*p == id)
 			return true;
@@ -413,6 +422,13 @@ ctl_args_parse(const char *command, int argc, char **argv, CtlArgs *out,
 		out->raw_argv = argv + 1;
 		out->help = argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
 			strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0);
+		return 0;
+	}
+	if (c->opts == NULL)
+	{
+		/* the command's own parser gets everything after its name */
+		out->raw_argc = argc;
+		out->raw_argv = argv;
 		return 0;
 	}
 	shortopts[ns++] = '+';		/* "--" ends options; no permutation surprises */

@@ -151,6 +151,8 @@ static const CmdEntry entries[] = {
 	{"remove", cmd_remove, true},
 	{"drill", cmd_drill, true},
 	{"shard", cmd_shard, true},
+	{"backup", cmd_backup, true},
+	{"restore", cmd_restore, true},
 	{"version", cmd_version, false},
 	{"debug", cmd_debug, false},
 };

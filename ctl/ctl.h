@@ -56,8 +56,9 @@ typedef struct CtlArgs
 	int64_t		expect_revision;	/* edit-config --expect-revision (0: none) */
 	bool		yes_i_am_sure;	/* remove, non-interactive; drill --yes */
 	int64_t		rounds;			/* drill --rounds (0: not given, 1 round) */
-	int			raw_argc;		/* shard: the words after "shard", parsed */
-	char	  **raw_argv;		/* by shard_args_parse (borrowed) */
+	int			raw_argc;		/* shard: the words after "shard"; backup,
+								 * restore: argv[0] is the name (borrowed) */
+	char	  **raw_argv;
 	int			n_pos;			/* positional arguments */
 	const char *pos[PGW_MEMBERS_MAX];	/* borrowed from argv */
 } CtlArgs;

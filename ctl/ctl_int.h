@@ -27,6 +27,7 @@ typedef struct CtlGlobal
 	char	   *pg_user;		/* superuser, for the switchover write probe */
 	char	   *pg_password;
 	CtlFormat	format;
+	const char *config_path;	/* -c / PGWARDEN_CONFIG, NULL if none */
 	char		prefix[PGW_PREFIX_MAX];	/* the group's when group >= 0 */
 	char		scope_prefix[PGW_PREFIX_MAX];	/* "<namespace>/<scope>/" */
 	int			group;			/* --group N, -1: none (the whole scope) */
@@ -121,6 +122,8 @@ int			cmd_reload(CtlGlobal *g, const CtlArgs *a);
 int			cmd_reinit(CtlGlobal *g, const CtlArgs *a);
 int			cmd_remove(CtlGlobal *g, const CtlArgs *a);
 int			cmd_drill(CtlGlobal *g, const CtlArgs *a);	/* cmd_drill.c */
+int			cmd_backup(CtlGlobal *g, const CtlArgs *a);	/* cmd_backup.c */
+int			cmd_restore(CtlGlobal *g, const CtlArgs *a);	/* cmd_backup.c */
 int			cmd_shard(CtlGlobal *g, const CtlArgs *a);	/* cmd_shard.c */
 
 /*

@@ -247,6 +247,7 @@ main(int argc, char **argv)
 	if (config_path && config_path[0] &&
 		(rc = load_config_file(&g, config_path)) != CTL_EXIT_OK)
 		goto out;
+	g.config_path = config_path && config_path[0] ? config_path : NULL;
 
 	/* remove SCOPE names the cluster itself */
 	if (strcmp(args.command, "remove") == 0)

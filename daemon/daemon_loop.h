@@ -186,6 +186,7 @@ typedef struct Daemon
 	bool		failsafe_active;	/* every member vouched in the last round */
 	bool		failsafe_refused;	/* the last round had a "no" (logged once) */
 	K8sViews   *k8s;			/* pod labels, EndpointSlice (k8s_views.c) */
+	struct Backup *backup;		/* archiving, backups, catalog (backup_duty.c) */
 } Daemon;
 
 /* exec_context: what a step is given: etcd, our key and the turn's view */

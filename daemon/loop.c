@@ -15,6 +15,7 @@
 #include "common/xmem.h"
 #include "daemon/daemon_int.h"
 #include "daemon/daemon_loop.h"
+#include "daemon/backup_duty.h"
 #include "daemon/dropin_int.h"
 #include "daemon/fast_release.h"
 #include "daemon/metrics_int.h"
@@ -222,6 +223,8 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	fence_release_config_fill(&frc, cfg, d.prefix);
 	if (fence_watchdog_spawn(&frc, &err) != 0)
 		goto out;
+	/* pgbackrest.conf before PostgreSQL may archive; never fails */
+	backup_open(cfg, &d.backup);
 	/* the executor forks PostgreSQL from this (main) thread: its
 	 * parent-death signal must outlive every other thread */
 	if (failover_exec_open(cfg, &d.exec, &err) != 0)
@@ -346,6 +349,7 @@ out:
 	if (!started && rc != 2)
 		log_error("daemon.start", "detail=\"%s\"", err.msg);
 	fence_stop();
+	backup_close(d.backup);
 	if (d.lease_id != 0)
 	{
 		etcd_lease_keepalive_stop(d.etcd);

@@ -10,6 +10,7 @@
  * key, `pgwardenctl list` and `patronictl list`.
  */
 #include "daemon/dropin_int.h"
+#include "daemon/backup_duty.h"
 
 #include "common/log.h"
 #include "common/strutil.h"
@@ -53,6 +54,7 @@ pg_params_sync(FailoverExec *exec, const NodeConfig *cfg,
 		return;
 	want = pgw_xmalloc(sizeof(PgParamSet));
 	config_pg_params_effective(cfg, &v->config, want);
+	backup_duty_params(cfg, want);	/* archiving, when backup: is on */
 	if (applied != NULL && config_pg_params_equal(want, applied))
 	{
 		free(want);

@@ -7,6 +7,7 @@
  * the REST snapshot, systemd and the callbacks.
  */
 #include "daemon/daemon_loop.h"
+#include "daemon/backup_duty.h"
 #include "daemon/dropin_int.h"
 #include "daemon/fast_release.h"
 #include "daemon/metrics_int.h"
@@ -244,6 +245,10 @@ turn_publish(Daemon *d, const Observation *o, const Decision *dec,
 	}
 	/* shard ownership: the keeper's own thread follows, leading or not */
 	shard_keeper_tick(d->cfg, holds && failover_exec_is_writable_primary(d->exec));
+	/* backups: every node's turn (a replica may be the source), after the
+	 * leader's duties (backup_duty.c) */
+	backup_duty_turn(d, self, dec->kind == DECIDE_PROMOTE &&
+					 failover_exec_is_writable_primary(d->exec));
 	/* after a release or a handover the replicas ask our REST API and read
 	 * our member key before they promote: both say so at once */
 	publish_snapshot(d, self, dec,

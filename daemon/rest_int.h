@@ -185,4 +185,15 @@ int			rest_guard_start(RestServer *srv);	/* the watchdog thread */
 void		rest_guard_stop(RestServer *srv);
 uint64_t	rest_guard_closed_total(RestServer *srv);
 
+/* rest_with_etcd: fn(client, prefix, arg, err) on the write side's etcd
+ * client, under its lock; PGW_EUNAVAILABLE without etcd access */
+int			rest_with_etcd(RestServer *srv,
+						   int (*fn) (EtcdClient *c, const char *prefix, void *arg,
+									  PgwError *err),
+						   void *arg, PgwError *err);
+
+/* rest_backup_post: POST /backup {"type": "full"|"diff"|"incr"} (rest_backup.c) */
+void		rest_backup_post(RestServer *srv, const char *body, size_t len,
+							 RestReply *out);
+
 #endif

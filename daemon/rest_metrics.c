@@ -12,6 +12,7 @@
  * itself).
  */
 #include "daemon/metrics_int.h"
+#include "backup/backup.h"
 #include "daemon/rest_int.h"
 
 #include "common/pgwtime.h"
@@ -28,8 +29,22 @@ rest_metrics_text(const RestSnapshot *s, int64_t now_mono_ms)
 {
 	MetricsRuntime rt;
 
+	char	   *body;
+	char	   *bk;
+
 	metrics_runtime_read(&rt);
-	return rest_metrics_render(s, &rt, now_mono_ms, pgw_now_wall_ms());
+	body = rest_metrics_render(s, &rt, now_mono_ms, pgw_now_wall_ms());
+	/* backup/'s own gauges (its duty keeps them current; thread-safe) */
+	if ((bk = backup_metrics_text()) != NULL)
+	{
+		size_t		n = strlen(body);
+		size_t		m = strlen(bk);
+
+		body = pgw_xrealloc(body, n + m + 1);
+		memcpy(body + n, bk, m + 1);
+		free(bk);
+	}
+	return body;
 }
 
 static bool

@@ -81,7 +81,8 @@ rest_write_is_endpoint(const char *method, const char *url)
 	if (strcmp(method, "POST") == 0)
 		return strcmp(url, "/switchover") == 0 || strcmp(url, "/failover") == 0 ||
 			strcmp(url, "/restart") == 0 || strcmp(url, "/reinitialize") == 0 ||
-			strcmp(url, "/reload") == 0 || strcmp(url, "/failsafe") == 0;
+			strcmp(url, "/reload") == 0 || strcmp(url, "/failsafe") == 0 ||
+			strcmp(url, "/backup") == 0;
 	if (strcmp(method, "DELETE") == 0)
 		return strcmp(url, "/switchover") == 0 || strcmp(url, "/restart") == 0;
 	if (strcmp(method, "PATCH") == 0 || strcmp(method, "PUT") == 0)
@@ -259,6 +260,21 @@ read_key(RestServer *srv, const char *suffix, char **value, int64_t *mod_rev,
 	}
 	etcd_range_result_free(&r);
 	return 0;
+}
+
+int
+rest_with_etcd(RestServer *srv,
+			   int (*fn) (EtcdClient *c, const char *prefix, void *arg, PgwError *err),
+			   void *arg, PgwError *err)
+{
+	EtcdClient *c;
+	int			rc;
+
+	pthread_mutex_lock(&srv->etcd_lock);
+	c = etcd_get(srv, err);
+	rc = c ? fn(c, srv->prefix, arg, err) : PGW_EUNAVAILABLE;
+	pthread_mutex_unlock(&srv->etcd_lock);
+	return rc;
 }
 
 static int
@@ -756,6 +772,8 @@ rest_write_handle(RestServer *srv, const char *method, const char *url,
 		simple_action(srv, REST_ACTION_RELOAD, out);
 	else if (post && strcmp(url, "/failsafe") == 0)
 		rest_failsafe_post(srv, body, len, client, out);
+	else if (post && strcmp(url, "/backup") == 0)
+		rest_backup_post(srv, body, len, out);	/* rest_backup.c */
 	else
 		reply_msg(out, 405, "method not allowed");
 }

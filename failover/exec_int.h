@@ -138,6 +138,13 @@ typedef struct ExecOps
 	/* the pre_promote script */
 	int (*run_command)(const char *cmd, const char *const *args,
 	                   int timeout_ms, int *exit_status, PgwError *err);
+
+	/* backup/: the WAL an old primary never archived, replicas from the
+	 * repository (NULL in a fake: skipped, pg_basebackup only) */
+	int (*push_ready)(const NodeConfig *cfg, int timeout_ms, int *pushed,
+	                  PgwError *err);
+	int (*clone_from_repository)(const NodeConfig *cfg, PgwError *err);
+	bool (*basebackup_allowed)(const NodeConfig *cfg);
 } ExecOps;
 
 extern const ExecOps exec_ops_real;
@@ -278,6 +285,15 @@ int exec_switchover_abandon(FailoverExec *e, PgwError *err);
  * as self->timeline_diverged. */
 void exec_diverge_observe(FailoverExec *e, const ClusterView *view,
                           LocalHealth *self);
+
+/* exec_save_wal: before pg_rewind or a re-clone throws our WAL away, the
+ * segments never archived go to the archive (exec_backup.c). */
+void exec_save_wal(FailoverExec *e);
+
+/* exec_clone_data_dir: the clone itself, in create_replica_methods order:
+ * the repository first when configured, else (or on its failure, when
+ * allowed) pg_basebackup from up (exec_backup.c). */
+int exec_clone_data_dir(FailoverExec *e, const HealthUpstream *up, PgwError *err);
 
 /* exec_diverge_forget: our WAL is the leader's again (rewound from source,
  * re-cloned: source NULL) or the question is moot (we were promoted). */

@@ -5,6 +5,7 @@
  */
 #include "failover/exec_int.h"
 
+#include "backup/backup.h"
 #include "common/run.h"
 
 const ExecOps exec_ops_real = {
@@ -59,4 +60,8 @@ const ExecOps exec_ops_real = {
 	.key_read = dcs_key_read,
 
 	.run_command = pgw_run_command,
+
+	.push_ready = backup_push_ready,
+	.clone_from_repository = backup_clone_replica,
+	.basebackup_allowed = backup_basebackup_allowed,
 };

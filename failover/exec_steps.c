@@ -175,6 +175,7 @@ step_clone(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	if (dec->kind == DECIDE_REINIT || self->data_dir == DATA_DIR_INITIALIZED)
 	{
 		exec_stop_pg(e, HEALTH_STOP_IMMEDIATE);
+		exec_save_wal(e);
 		if ((rc = e->ops->wipe_data_dir(cfg->pg_data_dir, &out->err)) != 0)
 		{
 			fail(out, rc);
@@ -192,7 +193,7 @@ step_clone(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	log_info("clone.start", "source=%s host=%s port=%d", dec->target, up.host,
 			 up.port);
 	e->cloning = true;
-	rc = e->ops->clone(e->pg, &up, &out->err);
+	rc = exec_clone_data_dir(e, &up, &out->err);
 	e->cloning = false;
 	e->clone_failed = rc != 0;
 	if (rc != 0)
@@ -244,6 +245,7 @@ step_start_replica(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 		if (needed)
 		{
 			log_info("rewind.start", "source=%s reason=former-primary", dec->target);
+			exec_save_wal(e);
 			if ((rc = e->ops->rewind(e->pg, &up, &out->err)) != 0)
 			{
 				if (rc == PGW_ESTATE || rc == PGW_EIO)
@@ -527,6 +529,7 @@ step_rewind(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	exec_stop_pg(e, HEALTH_STOP_FAST);
 	out->role_changed = true;
 	log_info("rewind.start", "source=%s", dec->target);
+	exec_save_wal(e);
 	if ((rc = e->ops->rewind(e->pg, &up, &out->err)) != 0)
 	{
 		if (rc == PGW_ESTATE || rc == PGW_EIO)

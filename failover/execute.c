@@ -7,6 +7,7 @@
  */
 #include "failover/exec_int.h"
 
+#include "backup/backup.h"
 #include "common/log.h"
 #include "common/pgwtime.h"
 #include "common/strutil.h"
@@ -37,6 +38,8 @@ failover_exec_open_ops(const NodeConfig *cfg, const ExecOps *ops,
 	const ExecStep *steps = exec_steps_table(&n_steps);
 	DecisionKind missing = exec_steps_check(steps, n_steps);
 	int			rc;
+	int			n_bk = 0;
+	const HealthParam *bk = backup_pg_params(cfg, &n_bk);	/* archiving */
 
 	*out = NULL;
 	if (missing != DECIDE_KIND_COUNT)
@@ -47,7 +50,7 @@ failover_exec_open_ops(const NodeConfig *cfg, const ExecOps *ops,
 	e->cfg = cfg;
 	e->ops = ops;
 	e->rep = pgw_xcalloc(1, sizeof(HealthReport));
-	e->params = pgw_xcalloc((size_t) cfg->n_pg_parameters + 1, sizeof(HealthParam));
+	e->params = pgw_xcalloc((size_t) (cfg->n_pg_parameters + 1 + n_bk), sizeof(HealthParam));
 	for (int i = 0; i < cfg->n_pg_parameters; i++)
 	{
 		e->params[i].name = cfg->pg_parameters[i].name;
@@ -75,6 +78,8 @@ failover_exec_open_ops(const NodeConfig *cfg, const ExecOps *ops,
 		}
 		e->n_params = cfg->n_pg_parameters + (has ? 0 : 1);
 	}
+	for (int i = 0; i < n_bk; i++)
+		e->params[e->n_params++] = bk[i];
 	if (!exec_url_host_port(cfg->pg_listen, host, sizeof(host), &port))
 		pgw_strlcpy(host, "127.0.0.1", sizeof(host));
 	pc.host = cfg->pg_socket_dir ? cfg->pg_socket_dir : host;

@@ -17,7 +17,7 @@ PKGS=(
 	# servers the tests and the demo drive
 	postgresql-15 postgresql-client-15 postgresql-contrib
 	etcd-server etcd-client
-	pgbouncer haproxy
+	pgbouncer haproxy pgbackrest
 	# monitoring: promtool rule tests, the alerting integration test
 	prometheus prometheus-alertmanager
 	# test and chaos tooling
