@@ -16,6 +16,7 @@
 #include "daemon/daemon_int.h"
 #include "daemon/daemon_loop.h"
 #include "daemon/dropin_int.h"
+#include "daemon/lease_witness.h"
 #include "daemon/metrics_int.h"
 
 #include <errno.h>
@@ -219,6 +220,8 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	/* before any thread: the watchdog is forked without exec */
 	if (fence_watchdog_spawn(&err) != 0)
 		goto out;
+	if (lease_witness_open(&err) != 0)	/* issue 19 */
+		goto out;
 	/* the executor forks PostgreSQL from this (main) thread: its
 	 * parent-death signal must outlive every other thread */
 	if (failover_exec_open(cfg, &d.exec, &err) != 0)
@@ -342,6 +345,7 @@ out:
 	if (!started && rc != 2)
 		log_error("daemon.start", "detail=\"%s\"", err.msg);
 	fence_stop();
+	lease_witness_close();
 	if (d.lease_id != 0)
 	{
 		etcd_lease_keepalive_stop(d.etcd);

@@ -5,6 +5,7 @@
  * precondition first and treats "already done" as success.
  */
 #include "health/control_int.h"
+#include "witness/witness.h"
 
 #include "common/log.h"
 #include "common/pgwtime.h"
@@ -83,6 +84,11 @@ create_replication_role(PgControl *c, PgwError *err)
 
 	if (conn == NULL)
 		return err ? err->code : PGW_EUNAVAILABLE;
+	/* bootstrap, before any lease: the lease witness (lease_ssn.c) would
+	 * hold this commit, and no client can see this server yet */
+	if ((rc = command(conn, "SET synchronous_commit = local", 0, NULL, NULL,
+	                  err)) != 0)
+		goto out;
 	rc = query_value(
 	    conn, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", 1,
 	    params, QUERY_MS, exists, sizeof(exists), err);
@@ -1106,10 +1112,27 @@ health_control_set_sync(PgControl *c, const char *value, int timeout_ms,
 	char cur[1024] = "";
 	int rc;
 
+	char want[1024];
+	WitnessGate gate;
+	bool has;
+	char *prev;
+
 	if (value == NULL)
 		value = "";
-	free(c->sync_names);
+	prev = c->sync_names;
 	c->sync_names = pgw_xstrdup(value);
+	/* the lease witness named in it, and its quorum gate first when the
+	 * new value adds one (lease_ssn.c) */
+	if ((rc = control_sync_names_effective(c, want, sizeof(want), &gate, &has,
+	                                       err)) != 0 ||
+	    (rc = control_witness_gate_before(c, &gate, err)) != 0)
+	{
+		free(c->sync_names);
+		c->sync_names = prev;
+		return rc;
+	}
+	free(prev);
+	value = want;
 	if ((rc = control_write_conf(c, err)) != 0 ||
 	    (rc = health_control_reload(c, err)) != 0)
 		return rc;
@@ -1139,7 +1162,7 @@ health_control_set_sync(PgControl *c, const char *value, int timeout_ms,
 		pgw_sleep_ms(20);
 	}
 	PQfinish(conn);
-	return 0;
+	return control_witness_gate_after(c, &gate, err);
 }
 
 /* ---- switchover support ------------------------------------------------- */

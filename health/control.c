@@ -6,6 +6,7 @@
  * (postgresql.pgwarden.conf, pg_hba.conf, standby.signal).
  */
 #include "health/control_int.h"
+#include "witness/witness.h"
 
 #include "common/log.h"
 #include "common/pgwtime.h"
@@ -82,6 +83,7 @@ load_managed(PgControl *c)
 			c->sync_names = pgw_xstrdup(ps[i].value);
 	}
 	health_conf_free(ps, n);
+	control_witness_load(c);
 }
 
 int
@@ -236,6 +238,7 @@ health_control_close(PgControl *c)
 	free(c->primary_conninfo);
 	free(c->primary_slot);
 	free(c->sync_names);
+	free(c->witness_app);
 	free(c);
 }
 
@@ -289,11 +292,17 @@ control_write_conf(PgControl *c, PgwError *err)
 	if (rc == 0)
 		rc = conf_render(&b, "configured parameters", c->params, c->n_params,
 		                 err);
-	if (rc == 0 && c->sync_names != NULL)
+	if (rc == 0)
 	{
-		HealthParam s[] = {{"synchronous_standby_names", c->sync_names}};
+		/* with the lease witness named in it (lease_ssn.c) when it is on */
+		char ssn[1024];
+		WitnessGate gate;
+		bool has;
+		HealthParam s[] = {{"synchronous_standby_names", ssn}};
 
-		rc = conf_render(&b, "synchronous replication", s, 1, err);
+		rc = control_sync_names_effective(c, ssn, sizeof(ssn), &gate, &has, err);
+		if (rc == 0 && has)
+			rc = conf_render(&b, "synchronous replication", s, 1, err);
 	}
 	if (rc == 0 && c->primary_conninfo != NULL)
 	{
