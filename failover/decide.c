@@ -221,7 +221,9 @@ prepare_election(DecideCtx *c)
 	me.is_valid = true;
 	me.is_running = c->pg_serving;
 	me.is_replica = c->pg_serving && s->pg_in_recovery;
-	me.nofailover = s->nofailover;
+	/* a replica whose WAL left the cluster's history is nobody's
+	 * candidate, a requested failover's neither (no-leader-we-diverged) */
+	me.nofailover = s->nofailover || s->timeline_diverged;
 	me.failover_priority = s->failover_priority;
 	me.timeline = s->pg_timeline;
 	me.wal_position = c->our_position;

@@ -25,6 +25,9 @@
 #define REPLICA_START_WAIT_MS 3000
 #define STOP_TIMEOUT_MS 30000
 #define STATUS_PUBLISH_MS 5000
+/* The timeline check of a replica that cannot follow (exec_diverge.c):
+ * at most this often for the same postmaster. */
+#define DIVERGE_CHECK_MS 5000
 
 /* Deadlines of the switchover's sub-states (exec_switchover.c). */
 #define SWO_CHECKPOINT_MS 30000
@@ -72,6 +75,9 @@ typedef struct ExecOps
 	int (*rewind_needed)(PgControl *c, const HealthUpstream *leader,
 	                     bool *needed, PgwError *err);
 	int (*rewind)(PgControl *c, const HealthUpstream *leader, PgwError *err);
+	int (*timeline_check)(PgControl *c, const HealthUpstream *leader,
+	                      PgLsn replay_lsn, HealthTimelineCheck *out,
+	                      PgwError *err);
 	int (*slots_sync)(PgControl *c, const char *const *members, int n_members,
 	                  int *changed, PgwError *err);
 	int (*set_sync)(PgControl *c, const char *value, int timeout_ms,
@@ -199,6 +205,18 @@ struct FailoverExec
 	bool cloning;                   /* a clone runs: "creating replica" */
 	Switchover swo;
 	LeaderPending pending;
+
+	/* the timeline check (exec_diverge.c) */
+	bool diverged;                /* sticky: a check found WAL past the
+	                               * leader's fork; cleared by a rewind, a
+	                               * clone or a promotion */
+	pid_t tl_checked_pid;         /* the postmaster a check cleared (0:
+	                               * none yet: every new one is checked) */
+	pid_t tl_attempt_pid;         /* ... the last attempt was for */
+	int64_t tl_attempt_mono_ms;   /* when (rate limit) */
+	char tl_last_error[128];      /* the last failure, logged once */
+	char tl_rewound_from[PGW_NAME_MAX]; /* a rewind from this leader ran
+	                               * and no check has cleared us since */
 };
 
 /* failover_exec_open_ops: failover_exec_open with ops (tests pass fakes). */
@@ -253,6 +271,18 @@ void exec_switchover_step(FailoverExec *e, const ExecContext *ctx,
  * anyway (fencing): forget it without restarting PostgreSQL. Only before
  * the handover (PGW_EINTERNAL after it, and nothing is done). */
 int exec_switchover_abandon(FailoverExec *e, PgwError *err);
+
+/* ---- exec_diverge.c: the timeline check --------------------------------- */
+
+/* exec_diverge_observe: after a fresh probe, check (rate-limited) whether
+ * a replica's WAL left the leader's history, and report the sticky verdict
+ * as self->timeline_diverged. */
+void exec_diverge_observe(FailoverExec *e, const ClusterView *view,
+                          LocalHealth *self);
+
+/* exec_diverge_forget: our WAL is the leader's again (rewound from source,
+ * re-cloned: source NULL) or the question is moot (we were promoted). */
+void exec_diverge_forget(FailoverExec *e, const char *why, const char *source);
 
 /* ---- exec_leader.c: the leader's duties ----------------------------------- */
 

@@ -61,6 +61,7 @@ observe(FailoverExec *e, const ClusterView *view, LocalHealth *self,
 	const NodeConfig *cfg = e->cfg;
 	HealthIncomplete incomplete;
 	bool		standby_signal;
+	bool		probed = false;
 
 	memset(self, 0, sizeof(*self));
 	pgw_strlcpy(self->name, cfg->name, sizeof(self->name));
@@ -89,7 +90,14 @@ observe(FailoverExec *e, const ClusterView *view, LocalHealth *self,
 	exec_pm_refresh(e);
 	self->pg_running = e->pm.running;
 	self->pg_is_child = e->pm.is_child;
-	if (e->pm.running && probe(e, view, reuse_ms))
+	/* from the stop of a switchover on, PostgreSQL is stopping, stopped or
+	 * starting as the target's replica: a probe would only cost the write
+	 * downtime a connection attempt per turn */
+	if (e->pm.running && e->swo.step >= SWO_STOPPING)
+		e->rep->reachable = false; /* what the REST API shows meanwhile */
+	else if (e->pm.running)
+		probed = probe(e, view, reuse_ms);
+	if (probed)
 	{
 		self->pg_reachable = true;
 		self->pg_in_recovery = e->rep->in_recovery;
@@ -140,6 +148,11 @@ observe(FailoverExec *e, const ClusterView *view, LocalHealth *self,
 	self->switchover_step = e->swo.step;
 	pgw_strlcpy(self->switchover_target, e->swo.target,
 				sizeof(self->switchover_target));
+	/* the timeline check compares this turn's replay position: only after
+	 * a fresh probe (a reused one keeps the last verdict) */
+	self->timeline_diverged = e->diverged;
+	if (reuse_ms == 0)
+		exec_diverge_observe(e, view, self);
 }
 
 void

@@ -28,6 +28,7 @@ const ExecOps exec_ops_real = {
 	.ensure_standby = health_control_ensure_standby,
 	.rewind_needed = health_control_rewind_needed,
 	.rewind = health_control_rewind,
+	.timeline_check = health_control_timeline_check,
 	.slots_sync = health_control_slots_sync,
 	.set_sync = health_control_set_sync,
 	.fence_postmaster = health_fence_postmaster,

@@ -194,6 +194,7 @@ step_clone(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 		return;
 	}
 	e->rewind_failed = false;
+	exec_diverge_forget(e, "clone", NULL);
 	pgw_strlcpy(e->upstream, dec->target, sizeof(e->upstream));
 	if (exec_start_pg(e, false, &out->err) == HEALTH_WAIT_FAILED)
 		fail(out, PGW_EIO);
@@ -243,6 +244,7 @@ step_start_replica(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 				fail(out, rc);
 				return;
 			}
+			exec_diverge_forget(e, "rewind", dec->target);
 			log_info("rewind.done", "source=%s duration_ms=%lld", dec->target,
 					 (long long) (pgw_now_mono_ms() - t0));
 		}
@@ -400,6 +402,7 @@ step_promote(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	e->should_run = true;
 	e->expect_primary = true;
 	e->upstream[0] = '\0';
+	exec_diverge_forget(e, "promotion", NULL);
 	log_info("promote.done", "timeline=%u duration_ms=%lld", new_tl,
 			 (long long) (pgw_now_mono_ms() - t0));
 	e->pending.history = true;
@@ -524,6 +527,7 @@ step_rewind(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 		fail(out, rc);
 		return;
 	}
+	exec_diverge_forget(e, "rewind", dec->target);
 	pgw_strlcpy(e->upstream, dec->target, sizeof(e->upstream));
 	if (exec_start_pg(e, false, &out->err) == HEALTH_WAIT_FAILED)
 		fail(out, PGW_EIO);

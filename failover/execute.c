@@ -254,7 +254,10 @@ failover_exec_member_info(FailoverExec *e, const ClusterView *view,
 		m->role = exec_data_dir_state(e) == DATA_DIR_INITIALIZED ?
 			MEMBER_ROLE_DEMOTED : MEMBER_ROLE_UNINITIALIZED;
 	}
-	m->nofailover = cfg->tag_nofailover;
+	/* a replica whose WAL left the leader's history (exec_diverge.c) must
+	 * not be ranked first by its LSN, which is on a timeline the cluster
+	 * left: peers would wait for it while it refuses to run */
+	m->nofailover = cfg->tag_nofailover || e->diverged;
 	m->noloadbalance = cfg->tag_noloadbalance;
 	m->nosync = cfg->tag_nosync;
 	m->failover_priority = cfg->tag_failover_priority;

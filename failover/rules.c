@@ -382,6 +382,18 @@ p_primary_acquire(const DecideCtx *c)
 }
 
 static bool
+p_we_diverged(const DecideCtx *c)
+{
+	/*
+	 * The timeline check found our WAL off the last leader's history: our
+	 * LSN compares with nobody's (it is on a timeline the cluster left),
+	 * and promoting us would drop the newer timeline's commits. Our member
+	 * key says nofailover meanwhile, so no peer waits for us.
+	 */
+	return running_replica_no_leader(c) && c->self->timeline_diverged;
+}
+
+static bool
 p_we_nofailover(const DecideCtx *c)
 {
 	return we_are(c, FAILOVER_INELIGIBLE_NOFAILOVER);
@@ -761,6 +773,11 @@ static const Rule rules[] = {
         DECIDE_WAIT,
         "leader key gone{gone}; failsafe mode and the leader did not list us in `failsafe`; not promoting",
         p_not_failsafe_member, TARGET_NONE),
+    ROW("no-leader-we-diverged", "election",
+        "no leader and the timeline check found our WAL off the cluster's history",
+        DECIDE_WAIT,
+        "leader key gone{gone}; our WAL on timeline {our_tl} left the cluster's history (timeline check); not a candidate until rewound or re-cloned",
+        p_we_diverged, TARGET_NONE),
     ROW("no-leader-we-nofailover", "election",
         "no leader and we carry the nofailover tag", DECIDE_WAIT,
         "leader key gone{gone}; nofailover tag set, not a candidate",

@@ -552,6 +552,60 @@ typedef struct HealthWitnessConn
 
 void health_control_witness_conn(PgControl *c, HealthWitnessConn *out);
 
+/* ---------- timeline check (diverge.c) ---------- */
+
+/*
+ * HealthTimelineCheck: whether the WAL a running standby replayed is still
+ * on the leader's history (DESIGN.md promise 4). A standby that replayed
+ * past the point where the leader's timeline left its own can never follow
+ * that leader: PostgreSQL retries forever ("new timeline N forked off
+ * current database system timeline M before current recovery point")
+ * while answering queries as a healthy replica does.
+ */
+typedef struct HealthTimelineCheck
+{
+	uint32_t local_tli;      /* the timeline our replay position is on */
+	uint32_t leader_tli;     /* the leader's current timeline */
+	PgLsn local_lsn;         /* our replay position, as given */
+	PgLsn switchpoint;       /* where the leader's history left local_tli
+	                          * (0: same timeline, newer, or not in it) */
+	bool diverged;           /* we hold WAL the leader's history does not:
+	                          * only a rewind or a re-clone helps */
+	char why[HEALTH_MSG_MAX]; /* the comparison in words, for the log */
+} HealthTimelineCheck;
+
+/*
+ * health_timeline_judge: the comparison alone (pure; history is the
+ * leader's timeline history file, outside input). Diverged when our
+ * timeline is newer than the leader's, absent from its history, or left
+ * by it at a switch point before local_lsn (PostgreSQL's own test). Same
+ * timeline: not diverged (history not read, may be NULL). Returns 0 with
+ * *out filled, PGW_EINVAL (a timeline 0), PGW_EBADRESPONSE (a history that
+ * is missing, empty, or not PostgreSQL's format; the message names the
+ * line).
+ */
+int health_timeline_judge(const char *history, uint32_t leader_tli,
+                          uint32_t local_tli, PgLsn local_lsn,
+                          HealthTimelineCheck *out,
+                          PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * health_control_timeline_check: Patroni's _check_timeline_and_lsn for a
+ * running standby: over replication connections (replication user, as
+ * streaming uses), IDENTIFY_SYSTEM on ourselves (the timeline replay_lsn
+ * lies on: read after the caller's probe of replay_lsn), then on the leader
+ * (its timeline) and TIMELINE_HISTORY of that timeline, compared by
+ * health_timeline_judge. Needs "local replication" in pg_hba for the
+ * replication user. Blocks up to 1.5 s in all. Returns 0 with
+ * *out filled; PGW_ESTATE when no answer is possible now (we are not in
+ * recovery, the leader is, the system identifiers differ, no replay_lsn);
+ * PGW_EUNAVAILABLE / PGW_ETIMEDOUT / PGW_EAUTH (a server not reachable);
+ * PGW_EBADRESPONSE.
+ */
+int health_control_timeline_check(PgControl *c, const HealthUpstream *leader,
+                                  PgLsn replay_lsn, HealthTimelineCheck *out,
+                                  PgwError *err) PGW_MUSTCHECK;
+
 /* ---------- switchover support ---------- */
 
 /* health_control_checkpoint: CHECKPOINT on the local server (so that the

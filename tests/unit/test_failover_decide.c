@@ -1072,6 +1072,97 @@ s_replica_receiver_diverged(Input *in)
 	in->self.timeline_diverged = true;
 }
 
+/*
+ * The bug of the rejoin branch: an old primary restarted in recovery (so
+ * standby.signal, pg_was_primary false) runs on timeline 1, behind the
+ * leader's 2, at a higher LSN than the leader's fork. Decide alone must not
+ * guess from timelines (a replica behind on an older timeline looks the
+ * same): it follows until the executor's timeline check says "diverged".
+ */
+static void
+running_old_primary(Input *in)
+{
+	base(in);
+	in->self.pg_timeline = 1;
+	in->self.pg_received_lsn = 0x4000000;
+	in->self.pg_replayed_lsn = LSN_A + 8192;
+}
+
+static void
+s_running_replica_unchecked(Input *in)
+{
+	running_old_primary(in);
+}
+
+static void
+s_running_replica_diverged(Input *in)
+{
+	running_old_primary(in);
+	in->self.timeline_diverged = true;
+}
+
+static void
+s_running_replica_diverged_rewind_failed(Input *in)
+{
+	s_running_replica_diverged(in);
+	in->self.rewind_failed = true;
+}
+
+static void
+s_running_replica_diverged_no_reinit(Input *in)
+{
+	s_running_replica_diverged_rewind_failed(in);
+	in->view.config.remove_data_directory_on_rewind_failure = false;
+}
+
+/* the leader is gone before the rewind: never a candidate (the cluster's
+ * timeline is newer than ours) and nothing to rewind from */
+static void
+s_running_replica_diverged_no_leader(Input *in)
+{
+	s_running_replica_diverged(in);
+	in->view.has_leader = false;
+	in->view.leader[0] = '\0';
+	in->view.leader_lease = 0;
+	remove_member(&in->view, "node1");
+	in->view.last_history_timeline = 1;
+	in->self.leader_absent_since_mono_ms = NOW - 1200;
+	in->self.view_is_linearizable = true;
+	in->self.peers_probed = true;
+	add_peer(in, "node3", true, false, 2, LSN_B);
+}
+
+/* seen from a peer: node3 is ahead by LSN but its member key says
+ * nofailover (a diverged replica publishes that): we do not wait for it */
+static void
+s_election_diverged_peer_ahead(Input *in)
+{
+	election_ready(in);
+	in->n_peers = 0;
+	add_peer(in, "node3", true, false, 1, LSN_A + 8192);
+	member(&in->view, "node3")->nofailover = true;
+	member(&in->view, "node3")->timeline = 1;
+	member(&in->view, "node3")->xlog_location = LSN_A + 8192;
+}
+
+/* a failover request naming us changes nothing: no promotion off the
+ * cluster's history */
+static void
+s_running_replica_diverged_failover_to_us(Input *in)
+{
+	s_running_replica_diverged_no_leader(in);
+	in->view.failover.present = true;
+	copy(in->view.failover.member, sizeof(in->view.failover.member), "node2");
+}
+
+/* paused: an operator holds every automatic action, a rewind too */
+static void
+s_running_replica_diverged_paused(Input *in)
+{
+	s_running_replica_diverged(in);
+	in->view.config.pause = true;
+}
+
 static void
 s_old_replica_lower_timeline(Input *in)
 {
@@ -1582,6 +1673,21 @@ static const Scenario scenarios[] = {
        "waiting for a leader to re-clone from"),
     SC(s_replica_receiver_diverged, DECIDE_REWIND, "diverged-rewind", "node1",
        NULL),
+    SC(s_running_replica_unchecked, DECIDE_WAIT, "replica-following-leader",
+       "node1", NULL),
+    SC(s_running_replica_diverged, DECIDE_REWIND, "diverged-rewind", "node1",
+       "timeline 1 diverged from leader node1 on timeline 2; rewinding"),
+    SC(s_running_replica_diverged_rewind_failed, DECIDE_REINIT,
+       "diverged-reinit", "node1", NULL),
+    SC(s_running_replica_diverged_no_reinit, DECIDE_WAIT, "diverged-no-reinit",
+       NULL, "operator must reinitialize"),
+    SC(s_running_replica_diverged_no_leader, DECIDE_WAIT,
+       "no-leader-we-diverged", NULL, "left the cluster's history"),
+    SC(s_running_replica_diverged_failover_to_us, DECIDE_WAIT,
+       "no-leader-we-diverged", NULL, NULL),
+    SC(s_election_diverged_peer_ahead, DECIDE_PROMOTE,
+       "leader-key-gone-we-are-best", NULL, NULL),
+    SC(s_running_replica_diverged_paused, DECIDE_WAIT, "paused", NULL, NULL),
 };
 
 #undef SC

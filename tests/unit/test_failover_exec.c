@@ -57,6 +57,16 @@ typedef struct Fake
 	char	   *history_value;	/* what key_read returns for history */
 	int			slots_n;
 	char		sync_value[128];
+	/* a replica's probe (replica = true) and the timeline check */
+	bool		replica;
+	int			timeline;		/* the probe's (0: 2) */
+	uint32_t	received_tli;
+	const char *wal_status;		/* NULL: no WAL receiver row */
+	int			pm_pid;			/* the postmaster's pid (0: 4242) */
+	int			rc_tl_check;
+	bool		tl_diverged;
+	int			tl_checks;		/* calls of timeline_check */
+	PgLsn		tl_replay;		/* the replay position it was given */
 } Fake;
 
 static Fake fk;
@@ -94,10 +104,20 @@ f_probe_run(PgProbe *p, PgLsn leader_lsn, HealthReport *r, PgwError *err)
 		return pgw_error_set(err, fk.rc_probe, "probe failed");
 	memset(r, 0, sizeof(*r));
 	r->reachable = true;
-	r->in_recovery = false;
+	r->in_recovery = fk.replica;
 	r->system_identifier = 7000000000000000001ULL;
-	r->wal_lsn = 0x3000060;
-	r->timeline = 2;
+	r->wal_lsn = fk.replica ? 0 : 0x3000060;
+	r->timeline = fk.timeline ? (uint32_t) fk.timeline : 2;
+	if (fk.replica)
+	{
+		r->receive_lsn = 0x3000000;
+		r->replay_lsn = 0x3000060;
+		r->received_tli = fk.received_tli;
+		r->has_wal_receiver = fk.wal_status != NULL;
+		snprintf(r->wal_receiver_status, sizeof(r->wal_receiver_status), "%s",
+				 fk.wal_status ? fk.wal_status : "");
+		return 0;
+	}
 	r->n_standbys = 1;
 	snprintf(r->standbys[0].application_name, sizeof(r->standbys[0].application_name),
 			 "node3");
@@ -133,7 +153,7 @@ f_status(PgControl *c, HealthPmStatus *st)
 	(void) c;
 	memset(st, 0, sizeof(*st));
 	st->running = fk.pm_running;
-	st->pid = fk.pm_running ? 4242 : 0;
+	st->pid = fk.pm_running ? (fk.pm_pid ? fk.pm_pid : 4242) : 0;
 	st->is_child = fk.pm_running;
 }
 
@@ -271,6 +291,27 @@ f_rewind(PgControl *c, const HealthUpstream *leader, PgwError *err)
 	called("rewind");
 	if (fk.rc_rewind != 0)
 		return pgw_error_set(err, fk.rc_rewind, "pg_rewind failed");
+	return 0;
+}
+
+static int
+f_timeline_check(PgControl *c, const HealthUpstream *leader, PgLsn replay,
+				 HealthTimelineCheck *out, PgwError *err)
+{
+	(void) c;
+	called("timeline-check");
+	assert_string_equal(leader->host, "node1");
+	fk.tl_checks++;
+	fk.tl_replay = replay;
+	memset(out, 0, sizeof(*out));
+	if (fk.rc_tl_check != 0)
+		return pgw_error_set(err, fk.rc_tl_check, "the leader at node1:5432 is in recovery");
+	out->local_tli = 1;
+	out->leader_tli = 2;
+	out->local_lsn = replay;
+	out->switchpoint = 0x3000000;
+	out->diverged = fk.tl_diverged;
+	snprintf(out->why, sizeof(out->why), "a fake");
 	return 0;
 }
 
@@ -606,6 +647,7 @@ static const ExecOps fake_ops = {
 	.ensure_standby = f_ensure_standby,
 	.rewind_needed = f_rewind_needed,
 	.rewind = f_rewind,
+	.timeline_check = f_timeline_check,
 	.slots_sync = f_slots_sync,
 	.set_sync = f_set_sync,
 	.fence_postmaster = f_fence,
@@ -1030,6 +1072,275 @@ test_rewind(void **state)
 	assert_non_null(strstr(out.err.msg, "rewind source ghost"));
 }
 
+/* ---- the timeline check (exec_diverge.c) ------------------------------- */
+
+/* look: one turn's observation, as the loop takes it */
+static void
+look(Fixture *f)
+{
+	fk.calls[0] = '\0';
+	failover_exec_observe(f->e, &f->view, &f->self);
+}
+
+static MemberInfo *
+view_member(ClusterView *v, const char *name)
+{
+	for (int i = 0; i < v->n_members; i++)
+		if (strcmp(v->members[i].name, name) == 0)
+			return &v->members[i];
+	return NULL;
+}
+
+/* as_replica: we run in recovery; the leader node1 is on leader_tl, we on
+ * tl, our WAL receiver in state status (NULL: none) on received_tli */
+static void
+as_replica(Fixture *f, int leader_tl, int tl, const char *status,
+		   uint32_t received_tli)
+{
+	fk.replica = true;
+	fk.timeline = tl;
+	fk.wal_status = status;
+	fk.received_tli = received_tli;
+	view_member(&f->view, "node1")->timeline = leader_tl;
+}
+
+/* age: the last attempt lies DIVERGE_CHECK_MS in the past */
+static void
+age(Fixture *f)
+{
+	f->e->tl_attempt_mono_ms -= DIVERGE_CHECK_MS;
+}
+
+static void
+test_timeline_check_once_per_postmaster(void **state)
+{
+	Fixture    *f = *state;
+
+	/* a replica that follows: checked once, for the postmaster we see */
+	as_replica(f, 2, 2, "streaming", 2);
+	look(f);
+	assert_string_equal(fk.calls, "probe,timeline-check");
+	assert_int_equal(fk.tl_replay, 0x3000060); /* replayed, not received */
+	assert_false(f->self.timeline_diverged);
+	look(f);
+	age(f);
+	look(f);
+	assert_int_equal(fk.tl_checks, 1);
+	/* a new postmaster (any start as a replica, whatever the path) */
+	fk.pm_pid = 5151;
+	look(f);
+	assert_int_equal(fk.tl_checks, 2);
+	/* a reused probe never checks (its replay position is not this turn's) */
+	fk.pm_pid = 6161;
+	failover_exec_reobserve(f->e, &f->view, &f->self, 60000);
+	assert_int_equal(fk.tl_checks, 2);
+}
+
+static void
+test_timeline_check_while_it_cannot_follow(void **state)
+{
+	Fixture    *f = *state;
+
+	/* the leader is on timeline 2; we are on 1 and do not stream it:
+	 * checked at once, then at most every DIVERGE_CHECK_MS */
+	as_replica(f, 2, 1, "waiting", 1);
+	look(f);
+	assert_int_equal(fk.tl_checks, 1);
+	look(f);
+	assert_int_equal(fk.tl_checks, 1);
+	age(f);
+	look(f);
+	assert_int_equal(fk.tl_checks, 2);
+	/* streaming, but timeline 1 (catching up to the fork): still checked */
+	as_replica(f, 2, 1, "streaming", 1);
+	age(f);
+	look(f);
+	assert_int_equal(fk.tl_checks, 3);
+	/* no WAL receiver at all (restoring from an archive): checked */
+	as_replica(f, 2, 1, NULL, 0);
+	age(f);
+	look(f);
+	assert_int_equal(fk.tl_checks, 4);
+	/* it streams the leader's timeline: no more checks */
+	as_replica(f, 2, 2, "streaming", 2);
+	age(f);
+	look(f);
+	assert_int_equal(fk.tl_checks, 4);
+	/* the leader's member key names no timeline: nothing to compare */
+	as_replica(f, 0, 1, NULL, 0);
+	age(f);
+	look(f);
+	assert_int_equal(fk.tl_checks, 4);
+	assert_false(f->self.timeline_diverged);
+}
+
+static void
+test_timeline_check_diverged_is_sticky(void **state)
+{
+	Fixture    *f = *state;
+	ExecOutcome out;
+
+	as_replica(f, 2, 1, "waiting", 1);
+	fk.tl_diverged = true;
+	look(f);
+	assert_true(f->self.timeline_diverged);
+	assert_true(f->e->diverged);
+	/* sticky: no check, whatever a new postmaster or a reused probe */
+	fk.tl_diverged = false;
+	fk.pm_pid = 7171;
+	age(f);
+	look(f);
+	assert_true(f->self.timeline_diverged);
+	failover_exec_reobserve(f->e, &f->view, &f->self, 60000);
+	assert_true(f->self.timeline_diverged);
+	assert_int_equal(fk.tl_checks, 1);
+	{
+		MemberInfo	m;
+
+		/* published as nofailover: no peer ranks our LSN first */
+		failover_exec_member_info(f->e, &f->view, NULL, &m);
+		assert_true(m.nofailover);
+	}
+	/* a rewind that fails keeps it; one that succeeds clears it, and the
+	 * postmaster it starts is checked again */
+	fk.rc_rewind = PGW_EUNAVAILABLE;
+	out = run(f, DECIDE_REWIND, "node1");
+	assert_int_equal(out.rc, PGW_EUNAVAILABLE);
+	assert_true(f->e->diverged);
+	fk.rc_rewind = 0;
+	out = run(f, DECIDE_REWIND, "node1");
+	assert_int_equal(out.rc, 0);
+	assert_false(f->e->diverged);
+	{
+		MemberInfo	m;
+
+		failover_exec_member_info(f->e, &f->view, NULL, &m);
+		assert_false(m.nofailover);
+	}
+	look(f);
+	assert_int_equal(fk.tl_checks, 2);
+	assert_false(f->self.timeline_diverged);
+	/* a re-clone clears it */
+	fk.tl_diverged = true;
+	fk.pm_pid = 8181;
+	look(f);
+	assert_true(f->self.timeline_diverged);
+	out = run(f, DECIDE_REINIT, "node1");
+	assert_int_equal(out.rc, 0);
+	assert_false(f->e->diverged);
+	/* and so does a promotion */
+	fk.pm_pid = 9191;
+	look(f);
+	assert_true(f->e->diverged);
+	f->view.has_leader = false;
+	out = run(f, DECIDE_PROMOTE, NULL);
+	assert_int_equal(out.rc, 0);
+	assert_false(f->e->diverged);
+}
+
+static void
+test_timeline_check_rewind_did_not_help(void **state)
+{
+	Fixture    *f = *state;
+	ExecOutcome out;
+
+	as_replica(f, 2, 1, "waiting", 1);
+	fk.tl_diverged = true;
+	look(f);
+	out = run(f, DECIDE_REWIND, "node1");
+	assert_int_equal(out.rc, 0);
+	assert_false(f->e->rewind_failed);
+	/* the rewound postmaster is found diverged from the same leader: the
+	 * rewind did not help; the engine must re-clone, not rewind again */
+	look(f);
+	assert_true(f->self.timeline_diverged);
+	assert_true(f->self.rewind_failed);
+	out = run(f, DECIDE_REINIT, "node1");
+	assert_int_equal(out.rc, 0);
+	assert_false(f->e->rewind_failed);
+	assert_false(f->e->diverged);
+	/* a rewind that helped: the next check clears it, and a divergence
+	 * found later (another failover) is rewound again */
+	look(f);
+	fk.tl_diverged = false;
+	fk.pm_pid = 4343;
+	f->e->diverged = false;
+	f->e->tl_rewound_from[0] = '\0';
+	look(f);
+	fk.tl_diverged = true;
+	out = run(f, DECIDE_REWIND, "node1");
+	fk.tl_diverged = false;
+	fk.pm_pid = 4444;
+	look(f);
+	assert_false(f->self.timeline_diverged);
+	fk.tl_diverged = true;
+	age(f);
+	as_replica(f, 3, 1, "waiting", 1);
+	look(f);
+	assert_true(f->self.timeline_diverged);
+	assert_false(f->self.rewind_failed);
+}
+
+static void
+test_timeline_check_failure_retried(void **state)
+{
+	Fixture    *f = *state;
+
+	/* no answer (the leader is still promoting): not a verdict, retried */
+	as_replica(f, 2, 2, "streaming", 2);
+	fk.rc_tl_check = PGW_ESTATE;
+	look(f);
+	look(f);
+	assert_int_equal(fk.tl_checks, 1);
+	assert_false(f->self.timeline_diverged);
+	age(f);
+	look(f);
+	assert_int_equal(fk.tl_checks, 2);
+	fk.rc_tl_check = 0;
+	age(f);
+	look(f);
+	assert_int_equal(fk.tl_checks, 3);
+	age(f);
+	look(f);
+	assert_int_equal(fk.tl_checks, 3);
+}
+
+static void
+test_timeline_check_not_run(void **state)
+{
+	Fixture    *f = *state;
+
+	as_replica(f, 2, 1, "waiting", 1);
+	/* we lead */
+	snprintf(f->view.leader, sizeof(f->view.leader), "node2");
+	look(f);
+	/* no leader */
+	f->view.has_leader = false;
+	look(f);
+	/* a leader without a usable address */
+	f->view.has_leader = true;
+	snprintf(f->view.leader, sizeof(f->view.leader), "node1");
+	view_member(&f->view, "node1")->conn_url[0] = '\0';
+	look(f);
+	snprintf(view_member(&f->view, "node1")->conn_url, sizeof(f->view.members[0].conn_url),
+			 "postgres://node1:5432/postgres");
+	/* a switchover of ours is between its sub-states */
+	f->e->swo.step = SWO_FOLLOW;
+	look(f);
+	f->e->swo.step = SWO_NONE;
+	/* we run read-write, or not at all */
+	fk.replica = false;
+	look(f);
+	fk.replica = true;
+	fk.pm_running = false;
+	look(f);
+	assert_int_equal(fk.tl_checks, 0);
+	/* the same node, a leader again: checked */
+	fk.pm_running = true;
+	look(f);
+	assert_int_equal(fk.tl_checks, 1);
+}
+
 static void
 test_cancel_switchover(void **state)
 {
@@ -1080,6 +1391,22 @@ test_switchover_sub_states(void **state)
 	assert_int_equal(f->e->swo.request_rev, 99);
 	assert_true(out.run_again);
 	assert_false(out.key_released);
+
+	/* the next turn's look: no probe of a stopping server, the REST API
+	 * stops calling it reachable, fencing still sees a writer */
+	{
+		LocalHealth self;
+
+		fk.calls[0] = '\0';
+		f->e->rep->reachable = true; /* the last probe, before the stop */
+		failover_exec_observe(f->e, &f->view, &self);
+		assert_string_equal(fk.calls, "");
+		assert_int_equal(self.switchover_step, SWO_STOPPING);
+		assert_string_equal(self.switchover_target, "node3");
+		assert_true(self.pg_running);
+		assert_false(self.pg_in_recovery);
+		assert_false(f->e->rep->reachable);
+	}
 
 	/* turn 2: a slow stop returns after one slice; the loop goes on */
 	out = run(f, DECIDE_SWITCHOVER, "node3");
@@ -1273,6 +1600,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_demote_and_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_primary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rewind, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeline_check_once_per_postmaster, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeline_check_while_it_cannot_follow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeline_check_diverged_is_sticky, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeline_check_rewind_did_not_help, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeline_check_failure_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeline_check_not_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_switchover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_switchover_sub_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_switchover_aborts_before_handover, setup, teardown),
