@@ -21,6 +21,7 @@
 
 #include "witness/witness.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define W WITNESS_APP_NAME
@@ -141,9 +142,9 @@ test_gate(void **state)
 	assert_int_equal(p.flush, 700);
 	g.k = 1;
 	g.n_names = 3;
-	strcpy(g.names[0], "node2");
-	strcpy(g.names[1], "NODE3");	/* names compare case-insensitively */
-	strcpy(g.names[2], "node4");
+	snprintf(g.names[0], sizeof(g.names[0]), "%s", "node2");
+	snprintf(g.names[1], sizeof(g.names[1]), "%s", "NODE3");	/* names compare case-insensitively */
+	snprintf(g.names[2], sizeof(g.names[2]), "%s", "node4");
 	p = witness_gate_position(&g, W, s, 5, 700);
 	assert_int_equal(p.write, 500);
 	assert_int_equal(p.flush, 400);
