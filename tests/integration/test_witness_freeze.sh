@@ -18,7 +18,13 @@
 #   B. lease_checked_commits on: the witness is a synchronous standby on
 #      the leader, commits flow; after the same freeze the old primary
 #      acknowledges nothing after its deadline, and the witness logs that
-#      it refused
+#      it refused (while the daemon and its fence were still stopped)
+#   C. synchronous mode with the witness: ssn is FIRST 2 (witness, replica);
+#      a writer commits, the leader's node is crashed (SIGKILL): the replica
+#      takes over and no acknowledged commit is missing
+#   D. quorum mode (ANY 1): the witness is the only name and confirms only
+#      what the replica confirmed: with the replica's PostgreSQL stopped
+#      (SIGSTOP) a commit does not return; resumed, it does
 source "$(dirname "$0")/../lib/it_prelude.sh"
 
 DIR=$(mktemp -d /tmp/pgw-it-witness-XXXXXX)
@@ -128,5 +134,41 @@ new=$(cluster_wait_primary 30)
 check "on: the new primary names the witness and commits" wait_for 30 witness_sync "$new"
 check "on: a commit on the new primary returns" cluster_psql "$new" "CREATE TABLE IF NOT EXISTS w(x int); INSERT INTO w VALUES (1)"
 check "on: the old primary rejoins as a replica" wait_for 120 cluster_has_replicas 1
+
+# ---- C. synchronous mode with the witness ----------------------------------
+leader=$(cluster_wait_primary 30)
+replica=$((3 - leader))
+ssn_is() { [ "$(cluster_psql "$leader" "SHOW synchronous_standby_names")" = "$1" ]; }
+cluster_set_config '.synchronous_mode = true'
+check "sync: ssn is FIRST 2 (witness, node$replica)" wait_for 30 ssn_is "FIRST 2 (\"$WITNESS_APP\", \"node$replica\")"
+cluster_start_writer
+check "sync: the writer acknowledges writes for 2 s" cluster_wait_ack "$(($(now_ms) + 2000))" 30
+cluster_kill_node "$leader" KILL all
+new=$(cluster_wait_primary 30 "$leader")
+check "sync: node crash, node$replica took over" test "$new" = "$replica"
+check "sync: the writer writes on the new primary" cluster_wait_ack "$(now_ms)" 30
+cluster_stop_writer
+miss=$(cluster_missing)
+check "sync with the witness: zero acknowledged commits missing (missing=${miss:-?})" test "$miss" = 0
+cluster_start_node "$leader"
+check "sync: the old primary rejoins" wait_for 120 cluster_has_replicas 1
+
+# ---- D. quorum mode: the witness waits for the replica ----------------------
+leader=$(cluster_wait_primary 30)
+replica=$((3 - leader))
+cluster_set_config '.synchronous_mode = "quorum"'
+check "quorum: ssn names the witness alone" wait_for 30 ssn_is "\"$WITNESS_APP\""
+check "quorum: the witness took the gate (k=1)" wait_for 30 grep -q 'event=witness.gate k=1' "$CL_DIR/node$leader/pgwarden.log"
+check "quorum: a commit returns" cluster_psql "$leader" "CREATE TABLE IF NOT EXISTS q(x int); INSERT INTO q VALUES (1)"
+rpg=$(cluster_pg_pids "$replica")
+FROZEN=$rpg
+# shellcheck disable=SC2086
+kill -STOP $rpg
+PGOPTIONS="-c statement_timeout=1500" cluster_psql "$leader" "INSERT INTO q VALUES (2)" >"$DIR/q2.out" 2>&1
+check "quorum: with the replica stopped, a commit does not return (cancelled after 1.5 s)" grep -q 'canceling' "$DIR/q2.out"
+# shellcheck disable=SC2086
+kill -CONT $rpg
+FROZEN=""
+check "quorum: the replica resumed, a commit returns" cluster_psql "$leader" "INSERT INTO q VALUES (3)"
 
 tap_finish
