@@ -92,7 +92,7 @@ one_run() {
 	# shellcheck disable=SC2086
 	kill -CONT $FROZEN
 	FROZEN=""
-	wait_for 20 deadline_ms "$p" "$log0"
+	wait_for 20 deadline_ms "$p" "$log0" >/dev/null
 	dl=$(deadline_ms "$p" "$log0")
 	sleep 1
 	kill "$WPID" 2>/dev/null
