@@ -56,6 +56,8 @@ deadline_ms() {
 	echo $(($(iso_ms "$ts") - late))
 }
 
+fence_fired() { deadline_ms "$@" >/dev/null; }
+
 # (comm is cut to 15 characters: match the command line)
 witness_pid() { pgrep -P "${CL_PID[$1]}" -f "/pgwarden-witness( |$)" | head -1; }
 
@@ -105,7 +107,7 @@ drill() {
 	# shellcheck disable=SC2086
 	kill -CONT $FROZEN
 	FROZEN=""
-	check "$label: node$p's fence fired" wait_for 20 deadline_ms "$p" "$log0"
+	check "$label: node$p's fence fired" wait_for 20 fence_fired "$p" "$log0"
 	dl=$(deadline_ms "$p" "$log0")
 	kill "$WPID" 2>/dev/null
 	wait "$WPID" 2>/dev/null
