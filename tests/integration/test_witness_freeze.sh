@@ -28,6 +28,9 @@
 #      confirms only what the replica confirmed: with the replica's
 #      PostgreSQL stopped (SIGSTOP) a commit does not return; resumed, it
 #      does
+#   E. the witness hung (SIGSTOP) on the leader: a commit does not return
+#      (writes block rather than commit unchecked); killed (SIGKILL): the
+#      daemon logs it and starts it again, and commits return
 source "$(dirname "$0")/../lib/it_prelude.sh"
 
 DIR=$(mktemp -d /tmp/pgw-it-witness-XXXXXX)
@@ -197,5 +200,27 @@ check "quorum: with the replica stopped, a commit does not return within 3 s (rc
 kill -CONT $rpg
 FROZEN=""
 check "quorum: the replica resumed, a commit returns" cluster_psql "$leader" "INSERT INTO q VALUES (3)"
+
+# ---- E. a hung, then dead witness --------------------------------------------
+cluster_set_config '.synchronous_mode = false | del(.synchronous_mode_strict)'
+check "async again: ssn names the witness alone" wait_for 30 ssn_is "\"$WITNESS_APP\""
+wp=$(witness_pid "$leader")
+check "the leader's witness runs (pid ${wp:-none})" test -n "$wp"
+FROZEN=$wp
+kill -STOP "$wp"
+PGPASSWORD=pgw-super timeout 3 psql -X -q -A -t -h 127.0.0.1 -p "${CL_PG_PORT[$leader]}" \
+	-U postgres -d postgres -c "INSERT INTO q VALUES (4)" >/dev/null 2>&1
+rc=$?
+check "witness stopped: a commit does not return within 3 s (rc=$rc)" test "$rc" = 124
+kill -KILL "$wp"
+kill -CONT "$wp" 2>/dev/null
+FROZEN=""
+check "witness killed: the daemon logs its exit" wait_for 10 grep -q 'event=witness.exited' "$CL_DIR/node$leader/pgwarden.log"
+commit_bounded() {
+	PGPASSWORD=pgw-super timeout 5 psql -X -q -A -t -h 127.0.0.1 -p "${CL_PG_PORT[$1]}" \
+		-U postgres -d postgres -c "INSERT INTO q VALUES ($2)" >/dev/null 2>&1
+}
+check "witness killed: a new one is started and a commit returns" wait_for 30 commit_bounded "$leader" 5
+check "witness killed: the new witness is a different process" test "$(witness_pid "$leader")" != "$wp"
 
 tap_finish
