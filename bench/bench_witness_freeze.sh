@@ -121,7 +121,12 @@ one_run() {
 cluster_init "$DIR" 2 fast
 cluster_start_etcd || exit 1
 for i in 1 2; do cluster_start_node "$i"; done
-echo "# bench_witness_freeze: runs=$runs modes=$modes hold=${hold}s ttl=$CL_TTL commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null)"
+# the leader writes `config` from bootstrap.dcs: rewriting it before that
+# would put an empty value (read as the defaults, ttl 30)
+cluster_wait_primary 90 >/dev/null || { echo "no primary" >&2; exit 1; }
+config_written() { [ -n "$(cluster_key config)" ]; }
+wait_for 30 config_written || { echo "no config key" >&2; exit 1; }
+echo "# bench_witness_freeze: runs=$runs modes=$modes hold=${hold}s ttl=$(cluster_key config | jq .ttl) commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null)"
 for mode in ${modes//,/ }; do
 	if [ "$mode" = on ]; then
 		cluster_set_config '.lease_checked_commits = true'
