@@ -87,6 +87,9 @@ drill() {
 	other=$((3 - p))
 	log0=$(($(wc -l <"$CL_DIR/node$p/pgwarden.log") + 1))
 	: >"$DIR/acks-$label.log"
+	# pgw_writer numbers attempts from its --acked file: rows an earlier
+	# writer left would make its first hundreds of inserts duplicate keys
+	cluster_psql "$p" "DROP TABLE IF EXISTS pgw_writes" >/dev/null
 	# one client, one open connection, a commit every 5 ms, never abandons
 	# a statement (a frozen server's answer is what we wait for)
 	"$PGW_WRITER" --hosts "127.0.0.1:${CL_PG_PORT[$p]}" --acked "$DIR/acked-$label.txt" \
@@ -166,6 +169,7 @@ replica=$((3 - leader))
 ssn_is() { [ "$(cluster_psql "$leader" "SHOW synchronous_standby_names")" = "$1" ]; }
 cluster_set_config '.synchronous_mode = true'
 check "sync: ssn is FIRST 2 (witness, node$replica)" wait_for 30 ssn_is "FIRST 2 (\"$WITNESS_APP\", \"node$replica\")"
+cluster_psql "$leader" "DROP TABLE IF EXISTS pgw_writes" >/dev/null
 cluster_start_writer
 check "sync: the writer acknowledges writes for 2 s" cluster_wait_ack "$(($(now_ms) + 2000))" 30
 cluster_kill_node "$leader" KILL all
