@@ -493,6 +493,7 @@ typedef struct DynamicConfig
 	bool		synchronous_mode_strict;
 	int			synchronous_node_count;	/* default 1 */
 	bool		synchronous_quorum;	/* ours: ANY k instead of FIRST k */
+	bool		lease_checked_commits;	/* ours: the lease witness (issue 19) */
 	bool		pause;
 	bool		failsafe_mode;
 	bool		check_timeline;

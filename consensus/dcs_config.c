@@ -327,6 +327,8 @@ dcs_config_decode_json(const json_t *obj, bool strict_keys,
 		}
 		else if (strcmp(key, "synchronous_mode_strict") == 0)
 			rc = get_boolean(v, &c, key, &cfg.synchronous_mode_strict);
+		else if (strcmp(key, "lease_checked_commits") == 0)
+			rc = get_boolean(v, &c, key, &cfg.lease_checked_commits);
 		else if (strcmp(key, "synchronous_node_count") == 0)
 		{
 			if (!json_is_integer(v))
@@ -412,6 +414,10 @@ dcs_config_encode(const DynamicConfig *cfg)
 						json_boolean(cfg->synchronous_mode_strict));
 	json_object_set_new(o, "synchronous_node_count",
 						json_integer(cfg->synchronous_node_count));
+	/* ours (issue 19): written only when on, so a Patroni-written config
+	 * reads back unchanged */
+	if (cfg->lease_checked_commits)
+		json_object_set_new(o, "lease_checked_commits", json_true());
 	json_object_set_new(o, "pause", json_boolean(cfg->pause));
 	json_object_set_new(o, "failsafe_mode", json_boolean(cfg->failsafe_mode));
 	json_object_set_new(o, "check_timeline", json_boolean(cfg->check_timeline));

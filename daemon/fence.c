@@ -31,6 +31,7 @@
 #include "common/log.h"
 #include "common/pgwtime.h"
 #include "health/health.h"
+#include "witness/witness.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -156,6 +157,7 @@ fence_set_deadline(int64_t deadline_mono_ms)
 	fence_deadline_mono_ms = deadline_mono_ms;
 	if (fence_shm != NULL)
 		atomic_store(&fence_shm->deadline_mono_ms, deadline_mono_ms);
+	witness_share_set_deadline(deadline_mono_ms);	/* the lease witness */
 	pthread_cond_signal(&fence_cond);
 	pthread_mutex_unlock(&fence_lock);
 }
@@ -168,6 +170,7 @@ fence_raise_deadline(int64_t deadline_mono_ms)
 	 * reads this one then (a wake per keepalive was most of its CPU) */
 	if (deadline_mono_ms > fence_deadline_mono_ms)
 		fence_deadline_mono_ms = deadline_mono_ms;
+	witness_share_raise_deadline(deadline_mono_ms);	/* the lease witness */
 	if (fence_shm != NULL)
 	{
 		int64_t		cur = atomic_load(&fence_shm->deadline_mono_ms);
@@ -188,6 +191,7 @@ fence_arm(bool armed, int postmaster_pid, int64_t leader_lease)
 	if (fence_armed != armed)
 		pthread_cond_signal(&fence_cond);
 	fence_armed = armed;
+	witness_share_arm(armed && postmaster_pid > 0);	/* the lease witness */
 	if (fence_shm != NULL)
 	{
 		/* the lease before the flag: an armed watchdog reads both */

@@ -18,6 +18,7 @@
 #include "daemon/backup_duty.h"
 #include "daemon/dropin_int.h"
 #include "daemon/fast_release.h"
+#include "daemon/lease_witness.h"
 #include "daemon/metrics_int.h"
 
 #include <errno.h>
@@ -225,6 +226,8 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		goto out;
 	/* pgbackrest.conf before PostgreSQL may archive; never fails */
 	backup_open(cfg, &d.backup);
+	if (lease_witness_open(&err) != 0)	/* issue 19 */
+		goto out;
 	/* the executor forks PostgreSQL from this (main) thread: its
 	 * parent-death signal must outlive every other thread */
 	if (failover_exec_open(cfg, &d.exec, &err) != 0)
@@ -350,6 +353,7 @@ out:
 		log_error("daemon.start", "detail=\"%s\"", err.msg);
 	fence_stop();
 	backup_close(d.backup);
+	lease_witness_close();
 	if (d.lease_id != 0)
 	{
 		etcd_lease_keepalive_stop(d.etcd);

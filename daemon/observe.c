@@ -9,6 +9,7 @@
 #include "daemon/daemon_loop.h"
 #include "daemon/dropin_int.h"
 #include "daemon/fast_release.h"
+#include "daemon/lease_witness.h"
 
 #include "common/pgwtime.h"
 
@@ -71,6 +72,7 @@ observe_local(Daemon *d, Observation *o)
 	}
 	failover_exec_observe(d->exec, d->view, &o->self);
 	pg_params_sync(d->exec, d->cfg, d->view, d->view_valid);
+	lease_witness_follow(d);	/* issue 19 */
 	if (!session_keepalive_late(d))
 		failsafe_ended(d);
 	o->observed_mono_ms = pgw_now_mono_ms();

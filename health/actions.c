@@ -4,7 +4,9 @@
  * replication slots and synchronous_standby_names. Each checks its
  * precondition first and treats "already done" as success.
  */
+#include "health/actions_int.h"
 #include "health/control_int.h"
+#include "witness/witness.h"
 
 #include "common/log.h"
 #include "common/pgwtime.h"
@@ -22,11 +24,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CONNECT_MS 5000
-#define QUERY_MS   10000
-
-static void
-pgpass_env(PgControl *c, char *buf, size_t len, const char **env)
+void
+actions_pgpass_env(PgControl *c, char *buf, size_t len, const char **env)
 {
 	snprintf(buf, len, "PGPASSFILE=%s", c->pgpass);
 	env[0] = buf;
@@ -34,8 +33,8 @@ pgpass_env(PgControl *c, char *buf, size_t len, const char **env)
 }
 
 /* one row, one column, not NULL; copies the value into buf */
-static int
-query_value(PGconn *conn, const char *sql, int nparams,
+int
+actions_query_value(PGconn *conn, const char *sql, int nparams,
             const char *const *params, int timeout_ms, char *buf, size_t len,
             PgwError *err)
 {
@@ -57,8 +56,8 @@ query_value(PGconn *conn, const char *sql, int nparams,
 	return rc;
 }
 
-static int
-command(PGconn *conn, const char *sql, int nparams, const char *const *params,
+int
+actions_command(PGconn *conn, const char *sql, int nparams, const char *const *params,
         char *sqlstate, PgwError *err)
 {
 	PGresult *res[PGC_MAX_RESULTS];
@@ -83,7 +82,12 @@ create_replication_role(PgControl *c, PgwError *err)
 
 	if (conn == NULL)
 		return err ? err->code : PGW_EUNAVAILABLE;
-	rc = query_value(
+	/* bootstrap, before any lease: the lease witness (lease_ssn.c) would
+	 * hold this commit, and no client can see this server yet */
+	if ((rc = actions_command(conn, "SET synchronous_commit = local", 0, NULL, NULL,
+	                  err)) != 0)
+		goto out;
+	rc = actions_query_value(
 	    conn, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", 1,
 	    params, QUERY_MS, exists, sizeof(exists), err);
 	if (rc != 0)
@@ -101,7 +105,7 @@ create_replication_role(PgControl *c, PgwError *err)
 	sbuf_printf(&sql, "%s ROLE %s WITH LOGIN REPLICATION%s%s",
 	            exists[0] == 't' ? "ALTER" : "CREATE", ident,
 	            lit ? " PASSWORD " : "", lit ? lit : "");
-	rc = command(conn, sql.data, 0, NULL, NULL, err);
+	rc = actions_command(conn, sql.data, 0, NULL, NULL, err);
 	explicit_bzero(sql.data, sql.cap);
 	free(sql.data);
 	if (rc != 0)
@@ -147,8 +151,8 @@ health_data_dir_incomplete(const char *data_dir)
 	return HEALTH_INCOMPLETE_NONE;
 }
 
-static int
-marker_set(PgControl *c, HealthIncomplete kind, const char *source, PgwError *err)
+int
+actions_marker_set(PgControl *c, HealthIncomplete kind, const char *source, PgwError *err)
 {
 	char		path[4200];
 	char		body[600];
@@ -161,8 +165,8 @@ marker_set(PgControl *c, HealthIncomplete kind, const char *source, PgwError *er
 							 (gid_t) -1, err);
 }
 
-static void
-marker_clear(PgControl *c, HealthIncomplete kind)
+void
+actions_marker_clear(PgControl *c, HealthIncomplete kind)
 {
 	char		path[4200];
 
@@ -192,8 +196,8 @@ health_control_bootstrap(PgControl *c, int timeout_ms, PgwError *err)
 		    err, PGW_ESTATE,
 		    "cannot bootstrap: data directory \"%s\" is not empty",
 		    c->data_dir);
-	marker_clear(c, HEALTH_INCOMPLETE_CLONE);
-	marker_clear(c, HEALTH_INCOMPLETE_REWIND);
+	actions_marker_clear(c, HEALTH_INCOMPLETE_CLONE);
+	actions_marker_clear(c, HEALTH_INCOMPLETE_REWIND);
 	if ((rc = control_ensure_dir(c, c->data_dir, 0700, "postgresql.data_dir",
 	                             true, err)) != 0)
 		return rc;
@@ -256,7 +260,7 @@ ensure_slot_on(PgControl *c, const HealthUpstream *leader, const char *slot,
 	/* slot is [a-z0-9_] (health_slot_name), so quoting it is enough */
 	snprintf(sql, sizeof(sql),
 	         "CREATE_REPLICATION_SLOT \"%s\" PHYSICAL RESERVE_WAL", slot);
-	rc = command(conn, sql, 0, NULL, state, err);
+	rc = actions_command(conn, sql, 0, NULL, state, err);
 	if (rc != 0 && strcmp(state, "42710") == 0)
 	{
 		pgw_error_clear(err);
@@ -286,7 +290,7 @@ health_control_clone(PgControl *c, const HealthUpstream *leader, PgwError *err)
 		                     "cannot clone: data directory \"%s\" is not empty",
 		                     c->data_dir);
 	/* a re-clone replaces what an interrupted rewind left */
-	marker_clear(c, HEALTH_INCOMPLETE_REWIND);
+	actions_marker_clear(c, HEALTH_INCOMPLETE_REWIND);
 	if ((rc = control_ensure_dir(c, c->data_dir, 0700, "postgresql.data_dir",
 	                             true, err)) != 0)
 		return rc;
@@ -319,14 +323,14 @@ health_control_clone(PgControl *c, const HealthUpstream *leader, PgwError *err)
 	if (c->no_sync)
 		argv[n++] = "--no-sync";
 	argv[n] = NULL;
-	pgpass_env(c, envbuf, sizeof(envbuf), env);
-	if ((rc = marker_set(c, HEALTH_INCOMPLETE_CLONE, leader->host, err)) != 0)
+	actions_pgpass_env(c, envbuf, sizeof(envbuf), env);
+	if ((rc = actions_marker_set(c, HEALTH_INCOMPLETE_CLONE, leader->host, err)) != 0)
 		return rc;
 	rc = run_program(argv, &c->as, env, c->cmd_timeout_ms, NULL, err);
 	if (rc != 0)
 	{
 		control_empty_dir(c->data_dir);
-		marker_clear(c, HEALTH_INCOMPLETE_CLONE);
+		actions_marker_clear(c, HEALTH_INCOMPLETE_CLONE);
 		return rc;
 	}
 	if ((rc = control_set_standby(c, leader, err)) != 0 ||
@@ -335,12 +339,12 @@ health_control_clone(PgControl *c, const HealthUpstream *leader, PgwError *err)
 	    (rc = control_ensure_include(c, err)) != 0 ||
 	    (rc = control_write_signal(c, true, err)) != 0)
 		return rc;
-	marker_clear(c, HEALTH_INCOMPLETE_CLONE);
+	actions_marker_clear(c, HEALTH_INCOMPLETE_CLONE);
 	return 0;
 }
 
-static int
-parse_hex_tli(const char *s, uint32_t *tli)
+int
+actions_parse_hex_tli(const char *s, uint32_t *tli)
 {
 	uint64_t t = 0;
 
@@ -363,7 +367,7 @@ parse_hex_tli(const char *s, uint32_t *tli)
 }
 
 /* timeline of a server: insert TLI on a primary, checkpoint TLI otherwise */
-static const char *tli_sql =
+const char *const actions_tli_sql =
     "SELECT CASE WHEN pg_is_in_recovery()"
     " THEN lpad(upper(to_hex((SELECT timeline_id FROM pg_control_checkpoint()))), 8, '0')"
     " ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END";
@@ -417,13 +421,8 @@ signal_promote(PgControl *c, pid_t *pm_out, PgwError *err)
 
 /* ---- pg_control, read directly ---------------------------------------- */
 
-/* DBState values of pg_control.h that the waits below look for */
-#define PGCTL_STATE_SHUT_DOWN     1
-#define PGCTL_STATE_IN_PRODUCTION 6
-#define PGCTL_VERSION_13_TO_16    1300
-
 /*
- * peek_control: the cluster state and the latest checkpoint straight from
+ * actions_peek_control: the cluster state and the latest checkpoint straight from
  * global/pg_control. The switchover's waits poll every few ms, and
  * pg_controldata costs a fork and an exec each time (6 ms on a quiet
  * machine, 20-40 ms under a switchover's load), which showed as up to 40 ms
@@ -435,8 +434,8 @@ signal_promote(PgControl *c, pid_t *pm_out, PgwError *err)
  * version, a short read or a disagreement returns -1 and the caller falls
  * back to pg_controldata.
  */
-static int
-peek_control(const char *data_dir, int *state, PgLsn *checkpoint)
+int
+actions_peek_control(const char *data_dir, int *state, PgLsn *checkpoint)
 {
 	char path[4096];
 	unsigned char a[40];
@@ -566,7 +565,7 @@ health_control_promote(PgControl *c, int wait_seconds, uint32_t *new_timeline,
 		}
 		/* pg_control says "in production" in the same step that lets
 		 * writes in (StartupXLOG), so no connection is needed to see it */
-		peeked = peek_control(c->data_dir, &state, &ck) == 0;
+		peeked = actions_peek_control(c->data_dir, &state, &ck) == 0;
 		if (peeked && state == PGCTL_STATE_IN_PRODUCTION)
 		{
 			/* 0 (no history file readable): asked over a connection below */
@@ -579,7 +578,7 @@ health_control_promote(PgControl *c, int wait_seconds, uint32_t *new_timeline,
 				conn = control_connect_local(c, CONNECT_MS, err);
 			if (conn != NULL)
 			{
-				rc = query_value(conn, "SELECT pg_is_in_recovery()", 0, NULL,
+				rc = actions_query_value(conn, "SELECT pg_is_in_recovery()", 0, NULL,
 				                 QUERY_MS, v, sizeof(v), err);
 				if (rc == 0 && strcmp(v, "f") == 0)
 				{
@@ -613,10 +612,10 @@ health_control_promote(PgControl *c, int wait_seconds, uint32_t *new_timeline,
 			rc = err && err->code ? err->code : PGW_EUNAVAILABLE;
 			goto out;
 		}
-		rc = query_value(conn, tli_sql, 0, NULL, QUERY_MS, v, sizeof(v), err);
+		rc = actions_query_value(conn, actions_tli_sql, 0, NULL, QUERY_MS, v, sizeof(v), err);
 		if (rc != 0)
 			goto out;
-		if (parse_hex_tli(v, &tli) != 0)
+		if (actions_parse_hex_tli(v, &tli) != 0)
 		{
 			rc = pgw_error_set(err, PGW_EBADRESPONSE, "invalid timeline \"%s\"", v);
 			goto out;
@@ -637,8 +636,8 @@ out:
 	return rc;
 }
 
-static HealthWait
-stop_escalating(PgControl *c, int timeout_ms, PgwError *err)
+HealthWait
+actions_stop_escalating(PgControl *c, int timeout_ms, PgwError *err)
 {
 	HealthWait w =
 	    health_control_stop(c, HEALTH_STOP_FAST, timeout_ms / 2, err);
@@ -659,7 +658,7 @@ health_control_demote(PgControl *c, const HealthUpstream *leader,
 
 	if (control_set_standby(c, leader, err) != 0)
 		return HEALTH_WAIT_FAILED;
-	w = stop_escalating(c, timeout_ms, err);
+	w = actions_stop_escalating(c, timeout_ms, err);
 	if (w != HEALTH_WAIT_READY)
 		return w;
 	if (control_write_conf(c, err) != 0 ||
@@ -686,692 +685,4 @@ health_control_set_upstream(PgControl *c, const HealthUpstream *leader,
 	if (control_running_pid(c, &is_child) > 0)
 		return health_control_reload(c, err);
 	return 0;
-}
-
-typedef struct ControlData
-{
-	char state[64];
-	PgLsn checkpoint;
-	uint32_t tli;
-	uint32_t min_recovery_tli;
-} ControlData;
-
-static int
-read_controldata(PgControl *c, ControlData *cd, PgwError *err)
-{
-	char prog[4096];
-	const char *argv[4];
-	StrBuf out = {0};
-	int rc;
-	char *line;
-	char *save = NULL;
-	bool have_lsn = false;
-	bool have_tli = false;
-
-	memset(cd, 0, sizeof(*cd));
-	control_bin(c, "pg_controldata", prog, sizeof(prog));
-	argv[0] = prog;
-	argv[1] = "-D";
-	argv[2] = c->data_dir;
-	argv[3] = NULL;
-	rc = run_program(argv, &c->as, NULL, 60000, &out, err);
-	if (rc != 0)
-	{
-		free(out.data);
-		return rc;
-	}
-	for (line = strtok_r(out.data, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save))
-	{
-		char *colon = strchr(line, ':');
-		char *val;
-		int64_t v;
-
-		if (colon == NULL)
-			continue;
-		*colon = '\0';
-		val = colon + 1;
-		while (*val == ' ')
-			val++;
-		if (strcmp(line, "Database cluster state") == 0)
-			pgw_strlcpy(cd->state, val, sizeof(cd->state));
-		else if (strcmp(line, "Latest checkpoint location") == 0)
-			have_lsn = health_lsn_parse(val, &cd->checkpoint) == 0;
-		else if (strcmp(line, "Latest checkpoint's TimeLineID") == 0)
-		{
-			have_tli = pgw_parse_int64(val, 1, UINT32_MAX, &v) == 0;
-			cd->tli = (uint32_t) v;
-		}
-		else if (strcmp(line, "Min recovery ending loc's timeline") == 0 &&
-		         pgw_parse_int64(val, 0, UINT32_MAX, &v) == 0)
-			cd->min_recovery_tli = (uint32_t) v;
-	}
-	free(out.data);
-	if (!have_lsn || !have_tli || cd->state[0] == '\0')
-		return pgw_error_set(err, PGW_EBADRESPONSE,
-		                     "could not parse pg_controldata output for \"%s\"",
-		                     c->data_dir);
-	if (cd->min_recovery_tli > cd->tli)
-		cd->tli = cd->min_recovery_tli;
-	return 0;
-}
-
-/* switch point of timeline tli in a history file's text; false if absent */
-static bool
-history_switchpoint(const char *text, uint32_t tli, PgLsn *switchpoint)
-{
-	const char *p = text;
-
-	while (*p)
-	{
-		const char *eol = strchr(p, '\n');
-		size_t len = eol ? (size_t) (eol - p) : strlen(p);
-		char line[256];
-		char *tab;
-		char *tab2;
-		int64_t t;
-
-		if (len < sizeof(line))
-		{
-			memcpy(line, p, len);
-			line[len] = '\0';
-			tab = strchr(line, '\t');
-			if (tab != NULL && line[0] != '#')
-			{
-				*tab = '\0';
-				tab2 = strchr(tab + 1, '\t');
-				if (tab2 != NULL)
-					*tab2 = '\0';
-				if (pgw_parse_int64(line, 1, UINT32_MAX, &t) == 0 &&
-				    (uint32_t) t == tli &&
-				    health_lsn_parse(tab + 1, switchpoint) == 0)
-					return true;
-			}
-		}
-		p += len;
-		if (*p == '\n')
-			p++;
-	}
-	return false;
-}
-
-int
-health_control_rewind_needed(PgControl *c, const HealthUpstream *leader,
-                             bool *needed, PgwError *err)
-{
-	ControlData cd;
-	PGconn *conn;
-	char v[32];
-	uint32_t ltli;
-	char path[64];
-	const char *params[1] = {path};
-	PGresult *res[PGC_MAX_RESULTS];
-	int nres;
-	PgLsn sp;
-	bool clean;
-	int rc;
-
-	*needed = false;
-	if ((rc = read_controldata(c, &cd, err)) != 0)
-		return rc;
-	conn = control_connect_remote(c, leader, false, CONNECT_MS, err);
-	if (conn == NULL)
-		return err ? err->code : PGW_EUNAVAILABLE;
-	rc = query_value(conn, tli_sql, 0, NULL, QUERY_MS, v, sizeof(v), err);
-	if (rc == 0 && parse_hex_tli(v, &ltli) != 0)
-		rc = pgw_error_set(err, PGW_EBADRESPONSE,
-		                   "invalid leader timeline \"%s\"", v);
-	if (rc != 0)
-		goto out;
-	clean = strncmp(cd.state, "shut down", 9) == 0;
-	if (ltli == cd.tli)
-		goto out;
-	if (cd.tli > ltli)
-	{
-		*needed = true;
-		goto out;
-	}
-	snprintf(path, sizeof(path), "pg_wal/%08X.history", ltli);
-	rc = pgc_exec(conn, "SELECT pg_read_file($1)", 1, params, QUERY_MS, res,
-	              &nres, NULL, err);
-	if (rc != 0)
-		goto out;
-	if (nres != 1 || PQresultStatus(res[0]) != PGRES_TUPLES_OK ||
-	    PQntuples(res[0]) != 1 || PQnfields(res[0]) != 1 ||
-	    PQgetisnull(res[0], 0, 0))
-		rc = pgw_error_set(err, PGW_EBADRESPONSE,
-		                   "unexpected shape of history file %s", path);
-	else if (!history_switchpoint(PQgetvalue(res[0], 0, 0), cd.tli, &sp))
-		*needed = true; /* our timeline is not an ancestor */
-	else
-		*needed = !clean || cd.checkpoint >= sp;
-	pgc_clear(res, nres);
-	if (rc == 0)
-	{
-		char a[HEALTH_LSN_STRLEN];
-		char b[HEALTH_LSN_STRLEN];
-
-		log_info(
-		    "pg.rewind_check",
-		    "local_tli=%u leader_tli=%u checkpoint=%s switchpoint=%s clean=%s needed=%s",
-		    cd.tli, ltli, health_lsn_format(cd.checkpoint, a, sizeof(a)),
-		    health_lsn_format(sp, b, sizeof(b)), clean ? "yes" : "no",
-		    *needed ? "yes" : "no");
-	}
-out:
-	PQfinish(conn);
-	return rc;
-}
-
-/*
- * PostgreSQL 15's pg_rewind reads the source's timeline from its pg_control,
- * which a freshly promoted primary updates only at its next checkpoint: it
- * would then say "no rewind required" and leave us diverged. Make the source
- * checkpoint first when its pg_control lags its real timeline.
- */
-static int
-checkpoint_source(PgControl *c, const HealthUpstream *leader, PgwError *err)
-{
-	PGconn *conn = control_connect_remote(c, leader, false, CONNECT_MS, err);
-	char v[8];
-	int rc;
-
-	if (conn == NULL)
-		return err ? err->code : PGW_EUNAVAILABLE;
-	rc = query_value(
-	    conn,
-	    "SELECT NOT pg_is_in_recovery() AND"
-	    " (SELECT timeline_id FROM pg_control_checkpoint()) <>"
-	    " ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int",
-	    0, NULL, QUERY_MS, v, sizeof(v), err);
-	if (rc == 0 && strcmp(v, "t") == 0)
-	{
-		log_info(
-		    "pg.checkpoint",
-		    "upstream=%s:%d reason=\"pg_control timeline lags after promotion\"",
-		    leader->host, leader->port);
-		rc = command(conn, "CHECKPOINT", 0, NULL, NULL, err);
-	}
-	PQfinish(conn);
-	return rc;
-}
-
-int
-health_control_rewind(PgControl *c, const HealthUpstream *leader, PgwError *err)
-{
-	char prog[4096];
-	char dopt[4200];
-	char sopt[8192];
-	char port[16];
-	char envbuf[4200];
-	const char *env[2];
-	const char *keys[] = {"host",   "port",     "user",
-	                      "dbname", "passfile", "connect_timeout"};
-	const char *vals[6];
-	const char *argv[6];
-	char *ci;
-	StrBuf out = {0};
-	HealthWait w;
-	int rc;
-
-	if (leader == NULL || leader->host == NULL || leader->port <= 0)
-		return pgw_error_set(err, PGW_EINVAL,
-		                     "invalid upstream: host and port are required");
-	w = stop_escalating(c, 60000, err);
-	if (w != HEALTH_WAIT_READY)
-		return err && err->code ? err->code : PGW_ETIMEDOUT;
-	if ((rc = checkpoint_source(c, leader, err)) != 0)
-	{
-		pgw_error_prefix(err, "could not prepare rewind source %s:%d",
-		                 leader->host, leader->port);
-		return rc;
-	}
-	/* single-user crash recovery (run by pg_rewind) refuses standby mode */
-	if ((rc = control_write_signal(c, false, err)) != 0)
-		return rc;
-	control_clear_stale_pidfile(c);
-	snprintf(port, sizeof(port), "%d", leader->port);
-	vals[0] = leader->host;
-	vals[1] = port;
-	vals[2] = c->superuser;
-	vals[3] = "postgres";
-	vals[4] = c->pgpass;
-	vals[5] = "5";
-	ci = health_conninfo_build(keys, vals, 6);
-	control_bin(c, "pg_rewind", prog, sizeof(prog));
-	snprintf(dopt, sizeof(dopt), "--target-pgdata=%s", c->data_dir);
-	snprintf(sopt, sizeof(sopt), "--source-server=%s", ci);
-	free(ci);
-	argv[0] = prog;
-	argv[1] = dopt;
-	argv[2] = sopt;
-	argv[3] = NULL;
-	pgpass_env(c, envbuf, sizeof(envbuf), env);
-	if ((rc = marker_set(c, HEALTH_INCOMPLETE_REWIND, leader->host, err)) != 0)
-		return rc;
-	rc = run_program(argv, &c->as, env, c->cmd_timeout_ms, &out, err);
-	if (rc != 0)
-	{
-		/*
-		 * pg_rewind changes the target's files only after it says where it
-		 * rewinds from; before that line (a connection failure, the
-		 * single-user crash recovery) the data directory is as it was.
-		 */
-		bool		touched = strstr(out.data, "rewinding from last common checkpoint") != NULL;
-
-		if (!touched)
-			marker_clear(c, HEALTH_INCOMPLETE_REWIND);
-		if (touched)
-			rc = PGW_ESTATE;
-		else if (rc == PGW_ECANCELED)
-			;
-		else if (strstr(out.data, "could not connect") ||
-				 strstr(out.data, "connection to server"))
-			rc = PGW_EUNAVAILABLE;
-		else
-			rc = PGW_ESTATE;
-		if (err != NULL)
-		{
-			err->code = rc;
-			pgw_error_prefix(err, "could not rewind \"%s\"%s", c->data_dir,
-			                 rc == PGW_ESTATE ? " (re-clone needed)" : "");
-		}
-		free(out.data);
-		return rc;
-	}
-	free(out.data);
-	/* pg_rewind copied the leader's configuration files: put ours back */
-	if ((rc = control_set_standby(c, leader, err)) != 0 ||
-	    (rc = control_write_hba(c, err)) != 0 ||
-	    (rc = control_write_conf(c, err)) != 0 ||
-	    (rc = control_ensure_include(c, err)) != 0 ||
-	    (rc = control_write_signal(c, true, err)) != 0)
-		return rc;
-	marker_clear(c, HEALTH_INCOMPLETE_REWIND);
-	log_info("pg.rewound", "data_dir=%s upstream=%s:%d", c->data_dir,
-	         leader->host, leader->port);
-	return 0;
-}
-
-int
-health_control_slots_sync(PgControl *c, const char *const *members,
-                          int n_members, int *changed, PgwError *err)
-{
-	PGconn *conn;
-	PGresult *res[PGC_MAX_RESULTS];
-	int nres;
-	char(*want)[HEALTH_NAME_MAX];
-	char self[HEALTH_NAME_MAX];
-	int nwant = 0;
-	int rc;
-	int count = 0;
-
-	if (changed != NULL)
-		*changed = 0;
-	conn = control_connect_local(c, CONNECT_MS, err);
-	if (conn == NULL)
-		return err ? err->code : PGW_EUNAVAILABLE;
-	want = pgw_xcalloc((size_t) n_members + 1, sizeof(*want));
-	health_slot_name(c->member, self, sizeof(self));
-	for (int i = 0; i < n_members; i++)
-	{
-		health_slot_name(members[i], want[nwant], HEALTH_NAME_MAX);
-		if (want[nwant][0] != '\0' && strcmp(want[nwant], self) != 0)
-			nwant++;
-	}
-	rc = pgc_exec(conn,
-	              "SELECT slot_name::text, active FROM pg_replication_slots"
-	              " WHERE slot_type = 'physical'",
-	              0, NULL, QUERY_MS, res, &nres, NULL, err);
-	if (rc != 0)
-		goto out;
-	if (nres != 1 || PQresultStatus(res[0]) != PGRES_TUPLES_OK ||
-	    PQnfields(res[0]) != 2)
-	{
-		pgc_clear(res, nres);
-		rc = pgw_error_set(err, PGW_EBADRESPONSE,
-		                   "unexpected shape of pg_replication_slots");
-		goto out;
-	}
-	/* drop departed, inactive slots */
-	for (int r = 0; r < PQntuples(res[0]) && rc == 0; r++)
-	{
-		const char *name = PQgetvalue(res[0], r, 0);
-		bool active = strcmp(PQgetvalue(res[0], r, 1), "t") == 0;
-		bool wanted = false;
-		char state[6];
-		const char *params[1] = {name};
-
-		for (int i = 0; i < nwant; i++)
-		{
-			if (strcmp(want[i], name) == 0)
-			{
-				want[i][0] = '\0'; /* exists: nothing to create */
-				wanted = true;
-			}
-		}
-		if (wanted || active)
-			continue;
-		rc = command(conn, "SELECT pg_drop_replication_slot($1)", 1, params,
-		             state, err);
-		if (rc != 0 && strcmp(state, "55006") == 0)
-		{
-			pgw_error_clear(err); /* became active meanwhile: keep it */
-			rc = 0;
-			continue;
-		}
-		if (rc == 0)
-		{
-			log_info("pg.slot_dropped", "slot=%s", name);
-			count++;
-		}
-	}
-	pgc_clear(res, nres);
-	for (int i = 0; i < nwant && rc == 0; i++)
-	{
-		char state[6];
-		const char *params[1] = {want[i]};
-
-		if (want[i][0] == '\0')
-			continue;
-		rc = command(conn,
-		             "SELECT pg_create_physical_replication_slot($1, true)", 1,
-		             params, state, err);
-		if (rc != 0 && strcmp(state, "42710") == 0)
-		{
-			pgw_error_clear(err);
-			rc = 0;
-			continue;
-		}
-		if (rc == 0)
-		{
-			log_info("pg.slot_created", "slot=%s", want[i]);
-			count++;
-		}
-	}
-	if (changed != NULL)
-		*changed = count;
-out:
-	free(want);
-	PQfinish(conn);
-	return rc;
-}
-
-int
-health_control_set_sync(PgControl *c, const char *value, int timeout_ms,
-                        PgwError *err)
-{
-	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
-	PGconn *conn = NULL;
-	char cur[1024] = "";
-	int rc;
-
-	if (value == NULL)
-		value = "";
-	free(c->sync_names);
-	c->sync_names = pgw_xstrdup(value);
-	if ((rc = control_write_conf(c, err)) != 0 ||
-	    (rc = health_control_reload(c, err)) != 0)
-		return rc;
-	log_info("pg.sync_names", "value=\"%s\"", value);
-	for (;;)
-	{
-		if (conn == NULL)
-			conn = control_connect_local(c, CONNECT_MS, NULL);
-		if (conn != NULL &&
-		    query_value(conn, "SHOW synchronous_standby_names", 0, NULL,
-		                QUERY_MS, cur, sizeof(cur), NULL) == 0 &&
-		    strcmp(cur, value) == 0)
-			break;
-		if (conn != NULL && PQstatus(conn) != CONNECTION_OK)
-		{
-			PQfinish(conn);
-			conn = NULL;
-		}
-		if (pgw_now_mono_ms() >= deadline)
-		{
-			PQfinish(conn);
-			return pgw_error_set(
-			    err, PGW_ETIMEDOUT,
-			    "synchronous_standby_names is \"%s\", not \"%s\", after %d ms (set by ALTER SYSTEM?)",
-			    cur, value, timeout_ms);
-		}
-		pgw_sleep_ms(20);
-	}
-	PQfinish(conn);
-	return 0;
-}
-
-/* ---- switchover support ------------------------------------------------- */
-
-int
-health_control_checkpoint(PgControl *c, PgwError *err)
-{
-	PGconn *conn = control_connect_local(c, CONNECT_MS, err);
-	int rc;
-
-	if (conn == NULL)
-		return err ? err->code : PGW_EUNAVAILABLE;
-	rc = command(conn, "CHECKPOINT", 0, NULL, NULL, err);
-	PQfinish(conn);
-	return rc;
-}
-
-int
-health_control_checkpoint_lsn(PgControl *c, PgLsn *lsn, char *state,
-                              size_t state_len, PgwError *err)
-{
-	ControlData cd;
-	int rc = read_controldata(c, &cd, err);
-
-	if (rc != 0)
-		return rc;
-	*lsn = cd.checkpoint;
-	if (state != NULL && state_len > 0)
-		snprintf(state, state_len, "%s", cd.state);
-	return 0;
-}
-
-HealthWait
-health_control_stop_checkpointed(PgControl *c, int timeout_ms, PgLsn *lsn,
-                                 PgwError *err)
-{
-	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
-	ControlData cd;
-	HealthWait w;
-
-	*lsn = 0;
-	/* a zero bound: send SIGINT, do not wait here */
-	w = health_control_stop(c, HEALTH_STOP_FAST, 0, err);
-	if (w == HEALTH_WAIT_FAILED)
-		return w;
-	pgw_error_clear(err);
-	for (;;)
-	{
-		bool is_child;
-		pid_t pid = control_running_pid(c, &is_child);
-		int state;
-		PgLsn ck;
-		int rc;
-
-		/* the fast path: no fork per poll (see peek_control) */
-		if (peek_control(c->data_dir, &state, &ck) == 0)
-		{
-			if (state == PGCTL_STATE_SHUT_DOWN)
-			{
-				*lsn = ck;
-				return HEALTH_WAIT_READY;
-			}
-			if (pid != 0 && pgw_now_mono_ms() < deadline)
-			{
-				pgw_sleep_ms(2);
-				continue;
-			}
-		}
-		rc = read_controldata(c, &cd, err);
-
-		/*
-		 * pg_control says "shut down" once the shutdown checkpoint is
-		 * written; after it the server writes no WAL, and what is left of
-		 * its exit (walsenders draining) need not hold up the caller.
-		 */
-		if (rc == 0 && strcmp(cd.state, "shut down") == 0)
-		{
-			*lsn = cd.checkpoint;
-			return HEALTH_WAIT_READY;
-		}
-		if (rc == 0 && pid == 0)
-		{
-			pgw_error_set(err, PGW_ESTATE,
-			              "cluster state \"%s\" after stop, not \"shut down\"",
-			              cd.state);
-			return HEALTH_WAIT_FAILED;
-		}
-		if (pgw_now_mono_ms() >= deadline)
-		{
-			if (rc == 0)
-				pgw_error_set(err, PGW_ETIMEDOUT,
-				              "no shutdown checkpoint within %d ms (state \"%s\")",
-				              timeout_ms, cd.state);
-			return HEALTH_WAIT_PENDING;
-		}
-		pgw_error_clear(err);
-		pgw_sleep_ms(5);
-	}
-}
-
-void
-health_control_standby_forget(PgControl *c)
-{
-	if (c->standby_conn != NULL)
-		PQfinish(c->standby_conn);
-	c->standby_conn = NULL;
-}
-
-int
-health_control_standby_prepare(PgControl *c, const HealthUpstream *standby,
-                               PgwError *err)
-{
-	if (c->standby_conn != NULL)
-		PQfinish(c->standby_conn);
-	c->standby_conn = control_connect_remote(c, standby, false, CONNECT_MS, err);
-	if (c->standby_conn == NULL)
-		return err ? err->code : PGW_EUNAVAILABLE;
-	pgw_strlcpy(c->standby_host, standby->host, sizeof(c->standby_host));
-	c->standby_port = standby->port;
-	return 0;
-}
-
-/* take_standby_conn: the prepared connection to standby if it is one to
- * that host and port (ours from now on), else NULL; a prepared one to
- * another standby is closed */
-static PGconn *
-take_standby_conn(PgControl *c, const HealthUpstream *standby)
-{
-	PGconn *conn = NULL;
-
-	if (c->standby_conn != NULL && c->standby_port == standby->port &&
-	    strcmp(c->standby_host, standby->host) == 0)
-		conn = c->standby_conn;
-	else if (c->standby_conn != NULL)
-		PQfinish(c->standby_conn);
-	c->standby_conn = NULL;
-	return conn;
-}
-
-HealthWait
-health_control_wait_received(PgControl *c, const HealthUpstream *standby,
-                             PgLsn lsn, int timeout_ms, PgLsn *seen,
-                             PgwError *err)
-{
-	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
-	PGconn *conn = take_standby_conn(c, standby);
-	HealthWait w = HEALTH_WAIT_PENDING;
-
-
-	*seen = 0;
-	while (pgw_now_mono_ms() < deadline)
-	{
-		char v[HEALTH_LSN_STRLEN + 8];
-		PgLsn got;
-
-		if (conn == NULL)
-			conn = control_connect_remote(c, standby, false, CONNECT_MS, err);
-		if (conn != NULL &&
-		    query_value(conn,
-		                "SELECT coalesce(pg_last_wal_receive_lsn(), '0/0')",
-		                0, NULL, QUERY_MS, v, sizeof(v), err) == 0 &&
-		    health_lsn_parse(v, &got) == 0)
-		{
-			*seen = got;
-			if (got >= lsn)
-			{
-				w = HEALTH_WAIT_READY;
-				break;
-			}
-		}
-		else if (conn != NULL)
-		{
-			PQfinish(conn);
-			conn = NULL;
-		}
-		pgw_sleep_ms(2);
-	}
-	if (conn != NULL && w == HEALTH_WAIT_READY)
-	{
-		/* kept for health_control_wait_promoted() */
-		c->standby_conn = conn;
-		pgw_strlcpy(c->standby_host, standby->host, sizeof(c->standby_host));
-		c->standby_port = standby->port;
-	}
-	else if (conn != NULL)
-		PQfinish(conn);
-	if (w != HEALTH_WAIT_READY && err != NULL && err->code == 0)
-	{
-		char a[HEALTH_LSN_STRLEN];
-		char b[HEALTH_LSN_STRLEN];
-
-		pgw_error_set(err, PGW_ETIMEDOUT,
-		              "standby %s:%d received %s, not %s, within %d ms",
-		              standby->host, standby->port,
-		              health_lsn_format(*seen, a, sizeof(a)),
-		              health_lsn_format(lsn, b, sizeof(b)), timeout_ms);
-	}
-	return w;
-}
-
-HealthWait
-health_control_wait_promoted(PgControl *c, const HealthUpstream *standby,
-                             int timeout_ms)
-{
-	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
-	PGconn *conn = take_standby_conn(c, standby);
-	HealthWait w = HEALTH_WAIT_PENDING;
-
-	while (pgw_now_mono_ms() < deadline)
-	{
-		char v[8];
-
-		if (conn == NULL)
-			conn = control_connect_remote(c, standby, false, CONNECT_MS, NULL);
-		if (conn != NULL &&
-		    query_value(conn, "SELECT pg_is_in_recovery()", 0, NULL, QUERY_MS,
-		                v, sizeof(v), NULL) == 0)
-		{
-			if (strcmp(v, "f") == 0)
-			{
-				w = HEALTH_WAIT_READY;
-				break;
-			}
-		}
-		else if (conn != NULL)
-		{
-			PQfinish(conn);
-			conn = NULL;
-		}
-		pgw_sleep_ms(20);
-	}
-	if (conn != NULL)
-		PQfinish(conn);
-	return w;
 }

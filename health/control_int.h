@@ -50,6 +50,8 @@ struct PgControl
 	char *primary_conninfo; /* NULL: not a standby */
 	char *primary_slot;
 	char *sync_names; /* synchronous_standby_names; NULL unset */
+	char *witness_app; /* lease witness in it (lease_ssn.c); NULL: off */
+	int witness_gate_k; /* the quorum gate we last gave the witness */
 
 	/* opened by health_control_standby_prepare() for wait_received() */
 	PGconn *standby_conn;
@@ -84,6 +86,17 @@ PGconn *control_connect_remote(PgControl *c, const HealthUpstream *up,
                                bool replication, int timeout_ms, PgwError *err);
 void control_bin(PgControl *c, const char *prog, char *buf, size_t len);
 pid_t control_running_pid(PgControl *c, bool *is_child);
+
+/* lease_ssn.c: synchronous_standby_names with the lease witness in it */
+struct WitnessGate;
+int control_sync_names_effective(PgControl *c, char *out, size_t len,
+                                 struct WitnessGate *gate, bool *has,
+                                 PgwError *err);
+int control_witness_gate_before(PgControl *c, const struct WitnessGate *g,
+                                PgwError *err);
+int control_witness_gate_after(PgControl *c, const struct WitnessGate *g,
+                               PgwError *err);
+void control_witness_load(PgControl *c);
 
 /* control_clear_stale_pidfile: remove a postmaster.pid whose PID no longer
  * runs in the data directory, when no process works there at all */

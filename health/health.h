@@ -523,6 +523,35 @@ int health_control_slots_sync(PgControl *c, const char *const *members,
 int health_control_set_sync(PgControl *c, const char *value, int timeout_ms,
                             PgwError *err) PGW_MUSTCHECK;
 
+/*
+ * The lease witness (issue 19, lease_ssn.c). health_control_set_witness:
+ * name the witness in synchronous_standby_names from now on (on) or stop
+ * (off): value is what health_control_set_sync was given, composed with the
+ * witness (witness_ssn_compose); the file is rewritten at once (*changed),
+ * the caller reloads a running server and then calls
+ * health_control_witness_gate_settle (which lifts a quorum gate the new
+ * value no longer has). With a quorum gate, the witness process must run:
+ * the gate is handed to it first (PGW_ETIMEDOUT when it does not take it).
+ * health_control_set_sync composes the same way while it is on.
+ */
+int health_control_set_witness(PgControl *c, bool on, bool *changed,
+                               PgwError *err) PGW_MUSTCHECK;
+int health_control_witness_gate_settle(PgControl *c,
+                                       PgwError *err) PGW_MUSTCHECK;
+
+/* Where the witness connects: the local socket, as the daemon does
+ * (borrowed from c). */
+typedef struct HealthWitnessConn
+{
+	const char *host; /* socket directory */
+	int port;
+	const char *repl_user;
+	const char *superuser;
+	const char *passfile;
+} HealthWitnessConn;
+
+void health_control_witness_conn(PgControl *c, HealthWitnessConn *out);
+
 /* ---------- timeline check (diverge.c) ---------- */
 
 /*

@@ -5,6 +5,7 @@
  * message), every field checked for shape before it is read.
  */
 #include "health/health_int.h"
+#include "witness/witness.h"
 
 #include "common/pgwtime.h"
 #include "common/strutil.h"
@@ -63,7 +64,9 @@ static const char *probe_sql =
     " (extract(epoch FROM write_lag) * 1000)::bigint,"
     " (extract(epoch FROM flush_lag) * 1000)::bigint,"
     " (extract(epoch FROM replay_lag) * 1000)::bigint"
-    " FROM pg_stat_replication ORDER BY application_name";
+    /* the lease witness (issue 19) is no replica: nothing counts it */
+    " FROM pg_stat_replication WHERE application_name <> '" WITNESS_APP_NAME "'"
+    " ORDER BY application_name";
 
 int
 health_probe_open(const PgProbeConfig *cfg, PgProbe **out, PgwError *err)
