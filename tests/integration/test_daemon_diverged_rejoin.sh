@@ -6,9 +6,12 @@
 #   1. node1 (primary) stops sending WAL (its walsenders are stopped) and
 #      writes on; then all its PostgreSQL processes are killed and its
 #      restart is blocked (global/ unreadable) past primary_start_timeout:
-#      its daemon releases the key and starts it as a replica with no
-#      leader (standby.signal written: "was primary" is gone); node2 is
-#      promoted on timeline 2, forked before node1's last WAL. Unblocked,
+#      its daemon releases the key, gives the others one ttl to take it
+#      (rule no-leader-released-by-us, issue 21), and as nobody does
+#      (node2's daemon is frozen meanwhile, node3 is stopped) starts it as
+#      a replica with no leader (standby.signal written: "was primary" is
+#      gone); node2's daemon thawed, node2 is promoted on timeline 2,
+#      forked before node1's last WAL. Unblocked,
 #      node1 must find its WAL off the leader's history (pg.diverged), be
 #      rewound (rule diverged-rewind) and stream from node2 on timeline 2
 #      with a row written there after the failover. Before the fix it
@@ -66,13 +69,20 @@ pm=$(cluster_postmaster_pid 1)
 kill -STOP $(ps -o pid=,args= --ppid "$pm" | awk '/walsender/ {print $1}')
 check "node1 writes WAL node2 does not receive" wait_for 30 ahead_of_node2
 n1=$(lines 1)
+# node2's daemon frozen: nobody takes the key node1 gives up, so node1
+# starts as a replica before a leader exists (the path that lost "was
+# primary"); without the freeze node2 takes the key within node1's wait
+kill -STOP "${CL_PID[2]}"
 chmod 000 "$DIR/node1/data/global"
 # shellcheck disable=SC2046
 kill -KILL $(cluster_pg_pids 1)
+check "node1 released the key and left it to the others for one ttl" \
+	wait_for 30 log_after 1 "$n1" "rule=no-leader-released-by-us"
+check "node1 started as a replica with no leader" \
+	wait_for 30 log_after 1 "$n1" "rule=no-leader-start-replica"
+kill -CONT "${CL_PID[2]}"
 check "node2 is promoted" test "$(cluster_wait_primary 60 1)" = 2
 cluster_psql 2 "INSERT INTO t VALUES ('after')" >/dev/null
-check "node1 released the key and started as a replica with no leader" \
-	wait_for 30 log_after 1 "$n1" "rule=no-leader-start-replica"
 check "node1 tries to start as a replica of node2" \
 	wait_for 30 log_after 1 "$n1" "rule=replica-start target=node2"
 t_unblock=$(now_ms)
