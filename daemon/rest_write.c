@@ -228,14 +228,13 @@ rest_write_close(RestServer *srv)
 
 /*
  * read_key: the value (caller frees; NULL when absent) and mod_revision of
- * prefix + suffix, read linearizably.
+ * prefix + suffix, read linearizably (dcs_key_read) on the write side's
+ * etcd client.
  */
 static int
 read_key(RestServer *srv, const char *suffix, char **value, int64_t *mod_rev,
 		 PgwError *err)
 {
-	char		key[PGW_PREFIX_MAX + 32];
-	EtcdRangeResult r = {0};
 	EtcdClient *c;
 	int			rc;
 
@@ -243,23 +242,10 @@ read_key(RestServer *srv, const char *suffix, char **value, int64_t *mod_rev,
 	*mod_rev = 0;
 	pthread_mutex_lock(&srv->etcd_lock);
 	c = etcd_get(srv, err);
-	if (c == NULL)
-	{
-		pthread_mutex_unlock(&srv->etcd_lock);
-		return PGW_EUNAVAILABLE;
-	}
-	snprintf(key, sizeof(key), "%s%s", srv->prefix, suffix);
-	rc = etcd_range(c, key, false, 0, false, &r, err);
+	rc = c ? dcs_key_read(c, srv->prefix, suffix, value, NULL, mod_rev, err)
+		: PGW_EUNAVAILABLE;
 	pthread_mutex_unlock(&srv->etcd_lock);
-	if (rc != 0)
-		return rc;
-	if (r.count > 0)
-	{
-		*value = pgw_xstrndup(r.kvs[0].value, r.kvs[0].value_len);
-		*mod_rev = r.kvs[0].mod_revision;
-	}
-	etcd_range_result_free(&r);
-	return 0;
+	return rc;
 }
 
 int
