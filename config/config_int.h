@@ -111,6 +111,12 @@ void		config_schema_defaults(NodeConfig *c);
 /* config_schema_finish: defaults that depend on several keys, after the walk */
 int			config_schema_finish(Parser *p);
 
+/* the bootstrap: section's field functions (config_bootstrap.c) */
+int			fn_bootstrap_dcs(Parser *p, json_t *v, const char *path);
+int			fn_initdb(Parser *p, json_t *v, const char *path);
+int			fn_bootstrap_method(Parser *p, json_t *v, const char *path);
+int			fn_bootstrap_pg_hba(Parser *p, json_t *v, const char *path);
+
 /* cfg_line_of: the line of a dotted key path, 0 if unknown */
 int			cfg_line_of(const Parser *p, const char *path);
 

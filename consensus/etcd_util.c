@@ -6,6 +6,7 @@
 #include "consensus/consensus_int.h"
 
 #include "common/strutil.h"
+#include "common/url.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -20,10 +21,8 @@ static int
 parse_one_endpoint(const char *s, size_t len, EtcdEndpoint *ep, PgwError *err)
 {
 	char		buf[ETCD_HOST_MAX + 32];
-	char	   *p;
-	char	   *host;
-	char	   *port_s;
-	int64_t		port;
+	PgwUrl		u;
+	PgwError	e2 = {0};
 
 	memset(ep, 0, sizeof(*ep));
 	if (len == 0)
@@ -35,65 +34,30 @@ parse_one_endpoint(const char *s, size_t len, EtcdEndpoint *ep, PgwError *err)
 							 40, s);
 	memcpy(buf, s, len);
 	buf[len] = '\0';
-	p = buf;
-	if (strncasecmp(p, "https://", 8) == 0)
-	{
+	if (pgw_url_split(buf, &u, &e2) != 0)
+		return pgw_error_set(err, PGW_EINVAL, "invalid etcd endpoint: %s",
+							 e2.msg);
+	/* the endpoint is logged and shown: a password stays in its own key */
+	if (u.has_userinfo)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "invalid etcd endpoint \"%s://***@%s\": a user in the URL is not allowed (use the username and password keys)",
+							 u.scheme, u.host);
+	if (strcasecmp(u.scheme, "https") == 0)
 		ep->tls = true;
-		p += 8;
-	}
-	else if (strncasecmp(p, "http://", 7) == 0)
-		p += 7;
-	else if (strstr(p, "://") != NULL)
+	else if (u.scheme[0] != '\0' && strcasecmp(u.scheme, "http") != 0)
 		return pgw_error_set(err, PGW_EINVAL,
 							 "invalid etcd endpoint \"%s\": unknown scheme (use http:// or https://)",
 							 buf);
 	/* a single trailing slash is tolerated, a path is not */
-	{
-		size_t		l = strlen(p);
-
-		if (l > 0 && p[l - 1] == '/')
-			p[l - 1] = '\0';
-	}
-	if (strchr(p, '/') != NULL)
+	if (u.path[0] != '\0' && strcmp(u.path, "/") != 0)
 		return pgw_error_set(err, PGW_EINVAL,
 							 "invalid etcd endpoint \"%s\": a path is not allowed",
 							 buf);
-	if (*p == '[')
-	{
-		char	   *close_br = strchr(p, ']');
-
-		if (close_br == NULL || close_br == p + 1)
-			return pgw_error_set(err, PGW_EINVAL,
-								 "invalid etcd endpoint \"%s\": bad IPv6 address",
-								 buf);
-		*close_br = '\0';
-		host = p + 1;
-		if (close_br[1] != ':')
-			return pgw_error_set(err, PGW_EINVAL,
-								 "invalid etcd endpoint \"%s\": missing port",
-								 buf);
-		port_s = close_br + 2;
-	}
-	else
-	{
-		char	   *colon = strrchr(p, ':');
-
-		if (colon == NULL)
-			return pgw_error_set(err, PGW_EINVAL,
-								 "invalid etcd endpoint \"%s\": missing port",
-								 buf);
-		*colon = '\0';
-		host = p;
-		port_s = colon + 1;
-		if (strchr(host, ':') != NULL)
-			return pgw_error_set(err, PGW_EINVAL,
-								 "invalid etcd endpoint \"%s\": IPv6 addresses need brackets",
-								 buf);
-	}
-	if (*host == '\0')
+	if (u.port == 0)
 		return pgw_error_set(err, PGW_EINVAL,
-							 "invalid etcd endpoint \"%s\": missing host", buf);
-	for (const char *h = host; *h; h++)
+							 "invalid etcd endpoint \"%s\": missing port",
+							 buf);
+	for (const char *h = u.host; *h; h++)
 	{
 		if (!(isalnum((unsigned char) *h) || *h == '.' || *h == '-' ||
 			  *h == '_' || *h == ':' || *h == '%'))
@@ -101,16 +65,16 @@ parse_one_endpoint(const char *s, size_t len, EtcdEndpoint *ep, PgwError *err)
 								 "invalid etcd endpoint \"%s\": bad character '%c' in host",
 								 buf, *h);
 	}
-	if (pgw_parse_int64(port_s, 1, 65535, &port) != 0)
+	if (strlen(u.host) >= sizeof(ep->host))
 		return pgw_error_set(err, PGW_EINVAL,
-							 "invalid etcd endpoint \"%s\": port \"%s\" is not a number in 1..65535",
-							 buf, port_s);
-	pgw_strlcpy(ep->host, host, sizeof(ep->host));
-	ep->port = (int) port;
-	if (strchr(host, ':') != NULL)
-		snprintf(ep->target, sizeof(ep->target), "[%s]:%d", host, ep->port);
+							 "invalid etcd endpoint \"%.40s...\": host too long",
+							 buf);
+	pgw_strlcpy(ep->host, u.host, sizeof(ep->host));
+	ep->port = u.port;
+	if (strchr(ep->host, ':') != NULL)
+		snprintf(ep->target, sizeof(ep->target), "[%s]:%d", ep->host, ep->port);
 	else
-		snprintf(ep->target, sizeof(ep->target), "%s:%d", host, ep->port);
+		snprintf(ep->target, sizeof(ep->target), "%s:%d", ep->host, ep->port);
 	return 0;
 }
 

@@ -27,6 +27,7 @@
 
 #include "common/pgwtime.h"
 #include "common/strutil.h"
+#include "common/url.h"
 #include "common/xmem.h"
 
 #include <signal.h>
@@ -75,18 +76,16 @@ cluster_problem(const ClusterView *v, char *buf, size_t len)
 	return NULL;
 }
 
+/* host_of: the host of url, without brackets or userinfo ("" when the
+ * URL does not split) */
 static void
 host_of(const char *url, char *out, size_t len)
 {
-	const char *p = strstr(url, "://");
-	size_t		n;
+	PgwUrl		u;
 
-	p = p ? p + 3 : url;
-	n = strcspn(p, ":/");
-	if (n >= len)
-		n = len - 1;
-	memcpy(out, p, n);
-	out[n] = '\0';
+	if (pgw_url_split(url, &u, NULL) != 0)
+		u.host[0] = '\0';
+	pgw_strlcpy(out, u.host, len);
 }
 
 static void

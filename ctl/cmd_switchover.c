@@ -424,40 +424,42 @@ int
 cmd_flush(CtlGlobal *g, const CtlArgs *a)
 {
 	EtcdClient *c = NULL;
-	EtcdRangeResult r = {0};
 	PgwError	err = {0};
-	char		key[PGW_PREFIX_MAX + 16];
+	char	   *value = NULL;
+	size_t		value_len = 0;
+	int64_t		mod_rev = 0;
 	int			rc;
 
 	if (strcmp(a->pos[0], "restart") == 0)
 		return ctl_flush_restart(g, a);
 	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
 		return rc;
-	snprintf(key, sizeof(key), "%sfailover", g->prefix);
-	if (etcd_range(c, key, false, 0, false, &r, &err) != 0)
+	if (dcs_key_read(c, g->prefix, "failover", &value, &value_len, &mod_rev,
+					 &err) != 0)
 	{
-		ctl_fail("could not read %s from etcd %s: %s", key, g->etcd, err.msg);
+		ctl_fail("could not read %sfailover from etcd %s: %s", g->prefix, g->etcd,
+				 err.msg);
 		rc = CTL_EXIT_FAILED;
 		goto out;
 	}
-	if (r.count == 0)
+	if (value == NULL)
 	{
 		ctl_fail("no switchover or failover is pending in cluster \"%s\"", g->scope);
 		rc = CTL_EXIT_FAILED;
 		goto out;
 	}
-	if (dcs_cas_delete(c, g->prefix, "failover", r.kvs[0].mod_revision, &err) != 0)
+	if (dcs_cas_delete(c, g->prefix, "failover", mod_rev, &err) != 0)
 	{
 		if (err.code == PGW_ECONFLICT)
 			ctl_fail("the request changed while it was being cancelled (the daemons may be acting on it); check list and retry");
 		else
-			ctl_fail("could not delete %s: %s", key, err.msg);
+			ctl_fail("could not delete %sfailover: %s", g->prefix, err.msg);
 		rc = CTL_EXIT_FAILED;
 		goto out;
 	}
-	printf("cancelled: %.*s\n", (int) r.kvs[0].value_len, r.kvs[0].value);
+	printf("cancelled: %.*s\n", (int) value_len, value);
 out:
-	etcd_range_result_free(&r);
+	free(value);
 	etcd_client_close(c);
 	return rc;
 }

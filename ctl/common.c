@@ -118,13 +118,7 @@ ctl_confirm(bool force, const char *fmt,...)
 void
 ctl_api_base(const char *api_url, char *out, size_t len)
 {
-	PgwUrl		u;
-
-	/* everything before the path; a URL that does not split stays whole
-	 * (the request then names what failed) */
-	if (pgw_url_split(api_url, &u, NULL) != 0)
-		u.path = api_url + strlen(api_url);
-	snprintf(out, len, "%.*s", (int) (u.path - api_url), api_url);
+	pgw_url_base(api_url, out, len);
 }
 
 typedef struct CmdEntry

@@ -8,6 +8,7 @@
 
 #include "common/pgwtime.h"
 #include "common/strutil.h"
+#include "common/url.h"
 #include "common/xmem.h"
 
 #include <libpq-fe.h>
@@ -296,31 +297,18 @@ drill_pg_kill(const CtlGlobal *g, const MemberInfo *m, char *note, size_t len)
 	return CTL_EXIT_OK;
 }
 
-/* url_host_port: host and port of "postgres://host:port/db" */
+/* url_host_port: host and port of "postgres://host:port/db" as
+ * pg_stat_wal_receiver names them (no brackets; 5432 when none is named);
+ * "" as the host when the URL does not split */
 static void
 url_host_port(const char *url, char *host, size_t len, char *port, size_t plen)
 {
-	const char *p = strstr(url, "://");
-	const char *colon;
-	size_t		n;
+	PgwUrl		u;
 
-	p = p ? p + 3 : url;
-	n = strcspn(p, ":/");
-	if (n >= len)
-		n = len - 1;
-	memcpy(host, p, n);
-	host[n] = '\0';
-	colon = p[n] == ':' ? p + n + 1 : NULL;
-	if (colon == NULL)
-	{
-		pgw_strlcpy(port, "5432", plen);
-		return;
-	}
-	n = strcspn(colon, "/");
-	if (n >= plen)
-		n = plen - 1;
-	memcpy(port, colon, n);
-	port[n] = '\0';
+	if (pgw_url_split(url, &u, NULL) != 0)
+		u.host[0] = '\0';
+	pgw_strlcpy(host, u.host, len);
+	snprintf(port, plen, "%d", u.port != 0 ? u.port : 5432);
 }
 
 bool

@@ -4,6 +4,7 @@
 #include "ctl/ctl.h"
 
 #include "common/strutil.h"
+#include "common/url.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -49,20 +50,26 @@ typedef struct Row
 	bool		lag_over;		/* lag_bytes > maximum_lag_on_failover */
 } Row;
 
+/* host_port: the Host column, "host:port" of conn_url ("[v6]:port"; the
+ * host alone when no port is named; never the userinfo); "?" when the
+ * conn_url does not split */
 static void
 host_port(const char *conn_url, char *out, size_t len)
 {
-	const char *p = strstr(conn_url, "://");
-	const char *slash;
+	PgwUrl		u;
+	bool		v6;
 
-	if (p == NULL)
+	if (pgw_url_split(conn_url, &u, NULL) != 0)
 	{
-		snprintf(out, len, "%s", conn_url);
+		snprintf(out, len, "?");
 		return;
 	}
-	p += 3;
-	slash = strchr(p, '/');
-	snprintf(out, len, "%.*s", (int) (slash ? slash - p : (long) strlen(p)), p);
+	v6 = strchr(u.host, ':') != NULL;
+	if (u.port == 0)
+		snprintf(out, len, "%s", u.host);
+	else
+		snprintf(out, len, "%s%s%s:%d", v6 ? "[" : "", u.host, v6 ? "]" : "",
+				 u.port);
 }
 
 static int

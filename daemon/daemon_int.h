@@ -227,7 +227,8 @@ bool		rest_cidr_match(const RestCidr *c, const struct sockaddr *sa);
 
 /*
  * rest_url_host: the host of "scheme://[user@]host[:port][/...]" or
- * "host:port" ("[v6]" brackets dropped). false when there is none.
+ * "host:port" ("[v6]" brackets dropped), by pgw_url_split. false when
+ * there is none, the URL does not split, or the host does not fit len.
  */
 bool		rest_url_host(const char *url, char *host, size_t len);
 

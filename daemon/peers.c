@@ -7,6 +7,7 @@
 #include "daemon/daemon_loop.h"
 
 #include "common/strutil.h"
+#include "common/url.h"
 #include "common/xmem.h"
 
 #include <curl/curl.h>
@@ -169,19 +170,17 @@ run_all(CURLM *multi)
 	} while (running > 0);
 }
 
-/* failsafe_url: api_url with its last path segment replaced by "failsafe",
- * as Patroni derives it ("http://h:8008/patroni" -> ".../failsafe") */
+/* failsafe_url: api_url with its path replaced by "/failsafe", as
+ * Patroni's request derives an endpoint (scheme and authority kept):
+ * "http://h:8008/patroni" -> "http://h:8008/failsafe" */
 static bool
 failsafe_url(const char *api_url, char *out, size_t len)
 {
-	const char *scheme = strstr(api_url, "://");
-	const char *slash = strrchr(api_url, '/');
+	char		base[PGW_URL_MAX];
 	int			n;
 
-	if (scheme == NULL || slash == NULL || slash < scheme + 3)
-		n = snprintf(out, len, "%s/failsafe", api_url);
-	else
-		n = snprintf(out, len, "%.*s/failsafe", (int) (slash - api_url), api_url);
+	pgw_url_base(api_url, base, sizeof(base));
+	n = snprintf(out, len, "%s/failsafe", base);
 	return n > 0 && (size_t) n < len;
 }
 

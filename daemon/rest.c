@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/pgwtime.h"
 #include "common/strutil.h"
+#include "common/url.h"
 #include "common/xmem.h"
 
 #include <jansson.h>
@@ -280,35 +281,20 @@ rest_patroni_json(const RestSnapshot *s, int64_t now_wall_ms)
 	return out;
 }
 
-/* host and port out of "postgres://host:port/db" */
+/* host and port of "postgres://host:port/db" as Patroni's /cluster gives
+ * them (urlparse: no brackets, no userinfo, port 5432 when none is named);
+ * "" and 0 for a conn_url without a scheme or that does not split */
 static void
 split_conn_url(const char *url, char *host, size_t hlen, int *port)
 {
-	const char *p = strstr(url, "://");
-	const char *colon;
-	const char *slash;
-	int64_t		v;
-	char		pbuf[8];
+	PgwUrl		u;
 
 	host[0] = '\0';
 	*port = 0;
-	if (p == NULL)
+	if (pgw_url_split(url, &u, NULL) != 0 || u.scheme[0] == '\0')
 		return;
-	p += 3;
-	slash = strchr(p, '/');
-	colon = strrchr(p, ':');
-	if (colon == NULL || (slash && colon > slash))
-	{
-		snprintf(host, hlen, "%.*s", (int) (slash ? slash - p : (long) strlen(p)),
-				 p);
-		return;
-	}
-	snprintf(host, hlen, "%.*s", (int) (colon - p), p);
-	snprintf(pbuf, sizeof(pbuf), "%.*s",
-			 (int) (slash ? slash - colon - 1 : (long) strlen(colon + 1)),
-			 colon + 1);
-	if (pgw_parse_int64(pbuf, 1, 65535, &v) == 0)
-		*port = (int) v;
+	pgw_strlcpy(host, u.host, hlen);
+	*port = u.port != 0 ? u.port : 5432;
 }
 
 char *

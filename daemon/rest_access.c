@@ -8,6 +8,7 @@
 #include "daemon/rest_int.h"
 
 #include "common/strutil.h"
+#include "common/url.h"
 #include "common/xmem.h"
 
 #include <gnutls/gnutls.h>
@@ -125,36 +126,12 @@ rest_cidr_match(const RestCidr *c, const struct sockaddr *sa)
 bool
 rest_url_host(const char *url, char *host, size_t len)
 {
-	const char *p = strstr(url, "://");
-	const char *end;
-	const char *at;
+	PgwUrl		u;
 
 	host[0] = '\0';
-	p = p ? p + 3 : url;
-	end = p + strcspn(p, "/?#");
-	at = memchr(p, '@', (size_t) (end - p));
-	if (at != NULL)
-		p = at + 1;
-	if (*p == '[')
-	{
-		const char *rb = memchr(p, ']', (size_t) (end - p));
-
-		if (rb == NULL)
-			return false;
-		p++;
-		end = rb;
-	}
-	else
-	{
-		const char *colon = memchr(p, ':', (size_t) (end - p));
-
-		if (colon != NULL)
-			end = colon;
-	}
-	if (end <= p || (size_t) (end - p) >= len)
+	if (pgw_url_split(url, &u, NULL) != 0 || strlen(u.host) >= len)
 		return false;
-	memcpy(host, p, (size_t) (end - p));
-	host[end - p] = '\0';
+	pgw_strlcpy(host, u.host, len);
 	return true;
 }
 

@@ -139,6 +139,17 @@ int			rest_failsafe_vouch_check(const char *name, const char *leader,
 									  const struct sockaddr *client,
 									  char *why, size_t why_len);
 
+/* reply_msg: {"message": msg} for a 2xx status, else {"error": msg}
+ * (rest_write.c) */
+void		reply_msg(RestReply *r, int status, const char *msg);
+
+/* the endpoints that queue an action for the loop (rest_write_actions.c) */
+void		post_restart(RestServer *srv, const char *body, size_t len,
+						 RestReply *out);
+void		post_reinit(RestServer *srv, const char *body, size_t len,
+						RestReply *out);
+void		simple_action(RestServer *srv, RestActionKind kind, RestReply *out);
+
 /* rest_write_is_endpoint: method + url name a write endpoint. */
 bool		rest_write_is_endpoint(const char *method, const char *url);
 

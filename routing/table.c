@@ -7,6 +7,7 @@
 
 #include "common/pgwtime.h"
 #include "common/strutil.h"
+#include "common/url.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -369,77 +370,25 @@ int
 routing_endpoint_from_url(const char *conn_url, RoutingEndpoint *out,
 						  PgwError *err)
 {
-	const char *p = conn_url;
-	const char *host;
-	size_t		hlen;
-	const char *at;
-	const char *end;
-	int64_t		port = 5432;
+	PgwUrl		u;
+	PgwError	e2 = {0};
 
-	if (strncmp(p, "postgres://", 11) == 0)
-		p += 11;
-	else if (strncmp(p, "postgresql://", 13) == 0)
-		p += 13;
-	else
+	/* the errors quote the host, never the conn_url: it may hold a
+	 * password */
+	if (pgw_url_split(conn_url, &u, &e2) != 0)
+		return pgw_error_set(err, PGW_EINVAL, "conn_url: %s", e2.msg);
+	if (strcmp(u.scheme, "postgres") != 0 && strcmp(u.scheme, "postgresql") != 0)
 		return pgw_error_set(err, PGW_EINVAL,
-							 "conn_url \"%s\" does not start with postgres://",
-							 conn_url);
-	end = p + strcspn(p, "/?");
-	at = memchr(p, '@', (size_t) (end - p));
-	while (at != NULL)
-	{
-		const char *next = memchr(at + 1, '@', (size_t) (end - at - 1));
-
-		p = at + 1;
-		at = next;
-	}
-	if (*p == '[')
-	{
-		const char *rb = memchr(p, ']', (size_t) (end - p));
-
-		if (rb == NULL)
-			return pgw_error_set(err, PGW_EINVAL,
-								 "conn_url \"%s\": unclosed [", conn_url);
-		host = p + 1;
-		hlen = (size_t) (rb - host);
-		p = rb + 1;
-	}
-	else
-	{
-		host = p;
-		hlen = strcspn(p, ":/?");
-		if (host + hlen > end)
-			hlen = (size_t) (end - host);
-		p = host + hlen;
-	}
-	if (p < end && *p == ':')
-	{
-		char		pbuf[16];
-		size_t		plen = (size_t) (end - p - 1);
-
-		if (plen == 0 || plen >= sizeof(pbuf))
-			return pgw_error_set(err, PGW_EINVAL, "conn_url \"%s\": bad port",
-								 conn_url);
-		memcpy(pbuf, p + 1, plen);
-		pbuf[plen] = '\0';
-		if (pgw_parse_int64(pbuf, 1, 65535, &port) != 0)
-			return pgw_error_set(err, PGW_EINVAL, "conn_url \"%s\": bad port",
-								 conn_url);
-	}
-	else if (p != end)
-		return pgw_error_set(err, PGW_EINVAL, "conn_url \"%s\": bad host",
-							 conn_url);
-	if (hlen == 0 || hlen >= sizeof(out->host))
-		return pgw_error_set(err, PGW_EINVAL,
-							 "conn_url \"%s\": empty or too long host",
-							 conn_url);
-	memcpy(out->host, host, hlen);
-	out->host[hlen] = '\0';
+							 "conn_url of host \"%s\" does not start with postgres://",
+							 u.host);
+	if (strlen(u.host) >= sizeof(out->host))
+		return pgw_error_set(err, PGW_EINVAL, "conn_url: host \"%.40s...\" too long",
+							 u.host);
+	pgw_strlcpy(out->host, u.host, sizeof(out->host));
 	if (!token_ok(out->host, false))
 		return pgw_error_set(err, PGW_EINVAL,
-							 "conn_url \"%s\": host holds a forbidden character",
-							 conn_url);
-	out->port = (int) port;
+							 "conn_url: the host holds a space, quote or separator");
+	out->port = u.port != 0 ? u.port : 5432;
 	return 0;
 }
 

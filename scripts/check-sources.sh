@@ -31,6 +31,14 @@ if grep -nE 'return pgw_error_set\(&' $files; then
 	echo "check-sources: a message set on a local PgwError is returned unlogged above" >&2
 	rc=1
 fi
+# one URL splitter (issue 14): "scheme://host:port" is taken apart by
+# common/url.h's pgw_url_split only; a strstr(..., "://") elsewhere is a
+# second hand-rolled splitter
+if grep -nE 'strstr[[:space:]]*\([^)]*"://"' $files | grep -v '^common/url\.c:' |
+	grep -vE '^\S+:[0-9]+:\s*(/\*|\*)'; then
+	echo "check-sources: a URL split by hand above: use pgw_url_split (common/url.h)" >&2
+	rc=1
+fi
 # Root must not open, chown or chmod by path where the PostgreSQL user
 # controls the path (DESIGN.md promise 6; STYLE.md "Files a root process
 # touches beside the database"): in the daemon's file code such calls go

@@ -7,14 +7,13 @@
  * are refused and counted; the last good one stays (a corrupt map never
  * sends a write to the wrong group).
  */
-#include "shard/shard.h"
+#include "shard/lib/client_int.h"
 
 #include "common/pgwtime.h"
 #include "common/strutil.h"
 #include "common/xmem.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -25,21 +24,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-typedef struct GroupRoute
-{
-	int			group;
-	bool		has_table;
-	RoutingTable table;
-	int64_t		watch_id;		/* 0: not watched yet */
-	/* the answer's endpoints, made once per routing table, copied whole
-	 * by each lookup */
-	bool		has_rw;
-	PgwShardEndpoint rw;
-	int			n_ro;
-	PgwShardEndpoint ro[PGW_SHARD_RO_MAX];
-} GroupRoute;
-
-static void fill_ro(const RoutingTable *t, PgwShardLookup *out);
 static void endpoint_copy(PgwShardEndpoint *dst, const RoutingEndpoint *src);
 
 /* the endpoints a lookup answers for gr's table */
@@ -62,37 +46,6 @@ route_endpoints(GroupRoute *gr)
 	}
 	free(l);
 }
-
-struct PgwShardClient
-{
-	EtcdClient *etcd;
-	char		prefix[PGW_PREFIX_MAX];
-	char		map_key[PGW_PREFIX_MAX + 16];
-	pthread_t	thread;
-	bool		thread_started;
-	int			stop_fd;		/* eventfd: the thread stops when readable */
-
-	pthread_rwlock_t lock;		/* guards map, groups, n_groups, the index */
-	ShardMap   *map;
-	GroupRoute *groups;			/* sorted by group */
-	int			n_groups;
-	/* lookups in O(1): slot -> range, range -> index in groups (-1 none);
-	 * rebuilt under the write lock whenever the map or groups change */
-	uint16_t   *slot_range;
-	int		   *range_group;
-	int64_t		map_watch_id;
-
-	pthread_mutex_t gen_lock;	/* generation and its condition */
-	pthread_cond_t gen_cond;
-	uint64_t	generation;		/* grows on every applied change */
-	_Atomic int64_t version;	/* the cached map's version */
-
-	_Atomic uint64_t map_updates;
-	_Atomic uint64_t routing_updates;
-	_Atomic uint64_t decode_errors;
-	_Atomic uint64_t resyncs;
-	_Atomic bool connected;
-};
 
 static void
 set_err(char *buf, size_t len, const char *fmt,...) PGW_PRINTF(3, 4);
@@ -547,7 +500,7 @@ endpoint_copy(PgwShardEndpoint *dst, const RoutingEndpoint *src)
 }
 
 /* the replicas that take reads: weight > 0, highest weight, then lag */
-static void
+void
 fill_ro(const RoutingTable *t, PgwShardLookup *out)
 {
 	int			idx[ROUTING_REPLICAS_MAX];
@@ -682,68 +635,6 @@ pgw_shard_wait_change(PgwShardClient *sc, uint64_t seen, int timeout_ms)
 	return wait_gen(sc, seen, 0, timeout_ms);
 }
 
-static json_t *
-endpoint_json(const RoutingEndpoint *ep)
-{
-	json_t	   *o = json_object();
-
-	json_object_set_new(o, "name", json_string(ep->name));
-	json_object_set_new(o, "host", json_string(ep->host));
-	json_object_set_new(o, "port", json_integer(ep->port));
-	return o;
-}
-
-char *
-pgw_shard_map_json(PgwShardClient *sc)
-{
-	json_t	   *root;
-	json_t	   *groups = json_object();
-	char	   *map_text;
-	char	   *s;
-	json_error_t jerr;
-
-	pthread_rwlock_rdlock(&sc->lock);
-	map_text = shard_map_encode(sc->map);
-	for (int i = 0; i < sc->n_groups; i++)
-	{
-		const GroupRoute *gr = &sc->groups[i];
-		json_t	   *o = json_object();
-		json_t	   *ro = json_array();
-		PgwShardLookup l;
-		char		name[16];
-
-		memset(&l, 0, sizeof(l));
-		if (gr->has_table)
-		{
-			fill_ro(&gr->table, &l);
-			json_object_set_new(o, "epoch", json_integer(gr->table.epoch));
-			json_object_set_new(o, "state", json_string(routing_state_name(gr->table.state)));
-			json_object_set_new(o, "rw", gr->table.state == ROUTING_STATE_SERVING &&
-								gr->table.has_primary ?
-								endpoint_json(&gr->table.primary) : json_null());
-			for (int j = 0; j < gr->table.n_replicas; j++)
-				if (gr->table.replicas[j].weight > 0)
-					json_array_append_new(ro, endpoint_json(&gr->table.replicas[j].ep));
-		}
-		else
-			json_object_set_new(o, "rw", json_null());
-		json_object_set_new(o, "ro", ro);
-		snprintf(name, sizeof(name), "%d", gr->group);
-		json_object_set_new(groups, name, o);
-	}
-	pthread_rwlock_unlock(&sc->lock);
-	root = json_loads(map_text, 0, &jerr);
-	free(map_text);
-	if (root == NULL)
-		abort();				/* our own encoding always parses */
-	json_object_set_new(root, "groups", groups);
-	s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(root);
-	if (s == NULL)
-		abort();
-	return s;
-}
-
 void
 pgw_shard_stats(PgwShardClient *sc, PgwShardStats *out)
 {
@@ -752,39 +643,4 @@ pgw_shard_stats(PgwShardClient *sc, PgwShardStats *out)
 	out->decode_errors = atomic_load(&sc->decode_errors);
 	out->resyncs = atomic_load(&sc->resyncs);
 	out->etcd_connected = atomic_load(&sc->connected);
-}
-
-static json_t *
-pub_endpoint_json(const PgwShardEndpoint *ep)
-{
-	json_t	   *o = json_object();
-
-	json_object_set_new(o, "name", json_string(ep->name));
-	json_object_set_new(o, "host", json_string(ep->host));
-	json_object_set_new(o, "port", json_integer(ep->port));
-	return o;
-}
-
-char *
-pgw_shard_lookup_json(const PgwShardLookup *r)
-{
-	json_t	   *o = json_object();
-	json_t	   *ro = json_array();
-	char	   *s;
-
-	json_object_set_new(o, "user_id", json_integer(r->user_id));
-	json_object_set_new(o, "slot", json_integer(r->slot));
-	json_object_set_new(o, "group", json_integer(r->group));
-	json_object_set_new(o, "state", json_string(shard_state_name((ShardState) r->state)));
-	json_object_set_new(o, "map_version", json_integer(r->map_version));
-	json_object_set_new(o, "rw", r->has_rw ? pub_endpoint_json(&r->rw) : json_null());
-	for (int i = 0; i < r->n_ro; i++)
-		json_array_append_new(ro, pub_endpoint_json(&r->ro[i]));
-	json_object_set_new(o, "ro", ro);
-	json_object_set_new(o, "routing_epoch", json_integer(r->routing_epoch));
-	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(o);
-	if (s == NULL)
-		abort();
-	return s;
 }

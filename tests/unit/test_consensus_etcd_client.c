@@ -42,6 +42,12 @@ test_endpoints_good(void **state)
 	assert_int_equal(eps[1].port, 65535);
 	assert_string_equal(eps[2].host, "::1");
 	assert_string_equal(eps[2].target, "[::1]:2379");
+
+	/* the scheme in any case; an IPv6 zone */
+	assert_int_equal(etcd_endpoints_parse("HTTPS://h:1,[fe80::1%eth0]:2379/", eps, 16,
+										  &n, &err), 0);
+	assert_true(eps[0].tls);
+	assert_string_equal(eps[1].target, "[fe80::1%eth0]:2379");
 }
 
 static void
@@ -54,19 +60,23 @@ test_endpoints_bad(void **state)
 	}			bad[] = {
 		{"", "empty entry"},
 		{"127.0.0.1", "missing port"},
-		{"127.0.0.1:", "not a number"},
-		{"127.0.0.1:0", "not a number in 1..65535"},
+		{"127.0.0.1:", "bad port"},
+		{"127.0.0.1:0", "port \"0\" is not 1..65535"},
 		{"127.0.0.1:65536", "1..65535"},
-		{"127.0.0.1:23x", "not a number"},
+		{"127.0.0.1:23x", "port \"23x\" is not 1..65535"},
 		{"a:1,,b:2", "empty entry"},
 		{"a:1,", "empty entry"},
 		{"grpc://a:1", "unknown scheme"},
 		{"http://a:1/v3/path", "path is not allowed"},
-		{":2379", "missing host"},
+		{":2379", "names no host"},
 		{"::1:2379", "brackets"},
-		{"[::1]2379", "missing port"},
-		{"[]:1", "bad IPv6"},
+		{"[::1]2379", "text after ] is not a port"},
+		{"[::1]", "missing port"},
+		{"[]:1", "names no host"},
 		{"a b:1", "bad character"},
+		{"http://a:1?x=1", "path is not allowed"},
+		{"http://[::1:1", "unclosed ["},
+		{"http://root:s3cr@t@a:2379", "a user in the URL is not allowed"},
 	};
 	EtcdEndpoint eps[4];
 	PgwError	err = {0};
@@ -81,6 +91,7 @@ test_endpoints_bad(void **state)
 			fail_msg("\"%s\": rc %d msg \"%s\", wanted \"%s\"", bad[i].s, rc,
 					 err.msg, bad[i].msg);
 		assert_int_equal(n, 0);
+		assert_null(strstr(err.msg, "s3cr"));
 	}
 	assert_int_equal(etcd_endpoints_parse("a:1,b:1,c:1,d:1,e:1", eps, 4, &n, &err),
 					 PGW_EINVAL);

@@ -92,6 +92,30 @@ assert_rectangular(const char *table)
 	free(copy);
 }
 
+/* the Host column: host:port of conn_url, never its userinfo */
+static void
+test_list_hosts(void **state)
+{
+	ClusterView *v = three_nodes();
+	char	   *out;
+
+	(void) state;
+	pgw_strlcpy(v->members[0].conn_url, "postgres://rep:s3:cr@t@[fd00::7]:5433/postgres",
+				sizeof(v->members[0].conn_url));
+	pgw_strlcpy(v->members[1].conn_url, "postgres://db2/postgres",
+				sizeof(v->members[1].conn_url));
+	pgw_strlcpy(v->members[2].conn_url, "postgres://db3:99999/postgres",
+				sizeof(v->members[2].conn_url));
+	out = capture_list(v, CTL_FORMAT_PRETTY);
+	assert_non_null(strstr(out, "| node1  | [fd00::7]:5433 | Leader "));
+	assert_non_null(strstr(out, "| node2  | db2            | Replica"));
+	assert_non_null(strstr(out, "| node3  | ?              | Replica"));
+	assert_null(strstr(out, "s3"));
+	assert_rectangular(out);
+	free(out);
+	free(v);
+}
+
 static void
 test_list_table(void **state)
 {
@@ -440,6 +464,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_list_table),
+		cmocka_unit_test(test_list_hosts),
 		cmocka_unit_test(test_list_empty_cluster),
 		cmocka_unit_test(test_list_json_and_yaml),
 		cmocka_unit_test(test_topology),

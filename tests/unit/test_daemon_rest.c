@@ -172,6 +172,36 @@ test_json_bodies(void **state)
 	free(s);
 }
 
+/* /cluster's host and port come from conn_url as Patroni's urlparse
+ * gives them: no brackets, no userinfo, 5432 when no port is named */
+static void
+test_cluster_hosts(void **state)
+{
+	RestSnapshot *s = calloc(1, sizeof(*s));
+	char	   *j;
+
+	(void) state;
+	build(s, LEADER_RW);
+	pgw_strlcpy(s->view.members[0].conn_url,
+				"postgres://rep:s3:cr@t@[fd00::7]:5433/postgres", PGW_URL_MAX);
+	pgw_strlcpy(s->view.members[1].conn_url, "postgres://db2/postgres",
+				PGW_URL_MAX);
+	j = rest_cluster_json(s);
+	assert_non_null(strstr(j, "\"host\":\"fd00::7\",\"port\":5433"));
+	assert_non_null(strstr(j, "\"host\":\"db2\",\"port\":5432"));
+	assert_null(strstr(j, "s3"));
+	free(j);
+	/* a bad port, or no scheme: no host rather than a wrong one */
+	pgw_strlcpy(s->view.members[0].conn_url, "postgres://db1:99999/postgres",
+				PGW_URL_MAX);
+	pgw_strlcpy(s->view.members[1].conn_url, "db2:5432", PGW_URL_MAX);
+	j = rest_cluster_json(s);
+	assert_null(strstr(j, "db1"));
+	assert_null(strstr(j, "db2"));
+	free(j);
+	free(s);
+}
+
 int
 main(void)
 {
@@ -179,6 +209,7 @@ main(void)
 		cmocka_unit_test(test_status_table),
 		cmocka_unit_test(test_liveness),
 		cmocka_unit_test(test_json_bodies),
+		cmocka_unit_test(test_cluster_hosts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

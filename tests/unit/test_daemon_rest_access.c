@@ -127,6 +127,13 @@ test_url_host(void **state)
 	assert_false(rest_url_host("", host, sizeof(host)));
 	assert_false(rest_url_host("http://:8008/", host, sizeof(host)));
 	assert_false(rest_url_host("http://[fd00::1:8008/", host, sizeof(host)));
+	/* the userinfo ends at its last '@' (a password may hold one) */
+	assert_true(rest_url_host("postgres://rep:p@ss@db1:5432/x", host, sizeof(host)));
+	assert_string_equal(host, "db1");
+	/* a URL that does not split names no host to trust */
+	assert_false(rest_url_host("http://h:99999/patroni", host, sizeof(host)));
+	assert_false(rest_url_host("fd00::1:8008", host, sizeof(host)));
+	assert_false(rest_url_host("http://averyveryverylonghostname/", host, 8));
 }
 
 static void

@@ -159,6 +159,20 @@ test_conn_url(void **state)
 	assert_int_equal(routing_endpoint_from_url("postgres://h:x/", &ep, &e), PGW_EINVAL);
 	assert_int_equal(routing_endpoint_from_url("postgres://:5432/", &ep, &e), PGW_EINVAL);
 	assert_int_equal(routing_endpoint_from_url("postgres://[::1/", &ep, &e), PGW_EINVAL);
+	assert_non_null(strstr(e.msg, "unclosed ["));
+	/* an unbracketed IPv6 host, text after ], a forbidden character */
+	assert_int_equal(routing_endpoint_from_url("postgres://fd00::1:5432/", &ep, &e), PGW_EINVAL);
+	assert_non_null(strstr(e.msg, "needs brackets"));
+	assert_int_equal(routing_endpoint_from_url("postgres://[::1]x/", &ep, &e), PGW_EINVAL);
+	assert_int_equal(routing_endpoint_from_url("postgres://h,x:5432/", &ep, &e), PGW_EINVAL);
+	assert_non_null(strstr(e.msg, "quote or separator"));
+	/* an error never quotes the password */
+	assert_int_equal(routing_endpoint_from_url("postgres://u:s3cr@t@h:99999/", &ep, &e),
+					 PGW_EINVAL);
+	assert_null(strstr(e.msg, "s3cr"));
+	assert_int_equal(routing_endpoint_from_url("http://u:s3cr@t@h:1/", &ep, &e), PGW_EINVAL);
+	assert_non_null(strstr(e.msg, "does not start with postgres://"));
+	assert_null(strstr(e.msg, "s3cr"));
 }
 
 static MemberInfo *
