@@ -54,13 +54,17 @@ cluster_start_node 1
 check "node1 rejoins" wait_for 120 cluster_has_replicas 2
 
 # ---- 2. failover to node3 (after_failover: full): exactly one backup -------------
+before=$(bk_attempt id)
 cluster_kill_node 2 KILL all
 check "node2's node crashes: node3 leads (priority 2 over node1's 1)" wait_for 60 cluster_key_is leader node3
 check "node3 is promoted" wait_for 60 is_primary 3
 tl3=$(tl_of 3)
 check "node3 runs on a new timeline ($tl3 > $tl2)" test "${tl3:-0}" -gt "$tl2"
 fo_done() {
-	[ "$(bk_attempt status)" = ok ] && bk_attempt id | grep -q '^failover' && [ -z "$(bk_key lock)" ]
+	local id
+	id=$(bk_attempt id)
+	[ "$(bk_attempt status)" = ok ] && [ "$id" != "$before" ] && grep -q '^failover' <<<"$id" &&
+		[ -z "$(bk_key lock)" ]
 }
 check "node3 requests and completes an after-failover backup" wait_for 180 fo_done
 echo "# attempt: $(bk_key attempt | jq -c '{id, type, status, node, source_role, token, request_reason}')"
