@@ -381,21 +381,8 @@ bool		backup_basebackup_allowed(const NodeConfig *cfg);
  * pgwardenctl's side: restore into a new scope, restore drills
  * ------------------------------------------------------------------------ */
 
-typedef enum BackupTargetKind
-{
-	BACKUP_TARGET_LATEST = 0,	/* the end of the archive */
-	BACKUP_TARGET_TIME,
-	BACKUP_TARGET_LSN,
-	BACKUP_TARGET_IMMEDIATE,	/* the backup's consistent point */
-} BackupTargetKind;
-
-typedef struct BackupTarget
-{
-	BackupTargetKind kind;
-	int64_t		wall_us;		/* TIME: microseconds since the epoch */
-	uint64_t	lsn;			/* LSN */
-	char		text[64];		/* as PostgreSQL gets it */
-} BackupTarget;
+/* BackupTarget, BackupTargetKind: config/config_backup.h (the YAML's
+ * bootstrap.pgbackrest.to is one) */
 
 /*
  * backup_target_parse: "latest", "immediate", an LSN "X/Y", or a time with
@@ -449,6 +436,30 @@ typedef struct BackupRestoreResult
  */
 int			backup_restore(const NodeConfig *cfg, const BackupRestoreOptions *opt,
 						   BackupRestoreResult *res, PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * backup_bootstrap_plan: bootstrap.method: pgbackrest (ConfigBootstrapRestore),
+ * before the node claims `initialize`: the backups of the source's stanza
+ * (pgbackrest info on the repository; the window's end from that cluster's
+ * catalog in etcd when it publishes one, etcd may be NULL), the target
+ * checked against the recovery window (the message names the window) and
+ * label (BACKUP_LABEL_MAX) the backup to restore.
+ */
+int			backup_bootstrap_plan(const NodeConfig *cfg, EtcdClient *etcd,
+								  char *label, size_t label_len,
+								  PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * backup_bootstrap_restore: after winning `initialize`: restore backup
+ * label of the source's stanza into the (empty) postgresql.data_dir and
+ * recover to the target as backup_restore does (archiving off, a socket in
+ * the data directory only, promoted at the target, recovery settings
+ * reset, stopped cleanly). The node then starts it as the new cluster's
+ * primary, archiving into its own stanza. A failure after the directory was
+ * found empty empties it again. Blocks.
+ */
+int			backup_bootstrap_restore(const NodeConfig *cfg, const char *label,
+									 PgwError *err) PGW_MUSTCHECK;
 
 /*
  * backup_verify: the restore drill. pgbackrest verify; restore the latest

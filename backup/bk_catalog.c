@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -431,148 +430,11 @@ backup_catalog_read(EtcdClient *c, const char *prefix, BackupCatalog *out,
 
 /* ---- recovery targets --------------------------------------------------- */
 
-/* digits: exactly n decimal digits at *p */
-static bool
-digits(const char **p, int n, int *out)
-{
-	int			v = 0;
-
-	for (int i = 0; i < n; i++)
-	{
-		if (!isdigit((unsigned char) (*p)[i]))
-			return false;
-		v = v * 10 + ((*p)[i] - '0');
-	}
-	*p += n;
-	*out = v;
-	return true;
-}
-
-/* "YYYY-MM-DD[T ]HH:MM[:SS[.ffffff]](Z|+HH[:MM]|-HH[:MM])" to epoch us */
-static int
-parse_time_us(const char *s, int64_t *us)
-{
-	const char *p = s;
-	int			y,
-				mo,
-				d,
-				h,
-				mi,
-				sec = 0,
-				oh = 0,
-				om = 0,
-				sign = 0;
-	int64_t		frac = 0;
-	struct tm	tm;
-
-	if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' ||
-		!digits(&p, 2, &d) || (*p != 'T' && *p != ' '))
-		return PGW_EINVAL;
-	p++;
-	if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi))
-		return PGW_EINVAL;
-	if (*p == ':')
-	{
-		p++;
-		if (!digits(&p, 2, &sec))
-			return PGW_EINVAL;
-		if (*p == '.')
-		{
-			int64_t		scale = 100000;
-
-			p++;
-			if (!isdigit((unsigned char) *p))
-				return PGW_EINVAL;
-			for (; isdigit((unsigned char) *p); p++)
-			{
-				frac += (*p - '0') * scale;
-				scale /= 10;
-			}
-		}
-	}
-	while (*p == ' ')
-		p++;
-	if (*p == 'Z' || *p == 'z')
-		p++;
-	else if (*p == '+' || *p == '-')
-	{
-		sign = *p == '+' ? 1 : -1;
-		p++;
-		if (!digits(&p, 2, &oh))
-			return PGW_EINVAL;
-		if (*p == ':')
-			p++;
-		if (isdigit((unsigned char) *p) && !digits(&p, 2, &om))
-			return PGW_EINVAL;
-	}
-	else if (strcmp(p, "UTC") == 0)
-		p += 3;
-	else
-		return PGW_ENOTFOUND;	/* no zone */
-	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-		sec > 60 || oh > 23 || om > 59)
-		return PGW_EINVAL;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	*us = ((int64_t) timegm(&tm) - sign * (oh * 3600 + om * 60)) * 1000000 + frac;
-	return 0;
-}
-
 int
 backup_target_parse(const char *s, BackupTarget *out, PgwError *err)
 {
-	unsigned int hi,
-				lo;
-	char		tail;
-	int			rc;
-
-	memset(out, 0, sizeof(*out));
-	if (s == NULL || s[0] == '\0')
-		return pgw_error_set(err, PGW_EINVAL, "empty recovery target: expected latest, a time with a zone or an LSN");
-	if (strcmp(s, "latest") == 0)
-	{
-		out->kind = BACKUP_TARGET_LATEST;
-		pgw_strlcpy(out->text, "latest", sizeof(out->text));
-		return 0;
-	}
-	if (strcmp(s, "immediate") == 0)
-	{
-		out->kind = BACKUP_TARGET_IMMEDIATE;
-		pgw_strlcpy(out->text, "immediate", sizeof(out->text));
-		return 0;
-	}
-	if (strchr(s, '/') != NULL && sscanf(s, "%X/%X%c", &hi, &lo, &tail) == 2)
-	{
-		out->kind = BACKUP_TARGET_LSN;
-		out->lsn = ((uint64_t) hi << 32) | lo;
-		snprintf(out->text, sizeof(out->text), "%X/%X", hi, lo);
-		return 0;
-	}
-	rc = parse_time_us(s, &out->wall_us);
-	if (rc == PGW_ENOTFOUND)
-		return pgw_error_set(err, PGW_EINVAL,
-							 "recovery target \"%s\" has no time zone: give one (Z, +00, +01:00), or it would mean whatever zone the server runs in",
-							 s);
-	if (rc != 0)
-		return pgw_error_set(err, PGW_EINVAL,
-							 "invalid recovery target \"%s\": expected latest, immediate, an LSN like 0/3000060, or a time like 2026-11-23 10:00:00.123456+00",
-							 s);
-	{
-		time_t		t = (time_t) (out->wall_us / 1000000);
-		struct tm	tm;
-
-		gmtime_r(&t, &tm);
-		snprintf(out->text, sizeof(out->text), "%04d-%02d-%02d %02d:%02d:%02d.%06lld+00",
-				 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-				 tm.tm_sec, (long long) (out->wall_us % 1000000));
-	}
-	out->kind = BACKUP_TARGET_TIME;
-	return 0;
+	/* the parser lives with the configuration (bootstrap.pgbackrest.to) */
+	return config_backup_target_parse(s, out, err);
 }
 
 static bool

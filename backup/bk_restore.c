@@ -284,13 +284,39 @@ restore_run(const NodeConfig *cfg, const BkExec *ex, const BackupRestoreOptions 
 	return 0;
 }
 
+/*
+ * restore_into: prepare_dir, restore_run, a clean stop. With wipe, a
+ * failure after prepare_dir found the directory empty empties it again, so
+ * a later attempt starts from nothing and nobody adopts half a restore.
+ */
+static int
+restore_into(const NodeConfig *cfg, const BkExec *ex, const BackupRestoreOptions *opt,
+			 BackupRestoreResult *res, bool wipe, PgwError *err)
+{
+	BkJob		pm;
+	PGconn	   *conn = NULL;
+	int			rc;
+
+	if ((rc = prepare_dir(ex, opt->data_dir, err)) != 0)
+		return rc;
+	rc = restore_run(cfg, ex, opt, res, &pm, &conn, err);
+	if (conn != NULL)
+		PQfinish(conn);
+	stop_postgres(&pm);
+	if (rc == 0 && pm.exit_code != 0)
+		rc = pgw_error_set(err, PGW_EIO, "the restored server did not stop cleanly (exit code %d)",
+						   pm.exit_code);
+	bk_job_clear(&pm);
+	if (rc != 0 && wipe)
+		remove_dir(ex, opt->data_dir);
+	return rc;
+}
+
 int
 backup_restore(const NodeConfig *cfg, const BackupRestoreOptions *opt,
 			   BackupRestoreResult *res, PgwError *err)
 {
 	BkExec		ex;
-	BkJob		pm;
-	PGconn	   *conn = NULL;
 	int			rc;
 
 	memset(res, 0, sizeof(*res));
@@ -311,17 +337,107 @@ backup_restore(const NodeConfig *cfg, const BackupRestoreOptions *opt,
 		return pgw_error_set(err, PGW_EINVAL, "no backup chosen for the target");
 	if (opt->port <= 0 || opt->port > 65535)
 		return pgw_error_set(err, PGW_EINVAL, "invalid scratch port %d", opt->port);
-	if ((rc = bk_exec_init(cfg, &ex, err)) != 0 || (rc = prepare_dir(&ex, opt->data_dir, err)) != 0)
+	if ((rc = bk_exec_init(cfg, &ex, err)) != 0)
 		return rc;
-	rc = restore_run(cfg, &ex, opt, res, &pm, &conn, err);
-	if (conn != NULL)
-		PQfinish(conn);
-	stop_postgres(&pm);
-	if (rc == 0 && pm.exit_code != 0)
-		rc = pgw_error_set(err, PGW_EIO, "the restored server did not stop cleanly (exit code %d)",
-						   pm.exit_code);
-	bk_job_clear(&pm);
+	return restore_into(cfg, &ex, opt, res, false, err);
+}
+
+/* source_exec: cfg's pgBackRest settings, on the source's stanza */
+static int
+source_exec(const NodeConfig *cfg, BkExec *ex, PgwError *err)
+{
+	const ConfigBootstrapRestore *r = &cfg->bootstrap_restore;
+	int			rc;
+
+	if (!r->enabled || !cfg->backup.enabled)
+		return pgw_error_set(err, PGW_EINVAL, "bootstrap.method is not pgbackrest");
+	if ((rc = bk_exec_init(cfg, ex, err)) != 0)
+		return rc;
+	/* config_validate refused this already; a restore must never archive
+	 * into the history it restores from */
+	if (strcmp(ex->stanza, r->stanza) == 0)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "bootstrap.pgbackrest.stanza \"%s\" is this cluster's own stanza", r->stanza);
+	pgw_strlcpy(ex->stanza, r->stanza, sizeof(ex->stanza));
+	return 0;
+}
+
+int
+backup_bootstrap_plan(const NodeConfig *cfg, EtcdClient *etcd, char *label, size_t label_len,
+					  PgwError *err)
+{
+	const ConfigBootstrapRestore *r = &cfg->bootstrap_restore;
+	BkExec		ex;
+	BkArgv		a;
+	BkJob		j;
+	BackupCatalog *cat;
+	int			rc;
+
+	if ((rc = source_exec(cfg, &ex, err)) != 0)
+		return rc;
+	/* the repository is the truth about the backups; it holds no times
+	 * for WAL, so the window's end comes from the source's catalog in
+	 * etcd when that cluster (scope = its stanza) still publishes one */
+	bk_argv_pgbackrest(&a, &ex, NULL, "info");
+	bk_argv_add(&a, "--output=json");
+	rc = bk_job_run(&j, &ex, a.v, 120000, "pgbackrest info", err);
+	cat = pgw_xcalloc(1, sizeof(BackupCatalog));
+	if (rc == 0)
+		rc = backup_info_parse(j.out ? j.out : "", j.len, r->stanza, cat, err);
+	bk_job_clear(&j);
+	if (rc != 0)
+	{
+		pgw_error_prefix(err, "stanza \"%s\" in repository %s", r->stanza, cfg->backup.repository);
+		free(cat);
+		return rc;
+	}
+	if (etcd != NULL)
+	{
+		char		prefix[PGW_PREFIX_MAX];
+		BackupCatalog *ec = pgw_xcalloc(1, sizeof(BackupCatalog));
+		bool		found = false;
+		PgwError	e2 = {0};
+
+		if (dcs_prefix_build(cfg->namespace_, r->stanza, prefix, sizeof(prefix), &e2) == 0 &&
+			backup_catalog_read(etcd, prefix, ec, &found, &e2) == 0 && found &&
+			strcmp(ec->stanza, r->stanza) == 0 && ec->last_archived_wall_ms > cat->window_earliest_wall_ms)
+		{
+			cat->window_latest_wall_ms = ec->last_archived_wall_ms;
+			pgw_strlcpy(cat->last_archived_wal, ec->last_archived_wal, sizeof(cat->last_archived_wal));
+		}
+		free(ec);
+	}
+	rc = backup_target_check(cat, &r->target, label, label_len, err);
+	free(cat);
 	return rc;
+}
+
+int
+backup_bootstrap_restore(const NodeConfig *cfg, const char *label, PgwError *err)
+{
+	BkExec		ex;
+	BackupRestoreOptions opt = {0};
+	BackupRestoreResult res = {0};
+	int			rc;
+
+	if ((rc = source_exec(cfg, &ex, err)) != 0)
+		return rc;
+	opt.target = cfg->bootstrap_restore.target;
+	opt.into_scope = cfg->scope;
+	opt.data_dir = cfg->pg_data_dir;
+	/* the recovery run listens on no address, only on a socket in the
+	 * data directory: the node's own port cannot collide there */
+	opt.port = cfg->pg_port;
+	opt.label = label;
+	log_info("bootstrap.restore-start", "stanza=%s target=\"%s\" backup=%s data_dir=%s",
+			 ex.stanza, opt.target.text, label, opt.data_dir);
+	if ((rc = restore_into(cfg, &ex, &opt, &res, true, err)) != 0)
+		return rc;
+	log_info("bootstrap.restore-done",
+			 "stanza=%s target=\"%s\" backup=%s restore_ms=%lld recovery_ms=%lld timeline=%u end_lsn=%s",
+			 ex.stanza, opt.target.text, label, (long long) res.restore_ms,
+			 (long long) res.recovery_ms, res.timeline, res.end_lsn);
+	return 0;
 }
 
 int

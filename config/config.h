@@ -186,6 +186,8 @@ typedef struct NodeConfig
 
 	/* backup: (config_backup.h); enabled is false without the section */
 	ConfigBackup backup;
+	/* bootstrap.method: pgbackrest (config_backup.h): restore, not initdb */
+	ConfigBootstrapRestore bootstrap_restore;
 } NodeConfig;
 
 /*

@@ -10,9 +10,11 @@
 #include "common/cron.h"
 #include "common/strutil.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct Ctx
 {
@@ -95,6 +97,152 @@ config_backup_schedule_check(const char *entry, char *type, size_t type_len,
 		pgw_error_prefix(err, "schedule entry \"%s\"", entry);
 		return PGW_EINVAL;
 	}
+	return 0;
+}
+
+/* ---- recovery targets (moved unchanged from backup/bk_catalog.c) ------- */
+
+/* digits: exactly n decimal digits at *p */
+static bool
+digits(const char **p, int n, int *out)
+{
+	int			v = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (!isdigit((unsigned char) (*p)[i]))
+			return false;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return true;
+}
+
+/* "YYYY-MM-DD[T ]HH:MM[:SS[.ffffff]](Z|+HH[:MM]|-HH[:MM])" to epoch us */
+static int
+parse_time_us(const char *s, int64_t *us)
+{
+	const char *p = s;
+	int			y,
+				mo,
+				d,
+				h,
+				mi,
+				sec = 0,
+				oh = 0,
+				om = 0,
+				sign = 0;
+	int64_t		frac = 0;
+	struct tm	tm;
+
+	if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' ||
+		!digits(&p, 2, &d) || (*p != 'T' && *p != ' '))
+		return PGW_EINVAL;
+	p++;
+	if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi))
+		return PGW_EINVAL;
+	if (*p == ':')
+	{
+		p++;
+		if (!digits(&p, 2, &sec))
+			return PGW_EINVAL;
+		if (*p == '.')
+		{
+			int64_t		scale = 100000;
+
+			p++;
+			if (!isdigit((unsigned char) *p))
+				return PGW_EINVAL;
+			for (; isdigit((unsigned char) *p); p++)
+			{
+				frac += (*p - '0') * scale;
+				scale /= 10;
+			}
+		}
+	}
+	while (*p == ' ')
+		p++;
+	if (*p == 'Z' || *p == 'z')
+		p++;
+	else if (*p == '+' || *p == '-')
+	{
+		sign = *p == '+' ? 1 : -1;
+		p++;
+		if (!digits(&p, 2, &oh))
+			return PGW_EINVAL;
+		if (*p == ':')
+			p++;
+		if (isdigit((unsigned char) *p) && !digits(&p, 2, &om))
+			return PGW_EINVAL;
+	}
+	else if (strcmp(p, "UTC") == 0)
+		p += 3;
+	else
+		return PGW_ENOTFOUND;	/* no zone */
+	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+		sec > 60 || oh > 23 || om > 59)
+		return PGW_EINVAL;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	*us = ((int64_t) timegm(&tm) - sign * (oh * 3600 + om * 60)) * 1000000 + frac;
+	return 0;
+}
+
+int
+config_backup_target_parse(const char *s, BackupTarget *out, PgwError *err)
+{
+	unsigned int hi,
+				lo;
+	char		tail;
+	int			rc;
+
+	memset(out, 0, sizeof(*out));
+	if (s == NULL || s[0] == '\0')
+		return pgw_error_set(err, PGW_EINVAL, "empty recovery target: expected latest, a time with a zone or an LSN");
+	if (strcmp(s, "latest") == 0)
+	{
+		out->kind = BACKUP_TARGET_LATEST;
+		pgw_strlcpy(out->text, "latest", sizeof(out->text));
+		return 0;
+	}
+	if (strcmp(s, "immediate") == 0)
+	{
+		out->kind = BACKUP_TARGET_IMMEDIATE;
+		pgw_strlcpy(out->text, "immediate", sizeof(out->text));
+		return 0;
+	}
+	if (strchr(s, '/') != NULL && sscanf(s, "%X/%X%c", &hi, &lo, &tail) == 2)
+	{
+		out->kind = BACKUP_TARGET_LSN;
+		out->lsn = ((uint64_t) hi << 32) | lo;
+		snprintf(out->text, sizeof(out->text), "%X/%X", hi, lo);
+		return 0;
+	}
+	rc = parse_time_us(s, &out->wall_us);
+	if (rc == PGW_ENOTFOUND)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "recovery target \"%s\" has no time zone: give one (Z, +00, +01:00), or it would mean whatever zone the server runs in",
+							 s);
+	if (rc != 0)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "invalid recovery target \"%s\": expected latest, immediate, an LSN like 0/3000060, or a time like 2026-11-23 10:00:00.123456+00",
+							 s);
+	{
+		time_t		t = (time_t) (out->wall_us / 1000000);
+		struct tm	tm;
+
+		gmtime_r(&t, &tm);
+		snprintf(out->text, sizeof(out->text), "%04d-%02d-%02d %02d:%02d:%02d.%06lld+00",
+				 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+				 tm.tm_sec, (long long) (out->wall_us % 1000000));
+	}
+	out->kind = BACKUP_TARGET_TIME;
 	return 0;
 }
 
@@ -378,5 +526,108 @@ config_backup_field(Parser *p, json_t *v, const char *path)
 
 	if (config_backup_parse(v, path, &p->cfg->backup, bad, sizeof(bad), &e2) != 0)
 		return cfg_perr(p, bad[0] ? bad : path, "%s", e2.msg);
+	return 0;
+}
+
+/* ---- bootstrap.method: pgbackrest -------------------------------------- */
+
+int
+config_bootstrap_method_field(Parser *p, json_t *v, const char *path)
+{
+	const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+
+	if (s == NULL)
+		return cfg_perr(p, path, "expected a method name: initdb or pgbackrest");
+	p->cfg->bootstrap_restore.enabled = strcmp(s, "pgbackrest") == 0;
+	if (strcmp(s, "initdb") != 0 && strcmp(s, "pgbackrest") != 0)
+		cfg_warn_ignored(p, path,
+						 "a custom bootstrap method: pgwarden bootstraps a new cluster with initdb, or restores one with method: pgbackrest");
+	return 0;
+}
+
+int
+config_bootstrap_pgbackrest_field(Parser *p, json_t *v, const char *path)
+{
+	ConfigBootstrapRestore *r = &p->cfg->bootstrap_restore;
+	const char *key;
+	json_t	   *val;
+
+	if (!json_is_object(v))
+		return cfg_perr(p, path, "expected a mapping with stanza (the source's) and to (TIME|LSN|latest)");
+	r->has_section = true;
+	pgw_strlcpy(r->to, "latest", sizeof(r->to));
+	if (json_object_get(v, "command") != NULL)
+	{
+		/* Patroni's script form: config_backup_validate refuses it when
+		 * it is the method, warns otherwise */
+		r->has_command = true;
+		return 0;
+	}
+	json_object_foreach(v, key, val)
+	{
+		char		sub[CONFIG_PATH_MAX];
+
+		snprintf(sub, sizeof(sub), "%s.%s", path, key);
+		if (strcmp(key, "stanza") == 0)
+		{
+			if (!json_is_string(val) || !config_backup_stanza_ok(json_string_value(val)))
+				return cfg_perr(p, sub, "expected the source cluster's stanza: letters, digits, _ - . (at most 63)");
+			pgw_strlcpy(r->stanza, json_string_value(val), sizeof(r->stanza));
+		}
+		else if (strcmp(key, "to") == 0)
+		{
+			PgwError	e2 = {0};
+
+			if (!json_is_string(val) || strlen(json_string_value(val)) >= sizeof(r->to))
+				return cfg_perr(p, sub, "expected latest, immediate, an LSN or a time with a zone, as a string");
+			if (config_backup_target_parse(json_string_value(val), &r->target, &e2) != 0)
+				return cfg_perr(p, sub, "%s", e2.msg);
+			pgw_strlcpy(r->to, json_string_value(val), sizeof(r->to));
+		}
+		else
+			return cfg_perr(p, sub, "unknown key (expected stanza, to)");
+	}
+	return 0;
+}
+
+int
+config_backup_validate(NodeConfig *cfg, PgwError *err)
+{
+	ConfigBootstrapRestore *r = &cfg->bootstrap_restore;
+	const char *src = cfg->source ? cfg->source : "<environment>";
+	const char *own;
+
+	if (!r->enabled)
+	{
+		if (r->has_section)
+		{
+			char		w[PGW_ERROR_MSG_MAX];
+
+			snprintf(w, sizeof(w),
+					 "config file %s: key \"bootstrap.pgbackrest\": ignored: used only with bootstrap.method: pgbackrest",
+					 src);
+			config_add_warning(cfg, w);
+		}
+		return 0;
+	}
+	if (r->has_command)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "config file %s: key \"bootstrap.pgbackrest.command\": pgwarden restores from the backup: section's repository itself and runs no bootstrap script: give stanza (the source's) and to (TIME|LSN|latest) instead",
+							 src);
+	if (!r->has_section || r->stanza[0] == '\0')
+		return pgw_error_set(err, PGW_EINVAL,
+							 "config file %s: bootstrap.method: pgbackrest needs bootstrap.pgbackrest.stanza, the stanza of the cluster to restore",
+							 src);
+	if (!cfg->backup.enabled)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "config file %s: bootstrap.method: pgbackrest needs the backup: section (its repository holds stanza \"%s\")",
+							 src, r->stanza);
+	if (r->target.kind == BACKUP_TARGET_LATEST && r->to[0] == '\0')
+		pgw_strlcpy(r->to, "latest", sizeof(r->to));
+	own = cfg->backup.stanza[0] ? cfg->backup.stanza : cfg->scope;
+	if (own != NULL && strcmp(own, r->stanza) == 0)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "config file %s: key \"bootstrap.pgbackrest.stanza\": \"%s\" is this cluster's own stanza: a new cluster restores another cluster's stanza and archives into its own (%s), never into the source's history",
+							 src, r->stanza, cfg->backup.stanza[0] ? "backup.stanza" : "the scope");
 	return 0;
 }

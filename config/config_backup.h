@@ -84,4 +84,48 @@ int			config_backup_schedule_check(const char *entry, char *type,
 										 size_t type_len, PgwCron *cron,
 										 PgwError *err) PGW_MUSTCHECK;
 
+/* ---- recovery targets: pgwardenctl restore --to, bootstrap.pgbackrest.to */
+
+typedef enum BackupTargetKind
+{
+	BACKUP_TARGET_LATEST = 0,	/* the end of the archive */
+	BACKUP_TARGET_TIME,
+	BACKUP_TARGET_LSN,
+	BACKUP_TARGET_IMMEDIATE,	/* the backup's consistent point */
+} BackupTargetKind;
+
+typedef struct BackupTarget
+{
+	BackupTargetKind kind;
+	int64_t		wall_us;		/* TIME: microseconds since the epoch */
+	uint64_t	lsn;			/* LSN */
+	char		text[64];		/* as PostgreSQL gets it */
+} BackupTarget;
+
+/*
+ * config_backup_target_parse: "latest", "immediate", an LSN "X/Y", or a
+ * time with a zone ("2026-11-23 10:00:00.123456+01", "...T...Z"). A time
+ * without a zone is refused (it would mean whatever the server's zone is).
+ * backup_target_parse (backup.h) is this function.
+ */
+int			config_backup_target_parse(const char *s, BackupTarget *out,
+									   PgwError *err) PGW_MUSTCHECK;
+
+/*
+ * ConfigBootstrapRestore: bootstrap.method: pgbackrest with its
+ * bootstrap.pgbackrest: section (Patroni's shape: a method name and a
+ * section of that name). The node that wins the `initialize` key of a new
+ * scope restores stanza (another cluster's, in the repository of the
+ * backup: section) to the target instead of running initdb.
+ */
+typedef struct ConfigBootstrapRestore
+{
+	bool		enabled;		/* bootstrap.method: pgbackrest */
+	bool		has_section;	/* bootstrap.pgbackrest: present */
+	bool		has_command;	/* ... in Patroni's script form (command:) */
+	char		stanza[64];		/* the source's stanza (required) */
+	char		to[64];			/* as written; "latest" by default */
+	BackupTarget target;
+} ConfigBootstrapRestore;
+
 #endif

@@ -389,5 +389,7 @@ config_validate(NodeConfig *cfg, PgwError *err)
 		pgw_error_prefix(err, "config file %s: bootstrap.dcs", src);
 		return PGW_EINVAL;
 	}
+	if (config_backup_validate(cfg, err) != 0)
+		return PGW_EINVAL;
 	return config_k8s_validate(cfg, err);
 }

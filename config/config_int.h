@@ -187,4 +187,11 @@ int			config_backup_parse(const struct json_t *v, const char *path,
  * config_backup_parse, its error reported at the bad key's line. */
 int			config_backup_field(Parser *p, json_t *v, const char *path);
 
+/* bootstrap.method and bootstrap.pgbackrest (config_backup.c); the checks
+ * that need both and the backup: section run in config_backup_validate,
+ * from config_validate */
+int			config_bootstrap_method_field(Parser *p, json_t *v, const char *path);
+int			config_bootstrap_pgbackrest_field(Parser *p, json_t *v, const char *path);
+int			config_backup_validate(NodeConfig *cfg, PgwError *err);
+
 #endif

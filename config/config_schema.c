@@ -461,10 +461,11 @@ static const Field bootstrap_fields[] = {
 	FFN("dcs", fn_bootstrap_dcs),
 	FFN("initdb", fn_initdb),
 	FFN("pg_hba", fn_bootstrap_pg_hba),
-	FIGN("method", "pgwarden bootstraps a new cluster with initdb"),
+	FFN("method", config_bootstrap_method_field),
 	FIGN("users", "create these roles yourself after the bootstrap (CREATE ROLE)"),
 	FIGN("post_bootstrap", "not run: pgwarden runs no script after the bootstrap"),
 	FIGN("post_init", "not run: pgwarden runs no script after the bootstrap"),
+	FFN("pgbackrest", config_bootstrap_pgbackrest_field),
 	FANY(fn_bootstrap_method),
 	FEND
 };

@@ -1,8 +1,9 @@
 /*
- * exec_backup.c: the executor's two moments that matter to the archive
- * (issue 15): an old primary's WAL is pushed before a rewind or re-clone
- * discards it, and a replica's data directory may come from the
- * repository. Both go through ExecOps to backup/; a step calls these two
+ * exec_backup.c: the executor's moments that matter to the archive (issue
+ * 15): an old primary's WAL is pushed before a rewind or re-clone discards
+ * it, a replica's data directory may come from the repository, and a new
+ * cluster's first node may be restored from it (bootstrap.method:
+ * pgbackrest). All go through ExecOps to backup/; a step calls these
  * functions and nothing else of backup/.
  */
 #include "failover/exec_int.h"
@@ -49,4 +50,22 @@ exec_clone_data_dir(FailoverExec *e, const HealthUpstream *up, PgwError *err)
 		*err = (PgwError) {0};
 	}
 	return e->ops->clone(e->pg, up, err);
+}
+
+int
+exec_restore_plan(FailoverExec *e, EtcdClient *etcd, char *label, PgwError *err)
+{
+	if (e->ops->bootstrap_plan == NULL)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "bootstrap.method: pgbackrest is not available in this executor");
+	return e->ops->bootstrap_plan(e->cfg, etcd, label, EXEC_LABEL_MAX, err);
+}
+
+int
+exec_restore_data_dir(FailoverExec *e, const char *label, PgwError *err)
+{
+	if (e->ops->bootstrap_restore == NULL)
+		return pgw_error_set(err, PGW_EINVAL,
+							 "bootstrap.method: pgbackrest is not available in this executor");
+	return e->ops->bootstrap_restore(e->cfg, label, err);
 }

@@ -145,6 +145,11 @@ typedef struct ExecOps
 	                  PgwError *err);
 	int (*clone_from_repository)(const NodeConfig *cfg, PgwError *err);
 	bool (*basebackup_allowed)(const NodeConfig *cfg);
+	/* bootstrap.method: pgbackrest (NULL in a fake: refused) */
+	int (*bootstrap_plan)(const NodeConfig *cfg, EtcdClient *etcd,
+	                      char *label, size_t label_len, PgwError *err);
+	int (*bootstrap_restore)(const NodeConfig *cfg, const char *label,
+	                         PgwError *err);
 } ExecOps;
 
 extern const ExecOps exec_ops_real;
@@ -294,6 +299,16 @@ void exec_save_wal(FailoverExec *e);
  * the repository first when configured, else (or on its failure, when
  * allowed) pg_basebackup from up (exec_backup.c). */
 int exec_clone_data_dir(FailoverExec *e, const HealthUpstream *up, PgwError *err);
+
+/* a pgBackRest backup label (backup.h's BACKUP_LABEL_MAX) */
+#define EXEC_LABEL_MAX 64
+
+/* exec_restore_plan / exec_restore_data_dir: bootstrap.method: pgbackrest,
+ * the target checked before the `initialize` claim (label: the backup to
+ * restore), the restore after winning it (exec_backup.c). */
+int exec_restore_plan(FailoverExec *e, EtcdClient *etcd, char *label,
+                      PgwError *err);
+int exec_restore_data_dir(FailoverExec *e, const char *label, PgwError *err);
 
 /* exec_diverge_forget: our WAL is the leader's again (rewound from source,
  * re-cloned: source NULL) or the question is moot (we were promoted). */

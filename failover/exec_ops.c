@@ -64,4 +64,6 @@ const ExecOps exec_ops_real = {
 	.push_ready = backup_push_ready,
 	.clone_from_repository = backup_clone_replica,
 	.basebackup_allowed = backup_basebackup_allowed,
+	.bootstrap_plan = backup_bootstrap_plan,
+	.bootstrap_restore = backup_bootstrap_restore,
 };

@@ -87,10 +87,19 @@ step_bootstrap(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	const NodeConfig *cfg = e->cfg;
 	int64_t		t0 = pgw_now_mono_ms();
 	char		holder[PGW_NAME_MAX];
+	char		label[EXEC_LABEL_MAX] = "";
+	bool		restore = cfg->bootstrap_restore.enabled && !dec->adopt_existing_data;
 	bool		won = false;
 	int			rc;
 
 	(void) self;
+	/* bootstrap.method: pgbackrest: a target the repository cannot reach
+	 * is refused before the claim, so no node holds `initialize` for it */
+	if (restore && (rc = exec_restore_plan(e, ctx->etcd, label, &out->err)) != 0)
+	{
+		fail(out, rc);
+		return;
+	}
 	if (!dec->adopt_existing_data || !ctx->view->has_initialize)
 	{
 		if ((rc = e->ops->initialize_claim(ctx->etcd, ctx->prefix, &won,
@@ -105,10 +114,18 @@ step_bootstrap(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 			return;
 		}
 	}
-	log_info("bootstrap.start", "adopt=%d data_dir=%s", dec->adopt_existing_data,
+	log_info("bootstrap.start", "adopt=%d method=%s data_dir=%s", dec->adopt_existing_data,
+			 restore ? "pgbackrest" : dec->adopt_existing_data ? "adopt" : "initdb",
 			 cfg->pg_data_dir);
 	out->role_changed = true;
-	if (dec->adopt_existing_data)
+	if (restore)
+	{
+		/* then started as an adopted directory is */
+		rc = exec_restore_data_dir(e, label, &out->err);
+		if (rc == 0)
+			rc = exec_start_pg(e, true, &out->err) == HEALTH_WAIT_FAILED ? PGW_EIO : 0;
+	}
+	else if (dec->adopt_existing_data)
 		rc = exec_start_pg(e, true, &out->err) == HEALTH_WAIT_FAILED ? PGW_EIO : 0;
 	else
 	{

@@ -235,6 +235,73 @@ test_config_section_errors(void **state)
 	config_free(&c);
 }
 
+/* bootstrap.method: pgbackrest: parsed, then config_validate's cross-checks */
+static int
+parse_validate(const char *section, NodeConfig *c, PgwError *e)
+{
+	int			rc = parse_with(section, c, e);
+
+	if (rc == 0 && (rc = config_validate(c, e)) != 0)
+		config_free(c);
+	return rc;
+}
+
+static void
+test_config_bootstrap_restore(void **state)
+{
+	NodeConfig	c;
+	PgwError	e = {0};
+	const char *repo = "backup:\n  repository: /srv/repo\n";
+	char		y[1024];
+
+	(void) state;
+	snprintf(y, sizeof(y), "%sbootstrap:\n  method: pgbackrest\n  pgbackrest:\n    stanza: old\n"
+			 "    to: '2026-11-23 10:00:00.5+01'\n", repo);
+	assert_int_equal(parse_validate(y, &c, &e), 0);
+	assert_true(c.bootstrap_restore.enabled);
+	assert_string_equal(c.bootstrap_restore.stanza, "old");
+	assert_int_equal(c.bootstrap_restore.target.kind, BACKUP_TARGET_TIME);
+	assert_string_equal(c.bootstrap_restore.target.text, "2026-11-23 09:00:00.500000+00");
+	config_free(&c);
+	/* to: defaults to latest; initdb is the default method */
+	snprintf(y, sizeof(y), "%sbootstrap:\n  method: pgbackrest\n  pgbackrest: {stanza: old}\n", repo);
+	assert_int_equal(parse_validate(y, &c, &e), 0);
+	assert_int_equal(c.bootstrap_restore.target.kind, BACKUP_TARGET_LATEST);
+	config_free(&c);
+	assert_int_equal(parse_validate("bootstrap:\n  method: initdb\n", &c, &e), 0);
+	assert_false(c.bootstrap_restore.enabled);
+	config_free(&c);
+	/* refusals, each naming the key */
+	snprintf(y, sizeof(y), "%sbootstrap:\n  method: pgbackrest\n  pgbackrest:\n    stanza: old\n"
+			 "    to: '2026-11-23 10:00:00'\n", repo);
+	assert_int_equal(parse_validate(y, &c, &e), PGW_EINVAL);
+	assert_has(e.msg, "bootstrap.pgbackrest.to");
+	assert_has(e.msg, "has no time zone");
+	snprintf(y, sizeof(y), "%sbootstrap:\n  method: pgbackrest\n  pgbackrest: {stanza: demo}\n", repo);
+	assert_int_equal(parse_validate(y, &c, &e), PGW_EINVAL);
+	assert_has(e.msg, "own stanza");
+	snprintf(y, sizeof(y), "%sbootstrap:\n  method: pgbackrest\n", repo);
+	assert_int_equal(parse_validate(y, &c, &e), PGW_EINVAL);
+	assert_has(e.msg, "bootstrap.pgbackrest.stanza");
+	assert_int_equal(parse_validate("bootstrap:\n  method: pgbackrest\n  pgbackrest: {stanza: old}\n",
+									&c, &e), PGW_EINVAL);
+	assert_has(e.msg, "needs the backup: section");
+	snprintf(y, sizeof(y), "%sbootstrap:\n  method: pgbackrest\n  pgbackrest:\n"
+			 "    command: /usr/bin/restore.sh\n", repo);
+	assert_int_equal(parse_validate(y, &c, &e), PGW_EINVAL);
+	assert_has(e.msg, "bootstrap.pgbackrest.command");
+	snprintf(y, sizeof(y), "%sbootstrap:\n  method: pgbackrest\n  pgbackrest: {stanza: old, at: latest}\n",
+			 repo);
+	assert_int_equal(parse_validate(y, &c, &e), PGW_EINVAL);
+	assert_has(e.msg, "bootstrap.pgbackrest.at");
+	/* Patroni's script form under another method: ignored with a warning */
+	assert_int_equal(parse_validate("bootstrap:\n  method: wal_e\n  wal_e:\n    command: x\n",
+									&c, &e), 0);
+	assert_false(c.bootstrap_restore.enabled);
+	assert_true(c.n_warnings > 0);
+	config_free(&c);
+}
+
 /* ---- WAL, history, gaps ---------------------------------------------------- */
 
 #define SEG (16 * 1024 * 1024)
@@ -516,6 +583,7 @@ main(void)
 		cmocka_unit_test(test_schedule_entries),
 		cmocka_unit_test(test_config_section),
 		cmocka_unit_test(test_config_section_errors),
+		cmocka_unit_test(test_config_bootstrap_restore),
 		cmocka_unit_test(test_wal_names),
 		cmocka_unit_test(test_history_and_gap),
 		cmocka_unit_test(test_repo_ls_and_verify),
