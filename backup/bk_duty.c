@@ -21,17 +21,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BK_POLL_MS 2000
+#define BK_POLL_MS         2000
 #define BK_CATALOG_READ_MS 30000
 
 static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *metrics_text;		/* guarded by metrics_lock */
+static char *metrics_text; /* guarded by metrics_lock */
 
 void
-bk_note(Backup *b, const char *event, const char *fmt,...)
+bk_note(Backup *b, const char *event, const char *fmt, ...)
 {
-	char		msg[BACKUP_REASON_MAX];
-	va_list		ap;
+	char msg[BACKUP_REASON_MAX];
+	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -40,7 +40,7 @@ bk_note(Backup *b, const char *event, const char *fmt,...)
 		return;
 	pgw_strlcpy(b->logged, msg, sizeof(b->logged));
 	{
-		char		q[BACKUP_REASON_MAX * 2];
+		char q[BACKUP_REASON_MAX * 2];
 
 		log_error(event, "detail=%s", log_quote(msg, q, sizeof(q)));
 	}
@@ -55,8 +55,8 @@ bk_note_clear(Backup *b)
 void
 backup_open(const NodeConfig *cfg, Backup **out)
 {
-	Backup	   *b = pgw_xcalloc(1, sizeof(Backup));
-	PgwError	err = {0};
+	Backup *b = pgw_xcalloc(1, sizeof(Backup));
+	PgwError err = {0};
 
 	b->cfg = cfg;
 	b->st = pgw_xcalloc(1, sizeof(BackupState));
@@ -66,27 +66,32 @@ backup_open(const NodeConfig *cfg, Backup **out)
 	*out = b;
 	if (!cfg->backup.enabled)
 		return;
-	if (bk_exec_init(cfg, &b->ex, &err) != 0 || bk_conf_write(cfg, &b->ex, &err) != 0)
+	if (bk_exec_init(cfg, &b->ex, &err) != 0 ||
+	    bk_conf_write(cfg, &b->ex, &err) != 0)
 	{
 		snprintf(b->problem, sizeof(b->problem), "%s", err.msg);
-		log_error("backup.disabled", "detail=\"%s\" action=\"HA goes on without backups\"",
-				  err.msg);
+		log_error("backup.disabled",
+		          "detail=\"%s\" action=\"HA goes on without backups\"",
+		          err.msg);
 		bk_metrics_update(b, NULL);
 		return;
 	}
 	if (access(b->ex.pgbackrest, X_OK) != 0)
 	{
-		snprintf(b->problem, sizeof(b->problem),
-				 "pgbackrest program \"%s\" is missing or not executable (install the pgbackrest package or set backup.pgbackrest)",
-				 b->ex.pgbackrest);
-		log_error("backup.disabled", "detail=\"%s\" action=\"HA goes on without backups or archiving; restart the daemon once it is installed\"",
-				  b->problem);
+		snprintf(
+		    b->problem, sizeof(b->problem),
+		    "pgbackrest program \"%s\" is missing or not executable (install the pgbackrest package or set backup.pgbackrest)",
+		    b->ex.pgbackrest);
+		log_error(
+		    "backup.disabled",
+		    "detail=\"%s\" action=\"HA goes on without backups or archiving; restart the daemon once it is installed\"",
+		    b->problem);
 		bk_metrics_update(b, NULL);
 		return;
 	}
 	b->usable = true;
 	log_info("backup.ready", "stanza=%s repository=%s config=%s", b->ex.stanza,
-			 cfg->backup.repository, b->ex.conf);
+	         cfg->backup.repository, b->ex.conf);
 	bk_metrics_update(b, NULL);
 }
 
@@ -112,17 +117,17 @@ backup_close(Backup *b)
  */
 int
 bk_leader_txn_put(const BackupTurn *t, const char *suffix, const char *value,
-				  const EtcdCompare *extra, size_t n_extra, const EtcdOp *more,
-				  size_t n_more, bool *succeeded, PgwError *err)
+                  const EtcdCompare *extra, size_t n_extra, const EtcdOp *more,
+                  size_t n_more, bool *succeeded, PgwError *err)
 {
-	char		leader_key[PGW_PREFIX_MAX + 16];
-	char		key[PGW_PREFIX_MAX + 64];
+	char leader_key[PGW_PREFIX_MAX + 16];
+	char key[PGW_PREFIX_MAX + 64];
 	EtcdCompare cmp[8];
-	EtcdOp		ops[8];
+	EtcdOp ops[8];
 	EtcdTxnResult r = {0};
-	size_t		nc = 2;
-	size_t		no = 0;
-	int			rc;
+	size_t nc = 2;
+	size_t no = 0;
+	int rc;
 
 	snprintf(leader_key, sizeof(leader_key), "%sleader", t->prefix);
 	dcs_leader_compares(cmp, leader_key, t->name, t->lease_id);
@@ -152,12 +157,12 @@ static void
 publish_node(Backup *b, const BackupTurn *t)
 {
 	const NodeConfig *cfg = b->cfg;
-	BackupNode	n = {0};
-	char		key[PGW_PREFIX_MAX + 96];
-	char		suffix[96];
-	char	   *json;
-	PgwError	err = {0};
-	bool		listed = false;
+	BackupNode n = {0};
+	char key[PGW_PREFIX_MAX + 96];
+	char suffix[96];
+	char *json;
+	PgwError err = {0};
+	bool listed = false;
 
 	for (int i = 0; i < b->st->n_nodes; i++)
 		if (strcmp(b->st->nodes[i].name, t->name) == 0)
@@ -166,19 +171,21 @@ publish_node(Backup *b, const BackupTurn *t)
 		return;
 	pgw_strlcpy(n.name, t->name, sizeof(n.name));
 	{
-		const char *addr = cfg->pg_connect_address ? cfg->pg_connect_address : cfg->pg_listen;
+		const char *addr =
+		    cfg->pg_connect_address ? cfg->pg_connect_address : cfg->pg_listen;
 		const char *colon = addr ? strrchr(addr, ':') : NULL;
 
-		snprintf(n.host, sizeof(n.host), "%.*s", colon ? (int) (colon - addr) : 0,
-				 addr ? addr : "");
+		snprintf(n.host, sizeof(n.host), "%.*s",
+		         colon ? (int) (colon - addr) : 0, addr ? addr : "");
 	}
 	pgw_strlcpy(n.data_dir, cfg->pg_data_dir, sizeof(n.data_dir));
-	pgw_strlcpy(n.socket_dir, cfg->pg_socket_dir ? cfg->pg_socket_dir : "", sizeof(n.socket_dir));
+	pgw_strlcpy(n.socket_dir, cfg->pg_socket_dir ? cfg->pg_socket_dir : "",
+	            sizeof(n.socket_dir));
 	n.port = cfg->pg_port;
 	json = bk_node_encode(&n);
 	snprintf(suffix, sizeof(suffix), "nodes/%s", t->name);
-	if (etcd_put(t->etcd, bk_key(key, sizeof(key), t->prefix, suffix), json, strlen(json),
-				 t->lease_id, NULL, NULL, &err) == 0)
+	if (etcd_put(t->etcd, bk_key(key, sizeof(key), t->prefix, suffix), json,
+	             strlen(json), t->lease_id, NULL, NULL, &err) == 0)
 		b->node_lease = t->lease_id;
 	else
 		log_warn("backup.node-publish-failed", "detail=\"%s\"", err.msg);
@@ -188,8 +195,8 @@ publish_node(Backup *b, const BackupTurn *t)
 void
 backup_turn(Backup *b, const BackupTurn *t)
 {
-	int64_t		now = pgw_now_mono_ms();
-	bool		leading;
+	int64_t now = pgw_now_mono_ms();
+	bool leading;
 
 	if (b == NULL || !b->usable)
 		return;
@@ -207,17 +214,19 @@ backup_turn(Backup *b, const BackupTurn *t)
 		b->st_read_mono_ms = 0;
 	if (!t->view_valid || t->etcd == NULL)
 	{
-		bk_runner_turn(b, t);	/* it still watches its source */
+		bk_runner_turn(b, t); /* it still watches its source */
 		bk_metrics_update(b, t);
 		return;
 	}
 	if (b->st_read_mono_ms == 0 || now - b->st_read_mono_ms >= BK_POLL_MS ||
-		(b->run_phase != RUN_IDLE && now - b->st_read_mono_ms >= BK_POLL_MS / 2))
+	    (b->run_phase != RUN_IDLE &&
+	     now - b->st_read_mono_ms >= BK_POLL_MS / 2))
 	{
-		PgwError	err = {0};
-		char	   *cfg_json = NULL;
+		PgwError err = {0};
+		char *cfg_json = NULL;
 
-		if (bk_state_read(t->etcd, t->prefix, b->st, leading ? &cfg_json : NULL, &err) == 0)
+		if (bk_state_read(t->etcd, t->prefix, b->st, leading ? &cfg_json : NULL,
+		                  &err) == 0)
 		{
 			b->st_valid = true;
 			if (leading)
@@ -240,10 +249,11 @@ backup_turn(Backup *b, const BackupTurn *t)
 		bk_leader_turn(b, t);
 	else if (b->was_leader && !leading)
 		bk_leader_stop(b, t);
-	if (!leading && (!b->cat_valid || now - b->cat_read_mono_ms >= BK_CATALOG_READ_MS))
+	if (!leading &&
+	    (!b->cat_valid || now - b->cat_read_mono_ms >= BK_CATALOG_READ_MS))
 	{
-		PgwError	err = {0};
-		bool		found = false;
+		PgwError err = {0};
+		bool found = false;
 
 		/* for metrics: the leader's mirror */
 		if (backup_catalog_read(t->etcd, t->prefix, b->cat, &found, &err) == 0)
@@ -258,7 +268,7 @@ backup_turn(Backup *b, const BackupTurn *t)
 char *
 backup_metrics_text(void)
 {
-	char	   *s = NULL;
+	char *s = NULL;
 
 	pthread_mutex_lock(&metrics_lock);
 	if (metrics_text != NULL)
@@ -273,13 +283,14 @@ bk_metrics_update(Backup *b, const BackupTurn *t)
 	const NodeConfig *cfg = b->cfg;
 	const BackupCatalog *c = b->cat;
 	const BackupState *st = b->st;
-	char	   *buf;
-	size_t		cap = 8192;
-	size_t		n = 0;
+	char *buf;
+	size_t cap = 8192;
+	size_t n = 0;
 	const char *sc = cfg->scope ? cfg->scope : "";
-	int64_t		now_wall = pgw_now_wall_ms();
-	int64_t		last_ok = 0;
-	bool		problem = !b->usable || c->error[0] != '\0' || b->sched.error[0] != '\0';
+	int64_t now_wall = pgw_now_wall_ms();
+	int64_t last_ok = 0;
+	bool problem =
+	    !b->usable || c->error[0] != '\0' || b->sched.error[0] != '\0';
 
 	(void) t;
 	if (!cfg->backup.enabled)
@@ -288,60 +299,69 @@ bk_metrics_update(Backup *b, const BackupTurn *t)
 	for (int i = 0; i < c->n_backups; i++)
 		if (c->backups[i].stop_wall_ms > last_ok)
 			last_ok = c->backups[i].stop_wall_ms;
-#define M(...) n += (size_t) snprintf(buf + n, n < cap ? cap - n : 0, __VA_ARGS__)
+#define M(...)                                                                 \
+	n += (size_t) snprintf(buf + n, n < cap ? cap - n : 0, __VA_ARGS__)
 	M("# HELP pgwarden_backup_problem 1 when backups cannot work (configuration, pgbackrest missing, foreign repository, bad schedule).\n"
 	  "# TYPE pgwarden_backup_problem gauge\npgwarden_backup_problem{scope=\"%s\"} %d\n",
 	  sc, problem ? 1 : 0);
-	M("# TYPE pgwarden_backup_count gauge\npgwarden_backup_count{scope=\"%s\"} %d\n", sc,
-	  c->n_backups);
+	M("# TYPE pgwarden_backup_count gauge\npgwarden_backup_count{scope=\"%s\"} %d\n",
+	  sc, c->n_backups);
 	M("# HELP pgwarden_backup_last_success_timestamp_seconds Stop time of the newest backup in the repository.\n"
 	  "# TYPE pgwarden_backup_last_success_timestamp_seconds gauge\n"
-	  "pgwarden_backup_last_success_timestamp_seconds{scope=\"%s\"} %lld\n", sc,
-	  (long long) (last_ok / 1000));
+	  "pgwarden_backup_last_success_timestamp_seconds{scope=\"%s\"} %lld\n",
+	  sc, (long long) (last_ok / 1000));
 	M("# HELP pgwarden_backup_recovery_window_start_timestamp_seconds Earliest recoverable time (oldest backup's consistent point).\n"
 	  "# TYPE pgwarden_backup_recovery_window_start_timestamp_seconds gauge\n"
-	  "pgwarden_backup_recovery_window_start_timestamp_seconds{scope=\"%s\"} %lld\n", sc,
-	  (long long) (c->window_earliest_wall_ms / 1000));
+	  "pgwarden_backup_recovery_window_start_timestamp_seconds{scope=\"%s\"} %lld\n",
+	  sc, (long long) (c->window_earliest_wall_ms / 1000));
 	M("# HELP pgwarden_backup_recovery_window_end_timestamp_seconds Latest recoverable time known (last WAL segment archived).\n"
 	  "# TYPE pgwarden_backup_recovery_window_end_timestamp_seconds gauge\n"
-	  "pgwarden_backup_recovery_window_end_timestamp_seconds{scope=\"%s\"} %lld\n", sc,
-	  (long long) (c->window_latest_wall_ms / 1000));
+	  "pgwarden_backup_recovery_window_end_timestamp_seconds{scope=\"%s\"} %lld\n",
+	  sc, (long long) (c->window_latest_wall_ms / 1000));
 	M("# HELP pgwarden_backup_archive_age_seconds Seconds since the primary last archived a WAL segment (-1 unknown).\n"
 	  "# TYPE pgwarden_backup_archive_age_seconds gauge\n"
-	  "pgwarden_backup_archive_age_seconds{scope=\"%s\"} %lld\n", sc,
-	  (long long) (c->last_archived_wall_ms > 0 ? (now_wall - c->last_archived_wall_ms) / 1000 : -1));
+	  "pgwarden_backup_archive_age_seconds{scope=\"%s\"} %lld\n",
+	  sc,
+	  (long long) (c->last_archived_wall_ms > 0
+	                   ? (now_wall - c->last_archived_wall_ms) / 1000
+	                   : -1));
 	M("# TYPE pgwarden_backup_archive_failed_total counter\n"
-	  "pgwarden_backup_archive_failed_total{scope=\"%s\"} %lld\n", sc,
-	  (long long) c->archive_failed_count);
+	  "pgwarden_backup_archive_failed_total{scope=\"%s\"} %lld\n",
+	  sc, (long long) c->archive_failed_count);
 	M("# HELP pgwarden_backup_running 1 while a backup runs on this node.\n"
-	  "# TYPE pgwarden_backup_running gauge\npgwarden_backup_running{scope=\"%s\"} %d\n", sc,
-	  b->run_phase != RUN_IDLE ? 1 : 0);
+	  "# TYPE pgwarden_backup_running gauge\npgwarden_backup_running{scope=\"%s\"} %d\n",
+	  sc, b->run_phase != RUN_IDLE ? 1 : 0);
 	if (st->attempt.present)
 		M("# HELP pgwarden_backup_last_attempt The latest backup attempt, by status.\n"
 		  "# TYPE pgwarden_backup_last_attempt gauge\n"
-		  "pgwarden_backup_last_attempt{scope=\"%s\",status=\"%s\",type=\"%s\"} %lld\n", sc,
-		  backup_status_name(st->attempt.status), st->attempt.type,
-		  (long long) ((st->attempt.ended_wall_ms ? st->attempt.ended_wall_ms
-						: st->attempt.started_wall_ms) / 1000));
+		  "pgwarden_backup_last_attempt{scope=\"%s\",status=\"%s\",type=\"%s\"} %lld\n",
+		  sc, backup_status_name(st->attempt.status), st->attempt.type,
+		  (long long) ((st->attempt.ended_wall_ms
+		                    ? st->attempt.ended_wall_ms
+		                    : st->attempt.started_wall_ms) /
+		               1000));
 	M("# HELP pgwarden_backup_wal_gap_segments WAL segments a timeline's history needs that the archive lacks (last gap check).\n"
 	  "# TYPE pgwarden_backup_wal_gap_segments gauge\npgwarden_backup_wal_gap_segments{scope=\"%s\"} %d\n",
-	  sc, st->gap.present && strcmp(st->gap.status, "gap") == 0 ? (st->gap.n_missing > 0 ? st->gap.n_missing : 1) : 0);
+	  sc,
+	  st->gap.present && strcmp(st->gap.status, "gap") == 0
+	      ? (st->gap.n_missing > 0 ? st->gap.n_missing : 1)
+	      : 0);
 	if (st->verify.present)
 	{
 		M("# HELP pgwarden_backup_verify_ok 1 when the last restore drill passed.\n"
 		  "# TYPE pgwarden_backup_verify_ok gauge\npgwarden_backup_verify_ok{scope=\"%s\"} %d\n",
 		  sc, st->verify.ok ? 1 : 0);
 		M("# TYPE pgwarden_backup_verify_timestamp_seconds gauge\n"
-		  "pgwarden_backup_verify_timestamp_seconds{scope=\"%s\"} %lld\n", sc,
-		  (long long) (st->verify.at_wall_ms / 1000));
+		  "pgwarden_backup_verify_timestamp_seconds{scope=\"%s\"} %lld\n",
+		  sc, (long long) (st->verify.at_wall_ms / 1000));
 		M("# HELP pgwarden_backup_verify_restore_seconds Restore plus recovery time of the last drill.\n"
 		  "# TYPE pgwarden_backup_verify_restore_seconds gauge\n"
-		  "pgwarden_backup_verify_restore_seconds{scope=\"%s\"} %.3f\n", sc,
-		  (double) st->verify.restore_ms / 1000.0);
+		  "pgwarden_backup_verify_restore_seconds{scope=\"%s\"} %.3f\n",
+		  sc, (double) st->verify.restore_ms / 1000.0);
 		M("# HELP pgwarden_backup_verify_rpo_seconds Drill start minus the newest canary the restored copy holds.\n"
 		  "# TYPE pgwarden_backup_verify_rpo_seconds gauge\n"
-		  "pgwarden_backup_verify_rpo_seconds{scope=\"%s\"} %.3f\n", sc,
-		  (double) st->verify.rpo_ms / 1000.0);
+		  "pgwarden_backup_verify_rpo_seconds{scope=\"%s\"} %.3f\n",
+		  sc, (double) st->verify.rpo_ms / 1000.0);
 	}
 #undef M
 	if (n >= cap)

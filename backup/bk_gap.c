@@ -26,10 +26,10 @@
 static void
 record(Backup *b, const BackupTurn *t, const char *status, const char *detail)
 {
-	BackupGap	g = {0};
-	char	   *json;
-	bool		ok = false;
-	PgwError	err = {0};
+	BackupGap g = {0};
+	char *json;
+	bool ok = false;
+	PgwError err = {0};
 
 	g.checked_wall_ms = pgw_now_wall_ms();
 	g.timeline = b->gap_timeline;
@@ -39,38 +39,44 @@ record(Backup *b, const BackupTurn *t, const char *status, const char *detail)
 	/* what is still missing, as ranges per timeline */
 	for (int i = 0; i < b->gap_missing.n && g.n_missing < BACKUP_GAPS_MAX; i++)
 	{
-		BkSeg		first = b->gap_missing.s[i];
-		BkSeg		last = first;
-		char		a[BACKUP_WAL_MAX],
-					z[BACKUP_WAL_MAX];
+		BkSeg first = b->gap_missing.s[i];
+		BkSeg last = first;
+		char a[BACKUP_WAL_MAX], z[BACKUP_WAL_MAX];
 
 		if (first.tli == 0)
-			continue;			/* pushed */
-		while (i + 1 < b->gap_missing.n && b->gap_missing.s[i + 1].tli == first.tli &&
-			   b->gap_missing.s[i + 1].segno == last.segno + 1)
+			continue; /* pushed */
+		while (i + 1 < b->gap_missing.n &&
+		       b->gap_missing.s[i + 1].tli == first.tli &&
+		       b->gap_missing.s[i + 1].segno == last.segno + 1)
 			last = b->gap_missing.s[++i];
 		bk_wal_name(first, b->seg_size, a, sizeof(a));
 		bk_wal_name(last, b->seg_size, z, sizeof(z));
 		if (first.segno == last.segno)
 			snprintf(g.missing[g.n_missing++], sizeof(g.missing[0]), "%s", a);
 		else
-			snprintf(g.missing[g.n_missing++], sizeof(g.missing[0]), "%s..%s", a, z);
+			snprintf(g.missing[g.n_missing++], sizeof(g.missing[0]), "%s..%s",
+			         a, z);
 	}
 	json = bk_gap_encode(&g);
-	if (bk_leader_txn_put(t, "gap", json, NULL, 0, NULL, 0, &ok, &err) != 0 || !ok)
-		log_warn("backup.gap-record-failed", "detail=\"%s\"", err.msg[0] ? err.msg : "not leader");
+	if (bk_leader_txn_put(t, "gap", json, NULL, 0, NULL, 0, &ok, &err) != 0 ||
+	    !ok)
+		log_warn("backup.gap-record-failed", "detail=\"%s\"",
+		         err.msg[0] ? err.msg : "not leader");
 	free(json);
 	if (strcmp(status, "gap") == 0 || strcmp(status, "error") == 0)
 	{
-		log_error("backup.wal-gap", "timeline=%d status=%s pushed=%d missing=\"%s%s\" detail=\"%s\" action=\"PITR across it is impossible; take a new full backup\"",
-				  b->gap_timeline, status, b->gap_pushed, g.n_missing ? g.missing[0] : "",
-				  g.n_missing > 1 ? ",..." : "", detail);
+		log_error(
+		    "backup.wal-gap",
+		    "timeline=%d status=%s pushed=%d missing=\"%s%s\" detail=\"%s\" action=\"PITR across it is impossible; take a new full backup\"",
+		    b->gap_timeline, status, b->gap_pushed,
+		    g.n_missing ? g.missing[0] : "", g.n_missing > 1 ? ",..." : "",
+		    detail);
 		b->gap_next_mono_ms = pgw_now_mono_ms() + GAP_RECHECK_MS;
 	}
 	else
 	{
-		log_info("backup.gap-check", "timeline=%d status=%s pushed=%d", b->gap_timeline, status,
-				 b->gap_pushed);
+		log_info("backup.gap-check", "timeline=%d status=%s pushed=%d",
+		         b->gap_timeline, status, b->gap_pushed);
 		b->gap_due = false;
 	}
 	b->st_read_mono_ms = 0;
@@ -80,14 +86,14 @@ record(Backup *b, const BackupTurn *t, const char *status, const char *detail)
 bool
 bk_gap_start(Backup *b, const BackupTurn *t)
 {
-	char		hist_name[32];
-	PGconn	   *conn;
-	PgwError	err = {0};
-	char	   *v;
-	PGresult   *r;
-	BkArgv		a;
-	char		path[128];
-	int64_t		seg;
+	char hist_name[32];
+	PGconn *conn;
+	PgwError err = {0};
+	char *v;
+	PGresult *r;
+	BkArgv a;
+	char path[128];
+	int64_t seg;
 
 	b->gap_timeline = t->timeline;
 	b->gap_pushed = 0;
@@ -98,7 +104,7 @@ bk_gap_start(Backup *b, const BackupTurn *t)
 	memset(&b->gap_hist, 0, sizeof(b->gap_hist));
 	if (t->timeline <= 1)
 	{
-		b->gap_due = false;		/* no history to keep whole */
+		b->gap_due = false; /* no history to keep whole */
 		return false;
 	}
 	conn = bk_local_conn(b->cfg, 1000, 2000, &err);
@@ -108,9 +114,11 @@ bk_gap_start(Backup *b, const BackupTurn *t)
 		log_warn("backup.gap-check-deferred", "detail=\"%s\"", err.msg);
 		return false;
 	}
-	v = bk_sql_value(conn, "SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'",
-					 0, NULL, &err);
-	if (v == NULL || pgw_parse_int64(v, 1024 * 1024, INT64_C(1) << 30, &seg) != 0)
+	v = bk_sql_value(
+	    conn, "SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'",
+	    0, NULL, &err);
+	if (v == NULL ||
+	    pgw_parse_int64(v, 1024 * 1024, INT64_C(1) << 30, &seg) != 0)
 	{
 		free(v);
 		PQfinish(conn);
@@ -119,7 +127,8 @@ bk_gap_start(Backup *b, const BackupTurn *t)
 	}
 	free(v);
 	b->seg_size = (uint64_t) seg;
-	snprintf(hist_name, sizeof(hist_name), "%08X.history", (unsigned) t->timeline);
+	snprintf(hist_name, sizeof(hist_name), "%08X.history",
+	         (unsigned) t->timeline);
 	snprintf(path, sizeof(path), "pg_wal/%s", hist_name);
 	{
 		const char *params[1] = {path};
@@ -128,7 +137,7 @@ bk_gap_start(Backup *b, const BackupTurn *t)
 	}
 	if (v == NULL || bk_history_parse(v, &b->gap_hist, &err) != 0)
 	{
-		char		d[BACKUP_REASON_MAX];
+		char d[BACKUP_REASON_MAX];
 
 		snprintf(d, sizeof(d), "could not read %s: %s", path, err.msg);
 		free(v);
@@ -143,7 +152,7 @@ bk_gap_start(Backup *b, const BackupTurn *t)
 		for (int i = 0; i < PQntuples(r); i++)
 		{
 			const char *name = PQgetvalue(r, i, 0);
-			BkSeg		s;
+			BkSeg s;
 
 			if (strlen(name) == 24 && bk_wal_parse(name, b->seg_size, &s))
 				bk_segset_add(&b->gap_local, s);
@@ -161,7 +170,8 @@ bk_gap_start(Backup *b, const BackupTurn *t)
 		return false;
 	}
 	b->aux_phase = AUX_GAP_LS;
-	log_info("backup.gap-check-start", "timeline=%d ancestors=%d", t->timeline, b->gap_hist.n);
+	log_info("backup.gap-check-start", "timeline=%d ancestors=%d", t->timeline,
+	         b->gap_hist.n);
 	return true;
 }
 
@@ -172,13 +182,14 @@ next_push(Backup *b)
 {
 	while (b->gap_push_i < b->gap_missing.n + (b->gap_history_missing ? 1 : 0))
 	{
-		int			i = b->gap_push_i;
-		char		name[40];
-		BkArgv		a;
-		PgwError	err = {0};
+		int i = b->gap_push_i;
+		char name[40];
+		BkArgv a;
+		PgwError err = {0};
 
 		if (i == b->gap_missing.n)
-			snprintf(name, sizeof(name), "%08X.history", (unsigned) b->gap_timeline);
+			snprintf(name, sizeof(name), "%08X.history",
+			         (unsigned) b->gap_timeline);
 		else
 		{
 			if (!bk_segset_has(&b->gap_local, b->gap_missing.s[i]))
@@ -190,7 +201,8 @@ next_push(Backup *b)
 		}
 		bk_argv_pgbackrest(&a, &b->ex, NULL, "archive-push");
 		bk_argv_add(&a, "%s/pg_wal/%s", b->cfg->pg_data_dir, name);
-		if (bk_job_start(&b->aux, &b->ex, a.v, 120000, "archive-push", &err) == 0)
+		if (bk_job_start(&b->aux, &b->ex, a.v, 120000, "archive-push", &err) ==
+		    0)
 			return true;
 		pgw_strlcpy(b->gap_failed, err.msg, sizeof(b->gap_failed));
 		b->gap_push_i++;
@@ -201,8 +213,8 @@ next_push(Backup *b)
 static void
 conclude(Backup *b, const BackupTurn *t)
 {
-	int			left = 0;
-	char		d[BACKUP_REASON_MAX];
+	int left = 0;
+	char d[BACKUP_REASON_MAX];
 
 	for (int i = 0; i < b->gap_missing.n; i++)
 		if (b->gap_missing.s[i].tli != 0)
@@ -211,15 +223,18 @@ conclude(Backup *b, const BackupTurn *t)
 		left++;
 	if (left == 0)
 	{
-		snprintf(d, sizeof(d), "%d ancestor timeline(s) whole in the archive", b->gap_hist.n);
+		snprintf(d, sizeof(d), "%d ancestor timeline(s) whole in the archive",
+		         b->gap_hist.n);
 		record(b, t, b->gap_pushed > 0 ? "closed" : "ok", d);
 	}
 	else
 	{
-		snprintf(d, sizeof(d), "%d segment(s)%s missing from the archive and not in our pg_wal%s%s",
-				 left - (b->gap_history_missing ? 1 : 0),
-				 b->gap_history_missing ? " and the timeline history file" : "",
-				 b->gap_failed[0] ? "; last push error: " : "", b->gap_failed);
+		snprintf(
+		    d, sizeof(d),
+		    "%d segment(s)%s missing from the archive and not in our pg_wal%s%s",
+		    left - (b->gap_history_missing ? 1 : 0),
+		    b->gap_history_missing ? " and the timeline history file" : "",
+		    b->gap_failed[0] ? "; last push error: " : "", b->gap_failed);
 		record(b, t, "gap", d);
 	}
 }
@@ -227,27 +242,29 @@ conclude(Backup *b, const BackupTurn *t)
 void
 bk_gap_step(Backup *b, const BackupTurn *t)
 {
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	if (!bk_job_poll(&b->aux))
 		return;
 	if (b->aux_phase == AUX_GAP_LS)
 	{
-		BkSegSet	present = {0};
-		uint32_t	hist[64];
-		int			n_hist = 0;
-		uint64_t	floor_segno = 0;
+		BkSegSet present = {0};
+		uint32_t hist[64];
+		int n_hist = 0;
+		uint64_t floor_segno = 0;
 
 		if (b->aux.exit_code != 0 ||
-			bk_repo_ls_parse(b->aux.out ? b->aux.out : "", b->aux.len, b->seg_size, &present,
-							 NULL, hist, 64, &n_hist, &err) != 0)
+		    bk_repo_ls_parse(b->aux.out ? b->aux.out : "", b->aux.len,
+		                     b->seg_size, &present, NULL, hist, 64, &n_hist,
+		                     &err) != 0)
 		{
-			char		tail[200];
-			char		d[BACKUP_REASON_MAX];
+			char tail[200];
+			char d[BACKUP_REASON_MAX];
 
 			bk_job_tail(&b->aux, tail, sizeof(tail));
-			snprintf(d, sizeof(d), "pgbackrest repo-ls failed (exit code %d): %s %s",
-					 b->aux.exit_code, tail, err.msg);
+			snprintf(d, sizeof(d),
+			         "pgbackrest repo-ls failed (exit code %d): %s %s",
+			         b->aux.exit_code, tail, err.msg);
 			bk_job_clear(&b->aux);
 			b->aux_phase = AUX_IDLE;
 			bk_segset_free(&present);
@@ -257,12 +274,13 @@ bk_gap_step(Backup *b, const BackupTurn *t)
 		bk_job_clear(&b->aux);
 		if (b->cat_valid && b->cat->n_backups > 0)
 		{
-			BkSeg		s;
+			BkSeg s;
 
 			if (bk_wal_parse(b->cat->backups[0].wal_start, b->seg_size, &s))
 				floor_segno = s.segno;
 		}
-		bk_gap_missing(&b->gap_hist, b->seg_size, floor_segno, &present, &b->gap_missing);
+		bk_gap_missing(&b->gap_hist, b->seg_size, floor_segno, &present,
+		               &b->gap_missing);
 		bk_segset_sort(&b->gap_missing);
 		b->gap_history_missing = true;
 		for (int i = 0; i < n_hist; i++)
@@ -271,8 +289,10 @@ bk_gap_step(Backup *b, const BackupTurn *t)
 		bk_segset_free(&present);
 		b->gap_push_i = 0;
 		if (b->gap_missing.n > 0 || b->gap_history_missing)
-			log_warn("backup.gap-found", "timeline=%d missing_segments=%d history_missing=%d action=push-from-pg_wal",
-					 b->gap_timeline, b->gap_missing.n, b->gap_history_missing);
+			log_warn(
+			    "backup.gap-found",
+			    "timeline=%d missing_segments=%d history_missing=%d action=push-from-pg_wal",
+			    b->gap_timeline, b->gap_missing.n, b->gap_history_missing);
 		if (next_push(b))
 		{
 			b->aux_phase = AUX_GAP_PUSH;
@@ -287,13 +307,13 @@ bk_gap_step(Backup *b, const BackupTurn *t)
 	{
 		b->gap_pushed++;
 		if (b->gap_push_i < b->gap_missing.n)
-			b->gap_missing.s[b->gap_push_i].tli = 0;	/* closed */
+			b->gap_missing.s[b->gap_push_i].tli = 0; /* closed */
 		else
 			b->gap_history_missing = false;
 	}
 	else
 	{
-		char		tail[160];
+		char tail[160];
 
 		bk_job_tail(&b->aux, tail, sizeof(tail));
 		pgw_strlcpy(b->gap_failed, tail, sizeof(b->gap_failed));

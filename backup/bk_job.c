@@ -58,49 +58,54 @@ env_entry(char *slot, size_t len, const char *name, const char *value)
 
 int
 bk_job_start(BkJob *j, const BkExec *ex, const char *const *argv,
-			 int64_t timeout_ms, const char *what, PgwError *err)
+             int64_t timeout_ms, const char *what, PgwError *err)
 {
-	char		env_buf[6][CONFIG_BACKUP_PATH_MAX + 32];
-	char	   *envp[7];
-	char		cmd[2048];
-	size_t		used = 0;
-	int			pipefd[2];
-	pid_t		parent = getpid();
-	pid_t		pid;
+	char env_buf[6][CONFIG_BACKUP_PATH_MAX + 32];
+	char *envp[7];
+	char cmd[2048];
+	size_t used = 0;
+	int pipefd[2];
+	pid_t parent = getpid();
+	pid_t pid;
 
 	memset(j, 0, sizeof(*j));
 	j->fd = -1;
 	snprintf(j->what, sizeof(j->what), "%s", what);
 	for (int i = 0; argv[i] != NULL && used + 1 < sizeof(cmd); i++)
 	{
-		char		q[1024];
+		char q[1024];
 
-		used += (size_t) snprintf(cmd + used, sizeof(cmd) - used, "%s%s",
-								  i ? " " : "", log_quote(argv[i], q, sizeof(q)));
+		used +=
+		    (size_t) snprintf(cmd + used, sizeof(cmd) - used, "%s%s",
+		                      i ? " " : "", log_quote(argv[i], q, sizeof(q)));
 		if (used >= sizeof(cmd))
 			used = sizeof(cmd) - 1;
 	}
 	log_info("backup.exec", "what=%s cmd=%s", what, cmd);
 	if (access(argv[0], X_OK) != 0)
 		return pgw_error_set(err, PGW_EIO, "could not execute \"%s\": %s",
-							 argv[0], strerror(errno));
+		                     argv[0], strerror(errno));
 	/* everything the child needs is built before fork: after it, only
 	 * async-signal-safe calls (other threads may hold malloc's lock) */
 	env_entry(env_buf[0], sizeof(env_buf[0]), "PATH", "/usr/bin:/bin");
-	env_entry(env_buf[1], sizeof(env_buf[1]), "HOME", ex->home[0] ? ex->home : "/");
-	env_entry(env_buf[2], sizeof(env_buf[2]), "USER", ex->user[0] ? ex->user : "root");
-	env_entry(env_buf[3], sizeof(env_buf[3]), "LOGNAME", ex->user[0] ? ex->user : "root");
+	env_entry(env_buf[1], sizeof(env_buf[1]), "HOME",
+	          ex->home[0] ? ex->home : "/");
+	env_entry(env_buf[2], sizeof(env_buf[2]), "USER",
+	          ex->user[0] ? ex->user : "root");
+	env_entry(env_buf[3], sizeof(env_buf[3]), "LOGNAME",
+	          ex->user[0] ? ex->user : "root");
 	env_entry(env_buf[4], sizeof(env_buf[4]), "LC_ALL", "C");
 	env_entry(env_buf[5], sizeof(env_buf[5]), "PGPASSFILE", ex->pgpass);
 	for (int i = 0; i < 6; i++)
 		envp[i] = env_buf[i];
 	envp[6] = NULL;
 	if (pipe2(pipefd, O_CLOEXEC) != 0)
-		return pgw_error_set(err, PGW_EIO, "could not create a pipe: %s", strerror(errno));
+		return pgw_error_set(err, PGW_EIO, "could not create a pipe: %s",
+		                     strerror(errno));
 	pid = fork();
 	if (pid < 0)
 	{
-		int			e = errno;
+		int e = errno;
 
 		close(pipefd[0]);
 		close(pipefd[1]);
@@ -108,8 +113,8 @@ bk_job_start(BkJob *j, const BkExec *ex, const char *const *argv,
 	}
 	if (pid == 0)
 	{
-		int			devnull = open("/dev/null", O_RDONLY);
-		sigset_t	none;
+		int devnull = open("/dev/null", O_RDONLY);
+		sigset_t none;
 
 		setpgid(0, 0);
 		if (devnull >= 0)
@@ -126,9 +131,8 @@ bk_job_start(BkJob *j, const BkExec *ex, const char *const *argv,
 		for (int s = 1; s < NSIG; s++)
 			if (s != SIGKILL && s != SIGSTOP)
 				signal(s, SIG_DFL);
-		if (ex->drop &&
-			(setgroups((size_t) ex->n_groups, ex->groups) != 0 ||
-			 setgid(ex->gid) != 0 || setuid(ex->uid) != 0))
+		if (ex->drop && (setgroups((size_t) ex->n_groups, ex->groups) != 0 ||
+		                 setgid(ex->gid) != 0 || setuid(ex->uid) != 0))
 			_exit(126);
 		/* after the credential change, which clears it */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -158,11 +162,11 @@ bk_job_running(const BkJob *j)
 static void
 drain(BkJob *j)
 {
-	char		buf[65536];
+	char buf[65536];
 
 	while (j->fd >= 0)
 	{
-		ssize_t		r = read(j->fd, buf, sizeof(buf));
+		ssize_t r = read(j->fd, buf, sizeof(buf));
 
 		if (r > 0)
 		{
@@ -173,7 +177,7 @@ drain(BkJob *j)
 			continue;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
-		close(j->fd);			/* EOF or error */
+		close(j->fd); /* EOF or error */
 		j->fd = -1;
 	}
 }
@@ -199,8 +203,8 @@ reaped(BkJob *j, int status)
 bool
 bk_job_poll(BkJob *j)
 {
-	int			status;
-	pid_t		w;
+	int status;
+	pid_t w;
 
 	if (j->pid <= 0)
 		return true;
@@ -222,7 +226,8 @@ bk_job_poll(BkJob *j)
 	if (j->deadline_mono_ms != 0 && pgw_now_mono_ms() > j->deadline_mono_ms)
 	{
 		j->timed_out = true;
-		log_warn("backup.exec.timeout", "what=%s pid=%d action=stop", j->what, (int) j->pid);
+		log_warn("backup.exec.timeout", "what=%s pid=%d action=stop", j->what,
+		         (int) j->pid);
 		bk_job_stop(j, 5000);
 		return true;
 	}
@@ -232,8 +237,8 @@ bk_job_poll(BkJob *j)
 void
 bk_job_stop(BkJob *j, int grace_ms)
 {
-	int64_t		until = pgw_now_mono_ms() + grace_ms;
-	int			status;
+	int64_t until = pgw_now_mono_ms() + grace_ms;
+	int status;
 
 	if (j->pid <= 0 || j->done)
 		return;
@@ -243,7 +248,7 @@ bk_job_stop(BkJob *j, int grace_ms)
 	kill(j->pid, SIGTERM);
 	while (pgw_now_mono_ms() < until)
 	{
-		pid_t		w = waitpid(j->pid, &status, WNOHANG);
+		pid_t w = waitpid(j->pid, &status, WNOHANG);
 
 		drain(j);
 		if (w == j->pid)
@@ -274,9 +279,9 @@ void
 bk_job_tail(const BkJob *j, char *buf, size_t len)
 {
 	const char *s = j->out ? j->out : "";
-	size_t		n = j->len;
-	size_t		start;
-	size_t		k = 0;
+	size_t n = j->len;
+	size_t start;
+	size_t k = 0;
 
 	if (len == 0)
 		return;
@@ -284,15 +289,17 @@ bk_job_tail(const BkJob *j, char *buf, size_t len)
 		n--;
 	start = n > len - 1 ? n - (len - 1) : 0;
 	for (size_t i = start; i < n && k + 1 < len; i++)
-		buf[k++] = (s[i] == '\n' || s[i] == '\r' || s[i] == '"') ? (s[i] == '"' ? '\'' : ' ') : s[i];
+		buf[k++] = (s[i] == '\n' || s[i] == '\r' || s[i] == '"')
+		               ? (s[i] == '"' ? '\'' : ' ')
+		               : s[i];
 	buf[k] = '\0';
 }
 
 int
 bk_job_run(BkJob *j, const BkExec *ex, const char *const *argv,
-		   int64_t timeout_ms, const char *what, PgwError *err)
+           int64_t timeout_ms, const char *what, PgwError *err)
 {
-	char		tail[300];
+	char tail[300];
 
 	if (bk_job_start(j, ex, argv, timeout_ms, what, err) != 0)
 		return PGW_EIO;
@@ -307,11 +314,12 @@ bk_job_run(BkJob *j, const BkExec *ex, const char *const *argv,
 	}
 	bk_job_reason(j, tail, sizeof(tail));
 	if (j->timed_out)
-		return pgw_error_set(err, PGW_ETIMEDOUT, "%s timed out after %lld ms: %s",
-							 what, (long long) timeout_ms, tail);
+		return pgw_error_set(err, PGW_ETIMEDOUT,
+		                     "%s timed out after %lld ms: %s", what,
+		                     (long long) timeout_ms, tail);
 	if (j->exit_code != 0)
-		return pgw_error_set(err, PGW_EIO, "%s failed with exit code %d: %s", what,
-							 j->exit_code, tail);
+		return pgw_error_set(err, PGW_EIO, "%s failed with exit code %d: %s",
+		                     what, j->exit_code, tail);
 	return 0;
 }
 
@@ -319,7 +327,7 @@ void
 bk_job_reason(const BkJob *j, char *buf, size_t len)
 {
 	const char *s = j->out ? strstr(j->out, "ERROR: [") : NULL;
-	size_t		k = 0;
+	size_t k = 0;
 
 	if (s == NULL)
 	{

@@ -28,28 +28,28 @@ name_cmp(const void *a, const void *b)
 static bool
 wal_file_name(const char *s)
 {
-	size_t		n = strlen(s);
+	size_t n = strlen(s);
 
 	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F') || s[i] == '.' ||
-			  (s[i] >= 'a' && s[i] <= 'z')))
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F') ||
+		      s[i] == '.' || (s[i] >= 'a' && s[i] <= 'z')))
 			return false;
 	return n >= 12 && n <= 40 && strstr(s, "..") == NULL;
 }
 
 int
-backup_push_ready(const NodeConfig *cfg, int timeout_ms, int *pushed, PgwError *err)
+backup_push_ready(const NodeConfig *cfg, int timeout_ms, int *pushed,
+                  PgwError *err)
 {
-	BkExec		ex;
-	char		dir[CONFIG_BACKUP_PATH_MAX + 64];
-	DIR		   *d;
+	BkExec ex;
+	char dir[CONFIG_BACKUP_PATH_MAX + 64];
+	DIR *d;
 	struct dirent *de;
-	char	  **names = NULL;
-	int			n = 0,
-				cap = 0;
-	int64_t		deadline = pgw_now_mono_ms() + timeout_ms;
-	int			rc = 0;
-	int			ok = 0;
+	char **names = NULL;
+	int n = 0, cap = 0;
+	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
+	int rc = 0;
+	int ok = 0;
 
 	if (pushed != NULL)
 		*pushed = 0;
@@ -60,10 +60,10 @@ backup_push_ready(const NodeConfig *cfg, int timeout_ms, int *pushed, PgwError *
 	snprintf(dir, sizeof(dir), "%s/pg_wal/archive_status", cfg->pg_data_dir);
 	d = opendir(dir);
 	if (d == NULL)
-		return 0;				/* no WAL to lose */
+		return 0; /* no WAL to lose */
 	while ((de = readdir(d)) != NULL)
 	{
-		size_t		len = strlen(de->d_name);
+		size_t len = strlen(de->d_name);
 
 		if (len < 7 || strcmp(de->d_name + len - 6, ".ready") != 0)
 			continue;
@@ -81,21 +81,25 @@ backup_push_ready(const NodeConfig *cfg, int timeout_ms, int *pushed, PgwError *
 		return 0;
 	}
 	qsort(names, (size_t) n, sizeof(char *), name_cmp);
-	log_info("backup.push-ready", "segments=%d reason=\"WAL about to be discarded (rewind or re-clone)\"", n);
+	log_info(
+	    "backup.push-ready",
+	    "segments=%d reason=\"WAL about to be discarded (rewind or re-clone)\"",
+	    n);
 	for (int i = 0; i < n; i++)
 	{
-		BkArgv		a;
-		BkJob		j;
-		PgwError	e2 = {0};
-		int64_t		left = deadline - pgw_now_mono_ms();
+		BkArgv a;
+		BkJob j;
+		PgwError e2 = {0};
+		int64_t left = deadline - pgw_now_mono_ms();
 
 		if (!wal_file_name(names[i]))
 			continue;
 		if (left <= 0)
 		{
-			rc = pgw_error_set(err, PGW_ETIMEDOUT,
-							   "pushed %d of %d unarchived WAL files before the %d ms bound", ok, n,
-							   timeout_ms);
+			rc = pgw_error_set(
+			    err, PGW_ETIMEDOUT,
+			    "pushed %d of %d unarchived WAL files before the %d ms bound",
+			    ok, n, timeout_ms);
 			break;
 		}
 		bk_argv_pgbackrest(&a, &ex, NULL, "archive-push");

@@ -20,14 +20,15 @@ from_file(const ConfigBackup *cfg, BkSchedule *out)
 	out->n = 0;
 	for (int i = 0; i < cfg->n_schedule && i < CONFIG_BACKUP_SCHEDULE_MAX; i++)
 	{
-		PgwError	err = {0};
+		PgwError err = {0};
 
 		/* checked when the file was loaded */
 		if (config_backup_schedule_check(cfg->schedule[i], out->type[out->n],
-										 sizeof(out->type[0]), &out->cron[out->n],
-										 &err) != 0)
+		                                 sizeof(out->type[0]),
+		                                 &out->cron[out->n], &err) != 0)
 			continue;
-		pgw_strlcpy(out->entry[out->n], cfg->schedule[i], sizeof(out->entry[0]));
+		pgw_strlcpy(out->entry[out->n], cfg->schedule[i],
+		            sizeof(out->entry[0]));
 		out->n++;
 	}
 	out->from_config_key = false;
@@ -35,14 +36,14 @@ from_file(const ConfigBackup *cfg, BkSchedule *out)
 
 void
 bk_schedule_from_config(const char *config_json, const ConfigBackup *cfg,
-						BkSchedule *out)
+                        BkSchedule *out)
 {
-	json_t	   *root;
-	json_t	   *b;
-	json_t	   *s;
-	BkSchedule	dyn;
-	size_t		i;
-	json_t	   *item;
+	json_t *root;
+	json_t *b;
+	json_t *s;
+	BkSchedule dyn;
+	size_t i;
+	json_t *item;
 
 	memset(out, 0, sizeof(*out));
 	from_file(cfg, out);
@@ -59,7 +60,7 @@ bk_schedule_from_config(const char *config_json, const ConfigBackup *cfg,
 	memset(&dyn, 0, sizeof(dyn));
 	if (json_is_string(s))
 	{
-		json_t	   *one = json_array();
+		json_t *one = json_array();
 
 		json_array_append(one, s);
 		s = one;
@@ -67,33 +68,36 @@ bk_schedule_from_config(const char *config_json, const ConfigBackup *cfg,
 	}
 	if (!json_is_array(s) || json_array_size(s) > CONFIG_BACKUP_SCHEDULE_MAX)
 	{
-		snprintf(out->error, sizeof(out->error),
-				 "config key backup.schedule: expected a list of at most %d \"TYPE MIN HOUR DOM MON DOW\" entries",
-				 CONFIG_BACKUP_SCHEDULE_MAX);
+		snprintf(
+		    out->error, sizeof(out->error),
+		    "config key backup.schedule: expected a list of at most %d \"TYPE MIN HOUR DOM MON DOW\" entries",
+		    CONFIG_BACKUP_SCHEDULE_MAX);
 		json_decref(root);
 		return;
 	}
 	json_array_foreach(s, i, item)
 	{
-		PgwError	err = {0};
+		PgwError err = {0};
 
 		if (!json_is_string(item) ||
-			strlen(json_string_value(item)) >= sizeof(dyn.entry[0]))
+		    strlen(json_string_value(item)) >= sizeof(dyn.entry[0]))
 		{
 			snprintf(out->error, sizeof(out->error),
-					 "config key backup.schedule[%zu]: expected a string", i);
+			         "config key backup.schedule[%zu]: expected a string", i);
 			json_decref(root);
 			return;
 		}
-		if (config_backup_schedule_check(json_string_value(item), dyn.type[dyn.n],
-										 sizeof(dyn.type[0]), &dyn.cron[dyn.n], &err) != 0)
+		if (config_backup_schedule_check(json_string_value(item),
+		                                 dyn.type[dyn.n], sizeof(dyn.type[0]),
+		                                 &dyn.cron[dyn.n], &err) != 0)
 		{
-			snprintf(out->error, sizeof(out->error), "config key backup.schedule[%zu]: %s", i,
-					 err.msg);
+			snprintf(out->error, sizeof(out->error),
+			         "config key backup.schedule[%zu]: %s", i, err.msg);
 			json_decref(root);
 			return;
 		}
-		pgw_strlcpy(dyn.entry[dyn.n], json_string_value(item), sizeof(dyn.entry[0]));
+		pgw_strlcpy(dyn.entry[dyn.n], json_string_value(item),
+		            sizeof(dyn.entry[0]));
 		dyn.n++;
 	}
 	json_decref(root);
@@ -102,10 +106,11 @@ bk_schedule_from_config(const char *config_json, const ConfigBackup *cfg,
 }
 
 int
-backup_schedule_check_json(const char *config_json, int *n_entries, PgwError *err)
+backup_schedule_check_json(const char *config_json, int *n_entries,
+                           PgwError *err)
 {
 	ConfigBackup none;
-	BkSchedule	s;
+	BkSchedule s;
 
 	config_backup_defaults(&none);
 	bk_schedule_from_config(config_json, &none, &s);

@@ -23,11 +23,11 @@
 static bool
 hex_field(const char *s, int n, uint32_t *out)
 {
-	uint32_t	v = 0;
+	uint32_t v = 0;
 
 	for (int i = 0; i < n; i++)
 	{
-		int			c = (unsigned char) s[i];
+		int c = (unsigned char) s[i];
 
 		if (c >= '0' && c <= '9')
 			v = v * 16 + (uint32_t) (c - '0');
@@ -43,15 +43,13 @@ hex_field(const char *s, int n, uint32_t *out)
 bool
 bk_wal_parse(const char *name, uint64_t seg_size, BkSeg *out)
 {
-	uint32_t	tli,
-				hi,
-				lo;
-	uint64_t	per_id;
+	uint32_t tli, hi, lo;
+	uint64_t per_id;
 
 	if (seg_size == 0 || strlen(name) < 24)
 		return false;
 	if (!hex_field(name, 8, &tli) || !hex_field(name + 8, 8, &hi) ||
-		!hex_field(name + 16, 8, &lo) || tli == 0)
+	    !hex_field(name + 16, 8, &lo) || tli == 0)
 		return false;
 	per_id = UINT64_C(0x100000000) / seg_size;
 	if (per_id == 0 || lo >= per_id)
@@ -64,32 +62,32 @@ bk_wal_parse(const char *name, uint64_t seg_size, BkSeg *out)
 void
 bk_wal_name(BkSeg seg, uint64_t seg_size, char *buf, size_t len)
 {
-	uint64_t	per_id = UINT64_C(0x100000000) / (seg_size ? seg_size : 1);
+	uint64_t per_id = UINT64_C(0x100000000) / (seg_size ? seg_size : 1);
 
 	snprintf(buf, len, "%08X%08X%08X", seg.tli, (uint32_t) (seg.segno / per_id),
-			 (uint32_t) (seg.segno % per_id));
+	         (uint32_t) (seg.segno % per_id));
 }
 
 int
 bk_history_parse(const char *text, BkHistory *out, PgwError *err)
 {
 	const char *p = text;
-	int			lineno = 0;
+	int lineno = 0;
 
 	memset(out, 0, sizeof(*out));
 	while (p != NULL && *p != '\0')
 	{
 		const char *nl = strchr(p, '\n');
-		size_t		n = nl ? (size_t) (nl - p) : strlen(p);
-		char		line[512];
-		char	   *q;
-		char	   *end;
+		size_t n = nl ? (size_t) (nl - p) : strlen(p);
+		char line[512];
+		char *q;
+		char *end;
 		unsigned long tli;
-		unsigned int hi,
-					lo;
+		unsigned int hi, lo;
 
 		lineno++;
-		snprintf(line, sizeof(line), "%.*s", (int) (n < sizeof(line) ? n : sizeof(line) - 1), p);
+		snprintf(line, sizeof(line), "%.*s",
+		         (int) (n < sizeof(line) ? n : sizeof(line) - 1), p);
 		p = nl ? nl + 1 : NULL;
 		q = line;
 		while (isspace((unsigned char) *q))
@@ -97,22 +95,27 @@ bk_history_parse(const char *text, BkHistory *out, PgwError *err)
 		if (*q == '\0' || *q == '#')
 			continue;
 		tli = strtoul(q, &end, 10);
-		if (end == q || tli == 0 || tli > UINT32_MAX || !isspace((unsigned char) *end))
-			return pgw_error_set(err, PGW_EINVAL, "history file line %d: expected a timeline id",
-								 lineno);
+		if (end == q || tli == 0 || tli > UINT32_MAX ||
+		    !isspace((unsigned char) *end))
+			return pgw_error_set(err, PGW_EINVAL,
+			                     "history file line %d: expected a timeline id",
+			                     lineno);
 		q = end;
 		while (isspace((unsigned char) *q))
 			q++;
 		if (sscanf(q, "%X/%X", &hi, &lo) != 2)
-			return pgw_error_set(err, PGW_EINVAL,
-								 "history file line %d: expected a switch point X/Y", lineno);
+			return pgw_error_set(
+			    err, PGW_EINVAL,
+			    "history file line %d: expected a switch point X/Y", lineno);
 		if (out->n >= (int) PGW_LENGTHOF(out->tli))
-			return pgw_error_set(err, PGW_EINVAL, "history file: more than %d timelines",
-								 (int) PGW_LENGTHOF(out->tli));
-		if (out->n > 0 && tli <= out->tli[out->n - 1])
 			return pgw_error_set(err, PGW_EINVAL,
-								 "history file line %d: timeline %lu does not follow %u",
-								 lineno, tli, out->tli[out->n - 1]);
+			                     "history file: more than %d timelines",
+			                     (int) PGW_LENGTHOF(out->tli));
+		if (out->n > 0 && tli <= out->tli[out->n - 1])
+			return pgw_error_set(
+			    err, PGW_EINVAL,
+			    "history file line %d: timeline %lu does not follow %u", lineno,
+			    tli, out->tli[out->n - 1]);
 		out->tli[out->n] = (uint32_t) tli;
 		out->switch_lsn[out->n] = ((uint64_t) hi << 32) | lo;
 		out->n++;
@@ -155,8 +158,8 @@ bool
 bk_segset_has(const BkSegSet *set, BkSeg seg)
 {
 	/* callers sort the set once before asking */
-	return set->n > 0 &&
-		bsearch(&seg, set->s, (size_t) set->n, sizeof(BkSeg), seg_cmp) != NULL;
+	return set->n > 0 && bsearch(&seg, set->s, (size_t) set->n, sizeof(BkSeg),
+	                             seg_cmp) != NULL;
 }
 
 void
@@ -168,12 +171,12 @@ bk_segset_free(BkSegSet *set)
 
 void
 bk_gap_missing(const BkHistory *h, uint64_t seg_size, uint64_t floor_segno,
-			   const BkSegSet *present, BkSegSet *missing)
+               const BkSegSet *present, BkSegSet *missing)
 {
 	for (int i = 0; i < h->n; i++)
 	{
-		uint64_t	end = h->switch_lsn[i] / seg_size;	/* switch segment */
-		uint64_t	start;
+		uint64_t end = h->switch_lsn[i] / seg_size; /* switch segment */
+		uint64_t start;
 
 		if (i > 0)
 			start = h->switch_lsn[i - 1] / seg_size;
@@ -182,7 +185,8 @@ bk_gap_missing(const BkHistory *h, uint64_t seg_size, uint64_t floor_segno,
 			/* the oldest timeline: from its first archived segment */
 			start = UINT64_MAX;
 			for (int k = 0; k < present->n; k++)
-				if (present->s[k].tli == h->tli[i] && present->s[k].segno < start)
+				if (present->s[k].tli == h->tli[i] &&
+				    present->s[k].segno < start)
 					start = present->s[k].segno;
 			if (start == UINT64_MAX)
 				start = floor_segno;
@@ -194,7 +198,7 @@ bk_gap_missing(const BkHistory *h, uint64_t seg_size, uint64_t floor_segno,
 			start = end - 1000000;
 		for (uint64_t s = start; s < end; s++)
 		{
-			BkSeg		seg = {h->tli[i], s};
+			BkSeg seg = {h->tli[i], s};
 
 			if (!bk_segset_has(present, seg))
 				bk_segset_add(missing, seg);
@@ -204,37 +208,39 @@ bk_gap_missing(const BkHistory *h, uint64_t seg_size, uint64_t floor_segno,
 
 int
 bk_repo_ls_parse(const char *json, size_t len, uint64_t seg_size,
-				 BkSegSet *present, BkSegSet *partial_out, uint32_t *histories,
-				 int max_histories, int *n_histories, PgwError *err)
+                 BkSegSet *present, BkSegSet *partial_out, uint32_t *histories,
+                 int max_histories, int *n_histories, PgwError *err)
 {
 	json_error_t jerr;
-	json_t	   *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	const char *key;
-	json_t	   *v;
+	json_t *v;
 
 	if (n_histories != NULL)
 		*n_histories = 0;
 	if (root == NULL || !json_is_object(root))
 	{
 		json_decref(root);
-		return pgw_error_set(err, PGW_EINVAL, "repo-ls output is not a JSON object: %s",
-							 root == NULL ? jerr.text : "wrong type");
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "repo-ls output is not a JSON object: %s",
+		                     root == NULL ? jerr.text : "wrong type");
 	}
 	json_object_foreach(root, key, v)
 	{
 		const char *base = strrchr(key, '/');
 		const json_t *type = json_object_get(v, "type");
-		BkSeg		seg;
+		BkSeg seg;
 
 		base = base ? base + 1 : key;
-		if (!json_is_string(type) || strcmp(json_string_value(type), "file") != 0)
+		if (!json_is_string(type) ||
+		    strcmp(json_string_value(type), "file") != 0)
 			continue;
 		if (strlen(base) >= 16 && strcmp(base + 8, ".history") == 0)
 		{
-			uint32_t	tli;
+			uint32_t tli;
 
-			if (hex_field(base, 8, &tli) && histories != NULL && n_histories != NULL &&
-				*n_histories < max_histories)
+			if (hex_field(base, 8, &tli) && histories != NULL &&
+			    n_histories != NULL && *n_histories < max_histories)
 				histories[(*n_histories)++] = tli;
 			continue;
 		}
@@ -254,10 +260,10 @@ bk_repo_ls_parse(const char *json, size_t len, uint64_t seg_size,
 
 int
 bk_verify_parse(const char *text, int *n_ranges, int *gaps, bool *status_error,
-				char *first_error, size_t first_error_len)
+                char *first_error, size_t first_error_len)
 {
-	char		seen[64][48];	/* "archiveId/tli" of each range */
-	int			n_seen = 0;
+	char seen[64][48]; /* "archiveId/tli" of each range */
+	int n_seen = 0;
 	const char *p = text ? text : "";
 
 	*n_ranges = 0;
@@ -268,19 +274,20 @@ bk_verify_parse(const char *text, int *n_ranges, int *gaps, bool *status_error,
 	while (*p)
 	{
 		const char *nl = strchr(p, '\n');
-		size_t		n = nl ? (size_t) (nl - p) : strlen(p);
-		char		line[1024];
+		size_t n = nl ? (size_t) (nl - p) : strlen(p);
+		char line[1024];
 		const char *a;
-		char		id[32];
-		char		start[32];
+		char id[32];
+		char start[32];
 
-		snprintf(line, sizeof(line), "%.*s", (int) (n < sizeof(line) ? n : sizeof(line) - 1), p);
+		snprintf(line, sizeof(line), "%.*s",
+		         (int) (n < sizeof(line) ? n : sizeof(line) - 1), p);
 		p = nl ? nl + 1 : p + n;
 		if (strstr(line, "status: error") != NULL)
 			*status_error = true;
 		if (first_error_len > 0 && first_error[0] == '\0' &&
-			(strstr(line, "invalid") != NULL || strstr(line, "missing") != NULL ||
-			 strstr(line, "ERROR") != NULL))
+		    (strstr(line, "invalid") != NULL ||
+		     strstr(line, "missing") != NULL || strstr(line, "ERROR") != NULL))
 		{
 			const char *s = line;
 
@@ -289,12 +296,13 @@ bk_verify_parse(const char *text, int *n_ranges, int *gaps, bool *status_error,
 			pgw_strlcpy(first_error, s, first_error_len);
 		}
 		if ((a = strstr(line, "archiveId: ")) == NULL ||
-			sscanf(a, "archiveId: %31[^,], wal start: %31[0-9A-F]", id, start) != 2)
+		    sscanf(a, "archiveId: %31[^,], wal start: %31[0-9A-F]", id,
+		           start) != 2)
 			continue;
 		(*n_ranges)++;
 		{
-			char		k[48];
-			bool		dup = false;
+			char k[48];
+			bool dup = false;
 
 			snprintf(k, sizeof(k), "%s/%.8s", id, start);
 			for (int i = 0; i < n_seen; i++)

@@ -23,8 +23,8 @@
 static int
 cmp_i64(const void *a, const void *b)
 {
-	int64_t		x = *(const int64_t *) a;
-	int64_t		y = *(const int64_t *) b;
+	int64_t x = *(const int64_t *) a;
+	int64_t y = *(const int64_t *) b;
 
 	return x < y ? -1 : x > y;
 }
@@ -34,8 +34,8 @@ report(const char *what, int64_t *us, int n)
 {
 	qsort(us, (size_t) n, sizeof(int64_t), cmp_i64);
 	printf("%-28s n=%d  p50 %.3f ms  p99 %.3f ms  max %.3f ms\n", what, n,
-		   us[n / 2] / 1000.0, us[(int) ((int64_t) n * 99 / 100)] / 1000.0,
-		   us[n - 1] / 1000.0);
+	       us[n / 2] / 1000.0, us[(int) ((int64_t) n * 99 / 100)] / 1000.0,
+	       us[n - 1] / 1000.0);
 }
 
 static void
@@ -48,25 +48,26 @@ die(const char *what, const PgwError *err)
 int
 main(int argc, char **argv)
 {
-	int			n = 10000;
-	int64_t		parsed;
+	int n = 10000;
+	int64_t parsed;
 	EtcdCluster *ec;
 	EtcdClientConfig cfg = {0};
 	EtcdClient *c = NULL;
-	PgwError	err = {0};
-	int64_t    *us;
+	PgwError err = {0};
+	int64_t *us;
 	EtcdRangeResult r;
 	EtcdTxnResult t;
-	int64_t		t0;
-	double		secs;
+	int64_t t0;
+	double secs;
 	const char *key = "/service/bench/leader";
 	EtcdCompare cmp = {key, ETCD_CMP_EQUAL, ETCD_TARGET_CREATE, 0, NULL, 0};
-	EtcdOp		put = {ETCD_OP_PUT, key, false, "node-a", 6, 0};
-	EtcdOp		get = {ETCD_OP_RANGE, key, false, NULL, 0, 0};
+	EtcdOp put = {ETCD_OP_PUT, key, false, "node-a", 6, 0};
+	EtcdOp get = {ETCD_OP_RANGE, key, false, NULL, 0, 0};
 
 	if (argc > 1)
 	{
-		if (pgw_parse_int64(argv[1], 100, 10000000, &parsed) != 0 || parsed < 100)
+		if (pgw_parse_int64(argv[1], 100, 10000000, &parsed) != 0 ||
+		    parsed < 100)
 		{
 			fprintf(stderr, "usage: bench_etcd [N >= 100]\n");
 			return 2;
@@ -95,7 +96,7 @@ main(int argc, char **argv)
 
 	for (int i = 0; i < n; i++)
 	{
-		int64_t		s = pgw_now_mono_us();
+		int64_t s = pgw_now_mono_us();
 
 		if (etcd_range(c, key, false, 0, false, &r, &err) != 0)
 			die("range", &err);
@@ -106,7 +107,7 @@ main(int argc, char **argv)
 
 	for (int i = 0; i < n; i++)
 	{
-		int64_t		s = pgw_now_mono_us();
+		int64_t s = pgw_now_mono_us();
 
 		if (etcd_range(c, key, false, 0, true, &r, &err) != 0)
 			die("range", &err);
@@ -117,7 +118,7 @@ main(int argc, char **argv)
 
 	for (int i = 0; i < n; i++)
 	{
-		int64_t		s = pgw_now_mono_us();
+		int64_t s = pgw_now_mono_us();
 
 		if (etcd_txn(c, &cmp, 1, &put, 1, &get, 1, &t, &err) != 0)
 			die("txn", &err);
@@ -129,7 +130,7 @@ main(int argc, char **argv)
 	t0 = pgw_now_mono_us();
 	for (int i = 0; i < n; i++)
 	{
-		char		k[64];
+		char k[64];
 
 		snprintf(k, sizeof(k), "/service/bench/put/%d", i % 1000);
 		if (etcd_put(c, k, "value", 5, 0, NULL, NULL, &err) != 0)
@@ -137,9 +138,10 @@ main(int argc, char **argv)
 	}
 	secs = (pgw_now_mono_us() - t0) / 1e6;
 	printf("%-28s n=%d  %.0f keys/s (%.3f ms each)\n", "Put loop", n, n / secs,
-		   secs * 1000.0 / n);
-	printf("reproduce: cmake --build build --target bench_etcd && ./build/bench/bench_etcd %d\n",
-		   n);
+	       secs * 1000.0 / n);
+	printf(
+	    "reproduce: cmake --build build --target bench_etcd && ./build/bench/bench_etcd %d\n",
+	    n);
 	free(us);
 	etcd_client_close(c);
 	etcd_harness_stop(ec);

@@ -51,58 +51,58 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#define WORKERS 8
-#define SAMPLES_MAX 100000
+#define WORKERS      8
+#define SAMPLES_MAX  100000
 #define P99_LIMIT_MS 100.0
 
 typedef struct Node
 {
-	int			group;
-	int			idx;			/* 0..2 in its group */
-	char		name[32];
+	int group;
+	int idx; /* 0..2 in its group */
+	char name[32];
 	EtcdClient *c;
-	int64_t		lease;
-	int64_t		next_member_ms;
-	int64_t		next_status_ms;
-	uint64_t	xlog;
-	bool		ready;
+	int64_t lease;
+	int64_t next_member_ms;
+	int64_t next_status_ms;
+	uint64_t xlog;
+	bool ready;
 } Node;
 
 typedef struct Group
 {
-	char		prefix[64];
-	int			leader;			/* node idx holding the key, -1: none */
-	bool		want_release;	/* main asked the leader to step down */
-	bool		deleting;		/* a delete is in flight / being watched */
-	int64_t		del_sent_us;
-	int64_t		seen_us[3];
-	int			seen_mask;
-	int			next_leader;	/* node idx to take the key, -1: none */
-	int64_t		acquire_at_ms;	/* ... not before then */
+	char prefix[64];
+	int leader;        /* node idx holding the key, -1: none */
+	bool want_release; /* main asked the leader to step down */
+	bool deleting;     /* a delete is in flight / being watched */
+	int64_t del_sent_us;
+	int64_t seen_us[3];
+	int seen_mask;
+	int next_leader;       /* node idx to take the key, -1: none */
+	int64_t acquire_at_ms; /* ... not before then */
 } Group;
 
 static Node *nodes;
 static Group *groups;
-static int	n_groups;
-static int	n_nodes;
+static int n_groups;
+static int n_nodes;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static double *samples;
-static int	n_samples;
-static int	n_lost;				/* deletes not seen by all within 5 s */
+static int n_samples;
+static int n_lost; /* deletes not seen by all within 5 s */
 static _Atomic uint64_t events_seen;
 static _Atomic uint64_t write_errors;
 static atomic_bool stop_workers;
 static atomic_bool stop_events;
 static atomic_bool measuring;
 
-static int	window_s = 60;
-static int	member_every_s = 10;
-static int	status_every_s = 1;
-static int	delete_every_ms = 250;
-static int	ttl_s = 10;
+static int window_s = 60;
+static int member_every_s = 10;
+static int status_every_s = 1;
+static int delete_every_ms = 250;
+static int ttl_s = 10;
 static char endpoints[3][64];
 static pid_t etcd_pid[3];
-static int	etcd_client_port[3];
+static int etcd_client_port[3];
 
 static int64_t
 now_us(void)
@@ -125,31 +125,33 @@ die(const char *what, const char *detail)
 static void
 etcd_start(void)
 {
-	char	   *dir = harness_tmpdir("etcd-scale");
-	char		cluster[512] = "";
-	int			peer[3];
+	char *dir = harness_tmpdir("etcd-scale");
+	char cluster[512] = "";
+	int peer[3];
 
 	for (int i = 0; i < 3; i++)
 	{
 		etcd_client_port[i] = harness_free_port();
 		peer[i] = harness_free_port();
 		snprintf(endpoints[i], sizeof(endpoints[i]), "127.0.0.1:%d",
-				 etcd_client_port[i]);
+		         etcd_client_port[i]);
 		snprintf(cluster + strlen(cluster), sizeof(cluster) - strlen(cluster),
-				 "%ss%d=http://127.0.0.1:%d", i ? "," : "", i, peer[i]);
+		         "%ss%d=http://127.0.0.1:%d", i ? "," : "", i, peer[i]);
 	}
 	for (int i = 0; i < 3; i++)
 	{
-		char		name[8],
-					data[300],
-					curl_[64],
-					purl[64],
-					logp[300];
-		char	   *argv[] = {"etcd", "--name", name, "--data-dir", data,
-			"--listen-client-urls", curl_, "--advertise-client-urls", curl_,
-			"--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
-			"--initial-cluster", cluster, "--initial-cluster-state", "new",
-			"--logger", "zap", "--log-level", "warn", NULL};
+		char name[8], data[300], curl_[64], purl[64], logp[300];
+		char *argv[] = {"etcd",  "--name",
+		                name,    "--data-dir",
+		                data,    "--listen-client-urls",
+		                curl_,   "--advertise-client-urls",
+		                curl_,   "--listen-peer-urls",
+		                purl,    "--initial-advertise-peer-urls",
+		                purl,    "--initial-cluster",
+		                cluster, "--initial-cluster-state",
+		                "new",   "--logger",
+		                "zap",   "--log-level",
+		                "warn",  NULL};
 
 		snprintf(name, sizeof(name), "s%d", i);
 		snprintf(data, sizeof(data), "%s/%s", dir, name);
@@ -161,8 +163,9 @@ etcd_start(void)
 	}
 	for (int i = 0; i < 3; i++)
 	{
-		char		ep[80];
-		char	   *argv[] = {"etcdctl", "--endpoints", ep, "endpoint", "health", NULL};
+		char ep[80];
+		char *argv[] = {"etcdctl",  "--endpoints", ep,
+		                "endpoint", "health",      NULL};
 
 		snprintf(ep, sizeof(ep), "%s", endpoints[i]);
 		setenv("ETCDCTL_API", "3", 1);
@@ -181,15 +184,15 @@ etcd_stop(void)
 
 typedef struct Buf
 {
-	char	   *p;
-	size_t		n;
+	char *p;
+	size_t n;
 } Buf;
 
 static size_t
 buf_write(char *ptr, size_t size, size_t nmemb, void *arg)
 {
-	Buf		   *b = arg;
-	size_t		len = size * nmemb;
+	Buf *b = arg;
+	size_t len = size * nmemb;
 
 	b->p = realloc(b->p, b->n + len + 1);
 	memcpy(b->p + b->n, ptr, len);
@@ -202,10 +205,11 @@ buf_write(char *ptr, size_t size, size_t nmemb, void *arg)
 static double
 metric(const char *text, const char *name, const char *label)
 {
-	double		sum = 0;
-	size_t		nl = strlen(name);
+	double sum = 0;
+	size_t nl = strlen(name);
 
-	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+	for (const char *l = text; l && *l;
+	     l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
 	{
 		const char *sp;
 
@@ -223,31 +227,31 @@ metric(const char *text, const char *name, const char *label)
 
 typedef struct EtcdSnap
 {
-	double		proposals;		/* member 0: every member commits each */
-	double		keepalives;		/* summed over members */
-	double		events;			/* summed over members */
-	double		cpu_ticks;		/* the three processes */
-	double		self_ticks;		/* this bench */
+	double proposals;  /* member 0: every member commits each */
+	double keepalives; /* summed over members */
+	double events;     /* summed over members */
+	double cpu_ticks;  /* the three processes */
+	double self_ticks; /* this bench */
 } EtcdSnap;
 
 static double
 proc_ticks(pid_t pid)
 {
-	char		path[64];
-	char		buf[1024];
-	FILE	   *f;
-	unsigned long ut = 0,
-				st = 0;
+	char path[64];
+	char buf[1024];
+	FILE *f;
+	unsigned long ut = 0, st = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
 	if ((f = fopen(path, "r")) == NULL)
 		return 0;
 	if (fgets(buf, sizeof(buf), f) != NULL)
 	{
-		char	   *p = strrchr(buf, ')');
+		char *p = strrchr(buf, ')');
 
-		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-						&ut, &st) != 2)
+		if (p &&
+		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+		           &ut, &st) != 2)
 			ut = st = 0;
 	}
 	fclose(f);
@@ -260,9 +264,9 @@ etcd_snap(EtcdSnap *s)
 	memset(s, 0, sizeof(*s));
 	for (int i = 0; i < 3; i++)
 	{
-		CURL	   *h = curl_easy_init();
-		Buf			b = {0};
-		char		url[96];
+		CURL *h = curl_easy_init();
+		Buf b = {0};
+		char url[96];
 
 		snprintf(url, sizeof(url), "http://%s/metrics", endpoints[i]);
 		curl_easy_setopt(h, CURLOPT_URL, url);
@@ -272,9 +276,10 @@ etcd_snap(EtcdSnap *s)
 		if (curl_easy_perform(h) == CURLE_OK && b.p)
 		{
 			if (i == 0)
-				s->proposals = metric(b.p, "etcd_server_proposals_committed_total", NULL);
+				s->proposals =
+				    metric(b.p, "etcd_server_proposals_committed_total", NULL);
 			s->keepalives += metric(b.p, "grpc_server_msg_received_total",
-									"grpc_method=\"LeaseKeepAlive\"");
+			                        "grpc_method=\"LeaseKeepAlive\"");
 			s->events += metric(b.p, "etcd_debugging_mvcc_events_total", NULL);
 		}
 		free(b.p);
@@ -291,12 +296,13 @@ member_value(Node *n, MemberInfo *m)
 {
 	memset(m, 0, sizeof(*m));
 	snprintf(m->name, sizeof(m->name), "%s", n->name);
-	snprintf(m->conn_url, sizeof(m->conn_url), "postgres://10.0.%d.%d:5432/postgres",
-			 n->group / 250, n->group % 250);
+	snprintf(m->conn_url, sizeof(m->conn_url),
+	         "postgres://10.0.%d.%d:5432/postgres", n->group / 250,
+	         n->group % 250);
 	snprintf(m->api_url, sizeof(m->api_url), "http://10.0.%d.%d:8008/patroni",
-			 n->group / 250, n->group % 250);
+	         n->group / 250, n->group % 250);
 	m->role = groups[n->group].leader == n->idx ? MEMBER_ROLE_PRIMARY
-		: MEMBER_ROLE_REPLICA;
+	                                            : MEMBER_ROLE_REPLICA;
 	m->state = MEMBER_STATE_RUNNING;
 	m->timeline = 1;
 	m->xlog_location = n->xlog;
@@ -304,10 +310,11 @@ member_value(Node *n, MemberInfo *m)
 	m->replayed_location = n->xlog;
 	m->failover_priority = 1;
 	snprintf(m->version, sizeof(m->version), "0.1.0");
-	snprintf(m->reason, sizeof(m->reason), "%s",
-			 m->role == MEMBER_ROLE_PRIMARY ?
-			 "leader-running-renew: we hold the leader key and run read-write" :
-			 "replica-following-leader: following the leader");
+	snprintf(
+	    m->reason, sizeof(m->reason), "%s",
+	    m->role == MEMBER_ROLE_PRIMARY
+	        ? "leader-running-renew: we hold the leader key and run read-write"
+	        : "replica-following-leader: following the leader");
 	m->is_valid = true;
 }
 
@@ -315,16 +322,16 @@ static void
 node_open(Node *n)
 {
 	EtcdClientConfig cfg = {0};
-	PgwError	err = {0};
-	char		eps[256];
-	int64_t		ttl;
-	int64_t		wid;
-	MemberInfo	m;
-	int			k = (n->group * 3 + n->idx) % 3;
+	PgwError err = {0};
+	char eps[256];
+	int64_t ttl;
+	int64_t wid;
+	MemberInfo m;
+	int k = (n->group * 3 + n->idx) % 3;
 
 	/* this node's first endpoint: spread over the members */
 	snprintf(eps, sizeof(eps), "%s,%s,%s", endpoints[k], endpoints[(k + 1) % 3],
-			 endpoints[(k + 2) % 3]);
+	         endpoints[(k + 2) % 3]);
 	cfg.endpoints = eps;
 	cfg.call_timeout_ms = 3000;
 	if (etcd_client_open(&cfg, &n->c, &err) != 0)
@@ -334,27 +341,32 @@ node_open(Node *n)
 	if (etcd_lease_keepalive_start(n->c, n->lease, ttl_s * 1000 / 4, &err) != 0)
 		die("keepalive", err.msg);
 	etcd_watch_set_progress(n->c, ttl_s * 1000 / 4);
-	if (etcd_watch_start(n->c, groups[n->group].prefix, true, 0, &wid, &err) != 0)
+	if (etcd_watch_start(n->c, groups[n->group].prefix, true, 0, &wid, &err) !=
+	    0)
 		die("watch", err.msg);
 	n->xlog = 0x3000060;
 	member_value(n, &m);
-	if (dcs_member_publish(n->c, groups[n->group].prefix, &m, n->lease, &err) != 0)
+	if (dcs_member_publish(n->c, groups[n->group].prefix, &m, n->lease, &err) !=
+	    0)
 		die("member", err.msg);
 	if (n->idx == 0)
 	{
-		bool		won = false;
+		bool won = false;
 
 		if (dcs_leader_acquire(n->c, groups[n->group].prefix, n->name, n->lease,
-							   &won, NULL, &err) != 0 || !won)
+		                       &won, NULL, &err) != 0 ||
+		    !won)
 			die("leader", err.msg[0] ? err.msg : "not won");
 		pthread_mutex_lock(&mu);
 		groups[n->group].leader = 0;
 		pthread_mutex_unlock(&mu);
 	}
-	n->next_member_ms = pgw_now_mono_ms() + (member_every_s > 0 ?
-											 rand() % (member_every_s * 1000) : 0);
-	n->next_status_ms = pgw_now_mono_ms() + (status_every_s > 0 ?
-											 rand() % (status_every_s * 1000) : 0);
+	n->next_member_ms =
+	    pgw_now_mono_ms() +
+	    (member_every_s > 0 ? rand() % (member_every_s * 1000) : 0);
+	n->next_status_ms =
+	    pgw_now_mono_ms() +
+	    (status_every_s > 0 ? rand() % (status_every_s * 1000) : 0);
 	n->ready = true;
 }
 
@@ -362,11 +374,11 @@ node_open(Node *n)
 static void
 node_turn(Node *n, int64_t now)
 {
-	Group	   *g = &groups[n->group];
-	PgwError	err = {0};
-	bool		release = false;
-	bool		acquire = false;
-	bool		leads;
+	Group *g = &groups[n->group];
+	PgwError err = {0};
+	bool release = false;
+	bool acquire = false;
+	bool leads;
 
 	pthread_mutex_lock(&mu);
 	leads = g->leader == n->idx;
@@ -379,7 +391,7 @@ node_turn(Node *n, int64_t now)
 		release = true;
 	}
 	else if (g->leader < 0 && !g->deleting && g->next_leader == n->idx &&
-			 now >= g->acquire_at_ms)
+	         now >= g->acquire_at_ms)
 	{
 		g->next_leader = -1;
 		acquire = true;
@@ -393,10 +405,11 @@ node_turn(Node *n, int64_t now)
 	}
 	if (acquire)
 	{
-		bool		won = false;
+		bool won = false;
 
 		if (dcs_leader_acquire(n->c, g->prefix, n->name, n->lease, &won, NULL,
-							   &err) != 0 || !won)
+		                       &err) != 0 ||
+		    !won)
 			atomic_fetch_add(&write_errors, 1);
 		pthread_mutex_lock(&mu);
 		g->leader = won ? n->idx : -1;
@@ -410,7 +423,7 @@ node_turn(Node *n, int64_t now)
 	}
 	if (member_every_s > 0 && now >= n->next_member_ms)
 	{
-		MemberInfo	m;
+		MemberInfo m;
 
 		n->xlog += 4096;
 		member_value(n, &m);
@@ -420,12 +433,12 @@ node_turn(Node *n, int64_t now)
 	}
 	if (leads && status_every_s > 0 && now >= n->next_status_ms)
 	{
-		char		val[64];
+		char val[64];
 
 		n->xlog += 4096;
 		snprintf(val, sizeof(val), "{\"optime\":%" PRIu64 "}", n->xlog);
 		if (dcs_leader_guarded_put(n->c, g->prefix, n->name, n->lease, "status",
-								   val, &err) != 0)
+		                           val, &err) != 0)
 			atomic_fetch_add(&write_errors, 1);
 		n->next_status_ms = now + status_every_s * 1000;
 	}
@@ -434,13 +447,13 @@ node_turn(Node *n, int64_t now)
 static void *
 worker_main(void *arg)
 {
-	int			w = (int) (intptr_t) arg;
+	int w = (int) (intptr_t) arg;
 
 	for (int i = w; i < n_nodes; i += WORKERS)
 		node_open(&nodes[i]);
 	while (!atomic_load(&stop_workers))
 	{
-		int64_t		now = pgw_now_mono_ms();
+		int64_t now = pgw_now_mono_ms();
 
 		for (int i = w; i < n_nodes; i += WORKERS)
 			node_turn(&nodes[i], now);
@@ -453,7 +466,7 @@ worker_main(void *arg)
 static void
 on_delete(Node *n, int64_t at_us)
 {
-	Group	   *g = &groups[n->group];
+	Group *g = &groups[n->group];
 
 	pthread_mutex_lock(&mu);
 	if (g->deleting && !(g->seen_mask & (1 << n->idx)))
@@ -462,14 +475,15 @@ on_delete(Node *n, int64_t at_us)
 		g->seen_mask |= 1 << n->idx;
 		if ((g->seen_mask & 7) == 7)
 		{
-			int64_t		last = g->seen_us[0];
-			int			next = (g->leader + 1) % 3;
+			int64_t last = g->seen_us[0];
+			int next = (g->leader + 1) % 3;
 
 			for (int k = 1; k < 3; k++)
 				if (g->seen_us[k] > last)
 					last = g->seen_us[k];
 			if (atomic_load(&measuring) && n_samples < SAMPLES_MAX)
-				samples[n_samples++] = (double) (last - g->del_sent_us) / 1000.0;
+				samples[n_samples++] =
+				    (double) (last - g->del_sent_us) / 1000.0;
 			g->deleting = false;
 			g->leader = -1;
 			g->next_leader = next;
@@ -482,7 +496,7 @@ on_delete(Node *n, int64_t at_us)
 static void *
 events_main(void *arg)
 {
-	int			ep = epoll_create1(EPOLL_CLOEXEC);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event evs[64];
 
 	(void) arg;
@@ -492,27 +506,30 @@ events_main(void *arg)
 
 		e.events = EPOLLIN;
 		e.data.u32 = (uint32_t) i;
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, etcd_client_event_fd(nodes[i].c), &e) != 0)
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, etcd_client_event_fd(nodes[i].c),
+		              &e) != 0)
 			die("epoll", strerror(errno));
 	}
 	while (!atomic_load(&stop_events))
 	{
-		int			k = epoll_wait(ep, evs, 64, 200);
+		int k = epoll_wait(ep, evs, 64, 200);
 
 		for (int j = 0; j < k; j++)
 		{
-			Node	   *n = &nodes[evs[j].data.u32];
-			EtcdEvent	ev;
-			int64_t		at = now_us();
+			Node *n = &nodes[evs[j].data.u32];
+			EtcdEvent ev;
+			int64_t at = now_us();
 
 			while (etcd_client_next_event(n->c, &ev))
 			{
-				if (ev.type == ETCD_EVENT_WATCH_PUT || ev.type == ETCD_EVENT_WATCH_DELETE)
+				if (ev.type == ETCD_EVENT_WATCH_PUT ||
+				    ev.type == ETCD_EVENT_WATCH_DELETE)
 				{
 					if (atomic_load(&measuring))
 						atomic_fetch_add(&events_seen, 1);
 					if (ev.type == ETCD_EVENT_WATCH_DELETE && ev.kv.key &&
-						strcmp(ev.kv.key + strlen(groups[n->group].prefix), "leader") == 0)
+					    strcmp(ev.kv.key + strlen(groups[n->group].prefix),
+					           "leader") == 0)
 						on_delete(n, at);
 				}
 				etcd_event_clear(&ev);
@@ -527,8 +544,8 @@ events_main(void *arg)
 static int
 int_arg(const char *v)
 {
-	char	   *end;
-	long		x;
+	char *end;
+	long x;
 
 	errno = 0;
 	x = strtol(v, &end, 10);
@@ -540,8 +557,8 @@ int_arg(const char *v)
 static int
 cmp_double(const void *a, const void *b)
 {
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
+	double x = *(const double *) a;
+	double y = *(const double *) b;
 
 	return x < y ? -1 : x > y;
 }
@@ -550,18 +567,12 @@ cmp_double(const void *a, const void *b)
 static double
 run(int ng)
 {
-	pthread_t	workers[WORKERS];
-	pthread_t	evt;
-	EtcdSnap	a,
-				b;
-	int64_t		t0,
-				t_end,
-				next_del;
-	double		secs,
-				hz = (double) sysconf(_SC_CLK_TCK);
-	double		p50 = 0,
-				p99 = 0,
-				mx = 0;
+	pthread_t workers[WORKERS];
+	pthread_t evt;
+	EtcdSnap a, b;
+	int64_t t0, t_end, next_del;
+	double secs, hz = (double) sysconf(_SC_CLK_TCK);
+	double p50 = 0, p99 = 0, mx = 0;
 
 	n_groups = ng;
 	n_nodes = ng * 3;
@@ -577,7 +588,8 @@ run(int ng)
 	etcd_start();
 	for (int g = 0; g < ng; g++)
 	{
-		snprintf(groups[g].prefix, sizeof(groups[g].prefix), "/service/bench/g%d/", g);
+		snprintf(groups[g].prefix, sizeof(groups[g].prefix),
+		         "/service/bench/g%d/", g);
 		groups[g].leader = -1;
 		groups[g].next_leader = -1;
 	}
@@ -594,7 +606,7 @@ run(int ng)
 		while (!nodes[i].ready)
 			pgw_sleep_ms(20);
 	fprintf(stderr, "# %d groups: %d nodes up in %.1f s\n", ng, n_nodes,
-			(pgw_now_mono_ms() - t0) / 1000.0);
+	        (pgw_now_mono_ms() - t0) / 1000.0);
 	pthread_create(&evt, NULL, events_main, NULL);
 	/* settle: the first member writes, the watches created */
 	pgw_sleep_ms(10000);
@@ -605,14 +617,15 @@ run(int ng)
 	next_del = t0;
 	while (pgw_now_mono_ms() < t_end)
 	{
-		int64_t		now = pgw_now_mono_ms();
+		int64_t now = pgw_now_mono_ms();
 
 		if (now >= next_del)
 		{
-			int			g = rand() % ng;
+			int g = rand() % ng;
 
 			pthread_mutex_lock(&mu);
-			if (groups[g].leader >= 0 && !groups[g].deleting && !groups[g].want_release)
+			if (groups[g].leader >= 0 && !groups[g].deleting &&
+			    !groups[g].want_release)
 				groups[g].want_release = true;
 			pthread_mutex_unlock(&mu);
 			next_del = now + delete_every_ms;
@@ -620,7 +633,8 @@ run(int ng)
 		/* a delete not seen by every watcher within 5 s is counted lost */
 		pthread_mutex_lock(&mu);
 		for (int g = 0; g < ng; g++)
-			if (groups[g].deleting && now_us() - groups[g].del_sent_us > 5000000)
+			if (groups[g].deleting &&
+			    now_us() - groups[g].del_sent_us > 5000000)
 			{
 				groups[g].deleting = false;
 				groups[g].next_leader = (groups[g].leader + 1) % 3;
@@ -647,14 +661,15 @@ run(int ng)
 		p99 = samples[(int) ((int64_t) (n_samples - 1) * 99 / 100)];
 		mx = samples[n_samples - 1];
 	}
-	printf("%6d %6d | %7.2f | %8.1f | %9.1f | %8.3f | %8.3f | %6d | %7.1f %7.1f %7.1f | %5d | %6.2f | %llu\n",
-		   ng, n_nodes, (b.cpu_ticks - a.cpu_ticks) / hz / secs,
-		   (b.proposals - a.proposals) / secs, (b.keepalives - a.keepalives) / secs,
-		   (double) atomic_load(&events_seen) / n_nodes / secs,
-		   (b.events - a.events) / n_nodes / secs,
-		   n_samples, p50, p99, mx, n_lost,
-		   (b.self_ticks - a.self_ticks) / hz / secs,
-		   (unsigned long long) atomic_load(&write_errors));
+	printf(
+	    "%6d %6d | %7.2f | %8.1f | %9.1f | %8.3f | %8.3f | %6d | %7.1f %7.1f %7.1f | %5d | %6.2f | %llu\n",
+	    ng, n_nodes, (b.cpu_ticks - a.cpu_ticks) / hz / secs,
+	    (b.proposals - a.proposals) / secs,
+	    (b.keepalives - a.keepalives) / secs,
+	    (double) atomic_load(&events_seen) / n_nodes / secs,
+	    (b.events - a.events) / n_nodes / secs, n_samples, p50, p99, mx, n_lost,
+	    (b.self_ticks - a.self_ticks) / hz / secs,
+	    (unsigned long long) atomic_load(&write_errors));
 	fflush(stdout);
 	for (int i = 0; i < n_nodes; i++)
 	{
@@ -670,9 +685,9 @@ run(int ng)
 int
 main(int argc, char **argv)
 {
-	char		list[256] = "100,200,300,400,600,800,1000";
-	char	   *next_tok = NULL;
-	int			passed_at = 0;
+	char list[256] = "100,200,300,400,600,800,1000";
+	char *next_tok = NULL;
+	int passed_at = 0;
 
 	for (int i = 1; i < argc; i++)
 	{
@@ -692,14 +707,16 @@ main(int argc, char **argv)
 			ttl_s = int_arg(v);
 		else
 		{
-			fprintf(stderr, "usage: %s [--groups 100,200] [--window-s 60] [--member-every-s 10] [--status-every-s 1] [--delete-every-ms 250] [--ttl-s 10]\n",
-					argv[0]);
+			fprintf(
+			    stderr,
+			    "usage: %s [--groups 100,200] [--window-s 60] [--member-every-s 10] [--status-every-s 1] [--delete-every-ms 250] [--ttl-s 10]\n",
+			    argv[0]);
 			return 2;
 		}
 		i++;
 	}
-	if (window_s <= 0 || delete_every_ms <= 0 || ttl_s < 2 || member_every_s < 0 ||
-		status_every_s < 0)
+	if (window_s <= 0 || delete_every_ms <= 0 || ttl_s < 2 ||
+	    member_every_s < 0 || status_every_s < 0)
 	{
 		fprintf(stderr, "bench_etcd_scale: bad option value\n");
 		return 2;
@@ -708,17 +725,20 @@ main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	srand(42);
 	samples = calloc(SAMPLES_MAX, sizeof(double));
-	printf("etcd 3.4, 3 members on this host; per node: lease keepalive every %d ms, one watch on its group (progress every %d ms), member key every %d s, leader status every %d s; a leader key released every %d ms; window %d s\n",
-		   ttl_s * 250, ttl_s * 250, member_every_s, status_every_s,
-		   delete_every_ms, window_s);
-	printf("%6s %6s | %7s | %8s | %9s | %8s | %8s | %6s | %23s | %5s | %6s | %s\n",
-		   "groups", "nodes", "etcdCPU", "writes/s", "keepalv/s", "ev/s/nd",
-		   "etcdev/n", "dels", "delete->all p50 p99 max", "lost", "bench", "errors");
+	printf(
+	    "etcd 3.4, 3 members on this host; per node: lease keepalive every %d ms, one watch on its group (progress every %d ms), member key every %d s, leader status every %d s; a leader key released every %d ms; window %d s\n",
+	    ttl_s * 250, ttl_s * 250, member_every_s, status_every_s,
+	    delete_every_ms, window_s);
+	printf(
+	    "%6s %6s | %7s | %8s | %9s | %8s | %8s | %6s | %23s | %5s | %6s | %s\n",
+	    "groups", "nodes", "etcdCPU", "writes/s", "keepalv/s", "ev/s/nd",
+	    "etcdev/n", "dels", "delete->all p50 p99 max", "lost", "bench",
+	    "errors");
 	for (char *tok = list; tok && *tok; tok = next_tok)
 	{
-		char	   *comma = strchr(tok, ',');
-		int			ng;
-		double		p99;
+		char *comma = strchr(tok, ',');
+		int ng;
+		double p99;
 
 		next_tok = comma ? comma + 1 : NULL;
 		if (comma)
@@ -736,12 +756,15 @@ main(int argc, char **argv)
 		}
 	}
 	if (passed_at)
-		printf("p99 delete->every watcher passed %.0f ms at %d groups (%d nodes)\n",
-			   P99_LIMIT_MS, passed_at, passed_at * 3);
+		printf(
+		    "p99 delete->every watcher passed %.0f ms at %d groups (%d nodes)\n",
+		    P99_LIMIT_MS, passed_at, passed_at * 3);
 	else
-		printf("p99 delete->every watcher stayed under %.0f ms at every count tried\n",
-			   P99_LIMIT_MS);
-	printf("(etcdCPU: cores used by the 3 etcd processes; writes/s: raft proposals, keepalives apart; ev/s/nd: watch events per node per s as the nodes counted them, etcdev/n as etcd counted them; bench: cores used by the simulated daemons on the same host; lost: deletes some watcher did not see within 5 s)\n");
+		printf(
+		    "p99 delete->every watcher stayed under %.0f ms at every count tried\n",
+		    P99_LIMIT_MS);
+	printf(
+	    "(etcdCPU: cores used by the 3 etcd processes; writes/s: raft proposals, keepalives apart; ev/s/nd: watch events per node per s as the nodes counted them, etcdev/n as etcd counted them; bench: cores used by the simulated daemons on the same host; lost: deletes some watcher did not see within 5 s)\n");
 	free(samples);
 	curl_global_cleanup();
 	return 0;

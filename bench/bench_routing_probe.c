@@ -60,9 +60,9 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-			"usage: bench_routing_probe --conninfo STR [--sql SQL] [--fresh]\n"
-			"         [--interval-ms N] [--duration-s N] [--timeout-ms N]\n"
-			"         [--until-port P] [--count N] [--log FILE]\n");
+	        "usage: bench_routing_probe --conninfo STR [--sql SQL] [--fresh]\n"
+	        "         [--interval-ms N] [--duration-s N] [--timeout-ms N]\n"
+	        "         [--until-port P] [--count N] [--log FILE]\n");
 }
 
 /* wait for fd to be ready for events, until deadline; false on timeout */
@@ -71,9 +71,9 @@ wait_fd(int fd, short events, int64_t deadline)
 {
 	for (;;)
 	{
-		struct pollfd p = {.fd = fd,.events = events};
-		int64_t		left = deadline - mono_ms();
-		int			n;
+		struct pollfd p = {.fd = fd, .events = events};
+		int64_t left = deadline - mono_ms();
+		int n;
 
 		if (left <= 0 || stop_flag)
 			return false;
@@ -87,10 +87,9 @@ wait_fd(int fd, short events, int64_t deadline)
 
 /* connect within the deadline; NULL and msg on failure */
 static PGconn *
-connect_bounded(const char *conninfo, int64_t deadline, char *msg,
-				size_t len)
+connect_bounded(const char *conninfo, int64_t deadline, char *msg, size_t len)
 {
-	PGconn	   *c = PQconnectStart(conninfo);
+	PGconn *c = PQconnectStart(conninfo);
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 
 	if (c == NULL)
@@ -103,8 +102,7 @@ connect_bounded(const char *conninfo, int64_t deadline, char *msg,
 	while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED)
 	{
 		if (!wait_fd(PQsocket(c),
-					 st == PGRES_POLLING_READING ? POLLIN : POLLOUT,
-					 deadline))
+		             st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline))
 		{
 			snprintf(msg, len, "connect timed out");
 			PQfinish(c);
@@ -124,11 +122,11 @@ connect_bounded(const char *conninfo, int64_t deadline, char *msg,
 /* run sql within the deadline: the first value as a port, or -1 and msg */
 static int
 query_bounded(PGconn *c, const char *sql, int64_t deadline, char *msg,
-			  size_t len)
+              size_t len)
 {
-	PGresult   *r;
-	int			port = -1;
-	bool		failed = false;
+	PGresult *r;
+	int port = -1;
+	bool failed = false;
 
 	if (!PQsendQuery(c, sql))
 	{
@@ -151,10 +149,10 @@ query_bounded(PGconn *c, const char *sql, int64_t deadline, char *msg,
 	while ((r = PQgetResult(c)) != NULL)
 	{
 		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) >= 1 &&
-			PQnfields(r) >= 1 && port < 0 && !failed)
+		    PQnfields(r) >= 1 && port < 0 && !failed)
 			port = (int) strtol(PQgetvalue(r, 0, 0), NULL, 10);
 		else if (PQresultStatus(r) != PGRES_TUPLES_OK &&
-				 PQresultStatus(r) != PGRES_COMMAND_OK && !failed)
+		         PQresultStatus(r) != PGRES_COMMAND_OK && !failed)
 		{
 			failed = true;
 			snprintf(msg, len, "%s", PQresultErrorMessage(r));
@@ -175,45 +173,44 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"conninfo", required_argument, NULL, 'c'},
-		{"sql", required_argument, NULL, 's'},
-		{"fresh", no_argument, NULL, 'f'},
-		{"interval-ms", required_argument, NULL, 'i'},
-		{"duration-s", required_argument, NULL, 'd'},
-		{"timeout-ms", required_argument, NULL, 't'},
-		{"until-port", required_argument, NULL, 'u'},
-		{"count", required_argument, NULL, 'n'},
-		{"log", required_argument, NULL, 'l'},
-		{NULL, 0, NULL, 0}
-	};
+	    {"conninfo", required_argument, NULL, 'c'},
+	    {"sql", required_argument, NULL, 's'},
+	    {"fresh", no_argument, NULL, 'f'},
+	    {"interval-ms", required_argument, NULL, 'i'},
+	    {"duration-s", required_argument, NULL, 'd'},
+	    {"timeout-ms", required_argument, NULL, 't'},
+	    {"until-port", required_argument, NULL, 'u'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"log", required_argument, NULL, 'l'},
+	    {NULL, 0, NULL, 0}};
 	const char *conninfo = NULL;
 	const char *sql =
-		"INSERT INTO pgw_route(port) VALUES (inet_server_port()) RETURNING port";
-	bool		fresh = false;
-	long		interval_ms = 10;
-	long		duration_s = 60;
-	long		timeout_ms = 5000;
-	long		until_port = 0;
-	long		count = 0;
-	FILE	   *log = stdout;
-	PGconn	   *conn = NULL;
-	long		attempts = 0;
-	long		ok = 0;
-	long		errors = 0;
-	int64_t		first_ok = 0;
-	int64_t		last_ok_mono = 0;
-	int64_t		max_gap = 0;
-	int			ports[PORTS_MAX];
-	long		port_n[PORTS_MAX];
-	int			n_ports = 0;
-	bool		met = false;
-	int64_t		end;
-	int			o;
+	    "INSERT INTO pgw_route(port) VALUES (inet_server_port()) RETURNING port";
+	bool fresh = false;
+	long interval_ms = 10;
+	long duration_s = 60;
+	long timeout_ms = 5000;
+	long until_port = 0;
+	long count = 0;
+	FILE *log = stdout;
+	PGconn *conn = NULL;
+	long attempts = 0;
+	long ok = 0;
+	long errors = 0;
+	int64_t first_ok = 0;
+	int64_t last_ok_mono = 0;
+	int64_t max_gap = 0;
+	int ports[PORTS_MAX];
+	long port_n[PORTS_MAX];
+	int n_ports = 0;
+	bool met = false;
+	int64_t end;
+	int o;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1)
 	{
-		char	   *e = NULL;
-		long		v = 0;
+		char *e = NULL;
+		long v = 0;
 
 		if (o != 'c' && o != 's' && o != 'f' && o != 'l')
 		{
@@ -221,7 +218,7 @@ main(int argc, char **argv)
 			if (e == optarg || *e != '\0' || v < 0 || v > 86400000)
 			{
 				fprintf(stderr, "bench_routing_probe: bad value \"%s\"\n",
-						optarg);
+				        optarg);
 				return 2;
 			}
 		}
@@ -275,10 +272,10 @@ main(int argc, char **argv)
 	end = mono_ms() + duration_s * 1000;
 	while (!stop_flag && mono_ms() < end && (count == 0 || attempts < count))
 	{
-		int64_t		start = mono_ms();
-		int64_t		deadline = start + timeout_ms;
-		char		msg[512] = "";
-		int			port = -1;
+		int64_t start = mono_ms();
+		int64_t deadline = start + timeout_ms;
+		char msg[512] = "";
+		int port = -1;
 
 		attempts++;
 		if (conn == NULL)
@@ -287,8 +284,8 @@ main(int argc, char **argv)
 			port = query_bounded(conn, sql, deadline, msg, sizeof(msg));
 		if (port > 0)
 		{
-			int64_t		now = mono_ms();
-			int			k;
+			int64_t now = mono_ms();
+			int k;
 
 			ok++;
 			if (first_ok == 0)
@@ -306,7 +303,7 @@ main(int argc, char **argv)
 			if (k < PORTS_MAX)
 				port_n[k]++;
 			fprintf(log, "%lld ok %d %lld\n", (long long) wall_ms(), port,
-					(long long) (now - start));
+			        (long long) (now - start));
 			if (until_port > 0 && port == until_port)
 			{
 				met = true;
@@ -314,13 +311,13 @@ main(int argc, char **argv)
 			}
 		}
 		else if (stop_flag)
-			break;				/* interrupted, not failed */
+			break; /* interrupted, not failed */
 		else
 		{
 			errors++;
 			msg[strcspn(msg, "\n")] = '\0';
 			fprintf(log, "%lld err %lld %s\n", (long long) wall_ms(),
-					(long long) (mono_ms() - start), msg);
+			        (long long) (mono_ms() - start), msg);
 			PQfinish(conn);
 			conn = NULL;
 		}
@@ -333,8 +330,9 @@ main(int argc, char **argv)
 			usleep((useconds_t) interval_ms * 1000);
 	}
 	PQfinish(conn);
-	printf("probe attempts=%ld ok=%ld errors=%ld max_gap_ms=%lld first_ok_wall_ms=%lld ports=",
-		   attempts, ok, errors, (long long) max_gap, (long long) first_ok);
+	printf(
+	    "probe attempts=%ld ok=%ld errors=%ld max_gap_ms=%lld first_ok_wall_ms=%lld ports=",
+	    attempts, ok, errors, (long long) max_gap, (long long) first_ok);
 	for (int k = 0; k < n_ports; k++)
 		printf("%s%d:%ld", k ? "," : "", ports[k], port_n[k]);
 	printf("\n");

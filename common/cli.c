@@ -11,13 +11,12 @@ int
 cli_parse(const CliProgram *prog, int argc, char **argv, CliArgs *out)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"check-config", no_argument, NULL, 'k'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}
-	};
-	int			o;
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, 'k'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	int o;
 
 	out->config_path = getenv(prog->config_env);
 	out->check_only = false;
@@ -45,7 +44,8 @@ cli_parse(const CliProgram *prog, int argc, char **argv, CliArgs *out)
 	}
 	if (optind < argc)
 	{
-		fprintf(stderr, "%s: unexpected argument \"%s\"\n", prog->name, argv[optind]);
+		fprintf(stderr, "%s: unexpected argument \"%s\"\n", prog->name,
+		        argv[optind]);
 		return 2;
 	}
 	if (out->config_path == NULL || out->config_path[0] == '\0')

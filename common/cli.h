@@ -9,16 +9,16 @@
 
 typedef struct CliProgram
 {
-	const char *name;			/* "pgwarden" */
-	const char *config_env;		/* environment variable naming the file */
+	const char *name;           /* "pgwarden" */
+	const char *config_env;     /* environment variable naming the file */
 	const char *config_default; /* the file when neither -c nor env names one */
-	const char *usage;			/* the text --help prints */
+	const char *usage;          /* the text --help prints */
 } CliProgram;
 
 typedef struct CliArgs
 {
-	const char *config_path;	/* never NULL after a parse that returned -1 */
-	bool		check_only;		/* --check-config */
+	const char *config_path; /* never NULL after a parse that returned -1 */
+	bool check_only;         /* --check-config */
 } CliArgs;
 
 /*
@@ -26,6 +26,6 @@ typedef struct CliArgs
  * with *out, else the exit code: 0 after --version or --help, 2 on a usage
  * error (which is reported on stderr, naming the argument).
  */
-int			cli_parse(const CliProgram *prog, int argc, char **argv, CliArgs *out);
+int cli_parse(const CliProgram *prog, int argc, char **argv, CliArgs *out);
 
 #endif

@@ -11,31 +11,28 @@
 #include <string.h>
 #include <time.h>
 
-#define CRON_FIELD_MAX 128
-#define MINUTE_MS INT64_C(60000)
+#define CRON_FIELD_MAX  128
+#define MINUTE_MS       INT64_C(60000)
 #define SEARCH_LIMIT_MS (INT64_C(5) * 366 * 24 * 3600 * 1000)
 
 typedef struct FieldDef
 {
 	const char *name;
-	int			lo;
-	int			hi;
+	int lo;
+	int hi;
 } FieldDef;
 
 static const FieldDef fields[5] = {
-	{"minute", 0, 59},
-	{"hour", 0, 23},
-	{"day of month", 1, 31},
-	{"month", 1, 12},
-	{"day of week", 0, 7},
+    {"minute", 0, 59}, {"hour", 0, 23},       {"day of month", 1, 31},
+    {"month", 1, 12},  {"day of week", 0, 7},
 };
 
 /* read a decimal number of at most 4 digits at *p */
 static bool
 read_num(const char **p, int *out)
 {
-	int			v = 0;
-	int			n = 0;
+	int v = 0;
+	int n = 0;
 
 	while (isdigit((unsigned char) **p) && n < 4)
 	{
@@ -52,52 +49,54 @@ read_num(const char **p, int *out)
 /* parse_item: one list item ("*", "n", "a-b", "*" "/s", "a-b/s") */
 static int
 parse_item(const char *item, const FieldDef *f, uint64_t *bits,
-		   const char *whole, PgwError *err)
+           const char *whole, PgwError *err)
 {
 	const char *p = item;
-	int			a = f->lo;
-	int			b = f->hi;
-	int			step = 1;
+	int a = f->lo;
+	int b = f->hi;
+	int step = 1;
 
 	if (*p == '*')
 		p++;
 	else
 	{
 		if (!read_num(&p, &a))
-			return pgw_error_set(err, PGW_EINVAL,
-								 "%s \"%s\": expected a number, a range a-b, \"*\" or a step /n",
-								 f->name, whole);
+			return pgw_error_set(
+			    err, PGW_EINVAL,
+			    "%s \"%s\": expected a number, a range a-b, \"*\" or a step /n",
+			    f->name, whole);
 		b = a;
 		if (*p == '-')
 		{
 			p++;
 			if (!read_num(&p, &b))
 				return pgw_error_set(err, PGW_EINVAL,
-									 "%s \"%s\": expected a number after \"-\"",
-									 f->name, whole);
+				                     "%s \"%s\": expected a number after \"-\"",
+				                     f->name, whole);
 		}
 	}
 	if (*p == '/')
 	{
 		p++;
 		if (!read_num(&p, &step) || step < 1)
-			return pgw_error_set(err, PGW_EINVAL,
-								 "%s \"%s\": expected a step of at least 1 after \"/\"",
-								 f->name, whole);
+			return pgw_error_set(
+			    err, PGW_EINVAL,
+			    "%s \"%s\": expected a step of at least 1 after \"/\"", f->name,
+			    whole);
 		/* "5/15" means 5-max/15, as in Vixie cron */
 		if (item[0] != '*' && strchr(item, '-') == NULL)
 			b = f->hi;
 	}
 	if (*p != '\0')
 		return pgw_error_set(err, PGW_EINVAL, "%s \"%s\": unexpected \"%s\"",
-							 f->name, whole, p);
+		                     f->name, whole, p);
 	if (a < f->lo || a > f->hi || b < f->lo || b > f->hi)
 		return pgw_error_set(err, PGW_EINVAL, "%s \"%s\": expected %d..%d",
-							 f->name, whole, f->lo, f->hi);
+		                     f->name, whole, f->lo, f->hi);
 	if (a > b)
 		return pgw_error_set(err, PGW_EINVAL,
-							 "%s \"%s\": range start %d is after its end %d",
-							 f->name, whole, a, b);
+		                     "%s \"%s\": range start %d is after its end %d",
+		                     f->name, whole, a, b);
 	for (int v = a; v <= b; v += step)
 		*bits |= UINT64_C(1) << v;
 	return 0;
@@ -105,9 +104,9 @@ parse_item(const char *item, const FieldDef *f, uint64_t *bits,
 
 static int
 parse_field(const char *text, const FieldDef *f, uint64_t *bits, bool *star,
-			PgwError *err)
+            PgwError *err)
 {
-	char		item[CRON_FIELD_MAX];
+	char item[CRON_FIELD_MAX];
 	const char *p = text;
 
 	*bits = 0;
@@ -115,11 +114,12 @@ parse_field(const char *text, const FieldDef *f, uint64_t *bits, bool *star,
 	for (;;)
 	{
 		const char *comma = strchr(p, ',');
-		size_t		n = comma ? (size_t) (comma - p) : strlen(p);
+		size_t n = comma ? (size_t) (comma - p) : strlen(p);
 
 		if (n == 0 || n >= sizeof(item))
-			return pgw_error_set(err, PGW_EINVAL, "%s \"%s\": empty or overlong list item",
-								 f->name, text);
+			return pgw_error_set(err, PGW_EINVAL,
+			                     "%s \"%s\": empty or overlong list item",
+			                     f->name, text);
 		memcpy(item, p, n);
 		item[n] = '\0';
 		if (parse_item(item, f, bits, text, err) != 0)
@@ -134,41 +134,44 @@ parse_field(const char *text, const FieldDef *f, uint64_t *bits, bool *star,
 int
 pgw_cron_parse(const char *s, PgwCron *out, PgwError *err)
 {
-	char		field[5][CRON_FIELD_MAX];
-	uint64_t	bits[5];
-	bool		star[5];
+	char field[5][CRON_FIELD_MAX];
+	uint64_t bits[5];
+	bool star[5];
 	const char *p = s;
-	int			n = 0;
+	int n = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (s == NULL)
 		return pgw_error_set(err, PGW_EINVAL, "empty schedule");
 	for (;;)
 	{
-		size_t		len = 0;
+		size_t len = 0;
 
 		while (*p == ' ' || *p == '\t')
 			p++;
 		if (*p == '\0')
 			break;
 		if (n == 5)
-			return pgw_error_set(err, PGW_EINVAL,
-								 "schedule \"%s\": more than 5 fields (minute hour day-of-month month day-of-week)",
-								 s);
+			return pgw_error_set(
+			    err, PGW_EINVAL,
+			    "schedule \"%s\": more than 5 fields (minute hour day-of-month month day-of-week)",
+			    s);
 		while (p[len] != '\0' && p[len] != ' ' && p[len] != '\t')
 			len++;
 		if (len >= CRON_FIELD_MAX)
-			return pgw_error_set(err, PGW_EINVAL, "schedule \"%s\": field %d is too long",
-								 s, n + 1);
+			return pgw_error_set(err, PGW_EINVAL,
+			                     "schedule \"%s\": field %d is too long", s,
+			                     n + 1);
 		memcpy(field[n], p, len);
 		field[n][len] = '\0';
 		p += len;
 		n++;
 	}
 	if (n != 5)
-		return pgw_error_set(err, PGW_EINVAL,
-							 "schedule \"%s\": expected 5 fields (minute hour day-of-month month day-of-week), got %d",
-							 s, n);
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "schedule \"%s\": expected 5 fields (minute hour day-of-month month day-of-week), got %d",
+		    s, n);
 	for (int i = 0; i < 5; i++)
 		if (parse_field(field[i], &fields[i], &bits[i], &star[i], err) != 0)
 			return PGW_EINVAL;
@@ -186,8 +189,8 @@ pgw_cron_parse(const char *s, PgwCron *out, PgwError *err)
 static bool
 day_matches(const PgwCron *c, const struct tm *tm)
 {
-	bool		dom = (c->days >> tm->tm_mday) & 1;
-	bool		dow = (c->weekdays >> tm->tm_wday) & 1;
+	bool dom = (c->days >> tm->tm_mday) & 1;
+	bool dow = (c->weekdays >> tm->tm_wday) & 1;
 
 	if (c->days_star || c->weekdays_star)
 		return dom && dow;
@@ -197,7 +200,7 @@ day_matches(const PgwCron *c, const struct tm *tm)
 static bool
 to_tm(int64_t wall_ms, struct tm *tm)
 {
-	time_t		t = (time_t) (wall_ms / 1000);
+	time_t t = (time_t) (wall_ms / 1000);
 
 	return gmtime_r(&t, tm) != NULL;
 }
@@ -205,20 +208,20 @@ to_tm(int64_t wall_ms, struct tm *tm)
 bool
 pgw_cron_matches(const PgwCron *c, int64_t wall_ms)
 {
-	struct tm	tm;
+	struct tm tm;
 
 	if (wall_ms < 0 || !to_tm(wall_ms, &tm))
 		return false;
 	return ((c->months >> (tm.tm_mon + 1)) & 1) && day_matches(c, &tm) &&
-		((c->hours >> tm.tm_hour) & 1) && ((c->minutes >> tm.tm_min) & 1);
+	       ((c->hours >> tm.tm_hour) & 1) && ((c->minutes >> tm.tm_min) & 1);
 }
 
 int64_t
 pgw_cron_next(const PgwCron *c, int64_t after_wall_ms)
 {
-	int64_t		t;
-	int64_t		limit;
-	struct tm	tm;
+	int64_t t;
+	int64_t limit;
+	struct tm tm;
 
 	if (after_wall_ms < 0)
 		after_wall_ms = 0;
@@ -264,8 +267,8 @@ pgw_cron_next(const PgwCron *c, int64_t after_wall_ms)
 int64_t
 pgw_cron_last_due(const PgwCron *c, int64_t since_wall_ms, int64_t now_wall_ms)
 {
-	int64_t		t;
-	int64_t		best = -1;
+	int64_t t;
+	int64_t best = -1;
 
 	if (now_wall_ms <= since_wall_ms)
 		return -1;

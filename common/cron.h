@@ -20,13 +20,13 @@
 
 typedef struct PgwCron
 {
-	uint64_t	minutes;		/* bit m: minute m (0..59) */
-	uint32_t	hours;			/* bit h: hour h (0..23) */
-	uint32_t	days;			/* bit d: day of month d (1..31) */
-	uint16_t	months;			/* bit m: month m (1..12) */
-	uint8_t		weekdays;		/* bit w: weekday w (0..6, 0 = Sunday) */
-	bool		days_star;		/* day of month was "*" */
-	bool		weekdays_star;	/* day of week was "*" */
+	uint64_t minutes;   /* bit m: minute m (0..59) */
+	uint32_t hours;     /* bit h: hour h (0..23) */
+	uint32_t days;      /* bit d: day of month d (1..31) */
+	uint16_t months;    /* bit m: month m (1..12) */
+	uint8_t weekdays;   /* bit w: weekday w (0..6, 0 = Sunday) */
+	bool days_star;     /* day of month was "*" */
+	bool weekdays_star; /* day of week was "*" */
 } PgwCron;
 
 /*
@@ -34,18 +34,17 @@ typedef struct PgwCron
  * or PGW_EINVAL with a message naming the field and the value ("day of
  * week \"9\": expected 0..7").
  */
-int			pgw_cron_parse(const char *s, PgwCron *out,
-						   PgwError *err) PGW_MUSTCHECK;
+int pgw_cron_parse(const char *s, PgwCron *out, PgwError *err) PGW_MUSTCHECK;
 
 /* pgw_cron_matches: the UTC minute holding wall_ms matches c. */
-bool		pgw_cron_matches(const PgwCron *c, int64_t wall_ms);
+bool pgw_cron_matches(const PgwCron *c, int64_t wall_ms);
 
 /*
  * pgw_cron_next: the start (wall ms, whole minute) of the first matching
  * minute strictly after after_wall_ms; -1 when none comes within about
  * five years (e.g. "0 0 31 2 *").
  */
-int64_t		pgw_cron_next(const PgwCron *c, int64_t after_wall_ms);
+int64_t pgw_cron_next(const PgwCron *c, int64_t after_wall_ms);
 
 /*
  * pgw_cron_last_due: the start of the latest matching minute in
@@ -53,7 +52,7 @@ int64_t		pgw_cron_next(const PgwCron *c, int64_t after_wall_ms);
  * last looked at since_wall_ms must fire now (once, however many it
  * missed).
  */
-int64_t		pgw_cron_last_due(const PgwCron *c, int64_t since_wall_ms,
-							  int64_t now_wall_ms);
+int64_t pgw_cron_last_due(const PgwCron *c, int64_t since_wall_ms,
+                          int64_t now_wall_ms);
 
 #endif

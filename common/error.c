@@ -10,7 +10,7 @@
 int
 pgw_error_set(PgwError *err, int code, const char *fmt, ...)
 {
-	va_list		ap;
+	va_list ap;
 
 	if (err == NULL)
 		return code;
@@ -24,9 +24,9 @@ pgw_error_set(PgwError *err, int code, const char *fmt, ...)
 void
 pgw_error_prefix(PgwError *err, const char *fmt, ...)
 {
-	char		prefix[PGW_ERROR_MSG_MAX];
-	char		old[PGW_ERROR_MSG_MAX];
-	va_list		ap;
+	char prefix[PGW_ERROR_MSG_MAX];
+	char old[PGW_ERROR_MSG_MAX];
+	va_list ap;
 
 	if (err == NULL)
 		return;

@@ -19,7 +19,7 @@
 #include <systemd/sd-journal.h>
 
 static LogLevel log_min_level = LOG_LEVEL_INFO;
-static int	log_to_journal = 0;
+static int log_to_journal = 0;
 static char log_ident[64] = "pgwarden";
 static char log_prefix[256] = "";
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -27,7 +27,7 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 static void put_escaped(char *buf, size_t len, size_t *o, const char *s,
-						bool quotes);
+                        bool quotes);
 
 /* stderr is the journal when JOURNAL_STREAM names stderr's device:inode. */
 static int
@@ -62,10 +62,11 @@ log_set_level(LogLevel min_level)
 void
 log_set_prefix(const char *fields)
 {
-	size_t		o = 0;
+	size_t o = 0;
 
 	pthread_mutex_lock(&log_lock);
-	put_escaped(log_prefix, sizeof(log_prefix), &o, fields ? fields : "", false);
+	put_escaped(log_prefix, sizeof(log_prefix), &o, fields ? fields : "",
+	            false);
 	log_prefix[o] = '\0';
 	pthread_mutex_unlock(&log_lock);
 }
@@ -141,7 +142,7 @@ needs_quotes(const char *s)
 		unsigned char c = (unsigned char) *p;
 
 		if (c == ' ' || c == '"' || c == '=' || c == '\\' || c < 0x20 ||
-			c == 0x7f)
+		    c == 0x7f)
 			return true;
 	}
 	return false;
@@ -152,7 +153,7 @@ needs_quotes(const char *s)
 static bool
 is_quoted_token(const char *s)
 {
-	size_t		n = strlen(s);
+	size_t n = strlen(s);
 
 	if (n < 2 || s[0] != '"' || s[n - 1] != '"')
 		return false;
@@ -165,7 +166,7 @@ is_quoted_token(const char *s)
 		if (c == '\\')
 		{
 			if (i + 2 >= n)
-				return false;	/* the closing quote would be escaped */
+				return false; /* the closing quote would be escaped */
 			i++;
 		}
 	}
@@ -175,7 +176,7 @@ is_quoted_token(const char *s)
 const char *
 log_quote(const char *s, char *buf, size_t len)
 {
-	size_t		o = 0;
+	size_t o = 0;
 
 	if (len == 0)
 		return buf;
@@ -202,7 +203,7 @@ log_quote(const char *s, char *buf, size_t len)
 /* put_value: one string argument, escaped for where the format put it */
 static void
 put_value(char *buf, size_t len, size_t *o, const char *v, bool in_quotes,
-		  bool after_eq)
+          bool after_eq)
 {
 	if (in_quotes)
 		put_escaped(buf, len, o, v, true);
@@ -221,18 +222,18 @@ put_value(char *buf, size_t len, size_t *o, const char *v, bool in_quotes,
  * the argument is fetched with the type its conversion and length modifier
  * name, exactly as printf would.
  */
-#define FMT1(val) \
-	(star_w && star_p ? snprintf(tmp, tlen, spec, w, pr, val) : \
-	 star_w ? snprintf(tmp, tlen, spec, w, val) : \
-	 star_p ? snprintf(tmp, tlen, spec, pr, val) : \
-	 snprintf(tmp, tlen, spec, val))
+#define FMT1(val)                                                              \
+	(star_w && star_p ? snprintf(tmp, tlen, spec, w, pr, val)                  \
+	 : star_w         ? snprintf(tmp, tlen, spec, w, val)                      \
+	 : star_p         ? snprintf(tmp, tlen, spec, pr, val)                     \
+	                  : snprintf(tmp, tlen, spec, val))
 
 static void
 format_one(char *tmp, size_t tlen, const char *spec, char conv,
-		   const char *lenmod, bool star_w, bool star_p, va_list *ap)
+           const char *lenmod, bool star_w, bool star_p, va_list *ap)
 {
-	int			w = star_w ? va_arg(*ap, int) : 0;
-	int			pr = star_p ? va_arg(*ap, int) : 0;
+	int w = star_w ? va_arg(*ap, int) : 0;
+	int pr = star_p ? va_arg(*ap, int) : 0;
 
 	tmp[0] = '\0';
 #pragma GCC diagnostic push
@@ -291,12 +292,12 @@ format_one(char *tmp, size_t tlen, const char *spec, char conv,
 			FMT1(va_arg(*ap, void *));
 			break;
 		case 's':
-			{
-				const char *s = va_arg(*ap, const char *);
+		{
+			const char *s = va_arg(*ap, const char *);
 
-				FMT1(s ? s : "(null)");
-			}
-			break;
+			FMT1(s ? s : "(null)");
+		}
+		break;
 		default:
 			break;
 	}
@@ -306,24 +307,24 @@ format_one(char *tmp, size_t tlen, const char *spec, char conv,
 size_t
 log_vrender(char *buf, size_t len, const char *fmt, va_list ap_in)
 {
-	size_t		o = 0;
-	bool		in_quotes = false;
-	va_list		ap;
+	size_t o = 0;
+	bool in_quotes = false;
+	va_list ap;
 
 	if (len == 0)
 		return 0;
 	va_copy(ap, ap_in);
 	for (const char *p = fmt; *p;)
 	{
-		char		spec[32];
-		char		lenmod[3] = "";
-		char		tmp[2048];
+		char spec[32];
+		char lenmod[3] = "";
+		char tmp[2048];
 		const char *start = p;
-		bool		star_w = false;
-		bool		star_p = false;
-		bool		after_eq;
-		size_t		sl;
-		char		conv;
+		bool star_w = false;
+		bool star_p = false;
+		bool after_eq;
+		size_t sl;
+		char conv;
 
 		if (*p != '%')
 		{
@@ -369,7 +370,7 @@ log_vrender(char *buf, size_t len, const char *fmt, va_list ap_in)
 		}
 		conv = *p;
 		if (conv == '\0' || strchr("diuxXocsfFeEgGaAp", conv) == NULL)
-			break;				/* not a conversion we know: stop here */
+			break; /* not a conversion we know: stop here */
 		p++;
 		sl = (size_t) (p - start);
 		if (sl >= sizeof(spec))
@@ -390,8 +391,8 @@ log_vrender(char *buf, size_t len, const char *fmt, va_list ap_in)
 size_t
 log_render(char *buf, size_t len, const char *fmt, ...)
 {
-	va_list		ap;
-	size_t		n;
+	va_list ap;
+	size_t n;
 
 	va_start(ap, fmt);
 	n = log_vrender(buf, len, fmt, ap);
@@ -402,9 +403,9 @@ log_render(char *buf, size_t len, const char *fmt, ...)
 void
 log_write(LogLevel level, const char *event, const char *fmt, ...)
 {
-	char		fields[2048];
-	char		ts[40];
-	va_list		ap;
+	char fields[2048];
+	char ts[40];
+	va_list ap;
 
 	if (level < log_min_level)
 		return;
@@ -418,17 +419,17 @@ log_write(LogLevel level, const char *event, const char *fmt, ...)
 		static const int prio[] = {LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR};
 
 		sd_journal_send("MESSAGE=level=%s event=%s%s%s%s%s", level_names[level],
-						event, log_prefix[0] ? " " : "", log_prefix,
-						fields[0] ? " " : "", fields, "PRIORITY=%d", prio[level],
-						"PGW_EVENT=%s", event, "SYSLOG_IDENTIFIER=%s", log_ident,
-						NULL);
+		                event, log_prefix[0] ? " " : "", log_prefix,
+		                fields[0] ? " " : "", fields, "PRIORITY=%d",
+		                prio[level], "PGW_EVENT=%s", event,
+		                "SYSLOG_IDENTIFIER=%s", log_ident, NULL);
 	}
 	else
 	{
 		pgw_format_wall_iso(pgw_now_wall_ms(), 0, ts, sizeof(ts));
-		fprintf(stderr, "%s level=%s event=%s%s%s%s%s\n", ts, level_names[level],
-				event, log_prefix[0] ? " " : "", log_prefix, fields[0] ? " " : "",
-				fields);
+		fprintf(stderr, "%s level=%s event=%s%s%s%s%s\n", ts,
+		        level_names[level], event, log_prefix[0] ? " " : "", log_prefix,
+		        fields[0] ? " " : "", fields);
 	}
 	pthread_mutex_unlock(&log_lock);
 }

@@ -23,17 +23,17 @@ typedef enum LogLevel
 } LogLevel;
 
 /* log_init: pick the sink (journal or stderr) and the minimum level. */
-void		log_init(const char *ident, LogLevel min_level);
+void log_init(const char *ident, LogLevel min_level);
 
 /* log_set_level / log_parse_level: "debug", "info", "warn", "error". */
-void		log_set_level(LogLevel min_level);
-int			log_parse_level(const char *s, LogLevel *out);
+void log_set_level(LogLevel min_level);
+int log_parse_level(const char *s, LogLevel *out);
 
 /* log_set_prefix: fields put before every line's own, e.g. "node=n1". */
-void		log_set_prefix(const char *fields);
+void log_set_prefix(const char *fields);
 
-void		log_write(LogLevel level, const char *event, const char *fmt, ...)
-	PGW_PRINTF(3, 4);
+void log_write(LogLevel level, const char *event, const char *fmt, ...)
+    PGW_PRINTF(3, 4);
 
 #define log_debug(event, ...) log_write(LOG_LEVEL_DEBUG, event, __VA_ARGS__)
 #define log_info(event, ...)  log_write(LOG_LEVEL_INFO, event, __VA_ARGS__)
@@ -59,8 +59,7 @@ const char *log_quote(const char *s, char *buf, size_t len);
  * quoted by log_quote passes as it is). So no value can start a line or
  * add a field. Returns the length written (truncated to len - 1).
  */
-size_t		log_render(char *buf, size_t len, const char *fmt, ...)
-	PGW_PRINTF(3, 4);
-size_t		log_vrender(char *buf, size_t len, const char *fmt, va_list ap);
+size_t log_render(char *buf, size_t len, const char *fmt, ...) PGW_PRINTF(3, 4);
+size_t log_vrender(char *buf, size_t len, const char *fmt, va_list ap);
 
 #endif

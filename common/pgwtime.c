@@ -60,9 +60,9 @@ pgw_format_wall_iso(int64_t wall_ms, int patroni_style, char *buf, size_t len)
 	 * milliseconds printed ".-878", and %Y printed "60", neither of which
 	 * pgw_parse_wall_iso reads back (found by fuzz_routing).
 	 */
-	int64_t		ms = wall_ms % 1000;
-	time_t		secs = (time_t) (wall_ms / 1000);
-	struct tm	tm;
+	int64_t ms = wall_ms % 1000;
+	time_t secs = (time_t) (wall_ms / 1000);
+	struct tm tm;
 
 	if (ms < 0)
 	{
@@ -71,14 +71,14 @@ pgw_format_wall_iso(int64_t wall_ms, int patroni_style, char *buf, size_t len)
 	}
 	gmtime_r(&secs, &tm);
 	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03d%s",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-			 tm.tm_min, tm.tm_sec, (int) ms, patroni_style ? "+00:00" : "Z");
+	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	         tm.tm_min, tm.tm_sec, (int) ms, patroni_style ? "+00:00" : "Z");
 }
 
 static int
 digits(const char **p, int n, int *out)
 {
-	int			v = 0;
+	int v = 0;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -94,16 +94,16 @@ digits(const char **p, int n, int *out)
 int
 pgw_parse_wall_iso(const char *s, int64_t *wall_ms)
 {
-	int			year, mon, day, hour, min, sec;
-	int64_t		frac_ms = 0;
-	int			off_sign = 0, off_h = 0, off_m = 0;
+	int year, mon, day, hour, min, sec;
+	int64_t frac_ms = 0;
+	int off_sign = 0, off_h = 0, off_m = 0;
 	const char *p = s;
-	struct tm	tm;
+	struct tm tm;
 
 	if (s == NULL)
 		return PGW_EINVAL;
 	if (digits(&p, 4, &year) || *p++ != '-' || digits(&p, 2, &mon) ||
-		*p++ != '-' || digits(&p, 2, &day) || (*p != 'T' && *p != ' '))
+	    *p++ != '-' || digits(&p, 2, &day) || (*p != 'T' && *p != ' '))
 		return PGW_EINVAL;
 	p++;
 	if (digits(&p, 2, &hour) || *p++ != ':' || digits(&p, 2, &min))
@@ -116,7 +116,7 @@ pgw_parse_wall_iso(const char *s, int64_t *wall_ms)
 			return PGW_EINVAL;
 		if (*p == '.')
 		{
-			int			scale = 100;
+			int scale = 100;
 
 			p++;
 			if (!isdigit((unsigned char) *p))
@@ -143,11 +143,11 @@ pgw_parse_wall_iso(const char *s, int64_t *wall_ms)
 			return PGW_EINVAL;
 	}
 	else
-		return PGW_EINVAL;		/* a time without a zone is ambiguous */
+		return PGW_EINVAL; /* a time without a zone is ambiguous */
 	if (*p != '\0')
 		return PGW_EINVAL;
 	if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 ||
-		sec > 60 || off_h > 23 || off_m > 59)
+	    sec > 60 || off_h > 23 || off_m > 59)
 		return PGW_EINVAL;
 	memset(&tm, 0, sizeof(tm));
 	tm.tm_year = year - 1900;
@@ -157,6 +157,6 @@ pgw_parse_wall_iso(const char *s, int64_t *wall_ms)
 	tm.tm_min = min;
 	tm.tm_sec = sec;
 	*wall_ms = (int64_t) timegm(&tm) * 1000 + frac_ms -
-		(int64_t) off_sign * (off_h * 3600 + off_m * 60) * 1000;
+	           (int64_t) off_sign * (off_h * 3600 + off_m * 60) * 1000;
 	return 0;
 }

@@ -14,17 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROM_EXTRA_MAX 16		/* strings: 8 extra label pairs */
+#define PROM_EXTRA_MAX 16 /* strings: 8 extra label pairs */
 
 const double pgw_hist_bounds[PGW_HIST_BUCKETS] = {
-	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
-	5, 10,
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1,    0.25,  0.5,    1,     2.5,  5,     10,
 };
 
 void
 pgw_hist_observe_us(PgwHistogram *h, int64_t us)
 {
-	int			i;
+	int i;
 
 	if (us < 0)
 		us = 0;
@@ -39,15 +39,15 @@ void
 pgw_hist_read(const PgwHistogram *h, PgwHistogramValue *out)
 {
 	for (int i = 0; i <= PGW_HIST_BUCKETS; i++)
-		out->bucket[i] = atomic_load_explicit(&h->bucket[i],
-											  memory_order_relaxed);
+		out->bucket[i] =
+		    atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
 	out->sum_us = atomic_load_explicit(&h->sum_us, memory_order_relaxed);
 }
 
 uint64_t
 pgw_hist_count(const PgwHistogramValue *v)
 {
-	uint64_t	n = 0;
+	uint64_t n = 0;
 
 	for (int i = 0; i <= PGW_HIST_BUCKETS; i++)
 		n += v->bucket[i];
@@ -66,7 +66,7 @@ prom_init(PromText *t)
 char *
 prom_take(PromText *t)
 {
-	char	   *s = t->buf;
+	char *s = t->buf;
 
 	memset(t, 0, sizeof(*t));
 	return s;
@@ -112,13 +112,13 @@ put_escaped(PromText *t, const char *v)
 void
 prom_set_base(PromText *t, ...)
 {
-	va_list		ap;
+	va_list ap;
 	const char *s;
 
 	t->n_base = 0;
 	va_start(ap, t);
 	while ((s = va_arg(ap, const char *)) != NULL &&
-		   t->n_base < (int) (sizeof(t->base) / sizeof(t->base[0])))
+	       t->n_base < (int) (sizeof(t->base) / sizeof(t->base[0])))
 		t->base[t->n_base++] = s;
 	va_end(ap);
 	t->n_base &= ~1;
@@ -150,9 +150,9 @@ prom_family(PromText *t, const char *name, const char *type, const char *help)
 /* name{base...,extra...} followed by a space */
 static void
 put_head(PromText *t, const char *name, const char *suffix,
-		 const char *const *extra, int n_extra)
+         const char *const *extra, int n_extra)
 {
-	int			n = 0;
+	int n = 0;
 
 	puts_(t, name);
 	if (suffix)
@@ -186,7 +186,7 @@ put_head(PromText *t, const char *name, const char *suffix,
 static int
 collect(va_list ap, const char **extra)
 {
-	int			n = 0;
+	int n = 0;
 	const char *s;
 
 	while ((s = va_arg(ap, const char *)) != NULL && n < PROM_EXTRA_MAX)
@@ -197,7 +197,7 @@ collect(va_list ap, const char **extra)
 static void
 put_double(PromText *t, double v)
 {
-	char		num[64];
+	char num[64];
 
 	if (isnan(v))
 		snprintf(num, sizeof(num), "NaN");
@@ -212,8 +212,8 @@ void
 prom_f(PromText *t, const char *name, double v, ...)
 {
 	const char *extra[PROM_EXTRA_MAX];
-	va_list		ap;
-	int			n;
+	va_list ap;
+	int n;
 
 	va_start(ap, v);
 	n = collect(ap, extra);
@@ -227,9 +227,9 @@ void
 prom_u(PromText *t, const char *name, uint64_t v, ...)
 {
 	const char *extra[PROM_EXTRA_MAX];
-	char		num[32];
-	va_list		ap;
-	int			n;
+	char num[32];
+	va_list ap;
+	int n;
 
 	va_start(ap, v);
 	n = collect(ap, extra);
@@ -243,9 +243,9 @@ void
 prom_i(PromText *t, const char *name, int64_t v, ...)
 {
 	const char *extra[PROM_EXTRA_MAX];
-	char		num[32];
-	va_list		ap;
-	int			n;
+	char num[32];
+	va_list ap;
+	int n;
 
 	va_start(ap, v);
 	n = collect(ap, extra);
@@ -259,11 +259,11 @@ void
 prom_hist(PromText *t, const char *name, const PgwHistogramValue *v, ...)
 {
 	const char *extra[PROM_EXTRA_MAX + 2];
-	char		num[64];
-	char		le[32];
-	uint64_t	cum = 0;
-	va_list		ap;
-	int			n;
+	char num[64];
+	char le[32];
+	uint64_t cum = 0;
+	va_list ap;
+	int n;
 
 	va_start(ap, v);
 	n = collect(ap, extra);

@@ -34,38 +34,41 @@ extern char **environ;
 /* who commands run as: set once at start (pgw_run_set_user) */
 static struct
 {
-	bool		drop;
-	uid_t		uid;
-	gid_t		gid;
-	gid_t		groups[GROUPS_MAX];
-	int			ngroups;
-	char		home[1024];
-	char		user[256];
-}			run_user;
+	bool drop;
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[GROUPS_MAX];
+	int ngroups;
+	char home[1024];
+	char user[256];
+} run_user;
 
 int
 pgw_run_set_user(const char *user, PgwError *err)
 {
 	struct passwd *pw;
-	int			n = GROUPS_MAX;
+	int n = GROUPS_MAX;
 
 	memset(&run_user, 0, sizeof(run_user));
 	if (user == NULL || user[0] == '\0')
 		return 0;
 	pw = getpwnam(user);
 	if (pw == NULL)
-		return pgw_error_set(err, PGW_EINVAL, "OS user \"%s\" does not exist", user);
+		return pgw_error_set(err, PGW_EINVAL, "OS user \"%s\" does not exist",
+		                     user);
 	if (pw->pw_uid == 0)
 		return pgw_error_set(err, PGW_EINVAL,
-							 "refusing to run commands as root user \"%s\"", user);
+		                     "refusing to run commands as root user \"%s\"",
+		                     user);
 	pgw_strlcpy(run_user.user, pw->pw_name, sizeof(run_user.user));
 	pgw_strlcpy(run_user.home, pw->pw_dir, sizeof(run_user.home));
 	run_user.uid = pw->pw_uid;
 	run_user.gid = pw->pw_gid;
 	run_user.drop = geteuid() != pw->pw_uid;
 	if (run_user.drop && geteuid() != 0)
-		return pgw_error_set(err, PGW_EINVAL,
-							 "cannot run commands as OS user \"%s\" without root", user);
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "cannot run commands as OS user \"%s\" without root", user);
 	if (getgrouplist(run_user.user, run_user.gid, run_user.groups, &n) < 0)
 		n = 0;
 	run_user.ngroups = n;
@@ -76,8 +79,8 @@ pgw_run_set_user(const char *user, PgwError *err)
 static bool
 allowed(const char *entry)
 {
-	static const char *const names[] = {"PATH=", "LANG=", "LANGUAGE=", "TZ=",
-	"TMPDIR="};
+	static const char *const names[] = {
+	    "PATH=", "LANG=", "LANGUAGE=", "TZ=", "TMPDIR="};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strncmp(entry, names[i], strlen(names[i])) == 0)
@@ -89,18 +92,18 @@ static bool
 same_name(const char *a, const char *b)
 {
 	const char *eq = strchr(b, '=');
-	size_t		n = eq ? (size_t) (eq - b) : strlen(b);
+	size_t n = eq ? (size_t) (eq - b) : strlen(b);
 
 	return strncmp(a, b, n) == 0 && a[n] == '=';
 }
 
-char	  **
+char **
 pgw_env_child(const char *const *extra)
 {
-	int			n = 0;
-	int			n_extra = 0;
-	int			j = 0;
-	char	  **envp;
+	int n = 0;
+	int n_extra = 0;
+	int j = 0;
+	char **envp;
 
 	while (environ[n] != NULL)
 		n++;
@@ -109,7 +112,7 @@ pgw_env_child(const char *const *extra)
 	envp = pgw_xcalloc((size_t) (n + n_extra + 1), sizeof(char *));
 	for (int i = 0; i < n; i++)
 	{
-		bool		skip = !allowed(environ[i]);
+		bool skip = !allowed(environ[i]);
 
 		for (int k = 0; k < n_extra && !skip; k++)
 			skip = same_name(environ[i], extra[k]);
@@ -145,12 +148,13 @@ resolve(const char *word0, char *buf, size_t len)
 	while (*path)
 	{
 		const char *colon = strchr(path, ':');
-		size_t		dl = colon ? (size_t) (colon - path) : strlen(path);
-		char		cand[4096];
+		size_t dl = colon ? (size_t) (colon - path) : strlen(path);
+		char cand[4096];
 
-		if (dl > 0 && (size_t) snprintf(cand, sizeof(cand), "%.*s/%s", (int) dl, path,
-										 word0) < sizeof(cand) &&
-			access(cand, X_OK) == 0)
+		if (dl > 0 &&
+		    (size_t) snprintf(cand, sizeof(cand), "%.*s/%s", (int) dl, path,
+		                      word0) < sizeof(cand) &&
+		    access(cand, X_OK) == 0)
 		{
 			pgw_strlcpy(buf, cand, len);
 			return;
@@ -167,19 +171,19 @@ child_fail(int code)
 
 int
 pgw_run_spawn(const char *cmd, const char *const *args, pid_t *pid_out,
-			  PgwError *err)
+              PgwError *err)
 {
-	wordexp_t	we;
+	wordexp_t we;
 	const char *argv[ARGS_MAX + 64];
-	char		prog[4096];
-	char		henv[1100];
-	char		uenv[300];
-	char		lenv[300];
+	char prog[4096];
+	char henv[1100];
+	char uenv[300];
+	char lenv[300];
 	const char *extra[4] = {NULL};
-	char	  **envp;
-	int			n = 0;
-	int			wrc;
-	pid_t		pid;
+	char **envp;
+	int n = 0;
+	int wrc;
+	pid_t pid;
 
 	*pid_out = 0;
 	if (cmd == NULL || cmd[0] == '\0')
@@ -190,17 +194,20 @@ pgw_run_spawn(const char *cmd, const char *const *args, pid_t *pid_out,
 	{
 		if (wrc == 0)
 			wordfree(&we);
-		return pgw_error_set(err, PGW_EINVAL,
-							 "command \"%s\" does not split into words (%s): it runs without a shell, as Patroni's",
-							 cmd,
-							 wrc == WRDE_BADCHAR ? "a shell operator such as | ; & < > ( ) { }" :
-							 wrc == WRDE_CMDSUB ? "command substitution" :
-							 wrc == WRDE_SYNTAX ? "unbalanced quotes" : "empty");
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "command \"%s\" does not split into words (%s): it runs without a shell, as Patroni's",
+		    cmd,
+		    wrc == WRDE_BADCHAR  ? "a shell operator such as | ; & < > ( ) { }"
+		    : wrc == WRDE_CMDSUB ? "command substitution"
+		    : wrc == WRDE_SYNTAX ? "unbalanced quotes"
+		                         : "empty");
 	}
 	if (we.we_wordc > 64)
 	{
 		wordfree(&we);
-		return pgw_error_set(err, PGW_EINVAL, "command \"%s\" has more than 64 words", cmd);
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "command \"%s\" has more than 64 words", cmd);
 	}
 	for (size_t i = 0; i < we.we_wordc; i++)
 		argv[n++] = we.we_wordv[i];
@@ -209,7 +216,8 @@ pgw_run_spawn(const char *cmd, const char *const *args, pid_t *pid_out,
 		if (i >= ARGS_MAX)
 		{
 			wordfree(&we);
-			return pgw_error_set(err, PGW_EINVAL, "more than %d arguments", ARGS_MAX);
+			return pgw_error_set(err, PGW_EINVAL, "more than %d arguments",
+			                     ARGS_MAX);
 		}
 		argv[n++] = args[i];
 	}
@@ -228,16 +236,17 @@ pgw_run_spawn(const char *cmd, const char *const *args, pid_t *pid_out,
 	pid = fork();
 	if (pid < 0)
 	{
-		int			e = errno;
+		int e = errno;
 
 		pgw_env_free(envp);
 		wordfree(&we);
-		return pgw_error_set(err, PGW_EIO, "could not start \"%s\": %s", cmd, strerror(e));
+		return pgw_error_set(err, PGW_EIO, "could not start \"%s\": %s", cmd,
+		                     strerror(e));
 	}
 	if (pid == 0)
 	{
-		sigset_t	none;
-		int			devnull;
+		sigset_t none;
+		int devnull;
 
 		setpgid(0, 0);
 		devnull = open("/dev/null", O_RDONLY);
@@ -261,8 +270,8 @@ pgw_run_spawn(const char *cmd, const char *const *args, pid_t *pid_out,
 			if (sg != SIGKILL && sg != SIGSTOP)
 				signal(sg, SIG_DFL);
 		if (run_user.drop &&
-			(setgroups((size_t) run_user.ngroups, run_user.groups) != 0 ||
-			 setgid(run_user.gid) != 0 || setuid(run_user.uid) != 0))
+		    (setgroups((size_t) run_user.ngroups, run_user.groups) != 0 ||
+		     setgid(run_user.gid) != 0 || setuid(run_user.uid) != 0))
 			child_fail(126);
 		if (chdir("/") != 0)
 			child_fail(126);
@@ -280,8 +289,8 @@ pgw_run_spawn(const char *cmd, const char *const *args, pid_t *pid_out,
 int
 pgw_run_poll(pid_t pid, int *wait_status)
 {
-	int			st = 0;
-	pid_t		r;
+	int st = 0;
+	pid_t r;
 
 	do
 		r = waitpid(pid, &st, WNOHANG);
@@ -318,12 +327,12 @@ pgw_run_exit_code(int wait_status)
 static bool
 wait_until(pid_t pid, int64_t deadline_mono_ms, int *st)
 {
-	int64_t		nap = 1;
+	int64_t nap = 1;
 
 	for (;;)
 	{
-		int			r = pgw_run_poll(pid, st);
-		int64_t		left;
+		int r = pgw_run_poll(pid, st);
+		int64_t left;
 
 		if (r != 0)
 			return r == 1;
@@ -338,11 +347,11 @@ wait_until(pid_t pid, int64_t deadline_mono_ms, int *st)
 
 int
 pgw_run_command(const char *cmd, const char *const *args, int timeout_ms,
-				int *exit_status, PgwError *err)
+                int *exit_status, PgwError *err)
 {
-	pid_t		pid;
-	int			st = 0;
-	int			rc;
+	pid_t pid;
+	int st = 0;
+	int rc;
 
 	if (exit_status)
 		*exit_status = -1;
@@ -367,6 +376,6 @@ pgw_run_command(const char *cmd, const char *const *args, int timeout_ms,
 	if (exit_status)
 		*exit_status = pgw_run_exit_code(st);
 	return pgw_error_set(err, PGW_ETIMEDOUT,
-						 "command \"%s\" did not finish within %d ms: killed",
-						 cmd, timeout_ms);
+	                     "command \"%s\" did not finish within %d ms: killed",
+	                     cmd, timeout_ms);
 }

@@ -30,7 +30,7 @@
  * the first command. Returns 0, PGW_EINVAL (unknown user, or root asked
  * to run commands as root: refused), PGW_EIO.
  */
-int			pgw_run_set_user(const char *user, PgwError *err) PGW_MUSTCHECK;
+int pgw_run_set_user(const char *user, PgwError *err) PGW_MUSTCHECK;
 
 /*
  * pgw_env_child: a child's environment: PATH, LANG, LANGUAGE, LC_*, TZ and
@@ -39,8 +39,8 @@ int			pgw_run_set_user(const char *user, PgwError *err) PGW_MUSTCHECK;
  * which replaces an allowed variable of the same name. Allocates: build it
  * before fork. Free with pgw_env_free.
  */
-char	  **pgw_env_child(const char *const *extra);
-void		pgw_env_free(char **envp);
+char **pgw_env_child(const char *const *extra);
+void pgw_env_free(char **envp);
 
 /*
  * pgw_run_spawn: start cmd (split into words, see above) with args
@@ -54,25 +54,25 @@ void		pgw_env_free(char **envp);
  * program that cannot be executed exits 127. The caller reaps the child
  * with pgw_run_poll().
  */
-int			pgw_run_spawn(const char *cmd, const char *const *args,
-						  pid_t *pid_out, PgwError *err) PGW_MUSTCHECK;
+int pgw_run_spawn(const char *cmd, const char *const *args, pid_t *pid_out,
+                  PgwError *err) PGW_MUSTCHECK;
 
 /*
  * pgw_run_poll: reap pid without blocking. Returns 1 when it exited (its
  * wait status in *wait_status, may be NULL), 0 while it runs, PGW_EIO when
  * it is not our child.
  */
-int			pgw_run_poll(pid_t pid, int *wait_status);
+int pgw_run_poll(pid_t pid, int *wait_status);
 
 /* pgw_run_signal: send sig to pid's process group (and to pid itself). */
-void		pgw_run_signal(pid_t pid, int sig);
+void pgw_run_signal(pid_t pid, int sig);
 
 /*
  * pgw_run_exit_code: a wait status as one number: the exit code (0..255),
  * or 128 + the signal number when a signal ended the process (the shell's
  * convention).
  */
-int			pgw_run_exit_code(int wait_status);
+int pgw_run_exit_code(int wait_status);
 
 /*
  * pgw_run_command: run cmd with args (as pgw_run_spawn) and
@@ -84,8 +84,7 @@ int			pgw_run_exit_code(int wait_status);
  * PGW_EINVAL / PGW_EIO when it could not be started. Blocks the calling
  * thread up to timeout_ms + PGW_RUN_KILL_GRACE_MS.
  */
-int			pgw_run_command(const char *cmd, const char *const *args,
-							int timeout_ms, int *exit_status,
-							PgwError *err) PGW_MUSTCHECK;
+int pgw_run_command(const char *cmd, const char *const *args, int timeout_ms,
+                    int *exit_status, PgwError *err) PGW_MUSTCHECK;
 
 #endif

@@ -29,8 +29,8 @@
  * and the last component of path (no trailing slash allowed). Returns 0 or
  * PGW_EINVAL (empty, too long, ends in '/', "." or "..").
  */
-int			pgw_path_split(const char *path, char *dir, size_t dir_len,
-						   char *base, size_t base_len) PGW_MUSTCHECK;
+int pgw_path_split(const char *path, char *dir, size_t dir_len, char *base,
+                   size_t base_len) PGW_MUSTCHECK;
 
 /*
  * pgw_dir_open: open path as a directory. With owner != PGW_NO_OWNER the
@@ -39,7 +39,7 @@ int			pgw_path_split(const char *path, char *dir, size_t dir_len,
  * a directory of root's is refused. Returns a descriptor (O_CLOEXEC) or -1
  * with err filled.
  */
-int			pgw_dir_open(const char *path, uid_t owner, PgwError *err);
+int pgw_dir_open(const char *path, uid_t owner, PgwError *err);
 
 /*
  * pgw_write_at: replace dirfd/name with data, atomically: a temporary
@@ -49,22 +49,21 @@ int			pgw_dir_open(const char *path, uid_t owner, PgwError *err);
  * file there is replaced, never followed), then the directory is fsynced.
  * Returns 0 or PGW_EIO / PGW_EINVAL with err naming the file.
  */
-int			pgw_write_at(int dirfd, const char *name, const void *data,
-						 size_t len, mode_t mode, uid_t uid, gid_t gid,
-						 PgwError *err) PGW_MUSTCHECK;
+int pgw_write_at(int dirfd, const char *name, const void *data, size_t len,
+                 mode_t mode, uid_t uid, gid_t gid,
+                 PgwError *err) PGW_MUSTCHECK;
 
 /* pgw_write_file: pgw_write_at in the directory of path. */
-int			pgw_write_file(const char *path, const void *data, size_t len,
-						   mode_t mode, uid_t uid, gid_t gid,
-						   PgwError *err) PGW_MUSTCHECK;
+int pgw_write_file(const char *path, const void *data, size_t len, mode_t mode,
+                   uid_t uid, gid_t gid, PgwError *err) PGW_MUSTCHECK;
 
 /*
  * pgw_create_at: create dirfd/name empty with O_EXCL|O_NOFOLLOW (a stale
  * file of that name is removed first, a symlink as a link), owner and mode
  * set on the descriptor. For signal files (promote). Returns 0 or PGW_EIO.
  */
-int			pgw_create_at(int dirfd, const char *name, mode_t mode, uid_t uid,
-						  gid_t gid, PgwError *err) PGW_MUSTCHECK;
+int pgw_create_at(int dirfd, const char *name, mode_t mode, uid_t uid,
+                  gid_t gid, PgwError *err) PGW_MUSTCHECK;
 
 /*
  * pgw_open_append: a descriptor (O_WRONLY|O_APPEND|O_CLOEXEC) on path. A
@@ -74,8 +73,8 @@ int			pgw_create_at(int dirfd, const char *name, mode_t mode, uid_t uid,
  * chowned). A symlink, FIFO, device, hard-linked or foreign file is refused.
  * Returns the descriptor or -1 with err filled.
  */
-int			pgw_open_append(const char *path, mode_t mode, uid_t uid,
-							gid_t gid, PgwError *err);
+int pgw_open_append(const char *path, mode_t mode, uid_t uid, gid_t gid,
+                    PgwError *err);
 
 /*
  * pgw_open_read_at / pgw_open_read: a read-only descriptor on a regular
@@ -84,25 +83,25 @@ int			pgw_open_append(const char *path, mode_t mode, uid_t uid,
  * the descriptor or -1 (errno set: ENOENT when absent, ELOOP for a
  * symlink, EINVAL for anything but a regular file).
  */
-int			pgw_open_read_at(int dirfd, const char *name);
-int			pgw_open_read(const char *path);
+int pgw_open_read_at(int dirfd, const char *name);
+int pgw_open_read(const char *path);
 
 /* pgw_fopen_read: pgw_open_read as a FILE ("re"); NULL with errno set. */
-FILE	   *pgw_fopen_read(const char *path);
+FILE *pgw_fopen_read(const char *path);
 
 /*
  * pgw_read_file: the whole regular file path (pgw_open_read rules), at
  * most max bytes, NUL-terminated, caller frees. Returns 0, PGW_ENOTFOUND,
  * PGW_EINVAL (too large, not a regular file, a symlink) or PGW_EIO.
  */
-int			pgw_read_file(const char *path, size_t max, char **out,
-						  size_t *len, PgwError *err) PGW_MUSTCHECK;
+int pgw_read_file(const char *path, size_t max, char **out, size_t *len,
+                  PgwError *err) PGW_MUSTCHECK;
 
 /*
  * pgw_unlink: remove the last component of path (a symlink as a link) in
  * its directory; absent is success. Returns 0 or PGW_EIO.
  */
-int			pgw_unlink(const char *path, PgwError *err);
+int pgw_unlink(const char *path, PgwError *err);
 
 /*
  * pgw_dir_clear: remove everything inside the directory path (which stays)
@@ -111,8 +110,8 @@ int			pgw_unlink(const char *path, PgwError *err);
  * directory swapped for something else during the walk stops it with an
  * error. pgw_rmtree removes path itself too. Return 0 or PGW_EIO.
  */
-int			pgw_dir_clear(const char *path, PgwError *err) PGW_MUSTCHECK;
-int			pgw_rmtree(const char *path, PgwError *err) PGW_MUSTCHECK;
+int pgw_dir_clear(const char *path, PgwError *err) PGW_MUSTCHECK;
+int pgw_rmtree(const char *path, PgwError *err) PGW_MUSTCHECK;
 
 /*
  * pgw_dir_ensure: make sure the directory path exists for user uid/gid. A
@@ -124,8 +123,8 @@ int			pgw_rmtree(const char *path, PgwError *err) PGW_MUSTCHECK;
  * root (with owner_must_be_uid: not uid), or when uid cannot write in it.
  * Returns 0 or PGW_EINVAL / PGW_EIO.
  */
-int			pgw_dir_ensure(const char *path, mode_t mode, uid_t uid, gid_t gid,
-						   bool owner_must_be_uid, const char *key,
-						   PgwError *err) PGW_MUSTCHECK;
+int pgw_dir_ensure(const char *path, mode_t mode, uid_t uid, gid_t gid,
+                   bool owner_must_be_uid, const char *key,
+                   PgwError *err) PGW_MUSTCHECK;
 
 #endif

@@ -15,11 +15,11 @@
 size_t
 pgw_strlcpy(char *dst, const char *src, size_t size)
 {
-	size_t		n = strlen(src);
+	size_t n = strlen(src);
 
 	if (size > 0)
 	{
-		size_t		c = n < size - 1 ? n : size - 1;
+		size_t c = n < size - 1 ? n : size - 1;
 
 		memcpy(dst, src, c);
 		dst[c] = '\0';
@@ -30,8 +30,8 @@ pgw_strlcpy(char *dst, const char *src, size_t size)
 int
 pgw_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
-	char	   *end;
-	long long	v;
+	char *end;
+	long long v;
 
 	if (s == NULL || *s == '\0' || isspace((unsigned char) *s))
 		return PGW_EINVAL;
@@ -46,7 +46,7 @@ pgw_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 int
 pgw_parse_uint64(const char *s, uint64_t *out)
 {
-	char	   *end;
+	char *end;
 	unsigned long long v;
 
 	if (s == NULL || !isdigit((unsigned char) *s))
@@ -89,14 +89,20 @@ pgw_parse_bytes(const char *s, uint64_t *out)
 	static const struct
 	{
 		const char *unit;
-		uint64_t	mult;
-	}			units[] = {
-		{"", 1}, {"B", 1}, {"kB", 1024}, {"KB", 1024}, {"KiB", 1024},
-		{"MB", 1024 * 1024}, {"MiB", 1024 * 1024},
-		{"GB", 1024ULL * 1024 * 1024}, {"GiB", 1024ULL * 1024 * 1024},
-		{"TB", 1024ULL * 1024 * 1024 * 1024},
+		uint64_t mult;
+	} units[] = {
+	    {"", 1},
+	    {"B", 1},
+	    {"kB", 1024},
+	    {"KB", 1024},
+	    {"KiB", 1024},
+	    {"MB", 1024 * 1024},
+	    {"MiB", 1024 * 1024},
+	    {"GB", 1024ULL * 1024 * 1024},
+	    {"GiB", 1024ULL * 1024 * 1024},
+	    {"TB", 1024ULL * 1024 * 1024 * 1024},
 	};
-	char	   *end;
+	char *end;
 	unsigned long long v;
 
 	if (s == NULL || !isdigit((unsigned char) *s))
@@ -123,9 +129,9 @@ pgw_parse_bytes(const char *s, uint64_t *out)
 int
 pgw_parse_duration_ms(const char *s, int64_t *out)
 {
-	char	   *end;
-	double		v;
-	double		mult;
+	char *end;
+	double v;
+	double mult;
 
 	if (s == NULL || !(isdigit((unsigned char) *s) || *s == '.'))
 		return PGW_EINVAL;

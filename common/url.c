@@ -12,14 +12,14 @@ int
 pgw_url_split(const char *url, PgwUrl *out, PgwError *err)
 {
 	const char *p = strstr(url, "://");
-	const char *start;			/* the authority, userinfo included */
-	const char *auth;			/* the authority after the userinfo */
+	const char *start; /* the authority, userinfo included */
+	const char *auth;  /* the authority after the userinfo */
 	const char *end;
 	const char *host;
 	const char *at;
-	size_t		hlen;
-	bool		bad_scheme = false;
-	char		shown[72];
+	size_t hlen;
+	bool bad_scheme = false;
+	char shown[72];
 
 	memset(out, 0, sizeof(*out));
 	out->path = "";
@@ -37,12 +37,14 @@ pgw_url_split(const char *url, PgwUrl *out, PgwError *err)
 	out->path = end;
 	/* the userinfo ends at the last '@': a password may hold one */
 	auth = start;
-	for (at = start; (p = memchr(at, '@', (size_t) (end - at))) != NULL; at = p + 1)
+	for (at = start; (p = memchr(at, '@', (size_t) (end - at))) != NULL;
+	     at = p + 1)
 		auth = p + 1;
 	out->has_userinfo = auth != start;
 	/* an error quotes the URL, never its password */
 	if (out->has_userinfo)
-		snprintf(shown, sizeof(shown), "%.*s***@%s", (int) (start - url), url, auth);
+		snprintf(shown, sizeof(shown), "%.*s***@%s", (int) (start - url), url,
+		         auth);
 	else
 		snprintf(shown, sizeof(shown), "%s", url);
 	if (bad_scheme)
@@ -52,13 +54,15 @@ pgw_url_split(const char *url, PgwUrl *out, PgwError *err)
 		const char *rb = memchr(auth, ']', (size_t) (end - auth));
 
 		if (rb == NULL)
-			return pgw_error_set(err, PGW_EINVAL, "URL \"%s\": unclosed [", shown);
+			return pgw_error_set(err, PGW_EINVAL, "URL \"%s\": unclosed [",
+			                     shown);
 		host = auth + 1;
 		hlen = (size_t) (rb - host);
 		p = rb + 1;
 		if (p < end && *p != ':')
 			return pgw_error_set(err, PGW_EINVAL,
-								 "URL \"%s\": text after ] is not a port", shown);
+			                     "URL \"%s\": text after ] is not a port",
+			                     shown);
 	}
 	else
 	{
@@ -68,29 +72,34 @@ pgw_url_split(const char *url, PgwUrl *out, PgwError *err)
 			hlen = (size_t) (end - host);
 		p = host + hlen;
 		if (p < end && memchr(p + 1, ':', (size_t) (end - p - 1)) != NULL)
-			return pgw_error_set(err, PGW_EINVAL,
-								 "URL \"%s\": more than one ':' (an IPv6 address needs brackets: [::1]:5432)",
-								 shown);
+			return pgw_error_set(
+			    err, PGW_EINVAL,
+			    "URL \"%s\": more than one ':' (an IPv6 address needs brackets: [::1]:5432)",
+			    shown);
 	}
 	if (hlen == 0)
-		return pgw_error_set(err, PGW_EINVAL, "URL \"%s\" names no host", shown);
+		return pgw_error_set(err, PGW_EINVAL, "URL \"%s\" names no host",
+		                     shown);
 	if (hlen >= sizeof(out->host))
-		return pgw_error_set(err, PGW_EINVAL, "URL \"%s\": host too long", shown);
+		return pgw_error_set(err, PGW_EINVAL, "URL \"%s\": host too long",
+		                     shown);
 	memcpy(out->host, host, hlen);
 	out->host[hlen] = '\0';
 	if (p < end && *p == ':')
 	{
-		char		pbuf[8];
-		size_t		plen = (size_t) (end - p - 1);
-		int64_t		v;
+		char pbuf[8];
+		size_t plen = (size_t) (end - p - 1);
+		int64_t v;
 
 		if (plen == 0 || plen >= sizeof(pbuf))
-			return pgw_error_set(err, PGW_EINVAL, "URL \"%s\": bad port", shown);
+			return pgw_error_set(err, PGW_EINVAL, "URL \"%s\": bad port",
+			                     shown);
 		memcpy(pbuf, p + 1, plen);
 		pbuf[plen] = '\0';
 		if (pgw_parse_int64(pbuf, 1, 65535, &v) != 0)
 			return pgw_error_set(err, PGW_EINVAL,
-								 "URL \"%s\": port \"%s\" is not 1..65535", shown, pbuf);
+			                     "URL \"%s\": port \"%s\" is not 1..65535",
+			                     shown, pbuf);
 		out->port = (int) v;
 	}
 	return 0;
@@ -99,7 +108,7 @@ pgw_url_split(const char *url, PgwUrl *out, PgwError *err)
 void
 pgw_url_base(const char *url, char *out, size_t len)
 {
-	PgwUrl		u;
+	PgwUrl u;
 
 	if (pgw_url_split(url, &u, NULL) != 0)
 		u.path = url + strlen(url);

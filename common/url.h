@@ -16,12 +16,12 @@
 
 typedef struct PgwUrl
 {
-	char		scheme[16];		/* "http", "postgres", ... ("" when none) */
-	char		host[PGW_URL_HOST_MAX];	/* name or address, without [] */
-	int			port;			/* 1..65535; 0 when the URL names none */
-	const char *path;			/* borrowed: from the first '/', '?' or
+	char scheme[16];             /* "http", "postgres", ... ("" when none) */
+	char host[PGW_URL_HOST_MAX]; /* name or address, without [] */
+	int port;                    /* 1..65535; 0 when the URL names none */
+	const char *path;            /* borrowed: from the first '/', '?' or
 								 * '#' after the authority ("" when none) */
-	bool		has_userinfo;	/* the URL named a user (never copied) */
+	bool has_userinfo;           /* the URL named a user (never copied) */
 } PgwUrl;
 
 /*
@@ -32,8 +32,7 @@ typedef struct PgwUrl
  * a port that is not 1..65535, a part too long); the message quotes the URL
  * with its userinfo replaced by "***". out->path points into url.
  */
-int			pgw_url_split(const char *url, PgwUrl *out,
-						  PgwError *err) PGW_MUSTCHECK;
+int pgw_url_split(const char *url, PgwUrl *out, PgwError *err) PGW_MUSTCHECK;
 
 /*
  * pgw_url_base: url up to its path ("http://h:8008/patroni" ->
@@ -42,6 +41,6 @@ int			pgw_url_split(const char *url, PgwUrl *out,
  * whole (the request made with it then names what failed). Truncated to
  * len - 1 bytes.
  */
-void		pgw_url_base(const char *url, char *out, size_t len);
+void pgw_url_base(const char *url, char *out, size_t len);
 
 #endif

@@ -17,7 +17,7 @@ oom(size_t n)
 void *
 pgw_xmalloc(size_t n)
 {
-	void	   *p = malloc(n ? n : 1);
+	void *p = malloc(n ? n : 1);
 
 	if (p == NULL)
 		oom(n);
@@ -27,7 +27,7 @@ pgw_xmalloc(size_t n)
 void *
 pgw_xcalloc(size_t count, size_t n)
 {
-	void	   *p = calloc(count ? count : 1, n ? n : 1);
+	void *p = calloc(count ? count : 1, n ? n : 1);
 
 	if (p == NULL)
 		oom(count * n);
@@ -37,7 +37,7 @@ pgw_xcalloc(size_t count, size_t n)
 void *
 pgw_xrealloc(void *p, size_t n)
 {
-	void	   *q = realloc(p, n ? n : 1);
+	void *q = realloc(p, n ? n : 1);
 
 	if (q == NULL)
 		oom(n);
@@ -53,7 +53,7 @@ pgw_xstrdup(const char *s)
 char *
 pgw_xstrndup(const char *s, size_t n)
 {
-	char	   *p = pgw_xmalloc(n + 1);
+	char *p = pgw_xmalloc(n + 1);
 
 	memcpy(p, s, n);
 	p[n] = '\0';

@@ -8,10 +8,10 @@
 
 #include <stddef.h>
 
-void	   *pgw_xmalloc(size_t n);
-void	   *pgw_xcalloc(size_t count, size_t n);
-void	   *pgw_xrealloc(void *p, size_t n);
-char	   *pgw_xstrdup(const char *s);
-char	   *pgw_xstrndup(const char *s, size_t n);
+void *pgw_xmalloc(size_t n);
+void *pgw_xcalloc(size_t count, size_t n);
+void *pgw_xrealloc(void *p, size_t n);
+char *pgw_xstrdup(const char *s);
+char *pgw_xstrndup(const char *s, size_t n);
 
 #endif

@@ -15,32 +15,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int	dcs_patroni_keys(Parser *p, json_t *v, const char *path);
+static int dcs_patroni_keys(Parser *p, json_t *v, const char *path);
 
 int
 fn_bootstrap_dcs(Parser *p, json_t *v, const char *path)
 {
-	char		bad[CONFIG_PATH_MAX];
-	char		prefix[CONFIG_PATH_MAX];
-	PgwError	e2 = {0};
+	char bad[CONFIG_PATH_MAX];
+	char prefix[CONFIG_PATH_MAX];
+	PgwError e2 = {0};
 
 	if (!json_is_object(v))
-		return cfg_perr(p, path, "expected a mapping, got %s", cfg_kind_name(v));
+		return cfg_perr(p, path, "expected a mapping, got %s",
+		                cfg_kind_name(v));
 	if (dcs_patroni_keys(p, v, path) != 0)
 		return PGW_EINVAL;
 	snprintf(prefix, sizeof(prefix), "%s.", path);
 	if (dcs_config_decode_json(v, true, prefix, &p->cfg->bootstrap_dcs, bad,
-							   sizeof(bad), &e2) != 0)
+	                           sizeof(bad), &e2) != 0)
 	{
-		char		full[CONFIG_PATH_MAX * 2];
-		int			line;
+		char full[CONFIG_PATH_MAX * 2];
+		int line;
 
 		snprintf(full, sizeof(full), "%s%s", prefix, bad);
 		line = cfg_line_of(p, full);
 		if (line == 0)
 			line = cfg_line_of(p, path);
 		return pgw_error_set(p->err, PGW_EINVAL, "config file %s line %d: %s",
-							 p->source, line, e2.msg);
+		                     p->source, line, e2.msg);
 	}
 	p->cfg->has_bootstrap_dcs = true;
 	return 0;
@@ -50,8 +51,8 @@ int
 fn_initdb(Parser *p, json_t *v, const char *path)
 {
 	NodeConfig *c = p->cfg;
-	size_t		i;
-	json_t	   *item;
+	size_t i;
+	json_t *item;
 
 	if (!json_is_array(v))
 		return cfg_perr(p, path, "expected a list, got %s", cfg_kind_name(v));
@@ -65,8 +66,8 @@ fn_initdb(Parser *p, json_t *v, const char *path)
 	c->initdb = pgw_xcalloc(json_array_size(v), sizeof(char *));
 	json_array_foreach(v, i, item)
 	{
-		char		sub[CONFIG_PATH_MAX];
-		char		buf[64];
+		char sub[CONFIG_PATH_MAX];
+		char buf[64];
 		const char *s;
 
 		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
@@ -75,9 +76,9 @@ fn_initdb(Parser *p, json_t *v, const char *path)
 		else if (json_is_object(item) && json_object_size(item) == 1)
 		{
 			const char *k = json_object_iter_key(json_object_iter(item));
-			json_t	   *val = json_object_iter_value(json_object_iter(item));
-			char	   *opt;
-			size_t		len;
+			json_t *val = json_object_iter_value(json_object_iter(item));
+			char *opt;
+			size_t len;
 
 			if ((s = cfg_str_value(p, val, sub, buf, sizeof(buf))) == NULL)
 				return PGW_EINVAL;
@@ -87,8 +88,9 @@ fn_initdb(Parser *p, json_t *v, const char *path)
 			c->initdb[c->n_initdb++] = opt;
 		}
 		else
-			return cfg_perr(p, sub, "expected an option or a one-key mapping, got %s",
-						cfg_kind_name(item));
+			return cfg_perr(p, sub,
+			                "expected an option or a one-key mapping, got %s",
+			                cfg_kind_name(item));
 	}
 	return 0;
 }
@@ -99,7 +101,9 @@ fn_bootstrap_method(Parser *p, json_t *v, const char *path)
 {
 	if (json_is_object(v) && json_object_get(v, "command") != NULL)
 	{
-		cfg_warn_ignored(p, path, "a custom bootstrap method: pgwarden bootstraps a new cluster with initdb");
+		cfg_warn_ignored(
+		    p, path,
+		    "a custom bootstrap method: pgwarden bootstraps a new cluster with initdb");
 		return 0;
 	}
 	return cfg_punknown(p, path);
@@ -109,23 +113,27 @@ int
 fn_bootstrap_pg_hba(Parser *p, json_t *v, const char *path)
 {
 	NodeConfig *c = p->cfg;
-	size_t		i;
-	json_t	   *item;
+	size_t i;
+	json_t *item;
 
 	if (json_is_null(v))
 		return 0;
 	if (!json_is_array(v))
-		return cfg_perr(p, path, "expected a list of pg_hba.conf lines, got %s", cfg_kind_name(v));
+		return cfg_perr(p, path, "expected a list of pg_hba.conf lines, got %s",
+		                cfg_kind_name(v));
 	json_array_foreach(v, i, item)
 	{
-		char		sub[CONFIG_PATH_MAX];
+		char sub[CONFIG_PATH_MAX];
 
 		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
 		if (!json_is_string(item))
-			return cfg_perr(p, sub, "expected a pg_hba.conf line, got %s", cfg_kind_name(item));
-		c->bootstrap_pg_hba = pgw_xrealloc(c->bootstrap_pg_hba,
-										   sizeof(char *) * (size_t) (c->n_bootstrap_pg_hba + 1));
-		c->bootstrap_pg_hba[c->n_bootstrap_pg_hba++] = pgw_xstrdup(json_string_value(item));
+			return cfg_perr(p, sub, "expected a pg_hba.conf line, got %s",
+			                cfg_kind_name(item));
+		c->bootstrap_pg_hba =
+		    pgw_xrealloc(c->bootstrap_pg_hba,
+		                 sizeof(char *) * (size_t) (c->n_bootstrap_pg_hba + 1));
+		c->bootstrap_pg_hba[c->n_bootstrap_pg_hba++] =
+		    pgw_xstrdup(json_string_value(item));
 	}
 	return 0;
 }
@@ -143,25 +151,30 @@ dcs_patroni_keys(Parser *p, json_t *v, const char *path)
 	{
 		const char *key;
 		const char *why;
-	}			ignored[] = {
-		{"slots", "permanent replication slots are not created by pgwarden"},
-		{"ignore_slots", "pgwarden drops only the member slots it created"},
-		{"primary_stop_timeout", "a switchover stops the old primary fast, bounded by pgwarden's own timeout"},
-		{"master_stop_timeout", "a switchover stops the old primary fast, bounded by pgwarden's own timeout"},
-		{"maximum_lag_on_syncnode", "synchronous standbys are chosen by pgwarden's sync rules"},
-		{"max_timelines_history", "the history key keeps every promotion"},
-		{"member_slots_ttl", "a departed member's slot is dropped at once"},
-		{"citus", "Citus groups are not managed by pgwarden"},
+	} ignored[] = {
+	    {"slots", "permanent replication slots are not created by pgwarden"},
+	    {"ignore_slots", "pgwarden drops only the member slots it created"},
+	    {"primary_stop_timeout",
+	     "a switchover stops the old primary fast, bounded by pgwarden's own timeout"},
+	    {"master_stop_timeout",
+	     "a switchover stops the old primary fast, bounded by pgwarden's own timeout"},
+	    {"maximum_lag_on_syncnode",
+	     "synchronous standbys are chosen by pgwarden's sync rules"},
+	    {"max_timelines_history", "the history key keeps every promotion"},
+	    {"member_slots_ttl", "a departed member's slot is dropped at once"},
+	    {"citus", "Citus groups are not managed by pgwarden"},
 	};
-	json_t	   *pg = json_object_get(v, "postgresql");
-	json_t	   *sc = json_object_get(v, "standby_cluster");
-	char		sub[CONFIG_PATH_MAX];
+	json_t *pg = json_object_get(v, "postgresql");
+	json_t *sc = json_object_get(v, "standby_cluster");
+	char sub[CONFIG_PATH_MAX];
 
 	if (sc != NULL && !json_is_null(sc) &&
-		!(json_is_object(sc) && json_object_size(sc) == 0))
+	    !(json_is_object(sc) && json_object_size(sc) == 0))
 	{
 		snprintf(sub, sizeof(sub), "%s.standby_cluster", path);
-		return cfg_perr(p, sub, "standby clusters are not supported: pgwarden would run this cluster as a primary of its own; remove the section");
+		return cfg_perr(
+		    p, sub,
+		    "standby clusters are not supported: pgwarden would run this cluster as a primary of its own; remove the section");
 	}
 	for (size_t i = 0; i < PGW_LENGTHOF(ignored); i++)
 		if (json_object_get(v, ignored[i].key) != NULL)
@@ -171,7 +184,7 @@ dcs_patroni_keys(Parser *p, json_t *v, const char *path)
 		}
 	if (json_is_object(pg))
 	{
-		json_t	   *hba = json_object_get(pg, "pg_hba");
+		json_t *hba = json_object_get(pg, "pg_hba");
 
 		if (json_object_get(pg, "pg_ident") != NULL)
 		{
@@ -181,32 +194,45 @@ dcs_patroni_keys(Parser *p, json_t *v, const char *path)
 		if (json_object_get(pg, "recovery_conf") != NULL)
 		{
 			snprintf(sub, sizeof(sub), "%s.postgresql.recovery_conf", path);
-			cfg_warn_ignored(p, sub, "pgwarden writes the standby settings itself");
+			cfg_warn_ignored(p, sub,
+			                 "pgwarden writes the standby settings itself");
 		}
-		if (json_object_get(pg, "remove_data_directory_on_diverged_timelines") != NULL)
+		if (json_object_get(
+		        pg, "remove_data_directory_on_diverged_timelines") != NULL)
 		{
-			snprintf(sub, sizeof(sub), "%s.postgresql.remove_data_directory_on_diverged_timelines", path);
-			cfg_warn_ignored(p, sub, "a diverged replica is rewound, or re-cloned when remove_data_directory_on_rewind_failure allows");
+			snprintf(
+			    sub, sizeof(sub),
+			    "%s.postgresql.remove_data_directory_on_diverged_timelines",
+			    path);
+			cfg_warn_ignored(
+			    p, sub,
+			    "a diverged replica is rewound, or re-cloned when remove_data_directory_on_rewind_failure allows");
 		}
 		/* Patroni writes the whole pg_hba.conf from it: so do we, unless
 		 * postgresql.pg_hba says otherwise */
 		if (hba != NULL && !json_is_null(hba))
 		{
-			size_t		i;
-			json_t	   *item;
+			size_t i;
+			json_t *item;
 
 			snprintf(sub, sizeof(sub), "%s.postgresql.pg_hba", path);
 			if (!json_is_array(hba))
-				return cfg_perr(p, sub, "expected a list of pg_hba.conf lines, got %s", cfg_kind_name(hba));
+				return cfg_perr(p, sub,
+				                "expected a list of pg_hba.conf lines, got %s",
+				                cfg_kind_name(hba));
 			json_array_foreach(hba, i, item)
 			{
 				NodeConfig *c = p->cfg;
 
 				if (!json_is_string(item))
-					return cfg_perr(p, sub, "expected pg_hba.conf lines, got %s", cfg_kind_name(item));
-				c->dcs_pg_hba = pgw_xrealloc(c->dcs_pg_hba,
-											 sizeof(char *) * (size_t) (c->n_dcs_pg_hba + 1));
-				c->dcs_pg_hba[c->n_dcs_pg_hba++] = pgw_xstrdup(json_string_value(item));
+					return cfg_perr(p, sub,
+					                "expected pg_hba.conf lines, got %s",
+					                cfg_kind_name(item));
+				c->dcs_pg_hba = pgw_xrealloc(
+				    c->dcs_pg_hba,
+				    sizeof(char *) * (size_t) (c->n_dcs_pg_hba + 1));
+				c->dcs_pg_hba[c->n_dcs_pg_hba++] =
+				    pgw_xstrdup(json_string_value(item));
 			}
 		}
 	}

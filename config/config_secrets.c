@@ -28,30 +28,35 @@
 
 typedef struct ContainerVar
 {
-	const char *name;			/* PGWARDEN_... */
-	size_t		off;			/* char * in NodeConfig */
-	bool		is_secret;		/* also read from NAME_FILE */
+	const char *name; /* PGWARDEN_... */
+	size_t off;       /* char * in NodeConfig */
+	bool is_secret;   /* also read from NAME_FILE */
 } ContainerVar;
 
-#define CV(n, m, s) {n, offsetof(NodeConfig, m), s}
+#define CV(n, m, s)                                                            \
+	{                                                                          \
+		n, offsetof(NodeConfig, m), s                                          \
+	}
 
 static const ContainerVar vars[] = {
-	/* secrets config_env.c reads as plain variables: their _FILE forms */
-	CV("PGWARDEN_ETCD3_PASSWORD", etcd_password, true),
-	CV("PGWARDEN_RESTAPI_PASSWORD", restapi_password, true),
-	/* the rest of what a pod needs */
-	CV("PGWARDEN_POSTGRESQL_SUPERUSER_USERNAME", pg_superuser_username, false),
-	CV("PGWARDEN_POSTGRESQL_SUPERUSER_PASSWORD", pg_superuser_password, true),
-	CV("PGWARDEN_POSTGRESQL_REPLICATION_USERNAME", pg_replication_username, false),
-	CV("PGWARDEN_POSTGRESQL_REPLICATION_PASSWORD", pg_replication_password, true),
-	CV("PGWARDEN_POSTGRESQL_REWIND_USERNAME", pg_rewind_username, false),
-	CV("PGWARDEN_POSTGRESQL_REWIND_PASSWORD", pg_rewind_password, true),
-	CV("PGWARDEN_POSTGRESQL_RUN_AS", pg_run_as, false),
-	CV("PGWARDEN_POSTGRESQL_SOCKET_DIR", pg_socket_dir, false),
-	CV("PGWARDEN_POSTGRESQL_PGPASS", pg_pgpass, false),
-	CV("PGWARDEN_RESTAPI_CERTFILE", restapi_certfile, false),
-	CV("PGWARDEN_RESTAPI_KEYFILE", restapi_keyfile, false),
-	CV("PGWARDEN_RESTAPI_CAFILE", restapi_cafile, false),
+    /* secrets config_env.c reads as plain variables: their _FILE forms */
+    CV("PGWARDEN_ETCD3_PASSWORD", etcd_password, true),
+    CV("PGWARDEN_RESTAPI_PASSWORD", restapi_password, true),
+    /* the rest of what a pod needs */
+    CV("PGWARDEN_POSTGRESQL_SUPERUSER_USERNAME", pg_superuser_username, false),
+    CV("PGWARDEN_POSTGRESQL_SUPERUSER_PASSWORD", pg_superuser_password, true),
+    CV("PGWARDEN_POSTGRESQL_REPLICATION_USERNAME", pg_replication_username,
+       false),
+    CV("PGWARDEN_POSTGRESQL_REPLICATION_PASSWORD", pg_replication_password,
+       true),
+    CV("PGWARDEN_POSTGRESQL_REWIND_USERNAME", pg_rewind_username, false),
+    CV("PGWARDEN_POSTGRESQL_REWIND_PASSWORD", pg_rewind_password, true),
+    CV("PGWARDEN_POSTGRESQL_RUN_AS", pg_run_as, false),
+    CV("PGWARDEN_POSTGRESQL_SOCKET_DIR", pg_socket_dir, false),
+    CV("PGWARDEN_POSTGRESQL_PGPASS", pg_pgpass, false),
+    CV("PGWARDEN_RESTAPI_CERTFILE", restapi_certfile, false),
+    CV("PGWARDEN_RESTAPI_KEYFILE", restapi_keyfile, false),
+    CV("PGWARDEN_RESTAPI_CAFILE", restapi_cafile, false),
 };
 
 #define CFG_STR(c, off) ((char **) ((char *) (c) + (off)))
@@ -59,7 +64,7 @@ static const ContainerVar vars[] = {
 const char *
 config_env_value(char *const *envp, const char *name)
 {
-	size_t		n = strlen(name);
+	size_t n = strlen(name);
 
 	for (char *const *e = envp; e != NULL && *e != NULL; e++)
 		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
@@ -71,29 +76,32 @@ config_env_value(char *const *envp, const char *name)
 static char *
 read_secret(const char *var, const char *path, PgwError *err)
 {
-	int			fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
-	char	   *buf;
-	size_t		got = 0;
+	char *buf;
+	size_t got = 0;
 
 	if (fd < 0)
 	{
-		pgw_error_set(err, PGW_EINVAL, "environment variable %s: could not open \"%s\": %s",
-					  var, path, strerror(errno));
+		pgw_error_set(err, PGW_EINVAL,
+		              "environment variable %s: could not open \"%s\": %s", var,
+		              path, strerror(errno));
 		return NULL;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > SECRET_FILE_MAX)
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > SECRET_FILE_MAX)
 	{
 		close(fd);
-		pgw_error_set(err, PGW_EINVAL,
-					  "environment variable %s: \"%s\" is not a regular file of at most %d bytes",
-					  var, path, SECRET_FILE_MAX);
+		pgw_error_set(
+		    err, PGW_EINVAL,
+		    "environment variable %s: \"%s\" is not a regular file of at most %d bytes",
+		    var, path, SECRET_FILE_MAX);
 		return NULL;
 	}
 	buf = pgw_xmalloc((size_t) st.st_size + 1);
 	while (got < (size_t) st.st_size)
 	{
-		ssize_t		n = read(fd, buf + got, (size_t) st.st_size - got);
+		ssize_t n = read(fd, buf + got, (size_t) st.st_size - got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -107,8 +115,10 @@ read_secret(const char *var, const char *path, PgwError *err)
 	{
 		explicit_bzero(buf, got);
 		free(buf);
-		pgw_error_set(err, PGW_EINVAL, "environment variable %s: could not read \"%s\" whole, or it holds a NUL byte",
-					  var, path);
+		pgw_error_set(
+		    err, PGW_EINVAL,
+		    "environment variable %s: could not read \"%s\" whole, or it holds a NUL byte",
+		    var, path);
 		return NULL;
 	}
 	if (got > 0 && buf[got - 1] == '\n')
@@ -118,7 +128,8 @@ read_secret(const char *var, const char *path, PgwError *err)
 	if (got == 0)
 	{
 		free(buf);
-		pgw_error_set(err, PGW_EINVAL, "environment variable %s: \"%s\" is empty", var, path);
+		pgw_error_set(err, PGW_EINVAL,
+		              "environment variable %s: \"%s\" is empty", var, path);
 		return NULL;
 	}
 	return buf;
@@ -129,10 +140,10 @@ config_secrets_apply_env(NodeConfig *cfg, char *const *envp, PgwError *err)
 {
 	for (size_t i = 0; i < PGW_LENGTHOF(vars); i++)
 	{
-		char		file_var[96];
+		char file_var[96];
 		const char *plain = config_env_value(envp, vars[i].name);
 		const char *file = NULL;
-		char	  **dst = CFG_STR(cfg, vars[i].off);
+		char **dst = CFG_STR(cfg, vars[i].off);
 
 		if (vars[i].is_secret)
 		{
@@ -140,16 +151,18 @@ config_secrets_apply_env(NodeConfig *cfg, char *const *envp, PgwError *err)
 			file = config_env_value(envp, file_var);
 		}
 		if (plain != NULL && file != NULL)
-			return pgw_error_set(err, PGW_EINVAL,
-								 "environment variables %s and %s are both set: set one",
-								 vars[i].name, file_var);
+			return pgw_error_set(
+			    err, PGW_EINVAL,
+			    "environment variables %s and %s are both set: set one",
+			    vars[i].name, file_var);
 		if (file != NULL)
 		{
-			char	   *v;
+			char *v;
 
 			if (file[0] == '\0')
-				return pgw_error_set(err, PGW_EINVAL, "environment variable %s: must not be empty",
-									 file_var);
+				return pgw_error_set(
+				    err, PGW_EINVAL,
+				    "environment variable %s: must not be empty", file_var);
 			if ((v = read_secret(file_var, file, err)) == NULL)
 				return PGW_EINVAL;
 			if (*dst != NULL)
@@ -161,11 +174,12 @@ config_secrets_apply_env(NodeConfig *cfg, char *const *envp, PgwError *err)
 		{
 			/* the two config_env.c already applied stay as they are */
 			if (vars[i].off == offsetof(NodeConfig, etcd_password) ||
-				vars[i].off == offsetof(NodeConfig, restapi_password))
+			    vars[i].off == offsetof(NodeConfig, restapi_password))
 				continue;
 			if (plain[0] == '\0')
-				return pgw_error_set(err, PGW_EINVAL, "environment variable %s: must not be empty",
-									 vars[i].name);
+				return pgw_error_set(
+				    err, PGW_EINVAL,
+				    "environment variable %s: must not be empty", vars[i].name);
 			config_set_str(dst, plain);
 		}
 	}
@@ -174,10 +188,10 @@ config_secrets_apply_env(NodeConfig *cfg, char *const *envp, PgwError *err)
 
 int
 config_load_or_env(const char *path, bool may_be_missing, NodeConfig *out,
-				   PgwError *err)
+                   PgwError *err)
 {
-	int			rc = config_load_file(path, out, err);
-	char		source[600];
+	int rc = config_load_file(path, out, err);
+	char source[600];
 
 	if (rc != PGW_ENOTFOUND || !may_be_missing)
 		return rc;

@@ -30,11 +30,11 @@ config_parse_level(const char *s, LogLevel *out)
 	static const struct
 	{
 		const char *name;
-		LogLevel	level;
-	}			levels[] = {
-		{"debug", LOG_LEVEL_DEBUG}, {"info", LOG_LEVEL_INFO},
-		{"warn", LOG_LEVEL_WARN}, {"warning", LOG_LEVEL_WARN},
-		{"error", LOG_LEVEL_ERROR}, {"critical", LOG_LEVEL_ERROR},
+		LogLevel level;
+	} levels[] = {
+	    {"debug", LOG_LEVEL_DEBUG}, {"info", LOG_LEVEL_INFO},
+	    {"warn", LOG_LEVEL_WARN},   {"warning", LOG_LEVEL_WARN},
+	    {"error", LOG_LEVEL_ERROR}, {"critical", LOG_LEVEL_ERROR},
 	};
 
 	for (size_t i = 0; i < PGW_LENGTHOF(levels); i++)
@@ -56,7 +56,7 @@ host_chars_ok(const char *b, const char *e, bool allow_list)
 		unsigned char ch = (unsigned char) *p;
 
 		if (ch <= ' ' || ch >= 0x7f || ch == '/' || ch == '@' || ch == '[' ||
-			ch == ']' || (ch == ',' && !allow_list))
+		    ch == ']' || (ch == ',' && !allow_list))
 			return false;
 	}
 	return true;
@@ -64,12 +64,12 @@ host_chars_ok(const char *b, const char *e, bool allow_list)
 
 int
 config_split_host_port(const char *s, char *host, size_t host_len, int *port,
-					   PgwError *err)
+                       PgwError *err)
 {
 	const char *colon;
 	const char *hb = s;
 	const char *he;
-	int64_t		p;
+	int64_t p;
 
 	if (s == NULL || (colon = strrchr(s, ':')) == NULL)
 		return pgw_error_set(err, PGW_EINVAL, "expected host:port");
@@ -82,14 +82,16 @@ config_split_host_port(const char *s, char *host, size_t host_len, int *port,
 		he = colon - 1;
 	}
 	else if (memchr(s, ':', (size_t) (colon - s)) != NULL &&
-			 memchr(s, ',', (size_t) (colon - s)) == NULL)
+	         memchr(s, ',', (size_t) (colon - s)) == NULL)
 	{
 		/* an unbracketed IPv6 address: fine as a host, the last ':' is the port */
 	}
 	if (pgw_parse_int64(colon + 1, 1, 65535, &p) != 0)
-		return pgw_error_set(err, PGW_EINVAL, "expected host:port (port 1..65535)");
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "expected host:port (port 1..65535)");
 	if ((size_t) (he - hb) >= host_len)
-		return pgw_error_set(err, PGW_EINVAL, "expected host:port (host too long)");
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "expected host:port (host too long)");
 	if (!host_chars_ok(hb, he, true))
 		return pgw_error_set(err, PGW_EINVAL, "expected host:port (bad host)");
 	memcpy(host, hb, (size_t) (he - hb));
@@ -101,8 +103,8 @@ config_split_host_port(const char *s, char *host, size_t host_len, int *port,
 int
 config_check_hostport(const char *s, bool allow_list, int *port, PgwError *err)
 {
-	char		host[512];
-	int			p;
+	char host[512];
+	int p;
 
 	if (config_split_host_port(s, host, sizeof(host), &p, err) != 0)
 		return PGW_EINVAL;
@@ -118,11 +120,12 @@ config_check_hostport(const char *s, bool allow_list, int *port, PgwError *err)
 			for (;;)
 			{
 				const char *c = strchr(q, ',');
-				size_t		n = c ? (size_t) (c - q) : strlen(q);
+				size_t n = c ? (size_t) (c - q) : strlen(q);
 
 				if (n == 0)
-					return pgw_error_set(err, PGW_EINVAL,
-										 "expected host[,host]:port (empty host)");
+					return pgw_error_set(
+					    err, PGW_EINVAL,
+					    "expected host[,host]:port (empty host)");
 				if (c == NULL)
 					break;
 				q = c + 1;
@@ -136,24 +139,24 @@ config_check_hostport(const char *s, bool allow_list, int *port, PgwError *err)
 
 char *
 config_etcd_hosts_normalise(const char *hosts, const char *protocol,
-							PgwError *err)
+                            PgwError *err)
 {
-	size_t		cap = strlen(hosts) * 2 + 16;
-	char	   *out = pgw_xmalloc(cap);
-	size_t		used = 0;
+	size_t cap = strlen(hosts) * 2 + 16;
+	char *out = pgw_xmalloc(cap);
+	size_t used = 0;
 	const char *p = hosts;
-	bool		https = protocol && strcmp(protocol, "https") == 0;
-	int			n = 0;
+	bool https = protocol && strcmp(protocol, "https") == 0;
+	int n = 0;
 
 	out[0] = '\0';
 	for (;;)
 	{
 		const char *c = strchr(p, ',');
-		size_t		len = c ? (size_t) (c - p) : strlen(p);
-		char		entry[512];
+		size_t len = c ? (size_t) (c - p) : strlen(p);
+		char entry[512];
 		const char *hp;
 		const char *scheme = https ? "https://" : "";
-		PgwError	e2 = {0};
+		PgwError e2 = {0};
 
 		while (len > 0 && (*p == ' ' || *p == '\t'))
 		{
@@ -165,7 +168,9 @@ config_etcd_hosts_normalise(const char *hosts, const char *protocol,
 		if (len == 0 || len >= sizeof(entry))
 		{
 			free(out);
-			pgw_error_set(err, PGW_EINVAL, "expected host:port[,host:port...] (empty or over-long entry)");
+			pgw_error_set(
+			    err, PGW_EINVAL,
+			    "expected host:port[,host:port...] (empty or over-long entry)");
 			return NULL;
 		}
 		memcpy(entry, p, len);
@@ -181,20 +186,23 @@ config_etcd_hosts_normalise(const char *hosts, const char *protocol,
 			hp = entry + 8;
 			scheme = "https://";
 		}
-		if (strchr(hp, '/') != NULL || config_check_hostport(hp, false, NULL, &e2) != 0)
+		if (strchr(hp, '/') != NULL ||
+		    config_check_hostport(hp, false, NULL, &e2) != 0)
 		{
 			free(out);
-			pgw_error_set(err, PGW_EINVAL, "expected host:port, got \"%s\"", entry);
+			pgw_error_set(err, PGW_EINVAL, "expected host:port, got \"%s\"",
+			              entry);
 			return NULL;
 		}
 		if (++n > ETCD_ENDPOINTS_MAX)
 		{
 			free(out);
-			pgw_error_set(err, PGW_EINVAL, "more than %d hosts", ETCD_ENDPOINTS_MAX);
+			pgw_error_set(err, PGW_EINVAL, "more than %d hosts",
+			              ETCD_ENDPOINTS_MAX);
 			return NULL;
 		}
-		used += (size_t) snprintf(out + used, cap - used, "%s%s%s", used ? "," : "",
-								  scheme, hp);
+		used += (size_t) snprintf(out + used, cap - used, "%s%s%s",
+		                          used ? "," : "", scheme, hp);
 		if (c == NULL)
 			break;
 		p = c + 1;

@@ -29,13 +29,13 @@
 #include <string.h>
 #include <strings.h>
 
-typedef bool (*ValueCheck) (const char *value);
+typedef bool (*ValueCheck)(const char *value);
 
 /* "25" .. : an integer at least min */
 static bool
 int_at_least(const char *v, int64_t min)
 {
-	int64_t		n;
+	int64_t n;
 
 	return pgw_parse_int64(v, min, INT32_MAX, &n) == 0;
 }
@@ -80,7 +80,7 @@ static bool
 pg_bool(const char *v)
 {
 	static const char *const words[] = {"on", "off", "true", "false", "yes",
-	"no", "1", "0", NULL};
+	                                    "no", "1",   "0",    NULL};
 
 	for (int i = 0; words[i]; i++)
 		if (strcasecmp(v, words[i]) == 0)
@@ -92,7 +92,7 @@ static bool
 wal_level_ok(const char *v)
 {
 	return strcasecmp(v, "hot_standby") == 0 || strcasecmp(v, "replica") == 0 ||
-		strcasecmp(v, "logical") == 0;
+	       strcasecmp(v, "logical") == 0;
 }
 
 /* wal_keep_size in MB: a number with an optional kB/MB/GB/TB unit (no unit
@@ -100,9 +100,9 @@ wal_level_ok(const char *v)
 static int64_t
 size_mb(const char *v)
 {
-	char	   *end;
-	long long	n;
-	int64_t		mult_kb = 1024;
+	char *end;
+	long long n;
+	int64_t mult_kb = 1024;
 
 	if (!isdigit((unsigned char) v[0]))
 		return -1;
@@ -134,19 +134,19 @@ wal_keep_ok(const char *v)
 static const struct
 {
 	const char *name;
-	ValueCheck	ok;
-	const char *floor;			/* said in the warning */
-}			cluster_only[] = {
-	{"max_connections", ge25, "at least 25"},
-	{"max_wal_senders", ge3, "at least 3"},
-	{"max_prepared_transactions", ge0, "at least 0"},
-	{"max_locks_per_transaction", ge32, "at least 32"},
-	{"max_replication_slots", ge4, "at least 4"},
-	{"max_worker_processes", ge2, "at least 2"},
-	{"track_commit_timestamp", pg_bool, "a boolean"},
-	{"wal_level", wal_level_ok, "replica or logical"},
-	{"wal_keep_size", wal_keep_ok, "at least 16MB"},
-	{"wal_keep_segments", ge0, "a number of segments"},
+	ValueCheck ok;
+	const char *floor; /* said in the warning */
+} cluster_only[] = {
+    {"max_connections", ge25, "at least 25"},
+    {"max_wal_senders", ge3, "at least 3"},
+    {"max_prepared_transactions", ge0, "at least 0"},
+    {"max_locks_per_transaction", ge32, "at least 32"},
+    {"max_replication_slots", ge4, "at least 4"},
+    {"max_worker_processes", ge2, "at least 2"},
+    {"track_commit_timestamp", pg_bool, "a boolean"},
+    {"wal_level", wal_level_ok, "replica or logical"},
+    {"wal_keep_size", wal_keep_ok, "at least 16MB"},
+    {"wal_keep_segments", ge0, "a number of segments"},
 };
 
 /* what pgwarden sets itself, and from where */
@@ -154,32 +154,35 @@ static const struct
 {
 	const char *name;
 	const char *why;
-}			managed[] = {
-	{"listen_addresses", "pgwarden sets it from postgresql.listen"},
-	{"port", "pgwarden sets it from postgresql.listen"},
-	{"unix_socket_directories", "pgwarden sets it from postgresql.socket_dir"},
-	{"hot_standby", "always on: replicas serve reads and replay"},
-	{"wal_log_hints", "always on: pg_rewind needs it"},
-	{"synchronous_standby_names", "the leader sets it (synchronous_mode)"},
-	{"primary_conninfo", "pgwarden points each replica at its upstream"},
-	{"primary_slot_name", "pgwarden names each replica's slot"},
-	{"recovery_target", "a recovery target would stop a replica's replay"},
-	{"recovery_target_lsn", "a recovery target would stop a replica's replay"},
-	{"recovery_target_name", "a recovery target would stop a replica's replay"},
-	{"recovery_target_time", "a recovery target would stop a replica's replay"},
-	{"recovery_target_xid", "a recovery target would stop a replica's replay"},
-	{"recovery_target_timeline", "replicas follow the latest timeline"},
-	{"recovery_target_action", "a recovery target would stop a replica's replay"},
-	{"recovery_target_inclusive", "a recovery target would stop a replica's replay"},
-	{"pause_at_recovery_target", "a recovery target would stop a replica's replay"},
-	{"standby_mode", "pgwarden writes standby.signal"},
-	{"trigger_file", "pgwarden promotes"},
-	{"promote_trigger_file", "pgwarden promotes"},
-	{"data_directory", "pgwarden sets it from postgresql.data_dir"},
-	{"config_file", "pgwarden starts PostgreSQL with its own files"},
-	{"hba_file", "pgwarden writes pg_hba.conf (postgresql.pg_hba)"},
-	{"ident_file", "pgwarden starts PostgreSQL with its own files"},
-	{"external_pid_file", "pgwarden tracks the postmaster itself"},
+} managed[] = {
+    {"listen_addresses", "pgwarden sets it from postgresql.listen"},
+    {"port", "pgwarden sets it from postgresql.listen"},
+    {"unix_socket_directories", "pgwarden sets it from postgresql.socket_dir"},
+    {"hot_standby", "always on: replicas serve reads and replay"},
+    {"wal_log_hints", "always on: pg_rewind needs it"},
+    {"synchronous_standby_names", "the leader sets it (synchronous_mode)"},
+    {"primary_conninfo", "pgwarden points each replica at its upstream"},
+    {"primary_slot_name", "pgwarden names each replica's slot"},
+    {"recovery_target", "a recovery target would stop a replica's replay"},
+    {"recovery_target_lsn", "a recovery target would stop a replica's replay"},
+    {"recovery_target_name", "a recovery target would stop a replica's replay"},
+    {"recovery_target_time", "a recovery target would stop a replica's replay"},
+    {"recovery_target_xid", "a recovery target would stop a replica's replay"},
+    {"recovery_target_timeline", "replicas follow the latest timeline"},
+    {"recovery_target_action",
+     "a recovery target would stop a replica's replay"},
+    {"recovery_target_inclusive",
+     "a recovery target would stop a replica's replay"},
+    {"pause_at_recovery_target",
+     "a recovery target would stop a replica's replay"},
+    {"standby_mode", "pgwarden writes standby.signal"},
+    {"trigger_file", "pgwarden promotes"},
+    {"promote_trigger_file", "pgwarden promotes"},
+    {"data_directory", "pgwarden sets it from postgresql.data_dir"},
+    {"config_file", "pgwarden starts PostgreSQL with its own files"},
+    {"hba_file", "pgwarden writes pg_hba.conf (postgresql.pg_hba)"},
+    {"ident_file", "pgwarden starts PostgreSQL with its own files"},
+    {"external_pid_file", "pgwarden tracks the postmaster itself"},
 };
 
 static int
@@ -192,12 +195,13 @@ find(const PgParam *p, int n, const char *name)
 }
 
 static void note(PgParamSet *out, const char *source, const char *name,
-				 const char *fmt,...) PGW_PRINTF(4, 5);
+                 const char *fmt, ...) PGW_PRINTF(4, 5);
 
 static void
-note(PgParamSet *out, const char *source, const char *name, const char *fmt,...)
+note(PgParamSet *out, const char *source, const char *name, const char *fmt,
+     ...)
 {
-	va_list		ap;
+	va_list ap;
 	PgParamIgnored *ig;
 
 	if (out->n_ignored >= PGW_PG_PARAMS_IGNORED_MAX)
@@ -226,8 +230,8 @@ name_ok(const char *name)
 static void
 set(PgParamSet *out, const char *name, const char *value)
 {
-	int			i = find(out->params, out->n, name);
-	char	   *d;
+	int i = find(out->params, out->n, name);
+	char *d;
 
 	if (i < 0)
 	{
@@ -262,11 +266,11 @@ config_pg_param_managed(const char *name)
 
 void
 config_pg_params_effective(const NodeConfig *cfg, const DynamicConfig *dyn,
-						   PgParamSet *out)
+                           PgParamSet *out)
 {
 	const char *why;
-	int			k;
-	int			seg;
+	int k;
+	int seg;
 
 	memset(out, 0, sizeof(*out));
 	/* cluster-wide first */
@@ -278,20 +282,24 @@ config_pg_params_effective(const NodeConfig *cfg, const DynamicConfig *dyn,
 			note(out, "cluster", p->name, "%s", "not a parameter name");
 		else if ((why = config_pg_param_managed(p->name)) != NULL)
 			note(out, "cluster", p->name, "%s", why);
-		else if ((k = cluster_only_index(p->name)) >= 0 && !cluster_only[k].ok(p->value))
-			note(out, "cluster", p->name, "must be %s (Patroni's floor)", cluster_only[k].floor);
+		else if ((k = cluster_only_index(p->name)) >= 0 &&
+		         !cluster_only[k].ok(p->value))
+			note(out, "cluster", p->name, "must be %s (Patroni's floor)",
+			     cluster_only[k].floor);
 		else if (strcasecmp(p->name, "wal_level") == 0 &&
-				 strcasecmp(p->value, "hot_standby") == 0)
+		         strcasecmp(p->value, "hot_standby") == 0)
 			set(out, "wal_level", "replica");
 		else if (strcasecmp(p->name, "wal_keep_segments") != 0)
 			set(out, p->name, p->value);
 	}
 	/* PostgreSQL 13+ knows wal_keep_size only: convert, as Patroni does */
-	if (dyn != NULL && (seg = find(dyn->params, dyn->n_params, "wal_keep_segments")) >= 0 &&
-		ge0(dyn->params[seg].value) && find(out->params, out->n, "wal_keep_size") < 0)
+	if (dyn != NULL &&
+	    (seg = find(dyn->params, dyn->n_params, "wal_keep_segments")) >= 0 &&
+	    ge0(dyn->params[seg].value) &&
+	    find(out->params, out->n, "wal_keep_size") < 0)
 	{
-		char		mb[32];
-		int64_t		n = 0;
+		char mb[32];
+		int64_t n = 0;
 
 		if (pgw_parse_int64(dyn->params[seg].value, 0, INT32_MAX, &n) != 0)
 			n = 0;
@@ -308,9 +316,10 @@ config_pg_params_effective(const NodeConfig *cfg, const DynamicConfig *dyn,
 		else if ((why = config_pg_param_managed(p->name)) != NULL)
 			note(out, "local", p->name, "%s", why);
 		else if (cluster_only_index(p->name) >= 0)
-			note(out, "local", p->name, "%s",
-				 "a standby must share it with its primary: set it cluster-wide "
-				 "(bootstrap.dcs.postgresql.parameters or edit-config), as Patroni requires");
+			note(
+			    out, "local", p->name, "%s",
+			    "a standby must share it with its primary: set it cluster-wide "
+			    "(bootstrap.dcs.postgresql.parameters or edit-config), as Patroni requires");
 		else
 			set(out, p->name, p->value);
 	}
@@ -335,7 +344,7 @@ config_pg_params_equal(const PgParamSet *a, const PgParamSet *b)
 		return false;
 	for (int i = 0; i < a->n; i++)
 		if (strcmp(a->params[i].name, b->params[i].name) != 0 ||
-			strcmp(a->params[i].value, b->params[i].value) != 0)
+		    strcmp(a->params[i].value, b->params[i].value) != 0)
 			return false;
 	return true;
 }

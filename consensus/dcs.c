@@ -17,19 +17,19 @@
 
 int
 dcs_view_read(EtcdClient *c, const char *prefix, bool linearizable,
-			  ClusterView *out, PgwError *err)
+              ClusterView *out, PgwError *err)
 {
 	return dcs_view_read_raw(c, prefix, linearizable, out, NULL, NULL, err);
 }
 
 int
 dcs_view_read_raw(EtcdClient *c, const char *prefix, bool linearizable,
-				  ClusterView *out, char **raw_config, char **raw_history,
-				  PgwError *err)
+                  ClusterView *out, char **raw_config, char **raw_history,
+                  PgwError *err)
 {
 	EtcdRangeResult r = {0};
-	size_t		plen = strlen(prefix);
-	int			rc;
+	size_t plen = strlen(prefix);
+	int rc;
 
 	if (raw_config)
 		*raw_config = NULL;
@@ -61,10 +61,10 @@ dcs_view_read_raw(EtcdClient *c, const char *prefix, bool linearizable,
 
 static int
 txn_ok(EtcdClient *c, const EtcdCompare *cmp, size_t n_cmp, const EtcdOp *ops,
-	   size_t n_ops, bool *ok, PgwError *err)
+       size_t n_ops, bool *ok, PgwError *err)
 {
 	EtcdTxnResult tr = {0};
-	int			rc = etcd_txn(c, cmp, n_cmp, ops, n_ops, NULL, 0, &tr, err);
+	int rc = etcd_txn(c, cmp, n_cmp, ops, n_ops, NULL, 0, &tr, err);
 
 	*ok = rc == 0 && tr.succeeded;
 	etcd_txn_result_free(&tr);
@@ -73,14 +73,14 @@ txn_ok(EtcdClient *c, const EtcdCompare *cmp, size_t n_cmp, const EtcdOp *ops,
 
 int
 dcs_leader_acquire(EtcdClient *c, const char *prefix, const char *name,
-				   int64_t lease, bool *won, char *holder, PgwError *err)
+                   int64_t lease, bool *won, char *holder, PgwError *err)
 {
-	char		key[PGW_PREFIX_MAX + 16];
+	char key[PGW_PREFIX_MAX + 16];
 	EtcdCompare cmp = {0};
-	EtcdOp		put = {0};
-	EtcdOp		get = {0};
+	EtcdOp put = {0};
+	EtcdOp get = {0};
 	EtcdTxnResult tr = {0};
-	int			rc;
+	int rc;
 
 	*won = false;
 	if (holder)
@@ -116,12 +116,13 @@ dcs_leader_acquire(EtcdClient *c, const char *prefix, const char *name,
 		 * was lost (ambiguous timeout): it is ours if name and lease match.
 		 */
 		if (kv->value_len == strlen(name) &&
-			memcmp(kv->value, name, kv->value_len) == 0 && kv->lease == lease)
+		    memcmp(kv->value, name, kv->value_len) == 0 && kv->lease == lease)
 			*won = true;
 		if (holder)
 			snprintf(holder, PGW_NAME_MAX, "%.*s",
-					 (int) (kv->value_len < PGW_NAME_MAX ? kv->value_len
-							: PGW_NAME_MAX - 1), kv->value);
+			         (int) (kv->value_len < PGW_NAME_MAX ? kv->value_len
+			                                             : PGW_NAME_MAX - 1),
+			         kv->value);
 	}
 	etcd_txn_result_free(&tr);
 	return 0;
@@ -129,12 +130,12 @@ dcs_leader_acquire(EtcdClient *c, const char *prefix, const char *name,
 
 int
 dcs_leader_check(EtcdClient *c, const char *prefix, const char *name,
-				 int64_t lease, PgwError *err)
+                 int64_t lease, PgwError *err)
 {
-	char		key[PGW_PREFIX_MAX + 16];
+	char key[PGW_PREFIX_MAX + 16];
 	EtcdCompare cmp[2];
-	bool		ok;
-	int			rc;
+	bool ok;
+	int rc;
 
 	if ((rc = dcs_key_join(prefix, "leader", key, sizeof(key), err)) != 0)
 		return rc;
@@ -142,21 +143,22 @@ dcs_leader_check(EtcdClient *c, const char *prefix, const char *name,
 	if ((rc = txn_ok(c, cmp, 2, NULL, 0, &ok, err)) != 0)
 		return rc;
 	if (!ok)
-		return pgw_error_set(err, PGW_ECONFLICT,
-							 "leader key %s no longer holds \"%s\" on lease %llx",
-							 key, name, (unsigned long long) lease);
+		return pgw_error_set(
+		    err, PGW_ECONFLICT,
+		    "leader key %s no longer holds \"%s\" on lease %llx", key, name,
+		    (unsigned long long) lease);
 	return 0;
 }
 
 int
 dcs_leader_takeover(EtcdClient *c, const char *prefix, const char *name,
-					int64_t old_lease, int64_t new_lease, PgwError *err)
+                    int64_t old_lease, int64_t new_lease, PgwError *err)
 {
-	char		key[PGW_PREFIX_MAX + 16];
+	char key[PGW_PREFIX_MAX + 16];
 	EtcdCompare cmp[2];
-	EtcdOp		put = {0};
-	bool		ok;
-	int			rc;
+	EtcdOp put = {0};
+	bool ok;
+	int rc;
 
 	if ((rc = dcs_key_join(prefix, "leader", key, sizeof(key), err)) != 0)
 		return rc;
@@ -170,32 +172,32 @@ dcs_leader_takeover(EtcdClient *c, const char *prefix, const char *name,
 		return rc;
 	if (!ok)
 		return pgw_error_set(err, PGW_ECONFLICT,
-							 "leader key %s is no longer \"%s\" on lease %llx",
-							 key, name, (unsigned long long) old_lease);
+		                     "leader key %s is no longer \"%s\" on lease %llx",
+		                     key, name, (unsigned long long) old_lease);
 	return 0;
 }
 
 int
 dcs_leader_release(EtcdClient *c, const char *prefix, const char *name,
-				   PgwError *err)
+                   PgwError *err)
 {
-	char		key[PGW_PREFIX_MAX + 16];
+	char key[PGW_PREFIX_MAX + 16];
 	EtcdCompare cmp[2];
-	EtcdOp		del = {0};
-	bool		ok;
-	int			rc;
+	EtcdOp del = {0};
+	bool ok;
+	int rc;
 
 	if ((rc = dcs_key_join(prefix, "leader", key, sizeof(key), err)) != 0)
 		return rc;
-	dcs_leader_compares(cmp, key, name, 0);	/* the value compare only */
+	dcs_leader_compares(cmp, key, name, 0); /* the value compare only */
 	del.kind = ETCD_OP_DELETE;
 	del.key = key;
 	if ((rc = txn_ok(c, cmp, 1, &del, 1, &ok, err)) != 0)
 		return rc;
 	if (!ok)
-		return pgw_error_set(err, PGW_ECONFLICT,
-							 "leader key %s does not hold \"%s\": nothing released",
-							 key, name);
+		return pgw_error_set(
+		    err, PGW_ECONFLICT,
+		    "leader key %s does not hold \"%s\": nothing released", key, name);
 	return 0;
 }
 
@@ -206,20 +208,21 @@ dcs_leader_release(EtcdClient *c, const char *prefix, const char *name,
  */
 int
 dcs_leader_release_owned(EtcdClient *c, const char *prefix, const char *name,
-						 int64_t lease, PgwError *err)
+                         int64_t lease, PgwError *err)
 {
-	char		key[PGW_PREFIX_MAX + 16];
+	char key[PGW_PREFIX_MAX + 16];
 	EtcdCompare cmp[2];
-	EtcdOp		del = {0};
-	EtcdOp		get = {0};
+	EtcdOp del = {0};
+	EtcdOp get = {0};
 	EtcdTxnResult tr = {0};
-	int			rc;
+	int rc;
 
 	if ((rc = dcs_key_join(prefix, "leader", key, sizeof(key), err)) != 0)
 		return rc;
 	if (lease == 0)
 		return pgw_error_set(err, PGW_EINVAL,
-							 "no lease given for the release of leader key %s", key);
+		                     "no lease given for the release of leader key %s",
+		                     key);
 	dcs_leader_compares(cmp, key, name, lease);
 	del.kind = ETCD_OP_DELETE;
 	del.key = key;
@@ -233,35 +236,38 @@ dcs_leader_release_owned(EtcdClient *c, const char *prefix, const char *name,
 	{
 		const EtcdKeyValue *kv = &tr.responses[0].range.kvs[0];
 
-		rc = pgw_error_set(err, PGW_ECONFLICT,
-						   "leader key %s holds \"%.*s\" on lease %llx, not \"%s\" on lease %llx: nothing released",
-						   key, (int) (kv->value_len < PGW_NAME_MAX ? kv->value_len : PGW_NAME_MAX),
-						   kv->value, (unsigned long long) kv->lease, name,
-						   (unsigned long long) lease);
+		rc = pgw_error_set(
+		    err, PGW_ECONFLICT,
+		    "leader key %s holds \"%.*s\" on lease %llx, not \"%s\" on lease %llx: nothing released",
+		    key,
+		    (int) (kv->value_len < PGW_NAME_MAX ? kv->value_len : PGW_NAME_MAX),
+		    kv->value, (unsigned long long) kv->lease, name,
+		    (unsigned long long) lease);
 	}
 	else
 		rc = pgw_error_set(err, PGW_ECONFLICT,
-						   "leader key %s does not exist: nothing released", key);
+		                   "leader key %s does not exist: nothing released",
+		                   key);
 	etcd_txn_result_free(&tr);
 	return rc;
 }
 
 int
 dcs_leader_handover(EtcdClient *c, const char *prefix, const char *name,
-					const FailoverRequest *f, PgwError *err)
+                    const FailoverRequest *f, PgwError *err)
 {
-	char		lkey[PGW_PREFIX_MAX + 16];
-	char		fkey[PGW_PREFIX_MAX + 16];
+	char lkey[PGW_PREFIX_MAX + 16];
+	char fkey[PGW_PREFIX_MAX + 16];
 	EtcdCompare cmp[2];
-	EtcdOp		ops[2];
-	char	   *json;
-	bool		ok;
-	int			rc;
+	EtcdOp ops[2];
+	char *json;
+	bool ok;
+	int rc;
 
 	if ((rc = dcs_key_join(prefix, "leader", lkey, sizeof(lkey), err)) != 0 ||
-		(rc = dcs_key_join(prefix, "failover", fkey, sizeof(fkey), err)) != 0)
+	    (rc = dcs_key_join(prefix, "failover", fkey, sizeof(fkey), err)) != 0)
 		return rc;
-	dcs_leader_compares(cmp, lkey, name, 0);	/* the value compare only */
+	dcs_leader_compares(cmp, lkey, name, 0); /* the value compare only */
 	json = dcs_failover_encode(f);
 	memset(ops, 0, sizeof(ops));
 	ops[0].kind = ETCD_OP_DELETE;
@@ -275,20 +281,21 @@ dcs_leader_handover(EtcdClient *c, const char *prefix, const char *name,
 	if (rc != 0)
 		return rc;
 	if (!ok)
-		return pgw_error_set(err, PGW_ECONFLICT,
-							 "leader key %s does not hold \"%s\": nothing handed over",
-							 lkey, name);
+		return pgw_error_set(
+		    err, PGW_ECONFLICT,
+		    "leader key %s does not hold \"%s\": nothing handed over", lkey,
+		    name);
 	return 0;
 }
 
 int
 dcs_initialize_claim(EtcdClient *c, const char *prefix, bool *won,
-					 PgwError *err)
+                     PgwError *err)
 {
-	char		key[PGW_PREFIX_MAX + 16];
+	char key[PGW_PREFIX_MAX + 16];
 	EtcdCompare cmp = {0};
-	EtcdOp		put = {0};
-	int			rc;
+	EtcdOp put = {0};
+	int rc;
 
 	*won = false;
 	if ((rc = dcs_key_join(prefix, "initialize", key, sizeof(key), err)) != 0)
@@ -305,10 +312,10 @@ dcs_initialize_claim(EtcdClient *c, const char *prefix, bool *won,
 
 int
 dcs_initialize_set(EtcdClient *c, const char *prefix, const char *sysid,
-				   PgwError *err)
+                   PgwError *err)
 {
-	char		key[PGW_PREFIX_MAX + 16];
-	int			rc;
+	char key[PGW_PREFIX_MAX + 16];
+	int rc;
 
 	if ((rc = dcs_key_join(prefix, "initialize", key, sizeof(key), err)) != 0)
 		return rc;
@@ -317,11 +324,11 @@ dcs_initialize_set(EtcdClient *c, const char *prefix, const char *sysid,
 
 int
 dcs_member_publish(EtcdClient *c, const char *prefix, const MemberInfo *m,
-				   int64_t lease, PgwError *err)
+                   int64_t lease, PgwError *err)
 {
-	char		key[PGW_PREFIX_MAX + PGW_NAME_MAX + 16];
-	char	   *json;
-	int			rc;
+	char key[PGW_PREFIX_MAX + PGW_NAME_MAX + 16];
+	char *json;
+	int rc;
 
 	if ((rc = dcs_key_join(prefix, "members/", key, sizeof(key), err)) != 0)
 		return rc;
@@ -342,21 +349,21 @@ dcs_member_publish(EtcdClient *c, const char *prefix, const MemberInfo *m,
  */
 static int
 guarded_txn(EtcdClient *c, const char *prefix, const char *name, int64_t lease,
-			const char *key_suffix, const char *value, int64_t mod_revision,
-			bool *lost, PgwError *err)
+            const char *key_suffix, const char *value, int64_t mod_revision,
+            bool *lost, PgwError *err)
 {
-	char		lkey[PGW_PREFIX_MAX + 16];
-	char		key[PGW_PREFIX_MAX + 128];
+	char lkey[PGW_PREFIX_MAX + 16];
+	char key[PGW_PREFIX_MAX + 128];
 	EtcdCompare cmp[3];
-	EtcdOp		put = {0};
-	EtcdOp		rd = {0};
+	EtcdOp put = {0};
+	EtcdOp rd = {0};
 	EtcdTxnResult tr = {0};
-	size_t		n_cmp = 2;
-	int			rc;
+	size_t n_cmp = 2;
+	int rc;
 
 	*lost = false;
 	if ((rc = dcs_key_join(prefix, "leader", lkey, sizeof(lkey), err)) != 0 ||
-		(rc = dcs_key_join(prefix, key_suffix, key, sizeof(key), err)) != 0)
+	    (rc = dcs_key_join(prefix, key_suffix, key, sizeof(key), err)) != 0)
 		return rc;
 	memset(cmp, 0, sizeof(cmp));
 	dcs_leader_compares(cmp, lkey, name, lease);
@@ -387,29 +394,31 @@ guarded_txn(EtcdClient *c, const char *prefix, const char *name, int64_t lease,
 		const EtcdRangeResult *lr = &tr.responses[0].range;
 
 		*lost = !(lr->count == 1 && strcmp(lr->kvs[0].value, name) == 0 &&
-				  lr->kvs[0].lease == lease);
+		          lr->kvs[0].lease == lease);
 		if (*lost)
-			rc = pgw_error_set(err, PGW_ECONFLICT,
-							   "\"%s\" does not hold the leader key on lease %llx (holder: \"%s\")",
-							   name, (unsigned long long) lease,
-							   lr->count == 1 ? lr->kvs[0].value : "");
+			rc = pgw_error_set(
+			    err, PGW_ECONFLICT,
+			    "\"%s\" does not hold the leader key on lease %llx (holder: \"%s\")",
+			    name, (unsigned long long) lease,
+			    lr->count == 1 ? lr->kvs[0].value : "");
 	}
 	etcd_txn_result_free(&tr);
 	if (rc == 0)
-		rc = pgw_error_set(err, PGW_ECONFLICT,
-						   "%s was changed by someone else (expected revision %lld)",
-						   key, (long long) mod_revision);
+		rc = pgw_error_set(
+		    err, PGW_ECONFLICT,
+		    "%s was changed by someone else (expected revision %lld)", key,
+		    (long long) mod_revision);
 	return rc;
 }
 
 int
 dcs_leader_guarded_put(EtcdClient *c, const char *prefix, const char *name,
-					   int64_t lease, const char *key_suffix, const char *value,
-					   PgwError *err)
+                       int64_t lease, const char *key_suffix, const char *value,
+                       PgwError *err)
 {
-	bool		lost;
-	int			rc = guarded_txn(c, prefix, name, lease, key_suffix, value, -1,
-								 &lost, err);
+	bool lost;
+	int rc =
+	    guarded_txn(c, prefix, name, lease, key_suffix, value, -1, &lost, err);
 
 	if (rc == PGW_ECONFLICT)
 		pgw_error_prefix(err, "refused to write %s%s", prefix, key_suffix);
@@ -418,32 +427,34 @@ dcs_leader_guarded_put(EtcdClient *c, const char *prefix, const char *name,
 
 int
 dcs_leader_guarded_cas(EtcdClient *c, const char *prefix, const char *name,
-					   int64_t lease, const char *key_suffix, const char *value,
-					   int64_t mod_revision, bool *lost_leadership,
-					   PgwError *err)
+                       int64_t lease, const char *key_suffix, const char *value,
+                       int64_t mod_revision, bool *lost_leadership,
+                       PgwError *err)
 {
 	return guarded_txn(c, prefix, name, lease, key_suffix, value,
-					   mod_revision < 0 ? 0 : mod_revision, lost_leadership, err);
+	                   mod_revision < 0 ? 0 : mod_revision, lost_leadership,
+	                   err);
 }
 
 int
 dcs_cas_put(EtcdClient *c, const char *prefix, const char *key_suffix,
-			const char *value, int64_t mod_revision, PgwError *err)
+            const char *value, int64_t mod_revision, PgwError *err)
 {
-	return dcs_cas_put_rev(c, prefix, key_suffix, value, mod_revision, NULL, err);
+	return dcs_cas_put_rev(c, prefix, key_suffix, value, mod_revision, NULL,
+	                       err);
 }
 
 int
 dcs_cas_put_rev(EtcdClient *c, const char *prefix, const char *key_suffix,
-				const char *value, int64_t mod_revision, int64_t *new_revision,
-				PgwError *err)
+                const char *value, int64_t mod_revision, int64_t *new_revision,
+                PgwError *err)
 {
-	char		key[PGW_PREFIX_MAX + 128];
+	char key[PGW_PREFIX_MAX + 128];
 	EtcdCompare cmp = {0};
-	EtcdOp		put = {0};
+	EtcdOp put = {0};
 	EtcdTxnResult tr = {0};
-	bool		ok;
-	int			rc;
+	bool ok;
+	int rc;
 
 	if ((rc = dcs_key_join(prefix, key_suffix, key, sizeof(key), err)) != 0)
 		return rc;
@@ -464,21 +475,22 @@ dcs_cas_put_rev(EtcdClient *c, const char *prefix, const char *key_suffix,
 	if (rc != 0)
 		return rc;
 	if (!ok)
-		return pgw_error_set(err, PGW_ECONFLICT,
-							 "%s was changed by someone else (expected revision %lld)",
-							 key, (long long) mod_revision);
+		return pgw_error_set(
+		    err, PGW_ECONFLICT,
+		    "%s was changed by someone else (expected revision %lld)", key,
+		    (long long) mod_revision);
 	return 0;
 }
 
 int
 dcs_cas_delete(EtcdClient *c, const char *prefix, const char *key_suffix,
-			   int64_t mod_revision, PgwError *err)
+               int64_t mod_revision, PgwError *err)
 {
-	char		key[PGW_PREFIX_MAX + 128];
+	char key[PGW_PREFIX_MAX + 128];
 	EtcdCompare cmp = {0};
-	EtcdOp		del = {0};
-	bool		ok;
-	int			rc;
+	EtcdOp del = {0};
+	bool ok;
+	int rc;
 
 	if ((rc = dcs_key_join(prefix, key_suffix, key, sizeof(key), err)) != 0)
 		return rc;
@@ -493,20 +505,21 @@ dcs_cas_delete(EtcdClient *c, const char *prefix, const char *key_suffix,
 	if ((rc = txn_ok(c, &cmp, 1, &del, 1, &ok, err)) != 0)
 		return rc;
 	if (!ok)
-		return pgw_error_set(err, PGW_ECONFLICT,
-							 "%s was changed by someone else (expected revision %lld)",
-							 key, (long long) mod_revision);
+		return pgw_error_set(
+		    err, PGW_ECONFLICT,
+		    "%s was changed by someone else (expected revision %lld)", key,
+		    (long long) mod_revision);
 	return 0;
 }
 
 int
 dcs_key_read(EtcdClient *c, const char *prefix, const char *key_suffix,
-			 char **value, size_t *value_len, int64_t *mod_revision,
-			 PgwError *err)
+             char **value, size_t *value_len, int64_t *mod_revision,
+             PgwError *err)
 {
-	char		key[PGW_PREFIX_MAX + 128];
+	char key[PGW_PREFIX_MAX + 128];
 	EtcdRangeResult r = {0};
-	int			rc;
+	int rc;
 
 	*value = NULL;
 	if (value_len)

@@ -17,16 +17,17 @@
 
 int
 dcs_prefix_build(const char *namespace_, const char *scope, char *out,
-				 size_t len, PgwError *err)
+                 size_t len, PgwError *err)
 {
 	const char *ns = namespace_ ? namespace_ : "/service";
-	size_t		ns_len;
-	int			n;
+	size_t ns_len;
+	int n;
 
 	if (scope == NULL || scope[0] == '\0' || strchr(scope, '/') != NULL)
-		return pgw_error_set(err, PGW_EINVAL,
-							 "invalid scope \"%s\": must be non-empty and hold no '/'",
-							 scope ? scope : "");
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "invalid scope \"%s\": must be non-empty and hold no '/'",
+		    scope ? scope : "");
 	while (*ns == '/')
 		ns++;
 	ns_len = strlen(ns);
@@ -37,52 +38,52 @@ dcs_prefix_build(const char *namespace_, const char *scope, char *out,
 	else
 		n = snprintf(out, len, "/%.*s/%s/", (int) ns_len, ns, scope);
 	if (n < 0 || (size_t) n >= len)
-		return pgw_error_set(err, PGW_EINVAL, "key prefix for scope \"%s\" is too long",
-							 scope);
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "key prefix for scope \"%s\" is too long", scope);
 	return 0;
 }
 
 int
 dcs_group_prefix_build(const char *namespace_, const char *scope, int group,
-					   char *out, size_t len, PgwError *err)
+                       char *out, size_t len, PgwError *err)
 {
-	size_t		n;
-	int			rc;
+	size_t n;
+	int rc;
 
 	if ((rc = dcs_prefix_build(namespace_, scope, out, len, err)) != 0 ||
-		group < 0)
+	    group < 0)
 		return rc;
 	if (group > 9999)
-		return pgw_error_set(err, PGW_EINVAL, "group %d is out of range (0..9999)",
-							 group);
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "group %d is out of range (0..9999)", group);
 	n = strlen(out);
 	if ((size_t) snprintf(out + n, len - n, "%d/", group) >= len - n)
-		return pgw_error_set(err, PGW_EINVAL, "key prefix for scope \"%s\" is too long",
-							 scope);
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "key prefix for scope \"%s\" is too long", scope);
 	return 0;
 }
 
 int
 dcs_key_join(const char *prefix, const char *suffix, char *out, size_t len,
-			 PgwError *err)
+             PgwError *err)
 {
-	int			n = snprintf(out, len, "%s%s", prefix, suffix);
+	int n = snprintf(out, len, "%s%s", prefix, suffix);
 
 	if (n < 0 || (size_t) n >= len)
-		return pgw_error_set(err, PGW_EINVAL, "key \"%s%s\" is too long", prefix,
-							 suffix);
+		return pgw_error_set(err, PGW_EINVAL, "key \"%s%s\" is too long",
+		                     prefix, suffix);
 	return 0;
 }
 
 static void
 note_bad_value(ClusterView *v, const char *suffix)
 {
-	size_t		used = strlen(v->bad_value_keys);
+	size_t used = strlen(v->bad_value_keys);
 
 	v->n_bad_values++;
 	if (used + strlen(suffix) + 2 < sizeof(v->bad_value_keys))
 		snprintf(v->bad_value_keys + used, sizeof(v->bad_value_keys) - used,
-				 "%s%s", used ? "," : "", suffix);
+		         "%s%s", used ? "," : "", suffix);
 }
 
 /*
@@ -103,7 +104,7 @@ shown_name(const char *name, char *out, size_t len)
 static void
 member_remove(ClusterView *v, const char *raw)
 {
-	char		name[PGW_NAME_MAX];
+	char name[PGW_NAME_MAX];
 
 	shown_name(raw, name, sizeof(name));
 	for (int i = 0; i < v->n_members; i++)
@@ -111,7 +112,7 @@ member_remove(ClusterView *v, const char *raw)
 		if (strcmp(v->members[i].name, name) == 0)
 		{
 			memmove(&v->members[i], &v->members[i + 1],
-					sizeof(MemberInfo) * (size_t) (v->n_members - i - 1));
+			        sizeof(MemberInfo) * (size_t) (v->n_members - i - 1));
 			v->n_members--;
 			return;
 		}
@@ -121,10 +122,10 @@ member_remove(ClusterView *v, const char *raw)
 static void
 member_put(ClusterView *v, const char *name, const EtcdKeyValue *kv)
 {
-	MemberInfo	m;
-	PgwError	err = {0};
-	int			slot = -1;
-	char		shown[PGW_NAME_MAX];
+	MemberInfo m;
+	PgwError err = {0};
+	int slot = -1;
+	char shown[PGW_NAME_MAX];
 
 	if (strlen(name) >= PGW_NAME_MAX || name[0] == '\0')
 		return;
@@ -158,7 +159,7 @@ static uint64_t
 status_optime(const char *value, size_t len)
 {
 	const char *p = memmem(value, len, "\"optime\"", 8);
-	uint64_t	v = 0;
+	uint64_t v = 0;
 
 	if (p == NULL)
 		return 0;
@@ -177,8 +178,8 @@ static int
 history_last_timeline(const char *value, size_t len, bool *ok)
 {
 	HistoryEntry *entries = NULL;
-	int			n = 0;
-	int			tl = 0;
+	int n = 0;
+	int tl = 0;
 
 	*ok = dcs_history_decode(value, len, &entries, &n, NULL) == 0;
 	if (*ok)
@@ -192,8 +193,8 @@ history_last_timeline(const char *value, size_t len, bool *ok)
 }
 
 /* A decoder of one key's JSON value into *out (see consensus.h Part 2). */
-typedef int (*ValueDecodeFn) (const char *value, size_t len, void *out,
-							  PgwError *err);
+typedef int (*ValueDecodeFn)(const char *value, size_t len, void *out,
+                             PgwError *err);
 
 static int
 decode_failsafe(const char *value, size_t len, void *out, PgwError *err)
@@ -221,9 +222,9 @@ decode_sync(const char *value, size_t len, void *out, PgwError *err)
  */
 static bool
 decode_or_clear(ClusterView *v, const char *suffix, const EtcdKeyValue *kv,
-				bool deleted, ValueDecodeFn decode, void *out, size_t size)
+                bool deleted, ValueDecodeFn decode, void *out, size_t size)
 {
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	memset(out, 0, size);
 	if (deleted)
@@ -241,9 +242,9 @@ decode_or_clear(ClusterView *v, const char *suffix, const EtcdKeyValue *kv,
  */
 bool
 dcs_view_apply_kv(ClusterView *v, const char *suffix, const EtcdKeyValue *kv,
-				  bool deleted)
+                  bool deleted)
 {
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	if (strncmp(suffix, "members/", 8) == 0)
 	{
@@ -262,7 +263,7 @@ dcs_view_apply_kv(ClusterView *v, const char *suffix, const EtcdKeyValue *kv,
 		if (!deleted)
 		{
 			if (kv->value_len == 0 || kv->value_len >= PGW_NAME_MAX ||
-				memchr(kv->value, '\0', kv->value_len) != NULL)
+			    memchr(kv->value, '\0', kv->value_len) != NULL)
 			{
 				/* a leader we cannot name still blocks elections */
 				pgw_strlcpy(v->leader, "?", sizeof(v->leader));
@@ -299,7 +300,7 @@ dcs_view_apply_kv(ClusterView *v, const char *suffix, const EtcdKeyValue *kv,
 			DynamicConfig cfg;
 
 			if (dcs_config_decode(kv->value, kv->value_len, &cfg, &err) == 0 &&
-				dcs_config_validate(&cfg, &err) == 0)
+			    dcs_config_validate(&cfg, &err) == 0)
 			{
 				v->config = cfg;
 				v->config.mod_revision = kv->mod_revision;
@@ -315,8 +316,8 @@ dcs_view_apply_kv(ClusterView *v, const char *suffix, const EtcdKeyValue *kv,
 	}
 	if (strcmp(suffix, "failover") == 0)
 	{
-		if (decode_or_clear(v, suffix, kv, deleted, decode_failover, &v->failover,
-							sizeof(v->failover)))
+		if (decode_or_clear(v, suffix, kv, deleted, decode_failover,
+		                    &v->failover, sizeof(v->failover)))
 		{
 			v->failover.present = true;
 			v->failover.mod_revision = kv->mod_revision;
@@ -326,7 +327,7 @@ dcs_view_apply_kv(ClusterView *v, const char *suffix, const EtcdKeyValue *kv,
 	if (strcmp(suffix, "sync") == 0)
 	{
 		if (decode_or_clear(v, suffix, kv, deleted, decode_sync, &v->sync,
-							sizeof(v->sync)))
+		                    sizeof(v->sync)))
 		{
 			v->sync.present = true;
 			v->sync.mod_revision = kv->mod_revision;
@@ -336,20 +337,21 @@ dcs_view_apply_kv(ClusterView *v, const char *suffix, const EtcdKeyValue *kv,
 	if (strcmp(suffix, "failsafe") == 0)
 	{
 		(void) decode_or_clear(v, suffix, kv, deleted, decode_failsafe,
-							   &v->failsafe, sizeof(v->failsafe));
+		                       &v->failsafe, sizeof(v->failsafe));
 		return true;
 	}
 	if (strcmp(suffix, "status") == 0)
 	{
-		v->leader_optime = deleted ? 0 : status_optime(kv->value, kv->value_len);
+		v->leader_optime =
+		    deleted ? 0 : status_optime(kv->value, kv->value_len);
 		return false;
 	}
 	if (strcmp(suffix, "history") == 0)
 	{
-		bool		ok = true;
+		bool ok = true;
 
 		v->last_history_timeline =
-			deleted ? 0 : history_last_timeline(kv->value, kv->value_len, &ok);
+		    deleted ? 0 : history_last_timeline(kv->value, kv->value_len, &ok);
 		if (!ok)
 			note_bad_value(v, suffix);
 		return false;
@@ -360,17 +362,17 @@ dcs_view_apply_kv(ClusterView *v, const char *suffix, const EtcdKeyValue *kv,
 bool
 dcs_view_apply_event(ClusterView *v, const char *prefix, const EtcdEvent *ev)
 {
-	size_t		plen = strlen(prefix);
+	size_t plen = strlen(prefix);
 
 	if (ev->type != ETCD_EVENT_WATCH_PUT && ev->type != ETCD_EVENT_WATCH_DELETE)
 		return false;
 	if (ev->kv.key == NULL || ev->kv.key_len <= plen ||
-		memcmp(ev->kv.key, prefix, plen) != 0)
+	    memcmp(ev->kv.key, prefix, plen) != 0)
 		return false;
 	if (ev->revision > v->revision)
 		v->revision = ev->revision;
 	return dcs_view_apply_kv(v, ev->kv.key + plen, &ev->kv,
-					ev->type == ETCD_EVENT_WATCH_DELETE);
+	                         ev->type == ETCD_EVENT_WATCH_DELETE);
 }
 
 /*
@@ -388,7 +390,7 @@ dcs_view_note_leader(ClusterView *v, const char *name, int64_t lease)
 
 void
 dcs_leader_compares(EtcdCompare cmp[2], const char *leader_key,
-					const char *name, int64_t lease)
+                    const char *name, int64_t lease)
 {
 	memset(cmp, 0, 2 * sizeof(EtcdCompare));
 	cmp[0].key = leader_key;

@@ -71,14 +71,14 @@ static pthread_once_t grpc_log_once = PTHREAD_ONCE_INIT;
 static void
 grpc_log_capture(gpr_log_func_args *args)
 {
-	int			slot;
+	int slot;
 
 	if (args == NULL || args->message == NULL)
 		return;
 	pthread_mutex_lock(&grpc_log_mu);
 	slot = (int) (grpc_log_next_seq % GRPC_LOG_RING);
 	snprintf(grpc_log_ring[slot], sizeof(grpc_log_ring[slot]), "%s",
-			 args->message);
+	         args->message);
 	grpc_log_seqs[slot] = grpc_log_next_seq++;
 	grpc_log_mono_ms[slot] = pgw_now_mono_ms();
 	pthread_mutex_unlock(&grpc_log_mu);
@@ -93,7 +93,7 @@ grpc_log_install(void)
 uint64_t
 etcd_grpc_log_seq(void)
 {
-	uint64_t	seq;
+	uint64_t seq;
 
 	pthread_mutex_lock(&grpc_log_mu);
 	seq = grpc_log_next_seq;
@@ -110,28 +110,28 @@ etcd_grpc_log_seq(void)
 int
 etcd_grpc_log_since(uint64_t seq, char *buf, size_t len)
 {
-	int			found = 0;
-	int			best_score = 0;
-	uint64_t	best = 0;
+	int found = 0;
+	int best_score = 0;
+	uint64_t best = 0;
 
 	pthread_mutex_lock(&grpc_log_mu);
 	for (int i = 0; i < GRPC_LOG_RING; i++)
 	{
 		const char *m = grpc_log_ring[i];
-		int			score = 0;
+		int score = 0;
 
 		if (grpc_log_seqs[i] < seq || grpc_log_seqs[i] == 0 ||
-			grpc_log_mono_ms[i] < pgw_now_mono_ms() - 10000)
+		    grpc_log_mono_ms[i] < pgw_now_mono_ms() - 10000)
 			continue;
 		/* the alert or verify failure says why; SSL_write errors do not */
 		if (strcasestr(m, "alert") || strcasestr(m, "verify") ||
-			strcasestr(m, "handshake failed"))
+		    strcasestr(m, "handshake failed"))
 			score = 2;
 		else if (strcasestr(m, "ssl") || strcasestr(m, "handshake") ||
-				 strcasestr(m, "certificate"))
+		         strcasestr(m, "certificate"))
 			score = 1;
 		if (score > 0 && (score > best_score ||
-						  (score == best_score && grpc_log_seqs[i] > best)))
+		                  (score == best_score && grpc_log_seqs[i] > best)))
 		{
 			best_score = score;
 			best = grpc_log_seqs[i];
@@ -151,7 +151,7 @@ void
 etcd_post_event_locked(EtcdClient *c, const EtcdEvent *ev)
 {
 	EtcdEventNode *n = pgw_xcalloc(1, sizeof(*n));
-	uint64_t	one = 1;
+	uint64_t one = 1;
 
 	n->ev = *ev;
 	if (c->evq_tail)
@@ -186,7 +186,7 @@ etcd_client_next_event(EtcdClient *c, EtcdEvent *ev)
 	}
 	if (c->evq_head == NULL)
 	{
-		uint64_t	v;
+		uint64_t v;
 
 		/* drain the counter: not readable until the next post */
 		if (read(c->event_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
@@ -219,15 +219,15 @@ conn_arm_locked(EtcdClient *c, EtcdChannel *ch)
 {
 	/* a change of state completes the watch at once; the deadline only
 	 * bounds how stale ch->state can get (a timer wake each time) */
-	gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-								   gpr_time_from_millis(ETCD_CONN_RECHECK_MS,
-														GPR_TIMESPAN));
+	gpr_timespec dl =
+	    gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+	                 gpr_time_from_millis(ETCD_CONN_RECHECK_MS, GPR_TIMESPAN));
 
 	if (c->is_closing || ch->watch_armed)
 		return;
 	ch->state = grpc_channel_check_connectivity_state(ch->ch, 1);
 	grpc_channel_watch_connectivity_state(ch->ch, ch->state, dl, c->cq,
-										  &ch->conn_tag);
+	                                      &ch->conn_tag);
 	ch->watch_armed = true;
 }
 
@@ -239,10 +239,10 @@ conn_handle_locked(EtcdClient *c, EtcdChannel *ch)
 	ch->watch_armed = false;
 	if (c->is_closing)
 		return;
-	conn_arm_locked(c, ch);		/* reads the new state, kicks IDLE */
+	conn_arm_locked(c, ch); /* reads the new state, kicks IDLE */
 	if (ch->state == GRPC_CHANNEL_READY && old != GRPC_CHANNEL_READY)
 	{
-		EtcdEvent	ev = {0};
+		EtcdEvent ev = {0};
 
 		ev.type = ETCD_EVENT_CONNECTED;
 		snprintf(ev.msg, sizeof(ev.msg), "connected to %s", ch->ep.target);
@@ -255,21 +255,21 @@ cq_thread_main(void *arg)
 {
 	EtcdClient *c = arg;
 
-	int64_t		sleep_ms = 0;
+	int64_t sleep_ms = 0;
 
 	for (;;)
 	{
-		gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-									   gpr_time_from_millis(sleep_ms,
-															GPR_TIMESPAN));
-		grpc_event	ev = grpc_completion_queue_next(c->cq, dl, NULL);
+		gpr_timespec dl =
+		    gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+		                 gpr_time_from_millis(sleep_ms, GPR_TIMESPAN));
+		grpc_event ev = grpc_completion_queue_next(c->cq, dl, NULL);
 
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			break;
 		pthread_mutex_lock(&c->mu);
 		if (ev.type == GRPC_OP_COMPLETE)
 		{
-			EtcdTag    *tag = ev.tag;
+			EtcdTag *tag = ev.tag;
 
 			if (tag->kind == TAG_CONN)
 				conn_handle_locked(c, tag->owner);
@@ -278,9 +278,9 @@ cq_thread_main(void *arg)
 		}
 		if (!c->is_closing)
 		{
-			int64_t		now = pgw_now_mono_ms();
+			int64_t now = pgw_now_mono_ms();
 
-			int64_t		next;
+			int64_t next;
 
 			c->ka_sent_this_tick = false;
 			etcd_lease_tick_locked(c, now);
@@ -316,7 +316,7 @@ void
 etcd_channel_reset_locked(EtcdClient *c, int idx, const char *why)
 {
 	EtcdChannel *ch = &c->chans[idx];
-	char		msg[200];
+	char msg[200];
 
 	if (c->is_closing || c->n_retired >= ETCD_ENDPOINTS_MAX)
 		return;
@@ -339,7 +339,7 @@ void
 etcd_channel_destroy_retired(EtcdClient *c)
 {
 	grpc_channel *old[ETCD_ENDPOINTS_MAX];
-	int			n;
+	int n;
 
 	pthread_mutex_lock(&c->mu);
 	n = c->n_retired;
@@ -353,24 +353,25 @@ etcd_channel_destroy_retired(EtcdClient *c)
 static char *
 read_pem(const char *path, const char *what, PgwError *err)
 {
-	FILE	   *f;
-	char	   *buf;
-	size_t		n;
-	long		size;
+	FILE *f;
+	char *buf;
+	size_t n;
+	long size;
 
 	if ((f = fopen(path, "rb")) == NULL)
 	{
 		pgw_error_set(err, PGW_EINVAL, "could not open etcd %s file \"%s\": %s",
-					  what, path, strerror(errno));
+		              what, path, strerror(errno));
 		return NULL;
 	}
 	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 ||
-		size > 1024 * 1024 || fseek(f, 0, SEEK_SET) != 0)
+	    size > 1024 * 1024 || fseek(f, 0, SEEK_SET) != 0)
 	{
 		fclose(f);
-		pgw_error_set(err, PGW_EINVAL,
-					  "could not read etcd %s file \"%s\": not a regular file under 1 MiB",
-					  what, path);
+		pgw_error_set(
+		    err, PGW_EINVAL,
+		    "could not read etcd %s file \"%s\": not a regular file under 1 MiB",
+		    what, path);
 		return NULL;
 	}
 	buf = pgw_xmalloc((size_t) size + 1);
@@ -381,8 +382,8 @@ read_pem(const char *path, const char *what, PgwError *err)
 	{
 		free(buf);
 		pgw_error_set(err, PGW_EINVAL,
-					  "could not read etcd %s file \"%s\": not a PEM file",
-					  what, path);
+		              "could not read etcd %s file \"%s\": not a PEM file",
+		              what, path);
 		return NULL;
 	}
 	return buf;
@@ -392,37 +393,38 @@ int
 etcd_client_open(const EtcdClientConfig *cfg, EtcdClient **out, PgwError *err)
 {
 	EtcdEndpoint eps[ETCD_ENDPOINTS_MAX];
-	int			n_eps = 0;
-	int			rc;
+	int n_eps = 0;
+	int rc;
 	EtcdClient *c;
-	char	   *ca = NULL;
-	char	   *cert = NULL;
-	char	   *key = NULL;
-	bool		want_tls;
-	grpc_arg   *args;
+	char *ca = NULL;
+	char *cert = NULL;
+	char *key = NULL;
+	bool want_tls;
+	grpc_arg *args;
 
 	*out = NULL;
 	if (cfg == NULL)
 		return pgw_error_set(err, PGW_EINVAL, "no etcd client configuration");
 	if ((rc = etcd_endpoints_parse(cfg->endpoints, eps, ETCD_ENDPOINTS_MAX,
-								   &n_eps, err)) != 0)
+	                               &n_eps, err)) != 0)
 		return rc;
 	if ((cfg->cert_file != NULL) != (cfg->key_file != NULL))
-		return pgw_error_set(err, PGW_EINVAL,
-							 "invalid etcd TLS configuration: a client certificate needs both cert_file and key_file");
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "invalid etcd TLS configuration: a client certificate needs both cert_file and key_file");
 	want_tls = cfg->ca_file != NULL || cfg->cert_file != NULL;
 	for (int i = 0; i < n_eps; i++)
 		want_tls = want_tls || eps[i].tls;
 	if (cfg->ca_file && (ca = read_pem(cfg->ca_file, "CA", err)) == NULL)
 		return PGW_EINVAL;
 	if (cfg->cert_file &&
-		(cert = read_pem(cfg->cert_file, "client certificate", err)) == NULL)
+	    (cert = read_pem(cfg->cert_file, "client certificate", err)) == NULL)
 	{
 		free(ca);
 		return PGW_EINVAL;
 	}
 	if (cfg->key_file &&
-		(key = read_pem(cfg->key_file, "client key", err)) == NULL)
+	    (key = read_pem(cfg->key_file, "client key", err)) == NULL)
 	{
 		free(ca);
 		free(cert);
@@ -491,8 +493,8 @@ etcd_client_open(const EtcdClientConfig *cfg, EtcdClient **out, PgwError *err)
 	{
 		grpc_ssl_pem_key_cert_pair pair = {key, cert};
 
-		c->creds = grpc_ssl_credentials_create(ca, cert ? &pair : NULL, NULL,
-											   NULL);
+		c->creds =
+		    grpc_ssl_credentials_create(ca, cert ? &pair : NULL, NULL, NULL);
 	}
 	else
 		c->creds = grpc_insecure_credentials_create();
@@ -516,7 +518,7 @@ etcd_client_open(const EtcdClientConfig *cfg, EtcdClient **out, PgwError *err)
 	if (c->event_fd < 0)
 	{
 		rc = pgw_error_set(err, PGW_EIO, "could not create eventfd: %s",
-						   strerror(errno));
+		                   strerror(errno));
 		etcd_client_close(c);
 		return rc;
 	}
@@ -528,7 +530,7 @@ etcd_client_open(const EtcdClientConfig *cfg, EtcdClient **out, PgwError *err)
 	if (pthread_create(&c->thread, NULL, cq_thread_main, c) != 0)
 	{
 		rc = pgw_error_set(err, PGW_EIO,
-						   "could not start the etcd client thread");
+		                   "could not start the etcd client thread");
 		etcd_client_close(c);
 		return rc;
 	}
@@ -548,10 +550,10 @@ etcd_client_close(EtcdClient *c)
 	c->is_closing = true;
 	if (c->lease_stream)
 		etcd_stream_break_locked(c->lease_stream, PGW_ECANCELED,
-								 "client closed");
+		                         "client closed");
 	if (c->watch_stream)
 		etcd_stream_break_locked(c->watch_stream, PGW_ECANCELED,
-								 "client closed");
+		                         "client closed");
 	pthread_mutex_unlock(&c->mu);
 
 	/* pending connectivity watches complete when their channel goes */
@@ -572,9 +574,9 @@ etcd_client_close(EtcdClient *c)
 			pthread_join(c->thread, NULL);
 		else
 		{
-			while (grpc_completion_queue_next(c->cq,
-											  gpr_inf_future(GPR_CLOCK_REALTIME),
-											  NULL).type != GRPC_QUEUE_SHUTDOWN)
+			while (grpc_completion_queue_next(
+			           c->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+			           .type != GRPC_QUEUE_SHUTDOWN)
 				;
 		}
 		grpc_completion_queue_destroy(c->cq);
@@ -622,7 +624,7 @@ etcd_pick_endpoint_locked(EtcdClient *c)
 		return c->cur;
 	for (int i = 1; i < c->n_chans; i++)
 	{
-		int			j = (c->cur + i) % c->n_chans;
+		int j = (c->cur + i) % c->n_chans;
 
 		if (c->chans[j].state == GRPC_CHANNEL_READY)
 		{

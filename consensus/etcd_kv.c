@@ -36,7 +36,7 @@ etcd_prefix_range_end(const char *key, size_t key_len, char *buf)
 static char *
 copy_bytes(const uint8_t *data, size_t len)
 {
-	char	   *p = pgw_xmalloc(len + 1);
+	char *p = pgw_xmalloc(len + 1);
 
 	if (len > 0)
 		memcpy(p, data, len);
@@ -116,7 +116,7 @@ range_from_pb(EtcdRangeResult *out, const Etcdserverpb__RangeResponse *rr)
 /* txn_from_pb: 0, or PGW_EBADRESPONSE if a response op is not one we sent. */
 static int
 txn_from_pb(EtcdTxnResult *out, const Etcdserverpb__TxnResponse *tr,
-			PgwError *err)
+            PgwError *err)
 {
 	memset(out, 0, sizeof(*out));
 	out->succeeded = tr->succeeded;
@@ -145,9 +145,10 @@ txn_from_pb(EtcdTxnResult *out, const Etcdserverpb__TxnResponse *tr,
 				break;
 			default:
 				etcd_txn_result_free(out);
-				return pgw_error_set(err, PGW_EBADRESPONSE,
-									 "unexpected response op %d in txn response",
-									 (int) op->response_case);
+				return pgw_error_set(
+				    err, PGW_EBADRESPONSE,
+				    "unexpected response op %d in txn response",
+				    (int) op->response_case);
 		}
 	}
 	return 0;
@@ -155,7 +156,7 @@ txn_from_pb(EtcdTxnResult *out, const Etcdserverpb__TxnResponse *tr,
 
 int
 etcd_range_result_decode(const void *buf, size_t len, EtcdRangeResult *out,
-						 PgwError *err)
+                         PgwError *err)
 {
 	Etcdserverpb__RangeResponse *rr;
 
@@ -163,8 +164,8 @@ etcd_range_result_decode(const void *buf, size_t len, EtcdRangeResult *out,
 	rr = etcdserverpb__range_response__unpack(NULL, len, buf);
 	if (rr == NULL)
 		return pgw_error_set(err, PGW_EBADRESPONSE,
-							 "could not decode a range response of %zu bytes",
-							 len);
+		                     "could not decode a range response of %zu bytes",
+		                     len);
 	range_from_pb(out, rr);
 	etcdserverpb__range_response__free_unpacked(rr, NULL);
 	return 0;
@@ -172,17 +173,17 @@ etcd_range_result_decode(const void *buf, size_t len, EtcdRangeResult *out,
 
 int
 etcd_txn_result_decode(const void *buf, size_t len, EtcdTxnResult *out,
-					   PgwError *err)
+                       PgwError *err)
 {
 	Etcdserverpb__TxnResponse *tr;
-	int			rc;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	tr = etcdserverpb__txn_response__unpack(NULL, len, buf);
 	if (tr == NULL)
 		return pgw_error_set(err, PGW_EBADRESPONSE,
-							 "could not decode a txn response of %zu bytes",
-							 len);
+		                     "could not decode a txn response of %zu bytes",
+		                     len);
 	rc = txn_from_pb(out, tr, err);
 	etcdserverpb__txn_response__free_unpacked(tr, NULL);
 	return rc;
@@ -201,20 +202,21 @@ key_what(char *buf, size_t len, const char *verb, const char *key, bool prefix)
 /* Range, Put and DeleteRange requests are built on the caller's stack. */
 typedef struct KeyBuf
 {
-	char		end[1024];
-	char	   *end_heap;
+	char end[1024];
+	char *end_heap;
 } KeyBuf;
 
 static ProtobufCBinaryData
 set_range_end(KeyBuf *kb, const char *key, bool prefix)
 {
 	ProtobufCBinaryData d = {0, NULL};
-	size_t		klen = strlen(key);
-	char	   *p;
+	size_t klen = strlen(key);
+	char *p;
 
 	if (!prefix)
 		return d;
-	p = klen + 1 <= sizeof(kb->end) ? kb->end : (kb->end_heap = pgw_xmalloc(klen + 1));
+	p = klen + 1 <= sizeof(kb->end) ? kb->end
+	                                : (kb->end_heap = pgw_xmalloc(klen + 1));
 	d.len = etcd_prefix_range_end(key, klen, p);
 	d.data = (uint8_t *) p;
 	return d;
@@ -222,13 +224,13 @@ set_range_end(KeyBuf *kb, const char *key, bool prefix)
 
 int
 etcd_range(EtcdClient *c, const char *key, bool prefix, int64_t revision,
-		   bool serializable, EtcdRangeResult *out, PgwError *err)
+           bool serializable, EtcdRangeResult *out, PgwError *err)
 {
 	Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
 	Etcdserverpb__RangeResponse *resp = NULL;
-	KeyBuf		kb = {{0}, NULL};
-	char		what[256];
-	int			rc;
+	KeyBuf kb = {{0}, NULL};
+	char what[256];
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (key == NULL)
@@ -240,8 +242,8 @@ etcd_range(EtcdClient *c, const char *key, bool prefix, int64_t revision,
 	req.serializable = serializable;
 	key_what(what, sizeof(what), "range", key, prefix);
 	rc = etcd_unary(c, "/etcdserverpb.KV/Range", &req.base,
-					&etcdserverpb__range_response__descriptor,
-					(ProtobufCMessage **) &resp, what, err);
+	                &etcdserverpb__range_response__descriptor,
+	                (ProtobufCMessage **) &resp, what, err);
 	free(kb.end_heap);
 	if (rc != 0)
 		return rc;
@@ -252,13 +254,13 @@ etcd_range(EtcdClient *c, const char *key, bool prefix, int64_t revision,
 
 int
 etcd_put(EtcdClient *c, const char *key, const char *value, size_t value_len,
-		 int64_t lease, EtcdKeyValue *prev, int64_t *revision_out,
-		 PgwError *err)
+         int64_t lease, EtcdKeyValue *prev, int64_t *revision_out,
+         PgwError *err)
 {
 	Etcdserverpb__PutRequest req = ETCDSERVERPB__PUT_REQUEST__INIT;
 	Etcdserverpb__PutResponse *resp = NULL;
-	char		what[256];
-	int			rc;
+	char what[256];
+	int rc;
 
 	if (prev)
 		memset(prev, 0, sizeof(*prev));
@@ -272,8 +274,8 @@ etcd_put(EtcdClient *c, const char *key, const char *value, size_t value_len,
 	req.prev_kv = prev != NULL;
 	key_what(what, sizeof(what), "put", key, false);
 	rc = etcd_unary(c, "/etcdserverpb.KV/Put", &req.base,
-					&etcdserverpb__put_response__descriptor,
-					(ProtobufCMessage **) &resp, what, err);
+	                &etcdserverpb__put_response__descriptor,
+	                (ProtobufCMessage **) &resp, what, err);
 	if (rc != 0)
 		return rc;
 	if (prev && resp->prev_kv)
@@ -286,13 +288,14 @@ etcd_put(EtcdClient *c, const char *key, const char *value, size_t value_len,
 
 int
 etcd_delete(EtcdClient *c, const char *key, bool prefix, int64_t *deleted,
-			PgwError *err)
+            PgwError *err)
 {
-	Etcdserverpb__DeleteRangeRequest req = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
+	Etcdserverpb__DeleteRangeRequest req =
+	    ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
 	Etcdserverpb__DeleteRangeResponse *resp = NULL;
-	KeyBuf		kb = {{0}, NULL};
-	char		what[256];
-	int			rc;
+	KeyBuf kb = {{0}, NULL};
+	char what[256];
+	int rc;
 
 	if (deleted)
 		*deleted = 0;
@@ -303,8 +306,8 @@ etcd_delete(EtcdClient *c, const char *key, bool prefix, int64_t *deleted,
 	req.range_end = set_range_end(&kb, key, prefix);
 	key_what(what, sizeof(what), "delete", key, prefix);
 	rc = etcd_unary(c, "/etcdserverpb.KV/DeleteRange", &req.base,
-					&etcdserverpb__delete_range_response__descriptor,
-					(ProtobufCMessage **) &resp, what, err);
+	                &etcdserverpb__delete_range_response__descriptor,
+	                (ProtobufCMessage **) &resp, what, err);
 	free(kb.end_heap);
 	if (rc != 0)
 		return rc;
@@ -321,68 +324,74 @@ typedef struct OpParts
 	Etcdserverpb__RangeRequest range;
 	Etcdserverpb__PutRequest put;
 	Etcdserverpb__DeleteRangeRequest del;
-	KeyBuf		kb;
+	KeyBuf kb;
 } OpParts;
 
 static int
 build_ops(const EtcdOp *ops, size_t n, OpParts *parts,
-		  Etcdserverpb__RequestOp **ptrs, PgwError *err)
+          Etcdserverpb__RequestOp **ptrs, PgwError *err)
 {
 	for (size_t i = 0; i < n; i++)
 	{
 		const EtcdOp *o = &ops[i];
-		OpParts    *p = &parts[i];
+		OpParts *p = &parts[i];
 		Etcdserverpb__RequestOp init_op = ETCDSERVERPB__REQUEST_OP__INIT;
 
 		p->op = init_op;
 		ptrs[i] = &p->op;
 		if (o->key == NULL)
 			return pgw_error_set(err, PGW_EINVAL,
-								 "could not run txn: op %zu has no key", i);
+			                     "could not run txn: op %zu has no key", i);
 		switch (o->kind)
 		{
 			case ETCD_OP_RANGE:
-				{
-					Etcdserverpb__RangeRequest r = ETCDSERVERPB__RANGE_REQUEST__INIT;
+			{
+				Etcdserverpb__RangeRequest r =
+				    ETCDSERVERPB__RANGE_REQUEST__INIT;
 
-					p->range = r;
-					p->range.key.data = (uint8_t *) o->key;
-					p->range.key.len = strlen(o->key);
-					p->range.range_end = set_range_end(&p->kb, o->key, o->prefix);
-					p->op.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE;
-					p->op.request_range = &p->range;
-				}
-				break;
+				p->range = r;
+				p->range.key.data = (uint8_t *) o->key;
+				p->range.key.len = strlen(o->key);
+				p->range.range_end = set_range_end(&p->kb, o->key, o->prefix);
+				p->op.request_case =
+				    ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE;
+				p->op.request_range = &p->range;
+			}
+			break;
 			case ETCD_OP_PUT:
-				{
-					Etcdserverpb__PutRequest r = ETCDSERVERPB__PUT_REQUEST__INIT;
+			{
+				Etcdserverpb__PutRequest r = ETCDSERVERPB__PUT_REQUEST__INIT;
 
-					p->put = r;
-					p->put.key.data = (uint8_t *) o->key;
-					p->put.key.len = strlen(o->key);
-					p->put.value.data = (uint8_t *) o->value;
-					p->put.value.len = o->value ? o->value_len : 0;
-					p->put.lease = o->lease;
-					p->op.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
-					p->op.request_put = &p->put;
-				}
-				break;
+				p->put = r;
+				p->put.key.data = (uint8_t *) o->key;
+				p->put.key.len = strlen(o->key);
+				p->put.value.data = (uint8_t *) o->value;
+				p->put.value.len = o->value ? o->value_len : 0;
+				p->put.lease = o->lease;
+				p->op.request_case =
+				    ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
+				p->op.request_put = &p->put;
+			}
+			break;
 			case ETCD_OP_DELETE:
-				{
-					Etcdserverpb__DeleteRangeRequest r = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
+			{
+				Etcdserverpb__DeleteRangeRequest r =
+				    ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
 
-					p->del = r;
-					p->del.key.data = (uint8_t *) o->key;
-					p->del.key.len = strlen(o->key);
-					p->del.range_end = set_range_end(&p->kb, o->key, o->prefix);
-					p->op.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
-					p->op.request_delete_range = &p->del;
-				}
-				break;
+				p->del = r;
+				p->del.key.data = (uint8_t *) o->key;
+				p->del.key.len = strlen(o->key);
+				p->del.range_end = set_range_end(&p->kb, o->key, o->prefix);
+				p->op.request_case =
+				    ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
+				p->op.request_delete_range = &p->del;
+			}
+			break;
 			default:
-				return pgw_error_set(err, PGW_EINVAL,
-									 "could not run txn: op %zu has unknown kind %d",
-									 i, (int) o->kind);
+				return pgw_error_set(
+				    err, PGW_EINVAL,
+				    "could not run txn: op %zu has unknown kind %d", i,
+				    (int) o->kind);
 		}
 	}
 	return 0;
@@ -390,7 +399,7 @@ build_ops(const EtcdOp *ops, size_t n, OpParts *parts,
 
 static int
 build_compares(const EtcdCompare *cmp, size_t n, Etcdserverpb__Compare *pb,
-			   Etcdserverpb__Compare **ptrs, PgwError *err)
+               Etcdserverpb__Compare **ptrs, PgwError *err)
 {
 	for (size_t i = 0; i < n; i++)
 	{
@@ -400,10 +409,10 @@ build_compares(const EtcdCompare *cmp, size_t n, Etcdserverpb__Compare *pb,
 		pb[i] = init;
 		ptrs[i] = &pb[i];
 		if (k->key == NULL || k->result < ETCD_CMP_EQUAL ||
-			k->result > ETCD_CMP_NOT_EQUAL)
-			return pgw_error_set(err, PGW_EINVAL,
-								 "could not run txn: compare %zu has no key or a bad result",
-								 i);
+		    k->result > ETCD_CMP_NOT_EQUAL)
+			return pgw_error_set(
+			    err, PGW_EINVAL,
+			    "could not run txn: compare %zu has no key or a bad result", i);
 		pb[i].key.data = (uint8_t *) k->key;
 		pb[i].key.len = strlen(k->key);
 		pb[i].result = (Etcdserverpb__Compare__CompareResult) k->result;
@@ -412,30 +421,36 @@ build_compares(const EtcdCompare *cmp, size_t n, Etcdserverpb__Compare *pb,
 		switch (k->target)
 		{
 			case ETCD_TARGET_VERSION:
-				pb[i].target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_VERSION;
+				pb[i].target_union_case =
+				    ETCDSERVERPB__COMPARE__TARGET_UNION_VERSION;
 				pb[i].version = k->number;
 				break;
 			case ETCD_TARGET_CREATE:
-				pb[i].target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_CREATE_REVISION;
+				pb[i].target_union_case =
+				    ETCDSERVERPB__COMPARE__TARGET_UNION_CREATE_REVISION;
 				pb[i].create_revision = k->number;
 				break;
 			case ETCD_TARGET_MOD:
-				pb[i].target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
+				pb[i].target_union_case =
+				    ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
 				pb[i].mod_revision = k->number;
 				break;
 			case ETCD_TARGET_VALUE:
-				pb[i].target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_VALUE;
+				pb[i].target_union_case =
+				    ETCDSERVERPB__COMPARE__TARGET_UNION_VALUE;
 				pb[i].value.data = (uint8_t *) k->value;
 				pb[i].value.len = k->value ? k->value_len : 0;
 				break;
 			case ETCD_TARGET_LEASE:
-				pb[i].target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_LEASE;
+				pb[i].target_union_case =
+				    ETCDSERVERPB__COMPARE__TARGET_UNION_LEASE;
 				pb[i].lease = k->number;
 				break;
 			default:
-				return pgw_error_set(err, PGW_EINVAL,
-									 "could not run txn: compare %zu has unknown target %d",
-									 i, (int) k->target);
+				return pgw_error_set(
+				    err, PGW_EINVAL,
+				    "could not run txn: compare %zu has unknown target %d", i,
+				    (int) k->target);
 		}
 	}
 	return 0;
@@ -443,19 +458,19 @@ build_compares(const EtcdCompare *cmp, size_t n, Etcdserverpb__Compare *pb,
 
 int
 etcd_txn(EtcdClient *c, const EtcdCompare *cmp, size_t n_cmp,
-		 const EtcdOp *success, size_t n_success, const EtcdOp *failure,
-		 size_t n_failure, EtcdTxnResult *out, PgwError *err)
+         const EtcdOp *success, size_t n_success, const EtcdOp *failure,
+         size_t n_failure, EtcdTxnResult *out, PgwError *err)
 {
 	Etcdserverpb__TxnRequest req = ETCDSERVERPB__TXN_REQUEST__INIT;
 	Etcdserverpb__TxnResponse *resp = NULL;
 	Etcdserverpb__Compare *pb_cmp = NULL;
 	Etcdserverpb__Compare **cmp_ptrs = NULL;
-	OpParts    *s_parts = NULL;
-	OpParts    *f_parts = NULL;
+	OpParts *s_parts = NULL;
+	OpParts *f_parts = NULL;
 	Etcdserverpb__RequestOp **s_ptrs = NULL;
 	Etcdserverpb__RequestOp **f_ptrs = NULL;
-	char		what[256];
-	int			rc;
+	char what[256];
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (n_cmp > 0)
@@ -474,8 +489,8 @@ etcd_txn(EtcdClient *c, const EtcdCompare *cmp, size_t n_cmp,
 		f_ptrs = pgw_xcalloc(n_failure, sizeof(*f_ptrs));
 	}
 	if ((rc = build_compares(cmp, n_cmp, pb_cmp, cmp_ptrs, err)) != 0 ||
-		(rc = build_ops(success, n_success, s_parts, s_ptrs, err)) != 0 ||
-		(rc = build_ops(failure, n_failure, f_parts, f_ptrs, err)) != 0)
+	    (rc = build_ops(success, n_success, s_parts, s_ptrs, err)) != 0 ||
+	    (rc = build_ops(failure, n_failure, f_parts, f_ptrs, err)) != 0)
 		goto out;
 	req.n_compare = n_cmp;
 	req.compare = cmp_ptrs;
@@ -484,12 +499,13 @@ etcd_txn(EtcdClient *c, const EtcdCompare *cmp, size_t n_cmp,
 	req.n_failure = n_failure;
 	req.failure = f_ptrs;
 	snprintf(what, sizeof(what), "run txn on %.200s",
-			 n_cmp > 0 ? cmp[0].key :
-			 n_success > 0 ? success[0].key :
-			 n_failure > 0 ? failure[0].key : "(empty)");
+	         n_cmp > 0       ? cmp[0].key
+	         : n_success > 0 ? success[0].key
+	         : n_failure > 0 ? failure[0].key
+	                         : "(empty)");
 	rc = etcd_unary(c, "/etcdserverpb.KV/Txn", &req.base,
-					&etcdserverpb__txn_response__descriptor,
-					(ProtobufCMessage **) &resp, what, err);
+	                &etcdserverpb__txn_response__descriptor,
+	                (ProtobufCMessage **) &resp, what, err);
 	if (rc != 0)
 		goto out;
 	rc = txn_from_pb(out, resp, err);

@@ -19,34 +19,35 @@
 
 int
 etcd_lease_grant(EtcdClient *c, int64_t ttl_s, int64_t *id_out,
-				 int64_t *ttl_out, PgwError *err)
+                 int64_t *ttl_out, PgwError *err)
 {
-	Etcdserverpb__LeaseGrantRequest req = ETCDSERVERPB__LEASE_GRANT_REQUEST__INIT;
+	Etcdserverpb__LeaseGrantRequest req =
+	    ETCDSERVERPB__LEASE_GRANT_REQUEST__INIT;
 	Etcdserverpb__LeaseGrantResponse *resp = NULL;
-	char		what[64];
-	int			rc;
+	char what[64];
+	int rc;
 
 	*id_out = 0;
 	if (ttl_out)
 		*ttl_out = 0;
 	if (ttl_s <= 0)
-		return pgw_error_set(err, PGW_EINVAL,
-							 "could not grant lease: TTL %" PRId64 " s is not positive",
-							 ttl_s);
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "could not grant lease: TTL %" PRId64 " s is not positive", ttl_s);
 	req.ttl = ttl_s;
 	snprintf(what, sizeof(what), "grant lease of %" PRId64 " s", ttl_s);
 	rc = etcd_unary(c, "/etcdserverpb.Lease/LeaseGrant", &req.base,
-					&etcdserverpb__lease_grant_response__descriptor,
-					(ProtobufCMessage **) &resp, what, err);
+	                &etcdserverpb__lease_grant_response__descriptor,
+	                (ProtobufCMessage **) &resp, what, err);
 	if (rc != 0)
 		return rc;
 	if (resp->error && resp->error[0])
 		rc = pgw_error_set(err, PGW_EIO, "could not %s on %s: %s", what,
-						   etcd_client_endpoint(c), resp->error);
+		                   etcd_client_endpoint(c), resp->error);
 	else if (resp->id == 0)
 		rc = pgw_error_set(err, PGW_EBADRESPONSE,
-						   "could not %s on %s: etcd answered lease id 0",
-						   what, etcd_client_endpoint(c));
+		                   "could not %s on %s: etcd answered lease id 0", what,
+		                   etcd_client_endpoint(c));
 	else
 	{
 		*id_out = resp->id;
@@ -60,16 +61,17 @@ etcd_lease_grant(EtcdClient *c, int64_t ttl_s, int64_t *id_out,
 int
 etcd_lease_revoke(EtcdClient *c, int64_t id, PgwError *err)
 {
-	Etcdserverpb__LeaseRevokeRequest req = ETCDSERVERPB__LEASE_REVOKE_REQUEST__INIT;
+	Etcdserverpb__LeaseRevokeRequest req =
+	    ETCDSERVERPB__LEASE_REVOKE_REQUEST__INIT;
 	Etcdserverpb__LeaseRevokeResponse *resp = NULL;
-	char		what[64];
-	int			rc;
+	char what[64];
+	int rc;
 
 	req.id = id;
 	snprintf(what, sizeof(what), "revoke lease %" PRIx64, (uint64_t) id);
 	rc = etcd_unary(c, "/etcdserverpb.Lease/LeaseRevoke", &req.base,
-					&etcdserverpb__lease_revoke_response__descriptor,
-					(ProtobufCMessage **) &resp, what, err);
+	                &etcdserverpb__lease_revoke_response__descriptor,
+	                (ProtobufCMessage **) &resp, what, err);
 	if (rc != 0)
 		return rc;
 	etcdserverpb__lease_revoke_response__free_unpacked(resp, NULL);
@@ -78,18 +80,19 @@ etcd_lease_revoke(EtcdClient *c, int64_t id, PgwError *err)
 
 int
 etcd_lease_ttl(EtcdClient *c, int64_t id, int64_t *ttl_out,
-			   int64_t *granted_ttl_out, PgwError *err)
+               int64_t *granted_ttl_out, PgwError *err)
 {
-	Etcdserverpb__LeaseTimeToLiveRequest req = ETCDSERVERPB__LEASE_TIME_TO_LIVE_REQUEST__INIT;
+	Etcdserverpb__LeaseTimeToLiveRequest req =
+	    ETCDSERVERPB__LEASE_TIME_TO_LIVE_REQUEST__INIT;
 	Etcdserverpb__LeaseTimeToLiveResponse *resp = NULL;
-	char		what[64];
-	int			rc;
+	char what[64];
+	int rc;
 
 	req.id = id;
 	snprintf(what, sizeof(what), "read TTL of lease %" PRIx64, (uint64_t) id);
 	rc = etcd_unary(c, "/etcdserverpb.Lease/LeaseTimeToLive", &req.base,
-					&etcdserverpb__lease_time_to_live_response__descriptor,
-					(ProtobufCMessage **) &resp, what, err);
+	                &etcdserverpb__lease_time_to_live_response__descriptor,
+	                (ProtobufCMessage **) &resp, what, err);
 	if (rc != 0)
 		return rc;
 	if (ttl_out)
@@ -107,7 +110,8 @@ etcd_lease_ttl(EtcdClient *c, int64_t id, int64_t *ttl_out,
 static void
 queue_keepalive_locked(EtcdClient *c, int64_t id, bool is_sync)
 {
-	Etcdserverpb__LeaseKeepAliveRequest req = ETCDSERVERPB__LEASE_KEEP_ALIVE_REQUEST__INIT;
+	Etcdserverpb__LeaseKeepAliveRequest req =
+	    ETCDSERVERPB__LEASE_KEEP_ALIVE_REQUEST__INIT;
 
 	req.id = id;
 	etcd_stream_send_locked(c->lease_stream, etcd_pack(&req.base), id, is_sync);
@@ -115,26 +119,27 @@ queue_keepalive_locked(EtcdClient *c, int64_t id, bool is_sync)
 
 void
 etcd_lease_on_message_locked(EtcdClient *c, EtcdStream *s,
-							 grpc_byte_buffer *buf)
+                             grpc_byte_buffer *buf)
 {
 	Etcdserverpb__LeaseKeepAliveResponse *resp;
 	EtcdInflight *in = s->inflight_head;
 
-	resp = (Etcdserverpb__LeaseKeepAliveResponse *)
-		etcd_unpack(buf, &etcdserverpb__lease_keep_alive_response__descriptor);
+	resp = (Etcdserverpb__LeaseKeepAliveResponse *) etcd_unpack(
+	    buf, &etcdserverpb__lease_keep_alive_response__descriptor);
 	if (resp == NULL)
 	{
 		etcd_stream_break_locked(s, PGW_EBADRESPONSE,
-								 "undecodable LeaseKeepAliveResponse");
+		                         "undecodable LeaseKeepAliveResponse");
 		return;
 	}
 	if (in == NULL || in->lease_id != resp->id)
 	{
-		char		msg[160];
+		char msg[160];
 
 		snprintf(msg, sizeof(msg),
-				 "unexpected keepalive answer for lease %" PRIx64 " (expected %" PRIx64 ")",
-				 (uint64_t) resp->id, in ? (uint64_t) in->lease_id : 0);
+		         "unexpected keepalive answer for lease %" PRIx64
+		         " (expected %" PRIx64 ")",
+		         (uint64_t) resp->id, in ? (uint64_t) in->lease_id : 0);
 		etcdserverpb__lease_keep_alive_response__free_unpacked(resp, NULL);
 		etcd_stream_break_locked(s, PGW_EBADRESPONSE, msg);
 		return;
@@ -147,7 +152,7 @@ etcd_lease_on_message_locked(EtcdClient *c, EtcdStream *s,
 	if (in->is_sync)
 	{
 		if (c->waiter.is_active && !c->waiter.is_done &&
-			c->waiter.lease_id == in->lease_id)
+		    c->waiter.lease_id == in->lease_id)
 		{
 			c->waiter.is_done = true;
 			c->waiter.ttl_s = resp->ttl;
@@ -155,14 +160,15 @@ etcd_lease_on_message_locked(EtcdClient *c, EtcdStream *s,
 			c->waiter.rc = resp->ttl > 0 ? 0 : PGW_ENOTFOUND;
 			if (resp->ttl <= 0)
 				snprintf(c->waiter.msg, sizeof(c->waiter.msg),
-						 "lease %" PRIx64 " is gone (etcd answered TTL %" PRId64 ")",
-						 (uint64_t) in->lease_id, resp->ttl);
+				         "lease %" PRIx64 " is gone (etcd answered TTL %" PRId64
+				         ")",
+				         (uint64_t) in->lease_id, resp->ttl);
 			pthread_cond_broadcast(&c->cond);
 		}
 	}
 	else if (c->ka_id == in->lease_id)
 	{
-		EtcdEvent	ev = {0};
+		EtcdEvent ev = {0};
 
 		ev.lease_id = in->lease_id;
 		ev.ttl_s = resp->ttl;
@@ -176,7 +182,7 @@ etcd_lease_on_message_locked(EtcdClient *c, EtcdStream *s,
 			 * every keepalive interval need not wake the owner's loop */
 			if (c->ka_observer != NULL)
 				c->ka_observer(c->ka_observer_arg, in->lease_id, resp->ttl,
-							   in->sent_mono_ms);
+				               in->sent_mono_ms);
 			else
 			{
 				ev.type = ETCD_EVENT_KEEPALIVE;
@@ -188,8 +194,9 @@ etcd_lease_on_message_locked(EtcdClient *c, EtcdStream *s,
 			c->ka_lost_posted = true;
 			ev.type = ETCD_EVENT_LEASE_LOST;
 			snprintf(ev.msg, sizeof(ev.msg),
-					 "lease %" PRIx64 " is gone (etcd answered TTL %" PRId64 ")",
-					 (uint64_t) in->lease_id, resp->ttl);
+			         "lease %" PRIx64 " is gone (etcd answered TTL %" PRId64
+			         ")",
+			         (uint64_t) in->lease_id, resp->ttl);
 			etcd_post_event_locked(c, &ev);
 		}
 	}
@@ -204,7 +211,9 @@ etcd_lease_on_broken_locked(EtcdClient *c, int code, const char *msg)
 	{
 		c->waiter.is_done = true;
 		c->waiter.rc = code == PGW_EBADRESPONSE || code == PGW_ECANCELED ||
-			code == PGW_EAUTH ? code : PGW_EUNAVAILABLE;
+		                       code == PGW_EAUTH
+		                   ? code
+		                   : PGW_EUNAVAILABLE;
 		snprintf(c->waiter.msg, sizeof(c->waiter.msg), "%s", msg);
 		pthread_cond_broadcast(&c->cond);
 	}
@@ -233,7 +242,7 @@ oldest_inflight_ms(EtcdClient *c, int64_t now)
 void
 etcd_lease_tick_locked(EtcdClient *c, int64_t now_ms)
 {
-	int			limit_ms;
+	int limit_ms;
 
 	if (c->ka_id == 0)
 		return;
@@ -242,20 +251,21 @@ etcd_lease_tick_locked(EtcdClient *c, int64_t now_ms)
 		limit_ms = ETCD_ATTEMPT_FLOOR_MS;
 	if (c->lease_stream && oldest_inflight_ms(c, now_ms) > limit_ms)
 	{
-		char		msg[96];
+		char msg[96];
 
 		snprintf(msg, sizeof(msg), "no keepalive answer for %d ms",
-				 (int) oldest_inflight_ms(c, now_ms));
+		         (int) oldest_inflight_ms(c, now_ms));
 		etcd_stream_break_locked(c->lease_stream, PGW_ETIMEDOUT, msg);
 	}
 	if (c->lease_stream == NULL)
 	{
 		if (now_ms < c->lease_retry_mono_ms)
 			return;
-		if (c->username && c->chans[etcd_pick_endpoint_locked(c)].token[0] == '\0')
+		if (c->username &&
+		    c->chans[etcd_pick_endpoint_locked(c)].token[0] == '\0')
 		{
-			int			idx = c->cur;
-			int			rc;
+			int idx = c->cur;
+			int rc;
 
 			/* authenticate without holding the lock */
 			pthread_mutex_unlock(&c->mu);
@@ -263,7 +273,8 @@ etcd_lease_tick_locked(EtcdClient *c, int64_t now_ms)
 			pthread_mutex_lock(&c->mu);
 			if (rc != 0)
 			{
-				c->lease_retry_mono_ms = pgw_now_mono_ms() + ETCD_STREAM_RETRY_MS;
+				c->lease_retry_mono_ms =
+				    pgw_now_mono_ms() + ETCD_STREAM_RETRY_MS;
 				if (c->cur == idx)
 					c->cur = (idx + 1) % c->n_chans;
 				return;
@@ -282,7 +293,7 @@ etcd_lease_tick_locked(EtcdClient *c, int64_t now_ms)
 	{
 		/* skip a beat rather than pile requests behind a stalled one */
 		if (c->lease_stream->inflight_head == NULL ||
-			oldest_inflight_ms(c, now_ms) < c->ka_interval_ms)
+		    oldest_inflight_ms(c, now_ms) < c->ka_interval_ms)
 		{
 			queue_keepalive_locked(c, c->ka_id, false);
 			c->ka_sent_this_tick = true;
@@ -296,8 +307,8 @@ etcd_lease_tick_locked(EtcdClient *c, int64_t now_ms)
 int64_t
 etcd_lease_next_tick_locked(EtcdClient *c)
 {
-	int64_t		next = INT64_MAX;
-	int			limit_ms;
+	int64_t next = INT64_MAX;
+	int limit_ms;
 
 	if (c->ka_id == 0)
 		return next;
@@ -321,12 +332,12 @@ etcd_lease_next_tick_locked(EtcdClient *c)
 
 int
 etcd_lease_keepalive_once(EtcdClient *c, int64_t id, int timeout_ms,
-						  int64_t *ttl_out, int64_t *sent_mono_ms,
-						  PgwError *err)
+                          int64_t *ttl_out, int64_t *sent_mono_ms,
+                          PgwError *err)
 {
-	int64_t		deadline;
-	int			rc = 0;
-	char		msg[300] = "";
+	int64_t deadline;
+	int rc = 0;
+	char msg[300] = "";
 
 	if (ttl_out)
 		*ttl_out = 0;
@@ -337,7 +348,7 @@ etcd_lease_keepalive_once(EtcdClient *c, int64_t id, int timeout_ms,
 	deadline = pgw_now_mono_ms() + timeout_ms;
 	for (;;)
 	{
-		int64_t		now = pgw_now_mono_ms();
+		int64_t now = pgw_now_mono_ms();
 		struct timespec ts;
 
 		if (now >= deadline)
@@ -346,13 +357,13 @@ etcd_lease_keepalive_once(EtcdClient *c, int64_t id, int timeout_ms,
 			{
 				rc = PGW_ETIMEDOUT;
 				snprintf(msg, sizeof(msg), "no answer within %d ms on %s",
-						 timeout_ms, etcd_client_endpoint(c));
+				         timeout_ms, etcd_client_endpoint(c));
 			}
 			break;
 		}
 		if (c->username)
 		{
-			int			idx;
+			int idx;
 
 			pthread_mutex_lock(&c->mu);
 			idx = etcd_pick_endpoint_locked(c);
@@ -376,8 +387,9 @@ etcd_lease_keepalive_once(EtcdClient *c, int64_t id, int timeout_ms,
 		{
 			pthread_mutex_unlock(&c->mu);
 			return pgw_error_set(err, PGW_ECANCELED,
-								 "could not keep lease %" PRIx64 " alive: client closing",
-								 (uint64_t) id);
+			                     "could not keep lease %" PRIx64
+			                     " alive: client closing",
+			                     (uint64_t) id);
 		}
 		if (c->lease_stream == NULL)
 			c->lease_stream = etcd_stream_open_locked(c, STREAM_LEASE, err);
@@ -394,7 +406,7 @@ etcd_lease_keepalive_once(EtcdClient *c, int64_t id, int timeout_ms,
 		ts.tv_nsec = 0;
 		while (!c->waiter.is_done)
 		{
-			int64_t		left = deadline - pgw_now_mono_ms();
+			int64_t left = deadline - pgw_now_mono_ms();
 			struct timespec abs;
 
 			if (left <= 0)
@@ -415,11 +427,13 @@ etcd_lease_keepalive_once(EtcdClient *c, int64_t id, int timeout_ms,
 		{
 			/* the member does not answer: abandon this stream */
 			rc = PGW_ETIMEDOUT;
-			snprintf(msg, sizeof(msg), "no answer within %d ms on %s",
-					 timeout_ms, c->chans[c->lease_stream ? c->lease_stream->endpoint : c->cur].ep.target);
+			snprintf(
+			    msg, sizeof(msg), "no answer within %d ms on %s", timeout_ms,
+			    c->chans[c->lease_stream ? c->lease_stream->endpoint : c->cur]
+			        .ep.target);
 			if (c->lease_stream)
 				etcd_stream_break_locked(c->lease_stream, PGW_ETIMEDOUT,
-										 "keepalive answer timed out");
+				                         "keepalive answer timed out");
 			pthread_mutex_unlock(&c->mu);
 			break;
 		}
@@ -443,17 +457,18 @@ etcd_lease_keepalive_once(EtcdClient *c, int64_t id, int timeout_ms,
 	if (rc == 0)
 		return 0;
 	return pgw_error_set(err, rc, "could not keep lease %" PRIx64 " alive: %s",
-						 (uint64_t) id, msg);
+	                     (uint64_t) id, msg);
 }
 
 int
 etcd_lease_keepalive_start(EtcdClient *c, int64_t id, int interval_ms,
-						   PgwError *err)
+                           PgwError *err)
 {
 	if (id == 0 || interval_ms <= 0)
 		return pgw_error_set(err, PGW_EINVAL,
-							 "could not start keepalive: lease %" PRIx64 " / interval %d ms",
-							 (uint64_t) id, interval_ms);
+		                     "could not start keepalive: lease %" PRIx64
+		                     " / interval %d ms",
+		                     (uint64_t) id, interval_ms);
 	pthread_mutex_lock(&c->mu);
 	c->ka_id = id;
 	c->ka_interval_ms = interval_ms;
@@ -493,9 +508,9 @@ etcd_lease_keepalive_observe(EtcdClient *c, EtcdKeepaliveObserver fn, void *arg)
 
 bool
 etcd_lease_keepalive_last(EtcdClient *c, int64_t id, int64_t *ttl_out,
-						  int64_t *sent_mono_ms)
+                          int64_t *sent_mono_ms)
 {
-	bool		found;
+	bool found;
 
 	pthread_mutex_lock(&c->mu);
 	found = c->ka_last_id == id && id != 0 && c->ka_last_ttl > 0;

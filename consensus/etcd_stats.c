@@ -22,19 +22,19 @@ void
 etcd_stats_contact(EtcdClient *c)
 {
 	atomic_store_explicit(&c->contact_mono_ms, pgw_now_mono_ms(),
-						  memory_order_relaxed);
+	                      memory_order_relaxed);
 	atomic_store_explicit(&c->contact_wall_ms, pgw_now_wall_ms(),
-						  memory_order_relaxed);
+	                      memory_order_relaxed);
 }
 
 void
 etcd_client_stats(EtcdClient *c, EtcdClientStats *out)
 {
 	pgw_hist_read(&c->req_hist, &out->request_seconds);
-	out->requests_failed = atomic_load_explicit(&c->req_failed,
-												memory_order_relaxed);
-	out->last_contact_mono_ms = atomic_load_explicit(&c->contact_mono_ms,
-													 memory_order_relaxed);
-	out->last_contact_wall_ms = atomic_load_explicit(&c->contact_wall_ms,
-													 memory_order_relaxed);
+	out->requests_failed =
+	    atomic_load_explicit(&c->req_failed, memory_order_relaxed);
+	out->last_contact_mono_ms =
+	    atomic_load_explicit(&c->contact_mono_ms, memory_order_relaxed);
+	out->last_contact_wall_ms =
+	    atomic_load_explicit(&c->contact_wall_ms, memory_order_relaxed);
 }

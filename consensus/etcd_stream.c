@@ -55,8 +55,8 @@ stream_free(EtcdStream *s)
 static void
 arm_recv(EtcdStream *s)
 {
-	grpc_op		ops[2];
-	size_t		n = 0;
+	grpc_op ops[2];
+	size_t n = 0;
 
 	if (s->is_broken || s->recv_busy)
 		return;
@@ -64,17 +64,18 @@ arm_recv(EtcdStream *s)
 	if (!s->got_first_msg)
 	{
 		ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
-		ops[n].data.recv_initial_metadata.recv_initial_metadata = &s->md_initial;
+		ops[n].data.recv_initial_metadata.recv_initial_metadata =
+		    &s->md_initial;
 		n++;
 	}
 	ops[n].op = GRPC_OP_RECV_MESSAGE;
 	ops[n].data.recv_message.recv_message = &s->recv_buf;
 	n++;
 	if (grpc_call_start_batch(s->call, ops, n, &s->tag_recv, NULL) !=
-		GRPC_CALL_OK)
+	    GRPC_CALL_OK)
 	{
 		etcd_stream_break_locked(s, PGW_EINTERNAL,
-								 "could not start a receive on the stream");
+		                         "could not start a receive on the stream");
 		return;
 	}
 	s->got_first_msg = true;
@@ -86,7 +87,7 @@ static void
 try_send(EtcdStream *s)
 {
 	EtcdSendItem *it;
-	grpc_op		op;
+	grpc_op op;
 
 	if (s->is_broken || s->send_busy || (it = s->sendq_head) == NULL)
 		return;
@@ -113,10 +114,10 @@ try_send(EtcdStream *s)
 	op.op = GRPC_OP_SEND_MESSAGE;
 	op.data.send_message.send_message = s->send_buf;
 	if (grpc_call_start_batch(s->call, &op, 1, &s->tag_send, NULL) !=
-		GRPC_CALL_OK)
+	    GRPC_CALL_OK)
 	{
 		etcd_stream_break_locked(s, PGW_EINTERNAL,
-								 "could not start a send on the stream");
+		                         "could not start a send on the stream");
 		return;
 	}
 	s->send_busy = true;
@@ -126,12 +127,13 @@ try_send(EtcdStream *s)
 EtcdStream *
 etcd_stream_open_locked(EtcdClient *c, EtcdStreamKind kind, PgwError *err)
 {
-	int			idx = etcd_pick_endpoint_locked(c);
+	int idx = etcd_pick_endpoint_locked(c);
 	EtcdChannel *ch = &c->chans[idx];
-	const char *method = kind == STREAM_LEASE ?
-		"/etcdserverpb.Lease/LeaseKeepAlive" : "/etcdserverpb.Watch/Watch";
+	const char *method = kind == STREAM_LEASE
+	                         ? "/etcdserverpb.Lease/LeaseKeepAlive"
+	                         : "/etcdserverpb.Watch/Watch";
 	EtcdStream *s;
-	grpc_op		ops[2];
+	grpc_op ops[2];
 
 	s = pgw_xcalloc(1, sizeof(*s));
 	s->c = c;
@@ -147,30 +149,30 @@ etcd_stream_open_locked(EtcdClient *c, EtcdStreamKind kind, PgwError *err)
 	grpc_metadata_array_init(&s->md_initial);
 	grpc_metadata_array_init(&s->md_trailing);
 	/* a stream lives until it breaks: infinite deadline (pitfall 4) */
-	s->call = grpc_channel_create_call(ch->ch, NULL, GRPC_PROPAGATE_DEFAULTS,
-									   c->cq,
-									   grpc_slice_from_static_string(method),
-									   NULL,
-									   gpr_inf_future(GPR_CLOCK_REALTIME),
-									   NULL);
+	s->call =
+	    grpc_channel_create_call(ch->ch, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
+	                             grpc_slice_from_static_string(method), NULL,
+	                             gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	if (s->call == NULL)
 	{
 		stream_free(s);
 		pgw_error_set(err, PGW_EINTERNAL, "could not create a %s stream on %s",
-					  kind == STREAM_LEASE ? "keepalive" : "watch",
-					  ch->ep.target);
+		              kind == STREAM_LEASE ? "keepalive" : "watch",
+		              ch->ep.target);
 		return NULL;
 	}
 	if (ch->token[0])
 	{
 		s->send_md[s->n_send_md].key = grpc_slice_from_static_string("token");
-		s->send_md[s->n_send_md].value = grpc_slice_from_copied_string(ch->token);
+		s->send_md[s->n_send_md].value =
+		    grpc_slice_from_copied_string(ch->token);
 		s->n_send_md++;
 	}
 	if (kind == STREAM_WATCH)
 	{
 		/* clientv3's WithRequireLeader: fail the stream if etcd has no leader */
-		s->send_md[s->n_send_md].key = grpc_slice_from_static_string("hasleader");
+		s->send_md[s->n_send_md].key =
+		    grpc_slice_from_static_string("hasleader");
 		s->send_md[s->n_send_md].value = grpc_slice_from_static_string("true");
 		s->n_send_md++;
 	}
@@ -184,12 +186,12 @@ etcd_stream_open_locked(EtcdClient *c, EtcdStreamKind kind, PgwError *err)
 	ops[1].data.recv_status_on_client.status_details = &s->status_details;
 	ops[1].data.recv_status_on_client.error_string = &s->error_string;
 	if (grpc_call_start_batch(s->call, ops, 2, &s->tag_status, NULL) !=
-		GRPC_CALL_OK)
+	    GRPC_CALL_OK)
 	{
 		stream_free(s);
 		pgw_error_set(err, PGW_EINTERNAL, "could not start a %s stream on %s",
-					  kind == STREAM_LEASE ? "keepalive" : "watch",
-					  ch->ep.target);
+		              kind == STREAM_LEASE ? "keepalive" : "watch",
+		              ch->ep.target);
 		return NULL;
 	}
 	s->pending++;
@@ -200,7 +202,7 @@ etcd_stream_open_locked(EtcdClient *c, EtcdStreamKind kind, PgwError *err)
 
 void
 etcd_stream_send_locked(EtcdStream *s, grpc_byte_buffer *buf, int64_t lease_id,
-						bool is_sync)
+                        bool is_sync)
 {
 	EtcdSendItem *it;
 
@@ -224,13 +226,13 @@ etcd_stream_send_locked(EtcdStream *s, grpc_byte_buffer *buf, int64_t lease_id,
 void
 etcd_stream_status_text(EtcdStream *s, char *buf, size_t len)
 {
-	size_t		dl = GRPC_SLICE_LENGTH(s->status_details);
+	size_t dl = GRPC_SLICE_LENGTH(s->status_details);
 
 	if (s->status == GRPC_STATUS_DEADLINE_EXCEEDED)
 		snprintf(buf, len, "deadline exceeded");
 	else if (dl > 0)
-		snprintf(buf, len, "%s: %.*s", etcd_grpc_code_name(s->status),
-				 (int) dl, (const char *) GRPC_SLICE_START_PTR(s->status_details));
+		snprintf(buf, len, "%s: %.*s", etcd_grpc_code_name(s->status), (int) dl,
+		         (const char *) GRPC_SLICE_START_PTR(s->status_details));
 	else
 		snprintf(buf, len, "%s", etcd_grpc_code_name(s->status));
 }
@@ -245,7 +247,7 @@ void
 etcd_stream_break_locked(EtcdStream *s, int code, const char *msg)
 {
 	EtcdClient *c = s->c;
-	EtcdEvent	ev = {0};
+	EtcdEvent ev = {0};
 	const char *what = s->kind == STREAM_LEASE ? "keepalive" : "watch";
 
 	if (s->is_broken)
@@ -263,10 +265,11 @@ etcd_stream_break_locked(EtcdStream *s, int code, const char *msg)
 	if (code == PGW_EAUTH && strstr(msg, "invalid auth token") != NULL)
 		c->chans[s->endpoint].token[0] = '\0';
 	if ((code == PGW_EUNAVAILABLE || code == PGW_ETIMEDOUT ||
-		 code == PGW_EBADRESPONSE) && c->cur == s->endpoint)
+	     code == PGW_EBADRESPONSE) &&
+	    c->cur == s->endpoint)
 		c->cur = (s->endpoint + 1) % c->n_chans;
 	snprintf(ev.msg, sizeof(ev.msg), "%s stream on %s failed: %s", what,
-			 c->chans[s->endpoint].ep.target, msg);
+	         c->chans[s->endpoint].ep.target, msg);
 	if (s->kind == STREAM_LEASE)
 		etcd_lease_on_broken_locked(c, code, ev.msg);
 	else
@@ -282,18 +285,19 @@ void
 etcd_stream_handle_locked(EtcdClient *c, EtcdTag *tag, bool ok)
 {
 	EtcdStream *s = tag->owner;
-	char		msg[300];
+	char msg[300];
 
 	s->pending--;
 	switch (tag->kind)
 	{
 		case TAG_STATUS:
 			etcd_stream_status_text(s, msg, sizeof(msg));
-			etcd_stream_break_locked(s, s->status == GRPC_STATUS_OK ?
-									 PGW_EUNAVAILABLE :
-									 etcd_error_from_grpc(s->status, msg),
-									 s->status == GRPC_STATUS_OK ?
-									 "etcd ended the stream" : msg);
+			etcd_stream_break_locked(
+			    s,
+			    s->status == GRPC_STATUS_OK
+			        ? PGW_EUNAVAILABLE
+			        : etcd_error_from_grpc(s->status, msg),
+			    s->status == GRPC_STATUS_OK ? "etcd ended the stream" : msg);
 			break;
 		case TAG_SEND:
 			s->send_busy = false;
@@ -305,29 +309,29 @@ etcd_stream_handle_locked(EtcdClient *c, EtcdTag *tag, bool ok)
 				try_send(s);
 			break;
 		case TAG_RECV:
-			{
-				grpc_byte_buffer *buf = s->recv_buf;
+		{
+			grpc_byte_buffer *buf = s->recv_buf;
 
-				s->recv_busy = false;
-				s->recv_buf = NULL;
-				if (!ok || buf == NULL)
-				{
-					/* end of stream (pitfall 6): the status follows */
-					if (buf)
-						grpc_byte_buffer_destroy(buf);
-					break;
-				}
-				if (!s->is_broken)
-				{
-					if (s->kind == STREAM_LEASE)
-						etcd_lease_on_message_locked(c, s, buf);
-					else
-						etcd_watch_on_message_locked(c, s, buf);
-				}
-				grpc_byte_buffer_destroy(buf);
-				arm_recv(s);
+			s->recv_busy = false;
+			s->recv_buf = NULL;
+			if (!ok || buf == NULL)
+			{
+				/* end of stream (pitfall 6): the status follows */
+				if (buf)
+					grpc_byte_buffer_destroy(buf);
+				break;
 			}
-			break;
+			if (!s->is_broken)
+			{
+				if (s->kind == STREAM_LEASE)
+					etcd_lease_on_message_locked(c, s, buf);
+				else
+					etcd_watch_on_message_locked(c, s, buf);
+			}
+			grpc_byte_buffer_destroy(buf);
+			arm_recv(s);
+		}
+		break;
 		case TAG_CONN:
 			break;
 	}

@@ -26,7 +26,7 @@
 typedef struct UnaryResult
 {
 	grpc_status_code status;
-	char		detail[320];
+	char detail[320];
 	grpc_byte_buffer *resp;
 } UnaryResult;
 
@@ -36,22 +36,22 @@ typedef struct UnaryResult
  */
 static void
 unary_once(EtcdClient *c, int idx, const char *method, grpc_byte_buffer *req,
-		   int timeout_ms, const char *token, UnaryResult *r)
+           int timeout_ms, const char *token, UnaryResult *r)
 {
 	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-	gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-										 gpr_time_from_millis(timeout_ms,
-															  GPR_TIMESPAN));
-	grpc_call  *call;
-	grpc_op		ops[6];
+	gpr_timespec deadline =
+	    gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+	                 gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+	grpc_call *call;
+	grpc_op ops[6];
 	grpc_metadata md;
 	grpc_metadata_array md_initial;
 	grpc_metadata_array md_trailing;
-	grpc_slice	details = grpc_empty_slice();
+	grpc_slice details = grpc_empty_slice();
 	const char *error_string = NULL;
 	grpc_call_error cerr;
-	grpc_event	ev;
-	int			tag = 0;
+	grpc_event ev;
+	int tag = 0;
 
 	memset(r, 0, sizeof(*r));
 	memset(ops, 0, sizeof(ops));
@@ -59,10 +59,9 @@ unary_once(EtcdClient *c, int idx, const char *method, grpc_byte_buffer *req,
 	grpc_metadata_array_init(&md_trailing);
 	/* under the lock: the CQ thread may replace a stalled channel */
 	pthread_mutex_lock(&c->mu);
-	call = grpc_channel_create_call(c->chans[idx].ch, NULL,
-									GRPC_PROPAGATE_DEFAULTS, cq,
-									grpc_slice_from_static_string(method),
-									NULL, deadline, NULL);
+	call = grpc_channel_create_call(
+	    c->chans[idx].ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+	    grpc_slice_from_static_string(method), NULL, deadline, NULL);
 	pthread_mutex_unlock(&c->mu);
 	memset(&md, 0, sizeof(md));
 	if (token && token[0])
@@ -90,13 +89,12 @@ unary_once(EtcdClient *c, int idx, const char *method, grpc_byte_buffer *req,
 	{
 		r->status = GRPC_STATUS_INTERNAL;
 		snprintf(r->detail, sizeof(r->detail),
-				 "could not start the gRPC call (error %d)", (int) cerr);
+		         "could not start the gRPC call (error %d)", (int) cerr);
 	}
 	else
 	{
-		ev = grpc_completion_queue_pluck(cq, &tag,
-										 gpr_inf_future(GPR_CLOCK_REALTIME),
-										 NULL);
+		ev = grpc_completion_queue_pluck(
+		    cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (ev.type != GRPC_OP_COMPLETE)
 		{
 			r->status = GRPC_STATUS_INTERNAL;
@@ -104,11 +102,11 @@ unary_once(EtcdClient *c, int idx, const char *method, grpc_byte_buffer *req,
 		}
 		else
 		{
-			size_t		dl = GRPC_SLICE_LENGTH(details);
+			size_t dl = GRPC_SLICE_LENGTH(details);
 
 			if (dl > 0)
 				snprintf(r->detail, sizeof(r->detail), "%.*s", (int) dl,
-						 (const char *) GRPC_SLICE_START_PTR(details));
+				         (const char *) GRPC_SLICE_START_PTR(details));
 			else if (error_string)
 				snprintf(r->detail, sizeof(r->detail), "%s", error_string);
 		}
@@ -128,8 +126,8 @@ unary_once(EtcdClient *c, int idx, const char *method, grpc_byte_buffer *req,
 	grpc_call_unref(call);
 	grpc_completion_queue_shutdown(cq);
 	while (grpc_completion_queue_pluck(cq, &tag,
-									   gpr_inf_future(GPR_CLOCK_REALTIME),
-									   NULL).type != GRPC_QUEUE_SHUTDOWN)
+	                                   gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+	           .type != GRPC_QUEUE_SHUTDOWN)
 		;
 	grpc_completion_queue_destroy(cq);
 }
@@ -137,22 +135,22 @@ unary_once(EtcdClient *c, int idx, const char *method, grpc_byte_buffer *req,
 /* describe: "deadline exceeded" or "unavailable: <detail>" (+ TLS cause). */
 static void
 describe(EtcdClient *c, const UnaryResult *r, uint64_t log_seq, char *buf,
-		 size_t len)
+         size_t len)
 {
-	char		tls[256];
+	char tls[256];
 
 	if (r->status == GRPC_STATUS_DEADLINE_EXCEEDED)
 		snprintf(buf, len, "deadline exceeded");
 	else if (r->detail[0])
-		snprintf(buf, len, "%s: %s", etcd_grpc_code_name(r->status),
-				 r->detail);
+		snprintf(buf, len, "%s: %s", etcd_grpc_code_name(r->status), r->detail);
 	else
 		snprintf(buf, len, "%s", etcd_grpc_code_name(r->status));
 	if (c->is_tls && r->status == GRPC_STATUS_UNAVAILABLE &&
-		etcd_grpc_log_since(log_seq < c->open_log_seq ? log_seq : c->open_log_seq,
-							tls, sizeof(tls)))
+	    etcd_grpc_log_since(log_seq < c->open_log_seq ? log_seq
+	                                                  : c->open_log_seq,
+	                        tls, sizeof(tls)))
 	{
-		size_t		l = strlen(buf);
+		size_t l = strlen(buf);
 
 		snprintf(buf + l, len - l, " (TLS: %s)", tls);
 	}
@@ -168,8 +166,8 @@ static bool
 is_invalid_token(const UnaryResult *r)
 {
 	return (r->status == GRPC_STATUS_UNAUTHENTICATED ||
-			r->status == GRPC_STATUS_INVALID_ARGUMENT) &&
-		strstr(r->detail, "invalid auth token") != NULL;
+	        r->status == GRPC_STATUS_INVALID_ARGUMENT) &&
+	       strstr(r->detail, "invalid auth token") != NULL;
 }
 
 /*
@@ -180,30 +178,31 @@ is_invalid_token(const UnaryResult *r)
 static int
 authenticate(EtcdClient *c, int idx, int timeout_ms, UnaryResult *r)
 {
-	Etcdserverpb__AuthenticateRequest req = ETCDSERVERPB__AUTHENTICATE_REQUEST__INIT;
+	Etcdserverpb__AuthenticateRequest req =
+	    ETCDSERVERPB__AUTHENTICATE_REQUEST__INIT;
 	Etcdserverpb__AuthenticateResponse *resp;
 	grpc_byte_buffer *buf;
 
 	req.name = c->username;
 	req.password = c->password;
 	buf = etcd_pack(&req.base);
-	unary_once(c, idx, "/etcdserverpb.Auth/Authenticate", buf, timeout_ms,
-			   NULL, r);
+	unary_once(c, idx, "/etcdserverpb.Auth/Authenticate", buf, timeout_ms, NULL,
+	           r);
 	grpc_byte_buffer_destroy(buf);
 	if (r->status != GRPC_STATUS_OK)
 		return -1;
-	resp = (Etcdserverpb__AuthenticateResponse *)
-		etcd_unpack(r->resp, &etcdserverpb__authenticate_response__descriptor);
+	resp = (Etcdserverpb__AuthenticateResponse *) etcd_unpack(
+	    r->resp, &etcdserverpb__authenticate_response__descriptor);
 	grpc_byte_buffer_destroy(r->resp);
 	r->resp = NULL;
 	if (resp == NULL || resp->token == NULL || resp->token[0] == '\0' ||
-		strlen(resp->token) >= ETCD_TOKEN_MAX)
+	    strlen(resp->token) >= ETCD_TOKEN_MAX)
 	{
 		if (resp)
 			protobuf_c_message_free_unpacked(&resp->base, NULL);
 		r->status = GRPC_STATUS_INTERNAL;
 		snprintf(r->detail, sizeof(r->detail),
-				 "undecodable authentication response");
+		         "undecodable authentication response");
 		return -1;
 	}
 	pthread_mutex_lock(&c->mu);
@@ -221,8 +220,8 @@ int
 etcd_auth_ensure(EtcdClient *c, int idx, int timeout_ms, PgwError *err)
 {
 	UnaryResult r;
-	bool		has_token;
-	char		why[400];
+	bool has_token;
+	char why[400];
 
 	if (c->username == NULL)
 		return 0;
@@ -234,10 +233,12 @@ etcd_auth_ensure(EtcdClient *c, int idx, int timeout_ms, PgwError *err)
 	if (authenticate(c, idx, timeout_ms, &r) == 0)
 		return 0;
 	describe(c, &r, 0, why, sizeof(why));
-	return pgw_error_set(err, etcd_error_from_grpc(r.status, r.detail) == PGW_EINVAL ?
-						 PGW_EAUTH : etcd_error_from_grpc(r.status, r.detail),
-						 "could not authenticate as user \"%s\" on %s: %s",
-						 c->username, c->chans[idx].ep.target, why);
+	return pgw_error_set(err,
+	                     etcd_error_from_grpc(r.status, r.detail) == PGW_EINVAL
+	                         ? PGW_EAUTH
+	                         : etcd_error_from_grpc(r.status, r.detail),
+	                     "could not authenticate as user \"%s\" on %s: %s",
+	                     c->username, c->chans[idx].ep.target, why);
 }
 
 /*
@@ -252,15 +253,15 @@ etcd_auth_ensure(EtcdClient *c, int idx, int timeout_ms, PgwError *err)
  */
 int
 etcd_unary(EtcdClient *c, const char *method, const ProtobufCMessage *req,
-		   const ProtobufCMessageDescriptor *resp_desc,
-		   ProtobufCMessage **resp, const char *what, PgwError *err)
+           const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+           const char *what, PgwError *err)
 {
-	int64_t		deadline = pgw_now_mono_ms() + c->call_timeout_ms;
-	int			attempt_ms = c->call_timeout_ms / c->n_chans;
+	int64_t deadline = pgw_now_mono_ms() + c->call_timeout_ms;
+	int attempt_ms = c->call_timeout_ms / c->n_chans;
 	grpc_byte_buffer *buf = etcd_pack(req);
-	bool		reauthed = false;
-	int			tries = 0;
-	int			rc = 0;
+	bool reauthed = false;
+	int tries = 0;
+	int rc = 0;
 	UnaryResult r;
 
 	*resp = NULL;
@@ -268,12 +269,12 @@ etcd_unary(EtcdClient *c, const char *method, const ProtobufCMessage *req,
 		attempt_ms = ETCD_ATTEMPT_FLOOR_MS;
 	for (;;)
 	{
-		int64_t		remaining = deadline - pgw_now_mono_ms();
-		int			idx;
-		int			this_ms;
-		char		token[ETCD_TOKEN_MAX];
-		char		why[400];
-		uint64_t	log_seq = etcd_grpc_log_seq();
+		int64_t remaining = deadline - pgw_now_mono_ms();
+		int idx;
+		int this_ms;
+		char token[ETCD_TOKEN_MAX];
+		char why[400];
+		uint64_t log_seq = etcd_grpc_log_seq();
 
 		if (remaining <= 0)
 			break;
@@ -297,13 +298,13 @@ etcd_unary(EtcdClient *c, const char *method, const ProtobufCMessage *req,
 		{
 			/* gRPC consumes a sent buffer's slices: one copy per attempt */
 			grpc_byte_buffer *copy = grpc_byte_buffer_copy(buf);
-			int64_t		t0 = pgw_now_mono_us();
+			int64_t t0 = pgw_now_mono_us();
 
 			unary_once(c, idx, method, copy, this_ms, token, &r);
 			grpc_byte_buffer_destroy(copy);
 			etcd_stats_attempt(c, pgw_now_mono_us() - t0,
-							   r.status == GRPC_STATUS_OK,
-							   !is_retryable(r.status));
+			                   r.status == GRPC_STATUS_OK,
+			                   !is_retryable(r.status));
 		}
 		if (r.status == GRPC_STATUS_OK)
 		{
@@ -311,9 +312,8 @@ etcd_unary(EtcdClient *c, const char *method, const ProtobufCMessage *req,
 			grpc_byte_buffer_destroy(r.resp);
 			if (*resp == NULL)
 				rc = pgw_error_set(err, PGW_EBADRESPONSE,
-								   "could not %s on %s: undecodable %s",
-								   what, c->chans[idx].ep.target,
-								   resp_desc->name);
+				                   "could not %s on %s: undecodable %s", what,
+				                   c->chans[idx].ep.target, resp_desc->name);
 			else
 				rc = 0;
 			break;
@@ -329,11 +329,11 @@ etcd_unary(EtcdClient *c, const char *method, const ProtobufCMessage *req,
 		}
 		describe(c, &r, log_seq, why, sizeof(why));
 		rc = pgw_error_set(err, etcd_error_from_grpc(r.status, r.detail),
-						   "could not %s on %s: %s", what,
-						   c->chans[idx].ep.target, why);
+		                   "could not %s on %s: %s", what,
+		                   c->chans[idx].ep.target, why);
 		if (!is_retryable(r.status))
 			break;
-next_endpoint:
+	next_endpoint:
 		tries++;
 		pthread_mutex_lock(&c->mu);
 		if (c->cur == idx)
@@ -350,14 +350,14 @@ next_endpoint:
 	grpc_byte_buffer_destroy(buf);
 	if (rc == 0 && *resp == NULL)
 		rc = pgw_error_set(err, PGW_ETIMEDOUT,
-						   "could not %s on %s: deadline exceeded", what,
-						   etcd_client_endpoint(c));
+		                   "could not %s on %s: deadline exceeded", what,
+		                   etcd_client_endpoint(c));
 	if (rc != 0 && tries >= c->n_chans && c->n_chans > 1 && err)
 	{
-		size_t		l = strlen(err->msg);
+		size_t l = strlen(err->msg);
 
 		snprintf(err->msg + l, sizeof(err->msg) - l,
-				 " (every endpoint of %d failed)", c->n_chans);
+		         " (every endpoint of %d failed)", c->n_chans);
 	}
 	return rc;
 }

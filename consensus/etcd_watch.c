@@ -62,12 +62,14 @@ static void
 send_cancel_locked(EtcdClient *c, int64_t etcd_id)
 {
 	Etcdserverpb__WatchRequest req = ETCDSERVERPB__WATCH_REQUEST__INIT;
-	Etcdserverpb__WatchCancelRequest cr = ETCDSERVERPB__WATCH_CANCEL_REQUEST__INIT;
+	Etcdserverpb__WatchCancelRequest cr =
+	    ETCDSERVERPB__WATCH_CANCEL_REQUEST__INIT;
 
 	if (c->watch_stream == NULL)
 		return;
 	cr.watch_id = etcd_id;
-	req.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CANCEL_REQUEST;
+	req.request_union_case =
+	    ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CANCEL_REQUEST;
 	req.cancel_request = &cr;
 	etcd_stream_send_locked(c->watch_stream, etcd_pack(&req.base), 0, false);
 }
@@ -78,10 +80,11 @@ static void
 create_next_locked(EtcdClient *c)
 {
 	Etcdserverpb__WatchRequest req = ETCDSERVERPB__WATCH_REQUEST__INIT;
-	Etcdserverpb__WatchCreateRequest cr = ETCDSERVERPB__WATCH_CREATE_REQUEST__INIT;
-	char		end_buf[1024];
-	char	   *end = end_buf;
-	EtcdWatch  *w;
+	Etcdserverpb__WatchCreateRequest cr =
+	    ETCDSERVERPB__WATCH_CREATE_REQUEST__INIT;
+	char end_buf[1024];
+	char *end = end_buf;
+	EtcdWatch *w;
 
 	if (c->watch_stream == NULL || find_creating(c) != NULL)
 		return;
@@ -99,9 +102,10 @@ create_next_locked(EtcdClient *c)
 		cr.range_end.len = etcd_prefix_range_end(w->key, w->key_len, end);
 		cr.range_end.data = (uint8_t *) end;
 	}
-	cr.start_revision = w->last_revision >= 0 ? w->last_revision + 1 :
-		w->start_revision;
-	req.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST;
+	cr.start_revision =
+	    w->last_revision >= 0 ? w->last_revision + 1 : w->start_revision;
+	req.request_union_case =
+	    ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST;
 	req.create_request = &cr;
 	w->state = WATCH_CREATING;
 	etcd_stream_send_locked(c->watch_stream, etcd_pack(&req.base), 0, false);
@@ -112,10 +116,11 @@ create_next_locked(EtcdClient *c)
 static void
 post_watch_event(EtcdClient *c, EtcdWatch *w, const Etcdserverpb__Event *e)
 {
-	EtcdEvent	ev = {0};
+	EtcdEvent ev = {0};
 
-	ev.type = e->type == ETCDSERVERPB__EVENT__EVENT_TYPE__DELETE ?
-		ETCD_EVENT_WATCH_DELETE : ETCD_EVENT_WATCH_PUT;
+	ev.type = e->type == ETCDSERVERPB__EVENT__EVENT_TYPE__DELETE
+	              ? ETCD_EVENT_WATCH_DELETE
+	              : ETCD_EVENT_WATCH_PUT;
 	ev.watch_id = w->id;
 	etcd_kv_copy(&ev.kv, e->kv);
 	ev.revision = ev.kv.mod_revision;
@@ -126,19 +131,19 @@ post_watch_event(EtcdClient *c, EtcdWatch *w, const Etcdserverpb__Event *e)
 
 void
 etcd_watch_on_message_locked(EtcdClient *c, EtcdStream *s,
-							 grpc_byte_buffer *buf)
+                             grpc_byte_buffer *buf)
 {
 	Etcdserverpb__WatchResponse *r;
-	int64_t		hdr_rev;
-	EtcdWatch  *w;
-	char		msg[256];
+	int64_t hdr_rev;
+	EtcdWatch *w;
+	char msg[256];
 
-	r = (Etcdserverpb__WatchResponse *)
-		etcd_unpack(buf, &etcdserverpb__watch_response__descriptor);
+	r = (Etcdserverpb__WatchResponse *) etcd_unpack(
+	    buf, &etcdserverpb__watch_response__descriptor);
 	if (r == NULL)
 	{
 		etcd_stream_break_locked(s, PGW_EBADRESPONSE,
-								 "undecodable WatchResponse");
+		                         "undecodable WatchResponse");
 		return;
 	}
 	hdr_rev = r->header ? r->header->revision : 0;
@@ -154,21 +159,21 @@ etcd_watch_on_message_locked(EtcdClient *c, EtcdStream *s,
 		if (w == NULL)
 		{
 			snprintf(msg, sizeof(msg),
-					 "unexpected \"created\" for etcd watch %" PRId64,
-					 r->watch_id);
+			         "unexpected \"created\" for etcd watch %" PRId64,
+			         r->watch_id);
 			etcdserverpb__watch_response__free_unpacked(r, NULL);
 			etcd_stream_break_locked(s, PGW_EBADRESPONSE, msg);
 			return;
 		}
 		if (r->canceled)
 		{
-			EtcdEvent	ev = {0};
+			EtcdEvent ev = {0};
 
 			/* etcd refused the watch (permission, bad range): give up on it */
 			ev.type = ETCD_EVENT_STREAM_ERROR;
 			ev.watch_id = w->id;
 			snprintf(ev.msg, sizeof(ev.msg), "etcd refused watch on %.100s: %s",
-					 w->key, r->cancel_reason ? r->cancel_reason : "");
+			         w->key, r->cancel_reason ? r->cancel_reason : "");
 			etcd_post_event_locked(c, &ev);
 			watch_unlink_free(c, w);
 		}
@@ -196,7 +201,7 @@ etcd_watch_on_message_locked(EtcdClient *c, EtcdStream *s,
 	{
 		if (r->compact_revision > 0)
 		{
-			EtcdEvent	ev = {0};
+			EtcdEvent ev = {0};
 
 			/*
 			 * etcd 3.4 sends this without a header revision; the oldest
@@ -204,16 +209,19 @@ etcd_watch_on_message_locked(EtcdClient *c, EtcdStream *s,
 			 * restarts there (events from then on are replayed; older ones
 			 * are gone, hence the resync).
 			 */
-			int64_t		restart = hdr_rev > r->compact_revision ?
-				hdr_rev + 1 : r->compact_revision;
+			int64_t restart = hdr_rev > r->compact_revision
+			                      ? hdr_rev + 1
+			                      : r->compact_revision;
 
 			ev.type = ETCD_EVENT_WATCH_RESYNC;
 			ev.watch_id = w->id;
 			ev.revision = restart;
 			snprintf(ev.msg, sizeof(ev.msg),
-					 "watch on %.100s lost events: revision %" PRId64 " is compacted (oldest kept %" PRId64 "); restarted at %" PRId64,
-					 w->key, w->last_revision + 1, r->compact_revision,
-					 restart);
+			         "watch on %.100s lost events: revision %" PRId64
+			         " is compacted (oldest kept %" PRId64
+			         "); restarted at %" PRId64,
+			         w->key, w->last_revision + 1, r->compact_revision,
+			         restart);
 			etcd_post_event_locked(c, &ev);
 			w->last_revision = restart - 1;
 		}
@@ -266,23 +274,26 @@ static void
 watch_liveness_locked(EtcdClient *c, int64_t now_ms)
 {
 	Etcdserverpb__WatchRequest req = ETCDSERVERPB__WATCH_REQUEST__INIT;
-	Etcdserverpb__WatchProgressRequest pr = ETCDSERVERPB__WATCH_PROGRESS_REQUEST__INIT;
+	Etcdserverpb__WatchProgressRequest pr =
+	    ETCDSERVERPB__WATCH_PROGRESS_REQUEST__INIT;
 
 	if (c->watch_progress_ms <= 0 || c->watch_stream == NULL || !all_active(c))
 		return;
 	if (c->watch_progress_sent_mono_ms != 0)
 	{
-		EtcdEvent	ev = {0};
-		int			idx = c->watch_stream->endpoint;
+		EtcdEvent ev = {0};
+		int idx = c->watch_stream->endpoint;
 
 		if (now_ms - c->watch_progress_sent_mono_ms < c->watch_progress_ms)
 			return;
 		c->watch_stalls++;
 		ev.type = ETCD_EVENT_WATCH_RESYNC;
-		snprintf(ev.msg, sizeof(ev.msg),
-				 "watch stream on %s stalled: silent for %" PRId64 " ms and no answer to a progress request within %d ms; reconnecting and re-reading",
-				 c->chans[idx].ep.target, now_ms - c->watch_heard_mono_ms,
-				 c->watch_progress_ms);
+		snprintf(
+		    ev.msg, sizeof(ev.msg),
+		    "watch stream on %s stalled: silent for %" PRId64
+		    " ms and no answer to a progress request within %d ms; reconnecting and re-reading",
+		    c->chans[idx].ep.target, now_ms - c->watch_heard_mono_ms,
+		    c->watch_progress_ms);
 		c->watch_progress_sent_mono_ms = 0;
 		etcd_post_event_locked(c, &ev);
 		etcd_channel_reset_locked(c, idx, "the watch stream stalled");
@@ -291,10 +302,11 @@ watch_liveness_locked(EtcdClient *c, int64_t now_ms)
 	/* due, or half due while a keepalive goes out in this same wake: the
 	 * two round trips then share the thread's wakes */
 	if (now_ms - c->watch_heard_mono_ms < c->watch_progress_ms &&
-		!(c->ka_sent_this_tick &&
-		  now_ms - c->watch_heard_mono_ms >= c->watch_progress_ms / 2))
+	    !(c->ka_sent_this_tick &&
+	      now_ms - c->watch_heard_mono_ms >= c->watch_progress_ms / 2))
 		return;
-	req.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_PROGRESS_REQUEST;
+	req.request_union_case =
+	    ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_PROGRESS_REQUEST;
 	req.progress_request = &pr;
 	c->watch_progress_sent_mono_ms = now_ms;
 	etcd_stream_send_locked(c->watch_stream, etcd_pack(&req.base), 0, false);
@@ -311,8 +323,8 @@ etcd_watch_tick_locked(EtcdClient *c, int64_t now_ms)
 		return;
 	if (c->username && c->chans[etcd_pick_endpoint_locked(c)].token[0] == '\0')
 	{
-		int			idx = c->cur;
-		int			rc;
+		int idx = c->cur;
+		int rc;
 
 		pthread_mutex_unlock(&c->mu);
 		rc = etcd_auth_ensure(c, idx, c->call_timeout_ms, NULL);
@@ -365,12 +377,12 @@ etcd_watch_set_progress(EtcdClient *c, int interval_ms)
 bool
 etcd_watch_live(EtcdClient *c, int64_t max_silence_ms, int64_t *revision_out)
 {
-	bool		live;
-	int64_t		now = pgw_now_mono_ms();
+	bool live;
+	int64_t now = pgw_now_mono_ms();
 
 	pthread_mutex_lock(&c->mu);
 	live = c->watch_stream != NULL && all_active(c) &&
-		now - c->watch_heard_mono_ms <= max_silence_ms;
+	       now - c->watch_heard_mono_ms <= max_silence_ms;
 	if (revision_out)
 		*revision_out = c->watch_heard_rev;
 	pthread_mutex_unlock(&c->mu);
@@ -380,7 +392,7 @@ etcd_watch_live(EtcdClient *c, int64_t max_silence_ms, int64_t *revision_out)
 uint64_t
 etcd_watch_stalls(EtcdClient *c)
 {
-	uint64_t	n;
+	uint64_t n;
 
 	pthread_mutex_lock(&c->mu);
 	n = c->watch_stalls;
@@ -390,15 +402,16 @@ etcd_watch_stalls(EtcdClient *c)
 
 int
 etcd_watch_start(EtcdClient *c, const char *key, bool prefix,
-				 int64_t start_revision, int64_t *watch_id_out, PgwError *err)
+                 int64_t start_revision, int64_t *watch_id_out, PgwError *err)
 {
-	EtcdWatch  *w;
+	EtcdWatch *w;
 
 	if (watch_id_out)
 		*watch_id_out = 0;
 	if (key == NULL || start_revision < 0)
-		return pgw_error_set(err, PGW_EINVAL,
-							 "could not watch: no key or a negative start revision");
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "could not watch: no key or a negative start revision");
 	w = pgw_xcalloc(1, sizeof(*w));
 	w->key = pgw_xstrdup(key);
 	w->key_len = strlen(key);
@@ -433,7 +446,7 @@ etcd_watch_start(EtcdClient *c, const char *key, bool prefix,
 int
 etcd_watch_cancel(EtcdClient *c, int64_t watch_id, PgwError *err)
 {
-	EtcdWatch  *w;
+	EtcdWatch *w;
 
 	pthread_mutex_lock(&c->mu);
 	for (w = c->watches; w; w = w->next)
@@ -442,9 +455,9 @@ etcd_watch_cancel(EtcdClient *c, int64_t watch_id, PgwError *err)
 	if (w == NULL)
 	{
 		pthread_mutex_unlock(&c->mu);
-		return pgw_error_set(err, PGW_ENOTFOUND,
-							 "could not cancel watch %" PRId64 ": no such watch",
-							 watch_id);
+		return pgw_error_set(
+		    err, PGW_ENOTFOUND,
+		    "could not cancel watch %" PRId64 ": no such watch", watch_id);
 	}
 	switch (w->state)
 	{
@@ -453,7 +466,7 @@ etcd_watch_cancel(EtcdClient *c, int64_t watch_id, PgwError *err)
 			watch_unlink_free(c, w);
 			break;
 		case WATCH_CREATING:
-			w->cancel_requested = true;	/* canceled when "created" comes */
+			w->cancel_requested = true; /* canceled when "created" comes */
 			break;
 		case WATCH_PENDING:
 			watch_unlink_free(c, w);

@@ -25,20 +25,22 @@
  */
 static int
 config_read(CtlGlobal *g, EtcdClient *c, json_t **root, int64_t *mod_rev,
-			bool *bad_json)
+            bool *bad_json)
 {
-	char	   *raw = NULL;
-	size_t		raw_len = 0;
-	PgwError	err = {0};
+	char *raw = NULL;
+	size_t raw_len = 0;
+	PgwError err = {0};
 	json_error_t jerr;
 
 	*root = NULL;
 	*mod_rev = 0;
 	*bad_json = false;
-	if (dcs_key_read(c, g->prefix, "config", &raw, &raw_len, mod_rev, &err) != 0)
+	if (dcs_key_read(c, g->prefix, "config", &raw, &raw_len, mod_rev, &err) !=
+	    0)
 	{
-		ctl_fail("could not read %sconfig from etcd %s: %s; check --etcd and that etcd runs",
-				 g->prefix, g->etcd, err.msg);
+		ctl_fail(
+		    "could not read %sconfig from etcd %s: %s; check --etcd and that etcd runs",
+		    g->prefix, g->etcd, err.msg);
 		return CTL_EXIT_FAILED;
 	}
 	if (raw == NULL)
@@ -61,12 +63,12 @@ config_read(CtlGlobal *g, EtcdClient *c, json_t **root, int64_t *mod_rev,
 static int
 config_write(CtlGlobal *g, EtcdClient *c, const json_t *root, int64_t mod_rev)
 {
-	char	   *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER |
-								  JSON_REAL_PRECISION(15));
-	PgwError	err = {0};
-	int			rc;
+	char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER |
+	                               JSON_REAL_PRECISION(15));
+	PgwError err = {0};
+	int rc;
 	const char *delay = getenv("PGWARDENCTL_TEST_CAS_DELAY_MS");
-	int64_t		ms;
+	int64_t ms;
 
 	/* test aid: widen the read-to-write window to provoke a conflict */
 	if (delay && pgw_parse_int64(delay, 0, 60000, &ms) == 0)
@@ -76,31 +78,33 @@ config_write(CtlGlobal *g, EtcdClient *c, const json_t *root, int64_t mod_rev)
 	if (rc == 0)
 		return CTL_EXIT_OK;
 	if (err.code == PGW_ECONFLICT)
-		ctl_fail("the config was changed by someone else after it was read (mod_revision %lld); nothing was written; run the command again",
-				 (long long) mod_rev);
+		ctl_fail(
+		    "the config was changed by someone else after it was read (mod_revision %lld); nothing was written; run the command again",
+		    (long long) mod_rev);
 	else
-		ctl_fail("could not write the config: %s; it may or may not have been written: check show-config",
-				 err.msg);
+		ctl_fail(
+		    "could not write the config: %s; it may or may not have been written: check show-config",
+		    err.msg);
 	return CTL_EXIT_FAILED;
 }
 
 static char *
 read_file(const char *path, size_t *len, PgwError *err)
 {
-	FILE	   *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-	char	   *buf = NULL;
-	size_t		cap = 0;
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	char *buf = NULL;
+	size_t cap = 0;
 
 	*len = 0;
 	if (f == NULL)
 	{
 		pgw_error_set(err, PGW_ENOTFOUND, "could not open \"%s\": %s", path,
-					  strerror(errno));
+		              strerror(errno));
 		return NULL;
 	}
 	for (;;)
 	{
-		size_t		n;
+		size_t n;
 
 		if (*len + 4096 + 1 > cap)
 		{
@@ -127,9 +131,9 @@ read_file(const char *path, size_t *len, PgwError *err)
 static int
 load_doc(const char *path, json_t **out)
 {
-	PgwError	err = {0};
-	size_t		len;
-	char	   *text = read_file(path, &len, &err);
+	PgwError err = {0};
+	size_t len;
+	char *text = read_file(path, &len, &err);
 
 	*out = NULL;
 	if (text == NULL)
@@ -158,13 +162,13 @@ load_doc(const char *path, json_t **out)
 static int
 edit_in_editor(const json_t *cur, json_t **out)
 {
-	char		path[] = "/tmp/pgwardenctl-config-XXXXXX.yaml";
-	char	   *yaml = ctl_json_to_yaml(cur);
+	char path[] = "/tmp/pgwardenctl-config-XXXXXX.yaml";
+	char *yaml = ctl_json_to_yaml(cur);
 	const char *editor = getenv("EDITOR");
-	int			fd = mkstemps(path, 5);
-	pid_t		pid;
-	int			status = 0;
-	int			rc;
+	int fd = mkstemps(path, 5);
+	pid_t pid;
+	int status = 0;
+	int rc;
 
 	if (fd < 0)
 	{
@@ -186,13 +190,14 @@ edit_in_editor(const json_t *cur, json_t **out)
 	if (pid == 0)
 	{
 		execl("/bin/sh", "sh", "-c", "exec ${EDITOR:-vi} \"$1\"", "sh", path,
-			  (char *) NULL);
+		      (char *) NULL);
 		_exit(127);
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
-		WEXITSTATUS(status) != 0)
+	    WEXITSTATUS(status) != 0)
 	{
-		ctl_fail("the editor (%s) failed; nothing was written", editor ? editor : "vi");
+		ctl_fail("the editor (%s) failed; nothing was written",
+		         editor ? editor : "vi");
 		unlink(path);
 		return CTL_EXIT_FAILED;
 	}
@@ -205,20 +210,21 @@ int
 cmd_edit_config(CtlGlobal *g, const CtlArgs *a)
 {
 	EtcdClient *c = NULL;
-	json_t	   *cur = NULL;
-	json_t	   *next = NULL;
-	int64_t		mod_rev;
-	bool		bad_json;
-	PgwError	err = {0};
-	char	   *old_yaml = NULL;
-	char	   *new_yaml = NULL;
-	char	   *diff = NULL;
-	int			rc;
+	json_t *cur = NULL;
+	json_t *next = NULL;
+	int64_t mod_rev;
+	bool bad_json;
+	PgwError err = {0};
+	char *old_yaml = NULL;
+	char *new_yaml = NULL;
+	char *diff = NULL;
+	int rc;
 
 	if (a->n_sets == 0 && !a->apply_file && !a->replace_file &&
-		!ctl_is_interactive())
+	    !ctl_is_interactive())
 	{
-		ctl_fail("edit-config: nothing to change: use --set, --pg, --apply or --replace (or run it on a terminal to use $EDITOR)");
+		ctl_fail(
+		    "edit-config: nothing to change: use --set, --pg, --apply or --replace (or run it on a terminal to use $EDITOR)");
 		return CTL_EXIT_USAGE;
 	}
 	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
@@ -228,13 +234,15 @@ cmd_edit_config(CtlGlobal *g, const CtlArgs *a)
 	rc = CTL_EXIT_FAILED;
 	if (a->expect_revision != 0 && a->expect_revision != mod_rev)
 	{
-		ctl_fail("the config is at mod_revision %lld, not %lld as expected: someone changed it; nothing was written",
-				 (long long) mod_rev, (long long) a->expect_revision);
+		ctl_fail(
+		    "the config is at mod_revision %lld, not %lld as expected: someone changed it; nothing was written",
+		    (long long) mod_rev, (long long) a->expect_revision);
 		goto out;
 	}
 	if (bad_json && !a->replace_file)
 	{
-		ctl_fail("the config key does not hold a JSON object; replace it whole with --replace FILE");
+		ctl_fail(
+		    "the config key does not hold a JSON object; replace it whole with --replace FILE");
 		goto out;
 	}
 	if (a->replace_file)
@@ -247,7 +255,7 @@ cmd_edit_config(CtlGlobal *g, const CtlArgs *a)
 		next = json_deep_copy(cur);
 	if (a->apply_file)
 	{
-		json_t	   *patch = NULL;
+		json_t *patch = NULL;
 
 		if ((rc = load_doc(a->apply_file, &patch)) != CTL_EXIT_OK)
 			goto out;
@@ -277,7 +285,8 @@ cmd_edit_config(CtlGlobal *g, const CtlArgs *a)
 	}
 	if (ctl_config_check(next, &err) != 0)
 	{
-		ctl_fail("the edited config is refused: %s; nothing was written", err.msg);
+		ctl_fail("the edited config is refused: %s; nothing was written",
+		         err.msg);
 		goto out;
 	}
 	old_yaml = ctl_json_to_yaml(cur);
@@ -291,7 +300,7 @@ cmd_edit_config(CtlGlobal *g, const CtlArgs *a)
 	}
 	if (!a->quiet)
 		printf("--- config (mod_revision %lld)\n+++ config (edited)\n%s",
-			   (long long) mod_rev, diff);
+		       (long long) mod_rev, diff);
 	fflush(stdout);
 	if (!ctl_confirm(a->force, "Apply these changes? [y/N] "))
 	{
@@ -325,15 +334,16 @@ static bool
 member_shows_pause(CtlGlobal *g, const json_t *member, bool want)
 {
 	const char *api = json_string_value(json_object_get(member, "api_url"));
-	long		status = 0;
-	char	   *body = NULL;
-	bool		seen;
-	PgwError	err = {0};
+	long status = 0;
+	char *body = NULL;
+	bool seen;
+	PgwError err = {0};
 
-	if (api && ctl_rest_call(g, "GET", api, NULL, 1000, &status, &body, &err) == 0 &&
-		status == 200 && body)
+	if (api &&
+	    ctl_rest_call(g, "GET", api, NULL, 1000, &status, &body, &err) == 0 &&
+	    status == 200 && body)
 	{
-		json_t	   *o = json_loads(body, 0, NULL);
+		json_t *o = json_loads(body, 0, NULL);
 
 		if (o != NULL)
 		{
@@ -351,17 +361,17 @@ member_shows_pause(CtlGlobal *g, const json_t *member, bool want)
 static int
 wait_pause(CtlGlobal *g, EtcdClient *c, bool want, int64_t budget_ms)
 {
-	char		key[PGW_PREFIX_MAX + 16];
-	int64_t		deadline = pgw_now_mono_ms() + budget_ms;
-	char		missing[512] = "";
+	char key[PGW_PREFIX_MAX + 16];
+	int64_t deadline = pgw_now_mono_ms() + budget_ms;
+	char missing[512] = "";
 
 	snprintf(key, sizeof(key), "%smembers/", g->prefix);
 	while (pgw_now_mono_ms() < deadline)
 	{
 		EtcdRangeResult r = {0};
-		PgwError	err = {0};
-		size_t		used = 0;
-		int			n_missing = 0;
+		PgwError err = {0};
+		size_t used = 0;
+		int n_missing = 0;
 
 		if (etcd_range(c, key, true, 0, false, &r, &err) != 0)
 		{
@@ -371,15 +381,15 @@ wait_pause(CtlGlobal *g, EtcdClient *c, bool want, int64_t budget_ms)
 		missing[0] = '\0';
 		for (size_t i = 0; i < r.count; i++)
 		{
-			json_t	   *m = json_loadb(r.kvs[i].value, r.kvs[i].value_len, 0, NULL);
+			json_t *m = json_loadb(r.kvs[i].value, r.kvs[i].value_len, 0, NULL);
 
 			if (m == NULL || !member_shows_pause(g, m, want))
 			{
 				n_missing++;
 				if (used < sizeof(missing))
-					used += (size_t) snprintf(missing + used, sizeof(missing) - used,
-											  "%s%s", used ? ", " : "",
-											  r.kvs[i].key + strlen(key));
+					used += (size_t) snprintf(
+					    missing + used, sizeof(missing) - used, "%s%s",
+					    used ? ", " : "", r.kvs[i].key + strlen(key));
 			}
 			json_decref(m);
 		}
@@ -388,8 +398,9 @@ wait_pause(CtlGlobal *g, EtcdClient *c, bool want, int64_t budget_ms)
 			return CTL_EXIT_OK;
 		pgw_sleep_ms(200);
 	}
-	ctl_fail("the config says %s, but these members have not shown it within %lld s: %s; check their daemons",
-			 want ? "paused" : "resumed", (long long) (budget_ms / 1000), missing);
+	ctl_fail(
+	    "the config says %s, but these members have not shown it within %lld s: %s; check their daemons",
+	    want ? "paused" : "resumed", (long long) (budget_ms / 1000), missing);
 	return CTL_EXIT_FAILED;
 }
 
@@ -398,27 +409,30 @@ toggle_pause(CtlGlobal *g, const CtlArgs *a, bool want)
 {
 	EtcdClient *c = NULL;
 	ClusterView *v = NULL;
-	json_t	   *cur = NULL;
-	int64_t		mod_rev;
-	bool		bad_json;
-	PgwError	err = {0};
-	int			rc;
+	json_t *cur = NULL;
+	int64_t mod_rev;
+	bool bad_json;
+	PgwError err = {0};
+	int rc;
 
 	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
 		return rc;
 	if ((rc = ctl_view(g, c, &v)) != CTL_EXIT_OK ||
-		(rc = config_read(g, c, &cur, &mod_rev, &bad_json)) != CTL_EXIT_OK)
+	    (rc = config_read(g, c, &cur, &mod_rev, &bad_json)) != CTL_EXIT_OK)
 		goto out;
 	rc = CTL_EXIT_FAILED;
 	if (bad_json)
 	{
-		ctl_fail("the config key does not hold a JSON object; fix it with edit-config --replace FILE");
+		ctl_fail(
+		    "the config key does not hold a JSON object; fix it with edit-config --replace FILE");
 		goto out;
 	}
 	if (json_is_true(json_object_get(cur, "pause")) == want)
 	{
-		ctl_fail(want ? "cluster \"%s\" is already paused (resume it with resume)" :
-				 "cluster \"%s\" is not paused", g->scope);
+		ctl_fail(
+		    want ? "cluster \"%s\" is already paused (resume it with resume)"
+		         : "cluster \"%s\" is not paused",
+		    g->scope);
 		goto out;
 	}
 	if (want)
@@ -436,9 +450,12 @@ toggle_pause(CtlGlobal *g, const CtlArgs *a, bool want)
 	fflush(stdout);
 	if (a->wait)
 	{
-		int64_t		budget = a->timeout_ms > 0 ? a->timeout_ms :
-			(2 * (v->config.ttl_ms + v->config.loop_wait_ms) > 30000 ?
-			 2 * (v->config.ttl_ms + v->config.loop_wait_ms) : 30000);
+		int64_t budget =
+		    a->timeout_ms > 0
+		        ? a->timeout_ms
+		        : (2 * (v->config.ttl_ms + v->config.loop_wait_ms) > 30000
+		               ? 2 * (v->config.ttl_ms + v->config.loop_wait_ms)
+		               : 30000);
 
 		rc = wait_pause(g, c, want, budget);
 		if (rc == CTL_EXIT_OK)

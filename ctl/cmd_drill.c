@@ -48,8 +48,8 @@ on_sigint(int sig)
 static const char *
 cluster_problem(const ClusterView *v, char *buf, size_t len)
 {
-	PgwError	err = {0};
-	int			running = 0;
+	PgwError err = {0};
+	int running = 0;
 
 	if (v->config.pause)
 		return "the cluster is paused (maintenance mode): resume it first";
@@ -68,7 +68,8 @@ cluster_problem(const ClusterView *v, char *buf, size_t len)
 	}
 	if (running < 2)
 		return "the cluster has no replica to fail over to";
-	if (ctl_candidate_check(v, v->leader, NULL, CTL_TARGET_SWITCHOVER, &err) != 0)
+	if (ctl_candidate_check(v, v->leader, NULL, CTL_TARGET_SWITCHOVER, &err) !=
+	    0)
 	{
 		snprintf(buf, len, "no member can take over: %s", err.msg);
 		return buf;
@@ -81,7 +82,7 @@ cluster_problem(const ClusterView *v, char *buf, size_t len)
 static void
 host_of(const char *url, char *out, size_t len)
 {
-	PgwUrl		u;
+	PgwUrl u;
 
 	if (pgw_url_split(url, &u, NULL) != 0)
 		u.host[0] = '\0';
@@ -91,7 +92,7 @@ host_of(const char *url, char *out, size_t len)
 static void
 switchover_url(const MemberInfo *m, char *out, size_t len)
 {
-	char		base[PGW_URL_MAX];
+	char base[PGW_URL_MAX];
 
 	ctl_api_base(m->api_url, base, sizeof(base));
 	snprintf(out, len, "%s/switchover", base);
@@ -101,8 +102,8 @@ static int
 run_hook(const char *env, const MemberInfo *m)
 {
 	const char *cmd = getenv(env);
-	char		host[256];
-	int			rc;
+	char host[256];
+	int rc;
 
 	if (cmd == NULL || cmd[0] == '\0')
 		return -1;
@@ -118,9 +119,9 @@ run_hook(const char *env, const MemberInfo *m)
  * the last second) within budget_ms; *v holds the last view */
 static bool
 wait_steady(CtlGlobal *g, EtcdClient *c, ClusterView **v, DrillWriter *w,
-			int64_t budget_ms, char *why, size_t len)
+            int64_t budget_ms, char *why, size_t len)
 {
-	int64_t		deadline = pgw_now_mono_ms() + budget_ms;
+	int64_t deadline = pgw_now_mono_ms() + budget_ms;
 
 	snprintf(why, len, "no view of the cluster");
 	while (!interrupted && pgw_now_mono_ms() < deadline)
@@ -131,9 +132,11 @@ wait_steady(CtlGlobal *g, EtcdClient *c, ClusterView **v, DrillWriter *w,
 		*v = NULL;
 		if (ctl_view(g, c, v) == CTL_EXIT_OK)
 		{
-			if ((problem = cluster_problem(*v, why, len)) != why && problem != NULL)
+			if ((problem = cluster_problem(*v, why, len)) != why &&
+			    problem != NULL)
 				snprintf(why, len, "%s", problem);
-			else if (problem == NULL && drill_writer_acks_since(w, pgw_now_mono_ms() - 1000) <= 10)
+			else if (problem == NULL &&
+			         drill_writer_acks_since(w, pgw_now_mono_ms() - 1000) <= 10)
 				snprintf(why, len, "writes are not flowing");
 			else if (problem == NULL)
 				return true;
@@ -147,26 +150,27 @@ wait_steady(CtlGlobal *g, EtcdClient *c, ClusterView **v, DrillWriter *w,
  * the reason in note */
 static int
 inject(CtlGlobal *g, CtlDrillKind kind, const MemberInfo *lm, int64_t budget_ms,
-	   char *note, size_t len)
+       char *note, size_t len)
 {
 	if (kind == CTL_DRILL_SWITCHOVER)
 	{
-		char		url[PGW_URL_MAX + 32];
-		char		body[PGW_NAME_MAX + 32];
-		long		status = 0;
-		char	   *answer = NULL;
-		PgwError	err = {0};
-		int			rc = CTL_EXIT_OK;
+		char url[PGW_URL_MAX + 32];
+		char body[PGW_NAME_MAX + 32];
+		long status = 0;
+		char *answer = NULL;
+		PgwError err = {0};
+		int rc = CTL_EXIT_OK;
 
 		/* the server answers once the leader key names another member:
 		 * up to 2 x (ttl + loop_wait); the drill's budget bounds it */
 		switchover_url(lm, url, sizeof(url));
 		snprintf(body, sizeof(body), "{\"leader\": \"%s\"}", lm->name);
-		if (ctl_rest_call(g, "POST", url, body, (int) budget_ms, &status, &answer, &err) != 0 ||
-			status != 200)
+		if (ctl_rest_call(g, "POST", url, body, (int) budget_ms, &status,
+		                  &answer, &err) != 0 ||
+		    status != 200)
 		{
 			snprintf(note, len, "POST /switchover: %ld %.100s", status,
-					 answer ? answer : err.msg);
+			         answer ? answer : err.msg);
 			rc = CTL_EXIT_FAILED;
 		}
 		free(answer);
@@ -191,12 +195,12 @@ inject(CtlGlobal *g, CtlDrillKind kind, const MemberInfo *lm, int64_t budget_ms,
  */
 static int64_t
 wait_rejoin(CtlGlobal *g, EtcdClient *c, ClusterView **v, DrillWriter *w,
-			CtlDrillKind kind, const CtlDrillRound *x, const MemberInfo *old,
-			int64_t t_fault, int64_t budget_ms, char *why, size_t len)
+            CtlDrillKind kind, const CtlDrillRound *x, const MemberInfo *old,
+            int64_t t_fault, int64_t budget_ms, char *why, size_t len)
 {
-	int64_t		deadline = t_fault + budget_ms;
-	int64_t		whole = -1;		/* when the cluster was first whole */
-	bool		started = kind != CTL_DRILL_STOP_DAEMON;
+	int64_t deadline = t_fault + budget_ms;
+	int64_t whole = -1; /* when the cluster was first whole */
+	bool started = kind != CTL_DRILL_STOP_DAEMON;
 
 	snprintf(why, len, "no view of the cluster");
 	while (!interrupted && pgw_now_mono_ms() < deadline)
@@ -208,7 +212,8 @@ wait_rejoin(CtlGlobal *g, EtcdClient *c, ClusterView **v, DrillWriter *w,
 			usleep(100000);
 			continue;
 		}
-		if (!started && (*v)->has_leader && strcmp((*v)->leader, x->old_primary) != 0)
+		if (!started && (*v)->has_leader &&
+		    strcmp((*v)->leader, x->old_primary) != 0)
 		{
 			(void) run_hook("PGWARDEN_DRILL_START_CMD", old);
 			started = true;
@@ -220,7 +225,7 @@ wait_rejoin(CtlGlobal *g, EtcdClient *c, ClusterView **v, DrillWriter *w,
 			if (problem != NULL && problem != why)
 				snprintf(why, len, "%s", problem);
 			else if (problem == NULL && kind == CTL_DRILL_SWITCHOVER &&
-					 strcmp((*v)->leader, x->old_primary) == 0)
+			         strcmp((*v)->leader, x->old_primary) == 0)
 				snprintf(why, len, "%s still leads", x->old_primary);
 			else if (problem == NULL && (*v)->failover.present)
 				snprintf(why, len, "the failover key is still pending");
@@ -230,7 +235,8 @@ wait_rejoin(CtlGlobal *g, EtcdClient *c, ClusterView **v, DrillWriter *w,
 		if (whole >= 0 && drill_writer_acks_since(w, whole) > 0)
 			return whole - t_fault;
 		if (whole >= 0)
-			snprintf(why, len, "no write acknowledged since the cluster was whole again");
+			snprintf(why, len,
+			         "no write acknowledged since the cluster was whole again");
 		usleep(100000);
 	}
 	if (!started)
@@ -245,24 +251,30 @@ cancel_pending(CtlGlobal *g, EtcdClient *c, CtlDrillKind kind, int done)
 	ClusterView *v = NULL;
 
 	if (kind == CTL_DRILL_SWITCHOVER && ctl_view(g, c, &v) == CTL_EXIT_OK &&
-		v->failover.present && v->has_leader)
+	    v->failover.present && v->has_leader)
 	{
 		const MemberInfo *lm = dcs_view_member(v, v->leader);
-		char		url[PGW_URL_MAX + 32];
-		long		status = 0;
-		char	   *answer = NULL;
-		PgwError	err = {0};
+		char url[PGW_URL_MAX + 32];
+		long status = 0;
+		char *answer = NULL;
+		PgwError err = {0};
 
 		if (lm)
 		{
 			switchover_url(lm, url, sizeof(url));
-			if (ctl_rest_call(g, "DELETE", url, NULL, 5000, &status, &answer, &err) == 0)
-				fprintf(stderr, "drill: interrupted; pending switchover cancelled (%ld)\n", status);
+			if (ctl_rest_call(g, "DELETE", url, NULL, 5000, &status, &answer,
+			                  &err) == 0)
+				fprintf(
+				    stderr,
+				    "drill: interrupted; pending switchover cancelled (%ld)\n",
+				    status);
 			free(answer);
 		}
 	}
 	else if (kind == CTL_DRILL_STOP_DAEMON && done > 0)
-		fprintf(stderr, "drill: interrupted; run PGWARDEN_DRILL_START_CMD if a daemon is still stopped\n");
+		fprintf(
+		    stderr,
+		    "drill: interrupted; run PGWARDEN_DRILL_START_CMD if a daemon is still stopped\n");
 	else
 		fprintf(stderr, "drill: interrupted\n");
 	free(v);
@@ -271,16 +283,16 @@ cancel_pending(CtlGlobal *g, EtcdClient *c, CtlDrillKind kind, int done)
 /* one_round: round x on the current leader; fills x (not judged yet) */
 static void
 one_round(CtlGlobal *g, EtcdClient *c, ClusterView **v, DrillWriter *w,
-		  CtlDrillKind kind, int64_t budget_ms, CtlDrillRound *x,
-		  int64_t *t_fault_out)
+          CtlDrillKind kind, int64_t budget_ms, CtlDrillRound *x,
+          int64_t *t_fault_out)
 {
-	MemberInfo	old;
-	char		why[256];
-	char		st_before[64] = "";
-	char		st_after[64] = "";
-	int64_t		t_fault;
-	int64_t    *acks = NULL;
-	int			n;
+	MemberInfo old;
+	char why[256];
+	char st_before[64] = "";
+	char st_after[64] = "";
+	int64_t t_fault;
+	int64_t *acks = NULL;
+	int n;
 
 	x->lost = -1;
 	x->rejoin_ms = -1;
@@ -290,8 +302,8 @@ one_round(CtlGlobal *g, EtcdClient *c, ClusterView **v, DrillWriter *w,
 	if (!wait_steady(g, c, v, w, budget_ms, why, sizeof(why)))
 	{
 		x->broken = true;
-		snprintf(x->note, sizeof(x->note), "not healthy before the fault: %s%s", why,
-				 interrupted ? " (interrupted)" : "");
+		snprintf(x->note, sizeof(x->note), "not healthy before the fault: %s%s",
+		         why, interrupted ? " (interrupted)" : "");
 		return;
 	}
 	old = *dcs_view_member(*v, (*v)->leader);
@@ -302,27 +314,30 @@ one_round(CtlGlobal *g, EtcdClient *c, ClusterView **v, DrillWriter *w,
 	t_fault = pgw_now_mono_ms();
 	*t_fault_out = t_fault;
 	x->fault_wall_ms = pgw_now_wall_ms();
-	if (inject(g, kind, &old, budget_ms, x->note, sizeof(x->note)) != CTL_EXIT_OK)
+	if (inject(g, kind, &old, budget_ms, x->note, sizeof(x->note)) !=
+	    CTL_EXIT_OK)
 	{
 		x->broken = true;
 		return;
 	}
 	x->rejoin_ms = wait_rejoin(g, c, v, w, kind, x, &old, t_fault, budget_ms,
-							   why, sizeof(why));
+	                           why, sizeof(why));
 	if (x->rejoin_ms < 0)
 		snprintf(x->note, sizeof(x->note), "not rejoined within %lld ms: %s",
-				 (long long) budget_ms, why);
+		         (long long) budget_ms, why);
 	else
 		pgw_strlcpy(x->new_primary, (*v)->leader, sizeof(x->new_primary));
 	/* a kill that did not take: the same leader with the same postmaster */
 	if (kind == CTL_DRILL_KILL_POSTGRES && x->rejoin_ms >= 0 &&
-		strcmp(x->new_primary, x->old_primary) == 0 &&
-		(!drill_pg_start_time(g, &old, st_after, sizeof(st_after)) ||
-		 st_before[0] == '\0' || strcmp(st_before, st_after) == 0))
+	    strcmp(x->new_primary, x->old_primary) == 0 &&
+	    (!drill_pg_start_time(g, &old, st_after, sizeof(st_after)) ||
+	     st_before[0] == '\0' || strcmp(st_before, st_after) == 0))
 	{
 		x->broken = true;
-		snprintf(x->note, sizeof(x->note), "the postmaster of %s was not killed (start time %s, now %s)",
-				 old.name, st_before[0] ? st_before : "?", st_after[0] ? st_after : "?");
+		snprintf(x->note, sizeof(x->note),
+		         "the postmaster of %s was not killed (start time %s, now %s)",
+		         old.name, st_before[0] ? st_before : "?",
+		         st_after[0] ? st_after : "?");
 	}
 	n = drill_writer_window(w, t_fault, &acks);
 	ctl_drill_gap(acks, n, t_fault, &x->rto_ms, &x->downtime_ms);
@@ -334,32 +349,36 @@ int
 cmd_drill(CtlGlobal *g, const CtlArgs *a)
 {
 	CtlDrillKind kind;
-	int			rounds = a->rounds > 0 ? (int) a->rounds : 1;
-	int64_t		budget_ms = a->timeout_ms > 0 ? a->timeout_ms : 60000;
-	bool		json = (a->has_format ? a->format : g->format) == CTL_FORMAT_JSON;
+	int rounds = a->rounds > 0 ? (int) a->rounds : 1;
+	int64_t budget_ms = a->timeout_ms > 0 ? a->timeout_ms : 60000;
+	bool json = (a->has_format ? a->format : g->format) == CTL_FORMAT_JSON;
 	EtcdClient *c = NULL;
 	ClusterView *v = NULL;
 	DrillWriter *w = NULL;
 	CtlDrillRound *res = NULL;
-	int64_t    *t_fault = NULL;
-	int64_t    *lost = NULL;
-	char		why[256];
+	int64_t *t_fault = NULL;
+	int64_t *lost = NULL;
+	char why[256];
 	const char *problem;
-	int			done = 0;
-	int			rc = CTL_EXIT_FAILED;
-	struct sigaction sa,
-				old_sa;
+	int done = 0;
+	int rc = CTL_EXIT_FAILED;
+	struct sigaction sa, old_sa;
 
 	if (ctl_drill_kind_parse(a->pos[0], &kind) != 0)
 		return CTL_EXIT_USAGE;
-	if (kind == CTL_DRILL_STOP_DAEMON && getenv("PGWARDEN_DRILL_STOP_CMD") == NULL)
+	if (kind == CTL_DRILL_STOP_DAEMON &&
+	    getenv("PGWARDEN_DRILL_STOP_CMD") == NULL)
 	{
-		ctl_fail("%s", "drill stop-daemon needs a way onto the node: set PGWARDEN_DRILL_STOP_CMD (run with PGW_DRILL_MEMBER and PGW_DRILL_HOST set, e.g. 'ssh \"$PGW_DRILL_HOST\" sudo systemctl kill -s KILL pgwarden') and PGWARDEN_DRILL_START_CMD to start it again");
+		ctl_fail(
+		    "%s",
+		    "drill stop-daemon needs a way onto the node: set PGWARDEN_DRILL_STOP_CMD (run with PGW_DRILL_MEMBER and PGW_DRILL_HOST set, e.g. 'ssh \"$PGW_DRILL_HOST\" sudo systemctl kill -s KILL pgwarden') and PGWARDEN_DRILL_START_CMD to start it again");
 		return CTL_EXIT_FAILED;
 	}
 	if (g->pg_user == NULL)
 	{
-		ctl_fail("%s", "drill needs the superuser's credentials for its writer, its checks and kill-postgres: -c CONFIG (postgresql.authentication.superuser)");
+		ctl_fail(
+		    "%s",
+		    "drill needs the superuser's credentials for its writer, its checks and kill-postgres: -c CONFIG (postgresql.authentication.superuser)");
 		return CTL_EXIT_FAILED;
 	}
 	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
@@ -374,18 +393,23 @@ cmd_drill(CtlGlobal *g, const CtlArgs *a)
 	}
 	if (!a->yes_i_am_sure)
 	{
-		char		answer[256];
+		char answer[256];
 
 		if (!ctl_is_interactive())
 		{
-			ctl_fail("%s", "drill needs a terminal to type the scope, or --yes");
+			ctl_fail("%s",
+			         "drill needs a terminal to type the scope, or --yes");
 			rc = CTL_EXIT_FAILED;
 			goto out;
 		}
-		fprintf(stderr, "This drill (%s, %d round%s) breaks the primary of cluster \"%s\".\n",
-				ctl_drill_kind_name(kind), rounds, rounds == 1 ? "" : "s", g->scope);
-		if (!ctl_prompt("Type the scope name to go on: ", answer, sizeof(answer)) ||
-			strcmp(answer, g->scope) != 0)
+		fprintf(
+		    stderr,
+		    "This drill (%s, %d round%s) breaks the primary of cluster \"%s\".\n",
+		    ctl_drill_kind_name(kind), rounds, rounds == 1 ? "" : "s",
+		    g->scope);
+		if (!ctl_prompt("Type the scope name to go on: ", answer,
+		                sizeof(answer)) ||
+		    strcmp(answer, g->scope) != 0)
 		{
 			ctl_fail("%s", "not confirmed");
 			rc = CTL_EXIT_FAILED;
@@ -414,10 +438,12 @@ cmd_drill(CtlGlobal *g, const CtlArgs *a)
 	{
 		cancel_pending(g, c, kind, done);
 		if (done > 0 && res[done - 1].note[0] == '\0')
-			snprintf(res[done - 1].note, sizeof(res[done - 1].note), "interrupted");
+			snprintf(res[done - 1].note, sizeof(res[done - 1].note),
+			         "interrupted");
 	}
 	/* lost writes: acknowledged but not on the primary now, per round */
-	if (done > 0 && drill_pg_lost(g, c, w, t_fault, done, lost, why, sizeof(why)) == 0)
+	if (done > 0 &&
+	    drill_pg_lost(g, c, w, t_fault, done, lost, why, sizeof(why)) == 0)
 	{
 		for (int r = 0; r < done; r++)
 			res[r].lost = lost[r];

@@ -17,7 +17,7 @@
 /* targets: the named members (all must exist) or every member */
 static int
 pick_members(const ClusterView *v, const CtlArgs *a, bool all_by_default,
-			 const MemberInfo **out, int *n)
+             const MemberInfo **out, int *n)
 {
 	*n = 0;
 	if (a->all || (a->n_pos == 0 && all_by_default))
@@ -26,7 +26,8 @@ pick_members(const ClusterView *v, const CtlArgs *a, bool all_by_default,
 			out[(*n)++] = &v->members[i];
 		if (*n == 0)
 		{
-			ctl_fail("cluster has no members registered (are the daemons running?)");
+			ctl_fail(
+			    "cluster has no members registered (are the daemons running?)");
 			return CTL_EXIT_FAILED;
 		}
 		return CTL_EXIT_OK;
@@ -42,7 +43,7 @@ pick_members(const ClusterView *v, const CtlArgs *a, bool all_by_default,
 		if (m == NULL)
 		{
 			ctl_fail("member \"%s\" does not exist in this cluster (see list)",
-					 a->pos[i]);
+			         a->pos[i]);
 			return CTL_EXIT_FAILED;
 		}
 		out[(*n)++] = m;
@@ -59,34 +60,35 @@ pick_members(const ClusterView *v, const CtlArgs *a, bool all_by_default,
  */
 static bool
 call_member(CtlGlobal *g, const MemberInfo *m, const char *method,
-			const char *path, const char *body, int64_t timeout_ms)
+            const char *path, const char *body, int64_t timeout_ms)
 {
-	char		base[PGW_URL_MAX];
-	char		url[PGW_URL_MAX + 32];
-	long		status = 0;
-	char	   *answer = NULL;
-	PgwError	err = {0};
-	bool		ok = false;
+	char base[PGW_URL_MAX];
+	char url[PGW_URL_MAX + 32];
+	long status = 0;
+	char *answer = NULL;
+	PgwError err = {0};
+	bool ok = false;
 
 	if (m->api_url[0] == '\0')
 	{
-		ctl_fail("member \"%s\" publishes no api_url; cannot reach its REST API",
-				 m->name);
+		ctl_fail(
+		    "member \"%s\" publishes no api_url; cannot reach its REST API",
+		    m->name);
 		return false;
 	}
 	ctl_api_base(m->api_url, base, sizeof(base));
 	snprintf(url, sizeof(url), "%s%s", base, path);
 	if (ctl_rest_call(g, method, url, body, (int) timeout_ms, &status, &answer,
-					  &err) != 0)
+	                  &err) != 0)
 	{
 		ctl_fail("could not reach member \"%s\": %s; is its daemon running?",
-				 m->name, err.msg);
+		         m->name, err.msg);
 		return false;
 	}
 	/* strip a trailing newline for one-line reports */
 	if (answer)
 	{
-		size_t		n = strlen(answer);
+		size_t n = strlen(answer);
 
 		while (n > 0 && (answer[n - 1] == '\n' || answer[n - 1] == '\r'))
 			answer[--n] = '\0';
@@ -97,14 +99,16 @@ call_member(CtlGlobal *g, const MemberInfo *m, const char *method,
 		ok = true;
 	}
 	else if (status == 404 || status == 405 || status == 501)
-		ctl_fail("member \"%s\": its daemon does not support %s %s yet (HTTP %ld); upgrade it",
-				 m->name, method, path, status);
+		ctl_fail(
+		    "member \"%s\": its daemon does not support %s %s yet (HTTP %ld); upgrade it",
+		    m->name, method, path, status);
 	else if (status == 401 || status == 403)
-		ctl_fail("member \"%s\": %s %s was refused (HTTP %ld): give restapi.authentication with -c CONFIG or PGWARDEN_RESTAPI_USERNAME/PASSWORD",
-				 m->name, method, path, status);
+		ctl_fail(
+		    "member \"%s\": %s %s was refused (HTTP %ld): give restapi.authentication with -c CONFIG or PGWARDEN_RESTAPI_USERNAME/PASSWORD",
+		    m->name, method, path, status);
 	else
 		ctl_fail("member \"%s\": %s %s failed (HTTP %ld): %s", m->name, method,
-				 path, status, answer && answer[0] ? answer : "no detail");
+		         path, status, answer && answer[0] ? answer : "no detail");
 	free(answer);
 	return ok;
 }
@@ -112,26 +116,26 @@ call_member(CtlGlobal *g, const MemberInfo *m, const char *method,
 /* run one request on every target; exit 1 if any failed */
 static int
 for_members(CtlGlobal *g, const CtlArgs *a, bool all_by_default,
-			const char *method, const char *path, const char *body,
-			const char *confirm_what)
+            const char *method, const char *path, const char *body,
+            const char *confirm_what)
 {
 	EtcdClient *c = NULL;
 	ClusterView *v = NULL;
 	const MemberInfo *targets[PGW_MEMBERS_MAX];
-	int			n = 0;
-	int			failed = 0;
-	int			rc;
-	char		names[512] = "";
-	size_t		used = 0;
+	int n = 0;
+	int failed = 0;
+	int rc;
+	char names[512] = "";
+	size_t used = 0;
 
 	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
 		return rc;
 	if ((rc = ctl_view(g, c, &v)) != CTL_EXIT_OK ||
-		(rc = pick_members(v, a, all_by_default, targets, &n)) != CTL_EXIT_OK)
+	    (rc = pick_members(v, a, all_by_default, targets, &n)) != CTL_EXIT_OK)
 		goto out;
 	if (a->pending)
 	{
-		int			k = 0;
+		int k = 0;
 
 		for (int i = 0; i < n; i++)
 			if (targets[i]->pending_restart)
@@ -147,9 +151,9 @@ for_members(CtlGlobal *g, const CtlArgs *a, bool all_by_default,
 	}
 	for (int i = 0; i < n && used < sizeof(names); i++)
 		used += (size_t) snprintf(names + used, sizeof(names) - used, "%s%s",
-								  i ? ", " : "", targets[i]->name);
+		                          i ? ", " : "", targets[i]->name);
 	if (confirm_what != NULL &&
-		!ctl_confirm(a->force, "%s %s? [y/N] ", confirm_what, names))
+	    !ctl_confirm(a->force, "%s %s? [y/N] ", confirm_what, names))
 	{
 		if (a->force || ctl_is_interactive())
 			ctl_fail("aborted; nothing was sent");
@@ -158,7 +162,7 @@ for_members(CtlGlobal *g, const CtlArgs *a, bool all_by_default,
 	}
 	for (int i = 0; i < n; i++)
 		if (!call_member(g, targets[i], method, path, body,
-						 a->timeout_ms > 0 ? a->timeout_ms : 60000))
+		                 a->timeout_ms > 0 ? a->timeout_ms : 60000))
 			failed++;
 	rc = failed ? CTL_EXIT_FAILED : CTL_EXIT_OK;
 out:
@@ -170,18 +174,19 @@ out:
 int
 cmd_restart(CtlGlobal *g, const CtlArgs *a)
 {
-	json_t	   *b = json_object();
-	char	   *body;
-	int			rc;
+	json_t *b = json_object();
+	char *body;
+	int rc;
 
 	if (a->scheduled_wall_ms != 0)
 	{
-		char		ts[40];
+		char ts[40];
 
 		if (a->scheduled_wall_ms <= pgw_now_wall_ms())
 		{
 			json_decref(b);
-			ctl_fail("--scheduled time is in the past; give a future time with a zone");
+			ctl_fail(
+			    "--scheduled time is in the past; give a future time with a zone");
 			return CTL_EXIT_USAGE;
 		}
 		pgw_format_wall_iso(a->scheduled_wall_ms, 1, ts, sizeof(ts));
@@ -191,9 +196,10 @@ cmd_restart(CtlGlobal *g, const CtlArgs *a)
 		json_object_set_new(b, "restart_pending", json_true());
 	body = json_dumps(b, JSON_COMPACT);
 	json_decref(b);
-	rc = for_members(g, a, false, "POST", "/restart", body,
-					 a->scheduled_wall_ms ? "Schedule a restart of PostgreSQL on" :
-					 "Restart PostgreSQL on");
+	rc =
+	    for_members(g, a, false, "POST", "/restart", body,
+	                a->scheduled_wall_ms ? "Schedule a restart of PostgreSQL on"
+	                                     : "Restart PostgreSQL on");
 	free(body);
 	return rc;
 }
@@ -209,7 +215,7 @@ cmd_reinit(CtlGlobal *g, const CtlArgs *a)
 {
 	EtcdClient *c = NULL;
 	ClusterView *v = NULL;
-	int			rc;
+	int rc;
 
 	/* refuse the leader here: the daemon would too, but say it plainly */
 	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
@@ -217,8 +223,9 @@ cmd_reinit(CtlGlobal *g, const CtlArgs *a)
 	rc = ctl_view(g, c, &v);
 	if (rc == CTL_EXIT_OK && v->has_leader && strcmp(v->leader, a->pos[0]) == 0)
 	{
-		ctl_fail("member \"%s\" is the leader: only a replica can be reinitialized (switch over first)",
-				 a->pos[0]);
+		ctl_fail(
+		    "member \"%s\" is the leader: only a replica can be reinitialized (switch over first)",
+		    a->pos[0]);
 		rc = CTL_EXIT_FAILED;
 	}
 	free(v);
@@ -226,15 +233,15 @@ cmd_reinit(CtlGlobal *g, const CtlArgs *a)
 	if (rc != CTL_EXIT_OK)
 		return rc;
 	return for_members(g, a, false, "POST", "/reinitialize",
-					   a->force ? "{\"force\":true}" : "{}",
-					   "Wipe the data directory and clone again");
+	                   a->force ? "{\"force\":true}" : "{}",
+	                   "Wipe the data directory and clone again");
 }
 
 int
 ctl_flush_restart(CtlGlobal *g, const CtlArgs *a)
 {
-	CtlArgs		b = *a;
+	CtlArgs b = *a;
 
-	b.force = true;				/* cancelling needs no confirmation */
+	b.force = true; /* cancelling needs no confirmation */
 	return for_members(g, &b, true, "DELETE", "/restart", NULL, NULL);
 }

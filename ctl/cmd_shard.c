@@ -22,22 +22,22 @@
 
 typedef struct ShardCmdCtx
 {
-	CtlGlobal  *g;
+	CtlGlobal *g;
 	const ShardArgs *a;
 	EtcdClient *etcd;
-	ShardCtx	ctx;
-	char		dbname[64];		/* the map's database */
+	ShardCtx ctx;
+	char dbname[64]; /* the map's database */
 } ShardCmdCtx;
 
 static void
 progress(void *arg, const ShardMove *m, const char *event, const char *detail)
 {
-	char		ts[40];
+	char ts[40];
 
 	(void) arg;
 	pgw_format_wall_iso(pgw_now_wall_ms(), 0, ts, sizeof(ts));
-	printf("%s move %s [%s] %s: %s\n", ts, m->id, shard_move_phase_name(m->phase),
-		   event, detail);
+	printf("%s move %s [%s] %s: %s\n", ts, m->id,
+	       shard_move_phase_name(m->phase), event, detail);
 	fflush(stdout);
 }
 
@@ -53,15 +53,17 @@ ctx_init(ShardCmdCtx *sc, CtlGlobal *g, const ShardArgs *a, EtcdClient *c)
 	sc->etcd = c;
 	sc->ctx.etcd = c;
 	sc->ctx.scope_prefix = g->scope_prefix;
-	sc->ctx.auth.user = g->pg_user ? g->pg_user : env_user ? env_user : "postgres";
+	sc->ctx.auth.user = g->pg_user ? g->pg_user
+	                    : env_user ? env_user
+	                               : "postgres";
 	sc->ctx.auth.password = g->pg_password ? g->pg_password : env_pw;
 	sc->ctx.auth.dbname = a->dbname ? a->dbname : "postgres";
 	sc->ctx.auth.connect_timeout_s = 5;
 	sc->ctx.step_timeout_ms = a->timeout_ms;
 	sc->ctx.grace_ms = a->grace_ms;
 	sc->ctx.catchup_bytes = a->catchup_bytes;
-	sc->ctx.stop_after = a->stop_after >= 0 ? (ShardMovePhase) a->stop_after
-		: SHARD_MOVE_DONE;
+	sc->ctx.stop_after =
+	    a->stop_after >= 0 ? (ShardMovePhase) a->stop_after : SHARD_MOVE_DONE;
 	sc->ctx.hold_phase = a->hold_phase;
 	sc->ctx.hold_ms = a->hold_ms;
 	sc->ctx.progress = progress;
@@ -72,10 +74,10 @@ static int
 group_conn(ShardCmdCtx *sc, int group, PGconn **conn)
 {
 	RoutingEndpoint ep;
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	if (shard_group_primary(&sc->ctx, group, 10000, &ep, &err) != 0 ||
-		shard_pg_open(&sc->ctx.auth, &ep, 60000, conn, &err) != 0)
+	    shard_pg_open(&sc->ctx.auth, &ep, 60000, conn, &err) != 0)
 	{
 		ctl_fail("group %d: %s", group, err.msg);
 		return CTL_EXIT_FAILED;
@@ -87,7 +89,7 @@ group_conn(ShardCmdCtx *sc, int group, PGconn **conn)
 static int
 read_map(ShardCmdCtx *sc, ShardMap *m)
 {
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	if (shard_map_read(sc->etcd, sc->g->scope_prefix, m, &err) != 0)
 	{
@@ -101,18 +103,20 @@ read_map(ShardCmdCtx *sc, ShardMap *m)
 static int
 store_map(ShardCmdCtx *sc, ShardMap *m, int64_t expect_mod_rev)
 {
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	if (shard_map_cas(sc->etcd, sc->g->scope_prefix, m, expect_mod_rev, NULL,
-					  NULL, &err) != 0)
+	                  NULL, &err) != 0)
 	{
 		ctl_fail("%s; nothing changed", err.msg);
 		return CTL_EXIT_FAILED;
 	}
 	printf("shard map version %lld stored\n", (long long) m->version);
 	if (shard_apply_groups(&sc->ctx, m, &err) != 0)
-		fprintf(stderr, "pgwardenctl: warning: %s (that group's leader applies the map when it can)\n",
-				err.msg);
+		fprintf(
+		    stderr,
+		    "pgwardenctl: warning: %s (that group's leader applies the map when it can)\n",
+		    err.msg);
 	return CTL_EXIT_OK;
 }
 
@@ -121,7 +125,7 @@ static int
 group_ready(ShardCmdCtx *sc, int group)
 {
 	RoutingEndpoint ep;
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	if (shard_group_primary(&sc->ctx, group, 0, &ep, &err) != 0)
 	{
@@ -134,23 +138,24 @@ group_ready(ShardCmdCtx *sc, int group)
 static int
 do_init(ShardCmdCtx *sc)
 {
-	ShardMap   *m = pgw_xcalloc(1, sizeof(*m));
-	PgwError	err = {0};
-	int			rc;
+	ShardMap *m = pgw_xcalloc(1, sizeof(*m));
+	PgwError err = {0};
+	int rc;
 
 	rc = shard_map_read(sc->etcd, sc->g->scope_prefix, m, &err);
 	if (rc != PGW_ENOTFOUND)
 	{
 		if (rc == 0)
-			ctl_fail("a shard map exists already (version %lld, %d slots): nothing changed",
-					 (long long) m->version, m->slots);
+			ctl_fail(
+			    "a shard map exists already (version %lld, %d slots): nothing changed",
+			    (long long) m->version, m->slots);
 		else
 			ctl_fail("%s", err.msg);
 		free(m);
 		return CTL_EXIT_FAILED;
 	}
 	if (shard_map_init(m, sc->a->slots, sc->a->groups, sc->a->n_groups,
-					   sc->a->dbname, &err) != 0)
+	                   sc->a->dbname, &err) != 0)
 	{
 		ctl_fail("%s", err.msg);
 		free(m);
@@ -159,10 +164,10 @@ do_init(ShardCmdCtx *sc)
 	/* every group first: a group that cannot take the schema gets no map */
 	for (int i = 0; i < sc->a->n_groups; i++)
 	{
-		PGconn	   *conn = NULL;
+		PGconn *conn = NULL;
 
 		if ((rc = group_ready(sc, sc->a->groups[i])) != CTL_EXIT_OK ||
-			(rc = group_conn(sc, sc->a->groups[i], &conn)) != CTL_EXIT_OK)
+		    (rc = group_conn(sc, sc->a->groups[i], &conn)) != CTL_EXIT_OK)
 		{
 			free(m);
 			return rc;
@@ -184,11 +189,11 @@ do_init(ShardCmdCtx *sc)
 /* rows of slots from..to that group holds in the map's tables */
 static int
 count_rows(ShardCmdCtx *sc, const ShardMap *m, int group, int from, int to,
-		   uint64_t *rows)
+           uint64_t *rows)
 {
-	PGconn	   *conn = NULL;
-	PgwError	err = {0};
-	int			rc;
+	PGconn *conn = NULL;
+	PgwError err = {0};
+	int rc;
 
 	*rows = 0;
 	if ((rc = group_conn(sc, group, &conn)) != CTL_EXIT_OK)
@@ -205,11 +210,11 @@ count_rows(ShardCmdCtx *sc, const ShardMap *m, int group, int from, int to,
 static int
 do_assign(ShardCmdCtx *sc)
 {
-	ShardMap   *m = pgw_xmalloc(sizeof(*m));
-	PgwError	err = {0};
-	int			from;
-	int			to;
-	int			rc;
+	ShardMap *m = pgw_xmalloc(sizeof(*m));
+	PgwError err = {0};
+	int from;
+	int to;
+	int rc;
 
 	if ((rc = read_map(sc, m)) != CTL_EXIT_OK)
 		goto out;
@@ -224,10 +229,10 @@ do_assign(ShardCmdCtx *sc)
 	/* assign moves no data: refuse to orphan rows */
 	for (int s = from; s <= to; s++)
 	{
-		int			i = shard_map_find(m, s);
-		int			owner = m->ranges[i].group;
-		uint64_t	rows = 0;
-		int			end = m->ranges[i].to < to ? m->ranges[i].to : to;
+		int i = shard_map_find(m, s);
+		int owner = m->ranges[i].group;
+		uint64_t rows = 0;
+		int end = m->ranges[i].to < to ? m->ranges[i].to : to;
 
 		if (owner != sc->a->group && m->n_tables > 0)
 		{
@@ -235,8 +240,9 @@ do_assign(ShardCmdCtx *sc)
 				goto out;
 			if (rows > 0)
 			{
-				ctl_fail("group %d holds %llu rows of slots %d-%d: assign moves no data, use shard move; the map was not changed",
-						 owner, (unsigned long long) rows, s, end);
+				ctl_fail(
+				    "group %d holds %llu rows of slots %d-%d: assign moves no data, use shard move; the map was not changed",
+				    owner, (unsigned long long) rows, s, end);
 				rc = CTL_EXIT_FAILED;
 				goto out;
 			}
@@ -259,11 +265,11 @@ out:
 /* install the schema (and every table's guard, and the map) on group */
 static int
 install_group(ShardCmdCtx *sc, const ShardMap *m, int group,
-			  const ShardTable *extra)
+              const ShardTable *extra)
 {
-	PGconn	   *conn = NULL;
-	PgwError	err = {0};
-	int			rc;
+	PGconn *conn = NULL;
+	PgwError err = {0};
+	int rc;
 
 	if ((rc = group_conn(sc, group, &conn)) != CTL_EXIT_OK)
 		return rc;
@@ -287,11 +293,11 @@ fail:
 static int
 do_table_add(ShardCmdCtx *sc)
 {
-	ShardMap   *m = pgw_xmalloc(sizeof(*m));
-	PgwError	err = {0};
-	int			groups[SHARD_GROUPS_MAX];
-	int			n;
-	int			rc;
+	ShardMap *m = pgw_xmalloc(sizeof(*m));
+	PgwError err = {0};
+	int groups[SHARD_GROUPS_MAX];
+	int n;
+	int rc;
 
 	if ((rc = read_map(sc, m)) != CTL_EXIT_OK)
 		goto out;
@@ -310,7 +316,7 @@ do_table_add(ShardCmdCtx *sc)
 			goto out;
 		}
 	printf("guard trigger pgwarden_slot_guard installed on %s in %d groups\n",
-		   m->tables[m->n_tables - 1].name, n);
+	       m->tables[m->n_tables - 1].name, n);
 	m->version++;
 	rc = store_map(sc, m, m->mod_revision);
 out:
@@ -321,11 +327,11 @@ out:
 static int
 do_install(ShardCmdCtx *sc)
 {
-	ShardMap   *m = pgw_xmalloc(sizeof(*m));
-	int			groups[SHARD_GROUPS_MAX];
-	int			n;
-	int			rc;
-	int			failed = 0;
+	ShardMap *m = pgw_xmalloc(sizeof(*m));
+	int groups[SHARD_GROUPS_MAX];
+	int n;
+	int rc;
+	int failed = 0;
 
 	if ((rc = read_map(sc, m)) != CTL_EXIT_OK)
 		goto out;
@@ -335,8 +341,9 @@ do_install(ShardCmdCtx *sc)
 		if (install_group(sc, m, groups[i], NULL) != CTL_EXIT_OK)
 			failed++;
 		else
-			printf("group %d: schema pgwarden, %d guard triggers, map version %lld\n",
-				   groups[i], m->n_tables, (long long) m->version);
+			printf(
+			    "group %d: schema pgwarden, %d guard triggers, map version %lld\n",
+			    groups[i], m->n_tables, (long long) m->version);
 	}
 	rc = failed ? CTL_EXIT_FAILED : CTL_EXIT_OK;
 out:
@@ -347,9 +354,9 @@ out:
 static json_t *
 move_json(const ShardMove *mv)
 {
-	char	   *s = shard_move_encode(mv);
+	char *s = shard_move_encode(mv);
 	json_error_t jerr;
-	json_t	   *o = json_loads(s, 0, &jerr);
+	json_t *o = json_loads(s, 0, &jerr);
 
 	free(s);
 	return o ? o : json_null();
@@ -358,19 +365,20 @@ move_json(const ShardMove *mv)
 static int
 do_show(ShardCmdCtx *sc)
 {
-	ShardMap   *m = pgw_xmalloc(sizeof(*m));
-	ShardMove  *moves = NULL;
-	int			n_moves = 0;
-	int			groups[SHARD_GROUPS_MAX];
+	ShardMap *m = pgw_xmalloc(sizeof(*m));
+	ShardMove *moves = NULL;
+	int n_moves = 0;
+	int groups[SHARD_GROUPS_MAX];
 	ShardGroupInfo *gi = pgw_xcalloc(SHARD_GROUPS_MAX, sizeof(ShardGroupInfo));
-	PgwError	err = {0};
-	int			n;
-	int			rc;
-	CtlFormat	fmt = sc->a->has_format ? sc->a->format : sc->g->format;
+	PgwError err = {0};
+	int n;
+	int rc;
+	CtlFormat fmt = sc->a->has_format ? sc->a->format : sc->g->format;
 
 	if ((rc = read_map(sc, m)) != CTL_EXIT_OK)
 		goto out;
-	if (shard_move_list(sc->etcd, sc->g->scope_prefix, &moves, &n_moves, &err) != 0)
+	if (shard_move_list(sc->etcd, sc->g->scope_prefix, &moves, &n_moves,
+	                    &err) != 0)
 	{
 		ctl_fail("%s", err.msg);
 		rc = CTL_EXIT_FAILED;
@@ -378,16 +386,17 @@ do_show(ShardCmdCtx *sc)
 	}
 	n = shard_map_groups(m, groups, SHARD_GROUPS_MAX);
 	for (int i = 0; i < n; i++)
-		if (shard_group_read(sc->etcd, sc->g->scope_prefix, groups[i], &gi[i], &err) != 0)
+		if (shard_group_read(sc->etcd, sc->g->scope_prefix, groups[i], &gi[i],
+		                     &err) != 0)
 			gi[i].group = groups[i];
 	if (fmt == CTL_FORMAT_JSON)
 	{
-		char	   *ms = shard_map_encode(m);
+		char *ms = shard_map_encode(m);
 		json_error_t jerr;
-		json_t	   *root = json_object();
-		json_t	   *jm = json_array();
-		json_t	   *jg = json_object();
-		char	   *s;
+		json_t *root = json_object();
+		json_t *jm = json_array();
+		json_t *jg = json_object();
+		char *s;
 
 		json_object_set_new(root, "map", json_loads(ms, 0, &jerr));
 		free(ms);
@@ -396,15 +405,20 @@ do_show(ShardCmdCtx *sc)
 		json_object_set_new(root, "moves", jm);
 		for (int i = 0; i < n; i++)
 		{
-			json_t	   *o = json_object();
-			char		key[16];
+			json_t *o = json_object();
+			char key[16];
 
-			json_object_set_new(o, "leader", gi[i].has_leader ? json_string(gi[i].leader) : json_null());
+			json_object_set_new(o, "leader",
+			                    gi[i].has_leader ? json_string(gi[i].leader)
+			                                     : json_null());
 			if (gi[i].has_routing && gi[i].routing.has_primary)
 			{
-				json_object_set_new(o, "primary", json_string(gi[i].routing.primary.name));
-				json_object_set_new(o, "host", json_string(gi[i].routing.primary.host));
-				json_object_set_new(o, "port", json_integer(gi[i].routing.primary.port));
+				json_object_set_new(o, "primary",
+				                    json_string(gi[i].routing.primary.name));
+				json_object_set_new(o, "host",
+				                    json_string(gi[i].routing.primary.host));
+				json_object_set_new(o, "port",
+				                    json_integer(gi[i].routing.primary.port));
 			}
 			snprintf(key, sizeof(key), "%d", groups[i]);
 			json_object_set_new(jg, key, o);
@@ -416,22 +430,26 @@ do_show(ShardCmdCtx *sc)
 		json_decref(root);
 		goto out;
 	}
-	printf("Shard map version %lld, %d slots, %d groups\n", (long long) m->version,
-		   m->slots, n);
-	printf("  %-12s %-6s %-8s %-20s %s\n", "slots", "group", "state", "move", "primary");
+	printf("Shard map version %lld, %d slots, %d groups\n",
+	       (long long) m->version, m->slots, n);
+	printf("  %-12s %-6s %-8s %-20s %s\n", "slots", "group", "state", "move",
+	       "primary");
 	for (int i = 0; i < m->n_ranges; i++)
 	{
 		const ShardRange *r = &m->ranges[i];
-		char		slots[32];
-		char		prim[320] = "-";
+		char slots[32];
+		char prim[320] = "-";
 
 		snprintf(slots, sizeof(slots), "%d-%d", r->from, r->to);
 		for (int j = 0; j < n; j++)
-			if (groups[j] == r->group && gi[j].has_routing && gi[j].routing.has_primary)
-				snprintf(prim, sizeof(prim), "%s %s:%d", gi[j].routing.primary.name,
-						 gi[j].routing.primary.host, gi[j].routing.primary.port);
+			if (groups[j] == r->group && gi[j].has_routing &&
+			    gi[j].routing.has_primary)
+				snprintf(prim, sizeof(prim), "%s %s:%d",
+				         gi[j].routing.primary.name, gi[j].routing.primary.host,
+				         gi[j].routing.primary.port);
 		printf("  %-12s %-6d %-8s %-20s %s\n", slots, r->group,
-			   shard_state_name(r->state), r->move_id[0] ? r->move_id : "-", prim);
+		       shard_state_name(r->state), r->move_id[0] ? r->move_id : "-",
+		       prim);
 	}
 	printf("Tables:");
 	for (int i = 0; i < m->n_tables; i++)
@@ -444,12 +462,14 @@ do_show(ShardCmdCtx *sc)
 		const ShardMove *mv = &moves[i];
 
 		printf("  %-20s slots %d-%d, group %d -> %d, %s, copies %d", mv->id,
-			   mv->from, mv->to, mv->source, mv->target,
-			   shard_move_phase_name(mv->phase), mv->copies);
+		       mv->from, mv->to, mv->source, mv->target,
+		       shard_move_phase_name(mv->phase), mv->copies);
 		if (mv->frozen_wall_ms && mv->flipped_wall_ms)
-			printf(", frozen %lld ms", (long long) (mv->flipped_wall_ms - mv->frozen_wall_ms));
+			printf(", frozen %lld ms",
+			       (long long) (mv->flipped_wall_ms - mv->frozen_wall_ms));
 		if (mv->rows_deleted)
-			printf(", %llu rows deleted on the source", (unsigned long long) mv->rows_deleted);
+			printf(", %llu rows deleted on the source",
+			       (unsigned long long) mv->rows_deleted);
 		if (mv->last_error[0])
 			printf("\n    last error: %s", mv->last_error);
 		printf("\n");
@@ -467,8 +487,8 @@ do_lookup(ShardCmdCtx *sc)
 	PgwShardConfig cfg = {0};
 	PgwShardClient *client = NULL;
 	PgwShardLookup r;
-	char		errbuf[512];
-	CtlFormat	fmt = sc->a->has_format ? sc->a->format : sc->g->format;
+	char errbuf[512];
+	CtlFormat fmt = sc->a->has_format ? sc->a->format : sc->g->format;
 
 	cfg.etcd_endpoints = sc->g->etcd;
 	cfg.namespace_ = sc->g->namespace_;
@@ -486,13 +506,14 @@ do_lookup(ShardCmdCtx *sc)
 	}
 	if (pgw_shard_lookup(client, sc->a->user_id, &r) != 0)
 	{
-		ctl_fail("user id %lld: the map has no range for its slot", (long long) sc->a->user_id);
+		ctl_fail("user id %lld: the map has no range for its slot",
+		         (long long) sc->a->user_id);
 		pgw_shard_close(client);
 		return CTL_EXIT_FAILED;
 	}
 	if (fmt == CTL_FORMAT_JSON)
 	{
-		char	   *s = pgw_shard_lookup_json(&r);
+		char *s = pgw_shard_lookup_json(&r);
 
 		printf("%s\n", s);
 		free(s);
@@ -500,14 +521,16 @@ do_lookup(ShardCmdCtx *sc)
 	else
 	{
 		printf("user %lld: slot %d, group %d (%s), shard map version %lld\n",
-			   (long long) r.user_id, r.slot, r.group,
-			   shard_state_name((ShardState) r.state), (long long) r.map_version);
+		       (long long) r.user_id, r.slot, r.group,
+		       shard_state_name((ShardState) r.state),
+		       (long long) r.map_version);
 		if (r.has_rw)
 			printf("  rw: %s %s:%d\n", r.rw.name, r.rw.host, r.rw.port);
 		else
 			printf("  rw: none (the group has no serving primary now)\n");
 		for (int i = 0; i < r.n_ro; i++)
-			printf("  ro: %s %s:%d\n", r.ro[i].name, r.ro[i].host, r.ro[i].port);
+			printf("  ro: %s %s:%d\n", r.ro[i].name, r.ro[i].host,
+			       r.ro[i].port);
 	}
 	pgw_shard_close(client);
 	return CTL_EXIT_OK;
@@ -518,18 +541,19 @@ report_move(const ShardMove *mv, int rc, const PgwError *err)
 {
 	if (rc != 0)
 	{
-		ctl_fail("move %s stopped in phase %s: %s (continue with: pgwardenctl shard move --resume %s, or undo with --abort %s before the flip)",
-				 mv->id[0] ? mv->id : "?", shard_move_phase_name(mv->phase), err->msg,
-				 mv->id, mv->id);
+		ctl_fail(
+		    "move %s stopped in phase %s: %s (continue with: pgwardenctl shard move --resume %s, or undo with --abort %s before the flip)",
+		    mv->id[0] ? mv->id : "?", shard_move_phase_name(mv->phase),
+		    err->msg, mv->id, mv->id);
 		return CTL_EXIT_FAILED;
 	}
 	printf("move %s: %s", mv->id, shard_move_phase_name(mv->phase));
 	if (mv->frozen_wall_ms && mv->flipped_wall_ms)
 		printf(", slots %d-%d frozen for %lld ms", mv->from, mv->to,
-			   (long long) (mv->flipped_wall_ms - mv->frozen_wall_ms));
+		       (long long) (mv->flipped_wall_ms - mv->frozen_wall_ms));
 	if (mv->phase == SHARD_MOVE_DONE)
-		printf(", %llu rows deleted on group %d", (unsigned long long) mv->rows_deleted,
-			   mv->source);
+		printf(", %llu rows deleted on group %d",
+		       (unsigned long long) mv->rows_deleted, mv->source);
 	printf("\n");
 	return CTL_EXIT_OK;
 }
@@ -537,12 +561,12 @@ report_move(const ShardMove *mv, int rc, const PgwError *err)
 static int
 do_move(ShardCmdCtx *sc, bool split)
 {
-	ShardMap   *m = pgw_xmalloc(sizeof(*m));
-	ShardMove	mv;
-	PgwError	err = {0};
-	int			from;
-	int			to;
-	int			rc;
+	ShardMap *m = pgw_xmalloc(sizeof(*m));
+	ShardMove mv;
+	PgwError err = {0};
+	int from;
+	int to;
+	int rc;
 
 	memset(&mv, 0, sizeof(mv));
 	if (sc->a->abort_move)
@@ -584,16 +608,17 @@ do_move(ShardCmdCtx *sc, bool split)
 			return CTL_EXIT_FAILED;
 		}
 		from += (to - from + 1) / 2;
-		printf("split: moving the upper half, slots %d-%d, to group %d\n", from, to,
-			   sc->a->group);
+		printf("split: moving the upper half, slots %d-%d, to group %d\n", from,
+		       to, sc->a->group);
 	}
-	if (shard_move_create(&sc->ctx, from, to, sc->a->group, sc->a->move_id, &mv, &err) != 0)
+	if (shard_move_create(&sc->ctx, from, to, sc->a->group, sc->a->move_id, &mv,
+	                      &err) != 0)
 	{
 		ctl_fail("%s; nothing changed", err.msg);
 		return CTL_EXIT_FAILED;
 	}
-	printf("move %s created: slots %d-%d from group %d to group %d\n", mv.id, mv.from,
-		   mv.to, mv.source, mv.target);
+	printf("move %s created: slots %d-%d from group %d to group %d\n", mv.id,
+	       mv.from, mv.to, mv.source, mv.target);
 	fflush(stdout);
 	rc = shard_move_run(&sc->ctx, mv.id, &mv, &err);
 	return report_move(&mv, rc, &err);
@@ -602,11 +627,11 @@ do_move(ShardCmdCtx *sc, bool split)
 int
 cmd_shard(CtlGlobal *g, const CtlArgs *a)
 {
-	ShardArgs	sa;
+	ShardArgs sa;
 	ShardCmdCtx sc;
 	EtcdClient *c = NULL;
-	PgwError	err = {0};
-	int			rc;
+	PgwError err = {0};
+	int rc;
 
 	if (shard_args_parse(a->raw_argc, a->raw_argv, &sa, &err) != 0)
 	{
@@ -629,7 +654,7 @@ cmd_shard(CtlGlobal *g, const CtlArgs *a)
 	/* the map names the groups' database; --dbname only picks it at init */
 	if (sa.cmd != SHARD_CMD_INIT)
 	{
-		ShardMap   *m = pgw_xmalloc(sizeof(*m));
+		ShardMap *m = pgw_xmalloc(sizeof(*m));
 
 		if (shard_map_read(c, g->scope_prefix, m, &err) == 0)
 			pgw_strlcpy(sc.dbname, m->database, sizeof(sc.dbname));
@@ -671,23 +696,25 @@ cmd_shard(CtlGlobal *g, const CtlArgs *a)
 int
 ctl_list_groups(CtlGlobal *g, EtcdClient *c, bool topology, CtlFormat fmt)
 {
-	int			groups[SHARD_GROUPS_MAX];
-	int			n = 0;
-	PgwError	err = {0};
-	char		saved[PGW_PREFIX_MAX];
-	int			rc = CTL_EXIT_OK;
+	int groups[SHARD_GROUPS_MAX];
+	int n = 0;
+	PgwError err = {0};
+	char saved[PGW_PREFIX_MAX];
+	int rc = CTL_EXIT_OK;
 
-	if (shard_groups_list(c, g->scope_prefix, groups, SHARD_GROUPS_MAX, &n, &err) != 0 ||
-		n == 0)
+	if (shard_groups_list(c, g->scope_prefix, groups, SHARD_GROUPS_MAX, &n,
+	                      &err) != 0 ||
+	    n == 0)
 		return -1;
 	pgw_strlcpy(saved, g->prefix, sizeof(saved));
 	for (int i = 0; i < n; i++)
 	{
 		ClusterView *v = NULL;
-		int64_t		ttl = -1;
-		char		label[160];
+		int64_t ttl = -1;
+		char label[160];
 
-		snprintf(g->prefix, sizeof(g->prefix), "%s%d/", g->scope_prefix, groups[i]);
+		snprintf(g->prefix, sizeof(g->prefix), "%s%d/", g->scope_prefix,
+		         groups[i]);
 		snprintf(label, sizeof(label), "%s group %d", g->scope, groups[i]);
 		if (ctl_view(g, c, &v) != CTL_EXIT_OK)
 		{
@@ -696,7 +723,7 @@ ctl_list_groups(CtlGlobal *g, EtcdClient *c, bool topology, CtlFormat fmt)
 		}
 		if (v->has_leader && v->leader_lease != 0)
 		{
-			int64_t		granted;
+			int64_t granted;
 
 			if (etcd_lease_ttl(c, v->leader_lease, &ttl, &granted, &err) != 0)
 				ttl = -1;

@@ -24,11 +24,11 @@ fmt_of(const CtlGlobal *g, const CtlArgs *a)
 /* render: the list or topology text of v (caller frees) */
 static char *
 render(CtlGlobal *g, const CtlArgs *a, const ClusterView *v, int64_t ttl,
-	   bool topology)
+       bool topology)
 {
-	char	   *buf = NULL;
-	size_t		len = 0;
-	FILE	   *f = open_memstream(&buf, &len);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
 
 	if (f == NULL)
 		abort();
@@ -49,13 +49,13 @@ render(CtlGlobal *g, const CtlArgs *a, const ClusterView *v, int64_t ttl,
 static bool
 wait_change(EtcdClient *c, int64_t deadline_mono_ms)
 {
-	struct pollfd pfd = {.fd = etcd_client_event_fd(c),.events = POLLIN};
-	bool		changed = false;
+	struct pollfd pfd = {.fd = etcd_client_event_fd(c), .events = POLLIN};
+	bool changed = false;
 
 	for (;;)
 	{
-		int64_t		left = deadline_mono_ms - pgw_now_mono_ms();
-		EtcdEvent	ev;
+		int64_t left = deadline_mono_ms - pgw_now_mono_ms();
+		EtcdEvent ev;
 
 		if (left <= 0)
 			return changed;
@@ -64,8 +64,8 @@ wait_change(EtcdClient *c, int64_t deadline_mono_ms)
 		while (etcd_client_next_event(c, &ev))
 		{
 			if (ev.type == ETCD_EVENT_WATCH_PUT ||
-				ev.type == ETCD_EVENT_WATCH_DELETE ||
-				ev.type == ETCD_EVENT_WATCH_RESYNC)
+			    ev.type == ETCD_EVENT_WATCH_DELETE ||
+			    ev.type == ETCD_EVENT_WATCH_RESYNC)
 				changed = true;
 			etcd_event_clear(&ev);
 		}
@@ -84,15 +84,16 @@ static int
 list_or_topology(CtlGlobal *g, const CtlArgs *a, bool topology)
 {
 	EtcdClient *c = NULL;
-	int			rc;
-	bool		watching = false;
-	char	   *last = NULL;
-	int64_t		next_print = 0;
+	int rc;
+	bool watching = false;
+	char *last = NULL;
+	int64_t next_print = 0;
 
 	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
 		return rc;
 	/* a sharded scope without --group: every group (cmd_shard.c) */
-	if (g->group < 0 && (rc = ctl_list_groups(g, c, topology, fmt_of(g, a))) >= 0)
+	if (g->group < 0 &&
+	    (rc = ctl_list_groups(g, c, topology, fmt_of(g, a))) >= 0)
 	{
 		etcd_client_close(c);
 		return rc;
@@ -100,31 +101,32 @@ list_or_topology(CtlGlobal *g, const CtlArgs *a, bool topology)
 	for (;;)
 	{
 		ClusterView *v = NULL;
-		int64_t		ttl = -1;
+		int64_t ttl = -1;
 
 		rc = ctl_view(g, c, &v);
 		if (rc == CTL_EXIT_OK)
 		{
-			char	   *same;
+			char *same;
 
 			if (v->has_leader && v->leader_lease != 0)
 			{
-				int64_t		granted;
-				PgwError	err = {0};
+				int64_t granted;
+				PgwError err = {0};
 
-				if (etcd_lease_ttl(c, v->leader_lease, &ttl, &granted, &err) != 0)
+				if (etcd_lease_ttl(c, v->leader_lease, &ttl, &granted, &err) !=
+				    0)
 					ttl = -1;
 			}
 			if (a->watch_s > 0 && !watching)
 			{
-				int64_t		wid;
-				PgwError	err = {0};
+				int64_t wid;
+				PgwError err = {0};
 
 				if (etcd_watch_start(c, g->prefix, true, v->revision + 1, &wid,
-									 &err) != 0)
+				                     &err) != 0)
 				{
 					fprintf(stderr, "pgwardenctl: could not watch %s: %s\n",
-							g->prefix, err.msg);
+					        g->prefix, err.msg);
 					free(v);
 					rc = CTL_EXIT_FAILED;
 					break;
@@ -134,17 +136,19 @@ list_or_topology(CtlGlobal *g, const CtlArgs *a, bool topology)
 			/* what changed, the lease countdown left out */
 			same = render(g, a, v, -1, topology);
 			if (last == NULL || strcmp(same, last) != 0 ||
-				pgw_now_mono_ms() >= next_print)
+			    pgw_now_mono_ms() >= next_print)
 			{
-				char	   *text = render(g, a, v, ttl, topology);
+				char *text = render(g, a, v, ttl, topology);
 
 				if (a->watch_s > 0 && fmt_of(g, a) == CTL_FORMAT_PRETTY)
 				{
-					char		ts[40];
+					char ts[40];
 
 					pgw_format_wall_iso(pgw_now_wall_ms(), 0, ts, sizeof(ts));
 					printf("%s%s\n", ts,
-						   last != NULL && strcmp(same, last) != 0 ? " (changed)" : "");
+					       last != NULL && strcmp(same, last) != 0
+					           ? " (changed)"
+					           : "");
 				}
 				fputs(text, stdout);
 				fflush(stdout);
@@ -182,14 +186,15 @@ cmd_topology(CtlGlobal *g, const CtlArgs *a)
  * CTL_EXIT_FAILED with the reason on errors */
 static int
 read_key(CtlGlobal *g, EtcdClient *c, const char *suffix, char **value,
-		 size_t *len)
+         size_t *len)
 {
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	if (dcs_key_read(c, g->prefix, suffix, value, len, NULL, &err) != 0)
 	{
-		ctl_fail("could not read %s%s from etcd %s: %s; check --etcd and that etcd runs",
-				 g->prefix, suffix, g->etcd, err.msg);
+		ctl_fail(
+		    "could not read %s%s from etcd %s: %s; check --etcd and that etcd runs",
+		    g->prefix, suffix, g->etcd, err.msg);
 		return CTL_EXIT_FAILED;
 	}
 	return CTL_EXIT_OK;
@@ -200,17 +205,17 @@ cmd_history(CtlGlobal *g, const CtlArgs *a)
 {
 	EtcdClient *c = NULL;
 	ClusterView *v = NULL;
-	char	   *raw = NULL;
-	size_t		raw_len = 0;
-	PgwError	err = {0};
+	char *raw = NULL;
+	size_t raw_len = 0;
+	PgwError err = {0};
 	HistoryEntry *h = NULL;
-	int			n = 0;
-	int			rc;
+	int n = 0;
+	int rc;
 
 	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
 		return rc;
 	if ((rc = ctl_view(g, c, &v)) != CTL_EXIT_OK ||
-		(rc = read_key(g, c, "history", &raw, &raw_len)) != CTL_EXIT_OK)
+	    (rc = read_key(g, c, "history", &raw, &raw_len)) != CTL_EXIT_OK)
 		goto out;
 	if (raw != NULL && dcs_history_decode(raw, raw_len, &h, &n, &err) != 0)
 	{
@@ -231,11 +236,11 @@ int
 cmd_show_config(CtlGlobal *g, const CtlArgs *a)
 {
 	EtcdClient *c = NULL;
-	char	   *raw = NULL;
-	size_t		raw_len = 0;
+	char *raw = NULL;
+	size_t raw_len = 0;
 	json_error_t jerr;
-	json_t	   *o = NULL;
-	int			rc;
+	json_t *o = NULL;
+	int rc;
 
 	if ((rc = ctl_open(g, &c)) != CTL_EXIT_OK)
 		return rc;
@@ -243,30 +248,32 @@ cmd_show_config(CtlGlobal *g, const CtlArgs *a)
 		goto out;
 	if (raw == NULL)
 	{
-		ctl_fail("cluster \"%s\" has no config key (%sconfig); is the scope right?",
-				 g->scope, g->prefix);
+		ctl_fail(
+		    "cluster \"%s\" has no config key (%sconfig); is the scope right?",
+		    g->scope, g->prefix);
 		rc = CTL_EXIT_FAILED;
 		goto out;
 	}
 	o = json_loadb(raw, raw_len, 0, &jerr);
 	if (o == NULL)
 	{
-		ctl_fail("the config key is not JSON (%s); fix it with edit-config --replace FILE",
-				 jerr.text);
+		ctl_fail(
+		    "the config key is not JSON (%s); fix it with edit-config --replace FILE",
+		    jerr.text);
 		rc = CTL_EXIT_FAILED;
 		goto out;
 	}
 	if (fmt_of(g, a) == CTL_FORMAT_JSON)
 	{
-		char	   *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS |
-									 JSON_REAL_PRECISION(15));
+		char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS |
+		                            JSON_REAL_PRECISION(15));
 
 		printf("%s\n", s);
 		free(s);
 	}
 	else
 	{
-		char	   *s = ctl_json_to_yaml(o);
+		char *s = ctl_json_to_yaml(o);
 
 		fputs(s, stdout);
 		free(s);
@@ -283,8 +290,8 @@ cmd_version(CtlGlobal *g, const CtlArgs *a)
 {
 	EtcdClient *c = NULL;
 	ClusterView *v = NULL;
-	json_t	   *o;
-	json_t	   *members;
+	json_t *o;
+	json_t *members;
 
 	o = json_object();
 	members = json_object();
@@ -294,7 +301,7 @@ cmd_version(CtlGlobal *g, const CtlArgs *a)
 	if (g->etcd && g->scope && g->prefix[0])
 	{
 		EtcdClientConfig cfg = {0};
-		PgwError	err = {0};
+		PgwError err = {0};
 
 		cfg.endpoints = g->etcd;
 		cfg.ca_file = g->cacert;
@@ -305,11 +312,11 @@ cmd_version(CtlGlobal *g, const CtlArgs *a)
 		cfg.call_timeout_ms = g->timeout_ms;
 		v = pgw_xcalloc(1, sizeof(ClusterView));
 		if (etcd_client_open(&cfg, &c, &err) == 0 &&
-			dcs_view_read(c, g->prefix, true, v, &err) == 0)
+		    dcs_view_read(c, g->prefix, true, v, &err) == 0)
 		{
 			for (int i = 0; i < v->n_members; i++)
 				json_object_set_new(members, v->members[i].name,
-									json_string(v->members[i].version));
+				                    json_string(v->members[i].version));
 		}
 		etcd_client_close(c);
 		free(v);
@@ -317,21 +324,22 @@ cmd_version(CtlGlobal *g, const CtlArgs *a)
 	if (fmt_of(g, a) == CTL_FORMAT_PRETTY)
 	{
 		const char *k;
-		json_t	   *val;
+		json_t *val;
 
 		printf("pgwardenctl version %s\n", PGW_VERSION);
-		json_object_foreach(members, k, val)
-			printf("%s: pgwarden %s\n", k,
-				   json_string_value(val)[0] ? json_string_value(val) : "(unknown)");
+		json_object_foreach(members, k, val) printf(
+		    "%s: pgwarden %s\n", k,
+		    json_string_value(val)[0] ? json_string_value(val) : "(unknown)");
 		json_decref(members);
 	}
 	else
 	{
-		char	   *s;
+		char *s;
 
 		json_object_set_new(o, "members", members);
-		s = fmt_of(g, a) == CTL_FORMAT_JSON ?
-			json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : ctl_json_to_yaml(o);
+		s = fmt_of(g, a) == CTL_FORMAT_JSON
+		        ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+		        : ctl_json_to_yaml(o);
 		printf(fmt_of(g, a) == CTL_FORMAT_JSON ? "%s\n" : "%s", s);
 		free(s);
 	}

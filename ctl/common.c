@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 void
-ctl_fail(const char *fmt,...)
+ctl_fail(const char *fmt, ...)
 {
-	va_list		ap;
+	va_list ap;
 
 	fprintf(stderr, "pgwardenctl: ");
 	va_start(ap, fmt);
@@ -28,7 +28,7 @@ int
 ctl_open(CtlGlobal *g, EtcdClient **c)
 {
 	EtcdClientConfig cfg = {0};
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	cfg.endpoints = g->etcd;
 	cfg.ca_file = g->cacert;
@@ -48,22 +48,24 @@ ctl_open(CtlGlobal *g, EtcdClient **c)
 int
 ctl_view(CtlGlobal *g, EtcdClient *c, ClusterView **out)
 {
-	PgwError	err = {0};
+	PgwError err = {0};
 	ClusterView *v = pgw_xcalloc(1, sizeof(ClusterView));
 
 	*out = NULL;
 	if (dcs_view_read(c, g->prefix, true, v, &err) != 0)
 	{
-		ctl_fail("could not read cluster \"%s\" from etcd %s: %s; check --etcd (or etcd3.hosts in the config) and that etcd runs",
-				 g->scope, g->etcd, err.msg);
+		ctl_fail(
+		    "could not read cluster \"%s\" from etcd %s: %s; check --etcd (or etcd3.hosts in the config) and that etcd runs",
+		    g->scope, g->etcd, err.msg);
 		free(v);
 		return CTL_EXIT_FAILED;
 	}
 	if (v->n_members == 0 && !v->has_initialize && !v->has_leader &&
-		!v->has_config)
+	    !v->has_config)
 	{
-		ctl_fail("cluster \"%s\" does not exist (no keys under %s in etcd %s); check --scope and --namespace",
-				 g->scope, g->prefix, g->etcd);
+		ctl_fail(
+		    "cluster \"%s\" does not exist (no keys under %s in etcd %s); check --scope and --namespace",
+		    g->scope, g->prefix, g->etcd);
 		free(v);
 		return CTL_EXIT_FAILED;
 	}
@@ -80,7 +82,7 @@ ctl_is_interactive(void)
 bool
 ctl_prompt(const char *question, char *buf, size_t len)
 {
-	size_t		n;
+	size_t n;
 
 	fprintf(stderr, "%s", question);
 	fflush(stderr);
@@ -93,11 +95,11 @@ ctl_prompt(const char *question, char *buf, size_t len)
 }
 
 bool
-ctl_confirm(bool force, const char *fmt,...)
+ctl_confirm(bool force, const char *fmt, ...)
 {
-	char		q[512];
-	char		answer[16];
-	va_list		ap;
+	char q[512];
+	char answer[16];
+	va_list ap;
 
 	if (force)
 		return true;
@@ -112,7 +114,7 @@ ctl_confirm(bool force, const char *fmt,...)
 	if (!ctl_prompt(q, answer, sizeof(answer)))
 		return false;
 	return strcmp(answer, "y") == 0 || strcmp(answer, "Y") == 0 ||
-		strcmp(answer, "yes") == 0;
+	       strcmp(answer, "yes") == 0;
 }
 
 void
@@ -125,30 +127,30 @@ typedef struct CmdEntry
 {
 	const char *name;
 	CtlCommandFn fn;
-	bool		needs_etcd;
+	bool needs_etcd;
 } CmdEntry;
 
 static const CmdEntry entries[] = {
-	{"list", cmd_list, true},
-	{"topology", cmd_topology, true},
-	{"switchover", cmd_switchover, true},
-	{"failover", cmd_failover, true},
-	{"flush", cmd_flush, true},
-	{"pause", cmd_pause, true},
-	{"resume", cmd_resume, true},
-	{"restart", cmd_restart, true},
-	{"reload", cmd_reload, true},
-	{"reinit", cmd_reinit, true},
-	{"history", cmd_history, true},
-	{"show-config", cmd_show_config, true},
-	{"edit-config", cmd_edit_config, true},
-	{"remove", cmd_remove, true},
-	{"drill", cmd_drill, true},
-	{"shard", cmd_shard, true},
-	{"backup", cmd_backup, true},
-	{"restore", cmd_restore, true},
-	{"version", cmd_version, false},
-	{"debug", cmd_debug, false},
+    {"list", cmd_list, true},
+    {"topology", cmd_topology, true},
+    {"switchover", cmd_switchover, true},
+    {"failover", cmd_failover, true},
+    {"flush", cmd_flush, true},
+    {"pause", cmd_pause, true},
+    {"resume", cmd_resume, true},
+    {"restart", cmd_restart, true},
+    {"reload", cmd_reload, true},
+    {"reinit", cmd_reinit, true},
+    {"history", cmd_history, true},
+    {"show-config", cmd_show_config, true},
+    {"edit-config", cmd_edit_config, true},
+    {"remove", cmd_remove, true},
+    {"drill", cmd_drill, true},
+    {"shard", cmd_shard, true},
+    {"backup", cmd_backup, true},
+    {"restore", cmd_restore, true},
+    {"version", cmd_version, false},
+    {"debug", cmd_debug, false},
 };
 
 CtlCommandFn

@@ -12,9 +12,9 @@
 
 #include <stdio.h>
 
-#define CTL_EXIT_OK		0			/* success */
-#define CTL_EXIT_FAILED 1			/* refused or failed, reason on stderr */
-#define CTL_EXIT_USAGE	2			/* bad command line */
+#define CTL_EXIT_OK     0 /* success */
+#define CTL_EXIT_FAILED 1 /* refused or failed, reason on stderr */
+#define CTL_EXIT_USAGE  2 /* bad command line */
 
 typedef enum CtlFormat
 {
@@ -24,7 +24,7 @@ typedef enum CtlFormat
 } CtlFormat;
 
 /* ctl_format_parse: "pretty" / "json" / "yaml"; 0 or PGW_EINVAL. */
-int			ctl_format_parse(const char *s, CtlFormat *out);
+int ctl_format_parse(const char *s, CtlFormat *out);
 
 /* ------------------------------------------------------------------------
  * Command-line arguments of one command (args.c)
@@ -35,32 +35,32 @@ int			ctl_format_parse(const char *s, CtlFormat *out);
 /* Everything any command accepts; each command allows a subset. */
 typedef struct CtlArgs
 {
-	const char *command;		/* canonical name ("flush", "debug", ...) */
-	bool		help;			/* --help given: print usage, do nothing */
-	bool		has_format;		/* --format given after the command */
-	CtlFormat	format;
-	int64_t		watch_s;		/* list/topology --watch (0: once) */
-	const char *leader;			/* switchover --leader (borrowed from argv) */
-	const char *candidate;		/* --candidate */
-	int64_t		scheduled_wall_ms;	/* --scheduled (0: now) */
-	bool		force;			/* --force: no confirmation */
-	int64_t		timeout_ms;		/* --timeout (0: command default) */
-	bool		wait;			/* pause/resume --wait */
-	bool		all;			/* restart --all */
-	bool		pending;		/* restart --pending */
-	int			n_sets;			/* edit-config --set / --pg, in order */
-	char	   *sets[CTL_SETS_MAX];	/* "a.b.c=value" (owned) */
-	const char *apply_file;		/* edit-config --apply FILE ("-": stdin) */
-	const char *replace_file;	/* edit-config --replace FILE */
-	bool		quiet;			/* edit-config -q: no diff */
-	int64_t		expect_revision;	/* edit-config --expect-revision (0: none) */
-	bool		yes_i_am_sure;	/* remove, non-interactive; drill --yes */
-	int64_t		rounds;			/* drill --rounds (0: not given, 1 round) */
-	int			raw_argc;		/* shard: the words after "shard"; backup,
+	const char *command; /* canonical name ("flush", "debug", ...) */
+	bool help;           /* --help given: print usage, do nothing */
+	bool has_format;     /* --format given after the command */
+	CtlFormat format;
+	int64_t watch_s;           /* list/topology --watch (0: once) */
+	const char *leader;        /* switchover --leader (borrowed from argv) */
+	const char *candidate;     /* --candidate */
+	int64_t scheduled_wall_ms; /* --scheduled (0: now) */
+	bool force;                /* --force: no confirmation */
+	int64_t timeout_ms;        /* --timeout (0: command default) */
+	bool wait;                 /* pause/resume --wait */
+	bool all;                  /* restart --all */
+	bool pending;              /* restart --pending */
+	int n_sets;                /* edit-config --set / --pg, in order */
+	char *sets[CTL_SETS_MAX];  /* "a.b.c=value" (owned) */
+	const char *apply_file;    /* edit-config --apply FILE ("-": stdin) */
+	const char *replace_file;  /* edit-config --replace FILE */
+	bool quiet;                /* edit-config -q: no diff */
+	int64_t expect_revision;   /* edit-config --expect-revision (0: none) */
+	bool yes_i_am_sure;        /* remove, non-interactive; drill --yes */
+	int64_t rounds;            /* drill --rounds (0: not given, 1 round) */
+	int raw_argc;              /* shard: the words after "shard"; backup,
 								 * restore: argv[0] is the name (borrowed) */
-	char	  **raw_argv;
-	int			n_pos;			/* positional arguments */
-	const char *pos[PGW_MEMBERS_MAX];	/* borrowed from argv */
+	char **raw_argv;
+	int n_pos;                        /* positional arguments */
+	const char *pos[PGW_MEMBERS_MAX]; /* borrowed from argv */
 } CtlArgs;
 
 /*
@@ -72,18 +72,18 @@ typedef struct CtlArgs
  * checked. Returns 0 or PGW_EINVAL with a one-line message in err; *out
  * must be released with ctl_args_free() either way.
  */
-int			ctl_args_parse(const char *command, int argc, char **argv,
-						   CtlArgs *out, PgwError *err) PGW_MUSTCHECK;
-void		ctl_args_free(CtlArgs *a);
+int ctl_args_parse(const char *command, int argc, char **argv, CtlArgs *out,
+                   PgwError *err) PGW_MUSTCHECK;
+void ctl_args_free(CtlArgs *a);
 
 /* ctl_command_known: true for a command name pgwardenctl knows. */
-bool		ctl_command_known(const char *command);
+bool ctl_command_known(const char *command);
 
 /* ctl_command_help: print "usage: ..." and the options of command. */
-void		ctl_command_help(FILE *out, const char *command);
+void ctl_command_help(FILE *out, const char *command);
 
 /* ctl_commands_print: the list of commands with one line each. */
-void		ctl_commands_print(FILE *out);
+void ctl_commands_print(FILE *out);
 
 /* ------------------------------------------------------------------------
  * Output (list.c, output.c)
@@ -96,26 +96,25 @@ void		ctl_commands_print(FILE *out);
  * restart, tags), sorted by name. lease_ttl_s is the leader lease's remaining
  * TTL (< 0 unknown). Column widths count UTF-8 characters, not bytes.
  */
-void		ctl_list_print(FILE *out, const ClusterView *v, const char *scope,
-						   int64_t lease_ttl_s, CtlFormat fmt);
+void ctl_list_print(FILE *out, const ClusterView *v, const char *scope,
+                    int64_t lease_ttl_s, CtlFormat fmt);
 
 /*
  * ctl_topology_print: the members as a tree of who replicates from whom:
  * the leader at the root, members with a replicatefrom tag under that
  * member, the others under the leader.
  */
-void		ctl_topology_print(FILE *out, const ClusterView *v, const char *scope,
-							   CtlFormat fmt);
+void ctl_topology_print(FILE *out, const ClusterView *v, const char *scope,
+                        CtlFormat fmt);
 
 /* ctl_history_print: the timeline history as a table / JSON / YAML. */
-void		ctl_history_print(FILE *out, const HistoryEntry *h, int n,
-							  CtlFormat fmt);
+void ctl_history_print(FILE *out, const HistoryEntry *h, int n, CtlFormat fmt);
 
 /* ctl_rules_print: failover_decide()'s rule table (`debug rules`). */
-void		ctl_rules_print(FILE *out, CtlFormat fmt);
+void ctl_rules_print(FILE *out, CtlFormat fmt);
 
 /* ctl_display_width: terminal columns of a UTF-8 string (1 per code point). */
-size_t		ctl_display_width(const char *s);
+size_t ctl_display_width(const char *s);
 
 /* ------------------------------------------------------------------------
  * edit-config (editconf.c): work on the raw JSON of the config key so that
@@ -130,11 +129,11 @@ struct json_t;
  * does (null/~, true/false, integers, reals, else strings); quoted scalars
  * are strings. Anchors and tags are refused. 0 or PGW_EINVAL with the line.
  */
-int			ctl_yaml_to_json(const char *text, size_t len, struct json_t **out,
-							 PgwError *err) PGW_MUSTCHECK;
+int ctl_yaml_to_json(const char *text, size_t len, struct json_t **out,
+                     PgwError *err) PGW_MUSTCHECK;
 
 /* ctl_json_to_yaml: block YAML of v with sorted keys (caller frees). */
-char	   *ctl_json_to_yaml(const struct json_t *v);
+char *ctl_json_to_yaml(const struct json_t *v);
 
 /*
  * ctl_config_set: apply one "dotted.key=value" to the object root, creating
@@ -142,31 +141,30 @@ char	   *ctl_json_to_yaml(const struct json_t *v);
  * deletes the key (Patroni's `edit-config -s`). PGW_EINVAL when the
  * assignment has no '=' or no key, or a path element is not an object.
  */
-int			ctl_config_set(struct json_t *root, const char *assignment,
-						   PgwError *err) PGW_MUSTCHECK;
+int ctl_config_set(struct json_t *root, const char *assignment,
+                   PgwError *err) PGW_MUSTCHECK;
 
 /*
  * ctl_config_merge_patch: merge patch into root as RFC 7386 does (objects
  * merge recursively, null deletes, anything else replaces). PGW_EINVAL when
  * patch is not an object.
  */
-int			ctl_config_merge_patch(struct json_t *root, const struct json_t *patch,
-								   PgwError *err) PGW_MUSTCHECK;
+int ctl_config_merge_patch(struct json_t *root, const struct json_t *patch,
+                           PgwError *err) PGW_MUSTCHECK;
 
 /*
  * ctl_config_check: the edited config must be a JSON object that the
  * daemon accepts (dcs_config_decode_json, including the timing invariant).
  * 0 or PGW_EINVAL naming the key.
  */
-int			ctl_config_check(const struct json_t *root,
-							 PgwError *err) PGW_MUSTCHECK;
+int ctl_config_check(const struct json_t *root, PgwError *err) PGW_MUSTCHECK;
 
 /*
  * ctl_diff: a line diff of old_text and new_text, each changed line
  * prefixed "-" or "+", unchanged lines " " (the whole text: configs are
  * small). NULL when the texts are equal. Caller frees.
  */
-char	   *ctl_diff(const char *old_text, const char *new_text);
+char *ctl_diff(const char *old_text, const char *new_text);
 
 /* ------------------------------------------------------------------------
  * switchover / failover eligibility (eligible.c)
@@ -174,8 +172,8 @@ char	   *ctl_diff(const char *old_text, const char *new_text);
 
 typedef enum CtlTargetKind
 {
-	CTL_TARGET_SWITCHOVER = 0,	/* a healthy leader hands over */
-	CTL_TARGET_FAILOVER,		/* no healthy leader: promote candidate */
+	CTL_TARGET_SWITCHOVER = 0, /* a healthy leader hands over */
+	CTL_TARGET_FAILOVER,       /* no healthy leader: promote candidate */
 } CtlTargetKind;
 
 /*
@@ -187,8 +185,8 @@ typedef enum CtlTargetKind
  * sync in synchronous mode, lag above maximum_lag_on_failover. Returns 0
  * (eligible) or PGW_ESTATE / PGW_ENOTFOUND with a one-line reason in err.
  */
-int			ctl_candidate_check(const ClusterView *v, const char *leader,
-								const char *candidate, CtlTargetKind kind,
-								PgwError *err) PGW_MUSTCHECK;
+int ctl_candidate_check(const ClusterView *v, const char *leader,
+                        const char *candidate, CtlTargetKind kind,
+                        PgwError *err) PGW_MUSTCHECK;
 
 #endif

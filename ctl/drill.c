@@ -9,9 +9,9 @@
 #include <string.h>
 
 static const char *const kind_names[] = {
-	[CTL_DRILL_SWITCHOVER] = "switchover",
-	[CTL_DRILL_KILL_POSTGRES] = "kill-postgres",
-	[CTL_DRILL_STOP_DAEMON] = "stop-daemon",
+    [CTL_DRILL_SWITCHOVER] = "switchover",
+    [CTL_DRILL_KILL_POSTGRES] = "kill-postgres",
+    [CTL_DRILL_STOP_DAEMON] = "stop-daemon",
 };
 
 int
@@ -40,12 +40,12 @@ ctl_drill_kind_name(CtlDrillKind k)
 }
 
 void
-ctl_drill_gap(const int64_t *ack_ms, int n, int64_t fault_ms,
-			  int64_t *rto_ms, int64_t *downtime_ms)
+ctl_drill_gap(const int64_t *ack_ms, int n, int64_t fault_ms, int64_t *rto_ms,
+              int64_t *downtime_ms)
 {
-	int64_t		prev = -1;
-	int64_t		best_gap = -1;
-	int64_t		best_end = -1;
+	int64_t prev = -1;
+	int64_t best_gap = -1;
+	int64_t best_end = -1;
 
 	*rto_ms = -1;
 	*downtime_ms = -1;
@@ -58,8 +58,8 @@ ctl_drill_gap(const int64_t *ack_ms, int n, int64_t fault_ms,
 		}
 		{
 			/* the first gap runs from the last ack before the fault */
-			int64_t		from = prev >= 0 ? prev : fault_ms;
-			int64_t		gap = ack_ms[i] - from;
+			int64_t from = prev >= 0 ? prev : fault_ms;
+			int64_t gap = ack_ms[i] - from;
 
 			if (gap > best_gap)
 			{
@@ -78,7 +78,7 @@ ctl_drill_gap(const int64_t *ack_ms, int n, int64_t fault_ms,
 int
 ctl_drill_round_of(const int64_t *fault_ms, int n_rounds, int64_t ack_ms)
 {
-	int			r = 0;
+	int r = 0;
 
 	for (int i = 0; i < n_rounds; i++)
 	{
@@ -91,16 +91,16 @@ ctl_drill_round_of(const int64_t *fault_ms, int n_rounds, int64_t ack_ms)
 static void
 note_add(CtlDrillRound *r, const char *what)
 {
-	size_t		used = strlen(r->note);
+	size_t used = strlen(r->note);
 
 	snprintf(r->note + used, sizeof(r->note) - used, "%s%s",
-			 used > 0 ? "; " : "", what);
+	         used > 0 ? "; " : "", what);
 }
 
 void
 ctl_drill_judge(CtlDrillRound *r)
 {
-	char		buf[96];
+	char buf[96];
 
 	r->ok = !r->broken;
 	if (r->broken)
@@ -111,12 +111,12 @@ ctl_drill_judge(CtlDrillRound *r)
 		note_add(r, "no write acknowledged after the fault");
 	}
 	if (r->rejoin_ms < 0)
-		r->ok = false;			/* the caller's note says what was missing */
+		r->ok = false; /* the caller's note says what was missing */
 	if (r->lost > 0)
 	{
 		r->ok = false;
 		snprintf(buf, sizeof(buf), "LOST %lld acknowledged writes",
-				 (long long) r->lost);
+		         (long long) r->lost);
 		note_add(r, buf);
 	}
 	else if (r->lost < 0)
@@ -155,13 +155,13 @@ num_or_dash(char *buf, size_t len, int64_t v)
 
 void
 ctl_drill_report(FILE *out, const char *scope, CtlDrillKind kind,
-				 const CtlDrillRound *r, int n, bool json)
+                 const CtlDrillRound *r, int n, bool json)
 {
-	int64_t		max_rto = -1;
-	int64_t		max_down = -1;
-	int64_t		lost = 0;
-	bool		lost_known = n > 0;
-	int			n_ok = 0;
+	int64_t max_rto = -1;
+	int64_t max_down = -1;
+	int64_t lost = 0;
+	bool lost_known = n > 0;
+	int n_ok = 0;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -180,28 +180,32 @@ ctl_drill_report(FILE *out, const char *scope, CtlDrillKind kind,
 	{
 		fprintf(out, "{\"scope\": ");
 		json_str(out, scope ? scope : "");
-		fprintf(out, ", \"kind\": \"%s\", \"rounds\": [", ctl_drill_kind_name(kind));
+		fprintf(out, ", \"kind\": \"%s\", \"rounds\": [",
+		        ctl_drill_kind_name(kind));
 		for (int i = 0; i < n; i++)
 		{
 			fprintf(out, "%s{\"round\": %d, \"old_primary\": ", i ? ", " : "",
-					r[i].round);
+			        r[i].round);
 			json_str(out, r[i].old_primary);
 			fprintf(out, ", \"new_primary\": ");
 			json_str(out, r[i].new_primary);
-			fprintf(out, ", \"fault_wall_ms\": %" PRId64 ", \"rto_ms\": %" PRId64
-					", \"downtime_ms\": %" PRId64 ", \"acked\": %" PRId64,
-					r[i].fault_wall_ms, r[i].rto_ms, r[i].downtime_ms, r[i].acked);
+			fprintf(out,
+			        ", \"fault_wall_ms\": %" PRId64 ", \"rto_ms\": %" PRId64
+			        ", \"downtime_ms\": %" PRId64 ", \"acked\": %" PRId64,
+			        r[i].fault_wall_ms, r[i].rto_ms, r[i].downtime_ms,
+			        r[i].acked);
 			if (r[i].lost >= 0)
 				fprintf(out, ", \"lost\": %" PRId64, r[i].lost);
 			else
 				fprintf(out, ", \"lost\": null");
 			fprintf(out, ", \"rejoin_ms\": %" PRId64 ", \"ok\": %s, \"note\": ",
-					r[i].rejoin_ms, r[i].ok ? "true" : "false");
+			        r[i].rejoin_ms, r[i].ok ? "true" : "false");
 			json_str(out, r[i].note);
 			fputc('}', out);
 		}
-		fprintf(out, "], \"max_rto_ms\": %" PRId64 ", \"max_downtime_ms\": %" PRId64,
-				max_rto, max_down);
+		fprintf(out,
+		        "], \"max_rto_ms\": %" PRId64 ", \"max_downtime_ms\": %" PRId64,
+		        max_rto, max_down);
 		if (lost_known)
 			fprintf(out, ", \"lost\": %" PRId64, lost);
 		else
@@ -210,34 +214,35 @@ ctl_drill_report(FILE *out, const char *scope, CtlDrillKind kind,
 		return;
 	}
 	fprintf(out, "drill %s on cluster \"%s\": %d round%s\n",
-			ctl_drill_kind_name(kind), scope ? scope : "", n, n == 1 ? "" : "s");
+	        ctl_drill_kind_name(kind), scope ? scope : "", n,
+	        n == 1 ? "" : "s");
 	fprintf(out, "%-5s | %-12s | %-12s | %8s | %11s | %7s | %5s | %9s | %s\n",
-			"Round", "Old primary", "New primary", "RTO ms", "Downtime ms",
-			"Acked", "Lost", "Rejoin ms", "Result");
+	        "Round", "Old primary", "New primary", "RTO ms", "Downtime ms",
+	        "Acked", "Lost", "Rejoin ms", "Result");
 	for (int i = 0; i < n; i++)
 	{
-		char		rto[24],
-					down[24],
-					lst[24],
-					rej[24];
+		char rto[24], down[24], lst[24], rej[24];
 
 		num_or_dash(rto, sizeof(rto), r[i].rto_ms);
 		num_or_dash(down, sizeof(down), r[i].downtime_ms);
 		num_or_dash(lst, sizeof(lst), r[i].lost);
 		num_or_dash(rej, sizeof(rej), r[i].rejoin_ms);
-		fprintf(out, "%-5d | %-12s | %-12s | %8s | %11s | %7" PRId64
-				" | %5s | %9s | %s%s%s\n",
-				r[i].round, r[i].old_primary,
-				r[i].new_primary[0] ? r[i].new_primary : "-", rto, down,
-				r[i].acked, lst, rej, r[i].ok ? "ok" : "FAILED",
-				r[i].note[0] ? ": " : "", r[i].note);
+		fprintf(out,
+		        "%-5d | %-12s | %-12s | %8s | %11s | %7" PRId64
+		        " | %5s | %9s | %s%s%s\n",
+		        r[i].round, r[i].old_primary,
+		        r[i].new_primary[0] ? r[i].new_primary : "-", rto, down,
+		        r[i].acked, lst, rej, r[i].ok ? "ok" : "FAILED",
+		        r[i].note[0] ? ": " : "", r[i].note);
 	}
 	fprintf(out, "max RTO %" PRId64 " ms, max downtime %" PRId64 " ms, ",
-			max_rto, max_down);
+	        max_rto, max_down);
 	if (lost_known)
 		fprintf(out, "lost writes %" PRId64, lost);
 	else
 		fprintf(out, "lost writes unknown (the check did not run)");
 	fprintf(out, ", %d/%d rounds ok\n", n_ok, n);
-	fprintf(out, "(RTO = fault -> the acknowledged write that ended the longest write gap; downtime = that gap; rejoin = fault -> every member running and every replica streaming from the primary on its timeline)\n");
+	fprintf(
+	    out,
+	    "(RTO = fault -> the acknowledged write that ended the longest write gap; downtime = that gap; rejoin = fault -> every member running and every replica streaming from the primary on its timeline)\n");
 }

@@ -17,16 +17,16 @@
 
 typedef enum CtlDrillKind
 {
-	CTL_DRILL_SWITCHOVER = 0,	/* planned hand-over through the failover key */
-	CTL_DRILL_KILL_POSTGRES,	/* SIGKILL the primary's postmaster (SQL) */
-	CTL_DRILL_STOP_DAEMON,		/* an operator-supplied command stops it */
+	CTL_DRILL_SWITCHOVER = 0, /* planned hand-over through the failover key */
+	CTL_DRILL_KILL_POSTGRES,  /* SIGKILL the primary's postmaster (SQL) */
+	CTL_DRILL_STOP_DAEMON,    /* an operator-supplied command stops it */
 } CtlDrillKind;
 
 /*
  * ctl_drill_kind_parse: "switchover", "kill-postgres" or "stop-daemon" into
  * *out (may be NULL: only check). 0 or PGW_EINVAL.
  */
-int			ctl_drill_kind_parse(const char *s, CtlDrillKind *out);
+int ctl_drill_kind_parse(const char *s, CtlDrillKind *out);
 
 /* ctl_drill_kind_name: the name of a kind, as parsed. */
 const char *ctl_drill_kind_name(CtlDrillKind k);
@@ -38,25 +38,25 @@ const char *ctl_drill_kind_name(CtlDrillKind k);
  */
 typedef struct CtlDrillRound
 {
-	int			round;			/* 1-based */
-	char		old_primary[64];
-	char		new_primary[64];	/* "" when no primary came back */
-	int64_t		fault_wall_ms;	/* wall clock at the fault (cross-checks) */
-	int64_t		rto_ms;			/* fault -> the acknowledged write that
+	int round; /* 1-based */
+	char old_primary[64];
+	char new_primary[64];  /* "" when no primary came back */
+	int64_t fault_wall_ms; /* wall clock at the fault (cross-checks) */
+	int64_t rto_ms;        /* fault -> the acknowledged write that
 								 * ended the longest gap */
-	int64_t		downtime_ms;	/* that gap: from the last acknowledged
+	int64_t downtime_ms;   /* that gap: from the last acknowledged
 								 * write before it */
-	int64_t		acked;			/* writes acknowledged during the round */
-	int64_t		lost;			/* acknowledged but missing afterwards
+	int64_t acked;         /* writes acknowledged during the round */
+	int64_t lost;          /* acknowledged but missing afterwards
 								 * (-1: the check did not run) */
-	int64_t		rejoin_ms;		/* fault -> every member running, every
+	int64_t rejoin_ms;     /* fault -> every member running, every
 								 * replica streaming from the primary on
 								 * its timeline, writes acknowledged (-1:
 								 * not within the budget) */
-	bool		broken;			/* the round itself failed (fault not
+	bool broken;           /* the round itself failed (fault not
 								 * injected, cluster unfit): note says why */
-	bool		ok;				/* ctl_drill_judge */
-	char		note[240];		/* why not ok, or what was seen */
+	bool ok;               /* ctl_drill_judge */
+	char note[240];        /* why not ok, or what was seen */
 } CtlDrillRound;
 
 /*
@@ -68,16 +68,15 @@ typedef struct CtlDrillRound
  * *rto_ms. No threshold: a 100 ms gap gives an RTO of its end, never 0.
  * Both -1 when no write was acknowledged after the fault.
  */
-void		ctl_drill_gap(const int64_t *ack_ms, int n, int64_t fault_ms,
-						  int64_t *rto_ms, int64_t *downtime_ms);
+void ctl_drill_gap(const int64_t *ack_ms, int n, int64_t fault_ms,
+                   int64_t *rto_ms, int64_t *downtime_ms);
 
 /*
  * ctl_drill_round_of: the index of the round an acknowledged write at
  * ack_ms belongs to: the last round whose fault came at or before it (the
  * first round for writes before any fault). fault_ms is sorted.
  */
-int			ctl_drill_round_of(const int64_t *fault_ms, int n_rounds,
-							   int64_t ack_ms);
+int ctl_drill_round_of(const int64_t *fault_ms, int n_rounds, int64_t ack_ms);
 
 /*
  * ctl_drill_judge: r->ok from the figures: not broken, a write
@@ -85,14 +84,14 @@ int			ctl_drill_round_of(const int64_t *fault_ms, int n_rounds,
  * round; so does a loss check that did not run). Appends the reasons to
  * r->note.
  */
-void		ctl_drill_judge(CtlDrillRound *r);
+void ctl_drill_judge(CtlDrillRound *r);
 
 /*
  * ctl_drill_report: the rounds as a table (pretty/yaml) or JSON. The total
  * of lost writes is printed only when every round's check ran ("unknown"
  * / null otherwise).
  */
-void		ctl_drill_report(FILE *out, const char *scope, CtlDrillKind kind,
-							 const CtlDrillRound *r, int n, bool json);
+void ctl_drill_report(FILE *out, const char *scope, CtlDrillKind kind,
+                      const CtlDrillRound *r, int n, bool json);
 
 #endif

@@ -21,27 +21,27 @@ typedef struct DrillWriter DrillWriter;
 DrillWriter *drill_writer_start(const CtlGlobal *g, const ClusterView *v);
 
 /* drill_writer_stop: stop and join the thread; the acks stay readable. */
-void		drill_writer_stop(DrillWriter *w);
-void		drill_writer_free(DrillWriter *w);
+void drill_writer_stop(DrillWriter *w);
+void drill_writer_free(DrillWriter *w);
 
 /* drill_writer_acks_since: how many writes were acknowledged at or after from_ms. */
-int			drill_writer_acks_since(DrillWriter *w, int64_t from_ms);
+int drill_writer_acks_since(DrillWriter *w, int64_t from_ms);
 
 /* drill_writer_count: writes acknowledged so far. */
-int			drill_writer_count(DrillWriter *w);
+int drill_writer_count(DrillWriter *w);
 
 /*
  * drill_writer_window: a copy (caller frees *out) of the ack times from the
  * last one before from_ms on; the count.
  */
-int			drill_writer_window(DrillWriter *w, int64_t from_ms, int64_t **out);
+int drill_writer_window(DrillWriter *w, int64_t from_ms, int64_t **out);
 
 /*
  * drill_pg_start_time: member m's pg_postmaster_start_time() as text in
  * buf; false when it cannot be read.
  */
-bool		drill_pg_start_time(const CtlGlobal *g, const MemberInfo *m,
-								char *buf, size_t len);
+bool drill_pg_start_time(const CtlGlobal *g, const MemberInfo *m, char *buf,
+                         size_t len);
 
 /*
  * drill_pg_kill: SIGKILL member m's postmaster through SQL as the
@@ -50,8 +50,8 @@ bool		drill_pg_start_time(const CtlGlobal *g, const MemberInfo *m,
  * effect), CTL_EXIT_FAILED with the reason in note when the postmaster's
  * pid could not be read.
  */
-int			drill_pg_kill(const CtlGlobal *g, const MemberInfo *m, char *note,
-						  size_t len);
+int drill_pg_kill(const CtlGlobal *g, const MemberInfo *m, char *note,
+                  size_t len);
 
 /*
  * drill_pg_streaming: every member but the leader streams from the leader:
@@ -60,16 +60,16 @@ int			drill_pg_kill(const CtlGlobal *g, const MemberInfo *m, char *note,
  * pg_stat_wal_receiver streams from the leader's address on the leader's
  * current timeline. false with the first reason in why.
  */
-bool		drill_pg_streaming(const CtlGlobal *g, const ClusterView *v,
-							   char *why, size_t len);
+bool drill_pg_streaming(const CtlGlobal *g, const ClusterView *v, char *why,
+                        size_t len);
 
 /*
  * drill_pg_lost: the writer's acknowledged writes missing on the leader's
  * PostgreSQL now, counted per round (the round whose fault came last
  * before the ack). 0, or -1 with the reason in why (the check did not run).
  */
-int			drill_pg_lost(const CtlGlobal *g, EtcdClient *c, DrillWriter *w,
-						  const int64_t *fault_mono_ms, int n_rounds,
-						  int64_t *lost, char *why, size_t len);
+int drill_pg_lost(const CtlGlobal *g, EtcdClient *c, DrillWriter *w,
+                  const int64_t *fault_mono_ms, int n_rounds, int64_t *lost,
+                  char *why, size_t len);
 
 #endif

@@ -26,21 +26,21 @@
 static json_t *
 resolve_plain(const char *s)
 {
-	char	   *end;
+	char *end;
 
 	if (s[0] == '\0' || strcmp(s, "~") == 0 || strcasecmp(s, "null") == 0)
 		return json_null();
 	if (strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0 ||
-		strcasecmp(s, "on") == 0)
+	    strcasecmp(s, "on") == 0)
 		return json_true();
 	if (strcasecmp(s, "false") == 0 || strcasecmp(s, "no") == 0 ||
-		strcasecmp(s, "off") == 0)
+	    strcasecmp(s, "off") == 0)
 		return json_false();
 	if (isdigit((unsigned char) s[0]) ||
-		((s[0] == '-' || s[0] == '+') && isdigit((unsigned char) s[1])))
+	    ((s[0] == '-' || s[0] == '+') && isdigit((unsigned char) s[1])))
 	{
-		long long	ll;
-		double		d;
+		long long ll;
+		double d;
 
 		errno = 0;
 		ll = strtoll(s, &end, 10);
@@ -55,36 +55,36 @@ resolve_plain(const char *s)
 }
 
 static json_t *node_to_json(yaml_document_t *doc, yaml_node_t *n, int depth,
-							PgwError *err);
+                            PgwError *err);
 
 static json_t *
 node_to_json(yaml_document_t *doc, yaml_node_t *n, int depth, PgwError *err)
 {
-	json_t	   *out;
+	json_t *out;
 
 	if (depth > 64)
 	{
 		pgw_error_set(err, PGW_EINVAL, "line %lu: nested too deeply",
-					  (unsigned long) n->start_mark.line + 1);
+		              (unsigned long) n->start_mark.line + 1);
 		return NULL;
 	}
 	switch (n->type)
 	{
 		case YAML_SCALAR_NODE:
-			{
-				const char *s = (const char *) n->data.scalar.value;
+		{
+			const char *s = (const char *) n->data.scalar.value;
 
-				if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-					return resolve_plain(s);
-				return json_stringn(s, n->data.scalar.length);
-			}
+			if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+				return resolve_plain(s);
+			return json_stringn(s, n->data.scalar.length);
+		}
 		case YAML_SEQUENCE_NODE:
 			out = json_array();
 			for (yaml_node_item_t *it = n->data.sequence.items.start;
-				 it < n->data.sequence.items.top; it++)
+			     it < n->data.sequence.items.top; it++)
 			{
-				json_t	   *e = node_to_json(doc, yaml_document_get_node(doc, *it),
-											 depth + 1, err);
+				json_t *e = node_to_json(doc, yaml_document_get_node(doc, *it),
+				                         depth + 1, err);
 
 				if (e == NULL)
 				{
@@ -97,31 +97,33 @@ node_to_json(yaml_document_t *doc, yaml_node_t *n, int depth, PgwError *err)
 		case YAML_MAPPING_NODE:
 			out = json_object();
 			for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
-				 p < n->data.mapping.pairs.top; p++)
+			     p < n->data.mapping.pairs.top; p++)
 			{
 				yaml_node_t *k = yaml_document_get_node(doc, p->key);
-				json_t	   *e;
+				json_t *e;
 
 				if (k == NULL || k->type != YAML_SCALAR_NODE)
 				{
-					pgw_error_set(err, PGW_EINVAL, "line %lu: a key must be a scalar",
-								  (unsigned long) n->start_mark.line + 1);
+					pgw_error_set(err, PGW_EINVAL,
+					              "line %lu: a key must be a scalar",
+					              (unsigned long) n->start_mark.line + 1);
 					json_decref(out);
 					return NULL;
 				}
 				e = node_to_json(doc, yaml_document_get_node(doc, p->value),
-								 depth + 1, err);
+				                 depth + 1, err);
 				if (e == NULL)
 				{
 					json_decref(out);
 					return NULL;
 				}
-				json_object_set_new(out, (const char *) k->data.scalar.value, e);
+				json_object_set_new(out, (const char *) k->data.scalar.value,
+				                    e);
 			}
 			return out;
 		default:
 			pgw_error_set(err, PGW_EINVAL, "line %lu: empty node",
-						  (unsigned long) n->start_mark.line + 1);
+			              (unsigned long) n->start_mark.line + 1);
 			return NULL;
 	}
 }
@@ -130,8 +132,9 @@ node_to_json(yaml_document_t *doc, yaml_node_t *n, int depth, PgwError *err)
 static bool
 core_tag(const char *tag)
 {
-	static const char *const ok[] = {YAML_STR_TAG, YAML_INT_TAG, YAML_FLOAT_TAG,
-	YAML_BOOL_TAG, YAML_NULL_TAG, YAML_MAP_TAG, YAML_SEQ_TAG};
+	static const char *const ok[] = {
+	    YAML_STR_TAG,  YAML_INT_TAG, YAML_FLOAT_TAG, YAML_BOOL_TAG,
+	    YAML_NULL_TAG, YAML_MAP_TAG, YAML_SEQ_TAG};
 
 	for (size_t i = 0; i < PGW_LENGTHOF(ok); i++)
 		if (strcmp(tag, ok[i]) == 0)
@@ -145,17 +148,18 @@ ctl_yaml_to_json(const char *text, size_t len, json_t **out, PgwError *err)
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	yaml_node_t *root;
-	int			rc = 0;
+	int rc = 0;
 
 	*out = NULL;
 	if (!yaml_parser_initialize(&parser))
-		return pgw_error_set(err, PGW_EINVAL, "could not initialise the YAML parser");
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "could not initialise the YAML parser");
 	yaml_parser_set_input_string(&parser, (const unsigned char *) text, len);
 	if (!yaml_parser_load(&parser, &doc))
 	{
 		rc = pgw_error_set(err, PGW_EINVAL, "line %lu: %s",
-						   (unsigned long) parser.problem_mark.line + 1,
-						   parser.problem ? parser.problem : "invalid YAML");
+		                   (unsigned long) parser.problem_mark.line + 1,
+		                   parser.problem ? parser.problem : "invalid YAML");
 		yaml_parser_delete(&parser);
 		return rc;
 	}
@@ -167,8 +171,9 @@ ctl_yaml_to_json(const char *text, size_t len, json_t **out, PgwError *err)
 		for (yaml_node_t *n = doc.nodes.start; n < doc.nodes.top; n++)
 			if (n->tag && !core_tag((const char *) n->tag))
 			{
-				rc = pgw_error_set(err, PGW_EINVAL, "line %lu: YAML tags are not supported",
-								   (unsigned long) n->start_mark.line + 1);
+				rc = pgw_error_set(err, PGW_EINVAL,
+				                   "line %lu: YAML tags are not supported",
+				                   (unsigned long) n->start_mark.line + 1);
 				break;
 			}
 		if (rc == 0)
@@ -189,9 +194,9 @@ ctl_yaml_to_json(const char *text, size_t len, json_t **out, PgwError *err)
 
 typedef struct Buf
 {
-	char	   *s;
-	size_t		len;
-	size_t		cap;
+	char *s;
+	size_t len;
+	size_t cap;
 } Buf;
 
 static void
@@ -224,14 +229,15 @@ buf_indent(Buf *b, int n)
 static bool
 plain_safe(const char *s)
 {
-	json_t	   *r;
-	bool		ok;
+	json_t *r;
+	bool ok;
 
 	if (s[0] == '\0' || strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]) != NULL)
 		return false;
 	for (const char *p = s; *p; p++)
-		if ((unsigned char) *p < 0x20 || (p[0] == ':' && (p[1] == ' ' || p[1] == '\0')) ||
-			(p[0] == ' ' && p[1] == '#'))
+		if ((unsigned char) *p < 0x20 ||
+		    (p[0] == ':' && (p[1] == ' ' || p[1] == '\0')) ||
+		    (p[0] == ' ' && p[1] == '#'))
 			return false;
 	if (s[strlen(s) - 1] == ' ')
 		return false;
@@ -244,7 +250,7 @@ plain_safe(const char *s)
 static void
 emit_scalar(Buf *b, const json_t *v)
 {
-	char	   *s;
+	char *s;
 
 	if (json_is_string(v) && plain_safe(json_string_value(v)))
 	{
@@ -268,18 +274,17 @@ emit(Buf *b, const json_t *v, int depth)
 {
 	if (json_is_object(v) && json_object_size(v) > 0)
 	{
-		size_t		n = json_object_size(v);
+		size_t n = json_object_size(v);
 		const char **keys = pgw_xcalloc(n, sizeof(char *));
 		const char *k;
-		json_t	   *val;
-		size_t		i = 0;
+		json_t *val;
+		size_t i = 0;
 
-		json_object_foreach((json_t *) v, k, val)
-			keys[i++] = k;
+		json_object_foreach((json_t *) v, k, val) keys[i++] = k;
 		qsort(keys, n, sizeof(char *), cmp_str);
 		for (i = 0; i < n; i++)
 		{
-			json_t	   *kv = json_string(keys[i]);
+			json_t *kv = json_string(keys[i]);
 
 			val = json_object_get(v, keys[i]);
 			buf_indent(b, depth);
@@ -287,7 +292,7 @@ emit(Buf *b, const json_t *v, int depth)
 			json_decref(kv);
 			buf_puts(b, ":");
 			if ((json_is_object(val) && json_object_size(val) > 0) ||
-				(json_is_array(val) && json_array_size(val) > 0))
+			    (json_is_array(val) && json_array_size(val) > 0))
 			{
 				buf_puts(b, "\n");
 				emit(b, val, depth + 1);
@@ -302,8 +307,8 @@ emit(Buf *b, const json_t *v, int depth)
 	}
 	else if (json_is_array(v) && json_array_size(v) > 0)
 	{
-		size_t		i;
-		json_t	   *e;
+		size_t i;
+		json_t *e;
 
 		json_array_foreach(v, i, e)
 		{
@@ -312,7 +317,7 @@ emit(Buf *b, const json_t *v, int depth)
 			if (json_is_object(e) && json_object_size(e) > 0)
 			{
 				/* "- key: v" with the other keys aligned under it */
-				Buf			sub = {0};
+				Buf sub = {0};
 
 				buf_add(&sub, "", 0);
 				emit(&sub, e, depth + 1);
@@ -347,7 +352,7 @@ emit(Buf *b, const json_t *v, int depth)
 char *
 ctl_json_to_yaml(const json_t *v)
 {
-	Buf			b = {0};
+	Buf b = {0};
 
 	buf_add(&b, "", 0);
 	emit(&b, v, 0);
@@ -362,23 +367,26 @@ int
 ctl_config_set(json_t *root, const char *assignment, PgwError *err)
 {
 	const char *eq = strchr(assignment, '=');
-	char	   *path;
-	char	   *seg;
-	char	   *dot;
-	json_t	   *obj = root;
-	json_t	   *val;
-	int			rc = 0;
+	char *path;
+	char *seg;
+	char *dot;
+	json_t *obj = root;
+	json_t *val;
+	int rc = 0;
 
 	if (!json_is_object(root))
-		return pgw_error_set(err, PGW_EINVAL, "the config is not a JSON object");
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "the config is not a JSON object");
 	if (eq == NULL || eq == assignment)
 		return pgw_error_set(err, PGW_EINVAL,
-							 "invalid assignment \"%s\": expected KEY=VALUE", assignment);
+		                     "invalid assignment \"%s\": expected KEY=VALUE",
+		                     assignment);
 	path = pgw_xstrndup(assignment, (size_t) (eq - assignment));
-	if (path[0] == '.' || path[strlen(path) - 1] == '.' || strstr(path, "..") != NULL)
+	if (path[0] == '.' || path[strlen(path) - 1] == '.' ||
+	    strstr(path, "..") != NULL)
 	{
 		rc = pgw_error_set(err, PGW_EINVAL,
-						   "invalid key \"%s\": empty path element", path);
+		                   "invalid key \"%s\": empty path element", path);
 		goto out;
 	}
 	if (eq[1] == '\0')
@@ -392,7 +400,7 @@ ctl_config_set(json_t *root, const char *assignment, PgwError *err)
 	seg = path;
 	while ((dot = strchr(seg, '.')) != NULL)
 	{
-		json_t	   *next;
+		json_t *next;
 
 		*dot = '\0';
 		next = json_object_get(obj, seg);
@@ -400,7 +408,7 @@ ctl_config_set(json_t *root, const char *assignment, PgwError *err)
 		{
 			if (json_is_null(val))
 			{
-				json_decref(val);	/* deleting below a missing key: no-op */
+				json_decref(val); /* deleting below a missing key: no-op */
 				goto out;
 			}
 			next = json_object();
@@ -409,8 +417,8 @@ ctl_config_set(json_t *root, const char *assignment, PgwError *err)
 		else if (!json_is_object(next))
 		{
 			rc = pgw_error_set(err, PGW_EINVAL,
-							   "cannot set \"%.*s\": \"%s\" is not a mapping",
-							   (int) (eq - assignment), assignment, seg);
+			                   "cannot set \"%.*s\": \"%s\" is not a mapping",
+			                   (int) (eq - assignment), assignment, seg);
 			json_decref(val);
 			goto out;
 		}
@@ -433,11 +441,11 @@ static void
 merge(json_t *dst, const json_t *patch)
 {
 	const char *k;
-	json_t	   *v;
+	json_t *v;
 
 	json_object_foreach((json_t *) patch, k, v)
 	{
-		json_t	   *cur = json_object_get(dst, k);
+		json_t *cur = json_object_get(dst, k);
 
 		if (json_is_null(v))
 			json_object_del(dst, k);
@@ -445,7 +453,7 @@ merge(json_t *dst, const json_t *patch)
 			merge(cur, v);
 		else if (json_is_object(v))
 		{
-			json_t	   *o = json_object();
+			json_t *o = json_object();
 
 			merge(o, v);
 			json_object_set_new(dst, k, o);
@@ -459,7 +467,8 @@ int
 ctl_config_merge_patch(json_t *root, const json_t *patch, PgwError *err)
 {
 	if (!json_is_object(root))
-		return pgw_error_set(err, PGW_EINVAL, "the config is not a JSON object");
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "the config is not a JSON object");
 	if (!json_is_object(patch))
 		return pgw_error_set(err, PGW_EINVAL, "the patch is not a mapping");
 	merge(root, patch);
@@ -470,8 +479,8 @@ int
 ctl_config_check(const json_t *root, PgwError *err)
 {
 	DynamicConfig *cfg;
-	char		bad[128] = "";
-	int			rc;
+	char bad[128] = "";
+	int rc;
 
 	if (!json_is_object(root))
 		return pgw_error_set(err, PGW_EINVAL, "the config must be a mapping");
@@ -488,14 +497,14 @@ ctl_config_check(const json_t *root, PgwError *err)
 static char **
 split_lines(const char *s, int *n)
 {
-	int			cap = 16;
-	char	  **out = pgw_xmalloc(sizeof(char *) * (size_t) cap);
+	int cap = 16;
+	char **out = pgw_xmalloc(sizeof(char *) * (size_t) cap);
 
 	*n = 0;
 	while (*s)
 	{
 		const char *nl = strchr(s, '\n');
-		size_t		len = nl ? (size_t) (nl - s) : strlen(s);
+		size_t len = nl ? (size_t) (nl - s) : strlen(s);
 
 		if (*n == cap)
 		{
@@ -511,15 +520,15 @@ split_lines(const char *s, int *n)
 char *
 ctl_diff(const char *old_text, const char *new_text)
 {
-	int			na;
-	int			nb;
-	char	  **a;
-	char	  **b;
-	int		   *lcs;
-	Buf			out = {0};
-	int			i = 0;
-	int			j = 0;
-	bool		changed = false;
+	int na;
+	int nb;
+	char **a;
+	char **b;
+	int *lcs;
+	Buf out = {0};
+	int i = 0;
+	int j = 0;
+	bool changed = false;
 
 	if (strcmp(old_text, new_text) == 0)
 		return NULL;
@@ -529,8 +538,10 @@ ctl_diff(const char *old_text, const char *new_text)
 #define L(x, y) lcs[(size_t) (x) * (size_t) (nb + 1) + (size_t) (y)]
 	for (int x = na - 1; x >= 0; x--)
 		for (int y = nb - 1; y >= 0; y--)
-			L(x, y) = strcmp(a[x], b[y]) == 0 ? L(x + 1, y + 1) + 1 :
-				(L(x + 1, y) >= L(x, y + 1) ? L(x + 1, y) : L(x, y + 1));
+			L(x, y) =
+			    strcmp(a[x], b[y]) == 0
+			        ? L(x + 1, y + 1) + 1
+			        : (L(x + 1, y) >= L(x, y + 1) ? L(x + 1, y) : L(x, y + 1));
 	buf_add(&out, "", 0);
 	while (i < na || j < nb)
 	{

@@ -13,74 +13,84 @@
 /* explain: the refusal for a member the engine found ineligible */
 static int
 explain(const ClusterView *v, const MemberInfo *m, const FailoverCandidate *fc,
-		PgwError *err)
+        PgwError *err)
 {
 	switch (fc->why)
 	{
 		case FAILOVER_INELIGIBLE_INVALID:
-			return pgw_error_set(err, PGW_ESTATE,
-								 "member \"%s\" cannot be promoted: its member key does not decode (%s)",
-								 m->name, m->parse_error);
+			return pgw_error_set(
+			    err, PGW_ESTATE,
+			    "member \"%s\" cannot be promoted: its member key does not decode (%s)",
+			    m->name, m->parse_error);
 		case FAILOVER_INELIGIBLE_NOT_RUNNING:
-			return pgw_error_set(err, PGW_ESTATE,
-								 "member \"%s\" cannot be promoted: it is not running (state %s)",
-								 m->name, dcs_state_name(m->state));
+			return pgw_error_set(
+			    err, PGW_ESTATE,
+			    "member \"%s\" cannot be promoted: it is not running (state %s)",
+			    m->name, dcs_state_name(m->state));
 		case FAILOVER_INELIGIBLE_NOT_REPLICA:
-			return pgw_error_set(err, PGW_ESTATE,
-								 "member \"%s\" cannot be promoted: it is not a replica (role %s)",
-								 m->name, dcs_role_name(m->role));
+			return pgw_error_set(
+			    err, PGW_ESTATE,
+			    "member \"%s\" cannot be promoted: it is not a replica (role %s)",
+			    m->name, dcs_role_name(m->role));
 		case FAILOVER_INELIGIBLE_NOFAILOVER:
-			return pgw_error_set(err, PGW_ESTATE,
-								 "member \"%s\" cannot be promoted: it has the nofailover tag",
-								 m->name);
+			return pgw_error_set(
+			    err, PGW_ESTATE,
+			    "member \"%s\" cannot be promoted: it has the nofailover tag",
+			    m->name);
 		case FAILOVER_INELIGIBLE_PRIORITY_ZERO:
-			return pgw_error_set(err, PGW_ESTATE,
-								 "member \"%s\" cannot be promoted: its failover_priority tag is %d",
-								 m->name, m->failover_priority);
+			return pgw_error_set(
+			    err, PGW_ESTATE,
+			    "member \"%s\" cannot be promoted: its failover_priority tag is %d",
+			    m->name, m->failover_priority);
 		case FAILOVER_INELIGIBLE_NOT_SYNC:
-			return pgw_error_set(err, PGW_ESTATE,
-								 "member \"%s\" cannot be promoted: synchronous_mode is on and it is not a synchronous standby (see list)",
-								 m->name);
+			return pgw_error_set(
+			    err, PGW_ESTATE,
+			    "member \"%s\" cannot be promoted: synchronous_mode is on and it is not a synchronous standby (see list)",
+			    m->name);
 		case FAILOVER_INELIGIBLE_LAG:
-			return pgw_error_set(err, PGW_ESTATE,
-								 "member \"%s\" cannot be promoted: it lags %llu bytes behind, more than maximum_lag_on_failover (%llu)",
-								 m->name, (unsigned long long) fc->lag_bytes,
-								 (unsigned long long) v->config.maximum_lag_on_failover);
+			return pgw_error_set(
+			    err, PGW_ESTATE,
+			    "member \"%s\" cannot be promoted: it lags %llu bytes behind, more than maximum_lag_on_failover (%llu)",
+			    m->name, (unsigned long long) fc->lag_bytes,
+			    (unsigned long long) v->config.maximum_lag_on_failover);
 		case FAILOVER_INELIGIBLE_TIMELINE_BEHIND:
 		case FAILOVER_ELIGIBLE:
 			break;
 	}
-	return pgw_error_set(err, PGW_ESTATE,
-						 "member \"%s\" cannot be promoted: the decision engine ranks it ineligible (%s)",
-						 m->name, failover_ineligible_name(fc->why));
+	return pgw_error_set(
+	    err, PGW_ESTATE,
+	    "member \"%s\" cannot be promoted: the decision engine ranks it ineligible (%s)",
+	    m->name, failover_ineligible_name(fc->why));
 }
 
 int
 ctl_candidate_check(const ClusterView *v, const char *leader,
-					const char *candidate, CtlTargetKind kind, PgwError *err)
+                    const char *candidate, CtlTargetKind kind, PgwError *err)
 {
 	const MemberInfo *m = NULL;
-	int			rc = 0;
+	int rc = 0;
 
 	if (candidate != NULL)
 	{
 		m = dcs_view_member(v, candidate);
 		if (m == NULL)
 		{
-			char		names[512] = "";
-			size_t		used = 0;
+			char names[512] = "";
+			size_t used = 0;
 
 			for (int i = 0; i < v->n_members && used < sizeof(names); i++)
 				used += (size_t) snprintf(names + used, sizeof(names) - used,
-										  "%s%s", i ? ", " : "", v->members[i].name);
+				                          "%s%s", i ? ", " : "",
+				                          v->members[i].name);
 			return pgw_error_set(err, PGW_ENOTFOUND,
-								 "member \"%s\" does not exist (members: %s)",
-								 candidate, names[0] ? names : "none");
+			                     "member \"%s\" does not exist (members: %s)",
+			                     candidate, names[0] ? names : "none");
 		}
 		if (kind == CTL_TARGET_SWITCHOVER && leader != NULL &&
-			strcmp(candidate, leader) == 0)
+		    strcmp(candidate, leader) == 0)
 			return pgw_error_set(err, PGW_ESTATE,
-								 "member \"%s\" is already the leader", candidate);
+			                     "member \"%s\" is already the leader",
+			                     candidate);
 	}
 
 	/* the engine's own verdict (failover/rank.c): the rules exist once */
@@ -92,9 +102,11 @@ ctl_candidate_check(const ClusterView *v, const char *leader,
 		if (fc.why != FAILOVER_ELIGIBLE)
 			rc = explain(v, m, &fc, err);
 	}
-	else if (failover_best_candidate(v, NULL, 0,
-									 kind == CTL_TARGET_SWITCHOVER ? leader : NULL) == NULL)
-		rc = pgw_error_set(err, PGW_ESTATE,
-						   "no member can be promoted (run list: replicas must be running, not tagged nofailover, within maximum_lag_on_failover and, in synchronous_mode, synchronous)");
+	else if (failover_best_candidate(
+	             v, NULL, 0, kind == CTL_TARGET_SWITCHOVER ? leader : NULL) ==
+	         NULL)
+		rc = pgw_error_set(
+		    err, PGW_ESTATE,
+		    "no member can be promoted (run list: replicas must be running, not tagged nofailover, within maximum_lag_on_failover and, in synchronous_mode, synchronous)");
 	return rc;
 }

@@ -20,16 +20,17 @@
 static void
 usage(FILE *out)
 {
-	fprintf(out,
-			"usage: pgwardenctl [-c CONFIG] [--etcd URL[,URL]] [--scope SCOPE]\n"
-			"                   [--namespace NS] [--group N] [--cacert F] [--cert F] [--key F]\n"
-			"                   [--format pretty|json|yaml] COMMAND [ARGS]\n\n"
-			"Environment: PGWARDEN_CONFIG, PGWARDEN_ETCD3_HOSTS, PGWARDEN_SCOPE,\n"
-			"PGWARDEN_NAMESPACE, PGWARDEN_ETCD3_CACERT, PGWARDEN_ETCD3_CERT,\n"
-			"PGWARDEN_ETCD3_KEY, PGWARDEN_ETCD3_USERNAME, PGWARDEN_ETCD3_PASSWORD,\n"
-			"PGWARDEN_RESTAPI_USERNAME, PGWARDEN_RESTAPI_PASSWORD.\n\n"
-			"Exit codes: 0 ok, 1 refused or failed, 2 usage error.\n\n"
-			"Commands (pgwardenctl COMMAND --help for each):\n");
+	fprintf(
+	    out,
+	    "usage: pgwardenctl [-c CONFIG] [--etcd URL[,URL]] [--scope SCOPE]\n"
+	    "                   [--namespace NS] [--group N] [--cacert F] [--cert F] [--key F]\n"
+	    "                   [--format pretty|json|yaml] COMMAND [ARGS]\n\n"
+	    "Environment: PGWARDEN_CONFIG, PGWARDEN_ETCD3_HOSTS, PGWARDEN_SCOPE,\n"
+	    "PGWARDEN_NAMESPACE, PGWARDEN_ETCD3_CACERT, PGWARDEN_ETCD3_CERT,\n"
+	    "PGWARDEN_ETCD3_KEY, PGWARDEN_ETCD3_USERNAME, PGWARDEN_ETCD3_PASSWORD,\n"
+	    "PGWARDEN_RESTAPI_USERNAME, PGWARDEN_RESTAPI_PASSWORD.\n\n"
+	    "Exit codes: 0 ok, 1 refused or failed, 2 usage error.\n\n"
+	    "Commands (pgwardenctl COMMAND --help for each):\n");
 	ctl_commands_print(out);
 }
 
@@ -53,8 +54,8 @@ from_file(char **dst, const char *v)
 static int
 load_config_file(CtlGlobal *g, const char *path)
 {
-	NodeConfig	nc;
-	PgwError	err = {0};
+	NodeConfig nc;
+	PgwError err = {0};
 
 	memset(&nc, 0, sizeof(nc));
 	if (config_load_file(path, &nc, &err) != 0)
@@ -84,9 +85,11 @@ load_config_file(CtlGlobal *g, const char *path)
 static void
 global_free(CtlGlobal *g)
 {
-	char	  **all[] = {&g->etcd, &g->scope, &g->namespace_, &g->cacert,
-		&g->cert, &g->key, &g->username, &g->password, &g->rest_username,
-	&g->rest_password, &g->rest_cafile, &g->pg_user, &g->pg_password};
+	char **all[] = {&g->etcd,          &g->scope,       &g->namespace_,
+	                &g->cacert,        &g->cert,        &g->key,
+	                &g->username,      &g->password,    &g->rest_username,
+	                &g->rest_password, &g->rest_cafile, &g->pg_user,
+	                &g->pg_password};
 
 	for (size_t i = 0; i < PGW_LENGTHOF(all); i++)
 	{
@@ -99,26 +102,25 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"etcd", required_argument, NULL, 'e'},
-		{"scope", required_argument, NULL, 's'},
-		{"namespace", required_argument, NULL, 'n'},
-		{"group", required_argument, NULL, 'g'},
-		{"cacert", required_argument, NULL, 'A'},
-		{"cert", required_argument, NULL, 'C'},
-		{"key", required_argument, NULL, 'K'},
-		{"format", required_argument, NULL, 'f'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0}
-	};
-	CtlGlobal	g;
-	CtlArgs		args;
+	    {"config", required_argument, NULL, 'c'},
+	    {"etcd", required_argument, NULL, 'e'},
+	    {"scope", required_argument, NULL, 's'},
+	    {"namespace", required_argument, NULL, 'n'},
+	    {"group", required_argument, NULL, 'g'},
+	    {"cacert", required_argument, NULL, 'A'},
+	    {"cert", required_argument, NULL, 'C'},
+	    {"key", required_argument, NULL, 'K'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0}};
+	CtlGlobal g;
+	CtlArgs args;
 	const char *config_path = NULL;
 	const char *command;
-	PgwError	err = {0};
-	int			o;
-	int			rc;
+	PgwError err = {0};
+	int o;
+	int rc;
 
 	memset(&g, 0, sizeof(g));
 	g.timeout_ms = 3000;
@@ -146,19 +148,20 @@ main(int argc, char **argv)
 				g.namespace_ = pgw_xstrdup(optarg);
 				break;
 			case 'g':
-				{
-					int64_t		gv;
+			{
+				int64_t gv;
 
-					if (pgw_parse_int64(optarg, 0, 9999, &gv) != 0)
-					{
-						ctl_fail("invalid --group \"%s\": expected a group number 0..9999",
-								 optarg);
-						global_free(&g);
-						return CTL_EXIT_USAGE;
-					}
-					g.group = (int) gv;
+				if (pgw_parse_int64(optarg, 0, 9999, &gv) != 0)
+				{
+					ctl_fail(
+					    "invalid --group \"%s\": expected a group number 0..9999",
+					    optarg);
+					global_free(&g);
+					return CTL_EXIT_USAGE;
 				}
-				break;
+				g.group = (int) gv;
+			}
+			break;
 			case 'A':
 				free(g.cacert);
 				g.cacert = pgw_xstrdup(optarg);
@@ -174,8 +177,9 @@ main(int argc, char **argv)
 			case 'f':
 				if (ctl_format_parse(optarg, &g.format) != 0)
 				{
-					ctl_fail("invalid --format \"%s\": expected pretty, json or yaml",
-							 optarg);
+					ctl_fail(
+					    "invalid --format \"%s\": expected pretty, json or yaml",
+					    optarg);
 					global_free(&g);
 					return CTL_EXIT_USAGE;
 				}
@@ -190,12 +194,12 @@ main(int argc, char **argv)
 				return CTL_EXIT_OK;
 			case ':':
 				ctl_fail("option \"%s\" needs a value (see pgwardenctl --help)",
-						 argv[optind - 1]);
+				         argv[optind - 1]);
 				global_free(&g);
 				return CTL_EXIT_USAGE;
 			default:
 				ctl_fail("unknown option \"%s\" (see pgwardenctl --help)",
-						 argv[optind - 1]);
+				         argv[optind - 1]);
 				global_free(&g);
 				return CTL_EXIT_USAGE;
 		}
@@ -245,7 +249,7 @@ main(int argc, char **argv)
 	if (config_path == NULL)
 		config_path = getenv("PGWARDEN_CONFIG");
 	if (config_path && config_path[0] &&
-		(rc = load_config_file(&g, config_path)) != CTL_EXIT_OK)
+	    (rc = load_config_file(&g, config_path)) != CTL_EXIT_OK)
 		goto out;
 	g.config_path = config_path && config_path[0] ? config_path : NULL;
 
@@ -259,28 +263,32 @@ main(int argc, char **argv)
 	{
 		if (g.etcd == NULL)
 		{
-			ctl_fail("%s", "no etcd endpoints: use --etcd, -c CONFIG or PGWARDEN_ETCD3_HOSTS");
+			ctl_fail(
+			    "%s",
+			    "no etcd endpoints: use --etcd, -c CONFIG or PGWARDEN_ETCD3_HOSTS");
 			rc = CTL_EXIT_USAGE;
 			goto out;
 		}
 		if (g.scope == NULL)
 		{
-			ctl_fail("%s", "no cluster scope: use --scope, -c CONFIG or PGWARDEN_SCOPE");
+			ctl_fail(
+			    "%s",
+			    "no cluster scope: use --scope, -c CONFIG or PGWARDEN_SCOPE");
 			rc = CTL_EXIT_USAGE;
 			goto out;
 		}
 	}
 	if (g.scope != NULL &&
-		(dcs_prefix_build(g.namespace_, g.scope, g.scope_prefix,
-						  sizeof(g.scope_prefix), &err) != 0 ||
-		 dcs_group_prefix_build(g.namespace_, g.scope, g.group, g.prefix,
-								sizeof(g.prefix), &err) != 0))
+	    (dcs_prefix_build(g.namespace_, g.scope, g.scope_prefix,
+	                      sizeof(g.scope_prefix), &err) != 0 ||
+	     dcs_group_prefix_build(g.namespace_, g.scope, g.group, g.prefix,
+	                            sizeof(g.prefix), &err) != 0))
 	{
 		ctl_fail("%s", err.msg);
 		rc = CTL_EXIT_USAGE;
 		goto out;
 	}
-	rc = ctl_command_fn(args.command) (&g, &args);
+	rc = ctl_command_fn(args.command)(&g, &args);
 out:
 	ctl_args_free(&args);
 	global_free(&g);

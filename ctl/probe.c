@@ -21,31 +21,36 @@
 
 struct CtlProbe
 {
-	pthread_t	thread;
+	pthread_t thread;
 	atomic_bool stop;
-	int			n;
-	char		url[PROBE_TARGETS_MAX][PGW_URL_MAX];
-	PGconn	   *conn[PROBE_TARGETS_MAX];
-	char		user[PGW_NAME_MAX];
-	char		password[256];
-	_Atomic int64_t last_ok_mono_ms;	/* 0: never */
-	int64_t		max_gap_ms;
-	char		msg[256];
+	int n;
+	char url[PROBE_TARGETS_MAX][PGW_URL_MAX];
+	PGconn *conn[PROBE_TARGETS_MAX];
+	char user[PGW_NAME_MAX];
+	char password[256];
+	_Atomic int64_t last_ok_mono_ms; /* 0: never */
+	int64_t max_gap_ms;
+	char msg[256];
 };
 
 static bool
 try_write(CtlProbe *p, int i)
 {
-	PGresult   *res;
-	bool		ok;
+	PGresult *res;
+	bool ok;
 
 	if (p->conn[i] == NULL || PQstatus(p->conn[i]) != CONNECTION_OK)
 	{
-		const char *keys[] = {"dbname", "user", "password", "connect_timeout",
-		"application_name", "options", NULL};
-		const char *vals[] = {p->url[i], p->user[0] ? p->user : NULL,
-			p->password[0] ? p->password : NULL, "1", "pgwardenctl-probe",
-		"-c statement_timeout=500", NULL};
+		const char *keys[] = {
+		    "dbname",           "user",    "password", "connect_timeout",
+		    "application_name", "options", NULL};
+		const char *vals[] = {p->url[i],
+		                      p->user[0] ? p->user : NULL,
+		                      p->password[0] ? p->password : NULL,
+		                      "1",
+		                      "pgwardenctl-probe",
+		                      "-c statement_timeout=500",
+		                      NULL};
 
 		PQfinish(p->conn[i]);
 		p->conn[i] = PQconnectdbParams(keys, vals, 1);
@@ -68,21 +73,22 @@ try_write(CtlProbe *p, int i)
 static void *
 probe_main(void *arg)
 {
-	CtlProbe   *p = arg;
+	CtlProbe *p = arg;
 
 	while (!atomic_load(&p->stop))
 	{
-		int64_t		tick = pgw_now_mono_ms();
-		bool		ok = false;
+		int64_t tick = pgw_now_mono_ms();
+		bool ok = false;
 
 		for (int i = 0; i < p->n; i++)
 			if (try_write(p, i))
 				ok = true;
 		if (ok)
 		{
-			int64_t		now = pgw_now_mono_ms();
+			int64_t now = pgw_now_mono_ms();
 
-			if (p->last_ok_mono_ms > 0 && now - p->last_ok_mono_ms > p->max_gap_ms)
+			if (p->last_ok_mono_ms > 0 &&
+			    now - p->last_ok_mono_ms > p->max_gap_ms)
 				p->max_gap_ms = now - p->last_ok_mono_ms;
 			p->last_ok_mono_ms = now;
 		}
@@ -96,7 +102,7 @@ probe_main(void *arg)
 CtlProbe *
 ctl_probe_start(const CtlGlobal *g, const char *const *conn_urls, int n)
 {
-	CtlProbe   *p = pgw_xcalloc(1, sizeof(*p));
+	CtlProbe *p = pgw_xcalloc(1, sizeof(*p));
 
 	atomic_init(&p->stop, false);
 	for (int i = 0; i < n && p->n < PROBE_TARGETS_MAX; i++)
@@ -122,9 +128,9 @@ ctl_probe_last_ok(CtlProbe *p)
 
 void
 ctl_probe_stop(CtlProbe *p, int64_t *max_gap_ms, bool *resumed, char *msg,
-			   size_t msg_len)
+               size_t msg_len)
 {
-	int64_t		now;
+	int64_t now;
 
 	*max_gap_ms = -1;
 	*resumed = false;
@@ -141,7 +147,7 @@ ctl_probe_stop(CtlProbe *p, int64_t *max_gap_ms, bool *resumed, char *msg,
 		*resumed = true;
 		/* an outage still going on when we stopped counts too */
 		if (now - p->last_ok_mono_ms > 100 &&
-			now - p->last_ok_mono_ms > p->max_gap_ms)
+		    now - p->last_ok_mono_ms > p->max_gap_ms)
 		{
 			*max_gap_ms = now - p->last_ok_mono_ms;
 			*resumed = false;

@@ -15,18 +15,18 @@
 
 typedef struct Body
 {
-	char	   *s;
-	size_t		len;
+	char *s;
+	size_t len;
 } Body;
 
 static size_t
 on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-	Body	   *b = ud;
-	size_t		n = size * nmemb;
+	Body *b = ud;
+	size_t n = size * nmemb;
 
 	if (b->len + n > 1024 * 1024)
-		return 0;				/* a REST answer is small: refuse a flood */
+		return 0; /* a REST answer is small: refuse a flood */
 	b->s = pgw_xrealloc(b->s, b->len + n + 1);
 	memcpy(b->s + b->len, ptr, n);
 	b->len += n;
@@ -36,16 +36,16 @@ on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 
 int
 ctl_rest_call(const CtlGlobal *g, const char *method, const char *url,
-			  const char *json_body, int timeout_ms, long *status, char **body,
-			  PgwError *err)
+              const char *json_body, int timeout_ms, long *status, char **body,
+              PgwError *err)
 {
 	static bool inited = false;
-	CURL	   *h;
-	CURLcode	cc;
-	Body		b = {0};
+	CURL *h;
+	CURLcode cc;
+	Body b = {0};
 	struct curl_slist *hdrs = NULL;
-	char		errbuf[CURL_ERROR_SIZE] = "";
-	int			rc = 0;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	int rc = 0;
 
 	*status = 0;
 	if (body)
@@ -65,7 +65,8 @@ ctl_rest_call(const CtlGlobal *g, const char *method, const char *url,
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) (timeout_ms < 3000 ? timeout_ms : 3000));
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+	                 (long) (timeout_ms < 3000 ? timeout_ms : 3000));
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -78,15 +79,16 @@ ctl_rest_call(const CtlGlobal *g, const char *method, const char *url,
 	 * credentials and goes without them; a write is refused before it
 	 * leaves, rather than sent without them for a 401.
 	 */
-	if (g->rest_username && g->rest_password && !g->rest_credentials_over_http &&
-		strncasecmp(url, "http://", 7) == 0)
+	if (g->rest_username && g->rest_password &&
+	    !g->rest_credentials_over_http && strncasecmp(url, "http://", 7) == 0)
 	{
 		if (strcmp(method, "GET") != 0)
 		{
 			curl_easy_cleanup(h);
-			return pgw_error_set(err, PGW_EAUTH,
-								 "not sending restapi.authentication to %s: it is plain http, the password would cross the network in clear; give the members https api_urls (restapi.certfile), or set restapi.allow_credentials_over_http: true in the config given with -c",
-								 url);
+			return pgw_error_set(
+			    err, PGW_EAUTH,
+			    "not sending restapi.authentication to %s: it is plain http, the password would cross the network in clear; give the members https api_urls (restapi.certfile), or set restapi.allow_credentials_over_http: true in the config given with -c",
+			    url);
 		}
 	}
 	else if (g->rest_username && g->rest_password)
@@ -105,7 +107,7 @@ ctl_rest_call(const CtlGlobal *g, const char *method, const char *url,
 	cc = curl_easy_perform(h);
 	if (cc != CURLE_OK)
 		rc = pgw_error_set(err, PGW_EUNAVAILABLE, "%s %s: %s", method, url,
-						   errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		                   errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	else
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 	curl_slist_free_all(hdrs);

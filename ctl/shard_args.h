@@ -18,41 +18,41 @@
 
 typedef enum ShardCmd
 {
-	SHARD_CMD_INIT = 0,			/* init --groups 1,2,3 [--slots N] */
-	SHARD_CMD_SHOW,				/* show */
-	SHARD_CMD_LOOKUP,			/* lookup USER_ID */
-	SHARD_CMD_ASSIGN,			/* assign RANGE GROUP */
-	SHARD_CMD_TABLE_ADD,		/* table add TABLE COLUMN */
-	SHARD_CMD_INSTALL,			/* install */
-	SHARD_CMD_MOVE,				/* move RANGE --to G | --resume ID | --abort ID */
-	SHARD_CMD_SPLIT,			/* split RANGE --to G */
+	SHARD_CMD_INIT = 0,  /* init --groups 1,2,3 [--slots N] */
+	SHARD_CMD_SHOW,      /* show */
+	SHARD_CMD_LOOKUP,    /* lookup USER_ID */
+	SHARD_CMD_ASSIGN,    /* assign RANGE GROUP */
+	SHARD_CMD_TABLE_ADD, /* table add TABLE COLUMN */
+	SHARD_CMD_INSTALL,   /* install */
+	SHARD_CMD_MOVE,      /* move RANGE --to G | --resume ID | --abort ID */
+	SHARD_CMD_SPLIT,     /* split RANGE --to G */
 } ShardCmd;
 
 typedef struct ShardArgs
 {
-	ShardCmd	cmd;
-	bool		help;
-	bool		has_format;
-	CtlFormat	format;
-	int			slots;			/* init --slots (default 4096) */
-	int			n_groups;		/* init --groups */
-	int			groups[SHARD_ARGS_GROUPS_MAX];
-	const char *range;			/* assign/move/split RANGE (parsed against the
+	ShardCmd cmd;
+	bool help;
+	bool has_format;
+	CtlFormat format;
+	int slots;    /* init --slots (default 4096) */
+	int n_groups; /* init --groups */
+	int groups[SHARD_ARGS_GROUPS_MAX];
+	const char *range; /* assign/move/split RANGE (parsed against the
 								 * map's slot count later) */
-	int			group;			/* assign GROUP, move/split --to */
-	int64_t		user_id;		/* lookup */
-	const char *table;			/* table add */
+	int group;         /* assign GROUP, move/split --to */
+	int64_t user_id;   /* lookup */
+	const char *table; /* table add */
 	const char *column;
-	const char *move_id;		/* move --id / --resume / --abort */
-	bool		resume;
-	bool		abort_move;
-	const char *dbname;			/* --dbname (default postgres) */
-	int64_t		grace_ms;		/* --grace (default 30 s) */
-	int64_t		timeout_ms;		/* --timeout: one wait of a step (default 5 min) */
-	int			stop_after;		/* --stop-after PHASE, -1: run to the end */
-	int			hold_phase;		/* --hold PHASE=DURATION, -1: none */
-	int64_t		hold_ms;
-	uint64_t	catchup_bytes;	/* --catchup-bytes (default 1 MiB) */
+	const char *move_id; /* move --id / --resume / --abort */
+	bool resume;
+	bool abort_move;
+	const char *dbname; /* --dbname (default postgres) */
+	int64_t grace_ms;   /* --grace (default 30 s) */
+	int64_t timeout_ms; /* --timeout: one wait of a step (default 5 min) */
+	int stop_after;     /* --stop-after PHASE, -1: run to the end */
+	int hold_phase;     /* --hold PHASE=DURATION, -1: none */
+	int64_t hold_ms;
+	uint64_t catchup_bytes; /* --catchup-bytes (default 1 MiB) */
 } ShardArgs;
 
 /*
@@ -62,10 +62,10 @@ typedef struct ShardArgs
  * or extra argument is PGW_EINVAL with a one-line message. *out borrows
  * strings from argv.
  */
-int			shard_args_parse(int argc, char **argv, ShardArgs *out,
-							 PgwError *err) PGW_MUSTCHECK;
+int shard_args_parse(int argc, char **argv, ShardArgs *out,
+                     PgwError *err) PGW_MUSTCHECK;
 
 /* shard_args_usage: the usage of every shard subcommand. */
-void		shard_args_usage(FILE *out);
+void shard_args_usage(FILE *out);
 
 #endif

@@ -18,9 +18,9 @@ turn_act(Daemon *d, const Observation *o, const Decision *dec)
 	/* a planned switchover begins: the routers pause writes before we
 	 * stop (routing_pub.c), not at each of its later sub-states */
 	if (dec->kind == DECIDE_SWITCHOVER &&
-		failover_exec_switchover(d->exec, NULL, 0) == SWO_NONE)
+	    failover_exec_switchover(d->exec, NULL, 0) == SWO_NONE)
 		routing_pub_switching(&d->routing, d->etcd, d->prefix, d->cfg->name,
-							  d->lease_id, d->view);
+		                      d->lease_id, d->view);
 	/* a demoting primary drops its Kubernetes role label first */
 	k8s_views_before(d->k8s, dec, failover_exec_is_writable_primary(d->exec));
 	out = failover_execute(d->exec, &ctx, dec, &o->self);
@@ -30,8 +30,9 @@ turn_act(Daemon *d, const Observation *o, const Decision *dec)
 		log_warn("leader.lost", "detail=\"%s\" action=step-down", out.err.msg);
 	else
 		log_warn("execute.failed", "kind=%s error=%s detail=\"%s\" action=%s",
-				 failover_decision_kind_name(dec->kind), pgw_strerror(out.rc),
-				 out.err.msg, out.action && out.action[0] ? out.action : "decide-again");
-	d->view_valid = false;		/* re-read before the next decision */
+		         failover_decision_kind_name(dec->kind), pgw_strerror(out.rc),
+		         out.err.msg,
+		         out.action && out.action[0] ? out.action : "decide-again");
+	d->view_valid = false; /* re-read before the next decision */
 	return out;
 }

@@ -16,7 +16,7 @@
 void
 backup_duty_turn(Daemon *d, const LocalHealth *self, bool promoted)
 {
-	BackupTurn	t;
+	BackupTurn t;
 
 	memset(&t, 0, sizeof(t));
 	t.etcd = d->etcd;
@@ -24,8 +24,8 @@ backup_duty_turn(Daemon *d, const LocalHealth *self, bool promoted)
 	t.name = d->cfg->name;
 	t.lease_id = d->lease_id;
 	t.view = d->view;
-	t.view_valid = d->view_valid && !session_keepalive_late(d) && d->view != NULL &&
-		d->view->is_valid;
+	t.view_valid = d->view_valid && !session_keepalive_late(d) &&
+	               d->view != NULL && d->view->is_valid;
 	t.holds_leader = failover_holds_leader(d->view, self);
 	t.pg_running = self->pg_running && self->pg_reachable;
 	t.pg_in_recovery = self->pg_in_recovery;
@@ -38,44 +38,49 @@ backup_duty_turn(Daemon *d, const LocalHealth *self, bool promoted)
 void
 backup_duty_params(const NodeConfig *cfg, PgParamSet *want)
 {
-	int			n = 0;
+	int n = 0;
 	const HealthParam *bk = backup_pg_params(cfg, &n);
 
 	/* a cut archive_command would archive somewhere else: all or none */
 	for (int i = 0; i < n; i++)
 		if (strlen(bk[i].value) >= sizeof(want->params[0].value))
 		{
-			log_error("backup.params-too-long", "name=%s length=%zu max=%zu action=no-archiving",
-					  bk[i].name, strlen(bk[i].value), sizeof(want->params[0].value) - 1);
+			log_error("backup.params-too-long",
+			          "name=%s length=%zu max=%zu action=no-archiving",
+			          bk[i].name, strlen(bk[i].value),
+			          sizeof(want->params[0].value) - 1);
 			return;
 		}
 	for (int i = 0; i < n; i++)
 	{
-		int			k = 0;
+		int k = 0;
 
 		while (k < want->n && strcasecmp(want->params[k].name, bk[i].name) != 0)
 			k++;
 		if (k < want->n && strcmp(want->params[k].value, bk[i].value) != 0 &&
-			want->n_ignored < PGW_PG_PARAMS_IGNORED_MAX)
+		    want->n_ignored < PGW_PG_PARAMS_IGNORED_MAX)
 		{
 			PgParamIgnored *ig = &want->ignored[want->n_ignored++];
 
 			pgw_strlcpy(ig->name, bk[i].name, sizeof(ig->name));
 			pgw_strlcpy(ig->source, "config", sizeof(ig->source));
-			pgw_strlcpy(ig->why, "the backup: section manages archiving (pgBackRest)",
-						sizeof(ig->why));
+			pgw_strlcpy(ig->why,
+			            "the backup: section manages archiving (pgBackRest)",
+			            sizeof(ig->why));
 		}
 		if (k == want->n)
 		{
 			if (want->n >= PGW_PG_PARAMS_EFFECTIVE_MAX)
 			{
-				log_error("backup.param-dropped", "name=%s detail=\"too many parameters\"",
-						  bk[i].name);
+				log_error("backup.param-dropped",
+				          "name=%s detail=\"too many parameters\"", bk[i].name);
 				continue;
 			}
 			want->n++;
 		}
-		pgw_strlcpy(want->params[k].name, bk[i].name, sizeof(want->params[k].name));
-		pgw_strlcpy(want->params[k].value, bk[i].value, sizeof(want->params[k].value));
+		pgw_strlcpy(want->params[k].name, bk[i].name,
+		            sizeof(want->params[k].name));
+		pgw_strlcpy(want->params[k].value, bk[i].value,
+		            sizeof(want->params[k].value));
 	}
 }

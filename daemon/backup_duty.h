@@ -18,7 +18,7 @@ struct Daemon;
  * late keepalive keeps backup/ off etcd, so a dead etcd never adds call
  * timeouts to the loop. promoted: this turn promoted us.
  */
-void		backup_duty_turn(struct Daemon *d, const LocalHealth *self, bool promoted);
+void backup_duty_turn(struct Daemon *d, const LocalHealth *self, bool promoted);
 
 /*
  * backup_duty_params: the archive settings backup/ manages (archive_mode,
@@ -27,6 +27,6 @@ void		backup_duty_turn(struct Daemon *d, const LocalHealth *self, bool promoted)
  * section they are pgwarden's, and a value from either source is noted as
  * ignored with the reason. Without one, want is left alone.
  */
-void		backup_duty_params(const NodeConfig *cfg, PgParamSet *want);
+void backup_duty_params(const NodeConfig *cfg, PgParamSet *want);
 
 #endif

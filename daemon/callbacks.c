@@ -31,32 +31,31 @@
 #define CB_KINDS 5
 
 static const char *const cb_actions[CB_KINDS] = {
-	"on_start", "on_stop", "on_restart", "on_reload", "on_role_change"
-};
+    "on_start", "on_stop", "on_restart", "on_reload", "on_role_change"};
 
 typedef struct CbEvent
 {
-	int			kind;			/* index into cb_actions */
-	char		role[32];
+	int kind; /* index into cb_actions */
+	char role[32];
 } CbEvent;
 
 struct Callbacks
 {
-	char	   *cmd[CB_KINDS];	/* NULL: not configured */
-	char	   *pre_promote;
-	char		scope[128];
-	int			timeout_ms;
+	char *cmd[CB_KINDS]; /* NULL: not configured */
+	char *pre_promote;
+	char scope[128];
+	int timeout_ms;
 	/* waiting events, oldest first; at most one per kind */
-	CbEvent		queue[CB_KINDS];
-	int			n_queued;
+	CbEvent queue[CB_KINDS];
+	int n_queued;
 	/* the running script */
-	pid_t		pid;			/* 0: none */
-	int			running_kind;
-	char		running_role[32];
-	int64_t		started_mono_ms;
-	bool		term_sent;
-	int64_t		term_mono_ms;
-	uint64_t	started_total;
+	pid_t pid; /* 0: none */
+	int running_kind;
+	char running_role[32];
+	int64_t started_mono_ms;
+	bool term_sent;
+	int64_t term_mono_ms;
+	uint64_t started_total;
 };
 
 static int
@@ -77,7 +76,7 @@ dup_or_null(const char *s)
 int
 callbacks_open(const struct NodeConfig *cfg, Callbacks **out, PgwError *err)
 {
-	Callbacks  *cb;
+	Callbacks *cb;
 
 	/* callbacks and pre_promote run as the PostgreSQL OS user, as
 	 * Patroni's do (it runs as that user): never as root (F7) */
@@ -111,13 +110,13 @@ start_next(Callbacks *cb)
 {
 	while (cb->pid == 0 && cb->n_queued > 0)
 	{
-		CbEvent		ev = cb->queue[0];
+		CbEvent ev = cb->queue[0];
 		const char *args[4];
-		PgwError	err = {0};
-		pid_t		pid;
+		PgwError err = {0};
+		pid_t pid;
 
 		memmove(&cb->queue[0], &cb->queue[1],
-				sizeof(CbEvent) * (size_t) (cb->n_queued - 1));
+		        sizeof(CbEvent) * (size_t) (cb->n_queued - 1));
 		cb->n_queued--;
 		args[0] = cb_actions[ev.kind];
 		args[1] = ev.role;
@@ -126,7 +125,7 @@ start_next(Callbacks *cb)
 		if (pgw_run_spawn(cb->cmd[ev.kind], args, &pid, &err) != 0)
 		{
 			log_warn("callback.failed", "action=%s role=%s detail=\"%s\"",
-					 cb_actions[ev.kind], ev.role, err.msg);
+			         cb_actions[ev.kind], ev.role, err.msg);
 			continue;
 		}
 		cb->pid = pid;
@@ -136,15 +135,15 @@ start_next(Callbacks *cb)
 		cb->term_sent = false;
 		cb->started_total++;
 		log_info("callback.started", "action=%s role=%s pid=%d",
-				 cb_actions[ev.kind], ev.role, (int) pid);
+		         cb_actions[ev.kind], ev.role, (int) pid);
 	}
 }
 
 int
 callbacks_fire(Callbacks *cb, const char *action, const char *role)
 {
-	int			kind;
-	CbEvent		ev;
+	int kind;
+	CbEvent ev;
 
 	if (cb == NULL || action == NULL)
 		return PGW_EINVAL;
@@ -152,7 +151,7 @@ callbacks_fire(Callbacks *cb, const char *action, const char *role)
 	if (kind < 0)
 		return PGW_EINVAL;
 	if (cb->cmd[kind] == NULL)
-		return 0;				/* not configured */
+		return 0; /* not configured */
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = kind;
 	pgw_strlcpy(ev.role, role ? role : "", sizeof(ev.role));
@@ -161,7 +160,7 @@ callbacks_fire(Callbacks *cb, const char *action, const char *role)
 		if (cb->queue[i].kind == kind)
 		{
 			memmove(&cb->queue[i], &cb->queue[i + 1],
-					sizeof(CbEvent) * (size_t) (cb->n_queued - i - 1));
+			        sizeof(CbEvent) * (size_t) (cb->n_queued - i - 1));
 			cb->n_queued--;
 			break;
 		}
@@ -173,46 +172,46 @@ callbacks_fire(Callbacks *cb, const char *action, const char *role)
 void
 callbacks_reap(Callbacks *cb)
 {
-	int64_t		now;
-	int			st;
+	int64_t now;
+	int st;
 
 	if (cb == NULL)
 		return;
 	if (cb->pid != 0)
 	{
-		int			r = pgw_run_poll(cb->pid, &st);
+		int r = pgw_run_poll(cb->pid, &st);
 
 		now = pgw_now_mono_ms();
 		if (r != 0)
 		{
-			int			code = r == 1 ? pgw_run_exit_code(st) : -1;
+			int code = r == 1 ? pgw_run_exit_code(st) : -1;
 
 			if (code == 0)
 				log_info("callback.finished",
-						 "action=%s role=%s duration_ms=%lld",
-						 cb_actions[cb->running_kind], cb->running_role,
-						 (long long) (now - cb->started_mono_ms));
+				         "action=%s role=%s duration_ms=%lld",
+				         cb_actions[cb->running_kind], cb->running_role,
+				         (long long) (now - cb->started_mono_ms));
 			else
 				log_warn("callback.failed",
-						 "action=%s role=%s exit_code=%d duration_ms=%lld%s",
-						 cb_actions[cb->running_kind], cb->running_role, code,
-						 (long long) (now - cb->started_mono_ms),
-						 cb->term_sent ? " killed=timeout" : "");
+				         "action=%s role=%s exit_code=%d duration_ms=%lld%s",
+				         cb_actions[cb->running_kind], cb->running_role, code,
+				         (long long) (now - cb->started_mono_ms),
+				         cb->term_sent ? " killed=timeout" : "");
 			cb->pid = 0;
 		}
-		else if (!cb->term_sent &&
-				 now - cb->started_mono_ms >= cb->timeout_ms)
+		else if (!cb->term_sent && now - cb->started_mono_ms >= cb->timeout_ms)
 		{
-			log_warn("callback.timeout",
-					 "action=%s role=%s pid=%d timeout_ms=%d action_taken=sigterm",
-					 cb_actions[cb->running_kind], cb->running_role,
-					 (int) cb->pid, cb->timeout_ms);
+			log_warn(
+			    "callback.timeout",
+			    "action=%s role=%s pid=%d timeout_ms=%d action_taken=sigterm",
+			    cb_actions[cb->running_kind], cb->running_role, (int) cb->pid,
+			    cb->timeout_ms);
 			pgw_run_signal(cb->pid, SIGTERM);
 			cb->term_sent = true;
 			cb->term_mono_ms = now;
 		}
 		else if (cb->term_sent &&
-				 now - cb->term_mono_ms >= PGW_RUN_KILL_GRACE_MS)
+		         now - cb->term_mono_ms >= PGW_RUN_KILL_GRACE_MS)
 			pgw_run_signal(cb->pid, SIGKILL);
 	}
 	start_next(cb);
@@ -227,7 +226,7 @@ callbacks_busy(const Callbacks *cb)
 void
 callbacks_close(Callbacks *cb, int wait_ms)
 {
-	int64_t		deadline;
+	int64_t deadline;
 
 	if (cb == NULL)
 		return;
@@ -240,10 +239,11 @@ callbacks_close(Callbacks *cb, int wait_ms)
 	}
 	if (cb->pid != 0)
 	{
-		int			st;
+		int st;
 
-		log_warn("callback.abandoned", "action=%s role=%s pid=%d action_taken=sigkill",
-				 cb_actions[cb->running_kind], cb->running_role, (int) cb->pid);
+		log_warn("callback.abandoned",
+		         "action=%s role=%s pid=%d action_taken=sigkill",
+		         cb_actions[cb->running_kind], cb->running_role, (int) cb->pid);
 		pgw_run_signal(cb->pid, SIGKILL);
 		while (pgw_run_poll(cb->pid, &st) == 0)
 			pgw_sleep_ms(1);
@@ -256,16 +256,16 @@ callbacks_close(Callbacks *cb, int wait_ms)
 
 int
 callbacks_run_pre_promote(Callbacks *cb, int timeout_ms, int *exit_status,
-						  PgwError *err)
+                          PgwError *err)
 {
-	int			rc;
+	int rc;
 
 	if (exit_status)
 		*exit_status = 0;
 	if (cb == NULL || cb->pre_promote == NULL)
-		return 0;				/* not configured: no veto */
+		return 0; /* not configured: no veto */
 	log_info("callback.pre-promote", "command=\"%s\" timeout_ms=%d",
-			 cb->pre_promote, timeout_ms);
+	         cb->pre_promote, timeout_ms);
 	rc = pgw_run_command(cb->pre_promote, NULL, timeout_ms, exit_status, err);
 	if (rc != 0)
 		pgw_error_prefix(err, "pre_promote");

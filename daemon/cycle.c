@@ -30,19 +30,20 @@ exec_context(Daemon *d)
 Decision
 turn_decide(Daemon *d, Observation *o)
 {
-	Decision	dec = failover_decide(d->view, &o->self, NULL, 0, o->t0_mono_ms);
+	Decision dec = failover_decide(d->view, &o->self, NULL, 0, o->t0_mono_ms);
 
 	/*
 	 * promise 5: linearizable read and every reachable peer asked. The
 	 * read comes first: some rules (a switchover handed over to us) need
 	 * no peers, and asking them costs a round trip to each.
 	 */
-	if (dec.kind == DECIDE_REFRESH && turn_observe(d, o, OBSERVE_LINEARIZABLE) == 0)
+	if (dec.kind == DECIDE_REFRESH &&
+	    turn_observe(d, o, OBSERVE_LINEARIZABLE) == 0)
 		dec = failover_decide(d->view, &o->self, NULL, 0, pgw_now_mono_ms());
 	if (dec.kind == DECIDE_REFRESH && o->self.view_is_linearizable &&
-		turn_observe(d, o, OBSERVE_PEERS) == 0)
+	    turn_observe(d, o, OBSERVE_PEERS) == 0)
 		dec = failover_decide(d->view, &o->self, o->peers, o->n_peers,
-							  pgw_now_mono_ms());
+		                      pgw_now_mono_ms());
 	return dec;
 }
 
@@ -52,13 +53,16 @@ static void
 note_decision(Daemon *d, const Observation *o, const Decision *dec)
 {
 	if (dec->kind != d->last.kind ||
-		strcmp(dec->rule ? dec->rule : "", d->last.rule ? d->last.rule : "") != 0)
+	    strcmp(dec->rule ? dec->rule : "", d->last.rule ? d->last.rule : "") !=
+	        0)
 	{
-		log_info("decision", "kind=%s rule=%s target=%s observe_ms=%lld decide_ms=%lld reason=\"%s\"",
-				 failover_decision_kind_name(dec->kind), dec->rule ? dec->rule : "",
-				 dec->target[0] ? dec->target : "-",
-				 (long long) (o->observed_mono_ms - o->t0_mono_ms),
-				 (long long) (pgw_now_mono_ms() - o->observed_mono_ms), dec->reason);
+		log_info(
+		    "decision",
+		    "kind=%s rule=%s target=%s observe_ms=%lld decide_ms=%lld reason=\"%s\"",
+		    failover_decision_kind_name(dec->kind), dec->rule ? dec->rule : "",
+		    dec->target[0] ? dec->target : "-",
+		    (long long) (o->observed_mono_ms - o->t0_mono_ms),
+		    (long long) (pgw_now_mono_ms() - o->observed_mono_ms), dec->reason);
 		d->decisions++;
 	}
 	d->last = *dec;
@@ -68,7 +72,7 @@ void
 one_cycle(Daemon *d)
 {
 	Observation o;
-	Decision	dec;
+	Decision dec;
 	ExecOutcome out;
 
 	memset(&o, 0, sizeof(o));

@@ -12,7 +12,7 @@
  * stopped, leader key released). Blocks. Returns the process exit code.
  * config_path is re-read on SIGHUP.
  */
-int			daemon_run(NodeConfig *cfg, const char *config_path);
+int daemon_run(NodeConfig *cfg, const char *config_path);
 
 /*
  * daemon_env_take: keep a private copy of the PGWARDEN_* variables and
@@ -21,7 +21,7 @@ int			daemon_run(NodeConfig *cfg, const char *config_path);
  * daemon_env_saved: that copy (NULL-terminated; environ when never taken),
  * for config_apply_env on reload.
  */
-void		daemon_env_take(void);
+void daemon_env_take(void);
 char *const *daemon_env_saved(void);
 
 #endif

@@ -22,16 +22,16 @@
  * none), checkpoint_after_promote (a primary whose checkpoint timeline lags
  * its timeline) and proxy_url (postgresql.proxy_address). No I/O.
  */
-void		member_fields_fill(MemberInfo *m, const NodeConfig *cfg,
-							   const ClusterView *v, const RestAction *scheduled,
-							   const FailoverExec *exec);
+void member_fields_fill(MemberInfo *m, const NodeConfig *cfg,
+                        const ClusterView *v, const RestAction *scheduled,
+                        const FailoverExec *exec);
 
 /*
  * member_restart_version_ok: a restart asked "if the version is lower than
  * V" (postgres_version as 150002; 0: any) may run now: Patroni checks it
  * when a scheduled restart comes due, not only when it is asked.
  */
-bool		member_restart_version_ok(const FailoverExec *exec, int postgres_version);
+bool member_restart_version_ok(const FailoverExec *exec, int postgres_version);
 
 /*
  * pg_params_sync: apply the parameters this node should run with (the
@@ -42,8 +42,8 @@ bool		member_restart_version_ok(const FailoverExec *exec, int postgres_version);
  * start uses them. Skipped while the view is invalid or `config` is
  * garbage. Blocks for the file check only when they changed.
  */
-void		pg_params_sync(FailoverExec *exec, const NodeConfig *cfg,
-						   const ClusterView *v, bool view_valid);
+void pg_params_sync(FailoverExec *exec, const NodeConfig *cfg,
+                    const ClusterView *v, bool view_valid);
 
 /*
  * The systemd contract (sd_notify.c). sd_notify_loop: after each loop;
@@ -53,10 +53,10 @@ void		pg_params_sync(FailoverExec *exec, const NodeConfig *cfg,
  * pings the watchdog at least every half of WATCHDOG_USEC while the loop
  * waits. sd_notify_stopping: STOPPING=1 (SIGTERM received).
  */
-void		sd_notify_loop(bool good, const char *role, const char *decision);
-int			sd_notify_wait_ms(int timeout_ms);
-void		sd_notify_wait_tick(void);
-void		sd_notify_stopping(void);
+void sd_notify_loop(bool good, const char *role, const char *decision);
+int sd_notify_wait_ms(int timeout_ms);
+void sd_notify_wait_tick(void);
+void sd_notify_stopping(void);
 
 /*
  * rest_reply_for_patronictl: Patroni answers its write endpoints in plain
@@ -68,6 +68,6 @@ void		sd_notify_stopping(void);
  * client, or any other body, keeps the JSON (false).
  */
 struct RestReply;
-bool		rest_reply_for_patronictl(const char *user_agent, struct RestReply *r);
+bool rest_reply_for_patronictl(const char *user_agent, struct RestReply *r);
 
 #endif

@@ -30,7 +30,7 @@ session_margin_ms(int64_t ttl_ms)
 
 int64_t
 session_deadline_ms(int64_t sent_mono_ms, int64_t granted_ttl_ms,
-					int64_t ttl_ms)
+                    int64_t ttl_ms)
 {
 	return sent_mono_ms + granted_ttl_ms - session_margin_ms(ttl_ms);
 }
@@ -59,15 +59,16 @@ session_keepalive_interval_ms(const DynamicConfig *cfg)
 int64_t
 session_confirmed_deadline(void *unused)
 {
-	int64_t		id = atomic_load(&fence_lease_id);
-	int64_t		ttl_s;
-	int64_t		sent;
+	int64_t id = atomic_load(&fence_lease_id);
+	int64_t ttl_s;
+	int64_t sent;
 
 	(void) unused;
 	if (id == 0 || fence_etcd == NULL ||
-		!etcd_lease_keepalive_last(fence_etcd, id, &ttl_s, &sent))
+	    !etcd_lease_keepalive_last(fence_etcd, id, &ttl_s, &sent))
 		return 0;
-	return session_deadline_ms(sent, ttl_s * 1000, atomic_load(&fence_lease_ttl_ms));
+	return session_deadline_ms(sent, ttl_s * 1000,
+	                           atomic_load(&fence_lease_ttl_ms));
 }
 
 /*
@@ -76,13 +77,13 @@ session_confirmed_deadline(void *unused)
  */
 static void
 keepalive_confirmed(void *unused, int64_t lease_id, int64_t ttl_s,
-					int64_t sent_mono_ms)
+                    int64_t sent_mono_ms)
 {
 	(void) unused;
 	if (lease_id == 0 || lease_id != atomic_load(&fence_lease_id) || ttl_s <= 0)
 		return;
 	fence_raise_deadline(session_deadline_ms(sent_mono_ms, ttl_s * 1000,
-											 atomic_load(&fence_lease_ttl_ms)));
+	                                         atomic_load(&fence_lease_ttl_ms)));
 }
 
 void
@@ -98,7 +99,7 @@ session_note_etcd_error(Daemon *d, const char *what, const PgwError *err)
 	d->etcd_errors++;
 	if (!d->etcd_fail_logged)
 		log_warn("etcd.error", "op=%s error=%s detail=\"%s\"", what,
-				 pgw_strerror(err->code), err->msg);
+		         pgw_strerror(err->code), err->msg);
 	d->etcd_fail_logged = true;
 }
 
@@ -106,38 +107,40 @@ static void
 note_etcd_ok(Daemon *d)
 {
 	if (d->etcd_fail_logged)
-		log_info("etcd.recovered", "endpoint=%s", etcd_client_endpoint(d->etcd));
+		log_info("etcd.recovered", "endpoint=%s",
+		         etcd_client_endpoint(d->etcd));
 	d->etcd_fail_logged = false;
 }
 
 static bool
 is_own_key(const Daemon *d, const EtcdEvent *ev, const char *suffix)
 {
-	size_t		plen = strlen(d->prefix);
+	size_t plen = strlen(d->prefix);
 
 	return ev->kv.key != NULL && ev->kv.key_len > plen &&
-		memcmp(ev->kv.key, d->prefix, plen) == 0 &&
-		strcmp(ev->kv.key + plen, suffix) == 0;
+	       memcmp(ev->kv.key, d->prefix, plen) == 0 &&
+	       strcmp(ev->kv.key + plen, suffix) == 0;
 }
 
 static void
 replace_raw(char **out, const EtcdEvent *ev)
 {
 	free(*out);
-	*out = ev->type == ETCD_EVENT_WATCH_PUT && ev->kv.value != NULL ?
-		pgw_xstrdup(ev->kv.value) : NULL;
+	*out = ev->type == ETCD_EVENT_WATCH_PUT && ev->kv.value != NULL
+	           ? pgw_xstrdup(ev->kv.value)
+	           : NULL;
 }
 
 int
 session_read_view(Daemon *d, bool linearizable)
 {
-	PgwError	err = {0};
+	PgwError err = {0};
 	ClusterView *nv = pgw_xmalloc(sizeof(ClusterView));
-	char	   *raw_config = NULL;
-	char	   *raw_history = NULL;
+	char *raw_config = NULL;
+	char *raw_history = NULL;
 
 	if (dcs_view_read_raw(d->etcd, d->prefix, linearizable, nv, &raw_config,
-						  &raw_history, &err) != 0)
+	                      &raw_history, &err) != 0)
 	{
 		session_note_etcd_error(d, "read-view", &err);
 		free(nv);
@@ -155,17 +158,19 @@ session_read_view(Daemon *d, bool linearizable)
 	 * a 3 s ttl, and a failsafe round could not run in time) */
 	etcd_client_set_call_timeout(d->etcd, (int) nv->config.retry_timeout_ms);
 	fence_set_release_budget(nv->config.retry_timeout_ms);
-	etcd_watch_set_progress(d->etcd, (int) session_watch_progress_ms(&nv->config));
+	etcd_watch_set_progress(d->etcd,
+	                        (int) session_watch_progress_ms(&nv->config));
 	if (nv->n_bad_values > 0 &&
-		strcmp(nv->bad_value_keys, d->view->bad_value_keys) != 0)
-		log_warn("dcs.bad-value", "keys=\"%s\" action=ignored", nv->bad_value_keys);
+	    strcmp(nv->bad_value_keys, d->view->bad_value_keys) != 0)
+		log_warn("dcs.bad-value", "keys=\"%s\" action=ignored",
+		         nv->bad_value_keys);
 	memcpy(d->view, nv, sizeof(ClusterView));
 	free(nv);
 	d->view_valid = true;
 	if (!d->watching)
 	{
 		if (etcd_watch_start(d->etcd, d->prefix, true, d->view->revision + 1,
-							 &d->watch_id, &err) == 0)
+		                     &d->watch_id, &err) == 0)
 			d->watching = true;
 		else
 			session_note_etcd_error(d, "watch", &err);
@@ -181,8 +186,8 @@ session_read_view(Daemon *d, bool linearizable)
 bool
 session_drain_events(Daemon *d)
 {
-	EtcdEvent	ev;
-	bool		wake = false;
+	EtcdEvent ev;
+	bool wake = false;
 
 	while (etcd_client_next_event(d->etcd, &ev))
 	{
@@ -190,7 +195,8 @@ session_drain_events(Daemon *d)
 		{
 			case ETCD_EVENT_WATCH_PUT:
 			case ETCD_EVENT_WATCH_DELETE:
-				if (d->view_valid && dcs_view_apply_event(d->view, d->prefix, &ev))
+				if (d->view_valid &&
+				    dcs_view_apply_event(d->view, d->prefix, &ev))
 					wake = true;
 				/* the event carries the value: keep the raw copy the REST
 				 * API serves without another read */
@@ -213,8 +219,8 @@ session_drain_events(Daemon *d)
 			case ETCD_EVENT_KEEPALIVE:
 				if (ev.lease_id == d->lease_id && ev.ttl_s > 0)
 				{
-					int64_t		dl = session_deadline_ms(ev.sent_mono_ms, ev.ttl_s * 1000,
-														 d->lease_ttl_ms);
+					int64_t dl = session_deadline_ms(
+					    ev.sent_mono_ms, ev.ttl_s * 1000, d->lease_ttl_ms);
 
 					if (dl > d->lease_deadline_mono_ms)
 						d->lease_deadline_mono_ms = dl;
@@ -224,7 +230,8 @@ session_drain_events(Daemon *d)
 			case ETCD_EVENT_LEASE_LOST:
 				if (ev.lease_id == d->lease_id)
 				{
-					log_warn("lease.lost", "lease=%llx", (unsigned long long) d->lease_id);
+					log_warn("lease.lost", "lease=%llx",
+					         (unsigned long long) d->lease_id);
 					d->lease_id = 0;
 					atomic_store(&fence_lease_id, 0);
 					d->lease_deadline_mono_ms = 0;
@@ -247,30 +254,31 @@ session_drain_events(Daemon *d)
 bool
 session_ensure_lease(Daemon *d)
 {
-	PgwError	err = {0};
-	int64_t		id;
-	int64_t		ttl_s;
-	int64_t		ttl_ms = d->view->config.ttl_ms;
-	int64_t		sent;
+	PgwError err = {0};
+	int64_t id;
+	int64_t ttl_s;
+	int64_t ttl_ms = d->view->config.ttl_ms;
+	int64_t sent;
 
 	if (d->lease_id != 0 && d->lease_ttl_ms == ttl_ms)
 		return false;
 	if (d->lease_id != 0 && d->view->has_leader &&
-		strcmp(d->view->leader, d->cfg->name) == 0)
+	    strcmp(d->view->leader, d->cfg->name) == 0)
 	{
 		/* never move a held leader key to a new lease behind etcd's back:
 		 * the new TTL applies from our next leadership */
 		return false;
 	}
-	if (etcd_lease_grant(d->etcd, (ttl_ms + 999) / 1000, &id, &ttl_s, &err) != 0)
+	if (etcd_lease_grant(d->etcd, (ttl_ms + 999) / 1000, &id, &ttl_s, &err) !=
+	    0)
 	{
 		session_note_etcd_error(d, "lease-grant", &err);
 		return false;
 	}
 	sent = pgw_now_mono_ms();
-	if (etcd_lease_keepalive_start(d->etcd, id,
-								   (int) session_keepalive_interval_ms(&d->view->config),
-								   &err) != 0)
+	if (etcd_lease_keepalive_start(
+	        d->etcd, id, (int) session_keepalive_interval_ms(&d->view->config),
+	        &err) != 0)
 	{
 		session_note_etcd_error(d, "lease-keepalive", &err);
 		return false;
@@ -282,11 +290,11 @@ session_ensure_lease(Daemon *d)
 	atomic_store(&fence_lease_ttl_ms, ttl_ms);
 	atomic_store(&fence_lease_id, id);
 	/* a fresh grant counts as a keepalive sent a quarter TTL before it */
-	d->lease_deadline_mono_ms = session_deadline_ms(sent - ttl_ms / 4, ttl_s * 1000,
-													ttl_ms);
+	d->lease_deadline_mono_ms =
+	    session_deadline_ms(sent - ttl_ms / 4, ttl_s * 1000, ttl_ms);
 	fence_set_deadline(d->lease_deadline_mono_ms);
-	log_info("lease.granted", "lease=%llx ttl_s=%lld",
-			 (unsigned long long) id, (long long) ttl_s);
+	log_info("lease.granted", "lease=%llx ttl_s=%lld", (unsigned long long) id,
+	         (long long) ttl_s);
 	return true;
 }
 
@@ -300,16 +308,17 @@ session_ensure_lease(Daemon *d)
 bool
 session_keepalive_late(Daemon *d)
 {
-	int64_t		kd = session_confirmed_deadline(NULL);
+	int64_t kd = session_confirmed_deadline(NULL);
 	/* the lease's own TTL: a new ttl in `config` (or a bad value read as
 	 * the defaults) applies from the next lease, and measured against
 	 * this one it made every keepalive look late */
-	int64_t		ttl = d->lease_ttl_ms;
+	int64_t ttl = d->lease_ttl_ms;
 
 	if (d->lease_id == 0 || kd == 0)
 		return false;
-	return kd - pgw_now_mono_ms() < ttl - session_margin_ms(ttl) -
-		2 * session_keepalive_interval_ms(&d->view->config) - 200;
+	return kd - pgw_now_mono_ms() <
+	       ttl - session_margin_ms(ttl) -
+	           2 * session_keepalive_interval_ms(&d->view->config) - 200;
 }
 
 /*
@@ -325,8 +334,8 @@ bool
 session_claims_leader(const Daemon *d)
 {
 	return d->lease_id != 0 && d->view->has_leader &&
-		strcmp(d->view->leader, d->cfg->name) == 0 &&
-		d->view->leader_lease == d->lease_id;
+	       strcmp(d->view->leader, d->cfg->name) == 0 &&
+	       d->view->leader_lease == d->lease_id;
 }
 
 int64_t
@@ -339,9 +348,9 @@ bool
 session_key_proven(Daemon *d)
 {
 	return d->view_valid && session_claims_leader(d) &&
-		!session_keepalive_late(d) &&
-		etcd_watch_live(d->etcd, 2 * session_watch_progress_ms(&d->view->config),
-						NULL);
+	       !session_keepalive_late(d) &&
+	       etcd_watch_live(
+	           d->etcd, 2 * session_watch_progress_ms(&d->view->config), NULL);
 }
 
 void
@@ -350,6 +359,6 @@ session_note_outcome(Daemon *d, const ExecOutcome *out)
 	if (out->key_acquired && d->lease_id != 0)
 		dcs_view_note_leader(d->view, d->cfg->name, d->lease_id);
 	else if (out->key_released && d->view->has_leader &&
-			 strcmp(d->view->leader, d->cfg->name) == 0)
+	         strcmp(d->view->leader, d->cfg->name) == 0)
 		dcs_view_note_leader(d->view, NULL, 0);
 }

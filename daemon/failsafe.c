@@ -27,14 +27,15 @@ static bool
 failsafe_confirm(Daemon *d, const LocalHealth *self)
 {
 	const ClusterView *v = d->view;
-	char		failed[PGW_NAME_MAX];
-	long		status = 0;
-	int64_t		sent;
-	int			timeout = (int) v->config.retry_timeout_ms;
+	char failed[PGW_NAME_MAX];
+	long status = 0;
+	int64_t sent;
+	int timeout = (int) v->config.retry_timeout_ms;
 
 	if (!v->config.failsafe_mode || !v->has_leader ||
-		strcmp(v->leader, d->cfg->name) != 0 || !self->pg_running ||
-		self->pg_in_recovery || d->lease_id == 0 || d->lease_deadline_mono_ms == 0)
+	    strcmp(v->leader, d->cfg->name) != 0 || !self->pg_running ||
+	    self->pg_in_recovery || d->lease_id == 0 ||
+	    d->lease_deadline_mono_ms == 0)
 		return false;
 	if (timeout > 2000)
 		timeout = 2000;
@@ -42,25 +43,28 @@ failsafe_confirm(Daemon *d, const LocalHealth *self)
 		timeout = 200;
 	sent = pgw_now_mono_ms();
 	if (peers_failsafe_confirm(v, d->cfg->name, d->cfg->restapi_username,
-							   d->cfg->restapi_password, timeout, failed,
-							   sizeof(failed), &status))
+	                           d->cfg->restapi_password, timeout, failed,
+	                           sizeof(failed), &status))
 	{
-		int64_t		dl = session_deadline_ms(sent, v->config.ttl_ms, v->config.ttl_ms);
+		int64_t dl =
+		    session_deadline_ms(sent, v->config.ttl_ms, v->config.ttl_ms);
 
 		if (dl > d->lease_deadline_mono_ms)
 			d->lease_deadline_mono_ms = dl;
 		fence_raise_deadline(dl);
 		if (!d->failsafe_active)
 			log_warn("failsafe.active", "vouched=all deadline_in_ms=%lld",
-					 (long long) (dl - pgw_now_mono_ms()));
+			         (long long) (dl - pgw_now_mono_ms()));
 		d->failsafe_active = true;
 		d->failsafe_refused = false;
 		return true;
 	}
 	if (!d->failsafe_refused)
-		log_warn("failsafe.refused", "member=%s status=%ld action=fence-at-deadline deadline_in_ms=%lld",
-				 failed, status,
-				 (long long) (d->lease_deadline_mono_ms - pgw_now_mono_ms()));
+		log_warn(
+		    "failsafe.refused",
+		    "member=%s status=%ld action=fence-at-deadline deadline_in_ms=%lld",
+		    failed, status,
+		    (long long) (d->lease_deadline_mono_ms - pgw_now_mono_ms()));
 	d->failsafe_active = false;
 	d->failsafe_refused = true;
 	return false;
@@ -72,7 +76,8 @@ static bool
 failsafe_applies(Daemon *d)
 {
 	return d->view->config.failsafe_mode && d->view->has_leader &&
-		strcmp(d->view->leader, d->cfg->name) == 0 && session_keepalive_late(d);
+	       strcmp(d->view->leader, d->cfg->name) == 0 &&
+	       session_keepalive_late(d);
 }
 
 /*
@@ -88,7 +93,7 @@ bool
 failsafe_turn(Daemon *d, int64_t t0)
 {
 	LocalHealth self;
-	Decision	dec;
+	Decision dec;
 
 	if (!failsafe_applies(d))
 		return false;
@@ -104,17 +109,19 @@ failsafe_turn(Daemon *d, int64_t t0)
 	memset(&dec, 0, sizeof(dec));
 	dec.kind = DECIDE_WAIT;
 	dec.rule = "failsafe-keep-primary";
-	snprintf(dec.reason, sizeof(dec.reason),
-			 "etcd out of reach; every member vouched for us (failsafe mode); staying primary");
-	if (dec.kind != d->last.kind || strcmp(dec.rule, d->last.rule ? d->last.rule : "") != 0)
+	snprintf(
+	    dec.reason, sizeof(dec.reason),
+	    "etcd out of reach; every member vouched for us (failsafe mode); staying primary");
+	if (dec.kind != d->last.kind ||
+	    strcmp(dec.rule, d->last.rule ? d->last.rule : "") != 0)
 	{
 		log_info("decision", "kind=%s rule=%s target=- reason=\"%s\"",
-				 failover_decision_kind_name(dec.kind), dec.rule, dec.reason);
+		         failover_decision_kind_name(dec.kind), dec.rule, dec.reason);
 		d->decisions++;
 	}
 	d->last = dec;
 	fence_arm(failover_exec_is_writable_primary(d->exec),
-			  failover_exec_postmaster_pid(d->exec), d->lease_id);
+	          failover_exec_postmaster_pid(d->exec), d->lease_id);
 	(void) fence_watchdog_check();
 	publish_snapshot(d, &self, &dec, MEMBER_PUBLISH_SKIP, t0);
 	return true;
@@ -139,11 +146,12 @@ failsafe_ended(Daemon *d)
 void
 failsafe_publish(Daemon *d)
 {
-	PgwError	err = {0};
-	char	   *json;
+	PgwError err = {0};
+	char *json;
 
-	if (!d->view->config.failsafe_mode || !d->view_valid || session_keepalive_late(d) ||
-		!d->view->has_leader || strcmp(d->view->leader, d->cfg->name) != 0)
+	if (!d->view->config.failsafe_mode || !d->view_valid ||
+	    session_keepalive_late(d) || !d->view->has_leader ||
+	    strcmp(d->view->leader, d->cfg->name) != 0)
 		return;
 	json = dcs_failsafe_encode(d->view);
 	if (d->failsafe_written != NULL && strcmp(json, d->failsafe_written) == 0)
@@ -152,7 +160,7 @@ failsafe_publish(Daemon *d)
 		return;
 	}
 	if (dcs_leader_guarded_put(d->etcd, d->prefix, d->cfg->name, d->lease_id,
-							   "failsafe", json, &err) != 0)
+	                           "failsafe", json, &err) != 0)
 	{
 		session_note_etcd_error(d, "failsafe-publish", &err);
 		free(json);
@@ -162,4 +170,3 @@ failsafe_publish(Daemon *d)
 	free(d->failsafe_written);
 	d->failsafe_written = json;
 }
-

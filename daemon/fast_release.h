@@ -31,10 +31,10 @@
 /* One record: the leader key this node gave up. */
 typedef struct ReleaseRecord
 {
-	int64_t		lease_id;		/* the lease the key was on */
-	int64_t		released_mono_ms;	/* CLOCK_MONOTONIC, this boot */
-	char		by[16];			/* "fence" (the watchdog) or "daemon" */
-	char		reason[64];		/* "daemon-died", "shutdown", a rule name */
+	int64_t lease_id;         /* the lease the key was on */
+	int64_t released_mono_ms; /* CLOCK_MONOTONIC, this boot */
+	char by[16];              /* "fence" (the watchdog) or "daemon" */
+	char reason[64];          /* "daemon-died", "shutdown", a rule name */
 } ReleaseRecord;
 
 /* release_state_dir: cfg's state_dir, or RELEASE_STATE_DIR_DEFAULT */
@@ -49,8 +49,7 @@ const char *release_state_dir(const NodeConfig *cfg);
  * or create it), PGW_EAUTH (a symlink, not ours, or
  * writable by others: not trusted), each naming the directory and why.
  */
-int			release_state_dir_open(const char *state_dir, bool create,
-								   PgwError *err);
+int release_state_dir_open(const char *state_dir, bool create, PgwError *err);
 
 /*
  * release_record_write: write r as "<state_dir>/<scope>.<name>.leader-
@@ -58,9 +57,9 @@ int			release_state_dir_open(const char *state_dir, bool create,
  * symlink). The boot id is added. Returns 0, PGW_EIO or PGW_EAUTH (the
  * state directory refused). Blocks on the disk only.
  */
-int			release_record_write(const char *state_dir, const char *scope,
-								 const char *name, const ReleaseRecord *r,
-								 PgwError *err) PGW_MUSTCHECK;
+int release_record_write(const char *state_dir, const char *scope,
+                         const char *name, const ReleaseRecord *r,
+                         PgwError *err) PGW_MUSTCHECK;
 
 /*
  * release_record_read: 1 and *out when a record of this boot exists; 0 when
@@ -69,34 +68,33 @@ int			release_record_write(const char *state_dir, const char *scope,
  * PGW_EINVAL when the record does not parse, PGW_EIO when it cannot be
  * read (each message names the file and what is wrong).
  */
-int			release_record_read(const char *state_dir, const char *scope,
-								const char *name, ReleaseRecord *out,
-								PgwError *err) PGW_MUSTCHECK;
+int release_record_read(const char *state_dir, const char *scope,
+                        const char *name, ReleaseRecord *out,
+                        PgwError *err) PGW_MUSTCHECK;
 
 /*
  * release_record_parse: one record line; false (why in err) when it is not
  * one. boot receives its boot id. Pure: exposed for the unit tests.
  */
-bool		release_record_parse(const char *line, ReleaseRecord *out,
-								 char *boot, size_t boot_len, PgwError *err);
+bool release_record_parse(const char *line, ReleaseRecord *out, char *boot,
+                          size_t boot_len, PgwError *err);
 
 /*
  * The daemon's view of its record (observe.c reads it every turn; the file
  * is read once, at the first call, and logged then): *lease_id and
  * *released_mono_ms, both 0 when this node gave nothing up in this boot.
  */
-void		release_facts(const NodeConfig *cfg, int64_t *lease_id,
-						  int64_t *released_mono_ms);
+void release_facts(const NodeConfig *cfg, int64_t *lease_id,
+                   int64_t *released_mono_ms);
 
 /* release_forget: another member (leader) leads: the record has served
  * (the others elected); forget it, file included, so it never holds this
  * node back from a later election. */
-void		release_forget(const NodeConfig *cfg, const char *leader);
+void release_forget(const NodeConfig *cfg, const char *leader);
 
 /* release_noted: the daemon released the key on lease itself (reason: the
  * rule, or "shutdown"): remember it, in the file and for release_facts. */
-void		release_noted(const NodeConfig *cfg, int64_t lease_id,
-						  const char *reason);
+void release_noted(const NodeConfig *cfg, int64_t lease_id, const char *reason);
 
 /* What the fence watchdog needs to release on its own: copied by fork()
  * from the daemon's configuration (so the same endpoints, TLS files and
@@ -104,18 +102,18 @@ void		release_noted(const NodeConfig *cfg, int64_t lease_id,
 typedef struct FenceReleaseConfig
 {
 	EtcdClientConfig etcd;
-	const char *prefix;			/* "<namespace>/<scope>/" */
+	const char *prefix; /* "<namespace>/<scope>/" */
 	const char *scope;
-	const char *name;			/* our member name: the key's value */
+	const char *name; /* our member name: the key's value */
 	const char *state_dir;
 } FenceReleaseConfig;
 
 /* fence_release_config_fill: from the daemon's configuration (borrowed) */
-void		fence_release_config_fill(FenceReleaseConfig *rc,
-									  const NodeConfig *cfg, const char *prefix);
+void fence_release_config_fill(FenceReleaseConfig *rc, const NodeConfig *cfg,
+                               const char *prefix);
 
 #define FENCE_RELEASE_BUDGET_MS_DEFAULT 3000
-#define FENCE_PM_GONE_WAIT_MS 1000
+#define FENCE_PM_GONE_WAIT_MS           1000
 
 /*
  * fence_release_after_death: in the watchdog, after its daemon died and it
@@ -128,7 +126,7 @@ void		fence_release_config_fill(FenceReleaseConfig *rc,
  * else the PGW_E* code. Blocks up to FENCE_PM_GONE_WAIT_MS + about two
  * budgets (the call, then the client's close).
  */
-int			fence_release_after_death(const FenceReleaseConfig *rc, int pm_pid,
-									  int64_t lease_id, int budget_ms);
+int fence_release_after_death(const FenceReleaseConfig *rc, int pm_pid,
+                              int64_t lease_id, int budget_ms);
 
 #endif

@@ -49,21 +49,21 @@
  * address-free, so they work across the two processes). */
 typedef struct FenceShared
 {
-	_Atomic int64_t deadline_mono_ms;	/* 0: none */
-	atomic_int	armed;
-	atomic_int	pm_pid;
-	_Atomic int64_t leader_lease;	/* the key is ours on it (0: not ours) */
-	atomic_int	release_budget_ms;	/* one etcd call of the release */
+	_Atomic int64_t deadline_mono_ms; /* 0: none */
+	atomic_int armed;
+	atomic_int pm_pid;
+	_Atomic int64_t leader_lease; /* the key is ours on it (0: not ours) */
+	atomic_int release_budget_ms; /* one etcd call of the release */
 } FenceShared;
 
 /* it also wakes exactly at the deadline, and at once on its parent's death
  * (SIGUSR2); the tick only bounds how late it sees a new arming: one wake
  * a second, not ten (issue 18: an idle daemon's CPU) */
 #define WATCHDOG_ARMED_TICK_MS 1000
-#define WATCHDOG_IDLE_TICK_MS 1000
+#define WATCHDOG_IDLE_TICK_MS  1000
 
 static FenceShared *fence_shm;
-static FenceReleaseConfig watchdog_release;	/* the child's copy */
+static FenceReleaseConfig watchdog_release; /* the child's copy */
 static pid_t watchdog_pid;
 static bool watchdog_gone_logged;
 
@@ -73,9 +73,9 @@ static pthread_t fence_thread;
 static bool fence_running;
 static bool fence_armed;
 static int64_t fence_deadline_mono_ms;
-static void (*fence_fn) (void *);
+static void (*fence_fn)(void *);
 static void *fence_arg;
-static int64_t (*fence_refresh_fn) (void *);
+static int64_t (*fence_refresh_fn)(void *);
 static void *fence_refresh_arg;
 
 static void *
@@ -85,17 +85,17 @@ fence_main(void *unused)
 	pthread_mutex_lock(&fence_lock);
 	while (fence_running)
 	{
-		int64_t		now = pgw_now_mono_ms();
+		int64_t now = pgw_now_mono_ms();
 
 		if (fence_armed && fence_deadline_mono_ms > 0 &&
-			now >= fence_deadline_mono_ms && fence_refresh_fn != NULL)
+		    now >= fence_deadline_mono_ms && fence_refresh_fn != NULL)
 		{
 			/*
 			 * The loop may simply be slow to hand us newer confirmations
 			 * (a long step, a loaded machine): ask the etcd client for the
 			 * latest confirmed keepalive before fencing a healthy leader.
 			 */
-			int64_t		fresh;
+			int64_t fresh;
 
 			pthread_mutex_unlock(&fence_lock);
 			fresh = fence_refresh_fn(fence_refresh_arg);
@@ -105,15 +105,15 @@ fence_main(void *unused)
 			now = pgw_now_mono_ms();
 		}
 		if (fence_armed && fence_deadline_mono_ms > 0 &&
-			now >= fence_deadline_mono_ms)
+		    now >= fence_deadline_mono_ms)
 		{
-			int64_t		late = now - fence_deadline_mono_ms;
+			int64_t late = now - fence_deadline_mono_ms;
 
 			fence_armed = false;
 			pthread_mutex_unlock(&fence_lock);
 			fence_fn(fence_arg);
 			log_error("fence.fired", "late_ms=%lld action=postgres-stopped",
-					  (long long) late);
+			          (long long) late);
 			pthread_mutex_lock(&fence_lock);
 			continue;
 		}
@@ -133,8 +133,8 @@ fence_main(void *unused)
 }
 
 void
-fence_start(void (*fn) (void *), void *arg, int64_t (*refresh) (void *),
-			void *refresh_arg)
+fence_start(void (*fn)(void *), void *arg, int64_t (*refresh)(void *),
+            void *refresh_arg)
 {
 	pthread_condattr_t attr;
 
@@ -157,7 +157,7 @@ fence_set_deadline(int64_t deadline_mono_ms)
 	fence_deadline_mono_ms = deadline_mono_ms;
 	if (fence_shm != NULL)
 		atomic_store(&fence_shm->deadline_mono_ms, deadline_mono_ms);
-	witness_share_set_deadline(deadline_mono_ms);	/* the lease witness */
+	witness_share_set_deadline(deadline_mono_ms); /* the lease witness */
 	pthread_cond_signal(&fence_cond);
 	pthread_mutex_unlock(&fence_lock);
 }
@@ -170,14 +170,14 @@ fence_raise_deadline(int64_t deadline_mono_ms)
 	 * reads this one then (a wake per keepalive was most of its CPU) */
 	if (deadline_mono_ms > fence_deadline_mono_ms)
 		fence_deadline_mono_ms = deadline_mono_ms;
-	witness_share_raise_deadline(deadline_mono_ms);	/* the lease witness */
+	witness_share_raise_deadline(deadline_mono_ms); /* the lease witness */
 	if (fence_shm != NULL)
 	{
-		int64_t		cur = atomic_load(&fence_shm->deadline_mono_ms);
+		int64_t cur = atomic_load(&fence_shm->deadline_mono_ms);
 
 		while (deadline_mono_ms > cur &&
-			   !atomic_compare_exchange_weak(&fence_shm->deadline_mono_ms, &cur,
-											 deadline_mono_ms))
+		       !atomic_compare_exchange_weak(&fence_shm->deadline_mono_ms, &cur,
+		                                     deadline_mono_ms))
 			;
 	}
 	pthread_mutex_unlock(&fence_lock);
@@ -191,7 +191,7 @@ fence_arm(bool armed, int postmaster_pid, int64_t leader_lease)
 	if (fence_armed != armed)
 		pthread_cond_signal(&fence_cond);
 	fence_armed = armed;
-	witness_share_arm(armed && postmaster_pid > 0);	/* the lease witness */
+	witness_share_arm(armed && postmaster_pid > 0); /* the lease witness */
 	if (fence_shm != NULL)
 	{
 		/* the lease before the flag: an armed watchdog reads both */
@@ -207,7 +207,7 @@ fence_set_release_budget(int64_t budget_ms)
 {
 	if (fence_shm != NULL && budget_ms > 0)
 		atomic_store(&fence_shm->release_budget_ms,
-					 budget_ms > 60000 ? 60000 : (int) budget_ms);
+		             budget_ms > 60000 ? 60000 : (int) budget_ms);
 }
 
 /* ---- the watchdog process ---------------------------------------------- */
@@ -225,15 +225,17 @@ static void
 watchdog_fence(int pid, const char *why, int64_t late_ms)
 {
 	if (health_fence_postmaster((pid_t) pid) == 0)
-		log_error("fence.fired", "by=watchdog reason=%s late_ms=%lld pid=%d action=postgres-stopped",
-				  why, (long long) late_ms, pid);
+		log_error(
+		    "fence.fired",
+		    "by=watchdog reason=%s late_ms=%lld pid=%d action=postgres-stopped",
+		    why, (long long) late_ms, pid);
 }
 
 static void
 watchdog_main(pid_t parent)
 {
 	struct sigaction sa;
-	sigset_t	none;
+	sigset_t none;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_parent_death;
@@ -252,24 +254,25 @@ watchdog_main(pid_t parent)
 		parent_died = 1;
 	for (;;)
 	{
-		int64_t		now = pgw_now_mono_ms();
-		int64_t		dl = atomic_load(&fence_shm->deadline_mono_ms);
-		int			armed = atomic_load(&fence_shm->armed);
-		int			pid = atomic_load(&fence_shm->pm_pid);
-		int64_t		tick;
+		int64_t now = pgw_now_mono_ms();
+		int64_t dl = atomic_load(&fence_shm->deadline_mono_ms);
+		int armed = atomic_load(&fence_shm->armed);
+		int pid = atomic_load(&fence_shm->pm_pid);
+		int64_t tick;
 		struct timespec ts;
 
 		if (parent_died || getppid() != parent)
 		{
-			int64_t		lease = atomic_load(&fence_shm->leader_lease);
+			int64_t lease = atomic_load(&fence_shm->leader_lease);
 
 			if (armed && pid > 0)
 			{
 				watchdog_fence(pid, "daemon-died", 0);
 				/* fencing first; the release may wait on etcd */
 				if (lease != 0)
-					(void) fence_release_after_death(&watchdog_release, pid, lease,
-													 atomic_load(&fence_shm->release_budget_ms));
+					(void) fence_release_after_death(
+					    &watchdog_release, pid, lease,
+					    atomic_load(&fence_shm->release_budget_ms));
 			}
 			_exit(0);
 		}
@@ -293,32 +296,35 @@ watchdog_main(pid_t parent)
 int
 fence_watchdog_spawn(const FenceReleaseConfig *release, PgwError *err)
 {
-	pid_t		parent = getpid();
-	pid_t		pid;
+	pid_t parent = getpid();
+	pid_t pid;
 
 	/* the strings it points to are the daemon's; the fork copies them */
 	watchdog_release = *release;
 	fence_shm = mmap(NULL, sizeof(FenceShared), PROT_READ | PROT_WRITE,
-					 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (fence_shm == MAP_FAILED)
 	{
 		fence_shm = NULL;
-		return pgw_error_set(err, PGW_EIO, "fence watchdog: mmap: %s", strerror(errno));
+		return pgw_error_set(err, PGW_EIO, "fence watchdog: mmap: %s",
+		                     strerror(errno));
 	}
 	atomic_store(&fence_shm->deadline_mono_ms, 0);
 	atomic_store(&fence_shm->armed, 0);
 	atomic_store(&fence_shm->pm_pid, 0);
 	atomic_store(&fence_shm->leader_lease, 0);
-	atomic_store(&fence_shm->release_budget_ms, FENCE_RELEASE_BUDGET_MS_DEFAULT);
+	atomic_store(&fence_shm->release_budget_ms,
+	             FENCE_RELEASE_BUDGET_MS_DEFAULT);
 	pid = fork();
 	if (pid < 0)
 	{
 		munmap(fence_shm, sizeof(FenceShared));
 		fence_shm = NULL;
-		return pgw_error_set(err, PGW_EIO, "fence watchdog: fork: %s", strerror(errno));
+		return pgw_error_set(err, PGW_EIO, "fence watchdog: fork: %s",
+		                     strerror(errno));
 	}
 	if (pid == 0)
-		watchdog_main(parent);	/* never returns */
+		watchdog_main(parent); /* never returns */
 	watchdog_pid = pid;
 	log_info("fence.watchdog", "pid=%d", (int) pid);
 	return 0;
@@ -327,7 +333,7 @@ fence_watchdog_spawn(const FenceReleaseConfig *release, PgwError *err)
 bool
 fence_watchdog_check(void)
 {
-	int			status;
+	int status;
 
 	if (watchdog_pid <= 0)
 		return false;
@@ -335,7 +341,8 @@ fence_watchdog_check(void)
 	{
 		watchdog_pid = -1;
 		if (!watchdog_gone_logged)
-			log_error("fence.watchdog-gone", "status=%d action=fencing-thread-only", status);
+			log_error("fence.watchdog-gone",
+			          "status=%d action=fencing-thread-only", status);
 		watchdog_gone_logged = true;
 		return false;
 	}

@@ -40,11 +40,11 @@
 static bool
 pm_gone(int pid)
 {
-	char		path[64];
-	char		buf[512];
+	char path[64];
+	char buf[512];
 	const char *rp;
-	ssize_t		n;
-	int			fd;
+	ssize_t n;
+	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
@@ -61,7 +61,7 @@ pm_gone(int pid)
 
 void
 fence_release_config_fill(FenceReleaseConfig *rc, const NodeConfig *cfg,
-						  const char *prefix)
+                          const char *prefix)
 {
 	memset(rc, 0, sizeof(*rc));
 	rc->etcd.endpoints = cfg->etcd_hosts;
@@ -78,15 +78,15 @@ fence_release_config_fill(FenceReleaseConfig *rc, const NodeConfig *cfg,
 
 int
 fence_release_after_death(const FenceReleaseConfig *rc, int pm_pid,
-						  int64_t lease_id, int budget_ms)
+                          int64_t lease_id, int budget_ms)
 {
-	int64_t		t0 = pgw_now_mono_ms();
-	int64_t		gone_ms;
+	int64_t t0 = pgw_now_mono_ms();
+	int64_t gone_ms;
 	EtcdClientConfig ec = rc->etcd;
 	EtcdClient *c = NULL;
-	PgwError	err = {0};
+	PgwError err = {0};
 	ReleaseRecord r = {0};
-	int			res;
+	int res;
 
 	if (budget_ms <= 0)
 		budget_ms = FENCE_RELEASE_BUDGET_MS_DEFAULT;
@@ -95,8 +95,11 @@ fence_release_after_death(const FenceReleaseConfig *rc, int pm_pid,
 	{
 		if (pgw_now_mono_ms() - t0 >= FENCE_PM_GONE_WAIT_MS)
 		{
-			log_error("fence.release-skipped", "lease=%" PRIx64 " pid=%d waited_ms=%" PRId64 " detail=\"the postmaster is still alive\" action=lease-expires",
-					  (uint64_t) lease_id, pm_pid, pgw_now_mono_ms() - t0);
+			log_error(
+			    "fence.release-skipped",
+			    "lease=%" PRIx64 " pid=%d waited_ms=%" PRId64
+			    " detail=\"the postmaster is still alive\" action=lease-expires",
+			    (uint64_t) lease_id, pm_pid, pgw_now_mono_ms() - t0);
 			return PGW_ESTATE;
 		}
 		pgw_sleep_ms(2);
@@ -109,21 +112,30 @@ fence_release_after_death(const FenceReleaseConfig *rc, int pm_pid,
 		res = dcs_leader_release_owned(c, rc->prefix, rc->name, lease_id, &err);
 	if (res == 0)
 	{
-		log_warn("fence.released", "lease=%" PRIx64 " key=%sleader reason=daemon-died pm_gone_ms=%" PRId64 " took_ms=%" PRId64,
-				 (uint64_t) lease_id, rc->prefix, gone_ms, pgw_now_mono_ms() - t0);
+		log_warn("fence.released",
+		         "lease=%" PRIx64
+		         " key=%sleader reason=daemon-died pm_gone_ms=%" PRId64
+		         " took_ms=%" PRId64,
+		         (uint64_t) lease_id, rc->prefix, gone_ms,
+		         pgw_now_mono_ms() - t0);
 		r.lease_id = lease_id;
 		r.released_mono_ms = pgw_now_mono_ms();
 		pgw_strlcpy(r.by, "fence", sizeof(r.by));
 		pgw_strlcpy(r.reason, "daemon-died", sizeof(r.reason));
-		if (release_record_write(rc->state_dir, rc->scope, rc->name, &r, &err) != 0)
+		if (release_record_write(rc->state_dir, rc->scope, rc->name, &r,
+		                         &err) != 0)
 			log_warn("release.record-failed", "detail=\"%s\"", err.msg);
 	}
 	else if (res == PGW_ECONFLICT)
-		log_warn("fence.release-refused", "lease=%" PRIx64 " detail=\"%s\" action=none",
-				 (uint64_t) lease_id, err.msg);
+		log_warn("fence.release-refused",
+		         "lease=%" PRIx64 " detail=\"%s\" action=none",
+		         (uint64_t) lease_id, err.msg);
 	else
-		log_error("fence.release-failed", "lease=%" PRIx64 " error=%s took_ms=%" PRId64 " detail=\"%s\" action=lease-expires",
-				  (uint64_t) lease_id, pgw_strerror(res), pgw_now_mono_ms() - t0, err.msg);
+		log_error("fence.release-failed",
+		          "lease=%" PRIx64 " error=%s took_ms=%" PRId64
+		          " detail=\"%s\" action=lease-expires",
+		          (uint64_t) lease_id, pgw_strerror(res),
+		          pgw_now_mono_ms() - t0, err.msg);
 	etcd_client_close(c);
 	return res;
 }

@@ -34,11 +34,11 @@ typedef struct K8sViews K8sViews;
  * Returns 0, or PGW_EINVAL / PGW_EAUTH when mode is on and the client
  * cannot be set up (no API server, unreadable token or CA file).
  */
-int			k8s_views_open(const NodeConfig *cfg, char *const *envp,
-						   K8sViews **out, PgwError *err) PGW_MUSTCHECK;
+int k8s_views_open(const NodeConfig *cfg, char *const *envp, K8sViews **out,
+                   PgwError *err) PGW_MUSTCHECK;
 
 /* k8s_views_close: stop the worker (bounded by one request) and free. */
-void		k8s_views_close(K8sViews *kv);
+void k8s_views_close(K8sViews *kv);
 
 /*
  * k8s_views_before: called with the decision about to be executed. A
@@ -48,8 +48,7 @@ void		k8s_views_close(K8sViews *kv);
  * Kubernetes. Also marks a long action (bootstrap, clone, reinit, rewind)
  * as running for the liveness probe.
  */
-void		k8s_views_before(K8sViews *kv, const Decision *dec,
-							 bool writable_primary);
+void k8s_views_before(K8sViews *kv, const Decision *dec, bool writable_primary);
 
 /*
  * k8s_views_cycle: the end of a cycle: what this node now is, after the
@@ -57,9 +56,8 @@ void		k8s_views_before(K8sViews *kv, const Decision *dec,
  * committed on our lease). Queues the label (and, as leader, the
  * EndpointSlice) for the worker; never blocks.
  */
-void		k8s_views_cycle(K8sViews *kv, FailoverExec *exec,
-							const ClusterView *view, const LocalHealth *self,
-							int64_t lease_deadline_mono_ms);
+void k8s_views_cycle(K8sViews *kv, FailoverExec *exec, const ClusterView *view,
+                     const LocalHealth *self, int64_t lease_deadline_mono_ms);
 
 /*
  * k8s_views_stopping: SIGTERM. Removes the leader label (bounded wait) and
@@ -69,11 +67,11 @@ void		k8s_views_cycle(K8sViews *kv, FailoverExec *exec,
  * the kubelet would cut short with SIGKILL. With kv NULL, only the grace
  * period configured in cfg (kubernetes.termination_grace_period) counts.
  */
-bool		k8s_views_stopping(K8sViews *kv, const NodeConfig *cfg, bool leading);
+bool k8s_views_stopping(K8sViews *kv, const NodeConfig *cfg, bool leading);
 
 /* k8s_views_metrics_append: body + the k8s metrics (Prometheus text);
  * takes ownership of body and returns the new one. */
-char	   *k8s_views_metrics_append(char *body);
+char *k8s_views_metrics_append(char *body);
 
 /* What a handover needs on SIGTERM, in ms: the switchover (checkpoint, a
  * clean stop, the target receiving the shutdown checkpoint, its
@@ -82,14 +80,14 @@ char	   *k8s_views_metrics_append(char *body);
  * the release. A grace period shorter than their sum skips the handover:
  * a switchover cut short by the kubelet's SIGKILL is worse than none. */
 #define K8S_SWITCHOVER_NEED_MS 10000
-#define K8S_STOP_MARGIN_MS 5000
+#define K8S_STOP_MARGIN_MS     5000
 
 /*
  * k8s_grace_allows_switchover: pure: whether a switchover fits in a grace period of
  * grace_ms (measured from SIGTERM): it needs K8S_SWITCHOVER_NEED_MS +
  * K8S_STOP_MARGIN_MS. why (may be NULL) gets the sentence to log.
  */
-bool		k8s_grace_allows_switchover(int64_t grace_ms, char *why, size_t len);
+bool k8s_grace_allows_switchover(int64_t grace_ms, char *why, size_t len);
 
 /* ------------------------------------------------------------------------
  * Probes (rest_probes.c)
@@ -98,16 +96,16 @@ bool		k8s_grace_allows_switchover(int64_t grace_ms, char *why, size_t len);
 /* What the probes need beyond the REST snapshot, kept by the hooks above. */
 typedef struct ProbeFacts
 {
-	bool		started;		/* served once since the daemon started: as
+	bool started;   /* served once since the daemon started: as
 								 * the leader read-write or as a replica */
-	bool		streaming;		/* the WAL receiver is streaming */
-	int			busy_kind;		/* DecisionKind of a long action running
+	bool streaming; /* the WAL receiver is streaming */
+	int busy_kind;  /* DecisionKind of a long action running
 								 * (bootstrap, clone, reinit, rewind), 0 none */
-	int64_t		busy_since_mono_ms;
+	int64_t busy_since_mono_ms;
 } ProbeFacts;
 
 /* rest_probe_path: path is /liveness, /readiness or /startup. */
-bool		rest_probe_path(const char *path);
+bool rest_probe_path(const char *path);
 
 /*
  * rest_probe_status: pure: the status of a probe path for a snapshot and
@@ -120,17 +118,16 @@ bool		rest_probe_path(const char *path);
  *              noloadbalance;
  *   /startup   200 once the node served (leader or replica) since start.
  */
-int			rest_probe_status(const RestSnapshot *s, const ProbeFacts *f,
-							  const char *path, const char *query,
-							  int64_t now_mono_ms);
+int rest_probe_status(const RestSnapshot *s, const ProbeFacts *f,
+                      const char *path, const char *query, int64_t now_mono_ms);
 
 /* rest_probe_status_now: rest_probe_status with the current facts. */
-int			rest_probe_status_now(const RestSnapshot *s, const char *path,
-								  const char *query, int64_t now_mono_ms);
+int rest_probe_status_now(const RestSnapshot *s, const char *path,
+                          const char *query, int64_t now_mono_ms);
 
 /* rest_probes_set / rest_probes_get: the facts (thread-safe copies). */
-void		rest_probes_set(const ProbeFacts *f);
-void		rest_probes_get(ProbeFacts *f);
+void rest_probes_set(const ProbeFacts *f);
+void rest_probes_get(ProbeFacts *f);
 
 /* ------------------------------------------------------------------------
  * PID 1 (pid1.c)
@@ -155,15 +152,15 @@ enum
 	PID1_RUN_DAEMON = 0,
 	PID1_EXIT = 1,
 };
-int			pid1_supervise(char *const *envp, int *exit_code);
+int pid1_supervise(char *const *envp, int *exit_code);
 
 /*
  * k8s_views_check_config: --check-config with Kubernetes on: the offline
  * part of k8s_views_open (API URL, token and CA files readable, namespace
  * known, pod name valid), printed on out. 0, or the error.
  */
-int			k8s_views_check_config(const NodeConfig *cfg, char *const *envp,
-								   FILE *out, PgwError *err);
+int k8s_views_check_config(const NodeConfig *cfg, char *const *envp, FILE *out,
+                           PgwError *err);
 
 /* ------------------------------------------------------------------------
  * The leader key's earlier lease (lease_holder.c)
@@ -171,7 +168,7 @@ int			k8s_views_check_config(const NodeConfig *cfg, char *const *envp,
 
 /* lease_holder_record: a lease was granted: record it and this process's
  * identity beside data_dir (best effort, logged on failure). */
-void		lease_holder_record(const char *data_dir, int64_t lease_id);
+void lease_holder_record(const char *data_dir, int64_t lease_id);
 
 /*
  * lease_holder_proven: the lease recorded beside data_dir by an earlier
@@ -179,6 +176,6 @@ void		lease_holder_record(const char *data_dir, int64_t lease_id);
  * namespace, its PID no longer runs it); else 0. Decided at the first call
  * (before this run records its own), then cached.
  */
-int64_t		lease_holder_proven(const char *data_dir);
+int64_t lease_holder_proven(const char *data_dir);
 
 #endif

@@ -37,9 +37,9 @@ duty_failsafe(const LeaderDutyContext *c)
 }
 
 static const LeaderDuty duties[] = {
-	{"keys-sync-slots-history", duty_keys_sync_slots},
-	{"failsafe", duty_failsafe},
-	/* one row per capability: backup schedule, archive check, k8s labels,
+    {"keys-sync-slots-history", duty_keys_sync_slots},
+    {"failsafe", duty_failsafe},
+    /* one row per capability: backup schedule, archive check, k8s labels,
 	 * shard ownership */
 };
 

@@ -22,10 +22,10 @@
 
 #define RESPAWN_MIN_MS 1000
 #define RESPAWN_MAX_MS 10000
-#define STOP_WAIT_MS 2000
+#define STOP_WAIT_MS   2000
 
-static bool want_on;			/* the config asks for it (last valid view) */
-static bool running;			/* the process runs */
+static bool want_on; /* the config asks for it (last valid view) */
+static bool running; /* the process runs */
 static int64_t respawn_at_mono_ms;
 static int64_t respawn_ms;
 static char last_spawn_error[PGW_ERROR_MSG_MAX];
@@ -58,20 +58,23 @@ keep_running(Daemon *d)
 {
 	WitnessProcConfig pc = {0};
 	HealthWitnessConn hc;
-	PgwError	err = {0};
-	int			status = 0;
-	int64_t		now = pgw_now_mono_ms();
+	PgwError err = {0};
+	int status = 0;
+	int64_t now = pgw_now_mono_ms();
 
 	if (running)
 	{
 		if (witness_proc_check(&status))
 			return;
 		running = false;
-		log_error("witness.exited", "status=%d signal=%d action=restart-commits-wait",
-				  WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-				  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-		respawn_ms = respawn_ms == 0 ? RESPAWN_MIN_MS
-			: (respawn_ms * 2 > RESPAWN_MAX_MS ? RESPAWN_MAX_MS : respawn_ms * 2);
+		log_error("witness.exited",
+		          "status=%d signal=%d action=restart-commits-wait",
+		          WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+		          WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		respawn_ms = respawn_ms == 0
+		                 ? RESPAWN_MIN_MS
+		                 : (respawn_ms * 2 > RESPAWN_MAX_MS ? RESPAWN_MAX_MS
+		                                                    : respawn_ms * 2);
 		respawn_at_mono_ms = now + respawn_ms;
 	}
 	if (now < respawn_at_mono_ms)
@@ -87,7 +90,8 @@ keep_running(Daemon *d)
 	if (witness_proc_start(&pc, &err) != 0)
 	{
 		if (strcmp(err.msg, last_spawn_error) != 0)
-			log_error("witness.start-failed", "detail=\"%s\" action=retry-commits-wait", err.msg);
+			log_error("witness.start-failed",
+			          "detail=\"%s\" action=retry-commits-wait", err.msg);
 		memcpy(last_spawn_error, err.msg, sizeof(last_spawn_error));
 		respawn_ms = RESPAWN_MAX_MS;
 		respawn_at_mono_ms = now + respawn_ms;
@@ -101,9 +105,9 @@ void
 lease_witness_follow(Daemon *d)
 {
 	const ClusterView *v = d->view;
-	PgControl  *pg = failover_exec_control(d->exec);
-	PgwError	err = {0};
-	bool		changed = false;
+	PgControl *pg = failover_exec_control(d->exec);
+	PgwError err = {0};
+	bool changed = false;
 
 	/* garbage in `config` is read as the defaults: keep the last choice */
 	if (d->view_valid && (!v->has_config || v->config_is_valid))
@@ -114,21 +118,22 @@ lease_witness_follow(Daemon *d)
 	if (health_control_set_witness(pg, want_on, &changed, &err) != 0)
 	{
 		log_warn("witness.naming-failed", "on=%d detail=\"%s\" action=retry",
-				 want_on, err.msg);
+		         want_on, err.msg);
 		return;
 	}
 	if (changed)
 	{
-		PgwError	e2 = {0};
-		bool		reloaded = health_control_reload(pg, &e2) == 0;
+		PgwError e2 = {0};
+		bool reloaded = health_control_reload(pg, &e2) == 0;
 
 		log_info(want_on ? "witness.on" : "witness.off",
-				 "synchronous_standby_names=%s reload=%s",
-				 want_on ? "names-the-witness" : "without-the-witness",
-				 reloaded ? "yes" : "not-running");
+		         "synchronous_standby_names=%s reload=%s",
+		         want_on ? "names-the-witness" : "without-the-witness",
+		         reloaded ? "yes" : "not-running");
 		/* a quorum gate the new value no longer has is lifted after it */
 		if (health_control_witness_gate_settle(pg, &err) != 0)
-			log_warn("witness.gate-failed", "detail=\"%s\" action=retry", err.msg);
+			log_warn("witness.gate-failed", "detail=\"%s\" action=retry",
+			         err.msg);
 	}
 	if (!want_on && running)
 	{

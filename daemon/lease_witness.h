@@ -11,13 +11,13 @@ struct Daemon;
 
 /* lease_witness_open: the page shared with the witness; before the
  * executor opens (its PostgreSQL control may hand the witness a gate) */
-int			lease_witness_open(PgwError *err) PGW_MUSTCHECK;
+int lease_witness_open(PgwError *err) PGW_MUSTCHECK;
 
 /* lease_witness_follow: once per turn (observe phase): run the witness and
  * name it in synchronous_standby_names as `config` asks */
-void		lease_witness_follow(struct Daemon *d);
+void lease_witness_follow(struct Daemon *d);
 
 /* lease_witness_close: stop the process (after PostgreSQL stopped) */
-void		lease_witness_close(void);
+void lease_witness_close(void);
 
 #endif

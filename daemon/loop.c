@@ -57,9 +57,10 @@ drive_switchover(Daemon *d, Observation *o, const Decision *dec)
 		ExecOutcome out = failover_execute(d->exec, &ctx, dec, &o->self);
 
 		if (out.rc != 0)
-			log_warn("shutdown.switchover-failed", "error=%s detail=\"%s\" action=%s",
-					 pgw_strerror(out.rc), out.err.msg,
-					 out.action && out.action[0] ? out.action : "stop");
+			log_warn("shutdown.switchover-failed",
+			         "error=%s detail=\"%s\" action=%s", pgw_strerror(out.rc),
+			         out.err.msg,
+			         out.action && out.action[0] ? out.action : "stop");
 		turn_publish(d, o, dec, &out);
 	} while (failover_exec_switchover(d->exec, NULL, 0) != SWO_NONE);
 }
@@ -69,14 +70,14 @@ static void
 finish_switchover(Daemon *d)
 {
 	Observation o;
-	Decision	dec = {0};
+	Decision dec = {0};
 
 	shutdown_observation(d, &o);
 	dec.kind = DECIDE_SWITCHOVER;
 	dec.rule = "shutdown-finish-switchover";
 	(void) failover_exec_switchover(d->exec, dec.target, sizeof(dec.target));
-	snprintf(dec.reason, sizeof(dec.reason), "stopping: finishing the switchover to %s",
-			 dec.target);
+	snprintf(dec.reason, sizeof(dec.reason),
+	         "stopping: finishing the switchover to %s", dec.target);
 	log_info("shutdown.finish-switchover", "target=%s", dec.target);
 	drive_switchover(d, &o, &dec);
 }
@@ -91,13 +92,13 @@ shutdown_switchover(Daemon *d)
 {
 	Observation o;
 	const char *target;
-	Decision	dec = {0};
+	Decision dec = {0};
 
 	if (session_read_view(d, true) != 0)
 		return;
 	shutdown_observation(d, &o);
 	if (!failover_holds_leader(d->view, &o.self) || !o.self.pg_running ||
-		o.self.pg_in_recovery)
+	    o.self.pg_in_recovery)
 		return;
 	o.peers_timeout_ms = 1000;
 	(void) turn_observe(d, &o, OBSERVE_PEERS);
@@ -110,13 +111,14 @@ shutdown_switchover(Daemon *d)
 	dec.kind = DECIDE_SWITCHOVER;
 	dec.rule = "shutdown-switchover";
 	pgw_strlcpy(dec.target, target, sizeof(dec.target));
-	snprintf(dec.reason, sizeof(dec.reason), "stopping: handing over to %s", target);
+	snprintf(dec.reason, sizeof(dec.reason), "stopping: handing over to %s",
+	         target);
 	log_info("shutdown.switchover", "target=%s", target);
 	/* name the target in a request, so the others wait for it */
 	{
 		FailoverRequest f = {0};
-		char	   *json;
-		PgwError	err = {0};
+		char *json;
+		PgwError err = {0};
 
 		f.present = true;
 		pgw_strlcpy(f.leader, d->cfg->name, sizeof(f.leader));
@@ -131,14 +133,14 @@ shutdown_switchover(Daemon *d)
 	/* the routers pause writes first, as for a requested switchover:
 	 * without it every transaction in flight through PgBouncer failed */
 	routing_pub_switching(&d->routing, d->etcd, d->prefix, d->cfg->name,
-						  d->lease_id, d->view);
+	                      d->lease_id, d->view);
 	drive_switchover(d, &o, &dec);
 }
 
 static int
 open_signals(void)
 {
-	sigset_t	set;
+	sigset_t set;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -172,16 +174,17 @@ handle_signals(Daemon *d, bool *reload)
 static void
 reload_config(Daemon *d)
 {
-	NodeConfig	nc;
-	PgwError	err = {0};
+	NodeConfig nc;
+	PgwError err = {0};
 
 	memset(&nc, 0, sizeof(nc));
 	if (config_load_file(d->config_path, &nc, &err) != 0 ||
-		config_apply_env(&nc, daemon_env_saved(), &err) != 0 ||
-		config_validate(&nc, &err) != 0)
+	    config_apply_env(&nc, daemon_env_saved(), &err) != 0 ||
+	    config_validate(&nc, &err) != 0)
 	{
-		log_error("config.reload-failed", "path=%s detail=\"%s\" action=kept-last-good",
-				  d->config_path, err.msg);
+		log_error("config.reload-failed",
+		          "path=%s detail=\"%s\" action=kept-last-good", d->config_path,
+		          err.msg);
 		config_free(&nc);
 		return;
 	}
@@ -194,14 +197,14 @@ reload_config(Daemon *d)
 int
 daemon_run(NodeConfig *cfg, const char *config_path)
 {
-	Daemon		d;
-	PgwError	err = {0};
+	Daemon d;
+	PgwError err = {0};
 	EtcdClientConfig ec = {0};
 	FenceReleaseConfig frc;
 	RestOptions ro = {0};
-	char		fields[160];
-	int			rc = 1;
-	bool		started = false;
+	char fields[160];
+	int rc = 1;
+	bool started = false;
 
 	memset(&d, 0, sizeof(d));
 	d.cfg = cfg;
@@ -212,8 +215,8 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	log_set_prefix(fields);
 	log_set_level(cfg->log_level);
 	if (dcs_group_prefix_build(cfg->namespace_, cfg->scope,
-							   cfg->has_group ? cfg->group : -1, d.prefix,
-							   sizeof(d.prefix), &err) != 0)
+	                           cfg->has_group ? cfg->group : -1, d.prefix,
+	                           sizeof(d.prefix), &err) != 0)
 	{
 		log_error("daemon.config", "detail=\"%s\"", err.msg);
 		rc = 2;
@@ -226,13 +229,14 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		goto out;
 	/* pgbackrest.conf before PostgreSQL may archive; never fails */
 	backup_open(cfg, &d.backup);
-	if (lease_witness_open(&err) != 0)	/* issue 19 */
+	if (lease_witness_open(&err) != 0) /* issue 19 */
 		goto out;
 	/* the executor forks PostgreSQL from this (main) thread: its
 	 * parent-death signal must outlive every other thread */
 	if (failover_exec_open(cfg, &d.exec, &err) != 0)
 		goto out;
-	peers_set_tls(cfg->restapi_cafile, cfg->restapi_certfile, cfg->restapi_keyfile);
+	peers_set_tls(cfg->restapi_cafile, cfg->restapi_certfile,
+	              cfg->restapi_keyfile);
 	peers_set_policy(cfg->scope, cfg->restapi_credentials_over_http);
 	if (callbacks_open(cfg, &d.cb, &err) != 0)
 		goto out;
@@ -247,7 +251,8 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		goto out;
 	session_open(&d);
 	metrics_set_etcd(d.etcd);
-	fence_start(failover_exec_fence_fn, d.exec, session_confirmed_deadline, NULL);
+	fence_start(failover_exec_fence_fn, d.exec, session_confirmed_deadline,
+	            NULL);
 	ro.listen = cfg->restapi_listen;
 	ro.certfile = cfg->restapi_certfile;
 	ro.keyfile = cfg->restapi_keyfile;
@@ -272,18 +277,22 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	started = true;
 	rc = 0;
 	if (k8s_views_open(cfg, environ, &d.k8s, &err) != 0)
-		log_error("k8s.disabled", "detail=\"%s\" action=run-without-kubernetes-views", err.msg);
+		log_error("k8s.disabled",
+		          "detail=\"%s\" action=run-without-kubernetes-views", err.msg);
 	if (cfg->watchdog_mode == CONFIG_WATCHDOG_AUTOMATIC)
-		log_warn("watchdog.device-unused", "device=%s detail=\"pgwarden does not drive a kernel watchdog; the fence watchdog process guards instead\"",
-				 cfg->watchdog_device ? cfg->watchdog_device : "/dev/watchdog");
+		log_warn(
+		    "watchdog.device-unused",
+		    "device=%s detail=\"pgwarden does not drive a kernel watchdog; the fence watchdog process guards instead\"",
+		    cfg->watchdog_device ? cfg->watchdog_device : "/dev/watchdog");
 	log_info("daemon.started", "scope=%s prefix=%s etcd=%s rest=%s version=%s",
-			 cfg->scope, d.prefix, cfg->etcd_hosts, cfg->restapi_listen, PGW_VERSION);
+	         cfg->scope, d.prefix, cfg->etcd_hosts, cfg->restapi_listen,
+	         PGW_VERSION);
 
 	while (!d.stopping)
 	{
-		int64_t		start = pgw_now_mono_ms();
-		int64_t		next;
-		bool		reload = false;
+		int64_t start = pgw_now_mono_ms();
+		int64_t next;
+		bool reload = false;
 		struct pollfd pfd[3];
 
 		one_cycle(&d);
@@ -296,8 +305,9 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		/* wait for the tick, a watch event that matters, or a signal */
 		while (!d.stopping)
 		{
-			int64_t		now = pgw_now_mono_ms();
-			int			timeout = sd_notify_wait_ms(next > now ? (int) (next - now) : 0);
+			int64_t now = pgw_now_mono_ms();
+			int timeout =
+			    sd_notify_wait_ms(next > now ? (int) (next - now) : 0);
 
 			pfd[0].fd = etcd_client_event_fd(d.etcd);
 			pfd[0].events = POLLIN;
@@ -335,9 +345,10 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	 * out the TTL */
 	if (failover_exec_switchover(d.exec, NULL, 0) != SWO_NONE)
 		finish_switchover(&d);
-	if (k8s_views_stopping(d.k8s, cfg, d.view->has_leader &&
-						   strcmp(d.view->leader, cfg->name) == 0) &&
-		cfg->switchover_on_shutdown)
+	if (k8s_views_stopping(d.k8s, cfg,
+	                       d.view->has_leader &&
+	                           strcmp(d.view->leader, cfg->name) == 0) &&
+	    cfg->switchover_on_shutdown)
 		shutdown_switchover(&d);
 	{
 		ExecContext ctx = exec_context(&d);

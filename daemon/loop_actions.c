@@ -17,8 +17,8 @@
 static bool
 role_matches(const char *role, bool leading)
 {
-	bool		wants_leader = strcmp(role, "primary") == 0 ||
-		strcmp(role, "master") == 0;
+	bool wants_leader =
+	    strcmp(role, "primary") == 0 || strcmp(role, "master") == 0;
 
 	return wants_leader == leading;
 }
@@ -28,11 +28,11 @@ static int
 run_action(Daemon *d, const RestAction *a, char *msg, size_t len)
 {
 	ExecContext ctx = exec_context(d);
-	PgwError	err = {0};
-	bool		leading = d->view->has_leader &&
-		strcmp(d->view->leader, d->cfg->name) == 0;
-	int			timeout_ms = a->timeout_s > 0 ? a->timeout_s * 1000 : 60000;
-	int			rc;
+	PgwError err = {0};
+	bool leading =
+	    d->view->has_leader && strcmp(d->view->leader, d->cfg->name) == 0;
+	int timeout_ms = a->timeout_s > 0 ? a->timeout_s * 1000 : 60000;
+	int rc;
 
 	switch (a->kind)
 	{
@@ -54,7 +54,9 @@ run_action(Daemon *d, const RestAction *a, char *msg, size_t len)
 		case REST_ACTION_RESTART:
 			if (a->role[0] && !role_matches(a->role, leading))
 			{
-				snprintf(msg, len, "restart conditions are not satisfied: role is not %s", a->role);
+				snprintf(msg, len,
+				         "restart conditions are not satisfied: role is not %s",
+				         a->role);
 				return 503;
 			}
 			if (a->scheduled_wall_ms > pgw_now_wall_ms())
@@ -68,21 +70,27 @@ run_action(Daemon *d, const RestAction *a, char *msg, size_t len)
 				snprintf(msg, len, "restart scheduled");
 				return 202;
 			}
-			if (a->restart_pending_only && !failover_exec_pending_restart(d->exec))
+			if (a->restart_pending_only &&
+			    !failover_exec_pending_restart(d->exec))
 			{
-				snprintf(msg, len, "restart conditions are not satisfied: no restart pending");
+				snprintf(
+				    msg, len,
+				    "restart conditions are not satisfied: no restart pending");
 				return 503;
 			}
 			if (!member_restart_version_ok(d->exec, a->postgres_version))
 			{
-				snprintf(msg, len, "restart conditions are not satisfied: PostgreSQL is not older than the version given");
+				snprintf(
+				    msg, len,
+				    "restart conditions are not satisfied: PostgreSQL is not older than the version given");
 				return 503;
 			}
 			rc = failover_exec_restart(d->exec, &ctx, timeout_ms, &err);
 			if (rc == 0)
 				callbacks_fire(d->cb, "on_restart", d->cb_role);
-			snprintf(msg, len, rc == 0 ? "restarted successfully" : "restart failed: %s",
-					 err.msg);
+			snprintf(msg, len,
+			         rc == 0 ? "restarted successfully" : "restart failed: %s",
+			         err.msg);
 			return rc == 0 ? 200 : 503;
 		case REST_ACTION_REINIT:
 			/* Patroni answers before the clone; reinit --wait then polls
@@ -97,7 +105,7 @@ run_action(Daemon *d, const RestAction *a, char *msg, size_t len)
 				o.t0_mono_ms = pgw_now_mono_ms();
 				(void) turn_observe(d, &o, OBSERVE_LOCAL);
 				publish_snapshot(d, &o.self, &d->last, MEMBER_PUBLISH_FORCE,
-								 o.t0_mono_ms);
+				                 o.t0_mono_ms);
 			}
 			rc = failover_exec_reinit(d->exec, &ctx, &err);
 			failover_exec_set_cloning(d->exec, false);
@@ -111,24 +119,25 @@ run_action(Daemon *d, const RestAction *a, char *msg, size_t len)
 void
 handle_actions(Daemon *d)
 {
-	RestAction	a;
-	char		msg[512];
+	RestAction a;
+	char msg[512];
 
 	while (rest_action_next(d->rest, &a))
 	{
-		int			status = run_action(d, &a, msg, sizeof(msg));
+		int status = run_action(d, &a, msg, sizeof(msg));
 
-		log_info("rest.action", "kind=%d status=%d msg=\"%s\"", (int) a.kind, status, msg);
+		log_info("rest.action", "kind=%d status=%d msg=\"%s\"", (int) a.kind,
+		         status, msg);
 		rest_action_done(d->rest, a.ticket, status, msg);
 	}
 	if (d->scheduled.kind == REST_ACTION_RESTART &&
-		d->scheduled.scheduled_wall_ms <= pgw_now_wall_ms())
+	    d->scheduled.scheduled_wall_ms <= pgw_now_wall_ms())
 	{
-		RestAction	due = d->scheduled;
+		RestAction due = d->scheduled;
 
 		d->scheduled.kind = 0;
 		due.scheduled_wall_ms = 0;
 		log_info("rest.action", "kind=scheduled-restart status=%d",
-				 run_action(d, &due, msg, sizeof(msg)));
+		         run_action(d, &due, msg, sizeof(msg)));
 	}
 }

@@ -60,15 +60,15 @@ metrics_runtime_read(MetricsRuntime *rt)
 static bool
 template_matches(const char *tmpl, const char *text)
 {
-	bool		cut = strlen(text) >= sizeof(((HistoryEntry *) 0)->reason) - 1;
+	bool cut = strlen(text) >= sizeof(((HistoryEntry *) 0)->reason) - 1;
 	const char *t = text;
 	const char *p = tmpl;
-	bool		first = true;
+	bool first = true;
 
 	while (*p)
 	{
 		const char *open = strchr(p, '{');
-		size_t		n = open ? (size_t) (open - p) : strlen(p);
+		size_t n = open ? (size_t) (open - p) : strlen(p);
 
 		if (n > 0 && first)
 		{
@@ -78,7 +78,7 @@ template_matches(const char *tmpl, const char *text)
 		}
 		else if (n > 0 && open == NULL)
 		{
-			size_t		tl = strlen(t);
+			size_t tl = strlen(t);
 
 			/* the last literal part ends the text */
 			return (tl >= n && strcmp(t + tl - n, p) == 0) || cut;
@@ -105,7 +105,7 @@ template_matches(const char *tmpl, const char *text)
 const char *
 metrics_promotion_rule(const char *reason, bool *is_switchover)
 {
-	int			n = failover_rule_count();
+	int n = failover_rule_count();
 
 	*is_switchover = false;
 	if (reason == NULL || reason[0] == '\0')
@@ -115,7 +115,7 @@ metrics_promotion_rule(const char *reason, bool *is_switchover)
 		const FailoverRuleInfo *r = failover_rule_describe(i);
 
 		if (r == NULL || r->kind != DECIDE_PROMOTE || r->reason == NULL ||
-			r->reason[0] == '{')
+		    r->reason[0] == '{')
 			continue;
 		if (template_matches(r->reason, reason))
 		{

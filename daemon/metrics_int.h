@@ -12,37 +12,37 @@
 #include "daemon/daemon_int.h"
 
 /* metrics_loop_done: one turn of the loop took duration_ms (loop side). */
-void		metrics_loop_done(int64_t duration_ms);
+void metrics_loop_done(int64_t duration_ms);
 
 /*
  * metrics_set_etcd: the loop's etcd client, whose round trips and failures
  * GET /metrics shows; NULL for none. The client must outlive the REST
  * server (daemon_run stops the REST server before it closes the client).
  */
-void		metrics_set_etcd(EtcdClient *c);
+void metrics_set_etcd(EtcdClient *c);
 
 /* metrics_etcd_last_seen_wall_ms: when etcd last answered c (a call or a
  * keepalive), wall-clock ms; 0 never. The one source of dcs_last_seen. */
-int64_t		metrics_etcd_last_seen_wall_ms(EtcdClient *c);
+int64_t metrics_etcd_last_seen_wall_ms(EtcdClient *c);
 
 /* What GET /metrics shows besides the snapshot: copies, for a pure render. */
 typedef struct MetricsRuntime
 {
 	PgwHistogramValue loop_seconds;
-	bool		has_etcd;
+	bool has_etcd;
 	EtcdClientStats etcd;
 } MetricsRuntime;
 
 /* metrics_runtime_read: the current values (any thread, never blocks). */
-void		metrics_runtime_read(MetricsRuntime *rt);
+void metrics_runtime_read(MetricsRuntime *rt);
 
 /*
  * rest_metrics_render: the GET /metrics body for snapshot s and runtime
  * values rt at the given clocks. Pure (no I/O, no globals), so it is
  * unit-tested. Caller frees.
  */
-char	   *rest_metrics_render(const RestSnapshot *s, const MetricsRuntime *rt,
-								int64_t now_mono_ms, int64_t now_wall_ms);
+char *rest_metrics_render(const RestSnapshot *s, const MetricsRuntime *rt,
+                          int64_t now_mono_ms, int64_t now_wall_ms);
 
 /*
  * Promotions counted from the `history` key, the one record every node

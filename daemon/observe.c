@@ -30,7 +30,7 @@ session_facts(Daemon *d, LocalHealth *self, bool etcd_ok)
 	release_facts(d->cfg, &self->released_lease, &self->released_mono_ms);
 	/* a key we gave up matters until another member leads */
 	if (self->released_lease != 0 && etcd_ok && d->view->has_leader &&
-		strcmp(d->view->leader, d->cfg->name) != 0)
+	    strcmp(d->view->leader, d->cfg->name) != 0)
 	{
 		release_forget(d->cfg, d->view->leader);
 		self->released_lease = 0;
@@ -42,8 +42,8 @@ session_facts(Daemon *d, LocalHealth *self, bool etcd_ok)
 static void
 observe_local(Daemon *d, Observation *o)
 {
-	int64_t		t0 = o->t0_mono_ms;
-	int64_t		dl;
+	int64_t t0 = o->t0_mono_ms;
+	int64_t dl;
 
 	if (!d->view_valid)
 		(void) session_read_view(d, false);
@@ -72,7 +72,7 @@ observe_local(Daemon *d, Observation *o)
 	}
 	failover_exec_observe(d->exec, d->view, &o->self);
 	pg_params_sync(d->exec, d->cfg, d->view, d->view_valid);
-	lease_witness_follow(d);	/* issue 19 */
+	lease_witness_follow(d); /* issue 19 */
 	if (!session_keepalive_late(d))
 		failsafe_ended(d);
 	o->observed_mono_ms = pgw_now_mono_ms();
@@ -89,15 +89,15 @@ static void
 peer_status(const PeerProbe *p, PeerStatus *s)
 {
 	failover_peer_from_probe(s, p->name, p->reachable, p->is_primary,
-							 p->holds_leader, p->running, p->timeline,
-							 p->xlog_location, p->received_location,
-							 p->replayed_location);
+	                         p->holds_leader, p->running, p->timeline,
+	                         p->xlog_location, p->received_location,
+	                         p->replayed_location);
 }
 
 int
 turn_observe(Daemon *d, Observation *o, ObserveDepth depth)
 {
-	int			rc;
+	int rc;
 
 	switch (depth)
 	{
@@ -112,25 +112,25 @@ turn_observe(Daemon *d, Observation *o, ObserveDepth depth)
 			o->self.view_is_linearizable = true;
 			return 0;
 		case OBSERVE_PEERS:
-			{
-				PeerProbe	probes[PGW_MEMBERS_MAX];
-				int			timeout = (int) d->view->config.retry_timeout_ms;
-				int			n;
+		{
+			PeerProbe probes[PGW_MEMBERS_MAX];
+			int timeout = (int) d->view->config.retry_timeout_ms;
+			int n;
 
-				if (timeout > 2000)
-					timeout = 2000;
-				if (o->peers_timeout_ms > 0)
-					timeout = o->peers_timeout_ms;
-				n = peers_probe(d->view, d->cfg->name, timeout, probes,
-								PGW_MEMBERS_MAX);
+			if (timeout > 2000)
+				timeout = 2000;
+			if (o->peers_timeout_ms > 0)
+				timeout = o->peers_timeout_ms;
+			n = peers_probe(d->view, d->cfg->name, timeout, probes,
+			                PGW_MEMBERS_MAX);
 
-				for (int i = 0; i < n; i++)
-					peer_status(&probes[i], &o->peers[i]);
-				o->n_peers = n;
-				o->self.peers_probed = true;
-				o->self.now_wall_ms = pgw_now_wall_ms();
-				return 0;
-			}
+			for (int i = 0; i < n; i++)
+				peer_status(&probes[i], &o->peers[i]);
+			o->n_peers = n;
+			o->self.peers_probed = true;
+			o->self.now_wall_ms = pgw_now_wall_ms();
+			return 0;
+		}
 	}
 	return 0;
 }

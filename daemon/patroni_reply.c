@@ -17,13 +17,13 @@
 bool
 rest_reply_for_patronictl(const char *user_agent, RestReply *r)
 {
-	json_t	   *o;
-	json_t	   *v;
+	json_t *o;
+	json_t *v;
 	const char *key;
-	bool		done = false;
+	bool done = false;
 
 	if (user_agent == NULL || strncmp(user_agent, "Patroni/", 8) != 0 ||
-		r->body == NULL)
+	    r->body == NULL)
 		return false;
 	o = json_loads(r->body, 0, NULL);
 	if (o != NULL && json_is_object(o) && json_object_size(o) == 1)
@@ -31,9 +31,9 @@ rest_reply_for_patronictl(const char *user_agent, RestReply *r)
 		key = json_object_iter_key(json_object_iter(o));
 		v = json_object_iter_value(json_object_iter(o));
 		if ((strcmp(key, "message") == 0 || strcmp(key, "error") == 0) &&
-			json_is_string(v))
+		    json_is_string(v))
 		{
-			char	   *text = pgw_xstrdup(json_string_value(v));
+			char *text = pgw_xstrdup(json_string_value(v));
 
 			free(r->body);
 			r->body = text;

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static PgParamSet *applied;		/* what the file holds, as we last set it */
+static PgParamSet *applied; /* what the file holds, as we last set it */
 
 /* log what is left out, once per change of the set */
 static void
@@ -30,23 +30,23 @@ log_ignored(const PgParamSet *want)
 	for (int i = 0; i < want->n_ignored; i++)
 	{
 		const PgParamIgnored *ig = &want->ignored[i];
-		char		q[256];
+		char q[256];
 
 		log_warn("pg.param-ignored", "source=%s name=%s reason=%s", ig->source,
-				 ig->name, log_quote(ig->why, q, sizeof(q)));
+		         ig->name, log_quote(ig->why, q, sizeof(q)));
 	}
 }
 
 void
-pg_params_sync(FailoverExec *exec, const NodeConfig *cfg,
-			   const ClusterView *v, bool view_valid)
+pg_params_sync(FailoverExec *exec, const NodeConfig *cfg, const ClusterView *v,
+               bool view_valid)
 {
 	PgParamSet *want;
 	HealthParam hp[PGW_PG_PARAMS_EFFECTIVE_MAX];
-	char		rejected[512];
-	bool		changed = false;
-	PgwError	err = {0};
-	int			rc;
+	char rejected[512];
+	bool changed = false;
+	PgwError err = {0};
+	int rc;
 
 	/* garbage in `config` is read as the defaults: never drop the
 	 * cluster's parameters on that account */
@@ -54,7 +54,7 @@ pg_params_sync(FailoverExec *exec, const NodeConfig *cfg,
 		return;
 	want = pgw_xmalloc(sizeof(PgParamSet));
 	config_pg_params_effective(cfg, &v->config, want);
-	backup_duty_params(cfg, want);	/* archiving, when backup: is on */
+	backup_duty_params(cfg, want); /* archiving, when backup: is on */
 	if (applied != NULL && config_pg_params_equal(want, applied))
 	{
 		free(want);
@@ -67,24 +67,26 @@ pg_params_sync(FailoverExec *exec, const NodeConfig *cfg,
 		hp[i].value = want->params[i].value;
 	}
 	rc = health_control_set_params(failover_exec_control(exec), hp, want->n,
-								   &changed, rejected, sizeof(rejected), &err);
+	                               &changed, rejected, sizeof(rejected), &err);
 	if (rejected[0] != '\0')
-		log_warn("pg.param-rejected", "names=%s action=left-out detail=\"PostgreSQL refuses them; fix them in the config key or postgresql.parameters\"",
-				 rejected);
+		log_warn(
+		    "pg.param-rejected",
+		    "names=%s action=left-out detail=\"PostgreSQL refuses them; fix them in the config key or postgresql.parameters\"",
+		    rejected);
 	if (rc != 0)
 	{
-		char		q[PGW_ERROR_MSG_MAX + 16];
+		char q[PGW_ERROR_MSG_MAX + 16];
 
 		log_warn("pg.params-check-failed", "detail=%s action=written-anyway",
-				 log_quote(err.msg, q, sizeof(q)));
+		         log_quote(err.msg, q, sizeof(q)));
 	}
 	if (changed)
 	{
-		PgwError	e2 = {0};
-		int			rl = health_control_reload(failover_exec_control(exec), &e2);
+		PgwError e2 = {0};
+		int rl = health_control_reload(failover_exec_control(exec), &e2);
 
 		log_info("pg.params-applied", "count=%d reload=%s", want->n,
-				 rl == 0 ? "yes" : "not-running");
+		         rl == 0 ? "yes" : "not-running");
 	}
 	/* the file could not be written: the next loop tries again */
 	if (rc != 0 && !changed)

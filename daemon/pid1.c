@@ -28,12 +28,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+static const int forwarded[] = {SIGTERM, SIGINT,  SIGHUP,
+                                SIGQUIT, SIGUSR1, SIGUSR2};
 
 static const char *
 env_value(char *const *envp, const char *name)
 {
-	size_t		n = strlen(name);
+	size_t n = strlen(name);
 
 	for (char *const *e = envp; e != NULL && *e != NULL; e++)
 		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
@@ -45,9 +46,9 @@ env_value(char *const *envp, const char *name)
 static bool
 reap_all(pid_t daemon_pid, int *daemon_status, unsigned long *reaped)
 {
-	bool		daemon_done = false;
-	int			st;
-	pid_t		w;
+	bool daemon_done = false;
+	int st;
+	pid_t w;
 
 	while ((w = waitpid(-1, &st, WNOHANG)) > 0)
 	{
@@ -70,10 +71,10 @@ reap_all(pid_t daemon_pid, int *daemon_status, unsigned long *reaped)
 static int
 kill_children(int sig, bool is_init)
 {
-	DIR		   *d;
+	DIR *d;
 	struct dirent *de;
-	int			n = 0;
-	pid_t		me = getpid();
+	int n = 0;
+	pid_t me = getpid();
 
 	if (is_init)
 		return kill(-1, sig) == 0 ? 1 : 0;
@@ -81,19 +82,20 @@ kill_children(int sig, bool is_init)
 		return 0;
 	while ((de = readdir(d)) != NULL)
 	{
-		char		path[64];
-		char		buf[512];
-		FILE	   *f;
-		char	   *rp;
-		long		ppid = -1;
-		long		pid = strtol(de->d_name, &rp, 10);
+		char path[64];
+		char buf[512];
+		FILE *f;
+		char *rp;
+		long ppid = -1;
+		long pid = strtol(de->d_name, &rp, 10);
 
 		if (*rp != '\0' || pid <= 0)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
 		if ((f = fopen(path, "r")) == NULL)
 			continue;
-		if (fgets(buf, sizeof(buf), f) != NULL && (rp = strrchr(buf, ')')) != NULL)
+		if (fgets(buf, sizeof(buf), f) != NULL &&
+		    (rp = strrchr(buf, ')')) != NULL)
 			(void) sscanf(rp + 2, "%*c %ld", &ppid);
 		fclose(f);
 		if (ppid == (long) me && kill((pid_t) pid, sig) == 0)
@@ -107,11 +109,11 @@ int
 pid1_supervise(char *const *envp, int *exit_code)
 {
 	const char *want = env_value(envp, "PGWARDEN_INIT");
-	bool		is_init = getpid() == 1;
-	sigset_t	set;
-	sigset_t	old;
-	pid_t		child;
-	int			status = 0;
+	bool is_init = getpid() == 1;
+	sigset_t set;
+	sigset_t old;
+	pid_t child;
+	int status = 0;
 	unsigned long reaped = 0;
 
 	if (want != NULL && strcmp(want, "0") == 0)
@@ -137,11 +139,12 @@ pid1_supervise(char *const *envp, int *exit_code)
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		return PID1_RUN_DAEMON;
 	}
-	log_info("pid1.started", "daemon_pid=%d init=%s", (int) child, is_init ? "pid1" : "subreaper");
+	log_info("pid1.started", "daemon_pid=%d init=%s", (int) child,
+	         is_init ? "pid1" : "subreaper");
 	for (;;)
 	{
-		siginfo_t	si;
-		int			sig = sigwaitinfo(&set, &si);
+		siginfo_t si;
+		int sig = sigwaitinfo(&set, &si);
 
 		if (sig < 0)
 		{
@@ -155,13 +158,14 @@ pid1_supervise(char *const *envp, int *exit_code)
 				break;
 			continue;
 		}
-		log_info("pid1.signal", "signal=%d action=forward daemon_pid=%d", sig, (int) child);
+		log_info("pid1.signal", "signal=%d action=forward daemon_pid=%d", sig,
+		         (int) child);
 		(void) kill(child, sig);
 	}
 	/* the daemon is gone: nothing of the container may outlive it */
 	{
-		int64_t		deadline = pgw_now_mono_ms() + 2000;
-		int			left = kill_children(SIGTERM, is_init);
+		int64_t deadline = pgw_now_mono_ms() + 2000;
+		int left = kill_children(SIGTERM, is_init);
 
 		while (left > 0 && pgw_now_mono_ms() < deadline)
 		{
@@ -175,7 +179,9 @@ pid1_supervise(char *const *envp, int *exit_code)
 		(void) reap_all(-1, &status, &reaped);
 	}
 	log_info("pid1.exit", "daemon_status=%d reaped_orphans=%lu",
-			 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), reaped);
-	*exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	         WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+	         reaped);
+	*exit_code =
+	    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	return PID1_EXIT;
 }

@@ -29,9 +29,9 @@
  */
 static void
 publish_member(Daemon *d, const MemberInfo *m, uint32_t reason_shape,
-			   int64_t now)
+               int64_t now)
 {
-	PgwError	err = {0};
+	PgwError err = {0};
 	PublishLimits lim;
 	MemberWrite why;
 
@@ -41,8 +41,8 @@ publish_member(Daemon *d, const MemberInfo *m, uint32_t reason_shape,
 	lim.ttl_ms = d->view->config.ttl_ms;
 	lim.max_lag_bytes = d->view->config.maximum_lag_on_failover;
 	why = publisher_member_due(&d->member_pub, m, reason_shape, d->lease_id,
-							   dcs_view_member(d->view, m->name), d->view_valid,
-							   &lim, now);
+	                           dcs_view_member(d->view, m->name), d->view_valid,
+	                           &lim, now);
 	if (why == MEMBER_WRITE_NONE)
 		return;
 	/* etcd is not confirming our keepalives: a put would only block the
@@ -55,7 +55,8 @@ publish_member(Daemon *d, const MemberInfo *m, uint32_t reason_shape,
 		return;
 	}
 	if (why == MEMBER_WRITE_MISSING)
-		log_warn("member.rewritten", "reason=\"our member key was gone from etcd\"");
+		log_warn("member.rewritten",
+		         "reason=\"our member key was gone from etcd\"");
 	else
 		log_debug("member.written", "why=%s", publisher_write_name(why));
 	publisher_member_written(&d->member_pub, m, reason_shape, d->lease_id, now);
@@ -65,30 +66,30 @@ publish_member(Daemon *d, const MemberInfo *m, uint32_t reason_shape,
 static void
 fill_from_report(Daemon *d, RestSnapshot *s)
 {
-	bool		running;
-	const HealthReport *r = failover_exec_last_report(d->exec, &running,
-													  &s->postmaster_start_wall_ms);
+	bool running;
+	const HealthReport *r = failover_exec_last_report(
+	    d->exec, &running, &s->postmaster_start_wall_ms);
 
 	s->pg_running = running;
 	s->pg_read_write = running && !r->in_recovery;
 	s->server_version = r->server_version_num;
-	s->sysid[0] = '\0';			/* the buffer is reused */
+	s->sysid[0] = '\0'; /* the buffer is reused */
 	if (r->system_identifier)
 		snprintf(s->sysid, sizeof(s->sysid), "%llu",
-				 (unsigned long long) r->system_identifier);
+		         (unsigned long long) r->system_identifier);
 	s->replayed_ts_wall_ms = r->has_last_replay ? r->last_replay_wall_ms : 0;
 	s->replay_paused = r->replay_paused;
-	s->wal_streaming = r->has_wal_receiver &&
-		strcmp(r->wal_receiver_status, "streaming") == 0;
-	s->n_standbys = r->n_standbys < REST_STANDBYS_MAX ? r->n_standbys
-		: REST_STANDBYS_MAX;
+	s->wal_streaming =
+	    r->has_wal_receiver && strcmp(r->wal_receiver_status, "streaming") == 0;
+	s->n_standbys =
+	    r->n_standbys < REST_STANDBYS_MAX ? r->n_standbys : REST_STANDBYS_MAX;
 	for (int i = 0; i < s->n_standbys; i++)
 	{
 		RestStandby *o = &s->standbys[i];
 		const HealthStandby *h = &r->standbys[i];
 
 		pgw_strlcpy(o->application_name, h->application_name,
-					sizeof(o->application_name));
+		            sizeof(o->application_name));
 		pgw_strlcpy(o->client_addr, h->client_addr, sizeof(o->client_addr));
 		pgw_strlcpy(o->state, h->state, sizeof(o->state));
 		pgw_strlcpy(o->sync_state, h->sync_state, sizeof(o->sync_state));
@@ -102,7 +103,7 @@ fill_from_report(Daemon *d, RestSnapshot *s)
 
 static void
 publish_rest(Daemon *d, const LocalHealth *self, const MemberInfo *m,
-			 int64_t loop_ms)
+             int64_t loop_ms)
 {
 	RestSnapshot *s;
 
@@ -124,12 +125,12 @@ publish_rest(Daemon *d, const LocalHealth *self, const MemberInfo *m,
 	s->etcd_errors_total = d->etcd_errors;
 	s->decisions_total = d->decisions;
 	pgw_strlcpy(s->decision, failover_decision_kind_name(d->last.kind),
-				sizeof(s->decision));
+	            sizeof(s->decision));
 	pgw_strlcpy(s->rule, d->last.rule ? d->last.rule : "", sizeof(s->rule));
 	pgw_strlcpy(s->reason, d->last.reason, sizeof(s->reason));
 	/* the raw values are copied only when they changed */
 	s->raw_json_same = d->raw_json_served_gen == d->raw_json_gen &&
-		d->raw_json_served_gen != 0;
+	                   d->raw_json_served_gen != 0;
 	s->history_json = NULL;
 	s->config_json = NULL;
 	if (!s->raw_json_same)
@@ -145,9 +146,11 @@ static void
 notify_systemd(Daemon *d, const LocalHealth *self)
 {
 	const char *role = failover_holds_leader(d->view, self) ? "leader"
-		: self->pg_running ? "replica" : "stopped";
+	                   : self->pg_running                   ? "replica"
+	                                                        : "stopped";
 
-	sd_notify_loop(d->view_valid, role, failover_decision_kind_name(d->last.kind));
+	sd_notify_loop(d->view_valid, role,
+	               failover_decision_kind_name(d->last.kind));
 }
 
 static const char *
@@ -172,7 +175,7 @@ fire_callbacks(Daemon *d, const LocalHealth *self)
 	else if (!self->pg_running && d->cb_running)
 		callbacks_fire(d->cb, "on_stop", d->cb_role);
 	if (d->cb_role[0] && strcmp(role, d->cb_role) != 0 &&
-		strcmp(role, "stopped") != 0 && strcmp(d->cb_role, "stopped") != 0)
+	    strcmp(role, "stopped") != 0 && strcmp(d->cb_role, "stopped") != 0)
 		callbacks_fire(d->cb, "on_role_change", role);
 	if (strcmp(role, "stopped") != 0 || d->cb_role[0] == '\0')
 		pgw_strlcpy(d->cb_role, role, sizeof(d->cb_role));
@@ -195,9 +198,9 @@ member_key_waits(const Daemon *d)
 
 void
 publish_snapshot(Daemon *d, const LocalHealth *self, const Decision *dec,
-				 MemberPublish member, int64_t t0)
+                 MemberPublish member, int64_t t0)
 {
-	MemberInfo	m;
+	MemberInfo m;
 
 	failover_exec_member_info(d->exec, d->view, dec, &m);
 	member_fields_fill(&m, d->cfg, d->view, &d->scheduled, d->exec);
@@ -216,23 +219,24 @@ publish_snapshot(Daemon *d, const LocalHealth *self, const Decision *dec,
 
 void
 turn_publish(Daemon *d, const Observation *o, const Decision *dec,
-		const ExecOutcome *out)
+             const ExecOutcome *out)
 {
 	const LocalHealth *self = &o->self;
-	bool		holds;
+	bool holds;
 
 	session_note_outcome(d, out);
 	if (out->key_released && dec->kind == DECIDE_RELEASE)
 		release_noted(d->cfg, d->lease_id, dec->rule);
 	/* the fencing thread guards a writable primary that holds the key */
-	fence_arm(session_claims_leader(d) && failover_exec_is_writable_primary(d->exec),
-			  failover_exec_postmaster_pid(d->exec), d->lease_id);
+	fence_arm(session_claims_leader(d) &&
+	              failover_exec_is_writable_primary(d->exec),
+	          failover_exec_postmaster_pid(d->exec), d->lease_id);
 	(void) fence_watchdog_check();
 	holds = failover_holds_leader(d->view, self);
 	/* routers first: they point at a new primary before its duties run */
 	if (out->leads && holds && failover_exec_is_writable_primary(d->exec))
 		routing_pub_leader(&d->routing, d->etcd, d->prefix, d->cfg->name,
-						   d->lease_id, d->view);
+		                   d->lease_id, d->view);
 	else if (!holds)
 		routing_pub_not_leader(&d->routing);
 	if (out->role_changed)
@@ -244,14 +248,17 @@ turn_publish(Daemon *d, const Observation *o, const Decision *dec,
 		leader_duties_run(d, &ctx, out);
 	}
 	/* shard ownership: the keeper's own thread follows, leading or not */
-	shard_keeper_tick(d->cfg, holds && failover_exec_is_writable_primary(d->exec));
+	shard_keeper_tick(d->cfg,
+	                  holds && failover_exec_is_writable_primary(d->exec));
 	/* backups: every node's turn (a replica may be the source), after the
 	 * leader's duties (backup_duty.c) */
-	backup_duty_turn(d, self, dec->kind == DECIDE_PROMOTE &&
-					 failover_exec_is_writable_primary(d->exec));
+	backup_duty_turn(d, self,
+	                 dec->kind == DECIDE_PROMOTE &&
+	                     failover_exec_is_writable_primary(d->exec));
 	/* after a release or a handover the replicas ask our REST API and read
 	 * our member key before they promote: both say so at once */
 	publish_snapshot(d, self, dec,
-					 out->key_released ? MEMBER_PUBLISH_FORCE : MEMBER_PUBLISH_IF_CHANGED,
-					 o->t0_mono_ms);
+	                 out->key_released ? MEMBER_PUBLISH_FORCE
+	                                   : MEMBER_PUBLISH_IF_CHANGED,
+	                 o->t0_mono_ms);
 }

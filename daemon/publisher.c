@@ -15,7 +15,7 @@
 uint64_t
 publisher_position_step(uint64_t max_lag_bytes)
 {
-	uint64_t	step = max_lag_bytes / 8;
+	uint64_t step = max_lag_bytes / 8;
 
 	return step > 0 ? step : 1;
 }
@@ -24,13 +24,13 @@ static bool
 tags_same(const MemberInfo *a, const MemberInfo *b)
 {
 	if (a->n_tags != b->n_tags || a->nofailover != b->nofailover ||
-		a->noloadbalance != b->noloadbalance || a->nosync != b->nosync ||
-		a->failover_priority != b->failover_priority ||
-		strcmp(a->replicatefrom, b->replicatefrom) != 0)
+	    a->noloadbalance != b->noloadbalance || a->nosync != b->nosync ||
+	    a->failover_priority != b->failover_priority ||
+	    strcmp(a->replicatefrom, b->replicatefrom) != 0)
 		return false;
 	for (int i = 0; i < a->n_tags && i < PGW_TAGS_MAX; i++)
 		if (strcmp(a->tags[i].key, b->tags[i].key) != 0 ||
-			strcmp(a->tags[i].value, b->tags[i].value) != 0)
+		    strcmp(a->tags[i].value, b->tags[i].value) != 0)
 			return false;
 	return true;
 }
@@ -39,15 +39,16 @@ tags_same(const MemberInfo *a, const MemberInfo *b)
  * reason's moving numbers */
 static bool
 content_same(const MemberInfo *a, uint32_t a_shape, const MemberInfo *b,
-			 uint32_t b_shape)
+             uint32_t b_shape)
 {
 	return a->role == b->role && a->state == b->state &&
-		a->timeline == b->timeline && a->pending_restart == b->pending_restart &&
-		a_shape == b_shape && strcmp(a->name, b->name) == 0 &&
-		strcmp(a->conn_url, b->conn_url) == 0 &&
-		strcmp(a->api_url, b->api_url) == 0 &&
-		strcmp(a->version, b->version) == 0 && tags_same(a, b) &&
-		!dcs_member_flags_differ(a, b);
+	       a->timeline == b->timeline &&
+	       a->pending_restart == b->pending_restart && a_shape == b_shape &&
+	       strcmp(a->name, b->name) == 0 &&
+	       strcmp(a->conn_url, b->conn_url) == 0 &&
+	       strcmp(a->api_url, b->api_url) == 0 &&
+	       strcmp(a->version, b->version) == 0 && tags_same(a, b) &&
+	       !dcs_member_flags_differ(a, b);
 }
 
 static uint64_t
@@ -60,9 +61,9 @@ distance(uint64_t a, uint64_t b)
 static uint64_t
 moved_by(const MemberInfo *a, const MemberInfo *b)
 {
-	uint64_t	d = distance(a->xlog_location, b->xlog_location);
-	uint64_t	r = distance(a->received_location, b->received_location);
-	uint64_t	p = distance(a->replayed_location, b->replayed_location);
+	uint64_t d = distance(a->xlog_location, b->xlog_location);
+	uint64_t r = distance(a->received_location, b->received_location);
+	uint64_t p = distance(a->replayed_location, b->replayed_location);
 
 	if (r > d)
 		d = r;
@@ -71,12 +72,12 @@ moved_by(const MemberInfo *a, const MemberInfo *b)
 
 MemberWrite
 publisher_member_due(const MemberPublisher *p, const MemberInfo *m,
-					 uint32_t reason_shape, int64_t lease,
-					 const MemberInfo *in_view, bool view_valid,
-					 const PublishLimits *lim, int64_t now_mono_ms)
+                     uint32_t reason_shape, int64_t lease,
+                     const MemberInfo *in_view, bool view_valid,
+                     const PublishLimits *lim, int64_t now_mono_ms)
 {
-	int64_t		age;
-	uint64_t	moved;
+	int64_t age;
+	uint64_t moved;
 
 	if (!p->has_written)
 		return MEMBER_WRITE_FIRST;
@@ -89,7 +90,7 @@ publisher_member_due(const MemberPublisher *p, const MemberInfo *m,
 	 * watch; until then its absence is only the event still on its way.
 	 */
 	if (view_valid && age >= lim->loop_wait_ms &&
-		(in_view == NULL || in_view->lease != lease))
+	    (in_view == NULL || in_view->lease != lease))
 		return MEMBER_WRITE_MISSING;
 	if (!content_same(m, reason_shape, &p->written, p->written_shape))
 		return MEMBER_WRITE_CONTENT;
@@ -105,8 +106,8 @@ publisher_member_due(const MemberPublisher *p, const MemberInfo *m,
 
 void
 publisher_member_written(MemberPublisher *p, const MemberInfo *m,
-						 uint32_t reason_shape, int64_t lease,
-						 int64_t now_mono_ms)
+                         uint32_t reason_shape, int64_t lease,
+                         int64_t now_mono_ms)
 {
 	p->has_written = true;
 	p->written = *m;

@@ -25,10 +25,10 @@
 int
 rest_cidr_parse(const char *s, RestCidr *out)
 {
-	char		addr[64];
+	char addr[64];
 	const char *slash = strchr(s, '/');
-	size_t		alen = slash ? (size_t) (slash - s) : strlen(s);
-	int			maxbits;
+	size_t alen = slash ? (size_t) (slash - s) : strlen(s);
+	int maxbits;
 
 	memset(out, 0, sizeof(*out));
 	if (alen == 0 || alen >= sizeof(addr))
@@ -50,7 +50,7 @@ rest_cidr_parse(const char *s, RestCidr *out)
 	out->prefix_len = maxbits;
 	if (slash != NULL)
 	{
-		int64_t		bits;
+		int64_t bits;
 
 		if (pgw_parse_int64(slash + 1, 0, maxbits, &bits) != 0)
 			return PGW_EINVAL;
@@ -59,7 +59,7 @@ rest_cidr_parse(const char *s, RestCidr *out)
 	/* clear the host bits */
 	for (int i = 0; i < maxbits / 8; i++)
 	{
-		int			keep = out->prefix_len - i * 8;
+		int keep = out->prefix_len - i * 8;
 
 		if (keep <= 0)
 			out->addr[i] = 0;
@@ -73,8 +73,8 @@ rest_cidr_parse(const char *s, RestCidr *out)
 static int
 sa_bytes(const struct sockaddr *sa, unsigned char *out)
 {
-	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0xff, 0xff};
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0,    0,
+	                                         0, 0, 0, 0, 0xff, 0xff};
 
 	if (sa == NULL)
 		return 0;
@@ -86,7 +86,7 @@ sa_bytes(const struct sockaddr *sa, unsigned char *out)
 	if (sa->sa_family == AF_INET6)
 	{
 		const unsigned char *a =
-			((const struct sockaddr_in6 *) sa)->sin6_addr.s6_addr;
+		    ((const struct sockaddr_in6 *) sa)->sin6_addr.s6_addr;
 
 		if (memcmp(a, mapped, 12) == 0)
 		{
@@ -103,9 +103,9 @@ bool
 rest_cidr_match(const RestCidr *c, const struct sockaddr *sa)
 {
 	unsigned char a[16];
-	int			fam = sa_bytes(sa, a);
-	int			full;
-	int			rest;
+	int fam = sa_bytes(sa, a);
+	int full;
+	int rest;
 
 	if (fam == 0 || fam != c->family)
 		return false;
@@ -126,7 +126,7 @@ rest_cidr_match(const RestCidr *c, const struct sockaddr *sa)
 bool
 rest_url_host(const char *url, char *host, size_t len)
 {
-	PgwUrl		u;
+	PgwUrl u;
 
 	host[0] = '\0';
 	if (pgw_url_split(url, &u, NULL) != 0 || strlen(u.host) >= len)
@@ -138,10 +138,10 @@ rest_url_host(const char *url, char *host, size_t len)
 bool
 rest_host_match(const char *host, const struct sockaddr *sa)
 {
-	RestCidr	c;
+	RestCidr c;
 	struct addrinfo hints;
 	struct addrinfo *res = NULL;
-	bool		found = false;
+	bool found = false;
 
 	if (host == NULL || host[0] == '\0')
 		return false;
@@ -154,7 +154,7 @@ rest_host_match(const char *host, const struct sockaddr *sa)
 	for (struct addrinfo *ai = res; ai != NULL && !found; ai = ai->ai_next)
 	{
 		unsigned char a[16];
-		int			fam = sa_bytes(ai->ai_addr, a);
+		int fam = sa_bytes(ai->ai_addr, a);
 
 		if (fam == 0)
 			continue;
@@ -172,7 +172,7 @@ bool
 rest_secret_equal(const char *a, size_t alen, const char *b, size_t blen)
 {
 	volatile unsigned char diff = (unsigned char) (alen != blen);
-	size_t		n = alen > blen ? alen : blen;
+	size_t n = alen > blen ? alen : blen;
 
 	/* always walk the longer length; bytes past an end compare as 0 */
 	for (size_t i = 0; i < n; i++)
@@ -205,14 +205,14 @@ b64_value(unsigned char c)
 static int
 b64_decode(const char *in, size_t inlen, unsigned char *out, size_t outlen)
 {
-	size_t		o = 0;
+	size_t o = 0;
 
 	if (inlen == 0 || inlen % 4 != 0)
 		return -1;
 	for (size_t i = 0; i < inlen; i += 4)
 	{
-		int			v[4];
-		int			pad = 0;
+		int v[4];
+		int pad = 0;
 
 		for (int k = 0; k < 4; k++)
 		{
@@ -239,17 +239,17 @@ b64_decode(const char *in, size_t inlen, unsigned char *out, size_t outlen)
 
 const char *
 rest_basic_auth_check(const char *authorization, const char *user,
-					  const char *password)
+                      const char *password)
 {
 	unsigned char decoded[512];
-	char		expect[512];
+	char expect[512];
 	const char *p;
-	size_t		plen;
-	int			n;
-	int			elen;
+	size_t plen;
+	int n;
+	int elen;
 
 	if (user == NULL || user[0] == '\0')
-		return NULL;			/* no authentication configured */
+		return NULL; /* no authentication configured */
 	if (authorization == NULL || authorization[0] == '\0')
 		return "no auth header received";
 	if (strncasecmp(authorization, "Basic ", 6) != 0)
@@ -262,11 +262,11 @@ rest_basic_auth_check(const char *authorization, const char *user,
 		plen--;
 	n = b64_decode(p, plen, decoded, sizeof(decoded));
 	elen = snprintf(expect, sizeof(expect), "%s:%s", user,
-					password ? password : "");
+	                password ? password : "");
 	if (n < 0 || elen < 0 || (size_t) elen >= sizeof(expect))
 		return "not authenticated";
 	if (!rest_secret_equal((const char *) decoded, (size_t) n, expect,
-						   (size_t) elen))
+	                       (size_t) elen))
 		return "not authenticated";
 	return NULL;
 }
@@ -276,7 +276,7 @@ static bool
 client_cert_ok(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	gnutls_session_t sess;
 	unsigned int n = 0;
 	unsigned int status = 0;
@@ -295,14 +295,15 @@ client_cert_ok(struct MHD_Connection *conn)
 static bool
 is_member_host(RestServer *srv, const struct sockaddr *sa)
 {
-	char		(*hosts)[PGW_URL_MAX];
-	int			n = 0;
-	bool		found = false;
+	char(*hosts)[PGW_URL_MAX];
+	int n = 0;
+	bool found = false;
 
 	hosts = pgw_xmalloc(sizeof(*hosts) * 2 * PGW_MEMBERS_MAX);
 	pthread_mutex_lock(&srv->lock);
-	for (int i = 0; srv->has_snap && i < srv->snap.view.n_members &&
-		 i < PGW_MEMBERS_MAX; i++)
+	for (int i = 0;
+	     srv->has_snap && i < srv->snap.view.n_members && i < PGW_MEMBERS_MAX;
+	     i++)
 	{
 		const MemberInfo *m = &srv->snap.view.members[i];
 
@@ -323,10 +324,11 @@ is_member_host(RestServer *srv, const struct sockaddr *sa)
 static bool
 is_loopback(const struct sockaddr *sa)
 {
-	RestCidr	v4;
-	RestCidr	v6;
+	RestCidr v4;
+	RestCidr v6;
 
-	if (rest_cidr_parse("127.0.0.0/8", &v4) != 0 || rest_cidr_parse("::1", &v6) != 0)
+	if (rest_cidr_parse("127.0.0.0/8", &v4) != 0 ||
+	    rest_cidr_parse("::1", &v6) != 0)
 		return false;
 	return rest_cidr_match(&v4, sa) || rest_cidr_match(&v6, sa);
 }
@@ -341,18 +343,18 @@ is_loopback(const struct sockaddr *sa)
  */
 int
 rest_check_access(RestServer *srv, struct MHD_Connection *conn,
-				  const char **reason)
+                  const char **reason)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-	bool		has_allow = srv->n_allow > 0 || srv->n_allow_names > 0 ||
-		srv->allowlist_include_members;
-	bool		has_cert = srv->verify_client != 0 && srv->cert_pem != NULL;
+	bool has_allow = srv->n_allow > 0 || srv->n_allow_names > 0 ||
+	                 srv->allowlist_include_members;
+	bool has_cert = srv->verify_client != 0 && srv->cert_pem != NULL;
 
 	if (has_allow)
 	{
-		bool		ok = false;
+		bool ok = false;
 
 		for (int i = 0; i < srv->n_allow && !ok; i++)
 			ok = rest_cidr_match(&srv->allow[i], sa);
@@ -375,11 +377,13 @@ rest_check_access(RestServer *srv, struct MHD_Connection *conn,
 	{
 		if (srv->allow_loopback_writes && is_loopback(sa))
 			return 0;
-		*reason = "write endpoints are closed: configure restapi.authentication (or restapi.verify_client, restapi.allowlist)";
+		*reason =
+		    "write endpoints are closed: configure restapi.authentication (or restapi.verify_client, restapi.allowlist)";
 		return 403;
 	}
-	*reason = rest_basic_auth_check(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-																MHD_HTTP_HEADER_AUTHORIZATION),
-									srv->username, srv->password);
+	*reason = rest_basic_auth_check(
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                MHD_HTTP_HEADER_AUTHORIZATION),
+	    srv->username, srv->password);
 	return *reason ? 401 : 0;
 }

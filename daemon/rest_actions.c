@@ -77,7 +77,7 @@ any_queued(const RestServer *srv)
 static void
 drain_fd(RestServer *srv)
 {
-	uint64_t	v;
+	uint64_t v;
 
 	while (read(srv->aq_fd, &v, sizeof(v)) < 0 && errno == EINTR)
 		;
@@ -85,14 +85,14 @@ drain_fd(RestServer *srv)
 
 int
 rest_action_submit(RestServer *s, RestAction *a, int wait_ms, char *msg,
-				   size_t msg_len)
+                   size_t msg_len)
 {
 	RestActionItem *item = pgw_xcalloc(1, sizeof(RestActionItem));
 	RestActionItem **tail;
 	struct timespec deadline;
-	int64_t		dl_ms = pgw_now_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
-	uint64_t	one = 1;
-	int			status;
+	int64_t dl_ms = pgw_now_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+	uint64_t one = 1;
+	int status;
 
 	deadline.tv_sec = dl_ms / 1000;
 	deadline.tv_nsec = (long) (dl_ms % 1000) * 1000000L;
@@ -109,8 +109,7 @@ rest_action_submit(RestServer *s, RestAction *a, int wait_ms, char *msg,
 	}
 	while (!item->answered && !__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE))
 	{
-		int			rc = pthread_cond_timedwait(&s->aq_cond, &s->aq_lock,
-												&deadline);
+		int rc = pthread_cond_timedwait(&s->aq_cond, &s->aq_lock, &deadline);
 
 		if (rc == ETIMEDOUT)
 			break;
@@ -125,10 +124,12 @@ rest_action_submit(RestServer *s, RestAction *a, int wait_ms, char *msg,
 	else
 	{
 		status = 503;
-		pgw_strlcpy(msg, item->queued ?
-					"timed out waiting for the HA loop" :
-					"timed out waiting for the HA loop to finish the action (it is still running)",
-					msg_len);
+		pgw_strlcpy(
+		    msg,
+		    item->queued
+		        ? "timed out waiting for the HA loop"
+		        : "timed out waiting for the HA loop to finish the action (it is still running)",
+		    msg_len);
 		if (item->queued)
 		{
 			/* withdrawn: the loop never sees it */
@@ -153,7 +154,7 @@ rest_action_fd(RestServer *s)
 bool
 rest_action_next(RestServer *s, RestAction *out)
 {
-	bool		found = false;
+	bool found = false;
 
 	pthread_mutex_lock(&s->aq_lock);
 	for (RestActionItem *it = s->aq_head; it != NULL; it = it->next)
@@ -180,7 +181,7 @@ rest_actions_wake(RestServer *srv)
 
 void
 rest_action_done(RestServer *s, uint64_t ticket, int http_status,
-				 const char *msg)
+                 const char *msg)
 {
 	pthread_mutex_lock(&s->aq_lock);
 	for (RestActionItem *it = s->aq_head; it != NULL; it = it->next)

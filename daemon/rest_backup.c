@@ -20,13 +20,13 @@ typedef struct Demand
 {
 	const char *type;
 	const char *by;
-	char		id[BACKUP_ID_MAX];
+	char id[BACKUP_ID_MAX];
 } Demand;
 
 static int
 put_demand(EtcdClient *c, const char *prefix, void *arg, PgwError *err)
 {
-	Demand	   *d = arg;
+	Demand *d = arg;
 
 	return backup_demand_put(c, prefix, d->type, d->by, d->id, err);
 }
@@ -34,22 +34,24 @@ put_demand(EtcdClient *c, const char *prefix, void *arg, PgwError *err)
 void
 rest_backup_post(RestServer *srv, const char *body, size_t len, RestReply *out)
 {
-	json_t	   *o = NULL;
-	Demand		d = {0};
-	char		by[PGW_NAME_MAX + 8];
-	PgwError	err = {0};
-	int			rc;
+	json_t *o = NULL;
+	Demand d = {0};
+	char by[PGW_NAME_MAX + 8];
+	PgwError err = {0};
+	int rc;
 
 	if (len > 0)
 	{
 		const char *k;
-		json_t	   *v;
+		json_t *v;
 		json_error_t jerr;
 
 		o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 		if (o == NULL || !json_is_object(o))
 		{
-			rest_reply_set(out, 400, "error", "expected a JSON object such as {\"type\": \"full\"}");
+			rest_reply_set(
+			    out, 400, "error",
+			    "expected a JSON object such as {\"type\": \"full\"}");
 			json_decref(o);
 			return;
 		}
@@ -57,9 +59,12 @@ rest_backup_post(RestServer *srv, const char *body, size_t len, RestReply *out)
 		{
 			if (strcmp(k, "type") != 0 || !json_is_string(v))
 			{
-				char		msg[160];
+				char msg[160];
 
-				snprintf(msg, sizeof(msg), "unexpected key \"%.60s\": the body takes only \"type\" (full, diff or incr)", k);
+				snprintf(
+				    msg, sizeof(msg),
+				    "unexpected key \"%.60s\": the body takes only \"type\" (full, diff or incr)",
+				    k);
 				rest_reply_set(out, 400, "error", msg);
 				json_decref(o);
 				return;
@@ -67,14 +72,16 @@ rest_backup_post(RestServer *srv, const char *body, size_t len, RestReply *out)
 			d.type = json_string_value(v);
 		}
 	}
-	snprintf(by, sizeof(by), "rest:%s", srv->member_name ? srv->member_name : "?");
+	snprintf(by, sizeof(by), "rest:%s",
+	         srv->member_name ? srv->member_name : "?");
 	d.by = by;
 	rc = rest_with_etcd(srv, put_demand, &d, &err);
 	if (rc == 0)
 	{
-		json_t	   *r = json_pack("{s:s,s:s,s:s}", "message",
-								  "backup requested: the leader picks a source and runs it",
-								  "id", d.id, "type", d.type ? d.type : "incr");
+		json_t *r =
+		    json_pack("{s:s,s:s,s:s}", "message",
+		              "backup requested: the leader picks a source and runs it",
+		              "id", d.id, "type", d.type ? d.type : "incr");
 
 		free(out->body);
 		out->status = 202;
@@ -82,7 +89,10 @@ rest_backup_post(RestServer *srv, const char *body, size_t len, RestReply *out)
 		json_decref(r);
 	}
 	else
-		rest_reply_set(out, rc == PGW_EINVAL ? 400 : rc == PGW_ECONFLICT ? 409 : 503, "error",
-					   err.msg);
+		rest_reply_set(out,
+		               rc == PGW_EINVAL      ? 400
+		               : rc == PGW_ECONFLICT ? 409
+		                                     : 503,
+		               "error", err.msg);
 	json_decref(o);
 }

@@ -15,14 +15,14 @@
 #include <string.h>
 
 /* refuse with an HTTP status */
-static int	refuse(int *status, int code, PgwError *err, const char *fmt,...)
-			PGW_PRINTF(4, 5);
+static int refuse(int *status, int code, PgwError *err, const char *fmt, ...)
+    PGW_PRINTF(4, 5);
 
 static int
-refuse(int *status, int code, PgwError *err, const char *fmt,...)
+refuse(int *status, int code, PgwError *err, const char *fmt, ...)
 {
-	va_list		ap;
-	char		msg[PGW_ERROR_MSG_MAX];
+	va_list ap;
+	char msg[PGW_ERROR_MSG_MAX];
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -70,35 +70,37 @@ blank(const char *body, size_t len)
  */
 static json_t *
 load_object(const char *body, size_t len, bool optional, int *status,
-			PgwError *err)
+            PgwError *err)
 {
 	json_error_t jerr;
-	json_t	   *root;
+	json_t *root;
 
 	if (body == NULL || blank(body, len))
 	{
 		if (optional)
 			return json_object();
-		refuse(status, 400, err, "a JSON object is required in the request body");
+		refuse(status, 400, err,
+		       "a JSON object is required in the request body");
 		return NULL;
 	}
 	if (len > REST_BODY_MAX)
 	{
 		refuse(status, 413, err, "request body is larger than %d bytes",
-			   REST_BODY_MAX);
+		       REST_BODY_MAX);
 		return NULL;
 	}
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	root =
+	    json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (root == NULL)
 	{
 		refuse(status, 400, err, "invalid JSON at line %d column %d: %s",
-			   jerr.line, jerr.column, jerr.text);
+		       jerr.line, jerr.column, jerr.text);
 		return NULL;
 	}
 	if (!json_is_object(root))
 	{
 		refuse(status, 400, err, "expected a JSON object, got %s",
-			   kind_name(root));
+		       kind_name(root));
 		json_decref(root);
 		return NULL;
 	}
@@ -108,53 +110,64 @@ load_object(const char *body, size_t len, bool optional, int *status,
 /* a member name: a non-empty string shorter than PGW_NAME_MAX */
 static int
 get_name(const json_t *v, const char *key, char *out, int *status,
-		 PgwError *err)
+         PgwError *err)
 {
 	const char *s;
-	size_t		n;
+	size_t n;
 
 	out[0] = '\0';
 	if (json_is_null(v))
 		return 0;
 	if (!json_is_string(v))
-		return refuse(status, 400, err, "key \"%s\": expected a member name (string), got %s",
-					  key, kind_name(v));
+		return refuse(status, 400, err,
+		              "key \"%s\": expected a member name (string), got %s",
+		              key, kind_name(v));
 	s = json_string_value(v);
 	n = json_string_length(v);
 	if (n >= PGW_NAME_MAX || strlen(s) != n)
-		return refuse(status, 400, err, "key \"%s\": not a valid member name (NUL byte or longer than %d bytes)",
-					  key, PGW_NAME_MAX - 1);
+		return refuse(
+		    status, 400, err,
+		    "key \"%s\": not a valid member name (NUL byte or longer than %d bytes)",
+		    key, PGW_NAME_MAX - 1);
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f || s[i] == '/')
-			return refuse(status, 400, err, "key \"%s\": member name holds a control character or '/'",
-						  key);
+			return refuse(
+			    status, 400, err,
+			    "key \"%s\": member name holds a control character or '/'",
+			    key);
 	memcpy(out, s, n + 1);
 	return 0;
 }
 
 int
 rest_parse_schedule(const char *s, const char *what, int64_t now_wall_ms,
-					int64_t *wall_ms, int *status, PgwError *err)
+                    int64_t *wall_ms, int *status, PgwError *err)
 {
-	char		withzone[80];
+	char withzone[80];
 
 	if (pgw_parse_wall_iso(s, wall_ms) != 0)
 	{
 		/* tell a missing zone apart from garbage, as Patroni does */
 		if (strlen(s) < 64)
 		{
-			int64_t		ignored;
+			int64_t ignored;
 
 			snprintf(withzone, sizeof(withzone), "%sZ", s);
 			if (pgw_parse_wall_iso(withzone, &ignored) == 0)
-				return refuse(status, 400, err, "Timezone information is mandatory for the scheduled %s",
-							  what);
+				return refuse(
+				    status, 400, err,
+				    "Timezone information is mandatory for the scheduled %s",
+				    what);
 		}
-		return refuse(status, 422, err, "Unable to parse scheduled timestamp. It should be in an unambiguous format, e.g. ISO 8601");
+		return refuse(
+		    status, 422, err,
+		    "Unable to parse scheduled timestamp. It should be in an unambiguous format, e.g. ISO 8601");
 	}
 	/* the failover key's codec accepts years 1970..9999 only */
 	if (*wall_ms < 0 || *wall_ms >= INT64_C(253402300800000))
-		return refuse(status, 422, err, "scheduled timestamp is out of range (years 1970 to 9999)");
+		return refuse(
+		    status, 422, err,
+		    "scheduled timestamp is out of range (years 1970 to 9999)");
 	if (*wall_ms <= now_wall_ms)
 		return refuse(status, 422, err, "Cannot schedule %s in the past", what);
 	return 0;
@@ -162,15 +175,15 @@ rest_parse_schedule(const char *s, const char *what, int64_t now_wall_ms,
 
 int
 rest_body_switchover(const char *body, size_t len, bool is_failover,
-					 int64_t now_wall_ms, RestSwitchoverBody *out, int *status,
-					 PgwError *err)
+                     int64_t now_wall_ms, RestSwitchoverBody *out, int *status,
+                     PgwError *err)
 {
 	const char *what = is_failover ? "failover" : "switchover";
-	json_t	   *root;
+	json_t *root;
 	const char *key;
-	json_t	   *v;
-	int			rc = 0;
-	char		member[PGW_NAME_MAX] = "";
+	json_t *v;
+	int rc = 0;
+	char member[PGW_NAME_MAX] = "";
 
 	memset(out, 0, sizeof(*out));
 	*status = 0;
@@ -190,22 +203,23 @@ rest_body_switchover(const char *body, size_t len, bool is_failover,
 			if (json_is_null(v))
 				continue;
 			if (!json_is_string(v))
-				rc = refuse(status, 400, err, "key \"scheduled_at\": expected an ISO 8601 timestamp (string), got %s",
-							kind_name(v));
+				rc = refuse(
+				    status, 400, err,
+				    "key \"scheduled_at\": expected an ISO 8601 timestamp (string), got %s",
+				    kind_name(v));
 			else if (is_failover)
 				rc = refuse(status, 400, err, "Failover can't be scheduled");
 			else
 			{
-				rc = rest_parse_schedule(json_string_value(v), what,
-										 now_wall_ms,
-										 &out->scheduled_at_wall_ms, status,
-										 err);
+				rc = rest_parse_schedule(
+				    json_string_value(v), what, now_wall_ms,
+				    &out->scheduled_at_wall_ms, status, err);
 				out->has_schedule = rc == 0;
 			}
 		}
 		else
-			rc = refuse(status, 400, err, "unknown key \"%.64s\" in the %s request",
-						key, what);
+			rc = refuse(status, 400, err,
+			            "unknown key \"%.64s\" in the %s request", key, what);
 		if (rc != 0)
 			break;
 	}
@@ -216,12 +230,16 @@ rest_body_switchover(const char *body, size_t len, bool is_failover,
 	if (out->candidate[0] == '\0')
 		memcpy(out->candidate, member, sizeof(member));
 	if (is_failover && out->candidate[0] == '\0')
-		return refuse(status, 400, err, "Failover could be performed only to a specific candidate");
+		return refuse(
+		    status, 400, err,
+		    "Failover could be performed only to a specific candidate");
 	if (!is_failover && out->leader[0] == '\0')
-		return refuse(status, 400, err, "Switchover could be performed only from a specific leader");
+		return refuse(
+		    status, 400, err,
+		    "Switchover could be performed only from a specific leader");
 	if (out->leader[0] && strcmp(out->leader, out->candidate) == 0)
-		return refuse(status, 412, err, "candidate \"%s\" is already the leader",
-					  out->candidate);
+		return refuse(status, 412, err,
+		              "candidate \"%s\" is already the leader", out->candidate);
 	return 0;
 }
 
@@ -229,14 +247,14 @@ rest_body_switchover(const char *body, size_t len, bool is_failover,
 static int
 parse_pg_version(const char *s, int *out)
 {
-	int64_t		c[3] = {0, 0, 0};
-	int			n = 0;
+	int64_t c[3] = {0, 0, 0};
+	int n = 0;
 	const char *p = s;
 
 	while (n < 3)
 	{
-		char		buf[8];
-		size_t		k = 0;
+		char buf[8];
+		size_t k = 0;
 
 		while (isdigit((unsigned char) p[k]) && k < sizeof(buf) - 1)
 		{
@@ -265,12 +283,12 @@ parse_pg_version(const char *s, int *out)
 
 int
 rest_body_restart(const char *body, size_t len, int64_t now_wall_ms,
-				  RestRestartBody *out, int *status, PgwError *err)
+                  RestRestartBody *out, int *status, PgwError *err)
 {
-	json_t	   *root;
+	json_t *root;
 	const char *key;
-	json_t	   *v;
-	int			rc = 0;
+	json_t *v;
+	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
 	*status = 0;
@@ -282,13 +300,15 @@ rest_body_restart(const char *body, size_t len, int64_t now_wall_ms,
 		if (strcmp(key, "schedule") == 0)
 		{
 			if (!json_is_string(v))
-				rc = refuse(status, 400, err, "key \"schedule\": expected an ISO 8601 timestamp (string), got %s",
-							kind_name(v));
+				rc = refuse(
+				    status, 400, err,
+				    "key \"schedule\": expected an ISO 8601 timestamp (string), got %s",
+				    kind_name(v));
 			else
 			{
 				rc = rest_parse_schedule(json_string_value(v), "restart",
-										 now_wall_ms, &out->scheduled_wall_ms,
-										 status, err);
+				                         now_wall_ms, &out->scheduled_wall_ms,
+				                         status, err);
 				out->has_schedule = rc == 0;
 			}
 		}
@@ -301,44 +321,52 @@ rest_body_restart(const char *body, size_t len, int64_t now_wall_ms,
 			else if (strcmp(r, "replica") == 0)
 				pgw_strlcpy(out->role, "replica", sizeof(out->role));
 			else
-				rc = refuse(status, 400, err, "PostgreSQL role should be either primary or replica");
+				rc = refuse(
+				    status, 400, err,
+				    "PostgreSQL role should be either primary or replica");
 		}
 		else if (strcmp(key, "postgres_version") == 0)
 		{
 			if (!json_is_string(v) ||
-				parse_pg_version(json_string_value(v), &out->postgres_version) != 0)
-				rc = refuse(status, 400, err, "Invalid PostgreSQL version format: X.Y or X.Y.Z is accepted");
+			    parse_pg_version(json_string_value(v),
+			                     &out->postgres_version) != 0)
+				rc = refuse(
+				    status, 400, err,
+				    "Invalid PostgreSQL version format: X.Y or X.Y.Z is accepted");
 		}
 		else if (strcmp(key, "timeout") == 0)
 		{
-			int64_t		ms = -1;
+			int64_t ms = -1;
 
 			if (json_is_integer(v))
-				ms = json_integer_value(v) > 0 &&
-					json_integer_value(v) <= 86400 ?
-					json_integer_value(v) * 1000 : -1;
+				ms = json_integer_value(v) > 0 && json_integer_value(v) <= 86400
+				         ? json_integer_value(v) * 1000
+				         : -1;
 			else if (json_is_string(v))
 			{
 				if (pgw_parse_duration_ms(json_string_value(v), &ms) != 0 ||
-					ms > 86400 * 1000)
+				    ms > 86400 * 1000)
 					ms = -1;
 			}
 			if (ms < 1000)
-				rc = refuse(status, 400, err, "Timeout should be a positive number of seconds");
+				rc = refuse(status, 400, err,
+				            "Timeout should be a positive number of seconds");
 			else
 				out->timeout_s = (int) (ms / 1000);
 		}
 		else if (strcmp(key, "restart_pending") == 0)
 		{
 			if (!json_is_boolean(v))
-				rc = refuse(status, 400, err, "key \"restart_pending\": expected a boolean, got %s",
-							kind_name(v));
+				rc = refuse(
+				    status, 400, err,
+				    "key \"restart_pending\": expected a boolean, got %s",
+				    kind_name(v));
 			else
 				out->restart_pending = json_is_true(v);
 		}
 		else
-			rc = refuse(status, 400, err, "Unknown filter for the scheduled restart: %.64s",
-						key);
+			rc = refuse(status, 400, err,
+			            "Unknown filter for the scheduled restart: %.64s", key);
 		if (rc != 0)
 			break;
 	}
@@ -348,12 +376,12 @@ rest_body_restart(const char *body, size_t len, int64_t now_wall_ms,
 
 int
 rest_body_reinit(const char *body, size_t len, bool *force, int *status,
-				 PgwError *err)
+                 PgwError *err)
 {
-	json_t	   *root;
+	json_t *root;
 	const char *key;
-	json_t	   *v;
-	int			rc = 0;
+	json_t *v;
+	int rc = 0;
 
 	*force = false;
 	*status = 0;
@@ -367,13 +395,15 @@ rest_body_reinit(const char *body, size_t len, bool *force, int *status,
 			if (json_is_boolean(v))
 				*force = json_is_true(v);
 			else if (!json_is_string(v) ||
-					 pgw_parse_bool(json_string_value(v), force) != 0)
-				rc = refuse(status, 400, err, "key \"force\": expected a boolean, got %s",
-							kind_name(v));
+			         pgw_parse_bool(json_string_value(v), force) != 0)
+				rc = refuse(status, 400, err,
+				            "key \"force\": expected a boolean, got %s",
+				            kind_name(v));
 		}
 		else
-			rc = refuse(status, 400, err, "unknown key \"%.64s\" in the reinitialize request",
-						key);
+			rc = refuse(status, 400, err,
+			            "unknown key \"%.64s\" in the reinitialize request",
+			            key);
 		if (rc != 0)
 			break;
 	}
@@ -383,12 +413,12 @@ rest_body_reinit(const char *body, size_t len, bool *force, int *status,
 
 int
 rest_body_failsafe(const char *body, size_t len, char *name, size_t name_len,
-				   int *status, PgwError *err)
+                   int *status, PgwError *err)
 {
-	json_t	   *root;
-	json_t	   *v;
+	json_t *root;
+	json_t *v;
 	const char *n;
-	int			rc = 0;
+	int rc = 0;
 
 	if (name_len > 0)
 		name[0] = '\0';
@@ -399,13 +429,16 @@ rest_body_failsafe(const char *body, size_t len, char *name, size_t name_len,
 	v = json_object_get(root, "name");
 	n = json_string_value(v);
 	if (v == NULL)
-		rc = refuse(status, 400, err, "key \"name\" (the primary's member name) is required");
+		rc = refuse(status, 400, err,
+		            "key \"name\" (the primary's member name) is required");
 	else if (n == NULL)
 		rc = refuse(status, 400, err, "key \"name\": expected a string, got %s",
-					kind_name(v));
-	else if (n[0] == '\0' || strlen(n) >= name_len || strlen(n) >= PGW_NAME_MAX ||
-			 json_string_length(v) != strlen(n))
-		rc = refuse(status, 400, err, "key \"name\": not a member name (empty, too long or holding NUL)");
+		            kind_name(v));
+	else if (n[0] == '\0' || strlen(n) >= name_len ||
+	         strlen(n) >= PGW_NAME_MAX || json_string_length(v) != strlen(n))
+		rc = refuse(
+		    status, 400, err,
+		    "key \"name\": not a member name (empty, too long or holding NUL)");
 	else
 		pgw_strlcpy(name, n, name_len);
 	json_decref(root);
@@ -416,7 +449,7 @@ json_t *
 rest_json_merge_patch(json_t *target, const json_t *patch)
 {
 	const char *key;
-	json_t	   *v;
+	json_t *v;
 
 	if (!json_is_object(patch))
 	{
@@ -434,7 +467,7 @@ rest_json_merge_patch(json_t *target, const json_t *patch)
 			json_object_del(target, key);
 		else
 		{
-			json_t	   *cur = json_object_get(target, key);
+			json_t *cur = json_object_get(target, key);
 
 			json_incref(cur);
 			json_object_set_new(target, key, rest_json_merge_patch(cur, v));
@@ -455,7 +488,8 @@ has_path(const json_t *doc, const char *path)
 		return true;
 	dot = strchr(path, '.');
 	if (dot != NULL && strncmp(path, "postgresql.", 11) == 0)
-		return json_object_get(json_object_get(doc, "postgresql"), dot + 1) != NULL;
+		return json_object_get(json_object_get(doc, "postgresql"), dot + 1) !=
+		       NULL;
 	return false;
 }
 
@@ -470,17 +504,17 @@ del_path(json_t *doc, const char *path)
 
 int
 rest_body_config(const char *current, size_t current_len, const char *patch,
-				 size_t patch_len, bool replace, char **out_json,
-				 DynamicConfig *out_cfg, int *status, PgwError *err)
+                 size_t patch_len, bool replace, char **out_json,
+                 DynamicConfig *out_cfg, int *status, PgwError *err)
 {
-	json_t	   *p;
-	json_t	   *cur = NULL;
-	json_t	   *merged;
-	json_t	   *strict;
+	json_t *p;
+	json_t *cur = NULL;
+	json_t *merged;
+	json_t *strict;
 	DynamicConfig cfg;
-	char		bad_key[160];
-	PgwError	e = {0};
-	int			rc = PGW_EINVAL;
+	char bad_key[160];
+	PgwError e = {0};
+	int rc = PGW_EINVAL;
 
 	*out_json = NULL;
 	*status = 0;
@@ -499,12 +533,12 @@ rest_body_config(const char *current, size_t current_len, const char *patch,
 	if (replace)
 		merged = json_incref(p);
 	else
-		merged = rest_json_merge_patch(cur ? json_deep_copy(cur) : json_object(),
-									   p);
+		merged =
+		    rest_json_merge_patch(cur ? json_deep_copy(cur) : json_object(), p);
 
 	/* the rules of an etcd value: what the daemons will decode */
 	if (dcs_config_decode_json(merged, false, "", &cfg, bad_key,
-							   sizeof(bad_key), &e) != 0)
+	                           sizeof(bad_key), &e) != 0)
 	{
 		refuse(status, 422, err, "invalid config: %s", e.msg);
 		goto out;
@@ -517,15 +551,15 @@ rest_body_config(const char *current, size_t current_len, const char *patch,
 	strict = json_deep_copy(merged);
 	for (int i = 0; i < 256; i++)
 	{
-		size_t		ml;
+		size_t ml;
 
 		pgw_error_clear(&e);
 		if (dcs_config_decode_json(strict, true, "", &cfg, bad_key,
-								   sizeof(bad_key), &e) == 0)
+		                           sizeof(bad_key), &e) == 0)
 			break;
 		ml = strlen(e.msg);
 		if (ml >= 11 && strcmp(e.msg + ml - 11, "unknown key") == 0 &&
-			bad_key[0] != '\0' && has_path(cur, bad_key))
+		    bad_key[0] != '\0' && has_path(cur, bad_key))
 		{
 			del_path(strict, bad_key);
 			continue;

@@ -27,30 +27,30 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define GUARD_TICK_MS	 200
+#define GUARD_TICK_MS      200
 #define GUARD_LOG_EVERY_MS 10000
 
 struct RestConn
 {
-	int			fd;
+	int fd;
 	RestConnPhase phase;
-	int64_t		phase_start_mono_ms;
-	bool		shut;
+	int64_t phase_start_mono_ms;
+	bool shut;
 	struct RestConn *prev;
 	struct RestConn *next;
 };
 
 void
 rest_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
-				  enum MHD_ConnectionNotificationCode toe)
+                  enum MHD_ConnectionNotificationCode toe)
 {
 	RestServer *srv = cls;
-	RestConn   *rc;
+	RestConn *rc;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
 	{
 		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 
 		rc = pgw_xcalloc(1, sizeof(RestConn));
 		rc->fd = ci != NULL ? ci->connect_fd : -1;
@@ -84,11 +84,11 @@ rest_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 
 void
 rest_guard_phase(RestServer *srv, struct MHD_Connection *conn,
-				 RestConnPhase phase)
+                 RestConnPhase phase)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	RestConn   *rc = ci != NULL ? ci->socket_context : NULL;
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	RestConn *rc = ci != NULL ? ci->socket_context : NULL;
 
 	if (rc == NULL)
 		return;
@@ -105,16 +105,17 @@ rest_guard_phase(RestServer *srv, struct MHD_Connection *conn,
 static int
 sweep(RestServer *srv, int64_t now, int *open)
 {
-	int			n = 0;
+	int n = 0;
 
 	pthread_mutex_lock(&srv->guard_lock);
 	*open = srv->n_conns;
 	for (RestConn *rc = srv->conns; rc != NULL; rc = rc->next)
 	{
-		int64_t		age = now - rc->phase_start_mono_ms;
-		bool		late = (rc->phase == REST_CONN_WAIT_HEADERS &&
-							age > REST_HEADER_DEADLINE_MS) ||
-			(rc->phase == REST_CONN_RECEIVING && age > REST_BODY_DEADLINE_MS);
+		int64_t age = now - rc->phase_start_mono_ms;
+		bool late =
+		    (rc->phase == REST_CONN_WAIT_HEADERS &&
+		     age > REST_HEADER_DEADLINE_MS) ||
+		    (rc->phase == REST_CONN_RECEIVING && age > REST_BODY_DEADLINE_MS);
 
 		if (late && !rc->shut && rc->fd >= 0)
 		{
@@ -131,24 +132,26 @@ static void *
 guard_main(void *arg)
 {
 	RestServer *srv = arg;
-	int64_t		last_log = 0;
-	uint64_t	since_log = 0;
+	int64_t last_log = 0;
+	uint64_t since_log = 0;
 
 	while (!__atomic_load_n(&srv->guard_stop, __ATOMIC_ACQUIRE))
 	{
-		int64_t		now = pgw_now_mono_ms();
-		int			open = 0;
-		int			n = sweep(srv, now, &open);
+		int64_t now = pgw_now_mono_ms();
+		int open = 0;
+		int n = sweep(srv, now, &open);
 
 		since_log += (uint64_t) n;
-		__atomic_add_fetch(&srv->guard_closed_total, (uint64_t) n, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&srv->guard_closed_total, (uint64_t) n,
+		                   __ATOMIC_RELAXED);
 		/* a flood closes thousands: say so once per interval, not each */
 		if (since_log > 0 && now - last_log >= GUARD_LOG_EVERY_MS)
 		{
-			log_warn("rest.slow-clients-closed",
-					 "count=%llu header_deadline_ms=%d body_deadline_ms=%d open=%d",
-					 (unsigned long long) since_log, REST_HEADER_DEADLINE_MS,
-					 REST_BODY_DEADLINE_MS, open);
+			log_warn(
+			    "rest.slow-clients-closed",
+			    "count=%llu header_deadline_ms=%d body_deadline_ms=%d open=%d",
+			    (unsigned long long) since_log, REST_HEADER_DEADLINE_MS,
+			    REST_BODY_DEADLINE_MS, open);
 			since_log = 0;
 			last_log = now;
 		}
@@ -180,5 +183,6 @@ rest_guard_stop(RestServer *srv)
 uint64_t
 rest_guard_closed_total(RestServer *srv)
 {
-	return srv ? __atomic_load_n(&srv->guard_closed_total, __ATOMIC_RELAXED) : 0;
+	return srv ? __atomic_load_n(&srv->guard_closed_total, __ATOMIC_RELAXED)
+	           : 0;
 }

@@ -41,7 +41,7 @@ bool
 rest_probe_path(const char *path)
 {
 	return strcmp(path, "/liveness") == 0 || strcmp(path, "/readiness") == 0 ||
-		strcmp(path, "/startup") == 0;
+	       strcmp(path, "/startup") == 0;
 }
 
 /* lag=<bytes|16kB|10MB> from the query; true with *out, false when absent;
@@ -55,11 +55,11 @@ query_lag(const char *query, uint64_t *out, bool *bad)
 	while (p != NULL && *p)
 	{
 		const char *amp = strchr(p, '&');
-		size_t		n = amp ? (size_t) (amp - p) : strlen(p);
+		size_t n = amp ? (size_t) (amp - p) : strlen(p);
 
 		if (n > 4 && strncmp(p, "lag=", 4) == 0)
 		{
-			char		buf[64];
+			char buf[64];
 
 			if (n - 4 >= sizeof(buf))
 			{
@@ -80,46 +80,49 @@ query_lag(const char *query, uint64_t *out, bool *bad)
 static uint64_t
 lag_bytes(const RestSnapshot *s)
 {
-	uint64_t	leader_lsn = s->view.leader_optime;
-	uint64_t	mine = s->self.replayed_location ? s->self.replayed_location
-		: s->self.xlog_location;
+	uint64_t leader_lsn = s->view.leader_optime;
+	uint64_t mine = s->self.replayed_location ? s->self.replayed_location
+	                                          : s->self.xlog_location;
 
 	for (int i = 0; i < s->view.n_members; i++)
-		if (s->view.has_leader && strcmp(s->view.members[i].name, s->view.leader) == 0 &&
-			s->view.members[i].xlog_location > leader_lsn)
+		if (s->view.has_leader &&
+		    strcmp(s->view.members[i].name, s->view.leader) == 0 &&
+		    s->view.members[i].xlog_location > leader_lsn)
 			leader_lsn = s->view.members[i].xlog_location;
 	return leader_lsn > mine ? leader_lsn - mine : 0;
 }
 
 int
 rest_probe_status(const RestSnapshot *s, const ProbeFacts *f, const char *path,
-				  const char *query, int64_t now_mono_ms)
+                  const char *query, int64_t now_mono_ms)
 {
-	int64_t		ttl_ms = s->view.config.ttl_ms > 0 ? s->view.config.ttl_ms : 10000;
-	bool		leads = s->holds_leader && s->lease_deadline_mono_ms > now_mono_ms;
+	int64_t ttl_ms = s->view.config.ttl_ms > 0 ? s->view.config.ttl_ms : 10000;
+	bool leads = s->holds_leader && s->lease_deadline_mono_ms > now_mono_ms;
 
 	if (query == NULL)
 		query = "";
 	if (strcmp(path, "/liveness") == 0)
 	{
-		int64_t		bound = s->holds_leader ? ttl_ms : 2 * ttl_ms;
+		int64_t bound = s->holds_leader ? ttl_ms : 2 * ttl_ms;
 
 		if (s->view.config.pause || f->busy_kind != 0)
 			return 200;
 		return s->last_loop_mono_ms > 0 &&
-			now_mono_ms - s->last_loop_mono_ms <= bound ? 200 : 503;
+		               now_mono_ms - s->last_loop_mono_ms <= bound
+		           ? 200
+		           : 503;
 	}
 	if (strcmp(path, "/startup") == 0)
 		return f->started || (leads && s->pg_read_write) ? 200 : 503;
 	if (strcmp(path, "/readiness") == 0)
 	{
-		uint64_t	bound = s->view.config.maximum_lag_on_failover;
-		bool		bad = false;
+		uint64_t bound = s->view.config.maximum_lag_on_failover;
+		bool bad = false;
 
 		if (leads && s->pg_read_write)
 			return 200;
 		if (!s->pg_running || s->pg_read_write || s->holds_leader ||
-			s->self.noloadbalance || !f->streaming)
+		    s->self.noloadbalance || !f->streaming)
 			return 503;
 		/* an unparsable bound is a bad check, not a ready replica */
 		if (query_lag(query, &bound, &bad) && bad)
@@ -131,9 +134,9 @@ rest_probe_status(const RestSnapshot *s, const ProbeFacts *f, const char *path,
 
 int
 rest_probe_status_now(const RestSnapshot *s, const char *path,
-					  const char *query, int64_t now_mono_ms)
+                      const char *query, int64_t now_mono_ms)
 {
-	ProbeFacts	f;
+	ProbeFacts f;
 
 	rest_probes_get(&f);
 	return rest_probe_status(s, &f, path, query, now_mono_ms);

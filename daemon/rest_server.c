@@ -45,20 +45,20 @@
 
 typedef struct QueryBuf
 {
-	char		text[512];
-	size_t		used;
+	char text[512];
+	size_t used;
 } QueryBuf;
 
 static enum MHD_Result
 collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
-			  const char *value)
+              const char *value)
 {
-	QueryBuf   *q = cls;
-	int			n;
+	QueryBuf *q = cls;
+	int n;
 
 	(void) kind;
 	n = snprintf(q->text + q->used, sizeof(q->text) - q->used, "%s%s=%s",
-				 q->used ? "&" : "", key, value ? value : "");
+	             q->used ? "&" : "", key, value ? value : "");
 	if (n > 0 && q->used + (size_t) n < sizeof(q->text))
 		q->used += (size_t) n;
 	return MHD_YES;
@@ -66,7 +66,7 @@ collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
 
 static enum MHD_Result
 respond_h(struct MHD_Connection *conn, int status, const char *ctype,
-		  char *body, bool head_only, const char *hname, const char *hvalue)
+          char *body, bool head_only, const char *hname, const char *hvalue)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -78,7 +78,7 @@ respond_h(struct MHD_Connection *conn, int status, const char *ctype,
 	}
 	else
 		r = MHD_create_response_from_buffer(strlen(body), body,
-											MHD_RESPMEM_MUST_FREE);
+		                                    MHD_RESPMEM_MUST_FREE);
 	if (ctype)
 		MHD_add_response_header(r, "Content-Type", ctype);
 	if (hname)
@@ -89,8 +89,8 @@ respond_h(struct MHD_Connection *conn, int status, const char *ctype,
 }
 
 static enum MHD_Result
-respond(struct MHD_Connection *conn, int status, const char *ctype,
-		char *body, bool head_only)
+respond(struct MHD_Connection *conn, int status, const char *ctype, char *body,
+        bool head_only)
 {
 	return respond_h(conn, status, ctype, body, head_only, NULL, NULL);
 }
@@ -98,8 +98,8 @@ respond(struct MHD_Connection *conn, int status, const char *ctype,
 static char *
 json_error(const char *msg)
 {
-	json_t	   *o = json_pack("{s:s}", "error", msg);
-	char	   *s = json_dumps(o, JSON_COMPACT);
+	json_t *o = json_pack("{s:s}", "error", msg);
+	char *s = json_dumps(o, JSON_COMPACT);
 
 	json_decref(o);
 	return s;
@@ -109,18 +109,18 @@ json_error(const char *msg)
 typedef enum RestJobState
 {
 	REST_JOB_NONE = 0,
-	REST_JOB_RUNNING,			/* a worker runs it; the connection is suspended */
-	REST_JOB_DONE,				/* reply holds the answer */
+	REST_JOB_RUNNING, /* a worker runs it; the connection is suspended */
+	REST_JOB_DONE,    /* reply holds the answer */
 } RestJobState;
 
 typedef struct RestRequest
 {
-	bool		responded;		/* a refusal was queued already */
-	bool		too_big;
-	int			job;			/* RestJobState (atomic) */
-	RestReply	reply;
-	size_t		len;
-	char		body[REST_BODY_MAX + 1];
+	bool responded; /* a refusal was queued already */
+	bool too_big;
+	int job; /* RestJobState (atomic) */
+	RestReply reply;
+	size_t len;
+	char body[REST_BODY_MAX + 1];
 } RestRequest;
 
 /* What a worker thread needs: copies, the connection stays suspended. */
@@ -129,75 +129,76 @@ typedef struct RestJob
 	RestServer *srv;
 	struct MHD_Connection *conn;
 	RestRequest *rq;
-	char		method[16];
-	char		url[64];
-	char	   *if_match;
+	char method[16];
+	char url[64];
+	char *if_match;
 	struct sockaddr_storage client;
-	bool		has_client;
+	bool has_client;
 } RestJob;
 
-static int	get_marker;			/* *req_cls of GET/HEAD/OPTIONS requests */
+static int get_marker; /* *req_cls of GET/HEAD/OPTIONS requests */
 
 static bool
 is_write_path(const char *url)
 {
 	return strcmp(url, "/switchover") == 0 || strcmp(url, "/failover") == 0 ||
-		strcmp(url, "/restart") == 0 || strcmp(url, "/reinitialize") == 0 ||
-		strcmp(url, "/reload") == 0 || strcmp(url, "/config") == 0;
+	       strcmp(url, "/restart") == 0 || strcmp(url, "/reinitialize") == 0 ||
+	       strcmp(url, "/reload") == 0 || strcmp(url, "/config") == 0;
 }
 
 static enum MHD_Result
 refuse(struct MHD_Connection *conn, RestRequest *rq, int status,
-	   const char *msg, bool challenge)
+       const char *msg, bool challenge)
 {
 	rq->responded = true;
 	if (challenge)
 		return respond_h(conn, status, "application/json", json_error(msg),
-						 false, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-						 "Basic realm=\"pgwarden\"");
+		                 false, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		                 "Basic realm=\"pgwarden\"");
 	return respond(conn, status, "application/json", json_error(msg), false);
 }
 
 /* first call of a write request: route, access, declared size */
 static enum MHD_Result
 write_begin(RestServer *srv, struct MHD_Connection *conn, const char *url,
-			const char *method, RestRequest *rq)
+            const char *method, RestRequest *rq)
 {
 	const char *reason = NULL;
 	const char *clen;
-	int			status;
-	int64_t		n;
+	int status;
+	int64_t n;
 
 	if (!rest_write_is_endpoint(method, url))
-		return refuse(conn, rq, is_write_path(url) ? 405 : 404,
-					  is_write_path(url) ? "method not allowed" : "unknown path",
-					  false);
+		return refuse(
+		    conn, rq, is_write_path(url) ? 405 : 404,
+		    is_write_path(url) ? "method not allowed" : "unknown path", false);
 	status = rest_check_access(srv, conn, &reason);
 	if (status != 0)
 	{
-		log_info("rest.access-denied", "method=%s path=%s status=%d reason=\"%s\"",
-				 method, url, status, reason);
+		log_info("rest.access-denied",
+		         "method=%s path=%s status=%d reason=\"%s\"", method, url,
+		         status, reason);
 		return refuse(conn, rq, status, reason, status == 401);
 	}
 	clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-									   MHD_HTTP_HEADER_CONTENT_LENGTH);
+	                                   MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (clen != NULL &&
-		(pgw_parse_int64(clen, 0, INT64_MAX, &n) != 0 || n > REST_BODY_MAX))
+	    (pgw_parse_int64(clen, 0, INT64_MAX, &n) != 0 || n > REST_BODY_MAX))
 		return refuse(conn, rq, 413, "request body is larger than 65536 bytes",
-					  false);
+		              false);
 	return MHD_YES;
 }
 
 static void *
 job_main(void *arg)
 {
-	RestJob    *job = arg;
+	RestJob *job = arg;
 	RestServer *srv = job->srv;
 
-	rest_write_handle(srv, job->method, job->url, job->rq->body, job->rq->len,
-					  job->if_match,
-					  job->has_client ? (const struct sockaddr *) &job->client : NULL,
-					  &job->rq->reply);
+	rest_write_handle(
+	    srv, job->method, job->url, job->rq->body, job->rq->len, job->if_match,
+	    job->has_client ? (const struct sockaddr *) &job->client : NULL,
+	    &job->rq->reply);
 	__atomic_store_n(&job->rq->job, REST_JOB_DONE, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&srv->jobs_lock);
 	MHD_resume_connection(job->conn);
@@ -217,30 +218,30 @@ job_main(void *arg)
  */
 static enum MHD_Result
 write_finish(RestServer *srv, struct MHD_Connection *conn, const char *url,
-			 const char *method, RestRequest *rq)
+             const char *method, RestRequest *rq)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const char *if_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-													   MHD_HTTP_HEADER_IF_MATCH);
-	RestJob    *job;
-	pthread_t	t;
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const char *if_match = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MATCH);
+	RestJob *job;
+	pthread_t t;
 	pthread_attr_t attr;
-	bool		busy;
+	bool busy;
 
 	if (rq->too_big)
 		return refuse(conn, rq, 413, "request body is larger than 65536 bytes",
-					  false);
+		              false);
 	rq->body[rq->len] = '\0';
 	pthread_mutex_lock(&srv->jobs_lock);
 	busy = srv->jobs_running >= REST_WRITE_JOBS_MAX ||
-		__atomic_load_n(&srv->stopping, __ATOMIC_ACQUIRE);
+	       __atomic_load_n(&srv->stopping, __ATOMIC_ACQUIRE);
 	if (!busy)
 		srv->jobs_running++;
 	pthread_mutex_unlock(&srv->jobs_lock);
 	if (busy)
-		return refuse(conn, rq, 503, "too many write requests in progress; try again",
-					  false);
+		return refuse(conn, rq, 503,
+		              "too many write requests in progress; try again", false);
 	job = pgw_xcalloc(1, sizeof(RestJob));
 	job->srv = srv;
 	job->conn = conn;
@@ -250,8 +251,9 @@ write_finish(RestServer *srv, struct MHD_Connection *conn, const char *url,
 	job->if_match = if_match ? pgw_xstrdup(if_match) : NULL;
 	if (ci != NULL && ci->client_addr != NULL)
 	{
-		size_t		n = ci->client_addr->sa_family == AF_INET6 ?
-			sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+		size_t n = ci->client_addr->sa_family == AF_INET6
+		               ? sizeof(struct sockaddr_in6)
+		               : sizeof(struct sockaddr_in);
 
 		memcpy(&job->client, ci->client_addr, n);
 		job->has_client = true;
@@ -265,7 +267,8 @@ write_finish(RestServer *srv, struct MHD_Connection *conn, const char *url,
 	{
 		/* no thread: answer here after all */
 		pthread_attr_destroy(&attr);
-		rest_reply_set(&rq->reply, 503, "error", "could not start a worker thread");
+		rest_reply_set(&rq->reply, 503, "error",
+		               "could not start a worker thread");
 		__atomic_store_n(&rq->job, REST_JOB_DONE, __ATOMIC_RELEASE);
 		pthread_mutex_lock(&srv->jobs_lock);
 		MHD_resume_connection(conn);
@@ -282,7 +285,7 @@ write_finish(RestServer *srv, struct MHD_Connection *conn, const char *url,
 
 static void
 request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
-			 enum MHD_RequestTerminationCode toe)
+             enum MHD_RequestTerminationCode toe)
 {
 	RestServer *srv = cls;
 
@@ -302,20 +305,20 @@ request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 static enum MHD_Result
 handle(void *cls, struct MHD_Connection *conn, const char *url,
-	   const char *method, const char *version, const char *upload_data,
-	   size_t *upload_data_size, void **req_cls)
+       const char *method, const char *version, const char *upload_data,
+       size_t *upload_data_size, void **req_cls)
 {
 	RestServer *srv = cls;
-	bool		head = strcmp(method, "HEAD") == 0;
-	bool		options = strcmp(method, "OPTIONS") == 0;
-	bool		get = strcmp(method, "GET") == 0;
-	QueryBuf	q = {{0}, 0};
+	bool head = strcmp(method, "HEAD") == 0;
+	bool options = strcmp(method, "OPTIONS") == 0;
+	bool get = strcmp(method, "GET") == 0;
+	QueryBuf q = {{0}, 0};
 	RestSnapshot *s;
-	int64_t		now = pgw_now_mono_ms();
-	int			status;
-	char	   *body = NULL;
+	int64_t now = pgw_now_mono_ms();
+	int status;
+	char *body = NULL;
 	const char *ctype = "application/json";
-	char		etag[32] = "";
+	char etag[32] = "";
 
 	(void) version;
 	if (*req_cls == NULL)
@@ -340,7 +343,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 
 		if (*upload_data_size != 0)
 		{
-			size_t		n = *upload_data_size;
+			size_t n = *upload_data_size;
 
 			*upload_data_size = 0;
 			if (rq->responded)
@@ -350,8 +353,9 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 				/* a chunked body past the limit: answer now if MHD lets
 				 * us, else close the connection */
 				rq->too_big = true;
-				if (refuse(conn, rq, 413, "request body is larger than 65536 bytes",
-						   false) != MHD_YES)
+				if (refuse(conn, rq, 413,
+				           "request body is larger than 65536 bytes",
+				           false) != MHD_YES)
 					return MHD_NO;
 				return MHD_YES;
 			}
@@ -364,21 +368,22 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 		switch (__atomic_load_n(&rq->job, __ATOMIC_ACQUIRE))
 		{
 			case REST_JOB_RUNNING:
-				return MHD_YES;	/* a spurious call while suspended */
+				return MHD_YES; /* a spurious call while suspended */
 			case REST_JOB_DONE:
 				rq->responded = true;
 				{
 					/* Patroni answers its own client (patronictl) in plain
 					 * text, and patronictl prints that text */
-					bool		plain = rest_reply_for_patronictl(
-						MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-													MHD_HTTP_HEADER_USER_AGENT),
-						&rq->reply);
-					char	   *b = rq->reply.body;
+					bool plain = rest_reply_for_patronictl(
+					    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+					                                MHD_HTTP_HEADER_USER_AGENT),
+					    &rq->reply);
+					char *b = rq->reply.body;
 
 					rq->reply.body = NULL;
-					return respond(conn, rq->reply.status ? rq->reply.status : 500,
-								   plain ? "text/html" : "application/json", b, false);
+					return respond(
+					    conn, rq->reply.status ? rq->reply.status : 500,
+					    plain ? "text/html" : "application/json", b, false);
 				}
 			default:
 				return write_finish(srv, conn, url, method, rq);
@@ -391,7 +396,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
-	if (strcmp(url, "/shards") == 0)	/* rest_shards.c, not the snapshot */
+	if (strcmp(url, "/shards") == 0) /* rest_shards.c, not the snapshot */
 	{
 		body = rest_shards_get(srv, q.text, &status);
 		return respond(conn, status, "application/json", body, head || options);
@@ -402,7 +407,8 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 	{
 		pthread_mutex_unlock(&srv->lock);
 		return respond(conn, 503, "application/json",
-					   json_error("starting: no observation yet"), head || options);
+		               json_error("starting: no observation yet"),
+		               head || options);
 	}
 	s = &srv->snap;
 	status = rest_status_for(s, url, q.text, now);
@@ -433,16 +439,17 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 		if (!s->view.config.failsafe_mode || !s->view.failsafe.present)
 		{
 			status = 502;
-			body = json_error(!s->view.config.failsafe_mode ?
-							  "failsafe_mode is not enabled" : "no failsafe key in etcd");
+			body = json_error(!s->view.config.failsafe_mode
+			                      ? "failsafe_mode is not enabled"
+			                      : "no failsafe key in etcd");
 		}
 		else
 		{
-			json_t	   *o = json_object();
+			json_t *o = json_object();
 
 			for (int i = 0; i < s->view.failsafe.n; i++)
 				json_object_set_new(o, s->view.failsafe.name[i],
-									json_string(s->view.failsafe.api_url[i]));
+				                    json_string(s->view.failsafe.api_url[i]));
 			body = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 			json_decref(o);
 			status = body ? 200 : 500;
@@ -454,11 +461,11 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 	{
 		status = s->config_json ? 200 : 502;
 		body = s->config_json ? pgw_xstrdup(s->config_json)
-			: json_error("no config in etcd");
+		                      : json_error("no config in etcd");
 		/* the revision PATCH /config may name in If-Match */
 		if (s->config_json && s->view.config.mod_revision > 0)
 			snprintf(etag, sizeof(etag), "\"%lld\"",
-					 (long long) s->view.config.mod_revision);
+			         (long long) s->view.config.mod_revision);
 	}
 	else if (strcmp(url, "/metrics") == 0)
 	{
@@ -473,7 +480,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	pthread_mutex_unlock(&srv->lock);
 	return respond_h(conn, status, ctype, body, head || options,
-					 etag[0] ? MHD_HTTP_HEADER_ETAG : NULL, etag);
+	                 etag[0] ? MHD_HTTP_HEADER_ETAG : NULL, etag);
 }
 
 /* connection_limit: REST_CONNECTIONS_MAX, or a quarter of the descriptor
@@ -485,7 +492,7 @@ connection_limit(void)
 	unsigned int n = REST_CONNECTIONS_MAX;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-		rl.rlim_cur / 4 < n)
+	    rl.rlim_cur / 4 < n)
 		n = (unsigned int) (rl.rlim_cur / 4);
 	return n < 64 ? 64 : n;
 }
@@ -499,11 +506,11 @@ static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	RestServer *srv = cls;
-	char		msg[512];
-	int64_t		now = pgw_now_mono_ms();
-	size_t		n;
-	bool		say;
-	uint64_t	dropped;
+	char msg[512];
+	int64_t now = pgw_now_mono_ms();
+	size_t n;
+	bool say;
+	uint64_t dropped;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
@@ -522,21 +529,21 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	pthread_mutex_unlock(&srv->guard_lock);
 	if (say)
 		log_warn("rest.http", "detail=\"%s\" similar_left_out=%llu", msg,
-				 (unsigned long long) dropped);
+		         (unsigned long long) dropped);
 }
 
 int
 rest_start(const RestOptions *opt, RestServer **out, PgwError *err)
 {
 	RestServer *srv = pgw_xcalloc(1, sizeof(RestServer));
-	char		host[128];
+	char host[128];
 	const char *colon = strrchr(opt->listen, ':');
-	int64_t		port;
+	int64_t port;
 	struct sockaddr_in sa;
 	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
-		MHD_ALLOW_SUSPEND_RESUME;
+	                     MHD_ALLOW_SUSPEND_RESUME;
 	const union MHD_DaemonInfo *di;
-	int			rc;
+	int rc;
 
 	*out = NULL;
 	pthread_mutex_init(&srv->lock, NULL);
@@ -547,29 +554,33 @@ rest_start(const RestOptions *opt, RestServer **out, PgwError *err)
 	if (rest_actions_init(srv) != 0)
 	{
 		rest_server_free(srv);
-		return pgw_error_set(err, PGW_EIO, "could not create the REST action queue");
+		return pgw_error_set(err, PGW_EIO,
+		                     "could not create the REST action queue");
 	}
 	if (colon == NULL || pgw_parse_int64(colon + 1, 0, 65535, &port) != 0)
 	{
 		rest_server_free(srv);
-		return pgw_error_set(err, PGW_EINVAL,
-							 "invalid REST listen address \"%s\": expected host:port",
-							 opt->listen);
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "invalid REST listen address \"%s\": expected host:port",
+		    opt->listen);
 	}
-	snprintf(host, sizeof(host), "%.*s", (int) (colon - opt->listen), opt->listen);
+	snprintf(host, sizeof(host), "%.*s", (int) (colon - opt->listen),
+	         opt->listen);
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t) port);
-	if (host[0] == '\0' || strcmp(host, "*") == 0 || strcmp(host, "0.0.0.0") == 0)
+	if (host[0] == '\0' || strcmp(host, "*") == 0 ||
+	    strcmp(host, "0.0.0.0") == 0)
 		sa.sin_addr.s_addr = htonl(INADDR_ANY);
 	else if (strcmp(host, "localhost") == 0)
 		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	else if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
 	{
 		rest_server_free(srv);
-		return pgw_error_set(err, PGW_EINVAL,
-							 "invalid REST listen host \"%s\": expected an IPv4 address",
-							 host);
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "invalid REST listen host \"%s\": expected an IPv4 address", host);
 	}
 	rc = rest_server_configure(srv, opt, err);
 	if (rc != 0)
@@ -579,9 +590,9 @@ rest_start(const RestOptions *opt, RestServer **out, PgwError *err)
 	}
 	{
 		struct MHD_OptionItem ops[16];
-		int			k = 0;
+		int k = 0;
 
-#define OPT(o, v, p) (ops[k++] = (struct MHD_OptionItem) {o, (intptr_t) (v), p})
+#define OPT(o, v, p) (ops[k++] = (struct MHD_OptionItem){o, (intptr_t) (v), p})
 		OPT(MHD_OPTION_SOCK_ADDR, 0, &sa);
 		OPT(MHD_OPTION_THREAD_POOL_SIZE, REST_THREADS, NULL);
 		OPT(MHD_OPTION_CONNECTION_TIMEOUT, 10, NULL);
@@ -603,19 +614,21 @@ rest_start(const RestOptions *opt, RestServer **out, PgwError *err)
 		if (rest_guard_start(srv) != 0)
 		{
 			rest_server_free(srv);
-			return pgw_error_set(err, PGW_EIO, "could not start the REST connection guard");
+			return pgw_error_set(err, PGW_EIO,
+			                     "could not start the REST connection guard");
 		}
 		/* the logger first, so that every message goes through it */
-		srv->mhd = MHD_start_daemon(flags, (uint16_t) port, NULL, NULL, handle, srv,
-									MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
-									MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+		srv->mhd = MHD_start_daemon(flags, (uint16_t) port, NULL, NULL, handle,
+		                            srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+		                            srv, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
 	}
 	if (srv->mhd == NULL)
 	{
 		rest_server_free(srv);
-		return pgw_error_set(err, PGW_EIO,
-							 "could not listen on REST address %s (port in use or TLS setup failed)",
-							 opt->listen);
+		return pgw_error_set(
+		    err, PGW_EIO,
+		    "could not listen on REST address %s (port in use or TLS setup failed)",
+		    opt->listen);
 	}
 	di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = di ? (int) di->port : (int) port;
@@ -632,8 +645,8 @@ rest_port(const RestServer *srv)
 void
 rest_publish(RestServer *srv, RestSnapshot *snap)
 {
-	char	   *old_hist;
-	char	   *old_cfg;
+	char *old_hist;
+	char *old_cfg;
 
 	pthread_mutex_lock(&srv->lock);
 	rest_snap_take(srv, snap, &old_hist, &old_cfg);
@@ -642,11 +655,12 @@ rest_publish(RestServer *srv, RestSnapshot *snap)
 	{
 		const MemberInfo *m = dcs_view_member(&snap->view, snap->view.leader);
 
-		pgw_strlcpy(srv->last_leader, snap->view.leader, sizeof(srv->last_leader));
+		pgw_strlcpy(srv->last_leader, snap->view.leader,
+		            sizeof(srv->last_leader));
 		pgw_strlcpy(srv->last_leader_api_url, m ? m->api_url : "",
-					sizeof(srv->last_leader_api_url));
+		            sizeof(srv->last_leader_api_url));
 		pgw_strlcpy(srv->last_leader_conn_url, m ? m->conn_url : "",
-					sizeof(srv->last_leader_conn_url));
+		            sizeof(srv->last_leader_conn_url));
 	}
 	pthread_mutex_unlock(&srv->lock);
 	free(old_hist);

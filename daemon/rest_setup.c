@@ -17,9 +17,9 @@
 static char *
 read_file(const char *path)
 {
-	FILE	   *f = fopen(path, "rb");
-	char	   *buf;
-	long		n;
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
 
 	if (f == NULL)
 		return NULL;
@@ -99,29 +99,36 @@ rest_server_configure(RestServer *srv, const RestOptions *opt, PgwError *err)
 	srv->allowlist_include_members = opt->allowlist_include_members;
 	srv->allow_loopback_writes = opt->allow_loopback_writes;
 	/* an empty password would make "user:" authenticate (F15) */
-	if ((opt->username != NULL && opt->username[0] == '\0' && opt->password != NULL) ||
-		(srv->username != NULL && (opt->password == NULL || opt->password[0] == '\0')))
-		return pgw_error_set(err, PGW_EINVAL,
-							 "restapi.authentication: the username and the password must not be empty");
+	if ((opt->username != NULL && opt->username[0] == '\0' &&
+	     opt->password != NULL) ||
+	    (srv->username != NULL &&
+	     (opt->password == NULL || opt->password[0] == '\0')))
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "restapi.authentication: the username and the password must not be empty");
 	if (opt->n_allowlist > 0)
 	{
 		srv->allow = pgw_xcalloc((size_t) opt->n_allowlist, sizeof(RestCidr));
-		srv->allow_names = pgw_xcalloc((size_t) opt->n_allowlist, sizeof(char *));
+		srv->allow_names =
+		    pgw_xcalloc((size_t) opt->n_allowlist, sizeof(char *));
 	}
 	for (int i = 0; i < opt->n_allowlist; i++)
 	{
 		const char *e = opt->allowlist[i];
 
 		if (e == NULL || e[0] == '\0')
-			return pgw_error_set(err, PGW_EINVAL, "restapi.allowlist entry %d is empty", i + 1);
+			return pgw_error_set(err, PGW_EINVAL,
+			                     "restapi.allowlist entry %d is empty", i + 1);
 		if (rest_cidr_parse(e, &srv->allow[srv->n_allow]) == 0)
 			srv->n_allow++;
 		else if (strchr(e, '/') == NULL && strchr(e, ':') == NULL)
-			srv->allow_names[srv->n_allow_names++] = pgw_xstrdup(e);	/* a host name */
+			srv->allow_names[srv->n_allow_names++] =
+			    pgw_xstrdup(e); /* a host name */
 		else
-			return pgw_error_set(err, PGW_EINVAL,
-								 "restapi.allowlist entry \"%s\" is not an address, a network (CIDR) or a host name",
-								 e);
+			return pgw_error_set(
+			    err, PGW_EINVAL,
+			    "restapi.allowlist entry \"%s\" is not an address, a network (CIDR) or a host name",
+			    e);
 	}
 	srv->etcd_endpoints = dup_opt(opt->etcd_endpoints);
 	srv->etcd_cacert = dup_opt(opt->etcd_cacert);
@@ -136,22 +143,26 @@ rest_server_configure(RestServer *srv, const RestOptions *opt, PgwError *err)
 		srv->cert_pem = read_file(opt->certfile);
 		srv->key_pem = read_file(opt->keyfile ? opt->keyfile : "");
 		if (srv->cert_pem == NULL || srv->key_pem == NULL)
-			return pgw_error_set(err, PGW_EINVAL,
-								 "could not read REST TLS certificate \"%s\" or key \"%s\"",
-								 opt->certfile, opt->keyfile ? opt->keyfile : "");
+			return pgw_error_set(
+			    err, PGW_EINVAL,
+			    "could not read REST TLS certificate \"%s\" or key \"%s\"",
+			    opt->certfile, opt->keyfile ? opt->keyfile : "");
 		if (opt->verify_client != 0)
 		{
 			if (opt->cafile == NULL || opt->cafile[0] == '\0')
-				return pgw_error_set(err, PGW_EINVAL,
-									 "restapi.verify_client needs restapi.cafile (the CA that signs client certificates)");
+				return pgw_error_set(
+				    err, PGW_EINVAL,
+				    "restapi.verify_client needs restapi.cafile (the CA that signs client certificates)");
 			srv->ca_pem = read_file(opt->cafile);
 			if (srv->ca_pem == NULL)
 				return pgw_error_set(err, PGW_EINVAL,
-									 "could not read REST TLS CA file \"%s\"", opt->cafile);
+				                     "could not read REST TLS CA file \"%s\"",
+				                     opt->cafile);
 		}
 	}
 	else if (opt->verify_client != 0)
-		return pgw_error_set(err, PGW_EINVAL,
-							 "restapi.verify_client needs TLS (restapi.certfile and keyfile)");
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "restapi.verify_client needs TLS (restapi.certfile and keyfile)");
 	return 0;
 }

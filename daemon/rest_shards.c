@@ -24,8 +24,8 @@ static PgwShardClient *shards_client;
 static char *
 error_json(const char *msg)
 {
-	json_t	   *o = json_pack("{s:s}", "error", msg);
-	char	   *s = json_dumps(o, JSON_COMPACT);
+	json_t *o = json_pack("{s:s}", "error", msg);
+	char *s = json_dumps(o, JSON_COMPACT);
 
 	json_decref(o);
 	return s ? s : pgw_xstrdup("{\"error\":\"out of memory\"}");
@@ -35,8 +35,8 @@ error_json(const char *msg)
 static bool
 strip_group(const char *prefix, char *out, size_t len)
 {
-	size_t		n = strlen(prefix);
-	size_t		i;
+	size_t n = strlen(prefix);
+	size_t i;
 
 	if (n < 3 || n >= len || prefix[n - 1] != '/')
 		return false;
@@ -55,9 +55,9 @@ static PgwShardClient *
 client_get(RestServer *srv, int *status, char **body)
 {
 	PgwShardConfig cfg = {0};
-	char		scope_prefix[PGW_PREFIX_MAX];
-	char		errbuf[512];
-	int			rc = PGW_ENOTFOUND;
+	char scope_prefix[PGW_PREFIX_MAX];
+	char errbuf[512];
+	int rc = PGW_ENOTFOUND;
 
 	if (shards_client)
 		return shards_client;
@@ -71,10 +71,10 @@ client_get(RestServer *srv, int *status, char **body)
 	/* a group's node: the map is one level up; a plain scope: here */
 	if (strip_group(srv->prefix, scope_prefix, sizeof(scope_prefix)))
 		rc = pgw_shard_open_prefix(&cfg, scope_prefix, &shards_client, errbuf,
-								   sizeof(errbuf));
+		                           sizeof(errbuf));
 	if (rc == PGW_ENOTFOUND)
 		rc = pgw_shard_open_prefix(&cfg, srv->prefix, &shards_client, errbuf,
-								   sizeof(errbuf));
+		                           sizeof(errbuf));
 	if (rc != 0)
 	{
 		*status = rc == PGW_ENOTFOUND ? 404 : 503;
@@ -88,14 +88,15 @@ char *
 rest_shards_get(RestServer *srv, const char *query, int *status)
 {
 	PgwShardClient *c;
-	char	   *body = NULL;
-	char		qbuf[512];
-	char	   *save = NULL;
+	char *body = NULL;
+	char qbuf[512];
+	char *save = NULL;
 	const char *uid_text = NULL;
 
 	/* the only parameter: user_id (MHD has decoded it) */
 	pgw_strlcpy(qbuf, query ? query : "", sizeof(qbuf));
-	for (char *kv = strtok_r(qbuf, "&", &save); kv; kv = strtok_r(NULL, "&", &save))
+	for (char *kv = strtok_r(qbuf, "&", &save); kv;
+	     kv = strtok_r(NULL, "&", &save))
 		if (strncmp(kv, "user_id=", 8) == 0)
 			uid_text = kv + 8;
 	pthread_mutex_lock(&shards_lock);
@@ -111,15 +112,16 @@ rest_shards_get(RestServer *srv, const char *query, int *status)
 	}
 	else
 	{
-		int64_t		uid;
+		int64_t uid;
 		PgwShardLookup r;
-		char		msg[160];
+		char msg[160];
 
 		if (pgw_parse_int64(uid_text, INT64_MIN, INT64_MAX, &uid) != 0)
 		{
-			snprintf(msg, sizeof(msg),
-					 "user_id \"%.64s\" is not an integer (expected -9223372036854775808..9223372036854775807)",
-					 uid_text);
+			snprintf(
+			    msg, sizeof(msg),
+			    "user_id \"%.64s\" is not an integer (expected -9223372036854775808..9223372036854775807)",
+			    uid_text);
 			*status = 400;
 			body = error_json(msg);
 		}

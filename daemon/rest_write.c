@@ -42,7 +42,7 @@
 void
 rest_reply_set(RestReply *r, int status, const char *key, const char *msg)
 {
-	json_t	   *o = json_object();
+	json_t *o = json_object();
 
 	json_object_set_new(o, key, json_string(msg ? msg : ""));
 	free(r->body);
@@ -54,8 +54,8 @@ rest_reply_set(RestReply *r, int status, const char *key, const char *msg)
 void
 reply_msg(RestReply *r, int status, const char *msg)
 {
-	rest_reply_set(r, status, status >= 200 && status < 300 ? "message" : "error",
-				   msg);
+	rest_reply_set(r, status,
+	               status >= 200 && status < 300 ? "message" : "error", msg);
 }
 
 RestSnapshot *
@@ -79,10 +79,11 @@ bool
 rest_write_is_endpoint(const char *method, const char *url)
 {
 	if (strcmp(method, "POST") == 0)
-		return strcmp(url, "/switchover") == 0 || strcmp(url, "/failover") == 0 ||
-			strcmp(url, "/restart") == 0 || strcmp(url, "/reinitialize") == 0 ||
-			strcmp(url, "/reload") == 0 || strcmp(url, "/failsafe") == 0 ||
-			strcmp(url, "/backup") == 0;
+		return strcmp(url, "/switchover") == 0 ||
+		       strcmp(url, "/failover") == 0 || strcmp(url, "/restart") == 0 ||
+		       strcmp(url, "/reinitialize") == 0 ||
+		       strcmp(url, "/reload") == 0 || strcmp(url, "/failsafe") == 0 ||
+		       strcmp(url, "/backup") == 0;
 	if (strcmp(method, "DELETE") == 0)
 		return strcmp(url, "/switchover") == 0 || strcmp(url, "/restart") == 0;
 	if (strcmp(method, "PATCH") == 0 || strcmp(method, "PUT") == 0)
@@ -94,8 +95,8 @@ rest_write_is_endpoint(const char *method, const char *url)
 
 int
 rest_switchover_check(const ClusterView *v, const char *leader,
-					  const char *candidate, bool is_failover, bool scheduled,
-					  char *why, size_t why_len)
+                      const char *candidate, bool is_failover, bool scheduled,
+                      char *why, size_t why_len)
 {
 	const char *what = is_failover ? "failover" : "switchover";
 	const MemberInfo *m;
@@ -110,23 +111,28 @@ rest_switchover_check(const ClusterView *v, const char *leader,
 	}
 	if (v->config.pause && candidate[0] == '\0')
 	{
-		snprintf(why, why_len, "Switchover is possible only to a specific candidate in a paused state");
+		snprintf(
+		    why, why_len,
+		    "Switchover is possible only to a specific candidate in a paused state");
 		return 400;
 	}
 	if (leader[0] != '\0' && (!v->has_leader || strcmp(v->leader, leader) != 0))
 	{
-		snprintf(why, why_len, "leader name does not match: the leader is %s%s%s",
-				 v->has_leader ? "\"" : "", v->has_leader ? v->leader : "nobody",
-				 v->has_leader ? "\"" : "");
+		snprintf(
+		    why, why_len, "leader name does not match: the leader is %s%s%s",
+		    v->has_leader ? "\"" : "", v->has_leader ? v->leader : "nobody",
+		    v->has_leader ? "\"" : "");
 		return 412;
 	}
 	if (candidate[0] == '\0')
 	{
-		best = failover_best_candidate(v, NULL, 0, v->has_leader ? v->leader : NULL);
+		best = failover_best_candidate(v, NULL, 0,
+		                               v->has_leader ? v->leader : NULL);
 		if (best == NULL)
 		{
-			snprintf(why, why_len, "%s is not possible: no good candidates have been found",
-					 what);
+			snprintf(why, why_len,
+			         "%s is not possible: no good candidates have been found",
+			         what);
 			return 412;
 		}
 		return 0;
@@ -135,12 +141,13 @@ rest_switchover_check(const ClusterView *v, const char *leader,
 	if (m == NULL)
 	{
 		snprintf(why, why_len, "candidate does not exists: no member \"%s\"",
-				 candidate);
+		         candidate);
 		return 412;
 	}
 	if (v->has_leader && strcmp(v->leader, candidate) == 0)
 	{
-		snprintf(why, why_len, "candidate \"%s\" is already the leader", candidate);
+		snprintf(why, why_len, "candidate \"%s\" is already the leader",
+		         candidate);
 		return 412;
 	}
 	/*
@@ -154,39 +161,54 @@ rest_switchover_check(const ClusterView *v, const char *leader,
 		case FAILOVER_ELIGIBLE:
 			return 0;
 		case FAILOVER_INELIGIBLE_INVALID:
-			snprintf(why, why_len, "candidate \"%s\" is not eligible: its member key does not decode (%s)",
-					 candidate, m->parse_error);
+			snprintf(
+			    why, why_len,
+			    "candidate \"%s\" is not eligible: its member key does not decode (%s)",
+			    candidate, m->parse_error);
 			break;
 		case FAILOVER_INELIGIBLE_NOT_RUNNING:
-			snprintf(why, why_len, "candidate \"%s\" is not eligible: PostgreSQL is %s",
-					 candidate, dcs_state_name(m->state));
+			snprintf(why, why_len,
+			         "candidate \"%s\" is not eligible: PostgreSQL is %s",
+			         candidate, dcs_state_name(m->state));
 			break;
 		case FAILOVER_INELIGIBLE_NOT_REPLICA:
-			snprintf(why, why_len, "candidate \"%s\" is not eligible: it is not a replica (role %s)",
-					 candidate, dcs_role_name(m->role));
+			snprintf(
+			    why, why_len,
+			    "candidate \"%s\" is not eligible: it is not a replica (role %s)",
+			    candidate, dcs_role_name(m->role));
 			break;
 		case FAILOVER_INELIGIBLE_NOFAILOVER:
-			snprintf(why, why_len, "candidate \"%s\" is not eligible: it is tagged nofailover",
-					 candidate);
+			snprintf(
+			    why, why_len,
+			    "candidate \"%s\" is not eligible: it is tagged nofailover",
+			    candidate);
 			break;
 		case FAILOVER_INELIGIBLE_PRIORITY_ZERO:
-			snprintf(why, why_len, "candidate \"%s\" is not eligible: its failover_priority is %d",
-					 candidate, m->failover_priority);
+			snprintf(
+			    why, why_len,
+			    "candidate \"%s\" is not eligible: its failover_priority is %d",
+			    candidate, m->failover_priority);
 			break;
 		case FAILOVER_INELIGIBLE_NOT_SYNC:
-			snprintf(why, why_len, "candidate name does not match with sync_standby: \"%s\" is not a synchronous standby",
-					 candidate);
+			snprintf(
+			    why, why_len,
+			    "candidate name does not match with sync_standby: \"%s\" is not a synchronous standby",
+			    candidate);
 			break;
 		case FAILOVER_INELIGIBLE_LAG:
 			if (!v->has_leader && is_failover)
 				return 0;
-			snprintf(why, why_len, "candidate \"%s\" is not eligible: it lags %llu bytes behind (maximum_lag_on_failover is %llu)",
-					 candidate, (unsigned long long) fc.lag_bytes,
-					 (unsigned long long) v->config.maximum_lag_on_failover);
+			snprintf(
+			    why, why_len,
+			    "candidate \"%s\" is not eligible: it lags %llu bytes behind (maximum_lag_on_failover is %llu)",
+			    candidate, (unsigned long long) fc.lag_bytes,
+			    (unsigned long long) v->config.maximum_lag_on_failover);
 			break;
 		case FAILOVER_INELIGIBLE_TIMELINE_BEHIND:
-			snprintf(why, why_len, "candidate \"%s\" is not eligible for promotion (see GET /cluster)",
-					 candidate);
+			snprintf(
+			    why, why_len,
+			    "candidate \"%s\" is not eligible for promotion (see GET /cluster)",
+			    candidate);
 			break;
 	}
 	return 412;
@@ -204,7 +226,8 @@ etcd_get(RestServer *srv, PgwError *err)
 		return srv->etcd;
 	if (srv->etcd_endpoints == NULL || srv->prefix == NULL)
 	{
-		pgw_error_set(err, PGW_EUNAVAILABLE, "this node's REST API has no etcd access configured");
+		pgw_error_set(err, PGW_EUNAVAILABLE,
+		              "this node's REST API has no etcd access configured");
 		return NULL;
 	}
 	ec.endpoints = srv->etcd_endpoints;
@@ -233,28 +256,29 @@ rest_write_close(RestServer *srv)
  */
 static int
 read_key(RestServer *srv, const char *suffix, char **value, int64_t *mod_rev,
-		 PgwError *err)
+         PgwError *err)
 {
 	EtcdClient *c;
-	int			rc;
+	int rc;
 
 	*value = NULL;
 	*mod_rev = 0;
 	pthread_mutex_lock(&srv->etcd_lock);
 	c = etcd_get(srv, err);
 	rc = c ? dcs_key_read(c, srv->prefix, suffix, value, NULL, mod_rev, err)
-		: PGW_EUNAVAILABLE;
+	       : PGW_EUNAVAILABLE;
 	pthread_mutex_unlock(&srv->etcd_lock);
 	return rc;
 }
 
 int
 rest_with_etcd(RestServer *srv,
-			   int (*fn) (EtcdClient *c, const char *prefix, void *arg, PgwError *err),
-			   void *arg, PgwError *err)
+               int (*fn)(EtcdClient *c, const char *prefix, void *arg,
+                         PgwError *err),
+               void *arg, PgwError *err)
 {
 	EtcdClient *c;
-	int			rc;
+	int rc;
 
 	pthread_mutex_lock(&srv->etcd_lock);
 	c = etcd_get(srv, err);
@@ -265,15 +289,15 @@ rest_with_etcd(RestServer *srv,
 
 static int
 cas_put(RestServer *srv, const char *suffix, const char *value, int64_t rev,
-		PgwError *err)
+        PgwError *err)
 {
 	EtcdClient *c;
-	int			rc;
+	int rc;
 
 	pthread_mutex_lock(&srv->etcd_lock);
 	c = etcd_get(srv, err);
 	rc = c ? dcs_cas_put(c, srv->prefix, suffix, value, rev, err)
-		: PGW_EUNAVAILABLE;
+	       : PGW_EUNAVAILABLE;
 	pthread_mutex_unlock(&srv->etcd_lock);
 	return rc;
 }
@@ -282,12 +306,12 @@ static int
 cas_delete(RestServer *srv, const char *suffix, int64_t rev, PgwError *err)
 {
 	EtcdClient *c;
-	int			rc;
+	int rc;
 
 	pthread_mutex_lock(&srv->etcd_lock);
 	c = etcd_get(srv, err);
-	rc = c ? dcs_cas_delete(c, srv->prefix, suffix, rev, err)
-		: PGW_EUNAVAILABLE;
+	rc =
+	    c ? dcs_cas_delete(c, srv->prefix, suffix, rev, err) : PGW_EUNAVAILABLE;
 	pthread_mutex_unlock(&srv->etcd_lock);
 	return rc;
 }
@@ -303,38 +327,39 @@ cas_delete(RestServer *srv, const char *suffix, int64_t rev, PgwError *err)
  */
 static void
 wait_result(RestServer *srv, const char *old_leader, const char *candidate,
-			bool is_failover, int64_t wait_ms, RestReply *out)
+            bool is_failover, int64_t wait_ms, RestReply *out)
 {
 	const char *past = is_failover ? "failed" : "switched";
 	const char *title = is_failover ? "Failover" : "Switchover";
-	int64_t		deadline = pgw_now_mono_ms() + wait_ms;
-	int			gone_polls = 0;
-	char		msg[256];
+	int64_t deadline = pgw_now_mono_ms() + wait_ms;
+	int gone_polls = 0;
+	char msg[256];
 
 	while (pgw_now_mono_ms() < deadline &&
-		   !__atomic_load_n(&srv->stopping, __ATOMIC_ACQUIRE))
+	       !__atomic_load_n(&srv->stopping, __ATOMIC_ACQUIRE))
 	{
-		char	   *leader = NULL;
-		char	   *fo = NULL;
-		int64_t		rev;
-		PgwError	err = {0};
+		char *leader = NULL;
+		char *fo = NULL;
+		int64_t rev;
+		PgwError err = {0};
 
 		pgw_sleep_ms(POLL_INTERVAL_MS);
 		if (read_key(srv, "leader", &leader, &rev, &err) != 0 ||
-			read_key(srv, "failover", &fo, &rev, &err) != 0)
+		    read_key(srv, "failover", &fo, &rev, &err) != 0)
 		{
 			free(leader);
 			continue;
 		}
 		if (leader != NULL && leader[0] != '\0' &&
-			strcmp(leader, old_leader) != 0)
+		    strcmp(leader, old_leader) != 0)
 		{
 			if (candidate[0] == '\0' || strcmp(candidate, leader) == 0)
 				snprintf(msg, sizeof(msg), "Successfully %s over to \"%s\"",
-						 past, leader);
+				         past, leader);
 			else
-				snprintf(msg, sizeof(msg), "%s over to \"%s\" instead of \"%s\"",
-						 is_failover ? "Failed" : "Switched", leader, candidate);
+				snprintf(
+				    msg, sizeof(msg), "%s over to \"%s\" instead of \"%s\"",
+				    is_failover ? "Failed" : "Switched", leader, candidate);
 			free(leader);
 			free(fo);
 			reply_msg(out, 200, msg);
@@ -355,24 +380,24 @@ wait_result(RestServer *srv, const char *old_leader, const char *candidate,
 }
 
 static void
-post_switchover(RestServer *srv, bool is_failover, const char *body,
-				size_t len, RestReply *out)
+post_switchover(RestServer *srv, bool is_failover, const char *body, size_t len,
+                RestReply *out)
 {
 	const char *what = is_failover ? "failover" : "switchover";
 	RestSwitchoverBody req;
 	RestSnapshot *s;
 	FailoverRequest fr;
-	PgwError	err = {0};
-	char		why[PGW_ERROR_MSG_MAX];
-	char		old_leader[PGW_NAME_MAX] = "";
-	char	   *value;
-	int			status;
-	int			rc;
-	int64_t		wait_ms;
-	bool		asked_failover;
+	PgwError err = {0};
+	char why[PGW_ERROR_MSG_MAX];
+	char old_leader[PGW_NAME_MAX] = "";
+	char *value;
+	int status;
+	int rc;
+	int64_t wait_ms;
+	bool asked_failover;
 
 	if (rest_body_switchover(body, len, is_failover, pgw_now_wall_ms(), &req,
-							 &status, &err) != 0)
+	                         &status, &err) != 0)
 	{
 		reply_msg(out, status, err.msg);
 		return;
@@ -392,19 +417,20 @@ post_switchover(RestServer *srv, bool is_failover, const char *body,
 		is_failover = false;
 		what = "switchover";
 	}
-	status = rest_switchover_check(&s->view, req.leader, req.candidate,
-								   is_failover, req.has_schedule, why,
-								   sizeof(why));
+	status =
+	    rest_switchover_check(&s->view, req.leader, req.candidate, is_failover,
+	                          req.has_schedule, why, sizeof(why));
 	if (s->view.has_leader)
 		pgw_strlcpy(old_leader, s->view.leader, sizeof(old_leader));
 	wait_ms = 2 * (s->view.config.ttl_ms + s->view.config.loop_wait_ms);
 	free(s);
 	if (status != 0)
 	{
-		char		q[PGW_ERROR_MSG_MAX + 16];
+		char q[PGW_ERROR_MSG_MAX + 16];
 
-		log_info("rest.switchover-refused", "leader=%s candidate=%s status=%d reason=%s",
-				 req.leader, req.candidate, status, log_quote(why, q, sizeof(q)));
+		log_info("rest.switchover-refused",
+		         "leader=%s candidate=%s status=%d reason=%s", req.leader,
+		         req.candidate, status, log_quote(why, q, sizeof(q)));
 		reply_msg(out, status, why);
 		return;
 	}
@@ -418,27 +444,32 @@ post_switchover(RestServer *srv, bool is_failover, const char *body,
 	free(value);
 	if (rc == PGW_ECONFLICT)
 	{
-		snprintf(why, sizeof(why), "another switchover or failover is already pending (cancel it with DELETE /switchover)");
+		snprintf(
+		    why, sizeof(why),
+		    "another switchover or failover is already pending (cancel it with DELETE /switchover)");
 		reply_msg(out, 409, why);
 		return;
 	}
 	if (rc != 0)
 	{
-		char		q[PGW_ERROR_MSG_MAX + 16];
+		char q[PGW_ERROR_MSG_MAX + 16];
 
 		log_warn("rest.switchover-failed", "detail=%s",
-				 log_quote(err.msg, q, sizeof(q)));
+		         log_quote(err.msg, q, sizeof(q)));
 		snprintf(why, sizeof(why), "failed to write failover key into DCS: %s",
-				 err.msg);
+		         err.msg);
 		reply_msg(out, 503, why);
 		return;
 	}
-	log_info("rest.switchover-requested", "kind=%s leader=%s candidate=%s scheduled=%s",
-			 what, req.leader, req.candidate[0] ? req.candidate : "any",
-			 req.has_schedule ? "yes" : "no");
+	log_info("rest.switchover-requested",
+	         "kind=%s leader=%s candidate=%s scheduled=%s", what, req.leader,
+	         req.candidate[0] ? req.candidate : "any",
+	         req.has_schedule ? "yes" : "no");
 	if (req.has_schedule)
 	{
-		reply_msg(out, 202, asked_failover ? "Failover scheduled" : "Switchover scheduled");
+		reply_msg(out, 202,
+		          asked_failover ? "Failover scheduled"
+		                         : "Switchover scheduled");
 		return;
 	}
 	wait_result(srv, old_leader, req.candidate, asked_failover, wait_ms, out);
@@ -447,17 +478,18 @@ post_switchover(RestServer *srv, bool is_failover, const char *body,
 static void
 delete_switchover(RestServer *srv, RestReply *out)
 {
-	char	   *value = NULL;
-	int64_t		rev;
-	PgwError	err = {0};
-	int			rc;
-	char		msg[PGW_ERROR_MSG_MAX];
+	char *value = NULL;
+	int64_t rev;
+	PgwError err = {0};
+	int rc;
+	char msg[PGW_ERROR_MSG_MAX];
 
 	rc = read_key(srv, "failover", &value, &rev, &err);
 	free(value);
 	if (rc != 0)
 	{
-		snprintf(msg, sizeof(msg), "could not read the failover key: %s", err.msg);
+		snprintf(msg, sizeof(msg), "could not read the failover key: %s",
+		         err.msg);
 		reply_msg(out, 503, msg);
 		return;
 	}
@@ -468,15 +500,18 @@ delete_switchover(RestServer *srv, RestReply *out)
 	}
 	rc = cas_delete(srv, "failover", rev, &err);
 	if (rc == PGW_ECONFLICT)
-		reply_msg(out, 409, "the failover key changed meanwhile; read it again");
+		reply_msg(out, 409,
+		          "the failover key changed meanwhile; read it again");
 	else if (rc != 0)
 	{
-		snprintf(msg, sizeof(msg), "could not delete the failover key: %s", err.msg);
+		snprintf(msg, sizeof(msg), "could not delete the failover key: %s",
+		         err.msg);
 		reply_msg(out, 503, msg);
 	}
 	else
 	{
-		log_info("rest.switchover-cancelled", "mod_revision=%lld", (long long) rev);
+		log_info("rest.switchover-cancelled", "mod_revision=%lld",
+		         (long long) rev);
 		reply_msg(out, 200, "scheduled switchover deleted");
 	}
 }
@@ -487,9 +522,9 @@ delete_switchover(RestServer *srv, RestReply *out)
 static int64_t
 parse_if_match(const char *h)
 {
-	char		buf[32];
-	size_t		n;
-	int64_t		v;
+	char buf[32];
+	size_t n;
+	int64_t v;
 
 	if (h == NULL)
 		return 0;
@@ -513,8 +548,8 @@ parse_if_match(const char *h)
 static bool
 sets_failsafe(const char *json)
 {
-	json_t	   *o = json_loads(json, 0, NULL);
-	bool		on = o != NULL && json_is_true(json_object_get(o, "failsafe_mode"));
+	json_t *o = json_loads(json, 0, NULL);
+	bool on = o != NULL && json_is_true(json_object_get(o, "failsafe_mode"));
 
 	json_decref(o);
 	return on;
@@ -522,26 +557,29 @@ sets_failsafe(const char *json)
 
 static void
 write_config(RestServer *srv, bool replace, const char *body, size_t len,
-			 const char *if_match, RestReply *out)
+             const char *if_match, RestReply *out)
 {
-	char	   *current = NULL;
-	char	   *next = NULL;
-	int64_t		rev;
-	int64_t		want = parse_if_match(if_match);
-	PgwError	err = {0};
-	int			status;
-	int			rc;
-	char		msg[PGW_ERROR_MSG_MAX];
+	char *current = NULL;
+	char *next = NULL;
+	int64_t rev;
+	int64_t want = parse_if_match(if_match);
+	PgwError err = {0};
+	int status;
+	int rc;
+	char msg[PGW_ERROR_MSG_MAX];
 
 	if (want < 0)
 	{
-		reply_msg(out, 400, "If-Match: expected the config key's mod_revision (as in the ETag of GET /config)");
+		reply_msg(
+		    out, 400,
+		    "If-Match: expected the config key's mod_revision (as in the ETag of GET /config)");
 		return;
 	}
 	rc = read_key(srv, "config", &current, &rev, &err);
 	if (rc != 0)
 	{
-		snprintf(msg, sizeof(msg), "could not read the config key: %s", err.msg);
+		snprintf(msg, sizeof(msg), "could not read the config key: %s",
+		         err.msg);
 		reply_msg(out, 503, msg);
 		return;
 	}
@@ -552,14 +590,15 @@ write_config(RestServer *srv, bool replace, const char *body, size_t len,
 	}
 	if (want != 0 && want != rev)
 	{
-		snprintf(msg, sizeof(msg), "config changed meanwhile: mod_revision is %lld, not %lld",
-				 (long long) rev, (long long) want);
+		snprintf(msg, sizeof(msg),
+		         "config changed meanwhile: mod_revision is %lld, not %lld",
+		         (long long) rev, (long long) want);
 		free(current);
 		reply_msg(out, 409, msg);
 		return;
 	}
 	if (rest_body_config(current, current ? strlen(current) : 0, body, len,
-						 replace, &next, NULL, &status, &err) != 0)
+	                     replace, &next, NULL, &status, &err) != 0)
 	{
 		free(current);
 		reply_msg(out, status, err.msg);
@@ -567,28 +606,33 @@ write_config(RestServer *srv, bool replace, const char *body, size_t len,
 	}
 	free(current);
 	if (sets_failsafe(next) && srv->username == NULL &&
-		!(srv->verify_client != 0 && srv->cert_pem != NULL))
+	    !(srv->verify_client != 0 && srv->cert_pem != NULL))
 	{
 		free(next);
-		reply_msg(out, 400, "failsafe_mode needs restapi.authentication or client certificates (restapi.verify_client) on the nodes: a vouch stops every automatic failover, so only the leader may ask for one");
+		reply_msg(
+		    out, 400,
+		    "failsafe_mode needs restapi.authentication or client certificates (restapi.verify_client) on the nodes: a vouch stops every automatic failover, so only the leader may ask for one");
 		return;
 	}
 	rc = cas_put(srv, "config", next, rev, &err);
 	if (rc == PGW_ECONFLICT)
 	{
 		free(next);
-		reply_msg(out, 409, "config changed meanwhile (compare-and-swap on mod_revision lost); read it again");
+		reply_msg(
+		    out, 409,
+		    "config changed meanwhile (compare-and-swap on mod_revision lost); read it again");
 		return;
 	}
 	if (rc != 0)
 	{
 		free(next);
-		snprintf(msg, sizeof(msg), "could not write the config key: %s", err.msg);
+		snprintf(msg, sizeof(msg), "could not write the config key: %s",
+		         err.msg);
 		reply_msg(out, replace ? 502 : 503, msg);
 		return;
 	}
 	log_info("rest.config-changed", "method=%s previous_mod_revision=%lld",
-			 replace ? "PUT" : "PATCH", (long long) rev);
+	         replace ? "PUT" : "PATCH", (long long) rev);
 	free(out->body);
 	out->status = 200;
 	out->body = next;
@@ -596,11 +640,11 @@ write_config(RestServer *srv, bool replace, const char *body, size_t len,
 
 void
 rest_write_handle(RestServer *srv, const char *method, const char *url,
-				  const char *body, size_t len, const char *if_match,
-				  const struct sockaddr *client, RestReply *out)
+                  const char *body, size_t len, const char *if_match,
+                  const struct sockaddr *client, RestReply *out)
 {
-	bool		post = strcmp(method, "POST") == 0;
-	bool		del = strcmp(method, "DELETE") == 0;
+	bool post = strcmp(method, "POST") == 0;
+	bool del = strcmp(method, "DELETE") == 0;
 
 	out->status = 0;
 	out->body = NULL;
@@ -625,7 +669,7 @@ rest_write_handle(RestServer *srv, const char *method, const char *url,
 	else if (post && strcmp(url, "/failsafe") == 0)
 		rest_failsafe_post(srv, body, len, client, out);
 	else if (post && strcmp(url, "/backup") == 0)
-		rest_backup_post(srv, body, len, out);	/* rest_backup.c */
+		rest_backup_post(srv, body, len, out); /* rest_backup.c */
 	else
 		reply_msg(out, 405, "method not allowed");
 }

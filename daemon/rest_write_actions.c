@@ -19,7 +19,7 @@ static int64_t
 loop_wait_of(RestServer *srv)
 {
 	RestSnapshot *s = rest_snapshot_copy(srv);
-	int64_t		lw = s ? s->view.config.loop_wait_ms : 1000;
+	int64_t lw = s ? s->view.config.loop_wait_ms : 1000;
 
 	free(s);
 	return lw > 0 ? lw : 1000;
@@ -28,8 +28,8 @@ loop_wait_of(RestServer *srv)
 static void
 submit(RestServer *srv, RestAction *a, int64_t wait_ms, RestReply *out)
 {
-	char		msg[256];
-	int			status;
+	char msg[256];
+	int status;
 
 	/* a day-long restart "timeout" must not hold a request that long
 	 * (security review F4): past the cap the caller gets 503; an action
@@ -44,13 +44,14 @@ void
 post_restart(RestServer *srv, const char *body, size_t len, RestReply *out)
 {
 	RestRestartBody rb;
-	RestAction	a;
+	RestAction a;
 	RestSnapshot *s;
-	PgwError	err = {0};
-	int			status;
-	int64_t		wait_ms;
+	PgwError err = {0};
+	int status;
+	int64_t wait_ms;
 
-	if (rest_body_restart(body, len, pgw_now_wall_ms(), &rb, &status, &err) != 0)
+	if (rest_body_restart(body, len, pgw_now_wall_ms(), &rb, &status, &err) !=
+	    0)
 	{
 		reply_msg(out, status, err.msg);
 		return;
@@ -73,16 +74,18 @@ post_restart(RestServer *srv, const char *body, size_t len, RestReply *out)
 		const char *role = s->holds_leader ? "primary" : "replica";
 
 		if ((rb.role[0] && strcmp(rb.role, role) != 0) ||
-			(rb.restart_pending && !s->self.pending_restart) ||
-			(rb.postgres_version > 0 && s->server_version > 0 &&
-			 s->server_version >= rb.postgres_version))
+		    (rb.restart_pending && !s->self.pending_restart) ||
+		    (rb.postgres_version > 0 && s->server_version > 0 &&
+		     s->server_version >= rb.postgres_version))
 		{
 			free(s);
 			reply_msg(out, 503, "restart conditions are not satisfied");
 			return;
 		}
 	}
-	wait_ms = 2 * (s->view.config.loop_wait_ms > 0 ? s->view.config.loop_wait_ms : 1000) + 5000;
+	wait_ms = 2 * (s->view.config.loop_wait_ms > 0 ? s->view.config.loop_wait_ms
+	                                               : 1000) +
+	          5000;
 	free(s);
 	if (!rb.has_schedule)
 		wait_ms += (rb.timeout_s > 0 ? rb.timeout_s : 60) * 1000LL;
@@ -99,12 +102,12 @@ post_restart(RestServer *srv, const char *body, size_t len, RestReply *out)
 void
 post_reinit(RestServer *srv, const char *body, size_t len, RestReply *out)
 {
-	RestAction	a;
+	RestAction a;
 	RestSnapshot *s;
-	PgwError	err = {0};
-	bool		force;
-	int			status;
-	int64_t		lw;
+	PgwError err = {0};
+	bool force;
+	int status;
+	int64_t lw;
 
 	if (rest_body_reinit(body, len, &force, &status, &err) != 0)
 	{
@@ -140,7 +143,7 @@ post_reinit(RestServer *srv, const char *body, size_t len, RestReply *out)
 void
 simple_action(RestServer *srv, RestActionKind kind, RestReply *out)
 {
-	RestAction	a;
+	RestAction a;
 
 	memset(&a, 0, sizeof(a));
 	a.kind = kind;

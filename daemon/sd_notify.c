@@ -18,7 +18,7 @@
 #include <systemd/sd-daemon.h>
 
 static bool notify_ready;
-static int64_t watchdog_interval_ms = -1;	/* -1: not asked yet; 0: off */
+static int64_t watchdog_interval_ms = -1; /* -1: not asked yet; 0: off */
 static int64_t watchdog_last_mono_ms;
 
 /* a quarter of WATCHDOG_USEC: a late wakeup still lands inside the half */
@@ -27,10 +27,11 @@ interval_ms(void)
 {
 	if (watchdog_interval_ms < 0)
 	{
-		uint64_t	usec = 0;
+		uint64_t usec = 0;
 
-		watchdog_interval_ms = sd_watchdog_enabled(0, &usec) > 0 && usec > 0 ?
-			(int64_t) (usec / 4000) : 0;
+		watchdog_interval_ms = sd_watchdog_enabled(0, &usec) > 0 && usec > 0
+		                           ? (int64_t) (usec / 4000)
+		                           : 0;
 		if (watchdog_interval_ms == 0 && usec > 0)
 			watchdog_interval_ms = 1;
 	}
@@ -49,12 +50,14 @@ sd_notify_loop(bool good, const char *role, const char *decision)
 {
 	if (!notify_ready && !good)
 	{
-		(void) sd_notifyf(0, "STATUS=starting: etcd not read yet (role=%s)", role);
+		(void) sd_notifyf(0, "STATUS=starting: etcd not read yet (role=%s)",
+		                  role);
 		return;
 	}
 	if (!notify_ready)
 	{
-		(void) sd_notifyf(0, "READY=1\nSTATUS=role=%s decision=%s", role, decision);
+		(void) sd_notifyf(0, "READY=1\nSTATUS=role=%s decision=%s", role,
+		                  decision);
 		notify_ready = true;
 		watchdog_last_mono_ms = pgw_now_mono_ms();
 		return;
@@ -67,8 +70,8 @@ sd_notify_loop(bool good, const char *role, const char *decision)
 int
 sd_notify_wait_ms(int timeout_ms)
 {
-	int64_t		iv = interval_ms();
-	int64_t		left;
+	int64_t iv = interval_ms();
+	int64_t left;
 
 	if (!notify_ready || iv <= 0)
 		return timeout_ms;
@@ -81,9 +84,10 @@ sd_notify_wait_ms(int timeout_ms)
 void
 sd_notify_wait_tick(void)
 {
-	int64_t		iv = interval_ms();
+	int64_t iv = interval_ms();
 
-	if (notify_ready && iv > 0 && pgw_now_mono_ms() - watchdog_last_mono_ms >= iv)
+	if (notify_ready && iv > 0 &&
+	    pgw_now_mono_ms() - watchdog_last_mono_ms >= iv)
 		ping();
 }
 

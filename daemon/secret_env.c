@@ -19,8 +19,8 @@ static char **saved;
 void
 daemon_env_take(void)
 {
-	int			n = 0;
-	int			k = 0;
+	int n = 0;
+	int k = 0;
 
 	for (char **e = environ; *e != NULL; e++)
 		n++;
@@ -30,8 +30,8 @@ daemon_env_take(void)
 			saved[k++] = pgw_xstrdup(*e);
 	for (int i = 0; i < k; i++)
 	{
-		char		name[256];
-		size_t		len = (size_t) (strchr(saved[i], '=') - saved[i]);
+		char name[256];
+		size_t len = (size_t) (strchr(saved[i], '=') - saved[i]);
 
 		if (len < sizeof(name))
 		{

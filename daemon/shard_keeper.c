@@ -26,25 +26,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEEPER_POLL_MS		1000	/* read the map this often while leading */
-#define KEEPER_RECHECK_MS	10000	/* ask the database again, map unchanged */
+#define KEEPER_POLL_MS    1000  /* read the map this often while leading */
+#define KEEPER_RECHECK_MS 10000 /* ask the database again, map unchanged */
 
 typedef struct Keeper
 {
-	int			group;
-	char		scope_prefix[PGW_PREFIX_MAX];
-	EtcdClientConfig ec;		/* strings owned below */
-	char	   *endpoints;
-	char	   *cacert;
-	char	   *cert;
-	char	   *key;
-	char	   *etcd_user;
-	char	   *etcd_password;
-	RoutingEndpoint pg;			/* the local PostgreSQL (socket dir or host) */
-	char	   *pg_user;
-	char	   *pg_password;
+	int group;
+	char scope_prefix[PGW_PREFIX_MAX];
+	EtcdClientConfig ec; /* strings owned below */
+	char *endpoints;
+	char *cacert;
+	char *cert;
+	char *key;
+	char *etcd_user;
+	char *etcd_password;
+	RoutingEndpoint pg; /* the local PostgreSQL (socket dir or host) */
+	char *pg_user;
+	char *pg_password;
 	_Atomic bool leading;
-	pthread_t	thread;
+	pthread_t thread;
 } Keeper;
 
 static pthread_mutex_t keeper_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -60,14 +60,15 @@ dup_or_null(const char *s)
 static int
 db_version(PGconn *conn, int64_t *version, PgwError *err)
 {
-	PGresult   *res = PQexec(conn,
-							 "SELECT CASE WHEN to_regclass('pgwarden.shard_state') IS NULL THEN -1"
-							 " ELSE coalesce((SELECT map_version FROM pgwarden.shard_state), 0) END");
+	PGresult *res = PQexec(
+	    conn,
+	    "SELECT CASE WHEN to_regclass('pgwarden.shard_state') IS NULL THEN -1"
+	    " ELSE coalesce((SELECT map_version FROM pgwarden.shard_state), 0) END");
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 	{
 		pgw_error_set(err, PGW_EIO, "reading pgwarden.shard_state: %s",
-					  PQerrorMessage(conn));
+		              PQerrorMessage(conn));
 		PQclear(res);
 		return PGW_EIO;
 	}
@@ -79,24 +80,24 @@ db_version(PGconn *conn, int64_t *version, PgwError *err)
 static void *
 keeper_main(void *arg)
 {
-	Keeper	   *k = arg;
+	Keeper *k = arg;
 	EtcdClient *etcd = NULL;
-	PGconn	   *conn = NULL;
-	ShardMap   *m = pgw_xmalloc(sizeof(*m));
+	PGconn *conn = NULL;
+	ShardMap *m = pgw_xmalloc(sizeof(*m));
 	ShardPgAuth auth = {0};
-	int64_t		seen_version = 0;
-	int64_t		next_db_check = 0;
-	char		last_error[PGW_ERROR_MSG_MAX] = "";
+	int64_t seen_version = 0;
+	int64_t next_db_check = 0;
+	char last_error[PGW_ERROR_MSG_MAX] = "";
 
 	auth.user = k->pg_user ? k->pg_user : "postgres";
 	auth.password = k->pg_password;
 	auth.connect_timeout_s = 2;
 	for (;;)
 	{
-		PgwError	err = {0};
-		int64_t		stored = 0;
-		bool		etcd_failed = false;
-		int			rc;
+		PgwError err = {0};
+		int64_t stored = 0;
+		bool etcd_failed = false;
+		int rc;
 
 		pgw_sleep_ms(KEEPER_POLL_MS);
 		if (!atomic_load(&k->leading))
@@ -112,7 +113,7 @@ keeper_main(void *arg)
 			goto failed;
 		rc = shard_map_read(etcd, k->scope_prefix, m, &err);
 		if (rc == PGW_ENOTFOUND)
-			continue;			/* not sharded yet */
+			continue; /* not sharded yet */
 		if (rc != 0)
 			goto failed;
 		etcd_failed = false;
@@ -120,7 +121,7 @@ keeper_main(void *arg)
 			continue;
 		auth.dbname = m->database;
 		if (conn == NULL &&
-			(rc = shard_pg_open(&auth, &k->pg, 2000, &conn, &err)) != 0)
+		    (rc = shard_pg_open(&auth, &k->pg, 2000, &conn, &err)) != 0)
 			goto failed;
 		if ((rc = db_version(conn, &stored, &err)) != 0)
 			goto failed;
@@ -130,21 +131,23 @@ keeper_main(void *arg)
 			if ((rc = shard_sql_apply_map(conn, m, k->group, NULL, &err)) != 0)
 				goto failed;
 			log_info("shard.owner.applied", "group=%d version=%lld was=%lld",
-					 k->group, (long long) m->version, (long long) stored);
+			         k->group, (long long) m->version, (long long) stored);
 		}
 		else if (stored < 0 && seen_version == 0)
-			log_info("shard.owner.no-schema",
-					 "group=%d database=%s detail=\"no schema pgwarden yet (pgwardenctl shard init or install)\"",
-					 k->group, m->database);
+			log_info(
+			    "shard.owner.no-schema",
+			    "group=%d database=%s detail=\"no schema pgwarden yet (pgwardenctl shard init or install)\"",
+			    k->group, m->database);
 		seen_version = m->version;
 		next_db_check = pgw_now_mono_ms() + KEEPER_RECHECK_MS;
 		last_error[0] = '\0';
 		continue;
-failed:
+	failed:
 		/* one line per new error, not one per second */
 		if (strcmp(last_error, err.msg) != 0)
 		{
-			log_warn("shard.owner.failed", "group=%d detail=\"%s\"", k->group, err.msg);
+			log_warn("shard.owner.failed", "group=%d detail=\"%s\"", k->group,
+			         err.msg);
 			pgw_strlcpy(last_error, err.msg, sizeof(last_error));
 		}
 		shard_pg_close(conn);
@@ -161,9 +164,9 @@ failed:
 void
 shard_keeper_tick(const NodeConfig *cfg, bool leading)
 {
-	Keeper	   *k;
-	PgwError	err = {0};
-	char		host[256];
+	Keeper *k;
+	PgwError err = {0};
+	char host[256];
 
 	if (!cfg->has_group)
 		return;
@@ -177,7 +180,7 @@ shard_keeper_tick(const NodeConfig *cfg, bool leading)
 	k = pgw_xcalloc(1, sizeof(*k));
 	k->group = cfg->group;
 	if (dcs_prefix_build(cfg->namespace_, cfg->scope, k->scope_prefix,
-						 sizeof(k->scope_prefix), &err) != 0)
+	                     sizeof(k->scope_prefix), &err) != 0)
 	{
 		log_error("shard.owner.config", "detail=\"%s\"", err.msg);
 		free(k);
@@ -202,10 +205,12 @@ shard_keeper_tick(const NodeConfig *cfg, bool leading)
 		pgw_strlcpy(k->pg.host, cfg->pg_socket_dir, sizeof(k->pg.host));
 	else
 	{
-		const char *colon = cfg->pg_listen ? strrchr(cfg->pg_listen, ':') : NULL;
+		const char *colon =
+		    cfg->pg_listen ? strrchr(cfg->pg_listen, ':') : NULL;
 
 		snprintf(host, sizeof(host), "%.*s",
-				 colon ? (int) (colon - cfg->pg_listen) : 0, cfg->pg_listen ? cfg->pg_listen : "");
+		         colon ? (int) (colon - cfg->pg_listen) : 0,
+		         cfg->pg_listen ? cfg->pg_listen : "");
 		if (host[0] == '\0' || strcmp(host, "*") == 0 || strchr(host, ','))
 			pgw_strlcpy(host, "127.0.0.1", sizeof(host));
 		pgw_strlcpy(k->pg.host, host, sizeof(k->pg.host));
@@ -215,15 +220,16 @@ shard_keeper_tick(const NodeConfig *cfg, bool leading)
 	k->pg_user = dup_or_null(cfg->pg_superuser_username);
 	k->pg_password = dup_or_null(cfg->pg_superuser_password);
 	atomic_store(&k->leading, leading);
-	keeper = k;					/* kept even if the thread fails: no retry per loop */
+	keeper = k; /* kept even if the thread fails: no retry per loop */
 	if (pthread_create(&k->thread, NULL, keeper_main, k) != 0)
 	{
-		log_error("shard.owner.thread", "detail=\"could not start the shard keeper\"");
+		log_error("shard.owner.thread",
+		          "detail=\"could not start the shard keeper\"");
 		pthread_mutex_unlock(&keeper_lock);
 		return;
 	}
 	pthread_detach(k->thread);
 	log_info("shard.owner.started", "group=%d scope_prefix=%s", k->group,
-			 k->scope_prefix);
+	         k->scope_prefix);
 	pthread_mutex_unlock(&keeper_lock);
 }

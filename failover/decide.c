@@ -362,8 +362,9 @@ prepare_failover(DecideCtx *c)
 	if (!f->present)
 		return;
 	c->fo_present = true;
-	c->fo_due = f->scheduled_at_wall_ms == 0 ||
-	            (s->now_wall_ms > 0 && s->now_wall_ms >= f->scheduled_at_wall_ms);
+	c->fo_due =
+	    f->scheduled_at_wall_ms == 0 ||
+	    (s->now_wall_ms > 0 && s->now_wall_ms >= f->scheduled_at_wall_ms);
 	c->fo_leader_ok = f->leader[0] == '\0' || name_eq(f->leader, s->name);
 	c->fo_leader_other = f->leader[0] != '\0' && !name_eq(f->leader, s->name);
 	c->fo_we_are_target = name_eq(f->member, s->name);
@@ -375,8 +376,8 @@ prepare_failover(DecideCtx *c)
 	 * normal election runs); a failover request (no leader named) is meant
 	 * for a cluster without a leader and stands until it is served.
 	 */
-	c->fo_expired = f->leader[0] != '\0' && !c->has_leader &&
-	                c->leader_gone_ms > c->ttl_ms;
+	c->fo_expired =
+	    f->leader[0] != '\0' && !c->has_leader && c->leader_gone_ms > c->ttl_ms;
 	if (!c->fo_leader_ok)
 		c->fo_refusal = "the request names another leader";
 	if (f->member[0] != '\0')
@@ -401,8 +402,8 @@ prepare_failover(DecideCtx *c)
 	}
 	else
 	{
-		c->fo_target = failover_best_candidate(c->view, c->peers, c->n_peers,
-		                                       s->name);
+		c->fo_target =
+		    failover_best_candidate(c->view, c->peers, c->n_peers, s->name);
 		if (c->fo_target != NULL)
 			c->fo_target_ok = c->fo_leader_ok;
 		else
@@ -511,7 +512,8 @@ var_value(const char *key, const DecideCtx *c, const Decision *d, char *buf,
 	else if (strcmp(key, "attempts") == 0)
 		snprintf(buf, len, "%d", s->restart_attempts);
 	else if (strcmp(key, "restart_result") == 0)
-		snprintf(buf, len, "%s", s->restart_failed ? "failed" : "still starting");
+		snprintf(buf, len, "%s",
+		         s->restart_failed ? "failed" : "still starting");
 	else if (strcmp(key, "sysid") == 0)
 		snprintf(buf, len, "%" PRIu64, s->system_identifier);
 	else if (strcmp(key, "initialize") == 0)
@@ -561,8 +563,8 @@ static bool
 is_moving_field(const char *key)
 {
 	static const char *const moving[] = {
-		"our_lsn", "ahead_lsn", "last_lsn", "lag", "left_ms",
-		"past_ms", "stall_ms", "down_ms", "gone",
+	    "our_lsn", "ahead_lsn", "last_lsn", "lag",  "left_ms",
+	    "past_ms", "stall_ms",  "down_ms",  "gone",
 	};
 
 	for (size_t i = 0; i < sizeof(moving) / sizeof(moving[0]); i++)
@@ -606,8 +608,9 @@ render_reason(const char *tpl, const DecideCtx *c, Decision *d, char *out,
 			{
 				for (const char *q = val; *q != '\0' && o + 1 < len; q++)
 					out[o++] = *q;
-				shape = is_moving_field(key) ? shape_add(shape, key, strlen(key))
-				                             : shape_add(shape, val, strlen(val));
+				shape = is_moving_field(key)
+				            ? shape_add(shape, key, strlen(key))
+				            : shape_add(shape, val, strlen(val));
 				p = e + 1;
 				continue;
 			}
@@ -687,8 +690,9 @@ failover_decide(const ClusterView *view, const LocalHealth *self,
 		else
 		{
 			snprintf(d.reason, sizeof(d.reason), "%s", r->info.reason);
-			d.reason_shape = shape_add(shape_add(2166136261u, d.rule, strlen(d.rule)),
-			                           d.reason, strlen(d.reason));
+			d.reason_shape =
+			    shape_add(shape_add(2166136261u, d.rule, strlen(d.rule)),
+			              d.reason, strlen(d.reason));
 		}
 		return d;
 	}

@@ -41,43 +41,43 @@
  * WAL receiver does not stream that timeline */
 static bool
 cannot_follow(const HealthReport *r, const LocalHealth *self,
-			  const MemberInfo *leader)
+              const MemberInfo *leader)
 {
-	bool		streaming_it = r->has_wal_receiver &&
-		strcmp(r->wal_receiver_status, "streaming") == 0 &&
-		(int64_t) r->received_tli >= (int64_t) leader->timeline;
+	bool streaming_it = r->has_wal_receiver &&
+	                    strcmp(r->wal_receiver_status, "streaming") == 0 &&
+	                    (int64_t) r->received_tli >= (int64_t) leader->timeline;
 
 	return leader->timeline > 0 && leader->timeline > self->pg_timeline &&
-		!streaming_it;
+	       !streaming_it;
 }
 
 void
 exec_diverge_observe(FailoverExec *e, const ClusterView *view,
-					 LocalHealth *self)
+                     LocalHealth *self)
 {
 	const HealthReport *r = e->rep;
 	const MemberInfo *m;
 	HealthUpstream up = {0};
 	HealthTimelineCheck tc;
-	PgwError	err = {0};
-	char		host[256];
-	char		a[HEALTH_LSN_STRLEN];
-	char		b[HEALTH_LSN_STRLEN];
-	bool		stuck;
-	bool		first;
-	bool		again;
-	int64_t		now;
+	PgwError err = {0};
+	char host[256];
+	char a[HEALTH_LSN_STRLEN];
+	char b[HEALTH_LSN_STRLEN];
+	bool stuck;
+	bool first;
+	bool again;
+	int64_t now;
 
 	self->timeline_diverged = e->diverged;
 	if (e->diverged || !self->pg_reachable || !self->pg_in_recovery ||
-		!r->in_recovery || e->swo.step != SWO_NONE || e->pm.pid <= 0)
+	    !r->in_recovery || e->swo.step != SWO_NONE || e->pm.pid <= 0)
 		return;
 	if (!view->is_valid || !view->has_leader ||
-		strcmp(view->leader, e->cfg->name) == 0)
+	    strcmp(view->leader, e->cfg->name) == 0)
 		return;
 	m = dcs_view_member(view, view->leader);
 	if (m == NULL || !m->is_valid ||
-		!exec_upstream_of(view, view->leader, host, sizeof(host), &up))
+	    !exec_upstream_of(view, view->leader, host, sizeof(host), &up))
 		return;
 	stuck = cannot_follow(r, self, m);
 	first = e->tl_checked_pid != e->pm.pid;
@@ -85,7 +85,7 @@ exec_diverge_observe(FailoverExec *e, const ClusterView *view,
 		return;
 	now = pgw_now_mono_ms();
 	if (e->tl_attempt_pid == e->pm.pid &&
-		now - e->tl_attempt_mono_ms < DIVERGE_CHECK_MS)
+	    now - e->tl_attempt_mono_ms < DIVERGE_CHECK_MS)
 		return;
 	e->tl_attempt_pid = e->pm.pid;
 	e->tl_attempt_mono_ms = now;
@@ -93,18 +93,19 @@ exec_diverge_observe(FailoverExec *e, const ClusterView *view,
 	if (e->ops->timeline_check(e->pg, &up, r->replay_lsn, &tc, &err) != 0)
 	{
 		/* retried at the next turn after DIVERGE_CHECK_MS; said once */
-		if (strncmp(err.msg, e->tl_last_error, sizeof(e->tl_last_error) - 1) != 0)
+		if (strncmp(err.msg, e->tl_last_error, sizeof(e->tl_last_error) - 1) !=
+		    0)
 			log_info("pg.timeline-check-failed",
-					 "leader=%s reason=%s detail=\"%s\" action=retry",
-					 view->leader, first ? "new-postmaster" : "cannot-follow",
-					 err.msg);
+			         "leader=%s reason=%s detail=\"%s\" action=retry",
+			         view->leader, first ? "new-postmaster" : "cannot-follow",
+			         err.msg);
 		pgw_strlcpy(e->tl_last_error, err.msg, sizeof(e->tl_last_error));
 		return;
 	}
 	e->tl_last_error[0] = '\0';
 	e->tl_checked_pid = e->pm.pid;
 	again = tc.diverged && e->tl_rewound_from[0] != '\0' &&
-		strcmp(e->tl_rewound_from, view->leader) == 0;
+	        strcmp(e->tl_rewound_from, view->leader) == 0;
 	e->tl_rewound_from[0] = '\0';
 	health_lsn_format(tc.switchpoint, a, sizeof(a));
 	health_lsn_format(tc.local_lsn, b, sizeof(b));
@@ -113,13 +114,15 @@ exec_diverge_observe(FailoverExec *e, const ClusterView *view,
 		/* a replica catching up on an older timeline is checked every
 		 * DIVERGE_CHECK_MS until it streams: say so once per postmaster */
 		if (first)
-			log_info("pg.timeline-checked",
-					 "leader=%s local_tli=%u leader_tli=%u switchpoint=%s replay=%s diverged=no why=\"%s\"",
-					 view->leader, tc.local_tli, tc.leader_tli, a, b, tc.why);
+			log_info(
+			    "pg.timeline-checked",
+			    "leader=%s local_tli=%u leader_tli=%u switchpoint=%s replay=%s diverged=no why=\"%s\"",
+			    view->leader, tc.local_tli, tc.leader_tli, a, b, tc.why);
 		else
-			log_debug("pg.timeline-checked",
-					  "leader=%s local_tli=%u leader_tli=%u switchpoint=%s replay=%s diverged=no why=\"%s\"",
-					  view->leader, tc.local_tli, tc.leader_tli, a, b, tc.why);
+			log_debug(
+			    "pg.timeline-checked",
+			    "leader=%s local_tli=%u leader_tli=%u switchpoint=%s replay=%s diverged=no why=\"%s\"",
+			    view->leader, tc.local_tli, tc.leader_tli, a, b, tc.why);
 		return;
 	}
 	e->diverged = true;
@@ -129,10 +132,11 @@ exec_diverge_observe(FailoverExec *e, const ClusterView *view,
 		e->rewind_failed = true;
 		self->rewind_failed = true;
 	}
-	log_warn("pg.diverged",
-			 "leader=%s local_tli=%u leader_tli=%u switchpoint=%s replay=%s why=\"%s\" after_rewind=%d action=%s",
-			 view->leader, tc.local_tli, tc.leader_tli, a, b, tc.why, again,
-			 again ? "reinit" : "rewind-or-reinit");
+	log_warn(
+	    "pg.diverged",
+	    "leader=%s local_tli=%u leader_tli=%u switchpoint=%s replay=%s why=\"%s\" after_rewind=%d action=%s",
+	    view->leader, tc.local_tli, tc.leader_tli, a, b, tc.why, again,
+	    again ? "reinit" : "rewind-or-reinit");
 }
 
 void
@@ -144,5 +148,5 @@ exec_diverge_forget(FailoverExec *e, const char *why, const char *source)
 	e->tl_checked_pid = 0;
 	e->tl_attempt_pid = 0; /* the next look asks at once */
 	pgw_strlcpy(e->tl_rewound_from, source ? source : "",
-				sizeof(e->tl_rewound_from));
+	            sizeof(e->tl_rewound_from));
 }

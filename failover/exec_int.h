@@ -23,17 +23,17 @@
  * the loop on that. PENDING (still starting) is fine, it keeps running.
  */
 #define REPLICA_START_WAIT_MS 3000
-#define STOP_TIMEOUT_MS 30000
+#define STOP_TIMEOUT_MS       30000
 /* The timeline check of a replica that cannot follow (exec_diverge.c):
  * at most this often for the same postmaster. */
 #define DIVERGE_CHECK_MS 5000
 
 /* Deadlines of the switchover's sub-states (exec_switchover.c). */
 #define SWO_CHECKPOINT_MS 30000
-#define SWO_STOP_MS STOP_TIMEOUT_MS
-#define SWO_RECEIVE_MS 5000
-#define SWO_PROMOTED_MS 3000
-#define SWO_FOLLOW_MS 30000
+#define SWO_STOP_MS       STOP_TIMEOUT_MS
+#define SWO_RECEIVE_MS    5000
+#define SWO_PROMOTED_MS   3000
+#define SWO_FOLLOW_MS     30000
 /* The longest one turn waits inside a sub-state: the loop answers signals,
  * REST actions and refreshes its snapshot between two slices. */
 #define SWO_SLICE_MS 200
@@ -128,16 +128,15 @@ typedef struct ExecOps
 	                   const char *key_suffix, const char *value,
 	                   int64_t mod_revision, int64_t *new_revision,
 	                   PgwError *err);
-	int (*cas_delete)(EtcdClient *c, const char *prefix,
-	                  const char *key_suffix, int64_t mod_revision,
-	                  PgwError *err);
+	int (*cas_delete)(EtcdClient *c, const char *prefix, const char *key_suffix,
+	                  int64_t mod_revision, PgwError *err);
 	int (*key_read)(EtcdClient *c, const char *prefix, const char *key_suffix,
 	                char **value, size_t *value_len, int64_t *mod_revision,
 	                PgwError *err);
 
 	/* the pre_promote script */
-	int (*run_command)(const char *cmd, const char *const *args,
-	                   int timeout_ms, int *exit_status, PgwError *err);
+	int (*run_command)(const char *cmd, const char *const *args, int timeout_ms,
+	                   int *exit_status, PgwError *err);
 
 	/* backup/: the WAL an old primary never archived, replicas from the
 	 * repository (NULL in a fake: skipped, pg_basebackup only) */
@@ -146,8 +145,8 @@ typedef struct ExecOps
 	int (*clone_from_repository)(const NodeConfig *cfg, PgwError *err);
 	bool (*basebackup_allowed)(const NodeConfig *cfg);
 	/* bootstrap.method: pgbackrest (NULL in a fake: refused) */
-	int (*bootstrap_plan)(const NodeConfig *cfg, EtcdClient *etcd,
-	                      char *label, size_t label_len, PgwError *err);
+	int (*bootstrap_plan)(const NodeConfig *cfg, EtcdClient *etcd, char *label,
+	                      size_t label_len, PgwError *err);
 	int (*bootstrap_restore)(const NodeConfig *cfg, const char *label,
 	                         PgwError *err);
 } ExecOps;
@@ -157,28 +156,28 @@ extern const ExecOps exec_ops_real;
 /* The switchover in progress (exec_switchover.c): one sub-state per turn. */
 typedef struct Switchover
 {
-	SwitchoverStep step;          /* SWO_NONE: none */
+	SwitchoverStep step; /* SWO_NONE: none */
 	char target[PGW_NAME_MAX];
-	HealthUpstream up;            /* the target's address (host below) */
+	HealthUpstream up; /* the target's address (host below) */
 	char host[256];
-	FailoverRequest request;      /* the request as the switchover began */
-	int64_t request_rev;          /* its revision as we last wrote or saw
+	FailoverRequest request;    /* the request as the switchover began */
+	int64_t request_rev;        /* its revision as we last wrote or saw
 	                               * it: the abort deletes by it */
-	PgLsn checkpoint;             /* our shutdown checkpoint */
-	int64_t started_mono_ms;      /* SWO_CHECKPOINT entered */
-	int64_t step_since_mono_ms;   /* the current sub-state entered */
+	PgLsn checkpoint;           /* our shutdown checkpoint */
+	int64_t started_mono_ms;    /* SWO_CHECKPOINT entered */
+	int64_t step_since_mono_ms; /* the current sub-state entered */
 	int64_t step_deadline_mono_ms;
-	int64_t stop_mono_ms;         /* fast stop sent (write downtime starts) */
-	int64_t shut_down_mono_ms;    /* pg_control said "shut down" */
-	int64_t received_mono_ms;     /* the target had our checkpoint */
+	int64_t stop_mono_ms;      /* fast stop sent (write downtime starts) */
+	int64_t shut_down_mono_ms; /* pg_control said "shut down" */
+	int64_t received_mono_ms;  /* the target had our checkpoint */
 } Switchover;
 
 /* What a promotion leaves for the leader's duties (exec_leader.c). */
 typedef struct LeaderPending
 {
-	bool history;               /* append a history entry */
+	bool history; /* append a history entry */
 	int new_timeline;
-	uint64_t lsn;               /* where the old timeline ended */
+	uint64_t lsn; /* where the old timeline ended */
 	char reason[FAILOVER_REASON_MAX];
 	int64_t clear_failover_rev; /* delete `failover` at this revision (0: no) */
 } LeaderPending;
@@ -203,29 +202,29 @@ struct FailoverExec
 	uint64_t last_sysid;
 	int last_timeline;
 	int64_t status_published_mono_ms;
-	uint64_t slots_for;             /* hash of the whole member list the
+	uint64_t slots_for;            /* hash of the whole member list the
 	                                 * slots were synced for; 0: never */
-	char sync_names_applied[1024];  /* synchronous_standby_names we set */
-	bool sync_names_known;          /* ... reflects the server's value */
-	atomic_int fence_pid;           /* postmaster pid for the fence thread */
-	int64_t vetoed_mono_ms;         /* pre_promote said no at this time */
-	int64_t probe_ok_mono_ms;       /* last successful probe (0: none) */
-	pid_t probe_pid;                /* the postmaster that probe saw */
-	HealthParam *params;            /* cfg parameters as HealthParam */
+	char sync_names_applied[1024]; /* synchronous_standby_names we set */
+	bool sync_names_known;         /* ... reflects the server's value */
+	atomic_int fence_pid;          /* postmaster pid for the fence thread */
+	int64_t vetoed_mono_ms;        /* pre_promote said no at this time */
+	int64_t probe_ok_mono_ms;      /* last successful probe (0: none) */
+	pid_t probe_pid;               /* the postmaster that probe saw */
+	HealthParam *params;           /* cfg parameters as HealthParam */
 	int n_params;
-	bool cloning;                   /* a clone runs: "creating replica" */
+	bool cloning; /* a clone runs: "creating replica" */
 	Switchover swo;
 	LeaderPending pending;
 
 	/* the timeline check (exec_diverge.c) */
-	bool diverged;                /* sticky: a check found WAL past the
+	bool diverged;                      /* sticky: a check found WAL past the
 	                               * leader's fork; cleared by a rewind, a
 	                               * clone or a promotion */
-	pid_t tl_checked_pid;         /* the postmaster a check cleared (0:
+	pid_t tl_checked_pid;               /* the postmaster a check cleared (0:
 	                               * none yet: every new one is checked) */
-	pid_t tl_attempt_pid;         /* ... the last attempt was for */
-	int64_t tl_attempt_mono_ms;   /* when (rate limit) */
-	char tl_last_error[128];      /* the last failure, logged once */
+	pid_t tl_attempt_pid;               /* ... the last attempt was for */
+	int64_t tl_attempt_mono_ms;         /* when (rate limit) */
+	char tl_last_error[128];            /* the last failure, logged once */
 	char tl_rewound_from[PGW_NAME_MAX]; /* a rewind from this leader ran
 	                               * and no check has cleared us since */
 };
@@ -298,7 +297,8 @@ void exec_save_wal(FailoverExec *e);
 /* exec_clone_data_dir: the clone itself, in create_replica_methods order:
  * the repository first when configured, else (or on its failure, when
  * allowed) pg_basebackup from up (exec_backup.c). */
-int exec_clone_data_dir(FailoverExec *e, const HealthUpstream *up, PgwError *err);
+int exec_clone_data_dir(FailoverExec *e, const HealthUpstream *up,
+                        PgwError *err);
 
 /* a pgBackRest backup label (backup.h's BACKUP_LABEL_MAX) */
 #define EXEC_LABEL_MAX 64

@@ -20,21 +20,22 @@
 /* history_append: add the timeline a promotion ended to `history` */
 static int
 history_append(FailoverExec *e, const ExecContext *ctx, int new_tl,
-			   uint64_t lsn, const char *reason)
+               uint64_t lsn, const char *reason)
 {
 	HistoryEntry *h = NULL;
-	int			n = 0;
-	PgwError	err = {0};
-	char	   *raw = NULL;
-	size_t		raw_len = 0;
-	char	   *json;
-	int			rc;
+	int n = 0;
+	PgwError err = {0};
+	char *raw = NULL;
+	size_t raw_len = 0;
+	char *json;
+	int rc;
 
 	if (e->ops->key_read(ctx->etcd, ctx->prefix, "history", &raw, &raw_len,
-						 NULL, &err) == 0 && raw != NULL &&
-		dcs_history_decode(raw, raw_len, &h, &n, &err) != 0)
+	                     NULL, &err) == 0 &&
+	    raw != NULL && dcs_history_decode(raw, raw_len, &h, &n, &err) != 0)
 	{
-		log_warn("dcs.bad-value", "key=history detail=\"%s\" action=restarted", err.msg);
+		log_warn("dcs.bad-value", "key=history detail=\"%s\" action=restarted",
+		         err.msg);
 		n = 0;
 	}
 	free(raw);
@@ -48,7 +49,7 @@ history_append(FailoverExec *e, const ExecContext *ctx, int new_tl,
 	pgw_strlcpy(h[n].new_leader, ctx->name, sizeof(h[n].new_leader));
 	json = dcs_history_encode(h, n + 1);
 	rc = e->ops->leader_guarded_put(ctx->etcd, ctx->prefix, ctx->name,
-									ctx->lease_id, "history", json, &err);
+	                                ctx->lease_id, "history", json, &err);
 	if (rc != 0)
 		log_warn("history.append-failed", "detail=\"%s\"", err.msg);
 	free(json);
@@ -68,9 +69,9 @@ sync_has(const SyncState *st, const char *name)
 /* sync_pick: the standbys that may be synchronous, best first. */
 static int
 sync_pick(FailoverExec *e, const ClusterView *v, const char *self_name,
-		  const char **names, int max)
+          const char **names, int max)
 {
-	int			n = 0;
+	int n = 0;
 
 	/* streaming standbys that are valid members without nosync. Those the
 	 * `sync` key already names come first, so a healthy sync standby keeps
@@ -83,7 +84,8 @@ sync_pick(FailoverExec *e, const ClusterView *v, const char *self_name,
 		const MemberInfo *m = dcs_view_member(v, h->application_name);
 
 		if (m == NULL || !m->is_valid || m->nosync ||
-			strcmp(m->name, self_name) == 0 || strcmp(h->state, "streaming") != 0)
+		    strcmp(m->name, self_name) == 0 ||
+		    strcmp(h->state, "streaming") != 0)
 			continue;
 		names[n++] = m->name;
 	}
@@ -96,19 +98,20 @@ sync_pick(FailoverExec *e, const ClusterView *v, const char *self_name,
 
 			for (int k = 0; k < e->rep->n_standbys; k++)
 			{
-				if (strcmp(e->rep->standbys[k].application_name, names[j - 1]) == 0)
+				if (strcmp(e->rep->standbys[k].application_name,
+				           names[j - 1]) == 0)
 					a = &e->rep->standbys[k];
 				if (strcmp(e->rep->standbys[k].application_name, names[j]) == 0)
 					b = &e->rep->standbys[k];
 			}
-			bool		a_sync = sync_has(&v->sync, names[j - 1]);
-			bool		b_sync = sync_has(&v->sync, names[j]);
+			bool a_sync = sync_has(&v->sync, names[j - 1]);
+			bool b_sync = sync_has(&v->sync, names[j]);
 
-			if (a && b && ((b_sync && !a_sync) ||
-						   (b_sync == a_sync &&
-							(b->flush_lsn > a->flush_lsn ||
-							 (b->flush_lsn == a->flush_lsn &&
-							  strcmp(names[j], names[j - 1]) < 0)))))
+			if (a && b &&
+			    ((b_sync && !a_sync) ||
+			     (b_sync == a_sync && (b->flush_lsn > a->flush_lsn ||
+			                           (b->flush_lsn == a->flush_lsn &&
+			                            strcmp(names[j], names[j - 1]) < 0)))))
 			{
 				const char *t = names[j];
 
@@ -122,11 +125,11 @@ sync_pick(FailoverExec *e, const ClusterView *v, const char *self_name,
 
 static int
 sync_write(FailoverExec *e, const ExecContext *ctx, const char *const *names,
-		   int n, int quorum, PgwError *err)
+           int n, int quorum, PgwError *err)
 {
-	SyncState	st = {0};
-	char	   *json;
-	int			rc;
+	SyncState st = {0};
+	char *json;
+	int rc;
 
 	pgw_strlcpy(st.leader, ctx->name, sizeof(st.leader));
 	for (int i = 0; i < n && i < PGW_SYNC_MAX; i++)
@@ -134,7 +137,7 @@ sync_write(FailoverExec *e, const ExecContext *ctx, const char *const *names,
 	st.quorum = quorum;
 	json = dcs_sync_encode(&st);
 	rc = e->ops->leader_guarded_put(ctx->etcd, ctx->prefix, ctx->name,
-									ctx->lease_id, "sync", json, err);
+	                                ctx->lease_id, "sync", json, err);
 	free(json);
 	return rc;
 }
@@ -154,21 +157,22 @@ manage_sync(FailoverExec *e, const ExecContext *ctx)
 	const SyncState *cur = &ctx->view->sync;
 	const char *cand[PGW_MEMBERS_MAX];
 	const char *keep[PGW_MEMBERS_MAX];
-	int			n_cand;
-	int			n_want;
-	int			n_keep = 0;
-	int			k = cfg->synchronous_node_count > 0 ? cfg->synchronous_node_count : 1;
-	int			quorum = cfg->synchronous_quorum ? k : 0;
-	char		want_ssn[1024];
-	PgwError	err = {0};
-	bool		shrink = false;
+	int n_cand;
+	int n_want;
+	int n_keep = 0;
+	int k = cfg->synchronous_node_count > 0 ? cfg->synchronous_node_count : 1;
+	int quorum = cfg->synchronous_quorum ? k : 0;
+	char want_ssn[1024];
+	PgwError err = {0};
+	bool shrink = false;
 
 	if (!cfg->synchronous_mode)
 	{
 		if (e->sync_names_known && e->sync_names_applied[0] == '\0')
 			return;
 		/* leaving sync mode: forget `sync` first, then stop waiting */
-		if (cur->present && e->ops->cas_delete(ctx->etcd, ctx->prefix, "sync", 0, &err) != 0)
+		if (cur->present &&
+		    e->ops->cas_delete(ctx->etcd, ctx->prefix, "sync", 0, &err) != 0)
 			return;
 		if (e->ops->set_sync(e->pg, "", 5000, &err) == 0)
 		{
@@ -182,17 +186,17 @@ manage_sync(FailoverExec *e, const ExecContext *ctx)
 	n_want = quorum ? n_cand : (n_cand < k ? n_cand : k);
 	if (n_want == 0)
 		snprintf(want_ssn, sizeof(want_ssn), "%s",
-				 cfg->synchronous_mode_strict ? "*" : "");
+		         cfg->synchronous_mode_strict ? "*" : "");
 	else if ((quorum ? health_sync_names_build_quorum(cand, n_want, k, want_ssn,
-													  sizeof(want_ssn))
-			  : health_sync_names_build(cand, n_want, k, want_ssn,
-										sizeof(want_ssn))) != 0)
+	                                                  sizeof(want_ssn))
+	                 : health_sync_names_build(cand, n_want, k, want_ssn,
+	                                           sizeof(want_ssn))) != 0)
 		return;
 
 	/* 1. members leaving: drop them from `sync` before ssn changes */
 	for (int i = 0; i < cur->n_sync; i++)
 	{
-		bool		wanted = false;
+		bool wanted = false;
 
 		for (int j = 0; j < n_want; j++)
 			if (strcmp(cur->sync_standby[i], cand[j]) == 0)
@@ -216,17 +220,20 @@ manage_sync(FailoverExec *e, const ExecContext *ctx)
 	{
 		if (e->ops->set_sync(e->pg, want_ssn, 5000, &err) != 0)
 		{
-			log_warn("sync.ssn-failed", "value=\"%s\" detail=\"%s\"", want_ssn, err.msg);
+			log_warn("sync.ssn-failed", "value=\"%s\" detail=\"%s\"", want_ssn,
+			         err.msg);
 			return;
 		}
-		pgw_strlcpy(e->sync_names_applied, want_ssn, sizeof(e->sync_names_applied));
+		pgw_strlcpy(e->sync_names_applied, want_ssn,
+		            sizeof(e->sync_names_applied));
 		e->sync_names_known = true;
 		log_info("sync.ssn", "value=\"%s\"", want_ssn);
 	}
 	/* 3. only now may `sync` name the new members */
 	{
-		bool		same = cur->present && cur->n_sync == n_want &&
-			cur->quorum == quorum && strcmp(cur->leader, ctx->name) == 0;
+		bool same = cur->present && cur->n_sync == n_want &&
+		            cur->quorum == quorum &&
+		            strcmp(cur->leader, ctx->name) == 0;
 
 		for (int j = 0; same && j < n_want; j++)
 			same = sync_has(cur, cand[j]);
@@ -235,7 +242,8 @@ manage_sync(FailoverExec *e, const ExecContext *ctx)
 			if (sync_write(e, ctx, cand, n_want, quorum, &err) != 0)
 				log_warn("sync.write-failed", "detail=\"%s\"", err.msg);
 			else
-				log_info("sync.updated", "sync_standby_count=%d quorum=%d", n_want, quorum);
+				log_info("sync.updated", "sync_standby_count=%d quorum=%d",
+				         n_want, quorum);
 		}
 	}
 }
@@ -251,20 +259,21 @@ manage_sync(FailoverExec *e, const ExecContext *ctx)
 void
 exec_sync_claim(FailoverExec *e, const ExecContext *ctx)
 {
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	if (sync_write(e, ctx, NULL, 0, 0, &err) != 0)
 		log_warn("sync.claim-failed", "detail=\"%s\"", err.msg);
 	else
 		log_info("sync.claimed", "sync_standby_count=0");
 	if (ctx->view->config.synchronous_mode_strict &&
-		(!e->sync_names_known || strcmp(e->sync_names_applied, "*") != 0))
+	    (!e->sync_names_known || strcmp(e->sync_names_applied, "*") != 0))
 	{
 		if (e->ops->set_sync(e->pg, "*", 5000, &err) != 0)
 			log_warn("sync.ssn-failed", "value=\"*\" detail=\"%s\"", err.msg);
 		else
 		{
-			pgw_strlcpy(e->sync_names_applied, "*", sizeof(e->sync_names_applied));
+			pgw_strlcpy(e->sync_names_applied, "*",
+			            sizeof(e->sync_names_applied));
 			e->sync_names_known = true;
 			log_info("sync.ssn", "value=\"*\" reason=promotion-strict");
 		}
@@ -276,15 +285,15 @@ static void
 slots_sync(FailoverExec *e, const ExecContext *ctx)
 {
 	const char *names[PGW_MEMBERS_MAX];
-	char		list[1024] = "";
-	size_t		used = 0;
-	int			n = 0;
-	int			changed = 0;
-	PgwError	err = {0};
+	char list[1024] = "";
+	size_t used = 0;
+	int n = 0;
+	int changed = 0;
+	PgwError err = {0};
 	/* FNV-1a over every name: the whole list decides, while the text
 	 * (for the log) is cut off at 1024 bytes (security review F15: a
 	 * change past the cut went unnoticed, slots were not kept) */
-	uint64_t	h = 1469598103934665603ULL;
+	uint64_t h = 1469598103934665603ULL;
 
 	for (int i = 0; i < ctx->view->n_members; i++)
 	{
@@ -299,7 +308,7 @@ slots_sync(FailoverExec *e, const ExecContext *ctx)
 		}
 		if (used < sizeof(list))
 			used += (size_t) snprintf(list + used, sizeof(list) - used, "%s,",
-									  ctx->view->members[i].name);
+			                          ctx->view->members[i].name);
 	}
 	if (h == e->slots_for)
 		return;
@@ -307,7 +316,8 @@ slots_sync(FailoverExec *e, const ExecContext *ctx)
 	{
 		e->slots_for = h;
 		if (changed > 0)
-			log_info("slots.synced", "members=\"%s\" changed=%d", list, changed);
+			log_info("slots.synced", "members=\"%s\" changed=%d", list,
+			         changed);
 	}
 	else
 		log_warn("slots.sync-failed", "detail=\"%s\"", err.msg);
@@ -316,23 +326,23 @@ slots_sync(FailoverExec *e, const ExecContext *ctx)
 void
 failover_leader_duties(FailoverExec *e, const ExecContext *ctx)
 {
-	int64_t		now = pgw_now_mono_ms();
-	bool		primary = e->rep->reachable && !e->rep->in_recovery;
-	PgwError	err = {0};
+	int64_t now = pgw_now_mono_ms();
+	bool primary = e->rep->reachable && !e->rep->in_recovery;
+	PgwError err = {0};
 
 	/* status optime for replicas' lag: only when it moved from what etcd
 	 * holds (the watch keeps the view's copy; issue 18), at most once a
 	 * loop (the write's own watch event may still be on its way) */
 	if (primary && e->rep->wal_lsn != ctx->view->leader_optime &&
-		(e->status_published_mono_ms == 0 ||
-		 now - e->status_published_mono_ms >= ctx->view->config.loop_wait_ms))
+	    (e->status_published_mono_ms == 0 ||
+	     now - e->status_published_mono_ms >= ctx->view->config.loop_wait_ms))
 	{
-		char		val[64];
+		char val[64];
 
 		snprintf(val, sizeof(val), "{\"optime\":%llu}",
-				 (unsigned long long) e->rep->wal_lsn);
+		         (unsigned long long) e->rep->wal_lsn);
 		if (e->ops->leader_guarded_put(ctx->etcd, ctx->prefix, ctx->name,
-									   ctx->lease_id, "status", val, &err) == 0)
+		                               ctx->lease_id, "status", val, &err) == 0)
 			e->status_published_mono_ms = now;
 		else
 			/* retried next turn; etcd trouble is the session's to report */
@@ -341,23 +351,25 @@ failover_leader_duties(FailoverExec *e, const ExecContext *ctx)
 	/* the first leader writes the bootstrap config if nobody did */
 	if (!ctx->view->has_config)
 	{
-		char	   *json = dcs_config_encode(&e->cfg->bootstrap_dcs);
+		char *json = dcs_config_encode(&e->cfg->bootstrap_dcs);
 
 		if (e->ops->cas_put_rev(ctx->etcd, ctx->prefix, "config", json, 0, NULL,
-								&err) == 0)
+		                        &err) == 0)
 			log_info("config.written", "source=bootstrap.dcs");
 		else if (err.code != PGW_ECONFLICT) /* conflict: someone wrote it */
-			log_warn("config.write-failed", "detail=\"%s\" action=retry", err.msg);
+			log_warn("config.write-failed", "detail=\"%s\" action=retry",
+			         err.msg);
 		free(json);
 	}
 	/* initialize must name the system identifier (a bootstrap that died
 	 * between initdb and this write left it empty) */
 	if (ctx->view->has_initialize && ctx->view->initialize[0] == '\0' &&
-		e->last_sysid != 0)
+	    e->last_sysid != 0)
 	{
-		char		sysid[32];
+		char sysid[32];
 
-		snprintf(sysid, sizeof(sysid), "%llu", (unsigned long long) e->last_sysid);
+		snprintf(sysid, sizeof(sysid), "%llu",
+		         (unsigned long long) e->last_sysid);
 		if (e->ops->initialize_set(ctx->etcd, ctx->prefix, sysid, &err) != 0)
 			log_warn("initialize.set-failed", "detail=\"%s\"", err.msg);
 	}
@@ -371,14 +383,15 @@ failover_leader_duties(FailoverExec *e, const ExecContext *ctx)
 	{
 		e->pending.history = false;
 		(void) history_append(e, ctx, e->pending.new_timeline, e->pending.lsn,
-							  e->pending.reason);
+		                      e->pending.reason);
 	}
 	if (e->pending.clear_failover_rev != 0)
 	{
-		int64_t		rev = e->pending.clear_failover_rev;
+		int64_t rev = e->pending.clear_failover_rev;
 
 		e->pending.clear_failover_rev = 0;
-		if (e->ops->cas_delete(ctx->etcd, ctx->prefix, "failover", rev, &err) != 0)
+		if (e->ops->cas_delete(ctx->etcd, ctx->prefix, "failover", rev, &err) !=
+		    0)
 			log_warn("failover.clear-failed", "detail=\"%s\"", err.msg);
 	}
 }

@@ -16,7 +16,7 @@
 static uint64_t
 leader_lsn(const FailoverExec *e, const ClusterView *view)
 {
-	uint64_t	lsn = view->leader_optime;
+	uint64_t lsn = view->leader_optime;
 
 	if (view->has_leader && strcmp(view->leader, e->cfg->name) != 0)
 	{
@@ -32,16 +32,17 @@ leader_lsn(const FailoverExec *e, const ClusterView *view)
 static bool
 probe(FailoverExec *e, const ClusterView *view, int reuse_ms)
 {
-	PgwError	err = {0};
-	bool		probed;
+	PgwError err = {0};
+	bool probed;
 
 	if (reuse_ms > 0 && e->probe_ok_mono_ms != 0 && e->probe_pid == e->pm.pid &&
-		pgw_now_mono_ms() - e->probe_ok_mono_ms <= reuse_ms)
+	    pgw_now_mono_ms() - e->probe_ok_mono_ms <= reuse_ms)
 	{
 		e->ops->report_relag(e->rep, leader_lsn(e, view));
 		return true;
 	}
-	probed = e->ops->probe_run(e->probe, leader_lsn(e, view), e->rep, &err) == 0;
+	probed =
+	    e->ops->probe_run(e->probe, leader_lsn(e, view), e->rep, &err) == 0;
 	e->probe_ok_mono_ms = probed ? pgw_now_mono_ms() : 0;
 	e->probe_pid = e->pm.pid;
 	if (probed)
@@ -56,20 +57,21 @@ probe(FailoverExec *e, const ClusterView *view, int reuse_ms)
 
 static void
 observe(FailoverExec *e, const ClusterView *view, LocalHealth *self,
-		int reuse_ms)
+        int reuse_ms)
 {
 	const NodeConfig *cfg = e->cfg;
 	HealthIncomplete incomplete;
-	bool		standby_signal;
-	bool		probed = false;
+	bool standby_signal;
+	bool probed = false;
 
 	memset(self, 0, sizeof(*self));
 	pgw_strlcpy(self->name, cfg->name, sizeof(self->name));
 	/* a pre_promote veto keeps us out of elections for two TTLs, so that
 	 * another member gets its chance instead of us looping on the veto */
-	self->nofailover = cfg->tag_nofailover ||
-		(e->vetoed_mono_ms != 0 &&
-		 pgw_now_mono_ms() - e->vetoed_mono_ms < 2 * view->config.ttl_ms);
+	self->nofailover =
+	    cfg->tag_nofailover ||
+	    (e->vetoed_mono_ms != 0 &&
+	     pgw_now_mono_ms() - e->vetoed_mono_ms < 2 * view->config.ttl_ms);
 	self->failover_priority = cfg->tag_failover_priority;
 	self->bootstrap_allowed = true;
 	incomplete = e->ops->data_dir_incomplete(cfg->pg_data_dir);
@@ -120,7 +122,8 @@ observe(FailoverExec *e, const ClusterView *view, LocalHealth *self,
 		self->pg_timeline = e->last_timeline;
 		self->system_identifier = e->last_sysid;
 	}
-	self->pg_was_primary = self->data_dir == DATA_DIR_INITIALIZED && !standby_signal;
+	self->pg_was_primary =
+	    self->data_dir == DATA_DIR_INITIALIZED && !standby_signal;
 	pgw_strlcpy(self->upstream, e->upstream, sizeof(self->upstream));
 
 	/* crash bookkeeping: down while we expect it to run */
@@ -142,12 +145,12 @@ observe(FailoverExec *e, const ClusterView *view, LocalHealth *self,
 	self->restart_attempts = e->restart_attempts;
 	self->restart_failed = e->restart_failed;
 	self->rewind_incomplete = self->data_dir == DATA_DIR_INITIALIZED &&
-		incomplete == HEALTH_INCOMPLETE_REWIND;
+	                          incomplete == HEALTH_INCOMPLETE_REWIND;
 	self->rewind_failed = e->rewind_failed || self->rewind_incomplete;
 	self->clone_failed = e->clone_failed;
 	self->switchover_step = e->swo.step;
 	pgw_strlcpy(self->switchover_target, e->swo.target,
-				sizeof(self->switchover_target));
+	            sizeof(self->switchover_target));
 	/* the timeline check compares this turn's replay position: only after
 	 * a fresh probe (a reused one keeps the last verdict) */
 	self->timeline_diverged = e->diverged;
@@ -157,14 +160,14 @@ observe(FailoverExec *e, const ClusterView *view, LocalHealth *self,
 
 void
 failover_exec_observe(FailoverExec *e, const ClusterView *view,
-					  LocalHealth *self)
+                      LocalHealth *self)
 {
 	observe(e, view, self, 0);
 }
 
 void
 failover_exec_reobserve(FailoverExec *e, const ClusterView *view,
-						LocalHealth *self, int max_age_ms)
+                        LocalHealth *self, int max_age_ms)
 {
 	observe(e, view, self, max_age_ms);
 }

@@ -12,7 +12,7 @@
 bool
 exec_url_host_port(const char *url, char *host, size_t hlen, int *port)
 {
-	PgwUrl		u;
+	PgwUrl u;
 
 	if (pgw_url_split(url, &u, NULL) != 0 || u.port == 0)
 		return false;
@@ -23,12 +23,12 @@ exec_url_host_port(const char *url, char *host, size_t hlen, int *port)
 
 bool
 exec_upstream_of(const ClusterView *v, const char *name, char *host,
-				 size_t hlen, HealthUpstream *up)
+                 size_t hlen, HealthUpstream *up)
 {
 	const MemberInfo *m = dcs_view_member(v, name);
 
 	if (m == NULL || !m->is_valid ||
-		!exec_url_host_port(m->conn_url, host, hlen, &up->port))
+	    !exec_url_host_port(m->conn_url, host, hlen, &up->port))
 		return false;
 	up->host = host;
 	return true;
@@ -62,9 +62,9 @@ exec_pm_refresh(FailoverExec *e)
 
 HealthWait
 exec_start_pg_within(FailoverExec *e, bool as_primary, int timeout_ms,
-					 PgwError *err)
+                     PgwError *err)
 {
-	HealthWait	w;
+	HealthWait w;
 
 	e->should_run = true;
 	e->expect_primary = as_primary;
@@ -77,26 +77,27 @@ exec_start_pg_within(FailoverExec *e, bool as_primary, int timeout_ms,
 HealthWait
 exec_start_pg(FailoverExec *e, bool as_primary, PgwError *err)
 {
-	return exec_start_pg_within(e, as_primary,
-								as_primary ? START_TIMEOUT_MS : REPLICA_START_WAIT_MS,
-								err);
+	return exec_start_pg_within(
+	    e, as_primary, as_primary ? START_TIMEOUT_MS : REPLICA_START_WAIT_MS,
+	    err);
 }
 
 void
 exec_stop_pg(FailoverExec *e, HealthStopMode mode)
 {
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	e->should_run = false;
 	e->crashed_since_mono_ms = 0;
 	if (e->ops->stop(e->pg, mode, STOP_TIMEOUT_MS, &err) != HEALTH_WAIT_READY)
 	{
-		log_warn("pg.stop", "mode=%d detail=\"%s\" action=immediate", (int) mode,
-				 err.msg);
+		log_warn("pg.stop", "mode=%d detail=\"%s\" action=immediate",
+		         (int) mode, err.msg);
 		pgw_error_clear(&err);
 		if (e->ops->stop(e->pg, HEALTH_STOP_IMMEDIATE, STOP_TIMEOUT_MS, &err) !=
-			HEALTH_WAIT_READY)
-			log_error("pg.stop-failed", "mode=immediate detail=\"%s\"", err.msg);
+		    HEALTH_WAIT_READY)
+			log_error("pg.stop-failed", "mode=immediate detail=\"%s\"",
+			          err.msg);
 	}
 	atomic_store(&e->fence_pid, 0);
 }

@@ -17,17 +17,18 @@ busy(const FailoverExec *e, PgwError *err)
 {
 	if (e->swo.step == SWO_NONE)
 		return 0;
-	return pgw_error_set(err, PGW_ESTATE, "a switchover to %s is in progress (%s)",
-						 e->swo.target, failover_switchover_step_name(e->swo.step));
+	return pgw_error_set(
+	    err, PGW_ESTATE, "a switchover to %s is in progress (%s)",
+	    e->swo.target, failover_switchover_step_name(e->swo.step));
 }
 
 int
 failover_exec_restart(FailoverExec *e, const ExecContext *ctx, int timeout_ms,
-					  PgwError *err)
+                      PgwError *err)
 {
-	bool		as_primary = failover_exec_is_writable_primary(e);
-	HealthWait	w;
-	int			rc;
+	bool as_primary = failover_exec_is_writable_primary(e);
+	HealthWait w;
+	int rc;
 
 	(void) ctx;
 	if ((rc = busy(e, err)) != 0)
@@ -39,8 +40,9 @@ failover_exec_restart(FailoverExec *e, const ExecContext *ctx, int timeout_ms,
 	e->expect_primary = as_primary;
 	w = e->ops->restart(e->pg, timeout_ms, err);
 	exec_pm_refresh(e);
-	return w == HEALTH_WAIT_READY ? 0 : w == HEALTH_WAIT_PENDING ? PGW_ETIMEDOUT
-		: PGW_EIO;
+	return w == HEALTH_WAIT_READY     ? 0
+	       : w == HEALTH_WAIT_PENDING ? PGW_ETIMEDOUT
+	                                  : PGW_EIO;
 }
 
 int
@@ -53,21 +55,22 @@ int
 failover_exec_reinit(FailoverExec *e, const ExecContext *ctx, PgwError *err)
 {
 	LocalHealth self = {0};
-	Decision	dec = {0};
+	Decision dec = {0};
 	ExecOutcome out;
-	int			rc;
+	int rc;
 
 	if ((rc = busy(e, err)) != 0)
 		return rc;
 	if (!ctx->view->has_leader || strcmp(ctx->view->leader, ctx->name) == 0)
 		return pgw_error_set(err, PGW_ESTATE,
-							 ctx->view->has_leader ? "cannot reinitialize the leader"
-							 : "no leader to clone from");
+		                     ctx->view->has_leader
+		                         ? "cannot reinitialize the leader"
+		                         : "no leader to clone from");
 	dec.kind = DECIDE_REINIT;
 	dec.rule = "requested-reinit";
 	pgw_strlcpy(dec.target, ctx->view->leader, sizeof(dec.target));
-	snprintf(dec.reason, sizeof(dec.reason), "reinitialize requested; re-cloning from %s",
-			 ctx->view->leader);
+	snprintf(dec.reason, sizeof(dec.reason),
+	         "reinitialize requested; re-cloning from %s", ctx->view->leader);
 	self.data_dir = DATA_DIR_INITIALIZED;
 	out = failover_execute(e, ctx, &dec, &self);
 	if (out.rc != 0 && err != NULL)
@@ -84,9 +87,9 @@ failover_exec_pending_restart(const FailoverExec *e)
 bool
 failover_exec_shutdown(FailoverExec *e, const ExecContext *ctx)
 {
-	PgwError	err = {0};
-	bool		leading = ctx->view->has_leader &&
-		strcmp(ctx->view->leader, ctx->name) == 0;
+	PgwError err = {0};
+	bool leading =
+	    ctx->view->has_leader && strcmp(ctx->view->leader, ctx->name) == 0;
 
 	if (e->pm.running)
 	{
@@ -98,8 +101,8 @@ failover_exec_shutdown(FailoverExec *e, const ExecContext *ctx)
 		return false;
 	if (e->ops->leader_release(ctx->etcd, ctx->prefix, ctx->name, &err) != 0)
 	{
-		log_warn("leader.release-failed", "reason=shutdown detail=\"%s\" action=lease-expires",
-				 err.msg);
+		log_warn("leader.release-failed",
+		         "reason=shutdown detail=\"%s\" action=lease-expires", err.msg);
 		return false;
 	}
 	log_info("leader.released", "reason=shutdown");

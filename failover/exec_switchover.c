@@ -27,12 +27,12 @@
 #include <string.h>
 
 static const int64_t step_budget_ms[] = {
-	[SWO_NONE] = 0,
-	[SWO_CHECKPOINT] = SWO_CHECKPOINT_MS,
-	[SWO_STOPPING] = SWO_STOP_MS,
-	[SWO_WAIT_RECEIVED] = SWO_RECEIVE_MS,
-	[SWO_HANDED_OVER] = SWO_PROMOTED_MS,
-	[SWO_FOLLOW] = SWO_FOLLOW_MS,
+    [SWO_NONE] = 0,
+    [SWO_CHECKPOINT] = SWO_CHECKPOINT_MS,
+    [SWO_STOPPING] = SWO_STOP_MS,
+    [SWO_WAIT_RECEIVED] = SWO_RECEIVE_MS,
+    [SWO_HANDED_OVER] = SWO_PROMOTED_MS,
+    [SWO_FOLLOW] = SWO_FOLLOW_MS,
 };
 
 SwitchoverStep
@@ -46,21 +46,21 @@ failover_exec_switchover(const FailoverExec *e, char *target, size_t len)
 static void
 enter(FailoverExec *e, SwitchoverStep step)
 {
-	int64_t		now = pgw_now_mono_ms();
+	int64_t now = pgw_now_mono_ms();
 
 	e->swo.step = step;
 	e->swo.step_since_mono_ms = now;
 	e->swo.step_deadline_mono_ms = now + step_budget_ms[step];
 	log_debug("switchover.step", "target=%s step=%s deadline_ms=%lld",
-			  e->swo.target, failover_switchover_step_name(step),
-			  (long long) step_budget_ms[step]);
+	          e->swo.target, failover_switchover_step_name(step),
+	          (long long) step_budget_ms[step]);
 }
 
 /* slice: how long this turn may wait in the current sub-state */
 static int
 slice(const FailoverExec *e)
 {
-	int64_t		left = e->swo.step_deadline_mono_ms - pgw_now_mono_ms();
+	int64_t left = e->swo.step_deadline_mono_ms - pgw_now_mono_ms();
 
 	return left < 1 ? 1 : left > SWO_SLICE_MS ? SWO_SLICE_MS : (int) left;
 }
@@ -80,20 +80,21 @@ deadline_passed(const FailoverExec *e)
 static void
 abort_switchover(FailoverExec *e, const ExecContext *ctx, ExecOutcome *out)
 {
-	PgwError	e2 = {0};
+	PgwError e2 = {0};
 
 	if (e->swo.step >= SWO_HANDED_OVER || e->swo.step == SWO_NONE)
 	{
 		/* the point of no return is a checked fact, not a comment */
-		out->rc = pgw_error_set(&out->err, PGW_EINTERNAL,
-								"switchover to %s: abort refused in sub-state %s",
-								e->swo.target, failover_switchover_step_name(e->swo.step));
+		out->rc = pgw_error_set(
+		    &out->err, PGW_EINTERNAL,
+		    "switchover to %s: abort refused in sub-state %s", e->swo.target,
+		    failover_switchover_step_name(e->swo.step));
 		return;
 	}
 	if (out->rc == 0)
 		out->rc = out->err.code ? out->err.code : PGW_ESTATE;
 	pgw_error_prefix(&out->err, "switchover to %s aborted in sub-state %s",
-					 e->swo.target, failover_switchover_step_name(e->swo.step));
+	                 e->swo.target, failover_switchover_step_name(e->swo.step));
 	/*
 	 * Not while the daemon stops: with every node stopped at once the
 	 * target stops too, and the leader came back as primary for the moment
@@ -105,9 +106,10 @@ abort_switchover(FailoverExec *e, const ExecContext *ctx, ExecOutcome *out)
 	e->ops->standby_forget(e->pg);
 	exec_stop_pg(e, HEALTH_STOP_FAST); /* it may still be exiting */
 	if (!ctx->stopping && exec_start_pg(e, true, &e2) == HEALTH_WAIT_FAILED)
-		log_warn("pg.start-failed", "detail=\"%s\" reason=switchover-abort", e2.msg);
-	if (e->ops->cas_delete(ctx->etcd, ctx->prefix, "failover", e->swo.request_rev,
-						   &e2) != 0)
+		log_warn("pg.start-failed", "detail=\"%s\" reason=switchover-abort",
+		         e2.msg);
+	if (e->ops->cas_delete(ctx->etcd, ctx->prefix, "failover",
+	                       e->swo.request_rev, &e2) != 0)
 		log_warn("failover.clear-failed", "detail=\"%s\"", e2.msg);
 	memset(&e->swo, 0, sizeof(e->swo));
 }
@@ -118,11 +120,12 @@ exec_switchover_abandon(FailoverExec *e, PgwError *err)
 	if (e->swo.step == SWO_NONE)
 		return 0;
 	if (e->swo.step >= SWO_HANDED_OVER)
-		return pgw_error_set(err, PGW_EINTERNAL,
-							 "switchover to %s cannot be abandoned in sub-state %s",
-							 e->swo.target, failover_switchover_step_name(e->swo.step));
+		return pgw_error_set(
+		    err, PGW_EINTERNAL,
+		    "switchover to %s cannot be abandoned in sub-state %s",
+		    e->swo.target, failover_switchover_step_name(e->swo.step));
 	log_warn("switchover.abandoned", "target=%s step=%s reason=fencing",
-			 e->swo.target, failover_switchover_step_name(e->swo.step));
+	         e->swo.target, failover_switchover_step_name(e->swo.step));
 	e->ops->standby_forget(e->pg);
 	memset(&e->swo, 0, sizeof(e->swo));
 	return 0;
@@ -131,15 +134,17 @@ exec_switchover_abandon(FailoverExec *e, PgwError *err)
 /* begin: SWO_CHECKPOINT's work; false (out says why) when it cannot begin */
 static bool
 begin(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
-	  ExecOutcome *out)
+      ExecOutcome *out)
 {
 	Switchover *s = &e->swo;
 
 	memset(s, 0, sizeof(*s));
-	if (!exec_upstream_of(ctx->view, dec->target, s->host, sizeof(s->host), &s->up))
+	if (!exec_upstream_of(ctx->view, dec->target, s->host, sizeof(s->host),
+	                      &s->up))
 	{
-		out->rc = pgw_error_set(&out->err, PGW_ESTATE,
-								"no address for switchover target %s", dec->target);
+		out->rc =
+		    pgw_error_set(&out->err, PGW_ESTATE,
+		                  "no address for switchover target %s", dec->target);
 		return false;
 	}
 	pgw_strlcpy(s->target, dec->target, sizeof(s->target));
@@ -150,15 +155,15 @@ begin(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	if (ctx->view->failover.member[0] == '\0')
 	{
 		FailoverRequest f = ctx->view->failover;
-		char	   *json;
+		char *json;
 
 		/* name the target we chose, so the others wait for it instead of
 		 * starting an election of their own (we would win it ourselves) */
 		pgw_strlcpy(f.member, s->target, sizeof(f.member));
 		json = dcs_failover_encode(&f);
 		out->rc = e->ops->cas_put_rev(ctx->etcd, ctx->prefix, "failover", json,
-									  ctx->view->failover.mod_revision,
-									  &s->request_rev, &out->err);
+		                              ctx->view->failover.mod_revision,
+		                              &s->request_rev, &out->err);
 		free(json);
 		if (out->rc != 0)
 		{
@@ -174,15 +179,16 @@ begin(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 static void
 checkpoint(FailoverExec *e, ExecOutcome *out)
 {
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	if (e->ops->standby_prepare(e->pg, &e->swo.up, &err) != 0)
-		log_warn("switchover.connect-failed", "target=%s detail=\"%s\" action=retry-after-stop",
-				 e->swo.target, err.msg);
+		log_warn("switchover.connect-failed",
+		         "target=%s detail=\"%s\" action=retry-after-stop",
+		         e->swo.target, err.msg);
 	pgw_error_clear(&err);
 	if (e->ops->checkpoint(e->pg, &err) != 0)
-		log_warn("switchover.checkpoint-failed", "detail=\"%s\" action=continue",
-				 err.msg);
+		log_warn("switchover.checkpoint-failed",
+		         "detail=\"%s\" action=continue", err.msg);
 	enter(e, SWO_STOPPING);
 	out->run_again = true;
 }
@@ -192,8 +198,8 @@ static bool
 stopping(FailoverExec *e, ExecOutcome *out)
 {
 	Switchover *s = &e->swo;
-	PgLsn		ckpt = 0;
-	HealthWait	w;
+	PgLsn ckpt = 0;
+	HealthWait w;
 
 	if (s->stop_mono_ms == 0)
 	{
@@ -204,18 +210,19 @@ stopping(FailoverExec *e, ExecOutcome *out)
 	w = e->ops->stop_checkpointed(e->pg, slice(e), &ckpt, &out->err);
 	if (w == HEALTH_WAIT_PENDING && deadline_passed(e))
 	{
-		char		state[64];
+		char state[64];
 
 		/* no clean shutdown in time: escalate as any stop does */
 		exec_stop_pg(e, HEALTH_STOP_FAST);
 		pgw_error_clear(&out->err);
-		if ((out->rc = e->ops->checkpoint_lsn(e->pg, &ckpt, state, sizeof(state),
-											  &out->err)) != 0)
+		if ((out->rc = e->ops->checkpoint_lsn(e->pg, &ckpt, state,
+		                                      sizeof(state), &out->err)) != 0)
 			return false;
 		if (strcmp(state, "shut down") != 0)
 		{
-			out->rc = pgw_error_set(&out->err, PGW_ESTATE,
-									"cluster state \"%s\" after stop, not \"shut down\"", state);
+			out->rc = pgw_error_set(
+			    &out->err, PGW_ESTATE,
+			    "cluster state \"%s\" after stop, not \"shut down\"", state);
 			return false;
 		}
 		w = HEALTH_WAIT_READY;
@@ -241,25 +248,26 @@ static bool
 wait_received(FailoverExec *e, const ExecContext *ctx, ExecOutcome *out)
 {
 	Switchover *s = &e->swo;
-	PgLsn		seen = 0;
-	PgwError	err = {0};
+	PgLsn seen = 0;
+	PgwError err = {0};
 	FailoverRequest f = s->request;
-	int			rc;
+	int rc;
 
 	/* past the record's start: the target has the whole checkpoint */
 	if (e->ops->wait_received(e->pg, &s->up, s->checkpoint + 1, slice(e), &seen,
-							  &err) != HEALTH_WAIT_READY)
+	                          &err) != HEALTH_WAIT_READY)
 	{
 		if (!deadline_passed(e))
 		{
 			out->run_again = true;
 			return true;
 		}
-		out->rc = pgw_error_set(&out->err, PGW_ETIMEDOUT,
-								"target %s received %X/%X, not %X/%X, within %d ms",
-								s->target, (unsigned) (seen >> 32), (unsigned) seen,
-								(unsigned) ((s->checkpoint + 1) >> 32),
-								(unsigned) (s->checkpoint + 1), SWO_RECEIVE_MS);
+		out->rc =
+		    pgw_error_set(&out->err, PGW_ETIMEDOUT,
+		                  "target %s received %X/%X, not %X/%X, within %d ms",
+		                  s->target, (unsigned) (seen >> 32), (unsigned) seen,
+		                  (unsigned) ((s->checkpoint + 1) >> 32),
+		                  (unsigned) (s->checkpoint + 1), SWO_RECEIVE_MS);
 		return false;
 	}
 	s->received_mono_ms = pgw_now_mono_ms();
@@ -267,7 +275,8 @@ wait_received(FailoverExec *e, const ExecContext *ctx, ExecOutcome *out)
 	 * asking the peers (rules.c, switchover-candidate-refresh) */
 	pgw_strlcpy(f.member, s->target, sizeof(f.member));
 	f.handover_lsn = s->checkpoint;
-	rc = e->ops->leader_handover(ctx->etcd, ctx->prefix, ctx->name, &f, &out->err);
+	rc = e->ops->leader_handover(ctx->etcd, ctx->prefix, ctx->name, &f,
+	                             &out->err);
 	if (rc != 0 && rc != PGW_ECONFLICT)
 	{
 		out->rc = rc;
@@ -275,12 +284,14 @@ wait_received(FailoverExec *e, const ExecContext *ctx, ExecOutcome *out)
 	}
 	pgw_error_clear(&out->err);
 	/* the three phases of the write downtime that are ours to wait for */
-	log_info("switchover.released", "target=%s checkpoint=%X/%X stopped_ms=%lld shutdown_ms=%lld received_ms=%lld handover_ms=%lld",
-			 s->target, (unsigned) (s->checkpoint >> 32), (unsigned) s->checkpoint,
-			 (long long) (pgw_now_mono_ms() - s->stop_mono_ms),
-			 (long long) (s->shut_down_mono_ms - s->stop_mono_ms),
-			 (long long) (s->received_mono_ms - s->shut_down_mono_ms),
-			 (long long) (pgw_now_mono_ms() - s->received_mono_ms));
+	log_info(
+	    "switchover.released",
+	    "target=%s checkpoint=%X/%X stopped_ms=%lld shutdown_ms=%lld received_ms=%lld handover_ms=%lld",
+	    s->target, (unsigned) (s->checkpoint >> 32), (unsigned) s->checkpoint,
+	    (long long) (pgw_now_mono_ms() - s->stop_mono_ms),
+	    (long long) (s->shut_down_mono_ms - s->stop_mono_ms),
+	    (long long) (s->received_mono_ms - s->shut_down_mono_ms),
+	    (long long) (pgw_now_mono_ms() - s->received_mono_ms));
 	enter(e, SWO_HANDED_OVER);
 	/* the peers ask our REST API, and the loop republishes from this */
 	out->key_released = true;
@@ -299,9 +310,9 @@ handed_over(FailoverExec *e, ExecOutcome *out)
 	{
 		if (!deadline_passed(e))
 			return;
-		log_warn("switchover.target-not-promoted", "target=%s waited_ms=%lld action=follow",
-				 e->swo.target,
-				 (long long) (pgw_now_mono_ms() - e->swo.step_since_mono_ms));
+		log_warn("switchover.target-not-promoted",
+		         "target=%s waited_ms=%lld action=follow", e->swo.target,
+		         (long long) (pgw_now_mono_ms() - e->swo.step_since_mono_ms));
 	}
 	enter(e, SWO_FOLLOW);
 }
@@ -310,28 +321,28 @@ handed_over(FailoverExec *e, ExecOutcome *out)
 static void
 follow(FailoverExec *e, ExecOutcome *out)
 {
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	atomic_store(&e->fence_pid, 0);
 	e->should_run = true;
 	e->expect_primary = false;
 	pgw_strlcpy(e->upstream, e->swo.target, sizeof(e->upstream));
 	if (e->ops->demote(e->pg, &e->swo.up, REPLICA_START_WAIT_MS, &err) ==
-		HEALTH_WAIT_FAILED)
-		log_warn("switchover.follow-failed", "detail=\"%s\" action=retry-next-loop",
-				 err.msg);
+	    HEALTH_WAIT_FAILED)
+		log_warn("switchover.follow-failed",
+		         "detail=\"%s\" action=retry-next-loop", err.msg);
 	log_info("switchover.done", "target=%s duration_ms=%lld", e->swo.target,
-			 (long long) (pgw_now_mono_ms() - e->swo.started_mono_ms));
+	         (long long) (pgw_now_mono_ms() - e->swo.started_mono_ms));
 	memset(&e->swo, 0, sizeof(e->swo));
 	out->role_changed = true;
 }
 
 void
 exec_switchover_step(FailoverExec *e, const ExecContext *ctx,
-					 const Decision *dec, const LocalHealth *self,
-					 ExecOutcome *out)
+                     const Decision *dec, const LocalHealth *self,
+                     ExecOutcome *out)
 {
-	bool		ok = true;
+	bool ok = true;
 
 	(void) self;
 	if (e->swo.step == SWO_NONE && !begin(e, ctx, dec, out))
@@ -347,7 +358,8 @@ exec_switchover_step(FailoverExec *e, const ExecContext *ctx,
 			if (deadline_passed(e))
 			{
 				out->rc = pgw_error_set(&out->err, PGW_ETIMEDOUT,
-										"no checkpoint within %d ms", SWO_CHECKPOINT_MS);
+				                        "no checkpoint within %d ms",
+				                        SWO_CHECKPOINT_MS);
 				ok = false;
 			}
 			else

@@ -27,40 +27,43 @@ failover_exec_open(const NodeConfig *cfg, FailoverExec **out, PgwError *err)
 
 int
 failover_exec_open_ops(const NodeConfig *cfg, const ExecOps *ops,
-					   FailoverExec **out, PgwError *err)
+                       FailoverExec **out, PgwError *err)
 {
 	FailoverExec *e;
 	PgProbeConfig pc = {0};
 	PgControlConfig cc = {0};
-	char		host[256];
-	int			port = cfg->pg_port;
-	int			n_steps;
+	char host[256];
+	int port = cfg->pg_port;
+	int n_steps;
 	const ExecStep *steps = exec_steps_table(&n_steps);
 	DecisionKind missing = exec_steps_check(steps, n_steps);
-	int			rc;
-	int			n_bk = 0;
-	const HealthParam *bk = backup_pg_params(cfg, &n_bk);	/* archiving */
+	int rc;
+	int n_bk = 0;
+	const HealthParam *bk = backup_pg_params(cfg, &n_bk); /* archiving */
 
 	*out = NULL;
 	if (missing != DECIDE_KIND_COUNT)
-		return pgw_error_set(err, PGW_EINTERNAL,
-							 "the executor has no step for decision kind %d (%s)",
-							 (int) missing, failover_decision_kind_name(missing));
+		return pgw_error_set(
+		    err, PGW_EINTERNAL,
+		    "the executor has no step for decision kind %d (%s)", (int) missing,
+		    failover_decision_kind_name(missing));
 	e = pgw_xcalloc(1, sizeof(FailoverExec));
 	e->cfg = cfg;
 	e->ops = ops;
 	e->rep = pgw_xcalloc(1, sizeof(HealthReport));
-	e->params = pgw_xcalloc((size_t) (cfg->n_pg_parameters + 1 + n_bk), sizeof(HealthParam));
+	e->params = pgw_xcalloc((size_t) (cfg->n_pg_parameters + 1 + n_bk),
+	                        sizeof(HealthParam));
 	for (int i = 0; i < cfg->n_pg_parameters; i++)
 	{
 		e->params[i].name = cfg->pg_parameters[i].name;
 		e->params[i].value = cfg->pg_parameters[i].value;
 	}
 	{
-		bool		has = false;
+		bool has = false;
 
 		for (int i = 0; i < cfg->n_pg_parameters; i++)
-			if (strcmp(cfg->pg_parameters[i].name, "wal_retrieve_retry_interval") == 0)
+			if (strcmp(cfg->pg_parameters[i].name,
+			           "wal_retrieve_retry_interval") == 0)
 				has = true;
 		/*
 		 * A replica re-pointed at a new leader retries every
@@ -73,7 +76,8 @@ failover_exec_open_ops(const NodeConfig *cfg, const ExecOps *ops,
 		 */
 		if (!has)
 		{
-			e->params[cfg->n_pg_parameters].name = "wal_retrieve_retry_interval";
+			e->params[cfg->n_pg_parameters].name =
+			    "wal_retrieve_retry_interval";
 			e->params[cfg->n_pg_parameters].value = "200ms";
 		}
 		e->n_params = cfg->n_pg_parameters + (has ? 0 : 1);
@@ -153,7 +157,7 @@ void
 failover_exec_fence_fn(void *arg)
 {
 	FailoverExec *e = arg;
-	int			pid = atomic_load(&e->fence_pid);
+	int pid = atomic_load(&e->fence_pid);
 
 	if (pid <= 0)
 		return;
@@ -187,20 +191,22 @@ failover_exec_postmaster_pid(FailoverExec *e)
 
 ExecOutcome
 failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
-				 const LocalHealth *self)
+                 const LocalHealth *self)
 {
 	ExecOutcome out;
-	int			n;
+	int n;
 	const ExecStep *steps = exec_steps_table(&n);
 
 	memset(&out, 0, sizeof(out));
 	out.action = "";
 	/* whatever this step does to PostgreSQL, the next look probes afresh */
 	e->probe_ok_mono_ms = 0;
-	if ((int) dec->kind < 0 || (int) dec->kind >= n || steps[dec->kind].fn == NULL)
+	if ((int) dec->kind < 0 || (int) dec->kind >= n ||
+	    steps[dec->kind].fn == NULL)
 	{
 		out.rc = pgw_error_set(&out.err, PGW_EINTERNAL,
-							   "no executor step for decision kind %d", (int) dec->kind);
+		                       "no executor step for decision kind %d",
+		                       (int) dec->kind);
 		return out;
 	}
 	steps[dec->kind].fn(e, ctx, dec, self, &out);
@@ -213,7 +219,7 @@ failover_execute(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 
 void
 failover_exec_member_info(FailoverExec *e, const ClusterView *view,
-						  const Decision *dec, MemberInfo *m)
+                          const Decision *dec, MemberInfo *m)
 {
 	const NodeConfig *cfg = e->cfg;
 	const HealthReport *r = e->rep;
@@ -221,11 +227,13 @@ failover_exec_member_info(FailoverExec *e, const ClusterView *view,
 	memset(m, 0, sizeof(*m));
 	pgw_strlcpy(m->name, cfg->name, sizeof(m->name));
 	snprintf(m->conn_url, sizeof(m->conn_url), "postgres://%s/postgres",
-			 cfg->pg_connect_address ? cfg->pg_connect_address : cfg->pg_listen);
+	         cfg->pg_connect_address ? cfg->pg_connect_address
+	                                 : cfg->pg_listen);
 	snprintf(m->api_url, sizeof(m->api_url), "%s://%s/patroni",
-			 cfg->restapi_certfile && cfg->restapi_certfile[0] ? "https" : "http",
-			 cfg->restapi_connect_address ? cfg->restapi_connect_address
-			 : cfg->restapi_listen);
+	         cfg->restapi_certfile && cfg->restapi_certfile[0] ? "https"
+	                                                           : "http",
+	         cfg->restapi_connect_address ? cfg->restapi_connect_address
+	                                      : cfg->restapi_listen);
 	pgw_strlcpy(m->version, PGW_VERSION, sizeof(m->version));
 	if (e->pm.running && r->reachable)
 	{
@@ -236,8 +244,8 @@ failover_exec_member_info(FailoverExec *e, const ClusterView *view,
 		{
 			m->received_location = r->receive_lsn;
 			m->replayed_location = r->replay_lsn;
-			m->xlog_location = r->receive_lsn > r->replay_lsn ? r->receive_lsn
-				: r->replay_lsn;
+			m->xlog_location =
+			    r->receive_lsn > r->replay_lsn ? r->receive_lsn : r->replay_lsn;
 		}
 		else
 			m->xlog_location = r->wal_lsn;
@@ -256,8 +264,9 @@ failover_exec_member_info(FailoverExec *e, const ClusterView *view,
 	else
 	{
 		m->state = e->should_run ? MEMBER_STATE_CRASHED : MEMBER_STATE_STOPPED;
-		m->role = exec_data_dir_state(e) == DATA_DIR_INITIALIZED ?
-			MEMBER_ROLE_DEMOTED : MEMBER_ROLE_UNINITIALIZED;
+		m->role = exec_data_dir_state(e) == DATA_DIR_INITIALIZED
+		              ? MEMBER_ROLE_DEMOTED
+		              : MEMBER_ROLE_UNINITIALIZED;
 	}
 	/* a replica whose WAL left the leader's history (exec_diverge.c) must
 	 * not be ranked first by its LSN, which is on a timeline the cluster
@@ -266,19 +275,20 @@ failover_exec_member_info(FailoverExec *e, const ClusterView *view,
 	m->noloadbalance = cfg->tag_noloadbalance;
 	m->nosync = cfg->tag_nosync;
 	m->failover_priority = cfg->tag_failover_priority;
-	pgw_strlcpy(m->replicatefrom, cfg->tag_replicatefrom, sizeof(m->replicatefrom));
+	pgw_strlcpy(m->replicatefrom, cfg->tag_replicatefrom,
+	            sizeof(m->replicatefrom));
 	m->n_tags = cfg->n_tags;
 	memcpy(m->tags, cfg->tags, sizeof(MemberTag) * (size_t) cfg->n_tags);
 	if (dec != NULL)
-		snprintf(m->reason, sizeof(m->reason), "%s: %s", dec->rule ? dec->rule : "",
-				 dec->reason);
+		snprintf(m->reason, sizeof(m->reason), "%s: %s",
+		         dec->rule ? dec->rule : "", dec->reason);
 	m->is_valid = true;
 	(void) view;
 }
 
 const HealthReport *
 failover_exec_last_report(const FailoverExec *e, bool *pg_running,
-						  int64_t *postmaster_start_wall_ms)
+                          int64_t *postmaster_start_wall_ms)
 {
 	*pg_running = e->pm.running && e->rep->reachable;
 	*postmaster_start_wall_ms = e->postmaster_start_wall_ms;

@@ -118,9 +118,9 @@ typedef struct LocalHealth
 	/* flags from the executor */
 	bool rewind_failed; /* last pg_rewind failed: re-clone instead */
 	bool clone_failed;  /* last clone failed (retried) */
-	SwitchoverStep switchover_step;        /* a switchover we lead is at
+	SwitchoverStep switchover_step;       /* a switchover we lead is at
 	                                        * this sub-state (SWO_NONE) */
-	char switchover_target[PGW_NAME_MAX];  /* ... handing over to */
+	char switchover_target[PGW_NAME_MAX]; /* ... handing over to */
 
 	/* wall clock, only to compare with a switchover's scheduled_at */
 	int64_t now_wall_ms;
@@ -344,10 +344,10 @@ typedef struct FailoverExec FailoverExec; /* opaque */
 typedef struct ExecContext
 {
 	EtcdClient *etcd;
-	const char *prefix;      /* "<namespace>/<scope>/" */
-	const char *name;        /* our member name */
-	int64_t lease_id;        /* our lease (0: none) */
-	const ClusterView *view; /* the view the decision was made on; nothing
+	const char *prefix;       /* "<namespace>/<scope>/" */
+	const char *name;         /* our member name */
+	int64_t lease_id;         /* our lease (0: none) */
+	const ClusterView *view;  /* the view the decision was made on; nothing
 	                          * rewrites it while a step runs */
 	bool key_proven_by_watch; /* a live watch shows the leader key holding
 	                           * us on lease_id: a renew needs no read */

@@ -114,25 +114,25 @@ typedef struct DecideCtx
 	int64_t leader_gone_ms; /* -1 unknown */
 
 	/* a leader key this node gave up itself (LocalHealth.released_lease) */
-	bool released_recently;         /* less than a ttl ago */
+	bool released_recently; /* less than a ttl ago */
 	int64_t released_ago_ms;
 	const char *released_candidate; /* another member that may take it */
 
 	/* the `failover` key: a switchover or manual failover request */
 	bool fo_present;
-	bool fo_due;            /* no scheduled_at, or it has passed */
-	bool fo_leader_ok;      /* names no leader, or names us */
-	bool fo_leader_other;   /* names a leader that is not the key holder */
-	const char *fo_target;  /* named member, or the best eligible one */
-	bool fo_target_ok;      /* target eligible (leader side) */
-	const char *fo_refusal; /* why not (leader side) */
-	bool fo_we_are_target;  /* the request names us */
-	bool fo_handed_over;    /* ... and its handover_lsn is within our WAL */
-	bool fo_expired;        /* leader gone longer than ttl: ignore it */
+	bool fo_due;                /* no scheduled_at, or it has passed */
+	bool fo_leader_ok;          /* names no leader, or names us */
+	bool fo_leader_other;       /* names a leader that is not the key holder */
+	const char *fo_target;      /* named member, or the best eligible one */
+	bool fo_target_ok;          /* target eligible (leader side) */
+	const char *fo_refusal;     /* why not (leader side) */
+	bool fo_we_are_target;      /* the request names us */
+	bool fo_handed_over;        /* ... and its handover_lsn is within our WAL */
+	bool fo_expired;            /* leader gone longer than ttl: ignore it */
 	uint64_t max_peer_position; /* highest WAL position of reachable peers */
-	bool paused;            /* config pause */
-	int quorum_seen;        /* sync members we know the WAL of (us + peers) */
-	int quorum_needed;      /* n_sync - quorum + 1 (0: not quorum mode) */
+	bool paused;                /* config pause */
+	int quorum_seen;   /* sync members we know the WAL of (us + peers) */
+	int quorum_needed; /* n_sync - quorum + 1 (0: not quorum mode) */
 } DecideCtx;
 
 /* Where a rule's Decision.target comes from. */

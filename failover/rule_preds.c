@@ -513,9 +513,8 @@ fo_candidate(const DecideCtx *c)
 bool
 p_fo_candidate_refresh(const DecideCtx *c)
 {
-	return fo_candidate(c) &&
-	       !(c->self->view_is_linearizable &&
-	         (c->self->peers_probed || c->fo_handed_over));
+	return fo_candidate(c) && !(c->self->view_is_linearizable &&
+	                            (c->self->peers_probed || c->fo_handed_over));
 }
 
 bool

@@ -12,15 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char	   *s;
-	PgwCron		c;
-	char		type[8];
-	PgwError	err = {0};
+	char *s;
+	PgwCron c;
+	char type[8];
+	PgwError err = {0};
 
 	if (size < 1 || size > 4096)
 		return 0;
@@ -33,8 +33,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	{
 		if (config_backup_schedule_check(s, type, sizeof(type), &c, &err) == 0)
 		{
-			int64_t		t0 = INT64_C(1796225878000);
-			int64_t		n = pgw_cron_next(&c, t0);
+			int64_t t0 = INT64_C(1796225878000);
+			int64_t n = pgw_cron_next(&c, t0);
 
 			if (n != -1 && (n <= t0 || !pgw_cron_matches(&c, n)))
 				abort();
@@ -42,11 +42,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 		}
 		else if (err.msg[0] == '\0')
-			abort();			/* a refusal always says why */
+			abort(); /* a refusal always says why */
 	}
 	else
 	{
-		int			n = -1;
+		int n = -1;
 
 		if (backup_schedule_check_json(s, &n, &err) != 0 && err.msg[0] == '\0')
 			abort();

@@ -8,14 +8,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	NodeConfig	c = {0};
-	PgwError	e = {0};
-	char	   *const envp[] = {NULL};
+	NodeConfig c = {0};
+	PgwError e = {0};
+	char *const envp[] = {NULL};
 
 	if (config_parse((const char *) data, size, "fuzz.yml", &c, &e) == 0)
 	{

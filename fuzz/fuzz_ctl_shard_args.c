@@ -12,16 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char	   *s = malloc(size + 1);
-	char	   *argv[64];
-	int			argc = 0;
-	ShardArgs	a;
-	char	   *p;
+	char *s = malloc(size + 1);
+	char *argv[64];
+	int argc = 0;
+	ShardArgs a;
+	char *p;
 
 	if (s == NULL)
 		abort();
@@ -30,7 +30,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p = s;
 	while (argc < 63 && p < s + size)
 	{
-		char	   *nl = memchr(p, '\n', (size_t) (s + size - p));
+		char *nl = memchr(p, '\n', (size_t) (s + size - p));
 
 		argv[argc++] = p;
 		if (nl == NULL)
@@ -57,7 +57,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					abort();
 				break;
 			case SHARD_CMD_MOVE:
-				if (!a.resume && !a.abort_move && (a.range == NULL || a.group < 0))
+				if (!a.resume && !a.abort_move &&
+				    (a.range == NULL || a.group < 0))
 					abort();
 				if ((a.resume || a.abort_move) && a.move_id == NULL)
 					abort();

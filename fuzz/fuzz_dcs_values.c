@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void
-check_again(char *json, int (*fn) (const char *, size_t, void *), void *scratch)
+check_again(char *json, int (*fn)(const char *, size_t, void *), void *scratch)
 {
 	if (json == NULL)
 		abort();
@@ -55,16 +55,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static SyncState s;
 	static union
 	{
-		MemberInfo	m;
+		MemberInfo m;
 		DynamicConfig c;
 		FailoverRequest f;
-		SyncState	s;
-	}			scratch;
+		SyncState s;
+	} scratch;
 	const char *json;
-	size_t		len;
-	PgwError	e = {0};
+	size_t len;
+	PgwError e = {0};
 	HistoryEntry *h = NULL;
-	int			n = 0;
+	int n = 0;
 
 	if (size < 1)
 		return 0;
@@ -95,12 +95,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 4:
 			if (dcs_history_decode(json, len, &h, &n, &e) == 0)
 			{
-				char	   *enc = dcs_history_encode(h, n);
+				char *enc = dcs_history_encode(h, n);
 				HistoryEntry *h2 = NULL;
-				int			n2 = 0;
+				int n2 = 0;
 
-				if (enc == NULL || dcs_history_decode(enc, strlen(enc), &h2, &n2, NULL) != 0 ||
-					n2 != n)
+				if (enc == NULL ||
+				    dcs_history_decode(enc, strlen(enc), &h2, &n2, NULL) != 0 ||
+				    n2 != n)
 					abort();
 				free(enc);
 				free(h2);
@@ -115,7 +116,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					if (fs->n < 0 || fs->n > PGW_MEMBERS_MAX)
 						abort();
 					for (int i = 0; i < fs->n; i++)
-						if (fs->name[i][0] == '\0' || !dcs_failsafe_has(fs, fs->name[i]))
+						if (fs->name[i][0] == '\0' ||
+						    !dcs_failsafe_has(fs, fs->name[i]))
 							abort();
 				}
 				free(fs);

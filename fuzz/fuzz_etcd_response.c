@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void
 fold(ClusterView *v, const EtcdRangeResult *r, bool deleted)
@@ -21,15 +21,15 @@ fold(ClusterView *v, const EtcdRangeResult *r, bool deleted)
 	for (size_t i = 0; i < r->count; i++)
 	{
 		const EtcdKeyValue *kv = &r->kvs[i];
-		EtcdEvent	ev;
+		EtcdEvent ev;
 
 		/* the decoder's promises: NUL-terminated copies of the lengths */
 		if (kv->key == NULL || kv->value == NULL ||
-			kv->key[kv->key_len] != '\0' || kv->value[kv->value_len] != '\0')
+		    kv->key[kv->key_len] != '\0' || kv->value[kv->value_len] != '\0')
 			abort();
 		memset(&ev, 0, sizeof(ev));
 		ev.type = deleted ? ETCD_EVENT_WATCH_DELETE : ETCD_EVENT_WATCH_PUT;
-		ev.kv = *kv;			/* borrowed: not cleared here */
+		ev.kv = *kv; /* borrowed: not cleared here */
 		ev.revision = kv->mod_revision;
 		(void) dcs_view_apply_event(v, "/service/fuzz/", &ev);
 	}

@@ -15,18 +15,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	HealthTimelineCheck tc;
-	PgwError	err = {0};
-	uint32_t	leader_tli;
-	uint32_t	local_tli;
-	PgLsn		lsn = 0;
-	char	   *history;
-	int			rc;
+	PgwError err = {0};
+	uint32_t leader_tli;
+	uint32_t local_tli;
+	PgLsn lsn = 0;
+	char *history;
+	int rc;
 
 	if (size < 10)
 		return 0;
@@ -45,10 +45,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (err.code != rc || err.msg[0] == '\0' || tc.diverged)
 			abort();
 	}
-	else if (local_tli == leader_tli ? tc.diverged
-			 : local_tli > leader_tli ? !tc.diverged
-			 : tc.switchpoint != 0 ? tc.diverged != (lsn > tc.switchpoint)
-			 : !tc.diverged)
+	else if (local_tli == leader_tli  ? tc.diverged
+	         : local_tli > leader_tli ? !tc.diverged
+	         : tc.switchpoint != 0    ? tc.diverged != (lsn > tc.switchpoint)
+	                                  : !tc.diverged)
 		abort();
 	free(history);
 	return 0;

@@ -12,14 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	RoutingTable *t;
-	char	   *s;
-	char	   *json;
+	char *s;
+	char *json;
 
 	if (size < 1)
 		return 0;
@@ -35,8 +35,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		{
 			json = routing_table_encode(&t[0]);
 			if (routing_table_decode(json, strlen(json), &t[1], NULL) != 0 ||
-				!routing_table_equal_routes(&t[0], &t[1]) ||
-				t[0].epoch != t[1].epoch)
+			    !routing_table_equal_routes(&t[0], &t[1]) ||
+			    t[0].epoch != t[1].epoch)
 				abort();
 			free(json);
 		}
@@ -46,7 +46,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		RoutingEndpoint ep;
 
 		if (routing_endpoint_from_url(s, &ep, NULL) == 0 &&
-			(ep.port < 1 || ep.port > 65535 || ep.host[0] == '\0'))
+		    (ep.port < 1 || ep.port > 65535 || ep.host[0] == '\0'))
 			abort();
 	}
 	free(t);

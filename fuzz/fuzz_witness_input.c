@@ -12,19 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	WitnessMsg	m;
-	PgwError	e = {0};
-	char	   *s;
-	char		ssn[1024];
-	char		base[1024];
+	WitnessMsg m;
+	PgwError e = {0};
+	char *s;
+	char ssn[1024];
+	char base[1024];
 	WitnessGate g;
-	bool		named,
-				unknown;
+	bool named, unknown;
 
 	if (witness_wire_decode((const char *) data, size, &m, &e) != 0)
 	{
@@ -46,14 +45,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	else
 	{
-		if (g.k < 0 || g.k > WITNESS_GATE_NAMES_MAX || g.n_names > WITNESS_GATE_NAMES_MAX)
+		if (g.k < 0 || g.k > WITNESS_GATE_NAMES_MAX ||
+		    g.n_names > WITNESS_GATE_NAMES_MAX)
 			abort();
 		/* ours decomposes: it names the witness */
-		if (witness_ssn_decompose(ssn, WITNESS_APP_NAME, base, sizeof(base), &named,
-								  &unknown) != 0 || !named)
+		if (witness_ssn_decompose(ssn, WITNESS_APP_NAME, base, sizeof(base),
+		                          &named, &unknown) != 0 ||
+		    !named)
 			abort();
 	}
-	(void) !witness_ssn_decompose(s, WITNESS_APP_NAME, base, sizeof(base), &named, &unknown);
+	(void) !witness_ssn_decompose(s, WITNESS_APP_NAME, base, sizeof(base),
+	                              &named, &unknown);
 	free(s);
 	return 0;
 }

@@ -35,8 +35,8 @@ actions_pgpass_env(PgControl *c, char *buf, size_t len, const char **env)
 /* one row, one column, not NULL; copies the value into buf */
 int
 actions_query_value(PGconn *conn, const char *sql, int nparams,
-            const char *const *params, int timeout_ms, char *buf, size_t len,
-            PgwError *err)
+                    const char *const *params, int timeout_ms, char *buf,
+                    size_t len, PgwError *err)
 {
 	PGresult *res[PGC_MAX_RESULTS];
 	int nres;
@@ -57,8 +57,8 @@ actions_query_value(PGconn *conn, const char *sql, int nparams,
 }
 
 int
-actions_command(PGconn *conn, const char *sql, int nparams, const char *const *params,
-        char *sqlstate, PgwError *err)
+actions_command(PGconn *conn, const char *sql, int nparams,
+                const char *const *params, char *sqlstate, PgwError *err)
 {
 	PGresult *res[PGC_MAX_RESULTS];
 	int nres;
@@ -84,8 +84,8 @@ create_replication_role(PgControl *c, PgwError *err)
 		return err ? err->code : PGW_EUNAVAILABLE;
 	/* bootstrap, before any lease: the lease witness (lease_ssn.c) would
 	 * hold this commit, and no client can see this server yet */
-	if ((rc = actions_command(conn, "SET synchronous_commit = local", 0, NULL, NULL,
-	                  err)) != 0)
+	if ((rc = actions_command(conn, "SET synchronous_commit = local", 0, NULL,
+	                          NULL, err)) != 0)
 		goto out;
 	rc = actions_query_value(
 	    conn, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", 1,
@@ -128,19 +128,19 @@ out:
 static void
 marker_path(const char *data_dir, HealthIncomplete kind, char *buf, size_t len)
 {
-	int			n = (int) strlen(data_dir);
+	int n = (int) strlen(data_dir);
 
 	/* "data/" must give "data.rewind-incomplete", never a file inside */
 	while (n > 1 && data_dir[n - 1] == '/')
 		n--;
 	snprintf(buf, len, "%.*s.%s-incomplete", n, data_dir,
-			 kind == HEALTH_INCOMPLETE_CLONE ? "clone" : "rewind");
+	         kind == HEALTH_INCOMPLETE_CLONE ? "clone" : "rewind");
 }
 
 HealthIncomplete
 health_data_dir_incomplete(const char *data_dir)
 {
-	char		path[4200];
+	char path[4200];
 
 	marker_path(data_dir, HEALTH_INCOMPLETE_REWIND, path, sizeof(path));
 	if (access(path, F_OK) == 0)
@@ -152,30 +152,31 @@ health_data_dir_incomplete(const char *data_dir)
 }
 
 int
-actions_marker_set(PgControl *c, HealthIncomplete kind, const char *source, PgwError *err)
+actions_marker_set(PgControl *c, HealthIncomplete kind, const char *source,
+                   PgwError *err)
 {
-	char		path[4200];
-	char		body[600];
-	int			n;
+	char path[4200];
+	char body[600];
+	int n;
 
 	marker_path(c->data_dir, kind, path, sizeof(path));
 	n = snprintf(body, sizeof(body), "source=%s started_ms=%lld\n", source,
-				 (long long) pgw_now_wall_ms());
+	             (long long) pgw_now_wall_ms());
 	return write_file_atomic(path, body, (size_t) n, 0600, (uid_t) -1,
-							 (gid_t) -1, err);
+	                         (gid_t) -1, err);
 }
 
 void
 actions_marker_clear(PgControl *c, HealthIncomplete kind)
 {
-	char		path[4200];
+	char path[4200];
 
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	marker_path(c->data_dir, kind, path, sizeof(path));
 	if (pgw_unlink(path, &err) != 0)
-		log_warn("pg.marker", "path=%s action=unlink-failed detail=\"%s\"", path,
-				 err.msg);
+		log_warn("pg.marker", "path=%s action=unlink-failed detail=\"%s\"",
+		         path, err.msg);
 }
 
 int
@@ -324,7 +325,8 @@ health_control_clone(PgControl *c, const HealthUpstream *leader, PgwError *err)
 		argv[n++] = "--no-sync";
 	argv[n] = NULL;
 	actions_pgpass_env(c, envbuf, sizeof(envbuf), env);
-	if ((rc = actions_marker_set(c, HEALTH_INCOMPLETE_CLONE, leader->host, err)) != 0)
+	if ((rc = actions_marker_set(c, HEALTH_INCOMPLETE_CLONE, leader->host,
+	                             err)) != 0)
 		return rc;
 	rc = run_program(argv, &c->as, env, c->cmd_timeout_ms, NULL, err);
 	if (rc != 0)
@@ -396,7 +398,8 @@ signal_promote(PgControl *c, pid_t *pm_out, PgwError *err)
 	 * named "promote" is removed as a link, never followed (F1) */
 	if ((dfd = control_data_dirfd(c, err)) < 0)
 		return err && err->code ? err->code : PGW_EIO;
-	rc = pgw_create_at(dfd, "promote", 0600, c->as.drop ? c->as.uid : PGW_NO_OWNER,
+	rc = pgw_create_at(dfd, "promote", 0600,
+	                   c->as.drop ? c->as.uid : PGW_NO_OWNER,
 	                   c->as.drop ? c->as.gid : (gid_t) -1, err);
 	if (rc != 0)
 	{
@@ -517,7 +520,8 @@ health_control_promote(PgControl *c, int wait_seconds, uint32_t *new_timeline,
 	if (wait_seconds <= 0)
 		wait_seconds = 60;
 	deadline = pgw_now_mono_ms() + (int64_t) wait_seconds * 1000;
-	snprintf(signal_path, sizeof(signal_path), "%s/standby.signal", c->data_dir);
+	snprintf(signal_path, sizeof(signal_path), "%s/standby.signal",
+	         c->data_dir);
 	if (stat(signal_path, &st) != 0)
 		return pgw_error_set(
 		    err, PGW_ESTATE,
@@ -578,8 +582,8 @@ health_control_promote(PgControl *c, int wait_seconds, uint32_t *new_timeline,
 				conn = control_connect_local(c, CONNECT_MS, err);
 			if (conn != NULL)
 			{
-				rc = actions_query_value(conn, "SELECT pg_is_in_recovery()", 0, NULL,
-				                 QUERY_MS, v, sizeof(v), err);
+				rc = actions_query_value(conn, "SELECT pg_is_in_recovery()", 0,
+				                         NULL, QUERY_MS, v, sizeof(v), err);
 				if (rc == 0 && strcmp(v, "f") == 0)
 				{
 					tli = 0;
@@ -612,12 +616,14 @@ health_control_promote(PgControl *c, int wait_seconds, uint32_t *new_timeline,
 			rc = err && err->code ? err->code : PGW_EUNAVAILABLE;
 			goto out;
 		}
-		rc = actions_query_value(conn, actions_tli_sql, 0, NULL, QUERY_MS, v, sizeof(v), err);
+		rc = actions_query_value(conn, actions_tli_sql, 0, NULL, QUERY_MS, v,
+		                         sizeof(v), err);
 		if (rc != 0)
 			goto out;
 		if (actions_parse_hex_tli(v, &tli) != 0)
 		{
-			rc = pgw_error_set(err, PGW_EBADRESPONSE, "invalid timeline \"%s\"", v);
+			rc = pgw_error_set(err, PGW_EBADRESPONSE, "invalid timeline \"%s\"",
+			                   v);
 			goto out;
 		}
 	}

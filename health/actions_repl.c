@@ -82,8 +82,8 @@ health_control_slots_sync(PgControl *c, const char *const *members,
 		}
 		if (wanted || active)
 			continue;
-		rc = actions_command(conn, "SELECT pg_drop_replication_slot($1)", 1, params,
-		             state, err);
+		rc = actions_command(conn, "SELECT pg_drop_replication_slot($1)", 1,
+		                     params, state, err);
 		if (rc != 0 && strcmp(state, "55006") == 0)
 		{
 			pgw_error_clear(err); /* became active meanwhile: keep it */
@@ -104,9 +104,9 @@ health_control_slots_sync(PgControl *c, const char *const *members,
 
 		if (want[i][0] == '\0')
 			continue;
-		rc = actions_command(conn,
-		             "SELECT pg_create_physical_replication_slot($1, true)", 1,
-		             params, state, err);
+		rc = actions_command(
+		    conn, "SELECT pg_create_physical_replication_slot($1, true)", 1,
+		    params, state, err);
 		if (rc != 0 && strcmp(state, "42710") == 0)
 		{
 			pgw_error_clear(err);
@@ -167,7 +167,7 @@ health_control_set_sync(PgControl *c, const char *value, int timeout_ms,
 			conn = control_connect_local(c, CONNECT_MS, NULL);
 		if (conn != NULL &&
 		    actions_query_value(conn, "SHOW synchronous_standby_names", 0, NULL,
-		                QUERY_MS, cur, sizeof(cur), NULL) == 0 &&
+		                        QUERY_MS, cur, sizeof(cur), NULL) == 0 &&
 		    strcmp(cur, value) == 0)
 			break;
 		if (conn != NULL && PQstatus(conn) != CONNECTION_OK)
@@ -277,9 +277,10 @@ health_control_stop_checkpointed(PgControl *c, int timeout_ms, PgLsn *lsn,
 		if (pgw_now_mono_ms() >= deadline)
 		{
 			if (rc == 0)
-				pgw_error_set(err, PGW_ETIMEDOUT,
-				              "no shutdown checkpoint within %d ms (state \"%s\")",
-				              timeout_ms, cd.state);
+				pgw_error_set(
+				    err, PGW_ETIMEDOUT,
+				    "no shutdown checkpoint within %d ms (state \"%s\")",
+				    timeout_ms, cd.state);
 			return HEALTH_WAIT_PENDING;
 		}
 		pgw_error_clear(err);
@@ -301,7 +302,8 @@ health_control_standby_prepare(PgControl *c, const HealthUpstream *standby,
 {
 	if (c->standby_conn != NULL)
 		PQfinish(c->standby_conn);
-	c->standby_conn = control_connect_remote(c, standby, false, CONNECT_MS, err);
+	c->standby_conn =
+	    control_connect_remote(c, standby, false, CONNECT_MS, err);
 	if (c->standby_conn == NULL)
 		return err ? err->code : PGW_EUNAVAILABLE;
 	pgw_strlcpy(c->standby_host, standby->host, sizeof(c->standby_host));
@@ -345,9 +347,9 @@ health_control_wait_received(PgControl *c, const HealthUpstream *standby,
 		if (conn == NULL)
 			conn = control_connect_remote(c, standby, false, CONNECT_MS, err);
 		if (conn != NULL &&
-		    actions_query_value(conn,
-		                "SELECT coalesce(pg_last_wal_receive_lsn(), '0/0')",
-		                0, NULL, QUERY_MS, v, sizeof(v), err) == 0 &&
+		    actions_query_value(
+		        conn, "SELECT coalesce(pg_last_wal_receive_lsn(), '0/0')", 0,
+		        NULL, QUERY_MS, v, sizeof(v), err) == 0 &&
 		    health_lsn_parse(v, &got) == 0)
 		{
 			*seen = got;
@@ -402,8 +404,8 @@ health_control_wait_promoted(PgControl *c, const HealthUpstream *standby,
 		if (conn == NULL)
 			conn = control_connect_remote(c, standby, false, CONNECT_MS, NULL);
 		if (conn != NULL &&
-		    actions_query_value(conn, "SELECT pg_is_in_recovery()", 0, NULL, QUERY_MS,
-		                v, sizeof(v), NULL) == 0)
+		    actions_query_value(conn, "SELECT pg_is_in_recovery()", 0, NULL,
+		                        QUERY_MS, v, sizeof(v), NULL) == 0)
 		{
 			if (strcmp(v, "f") == 0)
 			{

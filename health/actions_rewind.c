@@ -144,7 +144,8 @@ health_control_rewind_needed(PgControl *c, const HealthUpstream *leader,
 	conn = control_connect_remote(c, leader, false, CONNECT_MS, err);
 	if (conn == NULL)
 		return err ? err->code : PGW_EUNAVAILABLE;
-	rc = actions_query_value(conn, actions_tli_sql, 0, NULL, QUERY_MS, v, sizeof(v), err);
+	rc = actions_query_value(conn, actions_tli_sql, 0, NULL, QUERY_MS, v,
+	                         sizeof(v), err);
 	if (rc == 0 && actions_parse_hex_tli(v, &ltli) != 0)
 		rc = pgw_error_set(err, PGW_EBADRESPONSE,
 		                   "invalid leader timeline \"%s\"", v);
@@ -274,7 +275,8 @@ health_control_rewind(PgControl *c, const HealthUpstream *leader, PgwError *err)
 	argv[2] = sopt;
 	argv[3] = NULL;
 	actions_pgpass_env(c, envbuf, sizeof(envbuf), env);
-	if ((rc = actions_marker_set(c, HEALTH_INCOMPLETE_REWIND, leader->host, err)) != 0)
+	if ((rc = actions_marker_set(c, HEALTH_INCOMPLETE_REWIND, leader->host,
+	                             err)) != 0)
 		return rc;
 	rc = run_program(argv, &c->as, env, c->cmd_timeout_ms, &out, err);
 	if (rc != 0)
@@ -284,7 +286,8 @@ health_control_rewind(PgControl *c, const HealthUpstream *leader, PgwError *err)
 		 * rewinds from; before that line (a connection failure, the
 		 * single-user crash recovery) the data directory is as it was.
 		 */
-		bool		touched = strstr(out.data, "rewinding from last common checkpoint") != NULL;
+		bool touched =
+		    strstr(out.data, "rewinding from last common checkpoint") != NULL;
 
 		if (!touched)
 			actions_marker_clear(c, HEALTH_INCOMPLETE_REWIND);
@@ -293,7 +296,7 @@ health_control_rewind(PgControl *c, const HealthUpstream *leader, PgwError *err)
 		else if (rc == PGW_ECANCELED)
 			;
 		else if (strstr(out.data, "could not connect") ||
-				 strstr(out.data, "connection to server"))
+		         strstr(out.data, "connection to server"))
 			rc = PGW_EUNAVAILABLE;
 		else
 			rc = PGW_ESTATE;

@@ -119,9 +119,9 @@ health_control_open(const PgControlConfig *cfg, PgControl **out, PgwError *err)
 			                     i + 1);
 	for (int i = 0; i < cfg->n_hba_append_lines; i++)
 		if (has_newline(cfg->hba_append_lines[i]))
-			return pgw_error_set(err, PGW_EINVAL,
-			                     "invalid bootstrap pg_hba line %d: contains a newline",
-			                     i + 1);
+			return pgw_error_set(
+			    err, PGW_EINVAL,
+			    "invalid bootstrap pg_hba line %d: contains a newline", i + 1);
 
 	c = pgw_xcalloc(1, sizeof(*c));
 	c->bin_dir = pgw_xstrdup(cfg->bin_dir);
@@ -299,7 +299,8 @@ control_write_conf(PgControl *c, PgwError *err)
 		bool has;
 		HealthParam s[] = {{"synchronous_standby_names", ssn}};
 
-		rc = control_sync_names_effective(c, ssn, sizeof(ssn), &gate, &has, err);
+		rc =
+		    control_sync_names_effective(c, ssn, sizeof(ssn), &gate, &has, err);
 		if (rc == 0 && has)
 			rc = conf_render(&b, "synchronous replication", s, 1, err);
 	}
@@ -339,7 +340,8 @@ control_write_hba(PgControl *c, PgwError *err)
 	StrBuf b;
 	int rc;
 	const char *method = c->su_password ? "scram-sha-256" : "peer map=pgwarden";
-	const char *rmethod = c->repl_password ? "scram-sha-256" : "peer map=pgwarden";
+	const char *rmethod =
+	    c->repl_password ? "scram-sha-256" : "peer map=pgwarden";
 
 	sbuf_init(&b);
 	sbuf_puts(&b, "# written by pgwarden\n");
@@ -368,12 +370,14 @@ control_write_hba(PgControl *c, PgwError *err)
 		sbuf_puts(&b, "# written by pgwarden: the map of its peer rules\n");
 		sbuf_printf(&b, "pgwarden root \"%s\"\n", c->superuser);
 		if (c->run_as != NULL)
-			sbuf_printf(&b, "pgwarden \"%s\" \"%s\"\n", c->run_as, c->superuser);
+			sbuf_printf(&b, "pgwarden \"%s\" \"%s\"\n", c->run_as,
+			            c->superuser);
 		if (!c->repl_password)
 		{
 			sbuf_printf(&b, "pgwarden root \"%s\"\n", c->repl_user);
 			if (c->run_as != NULL)
-				sbuf_printf(&b, "pgwarden \"%s\" \"%s\"\n", c->run_as, c->repl_user);
+				sbuf_printf(&b, "pgwarden \"%s\" \"%s\"\n", c->run_as,
+				            c->repl_user);
 		}
 		sbuf_puts(&b, "pgwarden /^(.*)$ \\1\n");
 		rc = control_write_data_file(c, "pg_ident.conf", b.data, b.len, err);

@@ -49,8 +49,8 @@ struct PgControl
 	/* settings pgwarden manages, re-read from our file at open */
 	char *primary_conninfo; /* NULL: not a standby */
 	char *primary_slot;
-	char *sync_names; /* synchronous_standby_names; NULL unset */
-	char *witness_app; /* lease witness in it (lease_ssn.c); NULL: off */
+	char *sync_names;   /* synchronous_standby_names; NULL unset */
+	char *witness_app;  /* lease witness in it (lease_ssn.c); NULL: off */
 	int witness_gate_k; /* the quorum gate we last gave the witness */
 
 	/* opened by health_control_standby_prepare() for wait_received() */

@@ -32,9 +32,9 @@
 static bool
 cwd_is(pid_t pid, const char *dir)
 {
-	char		path[64];
-	char		buf[4096];
-	ssize_t		n;
+	char path[64];
+	char buf[4096];
+	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/cwd", (int) pid);
 	n = readlink(path, buf, sizeof(buf) - 1);
@@ -58,11 +58,11 @@ cwd_is(pid_t pid, const char *dir)
 void
 control_clear_stale_pidfile(PgControl *c)
 {
-	char		dir[4096];
-	char		pidfile[4200];
-	pid_t		pid = 0;
-	char		state[32];
-	DIR		   *d;
+	char dir[4096];
+	char pidfile[4200];
+	pid_t pid = 0;
+	char state[32];
+	DIR *d;
 	struct dirent *de;
 
 	if (realpath(c->data_dir, dir) == NULL)
@@ -70,8 +70,8 @@ control_clear_stale_pidfile(PgControl *c)
 	snprintf(pidfile, sizeof(pidfile), "%s/postmaster.pid", dir);
 	if (access(pidfile, F_OK) != 0)
 		return;
-	if (read_postmaster_pid(c->data_dir, &pid, state, sizeof(state)) && pid > 0 &&
-		cwd_is(pid, dir))
+	if (read_postmaster_pid(c->data_dir, &pid, state, sizeof(state)) &&
+	    pid > 0 && cwd_is(pid, dir))
 		return;
 	d = opendir("/proc");
 	if (d == NULL)
@@ -88,8 +88,10 @@ control_clear_stale_pidfile(PgControl *c)
 	}
 	closedir(d);
 	if (pgw_unlink(pidfile, NULL) == 0 && access(pidfile, F_OK) != 0)
-		log_warn("pg.stale-pidfile", "data_dir=%s pid=%d action=removed reason=\"no process works in the data directory\"",
-				 c->data_dir, (int) pid);
+		log_warn(
+		    "pg.stale-pidfile",
+		    "data_dir=%s pid=%d action=removed reason=\"no process works in the data directory\"",
+		    c->data_dir, (int) pid);
 }
 
 /* the pid of the postmaster that owns data_dir, ours or adopted; 0 if none */
@@ -310,13 +312,16 @@ health_control_start(PgControl *c, int timeout_ms, PgwError *err)
 
 	if (running > 0 && is_child)
 		return wait_ready(c, timeout_ms, err);
-	if ((incomplete = health_data_dir_incomplete(c->data_dir)) != HEALTH_INCOMPLETE_NONE)
+	if ((incomplete = health_data_dir_incomplete(c->data_dir)) !=
+	    HEALTH_INCOMPLETE_NONE)
 	{
-		const char *what = incomplete == HEALTH_INCOMPLETE_CLONE ? "clone" : "rewind";
+		const char *what =
+		    incomplete == HEALTH_INCOMPLETE_CLONE ? "clone" : "rewind";
 
-		pgw_error_set(err, PGW_ESTATE,
-					  "cannot start server: \"%s\" holds an interrupted %s (its %s-incomplete marker is beside it); re-clone needed",
-					  c->data_dir, what, what);
+		pgw_error_set(
+		    err, PGW_ESTATE,
+		    "cannot start server: \"%s\" holds an interrupted %s (its %s-incomplete marker is beside it); re-clone needed",
+		    c->data_dir, what, what);
 		return HEALTH_WAIT_FAILED;
 	}
 	if (running > 0 && !is_child)
@@ -412,7 +417,8 @@ health_control_stop(PgControl *c, HealthStopMode mode, int timeout_ms,
 			    (int) pid, timeout_ms, sig);
 			return HEALTH_WAIT_PENDING;
 		}
-		pgw_sleep_ms(5); /* a switchover's downtime runs until we see the exit */
+		pgw_sleep_ms(
+		    5); /* a switchover's downtime runs until we see the exit */
 	}
 }
 
@@ -452,11 +458,11 @@ health_control_reload(PgControl *c, PgwError *err)
 static pid_t
 proc_ppid(pid_t pid)
 {
-	char		path[64];
-	char		buf[512];
-	FILE	   *f;
-	char	   *rp;
-	long		ppid;
+	char path[64];
+	char buf[512];
+	FILE *f;
+	char *rp;
+	long ppid;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
 	f = fopen(path, "re");
@@ -473,16 +479,16 @@ proc_ppid(pid_t pid)
 }
 
 static void
-for_each_child(pid_t pid, void (*fn) (pid_t child, void *arg), void *arg)
+for_each_child(pid_t pid, void (*fn)(pid_t child, void *arg), void *arg)
 {
-	DIR		   *d = opendir("/proc");
+	DIR *d = opendir("/proc");
 	struct dirent *de;
 
 	if (d == NULL)
 		return;
 	while ((de = readdir(d)) != NULL)
 	{
-		pid_t		child;
+		pid_t child;
 
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
@@ -504,10 +510,10 @@ kill_one(pid_t child, void *arg)
 static void
 match_startup(pid_t child, void *arg)
 {
-	char		path[64];
-	char		buf[256];
-	size_t		n;
-	FILE	   *f;
+	char path[64];
+	char buf[256];
+	size_t n;
+	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int) child);
 	f = fopen(path, "re");
@@ -529,7 +535,7 @@ control_parent_is(pid_t pid, pid_t parent)
 pid_t
 control_startup_pid(pid_t postmaster)
 {
-	pid_t		found = 0;
+	pid_t found = 0;
 
 	for_each_child(postmaster, match_startup, &found);
 	return found;

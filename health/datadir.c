@@ -20,9 +20,9 @@
 HealthDataDir
 health_data_dir_state(const char *dir, HealthIncomplete inc)
 {
-	char		path[1024];
+	char path[1024];
 	struct stat st;
-	DIR		   *d;
+	DIR *d;
 
 	/* an interrupted clone has PG_VERSION and is not a data directory */
 	if (inc == HEALTH_INCOMPLETE_CLONE)
@@ -34,7 +34,8 @@ health_data_dir_state(const char *dir, HealthIncomplete inc)
 	 * empty; only a directory we cannot open is unknown */
 	d = opendir(dir);
 	if (d == NULL)
-		return errno == ENOENT ? HEALTH_DATA_DIR_EMPTY : HEALTH_DATA_DIR_UNKNOWN;
+		return errno == ENOENT ? HEALTH_DATA_DIR_EMPTY
+		                       : HEALTH_DATA_DIR_UNKNOWN;
 	closedir(d);
 	return HEALTH_DATA_DIR_EMPTY;
 }
@@ -42,7 +43,7 @@ health_data_dir_state(const char *dir, HealthIncomplete inc)
 bool
 health_data_dir_has(const char *dir, const char *name)
 {
-	char		path[1024];
+	char path[1024];
 	struct stat st;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -52,14 +53,15 @@ health_data_dir_has(const char *dir, const char *name)
 int
 wipe_data_dir(const char *dir, PgwError *err)
 {
-	char		path[1024];
+	char path[1024];
 
 	/* rename first so a crash mid-removal leaves no half data dir */
 	snprintf(path, sizeof(path), "%s.removing.%lld", dir,
-			 (long long) pgw_now_wall_ms());
+	         (long long) pgw_now_wall_ms());
 	if (rename(dir, path) != 0 && errno != ENOENT)
-		return pgw_error_set(err, PGW_EIO, "could not move data directory \"%s\" aside: %s",
-							 dir, strerror(errno));
+		return pgw_error_set(err, PGW_EIO,
+		                     "could not move data directory \"%s\" aside: %s",
+		                     dir, strerror(errno));
 	/* the removal walks with openat/unlinkat and never crosses a symlink
 	 * the PostgreSQL user planted (security review F8; it was `rm -rf` as
 	 * root) */

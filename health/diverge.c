@@ -24,7 +24,7 @@
 
 /* one bound for the whole check: it runs inside the daemon's turn */
 #define CHECK_BUDGET_MS 1500
-#define CHECK_APP_NAME   "pgwarden-timeline-check"
+#define CHECK_APP_NAME  "pgwarden-timeline-check"
 
 /* ---- the pure part ------------------------------------------------------ */
 
@@ -184,13 +184,12 @@ left(int64_t deadline_mono_ms)
 }
 
 static PGconn *
-connect_replication(PgControl *c, const char *host, int port,
-                    int64_t deadline, PgwError *err)
+connect_replication(PgControl *c, const char *host, int port, int64_t deadline,
+                    PgwError *err)
 {
 	char ports[16];
-	const char *keys[] = {"host",     "port",
-	                      "user",     "dbname",
-	                      "passfile", "application_name",
+	const char *keys[] = {"host",        "port",     "user",
+	                      "dbname",      "passfile", "application_name",
 	                      "replication", NULL};
 	const char *vals[8];
 	HealthUnreachable why;
@@ -283,8 +282,7 @@ timeline_history(PGconn *conn, uint32_t tli, char **text, int64_t deadline,
 	/* the walsender sends the file's bytes as they are (no bytea escape) */
 	if (nres != 1 || PQntuples(res[0]) != 1 || PQnfields(res[0]) != 2 ||
 	    PQgetisnull(res[0], 0, 1) ||
-	    strlen(PQgetvalue(res[0], 0, 1)) !=
-	        (size_t) PQgetlength(res[0], 0, 1))
+	    strlen(PQgetvalue(res[0], 0, 1)) != (size_t) PQgetlength(res[0], 0, 1))
 		rc = pgw_error_set(err, PGW_EBADRESPONSE,
 		                   "unexpected answer to TIMELINE_HISTORY %u", tli);
 	else
@@ -313,8 +311,7 @@ health_control_timeline_check(PgControl *c, const HealthUpstream *leader,
 		return pgw_error_set(err, PGW_EINVAL,
 		                     "invalid leader: host and port are required");
 	if (replay_lsn == HEALTH_LSN_INVALID)
-		return pgw_error_set(err, PGW_ESTATE,
-		                     "no replay position to compare");
+		return pgw_error_set(err, PGW_ESTATE, "no replay position to compare");
 
 	/*
 	 * Ourselves first: the timeline is read after the replay position the
@@ -347,8 +344,9 @@ health_control_timeline_check(PgControl *c, const HealthUpstream *leader,
 	rc = in_hot_standby(conn, &standby, deadline, err);
 	/* a leader still promoting has no final timeline yet: ask again */
 	if (rc == 0 && standby)
-		rc = pgw_error_set(err, PGW_ESTATE, "the leader at %s:%d is in recovery",
-		                   leader->host, leader->port);
+		rc =
+		    pgw_error_set(err, PGW_ESTATE, "the leader at %s:%d is in recovery",
+		                  leader->host, leader->port);
 	if (rc == 0)
 		rc = identify(conn, &leader_sysid, &leader_tli, deadline, err);
 	if (rc == 0 && leader_sysid != local_sysid)

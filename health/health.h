@@ -477,8 +477,7 @@ int health_control_set_upstream(PgControl *c, const HealthUpstream *leader,
  * recovery even when no upstream is known yet: a node that is not sure it
  * leads must never start read-write. Idempotent.
  */
-int			health_control_ensure_standby(PgControl *c,
-										  PgwError *err) PGW_MUSTCHECK;
+int health_control_ensure_standby(PgControl *c, PgwError *err) PGW_MUSTCHECK;
 
 /*
  * health_control_rewind_needed: compare our pg_control (pg_controldata:
@@ -564,12 +563,12 @@ void health_control_witness_conn(PgControl *c, HealthWitnessConn *out);
  */
 typedef struct HealthTimelineCheck
 {
-	uint32_t local_tli;      /* the timeline our replay position is on */
-	uint32_t leader_tli;     /* the leader's current timeline */
-	PgLsn local_lsn;         /* our replay position, as given */
-	PgLsn switchpoint;       /* where the leader's history left local_tli
+	uint32_t local_tli;       /* the timeline our replay position is on */
+	uint32_t leader_tli;      /* the leader's current timeline */
+	PgLsn local_lsn;          /* our replay position, as given */
+	PgLsn switchpoint;        /* where the leader's history left local_tli
 	                          * (0: same timeline, newer, or not in it) */
-	bool diverged;           /* we hold WAL the leader's history does not:
+	bool diverged;            /* we hold WAL the leader's history does not:
 	                          * only a rewind or a re-clone helps */
 	char why[HEALTH_MSG_MAX]; /* the comparison in words, for the log */
 } HealthTimelineCheck;
@@ -610,7 +609,7 @@ int health_control_timeline_check(PgControl *c, const HealthUpstream *leader,
 
 /* health_control_checkpoint: CHECKPOINT on the local server (so that the
  * shutdown checkpoint of a planned switchover is short). */
-int			health_control_checkpoint(PgControl *c, PgwError *err) PGW_MUSTCHECK;
+int health_control_checkpoint(PgControl *c, PgwError *err) PGW_MUSTCHECK;
 
 /*
  * health_control_checkpoint_lsn: "Latest checkpoint location" and
@@ -618,9 +617,9 @@ int			health_control_checkpoint(PgControl *c, PgwError *err) PGW_MUSTCHECK;
  * stop that is the shutdown checkpoint every standby must have received
  * before a switchover candidate may promote. state may be NULL.
  */
-int			health_control_checkpoint_lsn(PgControl *c, PgLsn *lsn, char *state,
-										  size_t state_len,
-										  PgwError *err) PGW_MUSTCHECK;
+int health_control_checkpoint_lsn(PgControl *c, PgLsn *lsn, char *state,
+                                  size_t state_len,
+                                  PgwError *err) PGW_MUSTCHECK;
 
 /*
  * health_control_stop_checkpointed: fast stop (SIGINT), returning as soon
@@ -629,21 +628,20 @@ int			health_control_checkpoint_lsn(PgControl *c, PgLsn *lsn, char *state,
  * waits for that). PENDING at the bound, FAILED when the server exited
  * without a clean shutdown or could not be signalled.
  */
-HealthWait	health_control_stop_checkpointed(PgControl *c, int timeout_ms,
-											 PgLsn *lsn, PgwError *err);
+HealthWait health_control_stop_checkpointed(PgControl *c, int timeout_ms,
+                                            PgLsn *lsn, PgwError *err);
 
 /*
  * health_control_standby_prepare: open the superuser connection to standby
  * that the next health_control_wait_received() on it will use, so a
  * switchover connects while the primary still serves, not after it stopped.
  */
-int			health_control_standby_prepare(PgControl *c,
-										   const HealthUpstream *standby,
-										   PgwError *err) PGW_MUSTCHECK;
+int health_control_standby_prepare(PgControl *c, const HealthUpstream *standby,
+                                   PgwError *err) PGW_MUSTCHECK;
 
 /* health_control_standby_forget: close a prepared connection that
  * wait_received() will not use (a switchover that aborted before it). */
-void		health_control_standby_forget(PgControl *c);
+void health_control_standby_forget(PgControl *c);
 
 /*
  * health_control_wait_received: poll standby (superuser connection, the
@@ -651,10 +649,10 @@ void		health_control_standby_forget(PgControl *c);
  * up to timeout_ms. *seen gets the last position read. READY, or PENDING at
  * the bound (err says where the standby was).
  */
-HealthWait	health_control_wait_received(PgControl *c,
-										 const HealthUpstream *standby,
-										 PgLsn lsn, int timeout_ms,
-										 PgLsn *seen, PgwError *err);
+HealthWait health_control_wait_received(PgControl *c,
+                                        const HealthUpstream *standby,
+                                        PgLsn lsn, int timeout_ms, PgLsn *seen,
+                                        PgwError *err);
 
 /*
  * health_control_wait_promoted: after a handover, poll the new primary (the
@@ -664,9 +662,9 @@ HealthWait	health_control_wait_received(PgControl *c,
  * CPU and disk with the promotion itself on a shared machine, and a replica
  * of a standby would switch timelines right after anyway. READY or PENDING.
  */
-HealthWait	health_control_wait_promoted(PgControl *c,
-										 const HealthUpstream *standby,
-										 int timeout_ms);
+HealthWait health_control_wait_promoted(PgControl *c,
+                                        const HealthUpstream *standby,
+                                        int timeout_ms);
 
 /* ---------- pure helpers (unit-tested) ---------- */
 
@@ -685,9 +683,9 @@ int health_sync_names_build(const char *const *names, int count, int num_sync,
                             char *buf, size_t len) PGW_MUSTCHECK;
 
 /* health_sync_names_build_quorum: the same as "ANY n (...)" (quorum). */
-int			health_sync_names_build_quorum(const char *const *names, int count,
-										   int num_sync, char *buf,
-										   size_t len) PGW_MUSTCHECK;
+int health_sync_names_build_quorum(const char *const *names, int count,
+                                   int num_sync, char *buf,
+                                   size_t len) PGW_MUSTCHECK;
 
 /*
  * health_conninfo_build: "k1='v1' k2='v2'" from parallel arrays, every

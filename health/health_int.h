@@ -104,7 +104,7 @@ void child_fail(const char *msg) PGW_NORETURN;
  * ("NAME=value", NULL-terminated, may be NULL) over any same name.
  * Free with free_env. */
 char **child_env_build(const char *home, const char *user,
-					   const char *const *extra);
+                       const char *const *extra);
 void free_env(char **envp);
 
 /* tail of s (last n bytes, on a line start when possible, newlines as " | ") */

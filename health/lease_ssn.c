@@ -24,7 +24,7 @@
  * is on; *has false when none is to be written */
 int
 control_sync_names_effective(PgControl *c, char *out, size_t len,
-							 WitnessGate *gate, bool *has, PgwError *err)
+                             WitnessGate *gate, bool *has, PgwError *err)
 {
 	memset(gate, 0, sizeof(*gate));
 	*has = c->sync_names != NULL || c->witness_app != NULL;
@@ -32,18 +32,19 @@ control_sync_names_effective(PgControl *c, char *out, size_t len,
 	if (c->witness_app == NULL)
 	{
 		if (c->sync_names != NULL &&
-			pgw_strlcpy(out, c->sync_names, len) >= len)
-			return pgw_error_set(err, PGW_EINVAL, "synchronous_standby_names too long");
+		    pgw_strlcpy(out, c->sync_names, len) >= len)
+			return pgw_error_set(err, PGW_EINVAL,
+			                     "synchronous_standby_names too long");
 		return 0;
 	}
-	return witness_ssn_compose(c->sync_names ? c->sync_names : "", c->witness_app,
-							   out, len, gate, err);
+	return witness_ssn_compose(c->sync_names ? c->sync_names : "",
+	                           c->witness_app, out, len, gate, err);
 }
 
 int
 control_witness_gate_before(PgControl *c, const WitnessGate *g, PgwError *err)
 {
-	int			rc;
+	int rc;
 
 	if (g->k <= 0)
 		return 0;
@@ -56,7 +57,7 @@ control_witness_gate_before(PgControl *c, const WitnessGate *g, PgwError *err)
 int
 control_witness_gate_after(PgControl *c, const WitnessGate *g, PgwError *err)
 {
-	int			rc;
+	int rc;
 
 	if (g->k > 0 || c->witness_gate_k == 0)
 		return 0;
@@ -69,13 +70,14 @@ control_witness_gate_after(PgControl *c, const WitnessGate *g, PgwError *err)
 void
 control_witness_load(PgControl *c)
 {
-	char		base[1024];
-	bool		named = false;
-	bool		unknown = false;
+	char base[1024];
+	bool named = false;
+	bool unknown = false;
 
 	if (c->sync_names == NULL ||
-		witness_ssn_decompose(c->sync_names, WITNESS_APP_NAME, base, sizeof(base),
-							  &named, &unknown) != 0 || !named)
+	    witness_ssn_decompose(c->sync_names, WITNESS_APP_NAME, base,
+	                          sizeof(base), &named, &unknown) != 0 ||
+	    !named)
 		return;
 	free(c->sync_names);
 	c->sync_names = pgw_xstrdup(base);
@@ -98,10 +100,10 @@ control_witness_load(PgControl *c)
 int
 health_control_set_witness(PgControl *c, bool on, bool *changed, PgwError *err)
 {
-	char		ssn[1024];
+	char ssn[1024];
 	WitnessGate gate;
-	bool		has;
-	int			rc;
+	bool has;
+	int rc;
 
 	*changed = false;
 	if (on == (c->witness_app != NULL))
@@ -112,9 +114,10 @@ health_control_set_witness(PgControl *c, bool on, bool *changed, PgwError *err)
 	 * with the witness in it, before PostgreSQL first starts */
 	if (control_dir_empty(c->data_dir))
 		return 0;
-	if ((rc = control_sync_names_effective(c, ssn, sizeof(ssn), &gate, &has, err)) != 0 ||
-		(rc = control_witness_gate_before(c, &gate, err)) != 0 ||
-		(rc = control_write_conf(c, err)) != 0)
+	if ((rc = control_sync_names_effective(c, ssn, sizeof(ssn), &gate, &has,
+	                                       err)) != 0 ||
+	    (rc = control_witness_gate_before(c, &gate, err)) != 0 ||
+	    (rc = control_write_conf(c, err)) != 0)
 	{
 		/* undone: the next turn tries again */
 		free(c->witness_app);
@@ -128,12 +131,13 @@ health_control_set_witness(PgControl *c, bool on, bool *changed, PgwError *err)
 int
 health_control_witness_gate_settle(PgControl *c, PgwError *err)
 {
-	char		ssn[1024];
+	char ssn[1024];
 	WitnessGate gate;
-	bool		has;
-	int			rc;
+	bool has;
+	int rc;
 
-	if ((rc = control_sync_names_effective(c, ssn, sizeof(ssn), &gate, &has, err)) != 0)
+	if ((rc = control_sync_names_effective(c, ssn, sizeof(ssn), &gate, &has,
+	                                       err)) != 0)
 		return rc;
 	return control_witness_gate_after(c, &gate, err);
 }

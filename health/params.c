@@ -27,7 +27,7 @@ same_params(const PgControl *c, const HealthParam *p, int n)
 		return false;
 	for (int i = 0; i < n; i++)
 		if (strcmp(c->params[i].name, p[i].name) != 0 ||
-			strcmp(c->params[i].value, p[i].value) != 0)
+		    strcmp(c->params[i].value, p[i].value) != 0)
 			return false;
 	return true;
 }
@@ -68,7 +68,7 @@ drop_param(PgControl *c, const char *name)
 			free((char *) c->params[i].name);
 			free((char *) c->params[i].value);
 			memmove(&c->params[i], &c->params[i + 1],
-					sizeof(HealthParam) * (size_t) (c->n_params - i - 1));
+			        sizeof(HealthParam) * (size_t) (c->n_params - i - 1));
 			c->n_params--;
 			return true;
 		}
@@ -88,10 +88,10 @@ drop_param(PgControl *c, const char *name)
 static int
 check_conf(PgControl *c, char *bad, size_t bad_len, PgwError *err)
 {
-	char		prog[4096];
+	char prog[4096];
 	const char *argv[6];
-	StrBuf		out = {0};
-	int			rc;
+	StrBuf out = {0};
+	int rc;
 
 	bad[0] = '\0';
 	control_bin(c, "postgres", prog, sizeof(prog));
@@ -105,25 +105,25 @@ check_conf(PgControl *c, char *bad, size_t bad_len, PgwError *err)
 	if (rc == PGW_EIO && out.data != NULL)
 	{
 		const char *p = out.data;
-		size_t		used = 0;
+		size_t used = 0;
 
 		while ((p = strstr(p, "parameter \"")) != NULL)
 		{
 			const char *b = p + strlen("parameter \"");
 			const char *e = strchr(b, '"');
-			int			w;
+			int w;
 
 			if (e == NULL)
 				break;
 			w = snprintf(bad + used, bad_len - used, "%s%.*s", used ? "," : "",
-						 (int) (e - b), b);
+			             (int) (e - b), b);
 			if (w > 0 && used + (size_t) w < bad_len)
 				used += (size_t) w;
 			p = e;
 		}
 		if (used > 0)
 			rc = pgw_error_set(err, PGW_EINVAL,
-							   "PostgreSQL refuses parameter(s) %s", bad);
+			                   "PostgreSQL refuses parameter(s) %s", bad);
 	}
 	free(out.data);
 	return rc;
@@ -131,12 +131,12 @@ check_conf(PgControl *c, char *bad, size_t bad_len, PgwError *err)
 
 int
 health_control_set_params(PgControl *c, const HealthParam *params, int n,
-						  bool *changed, char *rejected, size_t rejected_len,
-						  PgwError *err)
+                          bool *changed, char *rejected, size_t rejected_len,
+                          PgwError *err)
 {
-	char		path[4096];
+	char path[4096];
 	struct stat st;
-	size_t		used = 0;
+	size_t used = 0;
 
 	*changed = false;
 	if (rejected_len > 0)
@@ -155,14 +155,14 @@ health_control_set_params(PgControl *c, const HealthParam *params, int n,
 	}
 	for (int attempt = 0; attempt <= n; attempt++)
 	{
-		char		bad[512];
-		char	   *save = NULL;
-		int			rc;
-		bool		dropped = false;
+		char bad[512];
+		char *save = NULL;
+		int rc;
+		bool dropped = false;
 
 		if ((rc = control_write_conf(c, err)) != 0)
 		{
-			*changed = false;	/* params_unwritten: the next call retries */
+			*changed = false; /* params_unwritten: the next call retries */
 			return rc;
 		}
 		c->params_unwritten = false;
@@ -172,15 +172,15 @@ health_control_set_params(PgControl *c, const HealthParam *params, int n,
 		if (rc != PGW_EINVAL)
 			return rc;
 		for (char *name = strtok_r(bad, ",", &save); name != NULL;
-			 name = strtok_r(NULL, ",", &save))
+		     name = strtok_r(NULL, ",", &save))
 		{
 			if (!drop_param(c, name))
 				continue;
 			dropped = true;
 			if (rejected_len > used)
 			{
-				int			w = snprintf(rejected + used, rejected_len - used, "%s%s",
-										 used ? "," : "", name);
+				int w = snprintf(rejected + used, rejected_len - used, "%s%s",
+				                 used ? "," : "", name);
 
 				if (w > 0 && used + (size_t) w < rejected_len)
 					used += (size_t) w;

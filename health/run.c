@@ -26,9 +26,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define OUTPUT_KEEP 8192
+#define OUTPUT_KEEP       8192
 #define PROGRESS_EVERY_MS 30000
-#define CANCEL_GRACE_MS 5000
+#define CANCEL_GRACE_MS   5000
 
 /*
  * child_reset: what a forked child must shed before exec. Every descriptor
@@ -40,7 +40,7 @@
 void
 child_reset(void)
 {
-	sigset_t	none;
+	sigset_t none;
 
 #ifdef SYS_close_range
 	if (syscall(SYS_close_range, 3U, ~0U, 0) != 0)
@@ -67,11 +67,12 @@ child_reset(void)
 static bool
 stop_requested(void)
 {
-	sigset_t	pending;
+	sigset_t pending;
 
 	if (sigpending(&pending) != 0)
 		return false;
-	return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
+	return sigismember(&pending, SIGTERM) == 1 ||
+	       sigismember(&pending, SIGINT) == 1;
 }
 
 /*
@@ -80,26 +81,26 @@ stop_requested(void)
  * rewind that hung in CI left nothing to say where.
  */
 static void
-log_progress(const char *prog, pid_t pgid, int64_t elapsed_ms, const char *output)
+log_progress(const char *prog, pid_t pgid, int64_t elapsed_ms,
+             const char *output)
 {
-	StrBuf		procs;
-	DIR		   *d;
+	StrBuf procs;
+	DIR *d;
 	struct dirent *de;
-	char		tail[200];
+	char tail[200];
 
 	sbuf_init(&procs);
 	d = opendir("/proc");
 	while (d != NULL && (de = readdir(d)) != NULL)
 	{
-		char		path[64];
-		char		buf[512];
-		char		wchan[64] = "";
-		char	   *close_paren;
-		FILE	   *f;
-		int			pid;
-		char		state;
-		int			ppid,
-					grp;
+		char path[64];
+		char buf[512];
+		char wchan[64] = "";
+		char *close_paren;
+		FILE *f;
+		int pid;
+		char state;
+		int ppid, grp;
 
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
@@ -112,8 +113,8 @@ log_progress(const char *prog, pid_t pgid, int64_t elapsed_ms, const char *outpu
 		fclose(f);
 		close_paren = strrchr(buf, ')');
 		if (close_paren == NULL ||
-			sscanf(close_paren + 1, " %c %d %d", &state, &ppid, &grp) != 3 ||
-			grp != (int) pgid)
+		    sscanf(close_paren + 1, " %c %d %d", &state, &ppid, &grp) != 3 ||
+		    grp != (int) pgid)
 			continue;
 		*close_paren = '\0';
 		snprintf(path, sizeof(path), "/proc/%d/wchan", pid);
@@ -124,15 +125,16 @@ log_progress(const char *prog, pid_t pgid, int64_t elapsed_ms, const char *outpu
 			fclose(f);
 		}
 		sbuf_printf(&procs, "%s%s:%d:%c:%s", procs.len ? "," : "",
-					strchr(buf, '(') ? strchr(buf, '(') + 1 : "?", pid, state,
-					wchan[0] ? wchan : "-");
+		            strchr(buf, '(') ? strchr(buf, '(') + 1 : "?", pid, state,
+		            wchan[0] ? wchan : "-");
 	}
 	if (d != NULL)
 		closedir(d);
 	text_tail(output, tail, sizeof(tail));
-	log_info("pg.exec.running", "cmd=%s pid=%d elapsed_ms=%lld procs=\"%s\" last=\"%s\"",
-			 prog, (int) pgid, (long long) elapsed_ms, procs.data ? procs.data : "",
-			 tail);
+	log_info("pg.exec.running",
+	         "cmd=%s pid=%d elapsed_ms=%lld procs=\"%s\" last=\"%s\"", prog,
+	         (int) pgid, (long long) elapsed_ms, procs.data ? procs.data : "",
+	         tail);
 	free(procs.data);
 }
 
@@ -184,7 +186,7 @@ keep_output(StrBuf *b, const char *data, size_t n)
 void
 child_fail(const char *msg)
 {
-	ssize_t		rc = write(2, msg, strlen(msg));
+	ssize_t rc = write(2, msg, strlen(msg));
 
 	(void) rc;
 	_exit(126);
@@ -193,11 +195,11 @@ child_fail(const char *msg)
 char **
 child_env_build(const char *home, const char *user, const char *const *extra)
 {
-	StrBuf		b;
+	StrBuf b;
 	const char **all;
-	char	  **envp;
-	int			n_extra = 0;
-	int			j = 0;
+	char **envp;
+	int n_extra = 0;
+	int j = 0;
 
 	while (extra != NULL && extra[n_extra] != NULL)
 		n_extra++;
@@ -284,7 +286,7 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 		                     argv[0], strerror(e));
 	}
 	if (as != NULL && as->drop &&
-		getgrouplist(as->user, as->gid, groups, &ngroups) < 0)
+	    getgrouplist(as->user, as->gid, groups, &ngroups) < 0)
 		ngroups = 0;
 	if (pipe2(pipefd, O_CLOEXEC) != 0)
 	{
@@ -294,7 +296,7 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 		                     strerror(errno));
 	}
 	envp = child_env_build(as != NULL ? as->home : NULL,
-						   as != NULL ? as->user : NULL, env);
+	                       as != NULL ? as->user : NULL, env);
 	pid = fork();
 	if (pid < 0)
 	{
@@ -325,9 +327,10 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 		dup2(pipefd[1], 2);
 		child_reset();
 		if (as != NULL && as->drop &&
-			(setgroups((size_t) ngroups, groups) != 0 || setgid(as->gid) != 0 ||
-			 setuid(as->uid) != 0))
-			child_fail("pgwarden: could not switch to the PostgreSQL OS user\n");
+		    (setgroups((size_t) ngroups, groups) != 0 || setgid(as->gid) != 0 ||
+		     setuid(as->uid) != 0))
+			child_fail(
+			    "pgwarden: could not switch to the PostgreSQL OS user\n");
 		if (as != NULL && as->drop && chdir("/") != 0)
 			child_fail("pgwarden: could not change to /\n");
 		execve(argv[0], (char *const *) argv, envp);
@@ -359,7 +362,8 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 		}
 		if (now >= next_progress)
 		{
-			log_progress(argv[0], pid, now - started, output.data ? output.data : "");
+			log_progress(argv[0], pid, now - started,
+			             output.data ? output.data : "");
 			next_progress = now + PROGRESS_EVERY_MS;
 		}
 		prc = poll(&pfd, 1, (int) (left > 200 ? 200 : left));
@@ -379,8 +383,9 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 		/* a polite stop first: pg_basebackup and pg_rewind clean up on it */
 		int64_t grace = pgw_now_mono_ms() + CANCEL_GRACE_MS;
 
-		log_warn("pg.exec.cancel", "cmd=%s pid=%d reason=\"the daemon is stopping\"",
-				 argv[0], (int) pid);
+		log_warn("pg.exec.cancel",
+		         "cmd=%s pid=%d reason=\"the daemon is stopping\"", argv[0],
+		         (int) pid);
 		kill(-pid, SIGTERM);
 		while (pgw_now_mono_ms() < grace && waitpid(pid, &status, WNOHANG) == 0)
 			usleep(20000);
@@ -396,9 +401,10 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 		;
 	text_tail(output.data, tail, sizeof(tail));
 	if (canceled)
-		rc = pgw_error_set(err, PGW_ECANCELED,
-						   "command \"%s\" canceled: the daemon is stopping: %s",
-						   argv[0], tail);
+		rc =
+		    pgw_error_set(err, PGW_ECANCELED,
+		                  "command \"%s\" canceled: the daemon is stopping: %s",
+		                  argv[0], tail);
 	else if (timed_out)
 		rc = pgw_error_set(err, PGW_ETIMEDOUT,
 		                   "command \"%s\" timed out after %d ms: %s", argv[0],
@@ -482,7 +488,7 @@ read_postmaster_pid(const char *data_dir, pid_t *pid, char *state,
 	if (state_len > 0)
 		state[0] = '\0';
 	snprintf(path, sizeof(path), "%s/postmaster.pid", data_dir);
-	f = pgw_fopen_read(path);	/* a FIFO or link planted there: refused */
+	f = pgw_fopen_read(path); /* a FIFO or link planted there: refused */
 	if (f == NULL)
 		return false;
 	while (fgets(line, sizeof(line), f) != NULL)

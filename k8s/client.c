@@ -23,17 +23,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define K8S_BODY_MAX (1024 * 1024)
+#define K8S_BODY_MAX  (1024 * 1024)
 #define K8S_TOKEN_MAX (64 * 1024)
 
 struct K8sClient
 {
-	CURL	   *h;
-	char	   *api_url;		/* no trailing '/' */
-	char	   *token_file;
-	char	   *ca_file;
-	char	   *namespace_;
-	int			timeout_ms;
+	CURL *h;
+	char *api_url; /* no trailing '/' */
+	char *token_file;
+	char *ca_file;
+	char *namespace_;
+	int timeout_ms;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -47,7 +47,7 @@ curl_init_once(void)
 static const char *
 env_get(char *const *envp, const char *name)
 {
-	size_t		n = strlen(name);
+	size_t n = strlen(name);
 
 	for (char *const *e = envp; e != NULL && *e != NULL; e++)
 		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
@@ -62,20 +62,20 @@ env_get(char *const *envp, const char *name)
 static char *
 read_small(const char *path, const char *what, size_t max, PgwError *err)
 {
-	int			fd = open(path, O_RDONLY | O_CLOEXEC);
-	char	   *buf;
-	size_t		got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *buf;
+	size_t got = 0;
 
 	if (fd < 0)
 	{
-		pgw_error_set(err, PGW_EAUTH, "could not read %s file \"%s\": %s", what, path,
-					  strerror(errno));
+		pgw_error_set(err, PGW_EAUTH, "could not read %s file \"%s\": %s", what,
+		              path, strerror(errno));
 		return NULL;
 	}
 	buf = pgw_xmalloc(max + 1);
 	for (;;)
 	{
-		ssize_t		n = read(fd, buf + got, max - got);
+		ssize_t n = read(fd, buf + got, max - got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -88,7 +88,7 @@ read_small(const char *path, const char *what, size_t max, PgwError *err)
 	close(fd);
 	buf[got] = '\0';
 	while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == '\r' ||
-					   buf[got - 1] == ' ' || buf[got - 1] == '\t'))
+	                   buf[got - 1] == ' ' || buf[got - 1] == '\t'))
 		buf[--got] = '\0';
 	if (got == 0)
 	{
@@ -101,12 +101,13 @@ read_small(const char *path, const char *what, size_t max, PgwError *err)
 
 int
 k8s_client_open(const K8sClientConfig *cfg, char *const *envp, K8sClient **out,
-				PgwError *err)
+                PgwError *err)
 {
-	K8sClient  *c;
-	char		url[512];
-	char	   *probe;
-	const char *ns_file = cfg->namespace_file ? cfg->namespace_file : K8S_NAMESPACE_FILE;
+	K8sClient *c;
+	char url[512];
+	char *probe;
+	const char *ns_file =
+	    cfg->namespace_file ? cfg->namespace_file : K8S_NAMESPACE_FILE;
 
 	*out = NULL;
 	pthread_once(&curl_once, curl_init_once);
@@ -118,46 +119,55 @@ k8s_client_open(const K8sClientConfig *cfg, char *const *envp, K8sClient **out,
 		const char *port = env_get(envp, "KUBERNETES_SERVICE_PORT");
 
 		if (host == NULL || host[0] == '\0')
-			return pgw_error_set(err, PGW_EINVAL,
-								 "no Kubernetes API server: set kubernetes.api_url or run in a pod (KUBERNETES_SERVICE_HOST is not set)");
-		snprintf(url, sizeof(url), strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s",
-				 host, port && port[0] ? port : "443");
+			return pgw_error_set(
+			    err, PGW_EINVAL,
+			    "no Kubernetes API server: set kubernetes.api_url or run in a pod (KUBERNETES_SERVICE_HOST is not set)");
+		snprintf(url, sizeof(url),
+		         strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host,
+		         port && port[0] ? port : "443");
 	}
 	if (strncmp(url, "https://", 8) != 0 || url[8] == '\0' ||
-		strpbrk(url, " \t\r\n\"") != NULL)
+	    strpbrk(url, " \t\r\n\"") != NULL)
 		return pgw_error_set(err, PGW_EINVAL,
-							 "Kubernetes API URL \"%s\" is not an https:// URL", url);
+		                     "Kubernetes API URL \"%s\" is not an https:// URL",
+		                     url);
 	c = pgw_xcalloc(1, sizeof(K8sClient));
 	c->api_url = pgw_xstrdup(url);
 	while (strlen(c->api_url) > 8 && c->api_url[strlen(c->api_url) - 1] == '/')
 		c->api_url[strlen(c->api_url) - 1] = '\0';
-	c->token_file = pgw_xstrdup(cfg->token_file ? cfg->token_file : K8S_TOKEN_FILE);
+	c->token_file =
+	    pgw_xstrdup(cfg->token_file ? cfg->token_file : K8S_TOKEN_FILE);
 	c->ca_file = pgw_xstrdup(cfg->ca_file ? cfg->ca_file : K8S_CA_FILE);
 	c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 2000;
 	if (cfg->namespace_ != NULL && cfg->namespace_[0] != '\0')
 		c->namespace_ = pgw_xstrdup(cfg->namespace_);
-	else if ((c->namespace_ = read_small(ns_file, "namespace", 256, err)) == NULL)
+	else if ((c->namespace_ = read_small(ns_file, "namespace", 256, err)) ==
+	         NULL)
 	{
-		pgw_error_prefix(err, "no Kubernetes namespace (set kubernetes.namespace)");
+		pgw_error_prefix(err,
+		                 "no Kubernetes namespace (set kubernetes.namespace)");
 		err->code = PGW_EINVAL;
 		k8s_client_close(c);
 		return PGW_EINVAL;
 	}
 	if (!k8s_name_valid(c->namespace_))
 	{
-		pgw_error_set(err, PGW_EINVAL, "Kubernetes namespace \"%s\" is not a valid name",
-					  c->namespace_);
+		pgw_error_set(err, PGW_EINVAL,
+		              "Kubernetes namespace \"%s\" is not a valid name",
+		              c->namespace_);
 		k8s_client_close(c);
 		return PGW_EINVAL;
 	}
 	if (access(c->ca_file, R_OK) != 0)
 	{
-		pgw_error_set(err, PGW_EAUTH, "could not read the API server's CA file \"%s\": %s",
-					  c->ca_file, strerror(errno));
+		pgw_error_set(err, PGW_EAUTH,
+		              "could not read the API server's CA file \"%s\": %s",
+		              c->ca_file, strerror(errno));
 		k8s_client_close(c);
 		return PGW_EAUTH;
 	}
-	if ((probe = read_small(c->token_file, "service-account token", K8S_TOKEN_MAX, err)) == NULL)
+	if ((probe = read_small(c->token_file, "service-account token",
+	                        K8S_TOKEN_MAX, err)) == NULL)
 	{
 		k8s_client_close(c);
 		return PGW_EAUTH;
@@ -166,7 +176,8 @@ k8s_client_open(const K8sClientConfig *cfg, char *const *envp, K8sClient **out,
 	if ((c->h = curl_easy_init()) == NULL)
 	{
 		k8s_client_close(c);
-		return pgw_error_set(err, PGW_EINTERNAL, "could not create a libcurl handle");
+		return pgw_error_set(err, PGW_EINTERNAL,
+		                     "could not create a libcurl handle");
 	}
 	*out = c;
 	return 0;
@@ -200,16 +211,16 @@ k8s_client_api_url(const K8sClient *c)
 
 typedef struct Sink
 {
-	char	   *buf;
-	size_t		len;
-	bool		overflow;
+	char *buf;
+	size_t len;
+	bool overflow;
 } Sink;
 
 static size_t
 on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-	Sink	   *s = userdata;
-	size_t		n = size * nmemb;
+	Sink *s = userdata;
+	size_t n = size * nmemb;
 
 	if (s->len + n > K8S_BODY_MAX)
 	{
@@ -235,28 +246,31 @@ token_printable(const char *t)
 
 int
 k8s_client_request(K8sClient *c, const char *method, const char *path,
-				   const char *content_type, const char *body,
-				   K8sResponse *out, PgwError *err)
+                   const char *content_type, const char *body, K8sResponse *out,
+                   PgwError *err)
 {
 	struct curl_slist *hdrs = NULL;
-	char	   *token;
-	char	   *auth;
-	char	   *url;
-	char		ctype[128];
-	char		curl_err[CURL_ERROR_SIZE] = "";
-	Sink		sink = {0};
-	CURLcode	cc;
-	size_t		n;
-	int			rc = 0;
+	char *token;
+	char *auth;
+	char *url;
+	char ctype[128];
+	char curl_err[CURL_ERROR_SIZE] = "";
+	Sink sink = {0};
+	CURLcode cc;
+	size_t n;
+	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	if ((token = read_small(c->token_file, "service-account token", K8S_TOKEN_MAX, err)) == NULL)
+	if ((token = read_small(c->token_file, "service-account token",
+	                        K8S_TOKEN_MAX, err)) == NULL)
 		return PGW_EAUTH;
 	if (!token_printable(token))
 	{
 		free(token);
-		return pgw_error_set(err, PGW_EAUTH, "service-account token file \"%s\" holds characters a token cannot have",
-							 c->token_file);
+		return pgw_error_set(
+		    err, PGW_EAUTH,
+		    "service-account token file \"%s\" holds characters a token cannot have",
+		    c->token_file);
 	}
 	n = strlen(token) + 32;
 	auth = pgw_xmalloc(n);
@@ -310,19 +324,23 @@ k8s_client_request(K8sClient *c, const char *method, const char *path,
 		sink.buf = NULL;
 	}
 	else if (sink.overflow)
-		rc = pgw_error_set(err, PGW_EBADRESPONSE, "%s %s: answer larger than %d bytes",
-						   method, path, K8S_BODY_MAX);
+		rc = pgw_error_set(err, PGW_EBADRESPONSE,
+		                   "%s %s: answer larger than %d bytes", method, path,
+		                   K8S_BODY_MAX);
 	else if (cc == CURLE_OPERATION_TIMEDOUT)
-		rc = pgw_error_set(err, PGW_ETIMEDOUT, "%s %s: no answer from %s within %d ms",
-						   method, path, c->api_url, c->timeout_ms);
-	else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
-			 cc == CURLE_SSL_CONNECT_ERROR)
-		rc = pgw_error_set(err, PGW_EUNAVAILABLE, "%s %s: TLS with %s failed (CA file \"%s\"): %s",
-						   method, path, c->api_url, c->ca_file,
-						   curl_err[0] ? curl_err : curl_easy_strerror(cc));
+		rc = pgw_error_set(err, PGW_ETIMEDOUT,
+		                   "%s %s: no answer from %s within %d ms", method,
+		                   path, c->api_url, c->timeout_ms);
+	else if (cc == CURLE_PEER_FAILED_VERIFICATION ||
+	         cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_SSL_CONNECT_ERROR)
+		rc = pgw_error_set(err, PGW_EUNAVAILABLE,
+		                   "%s %s: TLS with %s failed (CA file \"%s\"): %s",
+		                   method, path, c->api_url, c->ca_file,
+		                   curl_err[0] ? curl_err : curl_easy_strerror(cc));
 	else
-		rc = pgw_error_set(err, PGW_EUNAVAILABLE, "%s %s: could not reach %s: %s", method,
-						   path, c->api_url, curl_err[0] ? curl_err : curl_easy_strerror(cc));
+		rc = pgw_error_set(
+		    err, PGW_EUNAVAILABLE, "%s %s: could not reach %s: %s", method,
+		    path, c->api_url, curl_err[0] ? curl_err : curl_easy_strerror(cc));
 	free(sink.buf);
 	curl_slist_free_all(hdrs);
 	free(auth);
@@ -342,9 +360,9 @@ k8s_response_free(K8sResponse *r)
 int
 k8s_status_error(const K8sResponse *r, const char *what, PgwError *err)
 {
-	K8sStatus	st;
-	char		msg[448];
-	int			code;
+	K8sStatus st;
+	char msg[448];
+	int code;
 
 	if (k8s_parse_status(r->body, r->len, &st) && st.message[0] != '\0')
 		snprintf(msg, sizeof(msg), "%s", st.message);
@@ -353,21 +371,26 @@ k8s_status_error(const K8sResponse *r, const char *what, PgwError *err)
 	switch (r->status)
 	{
 		case 401:
-			return pgw_error_set(err, PGW_EAUTH,
-								 "%s: the API server refused the service-account token (401 Unauthorized: expired, revoked or for another cluster?): %s",
-								 what, msg);
+			return pgw_error_set(
+			    err, PGW_EAUTH,
+			    "%s: the API server refused the service-account token (401 Unauthorized: expired, revoked or for another cluster?): %s",
+			    what, msg);
 		case 403:
-			return pgw_error_set(err, PGW_EAUTH,
-								 "%s: forbidden (403): %s; see deploy/k8s/rbac.yaml for the rights pgwarden needs",
-								 what, msg);
+			return pgw_error_set(
+			    err, PGW_EAUTH,
+			    "%s: forbidden (403): %s; see deploy/k8s/rbac.yaml for the rights pgwarden needs",
+			    what, msg);
 		case 404:
-			return pgw_error_set(err, PGW_ENOTFOUND, "%s: not found (404): %s", what, msg);
+			return pgw_error_set(err, PGW_ENOTFOUND, "%s: not found (404): %s",
+			                     what, msg);
 		case 409:
-			return pgw_error_set(err, PGW_ECONFLICT, "%s: conflict (409): %s", what, msg);
+			return pgw_error_set(err, PGW_ECONFLICT, "%s: conflict (409): %s",
+			                     what, msg);
 		default:
 			break;
 	}
-	code = r->status >= 500 || r->status == 429 ? PGW_EUNAVAILABLE : PGW_EBADRESPONSE;
+	code = r->status >= 500 || r->status == 429 ? PGW_EUNAVAILABLE
+	                                            : PGW_EBADRESPONSE;
 	return pgw_error_set(err, code, "%s: HTTP %ld: %s", what, r->status, msg);
 }
 
@@ -380,15 +403,16 @@ pod_path(K8sClient *c, const char *name, char *buf, size_t len)
 int
 k8s_pod_get(K8sClient *c, const char *name, K8sPod *out, PgwError *err)
 {
-	char		path[600];
-	char		what[300];
+	char path[600];
+	char what[300];
 	K8sResponse r;
-	int			rc;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (!k8s_name_valid(name))
-		return pgw_error_set(err, PGW_EINVAL, "pod name \"%s\" is not a valid Kubernetes name",
-							 name);
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "pod name \"%s\" is not a valid Kubernetes name",
+		                     name);
 	pod_path(c, name, path, sizeof(path));
 	snprintf(what, sizeof(what), "pod \"%s\"", name);
 	if ((rc = k8s_client_request(c, "GET", path, NULL, NULL, &r, err)) != 0)
@@ -409,8 +433,9 @@ labels_hold(const K8sObjectMeta *m, const K8sLabel *labels, int n)
 	{
 		const char *have = k8s_meta_label(m, labels[i].key);
 
-		if (labels[i].remove ? have != NULL
-			: (have == NULL || strcmp(have, labels[i].value) != 0))
+		if (labels[i].remove
+		        ? have != NULL
+		        : (have == NULL || strcmp(have, labels[i].value) != 0))
 			return false;
 	}
 	/* a truncated label list may hide a key we must remove */
@@ -419,12 +444,12 @@ labels_hold(const K8sObjectMeta *m, const K8sLabel *labels, int n)
 
 int
 k8s_pod_patch_labels(K8sClient *c, const char *name, const K8sLabel *labels,
-					 int n, int attempts, K8sPod *out, PgwError *err)
+                     int n, int attempts, K8sPod *out, PgwError *err)
 {
-	K8sPod		pod;
-	char		path[600];
-	char		what[300];
-	int			rc = 0;
+	K8sPod pod;
+	char path[600];
+	char what[300];
+	int rc = 0;
 
 	if (attempts < 1)
 		attempts = 1;
@@ -433,7 +458,7 @@ k8s_pod_patch_labels(K8sClient *c, const char *name, const K8sLabel *labels,
 	for (int a = 0; a < attempts; a++)
 	{
 		K8sResponse r;
-		char	   *body;
+		char *body;
 
 		if ((rc = k8s_pod_get(c, name, &pod, err)) != 0)
 			return rc;
@@ -443,10 +468,12 @@ k8s_pod_patch_labels(K8sClient *c, const char *name, const K8sLabel *labels,
 				*out = pod;
 			return 0;
 		}
-		if ((body = k8s_labels_patch_json(labels, n, pod.meta.resource_version, err)) == NULL)
+		if ((body = k8s_labels_patch_json(labels, n, pod.meta.resource_version,
+		                                  err)) == NULL)
 			return PGW_EINVAL;
-		rc = k8s_client_request(c, "PATCH", path, "application/strategic-merge-patch+json",
-								body, &r, err);
+		rc = k8s_client_request(c, "PATCH", path,
+		                        "application/strategic-merge-patch+json", body,
+		                        &r, err);
 		free(body);
 		if (rc != 0)
 			return rc;
@@ -470,28 +497,32 @@ k8s_pod_patch_labels(K8sClient *c, const char *name, const K8sLabel *labels,
 static bool
 slice_same(const K8sEndpointSlice *a, const K8sEndpointSlice *b)
 {
-	return strcmp(a->address, b->address) == 0 && strcmp(a->pod_name, b->pod_name) == 0 &&
-		strcmp(a->port_name, b->port_name) == 0 && a->port == b->port &&
-		strcmp(a->service_name, b->service_name) == 0;
+	return strcmp(a->address, b->address) == 0 &&
+	       strcmp(a->pod_name, b->pod_name) == 0 &&
+	       strcmp(a->port_name, b->port_name) == 0 && a->port == b->port &&
+	       strcmp(a->service_name, b->service_name) == 0;
 }
 
 int
 k8s_endpointslice_apply(K8sClient *c, const K8sEndpointSlice *es, int attempts,
-						int *writes, PgwError *err)
+                        int *writes, PgwError *err)
 {
-	char		path[600];
-	char		coll[600];
-	char		what[300];
-	int			rc = 0;
+	char path[600];
+	char coll[600];
+	char what[300];
+	int rc = 0;
 
 	*writes = 0;
 	if (attempts < 1)
 		attempts = 1;
 	if (!k8s_name_valid(es->name))
-		return pgw_error_set(err, PGW_EINVAL, "EndpointSlice name \"%s\" is not a valid Kubernetes name",
-							 es->name);
-	snprintf(coll, sizeof(coll), "/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices",
-			 c->namespace_);
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "EndpointSlice name \"%s\" is not a valid Kubernetes name",
+		    es->name);
+	snprintf(coll, sizeof(coll),
+	         "/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices",
+	         c->namespace_);
 	snprintf(path, sizeof(path), "%s/%s", coll, es->name);
 	snprintf(what, sizeof(what), "EndpointSlice \"%s\"", es->name);
 	for (int a = 0; a < attempts; a++)
@@ -500,8 +531,8 @@ k8s_endpointslice_apply(K8sClient *c, const K8sEndpointSlice *es, int attempts,
 		K8sEndpointSlice have;
 		K8sObjectMeta meta;
 		K8sEndpointSlice want = *es;
-		char	   *body;
-		bool		create;
+		char *body;
+		bool create;
 
 		pgw_strlcpy(want.namespace_, c->namespace_, sizeof(want.namespace_));
 		if ((rc = k8s_client_request(c, "GET", path, NULL, NULL, &r, err)) != 0)
@@ -523,16 +554,18 @@ k8s_endpointslice_apply(K8sClient *c, const K8sEndpointSlice *es, int attempts,
 				return rc;
 			}
 			if (slice_same(&have, &want) &&
-				k8s_meta_label(&meta, "endpointslice.kubernetes.io/managed-by") != NULL)
+			    k8s_meta_label(
+			        &meta, "endpointslice.kubernetes.io/managed-by") != NULL)
 				return 0;
 		}
 		else
 			k8s_response_free(&r);
-		if ((body = k8s_endpointslice_json(&want, create ? NULL : meta.resource_version,
-										   err)) == NULL)
+		if ((body = k8s_endpointslice_json(
+		         &want, create ? NULL : meta.resource_version, err)) == NULL)
 			return PGW_EINVAL;
-		rc = k8s_client_request(c, create ? "POST" : "PUT", create ? coll : path,
-								"application/json", body, &r, err);
+		rc =
+		    k8s_client_request(c, create ? "POST" : "PUT", create ? coll : path,
+		                       "application/json", body, &r, err);
 		free(body);
 		if (rc != 0)
 			return rc;

@@ -23,16 +23,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define K8S_NAME_MAX 254		/* a DNS subdomain: 253 + NUL */
-#define K8S_LABEL_KEY_MAX 320	/* prefix (253) + '/' + name (63) + NUL */
-#define K8S_LABEL_VALUE_MAX 64	/* 63 + NUL */
-#define K8S_LABELS_MAX 32		/* labels kept from one object */
-#define K8S_RV_MAX 64			/* resourceVersion (opaque) */
-#define K8S_IP_MAX 64
+#define K8S_NAME_MAX        254 /* a DNS subdomain: 253 + NUL */
+#define K8S_LABEL_KEY_MAX   320 /* prefix (253) + '/' + name (63) + NUL */
+#define K8S_LABEL_VALUE_MAX 64  /* 63 + NUL */
+#define K8S_LABELS_MAX      32  /* labels kept from one object */
+#define K8S_RV_MAX          64  /* resourceVersion (opaque) */
+#define K8S_IP_MAX          64
 
 #define K8S_TOKEN_FILE "/var/run/secrets/kubernetes.io/serviceaccount/token"
-#define K8S_CA_FILE "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
-#define K8S_NAMESPACE_FILE "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+#define K8S_CA_FILE    "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+#define K8S_NAMESPACE_FILE                                                     \
+	"/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 /* ------------------------------------------------------------------------
  * Part 1: bodies and parsers (objects.c), pure
@@ -41,38 +42,38 @@
 /* One label: key=value, or (remove) a key to delete (JSON null in a patch). */
 typedef struct K8sLabel
 {
-	char		key[K8S_LABEL_KEY_MAX];
-	char		value[K8S_LABEL_VALUE_MAX];
-	bool		remove;
+	char key[K8S_LABEL_KEY_MAX];
+	char value[K8S_LABEL_VALUE_MAX];
+	bool remove;
 } K8sLabel;
 
 /* What we read from any object's metadata. */
 typedef struct K8sObjectMeta
 {
-	char		name[K8S_NAME_MAX];
-	char		namespace_[K8S_NAME_MAX];
-	char		uid[64];
-	char		resource_version[K8S_RV_MAX];
-	int			n_labels;
-	K8sLabel	labels[K8S_LABELS_MAX];
-	bool		labels_truncated;	/* more than K8S_LABELS_MAX labels */
+	char name[K8S_NAME_MAX];
+	char namespace_[K8S_NAME_MAX];
+	char uid[64];
+	char resource_version[K8S_RV_MAX];
+	int n_labels;
+	K8sLabel labels[K8S_LABELS_MAX];
+	bool labels_truncated; /* more than K8S_LABELS_MAX labels */
 } K8sObjectMeta;
 
 typedef struct K8sPod
 {
 	K8sObjectMeta meta;
-	char		pod_ip[K8S_IP_MAX];	/* status.podIP, "" when not assigned */
-	int64_t		grace_period_s; /* spec.terminationGracePeriodSeconds, -1
+	char pod_ip[K8S_IP_MAX]; /* status.podIP, "" when not assigned */
+	int64_t grace_period_s;  /* spec.terminationGracePeriodSeconds, -1
 								 * when absent */
-	bool		deleting;		/* metadata.deletionTimestamp is set */
+	bool deleting;           /* metadata.deletionTimestamp is set */
 } K8sPod;
 
 /* The API server's error object (kind: Status). */
 typedef struct K8sStatus
 {
-	int			code;			/* HTTP code it names, 0 if absent */
-	char		reason[64];		/* Conflict, Forbidden, NotFound, ... */
-	char		message[384];	/* its human text */
+	int code;          /* HTTP code it names, 0 if absent */
+	char reason[64];   /* Conflict, Forbidden, NotFound, ... */
+	char message[384]; /* its human text */
 } K8sStatus;
 
 /*
@@ -82,22 +83,22 @@ typedef struct K8sStatus
  */
 typedef struct K8sEndpointSlice
 {
-	char		name[K8S_NAME_MAX];	/* usually the Service's name */
-	char		namespace_[K8S_NAME_MAX];
-	char		service_name[K8S_NAME_MAX];	/* kubernetes.io/service-name */
-	char		address[K8S_IP_MAX];	/* IPv4 or IPv6; "" = no endpoint */
-	char		pod_name[K8S_NAME_MAX];	/* targetRef, "" = none */
-	char		port_name[K8S_LABEL_VALUE_MAX];	/* "postgresql" */
-	int			port;			/* 1..65535 */
+	char name[K8S_NAME_MAX]; /* usually the Service's name */
+	char namespace_[K8S_NAME_MAX];
+	char service_name[K8S_NAME_MAX];     /* kubernetes.io/service-name */
+	char address[K8S_IP_MAX];            /* IPv4 or IPv6; "" = no endpoint */
+	char pod_name[K8S_NAME_MAX];         /* targetRef, "" = none */
+	char port_name[K8S_LABEL_VALUE_MAX]; /* "postgresql" */
+	int port;                            /* 1..65535 */
 } K8sEndpointSlice;
 
 /* k8s_label_key_valid / _value_valid: Kubernetes' syntax rules for label
  * keys ([prefix/]name) and values; parsers and config use them. */
-bool		k8s_label_key_valid(const char *key);
-bool		k8s_label_value_valid(const char *value);
+bool k8s_label_key_valid(const char *key);
+bool k8s_label_value_valid(const char *value);
 
 /* k8s_name_valid: a DNS-1123 subdomain (pod, slice and namespace names). */
-bool		k8s_name_valid(const char *name);
+bool k8s_name_valid(const char *name);
 
 /*
  * k8s_labels_patch_json: the body of a pod label patch, the same in
@@ -107,8 +108,8 @@ bool		k8s_name_valid(const char *name);
  * only to that version and answers 409 otherwise. Returns a string the
  * caller frees, or NULL when a key or value is not valid (err says which).
  */
-char	   *k8s_labels_patch_json(const K8sLabel *labels, int n,
-								  const char *resource_version, PgwError *err);
+char *k8s_labels_patch_json(const K8sLabel *labels, int n,
+                            const char *resource_version, PgwError *err);
 
 /*
  * k8s_endpointslice_json: the whole EndpointSlice object for a create
@@ -119,8 +120,8 @@ char	   *k8s_labels_patch_json(const K8sLabel *labels, int n,
  * managed-by (pgwarden), so the endpoint-slice controller leaves it alone.
  * Returns a string the caller frees, or NULL with err for bad input.
  */
-char	   *k8s_endpointslice_json(const K8sEndpointSlice *es,
-								   const char *resource_version, PgwError *err);
+char *k8s_endpointslice_json(const K8sEndpointSlice *es,
+                             const char *resource_version, PgwError *err);
 
 /*
  * k8s_parse_meta: metadata of any object (name, namespace, uid,
@@ -128,23 +129,22 @@ char	   *k8s_endpointslice_json(const K8sEndpointSlice *es,
  * wrong ("not JSON", "no metadata.resourceVersion", "label value is not a
  * string") when the body is not an object we can trust.
  */
-int			k8s_parse_meta(const char *body, size_t len, K8sObjectMeta *out,
-						   PgwError *err) PGW_MUSTCHECK;
+int k8s_parse_meta(const char *body, size_t len, K8sObjectMeta *out,
+                   PgwError *err) PGW_MUSTCHECK;
 
 /* k8s_parse_pod: k8s_parse_meta plus status.podIP, the grace period and
  * whether it is being deleted; the object must be kind Pod. */
-int			k8s_parse_pod(const char *body, size_t len, K8sPod *out,
-						  PgwError *err) PGW_MUSTCHECK;
+int k8s_parse_pod(const char *body, size_t len, K8sPod *out,
+                  PgwError *err) PGW_MUSTCHECK;
 
 /* k8s_parse_endpointslice: what k8s_endpointslice_json writes, read back
  * (first endpoint, first port); metadata in *meta (may be NULL). */
-int			k8s_parse_endpointslice(const char *body, size_t len,
-									K8sEndpointSlice *out, K8sObjectMeta *meta,
-									PgwError *err) PGW_MUSTCHECK;
+int k8s_parse_endpointslice(const char *body, size_t len, K8sEndpointSlice *out,
+                            K8sObjectMeta *meta, PgwError *err) PGW_MUSTCHECK;
 
 /* k8s_parse_status: a Status object's code, reason and message; false when
  * the body is not one (garbage, HTML from a proxy). */
-bool		k8s_parse_status(const char *body, size_t len, K8sStatus *out);
+bool k8s_parse_status(const char *body, size_t len, K8sStatus *out);
 
 /* k8s_meta_label: the value of key in meta, NULL when absent. */
 const char *k8s_meta_label(const K8sObjectMeta *meta, const char *key);
@@ -155,22 +155,22 @@ const char *k8s_meta_label(const K8sObjectMeta *meta, const char *key);
 
 typedef struct K8sClientConfig
 {
-	const char *api_url;		/* "https://host:port"; NULL: from
+	const char *api_url;        /* "https://host:port"; NULL: from
 								 * KUBERNETES_SERVICE_HOST and _PORT */
-	const char *token_file;		/* NULL: K8S_TOKEN_FILE */
-	const char *ca_file;		/* NULL: K8S_CA_FILE */
-	const char *namespace_;		/* NULL: read K8S_NAMESPACE_FILE */
+	const char *token_file;     /* NULL: K8S_TOKEN_FILE */
+	const char *ca_file;        /* NULL: K8S_CA_FILE */
+	const char *namespace_;     /* NULL: read K8S_NAMESPACE_FILE */
 	const char *namespace_file; /* NULL: K8S_NAMESPACE_FILE */
-	int			timeout_ms;		/* one request, connect included; 0: 2000 */
+	int timeout_ms;             /* one request, connect included; 0: 2000 */
 } K8sClientConfig;
 
 typedef struct K8sClient K8sClient;
 
 typedef struct K8sResponse
 {
-	long		status;			/* HTTP status */
-	char	   *body;			/* NUL-terminated, owned; may be NULL */
-	size_t		len;
+	long status; /* HTTP status */
+	char *body;  /* NUL-terminated, owned; may be NULL */
+	size_t len;
 } K8sResponse;
 
 /*
@@ -180,11 +180,11 @@ typedef struct K8sResponse
  * PGW_EINVAL (no API URL, bad URL, no namespace: the message names it) or
  * PGW_EAUTH (token or CA file unreadable: the message names the path).
  */
-int			k8s_client_open(const K8sClientConfig *cfg, char *const *envp,
-							K8sClient **out, PgwError *err) PGW_MUSTCHECK;
+int k8s_client_open(const K8sClientConfig *cfg, char *const *envp,
+                    K8sClient **out, PgwError *err) PGW_MUSTCHECK;
 
 /* k8s_client_close: free; NULL is fine. */
-void		k8s_client_close(K8sClient *c);
+void k8s_client_close(K8sClient *c);
 
 /* k8s_client_namespace: the namespace requests go to (borrowed). */
 const char *k8s_client_namespace(const K8sClient *c);
@@ -200,11 +200,11 @@ const char *k8s_client_api_url(const K8sClient *c);
  * message says which), PGW_EBADRESPONSE (body over 1 MiB). Blocks. Not
  * thread-safe: one thread per client.
  */
-int			k8s_client_request(K8sClient *c, const char *method, const char *path,
-							   const char *content_type, const char *body,
-							   K8sResponse *out, PgwError *err) PGW_MUSTCHECK;
+int k8s_client_request(K8sClient *c, const char *method, const char *path,
+                       const char *content_type, const char *body,
+                       K8sResponse *out, PgwError *err) PGW_MUSTCHECK;
 
-void		k8s_response_free(K8sResponse *r);
+void k8s_response_free(K8sResponse *r);
 
 /*
  * k8s_status_error: map a non-2xx answer to an error code with the API
@@ -213,12 +213,11 @@ void		k8s_response_free(K8sResponse *r);
  * 409 -> PGW_ECONFLICT, 5xx and 429 -> PGW_EUNAVAILABLE, else
  * PGW_EBADRESPONSE. what names the object ("pod \"db-0\"").
  */
-int			k8s_status_error(const K8sResponse *r, const char *what,
-							 PgwError *err);
+int k8s_status_error(const K8sResponse *r, const char *what, PgwError *err);
 
 /* k8s_pod_get: GET the pod name in the client's namespace. */
-int			k8s_pod_get(K8sClient *c, const char *name, K8sPod *out,
-						PgwError *err) PGW_MUSTCHECK;
+int k8s_pod_get(K8sClient *c, const char *name, K8sPod *out,
+                PgwError *err) PGW_MUSTCHECK;
 
 /*
  * k8s_pod_patch_labels: set and remove labels of pod name: read it, patch
@@ -227,9 +226,9 @@ int			k8s_pod_get(K8sClient *c, const char *name, K8sPod *out,
  * patched pod is in *out (may be NULL). A patch that would change nothing
  * is not sent. Returns 0 or the last error.
  */
-int			k8s_pod_patch_labels(K8sClient *c, const char *name,
-								 const K8sLabel *labels, int n, int attempts,
-								 K8sPod *out, PgwError *err) PGW_MUSTCHECK;
+int k8s_pod_patch_labels(K8sClient *c, const char *name, const K8sLabel *labels,
+                         int n, int attempts, K8sPod *out,
+                         PgwError *err) PGW_MUSTCHECK;
 
 /*
  * k8s_endpointslice_apply: make the EndpointSlice es->name hold es: read
@@ -238,8 +237,8 @@ int			k8s_pod_patch_labels(K8sClient *c, const char *name,
  * read again, retry). At most attempts rounds. *writes counts the writes
  * sent (0 when it already held es). Returns 0 or the last error.
  */
-int			k8s_endpointslice_apply(K8sClient *c, const K8sEndpointSlice *es,
-									int attempts, int *writes,
-									PgwError *err) PGW_MUSTCHECK;
+int k8s_endpointslice_apply(K8sClient *c, const K8sEndpointSlice *es,
+                            int attempts, int *writes,
+                            PgwError *err) PGW_MUSTCHECK;
 
 #endif

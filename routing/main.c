@@ -13,28 +13,28 @@
 #include <string.h>
 
 static const CliProgram program = {
-	.name = "pgwarden-router",
-	.config_env = "PGWARDEN_ROUTER_CONFIG",
-	.config_default = "/etc/pgwarden/pgwarden-router.yml",
-	.usage =
-	"usage: pgwarden-router [-c CONFIG] [--check-config] [--version]\n\n"
-	"Watches the routing table a pgwarden leader publishes in etcd and\n"
-	"applies it to PgBouncer, HAProxy, a template + hook, or a VIP.\n"
-	"CONFIG defaults to $PGWARDEN_ROUTER_CONFIG or\n"
-	"/etc/pgwarden/pgwarden-router.yml.\n"
-	"Exit codes: 0 stopped by a signal, 1 failed, 2 usage.\n",
+    .name = "pgwarden-router",
+    .config_env = "PGWARDEN_ROUTER_CONFIG",
+    .config_default = "/etc/pgwarden/pgwarden-router.yml",
+    .usage =
+        "usage: pgwarden-router [-c CONFIG] [--check-config] [--version]\n\n"
+        "Watches the routing table a pgwarden leader publishes in etcd and\n"
+        "applies it to PgBouncer, HAProxy, a template + hook, or a VIP.\n"
+        "CONFIG defaults to $PGWARDEN_ROUTER_CONFIG or\n"
+        "/etc/pgwarden/pgwarden-router.yml.\n"
+        "Exit codes: 0 stopped by a signal, 1 failed, 2 usage.\n",
 };
 
 int
 main(int argc, char **argv)
 {
-	CliArgs		args;
+	CliArgs args;
 	const char *path;
 	RouterConfig *cfg;
-	PgwError	err = {0};
-	LogLevel	level = LOG_LEVEL_INFO;
-	char		prefix[PGW_NAME_MAX + 16];
-	int			rc;
+	PgwError err = {0};
+	LogLevel level = LOG_LEVEL_INFO;
+	char prefix[PGW_NAME_MAX + 16];
+	int rc;
 
 	if ((rc = cli_parse(&program, argc, argv, &args)) >= 0)
 		return rc;
@@ -45,21 +45,21 @@ main(int argc, char **argv)
 	if (router_config_load(path, cfg, &err) != 0)
 	{
 		fprintf(stderr, "pgwarden-router: invalid configuration: %s\n",
-				err.msg);
+		        err.msg);
 		free(cfg);
 		return 1;
 	}
 	if (args.check_only)
 	{
 		printf("configuration file \"%s\" is valid (%d targets)\n", path,
-			   cfg->n_targets);
+		       cfg->n_targets);
 		free(cfg);
 		return 0;
 	}
 	if (log_parse_level(cfg->log_level, &level) != 0)
 	{
 		fprintf(stderr, "pgwarden-router: invalid log_level \"%s\"\n",
-				cfg->log_level);
+		        cfg->log_level);
 		free(cfg);
 		return 1;
 	}

@@ -30,46 +30,46 @@
 typedef struct Router
 {
 	const RouterConfig *cfg;
-	char		prefix[PGW_PREFIX_MAX];
-	char		key[PGW_PREFIX_MAX + 16];
+	char prefix[PGW_PREFIX_MAX];
+	char key[PGW_PREFIX_MAX + 16];
 	EtcdClient *etcd;
-	int64_t		call_timeout_ms;
-	int64_t		lease;
-	int64_t		lease_ttl_s;
-	int64_t		next_lease_try;
-	bool		watching;
-	bool		need_read;
-	int64_t		next_read;		/* periodic linearizable re-read */
-	bool		ttl_checked;
+	int64_t call_timeout_ms;
+	int64_t lease;
+	int64_t lease_ttl_s;
+	int64_t next_lease_try;
+	bool watching;
+	bool need_read;
+	int64_t next_read; /* periodic linearizable re-read */
+	bool ttl_checked;
 
-	bool		have_table;		/* latest good table from etcd */
+	bool have_table; /* latest good table from etcd */
 	RoutingTable table;
-	bool		cut;			/* etcd silent for router_ttl: writes cut */
-	int64_t		last_contact;	/* mono ms a successful request was sent */
-	bool		ever_contact;
+	bool cut;             /* etcd silent for router_ttl: writes cut */
+	int64_t last_contact; /* mono ms a successful request was sent */
+	bool ever_contact;
 
-	RoutingTable applied;		/* effective table being / last applied */
-	bool		have_applied;
-	bool		all_ok;			/* every target applied `applied` */
-	int64_t		retry_at;
-	int			n_targets;
+	RoutingTable applied; /* effective table being / last applied */
+	bool have_applied;
+	bool all_ok; /* every target applied `applied` */
+	int64_t retry_at;
+	int n_targets;
 	RouterTarget *targets[ROUTER_TARGETS_MAX];
-	bool		target_ok[ROUTER_TARGETS_MAX];
-	char		target_err[ROUTER_TARGETS_MAX][PGW_ERROR_MSG_MAX];
-	int64_t		acked_epoch;	/* 0: not acked on this lease */
-	int64_t		last_apply_ms;	/* duration of the last apply */
-	int64_t		last_apply_ok_mono_ms;	/* when an apply last succeeded */
-	Exporter   *exp;			/* metrics (exporter.c); NULL none */
+	bool target_ok[ROUTER_TARGETS_MAX];
+	char target_err[ROUTER_TARGETS_MAX][PGW_ERROR_MSG_MAX];
+	int64_t acked_epoch;           /* 0: not acked on this lease */
+	int64_t last_apply_ms;         /* duration of the last apply */
+	int64_t last_apply_ok_mono_ms; /* when an apply last succeeded */
+	Exporter *exp;                 /* metrics (exporter.c); NULL none */
 
-	uint64_t	apply_errors;
-	uint64_t	decode_errors;
-	uint64_t	applies;
-	uint64_t	cuts;
-	char		last_error[PGW_ERROR_MSG_MAX];
-	bool		status_dirty;
-	int64_t		next_status;
-	bool		no_key_logged;
-	bool		stream_err_logged;
+	uint64_t apply_errors;
+	uint64_t decode_errors;
+	uint64_t applies;
+	uint64_t cuts;
+	char last_error[PGW_ERROR_MSG_MAX];
+	bool status_dirty;
+	int64_t next_status;
+	bool no_key_logged;
+	bool stream_err_logged;
 } Router;
 
 static int64_t
@@ -82,9 +82,8 @@ cut_deadline(const Router *r)
 static bool
 may_block(const Router *r)
 {
-	return r->cut ||
-		pgw_now_mono_ms() + r->call_timeout_ms + r->cfg->loop_ms <
-		cut_deadline(r);
+	return r->cut || pgw_now_mono_ms() + r->call_timeout_ms + r->cfg->loop_ms <
+	                     cut_deadline(r);
 }
 
 static void
@@ -109,18 +108,18 @@ static void
 take_table(Router *r, const char *json, size_t len, const char *how)
 {
 	RoutingTable *t = calloc(1, sizeof(*t));
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	if (t == NULL)
 		abort();
 	if (routing_table_decode(json, len, t, &err) != 0)
 	{
-		char		msg[PGW_ERROR_MSG_MAX];
+		char msg[PGW_ERROR_MSG_MAX];
 
 		r->decode_errors++;
-		snprintf(msg, sizeof(msg), "bad value in %s (%s): %s; keeping epoch %lld",
-				 r->key, how, err.msg,
-				 (long long) (r->have_table ? r->table.epoch : 0));
+		snprintf(msg, sizeof(msg),
+		         "bad value in %s (%s): %s; keeping epoch %lld", r->key, how,
+		         err.msg, (long long) (r->have_table ? r->table.epoch : 0));
 		set_error(r, "router.table.invalid", msg);
 		free(t);
 		return;
@@ -129,15 +128,14 @@ take_table(Router *r, const char *json, size_t len, const char *how)
 	{
 		if (t->epoch < r->table.epoch)
 			log_warn("router.table.stale",
-					 "epoch=%lld current=%lld source=%s ignored=true",
-					 (long long) t->epoch, (long long) r->table.epoch, how);
+			         "epoch=%lld current=%lld source=%s ignored=true",
+			         (long long) t->epoch, (long long) r->table.epoch, how);
 		free(t);
 		return;
 	}
-	log_info("router.table.new",
-			 "epoch=%lld state=%s primary=%s source=%s",
-			 (long long) t->epoch, routing_state_name(t->state),
-			 t->has_primary ? t->primary.name : "-", how);
+	log_info("router.table.new", "epoch=%lld state=%s primary=%s source=%s",
+	         (long long) t->epoch, routing_state_name(t->state),
+	         t->has_primary ? t->primary.name : "-", how);
 	r->table = *t;
 	r->have_table = true;
 	r->no_key_logged = false;
@@ -149,8 +147,8 @@ static void
 read_table(Router *r)
 {
 	EtcdRangeResult res = {0};
-	PgwError	err = {0};
-	int64_t		sent = pgw_now_mono_ms();
+	PgwError err = {0};
+	int64_t sent = pgw_now_mono_ms();
 
 	if (etcd_range(r->etcd, r->key, false, 0, false, &res, &err) != 0)
 	{
@@ -163,9 +161,10 @@ read_table(Router *r)
 	if (res.count == 0)
 	{
 		if (!r->no_key_logged)
-			log_warn("router.table.absent",
-					 "key=%s action=\"keep the current routing until a leader publishes\"",
-					 r->key);
+			log_warn(
+			    "router.table.absent",
+			    "key=%s action=\"keep the current routing until a leader publishes\"",
+			    r->key);
 		r->no_key_logged = true;
 	}
 	else
@@ -177,27 +176,28 @@ read_table(Router *r)
 static int
 check_leader_ttl(Router *r)
 {
-	char		key[PGW_PREFIX_MAX + 16];
+	char key[PGW_PREFIX_MAX + 16];
 	EtcdRangeResult res = {0};
 	DynamicConfig dc;
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	snprintf(key, sizeof(key), "%sconfig", r->prefix);
 	if (etcd_range(r->etcd, key, false, 0, false, &res, &err) != 0)
-		return 0;				/* try again later */
+		return 0; /* try again later */
 	r->ttl_checked = true;
 	dcs_config_defaults(&dc);
 	if (res.count == 1 &&
-		dcs_config_decode(res.kvs[0].value, res.kvs[0].value_len, &dc,
-						  &err) != 0)
+	    dcs_config_decode(res.kvs[0].value, res.kvs[0].value_len, &dc, &err) !=
+	        0)
 		dcs_config_defaults(&dc);
 	etcd_range_result_free(&res);
 	if (r->cfg->router_ttl_ms + r->cfg->loop_ms >= dc.ttl_ms)
 	{
-		log_error("router.config.invalid",
-				  "router_ttl_ms=%lld loop_wait_ms=%lld leader_ttl_ms=%lld error=\"router_ttl plus one loop must be shorter than the leader ttl, or an old primary could still get writes once another node holds the lease\"",
-				  (long long) r->cfg->router_ttl_ms,
-				  (long long) r->cfg->loop_ms, (long long) dc.ttl_ms);
+		log_error(
+		    "router.config.invalid",
+		    "router_ttl_ms=%lld loop_wait_ms=%lld leader_ttl_ms=%lld error=\"router_ttl plus one loop must be shorter than the leader ttl, or an old primary could still get writes once another node holds the lease\"",
+		    (long long) r->cfg->router_ttl_ms, (long long) r->cfg->loop_ms,
+		    (long long) dc.ttl_ms);
 		return -1;
 	}
 	return 0;
@@ -206,10 +206,10 @@ check_leader_ttl(Router *r)
 static void
 ensure_lease(Router *r)
 {
-	PgwError	err = {0};
-	int64_t		id = 0;
-	int64_t		ttl = 0;
-	int64_t		now = pgw_now_mono_ms();
+	PgwError err = {0};
+	int64_t id = 0;
+	int64_t ttl = 0;
+	int64_t now = pgw_now_mono_ms();
 
 	if (r->lease != 0 || now < r->next_lease_try || !may_block(r))
 		return;
@@ -220,13 +220,13 @@ ensure_lease(Router *r)
 		return;
 	}
 	contact(r, now);
-	if (etcd_lease_keepalive_start(r->etcd, id,
-								   (int) (r->cfg->router_ttl_ms / 4),
-								   &err) != 0)
+	if (etcd_lease_keepalive_start(
+	        r->etcd, id, (int) (r->cfg->router_ttl_ms / 4), &err) != 0)
 	{
 		log_warn("router.lease.keepalive_failed", "error=\"%s\"", err.msg);
 		if (etcd_lease_revoke(r->etcd, id, NULL) != 0)
-			log_debug("router.lease.revoke_failed", "lease=%" PRIx64, (uint64_t) id);
+			log_debug("router.lease.revoke_failed", "lease=%" PRIx64,
+			          (uint64_t) id);
 		return;
 	}
 	r->lease = id;
@@ -236,13 +236,13 @@ ensure_lease(Router *r)
 	if (routing_ack_put(r->etcd, r->prefix, r->cfg->name, 0, id, &err) != 0)
 		log_debug("router.ack.failed", "error=\"%s\"", err.msg);
 	log_info("router.lease.granted", "lease=%" PRIx64 " ttl_s=%lld",
-			 (uint64_t) id, (long long) ttl);
+	         (uint64_t) id, (long long) ttl);
 }
 
 static void
 handle_events(Router *r)
 {
-	EtcdEvent	ev;
+	EtcdEvent ev;
 
 	while (etcd_client_next_event(r->etcd, &ev))
 	{
@@ -256,8 +256,8 @@ handle_events(Router *r)
 			case ETCD_EVENT_WATCH_DELETE:
 				contact(r, pgw_now_mono_ms());
 				log_warn("router.table.deleted",
-						 "key=%s action=\"keep routing epoch %lld\"", r->key,
-						 (long long) (r->have_table ? r->table.epoch : 0));
+				         "key=%s action=\"keep routing epoch %lld\"", r->key,
+				         (long long) (r->have_table ? r->table.epoch : 0));
 				break;
 			case ETCD_EVENT_WATCH_RESYNC:
 			case ETCD_EVENT_CONNECTED:
@@ -272,7 +272,7 @@ handle_events(Router *r)
 				if (ev.lease_id == r->lease || r->lease == 0)
 				{
 					log_warn("router.lease.lost", "lease=%" PRIx64,
-							 (uint64_t) ev.lease_id);
+					         (uint64_t) ev.lease_id);
 					etcd_lease_keepalive_stop(r->etcd);
 					r->lease = 0;
 					r->acked_epoch = 0;
@@ -281,7 +281,7 @@ handle_events(Router *r)
 			case ETCD_EVENT_STREAM_ERROR:
 				if (!r->stream_err_logged)
 					log_warn("router.etcd.stream_error", "error=\"%s\"",
-							 ev.msg);
+					         ev.msg);
 				r->stream_err_logged = true;
 				r->need_read = true;
 				break;
@@ -293,18 +293,19 @@ handle_events(Router *r)
 static void
 check_cut(Router *r)
 {
-	int64_t		now = pgw_now_mono_ms();
+	int64_t now = pgw_now_mono_ms();
 
 	if (!r->cut && now >= cut_deadline(r))
 	{
 		r->cut = true;
 		r->cuts++;
 		r->status_dirty = true;
-		log_error("router.etcd.lost",
-				  "silent_ms=%lld router_ttl_ms=%lld action=\"cut write routing; keep read routing of epoch %lld\"",
-				  (long long) (now - r->last_contact),
-				  (long long) r->cfg->router_ttl_ms,
-				  (long long) (r->have_table ? r->table.epoch : 0));
+		log_error(
+		    "router.etcd.lost",
+		    "silent_ms=%lld router_ttl_ms=%lld action=\"cut write routing; keep read routing of epoch %lld\"",
+		    (long long) (now - r->last_contact),
+		    (long long) r->cfg->router_ttl_ms,
+		    (long long) (r->have_table ? r->table.epoch : 0));
 		r->need_read = true;
 	}
 	else if (r->cut && now < cut_deadline(r) && !r->need_read)
@@ -314,8 +315,8 @@ check_cut(Router *r)
 		r->cut = false;
 		r->status_dirty = true;
 		log_info("router.etcd.back",
-				 "action=\"route writes as epoch %lld says\"",
-				 (long long) (r->have_table ? r->table.epoch : 0));
+		         "action=\"route writes as epoch %lld says\"",
+		         (long long) (r->have_table ? r->table.epoch : 0));
 	}
 }
 
@@ -323,10 +324,10 @@ static void
 apply(Router *r)
 {
 	RoutingTable *eff = calloc(1, sizeof(*eff));
-	int64_t		now = pgw_now_mono_ms();
-	int64_t		start;
-	bool		changed;
-	bool		ok = true;
+	int64_t now = pgw_now_mono_ms();
+	int64_t start;
+	bool changed;
+	bool ok = true;
 
 	if (eff == NULL)
 		abort();
@@ -344,8 +345,8 @@ apply(Router *r)
 		return;
 	}
 	changed = !r->have_applied || eff->epoch != r->applied.epoch ||
-		eff->state != r->applied.state ||
-		!routing_table_equal_routes(eff, &r->applied);
+	          eff->state != r->applied.state ||
+	          !routing_table_equal_routes(eff, &r->applied);
 	if (!changed && (r->all_ok || now < r->retry_at))
 	{
 		free(eff);
@@ -357,13 +358,13 @@ apply(Router *r)
 	start = pgw_now_mono_us();
 	for (int i = 0; i < r->n_targets; i++)
 	{
-		PgwError	err = {0};
+		PgwError err = {0};
 
 		if (r->target_ok[i])
 			continue;
 		if (router_target_apply(r->targets[i],
-								r->have_applied ? &r->applied : NULL, eff,
-								&err) != 0)
+		                        r->have_applied ? &r->applied : NULL, eff,
+		                        &err) != 0)
 		{
 			ok = false;
 			r->apply_errors++;
@@ -387,10 +388,10 @@ apply(Router *r)
 		r->last_error[0] = '\0';
 		r->last_apply_ok_mono_ms = pgw_now_mono_ms();
 		log_info("router.apply.done",
-				 "epoch=%lld state=%s primary=%s cut=%s duration_ms=%lld",
-				 (long long) eff->epoch, routing_state_name(eff->state),
-				 eff->has_primary ? eff->primary.name : "-",
-				 r->cut ? "true" : "false", (long long) r->last_apply_ms);
+		         "epoch=%lld state=%s primary=%s cut=%s duration_ms=%lld",
+		         (long long) eff->epoch, routing_state_name(eff->state),
+		         eff->has_primary ? eff->primary.name : "-",
+		         r->cut ? "true" : "false", (long long) r->last_apply_ms);
 	}
 	else
 		r->retry_at = now + r->cfg->retry_ms;
@@ -400,15 +401,15 @@ apply(Router *r)
 static void
 ack(Router *r)
 {
-	PgwError	err = {0};
-	int64_t		sent = pgw_now_mono_ms();
+	PgwError err = {0};
+	int64_t sent = pgw_now_mono_ms();
 
 	if (!r->have_table || !r->all_ok || r->cut || r->lease == 0 ||
-		r->applied.epoch != r->table.epoch ||
-		r->acked_epoch == r->table.epoch || !may_block(r))
+	    r->applied.epoch != r->table.epoch ||
+	    r->acked_epoch == r->table.epoch || !may_block(r))
 		return;
 	if (routing_ack_put(r->etcd, r->prefix, r->cfg->name, r->table.epoch,
-						r->lease, &err) != 0)
+	                    r->lease, &err) != 0)
 	{
 		log_debug("router.ack.failed", "error=\"%s\"", err.msg);
 		return;
@@ -423,7 +424,7 @@ static bool
 etcd_reachable(const Router *r, int64_t now)
 {
 	return r->ever_contact &&
-		now - r->last_contact < r->cfg->router_ttl_ms / 2 + 1000;
+	       now - r->last_contact < r->cfg->router_ttl_ms / 2 + 1000;
 }
 
 /* publish_metrics: this turn's status to the exporter (a struct copy) */
@@ -442,7 +443,7 @@ publish_metrics(Router *r)
 	st.applied_state = r->applied.state;
 	if (r->have_applied && r->applied.has_primary)
 		pgw_strlcpy(st.applied_primary, r->applied.primary.name,
-					sizeof(st.applied_primary));
+		            sizeof(st.applied_primary));
 	st.applied_ok = r->all_ok;
 	st.etcd_reachable = etcd_reachable(r, pgw_now_mono_ms());
 	st.writes_cut = r->cut;
@@ -458,12 +459,12 @@ publish_metrics(Router *r)
 static void
 write_status(Router *r)
 {
-	char	   *buf;
-	size_t		cap = 8192;
-	int			n;
-	int64_t		now = pgw_now_mono_ms();
-	bool		reachable = etcd_reachable(r, now);
-	char		err_q[PGW_ERROR_MSG_MAX * 2];
+	char *buf;
+	size_t cap = 8192;
+	int n;
+	int64_t now = pgw_now_mono_ms();
+	bool reachable = etcd_reachable(r, now);
+	char err_q[PGW_ERROR_MSG_MAX * 2];
 
 	if (!r->status_dirty && now < r->next_status)
 		return;
@@ -474,7 +475,7 @@ write_status(Router *r)
 		abort();
 	/* the error message as a JSON string: escape quotes and backslashes */
 	{
-		size_t		o = 0;
+		size_t o = 0;
 
 		for (const char *p = r->last_error; *p && o + 3 < sizeof(err_q); p++)
 		{
@@ -486,42 +487,42 @@ write_status(Router *r)
 	}
 	if (r->cfg->status_file[0])
 	{
-		n = snprintf(buf, cap,
-					 "{\"router\":\"%s\",\"epoch\":%lld,\"state\":\"%s\",\"primary\":\"%s\","
-					 "\"applied_epoch\":%lld,\"applied_ok\":%s,\"acked_epoch\":%lld,"
-					 "\"etcd_reachable\":%s,\"etcd_silent_ms\":%lld,\"writes_cut\":%s,"
-					 "\"applies\":%llu,\"apply_errors\":%llu,\"decode_errors\":%llu,"
-					 "\"last_apply_ms\":%lld,\"last_error\":\"%s\"}\n",
-					 r->cfg->name,
-					 (long long) (r->have_table ? r->table.epoch : 0),
-					 r->have_applied ? routing_state_name(r->applied.state) : "none",
-					 r->have_applied && r->applied.has_primary ? r->applied.primary.name : "",
-					 (long long) (r->have_applied ? r->applied.epoch : 0),
-					 r->all_ok ? "true" : "false", (long long) r->acked_epoch,
-					 reachable ? "true" : "false",
-					 (long long) (r->ever_contact ? now - r->last_contact : -1),
-					 r->cut ? "true" : "false",
-					 (unsigned long long) r->applies,
-					 (unsigned long long) r->apply_errors,
-					 (unsigned long long) r->decode_errors,
-					 (long long) r->last_apply_ms, err_q);
+		n = snprintf(
+		    buf, cap,
+		    "{\"router\":\"%s\",\"epoch\":%lld,\"state\":\"%s\",\"primary\":\"%s\","
+		    "\"applied_epoch\":%lld,\"applied_ok\":%s,\"acked_epoch\":%lld,"
+		    "\"etcd_reachable\":%s,\"etcd_silent_ms\":%lld,\"writes_cut\":%s,"
+		    "\"applies\":%llu,\"apply_errors\":%llu,\"decode_errors\":%llu,"
+		    "\"last_apply_ms\":%lld,\"last_error\":\"%s\"}\n",
+		    r->cfg->name, (long long) (r->have_table ? r->table.epoch : 0),
+		    r->have_applied ? routing_state_name(r->applied.state) : "none",
+		    r->have_applied && r->applied.has_primary ? r->applied.primary.name
+		                                              : "",
+		    (long long) (r->have_applied ? r->applied.epoch : 0),
+		    r->all_ok ? "true" : "false", (long long) r->acked_epoch,
+		    reachable ? "true" : "false",
+		    (long long) (r->ever_contact ? now - r->last_contact : -1),
+		    r->cut ? "true" : "false", (unsigned long long) r->applies,
+		    (unsigned long long) r->apply_errors,
+		    (unsigned long long) r->decode_errors, (long long) r->last_apply_ms,
+		    err_q);
 		if (n > 0 && (size_t) n < cap)
 		{
-			PgwError	e = {0};
+			PgwError e = {0};
 
-			if (router_write_atomic(r->cfg->status_file, buf, (size_t) n,
-									0644, &e) != 0)
+			if (router_write_atomic(r->cfg->status_file, buf, (size_t) n, 0644,
+			                        &e) != 0)
 				log_debug("router.status.write_failed", "error=\"%s\"", e.msg);
 		}
 	}
 	if (r->cfg->metrics_file[0] && r->exp != NULL)
 	{
 		/* the same text a scrape of metrics_listen gets */
-		char	   *text = exporter_render(r->exp);
-		PgwError	e = {0};
+		char *text = exporter_render(r->exp);
+		PgwError e = {0};
 
-		if (router_write_atomic(r->cfg->metrics_file, text, strlen(text),
-								0644, &e) != 0)
+		if (router_write_atomic(r->cfg->metrics_file, text, strlen(text), 0644,
+		                        &e) != 0)
 			log_debug("router.metrics.write_failed", "error=\"%s\"", e.msg);
 		free(text);
 	}
@@ -531,7 +532,7 @@ write_status(Router *r)
 static int
 open_signals(void)
 {
-	sigset_t	set;
+	sigset_t set;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -545,18 +546,18 @@ open_signals(void)
 int
 router_run(const RouterConfig *cfg)
 {
-	Router	   *r = calloc(1, sizeof(*r));
+	Router *r = calloc(1, sizeof(*r));
 	EtcdClientConfig ec = {0};
-	PgwError	err = {0};
-	int			sigfd;
-	bool		stop = false;
-	int			rc = 0;
+	PgwError err = {0};
+	int sigfd;
+	bool stop = false;
+	int rc = 0;
 
 	if (r == NULL)
 		abort();
 	r->cfg = cfg;
-	if (dcs_group_prefix_build(cfg->namespace_, cfg->scope, cfg->group, r->prefix,
-							   sizeof(r->prefix), &err) != 0)
+	if (dcs_group_prefix_build(cfg->namespace_, cfg->scope, cfg->group,
+	                           r->prefix, sizeof(r->prefix), &err) != 0)
 	{
 		log_error("router.config.invalid", "error=\"%s\"", err.msg);
 		free(r);
@@ -588,7 +589,7 @@ router_run(const RouterConfig *cfg)
 	for (int i = 0; i < cfg->n_targets; i++)
 		r->targets[r->n_targets++] = router_target_open(&cfg->targets[i]);
 	if ((cfg->metrics_listen[0] || cfg->metrics_file[0]) &&
-		exporter_start(cfg, r->etcd, &r->exp, &err) != 0)
+	    exporter_start(cfg, r->etcd, &r->exp, &err) != 0)
 	{
 		log_error("router.metrics.failed", "error=\"%s\"", err.msg);
 		for (int i = 0; i < r->n_targets; i++)
@@ -602,18 +603,17 @@ router_run(const RouterConfig *cfg)
 	r->last_contact = pgw_now_mono_ms();
 	r->need_read = true;
 	log_info("router.start",
-			 "router=%s prefix=%s targets=%d router_ttl_ms=%lld",
-			 cfg->name, r->prefix, r->n_targets,
-			 (long long) cfg->router_ttl_ms);
+	         "router=%s prefix=%s targets=%d router_ttl_ms=%lld", cfg->name,
+	         r->prefix, r->n_targets, (long long) cfg->router_ttl_ms);
 
 	while (!stop)
 	{
 		struct pollfd pfd[2];
-		int64_t		now = pgw_now_mono_ms();
+		int64_t now = pgw_now_mono_ms();
 
 		if (!r->watching)
 		{
-			int64_t		wid;
+			int64_t wid;
 
 			if (etcd_watch_start(r->etcd, r->key, false, 0, &wid, &err) == 0)
 				r->watching = true;
@@ -623,7 +623,7 @@ router_run(const RouterConfig *cfg)
 		if ((r->need_read || now >= r->next_read) && may_block(r))
 			read_table(r);
 		if (!r->ttl_checked && r->ever_contact && !r->cut && may_block(r) &&
-			check_leader_ttl(r) != 0)
+		    check_leader_ttl(r) != 0)
 		{
 			rc = 1;
 			break;
@@ -660,7 +660,7 @@ router_run(const RouterConfig *cfg)
 		etcd_lease_keepalive_stop(r->etcd);
 		if (etcd_lease_revoke(r->etcd, r->lease, NULL) != 0)
 			log_debug("router.lease.revoke_failed", "lease=%" PRIx64,
-					  (uint64_t) r->lease);
+			          (uint64_t) r->lease);
 	}
 	exporter_stop(r->exp);
 	etcd_client_close(r->etcd);

@@ -17,7 +17,7 @@
 typedef struct Ctx
 {
 	yaml_document_t *doc;
-	PgwError   *err;
+	PgwError *err;
 } Ctx;
 
 static int
@@ -31,45 +31,46 @@ scalar(Ctx *c, const char *key, yaml_node_t *v, char *out, size_t len)
 {
 	if (v->type != YAML_SCALAR_NODE)
 		return pgw_error_set(c->err, PGW_EINVAL,
-							 "line %d: key \"%s\" must be a string", line_of(v),
-							 key);
+		                     "line %d: key \"%s\" must be a string", line_of(v),
+		                     key);
 	if (v->data.scalar.length >= len ||
-		strlen((const char *) v->data.scalar.value) != v->data.scalar.length)
-		return pgw_error_set(c->err, PGW_EINVAL,
-							 "line %d: key \"%s\" is longer than %zu bytes or holds a NUL",
-							 line_of(v), key, len - 1);
+	    strlen((const char *) v->data.scalar.value) != v->data.scalar.length)
+		return pgw_error_set(
+		    c->err, PGW_EINVAL,
+		    "line %d: key \"%s\" is longer than %zu bytes or holds a NUL",
+		    line_of(v), key, len - 1);
 	pgw_strlcpy(out, (const char *) v->data.scalar.value, len);
 	return 0;
 }
 
 static int
-duration(Ctx *c, const char *key, yaml_node_t *v, int64_t min_ms,
-		 int64_t *out)
+duration(Ctx *c, const char *key, yaml_node_t *v, int64_t min_ms, int64_t *out)
 {
-	char		buf[64];
-	int			rc;
+	char buf[64];
+	int rc;
 
 	if ((rc = scalar(c, key, v, buf, sizeof(buf))) != 0)
 		return rc;
 	if (pgw_parse_duration_ms(buf, out) != 0 || *out < min_ms)
-		return pgw_error_set(c->err, PGW_EINVAL,
-							 "line %d: key \"%s\": \"%s\" is not a duration of at least %lld ms",
-							 line_of(v), key, buf, (long long) min_ms);
+		return pgw_error_set(
+		    c->err, PGW_EINVAL,
+		    "line %d: key \"%s\": \"%s\" is not a duration of at least %lld ms",
+		    line_of(v), key, buf, (long long) min_ms);
 	return 0;
 }
 
 static int
 boolean(Ctx *c, const char *key, yaml_node_t *v, bool *out)
 {
-	char		buf[16];
-	int			rc;
+	char buf[16];
+	int rc;
 
 	if ((rc = scalar(c, key, v, buf, sizeof(buf))) != 0)
 		return rc;
 	if (pgw_parse_bool(buf, out) != 0)
 		return pgw_error_set(c->err, PGW_EINVAL,
-							 "line %d: key \"%s\": \"%s\" is not a boolean",
-							 line_of(v), key, buf);
+		                     "line %d: key \"%s\": \"%s\" is not a boolean",
+		                     line_of(v), key, buf);
 	return 0;
 }
 
@@ -79,37 +80,38 @@ static bool
 listen_address_ok(const char *s)
 {
 	const char *colon = strrchr(s, ':');
-	char		host[64];
-	int64_t		port;
+	char host[64];
+	int64_t port;
 	struct in_addr a;
 
 	if (colon == NULL || (size_t) (colon - s) >= sizeof(host) ||
-		pgw_parse_int64(colon + 1, 0, 65535, &port) != 0)
+	    pgw_parse_int64(colon + 1, 0, 65535, &port) != 0)
 		return false;
 	snprintf(host, sizeof(host), "%.*s", (int) (colon - s), s);
 	return host[0] == '\0' || strcmp(host, "*") == 0 ||
-		strcmp(host, "localhost") == 0 || inet_pton(AF_INET, host, &a) == 1;
+	       strcmp(host, "localhost") == 0 || inet_pton(AF_INET, host, &a) == 1;
 }
 
-#define FOR_PAIRS(c, map, kn, vn) \
-	for (yaml_node_pair_t *_p = (map)->data.mapping.pairs.start; \
-		 _p < (map)->data.mapping.pairs.top && \
-		 ((kn) = yaml_document_get_node((c)->doc, _p->key)) != NULL && \
-		 ((vn) = yaml_document_get_node((c)->doc, _p->value)) != NULL; _p++)
+#define FOR_PAIRS(c, map, kn, vn)                                              \
+	for (yaml_node_pair_t *_p = (map)->data.mapping.pairs.start;               \
+	     _p < (map)->data.mapping.pairs.top &&                                 \
+	     ((kn) = yaml_document_get_node((c)->doc, _p->key)) != NULL &&         \
+	     ((vn) = yaml_document_get_node((c)->doc, _p->value)) != NULL;         \
+	     _p++)
 
 static const char *
 key_name(Ctx *c, yaml_node_t *k)
 {
 	(void) c;
 	return k->type == YAML_SCALAR_NODE ? (const char *) k->data.scalar.value
-		: "?";
+	                                   : "?";
 }
 
 static int
 unknown(Ctx *c, const char *where, yaml_node_t *k)
 {
 	return pgw_error_set(c->err, PGW_EINVAL, "line %d: key \"%s%s\" is unknown",
-						 line_of(k), where, key_name(c, k));
+	                     line_of(k), where, key_name(c, k));
 }
 
 static int
@@ -117,12 +119,12 @@ parse_etcd(Ctx *c, yaml_node_t *map, RouterConfig *cfg)
 {
 	yaml_node_t *k;
 	yaml_node_t *v;
-	int			rc = 0;
+	int rc = 0;
 
 	if (map->type != YAML_MAPPING_NODE)
 		return pgw_error_set(c->err, PGW_EINVAL,
-							 "line %d: key \"etcd\" must be a mapping",
-							 line_of(map));
+		                     "line %d: key \"etcd\" must be a mapping",
+		                     line_of(map));
 	FOR_PAIRS(c, map, k, v)
 	{
 		const char *name = key_name(c, k);
@@ -131,45 +133,46 @@ parse_etcd(Ctx *c, yaml_node_t *map, RouterConfig *cfg)
 		{
 			if (v->type == YAML_SEQUENCE_NODE)
 			{
-				size_t		used = 0;
+				size_t used = 0;
 
 				cfg->endpoints[0] = '\0';
 				for (yaml_node_item_t *it = v->data.sequence.items.start;
-					 it < v->data.sequence.items.top; it++)
+				     it < v->data.sequence.items.top; it++)
 				{
 					yaml_node_t *e = yaml_document_get_node(c->doc, *it);
-					char		one[256];
+					char one[256];
 
-					if ((rc = scalar(c, "etcd.hosts[]", e, one,
-									 sizeof(one))) != 0)
+					if ((rc = scalar(c, "etcd.hosts[]", e, one, sizeof(one))) !=
+					    0)
 						return rc;
 					if (used + strlen(one) + 2 > sizeof(cfg->endpoints))
-						return pgw_error_set(c->err, PGW_EINVAL,
-											 "line %d: key \"etcd.hosts\" is too long",
-											 line_of(e));
+						return pgw_error_set(
+						    c->err, PGW_EINVAL,
+						    "line %d: key \"etcd.hosts\" is too long",
+						    line_of(e));
 					used += (size_t) snprintf(cfg->endpoints + used,
-											  sizeof(cfg->endpoints) - used,
-											  "%s%s", used ? "," : "", one);
+					                          sizeof(cfg->endpoints) - used,
+					                          "%s%s", used ? "," : "", one);
 				}
 			}
 			else
 				rc = scalar(c, "etcd.hosts", v, cfg->endpoints,
-							sizeof(cfg->endpoints));
+				            sizeof(cfg->endpoints));
 		}
 		else if (strcmp(name, "cacert") == 0)
-			rc = scalar(c, "etcd.cacert", v, cfg->ca_file,
-						sizeof(cfg->ca_file));
+			rc =
+			    scalar(c, "etcd.cacert", v, cfg->ca_file, sizeof(cfg->ca_file));
 		else if (strcmp(name, "cert") == 0)
 			rc = scalar(c, "etcd.cert", v, cfg->cert_file,
-						sizeof(cfg->cert_file));
+			            sizeof(cfg->cert_file));
 		else if (strcmp(name, "key") == 0)
 			rc = scalar(c, "etcd.key", v, cfg->key_file, sizeof(cfg->key_file));
 		else if (strcmp(name, "username") == 0)
 			rc = scalar(c, "etcd.username", v, cfg->username,
-						sizeof(cfg->username));
+			            sizeof(cfg->username));
 		else if (strcmp(name, "password") == 0)
 			rc = scalar(c, "etcd.password", v, cfg->password,
-						sizeof(cfg->password));
+			            sizeof(cfg->password));
 		else
 			rc = unknown(c, "etcd.", k);
 		if (rc != 0)
@@ -183,19 +186,19 @@ parse_target(Ctx *c, yaml_node_t *map, int idx, TargetConfig *t)
 {
 	yaml_node_t *k;
 	yaml_node_t *v;
-	char		type[32] = "";
-	char		f[64];
-	int			rc = 0;
+	char type[32] = "";
+	char f[64];
+	int rc = 0;
 
 	if (map->type != YAML_MAPPING_NODE)
 		return pgw_error_set(c->err, PGW_EINVAL,
-							 "line %d: targets[%d] must be a mapping",
-							 line_of(map), idx);
+		                     "line %d: targets[%d] must be a mapping",
+		                     line_of(map), idx);
 	t->line = line_of(map);
 	FOR_PAIRS(c, map, k, v)
 	{
 		if (strcmp(key_name(c, k), "type") == 0 &&
-			(rc = scalar(c, "type", v, type, sizeof(type))) != 0)
+		    (rc = scalar(c, "type", v, type, sizeof(type))) != 0)
 			return rc;
 	}
 	if (strcmp(type, "pgbouncer") == 0)
@@ -207,20 +210,21 @@ parse_target(Ctx *c, yaml_node_t *map, int idx, TargetConfig *t)
 	else if (strcmp(type, "vip") == 0)
 		t->kind = TARGET_VIP;
 	else
-		return pgw_error_set(c->err, PGW_EINVAL,
-							 "line %d: targets[%d]: key \"type\" must be pgbouncer, haproxy, template or vip (got \"%s\")",
-							 line_of(map), idx, type);
+		return pgw_error_set(
+		    c->err, PGW_EINVAL,
+		    "line %d: targets[%d]: key \"type\" must be pgbouncer, haproxy, template or vip (got \"%s\")",
+		    line_of(map), idx, type);
 	t->timeout_ms = 5000;
 	pgw_strlcpy(t->rw_database, "postgres_rw", sizeof(t->rw_database));
 	pgw_strlcpy(t->ro_database, "postgres_ro", sizeof(t->ro_database));
 	pgw_strlcpy(t->dbname, "postgres", sizeof(t->dbname));
 	pgw_strlcpy(t->fenced_host, "/nonexistent/pgwarden-fenced",
-				sizeof(t->fenced_host));
+	            sizeof(t->fenced_host));
 	t->ro_fallback_primary = true;
 	FOR_PAIRS(c, map, k, v)
 	{
 		const char *name = key_name(c, k);
-		TargetKind	kind = t->kind;
+		TargetKind kind = t->kind;
 
 		snprintf(f, sizeof(f), "targets[%d].%s", idx, name);
 		if (strcmp(name, "type") == 0)
@@ -232,7 +236,7 @@ parse_target(Ctx *c, yaml_node_t *map, int idx, TargetConfig *t)
 		else if (kind == TARGET_PGBOUNCER && strcmp(name, "include_file") == 0)
 			rc = scalar(c, f, v, t->include_file, sizeof(t->include_file));
 		else if (kind == TARGET_PGBOUNCER &&
-				 strcmp(name, "admin_conninfo") == 0)
+		         strcmp(name, "admin_conninfo") == 0)
 			rc = scalar(c, f, v, t->admin_conninfo, sizeof(t->admin_conninfo));
 		else if (kind == TARGET_PGBOUNCER && strcmp(name, "rw_database") == 0)
 			rc = scalar(c, f, v, t->rw_database, sizeof(t->rw_database));
@@ -251,12 +255,12 @@ parse_target(Ctx *c, yaml_node_t *map, int idx, TargetConfig *t)
 		else if (kind == TARGET_HAPROXY && strcmp(name, "ro_backend") == 0)
 			rc = scalar(c, f, v, t->ro_backend, sizeof(t->ro_backend));
 		else if (kind == TARGET_HAPROXY &&
-				 strcmp(name, "ro_fallback_primary") == 0)
+		         strcmp(name, "ro_fallback_primary") == 0)
 			rc = boolean(c, f, v, &t->ro_fallback_primary);
 		else if (kind == TARGET_HAPROXY &&
-				 strcmp(name, "server_state_file") == 0)
+		         strcmp(name, "server_state_file") == 0)
 			rc = scalar(c, f, v, t->server_state_file,
-						sizeof(t->server_state_file));
+			            sizeof(t->server_state_file));
 		else if (kind == TARGET_TEMPLATE && strcmp(name, "template") == 0)
 			rc = scalar(c, f, v, t->template_path, sizeof(t->template_path));
 		else if (kind == TARGET_TEMPLATE && strcmp(name, "output") == 0)
@@ -264,21 +268,23 @@ parse_target(Ctx *c, yaml_node_t *map, int idx, TargetConfig *t)
 		else if (kind == TARGET_TEMPLATE && strcmp(name, "hook") == 0)
 		{
 			if (v->type != YAML_SEQUENCE_NODE)
-				return pgw_error_set(c->err, PGW_EINVAL,
-									 "line %d: key \"%s\" must be a list (an argument vector)",
-									 line_of(v), f);
+				return pgw_error_set(
+				    c->err, PGW_EINVAL,
+				    "line %d: key \"%s\" must be a list (an argument vector)",
+				    line_of(v), f);
 			t->hook_argc = 0;
 			for (yaml_node_item_t *it = v->data.sequence.items.start;
-				 it < v->data.sequence.items.top; it++)
+			     it < v->data.sequence.items.top; it++)
 			{
 				yaml_node_t *e = yaml_document_get_node(c->doc, *it);
 
 				if (t->hook_argc >= ROUTER_HOOK_ARGS_MAX)
-					return pgw_error_set(c->err, PGW_EINVAL,
-										 "line %d: key \"%s\" has more than %d arguments",
-										 line_of(e), f, ROUTER_HOOK_ARGS_MAX);
+					return pgw_error_set(
+					    c->err, PGW_EINVAL,
+					    "line %d: key \"%s\" has more than %d arguments",
+					    line_of(e), f, ROUTER_HOOK_ARGS_MAX);
 				if ((rc = scalar(c, f, e, t->hook_argv[t->hook_argc],
-								 sizeof(t->hook_argv[0]))) != 0)
+				                 sizeof(t->hook_argv[0]))) != 0)
 					return rc;
 				t->hook_argc++;
 			}
@@ -292,20 +298,23 @@ parse_target(Ctx *c, yaml_node_t *map, int idx, TargetConfig *t)
 		else if (kind == TARGET_VIP && strcmp(name, "netns") == 0)
 			rc = scalar(c, f, v, t->netns, sizeof(t->netns));
 		else
-			return pgw_error_set(c->err, PGW_EINVAL,
-								 "line %d: key \"%s\" is unknown for a %s target",
-								 line_of(k), f, type);
+			return pgw_error_set(
+			    c->err, PGW_EINVAL,
+			    "line %d: key \"%s\" is unknown for a %s target", line_of(k), f,
+			    type);
 		if (rc != 0)
 			return rc;
 	}
 
 	/* required keys */
-#define REQUIRE(field, key) \
-	do { \
-		if (t->field[0] == '\0') \
-			return pgw_error_set(c->err, PGW_EINVAL, \
-								 "line %d: targets[%d] (%s): key \"%s\" is required", \
-								 t->line, idx, type, key); \
+#define REQUIRE(field, key)                                                    \
+	do                                                                         \
+	{                                                                          \
+		if (t->field[0] == '\0')                                               \
+			return pgw_error_set(                                              \
+			    c->err, PGW_EINVAL,                                            \
+			    "line %d: targets[%d] (%s): key \"%s\" is required", t->line,  \
+			    idx, type, key);                                               \
 	} while (0)
 	switch (t->kind)
 	{
@@ -314,10 +323,12 @@ parse_target(Ctx *c, yaml_node_t *map, int idx, TargetConfig *t)
 			REQUIRE(admin_conninfo, "admin_conninfo");
 			REQUIRE(rw_database, "rw_database");
 			if (!router_pgb_dbname_ok(t->rw_database) ||
-				(t->ro_database[0] != '\0' && !router_pgb_dbname_ok(t->ro_database)))
-				return pgw_error_set(c->err, PGW_EINVAL,
-									 "line %d: targets[%d] (pgbouncer): keys \"rw_database\" and \"ro_database\" must be plain names (letters, digits, _)",
-									 t->line, idx);
+			    (t->ro_database[0] != '\0' &&
+			     !router_pgb_dbname_ok(t->ro_database)))
+				return pgw_error_set(
+				    c->err, PGW_EINVAL,
+				    "line %d: targets[%d] (pgbouncer): keys \"rw_database\" and \"ro_database\" must be plain names (letters, digits, _)",
+				    t->line, idx);
 			break;
 		case TARGET_HAPROXY:
 			REQUIRE(socket, "socket");
@@ -332,9 +343,10 @@ parse_target(Ctx *c, yaml_node_t *map, int idx, TargetConfig *t)
 			REQUIRE(interface, "interface");
 			REQUIRE(node, "node");
 			if (strchr(t->address, '/') == NULL)
-				return pgw_error_set(c->err, PGW_EINVAL,
-									 "line %d: targets[%d] (vip): key \"address\" needs a prefix length (\"10.0.0.10/24\")",
-									 t->line, idx);
+				return pgw_error_set(
+				    c->err, PGW_EINVAL,
+				    "line %d: targets[%d] (vip): key \"address\" needs a prefix length (\"10.0.0.10/24\")",
+				    t->line, idx);
 			break;
 	}
 #undef REQUIRE
@@ -346,11 +358,11 @@ parse_root(Ctx *c, yaml_node_t *root, RouterConfig *cfg)
 {
 	yaml_node_t *k;
 	yaml_node_t *v;
-	int			rc = 0;
+	int rc = 0;
 
 	if (root == NULL || root->type != YAML_MAPPING_NODE)
 		return pgw_error_set(c->err, PGW_EINVAL,
-							 "line 1: the file must be a YAML mapping");
+		                     "line 1: the file must be a YAML mapping");
 	FOR_PAIRS(c, root, k, v)
 	{
 		const char *name = key_name(c, k);
@@ -364,14 +376,15 @@ parse_root(Ctx *c, yaml_node_t *root, RouterConfig *cfg)
 		else if (strcmp(name, "group") == 0)
 		{
 			/* a sharded scope: route one group (<scope>/<group>/routing) */
-			char		buf[16];
-			int64_t		g;
+			char buf[16];
+			int64_t g;
 
 			if ((rc = scalar(c, name, v, buf, sizeof(buf))) == 0 &&
-				pgw_parse_int64(buf, 0, 9999, &g) != 0)
-				return pgw_error_set(c->err, PGW_EINVAL,
-									 "line %d: key \"group\" must be a group number 0..9999, not \"%s\"",
-									 line_of(v), buf);
+			    pgw_parse_int64(buf, 0, 9999, &g) != 0)
+				return pgw_error_set(
+				    c->err, PGW_EINVAL,
+				    "line %d: key \"group\" must be a group number 0..9999, not \"%s\"",
+				    line_of(v), buf);
 			cfg->group = rc == 0 ? (int) g : -1;
 		}
 		else if (strcmp(name, "etcd") == 0 || strcmp(name, "etcd3") == 0)
@@ -386,15 +399,16 @@ parse_root(Ctx *c, yaml_node_t *root, RouterConfig *cfg)
 			rc = scalar(c, name, v, cfg->status_file, sizeof(cfg->status_file));
 		else if (strcmp(name, "metrics_file") == 0)
 			rc = scalar(c, name, v, cfg->metrics_file,
-						sizeof(cfg->metrics_file));
+			            sizeof(cfg->metrics_file));
 		else if (strcmp(name, "metrics_listen") == 0)
 		{
 			rc = scalar(c, name, v, cfg->metrics_listen,
-						sizeof(cfg->metrics_listen));
+			            sizeof(cfg->metrics_listen));
 			if (rc == 0 && !listen_address_ok(cfg->metrics_listen))
-				return pgw_error_set(c->err, PGW_EINVAL,
-									 "line %d: key \"metrics_listen\": \"%s\" is not an IPv4 host:port (e.g. 127.0.0.1:9633)",
-									 line_of(v), cfg->metrics_listen);
+				return pgw_error_set(
+				    c->err, PGW_EINVAL,
+				    "line %d: key \"metrics_listen\": \"%s\" is not an IPv4 host:port (e.g. 127.0.0.1:9633)",
+				    line_of(v), cfg->metrics_listen);
 		}
 		else if (strcmp(name, "pools_interval") == 0)
 			rc = duration(c, name, v, 100, &cfg->pools_interval_ms);
@@ -404,18 +418,18 @@ parse_root(Ctx *c, yaml_node_t *root, RouterConfig *cfg)
 		{
 			if (v->type != YAML_SEQUENCE_NODE)
 				return pgw_error_set(c->err, PGW_EINVAL,
-									 "line %d: key \"targets\" must be a list",
-									 line_of(v));
+				                     "line %d: key \"targets\" must be a list",
+				                     line_of(v));
 			for (yaml_node_item_t *it = v->data.sequence.items.start;
-				 it < v->data.sequence.items.top; it++)
+			     it < v->data.sequence.items.top; it++)
 			{
 				if (cfg->n_targets >= ROUTER_TARGETS_MAX)
 					return pgw_error_set(c->err, PGW_EINVAL,
-										 "line %d: more than %d targets",
-										 line_of(v), ROUTER_TARGETS_MAX);
-				rc = parse_target(c, yaml_document_get_node(c->doc, *it),
-								  cfg->n_targets,
-								  &cfg->targets[cfg->n_targets]);
+					                     "line %d: more than %d targets",
+					                     line_of(v), ROUTER_TARGETS_MAX);
+				rc =
+				    parse_target(c, yaml_document_get_node(c->doc, *it),
+				                 cfg->n_targets, &cfg->targets[cfg->n_targets]);
 				if (rc != 0)
 					return rc;
 				cfg->n_targets++;
@@ -430,49 +444,51 @@ parse_root(Ctx *c, yaml_node_t *root, RouterConfig *cfg)
 		return pgw_error_set(c->err, PGW_EINVAL, "key \"name\" is required");
 	for (const char *p = cfg->name; *p; p++)
 		if (*p == '/' || *p <= ' ' || *p == '"')
-			return pgw_error_set(c->err, PGW_EINVAL,
-								 "key \"name\": \"%s\" holds '/', a space or a quote",
-								 cfg->name);
+			return pgw_error_set(
+			    c->err, PGW_EINVAL,
+			    "key \"name\": \"%s\" holds '/', a space or a quote",
+			    cfg->name);
 	if (cfg->scope[0] == '\0')
 		return pgw_error_set(c->err, PGW_EINVAL, "key \"scope\" is required");
 	if (cfg->endpoints[0] == '\0')
 		return pgw_error_set(c->err, PGW_EINVAL,
-							 "key \"etcd.hosts\" is required");
+		                     "key \"etcd.hosts\" is required");
 	if (cfg->n_targets == 0)
 		return pgw_error_set(c->err, PGW_EINVAL,
-							 "key \"targets\" is required (at least one)");
+		                     "key \"targets\" is required (at least one)");
 	for (int i = 0; i < cfg->n_targets; i++)
 	{
-		char		a[128];
-		char		b[128];
+		char a[128];
+		char b[128];
 
 		exporter_target_name(&cfg->targets[i], a, sizeof(a));
 		for (int j = 0; j < i; j++)
 		{
 			exporter_target_name(&cfg->targets[j], b, sizeof(b));
 			if (cfg->targets[i].kind == cfg->targets[j].kind &&
-				strcmp(a, b) == 0)
-				return pgw_error_set(c->err, PGW_EINVAL,
-									 "line %d: targets[%d] has the metrics name \"%s\" of targets[%d]; give one a distinct \"name\"",
-									 cfg->targets[i].line, i, a, j);
+			    strcmp(a, b) == 0)
+				return pgw_error_set(
+				    c->err, PGW_EINVAL,
+				    "line %d: targets[%d] has the metrics name \"%s\" of targets[%d]; give one a distinct \"name\"",
+				    cfg->targets[i].line, i, a, j);
 		}
 	}
 	if (cfg->loop_ms * 2 >= cfg->router_ttl_ms)
-		return pgw_error_set(c->err, PGW_EINVAL,
-							 "key \"loop_wait\" (%lld ms) must be under half of router_ttl (%lld ms)",
-							 (long long) cfg->loop_ms,
-							 (long long) cfg->router_ttl_ms);
+		return pgw_error_set(
+		    c->err, PGW_EINVAL,
+		    "key \"loop_wait\" (%lld ms) must be under half of router_ttl (%lld ms)",
+		    (long long) cfg->loop_ms, (long long) cfg->router_ttl_ms);
 	return 0;
 }
 
 int
 router_config_parse(const char *yaml, size_t len, RouterConfig *out,
-					PgwError *err)
+                    PgwError *err)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc;
-	Ctx			c;
-	int			rc;
+	Ctx c;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	pgw_strlcpy(out->namespace_, "/service", sizeof(out->namespace_));
@@ -488,8 +504,8 @@ router_config_parse(const char *yaml, size_t len, RouterConfig *out,
 	if (!yaml_parser_load(&parser, &doc))
 	{
 		rc = pgw_error_set(err, PGW_EINVAL, "line %d: %s",
-						   (int) parser.problem_mark.line + 1,
-						   parser.problem ? parser.problem : "bad YAML");
+		                   (int) parser.problem_mark.line + 1,
+		                   parser.problem ? parser.problem : "bad YAML");
 		yaml_parser_delete(&parser);
 		return rc;
 	}
@@ -504,15 +520,15 @@ router_config_parse(const char *yaml, size_t len, RouterConfig *out,
 int
 router_config_load(const char *path, RouterConfig *out, PgwError *err)
 {
-	FILE	   *f = fopen(path, "r");
-	char	   *buf;
-	size_t		n;
-	int			rc;
+	FILE *f = fopen(path, "r");
+	char *buf;
+	size_t n;
+	int rc;
 
 	if (f == NULL)
 		return pgw_error_set(err, errno == ENOENT ? PGW_ENOTFOUND : PGW_EIO,
-							 "could not open router config \"%s\": %s", path,
-							 strerror(errno));
+		                     "could not open router config \"%s\": %s", path,
+		                     strerror(errno));
 	buf = malloc(1 << 20);
 	if (buf == NULL)
 	{

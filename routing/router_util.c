@@ -28,25 +28,25 @@
  * root for a VIP), fsync, rename, fsync of the directory */
 int
 router_write_atomic(const char *path, const char *data, size_t len, int mode,
-					PgwError *err)
+                    PgwError *err)
 {
 	if (strlen(path) >= ROUTER_PATH_MAX)
 		return pgw_error_set(err, PGW_EINVAL, "path \"%s\" is too long", path);
 	return pgw_write_file(path, data, len, (mode_t) mode, PGW_NO_OWNER,
-						  (gid_t) -1, err);
+	                      (gid_t) -1, err);
 }
 
 bool
 router_in_path(const char *name)
 {
 	const char *path = getenv("PATH");
-	char		buf[1024];
+	char buf[1024];
 
 	if (path == NULL)
 		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 	while (*path)
 	{
-		size_t		n = strcspn(path, ":");
+		size_t n = strcspn(path, ":");
 
 		if (n > 0 && n + strlen(name) + 2 < sizeof(buf))
 		{
@@ -65,31 +65,31 @@ router_in_path(const char *name)
 
 int
 router_run_argv(char *const argv[], int64_t timeout_ms, char *out,
-				size_t out_len, PgwError *err)
+                size_t out_len, PgwError *err)
 {
-	int			pfd[2];
-	char		buf[4096];
-	size_t		used = 0;
-	int64_t		deadline = pgw_now_mono_ms() + timeout_ms;
-	pid_t		pid;
-	int			status = 0;
-	bool		done = false;
-	bool		timed_out = false;
+	int pfd[2];
+	char buf[4096];
+	size_t used = 0;
+	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
+	pid_t pid;
+	int status = 0;
+	bool done = false;
+	bool timed_out = false;
 
 	if (pipe2(pfd, O_CLOEXEC) != 0)
 		return pgw_error_set(err, PGW_EIO, "could not create a pipe: %s",
-							 strerror(errno));
+		                     strerror(errno));
 	pid = fork();
 	if (pid < 0)
 	{
 		close(pfd[0]);
 		close(pfd[1]);
 		return pgw_error_set(err, PGW_EIO, "could not fork: %s",
-							 strerror(errno));
+		                     strerror(errno));
 	}
 	if (pid == 0)
 	{
-		int			devnull = open("/dev/null", O_RDONLY);
+		int devnull = open("/dev/null", O_RDONLY);
 
 		setpgid(0, 0);
 		if (devnull >= 0)
@@ -99,8 +99,9 @@ router_run_argv(char *const argv[], int64_t timeout_ms, char *out,
 		execvp(argv[0], argv);
 		/* async-signal-safe only: the router has gRPC threads */
 		{
-			static const char msg[] = "pgwarden-router: could not execute the command\n";
-			ssize_t		wr = write(2, msg, sizeof(msg) - 1);
+			static const char msg[] =
+			    "pgwarden-router: could not execute the command\n";
+			ssize_t wr = write(2, msg, sizeof(msg) - 1);
 
 			(void) wr;
 		}
@@ -112,8 +113,8 @@ router_run_argv(char *const argv[], int64_t timeout_ms, char *out,
 	buf[0] = '\0';
 	while (!done)
 	{
-		ssize_t		r;
-		pid_t		w;
+		ssize_t r;
+		pid_t w;
 
 		while ((r = read(pfd[0], buf + used, sizeof(buf) - 1 - used)) > 0)
 		{
@@ -142,7 +143,7 @@ router_run_argv(char *const argv[], int64_t timeout_ms, char *out,
 	}
 	while (used < sizeof(buf) - 1)
 	{
-		ssize_t		r = read(pfd[0], buf + used, sizeof(buf) - 1 - used);
+		ssize_t r = read(pfd[0], buf + used, sizeof(buf) - 1 - used);
 
 		if (r <= 0)
 			break;
@@ -154,17 +155,16 @@ router_run_argv(char *const argv[], int64_t timeout_ms, char *out,
 		pgw_strlcpy(out, buf, out_len);
 	if (timed_out)
 		return pgw_error_set(err, PGW_ETIMEDOUT,
-							 "\"%s\" did not finish within %lld ms (killed)",
-							 argv[0], (long long) timeout_ms);
+		                     "\"%s\" did not finish within %lld ms (killed)",
+		                     argv[0], (long long) timeout_ms);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 	{
 		const char *tail = used > 200 ? buf + used - 200 : buf;
 
-		return pgw_error_set(err, PGW_EIO, "\"%s\" failed (%s %d): %s",
-							 argv[0],
-							 WIFEXITED(status) ? "exit" : "signal",
-							 WIFEXITED(status) ? WEXITSTATUS(status)
-							 : WTERMSIG(status), tail);
+		return pgw_error_set(
+		    err, PGW_EIO, "\"%s\" failed (%s %d): %s", argv[0],
+		    WIFEXITED(status) ? "exit" : "signal",
+		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), tail);
 	}
 	return 0;
 }

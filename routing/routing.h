@@ -17,34 +17,34 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define ROUTING_REPLICAS_MAX	PGW_MEMBERS_MAX
-#define ROUTING_HOST_MAX		256
-#define ROUTING_ROUTERS_MAX		64
-#define ROUTING_WEIGHT_DEFAULT	100
-#define ROUTING_WEIGHT_MAX		256	/* HAProxy's weight range 0..256 */
-#define ROUTING_KEY				"routing"
-#define ROUTING_ACKS_KEY		"routing/acks/"
+#define ROUTING_REPLICAS_MAX   PGW_MEMBERS_MAX
+#define ROUTING_HOST_MAX       256
+#define ROUTING_ROUTERS_MAX    64
+#define ROUTING_WEIGHT_DEFAULT 100
+#define ROUTING_WEIGHT_MAX     256 /* HAProxy's weight range 0..256 */
+#define ROUTING_KEY            "routing"
+#define ROUTING_ACKS_KEY       "routing/acks/"
 
 typedef enum RoutingState
 {
-	ROUTING_STATE_SERVING = 0,	/* primary set: route writes to it */
-	ROUTING_STATE_FENCED,		/* no primary: cut every write route */
-	ROUTING_STATE_SWITCHING,	/* planned switchover: pause writes */
+	ROUTING_STATE_SERVING = 0, /* primary set: route writes to it */
+	ROUTING_STATE_FENCED,      /* no primary: cut every write route */
+	ROUTING_STATE_SWITCHING,   /* planned switchover: pause writes */
 } RoutingState;
 
 typedef struct RoutingEndpoint
 {
-	char		name[PGW_NAME_MAX];	/* member name */
-	char		host[ROUTING_HOST_MAX];	/* address or host name, no brackets */
-	int			port;			/* 1..65535 */
+	char name[PGW_NAME_MAX];     /* member name */
+	char host[ROUTING_HOST_MAX]; /* address or host name, no brackets */
+	int port;                    /* 1..65535 */
 } RoutingEndpoint;
 
 typedef struct RoutingReplica
 {
 	RoutingEndpoint ep;
-	uint64_t	lag_bytes;		/* behind the primary; INT64_MAX if unknown */
-	bool		is_sync;		/* named in the `sync` key */
-	int			weight;			/* 0..ROUTING_WEIGHT_MAX; 0: no reads */
+	uint64_t lag_bytes; /* behind the primary; INT64_MAX if unknown */
+	bool is_sync;       /* named in the `sync` key */
+	int weight;         /* 0..ROUTING_WEIGHT_MAX; 0: no reads */
 } RoutingReplica;
 
 /*
@@ -59,14 +59,14 @@ typedef struct RoutingReplica
  */
 typedef struct RoutingTable
 {
-	int64_t		epoch;			/* >= 1; only grows */
+	int64_t epoch; /* >= 1; only grows */
 	RoutingState state;
-	char		leader[PGW_NAME_MAX];	/* the member that published it */
-	bool		has_primary;
+	char leader[PGW_NAME_MAX]; /* the member that published it */
+	bool has_primary;
 	RoutingEndpoint primary;
-	int			n_replicas;
+	int n_replicas;
 	RoutingReplica replicas[ROUTING_REPLICAS_MAX];
-	int64_t		changed_at_wall_ms;	/* "time" */
+	int64_t changed_at_wall_ms; /* "time" */
 } RoutingTable;
 
 /* routing_state_name: "serving", "fenced", "switching". */
@@ -81,24 +81,23 @@ const char *routing_state_name(RoutingState s);
  * upgrade. *out is written only on success (the caller's previous table
  * stays as it was). Returns 0 or PGW_EINVAL.
  */
-int			routing_table_decode(const char *json, size_t len, RoutingTable *out,
-								 PgwError *err) PGW_MUSTCHECK;
+int routing_table_decode(const char *json, size_t len, RoutingTable *out,
+                         PgwError *err) PGW_MUSTCHECK;
 
 /* routing_table_encode: compact JSON of t; caller frees. */
-char	   *routing_table_encode(const RoutingTable *t);
+char *routing_table_encode(const RoutingTable *t);
 
 /* routing_table_equal_routes: same state, primary and replica endpoints and
  * weights (epoch, time, lag ignored): whether a router has work to do. */
-bool		routing_table_equal_routes(const RoutingTable *a,
-									   const RoutingTable *b);
+bool routing_table_equal_routes(const RoutingTable *a, const RoutingTable *b);
 
 /*
  * routing_endpoint_from_url: host and port of a member's conn_url
  * ("postgres://u:p@host:5432/db?x", "postgresql://[::1]:5433/db"; port
  * defaults to 5432). Returns 0 or PGW_EINVAL.
  */
-int			routing_endpoint_from_url(const char *conn_url, RoutingEndpoint *out,
-									  PgwError *err) PGW_MUSTCHECK;
+int routing_endpoint_from_url(const char *conn_url, RoutingEndpoint *out,
+                              PgwError *err) PGW_MUSTCHECK;
 
 /*
  * routing_table_build: the table for view as the leader leader_name sees it.
@@ -116,10 +115,10 @@ int			routing_endpoint_from_url(const char *conn_url, RoutingEndpoint *out,
  *     exceeds it, 0 when the member reports no WAL position.
  * Returns 0 or PGW_EINVAL (epoch < 1, bad state, no serving primary).
  */
-int			routing_table_build(const ClusterView *view, const char *leader_name,
-								RoutingState state, int64_t epoch,
-								uint64_t lag_bound_bytes, int64_t now_wall_ms,
-								RoutingTable *out, PgwError *err) PGW_MUSTCHECK;
+int routing_table_build(const ClusterView *view, const char *leader_name,
+                        RoutingState state, int64_t epoch,
+                        uint64_t lag_bound_bytes, int64_t now_wall_ms,
+                        RoutingTable *out, PgwError *err) PGW_MUSTCHECK;
 
 /*
  * routing_table_read: read <prefix>routing linearizably. Returns 0 with the
@@ -127,9 +126,8 @@ int			routing_table_build(const ClusterView *view, const char *leader_name,
  * PGW_EINVAL when the stored value does not decode (*mod_revision is still
  * set, so a leader may overwrite it), or the etcd error.
  */
-int			routing_table_read(EtcdClient *c, const char *prefix,
-							   RoutingTable *out, int64_t *mod_revision,
-							   PgwError *err) PGW_MUSTCHECK;
+int routing_table_read(EtcdClient *c, const char *prefix, RoutingTable *out,
+                       int64_t *mod_revision, PgwError *err) PGW_MUSTCHECK;
 
 /*
  * routing_publish: write t as <prefix>routing by ONE txn whose compares
@@ -150,38 +148,37 @@ int			routing_table_read(EtcdClient *c, const char *prefix,
  * a repeat of an applied write is refused as stale, read to confirm).
  * Blocks up to a few etcd call deadlines.
  */
-int			routing_publish(EtcdClient *c, const char *prefix,
-							const char *leader_name, int64_t lease,
-							const RoutingTable *t, int64_t *published_epoch,
-							PgwError *err) PGW_MUSTCHECK;
+int routing_publish(EtcdClient *c, const char *prefix, const char *leader_name,
+                    int64_t lease, const RoutingTable *t,
+                    int64_t *published_epoch, PgwError *err) PGW_MUSTCHECK;
 
 /* One router's acknowledgement (a leased key, value: decimal epoch). */
 typedef struct RoutingAck
 {
-	char		router[PGW_NAME_MAX];
-	int64_t		epoch;			/* -1 when the value did not decode */
+	char router[PGW_NAME_MAX];
+	int64_t epoch; /* -1 when the value did not decode */
 } RoutingAck;
 
 typedef struct RoutingAcks
 {
-	int			n_routers;		/* live routers (their leased keys exist) */
-	int			n_acked;		/* of them, applied epoch >= the asked one */
-	RoutingAck	routers[ROUTING_ROUTERS_MAX];
-	char		lagging[512];	/* names not acked, comma-separated */
+	int n_routers; /* live routers (their leased keys exist) */
+	int n_acked;   /* of them, applied epoch >= the asked one */
+	RoutingAck routers[ROUTING_ROUTERS_MAX];
+	char lagging[512]; /* names not acked, comma-separated */
 } RoutingAcks;
 
 /*
  * routing_acks_read: one linearizable read of <prefix>routing/acks/ into
  * *out, counting routers whose epoch >= epoch. Returns 0 or the etcd error.
  */
-int			routing_acks_read(EtcdClient *c, const char *prefix, int64_t epoch,
-							  RoutingAcks *out, PgwError *err) PGW_MUSTCHECK;
+int routing_acks_read(EtcdClient *c, const char *prefix, int64_t epoch,
+                      RoutingAcks *out, PgwError *err) PGW_MUSTCHECK;
 
 typedef enum RoutingWait
 {
-	ROUTING_WAIT_READY = 0,		/* every live router acknowledged */
-	ROUTING_WAIT_PENDING,		/* deadline passed: out->lagging says who */
-	ROUTING_WAIT_FAILED,		/* etcd could not be read until the deadline */
+	ROUTING_WAIT_READY = 0, /* every live router acknowledged */
+	ROUTING_WAIT_PENDING,   /* deadline passed: out->lagging says who */
+	ROUTING_WAIT_FAILED,    /* etcd could not be read until the deadline */
 } RoutingWait;
 
 /*
@@ -190,16 +187,14 @@ typedef enum RoutingWait
  * routers is READY. Blocks up to timeout_ms (plus one etcd call). err holds
  * the last etcd error when FAILED.
  */
-RoutingWait routing_acks_wait(EtcdClient *c, const char *prefix,
-							  int64_t epoch, int timeout_ms, RoutingAcks *out,
-							  PgwError *err);
+RoutingWait routing_acks_wait(EtcdClient *c, const char *prefix, int64_t epoch,
+                              int timeout_ms, RoutingAcks *out, PgwError *err);
 
 /*
  * routing_ack_put: a router's acknowledgement: <prefix>routing/acks/<router>
  * = epoch on lease (the router's own). Returns 0 or the etcd error.
  */
-int			routing_ack_put(EtcdClient *c, const char *prefix,
-							const char *router, int64_t epoch, int64_t lease,
-							PgwError *err) PGW_MUSTCHECK;
+int routing_ack_put(EtcdClient *c, const char *prefix, const char *router,
+                    int64_t epoch, int64_t lease, PgwError *err) PGW_MUSTCHECK;
 
 #endif

@@ -56,8 +56,8 @@ token_ok(const char *s, bool allow_empty)
 	{
 		unsigned char ch = (unsigned char) *s;
 
-		if (ch <= ' ' || ch >= 0x7f || ch == '"' || ch == '\'' ||
-			ch == '\\' || ch == ',' || ch == ';' || ch == '=' || ch == '#')
+		if (ch <= ' ' || ch >= 0x7f || ch == '"' || ch == '\'' || ch == '\\' ||
+		    ch == ',' || ch == ';' || ch == '=' || ch == '#')
 			return false;
 	}
 	return true;
@@ -65,9 +65,9 @@ token_ok(const char *s, bool allow_empty)
 
 static int
 get_string(json_t *obj, const char *key, const char *field, char *out,
-		   size_t len, bool required, PgwError *err)
+           size_t len, bool required, PgwError *err)
 {
-	json_t	   *v = json_object_get(obj, key);
+	json_t *v = json_object_get(obj, key);
 	const char *s;
 
 	if (v == NULL)
@@ -84,17 +84,17 @@ get_string(json_t *obj, const char *key, const char *field, char *out,
 		return pgw_error_set(err, PGW_EINVAL, "%s: holds a NUL byte", field);
 	if (strlen(s) >= len)
 		return pgw_error_set(err, PGW_EINVAL, "%s: longer than %zu bytes",
-							 field, len - 1);
+		                     field, len - 1);
 	pgw_strlcpy(out, s, len);
 	return 0;
 }
 
 static int
 get_int(json_t *obj, const char *key, const char *field, int64_t min,
-		int64_t max, int64_t *out, bool required, PgwError *err)
+        int64_t max, int64_t *out, bool required, PgwError *err)
 {
-	json_t	   *v = json_object_get(obj, key);
-	json_int_t	n;
+	json_t *v = json_object_get(obj, key);
+	json_int_t n;
 
 	if (v == NULL)
 	{
@@ -107,38 +107,38 @@ get_int(json_t *obj, const char *key, const char *field, int64_t min,
 	n = json_integer_value(v);
 	if (n < min || n > max)
 		return pgw_error_set(err, PGW_EINVAL,
-							 "%s: %lld is out of range %" PRId64 "..%" PRId64,
-							 field, (long long) n, min, max);
+		                     "%s: %lld is out of range %" PRId64 "..%" PRId64,
+		                     field, (long long) n, min, max);
 	*out = n;
 	return 0;
 }
 
 static int
 endpoint_decode(json_t *obj, const char *field, RoutingEndpoint *ep,
-				PgwError *err)
+                PgwError *err)
 {
-	char		f[96];
-	int64_t		port;
-	int			rc;
+	char f[96];
+	int64_t port;
+	int rc;
 
 	if (!json_is_object(obj))
 		return pgw_error_set(err, PGW_EINVAL, "%s: not an object", field);
 	snprintf(f, sizeof(f), "%s.name", field);
 	if ((rc = get_string(obj, "name", f, ep->name, sizeof(ep->name), true,
-						 err)) != 0)
+	                     err)) != 0)
 		return rc;
 	if (!token_ok(ep->name, false))
 		return pgw_error_set(err, PGW_EINVAL,
-							 "%s: empty or holds a space, quote or separator",
-							 f);
+		                     "%s: empty or holds a space, quote or separator",
+		                     f);
 	snprintf(f, sizeof(f), "%s.host", field);
 	if ((rc = get_string(obj, "host", f, ep->host, sizeof(ep->host), true,
-						 err)) != 0)
+	                     err)) != 0)
 		return rc;
 	if (!token_ok(ep->host, false))
 		return pgw_error_set(err, PGW_EINVAL,
-							 "%s: empty or holds a space, quote or separator",
-							 f);
+		                     "%s: empty or holds a space, quote or separator",
+		                     f);
 	snprintf(f, sizeof(f), "%s.port", field);
 	if ((rc = get_int(obj, "port", f, 1, 65535, &port, true, err)) != 0)
 		return rc;
@@ -148,16 +148,16 @@ endpoint_decode(json_t *obj, const char *field, RoutingEndpoint *ep,
 
 int
 routing_table_decode(const char *json, size_t len, RoutingTable *out,
-					 PgwError *err)
+                     PgwError *err)
 {
 	RoutingTable *t = calloc(1, sizeof(*t));
 	json_error_t jerr;
-	json_t	   *root;
-	json_t	   *v;
-	char		buf[64];
-	char		field[64];
-	int64_t		n;
-	int			rc = 0;
+	json_t *root;
+	json_t *v;
+	char buf[64];
+	char field[64];
+	int64_t n;
+	int rc = 0;
 
 	if (t == NULL)
 		return pgw_error_set(err, PGW_EIO, "out of memory");
@@ -165,7 +165,7 @@ routing_table_decode(const char *json, size_t len, RoutingTable *out,
 	if (root == NULL)
 	{
 		rc = pgw_error_set(err, PGW_EINVAL, "not JSON: %s at line %d",
-						   jerr.text, jerr.line);
+		                   jerr.text, jerr.line);
 		goto out;
 	}
 	if (!json_is_object(root))
@@ -174,25 +174,25 @@ routing_table_decode(const char *json, size_t len, RoutingTable *out,
 		goto out;
 	}
 	if ((rc = get_int(root, "epoch", "epoch", 1, INT64_MAX, &t->epoch, true,
-					  err)) != 0)
+	                  err)) != 0)
 		goto out;
 	if ((rc = get_string(root, "state", "state", buf, sizeof(buf), true,
-						 err)) != 0)
+	                     err)) != 0)
 		goto out;
 	if (state_parse(buf, &t->state) != 0)
 	{
 		rc = pgw_error_set(err, PGW_EINVAL,
-						   "state: \"%s\" is not serving, fenced or switching",
-						   buf);
+		                   "state: \"%s\" is not serving, fenced or switching",
+		                   buf);
 		goto out;
 	}
-	if ((rc = get_string(root, "leader", "leader", t->leader,
-						 sizeof(t->leader), false, err)) != 0)
+	if ((rc = get_string(root, "leader", "leader", t->leader, sizeof(t->leader),
+	                     false, err)) != 0)
 		goto out;
 	if (!token_ok(t->leader, true))
 	{
 		rc = pgw_error_set(err, PGW_EINVAL,
-						   "leader: holds a space, quote or separator");
+		                   "leader: holds a space, quote or separator");
 		goto out;
 	}
 	v = json_object_get(root, "primary");
@@ -205,20 +205,20 @@ routing_table_decode(const char *json, size_t len, RoutingTable *out,
 	if (t->state == ROUTING_STATE_SERVING && !t->has_primary)
 	{
 		rc = pgw_error_set(err, PGW_EINVAL,
-						   "primary: required while state is serving");
+		                   "primary: required while state is serving");
 		goto out;
 	}
 	if (t->state == ROUTING_STATE_FENCED && t->has_primary)
 	{
 		rc = pgw_error_set(err, PGW_EINVAL,
-						   "primary: must be null while state is fenced");
+		                   "primary: must be null while state is fenced");
 		goto out;
 	}
 	v = json_object_get(root, "replicas");
 	if (v != NULL && !json_is_null(v))
 	{
-		size_t		i;
-		json_t	   *r;
+		size_t i;
+		json_t *r;
 
 		if (!json_is_array(v))
 		{
@@ -227,9 +227,9 @@ routing_table_decode(const char *json, size_t len, RoutingTable *out,
 		}
 		if (json_array_size(v) > ROUTING_REPLICAS_MAX)
 		{
-			rc = pgw_error_set(err, PGW_EINVAL,
-							   "replicas: more than %d entries",
-							   ROUTING_REPLICAS_MAX);
+			rc =
+			    pgw_error_set(err, PGW_EINVAL, "replicas: more than %d entries",
+			                  ROUTING_REPLICAS_MAX);
 			goto out;
 		}
 		json_array_foreach(v, i, r)
@@ -246,36 +246,38 @@ routing_table_decode(const char *json, size_t len, RoutingTable *out,
 			rep->lag_bytes = rc == 0 ? (uint64_t) n : 0;
 			snprintf(field, sizeof(field), "replicas[%zu].weight", i);
 			rc = get_int(r, "weight", field, 0, ROUTING_WEIGHT_MAX, &n, false,
-						 err);
+			             err);
 			if (rc < 0)
 				goto out;
 			rep->weight = rc == 0 ? (int) n : ROUTING_WEIGHT_DEFAULT;
 			snprintf(field, sizeof(field), "replicas[%zu].sync_state", i);
 			if ((rc = get_string(r, "sync_state", field, buf, sizeof(buf),
-								 false, err)) != 0)
+			                     false, err)) != 0)
 				goto out;
 			if (strcmp(buf, "sync") == 0)
 				rep->is_sync = true;
 			else if (buf[0] != '\0' && strcmp(buf, "async") != 0)
 			{
 				rc = pgw_error_set(err, PGW_EINVAL,
-								   "%s: \"%s\" is not sync or async", field,
-								   buf);
+				                   "%s: \"%s\" is not sync or async", field,
+				                   buf);
 				goto out;
 			}
 			for (size_t j = 0; j < i; j++)
 				if (strcmp(t->replicas[j].ep.name, rep->ep.name) == 0)
 				{
-					rc = pgw_error_set(err, PGW_EINVAL,
-									   "replicas[%zu].name: \"%s\" appears twice",
-									   i, rep->ep.name);
+					rc = pgw_error_set(
+					    err, PGW_EINVAL,
+					    "replicas[%zu].name: \"%s\" appears twice", i,
+					    rep->ep.name);
 					goto out;
 				}
 			if (t->has_primary && strcmp(t->primary.name, rep->ep.name) == 0)
 			{
-				rc = pgw_error_set(err, PGW_EINVAL,
-								   "replicas[%zu].name: \"%s\" is also the primary",
-								   i, rep->ep.name);
+				rc = pgw_error_set(
+				    err, PGW_EINVAL,
+				    "replicas[%zu].name: \"%s\" is also the primary", i,
+				    rep->ep.name);
 				goto out;
 			}
 			t->n_replicas++;
@@ -286,11 +288,11 @@ routing_table_decode(const char *json, size_t len, RoutingTable *out,
 	if (v != NULL)
 	{
 		if (!json_is_string(v) ||
-			pgw_parse_wall_iso(json_string_value(v),
-							   &t->changed_at_wall_ms) != 0)
+		    pgw_parse_wall_iso(json_string_value(v), &t->changed_at_wall_ms) !=
+		        0)
 		{
 			rc = pgw_error_set(err, PGW_EINVAL,
-							   "time: not an ISO 8601 timestamp with a zone");
+			                   "time: not an ISO 8601 timestamp with a zone");
 			goto out;
 		}
 	}
@@ -305,33 +307,35 @@ static json_t *
 endpoint_json(const RoutingEndpoint *ep)
 {
 	return json_pack("{s:s, s:s, s:i}", "name", ep->name, "host", ep->host,
-					 "port", ep->port);
+	                 "port", ep->port);
 }
 
 char *
 routing_table_encode(const RoutingTable *t)
 {
-	json_t	   *root = json_object();
-	json_t	   *reps = json_array();
-	char		ts[48];
-	char	   *s;
+	json_t *root = json_object();
+	json_t *reps = json_array();
+	char ts[48];
+	char *s;
 
 	json_object_set_new(root, "epoch", json_integer(t->epoch));
 	json_object_set_new(root, "state",
-						json_string(routing_state_name(t->state)));
+	                    json_string(routing_state_name(t->state)));
 	json_object_set_new(root, "leader", json_string(t->leader));
-	json_object_set_new(root, "primary", t->has_primary ?
-						endpoint_json(&t->primary) : json_null());
+	json_object_set_new(root, "primary",
+	                    t->has_primary ? endpoint_json(&t->primary)
+	                                   : json_null());
 	for (int i = 0; i < t->n_replicas; i++)
 	{
 		const RoutingReplica *r = &t->replicas[i];
-		json_t	   *o = endpoint_json(&r->ep);
-		uint64_t	lag = r->lag_bytes > (uint64_t) INT64_MAX ?
-			(uint64_t) INT64_MAX : r->lag_bytes;
+		json_t *o = endpoint_json(&r->ep);
+		uint64_t lag = r->lag_bytes > (uint64_t) INT64_MAX
+		                   ? (uint64_t) INT64_MAX
+		                   : r->lag_bytes;
 
 		json_object_set_new(o, "lag", json_integer((json_int_t) lag));
 		json_object_set_new(o, "sync_state",
-							json_string(r->is_sync ? "sync" : "async"));
+		                    json_string(r->is_sync ? "sync" : "async"));
 		json_object_set_new(o, "weight", json_integer(r->weight));
 		json_array_append_new(reps, o);
 	}
@@ -341,7 +345,7 @@ routing_table_encode(const RoutingTable *t)
 	s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(root);
 	if (s == NULL)
-		abort();				/* jansson only fails on OOM */
+		abort(); /* jansson only fails on OOM */
 	return s;
 }
 
@@ -349,45 +353,47 @@ static bool
 endpoint_equal(const RoutingEndpoint *a, const RoutingEndpoint *b)
 {
 	return strcmp(a->name, b->name) == 0 && strcmp(a->host, b->host) == 0 &&
-		a->port == b->port;
+	       a->port == b->port;
 }
 
 bool
 routing_table_equal_routes(const RoutingTable *a, const RoutingTable *b)
 {
 	if (a->state != b->state || a->has_primary != b->has_primary ||
-		(a->has_primary && !endpoint_equal(&a->primary, &b->primary)) ||
-		a->n_replicas != b->n_replicas)
+	    (a->has_primary && !endpoint_equal(&a->primary, &b->primary)) ||
+	    a->n_replicas != b->n_replicas)
 		return false;
 	for (int i = 0; i < a->n_replicas; i++)
 		if (!endpoint_equal(&a->replicas[i].ep, &b->replicas[i].ep) ||
-			a->replicas[i].weight != b->replicas[i].weight)
+		    a->replicas[i].weight != b->replicas[i].weight)
 			return false;
 	return true;
 }
 
 int
 routing_endpoint_from_url(const char *conn_url, RoutingEndpoint *out,
-						  PgwError *err)
+                          PgwError *err)
 {
-	PgwUrl		u;
-	PgwError	e2 = {0};
+	PgwUrl u;
+	PgwError e2 = {0};
 
 	/* the errors quote the host, never the conn_url: it may hold a
 	 * password */
 	if (pgw_url_split(conn_url, &u, &e2) != 0)
 		return pgw_error_set(err, PGW_EINVAL, "conn_url: %s", e2.msg);
-	if (strcmp(u.scheme, "postgres") != 0 && strcmp(u.scheme, "postgresql") != 0)
-		return pgw_error_set(err, PGW_EINVAL,
-							 "conn_url of host \"%s\" does not start with postgres://",
-							 u.host);
+	if (strcmp(u.scheme, "postgres") != 0 &&
+	    strcmp(u.scheme, "postgresql") != 0)
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "conn_url of host \"%s\" does not start with postgres://", u.host);
 	if (strlen(u.host) >= sizeof(out->host))
-		return pgw_error_set(err, PGW_EINVAL, "conn_url: host \"%.40s...\" too long",
-							 u.host);
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "conn_url: host \"%.40s...\" too long", u.host);
 	pgw_strlcpy(out->host, u.host, sizeof(out->host));
 	if (!token_ok(out->host, false))
-		return pgw_error_set(err, PGW_EINVAL,
-							 "conn_url: the host holds a space, quote or separator");
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "conn_url: the host holds a space, quote or separator");
 	out->port = u.port != 0 ? u.port : 5432;
 	return 0;
 }
@@ -407,10 +413,10 @@ tag_weight(const MemberInfo *m)
 	for (int i = 0; i < m->n_tags; i++)
 		if (strcmp(m->tags[i].key, "weight") == 0)
 		{
-			int64_t		w;
+			int64_t w;
 
-			if (pgw_parse_int64(m->tags[i].value, 0, ROUTING_WEIGHT_MAX,
-								&w) == 0)
+			if (pgw_parse_int64(m->tags[i].value, 0, ROUTING_WEIGHT_MAX, &w) ==
+			    0)
 				return (int) w;
 			return ROUTING_WEIGHT_DEFAULT;
 		}
@@ -421,29 +427,28 @@ static int
 replica_cmp(const void *a, const void *b)
 {
 	return strcmp(((const RoutingReplica *) a)->ep.name,
-				  ((const RoutingReplica *) b)->ep.name);
+	              ((const RoutingReplica *) b)->ep.name);
 }
 
 int
 routing_table_build(const ClusterView *view, const char *leader_name,
-					RoutingState state, int64_t epoch,
-					uint64_t lag_bound_bytes, int64_t now_wall_ms,
-					RoutingTable *out, PgwError *err)
+                    RoutingState state, int64_t epoch, uint64_t lag_bound_bytes,
+                    int64_t now_wall_ms, RoutingTable *out, PgwError *err)
 {
 	const MemberInfo *leader;
-	uint64_t	top;
-	int			rc;
+	uint64_t top;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (epoch < 1)
 		return pgw_error_set(err, PGW_EINVAL, "epoch %" PRId64 " is below 1",
-							 epoch);
+		                     epoch);
 	if (state != ROUTING_STATE_SERVING && state != ROUTING_STATE_FENCED &&
-		state != ROUTING_STATE_SWITCHING)
+	    state != ROUTING_STATE_SWITCHING)
 		return pgw_error_set(err, PGW_EINVAL, "unknown routing state %d",
-							 (int) state);
+		                     (int) state);
 	if (leader_name == NULL || !token_ok(leader_name, false) ||
-		strlen(leader_name) >= sizeof(out->leader))
+	    strlen(leader_name) >= sizeof(out->leader))
 		return pgw_error_set(err, PGW_EINVAL, "bad leader name");
 	out->epoch = epoch;
 	out->state = state;
@@ -455,26 +460,25 @@ routing_table_build(const ClusterView *view, const char *leader_name,
 		top = leader->xlog_location;
 	if (state != ROUTING_STATE_FENCED)
 	{
-		PgwError	e = {0};
+		PgwError e = {0};
 
 		if (leader == NULL || !leader->is_valid)
 			rc = pgw_error_set(&e, PGW_EINVAL,
-							   "leader \"%s\" has no valid member key",
-							   leader_name);
+			                   "leader \"%s\" has no valid member key",
+			                   leader_name);
 		else
-			rc = routing_endpoint_from_url(leader->conn_url, &out->primary,
-										   &e);
+			rc = routing_endpoint_from_url(leader->conn_url, &out->primary, &e);
 		if (rc == 0)
 		{
 			pgw_strlcpy(out->primary.name, leader_name,
-						sizeof(out->primary.name));
+			            sizeof(out->primary.name));
 			out->has_primary = true;
 		}
 		else if (state == ROUTING_STATE_SERVING)
 		{
 			memset(out, 0, sizeof(*out));
 			return pgw_error_set(err, rc, "cannot route to the primary: %s",
-								 e.msg);
+			                     e.msg);
 		}
 	}
 	for (int i = 0; i < view->n_members; i++)
@@ -483,9 +487,9 @@ routing_table_build(const ClusterView *view, const char *leader_name,
 		RoutingReplica *r;
 
 		if (strcmp(m->name, leader_name) == 0 || !m->is_valid ||
-			m->role != MEMBER_ROLE_REPLICA ||
-			m->state != MEMBER_STATE_RUNNING || !token_ok(m->name, false) ||
-			out->n_replicas >= ROUTING_REPLICAS_MAX)
+		    m->role != MEMBER_ROLE_REPLICA ||
+		    m->state != MEMBER_STATE_RUNNING || !token_ok(m->name, false) ||
+		    out->n_replicas >= ROUTING_REPLICAS_MAX)
 			continue;
 		r = &out->replicas[out->n_replicas];
 		memset(r, 0, sizeof(*r));
@@ -508,6 +512,6 @@ routing_table_build(const ClusterView *view, const char *leader_name,
 		out->n_replicas++;
 	}
 	qsort(out->replicas, (size_t) out->n_replicas, sizeof(out->replicas[0]),
-		  replica_cmp);
+	      replica_cmp);
 	return 0;
 }

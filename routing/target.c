@@ -12,7 +12,7 @@
 struct RouterTarget
 {
 	const TargetConfig *cfg;
-	char		desc[96];
+	char desc[96];
 };
 
 RouterTarget *
@@ -20,13 +20,13 @@ router_target_open(const TargetConfig *cfg)
 {
 	RouterTarget *t = calloc(1, sizeof(*t));
 	static const char *const kinds[] = {"pgbouncer", "haproxy", "template",
-	"vip"};
+	                                    "vip"};
 
 	if (t == NULL)
 		abort();
 	t->cfg = cfg;
 	snprintf(t->desc, sizeof(t->desc), "%s (line %d)", kinds[cfg->kind],
-			 cfg->line);
+	         cfg->line);
 	return t;
 }
 
@@ -38,7 +38,7 @@ router_target_describe(const RouterTarget *t)
 
 int
 router_target_apply(RouterTarget *t, const RoutingTable *prev,
-					const RoutingTable *next, PgwError *err)
+                    const RoutingTable *next, PgwError *err)
 {
 	switch (t->cfg->kind)
 	{

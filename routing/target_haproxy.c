@@ -25,15 +25,15 @@
 
 int
 haproxy_command(const char *socket_path, const char *cmd, int64_t timeout_ms,
-				char *out, size_t out_len, PgwError *err)
+                char *out, size_t out_len, PgwError *err)
 {
 	struct sockaddr_un sa = {0};
-	int64_t		deadline = pgw_now_mono_ms() + timeout_ms;
-	size_t		used = 0;
-	size_t		off = 0;
-	char		line[ROUTING_HOST_MAX + 200];
-	int			fd;
-	int			n;
+	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
+	size_t used = 0;
+	size_t off = 0;
+	char line[ROUTING_HOST_MAX + 200];
+	int fd;
+	int n;
 
 	if (out_len > 0)
 		out[0] = '\0';
@@ -42,7 +42,7 @@ haproxy_command(const char *socket_path, const char *cmd, int64_t timeout_ms,
 		return pgw_error_set(err, PGW_EINVAL, "HAProxy command too long");
 	if (strlen(socket_path) >= sizeof(sa.sun_path))
 		return pgw_error_set(err, PGW_EINVAL, "socket path \"%s\" too long",
-							 socket_path);
+		                     socket_path);
 	sa.sun_family = AF_UNIX;
 	memcpy(sa.sun_path, socket_path, strlen(socket_path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -50,43 +50,43 @@ haproxy_command(const char *socket_path, const char *cmd, int64_t timeout_ms,
 		return pgw_error_set(err, PGW_EIO, "socket: %s", strerror(errno));
 	if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0)
 	{
-		int			e = errno;
+		int e = errno;
 
 		close(fd);
 		return pgw_error_set(err, PGW_EUNAVAILABLE,
-							 "could not connect to HAProxy socket \"%s\": %s",
-							 socket_path, strerror(e));
+		                     "could not connect to HAProxy socket \"%s\": %s",
+		                     socket_path, strerror(e));
 	}
 	while (off < (size_t) n)
 	{
-		ssize_t		w = write(fd, line + off, (size_t) n - off);
+		ssize_t w = write(fd, line + off, (size_t) n - off);
 
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
 		{
-			int			e = errno;
+			int e = errno;
 
 			close(fd);
 			return pgw_error_set(err, PGW_EUNAVAILABLE,
-								 "could not send \"%s\" to HAProxy: %s", cmd,
-								 strerror(e));
+			                     "could not send \"%s\" to HAProxy: %s", cmd,
+			                     strerror(e));
 		}
 		off += (size_t) w;
 	}
 	for (;;)
 	{
-		struct pollfd pfd = {.fd = fd,.events = POLLIN};
-		int64_t		left = deadline - pgw_now_mono_ms();
-		char		tmp[4096];
-		ssize_t		r;
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int64_t left = deadline - pgw_now_mono_ms();
+		char tmp[4096];
+		ssize_t r;
 
 		if (left <= 0)
 		{
 			close(fd);
 			return pgw_error_set(err, PGW_ETIMEDOUT,
-								 "HAProxy did not answer \"%s\" within %lld ms",
-								 cmd, (long long) timeout_ms);
+			                     "HAProxy did not answer \"%s\" within %lld ms",
+			                     cmd, (long long) timeout_ms);
 		}
 		if (poll(&pfd, 1, (int) left) <= 0)
 			continue;
@@ -97,7 +97,7 @@ haproxy_command(const char *socket_path, const char *cmd, int64_t timeout_ms,
 			break;
 		if (out_len > 0 && used < out_len - 1)
 		{
-			size_t		take = (size_t) r;
+			size_t take = (size_t) r;
 
 			if (take > out_len - 1 - used)
 				take = out_len - 1 - used;
@@ -111,20 +111,20 @@ haproxy_command(const char *socket_path, const char *cmd, int64_t timeout_ms,
 }
 
 int
-haproxy_servers_parse(const char *text, const char *backend,
-					  HaproxyServer *out, int max, PgwError *err)
+haproxy_servers_parse(const char *text, const char *backend, HaproxyServer *out,
+                      int max, PgwError *err)
 {
 	const char *p = text;
-	int			n = 0;
-	bool		first = true;
+	int n = 0;
+	bool first = true;
 
 	while (*p)
 	{
-		size_t		len = strcspn(p, "\n");
-		char		line[1024];
-		char	   *f[24];
-		int			nf = 0;
-		char	   *s;
+		size_t len = strcspn(p, "\n");
+		char line[1024];
+		char *f[24];
+		int nf = 0;
+		char *s;
 
 		if (len >= sizeof(line))
 			len = sizeof(line) - 1;
@@ -137,9 +137,9 @@ haproxy_servers_parse(const char *text, const char *backend,
 		{
 			first = false;
 			if (strcmp(line, "1") != 0)
-				return pgw_error_set(err, PGW_EBADRESPONSE,
-									 "show servers state: format \"%s\" is not version 1",
-									 line);
+				return pgw_error_set(
+				    err, PGW_EBADRESPONSE,
+				    "show servers state: format \"%s\" is not version 1", line);
 			continue;
 		}
 		if (line[0] == '#' || line[0] == '\0')
@@ -156,8 +156,8 @@ haproxy_servers_parse(const char *text, const char *backend,
 		}
 		if (nf < 19)
 			return pgw_error_set(err, PGW_EBADRESPONSE,
-								 "show servers state: short line \"%.80s\"",
-								 line);
+			                     "show servers state: short line \"%.80s\"",
+			                     line);
 		if (strcmp(f[1], backend) != 0)
 			continue;
 		if (n >= max)
@@ -175,13 +175,12 @@ haproxy_servers_parse(const char *text, const char *backend,
 	return n;
 }
 
-static void
-add(HaproxyCmds *out, const char *fmt, ...) PGW_PRINTF(2, 3);
+static void add(HaproxyCmds *out, const char *fmt, ...) PGW_PRINTF(2, 3);
 
 static void
 add(HaproxyCmds *out, const char *fmt, ...)
 {
-	va_list		ap;
+	va_list ap;
 
 	if (out->n >= HAPROXY_CMDS_MAX)
 		return;
@@ -194,26 +193,26 @@ add(HaproxyCmds *out, const char *fmt, ...)
 /* the endpoint server s should serve in this backend, or NULL (maint) */
 static const RoutingEndpoint *
 wanted(const TargetConfig *cfg, const RoutingTable *t, bool is_ro,
-	   const char *server, int *weight)
+       const char *server, int *weight)
 {
 	*weight = ROUTING_WEIGHT_DEFAULT;
 	if (!is_ro)
 	{
 		if (t->state == ROUTING_STATE_SERVING && t->has_primary &&
-			strcmp(t->primary.name, server) == 0)
+		    strcmp(t->primary.name, server) == 0)
 			return &t->primary;
 		return NULL;
 	}
 	for (int i = 0; i < t->n_replicas; i++)
 		if (t->replicas[i].weight > 0 &&
-			strcmp(t->replicas[i].ep.name, server) == 0)
+		    strcmp(t->replicas[i].ep.name, server) == 0)
 		{
 			*weight = t->replicas[i].weight;
 			return &t->replicas[i].ep;
 		}
 	if (cfg->ro_fallback_primary && t->has_primary &&
-		t->state == ROUTING_STATE_SERVING &&
-		strcmp(t->primary.name, server) == 0)
+	    t->state == ROUTING_STATE_SERVING &&
+	    strcmp(t->primary.name, server) == 0)
 	{
 		for (int i = 0; i < t->n_replicas; i++)
 			if (t->replicas[i].weight > 0)
@@ -225,12 +224,12 @@ wanted(const TargetConfig *cfg, const RoutingTable *t, bool is_ro,
 
 int
 haproxy_commands_build(const TargetConfig *cfg, const RoutingTable *t,
-					   bool is_ro, const HaproxyServer *servers, int n,
-					   HaproxyCmds *out, PgwError *err)
+                       bool is_ro, const HaproxyServer *servers, int n,
+                       HaproxyCmds *out, PgwError *err)
 {
 	const char *be = is_ro ? cfg->ro_backend : cfg->rw_backend;
-	bool		primary_found = false;
-	int			w;
+	bool primary_found = false;
+	int w;
 
 	memset(out, 0, sizeof(*out));
 	/* fence first: everything that must stop */
@@ -252,9 +251,9 @@ haproxy_commands_build(const TargetConfig *cfg, const RoutingTable *t,
 		if (!is_ro)
 			primary_found = true;
 		if (strcmp(servers[i].addr, ep->host) != 0 ||
-			servers[i].port != ep->port)
+		    servers[i].port != ep->port)
 			add(out, "set server %s/%s addr %s port %d", be, servers[i].name,
-				ep->host, ep->port);
+			    ep->host, ep->port);
 		if (is_ro && servers[i].weight != w)
 			add(out, "set server %s/%s weight %d", be, servers[i].name, w);
 		add(out, "set server %s/%s state ready", be, servers[i].name);
@@ -262,66 +261,67 @@ haproxy_commands_build(const TargetConfig *cfg, const RoutingTable *t,
 			add(out, "set server %s/%s health up", be, servers[i].name);
 	}
 	if (!is_ro && t->state == ROUTING_STATE_SERVING && !primary_found)
-		return pgw_error_set(err, PGW_ENOTFOUND,
-							 "HAProxy backend \"%s\" has no server named \"%s\" (the primary): writes stay cut",
-							 be, t->primary.name);
+		return pgw_error_set(
+		    err, PGW_ENOTFOUND,
+		    "HAProxy backend \"%s\" has no server named \"%s\" (the primary): writes stay cut",
+		    be, t->primary.name);
 	return 0;
 }
 
 int
 haproxy_verify(const TargetConfig *cfg, const RoutingTable *t, bool is_ro,
-			   const HaproxyServer *servers, int n, PgwError *err)
+               const HaproxyServer *servers, int n, PgwError *err)
 {
 	const char *be = is_ro ? cfg->ro_backend : cfg->rw_backend;
-	int			w;
+	int w;
 
 	for (int i = 0; i < n; i++)
 	{
 		const RoutingEndpoint *ep = wanted(cfg, t, is_ro, servers[i].name, &w);
-		bool		maint = (servers[i].admin_state & 0x01) != 0;
+		bool maint = (servers[i].admin_state & 0x01) != 0;
 
 		if (ep == NULL && !maint)
 			return pgw_error_set(err, PGW_ESTATE,
-								 "HAProxy server %s/%s is not in maint",
-								 be, servers[i].name);
-		if (ep != NULL &&
-			(maint || strcmp(servers[i].addr, ep->host) != 0 ||
-			 servers[i].port != ep->port))
-			return pgw_error_set(err, PGW_ESTATE,
-								 "HAProxy server %s/%s is %s at %s:%d, want ready at %s:%d",
-								 be, servers[i].name, maint ? "in maint" : "ready",
-								 servers[i].addr, servers[i].port, ep->host,
-								 ep->port);
+			                     "HAProxy server %s/%s is not in maint", be,
+			                     servers[i].name);
+		if (ep != NULL && (maint || strcmp(servers[i].addr, ep->host) != 0 ||
+		                   servers[i].port != ep->port))
+			return pgw_error_set(
+			    err, PGW_ESTATE,
+			    "HAProxy server %s/%s is %s at %s:%d, want ready at %s:%d", be,
+			    servers[i].name, maint ? "in maint" : "ready", servers[i].addr,
+			    servers[i].port, ep->host, ep->port);
 	}
 	return 0;
 }
 
 static int
 apply_backend(const TargetConfig *cfg, const RoutingTable *t, bool is_ro,
-			  char *buf, size_t buflen, PgwError *err)
+              char *buf, size_t buflen, PgwError *err)
 {
 	const char *be = is_ro ? cfg->ro_backend : cfg->rw_backend;
 	HaproxyServer *servers = calloc(HAPROXY_SERVERS_MAX, sizeof(*servers));
 	HaproxyCmds *cmds = calloc(1, sizeof(*cmds));
-	char		cmd[160];
-	int			n;
-	int			rc;
-	int			build_rc;
+	char cmd[160];
+	int n;
+	int rc;
+	int build_rc;
 
 	if (servers == NULL || cmds == NULL)
 		abort();
 	snprintf(cmd, sizeof(cmd), "show servers state %s", be);
 	if ((rc = haproxy_command(cfg->socket, cmd, cfg->timeout_ms, buf, buflen,
-							  err)) != 0)
+	                          err)) != 0)
 		goto out;
 	if ((rc = n = haproxy_servers_parse(buf, be, servers, HAPROXY_SERVERS_MAX,
-										err)) < 0)
+	                                    err)) < 0)
 		goto out;
 	if (n == 0)
 	{
-		rc = pgw_error_set(err, PGW_ENOTFOUND,
-						   "HAProxy has no backend \"%s\" or it has no servers: %.120s",
-						   be, buf);
+		rc = pgw_error_set(
+		    err, PGW_ENOTFOUND,
+		    "HAProxy has no backend \"%s\" or it has no servers: %.120s", be,
+		    buf);
 		goto out;
 	}
 	build_rc = haproxy_commands_build(cfg, t, is_ro, servers, n, cmds, err);
@@ -329,17 +329,17 @@ apply_backend(const TargetConfig *cfg, const RoutingTable *t, bool is_ro,
 	{
 		log_info("router.haproxy.command", "command=\"%s\"", cmds->cmd[i]);
 		if ((rc = haproxy_command(cfg->socket, cmds->cmd[i], cfg->timeout_ms,
-								  buf, buflen, err)) != 0)
+		                          buf, buflen, err)) != 0)
 			goto out;
 		/* `set server` answers nothing on success; addr changes answer
 		 * "IP changed from ..." / "no need to change"; anything else is a
 		 * refusal */
 		buf[strcspn(buf, "\n")] = '\0';
 		if (buf[0] != '\0' && strstr(buf, "changed") == NULL &&
-			strstr(buf, "no need to change") == NULL)
+		    strstr(buf, "no need to change") == NULL)
 		{
-			rc = pgw_error_set(err, PGW_ESTATE,
-							   "HAProxy refused \"%s\": %s", cmds->cmd[i], buf);
+			rc = pgw_error_set(err, PGW_ESTATE, "HAProxy refused \"%s\": %s",
+			                   cmds->cmd[i], buf);
 			goto out;
 		}
 	}
@@ -349,10 +349,10 @@ apply_backend(const TargetConfig *cfg, const RoutingTable *t, bool is_ro,
 		goto out;
 	}
 	if ((rc = haproxy_command(cfg->socket, cmd, cfg->timeout_ms, buf, buflen,
-							  err)) != 0)
+	                          err)) != 0)
 		goto out;
 	if ((rc = n = haproxy_servers_parse(buf, be, servers, HAPROXY_SERVERS_MAX,
-										err)) < 0)
+	                                    err)) < 0)
 		goto out;
 	rc = haproxy_verify(cfg, t, is_ro, servers, n, err);
 out:
@@ -364,9 +364,9 @@ out:
 int
 haproxy_apply(const TargetConfig *cfg, const RoutingTable *t, PgwError *err)
 {
-	size_t		buflen = 1 << 16;
-	char	   *buf = malloc(buflen);
-	int			rc;
+	size_t buflen = 1 << 16;
+	char *buf = malloc(buflen);
+	int rc;
 
 	if (buf == NULL)
 		abort();
@@ -376,9 +376,9 @@ haproxy_apply(const TargetConfig *cfg, const RoutingTable *t, PgwError *err)
 	if (rc == 0 && cfg->server_state_file[0] != '\0')
 	{
 		if ((rc = haproxy_command(cfg->socket, "show servers state",
-								  cfg->timeout_ms, buf, buflen, err)) == 0)
+		                          cfg->timeout_ms, buf, buflen, err)) == 0)
 			rc = router_write_atomic(cfg->server_state_file, buf, strlen(buf),
-									 0644, err);
+			                         0644, err);
 	}
 	free(buf);
 	if (rc != 0)

@@ -28,7 +28,7 @@
 int
 pgbouncer_ro_choice(const RoutingTable *t)
 {
-	int			best = -1;
+	int best = -1;
 
 	for (int i = 0; i < t->n_replicas; i++)
 	{
@@ -38,21 +38,20 @@ pgbouncer_ro_choice(const RoutingTable *t)
 		if (r->weight <= 0)
 			continue;
 		if (b == NULL || r->weight > b->weight ||
-			(r->weight == b->weight && r->lag_bytes < b->lag_bytes))
+		    (r->weight == b->weight && r->lag_bytes < b->lag_bytes))
 			best = i;
 	}
 	return best;
 }
 
-static void
-append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-	PGW_PRINTF(4, 5);
+static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    PGW_PRINTF(4, 5);
 
 static void
 append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 {
-	va_list		ap;
-	int			n;
+	va_list ap;
+	int n;
 
 	for (;;)
 	{
@@ -73,35 +72,36 @@ append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 
 static void
 entry(char **buf, size_t *len, size_t *cap, const TargetConfig *cfg,
-	  const char *db, const char *host, int port)
+      const char *db, const char *host, int port)
 {
 	if (port > 0)
 		append(buf, len, cap, "%s = host=%s port=%d dbname=%s%s%s\n", db, host,
-			   port, cfg->dbname, cfg->options[0] ? " " : "", cfg->options);
+		       port, cfg->dbname, cfg->options[0] ? " " : "", cfg->options);
 	else
 		append(buf, len, cap, "%s = host=%s dbname=%s%s%s\n", db, host,
-			   cfg->dbname, cfg->options[0] ? " " : "", cfg->options);
+		       cfg->dbname, cfg->options[0] ? " " : "", cfg->options);
 }
 
 char *
 pgbouncer_render_include(const TargetConfig *cfg, const RoutingTable *t)
 {
-	size_t		cap = 1024;
-	size_t		len = 0;
-	char	   *buf = malloc(cap);
-	int			ro;
+	size_t cap = 1024;
+	size_t len = 0;
+	char *buf = malloc(cap);
+	int ro;
 
 	if (buf == NULL)
 		abort();
 	buf[0] = '\0';
-	append(&buf, &len, &cap,
-		   "; written by pgwarden-router: routing epoch %lld (%s); do not edit\n"
-		   "[databases]\n",
-		   (long long) t->epoch, routing_state_name(t->state));
+	append(
+	    &buf, &len, &cap,
+	    "; written by pgwarden-router: routing epoch %lld (%s); do not edit\n"
+	    "[databases]\n",
+	    (long long) t->epoch, routing_state_name(t->state));
 	if (t->state == ROUTING_STATE_SERVING ||
-		(t->state == ROUTING_STATE_SWITCHING && t->has_primary))
+	    (t->state == ROUTING_STATE_SWITCHING && t->has_primary))
 		entry(&buf, &len, &cap, cfg, cfg->rw_database, t->primary.host,
-			  t->primary.port);
+		      t->primary.port);
 	else
 		entry(&buf, &len, &cap, cfg, cfg->rw_database, cfg->fenced_host, 0);
 	if (cfg->ro_database[0] != '\0')
@@ -109,13 +109,12 @@ pgbouncer_render_include(const TargetConfig *cfg, const RoutingTable *t)
 		ro = pgbouncer_ro_choice(t);
 		if (ro >= 0)
 			entry(&buf, &len, &cap, cfg, cfg->ro_database,
-				  t->replicas[ro].ep.host, t->replicas[ro].ep.port);
+			      t->replicas[ro].ep.host, t->replicas[ro].ep.port);
 		else if (t->has_primary)
 			entry(&buf, &len, &cap, cfg, cfg->ro_database, t->primary.host,
-				  t->primary.port);
+			      t->primary.port);
 		else
-			entry(&buf, &len, &cap, cfg, cfg->ro_database, cfg->fenced_host,
-				  0);
+			entry(&buf, &len, &cap, cfg, cfg->ro_database, cfg->fenced_host, 0);
 	}
 	return buf;
 }
@@ -124,37 +123,37 @@ pgbouncer_render_include(const TargetConfig *cfg, const RoutingTable *t)
 
 typedef struct DbRow
 {
-	bool		found;
-	char		host[ROUTER_PATH_MAX];
-	int			port;
-	bool		paused;
+	bool found;
+	char host[ROUTER_PATH_MAX];
+	int port;
+	bool paused;
 } DbRow;
 
 static int
 admin_open(const TargetConfig *cfg, PGconn **out, PgwError *err)
 {
 	const char *keys[] = {"dbname", "connect_timeout", NULL};
-	char		ct[16];
+	char ct[16];
 	const char *vals[3];
-	PGconn	   *conn;
+	PGconn *conn;
 
 	snprintf(ct, sizeof(ct), "%lld",
-			 (long long) (cfg->timeout_ms + 999) / 1000);
+	         (long long) (cfg->timeout_ms + 999) / 1000);
 	vals[0] = cfg->admin_conninfo;
 	vals[1] = ct;
 	vals[2] = NULL;
 	conn = PQconnectdbParams(keys, vals, 1);
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 	{
-		char		msg[256];
+		char msg[256];
 
 		pgw_strlcpy(msg, conn ? PQerrorMessage(conn) : "out of memory",
-					sizeof(msg));
+		            sizeof(msg));
 		msg[strcspn(msg, "\n")] = '\0';
 		PQfinish(conn);
-		return pgw_error_set(err, PGW_EUNAVAILABLE,
-							 "could not connect to the PgBouncer admin console: %s",
-							 msg);
+		return pgw_error_set(
+		    err, PGW_EUNAVAILABLE,
+		    "could not connect to the PgBouncer admin console: %s", msg);
 	}
 	*out = conn;
 	return 0;
@@ -164,35 +163,36 @@ admin_open(const TargetConfig *cfg, PGconn **out, PgwError *err)
  * last result (caller PQclear()s) */
 static int
 admin_exec(PGconn *conn, const char *sql, int64_t timeout_ms, PGresult **res,
-		   PgwError *err)
+           PgwError *err)
 {
-	int64_t		deadline = pgw_now_mono_ms() + timeout_ms;
-	PGresult   *r;
-	PGresult   *last = NULL;
-	int			rc = 0;
+	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
+	PGresult *r;
+	PGresult *last = NULL;
+	int rc = 0;
 
 	if (res)
 		*res = NULL;
 	if (!PQsendQuery(conn, sql))
 		return pgw_error_set(err, PGW_EUNAVAILABLE,
-							 "could not send \"%s\" to PgBouncer: %s", sql,
-							 PQerrorMessage(conn));
+		                     "could not send \"%s\" to PgBouncer: %s", sql,
+		                     PQerrorMessage(conn));
 	while (PQisBusy(conn))
 	{
-		struct pollfd pfd = {.fd = PQsocket(conn),.events = POLLIN};
-		int64_t		left = deadline - pgw_now_mono_ms();
+		struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+		int64_t left = deadline - pgw_now_mono_ms();
 
 		if (left <= 0)
-			return pgw_error_set(err, PGW_ETIMEDOUT,
-								 "PgBouncer did not answer \"%s\" within %lld ms",
-								 sql, (long long) timeout_ms);
+			return pgw_error_set(
+			    err, PGW_ETIMEDOUT,
+			    "PgBouncer did not answer \"%s\" within %lld ms", sql,
+			    (long long) timeout_ms);
 		if (poll(&pfd, 1, (int) (left > 100 ? 100 : left)) < 0 &&
-			errno != EINTR)
+		    errno != EINTR)
 			return pgw_error_set(err, PGW_EIO, "poll: %s", strerror(errno));
 		if (!PQconsumeInput(conn))
 			return pgw_error_set(err, PGW_EUNAVAILABLE,
-								 "PgBouncer connection lost during \"%s\": %s",
-								 sql, PQerrorMessage(conn));
+			                     "PgBouncer connection lost during \"%s\": %s",
+			                     sql, PQerrorMessage(conn));
 	}
 	while ((r = PQgetResult(conn)) != NULL)
 	{
@@ -200,12 +200,12 @@ admin_exec(PGconn *conn, const char *sql, int64_t timeout_ms, PGresult **res,
 
 		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && rc == 0)
 		{
-			char		msg[256];
+			char msg[256];
 
 			pgw_strlcpy(msg, PQresultErrorMessage(r), sizeof(msg));
 			msg[strcspn(msg, "\n")] = '\0';
 			rc = pgw_error_set(err, PGW_ESTATE, "PgBouncer refused \"%s\": %s",
-							   sql, msg);
+			                   sql, msg);
 		}
 		PQclear(last);
 		last = r;
@@ -219,33 +219,33 @@ admin_exec(PGconn *conn, const char *sql, int64_t timeout_ms, PGresult **res,
 
 static int
 show_db(PGconn *conn, const TargetConfig *cfg, const char *db, DbRow *row,
-		PgwError *err)
+        PgwError *err)
 {
-	PGresult   *r;
-	int			c_name;
-	int			c_host;
-	int			c_port;
-	int			c_paused;
-	int			rc;
+	PGresult *r;
+	int c_name;
+	int c_host;
+	int c_port;
+	int c_paused;
+	int rc;
 
 	memset(row, 0, sizeof(*row));
-	if ((rc = admin_exec(conn, "SHOW DATABASES", cfg->timeout_ms, &r,
-						 err)) != 0)
+	if ((rc = admin_exec(conn, "SHOW DATABASES", cfg->timeout_ms, &r, err)) !=
+	    0)
 		return rc;
 	c_name = PQfnumber(r, "name");
 	c_host = PQfnumber(r, "host");
 	c_port = PQfnumber(r, "port");
 	c_paused = PQfnumber(r, "paused");
 	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK || c_name < 0 ||
-		c_host < 0 || c_port < 0 || c_paused < 0)
+	    c_host < 0 || c_port < 0 || c_paused < 0)
 	{
 		PQclear(r);
 		return pgw_error_set(err, PGW_EBADRESPONSE,
-							 "SHOW DATABASES lacks name/host/port/paused");
+		                     "SHOW DATABASES lacks name/host/port/paused");
 	}
 	for (int i = 0; i < PQntuples(r); i++)
 	{
-		int64_t		port = 0;
+		int64_t port = 0;
 
 		if (strcmp(PQgetvalue(r, i, c_name), db) != 0)
 			continue;
@@ -263,7 +263,7 @@ show_db(PGconn *conn, const TargetConfig *cfg, const char *db, DbRow *row,
 bool
 router_pgb_dbname_ok(const char *name)
 {
-	size_t		n = strlen(name);
+	size_t n = strlen(name);
 
 	/* PgBouncer's admin console takes the name as a bare word: letters,
 	 * digits and '_' only, so no ';' or space can add a command (F15) */
@@ -271,23 +271,24 @@ router_pgb_dbname_ok(const char *name)
 		return false;
 	for (const char *p = name; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			  (*p >= '0' && *p <= '9') || *p == '_'))
+		      (*p >= '0' && *p <= '9') || *p == '_'))
 			return false;
 	return true;
 }
 
 static int
-simple(PGconn *conn, const TargetConfig *cfg, const char *verb,
-	   const char *db, bool missing_ok, PgwError *err)
+simple(PGconn *conn, const TargetConfig *cfg, const char *verb, const char *db,
+       bool missing_ok, PgwError *err)
 {
-	char		sql[160];
-	int			rc;
+	char sql[160];
+	int rc;
 
 	if (!router_pgb_dbname_ok(db) ||
-		(size_t) snprintf(sql, sizeof(sql), "%s %s", verb, db) >= sizeof(sql))
-		return pgw_error_set(err, PGW_EINVAL,
-							 "refusing \"%s\" for PgBouncer database \"%s\": not a plain name (letters, digits, _)",
-							 verb, db);
+	    (size_t) snprintf(sql, sizeof(sql), "%s %s", verb, db) >= sizeof(sql))
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "refusing \"%s\" for PgBouncer database \"%s\": not a plain name (letters, digits, _)",
+		    verb, db);
 	log_info("router.pgbouncer.command", "command=\"%s\"", sql);
 	rc = admin_exec(conn, sql, cfg->timeout_ms, NULL, err);
 	if (rc == PGW_ESTATE && missing_ok)
@@ -298,22 +299,22 @@ simple(PGconn *conn, const TargetConfig *cfg, const char *verb,
 /* SHOW POOLS for db, summed over its users */
 typedef struct PoolRow
 {
-	bool		found;
-	int			clients;		/* cl_active + cl_waiting */
-	int			servers;		/* sv_active + sv_idle + sv_used + sv_tested +
+	bool found;
+	int clients; /* cl_active + cl_waiting */
+	int servers; /* sv_active + sv_idle + sv_used + sv_tested +
 								 * sv_login */
 } PoolRow;
 
 static int
 show_pool(PGconn *conn, const TargetConfig *cfg, const char *db, PoolRow *row,
-		  PgwError *err)
+          PgwError *err)
 {
 	static const char *const cl_cols[] = {"cl_active", "cl_waiting"};
 	static const char *const sv_cols[] = {"sv_active", "sv_idle", "sv_used",
-	"sv_tested", "sv_login"};
-	PGresult   *r;
-	int			c_db;
-	int			rc;
+	                                      "sv_tested", "sv_login"};
+	PGresult *r;
+	int c_db;
+	int rc;
 
 	memset(row, 0, sizeof(*row));
 	if ((rc = admin_exec(conn, "SHOW POOLS", cfg->timeout_ms, &r, err)) != 0)
@@ -323,7 +324,7 @@ show_pool(PGconn *conn, const TargetConfig *cfg, const char *db, PoolRow *row,
 	{
 		PQclear(r);
 		return pgw_error_set(err, PGW_EBADRESPONSE,
-							 "SHOW POOLS lacks database");
+		                     "SHOW POOLS lacks database");
 	}
 	for (int i = 0; i < PQntuples(r); i++)
 	{
@@ -332,20 +333,20 @@ show_pool(PGconn *conn, const TargetConfig *cfg, const char *db, PoolRow *row,
 		row->found = true;
 		for (size_t k = 0; k < sizeof(cl_cols) / sizeof(cl_cols[0]); k++)
 		{
-			int			c = PQfnumber(r, cl_cols[k]);
-			int64_t		v = 0;
+			int c = PQfnumber(r, cl_cols[k]);
+			int64_t v = 0;
 
 			if (c >= 0 &&
-				pgw_parse_int64(PQgetvalue(r, i, c), 0, INT32_MAX, &v) == 0)
+			    pgw_parse_int64(PQgetvalue(r, i, c), 0, INT32_MAX, &v) == 0)
 				row->clients += (int) v;
 		}
 		for (size_t k = 0; k < sizeof(sv_cols) / sizeof(sv_cols[0]); k++)
 		{
-			int			c = PQfnumber(r, sv_cols[k]);
-			int64_t		v = 0;
+			int c = PQfnumber(r, sv_cols[k]);
+			int64_t v = 0;
 
 			if (c >= 0 &&
-				pgw_parse_int64(PQgetvalue(r, i, c), 0, INT32_MAX, &v) == 0)
+			    pgw_parse_int64(PQgetvalue(r, i, c), 0, INT32_MAX, &v) == 0)
 				row->servers += (int) v;
 		}
 	}
@@ -356,26 +357,25 @@ show_pool(PGconn *conn, const TargetConfig *cfg, const char *db, PoolRow *row,
 /* SHOW CONFIG: the value of key into val */
 static int
 show_config(PGconn *conn, const TargetConfig *cfg, const char *key, char *val,
-			size_t len, PgwError *err)
+            size_t len, PgwError *err)
 {
-	PGresult   *r;
-	int			c_key;
-	int			c_val;
-	int			rc;
+	PGresult *r;
+	int c_key;
+	int c_val;
+	int rc;
 
 	if ((rc = admin_exec(conn, "SHOW CONFIG", cfg->timeout_ms, &r, err)) != 0)
 		return rc;
 	c_key = PQfnumber(r, "key");
 	c_val = PQfnumber(r, "value");
 	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK || c_key < 0 ||
-		c_val < 0)
+	    c_val < 0)
 	{
 		PQclear(r);
 		return pgw_error_set(err, PGW_EBADRESPONSE,
-							 "SHOW CONFIG lacks key/value");
+		                     "SHOW CONFIG lacks key/value");
 	}
-	rc = pgw_error_set(err, PGW_EBADRESPONSE, "SHOW CONFIG lacks \"%s\"",
-					   key);
+	rc = pgw_error_set(err, PGW_EBADRESPONSE, "SHOW CONFIG lacks \"%s\"", key);
 	for (int i = 0; i < PQntuples(r); i++)
 		if (strcmp(PQgetvalue(r, i, c_key), key) == 0)
 		{
@@ -406,8 +406,8 @@ plain_value(const char *v)
 	if (*v == '\0')
 		return false;
 	for (; *v; v++)
-		if (!((*v >= '0' && *v <= '9') || *v == '.' || *v == 's' ||
-			  *v == 'm' || *v == 'u'))
+		if (!((*v >= '0' && *v <= '9') || *v == '.' || *v == 's' || *v == 'm' ||
+		      *v == 'u'))
 			return false;
 	return true;
 }
@@ -421,14 +421,13 @@ plain_value(const char *v)
  * from pgbouncer.ini.
  */
 static int
-resume_rw(PGconn *conn, const TargetConfig *cfg, bool was_killed,
-		  PgwError *err)
+resume_rw(PGconn *conn, const TargetConfig *cfg, bool was_killed, PgwError *err)
 {
-	PoolRow		pool;
-	PgbResume	plan;
-	char		retry[32] = "";
-	char		sql[96];
-	int			rc;
+	PoolRow pool;
+	PgbResume plan;
+	char retry[32] = "";
+	char sql[96];
+	int rc;
 
 	if ((rc = show_pool(conn, cfg, cfg->rw_database, &pool, err)) != 0)
 		return rc;
@@ -436,38 +435,39 @@ resume_rw(PGconn *conn, const TargetConfig *cfg, bool was_killed,
 	if (plan == PGB_RESUME_RETRY_ZERO)
 	{
 		if ((rc = show_config(conn, cfg, "server_login_retry", retry,
-							  sizeof(retry), err)) != 0)
+		                      sizeof(retry), err)) != 0)
 			return rc;
 		if (!plain_value(retry))
 			return pgw_error_set(err, PGW_EBADRESPONSE,
-								 "SHOW CONFIG gave server_login_retry \"%s\"",
-								 retry);
+			                     "SHOW CONFIG gave server_login_retry \"%s\"",
+			                     retry);
 		if (strcmp(retry, "0") == 0)
 			plan = PGB_RESUME_PLAIN;
 	}
 	log_info("router.pgbouncer.resume",
-			 "database=%s pool=%s clients=%d servers=%d plan=%s%s%s",
-			 cfg->rw_database, pool.found ? "yes" : "no", pool.clients,
-			 pool.servers,
-			 plan == PGB_RESUME_PLAIN ? "plain" :
-			 plan == PGB_RESUME_KILL_FIRST ? "kill-first" : "retry-zero",
-			 retry[0] ? " server_login_retry=" : "", retry);
+	         "database=%s pool=%s clients=%d servers=%d plan=%s%s%s",
+	         cfg->rw_database, pool.found ? "yes" : "no", pool.clients,
+	         pool.servers,
+	         plan == PGB_RESUME_PLAIN        ? "plain"
+	         : plan == PGB_RESUME_KILL_FIRST ? "kill-first"
+	                                         : "retry-zero",
+	         retry[0] ? " server_login_retry=" : "", retry);
 	if (plan == PGB_RESUME_KILL_FIRST &&
-		(rc = simple(conn, cfg, "KILL", cfg->rw_database, true, err)) != 0)
+	    (rc = simple(conn, cfg, "KILL", cfg->rw_database, true, err)) != 0)
 		return rc;
 	if (plan == PGB_RESUME_RETRY_ZERO)
 	{
 		log_info("router.pgbouncer.command",
-				 "command=\"SET server_login_retry = 0\"");
+		         "command=\"SET server_login_retry = 0\"");
 		if ((rc = admin_exec(conn, "SET server_login_retry = 0",
-							 cfg->timeout_ms, NULL, err)) != 0)
+		                     cfg->timeout_ms, NULL, err)) != 0)
 			return rc;
 	}
 	rc = simple(conn, cfg, "RESUME", cfg->rw_database, false, err);
 	if (plan == PGB_RESUME_RETRY_ZERO)
 	{
-		PgwError	e2 = {0};
-		int			rc2;
+		PgwError e2 = {0};
+		int rc2;
 
 		snprintf(sql, sizeof(sql), "SET server_login_retry = '%s'", retry);
 		log_info("router.pgbouncer.command", "command=\"%s\"", sql);
@@ -487,13 +487,13 @@ resume_rw(PGconn *conn, const TargetConfig *cfg, bool was_killed,
  * then) */
 static bool
 rw_matches(const DbRow *row, const TargetConfig *cfg, const RoutingTable *t,
-		   bool serving)
+           bool serving)
 {
 	if (!row->found)
 		return false;
 	if (serving)
 		return strcmp(row->host, t->primary.host) == 0 &&
-			row->port == t->primary.port;
+		       row->port == t->primary.port;
 	return strcmp(row->host, cfg->fenced_host) == 0;
 }
 
@@ -511,15 +511,15 @@ rw_matches(const DbRow *row, const TargetConfig *cfg, const RoutingTable *t,
  */
 int
 pgbouncer_apply(const TargetConfig *cfg, const RoutingTable *prev,
-				const RoutingTable *next, PgwError *err)
+                const RoutingTable *next, PgwError *err)
 {
-	PGconn	   *conn = NULL;
-	char	   *ini = NULL;
-	bool		serving = next->state == ROUTING_STATE_SERVING;
-	bool		was_killed;
-	DbRow		row;
-	DbRow		ro_before = {0};
-	int			rc;
+	PGconn *conn = NULL;
+	char *ini = NULL;
+	bool serving = next->state == ROUTING_STATE_SERVING;
+	bool was_killed;
+	DbRow row;
+	DbRow ro_before = {0};
+	int rc;
 
 	if ((rc = admin_open(cfg, &conn, err)) != 0)
 		return rc;
@@ -528,25 +528,24 @@ pgbouncer_apply(const TargetConfig *cfg, const RoutingTable *prev,
 	/* pointing at the fenced host means a fence or a cut KILLed it */
 	was_killed = row.found && strcmp(row.host, cfg->fenced_host) == 0;
 	if (cfg->ro_database[0] &&
-		(rc = show_db(conn, cfg, cfg->ro_database, &ro_before, err)) != 0)
+	    (rc = show_db(conn, cfg, cfg->ro_database, &ro_before, err)) != 0)
 		goto out;
 
 	if (next->state == ROUTING_STATE_FENCED)
 	{
 		if (!row.found || !row.paused || !rw_matches(&row, cfg, next, false))
-			if ((rc = simple(conn, cfg, "KILL", cfg->rw_database, true,
-							 err)) != 0)
+			if ((rc = simple(conn, cfg, "KILL", cfg->rw_database, true, err)) !=
+			    0)
 				goto out;
 	}
 	else if (next->state == ROUTING_STATE_SWITCHING)
 	{
 		if (!row.paused &&
-			(rc = simple(conn, cfg, "PAUSE", cfg->rw_database, true,
-						 err)) != 0)
+		    (rc = simple(conn, cfg, "PAUSE", cfg->rw_database, true, err)) != 0)
 			goto out;
 	}
 	else if (row.found && !rw_matches(&row, cfg, next, true) &&
-			 strcmp(row.host, cfg->fenced_host) != 0 && !row.paused)
+	         strcmp(row.host, cfg->fenced_host) != 0 && !row.paused)
 	{
 		/* unplanned: connections still go to a node that is no longer
 		 * primary */
@@ -557,22 +556,23 @@ pgbouncer_apply(const TargetConfig *cfg, const RoutingTable *prev,
 
 	ini = pgbouncer_render_include(cfg, next);
 	if ((rc = router_write_atomic(cfg->include_file, ini, strlen(ini), 0640,
-								  err)) != 0)
+	                              err)) != 0)
 		goto out;
 	log_info("router.pgbouncer.command", "command=RELOAD epoch=%lld",
-			 (long long) next->epoch);
+	         (long long) next->epoch);
 	if ((rc = admin_exec(conn, "RELOAD", cfg->timeout_ms, NULL, err)) != 0)
 		goto out;
 	if ((rc = show_db(conn, cfg, cfg->rw_database, &row, err)) != 0)
 		goto out;
 	if (next->state != ROUTING_STATE_SWITCHING &&
-		!rw_matches(&row, cfg, next, serving))
+	    !rw_matches(&row, cfg, next, serving))
 	{
-		rc = pgw_error_set(err, PGW_ESTATE,
-						   "after RELOAD PgBouncer database \"%s\" points at %s:%d, not %s:%d",
-						   cfg->rw_database, row.host, row.port,
-						   serving ? next->primary.host : cfg->fenced_host,
-						   serving ? next->primary.port : 0);
+		rc = pgw_error_set(
+		    err, PGW_ESTATE,
+		    "after RELOAD PgBouncer database \"%s\" points at %s:%d, not %s:%d",
+		    cfg->rw_database, row.host, row.port,
+		    serving ? next->primary.host : cfg->fenced_host,
+		    serving ? next->primary.port : 0);
 		goto out;
 	}
 	if (serving && row.paused)
@@ -583,23 +583,23 @@ pgbouncer_apply(const TargetConfig *cfg, const RoutingTable *prev,
 			goto out;
 		if (row.paused || !rw_matches(&row, cfg, next, true))
 		{
-			rc = pgw_error_set(err, PGW_ESTATE,
-							   "after RESUME PgBouncer database \"%s\" is still paused or moved",
-							   cfg->rw_database);
+			rc = pgw_error_set(
+			    err, PGW_ESTATE,
+			    "after RESUME PgBouncer database \"%s\" is still paused or moved",
+			    cfg->rw_database);
 			goto out;
 		}
 	}
 	if (cfg->ro_database[0])
 	{
-		DbRow		ro_after;
+		DbRow ro_after;
 
 		if ((rc = show_db(conn, cfg, cfg->ro_database, &ro_after, err)) != 0)
 			goto out;
 		if (ro_before.found && ro_after.found &&
-			(strcmp(ro_before.host, ro_after.host) != 0 ||
-			 ro_before.port != ro_after.port))
-			(void) simple(conn, cfg, "RECONNECT", cfg->ro_database, true,
-						  NULL);
+		    (strcmp(ro_before.host, ro_after.host) != 0 ||
+		     ro_before.port != ro_after.port))
+			(void) simple(conn, cfg, "RECONNECT", cfg->ro_database, true, NULL);
 	}
 	(void) prev;
 	rc = 0;

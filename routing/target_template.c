@@ -17,9 +17,9 @@
 
 typedef struct Buf
 {
-	char	   *p;
-	size_t		len;
-	size_t		cap;
+	char *p;
+	size_t len;
+	size_t cap;
 } Buf;
 
 static void
@@ -47,20 +47,20 @@ buf_str(Buf *b, const char *s)
 static char *
 replicas_json(const RoutingTable *t)
 {
-	json_t	   *a = json_array();
-	char	   *s;
+	json_t *a = json_array();
+	char *s;
 
 	for (int i = 0; i < t->n_replicas; i++)
 	{
 		const RoutingReplica *r = &t->replicas[i];
 
-		json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:I, s:i, s:s}",
-										   "name", r->ep.name,
-										   "host", r->ep.host,
-										   "port", r->ep.port,
-										   "lag", (json_int_t) (r->lag_bytes > INT64_MAX ? INT64_MAX : r->lag_bytes),
-										   "weight", r->weight,
-										   "sync_state", r->is_sync ? "sync" : "async"));
+		json_array_append_new(
+		    a, json_pack("{s:s, s:s, s:i, s:I, s:i, s:s}", "name", r->ep.name,
+		                 "host", r->ep.host, "port", r->ep.port, "lag",
+		                 (json_int_t) (r->lag_bytes > INT64_MAX ? INT64_MAX
+		                                                        : r->lag_bytes),
+		                 "weight", r->weight, "sync_state",
+		                 r->is_sync ? "sync" : "async"));
 	}
 	s = json_dumps(a, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(a);
@@ -71,11 +71,11 @@ replicas_json(const RoutingTable *t)
 
 int
 router_template_render(const char *tmpl, const RoutingTable *t, char **out,
-					   PgwError *err)
+                       PgwError *err)
 {
-	Buf			b = {0};
+	Buf b = {0};
 	const char *p = tmpl;
-	int			line = 1;
+	int line = 1;
 
 	*out = NULL;
 	buf_add(&b, "", 0);
@@ -83,9 +83,9 @@ router_template_render(const char *tmpl, const RoutingTable *t, char **out,
 	{
 		const char *open = strstr(p, "{{");
 		const char *close;
-		char		name[64];
-		char		num[32];
-		size_t		nlen;
+		char name[64];
+		char num[32];
+		size_t nlen;
 
 		if (open == NULL)
 		{
@@ -101,8 +101,8 @@ router_template_render(const char *tmpl, const RoutingTable *t, char **out,
 		{
 			free(b.p);
 			return pgw_error_set(err, PGW_EINVAL,
-								 "template line %d: \"{{\" without \"}}\"",
-								 line);
+			                     "template line %d: \"{{\" without \"}}\"",
+			                     line);
 		}
 		nlen = (size_t) (close - open - 2);
 		while (nlen > 0 && open[2] == ' ')
@@ -136,21 +136,21 @@ router_template_render(const char *tmpl, const RoutingTable *t, char **out,
 		}
 		else if (strcmp(name, "replicas_json") == 0)
 		{
-			char	   *s = replicas_json(t);
+			char *s = replicas_json(t);
 
 			buf_str(&b, s);
 			free(s);
 		}
 		else if (strcmp(name, "table_json") == 0)
 		{
-			char	   *s = routing_table_encode(t);
+			char *s = routing_table_encode(t);
 
 			buf_str(&b, s);
 			free(s);
 		}
 		else if (strcmp(name, "time") == 0)
 		{
-			char		ts[48];
+			char ts[48];
 
 			pgw_format_wall_iso(t->changed_at_wall_ms, 0, ts, sizeof(ts));
 			buf_str(&b, ts);
@@ -158,9 +158,9 @@ router_template_render(const char *tmpl, const RoutingTable *t, char **out,
 		else
 		{
 			free(b.p);
-			return pgw_error_set(err, PGW_EINVAL,
-								 "template line %d: unknown placeholder \"{{%s}}\"",
-								 line, name);
+			return pgw_error_set(
+			    err, PGW_EINVAL,
+			    "template line %d: unknown placeholder \"{{%s}}\"", line, name);
 		}
 		p = strstr(open + 2, "}}") + 2;
 	}
@@ -171,14 +171,14 @@ router_template_render(const char *tmpl, const RoutingTable *t, char **out,
 static int
 read_file(const char *path, char **out, PgwError *err)
 {
-	FILE	   *f = fopen(path, "r");
-	Buf			b = {0};
-	char		tmp[4096];
-	size_t		n;
+	FILE *f = fopen(path, "r");
+	Buf b = {0};
+	char tmp[4096];
+	size_t n;
 
 	if (f == NULL)
 		return pgw_error_set(err, PGW_EIO, "could not open template \"%s\": %s",
-							 path, strerror(errno));
+		                     path, strerror(errno));
 	buf_add(&b, "", 0);
 	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
 		buf_add(&b, tmp, n);
@@ -187,7 +187,7 @@ read_file(const char *path, char **out, PgwError *err)
 	{
 		free(b.p);
 		return pgw_error_set(err, PGW_EINVAL, "template \"%s\" holds a NUL",
-							 path);
+		                     path);
 	}
 	*out = b.p;
 	return 0;
@@ -196,9 +196,9 @@ read_file(const char *path, char **out, PgwError *err)
 int
 template_apply(const TargetConfig *cfg, const RoutingTable *t, PgwError *err)
 {
-	char	   *tmpl = NULL;
-	char	   *text = NULL;
-	int			rc;
+	char *tmpl = NULL;
+	char *text = NULL;
+	int rc;
 
 	if ((rc = read_file(cfg->template_path, &tmpl, err)) != 0)
 		goto out;
@@ -208,17 +208,17 @@ template_apply(const TargetConfig *cfg, const RoutingTable *t, PgwError *err)
 		goto out;
 	}
 	if ((rc = router_write_atomic(cfg->output, text, strlen(text), 0644,
-								  err)) != 0)
+	                              err)) != 0)
 		goto out;
 	if (cfg->hook_argc > 0)
 	{
-		char	   *argv[ROUTER_HOOK_ARGS_MAX + 1];
+		char *argv[ROUTER_HOOK_ARGS_MAX + 1];
 
 		for (int i = 0; i < cfg->hook_argc; i++)
 			argv[i] = (char *) cfg->hook_argv[i];
 		argv[cfg->hook_argc] = NULL;
 		log_info("router.hook.run", "command=\"%s\" argc=%d epoch=%lld",
-				 argv[0], cfg->hook_argc, (long long) t->epoch);
+		         argv[0], cfg->hook_argc, (long long) t->epoch);
 		rc = router_run_argv(argv, cfg->timeout_ms, NULL, 0, err);
 	}
 out:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # check-sources.sh: CI greps (STYLE.md "Build and CI"): banned unsafe APIs,
-# no file includes another module's internal (_int.h) header, and no new
-# open/fopen/chown/chmod by path in the daemon's file code.
+# no file includes another module's internal (_int.h) header, no new
+# open/fopen/chown/chmod by path in the daemon's file code, no hand-rolled
+# URL splitter, every file formatted, no product file over 800 lines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rc=0
@@ -59,5 +60,26 @@ for f in $(git ls-files 'health/*.c' 'daemon/*.c' 'failover/*.c' 2>/dev/null ||
 			rc=1
 		fi
 	done < <(grep -nE "$pathio" "$f")
+done
+# one layout for every file (.clang-format; STYLE.md "Build and CI"): the
+# whole tree, not only changed files, so a file can never drift back
+if ! command -v clang-format >/dev/null 2>&1; then
+	echo "check-sources: clang-format is missing: run scripts/install-deps.sh" >&2
+	rc=1
+elif ! clang-format --dry-run --Werror $files 2>/tmp/pgw-clang-format.$$; then
+	head -n 20 /tmp/pgw-clang-format.$$ >&2
+	echo "check-sources: files above are not formatted: clang-format -i FILE" >&2
+	rc=1
+fi
+rm -f /tmp/pgw-clang-format.$$
+# small files a reader can hold (issue 14): no source or header of the
+# product over 800 lines (tests, fuzz targets and benchmarks are exempt)
+for f in $files; do
+	case "$f" in tests/* | fuzz/* | bench/*) continue ;; esac
+	n=$(wc -l <"$f")
+	if [ "$n" -gt 800 ]; then
+		echo "check-sources: $f has $n lines (over 800): split it by concern" >&2
+		rc=1
+	fi
 done
 exit $rc

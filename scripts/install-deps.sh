@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(
 	# build
-	build-essential cmake pkg-config git
+	build-essential cmake pkg-config git clang-format
 	clang libclang-rt-14-dev
 	libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
 	libpq-dev libssl-dev libsystemd-dev libjansson-dev libyaml-dev

@@ -19,12 +19,12 @@
 int
 shard_map_find(const ShardMap *m, int slot)
 {
-	int			lo = 0;
-	int			hi = m->n_ranges - 1;
+	int lo = 0;
+	int hi = m->n_ranges - 1;
 
 	while (lo <= hi)
 	{
-		int			mid = lo + (hi - lo) / 2;
+		int mid = lo + (hi - lo) / 2;
 
 		if (slot < m->ranges[mid].from)
 			hi = mid - 1;
@@ -39,21 +39,21 @@ shard_map_find(const ShardMap *m, int slot)
 bool
 shard_map_owns(const ShardMap *m, int group, int slot)
 {
-	int			i = shard_map_find(m, slot);
+	int i = shard_map_find(m, slot);
 
 	return i >= 0 && m->ranges[i].group == group &&
-		m->ranges[i].state != SHARD_STATE_FROZEN;
+	       m->ranges[i].state != SHARD_STATE_FROZEN;
 }
 
 int
 shard_map_groups(const ShardMap *m, int *groups, int max)
 {
-	int			n = 0;
+	int n = 0;
 
 	for (int i = 0; i < m->n_ranges; i++)
 	{
-		int			g = m->ranges[i].group;
-		int			j;
+		int g = m->ranges[i].group;
+		int j;
 
 		for (j = 0; j < n && groups[j] != g; j++)
 			;
@@ -74,10 +74,10 @@ shard_map_groups(const ShardMap *m, int *groups, int max)
 
 typedef struct SlotView
 {
-	int			slots;
-	int32_t    *group;
-	uint8_t    *state;
-	char	  (*move)[SHARD_MOVE_ID_MAX];
+	int slots;
+	int32_t *group;
+	uint8_t *state;
+	char (*move)[SHARD_MOVE_ID_MAX];
 } SlotView;
 
 static void
@@ -108,9 +108,9 @@ sv_free(SlotView *sv)
 static int
 compress(const SlotView *sv, ShardMap *m, PgwError *err)
 {
-	ShardMap   *tmp = pgw_xmalloc(sizeof(*tmp));
-	int			n = 0;
-	int			rc = 0;
+	ShardMap *tmp = pgw_xmalloc(sizeof(*tmp));
+	int n = 0;
+	int rc = 0;
 
 	*tmp = *m;
 	for (int s = 0; s < sv->slots; s++)
@@ -118,8 +118,8 @@ compress(const SlotView *sv, ShardMap *m, PgwError *err)
 		ShardRange *last = n > 0 ? &tmp->ranges[n - 1] : NULL;
 
 		if (last && last->group == sv->group[s] &&
-			last->state == (ShardState) sv->state[s] &&
-			strcmp(last->move_id, sv->move[s]) == 0)
+		    last->state == (ShardState) sv->state[s] &&
+		    strcmp(last->move_id, sv->move[s]) == 0)
 		{
 			last->to = s;
 			continue;
@@ -127,8 +127,8 @@ compress(const SlotView *sv, ShardMap *m, PgwError *err)
 		if (n == SHARD_RANGES_MAX)
 		{
 			rc = pgw_error_set(err, PGW_ESTATE,
-							   "the map would have more than %d ranges",
-							   SHARD_RANGES_MAX);
+			                   "the map would have more than %d ranges",
+			                   SHARD_RANGES_MAX);
 			goto out;
 		}
 		memset(&tmp->ranges[n], 0, sizeof(tmp->ranges[n]));
@@ -151,9 +151,10 @@ static int
 range_check(const ShardMap *m, int from, int to, PgwError *err)
 {
 	if (from < 0 || to >= m->slots || from > to)
-		return pgw_error_set(err, PGW_EINVAL,
-							 "slots %d-%d are not a range of this map's slots 0..%d",
-							 from, to, m->slots - 1);
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "slots %d-%d are not a range of this map's slots 0..%d", from, to,
+		    m->slots - 1);
 	return 0;
 }
 
@@ -161,40 +162,43 @@ static int
 group_check(int group, PgwError *err)
 {
 	if (group < 0 || group > SHARD_GROUP_MAX)
-		return pgw_error_set(err, PGW_EINVAL, "group %d is out of range (0..%d)",
-							 group, SHARD_GROUP_MAX);
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "group %d is out of range (0..%d)", group,
+		                     SHARD_GROUP_MAX);
 	return 0;
 }
 
 int
 shard_map_init(ShardMap *m, int slots, const int *groups, int n,
-			   const char *database, PgwError *err)
+               const char *database, PgwError *err)
 {
-	ShardMap   *tmp;
-	int			per;
-	int			rc;
+	ShardMap *tmp;
+	int per;
+	int rc;
 
 	if (!shard_slots_valid(slots))
 		return pgw_error_set(err, PGW_EINVAL,
-							 "slots %d is not a power of two between 1 and %d",
-							 slots, SHARD_SLOTS_MAX);
+		                     "slots %d is not a power of two between 1 and %d",
+		                     slots, SHARD_SLOTS_MAX);
 	if (n < 1 || n > SHARD_GROUPS_MAX || n > slots)
-		return pgw_error_set(err, PGW_EINVAL,
-							 "%d groups: expected 1..%d and no more than the %d slots",
-							 n, SHARD_GROUPS_MAX, slots);
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "%d groups: expected 1..%d and no more than the %d slots", n,
+		    SHARD_GROUPS_MAX, slots);
 	for (int i = 0; i < n; i++)
 	{
 		if ((rc = group_check(groups[i], err)) != 0)
 			return rc;
 		for (int j = 0; j < i; j++)
 			if (groups[j] == groups[i])
-				return pgw_error_set(err, PGW_EINVAL, "group %d is listed twice",
-									 groups[i]);
+				return pgw_error_set(err, PGW_EINVAL,
+				                     "group %d is listed twice", groups[i]);
 	}
 	tmp = pgw_xcalloc(1, sizeof(*tmp));
 	tmp->version = 1;
 	tmp->slots = slots;
-	pgw_strlcpy(tmp->database, database ? database : "postgres", sizeof(tmp->database));
+	pgw_strlcpy(tmp->database, database ? database : "postgres",
+	            sizeof(tmp->database));
 	per = slots / n;
 	for (int i = 0; i < n; i++)
 	{
@@ -223,21 +227,23 @@ first_busy(const SlotView *sv, int from, int to)
 int
 shard_map_assign(ShardMap *m, int from, int to, int group, PgwError *err)
 {
-	SlotView	sv;
-	int			busy;
-	int			rc;
+	SlotView sv;
+	int busy;
+	int rc;
 
 	if ((rc = range_check(m, from, to, err)) != 0 ||
-		(rc = group_check(group, err)) != 0)
+	    (rc = group_check(group, err)) != 0)
 		return rc;
 	expand(m, &sv);
 	busy = first_busy(&sv, from, to);
 	if (busy >= 0)
 	{
-		rc = pgw_error_set(err, PGW_ESTATE,
-						   "slot %d is %s by move \"%s\": finish or abort that move first",
-						   busy, sv.state[busy] == SHARD_STATE_MOVING ? "being moved" : "frozen",
-						   sv.move[busy]);
+		rc = pgw_error_set(
+		    err, PGW_ESTATE,
+		    "slot %d is %s by move \"%s\": finish or abort that move first",
+		    busy,
+		    sv.state[busy] == SHARD_STATE_MOVING ? "being moved" : "frozen",
+		    sv.move[busy]);
 		goto out;
 	}
 	for (int s = from; s <= to; s++)
@@ -249,41 +255,45 @@ out:
 }
 
 int
-shard_map_mark_moving(ShardMap *m, int from, int to, int target,
-					  const char *id, int *source, PgwError *err)
+shard_map_mark_moving(ShardMap *m, int from, int to, int target, const char *id,
+                      int *source, PgwError *err)
 {
-	SlotView	sv;
-	int			busy;
-	int			rc;
+	SlotView sv;
+	int busy;
+	int rc;
 
 	if ((rc = range_check(m, from, to, err)) != 0 ||
-		(rc = group_check(target, err)) != 0)
+	    (rc = group_check(target, err)) != 0)
 		return rc;
 	if (!shard_move_id_ok(id))
-		return pgw_error_set(err, PGW_EINVAL,
-							 "move id \"%s\": expected 1..%d characters of a-z, 0-9 and -",
-							 id ? id : "", SHARD_MOVE_ID_MAX - 1);
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "move id \"%s\": expected 1..%d characters of a-z, 0-9 and -",
+		    id ? id : "", SHARD_MOVE_ID_MAX - 1);
 	expand(m, &sv);
 	busy = first_busy(&sv, from, to);
 	if (busy >= 0)
 	{
-		rc = pgw_error_set(err, PGW_ESTATE,
-						   "slot %d is already in move \"%s\" (%s): two moves of overlapping ranges are refused",
-						   busy, sv.move[busy], shard_state_name(sv.state[busy]));
+		rc = pgw_error_set(
+		    err, PGW_ESTATE,
+		    "slot %d is already in move \"%s\" (%s): two moves of overlapping ranges are refused",
+		    busy, sv.move[busy], shard_state_name(sv.state[busy]));
 		goto out;
 	}
 	for (int s = from + 1; s <= to; s++)
 		if (sv.group[s] != sv.group[from])
 		{
-			rc = pgw_error_set(err, PGW_ESTATE,
-							   "slots %d-%d span groups %d and %d: move one group's range at a time",
-							   from, to, sv.group[from], sv.group[s]);
+			rc = pgw_error_set(
+			    err, PGW_ESTATE,
+			    "slots %d-%d span groups %d and %d: move one group's range at a time",
+			    from, to, sv.group[from], sv.group[s]);
 			goto out;
 		}
 	if (sv.group[from] == target)
 	{
-		rc = pgw_error_set(err, PGW_EINVAL, "slots %d-%d are on group %d already",
-						   from, to, target);
+		rc = pgw_error_set(err, PGW_EINVAL,
+		                   "slots %d-%d are on group %d already", from, to,
+		                   target);
 		goto out;
 	}
 	for (int s = from; s <= to; s++)
@@ -301,15 +311,16 @@ out:
 
 int
 shard_map_move_step(ShardMap *m, int from, int to, const char *id, int source,
-					int target, ShardMoveStep step, bool *changed,
-					PgwError *err)
+                    int target, ShardMoveStep step, bool *changed,
+                    PgwError *err)
 {
-	SlotView	sv;
-	int			rc;
-	int			n_done = 0;
-	int			n_todo = 0;
-	const char *what = step == SHARD_STEP_FREEZE ? "freeze" :
-		step == SHARD_STEP_FLIP ? "flip" : "abort";
+	SlotView sv;
+	int rc;
+	int n_done = 0;
+	int n_todo = 0;
+	const char *what = step == SHARD_STEP_FREEZE ? "freeze"
+	                   : step == SHARD_STEP_FLIP ? "flip"
+	                                             : "abort";
 
 	*changed = false;
 	if ((rc = range_check(m, from, to, err)) != 0)
@@ -317,9 +328,9 @@ shard_map_move_step(ShardMap *m, int from, int to, const char *id, int source,
 	expand(m, &sv);
 	for (int s = from; s <= to; s++)
 	{
-		bool		ours = strcmp(sv.move[s], id) == 0;
-		bool		done;
-		bool		todo;
+		bool ours = strcmp(sv.move[s], id) == 0;
+		bool done;
+		bool todo;
 
 		switch (step)
 		{
@@ -328,21 +339,23 @@ shard_map_move_step(ShardMap *m, int from, int to, const char *id, int source,
 				todo = ours && sv.state[s] == SHARD_STATE_MOVING;
 				break;
 			case SHARD_STEP_FLIP:
-				done = sv.state[s] == SHARD_STATE_SERVING && sv.group[s] == target;
+				done =
+				    sv.state[s] == SHARD_STATE_SERVING && sv.group[s] == target;
 				todo = ours && sv.state[s] == SHARD_STATE_FROZEN;
 				break;
 			default:
-				done = sv.state[s] == SHARD_STATE_SERVING && sv.group[s] == source;
+				done =
+				    sv.state[s] == SHARD_STATE_SERVING && sv.group[s] == source;
 				todo = ours && sv.state[s] != SHARD_STATE_SERVING;
 				break;
 		}
 		if (!done && !todo)
 		{
-			rc = pgw_error_set(err, PGW_ESTATE,
-							   "cannot %s move \"%s\": slot %d is %s on group %d%s%s",
-							   what, id, s, shard_state_name(sv.state[s]),
-							   sv.group[s], sv.move[s][0] ? " in move " : "",
-							   sv.move[s]);
+			rc = pgw_error_set(
+			    err, PGW_ESTATE,
+			    "cannot %s move \"%s\": slot %d is %s on group %d%s%s", what,
+			    id, s, shard_state_name(sv.state[s]), sv.group[s],
+			    sv.move[s][0] ? " in move " : "", sv.move[s]);
 			goto out;
 		}
 		n_done += done;
@@ -359,12 +372,13 @@ shard_map_move_step(ShardMap *m, int from, int to, const char *id, int source,
 		}
 	}
 	if (n_todo == 0)
-		goto out;				/* done already: no new version */
+		goto out; /* done already: no new version */
 	if (n_done > 0)
 	{
-		rc = pgw_error_set(err, PGW_ESTATE,
-						   "cannot %s move \"%s\": part of slots %d-%d is done already, part not",
-						   what, id, from, to);
+		rc = pgw_error_set(
+		    err, PGW_ESTATE,
+		    "cannot %s move \"%s\": part of slots %d-%d is done already, part not",
+		    what, id, from, to);
 		goto out;
 	}
 	rc = compress(&sv, m, err);
@@ -377,36 +391,38 @@ out:
 
 int
 shard_map_table_add(ShardMap *m, const char *name, const char *column,
-					PgwError *err)
+                    PgwError *err)
 {
-	char		full[SHARD_TABLE_NAME_MAX];
+	char full[SHARD_TABLE_NAME_MAX];
 
 	if (name == NULL || column == NULL)
-		return pgw_error_set(err, PGW_EINVAL, "a table needs a name and a column");
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "a table needs a name and a column");
 	if (strchr(name, '.') == NULL)
 		snprintf(full, sizeof(full), "public.%s", name);
 	else
 		pgw_strlcpy(full, name, sizeof(full));
 	if (!shard_table_name_ok(full) || strlen(name) >= SHARD_TABLE_NAME_MAX - 7)
-		return pgw_error_set(err, PGW_EINVAL,
-							 "table \"%s\": expected [schema.]table in plain lower-case identifiers",
-							 name);
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "table \"%s\": expected [schema.]table in plain lower-case identifiers",
+		    name);
 	if (!shard_ident_ok(column))
-		return pgw_error_set(err, PGW_EINVAL,
-							 "column \"%s\": expected a plain lower-case identifier",
-							 column);
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "column \"%s\": expected a plain lower-case identifier", column);
 	for (int i = 0; i < m->n_tables; i++)
 		if (strcmp(m->tables[i].name, full) == 0)
 		{
 			if (strcmp(m->tables[i].column, column) == 0)
 				return 0;
 			return pgw_error_set(err, PGW_ECONFLICT,
-								 "table %s is sharded by column \"%s\" already",
-								 full, m->tables[i].column);
+			                     "table %s is sharded by column \"%s\" already",
+			                     full, m->tables[i].column);
 		}
 	if (m->n_tables == SHARD_TABLES_MAX)
 		return pgw_error_set(err, PGW_ESTATE, "at most %d sharded tables",
-							 SHARD_TABLES_MAX);
+		                     SHARD_TABLES_MAX);
 	pgw_strlcpy(m->tables[m->n_tables].name, full, SHARD_TABLE_NAME_MAX);
 	pgw_strlcpy(m->tables[m->n_tables].column, column, SHARD_COLUMN_MAX);
 	m->n_tables++;
@@ -416,29 +432,30 @@ shard_map_table_add(ShardMap *m, const char *name, const char *column,
 int
 shard_range_parse(const char *s, int slots, int *from, int *to, PgwError *err)
 {
-	char		buf[64];
-	char	   *dash;
-	int64_t		a;
-	int64_t		b;
+	char buf[64];
+	char *dash;
+	int64_t a;
+	int64_t b;
 
 	if (s == NULL || strlen(s) >= sizeof(buf) || s[0] == '\0')
 		return pgw_error_set(err, PGW_EINVAL,
-							 "slot range \"%s\": expected FROM-TO or SLOT",
-							 s ? s : "");
+		                     "slot range \"%s\": expected FROM-TO or SLOT",
+		                     s ? s : "");
 	pgw_strlcpy(buf, s, sizeof(buf));
 	dash = strchr(buf, '-');
 	if (dash)
 		*dash = '\0';
 	if (pgw_parse_int64(buf, 0, slots - 1, &a) != 0 ||
-		(dash && pgw_parse_int64(dash + 1, 0, slots - 1, &b) != 0))
-		return pgw_error_set(err, PGW_EINVAL,
-							 "slot range \"%s\": expected FROM-TO with slots 0..%d",
-							 s, slots - 1);
+	    (dash && pgw_parse_int64(dash + 1, 0, slots - 1, &b) != 0))
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "slot range \"%s\": expected FROM-TO with slots 0..%d", s,
+		    slots - 1);
 	if (!dash)
 		b = a;
 	if (a > b)
 		return pgw_error_set(err, PGW_EINVAL,
-							 "slot range \"%s\": FROM is above TO", s);
+		                     "slot range \"%s\": FROM is above TO", s);
 	*from = (int) a;
 	*to = (int) b;
 	return 0;

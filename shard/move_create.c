@@ -16,51 +16,54 @@
 
 int
 shard_move_create(ShardCtx *ctx, int from, int to, int target, const char *id,
-				  ShardMove *out, PgwError *err)
+                  ShardMove *out, PgwError *err)
 {
-	ShardMap   *m = pgw_xmalloc(sizeof(*m));
-	ShardMove	mv;
+	ShardMap *m = pgw_xmalloc(sizeof(*m));
+	ShardMove mv;
 	RoutingEndpoint sep;
 	RoutingEndpoint dep;
-	PGconn	   *src = NULL;
-	PGconn	   *dst = NULL;
-	char		gen_id[SHARD_MOVE_ID_MAX];
-	char		suffix[64];
-	char	   *value = NULL;
+	PGconn *src = NULL;
+	PGconn *dst = NULL;
+	char gen_id[SHARD_MOVE_ID_MAX];
+	char suffix[64];
+	char *value = NULL;
 	ShardExtraPut extra;
-	int			source = -1;
-	int			rc;
+	int source = -1;
+	int rc;
 
 	memset(&mv, 0, sizeof(mv));
 	if ((rc = shard_map_read(ctx->etcd, ctx->scope_prefix, m, err)) != 0)
 		goto out;
 	if (id == NULL)
 	{
-		snprintf(gen_id, sizeof(gen_id), "m%lld-%d-%d", (long long) m->version + 1,
-				 from, to);
+		snprintf(gen_id, sizeof(gen_id), "m%lld-%d-%d",
+		         (long long) m->version + 1, from, to);
 		id = gen_id;
 	}
-	if ((rc = shard_map_mark_moving(m, from, to, target, id, &source, err)) != 0)
+	if ((rc = shard_map_mark_moving(m, from, to, target, id, &source, err)) !=
+	    0)
 		goto out;
 	if (m->n_tables == 0)
 	{
-		rc = pgw_error_set(err, PGW_ESTATE,
-						   "no sharded tables are registered: nothing to move (pgwardenctl shard table add TABLE COLUMN, or shard assign for an empty range)");
+		rc = pgw_error_set(
+		    err, PGW_ESTATE,
+		    "no sharded tables are registered: nothing to move (pgwardenctl shard table add TABLE COLUMN, or shard assign for an empty range)");
 		goto out;
 	}
 	/* both groups must be there, with a primary, and guard every table */
 	if ((rc = shard_group_primary(ctx, target, 0, &dep, err)) != 0 ||
-		(rc = shard_group_primary(ctx, source, 0, &sep, err)) != 0)
+	    (rc = shard_group_primary(ctx, source, 0, &sep, err)) != 0)
 	{
-		pgw_error_prefix(err, "cannot move slots %d-%d to group %d", from, to, target);
+		pgw_error_prefix(err, "cannot move slots %d-%d to group %d", from, to,
+		                 target);
 		goto out;
 	}
 	if ((rc = shard_pg_open(&ctx->auth, &sep, 10000, &src, err)) != 0 ||
-		(rc = shard_pg_open(&ctx->auth, &dep, 10000, &dst, err)) != 0)
+	    (rc = shard_pg_open(&ctx->auth, &dep, 10000, &dst, err)) != 0)
 		goto out;
 	for (int i = 0; i < m->n_tables; i++)
 		if ((rc = shard_sql_table_check(src, &m->tables[i], err)) != 0 ||
-			(rc = shard_sql_table_check(dst, &m->tables[i], err)) != 0)
+		    (rc = shard_sql_table_check(dst, &m->tables[i], err)) != 0)
 		{
 			pgw_error_prefix(err, "cannot move slots %d-%d", from, to);
 			goto out;
@@ -80,12 +83,13 @@ shard_move_create(ShardCtx *ctx, int from, int to, int target, const char *id,
 	extra.mod_revision = 0;
 	m->version++;
 	if ((rc = shard_map_cas(ctx->etcd, ctx->scope_prefix, m, m->mod_revision,
-							&extra, &mv.mod_revision, err)) != 0)
+	                        &extra, &mv.mod_revision, err)) != 0)
 	{
 		if (rc == PGW_ECONFLICT)
-			pgw_error_set(err, PGW_ECONFLICT,
-						  "the shard map changed while the move was checked, or a move called \"%s\" exists already: nothing was written; try again",
-						  id);
+			pgw_error_set(
+			    err, PGW_ECONFLICT,
+			    "the shard map changed while the move was checked, or a move called \"%s\" exists already: nothing was written; try again",
+			    id);
 		goto out;
 	}
 	if (out)

@@ -21,7 +21,7 @@
 void
 move_repl_name(const char *id, char *out, size_t len)
 {
-	size_t		n = (size_t) snprintf(out, len, "pgw_move_%s", id);
+	size_t n = (size_t) snprintf(out, len, "pgw_move_%s", id);
 
 	for (size_t i = 0; i < n && i < len; i++)
 		if (out[i] == '-')
@@ -31,24 +31,24 @@ move_repl_name(const char *id, char *out, size_t len)
 /* a StrBuf-less growing string, enough for a few statements */
 typedef struct Sql
 {
-	char	   *s;
-	size_t		len;
-	size_t		cap;
+	char *s;
+	size_t len;
+	size_t cap;
 } Sql;
 
-static void
-sql_add(Sql *q, const char *fmt,...) PGW_PRINTF(2, 3);
+static void sql_add(Sql *q, const char *fmt, ...) PGW_PRINTF(2, 3);
 
 static void
-sql_add(Sql *q, const char *fmt,...)
+sql_add(Sql *q, const char *fmt, ...)
 {
-	va_list		ap;
-	int			n;
+	va_list ap;
+	int n;
 
 	for (;;)
 	{
 		va_start(ap, fmt);
-		n = vsnprintf(q->s ? q->s + q->len : NULL, q->s ? q->cap - q->len : 0, fmt, ap);
+		n = vsnprintf(q->s ? q->s + q->len : NULL, q->s ? q->cap - q->len : 0,
+		              fmt, ap);
 		va_end(ap);
 		if (q->s && (size_t) n < q->cap - q->len)
 		{
@@ -64,11 +64,11 @@ sql_add(Sql *q, const char *fmt,...)
 
 static bool
 row_exists(PGconn *conn, const char *what, const char *sql, const char *arg,
-		   int *rc, PgwError *err)
+           int *rc, PgwError *err)
 {
 	const char *params[1] = {arg};
-	PGresult   *res = NULL;
-	bool		exists;
+	PGresult *res = NULL;
+	bool exists;
 
 	if ((*rc = shard_pq_query(conn, what, sql, 1, params, &res, err)) != 0)
 		return false;
@@ -79,25 +79,26 @@ row_exists(PGconn *conn, const char *what, const char *sql, const char *arg,
 
 int
 move_sql_publication(PGconn *src, const ShardMap *m, const ShardMove *mv,
-					 PgwError *err)
+                     PgwError *err)
 {
-	char		name[64];
-	Sql			q = {0};
-	int			rc = 0;
+	char name[64];
+	Sql q = {0};
+	int rc = 0;
 
 	move_repl_name(mv->id, name, sizeof(name));
 	if (row_exists(src, "reading pg_publication",
-				   "SELECT 1 FROM pg_publication WHERE pubname = $1", name, &rc, err) ||
-		rc != 0)
+	               "SELECT 1 FROM pg_publication WHERE pubname = $1", name, &rc,
+	               err) ||
+	    rc != 0)
 		return rc;
 	sql_add(&q, "CREATE PUBLICATION %s FOR ", name);
 	for (int i = 0; i < m->n_tables; i++)
 	{
-		char		expr[128];
+		char expr[128];
 
 		shard_sql_slot_expr(m->tables[i].column, m->slots, expr, sizeof(expr));
 		sql_add(&q, "%sTABLE %s WHERE (%s BETWEEN %d AND %d)", i ? ", " : "",
-				m->tables[i].name, expr, mv->from, mv->to);
+		        m->tables[i].name, expr, mv->from, mv->to);
 	}
 	sql_add(&q, " WITH (publish = 'insert, update, delete')");
 	rc = shard_pq_exec(src, "CREATE PUBLICATION", q.s, err);
@@ -108,8 +109,8 @@ move_sql_publication(PGconn *src, const ShardMap *m, const ShardMove *mv,
 int
 move_sql_drop_publication(PGconn *src, const ShardMove *mv, PgwError *err)
 {
-	char		name[64];
-	char		sql[128];
+	char name[64];
+	char sql[128];
 
 	move_repl_name(mv->id, name, sizeof(name));
 	snprintf(sql, sizeof(sql), "DROP PUBLICATION IF EXISTS %s", name);
@@ -132,21 +133,23 @@ conn_value(Sql *q, const char *key, const char *v)
 
 int
 move_sql_subscribe(PGconn *dst, const ShardPgAuth *auth,
-				   const RoutingEndpoint *src_ep, const ShardMove *mv,
-				   PgwError *err)
+                   const RoutingEndpoint *src_ep, const ShardMove *mv,
+                   PgwError *err)
 {
-	char		name[64];
-	char		port[16];
-	Sql			ci = {0};
-	Sql			q = {0};
-	char	   *lit;
-	int			rc = 0;
+	char name[64];
+	char port[16];
+	Sql ci = {0};
+	Sql q = {0};
+	char *lit;
+	int rc = 0;
 
 	move_repl_name(mv->id, name, sizeof(name));
-	if (row_exists(dst, "reading pg_subscription",
-				   "SELECT 1 FROM pg_subscription WHERE subname = $1"
-				   " AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
-				   name, &rc, err) || rc != 0)
+	if (row_exists(
+	        dst, "reading pg_subscription",
+	        "SELECT 1 FROM pg_subscription WHERE subname = $1"
+	        " AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+	        name, &rc, err) ||
+	    rc != 0)
 		return rc;
 	snprintf(port, sizeof(port), "%d", src_ep->port);
 	conn_value(&ci, "host", src_ep->host);
@@ -160,13 +163,16 @@ move_sql_subscribe(PGconn *dst, const ShardPgAuth *auth,
 	lit = PQescapeLiteral(dst, ci.s, ci.len);
 	free(ci.s);
 	if (lit == NULL)
-		return shard_pq_error(NULL, dst, "quoting the subscription's conninfo", err);
+		return shard_pq_error(NULL, dst, "quoting the subscription's conninfo",
+		                      err);
 	/* synchronous_commit on: a copied row is on the target's sync standby
 	 * before the source hears it was applied, so a target failover after
 	 * the flip loses nothing */
-	sql_add(&q, "CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s"
-			" WITH (copy_data = true, synchronous_commit = 'on', slot_name = '%s')",
-			name, lit, name, name);
+	sql_add(
+	    &q,
+	    "CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s"
+	    " WITH (copy_data = true, synchronous_commit = 'on', slot_name = '%s')",
+	    name, lit, name, name);
 	PQfreemem(lit);
 	rc = shard_pq_exec(dst, "CREATE SUBSCRIPTION", q.s, err);
 	free(q.s);
@@ -175,20 +181,21 @@ move_sql_subscribe(PGconn *dst, const ShardPgAuth *auth,
 
 int
 move_sql_drop_subscription(PGconn *dst, const ShardMove *mv, uint32_t *suboid,
-						   PgwError *err)
+                           PgwError *err)
 {
-	char		name[64];
-	char		sql[512];
+	char name[64];
+	char sql[512];
 	const char *params[1] = {name};
-	PGresult   *res = NULL;
-	int			rc;
+	PGresult *res = NULL;
+	int rc;
 
 	*suboid = 0;
 	move_repl_name(mv->id, name, sizeof(name));
-	if ((rc = shard_pq_query(dst, "reading pg_subscription",
-							 "SELECT oid FROM pg_subscription WHERE subname = $1"
-							 " AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
-							 1, params, &res, err)) != 0)
+	if ((rc = shard_pq_query(
+	         dst, "reading pg_subscription",
+	         "SELECT oid FROM pg_subscription WHERE subname = $1"
+	         " AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+	         1, params, &res, err)) != 0)
 		return rc;
 	if (PQntuples(res) == 0)
 	{
@@ -198,21 +205,22 @@ move_sql_drop_subscription(PGconn *dst, const ShardMove *mv, uint32_t *suboid,
 	*suboid = (uint32_t) strtoul(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	snprintf(sql, sizeof(sql),
-			 "ALTER SUBSCRIPTION %1$s DISABLE;"
-			 " ALTER SUBSCRIPTION %1$s SET (slot_name = NONE);"
-			 " DROP SUBSCRIPTION %1$s", name);
+	         "ALTER SUBSCRIPTION %1$s DISABLE;"
+	         " ALTER SUBSCRIPTION %1$s SET (slot_name = NONE);"
+	         " DROP SUBSCRIPTION %1$s",
+	         name);
 	return shard_pq_exec(dst, "DROP SUBSCRIPTION", sql, err);
 }
 
 int
 move_sql_drop_slots(PGconn *src, const ShardMove *mv, uint32_t suboid,
-					PgwError *err)
+                    PgwError *err)
 {
-	char		name[64];
-	char		sync[64];
+	char name[64];
+	char sync[64];
 	const char *params[2] = {name, sync};
-	PGresult   *res = NULL;
-	int			rc;
+	PGresult *res = NULL;
+	int rc;
 
 	move_repl_name(mv->id, name, sizeof(name));
 	/* table-sync slots are pg_<suboid>_sync_<relid>_<sysid> */
@@ -222,54 +230,62 @@ move_sql_drop_slots(PGconn *src, const ShardMove *mv, uint32_t suboid,
 		sync[0] = '\0';
 	for (int attempt = 0; attempt < 50; attempt++)
 	{
-		if ((rc = shard_pq_query(src, "ending the move's walsenders",
-								 "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots"
-								 " WHERE (slot_name = $1 OR ($2 <> '' AND slot_name LIKE $2))"
-								 " AND active_pid IS NOT NULL",
-								 2, params, &res, err)) != 0)
+		if ((rc = shard_pq_query(
+		         src, "ending the move's walsenders",
+		         "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots"
+		         " WHERE (slot_name = $1 OR ($2 <> '' AND slot_name LIKE $2))"
+		         " AND active_pid IS NOT NULL",
+		         2, params, &res, err)) != 0)
 			return rc;
 		PQclear(res);
 		res = NULL;
-		rc = shard_pq_query(src, "dropping the move's slots",
-							"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
-							" WHERE (slot_name = $1 OR ($2 <> '' AND slot_name LIKE $2)) AND NOT active",
-							2, params, &res, err);
+		rc = shard_pq_query(
+		    src, "dropping the move's slots",
+		    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+		    " WHERE (slot_name = $1 OR ($2 <> '' AND slot_name LIKE $2)) AND NOT active",
+		    2, params, &res, err);
 		if (rc == 0)
 		{
 			PQclear(res);
 			res = NULL;
-			if (!row_exists(src, "reading pg_replication_slots",
-							"SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
-							name, &rc, err) && rc == 0)
+			if (!row_exists(
+			        src, "reading pg_replication_slots",
+			        "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
+			        name, &rc, err) &&
+			    rc == 0)
 				return 0;
 		}
 		/* a walsender that was just ended may still hold it */
 		pgw_sleep_ms(100);
 	}
-	return rc != 0 ? rc : pgw_error_set(err, PGW_ETIMEDOUT,
-										"replication slot %s on the source stays active", name);
+	return rc != 0
+	           ? rc
+	           : pgw_error_set(err, PGW_ETIMEDOUT,
+	                           "replication slot %s on the source stays active",
+	                           name);
 }
 
 int
 move_sql_sub_state(PGconn *dst, const ShardMove *mv, MoveSubState *out,
-				   PgwError *err)
+                   PgwError *err)
 {
-	char		name[64];
+	char name[64];
 	const char *params[1] = {name};
-	PGresult   *res = NULL;
-	int			rc;
+	PGresult *res = NULL;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	move_repl_name(mv->id, name, sizeof(name));
-	if ((rc = shard_pq_query(dst, "reading the subscription's state",
-							 "SELECT s.subenabled,"
-							 " (SELECT count(*) FROM pg_subscription_rel r WHERE r.srsubid = s.oid),"
-							 " (SELECT count(*) FROM pg_subscription_rel r WHERE r.srsubid = s.oid AND r.srsubstate <> 'r'),"
-							 " (SELECT coalesce(sum(apply_error_count + sync_error_count), 0)"
-							 "    FROM pg_stat_subscription_stats st WHERE st.subid = s.oid)"
-							 " FROM pg_subscription s WHERE s.subname = $1"
-							 " AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
-							 1, params, &res, err)) != 0)
+	if ((rc = shard_pq_query(
+	         dst, "reading the subscription's state",
+	         "SELECT s.subenabled,"
+	         " (SELECT count(*) FROM pg_subscription_rel r WHERE r.srsubid = s.oid),"
+	         " (SELECT count(*) FROM pg_subscription_rel r WHERE r.srsubid = s.oid AND r.srsubstate <> 'r'),"
+	         " (SELECT coalesce(sum(apply_error_count + sync_error_count), 0)"
+	         "    FROM pg_stat_subscription_stats st WHERE st.subid = s.oid)"
+	         " FROM pg_subscription s WHERE s.subname = $1"
+	         " AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+	         1, params, &res, err)) != 0)
 		return rc;
 	if (PQntuples(res) == 1)
 	{
@@ -296,25 +312,27 @@ lsn_of(const char *s)
 
 int
 move_sql_slot_state(PGconn *src, const ShardMove *mv, MoveSlotState *out,
-					PgwError *err)
+                    PgwError *err)
 {
-	char		name[64];
+	char name[64];
 	const char *params[1] = {name};
-	PGresult   *res = NULL;
-	int			rc;
+	PGresult *res = NULL;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	move_repl_name(mv->id, name, sizeof(name));
-	if ((rc = shard_pq_query(src, "reading the move's slot",
-							 "SELECT s.active, s.confirmed_flush_lsn, pg_current_wal_lsn()"
-							 " FROM (SELECT 1) one LEFT JOIN pg_replication_slots s ON s.slot_name = $1",
-							 1, params, &res, err)) != 0)
+	if ((rc = shard_pq_query(
+	         src, "reading the move's slot",
+	         "SELECT s.active, s.confirmed_flush_lsn, pg_current_wal_lsn()"
+	         " FROM (SELECT 1) one LEFT JOIN pg_replication_slots s ON s.slot_name = $1",
+	         1, params, &res, err)) != 0)
 		return rc;
 	if (PQntuples(res) == 1)
 	{
 		out->exists = !PQgetisnull(res, 0, 0);
 		out->active = out->exists && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-		out->confirmed_flush = PQgetisnull(res, 0, 1) ? 0 : lsn_of(PQgetvalue(res, 0, 1));
+		out->confirmed_flush =
+		    PQgetisnull(res, 0, 1) ? 0 : lsn_of(PQgetvalue(res, 0, 1));
 		out->current = lsn_of(PQgetvalue(res, 0, 2));
 	}
 	PQclear(res);
@@ -323,23 +341,24 @@ move_sql_slot_state(PGconn *src, const ShardMove *mv, MoveSlotState *out,
 
 int
 move_sql_delete_range(PGconn *conn, const ShardMap *m, const ShardMove *mv,
-					  uint64_t *rows, PgwError *err)
+                      uint64_t *rows, PgwError *err)
 {
-	int			rc;
+	int rc;
 
 	*rows = 0;
 	if ((rc = shard_pq_exec(conn, "SET session_replication_role",
-							"SET session_replication_role = replica", err)) != 0)
+	                        "SET session_replication_role = replica", err)) !=
+	    0)
 		return rc;
 	for (int i = 0; i < m->n_tables; i++)
 	{
-		char		expr[128];
-		char		sql[512];
-		PGresult   *res;
+		char expr[128];
+		char sql[512];
+		PGresult *res;
 
 		shard_sql_slot_expr(m->tables[i].column, m->slots, expr, sizeof(expr));
 		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE %s BETWEEN %d AND %d",
-				 m->tables[i].name, expr, mv->from, mv->to);
+		         m->tables[i].name, expr, mv->from, mv->to);
 		res = PQexec(conn, sql);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		{
@@ -350,6 +369,6 @@ move_sql_delete_range(PGconn *conn, const ShardMap *m, const ShardMove *mv,
 		PQclear(res);
 	}
 	(void) shard_pq_exec(conn, "RESET session_replication_role",
-						 "RESET session_replication_role", NULL);
+	                     "RESET session_replication_role", NULL);
 	return rc;
 }

@@ -16,11 +16,11 @@
 
 int
 shard_map_read(EtcdClient *c, const char *scope_prefix, ShardMap *out,
-			   PgwError *err)
+               PgwError *err)
 {
-	char		key[PGW_PREFIX_MAX + 16];
+	char key[PGW_PREFIX_MAX + 16];
 	EtcdRangeResult r = {0};
-	int			rc;
+	int rc;
 
 	snprintf(key, sizeof(key), "%s%s", scope_prefix, SHARD_KEY);
 	if ((rc = etcd_range(c, key, false, 0, false, &r, err)) != 0)
@@ -29,7 +29,8 @@ shard_map_read(EtcdClient *c, const char *scope_prefix, ShardMap *out,
 	{
 		etcd_range_result_free(&r);
 		return pgw_error_set(err, PGW_ENOTFOUND,
-							 "no shard map at %s (run pgwardenctl shard init)", key);
+		                     "no shard map at %s (run pgwardenctl shard init)",
+		                     key);
 	}
 	rc = shard_map_decode(r.kvs[0].value, r.kvs[0].value_len, out, err);
 	if (rc == 0)
@@ -42,18 +43,18 @@ shard_map_read(EtcdClient *c, const char *scope_prefix, ShardMap *out,
 
 int
 shard_map_cas(EtcdClient *c, const char *scope_prefix, const ShardMap *m,
-			  int64_t expect_mod_rev, const ShardExtraPut *extra,
-			  int64_t *new_mod_rev, PgwError *err)
+              int64_t expect_mod_rev, const ShardExtraPut *extra,
+              int64_t *new_mod_rev, PgwError *err)
 {
-	char		key[PGW_PREFIX_MAX + 16];
-	char		xkey[PGW_PREFIX_MAX + 128];
+	char key[PGW_PREFIX_MAX + 16];
+	char xkey[PGW_PREFIX_MAX + 128];
 	EtcdCompare cmp[2];
-	EtcdOp		ops[2];
+	EtcdOp ops[2];
 	EtcdTxnResult tr = {0};
-	char	   *value;
-	size_t		n_cmp = 1;
-	size_t		n_ops = 1;
-	int			rc;
+	char *value;
+	size_t n_cmp = 1;
+	size_t n_ops = 1;
+	int rc;
 
 	if ((rc = shard_map_validate(m, err)) != 0)
 		return rc;
@@ -87,8 +88,9 @@ shard_map_cas(EtcdClient *c, const char *scope_prefix, const ShardMap *m,
 	if (rc != 0)
 		return rc;
 	if (!tr.succeeded)
-		rc = pgw_error_set(err, PGW_ECONFLICT,
-						   "the shard map (or the move record) changed since it was read: read it again and retry");
+		rc = pgw_error_set(
+		    err, PGW_ECONFLICT,
+		    "the shard map (or the move record) changed since it was read: read it again and retry");
 	else if (new_mod_rev)
 		*new_mod_rev = tr.revision;
 	etcd_txn_result_free(&tr);
@@ -97,21 +99,22 @@ shard_map_cas(EtcdClient *c, const char *scope_prefix, const ShardMap *m,
 
 int
 shard_move_read(EtcdClient *c, const char *scope_prefix, const char *id,
-				ShardMove *out, PgwError *err)
+                ShardMove *out, PgwError *err)
 {
-	char		key[PGW_PREFIX_MAX + 64];
+	char key[PGW_PREFIX_MAX + 64];
 	EtcdRangeResult r = {0};
-	int			rc;
+	int rc;
 
 	if (!shard_move_id_ok(id))
-		return pgw_error_set(err, PGW_EINVAL, "move id \"%s\" is not valid", id);
+		return pgw_error_set(err, PGW_EINVAL, "move id \"%s\" is not valid",
+		                     id);
 	snprintf(key, sizeof(key), "%s%s%s", scope_prefix, SHARD_MOVES_KEY, id);
 	if ((rc = etcd_range(c, key, false, 0, false, &r, err)) != 0)
 		return rc;
 	if (r.count == 0)
 		rc = pgw_error_set(err, PGW_ENOTFOUND, "no move \"%s\" (%s)", id, key);
 	else if ((rc = shard_move_decode(r.kvs[0].value, r.kvs[0].value_len, out,
-									 err)) == 0)
+	                                 err)) == 0)
 		out->mod_revision = r.kvs[0].mod_revision;
 	etcd_range_result_free(&r);
 	return rc;
@@ -119,17 +122,17 @@ shard_move_read(EtcdClient *c, const char *scope_prefix, const char *id,
 
 int
 shard_move_write(EtcdClient *c, const char *scope_prefix, ShardMove *m,
-				 PgwError *err)
+                 PgwError *err)
 {
-	char		suffix[64];
-	char	   *value;
-	int64_t		rev = 0;
-	int			rc;
+	char suffix[64];
+	char *value;
+	int64_t rev = 0;
+	int rc;
 
 	snprintf(suffix, sizeof(suffix), "%s%s", SHARD_MOVES_KEY, m->id);
 	value = shard_move_encode(m);
 	rc = dcs_cas_put_rev(c, scope_prefix, suffix, value, m->mod_revision, &rev,
-						 err);
+	                     err);
 	free(value);
 	if (rc == 0)
 		m->mod_revision = rev;
@@ -144,11 +147,11 @@ cmp_move(const void *a, const void *b)
 
 int
 shard_move_list(EtcdClient *c, const char *scope_prefix, ShardMove **out,
-				int *n, PgwError *err)
+                int *n, PgwError *err)
 {
-	char		key[PGW_PREFIX_MAX + 32];
+	char key[PGW_PREFIX_MAX + 32];
 	EtcdRangeResult r = {0};
-	int			rc;
+	int rc;
 
 	*out = NULL;
 	*n = 0;
@@ -158,12 +161,12 @@ shard_move_list(EtcdClient *c, const char *scope_prefix, ShardMove **out,
 	*out = pgw_xcalloc(r.count + 1, sizeof(ShardMove));
 	for (size_t i = 0; i < r.count; i++)
 	{
-		PgwError	e2 = {0};
+		PgwError e2 = {0};
 
 		/* a record that does not decode is skipped here; move --resume
 		 * names it with the reason */
-		if (shard_move_decode(r.kvs[i].value, r.kvs[i].value_len,
-							  &(*out)[*n], &e2) == 0)
+		if (shard_move_decode(r.kvs[i].value, r.kvs[i].value_len, &(*out)[*n],
+		                      &e2) == 0)
 		{
 			(*out)[*n].mod_revision = r.kvs[i].mod_revision;
 			(*n)++;
@@ -182,12 +185,12 @@ shard_group_prefix(const char *scope_prefix, int group, char *out, size_t len)
 
 int
 shard_group_read(EtcdClient *c, const char *scope_prefix, int group,
-				 ShardGroupInfo *out, PgwError *err)
+                 ShardGroupInfo *out, PgwError *err)
 {
-	char		prefix[PGW_PREFIX_MAX + 16];
+	char prefix[PGW_PREFIX_MAX + 16];
 	EtcdRangeResult r = {0};
-	size_t		plen;
-	int			rc;
+	size_t plen;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	out->group = group;
@@ -204,17 +207,17 @@ shard_group_read(EtcdClient *c, const char *scope_prefix, int group,
 		if (kv->key_len <= plen)
 			continue;
 		if (strcmp(suffix, "leader") == 0 && kv->value_len > 0 &&
-			kv->value_len < sizeof(out->leader))
+		    kv->value_len < sizeof(out->leader))
 		{
 			out->has_leader = true;
 			pgw_strlcpy(out->leader, kv->value, sizeof(out->leader));
 		}
 		else if (strcmp(suffix, ROUTING_KEY) == 0)
 		{
-			PgwError	e2 = {0};
+			PgwError e2 = {0};
 
 			out->has_routing = routing_table_decode(kv->value, kv->value_len,
-													&out->routing, &e2) == 0;
+			                                        &out->routing, &e2) == 0;
 		}
 		else if (strncmp(suffix, "members/", 8) == 0)
 			out->n_members++;
@@ -224,12 +227,12 @@ shard_group_read(EtcdClient *c, const char *scope_prefix, int group,
 }
 
 int
-shard_groups_list(EtcdClient *c, const char *scope_prefix, int *groups,
-				  int max, int *n, PgwError *err)
+shard_groups_list(EtcdClient *c, const char *scope_prefix, int *groups, int max,
+                  int *n, PgwError *err)
 {
 	EtcdRangeResult r = {0};
-	size_t		plen = strlen(scope_prefix);
-	int			rc;
+	size_t plen = strlen(scope_prefix);
+	int rc;
 
 	*n = 0;
 	/* keys only would do; the values of a scope are small */
@@ -239,10 +242,10 @@ shard_groups_list(EtcdClient *c, const char *scope_prefix, int *groups,
 	{
 		const char *k = r.kvs[i].key;
 		const char *p;
-		int64_t		g;
-		char		num[8];
-		size_t		len;
-		int			j;
+		int64_t g;
+		char num[8];
+		size_t len;
+		int j;
 
 		if (r.kvs[i].key_len <= plen)
 			continue;

@@ -69,12 +69,10 @@ jenkins_final(uint32_t *a, uint32_t *b, uint32_t *c)
 uint64_t
 shard_hash_seeded(int64_t value, uint64_t seed)
 {
-	uint64_t	u = (uint64_t) value;
-	uint32_t	lo = (uint32_t) u;
-	uint32_t	hi = (uint32_t) (u >> 32);
-	uint32_t	a,
-				b,
-				c;
+	uint64_t u = (uint64_t) value;
+	uint32_t lo = (uint32_t) u;
+	uint32_t hi = (uint32_t) (u >> 32);
+	uint32_t a, b, c;
 
 	lo ^= value >= 0 ? hi : ~hi;
 	a = b = c = 0x9e3779b9u + (uint32_t) sizeof(uint32_t) + 3923095u;

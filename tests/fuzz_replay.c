@@ -8,14 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 main(int argc, char **argv)
 {
-	DIR		   *d;
+	DIR *d;
 	struct dirent *de;
-	int			n = 0;
+	int n = 0;
 
 	if (argc != 2 || (d = opendir(argv[1])) == NULL)
 	{
@@ -24,10 +24,10 @@ main(int argc, char **argv)
 	}
 	while ((de = readdir(d)) != NULL)
 	{
-		char		path[4096];
-		FILE	   *f;
-		uint8_t    *buf;
-		long		len;
+		char path[4096];
+		FILE *f;
+		uint8_t *buf;
+		long len;
 
 		if (de->d_name[0] == '.')
 			continue;

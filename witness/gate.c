@@ -29,10 +29,10 @@ typedef struct Base
 		BASE_STAR,
 		BASE_FIRST,
 		BASE_ANY,
-	}			kind;
-	int			k;
-	int			n;
-	char		names[WITNESS_GATE_NAMES_MAX][WITNESS_GATE_NAME_LEN];
+	} kind;
+	int k;
+	int n;
+	char names[WITNESS_GATE_NAMES_MAX][WITNESS_GATE_NAME_LEN];
 } Base;
 
 static const char *
@@ -47,10 +47,10 @@ skip_ws(const char *p)
 static bool
 keyword(const char *p, const char *word, const char **end)
 {
-	size_t		n = strlen(word);
+	size_t n = strlen(word);
 
 	if (strncasecmp(p, word, n) != 0 || isalnum((unsigned char) p[n]) ||
-		p[n] == '_')
+	    p[n] == '_')
 		return false;
 	*end = p + n;
 	return true;
@@ -61,14 +61,15 @@ static int
 parse_name(const char **pp, char *out, PgwError *err)
 {
 	const char *p = *pp;
-	size_t		j = 0;
+	size_t j = 0;
 
 	if (*p == '"')
 	{
 		for (p++;; p++)
 		{
 			if (*p == '\0')
-				return pgw_error_set(err, PGW_EINVAL, "unterminated quoted name");
+				return pgw_error_set(err, PGW_EINVAL,
+				                     "unterminated quoted name");
 			if (*p == '"' && p[1] == '"')
 				p++;
 			else if (*p == '"')
@@ -77,8 +78,9 @@ parse_name(const char **pp, char *out, PgwError *err)
 				break;
 			}
 			if (j + 1 >= WITNESS_GATE_NAME_LEN)
-				return pgw_error_set(err, PGW_EINVAL, "a standby name is longer than %d bytes",
-									 WITNESS_GATE_NAME_LEN - 1);
+				return pgw_error_set(err, PGW_EINVAL,
+				                     "a standby name is longer than %d bytes",
+				                     WITNESS_GATE_NAME_LEN - 1);
 			out[j++] = *p;
 		}
 	}
@@ -90,18 +92,20 @@ parse_name(const char **pp, char *out, PgwError *err)
 	else
 	{
 		while (isalnum((unsigned char) *p) || *p == '_' || *p == '$' ||
-			   (unsigned char) *p >= 0x80)
+		       (unsigned char) *p >= 0x80)
 		{
 			if (j + 1 >= WITNESS_GATE_NAME_LEN)
-				return pgw_error_set(err, PGW_EINVAL, "a standby name is longer than %d bytes",
-									 WITNESS_GATE_NAME_LEN - 1);
+				return pgw_error_set(err, PGW_EINVAL,
+				                     "a standby name is longer than %d bytes",
+				                     WITNESS_GATE_NAME_LEN - 1);
 			/* PostgreSQL folds an unquoted name to lower case */
 			out[j++] = (char) tolower((unsigned char) *p);
 			p++;
 		}
 	}
 	if (j == 0)
-		return pgw_error_set(err, PGW_EINVAL, "expected a standby name at \"%.20s\"", *pp);
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "expected a standby name at \"%.20s\"", *pp);
 	out[j] = '\0';
 	*pp = p;
 	return 0;
@@ -114,11 +118,11 @@ parse_list(const char **pp, Base *b, PgwError *err)
 
 	for (;;)
 	{
-		int			rc;
+		int rc;
 
 		if (b->n == WITNESS_GATE_NAMES_MAX)
 			return pgw_error_set(err, PGW_EINVAL, "more than %d standby names",
-								 WITNESS_GATE_NAMES_MAX);
+			                     WITNESS_GATE_NAMES_MAX);
 		if ((rc = parse_name(&p, b->names[b->n], err)) != 0)
 			return rc;
 		b->n++;
@@ -137,8 +141,8 @@ parse_base(const char *s, Base *b, PgwError *err)
 {
 	const char *p = skip_ws(s);
 	const char *q;
-	bool		has_num = false;
-	int			rc;
+	bool has_num = false;
+	int rc;
 
 	memset(b, 0, sizeof(*b));
 	if (*p == '\0')
@@ -159,18 +163,20 @@ parse_base(const char *s, Base *b, PgwError *err)
 	}
 	if (isdigit((unsigned char) *p))
 	{
-		long		k = 0;
+		long k = 0;
 
 		while (isdigit((unsigned char) *p))
 		{
 			k = k * 10 + (*p - '0');
 			if (k > WITNESS_GATE_NAMES_MAX)
-				return pgw_error_set(err, PGW_EINVAL, "number of standbys out of range (1..%d)",
-									 WITNESS_GATE_NAMES_MAX);
+				return pgw_error_set(err, PGW_EINVAL,
+				                     "number of standbys out of range (1..%d)",
+				                     WITNESS_GATE_NAMES_MAX);
 			p++;
 		}
 		if (k < 1)
-			return pgw_error_set(err, PGW_EINVAL, "number of standbys must be at least 1");
+			return pgw_error_set(err, PGW_EINVAL,
+			                     "number of standbys must be at least 1");
 		b->k = (int) k;
 		has_num = true;
 		p = skip_ws(p);
@@ -178,12 +184,14 @@ parse_base(const char *s, Base *b, PgwError *err)
 	if (has_num || *p == '(')
 	{
 		if (*p != '(')
-			return pgw_error_set(err, PGW_EINVAL, "expected \"(\" after the number");
+			return pgw_error_set(err, PGW_EINVAL,
+			                     "expected \"(\" after the number");
 		p++;
 		if ((rc = parse_list(&p, b, err)) != 0)
 			return rc;
 		if (*p != ')')
-			return pgw_error_set(err, PGW_EINVAL, "expected \")\" at \"%.20s\"", p);
+			return pgw_error_set(err, PGW_EINVAL, "expected \")\" at \"%.20s\"",
+			                     p);
 		p = skip_ws(p + 1);
 	}
 	else if ((rc = parse_list(&p, b, err)) != 0)
@@ -200,11 +208,13 @@ parse_base(const char *s, Base *b, PgwError *err)
 static int
 append(char *out, size_t len, size_t *used, const char *s, PgwError *err)
 {
-	size_t		n = strlen(s);
+	size_t n = strlen(s);
 
 	if (*used + n + 1 > len)
-		return pgw_error_set(err, PGW_EINVAL, "synchronous_standby_names would be longer than %zu bytes",
-							 len - 1);
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "synchronous_standby_names would be longer than %zu bytes",
+		    len - 1);
 	memcpy(out + *used, s, n + 1);
 	*used += n;
 	return 0;
@@ -213,10 +223,10 @@ append(char *out, size_t len, size_t *used, const char *s, PgwError *err)
 /* append_quoted: "name" with its quotes doubled */
 static int
 append_quoted(char *out, size_t len, size_t *used, const char *name,
-			  PgwError *err)
+              PgwError *err)
 {
-	char		q[2 * WITNESS_GATE_NAME_LEN + 3];
-	size_t		j = 0;
+	char q[2 * WITNESS_GATE_NAME_LEN + 3];
+	size_t j = 0;
 
 	q[j++] = '"';
 	for (const char *p = name; *p; p++)
@@ -232,15 +242,15 @@ append_quoted(char *out, size_t len, size_t *used, const char *name,
 
 int
 witness_ssn_compose(const char *base, const char *app, char *ssn,
-					size_t ssn_len, WitnessGate *gate, PgwError *err)
+                    size_t ssn_len, WitnessGate *gate, PgwError *err)
 {
-	Base		b;
-	size_t		used = 0;
-	int			rc;
+	Base b;
+	size_t used = 0;
+	int rc;
 
 	memset(gate, 0, sizeof(*gate));
 	if (ssn_len == 0 || app == NULL || app[0] == '\0' ||
-		strlen(app) >= WITNESS_GATE_NAME_LEN)
+	    strlen(app) >= WITNESS_GATE_NAME_LEN)
 		return pgw_error_set(err, PGW_EINVAL, "invalid witness name or buffer");
 	ssn[0] = '\0';
 	if ((rc = parse_base(base ? base : "", &b, err)) != 0)
@@ -250,8 +260,10 @@ witness_ssn_compose(const char *base, const char *app, char *ssn,
 	}
 	for (int i = 0; i < b.n; i++)
 		if (strcasecmp(b.names[i], app) == 0)
-			return pgw_error_set(err, PGW_EINVAL, "synchronous_standby_names \"%.200s\" already names the witness \"%s\"",
-								 base, app);
+			return pgw_error_set(
+			    err, PGW_EINVAL,
+			    "synchronous_standby_names \"%.200s\" already names the witness \"%s\"",
+			    base, app);
 	switch (b.kind)
 	{
 		case BASE_EMPTY:
@@ -262,8 +274,10 @@ witness_ssn_compose(const char *base, const char *app, char *ssn,
 			return append_quoted(ssn, ssn_len, &used, app, err);
 		case BASE_ANY:
 			if (b.k > b.n)
-				return pgw_error_set(err, PGW_EINVAL, "synchronous_standby_names \"%.200s\" asks for %d of %d standbys",
-									 base, b.k, b.n);
+				return pgw_error_set(
+				    err, PGW_EINVAL,
+				    "synchronous_standby_names \"%.200s\" asks for %d of %d standbys",
+				    base, b.k, b.n);
 			gate->k = b.k;
 			for (int i = 0; i < b.n; i++)
 			{
@@ -271,45 +285,51 @@ witness_ssn_compose(const char *base, const char *app, char *ssn,
 					gate->any_name = true;
 				else
 					pgw_strlcpy(gate->names[gate->n_names++], b.names[i],
-								WITNESS_GATE_NAME_LEN);
+					            WITNESS_GATE_NAME_LEN);
 			}
 			return append_quoted(ssn, ssn_len, &used, app, err);
 		case BASE_FIRST:
-			{
-				char		head[32];
+		{
+			char head[32];
 
-				/* more names than k, or "*" (any number of standbys):
+			/* more names than k, or "*" (any number of standbys):
 				 * with the witness first, it would be optional */
-				for (int i = 0; i < b.n; i++)
-					if (strcmp(b.names[i], "*") == 0)
-						return pgw_error_set(err, PGW_EINVAL, "synchronous_standby_names \"%.200s\" mixes \"*\" with names under FIRST: the witness would be optional",
-											 base);
-				if (b.n > b.k)
-					return pgw_error_set(err, PGW_EINVAL, "synchronous_standby_names \"%.200s\" lists %d names for FIRST %d: with the witness first, PostgreSQL could commit without it",
-										 base, b.n, b.k);
-				snprintf(head, sizeof(head), "FIRST %d (", b.k + 1);
-				if ((rc = append(ssn, ssn_len, &used, head, err)) != 0 ||
-					(rc = append_quoted(ssn, ssn_len, &used, app, err)) != 0)
+			for (int i = 0; i < b.n; i++)
+				if (strcmp(b.names[i], "*") == 0)
+					return pgw_error_set(
+					    err, PGW_EINVAL,
+					    "synchronous_standby_names \"%.200s\" mixes \"*\" with names under FIRST: the witness would be optional",
+					    base);
+			if (b.n > b.k)
+				return pgw_error_set(
+				    err, PGW_EINVAL,
+				    "synchronous_standby_names \"%.200s\" lists %d names for FIRST %d: with the witness first, PostgreSQL could commit without it",
+				    base, b.n, b.k);
+			snprintf(head, sizeof(head), "FIRST %d (", b.k + 1);
+			if ((rc = append(ssn, ssn_len, &used, head, err)) != 0 ||
+			    (rc = append_quoted(ssn, ssn_len, &used, app, err)) != 0)
+				return rc;
+			for (int i = 0; i < b.n; i++)
+			{
+				if ((rc = append(ssn, ssn_len, &used, ", ", err)) != 0 ||
+				    (rc = append_quoted(ssn, ssn_len, &used, b.names[i],
+				                        err)) != 0)
 					return rc;
-				for (int i = 0; i < b.n; i++)
-				{
-					if ((rc = append(ssn, ssn_len, &used, ", ", err)) != 0 ||
-						(rc = append_quoted(ssn, ssn_len, &used, b.names[i], err)) != 0)
-						return rc;
-				}
-				return append(ssn, ssn_len, &used, ")", err);
 			}
+			return append(ssn, ssn_len, &used, ")", err);
+		}
 	}
-	return pgw_error_set(err, PGW_EINTERNAL, "unknown synchronous_standby_names form");
+	return pgw_error_set(err, PGW_EINTERNAL,
+	                     "unknown synchronous_standby_names form");
 }
 
 int
 witness_ssn_decompose(const char *ssn, const char *app, char *base,
-					  size_t base_len, bool *named, bool *gate_unknown)
+                      size_t base_len, bool *named, bool *gate_unknown)
 {
-	Base		b;
-	size_t		used = 0;
-	int			rc;
+	Base b;
+	size_t used = 0;
+	int rc;
 
 	*named = false;
 	*gate_unknown = false;
@@ -317,10 +337,12 @@ witness_ssn_decompose(const char *ssn, const char *app, char *base,
 		return PGW_EINVAL;
 	base[0] = '\0';
 	if (parse_base(ssn ? ssn : "", &b, NULL) != 0 || b.kind != BASE_FIRST ||
-		b.n == 0 || strcasecmp(b.names[0], app) != 0)
+	    b.n == 0 || strcasecmp(b.names[0], app) != 0)
 	{
 		/* not composed by us: it is the base itself */
-		return pgw_strlcpy(base, ssn ? ssn : "", base_len) < base_len ? 0 : PGW_EINVAL;
+		return pgw_strlcpy(base, ssn ? ssn : "", base_len) < base_len
+		           ? 0
+		           : PGW_EINVAL;
 	}
 	*named = true;
 	if (b.n == 1)
@@ -331,7 +353,7 @@ witness_ssn_decompose(const char *ssn, const char *app, char *base,
 		return 0;
 	}
 	{
-		char		head[32];
+		char head[32];
 
 		snprintf(head, sizeof(head), "FIRST %d (", b.k - 1);
 		if ((rc = append(base, base_len, &used, head, NULL)) != 0)
@@ -340,7 +362,7 @@ witness_ssn_decompose(const char *ssn, const char *app, char *base,
 	for (int i = 1; i < b.n; i++)
 	{
 		if ((i > 1 && (rc = append(base, base_len, &used, ", ", NULL)) != 0) ||
-			(rc = append_quoted(base, base_len, &used, b.names[i], NULL)) != 0)
+		    (rc = append_quoted(base, base_len, &used, b.names[i], NULL)) != 0)
 			return rc;
 	}
 	return append(base, base_len, &used, ")", NULL);
@@ -369,7 +391,7 @@ kth_highest(uint64_t *v, int n, int k)
 	for (int i = 1; i < n; i++)
 		for (int j = i; j > 0 && v[j] > v[j - 1]; j--)
 		{
-			uint64_t	t = v[j];
+			uint64_t t = v[j];
 
 			v[j] = v[j - 1];
 			v[j - 1] = t;
@@ -379,13 +401,13 @@ kth_highest(uint64_t *v, int n, int k)
 
 WitnessPositions
 witness_gate_position(const WitnessGate *g, const char *self_name,
-					  const WitnessStandby *s, int n, uint64_t received)
+                      const WitnessStandby *s, int n, uint64_t received)
 {
 	WitnessPositions p = {received, received, received};
-	uint64_t	w[WITNESS_GATE_NAMES_MAX];
-	uint64_t	f[WITNESS_GATE_NAMES_MAX];
-	uint64_t	a[WITNESS_GATE_NAMES_MAX];
-	int			m = 0;
+	uint64_t w[WITNESS_GATE_NAMES_MAX];
+	uint64_t f[WITNESS_GATE_NAMES_MAX];
+	uint64_t a[WITNESS_GATE_NAMES_MAX];
+	int m = 0;
 
 	if (g == NULL || g->k <= 0)
 		return p;
@@ -414,5 +436,5 @@ bool
 witness_may_confirm(bool armed, int64_t deadline_mono_ms, int64_t now_mono_us)
 {
 	return armed && deadline_mono_ms > 0 &&
-		now_mono_us < deadline_mono_ms * 1000;
+	       now_mono_us < deadline_mono_ms * 1000;
 }

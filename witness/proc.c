@@ -33,46 +33,54 @@ static pid_t witness_pid = -1;
 static int
 default_bin(char *out, size_t len, PgwError *err)
 {
-	char		self[PATH_MAX];
-	ssize_t		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char	   *slash;
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
 
 	if (n <= 0)
-		return pgw_error_set(err, PGW_EIO, "could not find our own binary: %s", strerror(errno));
+		return pgw_error_set(err, PGW_EIO, "could not find our own binary: %s",
+		                     strerror(errno));
 	self[n] = '\0';
 	slash = strrchr(self, '/');
 	if (slash == NULL)
-		return pgw_error_set(err, PGW_EIO, "our binary \"%s\" has no directory", self);
+		return pgw_error_set(err, PGW_EIO, "our binary \"%s\" has no directory",
+		                     self);
 	*slash = '\0';
 	if ((size_t) snprintf(out, len, "%s/%s", self, WITNESS_BIN_NAME) >= len)
-		return pgw_error_set(err, PGW_EINVAL, "path of %s too long", WITNESS_BIN_NAME);
+		return pgw_error_set(err, PGW_EINVAL, "path of %s too long",
+		                     WITNESS_BIN_NAME);
 	return 0;
 }
 
 int
 witness_proc_start(const WitnessProcConfig *cfg, PgwError *err)
 {
-	char		bin[PATH_MAX];
-	char		port[16];
-	char		parent[16];
-	char		fdarg[16];
+	char bin[PATH_MAX];
+	char port[16];
+	char parent[16];
+	char fdarg[16];
 	const char *argv[24];
-	int			n = 0;
-	int			fd = witness_share_fd();
-	pid_t		self = getpid();
-	sigset_t	none;
-	pid_t		pid;
+	int n = 0;
+	int fd = witness_share_fd();
+	pid_t self = getpid();
+	sigset_t none;
+	pid_t pid;
 
 	if (fd < 0)
-		return pgw_error_set(err, PGW_ESTATE, "no witness page (witness_share_create first)");
+		return pgw_error_set(err, PGW_ESTATE,
+		                     "no witness page (witness_share_create first)");
 	if (witness_pid > 0)
-		return pgw_error_set(err, PGW_ESTATE, "the lease witness runs already (pid %d)", (int) witness_pid);
+		return pgw_error_set(err, PGW_ESTATE,
+		                     "the lease witness runs already (pid %d)",
+		                     (int) witness_pid);
 	if (cfg->bin != NULL && cfg->bin[0] != '\0')
 		pgw_strlcpy(bin, cfg->bin, sizeof(bin));
 	else if (default_bin(bin, sizeof(bin), err) != 0)
 		return err ? err->code : PGW_EIO;
 	if (access(bin, X_OK) != 0)
-		return pgw_error_set(err, PGW_ENOTFOUND, "lease witness program \"%s\": %s", bin, strerror(errno));
+		return pgw_error_set(err, PGW_ENOTFOUND,
+		                     "lease witness program \"%s\": %s", bin,
+		                     strerror(errno));
 	snprintf(port, sizeof(port), "%d", cfg->port);
 	snprintf(parent, sizeof(parent), "%d", (int) self);
 	snprintf(fdarg, sizeof(fdarg), "%d", WITNESS_CHILD_FD);
@@ -99,7 +107,9 @@ witness_proc_start(const WitnessProcConfig *cfg, PgwError *err)
 	sigemptyset(&none);
 	pid = fork();
 	if (pid < 0)
-		return pgw_error_set(err, PGW_EIO, "could not fork the lease witness: %s", strerror(errno));
+		return pgw_error_set(err, PGW_EIO,
+		                     "could not fork the lease witness: %s",
+		                     strerror(errno));
 	if (pid == 0)
 	{
 		/* async-signal-safe calls only, up to the exec */
@@ -123,8 +133,8 @@ witness_proc_start(const WitnessProcConfig *cfg, PgwError *err)
 bool
 witness_proc_check(int *status)
 {
-	int			st = 0;
-	pid_t		w;
+	int st = 0;
+	pid_t w;
 
 	if (witness_pid <= 0)
 		return false;
@@ -142,7 +152,7 @@ witness_proc_check(int *status)
 void
 witness_proc_stop(int timeout_ms)
 {
-	int64_t		deadline = pgw_now_mono_ms() + timeout_ms;
+	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
 
 	if (witness_pid <= 0)
 		return;

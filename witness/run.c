@@ -26,35 +26,35 @@
 #include <string.h>
 #include <unistd.h>
 
-#define STATUS_INTERVAL_US 1000000	/* a reply at least every second */
-#define ARMED_TICK_US 100000	/* connected: look at the page this often */
-#define IDLE_WAIT_MS 1000		/* disarmed: the futex wakes us sooner */
-#define RETRY_MIN_MS 100
-#define RETRY_MAX_MS 2000
-#define ERROR_RELOG_MS 10000
-#define GATE_POLL_MIN_US 500
-#define GATE_POLL_MAX_US 20000
+#define STATUS_INTERVAL_US 1000000 /* a reply at least every second */
+#define ARMED_TICK_US      100000  /* connected: look at the page this often */
+#define IDLE_WAIT_MS       1000    /* disarmed: the futex wakes us sooner */
+#define RETRY_MIN_MS       100
+#define RETRY_MAX_MS       2000
+#define ERROR_RELOG_MS     10000
+#define GATE_POLL_MIN_US   500
+#define GATE_POLL_MAX_US   20000
 
 typedef struct Witness
 {
 	const WitnessRunConfig *cfg;
-	PGconn	   *repl;			/* the stream */
-	PGconn	   *query;			/* pg_stat_replication (gate only) */
+	PGconn *repl;  /* the stream */
+	PGconn *query; /* pg_stat_replication (gate only) */
 	WitnessGate gate;
-	unsigned	gate_seen;
-	uint64_t	received;		/* end of the WAL we hold */
-	WitnessPositions sent;		/* what we last reported */
-	WitnessPositions gated;		/* what the gate allows, last read */
-	int64_t		last_reply_us;
-	int64_t		gate_polled_us;
-	int64_t		gate_poll_us;	/* the current interval */
-	bool		reply_due;
-	bool		refusing;		/* logged once per episode */
+	unsigned gate_seen;
+	uint64_t received;      /* end of the WAL we hold */
+	WitnessPositions sent;  /* what we last reported */
+	WitnessPositions gated; /* what the gate allows, last read */
+	int64_t last_reply_us;
+	int64_t gate_polled_us;
+	int64_t gate_poll_us; /* the current interval */
+	bool reply_due;
+	bool refusing; /* logged once per episode */
 	WitnessState state;
-	int64_t		retry_at_ms;
-	int64_t		retry_ms;
-	char		last_error[256];
-	int64_t		last_error_ms;
+	int64_t retry_at_ms;
+	int64_t retry_ms;
+	char last_error[256];
+	int64_t last_error_ms;
 } Witness;
 
 static volatile sig_atomic_t stop_requested;
@@ -77,20 +77,22 @@ set_state(Witness *w, WitnessState s)
 static void
 note_error(Witness *w, const char *event, const char *detail)
 {
-	int64_t		now = pgw_now_mono_ms();
-	char		q[320];
+	int64_t now = pgw_now_mono_ms();
+	char q[320];
 
-	if (strcmp(detail, w->last_error) == 0 && now - w->last_error_ms < ERROR_RELOG_MS)
+	if (strcmp(detail, w->last_error) == 0 &&
+	    now - w->last_error_ms < ERROR_RELOG_MS)
 		return;
 	pgw_strlcpy(w->last_error, detail, sizeof(w->last_error));
 	w->last_error_ms = now;
-	log_error(event, "detail=%s action=commits-wait", log_quote(detail, q, sizeof(q)));
+	log_error(event, "detail=%s action=commits-wait",
+	          log_quote(detail, q, sizeof(q)));
 }
 
 static void
 conn_error(PGconn *c, char *buf, size_t len)
 {
-	size_t		n;
+	size_t n;
 
 	pgw_strlcpy(buf, c ? PQerrorMessage(c) : "out of memory", len);
 	n = strlen(buf);
@@ -113,8 +115,10 @@ disconnect(Witness *w)
 static void
 schedule_retry(Witness *w)
 {
-	w->retry_ms = w->retry_ms == 0 ? RETRY_MIN_MS
-		: (w->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : w->retry_ms * 2);
+	w->retry_ms =
+	    w->retry_ms == 0
+	        ? RETRY_MIN_MS
+	        : (w->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : w->retry_ms * 2);
 	w->retry_at_ms = pgw_now_mono_ms() + w->retry_ms;
 }
 
@@ -122,9 +126,8 @@ schedule_retry(Witness *w)
 static bool
 parse_lsn(const char *s, uint64_t *out)
 {
-	char	   *end;
-	unsigned long long hi,
-				lo;
+	char *end;
+	unsigned long long hi, lo;
 
 	if (s == NULL || *s == '\0' || *s == '-' || *s == '+' || *s == ' ')
 		return false;
@@ -145,11 +148,18 @@ parse_lsn(const char *s, uint64_t *out)
 static PGconn *
 open_conn(const Witness *w, bool replication, char *detail, size_t len)
 {
-	char		port[16];
-	const char *keys[] = {"host", "port", "user", "passfile", "application_name",
-		"connect_timeout", "dbname", "replication", NULL};
+	char port[16];
+	const char *keys[] = {"host",
+	                      "port",
+	                      "user",
+	                      "passfile",
+	                      "application_name",
+	                      "connect_timeout",
+	                      "dbname",
+	                      "replication",
+	                      NULL};
 	const char *vals[9];
-	PGconn	   *c;
+	PGconn *c;
 
 	snprintf(port, sizeof(port), "%d", w->cfg->port);
 	vals[0] = w->cfg->host;
@@ -178,20 +188,22 @@ open_conn(const Witness *w, bool replication, char *detail, size_t len)
 static int
 start_stream(Witness *w, char *detail, size_t len)
 {
-	PGresult   *r;
-	char		cmd[128];
-	uint64_t	pos = 0;
-	char	   *end;
-	long		tli;
+	PGresult *r;
+	char cmd[128];
+	uint64_t pos = 0;
+	char *end;
+	long tli;
 
 	w->repl = open_conn(w, true, detail, len);
 	if (w->repl == NULL)
 		return -1;
 	r = PQexec(w->repl, "IDENTIFY_SYSTEM");
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQnfields(r) < 3)
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+	    PQnfields(r) < 3)
 	{
 		if (PQresultStatus(r) == PGRES_TUPLES_OK)
-			pgw_strlcpy(detail, "IDENTIFY_SYSTEM returned an unexpected row set", len);
+			pgw_strlcpy(detail,
+			            "IDENTIFY_SYSTEM returned an unexpected row set", len);
 		else
 			conn_error(w->repl, detail, len);
 		PQclear(r);
@@ -200,16 +212,18 @@ start_stream(Witness *w, char *detail, size_t len)
 	errno = 0;
 	tli = strtol(PQgetvalue(r, 0, 1), &end, 10);
 	if (errno != 0 || *end != '\0' || tli < 1 || tli > UINT32_MAX ||
-		!parse_lsn(PQgetvalue(r, 0, 2), &pos))
+	    !parse_lsn(PQgetvalue(r, 0, 2), &pos))
 	{
-		snprintf(detail, len, "IDENTIFY_SYSTEM: bad timeline \"%.20s\" or position \"%.30s\"",
-				 PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2));
+		snprintf(
+		    detail, len,
+		    "IDENTIFY_SYSTEM: bad timeline \"%.20s\" or position \"%.30s\"",
+		    PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2));
 		PQclear(r);
 		return -1;
 	}
 	PQclear(r);
 	snprintf(cmd, sizeof(cmd), "START_REPLICATION PHYSICAL %X/%X TIMELINE %ld",
-			 (unsigned) (pos >> 32), (unsigned) pos, tli);
+	         (unsigned) (pos >> 32), (unsigned) pos, tli);
 	r = PQexec(w->repl, cmd);
 	if (PQresultStatus(r) != PGRES_COPY_BOTH)
 	{
@@ -225,7 +239,7 @@ start_stream(Witness *w, char *detail, size_t len)
 	w->gate_polled_us = 0;
 	w->gate_poll_us = GATE_POLL_MIN_US;
 	log_info("witness.streaming", "start=%X/%X timeline=%ld user=%s",
-			 (unsigned) (pos >> 32), (unsigned) pos, tli, w->cfg->repl_user);
+	         (unsigned) (pos >> 32), (unsigned) pos, tli, w->cfg->repl_user);
 	return 0;
 }
 
@@ -234,13 +248,15 @@ static int
 poll_gate(Witness *w, char *detail, size_t len)
 {
 	WitnessStandby s[WITNESS_GATE_NAMES_MAX];
-	PGresult   *r;
-	int			n = 0;
+	PGresult *r;
+	int n = 0;
 
-	if (w->query == NULL && (w->query = open_conn(w, false, detail, len)) == NULL)
+	if (w->query == NULL &&
+	    (w->query = open_conn(w, false, detail, len)) == NULL)
 		return -1;
-	r = PQexec(w->query,
-			   "SELECT application_name, state, write_lsn::text, flush_lsn::text, replay_lsn::text FROM pg_stat_replication");
+	r = PQexec(
+	    w->query,
+	    "SELECT application_name, state, write_lsn::text, flush_lsn::text, replay_lsn::text FROM pg_stat_replication");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQnfields(r) != 5)
 	{
 		conn_error(w->query, detail, len);
@@ -255,16 +271,18 @@ poll_gate(Witness *w, char *detail, size_t len)
 
 		memset(&s[n], 0, sizeof(s[n]));
 		s[n].application_name = PQgetvalue(r, i, 0);
-		s[n].streaming = strcmp(st, "streaming") == 0 || strcmp(st, "stopping") == 0;
+		s[n].streaming =
+		    strcmp(st, "streaming") == 0 || strcmp(st, "stopping") == 0;
 		/* a position not reported yet (NULL) counts as nothing confirmed */
 		if (!parse_lsn(PQgetvalue(r, i, 2), &s[n].write_lsn) ||
-			!parse_lsn(PQgetvalue(r, i, 3), &s[n].flush_lsn))
+		    !parse_lsn(PQgetvalue(r, i, 3), &s[n].flush_lsn))
 			s[n].streaming = false;
 		if (!parse_lsn(PQgetvalue(r, i, 4), &s[n].replay_lsn))
 			s[n].replay_lsn = 0;
 		n++;
 	}
-	w->gated = witness_gate_position(&w->gate, w->cfg->app_name, s, n, UINT64_MAX);
+	w->gated =
+	    witness_gate_position(&w->gate, w->cfg->app_name, s, n, UINT64_MAX);
 	PQclear(r);
 	return 0;
 }
@@ -292,9 +310,9 @@ reply(Witness *w, const WitnessPositions *target, char *detail, size_t len)
 {
 	WitnessPositions p;
 	WitnessSnap s;
-	char		msg[WITNESS_REPLY_LEN];
-	int64_t		now_us;
-	bool		ok;
+	char msg[WITNESS_REPLY_LEN];
+	int64_t now_us;
+	bool ok;
 
 	p.write = max64(w->sent.write, target->write);
 	p.flush = max64(w->sent.flush, target->flush);
@@ -309,7 +327,8 @@ reply(Witness *w, const WitnessPositions *target, char *detail, size_t len)
 		p = w->sent;
 		witness_wire_reply(&p, pgw_now_wall_ms() * 1000, msg);
 	}
-	if (PQputCopyData(w->repl, msg, WITNESS_REPLY_LEN) != 1 || PQflush(w->repl) != 0)
+	if (PQputCopyData(w->repl, msg, WITNESS_REPLY_LEN) != 1 ||
+	    PQflush(w->repl) != 0)
 	{
 		conn_error(w->repl, detail, len);
 		return -1;
@@ -318,26 +337,31 @@ reply(Witness *w, const WitnessPositions *target, char *detail, size_t len)
 	w->reply_due = false;
 	if (!ok && !w->refusing && target->flush > w->sent.flush)
 	{
-		int64_t		late_ms = s.deadline_mono_ms > 0 ? now_us / 1000 - s.deadline_mono_ms : 0;
-		int64_t		wall = pgw_now_wall_ms();
-		char		dl[40] = "none";
+		int64_t late_ms =
+		    s.deadline_mono_ms > 0 ? now_us / 1000 - s.deadline_mono_ms : 0;
+		int64_t wall = pgw_now_wall_ms();
+		char dl[40] = "none";
 
 		if (s.deadline_mono_ms > 0)
-			pgw_format_wall_iso(wall - (pgw_now_mono_ms() - s.deadline_mono_ms), 0,
-								dl, sizeof(dl));
+			pgw_format_wall_iso(wall - (pgw_now_mono_ms() - s.deadline_mono_ms),
+			                    0, dl, sizeof(dl));
 		w->refusing = true;
 		set_state(w, WITNESS_REFUSING);
-		log_warn("witness.refusing", "reason=%s deadline=%s late_ms=%lld confirmed=%X/%X pending=%X/%X action=commits-wait",
-				 !s.armed ? "not-leader" : s.deadline_mono_ms == 0 ? "no-deadline" : "deadline-passed",
-				 dl, (long long) late_ms, (unsigned) (w->sent.flush >> 32),
-				 (unsigned) w->sent.flush, (unsigned) (target->flush >> 32),
-				 (unsigned) target->flush);
+		log_warn(
+		    "witness.refusing",
+		    "reason=%s deadline=%s late_ms=%lld confirmed=%X/%X pending=%X/%X action=commits-wait",
+		    !s.armed                  ? "not-leader"
+		    : s.deadline_mono_ms == 0 ? "no-deadline"
+		                              : "deadline-passed",
+		    dl, (long long) late_ms, (unsigned) (w->sent.flush >> 32),
+		    (unsigned) w->sent.flush, (unsigned) (target->flush >> 32),
+		    (unsigned) target->flush);
 	}
 	else if (ok)
 	{
 		if (w->refusing)
-			log_info("witness.confirming", "confirmed=%X/%X", (unsigned) (p.flush >> 32),
-					 (unsigned) p.flush);
+			log_info("witness.confirming", "confirmed=%X/%X",
+			         (unsigned) (p.flush >> 32), (unsigned) p.flush);
 		w->refusing = false;
 		w->sent = p;
 		if (w->state != WITNESS_STREAMING)
@@ -359,19 +383,19 @@ drain(Witness *w, char *detail, size_t len)
 	}
 	for (;;)
 	{
-		char	   *buf = NULL;
-		int			n = PQgetCopyData(w->repl, &buf, 1);
-		WitnessMsg	m;
-		PgwError	err = {0};
+		char *buf = NULL;
+		int n = PQgetCopyData(w->repl, &buf, 1);
+		WitnessMsg m;
+		PgwError err = {0};
 
 		if (n == 0)
 			return 0;
 		if (n == -1)
 		{
-			PGresult   *r = PQgetResult(w->repl);
+			PGresult *r = PQgetResult(w->repl);
 
 			snprintf(detail, len, "the server ended the stream (%s)",
-					 r ? PQresStatus(PQresultStatus(r)) : "no result");
+			         r ? PQresStatus(PQresultStatus(r)) : "no result");
 			PQclear(r);
 			return -1;
 		}
@@ -424,9 +448,9 @@ static int
 stream_turn(Witness *w, char *detail, size_t len)
 {
 	WitnessPositions t = target_of(w);
-	int64_t		now = pgw_now_mono_us();
-	int64_t		wait_us = STATUS_INTERVAL_US - (now - w->last_reply_us);
-	bool		more;
+	int64_t now = pgw_now_mono_us();
+	int64_t wait_us = STATUS_INTERVAL_US - (now - w->last_reply_us);
+	bool more;
 	struct pollfd pfd;
 
 	/* disarmed or the deadline moved: seen within this bound even when the
@@ -437,7 +461,7 @@ stream_turn(Witness *w, char *detail, size_t len)
 	{
 		/* waiting on the standbys: look again soon, less often while they
 		 * do not move */
-		int64_t		due = w->gate_polled_us + w->gate_poll_us - now;
+		int64_t due = w->gate_polled_us + w->gate_poll_us - now;
 
 		if (due < wait_us)
 			wait_us = due;
@@ -454,17 +478,18 @@ stream_turn(Witness *w, char *detail, size_t len)
 		snprintf(detail, len, "poll: %s", strerror(errno));
 		return -1;
 	}
-	if ((pfd.revents & (POLLIN | POLLERR | POLLHUP)) && drain(w, detail, len) != 0)
+	if ((pfd.revents & (POLLIN | POLLERR | POLLHUP)) &&
+	    drain(w, detail, len) != 0)
 		return -1;
 	/* a newer gate applies from this answer on (never half-way through one) */
 	if (witness_share_gate_take(&w->gate, &w->gate_seen))
-		log_info("witness.gate", "k=%d any=%d names=%d", w->gate.k, w->gate.any_name,
-				 w->gate.n_names);
+		log_info("witness.gate", "k=%d any=%d names=%d", w->gate.k,
+		         w->gate.any_name, w->gate.n_names);
 	now = pgw_now_mono_us();
 	if (w->gate.k > 0 && w->received > w->gated.flush &&
-		now - w->gate_polled_us >= w->gate_poll_us)
+	    now - w->gate_polled_us >= w->gate_poll_us)
 	{
-		uint64_t	before = w->gated.flush;
+		uint64_t before = w->gated.flush;
 
 		if (poll_gate(w, detail, len) != 0)
 		{
@@ -473,15 +498,19 @@ stream_turn(Witness *w, char *detail, size_t len)
 			memset(&w->gated, 0, sizeof(w->gated));
 		}
 		w->gate_polled_us = now;
-		w->gate_poll_us = w->gated.flush > before ? GATE_POLL_MIN_US
-			: (w->gate_poll_us * 2 > GATE_POLL_MAX_US ? GATE_POLL_MAX_US : w->gate_poll_us * 2);
+		w->gate_poll_us = w->gated.flush > before
+		                      ? GATE_POLL_MIN_US
+		                      : (w->gate_poll_us * 2 > GATE_POLL_MAX_US
+		                             ? GATE_POLL_MAX_US
+		                             : w->gate_poll_us * 2);
 	}
 	t = target_of(w);
-	more = t.flush > w->sent.flush || t.write > w->sent.write || t.apply > w->sent.apply;
+	more = t.flush > w->sent.flush || t.write > w->sent.write ||
+	       t.apply > w->sent.apply;
 	/* while refusing, an answer goes out only when the lease rule would let
 	 * it confirm (a raised deadline), or for the status interval */
 	if (w->reply_due || now - w->last_reply_us >= STATUS_INTERVAL_US ||
-		(more && (!w->refusing || lease_ok_now())))
+	    (more && (!w->refusing || lease_ok_now())))
 		return reply(w, &t, detail, len);
 	return 0;
 }
@@ -489,8 +518,8 @@ stream_turn(Witness *w, char *detail, size_t len)
 int
 witness_run(const WitnessRunConfig *cfg)
 {
-	Witness		w;
-	PgwError	err = {0};
+	Witness w;
+	PgwError err = {0};
 	struct sigaction sa;
 
 	memset(&w, 0, sizeof(w));
@@ -502,15 +531,17 @@ witness_run(const WitnessRunConfig *cfg)
 	if (witness_share_attach(cfg->share_fd, &err) != 0)
 	{
 		/* no page, no deadline: nothing can ever be confirmed */
-		log_error("witness.no-page", "detail=\"%s\" action=exit-commits-wait", err.msg);
+		log_error("witness.no-page", "detail=\"%s\" action=exit-commits-wait",
+		          err.msg);
 		return 1;
 	}
 	set_state(&w, WITNESS_IDLE);
-	log_info("witness.ready", "pid=%d host=%s port=%d", (int) getpid(), cfg->host, cfg->port);
+	log_info("witness.ready", "pid=%d host=%s port=%d", (int) getpid(),
+	         cfg->host, cfg->port);
 	while (!stop_requested)
 	{
 		WitnessSnap s;
-		char		detail[256] = "";
+		char detail[256] = "";
 
 		if (cfg->parent > 0 && getppid() != cfg->parent)
 		{
@@ -523,8 +554,9 @@ witness_run(const WitnessRunConfig *cfg)
 			(void) witness_share_gate_take(&w.gate, &w.gate_seen);
 			if (w.repl != NULL)
 			{
-				log_info("witness.disconnected", "reason=not-leader confirmed=%X/%X",
-						 (unsigned) (w.sent.flush >> 32), (unsigned) w.sent.flush);
+				log_info(
+				    "witness.disconnected", "reason=not-leader confirmed=%X/%X",
+				    (unsigned) (w.sent.flush >> 32), (unsigned) w.sent.flush);
 				disconnect(&w);
 			}
 			if (w.state != WITNESS_IDLE)
@@ -535,7 +567,7 @@ witness_run(const WitnessRunConfig *cfg)
 		}
 		if (w.repl == NULL)
 		{
-			int64_t		now = pgw_now_mono_ms();
+			int64_t now = pgw_now_mono_ms();
 
 			if (now < w.retry_at_ms)
 			{
@@ -565,7 +597,7 @@ witness_run(const WitnessRunConfig *cfg)
 	}
 	disconnect(&w);
 	witness_share_publish(WITNESS_IDLE, w.sent.flush);
-	log_info("witness.stopped", "confirmed=%X/%X", (unsigned) (w.sent.flush >> 32),
-			 (unsigned) w.sent.flush);
+	log_info("witness.stopped", "confirmed=%X/%X",
+	         (unsigned) (w.sent.flush >> 32), (unsigned) w.sent.flush);
 	return 0;
 }

@@ -21,13 +21,13 @@
 #include <unistd.h>
 
 static WitnessShared *shm;
-static int	shm_fd = -1;
+static int shm_fd = -1;
 
 static void
 futex_wake(atomic_uint *word)
 {
-	(void) syscall(SYS_futex, (unsigned int *) word, FUTEX_WAKE, 1 << 30,
-				   NULL, NULL, 0);
+	(void) syscall(SYS_futex, (unsigned int *) word, FUTEX_WAKE, 1 << 30, NULL,
+	               NULL, 0);
 }
 
 static void
@@ -40,29 +40,33 @@ bump(void)
 int
 witness_share_create(PgwError *err)
 {
-	int			fd;
-	void	   *p;
+	int fd;
+	void *p;
 
 	if (shm != NULL)
 		return 0;
 	fd = memfd_create("pgwarden-witness", MFD_CLOEXEC);
 	if (fd < 0)
-		return pgw_error_set(err, PGW_EIO, "could not create the witness page: memfd_create: %s",
-							 strerror(errno));
+		return pgw_error_set(
+		    err, PGW_EIO, "could not create the witness page: memfd_create: %s",
+		    strerror(errno));
 	if (ftruncate(fd, sizeof(WitnessShared)) != 0)
 	{
-		int			e = errno;
+		int e = errno;
 
 		close(fd);
-		return pgw_error_set(err, PGW_EIO, "could not size the witness page: %s", strerror(e));
+		return pgw_error_set(
+		    err, PGW_EIO, "could not size the witness page: %s", strerror(e));
 	}
-	p = mmap(NULL, sizeof(WitnessShared), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, sizeof(WitnessShared), PROT_READ | PROT_WRITE, MAP_SHARED,
+	         fd, 0);
 	if (p == MAP_FAILED)
 	{
-		int			e = errno;
+		int e = errno;
 
 		close(fd);
-		return pgw_error_set(err, PGW_EIO, "could not map the witness page: %s", strerror(e));
+		return pgw_error_set(err, PGW_EIO, "could not map the witness page: %s",
+		                     strerror(e));
 	}
 	shm = p;
 	shm_fd = fd;
@@ -83,23 +87,30 @@ int
 witness_share_attach(int fd, PgwError *err)
 {
 	struct stat st;
-	void	   *p;
+	void *p;
 	WitnessShared *s;
 
 	if (fstat(fd, &st) != 0)
-		return pgw_error_set(err, PGW_EIO, "witness page on fd %d: %s", fd, strerror(errno));
+		return pgw_error_set(err, PGW_EIO, "witness page on fd %d: %s", fd,
+		                     strerror(errno));
 	if (st.st_size != (off_t) sizeof(WitnessShared))
-		return pgw_error_set(err, PGW_EINVAL, "witness page on fd %d has %lld bytes, not %zu (another pgwarden version?)",
-							 fd, (long long) st.st_size, sizeof(WitnessShared));
-	p = mmap(NULL, sizeof(WitnessShared), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		return pgw_error_set(
+		    err, PGW_EINVAL,
+		    "witness page on fd %d has %lld bytes, not %zu (another pgwarden version?)",
+		    fd, (long long) st.st_size, sizeof(WitnessShared));
+	p = mmap(NULL, sizeof(WitnessShared), PROT_READ | PROT_WRITE, MAP_SHARED,
+	         fd, 0);
 	if (p == MAP_FAILED)
-		return pgw_error_set(err, PGW_EIO, "could not map the witness page: %s", strerror(errno));
+		return pgw_error_set(err, PGW_EIO, "could not map the witness page: %s",
+		                     strerror(errno));
 	s = p;
 	if (atomic_load(&s->magic) != WITNESS_SHARED_MAGIC ||
-		s->version != WITNESS_SHARED_VERSION || s->size != sizeof(WitnessShared))
+	    s->version != WITNESS_SHARED_VERSION ||
+	    s->size != sizeof(WitnessShared))
 	{
 		munmap(p, sizeof(WitnessShared));
-		return pgw_error_set(err, PGW_EINVAL, "fd %d is not a witness page of this version", fd);
+		return pgw_error_set(err, PGW_EINVAL,
+		                     "fd %d is not a witness page of this version", fd);
 	}
 	shm = s;
 	shm_fd = fd;
@@ -117,14 +128,14 @@ witness_share_set_deadline(int64_t deadline_mono_ms)
 void
 witness_share_raise_deadline(int64_t deadline_mono_ms)
 {
-	int64_t		cur;
+	int64_t cur;
 
 	if (shm == NULL)
 		return;
 	cur = atomic_load(&shm->deadline_mono_ms);
 	while (deadline_mono_ms > cur &&
-		   !atomic_compare_exchange_weak(&shm->deadline_mono_ms, &cur,
-										 deadline_mono_ms))
+	       !atomic_compare_exchange_weak(&shm->deadline_mono_ms, &cur,
+	                                     deadline_mono_ms))
 		;
 }
 
@@ -140,12 +151,15 @@ witness_share_arm(bool armed)
 int
 witness_share_set_gate(const WitnessGate *g, int timeout_ms, PgwError *err)
 {
-	unsigned	gen;
-	int64_t		deadline = pgw_now_mono_ms() + timeout_ms;
+	unsigned gen;
+	int64_t deadline = pgw_now_mono_ms() + timeout_ms;
 
 	if (shm == NULL)
-		return g->k > 0 ? pgw_error_set(err, PGW_ESTATE, "no lease witness page to publish the quorum gate on")
-			: 0;
+		return g->k > 0
+		           ? pgw_error_set(
+		                 err, PGW_ESTATE,
+		                 "no lease witness page to publish the quorum gate on")
+		           : 0;
 	/* seqlock: odd while the gate is being written */
 	atomic_fetch_add(&shm->gate_seq, 1);
 	atomic_thread_fence(memory_order_release);
@@ -160,8 +174,10 @@ witness_share_set_gate(const WitnessGate *g, int timeout_ms, PgwError *err)
 		if ((int) (atomic_load(&shm->gate_applied) - gen) >= 0)
 			return 0;
 		if (pgw_now_mono_ms() >= deadline)
-			return pgw_error_set(err, PGW_ETIMEDOUT, "the lease witness did not take the quorum gate within %d ms (is it running?)",
-								 timeout_ms);
+			return pgw_error_set(
+			    err, PGW_ETIMEDOUT,
+			    "the lease witness did not take the quorum gate within %d ms (is it running?)",
+			    timeout_ms);
 		pgw_sleep_ms(2);
 	}
 }
@@ -169,8 +185,7 @@ witness_share_set_gate(const WitnessGate *g, int timeout_ms, PgwError *err)
 bool
 witness_share_gate_take(WitnessGate *out, unsigned *seen)
 {
-	unsigned	s1,
-				s2;
+	unsigned s1, s2;
 	WitnessGate g;
 
 	/* one try: a writer caught half way (or frozen there) is read again on
@@ -210,7 +225,7 @@ witness_share_wait(unsigned seen_wake, int timeout_ms)
 	ts.tv_sec = timeout_ms / 1000;
 	ts.tv_nsec = (long) (timeout_ms % 1000) * 1000000L;
 	(void) syscall(SYS_futex, (unsigned int *) &shm->wake, FUTEX_WAIT,
-				   seen_wake, &ts, NULL, 0);
+	               seen_wake, &ts, NULL, 0);
 }
 
 void

@@ -18,7 +18,7 @@
 static uint64_t
 get64(const unsigned char *p)
 {
-	uint64_t	v = 0;
+	uint64_t v = 0;
 
 	for (int i = 0; i < 8; i++)
 		v = (v << 8) | p[i];
@@ -36,46 +36,51 @@ put64(unsigned char *p, uint64_t v)
 }
 
 int
-witness_wire_decode(const char *buf, size_t len, WitnessMsg *out,
-					PgwError *err)
+witness_wire_decode(const char *buf, size_t len, WitnessMsg *out, PgwError *err)
 {
 	const unsigned char *p = (const unsigned char *) buf;
 
 	memset(out, 0, sizeof(*out));
 	if (buf == NULL || len < 1)
-		return pgw_error_set(err, PGW_EBADRESPONSE, "empty replication message");
+		return pgw_error_set(err, PGW_EBADRESPONSE,
+		                     "empty replication message");
 	switch (p[0])
 	{
 		case 'w':
 			if (len < 25)
-				return pgw_error_set(err, PGW_EBADRESPONSE, "XLogData message of %zu bytes (at least 25)",
-									 len);
+				return pgw_error_set(
+				    err, PGW_EBADRESPONSE,
+				    "XLogData message of %zu bytes (at least 25)", len);
 			out->kind = WITNESS_MSG_XLOGDATA;
 			out->start_lsn = get64(p + 1);
 			out->wal_end = get64(p + 9);
 			out->send_time_us = (int64_t) get64(p + 17);
 			out->data_len = len - 25;
 			if (out->start_lsn > UINT64_MAX - out->data_len)
-				return pgw_error_set(err, PGW_EBADRESPONSE, "XLogData past the end of the WAL address space");
+				return pgw_error_set(
+				    err, PGW_EBADRESPONSE,
+				    "XLogData past the end of the WAL address space");
 			return 0;
 		case 'k':
 			if (len < 18)
-				return pgw_error_set(err, PGW_EBADRESPONSE, "keepalive message of %zu bytes (at least 18)",
-									 len);
+				return pgw_error_set(
+				    err, PGW_EBADRESPONSE,
+				    "keepalive message of %zu bytes (at least 18)", len);
 			out->kind = WITNESS_MSG_KEEPALIVE;
 			out->wal_end = get64(p + 1);
 			out->send_time_us = (int64_t) get64(p + 9);
 			out->reply_requested = p[17] != 0;
 			return 0;
 		default:
-			return pgw_error_set(err, PGW_EBADRESPONSE, "unexpected replication message type 0x%02x",
-								 p[0]);
+			return pgw_error_set(err, PGW_EBADRESPONSE,
+			                     "unexpected replication message type 0x%02x",
+			                     p[0]);
 	}
 }
 
 void
 witness_wire_reply(const WitnessPositions *pos, int64_t now_wall_us,
-				   char out[WITNESS_REPLY_LEN])
+                   char out[WITNESS_REPLY_LEN])
 {
 	unsigned char *p = (unsigned char *) out;
 

@@ -35,7 +35,7 @@
 #define WITNESS_APP_NAME "pgwarden_lease_witness"
 
 #define WITNESS_GATE_NAMES_MAX 32
-#define WITNESS_GATE_NAME_LEN 64
+#define WITNESS_GATE_NAME_LEN  64
 
 /*
  * The quorum gate: the positions the witness may confirm are also bounded
@@ -45,10 +45,10 @@
  */
 typedef struct WitnessGate
 {
-	int			k;				/* standbys needed; 0 = no gate */
-	bool		any_name;		/* '*': any standby except the witness */
-	int			n_names;
-	char		names[WITNESS_GATE_NAMES_MAX][WITNESS_GATE_NAME_LEN];
+	int k;         /* standbys needed; 0 = no gate */
+	bool any_name; /* '*': any standby except the witness */
+	int n_names;
+	char names[WITNESS_GATE_NAMES_MAX][WITNESS_GATE_NAME_LEN];
 } WitnessGate;
 
 /* ---- pure rules (gate.c) ------------------------------------------------ */
@@ -70,9 +70,9 @@ typedef struct WitnessGate
  * its k, more than WITNESS_GATE_NAMES_MAX names, a name too long, a
  * syntax error) with err naming it.
  */
-int			witness_ssn_compose(const char *base, const char *app, char *ssn,
-								size_t ssn_len, WitnessGate *gate,
-								PgwError *err) PGW_MUSTCHECK;
+int witness_ssn_compose(const char *base, const char *app, char *ssn,
+                        size_t ssn_len, WitnessGate *gate,
+                        PgwError *err) PGW_MUSTCHECK;
 
 /*
  * witness_ssn_decompose: the base a value composed above came from, for a
@@ -83,9 +83,9 @@ int			witness_ssn_compose(const char *base, const char *app, char *ssn,
  * name the witness first is its own base (*named false). Returns 0 or
  * PGW_EINVAL (base_len too small).
  */
-int			witness_ssn_decompose(const char *ssn, const char *app, char *base,
-								  size_t base_len, bool *named,
-								  bool *gate_unknown) PGW_MUSTCHECK;
+int witness_ssn_decompose(const char *ssn, const char *app, char *base,
+                          size_t base_len, bool *named,
+                          bool *gate_unknown) PGW_MUSTCHECK;
 
 /* A gate nothing satisfies: the gate is unknown, confirm nothing. */
 #define WITNESS_GATE_UNKNOWN_K (WITNESS_GATE_NAMES_MAX + 1)
@@ -94,18 +94,18 @@ int			witness_ssn_decompose(const char *ssn, const char *app, char *base,
 typedef struct WitnessStandby
 {
 	const char *application_name;
-	bool		streaming;		/* state 'streaming' or 'stopping' */
-	uint64_t	write_lsn;
-	uint64_t	flush_lsn;
-	uint64_t	replay_lsn;
+	bool streaming; /* state 'streaming' or 'stopping' */
+	uint64_t write_lsn;
+	uint64_t flush_lsn;
+	uint64_t replay_lsn;
 } WitnessStandby;
 
 /* Positions the witness reports (write, flush, apply). */
 typedef struct WitnessPositions
 {
-	uint64_t	write;
-	uint64_t	flush;
-	uint64_t	apply;
+	uint64_t write;
+	uint64_t flush;
+	uint64_t apply;
 } WitnessPositions;
 
 /*
@@ -116,52 +116,52 @@ typedef struct WitnessPositions
  * k of them stream. The witness itself (self_name) never counts. Pure.
  */
 WitnessPositions witness_gate_position(const WitnessGate *g,
-									   const char *self_name,
-									   const WitnessStandby *s, int n,
-									   uint64_t received);
+                                       const char *self_name,
+                                       const WitnessStandby *s, int n,
+                                       uint64_t received);
 
 /*
  * witness_may_confirm: the lease rule, checked at the moment of a reply:
  * armed (we hold the key and run a writable primary) and now strictly
  * before the fencing deadline (0: none, never confirm). Pure.
  */
-bool		witness_may_confirm(bool armed, int64_t deadline_mono_ms,
-								int64_t now_mono_us);
+bool witness_may_confirm(bool armed, int64_t deadline_mono_ms,
+                         int64_t now_mono_us);
 
 /* ---- replication messages (wire.c), protocol facts of PostgreSQL 15 ---- */
 
 typedef enum WitnessMsgKind
 {
-	WITNESS_MSG_XLOGDATA = 'w',	/* start, wal end, send time, data */
-	WITNESS_MSG_KEEPALIVE = 'k',	/* wal end, send time, reply requested */
+	WITNESS_MSG_XLOGDATA = 'w',  /* start, wal end, send time, data */
+	WITNESS_MSG_KEEPALIVE = 'k', /* wal end, send time, reply requested */
 } WitnessMsgKind;
 
 typedef struct WitnessMsg
 {
 	WitnessMsgKind kind;
-	uint64_t	start_lsn;		/* 'w' */
-	uint64_t	wal_end;		/* both: the server's end of WAL */
-	int64_t		send_time_us;	/* server clock, since 2000-01-01 */
-	size_t		data_len;		/* 'w': WAL bytes after the header */
-	bool		reply_requested;	/* 'k' */
+	uint64_t start_lsn;   /* 'w' */
+	uint64_t wal_end;     /* both: the server's end of WAL */
+	int64_t send_time_us; /* server clock, since 2000-01-01 */
+	size_t data_len;      /* 'w': WAL bytes after the header */
+	bool reply_requested; /* 'k' */
 } WitnessMsg;
 
 /*
  * witness_wire_decode: one CopyData payload from the server. Returns 0, or
  * PGW_EBADRESPONSE (unknown kind, short message) with err saying which.
  */
-int			witness_wire_decode(const char *buf, size_t len, WitnessMsg *out,
-								PgwError *err) PGW_MUSTCHECK;
+int witness_wire_decode(const char *buf, size_t len, WitnessMsg *out,
+                        PgwError *err) PGW_MUSTCHECK;
 
 #define WITNESS_REPLY_LEN 34
 
 /* witness_wire_reply: the standby status update ('r'), into out[34]. */
-void		witness_wire_reply(const WitnessPositions *p, int64_t now_wall_us,
-							   char out[WITNESS_REPLY_LEN]);
+void witness_wire_reply(const WitnessPositions *p, int64_t now_wall_us,
+                        char out[WITNESS_REPLY_LEN]);
 
 /* witness_pg_epoch_us: a wall-clock time (µs since 1970) as PostgreSQL's
  * (µs since 2000-01-01) */
-int64_t		witness_pg_epoch_us(int64_t unix_us);
+int64_t witness_pg_epoch_us(int64_t unix_us);
 
 /* ---- the shared page (share.c) ------------------------------------------ */
 
@@ -171,20 +171,20 @@ int64_t		witness_pg_epoch_us(int64_t unix_us);
  * Returns 0 or PGW_EIO. Before it (and in every other program) the setters
  * below do nothing.
  */
-int			witness_share_create(PgwError *err) PGW_MUSTCHECK;
+int witness_share_create(PgwError *err) PGW_MUSTCHECK;
 
 /* witness_share_fd: the page's descriptor (-1 without a page) */
-int			witness_share_fd(void);
+int witness_share_fd(void);
 
 /* witness_share_set_deadline / raise_deadline: what fence_set_deadline and
  * fence_raise_deadline get (raise only ever moves it later); lock-free,
  * safe on any thread. */
-void		witness_share_set_deadline(int64_t deadline_mono_ms);
-void		witness_share_raise_deadline(int64_t deadline_mono_ms);
+void witness_share_set_deadline(int64_t deadline_mono_ms);
+void witness_share_raise_deadline(int64_t deadline_mono_ms);
 
 /* witness_share_arm: what fence_arm gets: we hold the key and run a
  * writable primary. Wakes the witness. */
-void		witness_share_arm(bool armed);
+void witness_share_arm(bool armed);
 
 /*
  * witness_share_set_gate: publish the quorum gate and wait (at most
@@ -194,28 +194,28 @@ void		witness_share_arm(bool armed);
  * timeout_ms 0 publishes without waiting (a witness started later takes
  * it before its first confirmation).
  */
-int			witness_share_set_gate(const WitnessGate *g, int timeout_ms,
-								   PgwError *err) PGW_MUSTCHECK;
+int witness_share_set_gate(const WitnessGate *g, int timeout_ms,
+                           PgwError *err) PGW_MUSTCHECK;
 
 /* What the witness reports of itself (for the daemon's log and tests). */
 typedef enum WitnessState
 {
-	WITNESS_IDLE = 0,			/* not armed: no connection */
+	WITNESS_IDLE = 0, /* not armed: no connection */
 	WITNESS_CONNECTING,
-	WITNESS_STREAMING,			/* connected, confirming */
-	WITNESS_REFUSING,			/* connected, the lease rule says no */
-	WITNESS_FAILING,			/* cannot connect or stream (logged) */
+	WITNESS_STREAMING, /* connected, confirming */
+	WITNESS_REFUSING,  /* connected, the lease rule says no */
+	WITNESS_FAILING,   /* cannot connect or stream (logged) */
 } WitnessState;
 
 typedef struct WitnessReport
 {
 	WitnessState state;
-	uint64_t	confirmed_lsn;	/* the last flush position it confirmed */
-	int			pid;
+	uint64_t confirmed_lsn; /* the last flush position it confirmed */
+	int pid;
 } WitnessReport;
 
 /* witness_share_report: read the witness's report (zero without a page) */
-void		witness_share_report(WitnessReport *out);
+void witness_share_report(WitnessReport *out);
 
 /* witness_share_state_name: "idle", "streaming", ... */
 const char *witness_state_name(WitnessState s);
@@ -224,14 +224,14 @@ const char *witness_state_name(WitnessState s);
 
 typedef struct WitnessProcConfig
 {
-	const char *bin;			/* pgwarden-witness; NULL: beside our binary */
-	const char *node;			/* member name, for its log lines */
-	const char *host;			/* PostgreSQL's socket directory */
-	int			port;
-	const char *repl_user;		/* the stream's role (REPLICATION) */
-	const char *superuser;		/* reads pg_stat_replication (quorum gate) */
-	const char *passfile;		/* the daemon's pgpass file */
-	const char *log_level;		/* "info", ... */
+	const char *bin;  /* pgwarden-witness; NULL: beside our binary */
+	const char *node; /* member name, for its log lines */
+	const char *host; /* PostgreSQL's socket directory */
+	int port;
+	const char *repl_user; /* the stream's role (REPLICATION) */
+	const char *superuser; /* reads pg_stat_replication (quorum gate) */
+	const char *passfile;  /* the daemon's pgpass file */
+	const char *log_level; /* "info", ... */
 } WitnessProcConfig;
 
 /*
@@ -241,35 +241,35 @@ typedef struct WitnessProcConfig
  * runs already), PGW_EIO (fork failed; the exec's failure shows as an early
  * exit).
  */
-int			witness_proc_start(const WitnessProcConfig *cfg,
-							   PgwError *err) PGW_MUSTCHECK;
+int witness_proc_start(const WitnessProcConfig *cfg,
+                       PgwError *err) PGW_MUSTCHECK;
 
 /*
  * witness_proc_check: true while it runs; false once it exited (reaped
  * here, *status set to waitpid's status when not NULL) or was never
  * started. Never blocks.
  */
-bool		witness_proc_check(int *status);
+bool witness_proc_check(int *status);
 
 /* witness_proc_stop: SIGTERM, wait up to timeout_ms, then SIGKILL. */
-void		witness_proc_stop(int timeout_ms);
+void witness_proc_stop(int timeout_ms);
 
 /* ---- the process itself (run.c) ---------------------------------------- */
 
 typedef struct WitnessRunConfig
 {
-	int			share_fd;
+	int share_fd;
 	const char *host;
-	int			port;
+	int port;
 	const char *repl_user;
 	const char *superuser;
 	const char *passfile;
 	const char *app_name;
-	pid_t		parent;			/* exit when it is gone */
+	pid_t parent; /* exit when it is gone */
 } WitnessRunConfig;
 
 /* witness_run: the witness's loop; returns (the exit code) on SIGTERM, when
  * the parent is gone, or when the shared page cannot be used. */
-int			witness_run(const WitnessRunConfig *cfg);
+int witness_run(const WitnessRunConfig *cfg);
 
 #endif

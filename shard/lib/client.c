@@ -33,7 +33,7 @@ route_endpoints(GroupRoute *gr)
 	PgwShardLookup *l = pgw_xcalloc(1, sizeof(*l));
 
 	gr->has_rw = gr->has_table && gr->table.state == ROUTING_STATE_SERVING &&
-		gr->table.has_primary;
+	             gr->table.has_primary;
 	memset(&gr->rw, 0, sizeof(gr->rw));
 	if (gr->has_rw)
 		endpoint_copy(&gr->rw, &gr->table.primary);
@@ -47,13 +47,13 @@ route_endpoints(GroupRoute *gr)
 	free(l);
 }
 
-static void
-set_err(char *buf, size_t len, const char *fmt,...) PGW_PRINTF(3, 4);
+static void set_err(char *buf, size_t len, const char *fmt, ...)
+    PGW_PRINTF(3, 4);
 
 static void
-set_err(char *buf, size_t len, const char *fmt,...)
+set_err(char *buf, size_t len, const char *fmt, ...)
 {
-	va_list		ap;
+	va_list ap;
 
 	if (buf == NULL || len == 0)
 		return;
@@ -75,13 +75,13 @@ bump(PgwShardClient *sc)
 static GroupRoute *
 group_get(PgwShardClient *sc, int group, bool create)
 {
-	int			lo = 0;
-	int			hi = sc->n_groups - 1;
-	int			at;
+	int lo = 0;
+	int hi = sc->n_groups - 1;
+	int at;
 
 	while (lo <= hi)
 	{
-		int			mid = lo + (hi - lo) / 2;
+		int mid = lo + (hi - lo) / 2;
 
 		if (sc->groups[mid].group == group)
 			return &sc->groups[mid];
@@ -93,9 +93,10 @@ group_get(PgwShardClient *sc, int group, bool create)
 	if (!create)
 		return NULL;
 	at = lo;
-	sc->groups = pgw_xrealloc(sc->groups, (size_t) (sc->n_groups + 1) * sizeof(GroupRoute));
+	sc->groups = pgw_xrealloc(sc->groups,
+	                          (size_t) (sc->n_groups + 1) * sizeof(GroupRoute));
 	memmove(&sc->groups[at + 1], &sc->groups[at],
-			(size_t) (sc->n_groups - at) * sizeof(GroupRoute));
+	        (size_t) (sc->n_groups - at) * sizeof(GroupRoute));
 	memset(&sc->groups[at], 0, sizeof(GroupRoute));
 	sc->groups[at].group = group;
 	sc->n_groups++;
@@ -110,8 +111,10 @@ reindex(PgwShardClient *sc)
 
 	if (m == NULL)
 		return;
-	sc->slot_range = pgw_xrealloc(sc->slot_range, (size_t) m->slots * sizeof(uint16_t));
-	sc->range_group = pgw_xrealloc(sc->range_group, (size_t) m->n_ranges * sizeof(int));
+	sc->slot_range =
+	    pgw_xrealloc(sc->slot_range, (size_t) m->slots * sizeof(uint16_t));
+	sc->range_group =
+	    pgw_xrealloc(sc->range_group, (size_t) m->n_ranges * sizeof(int));
 	for (int i = 0; i < m->n_ranges; i++)
 	{
 		GroupRoute *gr = group_get(sc, m->ranges[i].group, false);
@@ -126,9 +129,9 @@ reindex(PgwShardClient *sc)
 static int
 routing_key_group(const PgwShardClient *sc, const char *key)
 {
-	size_t		plen = strlen(sc->prefix);
+	size_t plen = strlen(sc->prefix);
 	const char *p;
-	int			g = 0;
+	int g = 0;
 
 	if (strncmp(key, sc->prefix, plen) != 0)
 		return -1;
@@ -146,10 +149,10 @@ routing_key_group(const PgwShardClient *sc, const char *key)
 
 static void
 apply_routing(PgwShardClient *sc, int group, const char *value, size_t len,
-			  bool deleted)
+              bool deleted)
 {
 	RoutingTable t;
-	PgwError	err = {0};
+	PgwError err = {0};
 	GroupRoute *gr;
 
 	if (!deleted && routing_table_decode(value, len, &t, &err) != 0)
@@ -180,22 +183,23 @@ apply_routing(PgwShardClient *sc, int group, const char *value, size_t len,
 static int
 group_watch(PgwShardClient *sc, int group, PgwError *err)
 {
-	char		key[PGW_PREFIX_MAX + 32];
+	char key[PGW_PREFIX_MAX + 32];
 	EtcdRangeResult r = {0};
-	int64_t		wid = 0;
+	int64_t wid = 0;
 	GroupRoute *gr;
-	int			rc;
+	int rc;
 
 	snprintf(key, sizeof(key), "%s%d/%s", sc->prefix, group, ROUTING_KEY);
 	if ((rc = etcd_range(sc->etcd, key, false, 0, false, &r, err)) != 0)
 		return rc;
 	pthread_rwlock_wrlock(&sc->lock);
 	gr = group_get(sc, group, true);
-	reindex(sc);				/* the groups array may have moved */
+	reindex(sc); /* the groups array may have moved */
 	pthread_rwlock_unlock(&sc->lock);
 	if (r.count == 1)
 		apply_routing(sc, group, r.kvs[0].value, r.kvs[0].value_len, false);
-	if ((rc = etcd_watch_start(sc->etcd, key, false, r.revision + 1, &wid, err)) == 0)
+	if ((rc = etcd_watch_start(sc->etcd, key, false, r.revision + 1, &wid,
+	                           err)) == 0)
 	{
 		pthread_rwlock_wrlock(&sc->lock);
 		gr = group_get(sc, group, true);
@@ -210,9 +214,9 @@ group_watch(PgwShardClient *sc, int group, PgwError *err)
 static int
 watch_new_groups(PgwShardClient *sc, PgwError *err)
 {
-	int			groups[SHARD_GROUPS_MAX];
-	int			n;
-	int			rc = 0;
+	int groups[SHARD_GROUPS_MAX];
+	int n;
+	int rc = 0;
 
 	pthread_rwlock_rdlock(&sc->lock);
 	n = shard_map_groups(sc->map, groups, SHARD_GROUPS_MAX);
@@ -220,7 +224,7 @@ watch_new_groups(PgwShardClient *sc, PgwError *err)
 	for (int i = 0; i < n; i++)
 	{
 		GroupRoute *gr;
-		bool		watched;
+		bool watched;
 
 		pthread_rwlock_rdlock(&sc->lock);
 		gr = group_get(sc, groups[i], false);
@@ -235,9 +239,9 @@ watch_new_groups(PgwShardClient *sc, PgwError *err)
 static bool
 apply_map(PgwShardClient *sc, const char *value, size_t len)
 {
-	ShardMap   *m = pgw_xmalloc(sizeof(*m));
-	PgwError	err = {0};
-	bool		applied = false;
+	ShardMap *m = pgw_xmalloc(sizeof(*m));
+	PgwError err = {0};
+	bool applied = false;
 
 	if (shard_map_decode(value, len, m, &err) != 0)
 	{
@@ -249,7 +253,7 @@ apply_map(PgwShardClient *sc, const char *value, size_t len)
 	/* versions only grow; an older one is a replay */
 	if (sc->map == NULL || m->version > sc->map->version)
 	{
-		ShardMap   *old = sc->map;
+		ShardMap *old = sc->map;
 
 		sc->map = m;
 		atomic_store(&sc->version, m->version);
@@ -272,7 +276,7 @@ static int
 resync(PgwShardClient *sc, PgwError *err)
 {
 	EtcdRangeResult r = {0};
-	int			rc;
+	int rc;
 
 	if ((rc = etcd_range(sc->etcd, sc->map_key, false, 0, false, &r, err)) != 0)
 		return rc;
@@ -282,8 +286,8 @@ resync(PgwShardClient *sc, PgwError *err)
 	pthread_rwlock_rdlock(&sc->lock);
 	for (int i = 0; i < sc->n_groups; i++)
 	{
-		char		key[PGW_PREFIX_MAX + 32];
-		int			g = sc->groups[i].group;
+		char key[PGW_PREFIX_MAX + 32];
+		int g = sc->groups[i].group;
 		EtcdRangeResult rr = {0};
 
 		pthread_rwlock_unlock(&sc->lock);
@@ -291,7 +295,8 @@ resync(PgwShardClient *sc, PgwError *err)
 		if (etcd_range(sc->etcd, key, false, 0, false, &rr, err) == 0)
 		{
 			if (rr.count == 1)
-				apply_routing(sc, g, rr.kvs[0].value, rr.kvs[0].value_len, false);
+				apply_routing(sc, g, rr.kvs[0].value, rr.kvs[0].value_len,
+				              false);
 			etcd_range_result_free(&rr);
 		}
 		pthread_rwlock_rdlock(&sc->lock);
@@ -304,8 +309,8 @@ resync(PgwShardClient *sc, PgwError *err)
 static void
 handle_event(PgwShardClient *sc, EtcdEvent *ev)
 {
-	PgwError	err = {0};
-	int			g;
+	PgwError err = {0};
+	int g;
 
 	switch (ev->type)
 	{
@@ -318,13 +323,13 @@ handle_event(PgwShardClient *sc, EtcdEvent *ev)
 				/* a deleted map keeps the last one: writes must not stop
 				 * because someone removed the key by mistake */
 				if (ev->type == ETCD_EVENT_WATCH_PUT &&
-					apply_map(sc, ev->kv.value, ev->kv.value_len))
+				    apply_map(sc, ev->kv.value, ev->kv.value_len))
 					(void) watch_new_groups(sc, &err);
 				return;
 			}
 			if ((g = routing_key_group(sc, ev->kv.key)) >= 0)
 				apply_routing(sc, g, ev->kv.value, ev->kv.value_len,
-							  ev->type == ETCD_EVENT_WATCH_DELETE);
+				              ev->type == ETCD_EVENT_WATCH_DELETE);
 			return;
 		case ETCD_EVENT_WATCH_RESYNC:
 			(void) resync(sc, &err);
@@ -348,10 +353,10 @@ client_thread(void *arg)
 	for (;;)
 	{
 		struct pollfd pfd[2] = {
-			{.fd = etcd_client_event_fd(sc->etcd), .events = POLLIN},
-			{.fd = sc->stop_fd, .events = POLLIN},
+		    {.fd = etcd_client_event_fd(sc->etcd), .events = POLLIN},
+		    {.fd = sc->stop_fd, .events = POLLIN},
 		};
-		EtcdEvent	ev;
+		EtcdEvent ev;
 
 		if (poll(pfd, 2, 1000) < 0 && errno != EINTR)
 			break;
@@ -366,25 +371,26 @@ client_thread(void *arg)
 	return NULL;
 }
 
-static int	client_open(const PgwShardConfig *cfg, const char *prefix,
-						PgwShardClient **out, char *errbuf, size_t errlen);
+static int client_open(const PgwShardConfig *cfg, const char *prefix,
+                       PgwShardClient **out, char *errbuf, size_t errlen);
 
 int
 pgw_shard_open(const PgwShardConfig *cfg, PgwShardClient **out, char *errbuf,
-			   size_t errlen)
+               size_t errlen)
 {
 	return client_open(cfg, NULL, out, errbuf, errlen);
 }
 
 int
 pgw_shard_open_prefix(const PgwShardConfig *cfg, const char *prefix,
-					  PgwShardClient **out, char *errbuf, size_t errlen)
+                      PgwShardClient **out, char *errbuf, size_t errlen)
 {
-	if (prefix == NULL || prefix[0] != '/' || strlen(prefix) >= PGW_PREFIX_MAX ||
-		prefix[strlen(prefix) - 1] != '/')
+	if (prefix == NULL || prefix[0] != '/' ||
+	    strlen(prefix) >= PGW_PREFIX_MAX || prefix[strlen(prefix) - 1] != '/')
 	{
-		set_err(errbuf, errlen, "pgw_shard_open_prefix: \"%s\" is not a key prefix",
-				prefix ? prefix : "");
+		set_err(errbuf, errlen,
+		        "pgw_shard_open_prefix: \"%s\" is not a key prefix",
+		        prefix ? prefix : "");
 		return PGW_EINVAL;
 	}
 	return client_open(cfg, prefix, out, errbuf, errlen);
@@ -392,19 +398,20 @@ pgw_shard_open_prefix(const PgwShardConfig *cfg, const char *prefix,
 
 static int
 client_open(const PgwShardConfig *cfg, const char *prefix, PgwShardClient **out,
-			char *errbuf, size_t errlen)
+            char *errbuf, size_t errlen)
 {
 	PgwShardClient *sc;
 	EtcdClientConfig ec = {0};
 	EtcdRangeResult r = {0};
-	PgwError	err = {0};
-	int			rc;
+	PgwError err = {0};
+	int rc;
 
 	*out = NULL;
 	if (cfg == NULL || cfg->etcd_endpoints == NULL ||
-		(cfg->scope == NULL && prefix == NULL))
+	    (cfg->scope == NULL && prefix == NULL))
 	{
-		set_err(errbuf, errlen, "pgw_shard_open: etcd_endpoints and scope are required");
+		set_err(errbuf, errlen,
+		        "pgw_shard_open: etcd_endpoints and scope are required");
 		return PGW_EINVAL;
 	}
 	sc = pgw_xcalloc(1, sizeof(*sc));
@@ -415,7 +422,7 @@ client_open(const PgwShardConfig *cfg, const char *prefix, PgwShardClient **out,
 	if (prefix)
 		pgw_strlcpy(sc->prefix, prefix, sizeof(sc->prefix));
 	else if ((rc = dcs_prefix_build(cfg->namespace_, cfg->scope, sc->prefix,
-									sizeof(sc->prefix), &err)) != 0)
+	                                sizeof(sc->prefix), &err)) != 0)
 		goto fail;
 	snprintf(sc->map_key, sizeof(sc->map_key), "%s%s", sc->prefix, SHARD_KEY);
 	ec.endpoints = cfg->etcd_endpoints;
@@ -427,32 +434,38 @@ client_open(const PgwShardConfig *cfg, const char *prefix, PgwShardClient **out,
 	ec.call_timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 3000;
 	if ((rc = etcd_client_open(&ec, &sc->etcd, &err)) != 0)
 		goto fail;
-	if ((rc = etcd_range(sc->etcd, sc->map_key, false, 0, false, &r, &err)) != 0)
+	if ((rc = etcd_range(sc->etcd, sc->map_key, false, 0, false, &r, &err)) !=
+	    0)
 		goto fail;
 	if (r.count == 0)
 	{
 		rc = pgw_error_set(&err, PGW_ENOTFOUND,
-						   "no shard map at %s (run pgwardenctl shard init)", sc->map_key);
+		                   "no shard map at %s (run pgwardenctl shard init)",
+		                   sc->map_key);
 		goto fail;
 	}
 	sc->map = pgw_xmalloc(sizeof(ShardMap));
-	if ((rc = shard_map_decode(r.kvs[0].value, r.kvs[0].value_len, sc->map, &err)) != 0)
+	if ((rc = shard_map_decode(r.kvs[0].value, r.kvs[0].value_len, sc->map,
+	                           &err)) != 0)
 	{
-		pgw_error_prefix(&err, "the shard map at %s does not decode", sc->map_key);
+		pgw_error_prefix(&err, "the shard map at %s does not decode",
+		                 sc->map_key);
 		goto fail;
 	}
 	atomic_store(&sc->version, sc->map->version);
 	reindex(sc);
 	if ((rc = etcd_watch_start(sc->etcd, sc->map_key, false, r.revision + 1,
-							   &sc->map_watch_id, &err)) != 0 ||
-		(rc = watch_new_groups(sc, &err)) != 0)
+	                           &sc->map_watch_id, &err)) != 0 ||
+	    (rc = watch_new_groups(sc, &err)) != 0)
 		goto fail;
 	etcd_range_result_free(&r);
 	atomic_store(&sc->connected, true);
 	sc->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (sc->stop_fd < 0 || pthread_create(&sc->thread, NULL, client_thread, sc) != 0)
+	if (sc->stop_fd < 0 ||
+	    pthread_create(&sc->thread, NULL, client_thread, sc) != 0)
 	{
-		rc = pgw_error_set(&err, PGW_EIO, "could not start the shard client's thread");
+		rc = pgw_error_set(&err, PGW_EIO,
+		                   "could not start the shard client's thread");
 		goto fail;
 	}
 	sc->thread_started = true;
@@ -472,10 +485,10 @@ pgw_shard_close(PgwShardClient *sc)
 		return;
 	if (sc->thread_started)
 	{
-		uint64_t	one = 1;
+		uint64_t one = 1;
 
 		if (write(sc->stop_fd, &one, sizeof(one)) < 0)
-			abort();			/* an eventfd write cannot fail here */
+			abort(); /* an eventfd write cannot fail here */
 		pthread_join(sc->thread, NULL);
 	}
 	if (sc->stop_fd >= 0)
@@ -503,12 +516,12 @@ endpoint_copy(PgwShardEndpoint *dst, const RoutingEndpoint *src)
 void
 fill_ro(const RoutingTable *t, PgwShardLookup *out)
 {
-	int			idx[ROUTING_REPLICAS_MAX];
-	int			n = 0;
+	int idx[ROUTING_REPLICAS_MAX];
+	int n = 0;
 
 	for (int i = 0; i < t->n_replicas; i++)
 	{
-		int			j;
+		int j;
 
 		if (t->replicas[i].weight <= 0)
 			continue;
@@ -518,7 +531,7 @@ fill_ro(const RoutingTable *t, PgwShardLookup *out)
 			const RoutingReplica *b = &t->replicas[i];
 
 			if (a->weight > b->weight ||
-				(a->weight == b->weight && a->lag_bytes <= b->lag_bytes))
+			    (a->weight == b->weight && a->lag_bytes <= b->lag_bytes))
 				break;
 			idx[j] = idx[j - 1];
 		}
@@ -535,7 +548,7 @@ pgw_shard_lookup(PgwShardClient *sc, int64_t user_id, PgwShardLookup *out)
 {
 	const ShardRange *r;
 	GroupRoute *gr;
-	int			i;
+	int i;
 
 	/* no memset of the whole answer: it is 3 kB of host names, and the
 	 * lookup is meant to cost tens of nanoseconds */
@@ -583,7 +596,7 @@ pgw_shard_version(PgwShardClient *sc)
 uint64_t
 pgw_shard_generation(PgwShardClient *sc)
 {
-	uint64_t	g;
+	uint64_t g;
 
 	pthread_mutex_lock(&sc->gen_lock);
 	g = sc->generation;
@@ -596,7 +609,7 @@ static uint64_t
 wait_gen(PgwShardClient *sc, uint64_t seen, int64_t min_version, int timeout_ms)
 {
 	struct timespec ts;
-	uint64_t	g;
+	uint64_t g;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += timeout_ms / 1000;
@@ -610,9 +623,10 @@ wait_gen(PgwShardClient *sc, uint64_t seen, int64_t min_version, int timeout_ms)
 	for (;;)
 	{
 		if (min_version > 0 ? atomic_load(&sc->version) >= min_version
-			: sc->generation != seen)
+		                    : sc->generation != seen)
 			break;
-		if (pthread_cond_timedwait(&sc->gen_cond, &sc->gen_lock, &ts) == ETIMEDOUT)
+		if (pthread_cond_timedwait(&sc->gen_cond, &sc->gen_lock, &ts) ==
+		    ETIMEDOUT)
 			break;
 	}
 	g = sc->generation;

@@ -12,7 +12,7 @@
 static json_t *
 endpoint_json(const RoutingEndpoint *ep)
 {
-	json_t	   *o = json_object();
+	json_t *o = json_object();
 
 	json_object_set_new(o, "name", json_string(ep->name));
 	json_object_set_new(o, "host", json_string(ep->host));
@@ -23,10 +23,10 @@ endpoint_json(const RoutingEndpoint *ep)
 char *
 pgw_shard_map_json(PgwShardClient *sc)
 {
-	json_t	   *root;
-	json_t	   *groups = json_object();
-	char	   *map_text;
-	char	   *s;
+	json_t *root;
+	json_t *groups = json_object();
+	char *map_text;
+	char *s;
 	json_error_t jerr;
 
 	pthread_rwlock_rdlock(&sc->lock);
@@ -34,23 +34,27 @@ pgw_shard_map_json(PgwShardClient *sc)
 	for (int i = 0; i < sc->n_groups; i++)
 	{
 		const GroupRoute *gr = &sc->groups[i];
-		json_t	   *o = json_object();
-		json_t	   *ro = json_array();
+		json_t *o = json_object();
+		json_t *ro = json_array();
 		PgwShardLookup l;
-		char		name[16];
+		char name[16];
 
 		memset(&l, 0, sizeof(l));
 		if (gr->has_table)
 		{
 			fill_ro(&gr->table, &l);
 			json_object_set_new(o, "epoch", json_integer(gr->table.epoch));
-			json_object_set_new(o, "state", json_string(routing_state_name(gr->table.state)));
-			json_object_set_new(o, "rw", gr->table.state == ROUTING_STATE_SERVING &&
-								gr->table.has_primary ?
-								endpoint_json(&gr->table.primary) : json_null());
+			json_object_set_new(
+			    o, "state", json_string(routing_state_name(gr->table.state)));
+			json_object_set_new(o, "rw",
+			                    gr->table.state == ROUTING_STATE_SERVING &&
+			                            gr->table.has_primary
+			                        ? endpoint_json(&gr->table.primary)
+			                        : json_null());
 			for (int j = 0; j < gr->table.n_replicas; j++)
 				if (gr->table.replicas[j].weight > 0)
-					json_array_append_new(ro, endpoint_json(&gr->table.replicas[j].ep));
+					json_array_append_new(
+					    ro, endpoint_json(&gr->table.replicas[j].ep));
 		}
 		else
 			json_object_set_new(o, "rw", json_null());
@@ -62,7 +66,7 @@ pgw_shard_map_json(PgwShardClient *sc)
 	root = json_loads(map_text, 0, &jerr);
 	free(map_text);
 	if (root == NULL)
-		abort();				/* our own encoding always parses */
+		abort(); /* our own encoding always parses */
 	json_object_set_new(root, "groups", groups);
 	s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(root);
@@ -74,7 +78,7 @@ pgw_shard_map_json(PgwShardClient *sc)
 static json_t *
 pub_endpoint_json(const PgwShardEndpoint *ep)
 {
-	json_t	   *o = json_object();
+	json_t *o = json_object();
 
 	json_object_set_new(o, "name", json_string(ep->name));
 	json_object_set_new(o, "host", json_string(ep->host));
@@ -85,16 +89,18 @@ pub_endpoint_json(const PgwShardEndpoint *ep)
 char *
 pgw_shard_lookup_json(const PgwShardLookup *r)
 {
-	json_t	   *o = json_object();
-	json_t	   *ro = json_array();
-	char	   *s;
+	json_t *o = json_object();
+	json_t *ro = json_array();
+	char *s;
 
 	json_object_set_new(o, "user_id", json_integer(r->user_id));
 	json_object_set_new(o, "slot", json_integer(r->slot));
 	json_object_set_new(o, "group", json_integer(r->group));
-	json_object_set_new(o, "state", json_string(shard_state_name((ShardState) r->state)));
+	json_object_set_new(o, "state",
+	                    json_string(shard_state_name((ShardState) r->state)));
 	json_object_set_new(o, "map_version", json_integer(r->map_version));
-	json_object_set_new(o, "rw", r->has_rw ? pub_endpoint_json(&r->rw) : json_null());
+	json_object_set_new(o, "rw",
+	                    r->has_rw ? pub_endpoint_json(&r->rw) : json_null());
 	for (int i = 0; i < r->n_ro; i++)
 		json_array_append_new(ro, pub_endpoint_json(&r->ro[i]));
 	json_object_set_new(o, "ro", ro);

@@ -35,44 +35,44 @@
 #include <unistd.h>
 
 #define THREADS_MAX 16
-#define CONNS_MAX	16
+#define CONNS_MAX   16
 
 static volatile sig_atomic_t stop_flag;
 static PgwShardClient *client;
 static const char *table = "events";
 static const char *password = "pgw-super";
 static const char *user = "postgres";
-static int	n_users = 10000;
-static int	n_threads = 1;
-static int	range_from = -1;
-static int	range_to = -1;
-static int	slots = 4096;
-static int	interval_us;
+static int n_users = 10000;
+static int n_threads = 1;
+static int range_from = -1;
+static int range_to = -1;
+static int slots = 4096;
+static int interval_us;
 static FILE *acked;
 static pthread_mutex_t acked_lock = PTHREAD_MUTEX_INITIALIZER;
 
 typedef struct Stats
 {
-	uint64_t	acks;
-	uint64_t	refusals;		/* PW001 */
-	uint64_t	conn_errors;
-	uint64_t	frozen_waits;
-	uint64_t	ambiguous;		/* retried after a lost answer, was there */
-	int64_t		max_ms;			/* longest first attempt -> ack */
-	uint64_t	over_100ms;
+	uint64_t acks;
+	uint64_t refusals; /* PW001 */
+	uint64_t conn_errors;
+	uint64_t frozen_waits;
+	uint64_t ambiguous; /* retried after a lost answer, was there */
+	int64_t max_ms;     /* longest first attempt -> ack */
+	uint64_t over_100ms;
 } Stats;
 
 typedef struct Worker
 {
-	int			id;
-	pthread_t	thread;
-	Stats		moved;			/* users whose slot is in --range */
-	Stats		others;
+	int id;
+	pthread_t thread;
+	Stats moved; /* users whose slot is in --range */
+	Stats others;
 	struct
 	{
-		char		key[300];
-		PGconn	   *conn;
-	}			conns[CONNS_MAX];
+		char key[300];
+		PGconn *conn;
+	} conns[CONNS_MAX];
 } Worker;
 
 static int64_t
@@ -103,9 +103,9 @@ on_signal(int sig)
 static PGconn *
 conn_get(Worker *w, const PgwShardEndpoint *ep)
 {
-	char		key[300];
-	char		port[16];
-	int			free_slot = -1;
+	char key[300];
+	char port[16];
+	int free_slot = -1;
 
 	snprintf(key, sizeof(key), "%s:%d", ep->host, ep->port);
 	for (int i = 0; i < CONNS_MAX; i++)
@@ -123,18 +123,27 @@ conn_get(Worker *w, const PgwShardEndpoint *ep)
 	}
 	snprintf(port, sizeof(port), "%d", ep->port);
 	{
-		const char *keys[] = {"host", "port", "dbname", "user", "password",
-		"connect_timeout", "tcp_user_timeout", "application_name", NULL};
-		const char *vals[] = {ep->host, port, "postgres", user, password, "2",
-		"3000", "pgw_shard_writer", NULL};
-		PGconn	   *c = PQconnectdbParams(keys, vals, 0);
+		const char *keys[] = {"host",
+		                      "port",
+		                      "dbname",
+		                      "user",
+		                      "password",
+		                      "connect_timeout",
+		                      "tcp_user_timeout",
+		                      "application_name",
+		                      NULL};
+		const char *vals[] = {ep->host, port, "postgres", user,
+		                      password, "2",  "3000",     "pgw_shard_writer",
+		                      NULL};
+		PGconn *c = PQconnectdbParams(keys, vals, 0);
 
 		if (PQstatus(c) != CONNECTION_OK)
 		{
 			PQfinish(c);
 			return NULL;
 		}
-		snprintf(w->conns[free_slot].key, sizeof(w->conns[free_slot].key), "%s", key);
+		snprintf(w->conns[free_slot].key, sizeof(w->conns[free_slot].key), "%s",
+		         key);
 		w->conns[free_slot].conn = c;
 		return c;
 	}
@@ -155,26 +164,28 @@ conn_drop(Worker *w, PGconn *c)
 static bool
 write_row(Worker *w, int64_t uid, int64_t seq)
 {
-	char		uid_s[24];
-	char		seq_s[24];
+	char uid_s[24];
+	char seq_s[24];
 	const char *params[2] = {uid_s, seq_s};
-	char		sql[256];
-	int64_t		first = wall_ms();	/* wall: benchmarks line it up with moves */
-	int			attempts = 0;
-	bool		lost_answer = false;
-	int			slot = pgw_shard_slot(uid, slots);
-	Stats	   *st = (slot >= range_from && slot <= range_to) ? &w->moved : &w->others;
+	char sql[256];
+	int64_t first = wall_ms(); /* wall: benchmarks line it up with moves */
+	int attempts = 0;
+	bool lost_answer = false;
+	int slot = pgw_shard_slot(uid, slots);
+	Stats *st =
+	    (slot >= range_from && slot <= range_to) ? &w->moved : &w->others;
 
 	snprintf(uid_s, sizeof(uid_s), "%lld", (long long) uid);
 	snprintf(seq_s, sizeof(seq_s), "%lld", (long long) seq);
-	snprintf(sql, sizeof(sql), "INSERT INTO %s (user_id, seq, payload) VALUES ($1, $2, 'x')",
-			 table);
+	snprintf(sql, sizeof(sql),
+	         "INSERT INTO %s (user_id, seq, payload) VALUES ($1, $2, 'x')",
+	         table);
 	while (!stop_flag)
 	{
 		PgwShardLookup l;
-		uint64_t	gen = pgw_shard_generation(client);
-		PGconn	   *c;
-		PGresult   *res;
+		uint64_t gen = pgw_shard_generation(client);
+		PGconn *c;
+		PGresult *res;
 		const char *state;
 
 		attempts++;
@@ -200,7 +211,7 @@ write_row(Worker *w, int64_t uid, int64_t seq)
 		res = PQexecParams(c, sql, 2, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) == PGRES_COMMAND_OK)
 		{
-			int64_t		ack = wall_ms();
+			int64_t ack = wall_ms();
 
 			PQclear(res);
 			st->acks++;
@@ -210,8 +221,8 @@ write_row(Worker *w, int64_t uid, int64_t seq)
 				st->over_100ms++;
 			pthread_mutex_lock(&acked_lock);
 			fprintf(acked, "%lld %lld %d %lld %lld %d\n", (long long) uid,
-					(long long) seq, l.group, (long long) first, (long long) ack,
-					attempts);
+			        (long long) seq, l.group, (long long) first,
+			        (long long) ack, attempts);
 			pthread_mutex_unlock(&acked_lock);
 			return true;
 		}
@@ -228,7 +239,7 @@ write_row(Worker *w, int64_t uid, int64_t seq)
 		if (state && strcmp(state, "23505") == 0 && lost_answer)
 		{
 			/* the attempt whose answer was lost had committed */
-			int64_t		ack = wall_ms();
+			int64_t ack = wall_ms();
 
 			PQclear(res);
 			st->acks++;
@@ -237,14 +248,14 @@ write_row(Worker *w, int64_t uid, int64_t seq)
 				st->max_ms = ack - first;
 			pthread_mutex_lock(&acked_lock);
 			fprintf(acked, "%lld %lld %d %lld %lld %d\n", (long long) uid,
-					(long long) seq, l.group, (long long) first, (long long) ack,
-					attempts);
+			        (long long) seq, l.group, (long long) first,
+			        (long long) ack, attempts);
 			pthread_mutex_unlock(&acked_lock);
 			return true;
 		}
 		if (PQstatus(c) != CONNECTION_OK || state == NULL ||
-			strncmp(state, "57", 2) == 0 || strncmp(state, "08", 2) == 0 ||
-			strcmp(state, "25006") == 0)
+		    strncmp(state, "57", 2) == 0 || strncmp(state, "08", 2) == 0 ||
+		    strcmp(state, "25006") == 0)
 		{
 			/* a connection lost mid-statement: the outcome is unknown */
 			lost_answer = true;
@@ -255,7 +266,7 @@ write_row(Worker *w, int64_t uid, int64_t seq)
 			continue;
 		}
 		fprintf(stderr, "pgw_shard_writer: user %lld seq %lld: %s",
-				(long long) uid, (long long) seq, PQresultErrorMessage(res));
+		        (long long) uid, (long long) seq, PQresultErrorMessage(res));
 		PQclear(res);
 		usleep(50000);
 	}
@@ -265,24 +276,24 @@ write_row(Worker *w, int64_t uid, int64_t seq)
 static void *
 worker_main(void *arg)
 {
-	Worker	   *w = arg;
+	Worker *w = arg;
 	/* unique over runs: a base from the clock, then the thread */
-	int64_t		seq = (wall_ms() / 1000 % 100000) * 10000000000LL +
-		(int64_t) w->id * 1000000000LL;
-	bool		split = range_from >= 0 && n_threads > 1;
+	int64_t seq = (wall_ms() / 1000 % 100000) * 10000000000LL +
+	              (int64_t) w->id * 1000000000LL;
+	bool split = range_from >= 0 && n_threads > 1;
 	/*
 	 * With --range and several threads, thread 0 writes the range's users
 	 * and the others share the rest: a write waiting out a freeze must not
 	 * hold up the unaffected users, whose throughput is measured.
 	 */
-	int			step = split ? (w->id == 0 ? 1 : n_threads - 1) : n_threads;
-	int			u = split ? (w->id == 0 ? 0 : w->id - 1) : w->id;
+	int step = split ? (w->id == 0 ? 1 : n_threads - 1) : n_threads;
+	int u = split ? (w->id == 0 ? 0 : w->id - 1) : w->id;
 
 	while (!stop_flag)
 	{
-		int64_t		uid = (u % n_users) + 1;
-		int			slot = pgw_shard_slot(uid, slots);
-		bool		in_range = slot >= range_from && slot <= range_to;
+		int64_t uid = (u % n_users) + 1;
+		int slot = pgw_shard_slot(uid, slots);
+		bool in_range = slot >= range_from && slot <= range_to;
 
 		u += step;
 		if (split && in_range != (w->id == 0))
@@ -298,12 +309,16 @@ worker_main(void *arg)
 static void
 print_stats(const char *name, const Stats *s, double secs)
 {
-	printf(" %s_acks=%llu %s_per_s=%.0f %s_max_ms=%lld %s_over_100ms=%llu"
-		   " %s_refusals=%llu %s_frozen_waits=%llu %s_conn_errors=%llu %s_ambiguous=%llu",
-		   name, (unsigned long long) s->acks, name, secs > 0 ? (double) s->acks / secs : 0,
-		   name, (long long) s->max_ms, name, (unsigned long long) s->over_100ms,
-		   name, (unsigned long long) s->refusals, name, (unsigned long long) s->frozen_waits,
-		   name, (unsigned long long) s->conn_errors, name, (unsigned long long) s->ambiguous);
+	printf(
+	    " %s_acks=%llu %s_per_s=%.0f %s_max_ms=%lld %s_over_100ms=%llu"
+	    " %s_refusals=%llu %s_frozen_waits=%llu %s_conn_errors=%llu %s_ambiguous=%llu",
+	    name, (unsigned long long) s->acks, name,
+	    secs > 0 ? (double) s->acks / secs : 0, name, (long long) s->max_ms,
+	    name, (unsigned long long) s->over_100ms, name,
+	    (unsigned long long) s->refusals, name,
+	    (unsigned long long) s->frozen_waits, name,
+	    (unsigned long long) s->conn_errors, name,
+	    (unsigned long long) s->ambiguous);
 }
 
 static void
@@ -322,11 +337,11 @@ add(Stats *a, const Stats *b)
 static int
 do_write(int duration_s, const char *acked_path)
 {
-	Worker	   *w = calloc((size_t) n_threads, sizeof(Worker));
-	Stats		moved = {0};
-	Stats		others = {0};
-	int64_t		start = now_ms();
-	int64_t		end;
+	Worker *w = calloc((size_t) n_threads, sizeof(Worker));
+	Stats moved = {0};
+	Stats others = {0};
+	int64_t start = now_ms();
+	int64_t end;
 
 	acked = fopen(acked_path, "a");
 	if (acked == NULL || w == NULL)
@@ -340,7 +355,8 @@ do_write(int duration_s, const char *acked_path)
 		w[i].id = i;
 		pthread_create(&w[i].thread, NULL, worker_main, &w[i]);
 	}
-	while (!stop_flag && (duration_s == 0 || now_ms() - start < duration_s * 1000LL))
+	while (!stop_flag &&
+	       (duration_s == 0 || now_ms() - start < duration_s * 1000LL))
 		usleep(20000);
 	stop_flag = 1;
 	for (int i = 0; i < n_threads; i++)
@@ -365,21 +381,23 @@ do_write(int duration_s, const char *acked_path)
 static int
 do_follow(int duration_s)
 {
-	uint64_t	gen = pgw_shard_generation(client);
-	int64_t		start = now_ms();
-	int64_t		last_version = pgw_shard_version(client);
+	uint64_t gen = pgw_shard_generation(client);
+	int64_t start = now_ms();
+	int64_t last_version = pgw_shard_version(client);
 
 	printf("version %lld gen %llu wall_ms %lld\n", (long long) last_version,
-		   (unsigned long long) gen, (long long) wall_ms());
+	       (unsigned long long) gen, (long long) wall_ms());
 	fflush(stdout);
-	while (!stop_flag && (duration_s == 0 || now_ms() - start < duration_s * 1000LL))
+	while (!stop_flag &&
+	       (duration_s == 0 || now_ms() - start < duration_s * 1000LL))
 	{
 		gen = pgw_shard_wait_change(client, gen, 200);
 		if (pgw_shard_version(client) != last_version)
 		{
 			last_version = pgw_shard_version(client);
-			printf("version %lld gen %llu wall_ms %lld\n", (long long) last_version,
-				   (unsigned long long) gen, (long long) wall_ms());
+			printf("version %lld gen %llu wall_ms %lld\n",
+			       (long long) last_version, (unsigned long long) gen,
+			       (long long) wall_ms());
 			fflush(stdout);
 		}
 	}
@@ -389,7 +407,8 @@ do_follow(int duration_s)
 static double
 ns_between(const struct timespec *a, const struct timespec *b)
 {
-	return (double) (b->tv_sec - a->tv_sec) * 1e9 + (double) (b->tv_nsec - a->tv_nsec);
+	return (double) (b->tv_sec - a->tv_sec) * 1e9 +
+	       (double) (b->tv_nsec - a->tv_nsec);
 }
 
 /*
@@ -406,7 +425,7 @@ do_lookup_bench(long n)
 	struct timespec ca;
 	struct timespec cb;
 	PgwShardLookup l;
-	uint64_t	sink = 0;
+	uint64_t sink = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ca);
@@ -417,9 +436,10 @@ do_lookup_bench(long n)
 	}
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cb);
 	clock_gettime(CLOCK_MONOTONIC, &b);
-	printf("lookups=%ld lookup_ns_per_call=%.1f lookup_cpu_ns_per_call=%.1f checksum=%llu\n",
-		   n, ns_between(&a, &b) / (double) n, ns_between(&ca, &cb) / (double) n,
-		   (unsigned long long) sink);
+	printf(
+	    "lookups=%ld lookup_ns_per_call=%.1f lookup_cpu_ns_per_call=%.1f checksum=%llu\n",
+	    n, ns_between(&a, &b) / (double) n, ns_between(&ca, &cb) / (double) n,
+	    (unsigned long long) sink);
 	return 0;
 }
 
@@ -427,27 +447,26 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"etcd", required_argument, NULL, 'e'},
-		{"scope", required_argument, NULL, 's'},
-		{"table", required_argument, NULL, 't'},
-		{"users", required_argument, NULL, 'u'},
-		{"threads", required_argument, NULL, 'T'},
-		{"duration-s", required_argument, NULL, 'd'},
-		{"acked", required_argument, NULL, 'a'},
-		{"range", required_argument, NULL, 'r'},
-		{"slots", required_argument, NULL, 'S'},
-		{"interval-us", required_argument, NULL, 'i'},
-		{"password", required_argument, NULL, 'p'},
-		{"count", required_argument, NULL, 'n'},
-		{NULL, 0, NULL, 0}
-	};
+	    {"etcd", required_argument, NULL, 'e'},
+	    {"scope", required_argument, NULL, 's'},
+	    {"table", required_argument, NULL, 't'},
+	    {"users", required_argument, NULL, 'u'},
+	    {"threads", required_argument, NULL, 'T'},
+	    {"duration-s", required_argument, NULL, 'd'},
+	    {"acked", required_argument, NULL, 'a'},
+	    {"range", required_argument, NULL, 'r'},
+	    {"slots", required_argument, NULL, 'S'},
+	    {"interval-us", required_argument, NULL, 'i'},
+	    {"password", required_argument, NULL, 'p'},
+	    {"count", required_argument, NULL, 'n'},
+	    {NULL, 0, NULL, 0}};
 	PgwShardConfig cfg = {0};
 	const char *acked_path = NULL;
-	int			duration_s = 0;
-	long		count = 1000000;
-	char		errbuf[512];
-	int			o;
-	int			rc;
+	int duration_s = 0;
+	long count = 1000000;
+	char errbuf[512];
+	int o;
+	int rc;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1)
 	{
@@ -495,9 +514,11 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc || cfg.etcd_endpoints == NULL || cfg.scope == NULL ||
-		n_users < 1 || n_threads < 1 || n_threads > THREADS_MAX || count < 1)
+	    n_users < 1 || n_threads < 1 || n_threads > THREADS_MAX || count < 1)
 	{
-		fprintf(stderr, "usage: pgw_shard_writer --etcd H:P --scope S [options] write|follow|lookup\n");
+		fprintf(
+		    stderr,
+		    "usage: pgw_shard_writer --etcd H:P --scope S [options] write|follow|lookup\n");
 		return 2;
 	}
 	signal(SIGTERM, on_signal);

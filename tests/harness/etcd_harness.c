@@ -14,55 +14,55 @@
 
 typedef struct EtcdMember
 {
-	char		name[16];
-	int			client_port;
-	int			peer_port;
-	char		endpoint[64];	/* 127.0.0.1:port */
-	char		data_dir[600];
-	char		log_path[600];
-	pid_t		pid;			/* 0 when stopped */
+	char name[16];
+	int client_port;
+	int peer_port;
+	char endpoint[64]; /* 127.0.0.1:port */
+	char data_dir[600];
+	char log_path[600];
+	pid_t pid; /* 0 when stopped */
 } EtcdMember;
 
 struct EtcdCluster
 {
-	int			n;
-	bool		tls;
-	char	   *dir;
-	char		endpoints[ETCD_HARNESS_MEMBERS_MAX * 64];
-	char		initial_cluster[ETCD_HARNESS_MEMBERS_MAX * 96];
-	char		token[64];
-	char		ca[600];
-	char		ca_key[600];
-	char		server_cert[600];
-	char		server_key[600];
-	char		client_cert[600];
-	char		client_key[600];
-	char		rogue_ca[600];
-	char		rogue_ca_key[600];
-	char		rogue_cert[600];
-	char		rogue_key[600];
-	char		ctl_log[600];
-	EtcdMember	m[ETCD_HARNESS_MEMBERS_MAX];
+	int n;
+	bool tls;
+	char *dir;
+	char endpoints[ETCD_HARNESS_MEMBERS_MAX * 64];
+	char initial_cluster[ETCD_HARNESS_MEMBERS_MAX * 96];
+	char token[64];
+	char ca[600];
+	char ca_key[600];
+	char server_cert[600];
+	char server_key[600];
+	char client_cert[600];
+	char client_key[600];
+	char rogue_ca[600];
+	char rogue_ca_key[600];
+	char rogue_cert[600];
+	char rogue_key[600];
+	char ctl_log[600];
+	EtcdMember m[ETCD_HARNESS_MEMBERS_MAX];
 };
 
 static bool
 run_openssl(EtcdCluster *c, const char *const *args)
 {
-	char		log[700];
-	int			rc;
+	char log[700];
+	int rc;
 
 	snprintf(log, sizeof(log), "%s/openssl.log", c->dir);
 	rc = harness_run((char *const *) args, log, NULL, 30000);
 	if (rc != 0)
 		fprintf(stderr, "etcd_harness: openssl %s failed (exit %d), see %s\n",
-				args[1], rc, log);
+		        args[1], rc, log);
 	return rc == 0;
 }
 
 static bool
 write_file(const char *path, const char *text)
 {
-	FILE	   *f = fopen(path, "w");
+	FILE *f = fopen(path, "w");
 
 	if (f == NULL)
 		return false;
@@ -74,10 +74,24 @@ write_file(const char *path, const char *text)
 static bool
 make_ca(EtcdCluster *c, const char *crt, const char *key, const char *cn)
 {
-	char		subj[128];
-	const char *args[] = {"openssl", "req", "-x509", "-newkey", "ec",
-		"-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
-		"-out", crt, "-days", "2", "-subj", subj, NULL};
+	char subj[128];
+	const char *args[] = {"openssl",
+	                      "req",
+	                      "-x509",
+	                      "-newkey",
+	                      "ec",
+	                      "-pkeyopt",
+	                      "ec_paramgen_curve:prime256v1",
+	                      "-nodes",
+	                      "-keyout",
+	                      key,
+	                      "-out",
+	                      crt,
+	                      "-days",
+	                      "2",
+	                      "-subj",
+	                      subj,
+	                      NULL};
 
 	snprintf(subj, sizeof(subj), "/CN=%s", cn);
 	return run_openssl(c, args);
@@ -86,17 +100,21 @@ make_ca(EtcdCluster *c, const char *crt, const char *key, const char *cn)
 /* make_cert: a key and a certificate signed by ca with the given extensions. */
 static bool
 make_cert(EtcdCluster *c, const char *ca_crt, const char *ca_key,
-		  const char *crt, const char *key, const char *cn, const char *ext)
+          const char *crt, const char *key, const char *cn, const char *ext)
 {
-	char		csr[700];
-	char		extf[700];
-	char		subj[128];
-	const char *req[] = {"openssl", "req", "-newkey", "ec", "-pkeyopt",
-		"ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", csr,
-	"-subj", subj, NULL};
-	const char *sign[] = {"openssl", "x509", "-req", "-in", csr, "-CA", ca_crt,
-		"-CAkey", ca_key, "-CAcreateserial", "-out", crt, "-days", "2",
-	"-extfile", extf, NULL};
+	char csr[700];
+	char extf[700];
+	char subj[128];
+	const char *req[] = {"openssl", "req",      "-newkey",
+	                     "ec",      "-pkeyopt", "ec_paramgen_curve:prime256v1",
+	                     "-nodes",  "-keyout",  key,
+	                     "-out",    csr,        "-subj",
+	                     subj,      NULL};
+	const char *sign[] = {
+	    "openssl", "x509", "-req",   "-in",  csr,
+	    "-CA",     ca_crt, "-CAkey", ca_key, "-CAcreateserial",
+	    "-out",    crt,    "-days",  "2",    "-extfile",
+	    extf,      NULL};
 
 	snprintf(subj, sizeof(subj), "/CN=%s", cn);
 	snprintf(csr, sizeof(csr), "%s.csr", crt);
@@ -109,7 +127,7 @@ make_cert(EtcdCluster *c, const char *ca_crt, const char *ca_key,
 static bool
 make_tls(EtcdCluster *c)
 {
-	char		rogue_dir[700];
+	char rogue_dir[700];
 
 	snprintf(c->ca, sizeof(c->ca), "%s/ca.crt", c->dir);
 	snprintf(c->ca_key, sizeof(c->ca_key), "%s/ca.key", c->dir);
@@ -120,19 +138,20 @@ make_tls(EtcdCluster *c)
 	snprintf(rogue_dir, sizeof(rogue_dir), "%s", c->dir);
 	snprintf(c->rogue_ca, sizeof(c->rogue_ca), "%s/rogue-ca.crt", rogue_dir);
 	snprintf(c->rogue_ca_key, sizeof(c->rogue_ca_key), "%s/rogue-ca.key",
-			 rogue_dir);
+	         rogue_dir);
 	snprintf(c->rogue_cert, sizeof(c->rogue_cert), "%s/rogue.crt", rogue_dir);
 	snprintf(c->rogue_key, sizeof(c->rogue_key), "%s/rogue.key", rogue_dir);
 	return make_ca(c, c->ca, c->ca_key, "pgwarden-test-ca") &&
-		make_cert(c, c->ca, c->ca_key, c->server_cert, c->server_key,
-				  "localhost",
-				  "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-				  "extendedKeyUsage=serverAuth,clientAuth\n") &&
-		make_cert(c, c->ca, c->ca_key, c->client_cert, c->client_key,
-				  "pgwarden-client", "extendedKeyUsage=clientAuth\n") &&
-		make_ca(c, c->rogue_ca, c->rogue_ca_key, "rogue-ca") &&
-		make_cert(c, c->rogue_ca, c->rogue_ca_key, c->rogue_cert, c->rogue_key,
-				  "rogue-client", "extendedKeyUsage=clientAuth\n");
+	       make_cert(c, c->ca, c->ca_key, c->server_cert, c->server_key,
+	                 "localhost",
+	                 "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+	                 "extendedKeyUsage=serverAuth,clientAuth\n") &&
+	       make_cert(c, c->ca, c->ca_key, c->client_cert, c->client_key,
+	                 "pgwarden-client", "extendedKeyUsage=clientAuth\n") &&
+	       make_ca(c, c->rogue_ca, c->rogue_ca_key, "rogue-ca") &&
+	       make_cert(c, c->rogue_ca, c->rogue_ca_key, c->rogue_cert,
+	                 c->rogue_key, "rogue-client",
+	                 "extendedKeyUsage=clientAuth\n");
 }
 
 static pid_t
@@ -140,13 +159,13 @@ spawn_member(EtcdCluster *c, int i)
 {
 	EtcdMember *m = &c->m[i];
 	const char *scheme = c->tls ? "https" : "http";
-	char		client_url[96];
-	char		peer_url[96];
+	char client_url[96];
+	char peer_url[96];
 	const char *argv[40];
-	int			n = 0;
+	int n = 0;
 
 	snprintf(client_url, sizeof(client_url), "%s://127.0.0.1:%d", scheme,
-			 m->client_port);
+	         m->client_port);
 	snprintf(peer_url, sizeof(peer_url), "http://127.0.0.1:%d", m->peer_port);
 	argv[n++] = "etcd";
 	argv[n++] = "--name";
@@ -191,14 +210,14 @@ spawn_member(EtcdCluster *c, int i)
 
 static int
 etcdctl_at(EtcdCluster *c, const char *endpoints, const char *const args[],
-		   int timeout_ms)
+           int timeout_ms)
 {
 	const char *argv[48];
-	char		ep[ETCD_HARNESS_MEMBERS_MAX * 80];
-	char		cacert[700];
-	char		cert[700];
-	char		key[700];
-	int			n = 0;
+	char ep[ETCD_HARNESS_MEMBERS_MAX * 80];
+	char cacert[700];
+	char cert[700];
+	char key[700];
+	int n = 0;
 
 	snprintf(ep, sizeof(ep), "--endpoints=%s", endpoints);
 	argv[n++] = "etcdctl";
@@ -223,15 +242,15 @@ etcdctl_at(EtcdCluster *c, const char *endpoints, const char *const args[],
 int
 etcd_harness_etcdctl(EtcdCluster *c, const char *const args[])
 {
-	char		eps[ETCD_HARNESS_MEMBERS_MAX * 80] = "";
+	char eps[ETCD_HARNESS_MEMBERS_MAX * 80] = "";
 
 	/* etcdctl wants URLs when TLS is on */
 	for (int i = 0; i < c->n; i++)
 	{
-		size_t		l = strlen(eps);
+		size_t l = strlen(eps);
 
 		snprintf(eps + l, sizeof(eps) - l, "%s%s://%s", i ? "," : "",
-				 c->tls ? "https" : "http", c->m[i].endpoint);
+		         c->tls ? "https" : "http", c->m[i].endpoint);
 	}
 	return etcdctl_at(c, eps, args, 15000);
 }
@@ -239,21 +258,21 @@ etcd_harness_etcdctl(EtcdCluster *c, const char *const args[])
 bool
 etcd_harness_wait_healthy(EtcdCluster *c, int i, int timeout_ms)
 {
-	char		ep[96];
+	char ep[96];
 	const char *args[] = {"endpoint", "health", NULL};
 
 	snprintf(ep, sizeof(ep), "%s://%s", c->tls ? "https" : "http",
-			 c->m[i].endpoint);
+	         c->m[i].endpoint);
 	return HARNESS_POLL(c->m[i].pid > 0 && harness_alive(c->m[i].pid) &&
-						etcdctl_at(c, ep, args, 10000) == 0,
-						timeout_ms, 100);
+	                        etcdctl_at(c, ep, args, 10000) == 0,
+	                    timeout_ms, 100);
 }
 
 EtcdCluster *
 etcd_harness_start(int members, bool tls)
 {
 	EtcdCluster *c;
-	int			wait_ms = 30000 * harness_timeout_mult();
+	int wait_ms = 30000 * harness_timeout_mult();
 
 	if (members < 1 || members > ETCD_HARNESS_MEMBERS_MAX)
 	{
@@ -268,7 +287,7 @@ etcd_harness_start(int members, bool tls)
 	c->dir = harness_tmpdir("etcd");
 	snprintf(c->ctl_log, sizeof(c->ctl_log), "%s/etcdctl.log", c->dir);
 	snprintf(c->token, sizeof(c->token), "pgw-%d-%lld", (int) getpid(),
-			 (long long) harness_now_ms());
+	         (long long) harness_now_ms());
 	if (tls && !make_tls(c))
 	{
 		free(c->dir);
@@ -278,24 +297,24 @@ etcd_harness_start(int members, bool tls)
 	for (int i = 0; i < members; i++)
 	{
 		EtcdMember *m = &c->m[i];
-		char		piece[128];
-		size_t		l;
+		char piece[128];
+		size_t l;
 
 		snprintf(m->name, sizeof(m->name), "m%d", i);
 		m->client_port = harness_free_port();
 		m->peer_port = harness_free_port();
 		snprintf(m->endpoint, sizeof(m->endpoint), "127.0.0.1:%d",
-				 m->client_port);
+		         m->client_port);
 		snprintf(m->data_dir, sizeof(m->data_dir), "%s/m%d.data", c->dir, i);
 		snprintf(m->log_path, sizeof(m->log_path), "%s/m%d.log", c->dir, i);
 		snprintf(piece, sizeof(piece), "%s%s", i ? "," : "", m->endpoint);
 		l = strlen(c->endpoints);
 		snprintf(c->endpoints + l, sizeof(c->endpoints) - l, "%s", piece);
-		snprintf(piece, sizeof(piece), "%s%s=http://127.0.0.1:%d",
-				 i ? "," : "", m->name, m->peer_port);
+		snprintf(piece, sizeof(piece), "%s%s=http://127.0.0.1:%d", i ? "," : "",
+		         m->name, m->peer_port);
 		l = strlen(c->initial_cluster);
 		snprintf(c->initial_cluster + l, sizeof(c->initial_cluster) - l, "%s",
-				 piece);
+		         piece);
 	}
 	for (int i = 0; i < members; i++)
 	{
@@ -310,9 +329,10 @@ etcd_harness_start(int members, bool tls)
 	{
 		if (!etcd_harness_wait_healthy(c, i, wait_ms))
 		{
-			fprintf(stderr,
-					"etcd_harness: member %s (%s) not healthy after %d ms; log: %s\n",
-					c->m[i].name, c->m[i].endpoint, wait_ms, c->m[i].log_path);
+			fprintf(
+			    stderr,
+			    "etcd_harness: member %s (%s) not healthy after %d ms; log: %s\n",
+			    c->m[i].name, c->m[i].endpoint, wait_ms, c->m[i].log_path);
 			etcd_harness_stop(c);
 			return NULL;
 		}
@@ -356,7 +376,7 @@ etcd_harness_kill_member(EtcdCluster *c, int i, int sig)
 		kill(-m->pid, sig);
 		return;
 	}
-	kill(-m->pid, SIGCONT);		/* a frozen member must be able to die */
+	kill(-m->pid, SIGCONT); /* a frozen member must be able to die */
 	harness_kill(m->pid, sig, 5000);
 	m->pid = 0;
 }
@@ -370,8 +390,8 @@ etcd_harness_restart_member(EtcdCluster *c, int i, bool wait_healthy)
 		return false;
 	if (!wait_healthy)
 		return HARNESS_POLL(harness_alive(c->m[i].pid) &&
-							harness_wait_port(c->m[i].client_port, 100),
-							10000 * harness_timeout_mult(), 50);
+		                        harness_wait_port(c->m[i].client_port, 100),
+		                    10000 * harness_timeout_mult(), 50);
 	return etcd_harness_wait_healthy(c, i, 30000 * harness_timeout_mult());
 }
 

@@ -31,15 +31,15 @@ const char *etcd_harness_endpoints(EtcdCluster *c);
 
 /* etcd_harness_member_endpoint: "127.0.0.1:p" of member i (borrowed). */
 const char *etcd_harness_member_endpoint(EtcdCluster *c, int i);
-int			etcd_harness_members(EtcdCluster *c);
-pid_t		etcd_harness_member_pid(EtcdCluster *c, int i);
+int etcd_harness_members(EtcdCluster *c);
+pid_t etcd_harness_member_pid(EtcdCluster *c, int i);
 
 /*
  * etcd_harness_kill_member: send sig to member i. SIGSTOP / SIGCONT freeze
  * and thaw it (still registered); any other signal stops it for good (waits
  * up to 5 s, then SIGKILL) until etcd_harness_restart_member.
  */
-void		etcd_harness_kill_member(EtcdCluster *c, int i, int sig);
+void etcd_harness_kill_member(EtcdCluster *c, int i, int sig);
 
 /*
  * etcd_harness_restart_member: start member i again on its data dir and
@@ -47,26 +47,26 @@ void		etcd_harness_kill_member(EtcdCluster *c, int i, int sig);
  * member of a 3-member cluster is never healthy without a quorum). Returns
  * false if it did not start.
  */
-bool		etcd_harness_restart_member(EtcdCluster *c, int i, bool wait_healthy);
+bool etcd_harness_restart_member(EtcdCluster *c, int i, bool wait_healthy);
 
 /* etcd_harness_wait_healthy: member i answers `etcdctl endpoint health`. */
-bool		etcd_harness_wait_healthy(EtcdCluster *c, int i, int timeout_ms);
+bool etcd_harness_wait_healthy(EtcdCluster *c, int i, int timeout_ms);
 
 /* etcd_harness_stop: stop every member and free c (dirs go at exit). */
-void		etcd_harness_stop(EtcdCluster *c);
+void etcd_harness_stop(EtcdCluster *c);
 
 /*
  * etcd_harness_etcdctl: run `etcdctl --endpoints=<all> [TLS flags] args...`
  * (args NULL-terminated), output appended to the cluster's etcdctl.log.
  * Returns the exit status (-1: timeout or spawn failure).
  */
-int			etcd_harness_etcdctl(EtcdCluster *c, const char *const args[]);
+int etcd_harness_etcdctl(EtcdCluster *c, const char *const args[]);
 
 /* Paths of TLS material (NULL without TLS), and the cluster's directory. */
 const char *etcd_harness_ca_file(EtcdCluster *c);
 const char *etcd_harness_client_cert_file(EtcdCluster *c);
 const char *etcd_harness_client_key_file(EtcdCluster *c);
-const char *etcd_harness_rogue_cert_file(EtcdCluster *c);	/* other CA */
+const char *etcd_harness_rogue_cert_file(EtcdCluster *c); /* other CA */
 const char *etcd_harness_rogue_key_file(EtcdCluster *c);
 const char *etcd_harness_rogue_ca_file(EtcdCluster *c);
 const char *etcd_harness_dir(EtcdCluster *c);

@@ -20,18 +20,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PROCS 128
+#define MAX_PROCS    128
 #define MAX_CLEANUPS 64
-#define MAX_DIRS 64
+#define MAX_DIRS     64
 
 static pid_t procs[MAX_PROCS];
-static int	n_procs;
+static int n_procs;
 static char *cleanups[MAX_CLEANUPS];
-static int	n_cleanups;
+static int n_cleanups;
 static char *dirs[MAX_DIRS];
-static int	n_dirs;
-static int	ports_given[256];
-static int	n_ports_given;
+static int n_dirs;
+static int ports_given[256];
+static int n_ports_given;
 static char test_name[64] = "test";
 
 int64_t
@@ -56,7 +56,7 @@ int
 harness_timeout_mult(void)
 {
 	const char *s = getenv("PGW_TEST_TIMEOUT_MULT");
-	long		v = s ? strtol(s, NULL, 10) : 1;
+	long v = s ? strtol(s, NULL, 10) : 1;
 
 	return v >= 1 && v <= 20 ? (int) v : 1;
 }
@@ -86,7 +86,7 @@ cleanup_all(void)
 	{
 		for (int i = n_dirs - 1; i >= 0; i--)
 		{
-			char		cmd[1200];
+			char cmd[1200];
 
 			snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dirs[i]);
 			if (system(cmd) != 0)
@@ -121,9 +121,9 @@ harness_init(const char *name)
 static bool
 port_in_use(int port)
 {
-	int			fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = {0};
-	int			rc;
+	int rc;
 
 	if (fd < 0)
 		return true;
@@ -144,8 +144,8 @@ harness_free_port(void)
 		seed = (unsigned) getpid() ^ (unsigned) harness_now_ms();
 	for (int attempt = 0; attempt < 2000; attempt++)
 	{
-		int			port = 20000 + (int) (rand_r(&seed) % 12000);
-		bool		given = false;
+		int port = 20000 + (int) (rand_r(&seed) % 12000);
+		bool given = false;
 
 		for (int i = 0; i < n_ports_given; i++)
 			if (ports_given[i] == port)
@@ -164,8 +164,8 @@ char *
 harness_tmpdir(const char *tag)
 {
 	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	char		tmpl[512];
-	char	   *d;
+	char tmpl[512];
+	char *d;
 
 	snprintf(tmpl, sizeof(tmpl), "%s/pgw-%s-%s-XXXXXX", base, test_name, tag);
 	d = mkdtemp(tmpl);
@@ -201,7 +201,7 @@ drop_to_user(const char *user)
 		_exit(127);
 	}
 	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
-		setuid(pw->pw_uid) != 0)
+	    setuid(pw->pw_uid) != 0)
 	{
 		perror("harness: drop privileges");
 		_exit(127);
@@ -214,19 +214,19 @@ drop_to_user(const char *user)
 static pid_t
 spawn(char *const argv[], const char *log_path, const char *user, bool pdeath)
 {
-	pid_t		pid = fork();
+	pid_t pid = fork();
 
 	if (pid < 0)
 		return -1;
 	if (pid == 0)
 	{
-		int			fd;
+		int fd;
 
 		setpgid(0, 0);
 		if (pdeath)
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
 		fd = open(log_path ? log_path : "/dev/null",
-				  O_WRONLY | O_CREAT | O_APPEND, 0644);
+		          O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (fd >= 0)
 		{
 			dup2(fd, 1);
@@ -253,12 +253,12 @@ spawn(char *const argv[], const char *log_path, const char *user, bool pdeath)
 pid_t
 harness_spawn(char *const argv[], const char *log_path, const char *user)
 {
-	pid_t		pid;
+	pid_t pid;
 
 	if (log_path && user)
 	{
 		/* the child writes its log as user: create it as ourselves first */
-		int			fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0666);
+		int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0666);
 
 		if (fd >= 0)
 		{
@@ -278,7 +278,7 @@ harness_spawn(char *const argv[], const char *log_path, const char *user)
 bool
 harness_alive(pid_t pid)
 {
-	int			st;
+	int st;
 
 	if (pid <= 0)
 		return false;
@@ -290,8 +290,8 @@ harness_alive(pid_t pid)
 void
 harness_kill(pid_t pid, int sig, int timeout_ms)
 {
-	int64_t		deadline = harness_now_ms() + timeout_ms;
-	bool		gone = false;
+	int64_t deadline = harness_now_ms() + timeout_ms;
+	bool gone = false;
 
 	if (pid <= 0)
 		return;
@@ -299,8 +299,8 @@ harness_kill(pid_t pid, int sig, int timeout_ms)
 	kill(pid, sig);
 	while (harness_now_ms() < deadline)
 	{
-		int			st;
-		pid_t		r = waitpid(pid, &st, WNOHANG);
+		int st;
+		pid_t r = waitpid(pid, &st, WNOHANG);
 
 		if (r == pid || (r < 0 && errno == ECHILD && kill(pid, 0) != 0))
 		{
@@ -329,17 +329,17 @@ harness_register_cleanup(const char *shell_cmd)
 
 int
 harness_run(char *const argv[], const char *log_path, const char *user,
-			int timeout_ms)
+            int timeout_ms)
 {
-	pid_t		pid = spawn(argv, log_path, user, true);
-	int64_t		deadline = harness_now_ms() + timeout_ms;
+	pid_t pid = spawn(argv, log_path, user, true);
+	int64_t deadline = harness_now_ms() + timeout_ms;
 
 	if (pid < 0)
 		return -1;
 	while (harness_now_ms() < deadline)
 	{
-		int			st;
-		pid_t		r = waitpid(pid, &st, WNOHANG);
+		int st;
+		pid_t r = waitpid(pid, &st, WNOHANG);
 
 		if (r == pid)
 			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -353,13 +353,13 @@ harness_run(char *const argv[], const char *log_path, const char *user,
 bool
 harness_wait_port(int port, int timeout_ms)
 {
-	int64_t		deadline = harness_now_ms() + timeout_ms;
+	int64_t deadline = harness_now_ms() + timeout_ms;
 
 	do
 	{
-		int			fd = socket(AF_INET, SOCK_STREAM, 0);
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
 		struct sockaddr_in sa = {0};
-		int			rc;
+		int rc;
 
 		sa.sin_family = AF_INET;
 		sa.sin_port = htons((uint16_t) port);

@@ -14,38 +14,38 @@
 
 typedef struct Family
 {
-	char		name[128];
-	char		type[16];
-	bool		has_help;
-	bool		has_type;
-	bool		has_samples;
+	char name[128];
+	char type[16];
+	bool has_help;
+	bool has_type;
+	bool has_samples;
 } Family;
 
 typedef struct Hist
 {
-	char		key[512];		/* family + labels without le */
-	double		last;			/* last cumulative bucket */
-	double		inf;			/* the +Inf bucket, -1 until seen */
+	char key[512]; /* family + labels without le */
+	double last;   /* last cumulative bucket */
+	double inf;    /* the +Inf bucket, -1 until seen */
 } Hist;
 
 typedef struct Check
 {
-	Family		fam[PC_MAX];
-	int			n_fam;
-	char	  (*seen)[640];
-	int			n_seen;
-	Hist		hist[PC_MAX / 4];
-	int			n_hist;
-	char	   *why;
-	size_t		why_len;
-	int			line;
+	Family fam[PC_MAX];
+	int n_fam;
+	char (*seen)[640];
+	int n_seen;
+	Hist hist[PC_MAX / 4];
+	int n_hist;
+	char *why;
+	size_t why_len;
+	int line;
 } Check;
 
 static int
 fail(Check *c, const char *fmt, ...)
 {
-	va_list		ap;
-	int			n = snprintf(c->why, c->why_len, "line %d: ", c->line);
+	va_list ap;
+	int n = snprintf(c->why, c->why_len, "line %d: ", c->line);
 
 	va_start(ap, fmt);
 	if (n > 0 && (size_t) n < c->why_len)
@@ -71,14 +71,14 @@ static bool
 is_name_char(char ch, bool first)
 {
 	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' ||
-		ch == ':' || (!first && ch >= '0' && ch <= '9');
+	       ch == ':' || (!first && ch >= '0' && ch <= '9');
 }
 
 static bool
 ends_with(const char *s, const char *suf)
 {
-	size_t		a = strlen(s);
-	size_t		b = strlen(suf);
+	size_t a = strlen(s);
+	size_t b = strlen(suf);
 
 	return a >= b && strcmp(s + a - b, suf) == 0;
 }
@@ -86,13 +86,13 @@ ends_with(const char *s, const char *suf)
 static int
 meta_line(Check *c, const char *p)
 {
-	char		kind[8];
-	char		name[128];
-	int			off = 0;
-	Family	   *f;
+	char kind[8];
+	char name[128];
+	int off = 0;
+	Family *f;
 
 	if (sscanf(p, "# %7s %127s %n", kind, name, &off) < 2)
-		return 0;				/* a plain comment */
+		return 0; /* a plain comment */
 	if (strcmp(kind, "HELP") != 0 && strcmp(kind, "TYPE") != 0)
 		return 0;
 	f = family(c, name, true);
@@ -112,8 +112,8 @@ meta_line(Check *c, const char *p)
 	if (f->has_type)
 		return fail(c, "second TYPE of \"%s\"", name);
 	if (strcmp(p + off, "gauge") != 0 && strcmp(p + off, "counter") != 0 &&
-		strcmp(p + off, "histogram") != 0 && strcmp(p + off, "summary") != 0 &&
-		strcmp(p + off, "untyped") != 0)
+	    strcmp(p + off, "histogram") != 0 && strcmp(p + off, "summary") != 0 &&
+	    strcmp(p + off, "untyped") != 0)
 		return fail(c, "unknown TYPE \"%s\" of \"%s\"", p + off, name);
 	snprintf(f->type, sizeof(f->type), "%s", p + off);
 	f->has_type = true;
@@ -122,10 +122,10 @@ meta_line(Check *c, const char *p)
 
 static int
 hist_sample(Check *c, const char *fam, const char *suffix, const char *labels,
-			const char *le, double v)
+            const char *le, double v)
 {
-	char		key[512];
-	Hist	   *h = NULL;
+	char key[512];
+	Hist *h = NULL;
 
 	snprintf(key, sizeof(key), "%s{%s}", fam, labels);
 	for (int i = 0; i < c->n_hist && h == NULL; i++)
@@ -163,19 +163,19 @@ hist_sample(Check *c, const char *fam, const char *suffix, const char *labels,
 static int
 sample_line(Check *c, const char *p)
 {
-	char		name[128];
-	char		labels[512] = "";	/* without le */
-	char		le[32] = "";
-	bool		has_le = false;
-	size_t		n = 0;
-	size_t		lo = 0;
+	char name[128];
+	char labels[512] = ""; /* without le */
+	char le[32] = "";
+	bool has_le = false;
+	size_t n = 0;
+	size_t lo = 0;
 	const char *q = p;
 	const char *fam_name = name;
-	char		base[128];
+	char base[128];
 	const char *suffix = "";
-	Family	   *f;
-	double		v;
-	char	   *end;
+	Family *f;
+	double v;
+	char *end;
 
 	while (is_name_char(*q, n == 0) && n + 1 < sizeof(name))
 		name[n++] = *q++;
@@ -187,10 +187,10 @@ sample_line(Check *c, const char *p)
 		q++;
 		while (*q != '}')
 		{
-			char		key[64];
-			char		val[256];
-			size_t		k = 0;
-			size_t		vl = 0;
+			char key[64];
+			char val[256];
+			size_t k = 0;
+			size_t vl = 0;
 
 			while (is_name_char(*q, k == 0) && k + 1 < sizeof(key))
 				key[k++] = *q++;
@@ -220,9 +220,9 @@ sample_line(Check *c, const char *p)
 				snprintf(le, sizeof(le), "%s", val);
 			}
 			else
-				lo += (size_t) snprintf(labels + lo, lo < sizeof(labels) ?
-										sizeof(labels) - lo : 0, "%s%s=%s",
-										lo ? "," : "", key, val);
+				lo += (size_t) snprintf(
+				    labels + lo, lo < sizeof(labels) ? sizeof(labels) - lo : 0,
+				    "%s%s=%s", lo ? "," : "", key, val);
 			if (*q == ',')
 				q++;
 			else if (*q != '}')
@@ -254,10 +254,10 @@ sample_line(Check *c, const char *p)
 			if (ends_with(name, sufs[i]))
 			{
 				snprintf(base, sizeof(base), "%.*s",
-						 (int) (strlen(name) - strlen(sufs[i])), name);
+				         (int) (strlen(name) - strlen(sufs[i])), name);
 				f = family(c, base, false);
 				if (f != NULL && strcmp(f->type, "histogram") != 0 &&
-					strcmp(f->type, "summary") != 0)
+				    strcmp(f->type, "summary") != 0)
 					f = NULL;
 				if (f != NULL)
 				{
@@ -267,19 +267,24 @@ sample_line(Check *c, const char *p)
 			}
 	}
 	if (f == NULL || !f->has_help || !f->has_type)
-		return fail(c, "sample %s has no family declared before it with # HELP and # TYPE", name);
+		return fail(
+		    c,
+		    "sample %s has no family declared before it with # HELP and # TYPE",
+		    name);
 	if (strcmp(f->type, "histogram") == 0)
 	{
 		if (suffix[0] == '\0')
-			return fail(c, "histogram sample %s without _bucket/_sum/_count", name);
-		if (hist_sample(c, fam_name, suffix, labels, has_le ? le : NULL, v) != 0)
+			return fail(c, "histogram sample %s without _bucket/_sum/_count",
+			            name);
+		if (hist_sample(c, fam_name, suffix, labels, has_le ? le : NULL, v) !=
+		    0)
 			return -1;
 	}
 	else if (has_le)
 		return fail(c, "le label outside a histogram: %s", name);
 	f->has_samples = true;
 	{
-		char		whole[640];
+		char whole[640];
 
 		snprintf(whole, sizeof(whole), "%s{%s}le=%s", name, labels, le);
 		for (int i = 0; i < c->n_seen; i++)
@@ -294,9 +299,9 @@ sample_line(Check *c, const char *p)
 int
 promcheck_text(const char *text, char *why, size_t why_len)
 {
-	Check	   *c = calloc(1, sizeof(Check));
+	Check *c = calloc(1, sizeof(Check));
 	const char *p = text;
-	int			rc = 0;
+	int rc = 0;
 
 	if (c == NULL)
 		return -1;
@@ -306,8 +311,8 @@ promcheck_text(const char *text, char *why, size_t why_len)
 	while (rc == 0 && *p)
 	{
 		const char *nl = strchr(p, '\n');
-		size_t		len = nl ? (size_t) (nl - p) : strlen(p);
-		char	   *line = malloc(len + 1);
+		size_t len = nl ? (size_t) (nl - p) : strlen(p);
+		char *line = malloc(len + 1);
 
 		c->line++;
 		memcpy(line, p, len);
@@ -335,9 +340,10 @@ promcheck_text(const char *text, char *why, size_t why_len)
 bool
 promcheck_value(const char *text, const char *head, double *out)
 {
-	size_t		hl = strlen(head);
+	size_t hl = strlen(head);
 
-	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+	for (const char *p = text; p && *p;
+	     p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
 	{
 		if (strncmp(p, head, hl) == 0)
 		{

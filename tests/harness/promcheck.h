@@ -14,11 +14,11 @@
 
 /* promcheck_text: 0 when text is well formed; -1 with the first problem
  * (and its line number) in why. */
-int			promcheck_text(const char *text, char *why, size_t why_len);
+int promcheck_text(const char *text, char *why, size_t why_len);
 
 /* promcheck_value: the value of the first sample whose "name{labels}" head
  * starts with head (e.g. "pgwarden_primary{scope=\"demo\""); false if
  * there is none. */
-bool		promcheck_value(const char *text, const char *head, double *out);
+bool promcheck_value(const char *text, const char *head, double *out);
 
 #endif

@@ -21,32 +21,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-		{ \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
-					#cond); \
-			exit(1); \
-		} \
+#define CHECK(cond)                                                            \
+	do                                                                         \
+	{                                                                          \
+		if (!(cond))                                                           \
+		{                                                                      \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
+			        #cond);                                                    \
+			exit(1);                                                           \
+		}                                                                      \
 	} while (0)
 
 static PgwError err;
 
-#define OK(call) \
-	do { \
-		int _rc; \
-		pgw_error_clear(&err); \
-		_rc = (call); \
-		if (_rc != 0) \
-		{ \
-			fprintf(stderr, "%s:%d: %s failed: %d %s\n", __FILE__, __LINE__, \
-					#call, _rc, err.msg); \
-			exit(1); \
-		} \
+#define OK(call)                                                               \
+	do                                                                         \
+	{                                                                          \
+		int _rc;                                                               \
+		pgw_error_clear(&err);                                                 \
+		_rc = (call);                                                          \
+		if (_rc != 0)                                                          \
+		{                                                                      \
+			fprintf(stderr, "%s:%d: %s failed: %d %s\n", __FILE__, __LINE__,   \
+			        #call, _rc, err.msg);                                      \
+			exit(1);                                                           \
+		}                                                                      \
 	} while (0)
 
-static int	mult = 1;
+static int mult = 1;
 
 static EtcdClient *
 open_client(const char *endpoints, EtcdCluster *tls_from, int timeout_ms)
@@ -73,19 +75,19 @@ open_client(const char *endpoints, EtcdCluster *tls_from, int timeout_ms)
  */
 static bool
 wait_event(EtcdClient *c, EtcdEventType type, const char *key, EtcdEvent *ev,
-		   int timeout_ms)
+           int timeout_ms)
 {
-	int64_t		deadline = pgw_now_mono_ms() + (int64_t) timeout_ms * mult;
+	int64_t deadline = pgw_now_mono_ms() + (int64_t) timeout_ms * mult;
 
 	for (;;)
 	{
 		struct pollfd pfd = {etcd_client_event_fd(c), POLLIN, 0};
-		int64_t		left;
+		int64_t left;
 
 		while (etcd_client_next_event(c, ev))
 		{
 			if (ev->type == type &&
-				(key == NULL || (ev->kv.key && strcmp(ev->kv.key, key) == 0)))
+			    (key == NULL || (ev->kv.key && strcmp(ev->kv.key, key) == 0)))
 				return true;
 			etcd_event_clear(ev);
 		}
@@ -99,7 +101,7 @@ wait_event(EtcdClient *c, EtcdEventType type, const char *key, EtcdEvent *ev,
 static void
 drain_events(EtcdClient *c)
 {
-	EtcdEvent	ev;
+	EtcdEvent ev;
 
 	while (etcd_client_next_event(c, &ev))
 		etcd_event_clear(&ev);
@@ -118,7 +120,7 @@ test_refusals(void)
 {
 	EtcdClientConfig cfg = {0};
 	EtcdClient *c = NULL;
-	int			rc;
+	int rc;
 
 	cfg.endpoints = "127.0.0.1";
 	rc = etcd_client_open(&cfg, &c, &err);
@@ -138,9 +140,7 @@ test_kv(EtcdClient *c)
 {
 	EtcdRangeResult r = {0};
 	EtcdKeyValue prev = {0};
-	int64_t		rev1,
-				rev2,
-				deleted;
+	int64_t rev1, rev2, deleted;
 
 	OK(etcd_put(c, "/t/kv/a", "one", 3, 0, &prev, &rev1, &err));
 	CHECK(prev.key == NULL && rev1 > 0);
@@ -148,7 +148,7 @@ test_kv(EtcdClient *c)
 	CHECK(prev.key && strcmp(prev.value, "one") == 0 && rev2 == rev1 + 1);
 	etcd_kv_clear(&prev);
 	put_str(c, "/t/kv/b", "bee", 0);
-	put_str(c, "/t/kv0", "outside", 0);	/* not under "/t/kv/" */
+	put_str(c, "/t/kv0", "outside", 0); /* not under "/t/kv/" */
 	OK(etcd_put(c, "/t/kv/bin", "x\0y", 3, 0, NULL, NULL, &err));
 
 	OK(etcd_range(c, "/t/kv/a", false, 0, false, &r, &err));
@@ -165,7 +165,7 @@ test_kv(EtcdClient *c)
 	OK(etcd_range(c, "/t/kv/", true, 0, true, &r, &err));
 	CHECK(r.count == 3);
 	CHECK(strcmp(r.kvs[2].key, "/t/kv/bin") == 0 && r.kvs[2].value_len == 3 &&
-		  memcmp(r.kvs[2].value, "x\0y", 3) == 0);
+	      memcmp(r.kvs[2].value, "x\0y", 3) == 0);
 	etcd_range_result_free(&r);
 
 	OK(etcd_range(c, "/t/none", false, 0, false, &r, &err));
@@ -188,10 +188,8 @@ test_txn(EtcdClient *c)
 	EtcdTxnResult t = {0};
 	EtcdRangeResult r = {0};
 	EtcdCompare cmp[3];
-	EtcdOp		ops[3];
-	int64_t		lease,
-				ttl,
-				rev;
+	EtcdOp ops[3];
+	int64_t lease, ttl, rev;
 
 	OK(etcd_put(c, "/t/txn/k", "v1", 2, 0, NULL, &rev, &err));
 	OK(etcd_lease_grant(c, 30, &lease, &ttl, &err));
@@ -200,44 +198,52 @@ test_txn(EtcdClient *c)
 	/* value, mod, version, lease all hold: run success ops */
 	memset(cmp, 0, sizeof(cmp));
 	memset(ops, 0, sizeof(ops));
-	cmp[0] = (EtcdCompare) {"/t/txn/k", ETCD_CMP_EQUAL, ETCD_TARGET_VALUE, 0, "v1", 2};
-	cmp[1] = (EtcdCompare) {"/t/txn/k", ETCD_CMP_EQUAL, ETCD_TARGET_MOD, rev, NULL, 0};
-	cmp[2] = (EtcdCompare) {"/t/txn/leased", ETCD_CMP_EQUAL, ETCD_TARGET_LEASE, lease, NULL, 0};
-	ops[0] = (EtcdOp) {ETCD_OP_PUT, "/t/txn/k", false, "v2", 2, 0};
-	ops[1] = (EtcdOp) {ETCD_OP_RANGE, "/t/txn/", true, NULL, 0, 0};
-	ops[2] = (EtcdOp) {ETCD_OP_DELETE, "/t/txn/leased", false, NULL, 0, 0};
+	cmp[0] = (EtcdCompare){"/t/txn/k", ETCD_CMP_EQUAL, ETCD_TARGET_VALUE,
+	                       0,          "v1",           2};
+	cmp[1] = (EtcdCompare){"/t/txn/k", ETCD_CMP_EQUAL, ETCD_TARGET_MOD,
+	                       rev,        NULL,           0};
+	cmp[2] = (EtcdCompare){"/t/txn/leased", ETCD_CMP_EQUAL, ETCD_TARGET_LEASE,
+	                       lease,           NULL,           0};
+	ops[0] = (EtcdOp){ETCD_OP_PUT, "/t/txn/k", false, "v2", 2, 0};
+	ops[1] = (EtcdOp){ETCD_OP_RANGE, "/t/txn/", true, NULL, 0, 0};
+	ops[2] = (EtcdOp){ETCD_OP_DELETE, "/t/txn/leased", false, NULL, 0, 0};
 	OK(etcd_txn(c, cmp, 3, ops, 3, NULL, 0, &t, &err));
 	CHECK(t.succeeded && t.n_responses == 3);
 	CHECK(t.responses[0].kind == ETCD_OP_PUT);
-	CHECK(t.responses[1].kind == ETCD_OP_RANGE && t.responses[1].range.count == 2);
+	CHECK(t.responses[1].kind == ETCD_OP_RANGE &&
+	      t.responses[1].range.count == 2);
 	CHECK(t.responses[2].kind == ETCD_OP_DELETE && t.responses[2].deleted == 1);
 	etcd_txn_result_free(&t);
 
 	/* version compare fails: failure ops run, and it is not an error */
-	cmp[0] = (EtcdCompare) {"/t/txn/k", ETCD_CMP_GREATER, ETCD_TARGET_VERSION, 5, NULL, 0};
-	ops[0] = (EtcdOp) {ETCD_OP_RANGE, "/t/txn/k", false, NULL, 0, 0};
+	cmp[0] = (EtcdCompare){
+	    "/t/txn/k", ETCD_CMP_GREATER, ETCD_TARGET_VERSION, 5, NULL, 0};
+	ops[0] = (EtcdOp){ETCD_OP_RANGE, "/t/txn/k", false, NULL, 0, 0};
 	OK(etcd_txn(c, cmp, 1, NULL, 0, ops, 1, &t, &err));
 	CHECK(!t.succeeded && t.n_responses == 1);
 	CHECK(strcmp(t.responses[0].range.kvs[0].value, "v2") == 0);
 	etcd_txn_result_free(&t);
 
 	/* create_revision == 0 on an existing key fails; NOT_EQUAL on value */
-	cmp[0] = (EtcdCompare) {"/t/txn/k", ETCD_CMP_EQUAL, ETCD_TARGET_CREATE, 0, NULL, 0};
-	cmp[1] = (EtcdCompare) {"/t/txn/k", ETCD_CMP_NOT_EQUAL, ETCD_TARGET_VALUE, 0, "v2", 2};
+	cmp[0] = (EtcdCompare){"/t/txn/k", ETCD_CMP_EQUAL, ETCD_TARGET_CREATE,
+	                       0,          NULL,           0};
+	cmp[1] = (EtcdCompare){
+	    "/t/txn/k", ETCD_CMP_NOT_EQUAL, ETCD_TARGET_VALUE, 0, "v2", 2};
 	OK(etcd_txn(c, cmp, 1, NULL, 0, NULL, 0, &t, &err));
 	CHECK(!t.succeeded);
 	etcd_txn_result_free(&t);
 	OK(etcd_txn(c, &cmp[1], 1, NULL, 0, NULL, 0, &t, &err));
 	CHECK(!t.succeeded);
 	etcd_txn_result_free(&t);
-	cmp[0] = (EtcdCompare) {"/t/txn/k", ETCD_CMP_LESS, ETCD_TARGET_MOD, rev + 100, NULL, 0};
+	cmp[0] = (EtcdCompare){"/t/txn/k", ETCD_CMP_LESS, ETCD_TARGET_MOD,
+	                       rev + 100,  NULL,          0};
 	OK(etcd_txn(c, cmp, 1, NULL, 0, NULL, 0, &t, &err));
 	CHECK(t.succeeded);
 	etcd_txn_result_free(&t);
 
 	/* a duplicate key in one txn is etcd's refusal: a typed error */
-	ops[0] = (EtcdOp) {ETCD_OP_PUT, "/t/txn/dup", false, "a", 1, 0};
-	ops[1] = (EtcdOp) {ETCD_OP_PUT, "/t/txn/dup", false, "b", 1, 0};
+	ops[0] = (EtcdOp){ETCD_OP_PUT, "/t/txn/dup", false, "a", 1, 0};
+	ops[1] = (EtcdOp){ETCD_OP_PUT, "/t/txn/dup", false, "b", 1, 0};
 	CHECK(etcd_txn(c, NULL, 0, ops, 2, NULL, 0, &t, &err) == PGW_EINVAL);
 	printf("ok txn refusal: %s\n", err.msg);
 
@@ -253,20 +259,22 @@ typedef struct RaceArg
 	const char *endpoints;
 	const char *name;
 	pthread_barrier_t *barrier;
-	bool		won;
-	char		holder[64];
+	bool won;
+	char holder[64];
 } RaceArg;
 
 static void *
 race_main(void *p)
 {
-	RaceArg    *a = p;
+	RaceArg *a = p;
 	EtcdClient *c = open_client(a->endpoints, NULL, 3000);
-	EtcdCompare cmp = {"/t/race/leader", ETCD_CMP_EQUAL, ETCD_TARGET_CREATE, 0, NULL, 0};
-	EtcdOp		put = {ETCD_OP_PUT, "/t/race/leader", false, a->name, strlen(a->name), 0};
-	EtcdOp		get = {ETCD_OP_RANGE, "/t/race/leader", false, NULL, 0, 0};
+	EtcdCompare cmp = {
+	    "/t/race/leader", ETCD_CMP_EQUAL, ETCD_TARGET_CREATE, 0, NULL, 0};
+	EtcdOp put = {ETCD_OP_PUT, "/t/race/leader", false,
+	              a->name,     strlen(a->name),  0};
+	EtcdOp get = {ETCD_OP_RANGE, "/t/race/leader", false, NULL, 0, 0};
 	EtcdTxnResult t = {0};
-	PgwError	e = {0};
+	PgwError e = {0};
 	EtcdRangeResult warm = {0};
 
 	/* connect first, so the race is between the txns */
@@ -281,7 +289,7 @@ race_main(void *p)
 	a->won = t.succeeded;
 	if (!t.succeeded && t.n_responses == 1 && t.responses[0].range.count == 1)
 		snprintf(a->holder, sizeof(a->holder), "%s",
-				 t.responses[0].range.kvs[0].value);
+		         t.responses[0].range.kvs[0].value);
 	etcd_txn_result_free(&t);
 	etcd_client_close(c);
 	return NULL;
@@ -293,10 +301,9 @@ test_txn_race(const char *endpoints)
 	for (int round = 0; round < 3; round++)
 	{
 		pthread_barrier_t barrier;
-		RaceArg		a = {endpoints, "node-a", &barrier, false, ""};
-		RaceArg		b = {endpoints, "node-b", &barrier, false, ""};
-		pthread_t	ta,
-					tb;
+		RaceArg a = {endpoints, "node-a", &barrier, false, ""};
+		RaceArg b = {endpoints, "node-b", &barrier, false, ""};
+		pthread_t ta, tb;
 		EtcdClient *c = open_client(endpoints, NULL, 3000);
 
 		OK(etcd_delete(c, "/t/race/leader", false, NULL, &err));
@@ -308,7 +315,8 @@ test_txn_race(const char *endpoints)
 		pthread_join(tb, NULL);
 		pthread_barrier_destroy(&barrier);
 		CHECK(a.won != b.won);
-		CHECK(strcmp(a.won ? b.holder : a.holder, a.won ? "node-a" : "node-b") == 0);
+		CHECK(strcmp(a.won ? b.holder : a.holder,
+		             a.won ? "node-a" : "node-b") == 0);
 	}
 	printf("ok txn race: exactly one winner in 3 rounds\n");
 }
@@ -316,11 +324,8 @@ test_txn_race(const char *endpoints)
 static void
 test_leases(EtcdClient *c)
 {
-	int64_t		id,
-				ttl,
-				granted,
-				sent;
-	int64_t		before;
+	int64_t id, ttl, granted, sent;
+	int64_t before;
 
 	CHECK(etcd_lease_grant(c, 0, &id, &ttl, &err) == PGW_EINVAL);
 	OK(etcd_lease_grant(c, 5, &id, &ttl, &err));
@@ -336,7 +341,8 @@ test_leases(EtcdClient *c)
 	OK(etcd_lease_revoke(c, id, &err));
 	CHECK(etcd_lease_revoke(c, id, &err) == PGW_ENOTFOUND);
 	printf("ok revoke twice: %s\n", err.msg);
-	CHECK(etcd_lease_keepalive_once(c, id, 2000, &ttl, &sent, &err) == PGW_ENOTFOUND);
+	CHECK(etcd_lease_keepalive_once(c, id, 2000, &ttl, &sent, &err) ==
+	      PGW_ENOTFOUND);
 	printf("ok keepalive of a revoked lease: %s\n", err.msg);
 	OK(etcd_lease_ttl(c, id, &ttl, &granted, &err));
 	CHECK(ttl == -1);
@@ -352,16 +358,10 @@ test_lease_expiry_seen_by_watcher(const char *endpoints)
 {
 	EtcdClient *owner = open_client(endpoints, NULL, 3000);
 	EtcdClient *watcher = open_client(endpoints, NULL, 3000);
-	EtcdEvent	ev;
+	EtcdEvent ev;
 	EtcdRangeResult r = {0};
-	int64_t		id,
-				ttl,
-				wid,
-				rev,
-				sent,
-				t0,
-				kept_ms;
-	int			n_keepalives = 0;
+	int64_t id, ttl, wid, rev, sent, t0, kept_ms;
+	int n_keepalives = 0;
 
 	OK(etcd_lease_grant(owner, 2, &id, &ttl, &err));
 	OK(etcd_put(owner, "/t/lease/member", "alive", 5, id, NULL, &rev, &err));
@@ -379,18 +379,22 @@ test_lease_expiry_seen_by_watcher(const char *endpoints)
 	}
 	kept_ms = pgw_now_mono_ms() - t0;
 	CHECK(n_keepalives >= 6);
-	CHECK(etcd_lease_keepalive_last(owner, id, &ttl, &sent) && ttl == 2 && sent > t0);
+	CHECK(etcd_lease_keepalive_last(owner, id, &ttl, &sent) && ttl == 2 &&
+	      sent > t0);
 	OK(etcd_range(watcher, "/t/lease/member", false, 0, false, &r, &err));
 	CHECK(r.count == 1 && r.kvs[0].lease == id);
 	etcd_range_result_free(&r);
 
 	etcd_lease_keepalive_stop(owner);
 	t0 = pgw_now_mono_ms();
-	CHECK(wait_event(watcher, ETCD_EVENT_WATCH_DELETE, "/t/lease/member", &ev, 6000));
+	CHECK(wait_event(watcher, ETCD_EVENT_WATCH_DELETE, "/t/lease/member", &ev,
+	                 6000));
 	CHECK(ev.watch_id == wid && ev.revision > rev);
 	etcd_event_clear(&ev);
-	printf("ok lease kept %" PRId64 " ms (%d keepalives), expiry seen as DELETE %" PRId64 " ms after letting go\n",
-		   kept_ms, n_keepalives, pgw_now_mono_ms() - t0);
+	printf("ok lease kept %" PRId64
+	       " ms (%d keepalives), expiry seen as DELETE %" PRId64
+	       " ms after letting go\n",
+	       kept_ms, n_keepalives, pgw_now_mono_ms() - t0);
 	OK(etcd_watch_cancel(watcher, wid, &err));
 	CHECK(etcd_watch_cancel(watcher, wid, &err) == PGW_ENOTFOUND);
 	etcd_client_close(watcher);
@@ -400,10 +404,8 @@ test_lease_expiry_seen_by_watcher(const char *endpoints)
 static void
 test_watch(EtcdClient *c, EtcdClient *writer)
 {
-	EtcdEvent	ev;
-	int64_t		wid,
-				wid2,
-				rev;
+	EtcdEvent ev;
+	int64_t wid, wid2, rev;
 
 	OK(etcd_put(writer, "/t/w/pre", "0", 1, 0, NULL, &rev, &err));
 	/* from a past revision: the earlier put is replayed */
@@ -433,11 +435,9 @@ test_watch(EtcdClient *c, EtcdClient *writer)
 static void
 test_watch_compaction(EtcdCluster *ec, EtcdClient *c, EtcdClient *writer)
 {
-	EtcdEvent	ev;
-	int64_t		first,
-				rev,
-				wid;
-	char		revs[32];
+	EtcdEvent ev;
+	int64_t first, rev, wid;
+	char revs[32];
 	const char *args[] = {"compact", revs, NULL};
 	EtcdRangeResult r = {0};
 
@@ -447,7 +447,8 @@ test_watch_compaction(EtcdCluster *ec, EtcdClient *c, EtcdClient *writer)
 	snprintf(revs, sizeof(revs), "%" PRId64, rev);
 	CHECK(etcd_harness_etcdctl(ec, args) == 0);
 	/* a read of a compacted revision is a typed error */
-	CHECK(etcd_range(c, "/t/compact/k", false, first, false, &r, &err) == PGW_ECOMPACTED);
+	CHECK(etcd_range(c, "/t/compact/k", false, first, false, &r, &err) ==
+	      PGW_ECOMPACTED);
 	printf("ok compacted read: %s\n", err.msg);
 	/* a watch from before the compaction resyncs, then carries on */
 	OK(etcd_watch_start(c, "/t/compact/", true, first, &wid, &err));
@@ -485,11 +486,8 @@ test_watch_liveness(EtcdCluster *ec)
 	EtcdClient *c = open_client(etcd_harness_endpoints(ec), NULL, 2000);
 	EtcdClient *blind = open_client(etcd_harness_endpoints(ec), NULL, 2000);
 	EtcdClient *w = open_client(etcd_harness_endpoints(ec), NULL, 2000);
-	EtcdEvent	ev;
-	int64_t		wid,
-				rev,
-				seen,
-				t0;
+	EtcdEvent ev;
+	int64_t wid, rev, seen, t0;
 
 	OK(etcd_put(w, "/t/live/k", "1", 1, 0, NULL, &rev, &err));
 	etcd_watch_set_progress(c, 400);
@@ -504,13 +502,14 @@ test_watch_liveness(EtcdCluster *ec)
 	CHECK(!wait_event(c, ETCD_EVENT_WATCH_RESYNC, NULL, &ev, 1));
 	/* the blind client's stream is silent all along */
 	CHECK(!etcd_watch_live(blind, 900, NULL));
-	printf("ok idle watch live at revision %" PRId64 " (progress answers)\n", seen);
+	printf("ok idle watch live at revision %" PRId64 " (progress answers)\n",
+	       seen);
 
 	etcd_harness_kill_member(ec, 0, SIGSTOP);
 	t0 = pgw_now_mono_ms();
 	CHECK(wait_event(c, ETCD_EVENT_WATCH_RESYNC, NULL, &ev, 3000));
 	printf("ok stall noticed %" PRId64 " ms after the freeze: %s\n",
-		   pgw_now_mono_ms() - t0, ev.msg);
+	       pgw_now_mono_ms() - t0, ev.msg);
 	CHECK(strstr(ev.msg, "stalled") != NULL);
 	CHECK(etcd_watch_stalls(c) >= 1);
 	CHECK(!etcd_watch_live(c, 900, NULL));
@@ -539,15 +538,9 @@ test_outage_and_recovery(EtcdCluster *ec)
 	EtcdClient *c = open_client(etcd_harness_endpoints(ec), NULL, 2000);
 	EtcdClient *w = open_client(etcd_harness_endpoints(ec), NULL, 2000);
 	EtcdRangeResult r = {0};
-	EtcdEvent	ev;
-	int64_t		wid,
-				t0,
-				took,
-				ttl,
-				sent,
-				lease,
-				rev;
-	int			rc;
+	EtcdEvent ev;
+	int64_t wid, t0, took, ttl, sent, lease, rev;
+	int rc;
 
 	OK(etcd_put(c, "/t/out/k", "1", 1, 0, NULL, &rev, &err));
 	OK(etcd_lease_grant(c, 30, &lease, &ttl, &err));
@@ -576,10 +569,12 @@ test_outage_and_recovery(EtcdCluster *ec)
 	for (int i = 0; i < etcd_harness_members(ec); i++)
 		CHECK(etcd_harness_wait_healthy(ec, i, 30000 * mult));
 	t0 = pgw_now_mono_ms();
-	CHECK(HARNESS_POLL(etcd_put(c, "/t/out/k", "2", 1, 0, NULL, NULL, &err) == 0,
-					   15000 * mult, 50));
-	printf("ok recovery: same client wrote again %" PRId64 " ms after etcd was healthy\n",
-		   pgw_now_mono_ms() - t0);
+	CHECK(
+	    HARNESS_POLL(etcd_put(c, "/t/out/k", "2", 1, 0, NULL, NULL, &err) == 0,
+	                 15000 * mult, 50));
+	printf("ok recovery: same client wrote again %" PRId64
+	       " ms after etcd was healthy\n",
+	       pgw_now_mono_ms() - t0);
 	OK(etcd_lease_keepalive_once(c, lease, 3000, &ttl, &sent, &err));
 	CHECK(ttl == 30);
 	CHECK(wait_event(w, ETCD_EVENT_WATCH_PUT, "/t/out/k", &ev, 10000));
@@ -599,11 +594,8 @@ test_auth(EtcdCluster *ec)
 	EtcdClientConfig cfg = {0};
 	EtcdClient *c = NULL;
 	EtcdRangeResult r = {0};
-	EtcdEvent	ev;
-	int64_t		wid,
-				id,
-				ttl,
-				sent;
+	EtcdEvent ev;
+	int64_t wid, id, ttl, sent;
 
 	CHECK(etcd_harness_etcdctl(ec, add_root) == 0);
 	CHECK(etcd_harness_etcdctl(ec, enable) == 0);
@@ -646,12 +638,9 @@ test_tls(void)
 	EtcdClientConfig cfg = {0};
 	EtcdClient *c = NULL;
 	EtcdRangeResult r = {0};
-	int64_t		id,
-				ttl,
-				sent,
-				wid;
-	EtcdEvent	ev;
-	int			rc;
+	int64_t id, ttl, sent, wid;
+	EtcdEvent ev;
+	int rc;
 
 	CHECK(ec != NULL);
 	c = open_client(etcd_harness_endpoints(ec), ec, 3000);
@@ -688,8 +677,9 @@ test_tls(void)
 	OK(etcd_client_open(&cfg, &c, &err));
 	rc = etcd_range(c, "/t/tls/k", false, 0, false, &r, &err);
 	CHECK(rc == PGW_EUNAVAILABLE || rc == PGW_ETIMEDOUT);
-	CHECK(strstr(err.msg, "TLS") != NULL || strstr(err.msg, "andshake") != NULL ||
-		  strstr(err.msg, "ertificate") != NULL);
+	CHECK(strstr(err.msg, "TLS") != NULL ||
+	      strstr(err.msg, "andshake") != NULL ||
+	      strstr(err.msg, "ertificate") != NULL);
 	printf("ok untrusted server refused: %s\n", err.msg);
 	etcd_client_close(c);
 
@@ -723,15 +713,10 @@ test_cluster_failover(void)
 	EtcdCluster *ec = etcd_harness_start(3, false);
 	EtcdClient *c;
 	EtcdClient *w;
-	EtcdEvent	ev;
+	EtcdEvent ev;
 	EtcdRangeResult r = {0};
-	int64_t		id,
-				ttl,
-				sent,
-				wid,
-				rev,
-				t0;
-	int			victim = -1;
+	int64_t id, ttl, sent, wid, rev, t0;
+	int victim = -1;
 
 	CHECK(ec != NULL);
 	c = open_client(etcd_harness_endpoints(ec), NULL, 3000);
@@ -743,23 +728,25 @@ test_cluster_failover(void)
 	CHECK(wait_event(c, ETCD_EVENT_KEEPALIVE, NULL, &ev, 5000));
 
 	for (int i = 0; i < 3; i++)
-		if (strcmp(etcd_harness_member_endpoint(ec, i), etcd_client_endpoint(c)) == 0)
+		if (strcmp(etcd_harness_member_endpoint(ec, i),
+		           etcd_client_endpoint(c)) == 0)
 			victim = i;
 	CHECK(victim >= 0);
 	etcd_harness_kill_member(ec, victim, SIGKILL);
 	printf("killed member %d (%s), the one in use\n", victim,
-		   etcd_harness_member_endpoint(ec, victim));
+	       etcd_harness_member_endpoint(ec, victim));
 	t0 = pgw_now_mono_ms();
 	for (int i = 1; i <= 20; i++)
 	{
-		char		v[16];
+		char v[16];
 
 		snprintf(v, sizeof(v), "%d", i);
 		OK(etcd_put(c, "/t/ha/k", v, strlen(v), 0, NULL, NULL, &err));
 	}
 	printf("ok 20 puts after the kill in %" PRId64 " ms, now on %s\n",
-		   pgw_now_mono_ms() - t0, etcd_client_endpoint(c));
-	CHECK(strcmp(etcd_client_endpoint(c), etcd_harness_member_endpoint(ec, victim)) != 0);
+	       pgw_now_mono_ms() - t0, etcd_client_endpoint(c));
+	CHECK(strcmp(etcd_client_endpoint(c),
+	             etcd_harness_member_endpoint(ec, victim)) != 0);
 	OK(etcd_range(c, "/t/ha/k", false, 0, false, &r, &err));
 	CHECK(r.count == 1 && strcmp(r.kvs[0].value, "20") == 0);
 	etcd_range_result_free(&r);
@@ -774,14 +761,16 @@ test_cluster_failover(void)
 	/* bring it back, then freeze the member in use (a partition) */
 	CHECK(etcd_harness_restart_member(ec, victim, true));
 	for (int i = 0; i < 3; i++)
-		if (strcmp(etcd_harness_member_endpoint(ec, i), etcd_client_endpoint(c)) == 0)
+		if (strcmp(etcd_harness_member_endpoint(ec, i),
+		           etcd_client_endpoint(c)) == 0)
 			victim = i;
 	etcd_harness_kill_member(ec, victim, SIGSTOP);
-	printf("froze member %d (%s)\n", victim, etcd_harness_member_endpoint(ec, victim));
+	printf("froze member %d (%s)\n", victim,
+	       etcd_harness_member_endpoint(ec, victim));
 	t0 = pgw_now_mono_ms();
 	OK(etcd_put(c, "/t/ha/k", "frozen", 6, 0, NULL, NULL, &err));
 	printf("ok put during the freeze took %" PRId64 " ms, on %s\n",
-		   pgw_now_mono_ms() - t0, etcd_client_endpoint(c));
+	       pgw_now_mono_ms() - t0, etcd_client_endpoint(c));
 	CHECK(pgw_now_mono_ms() - t0 <= 3000 + 500 * mult);
 	OK(etcd_lease_keepalive_once(c, id, 3000, &ttl, &sent, &err));
 	OK(etcd_range(c, "/t/ha/k", false, 0, false, &r, &err));
@@ -801,7 +790,7 @@ main(void)
 	EtcdCluster *ec;
 	EtcdClient *c;
 	EtcdClient *c2;
-	int64_t		t_start = pgw_now_mono_ms();
+	int64_t t_start = pgw_now_mono_ms();
 
 	harness_init("consensus_etcd");
 	mult = harness_timeout_mult();
@@ -830,6 +819,6 @@ main(void)
 	test_tls();
 	test_cluster_failover();
 	printf("all consensus etcd tests passed in %" PRId64 " ms\n",
-		   pgw_now_mono_ms() - t_start);
+	       pgw_now_mono_ms() - t_start);
 	return 0;
 }

@@ -32,26 +32,27 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-		{ \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
-					#cond); \
-			exit(1); \
-		} \
+#define CHECK(cond)                                                            \
+	do                                                                         \
+	{                                                                          \
+		if (!(cond))                                                           \
+		{                                                                      \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
+			        #cond);                                                    \
+			exit(1);                                                           \
+		}                                                                      \
 	} while (0)
 
 #define PREFIX "/service/fr/"
-#define KEY PREFIX "leader"
+#define KEY    PREFIX "leader"
 
-static int	mult = 1;
+static int mult = 1;
 static char *state_dir;
 
 typedef struct Target
 {
 	const char *endpoints;
-	EtcdCluster *tls_from;		/* client certificate from this cluster */
+	EtcdCluster *tls_from; /* client certificate from this cluster */
 	const char *user;
 	const char *password;
 } Target;
@@ -81,10 +82,10 @@ client_config(const Target *t)
 static int64_t
 setup_key(const Target *t, const char *value)
 {
-	int			p[2];
-	pid_t		pid;
-	int64_t		lease = 0;
-	int			status;
+	int p[2];
+	pid_t pid;
+	int64_t lease = 0;
+	int status;
 
 	CHECK(pipe(p) == 0);
 	pid = fork();
@@ -93,16 +94,15 @@ setup_key(const Target *t, const char *value)
 	{
 		EtcdClientConfig cfg = client_config(t);
 		EtcdClient *c = NULL;
-		PgwError	err = {0};
-		int64_t		id = 0,
-					ttl;
+		PgwError err = {0};
+		int64_t id = 0, ttl;
 
 		close(p[0]);
 		if (etcd_client_open(&cfg, &c, &err) != 0 ||
-			etcd_delete(c, KEY, false, NULL, &err) != 0 ||
-			(value != NULL &&
-			 (etcd_lease_grant(c, 60, &id, &ttl, &err) != 0 ||
-			  etcd_put(c, KEY, value, strlen(value), id, NULL, NULL, &err) != 0)))
+		    etcd_delete(c, KEY, false, NULL, &err) != 0 ||
+		    (value != NULL && (etcd_lease_grant(c, 60, &id, &ttl, &err) != 0 ||
+		                       etcd_put(c, KEY, value, strlen(value), id, NULL,
+		                                NULL, &err) != 0)))
 		{
 			fprintf(stderr, "setup: %s\n", err.msg);
 			_exit(1);
@@ -115,7 +115,8 @@ setup_key(const Target *t, const char *value)
 	close(p[1]);
 	CHECK(read(p[0], &lease, sizeof(lease)) == sizeof(lease));
 	close(p[0]);
-	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	      WEXITSTATUS(status) == 0);
 	return lease;
 }
 
@@ -123,14 +124,14 @@ setup_key(const Target *t, const char *value)
 static void
 read_key(const Target *t, char *buf, size_t len, int64_t *lease)
 {
-	int			p[2];
-	pid_t		pid;
-	int			status;
+	int p[2];
+	pid_t pid;
+	int status;
 	struct
 	{
-		int64_t		lease;
-		char		value[64];
-	}			out;
+		int64_t lease;
+		char value[64];
+	} out;
 
 	CHECK(pipe(p) == 0);
 	pid = fork();
@@ -140,12 +141,12 @@ read_key(const Target *t, char *buf, size_t len, int64_t *lease)
 		EtcdClientConfig cfg = client_config(t);
 		EtcdClient *c = NULL;
 		EtcdRangeResult r = {0};
-		PgwError	err = {0};
+		PgwError err = {0};
 
 		close(p[0]);
 		memset(&out, 0, sizeof(out));
 		if (etcd_client_open(&cfg, &c, &err) != 0 ||
-			etcd_range(c, KEY, false, 0, false, &r, &err) != 0)
+		    etcd_range(c, KEY, false, 0, false, &r, &err) != 0)
 		{
 			fprintf(stderr, "read: %s\n", err.msg);
 			_exit(1);
@@ -164,7 +165,8 @@ read_key(const Target *t, char *buf, size_t len, int64_t *lease)
 	close(p[1]);
 	CHECK(read(p[0], &out, sizeof(out)) == sizeof(out));
 	close(p[0]);
-	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	      WEXITSTATUS(status) == 0);
 	snprintf(buf, len, "%s", out.value);
 	*lease = out.lease;
 }
@@ -172,14 +174,14 @@ read_key(const Target *t, char *buf, size_t len, int64_t *lease)
 /* In a child, as the watchdog does: the release; its result and duration. */
 static int
 release_in_child(const Target *t, const char *name, int64_t lease, int pm_pid,
-				 int budget_ms, int64_t *took_ms)
+                 int budget_ms, int64_t *took_ms)
 {
 	FenceReleaseConfig rc = {0};
-	int			p[2];
-	pid_t		pid;
-	int			status;
-	int			res = 1;
-	int64_t		t0 = pgw_now_mono_ms();
+	int p[2];
+	pid_t pid;
+	int status;
+	int res = 1;
+	int64_t t0 = pgw_now_mono_ms();
 
 	rc.etcd = client_config(t);
 	rc.prefix = PREFIX;
@@ -200,7 +202,8 @@ release_in_child(const Target *t, const char *name, int64_t lease, int pm_pid,
 	close(p[1]);
 	CHECK(read(p[0], &res, sizeof(res)) == sizeof(res));
 	close(p[0]);
-	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	      WEXITSTATUS(status) == 0);
 	*took_ms = pgw_now_mono_ms() - t0;
 	return res;
 }
@@ -208,14 +211,15 @@ release_in_child(const Target *t, const char *name, int64_t lease, int pm_pid,
 static void
 expect_key(const Target *t, const char *value, int64_t lease)
 {
-	char		v[64];
-	int64_t		l;
+	char v[64];
+	int64_t l;
 
 	read_key(t, v, sizeof(v), &l);
 	if (strcmp(v, value) != 0 || l != lease)
 	{
-		fprintf(stderr, "key %s is \"%s\" on %" PRIx64 ", want \"%s\" on %" PRIx64 "\n",
-				KEY, v, (uint64_t) l, value, (uint64_t) lease);
+		fprintf(stderr,
+		        "key %s is \"%s\" on %" PRIx64 ", want \"%s\" on %" PRIx64 "\n",
+		        KEY, v, (uint64_t) l, value, (uint64_t) lease);
 		exit(1);
 	}
 }
@@ -223,19 +227,18 @@ expect_key(const Target *t, const char *value, int64_t lease)
 static void
 test_compares(const Target *t, const char *label)
 {
-	int64_t		l1,
-				l2,
-				took;
-	int			rc;
+	int64_t l1, l2, took;
+	int rc;
 	ReleaseRecord rec;
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	/* held by another member: never deleted */
 	l1 = setup_key(t, "node2");
 	rc = release_in_child(t, "node1", l1, 0, 2000, &took);
 	CHECK(rc == PGW_ECONFLICT);
 	expect_key(t, "node2", l1);
-	printf("ok %s: a key held by another member stays (%" PRId64 " ms)\n", label, took);
+	printf("ok %s: a key held by another member stays (%" PRId64 " ms)\n",
+	       label, took);
 
 	/* our name on another lease (an earlier or later incarnation) */
 	l2 = setup_key(t, "node1");
@@ -258,25 +261,31 @@ test_compares(const Target *t, const char *label)
 	expect_key(t, "", 0);
 	CHECK(release_record_read(state_dir, "fr", "node1", &rec, &err) == 1);
 	CHECK(rec.lease_id == l1);
-	CHECK(strcmp(rec.by, "fence") == 0 && strcmp(rec.reason, "daemon-died") == 0);
-	printf("ok %s: our key on our lease released and recorded; cold release (fork, gRPC init, connect, txn) took %" PRId64 " ms\n",
-		   label, took);
+	CHECK(strcmp(rec.by, "fence") == 0 &&
+	      strcmp(rec.reason, "daemon-died") == 0);
+	printf(
+	    "ok %s: our key on our lease released and recorded; cold release (fork, gRPC init, connect, txn) took %" PRId64
+	    " ms\n",
+	    label, took);
 }
 
 static void
 test_postmaster_alive(const Target *t)
 {
-	char	   *argv[] = {"sleep", "60", NULL};
-	pid_t		pm = harness_spawn(argv, "/dev/null", NULL);
-	int64_t		l1,
-				took;
+	char *argv[] = {"sleep", "60", NULL};
+	pid_t pm = harness_spawn(argv, "/dev/null", NULL);
+	int64_t l1, took;
 
 	CHECK(pm > 0);
 	l1 = setup_key(t, "node1");
-	CHECK(release_in_child(t, "node1", l1, (int) pm, 2000, &took) == PGW_ESTATE);
+	CHECK(release_in_child(t, "node1", l1, (int) pm, 2000, &took) ==
+	      PGW_ESTATE);
 	expect_key(t, "node1", l1);
-	CHECK(took >= FENCE_PM_GONE_WAIT_MS && took < FENCE_PM_GONE_WAIT_MS + 2000 * mult);
-	printf("ok a live postmaster keeps the key (gave up after %" PRId64 " ms)\n", took);
+	CHECK(took >= FENCE_PM_GONE_WAIT_MS &&
+	      took < FENCE_PM_GONE_WAIT_MS + 2000 * mult);
+	printf("ok a live postmaster keeps the key (gave up after %" PRId64
+	       " ms)\n",
+	       took);
 	harness_kill(pm, SIGKILL, 2000);
 	CHECK(release_in_child(t, "node1", l1, (int) pm, 2000, &took) == 0);
 	expect_key(t, "", 0);
@@ -286,14 +295,13 @@ test_postmaster_alive(const Target *t)
 static void
 test_unreachable(const Target *good)
 {
-	Target		t = *good;
-	int			port = harness_free_port();
-	int			s = socket(AF_INET, SOCK_STREAM, 0);
+	Target t = *good;
+	int port = harness_free_port();
+	int s = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = {0};
-	char		ep[64];
-	int64_t		l1,
-				took;
-	int			rc;
+	char ep[64];
+	int64_t l1, took;
+	int rc;
 
 	/* nothing listens: refused at once */
 	snprintf(ep, sizeof(ep), "127.0.0.1:%d", harness_free_port());
@@ -301,21 +309,24 @@ test_unreachable(const Target *good)
 	rc = release_in_child(&t, "node1", 0x1234, 0, 1500, &took);
 	CHECK(rc == PGW_EUNAVAILABLE || rc == PGW_ETIMEDOUT);
 	CHECK(took < 1500 + 2000 * mult);
-	printf("ok no etcd: %s after %" PRId64 " ms (budget 1500)\n", pgw_strerror(rc), took);
+	printf("ok no etcd: %s after %" PRId64 " ms (budget 1500)\n",
+	       pgw_strerror(rc), took);
 
 	/* a listener that accepts and never answers: the budget bounds it */
 	a.sin_family = AF_INET;
 	a.sin_port = htons((uint16_t) port);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CHECK(s >= 0 && bind(s, (struct sockaddr *) &a, sizeof(a)) == 0 && listen(s, 16) == 0);
+	CHECK(s >= 0 && bind(s, (struct sockaddr *) &a, sizeof(a)) == 0 &&
+	      listen(s, 16) == 0);
 	snprintf(ep, sizeof(ep), "127.0.0.1:%d", port);
 	l1 = setup_key(good, "node1");
 	rc = release_in_child(&t, "node1", l1, 0, 1500, &took);
 	CHECK(rc == PGW_ETIMEDOUT || rc == PGW_EUNAVAILABLE);
 	CHECK(took >= 1000 && took < 1500 + 2500 * mult);
 	expect_key(good, "node1", l1);
-	printf("ok a silent etcd: %s after %" PRId64 " ms (budget 1500); the key stays for its lease\n",
-		   pgw_strerror(rc), took);
+	printf("ok a silent etcd: %s after %" PRId64
+	       " ms (budget 1500); the key stays for its lease\n",
+	       pgw_strerror(rc), took);
 	close(s);
 }
 
@@ -325,9 +336,8 @@ test_auth(EtcdCluster *ec)
 	const char *add_root[] = {"user", "add", "root:rootpw", NULL};
 	const char *enable[] = {"auth", "enable", NULL};
 	const char *disable[] = {"--user=root:rootpw", "auth", "disable", NULL};
-	Target		t = {0};
-	int64_t		l1,
-				took;
+	Target t = {0};
+	int64_t l1, took;
 
 	CHECK(etcd_harness_etcdctl(ec, add_root) == 0);
 	CHECK(etcd_harness_etcdctl(ec, enable) == 0);
@@ -341,8 +351,10 @@ test_auth(EtcdCluster *ec)
 	expect_key(&t, "node1", l1);
 	CHECK(release_in_child(&t, "node1", l1, 0, 2000, &took) == 0);
 	expect_key(&t, "", 0);
-	printf("ok auth: refused with a wrong password, released with the daemon's (%" PRId64 " ms)\n",
-		   took);
+	printf(
+	    "ok auth: refused with a wrong password, released with the daemon's (%" PRId64
+	    " ms)\n",
+	    took);
 	CHECK(etcd_harness_etcdctl(ec, disable) == 0);
 }
 
@@ -351,22 +363,22 @@ main(void)
 {
 	EtcdCluster *plain;
 	EtcdCluster *tls;
-	Target		t = {0};
-	int64_t		t_start = pgw_now_mono_ms();
+	Target t = {0};
+	int64_t t_start = pgw_now_mono_ms();
 
 	harness_init("daemon_fence_release");
 	mult = harness_timeout_mult();
 	state_dir = harness_tmpdir("fence-release");
 	CHECK(state_dir != NULL);
 	{
-		PgwError	err = {0};
-		int			fd = release_state_dir_open(state_dir, false, &err);
+		PgwError err = {0};
+		int fd = release_state_dir_open(state_dir, false, &err);
 
 		/* harness_tmpdir's mode may let others in: our own subdirectory */
 		if (fd < 0)
 		{
-			size_t		len = strlen(state_dir) + 8;
-			char	   *sub = malloc(len);
+			size_t len = strlen(state_dir) + 8;
+			char *sub = malloc(len);
 
 			CHECK(sub != NULL);
 			snprintf(sub, len, "%s/state", state_dir);
@@ -392,6 +404,7 @@ main(void)
 	t.tls_from = tls;
 	test_compares(&t, "tls");
 	etcd_harness_stop(tls);
-	printf("all fence release tests passed in %" PRId64 " ms\n", pgw_now_mono_ms() - t_start);
+	printf("all fence release tests passed in %" PRId64 " ms\n",
+	       pgw_now_mono_ms() - t_start);
 	return 0;
 }

@@ -410,9 +410,9 @@ main(void)
 	{
 		/* pid_max is 32768 here: a killed postmaster's PID gets reused,
 		 * and PostgreSQL refuses to start while that PID lives */
-		pid_t		squatter = fork();
-		char		path[600];
-		FILE	   *f;
+		pid_t squatter = fork();
+		char path[600];
+		FILE *f;
 
 		CHECK(squatter >= 0, "fork");
 		if (squatter == 0)
@@ -423,7 +423,7 @@ main(void)
 			struct passwd *pw = user ? getpwnam(user) : NULL;
 
 			if (pw != NULL && geteuid() == 0 &&
-				(setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0))
+			    (setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0))
 				_exit(1);
 			sleep(60);
 			_exit(0);
@@ -434,12 +434,15 @@ main(void)
 		fprintf(f, "%d\n%s\n", (int) squatter, n3.data_dir);
 		fclose(f);
 		w = health_control_start(n3.ctl, 60000 * mult, &err);
-		CHECK(w != HEALTH_WAIT_FAILED, "start over a stale postmaster.pid: %s", err.msg);
-		CHECK(HARNESS_POLL(pgh_probe(&n3, 0, &r), 30000, 100), "n3 serves again");
+		CHECK(w != HEALTH_WAIT_FAILED, "start over a stale postmaster.pid: %s",
+		      err.msg);
+		CHECK(HARNESS_POLL(pgh_probe(&n3, 0, &r), 30000, 100),
+		      "n3 serves again");
 		kill(squatter, SIGKILL);
 		waitpid(squatter, NULL, 0);
-		CHECK(health_control_stop(n3.ctl, HEALTH_STOP_FAST, 30000, &err) == HEALTH_WAIT_READY,
-			  "stop n3");
+		CHECK(health_control_stop(n3.ctl, HEALTH_STOP_FAST, 30000, &err) ==
+		          HEALTH_WAIT_READY,
+		      "stop n3");
 	}
 
 	STEP("stop all");

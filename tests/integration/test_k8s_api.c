@@ -30,8 +30,8 @@
 #include <unistd.h>
 
 static char dir[256];
-static int	port;
-static int	standin_pid;
+static int port;
+static int standin_pid;
 static char url[128];
 static char ca[300];
 static char other_ca[300];
@@ -40,8 +40,8 @@ static char token[300];
 static size_t
 sink(char *p, size_t s, size_t n, void *ud)
 {
-	char	  **buf = ud;
-	size_t		old = *buf ? strlen(*buf) : 0;
+	char **buf = ud;
+	size_t old = *buf ? strlen(*buf) : 0;
 
 	*buf = realloc(*buf, old + s * n + 1);
 	memcpy(*buf + old, p, s * n);
@@ -53,9 +53,9 @@ sink(char *p, size_t s, size_t n, void *ud)
 static char *
 ctl(const char *pathq)
 {
-	CURL	   *h = curl_easy_init();
-	char		u[512];
-	char	   *body = NULL;
+	CURL *h = curl_easy_init();
+	char u[512];
+	char *body = NULL;
 
 	snprintf(u, sizeof(u), "%s%s", url, pathq);
 	curl_easy_setopt(h, CURLOPT_URL, u);
@@ -78,14 +78,14 @@ ctl0(const char *pathq)
 static int
 count(const char *method, const char *sub)
 {
-	char	   *b = ctl("/_control/requests");
-	int			n = 0;
-	char		pat[200];
+	char *b = ctl("/_control/requests");
+	int n = 0;
+	char pat[200];
 
 	snprintf(pat, sizeof(pat), "[\"%s\", \"", method);
 	for (char *p = b; (p = strstr(p, pat)) != NULL; p++)
 	{
-		char	   *end = strchr(p + strlen(pat), '"');
+		char *end = strchr(p + strlen(pat), '"');
 
 		if (end && memmem(p, (size_t) (end - p), sub, strlen(sub)) != NULL)
 			n++;
@@ -98,8 +98,8 @@ static K8sClient *
 open_client(const char *ca_file, int timeout_ms)
 {
 	K8sClientConfig cfg = {0};
-	K8sClient  *c = NULL;
-	PgwError	err = {0};
+	K8sClient *c = NULL;
+	PgwError err = {0};
 
 	cfg.api_url = url;
 	cfg.ca_file = ca_file;
@@ -114,14 +114,14 @@ static int
 setup(void **state)
 {
 	const char *src = getenv("PGW_SOURCE_DIR");
-	char		cmd[700];
-	FILE	   *p;
+	char cmd[700];
+	FILE *p;
 
 	(void) state;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	snprintf(dir, sizeof(dir), "/tmp/pgw-k8s-api.%d", (int) getpid());
 	snprintf(cmd, sizeof(cmd), "bash %s/tests/lib/k8s_standin.sh start %s",
-			 src ? src : "..", dir);
+	         src ? src : "..", dir);
 	p = popen(cmd, "r");
 	if (p == NULL || fscanf(p, "%d %d", &port, &standin_pid) != 2)
 	{
@@ -139,7 +139,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char		cmd[400];
+	char cmd[400];
 
 	(void) state;
 	if (standin_pid > 0)
@@ -156,10 +156,11 @@ static void
 test_open_refusals(void **state)
 {
 	K8sClientConfig cfg = {0};
-	K8sClient  *c = NULL;
-	PgwError	err = {0};
-	char	   *env_none[] = {NULL};
-	char	   *env_pod[] = {"KUBERNETES_SERVICE_HOST=10.96.0.1", "KUBERNETES_SERVICE_PORT=443", NULL};
+	K8sClient *c = NULL;
+	PgwError err = {0};
+	char *env_none[] = {NULL};
+	char *env_pod[] = {"KUBERNETES_SERVICE_HOST=10.96.0.1",
+	                   "KUBERNETES_SERVICE_PORT=443", NULL};
 
 	(void) state;
 	/* not in a pod and no api_url: named */
@@ -199,9 +200,9 @@ test_open_refusals(void **state)
 static void
 test_wrong_ca(void **state)
 {
-	K8sClient  *c = open_client(other_ca, 2000);
-	K8sPod		pod;
-	PgwError	err = {0};
+	K8sClient *c = open_client(other_ca, 2000);
+	K8sPod pod;
+	PgwError err = {0};
 
 	(void) state;
 	ctl0("/_control/pod?name=db-0&ip=10.0.0.10&labels=cluster-name=demo");
@@ -214,11 +215,11 @@ test_wrong_ca(void **state)
 static void
 test_token_refused(void **state)
 {
-	K8sClient  *c = open_client(ca, 2000);
-	K8sPod		pod;
-	PgwError	err = {0};
-	char		saved[256] = "";
-	FILE	   *f;
+	K8sClient *c = open_client(ca, 2000);
+	K8sPod pod;
+	PgwError err = {0};
+	char saved[256] = "";
+	FILE *f;
 
 	(void) state;
 	ctl0("/_control/pod?name=db-0&ip=10.0.0.10&labels=cluster-name=demo");
@@ -240,7 +241,7 @@ test_token_refused(void **state)
 	/* a client whose token the server no longer takes (expired) */
 	{
 		K8sClientConfig cfg = {0};
-		char		old[300];
+		char old[300];
 
 		snprintf(old, sizeof(old), "%s/token.old", dir);
 		f = fopen(old, "w");
@@ -264,15 +265,16 @@ test_token_refused(void **state)
 static void
 test_forbidden_garbage_storm(void **state)
 {
-	K8sClient  *c = open_client(ca, 2000);
-	K8sLabel	l = {.key = "role", .value = "master"};
-	K8sPod		pod;
-	PgwError	err = {0};
+	K8sClient *c = open_client(ca, 2000);
+	K8sLabel l = {.key = "role", .value = "master"};
+	K8sPod pod;
+	PgwError err = {0};
 
 	(void) state;
 	ctl0("/_control/pod?name=db-0&ip=10.0.0.10&labels=cluster-name=demo");
 	ctl0("/_control/mode?m=forbidden&n=1");
-	assert_int_equal(k8s_pod_patch_labels(c, "db-0", &l, 1, 3, &pod, &err), PGW_EAUTH);
+	assert_int_equal(k8s_pod_patch_labels(c, "db-0", &l, 1, 3, &pod, &err),
+	                 PGW_EAUTH);
 	assert_non_null(strstr(err.msg, "403"));
 	assert_non_null(strstr(err.msg, "cannot patch resource"));
 	assert_non_null(strstr(err.msg, "rbac"));
@@ -280,7 +282,8 @@ test_forbidden_garbage_storm(void **state)
 	assert_int_equal(k8s_pod_get(c, "db-0", &pod, &err), PGW_EBADRESPONSE);
 	assert_non_null(strstr(err.msg, "not JSON"));
 	ctl0("/_control/mode?m=error&n=100");
-	assert_int_equal(k8s_pod_patch_labels(c, "db-0", &l, 1, 3, &pod, &err), PGW_EUNAVAILABLE);
+	assert_int_equal(k8s_pod_patch_labels(c, "db-0", &l, 1, 3, &pod, &err),
+	                 PGW_EUNAVAILABLE);
 	assert_non_null(strstr(err.msg, "500"));
 	ctl0("/_control/mode?m=ok");
 	assert_int_equal(k8s_pod_patch_labels(c, "db-0", &l, 1, 3, &pod, &err), 0);
@@ -291,11 +294,11 @@ test_forbidden_garbage_storm(void **state)
 static void
 test_slow_server_bounded(void **state)
 {
-	K8sClient  *c = open_client(ca, 500);
-	K8sPod		pod;
-	PgwError	err = {0};
-	int64_t		t0;
-	int64_t		took;
+	K8sClient *c = open_client(ca, 500);
+	K8sPod pod;
+	PgwError err = {0};
+	int64_t t0;
+	int64_t took;
 
 	(void) state;
 	ctl0("/_control/pod?name=db-0&ip=10.0.0.10");
@@ -315,39 +318,46 @@ test_slow_server_bounded(void **state)
 static void
 test_labels_and_conflicts(void **state)
 {
-	K8sClient  *c = open_client(ca, 2000);
-	K8sLabel	set = {.key = "role", .value = "master"};
-	K8sLabel	del = {.key = "role", .remove = true};
-	K8sPod		pod;
-	PgwError	err = {0};
-	int			patches;
+	K8sClient *c = open_client(ca, 2000);
+	K8sLabel set = {.key = "role", .value = "master"};
+	K8sLabel del = {.key = "role", .remove = true};
+	K8sPod pod;
+	PgwError err = {0};
+	int patches;
 
 	(void) state;
 	ctl0("/_control/pod?name=db-1&ip=10.0.0.11&labels=cluster-name=demo");
-	assert_int_equal(k8s_pod_patch_labels(c, "db-1", &set, 1, 3, &pod, &err), 0);
+	assert_int_equal(k8s_pod_patch_labels(c, "db-1", &set, 1, 3, &pod, &err),
+	                 0);
 	assert_string_equal(k8s_meta_label(&pod.meta, "role"), "master");
 	assert_string_equal(k8s_meta_label(&pod.meta, "cluster-name"), "demo");
 	/* already so: read, no patch */
 	patches = count("PATCH", "/pods/db-1");
-	assert_int_equal(k8s_pod_patch_labels(c, "db-1", &set, 1, 3, &pod, &err), 0);
+	assert_int_equal(k8s_pod_patch_labels(c, "db-1", &set, 1, 3, &pod, &err),
+	                 0);
 	assert_int_equal(count("PATCH", "/pods/db-1"), patches);
 	/* two conflicting writes by "someone else": read again, third wins */
 	ctl0("/_control/conflict?n=2");
-	assert_int_equal(k8s_pod_patch_labels(c, "db-1", &del, 1, 3, &pod, &err), 0);
+	assert_int_equal(k8s_pod_patch_labels(c, "db-1", &del, 1, 3, &pod, &err),
+	                 0);
 	assert_null(k8s_meta_label(&pod.meta, "role"));
 	assert_int_equal(count("PATCH", "/pods/db-1"), patches + 3);
 	/* more conflicts than attempts: the conflict is the error */
 	ctl0("/_control/conflict?n=5");
-	assert_int_equal(k8s_pod_patch_labels(c, "db-1", &set, 1, 2, &pod, &err), PGW_ECONFLICT);
+	assert_int_equal(k8s_pod_patch_labels(c, "db-1", &set, 1, 2, &pod, &err),
+	                 PGW_ECONFLICT);
 	assert_non_null(strstr(err.msg, "409"));
 	ctl0("/_control/conflict?n=0");
 	/* a pod that does not exist */
-	assert_int_equal(k8s_pod_patch_labels(c, "db-9", &set, 1, 3, &pod, &err), PGW_ENOTFOUND);
+	assert_int_equal(k8s_pod_patch_labels(c, "db-9", &set, 1, 3, &pod, &err),
+	                 PGW_ENOTFOUND);
 	/* bad label input never reaches the server */
 	{
-		K8sLabel	bad = {.key = "role", .value = "not valid!"};
+		K8sLabel bad = {.key = "role", .value = "not valid!"};
 
-		assert_int_equal(k8s_pod_patch_labels(c, "db-1", &bad, 1, 3, &pod, &err), PGW_EINVAL);
+		assert_int_equal(
+		    k8s_pod_patch_labels(c, "db-1", &bad, 1, 3, &pod, &err),
+		    PGW_EINVAL);
 	}
 	k8s_client_close(c);
 }
@@ -356,27 +366,35 @@ test_labels_and_conflicts(void **state)
 static void
 test_standin_refuses(void **state)
 {
-	K8sClient  *c = open_client(ca, 2000);
+	K8sClient *c = open_client(ca, 2000);
 	K8sResponse r;
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	(void) state;
 	ctl0("/_control/pod?name=db-2&ip=10.0.0.12");
-	assert_int_equal(k8s_client_request(c, "PATCH", "/api/v1/namespaces/default/pods/db-2",
-										"application/json", "{\"metadata\":{\"labels\":{\"a\":\"b\"}}}",
-										&r, &err), 0);
+	assert_int_equal(k8s_client_request(
+	                     c, "PATCH", "/api/v1/namespaces/default/pods/db-2",
+	                     "application/json",
+	                     "{\"metadata\":{\"labels\":{\"a\":\"b\"}}}", &r, &err),
+	                 0);
 	assert_int_equal(r.status, 415);
 	k8s_response_free(&r);
-	assert_int_equal(k8s_client_request(c, "PATCH", "/api/v1/namespaces/default/pods/db-2",
-										"application/merge-patch+json",
-										"{\"metadata\":{\"resourceVersion\":\"1\",\"labels\":{\"a\":\"b\"}}}",
-										&r, &err), 0);
+	assert_int_equal(
+	    k8s_client_request(
+	        c, "PATCH", "/api/v1/namespaces/default/pods/db-2",
+	        "application/merge-patch+json",
+	        "{\"metadata\":{\"resourceVersion\":\"1\",\"labels\":{\"a\":\"b\"}}}",
+	        &r, &err),
+	    0);
 	assert_int_equal(r.status, 409);
 	assert_int_equal(k8s_status_error(&r, "pod", &err), PGW_ECONFLICT);
 	k8s_response_free(&r);
-	assert_int_equal(k8s_client_request(c, "POST",
-										"/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
-										"application/strategic-merge-patch+json", "{}", &r, &err), 0);
+	assert_int_equal(
+	    k8s_client_request(
+	        c, "POST",
+	        "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
+	        "application/strategic-merge-patch+json", "{}", &r, &err),
+	    0);
 	assert_int_equal(r.status, 415);
 	k8s_response_free(&r);
 	k8s_client_close(c);
@@ -385,12 +403,12 @@ test_standin_refuses(void **state)
 static void
 test_endpointslice(void **state)
 {
-	K8sClient  *c = open_client(ca, 2000);
+	K8sClient *c = open_client(ca, 2000);
 	K8sEndpointSlice es = {0};
-	PgwError	err = {0};
-	int			writes = -1;
-	int			posts;
-	char	   *st;
+	PgwError err = {0};
+	int writes = -1;
+	int posts;
+	char *st;
 
 	(void) state;
 	pgw_strlcpy(es.name, "demo-rw", sizeof(es.name));
@@ -421,11 +439,15 @@ test_endpointslice(void **state)
 		K8sResponse r;
 		K8sEndpointSlice got;
 
-		assert_int_equal(k8s_client_request(c, "GET",
-											"/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/demo-rw",
-											NULL, NULL, &r, &err), 0);
+		assert_int_equal(
+		    k8s_client_request(
+		        c, "GET",
+		        "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/demo-rw",
+		        NULL, NULL, &r, &err),
+		    0);
 		assert_int_equal(r.status, 200);
-		assert_int_equal(k8s_parse_endpointslice(r.body, r.len, &got, NULL, &err), 0);
+		assert_int_equal(
+		    k8s_parse_endpointslice(r.body, r.len, &got, NULL, &err), 0);
 		assert_string_equal(got.address, "10.0.0.12");
 		assert_string_equal(got.pod_name, "db-1");
 		assert_string_equal(got.service_name, "demo-rw");
@@ -442,14 +464,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_open_refusals),
-		cmocka_unit_test(test_wrong_ca),
-		cmocka_unit_test(test_token_refused),
-		cmocka_unit_test(test_forbidden_garbage_storm),
-		cmocka_unit_test(test_slow_server_bounded),
-		cmocka_unit_test(test_labels_and_conflicts),
-		cmocka_unit_test(test_standin_refuses),
-		cmocka_unit_test(test_endpointslice),
+	    cmocka_unit_test(test_open_refusals),
+	    cmocka_unit_test(test_wrong_ca),
+	    cmocka_unit_test(test_token_refused),
+	    cmocka_unit_test(test_forbidden_garbage_storm),
+	    cmocka_unit_test(test_slow_server_bounded),
+	    cmocka_unit_test(test_labels_and_conflicts),
+	    cmocka_unit_test(test_standin_refuses),
+	    cmocka_unit_test(test_endpointslice),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -41,11 +41,12 @@ xorshift(uint64_t *s)
 static int
 fill_values(void)
 {
-	static const int64_t edges[] = {INT64_MIN, INT64_MAX, 0, INT64_C(1) << 31,
-		-(INT64_C(1) << 31), INT64_C(1) << 32, -(INT64_C(1) << 32),
-	INT64_C(1) << 62, -(INT64_C(1) << 62)};
-	uint64_t	s = UINT64_C(0x9e3779b97f4a7c15);
-	int			n = 0;
+	static const int64_t edges[] = {
+	    INT64_MIN,           INT64_MAX,           0,
+	    INT64_C(1) << 31,    -(INT64_C(1) << 31), INT64_C(1) << 32,
+	    -(INT64_C(1) << 32), INT64_C(1) << 62,    -(INT64_C(1) << 62)};
+	uint64_t s = UINT64_C(0x9e3779b97f4a7c15);
+	int n = 0;
 
 	values[n++] = INT64_MIN;
 	values[n++] = INT64_MAX;
@@ -62,11 +63,11 @@ fill_values(void)
 static PGconn *
 connect_node(PgNode *node)
 {
-	char		port[16];
+	char port[16];
 	const char *keys[] = {"host", "port", "user", "password", "dbname", NULL};
-	const char *vals[] = {node->socket_dir, port, "postgres", PGH_SU_PASSWORD,
-	"postgres", NULL};
-	PGconn	   *conn;
+	const char *vals[] = {node->socket_dir, port,       "postgres",
+	                      PGH_SU_PASSWORD,  "postgres", NULL};
+	PGconn *conn;
 
 	snprintf(port, sizeof(port), "%d", node->port);
 	conn = PQconnectdbParams(keys, vals, 0);
@@ -78,9 +79,10 @@ connect_node(PgNode *node)
 static void
 exec_ok(PGconn *conn, const char *sql)
 {
-	PGresult   *res = PQexec(conn, sql);
+	PGresult *res = PQexec(conn, sql);
 
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	    PQresultStatus(res) != PGRES_TUPLES_OK)
 		fail(sql, conn);
 	PQclear(res);
 }
@@ -88,15 +90,16 @@ exec_ok(PGconn *conn, const char *sql)
 static void
 copy_in(PGconn *conn, int n)
 {
-	PGresult   *res = PQexec(conn, "COPY v (ord, x) FROM STDIN");
-	char		line[64];
+	PGresult *res = PQexec(conn, "COPY v (ord, x) FROM STDIN");
+	char line[64];
 
 	if (PQresultStatus(res) != PGRES_COPY_IN)
 		fail("COPY FROM STDIN", conn);
 	PQclear(res);
 	for (int i = 0; i < n; i++)
 	{
-		int			len = snprintf(line, sizeof(line), "%d\t%" PRId64 "\n", i, values[i]);
+		int len =
+		    snprintf(line, sizeof(line), "%d\t%" PRId64 "\n", i, values[i]);
 
 		if (PQputCopyData(conn, line, len) != 1)
 			fail("PQputCopyData", conn);
@@ -117,17 +120,19 @@ copy_in(PGconn *conn, int n)
 static long
 compare(PGconn *conn, int n_seeded, uint64_t seed, long *checked)
 {
-	char		sql[512];
-	PGresult   *res;
-	char	   *buf = NULL;
-	int			len;
-	long		bad = 0;
+	char sql[512];
+	PGresult *res;
+	char *buf = NULL;
+	int len;
+	long bad = 0;
 
-	snprintf(sql, sizeof(sql),
-			 "COPY (SELECT ord, x, hashint8extended(x, 0), hashint8extended(x, 0) & 4095,"
-			 " hashint8extended(x, 0) & 15, hashint8extended(x, 0) & 65535,"
-			 " CASE WHEN ord < %d THEN hashint8extended(x, %" PRIu64 ") END"
-			 " FROM v) TO STDOUT", n_seeded, seed);
+	snprintf(
+	    sql, sizeof(sql),
+	    "COPY (SELECT ord, x, hashint8extended(x, 0), hashint8extended(x, 0) & 4095,"
+	    " hashint8extended(x, 0) & 15, hashint8extended(x, 0) & 65535,"
+	    " CASE WHEN ord < %d THEN hashint8extended(x, %" PRIu64 ") END"
+	    " FROM v) TO STDOUT",
+	    n_seeded, seed);
 	res = PQexec(conn, sql);
 	if (PQresultStatus(res) != PGRES_COPY_OUT)
 		fail("COPY TO STDOUT", conn);
@@ -135,31 +140,35 @@ compare(PGconn *conn, int n_seeded, uint64_t seed, long *checked)
 	*checked = 0;
 	while ((len = PQgetCopyData(conn, &buf, 0)) > 0)
 	{
-		long long	ord;
-		long long	x;
-		long long	h;
-		int			s4096;
-		int			s16;
-		int			s65536;
-		char		seeded[32];
-		int			i;
+		long long ord;
+		long long x;
+		long long h;
+		int s4096;
+		int s16;
+		int s65536;
+		char seeded[32];
+		int i;
 
-		if (sscanf(buf, "%lld\t%lld\t%lld\t%d\t%d\t%d\t%31s", &ord, &x, &h, &s4096,
-				   &s16, &s65536, seeded) != 7 || ord < 0 || ord >= N_VALUES)
+		if (sscanf(buf, "%lld\t%lld\t%lld\t%d\t%d\t%d\t%31s", &ord, &x, &h,
+		           &s4096, &s16, &s65536, seeded) != 7 ||
+		    ord < 0 || ord >= N_VALUES)
 			fail("an unexpected COPY line", NULL);
 		i = (int) ord;
 		if (values[i] != (int64_t) x ||
-			(int64_t) pgw_shard_hash(values[i]) != (int64_t) h ||
-			pgw_shard_slot(values[i], 4096) != s4096 ||
-			pgw_shard_slot(values[i], 16) != s16 ||
-			pgw_shard_slot(values[i], 65536) != s65536 ||
-			(strcmp(seeded, "\\N") != 0 &&
-			 (int64_t) shard_hash_seeded(values[i], seed) != strtoll(seeded, NULL, 10)))
+		    (int64_t) pgw_shard_hash(values[i]) != (int64_t) h ||
+		    pgw_shard_slot(values[i], 4096) != s4096 ||
+		    pgw_shard_slot(values[i], 16) != s16 ||
+		    pgw_shard_slot(values[i], 65536) != s65536 ||
+		    (strcmp(seeded, "\\N") != 0 &&
+		     (int64_t) shard_hash_seeded(values[i], seed) !=
+		         strtoll(seeded, NULL, 10)))
 		{
 			if (bad < 5)
-				fprintf(stderr, "MISMATCH x=%lld: PostgreSQL %lld/%d, C %" PRId64 "/%d\n",
-						x, h, s4096, (int64_t) pgw_shard_hash(values[i]),
-						pgw_shard_slot(values[i], 4096));
+				fprintf(stderr,
+				        "MISMATCH x=%lld: PostgreSQL %lld/%d, C %" PRId64
+				        "/%d\n",
+				        x, h, s4096, (int64_t) pgw_shard_hash(values[i]),
+				        pgw_shard_slot(values[i], 4096));
 			bad++;
 		}
 		(*checked)++;
@@ -177,17 +186,18 @@ compare(PGconn *conn, int n_seeded, uint64_t seed, long *checked)
 int
 main(void)
 {
-	PgNode		node;
-	PgwError	err = {0};
-	PGconn	   *conn;
-	int64_t		t0 = harness_now_ms();
-	long		checked = 0;
-	long		bad;
-	int			n;
+	PgNode node;
+	PgwError err = {0};
+	PGconn *conn;
+	int64_t t0 = harness_now_ms();
+	long checked = 0;
+	long bad;
+	int n;
 
 	if (!pgh_available())
 	{
-		fprintf(stderr, "FAIL: PostgreSQL 15 is not installed at %s\n", pgh_bin_dir());
+		fprintf(stderr, "FAIL: PostgreSQL 15 is not installed at %s\n",
+		        pgh_bin_dir());
 		return 1;
 	}
 	n = fill_values();
@@ -202,14 +212,15 @@ main(void)
 	exec_ok(conn, "CREATE TEMP TABLE v (ord int NOT NULL, x bigint NOT NULL)");
 	copy_in(conn, n);
 	bad = compare(conn, 10000, UINT64_C(0x123456789abcdef), &checked);
-	printf("compared %ld values (10000 also with a seed) in %.1f s: %ld mismatches\n",
-		   checked, (double) (harness_now_ms() - t0) / 1000.0, bad);
+	printf(
+	    "compared %ld values (10000 also with a seed) in %.1f s: %ld mismatches\n",
+	    checked, (double) (harness_now_ms() - t0) / 1000.0, bad);
 	PQfinish(conn);
 	pgh_node_free(&node);
 	if (checked != N_VALUES || bad != 0)
 	{
-		fprintf(stderr, "FAIL: %ld of %d values compared, %ld mismatches\n", checked,
-				N_VALUES, bad);
+		fprintf(stderr, "FAIL: %ld of %d values compared, %ld mismatches\n",
+		        checked, N_VALUES, bad);
 		return 1;
 	}
 	printf("ok - C slot function = PostgreSQL's on %d values\n", N_VALUES);

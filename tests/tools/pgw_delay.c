@@ -44,9 +44,9 @@
  */
 struct held
 {
-	int64_t		due_us;			/* CLOCK_MONOTONIC */
-	uint64_t	arrival;
-	uint32_t	id;				/* the kernel's packet id in this queue */
+	int64_t due_us; /* CLOCK_MONOTONIC */
+	uint64_t arrival;
+	uint32_t id; /* the kernel's packet id in this queue */
 };
 
 static struct held *heap;
@@ -54,19 +54,22 @@ static size_t heap_len;
 static size_t heap_cap;
 
 static volatile sig_atomic_t stop_flag;
-static bool stopping;			/* after the stop: accept at once */
+static bool stopping; /* after the stop: accept at once */
 
 static struct
 {
-	int			queue;
-	int64_t		delay_us;
-	int64_t		jitter_us;
-	double		loss_pct;
-	long		max_held;
-	long		duration_s;
-	uint64_t	seed;
-}			cfg = {
-	.queue = -1, .delay_us = 100000, .max_held = 20000, .duration_s = 3600,
+	int queue;
+	int64_t delay_us;
+	int64_t jitter_us;
+	double loss_pct;
+	long max_held;
+	long duration_s;
+	uint64_t seed;
+} cfg = {
+    .queue = -1,
+    .delay_us = 100000,
+    .max_held = 20000,
+    .duration_s = 3600,
 };
 
 static struct
@@ -74,10 +77,10 @@ static struct
 	unsigned long long packets;
 	unsigned long long dropped;
 	unsigned long long overflow;
-	unsigned long long lost_notifications;	/* ENOBUFS on the netlink socket */
+	unsigned long long lost_notifications; /* ENOBUFS on the netlink socket */
 	unsigned long long verdict_errors;
-	size_t		held_max;
-}			st;
+	size_t held_max;
+} st;
 
 static uint64_t arrivals;
 static uint64_t rng_state;
@@ -119,17 +122,17 @@ static bool
 held_before(const struct held *a, const struct held *b)
 {
 	return a->due_us < b->due_us ||
-		(a->due_us == b->due_us && a->arrival < b->arrival);
+	       (a->due_us == b->due_us && a->arrival < b->arrival);
 }
 
 static void
 heap_push(struct held h)
 {
-	size_t		i = heap_len++;
+	size_t i = heap_len++;
 
 	while (i > 0)
 	{
-		size_t		parent = (i - 1) / 2;
+		size_t parent = (i - 1) / 2;
 
 		if (!held_before(&h, &heap[parent]))
 			break;
@@ -144,11 +147,11 @@ heap_pop(void)
 {
 	struct held top = heap[0];
 	struct held last = heap[--heap_len];
-	size_t		i = 0;
+	size_t i = 0;
 
 	for (;;)
 	{
-		size_t		child = 2 * i + 1;
+		size_t child = 2 * i + 1;
 
 		if (child >= heap_len)
 			break;
@@ -181,11 +184,11 @@ release_due(struct nfq_q_handle *qh, int64_t now)
 
 static int
 on_packet(struct nfq_q_handle *qh, struct nfgenmsg *msg, struct nfq_data *nfa,
-		  void *data)
+          void *data)
 {
 	struct nfqnl_msg_packet_hdr *ph = nfq_get_msg_packet_hdr(nfa);
-	uint32_t	id;
-	int64_t		due;
+	uint32_t id;
+	int64_t due;
 
 	(void) msg;
 	(void) data;
@@ -214,8 +217,8 @@ on_packet(struct nfq_q_handle *qh, struct nfgenmsg *msg, struct nfq_data *nfa,
 	due = now_us() + cfg.delay_us;
 	if (cfg.jitter_us > 0)
 		due += (int64_t) (rng_unit() * (double) (2 * cfg.jitter_us + 1)) -
-			cfg.jitter_us;
-	heap_push((struct held) {.due_us = due,.arrival = arrivals++,.id = id});
+		       cfg.jitter_us;
+	heap_push((struct held){.due_us = due, .arrival = arrivals++, .id = id});
 	if (heap_len > st.held_max)
 		st.held_max = heap_len;
 	return 0;
@@ -224,14 +227,17 @@ on_packet(struct nfq_q_handle *qh, struct nfgenmsg *msg, struct nfq_data *nfa,
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: pgw_delay --queue N [--delay-ms MS] [--jitter-ms MS] [--loss-pct P] [--max-held N] [--duration-s S] [--seed S]\n");
+	fprintf(
+	    stderr,
+	    "usage: pgw_delay --queue N [--delay-ms MS] [--jitter-ms MS] [--loss-pct P] [--max-held N] [--duration-s S] [--seed S]\n");
 }
 
 static void
 bad_arg(const char *name, const char *value, const char *want)
 {
-	fprintf(stderr, "pgw_delay error=bad_argument arg=--%s value=\"%s\" want=\"%s\"\n",
-			name, value, want);
+	fprintf(stderr,
+	        "pgw_delay error=bad_argument arg=--%s value=\"%s\" want=\"%s\"\n",
+	        name, value, want);
 	usage();
 	exit(2);
 }
@@ -239,9 +245,9 @@ bad_arg(const char *name, const char *value, const char *want)
 static long
 parse_long(const char *name, const char *s, long lo, long hi)
 {
-	char	   *end;
-	long		v;
-	char		want[64];
+	char *end;
+	long v;
+	char want[64];
 
 	errno = 0;
 	v = strtol(s, &end, 10);
@@ -256,13 +262,13 @@ parse_long(const char *name, const char *s, long lo, long hi)
 static double
 parse_pct(const char *name, const char *s)
 {
-	char	   *end;
-	double		v;
+	char *end;
+	double v;
 
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < 0 ||
-		v > 100)
+	    v > 100)
 		bad_arg(name, s, "number in [0, 100]");
 	return v;
 }
@@ -271,16 +277,15 @@ static void
 parse_args(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"queue", required_argument, NULL, 'q'},
-		{"delay-ms", required_argument, NULL, 'd'},
-		{"jitter-ms", required_argument, NULL, 'j'},
-		{"loss-pct", required_argument, NULL, 'l'},
-		{"max-held", required_argument, NULL, 'm'},
-		{"duration-s", required_argument, NULL, 't'},
-		{"seed", required_argument, NULL, 's'},
-		{NULL, 0, NULL, 0}
-	};
-	int			o;
+	    {"queue", required_argument, NULL, 'q'},
+	    {"delay-ms", required_argument, NULL, 'd'},
+	    {"jitter-ms", required_argument, NULL, 'j'},
+	    {"loss-pct", required_argument, NULL, 'l'},
+	    {"max-held", required_argument, NULL, 'm'},
+	    {"duration-s", required_argument, NULL, 't'},
+	    {"seed", required_argument, NULL, 's'},
+	    {NULL, 0, NULL, 0}};
+	int o;
 
 	/* getopt's own message names the option; ours follows it */
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1)
@@ -294,7 +299,8 @@ parse_args(int argc, char **argv)
 				cfg.delay_us = parse_long("delay-ms", optarg, 0, 60000) * 1000;
 				break;
 			case 'j':
-				cfg.jitter_us = parse_long("jitter-ms", optarg, 0, 60000) * 1000;
+				cfg.jitter_us =
+				    parse_long("jitter-ms", optarg, 0, 60000) * 1000;
 				break;
 			case 'l':
 				cfg.loss_pct = parse_pct("loss-pct", optarg);
@@ -310,14 +316,15 @@ parse_args(int argc, char **argv)
 				break;
 			default:
 				fprintf(stderr, "pgw_delay error=bad_argument arg=\"%s\"\n",
-						optind > 0 && optind <= argc ? argv[optind - 1] : "?");
+				        optind > 0 && optind <= argc ? argv[optind - 1] : "?");
 				usage();
 				exit(2);
 		}
 	}
 	if (optind < argc)
 	{
-		fprintf(stderr, "pgw_delay error=unexpected_argument value=\"%s\"\n", argv[optind]);
+		fprintf(stderr, "pgw_delay error=unexpected_argument value=\"%s\"\n",
+		        argv[optind]);
 		usage();
 		exit(2);
 	}
@@ -338,7 +345,7 @@ read_packets(struct nfq_handle *h, int fd, char *buf, size_t len, int batch)
 {
 	for (int i = 0; i < batch; i++)
 	{
-		ssize_t		n = recv(fd, buf, len, MSG_DONTWAIT);
+		ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
 
 		if (n > 0)
 		{
@@ -367,22 +374,23 @@ main(int argc, char **argv)
 	struct nfq_handle *h;
 	struct nfq_q_handle *qh;
 	struct sigaction sa;
-	sigset_t	block;
-	sigset_t	orig;
-	int64_t		end_us;
-	uint32_t	maxlen;
-	int			fd;
+	sigset_t block;
+	sigset_t orig;
+	int64_t end_us;
+	uint32_t maxlen;
+	int fd;
 
 	parse_args(argc, argv);
-	rng_state = cfg.seed ? cfg.seed :
-		((uint64_t) now_us() << 16) ^ (uint64_t) getpid();
+	rng_state =
+	    cfg.seed ? cfg.seed : ((uint64_t) now_us() << 16) ^ (uint64_t) getpid();
 	if (rng_state == 0)
 		rng_state = 1;
 	heap_cap = (size_t) cfg.max_held;
 	heap = calloc(heap_cap, sizeof(*heap));
 	if (heap == NULL)
 	{
-		fprintf(stderr, "pgw_delay error=out_of_memory max_held=%ld\n", cfg.max_held);
+		fprintf(stderr, "pgw_delay error=out_of_memory max_held=%ld\n",
+		        cfg.max_held);
 		return 1;
 	}
 
@@ -403,7 +411,8 @@ main(int argc, char **argv)
 	h = nfq_open();
 	if (h == NULL)
 	{
-		fprintf(stderr, "pgw_delay error=nfq_open errno=%d msg=\"%s\"\n", errno, strerror(errno));
+		fprintf(stderr, "pgw_delay error=nfq_open errno=%d msg=\"%s\"\n", errno,
+		        strerror(errno));
 		return 1;
 	}
 	/* kernels before 3.8 need the family bound; later ones ignore it */
@@ -411,15 +420,17 @@ main(int argc, char **argv)
 	qh = nfq_create_queue(h, (uint16_t) cfg.queue, on_packet, NULL);
 	if (qh == NULL)
 	{
-		fprintf(stderr, "pgw_delay error=bind_queue queue=%d errno=%d msg=\"%s\"\n",
-				cfg.queue, errno, strerror(errno));
+		fprintf(stderr,
+		        "pgw_delay error=bind_queue queue=%d errno=%d msg=\"%s\"\n",
+		        cfg.queue, errno, strerror(errno));
 		nfq_close(h);
 		return 1;
 	}
 	/* the verdict needs only the id: no payload crosses into userspace */
 	if (nfq_set_mode(qh, NFQNL_COPY_META, 0) < 0)
 	{
-		fprintf(stderr, "pgw_delay error=set_mode errno=%d msg=\"%s\"\n", errno, strerror(errno));
+		fprintf(stderr, "pgw_delay error=set_mode errno=%d msg=\"%s\"\n", errno,
+		        strerror(errno));
 		nfq_destroy_queue(qh);
 		nfq_close(h);
 		return 1;
@@ -435,26 +446,30 @@ main(int argc, char **argv)
 	 */
 	maxlen = (uint32_t) cfg.max_held + 8192;
 	if (nfq_set_queue_maxlen(qh, maxlen) < 0)
-		fprintf(stderr, "pgw_delay warning=set_queue_maxlen maxlen=%u errno=%d\n", maxlen, errno);
+		fprintf(stderr,
+		        "pgw_delay warning=set_queue_maxlen maxlen=%u errno=%d\n",
+		        maxlen, errno);
 	if (nfq_set_queue_flags(qh, NFQA_CFG_F_FAIL_OPEN, NFQA_CFG_F_FAIL_OPEN) < 0)
-		fprintf(stderr, "pgw_delay warning=fail_open_unsupported errno=%d\n", errno);
+		fprintf(stderr, "pgw_delay warning=fail_open_unsupported errno=%d\n",
+		        errno);
 	/* a burst of arrivals waits here instead of overflowing */
 	nfnl_rcvbufsiz(nfq_nfnlh(h), 8 * 1024 * 1024);
 	fd = nfq_fd(h);
 
-	fprintf(stderr, "pgw_delay queue=%d delay_ms=%lld jitter_ms=%lld loss_pct=%g max_held=%ld queue_maxlen=%u state=ready\n",
-			cfg.queue, (long long) (cfg.delay_us / 1000),
-			(long long) (cfg.jitter_us / 1000), cfg.loss_pct, cfg.max_held,
-			maxlen);
+	fprintf(
+	    stderr,
+	    "pgw_delay queue=%d delay_ms=%lld jitter_ms=%lld loss_pct=%g max_held=%ld queue_maxlen=%u state=ready\n",
+	    cfg.queue, (long long) (cfg.delay_us / 1000),
+	    (long long) (cfg.jitter_us / 1000), cfg.loss_pct, cfg.max_held, maxlen);
 
 	end_us = now_us() + (int64_t) cfg.duration_s * 1000000;
 	while (!stop_flag)
 	{
-		struct pollfd pfd = {.fd = fd,.events = POLLIN};
-		int64_t		now = now_us();
-		int64_t		wait_us;
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int64_t now = now_us();
+		int64_t wait_us;
 		struct timespec tmo;
-		int			rc;
+		int rc;
 
 		if (now >= end_us)
 			break;
@@ -472,7 +487,8 @@ main(int argc, char **argv)
 		rc = ppoll(&pfd, 1, &tmo, &orig);
 		if (rc < 0 && errno != EINTR)
 		{
-			fprintf(stderr, "pgw_delay error=poll errno=%d msg=\"%s\"\n", errno, strerror(errno));
+			fprintf(stderr, "pgw_delay error=poll errno=%d msg=\"%s\"\n", errno,
+			        strerror(errno));
 			break;
 		}
 		if (rc > 0 && (pfd.revents & (POLLIN | POLLERR)))
@@ -487,9 +503,11 @@ main(int argc, char **argv)
 	stopping = true;
 	release_due(qh, INT64_MAX);
 	read_packets(h, fd, buf, sizeof(buf), (int) maxlen);
-	fprintf(stderr, "pgw_delay queue=%d packets=%llu dropped=%llu held_max=%zu overflow=%llu lost_notifications=%llu verdict_errors=%llu state=stopped\n",
-			cfg.queue, st.packets, st.dropped, st.held_max, st.overflow,
-			st.lost_notifications, st.verdict_errors);
+	fprintf(
+	    stderr,
+	    "pgw_delay queue=%d packets=%llu dropped=%llu held_max=%zu overflow=%llu lost_notifications=%llu verdict_errors=%llu state=stopped\n",
+	    cfg.queue, st.packets, st.dropped, st.held_max, st.overflow,
+	    st.lost_notifications, st.verdict_errors);
 	nfq_destroy_queue(qh);
 	nfq_close(h);
 	free(heap);

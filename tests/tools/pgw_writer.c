@@ -37,11 +37,11 @@
 
 static volatile sig_atomic_t stop_flag;
 static char *hosts[MAX_HOSTS];
-static int	n_hosts;
+static int n_hosts;
 static const char *user = "postgres";
 static const char *password = "pgw-super";
-static FILE *log_file;			/* --log */
-static int	client_timeout_ms;	/* --client-timeout-ms (0: wait forever) */
+static FILE *log_file;        /* --log */
+static int client_timeout_ms; /* --client-timeout-ms (0: wait forever) */
 
 static int64_t
 now_ms(void)
@@ -80,13 +80,19 @@ on_notice(void *arg, const char *msg)
 static PGconn *
 connect_host(int i, int timeout_s)
 {
-	char	   *h = strdup(hosts[i]);
-	char	   *colon = strrchr(h, ':');
-	const char *keys[] = {"host", "port", "user", "password", "dbname",
-	"connect_timeout", "application_name", NULL};
-	char		tmo[16];
+	char *h = strdup(hosts[i]);
+	char *colon = strrchr(h, ':');
+	const char *keys[] = {"host",
+	                      "port",
+	                      "user",
+	                      "password",
+	                      "dbname",
+	                      "connect_timeout",
+	                      "application_name",
+	                      NULL};
+	char tmo[16];
 	const char *vals[8];
-	PGconn	   *c;
+	PGconn *c;
 
 	if (colon == NULL)
 	{
@@ -127,9 +133,9 @@ static int64_t now_ms(void);
 static PGresult *
 exec_result(PGconn *c, const char *sql)
 {
-	int64_t		deadline = now_ms() + client_timeout_ms;
-	PGresult   *r;
-	PGresult   *last = NULL;
+	int64_t deadline = now_ms() + client_timeout_ms;
+	PGresult *r;
+	PGresult *last = NULL;
 
 	if (client_timeout_ms <= 0)
 		return PQexec(c, sql);
@@ -137,8 +143,8 @@ exec_result(PGconn *c, const char *sql)
 		return NULL;
 	for (;;)
 	{
-		struct pollfd pfd = {.fd = PQsocket(c),.events = POLLIN};
-		int64_t		left;
+		struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+		int64_t left;
 
 		if (!PQconsumeInput(c))
 			return NULL;
@@ -164,17 +170,19 @@ exec_result(PGconn *c, const char *sql)
 static bool
 exec_ok(PGconn *c, const char *sql)
 {
-	PGresult   *r;
-	bool		ok;
+	PGresult *r;
+	bool ok;
 
 	sync_wait_cancelled = false;
 	r = exec_result(c, sql);
 	ok = r && (PQresultStatus(r) == PGRES_COMMAND_OK ||
-			   PQresultStatus(r) == PGRES_TUPLES_OK);
+	           PQresultStatus(r) == PGRES_TUPLES_OK);
 	PQclear(r);
 	if (ok && sync_wait_cancelled)
 	{
-		fprintf(stderr, "pgw_writer: commit's synchronous replication wait was cancelled: not counted as acknowledged\n");
+		fprintf(
+		    stderr,
+		    "pgw_writer: commit's synchronous replication wait was cancelled: not counted as acknowledged\n");
 		ok = false;
 	}
 	return ok;
@@ -183,9 +191,9 @@ exec_ok(PGconn *c, const char *sql)
 static bool
 is_primary(PGconn *c)
 {
-	PGresult   *r = exec_result(c, "SELECT pg_is_in_recovery()");
-	bool		ok = r && PQresultStatus(r) == PGRES_TUPLES_OK &&
-		PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "f") == 0;
+	PGresult *r = exec_result(c, "SELECT pg_is_in_recovery()");
+	bool ok = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+	          strcmp(PQgetvalue(r, 0, 0), "f") == 0;
 
 	PQclear(r);
 	return ok;
@@ -199,19 +207,20 @@ is_primary(PGconn *c)
 static PGconn *
 find_primary_parallel(int timeout_s, int *which)
 {
-	PGconn	   *cs[MAX_HOSTS] = {0};
-	bool		done[MAX_HOSTS] = {0};
+	PGconn *cs[MAX_HOSTS] = {0};
+	bool done[MAX_HOSTS] = {0};
 	PostgresPollingStatusType want[MAX_HOSTS];
-	int64_t		deadline = now_ms() + (int64_t) timeout_s * 1000;
-	PGconn	   *found = NULL;
-	int			pending = n_hosts;
+	int64_t deadline = now_ms() + (int64_t) timeout_s * 1000;
+	PGconn *found = NULL;
+	int pending = n_hosts;
 
 	for (int i = 0; i < n_hosts; i++)
 	{
-		char	   *h = strdup(hosts[i]);
-		char	   *colon = strrchr(h, ':');
-		const char *keys[] = {"host", "port", "user", "password", "dbname",
-		"application_name", NULL};
+		char *h = strdup(hosts[i]);
+		char *colon = strrchr(h, ':');
+		const char *keys[] = {"host",     "port",   "user",
+		                      "password", "dbname", "application_name",
+		                      NULL};
 		const char *vals[7];
 
 		if (colon == NULL)
@@ -248,16 +257,17 @@ find_primary_parallel(int timeout_s, int *which)
 	while (pending > 0 && found == NULL && now_ms() < deadline)
 	{
 		struct pollfd pfd[MAX_HOSTS];
-		int			idx[MAX_HOSTS];
-		int			np = 0;
-		int64_t		left = deadline - now_ms();
+		int idx[MAX_HOSTS];
+		int np = 0;
+		int64_t left = deadline - now_ms();
 
 		for (int i = 0; i < n_hosts; i++)
 		{
 			if (done[i])
 				continue;
 			pfd[np].fd = PQsocket(cs[i]);
-			pfd[np].events = want[i] == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+			pfd[np].events =
+			    want[i] == PGRES_POLLING_READING ? POLLIN : POLLOUT;
 			pfd[np].revents = 0;
 			idx[np++] = i;
 		}
@@ -265,7 +275,7 @@ find_primary_parallel(int timeout_s, int *which)
 			break;
 		for (int k = 0; k < np && found == NULL; k++)
 		{
-			int			i = idx[k];
+			int i = idx[k];
 			PostgresPollingStatusType st;
 
 			if (pfd[k].revents == 0)
@@ -303,7 +313,7 @@ find_primary(int timeout_s, int *which)
 		return find_primary_parallel(timeout_s, which);
 	for (int i = 0; i < n_hosts; i++)
 	{
-		PGconn	   *c = connect_host(i, timeout_s);
+		PGconn *c = connect_host(i, timeout_s);
 
 		if (c && is_primary(c))
 		{
@@ -320,15 +330,15 @@ find_primary(int timeout_s, int *which)
 static long long
 last_seq(const char *path)
 {
-	FILE	   *f = fopen(path, "r");
-	char		line[64];
-	long long	max = 0;
+	FILE *f = fopen(path, "r");
+	char line[64];
+	long long max = 0;
 
 	if (f == NULL)
 		return 0;
 	while (fgets(line, sizeof(line), f))
 	{
-		long long	v = strtoll(line, NULL, 10);
+		long long v = strtoll(line, NULL, 10);
 
 		if (v > max)
 			max = v;
@@ -340,15 +350,15 @@ last_seq(const char *path)
 static int
 mode_write(const char *acked_path, int interval_ms, int duration_s)
 {
-	FILE	   *acked = fopen(acked_path, "a");
-	PGconn	   *c = NULL;
-	int			which = -1;
-	int64_t		start = now_ms();
-	int64_t		last_ack = 0;
-	int64_t		max_gap = 0;
-	long long	seq = last_seq(acked_path);
-	long long	n_acked = 0;
-	long long	n_failed = 0;
+	FILE *acked = fopen(acked_path, "a");
+	PGconn *c = NULL;
+	int which = -1;
+	int64_t start = now_ms();
+	int64_t last_ack = 0;
+	int64_t max_gap = 0;
+	long long seq = last_seq(acked_path);
+	long long n_acked = 0;
+	long long n_failed = 0;
 
 	if (acked == NULL)
 	{
@@ -358,7 +368,7 @@ mode_write(const char *acked_path, int interval_ms, int duration_s)
 	setvbuf(acked, NULL, _IOLBF, 0);
 	while (!stop_flag && now_ms() - start < (int64_t) duration_s * 1000)
 	{
-		char		sql[256];
+		char sql[256];
 
 		if (c == NULL)
 		{
@@ -368,22 +378,24 @@ mode_write(const char *acked_path, int interval_ms, int duration_s)
 				usleep(20000);
 				continue;
 			}
-			exec_ok(c, "CREATE TABLE IF NOT EXISTS pgw_writes (seq bigint PRIMARY KEY, host text, at timestamptz DEFAULT now())");
+			exec_ok(
+			    c,
+			    "CREATE TABLE IF NOT EXISTS pgw_writes (seq bigint PRIMARY KEY, host text, at timestamptz DEFAULT now())");
 			exec_ok(c, "SET statement_timeout = '2s'");
 		}
 		seq++;
 		snprintf(sql, sizeof(sql),
-				 "INSERT INTO pgw_writes (seq, host) VALUES (%lld, '%s')", seq,
-				 hosts[which]);
+		         "INSERT INTO pgw_writes (seq, host) VALUES (%lld, '%s')", seq,
+		         hosts[which]);
 		if (exec_ok(c, sql))
 		{
-			int64_t		t = now_ms();
+			int64_t t = now_ms();
 
 			/* acknowledged: the commit returned success to the client */
 			fprintf(acked, "%lld\n", seq);
 			if (log_file)
 				fprintf(log_file, "%lld %lld %s\n", (long long) wall_ms(), seq,
-						hosts[which]);
+				        hosts[which]);
 			if (last_ack > 0 && t - last_ack > max_gap)
 				max_gap = t - last_ack;
 			last_ack = t;
@@ -400,7 +412,7 @@ mode_write(const char *acked_path, int interval_ms, int duration_s)
 	PQfinish(c);
 	fclose(acked);
 	printf("write acked=%lld failed=%lld max_gap_ms=%lld\n", n_acked, n_failed,
-		   (long long) max_gap);
+	       (long long) max_gap);
 	return 0;
 }
 
@@ -416,22 +428,22 @@ wall_ms(void)
 static int
 mode_probe(int interval_ms, int duration_s)
 {
-	int64_t		start = now_ms();
-	long long	samples = 0;
-	long long	split = 0;
-	int64_t		split_first = 0;
-	int64_t		split_last = 0;
-	PGconn	   *conns[MAX_HOSTS] = {0};
+	int64_t start = now_ms();
+	long long samples = 0;
+	long long split = 0;
+	int64_t split_first = 0;
+	int64_t split_last = 0;
+	PGconn *conns[MAX_HOSTS] = {0};
 
 	while (!stop_flag && now_ms() - start < (int64_t) duration_s * 1000)
 	{
-		int			accepted = 0;
+		int accepted = 0;
 
 		for (int i = 0; i < n_hosts; i++)
 		{
 			if (conns[i] == NULL || PQstatus(conns[i]) != CONNECTION_OK)
 			{
-				int64_t		t_start = wall_ms();
+				int64_t t_start = wall_ms();
 
 				PQfinish(conns[i]);
 				conns[i] = connect_host(i, 1);
@@ -445,23 +457,26 @@ mode_probe(int interval_ms, int duration_s)
 					 * tell a probe that saw "down" from one that saw
 					 * nothing (dead, or stuck) */
 					if (log_file)
-						fprintf(log_file, "%lld %lld %s 0\n", (long long) t_start,
-								(long long) wall_ms(), hosts[i]);
+						fprintf(log_file, "%lld %lld %s 0\n",
+						        (long long) t_start, (long long) wall_ms(),
+						        hosts[i]);
 					continue;
 				}
 			}
 			/* a write that commits: only a writable primary accepts it */
 			{
-				int64_t		t_start = wall_ms();
-				bool		ok = exec_ok(conns[i], "CREATE TEMP TABLE IF NOT EXISTS pgw_probe (x int); INSERT INTO pgw_probe VALUES (1); SELECT txid_current()");
+				int64_t t_start = wall_ms();
+				bool ok = exec_ok(
+				    conns[i],
+				    "CREATE TEMP TABLE IF NOT EXISTS pgw_probe (x int); INSERT INTO pgw_probe VALUES (1); SELECT txid_current()");
 
 				if (log_file)
 					fprintf(log_file, "%lld %lld %s %d\n", (long long) t_start,
-							(long long) wall_ms(), hosts[i], ok ? 1 : 0);
+					        (long long) wall_ms(), hosts[i], ok ? 1 : 0);
 				if (ok)
 					accepted++;
 				else if (PQstatus(conns[i]) != CONNECTION_OK ||
-						 client_timeout_ms > 0)
+				         client_timeout_ms > 0)
 				{
 					/* after a client timeout the socket is unusable */
 					PQfinish(conns[i]);
@@ -472,14 +487,15 @@ mode_probe(int interval_ms, int duration_s)
 		samples++;
 		if (accepted > 1)
 		{
-			int64_t		w = wall_ms();
+			int64_t w = wall_ms();
 
 			split++;
 			if (split_first == 0)
 				split_first = w;
 			split_last = w;
-			fprintf(stderr, "probe: split brain at %lld: %d hosts accepted writes\n",
-					(long long) w, accepted);
+			fprintf(stderr,
+			        "probe: split brain at %lld: %d hosts accepted writes\n",
+			        (long long) w, accepted);
 		}
 		usleep((useconds_t) interval_ms * 1000);
 	}
@@ -487,8 +503,9 @@ mode_probe(int interval_ms, int duration_s)
 		PQfinish(conns[i]);
 	/* wall-clock ms of the first and last split sample, so a test can
 	 * tell which fault they belong to */
-	printf("probe samples=%lld split_brain=%lld split_first_ms=%lld split_last_ms=%lld\n",
-		   samples, split, (long long) split_first, (long long) split_last);
+	printf(
+	    "probe samples=%lld split_brain=%lld split_first_ms=%lld split_last_ms=%lld\n",
+	    samples, split, (long long) split_first, (long long) split_last);
 	return split > 0 ? 3 : 0;
 }
 
@@ -501,16 +518,16 @@ mode_probe(int interval_ms, int duration_s)
 static long long
 verify_once(PGconn *c, const char *acked_path, long long *n_out)
 {
-	FILE	   *f = fopen(acked_path, "r");
-	PGresult   *r;
-	char		line[64];
-	long long	n = 0;
-	long long	missing = -1;
+	FILE *f = fopen(acked_path, "r");
+	PGresult *r;
+	char line[64];
+	long long n = 0;
+	long long missing = -1;
 
 	if (f == NULL)
 		return -1;
 	if (!exec_ok(c, "CREATE TEMP TABLE IF NOT EXISTS acked (seq bigint)") ||
-		!exec_ok(c, "TRUNCATE acked"))
+	    !exec_ok(c, "TRUNCATE acked"))
 	{
 		fclose(f);
 		return -1;
@@ -526,7 +543,9 @@ verify_once(PGconn *c, const char *acked_path, long long *n_out)
 	while ((r = PQgetResult(c)) != NULL)
 		PQclear(r);
 	fclose(f);
-	r = exec_result(c, "SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM pgw_writes w WHERE w.seq = a.seq)");
+	r = exec_result(
+	    c,
+	    "SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM pgw_writes w WHERE w.seq = a.seq)");
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
 		missing = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	else
@@ -539,11 +558,11 @@ verify_once(PGconn *c, const char *acked_path, long long *n_out)
 static int
 mode_verify(const char *acked_path, int duration_s)
 {
-	int64_t		deadline = now_ms() + (int64_t) duration_s * 1000;
-	long long	n = 0;
-	long long	missing = -1;
-	int			which = -1;
-	int			attempts = 0;
+	int64_t deadline = now_ms() + (int64_t) duration_s * 1000;
+	long long n = 0;
+	long long missing = -1;
+	int which = -1;
+	int attempts = 0;
 
 	if (access(acked_path, R_OK) != 0)
 	{
@@ -553,7 +572,7 @@ mode_verify(const char *acked_path, int duration_s)
 	/* bounded: until the deadline, one attempt at a time */
 	while (now_ms() < deadline)
 	{
-		PGconn	   *c = find_primary(2, &which);
+		PGconn *c = find_primary(2, &which);
 
 		if (c != NULL)
 		{
@@ -567,12 +586,13 @@ mode_verify(const char *acked_path, int duration_s)
 	}
 	if (missing < 0)
 	{
-		fprintf(stderr, "verify: no read-write host could be verified (%d attempts)\n",
-				attempts);
+		fprintf(stderr,
+		        "verify: no read-write host could be verified (%d attempts)\n",
+		        attempts);
 		return 1;
 	}
-	printf("verify acked=%lld missing=%lld primary=%s attempts=%d\n", n, missing,
-		   hosts[which], attempts);
+	printf("verify acked=%lld missing=%lld primary=%s attempts=%d\n", n,
+	       missing, hosts[which], attempts);
 	return missing == 0 ? 0 : 3;
 }
 
@@ -580,21 +600,20 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"hosts", required_argument, NULL, 'H'},
-		{"acked", required_argument, NULL, 'a'},
-		{"interval-ms", required_argument, NULL, 'i'},
-		{"duration-s", required_argument, NULL, 'd'},
-		{"user", required_argument, NULL, 'U'},
-		{"password", required_argument, NULL, 'P'},
-		{"log", required_argument, NULL, 'L'},
-		{"client-timeout-ms", required_argument, NULL, 'T'},
-		{NULL, 0, NULL, 0}
-	};
+	    {"hosts", required_argument, NULL, 'H'},
+	    {"acked", required_argument, NULL, 'a'},
+	    {"interval-ms", required_argument, NULL, 'i'},
+	    {"duration-s", required_argument, NULL, 'd'},
+	    {"user", required_argument, NULL, 'U'},
+	    {"password", required_argument, NULL, 'P'},
+	    {"log", required_argument, NULL, 'L'},
+	    {"client-timeout-ms", required_argument, NULL, 'T'},
+	    {NULL, 0, NULL, 0}};
 	const char *acked = "acked.txt";
-	int			interval_ms = 10;
-	int			duration_s = 60;
-	char	   *list = NULL;
-	int			o;
+	int interval_ms = 10;
+	int duration_s = 60;
+	char *list = NULL;
+	int o;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1)
 	{
@@ -636,11 +655,13 @@ main(int argc, char **argv)
 	}
 	if (list == NULL || optind >= argc || interval_ms < 1 || duration_s < 1)
 	{
-		fprintf(stderr, "usage: pgw_writer --hosts h:p,... [--acked F] [--interval-ms N] [--duration-s N] [--log F] [--client-timeout-ms N] write|probe|verify\n");
+		fprintf(
+		    stderr,
+		    "usage: pgw_writer --hosts h:p,... [--acked F] [--interval-ms N] [--duration-s N] [--log F] [--client-timeout-ms N] write|probe|verify\n");
 		return 2;
 	}
 	for (char *save = NULL, *t = strtok_r(list, ",", &save);
-		 t && n_hosts < MAX_HOSTS; t = strtok_r(NULL, ",", &save))
+	     t && n_hosts < MAX_HOSTS; t = strtok_r(NULL, ",", &save))
 		hosts[n_hosts++] = t;
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);

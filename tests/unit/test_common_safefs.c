@@ -36,7 +36,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char		cmd[400];
+	char cmd[400];
 
 	(void) state;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
@@ -52,8 +52,8 @@ path_of(char *buf, size_t len, const char *name)
 static void
 put(const char *name, const char *text)
 {
-	char		p[512];
-	FILE	   *f;
+	char p[512];
+	FILE *f;
 
 	path_of(p, sizeof(p), name);
 	f = fopen(p, "w");
@@ -65,10 +65,10 @@ put(const char *name, const char *text)
 static void
 assert_content(const char *name, const char *text)
 {
-	char		p[512];
-	char		buf[256] = "";
-	FILE	   *f;
-	size_t		n;
+	char p[512];
+	char buf[256] = "";
+	FILE *f;
+	size_t n;
 
 	path_of(p, sizeof(p), name);
 	f = fopen(p, "r");
@@ -82,8 +82,8 @@ assert_content(const char *name, const char *text)
 static void
 plant_link(const char *name, const char *target)
 {
-	char		p[512];
-	char		t[512];
+	char p[512];
+	char t[512];
 
 	path_of(p, sizeof(p), name);
 	path_of(t, sizeof(t), target);
@@ -93,8 +93,8 @@ plant_link(const char *name, const char *target)
 static void
 test_split(void **state)
 {
-	char		d[64];
-	char		b[64];
+	char d[64];
+	char b[64];
 
 	(void) state;
 	assert_int_equal(pgw_path_split("/a/b/c", d, sizeof(d), b, sizeof(b)), 0);
@@ -104,24 +104,28 @@ test_split(void **state)
 	assert_string_equal(d, "/");
 	assert_int_equal(pgw_path_split("c", d, sizeof(d), b, sizeof(b)), 0);
 	assert_string_equal(d, ".");
-	assert_int_equal(pgw_path_split("/a/", d, sizeof(d), b, sizeof(b)), PGW_EINVAL);
-	assert_int_equal(pgw_path_split("/a/..", d, sizeof(d), b, sizeof(b)), PGW_EINVAL);
-	assert_int_equal(pgw_path_split("", d, sizeof(d), b, sizeof(b)), PGW_EINVAL);
+	assert_int_equal(pgw_path_split("/a/", d, sizeof(d), b, sizeof(b)),
+	                 PGW_EINVAL);
+	assert_int_equal(pgw_path_split("/a/..", d, sizeof(d), b, sizeof(b)),
+	                 PGW_EINVAL);
+	assert_int_equal(pgw_path_split("", d, sizeof(d), b, sizeof(b)),
+	                 PGW_EINVAL);
 }
 
 /* a symlink at the file's name is replaced, its target untouched */
 static void
 test_write_replaces_link(void **state)
 {
-	char		p[512];
-	PgwError	err = {0};
+	char p[512];
+	PgwError err = {0};
 	struct stat st;
 
 	(void) state;
 	put("victim", "ROOT-OWNED");
 	plant_link("conf", "victim");
 	path_of(p, sizeof(p), "conf");
-	assert_int_equal(pgw_write_file(p, "new\n", 4, 0600, PGW_NO_OWNER, (gid_t) -1, &err), 0);
+	assert_int_equal(
+	    pgw_write_file(p, "new\n", 4, 0600, PGW_NO_OWNER, (gid_t) -1, &err), 0);
 	assert_content("victim", "ROOT-OWNED");
 	assert_content("conf", "new\n");
 	assert_int_equal(lstat(p, &st), 0);
@@ -129,24 +133,27 @@ test_write_replaces_link(void **state)
 	assert_int_equal(st.st_mode & 07777, 0600);
 	/* the old fixed temporary name is no trap either */
 	plant_link("conf.tmp", "victim");
-	assert_int_equal(pgw_write_file(p, "again\n", 6, 0600, PGW_NO_OWNER, (gid_t) -1, &err), 0);
+	assert_int_equal(
+	    pgw_write_file(p, "again\n", 6, 0600, PGW_NO_OWNER, (gid_t) -1, &err),
+	    0);
 	assert_content("victim", "ROOT-OWNED");
 }
 
 static void
 test_create_at(void **state)
 {
-	char		p[512];
-	PgwError	err = {0};
+	char p[512];
+	PgwError err = {0};
 	struct stat st;
-	int			dfd;
+	int dfd;
 
 	(void) state;
 	put("victim", "ROOT-OWNED");
 	plant_link("promote", "victim");
 	dfd = pgw_dir_open(root, PGW_NO_OWNER, &err);
 	assert_true(dfd >= 0);
-	assert_int_equal(pgw_create_at(dfd, "promote", 0600, PGW_NO_OWNER, (gid_t) -1, &err), 0);
+	assert_int_equal(
+	    pgw_create_at(dfd, "promote", 0600, PGW_NO_OWNER, (gid_t) -1, &err), 0);
 	close(dfd);
 	assert_content("victim", "ROOT-OWNED");
 	path_of(p, sizeof(p), "promote");
@@ -158,10 +165,10 @@ test_create_at(void **state)
 static void
 test_append_refuses_traps(void **state)
 {
-	char		p[512];
-	char		v[512];
-	PgwError	err = {0};
-	int			fd;
+	char p[512];
+	char v[512];
+	PgwError err = {0};
+	int fd;
 
 	(void) state;
 	put("victim", "ROOT-OWNED");
@@ -199,9 +206,9 @@ test_append_refuses_traps(void **state)
 static void
 test_read_refuses_fifo_and_link(void **state)
 {
-	char		p[512];
-	char	   *buf = NULL;
-	PgwError	err = {0};
+	char p[512];
+	char *buf = NULL;
+	PgwError err = {0};
 
 	(void) state;
 	put("victim", "secret");
@@ -226,9 +233,9 @@ test_read_refuses_fifo_and_link(void **state)
 static void
 test_clear_does_not_cross_links(void **state)
 {
-	char		p[512];
-	char		q[512];
-	PgwError	err = {0};
+	char p[512];
+	char q[512];
+	PgwError err = {0};
 	struct stat st;
 
 	(void) state;
@@ -247,7 +254,7 @@ test_clear_does_not_cross_links(void **state)
 	plant_link("data/base/evil", "outside/keep");
 	path_of(p, sizeof(p), "data");
 	assert_int_equal(pgw_dir_clear(p, &err), 0);
-	assert_int_equal(stat(p, &st), 0);	/* the directory stays */
+	assert_int_equal(stat(p, &st), 0); /* the directory stays */
 	assert_content("outside/keep", "ROOT-OWNED");
 	path_of(q, sizeof(q), "data/base");
 	assert_int_equal(lstat(q, &st), -1);
@@ -268,41 +275,46 @@ test_clear_does_not_cross_links(void **state)
 static void
 test_dir_ensure(void **state)
 {
-	char		p[512];
-	PgwError	err = {0};
+	char p[512];
+	PgwError err = {0};
 	struct stat st;
 
 	(void) state;
 	/* created: mode set */
 	path_of(p, sizeof(p), "sock");
 	assert_int_equal(pgw_dir_ensure(p, 0750, PGW_NO_OWNER, (gid_t) -1, false,
-									"postgresql.socket_dir", &err), 0);
+	                                "postgresql.socket_dir", &err),
+	                 0);
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0750);
 	/* existing with another mode: left alone */
 	assert_int_equal(chmod(p, 0711), 0);
 	assert_int_equal(pgw_dir_ensure(p, 0750, PGW_NO_OWNER, (gid_t) -1, false,
-									"postgresql.socket_dir", &err), 0);
+	                                "postgresql.socket_dir", &err),
+	                 0);
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0711);
 	/* world-writable without sticky: refused, naming the key */
 	assert_int_equal(chmod(p, 0777), 0);
 	assert_int_equal(pgw_dir_ensure(p, 0750, PGW_NO_OWNER, (gid_t) -1, false,
-									"postgresql.socket_dir", &err), PGW_EINVAL);
+	                                "postgresql.socket_dir", &err),
+	                 PGW_EINVAL);
 	assert_non_null(strstr(err.msg, "postgresql.socket_dir"));
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0777);
 	/* like /tmp (sticky): accepted, not changed */
 	assert_int_equal(chmod(p, 01777), 0);
 	assert_int_equal(pgw_dir_ensure(p, 0750, PGW_NO_OWNER, (gid_t) -1, false,
-									"postgresql.socket_dir", &err), 0);
+	                                "postgresql.socket_dir", &err),
+	                 0);
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 01777);
 	/* symlink: refused */
 	plant_link("socklink", "sock");
 	path_of(p, sizeof(p), "socklink");
 	assert_int_equal(pgw_dir_ensure(p, 0750, PGW_NO_OWNER, (gid_t) -1, false,
-									"postgresql.socket_dir", &err), PGW_EINVAL);
+	                                "postgresql.socket_dir", &err),
+	                 PGW_EINVAL);
 	assert_non_null(strstr(err.msg, "symbolic link"));
 	/* an existing directory of another owner: refused, never chowned */
 	if (geteuid() == 0)
@@ -311,7 +323,8 @@ test_dir_ensure(void **state)
 		assert_int_equal(mkdir(p, 0755), 0);
 		assert_int_equal(chown(p, 12345, 12345), 0);
 		assert_int_equal(pgw_dir_ensure(p, 0700, 23456, 23456, true,
-										"postgresql.data_dir", &err), PGW_EINVAL);
+		                                "postgresql.data_dir", &err),
+		                 PGW_EINVAL);
 		assert_non_null(strstr(err.msg, "postgresql.data_dir"));
 		assert_int_equal(stat(p, &st), 0);
 		assert_int_equal((int) st.st_uid, 12345);
@@ -319,12 +332,14 @@ test_dir_ensure(void **state)
 		path_of(p, sizeof(p), "rootdir");
 		assert_int_equal(mkdir(p, 0755), 0);
 		assert_int_equal(pgw_dir_ensure(p, 0700, 23456, 23456, false,
-										"postgresql.socket_dir", &err), PGW_EINVAL);
+		                                "postgresql.socket_dir", &err),
+		                 PGW_EINVAL);
 		assert_non_null(strstr(err.msg, "not writable"));
 		/* created for the user: owned by it */
 		path_of(p, sizeof(p), "new");
 		assert_int_equal(pgw_dir_ensure(p, 0700, 23456, 23456, true,
-										"postgresql.data_dir", &err), 0);
+		                                "postgresql.data_dir", &err),
+		                 0);
 		assert_int_equal(stat(p, &st), 0);
 		assert_int_equal((int) st.st_uid, 23456);
 	}
@@ -333,8 +348,8 @@ test_dir_ensure(void **state)
 static void
 test_dir_open_owner(void **state)
 {
-	PgwError	err = {0};
-	int			fd;
+	PgwError err = {0};
+	int fd;
 
 	(void) state;
 	fd = pgw_dir_open(root, geteuid(), &err);
@@ -348,14 +363,18 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_split),
-		cmocka_unit_test_setup_teardown(test_write_replaces_link, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_create_at, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_append_refuses_traps, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_refuses_fifo_and_link, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_clear_does_not_cross_links, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dir_ensure, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dir_open_owner, setup, teardown),
+	    cmocka_unit_test(test_split),
+	    cmocka_unit_test_setup_teardown(test_write_replaces_link, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_create_at, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_append_refuses_traps, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_read_refuses_fifo_and_link, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_clear_does_not_cross_links, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_dir_ensure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dir_open_owner, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,7 +17,7 @@
 static void
 test_parse_int64(void **state)
 {
-	int64_t		v;
+	int64_t v;
 
 	(void) state;
 	assert_int_equal(pgw_parse_int64("42", 0, 100, &v), 0);
@@ -29,14 +29,14 @@ test_parse_int64(void **state)
 	assert_int_equal(pgw_parse_int64("", 0, 100, &v), PGW_EINVAL);
 	assert_int_equal(pgw_parse_int64(" 1", 0, 100, &v), PGW_EINVAL);
 	assert_int_equal(pgw_parse_int64("99999999999999999999", 0, INT64_MAX, &v),
-					 PGW_EINVAL);
+	                 PGW_EINVAL);
 }
 
 static void
 test_parse_bytes_and_durations(void **state)
 {
-	uint64_t	b;
-	int64_t		ms;
+	uint64_t b;
+	int64_t ms;
 
 	(void) state;
 	assert_int_equal(pgw_parse_bytes("1048576", &b), 0);
@@ -60,19 +60,22 @@ test_parse_bytes_and_durations(void **state)
 static void
 test_iso_time(void **state)
 {
-	int64_t		ms;
-	char		buf[40];
+	int64_t ms;
+	char buf[40];
 
 	(void) state;
 	assert_int_equal(pgw_parse_wall_iso("2026-11-23T10:01:02.123Z", &ms), 0);
 	pgw_format_wall_iso(ms, 0, buf, sizeof(buf));
 	assert_string_equal(buf, "2026-11-23T10:01:02.123Z");
-	assert_int_equal(pgw_parse_wall_iso("2026-11-23T12:01:02.123+02:00", &ms), 0);
+	assert_int_equal(pgw_parse_wall_iso("2026-11-23T12:01:02.123+02:00", &ms),
+	                 0);
 	pgw_format_wall_iso(ms, 1, buf, sizeof(buf));
 	assert_string_equal(buf, "2026-11-23T10:01:02.123+00:00");
 	/* a time without a zone is refused, never guessed */
-	assert_int_equal(pgw_parse_wall_iso("2026-11-23T10:01:02", &ms), PGW_EINVAL);
-	assert_int_equal(pgw_parse_wall_iso("2026-13-23T10:01:02Z", &ms), PGW_EINVAL);
+	assert_int_equal(pgw_parse_wall_iso("2026-11-23T10:01:02", &ms),
+	                 PGW_EINVAL);
+	assert_int_equal(pgw_parse_wall_iso("2026-13-23T10:01:02Z", &ms),
+	                 PGW_EINVAL);
 	assert_int_equal(pgw_parse_wall_iso("garbage", &ms), PGW_EINVAL);
 	/* before 1970 and before year 1000 it reads back what it wrote (the
 	 * fuzzer's "0060-11-23T10:01:02.122Z" came back as "60-...:03.-878Z") */
@@ -88,11 +91,12 @@ test_iso_time(void **state)
 static void
 test_log_quote(void **state)
 {
-	char		buf[64];
+	char buf[64];
 
 	(void) state;
 	assert_string_equal(log_quote("plain", buf, sizeof(buf)), "plain");
-	assert_string_equal(log_quote("has space", buf, sizeof(buf)), "\"has space\"");
+	assert_string_equal(log_quote("has space", buf, sizeof(buf)),
+	                    "\"has space\"");
 	assert_string_equal(log_quote("a\"b", buf, sizeof(buf)), "\"a\\\"b\"");
 	assert_string_equal(log_quote("", buf, sizeof(buf)), "\"\"");
 }
@@ -100,11 +104,11 @@ test_log_quote(void **state)
 static void
 test_error_set(void **state)
 {
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	(void) state;
 	assert_int_equal(pgw_error_set(&err, PGW_ETIMEDOUT, "could not x: %s", "y"),
-					 PGW_ETIMEDOUT);
+	                 PGW_ETIMEDOUT);
 	assert_string_equal(err.msg, "could not x: y");
 	pgw_error_prefix(&err, "ctx %d", 1);
 	assert_string_equal(err.msg, "ctx 1: could not x: y");
@@ -116,11 +120,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_int64),
-		cmocka_unit_test(test_parse_bytes_and_durations),
-		cmocka_unit_test(test_iso_time),
-		cmocka_unit_test(test_log_quote),
-		cmocka_unit_test(test_error_set),
+	    cmocka_unit_test(test_parse_int64),
+	    cmocka_unit_test(test_parse_bytes_and_durations),
+	    cmocka_unit_test(test_iso_time),
+	    cmocka_unit_test(test_log_quote),
+	    cmocka_unit_test(test_error_set),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,11 +14,12 @@
 static void
 test_url_forms(void **state)
 {
-	PgwUrl		u;
-	PgwError	err = {0};
+	PgwUrl u;
+	PgwError err = {0};
 
 	(void) state;
-	assert_int_equal(pgw_url_split("postgres://db1:5433/postgres", &u, &err), 0);
+	assert_int_equal(pgw_url_split("postgres://db1:5433/postgres", &u, &err),
+	                 0);
 	assert_string_equal(u.scheme, "postgres");
 	assert_string_equal(u.host, "db1");
 	assert_int_equal(u.port, 5433);
@@ -31,7 +32,8 @@ test_url_forms(void **state)
 	assert_string_equal(u.path, "");
 
 	/* userinfo skipped up to the last '@' (a password may hold one) */
-	assert_int_equal(pgw_url_split("https://u:p@ss@[::1]:8443/patroni?x=1", &u, &err), 0);
+	assert_int_equal(
+	    pgw_url_split("https://u:p@ss@[::1]:8443/patroni?x=1", &u, &err), 0);
 	assert_string_equal(u.scheme, "https");
 	assert_string_equal(u.host, "::1");
 	assert_int_equal(u.port, 8443);
@@ -46,8 +48,8 @@ test_url_forms(void **state)
 static void
 test_url_refusals(void **state)
 {
-	PgwUrl		u;
-	PgwError	err = {0};
+	PgwUrl u;
+	PgwError err = {0};
 
 	(void) state;
 	assert_int_equal(pgw_url_split("postgres://:5432/x", &u, &err), PGW_EINVAL);
@@ -71,22 +73,25 @@ test_url_refusals(void **state)
 static void
 test_url_userinfo(void **state)
 {
-	PgwUrl		u;
-	PgwError	err = {0};
+	PgwUrl u;
+	PgwError err = {0};
 
 	(void) state;
-	assert_int_equal(pgw_url_split("postgres://rep:s3:cr@t@db1:5432/x", &u, &err), 0);
+	assert_int_equal(
+	    pgw_url_split("postgres://rep:s3:cr@t@db1:5432/x", &u, &err), 0);
 	assert_true(u.has_userinfo);
 	assert_string_equal(u.host, "db1");
 	assert_int_equal(u.port, 5432);
 	assert_int_equal(pgw_url_split("postgres://db1:5432/x", &u, &err), 0);
 	assert_false(u.has_userinfo);
-	assert_int_equal(pgw_url_split("postgres://rep:s3:cr@t@db1:99999/x", &u, &err),
-					 PGW_EINVAL);
+	assert_int_equal(
+	    pgw_url_split("postgres://rep:s3:cr@t@db1:99999/x", &u, &err),
+	    PGW_EINVAL);
 	assert_null(strstr(err.msg, "s3"));
 	assert_non_null(strstr(err.msg, "postgres://***@db1:99999"));
-	assert_int_equal(pgw_url_split("averyveryverylongscheme://rep:s3cr@t@h/", &u, &err),
-					 PGW_EINVAL);
+	assert_int_equal(
+	    pgw_url_split("averyveryverylongscheme://rep:s3cr@t@h/", &u, &err),
+	    PGW_EINVAL);
 	assert_non_null(strstr(err.msg, "bad scheme"));
 	assert_null(strstr(err.msg, "s3cr"));
 }
@@ -94,7 +99,7 @@ test_url_userinfo(void **state)
 static void
 test_url_base(void **state)
 {
-	char		b[64];
+	char b[64];
 
 	(void) state;
 	pgw_url_base("http://h:8008/patroni", b, sizeof(b));
@@ -116,10 +121,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_url_forms),
-		cmocka_unit_test(test_url_refusals),
-		cmocka_unit_test(test_url_userinfo),
-		cmocka_unit_test(test_url_base),
+	    cmocka_unit_test(test_url_forms),
+	    cmocka_unit_test(test_url_refusals),
+	    cmocka_unit_test(test_url_userinfo),
+	    cmocka_unit_test(test_url_base),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -42,7 +42,7 @@ ignored_why(const PgParamSet *s, const char *source, const char *name)
 {
 	for (int i = 0; i < s->n_ignored; i++)
 		if (strcmp(s->ignored[i].name, name) == 0 &&
-			strcmp(s->ignored[i].source, source) == 0)
+		    strcmp(s->ignored[i].source, source) == 0)
 			return s->ignored[i].why;
 	return NULL;
 }
@@ -71,7 +71,8 @@ test_precedence(void **state)
 	assert_string_equal(value_of(s, "log_line_prefix"), "%m ");
 	/* ... but not for what a standby shares with its primary */
 	assert_string_equal(value_of(s, "max_connections"), "200");
-	assert_non_null(strstr(ignored_why(s, "local", "max_connections"), "set it cluster-wide"));
+	assert_non_null(strstr(ignored_why(s, "local", "max_connections"),
+	                       "set it cluster-wide"));
 	/* Patroni's rename for 9.6+ */
 	assert_string_equal(value_of(s, "wal_level"), "replica");
 	/* ours and Patroni's defaults, when nobody chose */
@@ -88,11 +89,17 @@ test_floors_and_managed(void **state)
 	NodeConfig *cfg = calloc(1, sizeof(NodeConfig));
 	DynamicConfig *dyn = calloc(1, sizeof(DynamicConfig));
 	PgParamSet *s = calloc(1, sizeof(PgParamSet));
-	static const char *const managed[] = {
-		"listen_addresses", "port", "hot_standby", "wal_log_hints",
-		"synchronous_standby_names", "primary_conninfo", "recovery_target_time",
-		"hba_file", "data_directory", "unix_socket_directories", NULL
-	};
+	static const char *const managed[] = {"listen_addresses",
+	                                      "port",
+	                                      "hot_standby",
+	                                      "wal_log_hints",
+	                                      "synchronous_standby_names",
+	                                      "primary_conninfo",
+	                                      "recovery_target_time",
+	                                      "hba_file",
+	                                      "data_directory",
+	                                      "unix_socket_directories",
+	                                      NULL};
 
 	(void) state;
 	add(dyn->params, &dyn->n_params, "max_connections", "10");
@@ -106,14 +113,17 @@ test_floors_and_managed(void **state)
 	add(dyn->params, &dyn->n_params, "bad name", "1");
 	add(dyn->params, &dyn->n_params, "TimeZone", "UTC");
 	add(cfg->pg_parameters, &cfg->n_pg_parameters, "hot_standby", "off");
-	add(cfg->pg_parameters, &cfg->n_pg_parameters, "RECOVERY_TARGET_LSN", "0/1");
+	add(cfg->pg_parameters, &cfg->n_pg_parameters, "RECOVERY_TARGET_LSN",
+	    "0/1");
 	config_pg_params_effective(cfg, dyn, s);
 
 	assert_null(value_of(s, "max_connections"));
-	assert_non_null(strstr(ignored_why(s, "cluster", "max_connections"), "at least 25"));
+	assert_non_null(
+	    strstr(ignored_why(s, "cluster", "max_connections"), "at least 25"));
 	assert_null(value_of(s, "max_wal_senders"));
 	assert_null(value_of(s, "wal_level"));
-	assert_non_null(strstr(ignored_why(s, "cluster", "wal_level"), "replica or logical"));
+	assert_non_null(
+	    strstr(ignored_why(s, "cluster", "wal_level"), "replica or logical"));
 	assert_null(value_of(s, "max_locks_per_transaction"));
 	assert_string_equal(value_of(s, "track_commit_timestamp"), "on");
 	/* below 16MB refused: the default takes its place */
@@ -124,10 +134,13 @@ test_floors_and_managed(void **state)
 		assert_null(value_of(s, managed[i]));
 		assert_non_null(ignored_why(s, "cluster", managed[i]));
 	}
-	assert_non_null(strstr(ignored_why(s, "cluster", "bad name"), "not a parameter name"));
+	assert_non_null(
+	    strstr(ignored_why(s, "cluster", "bad name"), "not a parameter name"));
 	assert_string_equal(value_of(s, "timezone"), "UTC");
-	assert_non_null(strstr(ignored_why(s, "local", "hot_standby"), "always on"));
-	assert_non_null(strstr(ignored_why(s, "local", "RECOVERY_TARGET_LSN"), "replay"));
+	assert_non_null(
+	    strstr(ignored_why(s, "local", "hot_standby"), "always on"));
+	assert_non_null(
+	    strstr(ignored_why(s, "local", "RECOVERY_TARGET_LSN"), "replay"));
 	free(cfg);
 	free(dyn);
 	free(s);
@@ -143,7 +156,7 @@ test_wal_keep_segments(void **state)
 	(void) state;
 	add(dyn->params, &dyn->n_params, "wal_keep_segments", "8");
 	config_pg_params_effective(NULL, dyn, s);
-	assert_null(value_of(s, "wal_keep_segments"));	/* unknown to 13+ */
+	assert_null(value_of(s, "wal_keep_segments")); /* unknown to 13+ */
 	assert_string_equal(value_of(s, "wal_keep_size"), "128MB");
 	dyn->params[0].value[0] = '\0';
 	pgw_strlcpy(dyn->params[0].value, "32", sizeof(dyn->params[0].value));
@@ -165,9 +178,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_precedence),
-		cmocka_unit_test(test_floors_and_managed),
-		cmocka_unit_test(test_wal_keep_segments),
+	    cmocka_unit_test(test_precedence),
+	    cmocka_unit_test(test_floors_and_managed),
+	    cmocka_unit_test(test_wal_keep_segments),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

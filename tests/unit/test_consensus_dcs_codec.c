@@ -17,7 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEC_MEMBER(json, m, e) dcs_member_decode("node1", json, strlen(json), m, e)
+#define DEC_MEMBER(json, m, e)                                                 \
+	dcs_member_decode("node1", json, strlen(json), m, e)
 
 static void
 assert_msg_has(const PgwError *e, const char *needle)
@@ -32,13 +33,14 @@ static void
 test_member_patroni_302(void **state)
 {
 	/* as Patroni 3.0.2 touch_member writes it (compact JSON) */
-	const char *j = "{\"conn_url\":\"postgres://10.0.0.1:5432/postgres\","
-		"\"api_url\":\"http://10.0.0.1:8008/patroni\",\"state\":\"running\","
-		"\"role\":\"master\",\"version\":\"3.0.2\",\"xlog_location\":50331808,"
-		"\"timeline\":3,\"tags\":{\"nofailover\":false,\"clonefrom\":true,"
-		"\"zone\":\"a\"},\"pending_restart\":true}";
-	MemberInfo	m;
-	PgwError	e = {0};
+	const char *j =
+	    "{\"conn_url\":\"postgres://10.0.0.1:5432/postgres\","
+	    "\"api_url\":\"http://10.0.0.1:8008/patroni\",\"state\":\"running\","
+	    "\"role\":\"master\",\"version\":\"3.0.2\",\"xlog_location\":50331808,"
+	    "\"timeline\":3,\"tags\":{\"nofailover\":false,\"clonefrom\":true,"
+	    "\"zone\":\"a\"},\"pending_restart\":true}";
+	MemberInfo m;
+	PgwError e = {0};
 
 	(void) state;
 	memset(&m, 0, sizeof(m));
@@ -64,45 +66,51 @@ test_member_roles_states(void **state)
 	static const struct
 	{
 		const char *role;
-		MemberRole	want;
-	}			roles[] = {
-		{"primary", MEMBER_ROLE_PRIMARY}, {"master", MEMBER_ROLE_PRIMARY},
-		{"promoted", MEMBER_ROLE_PRIMARY}, {"replica", MEMBER_ROLE_REPLICA},
-		{"standby_leader", MEMBER_ROLE_STANDBY_LEADER},
-		{"demoted", MEMBER_ROLE_DEMOTED},
-		{"uninitialized", MEMBER_ROLE_UNINITIALIZED},
+		MemberRole want;
+	} roles[] = {
+	    {"primary", MEMBER_ROLE_PRIMARY},
+	    {"master", MEMBER_ROLE_PRIMARY},
+	    {"promoted", MEMBER_ROLE_PRIMARY},
+	    {"replica", MEMBER_ROLE_REPLICA},
+	    {"standby_leader", MEMBER_ROLE_STANDBY_LEADER},
+	    {"demoted", MEMBER_ROLE_DEMOTED},
+	    {"uninitialized", MEMBER_ROLE_UNINITIALIZED},
 	};
-	char		j[512];
-	MemberInfo	m;
-	PgwError	e = {0};
+	char j[512];
+	MemberInfo m;
+	PgwError e = {0};
 
 	(void) state;
 	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
 	{
-		snprintf(j, sizeof(j), "{\"conn_url\":\"\",\"api_url\":\"\","
-				 "\"state\":\"creating replica\",\"role\":\"%s\"}", roles[i].role);
+		snprintf(j, sizeof(j),
+		         "{\"conn_url\":\"\",\"api_url\":\"\","
+		         "\"state\":\"creating replica\",\"role\":\"%s\"}",
+		         roles[i].role);
 		assert_int_equal(DEC_MEMBER(j, &m, &e), 0);
 		assert_int_equal(m.role, roles[i].want);
 		assert_int_equal(m.state, MEMBER_STATE_CREATING_REPLICA);
 	}
 	assert_string_equal(dcs_role_name(MEMBER_ROLE_PRIMARY), "primary");
 	assert_string_equal(dcs_state_name(MEMBER_STATE_INITIALIZING),
-						"initializing new cluster");
-	assert_string_equal(dcs_state_name(MEMBER_STATE_START_FAILED), "start failed");
+	                    "initializing new cluster");
+	assert_string_equal(dcs_state_name(MEMBER_STATE_START_FAILED),
+	                    "start failed");
 }
 
 static void
 test_member_round_trip(void **state)
 {
-	MemberInfo	m;
-	MemberInfo	back;
-	PgwError	e = {0};
-	char	   *json;
+	MemberInfo m;
+	MemberInfo back;
+	PgwError e = {0};
+	char *json;
 
 	(void) state;
 	memset(&m, 0, sizeof(m));
 	pgw_strlcpy(m.name, "n2", sizeof(m.name));
-	pgw_strlcpy(m.conn_url, "postgres://127.0.0.1:5433/postgres", sizeof(m.conn_url));
+	pgw_strlcpy(m.conn_url, "postgres://127.0.0.1:5433/postgres",
+	            sizeof(m.conn_url));
 	pgw_strlcpy(m.api_url, "http://127.0.0.1:8009/patroni", sizeof(m.api_url));
 	pgw_strlcpy(m.version, "pgwarden 0.1.0", sizeof(m.version));
 	pgw_strlcpy(m.reason, "rule=follow reason=\"leader n1\"", sizeof(m.reason));
@@ -149,30 +157,42 @@ test_member_bad(void **state)
 	{
 		const char *json;
 		const char *needle;
-	}			bad[] = {
-		{"", "empty"},
-		{"garbage", "invalid JSON"},
-		{"{\"conn_url\":\"x\",", "invalid JSON"},
-		{"[]", "expected a JSON object"},
-		{"{\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\"}", "\"conn_url\" is missing"},
-		{"{\"conn_url\":1,\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\"}", "\"conn_url\": expected a string, got integer"},
-		{"{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"boss\"}", "unknown role"},
-		{"{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"dancing\",\"role\":\"replica\"}", "unknown state"},
-		{"{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\",\"xlog_location\":\"0/3000060\"}", "\"xlog_location\": expected an integer"},
-		{"{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\",\"xlog_location\":-1}", "out of range"},
-		{"{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\",\"timeline\":1.5}", "\"timeline\""},
-		{"{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\",\"tags\":{\"nofailover\":\"yes\"}}", "tags.nofailover"},
-		{"{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\",\"tags\":{\"failover_priority\":-1}}", "tags.failover_priority"},
-		{"{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\",\"tags\":{\"x\":{}}}", "tags.x"},
-		{"{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\",\"tags\":[]}", "\"tags\""},
-		{"{\"conn_url\":\"\",\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\"}", "duplicate"},
+	} bad[] = {
+	    {"", "empty"},
+	    {"garbage", "invalid JSON"},
+	    {"{\"conn_url\":\"x\",", "invalid JSON"},
+	    {"[]", "expected a JSON object"},
+	    {"{\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\"}",
+	     "\"conn_url\" is missing"},
+	    {"{\"conn_url\":1,\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\"}",
+	     "\"conn_url\": expected a string, got integer"},
+	    {"{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"boss\"}",
+	     "unknown role"},
+	    {"{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"dancing\",\"role\":\"replica\"}",
+	     "unknown state"},
+	    {"{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\",\"xlog_location\":\"0/3000060\"}",
+	     "\"xlog_location\": expected an integer"},
+	    {"{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\",\"xlog_location\":-1}",
+	     "out of range"},
+	    {"{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\",\"timeline\":1.5}",
+	     "\"timeline\""},
+	    {"{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\",\"tags\":{\"nofailover\":\"yes\"}}",
+	     "tags.nofailover"},
+	    {"{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\",\"tags\":{\"failover_priority\":-1}}",
+	     "tags.failover_priority"},
+	    {"{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\",\"tags\":{\"x\":{}}}",
+	     "tags.x"},
+	    {"{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\",\"tags\":[]}",
+	     "\"tags\""},
+	    {"{\"conn_url\":\"\",\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\"}",
+	     "duplicate"},
 	};
-	MemberInfo	m;
+	MemberInfo m;
 
 	(void) state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 	{
-		PgwError	e = {0};
+		PgwError e = {0};
 
 		memset(&m, 0x5a, sizeof(m));
 		assert_int_equal(DEC_MEMBER(bad[i].json, &m, &e), PGW_EINVAL);
@@ -187,28 +207,36 @@ test_member_bad(void **state)
 static void
 test_member_too_long(void **state)
 {
-	char		big[1024];
-	char		j[2048];
-	MemberInfo	m;
-	PgwError	e = {0};
+	char big[1024];
+	char j[2048];
+	MemberInfo m;
+	PgwError e = {0};
 
 	(void) state;
 	memset(big, 'a', 300);
 	big[300] = '\0';
-	snprintf(j, sizeof(j), "{\"conn_url\":\"%s\",\"api_url\":\"\","
-			 "\"state\":\"running\",\"role\":\"replica\"}", big);
+	snprintf(j, sizeof(j),
+	         "{\"conn_url\":\"%s\",\"api_url\":\"\","
+	         "\"state\":\"running\",\"role\":\"replica\"}",
+	         big);
 	assert_int_equal(DEC_MEMBER(j, &m, &e), PGW_EINVAL);
 	assert_msg_has(&e, "\"conn_url\": value is longer than 255 bytes");
 	/* exactly 255 fits */
 	big[255] = '\0';
-	snprintf(j, sizeof(j), "{\"conn_url\":\"%s\",\"api_url\":\"\","
-			 "\"state\":\"running\",\"role\":\"replica\"}", big);
+	snprintf(j, sizeof(j),
+	         "{\"conn_url\":\"%s\",\"api_url\":\"\","
+	         "\"state\":\"running\",\"role\":\"replica\"}",
+	         big);
 	assert_int_equal(DEC_MEMBER(j, &m, &e), 0);
 	assert_int_equal(strlen(m.conn_url), 255);
 	/* 17 tags */
-	pgw_strlcpy(j, "{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\",\"tags\":{", sizeof(j));
+	pgw_strlcpy(
+	    j,
+	    "{\"conn_url\":\"\",\"api_url\":\"\",\"state\":\"running\",\"role\":\"replica\",\"tags\":{",
+	    sizeof(j));
 	for (int i = 0; i < 17; i++)
-		snprintf(j + strlen(j), sizeof(j) - strlen(j), "%s\"t%d\":%d", i ? "," : "", i, i);
+		snprintf(j + strlen(j), sizeof(j) - strlen(j), "%s\"t%d\":%d",
+		         i ? "," : "", i, i);
 	snprintf(j + strlen(j), sizeof(j) - strlen(j), "}}");
 	assert_int_equal(DEC_MEMBER(j, &m, &e), PGW_EINVAL);
 	assert_msg_has(&e, "more than 16 tags");
@@ -221,19 +249,23 @@ test_member_too_long(void **state)
 static void
 test_member_name_control_chars(void **state)
 {
-	const char *j = "{\"conn_url\":\"postgres://127.0.0.1:1/postgres\","
-		"\"api_url\":\"http://127.0.0.1:1/patroni\",\"state\":\"running\","
-		"\"role\":\"replica\"}";
-	const char *key = "/service/demo/members/x\nT level=error event=fence.fired";
+	const char *j =
+	    "{\"conn_url\":\"postgres://127.0.0.1:1/postgres\","
+	    "\"api_url\":\"http://127.0.0.1:1/patroni\",\"state\":\"running\","
+	    "\"role\":\"replica\"}";
+	const char *key =
+	    "/service/demo/members/x\nT level=error event=fence.fired";
 	ClusterView *v = calloc(1, sizeof(*v));
-	EtcdEvent	ev;
-	MemberInfo	m;
-	PgwError	e = {0};
+	EtcdEvent ev;
+	MemberInfo m;
+	PgwError e = {0};
 
 	(void) state;
-	assert_int_equal(dcs_member_decode("x\ny", j, strlen(j), &m, &e), PGW_EINVAL);
+	assert_int_equal(dcs_member_decode("x\ny", j, strlen(j), &m, &e),
+	                 PGW_EINVAL);
 	assert_msg_has(&e, "control character");
-	assert_int_equal(dcs_member_decode("x\x7fy", j, strlen(j), &m, &e), PGW_EINVAL);
+	assert_int_equal(dcs_member_decode("x\x7fy", j, strlen(j), &m, &e),
+	                 PGW_EINVAL);
 	assert_int_equal(dcs_member_decode("x y", j, strlen(j), &m, &e), 0);
 	memset(&ev, 0, sizeof(ev));
 	ev.type = ETCD_EVENT_WATCH_PUT;
@@ -246,7 +278,8 @@ test_member_name_control_chars(void **state)
 	assert_int_equal(v->n_members, 1);
 	assert_false(v->members[0].is_valid);
 	assert_null(strchr(v->members[0].name, '\n'));
-	assert_string_equal(v->members[0].name, "x?T level=error event=fence.fired");
+	assert_string_equal(v->members[0].name,
+	                    "x?T level=error event=fence.fired");
 	/* the same key again replaces it; its delete removes it */
 	(void) dcs_view_apply_event(v, "/service/demo/", &ev);
 	assert_int_equal(v->n_members, 1);
@@ -265,21 +298,26 @@ test_leader_failover_name_control_chars(void **state)
 	const char *leader_key = "/service/demo/leader";
 	const char *forged = "node1\nT level=error\x1b[2J";
 	ClusterView *v = calloc(1, sizeof(*v));
-	EtcdEvent	ev;
+	EtcdEvent ev;
 	FailoverRequest f;
-	PgwError	e = {0};
+	PgwError e = {0};
 	const char *bad_leader = "{\"leader\":\"a\\nb\",\"member\":\"c\"}";
 	const char *bad_member = "{\"leader\":\"a\",\"member\":\"c\\u001b[2J\"}";
 	const char *bad_del = "{\"member\":\"c\\u007f\"}";
 	const char *fine = "{\"leader\":\"a b\",\"member\":\"c\"}";
 
 	(void) state;
-	assert_int_equal(dcs_failover_decode(bad_leader, strlen(bad_leader), &f, &e), PGW_EINVAL);
+	assert_int_equal(
+	    dcs_failover_decode(bad_leader, strlen(bad_leader), &f, &e),
+	    PGW_EINVAL);
 	assert_msg_has(&e, "\"leader\"");
 	assert_msg_has(&e, "control character");
-	assert_int_equal(dcs_failover_decode(bad_member, strlen(bad_member), &f, &e), PGW_EINVAL);
+	assert_int_equal(
+	    dcs_failover_decode(bad_member, strlen(bad_member), &f, &e),
+	    PGW_EINVAL);
 	assert_msg_has(&e, "\"member\"");
-	assert_int_equal(dcs_failover_decode(bad_del, strlen(bad_del), &f, &e), PGW_EINVAL);
+	assert_int_equal(dcs_failover_decode(bad_del, strlen(bad_del), &f, &e),
+	                 PGW_EINVAL);
 	assert_int_equal(dcs_failover_decode(fine, strlen(fine), &f, &e), 0);
 	assert_string_equal(f.leader, "a b");
 
@@ -291,7 +329,7 @@ test_leader_failover_name_control_chars(void **state)
 	ev.kv.value_len = strlen(forged);
 	ev.kv.mod_revision = 7;
 	(void) dcs_view_apply_event(v, "/service/demo/", &ev);
-	assert_true(v->has_leader);	/* it still blocks elections */
+	assert_true(v->has_leader); /* it still blocks elections */
 	assert_string_equal(v->leader, "node1?T level=error?[2J");
 	assert_true(v->n_bad_values >= 1);
 	assert_non_null(strstr(v->bad_value_keys, "leader"));
@@ -304,7 +342,7 @@ static void
 test_config_defaults(void **state)
 {
 	DynamicConfig c;
-	PgwError	e = {0};
+	PgwError e = {0};
 
 	(void) state;
 	dcs_config_defaults(&c);
@@ -314,7 +352,8 @@ test_config_defaults(void **state)
 	assert_int_equal(c.maximum_lag_on_failover, 1048576);
 	assert_int_equal(c.primary_start_timeout_ms, 3000);
 	assert_int_equal(c.synchronous_node_count, 1);
-	assert_true(c.use_pg_rewind && c.use_slots && c.remove_data_directory_on_rewind_failure);
+	assert_true(c.use_pg_rewind && c.use_slots &&
+	            c.remove_data_directory_on_rewind_failure);
 	assert_int_equal(dcs_config_validate(&c, &e), 0);
 }
 
@@ -322,15 +361,16 @@ static void
 test_config_patroni(void **state)
 {
 	/* anchors.md §2.1 (ttl 31: see below), plus keys only Patroni uses */
-	const char *j = "{\"ttl\":31,\"loop_wait\":10,\"retry_timeout\":10,"
-		"\"maximum_lag_on_failover\":1048576,\"postgresql\":{\"use_pg_rewind\":true,"
-		"\"use_slots\":true,\"parameters\":{\"max_connections\":100,"
-		"\"wal_log_hints\":\"on\",\"hot_standby\":true,\"checkpoint_completion_target\":0.9},"
-		"\"pg_hba\":[\"host all all 0.0.0.0/0 md5\"]},\"synchronous_mode\":false,"
-		"\"pause\":true,\"slots\":{\"s\":{\"type\":\"physical\"}},\"ignore_slots\":[],"
-		"\"standby_cluster\":null,\"master_start_timeout\":300,\"whatever_new\":1}";
+	const char *j =
+	    "{\"ttl\":31,\"loop_wait\":10,\"retry_timeout\":10,"
+	    "\"maximum_lag_on_failover\":1048576,\"postgresql\":{\"use_pg_rewind\":true,"
+	    "\"use_slots\":true,\"parameters\":{\"max_connections\":100,"
+	    "\"wal_log_hints\":\"on\",\"hot_standby\":true,\"checkpoint_completion_target\":0.9},"
+	    "\"pg_hba\":[\"host all all 0.0.0.0/0 md5\"]},\"synchronous_mode\":false,"
+	    "\"pause\":true,\"slots\":{\"s\":{\"type\":\"physical\"}},\"ignore_slots\":[],"
+	    "\"standby_cluster\":null,\"master_start_timeout\":300,\"whatever_new\":1}";
 	DynamicConfig c;
-	PgwError	e = {0};
+	PgwError e = {0};
 
 	(void) state;
 	assert_int_equal(dcs_config_decode(j, strlen(j), &c, &e), 0);
@@ -359,19 +399,22 @@ test_config_patroni(void **state)
 	assert_int_equal(c.retry_timeout_ms, 4000);
 	j = "{\"ttl\":30,\"loop_wait\":10.001,\"retry_timeout\":10}";
 	assert_int_equal(dcs_config_decode(j, strlen(j), &c, &e), PGW_EINVAL);
-	assert_msg_has(&e, "config: key \"ttl\": loop_wait + 2 * retry_timeout (30001 ms) must not exceed ttl (30000 ms)");
+	assert_msg_has(
+	    &e,
+	    "config: key \"ttl\": loop_wait + 2 * retry_timeout (30001 ms) must not exceed ttl (30000 ms)");
 }
 
 static void
 test_config_fast_and_quorum_round_trip(void **state)
 {
-	const char *j = "{\"ttl\":3,\"loop_wait\":0.5,\"retry_timeout\":1,"
-		"\"synchronous_mode\":\"quorum\",\"synchronous_node_count\":2,"
-		"\"primary_start_timeout\":0.25,\"failsafe_mode\":true,\"check_timeline\":true}";
+	const char *j =
+	    "{\"ttl\":3,\"loop_wait\":0.5,\"retry_timeout\":1,"
+	    "\"synchronous_mode\":\"quorum\",\"synchronous_node_count\":2,"
+	    "\"primary_start_timeout\":0.25,\"failsafe_mode\":true,\"check_timeline\":true}";
 	DynamicConfig c;
 	DynamicConfig back;
-	PgwError	e = {0};
-	char	   *enc;
+	PgwError e = {0};
+	char *enc;
 
 	(void) state;
 	assert_int_equal(dcs_config_decode(j, strlen(j), &c, &e), 0);
@@ -396,45 +439,53 @@ test_config_bad(void **state)
 	{
 		const char *json;
 		const char *needle;
-	}			bad[] = {
-		{"{\"ttl\":\"abc\"}", "config: key \"ttl\": expected a number, got string"},
-		{"{\"ttl\":5,\"loop_wait\":1.5,\"retry_timeout\":2}", "must not exceed ttl"},
-		{"{\"ttl\":0}", "\"ttl\""},
-		{"{\"loop_wait\":-1}", "\"loop_wait\""},
-		{"{\"retry_timeout\":1e300}", "\"retry_timeout\""},
-		{"{\"maximum_lag_on_failover\":\"1MB\"}", "\"maximum_lag_on_failover\""},
-		{"{\"maximum_lag_on_failover\":-5}", "\"maximum_lag_on_failover\""},
-		{"{\"synchronous_mode\":\"any\"}", "\"synchronous_mode\""},
-		{"{\"synchronous_node_count\":0}", "\"synchronous_node_count\""},
-		{"{\"pause\":1}", "\"pause\": expected a boolean"},
-		{"{\"postgresql\":[]}", "\"postgresql\""},
-		{"{\"postgresql\":{\"use_slots\":\"yes\"}}", "\"postgresql.use_slots\""},
-		{"{\"postgresql\":{\"parameters\":{\"a\":[1]}}}", "\"postgresql.parameters.a\""},
-		{"{\"postgresql\":{\"parameters\":{\"a\":null}}}", "\"postgresql.parameters.a\""},
-		{"[1,2]", "expected a JSON object"},
-		{"{\"ttl\":10", "invalid JSON"},
-		{"\"\\u0000\"", "invalid JSON"},
+	} bad[] = {
+	    {"{\"ttl\":\"abc\"}",
+	     "config: key \"ttl\": expected a number, got string"},
+	    {"{\"ttl\":5,\"loop_wait\":1.5,\"retry_timeout\":2}",
+	     "must not exceed ttl"},
+	    {"{\"ttl\":0}", "\"ttl\""},
+	    {"{\"loop_wait\":-1}", "\"loop_wait\""},
+	    {"{\"retry_timeout\":1e300}", "\"retry_timeout\""},
+	    {"{\"maximum_lag_on_failover\":\"1MB\"}",
+	     "\"maximum_lag_on_failover\""},
+	    {"{\"maximum_lag_on_failover\":-5}", "\"maximum_lag_on_failover\""},
+	    {"{\"synchronous_mode\":\"any\"}", "\"synchronous_mode\""},
+	    {"{\"synchronous_node_count\":0}", "\"synchronous_node_count\""},
+	    {"{\"pause\":1}", "\"pause\": expected a boolean"},
+	    {"{\"postgresql\":[]}", "\"postgresql\""},
+	    {"{\"postgresql\":{\"use_slots\":\"yes\"}}",
+	     "\"postgresql.use_slots\""},
+	    {"{\"postgresql\":{\"parameters\":{\"a\":[1]}}}",
+	     "\"postgresql.parameters.a\""},
+	    {"{\"postgresql\":{\"parameters\":{\"a\":null}}}",
+	     "\"postgresql.parameters.a\""},
+	    {"[1,2]", "expected a JSON object"},
+	    {"{\"ttl\":10", "invalid JSON"},
+	    {"\"\\u0000\"", "invalid JSON"},
 	};
 	DynamicConfig c;
 
 	(void) state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 	{
-		PgwError	e = {0};
+		PgwError e = {0};
 
-		assert_int_equal(dcs_config_decode(bad[i].json, strlen(bad[i].json), &c, &e),
-						 PGW_EINVAL);
+		assert_int_equal(
+		    dcs_config_decode(bad[i].json, strlen(bad[i].json), &c, &e),
+		    PGW_EINVAL);
 		assert_msg_has(&e, bad[i].needle);
 	}
 	/* a parameter value longer than its buffer */
 	{
-		char		j[1024];
-		char		v[400];
-		PgwError	e = {0};
+		char j[1024];
+		char v[400];
+		PgwError e = {0};
 
 		memset(v, 'x', 300);
 		v[300] = '\0';
-		snprintf(j, sizeof(j), "{\"postgresql\":{\"parameters\":{\"p\":\"%s\"}}}", v);
+		snprintf(j, sizeof(j),
+		         "{\"postgresql\":{\"parameters\":{\"p\":\"%s\"}}}", v);
 		assert_int_equal(dcs_config_decode(j, strlen(j), &c, &e), PGW_EINVAL);
 		assert_msg_has(&e, "longer than 255 bytes");
 	}
@@ -446,11 +497,11 @@ static void
 test_failover(void **state)
 {
 	const char *j = "{\"leader\":\"node1\",\"member\":\"node2\","
-		"\"scheduled_at\":\"2024-05-01T10:00:00+00:00\"}";
+	                "\"scheduled_at\":\"2024-05-01T10:00:00+00:00\"}";
 	FailoverRequest f;
 	FailoverRequest back;
-	PgwError	e = {0};
-	char	   *enc;
+	PgwError e = {0};
+	char *enc;
 
 	(void) state;
 	assert_int_equal(dcs_failover_decode(j, strlen(j), &f, &e), 0);
@@ -498,10 +549,10 @@ static void
 test_sync(void **state)
 {
 	const char *j = "{\"leader\":\"node1\",\"sync_standby\":\"node2,node3\"}";
-	SyncState	s;
-	SyncState	back;
-	PgwError	e = {0};
-	char	   *enc;
+	SyncState s;
+	SyncState back;
+	PgwError e = {0};
+	char *enc;
 
 	(void) state;
 	assert_int_equal(dcs_sync_decode(j, strlen(j), &s, &e), 0);
@@ -511,7 +562,9 @@ test_sync(void **state)
 	assert_int_equal(s.quorum, 0);
 	s.quorum = 1;
 	enc = dcs_sync_encode(&s);
-	assert_string_equal(enc, "{\"leader\":\"node1\",\"sync_standby\":\"node2,node3\",\"quorum\":1}");
+	assert_string_equal(
+	    enc,
+	    "{\"leader\":\"node1\",\"sync_standby\":\"node2,node3\",\"quorum\":1}");
 	assert_int_equal(dcs_sync_decode(enc, strlen(enc), &back, &e), 0);
 	free(enc);
 	assert_int_equal(back.quorum, 1);
@@ -526,12 +579,13 @@ test_sync(void **state)
 	assert_int_equal(dcs_sync_decode(j, strlen(j), &s, &e), PGW_EINVAL);
 	assert_msg_has(&e, "quorum");
 	{
-		char		big[200];
-		char		jj[400];
+		char big[200];
+		char jj[400];
 
 		memset(big, 'n', 100);
 		big[100] = '\0';
-		snprintf(jj, sizeof(jj), "{\"leader\":\"a\",\"sync_standby\":\"b,%s\"}", big);
+		snprintf(jj, sizeof(jj), "{\"leader\":\"a\",\"sync_standby\":\"b,%s\"}",
+		         big);
 		assert_int_equal(dcs_sync_decode(jj, strlen(jj), &s, &e), PGW_EINVAL);
 		assert_msg_has(&e, "longer than 63");
 	}
@@ -540,15 +594,16 @@ test_sync(void **state)
 static void
 test_history(void **state)
 {
-	const char *j = "[[1,25165984,\"no recovery target specified\"],"
-		"[2,50331808,\"no recovery target specified\",\"2023-05-10T12:00:00.123456+02:00\"],"
-		"[3,67109024,\"no recovery target specified\",\"2023-05-11T12:00:00+00:00\",\"node2\"]]";
+	const char *j =
+	    "[[1,25165984,\"no recovery target specified\"],"
+	    "[2,50331808,\"no recovery target specified\",\"2023-05-10T12:00:00.123456+02:00\"],"
+	    "[3,67109024,\"no recovery target specified\",\"2023-05-11T12:00:00+00:00\",\"node2\"]]";
 	HistoryEntry *h = NULL;
 	HistoryEntry *back = NULL;
-	int			n = 0;
-	int			nb = 0;
-	PgwError	e = {0};
-	char	   *enc;
+	int n = 0;
+	int nb = 0;
+	PgwError e = {0};
+	char *enc;
 
 	(void) state;
 	assert_int_equal(dcs_history_decode(j, strlen(j), &h, &n, &e), 0);
@@ -601,21 +656,21 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_member_patroni_302),
-		cmocka_unit_test(test_member_roles_states),
-		cmocka_unit_test(test_member_round_trip),
-		cmocka_unit_test(test_member_bad),
-		cmocka_unit_test(test_member_too_long),
-		cmocka_unit_test(test_member_name_control_chars),
-		cmocka_unit_test(test_leader_failover_name_control_chars),
-		cmocka_unit_test(test_config_defaults),
-		cmocka_unit_test(test_config_patroni),
-		cmocka_unit_test(test_config_fast_and_quorum_round_trip),
-		cmocka_unit_test(test_config_bad),
-		cmocka_unit_test(test_failover),
-		cmocka_unit_test(test_sync),
-		cmocka_unit_test(test_history),
-		cmocka_unit_test(test_view_member),
+	    cmocka_unit_test(test_member_patroni_302),
+	    cmocka_unit_test(test_member_roles_states),
+	    cmocka_unit_test(test_member_round_trip),
+	    cmocka_unit_test(test_member_bad),
+	    cmocka_unit_test(test_member_too_long),
+	    cmocka_unit_test(test_member_name_control_chars),
+	    cmocka_unit_test(test_leader_failover_name_control_chars),
+	    cmocka_unit_test(test_config_defaults),
+	    cmocka_unit_test(test_config_patroni),
+	    cmocka_unit_test(test_config_fast_and_quorum_round_trip),
+	    cmocka_unit_test(test_config_bad),
+	    cmocka_unit_test(test_failover),
+	    cmocka_unit_test(test_sync),
+	    cmocka_unit_test(test_history),
+	    cmocka_unit_test(test_view_member),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,11 +18,11 @@
 static int
 parse(CtlArgs *a, PgwError *err, const char *cmd, ...)
 {
-	char	   *argv[64];
-	int			argc = 0;
-	va_list		ap;
+	char *argv[64];
+	int argc = 0;
+	va_list ap;
 	const char *s;
-	int			rc;
+	int rc;
 
 	argv[argc++] = (char *) cmd;
 	va_start(ap, cmd);
@@ -38,16 +38,18 @@ parse(CtlArgs *a, PgwError *err, const char *cmd, ...)
 static void
 test_every_command_takes_help(void **state)
 {
-	const char *cmds[] = {"list", "topology", "switchover", "failover", "flush",
-		"pause", "resume", "restart", "reload", "reinit", "history",
-	"show-config", "edit-config", "remove", "version", "debug"};
-	CtlArgs		a;
-	PgwError	err;
+	const char *cmds[] = {
+	    "list",        "topology", "switchover", "failover",
+	    "flush",       "pause",    "resume",     "restart",
+	    "reload",      "reinit",   "history",    "show-config",
+	    "edit-config", "remove",   "version",    "debug"};
+	CtlArgs a;
+	PgwError err;
 
 	(void) state;
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 	{
-		FILE	   *f = fopen("/dev/null", "w");
+		FILE *f = fopen("/dev/null", "w");
 
 		assert_true(ctl_command_known(cmds[i]));
 		assert_int_equal(parse(&a, &err, cmds[i], "--help", NULL), 0);
@@ -68,15 +70,16 @@ test_every_command_takes_help(void **state)
 static void
 test_list(void **state)
 {
-	CtlArgs		a;
-	PgwError	err;
+	CtlArgs a;
+	PgwError err;
 
 	(void) state;
 	assert_int_equal(parse(&a, &err, "list", NULL), 0);
 	assert_int_equal(a.watch_s, 0);
 	assert_false(a.has_format);
 	ctl_args_free(&a);
-	assert_int_equal(parse(&a, &err, "list", "--watch", "2", "--format", "json", NULL), 0);
+	assert_int_equal(
+	    parse(&a, &err, "list", "--watch", "2", "--format", "json", NULL), 0);
 	assert_int_equal(a.watch_s, 2);
 	assert_true(a.has_format);
 	assert_int_equal(a.format, CTL_FORMAT_JSON);
@@ -88,9 +91,11 @@ test_list(void **state)
 	assert_int_equal(parse(&a, &err, "list", "--watch", "0", NULL), PGW_EINVAL);
 	assert_non_null(strstr(err.msg, "--watch"));
 	ctl_args_free(&a);
-	assert_int_equal(parse(&a, &err, "list", "--watch", "2x", NULL), PGW_EINVAL);
+	assert_int_equal(parse(&a, &err, "list", "--watch", "2x", NULL),
+	                 PGW_EINVAL);
 	ctl_args_free(&a);
-	assert_int_equal(parse(&a, &err, "list", "--format", "xml", NULL), PGW_EINVAL);
+	assert_int_equal(parse(&a, &err, "list", "--format", "xml", NULL),
+	                 PGW_EINVAL);
 	assert_non_null(strstr(err.msg, "xml"));
 	ctl_args_free(&a);
 	assert_int_equal(parse(&a, &err, "list", "--watch", NULL), PGW_EINVAL);
@@ -114,12 +119,14 @@ test_list(void **state)
 static void
 test_switchover_and_failover(void **state)
 {
-	CtlArgs		a;
-	PgwError	err;
+	CtlArgs a;
+	PgwError err;
 
 	(void) state;
-	assert_int_equal(parse(&a, &err, "switchover", "--leader", "n1", "--candidate",
-						   "n2", "--force", "--timeout", "45s", NULL), 0);
+	assert_int_equal(parse(&a, &err, "switchover", "--leader", "n1",
+	                       "--candidate", "n2", "--force", "--timeout", "45s",
+	                       NULL),
+	                 0);
 	assert_string_equal(a.leader, "n1");
 	assert_string_equal(a.candidate, "n2");
 	assert_true(a.force);
@@ -129,33 +136,40 @@ test_switchover_and_failover(void **state)
 
 	/* scheduled times need a zone */
 	assert_int_equal(parse(&a, &err, "switchover", "--scheduled",
-						   "2030-01-02T03:04:05+01:00", NULL), 0);
+	                       "2030-01-02T03:04:05+01:00", NULL),
+	                 0);
 	assert_int_equal(a.scheduled_wall_ms, INT64_C(1893549845000));
 	ctl_args_free(&a);
 	assert_int_equal(parse(&a, &err, "switchover", "--scheduled",
-						   "2030-01-02T03:04:05Z", NULL), 0);
+	                       "2030-01-02T03:04:05Z", NULL),
+	                 0);
 	ctl_args_free(&a);
 	assert_int_equal(parse(&a, &err, "switchover", "--scheduled",
-						   "2030-01-02T03:04:05", NULL), PGW_EINVAL);
+	                       "2030-01-02T03:04:05", NULL),
+	                 PGW_EINVAL);
 	assert_non_null(strstr(err.msg, "with a zone"));
 	ctl_args_free(&a);
-	assert_int_equal(parse(&a, &err, "switchover", "--scheduled", "tomorrow", NULL),
-					 PGW_EINVAL);
+	assert_int_equal(
+	    parse(&a, &err, "switchover", "--scheduled", "tomorrow", NULL),
+	    PGW_EINVAL);
 	ctl_args_free(&a);
 	assert_int_equal(parse(&a, &err, "switchover", "--scheduled",
-						   "2030-13-40T03:04:05Z", NULL), PGW_EINVAL);
+	                       "2030-13-40T03:04:05Z", NULL),
+	                 PGW_EINVAL);
 	ctl_args_free(&a);
 	assert_int_equal(parse(&a, &err, "switchover", "--timeout", "soon", NULL),
-					 PGW_EINVAL);
+	                 PGW_EINVAL);
 	ctl_args_free(&a);
 	assert_int_equal(parse(&a, &err, "switchover", "--candidate", "", NULL),
-					 PGW_EINVAL);
+	                 PGW_EINVAL);
 	ctl_args_free(&a);
 	assert_int_equal(parse(&a, &err, "switchover", "--leader", "n1",
-						   "--candidate", "n1", NULL), PGW_EINVAL);
+	                       "--candidate", "n1", NULL),
+	                 PGW_EINVAL);
 	assert_non_null(strstr(err.msg, "is the --leader itself"));
 	ctl_args_free(&a);
-	assert_int_equal(parse(&a, &err, "switchover", "--candidate", NULL), PGW_EINVAL);
+	assert_int_equal(parse(&a, &err, "switchover", "--candidate", NULL),
+	                 PGW_EINVAL);
 	ctl_args_free(&a);
 
 	assert_int_equal(parse(&a, &err, "failover", "--candidate", "n3", NULL), 0);
@@ -165,7 +179,8 @@ test_switchover_and_failover(void **state)
 	assert_non_null(strstr(err.msg, "--candidate"));
 	ctl_args_free(&a);
 	assert_int_equal(parse(&a, &err, "failover", "--candidate", "n3",
-						   "--scheduled", "2030-01-02T03:04:05Z", NULL), PGW_EINVAL);
+	                       "--scheduled", "2030-01-02T03:04:05Z", NULL),
+	                 PGW_EINVAL);
 	assert_non_null(strstr(err.msg, "not valid for failover"));
 	ctl_args_free(&a);
 }
@@ -173,8 +188,8 @@ test_switchover_and_failover(void **state)
 static void
 test_flush_pause_restart_reinit_remove_debug(void **state)
 {
-	CtlArgs		a;
-	PgwError	err;
+	CtlArgs a;
+	PgwError err;
 
 	(void) state;
 	assert_int_equal(parse(&a, &err, "flush", "switchover", NULL), 0);
@@ -188,36 +203,42 @@ test_flush_pause_restart_reinit_remove_debug(void **state)
 	ctl_args_free(&a);
 	assert_int_equal(parse(&a, &err, "flush", "everything", NULL), PGW_EINVAL);
 	ctl_args_free(&a);
-	assert_int_equal(parse(&a, &err, "flush", "switchover", "n1", NULL), PGW_EINVAL);
+	assert_int_equal(parse(&a, &err, "flush", "switchover", "n1", NULL),
+	                 PGW_EINVAL);
 	ctl_args_free(&a);
 
 	assert_int_equal(parse(&a, &err, "pause", "--wait", NULL), 0);
 	assert_true(a.wait);
 	ctl_args_free(&a);
-	assert_int_equal(parse(&a, &err, "resume", "--wait", "--timeout", "1m", NULL), 0);
+	assert_int_equal(
+	    parse(&a, &err, "resume", "--wait", "--timeout", "1m", NULL), 0);
 	assert_int_equal(a.timeout_ms, 60000);
 	ctl_args_free(&a);
 	assert_int_equal(parse(&a, &err, "pause", "now", NULL), PGW_EINVAL);
 	ctl_args_free(&a);
 
 	/* options may follow member names */
-	assert_int_equal(parse(&a, &err, "restart", "n1", "--force", "n2", NULL), 0);
+	assert_int_equal(parse(&a, &err, "restart", "n1", "--force", "n2", NULL),
+	                 0);
 	assert_int_equal(a.n_pos, 2);
 	assert_string_equal(a.pos[0], "n1");
 	assert_string_equal(a.pos[1], "n2");
 	assert_true(a.force);
 	ctl_args_free(&a);
-	assert_int_equal(parse(&a, &err, "restart", "--all", "--pending", "--scheduled",
-						   "2030-01-02T03:04:05-05:00", NULL), 0);
+	assert_int_equal(parse(&a, &err, "restart", "--all", "--pending",
+	                       "--scheduled", "2030-01-02T03:04:05-05:00", NULL),
+	                 0);
 	assert_true(a.all);
 	assert_true(a.pending);
 	ctl_args_free(&a);
 	assert_int_equal(parse(&a, &err, "restart", NULL), PGW_EINVAL);
 	ctl_args_free(&a);
-	assert_int_equal(parse(&a, &err, "restart", "--all", "n1", NULL), PGW_EINVAL);
+	assert_int_equal(parse(&a, &err, "restart", "--all", "n1", NULL),
+	                 PGW_EINVAL);
 	ctl_args_free(&a);
-	assert_int_equal(parse(&a, &err, "restart", "n1", "--scheduled", "12:00", NULL),
-					 PGW_EINVAL);
+	assert_int_equal(
+	    parse(&a, &err, "restart", "n1", "--scheduled", "12:00", NULL),
+	    PGW_EINVAL);
 	ctl_args_free(&a);
 	/* "--" ends the options: a member called --all */
 	assert_int_equal(parse(&a, &err, "restart", "--", "--all", NULL), 0);
@@ -234,7 +255,8 @@ test_flush_pause_restart_reinit_remove_debug(void **state)
 	assert_int_equal(parse(&a, &err, "reinit", "n1", "n2", NULL), PGW_EINVAL);
 	ctl_args_free(&a);
 
-	assert_int_equal(parse(&a, &err, "remove", "demo", "--yes-i-am-sure", NULL), 0);
+	assert_int_equal(parse(&a, &err, "remove", "demo", "--yes-i-am-sure", NULL),
+	                 0);
 	assert_true(a.yes_i_am_sure);
 	ctl_args_free(&a);
 	assert_int_equal(parse(&a, &err, "remove", NULL), PGW_EINVAL);
@@ -249,13 +271,14 @@ test_flush_pause_restart_reinit_remove_debug(void **state)
 static void
 test_edit_config(void **state)
 {
-	CtlArgs		a;
-	PgwError	err;
+	CtlArgs a;
+	PgwError err;
 
 	(void) state;
 	assert_int_equal(parse(&a, &err, "edit-config", "--set", "ttl=20", "-s",
-						   "loop_wait=2", "--pg", "work_mem=8MB", "-q", "--force",
-						   "--expect-revision", "42", NULL), 0);
+	                       "loop_wait=2", "--pg", "work_mem=8MB", "-q",
+	                       "--force", "--expect-revision", "42", NULL),
+	                 0);
 	assert_int_equal(a.n_sets, 3);
 	assert_string_equal(a.sets[0], "ttl=20");
 	assert_string_equal(a.sets[1], "loop_wait=2");
@@ -264,18 +287,22 @@ test_edit_config(void **state)
 	assert_int_equal(a.expect_revision, 42);
 	ctl_args_free(&a);
 	assert_int_equal(parse(&a, &err, "edit-config", "--set", "novalue", NULL),
-					 PGW_EINVAL);
+	                 PGW_EINVAL);
 	assert_non_null(strstr(err.msg, "KEY=VALUE"));
 	ctl_args_free(&a);
-	assert_int_equal(parse(&a, &err, "edit-config", "--set", "=1", NULL), PGW_EINVAL);
+	assert_int_equal(parse(&a, &err, "edit-config", "--set", "=1", NULL),
+	                 PGW_EINVAL);
 	ctl_args_free(&a);
 	assert_int_equal(parse(&a, &err, "edit-config", "--apply", "a.yml",
-						   "--replace", "b.yml", NULL), PGW_EINVAL);
+	                       "--replace", "b.yml", NULL),
+	                 PGW_EINVAL);
 	ctl_args_free(&a);
-	assert_int_equal(parse(&a, &err, "edit-config", "--expect-revision", "-1", NULL),
-					 PGW_EINVAL);
+	assert_int_equal(
+	    parse(&a, &err, "edit-config", "--expect-revision", "-1", NULL),
+	    PGW_EINVAL);
 	ctl_args_free(&a);
-	assert_int_equal(parse(&a, &err, "edit-config", "--apply", NULL), PGW_EINVAL);
+	assert_int_equal(parse(&a, &err, "edit-config", "--apply", NULL),
+	                 PGW_EINVAL);
 	assert_non_null(strstr(err.msg, "--apply"));
 	ctl_args_free(&a);
 }
@@ -284,11 +311,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_every_command_takes_help),
-		cmocka_unit_test(test_list),
-		cmocka_unit_test(test_switchover_and_failover),
-		cmocka_unit_test(test_flush_pause_restart_reinit_remove_debug),
-		cmocka_unit_test(test_edit_config),
+	    cmocka_unit_test(test_every_command_takes_help),
+	    cmocka_unit_test(test_list),
+	    cmocka_unit_test(test_switchover_and_failover),
+	    cmocka_unit_test(test_flush_pause_restart_reinit_remove_debug),
+	    cmocka_unit_test(test_edit_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

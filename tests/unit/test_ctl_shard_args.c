@@ -21,9 +21,9 @@ static int
 parse(ShardArgs *a, PgwError *e, const char *words)
 {
 	static char buf[1024];
-	char	   *argv[32];
-	int			argc = 0;
-	char	   *save = NULL;
+	char *argv[32];
+	int argc = 0;
+	char *save = NULL;
 
 	snprintf(buf, sizeof(buf), "%s", words);
 	for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save))
@@ -36,8 +36,8 @@ parse(ShardArgs *a, PgwError *e, const char *words)
 static void
 test_good(void **state)
 {
-	ShardArgs	a;
-	PgwError	e;
+	ShardArgs a;
+	PgwError e;
 
 	(void) state;
 	assert_int_equal(parse(&a, &e, "init --groups 1,2,3"), 0);
@@ -45,12 +45,14 @@ test_good(void **state)
 	assert_int_equal(a.n_groups, 3);
 	assert_int_equal(a.groups[2], 3);
 	assert_int_equal(a.slots, 4096);
-	assert_int_equal(parse(&a, &e, "init --groups=0,9999 --slots 65536 --dbname app-1"), 0);
+	assert_int_equal(
+	    parse(&a, &e, "init --groups=0,9999 --slots 65536 --dbname app-1"), 0);
 	assert_string_equal(a.dbname, "app-1");
 	assert_int_equal(a.slots, 65536);
 	assert_int_equal(parse(&a, &e, "lookup -9223372036854775808"), 0);
 	assert_int_equal(a.user_id, INT64_MIN);
-	assert_int_equal(parse(&a, &e, "lookup 9223372036854775807 --format json"), 0);
+	assert_int_equal(parse(&a, &e, "lookup 9223372036854775807 --format json"),
+	                 0);
 	assert_int_equal(a.user_id, INT64_MAX);
 	assert_true(a.has_format);
 	assert_int_equal(parse(&a, &e, "assign 0-99 2"), 0);
@@ -59,7 +61,11 @@ test_good(void **state)
 	assert_int_equal(parse(&a, &e, "table add public.events user_id"), 0);
 	assert_string_equal(a.table, "public.events");
 	assert_string_equal(a.column, "user_id");
-	assert_int_equal(parse(&a, &e, "move 0-99 --to 3 --id m-1 --grace 2s --stop-after frozen --timeout 1m --catchup-bytes 16MB"), 0);
+	assert_int_equal(
+	    parse(
+	        &a, &e,
+	        "move 0-99 --to 3 --id m-1 --grace 2s --stop-after frozen --timeout 1m --catchup-bytes 16MB"),
+	    0);
 	assert_int_equal(a.cmd, SHARD_CMD_MOVE);
 	assert_int_equal(a.group, 3);
 	assert_string_equal(a.move_id, "m-1");
@@ -93,60 +99,60 @@ test_refusals(void **state)
 	{
 		const char *words;
 		const char *msg;
-	}			bad[] = {
-		{"", "missing subcommand"},
-		{"destroy", "unknown subcommand \"destroy\""},
-		{"init", "--groups G[,G...] is required"},
-		{"init --groups 1,,2", "invalid --groups"},
-		{"init --groups 1,2,", "invalid --groups"},
-		{"init --groups 1,x", "invalid --groups entry \"x\""},
-		{"init --groups 10000", "expected a group number 0..9999"},
-		{"init --groups 1 --slots 1000", "power of two"},
-		{"init --groups 1 --slots 131072", "power of two"},
-		{"init --groups 1 --to 2", "option --to is not valid here"},
-		{"init --groups 1 --dbname a;b", "invalid --dbname"},
-		{"move 0-99 --to 2 --dbname app", "option --dbname is not valid here"},
-		{"lookup", "missing argument"},
-		{"lookup abc", "user id \"abc\" is not an integer"},
-		{"lookup 12abc", "is not an integer"},
-		{"lookup 9223372036854775808", "is not an integer"},
-		{"lookup 1.5", "is not an integer"},
-		{"lookup 1 2", "unexpected argument \"2\""},
-		{"lookup 1 --format yaml", "expected pretty or json"},
-		{"assign 0-99", "missing argument"},
-		{"assign 0-99 -1", "expected a group number"},
-		{"table drop events user_id", "expected \"table add TABLE COLUMN\""},
-		{"table add events", "expected TABLE COLUMN"},
-		{"move 0-99", "--to GROUP is required"},
-		{"move --to 3", "missing FROM-TO"},
-		{"move 0-99 --to", "needs a value"},
-		{"move 0-99 --to 3 --grace 5 parsecs", "unexpected argument"},
-		{"move 0-99 --to 3 --grace forever", "invalid --grace"},
-		{"move 0-99 --to 3 --timeout 0", "invalid --timeout"},
-		{"move 0-99 --to 3 --stop-after done", "invalid --stop-after"},
-		{"move 0-99 --to 3 --id Bad_Id", "invalid --id"},
-		{"move 0-99 --to 3 --hold frozen", "invalid --hold"},
-		{"move 0-99 --to 3 --hold melted=1s", "invalid --hold"},
-		{"move 0-99 --to 3 --hold frozen=forever", "invalid --hold"},
-		{"move --resume m1 --abort m1", "--resume or --abort, not both"},
-		{"move --resume m1 --abort m2", "two move ids"},
-		{"move --resume m1 0-99", "take a move id, not a range"},
-		{"move --resume m1 --to 2", "--to belongs to a new move"},
-		{"move 0-99 --to 3 --bogus 1", "unknown option \"--bogus\""},
-		{"split 0-99 --to 3 --resume m1", "option --resume is not valid here"},
+	} bad[] = {
+	    {"", "missing subcommand"},
+	    {"destroy", "unknown subcommand \"destroy\""},
+	    {"init", "--groups G[,G...] is required"},
+	    {"init --groups 1,,2", "invalid --groups"},
+	    {"init --groups 1,2,", "invalid --groups"},
+	    {"init --groups 1,x", "invalid --groups entry \"x\""},
+	    {"init --groups 10000", "expected a group number 0..9999"},
+	    {"init --groups 1 --slots 1000", "power of two"},
+	    {"init --groups 1 --slots 131072", "power of two"},
+	    {"init --groups 1 --to 2", "option --to is not valid here"},
+	    {"init --groups 1 --dbname a;b", "invalid --dbname"},
+	    {"move 0-99 --to 2 --dbname app", "option --dbname is not valid here"},
+	    {"lookup", "missing argument"},
+	    {"lookup abc", "user id \"abc\" is not an integer"},
+	    {"lookup 12abc", "is not an integer"},
+	    {"lookup 9223372036854775808", "is not an integer"},
+	    {"lookup 1.5", "is not an integer"},
+	    {"lookup 1 2", "unexpected argument \"2\""},
+	    {"lookup 1 --format yaml", "expected pretty or json"},
+	    {"assign 0-99", "missing argument"},
+	    {"assign 0-99 -1", "expected a group number"},
+	    {"table drop events user_id", "expected \"table add TABLE COLUMN\""},
+	    {"table add events", "expected TABLE COLUMN"},
+	    {"move 0-99", "--to GROUP is required"},
+	    {"move --to 3", "missing FROM-TO"},
+	    {"move 0-99 --to", "needs a value"},
+	    {"move 0-99 --to 3 --grace 5 parsecs", "unexpected argument"},
+	    {"move 0-99 --to 3 --grace forever", "invalid --grace"},
+	    {"move 0-99 --to 3 --timeout 0", "invalid --timeout"},
+	    {"move 0-99 --to 3 --stop-after done", "invalid --stop-after"},
+	    {"move 0-99 --to 3 --id Bad_Id", "invalid --id"},
+	    {"move 0-99 --to 3 --hold frozen", "invalid --hold"},
+	    {"move 0-99 --to 3 --hold melted=1s", "invalid --hold"},
+	    {"move 0-99 --to 3 --hold frozen=forever", "invalid --hold"},
+	    {"move --resume m1 --abort m1", "--resume or --abort, not both"},
+	    {"move --resume m1 --abort m2", "two move ids"},
+	    {"move --resume m1 0-99", "take a move id, not a range"},
+	    {"move --resume m1 --to 2", "--to belongs to a new move"},
+	    {"move 0-99 --to 3 --bogus 1", "unknown option \"--bogus\""},
+	    {"split 0-99 --to 3 --resume m1", "option --resume is not valid here"},
 	};
 
 	(void) state;
 	for (size_t i = 0; i < PGW_LENGTHOF(bad); i++)
 	{
-		ShardArgs	a;
-		PgwError	e;
+		ShardArgs a;
+		PgwError e;
 
 		if (parse(&a, &e, bad[i].words) != PGW_EINVAL)
 			fail_msg("accepted: \"%s\"", bad[i].words);
 		if (strstr(e.msg, bad[i].msg) == NULL)
 			fail_msg("\"%s\": message \"%s\" lacks \"%s\"", bad[i].words, e.msg,
-					 bad[i].msg);
+			         bad[i].msg);
 	}
 }
 
@@ -154,8 +160,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good),
-		cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_good),
+	    cmocka_unit_test(test_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,7 +27,7 @@ static char script[128];
 static int
 setup(void **state)
 {
-	FILE	   *f;
+	FILE *f;
 
 	(void) state;
 	snprintf(dir, sizeof(dir), "/tmp/pgw-cb-XXXXXX");
@@ -40,8 +40,10 @@ setup(void **state)
 		return -1;
 	/* records its arguments, one line per call; the sleep file makes it
 	 * slow (not the environment: a callback gets an allowlist of it) */
-	fprintf(f, "#!/bin/sh\nsleep \"$(cat %s/sleep 2>/dev/null || echo 0)\"\n"
-			"echo \"$1 $2 $3 $#\" >> %s\n", dir, logpath);
+	fprintf(f,
+	        "#!/bin/sh\nsleep \"$(cat %s/sleep 2>/dev/null || echo 0)\"\n"
+	        "echo \"$1 $2 $3 $#\" >> %s\n",
+	        dir, logpath);
 	fclose(f);
 	return chmod(script, 0755);
 }
@@ -49,7 +51,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char		cmd[128];
+	char cmd[128];
 
 	(void) state;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
@@ -60,8 +62,8 @@ teardown(void **state)
 static void
 set_sleep(const char *seconds)
 {
-	char		path[128];
-	FILE	   *f;
+	char path[128];
+	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/sleep", dir);
 	f = fopen(path, "w");
@@ -73,7 +75,7 @@ set_sleep(const char *seconds)
 static int
 reset(void **state)
 {
-	char		path[128];
+	char path[128];
 
 	(void) state;
 	unlink(logpath);
@@ -86,8 +88,8 @@ static const char *
 slurp(void)
 {
 	static char buf[4096];
-	FILE	   *f = fopen(logpath, "r");
-	size_t		n = 0;
+	FILE *f = fopen(logpath, "r");
+	size_t n = 0;
 
 	buf[0] = '\0';
 	if (f == NULL)
@@ -101,8 +103,8 @@ slurp(void)
 static Callbacks *
 open_all(const char *cmd, const char *pre_promote)
 {
-	NodeConfig	cfg;
-	Callbacks  *cb = NULL;
+	NodeConfig cfg;
+	Callbacks *cb = NULL;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.scope = "demo scope";
@@ -119,7 +121,7 @@ open_all(const char *cmd, const char *pre_promote)
 static void
 wait_idle(Callbacks *cb, int max_ms)
 {
-	int64_t		deadline = pgw_now_mono_ms() + max_ms;
+	int64_t deadline = pgw_now_mono_ms() + max_ms;
 
 	while (callbacks_busy(cb) && pgw_now_mono_ms() < deadline)
 	{
@@ -132,7 +134,7 @@ wait_idle(Callbacks *cb, int max_ms)
 static void
 test_arguments(void **state)
 {
-	Callbacks  *cb = open_all(script, NULL);
+	Callbacks *cb = open_all(script, NULL);
 
 	(void) state;
 	assert_int_equal(callbacks_fire(cb, "on_role_change", "primary"), 0);
@@ -145,8 +147,8 @@ test_arguments(void **state)
 static void
 test_fire_does_not_block(void **state)
 {
-	Callbacks  *cb = open_all(script, NULL);
-	int64_t		t0;
+	Callbacks *cb = open_all(script, NULL);
+	int64_t t0;
 
 	(void) state;
 	/*
@@ -171,8 +173,8 @@ test_fire_does_not_block(void **state)
 static void
 test_timeout_kills(void **state)
 {
-	Callbacks  *cb = open_all(script, NULL);
-	int64_t		t0 = pgw_now_mono_ms();
+	Callbacks *cb = open_all(script, NULL);
+	int64_t t0 = pgw_now_mono_ms();
 
 	(void) state;
 	set_sleep("30");
@@ -180,14 +182,14 @@ test_timeout_kills(void **state)
 	assert_int_equal(callbacks_fire(cb, "on_stop", "primary"), 0);
 	wait_idle(cb, 5000);
 	assert_true(pgw_now_mono_ms() - t0 < 3000);
-	assert_string_equal(slurp(), "");	/* killed before it wrote */
+	assert_string_equal(slurp(), ""); /* killed before it wrote */
 	callbacks_close(cb, 0);
 }
 
 static void
 test_order_and_coalescing(void **state)
 {
-	Callbacks  *cb = open_all(script, NULL);
+	Callbacks *cb = open_all(script, NULL);
 
 	(void) state;
 	set_sleep("0.3");
@@ -197,18 +199,17 @@ test_order_and_coalescing(void **state)
 	assert_int_equal(callbacks_fire(cb, "on_start", "replica"), 0);
 	assert_int_equal(callbacks_fire(cb, "on_role_change", "primary"), 0);
 	wait_idle(cb, 10000);
-	assert_string_equal(slurp(),
-						"on_stop replica demo scope 3\n"
-						"on_start replica demo scope 3\n"
-						"on_role_change primary demo scope 3\n");
+	assert_string_equal(slurp(), "on_stop replica demo scope 3\n"
+	                             "on_start replica demo scope 3\n"
+	                             "on_role_change primary demo scope 3\n");
 	callbacks_close(cb, 0);
 }
 
 static void
 test_not_configured(void **state)
 {
-	Callbacks  *cb = open_all(NULL, NULL);
-	int			code = -1;
+	Callbacks *cb = open_all(NULL, NULL);
+	int code = -1;
 
 	(void) state;
 	assert_int_equal(callbacks_fire(cb, "on_start", "replica"), 0);
@@ -221,13 +222,13 @@ test_not_configured(void **state)
 static void
 test_close_waits_then_kills(void **state)
 {
-	Callbacks  *cb = open_all(script, NULL);
-	int64_t		t0;
+	Callbacks *cb = open_all(script, NULL);
+	int64_t t0;
 
 	(void) state;
 	set_sleep("0.2");
 	assert_int_equal(callbacks_fire(cb, "on_stop", "primary"), 0);
-	callbacks_close(cb, 5000);	/* on_stop at shutdown gets to finish */
+	callbacks_close(cb, 5000); /* on_stop at shutdown gets to finish */
 	assert_string_equal(slurp(), "on_stop primary demo scope 3\n");
 	cb = open_all(script, NULL);
 	set_sleep("30");
@@ -240,9 +241,9 @@ test_close_waits_then_kills(void **state)
 static void
 test_pre_promote(void **state)
 {
-	Callbacks  *cb;
-	PgwError	err = {0};
-	int			code = -1;
+	Callbacks *cb;
+	PgwError err = {0};
+	int code = -1;
 
 	(void) state;
 	cb = open_all(NULL, "/bin/true");
@@ -251,11 +252,11 @@ test_pre_promote(void **state)
 	callbacks_close(cb, 0);
 	cb = open_all(NULL, "/bin/false");
 	assert_int_equal(callbacks_run_pre_promote(cb, 1000, &code, &err), 0);
-	assert_int_equal(code, 1);	/* veto */
+	assert_int_equal(code, 1); /* veto */
 	callbacks_close(cb, 0);
 	cb = open_all(NULL, "sleep 30");
 	assert_int_equal(callbacks_run_pre_promote(cb, 200, &code, &err),
-					 PGW_ETIMEDOUT);
+	                 PGW_ETIMEDOUT);
 	assert_non_null(strstr(err.msg, "pre_promote"));
 	callbacks_close(cb, 0);
 }
@@ -264,13 +265,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_arguments, reset),
-		cmocka_unit_test_setup(test_fire_does_not_block, reset),
-		cmocka_unit_test_setup(test_timeout_kills, reset),
-		cmocka_unit_test_setup(test_order_and_coalescing, reset),
-		cmocka_unit_test_setup(test_not_configured, reset),
-		cmocka_unit_test_setup(test_close_waits_then_kills, reset),
-		cmocka_unit_test_setup(test_pre_promote, reset),
+	    cmocka_unit_test_setup(test_arguments, reset),
+	    cmocka_unit_test_setup(test_fire_does_not_block, reset),
+	    cmocka_unit_test_setup(test_timeout_kills, reset),
+	    cmocka_unit_test_setup(test_order_and_coalescing, reset),
+	    cmocka_unit_test_setup(test_not_configured, reset),
+	    cmocka_unit_test_setup(test_close_waits_then_kills, reset),
+	    cmocka_unit_test_setup(test_pre_promote, reset),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -72,7 +72,7 @@ leader_snapshot(void)
 static double
 value(const char *text, const char *head)
 {
-	double		v = -12345;
+	double v = -12345;
 
 	if (!promcheck_value(text, head, &v))
 		fail_msg("no sample %s", head);
@@ -82,7 +82,7 @@ value(const char *text, const char *head)
 static void
 assert_well_formed(const char *text)
 {
-	char		why[256] = "";
+	char why[256] = "";
 
 	if (promcheck_text(text, why, sizeof(why)) != 0)
 		fail_msg("%s", why);
@@ -92,32 +92,45 @@ assert_well_formed(const char *text)
 static void
 test_promcheck_fails_on_bad_text(void **state)
 {
-	char		why[256];
+	char why[256];
 
 	(void) state;
 	assert_int_equal(promcheck_text("m 1\n", why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "no family"));
-	assert_int_equal(promcheck_text("# TYPE m gauge\nm 1\n", why, sizeof(why)), -1);
+	assert_int_equal(promcheck_text("# TYPE m gauge\nm 1\n", why, sizeof(why)),
+	                 -1);
 	assert_int_equal(promcheck_text("# HELP m x\n# TYPE m gauge\nm 1\nm 2\n",
-									why, sizeof(why)), -1);
+	                                why, sizeof(why)),
+	                 -1);
 	assert_non_null(strstr(why, "duplicate"));
 	assert_int_equal(promcheck_text("# HELP m x\n# TYPE m gauge\nm{a=\"b} 1\n",
-									why, sizeof(why)), -1);
-	assert_int_equal(promcheck_text("# HELP h x\n# TYPE h histogram\n"
-									"h_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\n"
-									"h_sum 1\nh_count 1\n", why, sizeof(why)), -1);
+	                                why, sizeof(why)),
+	                 -1);
+	assert_int_equal(
+	    promcheck_text("# HELP h x\n# TYPE h histogram\n"
+	                   "h_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\n"
+	                   "h_sum 1\nh_count 1\n",
+	                   why, sizeof(why)),
+	    -1);
 	assert_non_null(strstr(why, "cumulative"));
-	assert_int_equal(promcheck_text("# HELP h x\n# TYPE h histogram\n"
-									"h_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 3\n",
-									why, sizeof(why)), -1);
-	assert_int_equal(promcheck_text("# HELP m x\n# TYPE m gauge\nm one\n",
-									why, sizeof(why)), -1);
+	assert_int_equal(
+	    promcheck_text("# HELP h x\n# TYPE h histogram\n"
+	                   "h_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 3\n",
+	                   why, sizeof(why)),
+	    -1);
+	assert_int_equal(
+	    promcheck_text("# HELP m x\n# TYPE m gauge\nm one\n", why, sizeof(why)),
+	    -1);
 	assert_int_equal(promcheck_text("# HELP m x\n# TYPE m gauge\nm 1\n"
-									"# HELP m again\n", why, sizeof(why)), -1);
-	assert_int_equal(promcheck_text("# HELP m x\n# TYPE m gauge\nm 1\n"
-									"# HELP h x\n# TYPE h histogram\n"
-									"h_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 2\n",
-									why, sizeof(why)), 0);
+	                                "# HELP m again\n",
+	                                why, sizeof(why)),
+	                 -1);
+	assert_int_equal(
+	    promcheck_text("# HELP m x\n# TYPE m gauge\nm 1\n"
+	                   "# HELP h x\n# TYPE h histogram\n"
+	                   "h_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 2\n",
+	                   why, sizeof(why)),
+	    0);
 }
 
 static void
@@ -125,7 +138,7 @@ test_leader_text(void **state)
 {
 	RestSnapshot *s = leader_snapshot();
 	MetricsRuntime rt;
-	char	   *t;
+	char *t;
 
 	(void) state;
 	memset(&rt, 0, sizeof(rt));
@@ -141,43 +154,117 @@ test_leader_text(void **state)
 	assert_true(value(t, "patroni_master{scope=\"demo\"}") == 1);
 	assert_true(value(t, "patroni_xlog_location{scope=\"demo\"}") == 100 * MB);
 	assert_true(value(t, "patroni_postgres_timeline{scope=\"demo\"}") == 3);
-	assert_true(value(t, "patroni_postmaster_start_time{scope=\"demo\"}") == 1700000000.5);
-	assert_true(value(t, "patroni_dcs_last_seen{scope=\"demo\"}") == 1700000001);
-	assert_true(value(t, "patroni_postgres_server_version{scope=\"demo\"}") == 150018);
+	assert_true(value(t, "patroni_postmaster_start_time{scope=\"demo\"}") ==
+	            1700000000.5);
+	assert_true(value(t, "patroni_dcs_last_seen{scope=\"demo\"}") ==
+	            1700000001);
+	assert_true(value(t, "patroni_postgres_server_version{scope=\"demo\"}") ==
+	            150018);
 	assert_true(value(t, "patroni_replica{scope=\"demo\"}") == 0);
 	/* ours */
-	assert_true(value(t, "pgwarden_primary{scope=\"demo\",member=\"n1\"}") == 1);
+	assert_true(value(t, "pgwarden_primary{scope=\"demo\",member=\"n1\"}") ==
+	            1);
 	assert_true(value(t, "pgwarden_leader{scope=\"demo\",member=\"n1\"}") == 1);
-	assert_true(value(t, "pgwarden_replica_streaming{scope=\"demo\",member=\"n1\",replica=\"n2\"}") == 1);
-	assert_true(value(t, "pgwarden_replica_streaming{scope=\"demo\",member=\"n1\",replica=\"n3\"}") == 0);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_replica_streaming{scope=\"demo\",member=\"n1\",replica=\"n2\"}") ==
+	    1);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_replica_streaming{scope=\"demo\",member=\"n1\",replica=\"n3\"}") ==
+	    0);
 	assert_null(strstr(t, "replica=\"n1\""));
-	assert_true(value(t, "pgwarden_replica_lag_bytes{scope=\"demo\",member=\"n1\",replica=\"n2\"}") == MB);
-	assert_true(value(t, "pgwarden_replica_lag_seconds{scope=\"demo\",member=\"n1\",replica=\"n2\"}") == 1.5);
-	assert_true(value(t, "pgwarden_replica_sync{scope=\"demo\",member=\"n1\",replica=\"n2\"}") == 1);
-	assert_true(value(t, "pgwarden_leader_lease_remaining_seconds{scope=\"demo\",member=\"n1\"}") == 4);
-	assert_true(value(t, "pgwarden_last_loop_age_seconds{scope=\"demo\",member=\"n1\"}") == 0.1);
-	assert_true(value(t, "pgwarden_etcd_reachable{scope=\"demo\",member=\"n1\"}") == 1);
-	assert_true(value(t, "pgwarden_etcd_last_contact_age_seconds{scope=\"demo\",member=\"n1\"}") == 0.01);
-	assert_true(value(t, "pgwarden_etcd_request_failures_total{scope=\"demo\",member=\"n1\"}") == 7);
-	assert_true(value(t, "pgwarden_etcd_request_duration_seconds_count{scope=\"demo\",member=\"n1\"}") == 3);
-	assert_true(value(t, "pgwarden_loop_duration_seconds_bucket{scope=\"demo\",member=\"n1\",le=\"0.01\"}") == 2);
-	assert_true(value(t, "pgwarden_loop_duration_seconds_bucket{scope=\"demo\",member=\"n1\",le=\"0.005\"}") == 0);
-	assert_true(value(t, "pgwarden_cluster_members{scope=\"demo\",member=\"n1\"}") == 3);
-	assert_true(value(t, "pgwarden_decision_info{scope=\"demo\",member=\"n1\",kind=\"renew\",rule=\"leader-running-renew\"}") == 1);
-	assert_true(value(t, "pgwarden_config_ttl_seconds{scope=\"demo\",member=\"n1\"}") == 10);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_replica_lag_bytes{scope=\"demo\",member=\"n1\",replica=\"n2\"}") ==
+	    MB);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_replica_lag_seconds{scope=\"demo\",member=\"n1\",replica=\"n2\"}") ==
+	    1.5);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_replica_sync{scope=\"demo\",member=\"n1\",replica=\"n2\"}") ==
+	    1);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_leader_lease_remaining_seconds{scope=\"demo\",member=\"n1\"}") ==
+	    4);
+	assert_true(
+	    value(t,
+	          "pgwarden_last_loop_age_seconds{scope=\"demo\",member=\"n1\"}") ==
+	    0.1);
+	assert_true(
+	    value(t, "pgwarden_etcd_reachable{scope=\"demo\",member=\"n1\"}") == 1);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_etcd_last_contact_age_seconds{scope=\"demo\",member=\"n1\"}") ==
+	    0.01);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_etcd_request_failures_total{scope=\"demo\",member=\"n1\"}") ==
+	    7);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_etcd_request_duration_seconds_count{scope=\"demo\",member=\"n1\"}") ==
+	    3);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_loop_duration_seconds_bucket{scope=\"demo\",member=\"n1\",le=\"0.01\"}") ==
+	    2);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_loop_duration_seconds_bucket{scope=\"demo\",member=\"n1\",le=\"0.005\"}") ==
+	    0);
+	assert_true(
+	    value(t, "pgwarden_cluster_members{scope=\"demo\",member=\"n1\"}") ==
+	    3);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_decision_info{scope=\"demo\",member=\"n1\",kind=\"renew\",rule=\"leader-running-renew\"}") ==
+	    1);
+	assert_true(
+	    value(t, "pgwarden_config_ttl_seconds{scope=\"demo\",member=\"n1\"}") ==
+	    10);
 	/* no history key: every promotion series exists, at 0 */
-	assert_true(value(t, "pgwarden_switchovers_total{scope=\"demo\",member=\"n1\",reason=\"switchover-candidate-promote\"}") == 0);
-	assert_true(value(t, "pgwarden_failovers_total{scope=\"demo\",member=\"n1\",reason=\"leader-key-gone-we-are-best\"}") == 0);
-	assert_true(value(t, "pgwarden_failovers_total{scope=\"demo\",member=\"n1\",reason=\"unknown\"}") == 0);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_switchovers_total{scope=\"demo\",member=\"n1\",reason=\"switchover-candidate-promote\"}") ==
+	    0);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_failovers_total{scope=\"demo\",member=\"n1\",reason=\"leader-key-gone-we-are-best\"}") ==
+	    0);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_failovers_total{scope=\"demo\",member=\"n1\",reason=\"unknown\"}") ==
+	    0);
 	free(t);
 
 	/* past the fencing deadline the snapshot's "leader" is not believed,
 	 * exactly as GET /primary does not; a replica's view shows nobody */
 	t = rest_metrics_render(s, &rt, 6000, 1700000002000);
 	assert_well_formed(t);
-	assert_true(value(t, "pgwarden_primary{scope=\"demo\",member=\"n1\"}") == 0);
+	assert_true(value(t, "pgwarden_primary{scope=\"demo\",member=\"n1\"}") ==
+	            0);
 	assert_true(value(t, "pgwarden_leader{scope=\"demo\",member=\"n1\"}") == 0);
-	assert_true(value(t, "pgwarden_etcd_reachable{scope=\"demo\",member=\"n1\"}") == 0);
+	assert_true(
+	    value(t, "pgwarden_etcd_reachable{scope=\"demo\",member=\"n1\"}") == 0);
 	assert_null(strstr(t, "replica=\"n3\""));
 	free(t);
 	free(s);
@@ -188,7 +275,7 @@ test_replica_and_stopped(void **state)
 {
 	RestSnapshot *s = leader_snapshot();
 	MetricsRuntime rt;
-	char	   *t;
+	char *t;
 
 	(void) state;
 	memset(&rt, 0, sizeof(rt));
@@ -208,15 +295,31 @@ test_replica_and_stopped(void **state)
 	assert_true(value(t, "patroni_replica{scope=\"demo\"}") == 1);
 	assert_true(value(t, "patroni_sync_standby{scope=\"demo\"}") == 1);
 	assert_true(value(t, "patroni_xlog_location{scope=\"demo\"}") == 0);
-	assert_true(value(t, "patroni_xlog_received_location{scope=\"demo\"}") == 98 * MB);
-	assert_true(value(t, "patroni_xlog_replayed_location{scope=\"demo\"}") == 97 * MB);
-	assert_true(value(t, "patroni_xlog_replayed_timestamp{scope=\"demo\"}") == 1700000000.25);
-	assert_true(value(t, "pgwarden_replication_lag_bytes{scope=\"demo\",member=\"n2\"}") == 2 * MB);
-	assert_true(value(t, "pgwarden_wal_receiver_streaming{scope=\"demo\",member=\"n2\"}") == 1);
-	assert_true(value(t, "pgwarden_sync_standby{scope=\"demo\",member=\"n2\"}") == 1);
+	assert_true(value(t, "patroni_xlog_received_location{scope=\"demo\"}") ==
+	            98 * MB);
+	assert_true(value(t, "patroni_xlog_replayed_location{scope=\"demo\"}") ==
+	            97 * MB);
+	assert_true(value(t, "patroni_xlog_replayed_timestamp{scope=\"demo\"}") ==
+	            1700000000.25);
+	assert_true(
+	    value(t,
+	          "pgwarden_replication_lag_bytes{scope=\"demo\",member=\"n2\"}") ==
+	    2 * MB);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_wal_receiver_streaming{scope=\"demo\",member=\"n2\"}") ==
+	    1);
+	assert_true(
+	    value(t, "pgwarden_sync_standby{scope=\"demo\",member=\"n2\"}") == 1);
 	assert_null(strstr(t, "pgwarden_replica_streaming{"));
-	assert_true(value(t, "pgwarden_etcd_reachable{scope=\"demo\",member=\"n2\"}") == 0);
-	assert_true(value(t, "pgwarden_etcd_last_contact_age_seconds{scope=\"demo\",member=\"n2\"}") == -1);
+	assert_true(
+	    value(t, "pgwarden_etcd_reachable{scope=\"demo\",member=\"n2\"}") == 0);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_etcd_last_contact_age_seconds{scope=\"demo\",member=\"n2\"}") ==
+	    -1);
 	free(t);
 
 	s->pg_running = false;
@@ -226,7 +329,11 @@ test_replica_and_stopped(void **state)
 	assert_true(value(t, "patroni_postgres_running{scope=\"demo\"}") == 0);
 	assert_true(value(t, "patroni_postgres_timeline{scope=\"demo\"}") == 0);
 	assert_true(value(t, "patroni_postmaster_start_time{scope=\"demo\"}") == 0);
-	assert_true(value(t, "pgwarden_wal_receiver_streaming{scope=\"demo\",member=\"n2\"}") == 0);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_wal_receiver_streaming{scope=\"demo\",member=\"n2\"}") ==
+	    0);
 	free(t);
 	free(s);
 }
@@ -235,7 +342,7 @@ test_replica_and_stopped(void **state)
 static void
 fill_template(const char *tmpl, char *out, size_t len)
 {
-	size_t		o = 0;
+	size_t o = 0;
 
 	for (const char *p = tmpl; *p && o + 8 < len; p++)
 	{
@@ -257,14 +364,14 @@ fill_template(const char *tmpl, char *out, size_t len)
 static void
 test_promotion_rules(void **state)
 {
-	bool		sw;
-	int			n_promote = 0;
+	bool sw;
+	int n_promote = 0;
 
 	(void) state;
 	for (int i = 0; i < failover_rule_count(); i++)
 	{
 		const FailoverRuleInfo *r = failover_rule_describe(i);
-		char		text[300];
+		char text[300];
 
 		if (r->kind != DECIDE_PROMOTE)
 			continue;
@@ -280,11 +387,14 @@ test_promotion_rules(void **state)
 	assert_null(metrics_promotion_rule("", &sw));
 	assert_null(metrics_promotion_rule("leader key gone but not from us", &sw));
 	/* what the daemon writes today (rules.c templates, filled) */
-	assert_string_equal(metrics_promotion_rule("requested promotion of node2 at 0/5000148", &sw),
-						"switchover-candidate-promote");
+	assert_string_equal(metrics_promotion_rule(
+	                        "requested promotion of node2 at 0/5000148", &sw),
+	                    "switchover-candidate-promote");
 	assert_true(sw);
-	assert_string_equal(metrics_promotion_rule("leader key gone 1200 ms; we are best at 0/3000060", &sw),
-						"leader-key-gone-we-are-best");
+	assert_string_equal(
+	    metrics_promotion_rule(
+	        "leader key gone 1200 ms; we are best at 0/3000060", &sw),
+	    "leader-key-gone-we-are-best");
 	assert_false(sw);
 }
 
@@ -293,29 +403,49 @@ test_history_counts(void **state)
 {
 	RestSnapshot *s = leader_snapshot();
 	MetricsRuntime rt;
-	char	   *t;
+	char *t;
 
 	(void) state;
 	memset(&rt, 0, sizeof(rt));
 	s->history_json = strdup(
-		"[[1,50331808,\"no recovery target specified\",\"2026-01-01T00:00:00+00:00\",\"n1\"],"
-		"[2,83886408,\"requested promotion of n2 at 0/5000148\",\"2026-01-01T00:01:00+00:00\",\"n2\"],"
-		"[3,92274840,\"leader key gone 900 ms; we are best at 0/5800098\",\"2026-01-01T00:02:00+00:00\",\"n1\"],"
-		"[4,100663448,\"requested promotion of n3 at 0/6000098\",\"2026-01-01T00:03:00+00:00\",\"n3\"]]");
+	    "[[1,50331808,\"no recovery target specified\",\"2026-01-01T00:00:00+00:00\",\"n1\"],"
+	    "[2,83886408,\"requested promotion of n2 at 0/5000148\",\"2026-01-01T00:01:00+00:00\",\"n2\"],"
+	    "[3,92274840,\"leader key gone 900 ms; we are best at 0/5800098\",\"2026-01-01T00:02:00+00:00\",\"n1\"],"
+	    "[4,100663448,\"requested promotion of n3 at 0/6000098\",\"2026-01-01T00:03:00+00:00\",\"n3\"]]");
 	t = rest_metrics_render(s, &rt, 1000, 1700000002000);
 	assert_well_formed(t);
-	assert_true(value(t, "pgwarden_switchovers_total{scope=\"demo\",member=\"n1\",reason=\"switchover-candidate-promote\"}") == 2);
-	assert_true(value(t, "pgwarden_failovers_total{scope=\"demo\",member=\"n1\",reason=\"leader-key-gone-we-are-best\"}") == 1);
-	assert_true(value(t, "pgwarden_failovers_total{scope=\"demo\",member=\"n1\",reason=\"unknown\"}") == 1);
-	assert_true(value(t, "pgwarden_history_readable{scope=\"demo\",member=\"n1\"}") == 1);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_switchovers_total{scope=\"demo\",member=\"n1\",reason=\"switchover-candidate-promote\"}") ==
+	    2);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_failovers_total{scope=\"demo\",member=\"n1\",reason=\"leader-key-gone-we-are-best\"}") ==
+	    1);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_failovers_total{scope=\"demo\",member=\"n1\",reason=\"unknown\"}") ==
+	    1);
+	assert_true(
+	    value(t, "pgwarden_history_readable{scope=\"demo\",member=\"n1\"}") ==
+	    1);
 	free(t);
 	free(s->history_json);
 	/* garbage in etcd: said so by a gauge, counters at 0, never a crash */
 	s->history_json = strdup("[[1, \"x\"");
 	t = rest_metrics_render(s, &rt, 1000, 1700000002000);
 	assert_well_formed(t);
-	assert_true(value(t, "pgwarden_history_readable{scope=\"demo\",member=\"n1\"}") == 0);
-	assert_true(value(t, "pgwarden_switchovers_total{scope=\"demo\",member=\"n1\",reason=\"switchover-candidate-promote\"}") == 0);
+	assert_true(
+	    value(t, "pgwarden_history_readable{scope=\"demo\",member=\"n1\"}") ==
+	    0);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_switchovers_total{scope=\"demo\",member=\"n1\",reason=\"switchover-candidate-promote\"}") ==
+	    0);
 	free(t);
 	free(s->history_json);
 	free(s);
@@ -327,7 +457,7 @@ test_hostile_names(void **state)
 {
 	RestSnapshot *s = leader_snapshot();
 	MetricsRuntime rt;
-	char	   *t;
+	char *t;
 
 	(void) state;
 	memset(&rt, 0, sizeof(rt));
@@ -365,10 +495,11 @@ inventory(bool text)
 {
 	RestSnapshot *s = leader_snapshot();
 	MetricsRuntime rt;
-	char	   *t;
+	char *t;
 
 	memset(&rt, 0, sizeof(rt));
-	s->history_json = strdup("[[1,1,\"requested promotion of n1 at 0/1\",\"t\",\"n1\"]]");
+	s->history_json =
+	    strdup("[[1,1,\"requested promotion of n1 at 0/1\",\"t\",\"n1\"]]");
 	t = rest_metrics_render(s, &rt, 1000, 0);
 	if (text)
 		fputs(t, stdout);
@@ -384,15 +515,16 @@ int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_promcheck_fails_on_bad_text),
-		cmocka_unit_test(test_leader_text),
-		cmocka_unit_test(test_replica_and_stopped),
-		cmocka_unit_test(test_promotion_rules),
-		cmocka_unit_test(test_history_counts),
-		cmocka_unit_test(test_hostile_names),
+	    cmocka_unit_test(test_promcheck_fails_on_bad_text),
+	    cmocka_unit_test(test_leader_text),
+	    cmocka_unit_test(test_replica_and_stopped),
+	    cmocka_unit_test(test_promotion_rules),
+	    cmocka_unit_test(test_history_counts),
+	    cmocka_unit_test(test_hostile_names),
 	};
 
-	if (argc > 1 && (strcmp(argv[1], "--families") == 0 || strcmp(argv[1], "--text") == 0))
+	if (argc > 1 &&
+	    (strcmp(argv[1], "--families") == 0 || strcmp(argv[1], "--text") == 0))
 		return inventory(strcmp(argv[1], "--text") == 0);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

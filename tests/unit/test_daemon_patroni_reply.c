@@ -20,8 +20,8 @@
 static bool
 convert(const char *ua, const char *body, char **out)
 {
-	RestReply	r = {0};
-	bool		done;
+	RestReply r = {0};
+	bool done;
 
 	r.status = 200;
 	r.body = body ? pgw_xstrdup(body) : NULL;
@@ -33,15 +33,17 @@ convert(const char *ua, const char *body, char **out)
 static void
 test_patronictl_gets_text(void **state)
 {
-	char	   *b;
+	char *b;
 
 	(void) state;
-	assert_true(convert("Patroni/3.0.2 Python/3.11.2 Linux",
-						"{\"message\":\"Successfully switched over to \\\"node2\\\"\"}", &b));
+	assert_true(convert(
+	    "Patroni/3.0.2 Python/3.11.2 Linux",
+	    "{\"message\":\"Successfully switched over to \\\"node2\\\"\"}", &b));
 	assert_string_equal(b, "Successfully switched over to \"node2\"");
 	free(b);
 	assert_true(convert("Patroni/3.0.2 Python/3.11.2 Linux",
-						"{\"error\":\"restart conditions are not satisfied\"}", &b));
+	                    "{\"error\":\"restart conditions are not satisfied\"}",
+	                    &b));
 	assert_string_equal(b, "restart conditions are not satisfied");
 	free(b);
 }
@@ -49,7 +51,7 @@ test_patronictl_gets_text(void **state)
 static void
 test_others_keep_json(void **state)
 {
-	char	   *b;
+	char *b;
 	const char *j = "{\"message\":\"reload scheduled\"}";
 
 	(void) state;
@@ -78,8 +80,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_patronictl_gets_text),
-		cmocka_unit_test(test_others_keep_json),
+	    cmocka_unit_test(test_patronictl_gets_text),
+	    cmocka_unit_test(test_others_keep_json),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,10 +15,10 @@
 
 #include <cmocka.h>
 
-#define LEASE 0x7f3a
-#define T0 1000000
-#define LOOP 1000
-#define TTL 10000
+#define LEASE   0x7f3a
+#define T0      1000000
+#define LOOP    1000
+#define TTL     10000
 #define MAX_LAG (1024 * 1024)
 
 static const PublishLimits lim = {LOOP, TTL, MAX_LAG};
@@ -28,11 +28,12 @@ replica(MemberInfo *m)
 {
 	memset(m, 0, sizeof(*m));
 	snprintf(m->name, sizeof(m->name), "node2");
-	snprintf(m->conn_url, sizeof(m->conn_url), "postgres://127.0.0.1:5433/postgres");
+	snprintf(m->conn_url, sizeof(m->conn_url),
+	         "postgres://127.0.0.1:5433/postgres");
 	snprintf(m->api_url, sizeof(m->api_url), "http://127.0.0.1:8009/patroni");
 	snprintf(m->version, sizeof(m->version), "0.1.0");
 	snprintf(m->reason, sizeof(m->reason),
-			 "replica-following-leader: following leader node1 at 0/3000060");
+	         "replica-following-leader: following leader node1 at 0/3000060");
 	m->role = MEMBER_ROLE_REPLICA;
 	m->state = MEMBER_STATE_RUNNING;
 	m->timeline = 2;
@@ -47,7 +48,7 @@ replica(MemberInfo *m)
 static MemberInfo
 in_view(const MemberInfo *m)
 {
-	MemberInfo	v = *m;
+	MemberInfo v = *m;
 
 	v.lease = LEASE;
 	return v;
@@ -55,7 +56,7 @@ in_view(const MemberInfo *m)
 
 static MemberWrite
 due(const MemberPublisher *p, const MemberInfo *m, uint32_t shape,
-	const MemberInfo *view, int64_t now)
+    const MemberInfo *view, int64_t now)
 {
 	return publisher_member_due(p, m, shape, LEASE, view, true, &lim, now);
 }
@@ -65,8 +66,8 @@ static void
 test_unchanged_not_written(void **state)
 {
 	MemberPublisher p = {0};
-	MemberInfo	m;
-	MemberInfo	v;
+	MemberInfo m;
+	MemberInfo v;
 
 	(void) state;
 	replica(&m);
@@ -78,7 +79,7 @@ test_unchanged_not_written(void **state)
 		assert_int_equal(due(&p, &m, 11, &v, t), MEMBER_WRITE_NONE);
 	/* a reason whose only difference is a moving number (same shape) */
 	snprintf(m.reason, sizeof(m.reason),
-			 "replica-following-leader: following leader node1 at 0/3000068");
+	         "replica-following-leader: following leader node1 at 0/3000068");
 	assert_int_equal(due(&p, &m, 11, &v, T0 + 3 * TTL), MEMBER_WRITE_NONE);
 }
 
@@ -87,9 +88,9 @@ static void
 test_content_written_at_once(void **state)
 {
 	MemberPublisher p = {0};
-	MemberInfo	m;
-	MemberInfo	v;
-	MemberInfo	c;
+	MemberInfo m;
+	MemberInfo v;
+	MemberInfo c;
 
 	(void) state;
 	replica(&m);
@@ -112,7 +113,8 @@ test_content_written_at_once(void **state)
 	c.nofailover = true;
 	assert_int_equal(due(&p, &c, 11, &v, T0 + 1), MEMBER_WRITE_CONTENT);
 	c = m;
-	snprintf(c.conn_url, sizeof(c.conn_url), "postgres://127.0.0.1:6000/postgres");
+	snprintf(c.conn_url, sizeof(c.conn_url),
+	         "postgres://127.0.0.1:6000/postgres");
 	assert_int_equal(due(&p, &c, 11, &v, T0 + 1), MEMBER_WRITE_CONTENT);
 	/* another reason (a new shape): following another leader */
 	assert_int_equal(due(&p, &m, 12, &v, T0 + 1), MEMBER_WRITE_CONTENT);
@@ -130,10 +132,10 @@ static void
 test_positions(void **state)
 {
 	MemberPublisher p = {0};
-	MemberInfo	m;
-	MemberInfo	v;
-	MemberInfo	c;
-	uint64_t	step = publisher_position_step(MAX_LAG);
+	MemberInfo m;
+	MemberInfo v;
+	MemberInfo c;
+	uint64_t step = publisher_position_step(MAX_LAG);
 
 	(void) state;
 	assert_int_equal(step, MAX_LAG / 8);
@@ -169,9 +171,10 @@ test_positions(void **state)
 		c.received_location += step;
 		c.xlog_location += step;
 		assert_int_equal(due(&p, &c, 11, &v, T0 + TTL + k * LOOP - 10),
-						 k == 1 ? MEMBER_WRITE_NONE : MEMBER_WRITE_POSITION);
+		                 k == 1 ? MEMBER_WRITE_NONE : MEMBER_WRITE_POSITION);
 		if (k > 1)
-			publisher_member_written(&p, &c, 11, LEASE, T0 + TTL + k * LOOP - 10);
+			publisher_member_written(&p, &c, 11, LEASE,
+			                         T0 + TTL + k * LOOP - 10);
 	}
 }
 
@@ -180,8 +183,8 @@ static void
 test_missing_and_lease(void **state)
 {
 	MemberPublisher p = {0};
-	MemberInfo	m;
-	MemberInfo	v;
+	MemberInfo m;
+	MemberInfo v;
 
 	(void) state;
 	replica(&m);
@@ -192,29 +195,32 @@ test_missing_and_lease(void **state)
 	/* a loop later the view still lacks it: deleted or expired */
 	assert_int_equal(due(&p, &m, 11, NULL, T0 + LOOP), MEMBER_WRITE_MISSING);
 	/* a view that cannot be read says nothing */
-	assert_int_equal(publisher_member_due(&p, &m, 11, LEASE, NULL, false, &lim,
-										  T0 + LOOP), MEMBER_WRITE_NONE);
+	assert_int_equal(
+	    publisher_member_due(&p, &m, 11, LEASE, NULL, false, &lim, T0 + LOOP),
+	    MEMBER_WRITE_NONE);
 	/* our key on another lease (an earlier incarnation's) */
 	v.lease = LEASE + 1;
 	assert_int_equal(due(&p, &m, 11, &v, T0 + LOOP), MEMBER_WRITE_MISSING);
 	/* a new lease of ours */
 	v.lease = LEASE;
-	assert_int_equal(publisher_member_due(&p, &m, 11, LEASE + 2, &v, true, &lim,
-										  T0 + 1), MEMBER_WRITE_LEASE);
+	assert_int_equal(
+	    publisher_member_due(&p, &m, 11, LEASE + 2, &v, true, &lim, T0 + 1),
+	    MEMBER_WRITE_LEASE);
 	/* forced (a role change peers must see at once) */
 	publisher_member_forget(&p);
 	assert_int_equal(due(&p, &m, 11, &v, T0 + 1), MEMBER_WRITE_FIRST);
-	assert_string_equal(publisher_write_name(MEMBER_WRITE_POSITION), "position");
+	assert_string_equal(publisher_write_name(MEMBER_WRITE_POSITION),
+	                    "position");
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_unchanged_not_written),
-		cmocka_unit_test(test_content_written_at_once),
-		cmocka_unit_test(test_positions),
-		cmocka_unit_test(test_missing_and_lease),
+	    cmocka_unit_test(test_unchanged_not_written),
+	    cmocka_unit_test(test_content_written_at_once),
+	    cmocka_unit_test(test_positions),
+	    cmocka_unit_test(test_missing_and_lease),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -47,28 +47,28 @@ typedef struct CidrCase
 {
 	const char *cidr;
 	const char *addr;
-	bool		match;
+	bool match;
 } CidrCase;
 
 static const CidrCase cidr_cases[] = {
-	{"10.0.0.0/8", "10.1.2.3", true},
-	{"10.0.0.0/8", "11.0.0.1", false},
-	{"10.0.0.0/8", "127.0.0.1", false},
-	{"10.1.2.3/8", "10.200.0.1", true},	/* host bits cleared */
-	{"192.168.1.0/25", "192.168.1.127", true},
-	{"192.168.1.0/25", "192.168.1.128", false},
-	{"127.0.0.1", "127.0.0.1", true},
-	{"127.0.0.1", "127.0.0.2", false},
-	{"0.0.0.0/0", "8.8.8.8", true},
-	{"0.0.0.0/0", "::1", false},
-	{"127.0.0.0/8", "::ffff:127.0.0.1", true},	/* IPv4-mapped */
-	{"::1", "::1", true},
-	{"::1/128", "::2", false},
-	{"fd00::/8", "fd12:3456::1", true},
-	{"fd00::/8", "fe80::1", false},
-	{"2001:db8::/33", "2001:db8:7fff::1", true},
-	{"2001:db8::/33", "2001:db8:8000::1", false},
-	{"::/0", "10.0.0.1", false},
+    {"10.0.0.0/8", "10.1.2.3", true},
+    {"10.0.0.0/8", "11.0.0.1", false},
+    {"10.0.0.0/8", "127.0.0.1", false},
+    {"10.1.2.3/8", "10.200.0.1", true}, /* host bits cleared */
+    {"192.168.1.0/25", "192.168.1.127", true},
+    {"192.168.1.0/25", "192.168.1.128", false},
+    {"127.0.0.1", "127.0.0.1", true},
+    {"127.0.0.1", "127.0.0.2", false},
+    {"0.0.0.0/0", "8.8.8.8", true},
+    {"0.0.0.0/0", "::1", false},
+    {"127.0.0.0/8", "::ffff:127.0.0.1", true}, /* IPv4-mapped */
+    {"::1", "::1", true},
+    {"::1/128", "::2", false},
+    {"fd00::/8", "fd12:3456::1", true},
+    {"fd00::/8", "fe80::1", false},
+    {"2001:db8::/33", "2001:db8:7fff::1", true},
+    {"2001:db8::/33", "2001:db8:8000::1", false},
+    {"::/0", "10.0.0.1", false},
 };
 
 static void
@@ -77,26 +77,33 @@ test_cidr_match(void **state)
 	(void) state;
 	for (size_t i = 0; i < sizeof(cidr_cases) / sizeof(cidr_cases[0]); i++)
 	{
-		RestCidr	c;
+		RestCidr c;
 		struct sockaddr_storage ss = addr_of(cidr_cases[i].addr);
 
 		if (rest_cidr_parse(cidr_cases[i].cidr, &c) != 0)
 			fail_msg("case %zu: %s did not parse", i, cidr_cases[i].cidr);
 		if (rest_cidr_match(&c, (struct sockaddr *) &ss) != cidr_cases[i].match)
 			fail_msg("case %zu: %s vs %s", i, cidr_cases[i].cidr,
-					 cidr_cases[i].addr);
+			         cidr_cases[i].addr);
 	}
 }
 
 static void
 test_cidr_bad(void **state)
 {
-	static const char *const bad[] = {
-		"", "/8", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0/8",
-		"::1/129", "host.example", "10.0.0.0/8x", "300.0.0.1",
-		"10.0.0.0/8/8", NULL
-	};
-	RestCidr	c;
+	static const char *const bad[] = {"",
+	                                  "/8",
+	                                  "10.0.0.0/",
+	                                  "10.0.0.0/33",
+	                                  "10.0.0.0/-1",
+	                                  "10.0.0/8",
+	                                  "::1/129",
+	                                  "host.example",
+	                                  "10.0.0.0/8x",
+	                                  "300.0.0.1",
+	                                  "10.0.0.0/8/8",
+	                                  NULL};
+	RestCidr c;
 
 	(void) state;
 	for (int i = 0; bad[i]; i++)
@@ -109,14 +116,14 @@ static void
 test_url_host(void **state)
 {
 	static const char *const cases[][2] = {
-		{"http://10.0.0.5:8008/patroni", "10.0.0.5"},
-		{"https://node1.example:8008", "node1.example"},
-		{"postgres://user:pw@10.0.0.6:5432/postgres", "10.0.0.6"},
-		{"postgres://[fd00::1]:5432/postgres", "fd00::1"},
-		{"127.0.0.1:8008", "127.0.0.1"},
-		{"http://h/x", "h"},
+	    {"http://10.0.0.5:8008/patroni", "10.0.0.5"},
+	    {"https://node1.example:8008", "node1.example"},
+	    {"postgres://user:pw@10.0.0.6:5432/postgres", "10.0.0.6"},
+	    {"postgres://[fd00::1]:5432/postgres", "fd00::1"},
+	    {"127.0.0.1:8008", "127.0.0.1"},
+	    {"http://h/x", "h"},
 	};
-	char		host[128];
+	char host[128];
 
 	(void) state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
@@ -128,7 +135,8 @@ test_url_host(void **state)
 	assert_false(rest_url_host("http://:8008/", host, sizeof(host)));
 	assert_false(rest_url_host("http://[fd00::1:8008/", host, sizeof(host)));
 	/* the userinfo ends at its last '@' (a password may hold one) */
-	assert_true(rest_url_host("postgres://rep:p@ss@db1:5432/x", host, sizeof(host)));
+	assert_true(
+	    rest_url_host("postgres://rep:p@ss@db1:5432/x", host, sizeof(host)));
 	assert_string_equal(host, "db1");
 	/* a URL that does not split names no host to trust */
 	assert_false(rest_url_host("http://h:99999/patroni", host, sizeof(host)));
@@ -147,7 +155,8 @@ test_host_match(void **state)
 	assert_true(rest_host_match("localhost", (struct sockaddr *) &lo));
 	assert_false(rest_host_match("localhost", (struct sockaddr *) &other));
 	assert_false(rest_host_match("", (struct sockaddr *) &lo));
-	assert_false(rest_host_match("no-such-host.invalid", (struct sockaddr *) &lo));
+	assert_false(
+	    rest_host_match("no-such-host.invalid", (struct sockaddr *) &lo));
 }
 
 static void
@@ -155,29 +164,35 @@ test_basic_auth(void **state)
 {
 	(void) state;
 	/* "admin:s3cret" */
-	assert_null(rest_basic_auth_check("Basic YWRtaW46czNjcmV0", "admin", "s3cret"));
-	assert_null(rest_basic_auth_check("basic  YWRtaW46czNjcmV0 ", "admin", "s3cret"));
+	assert_null(
+	    rest_basic_auth_check("Basic YWRtaW46czNjcmV0", "admin", "s3cret"));
+	assert_null(
+	    rest_basic_auth_check("basic  YWRtaW46czNjcmV0 ", "admin", "s3cret"));
 	assert_string_equal(rest_basic_auth_check(NULL, "admin", "s3cret"),
-						"no auth header received");
+	                    "no auth header received");
 	assert_string_equal(rest_basic_auth_check("", "admin", "s3cret"),
-						"no auth header received");
+	                    "no auth header received");
 	/* "admin:wrong" */
-	assert_string_equal(rest_basic_auth_check("Basic YWRtaW46d3Jvbmc=", "admin", "s3cret"),
-						"not authenticated");
+	assert_string_equal(
+	    rest_basic_auth_check("Basic YWRtaW46d3Jvbmc=", "admin", "s3cret"),
+	    "not authenticated");
 	/* "admin:s3cret2": a longer secret with the right prefix */
-	assert_string_equal(rest_basic_auth_check("Basic YWRtaW46czNjcmV0Mg==", "admin", "s3cret"),
-						"not authenticated");
+	assert_string_equal(
+	    rest_basic_auth_check("Basic YWRtaW46czNjcmV0Mg==", "admin", "s3cret"),
+	    "not authenticated");
 	/* "admin:s3cre" */
-	assert_string_equal(rest_basic_auth_check("Basic YWRtaW46czNjcmU=", "admin", "s3cret"),
-						"not authenticated");
+	assert_string_equal(
+	    rest_basic_auth_check("Basic YWRtaW46czNjcmU=", "admin", "s3cret"),
+	    "not authenticated");
 	assert_string_equal(rest_basic_auth_check("Bearer abc", "admin", "s3cret"),
-						"not authenticated");
+	                    "not authenticated");
 	assert_string_equal(rest_basic_auth_check("Basic !!!!", "admin", "s3cret"),
-						"not authenticated");
-	assert_string_equal(rest_basic_auth_check("Basic YWRtaW46czNjcmV0=", "admin", "s3cret"),
-						"not authenticated");	/* bad padding */
+	                    "not authenticated");
+	assert_string_equal(
+	    rest_basic_auth_check("Basic YWRtaW46czNjcmV0=", "admin", "s3cret"),
+	    "not authenticated"); /* bad padding */
 	assert_string_equal(rest_basic_auth_check("Basic ", "admin", "s3cret"),
-						"not authenticated");
+	                    "not authenticated");
 	/* no authentication configured: everyone passes */
 	assert_null(rest_basic_auth_check(NULL, NULL, NULL));
 	assert_null(rest_basic_auth_check("Basic xx", "", NULL));
@@ -245,38 +260,40 @@ typedef enum Twist
 
 typedef struct CheckCase
 {
-	Twist		twist;
+	Twist twist;
 	const char *leader;
 	const char *candidate;
-	bool		is_failover;
-	bool		scheduled;
-	int			status;
+	bool is_failover;
+	bool scheduled;
+	int status;
 	const char *part;
 } CheckCase;
 
 static const CheckCase check_cases[] = {
-	{NONE, "n1", "n2", false, false, 0, ""},
-	{NONE, "n1", "", false, false, 0, ""},
-	{NONE, "n1", "n3", false, true, 0, ""},
-	{NONE, "n2", "n3", false, false, 412, "leader name does not match"},
-	{NONE, "n1", "n9", false, false, 412, "candidate does not exists"},
-	{NONE, "n1", "n1", false, false, 412, "already the leader"},
-	{N2_NOFAILOVER, "n1", "n2", false, false, 412, "nofailover"},
-	{N2_NOFAILOVER, "n1", "n3", false, false, 0, ""},
-	{N2_LAGGING, "n1", "n2", false, false, 412, "lags"},
-	{N2_STOPPED, "n1", "n2", false, false, 412, "PostgreSQL is stopped"},
-	{N2_INVALID, "n1", "n2", false, false, 412, "does not decode"},
-	{N2_PRIORITY0, "n1", "n2", false, false, 412, "failover_priority is 0"},
-	{SYNC_N3, "n1", "n2", false, false, 412, "does not match with sync_standby"},
-	{SYNC_N3, "n1", "n3", false, false, 0, ""},
-	{SYNC_N3, "n1", "", false, false, 0, ""},
-	{PAUSED, "n1", "", false, false, 400, "only to a specific candidate"},
-	{PAUSED, "n1", "n2", false, true, 400, "paused state"},
-	{PAUSED, "n1", "n2", false, false, 0, ""},
-	{NO_LEADER, "n1", "n2", false, false, 412, "leader name does not match"},
-	{NO_LEADER, "", "n2", true, false, 0, ""},
-	{ALL_REPLICAS_NOFAILOVER, "n1", "", false, false, 412, "no good candidates"},
-	{NONE, "", "n2", true, false, 0, ""},	/* failover with a live leader */
+    {NONE, "n1", "n2", false, false, 0, ""},
+    {NONE, "n1", "", false, false, 0, ""},
+    {NONE, "n1", "n3", false, true, 0, ""},
+    {NONE, "n2", "n3", false, false, 412, "leader name does not match"},
+    {NONE, "n1", "n9", false, false, 412, "candidate does not exists"},
+    {NONE, "n1", "n1", false, false, 412, "already the leader"},
+    {N2_NOFAILOVER, "n1", "n2", false, false, 412, "nofailover"},
+    {N2_NOFAILOVER, "n1", "n3", false, false, 0, ""},
+    {N2_LAGGING, "n1", "n2", false, false, 412, "lags"},
+    {N2_STOPPED, "n1", "n2", false, false, 412, "PostgreSQL is stopped"},
+    {N2_INVALID, "n1", "n2", false, false, 412, "does not decode"},
+    {N2_PRIORITY0, "n1", "n2", false, false, 412, "failover_priority is 0"},
+    {SYNC_N3, "n1", "n2", false, false, 412,
+     "does not match with sync_standby"},
+    {SYNC_N3, "n1", "n3", false, false, 0, ""},
+    {SYNC_N3, "n1", "", false, false, 0, ""},
+    {PAUSED, "n1", "", false, false, 400, "only to a specific candidate"},
+    {PAUSED, "n1", "n2", false, true, 400, "paused state"},
+    {PAUSED, "n1", "n2", false, false, 0, ""},
+    {NO_LEADER, "n1", "n2", false, false, 412, "leader name does not match"},
+    {NO_LEADER, "", "n2", true, false, 0, ""},
+    {ALL_REPLICAS_NOFAILOVER, "n1", "", false, false, 412,
+     "no good candidates"},
+    {NONE, "", "n2", true, false, 0, ""}, /* failover with a live leader */
 };
 
 static void
@@ -287,8 +304,8 @@ test_switchover_check(void **state)
 	{
 		const CheckCase *c = &check_cases[i];
 		ClusterView *v = base_view();
-		char		why[512];
-		int			status;
+		char why[512];
+		int status;
 
 		switch (c->twist)
 		{
@@ -296,8 +313,9 @@ test_switchover_check(void **state)
 				v->members[1].nofailover = true;
 				break;
 			case N2_LAGGING:
-				v->members[1].received_location = v->members[1].replayed_location =
-					v->members[1].xlog_location = 10 << 20;
+				v->members[1].received_location =
+				    v->members[1].replayed_location =
+				        v->members[1].xlog_location = 10 << 20;
 				break;
 			case N2_STOPPED:
 				v->members[1].state = MEMBER_STATE_STOPPED;
@@ -322,7 +340,8 @@ test_switchover_check(void **state)
 				v->leader[0] = '\0';
 				v->members[0].state = MEMBER_STATE_STOPPED;
 				v->members[1].xlog_location = v->members[1].received_location =
-					v->members[1].replayed_location = 10 << 20;	/* lag ignored */
+				    v->members[1].replayed_location =
+				        10 << 20; /* lag ignored */
 				break;
 			case ALL_REPLICAS_NOFAILOVER:
 				v->members[1].nofailover = true;
@@ -331,11 +350,12 @@ test_switchover_check(void **state)
 			case NONE:
 				break;
 		}
-		status = rest_switchover_check(v, c->leader, c->candidate, c->is_failover,
-									   c->scheduled, why, sizeof(why));
+		status =
+		    rest_switchover_check(v, c->leader, c->candidate, c->is_failover,
+		                          c->scheduled, why, sizeof(why));
 		if (status != c->status || strstr(why, c->part) == NULL)
-			fail_msg("case %zu: status=%d why=\"%s\" (want %d \"%s\")", i, status,
-					 why, c->status, c->part);
+			fail_msg("case %zu: status=%d why=\"%s\" (want %d \"%s\")", i,
+			         status, why, c->status, c->part);
 		free(v);
 	}
 }
@@ -347,48 +367,55 @@ test_failsafe_vouch_check(void **state)
 	struct sockaddr_storage lo = addr_of("127.0.0.1");
 	struct sockaddr_storage other = addr_of("127.0.0.2");
 	struct sockaddr_storage far = addr_of("10.1.2.3");
-	char		why[256];
+	char why[256];
 
 	(void) state;
-	assert_int_equal(rest_failsafe_vouch_check("node1", "node1",
-											   "http://127.0.0.1:8008/patroni",
-											   "postgres://127.0.0.1:5432/postgres",
-											   (struct sockaddr *) &lo, why, sizeof(why)), 0);
+	assert_int_equal(rest_failsafe_vouch_check(
+	                     "node1", "node1", "http://127.0.0.1:8008/patroni",
+	                     "postgres://127.0.0.1:5432/postgres",
+	                     (struct sockaddr *) &lo, why, sizeof(why)),
+	                 0);
 	/* any other name, even a member: refused */
-	assert_int_equal(rest_failsafe_vouch_check("evil", "node1",
-											   "http://127.0.0.1:8008/patroni", "",
-											   (struct sockaddr *) &lo, why, sizeof(why)), 403);
+	assert_int_equal(rest_failsafe_vouch_check(
+	                     "evil", "node1", "http://127.0.0.1:8008/patroni", "",
+	                     (struct sockaddr *) &lo, why, sizeof(why)),
+	                 403);
 	assert_non_null(strstr(why, "not the leader"));
 	/* no leader ever seen: refused */
 	assert_int_equal(rest_failsafe_vouch_check("node1", "", "", "",
-											   (struct sockaddr *) &lo, why, sizeof(why)), 403);
+	                                           (struct sockaddr *) &lo, why,
+	                                           sizeof(why)),
+	                 403);
 	/* the leader's name from another address: refused */
-	assert_int_equal(rest_failsafe_vouch_check("node1", "node1",
-											   "http://127.0.0.1:8008/patroni",
-											   "postgres://127.0.0.1:5432/postgres",
-											   (struct sockaddr *) &other, why, sizeof(why)), 403);
+	assert_int_equal(rest_failsafe_vouch_check(
+	                     "node1", "node1", "http://127.0.0.1:8008/patroni",
+	                     "postgres://127.0.0.1:5432/postgres",
+	                     (struct sockaddr *) &other, why, sizeof(why)),
+	                 403);
 	assert_non_null(strstr(why, "address"));
 	/* its conn_url host counts as well */
-	assert_int_equal(rest_failsafe_vouch_check("node1", "node1",
-											   "http://127.0.0.1:8008/patroni",
-											   "postgres://10.1.2.3:5432/postgres",
-											   (struct sockaddr *) &far, why, sizeof(why)), 0);
-	assert_int_equal(rest_failsafe_vouch_check("node1", "node1", "", "",
-											   NULL, why, sizeof(why)), 403);
+	assert_int_equal(rest_failsafe_vouch_check(
+	                     "node1", "node1", "http://127.0.0.1:8008/patroni",
+	                     "postgres://10.1.2.3:5432/postgres",
+	                     (struct sockaddr *) &far, why, sizeof(why)),
+	                 0);
+	assert_int_equal(rest_failsafe_vouch_check("node1", "node1", "", "", NULL,
+	                                           why, sizeof(why)),
+	                 403);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cidr_match),
-		cmocka_unit_test(test_cidr_bad),
-		cmocka_unit_test(test_url_host),
-		cmocka_unit_test(test_host_match),
-		cmocka_unit_test(test_basic_auth),
-		cmocka_unit_test(test_secret_equal),
-		cmocka_unit_test(test_switchover_check),
-		cmocka_unit_test(test_failsafe_vouch_check),
+	    cmocka_unit_test(test_cidr_match),
+	    cmocka_unit_test(test_cidr_bad),
+	    cmocka_unit_test(test_url_host),
+	    cmocka_unit_test(test_host_match),
+	    cmocka_unit_test(test_basic_auth),
+	    cmocka_unit_test(test_secret_equal),
+	    cmocka_unit_test(test_switchover_check),
+	    cmocka_unit_test(test_failsafe_vouch_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

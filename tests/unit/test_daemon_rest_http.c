@@ -25,18 +25,18 @@
 
 typedef struct Resp
 {
-	long		status;
-	char		body[8192];
-	size_t		len;
-	char		www_auth[128];
-	int64_t		ms;
+	long status;
+	char body[8192];
+	size_t len;
+	char www_auth[128];
+	int64_t ms;
 } Resp;
 
 static size_t
 on_body(char *p, size_t sz, size_t n, void *ud)
 {
-	Resp	   *r = ud;
-	size_t		k = sz * n;
+	Resp *r = ud;
+	size_t k = sz * n;
 
 	if (r->len + k < sizeof(r->body))
 	{
@@ -50,24 +50,25 @@ on_body(char *p, size_t sz, size_t n, void *ud)
 static size_t
 on_header(char *p, size_t sz, size_t n, void *ud)
 {
-	Resp	   *r = ud;
-	size_t		k = sz * n;
+	Resp *r = ud;
+	size_t k = sz * n;
 
 	if (k > 17 && strncasecmp(p, "WWW-Authenticate:", 17) == 0)
-		snprintf(r->www_auth, sizeof(r->www_auth), "%.*s", (int) (k - 17), p + 17);
+		snprintf(r->www_auth, sizeof(r->www_auth), "%.*s", (int) (k - 17),
+		         p + 17);
 	return k;
 }
 
 /* request: method, path, body (may be NULL), user:pass (may be NULL) */
 static Resp
 req(int port, const char *method, const char *path, const char *body,
-	const char *userpwd, bool chunked)
+    const char *userpwd, bool chunked)
 {
-	Resp		r;
-	CURL	   *c = curl_easy_init();
-	char		url[256];
+	Resp r;
+	CURL *c = curl_easy_init();
+	char url[256];
 	struct curl_slist *h = NULL;
-	int64_t		t0 = pgw_now_mono_ms();
+	int64_t t0 = pgw_now_mono_ms();
 
 	memset(&r, 0, sizeof(r));
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
@@ -117,10 +118,10 @@ publish(RestServer *s, bool holds_leader)
 	snap->view.n_members = 2;
 	pgw_strlcpy(snap->view.members[0].name, "n1", PGW_NAME_MAX);
 	pgw_strlcpy(snap->view.members[0].api_url, "http://127.0.0.1:8008/patroni",
-				PGW_URL_MAX);
+	            PGW_URL_MAX);
 	pgw_strlcpy(snap->view.members[1].name, "n2", PGW_NAME_MAX);
 	pgw_strlcpy(snap->view.members[1].api_url, "http://10.1.1.1:8008/patroni",
-				PGW_URL_MAX);
+	            PGW_URL_MAX);
 	snap->pg_running = true;
 	snap->pg_read_write = holds_leader;
 	snap->holds_leader = holds_leader;
@@ -134,7 +135,7 @@ start(const char *const *allow, int n_allow, bool include_members)
 {
 	RestOptions o = {0};
 	RestServer *s = NULL;
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	o.listen = "127.0.0.1:0";
 	o.username = "admin";
@@ -153,19 +154,19 @@ typedef struct FakeLoop
 {
 	RestServer *srv;
 	volatile bool stop;
-	RestAction	last;
-	int			answered;
+	RestAction last;
+	int answered;
 } FakeLoop;
 
 static void *
 fake_loop(void *arg)
 {
-	FakeLoop   *l = arg;
+	FakeLoop *l = arg;
 
 	while (!l->stop)
 	{
 		struct pollfd pfd = {.fd = rest_action_fd(l->srv), .events = POLLIN};
-		RestAction	a;
+		RestAction a;
 
 		if (poll(&pfd, 1, 50) <= 0)
 			continue;
@@ -176,11 +177,13 @@ fake_loop(void *arg)
 			if (a.kind == REST_ACTION_RELOAD)
 				rest_action_done(l->srv, a.ticket, 202, "reload scheduled");
 			else if (a.kind == REST_ACTION_RESTART_CANCEL)
-				rest_action_done(l->srv, a.ticket, 404, "no restarts are scheduled");
+				rest_action_done(l->srv, a.ticket, 404,
+				                 "no restarts are scheduled");
 			else if (a.kind == REST_ACTION_RESTART && a.scheduled_wall_ms)
 				rest_action_done(l->srv, a.ticket, 202, "Restart scheduled");
 			else
-				rest_action_done(l->srv, a.ticket, 200, "restarted successfully");
+				rest_action_done(l->srv, a.ticket, 200,
+				                 "restarted successfully");
 		}
 	}
 	return NULL;
@@ -190,8 +193,8 @@ static void
 test_auth(void **state)
 {
 	RestServer *s = start(NULL, 0, false);
-	int			port = rest_port(s);
-	Resp		r;
+	int port = rest_port(s);
+	Resp r;
 
 	(void) state;
 	assert_true(port > 0);
@@ -205,14 +208,15 @@ test_auth(void **state)
 	assert_int_equal(r.status, 401);
 	assert_non_null(strstr(r.www_auth, "Basic realm="));
 	assert_non_null(strstr(r.body, "\"error\":\"no auth header received\""));
-	r = req(port, "POST", "/switchover", "{\"leader\":\"n2\"}", "admin:wrong", false);
+	r = req(port, "POST", "/switchover", "{\"leader\":\"n2\"}", "admin:wrong",
+	        false);
 	assert_int_equal(r.status, 401);
 	assert_non_null(strstr(r.body, "not authenticated"));
 	r = req(port, "PATCH", "/config", "{}", "root:s3cret", false);
 	assert_int_equal(r.status, 401);
 	/* right credentials reach the endpoint (412: no member n9) */
-	r = req(port, "POST", "/switchover", "{\"leader\":\"n2\",\"candidate\":\"n9\"}",
-			"admin:s3cret", false);
+	r = req(port, "POST", "/switchover",
+	        "{\"leader\":\"n2\",\"candidate\":\"n9\"}", "admin:s3cret", false);
 	assert_int_equal(r.status, 412);
 	assert_non_null(strstr(r.body, "candidate does not exists"));
 	rest_stop(s);
@@ -224,8 +228,8 @@ test_closed_by_default(void **state)
 {
 	RestOptions o = {0};
 	RestServer *s = NULL;
-	PgwError	err = {0};
-	Resp		r;
+	PgwError err = {0};
+	Resp r;
 
 	(void) state;
 	o.listen = "127.0.0.1:0";
@@ -234,7 +238,8 @@ test_closed_by_default(void **state)
 	r = req(rest_port(s), "POST", "/reload", NULL, NULL, false);
 	assert_int_equal(r.status, 403);
 	assert_non_null(strstr(r.body, "write endpoints are closed"));
-	r = req(rest_port(s), "PATCH", "/config", "{\"pause\":true}", "any:thing", false);
+	r = req(rest_port(s), "PATCH", "/config", "{\"pause\":true}", "any:thing",
+	        false);
 	assert_int_equal(r.status, 403);
 	r = req(rest_port(s), "GET", "/health", NULL, NULL, false);
 	assert_int_equal(r.status, 200);
@@ -243,8 +248,8 @@ test_closed_by_default(void **state)
 	o.allow_loopback_writes = true;
 	assert_int_equal(rest_start(&o, &s, &err), 0);
 	publish(s, false);
-	r = req(rest_port(s), "POST", "/switchover", "{\"leader\":\"n2\",\"candidate\":\"n9\"}",
-			NULL, false);
+	r = req(rest_port(s), "POST", "/switchover",
+	        "{\"leader\":\"n2\",\"candidate\":\"n9\"}", NULL, false);
 	assert_int_equal(r.status, 412);
 	rest_stop(s);
 	/* an empty password is no authentication */
@@ -262,7 +267,7 @@ test_allowlist(void **state)
 	static const char *const near[] = {"10.0.0.0/8", "127.0.0.0/8"};
 	static const char *const named[] = {"localhost"};
 	RestServer *s;
-	Resp		r;
+	Resp r;
 
 	(void) state;
 	s = start(far, 1, false);
@@ -277,21 +282,21 @@ test_allowlist(void **state)
 	rest_stop(s);
 
 	s = start(near, 2, false);
-	r = req(rest_port(s), "POST", "/switchover", "{\"leader\":\"n2\",\"candidate\":\"n9\"}",
-			"admin:s3cret", false);
+	r = req(rest_port(s), "POST", "/switchover",
+	        "{\"leader\":\"n2\",\"candidate\":\"n9\"}", "admin:s3cret", false);
 	assert_int_equal(r.status, 412);
 	rest_stop(s);
 
 	s = start(named, 1, false);
-	r = req(rest_port(s), "POST", "/switchover", "{\"leader\":\"n2\",\"candidate\":\"n9\"}",
-			"admin:s3cret", false);
+	r = req(rest_port(s), "POST", "/switchover",
+	        "{\"leader\":\"n2\",\"candidate\":\"n9\"}", "admin:s3cret", false);
 	assert_int_equal(r.status, 412);
 	rest_stop(s);
 
 	/* allowlist_include_members: n1's api_url is on 127.0.0.1 */
 	s = start(far, 1, true);
-	r = req(rest_port(s), "POST", "/switchover", "{\"leader\":\"n2\",\"candidate\":\"n9\"}",
-			"admin:s3cret", false);
+	r = req(rest_port(s), "POST", "/switchover",
+	        "{\"leader\":\"n2\",\"candidate\":\"n9\"}", "admin:s3cret", false);
 	assert_int_equal(r.status, 412);
 	rest_stop(s);
 }
@@ -302,7 +307,7 @@ test_bad_allowlist_entry(void **state)
 	static const char *const bad[] = {"10.0.0.0/40"};
 	RestOptions o = {0};
 	RestServer *s = NULL;
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	(void) state;
 	o.listen = "127.0.0.1:0";
@@ -320,23 +325,25 @@ static void
 test_bad_bodies(void **state)
 {
 	RestServer *s = start(NULL, 0, false);
-	int			port = rest_port(s);
-	char	   *big = malloc(70 * 1024);
-	Resp		r;
+	int port = rest_port(s);
+	char *big = malloc(70 * 1024);
+	Resp r;
 
 	(void) state;
 	r = req(port, "POST", "/switchover", "{not json", "admin:s3cret", false);
 	assert_int_equal(r.status, 400);
 	assert_non_null(strstr(r.body, "\"error\":\"invalid JSON"));
-	r = req(port, "POST", "/switchover", "{\"leader\":5}", "admin:s3cret", false);
+	r = req(port, "POST", "/switchover", "{\"leader\":5}", "admin:s3cret",
+	        false);
 	assert_int_equal(r.status, 400);
 	assert_non_null(strstr(r.body, "key \\\"leader\\\""));
 	r = req(port, "POST", "/switchover",
-			"{\"leader\":\"n2\",\"scheduled_at\":\"2030-01-01T10:00:00\"}",
-			"admin:s3cret", false);
+	        "{\"leader\":\"n2\",\"scheduled_at\":\"2030-01-01T10:00:00\"}",
+	        "admin:s3cret", false);
 	assert_int_equal(r.status, 400);
 	assert_non_null(strstr(r.body, "Timezone information is mandatory"));
-	r = req(port, "POST", "/restart", "{\"role\":\"boss\"}", "admin:s3cret", false);
+	r = req(port, "POST", "/restart", "{\"role\":\"boss\"}", "admin:s3cret",
+	        false);
 	assert_int_equal(r.status, 400);
 	r = req(port, "POST", "/failover", "{}", "admin:s3cret", false);
 	assert_int_equal(r.status, 400);
@@ -346,7 +353,7 @@ test_bad_bodies(void **state)
 	r = req(port, "PATCH", "/config", big, "admin:s3cret", false);
 	assert_int_equal(r.status, 413);
 	r = req(port, "PATCH", "/config", big, "admin:s3cret", true);
-	assert_true(r.status == 413 || r.status == 0);	/* or connection closed */
+	assert_true(r.status == 413 || r.status == 0); /* or connection closed */
 	/* paths and methods */
 	r = req(port, "POST", "/nothing", "{}", "admin:s3cret", false);
 	assert_int_equal(r.status, 404);
@@ -361,17 +368,17 @@ test_bad_bodies(void **state)
 
 typedef struct Bg
 {
-	int			port;
+	int port;
 	const char *method;
 	const char *path;
 	const char *body;
-	Resp		r;
+	Resp r;
 } Bg;
 
 static void *
 bg_req(void *arg)
 {
-	Bg		   *b = arg;
+	Bg *b = arg;
 
 	b->r = req(b->port, b->method, b->path, b->body, "admin:s3cret", false);
 	return NULL;
@@ -381,9 +388,9 @@ static void
 test_slow_write_does_not_block_health(void **state)
 {
 	RestServer *s = start(NULL, 0, false);
-	Bg			bg = {rest_port(s), "POST", "/reload", NULL, {0}};
-	pthread_t	t;
-	Resp		r;
+	Bg bg = {rest_port(s), "POST", "/reload", NULL, {0}};
+	pthread_t t;
+	Resp r;
 
 	(void) state;
 	/* no loop answers: the reload waits 2 * loop_wait + 5 s, then 503 */
@@ -400,7 +407,7 @@ test_slow_write_does_not_block_health(void **state)
 	assert_non_null(strstr(bg.r.body, "timed out waiting for the HA loop"));
 	/* the withdrawn action is not left for the loop */
 	{
-		RestAction	a;
+		RestAction a;
 
 		assert_false(rest_action_next(s, &a));
 	}
@@ -411,10 +418,10 @@ static void
 test_actions(void **state)
 {
 	RestServer *s = start(NULL, 0, false);
-	int			port = rest_port(s);
-	FakeLoop	l = {s, false, {0}, 0};
-	pthread_t	t;
-	Resp		r;
+	int port = rest_port(s);
+	FakeLoop l = {s, false, {0}, 0};
+	pthread_t t;
+	Resp r;
 
 	(void) state;
 	pthread_create(&t, NULL, fake_loop, &l);
@@ -423,8 +430,10 @@ test_actions(void **state)
 	assert_string_equal(r.body, "{\"message\":\"reload scheduled\"}");
 	assert_int_equal(l.last.kind, REST_ACTION_RELOAD);
 
-	r = req(port, "POST", "/restart", "{\"role\":\"replica\",\"timeout\":10,\"postgres_version\":\"15.4\"}",
-			"admin:s3cret", false);
+	r = req(
+	    port, "POST", "/restart",
+	    "{\"role\":\"replica\",\"timeout\":10,\"postgres_version\":\"15.4\"}",
+	    "admin:s3cret", false);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(l.last.kind, REST_ACTION_RESTART);
 	assert_string_equal(l.last.role, "replica");
@@ -432,14 +441,16 @@ test_actions(void **state)
 	assert_int_equal(l.last.postgres_version, 150004);
 
 	/* filters of an immediate restart that do not match this node */
-	r = req(port, "POST", "/restart", "{\"role\":\"primary\"}", "admin:s3cret", false);
+	r = req(port, "POST", "/restart", "{\"role\":\"primary\"}", "admin:s3cret",
+	        false);
 	assert_int_equal(r.status, 503);
 	assert_non_null(strstr(r.body, "restart conditions are not satisfied"));
-	r = req(port, "POST", "/restart", "{\"restart_pending\":true}", "admin:s3cret", false);
+	r = req(port, "POST", "/restart", "{\"restart_pending\":true}",
+	        "admin:s3cret", false);
 	assert_int_equal(r.status, 503);
 
 	r = req(port, "POST", "/restart", "{\"schedule\":\"2099-01-01T00:00:00Z\"}",
-			"admin:s3cret", false);
+	        "admin:s3cret", false);
 	assert_int_equal(r.status, 202);
 	assert_true(l.last.scheduled_wall_ms > 0);
 
@@ -447,7 +458,8 @@ test_actions(void **state)
 	assert_int_equal(r.status, 404);
 	assert_int_equal(l.last.kind, REST_ACTION_RESTART_CANCEL);
 
-	r = req(port, "POST", "/reinitialize", "{\"force\":true}", "admin:s3cret", false);
+	r = req(port, "POST", "/reinitialize", "{\"force\":true}", "admin:s3cret",
+	        false);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(l.last.kind, REST_ACTION_REINIT);
 	assert_true(l.last.force);
@@ -467,7 +479,7 @@ test_switchover_without_etcd(void **state)
 {
 	RestServer *s = start(NULL, 0, false);
 	RestSnapshot *snap = calloc(1, sizeof(RestSnapshot));
-	Resp		r;
+	Resp r;
 
 	(void) state;
 	/* a valid request; this server has no etcd access: 503, not a crash */
@@ -487,13 +499,14 @@ test_switchover_without_etcd(void **state)
 	snap->view.members[1].is_valid = true;
 	rest_publish(s, snap);
 	free(snap);
-	r = req(rest_port(s), "POST", "/switchover", "{\"leader\":\"n1\",\"candidate\":\"n2\"}",
-			"admin:s3cret", false);
+	r = req(rest_port(s), "POST", "/switchover",
+	        "{\"leader\":\"n1\",\"candidate\":\"n2\"}", "admin:s3cret", false);
 	assert_int_equal(r.status, 503);
 	assert_non_null(strstr(r.body, "no etcd access"));
 	r = req(rest_port(s), "DELETE", "/switchover", NULL, "admin:s3cret", false);
 	assert_int_equal(r.status, 503);
-	r = req(rest_port(s), "PATCH", "/config", "{\"ttl\":20}", "admin:s3cret", false);
+	r = req(rest_port(s), "PATCH", "/config", "{\"ttl\":20}", "admin:s3cret",
+	        false);
 	assert_int_equal(r.status, 503);
 	rest_stop(s);
 }
@@ -502,16 +515,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_auth),
-		cmocka_unit_test(test_closed_by_default),
-		cmocka_unit_test(test_allowlist),
-		cmocka_unit_test(test_bad_allowlist_entry),
-		cmocka_unit_test(test_bad_bodies),
-		cmocka_unit_test(test_slow_write_does_not_block_health),
-		cmocka_unit_test(test_actions),
-		cmocka_unit_test(test_switchover_without_etcd),
+	    cmocka_unit_test(test_auth),
+	    cmocka_unit_test(test_closed_by_default),
+	    cmocka_unit_test(test_allowlist),
+	    cmocka_unit_test(test_bad_allowlist_entry),
+	    cmocka_unit_test(test_bad_bodies),
+	    cmocka_unit_test(test_slow_write_does_not_block_health),
+	    cmocka_unit_test(test_actions),
+	    cmocka_unit_test(test_switchover_without_etcd),
 	};
-	int			rc;
+	int rc;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -1571,10 +1571,10 @@ static const Scenario scenarios[] = {
        "switchover-refused", NULL, "another leader"),
     SC(s_switchover_unknown_target, DECIDE_CANCEL_SWITCHOVER,
        "switchover-refused", "node9", "not a valid member"),
-    SC(s_candidate_refresh, DECIDE_REFRESH, "switchover-candidate-refresh", NULL,
-       NULL),
-    SC(s_candidate_promote, DECIDE_PROMOTE, "switchover-candidate-promote", NULL,
-       "requested promotion"),
+    SC(s_candidate_refresh, DECIDE_REFRESH, "switchover-candidate-refresh",
+       NULL, NULL),
+    SC(s_candidate_promote, DECIDE_PROMOTE, "switchover-candidate-promote",
+       NULL, "requested promotion"),
     SC(s_candidate_peer_ahead, DECIDE_WAIT, "someone-ahead", "node3", NULL),
     SC(s_failover_request_no_leader, DECIDE_PROMOTE,
        "switchover-candidate-promote", NULL, "requested promotion"),
@@ -1693,8 +1693,8 @@ static const Scenario scenarios[] = {
        NULL, NULL),
     SC(s_own_name_old_lease_stopped, DECIDE_ACQUIRE,
        "stale-own-leader-key-takeover", "", "earlier lease 999"),
-    SC(s_own_name_old_lease_unproven, DECIDE_WAIT, "stale-own-leader-key",
-       NULL, "cannot prove dead"),
+    SC(s_own_name_old_lease_unproven, DECIDE_WAIT, "stale-own-leader-key", NULL,
+       "cannot prove dead"),
     SC(s_own_name_old_lease_other_proven, DECIDE_WAIT, "stale-own-leader-key",
        NULL, NULL),
     SC(s_own_name_old_lease_no_lease_yet, DECIDE_WAIT, "stale-own-leader-key",
@@ -1815,9 +1815,10 @@ static const Scenario scenarios[] = {
     SC(s_old_primary_no_reinit, DECIDE_WAIT, "diverged-no-reinit", NULL, NULL),
     SC(s_rewind_interrupted, DECIDE_REINIT, "diverged-reinit", "node1",
        "rewind failed or is off; re-cloning"),
-    SC(s_rewind_interrupted_no_reinit, DECIDE_WAIT, "diverged-no-reinit", NULL, NULL),
-    SC(s_rewind_interrupted_no_leader, DECIDE_WAIT, "no-leader-data-unusable", NULL,
-       "waiting for a leader to re-clone from"),
+    SC(s_rewind_interrupted_no_reinit, DECIDE_WAIT, "diverged-no-reinit", NULL,
+       NULL),
+    SC(s_rewind_interrupted_no_leader, DECIDE_WAIT, "no-leader-data-unusable",
+       NULL, "waiting for a leader to re-clone from"),
     SC(s_replica_receiver_diverged, DECIDE_REWIND, "diverged-rewind", "node1",
        NULL),
     SC(s_running_replica_unchecked, DECIDE_WAIT, "replica-following-leader",
@@ -1988,9 +1989,9 @@ test_decide_is_pure(void **state)
 static void
 test_reason_shape(void **state)
 {
-	Input	   *in = calloc(1, sizeof(Input));
-	Decision	a;
-	Decision	b;
+	Input *in = calloc(1, sizeof(Input));
+	Decision a;
+	Decision b;
 
 	(void) state;
 	base(in);

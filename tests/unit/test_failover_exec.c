@@ -24,50 +24,50 @@
 
 typedef struct Fake
 {
-	char		calls[4096];	/* "name,name,..." in call order */
+	char calls[4096]; /* "name,name,..." in call order */
 	/* what the fakes answer (0 / READY / true unless set) */
-	int			rc_leader_check;
-	int			rc_acquire;
-	bool		acquire_won;
-	int			rc_takeover;
-	int			rc_release;
-	int			rc_handover;
-	int			rc_claim;
-	bool		claim_won;
-	int			rc_bootstrap;
-	int			rc_clone;
-	int			rc_promote;
-	int			rc_rewind;
-	bool		rewind_needed;
-	int			rc_set_upstream;
-	int			rc_cas_delete;
-	int			rc_cas_put;
-	int			rc_probe;
-	HealthWait	w_start;
-	HealthWait	w_demote;
-	HealthWait	w_stop_checkpointed;
-	HealthWait	w_wait_received;
-	HealthWait	w_wait_promoted;
-	int			pre_promote_status;
-	bool		pm_running;
-	int64_t		cas_delete_rev;	/* the revision the last delete named */
-	char		cas_delete_key[32];
-	char		put_key[32];	/* the last leader-guarded put */
-	char		put_value[512];
-	char	   *history_value;	/* what key_read returns for history */
-	int			slots_n;
-	char		sync_value[128];
-	uint64_t	wal_lsn;		/* the probe's WAL position (0: 0x3000060) */
+	int rc_leader_check;
+	int rc_acquire;
+	bool acquire_won;
+	int rc_takeover;
+	int rc_release;
+	int rc_handover;
+	int rc_claim;
+	bool claim_won;
+	int rc_bootstrap;
+	int rc_clone;
+	int rc_promote;
+	int rc_rewind;
+	bool rewind_needed;
+	int rc_set_upstream;
+	int rc_cas_delete;
+	int rc_cas_put;
+	int rc_probe;
+	HealthWait w_start;
+	HealthWait w_demote;
+	HealthWait w_stop_checkpointed;
+	HealthWait w_wait_received;
+	HealthWait w_wait_promoted;
+	int pre_promote_status;
+	bool pm_running;
+	int64_t cas_delete_rev; /* the revision the last delete named */
+	char cas_delete_key[32];
+	char put_key[32]; /* the last leader-guarded put */
+	char put_value[512];
+	char *history_value; /* what key_read returns for history */
+	int slots_n;
+	char sync_value[128];
+	uint64_t wal_lsn; /* the probe's WAL position (0: 0x3000060) */
 	/* a replica's probe (replica = true) and the timeline check */
-	bool		replica;
-	int			timeline;		/* the probe's (0: 2) */
-	uint32_t	received_tli;
-	const char *wal_status;		/* NULL: no WAL receiver row */
-	int			pm_pid;			/* the postmaster's pid (0: 4242) */
-	int			rc_tl_check;
-	bool		tl_diverged;
-	int			tl_checks;		/* calls of timeline_check */
-	PgLsn		tl_replay;		/* the replay position it was given */
+	bool replica;
+	int timeline; /* the probe's (0: 2) */
+	uint32_t received_tli;
+	const char *wal_status; /* NULL: no WAL receiver row */
+	int pm_pid;             /* the postmaster's pid (0: 4242) */
+	int rc_tl_check;
+	bool tl_diverged;
+	int tl_checks;   /* calls of timeline_check */
+	PgLsn tl_replay; /* the replay position it was given */
 } Fake;
 
 static Fake fk;
@@ -75,9 +75,10 @@ static Fake fk;
 static void
 called(const char *name)
 {
-	size_t		used = strlen(fk.calls);
+	size_t used = strlen(fk.calls);
 
-	snprintf(fk.calls + used, sizeof(fk.calls) - used, "%s%s", used ? "," : "", name);
+	snprintf(fk.calls + used, sizeof(fk.calls) - used, "%s%s", used ? "," : "",
+	         name);
 }
 
 static int
@@ -116,12 +117,12 @@ f_probe_run(PgProbe *p, PgLsn leader_lsn, HealthReport *r, PgwError *err)
 		r->received_tli = fk.received_tli;
 		r->has_wal_receiver = fk.wal_status != NULL;
 		snprintf(r->wal_receiver_status, sizeof(r->wal_receiver_status), "%s",
-				 fk.wal_status ? fk.wal_status : "");
+		         fk.wal_status ? fk.wal_status : "");
 		return 0;
 	}
 	r->n_standbys = 1;
-	snprintf(r->standbys[0].application_name, sizeof(r->standbys[0].application_name),
-			 "node3");
+	snprintf(r->standbys[0].application_name,
+	         sizeof(r->standbys[0].application_name), "node3");
 	snprintf(r->standbys[0].state, sizeof(r->standbys[0].state), "streaming");
 	return 0;
 }
@@ -239,7 +240,7 @@ f_promote(PgControl *c, int wait_seconds, uint32_t *tl, PgwError *err)
 
 static HealthWait
 f_demote(PgControl *c, const HealthUpstream *leader, int timeout_ms,
-		 PgwError *err)
+         PgwError *err)
 {
 	(void) c;
 	(void) leader;
@@ -274,7 +275,7 @@ f_ensure_standby(PgControl *c, PgwError *err)
 
 static int
 f_rewind_needed(PgControl *c, const HealthUpstream *leader, bool *needed,
-				PgwError *err)
+                PgwError *err)
 {
 	(void) c;
 	(void) leader;
@@ -297,7 +298,7 @@ f_rewind(PgControl *c, const HealthUpstream *leader, PgwError *err)
 
 static int
 f_timeline_check(PgControl *c, const HealthUpstream *leader, PgLsn replay,
-				 HealthTimelineCheck *out, PgwError *err)
+                 HealthTimelineCheck *out, PgwError *err)
 {
 	(void) c;
 	called("timeline-check");
@@ -306,7 +307,8 @@ f_timeline_check(PgControl *c, const HealthUpstream *leader, PgLsn replay,
 	fk.tl_replay = replay;
 	memset(out, 0, sizeof(*out));
 	if (fk.rc_tl_check != 0)
-		return pgw_error_set(err, fk.rc_tl_check, "the leader at node1:5432 is in recovery");
+		return pgw_error_set(err, fk.rc_tl_check,
+		                     "the leader at node1:5432 is in recovery");
 	out->local_tli = 1;
 	out->leader_tli = 2;
 	out->local_lsn = replay;
@@ -318,7 +320,7 @@ f_timeline_check(PgControl *c, const HealthUpstream *leader, PgLsn replay,
 
 static int
 f_slots_sync(PgControl *c, const char *const *members, int n, int *changed,
-			 PgwError *err)
+             PgwError *err)
 {
 	(void) c;
 	(void) members;
@@ -359,7 +361,7 @@ f_checkpoint(PgControl *c, PgwError *err)
 
 static int
 f_checkpoint_lsn(PgControl *c, PgLsn *lsn, char *state, size_t len,
-				 PgwError *err)
+                 PgwError *err)
 {
 	(void) c;
 	(void) err;
@@ -378,7 +380,8 @@ f_stop_checkpointed(PgControl *c, int timeout_ms, PgLsn *lsn, PgwError *err)
 	if (fk.w_stop_checkpointed == HEALTH_WAIT_READY)
 		*lsn = 0x5000028;
 	else if (fk.w_stop_checkpointed == HEALTH_WAIT_FAILED)
-		pgw_error_set(err, PGW_ESTATE, "server exited without a shutdown checkpoint");
+		pgw_error_set(err, PGW_ESTATE,
+		              "server exited without a shutdown checkpoint");
 	return fk.w_stop_checkpointed;
 }
 
@@ -401,7 +404,7 @@ f_standby_forget(PgControl *c)
 
 static HealthWait
 f_wait_received(PgControl *c, const HealthUpstream *standby, PgLsn lsn,
-				int timeout_ms, PgLsn *seen, PgwError *err)
+                int timeout_ms, PgLsn *seen, PgwError *err)
 {
 	(void) c;
 	(void) standby;
@@ -457,7 +460,7 @@ f_wipe(const char *dir, PgwError *err)
 
 static int
 f_acquire(EtcdClient *c, const char *prefix, const char *name, int64_t lease,
-		  bool *won, char *holder, PgwError *err)
+          bool *won, char *holder, PgwError *err)
 {
 	(void) c;
 	(void) prefix;
@@ -472,7 +475,7 @@ f_acquire(EtcdClient *c, const char *prefix, const char *name, int64_t lease,
 
 static int
 f_leader_check(EtcdClient *c, const char *prefix, const char *name,
-			   int64_t lease, PgwError *err)
+               int64_t lease, PgwError *err)
 {
 	(void) c;
 	(void) prefix;
@@ -480,13 +483,14 @@ f_leader_check(EtcdClient *c, const char *prefix, const char *name,
 	(void) lease;
 	called("leader-check");
 	if (fk.rc_leader_check != 0)
-		return pgw_error_set(err, fk.rc_leader_check, "leader key held by node1");
+		return pgw_error_set(err, fk.rc_leader_check,
+		                     "leader key held by node1");
 	return 0;
 }
 
 static int
 f_takeover(EtcdClient *c, const char *prefix, const char *name, int64_t old,
-		   int64_t new_lease, PgwError *err)
+           int64_t new_lease, PgwError *err)
 {
 	(void) c;
 	(void) prefix;
@@ -513,7 +517,7 @@ f_release(EtcdClient *c, const char *prefix, const char *name, PgwError *err)
 
 static int
 f_handover(EtcdClient *c, const char *prefix, const char *name,
-		   const FailoverRequest *f, PgwError *err)
+           const FailoverRequest *f, PgwError *err)
 {
 	(void) c;
 	(void) prefix;
@@ -540,7 +544,7 @@ f_claim(EtcdClient *c, const char *prefix, bool *won, PgwError *err)
 
 static int
 f_initialize_set(EtcdClient *c, const char *prefix, const char *sysid,
-				 PgwError *err)
+                 PgwError *err)
 {
 	(void) c;
 	(void) prefix;
@@ -552,7 +556,7 @@ f_initialize_set(EtcdClient *c, const char *prefix, const char *sysid,
 
 static int
 f_guarded_put(EtcdClient *c, const char *prefix, const char *name,
-			  int64_t lease, const char *key, const char *value, PgwError *err)
+              int64_t lease, const char *key, const char *value, PgwError *err)
 {
 	(void) c;
 	(void) prefix;
@@ -568,7 +572,7 @@ f_guarded_put(EtcdClient *c, const char *prefix, const char *name,
 
 static int
 f_cas_put_rev(EtcdClient *c, const char *prefix, const char *key,
-			  const char *value, int64_t rev, int64_t *new_rev, PgwError *err)
+              const char *value, int64_t rev, int64_t *new_rev, PgwError *err)
 {
 	(void) c;
 	(void) prefix;
@@ -585,7 +589,7 @@ f_cas_put_rev(EtcdClient *c, const char *prefix, const char *key,
 
 static int
 f_cas_delete(EtcdClient *c, const char *prefix, const char *key, int64_t rev,
-			 PgwError *err)
+             PgwError *err)
 {
 	(void) c;
 	(void) prefix;
@@ -600,7 +604,7 @@ f_cas_delete(EtcdClient *c, const char *prefix, const char *key, int64_t rev,
 
 static int
 f_key_read(EtcdClient *c, const char *prefix, const char *key, char **value,
-		   size_t *len, int64_t *rev, PgwError *err)
+           size_t *len, int64_t *rev, PgwError *err)
 {
 	(void) c;
 	(void) prefix;
@@ -617,7 +621,7 @@ f_key_read(EtcdClient *c, const char *prefix, const char *key, char **value,
 
 static int
 f_run_command(const char *cmd, const char *const *args, int timeout_ms,
-			  int *status, PgwError *err)
+              int *status, PgwError *err)
 {
 	(void) cmd;
 	(void) args;
@@ -629,64 +633,64 @@ f_run_command(const char *cmd, const char *const *args, int timeout_ms,
 }
 
 static const ExecOps fake_ops = {
-	.probe_open = f_probe_open,
-	.probe_close = f_probe_close,
-	.probe_run = f_probe_run,
-	.report_relag = f_relag,
-	.control_open = f_control_open,
-	.control_close = f_control_close,
-	.status = f_status,
-	.start = f_start,
-	.stop = f_stop,
-	.restart = f_restart,
-	.reload = f_reload,
-	.bootstrap = f_bootstrap,
-	.clone = f_clone,
-	.promote = f_promote,
-	.demote = f_demote,
-	.set_upstream = f_set_upstream,
-	.ensure_standby = f_ensure_standby,
-	.rewind_needed = f_rewind_needed,
-	.rewind = f_rewind,
-	.timeline_check = f_timeline_check,
-	.slots_sync = f_slots_sync,
-	.set_sync = f_set_sync,
-	.fence_postmaster = f_fence,
-	.checkpoint = f_checkpoint,
-	.checkpoint_lsn = f_checkpoint_lsn,
-	.stop_checkpointed = f_stop_checkpointed,
-	.standby_prepare = f_standby_prepare,
-	.standby_forget = f_standby_forget,
-	.wait_received = f_wait_received,
-	.wait_promoted = f_wait_promoted,
-	.data_dir_incomplete = f_incomplete,
-	.data_dir_state = f_data_dir_state,
-	.data_dir_has = f_data_dir_has,
-	.wipe_data_dir = f_wipe,
-	.leader_acquire = f_acquire,
-	.leader_check = f_leader_check,
-	.leader_takeover = f_takeover,
-	.leader_release = f_release,
-	.leader_handover = f_handover,
-	.initialize_claim = f_claim,
-	.initialize_set = f_initialize_set,
-	.leader_guarded_put = f_guarded_put,
-	.cas_put_rev = f_cas_put_rev,
-	.cas_delete = f_cas_delete,
-	.key_read = f_key_read,
-	.run_command = f_run_command,
+    .probe_open = f_probe_open,
+    .probe_close = f_probe_close,
+    .probe_run = f_probe_run,
+    .report_relag = f_relag,
+    .control_open = f_control_open,
+    .control_close = f_control_close,
+    .status = f_status,
+    .start = f_start,
+    .stop = f_stop,
+    .restart = f_restart,
+    .reload = f_reload,
+    .bootstrap = f_bootstrap,
+    .clone = f_clone,
+    .promote = f_promote,
+    .demote = f_demote,
+    .set_upstream = f_set_upstream,
+    .ensure_standby = f_ensure_standby,
+    .rewind_needed = f_rewind_needed,
+    .rewind = f_rewind,
+    .timeline_check = f_timeline_check,
+    .slots_sync = f_slots_sync,
+    .set_sync = f_set_sync,
+    .fence_postmaster = f_fence,
+    .checkpoint = f_checkpoint,
+    .checkpoint_lsn = f_checkpoint_lsn,
+    .stop_checkpointed = f_stop_checkpointed,
+    .standby_prepare = f_standby_prepare,
+    .standby_forget = f_standby_forget,
+    .wait_received = f_wait_received,
+    .wait_promoted = f_wait_promoted,
+    .data_dir_incomplete = f_incomplete,
+    .data_dir_state = f_data_dir_state,
+    .data_dir_has = f_data_dir_has,
+    .wipe_data_dir = f_wipe,
+    .leader_acquire = f_acquire,
+    .leader_check = f_leader_check,
+    .leader_takeover = f_takeover,
+    .leader_release = f_release,
+    .leader_handover = f_handover,
+    .initialize_claim = f_claim,
+    .initialize_set = f_initialize_set,
+    .leader_guarded_put = f_guarded_put,
+    .cas_put_rev = f_cas_put_rev,
+    .cas_delete = f_cas_delete,
+    .key_read = f_key_read,
+    .run_command = f_run_command,
 };
 
 /* ---- fixtures ------------------------------------------------------------ */
 
 typedef struct Fixture
 {
-	NodeConfig	cfg;
+	NodeConfig cfg;
 	FailoverExec *e;
 	ClusterView view;
 	ExecContext ctx;
 	LocalHealth self;
-	Decision	dec;
+	Decision dec;
 } Fixture;
 
 static void
@@ -696,15 +700,16 @@ add_member(ClusterView *v, const char *name)
 
 	memset(m, 0, sizeof(*m));
 	snprintf(m->name, sizeof(m->name), "%s", name);
-	snprintf(m->conn_url, sizeof(m->conn_url), "postgres://%s:5432/postgres", name);
+	snprintf(m->conn_url, sizeof(m->conn_url), "postgres://%s:5432/postgres",
+	         name);
 	m->is_valid = true;
 }
 
 static int
 setup(void **state)
 {
-	Fixture    *f = calloc(1, sizeof(Fixture));
-	PgwError	err = {0};
+	Fixture *f = calloc(1, sizeof(Fixture));
+	PgwError err = {0};
 
 	memset(&fk, 0, sizeof(fk));
 	fk.acquire_won = true;
@@ -717,12 +722,14 @@ setup(void **state)
 	f->cfg.restapi_listen = "127.0.0.1:8008";
 	f->cfg.tag_failover_priority = 1;
 	dcs_config_defaults(&f->cfg.bootstrap_dcs);
-	assert_int_equal(failover_exec_open_ops(&f->cfg, &fake_ops, &f->e, &err), 0);
+	assert_int_equal(failover_exec_open_ops(&f->cfg, &fake_ops, &f->e, &err),
+	                 0);
 	f->view.is_valid = true;
 	dcs_config_defaults(&f->view.config);
 	f->view.has_config = true;
 	f->view.has_initialize = true;
-	snprintf(f->view.initialize, sizeof(f->view.initialize), "7000000000000000001");
+	snprintf(f->view.initialize, sizeof(f->view.initialize),
+	         "7000000000000000001");
 	f->view.has_leader = true;
 	snprintf(f->view.leader, sizeof(f->view.leader), "node1");
 	f->view.leader_lease = 0x11;
@@ -745,7 +752,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 
 	failover_exec_close(f->e);
 	free(fk.history_value);
@@ -767,9 +774,9 @@ run(Fixture *f, DecisionKind kind, const char *target)
 static void
 test_table_has_every_kind(void **state)
 {
-	int			n;
+	int n;
 	const ExecStep *t = exec_steps_table(&n);
-	ExecStep	broken[DECIDE_KIND_COUNT];
+	ExecStep broken[DECIDE_KIND_COUNT];
 
 	(void) state;
 	assert_int_equal(n, DECIDE_KIND_COUNT);
@@ -788,7 +795,7 @@ test_table_has_every_kind(void **state)
 static void
 test_nothing_steps(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	DecisionKind kinds[] = {DECIDE_WAIT, DECIDE_TILT, DECIDE_REFRESH};
 
 	for (size_t i = 0; i < PGW_LENGTHOF(kinds); i++)
@@ -797,7 +804,7 @@ test_nothing_steps(void **state)
 
 		assert_int_equal(out.rc, 0);
 		assert_false(out.leads || out.role_changed || out.key_acquired ||
-					 out.key_released || out.run_again);
+		             out.key_released || out.run_again);
 		assert_string_equal(fk.calls, "");
 	}
 }
@@ -805,7 +812,7 @@ test_nothing_steps(void **state)
 static void
 test_renew(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out = run(f, DECIDE_RENEW, NULL);
 
 	assert_int_equal(out.rc, 0);
@@ -831,7 +838,7 @@ test_renew(void **state)
 static void
 test_bootstrap(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out;
 
 	f->view.has_initialize = false;
@@ -839,8 +846,10 @@ test_bootstrap(void **state)
 	fk.pm_running = false;
 	out = run(f, DECIDE_BOOTSTRAP, NULL);
 	assert_int_equal(out.rc, 0);
-	assert_string_equal(fk.calls, "claim-initialize,initdb,acquire,probe,initialize-set");
-	assert_true(out.key_acquired && out.leads && out.became_writable && out.role_changed);
+	assert_string_equal(fk.calls,
+	                    "claim-initialize,initdb,acquire,probe,initialize-set");
+	assert_true(out.key_acquired && out.leads && out.became_writable &&
+	            out.role_changed);
 
 	/* lost the race for initialize: nothing else */
 	fk.claim_won = false;
@@ -854,14 +863,15 @@ test_bootstrap(void **state)
 	fk.rc_bootstrap = PGW_EIO;
 	out = run(f, DECIDE_BOOTSTRAP, NULL);
 	assert_int_equal(out.rc, PGW_EIO);
-	assert_string_equal(fk.calls, "claim-initialize,initdb,cas-delete-initialize");
+	assert_string_equal(fk.calls,
+	                    "claim-initialize,initdb,cas-delete-initialize");
 	assert_string_equal(out.err.msg, "initdb failed");
 }
 
 static void
 test_clone_and_reinit(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out;
 
 	f->self.data_dir = DATA_DIR_EMPTY;
@@ -894,7 +904,7 @@ test_clone_and_reinit(void **state)
 static void
 test_start_replica(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out;
 
 	/* a former primary, stopped: rewind first when pg_control says so */
@@ -923,7 +933,7 @@ test_start_replica(void **state)
 static void
 test_follow(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out = run(f, DECIDE_FOLLOW, "node3");
 
 	assert_int_equal(out.rc, 0);
@@ -937,7 +947,7 @@ test_follow(void **state)
 static void
 test_acquire(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out = run(f, DECIDE_ACQUIRE, NULL);
 
 	assert_int_equal(out.rc, 0);
@@ -964,7 +974,7 @@ test_acquire(void **state)
 static void
 test_promote(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out;
 
 	f->view.has_leader = false;
@@ -977,7 +987,8 @@ test_promote(void **state)
 	/* the step promotes and returns: routing, then the duties, follow in
 	 * the loop's publish phase (no probe, no key writes here) */
 	assert_string_equal(fk.calls, "acquire,promote");
-	assert_true(out.key_acquired && out.leads && out.became_writable && out.role_changed);
+	assert_true(out.key_acquired && out.leads && out.became_writable &&
+	            out.role_changed);
 	assert_true(f->e->pending.history);
 	assert_int_equal(f->e->pending.new_timeline, 3);
 	assert_int_equal(f->e->pending.lsn, 0x5000000);
@@ -1012,7 +1023,7 @@ test_promote(void **state)
 static void
 test_demote_and_release(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out;
 
 	f->e->expect_primary = true;
@@ -1046,7 +1057,7 @@ test_demote_and_release(void **state)
 static void
 test_restart_primary(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out;
 
 	fk.pm_running = false;
@@ -1069,7 +1080,7 @@ test_restart_primary(void **state)
 static void
 test_rewind(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out = run(f, DECIDE_REWIND, "node1");
 
 	assert_int_equal(out.rc, 0);
@@ -1106,7 +1117,7 @@ view_member(ClusterView *v, const char *name)
  * tl, our WAL receiver in state status (NULL: none) on received_tli */
 static void
 as_replica(Fixture *f, int leader_tl, int tl, const char *status,
-		   uint32_t received_tli)
+           uint32_t received_tli)
 {
 	fk.replica = true;
 	fk.timeline = tl;
@@ -1125,7 +1136,7 @@ age(Fixture *f)
 static void
 test_timeline_check_once_per_postmaster(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 
 	/* a replica that follows: checked once, for the postmaster we see */
 	as_replica(f, 2, 2, "streaming", 2);
@@ -1150,7 +1161,7 @@ test_timeline_check_once_per_postmaster(void **state)
 static void
 test_timeline_check_while_it_cannot_follow(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 
 	/* the leader is on timeline 2; we are on 1 and do not stream it:
 	 * checked at once, then at most every DIVERGE_CHECK_MS */
@@ -1188,7 +1199,7 @@ test_timeline_check_while_it_cannot_follow(void **state)
 static void
 test_timeline_check_diverged_is_sticky(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out;
 
 	as_replica(f, 2, 1, "waiting", 1);
@@ -1206,7 +1217,7 @@ test_timeline_check_diverged_is_sticky(void **state)
 	assert_true(f->self.timeline_diverged);
 	assert_int_equal(fk.tl_checks, 1);
 	{
-		MemberInfo	m;
+		MemberInfo m;
 
 		/* published as nofailover: no peer ranks our LSN first */
 		failover_exec_member_info(f->e, &f->view, NULL, &m);
@@ -1223,7 +1234,7 @@ test_timeline_check_diverged_is_sticky(void **state)
 	assert_int_equal(out.rc, 0);
 	assert_false(f->e->diverged);
 	{
-		MemberInfo	m;
+		MemberInfo m;
 
 		failover_exec_member_info(f->e, &f->view, NULL, &m);
 		assert_false(m.nofailover);
@@ -1252,7 +1263,7 @@ test_timeline_check_diverged_is_sticky(void **state)
 static void
 test_timeline_check_rewind_did_not_help(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out;
 
 	as_replica(f, 2, 1, "waiting", 1);
@@ -1295,7 +1306,7 @@ test_timeline_check_rewind_did_not_help(void **state)
 static void
 test_timeline_check_failure_retried(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 
 	/* no answer (the leader is still promoting): not a verdict, retried */
 	as_replica(f, 2, 2, "streaming", 2);
@@ -1319,7 +1330,7 @@ test_timeline_check_failure_retried(void **state)
 static void
 test_timeline_check_not_run(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 
 	as_replica(f, 2, 1, "waiting", 1);
 	/* we lead */
@@ -1333,8 +1344,9 @@ test_timeline_check_not_run(void **state)
 	snprintf(f->view.leader, sizeof(f->view.leader), "node1");
 	view_member(&f->view, "node1")->conn_url[0] = '\0';
 	look(f);
-	snprintf(view_member(&f->view, "node1")->conn_url, sizeof(f->view.members[0].conn_url),
-			 "postgres://node1:5432/postgres");
+	snprintf(view_member(&f->view, "node1")->conn_url,
+	         sizeof(f->view.members[0].conn_url),
+	         "postgres://node1:5432/postgres");
 	/* a switchover of ours is between its sub-states */
 	f->e->swo.step = SWO_FOLLOW;
 	look(f);
@@ -1355,7 +1367,7 @@ test_timeline_check_not_run(void **state)
 static void
 test_cancel_switchover(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out;
 
 	f->view.failover.present = true;
@@ -1386,7 +1398,7 @@ switchover_setup(Fixture *f)
 static void
 test_switchover_sub_states(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out;
 
 	switchover_setup(f);
@@ -1397,7 +1409,8 @@ test_switchover_sub_states(void **state)
 	/* turn 1: name the target, connect to it, checkpoint while serving */
 	out = run(f, DECIDE_SWITCHOVER, "node3");
 	assert_int_equal(out.rc, 0);
-	assert_string_equal(fk.calls, "cas-put-failover,standby-prepare,checkpoint");
+	assert_string_equal(fk.calls,
+	                    "cas-put-failover,standby-prepare,checkpoint");
 	assert_int_equal(f->e->swo.step, SWO_STOPPING);
 	assert_int_equal(f->e->swo.request_rev, 99);
 	assert_true(out.run_again);
@@ -1458,7 +1471,7 @@ test_switchover_sub_states(void **state)
 static void
 test_switchover_aborts_before_handover(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out;
 
 	switchover_setup(f);
@@ -1479,8 +1492,9 @@ test_switchover_aborts_before_handover(void **state)
 	assert_string_equal(out.action, "restart-as-primary");
 	assert_non_null(strstr(out.err.msg, "aborted in sub-state wait-received"));
 	assert_non_null(strstr(out.err.msg, "target node3 received 0/5000000"));
-	assert_string_equal(fk.calls,
-						"wait-received,standby-forget,stop-fast,start,cas-delete-failover");
+	assert_string_equal(
+	    fk.calls,
+	    "wait-received,standby-forget,stop-fast,start,cas-delete-failover");
 	assert_int_equal(fk.cas_delete_rev, 99);
 	assert_int_equal(f->e->swo.step, SWO_NONE);
 	assert_true(f->e->expect_primary);
@@ -1490,9 +1504,9 @@ test_switchover_aborts_before_handover(void **state)
 static void
 test_switchover_no_abort_after_handover(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out;
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	switchover_setup(f);
 	fk.w_stop_checkpointed = HEALTH_WAIT_READY;
@@ -1519,15 +1533,16 @@ test_switchover_no_abort_after_handover(void **state)
 static void
 test_switchover_refuses_rest_and_fencing_abandons(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out;
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	switchover_setup(f);
 	fk.w_stop_checkpointed = HEALTH_WAIT_PENDING;
 	(void) run(f, DECIDE_SWITCHOVER, "node3");
 	assert_int_equal(f->e->swo.step, SWO_STOPPING);
-	assert_int_equal(failover_exec_restart(f->e, &f->ctx, 1000, &err), PGW_ESTATE);
+	assert_int_equal(failover_exec_restart(f->e, &f->ctx, 1000, &err),
+	                 PGW_ESTATE);
 	assert_non_null(strstr(err.msg, "switchover to node3 is in progress"));
 	assert_int_equal(failover_exec_reinit(f->e, &f->ctx, &err), PGW_ESTATE);
 	/* fencing ends it before the handover: stop, no restart as primary */
@@ -1540,7 +1555,7 @@ test_switchover_refuses_rest_and_fencing_abandons(void **state)
 static void
 test_switchover_begin_refused(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out;
 
 	switchover_setup(f);
@@ -1559,7 +1574,7 @@ test_switchover_begin_refused(void **state)
 static void
 test_leader_duties(void **state)
 {
-	Fixture    *f = *state;
+	Fixture *f = *state;
 	ExecOutcome out;
 
 	/* a promotion leaves the history entry and the served request */
@@ -1574,10 +1589,12 @@ test_leader_duties(void **state)
 	f->view.config.synchronous_mode = true;
 	failover_exec_refresh(f->e, &f->view);
 	fk.calls[0] = '\0';
-	fk.history_value = pgw_xstrdup("[[1,100,\"no recovery target specified\",\"2026-01-01T00:00:00+00:00\",\"node1\"]]");
+	fk.history_value = pgw_xstrdup(
+	    "[[1,100,\"no recovery target specified\",\"2026-01-01T00:00:00+00:00\",\"node1\"]]");
 	failover_leader_duties(f->e, &f->ctx);
-	assert_string_equal(fk.calls,
-						"put-status,cas-put-config,set-sync,put-sync,slots,read-history,put-history,cas-delete-failover");
+	assert_string_equal(
+	    fk.calls,
+	    "put-status,cas-put-config,set-sync,put-sync,slots,read-history,put-history,cas-delete-failover");
 	assert_int_equal(fk.cas_delete_rev, 77);
 	assert_non_null(strstr(fk.put_value, "\"node2\""));
 	assert_non_null(strstr(fk.put_value, "[2,"));
@@ -1626,31 +1643,44 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table_has_every_kind),
-		cmocka_unit_test_setup_teardown(test_nothing_steps, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_renew, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bootstrap, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_clone_and_reinit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_start_replica, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_follow, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_acquire, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_promote, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_demote_and_release, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_restart_primary, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rewind, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timeline_check_once_per_postmaster, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timeline_check_while_it_cannot_follow, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timeline_check_diverged_is_sticky, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timeline_check_rewind_did_not_help, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timeline_check_failure_retried, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timeline_check_not_run, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cancel_switchover, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_switchover_sub_states, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_switchover_aborts_before_handover, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_switchover_no_abort_after_handover, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_switchover_refuses_rest_and_fencing_abandons, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_switchover_begin_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_leader_duties, setup, teardown),
+	    cmocka_unit_test(test_table_has_every_kind),
+	    cmocka_unit_test_setup_teardown(test_nothing_steps, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_renew, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bootstrap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_clone_and_reinit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_start_replica, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_follow, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_acquire, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_promote, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_demote_and_release, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_primary, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rewind, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_timeline_check_once_per_postmaster,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_timeline_check_while_it_cannot_follow, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_timeline_check_diverged_is_sticky,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_timeline_check_rewind_did_not_help,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_timeline_check_failure_retried,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_timeline_check_not_run, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_cancel_switchover, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_switchover_sub_states, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_switchover_aborts_before_handover,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_switchover_no_abort_after_handover,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_switchover_refuses_rest_and_fencing_abandons, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_switchover_begin_refused, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_leader_duties, setup, teardown),
 	};
 
 	log_set_level(LOG_LEVEL_ERROR);

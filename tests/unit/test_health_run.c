@@ -40,8 +40,8 @@ static atomic_bool churn_stop;
 static void *
 churn(void *arg)
 {
-	unsigned	seed = (unsigned) (uintptr_t) arg;
-	void	   *batch[512];
+	unsigned seed = (unsigned) (uintptr_t) arg;
+	void *batch[512];
 
 	/* batches drain and refill the allocator's shared free lists, whose
 	 * locks a fork can catch held */
@@ -77,22 +77,26 @@ run_as(RunAs *as)
 static void
 test_fork_safe_under_threads(void **state)
 {
-	pthread_t	th[3];
-	RunAs		as;
+	pthread_t th[3];
+	RunAs as;
 	const char *argv[] = {"/bin/true", NULL};
 	const char *env[] = {"PGPASSFILE=/nonexistent", NULL};
-	int			failures = 0;
-	int			runs = getenv("PGW_TEST_FORK_RUNS") ? (int) strtol(getenv("PGW_TEST_FORK_RUNS"), NULL, 10) : 300;
-	int64_t		t0 = pgw_now_mono_ms();
+	int failures = 0;
+	int runs = getenv("PGW_TEST_FORK_RUNS")
+	               ? (int) strtol(getenv("PGW_TEST_FORK_RUNS"), NULL, 10)
+	               : 300;
+	int64_t t0 = pgw_now_mono_ms();
 
 	(void) state;
 	run_as(&as);
 	atomic_store(&churn_stop, false);
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(pthread_create(&th[i], NULL, churn, (void *) (uintptr_t) (i + 1)), 0);
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, churn, (void *) (uintptr_t) (i + 1)),
+		    0);
 	for (int i = 0; i < runs; i++)
 	{
-		PgwError	err = {0};
+		PgwError err = {0};
 
 		/* a hung child is killed at the bound and counted */
 		if (run_program(argv, &as, env, 10000, NULL, &err) != 0)
@@ -106,23 +110,23 @@ test_fork_safe_under_threads(void **state)
 	atomic_store(&churn_stop, true);
 	for (int i = 0; i < 3; i++)
 		pthread_join(th[i], NULL);
-	print_message("%d runs under allocating threads: %d failed, %lld ms\n", runs, failures,
-				  (long long) (pgw_now_mono_ms() - t0));
+	print_message("%d runs under allocating threads: %d failed, %lld ms\n",
+	              runs, failures, (long long) (pgw_now_mono_ms() - t0));
 	assert_int_equal(failures, 0);
 }
 
 static void
 test_child_fds_and_env(void **state)
 {
-	RunAs		as;
+	RunAs as;
 	const char *ls[] = {"/bin/ls", "/proc/self/fd", NULL};
 	const char *envp[] = {"/usr/bin/env", NULL};
 	const char *extra[] = {"PGPASSFILE=/tmp/pgw-test.pgpass", "LC_ALL=C", NULL};
-	StrBuf		out = {0};
-	PgwError	err = {0};
-	int			fd = open("/dev/null", O_RDONLY);	/* not CLOEXEC */
-	int			leak = dup2(fd, 40);
-	char		want[16];
+	StrBuf out = {0};
+	PgwError err = {0};
+	int fd = open("/dev/null", O_RDONLY); /* not CLOEXEC */
+	int leak = dup2(fd, 40);
+	char want[16];
 
 	(void) state;
 	assert_int_equal(leak, 40);
@@ -155,11 +159,11 @@ static void
 test_pending_sigterm_cancels(void **state)
 {
 	const char *argv[] = {"/bin/sleep", "30", NULL};
-	sigset_t	set;
-	sigset_t	old;
-	PgwError	err = {0};
-	int64_t		t0;
-	int			rc;
+	sigset_t set;
+	sigset_t old;
+	PgwError err = {0};
+	int64_t t0;
+	int rc;
 	struct timespec zero = {0, 0};
 
 	(void) state;
@@ -182,7 +186,7 @@ static void
 test_missing_program(void **state)
 {
 	const char *argv[] = {"/nonexistent/pg_rewind", NULL};
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	(void) state;
 	assert_int_equal(run_program(argv, NULL, NULL, 1000, NULL, &err), PGW_EIO);
@@ -193,10 +197,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fork_safe_under_threads),
-		cmocka_unit_test(test_child_fds_and_env),
-		cmocka_unit_test(test_pending_sigterm_cancels),
-		cmocka_unit_test(test_missing_program),
+	    cmocka_unit_test(test_fork_safe_under_threads),
+	    cmocka_unit_test(test_child_fds_and_env),
+	    cmocka_unit_test(test_pending_sigterm_cancels),
+	    cmocka_unit_test(test_missing_program),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

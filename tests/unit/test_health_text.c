@@ -286,11 +286,11 @@ test_open_refusals(void **state)
 static void
 test_incomplete_markers(void **state)
 {
-	char		dir[] = "/tmp/pgw-marker-XXXXXX";
-	char		data[256];
-	char		slash[256];
-	char		marker[300];
-	FILE	   *f;
+	char dir[] = "/tmp/pgw-marker-XXXXXX";
+	char data[256];
+	char slash[256];
+	char marker[300];
+	FILE *f;
 
 	(void) state;
 	assert_non_null(mkdtemp(dir));
@@ -302,13 +302,15 @@ test_incomplete_markers(void **state)
 	assert_non_null(f = fopen(marker, "w"));
 	fclose(f);
 	assert_int_equal(health_data_dir_incomplete(data), HEALTH_INCOMPLETE_CLONE);
-	assert_int_equal(health_data_dir_incomplete(slash), HEALTH_INCOMPLETE_CLONE);
+	assert_int_equal(health_data_dir_incomplete(slash),
+	                 HEALTH_INCOMPLETE_CLONE);
 
 	/* a rewind marker wins: that directory is worse than empty */
 	snprintf(marker, sizeof(marker), "%s.rewind-incomplete", data);
 	assert_non_null(f = fopen(marker, "w"));
 	fclose(f);
-	assert_int_equal(health_data_dir_incomplete(slash), HEALTH_INCOMPLETE_REWIND);
+	assert_int_equal(health_data_dir_incomplete(slash),
+	                 HEALTH_INCOMPLETE_REWIND);
 
 	unlink(marker);
 	snprintf(marker, sizeof(marker), "%s.clone-incomplete", data);

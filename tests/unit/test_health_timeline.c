@@ -23,10 +23,10 @@
 /* a history file as PostgreSQL 15 writes it (timeline 2, promoted node) */
 #define HIST_TL2 "1\t0/4033B58\tno recovery target specified\n"
 /* three switches: 1 -> 2 at 0/3000000, 2 -> 3 at 0/5000000, 3 -> 4 */
-#define HIST_TL4                                                              \
-	"1\t0/3000000\tno recovery target specified\n"                           \
-	"\n"                                                                     \
-	"2\t0/5000000\tno recovery target specified\n"                           \
+#define HIST_TL4                                                               \
+	"1\t0/3000000\tno recovery target specified\n"                             \
+	"\n"                                                                       \
+	"2\t0/5000000\tno recovery target specified\n"                             \
 	"3\t0/7000060\tno recovery target specified\n"
 
 static PgLsn
@@ -171,11 +171,10 @@ test_bad_history(void **state)
 	expect_bad("1\t\tr\n", 2, 1, PGW_EBADRESPONSE, "line 1");
 	expect_bad("1\t0/0\tr\n", 2, 1, PGW_EBADRESPONSE, "line 1");
 	expect_bad("1\n", 2, 1, PGW_EBADRESPONSE, "line 1");
-	expect_bad("1\t0/3000000\tr\n\n-2\t0/4000000\tr\n", 3, 1,
-	           PGW_EBADRESPONSE, "line 3");
+	expect_bad("1\t0/3000000\tr\n\n-2\t0/4000000\tr\n", 3, 1, PGW_EBADRESPONSE,
+	           "line 3");
 	expect_bad("0\t0/3000000\tr\n", 2, 1, PGW_EBADRESPONSE, "line 1");
-	expect_bad("99999999999\t0/3000000\tr\n", 2, 1, PGW_EBADRESPONSE,
-	           "line 1");
+	expect_bad("99999999999\t0/3000000\tr\n", 2, 1, PGW_EBADRESPONSE, "line 1");
 	/* PostgreSQL's own rules: ascending, each below the file's timeline */
 	expect_bad("2\t0/4000000\tr\n1\t0/3000000\tr\n", 3, 1, PGW_EBADRESPONSE,
 	           "out of order");

@@ -33,7 +33,8 @@ test_syntax(void **state)
 	assert_false(k8s_label_key_valid("a/b/c"));
 	assert_false(k8s_label_key_valid("/role"));
 	assert_false(k8s_label_key_valid("role/"));
-	assert_false(k8s_label_key_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 64 */
+	assert_false(k8s_label_key_valid(
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 64 */
 	assert_true(k8s_label_value_valid(""));
 	assert_true(k8s_label_value_valid("master"));
 	assert_true(k8s_label_value_valid("Replica_1.a"));
@@ -51,14 +52,17 @@ test_syntax(void **state)
 static void
 test_label_patch(void **state)
 {
-	K8sLabel	l[2] = {{.key = "role", .value = "master"}, {.key = "old", .remove = true}};
-	PgwError	err = {0};
-	char	   *s;
+	K8sLabel l[2] = {{.key = "role", .value = "master"},
+	                 {.key = "old", .remove = true}};
+	PgwError err = {0};
+	char *s;
 
 	(void) state;
 	s = k8s_labels_patch_json(l, 2, "42", &err);
 	assert_non_null(s);
-	assert_string_equal(s, "{\"metadata\":{\"labels\":{\"old\":null,\"role\":\"master\"},\"resourceVersion\":\"42\"}}");
+	assert_string_equal(
+	    s,
+	    "{\"metadata\":{\"labels\":{\"old\":null,\"role\":\"master\"},\"resourceVersion\":\"42\"}}");
 	free(s);
 	s = k8s_labels_patch_json(l, 1, NULL, &err);
 	assert_string_equal(s, "{\"metadata\":{\"labels\":{\"role\":\"master\"}}}");
@@ -78,8 +82,8 @@ test_endpointslice_body(void **state)
 	K8sEndpointSlice es = {0};
 	K8sEndpointSlice back;
 	K8sObjectMeta meta;
-	PgwError	err = {0};
-	char	   *s;
+	PgwError err = {0};
+	char *s;
 
 	(void) state;
 	pgw_strlcpy(es.name, "demo-rw", sizeof(es.name));
@@ -96,7 +100,8 @@ test_endpointslice_body(void **state)
 	assert_non_null(strstr(s, "\"resourceVersion\":\"7\""));
 	assert_non_null(strstr(s, "\"ready\":true"));
 	/* the parser reads back what the builder wrote */
-	assert_int_equal(k8s_parse_endpointslice(s, strlen(s), &back, &meta, &err), 0);
+	assert_int_equal(k8s_parse_endpointslice(s, strlen(s), &back, &meta, &err),
+	                 0);
 	assert_string_equal(back.address, "10.1.2.3");
 	assert_string_equal(back.pod_name, "demo-0");
 	assert_string_equal(back.service_name, "demo-rw");
@@ -124,17 +129,17 @@ test_endpointslice_body(void **state)
 }
 
 static const char pod_json[] =
-	"{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"demo-0\","
-	"\"namespace\":\"db\",\"uid\":\"u-1\",\"resourceVersion\":\"123\","
-	"\"labels\":{\"cluster-name\":\"demo\",\"role\":\"master\"}},"
-	"\"spec\":{\"terminationGracePeriodSeconds\":45},"
-	"\"status\":{\"podIP\":\"10.1.2.3\",\"phase\":\"Running\"}}";
+    "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"demo-0\","
+    "\"namespace\":\"db\",\"uid\":\"u-1\",\"resourceVersion\":\"123\","
+    "\"labels\":{\"cluster-name\":\"demo\",\"role\":\"master\"}},"
+    "\"spec\":{\"terminationGracePeriodSeconds\":45},"
+    "\"status\":{\"podIP\":\"10.1.2.3\",\"phase\":\"Running\"}}";
 
 static void
 test_parse_pod(void **state)
 {
-	K8sPod		p;
-	PgwError	err = {0};
+	K8sPod p;
+	PgwError err = {0};
 
 	(void) state;
 	assert_int_equal(k8s_parse_pod(pod_json, strlen(pod_json), &p, &err), 0);
@@ -155,43 +160,53 @@ test_parse_bad(void **state)
 	{
 		const char *body;
 		const char *why;
-	}			bad[] = {
-		{"", "empty"},
-		{"<html>502</html>", "not JSON"},
-		{"[1,2]", "not an object"},
-		{"{\"kind\":\"Pod\"}", "no metadata"},
-		{"{\"kind\":\"Pod\",\"metadata\":{\"name\":\"x\"}}", "resourceVersion"},
-		{"{\"kind\":\"Service\",\"metadata\":{\"resourceVersion\":\"1\"}}", "not a Pod"},
-		{"{\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":\"1\",\"labels\":{\"a\":1}}}", "not a string"},
-		{"{\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":\"1\",\"labels\":[]}}", "not an object"},
-		{"{\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":7}}", "resourceVersion"},
-		{"{\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":\"1\"},\"spec\":{\"terminationGracePeriodSeconds\":\"30\"}}", "terminationGracePeriodSeconds"},
-		{"{\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":\"1\"},\"status\":{\"podIP\":[]}}", "podIP"},
-		{"{\"kind\":\"Pod\",\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":\"1\"}}", "not JSON"},
+	} bad[] = {
+	    {"", "empty"},
+	    {"<html>502</html>", "not JSON"},
+	    {"[1,2]", "not an object"},
+	    {"{\"kind\":\"Pod\"}", "no metadata"},
+	    {"{\"kind\":\"Pod\",\"metadata\":{\"name\":\"x\"}}", "resourceVersion"},
+	    {"{\"kind\":\"Service\",\"metadata\":{\"resourceVersion\":\"1\"}}",
+	     "not a Pod"},
+	    {"{\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":\"1\",\"labels\":{\"a\":1}}}",
+	     "not a string"},
+	    {"{\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":\"1\",\"labels\":[]}}",
+	     "not an object"},
+	    {"{\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":7}}",
+	     "resourceVersion"},
+	    {"{\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":\"1\"},\"spec\":{\"terminationGracePeriodSeconds\":\"30\"}}",
+	     "terminationGracePeriodSeconds"},
+	    {"{\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":\"1\"},\"status\":{\"podIP\":[]}}",
+	     "podIP"},
+	    {"{\"kind\":\"Pod\",\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":\"1\"}}",
+	     "not JSON"},
 	};
-	K8sPod		p;
-	PgwError	err = {0};
+	K8sPod p;
+	PgwError err = {0};
 
 	(void) state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 	{
 		pgw_error_clear(&err);
-		if (k8s_parse_pod(bad[i].body, strlen(bad[i].body), &p, &err) != PGW_EBADRESPONSE)
+		if (k8s_parse_pod(bad[i].body, strlen(bad[i].body), &p, &err) !=
+		    PGW_EBADRESPONSE)
 			fail_msg("case %zu accepted: %s", i, bad[i].body);
 		if (strstr(err.msg, bad[i].why) == NULL)
-			fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, err.msg, bad[i].why);
+			fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, err.msg,
+			         bad[i].why);
 	}
 }
 
 static void
 test_parse_status(void **state)
 {
-	const char *forbidden = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
-		"\"message\":\"pods \\\"demo-0\\\" is forbidden: User \\\"x\\\" cannot patch\\nresource\","
-		"\"reason\":\"Forbidden\",\"code\":403}";
-	K8sStatus	st;
+	const char *forbidden =
+	    "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
+	    "\"message\":\"pods \\\"demo-0\\\" is forbidden: User \\\"x\\\" cannot patch\\nresource\","
+	    "\"reason\":\"Forbidden\",\"code\":403}";
+	K8sStatus st;
 	K8sResponse r = {0};
-	PgwError	err = {0};
+	PgwError err = {0};
 
 	(void) state;
 	assert_true(k8s_parse_status(forbidden, strlen(forbidden), &st));
@@ -231,12 +246,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_syntax),
-		cmocka_unit_test(test_label_patch),
-		cmocka_unit_test(test_endpointslice_body),
-		cmocka_unit_test(test_parse_pod),
-		cmocka_unit_test(test_parse_bad),
-		cmocka_unit_test(test_parse_status),
+	    cmocka_unit_test(test_syntax),
+	    cmocka_unit_test(test_label_patch),
+	    cmocka_unit_test(test_endpointslice_body),
+	    cmocka_unit_test(test_parse_pod),
+	    cmocka_unit_test(test_parse_bad),
+	    cmocka_unit_test(test_parse_status),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

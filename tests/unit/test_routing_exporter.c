@@ -29,28 +29,28 @@
 #include <unistd.h>
 
 static const char *cfg_text =
-	"name: r1\n"
-	"scope: demo\n"
-	"etcd: {hosts: \"127.0.0.1:2379\"}\n"
-	"metrics_listen: 127.0.0.1:0\n"
-	"pools_interval: 200ms\n"
-	"targets:\n"
-	"  - type: pgbouncer\n"
-	"    name: bouncer-a\n"
-	"    include_file: /tmp/x.ini\n"
-	"    admin_conninfo: \"host=127.0.0.1 port=1 dbname=pgbouncer\"\n"
-	"    timeout: 300ms\n"
-	"  - type: haproxy\n"
-	"    socket: /run/haproxy/admin.sock\n"
-	"    rw_backend: pg_rw\n"
-	"    ro_backend: pg_ro\n";
+    "name: r1\n"
+    "scope: demo\n"
+    "etcd: {hosts: \"127.0.0.1:2379\"}\n"
+    "metrics_listen: 127.0.0.1:0\n"
+    "pools_interval: 200ms\n"
+    "targets:\n"
+    "  - type: pgbouncer\n"
+    "    name: bouncer-a\n"
+    "    include_file: /tmp/x.ini\n"
+    "    admin_conninfo: \"host=127.0.0.1 port=1 dbname=pgbouncer\"\n"
+    "    timeout: 300ms\n"
+    "  - type: haproxy\n"
+    "    socket: /run/haproxy/admin.sock\n"
+    "    rw_backend: pg_rw\n"
+    "    ro_backend: pg_ro\n";
 
 static RouterConfig *
 load(const char *text, int expect_rc, const char *needle)
 {
 	RouterConfig *c = calloc(1, sizeof(*c));
-	PgwError	e = {0};
-	int			rc = router_config_parse(text, strlen(text), c, &e);
+	PgwError e = {0};
+	int rc = router_config_parse(text, strlen(text), c, &e);
 
 	assert_int_equal(rc, expect_rc);
 	if (needle && strstr(e.msg, needle) == NULL)
@@ -62,8 +62,8 @@ static void
 test_config(void **state)
 {
 	RouterConfig *c;
-	char		bad[2048];
-	char		name[128];
+	char bad[2048];
+	char name[128];
 
 	(void) state;
 	c = load(cfg_text, 0, NULL);
@@ -90,68 +90,97 @@ test_config(void **state)
 	free(load(bad, PGW_EINVAL, "metrics_listen"));
 	/* two targets may not share a metrics name (the scrape would hold
 	 * duplicate series, which Prometheus refuses whole) */
-	snprintf(bad, sizeof(bad), "%s  - type: pgbouncer\n    include_file: /tmp/y.ini\n"
-			 "    name: bouncer-a\n"
-			 "    admin_conninfo: \"host=127.0.0.1 port=2 dbname=pgbouncer\"\n", cfg_text);
-	free(load(bad, PGW_EINVAL, "line 16: targets[2] has the metrics name \"bouncer-a\" of targets[0]"));
+	snprintf(bad, sizeof(bad),
+	         "%s  - type: pgbouncer\n    include_file: /tmp/y.ini\n"
+	         "    name: bouncer-a\n"
+	         "    admin_conninfo: \"host=127.0.0.1 port=2 dbname=pgbouncer\"\n",
+	         cfg_text);
+	free(load(
+	    bad, PGW_EINVAL,
+	    "line 16: targets[2] has the metrics name \"bouncer-a\" of targets[0]"));
 	/* defaults */
-	c = load("name: r\nscope: s\netcd: {hosts: h:1}\ntargets:\n  - {type: vip, address: 10.0.0.1/24, interface: eth0, node: n1}\n", 0, NULL);
+	c = load(
+	    "name: r\nscope: s\netcd: {hosts: h:1}\ntargets:\n  - {type: vip, address: 10.0.0.1/24, interface: eth0, node: n1}\n",
+	    0, NULL);
 	assert_string_equal(c->metrics_listen, "");
 	assert_int_equal(c->pools_interval_ms, 2000);
 	free(c);
 }
 
 /* SHOW POOLS of PgBouncer 1.18 (column order as it prints them) */
-static const char *const pool_cols[] = {
-	"database", "user", "cl_active", "cl_waiting", "cl_active_cancel_req",
-	"cl_waiting_cancel_req", "sv_active", "sv_active_cancel",
-	"sv_being_canceled", "sv_idle", "sv_used", "sv_tested", "sv_login",
-	"maxwait", "maxwait_us", "pool_mode"};
+static const char *const pool_cols[] = {"database",
+                                        "user",
+                                        "cl_active",
+                                        "cl_waiting",
+                                        "cl_active_cancel_req",
+                                        "cl_waiting_cancel_req",
+                                        "sv_active",
+                                        "sv_active_cancel",
+                                        "sv_being_canceled",
+                                        "sv_idle",
+                                        "sv_used",
+                                        "sv_tested",
+                                        "sv_login",
+                                        "maxwait",
+                                        "maxwait_us",
+                                        "pool_mode"};
 static const char *const pool_vals[] = {
-	"app_rw", "app", "9", "4", "0", "0", "9", "0", "0", "0", "1", "0", "0",
-	"2", "500000", "session",
-	"pgbouncer", "pgbouncer", "1", "0", "0", "0", "0", "0", "0", "0", "0",
-	"0", "0", "0", "0", "statement",
-	"app_ro", "app", "1", "0", "0", "0", "1", "0", "0", "3", "0", "0", "0",
-	"0", "0", "session"};
-static const char *const db_cols[] = {
-	"name", "host", "port", "database", "force_user", "pool_size",
-	"min_pool_size", "reserve_pool", "pool_mode", "max_connections",
-	"current_connections", "paused", "disabled"};
+    "app_rw",    "app",       "9", "4", "0", "0", "9",      "0",
+    "0",         "0",         "1", "0", "0", "2", "500000", "session",
+    "pgbouncer", "pgbouncer", "1", "0", "0", "0", "0",      "0",
+    "0",         "0",         "0", "0", "0", "0", "0",      "statement",
+    "app_ro",    "app",       "1", "0", "0", "0", "1",      "0",
+    "0",         "3",         "0", "0", "0", "0", "0",      "session"};
+static const char *const db_cols[] = {"name",
+                                      "host",
+                                      "port",
+                                      "database",
+                                      "force_user",
+                                      "pool_size",
+                                      "min_pool_size",
+                                      "reserve_pool",
+                                      "pool_mode",
+                                      "max_connections",
+                                      "current_connections",
+                                      "paused",
+                                      "disabled"};
 static const char *const db_vals[] = {
-	"app_rw", "127.0.0.1", "5432", "postgres", "", "10", "0", "2", "",
-	"0", "10", "0", "0",
-	"app_ro", "127.0.0.1", "5433", "postgres", "", "20", "0", "0", "",
-	"0", "4", "0", "0",
-	"pgbouncer", "", "6432", "pgbouncer", "pgbouncer", "2", "0", "0",
-	"statement", "0", "0", "0", "0"};
+    "app_rw",    "127.0.0.1", "5432",      "postgres", "",          "10",
+    "0",         "2",         "",          "0",        "10",        "0",
+    "0",         "app_ro",    "127.0.0.1", "5433",     "postgres",  "",
+    "20",        "0",         "0",         "",         "0",         "4",
+    "0",         "0",         "pgbouncer", "",         "6432",      "pgbouncer",
+    "pgbouncer", "2",         "0",         "0",        "statement", "0",
+    "0",         "0",         "0"};
 
 static void
 fill_pgbouncer(TargetStats *ts)
 {
-	RowSet		pr = {16, pool_cols, 3, pool_vals};
-	RowSet		dr = {13, db_cols, 3, db_vals};
-	PgwError	e = {0};
-	int			dropped;
+	RowSet pr = {16, pool_cols, 3, pool_vals};
+	RowSet dr = {13, db_cols, 3, db_vals};
+	PgwError e = {0};
+	int dropped;
 
 	assert_int_equal(pgbouncer_pools_parse(&pr, ts->pools, EXPORTER_POOLS_MAX,
-										   &ts->n_pools, &dropped, &e), 0);
+	                                       &ts->n_pools, &dropped, &e),
+	                 0);
 	assert_int_equal(pgbouncer_databases_parse(&dr, ts->dbs, EXPORTER_DBS_MAX,
-											   &ts->n_dbs, &dropped, &e), 0);
+	                                           &ts->n_dbs, &dropped, &e),
+	                 0);
 }
 
 static void
 test_parsers(void **state)
 {
 	TargetStats *ts = calloc(1, sizeof(*ts));
-	PoolStat	one[1];
-	PgwError	e = {0};
-	int			n;
-	int			dropped;
+	PoolStat one[1];
+	PgwError e = {0};
+	int n;
+	int dropped;
 
 	(void) state;
 	fill_pgbouncer(ts);
-	assert_int_equal(ts->n_pools, 2);	/* "pgbouncer" skipped */
+	assert_int_equal(ts->n_pools, 2); /* "pgbouncer" skipped */
 	assert_string_equal(ts->pools[0].database, "app_rw");
 	assert_int_equal(ts->pools[0].cl_waiting, 4);
 	assert_int_equal(ts->pools[0].sv_used, 1);
@@ -163,37 +192,40 @@ test_parsers(void **state)
 
 	/* more rows than room: kept ones and a count of the rest */
 	{
-		RowSet		pr = {16, pool_cols, 3, pool_vals};
+		RowSet pr = {16, pool_cols, 3, pool_vals};
 
-		assert_int_equal(pgbouncer_pools_parse(&pr, one, 1, &n, &dropped, &e), 0);
+		assert_int_equal(pgbouncer_pools_parse(&pr, one, 1, &n, &dropped, &e),
+		                 0);
 		assert_int_equal(n, 1);
 		assert_int_equal(dropped, 1);
 	}
 	/* a column missing, a value that is no number: named */
 	{
-		RowSet		pr = {3, pool_cols, 0, pool_vals};
+		RowSet pr = {3, pool_cols, 0, pool_vals};
 
-		assert_int_equal(pgbouncer_pools_parse(&pr, one, 1, &n, &dropped, &e), 0);
+		assert_int_equal(pgbouncer_pools_parse(&pr, one, 1, &n, &dropped, &e),
+		                 0);
 		pr.nrows = 1;
 		assert_int_equal(pgbouncer_pools_parse(&pr, one, 1, &n, &dropped, &e),
-						 PGW_EBADRESPONSE);
+		                 PGW_EBADRESPONSE);
 		assert_non_null(strstr(e.msg, "cl_waiting"));
 	}
 	{
 		const char *vals[16];
-		RowSet		pr = {16, pool_cols, 1, vals};
+		RowSet pr = {16, pool_cols, 1, vals};
 
 		memcpy(vals, pool_vals, sizeof(vals));
 		vals[6] = "many";
 		assert_int_equal(pgbouncer_pools_parse(&pr, one, 1, &n, &dropped, &e),
-						 PGW_EBADRESPONSE);
+		                 PGW_EBADRESPONSE);
 		assert_non_null(strstr(e.msg, "\"sv_active\" is \"many\""));
 	}
 	{
-		RowSet		dr = {1, db_cols + 1, 1, db_vals};
+		RowSet dr = {1, db_cols + 1, 1, db_vals};
 
-		assert_int_equal(pgbouncer_databases_parse(&dr, ts->dbs, 4, &n, &dropped, &e),
-						 PGW_EBADRESPONSE);
+		assert_int_equal(
+		    pgbouncer_databases_parse(&dr, ts->dbs, 4, &n, &dropped, &e),
+		    PGW_EBADRESPONSE);
 		assert_non_null(strstr(e.msg, "\"name\""));
 	}
 	free(ts);
@@ -202,7 +234,7 @@ test_parsers(void **state)
 static double
 value(const char *text, const char *head)
 {
-	double		v = -12345;
+	double v = -12345;
 
 	if (!promcheck_value(text, head, &v))
 		fail_msg("no sample %s", head);
@@ -212,7 +244,7 @@ value(const char *text, const char *head)
 static void
 assert_well_formed(const char *text)
 {
-	char		why[256] = "";
+	char why[256] = "";
 
 	if (promcheck_text(text, why, sizeof(why)) != 0)
 		fail_msg("%s\n%s", why, text);
@@ -225,7 +257,7 @@ test_render(void **state)
 	TargetStats *ts = calloc(2, sizeof(*ts));
 	RouterStatus st;
 	EtcdClientStats es;
-	char	   *t;
+	char *t;
 
 	(void) state;
 	memset(&st, 0, sizeof(st));
@@ -257,34 +289,112 @@ test_render(void **state)
 
 	t = router_metrics_render(c, &st, ts, 2, &es, 10000);
 	assert_well_formed(t);
-	assert_true(value(t, "pgwarden_router_epoch{scope=\"demo\",router=\"r1\"}") == 8);
-	assert_true(value(t, "pgwarden_router_applied_epoch{scope=\"demo\",router=\"r1\"}") == 7);
-	assert_true(value(t, "pgwarden_router_state{scope=\"demo\",router=\"r1\",state=\"serving\"}") == 1);
-	assert_true(value(t, "pgwarden_router_state{scope=\"demo\",router=\"r1\",state=\"fenced\"}") == 0);
-	assert_true(value(t, "pgwarden_router_primary_info{scope=\"demo\",router=\"r1\",primary=\"node1\"}") == 1);
-	assert_true(value(t, "pgwarden_router_last_apply_age_seconds{scope=\"demo\",router=\"r1\"}") == 1);
-	assert_true(value(t, "pgwarden_router_etcd_last_contact_age_seconds{scope=\"demo\",router=\"r1\"}") == 0.1);
-	assert_true(value(t, "pgwarden_router_target_up{scope=\"demo\",router=\"r1\",target=\"bouncer-a\",kind=\"pgbouncer\"}") == 1);
-	assert_true(value(t, "pgwarden_router_target_read_age_seconds{scope=\"demo\",router=\"r1\",target=\"bouncer-a\",kind=\"pgbouncer\"}") == 0.5);
-	assert_true(value(t, "pgwarden_pgbouncer_client_connections{scope=\"demo\",router=\"r1\",pgbouncer=\"bouncer-a\",database=\"app_rw\",user=\"app\",state=\"waiting\"}") == 4);
-	assert_true(value(t, "pgwarden_pgbouncer_server_connections{scope=\"demo\",router=\"r1\",pgbouncer=\"bouncer-a\",database=\"app_rw\",user=\"app\",state=\"used\"}") == 1);
-	assert_true(value(t, "pgwarden_pgbouncer_pool_utilization_ratio{scope=\"demo\",router=\"r1\",pgbouncer=\"bouncer-a\",database=\"app_rw\",user=\"app\"}") == 0.9);
-	assert_true(value(t, "pgwarden_pgbouncer_pool_utilization_ratio{scope=\"demo\",router=\"r1\",pgbouncer=\"bouncer-a\",database=\"app_ro\",user=\"app\"}") == 0.05);
-	assert_true(value(t, "pgwarden_pgbouncer_max_wait_seconds{scope=\"demo\",router=\"r1\",pgbouncer=\"bouncer-a\",database=\"app_rw\",user=\"app\"}") == 2.5);
-	assert_true(value(t, "pgwarden_pgbouncer_pool_size{scope=\"demo\",router=\"r1\",pgbouncer=\"bouncer-a\",database=\"app_rw\"}") == 10);
+	assert_true(
+	    value(t, "pgwarden_router_epoch{scope=\"demo\",router=\"r1\"}") == 8);
+	assert_true(
+	    value(t,
+	          "pgwarden_router_applied_epoch{scope=\"demo\",router=\"r1\"}") ==
+	    7);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_router_state{scope=\"demo\",router=\"r1\",state=\"serving\"}") ==
+	    1);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_router_state{scope=\"demo\",router=\"r1\",state=\"fenced\"}") ==
+	    0);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_router_primary_info{scope=\"demo\",router=\"r1\",primary=\"node1\"}") ==
+	    1);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_router_last_apply_age_seconds{scope=\"demo\",router=\"r1\"}") ==
+	    1);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_router_etcd_last_contact_age_seconds{scope=\"demo\",router=\"r1\"}") ==
+	    0.1);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_router_target_up{scope=\"demo\",router=\"r1\",target=\"bouncer-a\",kind=\"pgbouncer\"}") ==
+	    1);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_router_target_read_age_seconds{scope=\"demo\",router=\"r1\",target=\"bouncer-a\",kind=\"pgbouncer\"}") ==
+	    0.5);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_pgbouncer_client_connections{scope=\"demo\",router=\"r1\",pgbouncer=\"bouncer-a\",database=\"app_rw\",user=\"app\",state=\"waiting\"}") ==
+	    4);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_pgbouncer_server_connections{scope=\"demo\",router=\"r1\",pgbouncer=\"bouncer-a\",database=\"app_rw\",user=\"app\",state=\"used\"}") ==
+	    1);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_pgbouncer_pool_utilization_ratio{scope=\"demo\",router=\"r1\",pgbouncer=\"bouncer-a\",database=\"app_rw\",user=\"app\"}") ==
+	    0.9);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_pgbouncer_pool_utilization_ratio{scope=\"demo\",router=\"r1\",pgbouncer=\"bouncer-a\",database=\"app_ro\",user=\"app\"}") ==
+	    0.05);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_pgbouncer_max_wait_seconds{scope=\"demo\",router=\"r1\",pgbouncer=\"bouncer-a\",database=\"app_rw\",user=\"app\"}") ==
+	    2.5);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_pgbouncer_pool_size{scope=\"demo\",router=\"r1\",pgbouncer=\"bouncer-a\",database=\"app_rw\"}") ==
+	    10);
 	assert_null(strstr(t, "database=\"pgbouncer\""));
-	assert_true(value(t, "pgwarden_haproxy_servers_up{scope=\"demo\",router=\"r1\",haproxy=\"/run/haproxy/admin.sock\",backend=\"pg_rw\"}") == 1);
-	assert_true(value(t, "pgwarden_haproxy_servers_up{scope=\"demo\",router=\"r1\",haproxy=\"/run/haproxy/admin.sock\",backend=\"pg_ro\"}") == 1);
-	assert_true(value(t, "pgwarden_haproxy_server_up{scope=\"demo\",router=\"r1\",haproxy=\"/run/haproxy/admin.sock\",backend=\"pg_rw\",server=\"node2\"}") == 0);
-	assert_true(value(t, "pgwarden_haproxy_routed_primary_info{scope=\"demo\",router=\"r1\",haproxy=\"/run/haproxy/admin.sock\",backend=\"pg_rw\",server=\"node1\"}") == 1);
-	assert_null(strstr(t, "pgwarden_haproxy_routed_primary_info{scope=\"demo\",router=\"r1\",haproxy=\"/run/haproxy/admin.sock\",backend=\"pg_rw\",server=\"node2\"}"));
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_haproxy_servers_up{scope=\"demo\",router=\"r1\",haproxy=\"/run/haproxy/admin.sock\",backend=\"pg_rw\"}") ==
+	    1);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_haproxy_servers_up{scope=\"demo\",router=\"r1\",haproxy=\"/run/haproxy/admin.sock\",backend=\"pg_ro\"}") ==
+	    1);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_haproxy_server_up{scope=\"demo\",router=\"r1\",haproxy=\"/run/haproxy/admin.sock\",backend=\"pg_rw\",server=\"node2\"}") ==
+	    0);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_haproxy_routed_primary_info{scope=\"demo\",router=\"r1\",haproxy=\"/run/haproxy/admin.sock\",backend=\"pg_rw\",server=\"node1\"}") ==
+	    1);
+	assert_null(strstr(
+	    t,
+	    "pgwarden_haproxy_routed_primary_info{scope=\"demo\",router=\"r1\",haproxy=\"/run/haproxy/admin.sock\",backend=\"pg_rw\",server=\"node2\"}"));
 	free(t);
 
 	/* PgBouncer could not be read: a 0 says so, no stale pool series */
 	ts[0].read_ok = false;
 	t = router_metrics_render(c, &st, ts, 2, &es, 10000);
 	assert_well_formed(t);
-	assert_true(value(t, "pgwarden_router_target_up{scope=\"demo\",router=\"r1\",target=\"bouncer-a\",kind=\"pgbouncer\"}") == 0);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_router_target_up{scope=\"demo\",router=\"r1\",target=\"bouncer-a\",kind=\"pgbouncer\"}") ==
+	    0);
 	assert_null(strstr(t, "pgbouncer=\"bouncer-a\""));
 	free(t);
 
@@ -295,8 +405,15 @@ test_render(void **state)
 	pgw_strlcpy(ts[1].name, "/run/haproxy/admin.sock", sizeof(ts[1].name));
 	t = router_metrics_render(c, NULL, ts, 2, &es, 10000);
 	assert_well_formed(t);
-	assert_true(value(t, "pgwarden_router_applied_epoch{scope=\"demo\",router=\"r1\"}") == 0);
-	assert_true(value(t, "pgwarden_router_last_apply_age_seconds{scope=\"demo\",router=\"r1\"}") == -1);
+	assert_true(
+	    value(t,
+	          "pgwarden_router_applied_epoch{scope=\"demo\",router=\"r1\"}") ==
+	    0);
+	assert_true(
+	    value(
+	        t,
+	        "pgwarden_router_last_apply_age_seconds{scope=\"demo\",router=\"r1\"}") ==
+	    -1);
 	assert_null(strstr(t, "pgwarden_router_primary_info{"));
 	free(t);
 	free(ts);
@@ -307,12 +424,12 @@ test_render(void **state)
 static int
 http_get(int port, const char *path, char *out, size_t len)
 {
-	int			fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = {0};
-	char		req[256];
-	size_t		got = 0;
-	ssize_t		n;
-	int			status = 0;
+	char req[256];
+	size_t got = 0;
+	ssize_t n;
+	int status = 0;
 
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t) port);
@@ -341,12 +458,12 @@ static void
 test_http(void **state)
 {
 	RouterConfig *c = load(cfg_text, 0, NULL);
-	Exporter   *e = NULL;
-	PgwError	err = {0};
+	Exporter *e = NULL;
+	PgwError err = {0};
 	RouterStatus st;
-	char	   *buf = malloc(1 << 20);
-	int64_t		t0;
-	int			status = 0;
+	char *buf = malloc(1 << 20);
+	int64_t t0;
+	int status = 0;
 
 	(void) state;
 	/* port 1 on loopback refuses; the HAProxy socket does not exist */
@@ -359,32 +476,41 @@ test_http(void **state)
 	for (int i = 0; i < 100; i++)
 	{
 		status = http_get(exporter_port(e), "/metrics", buf, 1 << 20);
-		if (status == 200 && strstr(buf, "target=\"bouncer-a\",kind=\"pgbouncer\"} 0\n") &&
-			strstr(buf, "pgwarden_router_target_read_duration_seconds{scope=\"demo\",router=\"r1\",target=\"/run"))
+		if (status == 200 &&
+		    strstr(buf, "target=\"bouncer-a\",kind=\"pgbouncer\"} 0\n") &&
+		    strstr(
+		        buf,
+		        "pgwarden_router_target_read_duration_seconds{scope=\"demo\",router=\"r1\",target=\"/run"))
 			break;
 		pgw_sleep_ms(50);
 	}
 	assert_int_equal(status, 200);
 	assert_non_null(strstr(buf, "Content-Type: text/plain; version=0.0.4"));
-	assert_non_null(strstr(buf, "pgwarden_router_applied_epoch{scope=\"demo\",router=\"r1\"} 3\n"));
-	assert_non_null(strstr(buf, "target=\"bouncer-a\",kind=\"pgbouncer\"} 0\n"));
-	assert_non_null(strstr(buf, "target=\"/run/haproxy/admin.sock\",kind=\"haproxy\"} 0\n"));
+	assert_non_null(strstr(
+	    buf,
+	    "pgwarden_router_applied_epoch{scope=\"demo\",router=\"r1\"} 3\n"));
+	assert_non_null(
+	    strstr(buf, "target=\"bouncer-a\",kind=\"pgbouncer\"} 0\n"));
+	assert_non_null(strstr(
+	    buf, "target=\"/run/haproxy/admin.sock\",kind=\"haproxy\"} 0\n"));
 	assert_well_formed(strstr(buf, "\r\n\r\n") + 4);
 	/* many scrapes in a row: each answered at once from the copies */
 	t0 = pgw_now_mono_ms();
 	for (int i = 0; i < 200; i++)
-		assert_int_equal(http_get(exporter_port(e), "/metrics", buf, 1 << 20), 200);
-	print_message("200 scrapes in %lld ms\n", (long long) (pgw_now_mono_ms() - t0));
+		assert_int_equal(http_get(exporter_port(e), "/metrics", buf, 1 << 20),
+		                 200);
+	print_message("200 scrapes in %lld ms\n",
+	              (long long) (pgw_now_mono_ms() - t0));
 	assert_int_equal(http_get(exporter_port(e), "/other", buf, 1 << 20), 404);
 	exporter_stop(e);
 	/* a port already taken: refused with the address named */
 	{
-		Exporter   *e2 = NULL;
-		Exporter   *e3 = NULL;
+		Exporter *e2 = NULL;
+		Exporter *e3 = NULL;
 
 		assert_int_equal(exporter_start(c, NULL, &e2, &err), 0);
 		snprintf(c->metrics_listen, sizeof(c->metrics_listen), "127.0.0.1:%d",
-				 exporter_port(e2));
+		         exporter_port(e2));
 		assert_int_equal(exporter_start(c, NULL, &e3, &err), PGW_EIO);
 		assert_non_null(strstr(err.msg, c->metrics_listen));
 		assert_null(e3);
@@ -406,7 +532,7 @@ inventory(bool text)
 	TargetStats *ts = calloc(2, sizeof(*ts));
 	RouterStatus st;
 	EtcdClientStats es;
-	char	   *t;
+	char *t;
 
 	memset(&st, 0, sizeof(st));
 	memset(&es, 0, sizeof(es));
@@ -432,7 +558,8 @@ inventory(bool text)
 			const char *nl = strchr(p, '\n');
 
 			if (strncmp(p, "# TYPE ", 7) == 0)
-				printf("%.*s\n", (int) ((nl ? nl : p + strlen(p)) - p - 7), p + 7);
+				printf("%.*s\n", (int) ((nl ? nl : p + strlen(p)) - p - 7),
+				       p + 7);
 			p = nl ? nl + 1 : NULL;
 		}
 	free(t);
@@ -445,13 +572,14 @@ int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_config),
-		cmocka_unit_test(test_parsers),
-		cmocka_unit_test(test_render),
-		cmocka_unit_test(test_http),
+	    cmocka_unit_test(test_config),
+	    cmocka_unit_test(test_parsers),
+	    cmocka_unit_test(test_render),
+	    cmocka_unit_test(test_http),
 	};
 
-	if (argc > 1 && (strcmp(argv[1], "--families") == 0 || strcmp(argv[1], "--text") == 0))
+	if (argc > 1 &&
+	    (strcmp(argv[1], "--families") == 0 || strcmp(argv[1], "--text") == 0))
 		return inventory(strcmp(argv[1], "--text") == 0);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,13 +19,14 @@
 static int
 parse_with_group(const char *group_line, RouterConfig *cfg, PgwError *e)
 {
-	char		yaml[1024];
+	char yaml[1024];
 
-	snprintf(yaml, sizeof(yaml),
-			 "name: r1\nscope: demo\n%s"
-			 "etcd:\n  hosts: 127.0.0.1:2379\n"
-			 "targets:\n  - type: template\n    template: /tmp/t\n    output: /tmp/o\n",
-			 group_line);
+	snprintf(
+	    yaml, sizeof(yaml),
+	    "name: r1\nscope: demo\n%s"
+	    "etcd:\n  hosts: 127.0.0.1:2379\n"
+	    "targets:\n  - type: template\n    template: /tmp/t\n    output: /tmp/o\n",
+	    group_line);
 	memset(e, 0, sizeof(*e));
 	return router_config_parse(yaml, strlen(yaml), cfg, e);
 }
@@ -34,21 +35,24 @@ static void
 test_group(void **state)
 {
 	RouterConfig *cfg = calloc(1, sizeof(*cfg));
-	PgwError	e;
-	char		prefix[PGW_PREFIX_MAX];
+	PgwError e;
+	char prefix[PGW_PREFIX_MAX];
 
 	(void) state;
 	assert_int_equal(parse_with_group("", cfg, &e), 0);
 	assert_int_equal(cfg->group, -1);
 	assert_int_equal(parse_with_group("group: 3\n", cfg, &e), 0);
 	assert_int_equal(cfg->group, 3);
-	assert_int_equal(dcs_group_prefix_build(cfg->namespace_, cfg->scope, cfg->group,
-											prefix, sizeof(prefix), &e), 0);
+	assert_int_equal(dcs_group_prefix_build(cfg->namespace_, cfg->scope,
+	                                        cfg->group, prefix, sizeof(prefix),
+	                                        &e),
+	                 0);
 	assert_string_equal(prefix, "/service/demo/3/");
 	assert_int_equal(parse_with_group("group: 0\n", cfg, &e), 0);
 	assert_int_equal(cfg->group, 0);
 	assert_int_equal(parse_with_group("group: 10000\n", cfg, &e), PGW_EINVAL);
-	assert_non_null(strstr(e.msg, "line 3: key \"group\" must be a group number"));
+	assert_non_null(
+	    strstr(e.msg, "line 3: key \"group\" must be a group number"));
 	assert_int_equal(parse_with_group("group: two\n", cfg, &e), PGW_EINVAL);
 	assert_int_equal(parse_with_group("group: -1\n", cfg, &e), PGW_EINVAL);
 	assert_int_equal(parse_with_group("group: [1]\n", cfg, &e), PGW_EINVAL);
@@ -59,7 +63,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_group),
+	    cmocka_unit_test(test_group),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

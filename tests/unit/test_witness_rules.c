@@ -42,11 +42,12 @@ test_lease_rule(void **state)
 static void
 compose_ok(const char *base, const char *want, int gate_k, bool any)
 {
-	char		ssn[256];
+	char ssn[256];
 	WitnessGate g;
-	PgwError	err = {0};
+	PgwError err = {0};
 
-	assert_int_equal(witness_ssn_compose(base, W, ssn, sizeof(ssn), &g, &err), 0);
+	assert_int_equal(witness_ssn_compose(base, W, ssn, sizeof(ssn), &g, &err),
+	                 0);
 	assert_string_equal(ssn, want);
 	assert_int_equal(g.k, gate_k);
 	assert_int_equal(g.any_name, any);
@@ -55,11 +56,12 @@ compose_ok(const char *base, const char *want, int gate_k, bool any)
 static void
 compose_bad(const char *base, const char *msg_part)
 {
-	char		ssn[256];
+	char ssn[256];
 	WitnessGate g;
-	PgwError	err = {0};
+	PgwError err = {0};
 
-	assert_int_equal(witness_ssn_compose(base, W, ssn, sizeof(ssn), &g, &err), PGW_EINVAL);
+	assert_int_equal(witness_ssn_compose(base, W, ssn, sizeof(ssn), &g, &err),
+	                 PGW_EINVAL);
 	if (strstr(err.msg, msg_part) == NULL)
 		fail_msg("error \"%s\" does not say \"%s\"", err.msg, msg_part);
 }
@@ -68,18 +70,19 @@ static void
 test_compose(void **state)
 {
 	WitnessGate g;
-	char		ssn[256];
+	char ssn[256];
 
 	(void) state;
 	compose_ok("", "\"" W "\"", 0, false);
 	/* FIRST: the witness is one more required name */
 	compose_ok("node2", "FIRST 2 (\"" W "\", \"node2\")", 0, false);
 	compose_ok("FIRST 2 (\"node2\", \"node3\")",
-			   "FIRST 3 (\"" W "\", \"node2\", \"node3\")", 0, false);
+	           "FIRST 3 (\"" W "\", \"node2\", \"node3\")", 0, false);
 	/* ANY and "*": the witness alone, and it waits for k of them */
 	compose_ok("ANY 1 (\"node2\", \"node3\")", "\"" W "\"", 1, false);
-	assert_int_equal(witness_ssn_compose("ANY 2 (node2, \"Node3\", node4)", W, ssn,
-										 sizeof(ssn), &g, NULL), 0);
+	assert_int_equal(witness_ssn_compose("ANY 2 (node2, \"Node3\", node4)", W,
+	                                     ssn, sizeof(ssn), &g, NULL),
+	                 0);
 	assert_int_equal(g.k, 2);
 	assert_int_equal(g.n_names, 3);
 	assert_string_equal(g.names[0], "node2");
@@ -93,31 +96,35 @@ test_compose(void **state)
 	compose_bad("FIRST 1 (node2", "expected \")\"");
 	compose_bad("\"" W "\"", "already names the witness");
 	/* too small a buffer */
-	assert_int_equal(witness_ssn_compose("node2", W, ssn, 8, &g, NULL), PGW_EINVAL);
+	assert_int_equal(witness_ssn_compose("node2", W, ssn, 8, &g, NULL),
+	                 PGW_EINVAL);
 }
 
 static void
 test_decompose(void **state)
 {
-	char		base[256];
-	bool		named,
-				unknown;
+	char base[256];
+	bool named, unknown;
 
 	(void) state;
-	assert_int_equal(witness_ssn_decompose("FIRST 2 (\"" W "\", \"node2\")", W, base,
-										   sizeof(base), &named, &unknown), 0);
+	assert_int_equal(witness_ssn_decompose("FIRST 2 (\"" W "\", \"node2\")", W,
+	                                       base, sizeof(base), &named,
+	                                       &unknown),
+	                 0);
 	assert_true(named);
 	assert_false(unknown);
 	assert_string_equal(base, "FIRST 1 (\"node2\")");
 	/* the witness alone: async, quorum or "*", the leader says again */
-	assert_int_equal(witness_ssn_decompose("\"" W "\"", W, base, sizeof(base), &named,
-										   &unknown), 0);
+	assert_int_equal(witness_ssn_decompose("\"" W "\"", W, base, sizeof(base),
+	                                       &named, &unknown),
+	                 0);
 	assert_true(named);
 	assert_true(unknown);
 	assert_string_equal(base, "");
 	/* not ours: its own base */
-	assert_int_equal(witness_ssn_decompose("ANY 1 (a, b)", W, base, sizeof(base), &named,
-										   &unknown), 0);
+	assert_int_equal(witness_ssn_decompose("ANY 1 (a, b)", W, base,
+	                                       sizeof(base), &named, &unknown),
+	                 0);
 	assert_false(named);
 	assert_string_equal(base, "ANY 1 (a, b)");
 }
@@ -127,11 +134,10 @@ test_gate(void **state)
 {
 	WitnessGate g;
 	WitnessStandby s[] = {
-		{"node2", true, 300, 200, 100},
-		{"node3", true, 500, 400, 300},
-		{"node4", false, 900, 900, 900},	/* not streaming */
-		{W, true, 999, 999, 999},	/* the witness itself */
-		{"other", true, 800, 800, 800},	/* not in the gate */
+	    {"node2", true, 300, 200, 100},  {"node3", true, 500, 400, 300},
+	    {"node4", false, 900, 900, 900}, /* not streaming */
+	    {W, true, 999, 999, 999},        /* the witness itself */
+	    {"other", true, 800, 800, 800},  /* not in the gate */
 	};
 	WitnessPositions p;
 
@@ -143,7 +149,8 @@ test_gate(void **state)
 	g.k = 1;
 	g.n_names = 3;
 	snprintf(g.names[0], sizeof(g.names[0]), "%s", "node2");
-	snprintf(g.names[1], sizeof(g.names[1]), "%s", "NODE3");	/* names compare case-insensitively */
+	snprintf(g.names[1], sizeof(g.names[1]), "%s",
+	         "NODE3"); /* names compare case-insensitively */
 	snprintf(g.names[2], sizeof(g.names[2]), "%s", "node4");
 	p = witness_gate_position(&g, W, s, 5, 700);
 	assert_int_equal(p.write, 500);
@@ -176,17 +183,17 @@ test_gate(void **state)
 static void
 test_wire(void **state)
 {
-	char		b[40];
-	WitnessMsg	m;
-	PgwError	err = {0};
+	char b[40];
+	WitnessMsg m;
+	PgwError err = {0};
 	WitnessPositions p = {0x0102030405060708ULL, 0x1112131415161718ULL, 0x21};
-	char		r[WITNESS_REPLY_LEN];
+	char r[WITNESS_REPLY_LEN];
 
 	(void) state;
 	memset(b, 0, sizeof(b));
 	b[0] = 'w';
-	b[8] = 0x10;				/* start 0x10 */
-	b[16] = 0x40;				/* wal end 0x40 */
+	b[8] = 0x10;  /* start 0x10 */
+	b[16] = 0x40; /* wal end 0x40 */
 	assert_int_equal(witness_wire_decode(b, 30, &m, &err), 0);
 	assert_int_equal(m.kind, WITNESS_MSG_XLOGDATA);
 	assert_int_equal(m.start_lsn, 0x10);
@@ -212,7 +219,7 @@ test_wire(void **state)
 	assert_int_equal((unsigned char) r[8], 0x08);
 	assert_int_equal((unsigned char) r[9], 0x11);
 	assert_int_equal((unsigned char) r[24], 0x21);
-	assert_int_equal((unsigned char) r[32], 7);	/* 7 µs after 2000-01-01 */
+	assert_int_equal((unsigned char) r[32], 7); /* 7 µs after 2000-01-01 */
 	assert_int_equal(r[33], 0);
 }
 
@@ -220,11 +227,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lease_rule),
-		cmocka_unit_test(test_compose),
-		cmocka_unit_test(test_decompose),
-		cmocka_unit_test(test_gate),
-		cmocka_unit_test(test_wire),
+	    cmocka_unit_test(test_lease_rule), cmocka_unit_test(test_compose),
+	    cmocka_unit_test(test_decompose),  cmocka_unit_test(test_gate),
+	    cmocka_unit_test(test_wire),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
