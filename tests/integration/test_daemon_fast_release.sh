@@ -106,11 +106,23 @@ member_alive_at_new_key() {
 }
 member_gone_at_new_key() { ! member_alive_at_new_key "$@"; }
 
+# sync_named LEADER: the `sync` key is the leader's and names a standby
+# (synchronous mode: only that standby may take over; a leader killed
+# before it named one leaves nobody allowed to, as it should)
+sync_named() {
+	local v
+	v=$(cluster_key sync)
+	[ "$(jq -r '.leader // empty' <<<"$v" 2>/dev/null)" = "node$1" ] &&
+		[ -n "$(jq -r '.sync_standby // empty' <<<"$v" 2>/dev/null)" ]
+}
+
 # round LABEL BOUND_MS: SIGKILL the leader's daemon alone; the fast release
 round() {
 	local label=$1 bound=$2 old lease ttl t0 new first before
 	old=$(cluster_wait_primary 60)
 	[ -n "$old" ] || { not_ok "$label: a primary to start from"; return 1; }
+	check "$label: the sync key names node$old's synchronous standby" \
+		wait_for 30 sync_named "$old"
 	lease=$(lease_of leader)
 	ttl=$(granted_ttl "$lease")
 	echo "# $label: node$old leads on lease $(printf '%x' "$lease") granted for ${ttl} s"
@@ -190,6 +202,8 @@ round "ttl 10" $((5000 * MULT))
 
 # ---- 3. ttl 10, the leader cut off from etcd: the lease expires ------------
 old=$(cluster_wait_primary 60)
+check "cut: the sync key names node$old's synchronous standby" \
+	wait_for 30 sync_named "$old"
 lease=$(lease_of leader)
 cluster_wait_ack "$(now_ms)" 30
 before=$(wc -l <"$DIR/node$old/pgwarden.log")

@@ -59,8 +59,11 @@ unknown() {
 	for name in $(jq -r '.. | objects | (.expr?, .definition?) // empty | strings' "$1" |
 		grep -oE '\b(pgwarden|patroni)_[a-z0-9_]*|\bpgwarden:[a-z0-9_:]*' | sort -u); do
 		base=$(echo "$name" | sed -E 's/_(bucket|sum|count)$//')
-		echo "$families" | grep -qx "$name" || echo "$families" | grep -qx "$base" ||
-			echo "$records" | grep -qx "$name" || out+=" $name"
+		# here-strings, not `echo | grep -q`: grep -q stops at the first
+		# match, echo may then die of SIGPIPE, and with pipefail a found
+		# name read as missing (seen once in the suite)
+		grep -qx "$name" <<<"$families" || grep -qx "$base" <<<"$families" ||
+			grep -qx "$name" <<<"$records" || out+=" $name"
 	done
 	echo "$out"
 }

@@ -46,7 +46,7 @@ mutate "not-streaming has no for" '/alert: PgwardenReplicaNotStreaming/,/for: 1m
 # every metric named by the rules is exported (histogram series by their
 # family name), or is a recording rule, or Prometheus' own up
 families=$({ "$daemon_metrics" --families && "$router_metrics" --families; } | cut -d' ' -f1 | sort -u)
-echo "$families" | grep -qx 'pgwarden_replica_streaming' && echo "$families" | grep -qx 'pgwarden_pgbouncer_pool_utilization_ratio'
+grep -qx 'pgwarden_replica_streaming' <<<"$families" && grep -qx 'pgwarden_pgbouncer_pool_utilization_ratio' <<<"$families"
 check "the inventory lists the exported families ($(echo "$families" | wc -l))" test $? -eq 0
 # missing_names FILE: the pgwarden/patroni names FILE's expressions use
 # that are neither exported nor recorded in FILE
@@ -58,8 +58,9 @@ missing_names() {
 			blk && /^ *[a-z_]+:/ {blk = 0} blk {print}' "$1" |
 		grep -oE '\b(pgwarden|patroni)_[a-z0-9_:]*|\bpgwarden:[a-z0-9_:]*' | sort -u); do
 		base=$(echo "$name" | sed -E 's/_(bucket|sum|count)$//')
-		if ! echo "$families" | grep -qx "$name" && ! echo "$families" | grep -qx "$base" &&
-			! echo "$records" | grep -qx "$name"; then
+		# here-strings: `echo | grep -q` under pipefail can lose to SIGPIPE
+		if ! grep -qx "$name" <<<"$families" && ! grep -qx "$base" <<<"$families" &&
+			! grep -qx "$name" <<<"$records"; then
 			out+=" $name"
 		fi
 	done
