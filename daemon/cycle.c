@@ -80,7 +80,10 @@ one_cycle(Daemon *d)
 	d->run_again = false;
 	if (failsafe_turn(d, o.t0_mono_ms))
 		return;
+	session_bound_calls(d);
 	(void) turn_observe(d, &o, OBSERVE_LOCAL);
+	/* observe's view read resets the client's timeout */
+	session_bound_calls(d);
 	dec = turn_decide(d, &o);
 	note_decision(d, &o, &dec);
 	out = turn_act(d, &o, &dec);

@@ -228,6 +228,11 @@ bool session_drain_events(Daemon *d);
 /* session_ensure_lease: one lease per node; true when it granted a new one */
 bool session_ensure_lease(Daemon *d);
 
+/* session_bound_calls: the etcd client's call timeout for this turn:
+ * retry_timeout, or less as the failsafe leader so that no call outlasts
+ * the instant the keepalive counts as late (the vouches need the rest) */
+void session_bound_calls(Daemon *d);
+
 /* session_keepalive_late: etcd has not confirmed a keepalive for two
  * intervals (the view may still look valid) */
 bool session_keepalive_late(Daemon *d);

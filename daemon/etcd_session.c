@@ -322,6 +322,39 @@ session_keepalive_late(Daemon *d)
 }
 
 /*
+ * session_bound_calls: as the leader in failsafe mode, no etcd call of this
+ * turn may outlast the instant session_keepalive_late() turns true: from
+ * then on the round of vouches must fit before the deadline, and a call
+ * that blocks for retry_timeout past that instant eats its time (a drill
+ * at ttl 3 saw a routing write begun just before etcd went away end 1 s
+ * before the deadline, one lost packet slowed the vouches by as much, and
+ * the fence fired 5 ms before they arrived). Floor 200 ms: by then etcd is
+ * late anyway and failsafe_turn runs instead of these calls.
+ */
+void
+session_bound_calls(Daemon *d)
+{
+	int64_t t = d->view->config.retry_timeout_ms;
+	int64_t kd = session_confirmed_deadline(NULL);
+	int64_t ttl = d->lease_ttl_ms;
+
+	if (d->view->config.failsafe_mode && d->lease_id != 0 && kd != 0 &&
+	    d->view->has_leader && strcmp(d->view->leader, d->cfg->name) == 0)
+	{
+		/* the instant keepalive_late() becomes true, less 100 ms */
+		int64_t left =
+		    kd - pgw_now_mono_ms() -
+		    (ttl - session_margin_ms(ttl) -
+		     2 * session_keepalive_interval_ms(&d->view->config) - 200) -
+		    100;
+
+		if (left < t)
+			t = left < 200 ? 200 : left;
+	}
+	etcd_client_set_call_timeout(d->etcd, (int) t);
+}
+
+/*
  * session_claims_leader: the last view we had names us leader on our
  * lease, valid or not. The fences stay armed on it: a view marked invalid
  * because etcd stopped answering used to disarm them

@@ -194,24 +194,52 @@ out:
 /*
  * PostgreSQL 15's pg_rewind reads the source's timeline from its pg_control,
  * which a freshly promoted primary updates only at its next checkpoint: it
- * would then say "no rewind required" and leave us diverged. Make the source
- * checkpoint first when its pg_control lags its real timeline.
+ * would then say "no rewind required" and leave us diverged, or rewind with
+ * the old timeline as the minimum recovery point's ("requested timeline 19
+ * does not contain minimum recovery point ... on timeline 16": the server
+ * never starts again). A source still finishing its promotion (the leader
+ * key can be taken before pg_promote returns) is waited for, up to
+ * PROMOTE_WAIT_MS (then, as for a standby leader, which stays in recovery,
+ * the rewind goes ahead without it), then made to checkpoint when its
+ * pg_control lags its real timeline.
  */
+#define PROMOTE_WAIT_MS 10000
+
 static int
 checkpoint_source(PgControl *c, const HealthUpstream *leader, PgwError *err)
 {
 	PGconn *conn = control_connect_remote(c, leader, false, CONNECT_MS, err);
+	int64_t until = pgw_now_mono_ms() + PROMOTE_WAIT_MS;
 	char v[8];
 	int rc;
 
 	if (conn == NULL)
 		return err ? err->code : PGW_EUNAVAILABLE;
-	rc = actions_query_value(
-	    conn,
-	    "SELECT NOT pg_is_in_recovery() AND"
-	    " (SELECT timeline_id FROM pg_control_checkpoint()) <>"
-	    " ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int",
-	    0, NULL, QUERY_MS, v, sizeof(v), err);
+	for (;;)
+	{
+		rc = actions_query_value(conn, "SELECT pg_is_in_recovery()", 0, NULL,
+		                         QUERY_MS, v, sizeof(v), err);
+		if (rc != 0 || strcmp(v, "f") == 0)
+			break;
+		if (pgw_now_mono_ms() >= until)
+		{
+			/* a standby leader (a standby cluster) stays in recovery:
+			 * rewind from it as before, without the checkpoint */
+			log_warn("pg.rewind-source-in-recovery",
+			         "upstream=%s:%d waited_ms=%d action=rewind-anyway",
+			         leader->host, leader->port, PROMOTE_WAIT_MS);
+			PQfinish(conn);
+			return 0;
+		}
+		pgw_sleep_ms(100);
+	}
+	if (rc == 0)
+		rc = actions_query_value(
+		    conn,
+		    "SELECT (SELECT timeline_id FROM pg_control_checkpoint()) <>"
+		    " ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, "
+		    "8))::bit(32)::int",
+		    0, NULL, QUERY_MS, v, sizeof(v), err);
 	if (rc == 0 && strcmp(v, "t") == 0)
 	{
 		log_info(
