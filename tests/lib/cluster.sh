@@ -402,7 +402,10 @@ cluster_stop_node() {
 # stops them, so PostgreSQL stops cleanly and LeakSanitizer runs at exit:
 # the replicas first (a leader hands over on SIGTERM when a replica can take
 # over; stopping them first keeps the stop a plain stop), then the rest.
-# 1 when a daemon did not exit within 30 s of its SIGTERM.
+# 1 when a daemon did not exit within 45 s of its SIGTERM: the daemon
+# itself gives PostgreSQL's fast stop 30 s before it asks for an immediate
+# one (a backend stuck sending its last message to a client that no longer
+# reads holds the fast stop; seen in drills), so 30 s was its own bound.
 cluster_stop_all() {
 	local i prim rc=0 first=() rest=()
 	prim=" $(cluster_primaries)"
@@ -413,8 +416,8 @@ cluster_stop_all() {
 			*) first+=("${CL_PID[$i]}") ;;
 		esac
 	done
-	cl_term_wait $((30 * PGW_TEST_TIMEOUT_MULT)) "${first[@]}" || rc=1
-	cl_term_wait $((30 * PGW_TEST_TIMEOUT_MULT)) "${rest[@]}" || rc=1
+	cl_term_wait $((45 * PGW_TEST_TIMEOUT_MULT)) "${first[@]}" || rc=1
+	cl_term_wait $((45 * PGW_TEST_TIMEOUT_MULT)) "${rest[@]}" || rc=1
 	for i in $(seq 1 "$CL_N"); do CL_PID[$i]=""; done
 	return $rc
 }

@@ -696,7 +696,7 @@ nn_finish() {
 	if cluster_stop_all; then
 		echo "ok - every daemon stopped on SIGTERM"
 	else
-		echo "not ok - a daemon did not stop within 30 s of SIGTERM"
+		echo "not ok - a daemon did not stop within 45 s of SIGTERM"
 		NN_FAILED=$((NN_FAILED + 1))
 	fi
 	if cluster_sanitizer_clean; then
