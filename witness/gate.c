@@ -305,6 +305,13 @@ witness_ssn_compose(const char *base, const char *app, char *ssn,
 				    err, PGW_EINVAL,
 				    "synchronous_standby_names \"%.200s\" lists %d names for FIRST %d: with the witness first, PostgreSQL could commit without it",
 				    base, b.n, b.k);
+			/* FIRST k+1 must read back (parse_base caps k): else the
+			 * daemon would not know its own value (fuzz_witness_input) */
+			if (b.k + 1 > WITNESS_GATE_NAMES_MAX)
+				return pgw_error_set(
+				    err, PGW_EINVAL,
+				    "synchronous_standby_names \"%.200s\" asks for FIRST %d: with the witness that is %d, over the %d standbys pgwarden handles",
+				    base, b.k, b.k + 1, WITNESS_GATE_NAMES_MAX);
 			snprintf(head, sizeof(head), "FIRST %d (", b.k + 1);
 			if ((rc = append(ssn, ssn_len, &used, head, err)) != 0 ||
 			    (rc = append_quoted(ssn, ssn_len, &used, app, err)) != 0)
