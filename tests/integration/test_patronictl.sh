@@ -127,8 +127,18 @@ replicas_of() { # the members that are not the leader
 	l=$(leader)
 	for i in 1 2 3; do [ "node$i" != "$l" ] && echo "node$i"; done
 }
-settled() { # one primary, two running replicas, no request pending
-	[ -n "$(leader)" ] && cluster_key_absent failover && cluster_has_replicas 2
+leader_sees_all_running() { # the leader's own view (its REST snapshot, what it checks a request against)
+	local l
+	l=$(leader)
+	[ -n "$l" ] && curl -s -m 2 "http://127.0.0.1:${CL_API_PORT[$(node_i "$l")]}/cluster" |
+		jq -e '[.members[] | select(.state == "running")] | length == 3' >/dev/null
+}
+settled() { # one primary, two streaming replicas the leader knows as running, no request pending
+	[ -n "$(leader)" ] && cluster_key_absent failover && cluster_has_replicas 2 && leader_sees_all_running
+}
+caught_up() { # MEMBER: within maximum_lag_on_failover, so a switchover to it is not refused
+	pgw_json list | jq -e --arg m "$1" \
+		'.members[] | select(.member == $m) | .lag_bytes != null and .lag_over_maximum == false' >/dev/null
 }
 
 L=$(leader)
@@ -352,6 +362,9 @@ wait_for 60 settled
 L=$(leader)
 read -r R1 R2 <<<"$(replicas_of | tr '\n' ' ')"
 mkdir -p "$DIR/nohome"
+# a freshly cloned or loaded replica can be megabytes behind for a while:
+# the check is about credentials, not about a lag refusal
+wait_for 60 caught_up "$R1" || not_ok "$R1 still lags beyond maximum_lag_on_failover"
 OUT=$(env -u PGUSER -u PGPASSWORD -u PGPASSFILE HOME="$DIR/nohome" "$PGWCTL_BIN" --etcd "127.0.0.1:$CL_ETCD_PORT" \
 	--scope demo switchover --candidate "$R1" --force 2>&1 </dev/null)
 line=$(echo "$OUT" | grep '^write downtime')
@@ -364,6 +377,7 @@ fi
 wait_for 60 settled
 L=$(leader)
 read -r R1 R2 <<<"$(replicas_of | tr '\n' ' ')"
+wait_for 60 caught_up "$R1" || not_ok "$R1 still lags beyond maximum_lag_on_failover"
 OUT=$(PGUSER=postgres PGPASSWORD=pgw-super "$PGWCTL_BIN" --etcd "127.0.0.1:$CL_ETCD_PORT" --scope demo \
 	switchover --candidate "$R1" --force 2>&1 </dev/null)
 if echo "$OUT" | grep -Eq '^write downtime: [0-9]+ ms'; then
