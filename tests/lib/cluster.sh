@@ -742,7 +742,14 @@ cluster_cleanup() {
 		[ -n "${CL_EPID[$k]:-}" ] && kill -KILL "${CL_EPID[$k]}" 2>/dev/null
 	done
 	rm -f "${TMPDIR:-/tmp}/pgw-ports.$$"
-	wait 2>/dev/null
+	# reap what this cluster started, not every child of the shell: a bare
+	# `wait` also waited for another cluster the same script runs
+	# (bench_vs_patroni.sh runs two), without bound
+	for k in "${CL_PID[@]}" "${CL_EPID[@]}"; do
+		[ -n "$k" ] || continue
+		for i in $(seq 1 50); do kill -0 "$k" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$k" 2>/dev/null || wait "$k" 2>/dev/null
+	done
 	if [ -n "$CL_DIR" ] && [ -z "${PGW_TEST_KEEP:-}" ] && [ "${CL_KEEP_DIR:-0}" != 1 ]; then
 		rm -rf "$CL_DIR"
 	fi
