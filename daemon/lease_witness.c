@@ -14,26 +14,90 @@
 
 #include "common/log.h"
 #include "common/pgwtime.h"
+#include "daemon/fast_release.h"
 #include "health/health.h"
+#include "witness/lease_page.h"
 #include "witness/witness.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define RESPAWN_MIN_MS 1000
 #define RESPAWN_MAX_MS 10000
 #define STOP_WAIT_MS   2000
 
 static bool want_on; /* the config asks for it (last valid view) */
+static bool was_on;  /* want_on of the last turn */
 static bool running; /* the process runs */
 static int64_t respawn_at_mono_ms;
 static int64_t respawn_ms;
 static char last_spawn_error[PGW_ERROR_MSG_MAX];
 
-int
-lease_witness_open(PgwError *err)
+static char commit_lib[PATH_MAX];  /* "": no commit check */
+static char commit_page[PATH_MAX]; /* where the commit page is */
+static char commit_off_why[PGW_ERROR_MSG_MAX];
+
+/* commit_page_open: the page in the state directory and the library that
+ * reads it; on failure, why the commit check stays off */
+static void
+commit_page_open(const NodeConfig *cfg)
 {
-	return witness_share_create(err);
+	const char *dir = release_state_dir(cfg);
+	char fname[256];
+	struct stat st;
+	PgwError e = {0};
+	int dfd;
+
+	if ((dfd = release_state_dir_open(dir, true, &e)) < 0)
+		goto off;
+	/* the PostgreSQL user reaches the page by its name: search, not list */
+	if (fstat(dfd, &st) != 0 || ((st.st_mode & 0011) != 0011 &&
+	                             fchmod(dfd, (st.st_mode & 07777) | 0011) != 0))
+	{
+		pgw_error_set(&e, PGW_EIO,
+		              "could not let others search state directory \"%s\": %s",
+		              dir, strerror(errno));
+		close(dfd);
+		goto off;
+	}
+	if ((size_t) snprintf(fname, sizeof(fname), "%s.%s%s", cfg->scope,
+	                      cfg->name, LEASE_PAGE_SUFFIX) >= sizeof(fname) ||
+	    (size_t) snprintf(commit_page, sizeof(commit_page), "%s/%s", dir,
+	                      fname) >= sizeof(commit_page))
+	{
+		pgw_error_set(&e, PGW_EINVAL, "commit page path too long");
+		close(dfd);
+		goto off;
+	}
+	if (witness_commit_page_create(dfd, fname, &e) != 0)
+	{
+		close(dfd);
+		goto off;
+	}
+	close(dfd);
+	if (witness_commit_lib_find(commit_lib, sizeof(commit_lib), &e) != 0)
+		goto off;
+	log_debug("witness.commit-page", "page=%s library=%s", commit_page,
+	          commit_lib);
+	return;
+off:
+	commit_lib[0] = '\0';
+	memcpy(commit_off_why, e.msg, sizeof(commit_off_why));
+}
+
+int
+lease_witness_open(const NodeConfig *cfg, PgwError *err)
+{
+	int rc = witness_share_create(err);
+
+	if (rc == 0)
+		commit_page_open(cfg);
+	return rc;
 }
 
 static const char *
@@ -114,6 +178,12 @@ lease_witness_follow(Daemon *d)
 		want_on = v->config.lease_checked_commits;
 	if (want_on)
 		keep_running(d);
+	if (want_on && !was_on && commit_lib[0] == '\0')
+		log_error("witness.commit-check-off",
+		          "detail=\"%s\" action=witness-alone", commit_off_why);
+	was_on = want_on;
+	health_control_set_commit_check(pg, commit_lib[0] ? commit_lib : NULL,
+	                                commit_page);
 	/* a no-op when the file already says so (after a restart too) */
 	if (health_control_set_witness(pg, want_on, &changed, &err) != 0)
 	{

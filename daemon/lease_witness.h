@@ -9,9 +9,13 @@
 
 struct Daemon;
 
-/* lease_witness_open: the page shared with the witness; before the
- * executor opens (its PostgreSQL control may hand the witness a gate) */
-int lease_witness_open(PgwError *err) PGW_MUSTCHECK;
+/* lease_witness_open: the page shared with the witness, and the commit
+ * page PostgreSQL's commit check reads (in the state directory; a failure
+ * there is logged, and the witness then works alone); before the executor
+ * opens (its PostgreSQL control may hand the witness a gate) and before
+ * any thread */
+int lease_witness_open(const struct NodeConfig *cfg,
+                       PgwError *err) PGW_MUSTCHECK;
 
 /* lease_witness_follow: once per turn (observe phase): run the witness and
  * name it in synchronous_standby_names as `config` asks */

@@ -229,7 +229,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 		goto out;
 	/* pgbackrest.conf before PostgreSQL may archive; never fails */
 	backup_open(cfg, &d.backup);
-	if (lease_witness_open(&err) != 0) /* issue 19 */
+	if (lease_witness_open(cfg, &err) != 0) /* issue 19 */
 		goto out;
 	/* the executor forks PostgreSQL from this (main) thread: its
 	 * parent-death signal must outlive every other thread */

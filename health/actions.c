@@ -82,9 +82,12 @@ create_replication_role(PgControl *c, PgwError *err)
 
 	if (conn == NULL)
 		return err ? err->code : PGW_EUNAVAILABLE;
-	/* bootstrap, before any lease: the lease witness (lease_ssn.c) would
-	 * hold this commit, and no client can see this server yet */
+	/* bootstrap, before any lease: the lease witness (lease_ssn.c) and
+	 * the commit check (pgwarden_lease, a superuser's setting) would hold
+	 * this commit, and no client can see this server yet */
 	if ((rc = actions_command(conn, "SET synchronous_commit = local", 0, NULL,
+	                          NULL, err)) != 0 ||
+	    (rc = actions_command(conn, "SET pgwarden_lease.enforce = off", 0, NULL,
 	                          NULL, err)) != 0)
 		goto out;
 	rc = actions_query_value(

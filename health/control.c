@@ -238,6 +238,8 @@ health_control_close(PgControl *c)
 	free(c->primary_slot);
 	free(c->sync_names);
 	free(c->witness_app);
+	free(c->commit_lib);
+	free(c->commit_page);
 	free(c);
 }
 
@@ -303,6 +305,8 @@ control_write_conf(PgControl *c, PgwError *err)
 		    control_sync_names_effective(c, ssn, sizeof(ssn), &gate, &has, err);
 		if (rc == 0 && has)
 			rc = conf_render(&b, "synchronous replication", s, 1, err);
+		if (rc == 0)
+			rc = control_commit_check_render(c, &b, err);
 	}
 	if (rc == 0 && c->primary_conninfo != NULL)
 	{

@@ -52,6 +52,8 @@ struct PgControl
 	char *sync_names;   /* synchronous_standby_names; NULL unset */
 	char *witness_app;  /* lease witness in it (lease_ssn.c); NULL: off */
 	int witness_gate_k; /* the quorum gate we last gave the witness */
+	char *commit_lib;   /* pgwarden_lease.so while the witness is on */
+	char *commit_page;  /* the daemon's commit page it reads */
 
 	/* opened by health_control_standby_prepare() for wait_received() */
 	PGconn *standby_conn;
@@ -89,6 +91,7 @@ pid_t control_running_pid(PgControl *c, bool *is_child);
 
 /* lease_ssn.c: synchronous_standby_names with the lease witness in it */
 struct WitnessGate;
+int control_commit_check_render(PgControl *c, StrBuf *b, PgwError *err);
 int control_sync_names_effective(PgControl *c, char *out, size_t len,
                                  struct WitnessGate *gate, bool *has,
                                  PgwError *err);

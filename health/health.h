@@ -538,6 +538,18 @@ int health_control_set_witness(PgControl *c, bool on, bool *changed,
 int health_control_witness_gate_settle(PgControl *c,
                                        PgwError *err) PGW_MUSTCHECK;
 
+/*
+ * health_control_set_commit_check: while the witness is named, also load
+ * the commit check into every session (session_preload_libraries gets
+ * lib, after any the operator configured; pgwarden_lease.page = page): a
+ * write commit is acknowledged only while the lease holds
+ * (witness/pg_lease/pgwarden_lease.c). lib NULL: the witness alone. Takes
+ * effect at the next write of the file (the caller names the witness after
+ * it). Copies both.
+ */
+void health_control_set_commit_check(PgControl *c, const char *lib,
+                                     const char *page);
+
 /* Where the witness connects: the local socket, as the daemon does
  * (borrowed from c). */
 typedef struct HealthWitnessConn

@@ -151,3 +151,51 @@ health_control_witness_conn(PgControl *c, HealthWitnessConn *out)
 	out->superuser = c->superuser;
 	out->passfile = c->pgpass;
 }
+
+void
+health_control_set_commit_check(PgControl *c, const char *lib, const char *page)
+{
+	if ((lib == NULL) == (c->commit_lib == NULL) &&
+	    (lib == NULL || strcmp(lib, c->commit_lib) == 0))
+		return;
+	free(c->commit_lib);
+	free(c->commit_page);
+	c->commit_lib = lib != NULL ? pgw_xstrdup(lib) : NULL;
+	c->commit_page = lib != NULL ? pgw_xstrdup(page) : NULL;
+}
+
+/*
+ * The commit check's section of our file, while the witness is named. A
+ * later line wins in postgresql.conf, so the operator's own
+ * session_preload_libraries (rendered above it) is repeated with ours
+ * appended rather than replaced.
+ */
+int
+control_commit_check_render(PgControl *c, StrBuf *b, PgwError *err)
+{
+	const char *theirs = NULL;
+	StrBuf libs;
+	int rc;
+
+	if (c->witness_app == NULL || c->commit_lib == NULL)
+		return 0;
+	for (int i = 0; i < c->n_params; i++)
+		if (strcmp(c->params[i].name, "session_preload_libraries") == 0)
+			theirs = c->params[i].value;
+	sbuf_init(&libs);
+	/* the path is checked to need no quoting (witness_commit_lib_find);
+	 * quoted anyway, as PostgreSQL's list syntax allows */
+	sbuf_printf(&libs, "%s%s\"%s\"", theirs ? theirs : "",
+	            theirs && theirs[0] ? "," : "", c->commit_lib);
+	{
+		HealthParam s[] = {
+		    {"session_preload_libraries", libs.data},
+		    {"pgwarden_lease.page", c->commit_page},
+		};
+
+		rc =
+		    conf_render(b, "lease-checked commits (pgwarden_lease)", s, 2, err);
+	}
+	free(libs.data);
+	return rc;
+}

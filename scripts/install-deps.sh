@@ -12,6 +12,8 @@ PKGS=(
 	libpq-dev libssl-dev libsystemd-dev libjansson-dev libyaml-dev
 	libmicrohttpd-dev libcmocka-dev libcurl4-openssl-dev
 	libgnutls28-dev
+	# PostgreSQL's server headers: the commit check it loads (witness/pg_lease)
+	postgresql-server-dev-15
 	# tests/tools/pgw_delay (drill link delay where the kernel lacks sch_netem)
 	libnetfilter-queue-dev
 	# servers the tests and the demo drive

@@ -18,8 +18,10 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,27 +31,75 @@
 
 static pid_t witness_pid = -1;
 
-/* default_bin: pgwarden-witness beside the running binary */
+/* self_dir: the directory of the running binary */
 static int
-default_bin(char *out, size_t len, PgwError *err)
+self_dir(char *out, size_t len, PgwError *err)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	ssize_t n = readlink("/proc/self/exe", out, len - 1);
 	char *slash;
 
 	if (n <= 0)
 		return pgw_error_set(err, PGW_EIO, "could not find our own binary: %s",
 		                     strerror(errno));
-	self[n] = '\0';
-	slash = strrchr(self, '/');
+	out[n] = '\0';
+	slash = strrchr(out, '/');
 	if (slash == NULL)
 		return pgw_error_set(err, PGW_EIO, "our binary \"%s\" has no directory",
-		                     self);
+		                     out);
 	*slash = '\0';
+	return 0;
+}
+
+/* default_bin: pgwarden-witness beside the running binary */
+static int
+default_bin(char *out, size_t len, PgwError *err)
+{
+	char self[PATH_MAX];
+
+	if (self_dir(self, sizeof(self), err) != 0)
+		return err ? err->code : PGW_EIO;
 	if ((size_t) snprintf(out, len, "%s/%s", self, WITNESS_BIN_NAME) >= len)
 		return pgw_error_set(err, PGW_EINVAL, "path of %s too long",
 		                     WITNESS_BIN_NAME);
 	return 0;
+}
+
+int
+witness_commit_lib_find(char *out, size_t len, PgwError *err)
+{
+	char self[PATH_MAX];
+	const char *where[] = {"", "/../lib/pgwarden"};
+	struct stat st;
+
+	if (self_dir(self, sizeof(self), err) != 0)
+		return err ? err->code : PGW_EIO;
+	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++)
+	{
+		char path[PATH_MAX];
+
+		if ((size_t) snprintf(path, sizeof(path), "%s%s/%s", self, where[i],
+		                      WITNESS_COMMIT_LIB) >= sizeof(path))
+			continue;
+		if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		/* PostgreSQL reads the list unquoted past a few characters, and
+		 * the file runs inside it: ours, not writable by others */
+		if (strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		                 "0123456789/._-+") != strlen(path) ||
+		    (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+			return pgw_error_set(
+			    err, PGW_EAUTH,
+			    "the commit check library \"%s\" has an unusual path or is writable by others",
+			    path);
+		if (realpath(path, out) == NULL || strlen(out) >= len)
+			return pgw_error_set(err, PGW_EIO, "could not resolve \"%s\"",
+			                     path);
+		return 0;
+	}
+	return pgw_error_set(
+	    err, PGW_ENOTFOUND,
+	    "the commit check library %s is neither beside %s nor in %s/../lib/pgwarden (install pgwarden, or build it: it needs postgresql-server-dev-15)",
+	    WITNESS_COMMIT_LIB, self, self);
 }
 
 int

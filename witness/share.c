@@ -10,9 +10,12 @@
 #include "witness/witness_int.h"
 
 #include "common/pgwtime.h"
+#include "witness/lease_page.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -22,6 +25,7 @@
 
 static WitnessShared *shm;
 static int shm_fd = -1;
+static LeasePage *cpage; /* the commit page, when one was created */
 
 static void
 futex_wake(atomic_uint *word)
@@ -117,35 +121,109 @@ witness_share_attach(int fd, PgwError *err)
 	return 0;
 }
 
+static void
+raise_to(_Atomic int64_t *word, int64_t deadline_mono_ms)
+{
+	int64_t cur = atomic_load(word);
+
+	while (deadline_mono_ms > cur &&
+	       !atomic_compare_exchange_weak(word, &cur, deadline_mono_ms))
+		;
+}
+
 void
 witness_share_set_deadline(int64_t deadline_mono_ms)
 {
-	if (shm == NULL)
-		return;
-	atomic_store(&shm->deadline_mono_ms, deadline_mono_ms);
+	if (cpage != NULL)
+		atomic_store(&cpage->deadline_mono_ms, deadline_mono_ms);
+	if (shm != NULL)
+		atomic_store(&shm->deadline_mono_ms, deadline_mono_ms);
 }
 
 void
 witness_share_raise_deadline(int64_t deadline_mono_ms)
 {
-	int64_t cur;
-
-	if (shm == NULL)
-		return;
-	cur = atomic_load(&shm->deadline_mono_ms);
-	while (deadline_mono_ms > cur &&
-	       !atomic_compare_exchange_weak(&shm->deadline_mono_ms, &cur,
-	                                     deadline_mono_ms))
-		;
+	if (cpage != NULL)
+		raise_to(&cpage->deadline_mono_ms, deadline_mono_ms);
+	if (shm != NULL)
+		raise_to(&shm->deadline_mono_ms, deadline_mono_ms);
 }
 
 void
 witness_share_arm(bool armed)
 {
+	if (cpage != NULL)
+		atomic_store(&cpage->armed, armed ? 1 : 0);
 	if (shm == NULL)
 		return;
 	if (atomic_exchange(&shm->armed, armed ? 1 : 0) != (armed ? 1 : 0))
 		bump();
+}
+
+/*
+ * A fresh file each start, renamed over the last one: the file a backend
+ * has mapped is never truncated under it (a read past its end would be
+ * SIGBUS in PostgreSQL), and a backend still on an older daemon's page sees
+ * that page's last deadline pass and opens the new one.
+ */
+int
+witness_commit_page_create(int dfd, const char *fname, PgwError *err)
+{
+	char tmp[256];
+	LeasePage *p;
+	int fd;
+
+	if (cpage != NULL)
+		return 0;
+	if ((size_t) snprintf(tmp, sizeof(tmp), "%s.new", fname) >= sizeof(tmp))
+		return pgw_error_set(err, PGW_EINVAL, "commit page name too long");
+	if (unlinkat(dfd, tmp, 0) != 0 && errno != ENOENT)
+		return pgw_error_set(err, PGW_EIO, "could not remove \"%s\": %s", tmp,
+		                     strerror(errno));
+	fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	            0644);
+	if (fd < 0)
+		return pgw_error_set(err, PGW_EIO, "could not create \"%s\": %s", tmp,
+		                     strerror(errno));
+	/* readable by the PostgreSQL user whatever our umask; writable by us */
+	if (fchmod(fd, 0644) != 0 || ftruncate(fd, sizeof(LeasePage)) != 0)
+	{
+		int e = errno;
+
+		close(fd);
+		(void) unlinkat(dfd, tmp, 0);
+		return pgw_error_set(err, PGW_EIO, "could not size \"%s\": %s", tmp,
+		                     strerror(e));
+	}
+	p = mmap(NULL, sizeof(LeasePage), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+	         0);
+	close(fd);
+	if (p == MAP_FAILED)
+	{
+		int e = errno;
+
+		(void) unlinkat(dfd, tmp, 0);
+		return pgw_error_set(err, PGW_EIO, "could not map \"%s\": %s", tmp,
+		                     strerror(e));
+	}
+	p->version = LEASE_PAGE_VERSION;
+	p->size = (uint32_t) sizeof(LeasePage);
+	p->writer_pid = (uint32_t) getpid();
+	atomic_store(&p->deadline_mono_ms,
+	             shm != NULL ? atomic_load(&shm->deadline_mono_ms) : 0);
+	atomic_store(&p->armed, shm != NULL ? atomic_load(&shm->armed) : 0);
+	atomic_store(&p->magic, LEASE_PAGE_MAGIC);
+	if (renameat(dfd, tmp, dfd, fname) != 0)
+	{
+		int e = errno;
+
+		munmap(p, sizeof(LeasePage));
+		(void) unlinkat(dfd, tmp, 0);
+		return pgw_error_set(err, PGW_EIO, "could not rename \"%s\": %s", tmp,
+		                     strerror(e));
+	}
+	cpage = p;
+	return 0;
 }
 
 int

@@ -173,6 +173,29 @@ int64_t witness_pg_epoch_us(int64_t unix_us);
  */
 int witness_share_create(PgwError *err) PGW_MUSTCHECK;
 
+/*
+ * witness_commit_page_create: the commit page (lease_page.h) that
+ * PostgreSQL's commit check (pgwarden_lease.so) reads, as fname in the
+ * directory dfd (the daemon's root-owned state directory): created 0644 as
+ * "<fname>.new", then renamed over fname. From then on the deadline and
+ * armed setters below feed it too. Call once, at start, before any thread
+ * that calls them. Returns 0, PGW_EINVAL or PGW_EIO.
+ */
+int witness_commit_page_create(int dfd, const char *fname,
+                               PgwError *err) PGW_MUSTCHECK;
+
+/* The commit check PostgreSQL loads (witness/pg_lease/pgwarden_lease.c). */
+#define WITNESS_COMMIT_LIB "pgwarden_lease.so"
+
+/*
+ * witness_commit_lib_find: the absolute path of pgwarden_lease.so, beside
+ * the running binary (a build tree) or in ../lib/pgwarden (installed).
+ * Returns 0, PGW_ENOTFOUND, PGW_EAUTH (a path PostgreSQL's list syntax
+ * would need quoted past what we write, or a file others may write) or
+ * PGW_EIO, naming where it looked.
+ */
+int witness_commit_lib_find(char *out, size_t len, PgwError *err) PGW_MUSTCHECK;
+
 /* witness_share_fd: the page's descriptor (-1 without a page) */
 int witness_share_fd(void);
 
