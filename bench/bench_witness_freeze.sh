@@ -12,8 +12,11 @@
 # does with 2). The fencing deadline comes from the old leader's own log
 # (fence.fired: its time minus late_ms). Per run it prints the commits the
 # thawed old primary acknowledged after its deadline and the widest such
-# gap; per mode, in how many runs there was any, and the total.
-# Usage: bash bench/bench_witness_freeze.sh [--runs N] [--modes off,on] [--hold S]
+# gap; per mode, in how many runs there was any, and the total. Modes: off
+# (lease_checked_commits off), witness (on, but the commit check turned off
+# by ALTER SYSTEM SET pgwarden_lease.enforce = off: the witness alone), on
+# (the witness and the commit check).
+# Usage: bash bench/bench_witness_freeze.sh [--runs N] [--modes off,witness,on] [--hold S]
 # Not a test: it prints figures and asserts nothing.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,7 +31,7 @@ while [ $# -gt 0 ]; do
 		--runs) runs=$2; shift 2 ;;
 		--modes) modes=$2; shift 2 ;;
 		--hold) hold=$2; shift 2 ;;
-		*) echo "usage: $0 [--runs N] [--modes off,on] [--hold S]" >&2; exit 2 ;;
+		*) echo "usage: $0 [--runs N] [--modes off,witness,on] [--hold S]" >&2; exit 2 ;;
 	esac
 done
 # shellcheck source=../tests/lib/cluster.sh
@@ -79,7 +82,7 @@ one_run() {
 	p=$(cluster_wait_primary 60) || { echo "skip $mode $n no-primary"; return 1; }
 	other=$((3 - p))
 	wait_for 120 cluster_has_replicas 1 || { echo "skip $mode $n no-replica"; return 1; }
-	if [ "$mode" = on ]; then
+	if [ "$mode" != off ]; then
 		wait_for 30 witness_sync "$p" || { echo "skip $mode $n witness-not-sync"; return 1; }
 	else
 		wait_for 30 witness_gone "$p" || { echo "skip $mode $n witness-still-there"; return 1; }
@@ -128,11 +131,21 @@ config_written() { [ -n "$(cluster_key config)" ]; }
 wait_for 30 config_written || { echo "no config key" >&2; exit 1; }
 echo "# bench_witness_freeze: runs=$runs modes=$modes hold=${hold}s ttl=$(cluster_key config | jq .ttl) commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null)"
 for mode in ${modes//,/ }; do
-	if [ "$mode" = on ]; then
-		cluster_set_config '.lease_checked_commits = true'
-	else
-		cluster_set_config 'del(.lease_checked_commits)'
-	fi
+	case "$mode" in
+		on | witness) cluster_set_config '.lease_checked_commits = true' ;;
+		off) cluster_set_config 'del(.lease_checked_commits)' ;;
+		*) echo "unknown mode $mode" >&2; exit 2 ;;
+	esac
+	# the commit check off everywhere for "witness" (a superuser's setting,
+	# in postgresql.auto.conf, which every later session reads)
+	for i in 1 2; do
+		if [ "$mode" = witness ]; then
+			cluster_psql "$i" "ALTER SYSTEM SET pgwarden_lease.enforce = off" >/dev/null
+		else
+			cluster_psql "$i" "ALTER SYSTEM RESET pgwarden_lease.enforce" >/dev/null
+		fi
+		cluster_psql "$i" "SELECT pg_reload_conf()" >/dev/null
+	done
 	for n in $(seq 1 "$runs"); do
 		one_run "$mode" "$n"
 	done
