@@ -236,6 +236,8 @@ leader=$(cluster_wait_primary 30)
 other=$((3 - leader))
 page=$(cluster_psql "$leader" "SHOW pgwarden_lease.page")
 check "F: every session loads the commit check (pgwarden_lease.page = ${page:-unset})" test -n "$page" -a -f "$page"
+spl=$(cluster_psql "$leader" "SHOW session_preload_libraries")
+check "F: ... from session_preload_libraries, by absolute path ($spl)" test "$spl" = "\"$PGW_BUILD_DIR/daemon/pgwarden_lease.so\"" -o "$spl" = "\"$(realpath "$PGW_BUILD_DIR")/daemon/pgwarden_lease.so\""
 # async_commit I VALUE [SQL]: synchronous_commit = off, bounded at 3 s; the rc
 async_commit() {
 	PGPASSWORD=pgw-super timeout 3 psql -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "${CL_PG_PORT[$1]}" \
