@@ -199,6 +199,11 @@ commit_check(XactEvent event, void *arg)
 	if (event != XACT_EVENT_COMMIT || !check_on || MyBackendType != B_BACKEND ||
 	    whereToSendOutput != DestRemote)
 		return;
+	/* pgwarden writes the page's name with the library; a session that
+	 * loaded it before lease_checked_commits was turned off reads the
+	 * setting gone after the reload: checking stops with the rest */
+	if (page_path == NULL || page_path[0] == '\0')
+		return;
 	xid = GetTopTransactionIdIfAny();
 	if (!TransactionIdIsValid(xid))
 		return; /* it wrote nothing */
