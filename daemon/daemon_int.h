@@ -88,6 +88,11 @@ typedef struct RestOptions
 	const char *etcd_password;
 	const char *prefix;      /* "<namespace>/<scope>/" */
 	const char *member_name; /* this node */
+	/* the fencing deadline of lease_id's latest confirmed keepalive (0:
+	 * none, or not our current lease), read on the etcd client's state at
+	 * request time: a snapshot published by a loop turn that an etcd call
+	 * held up lags behind the deadline the fences enforce */
+	int64_t (*lease_deadline)(int64_t lease_id);
 } RestOptions;
 
 /*

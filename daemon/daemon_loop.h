@@ -214,6 +214,9 @@ void session_open(Daemon *d);
 /* session_confirmed_deadline: the deadline of the latest confirmed
  * keepalive of our lease (0: none); any thread */
 int64_t session_confirmed_deadline(void *unused);
+/* session_confirmed_deadline_of: the same for lease_id, 0 when lease_id is
+ * not our current lease; any thread */
+int64_t session_confirmed_deadline_of(int64_t lease_id);
 
 void session_note_etcd_error(Daemon *d, const char *what, const PgwError *err);
 

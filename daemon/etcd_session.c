@@ -57,18 +57,24 @@ session_keepalive_interval_ms(const DynamicConfig *cfg)
  * lease.
  */
 int64_t
-session_confirmed_deadline(void *unused)
+session_confirmed_deadline_of(int64_t lease_id)
 {
-	int64_t id = atomic_load(&fence_lease_id);
 	int64_t ttl_s;
 	int64_t sent;
 
-	(void) unused;
-	if (id == 0 || fence_etcd == NULL ||
-	    !etcd_lease_keepalive_last(fence_etcd, id, &ttl_s, &sent))
+	if (lease_id == 0 || lease_id != atomic_load(&fence_lease_id) ||
+	    fence_etcd == NULL ||
+	    !etcd_lease_keepalive_last(fence_etcd, lease_id, &ttl_s, &sent))
 		return 0;
 	return session_deadline_ms(sent, ttl_s * 1000,
 	                           atomic_load(&fence_lease_ttl_ms));
+}
+
+int64_t
+session_confirmed_deadline(void *unused)
+{
+	(void) unused;
+	return session_confirmed_deadline_of(atomic_load(&fence_lease_id));
 }
 
 /*

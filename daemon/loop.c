@@ -272,6 +272,7 @@ daemon_run(NodeConfig *cfg, const char *config_path)
 	ro.etcd_password = cfg->etcd_password;
 	ro.prefix = d.prefix;
 	ro.member_name = cfg->name;
+	ro.lease_deadline = session_confirmed_deadline_of;
 	if (rest_start(&ro, &d.rest, &err) != 0)
 		goto out;
 	started = true;

@@ -68,6 +68,7 @@ struct RestServer
 	char *etcd_password;
 	char *prefix;
 	char *member_name;
+	int64_t (*lease_deadline)(int64_t lease_id); /* RestOptions' */
 
 	/* failsafe mode: when a primary last asked us to vouch for it */
 	_Atomic int64_t failsafe_vouched_mono_ms;

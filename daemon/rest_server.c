@@ -403,6 +403,17 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 
 	pthread_mutex_lock(&srv->lock);
+	if (srv->has_snap && srv->snap.holds_leader && srv->lease_deadline != NULL)
+	{
+		/* a keepalive confirmed since the snapshot moves the deadline as
+		 * it moved the fences': else a turn held up by an etcd call past
+		 * the snapshot's deadline answers 503, then 200 again once it
+		 * publishes (seen with etcd stopped) */
+		int64_t dl = srv->lease_deadline(srv->snap.view.leader_lease);
+
+		if (dl > srv->snap.lease_deadline_mono_ms)
+			srv->snap.lease_deadline_mono_ms = dl;
+	}
 	if (!srv->has_snap)
 	{
 		pthread_mutex_unlock(&srv->lock);

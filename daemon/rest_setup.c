@@ -98,6 +98,7 @@ rest_server_configure(RestServer *srv, const RestOptions *opt, PgwError *err)
 	srv->password = dup_opt(opt->password);
 	srv->allowlist_include_members = opt->allowlist_include_members;
 	srv->allow_loopback_writes = opt->allow_loopback_writes;
+	srv->lease_deadline = opt->lease_deadline;
 	/* an empty password would make "user:" authenticate (F15) */
 	if ((opt->username != NULL && opt->username[0] == '\0' &&
 	     opt->password != NULL) ||
