@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$out" ] && exec > >(tee "$out") 2>&1
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "?")
-dirty=$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (with uncommitted changes)")
+dirty=$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | grep . >/dev/null && echo " (with uncommitted changes)")
 if [ "$quick" = 1 ]; then
 	runs_fo=3 runs_list=20 runs_route=2 vs_args="--quick"
 	n_etcd=2000 n_probe=500

@@ -84,7 +84,7 @@ check "taken under the lock: fencing token $(jq -r .token <<<"$entry") > 0, by $
 check "the token is the attempt's" test "$(jq -r .token <<<"$entry")" = "$(bk_attempt token)"
 ws=$(jq -r .wal_start <<<"$entry")
 check "its WAL starts on node3's new timeline $tl3 ($ws)" test "$((16#${ws:0:8}))" = "$tl3"
-says_why() { bk_attempt request_reason | grep -q "after a failover"; }
+says_why() { bk_attempt request_reason | grepq -q "after a failover"; }
 check "the request says why: after a failover" says_why
 one_backup_idle() { [ "$(bk_catalog_count)" = 1 ] && [ -z "$(bk_key lock)" ] && [ -z "$(bk_key request)" ]; }
 check "exactly one: no second backup follows for 20 s" hold_for 20 one_backup_idle

@@ -97,7 +97,7 @@ cnt() { cl_sql "$1" "SELECT count(*) FROM pitr WHERE phase = '$2'"; }
 check "all of A restored on the leader" test "$(cnt "$l" A)" = 50
 check "none of B restored on the leader" test "$(cnt "$l" B)" = 0
 check "the source still has A and B" test "$(cl_sql 1 "SELECT count(*) FROM pitr")" = 100
-streams() { cluster_streaming "$l" | grep -qw "$r"; }
+streams() { cluster_streaming "$l" | grepq -qw "$r"; }
 check "the replica node$r streams from node$l" wait_for 120 streams
 cl_sql "$l" "INSERT INTO pitr VALUES (1000, 'after')" >/dev/null
 replicated() { [ "$(cl_sql "$r" "SELECT count(*) FROM pitr WHERE id = 1000")" = 1 ]; }

@@ -43,7 +43,7 @@ check "the scratch copy is removed" test ! -e "$dir/scratch"
 check "the drill is recorded in etcd" test "$(bk_key verify | jq -r .ok)" = true
 rpo=$(bk_key verify | jq -r .rpo_ms)
 check "the measured recovery point is recent (RPO ${rpo} ms)" test "$rpo" -gt 0 -a "$rpo" -lt 120000
-verify_metric() { curl -s "http://127.0.0.1:${CL_API_PORT[$p]}/metrics" | grep -q "^pgwarden_backup_verify_ok{scope=\"demo\"} $1"; }
+verify_metric() { curl -s "http://127.0.0.1:${CL_API_PORT[$p]}/metrics" | grepq -q "^pgwarden_backup_verify_ok{scope=\"demo\"} $1"; }
 check "/metrics: pgwarden_backup_verify_ok 1" wait_for 30 verify_metric 1
 
 # ---- the drill fails on a damaged repository -------------------------------------
@@ -97,7 +97,7 @@ check "its leader refuses the repository of another cluster" wait_for 60 foreign
 echo "# $(grep -o 'event=backup.foreign-repository.*' "$dir/other/pgwarden.log" | head -1)"
 check "the message names both system identifiers" \
 	grep -q "belongs to another cluster (system identifier [0-9]*, ours [0-9]*)" "$dir/other/pgwarden.log"
-oproblem() { curl -s "http://127.0.0.1:$oapi/metrics" | grep -q '^pgwarden_backup_problem{scope="other"} 1'; }
+oproblem() { curl -s "http://127.0.0.1:$oapi/metrics" | grepq -q '^pgwarden_backup_problem{scope="other"} 1'; }
 check "/metrics of the other cluster: pgwarden_backup_problem 1" wait_for 30 oproblem
 check "no stanza was recorded for it" \
 	test -z "$(cluster_etcdctl get --print-value-only /service/other/backup/stanza)"

@@ -41,9 +41,9 @@ settled_ok() {
 }
 # the aborted state lasts only until the retry is claimed: the durable
 # evidence is the runner's log and the retry's request_reason
-aborted_logged() { cat "$dir"/node*/pgwarden.log | grep -E "event=backup.(aborted|failed) .*id=$1 " | grep -q "$2"; }
+aborted_logged() { cat "$dir"/node*/pgwarden.log | grep -E "event=backup.(aborted|failed) .*id=$1 " | grepq -q "$2"; }
 retried_ok() {
-	settled_ok && bk_attempt request_reason | grep -q "retry [0-9] of $1 (aborted)"
+	settled_ok && bk_attempt request_reason | grepq -q "retry [0-9] of $1 (aborted)"
 }
 
 # ---- 1. the runner is promoted by a switchover ----------------------------------

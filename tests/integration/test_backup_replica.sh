@@ -83,7 +83,7 @@ sched_ok() { [ "$(bk_attempt id | cut -c1-5)" = sched ] && [ "$(bk_attempt statu
 check "the schedule in the config key fires (within its minute)" wait_for 100 sched_ok
 echo "# scheduled: $(bk_key attempt | jq -c '{id, type, node, status, request_reason}')"
 cluster_set_config '.backup = {"schedule": ["incr 0 25 * * *"]}'
-problem() { curl -s "http://127.0.0.1:${CL_API_PORT[$p]}/metrics" | grep -q '^pgwarden_backup_problem{scope="demo"} 1'; }
+problem() { curl -s "http://127.0.0.1:${CL_API_PORT[$p]}/metrics" | grepq -q '^pgwarden_backup_problem{scope="demo"} 1'; }
 check "a schedule that does not parse is refused and shown as a problem" wait_for 30 problem
 check "the leader logged why (hour 25)" \
 	grep -q 'event=backup.schedule-invalid.*hour \\"25\\"' "$dir/node$p/pgwarden.log"

@@ -41,7 +41,7 @@ expect() {
 	local rc
 	OUT=$("$@" 2>&1 </dev/null)
 	rc=$?
-	if [ "$rc" = "$want" ] && echo "$OUT" | grep -Eq -- "$pat"; then
+	if [ "$rc" = "$want" ] && echo "$OUT" | grepq -Eq -- "$pat"; then
 		ok "$what"
 	else
 		not_ok "$what (rc=$rc, want $want; output: $(echo "$OUT" | head -3))"
@@ -126,7 +126,7 @@ for k in $(seq 1 50); do
 	named=$(echo "$sk" | jq -r '.sync_standby // empty' 2>/dev/null)
 	if [ -n "$named" ]; then
 		for r in "${replicas[@]}"; do
-			echo "$named" | grep -qw "$r" || nonsync=$r
+			echo "$named" | grepq -qw "$r" || nonsync=$r
 		done
 		break
 	fi
@@ -149,7 +149,7 @@ before=$($ETCDCTL get /service/demo/config --print-value-only)
 expect 1 'refused: key "ttl"' "edit-config: an invalid config is refused" -- ctl edit-config --set ttl=1 --force
 [ "$($ETCDCTL get /service/demo/config --print-value-only)" = "$before" ] && ok "invalid edit wrote nothing" || not_ok "invalid edit wrote something"
 expect 0 'config updated' "edit-config --set/--pg" -- ctl edit-config --set loop_wait=0.4 --pg work_mem=8MB --set patroni_only.nested=kept --force
-echo "$OUT" | grep -q '^+loop_wait: 0.4' && ok "edit-config shows the diff" || not_ok "edit-config shows the diff ($OUT)"
+echo "$OUT" | grepq -q '^+loop_wait: 0.4' && ok "edit-config shows the diff" || not_ok "edit-config shows the diff ($OUT)"
 j=$(json_of show-config)
 [ "$(echo "$j" | jq -r '.postgresql.parameters.work_mem')" = 8MB ] && ok "show-config: work_mem" || not_ok "show-config: work_mem ($j)"
 printf 'maximum_lag_on_failover: 2097152\npostgresql:\n  parameters:\n    work_mem: null\n' >"$DIR/patch.yml"

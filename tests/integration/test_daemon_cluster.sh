@@ -232,7 +232,7 @@ check "etcd down: the writer writes on node$leader" cluster_wait_ack "$(now_ms)"
 t0=$(now_ms)
 kill -STOP "$CL_ETCD_PID"
 # the lease was renewed last before the stop: it cannot outlive t0 + ttl
-check "etcd down: the leader stops answering /primary" wait_for 10 cluster_not_primary "$leader"
+check "etcd down: the leader stops answering /primary" wait_for 10 cluster_refuses_primary "$leader"
 left=$((t0 + 5000 - $(now_ms)))
 check "etcd down: it does not claim /primary again while etcd is stopped" \
 	hold_for "$(awk -v ms="$left" 'BEGIN{printf "%.1f", (ms > 0 ? ms : 0) / 1000}')" cluster_not_primary "$leader"

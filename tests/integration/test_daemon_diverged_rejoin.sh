@@ -45,7 +45,7 @@ check "node2 and node3 stream from node1" cluster_wait_replicas 120 2
 cluster_start_writer
 check "the writer writes" cluster_wait_ack "$(now_ms)" 30
 
-log_after() { tail -n +"$(($2 + 1))" "$DIR/node$1/pgwarden.log" | grep -q -- "$3"; }
+log_after() { tail -n +"$(($2 + 1))" "$DIR/node$1/pgwarden.log" | grepq -q -- "$3"; }
 lines() { wc -l <"$DIR/node$1/pgwarden.log"; }
 streams_from() { case " $(cluster_streaming "$1") " in *" $2 "*) return 0 ;; esac; return 1; }
 lsn_num() { # X/Y -> decimal

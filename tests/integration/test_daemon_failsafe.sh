@@ -117,7 +117,7 @@ t0=$(now_ms)
 kill -STOP "${CL_PID[$frozen]}"
 kill -KILL "$CL_ETCD_PID"
 wait "$CL_ETCD_PID" 2>/dev/null
-check "a replica that cannot vouch: the leader stops answering /primary" wait_for 10 cluster_not_primary "$leader"
+check "a replica that cannot vouch: the leader stops answering /primary" wait_for 10 cluster_refuses_primary "$leader"
 check "it does not claim /primary again while etcd is down (to +5 s)" \
 	hold_for "$(awk -v ms=$((t0 + 5000 - $(now_ms))) 'BEGIN{printf "%.1f", (ms > 0 ? ms : 0) / 1000}')" cluster_not_primary "$leader"
 a=$(cluster_accepts "$leader" "$t0" "$(now_ms)")

@@ -81,7 +81,7 @@ cluster_set_config 'del(.synchronous_mode_strict)'
 
 # ---- 4. quorum ANY 1 of 2 ----------------------------------------------
 cluster_set_config '.synchronous_mode = "quorum"'
-quorum_ssn() { cluster_psql "$leader" "SHOW synchronous_standby_names" | grep -q '^ANY 1 (.*,.*)'; }
+quorum_ssn() { cluster_psql "$leader" "SHOW synchronous_standby_names" | grepq -q '^ANY 1 (.*,.*)'; }
 check "quorum: ssn is ANY 1 over both replicas" wait_for 30 quorum_ssn
 echo "# quorum ssn: $(cluster_psql "$leader" "SHOW synchronous_standby_names"); sync key: $(cluster_key sync)"
 sync_quorum_is_1() { [ "$(cluster_key sync | jq -r '.quorum')" = 1 ]; }

@@ -54,7 +54,7 @@ has 'STATUS=starting' && ok "STATUS says it is starting" || not_ok "no starting 
 # ---- ready after the first good loop ---------------------------------------------
 cluster_start_etcd || { not_ok "etcd starts"; exit 1; }
 wait_for 30 has 'READY=1' && ok "READY=1 once etcd was read" || not_ok "no READY=1"
-grep 'READY=1' "$MSGS" | grep -q 'STATUS=role=' && ok "READY=1 comes with STATUS=role=" || not_ok "READY without STATUS"
+grep 'READY=1' "$MSGS" | grepq -q 'STATUS=role=' && ok "READY=1 comes with STATUS=role=" || not_ok "READY without STATUS"
 [ "$(grep -c 'READY=1' "$MSGS")" = 1 ] && ok "READY=1 sent once" || not_ok "READY=1 sent $(grep -c 'READY=1' "$MSGS") times"
 wait_for 60 has 'STATUS=role=leader' && ok "STATUS=role=leader after the bootstrap" || not_ok "no leader STATUS ($(tail -3 "$MSGS"))"
 
@@ -97,7 +97,7 @@ else
 fi
 mkdir -p "$DIR/noman"
 OUT=$(MANPATH="$DIR/noman" systemd-analyze verify "$DIR/pgwarden.service" 2>&1)
-[ $? != 0 ] && echo "$OUT" | grep -q 'man pgwarden(8)' && ok "without the page, verify fails naming man:pgwarden(8)" ||
+[ $? != 0 ] && echo "$OUT" | grepq -q 'man pgwarden(8)' && ok "without the page, verify fails naming man:pgwarden(8)" ||
 	not_ok "verify without the man page: $OUT"
 
 tap_finish

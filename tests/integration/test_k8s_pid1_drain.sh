@@ -207,9 +207,9 @@ wait "${CL_PID[$killed]}" 2>/dev/null
 before=$(wc -l <"$DIR/node$killed/pgwarden.log")
 start_pod "$killed"
 since() { tail -n +"$((before + 1))" "$DIR/node$killed/pgwarden.log"; }
-unproven() { since | grep -q 'event=lease.holder-unproven.*another PID namespace'; }
+unproven() { since | grepq -q 'event=lease.holder-unproven.*another PID namespace'; }
 check "comeback before expiry: node$killed cannot prove its old lease's holder gone" wait_for 20 unproven
-waits() { since | grep -q 'rule=stale-own-leader-key '; }
+waits() { since | grepq -q 'rule=stale-own-leader-key '; }
 check "comeback before expiry: node$killed waits for the old lease to expire" wait_for 20 waits
 next=$(cluster_wait_primary 60)
 check "killed: a leader (node${next:-?}) after the old lease expired" test -n "$next"
@@ -273,9 +273,9 @@ kill -KILL $wd "${CL_PID[$cn]}"
 wait "${CL_PID[$cn]}" 2>/dev/null
 cluster_start_node "$cn"
 since6() { tail -n +"$((before + 1))" "$DIR/node$cn/pgwarden.log"; }
-proven() { since6 | grep -q 'event=lease.holder-gone'; }
+proven() { since6 | grepq -q 'event=lease.holder-gone'; }
 check "host: the restarted daemon proves its predecessor gone" wait_for 20 proven
-took_back() { since6 | grep -q 'rule=stale-own-leader-key-takeover'; }
+took_back() { since6 | grepq -q 'rule=stale-own-leader-key-takeover'; }
 check "host: it takes its key back without a failover" wait_for 20 took_back
 check "host: node$cn leads again" wait_for 30 cluster_key_is leader "node$cn"
 check "host: every node back" wait_for 120 cluster_has_replicas 2

@@ -154,7 +154,7 @@ scrape_all() { # DIR: every target's /metrics into DIR/<n>.txt
 	curl -s -m 3 "http://127.0.0.1:${RS_METRICS_PORT[r-pgb]}/metrics" >"$1/r-pgb.txt"
 	curl -s -m 3 "http://127.0.0.1:${RS_METRICS_PORT[r-hap]}/metrics" >"$1/r-hap.txt"
 }
-pools_read() { curl -s -m 2 "http://127.0.0.1:${RS_METRICS_PORT[r-pgb]}/metrics" | grep -q '^pgwarden_pgbouncer_pool_size{'; }
+pools_read() { curl -s -m 2 "http://127.0.0.1:${RS_METRICS_PORT[r-pgb]}/metrics" | grepq -q '^pgwarden_pgbouncer_pool_size{'; }
 check "the PgBouncer router has read the pools" wait_for 30 pools_read
 scrape_all "$DIR/scrape0"
 check "promtool check metrics fails on a sample without HELP (the checker can fail)" \
@@ -368,7 +368,7 @@ check "4: PgBouncer's pid known" test -n "$PGB_PID"
 kill -STOP "$PGB_PID"
 t_stop=$(now_ms)
 target_down() {
-	curl -s -m 2 "http://127.0.0.1:${RS_METRICS_PORT[r-pgb]}/metrics" | grep -q '^pgwarden_router_target_up{.*kind="pgbouncer"} 0'
+	curl -s -m 2 "http://127.0.0.1:${RS_METRICS_PORT[r-pgb]}/metrics" | grepq -q '^pgwarden_router_target_up{.*kind="pgbouncer"} 0'
 }
 check "4: pgwarden_router_target_up says 0 for the frozen PgBouncer" wait_for 20 target_down
 echo "# 4: PgBouncer frozen -> target_up 0 after $(($(now_ms) - t_stop)) ms"
@@ -385,7 +385,7 @@ check "4: the unreadable-target alert reached Alertmanager" test -n "$d"
 kill -CONT "$PGB_PID"
 PGB_PID=""
 target_up() {
-	curl -s -m 2 "http://127.0.0.1:${RS_METRICS_PORT[r-pgb]}/metrics" | grep -q '^pgwarden_router_target_up{.*kind="pgbouncer"} 1'
+	curl -s -m 2 "http://127.0.0.1:${RS_METRICS_PORT[r-pgb]}/metrics" | grepq -q '^pgwarden_router_target_up{.*kind="pgbouncer"} 1'
 }
 check "4: after SIGCONT the target reads again" wait_for 20 target_up
 check "sanitizers found nothing" cluster_sanitizer_clean

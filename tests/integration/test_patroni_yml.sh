@@ -34,13 +34,13 @@ accepted() {
 # refused WHAT FILE PATTERN: exit 2 with PATTERN in the message
 refused() {
 	check "$2"
-	if [ "$RC" = 2 ] && echo "$OUT" | grep -Eq -- "$3"; then
+	if [ "$RC" = 2 ] && echo "$OUT" | grepq -Eq -- "$3"; then
 		ok "$1 is refused: $(echo "$OUT" | head -1 | cut -c1-160)"
 	else
 		not_ok "$1 (rc $RC, want 2 and /$3/: $OUT)"
 	fi
 }
-warned() { echo "$OUT" | grep -q "warning: .*key \"$1\": "; }
+warned() { echo "$OUT" | grepq -q "warning: .*key \"$1\": "; }
 to_etcd3() { sed 's/^etcd:/etcd3:/' "$1" >"$2"; }
 
 # ---- Patroni's own examples ------------------------------------------------
@@ -107,7 +107,7 @@ for k in "${ignored_keys[@]}"; do warned "$k" || missing+="$k "; done
 # ignored.
 security_notes=('etcd3.password is sent over plain gRPC (etcd3.protocol is not https)')
 for note in "${security_notes[@]}"; do
-	echo "$OUT" | grep -qF "warning: $note" && ok "every-key.yml: security note \"$note\"" ||
+	echo "$OUT" | grepq -qF "warning: $note" && ok "every-key.yml: security note \"$note\"" ||
 		not_ok "every-key.yml: no security note \"$note\" ($OUT)"
 done
 others=$(echo "$OUT" | grep 'warning: ' | grep -v -F -f <(printf 'warning: %s\n' "${security_notes[@]}"))

@@ -96,7 +96,7 @@ expect_pc() {
 	shift 4
 	pc "$@"
 	rc=$?
-	if [ "$rc" = "$want" ] && echo "$OUT" | grep -Eq -- "$pat"; then
+	if [ "$rc" = "$want" ] && echo "$OUT" | grepq -Eq -- "$pat"; then
 		ok "$what"
 	else
 		not_ok "$what (rc=$rc, want $want and /$pat/; output: $(echo "$OUT" | tail -4 | tr '\n' '|'))"
@@ -173,14 +173,14 @@ expect_pc 0 "Failed: restart for member $R1, status code=503, \(restart conditio
 
 # ---- read-only commands -----------------------------------------------------
 expect_pc 0 "node1: Patroni [0-9.]+ PostgreSQL 15" "version names every member's PostgreSQL" -- version demo
-echo "$OUT" | grep -c 'PostgreSQL 15' | grep -qx 3 && ok "version: 3 members" || not_ok "version: 3 members ($OUT)"
+echo "$OUT" | grep -c 'PostgreSQL 15' | grepq -qx 3 && ok "version: 3 members" || not_ok "version: 3 members ($OUT)"
 pc list -f json
 [ "$(echo "$OUT" | jq -r '.[] | select(.Role == "Leader") | .Member')" = "$L" ] &&
 	[ "$(echo "$OUT" | jq '[.[] | select(.Role == "Replica" and .State == "running")] | length')" = 2 ] &&
 	ok "list: the leader and two running replicas" || not_ok "list json ($OUT)"
 [ "$(pgw_json list | jq -r '.leader')" = "$L" ] && ok "pgwardenctl list agrees on the leader" || not_ok "pgwardenctl list leader"
 expect_pc 0 "zone: b" "list -e shows node3's tag" -- list -e
-echo "$OUT" | grep -q 'Pending restart' && echo "$OUT" | grep -q 'Scheduled restart' &&
+echo "$OUT" | grepq -q 'Pending restart' && echo "$OUT" | grepq -q 'Scheduled restart' &&
 	ok "list -e has Patroni's extended columns" || not_ok "list -e columns ($OUT)"
 expect_pc 0 '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}' "list -t prints a timestamp" -- list -t
 # -W refreshes every 2 s until interrupted (patronictl's etcd3 client takes
@@ -189,16 +189,16 @@ PYTHONUNBUFFERED=1 timeout 15 "$PATRONICTL" -c "$DIR/patronictl.yml" list -W >"$
 [ "$(grep -c 'Cluster: demo' "$DIR/watch.out")" -ge 3 ] && ok "list -W refreshes ($(grep -c 'Cluster: demo' "$DIR/watch.out") tables in 15 s)" ||
 	not_ok "list -W ($(tail -5 "$DIR/watch.out"))"
 expect_pc 0 "^\| $L +\|.*Leader" "topology: the leader at the root" -- topology
-echo "$OUT" | grep -Eq "\| \+ $R1 " && echo "$OUT" | grep -Eq "\| \+ $R2 " && ok "topology: both replicas under it" ||
+echo "$OUT" | grepq -Eq "\| \+ $R1 " && echo "$OUT" | grepq -Eq "\| \+ $R2 " && ok "topology: both replicas under it" ||
 	not_ok "topology ($OUT)"
 expect_pc 0 "^host=127\.0\.0\.1 port=${CL_PG_PORT[$(node_i "$L")]}\$" "dsn: the leader" -- dsn
 expect_pc 0 "^host=127\.0\.0\.1 port=${CL_PG_PORT[$(node_i "$R1")]}\$" "dsn -m: a member" -- dsn -m "$R1"
 OUT=$(PGPASSWORD=pgw-super "$PATRONICTL" -c "$DIR/patronictl.yml" query -U postgres -m "$R1" \
 	-c "select pg_is_in_recovery()" 2>&1 </dev/null)
-echo "$OUT" | grep -qx 'True' && ok "query -m on a replica: in recovery" || not_ok "query -m ($OUT)"
+echo "$OUT" | grepq -qx 'True' && ok "query -m on a replica: in recovery" || not_ok "query -m ($OUT)"
 OUT=$(PGPASSWORD=pgw-super "$PATRONICTL" -c "$DIR/patronictl.yml" query -U postgres -r master \
 	-c "select pg_is_in_recovery()" 2>&1 </dev/null)
-echo "$OUT" | grep -qx 'False' && ok "query -r master: the primary" || not_ok "query -r master ($OUT)"
+echo "$OUT" | grepq -qx 'False' && ok "query -r master: the primary" || not_ok "query -r master ($OUT)"
 
 # ---- the node's file, as a Patroni user wrote it -------------------------------
 for i in 1 2 3; do
@@ -240,7 +240,7 @@ expect_pc 0 'Configuration changed' "edit-config: drop the refused parameter" --
 # ---- restart -----------------------------------------------------------------
 t0=$(pm_start "$L")
 expect_pc 0 "Success: restart on member $L" "restart --pending" -- restart demo --pending --force
-echo "$OUT" | grep -c 'Success: restart on member' | grep -qx 3 && ok "restart --pending: all three" || not_ok "restart --pending ($OUT)"
+echo "$OUT" | grep -c 'Success: restart on member' | grepq -qx 3 && ok "restart --pending: all three" || not_ok "restart --pending ($OUT)"
 wait_for 30 setting_on_all max_connections 110 && ok "max_connections 110 after the restart" || not_ok "max_connections after restart"
 wait_for 20 members_have '(.pending_restart // false) == false' && ok "pending_restart cleared in every member key" ||
 	not_ok "pending_restart still set"
@@ -253,7 +253,7 @@ expect_pc 0 "Success: restart on member $R1" "restart a member" -- restart demo 
 t1=$(pm_start "$R1")
 t2=$(pm_start "$R2")
 expect_pc 0 "Success: restart on member" "restart --role replica" -- restart demo --role replica --force
-echo "$OUT" | grep -c 'Success: restart on member' | grep -qx 2 && [ "$(pm_start "$R1")" != "$t1" ] &&
+echo "$OUT" | grep -c 'Success: restart on member' | grepq -qx 2 && [ "$(pm_start "$R1")" != "$t1" ] &&
 	[ "$(pm_start "$R2")" != "$t2" ] && [ "$(pm_start "$L")" = "$tl" ] && ok "both replicas restarted, not the leader" ||
 	not_ok "restart --role replica ($OUT)"
 wait_for 60 settled
@@ -353,7 +353,7 @@ L=$(leader)
 read -r R1 R2 <<<"$(replicas_of | tr '\n' ' ')"
 touch "$DIR/node$(node_i "$R2")/data/reinit-marker"
 expect_pc 0 "Reinitialize is completed on: $R2" "reinit --wait" -- reinit demo "$R2" --force --wait
-echo "$OUT" | grep -q "Success: reinitialize for member $R2" && ok "reinit: Patroni's 'started' answer" || not_ok "reinit answer ($OUT)"
+echo "$OUT" | grepq -q "Success: reinitialize for member $R2" && ok "reinit: Patroni's 'started' answer" || not_ok "reinit answer ($OUT)"
 [ ! -e "$DIR/node$(node_i "$R2")/data/reinit-marker" ] && ok "reinit: the data directory was cloned afresh" || not_ok "marker survived reinit"
 wait_for 60 in_recovery "$R2" t && ok "reinit: $R2 follows again" || not_ok "$R2 after reinit"
 
@@ -368,7 +368,7 @@ wait_for 60 caught_up "$R1" || not_ok "$R1 still lags beyond maximum_lag_on_fail
 OUT=$(env -u PGUSER -u PGPASSWORD -u PGPASSFILE HOME="$DIR/nohome" "$PGWCTL_BIN" --etcd "127.0.0.1:$CL_ETCD_PORT" \
 	--scope demo switchover --candidate "$R1" --force 2>&1 </dev/null)
 line=$(echo "$OUT" | grep '^write downtime')
-if [ "$(echo "$line" | wc -l)" = 1 ] && echo "$line" | grep -q 'not measured' && echo "$line" | grep -q 'PGUSER' &&
+if [ "$(echo "$line" | wc -l)" = 1 ] && echo "$line" | grepq -q 'not measured' && echo "$line" | grepq -q 'PGUSER' &&
 	[ "$(echo "$OUT" | grep -c .)" -le 3 ]; then
 	ok "pgwardenctl without credentials: one line says why and how ($line)"
 else
@@ -380,7 +380,7 @@ read -r R1 R2 <<<"$(replicas_of | tr '\n' ' ')"
 wait_for 60 caught_up "$R1" || not_ok "$R1 still lags beyond maximum_lag_on_failover"
 OUT=$(PGUSER=postgres PGPASSWORD=pgw-super "$PGWCTL_BIN" --etcd "127.0.0.1:$CL_ETCD_PORT" --scope demo \
 	switchover --candidate "$R1" --force 2>&1 </dev/null)
-if echo "$OUT" | grep -Eq '^write downtime: [0-9]+ ms'; then
+if echo "$OUT" | grepq -Eq '^write downtime: [0-9]+ ms'; then
 	ok "pgwardenctl with PGUSER/PGPASSWORD: $(echo "$OUT" | grep '^write downtime')"
 else
 	not_ok "pgwardenctl switchover downtime ($OUT)"
@@ -396,7 +396,7 @@ for i in 1 2 3; do
 	CL_PID[$i]=""
 done
 after=$(sed -n '/event=daemon.stopping/,$p' "$DIR/node$Li/pgwarden.log")
-if [ -n "$after" ] && ! echo "$after" | grep -q 'event=pg.started'; then
+if [ -n "$after" ] && ! echo "$after" | grepq -q 'event=pg.started'; then
 	ok "all stopped at once: the leader $L never restarted PostgreSQL during its stop"
 else
 	not_ok "the leader restarted PostgreSQL during its stop: $(echo "$after" | grep -E 'switchover|pg.started' | head -3)"
@@ -404,7 +404,7 @@ fi
 
 # ---- remove ------------------------------------------------------------------------------
 OUT=$(printf 'wrong\n' | "$PATRONICTL" -c "$DIR/patronictl.yml" remove demo 2>&1)
-echo "$OUT" | grep -q 'Cluster names specified do not match' && ok "remove: a wrong confirmation is refused" ||
+echo "$OUT" | grepq -q 'Cluster names specified do not match' && ok "remove: a wrong confirmation is refused" ||
 	not_ok "remove wrong name ($OUT)"
 [ -n "$(cluster_key config)" ] && ok "remove refused: nothing deleted" || not_ok "refused remove deleted keys"
 OUT=$(printf 'demo\nYes I am aware\n%s\n' "$L" | "$PATRONICTL" -c "$DIR/patronictl.yml" remove demo 2>&1)

@@ -182,7 +182,7 @@ for f in p_pgb p_pgbk p_hap; do
 	check "b: $f: writes continued after node$old came back ($(rs_oks_after "$DIR/$f.log" "$restart_ms"))" \
 		test "$(rs_oks_after "$DIR/$f.log" "$restart_ms")" -gt 0
 done
-no_pgb_conn_to() { ! rs_pgb_rw_ports | grep -qx "$1"; }
+no_pgb_conn_to() { ! rs_pgb_rw_ports | grepq -qx "$1"; }
 check "b: PgBouncer holds no rw server connection to node$old" no_pgb_conn_to "$oldport"
 check "b: HAProxy rw: node$old is in maint" rs_in_maint pg_rw "$old"
 check "b: HAProxy rw: node$new is ready" rs_not_maint pg_rw "$new"

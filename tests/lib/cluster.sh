@@ -689,6 +689,18 @@ cl_acks_beyond() { [ "$(wc -l <"$CL_DIR/acked.txt" 2>/dev/null || echo 0)" -ge "
 
 # ---- polling helpers --------------------------------------------------------
 
+# grepq ARGS...: `grep -q` for the right-hand side of a pipe. Under
+# pipefail, `cmd | grep -q X` fails when grep stops at the first match and
+# cmd then dies of SIGPIPE (seen: test_patroni_yml failing 1 run in 60 on a
+# warning that was there); the rest of the input is drained instead.
+grepq() {
+	local rc
+	grep "$@"
+	rc=$?
+	cat >/dev/null
+	return $rc
+}
+
 # wait_for SECONDS CMD...: poll CMD every 100 ms until it succeeds (bounded)
 wait_for() {
 	local deadline
@@ -717,6 +729,13 @@ hold_for() {
 
 # cluster_not_primary I: node I does not answer 200 on /primary (for hold_for)
 cluster_not_primary() { [ "$(cluster_status "$1" /primary)" != 200 ]; }
+# cluster_refuses_primary I: node I answers /primary, and not with 200 (a
+# timed-out request, 000, says nothing: for "it stops answering 200")
+cluster_refuses_primary() {
+	local s
+	s=$(cluster_status "$1" /primary)
+	[ "$s" != 200 ] && [ "$s" != 000 ] && [ -n "$s" ]
+}
 
 # cluster_sanitizer_clean: no daemon log holds an ASan/UBSan/LSan report
 # (under PGW_SANITIZE builds a report aborts the daemon or is printed at

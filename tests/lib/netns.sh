@@ -121,8 +121,8 @@ nn_purge() {
 }
 
 nn_subnet_free() {
-	! ip -4 addr show 2>/dev/null | grep -q "inet ${NN_SUB}\." &&
-		! ip -4 route show 2>/dev/null | grep -q "^${NN_SUB}\."
+	! ip -4 addr show 2>/dev/null | grep "inet ${NN_SUB}\." >/dev/null &&
+		! ip -4 route show 2>/dev/null | grep "^${NN_SUB}\." >/dev/null
 }
 
 # nn_addns NAME IP HOSTIF: a namespace with lo and a veth onto the bridge
