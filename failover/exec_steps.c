@@ -468,8 +468,11 @@ step_demote(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 
 	(void) ctx;
 	(void) self;
-	/* fencing ends a switchover that has not handed over yet */
-	if (exec_switchover_abandon(e, &err) != 0)
+	/* fencing ends a switchover that has not handed over yet; one that
+	 * has is ending this way (the target holds the key while our
+	 * postmaster finishes exiting): nothing to abandon, and no error (1
+	 * switchover in 4 logged one) */
+	if (e->swo.step < SWO_HANDED_OVER && exec_switchover_abandon(e, &err) != 0)
 		log_error("switchover.abandon-failed", "detail=\"%s\"", err.msg);
 	log_warn("demote.start", "mode=%s reason=\"%s\"",
 	         dec->demote_mode == DEMOTE_IMMEDIATE ? "immediate" : "fast",

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- the fakes ----------------------------------------------------------- */
 
@@ -1501,6 +1502,30 @@ test_switchover_aborts_before_handover(void **state)
 	assert_false(out.key_released);
 }
 
+/* stderr_of_demote: what a DECIDE_DEMOTE step logs (the log's sink is
+ * stderr here), caught in a temporary file */
+static char *
+stderr_of_demote(Fixture *f)
+{
+	FILE *tmp = tmpfile();
+	int saved = dup(2);
+	char *buf = pgw_xcalloc(1, 8192);
+	size_t n;
+
+	assert_non_null(tmp);
+	fflush(stderr);
+	dup2(fileno(tmp), 2);
+	(void) run(f, DECIDE_DEMOTE, NULL);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(tmp);
+	n = fread(buf, 1, 8191, tmp);
+	buf[n] = '\0';
+	fclose(tmp);
+	return buf;
+}
+
 static void
 test_switchover_no_abort_after_handover(void **state)
 {
@@ -1518,6 +1543,18 @@ test_switchover_no_abort_after_handover(void **state)
 	assert_int_equal(f->e->swo.step, SWO_HANDED_OVER);
 	/* the point of no return is checked: no abandon, no restart */
 	assert_int_equal(exec_switchover_abandon(f->e, &err), PGW_EINTERNAL);
+	assert_int_equal(f->e->swo.step, SWO_HANDED_OVER);
+	/* a demote decided between the sub-states (the target holds the key
+	 * while our postmaster is still exiting) stops PostgreSQL and is no
+	 * error: it logged switchover.abandon-failed at level error */
+	{
+		char *log = stderr_of_demote(f);
+
+		/* the test logs errors only: a clean demote logs nothing */
+		assert_string_equal(log, "");
+		assert_non_null(strstr(fk.calls, "stop-"));
+		free(log);
+	}
 	assert_int_equal(f->e->swo.step, SWO_HANDED_OVER);
 	/* the target runs read-write: follow it */
 	out = run(f, DECIDE_SWITCHOVER, "node3");
