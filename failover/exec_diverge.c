@@ -145,8 +145,33 @@ exec_diverge_forget(FailoverExec *e, const char *why, const char *source)
 	if (e->diverged)
 		log_info("pg.diverged-cleared", "by=%s", why);
 	e->diverged = false;
+	e->rewound_start_failures = 0;
 	e->tl_checked_pid = 0;
 	e->tl_attempt_pid = 0; /* the next look asks at once */
 	pgw_strlcpy(e->tl_rewound_from, source ? source : "",
 	            sizeof(e->tl_rewound_from));
+}
+
+void
+exec_diverge_start_failed(FailoverExec *e, const ExecContext *ctx,
+                          const char *detail)
+{
+	bool reinit = ctx->view->config.remove_data_directory_on_rewind_failure;
+	char q[PGW_ERROR_MSG_MAX + 16];
+
+	/* one failed start may be passing (a port still held, say): the
+	 * replica-start rule tries again at the next turn */
+	if (e->tl_rewound_from[0] == '\0' || ++e->rewound_start_failures < 2)
+		return;
+	e->diverged = true;
+	e->rewind_failed = true;
+	log_warn("pg.unstartable-after-rewind",
+	         "source=%s failures=%d action=%s why=\"%s\" detail=%s",
+	         e->tl_rewound_from, e->rewound_start_failures,
+	         reinit ? "reinit" : "wait-for-operator",
+	         reinit ? "remove_data_directory_on_rewind_failure is on"
+	                : "remove_data_directory_on_rewind_failure is off",
+	         log_quote(detail, q, sizeof(q)));
+	e->tl_rewound_from[0] = '\0';
+	e->rewound_start_failures = 0;
 }

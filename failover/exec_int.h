@@ -227,6 +227,7 @@ struct FailoverExec
 	char tl_last_error[128];            /* the last failure, logged once */
 	char tl_rewound_from[PGW_NAME_MAX]; /* a rewind from this leader ran
 	                               * and no check has cleared us since */
+	int rewound_start_failures;         /* failed starts since that rewind */
 };
 
 /* failover_exec_open_ops: failover_exec_open with ops (tests pass fakes). */
@@ -313,6 +314,14 @@ int exec_restore_data_dir(FailoverExec *e, const char *label, PgwError *err);
 /* exec_diverge_forget: our WAL is the leader's again (rewound from source,
  * re-cloned: source NULL) or the question is moot (we were promoted). */
 void exec_diverge_forget(FailoverExec *e, const char *why, const char *source);
+
+/* exec_diverge_start_failed: PostgreSQL did not start (detail says why).
+ * The second failure since a rewind no check has cleared marks the data
+ * directory diverged with the rewind failed: re-cloned when
+ * remove_data_directory_on_rewind_failure allows, else left stopped for
+ * an operator, never restarted in a loop. */
+void exec_diverge_start_failed(FailoverExec *e, const ExecContext *ctx,
+                               const char *detail);
 
 /* ---- exec_leader.c: the leader's duties ----------------------------------- */
 

@@ -292,7 +292,10 @@ step_start_replica(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	pgw_strlcpy(e->upstream, dec->target, sizeof(e->upstream));
 	if (e->ops->demote(e->pg, &up, REPLICA_START_WAIT_MS, &out->err) ==
 	    HEALTH_WAIT_FAILED)
+	{
 		fail(out, PGW_EIO);
+		exec_diverge_start_failed(e, ctx, out->err.msg);
+	}
 }
 
 static void
@@ -577,7 +580,10 @@ step_rewind(FailoverExec *e, const ExecContext *ctx, const Decision *dec,
 	exec_diverge_forget(e, "rewind", dec->target);
 	pgw_strlcpy(e->upstream, dec->target, sizeof(e->upstream));
 	if (exec_start_pg(e, false, &out->err) == HEALTH_WAIT_FAILED)
+	{
 		fail(out, PGW_EIO);
+		exec_diverge_start_failed(e, ctx, out->err.msg);
+	}
 	log_info("rewind.done", "source=%s duration_ms=%lld rc=%d", dec->target,
 	         (long long) (pgw_now_mono_ms() - t0), out->rc);
 }

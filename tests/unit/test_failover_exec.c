@@ -1262,6 +1262,47 @@ test_timeline_check_diverged_is_sticky(void **state)
 }
 
 static void
+test_rewind_then_unstartable(void **state)
+{
+	Fixture *f = *state;
+	ExecOutcome out;
+
+	as_replica(f, 2, 1, "waiting", 1);
+	fk.tl_diverged = true;
+	look(f);
+	/* rewound, but PostgreSQL does not start: once may pass */
+	fk.w_start = HEALTH_WAIT_FAILED;
+	out = run(f, DECIDE_REWIND, "node1");
+	assert_int_equal(out.rc, PGW_EIO);
+	assert_false(f->e->rewind_failed);
+	assert_false(f->e->diverged);
+	/* the replica-start rule tries again, and it fails again: the rewound
+	 * data directory is the cause; the engine must re-clone (or wait for
+	 * an operator), not start it in a loop */
+	fk.w_demote = HEALTH_WAIT_FAILED;
+	out = run(f, DECIDE_START_REPLICA, "node1");
+	assert_int_equal(out.rc, PGW_EIO);
+	assert_true(f->e->rewind_failed);
+	assert_true(f->e->diverged);
+	look(f);
+	assert_true(f->self.timeline_diverged);
+	assert_true(f->self.rewind_failed);
+	/* a re-clone clears both */
+	fk.w_start = HEALTH_WAIT_READY;
+	fk.w_demote = HEALTH_WAIT_READY;
+	out = run(f, DECIDE_REINIT, "node1");
+	assert_int_equal(out.rc, 0);
+	assert_false(f->e->rewind_failed);
+	assert_false(f->e->diverged);
+	/* a failed start with no rewind behind it is only a failed start */
+	fk.w_demote = HEALTH_WAIT_FAILED;
+	(void) run(f, DECIDE_START_REPLICA, "node1");
+	(void) run(f, DECIDE_START_REPLICA, "node1");
+	assert_false(f->e->rewind_failed);
+	assert_false(f->e->diverged);
+}
+
+static void
 test_timeline_check_rewind_did_not_help(void **state)
 {
 	Fixture *f = *state;
@@ -1701,6 +1742,8 @@ main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_timeline_check_rewind_did_not_help,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rewind_then_unstartable, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_timeline_check_failure_retried,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_timeline_check_not_run, setup,
