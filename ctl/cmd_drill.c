@@ -7,7 +7,10 @@
  * and writes acknowledged again (rejoin) -> RTO and downtime from the
  * writer's acknowledged writes; at the end the acknowledged writes are
  * checked on the primary, per round. A round that lost acknowledged writes,
- * or whose check could not run, fails, and so does the exit status.
+ * or whose check could not run, fails, and so does the exit status. A
+ * split-brain watch (drill_pg.c, drill_split.c) tries a write
+ * acknowledgement on every member every 50 ms: a round in which two members
+ * acknowledged writes at once fails, and so does one it could not watch.
  *   switchover     POST /switchover to the leader's REST API (auth from
  *                  the config); Ctrl-C sends DELETE /switchover
  *   kill-postgres  SIGKILL the leader's postmaster through SQL as the
@@ -244,6 +247,21 @@ wait_rejoin(CtlGlobal *g, EtcdClient *c, ClusterView **v, DrillWriter *w,
 	return -1;
 }
 
+/* watch_round: the split-brain watch's figures for round x over
+ * [from_ms, now] (drill_watch_round); when it cannot vouch for the round,
+ * the reason goes to the note and the judge fails the round */
+static void
+watch_round(DrillWatch *s, int64_t from_ms, CtlDrillRound *x)
+{
+	char why[200];
+	size_t used = strlen(x->note);
+
+	if (drill_watch_round(s, from_ms, pgw_now_mono_ms(), x, why, sizeof(why)))
+		return;
+	snprintf(x->note + used, sizeof(x->note) - used,
+	         "%ssplit-brain watch blind: %s", used > 0 ? "; " : "", why);
+}
+
 /* cancel_pending: on Ctrl-C, a switchover request still pending is deleted */
 static void
 cancel_pending(CtlGlobal *g, EtcdClient *c, CtlDrillKind kind, int done)
@@ -355,6 +373,7 @@ cmd_drill(CtlGlobal *g, const CtlArgs *a)
 	EtcdClient *c = NULL;
 	ClusterView *v = NULL;
 	DrillWriter *w = NULL;
+	DrillWatch *watch = NULL;
 	CtlDrillRound *res = NULL;
 	int64_t *t_fault = NULL;
 	int64_t *lost = NULL;
@@ -418,6 +437,7 @@ cmd_drill(CtlGlobal *g, const CtlArgs *a)
 	}
 
 	w = drill_writer_start(g, v);
+	watch = drill_watch_start(g, v);
 	res = pgw_xcalloc((size_t) rounds, sizeof(*res));
 	t_fault = pgw_xcalloc((size_t) rounds, sizeof(*t_fault));
 	lost = pgw_xcalloc((size_t) rounds, sizeof(*lost));
@@ -427,13 +447,17 @@ cmd_drill(CtlGlobal *g, const CtlArgs *a)
 
 	for (int r = 0; r < rounds && !interrupted; r++)
 	{
+		int64_t t_start = pgw_now_mono_ms();
+
 		res[r].round = r + 1;
 		one_round(g, c, &v, w, kind, budget_ms, &res[r], &t_fault[r]);
+		watch_round(watch, t_start, &res[r]);
 		done = r + 1;
 		if (res[r].broken)
 			break;
 	}
 	drill_writer_stop(w);
+	drill_watch_stop(watch);
 	if (interrupted)
 	{
 		cancel_pending(g, c, kind, done);
@@ -464,6 +488,7 @@ cmd_drill(CtlGlobal *g, const CtlArgs *a)
 	ctl_drill_report(stdout, g->scope, kind, res, done, json);
 	sigaction(SIGINT, &old_sa, NULL);
 out:
+	drill_watch_free(watch);
 	drill_writer_free(w);
 	free(res);
 	free(t_fault);

@@ -100,7 +100,7 @@ note_add(CtlDrillRound *r, const char *what)
 void
 ctl_drill_judge(CtlDrillRound *r)
 {
-	char buf[96];
+	char buf[256];
 
 	r->ok = !r->broken;
 	if (r->broken)
@@ -123,6 +123,22 @@ ctl_drill_judge(CtlDrillRound *r)
 	{
 		r->ok = false;
 		note_add(r, "lost writes not checked");
+	}
+	if (r->split_instants > 0)
+	{
+		r->ok = false;
+		snprintf(buf, sizeof(buf),
+		         "SPLIT-BRAIN: %s both acknowledged writes for %lld ms (%lld "
+		         "overlap%s)",
+		         r->split_pair[0] ? r->split_pair : "two members",
+		         (long long) r->split_worst_ms, (long long) r->split_instants,
+		         r->split_instants == 1 ? "" : "s");
+		note_add(r, buf);
+	}
+	else if (r->split_instants < 0)
+	{
+		r->ok = false;
+		note_add(r, "split-brain not watched");
 	}
 }
 
@@ -161,6 +177,8 @@ ctl_drill_report(FILE *out, const char *scope, CtlDrillKind kind,
 	int64_t max_down = -1;
 	int64_t lost = 0;
 	bool lost_known = n > 0;
+	int64_t split = 0;
+	bool split_known = n > 0;
 	int n_ok = 0;
 
 	for (int i = 0; i < n; i++)
@@ -173,6 +191,10 @@ ctl_drill_report(FILE *out, const char *scope, CtlDrillKind kind,
 			lost += r[i].lost;
 		if (r[i].lost < 0)
 			lost_known = false;
+		if (r[i].split_instants > 0)
+			split += r[i].split_instants;
+		if (r[i].split_instants < 0)
+			split_known = false;
 		if (r[i].ok)
 			n_ok++;
 	}
@@ -198,6 +220,13 @@ ctl_drill_report(FILE *out, const char *scope, CtlDrillKind kind,
 				fprintf(out, ", \"lost\": %" PRId64, r[i].lost);
 			else
 				fprintf(out, ", \"lost\": null");
+			if (r[i].split_instants >= 0)
+				fprintf(out,
+				        ", \"split\": %" PRId64
+				        ", \"split_worst_ms\": %" PRId64,
+				        r[i].split_instants, r[i].split_worst_ms);
+			else
+				fprintf(out, ", \"split\": null, \"split_worst_ms\": null");
 			fprintf(out, ", \"rejoin_ms\": %" PRId64 ", \"ok\": %s, \"note\": ",
 			        r[i].rejoin_ms, r[i].ok ? "true" : "false");
 			json_str(out, r[i].note);
@@ -210,29 +239,35 @@ ctl_drill_report(FILE *out, const char *scope, CtlDrillKind kind,
 			fprintf(out, ", \"lost\": %" PRId64, lost);
 		else
 			fprintf(out, ", \"lost\": null");
+		if (split_known)
+			fprintf(out, ", \"split\": %" PRId64, split);
+		else
+			fprintf(out, ", \"split\": null");
 		fprintf(out, ", \"ok\": %s}\n", n > 0 && n_ok == n ? "true" : "false");
 		return;
 	}
 	fprintf(out, "drill %s on cluster \"%s\": %d round%s\n",
 	        ctl_drill_kind_name(kind), scope ? scope : "", n,
 	        n == 1 ? "" : "s");
-	fprintf(out, "%-5s | %-12s | %-12s | %8s | %11s | %7s | %5s | %9s | %s\n",
+	fprintf(out,
+	        "%-5s | %-12s | %-12s | %8s | %11s | %7s | %5s | %9s | %5s | %s\n",
 	        "Round", "Old primary", "New primary", "RTO ms", "Downtime ms",
-	        "Acked", "Lost", "Rejoin ms", "Result");
+	        "Acked", "Lost", "Rejoin ms", "Split", "Result");
 	for (int i = 0; i < n; i++)
 	{
-		char rto[24], down[24], lst[24], rej[24];
+		char rto[24], down[24], lst[24], rej[24], spl[24];
 
 		num_or_dash(rto, sizeof(rto), r[i].rto_ms);
 		num_or_dash(down, sizeof(down), r[i].downtime_ms);
 		num_or_dash(lst, sizeof(lst), r[i].lost);
 		num_or_dash(rej, sizeof(rej), r[i].rejoin_ms);
+		num_or_dash(spl, sizeof(spl), r[i].split_instants);
 		fprintf(out,
 		        "%-5d | %-12s | %-12s | %8s | %11s | %7" PRId64
-		        " | %5s | %9s | %s%s%s\n",
+		        " | %5s | %9s | %5s | %s%s%s\n",
 		        r[i].round, r[i].old_primary,
 		        r[i].new_primary[0] ? r[i].new_primary : "-", rto, down,
-		        r[i].acked, lst, rej, r[i].ok ? "ok" : "FAILED",
+		        r[i].acked, lst, rej, spl, r[i].ok ? "ok" : "FAILED",
 		        r[i].note[0] ? ": " : "", r[i].note);
 	}
 	fprintf(out, "max RTO %" PRId64 " ms, max downtime %" PRId64 " ms, ",
@@ -241,8 +276,12 @@ ctl_drill_report(FILE *out, const char *scope, CtlDrillKind kind,
 		fprintf(out, "lost writes %" PRId64, lost);
 	else
 		fprintf(out, "lost writes unknown (the check did not run)");
+	if (split_known)
+		fprintf(out, ", split-brain instants %" PRId64, split);
+	else
+		fprintf(out, ", split-brain unknown (the watch did not run)");
 	fprintf(out, ", %d/%d rounds ok\n", n_ok, n);
 	fprintf(
 	    out,
-	    "(RTO = fault -> the acknowledged write that ended the longest write gap; downtime = that gap; rejoin = fault -> every member running and every replica streaming from the primary on its timeline)\n");
+	    "(RTO = fault -> the acknowledged write that ended the longest write gap; downtime = that gap; rejoin = fault -> every member running and every replica streaming from the primary on its timeline; split = pairs of members that acknowledged writes at once, probed every 50 ms)\n");
 }

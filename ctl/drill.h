@@ -7,6 +7,7 @@
 #ifndef PGW_CTL_DRILL_H
 #define PGW_CTL_DRILL_H
 
+#include "common/compiler.h"
 #include "common/error.h"
 
 #include <stdbool.h>
@@ -40,23 +41,28 @@ typedef struct CtlDrillRound
 {
 	int round; /* 1-based */
 	char old_primary[64];
-	char new_primary[64];  /* "" when no primary came back */
-	int64_t fault_wall_ms; /* wall clock at the fault (cross-checks) */
-	int64_t rto_ms;        /* fault -> the acknowledged write that
+	char new_primary[64];   /* "" when no primary came back */
+	int64_t fault_wall_ms;  /* wall clock at the fault (cross-checks) */
+	int64_t rto_ms;         /* fault -> the acknowledged write that
 								 * ended the longest gap */
-	int64_t downtime_ms;   /* that gap: from the last acknowledged
+	int64_t downtime_ms;    /* that gap: from the last acknowledged
 								 * write before it */
-	int64_t acked;         /* writes acknowledged during the round */
-	int64_t lost;          /* acknowledged but missing afterwards
+	int64_t acked;          /* writes acknowledged during the round */
+	int64_t lost;           /* acknowledged but missing afterwards
 								 * (-1: the check did not run) */
-	int64_t rejoin_ms;     /* fault -> every member running, every
+	int64_t rejoin_ms;      /* fault -> every member running, every
 								 * replica streaming from the primary on
 								 * its timeline, writes acknowledged (-1:
 								 * not within the budget) */
-	bool broken;           /* the round itself failed (fault not
+	int64_t split_instants; /* overlapping pairs of write runs of two
+								 * members (drill_split.c); -1: the
+								 * split-brain watch did not run */
+	int64_t split_worst_ms; /* the longest of those overlaps */
+	char split_pair[136];   /* its members: "a and b" */
+	bool broken;            /* the round itself failed (fault not
 								 * injected, cluster unfit): note says why */
-	bool ok;               /* ctl_drill_judge */
-	char note[240];        /* why not ok, or what was seen */
+	bool ok;                /* ctl_drill_judge */
+	char note[320];         /* why not ok, or what was seen */
 } CtlDrillRound;
 
 /*
@@ -79,10 +85,61 @@ void ctl_drill_gap(const int64_t *ack_ms, int n, int64_t fault_ms,
 int ctl_drill_round_of(const int64_t *fault_ms, int n_rounds, int64_t ack_ms);
 
 /*
+ * One attempt of the split-brain watch on one member: a write
+ * acknowledgement tried over [start_ms, end_ms] (monotonic); is_acked when
+ * it committed and was acknowledged, is_answered when the server answered
+ * at all (an error counts; a timeout or a refused connection does not).
+ */
+typedef struct CtlDrillAttempt
+{
+	int64_t start_ms;
+	int64_t end_ms;
+	bool is_acked;
+	bool is_answered;
+} CtlDrillAttempt;
+
+/* The split-brain instants of a window (ctl_drill_split). */
+typedef struct CtlDrillSplit
+{
+	int64_t n;           /* overlapping pairs of runs of two members */
+	int64_t worst_ms;    /* the longest overlap (0 when none) */
+	int64_t worst_at_ms; /* where it starts (0 when none) */
+	int worst_a;         /* its two members (indexes; -1 when none) */
+	int worst_b;
+} CtlDrillSplit;
+
+/*
+ * ctl_drill_split: the split-brain instants in [from_ms, to_ms] among
+ * n_members probe logs (att[i], n_att[i] attempts each, in start order;
+ * borrowed). Consecutive acknowledged attempts of one member form a run
+ * [first start, last end], built over the whole log; runs that touch the
+ * window count whole. Two runs of different members overlap when
+ * max(starts) <= min(ends), so a run of one single write counts. The same
+ * semantics as tests/tools/pgw_logcheck.py split (without --exempt-host).
+ * 0 with *out filled, or PGW_EINVAL (starts out of order, an attempt
+ * ending before it starts, to_ms < from_ms, NULL logs): never a silent 0.
+ */
+int ctl_drill_split(const CtlDrillAttempt *const *att, const int *n_att,
+                    int n_members, int64_t from_ms, int64_t to_ms,
+                    CtlDrillSplit *out) PGW_MUSTCHECK;
+
+/*
+ * ctl_drill_probe_blind: whether one member's probe log (as for
+ * ctl_drill_split) cannot vouch for [from_ms, to_ms]: no attempt started
+ * for more than max_silence_ms in it (the window's end included), or none
+ * touching it was answered by the server (then no write could have been
+ * seen either). true with the reason in why; a log out of order is blind.
+ */
+bool ctl_drill_probe_blind(const CtlDrillAttempt *a, int n, int64_t from_ms,
+                           int64_t to_ms, int64_t max_silence_ms, char *why,
+                           size_t len);
+
+/*
  * ctl_drill_judge: r->ok from the figures: not broken, a write
- * acknowledged after the fault, rejoined, and lost == 0 (a loss fails the
- * round; so does a loss check that did not run). Appends the reasons to
- * r->note.
+ * acknowledged after the fault, rejoined, lost == 0 (a loss fails the
+ * round; so does a loss check that did not run) and split_instants == 0
+ * (two writable members fail the round; so does a watch that did not run).
+ * Appends the reasons to r->note.
  */
 void ctl_drill_judge(CtlDrillRound *r);
 

@@ -37,6 +37,48 @@ int drill_writer_count(DrillWriter *w);
 int drill_writer_window(DrillWriter *w, int64_t from_ms, int64_t **out);
 
 /*
+ * drill_pg_params: the libpq parameters (keys drill_pg_keys, NULL-ended)
+ * of every drill connection to url as the configured superuser, into vals
+ * (DRILL_PG_PARAMS entries, borrowed from g and the arguments).
+ */
+#define DRILL_PG_PARAMS 11
+extern const char *const drill_pg_keys[DRILL_PG_PARAMS];
+void drill_pg_params(const CtlGlobal *g, const char *url, const char *timeout_s,
+                     const char *options, const char **vals);
+
+/*
+ * drill_pg_is_sync_cancel: whether a notice says a commit's wait for
+ * synchronous replication was cancelled (committed locally, maybe never
+ * replicated: not an acknowledgement).
+ */
+bool drill_pg_is_sync_cancel(const char *msg);
+
+typedef struct DrillWatch DrillWatch;
+
+/*
+ * drill_watch_start: the split-brain watch: a thread per member of v that
+ * tries a write acknowledgement (SELECT txid_current() in its own
+ * transaction) every 50 ms on its own connection as the superuser, each
+ * attempt bounded to 1 s client-side (then the connection is dropped and
+ * made again), recording every attempt's monotonic [start, end] and
+ * whether it was acknowledged.
+ */
+DrillWatch *drill_watch_start(const CtlGlobal *g, const ClusterView *v);
+
+/* drill_watch_stop: stop and join the threads; the logs stay readable. */
+void drill_watch_stop(DrillWatch *s);
+void drill_watch_free(DrillWatch *s);
+
+/*
+ * drill_watch_round: x->split_instants, split_worst_ms and split_pair over
+ * [from_ms, to_ms] (ctl_drill_split). false, with -1 in both figures and
+ * the reason in why, when the watch cannot vouch for the window: a probe
+ * that did not start, was silent, or whose member never answered it.
+ */
+bool drill_watch_round(DrillWatch *s, int64_t from_ms, int64_t to_ms,
+                       CtlDrillRound *x, char *why, size_t len);
+
+/*
  * drill_pg_start_time: member m's pg_postmaster_start_time() as text in
  * buf; false when it cannot be read.
  */

@@ -41,49 +41,68 @@ struct DrillWriter
  * statement_timeout) returns success with a WARNING: committed locally,
  * maybe never replicated. Such a "success" is not an acknowledgement.
  */
+bool
+drill_pg_is_sync_cancel(const char *msg)
+{
+	return strstr(msg, "canceling wait for synchronous replication") != NULL;
+}
+
 static void
 on_notice(void *arg, const char *msg)
 {
 	DrillWriter *w = arg;
 
-	if (w != NULL &&
-	    strstr(msg, "canceling wait for synchronous replication") != NULL)
+	if (w != NULL && drill_pg_is_sync_cancel(msg))
 		w->sync_cancelled = true;
 }
 
 /*
- * pg_open: a connection to url as the configured superuser. A dead peer is
- * noticed within a few seconds (TCP user timeout, keepalives), so a writer
- * on a host that vanished moves on instead of waiting for the kernel.
+ * The connection parameters of every drill connection, as the configured
+ * superuser. A dead peer is noticed within a few seconds (TCP user
+ * timeout, keepalives), so a writer on a host that vanished moves on
+ * instead of waiting for the kernel.
  */
+const char *const drill_pg_keys[DRILL_PG_PARAMS] = {"dbname",
+                                                    "user",
+                                                    "password",
+                                                    "connect_timeout",
+                                                    "application_name",
+                                                    "options",
+                                                    "tcp_user_timeout",
+                                                    "keepalives_idle",
+                                                    "keepalives_interval",
+                                                    "keepalives_count",
+                                                    NULL};
+
+void
+drill_pg_params(const CtlGlobal *g, const char *url, const char *timeout_s,
+                const char *options, const char **vals)
+{
+	const char *v[] = {url,
+	                   g->pg_user,
+	                   g->pg_password,
+	                   timeout_s,
+	                   "pgwardenctl-drill",
+	                   options,
+	                   "3000",
+	                   "1",
+	                   "1",
+	                   "2",
+	                   NULL};
+
+	memcpy(vals, v, sizeof(v));
+}
+
+/* pg_open: a connection to url as the configured superuser, or NULL */
 static PGconn *
 pg_open(const CtlGlobal *g, const char *url, const char *timeout_s,
         DrillWriter *w)
 {
-	const char *keys[] = {"dbname",
-	                      "user",
-	                      "password",
-	                      "connect_timeout",
-	                      "application_name",
-	                      "options",
-	                      "tcp_user_timeout",
-	                      "keepalives_idle",
-	                      "keepalives_interval",
-	                      "keepalives_count",
-	                      NULL};
-	const char *vals[] = {url,
-	                      g->pg_user,
-	                      g->pg_password,
-	                      timeout_s,
-	                      "pgwardenctl-drill",
-	                      "-c statement_timeout=2000",
-	                      "3000",
-	                      "1",
-	                      "1",
-	                      "2",
-	                      NULL};
-	PGconn *c = PQconnectdbParams(keys, vals, 1);
+	const char *vals[DRILL_PG_PARAMS];
+	PGconn *c;
 
+	drill_pg_params(g, url, timeout_s, "-c statement_timeout=2000", vals);
+	c = PQconnectdbParams(drill_pg_keys, vals, 1);
 	if (PQstatus(c) != CONNECTION_OK)
 	{
 		PQfinish(c);
