@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/pgwtime.h"
+#include "common/run.h"
 #include "common/xmem.h"
 
 #include <errno.h>
@@ -114,23 +115,13 @@ bk_job_start(BkJob *j, const BkExec *ex, const char *const *argv,
 	if (pid == 0)
 	{
 		int devnull = open("/dev/null", O_RDONLY);
-		sigset_t none;
 
 		setpgid(0, 0);
 		if (devnull >= 0)
 			dup2(devnull, 0);
 		dup2(pipefd[1], 1);
 		dup2(pipefd[1], 2);
-#ifdef SYS_close_range
-		if (syscall(SYS_close_range, 3U, ~0U, 0) != 0)
-#endif
-			for (int fd = 3; fd < 4096; fd++)
-				close(fd);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		for (int s = 1; s < NSIG; s++)
-			if (s != SIGKILL && s != SIGSTOP)
-				signal(s, SIG_DFL);
+		pgw_child_reset();
 		if (ex->drop && (setgroups((size_t) ex->n_groups, ex->groups) != 0 ||
 		                 setgid(ex->gid) != 0 || setuid(ex->uid) != 0))
 			_exit(126);

@@ -133,6 +133,34 @@ pgw_env_free(char **envp)
 	free(envp);
 }
 
+/*
+ * pgw_child_reset: what a forked child must shed before exec. Every descriptor
+ * above stderr goes: not every library marks its descriptors FD_CLOEXEC,
+ * and pg_rewind, which outlives a killed daemon in its own process group,
+ * was seen holding four of the daemon's. Signal dispositions and the mask
+ * go back to the defaults the program expects. Async-signal-safe only.
+ */
+void
+pgw_child_reset(void)
+{
+	sigset_t none;
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3U, ~0U, 0) != 0)
+#endif
+	{
+		for (int fd = 3; fd < 4096; fd++)
+			close(fd);
+	}
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int s = 1; s < NSIG; s++)
+	{
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
+	}
+}
+
 /* resolve: the program of word0 (a PATH search when it has no '/'),
  * before fork: execvp is not async-signal-safe */
 static void
@@ -245,7 +273,6 @@ pgw_run_spawn(const char *cmd, const char *const *args, pid_t *pid_out,
 	}
 	if (pid == 0)
 	{
-		sigset_t none;
 		int devnull;
 
 		setpgid(0, 0);
@@ -257,18 +284,7 @@ pgw_run_spawn(const char *cmd, const char *const *args, pid_t *pid_out,
 		}
 		/* no descriptor of the daemon (etcd sockets, the REST listener,
 		 * eventfds) leaks into a script */
-#ifdef SYS_close_range
-		if (syscall(SYS_close_range, 3U, ~0U, 0) != 0)
-#endif
-		{
-			for (int fd = 3; fd < 4096; fd++)
-				close(fd);
-		}
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		for (int sg = 1; sg < NSIG; sg++)
-			if (sg != SIGKILL && sg != SIGSTOP)
-				signal(sg, SIG_DFL);
+		pgw_child_reset();
 		if (run_user.drop &&
 		    (setgroups((size_t) run_user.ngroups, run_user.groups) != 0 ||
 		     setgid(run_user.gid) != 0 || setuid(run_user.uid) != 0))

@@ -42,6 +42,11 @@ int pgw_run_set_user(const char *user, PgwError *err) PGW_MUSTCHECK;
 char **pgw_env_child(const char *const *extra);
 void pgw_env_free(char **envp);
 
+/* pgw_child_reset: in a forked child before exec: close every descriptor
+ * >= 3, empty the signal mask, default every disposition (run.c says
+ * why). Async-signal-safe. */
+void pgw_child_reset(void);
+
 /*
  * pgw_run_spawn: start cmd (split into words, see above) with args
  * (NULL-terminated, may be NULL) appended, in a new process group, as the

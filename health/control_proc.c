@@ -205,7 +205,7 @@ start_child(PgControl *c, pid_t parent, int logfd, const char *postgres,
 		dup2(devnull, 0);
 	dup2(logfd, 1);
 	dup2(logfd, 2);
-	child_reset();
+	pgw_child_reset();
 	if (c->as.drop)
 	{
 		if (setgroups((size_t) ngroups, groups) != 0 ||

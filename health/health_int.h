@@ -91,10 +91,6 @@ int run_program(const char *const *argv, const RunAs *as,
                 const char *const *env, int timeout_ms, StrBuf *out,
                 PgwError *err);
 
-/* child_reset: in a forked child before exec: close fds >= 3, default
- * signal dispositions, empty mask */
-void child_reset(void);
-
 /* child_fail: in a forked child: write msg to stderr, _exit(126) */
 void child_fail(const char *msg) PGW_NORETURN;
 

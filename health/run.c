@@ -31,34 +31,6 @@
 #define CANCEL_GRACE_MS   5000
 
 /*
- * child_reset: what a forked child must shed before exec. Every descriptor
- * above stderr goes: not every library marks its descriptors FD_CLOEXEC,
- * and pg_rewind, which outlives a killed daemon in its own process group,
- * was seen holding four of the daemon's. Signal dispositions and the mask
- * go back to the defaults the program expects. Async-signal-safe only.
- */
-void
-child_reset(void)
-{
-	sigset_t none;
-
-#ifdef SYS_close_range
-	if (syscall(SYS_close_range, 3U, ~0U, 0) != 0)
-#endif
-	{
-		for (int fd = 3; fd < 4096; fd++)
-			close(fd);
-	}
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int s = 1; s < NSIG; s++)
-	{
-		if (s != SIGKILL && s != SIGSTOP)
-			signal(s, SIG_DFL);
-	}
-}
-
-/*
  * stop_requested: the daemon blocks SIGTERM and SIGINT and reads them from
  * a signalfd between cycles, so while a long program runs they wait as
  * pending signals. Seeing one lets `systemctl stop` end a rewind or a clone
@@ -325,7 +297,7 @@ run_program(const char *const *argv, const RunAs *as, const char *const *env,
 			dup2(devnull, 0);
 		dup2(pipefd[1], 1);
 		dup2(pipefd[1], 2);
-		child_reset();
+		pgw_child_reset();
 		if (as != NULL && as->drop &&
 		    (setgroups((size_t) ngroups, groups) != 0 || setgid(as->gid) != 0 ||
 		     setuid(as->uid) != 0))
