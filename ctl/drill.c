@@ -97,14 +97,33 @@ note_add(CtlDrillRound *r, const char *what)
 	         used > 0 ? "; " : "", what);
 }
 
-void
-ctl_drill_judge(CtlDrillRound *r)
+static void
+note_split(CtlDrillRound *r)
 {
 	char buf[256];
 
+	snprintf(buf, sizeof(buf),
+	         "SPLIT-BRAIN: %s both acknowledged writes for %lld ms (%lld "
+	         "overlap%s)",
+	         r->split_pair[0] ? r->split_pair : "two members",
+	         (long long) r->split_worst_ms, (long long) r->split_instants,
+	         r->split_instants == 1 ? "" : "s");
+	note_add(r, buf);
+}
+
+void
+ctl_drill_judge(CtlDrillRound *r)
+{
+	char buf[96];
+
 	r->ok = !r->broken;
 	if (r->broken)
+	{
+		/* two writable members matter most, whatever broke the round */
+		if (r->split_instants > 0)
+			note_split(r);
 		return;
+	}
 	if (r->rto_ms < 0)
 	{
 		r->ok = false;
@@ -127,13 +146,7 @@ ctl_drill_judge(CtlDrillRound *r)
 	if (r->split_instants > 0)
 	{
 		r->ok = false;
-		snprintf(buf, sizeof(buf),
-		         "SPLIT-BRAIN: %s both acknowledged writes for %lld ms (%lld "
-		         "overlap%s)",
-		         r->split_pair[0] ? r->split_pair : "two members",
-		         (long long) r->split_worst_ms, (long long) r->split_instants,
-		         r->split_instants == 1 ? "" : "s");
-		note_add(r, buf);
+		note_split(r);
 	}
 	else if (r->split_instants < 0)
 	{

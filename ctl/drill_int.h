@@ -57,7 +57,7 @@ typedef struct DrillWatch DrillWatch;
 
 /*
  * drill_watch_start: the split-brain watch: a thread per member of v that
- * tries a write acknowledgement (SELECT txid_current() in its own
+ * tries a write acknowledgement (a transactional logical message in its own
  * transaction) every 50 ms on its own connection as the superuser, each
  * attempt bounded to 1 s client-side (then the connection is dropped and
  * made again), recording every attempt's monotonic [start, end] and
@@ -73,7 +73,8 @@ void drill_watch_free(DrillWatch *s);
  * drill_watch_round: x->split_instants, split_worst_ms and split_pair over
  * [from_ms, to_ms] (ctl_drill_split). false, with -1 in both figures and
  * the reason in why, when the watch cannot vouch for the window: a probe
- * that did not start, was silent, or whose member never answered it.
+ * that did not start, was silent, or whose member never answered it, or
+ * no probe write acknowledged anywhere.
  */
 bool drill_watch_round(DrillWatch *s, int64_t from_ms, int64_t to_ms,
                        CtlDrillRound *x, char *why, size_t len);

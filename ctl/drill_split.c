@@ -263,10 +263,15 @@ watch_connect(WatchMember *wm, int64_t deadline_mono_ms)
 }
 
 /*
- * watch_ack: one write acknowledgement on c: txid_current() assigns an xid
- * (refused during recovery), so its commit writes a commit record and
- * waits for the synchronous standbys like any write. false when c must be
- * dropped (no answer by the deadline, or the connection broke).
+ * watch_ack: one write acknowledgement on c. A transactional logical
+ * message assigns an xid and writes WAL before the commit record, so a
+ * standby refuses it and its commit is flushed and waits for the
+ * synchronous standbys (and the commit check) like any write. SELECT
+ * txid_current() alone would not do: PostgreSQL commits a transaction that
+ * wrote no WAL before its commit record asynchronously, without that wait,
+ * so a promoted replica whose commits all hang would seem to acknowledge.
+ * false when c must be dropped (no answer by the deadline, or the
+ * connection broke).
  */
 static bool
 watch_ack(PGconn *c, WatchMember *wm, int64_t deadline_mono_ms, bool *is_acked,
@@ -276,7 +281,8 @@ watch_ack(PGconn *c, WatchMember *wm, int64_t deadline_mono_ms, bool *is_acked,
 	bool got_rows = false;
 
 	wm->sync_cancelled = false;
-	if (!PQsendQuery(c, "SELECT txid_current()"))
+	if (!PQsendQuery(
+	        c, "SELECT pg_logical_emit_message(true, 'pgwardenctl-drill', '')"))
 		return false;
 	for (;;)
 	{
@@ -402,6 +408,18 @@ drill_watch_free(DrillWatch *s)
 	free(s);
 }
 
+static bool
+any_acked(const CtlDrillAttempt *const *att, const int *n_att, int n,
+          int64_t from_ms, int64_t to_ms)
+{
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < n_att[i]; k++)
+			if (att[i][k].is_acked && att[i][k].end_ms >= from_ms &&
+			    att[i][k].start_ms <= to_ms)
+				return true;
+	return false;
+}
+
 bool
 drill_watch_round(DrillWatch *s, int64_t from_ms, int64_t to_ms,
                   CtlDrillRound *x, char *why, size_t len)
@@ -437,6 +455,12 @@ drill_watch_round(DrillWatch *s, int64_t from_ms, int64_t to_ms,
 			snprintf(why, len, "%s: %s", wm->name, blind);
 			ok = false;
 		}
+	}
+	if (ok && !any_acked(att, n_att, s->n, from_ms, to_ms))
+	{
+		/* a probe whose write can never succeed would see no split */
+		snprintf(why, len, "no member acknowledged a probe write");
+		ok = false;
 	}
 	if (ok && ctl_drill_split(att, n_att, s->n, from_ms, to_ms, &sp) != 0)
 	{

@@ -490,6 +490,17 @@ test_split_must_fail(void **state)
 	assert_non_null(strstr(
 	    r.note,
 	    "SPLIT-BRAIN: node1 and node2 both acknowledged writes for 255 ms (1 overlap)"));
+	/* a split is noted even when something else broke the round */
+	r = (CtlDrillRound){.broken = true,
+	                    .split_instants = 2,
+	                    .split_worst_ms = 40,
+	                    .split_pair = "node1 and node3",
+	                    .note = "PGWARDEN_DRILL_STOP_CMD failed"};
+	ctl_drill_judge(&r);
+	assert_false(r.ok);
+	assert_string_equal(
+	    r.note,
+	    "PGWARDEN_DRILL_STOP_CMD failed; SPLIT-BRAIN: node1 and node3 both acknowledged writes for 40 ms (2 overlaps)");
 	/* the same logs with the rogue never writable: no split, round ok */
 	for (int i = 0; i < 40; i++)
 		rogue[i].is_acked = false;
