@@ -1,9 +1,13 @@
 /*
  * probe.c: the switchover's write probe (ctl_int.h). DESIGN.md lets ctl
- * talk to PostgreSQL only for such measurements: every 10 ms it runs
- * SELECT txid_current() (needs a writable primary, creates nothing) on each
- * target, and the longest time without any successful write is the write
- * downtime the operator saw.
+ * talk to PostgreSQL only for such measurements: every 10 ms it commits a
+ * logical message (pg_logical_emit_message(true, ...): needs a writable
+ * primary, creates nothing) on each target, and the longest time without
+ * any acknowledged write is the write downtime the operator saw. Not
+ * SELECT txid_current(): a transaction that wrote no WAL before its
+ * commit record commits without waiting for the synchronous standbys, so
+ * it passed on a new primary whose real commits still waited (found by
+ * the drill's split-brain watch, drill_split.c).
  */
 #include "ctl/ctl_int.h"
 
@@ -26,12 +30,27 @@ struct CtlProbe
 	int n;
 	char url[PROBE_TARGETS_MAX][PGW_URL_MAX];
 	PGconn *conn[PROBE_TARGETS_MAX];
+	bool sync_cancelled[PROBE_TARGETS_MAX]; /* set by on_notice */
 	char user[PGW_NAME_MAX];
 	char password[256];
 	_Atomic int64_t last_ok_mono_ms; /* 0: never */
 	int64_t max_gap_ms;
 	char msg[256];
 };
+
+/*
+ * A commit whose wait for synchronous replication is cancelled (here by
+ * statement_timeout) returns success with a WARNING: committed locally,
+ * not acknowledged by the standbys. Such a success is no write.
+ */
+static void
+on_notice(void *arg, const char *msg)
+{
+	bool *cancelled = arg;
+
+	if (strstr(msg, "canceling wait for synchronous replication") != NULL)
+		*cancelled = true;
+}
 
 static bool
 try_write(CtlProbe *p, int i)
@@ -61,11 +80,18 @@ try_write(CtlProbe *p, int i)
 			p->conn[i] = NULL;
 			return false;
 		}
+		PQsetNoticeProcessor(p->conn[i], on_notice, &p->sync_cancelled[i]);
 	}
-	res = PQexec(p->conn[i], "SELECT txid_current()");
-	ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-	if (!ok)
+	p->sync_cancelled[i] = false;
+	res =
+	    PQexec(p->conn[i],
+	           "SELECT pg_logical_emit_message(true, 'pgwardenctl-probe', '')");
+	ok = PQresultStatus(res) == PGRES_TUPLES_OK && !p->sync_cancelled[i];
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		snprintf(p->msg, sizeof(p->msg), "%s", PQerrorMessage(p->conn[i]));
+	else if (!ok)
+		snprintf(p->msg, sizeof(p->msg),
+		         "a commit's wait for the synchronous standbys was cancelled");
 	PQclear(res);
 	return ok;
 }
